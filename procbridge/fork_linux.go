@@ -1,0 +1,88 @@
+//go:build linux
+
+package procbridge
+
+import (
+	"os"
+	"runtime"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// The kernel sends a child its parent-death signal when the *thread* that
+// forked it exits, not the process. Go may retire a thread whenever a
+// goroutine that locked it returns, so every fork happens on one goroutine
+// locked to a thread that never exits: the forker. It lives as long as the
+// program (it parks on a channel and costs nothing) and is the one goroutine
+// of this package without an owner that can stop it, by design; tests that
+// use goleak ignore procbridge.forkLoop.
+var forker struct {
+	once sync.Once
+	reqs chan func()
+}
+
+func forkLoop(reqs <-chan func()) {
+	runtime.LockOSThread() // never unlocked: the thread must outlive every child
+	for f := range reqs {
+		f()
+	}
+}
+
+// onForkThread runs f on the forker's thread and waits for it.
+func onForkThread(f func()) {
+	forker.once.Do(func() {
+		forker.reqs = make(chan func())
+		go forkLoop(forker.reqs)
+	})
+	done := make(chan struct{})
+	forker.reqs <- func() { f(); close(done) }
+	<-done
+}
+
+// The lifeline: a pipe whose write end only this process holds. Every worker
+// inherits the read end; when this process dies, however it dies, the read
+// end sees EOF and the worker SDK exits. It backs up the parent-death signal
+// (which an exec of a set-uid program clears, and which a thread exit would
+// fire early).
+var lifeline struct {
+	once sync.Once
+	r, w *os.File
+	err  error
+}
+
+func lifelineReadEnd() (*os.File, error) {
+	lifeline.once.Do(func() {
+		lifeline.r, lifeline.w, lifeline.err = os.Pipe()
+	})
+	return lifeline.r, lifeline.err
+}
+
+// devNull is opened once and shared by every child's discarded streams.
+var devNull struct {
+	once sync.Once
+	f    *os.File
+	err  error
+}
+
+func nullFile() (*os.File, error) {
+	devNull.once.Do(func() { devNull.f, devNull.err = os.OpenFile(os.DevNull, os.O_RDWR, 0) })
+	return devNull.f, devNull.err
+}
+
+var pidfdProbe struct {
+	once sync.Once
+	ok   bool
+}
+
+// pidfdWorks reports whether the kernel has pidfds (Linux 5.3+).
+func pidfdWorks() bool {
+	pidfdProbe.once.Do(func() {
+		fd, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err == nil {
+			unix.Close(fd)
+			pidfdProbe.ok = true
+		}
+	})
+	return pidfdProbe.ok
+}

@@ -1,0 +1,332 @@
+//go:build linux
+
+package procbridge
+
+import (
+	"bytes"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+// The hang monitor: one goroutine, locked to its own thread, watches the
+// heartbeats of every process that has one. It sleeps on a private futex
+// until the earliest moment a worker could become suspect (its last beat
+// plus its timeout), so with healthy workers it wakes about once per
+// (timeout − interval) whatever their number, and it does not exist at all
+// while no process has a heartbeat.
+//
+// A worker past its deadline is suspect, not hung: on a loaded machine it
+// may simply be waiting for a CPU. The monitor confirms by reading the
+// scheduler's own accounting (/proc/PID/task/*/stat and schedstat): if no
+// thread of the worker is runnable, it is asleep or stopped and not beating
+// — hung. Otherwise it looks again after a short window: a worker that spent
+// the window waiting on a run queue, and got less CPU than one heartbeat
+// interval since it became suspect, is starved, not hung, and gets another
+// window, up to a cap of silence.
+var monitor hangMonitor
+
+type hangMonitor struct {
+	mu      sync.Mutex
+	watch   map[*Process]*hangState
+	running bool
+	seq     uint32 // futex: bumped to wake the monitor early
+}
+
+type hangState struct {
+	p         *Process
+	timeout   int64
+	interval  int64
+	window    int64
+	cap       int64
+	lastCount uint64
+	progress  int64 // mono ns of the last observed progress
+	suspect   bool
+	confirmAt int64
+	run0      int64 // CPU ns when it became suspect
+	waitLast  int64 // run-queue wait ns at the last look
+	starved   int64
+	nextLook  int64 // mono ns of the next look
+}
+
+func (m *hangMonitor) add(p *Process) {
+	hb := p.spec.Heartbeat
+	st := &hangState{
+		p:        p,
+		timeout:  int64(hb.Timeout),
+		interval: int64(hb.Interval),
+		progress: p.readyMono.Load(),
+	}
+	st.window = min(max(st.interval/4, int64(250*time.Microsecond)), int64(2*time.Millisecond))
+	st.cap = max(10*st.timeout, int64(250*time.Millisecond))
+	st.lastCount, _ = p.lane.Heartbeat()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-p.exited:
+		return // already gone: nothing to watch
+	default:
+	}
+	if m.watch == nil {
+		m.watch = map[*Process]*hangState{}
+	}
+	m.watch[p] = st
+	atomic.AddUint32(&m.seq, 1)
+	shm.WakePrivate(&m.seq, 1)
+	if !m.running {
+		m.running = true
+		go m.run()
+	}
+}
+
+func (m *hangMonitor) remove(p *Process) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.watch[p]; !ok {
+		return
+	}
+	delete(m.watch, p)
+	atomic.AddUint32(&m.seq, 1)
+	shm.WakePrivate(&m.seq, 1)
+}
+
+func (m *hangMonitor) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// Timer slack is per thread: ask for precise wake-ups on this one.
+	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	var hung []*hangState
+	for {
+		m.mu.Lock()
+		if len(m.watch) == 0 {
+			m.running = false
+			m.mu.Unlock()
+			return
+		}
+		now := shm.Now()
+		next := int64(1<<63 - 1)
+		hung = hung[:0]
+		for p, st := range m.watch {
+			if now < st.nextLook {
+				next = min(next, st.nextLook)
+				continue
+			}
+			at, isHung := st.check(now)
+			if isHung {
+				hung = append(hung, st)
+				delete(m.watch, p)
+				continue
+			}
+			st.nextLook = at
+			next = min(next, at)
+		}
+		seq := atomic.LoadUint32(&m.seq)
+		empty := len(m.watch) == 0
+		m.mu.Unlock()
+		for _, st := range hung {
+			st.p.hung(st, shm.Now())
+		}
+		if empty {
+			continue // the last one hung: go round to exit
+		}
+		if d := next - shm.Now(); d > 0 {
+			shm.WaitPrivate(&m.seq, seq, time.Duration(d))
+		}
+	}
+}
+
+// observe records progress when the worker beat since the last look.
+func (st *hangState) observe(now int64) bool {
+	count, at := st.p.lane.Heartbeat()
+	if count == st.lastCount {
+		return false
+	}
+	st.lastCount = count
+	// Trust the worker's own beat time only when it is plausible.
+	if at > st.progress && at <= now {
+		st.progress = at
+	} else {
+		st.progress = now
+	}
+	st.suspect = false
+	return true
+}
+
+// check returns when to look at the worker next, or that it is hung.
+func (st *hangState) check(now int64) (next int64, hung bool) {
+	if st.p.reason.Load() != reasonNone {
+		return now + st.timeout, false // being stopped: not ours to judge
+	}
+	st.observe(now)
+	deadline := st.progress + st.timeout
+	if now < deadline {
+		return deadline, false
+	}
+	runnable, run, wait := schedSample(st.p.pid)
+	// Reading the scheduler's accounting takes time, during which this
+	// thread may itself be descheduled: look at the heartbeat once more.
+	if now := shm.Now(); st.observe(now) {
+		return st.progress + st.timeout, false
+	}
+	busy := machineBusy()
+	if !st.suspect {
+		st.suspect = true
+		st.run0, st.waitLast = run, wait
+		st.confirmAt = now + st.confirmWindow(busy)
+		return st.confirmAt, false
+	}
+	if now < st.confirmAt {
+		return st.confirmAt, false
+	}
+	waited := wait - st.waitLast
+	st.waitLast = wait
+	spinning := run-st.run0 >= st.interval
+	starved := busy && (runnable || waited > 0)
+	if starved && !spinning && now-st.progress < st.cap {
+		st.starved += max(waited, now-st.confirmAt+st.confirmWindow(busy))
+		st.confirmAt = now + st.confirmWindow(busy)
+		return st.confirmAt, false
+	}
+	return 0, true
+}
+
+// confirmWindow is how long a suspect gets to beat before the next look.
+// The kernel's accounting moves in scheduler ticks, so on a busy machine
+// the window is long enough to see it move; on an idle one nothing keeps a
+// healthy worker from beating, and the window is short.
+func (st *hangState) confirmWindow(busy bool) int64 {
+	if busy {
+		return max(st.window, st.interval, int64(4*time.Millisecond))
+	}
+	return st.window
+}
+
+// machineBusy reports whether more tasks are runnable than there are CPUs
+// (the instantaneous count in /proc/loadavg, this thread included): then a
+// worker that misses a beat may be waiting for a CPU.
+func machineBusy() bool {
+	var buf [128]byte
+	b := readSmall("/proc/loadavg", buf[:])
+	f := bytes.Fields(b)
+	if len(f) < 4 {
+		return true // cannot tell: give the worker the benefit of the doubt
+	}
+	running, _, ok := bytes.Cut(f[3], []byte("/"))
+	n, err := strconv.Atoi(string(running))
+	if !ok || err != nil {
+		return true
+	}
+	return n > onlineCPUs()
+}
+
+var cpus struct {
+	once sync.Once
+	n    int
+}
+
+func onlineCPUs() int {
+	cpus.once.Do(func() {
+		cpus.n = runtime.NumCPU()
+		if b, err := os.ReadFile("/sys/devices/system/cpu/online"); err == nil {
+			if n := countCPUList(string(bytes.TrimSpace(b))); n > 0 {
+				cpus.n = n
+			}
+		}
+	})
+	return cpus.n
+}
+
+// countCPUList counts the CPUs in a list like "0-3,6,8-9".
+func countCPUList(s string) int {
+	n := 0
+	for _, part := range bytes.Split([]byte(s), []byte(",")) {
+		lo, hi, isRange := bytes.Cut(part, []byte("-"))
+		a, err := strconv.Atoi(string(lo))
+		if err != nil {
+			return 0
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(string(hi)); err != nil || b < a {
+				return 0
+			}
+		}
+		n += b - a + 1
+	}
+	return n
+}
+
+// hung reports a confirmed hang and kills the worker's group.
+func (p *Process) hung(st *hangState, now int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return // it died on its own first: Exited tells
+	}
+	p.setReason(reasonHung)
+	if p.reason.Load() != reasonHung {
+		return // already being stopped for another reason
+	}
+	err := &HangError{
+		Name:    p.name,
+		Pid:     p.pid,
+		Silence: time.Duration(now - st.progress),
+		Timeout: time.Duration(st.timeout),
+		Starved: time.Duration(st.starved),
+	}
+	p.emit(Hung{Pid: p.pid, Mono: now, Err: err})
+	p.signalGroupLocked(sigKill)
+}
+
+// schedSample sums, over the threads of pid, the time on a CPU and the time
+// waiting on a run queue (ns), and says whether any thread is runnable.
+// Errors (the process is gone, /proc is missing) read as "not runnable":
+// the pidfd then tells the real story.
+func schedSample(pid int) (runnable bool, run, wait int64) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, 0, 0
+	}
+	tids, _ := f.Readdirnames(-1)
+	f.Close()
+	var buf [512]byte
+	for _, tid := range tids {
+		if b := readSmall(dir+tid+"/stat", buf[:]); b != nil {
+			// The state follows the command name's closing parenthesis.
+			if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'R' {
+				runnable = true
+			}
+		}
+		if b := readSmall(dir+tid+"/schedstat", buf[:]); b != nil {
+			fields := bytes.Fields(b)
+			if len(fields) >= 2 {
+				r, _ := strconv.ParseInt(string(fields[0]), 10, 64)
+				w, _ := strconv.ParseInt(string(fields[1]), 10, 64)
+				run += r
+				wait += w
+			}
+		}
+	}
+	return runnable, run, wait
+}
+
+func readSmall(path string, buf []byte) []byte {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	n, err := unix.Read(fd, buf)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	return buf[:n]
+}

@@ -1,0 +1,223 @@
+//go:build linux
+
+package procbridge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/procbridge/worker"
+)
+
+// TestMain runs a helper worker when the test binary is re-executed as one,
+// and checks for leaked goroutines otherwise.
+func TestMain(m *testing.M) {
+	worker.Main()
+	if os.Getenv("PB_BENCH_DIE") != "" {
+		benchDie() // a worker without the SDK, for the floor benchmarks
+	}
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
+}
+
+// Helpers: each is a worker the tests start by name.
+func init() {
+	worker.Register("wait", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		<-ctx.Done()
+		return nil
+	})
+	worker.Register("beat", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		t := time.NewTicker(w.HeartbeatInterval())
+		defer t.Stop()
+		for {
+			w.Beat()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+	worker.Register("sigkill", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		w.Mark(worker.Monotonic())
+		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	})
+	worker.Register("sigsegv", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		// A real SIGSEGV death: restore the default action behind the Go
+		// runtime's back, then raise it.
+		resetDefault(syscall.SIGSEGV)
+		return syscall.Kill(os.Getpid(), syscall.SIGSEGV)
+	})
+	worker.Register("exit", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		code, _ := strconv.Atoi(w.Args()[0])
+		os.Exit(code)
+		return nil
+	})
+	worker.Register("die-before-ready", func(ctx context.Context, w *worker.Worker) error {
+		os.Exit(5)
+		return nil
+	})
+	worker.Register("never-ready", func(ctx context.Context, w *worker.Worker) error {
+		<-ctx.Done()
+		select {}
+	})
+	worker.Register("ignore-sigterm", func(ctx context.Context, w *worker.Worker) error {
+		signal.Ignore(syscall.SIGTERM)
+		w.Ready()
+		select {}
+	})
+	// stop-beating beats for Args[0] beats, then sleeps (Args[1] == "sleep")
+	// or spins (Args[1] == "spin") without beating.
+	worker.Register("stop-beating", func(ctx context.Context, w *worker.Worker) error {
+		n, _ := strconv.Atoi(w.Args()[0])
+		w.Ready()
+		for range n {
+			w.Beat()
+			time.Sleep(w.HeartbeatInterval())
+		}
+		w.Beat()
+		w.Mark(worker.Monotonic())
+		if w.Args()[1] == "spin" {
+			for spin := 0; ; spin++ { //nolint:staticcheck // the hang under test
+			}
+		}
+		select {}
+	})
+	worker.Register("fork-grandchild", func(ctx context.Context, w *worker.Worker) error {
+		cmd := exec.Command("sleep", "1000")
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		fmt.Println(cmd.Process.Pid)
+		w.Ready()
+		<-ctx.Done()
+		select {} // ignore the request: the group kill must take the grandchild
+	})
+	worker.Register("flood", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		line := []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n")
+		for range 200_000 { // 12.8 MB
+			if _, err := os.Stdout.Write(line); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	worker.Register("hello", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		fmt.Println("hello, out")
+		fmt.Fprintln(os.Stderr, "hello, err")
+		return nil
+	})
+	// list-fds prints "fd target" for every open descriptor.
+	worker.Register("list-fds", func(ctx context.Context, w *worker.Worker) error {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			fmt.Println(e.Name(), target)
+		}
+		fmt.Println("end")
+		w.Ready()
+		<-ctx.Done()
+		return nil
+	})
+	// supervisor starts a "wait" worker, prints its pid, and waits to die.
+	worker.Register("supervisor", func(ctx context.Context, w *worker.Worker) error {
+		p, err := procbridge.Start(ctx, procbridge.Spec{Worker: "wait"})
+		if err != nil {
+			return err
+		}
+		fmt.Println(p.Pid())
+		w.Ready()
+		select {}
+	})
+}
+
+// benchDie is a plain program (no SDK): it prints a CLOCK_MONOTONIC mark on
+// stdout and SIGKILLs itself, after a short pause so the watcher is parked.
+func benchDie() {
+	d, _ := time.ParseDuration(os.Getenv("PB_BENCH_DIE"))
+	time.Sleep(d)
+	fmt.Println(worker.Monotonic())
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}
+
+// resetDefault sets sig's action to SIG_DFL with a raw rt_sigaction, behind
+// the Go runtime's back.
+func resetDefault(sig syscall.Signal) {
+	var act [4]uintptr // sa_handler = SIG_DFL (0), flags, restorer, mask
+	syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafePointer(&act)), 0, 8, 0, 0)
+}
+
+// waitGone waits until pid has ended (through a pidfd), or fails the test
+// after a generous deadline.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("pidfd_open %d: %v", pid, err)
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, int(deadline/time.Millisecond))
+	if err != nil || n == 0 {
+		t.Fatalf("pid %d still alive after %v", pid, deadline)
+	}
+}
+
+// deadline is how long a test waits for an event before it calls it a hang.
+const deadline = 20 * time.Second
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// nextEvent returns the next event of p, or fails after the deadline.
+func nextEvent(t *testing.T, p *procbridge.Process) procbridge.Event {
+	t.Helper()
+	select {
+	case e, ok := <-p.Events():
+		if !ok {
+			t.Fatal("events closed")
+		}
+		return e
+	case <-time.After(deadline):
+		t.Fatalf("no event from %s after %v", p.Name(), deadline)
+	}
+	return nil
+}
+
+// exitedEvent skips to the Exited event.
+func exitedEvent(t *testing.T, p *procbridge.Process) procbridge.Exited {
+	t.Helper()
+	for {
+		if e, ok := nextEvent(t, p).(procbridge.Exited); ok {
+			return e
+		}
+	}
+}

@@ -1,0 +1,59 @@
+//go:build linux
+
+package shm
+
+import (
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Futex operations. Shared (not private): the words live in memory mapped by
+// several processes.
+const (
+	futexWait = 0
+	futexWake = 1
+	// FutexWaiters and FutexOwnerDied are the robust-futex bits.
+	FutexWaiters   = 0x80000000
+	FutexOwnerDied = 0x40000000
+	FutexTIDMask   = 0x3fffffff
+	futexPrivate   = 128
+)
+
+// Wait blocks while *addr == val, until woken, or until timeout passes when
+// timeout > 0. It returns nil on a wake, or when *addr != val already.
+func Wait(addr *uint32, val uint32, timeout time.Duration) error {
+	return wait(addr, val, timeout, futexWait)
+}
+
+// WaitPrivate is Wait for a word that only this process uses.
+func WaitPrivate(addr *uint32, val uint32, timeout time.Duration) error {
+	return wait(addr, val, timeout, futexWait|futexPrivate)
+}
+
+func wait(addr *uint32, val uint32, timeout time.Duration, op uintptr) error {
+	var ts *unix.Timespec
+	if timeout > 0 {
+		t := unix.NsecToTimespec(int64(timeout))
+		ts = &t
+	}
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), op, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
+	switch e {
+	case 0, unix.EAGAIN, unix.EINTR:
+		return nil
+	case unix.ETIMEDOUT:
+		return e
+	}
+	return e
+}
+
+// Wake wakes up to n waiters on addr.
+func Wake(addr *uint32, n int) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n), 0, 0, 0)
+}
+
+// WakePrivate is Wake for a word that only this process uses.
+func WakePrivate(addr *uint32, n int) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake|futexPrivate, uintptr(n), 0, 0, 0)
+}

@@ -1,0 +1,86 @@
+//go:build linux
+
+package shm
+
+import (
+	"fmt"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Create makes a new segment: a sealed memfd of the planned size, mapped
+// shared, with its header written. The memfd is close-on-exec; a child gets
+// it only through an explicit inherited descriptor.
+func Create(name string, c Config) (*Segment, error) {
+	l, err := Plan(c)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.MemfdCreate("understudy:"+name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("shm: memfd_create: %w", err)
+	}
+	if err := unix.Ftruncate(fd, int64(l.Total)); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("shm: ftruncate %d: %w", l.Total, err)
+	}
+	// Neither side may resize the segment under the other (a shrink would
+	// turn the peer's next access into SIGBUS).
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("shm: seal: %w", err)
+	}
+	mem, err := unix.Mmap(fd, 0, l.Total, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("shm: mmap %d bytes: %w", l.Total, err)
+	}
+	s := newSegment(mem, l, fd)
+	s.writeHeader()
+	return s, nil
+}
+
+// Open maps the segment behind an inherited memfd and validates its header
+// against the real size of the file. On a bad header it returns the verdict
+// to record, and the mapping (when there is one) so the verdict can be
+// written into it.
+func Open(fd int) (*Segment, AttachVerdict, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, AttachBadSize, fmt.Errorf("shm: fd %d: %w", fd, err)
+	}
+	if st.Size < HeaderSize || st.Size > 1<<40 {
+		return nil, AttachBadSize, fmt.Errorf("%w: fd %d is %d bytes", ErrLayout, fd, st.Size)
+	}
+	mem, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, AttachBadSize, fmt.Errorf("shm: mmap fd %d: %w", fd, err)
+	}
+	l, verdict, err := ParseHeader(mem)
+	if err != nil {
+		SetAttachVerdict(mem, verdict)
+		unix.Munmap(mem)
+		return nil, verdict, err
+	}
+	return newSegment(mem, l, fd), AttachOK, nil
+}
+
+func newSegment(mem []byte, l Layout, fd int) *Segment {
+	s := &Segment{mem: mem, layout: l, fd: fd}
+	// The mapping outlives any explicit owner: it is released when nothing
+	// refers to the segment any more, so no reader can touch unmapped memory.
+	runtime.AddCleanup(s, func(m []byte) { unix.Munmap(m) }, mem)
+	return s
+}
+
+// CloseFd closes the memfd (the mapping stays until the segment is
+// unreachable). Safe to call twice.
+func (s *Segment) CloseFd() error {
+	if s.fd < 0 {
+		return nil
+	}
+	fd := s.fd
+	s.fd = -1
+	return unix.Close(fd)
+}

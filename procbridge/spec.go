@@ -1,0 +1,260 @@
+package procbridge
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/understudy/understudy/procbridge/internal/registry"
+)
+
+// Defaults for the zero values of Spec.
+const (
+	DefaultReadyTimeout = 10 * time.Second
+	DefaultStopGrace    = 5 * time.Second
+)
+
+// Spec says how to start and watch one worker process. The zero value of
+// every field but the program (Path or Worker) means the documented default.
+type Spec struct {
+	// Name labels the process in events, errors and the memfd's name.
+	// Defaults to Worker, or the base name of Path.
+	Name string
+
+	// Path is an executable to run (looked up in PATH when it has no
+	// slash). Exactly one of Path and Worker is set.
+	Path string
+	// Worker names a Go worker function registered with worker.Register in
+	// this binary: the binary re-executes itself to run it. The program must
+	// call worker.Main at the top of main (or of TestMain).
+	Worker string
+	// Args are the arguments after the program name.
+	Args []string
+	// Env is the environment; nil means this process's environment.
+	Env []string
+	// Dir is the working directory; empty means this process's.
+	Dir string
+
+	// SDK says that the executable at Path attaches with procbridge/worker,
+	// so it says when it is ready and may beat. Implied when Worker is set.
+	// Without it the process is ready as soon as it runs and only its death
+	// is watched.
+	SDK bool
+
+	// ReadyTimeout bounds the wait for the worker to say it is ready.
+	// Zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+
+	// Heartbeat, when its Interval is set, makes a worker that stops beating
+	// for Timeout a hung worker: it is reported and killed.
+	Heartbeat Heartbeat
+
+	// StopGrace is how long Stop waits after SIGTERM before SIGKILL.
+	// Zero means DefaultStopGrace.
+	StopGrace time.Duration
+
+	// StateSize is the size in bytes of each of the segment's two state
+	// slots (hot standby commits state there). Zero: no state region.
+	StateSize int
+	// RingSize is the size in bytes (a power of two) of each command ring.
+	// Zero: no rings.
+	RingSize int
+
+	// Stdout and Stderr say where the worker's output goes. The zero value
+	// discards it.
+	Stdout, Stderr Output
+
+	// Watch chooses how death is noticed; the zero value picks the best the
+	// kernel offers.
+	Watch WatchMode
+}
+
+// Heartbeat configures hang detection.
+type Heartbeat struct {
+	// Interval is how often the worker's loop beats; it is handed to the
+	// worker (worker.HeartbeatInterval). Zero: no heartbeat, no hang check.
+	Interval time.Duration
+	// Timeout is how long without a beat makes the worker suspect. It must
+	// be above Interval. A suspect is confirmed hung only when it was not
+	// merely waiting for a CPU (see the package doc).
+	Timeout time.Duration
+}
+
+// OutputKind says where a stream of a worker's output goes.
+type OutputKind int
+
+// Output kinds.
+const (
+	OutputDiscard OutputKind = iota // to /dev/null (the zero value)
+	OutputInherit                   // to this process's own stdout or stderr
+	OutputWriter                    // copied to Writer, never blocking the worker
+	OutputLines                     // line by line to Process.Lines
+)
+
+func (k OutputKind) String() string {
+	switch k {
+	case OutputDiscard:
+		return "discard"
+	case OutputInherit:
+		return "inherit"
+	case OutputWriter:
+		return "writer"
+	case OutputLines:
+		return "lines"
+	}
+	return fmt.Sprintf("OutputKind(%d)", int(k))
+}
+
+// Output is where one output stream goes.
+type Output struct {
+	Kind   OutputKind
+	Writer io.Writer // for OutputWriter
+}
+
+// Discard, Inherit, Lines and ToWriter are shorthands for Output values.
+var (
+	Discard = Output{Kind: OutputDiscard}
+	Inherit = Output{Kind: OutputInherit}
+	Lines   = Output{Kind: OutputLines}
+)
+
+// ToWriter sends a stream to w. Writes happen on a goroutine of the bridge;
+// when w falls behind, output is dropped (and counted) rather than the
+// worker blocked.
+func ToWriter(w io.Writer) Output { return Output{Kind: OutputWriter, Writer: w} }
+
+// WatchMode chooses the death signal.
+type WatchMode int
+
+// Watch modes.
+const (
+	WatchAuto     WatchMode = iota // a pidfd where the kernel has them, else the sentinel pipe
+	WatchPidfd                     // a pidfd, or an error wrapping ErrNotSupported
+	WatchSentinel                  // the pipe sentinel: the child holds the write end
+)
+
+func (m WatchMode) String() string {
+	switch m {
+	case WatchAuto:
+		return "auto"
+	case WatchPidfd:
+		return "pidfd"
+	case WatchSentinel:
+		return "sentinel"
+	}
+	return fmt.Sprintf("WatchMode(%d)", int(m))
+}
+
+// usesSDK reports whether the child speaks the worker protocol.
+func (s *Spec) usesSDK() bool { return s.SDK || s.Worker != "" }
+
+func (s *Spec) name() string {
+	switch {
+	case s.Name != "":
+		return s.Name
+	case s.Worker != "":
+		return s.Worker
+	}
+	return s.Path[strings.LastIndexByte(s.Path, '/')+1:]
+}
+
+func (s *Spec) readyTimeout() time.Duration {
+	if s.ReadyTimeout == 0 {
+		return DefaultReadyTimeout
+	}
+	return s.ReadyTimeout
+}
+
+func (s *Spec) stopGrace() time.Duration {
+	if s.StopGrace == 0 {
+		return DefaultStopGrace
+	}
+	return s.StopGrace
+}
+
+// Validate reports the first field of s that cannot work, naming the field
+// and its value. Start calls it; callers that build specs ahead of time (a
+// supervisor, a spec file) call it to fail early.
+func (s *Spec) Validate() error {
+	bad := func(field string, value any, why string) error {
+		return &SpecError{Field: field, Value: fmt.Sprint(value), Reason: why}
+	}
+	switch {
+	case s.Path == "" && s.Worker == "":
+		return bad("Path", `""`, "set Path (an executable) or Worker (a registered Go worker)")
+	case s.Path != "" && s.Worker != "":
+		return bad("Worker", fmt.Sprintf("%q", s.Worker), fmt.Sprintf("Path is %q too; set exactly one", s.Path))
+	}
+	if s.Worker != "" {
+		if _, ok := registry.Lookup(s.Worker); !ok {
+			return bad("Worker", fmt.Sprintf("%q", s.Worker), fmt.Sprintf("no worker of that name is registered (registered: %s)", strings.Join(registry.Names(), ", ")))
+		}
+	} else if _, err := lookPath(s.Path); err != nil {
+		return bad("Path", fmt.Sprintf("%q", s.Path), err.Error())
+	}
+	if s.Dir != "" {
+		if st, err := os.Stat(s.Dir); err != nil || !st.IsDir() {
+			return bad("Dir", fmt.Sprintf("%q", s.Dir), "not a directory")
+		}
+	}
+	if s.ReadyTimeout < 0 {
+		return bad("ReadyTimeout", s.ReadyTimeout, "must not be negative")
+	}
+	if s.StopGrace < 0 {
+		return bad("StopGrace", s.StopGrace, "must not be negative")
+	}
+	hb := s.Heartbeat
+	switch {
+	case hb.Interval < 0:
+		return bad("Heartbeat.Interval", hb.Interval, "must not be negative")
+	case hb.Interval == 0 && hb.Timeout != 0:
+		return bad("Heartbeat.Timeout", hb.Timeout, "set without Heartbeat.Interval")
+	case hb.Interval > 0 && hb.Interval < time.Millisecond:
+		return bad("Heartbeat.Interval", hb.Interval, "below the 1ms floor")
+	case hb.Interval > 0 && hb.Timeout <= hb.Interval:
+		return bad("Heartbeat.Timeout", hb.Timeout, fmt.Sprintf("must be above Heartbeat.Interval (%v)", hb.Interval))
+	case hb.Interval > 0 && !s.usesSDK():
+		return bad("Heartbeat.Interval", hb.Interval, "needs a worker that links procbridge/worker (set Worker, or SDK for an executable)")
+	}
+	if s.StateSize < 0 || s.StateSize > maxStateSize {
+		return bad("StateSize", s.StateSize, fmt.Sprintf("want 0..%d", maxStateSize))
+	}
+	if s.RingSize < 0 || s.RingSize > maxRingSize || s.RingSize&(s.RingSize-1) != 0 {
+		return bad("RingSize", s.RingSize, fmt.Sprintf("want 0 or a power of two up to %d", maxRingSize))
+	}
+	for _, o := range []struct {
+		field string
+		out   Output
+	}{{"Stdout", s.Stdout}, {"Stderr", s.Stderr}} {
+		switch {
+		case o.out.Kind < OutputDiscard || o.out.Kind > OutputLines:
+			return bad(o.field+".Kind", o.out.Kind, "unknown output kind")
+		case o.out.Kind == OutputWriter && o.out.Writer == nil:
+			return bad(o.field+".Writer", "nil", "OutputWriter needs a Writer")
+		}
+	}
+	if s.Watch < WatchAuto || s.Watch > WatchSentinel {
+		return bad("Watch", s.Watch, "unknown watch mode")
+	}
+	return nil
+}
+
+// lookPath resolves an executable like exec.LookPath, and also checks an
+// explicit path is an executable regular file.
+func lookPath(p string) (string, error) {
+	path, err := exec.LookPath(p)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("not an executable file")
+	}
+	return path, nil
+}

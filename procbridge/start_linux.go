@@ -1,0 +1,402 @@
+//go:build linux
+
+package procbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/procbridge/internal/registry"
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+const (
+	sigTerm = unix.SIGTERM
+	sigKill = unix.SIGKILL
+)
+
+func signalOf(sig int) syscall.Signal { return syscall.Signal(sig) }
+
+// osProcess holds the Linux handles of a process.
+type osProcess struct {
+	pidfd    *os.File // nil in sentinel mode
+	sentinel *os.File // read end, in sentinel mode
+}
+
+// Start starts a worker from spec and returns once it is ready: for a worker
+// that links procbridge/worker, once it called Ready; otherwise once it runs.
+// If the worker ends first, does not get ready within the spec's
+// ReadyTimeout, or ctx ends, it is killed, reaped, and Start returns an error
+// (wrapping ErrExitedBeforeReady, ErrStartTimeout, ErrBadSegment or ctx's
+// cause). No process is left behind on any error.
+func Start(ctx context.Context, spec Spec) (*Process, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if os.Getenv(shm.EnvWorker) != "" && !registry.MainCalled() {
+		return nil, ErrNotWorkerMain
+	}
+	mode := spec.Watch
+	if mode == WatchAuto {
+		mode = WatchSentinel
+		if pidfdWorks() {
+			mode = WatchPidfd
+		}
+	}
+	if mode == WatchPidfd && !pidfdWorks() {
+		return nil, fmt.Errorf("procbridge: spec.Watch = pidfd: %w", ErrNotSupported)
+	}
+	p := &Process{
+		spec:    spec,
+		name:    spec.name(),
+		events:  make(chan Event, 8),
+		lines:   make(chan Line, 1024),
+		done:    make(chan struct{}),
+		exited:  make(chan struct{}),
+		started: make(chan struct{}),
+		dead:    make(chan struct{}),
+	}
+	seg, err := shm.Create(p.name, shm.Config{
+		Lanes:             1,
+		StateSize:         spec.StateSize,
+		RingSize:          spec.RingSize,
+		HeartbeatInterval: int64(spec.Heartbeat.Interval),
+		HeartbeatTimeout:  int64(spec.Heartbeat.Timeout),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("procbridge: start %s: %w", p.name, err)
+	}
+	p.seg, p.lane = seg, seg.Lane(0)
+	if testSegmentVersion != 0 {
+		seg.SetVersionForTest(testSegmentVersion)
+	}
+	if err := p.spawn(mode); err != nil {
+		seg.CloseFd()
+		return nil, fmt.Errorf("procbridge: start %s: %w", p.name, err)
+	}
+	if err := p.awaitReady(ctx); err != nil {
+		return nil, err
+	}
+	if spec.Heartbeat.Interval > 0 {
+		monitor.add(p)
+	}
+	return p, nil
+}
+
+// spawn forks and execs the child and starts the bridge's goroutines.
+func (p *Process) spawn(mode WatchMode) error {
+	spec := &p.spec
+	path, argv0 := spec.Path, spec.Path
+	if spec.Worker != "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("re-execute self: %w", err)
+		}
+		path, argv0 = exe, os.Args[0]
+	} else {
+		resolved, err := lookPath(spec.Path)
+		if err != nil {
+			return &SpecError{Field: "Path", Value: strconv.Quote(spec.Path), Reason: err.Error()}
+		}
+		path = resolved
+	}
+	argv := append([]string{argv0}, spec.Args...)
+
+	null, err := nullFile()
+	if err != nil {
+		return err
+	}
+	life, err := lifelineReadEnd()
+	if err != nil {
+		return fmt.Errorf("lifeline: %w", err)
+	}
+	// Descriptors the child gets, and the parent's copies to close after.
+	var toClose []*os.File
+	defer func() {
+		for _, f := range toClose {
+			f.Close()
+		}
+	}()
+	var pending []func() // output drains, started once the pid is known
+	stream := func(o Output, std *os.File, isErr bool) (uintptr, error) {
+		switch o.Kind {
+		case OutputInherit:
+			return std.Fd(), nil
+		case OutputWriter, OutputLines:
+			r, w, err := os.Pipe()
+			if err != nil {
+				return 0, err
+			}
+			toClose = append(toClose, w)
+			p.out.files = append(p.out.files, r)
+			pending = append(pending, func() { p.startOutput(r, o, isErr) })
+			return w.Fd(), nil
+		}
+		return null.Fd(), nil
+	}
+	stdout, err := stream(spec.Stdout, os.Stdout, false)
+	if err != nil {
+		p.closeOutputs()
+		return err
+	}
+	stderr, err := stream(spec.Stderr, os.Stderr, true)
+	if err != nil {
+		p.closeOutputs()
+		return err
+	}
+	files := []uintptr{null.Fd(), stdout, stderr, uintptr(p.seg.Fd()), life.Fd()}
+
+	env := childEnv(spec.Env)
+	env = append(env,
+		shm.EnvSegmentFd+"="+strconv.Itoa(shm.FdSegment),
+		shm.EnvLane+"=0",
+		shm.EnvLifelineFd+"="+strconv.Itoa(shm.FdLifeline),
+	)
+	if spec.Worker != "" {
+		env = append(env, shm.EnvWorker+"="+spec.Worker)
+	}
+	if mode == WatchSentinel {
+		r, w, err := os.Pipe()
+		if err != nil {
+			p.closeOutputs()
+			return fmt.Errorf("sentinel: %w", err)
+		}
+		toClose = append(toClose, w)
+		p.os.sentinel = r
+		files = append(files, w.Fd())
+		env = append(env, shm.EnvSentinelFd+"="+strconv.Itoa(shm.FdSentinel))
+	}
+
+	pidfd := -1
+	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if mode == WatchPidfd {
+		sys.PidFD = &pidfd
+	}
+	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys}
+	var pid int
+	onForkThread(func() {
+		p.spawnMono = shm.Now()
+		pid, err = syscall.ForkExec(path, argv, attr)
+	})
+	if err != nil {
+		p.closeOutputs()
+		if p.os.sentinel != nil {
+			p.os.sentinel.Close()
+		}
+		return fmt.Errorf("fork/exec %s: %w", path, err)
+	}
+	p.pid = pid
+	for _, start := range pending {
+		start()
+	}
+	if mode == WatchPidfd {
+		if pidfd < 0 {
+			// The probe said pidfds work, so this is unexpected; kill and
+			// reap the child rather than leave it unwatched.
+			unix.Kill(-pid, unix.SIGKILL)
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+			p.closeOutputs()
+			return fmt.Errorf("no pidfd for pid %d: %w", pid, ErrNotSupported)
+		}
+		unix.SetNonblock(pidfd, true)
+		p.os.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+	}
+	if !spec.usesSDK() {
+		atomic.StoreUint32(p.lane.ReadyWord(), shm.ReadyYes)
+	}
+	go p.watch()
+	return nil
+}
+
+// childEnv is base (or this process's environment) without any variable of
+// ours, so a worker that starts workers does not hand down its own segment.
+func childEnv(base []string) []string {
+	if base == nil {
+		base = os.Environ()
+	}
+	out := make([]string, 0, len(base)+5)
+	for _, kv := range base {
+		if !strings.HasPrefix(kv, "UNDERSTUDY_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// awaitReady waits for the worker's ready word, its death, the timeout or
+// ctx. On anything but ready it kills the worker and waits until it is
+// reaped, so no process is left behind.
+func (p *Process) awaitReady(ctx context.Context) error {
+	word := p.lane.ReadyWord()
+	readyc := make(chan uint32, 1)
+	if atomic.LoadUint32(word) == shm.ReadyNo {
+		go func() {
+			for {
+				v := atomic.LoadUint32(word)
+				if v != shm.ReadyNo {
+					readyc <- v
+					return
+				}
+				// Bounded sleeps, so a worker that writes the word back
+				// cannot strand this goroutine.
+				shm.Wait(word, shm.ReadyNo, 100*time.Millisecond)
+			}
+		}()
+	} else {
+		readyc <- atomic.LoadUint32(word)
+	}
+	timer := time.NewTimer(p.spec.readyTimeout())
+	defer timer.Stop()
+	var cause error
+	received := false
+	select {
+	case v := <-readyc:
+		received = true
+		if v == shm.ReadyYes {
+			if err := p.seg.Validate(); err != nil {
+				cause = fmt.Errorf("%w: %w", ErrBadSegment, err)
+				break
+			}
+			now := shm.Now()
+			p.readyMono.Store(now)
+			p.emit(Ready{Pid: p.pid, Mono: now, SpawnToReady: time.Duration(now - p.spawnMono)})
+			close(p.started)
+			return nil
+		}
+		cause = fmt.Errorf("%w: ready word = %d", ErrBadSegment, v)
+	case <-p.dead:
+		cause = ErrExitedBeforeReady
+		if v := p.seg.AttachVerdict(); v != shm.AttachOK {
+			cause = fmt.Errorf("%w: the worker refused its segment: %v", ErrBadSegment, v)
+		}
+	case <-timer.C:
+		cause = fmt.Errorf("%w: not ready after %v (spec.ReadyTimeout)", ErrStartTimeout, p.spec.readyTimeout())
+	case <-ctx.Done():
+		cause = context.Cause(ctx)
+	}
+	// Release the ready waiter, kill, reap.
+	close(p.started)
+	if atomic.CompareAndSwapUint32(word, shm.ReadyNo, shm.ReadyAborted) {
+		shm.Wake(word, 1)
+	}
+	p.reason.CompareAndSwap(reasonNone, reasonNotReady)
+	p.signalGroup(sigKill)
+	<-p.done
+	if !received {
+		// The waiter sees the aborted word (or, at worst, its bounded
+		// sleep ends) and sends into the buffered channel.
+		<-readyc
+	}
+	exit, exitErr := p.exit, p.err
+	if exitErr != nil && errors.Is(cause, ErrExitedBeforeReady) {
+		return fmt.Errorf("procbridge: start %s: %w", p.name, exitErr)
+	}
+	return fmt.Errorf("procbridge: start %s (pid %d, %v): %w", p.name, p.pid, exit, cause)
+}
+
+// signalGroup signals the process group, unless the leader is reaped (its
+// pid, and so the group id, could then belong to someone else).
+func (p *Process) signalGroup(sig unix.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.signalGroupLocked(sig)
+}
+
+func (p *Process) signalGroupLocked(sig unix.Signal) {
+	if p.reaped {
+		return
+	}
+	if p.os.pidfd != nil {
+		// The leader through its pidfd: immune to pid reuse.
+		if rc, err := p.os.pidfd.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { unix.PidfdSendSignal(int(fd), sig, nil, 0) })
+		}
+	}
+	unix.Kill(-p.pid, sig)
+}
+
+// watch waits for the death, reaps, classifies and reports it.
+func (p *Process) watch() {
+	if p.os.pidfd != nil {
+		rc, err := p.os.pidfd.SyscallConn()
+		if err == nil {
+			err = rc.Read(func(fd uintptr) bool {
+				var info unix.Siginfo
+				err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+				return err != nil || siginfoPid(&info) != 0
+			})
+		}
+		_ = err // on any error, fall through to the blocking reap below
+	} else {
+		buf := make([]byte, 64)
+		for {
+			if _, err := p.os.sentinel.Read(buf); err != nil {
+				break
+			}
+		}
+		// EOF: the child closed its end, which it does only by dying (the
+		// SDK marks it close-on-exec). Wait without reaping until it is a
+		// zombie, in case it closed the end some other way.
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
+	}
+	mono := shm.Now()
+	// The leader is a zombie: its pid still names the group, so the group
+	// can be killed safely, grandchildren included.
+	unix.Kill(-p.pid, unix.SIGKILL)
+	p.mu.Lock()
+	p.reaped = true
+	if p.killTimer != nil {
+		p.killTimer.Stop()
+	}
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	p.mu.Unlock()
+	if p.os.pidfd != nil {
+		p.os.pidfd.Close()
+	}
+	if p.os.sentinel != nil {
+		p.os.sentinel.Close()
+	}
+	monitor.remove(p)
+	p.seg.CloseFd()
+
+	code, sig := ws.ExitStatus(), 0
+	if ws.Signaled() {
+		code, sig = -1, int(ws.Signal())
+	}
+	readySeen := atomic.LoadUint32(p.lane.ReadyWord()) == shm.ReadyYes
+	p.exit = p.classify(code, sig, ws.CoreDump(), mono, readySeen)
+	p.err = p.exit.err(p.name, p.pid)
+	close(p.dead)
+	<-p.started // Ready, when there is one, comes first
+	p.emit(Exited{Pid: p.pid, Exit: p.exit, Err: p.err})
+	close(p.events)
+	close(p.exited)
+
+	p.drainOutputs()
+	close(p.done)
+}
+
+// siginfoPid reads si_pid from a SIGCHLD siginfo (offset 16 on Linux).
+func siginfoPid(info *unix.Siginfo) int32 {
+	b := (*[128]byte)(unsafe.Pointer(info))
+	return int32(uint32(b[16]) | uint32(b[17])<<8 | uint32(b[18])<<16 | uint32(b[19])<<24)
+}

@@ -1,0 +1,7 @@
+//go:build linux
+
+package procbridge_test
+
+import "unsafe"
+
+func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }

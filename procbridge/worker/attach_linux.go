@@ -1,0 +1,66 @@
+//go:build linux
+
+package worker
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+func attach() (*Worker, error) {
+	segFd, ok, err := envFd(shm.EnvSegmentFd)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotAWorker
+	}
+	seg, verdict, err := shm.Open(segFd)
+	if err != nil {
+		return nil, fmt.Errorf("worker: the segment at fd %d is unusable (%v): %w", segFd, verdict, err)
+	}
+	laneStr := os.Getenv(shm.EnvLane)
+	lane, err := strconv.Atoi(laneStr)
+	if err != nil || seg.Lane(lane) == nil {
+		shm.SetAttachVerdict(seg.Bytes(), shm.AttachBadLane)
+		return nil, fmt.Errorf("worker: %s = %q: not a lane of a %d-lane segment", shm.EnvLane, laneStr, seg.Layout().Lanes)
+	}
+	w := &Worker{seg: seg, lane: seg.Lane(lane)}
+	w.lane.SetPid(os.Getpid())
+
+	// What we inherited must not reach programs this worker runs: a
+	// grandchild holding the sentinel would hide our death.
+	unix.CloseOnExec(segFd)
+	if fd, ok, _ := envFd(shm.EnvSentinelFd); ok {
+		unix.CloseOnExec(fd)
+	}
+	if fd, ok, _ := envFd(shm.EnvLifelineFd); ok {
+		unix.CloseOnExec(fd)
+		go watchLifeline(fd)
+	}
+	return w, nil
+}
+
+// watchLifeline exits the process when the supervisor dies: the lifeline's
+// write end lives only in the supervisor, so its read end sees EOF when the
+// supervisor is gone, however it died. This goroutine lives as long as the
+// process, by design.
+func watchLifeline(fd int) {
+	f := os.NewFile(uintptr(fd), "understudy-lifeline")
+	var b [1]byte
+	for {
+		if _, err := f.Read(b[:]); err != nil {
+			break
+		}
+	}
+	fmt.Fprintln(os.Stderr, "understudy worker: the supervisor is gone; exiting")
+	unix.Kill(0, unix.SIGKILL) // our whole group, like the supervisor would
+	os.Exit(1)
+}
+
+func wake(word *uint32) { shm.Wake(word, 1<<30) }

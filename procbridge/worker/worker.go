@@ -1,0 +1,184 @@
+// Package worker is the SDK a worker process links: attach to the segment
+// the supervisor handed down, say ready after pre-warming, beat from the
+// worker's own loop, and read the segment.
+//
+// A Go program hosts workers by name and re-executes itself to run one:
+//
+//	func init() {
+//		worker.Register("resampler", func(ctx context.Context, w *worker.Worker) error {
+//			warmUp()
+//			w.Ready()
+//			for ctx.Err() == nil {
+//				work()
+//				w.Beat()
+//			}
+//			return nil
+//		})
+//	}
+//
+//	func main() {
+//		worker.Main() // first: when this process is a worker, runs it and exits
+//		...
+//	}
+//
+// Under go test the same call goes at the top of TestMain. A program that is
+// not re-executed (any other binary started with Spec.SDK) calls Attach.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/understudy/understudy/procbridge/internal/registry"
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+// Func is a worker: it runs until ctx ends (the supervisor sent SIGTERM) or
+// its work is done. It calls w.Ready once it is warm. Returning nil exits
+// the process with status 0; an error is printed and exits with status 1.
+type Func func(ctx context.Context, w *Worker) error
+
+// Exit statuses of a worker process that could not run its function.
+const (
+	ExitUnknownWorker = 2  // no worker registered under the name it was started for
+	ExitBadSegment    = 78 // the segment handed down is missing or unreadable (EX_CONFIG)
+)
+
+// ErrNotAWorker: this process was not started by a supervisor.
+var ErrNotAWorker = errors.New("worker: not started by an understudy supervisor (no " + shm.EnvSegmentFd + ")")
+
+// Register makes fn available under name to procbridge.Spec.Worker. Call it
+// from init (or before main's worker.Main). Like database/sql.Register, it
+// panics when the name is empty or taken: that is a programming error, found
+// the first time the program runs.
+func Register(name string, fn Func) {
+	if name == "" || fn == nil {
+		panic("worker: Register needs a name and a function")
+	}
+	if !registry.Add(name, fn) {
+		panic(fmt.Sprintf("worker: Register called twice for %q", name))
+	}
+}
+
+// Main runs the registered worker this process was started for, and exits
+// with its outcome. In a process that is not a worker it returns at once.
+// Call it first thing in main (or TestMain).
+func Main() {
+	registry.SetMainCalled()
+	name := os.Getenv(shm.EnvWorker)
+	if name == "" {
+		return
+	}
+	fn, ok := registry.Lookup(name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "understudy worker: no worker is registered as %q in %s (registered: %s)\n", name, os.Args[0], strings.Join(registry.Names(), ", "))
+		os.Exit(ExitUnknownWorker)
+	}
+	w, err := Attach()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "understudy worker %s: %v\n", name, err)
+		os.Exit(ExitBadSegment)
+	}
+	w.name = name
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	err = fn.(Func)(ctx, w)
+	stop()
+	w.exit(err)
+}
+
+// Worker is this process's handle on its segment.
+type Worker struct {
+	name string
+	seg  *shm.Segment
+	lane *shm.Lane
+
+	readyOnce sync.Once
+}
+
+var attached atomic.Pointer[Worker]
+
+// Attach maps the segment the supervisor handed down and validates it. It
+// returns the same Worker when called again. A process that links the SDK
+// but was started by Spec.Path with Spec.SDK calls it at the top of main.
+func Attach() (*Worker, error) {
+	if w := attached.Load(); w != nil {
+		return w, nil
+	}
+	w, err := attach()
+	if err != nil {
+		return nil, err
+	}
+	if !attached.CompareAndSwap(nil, w) {
+		return attached.Load(), nil
+	}
+	return w, nil
+}
+
+func envFd(key string) (int, bool, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return -1, false, nil
+	}
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 || fd > 1<<20 {
+		return -1, true, fmt.Errorf("worker: %s = %q is not a descriptor number", key, v)
+	}
+	return fd, true, nil
+}
+
+// Name returns the registered name the worker runs as ("" after Attach).
+func (w *Worker) Name() string { return w.name }
+
+// Args returns the arguments the supervisor passed (Spec.Args).
+func (w *Worker) Args() []string { return append([]string(nil), os.Args[1:]...) }
+
+// Ready tells the supervisor the worker is warm: procbridge.Start returns.
+// Calling it again does nothing.
+func (w *Worker) Ready() {
+	w.readyOnce.Do(func() {
+		word := w.lane.ReadyWord()
+		if atomic.CompareAndSwapUint32(word, shm.ReadyNo, shm.ReadyYes) {
+			wake(word)
+		}
+	})
+}
+
+// Beat records a heartbeat: call it from the loop that does the work, so a
+// stuck loop stops beating. It costs two atomic stores and a clock read.
+func (w *Worker) Beat() { w.lane.Beat(shm.Now()) }
+
+// HeartbeatInterval is how often the supervisor expects a beat (0: never).
+func (w *Worker) HeartbeatInterval() time.Duration {
+	return time.Duration(w.seg.Layout().HeartbeatInterval)
+}
+
+// Mark leaves a CLOCK_MONOTONIC timestamp the supervisor can read
+// (procbridge.Process.Mark): benchmarks mark the instant before a crash.
+func (w *Worker) Mark(ns int64) { w.lane.SetMark(ns) }
+
+// Lane returns the lane of the segment this process owns.
+func (w *Worker) Lane() int { return w.lane.Index() }
+
+// Epoch returns the segment's fencing epoch.
+func (w *Worker) Epoch() uint64 { return w.seg.Epoch() }
+
+// Monotonic returns CLOCK_MONOTONIC in nanoseconds (see procbridge.Monotonic).
+func Monotonic() int64 { return shm.Now() }
+
+// exit ends the process with the worker function's outcome.
+func (w *Worker) exit(err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "understudy worker %s: %v\n", w.name, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
