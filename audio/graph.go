@@ -1,0 +1,320 @@
+package audio
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strconv"
+)
+
+// Bounds of [Graph] BlockSize, which must also be a power of two.
+const (
+	MinBlockSize = 16
+	MaxBlockSize = 4096
+)
+
+// maxNameLen bounds node and kind names.
+const maxNameLen = 64
+
+// A Graph describes a DSP graph: processor nodes joined by edges from output
+// ports to input ports, all running at one sample rate and block size.
+//
+// Each port carries one mono channel. An output port may feed any number of
+// inputs (fan-out). Several edges into one input port are summed (fan-in), in
+// the order the edges are listed, so the sum is the same on every run. An
+// input port no edge reaches reads silence.
+//
+// A Graph is plain data: build it, then [Graph.Validate] or
+// [Graph.Schedule] it.
+type Graph struct {
+	Rate      int       // sample rate in frames per second, at least 1
+	BlockSize int       // frames per block, a power of two in [MinBlockSize, MaxBlockSize]
+	Nodes     []Node    // in any order; the order breaks ties in a Schedule
+	Edges     []Edge    // each From an output port, each To an input port
+	Kinds     *Registry // the kinds Nodes name; nil means Builtin()
+}
+
+// A Node is one processor in a [Graph].
+type Node struct {
+	// Name is unique in the graph: 1 to 64 bytes of ASCII letters, digits,
+	// '_', '-' and '.'.
+	Name   string
+	Kind   string // a kind name in the graph's registry
+	Params Params // checked against the kind's ParamSpecs
+}
+
+// A Port names one port of a node: an output port when it is an [Edge]'s
+// From, an input port when it is its To. Ports count from 0.
+type Port struct {
+	Node string
+	Port int
+}
+
+// String returns "node:port".
+func (p Port) String() string { return p.Node + ":" + strconv.Itoa(p.Port) }
+
+// An Edge carries one output port's block to one input port.
+type Edge struct {
+	From Port // an output port
+	To   Port // an input port
+}
+
+// String returns "from -> to".
+func (e Edge) String() string { return e.From.String() + " -> " + e.To.String() }
+
+// A Schedule is an order in which a graph's nodes can run.
+type Schedule struct {
+	// Order lists every node after every node that feeds it.
+	Order []string
+	// Levels partitions Order: Levels[0] holds the nodes no edge feeds, and
+	// Levels[k] those whose longest chain of feeding nodes has k of them.
+	// Nodes within a level do not feed one another, directly or not, so they
+	// may run in parallel once the levels before have run. Within a level,
+	// nodes keep their order in Graph.Nodes; Order is the levels in turn.
+	Levels [][]string
+}
+
+// Validate checks the whole graph and reports every problem it finds,
+// joined with [errors.Join]:
+//
+//   - Rate below 1, or BlockSize not a power of two in [MinBlockSize,
+//     MaxBlockSize]: a [*FieldError] wrapping [ErrInvalidGraph];
+//   - a node name that is empty, malformed or repeated: ErrInvalidGraph;
+//   - a kind not in Kinds: [ErrUnknownKind];
+//   - parameters the kind rejects at this rate: [ErrInvalidParam], with the
+//     field named Nodes[i].Params["name"] (or Rate);
+//   - an edge naming a node or port that does not exist, or repeating an
+//     earlier edge: ErrInvalidGraph;
+//   - a cycle: a [*CycleError], wrapping [ErrCycle], with its path.
+//
+// Each error names the field and its value, e.g.
+// `audio: graph: Edges[2].To.Port = 3: node "mix" (mixer) has inputs 0..1`.
+func (g *Graph) Validate() error {
+	_, err := g.check()
+	return err
+}
+
+// Schedule validates the graph, as [Graph.Validate] does, and returns the
+// order its nodes can run in.
+func (g *Graph) Schedule() (Schedule, error) {
+	succ, err := g.check()
+	if err != nil {
+		return Schedule{}, err
+	}
+	indeg := make([]int, len(g.Nodes))
+	for _, ss := range succ {
+		for _, j := range ss {
+			indeg[j]++
+		}
+	}
+	var level []int
+	for i, d := range indeg {
+		if d == 0 {
+			level = append(level, i)
+		}
+	}
+	s := Schedule{Order: make([]string, 0, len(g.Nodes))}
+	for len(level) > 0 {
+		names := make([]string, len(level))
+		var next []int
+		for k, i := range level {
+			names[k] = g.Nodes[i].Name
+			for _, j := range succ[i] {
+				if indeg[j]--; indeg[j] == 0 {
+					next = append(next, j)
+				}
+			}
+		}
+		s.Levels = append(s.Levels, names)
+		s.Order = append(s.Order, names...)
+		slices.Sort(next)
+		level = next
+	}
+	return s, nil
+}
+
+// check validates g and returns, for each node index, the indexes of the
+// nodes its valid edges feed, in edge order (repeated for parallel edges).
+func (g *Graph) check() (succ [][]int, err error) {
+	var errs []error
+	bad := func(field string, value any, format string, args ...any) {
+		errs = append(errs, fieldErr(ErrInvalidGraph, "graph", field, value, format, args...))
+	}
+	if g.Rate < 1 {
+		bad("Rate", g.Rate, "must be at least 1")
+	}
+	if g.BlockSize < MinBlockSize || g.BlockSize > MaxBlockSize || bits.OnesCount(uint(g.BlockSize)) != 1 {
+		bad("BlockSize", g.BlockSize, "must be a power of two from %d to %d", MinBlockSize, MaxBlockSize)
+	}
+
+	kinds := g.Kinds
+	if kinds == nil {
+		kinds = builtin
+	}
+	index := make(map[string]int, len(g.Nodes))
+	procs := make([]Processor, len(g.Nodes)) // nil where the node is invalid
+	for i, n := range g.Nodes {
+		field := fmt.Sprintf("Nodes[%d]", i)
+		if err := checkName(n.Name); err != nil {
+			bad(field+".Name", n.Name, "%s", err)
+		} else if first, dup := index[n.Name]; dup {
+			bad(field+".Name", n.Name, "repeats Nodes[%d].Name", first)
+		} else {
+			index[n.Name] = i
+		}
+		if _, ok := kinds.Lookup(n.Kind); !ok {
+			errs = append(errs, nodeErr(i, n, kinds.unknownKind(n.Kind)))
+			continue
+		}
+		if g.Rate < 1 {
+			continue // reported above; every node would repeat it
+		}
+		p, err := kinds.New(n.Kind, g.Rate, n.Params)
+		if err != nil {
+			errs = append(errs, nodeErr(i, n, err))
+			continue
+		}
+		procs[i] = p
+	}
+
+	succ = make([][]int, len(g.Nodes))
+	seen := make(map[Edge]int, len(g.Edges))
+	for e, edge := range g.Edges {
+		field := fmt.Sprintf("Edges[%d]", e)
+		from, errFrom := g.endpoint(field+".From", edge.From, index, procs, false)
+		to, errTo := g.endpoint(field+".To", edge.To, index, procs, true)
+		for _, err := range []error{errFrom, errTo} {
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if first, dup := seen[edge]; dup {
+			bad(field, edge, "repeats Edges[%d]", first)
+			continue
+		}
+		seen[edge] = e
+		if errFrom == nil && errTo == nil {
+			succ[from] = append(succ[from], to)
+		}
+	}
+
+	if cycle := findCycle(succ); cycle != nil {
+		path := make([]string, len(cycle))
+		for k, i := range cycle {
+			path[k] = g.Nodes[i].Name
+		}
+		errs = append(errs, &CycleError{Path: path})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return succ, nil
+}
+
+// endpoint resolves one end of an edge to a node index. It reports a missing
+// node, and a port out of range when the node's processor is known (when it
+// is not, the node's own error has been reported).
+func (g *Graph) endpoint(field string, p Port, index map[string]int, procs []Processor, input bool) (int, error) {
+	i, found := index[p.Node]
+	if !found {
+		return 0, fieldErr(ErrInvalidGraph, "graph", field+".Node", p.Node, "no such node")
+	}
+	proc := procs[i]
+	if proc == nil {
+		return i, nil
+	}
+	what, n := "outputs", proc.Outputs()
+	if input {
+		what, n = "inputs", proc.Inputs()
+	}
+	switch {
+	case n == 0:
+		return 0, fieldErr(ErrInvalidGraph, "graph", field+".Port", p.Port, "node %q (%s) has no %s",
+			p.Node, g.Nodes[i].Kind, what)
+	case p.Port < 0 || p.Port >= n:
+		return 0, fieldErr(ErrInvalidGraph, "graph", field+".Port", p.Port, "node %q (%s) has %s 0..%d",
+			p.Node, g.Nodes[i].Kind, what, n-1)
+	}
+	return i, nil
+}
+
+// nodeErr restates an error from a Registry in terms of node i: the field
+// "kind" becomes Nodes[i].Kind, "rate" becomes Rate and a parameter p
+// becomes Nodes[i].Params["p"].
+func nodeErr(i int, n Node, err error) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		return fmt.Errorf("audio: graph: Nodes[%d] %q (%s): %w", i, n.Name, n.Kind, err)
+	}
+	var field string
+	switch fe.Field {
+	case "kind":
+		field = fmt.Sprintf("Nodes[%d].Kind", i)
+	case "rate":
+		field = "Rate"
+	default:
+		field = fmt.Sprintf("Nodes[%d].Params[%q]", i, fe.Field)
+	}
+	return &FieldError{
+		Op:     "graph",
+		Field:  field,
+		Value:  fe.Value,
+		Reason: fmt.Sprintf("node %q (%s): %s", n.Name, n.Kind, fe.Reason),
+		Err:    fe.Err,
+	}
+}
+
+// findCycle returns the node indexes along a cycle, the first repeated at the
+// end, or nil. It searches depth first from each node in order, so the cycle
+// it reports is the same on every run.
+func findCycle(succ [][]int) []int {
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := make([]int, len(succ))
+	var path []int
+	var visit func(i int) []int
+	visit = func(i int) []int {
+		state[i] = onPath
+		path = append(path, i)
+		for _, j := range succ[i] {
+			switch state[j] {
+			case onPath:
+				start := slices.Index(path, j)
+				return append(slices.Clone(path[start:]), j)
+			case unseen:
+				if c := visit(j); c != nil {
+					return c
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[i] = done
+		return nil
+	}
+	for i := range succ {
+		if state[i] == unseen {
+			if c := visit(i); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// checkName reports whether s is a valid node or kind name.
+func checkName(s string) error {
+	if s == "" || len(s) > maxNameLen {
+		return fmt.Errorf("must be 1 to %d bytes", maxNameLen)
+	}
+	for _, c := range []byte(s) {
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
+		if !ok {
+			return fmt.Errorf("byte %q not allowed: use ASCII letters, digits, '_', '-', '.'", c)
+		}
+	}
+	return nil
+}

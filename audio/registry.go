@@ -1,0 +1,225 @@
+package audio
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Params holds a node's parameters by name. Every parameter is a number;
+// kinds that need a choice among a few behaviours are registered as separate
+// kinds (lowpass, highpass, …) rather than taking a string.
+type Params map[string]float64
+
+// A ParamSpec declares one parameter of a [Kind].
+type ParamSpec struct {
+	Name     string
+	Doc      string
+	Min, Max float64 // inclusive bounds
+	Default  float64 // the value when the parameter is absent; unused if Required
+	Required bool    // the parameter must be given
+	Integer  bool    // the value must be a whole number
+}
+
+// A Kind is a kind of processor, known to a [Registry] by its name.
+type Kind struct {
+	Name   string
+	Doc    string
+	Params []ParamSpec
+	// New builds a Processor for the sample rate (at least 1). It is called
+	// by [Registry.New] with every declared parameter present, each finite,
+	// within its bounds and whole where Integer is set, defaults filled in.
+	// New checks what depends on the rate or on several parameters, and
+	// reports a problem as a [*FieldError] wrapping [ErrInvalidParam] whose
+	// Field is the parameter's name, or "rate".
+	New func(rate int, p Params) (Processor, error)
+	// Check, when set, is called by [Registry.New] before New with only
+	// the parameters the caller gave, each already within its bounds, for
+	// rules that depend on what was given rather than on values: a mixer's
+	// gain<i> must not be given for i at or past its inputs. It reports as
+	// New does.
+	Check func(given Params) error
+}
+
+// A Registry maps kind names to kinds. The zero value is an empty registry
+// ready to use; [Builtin] returns one holding this package's kinds. A
+// Registry is safe for concurrent use.
+type Registry struct {
+	mu    sync.RWMutex
+	kinds map[string]Kind
+}
+
+// Register adds k. It fails, wrapping [ErrInvalidKind], when k's name is
+// taken or not a valid name (see [Node]), when New is nil, or when a
+// parameter spec is unnamed, repeated, has Min > Max or a Default out of
+// bounds.
+func (r *Registry) Register(k Kind) error {
+	if err := checkName(k.Name); err != nil {
+		return fieldErr(ErrInvalidKind, "register", "Kind.Name", k.Name, "%s", err)
+	}
+	if k.New == nil {
+		return fieldErr(ErrInvalidKind, "register", "Kind.New", "nil", "kind %q has no constructor", k.Name)
+	}
+	seen := make(map[string]bool, len(k.Params))
+	for i, s := range k.Params {
+		field := fmt.Sprintf("Kind.Params[%d]", i)
+		switch {
+		case s.Name == "" || seen[s.Name]:
+			return fieldErr(ErrInvalidKind, "register", field+".Name", s.Name, "kind %q: empty or repeated", k.Name)
+		case !(s.Min <= s.Max):
+			return fieldErr(ErrInvalidKind, "register", field+".Min", s.Min, "kind %q: above Max = %g", k.Name, s.Max)
+		case !s.Required && !(s.Default >= s.Min && s.Default <= s.Max):
+			return fieldErr(ErrInvalidKind, "register", field+".Default", s.Default,
+				"kind %q: outside [%g, %g]", k.Name, s.Min, s.Max)
+		}
+		seen[s.Name] = true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.kinds[k.Name]; dup {
+		return fieldErr(ErrInvalidKind, "register", "Kind.Name", k.Name, "already registered")
+	}
+	if r.kinds == nil {
+		r.kinds = make(map[string]Kind)
+	}
+	k.Params = slices.Clone(k.Params)
+	r.kinds[k.Name] = k
+	return nil
+}
+
+// Lookup returns the kind registered under name.
+func (r *Registry) Lookup(name string) (Kind, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
+// Names returns the registered kind names in sorted order.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.kinds))
+	for n := range r.kinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// New checks p against the parameter specs of the named kind and builds a
+// Processor for the sample rate. An unregistered kind gives a [*FieldError]
+// wrapping [ErrUnknownKind]; a rate below 1, or a parameter that is unknown,
+// missing, not finite, out of bounds or not whole, gives one wrapping
+// [ErrInvalidParam] whose Op is the kind and whose Field is the parameter
+// (or "rate"). Problems are reported one at a time, the first in a fixed
+// order.
+func (r *Registry) New(kind string, rate int, p Params) (Processor, error) {
+	k, ok := r.Lookup(kind)
+	if !ok {
+		return nil, r.unknownKind(kind)
+	}
+	if rate < 1 {
+		return nil, fieldErr(ErrInvalidParam, kind, "rate", rate, "must be at least 1")
+	}
+	full, err := k.check(p)
+	if err != nil {
+		return nil, err
+	}
+	if k.Check != nil {
+		if err := k.Check(p); err != nil {
+			return nil, err
+		}
+	}
+	return k.New(rate, full)
+}
+
+// unknownKind reports that no kind is registered under name.
+func (r *Registry) unknownKind(name string) error {
+	return fieldErr(ErrUnknownKind, "registry", "kind", name, "not registered (known: %s)", listOrNone(r.Names()))
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// check validates p against k's specs and returns a copy with defaults.
+func (k Kind) check(p Params) (Params, error) {
+	var unknown []string
+	for name := range p {
+		if !slices.ContainsFunc(k.Params, func(s ParamSpec) bool { return s.Name == name }) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		known := make([]string, len(k.Params))
+		for i, s := range k.Params {
+			known[i] = s.Name
+		}
+		return nil, fieldErr(ErrInvalidParam, k.Name, unknown[0], p[unknown[0]], "unknown parameter (known: %s)",
+			listOrNone(known))
+	}
+	full := make(Params, len(k.Params))
+	for _, s := range k.Params {
+		v, ok := p[s.Name]
+		switch {
+		case !ok && s.Required:
+			return nil, fieldErr(ErrInvalidParam, k.Name, s.Name, nil, "required")
+		case !ok:
+			v = s.Default
+		case math.IsNaN(v) || math.IsInf(v, 0):
+			return nil, fieldErr(ErrInvalidParam, k.Name, s.Name, v, "must be finite")
+		case v < s.Min || v > s.Max:
+			return nil, fieldErr(ErrInvalidParam, k.Name, s.Name, v, "out of range [%g, %g]", s.Min, s.Max)
+		case s.Integer && v != math.Trunc(v):
+			return nil, fieldErr(ErrInvalidParam, k.Name, s.Name, v, "must be a whole number")
+		}
+		full[s.Name] = v
+	}
+	return full, nil
+}
+
+// Builtin returns a new registry holding this package's kinds:
+//
+//	sine        0 in, 1 out   freq (Hz, required), amp (default 1)
+//	gain        1 in, 1 out   gain (linear, default 1)
+//	mixer       N in, 1 out   inputs (N, required), gain0 … gain63 (default 1)
+//	delay       1 in, 1 out   samples (required, 1 … MaxDelaySamples)
+//	lowpass     1 in, 1 out   freq (Hz, required), q (default 1/√2)
+//	highpass    1 in, 1 out   freq, q
+//	bandpass    1 in, 1 out   freq, q (0 dB peak gain)
+//	peak        1 in, 1 out   freq, q, gain_db (default 0)
+//	testsignal  0 in, 3 out   no parameters; see [CounterModulus]
+//
+// Each call returns a separate registry, so kinds registered on one are not
+// seen by others.
+func Builtin() *Registry {
+	r := new(Registry)
+	for _, k := range []Kind{sineKind, gainKind, mixerKind(), delayKind,
+		biquadKind(lowpass), biquadKind(highpass), biquadKind(bandpass), biquadKind(peak),
+		testSignalKind} {
+		if err := r.Register(k); err != nil {
+			panic(err) // a bug in this package's own kinds, caught by every test
+		}
+	}
+	return r
+}
+
+// builtin is the registry a [Graph] with nil Kinds uses. Nothing registers
+// on it after init.
+var builtin = Builtin()
+
+// checkFreq reports whether freq lies strictly between 0 and rate/2.
+func checkFreq(kind string, rate int, freq float64) error {
+	if nyquist := float64(rate) / 2; !(freq > 0 && freq < nyquist) {
+		return fieldErr(ErrInvalidParam, kind, "freq", freq, "must be above 0 and below rate/2 = %g", nyquist)
+	}
+	return nil
+}
