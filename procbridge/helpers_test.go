@@ -66,6 +66,9 @@ func init() {
 	worker.Register("exit", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		code, _ := strconv.Atoi(w.Args()[0])
+		if code == 0 {
+			w.Disarm() // a clean exit of our own: no death notice
+		}
 		os.Exit(code)
 		return nil
 	})

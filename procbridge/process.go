@@ -28,14 +28,15 @@ type Process struct {
 	seg  *shm.Segment
 	lane *shm.Lane
 
-	events  chan Event
-	lines   chan Line
-	done    chan struct{} // closed when reaped and every goroutine is done
-	exited  chan struct{} // closed when reaped and classified
-	started chan struct{} // closed when Start has emitted Ready or given up
-	dead    chan struct{} // closed when reaped and classified, before Exited is sent
-	exit    Exit
-	err     error
+	events    chan Event
+	lines     chan Line
+	done      chan struct{} // closed when reaped and every goroutine is done
+	exited    chan struct{} // closed when reaped and classified
+	started   chan struct{} // closed when Start has emitted Ready or given up
+	dead      chan struct{} // closed when reaped and classified, before Exited is sent
+	dyingDone chan struct{} // closed when the death-notice waiter is done
+	exit      Exit
+	err       error
 
 	reason    atomic.Int32
 	spawnMono int64

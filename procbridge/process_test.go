@@ -32,11 +32,12 @@ func TestClassifyEnds(t *testing.T) {
 		code   int
 		signal syscall.Signal
 		failed bool
+		dying  bool // the robust futex tells before the pidfd
 	}{
-		{name: "sigkill", spec: procbridge.Spec{Worker: "sigkill"}, kind: procbridge.ExitSignal, code: -1, signal: syscall.SIGKILL, failed: true},
-		{name: "sigsegv", spec: procbridge.Spec{Worker: "sigsegv"}, kind: procbridge.ExitSignal, code: -1, signal: syscall.SIGSEGV, failed: true},
+		{name: "sigkill", spec: procbridge.Spec{Worker: "sigkill"}, kind: procbridge.ExitSignal, code: -1, signal: syscall.SIGKILL, failed: true, dying: true},
+		{name: "sigsegv", spec: procbridge.Spec{Worker: "sigsegv"}, kind: procbridge.ExitSignal, code: -1, signal: syscall.SIGSEGV, failed: true, dying: true},
 		{name: "exit0", spec: procbridge.Spec{Worker: "exit", Args: []string{"0"}}, kind: procbridge.ExitClean},
-		{name: "exit3", spec: procbridge.Spec{Worker: "exit", Args: []string{"3"}}, kind: procbridge.ExitCode, code: 3, failed: true},
+		{name: "exit3", spec: procbridge.Spec{Worker: "exit", Args: []string{"3"}}, kind: procbridge.ExitCode, code: 3, failed: true, dying: true},
 		{name: "stopped", spec: procbridge.Spec{Worker: "wait"}, stop: true, kind: procbridge.ExitStopped},
 	}
 	for _, mode := range watchModes {
@@ -56,7 +57,16 @@ func TestClassifyEnds(t *testing.T) {
 					require.NoError(t, err)
 					assert.Equal(t, procbridge.ExitStopped, exit.Kind)
 				}
-				e := exitedEvent(t, p)
+				ev := nextEvent(t, p)
+				if c.dying {
+					d, ok := ev.(procbridge.Dying)
+					require.True(t, ok, "Dying before Exited, got %#v", ev)
+					assert.Equal(t, p.Pid(), d.Pid)
+					ev = nextEvent(t, p)
+				}
+				e, ok := ev.(procbridge.Exited)
+				require.True(t, ok, "Exited, got %#v", ev)
+				assert.LessOrEqual(t, e.Exit.Mono-ready.Mono, int64(deadline))
 				assert.Equal(t, c.kind, e.Exit.Kind, "kind of %v", e.Exit)
 				assert.Equal(t, c.code, e.Exit.Code)
 				assert.Equal(t, c.signal, e.Exit.Signal)

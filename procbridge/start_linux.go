@@ -57,14 +57,15 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("procbridge: spec.Watch = pidfd: %w", ErrNotSupported)
 	}
 	p := &Process{
-		spec:    spec,
-		name:    spec.name(),
-		events:  make(chan Event, 8),
-		lines:   make(chan Line, 1024),
-		done:    make(chan struct{}),
-		exited:  make(chan struct{}),
-		started: make(chan struct{}),
-		dead:    make(chan struct{}),
+		spec:      spec,
+		name:      spec.name(),
+		events:    make(chan Event, 8),
+		lines:     make(chan Line, 1024),
+		done:      make(chan struct{}),
+		exited:    make(chan struct{}),
+		started:   make(chan struct{}),
+		dead:      make(chan struct{}),
+		dyingDone: make(chan struct{}),
 	}
 	seg, err := shm.Create(p.name, shm.Config{
 		Lanes:             1,
@@ -219,17 +220,21 @@ func (p *Process) spawn(mode WatchMode) error {
 	return nil
 }
 
-// childEnv is base (or this process's environment) without any variable of
-// ours, so a worker that starts workers does not hand down its own segment.
+// childEnv is base (or this process's environment) without the variables
+// that hand a worker its segment, so a worker that starts workers does not
+// hand down its own.
 func childEnv(base []string) []string {
 	if base == nil {
 		base = os.Environ()
 	}
 	out := make([]string, 0, len(base)+5)
 	for _, kv := range base {
-		if !strings.HasPrefix(kv, "UNDERSTUDY_") {
-			out = append(out, kv)
+		key, _, _ := strings.Cut(kv, "=")
+		switch key {
+		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker:
+			continue
 		}
+		out = append(out, kv)
 	}
 	return out
 }
@@ -271,6 +276,7 @@ func (p *Process) awaitReady(ctx context.Context) error {
 			now := shm.Now()
 			p.readyMono.Store(now)
 			p.emit(Ready{Pid: p.pid, Mono: now, SpawnToReady: time.Duration(now - p.spawnMono)})
+			p.watchDying()
 			close(p.started)
 			return nil
 		}
@@ -286,6 +292,7 @@ func (p *Process) awaitReady(ctx context.Context) error {
 		cause = context.Cause(ctx)
 	}
 	// Release the ready waiter, kill, reap.
+	close(p.dyingDone)
 	close(p.started)
 	if atomic.CompareAndSwapUint32(word, shm.ReadyNo, shm.ReadyAborted) {
 		shm.Wake(word, 1)
@@ -386,7 +393,8 @@ func (p *Process) watch() {
 	p.exit = p.classify(code, sig, ws.CoreDump(), mono, readySeen)
 	p.err = p.exit.err(p.name, p.pid)
 	close(p.dead)
-	<-p.started // Ready, when there is one, comes first
+	<-p.started      // Ready, when there is one, comes first
+	p.releaseDying() // and Dying, when there is one
 	p.emit(Exited{Pid: p.pid, Exit: p.exit, Err: p.err})
 	close(p.events)
 	close(p.exited)

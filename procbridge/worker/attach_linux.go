@@ -32,6 +32,11 @@ func attach() (*Worker, error) {
 	}
 	w := &Worker{seg: seg, lane: seg.Lane(lane)}
 	w.lane.SetPid(os.Getpid())
+	if os.Getenv(envNoRobust) == "" {
+		if err := armRobust(w.lane); err != nil {
+			fmt.Fprintf(os.Stderr, "understudy worker: no early death notice: %v\n", err)
+		}
+	}
 
 	// What we inherited must not reach programs this worker runs: a
 	// grandchild holding the sentinel would hide our death.
@@ -62,5 +67,9 @@ func watchLifeline(fd int) {
 	unix.Kill(0, unix.SIGKILL) // our whole group, like the supervisor would
 	os.Exit(1)
 }
+
+// envNoRobust, when set, skips the robust thread: tests use it for a worker
+// whose death notice thread is gone, which the pidfd alone must catch.
+const envNoRobust = "UNDERSTUDY_TEST_NO_ROBUST"
 
 func wake(word *uint32) { shm.Wake(word, 1<<30) }

@@ -2,10 +2,16 @@
 
 package worker
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
 
 var errNotSupported = errors.New("worker: not supported on this system")
 
 func attach() (*Worker, error) { return nil, errNotSupported }
 
 func wake(*uint32) {}
+
+func disarmRobust(*shm.Lane) {}

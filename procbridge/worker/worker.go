@@ -174,11 +174,18 @@ func (w *Worker) Epoch() uint64 { return w.seg.Epoch() }
 // Monotonic returns CLOCK_MONOTONIC in nanoseconds (see procbridge.Monotonic).
 func Monotonic() int64 { return shm.Now() }
 
+// Disarm clears the early death notice, so that the exit that follows is
+// not reported as a crash (no Dying event). Main calls it when the worker
+// function returns nil; a worker that ends the process itself with status 0
+// calls it first. A crash after Disarm is still caught, by the pidfd.
+func (w *Worker) Disarm() { disarmRobust(w.lane) }
+
 // exit ends the process with the worker function's outcome.
 func (w *Worker) exit(err error) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "understudy worker %s: %v\n", w.name, err)
 		os.Exit(1)
 	}
+	w.Disarm()
 	os.Exit(0)
 }

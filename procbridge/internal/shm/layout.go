@@ -82,6 +82,7 @@ const (
 	laneReady     = 64  // u32 futex: ReadyNo, ReadyYes, ReadyAborted
 	lanePid       = 68  // u32 the pid that attached to the lane
 	laneEpoch     = 72  // u64 the epoch the lane was promoted at
+	laneRobustTid = 80  // u32 the TID of the worker's robust-list thread
 	lanePark      = 128 // u32 futex: the lane parks here until promoted
 	laneRobust    = 192 // robust list: entry pointers then the words
 )

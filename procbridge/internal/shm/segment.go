@@ -215,3 +215,10 @@ func (l *Lane) RobustEntry(i int) *uint64 {
 	}
 	return l.seg.u64(l.off + laneRobust + i*16)
 }
+
+// SetRobustTid records the TID of the thread whose robust list holds the
+// lane's robust words (worker side).
+func (l *Lane) SetRobustTid(tid int) { atomic.StoreUint32(l.seg.u32(l.off+laneRobustTid), uint32(tid)) }
+
+// RobustTid returns the TID the worker recorded, 0 when it armed nothing.
+func (l *Lane) RobustTid() int { return int(atomic.LoadUint32(l.seg.u32(l.off + laneRobustTid))) }

@@ -1,0 +1,113 @@
+//go:build linux
+
+package procbridge
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+// The early death notice (see procbridge/worker's robust thread): a worker
+// that links the SDK keeps one thread whose robust futex list holds the
+// lane's robust words. When that thread exits — which it does only when the
+// whole process dies — the kernel sets FUTEX_OWNER_DIED in each word and
+// wakes one waiter on each, long before a large address space is torn down
+// and the pidfd becomes readable. The bridge waits on word 0 and turns the
+// notice into a Dying event.
+//
+// The word is the worker's to write, so nothing read from it is trusted: it
+// must hold the TID the worker recorded, that TID must be a thread of the
+// worker, and a notice counts only when that thread is really exiting. A
+// word that breaks these rules is ignored and the pidfd decides.
+
+// pfExiting is the kernel's PF_EXITING task flag (field 9 of /proc/PID/stat).
+const pfExiting = 0x4
+
+// watchDying starts the waiter on the lane's robust word 0, when the worker
+// armed it with one of its own threads.
+func (p *Process) watchDying() {
+	tid := p.lane.RobustTid()
+	word := p.lane.RobustWord(0)
+	v := atomic.LoadUint32(word)
+	var ok bool
+	switch {
+	case tid <= 0 || tid > shm.FutexTIDMask:
+	case v&shm.FutexTIDMask == uint32(tid):
+		ok = threadOf(p.pid, tid) // armed with a thread of its own
+	case v&shm.FutexOwnerDied != 0 && v&shm.FutexTIDMask == 0:
+		ok = true // it died already: the waiter checks the thread is gone
+	}
+	if !ok {
+		close(p.dyingDone)
+		return
+	}
+	go p.dyingLoop(word, uint32(tid))
+}
+
+func (p *Process) dyingLoop(word *uint32, tid uint32) {
+	defer close(p.dyingDone)
+	for {
+		v := atomic.LoadUint32(word)
+		switch {
+		case v == tid:
+			// Set the waiters bit, or the kernel will not wake us.
+			atomic.CompareAndSwapUint32(word, tid, tid|shm.FutexWaiters)
+		case v == tid|shm.FutexWaiters:
+			shm.Wait(word, v, 0)
+		case v&shm.FutexOwnerDied != 0 && (v&shm.FutexTIDMask == 0 || v&shm.FutexTIDMask == tid):
+			// The kernel clears the owner when it marks the word.
+			now := shm.Now()
+			if threadExiting(p.pid, int(tid)) {
+				p.emit(Dying{Pid: p.pid, Mono: now})
+			}
+			return
+		default:
+			return // disarmed by a clean exit, released by the bridge, or garbage
+		}
+	}
+}
+
+// releaseDying frees the waiter once the process is reaped, and waits for it.
+func (p *Process) releaseDying() {
+	word := p.lane.RobustWord(0)
+	for {
+		v := atomic.LoadUint32(word)
+		if v&shm.FutexOwnerDied != 0 || v == 0 {
+			break // the waiter is on its way out already
+		}
+		if atomic.CompareAndSwapUint32(word, v, 0) {
+			shm.Wake(word, 1)
+			break
+		}
+	}
+	<-p.dyingDone
+}
+
+// threadOf reports whether tid is a thread of pid.
+func threadOf(pid, tid int) bool {
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid))
+	return err == nil
+}
+
+// threadExiting reports whether the thread is gone or in its exit path.
+func threadExiting(pid, tid int) bool {
+	var buf [512]byte
+	b := readSmall("/proc/"+strconv.Itoa(pid)+"/task/"+strconv.Itoa(tid)+"/stat", buf[:])
+	if b == nil {
+		return true // gone
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
+	return err == nil && flags&pfExiting != 0
+}

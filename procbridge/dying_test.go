@@ -1,0 +1,153 @@
+//go:build linux
+
+package procbridge_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/procbridge/internal/shm"
+	"github.com/understudy/understudy/procbridge/worker"
+)
+
+// heap keeps the big allocation of the "big-heap" helper alive.
+var heap []byte
+
+func init() {
+	// big-heap touches Args[0] MB of heap, then marks and SIGKILLs itself.
+	worker.Register("big-heap", func(ctx context.Context, w *worker.Worker) error {
+		mb, _ := strconv.Atoi(w.Args()[0])
+		heap = make([]byte, mb<<20)
+		for i := 0; i < len(heap); i += 4096 {
+			heap[i] = 1
+		}
+		w.Ready()
+		w.Mark(worker.Monotonic())
+		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	})
+	// disarm-then-crash disarms its death notice, then dies by SIGKILL.
+	worker.Register("disarm-then-crash", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		w.Disarm()
+		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	})
+	// forge writes a fake death notice into its robust word and wakes the
+	// bridge, then waits to be stopped.
+	worker.Register("forge", func(ctx context.Context, w *worker.Worker) error {
+		seg, _, err := shm.Open(shm.FdSegment)
+		if err != nil {
+			return err
+		}
+		lane := seg.Lane(w.Lane())
+		w.Ready()
+		word := lane.RobustWord(0)
+		tid := uint32(lane.RobustTid())
+		for atomic.LoadUint32(word)&shm.FutexWaiters == 0 {
+			// wait for the bridge to park on the word
+			shm.Wait(word, tid, 1e6)
+		}
+		atomic.StoreUint32(word, tid|shm.FutexOwnerDied|shm.FutexWaiters)
+		shm.Wake(word, 1)
+		fmt.Println("forged")
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// TestDyingBeforeExited: for a crash, the robust futex tells first, whatever
+// the heap; Exited follows.
+func TestDyingBeforeExited(t *testing.T) {
+	for _, mb := range []int{0, 256} {
+		t.Run(fmt.Sprintf("%dMB", mb), func(t *testing.T) {
+			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "big-heap", Args: []string{strconv.Itoa(mb)}})
+			require.NoError(t, err)
+			_, isReady := nextEvent(t, p).(procbridge.Ready)
+			require.True(t, isReady)
+			d, ok := nextEvent(t, p).(procbridge.Dying)
+			require.True(t, ok, "Dying first")
+			e, ok := nextEvent(t, p).(procbridge.Exited)
+			require.True(t, ok, "then Exited")
+			assert.Equal(t, syscall.SIGKILL, e.Exit.Signal)
+			if mb > 0 {
+				assert.Less(t, d.Mono, e.Exit.Mono, "with a heap to tear down, the robust futex tells first")
+			}
+			assert.GreaterOrEqual(t, d.Mono, p.Mark())
+			t.Logf("%d MB: dying after %.3f ms, exited after %.3f ms", mb, float64(d.Mono-p.Mark())/1e6, float64(e.Exit.Mono-p.Mark())/1e6)
+		})
+	}
+}
+
+// eventsOf collects every event of p until its stream closes.
+func eventsOf(t *testing.T, p *procbridge.Process) []procbridge.Event {
+	t.Helper()
+	var all []procbridge.Event
+	for {
+		e := nextEvent(t, p)
+		all = append(all, e)
+		if _, ok := e.(procbridge.Exited); ok {
+			return all
+		}
+	}
+}
+
+func hasDying(es []procbridge.Event) bool {
+	for _, e := range es {
+		if _, ok := e.(procbridge.Dying); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func TestNoDying(t *testing.T) {
+	t.Run("clean exit", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "hello"})
+		require.NoError(t, err)
+		es := eventsOf(t, p)
+		assert.False(t, hasDying(es), "%v", es)
+		assert.Equal(t, procbridge.ExitClean, es[len(es)-1].(procbridge.Exited).Exit.Kind)
+	})
+	t.Run("graceful stop", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "wait"})
+		require.NoError(t, err)
+		_, err = p.Stop(ctxT(t))
+		require.NoError(t, err)
+		assert.False(t, hasDying(eventsOf(t, p)))
+	})
+	// Disarmed, then crashed: the pidfd still catches it.
+	t.Run("disarm then crash", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "disarm-then-crash"})
+		require.NoError(t, err)
+		es := eventsOf(t, p)
+		assert.False(t, hasDying(es))
+		assert.Equal(t, syscall.SIGKILL, es[len(es)-1].(procbridge.Exited).Exit.Signal)
+	})
+	// No robust thread at all: the pidfd alone catches the crash.
+	t.Run("robust thread gone", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "sigkill", Env: append(os.Environ(), "UNDERSTUDY_TEST_NO_ROBUST=1")})
+		require.NoError(t, err)
+		es := eventsOf(t, p)
+		assert.False(t, hasDying(es))
+		assert.Equal(t, syscall.SIGKILL, es[len(es)-1].(procbridge.Exited).Exit.Signal)
+	})
+	// A worker that forges the notice is not believed.
+	t.Run("forged notice", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "forge", Stdout: procbridge.Lines})
+		require.NoError(t, err)
+		require.Equal(t, "forged", (<-p.Lines()).Text)
+		_, err = p.Stop(ctxT(t))
+		require.NoError(t, err)
+		es := eventsOf(t, p)
+		assert.False(t, hasDying(es), "%v", es)
+		assert.Equal(t, procbridge.ExitStopped, es[len(es)-1].(procbridge.Exited).Exit.Kind)
+	})
+}
