@@ -1,0 +1,58 @@
+// Package procbridge starts OS worker processes and turns what the kernel
+// says about them into a typed stream of events: Ready, Hung, Dying, Exited.
+// It knows nothing of actors; the actors package builds on it.
+//
+// # Starting
+//
+// A Spec names an executable (Path) or a Go worker function registered in
+// this binary with worker.Register (Worker): the binary re-executes itself to
+// run it, so every program that uses Worker calls worker.Main first thing in
+// main (and in TestMain under go test). Start forks from one thread that
+// never exits (so the parent-death signal means this process's death), puts
+// the child in a process group of its own, hands it a shared-memory segment
+// and the read end of a lifeline pipe, and returns once the worker says it is
+// ready (or kills it and returns an error: ErrStartTimeout,
+// ErrExitedBeforeReady, ErrBadSegment).
+//
+// # Watching
+//
+// Death is an event, not a poll. A pidfd waits in the Go netpoller; where the
+// kernel has no pidfds, a pipe whose write end only the child holds does
+// (WatchSentinel). A worker that links the SDK also keeps a robust futex
+// whose owner-died notice comes before the kernel tears the address space
+// down: a Dying event that precedes Exited, for a worker with a large heap by
+// tens of milliseconds. With every worker healthy and no heartbeat, nothing
+// in this package wakes up.
+//
+// With Spec.Heartbeat, the worker's own loop calls worker.Beat; one monitor
+// thread sleeps until the earliest deadline, and a worker past it is suspect,
+// not yet hung: the monitor confirms with the scheduler's accounting
+// (/proc/PID/task/*/stat and schedstat, and whether more tasks are runnable
+// than there are CPUs) that the worker was not merely waiting for a CPU, then
+// raises Hung and kills it.
+//
+// # Ending
+//
+// Every end is classified (Exit.Kind): a clean exit, an exit code, a signal
+// (and whether it dumped core), stopped by us, killed by us for a hang, or
+// never ready. Stop sends SIGTERM to the process group, waits the grace
+// period, then SIGKILLs the group, so grandchildren go too; a worker that
+// dies on its own takes its group with it. Stop and Kill are idempotent and
+// safe to call concurrently.
+//
+// # Descriptors
+//
+// Everything this package opens is close-on-exec; a child receives only
+// stdin, stdout, stderr, its own segment (fd 3), the lifeline (fd 4) and, in
+// sentinel mode, its sentinel (fd 5), and the SDK marks the inherited ones
+// close-on-exec so a worker's own children do not hold them. (Descriptors
+// this process inherited without close-on-exec pass to every child, as with
+// any fork.)
+//
+// # Goroutines
+//
+// Each Process owns the goroutines that watch it; all have returned when
+// Done is closed. The forker (procbridge.forkLoop) lives for the life of the
+// program by design; tests using goleak ignore it with
+// goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop").
+package procbridge

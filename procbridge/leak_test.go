@@ -1,0 +1,56 @@
+//go:build linux
+
+package procbridge_test
+
+import (
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+)
+
+// TestNoLeakOver1000Cycles starts and kills a worker 1,000 times (under both
+// death signals, with heartbeats and output lines so every goroutine of the
+// bridge runs) and checks no descriptor and no goroutine is left.
+func TestNoLeakOver1000Cycles(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	spec := procbridge.Spec{Worker: "beat", Stdout: procbridge.Lines, Stderr: procbridge.ToWriter(&syncBuffer{}),
+		Heartbeat: procbridge.Heartbeat{Interval: 5 * time.Millisecond, Timeout: time.Second}}
+	cycle := func(i int) {
+		s := spec
+		s.Watch = watchModes[i%2]
+		p, err := procbridge.Start(ctxT(t), s)
+		require.NoError(t, err)
+		p.Kill()
+		exit, err := p.Wait(ctxT(t))
+		require.NoError(t, err)
+		require.Equal(t, procbridge.ExitStopped, exit.Kind)
+	}
+	cycle(0) // warm up: the forker, the lifeline and /dev/null are opened once
+	cycle(1)
+	fds, goroutines := openFds(t), runtime.NumGoroutine()
+	for i := range n {
+		cycle(i)
+	}
+	assert.Equal(t, fds, openFds(t), "descriptors after %d cycles", n)
+	// Goroutines of the last cycle may still be on their way out.
+	deadlineAt := time.Now().Add(deadline)
+	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadlineAt) {
+		runtime.Gosched()
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines after %d cycles", n)
+}
+
+func openFds(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
