@@ -25,8 +25,10 @@ type Process struct {
 	name string
 	pid  int
 
-	seg  *shm.Segment
-	lane *shm.Lane
+	segment    *Segment
+	seg        *shm.Segment
+	lane       *shm.Lane
+	ownSegment bool
 
 	events    chan Event
 	lines     chan Line
@@ -125,6 +127,9 @@ func (p *Process) HeartbeatAge() time.Duration {
 	}
 	return time.Duration(shm.Now() - at)
 }
+
+// Segment returns the segment the process serves, and its lane.
+func (p *Process) Segment() (*Segment, int) { return p.segment, p.lane.Index() }
 
 // Mark returns the timestamp the worker left with worker.Mark.
 func (p *Process) Mark() int64 { return p.lane.Mark() }

@@ -63,6 +63,14 @@ type Spec struct {
 	// Zero: no rings.
 	RingSize int
 
+	// Segment, when set, is a shared segment the process serves in lane
+	// Lane (hot standby: a primary and its spares share one). The segment
+	// then sizes the state and rings, and its heartbeat must equal
+	// Heartbeat. Unset, the process gets a segment of its own.
+	Segment *Segment
+	// Lane is the lane of Segment the process uses.
+	Lane int
+
 	// Stdout and Stderr say where the worker's output goes. The zero value
 	// discards it.
 	Stdout, Stderr Output
@@ -206,18 +214,25 @@ func (s *Spec) Validate() error {
 	if s.StopGrace < 0 {
 		return bad("StopGrace", s.StopGrace, "must not be negative")
 	}
-	hb := s.Heartbeat
-	switch {
-	case hb.Interval < 0:
-		return bad("Heartbeat.Interval", hb.Interval, "must not be negative")
-	case hb.Interval == 0 && hb.Timeout != 0:
-		return bad("Heartbeat.Timeout", hb.Timeout, "set without Heartbeat.Interval")
-	case hb.Interval > 0 && hb.Interval < time.Millisecond:
-		return bad("Heartbeat.Interval", hb.Interval, "below the 1ms floor")
-	case hb.Interval > 0 && hb.Timeout <= hb.Interval:
-		return bad("Heartbeat.Timeout", hb.Timeout, fmt.Sprintf("must be above Heartbeat.Interval (%v)", hb.Interval))
-	case hb.Interval > 0 && !s.usesSDK():
-		return bad("Heartbeat.Interval", hb.Interval, "needs a worker that links procbridge/worker (set Worker, or SDK for an executable)")
+	if err := validateHeartbeat(s.Heartbeat, s.usesSDK()); err != nil {
+		return err
+	}
+	if s.Segment != nil {
+		c := s.Segment.Config()
+		switch {
+		case s.Lane < 0 || s.Lane >= c.Lanes:
+			return bad("Lane", s.Lane, fmt.Sprintf("the segment has lanes 0..%d", c.Lanes-1))
+		case s.StateSize != 0:
+			return bad("StateSize", s.StateSize, "the segment sizes the state; leave it 0")
+		case s.RingSize != 0:
+			return bad("RingSize", s.RingSize, "the segment sizes the rings; leave it 0")
+		case s.Heartbeat != c.Heartbeat:
+			return bad("Heartbeat", s.Heartbeat, fmt.Sprintf("differs from the segment's %+v", c.Heartbeat))
+		case !s.usesSDK():
+			return bad("Segment", s.Segment.name, "a shared segment needs a worker that links procbridge/worker")
+		}
+	} else if s.Lane != 0 {
+		return bad("Lane", s.Lane, "set without Segment")
 	}
 	if s.StateSize < 0 || s.StateSize > maxStateSize {
 		return bad("StateSize", s.StateSize, fmt.Sprintf("want 0..%d", maxStateSize))

@@ -67,22 +67,30 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		dead:      make(chan struct{}),
 		dyingDone: make(chan struct{}),
 	}
-	seg, err := shm.Create(p.name, shm.Config{
-		Lanes:             1,
-		StateSize:         spec.StateSize,
-		RingSize:          spec.RingSize,
-		HeartbeatInterval: int64(spec.Heartbeat.Interval),
-		HeartbeatTimeout:  int64(spec.Heartbeat.Timeout),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("procbridge: start %s: %w", p.name, err)
+	seg := spec.Segment
+	if seg == nil {
+		var err error
+		seg, err = createSegment(p.name, SegmentConfig{
+			Lanes:     1,
+			StateSize: spec.StateSize,
+			RingSize:  spec.RingSize,
+			Heartbeat: spec.Heartbeat,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("procbridge: start %s: %w", p.name, err)
+		}
+		p.ownSegment = true
 	}
-	p.seg, p.lane = seg, seg.Lane(0)
+	if seg.seg.Fd() < 0 {
+		return nil, &SpecError{Field: "Segment", Value: seg.name, Reason: "closed"}
+	}
+	p.segment, p.seg, p.lane = seg, seg.seg, seg.seg.Lane(spec.Lane)
+	p.lane.Reset()
 	if testSegmentVersion != 0 {
-		seg.SetVersionForTest(testSegmentVersion)
+		p.seg.SetVersionForTest(testSegmentVersion)
 	}
 	if err := p.spawn(mode); err != nil {
-		seg.CloseFd()
+		p.releaseSegment()
 		return nil, fmt.Errorf("procbridge: start %s: %w", p.name, err)
 	}
 	if err := p.awaitReady(ctx); err != nil {
@@ -160,7 +168,7 @@ func (p *Process) spawn(mode WatchMode) error {
 	env := childEnv(spec.Env)
 	env = append(env,
 		shm.EnvSegmentFd+"="+strconv.Itoa(shm.FdSegment),
-		shm.EnvLane+"=0",
+		shm.EnvLane+"="+strconv.Itoa(p.lane.Index()),
 		shm.EnvLifelineFd+"="+strconv.Itoa(shm.FdLifeline),
 	)
 	if spec.Worker != "" {
@@ -383,7 +391,7 @@ func (p *Process) watch() {
 		p.os.sentinel.Close()
 	}
 	monitor.remove(p)
-	p.seg.CloseFd()
+	p.releaseSegment()
 
 	code, sig := ws.ExitStatus(), 0
 	if ws.Signaled() {
@@ -408,3 +416,18 @@ func siginfoPid(info *unix.Siginfo) int32 {
 	b := (*[128]byte)(unsafe.Pointer(info))
 	return int32(uint32(b[16]) | uint32(b[17])<<8 | uint32(b[18])<<16 | uint32(b[19])<<24)
 }
+
+// releaseSegment closes the segment's descriptor when the process owns it.
+func (p *Process) releaseSegment() {
+	if p.ownSegment {
+		p.seg.CloseFd()
+	}
+}
+
+// wakeLane tells the process parked in l that it is promoted.
+func wakeLane(l *shm.Lane) {
+	atomic.StoreUint32(l.ParkWord(), shm.ParkPromoted)
+	shm.Wake(l.ParkWord(), 1<<30)
+}
+
+func futexWait(word *uint32, val uint32, d time.Duration) { shm.Wait(word, val, d) }

@@ -32,6 +32,9 @@ func attach() (*Worker, error) {
 	}
 	w := &Worker{seg: seg, lane: seg.Lane(lane)}
 	w.lane.SetPid(os.Getpid())
+	if e, active := seg.Control(); active == lane {
+		w.epoch.Store(e) // started as the primary
+	}
 	if os.Getenv(envNoRobust) == "" {
 		if err := armRobust(w.lane); err != nil {
 			fmt.Fprintf(os.Stderr, "understudy worker: no early death notice: %v\n", err)

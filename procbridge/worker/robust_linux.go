@@ -81,3 +81,30 @@ func disarmRobust(lane *shm.Lane) {
 		shm.Wake(lane.RobustWord(i), 1<<30)
 	}
 }
+
+// waitEither sleeps until either word changes from its value (futex_waitv,
+// Linux 5.16+), or, on an older kernel, on the first word alone: then only
+// the supervisor wakes a parked spare.
+func waitEither(a *uint32, av uint32, b *uint32, bv uint32) {
+	if !waitvBroken.Load() {
+		type waitv struct {
+			val   uint64
+			uaddr uint64
+			flags uint32
+			_     uint32
+		}
+		const futex2SizeU32 = 2
+		ws := [2]waitv{
+			{val: uint64(av), uaddr: uint64(uintptr(unsafe.Pointer(a))), flags: futex2SizeU32},
+			{val: uint64(bv), uaddr: uint64(uintptr(unsafe.Pointer(b))), flags: futex2SizeU32},
+		}
+		_, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), 2, 0, 0, 0, 0)
+		if e != unix.ENOSYS && e != unix.EINVAL {
+			return
+		}
+		waitvBroken.Store(true)
+	}
+	shm.Wait(a, av, 0)
+}
+
+var waitvBroken atomic.Bool

@@ -102,6 +102,8 @@ type Worker struct {
 	lane *shm.Lane
 
 	readyOnce sync.Once
+	epoch     atomic.Uint64 // the epoch this process is primary under
+	buf       []byte        // scratch for adopting state
 }
 
 var attached atomic.Pointer[Worker]
@@ -170,6 +172,10 @@ func (w *Worker) Lane() int { return w.lane.Index() }
 
 // Epoch returns the segment's fencing epoch.
 func (w *Worker) Epoch() uint64 { return w.seg.Epoch() }
+
+// Spare reports whether this process was started as a spare (its lane is
+// not the primary's): it calls WaitActive after Ready.
+func (w *Worker) Spare() bool { return w.seg.ActiveLane() != w.lane.Index() }
 
 // Monotonic returns CLOCK_MONOTONIC in nanoseconds (see procbridge.Monotonic).
 func Monotonic() int64 { return shm.Now() }

@@ -12,13 +12,9 @@ import (
 // Futex operations. Shared (not private): the words live in memory mapped by
 // several processes.
 const (
-	futexWait = 0
-	futexWake = 1
-	// FutexWaiters and FutexOwnerDied are the robust-futex bits.
-	FutexWaiters   = 0x80000000
-	FutexOwnerDied = 0x40000000
-	FutexTIDMask   = 0x3fffffff
-	futexPrivate   = 128
+	futexWait    = 0
+	futexWake    = 1
+	futexPrivate = 128
 )
 
 // Wait blocks while *addr == val, until woken, or until timeout passes when

@@ -8,11 +8,12 @@
 //
 //	offset 0      header (256 bytes): magic, layout version, sizes, offsets,
 //	              the worker's attach verdict, the heartbeat interval;
-//	              control line at 128: epoch, active lane
+//	              control line at 128: the control word (epoch << 8 | active lane)
 //	lanesOff      lanes × LaneSize: per process heartbeat counter and time,
 //	              ready word, pid, a parking futex, robust-futex words
-//	stateOff      state: a sequence word, then two slots (seq, epoch, length,
-//	              data of StateSize bytes), so a reader never sees a torn state
+//	stateOff      state, per lane: a sequence word, then two slots (seq,
+//	              epoch, length, data of StateSize bytes), so a reader never
+//	              sees a torn state and a fenced writer only writes its own lane
 //	ringsOff      two rings (supervisor→worker, worker→supervisor), each
 //	              three cache lines of indices and a futex, then RingSize bytes
 //
@@ -42,7 +43,8 @@ const (
 	LaneSize   = 512
 	lineSize   = 64
 	// MaxLanes bounds the lanes of one segment: a primary and its spares.
-	MaxLanes = 64
+	// A spare on lane L parks on robust word 1+L of the primary's lane.
+	MaxLanes = RobustWords - 1
 	// MaxStateSize bounds one state slot.
 	MaxStateSize = 1 << 30
 	// MaxRingSize bounds one command ring.
@@ -70,8 +72,7 @@ const (
 	offRingsOff   = 72 // u64
 	offHBTimeout  = 80 // i64 ns
 
-	offEpoch      = 128 // u64: fencing epoch, bumped by the supervisor
-	offActiveLane = 136 // u32: the lane that is primary
+	offControl = 128 // u64: epoch << 8 | active lane, changed only by CAS
 )
 
 // Lane offsets, relative to the lane's start.
@@ -81,7 +82,6 @@ const (
 	laneMark      = 16  // i64 a timestamp the worker may leave (benchmarks)
 	laneReady     = 64  // u32 futex: ReadyNo, ReadyYes, ReadyAborted
 	lanePid       = 68  // u32 the pid that attached to the lane
-	laneEpoch     = 72  // u64 the epoch the lane was promoted at
 	laneRobustTid = 80  // u32 the TID of the worker's robust-list thread
 	lanePark      = 128 // u32 futex: the lane parks here until promoted
 	laneRobust    = 192 // robust list: entry pointers then the words
@@ -92,6 +92,19 @@ const (
 	ReadyNo      uint32 = 0
 	ReadyYes     uint32 = 1
 	ReadyAborted uint32 = 2 // written by the supervisor to release a waiter
+)
+
+// The robust-futex bits of a word that holds an owner's TID.
+const (
+	FutexWaiters   = 0x80000000
+	FutexOwnerDied = 0x40000000
+	FutexTIDMask   = 0x3fffffff
+)
+
+// Park word values.
+const (
+	ParkWaiting  uint32 = 0 // a spare sleeps here
+	ParkPromoted uint32 = 1 // written by whoever promoted the lane
 )
 
 // AttachVerdict is what a worker writes at offAttachErr when it refuses the
@@ -141,7 +154,7 @@ type Layout struct {
 // State region: a line with the sequence word, then two slots, each a
 // line of slot header followed by the data rounded up to a line.
 const (
-	stateSeq    = 0 // u64, in the state region's first line
+	laneSeqOff  = 0 // u64, in the first line of a lane's state
 	slotHdrSize = lineSize
 	slotSeq     = 0  // u64
 	slotEpoch   = 8  // u64
@@ -153,6 +166,11 @@ const (
 )
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }
+
+// laneStateSize is one lane's state region: its sequence line and two slots.
+func laneStateSize(stateSize int) int {
+	return lineSize + 2*(slotHdrSize+roundUp(stateSize, lineSize))
+}
 
 // ErrLayout reports a segment whose sizes or offsets are inconsistent.
 var ErrLayout = errors.New("shm: bad segment layout")
@@ -174,7 +192,7 @@ func Plan(c Config) (Layout, error) {
 	l.StateOff = l.LanesOff + c.Lanes*LaneSize
 	stateBytes := 0
 	if c.StateSize > 0 {
-		stateBytes = lineSize + 2*(slotHdrSize+roundUp(c.StateSize, lineSize))
+		stateBytes = c.Lanes * laneStateSize(c.StateSize)
 	}
 	l.RingsOff = l.StateOff + stateBytes
 	ringBytes := 0

@@ -15,7 +15,7 @@ func TestPlan(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, HeaderSize, l.LanesOff)
 	assert.Equal(t, HeaderSize+2*LaneSize, l.StateOff)
-	assert.Equal(t, l.StateOff+64+2*(64+128), l.RingsOff)
+	assert.Equal(t, l.StateOff+2*(64+2*(64+128)), l.RingsOff)
 	assert.Zero(t, l.Total%4096)
 	assert.GreaterOrEqual(t, l.Total, l.RingsOff+2*(3*64+4096))
 
@@ -24,7 +24,7 @@ func TestPlan(t *testing.T) {
 		want string
 	}{
 		{Config{Lanes: 0}, "lanes = 0"},
-		{Config{Lanes: MaxLanes + 1}, "lanes = 65"},
+		{Config{Lanes: MaxLanes + 1}, "lanes = 16"},
 		{Config{Lanes: 1, StateSize: -1}, "state size = -1"},
 		{Config{Lanes: 1, RingSize: 1000}, "ring size = 1000"},
 	} {

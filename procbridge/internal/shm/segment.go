@@ -122,17 +122,40 @@ func SetAttachVerdict(mem []byte, v AttachVerdict) {
 // that refuses a segment of another version.
 func (s *Segment) SetVersionForTest(v uint32) { atomic.StoreUint32(s.u32(offVersion), v) }
 
-// Epoch returns the fencing epoch.
-func (s *Segment) Epoch() uint64 { return atomic.LoadUint64(s.u64(offEpoch)) }
+// Control returns the fencing epoch and the active (primary) lane.
+func (s *Segment) Control() (epoch uint64, lane int) {
+	c := atomic.LoadUint64(s.u64(offControl))
+	return c >> 8, int(c & 0xff)
+}
 
-// BumpEpoch increments the fencing epoch and returns the new value.
-func (s *Segment) BumpEpoch() uint64 { return atomic.AddUint64(s.u64(offEpoch), 1) }
+// Epoch returns the fencing epoch.
+func (s *Segment) Epoch() uint64 { e, _ := s.Control(); return e }
 
 // ActiveLane returns the lane that is primary.
-func (s *Segment) ActiveLane() int { return int(atomic.LoadUint32(s.u32(offActiveLane))) }
+func (s *Segment) ActiveLane() int { _, l := s.Control(); return l }
 
-// SetActiveLane records which lane is primary.
-func (s *Segment) SetActiveLane(i int) { atomic.StoreUint32(s.u32(offActiveLane), uint32(i)) }
+// Promote fences the primary the caller saw (epoch, from) and makes lane to
+// the primary under epoch+1, in one compare-and-swap: of several racing
+// promoters (the supervisor, spares woken by the kernel) exactly one wins.
+// It reports whether this call won.
+func (s *Segment) Promote(epoch uint64, from, to int) bool {
+	if to < 0 || to >= s.layout.Lanes {
+		return false
+	}
+	old := epoch<<8 | uint64(from)
+	next := (epoch+1)<<8 | uint64(to)
+	return atomic.CompareAndSwapUint64(s.u64(offControl), old, next)
+}
+
+// SetActiveLane makes lane i the primary without fencing (initial setup).
+func (s *Segment) SetActiveLane(i int) {
+	for {
+		c := atomic.LoadUint64(s.u64(offControl))
+		if atomic.CompareAndSwapUint64(s.u64(offControl), c, c&^0xff|uint64(i)) {
+			return
+		}
+	}
+}
 
 // Lane returns lane i, or nil when i is out of range.
 func (s *Segment) Lane(i int) *Lane {
@@ -192,11 +215,20 @@ func (l *Lane) Pid() int { return int(atomic.LoadUint32(l.seg.u32(l.off + lanePi
 // ParkWord is the futex word the lane parks on until promoted.
 func (l *Lane) ParkWord() *uint32 { return l.seg.u32(l.off + lanePark) }
 
-// LaneEpoch is the epoch the lane was promoted at.
-func (l *Lane) LaneEpoch() uint64 { return atomic.LoadUint64(l.seg.u64(l.off + laneEpoch)) }
-
-// SetLaneEpoch records the epoch the lane was promoted at.
-func (l *Lane) SetLaneEpoch(e uint64) { atomic.StoreUint64(l.seg.u64(l.off+laneEpoch), e) }
+// Reset clears a lane for a new process: before it starts, nobody else
+// uses the lane (its previous process is reaped).
+func (l *Lane) Reset() {
+	atomic.StoreUint64(l.seg.u64(l.off+laneHeartbeat), 0)
+	atomic.StoreInt64(l.seg.i64(l.off+laneLastBeat), 0)
+	atomic.StoreInt64(l.seg.i64(l.off+laneMark), 0)
+	atomic.StoreUint32(l.ReadyWord(), ReadyNo)
+	atomic.StoreUint32(l.seg.u32(l.off+lanePid), 0)
+	atomic.StoreUint32(l.seg.u32(l.off+laneRobustTid), 0)
+	atomic.StoreUint32(l.ParkWord(), ParkWaiting)
+	for i := range RobustWords {
+		atomic.StoreUint32(l.RobustWord(i), 0)
+	}
+}
 
 // RobustWord returns robust-futex word i of the lane (0 ≤ i < RobustWords),
 // preceded by the 8-byte list entry that links it into the worker's robust

@@ -1,0 +1,108 @@
+//go:build linux
+
+package shm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRing(t *testing.T) {
+	s := newSeg(t, Config{Lanes: 1, RingSize: 64})
+	r, err := s.Ring(ToWorker)
+	require.NoError(t, err)
+	buf := make([]byte, 64)
+	_, err = r.Recv(buf)
+	assert.ErrorIs(t, err, ErrRingEmpty)
+
+	require.NoError(t, r.Send([]byte("hello")))                // 16 bytes
+	require.NoError(t, r.Send([]byte("0123456789abcdef0123"))) // 32 bytes
+	assert.ErrorIs(t, r.Send([]byte("0123456789")), ErrRingFull, "backpressure, not a block or a drop")
+	assert.ErrorIs(t, r.Send(make([]byte, 100)), ErrTooLarge)
+
+	n, err := r.Recv(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(buf[:n]))
+	require.NoError(t, r.Send([]byte("wraps around")))
+	n, err = r.Recv(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "0123456789abcdef0123", string(buf[:n]))
+	n, err = r.Recv(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "wraps around", string(buf[:n]))
+	assert.True(t, r.Empty())
+}
+
+func TestRingCorruptIndices(t *testing.T) {
+	s := newSeg(t, Config{Lanes: 1, RingSize: 64})
+	r, _ := s.Ring(FromWorker)
+	buf := make([]byte, 64)
+	atomic.StoreUint64(r.tail(), 1000)
+	_, err := r.Recv(buf)
+	assert.ErrorIs(t, err, ErrRingCorrupt)
+	assert.ErrorIs(t, r.Send([]byte("x")), ErrRingCorrupt)
+
+	// A length prefix longer than what is in the ring.
+	atomic.StoreUint64(r.head(), 0)
+	atomic.StoreUint64(r.tail(), 16)
+	binary.LittleEndian.PutUint32(s.mem[r.data:], 1<<20)
+	_, err = r.Recv(buf)
+	assert.ErrorIs(t, err, ErrRingCorrupt)
+}
+
+// TestRingSPSC: a producer and a consumer on two goroutines, the consumer
+// sleeping on the futex when the ring is empty.
+func TestRingSPSC(t *testing.T) {
+	s := newSeg(t, Config{Lanes: 1, RingSize: 256})
+	r, _ := s.Ring(ToWorker)
+	const n = 20000
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; i < n; {
+			if err := r.Send([]byte(fmt.Sprint(i))); err == nil {
+				i++
+			}
+		}
+	})
+	buf := make([]byte, 64)
+	for i := 0; i < n; {
+		m, err := r.Recv(buf)
+		if err == ErrRingEmpty {
+			word, val := r.Prepare()
+			if r.Empty() {
+				Wait(word, val, 0)
+			}
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprint(i), string(buf[:m]))
+		i++
+	}
+	wg.Wait()
+}
+
+// FuzzRing: whatever a peer writes into the ring's indices and data, the
+// reader never panics and never reads outside the ring.
+func FuzzRing(f *testing.F) {
+	f.Add(uint64(0), uint64(16), []byte{5, 0, 0, 0, 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'})
+	f.Add(uint64(8), uint64(72), []byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, head, tail uint64, data []byte) {
+		s := newSeg(t, Config{Lanes: 1, RingSize: 64})
+		r, _ := s.Ring(ToWorker)
+		copy(s.mem[r.data:r.data+64], data)
+		atomic.StoreUint64(r.head(), head)
+		atomic.StoreUint64(r.tail(), tail)
+		buf := make([]byte, 64)
+		for range 10 {
+			if _, err := r.Recv(buf); err != nil {
+				return
+			}
+		}
+	})
+}

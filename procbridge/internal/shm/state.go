@@ -1,0 +1,120 @@
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// State errors.
+var (
+	// ErrStateTooLarge: a commit larger than the slot.
+	ErrStateTooLarge = errors.New("shm: state larger than its slot")
+	// ErrNoState: the segment has no state region, or nothing was committed.
+	ErrNoState = errors.New("shm: no state committed")
+	// ErrTorn: the writer kept overwriting the slot being read.
+	ErrTorn = errors.New("shm: state kept changing while read")
+	// ErrCorrupt: a slot's header does not describe its data.
+	ErrCorrupt = errors.New("shm: corrupt state slot")
+)
+
+// laneState returns the offset of lane i's state region.
+func (s *Segment) laneState(i int) int {
+	return s.layout.StateOff + i*laneStateSize(s.layout.StateSize)
+}
+
+func (s *Segment) slotOff(lane int, slot uint64) int {
+	return s.laneState(lane) + lineSize + int(slot%2)*(slotHdrSize+roundUp(s.layout.StateSize, lineSize))
+}
+
+// Commit publishes data as the lane's latest state, tagged with epoch. It
+// writes the slot the last commit did not, then the slot's header, then the
+// lane's sequence word: a writer that dies at any instant leaves the
+// previous commit readable. Only the lane's own process calls it.
+func (l *Lane) Commit(epoch uint64, data []byte) error {
+	s := l.seg
+	if s.layout.StateSize == 0 {
+		return fmt.Errorf("%w: the segment has no state region (StateSize 0)", ErrNoState)
+	}
+	if len(data) > s.layout.StateSize {
+		return fmt.Errorf("%w: %d bytes, slot holds %d", ErrStateTooLarge, len(data), s.layout.StateSize)
+	}
+	seqWord := s.u64(s.laneState(l.index) + laneSeqOff)
+	next := atomic.LoadUint64(seqWord) + 1
+	off := s.slotOff(l.index, next)
+	atomic.StoreUint64(s.u64(off+slotSeq), 0) // the slot is being written
+	copy(s.mem[off+slotHdrSize:], data)
+	atomic.StoreUint64(s.u64(off+slotEpoch), epoch)
+	atomic.StoreUint32(s.u32(off+slotLen), uint32(len(data)))
+	atomic.StoreUint64(s.u64(off+slotSeq), next)
+	atomic.StoreUint64(seqWord, next)
+	return nil
+}
+
+// maxReadTries bounds the retries of a reader racing a writer.
+const maxReadTries = 64
+
+// ReadState copies lane i's latest commit into buf (which must hold
+// StateSize bytes) and returns its length, epoch and sequence number. The
+// lane's writer may be running; the read retries until it sees a commit
+// that did not change under it. Every length read from the segment is
+// checked against the slot.
+func (l *Lane) ReadState(buf []byte) (n int, epoch, seq uint64, err error) {
+	s := l.seg
+	if s.layout.StateSize == 0 {
+		return 0, 0, 0, fmt.Errorf("%w: the segment has no state region (StateSize 0)", ErrNoState)
+	}
+	seqWord := s.u64(s.laneState(l.index) + laneSeqOff)
+	for range maxReadTries {
+		seq = atomic.LoadUint64(seqWord)
+		if seq == 0 {
+			return 0, 0, 0, ErrNoState
+		}
+		off := s.slotOff(l.index, seq)
+		if atomic.LoadUint64(s.u64(off+slotSeq)) != seq {
+			continue // overwritten since: look again
+		}
+		epoch = atomic.LoadUint64(s.u64(off + slotEpoch))
+		length := int(atomic.LoadUint32(s.u32(off + slotLen)))
+		if length > s.layout.StateSize {
+			return 0, 0, 0, fmt.Errorf("%w: lane %d slot length %d, slot holds %d", ErrCorrupt, l.index, length, s.layout.StateSize)
+		}
+		if len(buf) < length {
+			return 0, 0, 0, fmt.Errorf("shm: read state: buffer of %d bytes for %d", len(buf), length)
+		}
+		copy(buf, s.mem[off+slotHdrSize:off+slotHdrSize+length])
+		// The writer reuses this slot only two commits later, and clears
+		// its sequence first: if it still reads seq, the copy is whole. (A
+		// compare-and-swap, not a load: it is a full barrier everywhere, so
+		// the copy's loads cannot drift past the check.)
+		if !atomic.CompareAndSwapUint64(s.u64(off+slotSeq), seq, seq) {
+			continue
+		}
+		return length, epoch, seq, nil
+	}
+	return 0, 0, 0, fmt.Errorf("%w: lane %d, %d tries", ErrTorn, l.index, maxReadTries)
+}
+
+// LatestState copies the latest commit of any lane — the highest epoch, and
+// within it the highest sequence — into buf. A fenced primary's late commits
+// carry an older epoch, so once the new primary commits they are ignored.
+func (s *Segment) LatestState(buf []byte) (n, lane int, epoch, seq uint64, err error) {
+	best := -1
+	var bestE, bestS uint64
+	for i := range s.layout.Lanes {
+		l := s.Lane(i)
+		sw := atomic.LoadUint64(s.u64(s.laneState(i) + laneSeqOff))
+		if sw == 0 {
+			continue
+		}
+		e := atomic.LoadUint64(s.u64(s.slotOff(i, sw) + slotEpoch))
+		if best < 0 || e > bestE || (e == bestE && sw > bestS) {
+			best, bestE, bestS = l.index, e, sw
+		}
+	}
+	if best < 0 {
+		return 0, 0, 0, 0, ErrNoState
+	}
+	n, epoch, seq, err = s.Lane(best).ReadState(buf)
+	return n, best, epoch, seq, err
+}

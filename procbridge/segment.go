@@ -1,0 +1,211 @@
+package procbridge
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+// MaxLanes is the most processes one Segment serves at once: a primary and
+// up to MaxLanes−1 spares.
+const MaxLanes = shm.MaxLanes
+
+// Errors of shared segments.
+var (
+	// ErrRingFull: a command does not fit in the ring now (backpressure).
+	ErrRingFull = shm.ErrRingFull
+	// ErrNoState: nothing was committed yet, or the segment has no state.
+	ErrNoState = shm.ErrNoState
+	// ErrCorrupt: something read from the segment cannot be right.
+	ErrCorrupt = errors.New("procbridge: corrupt segment data")
+)
+
+// SegmentConfig sizes a Segment.
+type SegmentConfig struct {
+	// Lanes is how many processes use the segment at once: 1 + spares.
+	Lanes int
+	// StateSize is the bytes of each state slot; RingSize the bytes of each
+	// command ring (a power of two). Zero means none.
+	StateSize, RingSize int
+	// Heartbeat is handed to every process in the segment.
+	Heartbeat Heartbeat
+}
+
+// Segment is a shared-memory segment that several processes can serve in
+// turn: a primary and its pre-warmed spares, one lane each. It holds the
+// fencing epoch and which lane is primary, the state the primary commits,
+// and the command rings. A Process started with Spec.Segment set runs in one
+// of its lanes.
+type Segment struct {
+	name string
+	cfg  SegmentConfig
+	seg  *shm.Segment
+	to   *shm.Ring // supervisor → worker
+	from *shm.Ring // worker → supervisor
+}
+
+// NewSegment creates a segment.
+func NewSegment(name string, c SegmentConfig) (*Segment, error) {
+	bad := func(field string, v any, why string) error {
+		return &SpecError{Field: "Segment." + field, Value: fmt.Sprint(v), Reason: why}
+	}
+	switch {
+	case c.Lanes < 1 || c.Lanes > MaxLanes:
+		return nil, bad("Lanes", c.Lanes, fmt.Sprintf("want 1..%d", MaxLanes))
+	case c.StateSize < 0 || c.StateSize > maxStateSize:
+		return nil, bad("StateSize", c.StateSize, fmt.Sprintf("want 0..%d", maxStateSize))
+	case c.RingSize < 0 || c.RingSize > maxRingSize || c.RingSize&(c.RingSize-1) != 0:
+		return nil, bad("RingSize", c.RingSize, fmt.Sprintf("want 0 or a power of two up to %d", maxRingSize))
+	}
+	if err := validateHeartbeat(c.Heartbeat, true); err != nil {
+		return nil, err
+	}
+	s, err := createSegment(name, c)
+	if err != nil {
+		return nil, fmt.Errorf("procbridge: segment %s: %w", name, err)
+	}
+	return s, nil
+}
+
+func createSegment(name string, c SegmentConfig) (*Segment, error) {
+	seg, err := shm.Create(name, shm.Config{
+		Lanes:             c.Lanes,
+		StateSize:         c.StateSize,
+		RingSize:          c.RingSize,
+		HeartbeatInterval: int64(c.Heartbeat.Interval),
+		HeartbeatTimeout:  int64(c.Heartbeat.Timeout),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Segment{name: name, cfg: c, seg: seg}
+	if c.RingSize > 0 {
+		s.to, _ = seg.Ring(shm.ToWorker)
+		s.from, _ = seg.Ring(shm.FromWorker)
+	}
+	return s, nil
+}
+
+// Config returns what the segment was sized for.
+func (s *Segment) Config() SegmentConfig { return s.cfg }
+
+// Close releases the segment's descriptor; the memory goes when nothing
+// refers to the segment. Processes already started keep their mapping.
+func (s *Segment) Close() error { return s.seg.CloseFd() }
+
+// Control returns the fencing epoch and the primary's lane.
+func (s *Segment) Control() (epoch uint64, lane int) { return s.seg.Control() }
+
+// Failover fences the primary on lane from and makes lane to the primary
+// under a new epoch, then wakes the process parked in lane to. If another
+// promoter got there first (a spare the kernel woke when the primary died),
+// it changes nothing. It returns the epoch and lane that are primary now.
+func (s *Segment) Failover(from, to int) (epoch uint64, lane int, err error) {
+	if to < 0 || to >= s.cfg.Lanes || to == from {
+		return 0, 0, &SpecError{Field: "lane", Value: fmt.Sprint(to), Reason: fmt.Sprintf("want another lane of 0..%d", s.cfg.Lanes-1)}
+	}
+	for {
+		e, active := s.seg.Control()
+		if active != from {
+			break // someone promoted already
+		}
+		if s.seg.Promote(e, from, to) {
+			break
+		}
+	}
+	epoch, lane = s.seg.Control()
+	wakeLane(s.seg.Lane(lane))
+	return epoch, lane, nil
+}
+
+// State copies the latest committed state into buf (at least StateSize
+// bytes): the highest epoch wins, so a fenced primary's late commits are
+// ignored once its successor has committed.
+func (s *Segment) State(buf []byte) (n int, epoch uint64, err error) {
+	n, _, epoch, _, err = s.seg.LatestState(buf)
+	if err != nil && !errors.Is(err, shm.ErrNoState) {
+		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return n, epoch, err
+}
+
+// Send puts a command in the ring to the primary. It never blocks: a full
+// ring is ErrRingFull.
+func (s *Segment) Send(cmd []byte) error {
+	if s.to == nil {
+		return shm.ErrNoRing
+	}
+	return s.to.Send(cmd)
+}
+
+// Recv takes the next reply from the primary into buf, waiting up to
+// timeout for one (0: do not wait); ErrRingEmpty when none came.
+func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
+	if s.from == nil {
+		return 0, shm.ErrNoRing
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := s.from.Recv(buf)
+		if !errors.Is(err, shm.ErrRingEmpty) {
+			if errors.Is(err, shm.ErrRingCorrupt) {
+				err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
+			return n, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return 0, ErrRingEmpty
+		}
+		word, val := s.from.Prepare()
+		if s.from.Empty() {
+			futexWait(word, val, left)
+		}
+	}
+}
+
+// ErrRingEmpty: no reply came in time.
+var ErrRingEmpty = shm.ErrRingEmpty
+
+func (s *Segment) String() string {
+	e, l := s.Control()
+	return fmt.Sprintf("%s: %d lanes, epoch %d, primary lane %d", strings.TrimSpace(s.name), s.cfg.Lanes, e, l)
+}
+
+// validateHeartbeat checks a heartbeat config; sdk says the process speaks
+// the worker protocol.
+func validateHeartbeat(hb Heartbeat, sdk bool) error {
+	bad := func(field string, value any, why string) error {
+		return &SpecError{Field: field, Value: fmt.Sprint(value), Reason: why}
+	}
+	switch {
+	case hb.Interval < 0:
+		return bad("Heartbeat.Interval", hb.Interval, "must not be negative")
+	case hb.Interval == 0 && hb.Timeout != 0:
+		return bad("Heartbeat.Timeout", hb.Timeout, "set without Heartbeat.Interval")
+	case hb.Interval > 0 && hb.Interval < time.Millisecond:
+		return bad("Heartbeat.Interval", hb.Interval, "below the 1ms floor")
+	case hb.Interval > 0 && hb.Timeout <= hb.Interval:
+		return bad("Heartbeat.Timeout", hb.Timeout, fmt.Sprintf("must be above Heartbeat.Interval (%v)", hb.Interval))
+	case hb.Interval > 0 && !sdk:
+		return bad("Heartbeat.Interval", hb.Interval, "needs a worker that links procbridge/worker (set Worker, or SDK for an executable)")
+	}
+	return nil
+}
+
+// LaneState copies the latest state committed by the process in lane (the
+// old primary's last word, after a failover) into buf.
+func (s *Segment) LaneState(lane int, buf []byte) (n int, epoch uint64, err error) {
+	l := s.seg.Lane(lane)
+	if l == nil {
+		return 0, 0, &SpecError{Field: "lane", Value: fmt.Sprint(lane), Reason: fmt.Sprintf("want 0..%d", s.cfg.Lanes-1)}
+	}
+	n, epoch, _, err = l.ReadState(buf)
+	if err != nil && !errors.Is(err, shm.ErrNoState) {
+		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return n, epoch, err
+}

@@ -1,0 +1,122 @@
+//go:build linux
+
+package procbridge_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/procbridge/worker"
+)
+
+func init() {
+	// counter counts and commits its count; a spare parks first and carries
+	// on from the count the primary committed. It prints "active N" when it
+	// becomes the primary, N being the count it resumes from.
+	worker.Register("counter", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		if err := w.WaitActive(ctx); err != nil {
+			return nil
+		}
+		buf := make([]byte, 8)
+		var n uint64
+		if _, err := w.State(buf); err == nil {
+			n = binary.LittleEndian.Uint64(buf)
+		}
+		fmt.Println("active", n)
+		for ctx.Err() == nil {
+			n++
+			binary.LittleEndian.PutUint64(buf, n)
+			if err := w.Commit(buf); errors.Is(err, worker.ErrFenced) {
+				fmt.Println("fenced")
+				<-ctx.Done()
+				return nil
+			}
+			w.Beat()
+			time.Sleep(100 * time.Microsecond)
+		}
+		return nil
+	})
+}
+
+func count(t *testing.T, seg *procbridge.Segment) uint64 { return laneCount(t, seg, -1) }
+
+// laneCount reads the count committed in lane (-1: the latest of any lane).
+func laneCount(t *testing.T, seg *procbridge.Segment, lane int) uint64 {
+	t.Helper()
+	buf := make([]byte, 8)
+	var n int
+	var err error
+	if lane < 0 {
+		n, _, err = seg.State(buf)
+	} else {
+		n, _, err = seg.LaneState(lane, buf)
+	}
+	require.NoError(t, err)
+	require.Equal(t, 8, n)
+	return binary.LittleEndian.Uint64(buf)
+}
+
+// TestKernelWakesSpare: the primary is SIGKILLed and nobody calls Failover:
+// the kernel's robust-futex wake alone promotes the parked spare, which
+// resumes from the last committed count.
+func TestKernelWakesSpare(t *testing.T) {
+	seg, err := procbridge.NewSegment("counter", procbridge.SegmentConfig{Lanes: 2, StateSize: 8})
+	require.NoError(t, err)
+	defer seg.Close()
+	primary, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 0, Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	spare, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	require.Equal(t, "active 0", (<-primary.Lines()).Text)
+
+	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
+	exitedEvent(t, primary)
+	committed := laneCount(t, seg, 0)
+	line := <-spare.Lines()
+	assert.Equal(t, fmt.Sprint("active ", committed), line.Text, "resumes from the last commit")
+	epoch, lane := seg.Control()
+	assert.Equal(t, uint64(1), epoch)
+	assert.Equal(t, 1, lane)
+	_, err = spare.Stop(ctxT(t))
+	require.NoError(t, err)
+	assert.Greater(t, count(t, seg), committed, "the spare went on counting")
+}
+
+// TestFencedPrimaryCannotChangeState: a primary that is only hung (SIGSTOP)
+// is fenced by a failover; when it wakes up, its commits are refused.
+func TestFencedPrimaryCannotChangeState(t *testing.T) {
+	seg, err := procbridge.NewSegment("counter", procbridge.SegmentConfig{Lanes: 2, StateSize: 8})
+	require.NoError(t, err)
+	defer seg.Close()
+	primary, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 0, Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	spare, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	require.Equal(t, "active 0", (<-primary.Lines()).Text)
+
+	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGSTOP))
+	epoch, lane, err := seg.Failover(0, 1)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), epoch)
+	assert.Equal(t, 1, lane)
+	require.Contains(t, (<-spare.Lines()).Text, "active ")
+	_, err = spare.Stop(ctxT(t))
+	require.NoError(t, err)
+	final := count(t, seg)
+
+	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGCONT))
+	assert.Equal(t, "fenced", (<-primary.Lines()).Text)
+	assert.Equal(t, final, count(t, seg), "the fenced primary changed nothing")
+	_, err = primary.Stop(ctxT(t))
+	require.NoError(t, err)
+}

@@ -1,0 +1,170 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+// Errors of the standby and command API.
+var (
+	// ErrFenced: this process is no longer the primary (a spare took over);
+	// what it would write is refused. It should stop.
+	ErrFenced = errors.New("worker: fenced: another process is the primary now")
+	// ErrStateTooLarge: a commit larger than the spec's StateSize.
+	ErrStateTooLarge = shm.ErrStateTooLarge
+	// ErrNoState: nothing was committed yet (or the spec has no StateSize).
+	ErrNoState = shm.ErrNoState
+	// ErrRingFull: a reply does not fit in the ring now.
+	ErrRingFull = shm.ErrRingFull
+)
+
+// Active reports whether this process is the primary of its segment.
+func (w *Worker) Active() bool {
+	e, lane := w.seg.Control()
+	return lane == w.lane.Index() && e == w.epoch.Load()
+}
+
+// WaitActive parks this process until it is the primary, and returns at
+// once if it already is. A spare calls it after Ready: it sleeps on a futex,
+// using no CPU, until the supervisor promotes it — or until the kernel wakes
+// it directly because the primary's thread died (then the spare promotes
+// itself, and the supervisor confirms). On promotion it adopts the latest
+// state the previous primary committed, re-committing it under its own
+// epoch, so that nothing the fenced primary writes later counts. It returns
+// ctx's error when ctx ends first.
+func (w *Worker) WaitActive(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		atomic.StoreUint32(w.lane.ParkWord(), parkReleased)
+		shm.Wake(w.lane.ParkWord(), 1<<30)
+	})
+	defer stop()
+	me := w.lane.Index()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e, active := w.seg.Control()
+		if active == me {
+			return w.adopt(e)
+		}
+		park := w.lane.ParkWord()
+		pv := atomic.LoadUint32(park)
+		if pv == parkReleased {
+			continue // ctx ended: loop to return its error
+		}
+		// The primary's robust word for our lane: the kernel marks it
+		// when the primary's robust thread dies, and wakes us.
+		rw := w.seg.Lane(active).RobustWord(1 + me)
+		rv := atomic.LoadUint32(rw)
+		if rv&shm.FutexOwnerDied != 0 {
+			w.seg.Promote(e, active, me) // we, the supervisor or another spare: one wins
+			continue
+		}
+		if rv&shm.FutexTIDMask != 0 && rv&shm.FutexWaiters == 0 {
+			if !atomic.CompareAndSwapUint32(rw, rv, rv|shm.FutexWaiters) {
+				continue
+			}
+			rv |= shm.FutexWaiters
+		}
+		if pv == shm.ParkPromoted {
+			// Promoted by the supervisor but Control moved on already (we
+			// were promoted and then fenced, or a stale wake): re-arm.
+			atomic.CompareAndSwapUint32(park, pv, shm.ParkWaiting)
+			continue
+		}
+		if rv&shm.FutexTIDMask != 0 {
+			waitEither(park, shm.ParkWaiting, rw, rv)
+		} else {
+			shm.Wait(park, shm.ParkWaiting, 0)
+		}
+	}
+}
+
+// parkReleased is written into the park word to give up waiting.
+const parkReleased = 2
+
+// adopt makes epoch this process's and carries the latest state over.
+func (w *Worker) adopt(epoch uint64) error {
+	w.epoch.Store(epoch)
+	w.Mark(shm.Now())
+	if w.seg.Layout().StateSize == 0 {
+		return nil
+	}
+	buf := w.stateBuf()
+	n, lane, _, _, err := w.seg.LatestState(buf)
+	switch {
+	case errors.Is(err, shm.ErrNoState):
+		return nil
+	case err != nil:
+		return fmt.Errorf("worker: adopt state: %w", err)
+	case lane == w.lane.Index():
+		return nil // ours already
+	}
+	return w.lane.Commit(epoch, buf[:n])
+}
+
+func (w *Worker) stateBuf() []byte {
+	if w.buf == nil {
+		w.buf = make([]byte, w.seg.Layout().StateSize)
+	}
+	return w.buf
+}
+
+// Commit publishes state as this worker's latest, atomically: a reader (a
+// spare taking over, whatever instant this process dies at) sees either
+// this commit or the previous one, never a mix. It returns ErrFenced when
+// this process is no longer the primary, and ErrStateTooLarge past the
+// spec's StateSize. It makes no system call and does not allocate.
+func (w *Worker) Commit(state []byte) error {
+	e, lane := w.seg.Control()
+	if lane != w.lane.Index() || e != w.epoch.Load() {
+		return ErrFenced
+	}
+	return w.lane.Commit(e, state)
+}
+
+// State copies the latest committed state into buf (the spec's StateSize
+// bytes at most) and returns its length, or ErrNoState.
+func (w *Worker) State(buf []byte) (int, error) {
+	n, _, _, _, err := w.seg.LatestState(buf)
+	return n, err
+}
+
+// Recv waits for the next command from the supervisor and copies it into
+// buf. It sleeps on a futex while the ring is empty, and returns ctx's error
+// when ctx ends.
+func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
+	r, err := w.seg.Ring(shm.ToWorker)
+	if err != nil {
+		return 0, err
+	}
+	stop := context.AfterFunc(ctx, r.Release)
+	defer stop()
+	for {
+		n, err := r.Recv(buf)
+		if !errors.Is(err, shm.ErrRingEmpty) {
+			return n, err
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		word, val := r.Prepare()
+		if r.Empty() && ctx.Err() == nil {
+			shm.Wait(word, val, 0)
+		}
+	}
+}
+
+// Reply sends a message to the supervisor. It never blocks: a full ring is
+// ErrRingFull.
+func (w *Worker) Reply(msg []byte) error {
+	r, err := w.seg.Ring(shm.FromWorker)
+	if err != nil {
+		return err
+	}
+	return r.Send(msg)
+}
