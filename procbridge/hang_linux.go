@@ -164,6 +164,11 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	if st.p.reason.Load() != reasonNone {
 		return now + st.timeout, false // being stopped: not ours to judge
 	}
+	if st.p.seg.ActiveLane() != st.p.lane.Index() {
+		// A parked spare does not beat; its clock starts when it is promoted.
+		st.progress, st.suspect = now, false
+		return now + st.timeout, false
+	}
 	st.observe(now)
 	deadline := st.progress + st.timeout
 	if now < deadline {

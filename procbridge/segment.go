@@ -104,21 +104,25 @@ func (s *Segment) Control() (epoch uint64, lane int) { return s.seg.Control() }
 // promoter got there first (a spare the kernel woke when the primary died),
 // it changes nothing. It returns the epoch and lane that are primary now.
 func (s *Segment) Failover(from, to int) (epoch uint64, lane int, err error) {
+	epoch, lane, _, err = s.failover(from, to)
+	return epoch, lane, err
+}
+
+// failover is Failover, also saying whether this call made the promotion.
+func (s *Segment) failover(from, to int) (epoch uint64, lane int, won bool, err error) {
 	if to < 0 || to >= s.cfg.Lanes || to == from {
-		return 0, 0, &SpecError{Field: "lane", Value: fmt.Sprint(to), Reason: fmt.Sprintf("want another lane of 0..%d", s.cfg.Lanes-1)}
+		return 0, 0, false, &SpecError{Field: "lane", Value: fmt.Sprint(to), Reason: fmt.Sprintf("want another lane of 0..%d", s.cfg.Lanes-1)}
 	}
-	for {
+	for !won {
 		e, active := s.seg.Control()
 		if active != from {
 			break // someone promoted already
 		}
-		if s.seg.Promote(e, from, to) {
-			break
-		}
+		won = s.seg.Promote(e, from, to)
 	}
 	epoch, lane = s.seg.Control()
 	wakeLane(s.seg.Lane(lane))
-	return epoch, lane, nil
+	return epoch, lane, won, nil
 }
 
 // State copies the latest committed state into buf (at least StateSize

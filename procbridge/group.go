@@ -1,0 +1,407 @@
+package procbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+// GroupSpec is a hot-standby group: a primary and Spares pre-warmed spare
+// processes of the same worker, sharing one Segment.
+type GroupSpec struct {
+	// Spec is the worker; it must link the SDK. Its StateSize and RingSize
+	// size the shared segment; Segment and Lane are set by the group.
+	Spec Spec
+	// Spares is the number of spares (1 when zero).
+	Spares int
+}
+
+// GroupEvent is one of Promoted, SpareReady, SpareLost, SpareFailed and
+// Down: the closed set of things a Group tells.
+type GroupEvent interface{ isGroupEvent() }
+
+// Promoted: the primary died or hung; a spare took over.
+type Promoted struct {
+	From, To   int    // pids: the old primary, the new one
+	Epoch      uint64 // the new primary's epoch; the old one is fenced
+	Cause      Event  // what gave the primary away: Dying, Hung or Exited
+	DetectMono int64  // when the bridge saw Cause (CLOCK_MONOTONIC ns)
+	SwitchMono int64  // when the spare was promoted and woken
+	ByKernel   bool   // the kernel woke the spare, which promoted itself first
+}
+
+// SpareReady: a replacement spare is warm and parked.
+type SpareReady struct {
+	Pid, Lane int
+	Mono      int64
+}
+
+// SpareLost: a parked spare ended; a replacement is started.
+type SpareLost struct {
+	Pid  int
+	Exit Exit
+}
+
+// SpareFailed: a replacement spare could not be started.
+type SpareFailed struct {
+	Lane int
+	Err  error
+}
+
+// Down: the primary ended with no spare ready to take over. The group is
+// done (its event stream closes after this); restart it cold.
+type Down struct {
+	Pid  int
+	Exit Exit
+	Err  error
+}
+
+func (Promoted) isGroupEvent()    {}
+func (SpareReady) isGroupEvent()  {}
+func (SpareLost) isGroupEvent()   {}
+func (SpareFailed) isGroupEvent() {}
+func (Down) isGroupEvent()        {}
+
+// Group runs a primary and its spares over one shared segment, and fails
+// over to a spare the moment the primary dies or hangs: it fences the old
+// primary (a new epoch), wakes a spare, which resumes from the last state
+// the primary committed, and starts a replacement spare off the failover
+// path. Its methods are safe for concurrent use.
+type Group struct {
+	spec GroupSpec
+	seg  *Segment
+
+	events       chan GroupEvent
+	done         chan struct{}
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup // members' forwarders and replacement starts
+	memberEvents chan memberEvent
+
+	mu      sync.Mutex
+	members []*Process        // by lane; nil when free
+	handled map[*Process]bool // primaries already failed over from
+	dying   map[*Process]bool // spares that said Dying or Hung
+	primary int               // the lane the group last knew as primary
+	stopped bool
+}
+
+type memberEvent struct {
+	p *Process
+	e Event
+}
+
+// StartGroup starts the primary and then each spare, each ready before the
+// next, and returns the running group. On error nothing is left running.
+func StartGroup(ctx context.Context, gs GroupSpec) (*Group, error) {
+	if gs.Spares == 0 {
+		gs.Spares = 1
+	}
+	if gs.Spares < 0 || gs.Spares+1 > MaxLanes {
+		return nil, &SpecError{Field: "Spares", Value: fmt.Sprint(gs.Spares), Reason: fmt.Sprintf("want 1..%d", MaxLanes-1)}
+	}
+	if !gs.Spec.usesSDK() {
+		return nil, &SpecError{Field: "Spec.Worker", Value: `""`, Reason: "a hot-standby group needs a worker that links procbridge/worker"}
+	}
+	if gs.Spec.Segment != nil || gs.Spec.Lane != 0 {
+		return nil, &SpecError{Field: "Spec.Segment", Value: "set", Reason: "the group makes its own segment"}
+	}
+	probe := gs.Spec
+	if err := probe.Validate(); err != nil {
+		return nil, err
+	}
+	seg, err := NewSegment(gs.Spec.name(), SegmentConfig{
+		Lanes:     gs.Spares + 1,
+		StateSize: gs.Spec.StateSize,
+		RingSize:  gs.Spec.RingSize,
+		Heartbeat: gs.Spec.Heartbeat,
+	})
+	if err != nil {
+		return nil, err
+	}
+	gctx, cancel := context.WithCancel(context.Background())
+	g := &Group{
+		spec:         gs,
+		seg:          seg,
+		events:       make(chan GroupEvent, 64),
+		done:         make(chan struct{}),
+		ctx:          gctx,
+		cancel:       cancel,
+		memberEvents: make(chan memberEvent),
+		members:      make([]*Process, gs.Spares+1),
+		handled:      map[*Process]bool{},
+		dying:        map[*Process]bool{},
+	}
+	for lane := range g.members {
+		p, err := g.startLane(ctx, lane)
+		if err != nil {
+			g.abort()
+			return nil, err
+		}
+		g.members[lane] = p
+		g.follow(p)
+	}
+	go g.run()
+	return g, nil
+}
+
+func (g *Group) startLane(ctx context.Context, lane int) (*Process, error) {
+	s := g.spec.Spec
+	s.StateSize, s.RingSize = 0, 0
+	s.Segment, s.Lane = g.seg, lane
+	return Start(ctx, s)
+}
+
+// follow forwards p's events to the group's loop.
+func (g *Group) follow(p *Process) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for e := range p.Events() {
+			select {
+			case g.memberEvents <- memberEvent{p, e}:
+			case <-g.ctx.Done():
+				// Stopping: drain without forwarding.
+			}
+		}
+	}()
+}
+
+// abort kills whatever StartGroup started.
+func (g *Group) abort() {
+	g.cancel()
+	for _, p := range g.members {
+		if p != nil {
+			p.Kill()
+			<-p.Done()
+		}
+	}
+	g.wg.Wait()
+	g.seg.Close()
+}
+
+// Events returns the group's events; the channel closes after Down or Stop.
+func (g *Group) Events() <-chan GroupEvent { return g.events }
+
+// Done is closed when the group has stopped and every goroutine of it
+// returned.
+func (g *Group) Done() <-chan struct{} { return g.done }
+
+// Segment returns the shared segment (state, commands).
+func (g *Group) Segment() *Segment { return g.seg }
+
+// Primary returns the process that is primary now.
+func (g *Group) Primary() *Process {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, lane := g.seg.Control()
+	return g.members[lane]
+}
+
+// Spares returns the spares that are running now.
+func (g *Group) Spares() []*Process {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, lane := g.seg.Control()
+	var out []*Process
+	for i, p := range g.members {
+		if p != nil && i != lane {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// run is the group's loop: it owns failover decisions.
+func (g *Group) run() {
+	defer close(g.done)
+	defer close(g.events)
+	for {
+		select {
+		case <-g.ctx.Done():
+			g.wg.Wait()
+			return
+		case me := <-g.memberEvents:
+			if g.handle(me) {
+				// Down: stop the rest and end.
+				g.cancel()
+				g.stopAll(context.Background())
+				g.wg.Wait()
+				g.seg.Close()
+				return
+			}
+		}
+	}
+}
+
+// handle reacts to one member event; it reports whether the group is down.
+func (g *Group) handle(me memberEvent) bool {
+	g.mu.Lock()
+	lane := g.laneOf(me.p)
+	// The group's own idea of the primary: a spare the kernel woke may
+	// have promoted itself already, moving the control word on.
+	isPrimary := lane == g.primary
+	g.mu.Unlock()
+	if lane < 0 {
+		return false // a member already replaced
+	}
+	switch e := me.e.(type) {
+	case Dying, Hung:
+		if isPrimary && !g.handled[me.p] {
+			return g.failover(me.p, lane, e, eventMono(e))
+		}
+		g.mu.Lock()
+		g.dying[me.p] = true // a spare on its way out: never promote it
+		g.mu.Unlock()
+	case Exited:
+		if isPrimary && !g.handled[me.p] {
+			if down := g.failover(me.p, lane, e, e.Exit.Mono); down {
+				return true
+			}
+		}
+		g.mu.Lock()
+		wasSpare := !g.handled[me.p]
+		delete(g.handled, me.p)
+		delete(g.dying, me.p)
+		g.members[lane] = nil
+		g.mu.Unlock()
+		if wasSpare {
+			g.emit(SpareLost{Pid: me.p.Pid(), Exit: e.Exit})
+		}
+		g.replace(lane)
+	}
+	return false
+}
+
+func eventMono(e Event) int64 {
+	switch e := e.(type) {
+	case Dying:
+		return e.Mono
+	case Hung:
+		return e.Mono
+	case Exited:
+		return e.Exit.Mono
+	}
+	return shm.Now()
+}
+
+// failover promotes a spare in place of the primary p (lane from). With no
+// spare it reports the group down.
+func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down bool) {
+	g.mu.Lock()
+	g.handled[p] = true
+	to := -1
+	for i, q := range g.members {
+		if q != nil && i != from && q.lane.Ready() == shm.ReadyYes && !g.dying[q] {
+			to = i
+			break
+		}
+	}
+	g.mu.Unlock()
+	if to < 0 {
+		p.Kill()
+		exit, err := p.Wait(context.Background())
+		g.emit(Down{Pid: p.Pid(), Exit: exit, Err: err})
+		return true
+	}
+	epoch, lane, won, _ := g.seg.failover(from, to)
+	switched := shm.Now()
+	p.Kill() // fenced already; a hung primary must not wake up and work
+	g.mu.Lock()
+	g.primary = lane
+	next := g.members[lane]
+	g.mu.Unlock()
+	g.emit(Promoted{
+		From: p.Pid(), To: next.Pid(), Epoch: epoch, Cause: cause,
+		DetectMono: detect, SwitchMono: switched,
+		ByKernel: !won,
+	})
+	return false
+}
+
+// replace starts a new spare in a free lane, off the failover path.
+func (g *Group) replace(lane int) {
+	g.mu.Lock()
+	if g.stopped {
+		g.mu.Unlock()
+		return
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	go func() {
+		defer g.wg.Done()
+		p, err := g.startLane(g.ctx, lane)
+		if err != nil {
+			if g.ctx.Err() == nil {
+				g.emit(SpareFailed{Lane: lane, Err: err})
+			}
+			return
+		}
+		g.mu.Lock()
+		if g.stopped {
+			g.mu.Unlock()
+			p.Kill()
+			<-p.Done()
+			return
+		}
+		g.members[lane] = p
+		g.mu.Unlock()
+		g.follow(p)
+		g.emit(SpareReady{Pid: p.Pid(), Lane: lane, Mono: p.ReadyMono()})
+	}()
+}
+
+func (g *Group) laneOf(p *Process) int {
+	for i, q := range g.members {
+		if q == p {
+			return i
+		}
+	}
+	return -1
+}
+
+// emit never blocks the loop: the channel is large, and a reader that falls
+// that far behind loses events rather than stalling a failover.
+func (g *Group) emit(e GroupEvent) {
+	select {
+	case g.events <- e:
+	default:
+	}
+}
+
+// Stop stops every process of the group (SIGTERM, grace, SIGKILL) and waits
+// for them and for the group's goroutines, or for ctx.
+func (g *Group) Stop(ctx context.Context) error {
+	g.mu.Lock()
+	g.stopped = true
+	g.mu.Unlock()
+	g.cancel()
+	g.stopAll(ctx)
+	select {
+	case <-g.done:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	g.seg.Close()
+	return nil
+}
+
+func (g *Group) stopAll(ctx context.Context) {
+	g.mu.Lock()
+	g.stopped = true
+	members := append([]*Process(nil), g.members...)
+	g.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range members {
+		if p != nil {
+			wg.Go(func() { p.Stop(ctx) })
+		}
+	}
+	wg.Wait()
+}
+
+// ErrGroupDown: the group's primary is gone and no spare took over.
+var ErrGroupDown = errors.New("procbridge: group down")

@@ -1,0 +1,227 @@
+//go:build linux
+
+package procbridge_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/procbridge/worker"
+)
+
+func init() {
+	// beating-counter is counter with a heartbeat, and it can be told to
+	// hang (command "hang") or to die (command "die").
+	worker.Register("beating-counter", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		if err := w.WaitActive(ctx); err != nil {
+			return nil
+		}
+		state := make([]byte, 8)
+		var n uint64
+		if _, err := w.State(state); err == nil {
+			n = binary.LittleEndian.Uint64(state)
+		}
+		cmds := make(chan string, 1)
+		go func() {
+			buf := make([]byte, 64)
+			for {
+				m, err := w.Recv(ctx, buf)
+				if err != nil {
+					return
+				}
+				cmds <- string(buf[:m])
+			}
+		}()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case c := <-cmds:
+				switch c {
+				case "hang":
+					select {}
+				case "die":
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				default:
+					w.Reply([]byte("echo " + c + " " + strconv.FormatUint(n, 10)))
+				}
+			case <-tick.C:
+			}
+			n++
+			binary.LittleEndian.PutUint64(state, n)
+			if err := w.Commit(state); errors.Is(err, worker.ErrFenced) {
+				<-ctx.Done()
+				return nil
+			}
+			w.Beat()
+		}
+	})
+}
+
+var groupBeat = procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 50 * time.Millisecond}
+
+func startGroup(t *testing.T, spares int) *procbridge.Group {
+	t.Helper()
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.GroupSpec{
+		Spec:   procbridge.Spec{Worker: "beating-counter", StateSize: 8, RingSize: 4096, Heartbeat: groupBeat},
+		Spares: spares,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { g.Stop(context.Background()) })
+	return g
+}
+
+// nextGroupEvent returns the next event of g of type T, skipping others.
+func nextGroupEvent[T procbridge.GroupEvent](t *testing.T, g *procbridge.Group) T {
+	t.Helper()
+	timeout := time.After(deadline)
+	for {
+		select {
+		case e, ok := <-g.Events():
+			require.True(t, ok, "group events closed")
+			if x, ok := e.(T); ok {
+				return x
+			}
+		case <-timeout:
+			var zero T
+			t.Fatalf("no %T after %v", zero, deadline)
+			return zero
+		}
+	}
+}
+
+// awaitCount waits until the committed count passes n.
+func awaitCount(t *testing.T, g *procbridge.Group, n uint64) uint64 {
+	t.Helper()
+	seg := g.Segment()
+	for {
+		// Ask the primary for its count over the command ring.
+		require.NoError(t, seg.Send([]byte("count")))
+		buf := make([]byte, 64)
+		m, err := seg.Recv(buf, deadline)
+		require.NoError(t, err)
+		var got uint64
+		fmt.Sscanf(string(buf[:m]), "echo count %d", &got)
+		if got > n {
+			return got
+		}
+	}
+}
+
+func TestGroupPromotesAfterSIGKILL(t *testing.T) {
+	g := startGroup(t, 1)
+	primary := g.Primary()
+	spare := g.Spares()[0]
+	awaitCount(t, g, 10)
+	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
+	p := nextGroupEvent[procbridge.Promoted](t, g)
+	assert.Equal(t, primary.Pid(), p.From)
+	assert.Equal(t, spare.Pid(), p.To)
+	assert.IsType(t, procbridge.Dying{}, p.Cause, "the robust futex told first")
+	assert.Equal(t, uint64(1), p.Epoch)
+	last, _, err := g.Segment().LaneState(0, make([]byte, 8))
+	require.NoError(t, err)
+	_ = last
+	awaitCount(t, g, 20) // the new primary counts on
+	r := nextGroupEvent[procbridge.SpareReady](t, g)
+	assert.Equal(t, 0, r.Lane, "a replacement spare took the freed lane")
+}
+
+func TestGroupPromotesAfterHang(t *testing.T) {
+	g := startGroup(t, 1)
+	primary := g.Primary()
+	awaitCount(t, g, 5)
+	require.NoError(t, g.Segment().Send([]byte("hang")))
+	p := nextGroupEvent[procbridge.Promoted](t, g)
+	assert.Equal(t, primary.Pid(), p.From)
+	assert.IsType(t, procbridge.Hung{}, p.Cause)
+	e := exitedEventOf(t, primary)
+	assert.Equal(t, procbridge.ExitKilledHung, e.Kind, "the hung primary is killed")
+	awaitCount(t, g, 10)
+}
+
+func TestGroupReplacesDeadSpare(t *testing.T) {
+	g := startGroup(t, 1)
+	spare := g.Spares()[0]
+	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
+	lost := nextGroupEvent[procbridge.SpareLost](t, g)
+	assert.Equal(t, spare.Pid(), lost.Pid)
+	ready := nextGroupEvent[procbridge.SpareReady](t, g)
+	assert.Equal(t, 1, ready.Lane)
+	// The replacement takes over when the primary dies.
+	require.NoError(t, syscall.Kill(g.Primary().Pid(), syscall.SIGKILL))
+	p := nextGroupEvent[procbridge.Promoted](t, g)
+	assert.Equal(t, ready.Pid, p.To)
+}
+
+func TestGroupDownWhenPrimaryAndSpareDie(t *testing.T) {
+	g := startGroup(t, 1)
+	primary, spare := g.Primary(), g.Spares()[0]
+	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
+	var last procbridge.GroupEvent
+	for e := range g.Events() {
+		last = e
+	}
+	down, ok := last.(procbridge.Down)
+	require.True(t, ok, "the group ends with Down, got %#v", last)
+	assert.Contains(t, []int{primary.Pid(), spare.Pid()}, down.Pid)
+	select {
+	case <-g.Done():
+	case <-time.After(deadline):
+		t.Fatal("the group did not finish")
+	}
+	for _, p := range []*procbridge.Process{primary, spare} {
+		exitedEventOf(t, p)
+	}
+}
+
+// exitedEventOf waits for p's end (its events go to the group).
+func exitedEventOf(t *testing.T, p *procbridge.Process) procbridge.Exit {
+	t.Helper()
+	select {
+	case <-p.Exited():
+	case <-time.After(deadline):
+		t.Fatalf("%d did not end", p.Pid())
+	}
+	e, _ := p.Exit()
+	return e
+}
+
+// TestGroupNoLeakOver1000Failovers fails over a thousand times.
+func TestGroupNoLeakOver1000Failovers(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 50
+	}
+	g := startGroup(t, 1)
+	// Warm up once: the first failover opens what stays open.
+	failoverOnce := func() {
+		require.NoError(t, syscall.Kill(g.Primary().Pid(), syscall.SIGKILL))
+		nextGroupEvent[procbridge.Promoted](t, g)
+		nextGroupEvent[procbridge.SpareReady](t, g)
+	}
+	failoverOnce()
+	fds, goroutines := openFds(t), runtime.NumGoroutine()
+	for range n {
+		failoverOnce()
+	}
+	awaitCount(t, g, 0)
+	assert.Equal(t, fds, openFds(t), "descriptors after %d failovers", n)
+	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines+2, "goroutines after %d failovers", n)
+}
