@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,7 +36,7 @@ type hangMonitor struct {
 	mu      sync.Mutex
 	watch   map[*Process]*hangState
 	running bool
-	seq     uint32 // futex: bumped to wake the monitor early
+	timer   *os.File // a timerfd in the netpoller: exact wake-ups, no thread of its own
 }
 
 type hangState struct {
@@ -50,10 +49,10 @@ type hangState struct {
 	progress  int64 // mono ns of the last observed progress
 	suspect   bool
 	confirmAt int64
-	run0      int64 // CPU ns when it became suspect
+	run0      int64 // CPU ns when it became suspect (schedstat, per tick)
+	cpu0      int64 // CPU ns at the start of the window (exact clock)
 	waitLast  int64 // run-queue wait ns at the last look
 	starved   int64
-	nextLook  int64 // mono ns of the next look
 }
 
 func (m *hangMonitor) add(p *Process) {
@@ -78,12 +77,32 @@ func (m *hangMonitor) add(p *Process) {
 		m.watch = map[*Process]*hangState{}
 	}
 	m.watch[p] = st
-	atomic.AddUint32(&m.seq, 1)
-	shm.WakePrivate(&m.seq, 1)
 	if !m.running {
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		if err != nil {
+			delete(m.watch, p)
+			return // no timerfd (Linux < 2.6.25): heartbeats go unwatched
+		}
+		m.timer = os.NewFile(uintptr(fd), "understudy-hang-timer")
 		m.running = true
-		go m.run()
+		go m.run(m.timer)
 	}
+	m.poke()
+}
+
+// poke makes the monitor look now (m.mu held): the timer expires at once.
+func (m *hangMonitor) poke() { m.arm(1) }
+
+// arm sets the timer to expire at the monotonic time at (m.mu held).
+func (m *hangMonitor) arm(at int64) {
+	rc, err := m.timer.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
+		unix.TimerfdSettime(int(fd), unix.TFD_TIMER_ABSTIME, &spec, nil)
+	})
 }
 
 func (m *hangMonitor) remove(p *Process) {
@@ -93,51 +112,49 @@ func (m *hangMonitor) remove(p *Process) {
 		return
 	}
 	delete(m.watch, p)
-	atomic.AddUint32(&m.seq, 1)
-	shm.WakePrivate(&m.seq, 1)
+	m.poke()
 }
 
-func (m *hangMonitor) run() {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	// Timer slack is per thread: ask for precise wake-ups on this one.
-	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+// run is the monitor's loop. It sleeps in the netpoller on the timerfd,
+// which expires at the earliest moment a worker could become suspect (or at
+// once, when a worker is added or removed), so a wake-up costs no thread
+// hand-off and is exact to the kernel's timer.
+func (m *hangMonitor) run(timer *os.File) {
 	var hung []*hangState
+	var buf [8]byte
 	for {
 		m.mu.Lock()
 		if len(m.watch) == 0 {
 			m.running = false
+			m.timer = nil
 			m.mu.Unlock()
+			timer.Close()
 			return
 		}
 		now := shm.Now()
 		next := int64(1<<63 - 1)
 		hung = hung[:0]
 		for p, st := range m.watch {
-			if now < st.nextLook {
-				next = min(next, st.nextLook)
-				continue
-			}
 			at, isHung := st.check(now)
 			if isHung {
 				hung = append(hung, st)
 				delete(m.watch, p)
 				continue
 			}
-			st.nextLook = at
 			next = min(next, at)
 		}
-		seq := atomic.LoadUint32(&m.seq)
-		empty := len(m.watch) == 0
+		if len(m.watch) > 0 {
+			m.arm(max(next, 1))
+		}
 		m.mu.Unlock()
 		for _, st := range hung {
 			st.p.hung(st, shm.Now())
 		}
-		if empty {
-			continue // the last one hung: go round to exit
+		if len(hung) > 0 {
+			continue // go round: perhaps to exit
 		}
-		if d := next - shm.Now(); d > 0 {
-			shm.WaitPrivate(&m.seq, seq, time.Duration(d))
+		if _, err := timer.Read(buf[:]); err != nil {
+			continue
 		}
 	}
 }
@@ -184,7 +201,8 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	if !st.suspect {
 		st.suspect = true
 		st.run0, st.waitLast = run, wait
-		st.confirmAt = now + st.confirmWindow(busy)
+		st.cpu0 = processCPU(st.p.pid)
+		st.confirmAt = now + st.window // short: a spinning or sleeping hang shows at once
 		return st.confirmAt, false
 	}
 	if now < st.confirmAt {
@@ -192,11 +210,16 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	}
 	waited := wait - st.waitLast
 	st.waitLast = wait
-	spinning := run-st.run0 >= st.interval
+	cpu := processCPU(st.p.pid)
+	// Running flat out through the window without a beat is a spinning
+	// loop, busy machine or not (a healthy worker that gets the CPU beats
+	// within its loop's time). The clock is read exactly, not per tick.
+	spinning := run-st.run0 >= st.interval || (st.cpu0 > 0 && cpu-st.cpu0 >= st.window/2)
 	starved := busy && (runnable || waited > 0)
 	if starved && !spinning && now-st.progress < st.cap {
 		st.starved += max(waited, now-st.confirmAt+st.confirmWindow(busy))
 		st.confirmAt = now + st.confirmWindow(busy)
+		st.cpu0 = cpu
 		return st.confirmAt, false
 	}
 	return 0, true
@@ -334,4 +357,16 @@ func readSmall(path string, buf []byte) []byte {
 		return nil
 	}
 	return buf[:n]
+}
+
+// processCPU returns the CPU time of the whole process pid, exactly (the
+// kernel brings a running thread's time up to date for the read), through
+// its process CPU clock; 0 when it cannot be read.
+func processCPU(pid int) int64 {
+	clock := int32((^pid)<<3 | 2) // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
+	var ts unix.Timespec
+	if err := unix.ClockGettime(clock, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano()
 }

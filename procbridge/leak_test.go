@@ -36,10 +36,13 @@ func TestNoLeakOver1000Cycles(t *testing.T) {
 	}
 	cycle(0) // warm up: the forker, the lifeline and /dev/null are opened once
 	cycle(1)
+	awaitMonitorIdle(t)
 	fds, goroutines := openFds(t), runtime.NumGoroutine()
 	for i := range n {
 		cycle(i)
 	}
+	// The hang monitor (and its timerfd) goes once its last worker is gone.
+	awaitMonitorIdle(t)
 	assert.Equal(t, fds, openFds(t), "descriptors after %d cycles", n)
 	// Goroutines of the last cycle may still be on their way out.
 	deadlineAt := time.Now().Add(deadline)
@@ -53,4 +56,16 @@ func openFds(t *testing.T) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	require.NoError(t, err)
 	return len(ents)
+}
+
+// awaitMonitorIdle waits, with a deadline, for the hang monitor to exit.
+func awaitMonitorIdle(t *testing.T) {
+	t.Helper()
+	deadlineAt := time.Now().Add(deadline)
+	for !procbridge.MonitorIdle() {
+		if time.Now().After(deadlineAt) {
+			t.Fatal("the hang monitor is still running")
+		}
+		runtime.Gosched()
+	}
 }
