@@ -1,3 +1,5 @@
+//go:build linux
+
 package procbridge
 
 // SetSegmentVersionForTest makes the next segments claim layout version v

@@ -224,3 +224,18 @@ func exitedEvent(t *testing.T, p *procbridge.Process) procbridge.Exited {
 		}
 	}
 }
+
+func init() {
+	// extra reads its first extra file and prints it.
+	worker.Register("extra", func(ctx context.Context, w *worker.Worker) error {
+		f := worker.ExtraFile(0)
+		if f == nil {
+			return fmt.Errorf("no extra file")
+		}
+		b := make([]byte, 64)
+		n, _ := f.ReadAt(b, 0)
+		fmt.Println(string(b[:n]))
+		w.Ready()
+		return nil
+	})
+}

@@ -390,3 +390,21 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 	<-w.release
 	return len(p), nil
 }
+
+func TestExtraFiles(t *testing.T) {
+	for _, mode := range watchModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			f, err := os.CreateTemp(t.TempDir(), "extra")
+			require.NoError(t, err)
+			defer f.Close()
+			_, err = f.WriteString("handed down")
+			require.NoError(t, err)
+			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "extra", Watch: mode, ExtraFiles: []*os.File{f}, Stdout: procbridge.Lines})
+			require.NoError(t, err)
+			assert.Equal(t, "handed down", (<-p.Lines()).Text)
+			exit, err := p.Wait(ctxT(t))
+			require.NoError(t, err)
+			assert.Equal(t, procbridge.ExitClean, exit.Kind)
+		})
+	}
+}

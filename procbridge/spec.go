@@ -11,6 +11,9 @@ import (
 	"github.com/understudy/understudy/procbridge/internal/registry"
 )
 
+// FirstExtraFd is the descriptor number of Spec.ExtraFiles[0] in the worker.
+const FirstExtraFd = 6
+
 // Defaults for the zero values of Spec.
 const (
 	DefaultReadyTimeout = 10 * time.Second
@@ -70,6 +73,11 @@ type Spec struct {
 	Segment *Segment
 	// Lane is the lane of Segment the process uses.
 	Lane int
+
+	// ExtraFiles are handed to the worker as descriptors FirstExtraFd,
+	// FirstExtraFd+1, … (worker.ExtraFile(i) in the SDK), like os/exec's
+	// ExtraFiles: shared memory of the caller's own, for instance.
+	ExtraFiles []*os.File
 
 	// Stdout and Stderr say where the worker's output goes. The zero value
 	// discards it.
@@ -249,6 +257,11 @@ func (s *Spec) Validate() error {
 			return bad(o.field+".Kind", o.out.Kind, "unknown output kind")
 		case o.out.Kind == OutputWriter && o.out.Writer == nil:
 			return bad(o.field+".Writer", "nil", "OutputWriter needs a Writer")
+		}
+	}
+	for i, f := range s.ExtraFiles {
+		if f == nil {
+			return bad(fmt.Sprintf("ExtraFiles[%d]", i), "nil", "not an open file")
 		}
 	}
 	if s.Watch < WatchAuto || s.Watch > WatchSentinel {

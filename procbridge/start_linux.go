@@ -186,6 +186,15 @@ func (p *Process) spawn(mode WatchMode) error {
 		env = append(env, shm.EnvSentinelFd+"="+strconv.Itoa(shm.FdSentinel))
 	}
 
+	if len(spec.ExtraFiles) > 0 {
+		if len(files) == shm.FdSentinel {
+			files = append(files, null.Fd()) // fd 5 is the sentinel's, when there is one
+		}
+		for _, f := range spec.ExtraFiles {
+			files = append(files, f.Fd())
+		}
+	}
+
 	pidfd := -1
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if mode == WatchPidfd {

@@ -76,3 +76,8 @@ func watchLifeline(fd int) {
 const envNoRobust = "UNDERSTUDY_TEST_NO_ROBUST"
 
 func wake(word *uint32) { shm.Wake(word, 1<<30) }
+
+func validFd(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
+}

@@ -177,6 +177,16 @@ func (w *Worker) Epoch() uint64 { return w.seg.Epoch() }
 // not the primary's): it calls WaitActive after Ready.
 func (w *Worker) Spare() bool { return w.seg.ActiveLane() != w.lane.Index() }
 
+// ExtraFile returns the i-th of the spec's ExtraFiles (descriptor 6+i), or
+// nil when there is no such descriptor.
+func ExtraFile(i int) *os.File {
+	fd := 6 + i
+	if i < 0 || !validFd(fd) {
+		return nil
+	}
+	return os.NewFile(uintptr(fd), "understudy-extra-"+strconv.Itoa(i))
+}
+
 // Monotonic returns CLOCK_MONOTONIC in nanoseconds (see procbridge.Monotonic).
 func Monotonic() int64 { return shm.Now() }
 
