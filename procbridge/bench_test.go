@@ -1,0 +1,524 @@
+//go:build linux
+
+package procbridge_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/procbridge/worker"
+)
+
+// The benchmarks measure latencies across processes by subtracting
+// CLOCK_MONOTONIC timestamps (procbridge.Monotonic in this process,
+// worker.Monotonic in a worker). Each latency benchmark collects every
+// sample and reports percentiles; ns/op means nothing here. Each compares
+// the bridge with the raw floor (and the old way) as sub-benchmarks of one
+// run, because the machines are noisy: ratios hold, absolute times drift.
+//
+//	go test -run '^$' -bench . -benchtime 1000x ./procbridge/
+//
+// PB_BENCH_IDLE=2s shortens BenchmarkIdleCPU's idle window (default 10s).
+
+// benchPause is how long a dying program waits before it marks and dies,
+// so that whoever watches it is parked when death comes.
+const benchPause = 2 * time.Millisecond
+
+func init() {
+	// bench-die waits benchPause after Ready, marks, and SIGKILLs itself.
+	worker.Register("bench-die", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		time.Sleep(benchPause)
+		w.Mark(worker.Monotonic())
+		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	})
+}
+
+// BenchmarkDeathDetection: a program marks CLOCK_MONOTONIC and SIGKILLs
+// itself; the latency runs from the mark to the moment the supervisor knows.
+//
+//   - floor-exec-wait: the test binary in its PB_BENCH_DIE mode (no SDK)
+//     under os/exec, to the return of a bare Cmd.Wait (a blocking waitid).
+//   - floor-exec-wait-buffer: the same with Stdout to a bytes.Buffer.
+//   - poll-2ms: the old design: sleep 2ms, waitid(WNOHANG), until dead.
+//   - bridge-pidfd-nosdk: the same program under procbridge.Start, its
+//     stamp read from Lines: the apples-to-apples row against the floor.
+//   - bridge-pidfd, bridge-sentinel: an SDK worker (bench-die) under both
+//     death signals.
+//
+// For the bridge, p50-us/p99-us are to Exit.Mono (when the bridge saw the
+// death) and delivered-* to the receipt of Exited on Events(); dying-* is
+// to the Dying event, when the worker arms the early notice.
+func BenchmarkDeathDetection(b *testing.B) {
+	exe := executable(b)
+	dieEnv := append(os.Environ(), "PB_BENCH_DIE="+benchPause.String())
+	b.Run("floor-exec-wait", func(b *testing.B) {
+		var lat latencies
+		for b.Loop() {
+			cmd, stamp := startDie(b, exe, dieEnv)
+			err := cmd.Wait()
+			now := procbridge.Monotonic()
+			mark := readStamp(b, stamp)
+			checkKilled(b, err)
+			lat = append(lat, now-mark)
+		}
+		lat.report(b, "")
+	})
+	b.Run("floor-exec-wait-buffer", func(b *testing.B) {
+		// Stdout to a buffer: os/exec copies it on a goroutine while the
+		// program runs, as the bridge's Lines reader does.
+		var lat latencies
+		for b.Loop() {
+			var out bytes.Buffer
+			cmd := exec.Command(exe)
+			cmd.Env = dieEnv
+			cmd.Stdout = &out
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			err := cmd.Wait()
+			now := procbridge.Monotonic()
+			checkKilled(b, err)
+			mark, perr := strconv.ParseInt(strings.TrimSpace(out.String()), 10, 64)
+			if perr != nil {
+				b.Fatalf("no timestamp from the dying program: %q", out.String())
+			}
+			lat = append(lat, now-mark)
+		}
+		lat.report(b, "")
+	})
+	b.Run("poll-2ms", func(b *testing.B) {
+		var lat latencies
+		for b.Loop() {
+			cmd, stamp := startDie(b, exe, dieEnv)
+			var now int64
+			for {
+				time.Sleep(2 * time.Millisecond) // the old design's polling period
+				var info unix.Siginfo
+				// WNOWAIT: look without reaping; cmd.Wait reaps below.
+				err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+				if err != nil {
+					cmd.Process.Kill()
+					cmd.Wait()
+					b.Fatalf("waitid: %v", err)
+				}
+				if info.Signo != 0 { // zero while nothing is waitable
+					now = procbridge.Monotonic()
+					break
+				}
+			}
+			err := cmd.Wait()
+			mark := readStamp(b, stamp)
+			checkKilled(b, err)
+			lat = append(lat, now-mark)
+		}
+		lat.report(b, "")
+	})
+	b.Run("bridge-pidfd-nosdk", func(b *testing.B) {
+		spec := procbridge.Spec{Path: exe, Env: dieEnv, Stdout: procbridge.Lines, Watch: procbridge.WatchPidfd}
+		benchBridgeDeath(b, spec, func(p *procbridge.Process) int64 {
+			for l := range p.Lines() { // closed once the output is drained
+				if n, err := strconv.ParseInt(strings.TrimSpace(l.Text), 10, 64); err == nil {
+					return n
+				}
+			}
+			return 0
+		})
+	})
+	for _, mode := range []procbridge.WatchMode{procbridge.WatchPidfd, procbridge.WatchSentinel} {
+		b.Run("bridge-"+mode.String(), func(b *testing.B) {
+			spec := procbridge.Spec{Worker: "bench-die", Watch: mode}
+			benchBridgeDeath(b, spec, (*procbridge.Process).Mark)
+		})
+	}
+}
+
+func benchBridgeDeath(b *testing.B, spec procbridge.Spec, mark func(*procbridge.Process) int64) {
+	var seen, delivered, dying latencies
+	for b.Loop() {
+		p := benchStart(b, spec)
+		var dyingMono int64
+		var ex procbridge.Exited
+		var recv int64
+	events:
+		for {
+			e, at := benchEvent(b, p)
+			switch e := e.(type) {
+			case procbridge.Dying:
+				dyingMono = e.Mono
+			case procbridge.Exited:
+				ex, recv = e, at
+				break events
+			}
+		}
+		<-p.Done()
+		m := mark(p)
+		if m == 0 || ex.Exit.Kind != procbridge.ExitSignal || ex.Exit.Signal != syscall.SIGKILL {
+			b.Fatalf("want a SIGKILL death with a mark, got %v (mark %d)", ex.Exit, m)
+		}
+		seen = append(seen, ex.Exit.Mono-m)
+		delivered = append(delivered, recv-m)
+		if dyingMono != 0 {
+			dying = append(dying, dyingMono-m)
+		}
+	}
+	seen.report(b, "")
+	delivered.report(b, "delivered-")
+	dying.report(b, "dying-")
+}
+
+// startDie starts the test binary in its PB_BENCH_DIE mode with os/exec,
+// its stdout on a pipe whose read end it returns.
+func startDie(b *testing.B, exe string, env []string) (*exec.Cmd, *os.File) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = env
+	cmd.Stdout = w // an *os.File: no copying goroutine for Wait to wait for
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		b.Fatal(err)
+	}
+	return cmd, r
+}
+
+func readStamp(b *testing.B, r *os.File) int64 {
+	defer r.Close()
+	out, err := io.ReadAll(r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		b.Fatalf("no timestamp from the dying program: %q", out)
+	}
+	return n
+}
+
+func checkKilled(b *testing.B, err error) {
+	ee, ok := err.(*exec.ExitError)
+	if !ok {
+		b.Fatalf("want death by SIGKILL, got %v", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		b.Fatalf("want death by SIGKILL, got %v", err)
+	}
+}
+
+// BenchmarkHangDetection: a worker beats every 2ms (timeout 5ms) for 25
+// beats, marks its last beat, then sleeps or spins without beating. The
+// latency is how far past the timeout the Hung event comes:
+// Hung.Mono − (mark + timeout). false-alarms counts Hung events that came
+// while the worker still beat; early-alarms those that came after its last
+// beat but before the timeout had passed.
+func BenchmarkHangDetection(b *testing.B) {
+	hb := procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 5 * time.Millisecond}
+	for _, how := range []string{"sleep", "spin"} {
+		b.Run(how, func(b *testing.B) {
+			spec := procbridge.Spec{Worker: "stop-beating", Args: []string{"25", how}, Heartbeat: hb}
+			var lat latencies
+			falseAlarms, earlyAlarms := 0, 0
+			for b.Loop() {
+				p := benchStart(b, spec)
+				var hung procbridge.Hung
+				gotHung := false
+				for !gotHung {
+					e, _ := benchEvent(b, p)
+					switch e := e.(type) {
+					case procbridge.Hung:
+						hung, gotHung = e, true
+					case procbridge.Exited:
+						b.Fatalf("exited without a Hung event: %v", e.Exit)
+					}
+				}
+				mark := p.Mark() // written before the worker stopped beating
+				p.Kill()         // the bridge kills it already; make sure
+				<-p.Done()
+				switch past := hung.Mono - (mark + int64(hb.Timeout)); {
+				case mark == 0 || hung.Mono < mark:
+					falseAlarms++
+				case past < 0:
+					earlyAlarms++
+					lat = append(lat, past)
+				default:
+					lat = append(lat, past)
+				}
+			}
+			lat.report(b, "")
+			b.ReportMetric(float64(falseAlarms), "false-alarms")
+			b.ReportMetric(float64(earlyAlarms), "early-alarms")
+		})
+	}
+}
+
+// BenchmarkSpawnToReady: from just before the fork to the worker's Ready
+// (Ready.SpawnToReady), beside two floors for starting the same test
+// binary with os/exec: to the CLOCK_MONOTONIC stamp it prints at the top of
+// TestMain (PB_BENCH_DIE=0), and to the end of a run that does nothing
+// (-test.run=^$), Start to Wait.
+func BenchmarkSpawnToReady(b *testing.B) {
+	exe := executable(b)
+	b.Run("bridge", func(b *testing.B) {
+		var lat latencies
+		for b.Loop() {
+			p := benchStart(b, procbridge.Spec{Worker: "wait"})
+			e, _ := benchEvent(b, p)
+			ready, ok := e.(procbridge.Ready)
+			if !ok {
+				p.Kill()
+				<-p.Done()
+				b.Fatalf("first event %#v, want Ready", e)
+			}
+			lat = append(lat, int64(ready.SpawnToReady))
+			benchStop(b, p)
+		}
+		lat.report(b, "")
+	})
+	b.Run("floor-exec-to-main", func(b *testing.B) {
+		env := append(os.Environ(), "PB_BENCH_DIE=0")
+		var lat latencies
+		for b.Loop() {
+			t0 := procbridge.Monotonic()
+			cmd, stamp := startDie(b, exe, env)
+			err := cmd.Wait()
+			mark := readStamp(b, stamp)
+			checkKilled(b, err)
+			lat = append(lat, mark-t0)
+		}
+		lat.report(b, "")
+	})
+	b.Run("floor-exec-run-to-exit", func(b *testing.B) {
+		var lat latencies
+		for b.Loop() {
+			cmd := exec.Command(exe, "-test.run=^$", "-test.bench=^$")
+			t0 := procbridge.Monotonic()
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			err := cmd.Wait()
+			lat = append(lat, procbridge.Monotonic()-t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		lat.report(b, "")
+	})
+}
+
+// BenchmarkIdleCPU: this process's own CPU (user+sys, RUSAGE_SELF) while
+// healthy workers idle for PB_BENCH_IDLE (default 10s), as a percentage of
+// one core, and its voluntary context switches per second (wakeups). The
+// window is one long measurement: it is taken once, and reported again
+// when the testing package calls the function once more with -benchtime's
+// count.
+func BenchmarkIdleCPU(b *testing.B) {
+	window := 10 * time.Second
+	if s := os.Getenv("PB_BENCH_IDLE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			b.Fatalf("PB_BENCH_IDLE=%q: want a positive duration", s)
+		}
+		window = d
+	}
+	beat := func(timeout time.Duration) procbridge.Spec {
+		return procbridge.Spec{Worker: "beat", Heartbeat: procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: timeout}}
+	}
+	cases := []struct {
+		name string
+		n    int
+		spec procbridge.Spec
+	}{
+		{"floor-no-workers", 0, procbridge.Spec{}},
+		{"16-workers-no-heartbeat", 16, procbridge.Spec{Worker: "wait"}},
+		{"1-worker-heartbeat-2ms-timeout-5ms", 1, beat(5 * time.Millisecond)},
+		{"16-workers-heartbeat-2ms-timeout-5ms", 16, beat(5 * time.Millisecond)},
+		{"16-workers-heartbeat-2ms-timeout-10ms", 16, beat(10 * time.Millisecond)},
+	}
+	for _, c := range cases {
+		var res *idleResult
+		b.Run(c.name, func(b *testing.B) {
+			if res == nil {
+				res = measureIdle(b, c.n, c.spec, window)
+			}
+			b.ReportMetric(res.cpuPct, "cpu-%-of-one-core")
+			b.ReportMetric(res.wakeups, "wakeups/s")
+			b.ReportMetric(float64(res.hung), "false-alarms")
+		})
+	}
+}
+
+type idleResult struct {
+	cpuPct  float64 // CPU time of this process over the window, % of one core
+	wakeups float64 // voluntary context switches per second
+	hung    int     // Hung events during the window
+}
+
+func measureIdle(b *testing.B, n int, spec procbridge.Spec, window time.Duration) *idleResult {
+	var ps []*procbridge.Process
+	defer func() {
+		for _, p := range ps {
+			p.Kill()
+			<-p.Done()
+		}
+	}()
+	for range n {
+		p := benchStart(b, spec)
+		ps = append(ps, p)
+		if e, _ := benchEvent(b, p); !isReady(e) {
+			b.Fatalf("first event %#v, want Ready", e)
+		}
+	}
+	runtime.GC()                       // not during the window
+	time.Sleep(100 * time.Millisecond) // let the starts' aftermath settle
+	var r0, r1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+	t0 := procbridge.Monotonic()
+	time.Sleep(window) // the idle window
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+	t1 := procbridge.Monotonic()
+	threads, _ := os.ReadDir("/proc/self/task")
+
+	res := &idleResult{}
+	for _, p := range ps {
+	drain:
+		for {
+			select {
+			case e, ok := <-p.Events():
+				if !ok {
+					break drain
+				}
+				switch e := e.(type) {
+				case procbridge.Hung:
+					res.hung++ // killed for it: Exited follows
+				case procbridge.Exited:
+					if e.Exit.Kind != procbridge.ExitKilledHung {
+						b.Fatalf("%s (pid %d) ended while idle: %v", p.Name(), p.Pid(), e.Exit)
+					}
+				}
+			default:
+				break drain
+			}
+		}
+	}
+	cpu := time.Duration(syscall.TimevalToNsec(r1.Utime) - syscall.TimevalToNsec(r0.Utime) +
+		syscall.TimevalToNsec(r1.Stime) - syscall.TimevalToNsec(r0.Stime))
+	secs := float64(t1-t0) / 1e9
+	res.cpuPct = 100 * cpu.Seconds() / secs
+	res.wakeups = float64(r1.Nvcsw-r0.Nvcsw) / secs
+	b.Logf("%d workers, %.1fs idle: CPU %v (%.3f%% of one core), %d voluntary + %d involuntary context switches, %d threads",
+		n, secs, cpu, res.cpuPct, r1.Nvcsw-r0.Nvcsw, r1.Nivcsw-r0.Nivcsw, len(threads))
+
+	// Stop them all at once.
+	var stops sync.WaitGroup
+	for _, p := range ps {
+		stops.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			if _, err := p.Stop(ctx); err != nil {
+				b.Errorf("stop %s (pid %d): %v", p.Name(), p.Pid(), err)
+				p.Kill()
+			}
+			<-p.Done()
+		})
+	}
+	stops.Wait()
+	ps = nil
+	return res
+}
+
+func isReady(e procbridge.Event) bool {
+	_, ok := e.(procbridge.Ready)
+	return ok
+}
+
+// benchStart starts spec, failing the benchmark on an error (Start leaves
+// no process behind when it fails).
+func benchStart(b *testing.B, spec procbridge.Spec) *procbridge.Process {
+	b.Helper()
+	p, err := procbridge.Start(b.Context(), spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// benchEvent returns p's next event and the CLOCK_MONOTONIC time it was
+// received. After the deadline it kills p, waits for it, and fails.
+func benchEvent(b *testing.B, p *procbridge.Process) (procbridge.Event, int64) {
+	b.Helper()
+	t := time.NewTimer(deadline)
+	defer t.Stop()
+	select {
+	case e, ok := <-p.Events():
+		at := procbridge.Monotonic()
+		if !ok {
+			b.Fatalf("%s: events closed", p.Name())
+		}
+		return e, at
+	case <-t.C:
+		p.Kill()
+		<-p.Done()
+		b.Fatalf("%s: no event after %v", p.Name(), deadline)
+	}
+	return nil, 0
+}
+
+// benchStop stops p and waits until its bridge is done.
+func benchStop(b *testing.B, p *procbridge.Process) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	if _, err := p.Stop(ctx); err != nil {
+		p.Kill()
+		<-p.Done()
+		b.Fatalf("stop %s: %v", p.Name(), err)
+	}
+	<-p.Done()
+}
+
+func executable(b *testing.B) string {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return exe
+}
+
+// latencies are samples in nanoseconds.
+type latencies []int64
+
+// report reports the 50th and 99th percentiles (nearest rank) in
+// microseconds, as prefix+"p50-us" and prefix+"p99-us". No samples, no
+// metrics.
+func (l latencies) report(b *testing.B, prefix string) {
+	if len(l) == 0 {
+		return
+	}
+	slices.Sort(l)
+	b.ReportMetric(float64(l.percentile(0.50))/1e3, prefix+"p50-us")
+	b.ReportMetric(float64(l.percentile(0.99))/1e3, prefix+"p99-us")
+}
+
+func (l latencies) percentile(q float64) int64 {
+	i := int(math.Ceil(q*float64(len(l)))) - 1
+	return l[max(0, min(i, len(l)-1))]
+}
