@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -150,4 +151,49 @@ func TestNoDying(t *testing.T) {
 		assert.False(t, hasDying(es), "%v", es)
 		assert.Equal(t, procbridge.ExitStopped, es[len(es)-1].(procbridge.Exited).Exit.Kind)
 	})
+}
+
+func init() {
+	// libc-threads reports whether glibc is in the process (a cgo binary,
+	// as every -race test binary is) and how many of its threads carry a
+	// robust list, then dies by SIGKILL.
+	worker.Register("libc-threads", func(ctx context.Context, w *worker.Worker) error {
+		maps, _ := os.ReadFile("/proc/self/maps")
+		cgo := strings.Contains(string(maps), "libc.so")
+		tasks, _ := os.ReadDir("/proc/self/task")
+		withList := 0
+		for _, task := range tasks {
+			tid, _ := strconv.Atoi(task.Name())
+			var head, size uintptr
+			_, _, e := syscall.Syscall(syscall.SYS_GET_ROBUST_LIST, uintptr(tid), uintptr(unsafePointer(&head)), uintptr(unsafePointer(&size)))
+			if e == 0 && head != 0 {
+				withList++
+			}
+		}
+		fmt.Println(cgo, withList, len(tasks))
+		w.Ready()
+		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	})
+}
+
+// TestDyingWithCgo: in a cgo worker glibc registers a robust list on every
+// thread it creates; ours replaces it on the SDK's one thread, and the
+// death notice still comes. (Every -race test binary links cgo; without
+// cgo the test still checks the notice and says so.)
+func TestDyingWithCgo(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "libc-threads", Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	var cgo bool
+	var withList, threads int
+	_, err = fmt.Sscan((<-p.Lines()).Text, &cgo, &withList, &threads)
+	require.NoError(t, err)
+	es := eventsOf(t, p)
+	assert.True(t, hasDying(es), "Dying before Exited: %v", es)
+	if cgo {
+		assert.Greater(t, withList, 1, "glibc's lists on other threads, ours on the SDK's")
+	} else {
+		assert.Equal(t, 1, withList, "without cgo only the SDK's thread has a list")
+		t.Log("the test binary is not cgo-linked: run with -race (or CGO_ENABLED=1 and a cgo import) for the cgo case")
+	}
+	t.Logf("cgo=%v: %d of %d threads carry a robust list", cgo, withList, threads)
 }
