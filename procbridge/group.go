@@ -27,7 +27,7 @@ type GroupEvent interface{ isGroupEvent() }
 type Promoted struct {
 	From, To   int    // pids: the old primary, the new one
 	Epoch      uint64 // the new primary's epoch; the old one is fenced
-	Cause      Event  // what gave the primary away: Dying, Hung or Exited
+	Cause      Event  // what gave the primary away: Dying, Hung or Exited; nil for Switch
 	DetectMono int64  // when the bridge saw Cause (CLOCK_MONOTONIC ns)
 	SwitchMono int64  // when the spare was promoted and woken
 	ByKernel   bool   // the kernel woke the spare, which promoted itself first
@@ -80,6 +80,7 @@ type Group struct {
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup // members' forwarders and replacement starts
 	memberEvents chan memberEvent
+	switches     chan chan error
 
 	mu      sync.Mutex
 	members []*Process        // by lane; nil when free
@@ -131,6 +132,7 @@ func StartGroup(ctx context.Context, gs GroupSpec) (*Group, error) {
 		ctx:          gctx,
 		cancel:       cancel,
 		memberEvents: make(chan memberEvent),
+		switches:     make(chan chan error),
 		members:      make([]*Process, gs.Spares+1),
 		handled:      map[*Process]bool{},
 		dying:        map[*Process]bool{},
@@ -224,6 +226,8 @@ func (g *Group) run() {
 		case <-g.ctx.Done():
 			g.wg.Wait()
 			return
+		case reply := <-g.switches:
+			reply <- g.switchOver()
 		case me := <-g.memberEvents:
 			if g.handle(me) {
 				// Down: stop the rest and end.
@@ -402,6 +406,50 @@ func (g *Group) stopAll(ctx context.Context) {
 	}
 	wg.Wait()
 }
+
+// Switch fails over on purpose: the primary is fenced and killed and a
+// spare takes over, as if the primary had died (a supervisor uses it when a
+// sibling's failure takes this child down under one-for-all or
+// rest-for-one). It returns ErrNoSpare when no spare is ready (the primary
+// is left running), and ErrGroupDown when the group has ended.
+func (g *Group) Switch(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case g.switches <- reply:
+	case <-g.done:
+		return ErrGroupDown
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// switchOver is Switch, on the group's loop.
+func (g *Group) switchOver() error {
+	g.mu.Lock()
+	from := g.primary
+	p := g.members[from]
+	ready := false
+	for i, q := range g.members {
+		if q != nil && i != from && q.lane.Ready() == shm.ReadyYes && !g.dying[q] {
+			ready = true
+		}
+	}
+	g.mu.Unlock()
+	if p == nil || !ready {
+		return ErrNoSpare
+	}
+	g.failover(p, from, nil, shm.Now())
+	return nil
+}
+
+// ErrNoSpare: no spare is ready to take over.
+var ErrNoSpare = errors.New("procbridge: no spare ready")
 
 // ErrGroupDown: the group's primary is gone and no spare took over.
 var ErrGroupDown = errors.New("procbridge: group down")

@@ -225,3 +225,20 @@ func TestGroupNoLeakOver1000Failovers(t *testing.T) {
 	assert.Equal(t, fds, openFds(t), "descriptors after %d failovers", n)
 	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines+2, "goroutines after %d failovers", n)
 }
+
+func TestGroupSwitch(t *testing.T) {
+	g := startGroup(t, 1)
+	primary := g.Primary()
+	before := awaitCount(t, g, 5)
+	require.NoError(t, g.Switch(ctxT(t)))
+	p := nextGroupEvent[procbridge.Promoted](t, g)
+	assert.Nil(t, p.Cause, "a requested switch")
+	assert.Equal(t, primary.Pid(), p.From)
+	assert.Equal(t, procbridge.ExitStopped, exitedEventOf(t, primary).Kind)
+	assert.Greater(t, awaitCount(t, g, before), before, "the count goes on from where it was")
+	// No spare until the replacement is ready.
+	nextGroupEvent[procbridge.SpareReady](t, g)
+	require.NoError(t, g.Switch(ctxT(t)))
+	require.NoError(t, g.Stop(ctxT(t)))
+	assert.ErrorIs(t, g.Switch(ctxT(t)), procbridge.ErrGroupDown)
+}
