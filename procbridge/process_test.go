@@ -408,3 +408,15 @@ func TestExtraFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyThenExit: a program that starts and ends at once (no SDK) has
+// started: Start succeeds and Exited follows; never ErrExitedBeforeReady.
+func TestReadyThenExit(t *testing.T) {
+	for range 50 {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Path: "false"})
+		require.NoError(t, err)
+		e := exitedEvent(t, p)
+		assert.Equal(t, procbridge.ExitCode, e.Exit.Kind)
+		assert.Equal(t, 1, e.Exit.Code)
+	}
+}

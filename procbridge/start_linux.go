@@ -286,19 +286,23 @@ func (p *Process) awaitReady(ctx context.Context) error {
 	case v := <-readyc:
 		received = true
 		if v == shm.ReadyYes {
-			if err := p.seg.Validate(); err != nil {
-				cause = fmt.Errorf("%w: %w", ErrBadSegment, err)
-				break
+			if cause = p.becomeReady(); cause == nil {
+				return nil
 			}
-			now := shm.Now()
-			p.readyMono.Store(now)
-			p.emit(Ready{Pid: p.pid, Mono: now, SpawnToReady: time.Duration(now - p.spawnMono)})
-			p.watchDying()
-			close(p.started)
-			return nil
+			break
 		}
 		cause = fmt.Errorf("%w: ready word = %d", ErrBadSegment, v)
 	case <-p.dead:
+		// A worker that said ready and ended at once did start: ready
+		// wins, and its Exited follows.
+		if atomic.LoadUint32(word) == shm.ReadyYes {
+			<-readyc // the waiter sees the word promptly, or it was buffered
+			received = true
+			if cause = p.becomeReady(); cause == nil {
+				return nil
+			}
+			break
+		}
 		cause = ErrExitedBeforeReady
 		if v := p.seg.AttachVerdict(); v != shm.AttachOK {
 			cause = fmt.Errorf("%w: the worker refused its segment: %v", ErrBadSegment, v)
@@ -327,6 +331,20 @@ func (p *Process) awaitReady(ctx context.Context) error {
 		return fmt.Errorf("procbridge: start %s: %w", p.name, exitErr)
 	}
 	return fmt.Errorf("procbridge: start %s (pid %d, %v): %w", p.name, p.pid, exit, cause)
+}
+
+// becomeReady completes a start: the header still validates, Ready is
+// emitted, and the death-notice waiter starts.
+func (p *Process) becomeReady() error {
+	if err := p.seg.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSegment, err)
+	}
+	now := shm.Now()
+	p.readyMono.Store(now)
+	p.emit(Ready{Pid: p.pid, Mono: now, SpawnToReady: time.Duration(now - p.spawnMono)})
+	p.watchDying()
+	close(p.started)
+	return nil
 }
 
 // signalGroup signals the process group, unless the leader is reaped (its
