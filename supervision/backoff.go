@@ -51,24 +51,39 @@ type Backoff struct {
 // and an Initial above Max (or above the default Max when Max is 0).
 func (b Backoff) Validate() error {
 	var errs []error
-	if b.Max < 0 {
-		errs = append(errs, fmt.Errorf("%w: Backoff.Max = %v (must not be negative)", ErrInvalid, b.Max))
-	}
-	if m := b.Multiplier; m != 0 && (math.IsNaN(m) || math.IsInf(m, 0) || m < 1) {
-		errs = append(errs, fmt.Errorf("%w: Backoff.Multiplier = %v (want a finite number >= 1, or 0 for the default)", ErrInvalid, m))
-	}
-	if j := b.Jitter; math.IsNaN(j) || j < 0 || j > 1 {
-		errs = append(errs, fmt.Errorf("%w: Backoff.Jitter = %v (want 0 to 1)", ErrInvalid, j))
-	}
-	if b.ResetAfter < 0 {
-		errs = append(errs, fmt.Errorf("%w: Backoff.ResetAfter = %v (must not be negative)", ErrInvalid, b.ResetAfter))
-	}
-	if b.Max == 0 && b.Initial > defaultMax {
-		errs = append(errs, fmt.Errorf("%w: Backoff.Initial = %v exceeds the default Backoff.Max, %v (set Max too)", ErrInvalid, b.Initial, defaultMax))
-	} else if b.Max > 0 && b.Initial > b.Max {
-		errs = append(errs, fmt.Errorf("%w: Backoff.Initial = %v exceeds Backoff.Max = %v", ErrInvalid, b.Initial, b.Max))
+	for _, p := range b.problems() {
+		errs = append(errs, fmt.Errorf("%w: Backoff.%s = %v (%s)", ErrInvalid, p.field, p.value, p.reason))
 	}
 	return errors.Join(errs...)
+}
+
+// problem is one field out of range: its name, value and why.
+type problem struct {
+	field  string
+	value  any
+	reason string
+}
+
+func (b Backoff) problems() []problem {
+	var ps []problem
+	if b.Max < 0 {
+		ps = append(ps, problem{"Max", b.Max, "must not be negative"})
+	}
+	if m := b.Multiplier; m != 0 && (math.IsNaN(m) || math.IsInf(m, 0) || m < 1) {
+		ps = append(ps, problem{"Multiplier", m, "want a finite number >= 1, or 0 for the default"})
+	}
+	if j := b.Jitter; math.IsNaN(j) || j < 0 || j > 1 {
+		ps = append(ps, problem{"Jitter", j, "want 0 to 1"})
+	}
+	if b.ResetAfter < 0 {
+		ps = append(ps, problem{"ResetAfter", b.ResetAfter, "must not be negative"})
+	}
+	if b.Max == 0 && b.Initial > defaultMax {
+		ps = append(ps, problem{"Initial", b.Initial, fmt.Sprintf("exceeds the default Backoff.Max, %v; set Max too", defaultMax)})
+	} else if b.Max > 0 && b.Initial > b.Max {
+		ps = append(ps, problem{"Initial", b.Initial, fmt.Sprintf("exceeds Backoff.Max = %v", b.Max)})
+	}
+	return ps
 }
 
 // withDefaults returns b with its zero fields replaced by their defaults.

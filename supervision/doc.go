@@ -1,28 +1,90 @@
-// Package supervision decides how a supervisor reacts when one of its
-// children fails, the way Erlang/OTP's supervisor does.
+// Package supervision supervises worker processes the way Erlang/OTP's
+// supervisor supervises processes: trees of supervisors, each restarting
+// its children under a strategy and within an intensity limit, escalating
+// to its own supervisor when the limit is exceeded.
 //
-// The decisions are plain functions over plain data, so they can be tested
-// without processes or actors:
+// # A tree
 //
-//   - [Affected] says which children a [Strategy] restarts when one fails,
-//     and in which order they are stopped and started again.
-//   - [ShouldRestart] applies a child's [Restart] type to the way it exited.
-//   - [ShouldAutoShutdown] says whether a supervisor with an [AutoShutdown]
-//     mode ends itself after a significant child terminated.
-//   - [IntensityTracker] counts restarts across the whole supervisor and
-//     reports when its [Intensity] (by default 1 restart in 5 seconds) is
-//     exceeded, at which point the supervisor gives up and escalates.
-//   - [BackoffState] turns a child's [Backoff] policy into the delay before
-//     its next restart.
+// A [Spec] describes a supervisor: its [Strategy], its [Intensity], its
+// [AutoShutdown] and its children, each a [ChildSpec] with a name, a
+// process (a [procbridge.Spec]) or a nested supervisor (a Spec), a
+// [Restart] type, a [Shutdown] policy, whether it is significant, and a
+// [Backoff]. Specs are plain data, so they can be written in code or loaded
+// from a file; [Spec.Validate] reports every field that cannot work,
+// naming it ([SpecError]). [Start] starts the tree:
 //
-// When a child terminates on its own the supervisor asks: should it restart
-// (ShouldRestart)? If not, should the supervisor itself shut down
-// (ShouldAutoShutdown)? If it should restart, would that exceed the
-// intensity (IntensityTracker.Add)? If not, how long to wait
-// (BackoffState.Next), and which children to stop and start again
-// (Affected)?
+//	tree, err := supervision.Start(ctx, supervision.Spec{
+//		Strategy: supervision.OneForOne, // the zero value
+//		Children: []supervision.ChildSpec{
+//			{Name: "db", Process: &procbridge.Spec{Worker: "db"}},
+//			{Name: "web", Supervisor: &supervision.Spec{...}},
+//		},
+//	}, supervision.Options{Logger: logger, Metrics: registry, OnEvent: onEvent})
+//	...
+//	report, err := tree.Stop(ctx) // report lists what did not stop in time
 //
-// Time is passed in, never read: the functions take a now argument, and code
-// that needs timers uses a [Clock] ([SystemClock] in production, [FakeClock]
-// in tests).
+// Children start in order, each ready before the next starts; they stop in
+// reverse order, each within its shutdown policy. [Tree.Wait] returns when
+// the tree ends: nil after a stop, or the reason the root gave up.
+//
+// # What a supervisor does when a child ends
+//
+// It applies OTP's rules, in OTP's order. The child's [Restart] type says
+// whether it restarts ([ShouldRestart]); if not, [ShouldAutoShutdown] says
+// whether the supervisor ends too. A restart counts against the
+// supervisor's [Intensity], across all its children (OTP's default, and
+// this package's zero value: 1 restart within 5 seconds; protoactor-go
+// counts per child). Past the limit the supervisor gives up: it stops every
+// child in reverse start order and fails to its own supervisor with an
+// [*EscalationError], whose chain of causes ends with the process's
+// *procbridge.ExitError or *procbridge.HangError. Within the limit, the
+// child's [Backoff] may delay the restart (exponentially, with a cap,
+// jitter and a reset after stable uptime; every restart still counts), and
+// the [Strategy] says which children restart with it ([Affected]):
+// one_for_one just the child, one_for_all all, rest_for_one the child and
+// those started after it, each stopped in reverse order and started again
+// in order. A simple_one_for_one supervisor starts its children on demand
+// from one template ([Supervisor.StartSimpleChild]).
+//
+// These decisions are plain functions over plain data ([Affected],
+// [ShouldRestart], [ShouldAutoShutdown], [IntensityTracker],
+// [BackoffState]), with time passed in or read from a [Clock]
+// ([SystemClock], or [FakeClock] in tests), so they are tested without
+// processes.
+//
+// # On protoactor-go
+//
+// Each supervisor is an actor that implements protoactor's
+// SupervisorStrategy itself; each process child is an actors.ProcessActor,
+// whose process's death or hang is the actor's failure, with the typed
+// reason. protoactor's own strategies are not used. A failed child is never
+// resumed: the supervisor restarts it or stops it. The fastest restart, for
+// an idle one_for_one supervisor, starts the replacement process as soon as
+// the exit is reported and lets protoactor restart the actor around it
+// (actors.Restarter); the others stop the failed actor and spawn a new one.
+// The root supervisor never crashes the program: it ends the tree instead of
+// escalating, and a guardian that only stops it catches anything else.
+// Nothing blocks a supervisor's mailbox but a stop protoactor forces on it.
+//
+// # Watching a tree
+//
+// Every lifecycle change is an [Event] (a closed set: [ChildStarted],
+// [ChildReady], [ChildExited], [ChildHung], [ChildRestarting],
+// [ChildBackingOff], [ChildTerminated], [ChildStopped], [GaveUp],
+// [Escalated]), delivered in order for each supervisor to Options.OnEvent,
+// to each [Subscription] ([Tree.Subscribe]) and onto the actor system's
+// EventStream. The same events are logged through the *slog.Logger in
+// Options (none by default; protoactor's own logger is silenced unless
+// Options.ProtoactorLogs asks for it). With Options.Metrics, a tree keeps
+// on the caller's registry (never the global one):
+//
+//	understudy_child_restarts_total{supervisor, child}
+//	understudy_child_exits_total{supervisor, child, kind}
+//	understudy_failure_detection_seconds{supervisor}
+//
+// At run time a [Supervisor] handle ([Tree.Root], [Tree.Supervisor]) is
+// OTP's API: [Supervisor.Children], [Supervisor.Count],
+// [Supervisor.StartChild], [Supervisor.TerminateChild],
+// [Supervisor.RestartChild], [Supervisor.DeleteChild] and
+// [Supervisor.StartSimpleChild].
 package supervision

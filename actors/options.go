@@ -1,0 +1,80 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// DefaultKillWait is how long a stopping ProcessActor waits, after SIGKILL,
+// for its process to be reaped when Options.KillWait is zero.
+const DefaultKillWait = 5 * time.Second
+
+// ErrInvalid is wrapped by the errors NewProps returns for an Options field
+// out of range.
+var ErrInvalid = errors.New("actors: invalid value")
+
+// Options configure a ProcessActor. The zero value is ready to use: no
+// observer, a graceful stop, DefaultKillWait, incarnations numbered from 1,
+// no logs.
+type Options struct {
+	// Observer, when set, is sent a Notification for each thing that
+	// happens to the process (ready, hung, dying, exited, ...). A
+	// supervisor passes its own PID.
+	Observer *actor.PID
+
+	// Kill stops the process with SIGKILL at once (OTP's brutal_kill).
+	// Otherwise it gets SIGTERM, then SIGKILL after the spec's StopGrace
+	// (procbridge.DefaultStopGrace when zero).
+	Kill bool
+
+	// KillWait bounds the wait, after SIGKILL, for the process to be
+	// reaped before the actor stops anyway and reports a
+	// ProcessStopTimeout. Zero means DefaultKillWait.
+	KillWait time.Duration
+
+	// Incarnation is the number of the first process the actor starts;
+	// each restart of the actor adds one. Zero means 1. A supervisor that
+	// spawns a fresh actor for every restart passes its own count, so the
+	// numbers keep rising across actors.
+	Incarnation int
+
+	// Logger receives the actor's debug logs. Nil means none.
+	Logger *slog.Logger
+}
+
+// Validate reports, wrapping ErrInvalid, every field that is out of range.
+func (o Options) Validate() error {
+	var errs []error
+	if o.KillWait < 0 {
+		errs = append(errs, fmt.Errorf("%w: Options.KillWait = %v (must not be negative)", ErrInvalid, o.KillWait))
+	}
+	if o.Incarnation < 0 {
+		errs = append(errs, fmt.Errorf("%w: Options.Incarnation = %d (must not be negative)", ErrInvalid, o.Incarnation))
+	}
+	return errors.Join(errs...)
+}
+
+func (o Options) killWait() time.Duration {
+	if o.KillWait == 0 {
+		return DefaultKillWait
+	}
+	return o.KillWait
+}
+
+func (o Options) firstIncarnation() int {
+	if o.Incarnation == 0 {
+		return 1
+	}
+	return o.Incarnation
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}

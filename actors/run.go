@@ -1,0 +1,189 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/understudy/understudy/procbridge"
+)
+
+// run is one incarnation of a ProcessActor: one process, and the goroutine
+// that starts it, forwards its events to the actor and stops it. The actor
+// owns it: stop cancels it and done says the goroutine has returned, by
+// which time the process has been reaped and every goroutine of its bridge
+// has returned.
+type run struct {
+	incarnation int
+	spec        procbridge.Spec
+	kill        bool
+	send        func(msg any)        // to the actor's mailbox; safe from any goroutine
+	notify      func(n Notification) // to the observer, if any; safe from any goroutine
+	origin      Origin               // of this run's notifications
+	reported    atomic.Bool          // the end (exit or failed start) was notified
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	p       *procbridge.Process
+	readyAt time.Time          // when the process was seen ready
+	exited  *procbridge.Exited // how the process ended, once it has
+	mark    int64              // the worker's mark, read when it ended
+}
+
+// Messages from a run's goroutine to its actor. The run pointer tells the
+// current incarnation's messages from a previous one's, which protoactor
+// delivers to the new actor instance after a restart.
+type (
+	bridgeEvent struct {
+		r  *run
+		ev procbridge.Event
+	}
+	startFailed struct {
+		r   *run
+		err error
+	}
+)
+
+func (*bridgeEvent) IgnoreDeadLetterLogging() {}
+func (*startFailed) IgnoreDeadLetterLogging() {}
+
+func newRun(incarnation int, spec procbridge.Spec, kill bool, system *actor.ActorSystem, self, observer *actor.PID, name string) *run {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &run{
+		incarnation: incarnation,
+		spec:        spec,
+		kill:        kill,
+		send:        func(msg any) { system.Root.Send(self, msg) },
+		notify:      func(Notification) {},
+		origin:      Origin{Actor: self, Name: name, Incarnation: incarnation},
+		ctx:         ctx,
+		cancel:      cancel,
+		done:        make(chan struct{}),
+	}
+	if observer != nil {
+		r.notify = func(n Notification) { system.Root.Send(observer, n) }
+	}
+	return r
+}
+
+// loop starts the process, forwards its events until the bridge closes
+// them, and stops the process when the run is cancelled. Each event goes
+// straight from here to the actor and to the observer (which saves the
+// observer a hop through the actor's mailbox on the restart path). Once
+// cancelled it sends nothing more: the actor collects the end from the run
+// itself.
+func (r *run) loop() {
+	defer close(r.done)
+	p, err := procbridge.Start(r.ctx, r.spec)
+	if err != nil {
+		// A start cancelled by stop kills and reaps the worker; only a
+		// start that failed on its own is a failure of the actor.
+		if r.ctx.Err() == nil {
+			r.reported.Store(true)
+			r.notify(&ProcessStartFailed{Origin: r.origin, Err: err})
+			r.send(&startFailed{r: r, err: err})
+		}
+		return
+	}
+	r.mu.Lock()
+	r.p = p
+	r.mu.Unlock()
+
+	stopping := r.ctx.Done()
+	events := p.Events()
+	for events != nil {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if x, isExit := ev.(procbridge.Exited); isExit {
+				r.mu.Lock()
+				r.exited = &x
+				r.mark = p.Mark()
+				r.mu.Unlock()
+			}
+			if r.ctx.Err() != nil {
+				continue
+			}
+			switch ev.(type) {
+			case procbridge.Ready:
+				// The actor reads Ready from the run (readiness)
+				// rather than through its mailbox, which saves the
+				// restart's critical path a hop.
+				r.mu.Lock()
+				r.readyAt = time.Now()
+				r.mu.Unlock()
+				r.notifyEvent(p, ev)
+			case procbridge.Dying:
+				r.notifyEvent(p, ev) // the actor waits for Exited
+			default:
+				// The observer is sent the event last: the mailbox
+				// that was sent to last runs next on this thread,
+				// and the observer's reaction (a supervisor's
+				// restart) is the critical path.
+				r.send(&bridgeEvent{r: r, ev: ev})
+				r.notifyEvent(p, ev)
+			}
+		case <-stopping:
+			stopping = nil
+			if r.kill {
+				p.Kill()
+			} else {
+				// The context is done, so Stop sends SIGTERM, arms the
+				// SIGKILL for the end of the grace and returns at once.
+				_, _ = p.Stop(r.ctx)
+			}
+		}
+	}
+	<-p.Done()
+}
+
+// notifyEvent tells the observer about one bridge event.
+func (r *run) notifyEvent(p *procbridge.Process, ev procbridge.Event) {
+	switch e := ev.(type) {
+	case procbridge.Ready:
+		r.notify(&ProcessReady{Origin: r.origin, Pid: e.Pid, SpawnToReady: e.SpawnToReady, Mono: e.Mono})
+	case procbridge.Hung:
+		r.notify(&ProcessHung{Origin: r.origin, Pid: e.Pid, Err: e.Err, Mono: e.Mono})
+	case procbridge.Dying:
+		r.notify(&ProcessDying{Origin: r.origin, Pid: e.Pid, Mono: e.Mono})
+	case procbridge.Exited:
+		r.reported.Store(true)
+		r.notify(&ProcessExited{Origin: r.origin, Pid: e.Pid, Exit: e.Exit, Err: e.Err, Mark: p.Mark()})
+	}
+}
+
+// stop cancels the run: a start in progress is abandoned (procbridge kills
+// and reaps the worker), a running process is stopped.
+func (r *run) stop() { r.cancel() }
+
+func (r *run) process() *procbridge.Process {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.p
+}
+
+// readiness returns the process's pid and when it was seen ready (a zero
+// time before it was).
+func (r *run) readiness() (int, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.p == nil {
+		return 0, time.Time{}
+	}
+	return r.p.Pid(), r.readyAt
+}
+
+func (r *run) end() (*procbridge.Exited, int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.exited, r.mark
+}

@@ -1,0 +1,227 @@
+// Command tree builds a three-level supervision tree in code, kills one of
+// its workers and shows what the supervisors do: the events, the restart,
+// and finally a crash loop whose intensity breach escalates, level by
+// level, to the root, which ends the tree with the chain of reasons.
+//
+//	go run ./examples/tree
+//
+// The tree:
+//
+//	root            one_for_one, at most 1 restart in 5s
+//	├── api         a worker
+//	└── pipeline    rest_for_one, no restarts allowed
+//	    ├── reader  a worker
+//	    └── stages  one_for_all, at most 1 restart in 5s (OTP's default)
+//	        ├── decode
+//	        └── encode
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/procbridge/worker"
+	"github.com/understudy/understudy/supervision"
+)
+
+func init() {
+	// service is a worker that beats until it is told to stop.
+	worker.Register("service", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		t := time.NewTicker(w.HeartbeatInterval())
+		defer t.Stop()
+		for {
+			w.Beat()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+}
+
+func main() {
+	worker.Main() // when this process was started as a worker, run it and exit
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tree:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	service := func(name string) supervision.ChildSpec {
+		return supervision.ChildSpec{Name: name, Process: &procbridge.Spec{
+			Worker:    "service",
+			Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond},
+		}}
+	}
+	spec := supervision.Spec{
+		Strategy:  supervision.OneForOne,
+		Intensity: supervision.Intensity{MaxRestarts: 1, Period: 5 * time.Second},
+		Children: []supervision.ChildSpec{
+			service("api"),
+			{Name: "pipeline", Supervisor: &supervision.Spec{
+				Strategy:  supervision.RestForOne,
+				Intensity: supervision.Intensity{MaxRestarts: supervision.NoRestarts},
+				Children: []supervision.ChildSpec{
+					service("reader"),
+					{Name: "stages", Supervisor: &supervision.Spec{
+						Strategy: supervision.OneForAll, // the zero Intensity: OTP's 1 restart in 5s
+						Children: []supervision.ChildSpec{service("decode"), service("encode")},
+					}},
+				},
+			}},
+		},
+	}
+
+	began := time.Now()
+	events := make(chan supervision.Event, 1024)
+	var mu sync.Mutex
+	show := func(ev supervision.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Printf("%8.3fs  %s\n", time.Since(began).Seconds(), describe(ev))
+		select {
+		case events <- ev:
+		default: // nobody is waiting for this many
+		}
+	}
+
+	fmt.Println("== start the tree: children start in order, each ready before the next")
+	tree, err := supervision.Start(ctx, spec, supervision.Options{OnEvent: show})
+	if err != nil {
+		return err
+	}
+	stages := tree.Supervisor("pipeline", "stages")
+
+	// killEncode SIGKILLs the encode worker (and forgets the events so
+	// far: what follows is about this kill).
+	killEncode := func() error {
+		for len(events) > 0 {
+			<-events
+		}
+		enc, err := stages.Child(ctx, "encode")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("== kill -9 %d (root/pipeline/stages/encode)\n", enc.Pid)
+		return syscall.Kill(enc.Pid, syscall.SIGKILL)
+	}
+	// waitReady waits for the ready event of the child at path.
+	waitReady := func(path string) error {
+		for {
+			select {
+			case ev := <-events:
+				h := ev.EventHeader()
+				if _, ok := ev.(supervision.ChildReady); ok && h.Supervisor+"/"+h.Child == path {
+					return nil
+				}
+			case <-tree.Done():
+				return fmt.Errorf("the tree ended early: %w", tree.Err())
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+	}
+
+	fmt.Println("== a crash: stages (one_for_all) stops decode, then restarts both in order")
+	if err := killEncode(); err != nil {
+		return err
+	}
+	if err := waitReady("root/pipeline/stages/encode"); err != nil {
+		return err
+	}
+	fmt.Println("== a second crash within 5s: stages gives up and escalates; pipeline allows no")
+	fmt.Println("   restart, so it gives up too; root restarts pipeline (its first restart)")
+	if err := killEncode(); err != nil {
+		return err
+	}
+	if err := waitReady("root/pipeline"); err != nil {
+		return err
+	}
+	fmt.Println("== the same again: stages restarts once, then gives up; so does pipeline; and")
+	fmt.Println("   now root exceeds its own intensity (2 restarts in 5s): it stops api and ends")
+	if err := killEncode(); err != nil {
+		return err
+	}
+	if err := waitReady("root/pipeline/stages/encode"); err != nil {
+		return err
+	}
+	if err := killEncode(); err != nil {
+		return err
+	}
+	err = tree.Wait(ctx)
+	if !errors.Is(err, supervision.ErrIntensity) {
+		return fmt.Errorf("the tree should have ended over intensity, not with %v", err)
+	}
+	fmt.Println("== the tree ended; Wait returned the chain of reasons:")
+	for depth := 0; err != nil; depth++ {
+		indent := strings.Repeat("  ", depth+1)
+		var ee *supervision.EscalationError
+		var xe *procbridge.ExitError
+		switch {
+		case errors.As(err, &ee) && err == error(ee):
+			fmt.Printf("%s%s gave up over %q (at most %d restart(s) in %v)\n", indent, ee.Supervisor, ee.Child, ee.MaxRestarts, ee.Period)
+			err = ee.Cause
+		case errors.As(err, &xe):
+			fmt.Printf("%sprocess %s (pid %d): %v\n", indent, xe.Name, xe.Pid, xe.Exit)
+			err = nil
+		default:
+			fmt.Printf("%s%v\n", indent, err)
+			err = nil
+		}
+	}
+	return nil
+}
+
+// describe says what an event means, in a line.
+func describe(ev supervision.Event) string {
+	h := ev.EventHeader()
+	who := h.Supervisor + "/" + h.Child
+	switch e := ev.(type) {
+	case supervision.ChildStarted:
+		return fmt.Sprintf("%-28s started (%v, incarnation %d)", who, e.Kind, h.Incarnation)
+	case supervision.ChildReady:
+		if e.Pid == 0 {
+			return fmt.Sprintf("%-28s ready (all its children are)", who)
+		}
+		return fmt.Sprintf("%-28s ready (pid %d, %v from fork)", who, e.Pid, e.SpawnToReady.Round(time.Microsecond))
+	case supervision.ChildExited:
+		if e.Pid == 0 {
+			return fmt.Sprintf("%-28s failed: it gave up", who)
+		}
+		return fmt.Sprintf("%-28s exited: %v", who, e.Exit)
+	case supervision.ChildHung:
+		return fmt.Sprintf("%-28s hung: %v", who, e.Err)
+	case supervision.ChildRestarting:
+		return fmt.Sprintf("%-28s restarting (restart %d)", who, e.Restarts)
+	case supervision.ChildBackingOff:
+		return fmt.Sprintf("%-28s backing off %v", who, e.Delay)
+	case supervision.ChildTerminated:
+		return fmt.Sprintf("%-28s terminated, not restarted", who)
+	case supervision.ChildStopped:
+		return fmt.Sprintf("%-28s stopped (%v, %v, %v)", who, e.Reason, e.Outcome, e.Took.Round(time.Microsecond))
+	case supervision.GaveUp:
+		if e.Intensity.MaxRestarts == 0 {
+			return fmt.Sprintf("%-28s GAVE UP: no restarts allowed", h.Supervisor)
+		}
+		return fmt.Sprintf("%-28s GAVE UP: more than %d restart(s) in %v", h.Supervisor, e.Intensity.MaxRestarts, e.Intensity.Period)
+	case supervision.Escalated:
+		if !strings.Contains(h.Supervisor, "/") {
+			return fmt.Sprintf("%-28s ESCALATED: the root ends the tree", h.Supervisor)
+		}
+		return fmt.Sprintf("%-28s ESCALATED to its parent", h.Supervisor)
+	}
+	return fmt.Sprintf("%T", ev)
+}

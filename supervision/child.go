@@ -1,0 +1,185 @@
+package supervision
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/procbridge"
+)
+
+// child is a supervisor's record of one child: its spec and what it is
+// doing now. Only the supervisor's actor touches it.
+type child struct {
+	spec    ChildSpec
+	name    string
+	kind    ChildKind
+	label   string // for metrics: the name, or a simple_one_for_one template's
+	dynamic bool   // started from a simple_one_for_one template
+	removed bool   // no longer among the supervisor's children
+	runner  runner
+
+	state       ChildState
+	actor       *actor.PID // while an actor exists for it
+	incarnation int        // of the current or last actor
+	restarts    int
+	pid         int       // OS pid of the running process
+	upSince     time.Time // when the current incarnation became ready
+	lastExit    *procbridge.Exit
+	lastErr     error
+	backoff     *BackoffState
+
+	failed   bool      // the current actor failed (HandleFailure)
+	stop     *stopInfo // set once the current actor was asked to stop
+	pending  uint64    // token of the restart it waits for; 0: none
+	signMono int64     // first sign (Dying, Hung) of the current failure
+
+	// After a restart in place (see restartInPlace), the events of the
+	// restart wait in held until the previous incarnation's end has been
+	// reported, so that events keep their order.
+	held      []Event
+	endingInc int // the incarnation whose end is awaited
+
+	endSeen  bool         // the current process's end (or hang) was notified
+	deferred *childFailed // a failure waiting for that notification
+
+	restarter *actors.Restarter // of a process child's current actor
+	ahead     bool              // its next process was started ahead (restartAhead)
+	pre       *decision         // a decision made ahead, for HandleFailure
+}
+
+// stopInfo follows one stop of a child's actor until it is gone.
+type stopInfo struct {
+	reason  StopReason
+	failure bool // stopped because it failed: reported by ChildExited, not ChildStopped
+	began   time.Time
+	timer   Timer
+	late    bool // its bound passed; the supervisor went on
+	stuck   bool // the process actor reported its process not reaped
+	exit    *procbridge.Exit
+	pid     int
+}
+
+func newChild(spec ChildSpec) *child {
+	c := &child{spec: spec, name: spec.Name, label: spec.Name, state: StateTerminated}
+	c.backoff, _ = NewBackoffState(spec.Backoff) // validated with the spec
+	if c.backoff == nil {
+		c.backoff = &BackoffState{}
+	}
+	if spec.Supervisor != nil {
+		c.kind, c.runner = KindSupervisor, supervisorRunner{}
+	} else {
+		c.kind, c.runner = KindProcess, processRunner{}
+	}
+	return c
+}
+
+// alive reports whether the child runs or is to run again: it has an
+// actor, or waits for a restart.
+func (c *child) alive() bool { return c.actor != nil || c.pending != 0 }
+
+func (c *child) info() ChildInfo {
+	return ChildInfo{
+		Name:        c.name,
+		Kind:        c.kind,
+		State:       c.state,
+		Actor:       c.actor,
+		Pid:         c.pid,
+		Incarnation: c.incarnation,
+		Restarts:    c.restarts,
+		Restart:     c.spec.Restart,
+		Significant: c.spec.Significant,
+		LastExit:    c.lastExit,
+		LastErr:     c.lastErr,
+	}
+}
+
+// ChildInfo is what a supervisor reports about one child
+// (Supervisor.Children, OTP's which_children).
+type ChildInfo struct {
+	Name  string
+	Kind  ChildKind
+	State ChildState
+	// Actor is the child's actor while it has one.
+	Actor *actor.PID
+	// Pid is the OS pid of the child's process while it runs (0 for a
+	// supervisor, or when not running).
+	Pid         int
+	Incarnation int // 1 for the first start, one more per restart
+	Restarts    int
+	Restart     Restart
+	Significant bool
+	// LastExit is how the child's last process ended (nil before any
+	// did); LastErr the last failure (a *procbridge.ExitError,
+	// *procbridge.HangError, a nested *EscalationError, ...).
+	LastExit *procbridge.Exit
+	LastErr  error
+}
+
+// Counts is OTP's count_children.
+type Counts struct {
+	Specs       int // children the supervisor knows
+	Active      int // children with a running or starting actor
+	Supervisors int // nested supervisors among the children
+	Workers     int // processes among the children
+}
+
+// runner brings one incarnation of a child up and down. The supervisor
+// calls it, and nothing else, to start and stop a child: it is the seam
+// where hot standby replaces a cold start with the promotion of a
+// pre-warmed spare. start spawns the child's actor under the supervisor;
+// the actor then tells the supervisor it is ready (actors.ProcessReady or
+// supervisorReady) or fails. stop asks the actor to stop; the supervisor
+// then waits for its *actor.Terminated.
+type runner interface {
+	start(ctx actor.Context, s *supervisor, c *child) (*actor.PID, error)
+	stop(ctx actor.Context, s *supervisor, c *child)
+}
+
+// processRunner runs a child process as an actors.ProcessActor.
+type processRunner struct{}
+
+func (processRunner) start(ctx actor.Context, s *supervisor, c *child) (*actor.PID, error) {
+	spec := *c.spec.Process
+	if spec.Name == "" {
+		spec.Name = c.name
+	}
+	kill := c.spec.Shutdown.Mode == ShutdownBrutalKill
+	if !kill {
+		spec.StopGrace = c.spec.stopGrace()
+	}
+	props, restarter, err := actors.NewRestartableProps(spec, actors.Options{
+		Observer:    ctx.Self(),
+		Kill:        kill,
+		KillWait:    killWait,
+		Incarnation: c.incarnation,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.restarter = restarter
+	return ctx.SpawnNamed(props, c.name)
+}
+
+func (processRunner) stop(ctx actor.Context, _ *supervisor, c *child) { ctx.Stop(c.actor) }
+
+// supervisorRunner runs a nested supervisor.
+type supervisorRunner struct{}
+
+func (supervisorRunner) start(ctx actor.Context, s *supervisor, c *child) (*actor.PID, error) {
+	spec, path, sh, inc := *c.spec.Supervisor, s.path+"/"+c.name, s.sh, c.incarnation
+	props := actor.PropsFromProducer(func() actor.Actor { return newSupervisor(spec, path, sh, nil, inc) })
+	return ctx.SpawnNamed(props, c.name)
+}
+
+// stop asks a nested supervisor to shut down in order. One that failed is
+// suspended and reads no messages (it has stopped its children already, when
+// it escalated): it gets protoactor's Stop.
+func (supervisorRunner) stop(ctx actor.Context, _ *supervisor, c *child) {
+	if c.failed {
+		ctx.Stop(c.actor)
+		return
+	}
+	ctx.Send(c.actor, &shutdownRequest{})
+}

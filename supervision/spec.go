@@ -1,0 +1,312 @@
+package supervision
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/understudy/understudy/procbridge"
+)
+
+// Spec describes a supervisor: how it restarts its children, how often it
+// may, when it shuts itself down, and the children, in start order. It is
+// plain data (exported fields, durations as time.Duration) so that it can be
+// written in code or loaded from a file; the zero value of each field is
+// OTP's default.
+type Spec struct {
+	// Strategy says which children restart when one fails. The zero
+	// value is OneForOne.
+	Strategy Strategy
+	// Intensity limits the restarts, counted across the whole
+	// supervisor. The zero value is OTP's default: at most 1 restart
+	// within 5 seconds. Past it, the supervisor stops every child, in
+	// reverse start order, and fails to its own supervisor.
+	Intensity Intensity
+	// AutoShutdown says whether the supervisor ends itself when its
+	// significant children end. The zero value is Never.
+	AutoShutdown AutoShutdown
+	// Children are started in this order, each ready before the next is
+	// started, and stopped in the reverse order. A SimpleOneForOne
+	// supervisor has exactly one, the template of the children it starts
+	// on demand (Supervisor.StartSimpleChild); it starts none itself.
+	Children []ChildSpec
+}
+
+// ChildSpec describes one child of a supervisor: a worker process or a
+// nested supervisor.
+type ChildSpec struct {
+	// Name identifies the child among its siblings and names its actor
+	// (the supervisor's path, a slash, the name). It must not be empty,
+	// contain a slash, or start with '$'.
+	Name string
+	// Process is the worker process to run. Exactly one of Process and
+	// Supervisor is set.
+	Process *procbridge.Spec
+	// Supervisor is a nested supervisor to run.
+	Supervisor *Spec
+	// Restart says when the child restarts after it ended. The zero
+	// value is Permanent.
+	Restart Restart
+	// Shutdown says how the child is stopped. The zero value is OTP's
+	// default: a grace period (the process spec's StopGrace, else
+	// procbridge.DefaultStopGrace) for a process, infinity for a
+	// supervisor.
+	Shutdown Shutdown
+	// Significant marks a child whose end may end the supervisor (see
+	// AutoShutdown). Only a Transient or Temporary child may be
+	// significant, and only under an AutoShutdown other than Never.
+	Significant bool
+	// Backoff delays the child's restarts. Its zero value restarts at once
+	// after the first failure, then waits 100 ms, doubling up to 10 s,
+	// and forgets the failures after 10 s of stable uptime. Every restart
+	// still counts against the supervisor's Intensity: backoff slows a
+	// crash loop, it does not hide it.
+	Backoff Backoff
+}
+
+// ShutdownMode says how a child is stopped.
+type ShutdownMode int
+
+const (
+	// ShutdownGrace: a process gets SIGTERM, then SIGKILL when the grace
+	// period ends; a nested supervisor gets the grace period to stop its
+	// own children (a zero grace means infinity for a supervisor). The
+	// zero value.
+	ShutdownGrace ShutdownMode = iota
+	// ShutdownBrutalKill: a process gets SIGKILL at once. Not allowed for
+	// a nested supervisor, whose children must be stopped in order.
+	ShutdownBrutalKill
+	// ShutdownInfinity: a nested supervisor is waited for until it has
+	// stopped its children, however long that takes. Only for nested
+	// supervisors: a process stop is always bounded.
+	ShutdownInfinity
+)
+
+var shutdownModes = []ShutdownMode{ShutdownGrace, ShutdownBrutalKill, ShutdownInfinity}
+
+// String returns the mode's name, such as "brutal_kill".
+func (m ShutdownMode) String() string {
+	switch m {
+	case ShutdownGrace:
+		return "grace"
+	case ShutdownBrutalKill:
+		return "brutal_kill"
+	case ShutdownInfinity:
+		return "infinity"
+	}
+	return fmt.Sprintf("ShutdownMode(%d)", int(m))
+}
+
+// ParseShutdownMode returns the mode named s, ignoring case, underscores
+// and hyphens. An unknown name is an error wrapping ErrInvalid.
+func ParseShutdownMode(s string) (ShutdownMode, error) {
+	return parseName("shutdown mode", s, shutdownModes)
+}
+
+// Shutdown is a child's shutdown policy (OTP's shutdown field).
+type Shutdown struct {
+	Mode ShutdownMode
+	// Grace is the grace period of ShutdownGrace; zero means the default
+	// (see ChildSpec.Shutdown). It must be zero for the other modes.
+	Grace time.Duration
+}
+
+// SpecError names a field of a Spec that cannot work, its value and why.
+// Field is a path from the spec being checked, such as
+// "Children[1].Supervisor.Children[0].Name".
+type SpecError struct {
+	Field  string
+	Value  string
+	Reason string
+}
+
+func (e *SpecError) Error() string {
+	return fmt.Sprintf("supervision: spec.%s = %s: %s", e.Field, e.Value, e.Reason)
+}
+
+// Unwrap makes a SpecError match ErrInvalid.
+func (e *SpecError) Unwrap() error { return ErrInvalid }
+
+// Validate reports every field of s that cannot work, as *SpecError values
+// joined with errors.Join (errors.As finds the first). Start calls it; a
+// caller that builds or loads specs ahead of time calls it to fail early.
+func (s *Spec) Validate() error {
+	var v validator
+	v.spec("", s)
+	return errors.Join(v.errs...)
+}
+
+// Validate reports every field of c that cannot work, as Spec.Validate does,
+// for a child added at run time (Supervisor.StartChild).
+func (c *ChildSpec) Validate() error {
+	var v validator
+	v.child("", c, nil)
+	return errors.Join(v.errs...)
+}
+
+// validateChild checks a child added at run time to a supervisor of spec
+// parent.
+func validateChild(c *ChildSpec, parent *Spec) error {
+	var v validator
+	v.child("", c, parent)
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) bad(field string, value any, format string, args ...any) {
+	v.errs = append(v.errs, &SpecError{Field: field, Value: fmt.Sprint(value), Reason: fmt.Sprintf(format, args...)})
+}
+
+func join(prefix, field string) string {
+	if prefix == "" {
+		return field
+	}
+	return prefix + "." + field
+}
+
+func (v *validator) spec(prefix string, s *Spec) {
+	if !validStrategy(s.Strategy) {
+		v.bad(join(prefix, "Strategy"), s.Strategy, "unknown strategy (want one of %s)", names(strategies))
+	}
+	in := s.Intensity
+	switch {
+	case in.MaxRestarts < NoRestarts:
+		v.bad(join(prefix, "Intensity.MaxRestarts"), in.MaxRestarts, "want >= 0, or NoRestarts (-1)")
+	case in.Period < 0:
+		v.bad(join(prefix, "Intensity.Period"), in.Period, "must be positive")
+	case in.Period == 0 && in.MaxRestarts > 0:
+		v.bad(join(prefix, "Intensity.Period"), in.Period, "must be positive when Intensity.MaxRestarts is set (leave both zero for OTP's default, 1 restart in 5s)")
+	}
+	if !validAutoShutdown(s.AutoShutdown) {
+		v.bad(join(prefix, "AutoShutdown"), s.AutoShutdown, "unknown auto shutdown (want one of %s)", names(autoShutdowns))
+	}
+	if s.Strategy == SimpleOneForOne && s.AutoShutdown != Never {
+		v.bad(join(prefix, "AutoShutdown"), s.AutoShutdown, "a simple_one_for_one supervisor must use never")
+	}
+	switch {
+	case len(s.Children) == 0 && s.Strategy == SimpleOneForOne:
+		v.bad(join(prefix, "Children"), "[]", "a simple_one_for_one supervisor needs its one template")
+	case len(s.Children) == 0:
+		v.bad(join(prefix, "Children"), "[]", "empty tree: a supervisor needs at least one child")
+	case len(s.Children) > 1 && s.Strategy == SimpleOneForOne:
+		v.bad(join(prefix, "Children"), fmt.Sprintf("[%d specs]", len(s.Children)), "a simple_one_for_one supervisor has exactly one template")
+	}
+	seen := map[string]int{}
+	for i := range s.Children {
+		v.child(fmt.Sprintf("%s[%d]", join(prefix, "Children"), i), &s.Children[i], s)
+		if name := s.Children[i].Name; name != "" {
+			if j, dup := seen[name]; dup {
+				v.bad(fmt.Sprintf("%s[%d].Name", join(prefix, "Children"), i), strconv.Quote(name), "duplicate name (also Children[%d])", j)
+			} else {
+				seen[name] = i
+			}
+		}
+	}
+}
+
+// child checks c; parent is the spec it belongs to, nil when unknown (then
+// the checks against the parent are left for when the child is added).
+func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
+	field := func(f string) string { return join(prefix, f) }
+	switch {
+	case c.Name == "":
+		v.bad(field("Name"), `""`, "empty name")
+	case strings.Contains(c.Name, "/"):
+		v.bad(field("Name"), strconv.Quote(c.Name), "must not contain '/' (it separates the actor path)")
+	case strings.HasPrefix(c.Name, "$"):
+		v.bad(field("Name"), strconv.Quote(c.Name), "must not start with '$' (protoactor's generated names do)")
+	}
+	switch {
+	case c.Process == nil && c.Supervisor == nil:
+		v.bad(field("Process"), "nil", "set Process (a worker process) or Supervisor (a nested supervisor)")
+	case c.Process != nil && c.Supervisor != nil:
+		v.bad(field("Supervisor"), "set", "Process is set too; set exactly one")
+	case c.Process != nil:
+		if err := c.Process.Validate(); err != nil {
+			var se *procbridge.SpecError
+			if errors.As(err, &se) {
+				v.bad(field("Process."+se.Field), se.Value, "%s", se.Reason)
+			} else {
+				v.bad(field("Process"), "…", "%v", err)
+			}
+		}
+	case c.Supervisor != nil:
+		if parent != nil && parent.Strategy == SimpleOneForOne {
+			v.bad(field("Supervisor"), "set", "a simple_one_for_one template must be a process")
+		}
+		v.spec(field("Supervisor"), c.Supervisor)
+	}
+	if !validRestart(c.Restart) {
+		v.bad(field("Restart"), c.Restart, "unknown restart type (want one of %s)", names(restarts))
+	}
+	sd := c.Shutdown
+	switch {
+	case !validShutdownMode(sd.Mode):
+		v.bad(field("Shutdown.Mode"), sd.Mode, "unknown shutdown mode (want one of %s)", names(shutdownModes))
+	case sd.Grace < 0:
+		v.bad(field("Shutdown.Grace"), sd.Grace, "must not be negative")
+	case sd.Grace != 0 && sd.Mode != ShutdownGrace:
+		v.bad(field("Shutdown.Grace"), sd.Grace, "only for Shutdown.Mode grace (the mode is %v)", sd.Mode)
+	case sd.Mode == ShutdownBrutalKill && c.Supervisor != nil:
+		v.bad(field("Shutdown.Mode"), sd.Mode, "a nested supervisor cannot be killed brutally: its children must be stopped in order (use infinity)")
+	case sd.Mode == ShutdownInfinity && c.Process != nil:
+		v.bad(field("Shutdown.Mode"), sd.Mode, "only for a nested supervisor: a process is stopped within a grace period, then killed")
+	}
+	if c.Significant {
+		switch {
+		case c.Restart == Permanent:
+			v.bad(field("Significant"), true, "a permanent child cannot be significant (OTP): make it transient or temporary")
+		case parent != nil && parent.AutoShutdown == Never:
+			v.bad(field("Significant"), true, "significant needs the supervisor's AutoShutdown to be any_significant or all_significant")
+		}
+	}
+	for _, p := range c.Backoff.problems() {
+		v.bad(field("Backoff."+p.field), p.value, "%s", p.reason)
+	}
+}
+
+func validStrategy(s Strategy) bool         { return s >= OneForOne && s <= SimpleOneForOne }
+func validRestart(r Restart) bool           { return r >= Permanent && r <= Temporary }
+func validAutoShutdown(a AutoShutdown) bool { return a >= Never && a <= AllSignificant }
+func validShutdownMode(m ShutdownMode) bool { return m >= ShutdownGrace && m <= ShutdownInfinity }
+
+func names[T fmt.Stringer](all []T) string {
+	out := make([]string, len(all))
+	for i, v := range all {
+		out[i] = v.String()
+	}
+	return strings.Join(out, ", ")
+}
+
+// stopGrace is the grace period a process child gets.
+func (c *ChildSpec) stopGrace() time.Duration {
+	switch {
+	case c.Shutdown.Grace > 0:
+		return c.Shutdown.Grace
+	case c.Process != nil && c.Process.StopGrace > 0:
+		return c.Process.StopGrace
+	}
+	return procbridge.DefaultStopGrace
+}
+
+// stopBound is how long the supervisor waits for the child to be gone
+// once asked to stop; 0 means no bound (infinity).
+func (c *ChildSpec) stopBound() time.Duration {
+	const margin = time.Second // past the actor's own bound, so the actor reports first
+	if c.Supervisor != nil {
+		if c.Shutdown.Mode == ShutdownGrace && c.Shutdown.Grace > 0 {
+			return c.Shutdown.Grace
+		}
+		return 0
+	}
+	if c.Shutdown.Mode == ShutdownBrutalKill {
+		return killWait + margin
+	}
+	return c.stopGrace() + killWait + margin
+}
+
+// killWait is how long a process actor waits after SIGKILL for the reap.
+const killWait = 5 * time.Second

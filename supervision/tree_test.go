@@ -1,0 +1,309 @@
+//go:build linux
+
+package supervision_test
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
+)
+
+func children(names ...string) []supervision.ChildSpec {
+	out := make([]supervision.ChildSpec, len(names))
+	for i, n := range names {
+		out[i] = supervision.ChildSpec{Name: n, Process: proc("wait")}
+	}
+	return out
+}
+
+// TestStartAndStopOrder: children start in order, each ready before the
+// next starts, and stop in reverse order, each gone before the next is
+// stopped; nothing is left running.
+func TestStartAndStopOrder(t *testing.T) {
+	rec := newRecorder()
+	tree, err := supervision.Start(ctxT(t), supervision.Spec{Children: children("a", "b", "c")}, supervision.Options{OnEvent: rec.on})
+	require.NoError(t, err)
+
+	var started []string
+	var pids []int
+	for _, ev := range rec.events() {
+		switch e := ev.(type) {
+		case supervision.ChildStarted:
+			started = append(started, "started "+e.Child)
+		case supervision.ChildReady:
+			started = append(started, "ready "+e.Child)
+			pids = append(pids, e.Pid)
+		}
+	}
+	assert.Equal(t, []string{"started a", "ready a", "started b", "ready b", "started c", "ready c"}, started)
+
+	n, err := tree.Root().Count(ctxT(t))
+	require.NoError(t, err)
+	assert.Equal(t, supervision.Counts{Specs: 3, Active: 3, Workers: 3}, n)
+
+	report, err := tree.Stop(ctxT(t))
+	require.NoError(t, err)
+	assert.True(t, report.OK(), report.String())
+	require.NoError(t, tree.Wait(ctxT(t)))
+
+	var stopped []string
+	for _, ev := range rec.events() {
+		if e, ok := ev.(supervision.ChildStopped); ok {
+			stopped = append(stopped, e.Child)
+			assert.Equal(t, supervision.StopShutdown, e.Reason)
+			assert.Equal(t, supervision.StoppedInTime, e.Outcome)
+			require.NotNil(t, e.Exit)
+			assert.Equal(t, procbridge.ExitStopped, e.Exit.Kind)
+		}
+	}
+	assert.Equal(t, []string{"c", "b", "a"}, stopped)
+	for _, pid := range pids {
+		waitGone(t, pid)
+	}
+}
+
+// TestShutdownOrderWithNestedSupervisors: a nested supervisor stops its own
+// children, in reverse order, when its turn comes.
+func TestShutdownOrderWithNestedSupervisors(t *testing.T) {
+	spec := supervision.Spec{Children: []supervision.ChildSpec{
+		{Name: "a", Process: proc("wait")},
+		{Name: "mid", Supervisor: &supervision.Spec{Children: children("x", "y")}},
+		{Name: "b", Process: proc("wait")},
+	}}
+	tree, rec := start(t, spec, supervision.Options{})
+	_, err := tree.Stop(ctxT(t))
+	require.NoError(t, err)
+
+	var order []string
+	for _, ev := range rec.events() {
+		switch e := ev.(type) {
+		case supervision.ChildReady:
+			order = append(order, "ready "+e.Supervisor+"/"+e.Child)
+		case supervision.ChildStopped:
+			order = append(order, "stopped "+e.Supervisor+"/"+e.Child)
+		}
+	}
+	assert.Equal(t, []string{
+		"ready root/a", "ready root/mid/x", "ready root/mid/y", "ready root/mid", "ready root/b",
+		"stopped root/b", "stopped root/mid/y", "stopped root/mid/x", "stopped root/mid", "stopped root/a",
+	}, order)
+}
+
+// TestOneForOne: a crash restarts only the child that crashed; its
+// siblings keep running, untouched.
+func TestOneForOne(t *testing.T) {
+	tree, rec := start(t, supervision.Spec{Children: children("a", "b", "c")}, supervision.Options{})
+	root := tree.Root()
+	a, b, c := childPid(t, root, "a"), childPid(t, root, "b"), childPid(t, root, "c")
+
+	require.NoError(t, syscall.Kill(b, syscall.SIGKILL))
+	exited := next[supervision.ChildExited](t, rec, "root", "b")
+	assert.Equal(t, procbridge.ExitSignal, exited.Exit.Kind)
+	var xe *procbridge.ExitError
+	require.ErrorAs(t, exited.Err, &xe)
+	restarting := next[supervision.ChildRestarting](t, rec, "root", "b")
+	assert.Equal(t, 1, restarting.Restarts)
+	assert.ErrorAs(t, restarting.Cause, &xe)
+	ready := next[supervision.ChildReady](t, rec, "root", "b")
+	assert.Equal(t, 2, ready.Incarnation)
+	assert.NotEqual(t, b, ready.Pid)
+
+	assert.Equal(t, a, childPid(t, root, "a"))
+	assert.Equal(t, c, childPid(t, root, "c"))
+	info, err := root.Child(ctxT(t), "b")
+	require.NoError(t, err)
+	assert.Equal(t, supervision.StateRunning, info.State)
+	assert.Equal(t, 1, info.Restarts)
+	assert.Equal(t, 2, info.Incarnation)
+	require.NotNil(t, info.LastExit)
+	assert.Equal(t, syscall.SIGKILL, info.LastExit.Signal)
+	for _, ev := range rec.events() {
+		if e, ok := ev.(supervision.ChildStopped); ok {
+			t.Errorf("one_for_one stopped a sibling: %+v", e)
+		}
+	}
+}
+
+// TestOneForAll: a crash stops the other children in reverse start order,
+// then starts all of them again in start order.
+func TestOneForAll(t *testing.T) {
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.OneForAll, Children: children("a", "b", "c")}, supervision.Options{})
+	root := tree.Root()
+	old := map[string]int{"a": childPid(t, root, "a"), "b": childPid(t, root, "b"), "c": childPid(t, root, "c")}
+
+	before := len(rec.events())
+	require.NoError(t, syscall.Kill(old["b"], syscall.SIGKILL))
+	next[supervision.ChildReady](t, rec, "root", "c")
+
+	var seq []string
+	for _, ev := range rec.events()[before:] {
+		seq = append(seq, kind(ev)+" "+ev.EventHeader().Child)
+	}
+	assert.Equal(t, []string{
+		"exited b",
+		"stopped c", "stopped a",
+		"restarting a", "restarting b", "restarting c",
+		"started a", "ready a", "started b", "ready b", "started c", "ready c",
+	}, seq)
+	for name, pid := range old {
+		assert.NotEqual(t, pid, childPid(t, root, name), name)
+		waitGone(t, pid)
+	}
+}
+
+// TestRestForOne: a crash restarts the child and those started after it.
+func TestRestForOne(t *testing.T) {
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Children: children("a", "b", "c")}, supervision.Options{})
+	root := tree.Root()
+	a, b, c := childPid(t, root, "a"), childPid(t, root, "b"), childPid(t, root, "c")
+
+	before := len(rec.events())
+	require.NoError(t, syscall.Kill(b, syscall.SIGKILL))
+	next[supervision.ChildReady](t, rec, "root", "c")
+
+	var seq []string
+	for _, ev := range rec.events()[before:] {
+		seq = append(seq, kind(ev)+" "+ev.EventHeader().Child)
+	}
+	assert.Equal(t, []string{
+		"exited b", "stopped c",
+		"restarting b", "restarting c",
+		"started b", "ready b", "started c", "ready c",
+	}, seq)
+	assert.Equal(t, a, childPid(t, root, "a"))
+	assert.NotEqual(t, b, childPid(t, root, "b"))
+	assert.NotEqual(t, c, childPid(t, root, "c"))
+}
+
+func kind(ev supervision.Event) string {
+	switch ev.(type) {
+	case supervision.ChildStarted:
+		return "started"
+	case supervision.ChildReady:
+		return "ready"
+	case supervision.ChildExited:
+		return "exited"
+	case supervision.ChildHung:
+		return "hung"
+	case supervision.ChildRestarting:
+		return "restarting"
+	case supervision.ChildBackingOff:
+		return "backing-off"
+	case supervision.ChildStopped:
+		return "stopped"
+	case supervision.GaveUp:
+		return "gave-up"
+	case supervision.Escalated:
+		return "escalated"
+	}
+	return "?"
+}
+
+// TestRestartTypes: permanent children restart after any end, transient
+// ones only after a failure, temporary ones never (and are removed).
+func TestRestartTypes(t *testing.T) {
+	tests := []struct {
+		name      string
+		restart   supervision.Restart
+		code      string
+		restarted bool
+		removed   bool
+	}{
+		{"permanent after exit 0", supervision.Permanent, "0", true, false},
+		{"permanent after exit 3", supervision.Permanent, "3", true, false},
+		{"transient after exit 0", supervision.Transient, "0", false, false},
+		{"transient after exit 3", supervision.Transient, "3", true, false},
+		{"temporary after exit 0", supervision.Temporary, "0", false, true},
+		{"temporary after exit 3", supervision.Temporary, "3", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := supervision.Spec{
+				Intensity: supervision.Intensity{MaxRestarts: 100, Period: time.Minute},
+				Children: []supervision.ChildSpec{
+					{Name: "keep", Process: proc("wait")},
+					// A second restart waits an hour: w runs at most twice.
+					{Name: "w", Process: proc("exit", tt.code), Restart: tt.restart, Backoff: supervision.Backoff{Initial: time.Hour, Max: time.Hour}},
+				},
+			}
+			tree, rec := start(t, spec, supervision.Options{}, "w")
+			exited := next[supervision.ChildExited](t, rec, "root", "w")
+			assert.Equal(t, tt.code != "0", exited.Err != nil, "failure")
+			if tt.code == "0" {
+				assert.Equal(t, procbridge.ExitClean, exited.Exit.Kind)
+			} else {
+				assert.Equal(t, 3, exited.Exit.Code)
+			}
+			decided := rec.wait(t, "a decision", func(ev supervision.Event) bool {
+				switch ev.(type) {
+				case supervision.ChildRestarting, supervision.ChildTerminated:
+					return ev.EventHeader().Child == "w"
+				}
+				return false
+			})
+			if tt.restarted {
+				require.IsType(t, supervision.ChildRestarting{}, decided)
+				assert.Equal(t, 1, decided.(supervision.ChildRestarting).Restarts)
+				next[supervision.ChildReady](t, rec, "root", "w")
+				return
+			}
+			require.IsType(t, supervision.ChildTerminated{}, decided)
+			assert.Equal(t, tt.removed, decided.(supervision.ChildTerminated).Removed)
+			cs, err := tree.Root().Children(ctxT(t))
+			require.NoError(t, err)
+			if tt.removed {
+				require.Len(t, cs, 1)
+				return
+			}
+			require.Len(t, cs, 2)
+			assert.Equal(t, supervision.StateTerminated, cs[1].State)
+			assert.Equal(t, 0, cs[1].Pid)
+		})
+	}
+}
+
+// TestRestartAfterStartFailure: a restarted child that dies before it is
+// ready is one more failure, restarted in turn (it counts against the
+// intensity), and the events say so in order.
+func TestRestartAfterStartFailure(t *testing.T) {
+	spec := supervision.Spec{
+		Intensity: supervision.Intensity{MaxRestarts: 5, Period: time.Minute},
+		Children: []supervision.ChildSpec{
+			{Name: "f", Process: proc("flaky", t.TempDir()), Backoff: supervision.Backoff{Initial: -1}},
+		},
+	}
+	rec := newRecorder()
+	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{OnEvent: goOnWhenReady(rec.on, "f")})
+	require.NoError(t, err)
+	defer func() { _, _ = tree.Stop(ctxT(t)) }()
+	third := next[supervision.ChildReady](t, rec, "root", "f")
+	for third.Incarnation < 3 {
+		third = next[supervision.ChildReady](t, rec, "root", "f")
+	}
+	var seq []string
+	for _, ev := range rec.events() {
+		h := ev.EventHeader()
+		line := fmt.Sprintf("%s %d", kind(ev), h.Incarnation)
+		if e, ok := ev.(supervision.ChildExited); ok {
+			line += " " + e.Exit.Kind.String()
+		}
+		seq = append(seq, line)
+	}
+	assert.Equal(t, []string{
+		"started 1", "ready 1", "exited 1 signal",
+		"restarting 2", "started 2", "exited 2 not-ready",
+		"restarting 3", "started 3", "ready 3",
+	}, seq)
+	info, err := tree.Root().Child(ctxT(t), "f")
+	require.NoError(t, err)
+	assert.Equal(t, 2, info.Restarts)
+	assert.Equal(t, 3, info.Incarnation)
+	assert.Equal(t, procbridge.ExitNotReady, info.LastExit.Kind)
+}
