@@ -109,3 +109,21 @@ func (*ProcessDying) IgnoreDeadLetterLogging()       {}
 func (*ProcessExited) IgnoreDeadLetterLogging()      {}
 func (*ProcessStartFailed) IgnoreDeadLetterLogging() {}
 func (*ProcessStopTimeout) IgnoreDeadLetterLogging() {}
+
+// ProcessPromoted: the primary of a hot-standby group (Options.Standby)
+// died or hung and a spare took over, resuming from the state the primary
+// committed. The actor did not fail; its process is now NewPid.
+type ProcessPromoted struct {
+	Origin
+	OldPid     int              // the primary that failed
+	NewPid     int              // the spare that took over
+	Epoch      uint64           // the new primary's epoch; the old one is fenced
+	Cause      procbridge.Event // Dying, Hung or Exited of the old primary; nil for a switch
+	DetectMono int64            // when the failure was seen
+	SwitchMono int64            // when the spare was promoted
+	ByKernel   bool             // the kernel woke the spare, which promoted itself
+}
+
+func (*ProcessPromoted) isNotification() {}
+
+func (*ProcessPromoted) IgnoreDeadLetterLogging() {}

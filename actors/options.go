@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"github.com/understudy/understudy/procbridge"
 	"log/slog"
 	"time"
 
@@ -42,6 +43,13 @@ type Options struct {
 	// numbers keep rising across actors.
 	Incarnation int
 
+	// Standby, when above zero, runs the process as a hot-standby group
+	// (procbridge.StartGroup): a primary and Standby pre-warmed spares.
+	// A failover is not a failure of the actor: the observer is sent a
+	// *ProcessPromoted. Only when the primary ends with no spare ready
+	// does the actor fail, as it would without standby.
+	Standby int
+
 	// Logger receives the actor's debug logs. Nil means none.
 	Logger *slog.Logger
 }
@@ -51,6 +59,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.KillWait < 0 {
 		errs = append(errs, fmt.Errorf("%w: Options.KillWait = %v (must not be negative)", ErrInvalid, o.KillWait))
+	}
+	if o.Standby < 0 || o.Standby >= procbridge.MaxLanes {
+		errs = append(errs, fmt.Errorf("%w: Options.Standby = %d (want 0..%d)", ErrInvalid, o.Standby, procbridge.MaxLanes-1))
 	}
 	if o.Incarnation < 0 {
 		errs = append(errs, fmt.Errorf("%w: Options.Incarnation = %d (must not be negative)", ErrInvalid, o.Incarnation))

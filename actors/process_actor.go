@@ -86,6 +86,7 @@ func (r *Restarter) StartNext(pid *actor.PID) (incarnation int, ok bool) {
 		return 0, false
 	}
 	n := newRun(cur.incarnation+1, r.cfg.spec, r.cfg.opts.Kill, h.system, h.self, r.cfg.opts.Observer, r.cfg.name)
+	n.standby = r.cfg.opts.Standby
 	h.next = n
 	go n.loop()
 	return n.incarnation, true
@@ -181,6 +182,7 @@ func (a *processActor) start(c actor.Context) {
 		h.incarnation++
 	}
 	r := newRun(h.incarnation, a.cfg.spec, a.cfg.opts.Kill, c.ActorSystem(), c.Self(), a.cfg.opts.Observer, a.cfg.name)
+	r.standby = a.cfg.opts.Standby
 	h.run, a.run = r, r
 	a.cfg.log.Debug("starting process", "actor", c.Self().Id, "incarnation", r.incarnation)
 	go r.loop()

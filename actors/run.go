@@ -20,6 +20,7 @@ type run struct {
 	incarnation int
 	spec        procbridge.Spec
 	kill        bool
+	standby     int                  // spares: run a procbridge.Group
 	send        func(msg any)        // to the actor's mailbox; safe from any goroutine
 	notify      func(n Notification) // to the observer, if any; safe from any goroutine
 	origin      Origin               // of this run's notifications
@@ -80,6 +81,10 @@ func newRun(incarnation int, spec procbridge.Spec, kill bool, system *actor.Acto
 // itself.
 func (r *run) loop() {
 	defer close(r.done)
+	if r.standby > 0 {
+		r.groupLoop()
+		return
+	}
 	p, err := procbridge.Start(r.ctx, r.spec)
 	if err != nil {
 		// A start cancelled by stop kills and reaps the worker; only a
@@ -186,4 +191,81 @@ func (r *run) end() (*procbridge.Exited, int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.exited, r.mark
+}
+
+// groupLoop is loop for a hot-standby group. The group's primary stands for
+// the process: Ready is its readiness, a failover is a ProcessPromoted
+// notification (the actor carries on, now mirroring the new primary), and
+// the group's Down is the process's exit, a failure of the actor unless it
+// was clean.
+func (r *run) groupLoop() {
+	g, err := procbridge.StartGroup(r.ctx, procbridge.GroupSpec{Spec: r.spec, Spares: r.standby})
+	if err != nil {
+		if r.ctx.Err() == nil {
+			r.reported.Store(true)
+			r.notify(&ProcessStartFailed{Origin: r.origin, Err: err})
+			r.send(&startFailed{r: r, err: err})
+		}
+		return
+	}
+	p := g.Primary()
+	r.mu.Lock()
+	r.p, r.readyAt = p, time.Now()
+	r.mu.Unlock()
+	r.notifyEvent(p, procbridge.Ready{Pid: p.Pid(), Mono: p.ReadyMono(), SpawnToReady: time.Duration(p.ReadyMono() - p.SpawnMono())})
+
+	stopping := r.ctx.Done()
+	events := g.Events()
+	for events != nil {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			switch e := ev.(type) {
+			case procbridge.Promoted:
+				next := g.Primary()
+				r.mu.Lock()
+				r.p = next
+				r.mu.Unlock()
+				if r.ctx.Err() == nil {
+					r.notify(&ProcessPromoted{Origin: r.origin, OldPid: e.From, NewPid: e.To, Epoch: e.Epoch,
+						Cause: e.Cause, DetectMono: e.DetectMono, SwitchMono: e.SwitchMono, ByKernel: e.ByKernel})
+				}
+			case procbridge.Down:
+				x := procbridge.Exited{Pid: e.Pid, Exit: e.Exit, Err: e.Err}
+				r.mu.Lock()
+				r.exited = &x
+				r.mark = r.p.Mark()
+				r.mu.Unlock()
+				if r.ctx.Err() == nil {
+					r.send(&bridgeEvent{r: r, ev: x})
+					r.notifyEvent(r.process(), x)
+				}
+			}
+		case <-stopping:
+			stopping = nil
+			go func() {
+				if r.kill {
+					for _, q := range append(g.Spares(), g.Primary()) {
+						if q != nil {
+							q.Kill()
+						}
+					}
+				}
+				_ = g.Stop(context.Background())
+			}()
+		}
+	}
+	<-g.Done()
+	if x, _ := r.end(); x == nil {
+		// Stopped by us: report the primary's end like a single process's.
+		if q := r.process(); q != nil {
+			exit, err := q.Exit()
+			r.mu.Lock()
+			r.exited = &procbridge.Exited{Pid: q.Pid(), Exit: exit, Err: err}
+			r.mu.Unlock()
+		}
+	}
 }

@@ -51,8 +51,10 @@ type SpareFailed struct {
 	Err  error
 }
 
-// Down: the primary ended with no spare ready to take over. The group is
-// done (its event stream closes after this); restart it cold.
+// Down: the primary ended with no spare ready to take over, or ended
+// cleanly (exit 0: its work is done, nothing to fail over from). The group
+// is done (its event stream closes after this); restart it cold if the
+// child's restart type says so.
 type Down struct {
 	Pid  int
 	Exit Exit
@@ -261,6 +263,12 @@ func (g *Group) handle(me memberEvent) bool {
 		g.dying[me.p] = true // a spare on its way out: never promote it
 		g.mu.Unlock()
 	case Exited:
+		if isPrimary && !g.handled[me.p] && e.Exit.Kind == ExitClean {
+			// The primary finished its work: the child ended, nothing failed.
+			g.handled[me.p] = true
+			g.emit(Down{Pid: me.p.Pid(), Exit: e.Exit, Err: e.Err})
+			return true
+		}
 		if isPrimary && !g.handled[me.p] {
 			if down := g.failover(me.p, lane, e, e.Exit.Mono); down {
 				return true

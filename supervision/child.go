@@ -154,6 +154,7 @@ func (processRunner) start(ctx actor.Context, s *supervisor, c *child) (*actor.P
 		Kill:        kill,
 		KillWait:    killWait,
 		Incarnation: c.incarnation,
+		Standby:     c.spec.Standby,
 	})
 	if err != nil {
 		return nil, err

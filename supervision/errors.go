@@ -87,3 +87,7 @@ func asError(reason any) error {
 	}
 	return &PanicError{Value: reason}
 }
+
+// ErrFailover is the cause of an escalation that a hot-standby failover
+// pushed over the intensity.
+var ErrFailover = errors.New("supervision: hot-standby failover")

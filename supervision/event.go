@@ -87,6 +87,21 @@ type ChildRestarting struct {
 	Restarts int
 }
 
+// ChildPromoted: the primary of a hot-standby child (ChildSpec.Standby)
+// died or hung, and a spare took over from the state the primary committed;
+// the child did not restart. It counts against the intensity. DetectMono
+// is when the failure was seen and SwitchMono when the spare was promoted,
+// both CLOCK_MONOTONIC ns (procbridge.Monotonic).
+type ChildPromoted struct {
+	Header
+	OldPid, NewPid int
+	Epoch          uint64
+	Cause          procbridge.Event // Dying, Hung or Exited of the old primary
+	DetectMono     int64
+	SwitchMono     int64
+	Restarts       int // the child's restarts and failovers, this one included
+}
+
 // ChildBackingOff: the child's restart waits Delay first (its Backoff).
 type ChildBackingOff struct {
 	Header
@@ -137,6 +152,7 @@ func (ChildExited) isEvent()     {}
 func (ChildHung) isEvent()       {}
 func (ChildRestarting) isEvent() {}
 func (ChildBackingOff) isEvent() {}
+func (ChildPromoted) isEvent()   {}
 func (ChildTerminated) isEvent() {}
 func (ChildStopped) isEvent()    {}
 func (GaveUp) isEvent()          {}

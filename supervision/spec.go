@@ -58,6 +58,15 @@ type ChildSpec struct {
 	// AutoShutdown). Only a Transient or Temporary child may be
 	// significant, and only under an AutoShutdown other than Never.
 	Significant bool
+	// Standby, for a process child, keeps that many pre-warmed spare
+	// processes parked beside the primary (hot standby): when the primary
+	// dies or hangs, a spare takes over in microseconds from the state the
+	// primary committed (procbridge.Spec.StateSize), instead of a cold
+	// restart. Every failover counts against the supervisor's Intensity and
+	// is reported as ChildPromoted. With no spare ready, the child restarts
+	// cold. The worker must link procbridge/worker and call WaitActive
+	// after Ready. Zero: no standby.
+	Standby int
 	// Backoff delays the child's restarts. Its zero value restarts at once
 	// after the first failure, then waits 100 ms, doubling up to 10 s,
 	// and forgets the failures after 10 s of stable uptime. Every restart
@@ -238,6 +247,14 @@ func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
 			v.bad(field("Supervisor"), "set", "a simple_one_for_one template must be a process")
 		}
 		v.spec(field("Supervisor"), c.Supervisor)
+	}
+	switch {
+	case c.Standby < 0 || c.Standby >= procbridge.MaxLanes:
+		v.bad(field("Standby"), c.Standby, "want 0..%d spares", procbridge.MaxLanes-1)
+	case c.Standby > 0 && c.Process == nil:
+		v.bad(field("Standby"), c.Standby, "only a process child can have spares")
+	case c.Standby > 0 && c.Process.Worker == "" && !c.Process.SDK:
+		v.bad(field("Standby"), c.Standby, "spares need a worker that links procbridge/worker (Process.Worker, or Process.SDK)")
 	}
 	if !validRestart(c.Restart) {
 		v.bad(field("Restart"), c.Restart, "unknown restart type (want one of %s)", names(restarts))

@@ -488,6 +488,21 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		if c.stop != nil {
 			c.stop.stuck, c.stop.pid = true, m.Pid
 		}
+	case *actors.ProcessPromoted:
+		s.promoted(ctx, c, m)
+	}
+}
+
+// promoted handles a hot-standby failover: the child carries on in its
+// spare, and the failover counts against the intensity like a restart.
+func (s *supervisor) promoted(ctx actor.Context, c *child, m *actors.ProcessPromoted) {
+	c.restarts++
+	c.pid, c.upSince = m.NewPid, s.sh.clock.Now()
+	s.sh.metrics.restart(s.path, c.label)
+	s.emit(ChildPromoted{Header: s.header(c), OldPid: m.OldPid, NewPid: m.NewPid, Epoch: m.Epoch,
+		Cause: m.Cause, DetectMono: m.DetectMono, SwitchMono: m.SwitchMono, Restarts: c.restarts})
+	if c.stop == nil && s.intensity.Add(s.sh.clock.Now()) {
+		s.giveUp(ctx, c, fmt.Errorf("supervision: %s failed over from pid %d to %d: %w", c.name, m.OldPid, m.NewPid, ErrFailover))
 	}
 }
 
