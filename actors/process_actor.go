@@ -100,6 +100,7 @@ type config struct {
 	log  *slog.Logger
 
 	histories sync.Map // actor id → *history
+	cmds      commands // the commands in flight to the process
 }
 
 // history is what survives an actor's restarts: protoactor makes a new
@@ -146,6 +147,8 @@ func (a *processActor) Receive(c actor.Context) {
 		}
 	case *StatusRequest:
 		c.Respond(a.status())
+	case *Command:
+		a.command(c, m)
 	case *actor.Restarting:
 		a.stop(c, a.run) // a run started ahead stays, for the new instance
 	case *actor.Stopping:
@@ -158,6 +161,7 @@ func (a *processActor) Receive(c actor.Context) {
 			a.stop(c, next)
 		}
 	case *actor.Stopped:
+		a.cfg.cmds.wg.Wait() // bounded: each waits at most its command's timeout
 		a.cfg.histories.Delete(c.Self().Id)
 	}
 }
