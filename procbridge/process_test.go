@@ -420,3 +420,17 @@ func TestReadyThenExit(t *testing.T) {
 		assert.Equal(t, 1, e.Exit.Code)
 	}
 }
+
+// TestCoreDumped: an end that left a core says so.
+func TestCoreDumped(t *testing.T) {
+	pattern, err := os.ReadFile("/proc/sys/kernel/core_pattern")
+	if err != nil || strings.HasPrefix(string(pattern), "|") {
+		t.Skipf("core_pattern %q pipes cores elsewhere; WCOREDUMP is not ours to see", pattern)
+	}
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "core", Dir: t.TempDir()})
+	require.NoError(t, err)
+	e := exitedEvent(t, p)
+	assert.Equal(t, syscall.SIGSEGV, e.Exit.Signal)
+	assert.True(t, e.Exit.CoreDumped, "%v", e.Exit)
+	assert.Contains(t, e.Exit.String(), "core dumped")
+}
