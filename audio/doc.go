@@ -1,38 +1,181 @@
-// Package audio holds the process-free building blocks of understudy's
-// real-time audio graphs, whose DSP nodes will each run in a supervised
-// worker process with a hot standby, so that output stays bit-identical when
-// a node's process is killed. The engine that runs a graph on top of
-// supervision comes later; what is here is plain Go, testable without
-// processes:
+// Package audio runs real-time audio graphs whose DSP nodes each live in
+// their own worker process with a hot spare, so that a node that is
+// SIGKILLed, hangs, overruns or crashes does not change the output by a
+// single sample. It also holds the process-free building blocks the engine
+// is made of, each usable and testable alone:
 //
 //   - DSP kernels ([Processor]) whose whole changing state is a fixed-size
-//     byte slice, meant to live in shared memory and be committed at every
-//     block boundary. A standby holding an equal Processor resumes from the
-//     last committed state bit for bit. Process never allocates.
+//     byte slice, committed to shared memory at every block boundary. A
+//     standby holding an equal Processor resumes from the last committed
+//     state bit for bit. Process never allocates.
 //   - A [Registry] of processor kinds by name, with typed, checked
 //     parameters ([Params], [ParamSpec]); [Builtin] holds sine, gain, mixer,
 //     delay, lowpass, highpass, bandpass, peak and testsignal.
 //   - [Graph]: nodes, ports and edges, with [Graph.Validate] (every problem,
 //     each naming the field and value, cycles with their path) and
-//     [Graph.Schedule] (a topological order, in levels of nodes that may run
-//     in parallel).
+//     [Graph.Schedule] (a topological order, in levels).
 //   - A WAV writer ([NewWAVWriter]) and reader ([ReadWAV]) for 32-bit float
 //     files, any rate and channel count.
+//   - [Render], the fault-free reference: the graph run in this process.
 //   - [Compare], the glitch check: two renders are bit-identical or where
 //     they first differ, whether the test signal's frame counter runs on
 //     unbroken, and the latency between them.
+//   - The [Engine]: the graph in processes, driven in real time or offline,
+//     with fault injection ([Fault]) and a [Report] of every late or
+//     missing block and every failover.
 //
 // # Walk-through
 //
-// Build a processor and run it block by block, the state in a byte slice:
+// A program that starts an engine calls worker.Main first (the node
+// processes are the program itself, re-executed), then:
 //
-//	p, err := audio.Builtin().New("testsignal", 48000, nil)
-//	state := make([]byte, p.StateSize()) // zero: the initial state
-//	out := [][]float32{make([]float32, 128), make([]float32, 128), make([]float32, 128)}
-//	p.Process(state, nil, out) // frames 0..127; state now at frame 128
+//	e, err := audio.Start(ctx, audio.Config{
+//		Graph: g,                                        // validated: errors before any process starts
+//		Sink:  []audio.Port{{Node: "src"}, {Node: "amp"}}, // the ports recorded, one channel each
+//		WAV:   "out.wav",
+//		Mode:  audio.RealTime,
+//		Priority: 10,                                    // SCHED_FIFO, when permitted
+//	})
+//	rep, err := e.Run(ctx, 3750)                         // 10 s of 128-frame blocks at 48 kHz
+//	e.Close(ctx)                                         // completes out.wav
+//	want, _ := audio.Render(&g, sink, 3750)              // the fault-free reference
+//	cmp, _ := audio.Compare(want, got, 2, audio.CompareOptions{})
 //
-// Copying state elsewhere and going on there, in the same or another
-// Processor built alike, gives the same samples as going on here. Render a
-// reference and a run with a fault injected, write both with [WAVWriter],
-// and [Compare] them: a glitch-free run is [GlitchReport.GlitchFree].
+// [Engine.Events] tells failovers, late and missing blocks as they happen;
+// Run's [Report] sums them up per node. examples/audiograph is this, with a
+// node knocked out every second.
+//
+// # How the engine works
+//
+// The bus. The engine creates one memfd, the bus, and hands it to every
+// node process (procbridge Spec.ExtraFiles). For each node it holds an
+// activation record — the cycle the node is asked for (a 64-bit word and a
+// 32-bit futex word beside it), when it was woken, and a fault plan for
+// tests — and one lane record per process that may serve the node (the
+// primary and its spares, lane for lane as in the node's procbridge
+// segment): that process's pid and processing thread, its start, finish
+// and promotion times, the last cycle it published, and its own output
+// blocks (float32, BlockSize frames per port). Fan-out shares a buffer: a
+// successor reads the predecessor's block in place. Fan-in is summed by the
+// reader, in edge order, in float32, into a buffer of its own (the same
+// rule [Render] uses, so the bits agree). The layout is a pure function of
+// the graph and the number of lanes, which every node process computes from
+// the graph it gets in its arguments; the bus header records it and each
+// process checks it.
+//
+// A node process (worker [NodeWorker]) builds its kernel, warms it up on
+// private buffers and says it is ready; a spare then parks in
+// worker.WaitActive. The primary pins its loop to its thread
+// (runtime.LockOSThread), switches the collector off (the loop allocates
+// nothing) and loops: sleep on its futex word until asked for cycle C;
+// compute block C from its state after C−1 into its lane's outputs; commit
+// the state, tagged with C and its lane, through procbridge's atomic
+// double-buffered commit; stamp the finish time and publish C in its lane;
+// then wake every successor whose predecessors have all published C (a
+// compare-and-swap on the successor's cycle word: of two predecessors that
+// finish at once, one wakes it). Nodes that feed nothing add one to the
+// driver's futex word. The driver wakes only the sources; the nodes wake
+// each other, so a chain of N nodes costs N wake-ups, not 2N.
+//
+// The commit protocol, and why output stays bit-identical whatever instant
+// a primary dies at: outputs are written before the state commit, the
+// commit is tagged with the cycle, and the publication comes after the
+// commit. A spare promoted while cycle C is asked for adopts the latest
+// committed state. Tagged C−1, the block was not committed: the spare
+// computes C again, from the same state and the same inputs (which stay in
+// place, since cycle C+1 starts only when C is complete), into the same
+// bits. Tagged C, the block is complete in the lane the tag names: the
+// spare copies it into its own lane and publishes it, without computing it
+// again (which it could not: the state after C−1 is gone). Kernels are
+// deterministic, so the two cases cannot be told apart in the output. Tests
+// inject each fault at each point of the protocol ([FaultPoint]), and kill
+// primaries from outside at random instants.
+//
+// Failover comes two ways. A death (SIGKILL, SIGSEGV, anything) is the
+// kernel's business: the spare is parked on the primary's robust futex, and
+// the kernel wakes it as the primary's threads exit, before the address
+// space is torn down; it promotes itself, with no supervisor round trip, in
+// about 0.1–0.5 ms. A hang or an overrun is the driver's: it sleeps on its
+// futex word with a timeout at the earliest watchdog deadline (a node's
+// wake time plus Config.Watchdog). A node not finished by then is judged by
+// the scheduler's own accounting (/proc/PID/task/TID/stat and schedstat):
+// stopped, asleep or gone, it is fenced at once; runnable in SCHED_FIFO
+// (Config.Priority), it is overrunning — nothing of normal priority can
+// keep it off a CPU — and fenced at once too; runnable in normal
+// scheduling, it is watched for a short window and fenced if it spent it
+// on a CPU (an overrun), left alone if it did not (starved, up to a cap).
+// The kernel updates a running thread's CPU time only at scheduler ticks,
+// so without SCHED_FIFO an overrun takes up to a tick longer to tell. Fencing is procbridge's
+// Segment.Failover: a new epoch makes the primary's commits void, the
+// spare wakes and takes over as above, and the old primary is killed.
+// procbridge's group then starts a replacement spare, off the hot path.
+//
+// Why outputs are per lane: a fenced primary can still run for a while —
+// an overrun until the SIGKILL lands, a killed process for the
+// microseconds its other threads take to die. Its late writes go to its
+// own lane's buffers, which nobody reads once another lane has published
+// the block, and a lane is reused only after its old process is reaped. So
+// "lane L's done word says C" always means "lane L's outputs hold block C",
+// whoever wrote it, and readers need no epoch check: they read any lane
+// that published C.
+//
+// The driver runs on the caller's goroutine, locked to its thread, and
+// allocates nothing per cycle: failover and late-block records go into a
+// fixed ring that a goroutine turns into [Event]s every 5 ms, and the sink's
+// blocks into a ring that a goroutine writes to the WAV file, so the
+// driver makes no system call but the futex wait and wake (and the
+// watchdog's /proc reads, only for a node past its watchdog). Offline, it
+// starts each cycle when the last one completes. In real time, cycle k
+// starts k periods after Run began, and block k is due Slack periods after
+// its own period ends; a block not complete by then is missing — the sink
+// records silence in its place, as a sound card would play — and the
+// cycle still completes (later blocks need its state), so every later
+// block is on the same grid.
+//
+// # Where this departs from the first design, and why
+//
+//   - Outputs per lane rather than per node, and publication by cycle
+//     number alone: see above; one buffer per node would need the driver to
+//     wait for a fenced primary to be dead before the next cycle.
+//   - One driver futex word for the whole graph, bumped by the nodes that
+//     feed nothing, instead of a done word per node: the driver needs to
+//     know when the cycle is complete, and every node feeds a terminal one.
+//   - The watchdog asks the scheduler before it fences. Fencing every node
+//     past a fraction of the period, on a loaded 2-core machine, fenced
+//     nodes that were only waiting for a CPU; each fence started a
+//     replacement process, which loaded the machine more, and the failovers
+//     cascaded (41 in 10 s for 9 faults, 78 blocks missing). A spare would
+//     have waited for the CPU just the same.
+//   - The sink is the list of ports Config.Sink records, not a node kind:
+//     the WAV file is written by the engine's process, off the driver's
+//     thread.
+//   - The committed state carries the lane that holds its block, so that a
+//     spare can republish a committed block instead of recomputing it.
+//   - Light nodes sharing one process (a spec option in the issue) is not
+//     done: each node is its own procbridge group.
+//
+// # Real time: what to set
+//
+// Config.Priority runs the node loops in SCHED_FIFO, each node one level
+// above its predecessors (so that a node woken by its predecessor
+// preempts it at once on the same CPU instead of waiting to be pushed to
+// another: 11 µs instead of 17 µs per node at the median on our VMs, where
+// normal scheduling takes 4 µs), and the driver above them all
+// (so that its watchdog preempts an overrunning node); it needs CAP_SYS_NICE or an RLIMIT_RTPRIO that allows it, and the report
+// says when it was refused. On our loaded 2-core machines this is the
+// difference between a glitch-free demo and one that misses blocks (see
+// docs/benchmarks.md); on an idle machine normal scheduling does. The
+// kernel's RT throttling (sched_rt_runtime_us, 95% by default) keeps a
+// runaway SCHED_FIFO node from locking a CPU for good. Node processes turn
+// their collector off themselves (GOGC has no effect on them) since their
+// loop allocates nothing; the engine's own process allocates nothing per
+// cycle either, but does between runs, so leave its GOGC alone or raise it.
+// Memory is not locked: the bus is mapped with MAP_POPULATE and each node
+// touches its state slots before the first block, so no page faults come
+// in steady state; where the machine swaps, add mlockall (RLIMIT_MEMLOCK)
+// in main. Pinning the driver and nodes to isolated CPUs (isolcpus,
+// taskset) and a fixed CPU frequency take out most of what is left.
+//
+// The engine needs Linux (memfd, futexes, pidfds, /proc); elsewhere Start
+// returns [ErrNotSupported].
 package audio

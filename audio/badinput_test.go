@@ -1,0 +1,69 @@
+//go:build linux
+
+package audio
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestEngineBadInput: every bad input is a clear error from Start, before
+// any cycle runs (and, but for the WAV file's creation, before any process
+// starts).
+func TestEngineBadInput(t *testing.T) {
+	good := func() Config {
+		g, sink := chain(48000, 128)
+		return Config{Graph: g, Sink: sink}
+	}
+	for _, tc := range []struct {
+		name   string
+		cfg    func(c *Config)
+		target error
+		says   string
+	}{
+		{"cycle", func(c *Config) {
+			c.Graph.Edges = append(c.Graph.Edges, Edge{From: Port{"amp", 0}, To: Port{"dly", 0}})
+		}, ErrCycle, "cycle: dly -> amp -> dly"},
+		{"unknown kind", func(c *Config) { c.Graph.Nodes[2].Kind = "reverb" }, ErrUnknownKind, `Nodes[2].Kind = "reverb"`},
+		{"mismatched rates", func(c *Config) { c.Rate = 44100 }, ErrInvalidConfig, "mismatched rates"},
+		{"block size not a power of two", func(c *Config) { c.Graph.BlockSize = 100 }, ErrInvalidGraph, "BlockSize = 100"},
+		{"block size below 16", func(c *Config) { c.Graph.BlockSize = 8 }, ErrInvalidGraph, "BlockSize = 8"},
+		{"block size above 4096", func(c *Config) { c.Graph.BlockSize = 8192 }, ErrInvalidGraph, "BlockSize = 8192"},
+		{"period too short", func(c *Config) {
+			c.Mode, c.Graph.BlockSize, c.Slack = RealTime, 16, NoSlack
+		}, ErrPeriodTooShort, "raise BlockSize or Slack"},
+		{"watchdog longer than the slack allows", func(c *Config) {
+			c.Mode, c.Watchdog = RealTime, 10*time.Millisecond
+		}, ErrPeriodTooShort, "10ms watchdog"},
+		{"watchdog too short", func(c *Config) { c.Watchdog = 50 * time.Microsecond }, ErrInvalidConfig, "MinWatchdog"},
+		{"unwritable WAV", func(c *Config) {
+			c.WAV = filepath.Join(t.TempDir(), "no", "such", "dir", "out.wav")
+		}, ErrInvalidConfig, "cannot be written"},
+		{"sink port missing", func(c *Config) { c.Sink[1].Port = 1 }, ErrInvalidGraph, `Sink[1].Port = 1`},
+		{"no sink", func(c *Config) { c.Sink = nil }, ErrInvalidGraph, "Sink"},
+		{"fault on no node", func(c *Config) { c.Faults = []Fault{{Node: "x", Cycle: 1, Kind: FaultKill}} }, ErrInvalidConfig, `Faults[0].Node = "x"`},
+		{"fault at block 0", func(c *Config) { c.Faults = []Fault{{Node: "src", Kind: FaultKill}} }, ErrInvalidConfig, "Faults[0].Cycle"},
+		{"custom registry", func(c *Config) { c.Graph.Kinds = Builtin() }, ErrInvalidConfig, "Graph.Kinds"},
+		{"bad slack", func(c *Config) { c.Slack = -5 }, ErrInvalidConfig, "Slack = -5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := good()
+			tc.cfg(&cfg)
+			start := time.Now()
+			e, err := Start(ctxT(t), cfg)
+			if e != nil {
+				e.Close(ctxT(t))
+			}
+			require.Error(t, err)
+			assert.True(t, errors.Is(err, tc.target), "%v is not %v", err, tc.target)
+			assert.Contains(t, err.Error(), tc.says)
+			assert.Less(t, time.Since(start), time.Second, "bad input is found before processes start")
+			t.Log(err)
+		})
+	}
+}

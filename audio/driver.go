@@ -1,0 +1,586 @@
+package audio
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/understudy/understudy/audio/internal/bus"
+	"github.com/understudy/understudy/procbridge/worker"
+)
+
+// The driver. Each cycle C it asks the source nodes for block C; from there
+// the nodes wake each other (a node that publishes a block wakes every
+// successor whose inputs are all published), and the nodes that feed
+// nothing tell the driver. Meanwhile the driver sleeps on one futex with a
+// timeout at the earliest watchdog deadline (and, in real time, the
+// block's deadline): a node woken and not finished by then is fenced, and
+// its spare computes the block from the last committed state. When every
+// node has published C, the driver accounts for the cycle, hands the sink
+// ports' blocks to the WAV writer, and starts C+1.
+//
+// A cycle starts only when the previous one is complete, so every block of
+// C stays in place while C runs: a spare that recomputes a block finds its
+// inputs where they were.
+
+// runStats is what the driver accounts, across runs.
+type runStats struct {
+	nodes          []nodeStats
+	cycles         uint64
+	late           uint64 // cycles with a node finished past the deadline
+	missing        uint64 // blocks the sink recorded silence for
+	failovers      []Failover
+	moreFO         int // failovers past cap(failovers)
+	faults         int // faults that struck
+	postponed      int // faults armed later than planned: no spare was ready
+	cycleTimes     []int64
+	wall           time.Duration
+	priorityDenied bool
+	lastEpoch      []uint64
+	lastLane       []int
+	fenced         []fence
+	armed          []int  // per node, the index in armedFaults, -1 if none
+	struck         []bool // per node, the armed fault struck
+	armedFaults    []Fault
+}
+
+type nodeStats struct {
+	cycles, late, missing uint64
+	failovers             int
+	worst                 int64 // finish − deadline, the largest seen
+	worstCompute          int64 // finish − start
+	starved               int   // watchdog windows in which it waited for a CPU
+	seen                  bool
+}
+
+type fence struct {
+	cycle    uint64
+	at, woke int64 // when it fenced, and the wake it judged from
+	from, to int
+}
+
+func (s *runStats) init(n int) {
+	s.nodes = make([]nodeStats, n)
+	s.failovers = make([]Failover, 0, 4096)
+	s.lastEpoch = make([]uint64, n)
+	s.lastLane = make([]int, n)
+	s.fenced = make([]fence, n)
+	s.armed = make([]int, n)
+	s.struck = make([]bool, n)
+	for i := range s.armed {
+		s.armed[i] = -1
+	}
+}
+
+// driver holds what one Run needs, made before its first cycle.
+type driver struct {
+	e        *Engine
+	b        *bus.Bus
+	nodes    []bus.Node
+	rt       bool
+	period   int64
+	watchdog int64
+	slack    int64
+	fenceAt  []int64 // per node, the last fence (0: none this cycle)
+	probeAt  []int64 // per node, when the watchdog began watching it run (0: not yet)
+	probeRun []int64 // per node, its CPU time then
+	window   int64   // how long the watchdog watches a runnable node
+	cap      int64   // how long a starved node is left alone at most
+	deadline int64   // the current block's
+	midCycle bool    // sources woken, cycle not complete
+	s        *runStats
+	views    [][]float32 // per sink channel, this cycle's block
+}
+
+// Run runs the given number of cycles (blocks), on the calling goroutine
+// locked to its thread, and returns the report of every cycle run so far.
+// It fails, wrapping [ErrNodeDown], when a node is lost for good; with
+// ctx's cause when ctx ends (mid-cycle: the cycle is abandoned and the
+// engine must be closed); with a WAV write error. Real time, cycle k of
+// this Run starts k periods after the first.
+func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	if e.closed {
+		return Report{}, ErrEngineClosed
+	}
+	if e.broken != nil {
+		return e.report(), fmt.Errorf("audio: engine: an earlier Run ended mid-cycle (%w); close the engine", e.broken)
+	}
+	d := &driver{
+		e: e, b: e.b, rt: e.cfg.Mode == RealTime,
+		period: int64(e.period), watchdog: int64(e.watchdog), slack: int64(e.slack),
+		fenceAt:  make([]int64, len(e.t.procs)),
+		probeAt:  make([]int64, len(e.t.procs)),
+		probeRun: make([]int64, len(e.t.procs)),
+		window:   min(max(int64(e.watchdog)/4, int64(100*time.Microsecond)), int64(2*time.Millisecond)),
+		cap:      max(4*int64(e.watchdog), int64(1+e.slack)*int64(e.period)),
+		s:        &e.stats,
+		views:    make([][]float32, len(e.sinks)),
+	}
+	for i := range e.t.procs {
+		d.nodes = append(d.nodes, e.b.Node(i))
+	}
+	if need := len(d.s.cycleTimes) + int(min(cycles, 1<<22)); cap(d.s.cycleTimes) < need {
+		d.s.cycleTimes = slices.Grow(d.s.cycleTimes, need-len(d.s.cycleTimes))
+	}
+	runtime.LockOSThread()
+	// Above the nodes: the watchdog must preempt an overrun.
+	if e.cfg.Priority > 0 && setFIFO(e.driverPriority()) != nil {
+		d.s.priorityDenied = true
+	}
+	start := time.Now()
+	err := d.run(ctx, cycles)
+	if err != nil && d.midCycle {
+		e.broken = err
+	}
+	d.s.wall += time.Since(start)
+	if e.cfg.Priority > 0 {
+		setFIFO(0)
+	}
+	runtime.UnlockOSThread()
+	if ferr := e.sink.flush(ctx); err == nil {
+		err = ferr
+	}
+	return e.report(), err
+}
+
+func (d *driver) run(ctx context.Context, cycles uint64) error {
+	e := d.e
+	driverWord := d.b.Driver()
+	t0 := worker.Monotonic() + d.period
+	for k := range cycles {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		C := e.cycle + 1
+		var start, deadline int64
+		if d.rt {
+			target := t0 + int64(k)*d.period
+			if worker.Monotonic() < target {
+				bus.SleepUntil(target)
+			}
+			start, deadline = worker.Monotonic(), target+(1+d.slack)*d.period
+		} else {
+			start = worker.Monotonic()
+			deadline = start + (1+d.slack)*d.period
+		}
+		d.deadline = deadline
+		if err := d.arm(ctx, C); err != nil {
+			return err
+		}
+		clear(d.fenceAt)
+		clear(d.probeAt)
+		base := atomic.LoadUint32(driverWord)
+		atomic.StoreUint32(d.b.CycleBase(), base)
+		now := worker.Monotonic()
+		d.midCycle = true
+		for _, s := range e.t.sources {
+			wakeNode(d.nodes[s], C, now)
+		}
+		missed := false
+		for {
+			seen := atomic.LoadUint32(driverWord)
+			if d.complete(C) {
+				break
+			}
+			now = worker.Monotonic()
+			if err := d.watch(ctx, C, now); err != nil {
+				return err
+			}
+			if d.rt && !missed && now >= deadline {
+				missed = true
+				d.miss(C)
+			}
+			bus.WaitUntil(driverWord, seen, d.next(C, now, deadline, missed))
+		}
+		end := worker.Monotonic()
+		if d.rt && !missed && d.lastFinish(C) > deadline {
+			// Complete, but after its deadline (the driver was woken
+			// late): the sound card would have played silence already.
+			missed = true
+			d.miss(C)
+		}
+		d.account(C, start, deadline, end)
+		d.record(ctx, C, missed)
+		if e.cycleHook != nil {
+			e.cycleHook(C)
+		}
+		e.cycle = C
+		d.midCycle = false
+	}
+	return nil
+}
+
+// done reports whether node i has published block C, and in which lane.
+func (d *driver) done(i int, C uint64) (int, bool) {
+	n := d.nodes[i]
+	for l := range d.e.lanes {
+		if atomic.LoadUint64(n.Lane(l).Done()) == C {
+			return l, true
+		}
+	}
+	return -1, false
+}
+
+// complete reports whether every node has published block C: every node
+// feeds a terminal node, directly or not, and a node is woken only once
+// all its inputs are published.
+func (d *driver) complete(C uint64) bool {
+	for _, i := range d.e.t.terminals {
+		if _, ok := d.done(i, C); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// deadlineOf returns when node i, woken for C and not done, is fenced, or
+// 0 when it is not running C.
+func (d *driver) deadlineOf(i int, C uint64) int64 {
+	n := d.nodes[i]
+	if atomic.LoadUint64(n.Req()) != C {
+		return 0
+	}
+	if _, ok := d.done(i, C); ok {
+		return 0
+	}
+	if d.probeAt[i] != 0 {
+		return d.probeAt[i] + d.window
+	}
+	return max(atomic.LoadInt64(n.WakeAt()), d.fenceAt[i]) + d.watchdog
+}
+
+// watch fences the nodes past their watchdog and reports a node down.
+func (d *driver) watch(ctx context.Context, C uint64, now int64) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	for i := range d.nodes {
+		if down := d.e.down[i].Load(); down != nil {
+			return fmt.Errorf("%w: %q at block %d: its primary ended (%v) with no spare ready", ErrNodeDown, d.e.t.names[i], C, down.Exit)
+		}
+		if dl := d.deadlineOf(i, C); dl != 0 && now >= dl {
+			d.expire(i, C, now)
+		}
+	}
+	return nil
+}
+
+// next returns when the driver must look again: the earliest watchdog
+// deadline, the block's deadline in real time, and at most 20 ms from now
+// (to notice ctx and lost nodes).
+func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
+	next := now + int64(20*time.Millisecond)
+	if d.rt && !missed {
+		next = min(next, deadline)
+	}
+	for i := range d.nodes {
+		if dl := d.deadlineOf(i, C); dl != 0 {
+			next = min(next, dl)
+		}
+	}
+	return next
+}
+
+// expire decides about node i, woken for C and past its watchdog. The
+// scheduler's own accounting tells a hang from a node that is merely
+// waiting for a CPU on a loaded machine: a primary that is stopped, asleep
+// or gone is fenced at once; one that is runnable is watched for a short
+// window, and fenced if it spent most of it on a CPU (an overrun), left
+// alone if it did not (starved: a spare would wait for a CPU just the
+// same, and starting its replacement would load the machine further), up
+// to a cap.
+func (d *driver) expire(i int, C uint64, now int64) {
+	n := d.nodes[i]
+	_, lane := d.e.groups[i].Segment().Control()
+	r := n.Lane(lane)
+	woke := max(atomic.LoadInt64(n.WakeAt()), d.fenceAt[i])
+	if now-woke >= d.cap {
+		d.fence(i, C, now)
+		return
+	}
+	state, run := byte('R'), int64(0)
+	if atomic.LoadUint32(r.State()) == bus.LaneActive {
+		var ok bool
+		state, run, ok = threadSched(int(atomic.LoadUint32(r.Pid())), int(atomic.LoadUint32(r.Tid())))
+		if !ok {
+			state = 'X'
+		}
+	} // else a spare still taking over: give it its time
+	if state != 'R' && state != 'D' {
+		d.fence(i, C, now)
+		return
+	}
+	if d.e.cfg.Priority > 0 && atomic.LoadUint32(r.Priority()) == uint32(d.e.nodePriority(i)) {
+		// In SCHED_FIFO nothing of normal priority keeps a runnable node
+		// off a CPU: past its watchdog, it is overrunning. (The CPU time
+		// the kernel shows for a running thread lags by up to a tick, so
+		// the window below would take that long to tell.)
+		d.fence(i, C, now)
+		return
+	}
+	if d.probeAt[i] == 0 {
+		d.probeAt[i], d.probeRun[i] = now, run
+		return
+	}
+	if ran, elapsed := run-d.probeRun[i], now-d.probeAt[i]; 2*ran >= elapsed && run != 0 {
+		d.fence(i, C, now)
+		return
+	}
+	d.s.nodes[i].starved++
+	d.probeAt[i], d.probeRun[i] = now, run
+}
+
+// fence moves node i to a parked spare: a new epoch fences the primary (its
+// commits no longer count), the spare wakes and computes the block from the
+// last committed state, and the old primary is killed. With no spare
+// ready, it waits a watchdog period and tries again.
+func (d *driver) fence(i int, C uint64, now int64) {
+	g := d.e.groups[i]
+	seg := g.Segment()
+	_, from := seg.Control()
+	woke := max(atomic.LoadInt64(d.nodes[i].WakeAt()), d.fenceAt[i])
+	d.fenceAt[i], d.probeAt[i] = now, 0
+	mask := d.e.spareMask[i].Load() &^ (1 << from)
+	if mask == 0 || !d.e.spareReady(i) {
+		return // looks again a watchdog period later
+	}
+	to := bits.TrailingZeros32(mask)
+	old := g.Primary()
+	at := worker.Monotonic()
+	if _, _, err := seg.Failover(from, to); err != nil {
+		return
+	}
+	d.e.spareMask[i].And(^uint32(1 << to))
+	if old != nil {
+		old.Kill()
+	}
+	d.fenceAt[i] = at
+	d.s.fenced[i] = fence{cycle: C, at: at, woke: woke, from: from, to: to}
+}
+
+// lastFinish returns when the last node published block C.
+func (d *driver) lastFinish(C uint64) int64 {
+	var last int64
+	for i, n := range d.nodes {
+		if l, ok := d.done(i, C); ok {
+			last = max(last, atomic.LoadInt64(n.Lane(l).FinishAt()))
+		}
+	}
+	return last
+}
+
+// miss records that block C was not ready at its deadline: each node that
+// had not published it by then is missing it.
+func (d *driver) miss(C uint64) {
+	d.s.missing++
+	for i, n := range d.nodes {
+		if l, ok := d.done(i, C); !ok || atomic.LoadInt64(n.Lane(l).FinishAt()) > d.deadline {
+			d.s.nodes[i].missing++
+			d.e.evring.put(evRec{kind: evMissing, node: i, cycle: C})
+		}
+	}
+}
+
+// account updates the statistics for block C and notices failovers.
+func (d *driver) account(C uint64, start, deadline, end int64) {
+	s := d.s
+	s.cycles++
+	if len(s.cycleTimes) < cap(s.cycleTimes) {
+		s.cycleTimes = append(s.cycleTimes, end-start)
+	}
+	late := false
+	for i, n := range d.nodes {
+		ns := &s.nodes[i]
+		l, _ := d.done(i, C)
+		r := n.Lane(l)
+		fin := atomic.LoadInt64(r.FinishAt())
+		ns.cycles++
+		rel := fin - deadline
+		if !ns.seen || rel > ns.worst {
+			ns.worst = rel
+		}
+		ns.seen = true
+		if c := fin - atomic.LoadInt64(r.StartAt()); c > ns.worstCompute && c < int64(time.Hour) {
+			ns.worstCompute = c
+		}
+		if d.rt && rel > 0 {
+			ns.late++
+			late = true
+			d.e.evring.put(evRec{kind: evLate, node: i, cycle: C, by: rel})
+		}
+		if s.armed[i] >= 0 && !s.struck[i] && atomic.LoadUint32(n.FaultFired()) == 1 {
+			s.struck[i] = true
+			s.faults++
+		}
+		d.failover(i, C)
+	}
+	if late {
+		s.late++
+	}
+}
+
+// failover notices that node i has a new primary that published block C.
+func (d *driver) failover(i int, C uint64) {
+	s := d.s
+	epoch, lane := d.e.groups[i].Segment().Control()
+	if epoch == s.lastEpoch[i] {
+		return
+	}
+	n := d.nodes[i]
+	r := n.Lane(lane)
+	if atomic.LoadUint64(r.Done()) != C {
+		return // promoted after it ended: its first block is still to come
+	}
+	d.e.spareMask[i].And(^uint32(1 << lane))
+	f := Failover{
+		Node: d.e.t.names[i], Cycle: C, Promotions: int(epoch - s.lastEpoch[i]), Cause: CauseDied,
+		FromLane: s.lastLane[i], ToLane: lane,
+		DetectMono:    atomic.LoadInt64(r.PromotedAt()),
+		RecoveredMono: atomic.LoadInt64(r.FinishAt()),
+	}
+	switch atomic.LoadUint32(r.Recovered()) {
+	case bus.RecoveredCompute:
+		f.Recovery = RecoveryRecompute
+	case bus.RecoveredReuse:
+		f.Recovery = RecoveryReuse
+	}
+	from := atomic.LoadInt64(n.WakeAt())
+	if fe := s.fenced[i]; fe.at != 0 && fe.to == lane {
+		f.Cause, f.DetectMono, from = CauseWatchdog, fe.at, fe.woke
+		s.fenced[i] = fence{}
+	}
+	if a := s.armed[i]; a >= 0 && atomic.LoadUint32(n.FaultFired()) == 1 {
+		f.Fault = s.armedFaults[a].Kind
+		f.FaultMono = atomic.LoadInt64(n.FaultFiredAt())
+		from = f.FaultMono
+		s.armed[i] = -1
+	}
+	if from != 0 && from <= f.DetectMono {
+		f.Detect = time.Duration(f.DetectMono - from)
+	}
+	if f.RecoveredMono >= f.DetectMono {
+		f.Switch = time.Duration(f.RecoveredMono - f.DetectMono)
+	}
+	s.nodes[i].failovers += int(epoch - s.lastEpoch[i])
+	s.lastEpoch[i], s.lastLane[i] = epoch, lane
+	if len(s.failovers) < cap(s.failovers) {
+		s.failovers = append(s.failovers, f)
+	} else {
+		s.moreFO++
+	}
+	d.e.evring.put(evRec{kind: evFailover, node: i, cycle: C, fo: f})
+}
+
+// arm writes the faults planned up to block C into their nodes' fault
+// plans. A fault needs a spare ready to take over: offline the driver
+// waits for one; in real time the fault is postponed a block.
+func (d *driver) arm(ctx context.Context, C uint64) error {
+	e := d.e
+	for len(e.faults) > 0 && e.faults[0].Cycle <= C {
+		f := e.faults[0]
+		i := slices.Index(e.t.names, f.Node)
+		for !d.spareReady(i) {
+			if d.rt {
+				if f.Cycle == C {
+					d.s.postponed++
+				}
+				return nil
+			}
+			if err := d.awaitSpare(ctx, i); err != nil {
+				return err
+			}
+		}
+		n := d.nodes[i]
+		atomic.StoreUint64(n.FaultCycle(), 0)
+		atomic.StoreUint32(n.FaultFired(), 0)
+		atomic.StoreUint32(n.FaultKind(), uint32(f.Kind))
+		atomic.StoreUint32(n.FaultPoint(), uint32(f.Point))
+		atomic.StoreInt64(n.FaultSpin(), int64(f.Spin))
+		atomic.StoreUint64(n.FaultCycle(), C)
+		d.s.armedFaults = append(d.s.armedFaults, f)
+		d.s.armed[i] = len(d.s.armedFaults) - 1
+		d.s.struck[i] = false
+		e.faults = e.faults[1:]
+	}
+	return nil
+}
+
+func (d *driver) spareReady(i int) bool { return d.e.spareReady(i) }
+
+// awaitSpare waits, offline, for a spare of node i to come up.
+func (d *driver) awaitSpare(ctx context.Context, i int) error {
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for !d.spareReady(i) {
+		if down := d.e.down[i].Load(); down != nil {
+			return fmt.Errorf("%w: %q: %v", ErrNodeDown, d.e.t.names[i], down.Exit)
+		}
+		select {
+		case <-d.e.spareCh:
+		case <-time.After(5 * time.Millisecond):
+		case <-timeout.C:
+			return fmt.Errorf("%w: %q: no spare came up in 30s to take a fault", ErrNodeDown, d.e.t.names[i])
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+// record hands block C of the sink ports to the WAV writer, or silence
+// when the block missed its deadline.
+func (d *driver) record(ctx context.Context, C uint64, missed bool) {
+	slot := d.e.sink.slot(ctx, !d.rt)
+	if slot == nil {
+		return
+	}
+	if missed {
+		clear(slot)
+	} else {
+		for c, s := range d.e.sinks {
+			l, _ := d.done(s.node, C)
+			d.views[c] = d.nodes[s.node].Lane(l).Out(s.port)
+		}
+		ch := len(d.views)
+		for c, v := range d.views {
+			for f, x := range v {
+				slot[f*ch+c] = x
+			}
+		}
+	}
+	d.e.sink.commit()
+}
+
+// forward turns the driver's event records into Events, every 5 ms.
+func (e *Engine) forward(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	send := func(r evRec) {
+		name := e.t.names[r.node]
+		switch r.kind {
+		case evFailover:
+			f := r.fo
+			f.Node = name
+			e.emit(f)
+		case evLate:
+			e.emit(Late{Node: name, Cycle: r.cycle, By: time.Duration(r.by)})
+		case evMissing:
+			e.emit(Missing{Cycle: r.cycle, Node: name})
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			e.evring.drain(send)
+			return
+		case <-tick.C:
+			e.evring.drain(send)
+		}
+	}
+}

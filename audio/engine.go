@@ -1,0 +1,500 @@
+package audio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/understudy/understudy/audio/internal/bus"
+	"github.com/understudy/understudy/procbridge"
+)
+
+// Engine errors. Every error of Start and Run wraps one of them, or one of
+// the graph errors ([ErrInvalidGraph], [ErrCycle], [ErrUnknownKind],
+// [ErrInvalidParam]).
+var (
+	// ErrInvalidConfig: a Config field that cannot work (see the
+	// *FieldError it comes in for the field and the reason).
+	ErrInvalidConfig = errors.New("audio: invalid engine config")
+	// ErrPeriodTooShort: the block period is shorter than this driver can
+	// honour for the graph, the slack and the watchdog; the error says by
+	// how much. Raise BlockSize or Slack.
+	ErrPeriodTooShort = errors.New("audio: period too short for this driver")
+	// ErrNodeDown: a node's primary ended with no spare left to take over.
+	ErrNodeDown = errors.New("audio: node down")
+	// ErrNotSupported: the engine needs Linux (memfd, futexes, pidfds).
+	ErrNotSupported = errors.New("audio: engine not supported on this system")
+	// ErrEngineClosed: Run after Close.
+	ErrEngineClosed = errors.New("audio: engine closed")
+)
+
+// Mode says how the driver paces cycles.
+type Mode int
+
+// Driver modes.
+const (
+	// Offline runs cycles back to back, as fast as the nodes go: renders
+	// and tests. No deadline applies, so no block is late or missing; the
+	// watchdog still fences a node that hangs.
+	Offline Mode = iota
+	// RealTime starts cycle k at k periods after Run began, against
+	// CLOCK_MONOTONIC, and holds each block to its deadline.
+	RealTime
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Offline:
+		return "offline"
+	case RealTime:
+		return "real-time"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Defaults and limits of Config.
+const (
+	// DefaultSlack is the output slack, in blocks, when Config.Slack is 0.
+	DefaultSlack = 1
+	// NoSlack asks for no slack at all: each block is due at the end of
+	// its own period.
+	NoSlack = -1
+	// MaxSlack bounds Config.Slack.
+	MaxSlack = 64
+	// DefaultWatchdogFraction of the period is how long a woken node may
+	// take in real time before it is fenced, when Config.Watchdog is 0.
+	DefaultWatchdogFraction = 0.5
+	// DefaultOfflineWatchdog is the watchdog offline, where no deadline
+	// presses: long enough that a node which is merely descheduled on a
+	// loaded machine is not fenced, short enough to catch a hang quickly.
+	DefaultOfflineWatchdog = 100 * time.Millisecond
+	// MinWatchdog is the shortest watchdog the driver accepts: below it,
+	// ordinary scheduling noise on a busy machine would fence healthy
+	// nodes every few cycles.
+	MinWatchdog = 200 * time.Microsecond
+	// NodeHopBudget is what the period check allows for each node on the
+	// longest chain: a futex wake, a context switch, the kernel and the
+	// publication (p99 about 20 µs on our 2-core machines; see
+	// docs/benchmarks.md), with room for a loaded machine.
+	NodeHopBudget = 50 * time.Microsecond
+	// FailoverBudget is what the period check allows for a spare to take
+	// over once a node is fenced or dead: the wake of the parked spare,
+	// adopting the committed state and computing the block again.
+	FailoverBudget = 500 * time.Microsecond
+)
+
+// Config describes an engine. The zero value of every field but Graph and
+// Sink means the documented default.
+type Config struct {
+	// Graph is the DSP graph. Its Kinds must be nil: node processes
+	// rebuild their kernels from Builtin.
+	Graph Graph
+	// Sink lists the output ports recorded, one channel each, in order:
+	// the engine's output, written to WAV and returned by Run's caller
+	// through the file.
+	Sink []Port
+	// WAV is the path of the float32 WAV file the sink writes; empty
+	// writes none. It is created by Start, so an unwritable path fails
+	// before any process starts.
+	WAV string
+	// Mode is Offline (the zero value) or RealTime.
+	Mode Mode
+	// Rate is the rate the output runs at (a sound card's, say); zero
+	// means Graph.Rate. A rate other than Graph.Rate is an error: this
+	// engine does not resample.
+	Rate int
+	// Slack is the output latency in blocks: block k is due by the end of
+	// period k+Slack, which leaves Slack periods for a spare to recompute
+	// a block whose node failed. Zero means DefaultSlack; NoSlack means 0.
+	Slack int
+	// Watchdog is how long a woken node may run before it is fenced and
+	// its spare takes over. Zero means DefaultWatchdogFraction of the
+	// period in real time (at least MinWatchdog), DefaultOfflineWatchdog
+	// offline.
+	Watchdog time.Duration
+	// Spares is the number of pre-warmed spare processes per node; zero
+	// means 1.
+	Spares int
+	// Faults are injected into nodes at chosen blocks (tests, demos).
+	Faults []Fault
+	// Priority, when set, runs every node's processing loop in SCHED_FIFO,
+	// at Priority plus the node's level in the schedule (sources at
+	// Priority), and the driver's thread above them all: a node woken by
+	// its predecessor preempts it on the spot rather than waiting for
+	// another CPU, and the driver's watchdog preempts an overrunning node.
+	// Priority plus the graph's depth must be at most 99. so that a loaded
+	// machine's other work cannot delay a block. It needs CAP_SYS_NICE or
+	// an RLIMIT_RTPRIO that allows it; where refused, the engine runs on in
+	// normal scheduling and Report.PriorityDenied says so.
+	Priority int
+	// Stderr is where node processes' standard error goes; the zero value
+	// discards it.
+	Stderr procbridge.Output
+}
+
+// Engine runs a graph: each node in its own worker process with hot
+// spares, blocks passed through one shared-memory bus, cycles driven by
+// [Engine.Run]. Start it, Run it (as often as wanted: cycles go on where
+// they stopped), Close it.
+type Engine struct {
+	cfg      Config
+	t        *topology
+	sinks    []src
+	slack    int
+	period   time.Duration
+	watchdog time.Duration
+	lanes    int
+	b        *bus.Bus
+	groups   []*procbridge.Group
+	sink     *sinkWriter
+	faults   []Fault // pending, by cycle
+
+	spareMask []atomic.Uint32 // per node, lanes holding a parked spare
+	promoted  []atomic.Uint64 // per node, Promoted events from its group
+	down      []atomic.Pointer[procbridge.Down]
+	spareCh   chan struct{} // nudged on SpareReady
+	events    chan Event
+	evring    eventRing
+	dropped   atomic.Uint64
+
+	// cycleHook, when set (benchmarks), is called by the driver after each
+	// cycle, with every block of it still in the bus.
+	cycleHook func(C uint64)
+
+	runMu  sync.Mutex // one Run at a time; guards the fields below
+	cycle  uint64     // the last cycle completed
+	broken error      // why a Run ended mid-cycle
+	stats  runStats
+	closed bool
+
+	stopMonitors context.CancelFunc
+	wg           sync.WaitGroup
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+// Start validates cfg, creates the WAV file and the bus, and starts every
+// node's primary and spares, pre-warmed; it returns once all are ready. It
+// reports bad input before any process starts: a graph error (with every
+// problem Graph.Validate finds), or a [*FieldError] wrapping
+// ErrInvalidConfig or ErrPeriodTooShort. On error nothing is left running.
+func Start(ctx context.Context, cfg Config) (*Engine, error) {
+	if !bus.Supported {
+		return nil, ErrNotSupported
+	}
+	e, err := newEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.start(ctx); err != nil {
+		e.Close(context.Background())
+		return nil, err
+	}
+	return e, nil
+}
+
+// newEngine checks cfg and resolves it; it starts nothing.
+func newEngine(cfg Config) (*Engine, error) {
+	bad := func(err error, field string, value any, format string, args ...any) error {
+		return fieldErr(err, "engine", field, value, format, args...)
+	}
+	if cfg.Graph.Kinds != nil {
+		return nil, bad(ErrInvalidConfig, "Graph.Kinds", "set", "node processes build kernels from Builtin; leave Kinds nil")
+	}
+	t, err := newTopology(&cfg.Graph)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.procs) == 0 {
+		return nil, bad(ErrInvalidGraph, "Graph.Nodes", 0, "the graph has no nodes")
+	}
+	sinks, err := t.resolveSink(cfg.Sink)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Rate != 0 && cfg.Rate != cfg.Graph.Rate {
+		return nil, bad(ErrInvalidConfig, "Rate", cfg.Rate, "mismatched rates: the graph runs at %d Hz and the engine does not resample", cfg.Graph.Rate)
+	}
+	if cfg.Mode != Offline && cfg.Mode != RealTime {
+		return nil, bad(ErrInvalidConfig, "Mode", cfg.Mode, "want Offline or RealTime")
+	}
+	slack := cfg.Slack
+	switch {
+	case slack == 0:
+		slack = DefaultSlack
+	case slack == NoSlack:
+		slack = 0
+	case slack < 0 || slack > MaxSlack:
+		return nil, bad(ErrInvalidConfig, "Slack", cfg.Slack, "want 0 (default %d), NoSlack, or 1..%d", DefaultSlack, MaxSlack)
+	}
+	spares := cfg.Spares
+	if spares == 0 {
+		spares = 1
+	}
+	if cfg.Priority < 0 || cfg.Priority > 0 && cfg.Priority+t.depth > 99 {
+		return nil, bad(ErrInvalidConfig, "Priority", cfg.Priority,
+			"want 0 (normal scheduling) or a SCHED_FIFO priority of at most 99 − %d (the graph's depth)", t.depth)
+	}
+	if spares < 0 || spares+1 > procbridge.MaxLanes {
+		return nil, bad(ErrInvalidConfig, "Spares", cfg.Spares, "want 1..%d", procbridge.MaxLanes-1)
+	}
+	period := time.Duration(int64(t.blockSize) * int64(time.Second) / int64(t.rate))
+	watchdog := cfg.Watchdog
+	switch {
+	case watchdog < 0:
+		return nil, bad(ErrInvalidConfig, "Watchdog", watchdog, "must not be negative")
+	case watchdog > 0 && watchdog < MinWatchdog:
+		return nil, bad(ErrInvalidConfig, "Watchdog", watchdog, "below MinWatchdog (%v)", MinWatchdog)
+	case watchdog == 0 && cfg.Mode == RealTime:
+		watchdog = max(time.Duration(float64(period)*DefaultWatchdogFraction), MinWatchdog)
+	case watchdog == 0:
+		watchdog = DefaultOfflineWatchdog
+	}
+	if cfg.Mode == RealTime {
+		budget := time.Duration(1+slack) * period
+		need := time.Duration(t.depth)*NodeHopBudget + watchdog + FailoverBudget
+		if need > budget {
+			field, value := "Graph.BlockSize", any(t.blockSize)
+			if cfg.Watchdog != 0 {
+				field, value = "Watchdog", cfg.Watchdog
+			}
+			return nil, bad(ErrPeriodTooShort, field, value,
+				"a block of %d frames at %d Hz lasts %v; with slack %d a block may take %v, but a graph %d nodes deep needs %v "+
+					"(%d × %v per node + a %v watchdog + %v to fail over): raise BlockSize or Slack",
+				t.blockSize, t.rate, period, slack, budget, t.depth, need, t.depth, NodeHopBudget, watchdog, FailoverBudget)
+		}
+	}
+	faults := slices.Clone(cfg.Faults)
+	for k, f := range faults {
+		field := fmt.Sprintf("Faults[%d]", k)
+		switch {
+		case !slices.Contains(t.names, f.Node):
+			return nil, bad(ErrInvalidConfig, field+".Node", f.Node, "no such node")
+		case f.Cycle < 1:
+			return nil, bad(ErrInvalidConfig, field+".Cycle", f.Cycle, "blocks count from 1")
+		case f.Kind < FaultKill || f.Kind > FaultSegv:
+			return nil, bad(ErrInvalidConfig, field+".Kind", f.Kind, "want FaultKill, FaultHang, FaultOverrun or FaultSegv")
+		case f.Point >= numFaultPoints:
+			return nil, bad(ErrInvalidConfig, field+".Point", f.Point, "unknown fault point")
+		case f.Spin < 0:
+			return nil, bad(ErrInvalidConfig, field+".Spin", f.Spin, "must not be negative")
+		}
+		if f.Spin == 0 {
+			faults[k].Spin = 3 * period
+		}
+	}
+	slices.SortStableFunc(faults, func(a, b Fault) int {
+		return compareU64(a.Cycle, b.Cycle)
+	})
+	if k := cfg.Stderr.Kind; k != procbridge.OutputDiscard && k != procbridge.OutputInherit && k != procbridge.OutputWriter {
+		return nil, bad(ErrInvalidConfig, "Stderr.Kind", cfg.Stderr.Kind, "want discard, inherit or a writer")
+	}
+	e := &Engine{
+		cfg: cfg, t: t, sinks: sinks, slack: slack, period: period, watchdog: watchdog,
+		lanes: spares + 1, faults: faults,
+		spareMask: make([]atomic.Uint32, len(t.procs)),
+		promoted:  make([]atomic.Uint64, len(t.procs)),
+		down:      make([]atomic.Pointer[procbridge.Down], len(t.procs)),
+		spareCh:   make(chan struct{}, 1),
+		events:    make(chan Event, 256),
+	}
+	e.stats.init(len(t.procs))
+	return e, nil
+}
+
+func compareU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// start creates the WAV file, the bus and the node groups.
+func (e *Engine) start(ctx context.Context) error {
+	var err error
+	e.sink, err = newSinkWriter(e.cfg.WAV, e.t.rate, len(e.sinks), e.t.blockSize, e.cfg.Mode == Offline)
+	if err != nil {
+		return err
+	}
+	layout, err := bus.Plan(bus.Shape{Lanes: e.lanes, BlockSize: e.t.blockSize, Outputs: e.t.outputs()})
+	if err != nil {
+		return fmt.Errorf("audio: engine: %w", err)
+	}
+	if e.b, err = bus.Create("engine", layout); err != nil {
+		return fmt.Errorf("audio: engine: %w", err)
+	}
+	graph, err := encodeGraph(&e.cfg.Graph)
+	if err != nil {
+		return fmt.Errorf("audio: engine: %w", err)
+	}
+	e.groups = make([]*procbridge.Group, len(e.t.procs))
+	errs := make([]error, len(e.t.procs))
+	var wg sync.WaitGroup
+	for i, p := range e.t.procs {
+		wg.Go(func() {
+			e.groups[i], errs[i] = procbridge.StartGroup(ctx, procbridge.GroupSpec{
+				Spec: procbridge.Spec{
+					Name:       "audio-" + e.t.names[i],
+					Worker:     NodeWorker,
+					Args:       []string{graph, strconv.Itoa(i), strconv.Itoa(e.lanes), strconv.Itoa(e.nodePriority(i))},
+					StateSize:  stateHeader + p.StateSize(),
+					ExtraFiles: []*os.File{e.b.File()},
+					Stderr:     e.cfg.Stderr,
+					StopGrace:  500 * time.Millisecond,
+				},
+				Spares: e.lanes - 1,
+			})
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("audio: engine: node %q: %w", e.t.names[i], errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	mctx, cancel := context.WithCancel(context.Background())
+	e.stopMonitors = cancel
+	for i, g := range e.groups {
+		for _, s := range g.Spares() {
+			_, lane := s.Segment()
+			e.spareMask[i].Or(1 << lane)
+		}
+		e.wg.Go(func() { e.follow(mctx, i, g) })
+	}
+	e.wg.Go(func() { e.forward(mctx) })
+	e.wg.Go(func() { e.sink.run(mctx) })
+	return nil
+}
+
+// follow turns node i's group events into spare bookkeeping and events.
+func (e *Engine) follow(ctx context.Context, i int, g *procbridge.Group) {
+	lanes := map[int]int{} // pid → lane, for SpareLost
+	for _, s := range g.Spares() {
+		_, lane := s.Segment()
+		lanes[s.Pid()] = lane
+	}
+	for ev := range g.Events() {
+		switch ev := ev.(type) {
+		case procbridge.Promoted:
+			e.promoted[i].Add(1)
+		case procbridge.SpareReady:
+			lanes[ev.Pid] = ev.Lane
+			e.spareMask[i].Or(1 << ev.Lane)
+			select {
+			case e.spareCh <- struct{}{}:
+			default:
+			}
+			e.emit(SpareReady{Node: e.t.names[i], Pid: ev.Pid, Lane: ev.Lane})
+		case procbridge.SpareLost:
+			if lane, ok := lanes[ev.Pid]; ok {
+				e.spareMask[i].And(^uint32(1 << lane))
+				delete(lanes, ev.Pid)
+			}
+		case procbridge.SpareFailed:
+			e.emit(SpareFailed{Node: e.t.names[i], Err: ev.Err})
+		case procbridge.Down:
+			e.down[i].Store(&ev)
+			if ctx.Err() == nil {
+				e.emit(NodeDown{Node: e.t.names[i], Err: fmt.Errorf("%w: %q: %v", ErrNodeDown, e.t.names[i], ev.Exit)})
+			}
+		}
+	}
+}
+
+// emit sends an event without ever blocking; a reader that falls behind
+// loses events (counted in Report.DroppedEvents).
+func (e *Engine) emit(ev Event) {
+	select {
+	case e.events <- ev:
+	default:
+		e.dropped.Add(1)
+	}
+}
+
+// Events returns the engine's live events: failovers, late and missing
+// blocks, spares ready. The channel is closed by Close.
+func (e *Engine) Events() <-chan Event { return e.events }
+
+// Pids returns the pid of each node's primary now, by node name.
+func (e *Engine) Pids() map[string]int {
+	m := map[string]int{}
+	for i, g := range e.groups {
+		if p := g.Primary(); p != nil {
+			m[e.t.names[i]] = p.Pid()
+		}
+	}
+	return m
+}
+
+// nodePriority is node i's SCHED_FIFO priority, 0 for none.
+func (e *Engine) nodePriority(i int) int {
+	if e.cfg.Priority == 0 {
+		return 0
+	}
+	return e.cfg.Priority + e.t.level[i]
+}
+
+// driverPriority is the driver's SCHED_FIFO priority, above every node's.
+func (e *Engine) driverPriority() int { return e.cfg.Priority + e.t.depth }
+
+// spareReady reports whether node i has a parked spare besides its
+// primary, ready to take over, and whether its group has caught up with
+// every promotion so far (one Promoted event per epoch). A group that has
+// not yet seen the last promotion still takes the new primary for a
+// spare; should that one die now, the group would find no spare for the
+// old one and give up (Down). So faults are armed, and nodes fenced, only
+// once the group has caught up — micro- to milliseconds.
+func (e *Engine) spareReady(i int) bool {
+	epoch, lane := e.groups[i].Segment().Control()
+	return e.spareMask[i].Load()&^(1<<lane) != 0 && e.promoted[i].Load() >= epoch && e.down[i].Load() == nil
+}
+
+// Close stops every node process (SIGTERM, a grace period, SIGKILL) and
+// waits for them and for the engine's goroutines, then closes the WAV file
+// (completing its header) and the bus. It waits for a Run in progress to
+// end; cancel Run's context first to end it early. Closing twice is
+// allowed.
+func (e *Engine) Close(ctx context.Context) error {
+	e.closeOnce.Do(func() {
+		e.runMu.Lock()
+		e.closed = true
+		e.runMu.Unlock()
+		if e.b != nil {
+			atomic.StoreUint32(e.b.Stop(), 1)
+			for i := range e.t.procs {
+				bus.Wake(e.b.Node(i).Wake(), 1<<30)
+			}
+		}
+		var wg sync.WaitGroup
+		for _, g := range e.groups {
+			if g != nil {
+				wg.Go(func() { g.Stop(ctx) })
+			}
+		}
+		wg.Wait()
+		if e.stopMonitors != nil {
+			e.stopMonitors()
+		}
+		e.wg.Wait()
+		var errs []error
+		if e.sink != nil {
+			errs = append(errs, e.sink.close())
+		}
+		if e.b != nil {
+			errs = append(errs, e.b.Close())
+		}
+		close(e.events)
+		e.closeErr = errors.Join(errs...)
+	})
+	return e.closeErr
+}

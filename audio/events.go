@@ -1,0 +1,176 @@
+package audio
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// Event is one of Failover, Late, Missing, SpareReady, SpareFailed and
+// NodeDown: what an [Engine] tells as it runs ([Engine.Events]).
+type Event interface{ isEvent() }
+
+// FailoverCause says what gave a node's primary away.
+type FailoverCause int
+
+// Failover causes.
+const (
+	// CauseDied: the primary died; the kernel's death notice (a robust
+	// futex) woke the spare, which promoted itself.
+	CauseDied FailoverCause = iota
+	// CauseWatchdog: the primary had not finished its block within the
+	// watchdog; the driver fenced it, woke the spare and killed it.
+	CauseWatchdog
+)
+
+func (c FailoverCause) String() string {
+	switch c {
+	case CauseDied:
+		return "died"
+	case CauseWatchdog:
+		return "watchdog"
+	}
+	return fmt.Sprintf("FailoverCause(%d)", int(c))
+}
+
+// Recovery says what a promoted spare found.
+type Recovery int
+
+// Recoveries.
+const (
+	// RecoveryBetween: promoted before the first block.
+	RecoveryBetween Recovery = iota
+	// RecoveryRecompute: the block asked for was not committed; the spare
+	// computed it again from the last committed state.
+	RecoveryRecompute
+	// RecoveryReuse: the block asked for was committed (whether or not
+	// the primary lived to publish it, or to finish the cycle): the spare
+	// published the committed block again, from the old primary's output
+	// buffers, without computing it.
+	RecoveryReuse
+)
+
+func (r Recovery) String() string {
+	switch r {
+	case RecoveryBetween:
+		return "before the first block"
+	case RecoveryRecompute:
+		return "recomputed"
+	case RecoveryReuse:
+		return "reused committed"
+	}
+	return fmt.Sprintf("Recovery(%d)", int(r))
+}
+
+// Failover: a node's spare took over from its primary. One record is made
+// per takeover the driver sees at a block's end; if a node's primary was
+// replaced more than once before the latest one published a block,
+// Promotions says how many times.
+type Failover struct {
+	Node       string
+	Cycle      uint64 // the block the new primary published first
+	Promotions int    // promotions since the node's previous record, usually 1
+	Cause      FailoverCause
+	Fault      FaultKind // the injected fault behind it; FaultNone if none was
+	Recovery   Recovery
+	FromLane   int
+	ToLane     int
+	// FaultMono is when the injected fault struck (0 when none was),
+	// DetectMono when the failover began (the spare woke, or the driver
+	// fenced the primary), RecoveredMono when the new primary published
+	// its first block: CLOCK_MONOTONIC nanoseconds.
+	FaultMono, DetectMono, RecoveredMono int64
+	// Detect is DetectMono − FaultMono, or from the node's wake for the
+	// block when no fault was injected; Switch is RecoveredMono −
+	// DetectMono.
+	Detect, Switch time.Duration
+}
+
+// Late: a node finished a block after the block's deadline (real time).
+type Late struct {
+	Node  string
+	Cycle uint64
+	By    time.Duration
+}
+
+// Missing: a block was not ready at its deadline (real time): the sink
+// recorded silence in its place. Node is one of the nodes not finished.
+type Missing struct {
+	Cycle uint64
+	Node  string
+}
+
+// SpareReady: a replacement spare is warm and parked.
+type SpareReady struct {
+	Node      string
+	Pid, Lane int
+}
+
+// SpareFailed: a replacement spare could not be started.
+type SpareFailed struct {
+	Node string
+	Err  error
+}
+
+// NodeDown: a node's primary ended with no spare left; Run fails.
+type NodeDown struct {
+	Node string
+	Err  error
+}
+
+func (Failover) isEvent()    {}
+func (Late) isEvent()        {}
+func (Missing) isEvent()     {}
+func (SpareReady) isEvent()  {}
+func (SpareFailed) isEvent() {}
+func (NodeDown) isEvent()    {}
+
+func (f Failover) String() string {
+	s := fmt.Sprintf("%s: failover at block %d (%s", f.Node, f.Cycle, f.Cause)
+	if f.Fault != FaultNone {
+		s += ", " + f.Fault.String()
+	}
+	return s + fmt.Sprintf(", %s), lane %d → %d, detect %v, switch %v", f.Recovery, f.FromLane, f.ToLane, f.Detect, f.Switch)
+}
+
+// evRec is an event as the driver records it: plain data in a ring, so
+// that the driver's thread never allocates; the forwarder goroutine turns
+// records into Events.
+type evRec struct {
+	kind  uint8
+	node  int
+	cycle uint64
+	by    int64
+	fo    Failover // for evFailover, without Node
+}
+
+const (
+	evFailover = iota + 1
+	evLate
+	evMissing
+)
+
+// eventRing is a single-producer (the driver), single-consumer (the
+// forwarder) ring of records.
+type eventRing struct {
+	recs       [1024]evRec
+	head, tail atomic.Uint64
+	dropped    atomic.Uint64
+}
+
+func (r *eventRing) put(rec evRec) {
+	h := r.head.Load()
+	if h-r.tail.Load() >= uint64(len(r.recs)) {
+		r.dropped.Add(1)
+		return
+	}
+	r.recs[h%uint64(len(r.recs))] = rec
+	r.head.Store(h + 1)
+}
+
+func (r *eventRing) drain(f func(evRec)) {
+	for t := r.tail.Load(); t < r.head.Load(); t++ {
+		f(r.recs[t%uint64(len(r.recs))])
+		r.tail.Store(t + 1)
+	}
+}

@@ -1,0 +1,61 @@
+//go:build linux
+
+package audio
+
+import (
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func openFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
+
+// TestEngineNoLeaks starts and closes engines whose nodes fail over, and
+// checks that no descriptor or goroutine outlives them.
+func TestEngineNoLeaks(t *testing.T) {
+	g, sink := chain(48000, 128)
+	once := func() {
+		_, _ = render(t, Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond, Faults: []Fault{
+			{Node: "src", Cycle: 10, Kind: FaultKill},
+			{Node: "amp", Cycle: 20, Kind: FaultHang},
+		}}, 40)
+	}
+	once() // the first engine opens what stays open (the forker's thread, pidfd support probes)
+	fds, goroutines := openFds(t), runtime.NumGoroutine()
+	for range 3 {
+		once()
+	}
+	assert.Equal(t, fds, openFds(t), "descriptors after 3 engines")
+	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines after 3 engines")
+}
+
+// TestDriverAllocatesNothing: the driver's allocations do not grow with
+// the number of cycles (Run itself allocates a few things once).
+func TestDriverAllocatesNothing(t *testing.T) {
+	g, sink := chain(48000, 128)
+	cfg := Config{Graph: g, Sink: sink, Watchdog: time.Second}
+	e, err := Start(ctxT(t), cfg)
+	require.NoError(t, err)
+	defer e.Close(ctxT(t))
+	mallocs := func(cycles uint64) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := e.Run(ctxT(t), cycles)
+		runtime.ReadMemStats(&after)
+		require.NoError(t, err)
+		return after.Mallocs - before.Mallocs
+	}
+	mallocs(100) // warm up
+	short, long := mallocs(10), mallocs(2010)
+	t.Logf("Run(10): %d allocations, Run(2010): %d", short, long)
+	assert.Less(t, long, short+20, "allocations grow with cycles")
+}

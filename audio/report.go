@@ -1,0 +1,161 @@
+package audio
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/understudy/understudy/audio/internal/bus"
+)
+
+// Report is what an [Engine] accounted over every cycle it ran.
+type Report struct {
+	Mode      Mode
+	Rate      int
+	BlockSize int
+	Slack     int // blocks
+	Period    time.Duration
+	Watchdog  time.Duration
+	Cycles    uint64
+	// Late counts cycles in which some node finished past the block's
+	// deadline; Missing counts blocks the sink recorded silence for,
+	// because the block was not complete at its deadline. Both are 0
+	// offline, where there are no deadlines.
+	Late, Missing uint64
+	Nodes         []NodeReport
+	Failovers     []Failover
+	// MoreFailovers counts failovers past the 4096 kept in Failovers.
+	MoreFailovers int
+	// FaultsStruck counts injected faults that went off; FaultsPostponed
+	// those armed later than planned (real time, no spare was ready yet).
+	FaultsStruck, FaultsPostponed int
+	// CycleP50, CycleP99 and CycleMax are the time from a cycle's start to
+	// its last node's publication.
+	CycleP50, CycleP99, CycleMax time.Duration
+	// SinkDropped counts blocks the WAV writer had no room for (real
+	// time); DroppedEvents, events the Events reader was too slow for.
+	SinkDropped, DroppedEvents uint64
+	Wall                       time.Duration // time spent in Run
+	// Priority is Config.Priority; PriorityDenied says the driver or a
+	// node asked for it and was refused (they ran in normal scheduling).
+	Priority       int
+	PriorityDenied bool
+}
+
+// NodeReport is one node's share of a [Report].
+type NodeReport struct {
+	Name, Kind string
+	Cycles     uint64
+	// Late counts blocks the node finished past their deadline; Missing,
+	// blocks it had not finished when the deadline came (real time).
+	Late, Missing uint64
+	Failovers     int
+	// WorstFinish is the node's latest finish relative to the block's
+	// deadline (negative: that much early). Offline, the deadline is the
+	// cycle's start plus (1+Slack) periods, as in real time.
+	WorstFinish time.Duration
+	// WorstCompute is the longest time from its start to its publication.
+	WorstCompute time.Duration
+	// Starved counts watchdog windows in which the node was past its
+	// watchdog, runnable, but waiting for a CPU: not fenced, since a spare
+	// would wait as long.
+	Starved int
+}
+
+// GlitchFree reports whether no block was late or missing and no node
+// went down; whether the output is also bit-identical is [Compare]'s to
+// say.
+func (r Report) GlitchFree() bool { return r.Late == 0 && r.Missing == 0 && r.SinkDropped == 0 }
+
+// report builds a Report from the statistics; runMu is held.
+func (e *Engine) report() Report {
+	s := &e.stats
+	r := Report{
+		Mode: e.cfg.Mode, Rate: e.t.rate, BlockSize: e.t.blockSize, Slack: e.slack,
+		Period: e.period, Watchdog: e.watchdog, Cycles: s.cycles, Late: s.late, Missing: s.missing,
+		Failovers: slices.Clone(s.failovers), MoreFailovers: s.moreFO,
+		FaultsStruck: s.faults, FaultsPostponed: s.postponed,
+		SinkDropped: e.sink.dropped.Load(), DroppedEvents: e.dropped.Load() + e.evring.dropped.Load(),
+		Wall: s.wall, Priority: e.cfg.Priority, PriorityDenied: s.priorityDenied,
+	}
+	if e.cfg.Priority > 0 {
+		for i := range e.t.procs {
+			for l := range e.lanes {
+				if atomic.LoadUint32(e.b.Node(i).Lane(l).Priority()) == bus.PriorityDenied {
+					r.PriorityDenied = true
+				}
+			}
+		}
+	}
+	if n := len(s.cycleTimes); n > 0 {
+		ct := slices.Clone(s.cycleTimes)
+		slices.Sort(ct)
+		r.CycleP50 = time.Duration(ct[(n-1)/2])
+		r.CycleP99 = time.Duration(ct[(n*99+99)/100-1])
+		r.CycleMax = time.Duration(ct[n-1])
+	}
+	for i, ns := range s.nodes {
+		r.Nodes = append(r.Nodes, NodeReport{
+			Name: e.t.names[i], Kind: e.t.kinds[i], Cycles: ns.cycles, Late: ns.late, Missing: ns.missing,
+			Failovers: ns.failovers, WorstFinish: time.Duration(ns.worst), WorstCompute: time.Duration(ns.worstCompute),
+			Starved: ns.starved,
+		})
+	}
+	return r
+}
+
+// String prints the report for people: a summary, a line per node, a line
+// per failover.
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s, %d Hz, %d frames (%v), slack %d, watchdog %v: %d blocks in %v\n",
+		r.Mode, r.Rate, r.BlockSize, r.Period, r.Slack, r.Watchdog, r.Cycles, r.Wall.Round(time.Millisecond))
+	fmt.Fprintf(&b, "late cycles %d, missing blocks %d, failovers %d, faults struck %d",
+		r.Late, r.Missing, len(r.Failovers)+r.MoreFailovers, r.FaultsStruck)
+	if r.FaultsPostponed > 0 {
+		fmt.Fprintf(&b, " (%d postponed: no spare ready)", r.FaultsPostponed)
+	}
+	switch {
+	case r.PriorityDenied:
+		fmt.Fprintf(&b, "\nSCHED_FIFO priority %d: DENIED, ran in normal scheduling", r.Priority)
+	case r.Priority > 0:
+		fmt.Fprintf(&b, "\nSCHED_FIFO priority %d", r.Priority)
+	}
+	fmt.Fprintf(&b, "\ncycle time p50 %v, p99 %v, max %v\n", r.CycleP50, r.CycleP99, r.CycleMax)
+	if r.SinkDropped > 0 {
+		fmt.Fprintf(&b, "sink dropped %d blocks\n", r.SinkDropped)
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "node\tkind\tblocks\tlate\tmissing\tfailovers\tstarved\tworst finish vs deadline\tworst compute\t")
+	for _, n := range r.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%v\t%v\t\n", n.Name, n.Kind, n.Cycles, n.Late, n.Missing, n.Failovers,
+			n.Starved, n.WorstFinish.Round(time.Microsecond), n.WorstCompute.Round(time.Microsecond))
+	}
+	tw.Flush()
+	for _, f := range r.Failovers {
+		fmt.Fprintf(&b, "  %v\n", f)
+	}
+	if len(r.Failovers) > 0 {
+		var det, sw []time.Duration
+		for _, f := range r.Failovers {
+			det, sw = append(det, f.Detect), append(sw, f.Switch)
+		}
+		fmt.Fprintf(&b, "detect p50 %v max %v; switch p50 %v max %v\n",
+			pct(det, 50), pct(det, 100), pct(sw, 50), pct(sw, 100))
+	}
+	return b.String()
+}
+
+// pct returns the nearest-rank percentile p of ds.
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	k := (len(s)*p + 99) / 100
+	return s[max(k, 1)-1]
+}
