@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PB_BENCH_DIE") != "" {
 		benchDie() // a worker without the SDK, for the floor benchmarks
 	}
+	// Under -race every exiting worker would sleep a second in the race
+	// runtime's exit hook; the workers' reports are not what we test.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
 }
 
