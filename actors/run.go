@@ -234,7 +234,7 @@ func (r *run) groupLoop() {
 						Cause: e.Cause, DetectMono: e.DetectMono, SwitchMono: e.SwitchMono, ByKernel: e.ByKernel})
 				}
 			case procbridge.Down:
-				x := procbridge.Exited{Pid: e.Pid, Exit: e.Exit, Err: e.Err}
+				x := procbridge.Exited(e)
 				r.mu.Lock()
 				r.exited = &x
 				r.mark = r.p.Mark()
