@@ -1,0 +1,311 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
+)
+
+const checkUsage = `Usage: understudy check [flags] FILE
+
+Validates the spec file FILE and reports every problem in it at once, each as
+file:line:column, with a hint where one helps. Then checks what the tree needs
+from this host before anything starts: the executables (looked up in PATH
+when they have no slash), the working directories, the directories of output
+files. If the file declares an audio graph, its kinds, parameters and ports
+are checked too. Prints the tree when all is well.
+
+Flags:
+  -q, --quiet   print problems only, not the tree
+
+Examples:
+  understudy check tree.yaml
+  understudy check tree.yaml && understudy run tree.yaml
+  generate-spec | understudy check -
+
+Exit status: 0 valid, 1 invalid or something missing, 2 usage.
+`
+
+func checkCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	quiet := fs.Bool("quiet", false, "")
+	fs.BoolVar(quiet, "q", false, "")
+	file, status, done := parseArgs(fs, checkUsage, args, stdout, stderr)
+	if done {
+		return status
+	}
+	f, err := load(file, stdin)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitInvalid
+	}
+	var problems []error
+	if err := f.Preflight(); err != nil {
+		problems = append(problems, err)
+	}
+	if f.Audio != nil {
+		if _, err := buildGraph(f); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if len(problems) > 0 {
+		printErrors(stderr, errors.Join(problems...))
+		return exitInvalid
+	}
+	if !*quiet {
+		fmt.Fprintf(stdout, "%s: valid\n", f.Path)
+		printFile(stdout, f)
+	}
+	return exitOK
+}
+
+// load loads FILE, or standard input for "-".
+func load(file string, stdin io.Reader) (*supervision.File, error) {
+	if file != "-" {
+		return supervision.Load(file)
+	}
+	data, err := io.ReadAll(io.LimitReader(stdin, supervision.MaxSpecSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("understudy: read standard input: %w", err)
+	}
+	return supervision.LoadBytes("<stdin>", data)
+}
+
+// printFile prints the tree and the audio graph of f.
+func printFile(w io.Writer, f *supervision.File) {
+	if f.Spec != nil {
+		root := f.Name
+		if root == "" {
+			root = supervision.DefaultRootName
+		}
+		fmt.Fprintf(w, "%s  %s\n", root, describeSupervisor(f.Spec))
+		printChildren(w, f, f.Spec, nil, "")
+	}
+	if a := f.Audio; a != nil {
+		fmt.Fprintf(w, "audio  %d Hz, %d-frame blocks, slack %d, %d spare%s per node, %d node%s, %d edge%s, %s",
+			a.Rate, a.BlockSize, a.Slack, a.Standby, plural(a.Standby), len(a.Nodes), plural(len(a.Nodes)), len(a.Edges), plural(len(a.Edges)), a.Duration)
+		if a.Output.Path != "" {
+			fmt.Fprintf(w, " -> %s", a.Output.Path)
+		}
+		fmt.Fprintln(w)
+		width := 0
+		for _, n := range a.Nodes {
+			width = max(width, len(n.Name))
+		}
+		for i, n := range a.Nodes {
+			branch := "├── "
+			if i == len(a.Nodes)-1 {
+				branch = "└── "
+			}
+			fmt.Fprintf(w, "%s%-*s  %s%s\n", branch, width, n.Name, n.Kind, formatParams(n.Params))
+		}
+	}
+}
+
+func formatParams(p map[string]float64) string {
+	if len(p) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%g", k, p[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// printChildren prints the children of s under indent; names is s's path
+// of child names, for its instances.
+func printChildren(w io.Writer, f *supervision.File, s *supervision.Spec, names []string, indent string) {
+	width := 0
+	for _, c := range s.Children {
+		width = max(width, len(c.Name))
+	}
+	for i := range s.Children {
+		c := &s.Children[i]
+		branch, next := "├── ", "│   "
+		if i == len(s.Children)-1 {
+			branch, next = "└── ", "    "
+		}
+		label := c.Name
+		if s.Strategy == supervision.SimpleOneForOne {
+			label += " (template)"
+		}
+		line := fmt.Sprintf("%s%s%-*s  %s", indent, branch, width, label, describeChild(c))
+		if s.Strategy == supervision.SimpleOneForOne {
+			n := 0
+			for _, in := range f.Instances {
+				if slices.Equal(in.Supervisor, names) {
+					n++
+				}
+			}
+			line += fmt.Sprintf(" · %d instance%s at start", n, plural(n))
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+		if c.Supervisor != nil {
+			printChildren(w, f, c.Supervisor, append(slices.Clone(names), c.Name), indent+next)
+		}
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func describeSupervisor(s *supervision.Spec) string {
+	parts := []string{s.Strategy.String(), describeIntensity(s.Intensity)}
+	if s.AutoShutdown != supervision.Never {
+		parts = append(parts, "auto_shutdown "+s.AutoShutdown.String())
+	}
+	return "supervisor (" + strings.Join(parts, ", ") + ")"
+}
+
+func describeIntensity(in supervision.Intensity) string {
+	period := in.Period
+	if period == 0 {
+		period = 5 * time.Second
+	}
+	switch {
+	case in.MaxRestarts == supervision.NoRestarts:
+		return "no restarts"
+	case in.MaxRestarts == 0:
+		return fmt.Sprintf("at most 1 restart in %v", period)
+	}
+	return fmt.Sprintf("at most %d restart%s in %v", in.MaxRestarts, plural(in.MaxRestarts), period)
+}
+
+// describeChild says what a child runs and how, leaving out defaults.
+func describeChild(c *supervision.ChildSpec) string {
+	var parts []string
+	if c.Supervisor != nil {
+		parts = append(parts, describeSupervisor(c.Supervisor))
+	}
+	if p := c.Process; p != nil {
+		if p.Worker != "" {
+			parts = append(parts, "worker "+p.Worker+joinArgs(p.Args))
+		} else {
+			parts = append(parts, shellQuote(p.Path)+joinArgs(p.Args))
+		}
+		if n := c.Standby; n > 0 {
+			parts = append(parts, fmt.Sprintf("standby %d", n))
+		}
+		if hb := p.Heartbeat; hb.Interval > 0 {
+			parts = append(parts, fmt.Sprintf("heartbeat %v/%v", hb.Interval, hb.Timeout))
+		}
+		if p.SDK {
+			parts = append(parts, "sdk")
+		}
+		if p.ReadyTimeout > 0 {
+			parts = append(parts, fmt.Sprintf("ready within %v", p.ReadyTimeout))
+		}
+		if p.StateSize > 0 {
+			parts = append(parts, fmt.Sprintf("state %d B", p.StateSize))
+		}
+		if p.Dir != "" {
+			parts = append(parts, "in "+p.Dir)
+		}
+		if n := declaredEnv(p.Env); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d env var%s", n, plural(n)))
+		}
+		for _, o := range []struct {
+			name string
+			out  procbridge.Output
+		}{{"stdout", p.Stdout}, {"stderr", p.Stderr}} {
+			switch o.out.Kind {
+			case procbridge.OutputInherit:
+			case procbridge.OutputWriter:
+				if fo, ok := o.out.Writer.(*supervision.FileOutput); ok {
+					parts = append(parts, o.name+" > "+fo.Path)
+				}
+			default:
+				parts = append(parts, o.name+" "+o.out.Kind.String())
+			}
+		}
+	}
+	if c.Restart != supervision.Permanent {
+		parts = append(parts, c.Restart.String())
+	}
+	switch sd := c.Shutdown; {
+	case sd.Mode == supervision.ShutdownGrace && sd.Grace > 0:
+		parts = append(parts, fmt.Sprintf("shutdown %v", sd.Grace))
+	case sd.Mode != supervision.ShutdownGrace:
+		parts = append(parts, "shutdown "+sd.Mode.String())
+	}
+	if c.Significant {
+		parts = append(parts, "significant")
+	}
+	if b := c.Backoff; b.Initial < 0 {
+		parts = append(parts, "no backoff")
+	} else if b != (supervision.Backoff{}) {
+		parts = append(parts, "backoff "+describeBackoff(b))
+	}
+	return strings.Join(parts, " · ")
+}
+
+func describeBackoff(b supervision.Backoff) string {
+	initial, maxWait, mult := b.Initial, b.Max, b.Multiplier
+	if initial == 0 {
+		initial = 100 * time.Millisecond
+	}
+	if maxWait == 0 {
+		maxWait = 10 * time.Second
+	}
+	if mult == 0 {
+		mult = 2
+	}
+	s := fmt.Sprintf("%v..%v ×%g", initial, maxWait, mult)
+	if b.Jitter > 0 {
+		s += fmt.Sprintf(" ±%g%%", b.Jitter*100)
+	}
+	return s
+}
+
+// declaredEnv counts the variables of env that the runner's own
+// environment does not hold as they are.
+func declaredEnv(env []string) int {
+	own := map[string]bool{}
+	for _, kv := range os.Environ() {
+		own[kv] = true
+	}
+	n := 0
+	for _, kv := range env {
+		if !own[kv] {
+			n++
+		}
+	}
+	return n
+}
+
+func joinArgs(args []string) string {
+	var b strings.Builder
+	for _, a := range args {
+		b.WriteByte(' ')
+		b.WriteString(shellQuote(a))
+	}
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=+,@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

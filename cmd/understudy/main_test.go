@@ -1,0 +1,620 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/procbridge/worker"
+)
+
+// envCLI makes the test binary, re-executed, run as the understudy command
+// (the way os/exec's tests re-execute theirs as helpers); workers the
+// command starts re-execute it again and land in worker.Main.
+const envCLI = "UNDERSTUDY_TEST_CLI"
+
+func TestMain(m *testing.M) {
+	worker.Main()
+	if os.Getenv(envCLI) == "1" {
+		os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	// A race-built worker sleeps a second before it exits (the race
+	// detector's atexit_sleep_ms), which would slow every stop.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
+}
+
+// deadline bounds every wait of these tests: generous, since the machines
+// are small and loaded; nothing waits for it unless something is wrong.
+const deadline = 60 * time.Second
+
+// writeSpec writes a spec file into a temporary directory.
+func writeSpec(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tree.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o644))
+	return path
+}
+
+// runCLI runs the command in this process.
+func runCLI(t *testing.T, stdin string, args ...string) (status int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	status = cli(args, strings.NewReader(stdin), &out, &errb)
+	return status, out.String(), errb.String()
+}
+
+// record is one JSON log record of `understudy run`.
+type record map[string]any
+
+func (r record) str(key string) string {
+	v, _ := r[key].(string)
+	return v
+}
+
+func (r record) int(key string) int {
+	v, _ := r[key].(float64)
+	return int(v)
+}
+
+// runProc is `understudy run` in a process of its own: the test binary,
+// re-executed as the command.
+type runProc struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	records chan record
+	done    chan struct{} // closed when stderr is drained
+	seen    []record      // records read from records, in order
+	taken   map[int]bool  // indexes of seen that waitFor returned
+
+	mu     sync.Mutex
+	stderr bytes.Buffer // everything it wrote to stderr
+	stdout *bytes.Buffer
+	wrote  chan struct{} // nudged on every write to stdout
+}
+
+// startRun starts `understudy run --ui logs --log-format json` on the spec.
+func startRun(t *testing.T, spec string, flags ...string) *runProc {
+	t.Helper()
+	args := append([]string{"run", "--ui", "logs", "--log-format", "json"}, flags...)
+	return startCLI(t, append(args, writeSpec(t, spec))...)
+}
+
+func startCLI(t *testing.T, args ...string) *runProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), envCLI+"=1")
+	p := &runProc{t: t, cmd: cmd, records: make(chan record, 4096), done: make(chan struct{}), stdout: &bytes.Buffer{}, wrote: make(chan struct{}, 1), taken: map[int]bool{}}
+	cmd.Stdout = &notifyWriter{p: p}
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	go func() {
+		defer close(p.done)
+		defer close(p.records)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			p.mu.Lock()
+			p.stderr.Write(line)
+			p.stderr.WriteByte('\n')
+			p.mu.Unlock()
+			var r record
+			if json.Unmarshal(line, &r) == nil {
+				p.records <- r
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+			_ = cmd.Wait()
+		}
+	})
+	return p
+}
+
+// notifyWriter keeps the command's stdout and nudges p.wrote.
+type notifyWriter struct{ p *runProc }
+
+func (w *notifyWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	w.p.stdout.Write(b)
+	w.p.mu.Unlock()
+	select {
+	case w.p.wrote <- struct{}{}:
+	default:
+	}
+	return len(b), nil
+}
+
+func (p *runProc) transcript() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+func (p *runProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdout.String()
+}
+
+// waitFor returns the first record, since the command started, that
+// match accepts and that no earlier waitFor returned; it waits for one if
+// there is none yet.
+func (p *runProc) waitFor(what string, match func(record) bool) record {
+	p.t.Helper()
+	for i, r := range p.seen {
+		if !p.taken[i] && match(r) {
+			p.taken[i] = true
+			return r
+		}
+	}
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	for {
+		select {
+		case r, ok := <-p.records:
+			if !ok {
+				p.t.Fatalf("understudy ended before %s:\n%s", what, p.transcript())
+			}
+			p.seen = append(p.seen, r)
+			if match(r) {
+				p.taken[len(p.seen)-1] = true
+				return r
+			}
+		case <-timer.C:
+			p.t.Fatalf("no %s within %v:\n%s", what, deadline, p.transcript())
+		}
+	}
+}
+
+// msg matches a record by message and, if given, child.
+func msg(m, child string) func(record) bool {
+	return func(r record) bool { return r.str("msg") == m && (child == "" || r.str("child") == child) }
+}
+
+func (p *runProc) signal(sig os.Signal) {
+	p.t.Helper()
+	require.NoError(p.t, p.cmd.Process.Signal(sig))
+}
+
+// wait waits for the command to exit and returns its status.
+func (p *runProc) wait() int {
+	p.t.Helper()
+	exited := make(chan error, 1)
+	go func() {
+		<-p.done
+		exited <- p.cmd.Wait()
+	}()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		require.NoError(p.t, err)
+		return 0
+	case <-time.After(deadline):
+		_ = p.cmd.Process.Kill()
+		<-exited
+		p.t.Fatalf("understudy did not exit within %v:\n%s", deadline, p.transcript())
+		return -1
+	}
+}
+
+// waitGone waits until the process pid has ended, on its pidfd.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return
+	}
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, int(deadline/time.Millisecond))
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "process %d still running", pid)
+}
+
+func TestHelp(t *testing.T) {
+	for _, c := range []string{"check", "run", "render"} {
+		for _, args := range [][]string{{c, "--help"}, {c, "-h"}, {"help", c}} {
+			status, out, _ := runCLI(t, "", args...)
+			assert.Equal(t, exitOK, status, args)
+			assert.Contains(t, out, "Usage: understudy "+c, args)
+			assert.Contains(t, out, "Examples:", args)
+		}
+	}
+	status, out, _ := runCLI(t, "", "--help")
+	assert.Equal(t, exitOK, status)
+	assert.Contains(t, out, "understudy run    [flags] FILE")
+
+	status, _, errOut := runCLI(t, "")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, errOut, "Usage:")
+	status, _, errOut = runCLI(t, "", "frobnicate")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, errOut, `understudy: no command "frobnicate"`)
+	status, _, errOut = runCLI(t, "", "check")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, errOut, "understudy check: no FILE")
+	status, _, errOut = runCLI(t, "", "check", "a.yaml", "b.yaml")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, errOut, "understudy check: one FILE, not 2 (a.yaml b.yaml)")
+	status, _, errOut = runCLI(t, "", "run", "--bogus", "a.yaml")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, errOut, "understudy run: flag provided but not defined: -bogus")
+	status, _, errOut = runCLI(t, "", "run", "--ui", "fancy", "a.yaml")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, errOut, `understudy run: --ui "fancy": want auto, live or logs`)
+	status, out, _ = runCLI(t, "", "version")
+	assert.Equal(t, exitOK, status)
+	assert.True(t, strings.HasPrefix(out, "understudy "), out)
+}
+
+func TestCheck(t *testing.T) {
+	path := writeSpec(t, `
+name: app
+strategy: one_for_all
+intensity: {max_restarts: 3, period: 10s}
+children:
+  - {name: web, command: sleep, args: [1000], stdout: lines, shutdown: 2s}
+  - {name: counter, worker: counter, standby: 1, state_size: 8, heartbeat: {interval: 50ms, timeout: 500ms}}
+  - name: pool
+    supervisor:
+      strategy: simple_one_for_one
+      template: {name: conn, command: sh, args: [-c, 'exec sleep "$0"'], restart: temporary}
+      instances: [[100], [200]]
+audio:
+  nodes:
+    - {name: osc, kind: sine, params: {freq: 440}}
+    - {name: amp, kind: gain, params: {gain: 0.5}}
+  edges: [osc -> amp]
+  output: out.wav
+`)
+	status, out, errOut := runCLI(t, "", "check", path)
+	require.Equal(t, exitOK, status, errOut)
+	assert.Empty(t, errOut)
+	assert.Equal(t, strings.Join([]string{
+		path + ": valid",
+		"app  supervisor (one_for_all, at most 3 restarts in 10s)",
+		"├── web      sleep 1000 · stdout lines · shutdown 2s",
+		"├── counter  worker counter · standby 1 · heartbeat 50ms/500ms · state 8 B",
+		"└── pool     supervisor (simple_one_for_one, at most 1 restart in 5s)",
+		"    └── conn (template)  sh -c 'exec sleep \"$0\"' · temporary · 2 instances at start",
+		"audio  48000 Hz, 128-frame blocks, slack 1, 1 spare per node, 2 nodes, 1 edge, 1s -> " + filepath.Join(filepath.Dir(path), "out.wav"),
+		"├── osc  sine (freq=440)",
+		"└── amp  gain (gain=0.5)",
+		"",
+	}, "\n"), out)
+
+	status, out, _ = runCLI(t, "", "check", "--quiet", path)
+	assert.Equal(t, exitOK, status)
+	assert.Empty(t, out)
+
+	status, out, _ = runCLI(t, "children: [{name: a, command: sleep}]", "check", "-")
+	assert.Equal(t, exitOK, status)
+	assert.Equal(t, "<stdin>: valid\nroot  supervisor (one_for_one, at most 1 restart in 5s)\n└── a  sleep\n", out)
+}
+
+// TestCheckBadInput: every problem is reported, each at its place, and the
+// status says so.
+func TestCheckBadInput(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		file string // written to dir/name.yaml unless it starts with "!"
+		want func(path string) string
+	}{
+		{"missing file", "!nope.yaml", func(p string) string {
+			return "supervision: read spec: open " + p + ": no such file or directory\n"
+		}},
+		{"a directory", "!", func(p string) string { return "supervision: read spec: " + p + ": is a directory\n" }},
+		{"empty", "", func(p string) string {
+			return p + ": empty file (declare a tree with children:, or an audio: graph; see docs/spec-reference.md)\n"
+		}},
+		{"invalid", "strategy: one_for_al\nchildren:\n  - {name: a, command: sleep, restrat: transient}\n", func(p string) string {
+			return p + ":1:11: strategy: unknown strategy 'one_for_al' (did you mean 'one_for_all'?)\n" +
+				p + ":3:31: children[0].restrat: unknown key (did you mean 'restart'?)\n"
+		}},
+		{"missing executables", "children:\n  - {name: a, command: no-such-program-understudy}\n  - {name: b, command: ./bin/b, dir: ./nowhere}\n", func(p string) string {
+			d := filepath.Dir(p)
+			return p + ":2:24: children[0].command: executable 'no-such-program-understudy' not found in $PATH\n" +
+				p + ":3:24: children[1].command: no executable '" + filepath.Join(d, "bin/b") + "'\n" +
+				p + ":3:38: children[1].dir: '" + filepath.Join(d, "nowhere") + "' is not a directory\n"
+		}},
+		{"audio the audio package rejects", `
+audio:
+  nodes:
+    - {name: osc, kind: sinus, params: {freq: 440}}
+    - {name: hi, kind: sine, params: {freq: 30000}}
+    - {name: amp, kind: gain}
+  edges: [osc:0 -> amp:3, amp -> amp]
+`, func(p string) string {
+			return p + ":4:25: audio.nodes[0].kind: unknown kind 'sinus' (did you mean 'sine'?)\n" +
+				p + ":5:45: audio.nodes[1].params.freq: 30000: node \"hi\" (sine): must be above 0 and below rate/2 = 24000\n" +
+				p + ":7:10: audio.edges: the edges form a cycle: amp -> amp (an audio graph flows one way: remove an edge of the cycle)\n" +
+				p + ":7:11: audio.edges[0].to.port: 3: node \"amp\" (gain) has inputs 0..0\n"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var path string
+			if name, ok := strings.CutPrefix(tt.file, "!"); ok {
+				path = filepath.Join(dir, name)
+				if name == "" {
+					path = dir
+				}
+			} else {
+				path = filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+				require.NoError(t, os.WriteFile(path, []byte(tt.file), 0o644))
+			}
+			status, out, errOut := runCLI(t, "", "check", path)
+			assert.Equal(t, exitInvalid, status)
+			assert.Empty(t, out)
+			assert.Equal(t, tt.want(path), errOut)
+		})
+	}
+}
+
+// TestCheckExample: the example the README runs is valid here.
+func TestCheckExample(t *testing.T) {
+	status, out, errOut := runCLI(t, "", "check", "../../examples/declarative/tree.yaml")
+	require.Equal(t, exitOK, status, errOut)
+	assert.Contains(t, out, "counter  worker counter 500ms · standby 1")
+}
+
+// TestRunRestartsAKilledChild runs a declared tree of ordinary executables,
+// kills a child and reads the restart from the logs, the child's output
+// from the logs, the restart count from the metrics, and the stop, in
+// reverse order, after SIGTERM.
+func TestRunRestartsAKilledChild(t *testing.T) {
+	p := startRun(t, `
+children:
+  - {name: a, command: sleep, args: [1000]}
+  - name: b
+    command: sh
+    args: [-c, 'echo "hello from b"; exec sleep 1000']
+    stdout: lines
+`, "--metrics", "127.0.0.1:0")
+	url := p.waitFor("the metrics address", msg("serving metrics", "")).str("url")
+	first := p.waitFor("a ready", msg("child ready", "a")).int("pid")
+	require.NotZero(t, first)
+	p.waitFor("b's output", func(r record) bool {
+		return r.str("msg") == "output" && r.str("line") == "hello from b" && r.str("child") == "root/b"
+	})
+	p.waitFor("the tree up", msg("the tree is up", ""))
+
+	require.NoError(t, syscall.Kill(first, syscall.SIGKILL))
+	exited := p.waitFor("a's exit", msg("child exited", "a"))
+	assert.Equal(t, "killed by SIGKILL", exited.str("exit"))
+	assert.Equal(t, "WARN", exited.str("level"))
+	p.waitFor("a restarting", msg("child restarting", "a"))
+	second := p.waitFor("a ready again", msg("child ready", "a"))
+	assert.NotEqual(t, first, second.int("pid"))
+	assert.Equal(t, 2, second.int("incarnation"))
+
+	body := httpGet(t, url)
+	assert.Contains(t, body, `understudy_child_restarts_total{child="a",supervisor="root"} 1`)
+	assert.Contains(t, body, `understudy_child_exits_total{child="a",kind="signal",supervisor="root"} 1`)
+	assert.Contains(t, body, "go_goroutines")
+
+	p.signal(syscall.SIGTERM)
+	p.waitFor("the stop", msg("stopping the tree in reverse start order; signal again to kill at once", ""))
+	stopB := p.waitFor("b stopped", msg("child stopped", ""))
+	assert.Equal(t, "b", stopB.str("child"), "the last started stops first")
+	p.waitFor("a stopped", msg("child stopped", "a"))
+	p.waitFor("the end", msg("stopped cleanly", ""))
+	assert.Equal(t, exitOK, p.wait())
+	assert.Contains(t, p.transcript(), "understudy: stopped cleanly\n")
+	waitGone(t, second.int("pid"))
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "curl", "-sf", url).Output()
+	if errors.Is(err, exec.ErrNotFound) {
+		t.Skip("no curl")
+	}
+	require.NoError(t, err)
+	return string(out)
+}
+
+// TestRunSecondSignal: a child that ignores SIGTERM has a minute to stop;
+// a second SIGINT kills it at once, and understudy says so.
+func TestRunSecondSignal(t *testing.T) {
+	p := startRun(t, `
+children:
+  - name: stubborn
+    command: sh
+    args: [-c, 'trap "" TERM; echo trapped; while :; do sleep 1; done']
+    stdout: lines
+    shutdown: 1m
+`)
+	pid := p.waitFor("stubborn ready", msg("child ready", "stubborn")).int("pid")
+	p.waitFor("the trap", func(r record) bool { return r.str("line") == "trapped" })
+	p.signal(syscall.SIGINT)
+	p.waitFor("the stop", msg("stopping the tree in reverse start order; signal again to kill at once", ""))
+	began := time.Now()
+	p.signal(syscall.SIGINT)
+	killed := p.waitFor("the kill", msg("second signal: killed every process at once", ""))
+	assert.Contains(t, killed["killed"], "root/stubborn (pid "+strconv.Itoa(pid)+")")
+	assert.Equal(t, exitKilledAt, p.wait())
+	assert.Less(t, time.Since(began), 30*time.Second, "well within the minute of grace")
+	assert.Contains(t, p.transcript(), "understudy: killed at once on a second signal (interrupt): 1 process\n")
+	waitGone(t, pid)
+}
+
+// TestRunTreeFails: a child that keeps failing exceeds the root's
+// intensity; the tree ends and the status says it failed.
+func TestRunTreeFails(t *testing.T) {
+	p := startRun(t, `
+intensity: {max_restarts: 2, period: 1m}
+children:
+  - {name: ok, command: sleep, args: [1000]}
+  - {name: bad, command: sh, args: [-c, 'exit 7'], backoff: none}
+`)
+	p.waitFor("the give-up", msg("supervisor gave up", ""))
+	p.waitFor("the failure", msg("the tree failed", ""))
+	assert.Equal(t, exitFailed, p.wait())
+	tr := p.transcript()
+	assert.Contains(t, tr, "understudy: the tree failed:\n  root gave up: child \"bad\" failed more than 2 time(s) in 1m0s\n    process bad (pid ")
+	assert.Contains(t, tr, "): exited 7\n")
+}
+
+// TestRunStartFails: a child that never gets ready fails the start.
+func TestRunStartFails(t *testing.T) {
+	p := startRun(t, `
+children:
+  - {name: first, command: sleep, args: [1000]}
+  - {name: mute, command: sleep, args: [1000], sdk: true, ready_timeout: 200ms}
+`)
+	assert.Equal(t, exitInvalid, p.wait())
+	tr := p.transcript()
+	assert.Contains(t, tr, "understudy: the tree did not start:\n  root gave up: child \"mute\" failed to start\n")
+	assert.Contains(t, tr, `"msg":"child stopped","supervisor":"root","child":"first"`, "what started is stopped")
+}
+
+// TestRunRefusesBeforeStarting: a missing executable is reported, at its
+// place, before anything starts.
+func TestRunRefusesBeforeStarting(t *testing.T) {
+	path := writeSpec(t, "children:\n  - {name: a, command: sleep, args: [1000]}\n  - {name: b, command: no-such-program-understudy}\n")
+	status, _, errOut := runCLI(t, "", "run", path)
+	assert.Equal(t, exitInvalid, status)
+	assert.Equal(t, path+":3:24: children[1].command: executable 'no-such-program-understudy' not found in $PATH\n", errOut)
+
+	path = writeSpec(t, "audio: {nodes: [{name: t, kind: testsignal}]}\n")
+	status, _, errOut = runCLI(t, "", "run", path)
+	assert.Equal(t, exitInvalid, status)
+	assert.Equal(t, path+": no tree to run: the file declares only an audio graph (understudy render renders it)\n", errOut)
+}
+
+// TestRunInstances: a simple_one_for_one supervisor's instances start with
+// the tree, and again when the supervisor is restarted (it comes back
+// empty, as in OTP).
+func TestRunInstances(t *testing.T) {
+	p := startRun(t, `
+children:
+  - name: pool
+    supervisor:
+      strategy: simple_one_for_one
+      intensity: {max_restarts: 0}
+      template:
+        name: conn
+        command: sh
+        args: [-c, 'echo "instance $0"; exec sleep 1000']
+        stdout: lines
+      instances: [[one], [two]]
+`)
+	for _, want := range []string{"instance one", "instance two"} {
+		p.waitFor(want, func(r record) bool { return r.str("line") == want })
+	}
+	pid := p.waitFor("conn-1 ready", msg("child ready", "conn-1")).int("pid")
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	p.waitFor("pool giving up", msg("supervisor gave up", ""))
+	p.waitFor("pool restarted", func(r record) bool { return msg("child ready", "pool")(r) && r.int("incarnation") == 2 })
+	for _, want := range []string{"instance one", "instance two"} {
+		p.waitFor(want+" again", func(r record) bool { return r.str("line") == want })
+	}
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
+}
+
+// TestRunHotStandby: killing the primary of a hot-standby child promotes
+// its spare, which goes on counting from the committed state.
+func TestRunHotStandby(t *testing.T) {
+	p := startRun(t, `
+children:
+  - name: counter
+    worker: counter
+    args: [20ms]
+    standby: 1
+    state_size: 8
+    heartbeat: {interval: 10ms, timeout: 1s}
+    stdout: lines
+`)
+	pid := p.waitFor("counter ready", msg("child ready", "counter")).int("pid")
+	p.waitFor("a count", func(r record) bool { return strings.HasPrefix(r.str("line"), "count 3 ") })
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	took := p.waitFor("the failover", msg("spare took over", "counter"))
+	assert.Equal(t, pid, took.int("old_pid"))
+	newPid := took.int("new_pid")
+	require.NotZero(t, newPid)
+	p.waitFor("the spare counting", func(r record) bool {
+		return strings.HasPrefix(r.str("line"), "resuming at count ") && strings.HasSuffix(r.str("line"), "(pid "+strconv.Itoa(newPid)+")")
+	})
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
+	assert.NotContains(t, p.transcript(), `"msg":"child restarting"`, "a failover, not a restart")
+}
+
+// TestRunLiveView: the live view draws the tree with ANSI redraws and
+// leaves the cursor visible.
+func TestRunLiveView(t *testing.T) {
+	p := startCLI(t, "run", "--ui", "live", writeSpec(t, "children:\n  - {name: sleeper, command: sleep, args: [1000]}\n"))
+	pid := 0
+	for pid == 0 {
+		select {
+		case <-p.done:
+			t.Fatalf("understudy ended:\n%s", p.transcript())
+		default:
+		}
+		// The view writes to stdout; its frames hold the child's row:
+		// "sleeper   running   4242   0   -   -".
+		for _, line := range strings.Split(p.output(), "\n") {
+			line = strings.TrimPrefix(line, "\x1b[H")
+			if f := strings.Fields(line); len(f) > 2 && f[0] == "sleeper" && f[1] == "running" {
+				pid, _ = strconv.Atoi(f[2])
+			}
+		}
+		if pid == 0 {
+			waitOutput(t, p)
+		}
+	}
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
+	waitGone(t, pid)
+	out := p.output()
+	assert.Contains(t, out, "\x1b[H")
+	assert.Contains(t, out, "CHILD")
+	assert.Contains(t, out, "HEARTBEAT")
+	assert.True(t, strings.HasSuffix(out, "\x1b[?25h"), "the cursor is shown again")
+	assert.Contains(t, p.transcript(), "understudy: stopped cleanly")
+}
+
+// waitOutput waits for the command to write more to stdout, or fails at
+// the deadline.
+func waitOutput(t *testing.T, p *runProc) {
+	t.Helper()
+	select {
+	case <-p.wrote:
+	case <-p.done:
+	case <-time.After(deadline):
+		t.Fatalf("no output within %v:\n%s", deadline, p.transcript())
+	}
+}

@@ -1,0 +1,492 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/understudy/understudy/audio"
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
+)
+
+const renderUsage = `Usage: understudy render [flags] FILE
+
+Renders the audio graph FILE declares (its audio: section) offline to its WAV
+file (32-bit float, one channel per output port): each node runs in its own
+worker process with hot-standby spares, as it would live. The same graph is
+also rendered in this process, without processes or faults, as the
+reference, and the glitch report compares the two: whether the render is
+bit-identical, whether the test signal's frame counter runs on unbroken, the
+latency between them, and the engine's account of late or missing blocks
+and failovers.
+
+The graph is checked first: kinds, parameters, ports, cycles, every problem
+at once with its file:line:column.
+
+Flags:
+  --out PATH              write the WAV here instead of the file's output path
+  --duration D            render D (such as 500ms or 10s) instead of the file's duration
+  --fault NODE@BLOCK[:KIND[:POINT]]
+                          inject a fault into NODE's primary process at BLOCK
+                          (counting from 1); KIND is kill (the default), hang,
+                          overrun or segv; POINT is before-compute (the default),
+                          after-output, after-commit or after-publish. Repeatable.
+  --reference             render the reference only, in this process
+
+Examples:
+  understudy render graph.yaml
+  understudy render --fault osc@100 --fault mix@250:hang graph.yaml
+  understudy render --out /tmp/take.wav --duration 10s graph.yaml
+
+Exit status: 0 rendered (and glitch-free), 1 invalid file or graph, 2 usage,
+3 the render failed or has glitches.
+`
+
+// faultFlags collects --fault values.
+type faultFlags []audio.Fault
+
+func (f *faultFlags) String() string { return fmt.Sprint(*f) }
+
+func (f *faultFlags) Set(s string) error {
+	fault, err := parseFault(s)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, fault)
+	return nil
+}
+
+// parseFault parses NODE@BLOCK[:KIND[:POINT]].
+func parseFault(s string) (audio.Fault, error) {
+	node, rest, ok := strings.Cut(s, "@")
+	if !ok || node == "" {
+		return audio.Fault{}, fmt.Errorf("%q: want NODE@BLOCK[:KIND[:POINT]], such as osc@100:kill", s)
+	}
+	parts := strings.Split(rest, ":")
+	block, err := strconv.ParseUint(parts[0], 10, 64)
+	if err != nil || block < 1 {
+		return audio.Fault{}, fmt.Errorf("%q: block %q: want a whole number from 1", s, parts[0])
+	}
+	f := audio.Fault{Node: node, Cycle: block, Kind: audio.FaultKill, Point: audio.BeforeCompute}
+	if len(parts) > 1 {
+		kinds := map[string]audio.FaultKind{"kill": audio.FaultKill, "hang": audio.FaultHang, "overrun": audio.FaultOverrun, "segv": audio.FaultSegv}
+		k, ok := kinds[parts[1]]
+		if !ok {
+			return audio.Fault{}, fmt.Errorf("%q: fault %q: want kill, hang, overrun or segv", s, parts[1])
+		}
+		f.Kind = k
+	}
+	if len(parts) > 2 {
+		points := map[string]audio.FaultPoint{"before-compute": audio.BeforeCompute, "after-output": audio.AfterOutput, "after-commit": audio.AfterCommit, "after-publish": audio.AfterPublish}
+		p, ok := points[parts[2]]
+		if !ok {
+			return audio.Fault{}, fmt.Errorf("%q: point %q: want before-compute, after-output, after-commit or after-publish", s, parts[2])
+		}
+		f.Point = p
+	}
+	if len(parts) > 3 {
+		return audio.Fault{}, fmt.Errorf("%q: want NODE@BLOCK[:KIND[:POINT]]", s)
+	}
+	return f, nil
+}
+
+func renderCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	out := fs.String("out", "", "")
+	dur := fs.Duration("duration", 0, "")
+	reference := fs.Bool("reference", false, "")
+	var faults faultFlags
+	fs.Var(&faults, "fault", "")
+	file, status, done := parseArgs(fs, renderUsage, args, stdout, stderr)
+	if done {
+		return status
+	}
+	if *dur < 0 {
+		fmt.Fprintf(stderr, "understudy render: --duration %v: must be positive\n", *dur)
+		return exitUsage
+	}
+	if *reference && len(faults) > 0 {
+		fmt.Fprintln(stderr, "understudy render: --fault needs the engine: leave out --reference")
+		return exitUsage
+	}
+	f, err := load(file, stdin)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitInvalid
+	}
+	if f.Audio == nil {
+		fmt.Fprintf(stderr, "%s: no audio graph: declare one under audio: (see docs/spec-reference.md)\n", f.Path)
+		return exitInvalid
+	}
+	job, err := buildGraph(f)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitInvalid
+	}
+	if *out != "" {
+		job.WAV = *out
+	}
+	if *dur > 0 {
+		job.Blocks = blocksFor(*dur, job.Graph.Rate, job.Graph.BlockSize)
+	}
+	job.Faults = faults
+	if job.WAV == "" {
+		fmt.Fprintln(stderr, f.Errorf("Audio", "audio", "add output: out.wav, or pass --out PATH", "no output file to render to"))
+		return exitInvalid
+	}
+	var e engine = supervisedEngine{}
+	if *reference {
+		e = nil
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return render(ctx, job, e, stdout, stderr)
+}
+
+// renderJob is a validated graph and what to render of it.
+type renderJob struct {
+	Graph   audio.Graph
+	Sink    []audio.Port // one WAV channel each
+	Blocks  int
+	Slack   int // blocks
+	Standby int // spares per node
+	Faults  []audio.Fault
+	WAV     string
+}
+
+// engine renders a graph offline to job.WAV and returns the samples it
+// wrote and its own account of the render. supervisedEngine is the audio
+// package's; the seam keeps the command's report independent of it.
+type engine interface {
+	Name() string
+	Render(ctx context.Context, job renderJob) (samples []float32, account string, glitchFree bool, err error)
+}
+
+// supervisedEngine renders with audio.Engine: each node a worker process
+// of this program (audio.NodeWorker) with hot-standby spares.
+type supervisedEngine struct{}
+
+func (supervisedEngine) Name() string {
+	return "supervised (audio.Engine: a process per node, hot-standby spares)"
+}
+
+func (supervisedEngine) Render(ctx context.Context, job renderJob) ([]float32, string, bool, error) {
+	slack := job.Slack
+	if slack == 0 {
+		slack = audio.NoSlack
+	}
+	e, err := audio.Start(ctx, audio.Config{
+		Graph: job.Graph, Sink: job.Sink, WAV: job.WAV, Mode: audio.Offline,
+		Slack: slack, Spares: job.Standby, Faults: job.Faults, Stderr: procbridge.Inherit,
+	})
+	if err != nil {
+		return nil, "", false, err
+	}
+	rep, err := e.Run(ctx, uint64(job.Blocks))
+	if cerr := e.Close(context.Background()); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, rep.String(), false, err
+	}
+	samples, err := readWAV(job.WAV, len(job.Sink))
+	return samples, rep.String(), rep.GlitchFree(), err
+}
+
+// render renders job with e (nil: the reference alone, written to the
+// WAV), and prints the report.
+func render(ctx context.Context, job renderJob, e engine, stdout, stderr io.Writer) int {
+	began := time.Now()
+	ref, err := audio.Render(&job.Graph, job.Sink, job.Blocks)
+	if err != nil {
+		fmt.Fprintf(stderr, "understudy render: reference render: %v\n", err)
+		return exitFailed
+	}
+	channels := make([]string, len(job.Sink))
+	for i, p := range job.Sink {
+		channels[i] = p.String()
+	}
+	frames := job.Blocks * job.Graph.BlockSize
+	length := time.Duration(int64(frames) * int64(time.Second) / int64(job.Graph.Rate)).Round(time.Microsecond)
+	if e == nil {
+		if err := writeWAV(job.WAV, job.Graph.Rate, len(job.Sink), ref); err != nil {
+			fmt.Fprintf(stderr, "understudy render: %v\n", err)
+			return exitFailed
+		}
+		fmt.Fprintf(stdout, "rendered %d frames (%v at %d Hz) of %s to %s in %v\n", frames, length, job.Graph.Rate,
+			strings.Join(channels, ", "), job.WAV, time.Since(began).Round(time.Millisecond))
+		fmt.Fprintln(stdout, "engine: the in-process reference (no processes, no faults); glitch check: not run")
+		return exitOK
+	}
+	got, account, engineOK, err := e.Render(ctx, job)
+	if account != "" {
+		fmt.Fprintf(stdout, "engine: %s\n%s", e.Name(), indent(account))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "understudy render: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "rendered %d frames (%v at %d Hz) of %s to %s in %v\n", frames, length, job.Graph.Rate,
+		strings.Join(channels, ", "), job.WAV, time.Since(began).Round(time.Millisecond))
+	opts := audio.CompareOptions{NoCounter: true}
+	if c, ok := counterChannel(job); ok {
+		opts = audio.CompareOptions{CounterChannel: c}
+	}
+	rep, err := audio.Compare(ref, got, len(job.Sink), opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "understudy render: compare with the reference: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprint(stdout, "glitch report (against the in-process reference):\n"+indent(rep.String()))
+	if !rep.GlitchFree() || !engineOK {
+		fmt.Fprintln(stdout, "verdict: GLITCHES")
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, "verdict: glitch-free")
+	return exitOK
+}
+
+func indent(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "  " + l
+		}
+	}
+	return strings.Join(lines, "")
+}
+
+// counterChannel returns the WAV channel carrying a test signal's frame
+// counter (its output port 0), if one is written.
+func counterChannel(job renderJob) (int, bool) {
+	kinds := map[string]string{}
+	for _, n := range job.Graph.Nodes {
+		kinds[n.Name] = n.Kind
+	}
+	for i, p := range job.Sink {
+		if kinds[p.Node] == "testsignal" && p.Port == 0 {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// blocksFor returns the blocks that cover d.
+func blocksFor(d time.Duration, rate, block int) int {
+	frames := (int64(d)*int64(rate) + int64(time.Second) - 1) / int64(time.Second)
+	return int((frames + int64(block) - 1) / int64(block))
+}
+
+func readWAV(path string, channels int) ([]float32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	_, ch, samples, err := audio.ReadWAV(f)
+	if err != nil {
+		return nil, fmt.Errorf("read back %s: %w", path, err)
+	}
+	if ch != channels {
+		return nil, fmt.Errorf("read back %s: %d channels, want %d", path, ch, channels)
+	}
+	return samples, nil
+}
+
+func writeWAV(path string, rate, channels int, samples []float32) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w, err := audio.NewWAVWriter(f, rate, channels)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if err := w.WriteFrames(samples); err != nil {
+		f.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// buildGraph turns the file's audio section into an audio.Graph and checks
+// it with the audio package; each problem is a *supervision.LoadError at
+// its place in the file.
+func buildGraph(f *supervision.File) (renderJob, error) {
+	a := f.Audio
+	g := audio.Graph{Rate: a.Rate, BlockSize: a.BlockSize}
+	job := renderJob{Slack: a.Slack, Standby: a.Standby, WAV: a.Output.Path}
+	for _, n := range a.Nodes {
+		g.Nodes = append(g.Nodes, audio.Node{Name: n.Name, Kind: n.Kind, Params: audio.Params(n.Params)})
+	}
+	for _, e := range a.Edges {
+		g.Edges = append(g.Edges, audio.Edge{From: audio.Port(e.From), To: audio.Port(e.To)})
+	}
+	if err := g.Validate(); err != nil {
+		return job, placeAudioErrors(f, err)
+	}
+	job.Graph = g
+	job.Blocks = blocksFor(a.Duration, a.Rate, a.BlockSize)
+	sink, err := outputPorts(f, g)
+	if err != nil {
+		return job, err
+	}
+	job.Sink = sink
+	return job, nil
+}
+
+// outputPorts returns the ports the file writes: its output ports, checked,
+// or every output port that no edge reads.
+func outputPorts(f *supervision.File, g audio.Graph) ([]audio.Port, error) {
+	kinds := audio.Builtin()
+	procs := map[string]audio.Processor{}
+	for _, n := range g.Nodes {
+		p, err := kinds.New(n.Kind, g.Rate, n.Params)
+		if err != nil {
+			return nil, err // Validate has checked it
+		}
+		procs[n.Name] = p
+	}
+	if ports := f.Audio.Output.Ports; len(ports) > 0 {
+		var errs []error
+		out := make([]audio.Port, len(ports))
+		for i, p := range ports {
+			out[i] = audio.Port(p)
+			if n := procs[p.Node].Outputs(); p.Port >= n {
+				field := fmt.Sprintf("Audio.Output.Ports[%d]", i)
+				path := fmt.Sprintf("audio.output.ports[%d]", i)
+				if n == 0 {
+					errs = append(errs, f.Errorf(field, path, "", "node '%s' (%s) has no outputs", p.Node, kindOf(g, p.Node)))
+				} else {
+					errs = append(errs, f.Errorf(field, path, "", "node '%s' (%s) has outputs 0..%d", p.Node, kindOf(g, p.Node), n-1))
+				}
+			}
+		}
+		return out, errors.Join(errs...)
+	}
+	read := map[audio.Port]bool{}
+	for _, e := range g.Edges {
+		read[e.From] = true
+	}
+	var out []audio.Port
+	for _, n := range g.Nodes {
+		for port := range procs[n.Name].Outputs() {
+			if p := (audio.Port{Node: n.Name, Port: port}); !read[p] {
+				out = append(out, p)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, f.Errorf("Audio.Output", "audio.output", "list them: output: {path: out.wav, ports: [mix:0]}", "every output port feeds an edge: nothing is left to write")
+	}
+	return out, nil
+}
+
+func kindOf(g audio.Graph, node string) string {
+	for _, n := range g.Nodes {
+		if n.Name == node {
+			return n.Kind
+		}
+	}
+	return "?"
+}
+
+// placeAudioErrors places each problem audio.Graph.Validate found at the
+// key of the file it is about.
+func placeAudioErrors(f *supervision.File, err error) error {
+	var errs []error // each a *supervision.LoadError
+	for _, e := range unjoin(err) {
+		var fe *audio.FieldError
+		var ce *audio.CycleError
+		switch {
+		case errors.As(e, &fe):
+			msg := fe.Reason
+			if fe.Value != nil {
+				msg = fmt.Sprintf("%v: %s", fe.Value, fe.Reason)
+			}
+			hint := ""
+			if errors.Is(e, audio.ErrUnknownKind) {
+				msg = fmt.Sprintf("unknown kind '%v'", fe.Value)
+				hint = "known: " + strings.Join(audio.Builtin().Names(), ", ")
+				if s := closest(fmt.Sprint(fe.Value), audio.Builtin().Names()); s != "" {
+					hint = "did you mean '" + s + "'?"
+				}
+			}
+			errs = append(errs, f.Errorf("Audio."+fe.Field, audioPath(fe.Field), hint, "%s", msg))
+		case errors.As(e, &ce):
+			errs = append(errs, f.Errorf("Audio.Edges", "audio.edges", "an audio graph flows one way: remove an edge of the cycle", "the edges form a cycle: %s", strings.Join(ce.Path, " -> ")))
+		default:
+			errs = append(errs, f.Errorf("Audio", "audio", "", "%v", e))
+		}
+	}
+	slices.SortStableFunc(errs, func(a, b error) int {
+		pa, pb := a.(*supervision.LoadError).Pos, b.(*supervision.LoadError).Pos
+		return cmp.Or(pa.Line-pb.Line, pa.Column-pb.Column)
+	})
+	return errors.Join(errs...)
+}
+
+// audioPath turns an audio.Graph field ("Nodes[2].Params[\"freq\"]") into
+// the file's own path ("audio.nodes[2].params.freq").
+func audioPath(field string) string {
+	r := strings.NewReplacer("Nodes", "nodes", "Edges", "edges", "Params", "params", "Kind", "kind", "Name", "name",
+		"From", "from", "To", "to", "Port", "port", "Node", "node", "Rate", "rate", "BlockSize", "block_size",
+		"[\"", ".", "\"]", "")
+	return "audio." + r.Replace(field)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// closest returns the candidate nearest s by edit distance, if it is a
+// likely typo.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

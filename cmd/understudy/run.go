@@ -1,0 +1,525 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
+)
+
+const runUsage = `Usage: understudy run [flags] FILE
+
+Runs the supervision tree FILE declares: starts its children in order, each
+ready before the next, and supervises them (restarts, backoff, intensity,
+escalation) until it ends on its own or a signal stops it.
+
+SIGINT or SIGTERM stops the tree: each supervisor stops its children in
+reverse start order, each within its shutdown policy (SIGTERM, the grace
+period, SIGKILL). A second SIGINT or SIGTERM during the stop kills every
+process at once, and says so.
+
+On a terminal it shows the tree live: state, pid, restarts, last exit and
+heartbeat age of every child, and the latest events (children whose output
+is "inherit", the default, write over the view: declare stdout: lines to see
+their lines among the events). Otherwise it writes one structured log record
+per event, and per output line of a child whose stdout or stderr is "lines",
+to standard error.
+
+A file's audio graph is not run: understudy render renders it.
+
+Flags:
+  --log-format text|json   format of the log records (default text)
+  --log-level LEVEL        debug, info, warn or error (default info)
+  --ui auto|live|logs      live view or logs; auto: live on a terminal (default auto)
+  --metrics ADDR           serve Prometheus metrics at http://ADDR/metrics
+                           (such as 127.0.0.1:9464; port 0 picks one and logs it)
+
+Examples:
+  understudy run tree.yaml
+  understudy run --ui logs --log-format json tree.yaml 2> tree.log
+  understudy run --metrics :9464 tree.yaml
+
+Exit status:
+  0  everything stopped cleanly (on a signal, or the tree shut itself down)
+  1  the file is invalid, something it names is missing, or the tree did not start
+  2  usage
+  3  the tree failed: its root supervisor gave up (the reasons are printed)
+  4  stopped on a signal, but a child did not stop within its shutdown policy
+  5  a second signal killed every process at once
+`
+
+// killWait bounds the wait for the tree to end after a kill at once.
+const killWait = 15 * time.Second
+
+func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	logFormat := fs.String("log-format", "text", "")
+	logLevel := fs.String("log-level", "info", "")
+	ui := fs.String("ui", "auto", "")
+	metricsAddr := fs.String("metrics", "", "")
+	file, status, done := parseArgs(fs, runUsage, args, stdout, stderr)
+	if done {
+		return status
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "understudy run: --log-level %q: want debug, info, warn or error\n", *logLevel)
+		return exitUsage
+	}
+	if *logFormat != "text" && *logFormat != "json" {
+		fmt.Fprintf(stderr, "understudy run: --log-format %q: want text or json\n", *logFormat)
+		return exitUsage
+	}
+	live := false
+	switch *ui {
+	case "auto":
+		live = isTerminal(stdout)
+	case "live":
+		live = true
+	case "logs":
+	default:
+		fmt.Fprintf(stderr, "understudy run: --ui %q: want auto, live or logs\n", *ui)
+		return exitUsage
+	}
+	if file == "-" {
+		fmt.Fprintln(stderr, "understudy run: FILE cannot be standard input: the tree's relative paths are relative to the file")
+		return exitUsage
+	}
+
+	f, err := supervision.Load(file)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitInvalid
+	}
+	if err := f.Preflight(); err != nil {
+		printErrors(stderr, err)
+		return exitInvalid
+	}
+	if f.Spec == nil {
+		fmt.Fprintf(stderr, "%s: no tree to run: the file declares only an audio graph (understudy render renders it)\n", f.Path)
+		return exitInvalid
+	}
+	defer f.Close()
+
+	r := &runner{file: f, stdout: stdout, stderr: stderr, pids: map[string]int{}}
+	var view *liveView
+	logOut := stderr
+	if live {
+		view = newLiveView(stdout, f, r)
+		logOut = view.events
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if live {
+		// The view's event lines: the time of day, no date.
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.String(slog.TimeKey, a.Value.Time().Format("15:04:05.000"))
+			}
+			return a
+		}
+	}
+	if *logFormat == "json" {
+		r.log = slog.New(slog.NewJSONHandler(logOut, opts))
+	} else {
+		r.log = slog.New(slog.NewTextHandler(logOut, opts))
+	}
+	routeLines(f, r.log)
+	return r.run(*metricsAddr, view)
+}
+
+// runner runs one loaded tree.
+type runner struct {
+	file           *supervision.File
+	log            *slog.Logger
+	stdout, stderr io.Writer
+
+	mu        sync.Mutex
+	pids      map[string]int // running processes by child path, for a kill at once
+	tree      *supervision.Tree
+	reinstate chan []string // simple_one_for_one supervisors restarted
+}
+
+func (r *runner) run(metricsAddr string, view *liveView) int {
+	f := r.file
+	opts := f.Options()
+	opts.Logger = r.log
+	opts.OnEvent = r.onEvent
+	r.reinstate = make(chan []string, 16)
+
+	if metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		srv, err := serveMetrics(metricsAddr, reg)
+		if err != nil {
+			fmt.Fprintf(r.stderr, "understudy run: --metrics %s: %v\n", metricsAddr, err)
+			return exitInvalid
+		}
+		defer srv.stop()
+		opts.Metrics = reg
+		r.log.Info("serving metrics", "url", "http://"+srv.addr+"/metrics")
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	if view != nil {
+		view.start()
+		defer view.stop()
+	}
+
+	if f.Audio != nil {
+		r.log.Info("the file's audio graph is not run here; understudy render renders it")
+	}
+	r.log.Info("starting the tree", "file", f.Path)
+	var tree *supervision.Tree
+	sig, err := untilSignal(sigs, func(ctx context.Context) error {
+		var err error
+		tree, err = supervision.Start(ctx, *f.Spec, opts)
+		return err
+	})
+	if err != nil {
+		if sig != nil {
+			r.log.Warn("interrupted while starting: what had started was stopped", "signal", sig.String())
+			r.report(view, "interrupted while starting; what had started was stopped")
+			return exitUnclean
+		}
+		r.log.Error("the tree did not start", "err", err)
+		r.report(view, "the tree did not start:\n"+explain(err))
+		return exitInvalid
+	}
+	r.mu.Lock()
+	r.tree = tree
+	r.mu.Unlock()
+	if view != nil {
+		view.setTree(tree)
+	}
+	r.log.Info("the tree is up", "root", tree.Name())
+
+	var wg sync.WaitGroup
+	instCtx, stopInstances := context.WithCancel(context.Background())
+	defer func() { stopInstances(); wg.Wait() }()
+	startInstances := func(sup []string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.startInstances(instCtx, tree, sup)
+		}()
+	}
+	started := map[string]bool{}
+	for _, in := range f.Instances {
+		if key := strings.Join(in.Supervisor, "/"); !started[key] {
+			started[key] = true
+			startInstances(in.Supervisor)
+		}
+	}
+
+	for {
+		select {
+		case <-tree.Done():
+			stopInstances()
+			if err := tree.Err(); err != nil {
+				r.log.Error("the tree failed", "err", err)
+				r.report(view, "the tree failed:\n"+explain(err))
+				return exitFailed
+			}
+			r.log.Info("the tree shut itself down")
+			r.report(view, "the tree shut itself down")
+			return exitOK
+		case sup := <-r.reinstate:
+			startInstances(sup)
+		case sig := <-sigs:
+			stopInstances()
+			return r.shutdown(tree, sig, sigs, view)
+		}
+	}
+}
+
+// shutdown stops the tree after the signal sig; a second signal on sigs
+// kills every process at once.
+func (r *runner) shutdown(tree *supervision.Tree, sig os.Signal, sigs <-chan os.Signal, view *liveView) int {
+	r.log.Warn("stopping the tree in reverse start order; signal again to kill at once", "signal", sig.String())
+	if view != nil {
+		view.setStatus(fmt.Sprintf("stopping (%v); signal again to kill at once", sig))
+	}
+	type result struct {
+		rep supervision.StopReport
+		err error
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		rep, err := tree.Stop(ctx)
+		done <- result{rep, err}
+	}()
+	select {
+	case res := <-done:
+		if !res.rep.OK() {
+			for _, l := range res.rep.Late {
+				r.log.Warn("child did not stop in time", "child", l.Path, "pid", l.Pid, "outcome", l.Outcome.String(), "took", l.Took)
+			}
+			r.report(view, "stopped, but not cleanly: "+res.rep.String())
+			return exitUnclean
+		}
+		r.log.Info("stopped cleanly")
+		r.report(view, "stopped cleanly")
+		return exitOK
+	case sig2 := <-sigs:
+		killed := r.killAll()
+		r.log.Error("second signal: killed every process at once", "signal", sig2.String(), "killed", killed)
+		cancel()
+		<-done
+		t := time.NewTimer(killWait)
+		defer t.Stop()
+		select {
+		case <-tree.Done():
+		case <-t.C:
+			r.log.Error("the tree had not ended after the kill; exiting anyway", "waited", killWait)
+		}
+		r.report(view, fmt.Sprintf("killed at once on a second signal (%v): %d process%s", sig2, len(killed), plural2(len(killed))))
+		return exitKilledAt
+	}
+}
+
+func plural2(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "es"
+}
+
+// untilSignal runs fn with a context that a signal on sigs cancels, and
+// returns the signal, if one came, and fn's error.
+func untilSignal(sigs <-chan os.Signal, fn func(context.Context) error) (os.Signal, error) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var got os.Signal
+	watched := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case s := <-sigs:
+			got = s
+			cancel(fmt.Errorf("understudy: %v", s))
+		case <-finished:
+		}
+	}()
+	err := fn(ctx)
+	close(finished)
+	<-watched
+	return got, err
+}
+
+// startInstances starts the instances the file declares for the
+// simple_one_for_one supervisor at path sup.
+func (r *runner) startInstances(ctx context.Context, tree *supervision.Tree, sup []string) {
+	s := tree.Supervisor(sup...)
+	for _, in := range r.file.Instances {
+		if !slices.Equal(in.Supervisor, sup) {
+			continue
+		}
+		c, err := s.StartSimpleChild(ctx, in.Args...)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("could not start an instance", "supervisor", s.Path(), "args", in.Args, "err", err)
+			}
+			return
+		}
+		r.log.Debug("instance started", "supervisor", s.Path(), "child", c.Name)
+	}
+}
+
+// onEvent follows the running processes, for a kill at once, and notices
+// simple_one_for_one supervisors that were restarted (their instances are
+// started again). It runs on the supervisors' goroutines.
+func (r *runner) onEvent(ev supervision.Event) {
+	h := ev.EventHeader()
+	path := h.Supervisor + "/" + h.Child
+	if e, ok := ev.(supervision.ChildPromoted); ok {
+		// supervision does not log failovers itself (yet).
+		r.log.Warn("spare took over", "supervisor", h.Supervisor, "child", h.Child, "old_pid", e.OldPid, "new_pid", e.NewPid, "epoch", e.Epoch,
+			"switch", time.Duration(e.SwitchMono-e.DetectMono))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch e := ev.(type) {
+	case supervision.ChildPromoted:
+		r.pids[path] = e.NewPid
+	case supervision.ChildReady:
+		if e.Pid != 0 {
+			r.pids[path] = e.Pid
+			return
+		}
+		if h.Incarnation > 1 && r.tree != nil {
+			if sup, ok := r.instanceSupervisor(path); ok {
+				select {
+				case r.reinstate <- sup:
+				default:
+				}
+			}
+		}
+	case supervision.ChildExited:
+		if r.pids[path] == e.Pid {
+			delete(r.pids, path)
+		}
+	case supervision.ChildStopped:
+		if r.pids[path] == e.Pid {
+			delete(r.pids, path)
+		}
+	}
+}
+
+// instanceSupervisor returns the names of the simple_one_for_one
+// supervisor at actor path path, if the file starts instances under it.
+func (r *runner) instanceSupervisor(path string) ([]string, bool) {
+	parts := strings.Split(path, "/")
+	if len(parts) < 2 {
+		return nil, false
+	}
+	names := parts[1:]
+	for _, in := range r.file.Instances {
+		if slices.Equal(in.Supervisor, names) {
+			return names, true
+		}
+	}
+	return nil, false
+}
+
+// killAll sends SIGKILL to every running process's group and returns the
+// paths of the processes killed.
+func (r *runner) killAll() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var killed []string
+	for path, pid := range r.pids {
+		if pid <= 0 {
+			continue
+		}
+		// procbridge starts each process in a group of its own: the group
+		// takes grandchildren too.
+		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		killed = append(killed, fmt.Sprintf("%s (pid %d)", path, pid))
+	}
+	slices.Sort(killed)
+	return killed
+}
+
+// report prints the outcome once the view (if any) is gone.
+func (r *runner) report(view *liveView, msg string) {
+	if view != nil {
+		view.setStatus(strings.SplitN(msg, "\n", 2)[0])
+		view.stop()
+	}
+	fmt.Fprintf(r.stderr, "understudy: %s\n", msg)
+}
+
+// explain writes the chain of a tree's failure, one reason a line.
+func explain(err error) string {
+	var b strings.Builder
+	for depth := 0; err != nil && depth < 32; depth++ {
+		pad := strings.Repeat("  ", depth+1)
+		var ee *supervision.EscalationError
+		var xe *procbridge.ExitError
+		switch {
+		case errors.As(err, &ee) && err == error(ee):
+			if ee.MaxRestarts == 0 && ee.Period == 0 {
+				fmt.Fprintf(&b, "%s%s gave up: child %q failed to start\n", pad, ee.Supervisor, ee.Child)
+			} else {
+				fmt.Fprintf(&b, "%s%s gave up: child %q failed more than %d time(s) in %v\n", pad, ee.Supervisor, ee.Child, max(ee.MaxRestarts, 0), ee.Period)
+			}
+			err = ee.Cause
+		case errors.As(err, &xe):
+			fmt.Fprintf(&b, "%sprocess %s (pid %d): %v\n", pad, xe.Name, xe.Pid, xe.Exit)
+			err = nil
+		default:
+			fmt.Fprintf(&b, "%s%v\n", pad, err)
+			err = nil
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// routeLines sends the output of every child whose stdout or stderr is
+// "lines" to the log, one record per line: a supervised child's process
+// lines are not read by anyone else.
+func routeLines(f *supervision.File, log *slog.Logger) {
+	root := f.Name
+	if root == "" {
+		root = supervision.DefaultRootName
+	}
+	var visit func(s *supervision.Spec, path string)
+	visit = func(s *supervision.Spec, path string) {
+		for i := range s.Children {
+			c := &s.Children[i]
+			cpath := path + "/" + c.Name
+			if c.Supervisor != nil {
+				visit(c.Supervisor, cpath)
+				continue
+			}
+			if c.Process == nil {
+				continue
+			}
+			if c.Process.Stdout.Kind == procbridge.OutputLines {
+				c.Process.Stdout = procbridge.ToWriter(&lineLogger{log: log, child: cpath, stream: "stdout"})
+			}
+			if c.Process.Stderr.Kind == procbridge.OutputLines {
+				c.Process.Stderr = procbridge.ToWriter(&lineLogger{log: log, child: cpath, stream: "stderr"})
+			}
+		}
+	}
+	visit(f.Spec, root)
+}
+
+// lineLogger logs what a child writes, a record per line.
+type lineLogger struct {
+	log    *slog.Logger
+	child  string
+	stream string
+
+	mu  sync.Mutex
+	buf []byte
+}
+
+// maxLogLine bounds a line; a longer one is logged in pieces.
+const maxLogLine = 16 << 10
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := slices.Index(l.buf, '\n')
+		if i < 0 {
+			if len(l.buf) >= maxLogLine {
+				l.emit(l.buf[:maxLogLine])
+				l.buf = append(l.buf[:0], l.buf[maxLogLine:]...)
+				continue
+			}
+			return len(p), nil
+		}
+		l.emit(l.buf[:i])
+		l.buf = append(l.buf[:0], l.buf[i+1:]...)
+	}
+}
+
+func (l *lineLogger) emit(line []byte) {
+	text := strings.TrimSuffix(string(line), "\r")
+	l.log.Info("output", "child", l.child, "stream", l.stream, "line", text)
+}

@@ -1,0 +1,1210 @@
+package supervision
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/understudy/understudy/procbridge"
+)
+
+// Limits of the loader, against files that would take it too long.
+const (
+	maxNodeVisits = 200_000 // YAML nodes read, aliases expanded
+	maxDepth      = 32      // nested supervisors
+	maxInstances  = 10_000
+	maxErrors     = 500 // reported; more are counted
+)
+
+// The keys of each kind of mapping, in the order the reference lists them.
+var (
+	supervisorKeys = []string{"strategy", "intensity", "auto_shutdown", "backoff", "children", "template", "instances"}
+	fileKeys       = append([]string{"version", "name"}, append(slices.Clone(supervisorKeys), "audio")...)
+	processKeys    = []string{"command", "worker", "args", "env", "clear_env", "dir", "sdk", "stdout", "stderr",
+		"ready_timeout", "heartbeat", "state_size", "ring_size", "standby", "watch"}
+	childKeys     = append(append([]string{"name"}, processKeys...), "restart", "shutdown", "significant", "backoff", "supervisor")
+	intensityKeys = []string{"max_restarts", "period"}
+	backoffKeys   = []string{"initial", "max", "multiplier", "jitter", "reset_after"}
+	heartbeatKeys = []string{"interval", "timeout"}
+)
+
+// keyAliases maps names people reach for to the key this format uses.
+var keyAliases = map[string]string{
+	"cmd": "command", "exec": "command", "program": "command", "path": "command", "executable": "command",
+	"argv": "args", "arguments": "args",
+	"environment": "env",
+	"cwd":         "dir", "workdir": "dir", "working_dir": "dir", "working_directory": "dir", "directory": "dir",
+	"stop_grace": "shutdown", "grace": "shutdown", "kill_timeout": "shutdown",
+	"restart_policy": "restart",
+	"spares":         "standby", "standbys": "standby", "hot_standby": "standby",
+	"sample_rate": "rate", "blocksize": "block_size", "block": "block_size",
+	"max_restart": "max_restarts", "restarts": "max_restarts", "within": "period", "window": "period",
+}
+
+// keyHomes says where a key that is not allowed here belongs.
+var keyHomes = map[string]string{
+	"max_restarts": "it belongs in intensity: {max_restarts: 3, period: 5s}",
+	"period":       "it belongs in intensity: {max_restarts: 3, period: 5s}",
+	"interval":     "it belongs in heartbeat: {interval: 10ms, timeout: 100ms}",
+	"timeout":      "it belongs in heartbeat: {interval: 10ms, timeout: 100ms}",
+	"initial":      "it belongs in backoff: {initial: 100ms, max: 10s}",
+	"multiplier":   "it belongs in backoff: {initial: 100ms, max: 10s}",
+	"jitter":       "it belongs in backoff: {initial: 100ms, max: 10s}",
+	"reset_after":  "it belongs in backoff: {initial: 100ms, max: 10s}",
+}
+
+type decoder struct {
+	name    string
+	base    string
+	errs    []*LoadError
+	pos     map[string]Position
+	visits  int
+	stopped bool // the visit budget ran out
+	more    int  // problems past maxErrors
+}
+
+func newDecoder(name string) *decoder {
+	return &decoder{name: name, base: filepath.Dir(name), pos: map[string]Position{}}
+}
+
+func (d *decoder) at(n *yaml.Node) Position {
+	if n == nil {
+		return Position{File: d.name}
+	}
+	return Position{File: d.name, Line: n.Line, Column: n.Column}
+}
+
+// fail records a problem at n; past maxErrors it only counts it.
+func (d *decoder) fail(n *yaml.Node, path, hint, format string, args ...any) {
+	if len(d.errs) >= maxErrors {
+		d.more++
+		return
+	}
+	d.errs = append(d.errs, &LoadError{Pos: d.at(n), Path: path, Msg: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+// mark records where the Go field goPath was written.
+func (d *decoder) mark(goPath string, n *yaml.Node) {
+	if n != nil {
+		d.pos[goPath] = d.at(n)
+	}
+}
+
+// deref follows aliases and counts the visit; nil when the budget is spent.
+func (d *decoder) deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	if n == nil || n.Kind == yaml.AliasNode {
+		return nil
+	}
+	d.visits++
+	if d.visits > maxNodeVisits {
+		if !d.stopped {
+			d.stopped = true
+			d.errs = append(d.errs, &LoadError{Pos: d.at(n), Msg: fmt.Sprintf("too many YAML nodes (aliases expanded): more than %d", maxNodeVisits)})
+		}
+		return nil
+	}
+	return n
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func joinGo(path, field string) string {
+	if path == "" {
+		return field
+	}
+	return path + "." + field
+}
+
+// describe names what n is, for "got ..." in type errors.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "nothing"
+		case "!!str":
+			return strconv.Quote(n.Value)
+		}
+		return n.Value
+	}
+	return "an alias"
+}
+
+// fields is a mapping of the file, its keys checked.
+type fields struct {
+	node *yaml.Node
+	path string
+	keys map[string]*yaml.Node
+	vals map[string]*yaml.Node
+}
+
+func (m *fields) get(key string) *yaml.Node {
+	if m == nil {
+		return nil
+	}
+	return m.vals[key]
+}
+
+func (m *fields) has(key string) bool { return m.get(key) != nil }
+
+// key returns the key node of key, for errors about the key itself.
+func (m *fields) key(key string) *yaml.Node { return m.keys[key] }
+
+// mapping checks that n is a mapping whose keys are among allowed (what
+// names it in errors) and returns its fields; nil when n is no mapping.
+// Merge keys (<<) are expanded; keys written in the mapping win.
+func (d *decoder) mapping(n *yaml.Node, path, what string, allowed []string) *fields {
+	return d.mappingExt(n, path, what, allowed, false)
+}
+
+// mappingExt is mapping; with ext, keys starting "x-" are allowed and
+// ignored (the file's top holds them, for YAML anchors to refer to).
+func (d *decoder) mappingExt(n *yaml.Node, path, what string, allowed []string, ext bool) *fields {
+	n = d.deref(n)
+	if n == nil {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, what, "want a mapping, got %s", describe(n))
+		return nil
+	}
+	m := &fields{node: n, path: path, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.fail(k, path, "", "a key must be a name, not %s", describe(k))
+			continue
+		}
+		name := k.Value
+		kpath := joinPath(path, name)
+		if first, dup := m.keys[name]; dup {
+			d.fail(k, kpath, fmt.Sprintf("first at line %d", first.Line), "duplicate key '%s'", name)
+			continue
+		}
+		if ext && strings.HasPrefix(name, "x-") {
+			continue
+		}
+		if !slices.Contains(allowed, name) {
+			d.fail(k, kpath, keyHint(name, allowed), "unknown key")
+			continue
+		}
+		m.keys[name] = k
+		m.vals[name] = v
+	}
+	for _, mv := range merges {
+		d.merge(m, mv, path, what, allowed, 0)
+	}
+	return m
+}
+
+// merge adds the keys of a merged mapping (<<: *anchor) that m lacks.
+func (d *decoder) merge(m *fields, v *yaml.Node, path, what string, allowed []string, depth int) {
+	v = d.deref(v)
+	if v == nil || depth > 8 {
+		return
+	}
+	switch v.Kind {
+	case yaml.SequenceNode:
+		for _, e := range v.Content {
+			d.merge(m, e, path, what, allowed, depth+1)
+		}
+	case yaml.MappingNode:
+		inner := d.mapping(v, path, what, allowed)
+		if inner == nil {
+			return
+		}
+		for name, val := range inner.vals {
+			if _, ok := m.keys[name]; !ok {
+				m.keys[name] = inner.keys[name]
+				m.vals[name] = val
+			}
+		}
+	default:
+		d.fail(v, path, "", "a merge (<<) takes a mapping or a list of mappings, got %s", describe(v))
+	}
+}
+
+// keyHint guesses what an unknown key was meant to be.
+func keyHint(name string, allowed []string) string {
+	if alias, ok := keyAliases[strings.ToLower(name)]; ok && slices.Contains(allowed, alias) {
+		return "did you mean '" + alias + "'?"
+	}
+	if s := closest(name, allowed); s != "" {
+		return "did you mean '" + s + "'?"
+	}
+	if home, ok := keyHomes[name]; ok {
+		return home
+	}
+	switch {
+	case slices.Contains(supervisorKeys, name) && !slices.Contains(allowed, name):
+		return "a nested supervisor's keys go under supervisor:"
+	case slices.Contains(processKeys, name) && slices.Contains(allowed, "children"):
+		return "it is a child's key: put it in an entry of children:"
+	}
+	return "want one of " + quoteList(allowed)
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "'" + n + "'"
+	}
+	return strings.Join(q, ", ")
+}
+
+// closest returns the candidate nearest to s by edit distance, if near
+// enough to be a likely typo, else "". Case, '-' and '_' are ignored.
+func closest(s string, candidates []string) string {
+	norm := func(x string) string { return strings.ToLower(strings.ReplaceAll(x, "-", "_")) }
+	ns := norm(s)
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		dist := editDistance(ns, norm(c))
+		if dist < bestD {
+			best, bestD = c, dist
+		}
+	}
+	n := len([]rune(ns))
+	limit := 1
+	switch {
+	case n > 8:
+		limit = 3
+	case n > 4:
+		limit = 2
+	}
+	if best == "" || bestD > limit {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and transpositions of neighbours cost 1.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 64 || len(rb) > 64 {
+		if a == b {
+			return 0
+		}
+		return 1 << 20
+	}
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
+}
+
+// file decodes the top of the file.
+func (d *decoder) file(n *yaml.Node) *File {
+	f := &File{Path: d.name, pos: d.pos}
+	m := d.mappingExt(n, "", "a spec file is a mapping: children:, strategy:, audio: ...", fileKeys, true)
+	if m == nil {
+		return f
+	}
+	if v := m.get("version"); v != nil {
+		if ver, ok := d.integer(v, "version"); ok && ver != 1 {
+			d.fail(v, "version", "", "unsupported version %d: this program reads version 1", ver)
+		}
+	}
+	if v := m.get("name"); v != nil {
+		if name, ok := d.str(v, "name"); ok {
+			d.mark("Name", v)
+			switch {
+			case name == "":
+				d.fail(v, "name", "leave name out for the default, 'root'", "empty name")
+			case strings.Contains(name, "/"):
+				d.fail(v, "name", "", "'%s' must not contain '/' (it separates actor paths)", name)
+			case strings.HasPrefix(name, "$"):
+				d.fail(v, "name", "", "'%s' must not start with '$' (protoactor's generated names do)", name)
+			default:
+				f.Name = name
+			}
+		}
+	}
+	if v := m.get("audio"); v != nil {
+		f.Audio = d.audio(v, "audio", "Audio")
+	}
+	tree := false
+	for _, k := range supervisorKeys {
+		tree = tree || m.has(k)
+	}
+	if tree || !m.has("audio") {
+		f.Spec = d.supervisor(m, "", "", nil, nil, 0, f)
+	}
+	return f
+}
+
+// supervisor decodes the keys of a supervisor (the file's top, or a
+// child's supervisor:). names is the path of child names to it; inherited
+// the backoff its parent declares for its children.
+func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inherited *backoffDecl, depth int, f *File) *Spec {
+	s := &Spec{}
+	if m == nil {
+		return s
+	}
+	if depth > maxDepth {
+		d.fail(m.node, path, "", "supervisors nested more than %d deep", maxDepth)
+		return s
+	}
+	if v := m.get("strategy"); v != nil {
+		s.Strategy, _ = parseEnum(d, v, joinPath(path, "strategy"), "strategy", strategies)
+		d.mark(joinGo(goPath, "Strategy"), v)
+	}
+	if v := m.get("intensity"); v != nil {
+		s.Intensity = d.intensity(v, joinPath(path, "intensity"), joinGo(goPath, "Intensity"))
+	}
+	if v := m.get("auto_shutdown"); v != nil {
+		s.AutoShutdown, _ = parseEnum(d, v, joinPath(path, "auto_shutdown"), "auto_shutdown", autoShutdowns)
+		d.mark(joinGo(goPath, "AutoShutdown"), v)
+	}
+	bo := inherited
+	if v := m.get("backoff"); v != nil {
+		own := d.backoff(v, joinPath(path, "backoff"))
+		bo = own.over(inherited)
+	}
+	sofo := s.Strategy == SimpleOneForOne
+	if sofo && s.AutoShutdown != Never {
+		d.fail(m.get("auto_shutdown"), joinPath(path, "auto_shutdown"), "", "a simple_one_for_one supervisor must use never")
+	}
+	d.mark(joinGo(goPath, "Children"), m.node)
+	children, template := m.get("children"), m.get("template")
+	switch {
+	case sofo && children != nil:
+		d.fail(m.key("children"), joinPath(path, "children"), "write its one child as template: {name: ..., command: ...}", "a simple_one_for_one supervisor declares a template, not children")
+	case sofo && template == nil:
+		d.fail(m.node, path, "add template: {name: ..., command: ...}", "a simple_one_for_one supervisor needs its template")
+	case !sofo && template != nil:
+		d.fail(m.key("template"), joinPath(path, "template"), "set strategy: simple_one_for_one, or list the child under children:", "template is for a simple_one_for_one supervisor")
+	case !sofo && children == nil:
+		hint := "a supervisor needs at least one child"
+		if path == "" {
+			hint = "a tree needs at least one child; see docs/spec-reference.md"
+		}
+		d.fail(m.node, path, hint, "missing 'children'")
+	}
+	if !sofo && m.has("instances") {
+		d.fail(m.key("instances"), joinPath(path, "instances"), "set strategy: simple_one_for_one", "instances are for a simple_one_for_one supervisor")
+	}
+
+	switch {
+	case sofo && template != nil:
+		c := d.child(template, joinPath(path, "template"), joinGo(goPath, "Children[0]"), s, bo, names, depth, f)
+		s.Children = []ChildSpec{c}
+		if v := m.get("instances"); v != nil {
+			for _, args := range d.instances(v, joinPath(path, "instances")) {
+				f.Instances = append(f.Instances, Instance{Supervisor: slices.Clone(names), Args: args})
+			}
+		}
+	case children != nil:
+		list := d.deref(children)
+		if list == nil {
+			break
+		}
+		cpath := joinPath(path, "children")
+		if list.Kind != yaml.SequenceNode {
+			d.fail(list, cpath, "", "want a list of children, got %s", describe(list))
+			break
+		}
+		if len(list.Content) == 0 {
+			d.fail(list, cpath, "a supervisor needs at least one child", "no children")
+		}
+		seen := map[string]*yaml.Node{}
+		for i, item := range list.Content {
+			ipath := fmt.Sprintf("%s[%d]", cpath, i)
+			c := d.child(item, ipath, fmt.Sprintf("%s[%d]", joinGo(goPath, "Children"), i), s, bo, names, depth, f)
+			if c.Name != "" {
+				if first, dup := seen[c.Name]; dup {
+					d.fail(d.nameNode(item), ipath+".name", fmt.Sprintf("first at line %d", first.Line), "duplicate child name '%s'", c.Name)
+				} else {
+					seen[c.Name] = d.nameNode(item)
+				}
+			}
+			s.Children = append(s.Children, c)
+		}
+	}
+	return s
+}
+
+// nameNode returns the name value of a child mapping, for positions.
+func (d *decoder) nameNode(item *yaml.Node) *yaml.Node {
+	for item != nil && item.Kind == yaml.AliasNode {
+		item = item.Alias
+	}
+	if item == nil || item.Kind != yaml.MappingNode {
+		return item
+	}
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		if item.Content[i].Value == "name" {
+			return item.Content[i+1]
+		}
+	}
+	return item
+}
+
+// instances decodes a simple_one_for_one supervisor's instances: a count,
+// or a list whose items are the extra arguments of each (a list, or one
+// scalar).
+func (d *decoder) instances(n *yaml.Node, path string) [][]string {
+	n = d.deref(n)
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
+		count, ok := d.integer(n, path)
+		switch {
+		case !ok:
+		case count < 0 || count > maxInstances:
+			d.fail(n, path, "", "%d is out of range: want 0 to %d", count, maxInstances)
+		default:
+			return make([][]string, count)
+		}
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, path, "instances: 3, or instances: [[8080], [8081]]", "want a count or a list of argument lists, got %s", describe(n))
+		return nil
+	}
+	if len(n.Content) > maxInstances {
+		d.fail(n, path, "", "%d instances: at most %d", len(n.Content), maxInstances)
+		return nil
+	}
+	out := make([][]string, 0, len(n.Content))
+	for i, item := range n.Content {
+		ipath := fmt.Sprintf("%s[%d]", path, i)
+		if it := d.deref(item); it != nil && it.Kind == yaml.ScalarNode {
+			if s, ok := d.anyScalar(it, ipath); ok {
+				out = append(out, []string{s})
+			}
+			continue
+		}
+		args, _ := d.scalarList(item, ipath, "a list of arguments")
+		if len(args) == 0 {
+			args = nil
+		}
+		out = append(out, args)
+	}
+	return out
+}
+
+// child decodes one child of supervisor parent.
+func (d *decoder) child(n *yaml.Node, path, goPath string, parent *Spec, bo *backoffDecl, names []string, depth int, f *File) ChildSpec {
+	var c ChildSpec
+	m := d.mapping(n, path, "a child: {name: web, command: ./web}", childKeys)
+	if m == nil {
+		return c
+	}
+	d.mark(goPath, m.node)
+	if v := m.get("name"); v != nil {
+		d.mark(joinGo(goPath, "Name"), v)
+		if name, ok := d.str(v, joinPath(path, "name")); ok {
+			switch {
+			case name == "":
+				d.fail(v, joinPath(path, "name"), "", "empty name")
+			case strings.Contains(name, "/"):
+				d.fail(v, joinPath(path, "name"), "", "'%s' must not contain '/' (it separates actor paths)", name)
+			case strings.HasPrefix(name, "$"):
+				d.fail(v, joinPath(path, "name"), "", "'%s' must not start with '$' (protoactor's generated names do)", name)
+			default:
+				c.Name = name
+			}
+		}
+	} else {
+		d.fail(m.node, path, "", "missing 'name'")
+	}
+
+	kinds := 0
+	for _, k := range []string{"command", "worker", "supervisor"} {
+		if m.has(k) {
+			kinds++
+		}
+	}
+	switch {
+	case kinds == 0:
+		d.fail(m.node, path, "a child runs an executable, a Go worker this program registers, or a nested supervisor", "missing 'command', 'worker' or 'supervisor'")
+	case m.has("supervisor") && kinds > 1:
+		other := "command"
+		if !m.has("command") {
+			other = "worker"
+		}
+		d.fail(m.key("supervisor"), joinPath(path, "supervisor"), "a child is a process or a supervisor", "'supervisor' and '%s' both set", other)
+	}
+
+	if v := m.get("supervisor"); v != nil {
+		for _, k := range processKeys {
+			if m.has(k) && k != "command" && k != "worker" {
+				d.fail(m.key(k), joinPath(path, k), "", "'%s' is for a process child, and this child is a supervisor", k)
+			}
+		}
+		d.mark(joinGo(goPath, "Supervisor"), v)
+		if parent.Strategy == SimpleOneForOne {
+			d.fail(m.key("supervisor"), joinPath(path, "supervisor"), "", "a simple_one_for_one template must be a process")
+		}
+		sm := d.mapping(v, joinPath(path, "supervisor"), "supervisor: {strategy: one_for_one, children: [...]}", supervisorKeys)
+		c.Supervisor = d.supervisor(sm, joinPath(path, "supervisor"), joinGo(goPath, "Supervisor"), append(slices.Clone(names), c.Name), bo, depth+1, f)
+	} else if kinds > 0 {
+		c.Process = d.process(m, path, joinGo(goPath, "Process"), goPath, &c)
+	}
+
+	if v := m.get("restart"); v != nil {
+		c.Restart, _ = parseEnum(d, v, joinPath(path, "restart"), "restart", restarts)
+		d.mark(joinGo(goPath, "Restart"), v)
+	}
+	if v := m.get("shutdown"); v != nil {
+		c.Shutdown = d.shutdown(v, joinPath(path, "shutdown"), c.Supervisor != nil)
+		d.mark(joinGo(goPath, "Shutdown"), v)
+	}
+	if v := m.get("significant"); v != nil {
+		d.mark(joinGo(goPath, "Significant"), v)
+		if sig, ok := d.boolean(v, joinPath(path, "significant")); ok && sig {
+			c.Significant = true
+			switch {
+			case c.Restart == Permanent:
+				d.fail(v, joinPath(path, "significant"), "make it restart: transient or restart: temporary", "a permanent child cannot be significant")
+			case parent.AutoShutdown == Never:
+				d.fail(v, joinPath(path, "significant"), "set the supervisor's auto_shutdown: any_significant or all_significant", "significant has no effect under auto_shutdown: never")
+			}
+		}
+	}
+	own := bo
+	if v := m.get("backoff"); v != nil {
+		own = d.backoff(v, joinPath(path, "backoff")).over(bo)
+	}
+	if own != nil {
+		c.Backoff = own.b
+		d.checkBackoff(own, joinGo(goPath, "Backoff"))
+	}
+	return c
+}
+
+// process decodes the process keys of a child.
+func (d *decoder) process(m *fields, path, goPath, childGo string, c *ChildSpec) *procbridge.Spec {
+	p := &procbridge.Spec{}
+	key := func(k string) string { return joinPath(path, k) }
+	commandList := false
+	if v := m.get("command"); v != nil {
+		d.mark(joinGo(goPath, "Path"), v)
+		if vv := d.deref(v); vv != nil && vv.Kind == yaml.SequenceNode {
+			argv, ok := d.scalarList(vv, key("command"), "the program and its arguments")
+			switch {
+			case ok && len(argv) == 0:
+				d.fail(vv, key("command"), "", "empty command")
+			case ok:
+				commandList = true
+				p.Path = d.command(vv, key("command"), argv[0])
+				if len(argv) > 1 {
+					p.Args = argv[1:]
+				}
+				d.mark(joinGo(goPath, "Args"), vv)
+			}
+		} else if s, ok := d.str(v, key("command")); ok {
+			p.Path = d.command(v, key("command"), s)
+		}
+	}
+	if v := m.get("worker"); v != nil {
+		d.mark(joinGo(goPath, "Worker"), v)
+		if name, ok := d.str(v, key("worker")); ok {
+			if m.has("command") {
+				d.fail(m.key("worker"), key("worker"), "a child runs either an executable or a Go worker", "'command' and 'worker' both set")
+			} else {
+				d.checkWorker(v, key("worker"), name)
+				p.Worker = name
+			}
+		}
+	}
+	if v := m.get("args"); v != nil {
+		d.mark(joinGo(goPath, "Args"), v)
+		if commandList {
+			d.fail(m.key("args"), key("args"), "put them in the command list, or write command as a string", "args with a command list")
+		} else if args, ok := d.scalarList(v, key("args"), "a list of arguments"); ok && len(args) > 0 {
+			p.Args = args
+		}
+	}
+	clear := false
+	if v := m.get("clear_env"); v != nil {
+		clear, _ = d.boolean(v, key("clear_env"))
+		d.mark(joinGo(goPath, "Env"), v)
+	}
+	if v := m.get("env"); v != nil {
+		d.mark(joinGo(goPath, "Env"), v)
+		p.Env = d.env(v, key("env"), clear)
+	} else if clear {
+		p.Env = []string{}
+	}
+	if v := m.get("dir"); v != nil {
+		d.mark(joinGo(goPath, "Dir"), v)
+		if s, ok := d.str(v, key("dir")); ok {
+			if s == "" {
+				d.fail(v, key("dir"), "leave dir out to run in the runner's directory", "empty dir")
+			}
+			p.Dir = resolvePath(d.base, s)
+		}
+	}
+	if v := m.get("sdk"); v != nil {
+		d.mark(joinGo(goPath, "SDK"), v)
+		p.SDK, _ = d.boolean(v, key("sdk"))
+	}
+	sdk := p.SDK || m.has("worker")
+	for _, s := range []struct {
+		key, field string
+		out        *procbridge.Output
+	}{{"stdout", "Stdout", &p.Stdout}, {"stderr", "Stderr", &p.Stderr}} {
+		*s.out = procbridge.Inherit
+		if v := m.get(s.key); v != nil {
+			d.mark(joinGo(goPath, s.field), v)
+			*s.out = d.output(v, key(s.key))
+		}
+	}
+	if v := m.get("ready_timeout"); v != nil {
+		d.mark(joinGo(goPath, "ReadyTimeout"), v)
+		if t, ok := d.duration(v, key("ready_timeout")); ok {
+			if t <= 0 {
+				d.fail(v, key("ready_timeout"), "leave it out for the default, 10s", "%s must be positive", formatDuration(t))
+			}
+			p.ReadyTimeout = t
+		}
+	}
+	if v := m.get("heartbeat"); v != nil {
+		p.Heartbeat = d.heartbeat(v, key("heartbeat"), joinGo(goPath, "Heartbeat"))
+		if p.Heartbeat.Interval > 0 && !sdk {
+			d.fail(m.key("heartbeat"), key("heartbeat"), "set sdk: true if the executable links procbridge/worker, or use a Go worker", "a heartbeat needs a worker that beats")
+		}
+	}
+	if v := m.get("state_size"); v != nil {
+		d.mark(joinGo(goPath, "StateSize"), v)
+		if n, ok := d.size(v, key("state_size")); ok {
+			if n > maxStateSizeBytes {
+				d.fail(v, key("state_size"), "", "%s is out of range: want 0 to 1GiB", formatSize(n))
+			}
+			p.StateSize = int(n)
+		}
+	}
+	if v := m.get("ring_size"); v != nil {
+		d.mark(joinGo(goPath, "RingSize"), v)
+		if n, ok := d.size(v, key("ring_size")); ok {
+			switch {
+			case n > maxRingSizeBytes:
+				d.fail(v, key("ring_size"), "", "%s is out of range: want 0 to 64MiB", formatSize(n))
+			case n&(n-1) != 0:
+				d.fail(v, key("ring_size"), "try "+formatSize(nextPow2(n)), "%s is not a power of two", formatSize(n))
+			}
+			p.RingSize = int(n)
+		}
+	}
+	if v := m.get("standby"); v != nil {
+		d.mark(joinGo(childGo, "Standby"), v)
+		if n, ok := d.integer(v, key("standby")); ok {
+			switch {
+			case n < 0 || n > int64(procbridge.MaxLanes-1):
+				d.fail(v, key("standby"), "", "%d is out of range: want 0 to %d", n, procbridge.MaxLanes-1)
+			case n > 0 && !sdk:
+				d.fail(v, key("standby"), "set sdk: true if the executable links procbridge/worker, or use a Go worker", "a hot standby needs a worker that can park and take over")
+			default:
+				c.Standby = int(n)
+			}
+		}
+	}
+	if v := m.get("watch"); v != nil {
+		d.mark(joinGo(goPath, "Watch"), v)
+		p.Watch, _ = parseEnum(d, v, key("watch"), "watch", watchModes)
+	}
+	return p
+}
+
+var watchModes = []procbridge.WatchMode{procbridge.WatchAuto, procbridge.WatchPidfd, procbridge.WatchSentinel}
+
+// The bounds procbridge puts on the segment's sizes.
+const (
+	maxStateSizeBytes = 1 << 30
+	maxRingSizeBytes  = 1 << 26
+)
+
+func nextPow2(n int64) int64 {
+	p := int64(1)
+	for p < n && p < 1<<62 {
+		p <<= 1
+	}
+	return p
+}
+
+// command resolves an executable named in the file: a name without a
+// slash is looked up in PATH when the process starts, a path is made
+// absolute.
+func (d *decoder) command(n *yaml.Node, path, s string) string {
+	switch {
+	case s == "":
+		d.fail(n, path, "", "empty command")
+		return ""
+	case strings.ContainsRune(s, '/'):
+		return resolvePath(d.base, s)
+	}
+	return s
+}
+
+// checkWorker reports a Go worker name this program does not register.
+func (d *decoder) checkWorker(n *yaml.Node, path, name string) {
+	if name == "" {
+		d.fail(n, path, "", "empty worker name")
+		return
+	}
+	err := (&procbridge.Spec{Worker: name}).Validate()
+	se, ok := err.(*procbridge.SpecError)
+	if !ok || se.Field != "Worker" {
+		return
+	}
+	registered := registeredWorkers(se.Reason)
+	hint := "this program registers no Go workers"
+	if len(registered) > 0 {
+		hint = "registered: " + strings.Join(registered, ", ")
+		if s := closest(name, registered); s != "" {
+			hint = "did you mean '" + s + "'?"
+		}
+	}
+	d.fail(n, path, hint, "no Go worker '%s' is registered in this program", name)
+}
+
+// registeredWorkers reads the registered names out of procbridge's
+// "(registered: a, b)" reason; procbridge exports no list.
+func registeredWorkers(reason string) []string {
+	_, list, ok := strings.Cut(reason, "(registered: ")
+	if !ok {
+		return nil
+	}
+	list = strings.TrimSuffix(strings.TrimSpace(list), ")")
+	var names []string
+	for _, n := range strings.Split(list, ", ") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// env decodes env: a mapping of variables; unless clear, the runner's own
+// environment comes first (without the variables env sets).
+func (d *decoder) env(n *yaml.Node, path string, clear bool) []string {
+	m := d.deref(n)
+	if m == nil {
+		return nil
+	}
+	if m.Kind != yaml.MappingNode {
+		d.fail(m, path, "env: {NAME: value}", "want a mapping of variables, got %s", describe(m))
+		return nil
+	}
+	var set []string
+	names := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := d.deref(m.Content[i]), m.Content[i+1]
+		if k == nil {
+			continue
+		}
+		kpath := joinPath(path, k.Value)
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			d.fail(k, path, "", "a variable name must be a string, not %s", describe(k))
+			continue
+		case k.Value == "" || strings.ContainsAny(k.Value, "=\x00"):
+			d.fail(k, kpath, "", "'%s' is not a variable name", k.Value)
+			continue
+		case names[k.Value]:
+			d.fail(k, kpath, "", "duplicate variable '%s'", k.Value)
+			continue
+		}
+		val, ok := d.anyScalar(v, kpath)
+		if !ok {
+			continue
+		}
+		if strings.ContainsRune(val, 0) {
+			d.fail(v, kpath, "", "a NUL byte in a variable")
+			continue
+		}
+		names[k.Value] = true
+		set = append(set, k.Value+"="+val)
+	}
+	if clear {
+		if set == nil {
+			set = []string{}
+		}
+		return set
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !names[name] {
+			env = append(env, kv)
+		}
+	}
+	return append(env, set...)
+}
+
+// output decodes stdout or stderr: inherit, discard, lines, or a file path
+// (one with a '/').
+func (d *decoder) output(n *yaml.Node, path string) procbridge.Output {
+	s, ok := d.str(n, path)
+	if !ok {
+		return procbridge.Inherit
+	}
+	switch s {
+	case "inherit":
+		return procbridge.Inherit
+	case "discard":
+		return procbridge.Discard
+	case "lines":
+		return procbridge.Lines
+	case "":
+		d.fail(n, path, "", "empty output")
+		return procbridge.Inherit
+	}
+	if !strings.ContainsRune(s, '/') {
+		hint := "a file path needs a '/': ./" + s
+		if c := closest(s, []string{"inherit", "discard", "lines"}); c != "" {
+			hint = "did you mean '" + c + "'?"
+		}
+		d.fail(n, path, hint, "unknown output '%s': want inherit, discard, lines or a file path", s)
+		return procbridge.Inherit
+	}
+	if strings.HasSuffix(s, "/") {
+		d.fail(n, path, "", "'%s' names a directory, not a file", s)
+		return procbridge.Inherit
+	}
+	return procbridge.ToWriter(&FileOutput{Path: resolvePath(d.base, s)})
+}
+
+// shutdown decodes a child's shutdown: brutal_kill, infinity or a grace
+// period.
+func (d *decoder) shutdown(n *yaml.Node, path string, supervisor bool) Shutdown {
+	v := d.deref(n)
+	if v == nil {
+		return Shutdown{}
+	}
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+		switch v.Value {
+		case "brutal_kill":
+			if supervisor {
+				d.fail(v, path, "use infinity, or a grace period", "a nested supervisor cannot be killed brutally: its children must be stopped in order")
+			}
+			return Shutdown{Mode: ShutdownBrutalKill}
+		case "infinity":
+			if !supervisor {
+				d.fail(v, path, "use a grace period such as 5s, or brutal_kill", "infinity is only for a nested supervisor: a process is stopped within a grace period, then killed")
+			}
+			return Shutdown{Mode: ShutdownInfinity}
+		}
+		if c := closest(v.Value, []string{"brutal_kill", "infinity"}); c != "" {
+			d.fail(v, path, "did you mean '"+c+"'?", "unknown shutdown '%s': want brutal_kill, infinity or a grace period", v.Value)
+			return Shutdown{}
+		}
+	}
+	grace, ok := d.duration(v, path)
+	if !ok {
+		return Shutdown{}
+	}
+	if grace <= 0 {
+		d.fail(v, path, "leave shutdown out for the default", "a grace period of %s: it must be positive", formatDuration(grace))
+		return Shutdown{}
+	}
+	return Shutdown{Mode: ShutdownGrace, Grace: grace}
+}
+
+// intensity decodes {max_restarts, period}. In the file, max_restarts: 0
+// means no restarts at all (NoRestarts), as in OTP; leaving it out means
+// the default, 1. A period left out is the default, 5s.
+func (d *decoder) intensity(n *yaml.Node, path, goPath string) Intensity {
+	var in Intensity
+	m := d.mapping(n, path, "intensity: {max_restarts: 3, period: 5s}", intensityKeys)
+	if m == nil {
+		return in
+	}
+	d.mark(goPath, m.node)
+	if v := m.get("max_restarts"); v != nil {
+		d.mark(goPath+".MaxRestarts", v)
+		if r, ok := d.integer(v, joinPath(path, "max_restarts")); ok {
+			switch {
+			case r < 0:
+				d.fail(v, joinPath(path, "max_restarts"), "0 allows no restarts at all", "%d is out of range: want 0 or more", r)
+			case r == 0:
+				in.MaxRestarts = NoRestarts
+			case r > 1_000_000:
+				d.fail(v, joinPath(path, "max_restarts"), "", "%d is out of range: want at most 1000000", r)
+			default:
+				in.MaxRestarts = int(r)
+			}
+		}
+	}
+	if v := m.get("period"); v != nil {
+		d.mark(goPath+".Period", v)
+		if p, ok := d.duration(v, joinPath(path, "period")); ok {
+			if p <= 0 {
+				d.fail(v, joinPath(path, "period"), "", "%s must be positive", formatDuration(p))
+			}
+			in.Period = p
+		}
+	} else if in.MaxRestarts > 0 {
+		in.Period = defaultPeriod
+	}
+	return in
+}
+
+// heartbeat decodes {interval, timeout}.
+func (d *decoder) heartbeat(n *yaml.Node, path, goPath string) procbridge.Heartbeat {
+	var hb procbridge.Heartbeat
+	m := d.mapping(n, path, "heartbeat: {interval: 10ms, timeout: 100ms}", heartbeatKeys)
+	if m == nil {
+		return hb
+	}
+	d.mark(goPath, m.node)
+	iv, tv := m.get("interval"), m.get("timeout")
+	if iv == nil {
+		d.fail(m.node, path, "heartbeat: {interval: 10ms, timeout: 100ms}", "missing 'interval'")
+	}
+	if tv == nil {
+		d.fail(m.node, path, "a few intervals, such as timeout: 100ms for interval: 10ms", "missing 'timeout'")
+	}
+	if iv != nil {
+		d.mark(goPath+".Interval", iv)
+		if t, ok := d.duration(iv, joinPath(path, "interval")); ok {
+			if t < time.Millisecond {
+				d.fail(iv, joinPath(path, "interval"), "", "%s is below the 1ms floor", formatDuration(t))
+			}
+			hb.Interval = t
+		}
+	}
+	if tv != nil {
+		d.mark(goPath+".Timeout", tv)
+		if t, ok := d.duration(tv, joinPath(path, "timeout")); ok {
+			if hb.Interval > 0 && t <= hb.Interval {
+				d.fail(tv, joinPath(path, "timeout"), "a few intervals, such as "+formatDuration(4*hb.Interval), "%s must be above the interval, %s", formatDuration(t), formatDuration(hb.Interval))
+			}
+			hb.Timeout = t
+		}
+	}
+	return hb
+}
+
+// backoffDecl is a backoff mapping of the file: the fields it sets, and
+// where.
+type backoffDecl struct {
+	b     Backoff
+	none  bool                  // backoff: none
+	nodes map[string]*yaml.Node // by key
+	paths map[string]string     // by key
+}
+
+// over returns the backoff of b with the fields it leaves out taken from
+// parent. "none" is a switch, not a set of fields: it neither takes nor
+// gives any.
+func (b *backoffDecl) over(parent *backoffDecl) *backoffDecl {
+	if parent == nil || b.none || parent.none {
+		return b
+	}
+	out := &backoffDecl{b: b.b, nodes: map[string]*yaml.Node{}, paths: map[string]string{}}
+	for _, k := range backoffKeys {
+		src := b
+		if _, ok := b.nodes[k]; !ok {
+			src = parent
+		}
+		if n, ok := src.nodes[k]; ok {
+			out.nodes[k], out.paths[k] = n, src.paths[k]
+			switch k {
+			case "initial":
+				out.b.Initial = src.b.Initial
+			case "max":
+				out.b.Max = src.b.Max
+			case "multiplier":
+				out.b.Multiplier = src.b.Multiplier
+			case "jitter":
+				out.b.Jitter = src.b.Jitter
+			case "reset_after":
+				out.b.ResetAfter = src.b.ResetAfter
+			}
+		}
+	}
+	return out
+}
+
+// backoff decodes a backoff mapping, or none (no delay between restarts).
+func (d *decoder) backoff(n *yaml.Node, path string) *backoffDecl {
+	decl := &backoffDecl{nodes: map[string]*yaml.Node{}, paths: map[string]string{}}
+	if v := d.deref(n); v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+		if v.Value == "none" {
+			decl.b.Initial, decl.none = -1, true
+			decl.nodes["initial"], decl.paths["initial"] = v, path
+			return decl
+		}
+		hint := "backoff: none, or backoff: {initial: 100ms, max: 10s}"
+		if closest(v.Value, []string{"none"}) != "" {
+			hint = "did you mean 'none'?"
+		}
+		d.fail(v, path, hint, "unknown backoff '%s'", v.Value)
+		return decl
+	}
+	m := d.mapping(n, path, "backoff: {initial: 100ms, max: 10s}, or backoff: none", backoffKeys)
+	if m == nil {
+		return decl
+	}
+	for _, k := range backoffKeys {
+		v := m.get(k)
+		if v == nil {
+			continue
+		}
+		kpath := joinPath(path, k)
+		switch k {
+		case "initial", "max", "reset_after":
+			t, ok := d.duration(v, kpath)
+			if !ok {
+				continue
+			}
+			if t <= 0 {
+				d.fail(v, kpath, "", "%s must be positive", formatDuration(t))
+				continue
+			}
+			switch k {
+			case "initial":
+				decl.b.Initial = t
+			case "max":
+				decl.b.Max = t
+			default:
+				decl.b.ResetAfter = t
+			}
+		case "multiplier":
+			f, ok := d.number(v, kpath)
+			if !ok {
+				continue
+			}
+			if f < 1 || f > 1000 {
+				d.fail(v, kpath, "", "%s is out of range: want 1 to 1000", fmtFloat(f))
+				continue
+			}
+			decl.b.Multiplier = f
+		case "jitter":
+			f, ok := d.number(v, kpath)
+			if !ok {
+				continue
+			}
+			if f < 0 || f > 1 {
+				d.fail(v, kpath, "a fraction: 0.2 spreads each wait by up to 20% either way", "%s is out of range: want 0 to 1", fmtFloat(f))
+				continue
+			}
+			decl.b.Jitter = f
+		}
+		decl.nodes[k], decl.paths[k] = v, kpath
+	}
+	return decl
+}
+
+// checkBackoff reports an initial wait above the cap, once the child's
+// backoff and the one it inherits are merged, and marks its positions.
+func (d *decoder) checkBackoff(b *backoffDecl, goPath string) {
+	for _, k := range backoffKeys {
+		if n, ok := b.nodes[k]; ok {
+			field := map[string]string{"initial": "Initial", "max": "Max", "multiplier": "Multiplier", "jitter": "Jitter", "reset_after": "ResetAfter"}[k]
+			d.mark(goPath+"."+field, n)
+		}
+	}
+	n, ok := b.nodes["initial"]
+	if !ok || b.b.Initial <= 0 {
+		return
+	}
+	switch {
+	case b.b.Max == 0 && b.b.Initial > defaultMax:
+		d.fail(n, b.paths["initial"], "set max too", "%s is above the default max, %s", formatDuration(b.b.Initial), formatDuration(defaultMax))
+	case b.b.Max > 0 && b.b.Initial > b.b.Max:
+		d.fail(n, b.paths["initial"], "raise max or lower initial", "%s is above max, %s", formatDuration(b.b.Initial), formatDuration(b.b.Max))
+	}
+}
+
+// backstop validates the loaded tree the way Start will and reports, at
+// the nearest position known, any problem the loader's own checks missed.
+// Whether executables and directories exist is left to Preflight: the
+// check runs on a copy where each process runs this program, in the
+// current directory.
+func (d *decoder) backstop(f *File) {
+	if f.Spec == nil {
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return
+	}
+	spec := hostless(*f.Spec, self)
+	err = spec.Validate()
+	if err == nil {
+		return
+	}
+	for _, e := range unjoin(err) {
+		field, msg := "", e.Error()
+		if se, ok := e.(*SpecError); ok {
+			field, msg = se.Field, fmt.Sprintf("%s = %s: %s", se.Field, se.Value, se.Reason)
+		}
+		p, _ := f.Pos(field)
+		d.errs = append(d.errs, &LoadError{Pos: p, Msg: msg})
+	}
+}
+
+// hostless returns a deep copy of s whose processes name no executable or
+// directory of the host.
+func hostless(s Spec, exe string) Spec {
+	s.Children = slices.Clone(s.Children)
+	for i := range s.Children {
+		c := &s.Children[i]
+		if c.Process != nil {
+			p := *c.Process
+			if p.Path != "" {
+				p.Path = exe
+			}
+			p.Dir = ""
+			c.Process = &p
+		}
+		if c.Supervisor != nil {
+			sub := hostless(*c.Supervisor, exe)
+			c.Supervisor = &sub
+		}
+	}
+	return s
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -1,0 +1,415 @@
+package supervision
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/understudy/understudy/procbridge"
+)
+
+// Marshal writes spec as a spec file, so that LoadBytes gives back an equal
+// Spec (reflect.DeepEqual). Relative paths come back absolute, taken
+// relative to the directory of the file loaded.
+//
+// Fields the file format does not have are errors, each naming the field:
+// a process's ExtraFiles, Segment and Lane, a Writer output other than a
+// *FileOutput, a Name other than the child's, and StopGrace (write the
+// grace in the child's Shutdown, which supervision uses in its place).
+// Values no spec can hold (an unknown Strategy, an Env entry without '=')
+// are errors too. A Backoff with a negative Initial (no backoff) is written
+// as none and comes back as Backoff{Initial: -1}: its other fields have no
+// effect.
+func Marshal(spec Spec) ([]byte, error) {
+	return MarshalFile(&File{Spec: &spec})
+}
+
+// MarshalFile writes f as a spec file: its root's name, its tree, the
+// instances of its simple_one_for_one supervisors and its audio graph.
+func MarshalFile(f *File) ([]byte, error) {
+	e := &encoder{instances: map[string][][]string{}}
+	for _, in := range f.Instances {
+		key := strings.Join(in.Supervisor, "/")
+		e.instances[key] = append(e.instances[key], in.Args)
+	}
+	root := mapNode()
+	root.HeadComment = "understudy spec file: see docs/spec-reference.md"
+	if f.Name != "" {
+		addKey(root, "name", str(f.Name))
+	}
+	if f.Spec != nil {
+		e.supervisor(root, f.Spec, "", nil)
+	}
+	if f.Audio != nil {
+		addKey(root, "audio", e.audio(f.Audio))
+	}
+	if len(e.errs) > 0 {
+		return nil, errors.Join(e.errs...)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return nil, fmt.Errorf("supervision: marshal: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("supervision: marshal: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+type encoder struct {
+	errs      []error
+	instances map[string][][]string // by the supervisor's path of names
+}
+
+func (e *encoder) bad(field, format string, args ...any) {
+	e.errs = append(e.errs, fmt.Errorf("supervision: marshal: %s: %s: %w", field, fmt.Sprintf(format, args...), ErrInvalid))
+}
+
+func mapNode() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"} }
+
+func flowMap() *yaml.Node {
+	return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle}
+}
+
+func seqNode(flow bool) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	if flow {
+		n.Style = yaml.FlowStyle
+	}
+	return n
+}
+
+func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+
+func intNode(i int) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(i)}
+}
+
+// floatNode writes f as a number, without a tag: a whole f reads back as
+// a YAML integer, which the loader takes wherever a number goes.
+func floatNode(f float64) *yaml.Node {
+	tag := "!!float"
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		tag = "!!int"
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: strconv.FormatFloat(f, 'f', -1, 64)}
+}
+
+func boolNode(b bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
+}
+
+func addKey(m *yaml.Node, key string, v *yaml.Node) {
+	m.Content = append(m.Content, str(key), v)
+}
+
+func sizeNode(n int) *yaml.Node {
+	if s := formatSize(int64(n)); strings.HasSuffix(s, "B") {
+		return str(s)
+	}
+	return intNode(n)
+}
+
+// supervisor writes the keys of s into m. names is the path of child names
+// to it, for its instances.
+func (e *encoder) supervisor(m *yaml.Node, s *Spec, goPath string, names []string) {
+	if !validStrategy(s.Strategy) {
+		e.bad(joinGo(goPath, "Strategy"), "unknown strategy %v", s.Strategy)
+	}
+	addKey(m, "strategy", str(s.Strategy.String()))
+	if in := s.Intensity; in != (Intensity{}) {
+		im := flowMap()
+		switch {
+		case in.MaxRestarts == NoRestarts:
+			addKey(im, "max_restarts", intNode(0))
+		case in.MaxRestarts > 0:
+			addKey(im, "max_restarts", intNode(in.MaxRestarts))
+		case in.MaxRestarts < NoRestarts:
+			e.bad(joinGo(goPath, "Intensity.MaxRestarts"), "%d: want >= 0, or NoRestarts", in.MaxRestarts)
+		}
+		if in.Period != 0 {
+			addKey(im, "period", str(formatDuration(in.Period)))
+		} else if in.MaxRestarts > 0 {
+			e.bad(joinGo(goPath, "Intensity.Period"), "0 with MaxRestarts set")
+		}
+		addKey(m, "intensity", im)
+	}
+	if s.AutoShutdown != Never {
+		if !validAutoShutdown(s.AutoShutdown) {
+			e.bad(joinGo(goPath, "AutoShutdown"), "unknown auto shutdown %v", s.AutoShutdown)
+		}
+		addKey(m, "auto_shutdown", str(s.AutoShutdown.String()))
+	}
+	if s.Strategy == SimpleOneForOne && len(s.Children) == 1 {
+		addKey(m, "template", e.child(&s.Children[0], joinGo(goPath, "Children[0]"), names))
+		if args, ok := e.instances[strings.Join(names, "/")]; ok {
+			addKey(m, "instances", instancesNode(args))
+		}
+		return
+	}
+	list := seqNode(false)
+	for i := range s.Children {
+		list.Content = append(list.Content, e.child(&s.Children[i], fmt.Sprintf("%s[%d]", joinGo(goPath, "Children"), i), names))
+	}
+	addKey(m, "children", list)
+}
+
+func instancesNode(all [][]string) *yaml.Node {
+	if !slices.ContainsFunc(all, func(a []string) bool { return len(a) > 0 }) {
+		return intNode(len(all))
+	}
+	list := seqNode(false)
+	for _, args := range all {
+		l := seqNode(true)
+		for _, a := range args {
+			l.Content = append(l.Content, str(a))
+		}
+		list.Content = append(list.Content, l)
+	}
+	return list
+}
+
+// child writes one child.
+func (e *encoder) child(c *ChildSpec, goPath string, names []string) *yaml.Node {
+	m := mapNode()
+	addKey(m, "name", str(c.Name))
+	switch {
+	case c.Process != nil && c.Supervisor != nil:
+		e.bad(goPath+".Supervisor", "Process is set too; set exactly one")
+	case c.Process != nil:
+		e.process(m, c, goPath+".Process")
+	case c.Supervisor == nil:
+		e.bad(goPath+".Process", "nil: set Process or Supervisor")
+	}
+	if c.Restart != Permanent {
+		if !validRestart(c.Restart) {
+			e.bad(goPath+".Restart", "unknown restart %v", c.Restart)
+		}
+		addKey(m, "restart", str(c.Restart.String()))
+	}
+	switch sd := c.Shutdown; {
+	case !validShutdownMode(sd.Mode):
+		e.bad(goPath+".Shutdown.Mode", "unknown shutdown mode %v", sd.Mode)
+	case sd.Mode == ShutdownGrace && sd.Grace != 0:
+		addKey(m, "shutdown", str(formatDuration(sd.Grace)))
+	case sd.Mode == ShutdownBrutalKill:
+		addKey(m, "shutdown", str("brutal_kill"))
+	case sd.Mode == ShutdownInfinity:
+		addKey(m, "shutdown", str("infinity"))
+	}
+	if sd := c.Shutdown; sd.Mode != ShutdownGrace && sd.Grace != 0 {
+		e.bad(goPath+".Shutdown.Grace", "%v with mode %v", sd.Grace, sd.Mode)
+	}
+	if c.Significant {
+		addKey(m, "significant", boolNode(true))
+	}
+	if b := backoffNode(c.Backoff); b != nil {
+		addKey(m, "backoff", b)
+	}
+	if c.Supervisor != nil && c.Process == nil {
+		sm := mapNode()
+		e.supervisor(sm, c.Supervisor, goPath+".Supervisor", append(slices.Clone(names), c.Name))
+		addKey(m, "supervisor", sm)
+	}
+	return m
+}
+
+func backoffNode(b Backoff) *yaml.Node {
+	if b.Initial < 0 {
+		return str("none")
+	}
+	if b == (Backoff{}) {
+		return nil
+	}
+	m := flowMap()
+	if b.Initial != 0 {
+		addKey(m, "initial", str(formatDuration(b.Initial)))
+	}
+	if b.Max != 0 {
+		addKey(m, "max", str(formatDuration(b.Max)))
+	}
+	if b.Multiplier != 0 {
+		addKey(m, "multiplier", floatNode(b.Multiplier))
+	}
+	if b.Jitter != 0 {
+		addKey(m, "jitter", floatNode(b.Jitter))
+	}
+	if b.ResetAfter != 0 {
+		addKey(m, "reset_after", str(formatDuration(b.ResetAfter)))
+	}
+	return m
+}
+
+// process writes the process keys of child c.
+func (e *encoder) process(m *yaml.Node, c *ChildSpec, goPath string) {
+	p := c.Process
+	switch {
+	case p.Path != "" && p.Worker != "":
+		e.bad(goPath+".Worker", "Path is set too; set exactly one")
+	case p.Path != "":
+		addKey(m, "command", str(p.Path))
+	case p.Worker != "":
+		addKey(m, "worker", str(p.Worker))
+	default:
+		e.bad(goPath+".Path", "empty: set Path or Worker")
+	}
+	if len(p.Args) > 0 {
+		l := seqNode(true)
+		for _, a := range p.Args {
+			l.Content = append(l.Content, str(a))
+		}
+		addKey(m, "args", l)
+	}
+	if p.Env != nil {
+		addKey(m, "clear_env", boolNode(true))
+		env := mapNode()
+		seen := map[string]bool{}
+		for i, kv := range p.Env {
+			k, v, ok := strings.Cut(kv, "=")
+			switch {
+			case !ok || k == "":
+				e.bad(fmt.Sprintf("%s.Env[%d]", goPath, i), "%q is not NAME=value", kv)
+				continue
+			case seen[k]:
+				e.bad(fmt.Sprintf("%s.Env[%d]", goPath, i), "%s is set twice", k)
+				continue
+			}
+			seen[k] = true
+			addKey(env, k, str(v))
+		}
+		if len(env.Content) > 0 {
+			addKey(m, "env", env)
+		}
+	}
+	if p.Dir != "" {
+		addKey(m, "dir", str(p.Dir))
+	}
+	if p.SDK {
+		addKey(m, "sdk", boolNode(true))
+	}
+	for _, o := range []struct {
+		key, field string
+		out        procbridge.Output
+	}{{"stdout", "Stdout", p.Stdout}, {"stderr", "Stderr", p.Stderr}} {
+		switch o.out.Kind {
+		case procbridge.OutputInherit:
+		case procbridge.OutputDiscard:
+			addKey(m, o.key, str("discard"))
+		case procbridge.OutputLines:
+			addKey(m, o.key, str("lines"))
+		case procbridge.OutputWriter:
+			fo, ok := o.out.Writer.(*FileOutput)
+			if !ok || fo.Path == "" {
+				e.bad(goPath+"."+o.field+".Writer", "a %T is not in the file format (only a *FileOutput)", o.out.Writer)
+				continue
+			}
+			path := fo.Path
+			if !strings.ContainsRune(path, '/') {
+				path = "./" + path
+			}
+			addKey(m, o.key, str(path))
+		default:
+			e.bad(goPath+"."+o.field+".Kind", "unknown output kind %v", o.out.Kind)
+		}
+	}
+	if p.ReadyTimeout != 0 {
+		addKey(m, "ready_timeout", str(formatDuration(p.ReadyTimeout)))
+	}
+	if hb := p.Heartbeat; hb != (procbridge.Heartbeat{}) {
+		h := flowMap()
+		addKey(h, "interval", str(formatDuration(hb.Interval)))
+		addKey(h, "timeout", str(formatDuration(hb.Timeout)))
+		addKey(m, "heartbeat", h)
+	}
+	if p.StateSize != 0 {
+		addKey(m, "state_size", sizeNode(p.StateSize))
+	}
+	if p.RingSize != 0 {
+		addKey(m, "ring_size", sizeNode(p.RingSize))
+	}
+	if n := c.Standby; n != 0 {
+		addKey(m, "standby", intNode(n))
+	}
+	if p.Watch != procbridge.WatchAuto {
+		if p.Watch < procbridge.WatchAuto || p.Watch > procbridge.WatchSentinel {
+			e.bad(goPath+".Watch", "unknown watch mode %v", p.Watch)
+		}
+		addKey(m, "watch", str(p.Watch.String()))
+	}
+	if p.Name != "" && p.Name != c.Name {
+		e.bad(goPath+".Name", "%q: not in the file format (the child's name names its process)", p.Name)
+	}
+	if p.StopGrace != 0 {
+		e.bad(goPath+".StopGrace", "not in the file format: set the child's Shutdown.Grace, which supervision uses in its place")
+	}
+	if p.Segment != nil {
+		e.bad(goPath+".Segment", "not in the file format: supervision gives a hot-standby child its segment")
+	}
+	if p.Lane != 0 {
+		e.bad(goPath+".Lane", "not in the file format")
+	}
+	if len(p.ExtraFiles) > 0 {
+		e.bad(goPath+".ExtraFiles", "open files are not in the file format")
+	}
+}
+
+// audio writes the audio section.
+func (e *encoder) audio(a *Audio) *yaml.Node {
+	m := mapNode()
+	addKey(m, "rate", intNode(a.Rate))
+	addKey(m, "block_size", intNode(a.BlockSize))
+	addKey(m, "slack", intNode(a.Slack))
+	addKey(m, "standby", intNode(a.Standby))
+	addKey(m, "duration", str(formatDuration(a.Duration)))
+	nodes := seqNode(false)
+	for _, n := range a.Nodes {
+		nm := mapNode()
+		addKey(nm, "name", str(n.Name))
+		addKey(nm, "kind", str(n.Kind))
+		if len(n.Params) > 0 {
+			pm := flowMap()
+			keys := make([]string, 0, len(n.Params))
+			for k := range n.Params {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				addKey(pm, k, floatNode(n.Params[k]))
+			}
+			addKey(nm, "params", pm)
+		}
+		nodes.Content = append(nodes.Content, nm)
+	}
+	addKey(m, "nodes", nodes)
+	if len(a.Edges) > 0 {
+		edges := seqNode(false)
+		for _, ed := range a.Edges {
+			edges.Content = append(edges.Content, str(ed.String()))
+		}
+		addKey(m, "edges", edges)
+	}
+	switch {
+	case a.Output.Path == "" && len(a.Output.Ports) > 0:
+		e.bad("Audio.Output.Path", "empty, with Ports set")
+	case len(a.Output.Ports) > 0:
+		om := mapNode()
+		addKey(om, "path", str(a.Output.Path))
+		ports := seqNode(true)
+		for _, p := range a.Output.Ports {
+			ports.Content = append(ports.Content, str(p.String()))
+		}
+		addKey(om, "ports", ports)
+		addKey(m, "output", om)
+	case a.Output.Path != "":
+		addKey(m, "output", str(a.Output.Path))
+	}
+	return m
+}
