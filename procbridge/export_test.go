@@ -2,6 +2,12 @@
 
 package procbridge
 
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
 // SetSegmentVersionForTest makes the next segments claim layout version v
 // (0 restores the real one), to exercise a worker that refuses its segment.
 func SetSegmentVersionForTest(v uint32) { testSegmentVersion = v }
@@ -12,3 +18,18 @@ func MonitorIdle() bool {
 	defer monitor.mu.Unlock()
 	return !monitor.running
 }
+
+// SpuriousWake wakes the spare parked in lane of seg through its robust
+// word in the primary's lane, without the owner having died, and returns
+// how many times the spare had gone to sleep before (ParkLoops counts each
+// time it looked and found nothing to do).
+func SpuriousWake(seg *Segment, lane int) (loopsBefore uint32, woken int) {
+	_, active := seg.seg.Control()
+	word := seg.seg.Lane(active).RobustWord(1 + lane)
+	loopsBefore = seg.seg.Lane(lane).ParkLoops()
+	n, _, _ := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(word)), 1 /* FUTEX_WAKE */, 1, 0, 0, 0)
+	return loopsBefore, int(n)
+}
+
+// ParkLoops returns how many times the spare in lane looked around.
+func ParkLoops(seg *Segment, lane int) uint32 { return seg.seg.Lane(lane).ParkLoops() }

@@ -307,7 +307,7 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 	g.handled[p] = true
 	to := -1
 	for i, q := range g.members {
-		if q != nil && i != from && q.lane.Ready() == shm.ReadyYes && !g.dying[q] {
+		if q != nil && i != from && q.lane.Ready() == shm.ReadyYes && !g.dying[q] && !g.handled[q] {
 			to = i
 			break
 		}
@@ -444,7 +444,7 @@ func (g *Group) switchOver() error {
 	p := g.members[from]
 	ready := false
 	for i, q := range g.members {
-		if q != nil && i != from && q.lane.Ready() == shm.ReadyYes && !g.dying[q] {
+		if q != nil && i != from && q.lane.Ready() == shm.ReadyYes && !g.dying[q] && !g.handled[q] {
 			ready = true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -117,6 +118,43 @@ func TestFencedPrimaryCannotChangeState(t *testing.T) {
 	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGCONT))
 	assert.Equal(t, "fenced", (<-primary.Lines()).Text)
 	assert.Equal(t, final, count(t, seg), "the fenced primary changed nothing")
+	_, err = primary.Stop(ctxT(t))
+	require.NoError(t, err)
+}
+
+// TestSpuriousWakeDoesNotPromote: a spare woken on its robust word while
+// the primary lives looks, sees no owner-died mark, and parks again.
+func TestSpuriousWakeDoesNotPromote(t *testing.T) {
+	seg, err := procbridge.NewSegment("counter", procbridge.SegmentConfig{Lanes: 2, StateSize: 8})
+	require.NoError(t, err)
+	defer seg.Close()
+	primary, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 0, Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	spare, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	require.Equal(t, "active 0", (<-primary.Lines()).Text)
+
+	// Wait until the spare sleeps on the word, then wake it for nothing.
+	var before uint32
+	deadlineAt := time.Now().Add(deadline)
+	for {
+		var woken int
+		before, woken = procbridge.SpuriousWake(seg, 1)
+		if woken == 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadlineAt), "the spare never parked on the robust word")
+		runtime.Gosched()
+	}
+	for procbridge.ParkLoops(seg, 1) == before {
+		require.True(t, time.Now().Before(deadlineAt), "the spare did not wake")
+		runtime.Gosched()
+	}
+	epoch, lane := seg.Control()
+	assert.Equal(t, uint64(0), epoch, "no promotion")
+	assert.Equal(t, 0, lane)
+	_, err = spare.Stop(ctxT(t))
+	require.NoError(t, err)
 	_, err = primary.Stop(ctxT(t))
 	require.NoError(t, err)
 }

@@ -76,6 +76,7 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 			atomic.CompareAndSwapUint32(park, pv, shm.ParkWaiting)
 			continue
 		}
+		w.lane.CountParkLoop() // looked, found nothing to do: sleep again
 		if rv&shm.FutexTIDMask != 0 {
 			waitEither(park, shm.ParkWaiting, rw, rv)
 		} else {

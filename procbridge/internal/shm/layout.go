@@ -83,6 +83,7 @@ const (
 	laneReady     = 64  // u32 futex: ReadyNo, ReadyYes, ReadyAborted
 	lanePid       = 68  // u32 the pid that attached to the lane
 	laneRobustTid = 80  // u32 the TID of the worker's robust-list thread
+	laneParkLoops = 84  // u32 times a parked spare woke and looked (tests watch it)
 	lanePark      = 128 // u32 futex: the lane parks here until promoted
 	laneRobust    = 192 // robust list: entry pointers then the words
 )

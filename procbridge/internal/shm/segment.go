@@ -224,6 +224,7 @@ func (l *Lane) Reset() {
 	atomic.StoreUint32(l.ReadyWord(), ReadyNo)
 	atomic.StoreUint32(l.seg.u32(l.off+lanePid), 0)
 	atomic.StoreUint32(l.seg.u32(l.off+laneRobustTid), 0)
+	atomic.StoreUint32(l.seg.u32(l.off+laneParkLoops), 0)
 	atomic.StoreUint32(l.ParkWord(), ParkWaiting)
 	for i := range RobustWords {
 		atomic.StoreUint32(l.RobustWord(i), 0)
@@ -254,3 +255,9 @@ func (l *Lane) SetRobustTid(tid int) { atomic.StoreUint32(l.seg.u32(l.off+laneRo
 
 // RobustTid returns the TID the worker recorded, 0 when it armed nothing.
 func (l *Lane) RobustTid() int { return int(atomic.LoadUint32(l.seg.u32(l.off + laneRobustTid))) }
+
+// CountParkLoop records that a parked spare woke and looked around.
+func (l *Lane) CountParkLoop() { atomic.AddUint32(l.seg.u32(l.off+laneParkLoops), 1) }
+
+// ParkLoops returns how many times the lane's parked spare woke and looked.
+func (l *Lane) ParkLoops() uint32 { return atomic.LoadUint32(l.seg.u32(l.off + laneParkLoops)) }
