@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
@@ -307,7 +308,7 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 	g.handled[p] = true
 	to := -1
 	for i, q := range g.members {
-		if q != nil && i != from && q.lane.Ready() == shm.ReadyYes && !g.dying[q] && !g.handled[q] {
+		if g.candidate(q, i, from) {
 			to = i
 			break
 		}
@@ -364,6 +365,21 @@ func (g *Group) replace(lane int) {
 		g.follow(p)
 		g.emit(SpareReady{Pid: p.Pid(), Lane: lane, Mono: p.ReadyMono()})
 	}()
+}
+
+// candidate reports whether member q (lane i) can take over from lane from:
+// a ready spare that is not the primary failed over from, and shows no sign
+// of dying, even one whose event the loop has not handled yet.
+func (g *Group) candidate(q *Process, i, from int) bool {
+	if q == nil || i == from || q.lane.Ready() != shm.ReadyYes || g.dying[q] || g.handled[q] {
+		return false
+	}
+	select {
+	case <-q.dead:
+		return false
+	default:
+	}
+	return atomic.LoadUint32(q.lane.RobustWord(0))&shm.FutexOwnerDied == 0
 }
 
 func (g *Group) laneOf(p *Process) int {
@@ -444,7 +460,7 @@ func (g *Group) switchOver() error {
 	p := g.members[from]
 	ready := false
 	for i, q := range g.members {
-		if q != nil && i != from && q.lane.Ready() == shm.ReadyYes && !g.dying[q] && !g.handled[q] {
+		if g.candidate(q, i, from) {
 			ready = true
 		}
 	}

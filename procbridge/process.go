@@ -50,8 +50,9 @@ type Process struct {
 	stopOnce  sync.Once
 	killTimer *time.Timer
 
-	os  osProcess
-	out outputs
+	os    osProcess
+	out   outputs
+	atEnd laneFinal // the lane's readings when reaped; valid once dead is closed
 }
 
 // Pid returns the process id.
@@ -112,13 +113,36 @@ func (p *Process) SpawnMono() int64 { return p.spawnMono }
 func (p *Process) ReadyMono() int64 { return p.readyMono.Load() }
 
 // Heartbeat returns the worker's beat count and the CLOCK_MONOTONIC time of
-// its last beat (0, 0 when it never beat).
-func (p *Process) Heartbeat() (count uint64, lastMono int64) { return p.lane.Heartbeat() }
+// its last beat (0, 0 when it never beat). After the end it returns what
+// the lane held when the process was reaped (a shared lane may serve
+// another process since).
+func (p *Process) Heartbeat() (count uint64, lastMono int64) {
+	if f := p.final(); f != nil {
+		return f.beats, f.lastBeat
+	}
+	return p.lane.Heartbeat()
+}
+
+// laneFinal is what a process's lane held when it was reaped.
+type laneFinal struct {
+	beats    uint64
+	lastBeat int64
+	mark     int64
+}
+
+func (p *Process) final() *laneFinal {
+	select {
+	case <-p.dead:
+		return &p.atEnd
+	default:
+		return nil
+	}
+}
 
 // HeartbeatAge returns the time since the last beat (since ready when it
 // never beat).
 func (p *Process) HeartbeatAge() time.Duration {
-	_, at := p.lane.Heartbeat()
+	_, at := p.Heartbeat()
 	if at == 0 {
 		at = p.readyMono.Load()
 	}
@@ -132,7 +156,12 @@ func (p *Process) HeartbeatAge() time.Duration {
 func (p *Process) Segment() (*Segment, int) { return p.segment, p.lane.Index() }
 
 // Mark returns the timestamp the worker left with worker.Mark.
-func (p *Process) Mark() int64 { return p.lane.Mark() }
+func (p *Process) Mark() int64 {
+	if f := p.final(); f != nil {
+		return f.mark
+	}
+	return p.lane.Mark()
+}
 
 // Stop ends the process gracefully: SIGTERM to its process group, then
 // SIGKILL to the group after the spec's StopGrace. It waits for the end or

@@ -425,6 +425,8 @@ func (p *Process) watch() {
 		code, sig = -1, int(ws.Signal())
 	}
 	readySeen := atomic.LoadUint32(p.lane.ReadyWord()) == shm.ReadyYes
+	p.atEnd.beats, p.atEnd.lastBeat = p.lane.Heartbeat()
+	p.atEnd.mark = p.lane.Mark()
 	p.exit = p.classify(code, sig, ws.CoreDump(), mono, readySeen)
 	p.err = p.exit.err(p.name, p.pid)
 	close(p.dead)
