@@ -120,6 +120,11 @@ func (w *Worker) stateBuf() []byte {
 // this commit or the previous one, never a mix. It returns ErrFenced when
 // this process is no longer the primary, and ErrStateTooLarge past the
 // spec's StateSize. It makes no system call and does not allocate.
+//
+// The epoch is checked before the write, so a primary fenced at that very
+// instant (one that was hung, not dead) can see nil for a commit its
+// successor never adopts. A worker whose side effects must happen once
+// checks Active after the commit, before it acts.
 func (w *Worker) Commit(state []byte) error {
 	e, lane := w.seg.Control()
 	if lane != w.lane.Index() || e != w.epoch.Load() {
