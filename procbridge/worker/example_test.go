@@ -32,6 +32,8 @@ func init() {
 		var n uint64
 		if _, err := w.State(state); err == nil {
 			n = binary.LittleEndian.Uint64(state)
+		} else if _, err := w.Recv(ctx, make([]byte, 16)); err != nil {
+			return nil // the first primary waits for "go": its spare is parked by then
 		}
 		for n < 5 {
 			n++
@@ -71,7 +73,7 @@ func ExampleRegister() {
 func ExampleWorker_WaitActive() {
 	ctx := context.Background()
 	g, err := procbridge.StartGroup(ctx, procbridge.GroupSpec{
-		Spec: procbridge.Spec{Worker: "count-to-five", StateSize: 8, Stdout: procbridge.Lines},
+		Spec: procbridge.Spec{Worker: "count-to-five", StateSize: 8, RingSize: 64, Stdout: procbridge.Lines},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -79,6 +81,7 @@ func ExampleWorker_WaitActive() {
 	}
 	defer g.Stop(ctx)
 	primary, spare := g.Primary(), g.Spares()[0]
+	g.Segment().Send([]byte("go"))
 	for l := range primary.Lines() {
 		fmt.Println("primary:", l.Text)
 	}
