@@ -71,14 +71,7 @@ func laneCount(t *testing.T, seg *procbridge.Segment, lane int) uint64 {
 // the kernel's robust-futex wake alone promotes the parked spare, which
 // resumes from the last committed count.
 func TestKernelWakesSpare(t *testing.T) {
-	seg, err := procbridge.NewSegment("counter", procbridge.SegmentConfig{Lanes: 2, StateSize: 8})
-	require.NoError(t, err)
-	defer seg.Close()
-	primary, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 0, Stdout: procbridge.Lines})
-	require.NoError(t, err)
-	spare, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
-	require.NoError(t, err)
-	require.Equal(t, "active 0", (<-primary.Lines()).Text)
+	seg, primary, spare := startPair(t)
 
 	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
 	exitedEvent(t, primary)
@@ -88,7 +81,7 @@ func TestKernelWakesSpare(t *testing.T) {
 	epoch, lane := seg.Control()
 	assert.Equal(t, uint64(1), epoch)
 	assert.Equal(t, 1, lane)
-	_, err = spare.Stop(ctxT(t))
+	_, err := spare.Stop(ctxT(t))
 	require.NoError(t, err)
 	assert.Greater(t, count(t, seg), committed, "the spare went on counting")
 }
@@ -96,14 +89,7 @@ func TestKernelWakesSpare(t *testing.T) {
 // TestFencedPrimaryCannotChangeState: a primary that is only hung (SIGSTOP)
 // is fenced by a failover; when it wakes up, its commits are refused.
 func TestFencedPrimaryCannotChangeState(t *testing.T) {
-	seg, err := procbridge.NewSegment("counter", procbridge.SegmentConfig{Lanes: 2, StateSize: 8})
-	require.NoError(t, err)
-	defer seg.Close()
-	primary, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 0, Stdout: procbridge.Lines})
-	require.NoError(t, err)
-	spare, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
-	require.NoError(t, err)
-	require.Equal(t, "active 0", (<-primary.Lines()).Text)
+	seg, primary, spare := startPair(t)
 
 	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGSTOP))
 	epoch, lane, err := seg.Failover(0, 1)
@@ -125,14 +111,7 @@ func TestFencedPrimaryCannotChangeState(t *testing.T) {
 // TestSpuriousWakeDoesNotPromote: a spare woken on its robust word while
 // the primary lives looks, sees no owner-died mark, and parks again.
 func TestSpuriousWakeDoesNotPromote(t *testing.T) {
-	seg, err := procbridge.NewSegment("counter", procbridge.SegmentConfig{Lanes: 2, StateSize: 8})
-	require.NoError(t, err)
-	defer seg.Close()
-	primary, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 0, Stdout: procbridge.Lines})
-	require.NoError(t, err)
-	spare, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
-	require.NoError(t, err)
-	require.Equal(t, "active 0", (<-primary.Lines()).Text)
+	seg, primary, spare := startPair(t)
 
 	// Wait until the spare sleeps on the word, then wake it for nothing.
 	var before uint32
@@ -153,8 +132,23 @@ func TestSpuriousWakeDoesNotPromote(t *testing.T) {
 	epoch, lane := seg.Control()
 	assert.Equal(t, uint64(0), epoch, "no promotion")
 	assert.Equal(t, 0, lane)
-	_, err = spare.Stop(ctxT(t))
+	_, err := spare.Stop(ctxT(t))
 	require.NoError(t, err)
 	_, err = primary.Stop(ctxT(t))
 	require.NoError(t, err)
+}
+
+// startPair starts a "counter" primary in lane 0 and its spare in lane 1 of
+// a new segment, and waits for the primary to count.
+func startPair(t *testing.T) (seg *procbridge.Segment, primary, spare *procbridge.Process) {
+	t.Helper()
+	seg, err := procbridge.NewSegment("counter", procbridge.SegmentConfig{Lanes: 2, StateSize: 8})
+	require.NoError(t, err)
+	t.Cleanup(func() { seg.Close() })
+	primary, err = procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 0, Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	spare, err = procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	require.Equal(t, "active 0", (<-primary.Lines()).Text)
+	return seg, primary, spare
 }
