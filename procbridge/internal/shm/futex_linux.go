@@ -12,44 +12,27 @@ import (
 // Futex operations. Shared (not private): the words live in memory mapped by
 // several processes.
 const (
-	futexWait    = 0
-	futexWake    = 1
-	futexPrivate = 128
+	futexWait = 0
+	futexWake = 1
 )
 
 // Wait blocks while *addr == val, until woken, or until timeout passes when
 // timeout > 0. It returns nil on a wake, or when *addr != val already.
 func Wait(addr *uint32, val uint32, timeout time.Duration) error {
-	return wait(addr, val, timeout, futexWait)
-}
-
-// WaitPrivate is Wait for a word that only this process uses.
-func WaitPrivate(addr *uint32, val uint32, timeout time.Duration) error {
-	return wait(addr, val, timeout, futexWait|futexPrivate)
-}
-
-func wait(addr *uint32, val uint32, timeout time.Duration, op uintptr) error {
 	var ts *unix.Timespec
 	if timeout > 0 {
 		t := unix.NsecToTimespec(int64(timeout))
 		ts = &t
 	}
-	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), op, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
 	switch e {
 	case 0, unix.EAGAIN, unix.EINTR:
 		return nil
-	case unix.ETIMEDOUT:
-		return e
 	}
-	return e
+	return e // ETIMEDOUT, or a bad address
 }
 
 // Wake wakes up to n waiters on addr.
 func Wake(addr *uint32, n int) {
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n), 0, 0, 0)
-}
-
-// WakePrivate is Wake for a word that only this process uses.
-func WakePrivate(addr *uint32, n int) {
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake|futexPrivate, uintptr(n), 0, 0, 0)
 }

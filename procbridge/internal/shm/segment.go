@@ -147,16 +147,6 @@ func (s *Segment) Promote(epoch uint64, from, to int) bool {
 	return atomic.CompareAndSwapUint64(s.u64(offControl), old, next)
 }
 
-// SetActiveLane makes lane i the primary without fencing (initial setup).
-func (s *Segment) SetActiveLane(i int) {
-	for {
-		c := atomic.LoadUint64(s.u64(offControl))
-		if atomic.CompareAndSwapUint64(s.u64(offControl), c, c&^0xff|uint64(i)) {
-			return
-		}
-	}
-}
-
 // Lane returns lane i, or nil when i is out of range.
 func (s *Segment) Lane(i int) *Lane {
 	if i < 0 || i >= s.layout.Lanes {
