@@ -94,7 +94,7 @@ func (r *Ring) Send(msg []byte) error {
 	atomic.StoreUint64(r.tail(), tail+need)
 	if atomic.LoadUint32(r.waiters()) != 0 {
 		atomic.StoreUint32(r.waiters(), 0)
-		Wake(r.waiters(), 1)
+		wakeConsumer(r.waiters())
 	}
 	return nil
 }
@@ -142,8 +142,16 @@ func (r *Ring) Empty() bool {
 // Release wakes a consumer sleeping on the ring (to make it give up).
 func (r *Ring) Release() {
 	atomic.StoreUint32(r.waiters(), 0)
-	Wake(r.waiters(), 1)
+	wakeConsumer(r.waiters())
 }
+
+// wakeConsumer wakes every thread asleep on a ring's waiters word, not
+// one: the consumer of a ring can change with a failover, and a SIGKILLed
+// consumer's thread stays queued on the futex until the kernel runs it to
+// its exit. Waking one could pick that dying thread and leave the new
+// consumer asleep with a message in the ring. There is one live consumer,
+// so waking all costs nothing more.
+func wakeConsumer(word *uint32) { Wake(word, 1<<30) }
 
 func (r *Ring) put(at uint64, b []byte) {
 	for len(b) > 0 {
