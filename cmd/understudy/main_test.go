@@ -458,6 +458,7 @@ children:
 `)
 	pid := p.waitFor("stubborn ready", msg("child ready", "stubborn")).int("pid")
 	p.waitFor("the trap", func(r record) bool { return r.str("line") == "trapped" })
+	p.waitFor("the tree up", msg("the tree is up", ""))
 	p.signal(syscall.SIGINT)
 	p.waitFor("the stop", msg("stopping the tree in reverse start order; signal again to kill at once", ""))
 	began := time.Now()
@@ -467,6 +468,34 @@ children:
 	assert.Equal(t, exitKilledAt, p.wait())
 	assert.Less(t, time.Since(began), 30*time.Second, "well within the minute of grace")
 	assert.Contains(t, p.transcript(), "understudy: killed at once on a second signal (interrupt): 1 process\n")
+	waitGone(t, pid)
+}
+
+// TestRunSecondSignalWhileStarting: a signal while the tree starts stops
+// what had started, each child within its shutdown policy; a second one
+// kills at once.
+func TestRunSecondSignalWhileStarting(t *testing.T) {
+	p := startRun(t, `
+children:
+  - name: stubborn
+    command: sh
+    args: [-c, 'trap "" TERM; echo trapped; while :; do sleep 1; done']
+    stdout: lines
+    shutdown: 1m
+  - {name: mute, command: sleep, args: [1000], sdk: true, ready_timeout: 10m}
+`)
+	pid := p.waitFor("stubborn ready", msg("child ready", "stubborn")).int("pid")
+	p.waitFor("the trap", func(r record) bool { return r.str("line") == "trapped" })
+	p.waitFor("mute started", msg("child started", "mute"))
+	p.signal(syscall.SIGINT)
+	p.waitFor("the stop", msg("interrupted while starting: stopping what started; signal again to kill at once", ""))
+	began := time.Now()
+	p.signal(syscall.SIGINT)
+	killed := p.waitFor("the kill", msg("second signal: killed every process at once", ""))
+	assert.Contains(t, killed["killed"], "root/stubborn (pid "+strconv.Itoa(pid)+")")
+	assert.Equal(t, exitKilledAt, p.wait())
+	assert.Less(t, time.Since(began), 30*time.Second, "well within the minute of grace")
+	assert.Contains(t, p.transcript(), "understudy: interrupted while starting; killed at once on a second signal\n")
 	waitGone(t, pid)
 }
 

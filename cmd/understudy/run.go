@@ -186,12 +186,22 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 	}
 	r.log.Info("starting the tree", "file", f.Path)
 	var tree *supervision.Tree
+	killedAt := false
 	sig, err := untilSignal(sigs, func(ctx context.Context) error {
 		var err error
 		tree, err = supervision.Start(ctx, *f.Spec, opts)
 		return err
+	}, func(sig os.Signal) {
+		r.log.Warn("interrupted while starting: stopping what started; signal again to kill at once", "signal", sig.String())
+	}, func(sig os.Signal) {
+		killedAt = true
+		r.log.Error("second signal: killed every process at once", "signal", sig.String(), "killed", r.killAll())
 	})
 	if err != nil {
+		if sig != nil && killedAt {
+			r.report(view, "interrupted while starting; killed at once on a second signal")
+			return exitKilledAt
+		}
 		if sig != nil {
 			r.log.Warn("interrupted while starting: what had started was stopped", "signal", sig.String())
 			r.report(view, "interrupted while starting; what had started was stopped")
@@ -303,8 +313,10 @@ func plural2(n int) string {
 }
 
 // untilSignal runs fn with a context that a signal on sigs cancels, and
-// returns the signal, if one came, and fn's error.
-func untilSignal(sigs <-chan os.Signal, fn func(context.Context) error) (os.Signal, error) {
+// reports the signal, if one came. A second signal while fn is still
+// stopping what it had started (each child within its shutdown policy)
+// calls kill, which kills every process at once.
+func untilSignal(sigs <-chan os.Signal, fn func(context.Context) error, first func(os.Signal), kill func(os.Signal)) (os.Signal, error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	var got os.Signal
@@ -315,7 +327,14 @@ func untilSignal(sigs <-chan os.Signal, fn func(context.Context) error) (os.Sign
 		select {
 		case s := <-sigs:
 			got = s
+			first(s)
 			cancel(fmt.Errorf("understudy: %v", s))
+		case <-finished:
+			return
+		}
+		select {
+		case s := <-sigs:
+			kill(s)
 		case <-finished:
 		}
 	}()
