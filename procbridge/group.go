@@ -198,22 +198,26 @@ func (g *Group) Done() <-chan struct{} { return g.done }
 // Segment returns the shared segment (state, commands).
 func (g *Group) Segment() *Segment { return g.seg }
 
-// Primary returns the process that is primary now.
+// Primary returns the primary as the group has reported it: the first
+// process, then the To of the last Promoted event. It agrees with the
+// events a caller has read, not with the control word: a spare the kernel
+// woke runs as primary some microseconds before the group has handled the
+// old primary's death and said so. [Segment.Control] tells the lane the
+// control word names now.
 func (g *Group) Primary() *Process {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	_, lane := g.seg.Control()
-	return g.members[lane]
+	return g.members[g.primary]
 }
 
-// Spares returns the spares that are running now.
+// Spares returns the spares that are running now, as the group knows them
+// (see Primary).
 func (g *Group) Spares() []*Process {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	_, lane := g.seg.Control()
 	var out []*Process
 	for i, p := range g.members {
-		if p != nil && i != lane {
+		if p != nil && i != g.primary {
 			out = append(out, p)
 		}
 	}

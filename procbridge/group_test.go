@@ -134,9 +134,10 @@ func TestGroupPromotesAfterSIGKILL(t *testing.T) {
 	assert.Equal(t, spare.Pid(), p.To)
 	assert.IsType(t, procbridge.Dying{}, p.Cause, "the robust futex told first")
 	assert.Equal(t, uint64(1), p.Epoch)
-	last, _, err := g.Segment().LaneState(0, make([]byte, 8))
-	require.NoError(t, err)
-	_ = last
+	assert.Equal(t, p.To, g.Primary().Pid(), "Primary agrees with the event read")
+	for _, s := range g.Spares() {
+		assert.NotEqual(t, p.To, s.Pid(), "the new primary is no spare")
+	}
 	awaitCount(t, g, 20) // the new primary counts on
 	r := nextGroupEvent[procbridge.SpareReady](t, g)
 	assert.Equal(t, 0, r.Lane, "a replacement spare took the freed lane")
