@@ -45,16 +45,23 @@ func armRobust(lane *shm.Lane) error {
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread lives as long as the process
 		tid := unix.Gettid()
-		first := uintptr(unsafe.Pointer(lane.RobustEntry(0)))
-		for i := range shm.RobustWords {
-			atomic.StoreUint32(lane.RobustWord(i), uint32(tid))
-			next := uintptr(unsafe.Pointer(&robustHead))
-			if i+1 < shm.RobustWords {
-				next = uintptr(unsafe.Pointer(lane.RobustEntry(i + 1)))
-			}
-			atomic.StoreUint64(lane.RobustEntry(i), uint64(next))
+		// The kernel wakes the words' waiters in list order. The spares'
+		// words come first and the supervisor's (word 0) last: on a busy
+		// machine the first thread woken gets the idle CPU, and it should
+		// be the spare that takes over, not the bookkeeping.
+		order := make([]int, 0, shm.RobustWords)
+		for i := 1; i < shm.RobustWords; i++ {
+			order = append(order, i)
 		}
-		robustHead[0] = first
+		order = append(order, 0)
+		next := uintptr(unsafe.Pointer(&robustHead))
+		for k := len(order) - 1; k >= 0; k-- {
+			i := order[k]
+			atomic.StoreUint32(lane.RobustWord(i), uint32(tid))
+			atomic.StoreUint64(lane.RobustEntry(i), uint64(next))
+			next = uintptr(unsafe.Pointer(lane.RobustEntry(i)))
+		}
+		robustHead[0] = next
 		robustHead[1] = robustFutexOffset
 		robustHead[2] = 0
 		_, _, e := unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, uintptr(unsafe.Pointer(&robustHead)), unsafe.Sizeof(robustHead), 0)
