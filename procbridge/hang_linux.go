@@ -15,9 +15,9 @@ import (
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
-// The hang monitor: one goroutine, locked to its own thread, watches the
-// heartbeats of every process that has one. It sleeps on a private futex
-// until the earliest moment a worker could become suspect (its last beat
+// The hang monitor: one goroutine watches the heartbeats of every process
+// that has one. It sleeps in the netpoller on a timerfd set to the earliest
+// moment a worker could become suspect (its last beat
 // plus its timeout), so with healthy workers it wakes about once per
 // (timeout − interval) whatever their number, and it does not exist at all
 // while no process has a heartbeat.
