@@ -45,28 +45,58 @@ func (p *Process) watchDying() {
 		close(p.dyingDone)
 		return
 	}
-	go p.dyingLoop(word, uint32(tid))
+	if dyingWaiters.add(p, word, uint32(tid)) {
+		return
+	}
+	go p.dyingLoop(word, uint32(tid)) // no futex_waitv: a thread of its own
+}
+
+// dyingStep is what a robust word's value v means for the waiter of a
+// process whose robust thread is tid.
+type dyingStep int
+
+const (
+	dyingArm  dyingStep = iota // set the waiters bit, then look again
+	dyingWait                  // sleep on the word while it holds v
+	dyingDied                  // the kernel marked it: the thread died
+	dyingDone                  // disarmed, released by the bridge, or garbage
+)
+
+func dyingStepOf(v, tid uint32) dyingStep {
+	switch {
+	case v == tid:
+		return dyingArm
+	case v == tid|shm.FutexWaiters:
+		return dyingWait
+	case v&shm.FutexOwnerDied != 0 && (v&shm.FutexTIDMask == 0 || v&shm.FutexTIDMask == tid):
+		// The kernel clears the owner when it marks the word.
+		return dyingDied
+	}
+	return dyingDone
+}
+
+// died emits Dying when the thread that held the word is really exiting.
+func (p *Process) died(tid uint32, now int64) {
+	if threadExiting(p.pid, int(tid)) {
+		p.emit(Dying{Pid: p.pid, Mono: now})
+	}
 }
 
 func (p *Process) dyingLoop(word *uint32, tid uint32) {
 	defer close(p.dyingDone)
 	for {
 		v := atomic.LoadUint32(word)
-		switch {
-		case v == tid:
+		switch dyingStepOf(v, tid) {
+		case dyingArm:
 			// Set the waiters bit, or the kernel will not wake us.
 			atomic.CompareAndSwapUint32(word, tid, tid|shm.FutexWaiters)
-		case v == tid|shm.FutexWaiters:
+		case dyingWait:
 			shm.Wait(word, v, 0)
-		case v&shm.FutexOwnerDied != 0 && (v&shm.FutexTIDMask == 0 || v&shm.FutexTIDMask == tid):
-			// The kernel clears the owner when it marks the word.
-			now := shm.Now()
-			if threadExiting(p.pid, int(tid)) {
-				p.emit(Dying{Pid: p.pid, Mono: now})
-			}
+		case dyingDied:
+			p.died(tid, shm.Now())
 			return
 		default:
-			return // disarmed by a clean exit, released by the bridge, or garbage
+			return
 		}
 	}
 }

@@ -67,6 +67,19 @@ func init() {
 // TestDyingBeforeExited: for a crash, the robust futex tells first, whatever
 // the heap; Exited follows.
 func TestDyingBeforeExited(t *testing.T) {
+	t.Run("per-process-waiter", func(t *testing.T) {
+		// As on a kernel without futex_waitv: a waiter thread per worker.
+		procbridge.SetPerProcessDyingForTest(true)
+		defer procbridge.SetPerProcessDyingForTest(false)
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "big-heap", Args: []string{"0"}})
+		require.NoError(t, err)
+		_, isReady := nextEvent(t, p).(procbridge.Ready)
+		require.True(t, isReady)
+		_, ok := nextEvent(t, p).(procbridge.Dying)
+		require.True(t, ok, "Dying first")
+		_, ok = nextEvent(t, p).(procbridge.Exited)
+		require.True(t, ok, "then Exited")
+	})
 	for _, mb := range []int{0, 256} {
 		t.Run(fmt.Sprintf("%dMB", mb), func(t *testing.T) {
 			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "big-heap", Args: []string{strconv.Itoa(mb)}})
@@ -196,4 +209,46 @@ func TestDyingWithCgo(t *testing.T) {
 		t.Log("the test binary is not cgo-linked: run with -race (or CGO_ENABLED=1 and a cgo import) for the cgo case")
 	}
 	t.Logf("cgo=%v: %d of %d threads carry a robust list", cgo, withList, threads)
+}
+
+// threads counts this process's threads.
+func threads(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/task")
+	require.NoError(t, err)
+	return len(ents)
+}
+
+// TestDyingWaitersShareThreads: the death-notice waiters of many workers
+// share a few threads (futex_waitv), and each worker's death is still told
+// as Dying before Exited, whichever member of a batch dies.
+func TestDyingWaitersShareThreads(t *testing.T) {
+	const n = 40
+	before := threads(t)
+	var ps []*procbridge.Process
+	for range n {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "wait"})
+		require.NoError(t, err)
+		ps = append(ps, p)
+		_, isReady := nextEvent(t, p).(procbridge.Ready)
+		require.True(t, isReady)
+	}
+	grown := threads(t) - before
+	t.Logf("%d workers: %d more threads", n, grown)
+	assert.Less(t, grown, n/2, "a waiter thread per worker")
+	// Kill them in an order that leaves batches half empty, then the rest.
+	for i := range ps {
+		if i%2 == 0 {
+			require.NoError(t, syscall.Kill(ps[i].Pid(), syscall.SIGKILL))
+		}
+	}
+	for i := range ps {
+		if i%2 == 1 {
+			require.NoError(t, syscall.Kill(ps[i].Pid(), syscall.SIGKILL))
+		}
+	}
+	for _, p := range ps {
+		es := eventsOf(t, p)
+		assert.True(t, hasDying(es), "pid %d: %v", p.Pid(), es)
+	}
 }

@@ -33,3 +33,8 @@ func SpuriousWake(seg *Segment, lane int) (loopsBefore uint32, woken int) {
 
 // ParkLoops returns how many times the spare in lane looked around.
 func ParkLoops(seg *Segment, lane int) uint32 { return seg.seg.Lane(lane).ParkLoops() }
+
+// SetPerProcessDyingForTest makes each worker's death-notice waiter a
+// thread of its own, as on a kernel without futex_waitv (false restores
+// the batches).
+func SetPerProcessDyingForTest(on bool) { dyingWaiters.broken.Store(on) }

@@ -1,0 +1,186 @@
+//go:build linux
+
+package procbridge
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+// Death-notice waiters in batches: one thread sleeps in futex_waitv (Linux
+// 5.16+) on the robust words of up to batchSize processes and on a control
+// word of its own, rather than one thread per process. A wake-up costs a
+// look at each word of the batch (a load each); a process added or released
+// bumps the control word so the thread builds its list again. Where the
+// kernel has no futex_waitv, every process gets its own waiter thread
+// (dyingLoop), as before.
+var dyingWaiters dyingPool
+
+// batchSize is how many processes one thread watches: futex_waitv takes at
+// most 128 words, one of which is the control word.
+const batchSize = 127
+
+type dyingPool struct {
+	mu      sync.Mutex
+	batches []*dyingBatch
+	broken  atomic.Bool // futex_waitv is missing: per-process waiters
+}
+
+type dyingBatch struct {
+	ctl uint32 // bumped, and woken, to make the thread look again
+
+	mu      sync.Mutex // guards members; the pool's mu is taken first
+	members map[*Process]dyingMember
+	gone    bool // the thread returned: do not add to this batch
+}
+
+type dyingMember struct {
+	word *uint32
+	tid  uint32
+}
+
+// futexWaitv is struct futex_waitv.
+type futexWaitv struct {
+	val   uint64
+	uaddr uint64
+	flags uint32
+	_     uint32
+}
+
+const (
+	futex2SizeU32 = 0x02
+	futex2Private = 128
+	futexWakePriv = 1 | 128 // FUTEX_WAKE | FUTEX_PRIVATE_FLAG
+)
+
+// add hands p's word to a batch's thread; false when the kernel has no
+// futex_waitv (the caller then starts a waiter of its own).
+func (d *dyingPool) add(p *Process, word *uint32, tid uint32) bool {
+	if d.broken.Load() {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var b *dyingBatch
+	for _, c := range d.batches {
+		c.mu.Lock()
+		if !c.gone && len(c.members) < batchSize {
+			b = c
+			break // still locked
+		}
+		c.mu.Unlock()
+	}
+	if b == nil {
+		b = &dyingBatch{members: map[*Process]dyingMember{}}
+		b.mu.Lock()
+		d.batches = append(d.batches, b)
+		go d.run(b)
+	}
+	b.members[p] = dyingMember{word, tid}
+	b.mu.Unlock()
+	b.poke()
+	return true
+}
+
+func (b *dyingBatch) poke() {
+	atomic.AddUint32(&b.ctl, 1)
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&b.ctl)), futexWakePriv, 1, 0, 0, 0)
+}
+
+// drop forgets b once its thread has returned.
+func (d *dyingPool) drop(b *dyingBatch) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, c := range d.batches {
+		if c == b {
+			d.batches = append(d.batches[:i], d.batches[i+1:]...)
+			return
+		}
+	}
+}
+
+// run is a batch's thread: it looks at every word, settles the processes
+// whose words say they died or are done, and sleeps on the rest.
+func (d *dyingPool) run(b *dyingBatch) {
+	type ended struct {
+		p    *Process
+		tid  uint32
+		died bool
+	}
+	var (
+		ws  []futexWaitv
+		end []ended
+	)
+	for {
+		end, ws = end[:0], ws[:0]
+		again := false
+		b.mu.Lock()
+		if len(b.members) == 0 {
+			b.gone = true
+			b.mu.Unlock()
+			d.drop(b)
+			return
+		}
+		seq := atomic.LoadUint32(&b.ctl) // a poke after this ends the sleep
+		for p, m := range b.members {
+			v := atomic.LoadUint32(m.word)
+			step := dyingStepOf(v, m.tid)
+			if step == dyingArm {
+				// Set the waiters bit, or the kernel will not wake us.
+				atomic.CompareAndSwapUint32(m.word, m.tid, m.tid|shm.FutexWaiters)
+				v = atomic.LoadUint32(m.word)
+				step = dyingStepOf(v, m.tid)
+			}
+			switch step {
+			case dyingWait:
+				ws = append(ws, futexWaitv{val: uint64(v), uaddr: uint64(uintptr(unsafe.Pointer(m.word))), flags: futex2SizeU32})
+			case dyingArm:
+				again = true // changed under us: look again at once
+			default:
+				end = append(end, ended{p, m.tid, step == dyingDied})
+				delete(b.members, p)
+			}
+		}
+		b.mu.Unlock()
+		now := shm.Now()
+		for _, e := range end {
+			if e.died {
+				e.p.died(e.tid, now)
+			}
+			close(e.p.dyingDone)
+		}
+		if len(end) > 0 || again {
+			continue
+		}
+		ws = append(ws, futexWaitv{val: uint64(seq), uaddr: uint64(uintptr(unsafe.Pointer(&b.ctl))), flags: futex2SizeU32 | futex2Private})
+		_, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0, 0, 0, 0)
+		switch e {
+		case 0, unix.EAGAIN, unix.EINTR:
+		default:
+			// ENOSYS before Linux 5.16; anything else must not become a
+			// busy loop either.
+			d.fallBack(b)
+			return
+		}
+	}
+}
+
+// fallBack: the kernel has no futex_waitv (or refused the call). The
+// batch's processes, and every one after, get a waiter thread of their own.
+func (d *dyingPool) fallBack(b *dyingBatch) {
+	d.broken.Store(true)
+	b.mu.Lock()
+	b.gone = true
+	members := b.members
+	b.members = nil
+	b.mu.Unlock()
+	d.drop(b)
+	for p, m := range members {
+		go p.dyingLoop(m.word, m.tid)
+	}
+}
