@@ -50,6 +50,14 @@ func TestEngineBadInput(t *testing.T) {
 		{"fault at block 0", func(c *Config) { c.Faults = []Fault{{Node: "src", Kind: FaultKill}} }, ErrInvalidConfig, "Faults[0].Cycle"},
 		{"custom registry", func(c *Config) { c.Graph.Kinds = Builtin() }, ErrInvalidConfig, "Graph.Kinds"},
 		{"bad slack", func(c *Config) { c.Slack = -5 }, ErrInvalidConfig, "Slack = -5"},
+		{"a process left and come back to", func(c *Config) {
+			c.Graph.Nodes[0].Process, c.Graph.Nodes[2].Process = "light", "light"
+		}, ErrInvalidGraph, `Nodes[0].Process = "light": processes feed each other in a cycle: process "light" -> node "dly" -> process "light" (edges src -> dly, dly -> amp)`},
+		{"two faults in one process and block", func(c *Config) {
+			c.Graph.Nodes[1].Process, c.Graph.Nodes[2].Process = "fx", "fx"
+			c.Faults = []Fault{{Node: "dly", Cycle: 5, Kind: FaultKill}, {Node: "amp", Cycle: 5, Kind: FaultHang}}
+		}, ErrInvalidConfig, `Faults[1].Cycle = 5: Faults[0] strikes process "fx" (nodes dly, amp) at the same block`},
+		{"a bad process name", func(c *Config) { c.Graph.Nodes[1].Process = "no/slash" }, ErrInvalidGraph, `Nodes[1].Process = "no/slash"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good()

@@ -143,10 +143,10 @@ func BenchmarkNodeOverhead(b *testing.B) {
 			var gain, src []int64
 			e.cycleHook = func(C uint64) {
 				for i, to := range []*[]int64{&src, &gain} {
-					n := e.b.Node(i)
+					n, h := e.b.Node(i), e.b.Host(e.t.hostOf[i])
 					for l := range e.lanes {
 						if r := n.Lane(l); atomic.LoadUint64(r.Done()) == C {
-							*to = append(*to, atomic.LoadInt64(r.FinishAt())-atomic.LoadInt64(n.WakeAt()))
+							*to = append(*to, atomic.LoadInt64(r.FinishAt())-atomic.LoadInt64(h.WakeAt()))
 						}
 					}
 				}
@@ -298,4 +298,54 @@ func benchGlitch(b *testing.B, kind FaultKind, block, slack, prio int) {
 	percentiles(b, det, "detect-")
 	percentiles(b, sw, "switch-")
 	b.ReportMetric(float64(rep.CycleP99)/1e3, "cycle-p99-us")
+}
+
+// BenchmarkSharedProcess: the per-node cost of a chain of light nodes (a
+// sine and n gain nodes), each in its own process (every node a futex wake
+// and a context switch away from the next) or all the gains in one process
+// (Node.Process: one wake for the lot, then plain calls). The cycle time is
+// from the driver waking the source to the last node's publication;
+// per-node is that over n.
+func BenchmarkSharedProcess(b *testing.B) {
+	for _, prio := range benchPriorities() {
+		for _, n := range []int{4, 16} {
+			for _, shared := range []bool{false, true} {
+				layout := "separate"
+				if shared {
+					layout = "shared"
+				}
+				b.Run(fmt.Sprintf("%s/n=%d/prio=%d", layout, n, prio), func(b *testing.B) {
+					g := Graph{Rate: 48000, BlockSize: 128, Nodes: []Node{{Name: "sine", Kind: "sine", Params: Params{"freq": 440}}}}
+					prev := "sine"
+					for k := range n {
+						name := "g" + strconv.Itoa(k)
+						node := Node{Name: name, Kind: "gain"}
+						if shared {
+							node.Process = "light"
+						}
+						g.Nodes = append(g.Nodes, node)
+						g.Edges = append(g.Edges, Edge{From: Port{prev, 0}, To: Port{name, 0}})
+						prev = name
+					}
+					e, err := Start(context.Background(), Config{Graph: g, Sink: []Port{{prev, 0}}, Priority: prio, Watchdog: time.Second})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer e.Close(context.Background())
+					e.Run(context.Background(), 100) // warm up
+					e.stats.cycleTimes = e.stats.cycleTimes[:0]
+					var rep Report
+					for b.Loop() {
+						if rep, err = e.Run(context.Background(), 1); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(rep.CycleP50)/1e3, "cycle-p50-us")
+					b.ReportMetric(float64(rep.CycleP99)/1e3, "cycle-p99-us")
+					b.ReportMetric(float64(rep.CycleP50)/float64(n)/1e3, "p50-us/node")
+					b.ReportMetric(float64(rep.CycleP99)/float64(n)/1e3, "p99-us/node")
+				})
+			}
+		}
+	}
 }

@@ -40,11 +40,11 @@ type runStats struct {
 	cycleTimes     []int64
 	wall           time.Duration
 	priorityDenied bool
-	lastEpoch      []uint64
-	lastLane       []int
-	fenced         []fence
-	armed          []int  // per node, the index in armedFaults, -1 if none
-	struck         []bool // per node, the armed fault struck
+	lastEpoch      []uint64 // per host
+	lastLane       []int    // per host
+	fenced         []fence  // per host
+	armed          []int    // per node, the index in armedFaults, -1 if none
+	struck         []bool   // per node, the armed fault struck
 	armedFaults    []Fault
 }
 
@@ -63,12 +63,12 @@ type fence struct {
 	from, to int
 }
 
-func (s *runStats) init(n int) {
+func (s *runStats) init(n, hosts int) {
 	s.nodes = make([]nodeStats, n)
 	s.failovers = make([]Failover, 0, 4096)
-	s.lastEpoch = make([]uint64, n)
-	s.lastLane = make([]int, n)
-	s.fenced = make([]fence, n)
+	s.lastEpoch = make([]uint64, hosts)
+	s.lastLane = make([]int, hosts)
+	s.fenced = make([]fence, hosts)
 	s.armed = make([]int, n)
 	s.struck = make([]bool, n)
 	for i := range s.armed {
@@ -81,13 +81,14 @@ type driver struct {
 	e        *Engine
 	b        *bus.Bus
 	nodes    []bus.Node
+	hosts    []bus.Host
 	rt       bool
 	period   int64
 	watchdog int64
 	slack    int64
-	fenceAt  []int64 // per node, the last fence (0: none this cycle)
-	probeAt  []int64 // per node, when the watchdog began watching it run (0: not yet)
-	probeRun []int64 // per node, its CPU time then
+	fenceAt  []int64 // per host, the last fence (0: none this cycle)
+	probeAt  []int64 // per host, when the watchdog began watching it run (0: not yet)
+	probeRun []int64 // per host, its CPU time then
 	window   int64   // how long the watchdog watches a runnable node
 	cap      int64   // how long a starved node is left alone at most
 	deadline int64   // the current block's
@@ -114,9 +115,9 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 	d := &driver{
 		e: e, b: e.b, rt: e.cfg.Mode == RealTime,
 		period: int64(e.period), watchdog: int64(e.watchdog), slack: int64(e.slack),
-		fenceAt:  make([]int64, len(e.t.procs)),
-		probeAt:  make([]int64, len(e.t.procs)),
-		probeRun: make([]int64, len(e.t.procs)),
+		fenceAt:  make([]int64, len(e.t.members)),
+		probeAt:  make([]int64, len(e.t.members)),
+		probeRun: make([]int64, len(e.t.members)),
 		window:   min(max(int64(e.watchdog)/4, int64(100*time.Microsecond)), int64(2*time.Millisecond)),
 		cap:      max(4*int64(e.watchdog), int64(1+e.slack)*int64(e.period)),
 		s:        &e.stats,
@@ -124,6 +125,9 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 	}
 	for i := range e.t.procs {
 		d.nodes = append(d.nodes, e.b.Node(i))
+	}
+	for h := range e.t.members {
+		d.hosts = append(d.hosts, e.b.Host(h))
 	}
 	if need := len(d.s.cycleTimes) + int(min(cycles, 1<<22)); cap(d.s.cycleTimes) < need {
 		d.s.cycleTimes = slices.Grow(d.s.cycleTimes, need-len(d.s.cycleTimes))
@@ -179,8 +183,8 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		atomic.StoreUint32(d.b.CycleBase(), base)
 		now := worker.Monotonic()
 		d.midCycle = true
-		for _, s := range e.t.sources {
-			wakeNode(d.nodes[s], C, now)
+		for _, h := range e.t.hostSources {
+			wakeHost(d.hosts[h], C, now)
 		}
 		missed := false
 		for {
@@ -239,20 +243,30 @@ func (d *driver) complete(C uint64) bool {
 	return true
 }
 
-// deadlineOf returns when node i, woken for C and not done, is fenced, or
-// 0 when it is not running C.
-func (d *driver) deadlineOf(i int, C uint64) int64 {
-	n := d.nodes[i]
-	if atomic.LoadUint64(n.Req()) != C {
+// deadlineOf returns when host h, woken for C and not done with it, is
+// fenced, or 0 when it is not running C.
+func (d *driver) deadlineOf(h int, C uint64) int64 {
+	host := d.hosts[h]
+	if atomic.LoadUint64(host.Req()) != C {
 		return 0
 	}
-	if _, ok := d.done(i, C); ok {
+	if d.hostDone(h, C) {
 		return 0
 	}
-	if d.probeAt[i] != 0 {
-		return d.probeAt[i] + d.window
+	if d.probeAt[h] != 0 {
+		return d.probeAt[h] + d.window
 	}
-	return max(atomic.LoadInt64(n.WakeAt()), d.fenceAt[i]) + d.watchdog
+	return max(atomic.LoadInt64(host.WakeAt()), d.fenceAt[h]) + d.watchdog
+}
+
+// hostDone reports whether every node of host h has published block C.
+func (d *driver) hostDone(h int, C uint64) bool {
+	for _, i := range d.e.t.members[h] {
+		if _, ok := d.done(i, C); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // watch fences the nodes past their watchdog and reports a node down.
@@ -260,12 +274,12 @@ func (d *driver) watch(ctx context.Context, C uint64, now int64) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	for i := range d.nodes {
-		if down := d.e.down[i].Load(); down != nil {
-			return fmt.Errorf("%w: %q at block %d: its primary ended (%v) with no spare ready", ErrNodeDown, d.e.t.names[i], C, down.Exit)
+	for h := range d.hosts {
+		if down := d.e.down[h].Load(); down != nil {
+			return fmt.Errorf("%w: %s at block %d: its primary ended (%v) with no spare ready", ErrNodeDown, d.e.t.hostLabel(h), C, down.Exit)
 		}
-		if dl := d.deadlineOf(i, C); dl != 0 && now >= dl {
-			d.expire(i, C, now)
+		if dl := d.deadlineOf(h, C); dl != 0 && now >= dl {
+			d.expire(h, C, now)
 		}
 	}
 	return nil
@@ -279,8 +293,8 @@ func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 	if d.rt && !missed {
 		next = min(next, deadline)
 	}
-	for i := range d.nodes {
-		if dl := d.deadlineOf(i, C); dl != 0 {
+	for h := range d.hosts {
+		if dl := d.deadlineOf(h, C); dl != 0 {
 			next = min(next, dl)
 		}
 	}
@@ -296,10 +310,10 @@ func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 // same, and starting its replacement would load the machine further), up
 // to a cap.
 func (d *driver) expire(i int, C uint64, now int64) {
-	n := d.nodes[i]
+	host := d.hosts[i]
 	_, lane := d.e.groups[i].Segment().Control()
-	r := n.Lane(lane)
-	woke := max(atomic.LoadInt64(n.WakeAt()), d.fenceAt[i])
+	r := host.Lane(lane)
+	woke := max(atomic.LoadInt64(host.WakeAt()), d.fenceAt[i])
 	if now-woke >= d.cap {
 		d.fence(i, C, now)
 		return
@@ -316,7 +330,7 @@ func (d *driver) expire(i int, C uint64, now int64) {
 		d.fence(i, C, now)
 		return
 	}
-	if d.e.cfg.Priority > 0 && atomic.LoadUint32(r.Priority()) == uint32(d.e.nodePriority(i)) {
+	if d.e.cfg.Priority > 0 && atomic.LoadUint32(r.Priority()) == uint32(d.e.hostPriority(i)) {
 		// In SCHED_FIFO nothing of normal priority keeps a runnable node
 		// off a CPU: past its watchdog, it is overrunning. (The CPU time
 		// the kernel shows for a running thread lags by up to a tick, so
@@ -344,7 +358,7 @@ func (d *driver) fence(i int, C uint64, now int64) {
 	g := d.e.groups[i]
 	seg := g.Segment()
 	_, from := seg.Control()
-	woke := max(atomic.LoadInt64(d.nodes[i].WakeAt()), d.fenceAt[i])
+	woke := max(atomic.LoadInt64(d.hosts[i].WakeAt()), d.fenceAt[i])
 	d.fenceAt[i], d.probeAt[i] = now, 0
 	mask := d.e.spareMask[i].Load() &^ (1 << from)
 	if mask == 0 || !d.e.spareReady(i) {
@@ -418,31 +432,35 @@ func (d *driver) account(C uint64, start, deadline, end int64) {
 			s.struck[i] = true
 			s.faults++
 		}
-		d.failover(i, C)
+	}
+	for h := range d.hosts {
+		d.failover(h, C)
 	}
 	if late {
 		s.late++
 	}
 }
 
-// failover notices that node i has a new primary that published block C.
-func (d *driver) failover(i int, C uint64) {
+// failover notices that host h has a new primary that published block C.
+func (d *driver) failover(h int, C uint64) {
 	s := d.s
-	epoch, lane := d.e.groups[i].Segment().Control()
-	if epoch == s.lastEpoch[i] {
+	t := d.e.t
+	epoch, lane := d.e.groups[h].Segment().Control()
+	if epoch == s.lastEpoch[h] {
 		return
 	}
-	n := d.nodes[i]
-	r := n.Lane(lane)
-	if atomic.LoadUint64(r.Done()) != C {
+	members := t.members[h]
+	last := members[len(members)-1]
+	if atomic.LoadUint64(d.nodes[last].Lane(lane).Done()) != C {
 		return // promoted after it ended: its first block is still to come
 	}
-	d.e.spareMask[i].And(^uint32(1 << lane))
+	r := d.hosts[h].Lane(lane)
+	d.e.spareMask[h].And(^uint32(1 << lane))
 	f := Failover{
-		Node: d.e.t.names[i], Cycle: C, Promotions: int(epoch - s.lastEpoch[i]), Cause: CauseDied,
-		FromLane: s.lastLane[i], ToLane: lane,
+		Node: t.names[members[0]], Process: d.e.hostProcess(h), Cycle: C, Promotions: int(epoch - s.lastEpoch[h]), Cause: CauseDied,
+		FromLane: s.lastLane[h], ToLane: lane,
 		DetectMono:    atomic.LoadInt64(r.PromotedAt()),
-		RecoveredMono: atomic.LoadInt64(r.FinishAt()),
+		RecoveredMono: atomic.LoadInt64(d.nodes[last].Lane(lane).FinishAt()),
 	}
 	switch atomic.LoadUint32(r.Recovered()) {
 	case bus.RecoveredCompute:
@@ -450,16 +468,21 @@ func (d *driver) failover(i int, C uint64) {
 	case bus.RecoveredReuse:
 		f.Recovery = RecoveryReuse
 	}
-	from := atomic.LoadInt64(n.WakeAt())
-	if fe := s.fenced[i]; fe.at != 0 && fe.to == lane {
+	node := members[0]
+	from := atomic.LoadInt64(d.hosts[h].WakeAt())
+	if fe := s.fenced[h]; fe.at != 0 && fe.to == lane {
 		f.Cause, f.DetectMono, from = CauseWatchdog, fe.at, fe.woke
-		s.fenced[i] = fence{}
+		s.fenced[h] = fence{}
 	}
-	if a := s.armed[i]; a >= 0 && atomic.LoadUint32(n.FaultFired()) == 1 {
-		f.Fault = s.armedFaults[a].Kind
-		f.FaultMono = atomic.LoadInt64(n.FaultFiredAt())
-		from = f.FaultMono
-		s.armed[i] = -1
+	for _, i := range members {
+		if a := s.armed[i]; a >= 0 && atomic.LoadUint32(d.nodes[i].FaultFired()) == 1 {
+			f.Node, node = t.names[i], i
+			f.Fault = s.armedFaults[a].Kind
+			f.FaultMono = atomic.LoadInt64(d.nodes[i].FaultFiredAt())
+			from = f.FaultMono
+			s.armed[i] = -1
+			break
+		}
 	}
 	if from != 0 && from <= f.DetectMono {
 		f.Detect = time.Duration(f.DetectMono - from)
@@ -467,14 +490,16 @@ func (d *driver) failover(i int, C uint64) {
 	if f.RecoveredMono >= f.DetectMono {
 		f.Switch = time.Duration(f.RecoveredMono - f.DetectMono)
 	}
-	s.nodes[i].failovers += int(epoch - s.lastEpoch[i])
-	s.lastEpoch[i], s.lastLane[i] = epoch, lane
+	for _, i := range members {
+		s.nodes[i].failovers += int(epoch - s.lastEpoch[h])
+	}
+	s.lastEpoch[h], s.lastLane[h] = epoch, lane
 	if len(s.failovers) < cap(s.failovers) {
 		s.failovers = append(s.failovers, f)
 	} else {
 		s.moreFO++
 	}
-	d.e.evring.put(evRec{kind: evFailover, node: i, cycle: C, fo: f})
+	d.e.evring.put(evRec{kind: evFailover, node: node, cycle: C, fo: f})
 }
 
 // arm writes the faults planned up to block C into their nodes' fault
@@ -485,14 +510,15 @@ func (d *driver) arm(ctx context.Context, C uint64) error {
 	for len(e.faults) > 0 && e.faults[0].Cycle <= C {
 		f := e.faults[0]
 		i := slices.Index(e.t.names, f.Node)
-		for !d.spareReady(i) {
+		h := e.t.hostOf[i]
+		for !d.spareReady(h) {
 			if d.rt {
 				if f.Cycle == C {
 					d.s.postponed++
 				}
 				return nil
 			}
-			if err := d.awaitSpare(ctx, i); err != nil {
+			if err := d.awaitSpare(ctx, h); err != nil {
 				return err
 			}
 		}
@@ -513,19 +539,19 @@ func (d *driver) arm(ctx context.Context, C uint64) error {
 
 func (d *driver) spareReady(i int) bool { return d.e.spareReady(i) }
 
-// awaitSpare waits, offline, for a spare of node i to come up.
+// awaitSpare waits, offline, for a spare of host i to come up.
 func (d *driver) awaitSpare(ctx context.Context, i int) error {
 	timeout := time.NewTimer(30 * time.Second)
 	defer timeout.Stop()
 	for !d.spareReady(i) {
 		if down := d.e.down[i].Load(); down != nil {
-			return fmt.Errorf("%w: %q: %v", ErrNodeDown, d.e.t.names[i], down.Exit)
+			return fmt.Errorf("%w: %s: %v", ErrNodeDown, d.e.t.hostLabel(i), down.Exit)
 		}
 		select {
 		case <-d.e.spareCh:
 		case <-time.After(5 * time.Millisecond):
 		case <-timeout.C:
-			return fmt.Errorf("%w: %q: no spare came up in 30s to take a fault", ErrNodeDown, d.e.t.names[i])
+			return fmt.Errorf("%w: %s: no spare came up in 30s to take a fault", ErrNodeDown, d.e.t.hostLabel(i))
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
@@ -565,9 +591,7 @@ func (e *Engine) forward(ctx context.Context) {
 		name := e.t.names[r.node]
 		switch r.kind {
 		case evFailover:
-			f := r.fo
-			f.Node = name
-			e.emit(f)
+			e.emit(r.fo)
 		case evLate:
 			e.emit(Late{Node: name, Cycle: r.cycle, By: time.Duration(r.by)})
 		case evMissing:

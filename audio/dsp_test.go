@@ -31,7 +31,7 @@ var kernelCases = []struct {
 
 func newKernel(t testing.TB, kind string, rate int, p Params) Processor {
 	t.Helper()
-	proc, err := builtin.New(kind, rate, p)
+	proc, err := defaultKinds.New(kind, rate, p)
 	require.NoError(t, err)
 	return proc
 }

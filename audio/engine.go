@@ -92,8 +92,10 @@ const (
 // Config describes an engine. The zero value of every field but Graph and
 // Sink means the documented default.
 type Config struct {
-	// Graph is the DSP graph. Its Kinds must be nil: node processes
-	// rebuild their kernels from Builtin.
+	// Graph is the DSP graph. Its Kinds must be nil (or
+	// DefaultRegistry()): node processes rebuild their kernels from the
+	// process-wide registry, which holds the Builtin kinds and those added
+	// with RegisterKind while the program initialised.
 	Graph Graph
 	// Sink lists the output ports recorded, one channel each, in order:
 	// the engine's output, written to WAV and returned by Run's caller
@@ -118,17 +120,17 @@ type Config struct {
 	// period in real time (at least MinWatchdog), DefaultOfflineWatchdog
 	// offline.
 	Watchdog time.Duration
-	// Spares is the number of pre-warmed spare processes per node; zero
-	// means 1.
+	// Spares is the number of pre-warmed spare processes per node process
+	// (a node alone, or the nodes sharing a Node.Process); zero means 1.
 	Spares int
 	// Faults are injected into nodes at chosen blocks (tests, demos).
 	Faults []Fault
-	// Priority, when set, runs every node's processing loop in SCHED_FIFO,
-	// at Priority plus the node's level in the schedule (sources at
-	// Priority), and the driver's thread above them all: a node woken by
-	// its predecessor preempts it on the spot rather than waiting for
-	// another CPU, and the driver's watchdog preempts an overrunning node.
-	// Priority plus the graph's depth must be at most 99. so that a loaded
+	// Priority, when set, runs every node process's loop in SCHED_FIFO,
+	// at Priority plus the process's level in the schedule of processes
+	// (sources at Priority), and the driver's thread above them all: a node
+	// woken by its predecessor preempts it on the spot rather than waiting
+	// for another CPU, and the driver's watchdog preempts an overrunning
+	// node. Priority plus the graph's depth in processes must be at most 99. so that a loaded
 	// machine's other work cannot delay a block. It needs CAP_SYS_NICE or
 	// an RLIMIT_RTPRIO that allows it; where refused, the engine runs on in
 	// normal scheduling and Report.PriorityDenied says so.
@@ -139,7 +141,7 @@ type Config struct {
 }
 
 // Engine runs a graph: each node in its own worker process with hot
-// spares, blocks passed through one shared-memory bus, cycles driven by
+// spares (or with the nodes that share its Node.Process), blocks passed through one shared-memory bus, cycles driven by
 // [Engine.Run]. Start it, Run it (as often as wanted: cycles go on where
 // they stopped), Close it.
 type Engine struct {
@@ -151,12 +153,12 @@ type Engine struct {
 	watchdog time.Duration
 	lanes    int
 	b        *bus.Bus
-	groups   []*procbridge.Group
+	groups   []*procbridge.Group // per host
 	sink     *sinkWriter
 	faults   []Fault // pending, by cycle
 
-	spareMask []atomic.Uint32 // per node, lanes holding a parked spare
-	promoted  []atomic.Uint64 // per node, Promoted events from its group
+	spareMask []atomic.Uint32 // per host, lanes holding a parked spare
+	promoted  []atomic.Uint64 // per host, Promoted events from its group
 	down      []atomic.Pointer[procbridge.Down]
 	spareCh   chan struct{} // nudged on SpareReady
 	events    chan Event
@@ -166,6 +168,10 @@ type Engine struct {
 	// cycleHook, when set (benchmarks), is called by the driver after each
 	// cycle, with every block of it still in the bus.
 	cycleHook func(C uint64)
+	// probeWarmUp, when set before the node processes start (tests), has
+	// each node's loop count its heap allocations after that many blocks
+	// (see allocProbe).
+	probeWarmUp uint64
 
 	runMu  sync.Mutex // one Run at a time; guards the fields below
 	cycle  uint64     // the last cycle completed
@@ -185,12 +191,21 @@ type Engine struct {
 // problem Graph.Validate finds), or a [*FieldError] wrapping
 // ErrInvalidConfig or ErrPeriodTooShort. On error nothing is left running.
 func Start(ctx context.Context, cfg Config) (*Engine, error) {
+	return startEngine(ctx, cfg, nil)
+}
+
+// startEngine is Start, with tune (tests) setting the engine's hidden
+// knobs before any process starts.
+func startEngine(ctx context.Context, cfg Config, tune func(*Engine)) (*Engine, error) {
 	if !bus.Supported {
 		return nil, ErrNotSupported
 	}
 	e, err := newEngine(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if tune != nil {
+		tune(e)
 	}
 	if err := e.start(ctx); err != nil {
 		e.Close(context.Background())
@@ -204,9 +219,13 @@ func newEngine(cfg Config) (*Engine, error) {
 	bad := func(err error, field string, value any, format string, args ...any) error {
 		return fieldErr(err, "engine", field, value, format, args...)
 	}
-	if cfg.Graph.Kinds != nil {
-		return nil, bad(ErrInvalidConfig, "Graph.Kinds", "set", "node processes build kernels from Builtin; leave Kinds nil")
+	if cfg.Graph.Kinds != nil && cfg.Graph.Kinds != defaultKinds {
+		return nil, bad(ErrInvalidConfig, "Graph.Kinds", "set",
+			"node processes build kernels from DefaultRegistry, and cannot reach another Registry: add its kinds with RegisterKind (at init) and leave Kinds nil")
 	}
+	// From here on a kind registered in this process would be unknown to
+	// the node processes (it would be registered after initialisation).
+	defaultKinds.seal()
 	t, err := newTopology(&cfg.Graph)
 	if err != nil {
 		return nil, err
@@ -237,9 +256,9 @@ func newEngine(cfg Config) (*Engine, error) {
 	if spares == 0 {
 		spares = 1
 	}
-	if cfg.Priority < 0 || cfg.Priority > 0 && cfg.Priority+t.depth > 99 {
+	if cfg.Priority < 0 || cfg.Priority > 0 && cfg.Priority+t.hostDepth > 99 {
 		return nil, bad(ErrInvalidConfig, "Priority", cfg.Priority,
-			"want 0 (normal scheduling) or a SCHED_FIFO priority of at most 99 − %d (the graph's depth)", t.depth)
+			"want 0 (normal scheduling) or a SCHED_FIFO priority of at most 99 − %d (the graph's depth in processes)", t.hostDepth)
 	}
 	if spares < 0 || spares+1 > procbridge.MaxLanes {
 		return nil, bad(ErrInvalidConfig, "Spares", cfg.Spares, "want 1..%d", procbridge.MaxLanes-1)
@@ -258,16 +277,16 @@ func newEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.Mode == RealTime {
 		budget := time.Duration(1+slack) * period
-		need := time.Duration(t.depth)*NodeHopBudget + watchdog + FailoverBudget
+		need := time.Duration(t.hostDepth)*NodeHopBudget + watchdog + FailoverBudget
 		if need > budget {
 			field, value := "Graph.BlockSize", any(t.blockSize)
 			if cfg.Watchdog != 0 {
 				field, value = "Watchdog", cfg.Watchdog
 			}
 			return nil, bad(ErrPeriodTooShort, field, value,
-				"a block of %d frames at %d Hz lasts %v; with slack %d a block may take %v, but a graph %d nodes deep needs %v "+
-					"(%d × %v per node + a %v watchdog + %v to fail over): raise BlockSize or Slack",
-				t.blockSize, t.rate, period, slack, budget, t.depth, need, t.depth, NodeHopBudget, watchdog, FailoverBudget)
+				"a block of %d frames at %d Hz lasts %v; with slack %d a block may take %v, but a graph %d processes deep needs %v "+
+					"(%d × %v per process + a %v watchdog + %v to fail over): raise BlockSize or Slack",
+				t.blockSize, t.rate, period, slack, budget, t.hostDepth, need, t.hostDepth, NodeHopBudget, watchdog, FailoverBudget)
 		}
 	}
 	faults := slices.Clone(cfg.Faults)
@@ -288,6 +307,15 @@ func newEngine(cfg Config) (*Engine, error) {
 		if f.Spin == 0 {
 			faults[k].Spin = 3 * period
 		}
+		// A process fails over once per fault: two faults striking one
+		// process in one block would kill its spare too.
+		h := t.hostOf[slices.Index(t.names, f.Node)]
+		for j, g := range faults[:k] {
+			if g.Cycle == f.Cycle && g.Node != f.Node && t.hostOf[slices.Index(t.names, g.Node)] == h {
+				return nil, bad(ErrInvalidConfig, field+".Cycle", f.Cycle,
+					"Faults[%d] strikes %s at the same block: one fault per process and block", j, t.hostLabel(h))
+			}
+		}
 	}
 	slices.SortStableFunc(faults, func(a, b Fault) int {
 		return compareU64(a.Cycle, b.Cycle)
@@ -298,13 +326,13 @@ func newEngine(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, t: t, sinks: sinks, slack: slack, period: period, watchdog: watchdog,
 		lanes: spares + 1, faults: faults,
-		spareMask: make([]atomic.Uint32, len(t.procs)),
-		promoted:  make([]atomic.Uint64, len(t.procs)),
-		down:      make([]atomic.Pointer[procbridge.Down], len(t.procs)),
+		spareMask: make([]atomic.Uint32, len(t.members)),
+		promoted:  make([]atomic.Uint64, len(t.members)),
+		down:      make([]atomic.Pointer[procbridge.Down], len(t.members)),
 		spareCh:   make(chan struct{}, 1),
 		events:    make(chan Event, 256),
 	}
-	e.stats.init(len(t.procs))
+	e.stats.init(len(t.procs), len(t.members))
 	return e, nil
 }
 
@@ -325,7 +353,7 @@ func (e *Engine) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	layout, err := bus.Plan(bus.Shape{Lanes: e.lanes, BlockSize: e.t.blockSize, Outputs: e.t.outputs()})
+	layout, err := bus.Plan(bus.Shape{Hosts: len(e.t.members), Lanes: e.lanes, BlockSize: e.t.blockSize, Outputs: e.t.outputs()})
 	if err != nil {
 		return fmt.Errorf("audio: engine: %w", err)
 	}
@@ -336,17 +364,17 @@ func (e *Engine) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audio: engine: %w", err)
 	}
-	e.groups = make([]*procbridge.Group, len(e.t.procs))
-	errs := make([]error, len(e.t.procs))
+	e.groups = make([]*procbridge.Group, len(e.t.members))
+	errs := make([]error, len(e.t.members))
 	var wg sync.WaitGroup
-	for i, p := range e.t.procs {
+	for i := range e.t.members {
 		wg.Go(func() {
 			e.groups[i], errs[i] = procbridge.StartGroup(ctx, procbridge.GroupSpec{
 				Spec: procbridge.Spec{
-					Name:       "audio-" + e.t.names[i],
+					Name:       "audio-" + e.t.hostNames[i],
 					Worker:     NodeWorker,
-					Args:       []string{graph, strconv.Itoa(i), strconv.Itoa(e.lanes), strconv.Itoa(e.nodePriority(i))},
-					StateSize:  stateHeader + p.StateSize(),
+					Args:       []string{graph, strconv.Itoa(i), strconv.Itoa(e.lanes), strconv.Itoa(e.hostPriority(i)), strconv.FormatUint(e.probeWarmUp, 10)},
+					StateSize:  e.t.hostStateSize(i),
 					ExtraFiles: []*os.File{e.b.File()},
 					Stderr:     e.cfg.Stderr,
 					StopGrace:  500 * time.Millisecond,
@@ -354,11 +382,16 @@ func (e *Engine) start(ctx context.Context) error {
 				Spares: e.lanes - 1,
 			})
 			if errs[i] != nil {
-				errs[i] = fmt.Errorf("audio: engine: node %q: %w", e.t.names[i], errs[i])
+				errs[i] = e.startErr(i, errs[i])
 			}
 		})
 	}
 	wg.Wait()
+	for _, err := range errs {
+		if errors.Is(err, ErrUnknownKind) {
+			return err // every node process finds the same
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -376,7 +409,35 @@ func (e *Engine) start(ctx context.Context) error {
 	return nil
 }
 
-// follow turns node i's group events into spare bookkeeping and events.
+// startErr explains why host i's group did not start.
+func (e *Engine) startErr(i int, err error) error {
+	var xe *procbridge.ExitError
+	if errors.As(err, &xe) && xe.Exit.Kind == procbridge.ExitNotReady && xe.Exit.Code == exitUnknownKind {
+		var custom []string
+		for _, k := range e.t.kinds {
+			if !slices.Contains(builtinNames, k) && !slices.Contains(custom, k) {
+				custom = append(custom, k)
+			}
+		}
+		slices.Sort(custom)
+		return fmt.Errorf("audio: engine: %s: its process does not know one of the graph's kinds %s (%w): "+
+			"a kind registered after the program initialised (in main, say) exists in this process but not in the node processes, "+
+			"which are the program re-executed; call RegisterKind from init() or a package-level var (%w)",
+			e.t.hostLabel(i), listOrNone(quoteAll(custom)), ErrUnknownKind, err)
+	}
+	return fmt.Errorf("audio: engine: %s: %w", e.t.hostLabel(i), err)
+}
+
+func quoteAll(s []string) []string {
+	q := make([]string, len(s))
+	for i, x := range s {
+		q[i] = strconv.Quote(x)
+	}
+	return q
+}
+
+// follow turns host i's group events into spare bookkeeping and events,
+// which name the host's first node (and its Process when shared).
 func (e *Engine) follow(ctx context.Context, i int, g *procbridge.Group) {
 	lanes := map[int]int{} // pid → lane, for SpareLost
 	for _, s := range g.Spares() {
@@ -394,18 +455,18 @@ func (e *Engine) follow(ctx context.Context, i int, g *procbridge.Group) {
 			case e.spareCh <- struct{}{}:
 			default:
 			}
-			e.emit(SpareReady{Node: e.t.names[i], Pid: ev.Pid, Lane: ev.Lane})
+			e.emit(SpareReady{Node: e.hostNode(i), Process: e.hostProcess(i), Pid: ev.Pid, Lane: ev.Lane})
 		case procbridge.SpareLost:
 			if lane, ok := lanes[ev.Pid]; ok {
 				e.spareMask[i].And(^uint32(1 << lane))
 				delete(lanes, ev.Pid)
 			}
 		case procbridge.SpareFailed:
-			e.emit(SpareFailed{Node: e.t.names[i], Err: ev.Err})
+			e.emit(SpareFailed{Node: e.hostNode(i), Process: e.hostProcess(i), Err: ev.Err})
 		case procbridge.Down:
 			e.down[i].Store(&ev)
 			if ctx.Err() == nil {
-				e.emit(NodeDown{Node: e.t.names[i], Err: fmt.Errorf("%w: %q: %v", ErrNodeDown, e.t.names[i], ev.Exit)})
+				e.emit(NodeDown{Node: e.hostNode(i), Process: e.hostProcess(i), Err: fmt.Errorf("%w: %s: %v", ErrNodeDown, e.t.hostLabel(i), ev.Exit)})
 			}
 		}
 	}
@@ -425,29 +486,43 @@ func (e *Engine) emit(ev Event) {
 // blocks, spares ready. The channel is closed by Close.
 func (e *Engine) Events() <-chan Event { return e.events }
 
-// Pids returns the pid of each node's primary now, by node name.
+// Pids returns the pid of each node's primary process now, by node name:
+// nodes that share a process have the same pid.
 func (e *Engine) Pids() map[string]int {
 	m := map[string]int{}
-	for i, g := range e.groups {
+	for h, g := range e.groups {
 		if p := g.Primary(); p != nil {
-			m[e.t.names[i]] = p.Pid()
+			for _, i := range e.t.members[h] {
+				m[e.t.names[i]] = p.Pid()
+			}
 		}
 	}
 	return m
 }
 
-// nodePriority is node i's SCHED_FIFO priority, 0 for none.
-func (e *Engine) nodePriority(i int) int {
+// hostNode and hostProcess name host h in events: its first node, and its
+// Process when shared.
+func (e *Engine) hostNode(h int) string { return e.t.names[e.t.members[h][0]] }
+func (e *Engine) hostProcess(h int) string {
+	if e.t.shared[h] {
+		return e.t.hostNames[h]
+	}
+	return ""
+}
+
+// hostPriority is host h's SCHED_FIFO priority, 0 for none: one level
+// above every host that feeds it.
+func (e *Engine) hostPriority(h int) int {
 	if e.cfg.Priority == 0 {
 		return 0
 	}
-	return e.cfg.Priority + e.t.level[i]
+	return e.cfg.Priority + e.t.hostLevel[h]
 }
 
 // driverPriority is the driver's SCHED_FIFO priority, above every node's.
-func (e *Engine) driverPriority() int { return e.cfg.Priority + e.t.depth }
+func (e *Engine) driverPriority() int { return e.cfg.Priority + e.t.hostDepth }
 
-// spareReady reports whether node i has a parked spare besides its
+// spareReady reports whether host i has a parked spare besides its
 // primary, ready to take over, and whether its group has caught up with
 // every promotion so far (one Promoted event per epoch). A group that has
 // not yet seen the last promotion still takes the new primary for a
@@ -471,8 +546,8 @@ func (e *Engine) Close(ctx context.Context) error {
 		e.runMu.Unlock()
 		if e.b != nil {
 			atomic.StoreUint32(e.b.Stop(), 1)
-			for i := range e.t.procs {
-				bus.Wake(e.b.Node(i).Wake(), 1<<30)
+			for h := range e.t.members {
+				bus.Wake(e.b.Host(h).Wake(), 1<<30)
 			}
 		}
 		var wg sync.WaitGroup

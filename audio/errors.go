@@ -34,6 +34,9 @@ var (
 	ErrShape = errors.New("audio: buffer shape mismatch")
 	// ErrInvalidKind reports a [Kind] that cannot be registered.
 	ErrInvalidKind = errors.New("audio: invalid kind")
+	// ErrLateRegistration reports a [RegisterKind] call made after an
+	// engine started: too late for node processes to know the kind.
+	ErrLateRegistration = errors.New("audio: kind registered too late")
 )
 
 // A FieldError reports one field, parameter or argument holding a value that

@@ -65,9 +65,13 @@ func (r Recovery) String() string {
 // Failover: a node's spare took over from its primary. One record is made
 // per takeover the driver sees at a block's end; if a node's primary was
 // replaced more than once before the latest one published a block,
-// Promotions says how many times.
+// Promotions says how many times. Nodes that share a process fail over
+// together, in one record: Process names it, and Node is the node an
+// injected fault struck, or else the process's first node (each node of
+// it counts the failover in its NodeReport).
 type Failover struct {
 	Node       string
+	Process    string // the Node.Process shared, empty for a node alone
 	Cycle      uint64 // the block the new primary published first
 	Promotions int    // promotions since the node's previous record, usually 1
 	Cause      FailoverCause
@@ -100,22 +104,29 @@ type Missing struct {
 	Node  string
 }
 
-// SpareReady: a replacement spare is warm and parked.
+// SpareReady: a replacement spare is warm and parked. For nodes that
+// share a process, Node is its first node and Process its name.
 type SpareReady struct {
 	Node      string
+	Process   string
 	Pid, Lane int
 }
 
-// SpareFailed: a replacement spare could not be started.
+// SpareFailed: a replacement spare could not be started. For nodes that
+// share a process, Node is its first node and Process its name.
 type SpareFailed struct {
-	Node string
-	Err  error
+	Node    string
+	Process string
+	Err     error
 }
 
-// NodeDown: a node's primary ended with no spare left; Run fails.
+// NodeDown: a node's primary ended with no spare left; Run fails. For
+// nodes that share a process, Node is its first node and Process its
+// name: every node of it is down.
 type NodeDown struct {
-	Node string
-	Err  error
+	Node    string
+	Process string
+	Err     error
 }
 
 func (Failover) isEvent()    {}
@@ -126,7 +137,11 @@ func (SpareFailed) isEvent() {}
 func (NodeDown) isEvent()    {}
 
 func (f Failover) String() string {
-	s := fmt.Sprintf("%s: failover at block %d (%s", f.Node, f.Cycle, f.Cause)
+	who := f.Node
+	if f.Process != "" {
+		who = fmt.Sprintf("%s (process %s)", f.Node, f.Process)
+	}
+	s := fmt.Sprintf("%s: failover at block %d (%s", who, f.Cycle, f.Cause)
 	if f.Fault != FaultNone {
 		s += ", " + f.Fault.String()
 	}
@@ -141,7 +156,7 @@ type evRec struct {
 	node  int
 	cycle uint64
 	by    int64
-	fo    Failover // for evFailover, without Node
+	fo    Failover // for evFailover
 }
 
 const (

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Bounds of [Graph] BlockSize, which must also be a power of two.
@@ -32,7 +33,7 @@ type Graph struct {
 	BlockSize int       // frames per block, a power of two in [MinBlockSize, MaxBlockSize]
 	Nodes     []Node    // in any order; the order breaks ties in a Schedule
 	Edges     []Edge    // each From an output port, each To an input port
-	Kinds     *Registry // the kinds Nodes name; nil means Builtin()
+	Kinds     *Registry // the kinds Nodes name; nil means DefaultRegistry()
 }
 
 // A Node is one processor in a [Graph].
@@ -42,6 +43,18 @@ type Node struct {
 	Name   string
 	Kind   string // a kind name in the graph's registry
 	Params Params // checked against the kind's ParamSpecs
+	// Process, when set, names the worker process the node runs in: nodes
+	// with the same Process run together in one process (a primary with
+	// its hot spares, as a lone node does), one after the other in the
+	// graph's order, committing their state together once per block, so
+	// that a spare resumes them all from the same block. Empty: the node
+	// runs in a process of its own. Sharing saves a process and a wake per
+	// node; it suits light nodes, whose compute is small beside a wake (see
+	// docs/benchmarks.md). The same rules as Name apply. No chain of edges
+	// may leave a process and come back to it (a → b → c with a and c in
+	// one process and b outside), directly or through other processes:
+	// a process computes its nodes in one go. Render ignores Process.
+	Process string
 }
 
 // A Port names one port of a node: an output port when it is an [Edge]'s
@@ -150,7 +163,7 @@ func (g *Graph) check() (succ [][]int, err error) {
 
 	kinds := g.Kinds
 	if kinds == nil {
-		kinds = builtin
+		kinds = defaultKinds
 	}
 	index := make(map[string]int, len(g.Nodes))
 	procs := make([]Processor, len(g.Nodes)) // nil where the node is invalid
@@ -162,6 +175,11 @@ func (g *Graph) check() (succ [][]int, err error) {
 			bad(field+".Name", n.Name, "repeats Nodes[%d].Name", first)
 		} else {
 			index[n.Name] = i
+		}
+		if n.Process != "" {
+			if err := checkName(n.Process); err != nil {
+				bad(field+".Process", n.Process, "%s", err)
+			}
 		}
 		if _, ok := kinds.Lookup(n.Kind); !ok {
 			errs = append(errs, nodeErr(i, n, kinds.unknownKind(n.Kind)))
@@ -205,11 +223,86 @@ func (g *Graph) check() (succ [][]int, err error) {
 			path[k] = g.Nodes[i].Name
 		}
 		errs = append(errs, &CycleError{Path: path})
+	} else if err := g.checkProcesses(succ); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return succ, nil
+}
+
+// hostsOf groups the nodes into hosts, the worker processes that run
+// them: one per distinct Node.Process, in order of first appearance, and
+// one per node with no Process. It returns each node's host and each
+// host's first node.
+func (g *Graph) hostsOf() (host []int, first []int) {
+	host = make([]int, len(g.Nodes))
+	named := map[string]int{}
+	for i, n := range g.Nodes {
+		if n.Process != "" {
+			if h, ok := named[n.Process]; ok {
+				host[i] = h
+				continue
+			}
+			named[n.Process] = len(first)
+		}
+		host[i] = len(first)
+		first = append(first, i)
+	}
+	return host, first
+}
+
+// checkProcesses reports processes that feed each other in a cycle (the
+// node graph, succ, has none): a process computes all its nodes in one
+// activation, so no path may leave a process and come back to it.
+func (g *Graph) checkProcesses(succ [][]int) error {
+	host, first := g.hostsOf()
+	if len(first) == len(g.Nodes) {
+		return nil
+	}
+	hsucc := make([][]int, len(first))
+	via := map[[2]int][2]int{} // host edge → a node edge behind it
+	for i, ss := range succ {
+		for _, j := range ss {
+			a, b := host[i], host[j]
+			if a == b {
+				continue
+			}
+			if _, ok := via[[2]int{a, b}]; !ok {
+				via[[2]int{a, b}] = [2]int{i, j}
+				hsucc[a] = append(hsucc[a], b)
+			}
+		}
+	}
+	cycle := findCycle(hsucc)
+	if cycle == nil {
+		return nil
+	}
+	// Start the cycle at a shared process, and name its hops by the edges
+	// behind them.
+	k := slices.IndexFunc(cycle[:len(cycle)-1], func(h int) bool { return g.Nodes[first[h]].Process != "" })
+	cycle = append(slices.Clone(cycle[k:len(cycle)-1]), cycle[:k+1]...)
+	label := func(h int) string {
+		if p := g.Nodes[first[h]].Process; p != "" {
+			return fmt.Sprintf("process %q", p)
+		}
+		return fmt.Sprintf("node %q", g.Nodes[first[h]].Name)
+	}
+	hops := make([]string, len(cycle))
+	edges := make([]string, len(cycle)-1)
+	for x, h := range cycle {
+		hops[x] = label(h)
+		if x+1 < len(cycle) {
+			e := via[[2]int{h, cycle[x+1]}]
+			edges[x] = g.Nodes[e[0]].Name + " -> " + g.Nodes[e[1]].Name
+		}
+	}
+	i := first[cycle[0]]
+	return fieldErr(ErrInvalidGraph, "graph", fmt.Sprintf("Nodes[%d].Process", i), g.Nodes[i].Process,
+		"processes feed each other in a cycle: %s (edges %s); a process computes all its nodes at once, "+
+			"so no chain of edges may leave it and come back: run the nodes between in the same process, or split it",
+		strings.Join(hops, " -> "), strings.Join(edges, ", "))
 }
 
 // endpoint resolves one end of an edge to a node index. It reports a missing

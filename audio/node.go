@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/understudy/understudy/audio/internal/bus"
@@ -22,69 +24,108 @@ const NodeWorker = "understudy-audio-node"
 
 func init() { worker.Register(NodeWorker, runNode) }
 
-// stateHeader is the part of a node's committed state before the kernel's:
+// exitUnknownKind is the status a node process exits with when the graph
+// names a kind it does not know: registered in the engine's process after
+// initialisation, so not in the re-executed program's.
+const exitUnknownKind = 65
+
+// stateHeader is the part of a host's committed state before the kernels':
 // [0:8] the cycle whose block the state follows (0: none yet), [8:12] the
 // lane whose outputs hold that block.
 const stateHeader = 16
 
-// errFenced: this process is no longer the node's primary.
+// errFenced: this process is no longer the host's primary.
 var errFenced = errors.New("audio: node fenced")
 
-// nodeProc is one node process: its kernel, its view of the bus, and the
-// buffers its loop reuses, all made before it says it is ready.
-type nodeProc struct {
+// hostProc is one node process: the host of one node or of several that
+// share it (Node.Process), its view of the bus, and the buffers its loop
+// reuses, all made before it says it is ready.
+type hostProc struct {
 	w      *worker.Worker
 	b      *bus.Bus
 	t      *topology
-	me     bus.Node
-	lane   bus.LaneRecord
+	h      int
+	host   bus.Host
+	hlane  bus.HostLane // this process's lane of the host
 	myLane int
 	lanes  int
-	proc   Processor
+	nodes  []member // in topological order
 
-	state  []byte // stateHeader + the kernel's state: the working copy
-	kstate []byte // state[stateHeader:]
-	srcs   [][]src
-	ins    [][]float32
-	mix    [][]float32 // per input, the sum of a fan-in
-	views  [][]float32 // scratch: the blocks a fan-in sums
-	zero   []float32
-	outs   [][]float32 // this lane's output blocks
+	state []byte // stateHeader + each member's kernel state: the working copy
+	zero  []float32
+	views [][]float32 // scratch: the blocks a fan-in sums
+	nTerm uint32
 
-	succ      []bus.Node
-	succPreds [][]bus.Node
-	terminal  bool
-	nTerm     uint32
-
-	prio      int    // SCHED_FIFO priority for the loop, 0 for none
+	prio      int // SCHED_FIFO priority for the loop, 0 for none
+	probe     allocProbe
 	last      uint64 // the cycle state follows
 	stateLane int    // the lane holding block last
 	stopping  atomic.Bool
 }
 
-// runNode is the node worker: Args are the graph (JSON), the node's index
-// and the number of lanes; the bus is extra file 0.
+// member is one node a host runs.
+type member struct {
+	i      int
+	me     bus.Node
+	lane   bus.LaneRecord // this process's lane of the node
+	proc   Processor
+	kstate []byte // its part of hostProc.state
+	feeds  [][]feed
+	ins    [][]float32
+	mix    [][]float32 // per input, the sum of a fan-in
+	outs   [][]float32 // this lane's output blocks
+	// succ lists the hosts other than this one the node feeds, each with
+	// every node outside it that feeds it.
+	succ     []succHost
+	terminal bool
+}
+
+// feed is one output port read by an input: another host's, read from
+// whichever lane published it, or a node of this host, computed earlier in
+// the same cycle into this process's lane.
+type feed struct {
+	node  bus.Node
+	port  int
+	local bool
+}
+
+type succHost struct {
+	host  bus.Host
+	preds []bus.Node
+}
+
+// runNode is the node worker: Args are the graph (JSON), the host's index,
+// the number of lanes, the loop's priority and the allocation probe's
+// warm-up; the bus is extra file 0.
 func runNode(ctx context.Context, w *worker.Worker) error {
-	n, err := newNodeProc(w)
+	n, err := newHostProc(w)
+	if errors.Is(err, ErrUnknownKind) {
+		fmt.Fprintf(os.Stderr, "understudy worker %s: %v\n"+
+			"  this process is %s re-executed, which knows the kinds registered while it initialised;\n"+
+			"  register kinds with audio.RegisterKind from init() or a package-level var, not from main\n",
+			NodeWorker, err, os.Args[0])
+		os.Exit(exitUnknownKind)
+	}
 	if err != nil {
 		return err
 	}
 	wasSpare := w.Spare()
-	atomic.StoreUint32(n.lane.Pid(), uint32(pid()))
+	atomic.StoreUint32(n.hlane.Pid(), uint32(pid()))
 	if wasSpare {
-		atomic.StoreUint32(n.lane.State(), bus.LaneParked)
+		atomic.StoreUint32(n.hlane.State(), bus.LaneParked)
 	}
 	// The thread that parks is the thread that runs the loop, in
 	// SCHED_FIFO already: when the kernel or the driver wakes a spare, it
 	// preempts whatever normal work the machine is doing.
 	runtime.LockOSThread()
-	atomic.StoreUint32(n.lane.Tid(), uint32(gettid()))
+	spareThreads(4)
+	atomic.StoreUint32(n.hlane.Tid(), uint32(gettid()))
 	if n.prio > 0 {
 		got := uint32(n.prio)
 		if setFIFO(n.prio) != nil {
 			got = bus.PriorityDenied
 		}
-		atomic.StoreUint32(n.lane.Priority(), got)
+		atomic.StoreUint32(n.hlane.Priority(), got)
 	}
 	w.Ready()
 	if err := w.WaitActive(ctx); err != nil {
@@ -93,29 +134,30 @@ func runNode(ctx context.Context, w *worker.Worker) error {
 	return n.serve(ctx, worker.Monotonic(), wasSpare)
 }
 
-func newNodeProc(w *worker.Worker) (*nodeProc, error) {
+func newHostProc(w *worker.Worker) (*hostProc, error) {
 	args := w.Args()
-	if len(args) != 4 {
-		return nil, fmt.Errorf("audio node: want 4 arguments (graph, node, lanes, priority), got %d", len(args))
+	if len(args) != 5 {
+		return nil, fmt.Errorf("audio node: want 5 arguments (graph, host, lanes, priority, probe), got %d", len(args))
 	}
 	g, err := decodeGraph(args[0])
 	if err != nil {
 		return nil, fmt.Errorf("audio node: graph: %w", err)
 	}
-	i, err1 := strconv.Atoi(args[1])
+	h, err1 := strconv.Atoi(args[1])
 	lanes, err2 := strconv.Atoi(args[2])
 	prio, err3 := strconv.Atoi(args[3])
-	if err := errors.Join(err1, err2, err3); err != nil {
+	probe, err4 := strconv.ParseUint(args[4], 10, 64)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return nil, fmt.Errorf("audio node: %w", err)
 	}
 	t, err := newTopology(g)
 	if err != nil {
 		return nil, err
 	}
-	if i < 0 || i >= len(t.procs) {
-		return nil, fmt.Errorf("audio node: node %d of %d", i, len(t.procs))
+	if h < 0 || h >= len(t.members) {
+		return nil, fmt.Errorf("audio node: host %d of %d", h, len(t.members))
 	}
-	layout, err := bus.Plan(bus.Shape{Lanes: lanes, BlockSize: t.blockSize, Outputs: t.outputs()})
+	layout, err := bus.Plan(bus.Shape{Hosts: len(t.members), Lanes: lanes, BlockSize: t.blockSize, Outputs: t.outputs()})
 	if err != nil {
 		return nil, err
 	}
@@ -128,62 +170,75 @@ func newNodeProc(w *worker.Worker) (*nodeProc, error) {
 		return nil, err
 	}
 	bs := t.blockSize
-	p := t.procs[i]
-	n := &nodeProc{
-		w: w, b: b, t: t, me: b.Node(i), myLane: w.Lane(), lanes: lanes, proc: p,
-		state:    make([]byte, stateHeader+p.StateSize()),
-		srcs:     t.inputs[i],
-		ins:      make([][]float32, p.Inputs()),
-		mix:      make([][]float32, p.Inputs()),
-		zero:     make([]float32, bs),
-		outs:     make([][]float32, p.Outputs()),
-		terminal: t.terminal[i],
-		nTerm:    uint32(len(t.terminals)),
-		prio:     prio,
+	n := &hostProc{
+		w: w, b: b, t: t, h: h, host: b.Host(h), myLane: w.Lane(), lanes: lanes,
+		state: make([]byte, t.hostStateSize(h)),
+		zero:  make([]float32, bs),
+		nTerm: uint32(len(t.terminals)),
+		prio:  prio,
 	}
 	if n.myLane < 0 || n.myLane >= lanes {
 		return nil, fmt.Errorf("audio node: lane %d of %d", n.myLane, lanes)
 	}
-	n.kstate = n.state[stateHeader:]
-	n.lane = n.me.Lane(n.myLane)
-	fan := 0
-	for k, s := range n.srcs {
-		n.mix[k] = make([]float32, bs)
-		fan = max(fan, len(s))
+	n.hlane = n.host.Lane(n.myLane)
+	off, fan := stateHeader, 0
+	for _, i := range t.members[h] {
+		p := t.procs[i]
+		m := member{
+			i: i, me: b.Node(i), proc: p,
+			kstate:   n.state[off : off+p.StateSize() : off+p.StateSize()],
+			feeds:    make([][]feed, p.Inputs()),
+			ins:      make([][]float32, p.Inputs()),
+			mix:      make([][]float32, p.Inputs()),
+			outs:     make([][]float32, p.Outputs()),
+			terminal: t.terminal[i],
+		}
+		off += p.StateSize()
+		m.lane = m.me.Lane(n.myLane)
+		for k, srcs := range t.inputs[i] {
+			m.mix[k] = make([]float32, bs)
+			fan = max(fan, len(srcs))
+			for _, s := range srcs {
+				m.feeds[k] = append(m.feeds[k], feed{node: b.Node(s.node), port: s.port, local: t.hostOf[s.node] == h})
+			}
+		}
+		for k := range m.outs {
+			m.outs[k] = m.lane.Out(k)
+		}
+		for _, hs := range t.hostSucc[i] {
+			sh := succHost{host: b.Host(hs)}
+			for _, q := range t.hostPreds[hs] {
+				sh.preds = append(sh.preds, b.Node(q))
+			}
+			m.succ = append(m.succ, sh)
+		}
+		n.nodes = append(n.nodes, m)
 	}
 	n.views = make([][]float32, 0, fan)
-	for k := range n.outs {
-		n.outs[k] = n.lane.Out(k)
-	}
-	for _, s := range t.succ[i] {
-		n.succ = append(n.succ, b.Node(s))
-		var preds []bus.Node
-		for _, q := range t.preds[s] {
-			preds = append(preds, b.Node(q))
-		}
-		n.succPreds = append(n.succPreds, preds)
-	}
+	n.probe.init(n.hlane, probe)
 	n.warmUp()
 	return n, nil
 }
 
-// warmUp runs the kernel a few times on private buffers, so that its code
-// and data are hot when the first real block comes. It must not write the
-// lane's outputs: a block a previous process of this lane published may
+// warmUp runs the kernels a few times on private buffers, so that their
+// code and data are hot when the first real block comes. It must not write
+// the lane's outputs: a block a previous process of this lane published may
 // still be read there.
-func (n *nodeProc) warmUp() {
+func (n *hostProc) warmUp() {
 	bs := n.t.blockSize
-	st := make([]byte, len(n.kstate))
-	in := make([][]float32, len(n.ins))
-	for k := range in {
-		in[k] = n.zero
-	}
-	out := make([][]float32, len(n.outs))
-	for k := range out {
-		out[k] = make([]float32, bs)
-	}
-	for range 8 {
-		n.proc.Process(st, in, out)
+	for _, m := range n.nodes {
+		st := make([]byte, len(m.kstate))
+		in := make([][]float32, len(m.ins))
+		for k := range in {
+			in[k] = n.zero
+		}
+		out := make([][]float32, len(m.outs))
+		for k := range out {
+			out[k] = make([]float32, bs)
+		}
+		for range 8 {
+			m.proc.Process(st, in, out)
+		}
 	}
 	clear(n.state)
 }
@@ -191,11 +246,11 @@ func (n *nodeProc) warmUp() {
 // serve is the primary's loop, on the thread runNode locked for good: the
 // loop owns it until the process ends. Nothing in the loop allocates, so
 // the collector is switched off rather than left to wake for nothing.
-func (n *nodeProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) error {
+func (n *hostProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) error {
 	debug.SetGCPercent(-1)
 	stop := context.AfterFunc(ctx, func() {
 		n.stopping.Store(true)
-		bus.Wake(n.me.Wake(), 1<<30)
+		bus.Wake(n.host.Wake(), 1<<30)
 	})
 	defer stop()
 	if err := n.adopt(); err != nil {
@@ -203,7 +258,7 @@ func (n *nodeProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 	}
 	recovered := bus.RecoveredNone
 	if wasSpare {
-		C := atomic.LoadUint64(n.me.Req())
+		C := atomic.LoadUint64(n.host.Req())
 		switch {
 		case C == n.last+1:
 			recovered = bus.RecoveredCompute
@@ -213,10 +268,10 @@ func (n *nodeProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 			recovered = bus.RecoveredBetween
 		}
 	}
-	atomic.StoreUint32(n.lane.Recovered(), recovered)
-	atomic.StoreUint64(n.lane.Adopted(), n.last)
-	atomic.StoreInt64(n.lane.PromotedAt(), promotedAt)
-	atomic.StoreUint32(n.lane.State(), bus.LaneActive)
+	atomic.StoreUint32(n.hlane.Recovered(), recovered)
+	atomic.StoreUint64(n.hlane.Adopted(), n.last)
+	atomic.StoreInt64(n.hlane.PromotedAt(), promotedAt)
+	atomic.StoreUint32(n.hlane.State(), bus.LaneActive)
 	if !wasSpare && n.last == 0 {
 		// Touch both state slots with the initial state (block 0, which
 		// is what no state at all means too), so that the first blocks
@@ -233,7 +288,7 @@ func (n *nodeProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 		if n.stopping.Load() || atomic.LoadUint32(n.b.Stop()) != 0 {
 			return nil
 		}
-		C := atomic.LoadUint64(n.me.Req())
+		C := atomic.LoadUint64(n.host.Req())
 		switch {
 		case C == n.last+1:
 			if err := n.compute(C); err != nil {
@@ -243,23 +298,40 @@ func (n *nodeProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 				}
 				return err
 			}
-		case C == n.last && C > 0 && atomic.LoadUint64(n.lane.Done()) != C:
+			n.probe.computed(C)
+		case C == n.last && C > 0 && !n.published(C):
 			// The previous primary committed this block and may not have
-			// published it: its outputs are complete in its lane.
-			if n.stateLane != n.myLane {
-				copy(n.lane.Outs(), n.me.Lane(n.stateLane).Outs())
+			// published all of it: the outputs are complete in its lane.
+			for k := range n.nodes {
+				m := &n.nodes[k]
+				if atomic.LoadUint64(m.lane.Done()) == C {
+					continue
+				}
+				if n.stateLane != n.myLane {
+					copy(m.lane.Outs(), m.me.Lane(n.stateLane).Outs())
+				}
+				n.publish(m, C)
 			}
-			n.publish(C)
 		case C == n.last:
-			bus.Wait(n.me.Wake(), uint32(C))
+			bus.Wait(n.host.Wake(), uint32(C))
 		default:
-			return fmt.Errorf("audio node %s: asked for block %d, state follows block %d", n.t.names[n.me.Index()], C, n.last)
+			return fmt.Errorf("audio node %s: asked for block %d, state follows block %d", n.t.hostLabel(n.h), C, n.last)
 		}
 	}
 }
 
+// published reports whether this lane has published block C of every node.
+func (n *hostProc) published(C uint64) bool {
+	for k := range n.nodes {
+		if atomic.LoadUint64(n.nodes[k].lane.Done()) != C {
+			return false
+		}
+	}
+	return true
+}
+
 // adopt loads the latest committed state into the working copy.
-func (n *nodeProc) adopt() error {
+func (n *hostProc) adopt() error {
 	size, err := n.w.State(n.state)
 	switch {
 	case errors.Is(err, worker.ErrNoState):
@@ -279,39 +351,43 @@ func (n *nodeProc) adopt() error {
 	return nil
 }
 
-// compute makes block C from the state after block C-1: outputs first,
-// then the state commit tagged C, then the publication. A process that
-// dies anywhere in between leaves either the state of C-1 (a spare
-// recomputes C, bit for bit) or that of C with its block complete in this
-// lane (a spare publishes it).
-func (n *nodeProc) compute(C uint64) error {
-	atomic.StoreInt64(n.lane.StartAt(), worker.Monotonic())
-	n.fault(C, BeforeCompute)
-	for k, srcs := range n.srcs {
-		switch len(srcs) {
-		case 0:
-			n.ins[k] = n.zero
-		case 1:
-			v := n.block(srcs[0], C)
-			if v == nil {
-				return n.notReady(srcs[0], C)
-			}
-			n.ins[k] = v
-		default:
-			n.views = n.views[:0]
-			for _, s := range srcs {
-				v := n.block(s, C)
+// compute makes block C of every node of the host from the state after
+// C-1: all outputs first, node after node, then one state commit tagged C
+// for them all, then the publications. A process that dies anywhere in
+// between leaves either the state of C-1 (a spare recomputes C, bit for
+// bit, for every node) or that of C with every node's block complete in
+// this lane (a spare publishes what is not yet published).
+func (n *hostProc) compute(C uint64) error {
+	for k := range n.nodes {
+		m := &n.nodes[k]
+		atomic.StoreInt64(m.lane.StartAt(), worker.Monotonic())
+		n.fault(m, C, BeforeCompute)
+		for k, feeds := range m.feeds {
+			switch len(feeds) {
+			case 0:
+				m.ins[k] = n.zero
+			case 1:
+				v := n.block(feeds[0], C)
 				if v == nil {
-					return n.notReady(s, C)
+					return n.notReady(m, feeds[0], C)
 				}
-				n.views = append(n.views, v)
+				m.ins[k] = v
+			default:
+				n.views = n.views[:0]
+				for _, f := range feeds {
+					v := n.block(f, C)
+					if v == nil {
+						return n.notReady(m, f, C)
+					}
+					n.views = append(n.views, v)
+				}
+				mixInto(m.mix[k], n.views)
+				m.ins[k] = m.mix[k]
 			}
-			mixInto(n.mix[k], n.views)
-			n.ins[k] = n.mix[k]
 		}
+		m.proc.Process(m.kstate, m.ins, m.outs)
+		n.fault(m, C, AfterOutput)
 	}
-	n.proc.Process(n.kstate, n.ins, n.outs)
-	n.fault(C, AfterOutput)
 	binary.LittleEndian.PutUint64(n.state[0:8], C)
 	binary.LittleEndian.PutUint32(n.state[8:12], uint32(n.myLane))
 	if err := n.w.Commit(n.state); err != nil {
@@ -321,28 +397,36 @@ func (n *nodeProc) compute(C uint64) error {
 		return err
 	}
 	n.last, n.stateLane = C, n.myLane
-	n.fault(C, AfterCommit)
-	n.publish(C)
+	for k := range n.nodes {
+		n.fault(&n.nodes[k], C, AfterCommit)
+	}
+	for k := range n.nodes {
+		n.publish(&n.nodes[k], C)
+	}
 	return nil
 }
 
-func (n *nodeProc) notReady(s src, C uint64) error {
-	return fmt.Errorf("audio node %s: woken for block %d before %s published it", n.t.names[n.me.Index()], C, n.t.names[s.node])
+func (n *hostProc) notReady(m *member, f feed, C uint64) error {
+	return fmt.Errorf("audio node %s: woken for block %d before %s published it", n.t.names[m.i], C, n.t.names[f.node.Index()])
 }
 
-// block returns output port s of block C, from whichever lane of its node
-// published it, or nil.
-func (n *nodeProc) block(s src, C uint64) []float32 {
-	node := n.b.Node(s.node)
+// block returns the output port f reads of block C: from this process's
+// lane when its node is one of this host's (computed just before, in
+// topological order), else from whichever lane of its node published it,
+// or nil.
+func (n *hostProc) block(f feed, C uint64) []float32 {
+	if f.local {
+		return f.node.Lane(n.myLane).Out(f.port)
+	}
 	for l := range n.lanes {
-		if r := node.Lane(l); atomic.LoadUint64(r.Done()) == C {
-			return r.Out(s.port)
+		if r := f.node.Lane(l); atomic.LoadUint64(r.Done()) == C {
+			return r.Out(f.port)
 		}
 	}
 	return nil
 }
 
-func (n *nodeProc) anyDone(node bus.Node, C uint64) bool {
+func (n *hostProc) anyDone(node bus.Node, C uint64) bool {
 	for l := range n.lanes {
 		if atomic.LoadUint64(node.Lane(l).Done()) == C {
 			return true
@@ -351,26 +435,27 @@ func (n *nodeProc) anyDone(node bus.Node, C uint64) bool {
 	return false
 }
 
-// publish says block C is in this lane, wakes each successor whose inputs
-// are all published, and tells the driver when this node feeds nothing.
-func (n *nodeProc) publish(C uint64) {
-	atomic.StoreInt64(n.lane.FinishAt(), worker.Monotonic())
-	atomic.StoreUint64(n.lane.Done(), C)
-	n.fault(C, AfterPublish)
+// publish says block C of node m is in this lane, wakes each host it feeds
+// whose inputs from outside are all published, and tells the driver when m
+// feeds nothing.
+func (n *hostProc) publish(m *member, C uint64) {
+	atomic.StoreInt64(m.lane.FinishAt(), worker.Monotonic())
+	atomic.StoreUint64(m.lane.Done(), C)
+	n.fault(m, C, AfterPublish)
 	now := worker.Monotonic()
-	for k, s := range n.succ {
+	for _, s := range m.succ {
 		ready := true
-		for _, p := range n.succPreds[k] {
+		for _, p := range s.preds {
 			if !n.anyDone(p, C) {
 				ready = false
 				break
 			}
 		}
 		if ready {
-			wakeNode(s, C, now)
+			wakeHost(s.host, C, now)
 		}
 	}
-	if n.terminal {
+	if m.terminal {
 		v := atomic.AddUint32(n.b.Driver(), 1)
 		if v-atomic.LoadUint32(n.b.CycleBase()) >= n.nTerm {
 			bus.Wake(n.b.Driver(), 1)
@@ -378,9 +463,9 @@ func (n *nodeProc) publish(C uint64) {
 	}
 }
 
-// wakeNode asks node s for block C, once: of several predecessors that find
+// wakeHost asks host s for block C, once: of several predecessors that find
 // s ready at the same time, one wins the compare-and-swap and wakes it.
-func wakeNode(s bus.Node, C uint64, now int64) {
+func wakeHost(s bus.Host, C uint64, now int64) {
 	if atomic.LoadUint64(s.Req()) != C-1 {
 		return
 	}
@@ -391,17 +476,19 @@ func wakeNode(s bus.Node, C uint64, now int64) {
 	}
 }
 
-// fault carries out the fault planned for block C at point p, if any, once.
-func (n *nodeProc) fault(C uint64, p FaultPoint) {
-	if atomic.LoadUint64(n.me.FaultCycle()) != C || atomic.LoadUint32(n.me.FaultPoint()) != uint32(p) {
+// fault carries out the fault planned for node m's block C at point p, if
+// any, once.
+func (n *hostProc) fault(m *member, C uint64, p FaultPoint) {
+	me := m.me
+	if atomic.LoadUint64(me.FaultCycle()) != C || atomic.LoadUint32(me.FaultPoint()) != uint32(p) {
 		return
 	}
-	if !atomic.CompareAndSwapUint32(n.me.FaultFired(), 0, 1) {
+	if !atomic.CompareAndSwapUint32(me.FaultFired(), 0, 1) {
 		return
 	}
 	now := worker.Monotonic()
-	atomic.StoreInt64(n.me.FaultFiredAt(), now)
-	switch FaultKind(atomic.LoadUint32(n.me.FaultKind())) {
+	atomic.StoreInt64(me.FaultFiredAt(), now)
+	switch FaultKind(atomic.LoadUint32(me.FaultKind())) {
 	case FaultKill:
 		killSelf()
 		for {
@@ -413,7 +500,7 @@ func (n *nodeProc) fault(C uint64, p FaultPoint) {
 			runtime.Gosched() // stopped; and if continued, still hung
 		}
 	case FaultOverrun:
-		until := now + atomic.LoadInt64(n.me.FaultSpin())
+		until := now + atomic.LoadInt64(me.FaultSpin())
 		for worker.Monotonic() < until {
 		}
 	case FaultSegv:
@@ -422,4 +509,81 @@ func (n *nodeProc) fault(C uint64, p FaultPoint) {
 			runtime.Gosched()
 		}
 	}
+}
+
+// allocProbe counts the heap allocations of a node process's loop, when
+// the engine asks (tests: the loop must allocate nothing). Once the loop
+// has computed warmUp blocks as the primary, it reads the process's
+// allocation count, and again every probeEvery blocks after, and leaves
+// the difference in its lane record (bus ProbeFrom, ProbeTo,
+// ProbeAllocs). runtime.ReadMemStats is exact (it flushes every P's
+// allocation cache; runtime/metrics counts a span's objects when the
+// span is handed out), and costs a stop-the-world of a few microseconds
+// in a process this small, only every probeEvery blocks, only when asked.
+type allocProbe struct {
+	lane   bus.HostLane
+	warmUp uint64 // 0: off
+	blocks uint64 // computed since the loop began
+	base   uint64
+	ms     *runtime.MemStats
+}
+
+const probeEvery = 100
+
+func (p *allocProbe) init(lane bus.HostLane, warmUp uint64) {
+	p.lane, p.warmUp = lane, warmUp
+	atomic.StoreUint64(lane.ProbeFrom(), 0)
+	atomic.StoreUint64(lane.ProbeTo(), 0)
+	atomic.StoreUint64(lane.ProbeAllocs(), 0)
+	if warmUp > 0 {
+		p.ms = new(runtime.MemStats)
+	}
+}
+
+// computed notes that the loop computed block C.
+func (p *allocProbe) computed(C uint64) {
+	if p.warmUp == 0 {
+		return
+	}
+	p.blocks++
+	switch {
+	case p.blocks == p.warmUp:
+		// Twice: the world a first reading stops may start again on a
+		// thread the runtime has to make (and allocate for).
+		runtime.ReadMemStats(p.ms)
+		runtime.ReadMemStats(p.ms)
+		p.base = p.ms.Mallocs
+		atomic.StoreUint64(p.lane.ProbeTo(), C)
+		atomic.StoreUint64(p.lane.ProbeFrom(), C+1)
+	case p.blocks > p.warmUp && (p.blocks-p.warmUp)%probeEvery == 0:
+		runtime.ReadMemStats(p.ms)
+		atomic.StoreUint64(p.lane.ProbeAllocs(), p.ms.Mallocs-p.base)
+		atomic.StoreUint64(p.lane.ProbeTo(), C)
+	}
+}
+
+// spareThreads has the runtime make k threads more than it uses now, which
+// then stay idle. A goroutine locked to its thread that is descheduled (the
+// loop is, by sysmon, after 10 ms in which its futex waits were too short
+// for its P to be taken away) hands its P to another thread, which the
+// runtime makes, and allocates for, when none is idle: made now, not in
+// the middle of the loop. k goroutines locked to their threads at once
+// need k threads; unlocked, they exit and leave their threads idle (the
+// runtime keeps idle threads).
+func spareThreads(k int) {
+	var locked, release sync.WaitGroup
+	locked.Add(k)
+	release.Add(1)
+	var done sync.WaitGroup
+	for range k {
+		done.Go(func() {
+			runtime.LockOSThread()
+			locked.Done()
+			release.Wait()
+			runtime.UnlockOSThread()
+		})
+	}
+	locked.Wait()
+	release.Done()
+	done.Wait()
 }

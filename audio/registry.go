@@ -45,17 +45,22 @@ type Kind struct {
 }
 
 // A Registry maps kind names to kinds. The zero value is an empty registry
-// ready to use; [Builtin] returns one holding this package's kinds. A
-// Registry is safe for concurrent use.
+// ready to use; [Builtin] returns one holding this package's kinds, and
+// [DefaultRegistry] the process-wide one an [Engine]'s node processes
+// build their kernels from. A Registry is safe for concurrent use.
 type Registry struct {
 	mu    sync.RWMutex
 	kinds map[string]Kind
+	// sealed, on the default registry only: an engine has started, so a
+	// kind registered now would be unknown to its node processes.
+	sealed bool
 }
 
 // Register adds k. It fails, wrapping [ErrInvalidKind], when k's name is
 // taken or not a valid name (see [Node]), when New is nil, or when a
 // parameter spec is unnamed, repeated, has Min > Max or a Default out of
-// bounds.
+// bounds. On the [DefaultRegistry] it is [RegisterKind], with its rule:
+// after the first [Start] it fails, wrapping [ErrLateRegistration].
 func (r *Registry) Register(k Kind) error {
 	if err := checkName(k.Name); err != nil {
 		return fieldErr(ErrInvalidKind, "register", "Kind.Name", k.Name, "%s", err)
@@ -79,6 +84,11 @@ func (r *Registry) Register(k Kind) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.sealed {
+		return fieldErr(ErrLateRegistration, "register", "Kind.Name", k.Name,
+			"registered after an engine started: node processes are this program re-executed, and know only the kinds "+
+				"registered while it initialises; call RegisterKind from init() or a package-level var")
+	}
 	if _, dup := r.kinds[k.Name]; dup {
 		return fieldErr(ErrInvalidKind, "register", "Kind.Name", k.Name, "already registered")
 	}
@@ -212,9 +222,52 @@ func Builtin() *Registry {
 	return r
 }
 
-// builtin is the registry a [Graph] with nil Kinds uses. Nothing registers
-// on it after init.
-var builtin = Builtin()
+// defaultKinds is the registry a [Graph] with nil Kinds uses: the Builtin
+// kinds and every kind registered with RegisterKind.
+var defaultKinds = Builtin()
+
+// builtinNames are the kinds of Builtin, which every node process knows
+// (this package's init registers them).
+var builtinNames = defaultKinds.Names()
+
+// DefaultRegistry returns the process-wide registry: this package's
+// [Builtin] kinds and every kind added with [RegisterKind]. A [Graph] whose
+// Kinds is nil uses it, and an [Engine]'s node processes build their
+// kernels from it.
+func DefaultRegistry() *Registry { return defaultKinds }
+
+// RegisterKind adds k to the [DefaultRegistry], so that graphs run by an
+// [Engine] can use it. It checks k as [Registry.Register] does.
+//
+// Call it while the program initialises: from an init function or a
+// package-level variable's initialiser, in a package the program links,
+// never from main. An engine's node processes are this program
+// re-executed (worker.Main at the top of main runs the node and exits), so
+// they know exactly the kinds that package initialisation registers: a kind
+// registered later, in main, exists in the engine's process and not in its
+// nodes'. Two checks catch the mistake:
+//
+//   - RegisterKind after the first [Start] in this process fails, wrapping
+//     [ErrLateRegistration];
+//   - a node process that meets a kind it does not know prints what
+//     happened and exits, and Start fails with an error wrapping
+//     [ErrUnknownKind] that names the node and the kinds concerned.
+//
+// For example, in the package that defines the kind:
+//
+//	func init() {
+//		if err := audio.RegisterKind(invertKind); err != nil {
+//			panic(err) // a programming error, found the first time the program runs
+//		}
+//	}
+func RegisterKind(k Kind) error { return defaultKinds.Register(k) }
+
+// seal refuses further registrations: an engine is starting.
+func (r *Registry) seal() {
+	r.mu.Lock()
+	r.sealed = true
+	r.mu.Unlock()
+}
 
 // checkFreq reports whether freq lies strictly between 0 and rate/2.
 func checkFreq(kind string, rate int, freq float64) error {

@@ -161,6 +161,6 @@ func TestBuiltinRegistriesAreSeparate(t *testing.T) {
 	require.NoError(t, a.Register(Kind{Name: "extra", New: func(int, Params) (Processor, error) { return gain{}, nil }}))
 	_, ok := Builtin().Lookup("extra")
 	assert.False(t, ok)
-	_, ok = builtin.Lookup("extra")
+	_, ok = defaultKinds.Lookup("extra")
 	assert.False(t, ok)
 }

@@ -82,9 +82,9 @@ func (e *Engine) report() Report {
 		Wall: s.wall, Priority: e.cfg.Priority, PriorityDenied: s.priorityDenied,
 	}
 	if e.cfg.Priority > 0 {
-		for i := range e.t.procs {
+		for h := range e.t.members {
 			for l := range e.lanes {
-				if atomic.LoadUint32(e.b.Node(i).Lane(l).Priority()) == bus.PriorityDenied {
+				if atomic.LoadUint32(e.b.Host(h).Lane(l).Priority()) == bus.PriorityDenied {
 					r.PriorityDenied = true
 				}
 			}

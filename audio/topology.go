@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // topology is a validated graph resolved to indexes: what the driver and
@@ -20,20 +21,32 @@ type topology struct {
 	preds  [][]int // distinct nodes feeding node i, ascending
 	succ   [][]int // distinct nodes node i feeds, ascending
 	order  []int   // a topological order
-	depth  int     // nodes on the longest chain
-	level  []int   // per node, its level in the schedule (0 for sources)
-	// sources feed on nothing; terminals feed nothing.
-	sources, terminals []int
-	terminal           []bool
+	// terminals feed nothing.
+	terminals []int
+	terminal  []bool
+
+	// Hosts: the worker processes (procbridge groups) that run the nodes,
+	// one per Node.Process shared, one per node alone (Graph.hostsOf).
+	hostOf    []int    // per node, its host
+	members   [][]int  // per host, its nodes in topological order
+	hostNames []string // per host, its Process, or its node's name
+	shared    []bool   // per host, named by a Process
+	// hostPreds[h] lists the nodes outside h that feed a node of h,
+	// ascending; hostSucc[i] the hosts other than node i's that it feeds.
+	hostPreds   [][]int
+	hostSucc    [][]int
+	hostSources []int // hosts no node outside feeds
+	hostLevel   []int // per host, its level in the hosts' schedule
+	hostDepth   int   // hosts on the longest chain
 }
 
 // src is one output port: node index and port.
 type src struct{ node, port int }
 
-// newTopology validates g and resolves it. Only the Builtin kinds are
-// allowed when processes run the nodes: a node process rebuilds its kernel
-// from the kind's name, in a registry it can reach without the caller's
-// pointers.
+// newTopology validates g and resolves it. When processes run the nodes,
+// g.Kinds is nil: a node process rebuilds its kernels from the kinds'
+// names, in the process-wide registry (DefaultRegistry), which it fills
+// the same way while it initialises.
 func newTopology(g *Graph) (*topology, error) {
 	s, err := g.Schedule()
 	if err != nil {
@@ -41,7 +54,7 @@ func newTopology(g *Graph) (*topology, error) {
 	}
 	kinds := g.Kinds
 	if kinds == nil {
-		kinds = builtin
+		kinds = defaultKinds
 	}
 	t := &topology{rate: g.Rate, blockSize: g.BlockSize}
 	index := make(map[string]int, len(g.Nodes))
@@ -72,9 +85,6 @@ func newTopology(g *Graph) (*topology, error) {
 	for i := range g.Nodes {
 		slices.Sort(t.preds[i])
 		slices.Sort(t.succ[i])
-		if len(t.preds[i]) == 0 {
-			t.sources = append(t.sources, i)
-		}
 		if len(t.succ[i]) == 0 {
 			t.terminals = append(t.terminals, i)
 			t.terminal[i] = true
@@ -83,14 +93,86 @@ func newTopology(g *Graph) (*topology, error) {
 	for _, name := range s.Order {
 		t.order = append(t.order, index[name])
 	}
-	t.level = make([]int, len(g.Nodes))
-	for l, names := range s.Levels {
-		for _, name := range names {
-			t.level[index[name]] = l
+	t.resolveHosts(g)
+	return t, nil
+}
+
+// resolveHosts groups the nodes into hosts. Graph.Schedule has checked
+// that no path leaves a host and comes back, so the hosts form a DAG.
+func (t *topology) resolveHosts(g *Graph) {
+	var first []int
+	t.hostOf, first = g.hostsOf()
+	n := len(first)
+	t.members = make([][]int, n)
+	for _, i := range t.order {
+		t.members[t.hostOf[i]] = append(t.members[t.hostOf[i]], i)
+	}
+	for _, i := range first {
+		name := g.Nodes[i].Process
+		t.shared = append(t.shared, name != "")
+		if name == "" {
+			name = g.Nodes[i].Name
+		}
+		t.hostNames = append(t.hostNames, name)
+	}
+	t.hostPreds = make([][]int, n)
+	t.hostSucc = make([][]int, len(t.names))
+	for i := range t.names {
+		h := t.hostOf[i]
+		for _, p := range t.preds[i] {
+			if t.hostOf[p] != h && !slices.Contains(t.hostPreds[h], p) {
+				t.hostPreds[h] = append(t.hostPreds[h], p)
+			}
+		}
+		for _, s := range t.succ[i] {
+			if hs := t.hostOf[s]; hs != h && !slices.Contains(t.hostSucc[i], hs) {
+				t.hostSucc[i] = append(t.hostSucc[i], hs)
+			}
 		}
 	}
-	t.depth = len(s.Levels)
-	return t, nil
+	// Levels of hosts: a host comes after every host that feeds it (the
+	// longest path in the hosts' DAG, relaxed until it holds: at most one
+	// pass per host).
+	t.hostLevel = make([]int, n)
+	for changed := true; changed; {
+		changed = false
+		for i := range t.names {
+			for _, hs := range t.hostSucc[i] {
+				if l := t.hostLevel[t.hostOf[i]] + 1; l > t.hostLevel[hs] {
+					t.hostLevel[hs], changed = l, true
+				}
+			}
+		}
+	}
+	for h := range n {
+		slices.Sort(t.hostPreds[h])
+		if len(t.hostPreds[h]) == 0 {
+			t.hostSources = append(t.hostSources, h)
+		}
+		t.hostDepth = max(t.hostDepth, t.hostLevel[h]+1)
+	}
+}
+
+// hostStateSize is the size of host h's committed state: the header, then
+// each member's kernel state in turn.
+func (t *topology) hostStateSize(h int) int {
+	n := stateHeader
+	for _, i := range t.members[h] {
+		n += t.procs[i].StateSize()
+	}
+	return n
+}
+
+// hostLabel names host h for people: node "x", or process "p" (a, b).
+func (t *topology) hostLabel(h int) string {
+	if !t.shared[h] {
+		return fmt.Sprintf("node %q", t.hostNames[h])
+	}
+	names := make([]string, len(t.members[h]))
+	for k, i := range t.members[h] {
+		names[k] = t.names[i]
+	}
+	return fmt.Sprintf("process %q (nodes %s)", t.hostNames[h], strings.Join(names, ", "))
 }
 
 // outputs returns each node's number of output ports.

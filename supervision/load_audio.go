@@ -3,6 +3,7 @@ package supervision
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,11 @@ type AudioNode struct {
 	Name   string
 	Kind   string
 	Params map[string]float64
+	// Process, when set, names the worker process the node shares with
+	// the other nodes naming it (audio.Node.Process); empty, the node runs
+	// in a process of its own. The loader checks that no chain of edges
+	// leaves a process and comes back to it.
+	Process string
 }
 
 // AudioPort names one port of a node, counting from 0.
@@ -98,7 +104,7 @@ const (
 
 var (
 	audioKeys       = []string{"rate", "block_size", "slack", "duration", "standby", "nodes", "edges", "output"}
-	audioNodeKeys   = []string{"name", "kind", "params"}
+	audioNodeKeys   = []string{"name", "kind", "params", "process"}
 	audioEdgeKeys   = []string{"from", "to"}
 	audioPortKeys   = []string{"node", "port"}
 	audioOutputKeys = []string{"path", "ports"}
@@ -168,6 +174,7 @@ func (d *decoder) audio(n *yaml.Node, path, goPath string) *Audio {
 	}
 
 	index := map[string]int{}
+	var procNodes []*yaml.Node // per node, its process key's value, for positions
 	if v := m.get("nodes"); v != nil {
 		d.mark(goPath+".Nodes", v)
 		list := d.deref(v)
@@ -177,7 +184,8 @@ func (d *decoder) audio(n *yaml.Node, path, goPath string) *Audio {
 			d.fail(list, key("nodes"), "", "want a list of nodes, got %s", describe(list))
 		default:
 			for i, item := range list.Content {
-				node, nameNode := d.audioNode(item, fmt.Sprintf("%s[%d]", key("nodes"), i), fmt.Sprintf("%s.Nodes[%d]", goPath, i))
+				node, nameNode, procNode := d.audioNode(item, fmt.Sprintf("%s[%d]", key("nodes"), i), fmt.Sprintf("%s.Nodes[%d]", goPath, i))
+				procNodes = append(procNodes, procNode)
 				if node.Name != "" {
 					if first, dup := index[node.Name]; dup {
 						d.fail(nameNode, fmt.Sprintf("%s[%d].name", key("nodes"), i), fmt.Sprintf("first at nodes[%d]", first), "duplicate node name '%s'", node.Name)
@@ -222,15 +230,131 @@ func (d *decoder) audio(n *yaml.Node, path, goPath string) *Audio {
 	if v := m.get("output"); v != nil {
 		a.Output = d.audioOutput(v, key("output"), goPath+".Output", index, names)
 	}
+	d.audioProcesses(a, index, procNodes, key("nodes"))
 	return a
 }
 
-// audioNode decodes one node; it returns its name's node for positions.
-func (d *decoder) audioNode(n *yaml.Node, path, goPath string) (AudioNode, *yaml.Node) {
+// audioProcesses reports processes that feed each other in a cycle: a
+// process computes all its nodes at once, so no chain of edges may leave it
+// and come back (audio.Graph.Validate says the same). A cycle of the nodes
+// themselves is the audio package's to report.
+func (d *decoder) audioProcesses(a *Audio, index map[string]int, procNodes []*yaml.Node, path string) {
+	host := make([]int, len(a.Nodes))
+	var first []int
+	named := map[string]int{}
+	for i, n := range a.Nodes {
+		if n.Process != "" {
+			if h, ok := named[n.Process]; ok {
+				host[i] = h
+				continue
+			}
+			named[n.Process] = len(first)
+		}
+		host[i] = len(first)
+		first = append(first, i)
+	}
+	if len(named) == 0 {
+		return
+	}
+	succ := make([][]int, len(first))
+	via := map[[2]int][2]int{}
+	nodeSucc := make([][]int, len(a.Nodes))
+	for _, e := range a.Edges {
+		i, okI := index[e.From.Node]
+		j, okJ := index[e.To.Node]
+		if !okI || !okJ {
+			continue
+		}
+		nodeSucc[i] = append(nodeSucc[i], j)
+		if hi, hj := host[i], host[j]; hi != hj {
+			if _, seen := via[[2]int{hi, hj}]; !seen {
+				via[[2]int{hi, hj}] = [2]int{i, j}
+				succ[hi] = append(succ[hi], hj)
+			}
+		}
+	}
+	if graphCycle(nodeSucc) != nil {
+		return // the nodes' own cycle: reported when the graph is built
+	}
+	cycle := graphCycle(succ)
+	if cycle == nil {
+		return
+	}
+	k := slices.IndexFunc(cycle[:len(cycle)-1], func(h int) bool { return a.Nodes[first[h]].Process != "" })
+	cycle = append(slices.Clone(cycle[k:len(cycle)-1]), cycle[:k+1]...)
+	hops := make([]string, len(cycle))
+	edges := make([]string, len(cycle)-1)
+	for x, h := range cycle {
+		if p := a.Nodes[first[h]].Process; p != "" {
+			hops[x] = "process '" + p + "'"
+		} else {
+			hops[x] = "node '" + a.Nodes[first[h]].Name + "'"
+		}
+		if x+1 < len(cycle) {
+			e := via[[2]int{h, cycle[x+1]}]
+			edges[x] = a.Nodes[e[0]].Name + " -> " + a.Nodes[e[1]].Name
+		}
+	}
+	i := first[cycle[0]]
+	d.fail(procNodes[i], fmt.Sprintf("%s[%d].process", path, i),
+		"a process computes all its nodes at once: run the nodes between in the same process, or split it",
+		"processes feed each other in a cycle: %s (edges %s)", strings.Join(hops, " -> "), strings.Join(edges, ", "))
+}
+
+// graphCycle returns the vertices along a cycle of succ, the first repeated
+// at the end, or nil; depth first from each vertex in order.
+func graphCycle(succ [][]int) []int {
+	state := make([]int, len(succ)) // 0 unseen, 1 on the path, 2 done
+	var path []int
+	var visit func(i int) []int
+	visit = func(i int) []int {
+		state[i] = 1
+		path = append(path, i)
+		for _, j := range succ[i] {
+			switch state[j] {
+			case 1:
+				return append(slices.Clone(path[slices.Index(path, j):]), j)
+			case 0:
+				if c := visit(j); c != nil {
+					return c
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[i] = 2
+		return nil
+	}
+	for i := range succ {
+		if state[i] == 0 {
+			if c := visit(i); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// audioNode decodes one node; it returns its name's and its process's
+// nodes for positions (the node's own where they are missing).
+func (d *decoder) audioNode(n *yaml.Node, path, goPath string) (AudioNode, *yaml.Node, *yaml.Node) {
 	var node AudioNode
 	m := d.mapping(n, path, "a node: {name: osc, kind: sine, params: {freq: 440}}", audioNodeKeys)
 	if m == nil {
-		return node, n
+		return node, n, n
+	}
+	procNode := m.node
+	if v := m.get("process"); v != nil {
+		procNode = v
+		d.mark(goPath+".Process", v)
+		if s, ok := d.str(v, joinPath(path, "process")); ok {
+			if s == "" {
+				d.fail(v, joinPath(path, "process"), "leave it out to run the node in a process of its own", "empty process")
+			} else if msg := checkAudioName(s); msg != "" {
+				d.fail(v, joinPath(path, "process"), "", "process '%s' %s", s, msg)
+			} else {
+				node.Process = s
+			}
+		}
 	}
 	d.mark(goPath, m.node)
 	nameNode := m.get("name")
@@ -298,7 +422,7 @@ func (d *decoder) audioNode(n *yaml.Node, path, goPath string) (AudioNode, *yaml
 			}
 		}
 	}
-	return node, nameNode
+	return node, nameNode, procNode
 }
 
 // checkAudioName says what is wrong with a node or kind name, as the audio

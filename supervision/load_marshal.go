@@ -374,6 +374,9 @@ func (e *encoder) audio(a *Audio) *yaml.Node {
 		nm := mapNode()
 		addKey(nm, "name", str(n.Name))
 		addKey(nm, "kind", str(n.Kind))
+		if n.Process != "" {
+			addKey(nm, "process", str(n.Process))
+		}
 		if len(n.Params) > 0 {
 			pm := flowMap()
 			keys := make([]string, 0, len(n.Params))

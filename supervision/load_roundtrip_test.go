@@ -110,8 +110,8 @@ func TestRoundTripFile(t *testing.T) {
 			Rate: 44100, BlockSize: 256, Slack: 0, Standby: 3, Duration: 1500 * time.Millisecond,
 			Nodes: []supervision.AudioNode{
 				{Name: "osc", Kind: "sine", Params: map[string]float64{"freq": 440.5, "amp": 1e-3}},
-				{Name: "mix", Kind: "mixer", Params: map[string]float64{"inputs": 2, "gain1": -0.25}},
-				{Name: "ts", Kind: "testsignal"},
+				{Name: "mix", Kind: "mixer", Params: map[string]float64{"inputs": 2, "gain1": -0.25}, Process: "light"},
+				{Name: "ts", Kind: "testsignal", Process: "light"},
 			},
 			Edges: []supervision.AudioEdge{
 				{From: supervision.AudioPort{Node: "osc"}, To: supervision.AudioPort{Node: "mix"}},

@@ -252,8 +252,8 @@ audio:
   standby: 2
   duration: 250ms
   nodes:
-    - {name: osc, kind: sine, params: {freq: 440, amp: 0.5}}
-    - {name: mix, kind: mixer, params: {inputs: 2}}
+    - {name: osc, kind: sine, params: {freq: 440, amp: 0.5}, process: light}
+    - {name: mix, kind: mixer, params: {inputs: 2}, process: light}
   edges:
     - osc:0 -> mix:0
     - osc -> mix:1
@@ -265,8 +265,8 @@ audio:
 	assert.Equal(t, &supervision.Audio{
 		Rate: 44100, BlockSize: 64, Slack: 0, Standby: 2, Duration: 250 * time.Millisecond,
 		Nodes: []supervision.AudioNode{
-			{Name: "osc", Kind: "sine", Params: map[string]float64{"freq": 440, "amp": 0.5}},
-			{Name: "mix", Kind: "mixer", Params: map[string]float64{"inputs": 2}},
+			{Name: "osc", Kind: "sine", Params: map[string]float64{"freq": 440, "amp": 0.5}, Process: "light"},
+			{Name: "mix", Kind: "mixer", Params: map[string]float64{"inputs": 2}, Process: "light"},
 		},
 		Edges: []supervision.AudioEdge{
 			{From: supervision.AudioPort{Node: "osc"}, To: supervision.AudioPort{Node: "mix"}},
@@ -330,6 +330,20 @@ t.yaml:14:41: audio.edges[2].to.port: -1 is out of range (ports count from 0)
 t.yaml:15:7: audio.edges[3]: "osc:x": 'x' is not a port number (ports count from 0, such as osc:0)
 t.yaml:16:11: audio.output: missing 'path' (such as path: out.wav)
 t.yaml:16:20: audio.output.ports[0]: no node 'nope' in the graph (nodes: osc)`},
+		{`audio processes`, `audio:
+  nodes:
+    - {name: a, kind: testsignal, process: light}
+    - {name: b, kind: gain}
+    - {name: c, kind: gain, process: light}
+    - {name: d, kind: gain, process: ""}
+    - {name: e, kind: gain, process: "x y"}
+    - {name: f, kind: gain, process: 7}
+  edges: [a:1 -> b, b -> c]
+`,
+			`t.yaml:3:44: audio.nodes[0].process: processes feed each other in a cycle: process 'light' -> node 'b' -> process 'light' (edges a -> b, b -> c) (a process computes all its nodes at once: run the nodes between in the same process, or split it)
+t.yaml:6:38: audio.nodes[3].process: empty process (leave it out to run the node in a process of its own)
+t.yaml:7:38: audio.nodes[4].process: process 'x y' has ' ': use ASCII letters, digits, '_', '-' and '.'
+t.yaml:8:38: audio.nodes[5].process: want a string, got 7 (quote it: "7")`},
 		{`audio no nodes`, `audio:
   nodes: []
 `,

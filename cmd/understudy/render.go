@@ -333,7 +333,7 @@ func buildGraph(f *supervision.File) (renderJob, error) {
 	g := audio.Graph{Rate: a.Rate, BlockSize: a.BlockSize}
 	job := renderJob{Slack: a.Slack, Standby: a.Standby, WAV: a.Output.Path}
 	for _, n := range a.Nodes {
-		g.Nodes = append(g.Nodes, audio.Node{Name: n.Name, Kind: n.Kind, Params: audio.Params(n.Params)})
+		g.Nodes = append(g.Nodes, audio.Node{Name: n.Name, Kind: n.Kind, Params: audio.Params(n.Params), Process: n.Process})
 	}
 	for _, e := range a.Edges {
 		g.Edges = append(g.Edges, audio.Edge{From: audio.Port(e.From), To: audio.Port(e.To)})
@@ -354,7 +354,7 @@ func buildGraph(f *supervision.File) (renderJob, error) {
 // outputPorts returns the ports the file writes: its output ports, checked,
 // or every output port that no edge reads.
 func outputPorts(f *supervision.File, g audio.Graph) ([]audio.Port, error) {
-	kinds := audio.Builtin()
+	kinds := audio.DefaultRegistry()
 	procs := map[string]audio.Processor{}
 	for _, n := range g.Nodes {
 		p, err := kinds.New(n.Kind, g.Rate, n.Params)
@@ -423,8 +423,8 @@ func placeAudioErrors(f *supervision.File, err error) error {
 			hint := ""
 			if errors.Is(e, audio.ErrUnknownKind) {
 				msg = fmt.Sprintf("unknown kind '%v'", fe.Value)
-				hint = "known: " + strings.Join(audio.Builtin().Names(), ", ")
-				if s := closest(fmt.Sprint(fe.Value), audio.Builtin().Names()); s != "" {
+				hint = "known: " + strings.Join(audio.DefaultRegistry().Names(), ", ")
+				if s := closest(fmt.Sprint(fe.Value), audio.DefaultRegistry().Names()); s != "" {
 					hint = "did you mean '" + s + "'?"
 				}
 			}
@@ -446,7 +446,7 @@ func placeAudioErrors(f *supervision.File, err error) error {
 // the file's own path ("audio.nodes[2].params.freq").
 func audioPath(field string) string {
 	r := strings.NewReplacer("Nodes", "nodes", "Edges", "edges", "Params", "params", "Kind", "kind", "Name", "name",
-		"From", "from", "To", "to", "Port", "port", "Node", "node", "Rate", "rate", "BlockSize", "block_size",
+		"From", "from", "To", "to", "Port", "port", "Node", "node", "Rate", "rate", "BlockSize", "block_size", "Process", "process",
 		"[\"", ".", "\"]", "")
 	return "audio." + r.Replace(field)
 }

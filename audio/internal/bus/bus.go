@@ -1,28 +1,32 @@
 // Package bus is the shared memory of an audio engine: one memfd that the
-// engine creates and every node process maps. It holds a header, then one
-// record per node: the node's activation record (the cycle it is asked to
-// compute, when it was woken, a futex word to wake it), a fault plan for
-// tests, and one lane record per process that may serve the node (a primary
-// and its spares), each with that process's times, the last cycle it
+// engine creates and every node process maps. It holds a header; one record
+// per host (a worker process group, running one node or several): its
+// activation record (the cycle it is asked to compute, when it was woken, a
+// futex word to wake it) and one lane record per process that may serve it
+// (a primary and its spares: pid, thread, promotion); then one record per
+// node: a fault plan for tests, and one lane record per process that may
+// serve it, with that process's times for the node, the last cycle it
 // published, and its own output blocks.
 //
 //	header (256 B)   magic, version, sizes; the stop word (64), the driver's
 //	                 futex word and the cycle base (128)
-//	node i           line 0: req (u64 cycle asked for), wake (u32 futex,
+//	host h           line 0: req (u64 cycle asked for), wake (u32 futex,
 //	                 the low half of req), wakeAt (ns)
-//	                 line 1: the fault plan (cycle, kind, point, spin,
+//	                 lanes × 128 B: promotedAt, adopted (u64 state cycle at
+//	                 promotion), pid, state, recovered, tid, priority, and
+//	                 the allocation probe (from, to, allocs)
+//	node i           line 0: the fault plan (cycle, kind, point, spin,
 //	                 fired, firedAt)
-//	                 lanes × 128 B: done (u64 last cycle published), startAt,
-//	                 finishAt, promotedAt, adopted (u64 state cycle at
-//	                 promotion), pid, state, recovered
+//	                 lanes × 64 B: done (u64 last cycle published), startAt,
+//	                 finishAt
 //	                 lanes × outputs × BlockSize float32: the output blocks,
 //	                 each lane's 64-byte aligned
 //
 // Every word that two processes touch is read and written with sync/atomic;
 // the float32 blocks are plain memory, published by the atomic store of done
 // that follows them and read only after an atomic load of done that sees it.
-// The layout is a pure function of the shape (nodes, lanes, block size,
-// outputs per node), which both sides compute from the same graph; the
+// The layout is a pure function of the shape (hosts, nodes, lanes, block
+// size, outputs per node), which both sides compute from the same graph; the
 // header records it and Open checks it.
 package bus
 
@@ -41,13 +45,15 @@ var ErrLayout = errors.New("bus: layout mismatch")
 const Magic uint64 = 0x5355424455415355
 
 // Version is the layout version.
-const Version uint32 = 1
+const Version uint32 = 2
 
 const (
 	line       = 64
 	headerSize = 256
-	nodeHeader = 2 * line
-	laneSize   = 2 * line
+	hostHeader = line
+	hostLane   = 2 * line
+	nodeHeader = line
+	laneSize   = line
 
 	offMagic     = 0
 	offVersion   = 8
@@ -55,33 +61,40 @@ const (
 	offLanes     = 16
 	offBlockSize = 20
 	offTotal     = 24
+	offHosts     = 32
 	offStop      = 64
 	offDriver    = 128
 	offCycleBase = 132
 
-	// node record
+	// host record
 	offReq    = 0
 	offWake   = 8
 	offWakeAt = 16
 
-	offFaultCycle   = line + 0
-	offFaultKind    = line + 8
-	offFaultPoint   = line + 12
-	offFaultFired   = line + 16
-	offFaultFiredAt = line + 24
-	offFaultSpin    = line + 32
+	// host lane record
+	offPromotedAt = 0
+	offAdopted    = 8
+	offPid        = 16
+	offState      = 20
+	offRecovered  = 24
+	offTid        = 28
+	offPriority   = 32
+	offProbeFrom  = 40
+	offProbeTo    = 48
+	offProbeAlloc = 56
 
-	// lane record
-	offDone       = 0
-	offStartAt    = 8
-	offFinishAt   = 16
-	offPromotedAt = 24
-	offAdopted    = 32
-	offPid        = 40
-	offState      = 44
-	offRecovered  = 48
-	offTid        = 52
-	offPriority   = 56
+	// node record
+	offFaultCycle   = 0
+	offFaultKind    = 8
+	offFaultPoint   = 12
+	offFaultFired   = 16
+	offFaultFiredAt = 24
+	offFaultSpin    = 32
+
+	// node lane record
+	offDone     = 0
+	offStartAt  = 8
+	offFinishAt = 16
 )
 
 // Lane states, written by the lane's process.
@@ -105,14 +118,16 @@ const PriorityDenied = 0xffffffff
 
 // Shape is what sizes a bus.
 type Shape struct {
-	Lanes     int   // processes per node: 1 + spares
+	Hosts     int   // worker process groups, each running one node or more
+	Lanes     int   // processes per host: 1 + spares
 	BlockSize int   // frames per block
 	Outputs   []int // output ports of each node
 }
 
-// Layout places the node records.
+// Layout places the host and node records.
 type Layout struct {
 	Shape
+	HostOff  []int // offset of each host's record
 	NodeOff  []int // offset of each node's record
 	OutOff   []int // offset of each node's output region, from the record
 	LaneOuts []int // bytes of one lane's outputs, per node
@@ -123,11 +138,16 @@ func roundUp(n, to int) int { return (n + to - 1) / to * to }
 
 // Plan lays a bus out.
 func Plan(s Shape) (Layout, error) {
-	if s.Lanes < 1 || s.Lanes > 16 || s.BlockSize < 1 || s.BlockSize > 1<<16 || len(s.Outputs) > 1<<16 {
-		return Layout{}, fmt.Errorf("%w: lanes %d, block size %d, %d nodes", ErrLayout, s.Lanes, s.BlockSize, len(s.Outputs))
+	if s.Lanes < 1 || s.Lanes > 16 || s.BlockSize < 1 || s.BlockSize > 1<<16 || len(s.Outputs) > 1<<16 ||
+		s.Hosts < 0 || s.Hosts > len(s.Outputs) || s.Hosts == 0 && len(s.Outputs) > 0 {
+		return Layout{}, fmt.Errorf("%w: %d hosts, lanes %d, block size %d, %d nodes", ErrLayout, s.Hosts, s.Lanes, s.BlockSize, len(s.Outputs))
 	}
 	l := Layout{Shape: s}
 	off := headerSize
+	for range s.Hosts {
+		l.HostOff = append(l.HostOff, off)
+		off += hostHeader + s.Lanes*hostLane
+	}
 	for _, outs := range s.Outputs {
 		if outs < 0 || outs > 1024 {
 			return Layout{}, fmt.Errorf("%w: %d outputs", ErrLayout, outs)
@@ -158,6 +178,7 @@ func Create(name string, l Layout) (*Bus, error) {
 	b := &Bus{mem: mem, l: l, file: f}
 	atomic.StoreUint32(b.u32(offVersion), Version)
 	atomic.StoreUint32(b.u32(offNodes), uint32(len(l.Outputs)))
+	atomic.StoreUint32(b.u32(offHosts), uint32(l.Hosts))
 	atomic.StoreUint32(b.u32(offLanes), uint32(l.Lanes))
 	atomic.StoreUint32(b.u32(offBlockSize), uint32(l.BlockSize))
 	atomic.StoreUint64(b.u64(offTotal), uint64(l.Total))
@@ -174,11 +195,11 @@ func Open(f *os.File, l Layout) (*Bus, error) {
 	b := &Bus{mem: mem, l: l, file: f}
 	got := [...]uint64{atomic.LoadUint64(b.u64(offMagic)), uint64(atomic.LoadUint32(b.u32(offVersion))),
 		uint64(atomic.LoadUint32(b.u32(offNodes))), uint64(atomic.LoadUint32(b.u32(offLanes))),
-		uint64(atomic.LoadUint32(b.u32(offBlockSize))), atomic.LoadUint64(b.u64(offTotal))}
-	want := [...]uint64{Magic, uint64(Version), uint64(len(l.Outputs)), uint64(l.Lanes), uint64(l.BlockSize), uint64(l.Total)}
+		uint64(atomic.LoadUint32(b.u32(offBlockSize))), atomic.LoadUint64(b.u64(offTotal)), uint64(atomic.LoadUint32(b.u32(offHosts)))}
+	want := [...]uint64{Magic, uint64(Version), uint64(len(l.Outputs)), uint64(l.Lanes), uint64(l.BlockSize), uint64(l.Total), uint64(l.Hosts)}
 	if got != want {
 		unmap(mem)
-		return nil, fmt.Errorf("%w: header (magic, version, nodes, lanes, block size, total) = %v, want %v", ErrLayout, got, want)
+		return nil, fmt.Errorf("%w: header (magic, version, nodes, lanes, block size, total, hosts) = %v, want %v", ErrLayout, got, want)
 	}
 	return b, nil
 }
@@ -212,6 +233,63 @@ func (b *Bus) Driver() *uint32 { return b.u32(offDriver) }
 // CycleBase is the Driver word's value when the current cycle began.
 func (b *Bus) CycleBase() *uint32 { return b.u32(offCycleBase) }
 
+// Host returns host h's record.
+func (b *Bus) Host(h int) Host { return Host{b: b, off: b.l.HostOff[h], h: h} }
+
+// Host is one host's record: a worker process group running one node or
+// more. It is a small value; copy it freely.
+type Host struct {
+	b   *Bus
+	off int
+	h   int
+}
+
+// Index returns the host's number.
+func (h Host) Index() int { return h.h }
+
+// Req is the cycle the host is asked to compute (0: none yet).
+func (h Host) Req() *uint64 { return h.b.u64(h.off + offReq) }
+
+// Wake is the futex word the host's primary sleeps on: the low half of Req.
+func (h Host) Wake() *uint32 { return h.b.u32(h.off + offWake) }
+
+// WakeAt is when the host was last woken (CLOCK_MONOTONIC ns).
+func (h Host) WakeAt() *int64 { return h.b.i64(h.off + offWakeAt) }
+
+// Lane returns lane l of the host: the process serving it there.
+func (h Host) Lane(l int) HostLane {
+	return HostLane{b: h.b, off: h.off + hostHeader + l*hostLane}
+}
+
+// HostLane is the record of the process in one lane of a host.
+type HostLane struct {
+	b   *Bus
+	off int
+}
+
+// PromotedAt is when the process was promoted; Adopted the cycle its
+// adopted state followed; Pid and Tid the process and its loop's thread;
+// State one of the Lane states; Recovered one of the Recovered values.
+func (r HostLane) PromotedAt() *int64 { return r.b.i64(r.off + offPromotedAt) }
+func (r HostLane) Adopted() *uint64   { return r.b.u64(r.off + offAdopted) }
+func (r HostLane) Pid() *uint32       { return r.b.u32(r.off + offPid) }
+func (r HostLane) State() *uint32     { return r.b.u32(r.off + offState) }
+func (r HostLane) Recovered() *uint32 { return r.b.u32(r.off + offRecovered) }
+func (r HostLane) Tid() *uint32       { return r.b.u32(r.off + offTid) }
+
+// Priority is the SCHED_FIFO priority the loop got, or 0; PriorityDenied
+// when it asked and was refused.
+func (r HostLane) Priority() *uint32 { return r.b.u32(r.off + offPriority) }
+
+// ProbeFrom, ProbeTo and ProbeAllocs are the allocation probe, written by
+// the lane's process only when the engine asks for it (tests): the heap
+// allocations the whole process made (runtime.MemStats.Mallocs) from its
+// loop's start of block ProbeFrom to its end of block ProbeTo, once
+// ProbeFrom is set (0: not yet).
+func (r HostLane) ProbeFrom() *uint64   { return r.b.u64(r.off + offProbeFrom) }
+func (r HostLane) ProbeTo() *uint64     { return r.b.u64(r.off + offProbeTo) }
+func (r HostLane) ProbeAllocs() *uint64 { return r.b.u64(r.off + offProbeAlloc) }
+
 // Node returns node i's record.
 func (b *Bus) Node(i int) Node { return Node{b: b, off: b.l.NodeOff[i], i: i} }
 
@@ -221,15 +299,6 @@ type Node struct {
 	off int
 	i   int
 }
-
-// Req is the cycle the node is asked to compute (0: none yet).
-func (n Node) Req() *uint64 { return n.b.u64(n.off + offReq) }
-
-// Wake is the futex word the node's primary sleeps on: the low half of Req.
-func (n Node) Wake() *uint32 { return n.b.u32(n.off + offWake) }
-
-// WakeAt is when the node was last woken (CLOCK_MONOTONIC ns).
-func (n Node) WakeAt() *int64 { return n.b.i64(n.off + offWakeAt) }
 
 // FaultCycle, FaultKind, FaultPoint and FaultSpin are the fault plan: at
 // cycle FaultCycle, at FaultPoint, do FaultKind (spinning FaultSpin ns for
@@ -247,7 +316,8 @@ func (n Node) Lane(l int) LaneRecord {
 	return LaneRecord{n: n, l: l, off: n.off + nodeHeader + l*laneSize}
 }
 
-// LaneRecord is one lane of a node: the process serving it and its outputs.
+// LaneRecord is one lane of a node: the node's block as the process in
+// that lane of its host computed it.
 type LaneRecord struct {
 	n   Node
 	l   int
@@ -258,15 +328,11 @@ type LaneRecord struct {
 func (r LaneRecord) Index() int { return r.l }
 
 // Done is the last cycle the lane's process published: its outputs in this
-// lane hold that cycle's block.
-func (r LaneRecord) Done() *uint64      { return r.n.b.u64(r.off + offDone) }
-func (r LaneRecord) StartAt() *int64    { return r.n.b.i64(r.off + offStartAt) }
-func (r LaneRecord) FinishAt() *int64   { return r.n.b.i64(r.off + offFinishAt) }
-func (r LaneRecord) PromotedAt() *int64 { return r.n.b.i64(r.off + offPromotedAt) }
-func (r LaneRecord) Adopted() *uint64   { return r.n.b.u64(r.off + offAdopted) }
-func (r LaneRecord) Pid() *uint32       { return r.n.b.u32(r.off + offPid) }
-func (r LaneRecord) State() *uint32     { return r.n.b.u32(r.off + offState) }
-func (r LaneRecord) Recovered() *uint32 { return r.n.b.u32(r.off + offRecovered) }
+// lane hold that cycle's block. StartAt and FinishAt are when the process
+// began computing the node's block and when it published it.
+func (r LaneRecord) Done() *uint64    { return r.n.b.u64(r.off + offDone) }
+func (r LaneRecord) StartAt() *int64  { return r.n.b.i64(r.off + offStartAt) }
+func (r LaneRecord) FinishAt() *int64 { return r.n.b.i64(r.off + offFinishAt) }
 
 // Out returns output port p's block in this lane, as a view of the bus.
 func (r LaneRecord) Out(p int) []float32 {
@@ -285,10 +351,3 @@ func (r LaneRecord) Outs() []float32 {
 	off := r.n.off + r.n.b.l.OutOff[r.n.i] + r.l*r.n.b.l.LaneOuts[r.n.i]
 	return unsafe.Slice((*float32)(unsafe.Pointer(&r.n.b.mem[off])), n)
 }
-
-// Tid is the thread running the lane's processing loop, once it runs.
-func (r LaneRecord) Tid() *uint32 { return r.n.b.u32(r.off + offTid) }
-
-// Priority is the SCHED_FIFO priority the loop got, or 0; PriorityDenied
-// when it asked and was refused.
-func (r LaneRecord) Priority() *uint32 { return r.n.b.u32(r.off + offPriority) }
