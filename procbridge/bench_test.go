@@ -14,9 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -343,20 +345,28 @@ func BenchmarkIdleCPU(b *testing.B) {
 		return procbridge.Spec{Worker: "beat", Heartbeat: procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: timeout}}
 	}
 	cases := []struct {
-		name string
-		n    int
-		spec procbridge.Spec
+		name  string
+		n     int
+		spec  procbridge.Spec
+		floor bool
 	}{
-		{"floor-no-workers", 0, procbridge.Spec{}},
-		{"16-workers-no-heartbeat", 16, procbridge.Spec{Worker: "wait"}},
-		{"1-worker-heartbeat-2ms-timeout-5ms", 1, beat(5 * time.Millisecond)},
-		{"16-workers-heartbeat-2ms-timeout-5ms", 16, beat(5 * time.Millisecond)},
-		{"16-workers-heartbeat-2ms-timeout-10ms", 16, beat(10 * time.Millisecond)},
+		{"floor-no-workers", 0, procbridge.Spec{}, false},
+		// The least a monitor can spend at 2 ms / 5 ms: a bare thread that
+		// wakes every (timeout − interval) = 3 ms and does nothing else.
+		{"floor-bare-wake-every-3ms", 0, procbridge.Spec{}, true},
+		{"16-workers-no-heartbeat", 16, procbridge.Spec{Worker: "wait"}, false},
+		{"1-worker-heartbeat-2ms-timeout-5ms", 1, beat(5 * time.Millisecond), false},
+		{"16-workers-heartbeat-2ms-timeout-5ms", 16, beat(5 * time.Millisecond), false},
+		{"16-workers-heartbeat-2ms-timeout-10ms", 16, beat(10 * time.Millisecond), false},
 	}
 	for _, c := range cases {
 		var res *idleResult
 		b.Run(c.name, func(b *testing.B) {
 			if res == nil {
+				if c.floor {
+					stop := bareWakeLoop(3 * time.Millisecond)
+					defer stop()
+				}
 				res = measureIdle(b, c.n, c.spec, window)
 			}
 			b.ReportMetric(res.cpuPct, "cpu-%-of-one-core")
@@ -364,6 +374,27 @@ func BenchmarkIdleCPU(b *testing.B) {
 			b.ReportMetric(float64(res.hung), "false-alarms")
 		})
 	}
+}
+
+// bareWakeLoop starts a thread that sleeps until an absolute time every
+// period and does nothing else: the floor under any hang monitor that must
+// look at that rate (a futex wait on a locked thread: no hand-off between
+// threads; a raw system call would be cheaper still, but it holds its P
+// through the sleep and fights the runtime's preemption). stop ends it.
+func bareWakeLoop(period time.Duration) (stop func()) {
+	var word, quit uint32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for atomic.LoadUint32(&quit) == 0 {
+			ts := unix.NsecToTimespec(procbridge.Monotonic() + int64(period))
+			unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&word)), 9|128, // FUTEX_WAIT_BITSET_PRIVATE
+				0, uintptr(unsafe.Pointer(&ts)), 0, 0xffffffff)
+		}
+	}()
+	return func() { atomic.StoreUint32(&quit, 1); <-done }
 }
 
 type idleResult struct {
