@@ -105,7 +105,11 @@ func printFile(w io.Writer, f *supervision.File) {
 			if i == len(a.Nodes)-1 {
 				branch = "└── "
 			}
-			fmt.Fprintf(w, "%s%-*s  %s%s\n", branch, width, n.Name, n.Kind, formatParams(n.Params))
+			proc := ""
+			if n.Process != "" {
+				proc = "  [process " + n.Process + "]"
+			}
+			fmt.Fprintf(w, "%s%-*s  %s%s%s\n", branch, width, n.Name, n.Kind, formatParams(n.Params), proc)
 		}
 	}
 }

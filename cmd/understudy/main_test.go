@@ -306,8 +306,8 @@ audio:
 		"└── pool     supervisor (simple_one_for_one, at most 1 restart in 5s)",
 		"    └── conn (template)  sh -c 'exec sleep \"$0\"' · temporary · 2 instances at start",
 		"audio  48000 Hz, 128-frame blocks, slack 1, 1 spare per node, 2 nodes, 1 edge, 1s -> " + filepath.Join(filepath.Dir(path), "out.wav"),
-		"├── osc  sine (freq=440)",
-		"└── amp  gain (gain=0.5)",
+		"├── osc  sine (freq=440)  [process light]",
+		"└── amp  gain (gain=0.5)  [process light]",
 		"",
 	}, "\n"), out)
 
