@@ -258,6 +258,7 @@ func BenchmarkHangDetection(b *testing.B) {
 				switch past := hung.Mono - (mark + int64(hb.Timeout)); {
 				case mark == 0 || hung.Mono < mark:
 					falseAlarms++
+					b.Logf("false alarm, %d us before the worker stopped beating: %v", (mark-hung.Mono)/1000, hung.Err)
 				case past < 0:
 					earlyAlarms++
 					lat = append(lat, past)
