@@ -26,6 +26,15 @@
 //     place Receive blocks, and for at most the grace plus Options.KillWait.
 //   - It answers a [StatusRequest] with a [Status]: pid, state, incarnation,
 //     restarts, last exit, heartbeat age. [QueryStatus] asks with a context.
+//   - With Options.Standby it runs a procbridge.Group, a primary and
+//     pre-warmed spares, instead of one process: a failover is a
+//     [ProcessPromoted], not a failure; spares lost, replaced and failing
+//     to start are [ProcessSpareLost], [ProcessSpareReady] and
+//     [ProcessSpareFailed]; [ProcessReady] and
+//     [Status] carry the group. A [SwitchRequest] ([RequestSwitch]) fails
+//     over on purpose and is answered with a [SwitchReply]; the observer
+//     gets the switch's ProcessPromoted, tagged with the request's token,
+//     before the requester gets the answer.
 //
 // A parent that learns of a failed exit from the notification can start the
 // replacement process before the failure reaches it, with the [Restarter] of

@@ -10,7 +10,9 @@ import (
 
 // Notification is what a ProcessActor tells its observer (Options.Observer):
 // one of *ProcessReady, *ProcessHung, *ProcessDying, *ProcessExited,
-// *ProcessStartFailed and *ProcessStopTimeout, a closed set. They are sent
+// *ProcessStartFailed and *ProcessStopTimeout, and, for a hot-standby actor
+// (Options.Standby), *ProcessPromoted, *ProcessSpareReady,
+// *ProcessSpareLost and *ProcessSpareFailed: a closed set. They are sent
 // in the order things happened, straight from the goroutine that watches
 // the process, at the same time as the actor learns of them. So a failure
 // of the actor may reach its parent before the notification of the exit
@@ -36,12 +38,18 @@ type Origin struct {
 // From returns o; it makes every notification a Notification.
 func (o Origin) From() Origin { return o }
 
-// ProcessReady: the process said it was ready (procbridge.Ready).
+// ProcessReady: the process said it was ready (procbridge.Ready). For a
+// hot-standby actor it is the primary, and the group's spares are ready
+// too.
 type ProcessReady struct {
 	Origin
 	Pid          int
 	SpawnToReady time.Duration
 	Mono         int64 // CLOCK_MONOTONIC ns when the bridge saw it ready
+	// Group is the hot-standby group the process is the primary of (nil
+	// without Options.Standby). It is the actor's: read it (Primary,
+	// Spares, Segment), do not stop it.
+	Group *procbridge.Group
 }
 
 // ProcessHung: the process stopped beating; it is being killed and the
@@ -112,18 +120,59 @@ func (*ProcessStopTimeout) IgnoreDeadLetterLogging() {}
 
 // ProcessPromoted: the primary of a hot-standby group (Options.Standby)
 // died or hung and a spare took over, resuming from the state the primary
-// committed. The actor did not fail; its process is now NewPid.
+// committed; or the group was switched on purpose (Cause nil). The actor
+// did not fail; its process is now NewPid.
 type ProcessPromoted struct {
 	Origin
-	OldPid     int              // the primary that failed
+	OldPid     int              // the primary that failed, or was switched from
 	NewPid     int              // the spare that took over
 	Epoch      uint64           // the new primary's epoch; the old one is fenced
 	Cause      procbridge.Event // Dying, Hung or Exited of the old primary; nil for a switch
-	DetectMono int64            // when the failure was seen
+	DetectMono int64            // when the failure was seen (the switch began)
 	SwitchMono int64            // when the spare was promoted
 	ByKernel   bool             // the kernel woke the spare, which promoted itself
+	// Requested: the switch a SwitchRequest asked for, whose Token is
+	// Token (see SwitchRequest). False for a failover, and for a switch
+	// made on the group directly (procbridge.Group.Switch).
+	Requested bool
+	Token     uint64
 }
 
-func (*ProcessPromoted) isNotification() {}
+// ProcessSpareReady: a replacement spare of a hot-standby group is warm and
+// parked (procbridge.SpareReady), after a failover, a switch or a lost
+// spare. The spares started with the group are not reported: they are
+// ready when the ProcessReady of the primary is sent.
+type ProcessSpareReady struct {
+	Origin
+	Pid, Lane int
+	Mono      int64 // CLOCK_MONOTONIC ns when it was ready
+}
 
-func (*ProcessPromoted) IgnoreDeadLetterLogging() {}
+// ProcessSpareLost: a parked spare of a hot-standby group ended
+// (procbridge.SpareLost); the group starts a replacement, reported by a
+// ProcessSpareReady. The actor did not fail.
+type ProcessSpareLost struct {
+	Origin
+	Pid  int
+	Exit procbridge.Exit
+}
+
+// ProcessSpareFailed: a replacement spare of a hot-standby group could not
+// be started (procbridge.SpareFailed); Lane stays without a spare until the
+// group is restarted. The actor did not fail: its primary runs on, with
+// fewer spares.
+type ProcessSpareFailed struct {
+	Origin
+	Lane int
+	Err  error
+}
+
+func (*ProcessPromoted) isNotification()    {}
+func (*ProcessSpareReady) isNotification()  {}
+func (*ProcessSpareLost) isNotification()   {}
+func (*ProcessSpareFailed) isNotification() {}
+
+func (*ProcessPromoted) IgnoreDeadLetterLogging()    {}
+func (*ProcessSpareReady) IgnoreDeadLetterLogging()  {}
+func (*ProcessSpareLost) IgnoreDeadLetterLogging()   {}
+func (*ProcessSpareFailed) IgnoreDeadLetterLogging() {}

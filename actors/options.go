@@ -47,7 +47,10 @@ type Options struct {
 	// (procbridge.StartGroup): a primary and Standby pre-warmed spares.
 	// A failover is not a failure of the actor: the observer is sent a
 	// *ProcessPromoted. Only when the primary ends with no spare ready
-	// does the actor fail, as it would without standby.
+	// does the actor fail, as it would without standby. A SwitchRequest
+	// fails over on purpose; spares lost, replaced, or failing to start
+	// are reported (*ProcessSpareLost, *ProcessSpareReady,
+	// *ProcessSpareFailed).
 	Standby int
 
 	// Logger receives the actor's debug logs. Nil means none.

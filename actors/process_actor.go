@@ -149,6 +149,8 @@ func (a *processActor) Receive(c actor.Context) {
 		c.Respond(a.status())
 	case *Command:
 		a.command(c, m)
+	case *SwitchRequest:
+		a.switchOver(c, m)
 	case *actor.Restarting:
 		a.stop(c, a.run) // a run started ahead stays, for the new instance
 	case *actor.Stopping:
@@ -305,8 +307,10 @@ func (a *processActor) status() *Status {
 	}
 	if a.run != nil && h.state == StateRunning {
 		if p := a.run.process(); p != nil {
+			st.Pid = p.Pid() // under hot standby, the primary now
 			st.HeartbeatAge = p.HeartbeatAge()
 		}
+		st.Group = a.run.group()
 	}
 	return st
 }

@@ -32,9 +32,15 @@ type run struct {
 
 	mu      sync.Mutex
 	p       *procbridge.Process
+	g       *procbridge.Group  // the hot-standby group, while it runs
 	readyAt time.Time          // when the process was seen ready
 	exited  *procbridge.Exited // how the process ended, once it has
 	mark    int64              // the worker's mark, read when it ended
+
+	// SwitchRequests on their way to the group loop (see switch.go).
+	switchAsks     []switchAsk   // under mu
+	switchesClosed bool          // under mu: the group loop has ended
+	switchKick     chan struct{} // wakes the group loop; buffered
 }
 
 // Messages from a run's goroutine to its actor. The run pointer tells the
@@ -66,6 +72,7 @@ func newRun(incarnation int, spec procbridge.Spec, kill bool, system *actor.Acto
 		ctx:         ctx,
 		cancel:      cancel,
 		done:        make(chan struct{}),
+		switchKick:  make(chan struct{}, 1),
 	}
 	if observer != nil {
 		r.notify = func(n Notification) { system.Root.Send(observer, n) }
@@ -187,6 +194,13 @@ func (r *run) readiness() (int, time.Time) {
 	return r.p.Pid(), r.readyAt
 }
 
+// group returns the run's hot-standby group while it runs (nil otherwise).
+func (r *run) group() *procbridge.Group {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.g
+}
+
 func (r *run) end() (*procbridge.Exited, int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -197,8 +211,11 @@ func (r *run) end() (*procbridge.Exited, int64) {
 // the process: Ready is its readiness, a failover is a ProcessPromoted
 // notification (the actor carries on, now mirroring the new primary), and
 // the group's Down is the process's exit, a failure of the actor unless it
-// was clean.
+// was clean. It also switches the group for the actor's SwitchRequests and
+// answers them (switch.go), and tells the observer about replacement spares.
 func (r *run) groupLoop() {
+	var sw switches
+	defer sw.close(r)
 	g, err := procbridge.StartGroup(r.ctx, procbridge.GroupSpec{Spec: r.spec, Spares: r.standby})
 	if err != nil {
 		if r.ctx.Err() == nil {
@@ -210,9 +227,10 @@ func (r *run) groupLoop() {
 	}
 	p := g.Primary()
 	r.mu.Lock()
-	r.p, r.readyAt = p, time.Now()
+	r.p, r.g, r.readyAt = p, g, time.Now()
 	r.mu.Unlock()
-	r.notifyEvent(p, procbridge.Ready{Pid: p.Pid(), Mono: p.ReadyMono(), SpawnToReady: time.Duration(p.ReadyMono() - p.SpawnMono())})
+	r.notify(&ProcessReady{Origin: r.origin, Pid: p.Pid(), Mono: p.ReadyMono(),
+		SpawnToReady: time.Duration(p.ReadyMono() - p.SpawnMono()), Group: g})
 
 	stopping := r.ctx.Done()
 	events := g.Events()
@@ -229,9 +247,28 @@ func (r *run) groupLoop() {
 				r.mu.Lock()
 				r.p = next
 				r.mu.Unlock()
+				asked, requested := sw.promotedBy(e)
 				if r.ctx.Err() == nil {
 					r.notify(&ProcessPromoted{Origin: r.origin, OldPid: e.From, NewPid: e.To, Epoch: e.Epoch,
-						Cause: e.Cause, DetectMono: e.DetectMono, SwitchMono: e.SwitchMono, ByKernel: e.ByKernel})
+						Cause: e.Cause, DetectMono: e.DetectMono, SwitchMono: e.SwitchMono, ByKernel: e.ByKernel,
+						Requested: requested, Token: asked.token})
+				}
+				if requested {
+					// After the notification: an observer that asked
+					// sees the ProcessPromoted first.
+					asked.respond(&SwitchReply{Token: asked.token, OldPid: e.From, NewPid: e.To, Epoch: e.Epoch})
+				}
+			case procbridge.SpareReady:
+				if r.ctx.Err() == nil {
+					r.notify(&ProcessSpareReady{Origin: r.origin, Pid: e.Pid, Lane: e.Lane, Mono: e.Mono})
+				}
+			case procbridge.SpareLost:
+				if r.ctx.Err() == nil {
+					r.notify(&ProcessSpareLost{Origin: r.origin, Pid: e.Pid, Exit: e.Exit})
+				}
+			case procbridge.SpareFailed:
+				if r.ctx.Err() == nil {
+					r.notify(&ProcessSpareFailed{Origin: r.origin, Lane: e.Lane, Err: e.Err})
 				}
 			case procbridge.Down:
 				x := procbridge.Exited(e)
@@ -244,6 +281,8 @@ func (r *run) groupLoop() {
 					r.notifyEvent(r.process(), x)
 				}
 			}
+		case <-r.switchKick:
+			sw.start(r, g)
 		case <-stopping:
 			stopping = nil
 			go func() {
@@ -259,9 +298,15 @@ func (r *run) groupLoop() {
 		}
 	}
 	<-g.Done()
+	r.mu.Lock()
+	r.g = nil
+	r.mu.Unlock()
 	if x, _ := r.end(); x == nil {
 		// Stopped by us: report the primary's end like a single process's.
 		if q := r.process(); q != nil {
+			// The group is done once its members' events have closed,
+			// a moment before each member's Exit is set: wait for it.
+			<-q.Exited()
 			exit, err := q.Exit()
 			r.mu.Lock()
 			r.exited = &procbridge.Exited{Pid: q.Pid(), Exit: exit, Err: err}

@@ -60,8 +60,9 @@ type Status struct {
 	Name string
 	// State is where the current process is in its life.
 	State State
-	// Pid is the current process's id, or the last one's when it ended
-	// (0 before the first one is ready).
+	// Pid is the current process's id (for a hot-standby actor, the
+	// current primary's), or the last one's when it ended (0 before the
+	// first one is ready).
 	Pid int
 	// Incarnation is the number of the current process (see
 	// Options.Incarnation).
@@ -78,4 +79,8 @@ type Status struct {
 	// HeartbeatAge is the time since the current process last beat (since
 	// it was ready, when it never beat); 0 without a running process.
 	HeartbeatAge time.Duration
+	// Group is the running hot-standby group of an actor with
+	// Options.Standby (nil otherwise, and while none runs). It is the
+	// actor's: read it (Primary, Spares, Segment), do not stop it.
+	Group *procbridge.Group
 }

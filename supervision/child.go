@@ -30,10 +30,17 @@ type child struct {
 	lastErr     error
 	backoff     *BackoffState
 
-	failed   bool      // the current actor failed (HandleFailure)
-	stop     *stopInfo // set once the current actor was asked to stop
-	pending  uint64    // token of the restart it waits for; 0: none
-	signMono int64     // first sign (Dying, Hung) of the current failure
+	group    *procbridge.Group // the hot-standby group of the current incarnation
+	failed   bool              // the current actor failed (HandleFailure)
+	stop     *stopInfo         // set once the current actor was asked to stop
+	pending  uint64            // token of the restart it waits for; 0: none
+	signMono int64             // first sign (Dying, Hung) of the current failure
+
+	// A hot-standby sibling that a restart switches to a spare instead of
+	// restarting it cold (see switchStep) keeps running until its turn.
+	switching   uint64 // token of the restart that switches it; 0: none
+	switchCause error  // that restart's cause, the sibling's failure
+	switchAsked uint64 // token of the SwitchRequest in flight, until its ProcessPromoted
 
 	// After a restart in place (see restartInPlace), the events of the
 	// restart wait in held until the previous incarnation's end has been
@@ -92,6 +99,7 @@ func (c *child) info() ChildInfo {
 		Significant: c.spec.Significant,
 		LastExit:    c.lastExit,
 		LastErr:     c.lastErr,
+		Group:       c.group,
 	}
 }
 
@@ -107,6 +115,9 @@ type ChildInfo struct {
 	// supervisor, or when not running).
 	Pid         int
 	Incarnation int // 1 for the first start, one more per restart
+	// Restarts counts the child's restarts, and, for a hot-standby child,
+	// its failovers and switches to a spare (which leave Incarnation as
+	// it is).
 	Restarts    int
 	Restart     Restart
 	Significant bool
@@ -115,6 +126,14 @@ type ChildInfo struct {
 	// *procbridge.HangError, a nested *EscalationError, ...).
 	LastExit *procbridge.Exit
 	LastErr  error
+	// Group is the hot-standby group of a child with ChildSpec.Standby
+	// (nil for other children, and while the child has no running actor):
+	// its Primary is the process Pid names (the group knows of a failover
+	// a moment before the supervisor reports it), its Spares the parked
+	// spares, its Segment the shared state and command rings. It belongs
+	// to the child's actor: read it, do not Stop it. A Switch made on it
+	// directly counts against the intensity like a failover.
+	Group *procbridge.Group
 }
 
 // Counts is OTP's count_children.

@@ -1,9 +1,12 @@
 package supervision
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/understudy/understudy/actors"
 )
 
 // childEnded is called when c failed (clean false, cause its failure) or
@@ -74,19 +77,44 @@ func (s *supervisor) decideStep(c *child, clean bool, cause error, pre *decision
 // out c's backoff; start them again in start order, each ready before the
 // next. Siblings that are Temporary are removed instead, and so are
 // children terminated on request (they stay terminated).
+//
+// An affected sibling with hot spares (ChildSpec.Standby) whose actor is
+// running is not stopped: it fails over to a spare instead of restarting
+// cold (a switchStep). The switch happens at the sibling's place in the
+// start order, once the siblings before it (c among them, if it comes
+// first) are ready again, as its cold start would have; so a sibling that
+// depends on c begins its new incarnation, the spare taking over, only
+// after c is back. Its old primary runs on until then. A sibling that
+// cannot be switched at its turn (no spare ready, its group or actor gone)
+// is stopped and started cold there instead. c's failure counted once
+// against the intensity (decideStep); the siblings' switches, like their
+// cold restarts, do not count again.
 func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
-	var affected []*child
+	var affected, cold []*child
+	switched := map[*child]bool{}
 	for _, i := range Affected(s.spec.Strategy, len(s.children), s.index(c)) {
 		o := s.children[i]
-		if o == c || o.actor != nil || o.pending != 0 {
-			affected = append(affected, o)
+		if o != c && o.actor == nil && o.pending == 0 {
+			continue
+		}
+		affected = append(affected, o)
+		if o != c && o.canSwitch() {
+			switched[o] = true
+		} else {
+			cold = append(cold, o)
 		}
 	}
 	token := s.newToken()
-	steps := s.stopInOrder(affected, StopForRestart)
+	steps := s.stopInOrder(cold, StopForRestart)
 	steps = append(steps, callStep(func(ctx actor.Context, s *supervisor) {
 		for _, o := range affected {
 			if o.removed {
+				continue
+			}
+			if switched[o] {
+				// Reported when its turn comes: ChildPromoted, or
+				// ChildRestarting if it restarts cold after all.
+				o.switching, o.switchCause, o.pending = token, cause, 0
 				continue
 			}
 			if o != c && o.spec.Restart == Temporary {
@@ -94,7 +122,7 @@ func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
 				s.remove(o)
 				continue
 			}
-			o.pending = token
+			o.pending, o.switching = token, 0
 			o.restarts++
 			o.state = StateRestarting
 			s.sh.metrics.restart(s.path, o.label)
@@ -110,15 +138,119 @@ func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
 			s.after(delay, &timerFired{kind: timerBackoff, token: token})
 			return
 		}
-		var starts []step
-		for _, o := range affected {
-			if o.pending == token {
-				starts = append(starts, &startStep{c: o, token: token, onFail: restartFailed})
-			}
-		}
-		s.then(starts...)
+		s.then(s.restartSteps(token)...)
 	}))
 	s.then(steps...)
+}
+
+// restartSteps returns the start phase of the restart token: in start
+// order, a cold start for each child waiting for it and a switch for each
+// hot-standby sibling it switches.
+func (s *supervisor) restartSteps(token uint64) []step {
+	var steps []step
+	for _, o := range s.children {
+		switch {
+		case o.pending == token:
+			steps = append(steps, &startStep{c: o, token: token, onFail: restartFailed})
+		case o.switching == token:
+			steps = append(steps, &switchStep{c: o, restart: token})
+		}
+	}
+	return steps
+}
+
+// canSwitch reports whether c may fail over to a spare in a sibling's
+// restart: a running hot-standby process child that is to be restarted.
+// Whether a spare is ready is the group's to say, when the switch is asked.
+func (c *child) canSwitch() bool {
+	return c.kind == KindProcess && c.spec.Standby > 0 && c.spec.Restart != Temporary &&
+		c.actor != nil && c.stop == nil && !c.failed && c.state == StateRunning
+}
+
+// switchStep switches a hot-standby sibling to a spare at its place in a
+// restart (see restart). It asks the child's ProcessActor
+// (actors.SwitchRequest) and waits for the answer. A switch that happened
+// was reported before the answer came: the actor sends the switch's
+// ProcessPromoted first, and promoted reports it as a ChildPromoted with
+// Switched set, not counted against the intensity. A child that cannot be
+// switched is stopped and started cold instead, in the same place.
+type switchStep struct {
+	c       *child
+	restart uint64 // the restart's token
+	ask     uint64 // the SwitchRequest's, once asked
+	reply   *actors.SwitchReply
+}
+
+func (st *switchStep) run(ctx actor.Context, s *supervisor) bool {
+	c := st.c
+	if st.ask == 0 {
+		if c.removed || c.switching != st.restart {
+			return true // terminated, deleted or taken by a later restart since
+		}
+		if !c.canSwitch() {
+			s.coldInstead(c, st.restart, fmt.Errorf("supervision: switch %s: %w", c.name, actors.ErrNotRunning))
+			return true
+		}
+		st.ask = s.newToken()
+		c.switchAsked = st.ask
+		ctx.Request(c.actor, &actors.SwitchRequest{Token: st.ask})
+		return false
+	}
+	switch {
+	case st.reply == nil && c.actor != nil && c.stop == nil:
+		return false // waiting for the answer
+	case st.reply != nil && st.reply.Err == nil && c.switchAsked != st.ask:
+		// Switched, and reported (promoted took the request's token).
+		c.switching, c.switchCause = 0, nil
+		return true
+	}
+	var why error
+	switch {
+	case st.reply == nil:
+		why = fmt.Errorf("supervision: switch %s: %w", c.name, actors.ErrNotRunning)
+	case st.reply.Err != nil:
+		why = st.reply.Err
+	default:
+		// Switched as the actor was stopping: its promotion was not
+		// reported, and the actor is going; start it cold.
+		why = fmt.Errorf("supervision: switch %s: %w", c.name, actors.ErrNotRunning)
+	}
+	s.coldInstead(c, st.restart, why)
+	return true
+}
+
+// onSwitchReply hands the answer to a SwitchRequest to the switch step
+// waiting for it. A late answer, for a step given up, is dropped.
+func (s *supervisor) onSwitchReply(m *actors.SwitchReply) {
+	if len(s.jobs) == 0 || len(s.jobs[0].steps) == 0 {
+		return
+	}
+	if st, ok := s.jobs[0].steps[0].(*switchStep); ok && st.ask != 0 && st.ask == m.Token && st.reply == nil {
+		st.reply = m
+	}
+}
+
+// coldInstead restarts c cold at its place in the restart token, as if it
+// had not been switchable: it is stopped (when it still runs), reported
+// as restarting (why says why it was not switched), and started. The step
+// running now is the one it replaces.
+func (s *supervisor) coldInstead(c *child, token uint64, why error) {
+	cause := c.switchCause
+	c.switching, c.switchAsked, c.switchCause = 0, 0, nil
+	s.then(
+		&stopStep{cs: []*child{c}, reason: StopForRestart},
+		callStep(func(ctx actor.Context, s *supervisor) {
+			if c.removed {
+				return
+			}
+			c.pending = token
+			c.restarts++
+			c.state = StateRestarting
+			s.sh.metrics.restart(s.path, c.label)
+			s.emit(ChildRestarting{Header: s.header(c), Cause: cause, Restarts: c.restarts, NotSwitched: why})
+		}),
+		&startStep{c: c, token: token, onFail: restartFailed},
+	)
 }
 
 // restartFailed: a restarted child failed before it was ready. As in OTP,
@@ -154,7 +286,7 @@ func (s *supervisor) shutdown(ctx actor.Context, why shutdownCause, err error) {
 	}
 	var alive []*child
 	for _, c := range s.children {
-		c.pending = 0
+		c.pending, c.switching, c.switchCause = 0, 0, nil
 		if c.actor != nil {
 			alive = append(alive, c)
 		} else {

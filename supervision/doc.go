@@ -46,6 +46,22 @@
 // in order. A simple_one_for_one supervisor starts its children on demand
 // from one template ([Supervisor.StartSimpleChild]).
 //
+// # Hot standby
+//
+// A child with [ChildSpec.Standby] runs as a procbridge.Group: a primary
+// and pre-warmed spares. When the primary dies or hangs a spare takes over
+// ([ChildPromoted]); that failover counts against the intensity like a
+// restart. When a sibling's failure takes the child down (one_for_all,
+// rest_for_one), it is not stopped: at its turn in the start order, once
+// the siblings before it are ready again, the supervisor switches it to a
+// spare (actors.SwitchRequest), so that its new primary begins only after
+// the siblings it depends on are back. That switch is part of the
+// sibling's restart, which counted once; it does not count again
+// ([ChildPromoted] with Switched set). With no spare ready then, the child
+// restarts cold in its place ([ChildRestarting] says why in NotSwitched).
+// [ChildInfo].Group is the child's running group; [ChildSpareLost],
+// [ChildSpareReady] and [ChildSpareFailed] report its spares.
+//
 // These decisions are plain functions over plain data ([Affected],
 // [ShouldRestart], [ShouldAutoShutdown], [IntensityTracker],
 // [BackoffState]), with time passed in or read from a [Clock]
@@ -70,7 +86,8 @@
 //
 // Every lifecycle change is an [Event] (a closed set: [ChildStarted],
 // [ChildReady], [ChildExited], [ChildHung], [ChildRestarting],
-// [ChildBackingOff], [ChildTerminated], [ChildStopped], [GaveUp],
+// [ChildBackingOff], [ChildPromoted], [ChildSpareReady], [ChildSpareLost],
+// [ChildSpareFailed], [ChildTerminated], [ChildStopped], [GaveUp],
 // [Escalated]), delivered in order for each supervisor to Options.OnEvent,
 // to each [Subscription] ([Tree.Subscribe]) and onto the actor system's
 // EventStream. The same events are logged through the *slog.Logger in
@@ -80,6 +97,8 @@
 //
 //	understudy_child_restarts_total{supervisor, child}
 //	understudy_child_exits_total{supervisor, child, kind}
+//	understudy_child_failovers_total{supervisor, child, kind}
+//	understudy_child_spare_failures_total{supervisor, child, kind}
 //	understudy_failure_detection_seconds{supervisor}
 //
 // At run time a [Supervisor] handle ([Tree.Root], [Tree.Supervisor]) is

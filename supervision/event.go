@@ -9,11 +9,11 @@ import (
 
 // Event is one thing that happened in a supervision tree: one of
 // ChildStarted, ChildReady, ChildExited, ChildHung, ChildRestarting,
-// ChildBackingOff, ChildTerminated, ChildStopped, GaveUp and Escalated, a
-// closed set. The
-// events of one supervisor are reported in the order they happened, and an
-// event caused by another (a nested supervisor's Escalated, then its
-// parent's ChildExited) is reported after it.
+// ChildBackingOff, ChildPromoted, ChildSpareReady, ChildSpareLost,
+// ChildSpareFailed, ChildTerminated, ChildStopped, GaveUp and Escalated, a
+// closed set. The events of one supervisor are reported in the order they
+// happened, and an event caused by another (a nested supervisor's
+// Escalated, then its parent's ChildExited) is reported after it.
 //
 // They go to Options.OnEvent, to every Subscription, and onto the actor
 // system's EventStream (as values of these types).
@@ -80,26 +80,78 @@ type ChildHung struct {
 
 // ChildRestarting: the child is about to be started again, because of
 // Cause: its own failure or end, or a sibling's under OneForAll and
-// RestForOne. Restarts counts the child's restarts, this one included.
+// RestForOne. Restarts counts the child's restarts (and failovers), this
+// one included. A hot-standby sibling that is switched to a spare instead
+// reports a ChildPromoted with Switched set, not this; one that was to be
+// switched but could not be restarts cold, and NotSwitched says why
+// (wrapping procbridge.ErrNoSpare when no spare was ready,
+// procbridge.ErrGroupDown or actors.ErrNotRunning when its group or actor
+// ended first).
 type ChildRestarting struct {
 	Header
-	Cause    error
-	Restarts int
+	Cause       error
+	Restarts    int
+	NotSwitched error
 }
 
-// ChildPromoted: the primary of a hot-standby child (ChildSpec.Standby)
-// died or hung, and a spare took over from the state the primary committed;
-// the child did not restart. It counts against the intensity. DetectMono
-// is when the failure was seen and SwitchMono when the spare was promoted,
-// both CLOCK_MONOTONIC ns (procbridge.Monotonic).
+// ChildPromoted: a spare of a hot-standby child (ChildSpec.Standby) took
+// over from the state the primary committed; the child did not restart (its
+// Incarnation stays). Either of two things happened:
+//
+//   - A failover: the primary died or hung (Cause says how). It counts
+//     against the intensity, like a restart.
+//   - A switch (Switched): a sibling's failure, SwitchCause, took the child
+//     down under OneForAll or RestForOne, and the supervisor switched it to
+//     a spare instead of restarting it cold (the old primary is fenced and
+//     killed). It is part of that restart, whose failure counted against
+//     the intensity once: the switch does not count again. Cause is nil.
+//
+// Both count in Restarts, as a cold restart of the child would. DetectMono
+// is when the failure was seen (the switch began) and SwitchMono when the
+// spare was promoted, both CLOCK_MONOTONIC ns (procbridge.Monotonic).
 type ChildPromoted struct {
 	Header
 	OldPid, NewPid int
 	Epoch          uint64
-	Cause          procbridge.Event // Dying, Hung or Exited of the old primary
+	Cause          procbridge.Event // Dying, Hung or Exited of the old primary; nil for a switch
 	DetectMono     int64
 	SwitchMono     int64
-	Restarts       int // the child's restarts and failovers, this one included
+	Restarts       int // the child's restarts, failovers and switches, this one included
+	// Switched: the supervisor switched the child on purpose, because of
+	// SwitchCause, a sibling's failure (as ChildRestarting.Cause).
+	Switched    bool
+	SwitchCause error
+}
+
+// ChildSpareReady: a replacement spare of a hot-standby child is warm and
+// parked in Lane (after a failover, a switch, or a lost spare). The spares
+// started with the child are ready when its ChildReady is reported, and
+// are not reported one by one. Mono is when it was ready, CLOCK_MONOTONIC
+// ns.
+type ChildSpareReady struct {
+	Header
+	Pid, Lane int
+	Mono      int64
+}
+
+// ChildSpareLost: a parked spare of a hot-standby child ended (Exit says
+// how); a replacement is started, reported by ChildSpareReady (or
+// ChildSpareFailed). The child itself did not fail, and nothing counts
+// against the intensity.
+type ChildSpareLost struct {
+	Header
+	Pid  int
+	Exit procbridge.Exit
+}
+
+// ChildSpareFailed: a replacement spare of a hot-standby child could not
+// be started (Err says why); Lane stays without a spare until the child is
+// restarted. The child runs on with fewer spares (with none left, its next
+// failure restarts it cold); nothing counts against the intensity.
+type ChildSpareFailed struct {
+	Header
+	Lane int
+	Err  error
 }
 
 // ChildBackingOff: the child's restart waits Delay first (its Backoff).
@@ -146,17 +198,20 @@ type Escalated struct {
 	Err error
 }
 
-func (ChildStarted) isEvent()    {}
-func (ChildReady) isEvent()      {}
-func (ChildExited) isEvent()     {}
-func (ChildHung) isEvent()       {}
-func (ChildRestarting) isEvent() {}
-func (ChildBackingOff) isEvent() {}
-func (ChildPromoted) isEvent()   {}
-func (ChildTerminated) isEvent() {}
-func (ChildStopped) isEvent()    {}
-func (GaveUp) isEvent()          {}
-func (Escalated) isEvent()       {}
+func (ChildStarted) isEvent()     {}
+func (ChildReady) isEvent()       {}
+func (ChildExited) isEvent()      {}
+func (ChildHung) isEvent()        {}
+func (ChildRestarting) isEvent()  {}
+func (ChildBackingOff) isEvent()  {}
+func (ChildPromoted) isEvent()    {}
+func (ChildSpareReady) isEvent()  {}
+func (ChildSpareLost) isEvent()   {}
+func (ChildSpareFailed) isEvent() {}
+func (ChildTerminated) isEvent()  {}
+func (ChildStopped) isEvent()     {}
+func (GaveUp) isEvent()           {}
+func (Escalated) isEvent()        {}
 
 // ChildKind says what a child runs.
 type ChildKind int

@@ -11,21 +11,31 @@ import (
 // The metrics a tree keeps on the Registerer the user passes
 // (Options.Metrics); nothing is ever registered on the global registry.
 //
-//	understudy_child_restarts_total{supervisor, child}       counter
-//	understudy_child_exits_total{supervisor, child, kind}    counter
-//	understudy_failure_detection_seconds{supervisor}         histogram
+//	understudy_child_restarts_total{supervisor, child}              counter
+//	understudy_child_exits_total{supervisor, child, kind}           counter
+//	understudy_child_failovers_total{supervisor, child, kind}       counter
+//	understudy_child_spare_failures_total{supervisor, child, kind}  counter
+//	understudy_failure_detection_seconds{supervisor}                histogram
 //
-// kind is a procbridge.ExitKind name ("signal", "code", "killed-hung",
-// "not-ready", "clean", "stopped") for a process, "escalated" or "shutdown"
-// for a nested supervisor. The detection latency is the time from the
-// bridge's first sign of a failure (the Dying, Hung or Exited event's
-// CLOCK_MONOTONIC stamp) to the supervisor's handling of it: the cost of the
-// actor and supervision layers on top of procbridge's own detection. For a
-// simple_one_for_one supervisor, child is the template's name, so the
-// number of series does not grow with the children started.
+// For exits, kind is a procbridge.ExitKind name ("signal", "code",
+// "killed-hung", "not-ready", "clean", "stopped") for a process,
+// "escalated" or "shutdown" for a nested supervisor. A hot-standby child's
+// spare taking over (ChildPromoted) counts as a restart, and as a failover
+// of kind "failover" (its primary died or hung) or "switch" (the
+// supervisor switched it because a sibling failed). A parked spare that
+// ended (ChildSpareLost) is a spare failure of kind "lost", a replacement
+// spare that could not be started (ChildSpareFailed) one of kind "start".
+// The detection latency is the time from the bridge's first sign of a
+// failure (the Dying, Hung or Exited event's CLOCK_MONOTONIC stamp) to the
+// supervisor's handling of it: the cost of the actor and supervision
+// layers on top of procbridge's own detection. For a simple_one_for_one
+// supervisor, child is the template's name, so the number of series does
+// not grow with the children started.
 type metrics struct {
 	restarts  *prometheus.CounterVec
 	exits     *prometheus.CounterVec
+	failovers *prometheus.CounterVec
+	spares    *prometheus.CounterVec
 	detection *prometheus.HistogramVec
 }
 
@@ -42,6 +52,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "understudy_child_exits_total",
 			Help: "Ends of supervised children, by kind of end.",
 		}, []string{"supervisor", "child", "kind"}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "understudy_child_failovers_total",
+			Help: "Spares of hot-standby children that took over, by kind: failover (the primary died or hung) or switch (a sibling's failure).",
+		}, []string{"supervisor", "child", "kind"}),
+		spares: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "understudy_child_spare_failures_total",
+			Help: "Spares of hot-standby children lost while parked (kind lost) or that could not be started (kind start).",
+		}, []string{"supervisor", "child", "kind"}),
 		detection: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "understudy_failure_detection_seconds",
 			Help:    "From the bridge's first sign of a child's failure to the supervisor's handling of it.",
@@ -53,6 +71,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.exits, err = register(reg, m.exits); err != nil {
+		return nil, err
+	}
+	if m.failovers, err = register(reg, m.failovers); err != nil {
+		return nil, err
+	}
+	if m.spares, err = register(reg, m.spares); err != nil {
 		return nil, err
 	}
 	if m.detection, err = register(reg, m.detection); err != nil {
@@ -86,6 +110,18 @@ func (m *metrics) restart(sup, child string) {
 func (m *metrics) exit(sup, child, kind string) {
 	if m != nil {
 		m.exits.WithLabelValues(sup, child, kind).Inc()
+	}
+}
+
+func (m *metrics) failover(sup, child, kind string) {
+	if m != nil {
+		m.failovers.WithLabelValues(sup, child, kind).Inc()
+	}
+}
+
+func (m *metrics) spareFailure(sup, child, kind string) {
+	if m != nil {
+		m.spares.WithLabelValues(sup, child, kind).Inc()
 	}
 }
 

@@ -64,8 +64,13 @@ type ChildSpec struct {
 	// primary committed (procbridge.Spec.StateSize), instead of a cold
 	// restart. Every failover counts against the supervisor's Intensity and
 	// is reported as ChildPromoted. With no spare ready, the child restarts
-	// cold. The worker must link procbridge/worker and call WaitActive
-	// after Ready. Zero: no standby.
+	// cold. When a sibling's failure restarts the child (OneForAll,
+	// RestForOne), it is switched to a spare at its turn in the start
+	// order instead of being stopped and started cold; that is part of the
+	// sibling's restart and does not count again (ChildPromoted with
+	// Switched set). ChildInfo.Group is its running group. The worker must
+	// link procbridge/worker and call WaitActive after Ready. Zero: no
+	// standby.
 	Standby int
 	// Backoff delays the child's restarts. Its zero value restarts at once
 	// after the first failure, then waits 100 ms, doubling up to 10 s,

@@ -159,6 +159,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		}
 	case actors.Notification:
 		s.onNotification(ctx, m)
+	case *actors.SwitchReply:
+		s.onSwitchReply(m)
 	case *timerFired:
 		s.onTimer(ctx, m)
 	case *shutdownRequest:
@@ -253,6 +255,7 @@ func (s *supervisor) restartInPlace(sup actor.Supervisor, who *actor.PID, c *chi
 	c.incarnation++
 	c.restarts++
 	c.failed, c.signMono, c.pid, c.upSince, c.endSeen = false, 0, 0, time.Time{}, false
+	c.group, c.switchAsked = nil, 0
 	c.state = StateStarting
 	s.sh.metrics.restart(s.path, c.label)
 	h := s.headerAt(c, c.incarnation)
@@ -305,6 +308,7 @@ func (s *supervisor) restartAhead(c *child, m *actors.ProcessExited, exited Chil
 	c.incarnation = inc
 	c.restarts++
 	c.failed, c.signMono, c.pid, c.upSince, c.endSeen = false, 0, 0, time.Time{}, false
+	c.group, c.switchAsked = nil, 0
 	c.state = StateStarting
 	s.sh.metrics.restart(s.path, c.label)
 	h := s.header(c)
@@ -369,6 +373,7 @@ func (s *supervisor) spawn(ctx actor.Context, c *child) error {
 	c.incarnation++
 	c.failed, c.stop, c.signMono, c.pid, c.upSince = false, nil, 0, 0, time.Time{}
 	c.ahead, c.pre, c.restarter, c.endSeen, c.deferred = false, nil, nil, false, nil
+	c.group, c.switchAsked = nil, 0
 	c.state = StateStarting
 	pid, err := c.runner.start(ctx, s, c)
 	if err != nil {
@@ -442,6 +447,9 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		if c.stop == nil {
 			c.state, c.pid, c.upSince = StateRunning, m.Pid, s.sh.clock.Now()
 		}
+		if m.Group != nil {
+			c.group = m.Group
+		}
 		s.emit(ChildReady{Header: s.header(c), Pid: m.Pid, SpawnToReady: m.SpawnToReady, Mono: m.Mono})
 	case *actors.ProcessDying:
 		if c.signMono == 0 {
@@ -490,17 +498,39 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		}
 	case *actors.ProcessPromoted:
 		s.promoted(ctx, c, m)
+	case *actors.ProcessSpareReady:
+		s.emit(ChildSpareReady{Header: s.header(c), Pid: m.Pid, Lane: m.Lane, Mono: m.Mono})
+	case *actors.ProcessSpareLost:
+		s.sh.metrics.spareFailure(s.path, c.label, "lost")
+		s.emit(ChildSpareLost{Header: s.header(c), Pid: m.Pid, Exit: m.Exit})
+	case *actors.ProcessSpareFailed:
+		s.sh.metrics.spareFailure(s.path, c.label, "start")
+		s.emit(ChildSpareFailed{Header: s.header(c), Lane: m.Lane, Err: m.Err})
 	}
 }
 
 // promoted handles a hot-standby failover: the child carries on in its
 // spare, and the failover counts against the intensity like a restart.
+// A switch this supervisor asked for (a switchStep's SwitchRequest, whose
+// token the notification carries) is part of a sibling's restart, whose
+// failure was counted already: it is reported as Switched and not counted
+// again. Either counts in the child's Restarts.
 func (s *supervisor) promoted(ctx actor.Context, c *child, m *actors.ProcessPromoted) {
+	switched := m.Requested && c.switchAsked != 0 && m.Token == c.switchAsked
 	c.restarts++
 	c.pid, c.upSince = m.NewPid, s.sh.clock.Now()
 	s.sh.metrics.restart(s.path, c.label)
-	s.emit(ChildPromoted{Header: s.header(c), OldPid: m.OldPid, NewPid: m.NewPid, Epoch: m.Epoch,
-		Cause: m.Cause, DetectMono: m.DetectMono, SwitchMono: m.SwitchMono, Restarts: c.restarts})
+	ev := ChildPromoted{Header: s.header(c), OldPid: m.OldPid, NewPid: m.NewPid, Epoch: m.Epoch,
+		Cause: m.Cause, DetectMono: m.DetectMono, SwitchMono: m.SwitchMono, Restarts: c.restarts}
+	if switched {
+		c.switchAsked = 0 // the switchStep sees it reported
+		ev.Switched, ev.SwitchCause = true, c.switchCause
+		s.sh.metrics.failover(s.path, c.label, "switch")
+		s.emit(ev)
+		return
+	}
+	s.sh.metrics.failover(s.path, c.label, "failover")
+	s.emit(ev)
 	if c.stop == nil && s.intensity.Add(s.sh.clock.Now()) {
 		s.giveUp(ctx, c, fmt.Errorf("supervision: %s failed over from pid %d to %d: %w", c.name, m.OldPid, m.NewPid, ErrFailover))
 	}
@@ -579,7 +609,7 @@ func (s *supervisor) onGone(ctx actor.Context, id string) {
 		s.failed(ctx, c, m)
 	}
 	delete(s.byActor, id)
-	c.actor, c.pid = nil, 0
+	c.actor, c.pid, c.group = nil, 0, nil
 	c.ahead, c.pre = false, nil
 	if len(c.held) > 0 {
 		s.flush(c)
@@ -639,13 +669,7 @@ func (s *supervisor) onTimer(ctx actor.Context, m *timerFired) {
 	case timerBackoff:
 		token := m.token
 		s.enqueue(&job{steps: []step{callStep(func(ctx actor.Context, s *supervisor) {
-			var steps []step
-			for _, c := range s.children {
-				if c.pending == token {
-					steps = append(steps, &startStep{c: c, token: token, onFail: restartFailed})
-				}
-			}
-			s.then(steps...)
+			s.then(s.restartSteps(token)...)
 		})}})
 	case timerStopBound:
 		c := m.c

@@ -290,8 +290,8 @@ children:
       instances: [[100], [200]]
 audio:
   nodes:
-    - {name: osc, kind: sine, params: {freq: 440}}
-    - {name: amp, kind: gain, params: {gain: 0.5}}
+    - {name: osc, kind: sine, params: {freq: 440}, process: light}
+    - {name: amp, kind: gain, params: {gain: 0.5}, process: light}
   edges: [osc -> amp]
   output: out.wav
 `)
@@ -600,6 +600,7 @@ children:
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
 	assert.NotContains(t, p.transcript(), `"msg":"child restarting"`, "a failover, not a restart")
+	assert.Equal(t, 1, strings.Count(p.transcript(), `"msg":"spare took over"`), "logged once, by supervision")
 }
 
 // TestRunLiveView: the live view draws the tree with ANSI redraws and

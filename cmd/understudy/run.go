@@ -369,11 +369,7 @@ func (r *runner) startInstances(ctx context.Context, tree *supervision.Tree, sup
 func (r *runner) onEvent(ev supervision.Event) {
 	h := ev.EventHeader()
 	path := h.Supervisor + "/" + h.Child
-	if e, ok := ev.(supervision.ChildPromoted); ok {
-		// supervision does not log failovers itself (yet).
-		r.log.Warn("spare took over", "supervisor", h.Supervisor, "child", h.Child, "old_pid", e.OldPid, "new_pid", e.NewPid, "epoch", e.Epoch,
-			"switch", time.Duration(e.SwitchMono-e.DetectMono))
-	}
+	// supervision logs every event itself (failovers too) through r.log.
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch e := ev.(type) {
