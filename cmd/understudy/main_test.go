@@ -471,6 +471,59 @@ children:
 	waitGone(t, pid)
 }
 
+// TestRunSecondSignalKillsSpares: the kill at once takes the parked spares
+// of hot-standby children too, which no event names.
+func TestRunSecondSignalKillsSpares(t *testing.T) {
+	p := startRun(t, `
+children:
+  - {name: counter, worker: counter, standby: 1, state_size: 8}
+  - name: stubborn
+    command: sh
+    args: [-c, 'trap "" TERM; echo trapped; while :; do sleep 1; done']
+    stdout: lines
+    shutdown: 1m
+`)
+	primary := p.waitFor("counter ready", msg("child ready", "counter")).int("pid")
+	p.waitFor("the trap", func(r record) bool { return r.str("line") == "trapped" })
+	p.waitFor("the tree up", msg("the tree is up", ""))
+	// Every child of the runner now: the counter's primary and spare, and sh.
+	kids := childrenOf(t, p.cmd.Process.Pid)
+	require.Len(t, kids, 3, "primary, spare, stubborn")
+	p.signal(syscall.SIGINT)
+	p.waitFor("the stop", msg("stopping the tree in reverse start order; signal again to kill at once", ""))
+	p.signal(syscall.SIGINT)
+	killed := p.waitFor("the kill", msg("second signal: killed every process at once", ""))
+	assert.Contains(t, killed["killed"], "root/counter (pid "+strconv.Itoa(primary)+")")
+	assert.Contains(t, strings.Join(strs(killed["killed"]), ";"), "a spare or a process starting (pid ", "the spare")
+	assert.Equal(t, exitKilledAt, p.wait())
+	for _, pid := range kids {
+		waitGone(t, pid)
+	}
+}
+
+// childrenOf lists the live children of pid, from /proc.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var kids []int
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) >= 2 && f[0] != "Z" && f[1] == strconv.Itoa(pid) {
+			kids = append(kids, n)
+		}
+	}
+	return kids
+}
+
 // TestRunSecondSignalWhileStarting: a signal while the tree starts stops
 // what had started, each child within its shutdown policy; a second one
 // kills at once.
@@ -647,4 +700,17 @@ func waitOutput(t *testing.T, p *runProc) {
 	case <-time.After(deadline):
 		t.Fatalf("no output within %v:\n%s", deadline, p.transcript())
 	}
+}
+
+// strs turns a JSON array of strings back into strings.
+func strs(v any) []string {
+	var out []string
+	if a, ok := v.([]any); ok {
+		for _, x := range a {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }

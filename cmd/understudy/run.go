@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -421,6 +423,7 @@ func (r *runner) killAll() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var killed []string
+	seen := map[int]bool{}
 	for path, pid := range r.pids {
 		if pid <= 0 {
 			continue
@@ -431,9 +434,55 @@ func (r *runner) killAll() []string {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		killed = append(killed, fmt.Sprintf("%s (pid %d)", path, pid))
+		seen[pid] = true
+	}
+	// The parked spares of hot-standby children, and processes still
+	// starting, are children of this process that no event has named yet.
+	for _, pid := range childPids() {
+		if seen[pid] {
+			continue
+		}
+		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		killed = append(killed, fmt.Sprintf("a spare or a process starting (pid %d)", pid))
 	}
 	slices.Sort(killed)
 	return killed
+}
+
+// childPids returns the pids of this process's children, from /proc (none
+// where there is no /proc).
+func childPids() []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The parent pid is the second field after the command name's
+		// closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := bytes.Fields(b[i+1:])
+		if len(f) >= 2 && string(f[0]) != "Z" { // a zombie is dead already
+			if ppid, err := strconv.Atoi(string(f[1])); err == nil && ppid == self {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
 
 // report prints the outcome once the view (if any) is gone.
