@@ -149,22 +149,25 @@ type ProcessSpareReady struct {
 }
 
 // ProcessSpareLost: a parked spare of a hot-standby group ended
-// (procbridge.SpareLost); the group starts a replacement, reported by a
-// ProcessSpareReady. The actor did not fail.
+// (procbridge.SpareLost); the group starts a replacement after Retry (a
+// back-off when spares die young), reported by a ProcessSpareReady. The
+// actor did not fail.
 type ProcessSpareLost struct {
 	Origin
-	Pid  int
-	Exit procbridge.Exit
+	Pid   int
+	Exit  procbridge.Exit
+	Retry time.Duration
 }
 
 // ProcessSpareFailed: a replacement spare of a hot-standby group could not
-// be started (procbridge.SpareFailed); Lane stays without a spare until the
-// group is restarted. The actor did not fail: its primary runs on, with
-// fewer spares.
+// be started (procbridge.SpareFailed); the group tries again after Retry,
+// backing off. The actor did not fail: its primary runs on, with fewer
+// spares meanwhile.
 type ProcessSpareFailed struct {
 	Origin
-	Lane int
-	Err  error
+	Lane  int
+	Err   error
+	Retry time.Duration
 }
 
 func (*ProcessPromoted) isNotification()    {}

@@ -264,11 +264,11 @@ func (r *run) groupLoop() {
 				}
 			case procbridge.SpareLost:
 				if r.ctx.Err() == nil {
-					r.notify(&ProcessSpareLost{Origin: r.origin, Pid: e.Pid, Exit: e.Exit})
+					r.notify(&ProcessSpareLost{Origin: r.origin, Pid: e.Pid, Exit: e.Exit, Retry: e.Retry})
 				}
 			case procbridge.SpareFailed:
 				if r.ctx.Err() == nil {
-					r.notify(&ProcessSpareFailed{Origin: r.origin, Lane: e.Lane, Err: e.Err})
+					r.notify(&ProcessSpareFailed{Origin: r.origin, Lane: e.Lane, Err: e.Err, Retry: e.Retry})
 				}
 			case procbridge.Down:
 				x := procbridge.Exited(e)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
@@ -40,16 +41,38 @@ type SpareReady struct {
 	Mono      int64
 }
 
-// SpareLost: a parked spare ended; a replacement is started.
+// SpareLost: a parked spare ended; a replacement is started after Retry
+// (0: at once). A spare that ends within a second of its Ready is crash
+// looping: each time, the wait doubles, from 10 ms up to 5 s; a spare that
+// lived longer resets it.
 type SpareLost struct {
-	Pid  int
-	Exit Exit
+	Pid   int
+	Exit  Exit
+	Retry time.Duration
 }
 
-// SpareFailed: a replacement spare could not be started.
+// SpareFailed: a replacement spare could not be started; the group tries
+// again after Retry, which doubles with each failure in a row (10 ms to
+// 5 s), for as long as the group runs.
 type SpareFailed struct {
-	Lane int
-	Err  error
+	Lane  int
+	Err   error
+	Retry time.Duration
+}
+
+// The replacement of a crash-looping spare backs off, so a spare that
+// cannot live does not burn a CPU being restarted.
+const (
+	spareStable   = time.Second // a spare that lived this long was healthy
+	spareRetryMin = 10 * time.Millisecond
+	spareRetryMax = 5 * time.Second
+)
+
+func nextRetry(d time.Duration) time.Duration {
+	if d == 0 {
+		return spareRetryMin
+	}
+	return min(2*d, spareRetryMax)
 }
 
 // Down: the primary ended with no spare ready to take over, or ended
@@ -89,6 +112,7 @@ type Group struct {
 	members []*Process        // by lane; nil when free
 	handled map[*Process]bool // primaries already failed over from
 	dying   map[*Process]bool // spares that said Dying or Hung
+	retry   []time.Duration   // by lane: the replacement's current back-off
 	primary int               // the lane the group last knew as primary
 	stopped bool
 }
@@ -137,6 +161,7 @@ func StartGroup(ctx context.Context, gs GroupSpec) (*Group, error) {
 		memberEvents: make(chan memberEvent),
 		switches:     make(chan chan error),
 		members:      make([]*Process, gs.Spares+1),
+		retry:        make([]time.Duration, gs.Spares+1),
 		handled:      map[*Process]bool{},
 		dying:        map[*Process]bool{},
 	}
@@ -284,11 +309,22 @@ func (g *Group) handle(me memberEvent) bool {
 		delete(g.handled, me.p)
 		delete(g.dying, me.p)
 		g.members[lane] = nil
+		var retry time.Duration
+		if wasSpare {
+			if lived := time.Duration(e.Exit.Mono - me.p.ReadyMono()); lived < spareStable {
+				g.retry[lane] = nextRetry(g.retry[lane])
+			} else {
+				g.retry[lane] = 0
+			}
+			retry = g.retry[lane]
+		} else {
+			g.retry[lane] = 0 // a primary's lane, freed by a failover
+		}
 		g.mu.Unlock()
 		if wasSpare {
-			g.emit(SpareLost{Pid: me.p.Pid(), Exit: e.Exit})
+			g.emit(SpareLost{Pid: me.p.Pid(), Exit: e.Exit, Retry: retry})
 		}
-		g.replace(lane)
+		g.replace(lane, retry)
 	}
 	return false
 }
@@ -339,8 +375,10 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 	return false
 }
 
-// replace starts a new spare in a free lane, off the failover path.
-func (g *Group) replace(lane int) {
+// replace starts a new spare in a free lane after the wait after, off the
+// failover path, and tries again, backing off, until one starts or the
+// group stops.
+func (g *Group) replace(lane int, after time.Duration) {
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()
@@ -350,12 +388,29 @@ func (g *Group) replace(lane int) {
 	g.mu.Unlock()
 	go func() {
 		defer g.wg.Done()
-		p, err := g.startLane(g.ctx, lane)
-		if err != nil {
-			if g.ctx.Err() == nil {
-				g.emit(SpareFailed{Lane: lane, Err: err})
+		var p *Process
+		for {
+			if after > 0 {
+				t := time.NewTimer(after)
+				select {
+				case <-t.C:
+				case <-g.ctx.Done():
+					t.Stop()
+					return
+				}
 			}
-			return
+			var err error
+			if p, err = g.startLane(g.ctx, lane); err == nil {
+				break
+			}
+			if g.ctx.Err() != nil {
+				return
+			}
+			g.mu.Lock()
+			g.retry[lane] = nextRetry(g.retry[lane])
+			after = g.retry[lane]
+			g.mu.Unlock()
+			g.emit(SpareFailed{Lane: lane, Err: err, Retry: after})
 		}
 		g.mu.Lock()
 		if g.stopped {

@@ -243,3 +243,76 @@ func TestGroupSwitch(t *testing.T) {
 	require.NoError(t, g.Stop(ctxT(t)))
 	assert.ErrorIs(t, g.Switch(ctxT(t)), procbridge.ErrGroupDown)
 }
+
+func init() {
+	// fragile-spare runs as a primary like beating-counter, but as a spare
+	// it dies: at once after Ready, or, when args[0] names a file, before
+	// Ready from its args[1]-th start on (the file counts the starts).
+	worker.Register("fragile-spare", func(ctx context.Context, w *worker.Worker) error {
+		if !w.Spare() {
+			w.Ready()
+			if err := w.WaitActive(ctx); err != nil {
+				return nil
+			}
+			<-ctx.Done()
+			return nil
+		}
+		if args := w.Args(); len(args) == 2 {
+			f, err := os.OpenFile(args[0], os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+			if err != nil {
+				return err
+			}
+			f.Write([]byte{1})
+			f.Close()
+			st, err := os.Stat(args[0])
+			if err != nil {
+				return err
+			}
+			from, _ := strconv.Atoi(args[1])
+			if int(st.Size()) >= from {
+				os.Exit(3) // before Ready: the start fails
+			}
+			w.Ready()
+			return w.WaitActive(ctx)
+		}
+		w.Ready()
+		os.Exit(3)
+		return nil
+	})
+}
+
+// TestGroupSpareCrashLoopBacksOff: a spare that dies as soon as it is ready
+// is replaced after a wait that doubles each time.
+func TestGroupSpareCrashLoopBacksOff(t *testing.T) {
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.GroupSpec{Spec: procbridge.Spec{Worker: "fragile-spare"}})
+	require.NoError(t, err)
+	defer g.Stop(context.Background())
+	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond}
+	for _, w := range want {
+		lost := nextGroupEvent[procbridge.SpareLost](t, g)
+		assert.Equal(t, 3, lost.Exit.Code)
+		assert.Equal(t, w, lost.Retry)
+	}
+	require.NoError(t, g.Stop(ctxT(t)))
+}
+
+// TestGroupSpareStartFailureRetries: a replacement spare that cannot start
+// is tried again, backing off, and the group stops cleanly meanwhile.
+func TestGroupSpareStartFailureRetries(t *testing.T) {
+	count := t.TempDir() + "/starts"
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.GroupSpec{Spec: procbridge.Spec{Worker: "fragile-spare", Args: []string{count, "2"}}})
+	require.NoError(t, err)
+	defer g.Stop(context.Background())
+	spare := g.Spares()[0]
+	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
+	lost := nextGroupEvent[procbridge.SpareLost](t, g)
+	assert.Equal(t, spare.Pid(), lost.Pid)
+	assert.Equal(t, 10*time.Millisecond, lost.Retry, "it died within a second of its Ready")
+	for _, w := range []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond} {
+		f := nextGroupEvent[procbridge.SpareFailed](t, g)
+		assert.ErrorIs(t, f.Err, procbridge.ErrExitedBeforeReady)
+		assert.Equal(t, w, f.Retry)
+		assert.Equal(t, 1, f.Lane)
+	}
+	require.NoError(t, g.Stop(ctxT(t)))
+}

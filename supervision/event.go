@@ -135,23 +135,28 @@ type ChildSpareReady struct {
 }
 
 // ChildSpareLost: a parked spare of a hot-standby child ended (Exit says
-// how); a replacement is started, reported by ChildSpareReady (or
-// ChildSpareFailed). The child itself did not fail, and nothing counts
-// against the intensity.
+// how); a replacement is started after Retry, reported by ChildSpareReady
+// (or ChildSpareFailed). Retry is 0 unless the spare died within a second
+// of its Ready: then it doubles each time, from 10 ms up to 5 s, so a
+// spare that cannot live does not burn a CPU. The child itself did not
+// fail, and nothing counts against the intensity.
 type ChildSpareLost struct {
 	Header
-	Pid  int
-	Exit procbridge.Exit
+	Pid   int
+	Exit  procbridge.Exit
+	Retry time.Duration
 }
 
 // ChildSpareFailed: a replacement spare of a hot-standby child could not
-// be started (Err says why); Lane stays without a spare until the child is
-// restarted. The child runs on with fewer spares (with none left, its next
-// failure restarts it cold); nothing counts against the intensity.
+// be started (Err says why); the group tries again after Retry, which
+// doubles with each failure in a row (10 ms to 5 s). The child runs on with
+// fewer spares meanwhile (with none left, its next failure restarts it
+// cold); nothing counts against the intensity.
 type ChildSpareFailed struct {
 	Header
-	Lane int
-	Err  error
+	Lane  int
+	Err   error
+	Retry time.Duration
 }
 
 // ChildBackingOff: the child's restart waits Delay first (its Backoff).

@@ -59,10 +59,10 @@ func (sh *shared) logEvent(ev Event) {
 		attrs = append(attrs, slog.Int("pid", e.Pid), slog.Int("lane", e.Lane))
 	case ChildSpareLost:
 		level, msg = slog.LevelWarn, "spare lost"
-		attrs = append(attrs, slog.Int("pid", e.Pid), slog.String("exit", e.Exit.String()))
+		attrs = append(attrs, slog.Int("pid", e.Pid), slog.String("exit", e.Exit.String()), slog.Duration("retry", e.Retry))
 	case ChildSpareFailed:
 		level, msg = slog.LevelWarn, "spare failed to start"
-		attrs = append(attrs, slog.Int("lane", e.Lane), slog.Any("err", e.Err))
+		attrs = append(attrs, slog.Int("lane", e.Lane), slog.Any("err", e.Err), slog.Duration("retry", e.Retry))
 	case ChildBackingOff:
 		level, msg = slog.LevelWarn, "child backing off"
 		attrs = append(attrs, slog.Duration("delay", e.Delay))

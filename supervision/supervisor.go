@@ -502,10 +502,10 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		s.emit(ChildSpareReady{Header: s.header(c), Pid: m.Pid, Lane: m.Lane, Mono: m.Mono})
 	case *actors.ProcessSpareLost:
 		s.sh.metrics.spareFailure(s.path, c.label, "lost")
-		s.emit(ChildSpareLost{Header: s.header(c), Pid: m.Pid, Exit: m.Exit})
+		s.emit(ChildSpareLost{Header: s.header(c), Pid: m.Pid, Exit: m.Exit, Retry: m.Retry})
 	case *actors.ProcessSpareFailed:
 		s.sh.metrics.spareFailure(s.path, c.label, "start")
-		s.emit(ChildSpareFailed{Header: s.header(c), Lane: m.Lane, Err: m.Err})
+		s.emit(ChildSpareFailed{Header: s.header(c), Lane: m.Lane, Err: m.Err, Retry: m.Retry})
 	}
 }
 
