@@ -37,7 +37,10 @@ func (p *Process) watchDying() {
 	switch {
 	case tid <= 0 || tid > shm.FutexTIDMask:
 	case v&shm.FutexTIDMask == uint32(tid):
-		ok = threadOf(p.pid, tid) // armed with a thread of its own
+		// Armed with a thread of its own. A worker that dies right after
+		// Ready may have lost that thread since the load: the kernel marks
+		// the word before it releases the thread, so look at it again.
+		ok = threadOf(p.pid, tid) || atomic.LoadUint32(word)&shm.FutexOwnerDied != 0
 	case v&shm.FutexOwnerDied != 0 && v&shm.FutexTIDMask == 0:
 		ok = true // it died already: the waiter checks the thread is gone
 	}
