@@ -115,7 +115,7 @@ func probeAllocs(t *testing.T, g Graph, sink []Port, faulty bool, warmUp, window
 				}
 			}
 			for h := range e.t.members {
-				_, lane := e.groups[h].Segment().Control()
+				_, lane := e.hosts[h].Load().seg.Control()
 				r := e.b.Host(h).Lane(lane)
 				from, to, allocs := atomic.LoadUint64(r.ProbeFrom()), atomic.LoadUint64(r.ProbeTo()), atomic.LoadUint64(r.ProbeAllocs())
 				kinds := make([]string, 0, len(e.t.members[h]))

@@ -58,6 +58,12 @@ func TestEngineBadInput(t *testing.T) {
 			c.Faults = []Fault{{Node: "dly", Cycle: 5, Kind: FaultKill}, {Node: "amp", Cycle: 5, Kind: FaultHang}}
 		}, ErrInvalidConfig, `Faults[1].Cycle = 5: Faults[0] strikes process "fx" (nodes dly, amp) at the same block`},
 		{"a bad process name", func(c *Config) { c.Graph.Nodes[1].Process = "no/slash" }, ErrInvalidGraph, `Nodes[1].Process = "no/slash"`},
+		{"negative intensity", func(c *Config) { c.Supervision.MaxRestarts = -1 }, ErrInvalidConfig, "Supervision.MaxRestarts = -1: must be at least 1"},
+		{"negative intensity period", func(c *Config) { c.Supervision.Period = -time.Second }, ErrInvalidConfig, "Supervision.Period = -1s: must be positive"},
+		{"a bad supervisor name", func(c *Config) { c.Supervision.Name = "a/b" }, ErrInvalidConfig, `Supervision.Name = "a/b"`},
+		{"a process named like a node alone", func(c *Config) {
+			c.Graph.Nodes[1].Process, c.Graph.Nodes[2].Process = "src", "src"
+		}, ErrInvalidConfig, `Graph.Nodes[1].Process = "src": the engine's supervision tree names each node process's child after it, and node "src" runs alone under that name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good()

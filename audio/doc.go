@@ -1,5 +1,5 @@
 // Package audio runs real-time audio graphs whose DSP nodes each live in
-// their own worker process with a hot spare, so that a node that is
+// their own supervised worker process with a hot spare, so that a node that is
 // SIGKILLed, hangs, overruns or crashes does not change the output by a
 // single sample. It also holds the process-free building blocks the engine
 // is made of, each usable and testable alone:
@@ -117,6 +117,15 @@
 // Segment.Failover: a new epoch makes the primary's commits void, the
 // spare wakes and takes over as above, and the old primary is killed.
 // procbridge's group then starts a replacement spare, off the hot path.
+//
+// The node processes are children of the engine's own supervision tree
+// ([Engine.Tree], [Supervision]): a one-for-one supervisor with one
+// hot-standby child per node process. It observes failovers (ChildPromoted,
+// counted against its intensity) without taking part in them, restarts a
+// node process lost with no spare ready cold (a new group and segment,
+// the nodes' state from zero: [NodeDown], then [Restarted], and the blocks
+// missed meanwhile reported), and past its intensity stops them all and
+// fails the Run ([ErrNodeDown] wrapping the *supervision.EscalationError).
 //
 // Why outputs are per lane: a fenced primary can still run for a while —
 // an overrun until the SIGKILL lands, a killed process for the

@@ -35,22 +35,26 @@ type runStats struct {
 	missing        uint64 // blocks the sink recorded silence for
 	failovers      []Failover
 	moreFO         int // failovers past cap(failovers)
+	restarts       []Restarted
+	moreRestarts   int // restarts past cap(restarts)
 	faults         int // faults that struck
 	postponed      int // faults armed later than planned: no spare was ready
 	cycleTimes     []int64
 	wall           time.Duration
 	priorityDenied bool
-	lastEpoch      []uint64 // per host
-	lastLane       []int    // per host
-	fenced         []fence  // per host
-	armed          []int    // per node, the index in armedFaults, -1 if none
-	struck         []bool   // per node, the armed fault struck
+	runs           []*hostRun // per host, the incarnation accounted for
+	lastEpoch      []uint64   // per host, of runs[h]'s segment
+	lastLane       []int      // per host
+	fenced         []fence    // per host
+	armed          []int      // per node, the index in armedFaults, -1 if none
+	struck         []bool     // per node, the armed fault struck
 	armedFaults    []Fault
 }
 
 type nodeStats struct {
 	cycles, late, missing uint64
 	failovers             int
+	restarts              int
 	worst                 int64 // finish − deadline, the largest seen
 	worstCompute          int64 // finish − start
 	starved               int   // watchdog windows in which it waited for a CPU
@@ -66,6 +70,8 @@ type fence struct {
 func (s *runStats) init(n, hosts int) {
 	s.nodes = make([]nodeStats, n)
 	s.failovers = make([]Failover, 0, 4096)
+	s.restarts = make([]Restarted, 0, 256)
+	s.runs = make([]*hostRun, hosts)
 	s.lastEpoch = make([]uint64, hosts)
 	s.lastLane = make([]int, hosts)
 	s.fenced = make([]fence, hosts)
@@ -86,23 +92,28 @@ type driver struct {
 	period   int64
 	watchdog int64
 	slack    int64
-	fenceAt  []int64 // per host, the last fence (0: none this cycle)
-	probeAt  []int64 // per host, when the watchdog began watching it run (0: not yet)
-	probeRun []int64 // per host, its CPU time then
-	window   int64   // how long the watchdog watches a runnable node
-	cap      int64   // how long a starved node is left alone at most
-	deadline int64   // the current block's
-	midCycle bool    // sources woken, cycle not complete
+	fenceAt  []int64    // per host, the last fence (0: none this cycle)
+	seen     []*hostRun // per host, the incarnation the watchdog watches
+	probeAt  []int64    // per host, when the watchdog began watching it run (0: not yet)
+	probeRun []int64    // per host, its CPU time then
+	window   int64      // how long the watchdog watches a runnable node
+	cap      int64      // how long a starved node is left alone at most
+	deadline int64      // the current block's
+	midCycle bool       // sources woken, cycle not complete
 	s        *runStats
 	views    [][]float32 // per sink channel, this cycle's block
 }
 
 // Run runs the given number of cycles (blocks), on the calling goroutine
 // locked to its thread, and returns the report of every cycle run so far.
-// It fails, wrapping [ErrNodeDown], when a node is lost for good; with
-// ctx's cause when ctx ends (mid-cycle: the cycle is abandoned and the
-// engine must be closed); with a WAV write error. Real time, cycle k of
-// this Run starts k periods after the first.
+// A node process lost with no spare ready is restarted cold by the
+// engine's supervisor and Run goes on (the blocks it misses are reported,
+// and Report.Restarts). It fails, wrapping [ErrNodeDown] and the
+// *supervision.EscalationError, when the supervisor gives up (its
+// intensity exceeded): by then every node process is stopped; with ctx's
+// cause when ctx ends (mid-cycle: the cycle is abandoned and the engine
+// must be closed); with a WAV write error. Real time, cycle k of this Run
+// starts k periods after the first.
 func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 	e.runMu.Lock()
 	defer e.runMu.Unlock()
@@ -112,10 +123,14 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 	if e.broken != nil {
 		return e.report(), fmt.Errorf("audio: engine: an earlier Run ended mid-cycle (%w); close the engine", e.broken)
 	}
+	if e.gaveUp.Load() {
+		return e.report(), e.gaveUpErr(ctx, e.cycle+1)
+	}
 	d := &driver{
 		e: e, b: e.b, rt: e.cfg.Mode == RealTime,
 		period: int64(e.period), watchdog: int64(e.watchdog), slack: int64(e.slack),
 		fenceAt:  make([]int64, len(e.t.members)),
+		seen:     make([]*hostRun, len(e.t.members)),
 		probeAt:  make([]int64, len(e.t.members)),
 		probeRun: make([]int64, len(e.t.members)),
 		window:   min(max(int64(e.watchdog)/4, int64(100*time.Microsecond)), int64(2*time.Millisecond)),
@@ -128,6 +143,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 	}
 	for h := range e.t.members {
 		d.hosts = append(d.hosts, e.b.Host(h))
+		d.seen[h] = e.hosts[h].Load()
 	}
 	if need := len(d.s.cycleTimes) + int(min(cycles, 1<<22)); cap(d.s.cycleTimes) < need {
 		d.s.cycleTimes = slices.Grow(d.s.cycleTimes, need-len(d.s.cycleTimes))
@@ -162,6 +178,9 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			return context.Cause(ctx)
 		}
 		C := e.cycle + 1
+		if e.gaveUp.Load() {
+			return e.gaveUpErr(ctx, C)
+		}
 		var start, deadline int64
 		if d.rt {
 			target := t0 + int64(k)*d.period
@@ -269,14 +288,22 @@ func (d *driver) hostDone(h int, C uint64) bool {
 	return true
 }
 
-// watch fences the nodes past their watchdog and reports a node down.
+// watch fences the nodes past their watchdog, and fails when the
+// supervisor gave up. A node process restarted cold (a new incarnation)
+// gets a whole watchdog from when the driver sees it.
 func (d *driver) watch(ctx context.Context, C uint64, now int64) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
+	if d.e.gaveUp.Load() {
+		return d.e.gaveUpErr(ctx, C)
+	}
 	for h := range d.hosts {
-		if down := d.e.down[h].Load(); down != nil {
-			return fmt.Errorf("%w: %s at block %d: its primary ended (%v) with no spare ready", ErrNodeDown, d.e.t.hostLabel(h), C, down.Exit)
+		if r := d.e.hosts[h].Load(); r != d.seen[h] {
+			d.seen[h] = r
+			if d.fenceAt[h] != 0 {
+				d.fenceAt[h], d.probeAt[h] = now, 0
+			}
 		}
 		if dl := d.deadlineOf(h, C); dl != 0 && now >= dl {
 			d.expire(h, C, now)
@@ -287,7 +314,7 @@ func (d *driver) watch(ctx context.Context, C uint64, now int64) error {
 
 // next returns when the driver must look again: the earliest watchdog
 // deadline, the block's deadline in real time, and at most 20 ms from now
-// (to notice ctx and lost nodes).
+// (to notice ctx and a supervisor giving up).
 func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 	next := now + int64(20*time.Millisecond)
 	if d.rt && !missed {
@@ -311,7 +338,14 @@ func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 // to a cap.
 func (d *driver) expire(i int, C uint64, now int64) {
 	host := d.hosts[i]
-	_, lane := d.e.groups[i].Segment().Control()
+	hr := d.e.hosts[i].Load()
+	if hr.down.Load() != nil {
+		// Lost with no spare ready: nothing to fence until its
+		// supervisor has restarted it.
+		d.fenceAt[i], d.probeAt[i] = now, 0
+		return
+	}
+	_, lane := hr.seg.Control()
 	r := host.Lane(lane)
 	woke := max(atomic.LoadInt64(host.WakeAt()), d.fenceAt[i])
 	if now-woke >= d.cap {
@@ -352,25 +386,27 @@ func (d *driver) expire(i int, C uint64, now int64) {
 
 // fence moves node i to a parked spare: a new epoch fences the primary (its
 // commits no longer count), the spare wakes and computes the block from the
-// last committed state, and the old primary is killed. With no spare
-// ready, it waits a watchdog period and tries again.
+// last committed state, and the old primary is killed. The driver does it
+// itself, through the group's segment; the supervisor only hears of it
+// (ChildPromoted). With no spare ready, it waits a watchdog period and
+// tries again (a node process that is down meanwhile is restarted cold).
 func (d *driver) fence(i int, C uint64, now int64) {
-	g := d.e.groups[i]
-	seg := g.Segment()
+	r := d.e.hosts[i].Load()
+	seg := r.seg
 	_, from := seg.Control()
 	woke := max(atomic.LoadInt64(d.hosts[i].WakeAt()), d.fenceAt[i])
 	d.fenceAt[i], d.probeAt[i] = now, 0
-	mask := d.e.spareMask[i].Load() &^ (1 << from)
-	if mask == 0 || !d.e.spareReady(i) {
+	mask := r.spareMask.Load() &^ (1 << from)
+	if mask == 0 || !r.ready() {
 		return // looks again a watchdog period later
 	}
 	to := bits.TrailingZeros32(mask)
-	old := g.Primary()
+	old := r.g.Primary()
 	at := worker.Monotonic()
 	if _, _, err := seg.Failover(from, to); err != nil {
 		return
 	}
-	d.e.spareMask[i].And(^uint32(1 << to))
+	r.spareMask.And(^uint32(1 << to))
 	if old != nil {
 		old.Kill()
 	}
@@ -441,11 +477,17 @@ func (d *driver) account(C uint64, start, deadline, end int64) {
 	}
 }
 
-// failover notices that host h has a new primary that published block C.
+// failover notices that host h has a new primary that published block C:
+// a spare that took over, or a node process restarted cold.
 func (d *driver) failover(h int, C uint64) {
 	s := d.s
 	t := d.e.t
-	epoch, lane := d.e.groups[h].Segment().Control()
+	run := d.e.hosts[h].Load()
+	epoch, lane := run.seg.Control()
+	if run != s.runs[h] {
+		d.restarted(h, C, run, epoch, lane)
+		return
+	}
 	if epoch == s.lastEpoch[h] {
 		return
 	}
@@ -455,7 +497,7 @@ func (d *driver) failover(h int, C uint64) {
 		return // promoted after it ended: its first block is still to come
 	}
 	r := d.hosts[h].Lane(lane)
-	d.e.spareMask[h].And(^uint32(1 << lane))
+	run.spareMask.And(^uint32(1 << lane))
 	f := Failover{
 		Node: t.names[members[0]], Process: d.e.hostProcess(h), Cycle: C, Promotions: int(epoch - s.lastEpoch[h]), Cause: CauseDied,
 		FromLane: s.lastLane[h], ToLane: lane,
@@ -502,6 +544,54 @@ func (d *driver) failover(h int, C uint64) {
 	d.e.evring.put(evRec{kind: evFailover, node: node, cycle: C, fo: f})
 }
 
+// restarted notices that host h runs a new incarnation, restarted cold by
+// the supervisor, once its primary has published block C (the engine
+// takes its group up when its spares are ready too; its primary may have
+// published a few blocks by then).
+func (d *driver) restarted(h int, C uint64, run *hostRun, epoch uint64, lane int) {
+	s := d.s
+	t := d.e.t
+	members := t.members[h]
+	last := members[len(members)-1]
+	if atomic.LoadUint64(d.nodes[last].Lane(lane).Done()) != C {
+		return // its first block is still to come
+	}
+	old := s.runs[h]
+	node := members[0]
+	// The new primary serves from when it is ready, before its spares are
+	// (and so before the supervisor reports it ready): the blocks since
+	// the one after the state it began from are its.
+	hl := d.hosts[h].Lane(lane)
+	rs := Restarted{
+		Node: t.names[node], Process: d.e.hostProcess(h), Cycle: atomic.LoadUint64(hl.Adopted()) + 1, Incarnation: run.inc,
+		RecoveredMono: atomic.LoadInt64(hl.PromotedAt()),
+	}
+	if x := old.down.Load(); x != nil {
+		rs.Exit, rs.DownMono = *x, old.downMono.Load()
+	}
+	if rs.DownMono != 0 && rs.RecoveredMono >= rs.DownMono {
+		rs.Outage = time.Duration(rs.RecoveredMono - rs.DownMono)
+	}
+	for _, i := range members {
+		if a := s.armed[i]; a >= 0 && atomic.LoadUint32(d.nodes[i].FaultFired()) == 1 {
+			rs.Node, node = t.names[i], i
+			rs.Fault = s.armedFaults[a].Kind
+			s.armed[i] = -1
+			break
+		}
+	}
+	for _, i := range members {
+		s.nodes[i].restarts++
+	}
+	s.runs[h], s.lastEpoch[h], s.lastLane[h], s.fenced[h] = run, epoch, lane, fence{}
+	if len(s.restarts) < cap(s.restarts) {
+		s.restarts = append(s.restarts, rs)
+	} else {
+		s.moreRestarts++
+	}
+	d.e.evring.put(evRec{kind: evRestarted, node: node, cycle: C, rs: rs})
+}
+
 // arm writes the faults planned up to block C into their nodes' fault
 // plans. A fault needs a spare ready to take over: offline the driver
 // waits for one; in real time the fault is postponed a block.
@@ -539,13 +629,14 @@ func (d *driver) arm(ctx context.Context, C uint64) error {
 
 func (d *driver) spareReady(i int) bool { return d.e.spareReady(i) }
 
-// awaitSpare waits, offline, for a spare of host i to come up.
+// awaitSpare waits, offline, for a spare of host i to come up (in a node
+// process restarted cold meanwhile, too).
 func (d *driver) awaitSpare(ctx context.Context, i int) error {
 	timeout := time.NewTimer(30 * time.Second)
 	defer timeout.Stop()
 	for !d.spareReady(i) {
-		if down := d.e.down[i].Load(); down != nil {
-			return fmt.Errorf("%w: %s: %v", ErrNodeDown, d.e.t.hostLabel(i), down.Exit)
+		if d.e.gaveUp.Load() {
+			return d.e.gaveUpErr(ctx, d.e.cycle+1)
 		}
 		select {
 		case <-d.e.spareCh:
@@ -592,6 +683,8 @@ func (e *Engine) forward(ctx context.Context) {
 		switch r.kind {
 		case evFailover:
 			e.emit(r.fo)
+		case evRestarted:
+			e.emit(r.rs)
 		case evLate:
 			e.emit(Late{Node: name, Cycle: r.cycle, By: time.Duration(r.by)})
 		case evMissing:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/understudy/understudy/audio/internal/bus"
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
 )
 
 // Engine errors. Every error of Start and Run wraps one of them, or one of
@@ -26,7 +26,12 @@ var (
 	// honour for the graph, the slack and the watchdog; the error says by
 	// how much. Raise BlockSize or Slack.
 	ErrPeriodTooShort = errors.New("audio: period too short for this driver")
-	// ErrNodeDown: a node's primary ended with no spare left to take over.
+	// ErrNodeDown: a node process's primary ended with no spare ready to
+	// take over. Its supervisor restarts it cold (Run goes on, with the
+	// blocks it misses reported) unless that exceeds the supervisor's
+	// intensity: then the supervisor gives up, every node process is
+	// stopped, and Run fails with an error wrapping ErrNodeDown and the
+	// *supervision.EscalationError.
 	ErrNodeDown = errors.New("audio: node down")
 	// ErrNotSupported: the engine needs Linux (memfd, futexes, pidfds).
 	ErrNotSupported = errors.New("audio: engine not supported on this system")
@@ -138,12 +143,19 @@ type Config struct {
 	// Stderr is where node processes' standard error goes; the zero value
 	// discards it.
 	Stderr procbridge.Output
+	// Supervision is the policy of the engine's supervision tree, which
+	// runs every node process as a hot-standby child: how many failovers
+	// and cold restarts it allows (every failover counts), its logs and
+	// metrics. The zero value is generous (see DefaultRestartRate).
+	Supervision Supervision
 }
 
 // Engine runs a graph: each node in its own worker process with hot
-// spares (or with the nodes that share its Node.Process), blocks passed through one shared-memory bus, cycles driven by
-// [Engine.Run]. Start it, Run it (as often as wanted: cycles go on where
-// they stopped), Close it.
+// spares (or with the nodes that share its Node.Process), blocks passed
+// through one shared-memory bus, cycles driven by [Engine.Run]. The node
+// processes are children of a supervision tree ([Engine.Tree]): a node
+// process that is lost with no spare ready is restarted cold. Start it, Run
+// it (as often as wanted: cycles go on where they stopped), Close it.
 type Engine struct {
 	cfg      Config
 	t        *topology
@@ -153,14 +165,17 @@ type Engine struct {
 	watchdog time.Duration
 	lanes    int
 	b        *bus.Bus
-	groups   []*procbridge.Group // per host
 	sink     *sinkWriter
 	faults   []Fault // pending, by cycle
 
-	spareMask []atomic.Uint32 // per host, lanes holding a parked spare
-	promoted  []atomic.Uint64 // per host, Promoted events from its group
-	down      []atomic.Pointer[procbridge.Down]
-	spareCh   chan struct{} // nudged on SpareReady
+	intensity supervision.Intensity
+	supName   string
+	tree      *supervision.Tree
+	hostIndex map[string]int            // child name → host
+	hosts     []atomic.Pointer[hostRun] // per host, its current incarnation
+	tq        treeQueue
+	gaveUp    atomic.Bool   // the supervisor gave up: the tree is ending
+	spareCh   chan struct{} // nudged on SpareReady, a new group, gaveUp
 	events    chan Event
 	evring    eventRing
 	dropped   atomic.Uint64
@@ -185,8 +200,9 @@ type Engine struct {
 	closeErr     error
 }
 
-// Start validates cfg, creates the WAV file and the bus, and starts every
-// node's primary and spares, pre-warmed; it returns once all are ready. It
+// Start validates cfg, creates the WAV file and the bus, and starts the
+// engine's supervision tree, whose children are the node processes, each a
+// primary and its spares, pre-warmed; it returns once all are ready. It
 // reports bad input before any process starts: a graph error (with every
 // problem Graph.Validate finds), or a [*FieldError] wrapping
 // ErrInvalidConfig or ErrPeriodTooShort. On error nothing is left running.
@@ -232,6 +248,9 @@ func newEngine(cfg Config) (*Engine, error) {
 	}
 	if len(t.procs) == 0 {
 		return nil, bad(ErrInvalidGraph, "Graph.Nodes", 0, "the graph has no nodes")
+	}
+	if err := t.childNamesErr(); err != nil {
+		return nil, err
 	}
 	sinks, err := t.resolveSink(cfg.Sink)
 	if err != nil {
@@ -323,14 +342,21 @@ func newEngine(cfg Config) (*Engine, error) {
 	if k := cfg.Stderr.Kind; k != procbridge.OutputDiscard && k != procbridge.OutputInherit && k != procbridge.OutputWriter {
 		return nil, bad(ErrInvalidConfig, "Stderr.Kind", cfg.Stderr.Kind, "want discard, inherit or a writer")
 	}
+	intensity, supName, err := resolveSupervision(cfg.Supervision, len(t.members))
+	if err != nil {
+		return nil, err
+	}
 	e := &Engine{
 		cfg: cfg, t: t, sinks: sinks, slack: slack, period: period, watchdog: watchdog,
 		lanes: spares + 1, faults: faults,
-		spareMask: make([]atomic.Uint32, len(t.members)),
-		promoted:  make([]atomic.Uint64, len(t.members)),
-		down:      make([]atomic.Pointer[procbridge.Down], len(t.members)),
+		intensity: intensity, supName: supName,
+		hostIndex: make(map[string]int, len(t.members)),
+		hosts:     make([]atomic.Pointer[hostRun], len(t.members)),
 		spareCh:   make(chan struct{}, 1),
 		events:    make(chan Event, 256),
+	}
+	for h, name := range t.hostNames {
+		e.hostIndex[name] = h
 	}
 	e.stats.init(len(t.procs), len(t.members))
 	return e, nil
@@ -346,7 +372,7 @@ func compareU64(a, b uint64) int {
 	return 0
 }
 
-// start creates the WAV file, the bus and the node groups.
+// start creates the WAV file, the bus and the supervision tree.
 func (e *Engine) start(ctx context.Context) error {
 	var err error
 	e.sink, err = newSinkWriter(e.cfg.WAV, e.t.rate, len(e.sinks), e.t.blockSize, e.cfg.Mode == Offline)
@@ -364,46 +390,12 @@ func (e *Engine) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audio: engine: %w", err)
 	}
-	e.groups = make([]*procbridge.Group, len(e.t.members))
-	errs := make([]error, len(e.t.members))
-	var wg sync.WaitGroup
-	for i := range e.t.members {
-		wg.Go(func() {
-			e.groups[i], errs[i] = procbridge.StartGroup(ctx, procbridge.GroupSpec{
-				Spec: procbridge.Spec{
-					Name:       "audio-" + e.t.hostNames[i],
-					Worker:     NodeWorker,
-					Args:       []string{graph, strconv.Itoa(i), strconv.Itoa(e.lanes), strconv.Itoa(e.hostPriority(i)), strconv.FormatUint(e.probeWarmUp, 10)},
-					StateSize:  e.t.hostStateSize(i),
-					ExtraFiles: []*os.File{e.b.File()},
-					Stderr:     e.cfg.Stderr,
-					StopGrace:  500 * time.Millisecond,
-				},
-				Spares: e.lanes - 1,
-			})
-			if errs[i] != nil {
-				errs[i] = e.startErr(i, errs[i])
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if errors.Is(err, ErrUnknownKind) {
-			return err // every node process finds the same
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := e.supervise(ctx, graph); err != nil {
 		return err
 	}
 	mctx, cancel := context.WithCancel(context.Background())
 	e.stopMonitors = cancel
-	for i, g := range e.groups {
-		for _, s := range g.Spares() {
-			_, lane := s.Segment()
-			e.spareMask[i].Or(1 << lane)
-		}
-		e.wg.Go(func() { e.follow(mctx, i, g) })
-	}
+	e.wg.Go(func() { e.follow(mctx) })
 	e.wg.Go(func() { e.forward(mctx) })
 	e.wg.Go(func() { e.sink.run(mctx) })
 	return nil
@@ -436,42 +428,6 @@ func quoteAll(s []string) []string {
 	return q
 }
 
-// follow turns host i's group events into spare bookkeeping and events,
-// which name the host's first node (and its Process when shared).
-func (e *Engine) follow(ctx context.Context, i int, g *procbridge.Group) {
-	lanes := map[int]int{} // pid → lane, for SpareLost
-	for _, s := range g.Spares() {
-		_, lane := s.Segment()
-		lanes[s.Pid()] = lane
-	}
-	for ev := range g.Events() {
-		switch ev := ev.(type) {
-		case procbridge.Promoted:
-			e.promoted[i].Add(1)
-		case procbridge.SpareReady:
-			lanes[ev.Pid] = ev.Lane
-			e.spareMask[i].Or(1 << ev.Lane)
-			select {
-			case e.spareCh <- struct{}{}:
-			default:
-			}
-			e.emit(SpareReady{Node: e.hostNode(i), Process: e.hostProcess(i), Pid: ev.Pid, Lane: ev.Lane})
-		case procbridge.SpareLost:
-			if lane, ok := lanes[ev.Pid]; ok {
-				e.spareMask[i].And(^uint32(1 << lane))
-				delete(lanes, ev.Pid)
-			}
-		case procbridge.SpareFailed:
-			e.emit(SpareFailed{Node: e.hostNode(i), Process: e.hostProcess(i), Err: ev.Err})
-		case procbridge.Down:
-			e.down[i].Store(&ev)
-			if ctx.Err() == nil {
-				e.emit(NodeDown{Node: e.hostNode(i), Process: e.hostProcess(i), Err: fmt.Errorf("%w: %s: %v", ErrNodeDown, e.t.hostLabel(i), ev.Exit)})
-			}
-		}
-	}
-}
-
 // emit sends an event without ever blocking; a reader that falls behind
 // loses events (counted in Report.DroppedEvents).
 func (e *Engine) emit(ev Event) {
@@ -490,8 +446,12 @@ func (e *Engine) Events() <-chan Event { return e.events }
 // nodes that share a process have the same pid.
 func (e *Engine) Pids() map[string]int {
 	m := map[string]int{}
-	for h, g := range e.groups {
-		if p := g.Primary(); p != nil {
+	for h := range e.hosts {
+		r := e.hosts[h].Load()
+		if r == nil {
+			continue
+		}
+		if p := r.g.Primary(); p != nil {
 			for _, i := range e.t.members[h] {
 				m[e.t.names[i]] = p.Pid()
 			}
@@ -524,44 +484,50 @@ func (e *Engine) driverPriority() int { return e.cfg.Priority + e.t.hostDepth }
 
 // spareReady reports whether host i has a parked spare besides its
 // primary, ready to take over, and whether its group has caught up with
-// every promotion so far (one Promoted event per epoch). A group that has
+// every promotion so far (one ChildPromoted per epoch). A group that has
 // not yet seen the last promotion still takes the new primary for a
 // spare; should that one die now, the group would find no spare for the
-// old one and give up (Down). So faults are armed, and nodes fenced, only
-// once the group has caught up — micro- to milliseconds.
+// old one and give up (a cold restart). So faults are armed, and nodes
+// fenced, only once the group has caught up — micro- to milliseconds.
 func (e *Engine) spareReady(i int) bool {
-	epoch, lane := e.groups[i].Segment().Control()
-	return e.spareMask[i].Load()&^(1<<lane) != 0 && e.promoted[i].Load() >= epoch && e.down[i].Load() == nil
+	r := e.hosts[i].Load()
+	return r.ready()
 }
 
-// Close stops every node process (SIGTERM, a grace period, SIGKILL) and
-// waits for them and for the engine's goroutines, then closes the WAV file
-// (completing its header) and the bus. It waits for a Run in progress to
-// end; cancel Run's context first to end it early. Closing twice is
-// allowed.
+// ready is spareReady for one incarnation.
+func (r *hostRun) ready() bool {
+	epoch, lane := r.seg.Control()
+	return r.spareMask.Load()&^(1<<lane) != 0 && r.promoted.Load() >= epoch && r.down.Load() == nil
+}
+
+// Close stops the supervision tree, and so every node process (SIGTERM, a
+// grace period, SIGKILL), and waits for them and for the engine's
+// goroutines, then closes the WAV file (completing its header) and the
+// bus. It waits for a Run in progress to end; cancel Run's context first
+// to end it early. Closing twice is allowed, and so is closing an engine
+// whose supervisor gave up.
 func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.runMu.Lock()
 		e.closed = true
 		e.runMu.Unlock()
+		var errs []error
+		if e.tree != nil {
+			// The supervisor stops the node processes, each within its
+			// grace, in reverse order: a node loop ends on SIGTERM. (The
+			// bus's stop word is not used first: a node process that
+			// ended cleanly on its own would be restarted.)
+			if _, err := e.tree.Stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("audio: engine: stopping the node processes: %w", err))
+			}
+		}
 		if e.b != nil {
 			atomic.StoreUint32(e.b.Stop(), 1)
-			for h := range e.t.members {
-				bus.Wake(e.b.Host(h).Wake(), 1<<30)
-			}
 		}
-		var wg sync.WaitGroup
-		for _, g := range e.groups {
-			if g != nil {
-				wg.Go(func() { g.Stop(ctx) })
-			}
-		}
-		wg.Wait()
 		if e.stopMonitors != nil {
 			e.stopMonitors()
 		}
 		e.wg.Wait()
-		var errs []error
 		if e.sink != nil {
 			errs = append(errs, e.sink.close())
 		}

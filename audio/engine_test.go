@@ -142,7 +142,11 @@ func TestEngineKillsFromOutside(t *testing.T) {
 	}
 	want, err := Render(&g, sink, int(blocks))
 	require.NoError(t, err)
-	cfg := Config{Graph: g, Sink: sink, WAV: filepath.Join(t.TempDir(), "out.wav"), Watchdog: time.Second}
+	// Kills as fast as spares come up, tens a second: far more than the
+	// supervisor's default intensity allows (DefaultRestartRate a second
+	// per node process), which would rightly give up.
+	cfg := Config{Graph: g, Sink: sink, WAV: filepath.Join(t.TempDir(), "out.wav"), Watchdog: time.Second,
+		Supervision: Supervision{MaxRestarts: 1 << 20}}
 	e, err := Start(ctxT(t), cfg)
 	require.NoError(t, err)
 	defer e.Close(ctxT(t))
@@ -236,7 +240,26 @@ func TestEngineRealTime(t *testing.T) {
 	t.Log(rep)
 	require.Equal(t, len(want), len(got))
 	assert.Equal(t, 2, rep.FaultsStruck)
-	assert.Len(t, rep.Failovers, 2)
+	// The two faults failed over. On a loaded machine (the other packages'
+	// tests run beside this one) the watchdog may also fence a node that
+	// did not get a CPU in time: that is what it is for, and such a
+	// failover must be the watchdog's, with no fault behind it.
+	var faulted []Failover
+	for _, f := range rep.Failovers {
+		if f.Fault == FaultNone {
+			assert.Equal(t, CauseWatchdog, f.Cause, "a failover with no fault behind it: %v", f)
+			continue
+		}
+		faulted = append(faulted, f)
+	}
+	require.Len(t, faulted, 2, "%v", rep.Failovers)
+	assert.Equal(t, "dly", faulted[0].Node)
+	assert.Equal(t, FaultKill, faulted[0].Fault)
+	assert.Equal(t, "amp", faulted[1].Node)
+	assert.Equal(t, FaultHang, faulted[1].Fault)
+	if len(rep.Failovers) > 2 {
+		t.Logf("%d failovers with no fault behind them: the machine was loaded", len(rep.Failovers)-2)
+	}
 	ch, bs := len(sink), g.BlockSize
 	missing := 0
 	for b := range blocks {

@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
-// Event is one of Failover, Late, Missing, SpareReady, SpareFailed and
-// NodeDown: what an [Engine] tells as it runs ([Engine.Events]).
+// Event is one of Failover, Late, Missing, SpareReady, SpareFailed,
+// NodeDown and Restarted: what an [Engine] tells as it runs
+// ([Engine.Events]). The engine's supervision tree tells more, in its own
+// terms ([Engine.Tree]).
 type Event interface{ isEvent() }
 
 // FailoverCause says what gave a node's primary away.
@@ -112,21 +116,60 @@ type SpareReady struct {
 	Pid, Lane int
 }
 
-// SpareFailed: a replacement spare could not be started. For nodes that
-// share a process, Node is its first node and Process its name.
+// SpareFailed: a replacement spare could not be started; the group tries
+// again after Retry (backing off while it keeps failing), and the node
+// runs on meanwhile with one spare less, failing over to the others or
+// restarting cold. For nodes that share a process, Node is its first node
+// and Process its name.
 type SpareFailed struct {
 	Node    string
 	Process string
 	Err     error
+	Retry   time.Duration
 }
 
-// NodeDown: a node's primary ended with no spare left; Run fails. For
-// nodes that share a process, Node is its first node and Process its
-// name: every node of it is down.
+// NodeDown: a node process's primary ended with no spare ready to take
+// over; Err wraps ErrNodeDown. The engine's supervisor restarts it cold
+// (a Restarted follows, once the new process has published a block)
+// unless that exceeds its intensity: then another NodeDown, Final, says
+// it gave up, and Run fails. For nodes that share a process, Node is its
+// first node and Process its name: every node of it is down.
 type NodeDown struct {
 	Node    string
 	Process string
 	Err     error
+	// Final: the supervisor gave up; every node process is stopped.
+	Final bool
+}
+
+// Restarted: a node process lost with no spare ready (NodeDown) was
+// restarted cold by the engine's supervisor: a new primary and new spares
+// over a new segment, their nodes' state starting from zero (a delay line
+// silent, a counter from 0), so the output is not what a fault-free run
+// would give; the blocks missed meanwhile are reported as such (real
+// time). It is recorded at the end of a block the new primary published,
+// once the engine has taken up its group. For nodes that share a process,
+// Node is the node an injected fault struck, or else its first node, and
+// Process its name.
+type Restarted struct {
+	Node    string
+	Process string
+	// Cycle is the first block the new primary computed (or, when the
+	// lost one had published all of the block it was at, the block
+	// after).
+	Cycle uint64
+	// Incarnation is the node process's, as the supervision tree counts
+	// (ChildInfo.Incarnation): 2 after the first restart.
+	Incarnation int
+	// Exit is how the lost primary ended; Fault the injected fault behind
+	// it, FaultNone if none was.
+	Exit  procbridge.Exit
+	Fault FaultKind
+	// DownMono is when the lost primary's end was seen, RecoveredMono
+	// when the new primary began to serve blocks (CLOCK_MONOTONIC ns),
+	// Outage the time between.
+	DownMono, RecoveredMono int64
+	Outage                  time.Duration
 }
 
 func (Failover) isEvent()    {}
@@ -135,6 +178,7 @@ func (Missing) isEvent()     {}
 func (SpareReady) isEvent()  {}
 func (SpareFailed) isEvent() {}
 func (NodeDown) isEvent()    {}
+func (Restarted) isEvent()   {}
 
 func (f Failover) String() string {
 	who := f.Node
@@ -148,6 +192,18 @@ func (f Failover) String() string {
 	return s + fmt.Sprintf(", %s), lane %d → %d, detect %v, switch %v", f.Recovery, f.FromLane, f.ToLane, f.Detect, f.Switch)
 }
 
+func (r Restarted) String() string {
+	who := r.Node
+	if r.Process != "" {
+		who = fmt.Sprintf("%s (process %s)", r.Node, r.Process)
+	}
+	s := fmt.Sprintf("%s: restarted cold from block %d (incarnation %d, after %v", who, r.Cycle, r.Incarnation, r.Exit)
+	if r.Fault != FaultNone {
+		s += ", " + r.Fault.String()
+	}
+	return s + fmt.Sprintf("), out for %v", r.Outage)
+}
+
 // evRec is an event as the driver records it: plain data in a ring, so
 // that the driver's thread never allocates; the forwarder goroutine turns
 // records into Events.
@@ -156,13 +212,15 @@ type evRec struct {
 	node  int
 	cycle uint64
 	by    int64
-	fo    Failover // for evFailover
+	fo    Failover  // for evFailover
+	rs    Restarted // for evRestarted
 }
 
 const (
 	evFailover = iota + 1
 	evLate
 	evMissing
+	evRestarted
 )
 
 // eventRing is a single-producer (the driver), single-consumer (the

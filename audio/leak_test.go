@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/understudy/understudy/supervision"
 )
 
 func openFds(t *testing.T) int {
@@ -20,25 +22,60 @@ func openFds(t *testing.T) int {
 	return len(ents)
 }
 
-// TestEngineNoLeaks starts and closes engines whose nodes fail over, and
-// checks that no descriptor or goroutine outlives them.
+// TestEngineNoLeaks starts and closes engines whose nodes fail over, whose
+// node process is restarted cold, and whose supervisor gives up, and
+// checks that no descriptor or goroutine outlives them (the supervision
+// tree's actor system included).
 func TestEngineNoLeaks(t *testing.T) {
 	g, sink := chain(48000, 128)
-	once := func() {
+	failovers := func() {
 		_, _ = render(t, Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond, Faults: []Fault{
 			{Node: "src", Cycle: 10, Kind: FaultKill},
 			{Node: "amp", Cycle: 20, Kind: FaultHang},
 		}}, 40)
+	}
+	coldRestart := func() {
+		e, err := Start(ctxT(t), Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond})
+		require.NoError(t, err)
+		defer e.Close(ctxT(t))
+		sub := e.Tree().Subscribe(256)
+		_, err = e.Run(ctxT(t), 10)
+		require.NoError(t, err)
+		killAll(t, e, e.hostIndex["dly"])
+		awaitTree(t, sub, func(ev supervision.Event) bool {
+			r, ok := ev.(supervision.ChildReady)
+			return ok && r.Child == "dly" && r.Incarnation == 2
+		})
+		awaitTakeUp(t, e, e.hostIndex["dly"], 2)
+		rep, err := e.Run(ctxT(t), 10)
+		require.NoError(t, err)
+		require.Len(t, rep.Restarts, 1, "%v", rep)
+		require.NoError(t, e.Close(ctxT(t)))
+	}
+	givesUp := func() {
+		e, err := Start(ctxT(t), Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond,
+			Supervision: Supervision{MaxRestarts: 1, Period: time.Hour},
+			Faults:      []Fault{{Node: "dly", Cycle: 5, Kind: FaultKill}, {Node: "amp", Cycle: 10, Kind: FaultKill}}})
+		require.NoError(t, err)
+		defer e.Close(ctxT(t))
+		_, err = e.Run(ctxT(t), 1<<30)
+		require.ErrorIs(t, err, ErrNodeDown)
+		require.NoError(t, e.Close(ctxT(t)))
+	}
+	once := func() {
+		failovers()
+		coldRestart()
+		givesUp()
 	}
 	once() // the first engine opens what stays open (the forker's thread, pidfd support probes)
 	fds, before := openFds(t), goleak.IgnoreCurrent()
 	for range 3 {
 		once()
 	}
-	assert.Equal(t, fds, openFds(t), "descriptors after 3 engines")
+	assert.Equal(t, fds, openFds(t), "descriptors after 9 engines")
 	// Find retries for a while: a goroutine on its way out (the hang
 	// monitor stops once its last worker is gone) is not a leak.
-	assert.NoError(t, goleak.Find(before, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop")), "goroutines after 3 engines")
+	assert.NoError(t, goleak.Find(before, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop")), "goroutines after 9 engines")
 }
 
 // TestDriverAllocatesNothing: the driver's allocations do not grow with

@@ -253,8 +253,12 @@ func (n *hostProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 		bus.Wake(n.host.Wake(), 1<<30)
 	})
 	defer stop()
-	if err := n.adopt(); err != nil {
+	had, err := n.adopt()
+	if err != nil {
 		return err
+	}
+	if !had {
+		n.resume()
 	}
 	recovered := bus.RecoveredNone
 	if wasSpare {
@@ -272,12 +276,14 @@ func (n *hostProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 	atomic.StoreUint64(n.hlane.Adopted(), n.last)
 	atomic.StoreInt64(n.hlane.PromotedAt(), promotedAt)
 	atomic.StoreUint32(n.hlane.State(), bus.LaneActive)
-	if !wasSpare && n.last == 0 {
-		// Touch both state slots with the initial state (block 0, which
-		// is what no state at all means too), so that the first blocks
-		// take no page faults in them.
+	if !had {
+		// Touch both state slots with the initial state (the block the
+		// process starts from: 0 in a new engine), so that the first
+		// blocks take no page faults in them, and a spare promoted before
+		// the first block finds where it is.
 		for range 2 {
-			binary.LittleEndian.PutUint32(n.state[8:12], uint32(n.myLane))
+			binary.LittleEndian.PutUint64(n.state[0:8], n.last)
+			binary.LittleEndian.PutUint32(n.state[8:12], uint32(n.stateLane))
 			if err := n.w.Commit(n.state); err != nil {
 				return nil // fenced already
 			}
@@ -330,25 +336,67 @@ func (n *hostProc) published(C uint64) bool {
 	return true
 }
 
-// adopt loads the latest committed state into the working copy.
-func (n *hostProc) adopt() error {
+// adopt loads the latest committed state into the working copy, and
+// reports whether there was one.
+func (n *hostProc) adopt() (bool, error) {
 	size, err := n.w.State(n.state)
 	switch {
 	case errors.Is(err, worker.ErrNoState):
 		clear(n.state)
 		n.last, n.stateLane = 0, n.myLane
-		return nil
+		return false, nil
 	case err != nil:
-		return fmt.Errorf("audio node: state: %w", err)
+		return false, fmt.Errorf("audio node: state: %w", err)
 	case size != len(n.state):
-		return fmt.Errorf("audio node: committed state is %d bytes, want %d", size, len(n.state))
+		return false, fmt.Errorf("audio node: committed state is %d bytes, want %d", size, len(n.state))
 	}
 	n.last = binary.LittleEndian.Uint64(n.state[0:8])
 	n.stateLane = int(binary.LittleEndian.Uint32(n.state[8:12]))
 	if n.stateLane >= n.lanes {
-		return fmt.Errorf("audio node: committed state names lane %d of %d", n.stateLane, n.lanes)
+		return false, fmt.Errorf("audio node: committed state names lane %d of %d", n.stateLane, n.lanes)
 	}
-	return nil
+	return true, nil
+}
+
+// resume places a process that found no committed state where the bus is:
+// in a new engine at block 0; in a node process restarted cold (a new
+// group over a new segment, after the old one was lost with no spare
+// ready) at R, the block its host was last asked for. If the lost process
+// published R of every node of the host, the new one copies those blocks
+// into its own lane and waits for R+1; if not, it computes R. Either way
+// its nodes' state starts from zero: the blocks differ from a fault-free
+// run's, which is what a cold restart means (the engine reports it).
+func (n *hostProc) resume() {
+	R := atomic.LoadUint64(n.host.Req())
+	n.last, n.stateLane = 0, n.myLane
+	if R == 0 {
+		return
+	}
+	n.last = R - 1
+	for k := range n.nodes {
+		if n.doneLane(n.nodes[k].me, R) < 0 {
+			return
+		}
+	}
+	for k := range n.nodes {
+		m := &n.nodes[k]
+		if l := n.doneLane(m.me, R); l != n.myLane {
+			copy(m.lane.Outs(), m.me.Lane(l).Outs())
+			atomic.StoreInt64(m.lane.FinishAt(), atomic.LoadInt64(m.me.Lane(l).FinishAt()))
+			atomic.StoreUint64(m.lane.Done(), R)
+		}
+	}
+	n.last = R
+}
+
+// doneLane returns the lane that published block C of node, or -1.
+func (n *hostProc) doneLane(node bus.Node, C uint64) int {
+	for l := range n.lanes {
+		if atomic.LoadUint64(node.Lane(l).Done()) == C {
+			return l
+		}
+	}
+	return -1
 }
 
 // compute makes block C of every node of the host from the state after

@@ -29,6 +29,11 @@ type Report struct {
 	Failovers     []Failover
 	// MoreFailovers counts failovers past the 4096 kept in Failovers.
 	MoreFailovers int
+	// Restarts are the node processes the engine's supervisor restarted
+	// cold, lost with no spare ready (their state started again from
+	// zero); MoreRestarts counts those past the 256 kept.
+	Restarts     []Restarted
+	MoreRestarts int
 	// FaultsStruck counts injected faults that went off; FaultsPostponed
 	// those armed later than planned (real time, no spare was ready yet).
 	FaultsStruck, FaultsPostponed int
@@ -53,6 +58,8 @@ type NodeReport struct {
 	// blocks it had not finished when the deadline came (real time).
 	Late, Missing uint64
 	Failovers     int
+	// Restarts counts the cold restarts of its process.
+	Restarts int
 	// WorstFinish is the node's latest finish relative to the block's
 	// deadline (negative: that much early). Offline, the deadline is the
 	// cycle's start plus (1+Slack) periods, as in real time.
@@ -66,9 +73,11 @@ type NodeReport struct {
 }
 
 // GlitchFree reports whether no block was late or missing and no node
-// went down; whether the output is also bit-identical is [Compare]'s to
-// say.
-func (r Report) GlitchFree() bool { return r.Late == 0 && r.Missing == 0 && r.SinkDropped == 0 }
+// process was restarted cold (which loses its nodes' state); whether the
+// output is also bit-identical is [Compare]'s to say.
+func (r Report) GlitchFree() bool {
+	return r.Late == 0 && r.Missing == 0 && r.SinkDropped == 0 && len(r.Restarts) == 0 && r.MoreRestarts == 0
+}
 
 // report builds a Report from the statistics; runMu is held.
 func (e *Engine) report() Report {
@@ -77,6 +86,7 @@ func (e *Engine) report() Report {
 		Mode: e.cfg.Mode, Rate: e.t.rate, BlockSize: e.t.blockSize, Slack: e.slack,
 		Period: e.period, Watchdog: e.watchdog, Cycles: s.cycles, Late: s.late, Missing: s.missing,
 		Failovers: slices.Clone(s.failovers), MoreFailovers: s.moreFO,
+		Restarts: slices.Clone(s.restarts), MoreRestarts: s.moreRestarts,
 		FaultsStruck: s.faults, FaultsPostponed: s.postponed,
 		SinkDropped: e.sink.dropped.Load(), DroppedEvents: e.dropped.Load() + e.evring.dropped.Load(),
 		Wall: s.wall, Priority: e.cfg.Priority, PriorityDenied: s.priorityDenied,
@@ -100,7 +110,7 @@ func (e *Engine) report() Report {
 	for i, ns := range s.nodes {
 		r.Nodes = append(r.Nodes, NodeReport{
 			Name: e.t.names[i], Kind: e.t.kinds[i], Cycles: ns.cycles, Late: ns.late, Missing: ns.missing,
-			Failovers: ns.failovers, WorstFinish: time.Duration(ns.worst), WorstCompute: time.Duration(ns.worstCompute),
+			Failovers: ns.failovers, Restarts: ns.restarts, WorstFinish: time.Duration(ns.worst), WorstCompute: time.Duration(ns.worstCompute),
 			Starved: ns.starved,
 		})
 	}
@@ -118,6 +128,9 @@ func (r Report) String() string {
 	if r.FaultsPostponed > 0 {
 		fmt.Fprintf(&b, " (%d postponed: no spare ready)", r.FaultsPostponed)
 	}
+	if n := len(r.Restarts) + r.MoreRestarts; n > 0 {
+		fmt.Fprintf(&b, ", cold restarts %d", n)
+	}
 	switch {
 	case r.PriorityDenied:
 		fmt.Fprintf(&b, "\nSCHED_FIFO priority %d: DENIED, ran in normal scheduling", r.Priority)
@@ -129,14 +142,25 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "sink dropped %d blocks\n", r.SinkDropped)
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "node\tkind\tblocks\tlate\tmissing\tfailovers\tstarved\tworst finish vs deadline\tworst compute\t")
+	restarts := len(r.Restarts) + r.MoreRestarts
+	head := "node\tkind\tblocks\tlate\tmissing\tfailovers\t"
+	if restarts > 0 {
+		head += "restarts\t"
+	}
+	fmt.Fprintln(tw, head+"starved\tworst finish vs deadline\tworst compute\t")
 	for _, n := range r.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%v\t%v\t\n", n.Name, n.Kind, n.Cycles, n.Late, n.Missing, n.Failovers,
-			n.Starved, n.WorstFinish.Round(time.Microsecond), n.WorstCompute.Round(time.Microsecond))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t", n.Name, n.Kind, n.Cycles, n.Late, n.Missing, n.Failovers)
+		if restarts > 0 {
+			fmt.Fprintf(tw, "%d\t", n.Restarts)
+		}
+		fmt.Fprintf(tw, "%d\t%v\t%v\t\n", n.Starved, n.WorstFinish.Round(time.Microsecond), n.WorstCompute.Round(time.Microsecond))
 	}
 	tw.Flush()
 	for _, f := range r.Failovers {
 		fmt.Fprintf(&b, "  %v\n", f)
+	}
+	for _, rs := range r.Restarts {
+		fmt.Fprintf(&b, "  %v\n", rs)
 	}
 	if len(r.Failovers) > 0 {
 		var det, sw []time.Duration

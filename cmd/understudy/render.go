@@ -174,7 +174,9 @@ type engine interface {
 }
 
 // supervisedEngine renders with audio.Engine: each node a worker process
-// of this program (audio.NodeWorker) with hot-standby spares.
+// of this program (audio.NodeWorker) with hot-standby spares, a child of
+// the engine's supervision tree (its default policy: a node process lost
+// with no spare ready is restarted cold, and the render says so).
 type supervisedEngine struct{}
 
 func (supervisedEngine) Name() string {

@@ -1,6 +1,7 @@
 // Command audiograph plays a test signal through a delay line and a gain,
-// each node in its own process with a hot spare, in real time for 10
-// seconds at 128 frames, and knocks a node out every second in turn: a
+// each node in its own process with a hot spare, the processes children of
+// the engine's supervision tree, in real time for 10 seconds at 128
+// frames, and knocks a node out every second in turn: a
 // SIGKILL, a hang (SIGSTOP), an overrun (a busy loop three periods long).
 // It prints every failover as it happens, then the report (failovers,
 // detection and switch times, late and missing blocks) and the glitch
@@ -20,6 +21,7 @@ import (
 
 	"github.com/understudy/understudy/audio"
 	"github.com/understudy/understudy/procbridge/worker"
+	"github.com/understudy/understudy/supervision"
 )
 
 func main() {
@@ -84,6 +86,20 @@ func run(seconds, block, slack, prio int, out string) int {
 	}
 	fmt.Printf("playing %d s of test signal → delay → gain at %d frames (%v a block), %d faults\n",
 		seconds, block, time.Duration(int64(block)*int64(time.Second)/rate), len(faults))
+	// Every failover is the node's ChildPromoted in the engine's
+	// supervision tree, and counts against its intensity (by default ten a
+	// second per node process, far above one a second).
+	promoted := 0
+	sub := e.Tree().Subscribe(64)
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		for ev := range sub.Events() {
+			if _, ok := ev.(supervision.ChildPromoted); ok {
+				promoted++
+			}
+		}
+	}()
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
@@ -95,6 +111,8 @@ func run(seconds, block, slack, prio int, out string) int {
 				fmt.Printf("  block %d missing (%s not done)\n", ev.Cycle, ev.Node)
 			case audio.NodeDown:
 				fmt.Printf("  %v\n", ev.Err)
+			case audio.Restarted:
+				fmt.Printf("  %v\n", ev)
 			}
 		}
 	}()
@@ -103,8 +121,10 @@ func run(seconds, block, slack, prio int, out string) int {
 		runErr = err
 	}
 	<-printed
+	<-counted // the tree has ended: Close stopped it
 	fmt.Println()
 	fmt.Print(rep)
+	fmt.Printf("supervision tree %q: %d failovers reported as ChildPromoted\n", e.Tree().Name(), promoted)
 	if runErr != nil {
 		fmt.Fprintln(os.Stderr, runErr)
 		return 1

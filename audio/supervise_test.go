@@ -1,0 +1,343 @@
+//go:build linux
+
+package audio
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
+)
+
+// killAll SIGKILLs every process of node process h, its spares first (so
+// that none is left to take over), then its primary, and returns the
+// primary's pid.
+func killAll(t *testing.T, e *Engine, h int) int {
+	t.Helper()
+	r := e.hosts[h].Load()
+	for _, s := range r.g.Spares() {
+		require.NoError(t, syscall.Kill(s.Pid(), syscall.SIGKILL))
+	}
+	pid := r.g.Primary().Pid()
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	return pid
+}
+
+// awaitTakeUp waits, with the test's deadline, until the engine has taken
+// up incarnation inc of node process h (the supervisor reports it ready
+// first; the engine then asks for its group).
+func awaitTakeUp(t *testing.T, e *Engine, h, inc int) {
+	t.Helper()
+	deadline := time.After(testDeadline / 2)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for e.hosts[h].Load().inc < inc {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("the engine did not take up incarnation %d of %s", inc, e.t.hostLabel(h))
+		}
+	}
+}
+
+// collect gathers the engine's events until Close closes the channel.
+func collect(e *Engine) <-chan []Event {
+	out := make(chan []Event, 1)
+	go func() {
+		var evs []Event
+		for ev := range e.Events() {
+			evs = append(evs, ev)
+		}
+		out <- evs
+	}()
+	return out
+}
+
+// awaitTree waits, with the test's deadline, for a tree event that ok
+// accepts.
+func awaitTree(t *testing.T, sub *supervision.Subscription, ok func(supervision.Event) bool) supervision.Event {
+	t.Helper()
+	deadline := time.After(testDeadline / 2)
+	for {
+		select {
+		case ev, open := <-sub.Events():
+			require.True(t, open, "the tree ended first")
+			if ok(ev) {
+				return ev
+			}
+		case <-deadline:
+			t.Fatal("no such tree event in time")
+		}
+	}
+}
+
+// TestEngineColdRestart SIGKILLs the primary and every spare of one node
+// together, in real time: the supervisor restarts the node process cold,
+// the run goes on to its end, and the report says what it cost: the
+// restart, the blocks missed meanwhile (silent in the output, and only
+// they), and an output that is no longer the fault-free one (the delay's
+// state started again from zero).
+func TestEngineColdRestart(t *testing.T) {
+	g, sink := chain(48000, 128)
+	g.Nodes[1].Params["samples"] = 50 * 128 // long enough to outlast the blocks missed
+	const blocks, killAt = 400, 100
+	want, err := Render(&g, sink, blocks)
+	require.NoError(t, err)
+	cfg := Config{Graph: g, Sink: sink, Mode: RealTime, Slack: NoSlack, WAV: filepath.Join(t.TempDir(), "out.wav")}
+	if os.Getenv("AUDIO_TEST_STDERR") != "" {
+		cfg.Stderr = procbridge.Inherit
+	}
+	reached := make(chan struct{})
+	e, err := startEngine(ctxT(t), cfg, func(e *Engine) {
+		e.cycleHook = func(C uint64) {
+			if C == killAt {
+				close(reached)
+			}
+		}
+	})
+	require.NoError(t, err)
+	defer e.Close(ctxT(t))
+	sub := e.Tree().Subscribe(256)
+	events := collect(e)
+
+	type result struct {
+		rep Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := e.Run(ctxT(t), blocks)
+		done <- result{rep, err}
+	}()
+	select {
+	case <-reached:
+	case <-time.After(testDeadline / 2):
+		t.Fatal("the run did not reach the block to kill at")
+	}
+	dly := e.hostIndex["dly"]
+	old := e.hosts[dly].Load()
+	killAll(t, e, dly)
+	awaitTree(t, sub, func(ev supervision.Event) bool {
+		r, ok := ev.(supervision.ChildRestarting)
+		return ok && r.Child == "dly"
+	})
+	res := <-done
+	require.NoError(t, res.err, "a cold restart does not end the run")
+	rep := res.rep
+	t.Log(rep)
+	assert.Equal(t, uint64(blocks), rep.Cycles)
+	assert.NotSame(t, old, e.hosts[dly].Load(), "the engine took up the new group")
+	assert.NotEqual(t, old.g.Segment(), e.hosts[dly].Load().g.Segment(), "over a new segment")
+
+	require.Len(t, rep.Restarts, 1, "%v", rep)
+	rs := rep.Restarts[0]
+	assert.Equal(t, "dly", rs.Node)
+	assert.Equal(t, 2, rs.Incarnation)
+	assert.Equal(t, syscall.SIGKILL, rs.Exit.Signal, "%v", rs.Exit)
+	assert.Greater(t, rs.Cycle, uint64(killAt))
+	assert.Positive(t, rs.Outage)
+	for _, n := range rep.Nodes {
+		want := 0
+		if n.Name == "dly" {
+			want = 1
+		}
+		assert.Equal(t, want, n.Restarts, n.Name)
+	}
+	assert.Positive(t, rep.Missing, "a cold start takes far longer than a %v period", rep.Period)
+	assert.False(t, rep.GlitchFree())
+
+	require.NoError(t, e.Close(ctxT(t)))
+	evs := <-events
+	var down, restarted int
+	for _, ev := range evs {
+		switch ev := ev.(type) {
+		case NodeDown:
+			down++
+			assert.Equal(t, "dly", ev.Node)
+			assert.False(t, ev.Final)
+			assert.ErrorIs(t, ev.Err, ErrNodeDown)
+		case Restarted:
+			restarted++
+			assert.Equal(t, rs, ev)
+		}
+	}
+	assert.Equal(t, 1, down, "NodeDown events")
+	assert.Equal(t, 1, restarted, "Restarted events")
+
+	// Honest accounting: the blocks the report calls missing are silent;
+	// the others are what the nodes computed, which after the restart is
+	// not the fault-free output (the delay line starts silent again).
+	got := readWAV(t, cfg.WAV, len(sink))
+	require.Equal(t, len(want), len(got))
+	ch, bs := len(sink), g.BlockSize
+	silent, differ := 0, 0
+	for b := range blocks {
+		w, x := want[b*bs*ch:(b+1)*bs*ch], got[b*bs*ch:(b+1)*bs*ch]
+		switch {
+		case slices.Equal(w, x):
+		case slices.Equal(x, make([]float32, len(x))):
+			silent++
+		default:
+			differ++
+			assert.GreaterOrEqual(t, uint64(b+1), rs.Cycle, "block %d differs before the restart", b+1)
+		}
+	}
+	assert.Equal(t, int(rep.Missing), silent, "the blocks the report calls missing are the silent ones")
+	assert.Positive(t, differ, "the restarted delay line lost its state")
+}
+
+// TestEngineGivesUp: past the supervisor's intensity (here one failover
+// in the window) the supervisor gives up: it stops every node process, and
+// Run fails with ErrNodeDown wrapping the escalation. Close still cleans
+// up.
+func TestEngineGivesUp(t *testing.T) {
+	g, sink := chain(48000, 128)
+	cfg := Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond, WAV: filepath.Join(t.TempDir(), "out.wav"),
+		Supervision: Supervision{MaxRestarts: 1, Period: time.Hour},
+		Faults: []Fault{
+			{Node: "dly", Cycle: 20, Kind: FaultKill},
+			{Node: "amp", Cycle: 40, Kind: FaultHang},
+		}}
+	const blocks = 1 << 30 // far more than it gets to
+	e, err := Start(ctxT(t), cfg)
+	require.NoError(t, err)
+	defer e.Close(ctxT(t))
+	events := collect(e)
+	rep, err := e.Run(ctxT(t), blocks)
+	require.Error(t, err)
+	t.Log(err)
+	assert.ErrorIs(t, err, ErrNodeDown)
+	assert.ErrorIs(t, err, supervision.ErrIntensity)
+	var esc *supervision.EscalationError
+	require.ErrorAs(t, err, &esc)
+	assert.Equal(t, "amp", esc.Child, "the second failover tipped it over")
+	assert.ErrorIs(t, esc, supervision.ErrFailover)
+	assert.Contains(t, err.Error(), `node "amp"`)
+	assert.Less(t, rep.Cycles, uint64(blocks))
+	// The second failover may end the Run before its block is accounted.
+	assert.NotEmpty(t, rep.Failovers, "%v", rep)
+	select {
+	case <-e.Tree().Done():
+	default:
+		t.Error("the tree has not ended")
+	}
+	assert.Equal(t, esc, e.Tree().Err())
+
+	_, err = e.Run(ctxT(t), 1)
+	assert.ErrorIs(t, err, ErrNodeDown, "the engine stays failed")
+	require.NoError(t, e.Close(ctxT(t)))
+	final := 0
+	for _, ev := range <-events {
+		if d, ok := ev.(NodeDown); ok && d.Final {
+			final++
+			assert.Equal(t, "amp", d.Node)
+			assert.ErrorIs(t, d.Err, ErrNodeDown)
+		}
+	}
+	assert.Equal(t, 1, final, "a final NodeDown")
+	_, err = e.Run(ctxT(t), 1)
+	assert.ErrorIs(t, err, ErrEngineClosed)
+}
+
+// TestEngineTreeEvents: the node processes are children of the engine's
+// tree, which a user watches as any other: a failover is the node's
+// ChildPromoted (and ChildSpareReady when the replacement is parked), the
+// tree's metrics count it, and Root().Children shows each node process
+// with its group.
+func TestEngineTreeEvents(t *testing.T) {
+	g, sink := chain(48000, 128)
+	reg := prometheus.NewRegistry()
+	cfg := Config{Graph: g, Sink: sink, Watchdog: 2 * time.Second,
+		Supervision: Supervision{Name: "synth", Metrics: reg},
+		Faults:      []Fault{{Node: "amp", Cycle: 30, Kind: FaultKill}}}
+	e, err := Start(ctxT(t), cfg)
+	require.NoError(t, err)
+	defer e.Close(ctxT(t))
+	tree := e.Tree()
+	require.NotNil(t, tree)
+	assert.Equal(t, "synth", tree.Name())
+	children, err := tree.Root().Children(ctxT(t))
+	require.NoError(t, err)
+	pids := e.Pids()
+	require.Len(t, children, 3)
+	for i, c := range children {
+		assert.Equal(t, []string{"src", "dly", "amp"}[i], c.Name)
+		require.NotNil(t, c.Group, c.Name)
+		assert.Equal(t, pids[c.Name], c.Pid, c.Name)
+		assert.Len(t, c.Group.Spares(), 1, c.Name)
+	}
+
+	sub := tree.Subscribe(64)
+	ampPid := pids["amp"]
+	rep, err := e.Run(ctxT(t), 100)
+	require.NoError(t, err)
+	require.Len(t, rep.Failovers, 1, "%v", rep)
+	ev := awaitTree(t, sub, func(ev supervision.Event) bool {
+		p, ok := ev.(supervision.ChildPromoted)
+		return ok && p.Child == "amp"
+	}).(supervision.ChildPromoted)
+	assert.Equal(t, "synth", ev.Supervisor)
+	assert.Equal(t, ampPid, ev.OldPid)
+	assert.False(t, ev.Switched)
+	assert.Equal(t, 1, ev.Restarts)
+	awaitTree(t, sub, func(ev supervision.Event) bool {
+		r, ok := ev.(supervision.ChildSpareReady)
+		return ok && r.Child == "amp"
+	})
+
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	failovers := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "understudy_child_failovers_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "child" && l.GetValue() == "amp" {
+					failovers += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	assert.Equal(t, 1.0, failovers, "understudy_child_failovers_total{child=\"amp\"}")
+	require.NoError(t, e.Close(ctxT(t)))
+	_, open := <-sub.Events()
+	for open {
+		_, open = <-sub.Events()
+	}
+}
+
+// TestEngineColdRestartBetweenRuns: a node process lost while no Run is
+// going is restarted all the same; the next Run takes up its new group.
+func TestEngineColdRestartBetweenRuns(t *testing.T) {
+	g, sink := chain(48000, 128)
+	e, err := Start(ctxT(t), Config{Graph: g, Sink: sink, Watchdog: 2 * time.Second})
+	require.NoError(t, err)
+	defer e.Close(ctxT(t))
+	sub := e.Tree().Subscribe(256)
+	_, err = e.Run(ctxT(t), 30)
+	require.NoError(t, err)
+	killAll(t, e, e.hostIndex["src"])
+	awaitTree(t, sub, func(ev supervision.Event) bool {
+		r, ok := ev.(supervision.ChildReady)
+		return ok && r.Child == "src" && r.Incarnation == 2
+	})
+	awaitTakeUp(t, e, e.hostIndex["src"], 2)
+	rep, err := e.Run(ctxT(t), 30)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(60), rep.Cycles)
+	require.Len(t, rep.Restarts, 1, "%v", rep)
+	assert.Equal(t, "src", rep.Restarts[0].Node)
+	assert.Equal(t, uint64(31), rep.Restarts[0].Cycle)
+	require.NoError(t, e.Close(ctxT(t)))
+}
