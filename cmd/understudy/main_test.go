@@ -461,14 +461,7 @@ children:
 	p.waitFor("the tree up", msg("the tree is up", ""))
 	p.signal(syscall.SIGINT)
 	p.waitFor("the stop", msg("stopping the tree in reverse start order; signal again to kill at once", ""))
-	began := time.Now()
-	p.signal(syscall.SIGINT)
-	killed := p.waitFor("the kill", msg("second signal: killed every process at once", ""))
-	assert.Contains(t, killed["killed"], "root/stubborn (pid "+strconv.Itoa(pid)+")")
-	assert.Equal(t, exitKilledAt, p.wait())
-	assert.Less(t, time.Since(began), 30*time.Second, "well within the minute of grace")
-	assert.Contains(t, p.transcript(), "understudy: killed at once on a second signal (interrupt): 1 process\n")
-	waitGone(t, pid)
+	killAtSecondSignal(t, p, pid, "understudy: killed at once on a second signal (interrupt): 1 process\n")
 }
 
 // TestRunSecondSignalKillsSpares: the kill at once takes the parked spares
@@ -542,13 +535,21 @@ children:
 	p.waitFor("mute started", msg("child started", "mute"))
 	p.signal(syscall.SIGINT)
 	p.waitFor("the stop", msg("interrupted while starting: stopping what started; signal again to kill at once", ""))
+	killAtSecondSignal(t, p, pid, "understudy: interrupted while starting; killed at once on a second signal\n")
+}
+
+// killAtSecondSignal sends the second SIGINT to a runner stopping a
+// stubborn child (pid), which has a minute of grace, and checks that it
+// was killed at once, as the runner's last words (said) tell.
+func killAtSecondSignal(t *testing.T, p *runProc, pid int, said string) {
+	t.Helper()
 	began := time.Now()
 	p.signal(syscall.SIGINT)
 	killed := p.waitFor("the kill", msg("second signal: killed every process at once", ""))
 	assert.Contains(t, killed["killed"], "root/stubborn (pid "+strconv.Itoa(pid)+")")
 	assert.Equal(t, exitKilledAt, p.wait())
 	assert.Less(t, time.Since(began), 30*time.Second, "well within the minute of grace")
-	assert.Contains(t, p.transcript(), "understudy: interrupted while starting; killed at once on a second signal\n")
+	assert.Contains(t, p.transcript(), said)
 	waitGone(t, pid)
 }
 
