@@ -47,7 +47,7 @@ func init() {
 		w.Ready()
 		time.Sleep(benchPause)
 		w.Mark(worker.Monotonic())
-		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		return dieBy(syscall.SIGKILL)
 	})
 }
 

@@ -33,13 +33,13 @@ func init() {
 		}
 		w.Ready()
 		w.Mark(worker.Monotonic())
-		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		return dieBy(syscall.SIGKILL)
 	})
 	// disarm-then-crash disarms its death notice, then dies by SIGKILL.
 	worker.Register("disarm-then-crash", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		w.Disarm()
-		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		return dieBy(syscall.SIGKILL)
 	})
 	// forge writes a fake death notice into its robust word and wakes the
 	// bridge, then waits to be stopped.
@@ -185,7 +185,7 @@ func init() {
 		}
 		fmt.Println(cgo, withList, len(tasks))
 		w.Ready()
-		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		return dieBy(syscall.SIGKILL)
 	})
 }
 

@@ -57,14 +57,14 @@ func init() {
 	worker.Register("sigkill", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		w.Mark(worker.Monotonic())
-		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		return dieBy(syscall.SIGKILL)
 	})
 	worker.Register("sigsegv", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		// A real SIGSEGV death: restore the default action behind the Go
 		// runtime's back, then raise it.
 		resetDefault(syscall.SIGSEGV)
-		return syscall.Kill(os.Getpid(), syscall.SIGSEGV)
+		return dieBy(syscall.SIGSEGV)
 	})
 	worker.Register("exit", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
@@ -254,6 +254,16 @@ func init() {
 		}
 		w.Ready()
 		resetDefault(syscall.SIGSEGV)
-		return syscall.Kill(os.Getpid(), syscall.SIGSEGV)
+		return dieBy(syscall.SIGSEGV)
 	})
+}
+
+// dieBy sends sig to this process and waits for it: a process-directed
+// signal may be taken by another thread a moment later, and a worker that
+// returned meanwhile would exit cleanly instead.
+func dieBy(sig syscall.Signal) error {
+	if err := syscall.Kill(os.Getpid(), sig); err != nil {
+		return err
+	}
+	select {}
 }

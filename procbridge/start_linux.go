@@ -359,11 +359,22 @@ func (p *Process) signalGroupLocked(sig unix.Signal) {
 	if p.reaped {
 		return
 	}
+	// Until we reap it the leader (a zombie at worst) pins its pid and
+	// the group id: one kill reaches the group, the leader with it. The
+	// leader gets the signal once: a second SIGTERM could reach a worker
+	// that has already handled the first and is on its way out.
+	if pg, err := unix.Getpgid(p.pid); err == nil && pg == p.pid {
+		unix.Kill(-p.pid, sig)
+		return
+	}
+	// The leader left the group it was started in: it through its pidfd
+	// (immune to pid reuse), and that group by its id.
 	if p.os.pidfd != nil {
-		// The leader through its pidfd: immune to pid reuse.
 		if rc, err := p.os.pidfd.SyscallConn(); err == nil {
 			rc.Control(func(fd uintptr) { unix.PidfdSendSignal(int(fd), sig, nil, 0) })
 		}
+	} else {
+		unix.Kill(p.pid, sig)
 	}
 	unix.Kill(-p.pid, sig)
 }

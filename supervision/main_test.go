@@ -57,7 +57,7 @@ func init() {
 			return nil
 		}
 		w.Mark(worker.Monotonic())
-		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		return dieBy(syscall.SIGKILL)
 	})
 	// flaky counts its starts in the directory of its argument: the first
 	// start crashes once it is told to go on, the second dies before it is
@@ -72,7 +72,7 @@ func init() {
 		switch n {
 		case 0:
 			waitGoOn(ctx, w)
-			return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			return dieBy(syscall.SIGKILL)
 		case 1:
 			os.Exit(4)
 		}
@@ -289,4 +289,14 @@ func openFds(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// dieBy sends sig to this process and waits for it: a process-directed
+// signal may be taken by another thread a moment later, and a worker that
+// returned meanwhile would exit cleanly instead.
+func dieBy(sig syscall.Signal) error {
+	if err := syscall.Kill(os.Getpid(), sig); err != nil {
+		return err
+	}
+	select {}
 }

@@ -64,9 +64,11 @@ func Main() {
 		os.Exit(ExitBadSegment)
 	}
 	w.name = name
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	// SIGTERM stays caught until the process exits: a second one, sent
+	// while the worker winds up after the first, must not kill it before
+	// its clean exit disarms the death notice.
+	ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	err = fn.(Func)(ctx, w)
-	stop()
 	w.exit(err)
 }
 
