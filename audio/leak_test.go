@@ -11,8 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-
-	"github.com/understudy/understudy/supervision"
 )
 
 func openFds(t *testing.T) int {
@@ -41,12 +39,7 @@ func TestEngineNoLeaks(t *testing.T) {
 		sub := e.Tree().Subscribe(256)
 		_, err = e.Run(ctxT(t), 10)
 		require.NoError(t, err)
-		killAll(t, e, e.hostIndex["dly"])
-		awaitTree(t, sub, func(ev supervision.Event) bool {
-			r, ok := ev.(supervision.ChildReady)
-			return ok && r.Child == "dly" && r.Incarnation == 2
-		})
-		awaitTakeUp(t, e, e.hostIndex["dly"], 2)
+		restartCold(t, e, sub, "dly")
 		rep, err := e.Run(ctxT(t), 10)
 		require.NoError(t, err)
 		require.Len(t, rep.Restarts, 1, "%v", rep)

@@ -88,8 +88,9 @@ func awaitTree(t *testing.T, sub *supervision.Subscription, ok func(supervision.
 // state started again from zero).
 func TestEngineColdRestart(t *testing.T) {
 	g, sink := chain(48000, 128)
-	g.Nodes[1].Params["samples"] = 50 * 128 // long enough to outlast the blocks missed
-	const blocks, killAt = 400, 100
+	const delayBlocks = 200 // long enough to outlast the blocks missed, even under load
+	g.Nodes[1].Params["samples"] = delayBlocks * 128
+	const blocks, killAt = 500, 100
 	want, err := Render(&g, sink, blocks)
 	require.NoError(t, err)
 	cfg := Config{Graph: g, Sink: sink, Mode: RealTime, Slack: NoSlack, WAV: filepath.Join(t.TempDir(), "out.wav")}
@@ -192,7 +193,13 @@ func TestEngineColdRestart(t *testing.T) {
 		}
 	}
 	assert.Equal(t, int(rep.Missing), silent, "the blocks the report calls missing are the silent ones")
-	assert.Positive(t, differ, "the restarted delay line lost its state")
+	if silent < delayBlocks {
+		assert.Positive(t, differ, "the restarted delay line lost its state")
+	} else {
+		// The outage outlasted the delay: what the lost state would have
+		// changed fell in the blocks missed.
+		t.Logf("an outage of %d blocks (a loaded machine) hid the lost state", silent)
+	}
 }
 
 // TestEngineGivesUp: past the supervisor's intensity (here one failover
@@ -327,12 +334,7 @@ func TestEngineColdRestartBetweenRuns(t *testing.T) {
 	sub := e.Tree().Subscribe(256)
 	_, err = e.Run(ctxT(t), 30)
 	require.NoError(t, err)
-	killAll(t, e, e.hostIndex["src"])
-	awaitTree(t, sub, func(ev supervision.Event) bool {
-		r, ok := ev.(supervision.ChildReady)
-		return ok && r.Child == "src" && r.Incarnation == 2
-	})
-	awaitTakeUp(t, e, e.hostIndex["src"], 2)
+	restartCold(t, e, sub, "src")
 	rep, err := e.Run(ctxT(t), 30)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(60), rep.Cycles)
@@ -340,4 +342,20 @@ func TestEngineColdRestartBetweenRuns(t *testing.T) {
 	assert.Equal(t, "src", rep.Restarts[0].Node)
 	assert.Equal(t, uint64(31), rep.Restarts[0].Cycle)
 	require.NoError(t, e.Close(ctxT(t)))
+}
+
+// restartCold kills every process of node's host (primary and spares), so
+// that the engine's supervisor restarts it cold, and waits until the engine
+// has taken up the new incarnation. sub is a subscription to e's tree made
+// before the kill.
+func restartCold(t *testing.T, e *Engine, sub *supervision.Subscription, node string) {
+	t.Helper()
+	h := e.hostIndex[node]
+	inc := e.hosts[h].Load().inc + 1
+	killAll(t, e, h)
+	awaitTree(t, sub, func(ev supervision.Event) bool {
+		r, ok := ev.(supervision.ChildReady)
+		return ok && r.Child == node && r.Incarnation == inc
+	})
+	awaitTakeUp(t, e, h, inc)
 }
