@@ -213,7 +213,12 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	cpu := processCPU(st.p.pid)
 	// Running flat out through the window without a beat is a spinning
 	// loop, busy machine or not (a healthy worker that gets the CPU beats
-	// within its loop's time). The clock is read exactly, not per tick.
+	// within its loop's time). Another process's CPU clock moves for a
+	// thread on a CPU only at the scheduler's tick (4 ms at HZ=250), so a
+	// spinner shows after a tick: hence about 4.7 ms past the timeout at
+	// p50. (Taking a runnable worker on an idle machine for a spinner
+	// called it at 0.7 ms, but also called a worker whose sleep overslept
+	// while another of its threads ran: 1 false alarm in 1,500.)
 	spinning := run-st.run0 >= st.interval || (st.cpu0 > 0 && cpu-st.cpu0 >= st.window/2)
 	starved := busy && (runnable || waited > 0)
 	if starved && !spinning && now-st.progress < st.cap {
