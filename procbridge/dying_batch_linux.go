@@ -5,9 +5,6 @@ package procbridge
 import (
 	"sync"
 	"sync/atomic"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
@@ -44,20 +41,6 @@ type dyingMember struct {
 	tid  uint32
 }
 
-// futexWaitv is struct futex_waitv.
-type futexWaitv struct {
-	val   uint64
-	uaddr uint64
-	flags uint32
-	_     uint32
-}
-
-const (
-	futex2SizeU32 = 0x02
-	futex2Private = 128
-	futexWakePriv = 1 | 128 // FUTEX_WAKE | FUTEX_PRIVATE_FLAG
-)
-
 // add hands p's word to a batch's thread; false when the kernel has no
 // futex_waitv (the caller then starts a waiter of its own).
 func (d *dyingPool) add(p *Process, word *uint32, tid uint32) bool {
@@ -89,7 +72,7 @@ func (d *dyingPool) add(p *Process, word *uint32, tid uint32) bool {
 
 func (b *dyingBatch) poke() {
 	atomic.AddUint32(&b.ctl, 1)
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&b.ctl)), futexWakePriv, 1, 0, 0, 0)
+	shm.Wake(&b.ctl, 1)
 }
 
 // drop forgets b once its thread has returned.
@@ -113,7 +96,7 @@ func (d *dyingPool) run(b *dyingBatch) {
 		died bool
 	}
 	var (
-		ws  []futexWaitv
+		ws  []shm.WaitWord
 		end []ended
 	)
 	for {
@@ -138,7 +121,7 @@ func (d *dyingPool) run(b *dyingBatch) {
 			}
 			switch step {
 			case dyingWait:
-				ws = append(ws, futexWaitv{val: uint64(v), uaddr: uint64(uintptr(unsafe.Pointer(m.word))), flags: futex2SizeU32})
+				ws = append(ws, shm.Waiting(m.word, v))
 			case dyingArm:
 				again = true // changed under us: look again at once
 			default:
@@ -157,11 +140,8 @@ func (d *dyingPool) run(b *dyingBatch) {
 		if len(end) > 0 || again {
 			continue
 		}
-		ws = append(ws, futexWaitv{val: uint64(seq), uaddr: uint64(uintptr(unsafe.Pointer(&b.ctl))), flags: futex2SizeU32 | futex2Private})
-		_, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0, 0, 0, 0)
-		switch e {
-		case 0, unix.EAGAIN, unix.EINTR:
-		default:
+		ws = append(ws, shm.Waiting(&b.ctl, seq))
+		if err := shm.WaitAny(ws); err != nil {
 			// ENOSYS before Linux 5.16; anything else must not become a
 			// busy loop either.
 			d.fallBack(b)

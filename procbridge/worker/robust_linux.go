@@ -94,19 +94,9 @@ func disarmRobust(lane *shm.Lane) {
 // the supervisor wakes a parked spare.
 func waitEither(a *uint32, av uint32, b *uint32, bv uint32) {
 	if !waitvBroken.Load() {
-		type waitv struct {
-			val   uint64
-			uaddr uint64
-			flags uint32
-			_     uint32
-		}
-		const futex2SizeU32 = 2
-		ws := [2]waitv{
-			{val: uint64(av), uaddr: uint64(uintptr(unsafe.Pointer(a))), flags: futex2SizeU32},
-			{val: uint64(bv), uaddr: uint64(uintptr(unsafe.Pointer(b))), flags: futex2SizeU32},
-		}
-		_, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), 2, 0, 0, 0, 0)
-		if e != unix.ENOSYS && e != unix.EINVAL {
+		ws := [2]shm.WaitWord{shm.Waiting(a, av), shm.Waiting(b, bv)}
+		err := shm.WaitAny(ws[:])
+		if err != unix.ENOSYS && err != unix.EINVAL {
 			return
 		}
 		waitvBroken.Store(true)
