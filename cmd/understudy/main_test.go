@@ -480,7 +480,7 @@ children:
 	p.waitFor("the trap", func(r record) bool { return r.str("line") == "trapped" })
 	p.waitFor("the tree up", msg("the tree is up", ""))
 	// Every child of the runner now: the counter's primary and spare, and sh.
-	kids := childrenOf(t, p.cmd.Process.Pid)
+	kids := childPids(p.cmd.Process.Pid)
 	require.Len(t, kids, 3, "primary, spare, stubborn")
 	p.signal(syscall.SIGINT)
 	p.waitFor("the stop", msg("stopping the tree in reverse start order; signal again to kill at once", ""))
@@ -492,29 +492,6 @@ children:
 	for _, pid := range kids {
 		waitGone(t, pid)
 	}
-}
-
-// childrenOf lists the live children of pid, from /proc.
-func childrenOf(t *testing.T, pid int) []int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	var kids []int
-	for _, e := range ents {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(f) >= 2 && f[0] != "Z" && f[1] == strconv.Itoa(pid) {
-			kids = append(kids, n)
-		}
-	}
-	return kids
 }
 
 // TestRunSecondSignalWhileStarting: a signal while the tree starts stops

@@ -438,7 +438,7 @@ func (r *runner) killAll() []string {
 	}
 	// The parked spares of hot-standby children, and processes still
 	// starting, are children of this process that no event has named yet.
-	for _, pid := range childPids() {
+	for _, pid := range childPids(os.Getpid()) {
 		if seen[pid] {
 			continue
 		}
@@ -451,14 +451,13 @@ func (r *runner) killAll() []string {
 	return killed
 }
 
-// childPids returns the pids of this process's children, from /proc (none
-// where there is no /proc).
-func childPids() []int {
+// childPids returns the pids of the live children of parent, from /proc
+// (none where there is no /proc).
+func childPids(parent int) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	self := os.Getpid()
 	var pids []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -477,7 +476,7 @@ func childPids() []int {
 		}
 		f := bytes.Fields(b[i+1:])
 		if len(f) >= 2 && string(f[0]) != "Z" { // a zombie is dead already
-			if ppid, err := strconv.Atoi(string(f[1])); err == nil && ppid == self {
+			if ppid, err := strconv.Atoi(string(f[1])); err == nil && ppid == parent {
 				pids = append(pids, pid)
 			}
 		}
