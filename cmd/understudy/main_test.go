@@ -445,17 +445,19 @@ func httpGet(t *testing.T, url string) string {
 	return string(out)
 }
 
-// TestRunSecondSignal: a child that ignores SIGTERM has a minute to stop;
-// a second SIGINT kills it at once, and understudy says so.
-func TestRunSecondSignal(t *testing.T) {
-	p := startRun(t, `
-children:
-  - name: stubborn
+// stubbornChild is a child that ignores SIGTERM, says "trapped" once it
+// does, and has a minute to stop.
+const stubbornChild = `  - name: stubborn
     command: sh
     args: [-c, 'trap "" TERM; echo trapped; while :; do sleep 1; done']
     stdout: lines
     shutdown: 1m
-`)
+`
+
+// TestRunSecondSignal: a child that ignores SIGTERM has a minute to stop;
+// a second SIGINT kills it at once, and understudy says so.
+func TestRunSecondSignal(t *testing.T) {
+	p := startRun(t, "children:\n"+stubbornChild)
 	pid := p.waitFor("stubborn ready", msg("child ready", "stubborn")).int("pid")
 	p.waitFor("the trap", func(r record) bool { return r.str("line") == "trapped" })
 	p.waitFor("the tree up", msg("the tree is up", ""))
@@ -467,15 +469,7 @@ children:
 // TestRunSecondSignalKillsSpares: the kill at once takes the parked spares
 // of hot-standby children too, which no event names.
 func TestRunSecondSignalKillsSpares(t *testing.T) {
-	p := startRun(t, `
-children:
-  - {name: counter, worker: counter, standby: 1, state_size: 8}
-  - name: stubborn
-    command: sh
-    args: [-c, 'trap "" TERM; echo trapped; while :; do sleep 1; done']
-    stdout: lines
-    shutdown: 1m
-`)
+	p := startRun(t, "children:\n  - {name: counter, worker: counter, standby: 1, state_size: 8}\n"+stubbornChild)
 	primary := p.waitFor("counter ready", msg("child ready", "counter")).int("pid")
 	p.waitFor("the trap", func(r record) bool { return r.str("line") == "trapped" })
 	p.waitFor("the tree up", msg("the tree is up", ""))
@@ -498,15 +492,7 @@ children:
 // what had started, each child within its shutdown policy; a second one
 // kills at once.
 func TestRunSecondSignalWhileStarting(t *testing.T) {
-	p := startRun(t, `
-children:
-  - name: stubborn
-    command: sh
-    args: [-c, 'trap "" TERM; echo trapped; while :; do sleep 1; done']
-    stdout: lines
-    shutdown: 1m
-  - {name: mute, command: sleep, args: [1000], sdk: true, ready_timeout: 10m}
-`)
+	p := startRun(t, "children:\n"+stubbornChild+"  - {name: mute, command: sleep, args: [1000], sdk: true, ready_timeout: 10m}\n")
 	pid := p.waitFor("stubborn ready", msg("child ready", "stubborn")).int("pid")
 	p.waitFor("the trap", func(r record) bool { return r.str("line") == "trapped" })
 	p.waitFor("mute started", msg("child started", "mute"))
