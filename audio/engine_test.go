@@ -151,19 +151,11 @@ func TestEngineKillsFromOutside(t *testing.T) {
 	require.NoError(t, err)
 	defer e.Close(ctxT(t))
 
-	type result struct {
-		rep Report
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		rep, err := e.Run(ctxT(t), blocks)
-		done <- result{rep, err}
-	}()
+	done := runInBackground(t, e, blocks)
 	names := []string{"src", "dly", "amp"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	kills := 0
-	var res result
+	var res runResult
 loop:
 	for k := 0; ; k++ {
 		i := k % len(names)

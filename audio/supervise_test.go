@@ -110,15 +110,7 @@ func TestEngineColdRestart(t *testing.T) {
 	sub := e.Tree().Subscribe(256)
 	events := collect(e)
 
-	type result struct {
-		rep Report
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		rep, err := e.Run(ctxT(t), blocks)
-		done <- result{rep, err}
-	}()
+	done := runInBackground(t, e, blocks)
 	select {
 	case <-reached:
 	case <-time.After(testDeadline / 2):
@@ -358,4 +350,21 @@ func restartCold(t *testing.T, e *Engine, sub *supervision.Subscription, node st
 		return ok && r.Child == node && r.Incarnation == inc
 	})
 	awaitTakeUp(t, e, h, inc)
+}
+
+// runResult is what a Run returned.
+type runResult struct {
+	rep Report
+	err error
+}
+
+// runInBackground runs e for cycles in a goroutine of its own; its result
+// comes on the channel.
+func runInBackground(t *testing.T, e *Engine, cycles uint64) <-chan runResult {
+	done := make(chan runResult, 1)
+	go func() {
+		rep, err := e.Run(ctxT(t), cycles)
+		done <- runResult{rep, err}
+	}()
+	return done
 }
