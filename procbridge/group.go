@@ -216,8 +216,9 @@ func (g *Group) abort() {
 // Events returns the group's events; the channel closes after Down or Stop.
 func (g *Group) Events() <-chan GroupEvent { return g.events }
 
-// Done is closed when the group has stopped and every goroutine of it
-// returned.
+// Done is closed when the group has stopped, every goroutine of it
+// returned and the segment's descriptor is closed (its mapping stays:
+// Segment still reads the state).
 func (g *Group) Done() <-chan struct{} { return g.done }
 
 // Segment returns the shared segment (state, commands).
@@ -257,6 +258,7 @@ func (g *Group) run() {
 		select {
 		case <-g.ctx.Done():
 			g.wg.Wait()
+			g.seg.Close()
 			return
 		case reply := <-g.switches:
 			reply <- g.switchOver()
@@ -472,7 +474,6 @@ func (g *Group) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-	g.seg.Close()
 	return nil
 }
 
