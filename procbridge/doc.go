@@ -28,8 +28,9 @@
 // thread sleeps until the earliest deadline, and a worker past it is suspect,
 // not yet hung: the monitor confirms with the scheduler's accounting
 // (/proc/PID/task/*/stat and schedstat, and whether more tasks are runnable
-// than there are CPUs) that the worker was not merely waiting for a CPU, then
-// raises Hung and kills it.
+// than there are CPUs) that the worker was not merely held up, waiting for a
+// CPU or blocked in the kernel, then raises Hung and kills it. HangError.Kind
+// says what it saw: asleep, spinning, or held up past a cap of silence.
 //
 // # Ending
 //

@@ -73,11 +73,42 @@ type HangError struct {
 	Pid     int
 	Silence time.Duration // since the last beat, when confirmed
 	Timeout time.Duration
-	Starved time.Duration // time it spent waiting for a CPU while suspect
+	Starved time.Duration // time it spent held up (see HangHeldUp) while suspect
+	Kind    HangKind      // what the monitor saw when it confirmed the hang
 }
 
 func (e *HangError) Error() string {
-	return fmt.Sprintf("procbridge: %s (pid %d) hung: no heartbeat for %v (timeout %v)", e.Name, e.Pid, e.Silence.Round(time.Microsecond), e.Timeout)
+	return fmt.Sprintf("procbridge: %s (pid %d) hung (%v): no heartbeat for %v (timeout %v)", e.Name, e.Pid, e.Kind, e.Silence.Round(time.Microsecond), e.Timeout)
+}
+
+// HangKind says what the hang monitor saw when it confirmed a hang.
+type HangKind int
+
+// Hang kinds.
+const (
+	// HangAsleep: no thread of the worker runnable and no CPU used through
+	// the confirmation window. It waits for something that does not come
+	// (a lock, a read), or it is stopped.
+	HangAsleep HangKind = iota
+	// HangSpinning: it ran on a CPU through the window without beating.
+	HangSpinning
+	// HangHeldUp: it was kept from running (waiting for a CPU on a busy
+	// machine, or blocked in the kernel) and stayed silent past the cap of
+	// silence the monitor grants such a worker: ten timeouts, and at least
+	// 250 ms. It may be healthy, on a machine that cannot run it.
+	HangHeldUp
+)
+
+func (k HangKind) String() string {
+	switch k {
+	case HangAsleep:
+		return "asleep"
+	case HangSpinning:
+		return "spinning"
+	case HangHeldUp:
+		return "held up past the cap"
+	}
+	return fmt.Sprintf("HangKind(%d)", int(k))
 }
 
 // Unwrap makes a HangError match ErrHung.

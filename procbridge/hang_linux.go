@@ -27,9 +27,9 @@ import (
 // scheduler's own accounting (/proc/PID/task/*/stat and schedstat): if no
 // thread of the worker is runnable, it is asleep or stopped and not beating
 // — hung. Otherwise it looks again after a short window: a worker that spent
-// the window waiting on a run queue, and got less CPU than one heartbeat
-// interval since it became suspect, is starved, not hung, and gets another
-// window, up to a cap of silence.
+// the window waiting on a run queue (or blocked in the kernel), and got less
+// CPU than one heartbeat interval since it became suspect, is held up, not
+// hung, and gets another window, up to a cap of silence.
 var monitor hangMonitor
 
 type hangMonitor struct {
@@ -53,6 +53,7 @@ type hangState struct {
 	cpu0      int64 // CPU ns at the start of the window (exact clock)
 	waitLast  int64 // run-queue wait ns at the last look
 	starved   int64
+	kind      HangKind // what the last look saw, once hung
 }
 
 func (m *hangMonitor) add(p *Process) {
@@ -191,7 +192,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	if now < deadline {
 		return deadline, false
 	}
-	runnable, run, wait := schedSample(st.p.pid)
+	runnable, inKernel, run, wait := schedSample(st.p.pid)
 	// Reading the scheduler's accounting takes time, during which this
 	// thread may itself be descheduled: look at the heartbeat once more.
 	if now := shm.Now(); st.observe(now) {
@@ -202,7 +203,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		st.suspect = true
 		st.run0, st.waitLast = run, wait
 		st.cpu0 = processCPU(st.p.pid)
-		st.confirmAt = now + st.window // short: a spinning or sleeping hang shows at once
+		st.confirmAt = now + st.firstWindow(busy, now-deadline)
 		return st.confirmAt, false
 	}
 	if now < st.confirmAt {
@@ -220,14 +221,44 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	// called it at 0.7 ms, but also called a worker whose sleep overslept
 	// while another of its threads ran: 1 false alarm in 1,500.)
 	spinning := run-st.run0 >= st.interval || (st.cpu0 > 0 && cpu-st.cpu0 >= st.window/2)
-	starved := busy && (runnable || waited > 0)
-	if starved && !spinning && now-st.progress < st.cap {
+	// Held up: waiting for a CPU on a busy machine, or blocked in the
+	// kernel (uninterruptible: a page fault served by a slow disk, memory
+	// reclaim), which is the machine's doing, not the worker's loop's.
+	heldUp := busy && (runnable || waited > 0) || inKernel
+	switch {
+	case spinning:
+		st.kind = HangSpinning
+	case heldUp && now-st.progress < st.cap:
 		st.starved += max(waited, now-st.confirmAt+st.confirmWindow(busy))
 		st.confirmAt = now + st.confirmWindow(busy)
 		st.cpu0 = cpu
 		return st.confirmAt, false
+	case heldUp:
+		st.kind = HangHeldUp
+	default:
+		st.kind = HangAsleep
 	}
 	return 0, true
+}
+
+// firstWindow is how long a worker just found past its deadline gets to
+// beat before the second look. On an idle machine, with the monitor on
+// time, it is short: a spinning or sleeping hang shows at once. On a busy
+// machine it is a confirm window (see confirmWindow). And when the monitor
+// itself came late, by late ns, it had been kept from a CPU for about that
+// long, and so, likely, had the worker: a worker woken just now from such a
+// stall may not have run its loop yet, and a silence the monitor could not
+// watch is not held against it. The window is then as long as the
+// monitor's own delay, up to the cap of silence. (Without this, one worker
+// in a few thousand under a saturated machine was called hung: found
+// asleep, with no CPU used, in a short window after a 30 ms stall of the
+// monitor's.)
+func (st *hangState) firstWindow(busy bool, late int64) int64 {
+	w := st.confirmWindow(busy)
+	if late > w {
+		w = min(late, st.cap)
+	}
+	return w
 }
 
 // confirmWindow is how long a suspect gets to beat before the next look.
@@ -313,20 +344,22 @@ func (p *Process) hung(st *hangState, now int64) {
 		Silence: time.Duration(now - st.progress),
 		Timeout: time.Duration(st.timeout),
 		Starved: time.Duration(st.starved),
+		Kind:    st.kind,
 	}
 	p.emit(Hung{Pid: p.pid, Mono: now, Err: err})
 	p.signalGroupLocked(sigKill)
 }
 
 // schedSample sums, over the threads of pid, the time on a CPU and the time
-// waiting on a run queue (ns), and says whether any thread is runnable.
+// waiting on a run queue (ns), and says whether any thread is runnable and
+// whether any is blocked in the kernel (uninterruptible sleep, state D).
 // Errors (the process is gone, /proc is missing) read as "not runnable":
 // the pidfd then tells the real story.
-func schedSample(pid int) (runnable bool, run, wait int64) {
+func schedSample(pid int) (runnable, inKernel bool, run, wait int64) {
 	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
 	f, err := os.Open(dir)
 	if err != nil {
-		return false, 0, 0
+		return false, false, 0, 0
 	}
 	tids, _ := f.Readdirnames(-1)
 	f.Close()
@@ -334,8 +367,13 @@ func schedSample(pid int) (runnable bool, run, wait int64) {
 	for _, tid := range tids {
 		if b := readSmall(dir+tid+"/stat", buf[:]); b != nil {
 			// The state follows the command name's closing parenthesis.
-			if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'R' {
-				runnable = true
+			if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+				switch b[i+2] {
+				case 'R':
+					runnable = true
+				case 'D':
+					inKernel = true
+				}
 			}
 		}
 		if b := readSmall(dir+tid+"/schedstat", buf[:]); b != nil {
@@ -348,7 +386,7 @@ func schedSample(pid int) (runnable bool, run, wait int64) {
 			}
 		}
 	}
-	return runnable, run, wait
+	return runnable, inKernel, run, wait
 }
 
 func readSmall(path string, buf []byte) []byte {
