@@ -203,7 +203,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		st.suspect = true
 		st.run0, st.waitLast = run, wait
 		st.cpu0 = processCPU(st.p.pid)
-		st.confirmAt = now + st.firstWindow(busy, now-deadline)
+		st.confirmAt = now + st.firstWindow(now-deadline)
 		return st.confirmAt, false
 	}
 	if now < st.confirmAt {
@@ -242,23 +242,21 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 }
 
 // firstWindow is how long a worker just found past its deadline gets to
-// beat before the second look. On an idle machine, with the monitor on
-// time, it is short: a spinning or sleeping hang shows at once. On a busy
-// machine it is a confirm window (see confirmWindow). And when the monitor
-// itself came late, by late ns, it had been kept from a CPU for about that
-// long, and so, likely, had the worker: a worker woken just now from such a
-// stall may not have run its loop yet, and a silence the monitor could not
-// watch is not held against it. The window is then as long as the
-// monitor's own delay, up to the cap of silence. (Without this, one worker
-// in a few thousand under a saturated machine was called hung: found
-// asleep, with no CPU used, in a short window after a 30 ms stall of the
-// monitor's.)
-func (st *hangState) firstWindow(busy bool, late int64) int64 {
-	w := st.confirmWindow(busy)
-	if late > w {
-		w = min(late, st.cap)
+// beat before the second look. Normally it is short: a spinning or sleeping
+// hang shows at once. But when the monitor itself came late, by late ns,
+// more than a busy machine's window (a scheduler tick or more), it had been
+// kept from a CPU for about that long, and so, likely, had the worker: a
+// worker woken just now from such a stall may not have run its loop yet,
+// and a silence the monitor could not watch is not held against it. The
+// window is then as long as the monitor's own delay, up to the cap of
+// silence. (Without this, one worker in a few thousand under a saturated
+// machine was called hung: found asleep, its netpoller due within 1 ms,
+// with no CPU used in the 500 us after an 8-31 ms stall of the monitor's.)
+func (st *hangState) firstWindow(late int64) int64 {
+	if late > st.confirmWindow(true) {
+		return min(late, st.cap)
 	}
-	return w
+	return st.window
 }
 
 // confirmWindow is how long a suspect gets to beat before the next look.
