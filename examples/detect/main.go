@@ -95,8 +95,8 @@ func run() error {
 		for e := range p.Events() {
 			switch e := e.(type) {
 			case procbridge.Hung:
-				fmt.Printf("%-8s pid %-7d HUNG: no beat for %v (timeout %v): noticed %.3f ms past the timeout\n",
-					p.Name(), p.Pid(), e.Err.Silence.Round(time.Microsecond), e.Err.Timeout, ms(time.Duration(e.Mono-p.Mark())-e.Err.Timeout))
+				fmt.Printf("%-8s pid %-7d HUNG (%v): no beat for %v (timeout %v): noticed %.3f ms past the timeout\n",
+					p.Name(), p.Pid(), e.Err.Kind, e.Err.Silence.Round(time.Microsecond), e.Err.Timeout, ms(time.Duration(e.Mono-p.Mark())-e.Err.Timeout))
 			case procbridge.Exited:
 				fmt.Printf("%-8s pid %-7d %s: noticed %.3f ms after the worker's last timestamp\n",
 					p.Name(), p.Pid(), e.Exit, ms(time.Duration(e.Exit.Mono-p.Mark())))
