@@ -9,30 +9,23 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
 
 // TestMain runs a helper worker when the test binary is re-executed as one,
 // and checks for leaked goroutines otherwise.
-func TestMain(m *testing.M) {
-	worker.Main()
-	// A race-built worker sleeps a second before it exits (the race
-	// detector's atexit_sleep_ms), which would slow every clean stop.
-	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
-}
+func TestMain(m *testing.M) { testproc.Run(m) }
 
 // Helpers: each is a worker the tests start by name.
 func init() {

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
@@ -47,7 +48,7 @@ func init() {
 		w.Ready()
 		time.Sleep(benchPause)
 		w.Mark(worker.Monotonic())
-		return dieBy(syscall.SIGKILL)
+		return testproc.DieBy(syscall.SIGKILL)
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 	"github.com/understudy/understudy/procbridge/worker"
@@ -33,13 +34,13 @@ func init() {
 		}
 		w.Ready()
 		w.Mark(worker.Monotonic())
-		return dieBy(syscall.SIGKILL)
+		return testproc.DieBy(syscall.SIGKILL)
 	})
 	// disarm-then-crash disarms its death notice, then dies by SIGKILL.
 	worker.Register("disarm-then-crash", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		w.Disarm()
-		return dieBy(syscall.SIGKILL)
+		return testproc.DieBy(syscall.SIGKILL)
 	})
 	// forge writes a fake death notice into its robust word and wakes the
 	// bridge, then waits to be stopped.
@@ -185,7 +186,7 @@ func init() {
 		}
 		fmt.Println(cgo, withList, len(tasks))
 		w.Ready()
-		return dieBy(syscall.SIGKILL)
+		return testproc.DieBy(syscall.SIGKILL)
 	})
 }
 

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
@@ -24,14 +24,11 @@ import (
 // TestMain runs a helper worker when the test binary is re-executed as one,
 // and checks for leaked goroutines otherwise.
 func TestMain(m *testing.M) {
-	worker.Main()
-	if os.Getenv("PB_BENCH_DIE") != "" {
-		benchDie() // a worker without the SDK, for the floor benchmarks
-	}
-	// Under -race every exiting worker would sleep a second in the race
-	// runtime's exit hook; the workers' reports are not what we test.
-	os.Setenv("GORACE", "atexit_sleep_ms=0")
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
+	testproc.Run(m, func() {
+		if os.Getenv("PB_BENCH_DIE") != "" {
+			benchDie() // a worker without the SDK, for the floor benchmarks
+		}
+	})
 }
 
 // Helpers: each is a worker the tests start by name.
@@ -57,14 +54,14 @@ func init() {
 	worker.Register("sigkill", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		w.Mark(worker.Monotonic())
-		return dieBy(syscall.SIGKILL)
+		return testproc.DieBy(syscall.SIGKILL)
 	})
 	worker.Register("sigsegv", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		// A real SIGSEGV death: restore the default action behind the Go
 		// runtime's back, then raise it.
 		resetDefault(syscall.SIGSEGV)
-		return dieBy(syscall.SIGSEGV)
+		return testproc.DieBy(syscall.SIGSEGV)
 	})
 	worker.Register("exit", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
@@ -254,16 +251,6 @@ func init() {
 		}
 		w.Ready()
 		resetDefault(syscall.SIGSEGV)
-		return dieBy(syscall.SIGSEGV)
+		return testproc.DieBy(syscall.SIGSEGV)
 	})
-}
-
-// dieBy sends sig to this process and waits for it: a process-directed
-// signal may be taken by another thread a moment later, and a worker that
-// returned meanwhile would exit cleanly instead.
-func dieBy(sig syscall.Signal) error {
-	if err := syscall.Kill(os.Getpid(), sig); err != nil {
-		return err
-	}
-	select {}
 }

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 	"github.com/understudy/understudy/supervision"
@@ -26,13 +26,7 @@ import (
 
 // TestMain runs a helper worker when the test binary is re-executed as one,
 // and checks for leaked goroutines otherwise.
-func TestMain(m *testing.M) {
-	worker.Main()
-	// A race-built worker sleeps a second before it exits (the race
-	// detector's atexit_sleep_ms), which would slow every clean stop.
-	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
-}
+func TestMain(m *testing.M) { testproc.Run(m) }
 
 // Helpers: each is a worker the tests start by name.
 func init() {
@@ -57,7 +51,7 @@ func init() {
 			return nil
 		}
 		w.Mark(worker.Monotonic())
-		return dieBy(syscall.SIGKILL)
+		return testproc.DieBy(syscall.SIGKILL)
 	})
 	// flaky counts its starts in the directory of its argument: the first
 	// start crashes once it is told to go on, the second dies before it is
@@ -72,7 +66,7 @@ func init() {
 		switch n {
 		case 0:
 			waitGoOn(ctx, w)
-			return dieBy(syscall.SIGKILL)
+			return testproc.DieBy(syscall.SIGKILL)
 		case 1:
 			os.Exit(4)
 		}
@@ -289,14 +283,4 @@ func openFds(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return len(ents)
-}
-
-// dieBy sends sig to this process and waits for it: a process-directed
-// signal may be taken by another thread a moment later, and a worker that
-// returned meanwhile would exit cleanly instead.
-func dieBy(sig syscall.Signal) error {
-	if err := syscall.Kill(os.Getpid(), sig); err != nil {
-		return err
-	}
-	select {}
 }

@@ -20,10 +20,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
-	"github.com/understudy/understudy/procbridge/worker"
+	"github.com/understudy/understudy/internal/testproc"
 )
 
 // envCLI makes the test binary, re-executed, run as the understudy command
@@ -32,14 +31,11 @@ import (
 const envCLI = "UNDERSTUDY_TEST_CLI"
 
 func TestMain(m *testing.M) {
-	worker.Main()
-	if os.Getenv(envCLI) == "1" {
-		os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	// A race-built worker sleeps a second before it exits (the race
-	// detector's atexit_sleep_ms), which would slow every stop.
-	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
+	testproc.Run(m, func() {
+		if os.Getenv(envCLI) == "1" {
+			os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		}
+	})
 }
 
 // deadline bounds every wait of these tests: generous, since the machines
