@@ -29,11 +29,6 @@ func TestMain(m *testing.M) { testproc.Run(m) }
 
 // Helpers: each is a worker the tests start by name.
 func init() {
-	worker.Register("wait", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		<-ctx.Done()
-		return nil
-	})
 	// exit is ready, then, on SIGUSR1, exits with the status its argument
 	// says. (A worker that exits as soon as it is ready may be reported as
 	// never ready: procbridge.Start sees the death and the ready word at
@@ -49,33 +44,6 @@ func init() {
 		case <-ctx.Done():
 		}
 		return nil
-	})
-	worker.Register("die-before-ready", func(ctx context.Context, w *worker.Worker) error {
-		os.Exit(5)
-		return nil
-	})
-	worker.Register("never-ready", func(ctx context.Context, w *worker.Worker) error {
-		<-ctx.Done()
-		select {}
-	})
-	worker.Register("ignore-sigterm", func(ctx context.Context, w *worker.Worker) error {
-		signal.Ignore(syscall.SIGTERM)
-		w.Ready()
-		select {}
-	})
-	// beat beats from its loop until it is told to stop.
-	worker.Register("beat", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		t := time.NewTicker(w.HeartbeatInterval())
-		defer t.Stop()
-		for {
-			w.Beat()
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			}
-		}
 	})
 	// stop-beating beats a few times, then its loop stops beating.
 	worker.Register("stop-beating", func(ctx context.Context, w *worker.Worker) error {

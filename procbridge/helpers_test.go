@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"syscall"
 	"testing"
@@ -33,24 +32,6 @@ func TestMain(m *testing.M) {
 
 // Helpers: each is a worker the tests start by name.
 func init() {
-	worker.Register("wait", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		<-ctx.Done()
-		return nil
-	})
-	worker.Register("beat", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		t := time.NewTicker(w.HeartbeatInterval())
-		defer t.Stop()
-		for {
-			w.Beat()
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			}
-		}
-	})
 	worker.Register("sigkill", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		w.Mark(worker.Monotonic())
@@ -71,19 +52,6 @@ func init() {
 		}
 		os.Exit(code)
 		return nil
-	})
-	worker.Register("die-before-ready", func(ctx context.Context, w *worker.Worker) error {
-		os.Exit(5)
-		return nil
-	})
-	worker.Register("never-ready", func(ctx context.Context, w *worker.Worker) error {
-		<-ctx.Done()
-		select {}
-	})
-	worker.Register("ignore-sigterm", func(ctx context.Context, w *worker.Worker) error {
-		signal.Ignore(syscall.SIGTERM)
-		w.Ready()
-		select {}
 	})
 	// stop-beating beats for Args[0] beats, then sleeps (Args[1] == "sleep")
 	// or spins (Args[1] == "spin") without beating.

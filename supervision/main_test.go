@@ -30,11 +30,6 @@ func TestMain(m *testing.M) { testproc.Run(m) }
 
 // Helpers: each is a worker the tests start by name.
 func init() {
-	worker.Register("wait", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		<-ctx.Done()
-		return nil
-	})
 	// exit is ready, then, told to go on (goOn), exits with the status its
 	// last argument says.
 	worker.Register("exit", func(ctx context.Context, w *worker.Worker) error {
@@ -73,15 +68,6 @@ func init() {
 		w.Ready()
 		<-ctx.Done()
 		return nil
-	})
-	worker.Register("die-before-ready", func(ctx context.Context, w *worker.Worker) error {
-		os.Exit(5)
-		return nil
-	})
-	worker.Register("ignore-sigterm", func(ctx context.Context, w *worker.Worker) error {
-		signal.Ignore(syscall.SIGTERM)
-		w.Ready()
-		select {}
 	})
 	// stop-beating beats a few times, then its loop stops beating.
 	worker.Register("stop-beating", func(ctx context.Context, w *worker.Worker) error {

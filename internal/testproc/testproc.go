@@ -8,7 +8,6 @@ package testproc
 import (
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -32,15 +31,4 @@ func Run(m *testing.M, roles ...func()) {
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	// procbridge's forker lives as long as the program, by design.
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
-}
-
-// DieBy sends sig to this process and waits for it to take effect: a
-// helper worker that returned instead would exit 0 before a
-// process-directed signal landed on one of its threads. It returns only an
-// error from kill.
-func DieBy(sig syscall.Signal) error {
-	if err := syscall.Kill(os.Getpid(), sig); err != nil {
-		return err
-	}
-	select {}
 }
