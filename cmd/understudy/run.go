@@ -428,11 +428,7 @@ func (r *runner) killAll() []string {
 		if pid <= 0 {
 			continue
 		}
-		// procbridge starts each process in a group of its own: the group
-		// takes grandchildren too.
-		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+		killGroup(pid)
 		killed = append(killed, fmt.Sprintf("%s (pid %d)", path, pid))
 		seen[pid] = true
 	}
@@ -442,9 +438,7 @@ func (r *runner) killAll() []string {
 		if seen[pid] {
 			continue
 		}
-		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+		killGroup(pid)
 		killed = append(killed, fmt.Sprintf("a spare or a process starting (pid %d)", pid))
 	}
 	slices.Sort(killed)

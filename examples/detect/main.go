@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/understudy/understudy/procbridge"
@@ -34,8 +33,12 @@ func init() {
 	worker.Register("suicide", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		time.Sleep(50 * time.Millisecond)
+		self, err := os.FindProcess(os.Getpid())
+		if err != nil {
+			return err
+		}
 		w.Mark(worker.Monotonic())
-		return syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		return self.Kill() // SIGKILL
 	})
 	// stuck beats a while, then its loop stops.
 	worker.Register("stuck", func(ctx context.Context, w *worker.Worker) error {

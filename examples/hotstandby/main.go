@@ -29,7 +29,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/understudy/understudy/procbridge"
@@ -127,8 +126,14 @@ func run() (continuous bool, err error) {
 	var terms []*term
 	for i := 1; i <= failovers; i++ {
 		time.Sleep(tenure) // let it count
+		proc, err := os.FindProcess(cur.Pid())
+		if err != nil {
+			return false, err
+		}
 		death := procbridge.Monotonic()
-		if err := syscall.Kill(cur.Pid(), syscall.SIGKILL); err != nil {
+		err = proc.Kill() // SIGKILL
+		proc.Release()
+		if err != nil {
 			return false, err
 		}
 		pr, err := groupEvent[procbridge.Promoted](ctx, g)

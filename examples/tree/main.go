@@ -23,7 +23,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/understudy/understudy/procbridge"
@@ -116,7 +115,12 @@ func run() error {
 			return err
 		}
 		fmt.Printf("== kill -9 %d (root/pipeline/stages/encode)\n", enc.Pid)
-		return syscall.Kill(enc.Pid, syscall.SIGKILL)
+		proc, err := os.FindProcess(enc.Pid)
+		if err != nil {
+			return err
+		}
+		defer proc.Release()
+		return proc.Kill() // SIGKILL
 	}
 	// waitReady waits for the ready event of the child at path.
 	waitReady := func(path string) error {
