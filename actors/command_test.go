@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
@@ -20,14 +21,9 @@ func init() {
 	// commands it answered, kept in its committed state: a spare that takes
 	// over carries the count on.
 	worker.Register("echo", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		if err := w.WaitActive(ctx); err != nil {
+		n, state, ok := testproc.ResumeCount(ctx, w)
+		if !ok {
 			return nil
-		}
-		state := make([]byte, 8)
-		var n uint64
-		if _, err := w.State(state); err == nil {
-			n = binary.LittleEndian.Uint64(state)
 		}
 		buf := make([]byte, 256)
 		for {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
@@ -25,14 +26,9 @@ func init() {
 	// beating-counter is counter with a heartbeat, and it can be told to
 	// hang (command "hang") or to die (command "die").
 	worker.Register("beating-counter", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		if err := w.WaitActive(ctx); err != nil {
+		n, state, ok := testproc.ResumeCount(ctx, w)
+		if !ok {
 			return nil
-		}
-		state := make([]byte, 8)
-		var n uint64
-		if _, err := w.State(state); err == nil {
-			n = binary.LittleEndian.Uint64(state)
 		}
 		cmds := make(chan string, 1)
 		go func() {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
@@ -24,14 +25,9 @@ func init() {
 	// on from the count the primary committed. It prints "active N" when it
 	// becomes the primary, N being the count it resumes from.
 	worker.Register("counter", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		if err := w.WaitActive(ctx); err != nil {
+		n, buf, ok := testproc.ResumeCount(ctx, w)
+		if !ok {
 			return nil
-		}
-		buf := make([]byte, 8)
-		var n uint64
-		if _, err := w.State(buf); err == nil {
-			n = binary.LittleEndian.Uint64(buf)
 		}
 		fmt.Println("active", n)
 		for ctx.Err() == nil {

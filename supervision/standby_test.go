@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 	"github.com/understudy/understudy/supervision"
@@ -20,14 +21,9 @@ func init() {
 	// standby-counter counts and commits its count; a spare parks until it
 	// is promoted and carries on from the committed count.
 	worker.Register("standby-counter", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		if err := w.WaitActive(ctx); err != nil {
+		n, state, ok := testproc.ResumeCount(ctx, w)
+		if !ok {
 			return nil
-		}
-		state := make([]byte, 8)
-		var n uint64
-		if _, err := w.State(state); err == nil {
-			n = binary.LittleEndian.Uint64(state)
 		}
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 	"github.com/understudy/understudy/supervision"
@@ -41,14 +42,9 @@ func init() {
 				os.Exit(7)
 			}
 		}
-		w.Ready()
-		if err := w.WaitActive(ctx); err != nil {
+		n, state, ok := testproc.ResumeCount(ctx, w)
+		if !ok {
 			return nil
-		}
-		state := make([]byte, 8)
-		var n uint64
-		if _, err := w.State(state); err == nil {
-			n = binary.LittleEndian.Uint64(state)
 		}
 		buf := make([]byte, 64)
 		for {
