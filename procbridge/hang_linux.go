@@ -198,7 +198,6 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	if now := shm.Now(); st.observe(now) {
 		return st.progress + st.timeout, false
 	}
-	busy := machineBusy()
 	if !st.suspect {
 		st.suspect = true
 		st.run0, st.waitLast = run, wait
@@ -209,6 +208,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	if now < st.confirmAt {
 		return st.confirmAt, false
 	}
+	busy := machineBusy()
 	waited := wait - st.waitLast
 	st.waitLast = wait
 	cpu := processCPU(st.p.pid)
