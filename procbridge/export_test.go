@@ -19,6 +19,18 @@ func MonitorIdle() bool {
 	return !monitor.running
 }
 
+// MonitorWakes returns how many times the hang monitor has woken.
+func MonitorWakes() int64 { return monitor.wakes.Load() }
+
+// SetWatchdogForTest starts the next workers with a watchdog (true, the
+// default) or without, when the monitor keeps their deadlines itself.
+func SetWatchdogForTest(on bool) { noWatchdog.Store(!on) }
+
+// SetThreadClocksForTest lets the hang monitor use exact per-thread CPU
+// counters (true, where the kernel allows them) or only the process CPU
+// clock (false).
+func SetThreadClocksForTest(on bool) { perfUnusable.Store(!on) }
+
 // SpuriousWake wakes the spare parked in lane of seg through its robust
 // word in the primary's lane, without the owner having died, and returns
 // how many times the spare had gone to sleep before (ParkLoops counts each

@@ -152,6 +152,26 @@ func TestGroupPromotesAfterHang(t *testing.T) {
 	awaitCount(t, g, 10)
 }
 
+// TestGroupCatchesHangAfterPromotion: a spare parks with its watchdog
+// disarmed, for longer than the timeout; once promoted, its clock starts,
+// and a hang of the new primary is caught like the first one's.
+func TestGroupCatchesHangAfterPromotion(t *testing.T) {
+	g := startGroup(t, 1)
+	first := g.Primary()
+	awaitCount(t, g, 100) // 100 ms at 1 ms a count: the spare parked past the 50 ms timeout
+	require.NoError(t, syscall.Kill(first.Pid(), syscall.SIGKILL))
+	p := nextGroupEvent[procbridge.Promoted](t, g)
+	second := g.Primary()
+	require.Equal(t, p.To, second.Pid())
+	nextGroupEvent[procbridge.SpareReady](t, g)
+	awaitCount(t, g, 200) // beating as the primary: no false hang
+	require.NoError(t, g.Segment().Send([]byte("hang")))
+	p = nextGroupEvent[procbridge.Promoted](t, g)
+	assert.Equal(t, second.Pid(), p.From)
+	assert.IsType(t, procbridge.Hung{}, p.Cause)
+	awaitCount(t, g, 210)
+}
+
 func TestGroupReplacesDeadSpare(t *testing.T) {
 	g := startGroup(t, 1)
 	spare := g.Spares()[0]

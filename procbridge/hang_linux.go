@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,42 +17,63 @@ import (
 )
 
 // The hang monitor: one goroutine watches the heartbeats of every process
-// that has one. It sleeps in the netpoller on a timerfd set to the earliest
-// moment a worker could become suspect (its last beat
-// plus its timeout), so with healthy workers it wakes about once per
-// (timeout − interval) whatever their number, and it does not exist at all
-// while no process has a heartbeat.
+// that has one, and it does not exist at all while none has.
+//
+// It wakes only when a worker may have missed its deadline. Each worker
+// gets a watchdog: a timerfd that the worker itself re-arms as it beats
+// (worker.Beat), to its last beat plus its timeout. The monitor sleeps in
+// the netpoller on an epoll set of every watchdog and a timer of its own,
+// so while workers beat it never wakes: the kernel keeps their deadlines.
+// (A worker that does not re-arm its watchdog, one not built on this
+// package's SDK, gets the same verdicts: the monitor re-arms the watchdog to
+// the deadline it reads whenever it fires, as a monitor that polls would.)
 //
 // A worker past its deadline is suspect, not hung: on a loaded machine it
 // may simply be waiting for a CPU. The monitor confirms by reading the
 // scheduler's own accounting (/proc/PID/task/*/stat and schedstat): if no
 // thread of the worker is runnable, it is asleep or stopped and not beating
-// — hung. Otherwise it looks again after a short window: a worker that spent
-// the window waiting on a run queue (or blocked in the kernel), and got less
-// CPU than one heartbeat interval since it became suspect, is held up, not
-// hung, and gets another window, up to a cap of silence.
+// — hung. Otherwise it looks again after a short window, on its own timer:
+// a worker that spent the window waiting on a run queue (or blocked in the
+// kernel), and got less CPU than one heartbeat interval since it became
+// suspect, is held up, not hung, and gets another window, up to a cap of
+// silence.
 var monitor hangMonitor
 
+// noWatchdog, set by tests and benchmarks, starts workers without a
+// watchdog, so the monitor keeps their deadlines on its own timer.
+var noWatchdog atomic.Bool
+
 type hangMonitor struct {
+	wakes   atomic.Int64 // times the loop woke (tests count them)
 	mu      sync.Mutex
 	watch   map[*Process]*hangState
+	dogs    map[int]*hangState // the watchdogs in the epoll set, by descriptor
 	running bool
-	timer   *os.File // a timerfd in the netpoller: exact wake-ups, no thread of its own
+	timer   int      // the monitor's own timerfd: confirmation windows, workers without a watchdog
+	ep      *os.File // an epoll set of the timer and the watchdogs, in the netpoller
 }
 
 type hangState struct {
 	p         *Process
+	dog       int   // the worker's watchdog timerfd, or -1 (the monitor's timer serves)
+	dogAt     int64 // the deadline the monitor last set on the watchdog
 	timeout   int64
 	interval  int64
 	window    int64
 	cap       int64
 	lastCount uint64
 	progress  int64 // mono ns of the last observed progress
+	parked    bool  // a spare, parked at the last look
 	suspect   bool
+	suspectAt int64 // mono ns when it became suspect
+	settleBy  int64 // a runnable suspect whose CPU has not shown is judged by then
 	confirmAt int64
-	run0      int64 // CPU ns when it became suspect (schedstat, per tick)
-	cpu0      int64 // CPU ns at the start of the window (exact clock)
-	waitLast  int64 // run-queue wait ns at the last look
+	run0      int64         // CPU ns when it became suspect (schedstat, per tick)
+	clocks    *threadClocks // exact CPU counters on its threads while suspect, or nil
+	cpuStart  int64         // CPU ns when it became suspect (cpu)
+	cpuOK     bool          // cpuStart could be read
+	cpu0      int64         // CPU ns at the start of the window (cpu)
+	waitLast  int64         // run-queue wait ns at the last look
 	starved   int64
 	kind      HangKind // what the last look saw, once hung
 }
@@ -60,6 +82,7 @@ func (m *hangMonitor) add(p *Process) {
 	hb := p.spec.Heartbeat
 	st := &hangState{
 		p:        p,
+		dog:      -1,
 		timeout:  int64(hb.Timeout),
 		interval: int64(hb.Interval),
 		progress: p.readyMono.Load(),
@@ -69,67 +92,139 @@ func (m *hangMonitor) add(p *Process) {
 	st.lastCount, _ = p.lane.Heartbeat()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	select {
-	case <-p.exited:
+	if p.os.reaped {
 		return // already gone: nothing to watch
-	default:
+	}
+	if !m.running {
+		if err := m.start(); err != nil {
+			return // no timerfd or epoll (Linux < 2.6.25): heartbeats go unwatched
+		}
 	}
 	if m.watch == nil {
 		m.watch = map[*Process]*hangState{}
+		m.dogs = map[int]*hangState{}
+	}
+	if fd := p.os.dog; fd >= 0 {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if m.ctl(unix.EPOLL_CTL_ADD, fd, &ev) == nil {
+			st.dog = fd
+			m.dogs[fd] = st
+		}
 	}
 	m.watch[p] = st
-	if !m.running {
-		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-		if err != nil {
-			delete(m.watch, p)
-			return // no timerfd (Linux < 2.6.25): heartbeats go unwatched
-		}
-		m.timer = os.NewFile(uintptr(fd), "understudy-hang-timer")
-		m.running = true
-		go m.run(m.timer)
-	}
 	m.poke()
 }
 
-// poke makes the monitor look now (m.mu held): the timer expires at once.
-func (m *hangMonitor) poke() { m.arm(1) }
-
-// arm sets the timer to expire at the monotonic time at (m.mu held).
-func (m *hangMonitor) arm(at int64) {
-	rc, err := m.timer.SyscallConn()
+// start creates the monitor's timer and epoll set and its goroutine (m.mu
+// held).
+func (m *hangMonitor) start() error {
+	timer, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
-		return
+		return err
 	}
-	rc.Control(func(fd uintptr) {
-		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
-		unix.TimerfdSettime(int(fd), unix.TFD_TIMER_ABSTIME, &spec, nil)
-	})
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		unix.Close(timer)
+		return err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(timer)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, timer, &ev); err != nil {
+		unix.Close(ep)
+		unix.Close(timer)
+		return err
+	}
+	unix.SetNonblock(ep, true) // so that os.NewFile puts it in the netpoller
+	m.timer, m.ep = timer, os.NewFile(uintptr(ep), "understudy-hang-monitor")
+	m.running = true
+	keepPerf()
+	go m.run(m.ep)
+	return nil
 }
 
+func (m *hangMonitor) ctl(op, fd int, ev *unix.EpollEvent) error {
+	rc, err := m.ep.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cerr error
+	if err := rc.Control(func(ep uintptr) { cerr = unix.EpollCtl(int(ep), op, fd, ev) }); err != nil {
+		return err
+	}
+	return cerr
+}
+
+// poke makes the monitor look now (m.mu held): the timer expires at once.
+func (m *hangMonitor) poke() { setTimer(m.timer, 1) }
+
+// lookForHangs makes the hang monitor look at every worker now: a spare was
+// promoted.
+func lookForHangs() { monitor.look() }
+
+func (m *hangMonitor) look() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.running {
+		m.poke()
+	}
+}
+
+// setTimer sets the timerfd fd to expire once at the monotonic time at, or
+// disarms it when at is 0.
+func setTimer(fd int, at int64) {
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
+	unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &spec, nil)
+}
+
+// remove stops watching p and closes its watchdog. The reaper calls it for
+// every process, watched or not.
 func (m *hangMonitor) remove(p *Process) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.watch[p]; !ok {
+	p.os.reaped = true
+	if st, ok := m.dogs[p.os.dog]; ok && st.p == p {
+		m.ctl(unix.EPOLL_CTL_DEL, p.os.dog, nil)
+		delete(m.dogs, p.os.dog)
+	}
+	p.closeDog()
+	st, ok := m.watch[p]
+	if !ok {
 		return
 	}
+	st.clear()
 	delete(m.watch, p)
 	m.poke()
 }
 
-// run is the monitor's loop. It sleeps in the netpoller on the timerfd,
-// which expires at the earliest moment a worker could become suspect (or at
-// once, when a worker is added or removed), so a wake-up costs no thread
-// hand-off and is exact to the kernel's timer.
-func (m *hangMonitor) run(timer *os.File) {
+// run is the monitor's loop. It sleeps in the netpoller on the epoll set
+// until a watchdog or its own timer expires, looks at every worker, and
+// sets each watchdog and its own timer for the next look.
+func (m *hangMonitor) run(ep *os.File) {
 	var hung []*hangState
-	var buf [8]byte
+	var ready []int32
 	for {
 		m.mu.Lock()
+		for _, fd := range ready {
+			// Drain what expired, if it is still ours: a worker's watchdog
+			// may have been closed since, and its number reused.
+			st, ok := m.dogs[int(fd)]
+			if ok || int(fd) == m.timer {
+				var buf [8]byte
+				unix.Read(int(fd), buf[:])
+			}
+			if ok {
+				// It fired, so it is disarmed: whatever the deadline now,
+				// set it again. (A beat from another goroutine of the
+				// worker may have set it earlier than the monitor had.)
+				st.dogAt = -1
+			}
+		}
 		if len(m.watch) == 0 {
 			m.running = false
-			m.timer = nil
+			releasePerf()
+			unix.Close(m.timer)
+			m.timer, m.ep = -1, nil
 			m.mu.Unlock()
-			timer.Close()
+			ep.Close()
 			return
 		}
 		now := shm.Now()
@@ -137,27 +232,61 @@ func (m *hangMonitor) run(timer *os.File) {
 		hung = hung[:0]
 		for p, st := range m.watch {
 			at, isHung := st.check(now)
-			if isHung {
+			switch {
+			case isHung:
 				hung = append(hung, st)
 				delete(m.watch, p)
-				continue
+			case st.dog >= 0 && !st.suspect:
+				// Healthy (or parked: at 0 disarms): the watchdog keeps the
+				// deadline, and the worker moves it on as it beats.
+				if at != st.dogAt {
+					setTimer(st.dog, at)
+					st.dogAt = at
+				}
+			default:
+				next = min(next, at)
 			}
-			next = min(next, at)
 		}
-		if len(m.watch) > 0 {
-			m.arm(max(next, 1))
+		if next == 1<<63-1 {
+			setTimer(m.timer, 0) // every worker's watchdog keeps its deadline
+		} else {
+			setTimer(m.timer, max(next, 1))
 		}
 		m.mu.Unlock()
 		for _, st := range hung {
 			st.p.hung(st, shm.Now())
 		}
 		if len(hung) > 0 {
+			ready = ready[:0]
 			continue // go round: perhaps to exit
 		}
-		if _, err := timer.Read(buf[:]); err != nil {
-			continue
+		var err error
+		if ready, err = waitEpoll(ep, ready[:0]); err != nil {
+			return // the set was closed under us: cannot happen while watching
 		}
+		m.wakes.Add(1)
 	}
+}
+
+// waitEpoll waits in the netpoller until something in the epoll set ep is
+// ready, and appends the ready descriptors to fds.
+func waitEpoll(ep *os.File, fds []int32) ([]int32, error) {
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		return fds, err
+	}
+	var evs [32]unix.EpollEvent
+	err = rc.Read(func(fd uintptr) bool {
+		n, err := unix.EpollWait(int(fd), evs[:], 0)
+		if err != nil || n <= 0 {
+			return err != nil && err != unix.EINTR && err != unix.EAGAIN
+		}
+		for _, e := range evs[:n] {
+			fds = append(fds, e.Fd)
+		}
+		return true
+	})
+	return fds, err
 }
 
 // observe records progress when the worker beat since the last look.
@@ -173,8 +302,29 @@ func (st *hangState) observe(now int64) bool {
 	} else {
 		st.progress = now
 	}
-	st.suspect = false
+	st.clear()
 	return true
+}
+
+// clear ends a suspicion.
+func (st *hangState) clear() {
+	st.suspect = false
+	if st.clocks != nil {
+		st.clocks.close()
+		st.clocks = nil
+	}
+}
+
+// cpu returns the CPU time of the worker in ns: exactly, from the counters
+// on its threads when they could be opened, else from its process CPU
+// clock, which moves for a running thread at the scheduler's tick; 0 when
+// neither can be read (ok false).
+func (st *hangState) cpu() (ns int64, ok bool) {
+	if st.clocks != nil {
+		return st.clocks.total(), true
+	}
+	ns = processCPU(st.p.pid)
+	return ns, ns > 0
 }
 
 // check returns when to look at the worker next, or that it is hung.
@@ -183,9 +333,23 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		return now + st.timeout, false // being stopped: not ours to judge
 	}
 	if st.p.seg.ActiveLane() != st.p.lane.Index() {
-		// A parked spare does not beat; its clock starts when it is promoted.
-		st.progress, st.suspect = now, false
+		// A parked spare does not beat; its clock starts when it is
+		// promoted, and whoever promotes it makes the monitor look
+		// (Segment.Failover), so its watchdog can sleep till then.
+		st.progress, st.parked = now, true
+		st.clear()
+		if st.dog >= 0 {
+			return 0, false
+		}
 		return now + st.timeout, false
+	}
+	if st.parked {
+		// Promoted since the last look: its clock starts at its first beat
+		// as the primary (WaitActive beats), or now.
+		st.parked = false
+		if !st.observe(now) {
+			st.progress = now
+		}
 	}
 	st.observe(now)
 	deadline := st.progress + st.timeout
@@ -199,9 +363,11 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		return st.progress + st.timeout, false
 	}
 	if !st.suspect {
-		st.suspect = true
+		st.suspect, st.suspectAt, st.settleBy = true, now, 0
 		st.run0, st.waitLast = run, wait
-		st.cpu0 = processCPU(st.p.pid)
+		st.clocks = openThreadClocks(st.p.pid)
+		st.cpuStart, st.cpuOK = st.cpu()
+		st.cpu0 = st.cpuStart
 		st.confirmAt = now + st.firstWindow(now-deadline)
 		return st.confirmAt, false
 	}
@@ -211,33 +377,52 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	busy := machineBusy()
 	waited := wait - st.waitLast
 	st.waitLast = wait
-	cpu := processCPU(st.p.pid)
+	cpu, cpuOK := st.cpu()
+	cpuOK = cpuOK && st.cpuOK
 	// Running flat out through the window without a beat is a spinning
 	// loop, busy machine or not (a healthy worker that gets the CPU beats
-	// within its loop's time). Another process's CPU clock moves for a
-	// thread on a CPU only at the scheduler's tick (4 ms at HZ=250), so a
-	// spinner shows after a tick: hence about 4.7 ms past the timeout at
-	// p50. (Taking a runnable worker on an idle machine for a spinner
-	// called it at 0.7 ms, but also called a worker whose sleep overslept
-	// while another of its threads ran: 1 false alarm in 1,500.)
-	spinning := run-st.run0 >= st.interval || (st.cpu0 > 0 && cpu-st.cpu0 >= st.window/2)
-	// Held up: waiting for a CPU on a busy machine, or blocked in the
-	// kernel (uninterruptible: a page fault served by a slow disk, memory
-	// reclaim), which is the machine's doing, not the worker's loop's.
-	heldUp := busy && (runnable || waited > 0) || inKernel
+	// within its loop's time), and so is a full interval of CPU since it
+	// became suspect. With the exact counters a spinner shows at the first
+	// window; through the process CPU clock, at the scheduler's next tick.
+	// (Taking a runnable worker on an idle machine for a spinner, without
+	// seeing its CPU, also called a worker whose sleep overslept while
+	// another of its threads ran: 1 false alarm in 1,500.)
+	spinning := run-st.run0 >= st.interval ||
+		cpuOK && (cpu-st.cpuStart >= st.interval || cpu-st.cpu0 >= st.window/2)
+	// Held up: waiting for a CPU, or blocked in the kernel (uninterruptible:
+	// a page fault served by a slow disk, memory reclaim), which is the
+	// machine's doing, not the worker's loop's. With the exact counters, a
+	// runnable worker that did not get a spinner's CPU in the window was
+	// waiting for it, busy machine or not (it may share a CPU with another
+	// task). Through the process clock, which moves at the tick, only a
+	// busy machine says so; on an idle one a runnable worker gets one more
+	// look, a tick later, for its CPU to show.
+	heldUp := inKernel || (runnable || waited > 0) && (busy || st.clocks != nil)
+	tickLook := !heldUp && runnable && st.settleBy == 0
 	switch {
 	case spinning:
 		st.kind = HangSpinning
 	case heldUp && now-st.progress < st.cap:
-		st.starved += max(waited, now-st.confirmAt+st.confirmWindow(busy))
-		st.confirmAt = now + st.confirmWindow(busy)
+		// Look again soon for the first tick, while a spinner that shares
+		// a CPU may yet show, then at the busy machine's pace.
+		step := st.confirmWindow(busy)
+		if st.clocks != nil && now-st.suspectAt < schedTick {
+			step = st.window
+		}
+		st.starved += max(waited, now-st.confirmAt+step)
+		st.confirmAt = now + step
 		st.cpu0 = cpu
 		return st.confirmAt, false
 	case heldUp:
 		st.kind = HangHeldUp
+	case tickLook:
+		st.settleBy = now + schedTick
+		st.confirmAt = st.settleBy
+		return st.confirmAt, false
 	default:
 		st.kind = HangAsleep
 	}
+	st.clear()
 	return 0, true
 }
 
@@ -265,10 +450,15 @@ func (st *hangState) firstWindow(late int64) int64 {
 // healthy worker from beating, and the window is short.
 func (st *hangState) confirmWindow(busy bool) int64 {
 	if busy {
-		return max(st.window, st.interval, int64(4*time.Millisecond))
+		return max(st.window, st.interval, schedTick)
 	}
 	return st.window
 }
+
+// schedTick is the scheduler's tick at HZ=250, the usual kernel
+// configuration: the kernel's accounting of a thread that stays on a CPU
+// moves at most this long after it began to run.
+const schedTick = int64(4 * time.Millisecond)
 
 // machineBusy reports whether more tasks are runnable than there are CPUs
 // (the instantaneous count in /proc/loadavg, this thread included): then a

@@ -5,6 +5,7 @@ package procbridge_test
 import (
 	"errors"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,8 +20,24 @@ import (
 var fastBeat = procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 20 * time.Millisecond}
 
 func TestHang(t *testing.T) {
-	for _, how := range []string{"sleep", "spin"} {
-		t.Run(how, func(t *testing.T) {
+	for _, c := range []struct{ name, how string }{
+		{"sleep", "sleep"}, {"spin", "spin"},
+		// The monitor keeps the deadline itself, as for a worker that
+		// does not re-arm its watchdog.
+		{"sleep-no-watchdog", "sleep"}, {"spin-no-watchdog", "spin"},
+		// No exact thread counters (perf events): the process CPU clock.
+		{"sleep-process-clock", "sleep"}, {"spin-process-clock", "spin"},
+	} {
+		how := c.how
+		t.Run(c.name, func(t *testing.T) {
+			if strings.HasSuffix(c.name, "-no-watchdog") {
+				procbridge.SetWatchdogForTest(false)
+				defer procbridge.SetWatchdogForTest(true)
+			}
+			if strings.HasSuffix(c.name, "-process-clock") {
+				procbridge.SetThreadClocksForTest(false)
+				defer procbridge.SetThreadClocksForTest(true)
+			}
 			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "stop-beating", Args: []string{"20", how}, Heartbeat: fastBeat})
 			require.NoError(t, err)
 			nextEvent(t, p) // Ready
@@ -139,6 +156,59 @@ func TestNoFalseHangUnderLoad(t *testing.T) {
 			}
 		case <-time.After(deadline):
 			t.Fatal("the workers did not all end")
+		}
+	}
+}
+
+// TestMonitorSleepsWhileWorkersBeat: workers that beat re-arm their
+// watchdogs, so the hang monitor does not wake to look at them. A monitor
+// that kept their deadlines itself would wake at least once per
+// (timeout − interval) = 18 ms, some 20 times over the 400 ms of 200 beats.
+func TestMonitorSleepsWhileWorkersBeat(t *testing.T) {
+	spec := procbridge.Spec{Worker: "beat", Heartbeat: fastBeat}
+	var ps []*procbridge.Process
+	for range 4 {
+		p, err := procbridge.Start(ctxT(t), spec)
+		require.NoError(t, err)
+		t.Cleanup(func() { p.Kill(); <-p.Done() })
+		nextEvent(t, p) // Ready
+		ps = append(ps, p)
+	}
+	// The monitor's first looks: each worker's start pokes it.
+	waitBeats(t, ps, 5)
+	before := procbridge.MonitorWakes()
+	waitBeats(t, ps, 200)
+	wakes := procbridge.MonitorWakes() - before
+	t.Logf("the monitor woke %d times while 4 workers beat 200 times each", wakes)
+	assert.LessOrEqual(t, wakes, int64(5), "a healthy worker's watchdog does not fire")
+	for _, p := range ps {
+		select {
+		case e := <-p.Events():
+			t.Fatalf("%s: %#v while beating", p.Name(), e)
+		default:
+		}
+	}
+}
+
+// waitBeats waits until every worker has beaten n more times.
+func waitBeats(t *testing.T, ps []*procbridge.Process, n uint64) {
+	t.Helper()
+	from := make([]uint64, len(ps))
+	for i, p := range ps {
+		from[i], _ = p.Heartbeat()
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(deadline)
+	for i := 0; i < len(ps); {
+		if c, _ := ps[i].Heartbeat(); c >= from[i]+n {
+			i++
+			continue
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("worker %d did not beat %d times in %v", i, n, deadline)
 		}
 	}
 }

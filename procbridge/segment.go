@@ -122,6 +122,7 @@ func (s *Segment) failover(from, to int) (epoch uint64, lane int, won bool, err 
 	}
 	epoch, lane = s.seg.Control()
 	wakeLane(s.seg.Lane(lane))
+	lookForHangs() // the new primary's heartbeat clock starts now
 	return epoch, lane, won, nil
 }
 

@@ -31,6 +31,8 @@ func signalOf(sig int) syscall.Signal { return syscall.Signal(sig) }
 type osProcess struct {
 	pidfd    *os.File // nil in sentinel mode
 	sentinel *os.File // read end, in sentinel mode
+	dog      int      // the heartbeat watchdog timerfd, or -1; the monitor's once started
+	reaped   bool     // the monitor will not watch it (set under monitor.mu)
 }
 
 // Start starts a worker from spec and returns once it is ready: for a worker
@@ -195,6 +197,18 @@ func (p *Process) spawn(mode WatchMode) error {
 		}
 	}
 
+	// The watchdog: a timerfd the worker re-arms as it beats, so the hang
+	// monitor sleeps until a worker misses its deadline rather than waking
+	// to look at healthy ones.
+	p.os.dog = -1
+	if spec.Heartbeat.Interval > 0 && spec.usesSDK() && !noWatchdog.Load() {
+		if fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err == nil {
+			p.os.dog = fd
+			env = append(env, shm.EnvWatchdogFd+"="+strconv.Itoa(len(files)))
+			files = append(files, uintptr(fd))
+		}
+	}
+
 	pidfd := -1
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if mode == WatchPidfd {
@@ -211,6 +225,7 @@ func (p *Process) spawn(mode WatchMode) error {
 		if p.os.sentinel != nil {
 			p.os.sentinel.Close()
 		}
+		p.closeDog()
 		return fmt.Errorf("fork/exec %s: %w", path, err)
 	}
 	p.pid = pid
@@ -225,6 +240,7 @@ func (p *Process) spawn(mode WatchMode) error {
 			var ws unix.WaitStatus
 			unix.Wait4(pid, &ws, 0, nil)
 			p.closeOutputs()
+			p.closeDog()
 			return fmt.Errorf("no pidfd for pid %d: %w", pid, ErrNotSupported)
 		}
 		unix.SetNonblock(pidfd, true)
@@ -248,7 +264,7 @@ func childEnv(base []string) []string {
 	for _, kv := range base {
 		key, _, _ := strings.Cut(kv, "=")
 		switch key {
-		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker:
+		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker, shm.EnvWatchdogFd:
 			continue
 		}
 		out = append(out, kv)
@@ -428,7 +444,7 @@ func (p *Process) watch() {
 	if p.os.sentinel != nil {
 		p.os.sentinel.Close()
 	}
-	monitor.remove(p)
+	monitor.remove(p) // and closes the watchdog
 	p.releaseSegment()
 
 	code, sig := ws.ExitStatus(), 0
@@ -455,6 +471,14 @@ func (p *Process) watch() {
 func siginfoPid(info *unix.Siginfo) int32 {
 	b := (*[128]byte)(unsafe.Pointer(info))
 	return int32(uint32(b[16]) | uint32(b[17])<<8 | uint32(b[18])<<16 | uint32(b[19])<<24)
+}
+
+// closeDog closes the watchdog timerfd (spawn failed: nobody watches it).
+func (p *Process) closeDog() {
+	if p.os.dog >= 0 {
+		unix.Close(p.os.dog)
+		p.os.dog = -1
+	}
 }
 
 // releaseSegment closes the segment's descriptor when the process owns it.

@@ -33,4 +33,6 @@ const (
 
 func wakeLane(*shm.Lane) {}
 
+func lookForHangs() {}
+
 func futexWait(*uint32, uint32, time.Duration) {}

@@ -41,6 +41,18 @@ func attach() (*Worker, error) {
 		}
 	}
 
+	if fd, ok, err := envFd(shm.EnvWatchdogFd); ok && err == nil && validFd(fd) {
+		unix.CloseOnExec(fd)
+		if l := seg.Layout(); l.HeartbeatInterval > 0 && l.HeartbeatTimeout > 0 {
+			// Re-arm at most every half interval, or every half of the
+			// slack between the interval and the timeout when that is
+			// longer: a worker that beats on time re-arms well before the
+			// watchdog could fire, and with fewer system calls.
+			gap := max(l.HeartbeatInterval, (l.HeartbeatTimeout-l.HeartbeatInterval)) / 2
+			w.dog = &watchdog{fd: fd, timeout: l.HeartbeatTimeout, gap: gap}
+		}
+	}
+
 	// What we inherited must not reach programs this worker runs: a
 	// grandchild holding the sentinel would hide our death.
 	unix.CloseOnExec(segFd)
@@ -76,6 +88,12 @@ func watchLifeline(fd int) {
 const envNoRobust = "UNDERSTUDY_TEST_NO_ROBUST"
 
 func wake(word *uint32) { shm.Wake(word, 1<<30) }
+
+// armWatchdog sets the timerfd fd to expire once at the monotonic time at.
+func armWatchdog(fd int, at int64) {
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
+	unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &spec, nil)
+}
 
 func validFd(fd int) bool {
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)

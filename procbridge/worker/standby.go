@@ -92,6 +92,7 @@ const parkReleased = 2
 func (w *Worker) adopt(epoch uint64) error {
 	w.epoch.Store(epoch)
 	w.Mark(shm.Now())
+	w.Beat() // the heartbeat clock of the new primary starts here
 	if w.seg.Layout().StateSize == 0 {
 		return nil
 	}

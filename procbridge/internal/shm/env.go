@@ -9,6 +9,11 @@ const (
 	EnvLifelineFd = "UNDERSTUDY_LIFELINE_FD" // read end of the supervisor's lifeline pipe
 	EnvSentinelFd = "UNDERSTUDY_SENTINEL_FD" // write end of the death sentinel (fallback)
 	EnvWorker     = "UNDERSTUDY_WORKER"      // registered worker name, for re-executed Go workers
+	// EnvWatchdogFd: a timerfd the worker re-arms as it beats, to its last
+	// beat plus the heartbeat timeout; the supervisor sleeps on it, so it
+	// wakes only when a worker misses its deadline. Its number follows the
+	// extra files.
+	EnvWatchdogFd = "UNDERSTUDY_WATCHDOG_FD"
 
 	// Descriptor numbers in the child.
 	FdSegment  = 3
