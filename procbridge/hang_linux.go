@@ -16,28 +16,34 @@ import (
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
-// The hang monitor: one goroutine watches the heartbeats of every process
-// that has one, and it does not exist at all while none has.
+// The hang monitor: one goroutine, on a thread of its own, watches the
+// heartbeats of every process that has one, and it does not exist at all
+// while none has.
 //
 // It wakes only when a worker may have missed its deadline. Each worker
 // gets a watchdog: a timerfd that the worker itself re-arms as it beats
-// (worker.Beat), to its last beat plus its timeout. The monitor sleeps in
-// the netpoller on an epoll set of every watchdog and a timer of its own,
-// so while workers beat it never wakes: the kernel keeps their deadlines.
-// (A worker that does not re-arm its watchdog, one not built on this
-// package's SDK, gets the same verdicts: the monitor re-arms the watchdog to
-// the deadline it reads whenever it fires, as a monitor that polls would.)
+// (worker.Beat), to its last beat plus its timeout. The monitor sleeps on
+// an epoll set of every watchdog and a timer of its own, so while workers
+// beat it never wakes: the kernel keeps their deadlines. (A worker that
+// does not re-arm its watchdog, one not built on this package's SDK, gets
+// the same verdicts: the monitor re-arms the watchdog to the deadline it
+// reads whenever it fires, as a monitor that polls would.)
 //
 // A worker past its deadline is suspect, not hung: on a loaded machine it
-// may simply be waiting for a CPU. The monitor confirms by reading the
-// scheduler's own accounting (/proc/PID/task/*/stat and schedstat): if no
-// thread of the worker is runnable, it is asleep or stopped and not beating
-// — hung. Otherwise it looks again after a short window, on its own timer:
-// a worker that spent the window waiting on a run queue (or blocked in the
-// kernel), and got less CPU than one heartbeat interval since it became
-// suspect, is held up, not hung, and gets another window, up to a cap of
-// silence.
+// may simply be waiting for a CPU. The monitor confirms by watching its
+// threads (threadProbe: their state, their time waiting for a CPU, and
+// their CPU time, exactly where perf events allow): if no thread of the
+// worker is runnable, it is asleep or stopped and not beating — hung. If
+// it ran through a window without beating, it spins — hung. Otherwise it
+// looks again after a short window, on its own timer: a worker that spent
+// the window waiting on a run queue (or blocked in the kernel), and got
+// less CPU than one heartbeat interval since it became suspect, is held
+// up, not hung, and gets another window, up to a cap of silence.
 var monitor hangMonitor
+
+// noRealtime, set by benchmarks, keeps the monitor's thread off the
+// real-time class (monitorPriority).
+var noRealtime atomic.Bool
 
 // noWatchdog, set by tests and benchmarks, starts workers without a
 // watchdog, so the monitor keeps their deadlines on its own timer.
@@ -49,8 +55,8 @@ type hangMonitor struct {
 	watch   map[*Process]*hangState
 	dogs    map[int]*hangState // the watchdogs in the epoll set, by descriptor
 	running bool
-	timer   int      // the monitor's own timerfd: confirmation windows, workers without a watchdog
-	ep      *os.File // an epoll set of the timer and the watchdogs, in the netpoller
+	timer   int // the monitor's own timerfd: confirmation windows, workers without a watchdog
+	ep      int // an epoll set of the timer and the watchdogs
 }
 
 type hangState struct {
@@ -68,12 +74,12 @@ type hangState struct {
 	suspectAt int64 // mono ns when it became suspect
 	settleBy  int64 // a runnable suspect whose CPU has not shown is judged by then
 	confirmAt int64
-	run0      int64         // CPU ns when it became suspect (schedstat, per tick)
-	clocks    *threadClocks // exact CPU counters on its threads while suspect, or nil
-	cpuStart  int64         // CPU ns when it became suspect (cpu)
-	cpuOK     bool          // cpuStart could be read
-	cpu0      int64         // CPU ns at the start of the window (cpu)
-	waitLast  int64         // run-queue wait ns at the last look
+	run0      int64        // CPU ns when it became suspect (schedstat, per tick)
+	probe     *threadProbe // its threads, watched while suspect, or nil
+	cpuStart  int64        // CPU ns when it became suspect (cpu)
+	cpuOK     bool         // cpuStart could be read
+	cpu0      int64        // CPU ns at the start of the window (cpu)
+	waitLast  int64        // run-queue wait ns at the last look
 	starved   int64
 	kind      HangKind // what the last look saw, once hung
 }
@@ -133,24 +139,15 @@ func (m *hangMonitor) start() error {
 		unix.Close(timer)
 		return err
 	}
-	unix.SetNonblock(ep, true) // so that os.NewFile puts it in the netpoller
-	m.timer, m.ep = timer, os.NewFile(uintptr(ep), "understudy-hang-monitor")
+	m.timer, m.ep = timer, ep
 	m.running = true
 	keepPerf()
-	go m.run(m.ep)
+	go m.run(ep)
 	return nil
 }
 
 func (m *hangMonitor) ctl(op, fd int, ev *unix.EpollEvent) error {
-	rc, err := m.ep.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var cerr error
-	if err := rc.Control(func(ep uintptr) { cerr = unix.EpollCtl(int(ep), op, fd, ev) }); err != nil {
-		return err
-	}
-	return cerr
+	return unix.EpollCtl(m.ep, op, fd, ev)
 }
 
 // poke makes the monitor look now (m.mu held): the timer expires at once.
@@ -195,10 +192,13 @@ func (m *hangMonitor) remove(p *Process) {
 	m.poke()
 }
 
-// run is the monitor's loop. It sleeps in the netpoller on the epoll set
-// until a watchdog or its own timer expires, looks at every worker, and
-// sets each watchdog and its own timer for the next look.
-func (m *hangMonitor) run(ep *os.File) {
+// run is the monitor's loop. It sleeps on the epoll set until a watchdog or
+// its own timer expires, looks at every worker, and sets each watchdog and
+// its own timer for the next look. It has a thread of its own, at a raised
+// priority (monitorPriority).
+func (m *hangMonitor) run(ep int) {
+	runtime.LockOSThread() // never unlocked: the thread ends with the loop
+	monitorPriority()
 	var hung []*hangState
 	var ready []int32
 	for {
@@ -222,9 +222,9 @@ func (m *hangMonitor) run(ep *os.File) {
 			m.running = false
 			releasePerf()
 			unix.Close(m.timer)
-			m.timer, m.ep = -1, nil
+			unix.Close(ep)
+			m.timer, m.ep = -1, -1
 			m.mu.Unlock()
-			ep.Close()
 			return
 		}
 		now := shm.Now()
@@ -268,25 +268,42 @@ func (m *hangMonitor) run(ep *os.File) {
 	}
 }
 
-// waitEpoll waits in the netpoller until something in the epoll set ep is
-// ready, and appends the ready descriptors to fds.
-func waitEpoll(ep *os.File, fds []int32) ([]int32, error) {
-	rc, err := ep.SyscallConn()
-	if err != nil {
-		return fds, err
-	}
+// waitEpoll waits until something in the epoll set ep is ready, and
+// appends the ready descriptors to fds.
+func waitEpoll(ep int, fds []int32) ([]int32, error) {
 	var evs [32]unix.EpollEvent
-	err = rc.Read(func(fd uintptr) bool {
-		n, err := unix.EpollWait(int(fd), evs[:], 0)
-		if err != nil || n <= 0 {
-			return err != nil && err != unix.EINTR && err != unix.EAGAIN
+	for {
+		n, err := unix.EpollWait(ep, evs[:], -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fds, err
 		}
 		for _, e := range evs[:n] {
 			fds = append(fds, e.Fd)
 		}
-		return true
-	})
-	return fds, err
+		return fds, nil
+	}
+}
+
+// monitorPriority raises the monitor's thread above ordinary tasks, so that
+// it gets a CPU as soon as its timer expires even while the hung worker it
+// watches spins on that CPU: the lowest real-time priority (SCHED_FIFO 1)
+// where this process may have it (CAP_SYS_NICE or RLIMIT_RTPRIO), else a
+// short slice (sched_setattr's runtime, honoured by Linux 6.12 and later),
+// with which the scheduler lets a waking task preempt one of a longer
+// slice. Without either, a monitor woken on the spinner's CPU waits for the
+// spinner's slice to end, milliseconds. The thread runs only to look,
+// a few tens of microseconds at a time, and children forked from it (none
+// are) would not inherit the priority.
+func monitorPriority() {
+	const resetOnFork = 0x01 // SCHED_FLAG_RESET_ON_FORK
+	fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1, Flags: resetOnFork}
+	if noRealtime.Load() || unix.SchedSetAttr(0, &fifo, 0) != nil {
+		short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Runtime: uint64(100 * time.Microsecond), Flags: resetOnFork}
+		unix.SchedSetAttr(0, &short, 0)
+	}
 }
 
 // observe records progress when the worker beat since the last look.
@@ -309,23 +326,23 @@ func (st *hangState) observe(now int64) bool {
 // clear ends a suspicion.
 func (st *hangState) clear() {
 	st.suspect = false
-	if st.clocks != nil {
-		st.clocks.close()
-		st.clocks = nil
+	if st.probe != nil {
+		st.probe.close()
+		st.probe = nil
 	}
 }
 
-// cpu returns the CPU time of the worker in ns: exactly, from the counters
-// on its threads when they could be opened, else from its process CPU
-// clock, which moves for a running thread at the scheduler's tick; 0 when
-// neither can be read (ok false).
-func (st *hangState) cpu() (ns int64, ok bool) {
-	if st.clocks != nil {
-		return st.clocks.total(), true
+// sample looks at the worker's threads.
+func (st *hangState) sample() threadSample {
+	if st.probe != nil {
+		return st.probe.sample()
 	}
-	ns = processCPU(st.p.pid)
-	return ns, ns > 0
+	cpu := processCPU(st.p.pid)
+	return threadSample{cpu: cpu, cpuOK: cpu > 0}
 }
+
+// exact reports whether the worker's CPU is read exactly (threadProbe).
+func (st *hangState) exact() bool { return st.probe != nil && st.probe.exact }
 
 // check returns when to look at the worker next, or that it is hung.
 func (st *hangState) check(now int64) (next int64, hung bool) {
@@ -356,29 +373,33 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	if now < deadline {
 		return deadline, false
 	}
-	runnable, inKernel, run, wait := schedSample(st.p.pid)
-	// Reading the scheduler's accounting takes time, during which this
-	// thread may itself be descheduled: look at the heartbeat once more.
-	if now := shm.Now(); st.observe(now) {
-		return st.progress + st.timeout, false
-	}
 	if !st.suspect {
+		st.probe = openProbe(st.p.pid)
+		s := st.sample()
+		// Reading the scheduler's accounting takes time, during which
+		// this thread may itself be descheduled: look at the heartbeat
+		// once more.
+		if now := shm.Now(); st.observe(now) {
+			return st.progress + st.timeout, false
+		}
 		st.suspect, st.suspectAt, st.settleBy = true, now, 0
-		st.run0, st.waitLast = run, wait
-		st.clocks = openThreadClocks(st.p.pid)
-		st.cpuStart, st.cpuOK = st.cpu()
-		st.cpu0 = st.cpuStart
+		st.run0, st.waitLast = s.run, s.wait
+		st.cpuStart, st.cpuOK, st.cpu0 = s.cpu, s.cpuOK, s.cpu
 		st.confirmAt = now + st.firstWindow(now-deadline)
 		return st.confirmAt, false
 	}
 	if now < st.confirmAt {
 		return st.confirmAt, false
 	}
+	s := st.sample()
+	if now := shm.Now(); st.observe(now) {
+		return st.progress + st.timeout, false
+	}
 	busy := machineBusy()
-	waited := wait - st.waitLast
-	st.waitLast = wait
-	cpu, cpuOK := st.cpu()
-	cpuOK = cpuOK && st.cpuOK
+	runnable, inKernel, run, cpu := s.runnable, s.inKernel, s.run, s.cpu
+	waited := s.wait - st.waitLast
+	st.waitLast = s.wait
+	cpuOK := s.cpuOK && st.cpuOK
 	// Running flat out through the window without a beat is a spinning
 	// loop, busy machine or not (a healthy worker that gets the CPU beats
 	// within its loop's time), and so is a full interval of CPU since it
@@ -397,7 +418,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	// task). Through the process clock, which moves at the tick, only a
 	// busy machine says so; on an idle one a runnable worker gets one more
 	// look, a tick later, for its CPU to show.
-	heldUp := inKernel || (runnable || waited > 0) && (busy || st.clocks != nil)
+	heldUp := inKernel || (runnable || waited > 0) && (busy || st.exact())
 	tickLook := !heldUp && runnable && st.settleBy == 0
 	switch {
 	case spinning:
@@ -406,7 +427,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		// Look again soon for the first tick, while a spinner that shares
 		// a CPU may yet show, then at the busy machine's pace.
 		step := st.confirmWindow(busy)
-		if st.clocks != nil && now-st.suspectAt < schedTick {
+		if st.exact() && now-st.suspectAt < schedTick {
 			step = st.window
 		}
 		st.starved += max(waited, now-st.confirmAt+step)
@@ -536,45 +557,6 @@ func (p *Process) hung(st *hangState, now int64) {
 	}
 	p.emit(Hung{Pid: p.pid, Mono: now, Err: err})
 	p.signalGroupLocked(sigKill)
-}
-
-// schedSample sums, over the threads of pid, the time on a CPU and the time
-// waiting on a run queue (ns), and says whether any thread is runnable and
-// whether any is blocked in the kernel (uninterruptible sleep, state D).
-// Errors (the process is gone, /proc is missing) read as "not runnable":
-// the pidfd then tells the real story.
-func schedSample(pid int) (runnable, inKernel bool, run, wait int64) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
-	f, err := os.Open(dir)
-	if err != nil {
-		return false, false, 0, 0
-	}
-	tids, _ := f.Readdirnames(-1)
-	f.Close()
-	var buf [512]byte
-	for _, tid := range tids {
-		if b := readSmall(dir+tid+"/stat", buf[:]); b != nil {
-			// The state follows the command name's closing parenthesis.
-			if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
-				switch b[i+2] {
-				case 'R':
-					runnable = true
-				case 'D':
-					inKernel = true
-				}
-			}
-		}
-		if b := readSmall(dir+tid+"/schedstat", buf[:]); b != nil {
-			fields := bytes.Fields(b)
-			if len(fields) >= 2 {
-				r, _ := strconv.ParseInt(string(fields[0]), 10, 64)
-				w, _ := strconv.ParseInt(string(fields[1]), 10, 64)
-				run += r
-				wait += w
-			}
-		}
-	}
-	return runnable, inKernel, run, wait
 }
 
 func readSmall(path string, buf []byte) []byte {
