@@ -228,10 +228,11 @@ func checkKilled(b *testing.B, err error) {
 }
 
 // BenchmarkHangDetection: a worker beats every 2ms (timeout 5ms) for 25
-// beats, marks its last beat, then sleeps or spins without beating. The
-// latency is how far past the timeout the Hung event comes:
-// Hung.Mono − (mark + timeout). false-alarms counts Hung events that came
-// while the worker still beat; early-alarms those that came after its last
+// beats, marks that it beat its last, then sleeps or spins without
+// beating. The latency is how far past the timeout the Hung event comes:
+// Hung.Mono − (last beat + timeout), the last beat's time as the worker
+// stamped it. false-alarms counts Hung events that came while the worker
+// still beat (no mark yet); early-alarms those that came after its last
 // beat but before the timeout had passed.
 func BenchmarkHangDetection(b *testing.B) {
 	hb := procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 5 * time.Millisecond}
@@ -266,10 +267,13 @@ func BenchmarkHangDetection(b *testing.B) {
 						b.Fatalf("exited without a Hung event: %v", e.Exit)
 					}
 				}
-				mark := p.Mark() // written before the worker stopped beating
-				p.Kill()         // the bridge kills it already; make sure
+				mark := p.Mark() // written after the last beat, before the worker stopped beating
+				_, last := p.Heartbeat()
+				p.Kill() // the bridge kills it already; make sure
 				<-p.Done()
-				switch past := hung.Mono - (mark + int64(hb.Timeout)); {
+				// The timeout runs from the last beat, which the worker
+				// stamped itself (a little before its mark).
+				switch past := hung.Mono - (last + int64(hb.Timeout)); {
 				case mark == 0 || hung.Mono < mark:
 					falseAlarms++
 					b.Logf("false alarm, %d us before the worker stopped beating: %v", (mark-hung.Mono)/1000, hung.Err)

@@ -66,6 +66,7 @@ type hangState struct {
 	timeout   int64
 	interval  int64
 	window    int64
+	lead      int64 // the watch starts this long before the deadline
 	cap       int64
 	lastCount uint64
 	progress  int64 // mono ns of the last observed progress
@@ -79,6 +80,7 @@ type hangState struct {
 	cpuStart  int64        // CPU ns when it became suspect (cpu)
 	cpuOK     bool         // cpuStart could be read
 	cpu0      int64        // CPU ns at the start of the window (cpu)
+	cpu0At    int64        // mono ns when cpu0 was read
 	waitLast  int64        // run-queue wait ns at the last look
 	starved   int64
 	kind      HangKind // what the last look saw, once hung
@@ -93,7 +95,8 @@ func (m *hangMonitor) add(p *Process) {
 		interval: int64(hb.Interval),
 		progress: p.readyMono.Load(),
 	}
-	st.window = min(max(st.interval/4, int64(250*time.Microsecond)), int64(2*time.Millisecond))
+	st.window = shm.HangWindow(st.interval)
+	st.lead = shm.WatchdogLead(st.interval, st.timeout)
 	st.cap = max(10*st.timeout, int64(250*time.Millisecond))
 	st.lastCount, _ = p.lane.Heartbeat()
 	m.mu.Lock()
@@ -369,31 +372,38 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		}
 	}
 	st.observe(now)
+	// The watch starts a lead before the deadline, so that the window in
+	// which the monitor sees what the worker does ends at the deadline:
+	// it judges at the deadline, never before.
 	deadline := st.progress + st.timeout
-	if now < deadline {
-		return deadline, false
+	if now < deadline-st.lead {
+		return deadline - st.lead, false
 	}
 	if !st.suspect {
 		st.probe = openProbe(st.p.pid)
 		s := st.sample()
-		// Reading the scheduler's accounting takes time, during which
-		// this thread may itself be descheduled: look at the heartbeat
-		// once more.
-		if now := shm.Now(); st.observe(now) {
-			return st.progress + st.timeout, false
+		// Reading the scheduler's accounting takes time (opening the
+		// probe, a few hundred microseconds), during which this thread may
+		// itself be descheduled: look at the heartbeat once more, and
+		// leave at least half a window after the reading.
+		sampled := shm.Now()
+		if st.observe(sampled) {
+			return st.progress + st.timeout - st.lead, false
 		}
-		st.suspect, st.suspectAt, st.settleBy = true, now, 0
+		st.suspect, st.suspectAt, st.settleBy = true, sampled, 0
 		st.run0, st.waitLast = s.run, s.wait
-		st.cpuStart, st.cpuOK, st.cpu0 = s.cpu, s.cpuOK, s.cpu
-		st.confirmAt = now + st.firstWindow(now-deadline)
+		st.cpuStart, st.cpuOK, st.cpu0, st.cpu0At = s.cpu, s.cpuOK, s.cpu, sampled
+		watch := now + st.firstWindow(now-(deadline-st.lead))
+		st.confirmAt = max(deadline, watch, sampled+st.window/2)
 		return st.confirmAt, false
 	}
 	if now < st.confirmAt {
 		return st.confirmAt, false
 	}
 	s := st.sample()
-	if now := shm.Now(); st.observe(now) {
-		return st.progress + st.timeout, false
+	now = shm.Now()
+	if st.observe(now) {
+		return st.progress + st.timeout - st.lead, false
 	}
 	busy := machineBusy()
 	runnable, inKernel, run, cpu := s.runnable, s.inKernel, s.run, s.cpu
@@ -409,7 +419,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	// seeing its CPU, also called a worker whose sleep overslept while
 	// another of its threads ran: 1 false alarm in 1,500.)
 	spinning := run-st.run0 >= st.interval ||
-		cpuOK && (cpu-st.cpuStart >= st.interval || cpu-st.cpu0 >= st.window/2)
+		cpuOK && (cpu-st.cpuStart >= st.interval || st.ranHalf(cpu, now))
 	// Held up: waiting for a CPU, or blocked in the kernel (uninterruptible:
 	// a page fault served by a slow disk, memory reclaim), which is the
 	// machine's doing, not the worker's loop's. With the exact counters, a
@@ -432,7 +442,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		}
 		st.starved += max(waited, now-st.confirmAt+step)
 		st.confirmAt = now + step
-		st.cpu0 = cpu
+		st.cpu0, st.cpu0At = cpu, now
 		return st.confirmAt, false
 	case heldUp:
 		st.kind = HangHeldUp
@@ -445,6 +455,14 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	}
 	st.clear()
 	return 0, true
+}
+
+// ranHalf reports whether the worker, now at cpu ns of CPU, ran at least
+// half of the time since the window's reading (and at least a quarter of a
+// window in all).
+func (st *hangState) ranHalf(cpu, now int64) bool {
+	ran := cpu - st.cpu0
+	return ran >= st.window/4 && 2*ran >= now-st.cpu0At
 }
 
 // firstWindow is how long a worker just found past its deadline gets to

@@ -19,7 +19,7 @@ import (
 // with pread rather than walking /proc again: a look then costs tens of
 // microseconds, not hundreds, which matters when the monitor shares a CPU
 // with the spinner it watches. Where perf events allow, it also keeps an
-// exact CPU counter (a task clock) on each thread.
+// exact CPU counter (a task clock) on each thread it has seen runnable.
 //
 // The counters are why: the kernel's other accounts of another process's
 // CPU (its CPU clock, schedstat) are brought up to date for a thread that
@@ -36,10 +36,11 @@ import (
 type threadProbe struct {
 	pid     int
 	threads []probeThread
-	exact   bool // every thread has a counter
+	exact   bool // CPU is read from counters on the threads that ran
 }
 
 type probeThread struct {
+	tid                    int
 	stat, schedstat, clock int // descriptors, -1 when not open
 }
 
@@ -61,55 +62,42 @@ func openProbe(pid int) *threadProbe {
 	if err != nil {
 		return nil
 	}
-	tids, _ := f.Readdirnames(-1)
+	names, _ := f.Readdirnames(-1)
 	f.Close()
 	pr := &threadProbe{pid: pid, exact: !perfUnusable.Load()}
-	attr := taskClockAttr()
-	for _, s := range tids {
+	for _, s := range names {
 		tid, err := strconv.Atoi(s)
 		if err != nil {
 			continue
 		}
-		t := probeThread{stat: -1, schedstat: -1, clock: -1}
+		t := probeThread{tid: tid, stat: -1, schedstat: -1, clock: -1}
 		t.stat, _ = unix.Open(dir+s+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		t.schedstat, _ = unix.Open(dir+s+"/schedstat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if t.stat < 0 && t.schedstat < 0 {
 			continue // the thread has exited
 		}
-		if pr.exact {
-			fd, err := unix.PerfEventOpen(&attr, tid, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
-			switch {
-			case err == nil:
-				t.clock = fd
-			case err == unix.ESRCH:
-				// The thread has exited.
-			default:
-				perfUnusable.Store(true)
-				pr.exact = false
-			}
-		}
 		pr.threads = append(pr.threads, t)
-	}
-	if !pr.exact {
-		for i := range pr.threads {
-			closeFd(&pr.threads[i].clock)
-		}
 	}
 	return pr
 }
 
-// sample looks at the threads once.
+// sample looks at the threads once. A thread found runnable gets its
+// counter then, if it has none: a counter costs tens of microseconds to
+// open, and only a thread that runs can spin. Its CPU counts from then on,
+// so a window in which a counter opened under-counts, never over-counts.
 func (pr *threadProbe) sample() threadSample {
 	var s threadSample
 	var buf [512]byte
-	for _, t := range pr.threads {
+	for i := range pr.threads {
+		t := &pr.threads[i]
+		running := false
 		if n, err := unix.Pread(t.stat, buf[:], 0); err == nil && n > 0 {
 			// The state follows the command name's closing parenthesis.
 			b := buf[:n]
 			if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
 				switch b[i+2] {
 				case 'R':
-					s.runnable = true
+					s.runnable, running = true, true
 				case 'D':
 					s.inKernel = true
 				}
@@ -119,6 +107,9 @@ func (pr *threadProbe) sample() threadSample {
 			r, w := parseSchedstat(buf[:n])
 			s.run += r
 			s.wait += w
+		}
+		if running && t.clock < 0 && pr.exact {
+			pr.openClock(t)
 		}
 		if t.clock >= 0 {
 			if n, err := unix.Read(t.clock, buf[:8]); err == nil && n == 8 {
@@ -133,6 +124,25 @@ func (pr *threadProbe) sample() threadSample {
 		s.cpuOK = s.cpu > 0
 	}
 	return s
+}
+
+// openClock opens the thread's counter. When perf events are refused, the
+// probe (and every later one) falls back to the process CPU clock.
+func (pr *threadProbe) openClock(t *probeThread) {
+	attr := taskClockAttr()
+	fd, err := unix.PerfEventOpen(&attr, t.tid, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	switch {
+	case err == nil:
+		t.clock = fd
+	case err == unix.ESRCH:
+		// The thread has exited.
+	default:
+		perfUnusable.Store(true)
+		pr.exact = false
+		for i := range pr.threads {
+			closeFd(&pr.threads[i].clock)
+		}
+	}
 }
 
 func (pr *threadProbe) close() {

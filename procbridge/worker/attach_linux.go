@@ -44,12 +44,15 @@ func attach() (*Worker, error) {
 	if fd, ok, err := envFd(shm.EnvWatchdogFd); ok && err == nil && validFd(fd) {
 		unix.CloseOnExec(fd)
 		if l := seg.Layout(); l.HeartbeatInterval > 0 && l.HeartbeatTimeout > 0 {
-			// Re-arm at most every half interval, or every half of the
-			// slack between the interval and the timeout when that is
-			// longer: a worker that beats on time re-arms well before the
-			// watchdog could fire, and with fewer system calls.
-			gap := max(l.HeartbeatInterval, (l.HeartbeatTimeout-l.HeartbeatInterval)) / 2
-			w.dog = &watchdog{fd: fd, timeout: l.HeartbeatTimeout, gap: gap}
+			// The watchdog expires shm.WatchdogLead before the deadline.
+			// Re-arm at most every half interval, or every half of what
+			// is left of the timeout after an interval and the lead when
+			// that is longer: a worker that beats on time re-arms well
+			// before the watchdog could fire, and with fewer system calls.
+			ivl, timeout := l.HeartbeatInterval, l.HeartbeatTimeout
+			lead := shm.WatchdogLead(ivl, timeout)
+			gap := max(ivl/2, (timeout-ivl-lead)/2)
+			w.dog = &watchdog{fd: fd, after: timeout - lead, gap: gap}
 		}
 	}
 

@@ -135,7 +135,7 @@ func (w *Worker) Ready() {
 // Beat records a heartbeat: call it from the loop that does the work, so a
 // stuck loop stops beating. It costs two atomic stores and a clock read,
 // and at most twice per heartbeat interval a system call that moves the
-// watchdog the supervisor sleeps on to this beat plus the timeout: a
+// watchdog the supervisor sleeps on to just before this beat's deadline: a
 // supervisor of healthy workers does not wake to look at them.
 func (w *Worker) Beat() {
 	now := shm.Now()
@@ -148,22 +148,22 @@ func (w *Worker) Beat() {
 // watchdog is the timer the supervisor's hang monitor sleeps on
 // (shm.EnvWatchdogFd): a worker that stops beating lets it expire.
 type watchdog struct {
-	fd      int
-	timeout int64        // ns
-	gap     int64        // ns between re-arms, at least
-	armed   atomic.Int64 // mono ns of the last re-arm
+	fd    int
+	after int64        // ns from a beat to the expiry: the timeout less the monitor's lead
+	gap   int64        // ns between re-arms, at least
+	armed atomic.Int64 // mono ns of the last re-arm
 }
 
-// beat moves the deadline to now plus the timeout, unless it moved less
-// than gap ago (a loop that beats far more often than the interval). The
-// deadline is then up to gap early, and the monitor, woken early, sees the
-// later beat and sets the watchdog itself.
+// beat moves the expiry to now plus after, unless it moved less than gap
+// ago (a loop that beats far more often than the interval). The expiry is
+// then up to gap early, and the monitor, woken early, sees the later beat
+// and sets the watchdog itself.
 func (d *watchdog) beat(now int64) {
 	if now-d.armed.Load() < d.gap {
 		return
 	}
 	d.armed.Store(now)
-	armWatchdog(d.fd, now+d.timeout)
+	armWatchdog(d.fd, now+d.after)
 }
 
 // HeartbeatInterval is how often the supervisor expects a beat (0: never).
