@@ -238,15 +238,15 @@ func BenchmarkHangDetection(b *testing.B) {
 	hb := procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 5 * time.Millisecond}
 	for _, name := range []string{"sleep", "spin",
 		// What each part of the spinning case's speed owes to: the
-		// monitor's thread at an ordinary priority (a short slice), and
-		// the process CPU clock instead of the exact thread counters.
+		// monitor's thread left at an ordinary priority, and the process
+		// CPU clock instead of the exact thread counters.
 		"spin-ordinary-priority", "spin-process-clock"} {
 		how, variant, _ := strings.Cut(name, "-")
 		b.Run(name, func(b *testing.B) {
 			switch variant {
 			case "ordinary-priority":
-				procbridge.SetRealtimeMonitorForTest(false)
-				defer procbridge.SetRealtimeMonitorForTest(true)
+				procbridge.SetPromptThreadsForTest(false)
+				defer procbridge.SetPromptThreadsForTest(true)
 			case "process-clock":
 				procbridge.SetThreadClocksForTest(false)
 				defer procbridge.SetThreadClocksForTest(true)

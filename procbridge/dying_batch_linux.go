@@ -3,6 +3,7 @@
 package procbridge
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -90,6 +91,11 @@ func (d *dyingPool) drop(b *dyingBatch) {
 // run is a batch's thread: it looks at every word, settles the processes
 // whose words say they died or are done, and sleeps on the rest.
 func (d *dyingPool) run(b *dyingBatch) {
+	// A thread of its own, prompt to run when the kernel wakes it while
+	// the dying worker's threads, and a spare taking over, want the CPUs.
+	// Never unlocked: the thread ends with the batch.
+	runtime.LockOSThread()
+	promptThread()
 	type ended struct {
 		p    *Process
 		tid  uint32

@@ -31,9 +31,9 @@ func SetWatchdogForTest(on bool) { noWatchdog.Store(!on) }
 // clock (false).
 func SetThreadClocksForTest(on bool) { perfUnusable.Store(!on) }
 
-// SetRealtimeMonitorForTest lets the next hang monitor's thread take the
-// real-time class where permitted (true, the default) or keeps it off.
-func SetRealtimeMonitorForTest(on bool) { noRealtime.Store(!on) }
+// SetPromptThreadsForTest raises the threads of the next hang monitor and
+// death-notice batches (true, the default) or leaves them as they are.
+func SetPromptThreadsForTest(on bool) { unraised.Store(!on) }
 
 // SpuriousWake wakes the spare parked in lane of seg through its robust
 // word in the primary's lane, without the owner having died, and returns

@@ -41,10 +41,6 @@ import (
 // up, not hung, and gets another window, up to a cap of silence.
 var monitor hangMonitor
 
-// noRealtime, set by benchmarks, keeps the monitor's thread off the
-// real-time class (monitorPriority).
-var noRealtime atomic.Bool
-
 // noWatchdog, set by tests and benchmarks, starts workers without a
 // watchdog, so the monitor keeps their deadlines on its own timer.
 var noWatchdog atomic.Bool
@@ -198,10 +194,10 @@ func (m *hangMonitor) remove(p *Process) {
 // run is the monitor's loop. It sleeps on the epoll set until a watchdog or
 // its own timer expires, looks at every worker, and sets each watchdog and
 // its own timer for the next look. It has a thread of its own, at a raised
-// priority (monitorPriority).
+// priority (promptThread).
 func (m *hangMonitor) run(ep int) {
 	runtime.LockOSThread() // never unlocked: the thread ends with the loop
-	monitorPriority()
+	promptThread()
 	var hung []*hangState
 	var ready []int32
 	for {
@@ -287,25 +283,6 @@ func waitEpoll(ep int, fds []int32) ([]int32, error) {
 			fds = append(fds, e.Fd)
 		}
 		return fds, nil
-	}
-}
-
-// monitorPriority raises the monitor's thread above ordinary tasks, so that
-// it gets a CPU as soon as its timer expires even while the hung worker it
-// watches spins on that CPU: the lowest real-time priority (SCHED_FIFO 1)
-// where this process may have it (CAP_SYS_NICE or RLIMIT_RTPRIO), else a
-// short slice (sched_setattr's runtime, honoured by Linux 6.12 and later),
-// with which the scheduler lets a waking task preempt one of a longer
-// slice. Without either, a monitor woken on the spinner's CPU waits for the
-// spinner's slice to end, milliseconds. The thread runs only to look,
-// a few tens of microseconds at a time, and children forked from it (none
-// are) would not inherit the priority.
-func monitorPriority() {
-	const resetOnFork = 0x01 // SCHED_FLAG_RESET_ON_FORK
-	fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1, Flags: resetOnFork}
-	if noRealtime.Load() || unix.SchedSetAttr(0, &fifo, 0) != nil {
-		short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Runtime: uint64(100 * time.Microsecond), Flags: resetOnFork}
-		unix.SchedSetAttr(0, &short, 0)
 	}
 }
 

@@ -222,3 +222,34 @@ func init() {
 		return testproc.DieBy(syscall.SIGSEGV)
 	})
 }
+
+// nextLine returns the next line p printed, or fails after the deadline.
+func nextLine(t *testing.T, p *procbridge.Process) string {
+	t.Helper()
+	select {
+	case l, ok := <-p.Lines():
+		if !ok {
+			t.Fatal("lines closed")
+		}
+		return l.Text
+	case <-time.After(deadline):
+		t.Fatalf("no line from %s after %v", p.Name(), deadline)
+	}
+	return ""
+}
+
+// waitFor waits until cond holds, looking every millisecond, or fails
+// after the deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(deadline)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("%s: not after %v", what, deadline)
+		}
+	}
+}

@@ -133,6 +133,20 @@ func sbSpec(mb int) procbridge.Spec {
 	}
 }
 
+// unraise leaves the bridge's watchers' threads at an ordinary priority
+// until the returned function undoes it.
+func unraise() (undo func()) {
+	procbridge.SetPromptThreadsForTest(false)
+	return func() { procbridge.SetPromptThreadsForTest(true) }
+}
+
+// unraisedSpec is spec for a worker that leaves its parked thread at an
+// ordinary priority.
+func unraisedSpec(spec procbridge.Spec) procbridge.Spec {
+	spec.Env = append(os.Environ(), "UNDERSTUDY_TEST_UNRAISED=1")
+	return spec
+}
+
 // BenchmarkFailover: a primary marks and SIGKILLs itself; how soon does its
 // spare run? Side by side:
 //
@@ -150,6 +164,9 @@ func sbSpec(mb int) procbridge.Spec {
 //     its Ready, first-commit-* to the return of its first Commit.
 //   - detection-floor: a lone worker: dying-* is to the Dying event
 //     (Dying.Mono), exited-* to Exited (Exit.Mono, the pidfd).
+//   - standby-unraised and detection-floor-unraised (0 MB only): the same
+//     with the supervisor's death-notice waiters and the parked spare's
+//     thread left at an ordinary priority, to show what raising them buys.
 func BenchmarkFailover(b *testing.B) { benchFailover(b, 0) }
 
 // BenchmarkFailoverLargeHeap is BenchmarkFailover with 512 MB of touched
@@ -157,10 +174,10 @@ func BenchmarkFailover(b *testing.B) { benchFailover(b, 0) }
 func BenchmarkFailoverLargeHeap(b *testing.B) { benchFailover(b, 512) }
 
 func benchFailover(b *testing.B, mb int) {
-	b.Run("standby", func(b *testing.B) {
+	standby := func(b *testing.B, spec procbridge.Spec) {
 		var first, commit, detect, switched, firstKernel, firstSuper latencies
 		notDying := 0
-		runStandby(b, mb, func(s standbySample) {
+		runStandby(b, spec, func(s standbySample) {
 			first = append(first, s.firstInstr-s.death)
 			commit = append(commit, s.firstCommit-s.death)
 			detect = append(detect, s.promoted.DetectMono-s.death)
@@ -184,7 +201,16 @@ func benchFailover(b *testing.B, mb int) {
 		if notDying > 0 {
 			b.Logf("%d of %d promotions were not caused by a Dying event", notDying, len(first))
 		}
-	})
+	}
+	b.Run("standby", func(b *testing.B) { standby(b, sbSpec(mb)) })
+	if mb == 0 {
+		// The same with nothing raised: the supervisor's death-notice
+		// waiters and the parked spare's thread at an ordinary priority.
+		b.Run("standby-unraised", func(b *testing.B) {
+			defer unraise()()
+			standby(b, unraisedSpec(sbSpec(mb)))
+		})
+	}
 	b.Run("cold-restart", func(b *testing.B) {
 		spec := sbSpec(mb)
 		var ready, commit latencies
@@ -216,6 +242,15 @@ func benchFailover(b *testing.B, mb int) {
 		dying.report(b, "dying-")
 		exited.report(b, "exited-")
 	})
+	if mb != 0 {
+		return
+	}
+	b.Run("detection-floor-unraised", func(b *testing.B) {
+		defer unraise()()
+		dying, exited := deathNotice(b, unraisedSpec(sbSpec(mb)))
+		dying.report(b, "dying-")
+		exited.report(b, "exited-")
+	})
 }
 
 // BenchmarkReplacementSpareReady: after a failover, how long until the
@@ -227,7 +262,7 @@ func benchFailover(b *testing.B, mb int) {
 // old primary has exited).
 func BenchmarkReplacementSpareReady(b *testing.B) {
 	var fromSwitch, fromDeath, spawn latencies
-	runStandby(b, 0, func(s standbySample) {
+	runStandby(b, sbSpec(0), func(s standbySample) {
 		fromSwitch = append(fromSwitch, s.spareReady.Mono-s.promoted.SwitchMono)
 		fromDeath = append(fromDeath, s.spareReady.Mono-s.death)
 		if s.spawnMono != 0 {
@@ -253,8 +288,8 @@ type standbySample struct {
 // spare, and fails it over once per b.Loop iteration: it tells the primary
 // to die, waits for Promoted, for the new primary's first commit and for
 // the replacement spare, and hands each failover to sample.
-func runStandby(b *testing.B, mb int, sample func(standbySample)) {
-	g, err := procbridge.StartGroup(b.Context(), procbridge.GroupSpec{Spec: sbSpec(mb), Spares: 1})
+func runStandby(b *testing.B, spec procbridge.Spec, sample func(standbySample)) {
+	g, err := procbridge.StartGroup(b.Context(), procbridge.GroupSpec{Spec: spec, Spares: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +45,82 @@ func init() {
 		}
 		return nil
 	})
+}
+
+func init() {
+	// prompt-spare prints its thread's scheduling before it parks, right
+	// after its promotion, and once it has it back: a promoted spare runs
+	// raised for its first moments, then as the program had it.
+	worker.Register("prompt-spare", func(ctx context.Context, w *worker.Worker) error {
+		runtime.LockOSThread() // so that WaitActive parks this very thread
+		w.Ready()
+		before := testproc.Scheduling(0)
+		if err := w.WaitActive(ctx); err != nil {
+			return nil
+		}
+		fmt.Println("raised", testproc.Scheduling(0) != before)
+		tick := time.NewTicker(100 * time.Microsecond)
+		defer tick.Stop()
+		for testproc.Scheduling(0) != before {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+		fmt.Println("restored")
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// TestPromotedSpareRunsPromptlyThenNot: the thread a spare parks on is
+// raised (real-time, or a short slice), so that it runs the moment it is
+// woken; once promoted, it gets its own scheduling back.
+func TestPromotedSpareRunsPromptlyThenNot(t *testing.T) {
+	if !testproc.CanRaise() {
+		t.Skip("this kernel and these privileges raise no thread")
+	}
+	seg, err := procbridge.NewSegment("prompt", procbridge.SegmentConfig{Lanes: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { seg.Close() })
+	primary, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "wait", Segment: seg, Lane: 0})
+	require.NoError(t, err)
+	spare, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "prompt-spare", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
+	exitedEvent(t, primary)
+	assert.Equal(t, "raised true", nextLine(t, spare))
+	assert.Equal(t, "restored", nextLine(t, spare))
+	_, err = spare.Stop(ctxT(t))
+	require.NoError(t, err)
+}
+
+// TestWatchersRunPromptly: the hang monitor and the death-notice waiters
+// run on raised threads while they watch, and those threads end with them.
+func TestWatchersRunPromptly(t *testing.T) {
+	if !testproc.CanRaise() {
+		t.Skip("this kernel and these privileges raise no thread")
+	}
+	baseline := raisedThreads()
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat", Heartbeat: fastBeat})
+	require.NoError(t, err)
+	waitFor(t, "the monitor and the death-notice waiter raised", func() bool { return raisedThreads() >= baseline+2 })
+	_, err = p.Stop(ctxT(t))
+	require.NoError(t, err)
+	waitFor(t, "their threads gone", func() bool { return procbridge.MonitorIdle() && raisedThreads() <= baseline })
+}
+
+// raisedThreads counts this process's threads that promptThread raised.
+func raisedThreads() int {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	n := 0
+	for _, task := range tasks {
+		if tid, err := strconv.Atoi(task.Name()); err == nil && testproc.Scheduling(tid).Raised() {
+			n++
+		}
+	}
+	return n
 }
 
 func count(t *testing.T, seg *procbridge.Segment) uint64 { return laneCount(t, seg, -1) }

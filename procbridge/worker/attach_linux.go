@@ -5,7 +5,9 @@ package worker
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -86,11 +88,65 @@ func watchLifeline(fd int) {
 	os.Exit(1)
 }
 
+// envUnraised, when set, leaves a parked spare's thread as it is:
+// benchmarks use it to measure what promptWhileParked buys.
+const envUnraised = "UNDERSTUDY_TEST_UNRAISED"
+
 // envNoRobust, when set, skips the robust thread: tests use it for a worker
 // whose death notice thread is gone, which the pidfd alone must catch.
 const envNoRobust = "UNDERSTUDY_TEST_NO_ROBUST"
 
 func wake(word *uint32) { shm.Wake(word, 1<<30) }
+
+// promptWhileParked raises the calling thread, locked to its goroutine
+// until end is called: to the lowest real-time priority (SCHED_FIFO 1)
+// where the process may have it (CAP_SYS_NICE or RLIMIT_RTPRIO), else to a
+// short slice (Linux 6.12 and later let a waking task with a shorter slice
+// preempt). A parked spare sleeps, so it costs nothing while it waits;
+// woken, it runs before the tasks that hold the CPUs, the dying primary's
+// own teardown among them. A program that chose a scheduling class of its
+// own for the thread keeps it.
+func promptWhileParked() *prompt {
+	runtime.LockOSThread()
+	p := &prompt{tid: unix.Gettid()}
+	old, err := unix.SchedGetAttr(0, 0)
+	if err != nil || old.Policy != unix.SCHED_NORMAL || os.Getenv(envUnraised) != "" {
+		return p
+	}
+	const resetOnFork = 0x01 // SCHED_FLAG_RESET_ON_FORK
+	fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1, Flags: resetOnFork}
+	short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: old.Nice, Runtime: 100_000, Flags: resetOnFork}
+	if unix.SchedSetAttr(0, &fifo, 0) == nil || unix.SchedSetAttr(0, &short, 0) == nil {
+		p.old = old
+	}
+	return p
+}
+
+// prompt is a thread raised by promptWhileParked.
+type prompt struct {
+	tid int
+	old *unix.SchedAttr // what to restore; nil when nothing was raised
+}
+
+// end unlocks the thread (on the goroutine that parked). After a promotion
+// the thread keeps its priority for promptGrace more, for the new
+// primary's first work (adopting the state, its first commit) to run
+// ahead too; otherwise it is restored at once.
+func (p *prompt) end(promoted bool) {
+	runtime.UnlockOSThread()
+	if p.old == nil {
+		return
+	}
+	restore := func() { unix.SchedSetAttr(p.tid, p.old, 0) }
+	if promoted {
+		time.AfterFunc(promptGrace, restore)
+		return
+	}
+	restore()
+}
+
+// promptGrace is how long a promoted spare's thread stays raised.
+const promptGrace = time.Millisecond
 
 // armWatchdog sets the timerfd fd to expire once at the monotonic time at.
 func armWatchdog(fd int, at int64) {

@@ -42,6 +42,12 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		shm.Wake(w.lane.ParkWord(), 1<<30)
 	})
 	defer stop()
+	// The thread that parks is raised above ordinary tasks, so that when
+	// the kernel or the supervisor wakes it, it runs at once, ahead of the
+	// dying primary's teardown (promptWhileParked).
+	prompt := promptWhileParked()
+	promoted := false
+	defer func() { prompt.end(promoted) }()
 	me := w.lane.Index()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -49,6 +55,7 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		}
 		e, active := w.seg.Control()
 		if active == me {
+			promoted = true
 			return w.adopt(e)
 		}
 		park := w.lane.ParkWord()

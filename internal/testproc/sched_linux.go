@@ -1,0 +1,51 @@
+package testproc
+
+import (
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Sched is a thread's scheduling class and parameters (sched_getattr).
+type Sched struct {
+	Policy   uint32
+	Priority uint32
+	Nice     int32
+	Runtime  uint64 // ns: the slice a fair task asked for (Linux 6.12+)
+}
+
+// Scheduling returns the scheduling of thread tid (0: the calling thread),
+// or the zero Sched when it cannot be read.
+func Scheduling(tid int) Sched {
+	a, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		return Sched{}
+	}
+	return Sched{a.Policy, a.Priority, a.Nice, a.Runtime}
+}
+
+// Raised reports whether s is what procbridge gives its watchers' threads
+// and a parked spare: the lowest real-time priority, or a 100 us slice.
+func (s Sched) Raised() bool {
+	return s.Policy == unix.SCHED_FIFO && s.Priority == 1 ||
+		s.Policy == unix.SCHED_NORMAL && s.Runtime == 100_000
+}
+
+// CanRaise reports whether this process can raise a thread as procbridge
+// does, and the kernel shows it: else tests of it have nothing to see.
+func CanRaise() bool {
+	done := make(chan bool)
+	go func() {
+		// The thread is left raised: not unlocking it ends it with the
+		// goroutine.
+		runtime.LockOSThread()
+		fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}
+		short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Runtime: 100_000}
+		if unix.SchedSetAttr(0, &fifo, 0) != nil && unix.SchedSetAttr(0, &short, 0) != nil {
+			done <- false
+			return
+		}
+		done <- Scheduling(0).Raised()
+	}()
+	return <-done
+}
