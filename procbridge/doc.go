@@ -24,13 +24,21 @@
 // tens of milliseconds. With every worker healthy and no heartbeat, nothing
 // in this package wakes up.
 //
-// With Spec.Heartbeat, the worker's own loop calls worker.Beat; one monitor
-// thread sleeps until the earliest deadline, and a worker past it is suspect,
-// not yet hung: the monitor confirms with the scheduler's accounting
-// (/proc/PID/task/*/stat and schedstat, and whether more tasks are runnable
-// than there are CPUs) that the worker was not merely held up, waiting for a
-// CPU or blocked in the kernel, then raises Hung and kills it. HangError.Kind
-// says what it saw: asleep, spinning, or held up past a cap of silence.
+// With Spec.Heartbeat, the worker's own loop calls worker.Beat, which also
+// re-arms the worker's watchdog, a timerfd handed down with the segment, to
+// expire a window before its deadline. One monitor thread sleeps on every
+// watchdog, so while workers beat it does not wake at all. When one fires,
+// the monitor watches the worker's threads for the window (their state and
+// their CPU, exactly where perf events allow) and judges at the deadline:
+// a worker that was merely held up, waiting for a CPU or blocked in the
+// kernel, gets more time; one that slept or spun through the window is
+// hung: Hung, and it is killed. HangError.Kind says what it saw: asleep,
+// spinning, or held up past a cap of silence.
+//
+// The threads that wait for these signals, the monitor and the death-notice
+// waiters, take the lowest real-time priority where the process may
+// (CAP_SYS_NICE or RLIMIT_RTPRIO), else a short scheduler slice, so that a
+// busy or dying worker holding the CPUs does not delay them.
 //
 // # Ending
 //
@@ -44,9 +52,11 @@
 // # Descriptors
 //
 // Everything this package opens is close-on-exec; a child receives only
-// stdin, stdout, stderr, its own segment (fd 3), the lifeline (fd 4) and, in
-// sentinel mode, its sentinel (fd 5), and the SDK marks the inherited ones
-// close-on-exec so a worker's own children do not hold them. (Descriptors
+// stdin, stdout, stderr, its own segment (fd 3), the lifeline (fd 4), in
+// sentinel mode its sentinel (fd 5), its Spec.ExtraFiles (fd 6 on) and,
+// with a heartbeat, its watchdog (the next number); the SDK marks the
+// inherited ones close-on-exec so a worker's own children do not hold
+// them. (Descriptors
 // this process inherited without close-on-exec pass to every child, as with
 // any fork.)
 //

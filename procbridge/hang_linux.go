@@ -427,6 +427,13 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		st.settleBy = now + schedTick
 		st.confirmAt = st.settleBy
 		return st.confirmAt, false
+	case now < st.progress+st.timeout+st.window:
+		// Asleep through the window. A spinner has shown itself by the
+		// deadline; a sleeper gets a window past it, for a loop whose
+		// sleep ran long (a healthy worker's timer that fired late) to
+		// beat: the same evidence, judged a window later.
+		st.confirmAt = st.progress + st.timeout + st.window
+		return st.confirmAt, false
 	default:
 		st.kind = HangAsleep
 	}
