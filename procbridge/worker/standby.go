@@ -36,6 +36,14 @@ func (w *Worker) Active() bool {
 // state the previous primary committed, re-committing it under its own
 // epoch, so that nothing the fenced primary writes later counts. It returns
 // ctx's error when ctx ends first.
+//
+// The thread it parks on is raised while it waits, to the lowest real-time
+// priority where the process may have it (CAP_SYS_NICE or RLIMIT_RTPRIO),
+// else to a short scheduler slice, so that the spare runs the moment it is
+// woken rather than after the dying primary's teardown; after a promotion
+// it stays raised for a millisecond, for the first work of the new
+// primary, then gets back the scheduling it had. A thread the program put
+// in a class of its own keeps it.
 func (w *Worker) WaitActive(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() {
 		atomic.StoreUint32(w.lane.ParkWord(), parkReleased)
