@@ -20,25 +20,27 @@ import (
 // heartbeats of every process that has one, and it does not exist at all
 // while none has.
 //
-// It wakes only when a worker may have missed its deadline. Each worker
-// gets a watchdog: a timerfd that the worker itself re-arms as it beats
-// (worker.Beat), to its last beat plus its timeout. The monitor sleeps on
-// an epoll set of every watchdog and a timer of its own, so while workers
-// beat it never wakes: the kernel keeps their deadlines. (A worker that
-// does not re-arm its watchdog, one not built on this package's SDK, gets
-// the same verdicts: the monitor re-arms the watchdog to the deadline it
-// reads whenever it fires, as a monitor that polls would.)
+// It wakes only when a worker may miss its deadline. Each worker gets a
+// watchdog: a timerfd that the worker itself re-arms as it beats
+// (worker.Beat), to expire shortly before its deadline (its last beat plus
+// its timeout, less shm.WatchdogLead). The monitor sleeps on an epoll set
+// of every watchdog and a timer of its own, so while workers beat it never
+// wakes: the kernel keeps their deadlines. (A worker that does not re-arm
+// its watchdog, one not built on this package's SDK, gets the same
+// verdicts: the monitor re-arms the watchdog to the deadline it reads
+// whenever it fires, as a monitor that polls would.)
 //
-// A worker past its deadline is suspect, not hung: on a loaded machine it
-// may simply be waiting for a CPU. The monitor confirms by watching its
-// threads (threadProbe: their state, their time waiting for a CPU, and
-// their CPU time, exactly where perf events allow): if no thread of the
-// worker is runnable, it is asleep or stopped and not beating — hung. If
-// it ran through a window without beating, it spins — hung. Otherwise it
-// looks again after a short window, on its own timer: a worker that spent
-// the window waiting on a run queue (or blocked in the kernel), and got
-// less CPU than one heartbeat interval since it became suspect, is held
-// up, not hung, and gets another window, up to a cap of silence.
+// A worker near its deadline is suspect, not hung: on a loaded machine it
+// may simply be waiting for a CPU. The monitor watches its threads up to
+// the deadline and judges there, never before (threadProbe: their state,
+// their time waiting for a CPU, and their CPU time, exactly where perf
+// events allow). One that ran through the watch without beating spins:
+// hung. One with no runnable thread is asleep or stopped: hung, a window
+// past the deadline. Otherwise it looks again after a short window, on its
+// own timer: a worker that spent the window waiting on a run queue (or
+// blocked in the kernel), and got less CPU than one heartbeat interval
+// since it became suspect, is held up, not hung, and gets another window,
+// up to a cap of silence.
 var monitor hangMonitor
 
 // noWatchdog, set by tests and benchmarks, starts workers without a
