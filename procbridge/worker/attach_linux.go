@@ -137,7 +137,12 @@ func (p *prompt) end(promoted bool) {
 	if p.old == nil {
 		return
 	}
-	restore := func() { unix.SchedSetAttr(p.tid, p.old, 0) }
+	restore := func() {
+		if unix.SchedSetAttr(p.tid, p.old, 0) != nil {
+			// Never leave it raised: at least back to the default class.
+			unix.SchedSetAttr(p.tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: p.old.Nice}, 0)
+		}
+	}
 	if promoted {
 		time.AfterFunc(promptGrace, restore)
 		return

@@ -52,10 +52,15 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 	defer stop()
 	// The thread that parks is raised above ordinary tasks, so that when
 	// the kernel or the supervisor wakes it, it runs at once, ahead of the
-	// dying primary's teardown (promptWhileParked).
-	prompt := promptWhileParked()
+	// dying primary's teardown (promptWhileParked). A primary never parks
+	// and is not raised.
+	var prompt *prompt
 	promoted := false
-	defer func() { prompt.end(promoted) }()
+	defer func() {
+		if prompt != nil {
+			prompt.end(promoted)
+		}
+	}()
 	me := w.lane.Index()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -92,6 +97,9 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 			continue
 		}
 		w.lane.CountParkLoop() // looked, found nothing to do: sleep again
+		if prompt == nil {
+			prompt = promptWhileParked()
+		}
 		if rv&shm.FutexTIDMask != 0 {
 			waitEither(park, shm.ParkWaiting, rw, rv)
 		} else {
