@@ -88,6 +88,9 @@ func TestPromotedSpareRunsPromptlyThenNot(t *testing.T) {
 	require.NoError(t, err)
 	spare, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "prompt-spare", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
 	require.NoError(t, err)
+	// A spare raises its thread when it parks; one that finds the primary
+	// dead before it ever parks has nothing to raise.
+	waitFor(t, "the spare parked", func() bool { return procbridge.ParkLoops(seg, 1) > 0 })
 	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
 	exitedEvent(t, primary)
 	assert.Equal(t, "raised true", nextLine(t, spare))
