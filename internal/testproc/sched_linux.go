@@ -32,20 +32,27 @@ func (s Sched) Raised() bool {
 }
 
 // CanRaise reports whether this process can raise a thread as procbridge
-// does, and the kernel shows it: else tests of it have nothing to see.
+// does, and the kernel shows it: else tests of it have nothing to see. It
+// raises a thread of its own and puts it back.
 func CanRaise() bool {
 	done := make(chan bool)
 	go func() {
-		// The thread is left raised: not unlocking it ends it with the
-		// goroutine.
 		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		old, err := unix.SchedGetAttr(0, 0)
+		if err != nil {
+			done <- false
+			return
+		}
 		fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}
-		short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Runtime: 100_000}
+		short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: old.Nice, Runtime: 100_000}
 		if unix.SchedSetAttr(0, &fifo, 0) != nil && unix.SchedSetAttr(0, &short, 0) != nil {
 			done <- false
 			return
 		}
-		done <- Scheduling(0).Raised()
+		raised := Scheduling(0).Raised()
+		unix.SchedSetAttr(0, old, 0)
+		done <- raised
 	}()
 	return <-done
 }

@@ -113,10 +113,13 @@ func promptWhileParked() *prompt {
 	if err != nil || old.Policy != unix.SCHED_NORMAL || os.Getenv(envUnraised) != "" {
 		return p
 	}
-	const resetOnFork = 0x01 // SCHED_FLAG_RESET_ON_FORK
 	fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1, Flags: resetOnFork}
 	short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: old.Nice, Runtime: 100_000, Flags: resetOnFork}
 	if unix.SchedSetAttr(0, &fifo, 0) == nil || unix.SchedSetAttr(0, &short, 0) == nil {
+		// Restore keeps reset-on-fork, which only a privileged process
+		// may clear once set; it matters only to children forked from
+		// this very thread.
+		old.Flags |= resetOnFork
 		p.old = old
 	}
 	return p
@@ -140,7 +143,8 @@ func (p *prompt) end(promoted bool) {
 	restore := func() {
 		if unix.SchedSetAttr(p.tid, p.old, 0) != nil {
 			// Never leave it raised: at least back to the default class.
-			unix.SchedSetAttr(p.tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: p.old.Nice}, 0)
+			def := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: p.old.Nice, Flags: p.old.Flags}
+			unix.SchedSetAttr(p.tid, &def, 0)
 		}
 	}
 	if promoted {
@@ -149,6 +153,10 @@ func (p *prompt) end(promoted bool) {
 	}
 	restore()
 }
+
+// resetOnFork is SCHED_FLAG_RESET_ON_FORK: a process forked from a raised
+// thread starts at the default scheduling.
+const resetOnFork = 0x01
 
 // promptGrace is how long a promoted spare's thread stays raised.
 const promptGrace = time.Millisecond
