@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/procbridge/internal/sched"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -99,10 +100,8 @@ const envNoRobust = "UNDERSTUDY_TEST_NO_ROBUST"
 func wake(word *uint32) { shm.Wake(word, 1<<30) }
 
 // promptWhileParked raises the calling thread, locked to its goroutine
-// until end is called: to the lowest real-time priority (SCHED_FIFO 1)
-// where the process may have it (CAP_SYS_NICE or RLIMIT_RTPRIO), else to a
-// short slice (Linux 6.12 and later let a waking task with a shorter slice
-// preempt). A parked spare sleeps, so it costs nothing while it waits;
+// until end is called (sched.Raise, at the thread's nice value). A parked
+// spare sleeps, so it costs nothing while it waits;
 // woken, it runs before the tasks that hold the CPUs, the dying primary's
 // own teardown among them. A program that chose a scheduling class of its
 // own for the thread keeps it.
@@ -113,13 +112,11 @@ func promptWhileParked() *prompt {
 	if err != nil || old.Policy != unix.SCHED_NORMAL || os.Getenv(envUnraised) != "" {
 		return p
 	}
-	fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1, Flags: resetOnFork}
-	short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: old.Nice, Runtime: 100_000, Flags: resetOnFork}
-	if unix.SchedSetAttr(0, &fifo, 0) == nil || unix.SchedSetAttr(0, &short, 0) == nil {
+	if sched.Raise(old.Nice) {
 		// Restore keeps reset-on-fork, which only a privileged process
 		// may clear once set; it matters only to children forked from
 		// this very thread.
-		old.Flags |= resetOnFork
+		old.Flags |= sched.ResetOnFork
 		p.old = old
 	}
 	return p
@@ -153,10 +150,6 @@ func (p *prompt) end(promoted bool) {
 	}
 	restore()
 }
-
-// resetOnFork is SCHED_FLAG_RESET_ON_FORK: a process forked from a raised
-// thread starts at the default scheduling.
-const resetOnFork = 0x01
 
 // promptGrace is how long a promoted spare's thread stays raised.
 const promptGrace = time.Millisecond
