@@ -58,30 +58,30 @@ type hangMonitor struct {
 }
 
 type hangState struct {
-	p         *Process
-	dog       int   // the worker's watchdog timerfd, or -1 (the monitor's timer serves)
-	dogAt     int64 // the deadline the monitor last set on the watchdog
-	timeout   int64
-	interval  int64
-	window    int64
-	lead      int64 // the watch starts this long before the deadline
-	cap       int64
-	lastCount uint64
-	progress  int64 // mono ns of the last observed progress
-	parked    bool  // a spare, parked at the last look
-	suspect   bool
-	suspectAt int64 // mono ns when it became suspect
-	settleBy  int64 // a runnable suspect whose CPU has not shown is judged by then
-	confirmAt int64
-	run0      int64        // CPU ns when it became suspect (schedstat, per tick)
-	probe     *threadProbe // its threads, watched while suspect, or nil
-	cpuStart  int64        // CPU ns when it became suspect (cpu)
-	cpuOK     bool         // cpuStart could be read
-	cpu0      int64        // CPU ns at the start of the window (cpu)
-	cpu0At    int64        // mono ns when cpu0 was read
-	waitLast  int64        // run-queue wait ns at the last look
-	starved   int64
-	kind      HangKind // what the last look saw, once hung
+	p          *Process
+	dog        int   // the worker's watchdog timerfd, or -1 (the monitor's timer serves)
+	dogAt      int64 // the deadline the monitor last set on the watchdog
+	timeout    int64
+	interval   int64
+	window     int64
+	lead       int64 // the watch starts this long before the deadline
+	cap        int64
+	lastCount  uint64
+	progress   int64 // mono ns of the last observed progress
+	parked     bool  // a spare, parked at the last look
+	suspect    bool
+	suspectAt  int64 // mono ns when it became suspect
+	tickLooked bool  // gave a runnable suspect, whose CPU had not shown, a tick more
+	confirmAt  int64
+	run0       int64        // CPU ns when it became suspect (schedstat, per tick)
+	probe      *threadProbe // its threads, watched while suspect, or nil
+	cpuStart   int64        // CPU ns when it became suspect (cpu)
+	cpuOK      bool         // cpuStart could be read
+	cpu0       int64        // CPU ns at the start of the window (cpu)
+	cpu0At     int64        // mono ns when cpu0 was read
+	waitLast   int64        // run-queue wait ns at the last look
+	starved    int64
+	kind       HangKind // what the last look saw, once hung
 }
 
 func (m *hangMonitor) add(p *Process) {
@@ -355,8 +355,8 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	// which the monitor sees what the worker does ends at the deadline:
 	// it judges at the deadline, never before.
 	deadline := st.progress + st.timeout
-	if now < deadline-st.lead {
-		return deadline - st.lead, false
+	if now < st.watchAt() {
+		return st.watchAt(), false
 	}
 	if !st.suspect {
 		st.probe = openProbe(st.p.pid)
@@ -367,12 +367,12 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		// leave at least half a window after the reading.
 		sampled := shm.Now()
 		if st.observe(sampled) {
-			return st.progress + st.timeout - st.lead, false
+			return st.watchAt(), false
 		}
-		st.suspect, st.suspectAt, st.settleBy = true, sampled, 0
+		st.suspect, st.suspectAt, st.tickLooked = true, sampled, false
 		st.run0, st.waitLast = s.run, s.wait
 		st.cpuStart, st.cpuOK, st.cpu0, st.cpu0At = s.cpu, s.cpuOK, s.cpu, sampled
-		watch := now + st.firstWindow(now-(deadline-st.lead))
+		watch := now + st.firstWindow(now-st.watchAt())
 		st.confirmAt = max(deadline, watch, sampled+st.window/2)
 		return st.confirmAt, false
 	}
@@ -382,7 +382,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	s := st.sample()
 	now = shm.Now()
 	if st.observe(now) {
-		return st.progress + st.timeout - st.lead, false
+		return st.watchAt(), false
 	}
 	busy := machineBusy()
 	runnable, inKernel, run, cpu := s.runnable, s.inKernel, s.run, s.cpu
@@ -408,7 +408,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	// busy machine says so; on an idle one a runnable worker gets one more
 	// look, a tick later, for its CPU to show.
 	heldUp := inKernel || (runnable || waited > 0) && (busy || st.exact())
-	tickLook := !heldUp && runnable && st.settleBy == 0
+	tickLook := !heldUp && runnable && !st.tickLooked
 	switch {
 	case spinning:
 		st.kind = HangSpinning
@@ -426,8 +426,8 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	case heldUp:
 		st.kind = HangHeldUp
 	case tickLook:
-		st.settleBy = now + schedTick
-		st.confirmAt = st.settleBy
+		st.tickLooked = true
+		st.confirmAt = now + schedTick
 		return st.confirmAt, false
 	case now < st.progress+st.timeout+st.window:
 		// Asleep through the window. A spinner has shown itself by the
@@ -442,6 +442,10 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	st.clear()
 	return 0, true
 }
+
+// watchAt is when the watch of a worker that has not beaten since its last
+// observed progress starts: a lead before its deadline.
+func (st *hangState) watchAt() int64 { return st.progress + st.timeout - st.lead }
 
 // ranHalf reports whether the worker, now at cpu ns of CPU, ran at least
 // half of the time since the window's reading (and at least a quarter of a
