@@ -8,13 +8,14 @@ import (
 	"github.com/understudy/understudy/procbridge/internal/sched"
 )
 
-// promptThread raises the calling thread (locked to its goroutine, for
-// good) with sched.Raise: the bridge's watchers, the hang monitor and the
+// promptThread raises the calling thread, locked to its goroutine (with
+// sched.RaiseOwn): the bridge's watchers, the hang monitor and the
 // death-notice waiters, must run as soon as they are woken even while a
-// hung worker spins or a dying one's threads tear it down.
+// hung worker spins or a dying one's threads tear it down. Their threads
+// end with them, so nothing is restored.
 func promptThread() {
 	if !unraised.Load() {
-		sched.Raise(0)
+		sched.RaiseOwn()
 	}
 }
 

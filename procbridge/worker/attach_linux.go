@@ -107,26 +107,14 @@ func wake(word *uint32) { shm.Wake(word, 1<<30) }
 // own for the thread keeps it.
 func promptWhileParked() *prompt {
 	runtime.LockOSThread()
-	p := &prompt{tid: unix.Gettid()}
-	old, err := unix.SchedGetAttr(0, 0)
-	if err != nil || old.Policy != unix.SCHED_NORMAL || os.Getenv(envUnraised) != "" {
-		return p
+	if os.Getenv(envUnraised) != "" {
+		return &prompt{}
 	}
-	if sched.Raise(old.Nice) {
-		// Restore keeps reset-on-fork, which only a privileged process
-		// may clear once set; it matters only to children forked from
-		// this very thread.
-		old.Flags |= sched.ResetOnFork
-		p.old = old
-	}
-	return p
+	return &prompt{sched.RaiseOwn()}
 }
 
 // prompt is a thread raised by promptWhileParked.
-type prompt struct {
-	tid int
-	old *unix.SchedAttr // what to restore; nil when nothing was raised
-}
+type prompt struct{ sched.Raised }
 
 // end unlocks the thread (on the goroutine that parked). After a promotion
 // the thread keeps its priority for promptGrace more, for the new
@@ -134,21 +122,11 @@ type prompt struct {
 // ahead too; otherwise it is restored at once.
 func (p *prompt) end(promoted bool) {
 	runtime.UnlockOSThread()
-	if p.old == nil {
-		return
-	}
-	restore := func() {
-		if unix.SchedSetAttr(p.tid, p.old, 0) != nil {
-			// Never leave it raised: at least back to the default class.
-			def := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: p.old.Nice, Flags: p.old.Flags}
-			unix.SchedSetAttr(p.tid, &def, 0)
-		}
-	}
 	if promoted {
-		time.AfterFunc(promptGrace, restore)
+		time.AfterFunc(promptGrace, p.Restore)
 		return
 	}
-	restore()
+	p.Restore()
 }
 
 // promptGrace is how long a promoted spare's thread stays raised.

@@ -23,11 +23,57 @@ const SliceNs = 100_000
 // one of a longer slice. Without either, a thread woken on a busy CPU waits
 // for the running task's slice to end: milliseconds. Both keep ResetOnFork.
 // It reports whether either was granted.
-func Raise(nice int32) bool {
+func Raise(nice int32) bool { return raise(0, nice) }
+
+// raise raises thread tid (0: the calling thread) as Raise does.
+func raise(tid int, nice int32) bool {
 	fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1, Flags: ResetOnFork}
-	if unix.SchedSetAttr(0, &fifo, 0) == nil {
+	if unix.SchedSetAttr(tid, &fifo, 0) == nil {
 		return true
 	}
 	short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: nice, Runtime: SliceNs, Flags: ResetOnFork}
-	return unix.SchedSetAttr(0, &short, 0) == nil
+	return unix.SchedSetAttr(tid, &short, 0) == nil
+}
+
+// Raised is a thread raised by RaiseOwn, and what it had before.
+type Raised struct {
+	tid int
+	old *unix.SchedAttr // nil when nothing was raised
+}
+
+// RaiseOwn raises the calling thread as Raise does, at the thread's own
+// nice value, and remembers what it had for Restore. A thread the program
+// put in a scheduling class of its own (not SCHED_NORMAL) keeps it. The
+// caller keeps the thread locked to its goroutine, or checks that it is
+// still on the thread it raised (Tid).
+func RaiseOwn() Raised {
+	r := Raised{tid: unix.Gettid()}
+	old, err := unix.SchedGetAttr(r.tid, 0)
+	if err != nil || old.Policy != unix.SCHED_NORMAL {
+		return r
+	}
+	if raise(r.tid, old.Nice) {
+		// Restore keeps reset-on-fork, which only a privileged process
+		// may clear once set; it matters only to children forked from
+		// this very thread.
+		old.Flags |= ResetOnFork
+		r.old = old
+	}
+	return r
+}
+
+// Tid is the thread raised (0 for none).
+func (r Raised) Tid() int { return r.tid }
+
+// Restore gives the thread back what it had before RaiseOwn; failing that,
+// the default class at its nice value, so that it is never left raised. It
+// may be called from any thread.
+func (r Raised) Restore() {
+	if r.old == nil {
+		return
+	}
+	if unix.SchedSetAttr(r.tid, r.old, 0) != nil {
+		def := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: r.old.Nice, Flags: r.old.Flags}
+		unix.SchedSetAttr(r.tid, &def, 0)
+	}
 }
