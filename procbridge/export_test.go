@@ -54,3 +54,11 @@ func ParkLoops(seg *Segment, lane int) uint32 { return seg.seg.Lane(lane).ParkLo
 // thread of its own, as on a kernel without futex_waitv (false restores
 // the batches).
 func SetPerProcessDyingForTest(on bool) { dyingWaiters.broken.Store(on) }
+
+// FollowingRaise returns the hang monitor's way of keeping its goroutine on
+// a raised thread (raisedThread): keep raises the calling thread and gives
+// the one raised before back its scheduling; release gives back the last.
+func FollowingRaise() (keep, release func()) {
+	t := new(raisedThread)
+	return t.keep, t.release
+}

@@ -10,9 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/procbridge/internal/sched"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -170,7 +172,8 @@ func (m *hangMonitor) look() {
 // disarms it when at is 0.
 func setTimer(fd int, at int64) {
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
-	unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &spec, nil)
+	// Raw (rawsys_linux.go): it never blocks.
+	unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(fd), unix.TFD_TIMER_ABSTIME, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
 }
 
 // remove stops watching p and closes its watchdog. The reaper calls it for
@@ -195,14 +198,15 @@ func (m *hangMonitor) remove(p *Process) {
 
 // run is the monitor's loop. It sleeps on the epoll set until a watchdog or
 // its own timer expires, looks at every worker, and sets each watchdog and
-// its own timer for the next look. It has a thread of its own, at a raised
-// priority (promptThread).
+// its own timer for the next look. It runs on a raised thread (promptThread)
+// without being locked to it (raisedThread).
 func (m *hangMonitor) run(ep int) {
-	runtime.LockOSThread() // never unlocked: the thread ends with the loop
-	promptThread()
+	var thread raisedThread
+	defer thread.release()
 	var hung []*hangState
 	var ready []int32
 	for {
+		thread.keep()
 		m.mu.Lock()
 		for _, fd := range ready {
 			// Drain what expired, if it is still ours: a worker's watchdog
@@ -210,7 +214,7 @@ func (m *hangMonitor) run(ep int) {
 			st, ok := m.dogs[int(fd)]
 			if ok || int(fd) == m.timer {
 				var buf [8]byte
-				unix.Read(int(fd), buf[:])
+				rawRead(int(fd), buf[:], -1)
 			}
 			if ok {
 				// It fired, so it is disarmed: whatever the deadline now,
@@ -230,6 +234,7 @@ func (m *hangMonitor) run(ep int) {
 		}
 		now := shm.Now()
 		next := int64(1<<63 - 1)
+		watching := false
 		hung = hung[:0]
 		for p, st := range m.watch {
 			at, isHung := st.check(now)
@@ -246,6 +251,7 @@ func (m *hangMonitor) run(ep int) {
 				}
 			default:
 				next = min(next, at)
+				watching = watching || st.suspect
 			}
 		}
 		if next == 1<<63-1 {
@@ -253,6 +259,9 @@ func (m *hangMonitor) run(ep int) {
 		} else {
 			setTimer(m.timer, max(next, 1))
 		}
+		// While a suspect is watched, wait for its next look holding the
+		// P (rawsys_linux.go).
+		raw := watching && next-shm.Now() <= rawWaitMax && rawWaitOK()
 		m.mu.Unlock()
 		for _, st := range hung {
 			st.p.hung(st, shm.Now())
@@ -261,20 +270,64 @@ func (m *hangMonitor) run(ep int) {
 			ready = ready[:0]
 			continue // go round: perhaps to exit
 		}
+		thread.keep()
 		var err error
-		if ready, err = waitEpoll(ep, ready[:0]); err != nil {
+		if ready, err = waitEpoll(ep, ready[:0], raw); err != nil {
 			return // the set was closed under us: cannot happen while watching
 		}
 		m.wakes.Add(1)
 	}
 }
 
+// raisedThread keeps the hang monitor's goroutine on a raised thread
+// without locking the goroutine to it.
+//
+// A goroutine locked to its thread that the Go scheduler preempts, or that
+// finds no free P when it returns from a system call, waits until another
+// thread hands it a P back, and that thread is an ordinary one, which may
+// wait for a CPU behind the very spinner being watched: a scheduler slice,
+// milliseconds. And the runtime does preempt the monitor: its own monitor
+// thread (sysmon) preempts a goroutine that resumed from a long sleep on a
+// P whose time slice it deems 10 ms old, which is how an idle program's P
+// looks, within tens of microseconds of the wake. An unlocked goroutine
+// that is preempted goes on at once on the same thread, as a rule. (With
+// the goroutine locked, 1% of spinning hangs were noticed 1 to 3 ms late;
+// unlocked, the p99 is under 300 us: docs/benchmarks.md.)
+//
+// So the monitor raises whatever thread it finds itself on, before and
+// after each wait, and gives the thread it leaves its scheduling back. A
+// thread it left raised may run other goroutines until then: for the rest
+// of one look, at most, or as long as the monitor waits for a P.
+type raisedThread struct{ sched.Raised }
+
+// keep raises the calling thread, and restores the one raised before, if
+// the goroutine has moved since.
+func (t *raisedThread) keep() {
+	if unraised.Load() || t.Tid() == unix.Gettid() {
+		return
+	}
+	t.Restore()
+	t.Raised = sched.RaiseOwn()
+}
+
+// release restores the thread raised last.
+func (t *raisedThread) release() {
+	t.Restore()
+	t.Raised = sched.Raised{}
+}
+
 // waitEpoll waits until something in the epoll set ep is ready, and
-// appends the ready descriptors to fds.
-func waitEpoll(ep int, fds []int32) ([]int32, error) {
+// appends the ready descriptors to fds. A raw wait keeps the P.
+func waitEpoll(ep int, fds []int32, raw bool) ([]int32, error) {
 	var evs [32]unix.EpollEvent
 	for {
-		n, err := unix.EpollWait(ep, evs[:], -1)
+		var n int
+		var err error
+		if raw {
+			n, err = rawEpollWait(ep, evs[:])
+		} else {
+			n, err = unix.EpollWait(ep, evs[:], -1)
+		}
 		if err == unix.EINTR {
 			continue
 		}
@@ -494,7 +547,7 @@ const schedTick = int64(4 * time.Millisecond)
 // worker that misses a beat may be waiting for a CPU.
 func machineBusy() bool {
 	var buf [128]byte
-	b := readSmall("/proc/loadavg", buf[:])
+	b := rawReadSmall(loadavgPath, buf[:])
 	f := bytes.Fields(b)
 	if len(f) < 4 {
 		return true // cannot tell: give the worker the benefit of the doubt
@@ -506,6 +559,8 @@ func machineBusy() bool {
 	}
 	return n > onlineCPUs()
 }
+
+var loadavgPath = []byte("/proc/loadavg\x00")
 
 var cpus struct {
 	once sync.Once
@@ -586,7 +641,8 @@ func readSmall(path string, buf []byte) []byte {
 func processCPU(pid int) int64 {
 	clock := int32((^pid)<<3 | 2) // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
 	var ts unix.Timespec
-	if err := unix.ClockGettime(clock, &ts); err != nil {
+	// Raw, as the probe's calls are (rawsys_linux.go).
+	if _, _, e := unix.RawSyscall(unix.SYS_CLOCK_GETTIME, uintptr(clock), uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
 		return 0
 	}
 	return ts.Nano()

@@ -5,7 +5,6 @@ package procbridge
 import (
 	"bytes"
 	"encoding/binary"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"unsafe"
@@ -55,30 +54,66 @@ type threadSample struct {
 }
 
 // openProbe opens a probe on the threads of pid, or returns nil when its
-// /proc cannot be read (it is gone: the pidfd tells).
+// /proc cannot be read (it is gone: the pidfd tells). It allocates only the
+// probe and makes its system calls raw (rawsys_linux.go).
 func openProbe(pid int) *threadProbe {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
-	f, err := os.Open(dir)
+	var pb [64]byte
+	dir, err := rawOpen(procPath(pb[:0], pid, 0, "task"), unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return nil
 	}
-	names, _ := f.Readdirnames(-1)
-	f.Close()
 	pr := &threadProbe{pid: pid, exact: !perfUnusable.Load()}
-	for _, s := range names {
-		tid, err := strconv.Atoi(s)
-		if err != nil {
-			continue
+	var db [2048]byte
+	for {
+		n, err := rawGetdents(dir, db[:])
+		if err != nil || n <= 0 {
+			break
 		}
-		t := probeThread{tid: tid, stat: -1, schedstat: -1, clock: -1}
-		t.stat, _ = unix.Open(dir+s+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		t.schedstat, _ = unix.Open(dir+s+"/schedstat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if t.stat < 0 && t.schedstat < 0 {
-			continue // the thread has exited
+		for b := db[:n]; len(b) >= direntName; {
+			// struct linux_dirent64: ino (8), off (8), reclen (2), type
+			// (1), then the NUL-terminated name.
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < direntName || reclen > len(b) {
+				break
+			}
+			if tid := direntTid(b[direntName:reclen]); tid > 0 {
+				pr.addThread(tid)
+			}
+			b = b[reclen:]
 		}
-		pr.threads = append(pr.threads, t)
 	}
+	rawClose(dir)
 	return pr
+}
+
+// direntName is the offset of the name in a struct linux_dirent64.
+const direntName = 19
+
+// direntTid reads a thread's directory name as its TID; 0 for "." and "..".
+func direntTid(name []byte) int {
+	tid := 0
+	for _, c := range name {
+		if c == 0 {
+			break
+		}
+		if c < '0' || c > '9' || tid > 1<<30 {
+			return 0
+		}
+		tid = tid*10 + int(c-'0')
+	}
+	return tid
+}
+
+// addThread opens the thread's stat and schedstat.
+func (pr *threadProbe) addThread(tid int) {
+	var pb [64]byte
+	t := probeThread{tid: tid, stat: -1, schedstat: -1, clock: -1}
+	t.stat, _ = rawOpen(procPath(pb[:0], pr.pid, tid, "stat"), unix.O_RDONLY)
+	t.schedstat, _ = rawOpen(procPath(pb[:0], pr.pid, tid, "schedstat"), unix.O_RDONLY)
+	if t.stat < 0 && t.schedstat < 0 {
+		return // the thread has exited
+	}
+	pr.threads = append(pr.threads, t)
 }
 
 // sample looks at the threads once. A thread found runnable gets its
@@ -91,7 +126,7 @@ func (pr *threadProbe) sample() threadSample {
 	for i := range pr.threads {
 		t := &pr.threads[i]
 		running := false
-		if n, err := unix.Pread(t.stat, buf[:], 0); err == nil && n > 0 {
+		if n, err := rawRead(t.stat, buf[:], 0); err == nil && n > 0 {
 			// The state follows the command name's closing parenthesis.
 			b := buf[:n]
 			if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
@@ -103,7 +138,7 @@ func (pr *threadProbe) sample() threadSample {
 				}
 			}
 		}
-		if n, err := unix.Pread(t.schedstat, buf[:], 0); err == nil && n > 0 {
+		if n, err := rawRead(t.schedstat, buf[:], 0); err == nil && n > 0 {
 			r, w := parseSchedstat(buf[:n])
 			s.run += r
 			s.wait += w
@@ -112,7 +147,7 @@ func (pr *threadProbe) sample() threadSample {
 			pr.openClock(t)
 		}
 		if t.clock >= 0 {
-			if n, err := unix.Read(t.clock, buf[:8]); err == nil && n == 8 {
+			if n, err := rawRead(t.clock, buf[:8], -1); err == nil && n == 8 {
 				s.cpu += int64(binary.NativeEndian.Uint64(buf[:8]))
 			}
 		}
@@ -130,7 +165,7 @@ func (pr *threadProbe) sample() threadSample {
 // probe (and every later one) falls back to the process CPU clock.
 func (pr *threadProbe) openClock(t *probeThread) {
 	attr := taskClockAttr()
-	fd, err := unix.PerfEventOpen(&attr, t.tid, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	fd, err := rawPerfEventOpen(&attr, t.tid)
 	switch {
 	case err == nil:
 		t.clock = fd
@@ -157,7 +192,7 @@ func (pr *threadProbe) close() {
 
 func closeFd(fd *int) {
 	if *fd >= 0 {
-		unix.Close(*fd)
+		rawClose(*fd)
 		*fd = -1
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
@@ -112,6 +113,40 @@ func TestWatchersRunPromptly(t *testing.T) {
 	_, err = p.Stop(ctxT(t))
 	require.NoError(t, err)
 	waitFor(t, "their threads gone", func() bool { return procbridge.MonitorIdle() && raisedThreads() <= baseline })
+}
+
+// TestMonitorThreadFollowsItsGoroutine: the hang monitor's goroutine is not
+// locked to its thread. When it finds itself on another thread, it raises
+// that one and gives the one it left its scheduling back, so that no
+// thread it left behind stays raised.
+func TestMonitorThreadFollowsItsGoroutine(t *testing.T) {
+	if !testproc.CanRaise() {
+		t.Skip("this kernel and these privileges raise no thread")
+	}
+	keep, release := procbridge.FollowingRaise()
+	// on calls keep from a goroutine locked to a thread of its own, which
+	// stays until stop is closed.
+	on := func() (tid int, stop chan struct{}) {
+		tids := make(chan int)
+		stop = make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			keep()
+			tids <- unix.Gettid()
+			<-stop
+		}()
+		return <-tids, stop
+	}
+	a, stopA := on()
+	defer close(stopA)
+	assert.True(t, testproc.Scheduling(a).Raised(), "the thread it is on is raised")
+	b, stopB := on()
+	defer close(stopB)
+	assert.True(t, testproc.Scheduling(b).Raised(), "the thread it moved to is raised")
+	assert.False(t, testproc.Scheduling(a).Raised(), "the thread it left has its scheduling back")
+	release()
+	assert.False(t, testproc.Scheduling(b).Raised(), "released")
 }
 
 // raisedThreads counts this process's threads that promptThread raised.

@@ -9,11 +9,13 @@ func HangWindow(interval int64) int64 {
 
 // WatchdogLead is how long before a worker's deadline (its last beat plus
 // the timeout) its watchdog expires (ns), so that the monitor's window of
-// watching ends at the deadline rather than starting there: two windows,
-// one to open its probe on the worker's threads (a few hundred
-// microseconds, now and then milliseconds) and one to watch, but at most
-// half the slack between the interval and the timeout, so a worker that
-// beats on time never sets it off.
+// watching ends at the deadline rather than starting there: three
+// windows, one for the monitor's goroutine to get going after its sleep
+// (the Go runtime may make it wait for a processor: tens of microseconds,
+// now and then a millisecond), one to open its probe on the worker's
+// threads (a few hundred microseconds) and one to watch, but at most half
+// the slack between the interval and the timeout, so a worker that beats
+// on time never sets it off.
 func WatchdogLead(interval, timeout int64) int64 {
-	return max(min(2*HangWindow(interval), (timeout-interval)/2), 0)
+	return max(min(3*HangWindow(interval), (timeout-interval)/2), 0)
 }
