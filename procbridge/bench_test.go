@@ -63,6 +63,9 @@ func init() {
 //     stamp read from Lines: the apples-to-apples row against the floor.
 //   - bridge-pidfd, bridge-sentinel: an SDK worker (bench-die) under both
 //     death signals.
+//   - interleaved: the floor, bridge-pidfd-nosdk and bridge-pidfd in turn,
+//     one death each per iteration in rotation, so that the three share
+//     the machine's state and their ratios can be read from one run.
 //
 // For the bridge, p50-us/p99-us are to Exit.Mono (when the bridge saw the
 // death) and delivered-* to the receipt of Exited on Events(); dying-* is
@@ -70,15 +73,11 @@ func init() {
 func BenchmarkDeathDetection(b *testing.B) {
 	exe := executable(b)
 	dieEnv := append(os.Environ(), "PB_BENCH_DIE="+benchPause.String())
+	nosdk := procbridge.Spec{Path: exe, Env: dieEnv, Stdout: procbridge.Lines, Watch: procbridge.WatchPidfd}
 	b.Run("floor-exec-wait", func(b *testing.B) {
 		var lat latencies
 		for b.Loop() {
-			cmd, stamp := startDie(b, exe, dieEnv)
-			err := cmd.Wait()
-			now := procbridge.Monotonic()
-			mark := readStamp(b, stamp)
-			checkKilled(b, err)
-			lat = append(lat, now-mark)
+			lat = append(lat, floorDeath(b, exe, dieEnv))
 		}
 		lat.report(b, "")
 	})
@@ -133,56 +132,108 @@ func BenchmarkDeathDetection(b *testing.B) {
 		lat.report(b, "")
 	})
 	b.Run("bridge-pidfd-nosdk", func(b *testing.B) {
-		spec := procbridge.Spec{Path: exe, Env: dieEnv, Stdout: procbridge.Lines, Watch: procbridge.WatchPidfd}
-		benchBridgeDeath(b, spec, func(p *procbridge.Process) int64 {
-			for l := range p.Lines() { // closed once the output is drained
-				if n, err := strconv.ParseInt(strings.TrimSpace(l.Text), 10, 64); err == nil {
-					return n
-				}
-			}
-			return 0
-		})
+		var d bridgeDeaths
+		for b.Loop() {
+			d.add(b, nosdk, lineMark)
+		}
+		d.report(b, "")
 	})
 	for _, mode := range []procbridge.WatchMode{procbridge.WatchPidfd, procbridge.WatchSentinel} {
 		b.Run("bridge-"+mode.String(), func(b *testing.B) {
-			spec := procbridge.Spec{Worker: "bench-die", Watch: mode}
-			benchBridgeDeath(b, spec, (*procbridge.Process).Mark)
+			var d bridgeDeaths
+			for b.Loop() {
+				d.add(b, procbridge.Spec{Worker: "bench-die", Watch: mode}, (*procbridge.Process).Mark)
+			}
+			d.report(b, "")
 		})
+	}
+	b.Run("interleaved", func(b *testing.B) {
+		// The floor, the same program under the bridge, and an SDK
+		// worker, in turn: the machine's drift from minute to minute
+		// moves all three alike, so their ratio holds in any one run.
+		var floor latencies
+		var bare, sdk bridgeDeaths
+		i := 0
+		for b.Loop() {
+			switch i % 3 {
+			case 0:
+				floor = append(floor, floorDeath(b, exe, dieEnv))
+			case 1:
+				bare.add(b, nosdk, lineMark)
+			case 2:
+				sdk.add(b, procbridge.Spec{Worker: "bench-die"}, (*procbridge.Process).Mark)
+			}
+			i++
+		}
+		floor.report(b, "floor-")
+		bare.seen.report(b, "nosdk-")
+		sdk.seen.report(b, "sdk-")
+		sdk.dying.report(b, "sdk-dying-")
+		if len(floor) > 0 && len(bare.seen) > 0 {
+			f, n := floor.percentile(0.5), bare.seen.percentile(0.5)
+			b.ReportMetric(100*float64(n-f)/float64(f), "nosdk-p50-over-floor-%")
+		}
+	})
+}
+
+// floorDeath runs the dying program under os/exec and returns the latency
+// from its mark to the return of a bare Cmd.Wait.
+func floorDeath(b *testing.B, exe string, env []string) int64 {
+	cmd, stamp := startDie(b, exe, env)
+	err := cmd.Wait()
+	now := procbridge.Monotonic()
+	mark := readStamp(b, stamp)
+	checkKilled(b, err)
+	return now - mark
+}
+
+// lineMark reads the dying program's stamp from its output lines.
+func lineMark(p *procbridge.Process) int64 {
+	for l := range p.Lines() { // closed once the output is drained
+		if n, err := strconv.ParseInt(strings.TrimSpace(l.Text), 10, 64); err == nil {
+			return n
+		}
+	}
+	return 0
+}
+
+// bridgeDeaths collects, for deaths under the bridge, the latencies from
+// the mark to Exit.Mono (seen), to the receipt of Exited (delivered) and
+// to the Dying event (dying).
+type bridgeDeaths struct{ seen, delivered, dying latencies }
+
+func (d *bridgeDeaths) add(b *testing.B, spec procbridge.Spec, mark func(*procbridge.Process) int64) {
+	p := benchStart(b, spec)
+	var dyingMono int64
+	var ex procbridge.Exited
+	var recv int64
+events:
+	for {
+		e, at := benchEvent(b, p)
+		switch e := e.(type) {
+		case procbridge.Dying:
+			dyingMono = e.Mono
+		case procbridge.Exited:
+			ex, recv = e, at
+			break events
+		}
+	}
+	<-p.Done()
+	m := mark(p)
+	if m == 0 || ex.Exit.Kind != procbridge.ExitSignal || ex.Exit.Signal != syscall.SIGKILL {
+		b.Fatalf("want a SIGKILL death with a mark, got %v (mark %d)", ex.Exit, m)
+	}
+	d.seen = append(d.seen, ex.Exit.Mono-m)
+	d.delivered = append(d.delivered, recv-m)
+	if dyingMono != 0 {
+		d.dying = append(d.dying, dyingMono-m)
 	}
 }
 
-func benchBridgeDeath(b *testing.B, spec procbridge.Spec, mark func(*procbridge.Process) int64) {
-	var seen, delivered, dying latencies
-	for b.Loop() {
-		p := benchStart(b, spec)
-		var dyingMono int64
-		var ex procbridge.Exited
-		var recv int64
-	events:
-		for {
-			e, at := benchEvent(b, p)
-			switch e := e.(type) {
-			case procbridge.Dying:
-				dyingMono = e.Mono
-			case procbridge.Exited:
-				ex, recv = e, at
-				break events
-			}
-		}
-		<-p.Done()
-		m := mark(p)
-		if m == 0 || ex.Exit.Kind != procbridge.ExitSignal || ex.Exit.Signal != syscall.SIGKILL {
-			b.Fatalf("want a SIGKILL death with a mark, got %v (mark %d)", ex.Exit, m)
-		}
-		seen = append(seen, ex.Exit.Mono-m)
-		delivered = append(delivered, recv-m)
-		if dyingMono != 0 {
-			dying = append(dying, dyingMono-m)
-		}
-	}
-	seen.report(b, "")
-	delivered.report(b, "delivered-")
-	dying.report(b, "dying-")
+func (d *bridgeDeaths) report(b *testing.B, prefix string) {
+	d.seen.report(b, prefix)
+	d.delivered.report(b, prefix+"delivered-")
+	d.dying.report(b, prefix+"dying-")
 }
 
 // startDie starts the test binary in its PB_BENCH_DIE mode with os/exec,
