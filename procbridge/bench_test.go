@@ -535,6 +535,7 @@ func measureIdle(b *testing.B, n int, spec procbridge.Spec, window time.Duration
 				switch e := e.(type) {
 				case procbridge.Hung:
 					res.hung++ // killed for it: Exited follows
+					b.Logf("false alarm: %v", e.Err)
 				case procbridge.Exited:
 					if e.Exit.Kind != procbridge.ExitKilledHung {
 						b.Fatalf("%s (pid %d) ended while idle: %v", p.Name(), p.Pid(), e.Exit)

@@ -26,7 +26,7 @@
 //
 // With Spec.Heartbeat, the worker's own loop calls worker.Beat, which also
 // re-arms the worker's watchdog, a timerfd handed down with the segment, to
-// expire a window before its deadline. One monitor thread sleeps on every
+// expire shortly before its deadline. One monitor sleeps on every
 // watchdog, so while workers beat it does not wake at all. When one fires,
 // the monitor watches the worker's threads for the window (their state and
 // their CPU, exactly where perf events allow) and judges at the deadline:
@@ -38,7 +38,9 @@
 // The threads that wait for these signals, the monitor and the death-notice
 // waiters, take the lowest real-time priority where the process may
 // (CAP_SYS_NICE or RLIMIT_RTPRIO), else a short scheduler slice, so that a
-// busy or dying worker holding the CPUs does not delay them.
+// busy or dying worker holding the CPUs does not delay them. (The
+// monitor's goroutine is not locked to its thread: it raises whichever
+// thread it runs on, and gives the one it leaves its scheduling back.)
 //
 // # Ending
 //

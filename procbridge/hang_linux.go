@@ -18,9 +18,9 @@ import (
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
-// The hang monitor: one goroutine, on a thread of its own, watches the
-// heartbeats of every process that has one, and it does not exist at all
-// while none has.
+// The hang monitor: one goroutine, on a raised thread (raisedThread),
+// watches the heartbeats of every process that has one, and it does not
+// exist at all while none has.
 //
 // It wakes only when a worker may miss its deadline. Each worker gets a
 // watchdog: a timerfd that the worker itself re-arms as it beats
