@@ -67,13 +67,24 @@ func (r Raised) Tid() int { return r.tid }
 
 // Restore gives the thread back what it had before RaiseOwn; failing that,
 // the default class at its nice value, so that it is never left raised. It
-// may be called from any thread.
+// may be called from any thread, once the thread may have been unlocked:
+// a thread no longer as Raise left it (the program has since put it in a
+// class of its own) keeps what it has.
 func (r Raised) Restore() {
 	if r.old == nil {
+		return
+	}
+	if cur, err := unix.SchedGetAttr(r.tid, 0); err != nil || !asRaised(cur) {
 		return
 	}
 	if unix.SchedSetAttr(r.tid, r.old, 0) != nil {
 		def := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: r.old.Nice, Flags: r.old.Flags}
 		unix.SchedSetAttr(r.tid, &def, 0)
 	}
+}
+
+// asRaised reports whether a thread's attributes are those Raise sets.
+func asRaised(a *unix.SchedAttr) bool {
+	return a.Policy == unix.SCHED_FIFO && a.Priority == 1 ||
+		a.Policy == unix.SCHED_NORMAL && a.Runtime == SliceNs
 }
