@@ -297,7 +297,8 @@ func (m *hangMonitor) run(ep int) {
 // So the monitor raises whatever thread it finds itself on, before and
 // after each wait, and gives the thread it leaves its scheduling back. A
 // thread it left raised may run other goroutines until then: for the rest
-// of one look, at most, or as long as the monitor waits for a P.
+// of one look, as long as the monitor waits for a P, or, should it move
+// just before a wait, until that wait ends (at most idleWaitMax).
 type raisedThread struct{ sched.Raised }
 
 // keep raises the calling thread, and restores the one raised before, if
@@ -316,8 +317,15 @@ func (t *raisedThread) release() {
 	t.Raised = sched.Raised{}
 }
 
-// waitEpoll waits until something in the epoll set ep is ready, and
-// appends the ready descriptors to fds. A raw wait keeps the P.
+// idleWaitMax (ms) bounds the monitor's sleep: should its goroutine move
+// to another thread between its last look and the system call, the
+// thread it left stays raised, running other goroutines, until it wakes
+// (raisedThread). Waking once a second costs nothing that can be measured.
+const idleWaitMax = 1000
+
+// waitEpoll waits until something in the epoll set ep is ready, or at most
+// idleWaitMax, and appends the ready descriptors to fds. A raw wait keeps
+// the P.
 func waitEpoll(ep int, fds []int32, raw bool) ([]int32, error) {
 	var evs [32]unix.EpollEvent
 	for {
@@ -326,7 +334,7 @@ func waitEpoll(ep int, fds []int32, raw bool) ([]int32, error) {
 		if raw {
 			n, err = rawEpollWait(ep, evs[:])
 		} else {
-			n, err = unix.EpollWait(ep, evs[:], -1)
+			n, err = unix.EpollWait(ep, evs[:], idleWaitMax)
 		}
 		if err == unix.EINTR {
 			continue
