@@ -204,21 +204,7 @@ type bridgeDeaths struct{ seen, delivered, dying latencies }
 
 func (d *bridgeDeaths) add(b *testing.B, spec procbridge.Spec, mark func(*procbridge.Process) int64) {
 	p := benchStart(b, spec)
-	var dyingMono int64
-	var ex procbridge.Exited
-	var recv int64
-events:
-	for {
-		e, at := benchEvent(b, p)
-		switch e := e.(type) {
-		case procbridge.Dying:
-			dyingMono = e.Mono
-		case procbridge.Exited:
-			ex, recv = e, at
-			break events
-		}
-	}
-	<-p.Done()
+	dyingMono, ex, recv := awaitDeath(b, p)
 	m := mark(p)
 	if m == 0 || ex.Exit.Kind != procbridge.ExitSignal || ex.Exit.Signal != syscall.SIGKILL {
 		b.Fatalf("want a SIGKILL death with a mark, got %v (mark %d)", ex.Exit, m)
@@ -227,6 +213,22 @@ events:
 	d.delivered = append(d.delivered, recv-m)
 	if dyingMono != 0 {
 		d.dying = append(d.dying, dyingMono-m)
+	}
+}
+
+// awaitDeath reads p's events up to Exited, which it returns with the time
+// it was received and the Dying event's stamp (0 without one), and waits
+// until p's bridge is done.
+func awaitDeath(b *testing.B, p *procbridge.Process) (dying int64, ex procbridge.Exited, recv int64) {
+	for {
+		e, at := benchEvent(b, p)
+		switch e := e.(type) {
+		case procbridge.Dying:
+			dying = e.Mono
+		case procbridge.Exited:
+			<-p.Done()
+			return dying, e, at
+		}
 	}
 }
 

@@ -374,20 +374,7 @@ func deathNotice(b *testing.B, spec procbridge.Spec) (dying, exited latencies) {
 			<-p.Done()
 			b.Fatal(err)
 		}
-		var dy int64
-		var ex procbridge.Exited
-	events:
-		for {
-			e, _ := benchEvent(b, p)
-			switch e := e.(type) {
-			case procbridge.Dying:
-				dy = e.Mono
-			case procbridge.Exited:
-				ex = e
-				break events
-			}
-		}
-		<-p.Done()
+		dy, ex, _ := awaitDeath(b, p)
 		d := p.Mark()
 		if d == 0 || ex.Exit.Signal != syscall.SIGKILL {
 			b.Fatalf("want a SIGKILL death with a mark, got %v (mark %d)", ex.Exit, d)
