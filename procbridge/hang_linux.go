@@ -320,8 +320,10 @@ func (t *raisedThread) release() {
 // idleWaitMax (ms) bounds the monitor's sleep: should its goroutine move
 // to another thread between its last look and the system call, the
 // thread it left stays raised, running other goroutines, until it wakes
-// (raisedThread). Waking once a second costs nothing that can be measured.
-const idleWaitMax = 1000
+// (raisedThread). Each sleep in a system call also keeps the runtime's
+// sysmon awake for its first 10 ms, about 50 wakes of its own: a bound of
+// a second cost 0.05% of a core; ten seconds, a tenth of that.
+const idleWaitMax = 10_000
 
 // waitEpoll waits until something in the epoll set ep is ready, or at most
 // idleWaitMax, and appends the ready descriptors to fds. A raw wait keeps
