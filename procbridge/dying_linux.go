@@ -128,8 +128,9 @@ func threadOf(pid, tid int) bool {
 
 // threadExiting reports whether the thread is gone or in its exit path.
 func threadExiting(pid, tid int) bool {
+	var pb [64]byte
 	var buf [512]byte
-	b := readSmall("/proc/"+strconv.Itoa(pid)+"/task/"+strconv.Itoa(tid)+"/stat", buf[:])
+	b := rawReadSmall(procPath(pb[:0], pid, tid, "stat"), buf[:])
 	if b == nil {
 		return true // gone
 	}

@@ -154,7 +154,7 @@ func (m *hangMonitor) ctl(op, fd int, ev *unix.EpollEvent) error {
 }
 
 // poke makes the monitor look now (m.mu held): the timer expires at once.
-func (m *hangMonitor) poke() { setTimer(m.timer, 1) }
+func (m *hangMonitor) poke() { shm.SetTimer(m.timer, 1) }
 
 // lookForHangs makes the hang monitor look at every worker now: a spare was
 // promoted.
@@ -166,14 +166,6 @@ func (m *hangMonitor) look() {
 	if m.running {
 		m.poke()
 	}
-}
-
-// setTimer sets the timerfd fd to expire once at the monotonic time at, or
-// disarms it when at is 0.
-func setTimer(fd int, at int64) {
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
-	// Raw (rawsys_linux.go): it never blocks.
-	unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(fd), unix.TFD_TIMER_ABSTIME, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
 }
 
 // remove stops watching p and closes its watchdog. The reaper calls it for
@@ -246,7 +238,7 @@ func (m *hangMonitor) run(ep int) {
 				// Healthy (or parked: at 0 disarms): the watchdog keeps the
 				// deadline, and the worker moves it on as it beats.
 				if at != st.dogAt {
-					setTimer(st.dog, at)
+					shm.SetTimer(st.dog, at)
 					st.dogAt = at
 				}
 			default:
@@ -255,9 +247,9 @@ func (m *hangMonitor) run(ep int) {
 			}
 		}
 		if next == 1<<63-1 {
-			setTimer(m.timer, 0) // every worker's watchdog keeps its deadline
+			shm.SetTimer(m.timer, 0) // every worker's watchdog keeps its deadline
 		} else {
-			setTimer(m.timer, max(next, 1))
+			shm.SetTimer(m.timer, max(next, 1))
 		}
 		// While a suspect is watched, wait for its next look holding the
 		// P (rawsys_linux.go).
@@ -412,8 +404,9 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		if !st.observe(now) {
 			st.progress = now
 		}
+	} else {
+		st.observe(now)
 	}
-	st.observe(now)
 	// The watch starts a lead before the deadline, so that the window in
 	// which the monitor sees what the worker does ends at the deadline:
 	// it judges at the deadline, never before.
@@ -630,19 +623,6 @@ func (p *Process) hung(st *hangState, now int64) {
 	}
 	p.emit(Hung{Pid: p.pid, Mono: now, Err: err})
 	p.signalGroupLocked(sigKill)
-}
-
-func readSmall(path string, buf []byte) []byte {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil
-	}
-	defer unix.Close(fd)
-	n, err := unix.Read(fd, buf)
-	if err != nil || n <= 0 {
-		return nil
-	}
-	return buf[:n]
 }
 
 // processCPU returns the CPU time of the whole process pid, exactly (the

@@ -133,10 +133,7 @@ func (p *prompt) end(promoted bool) {
 const promptGrace = time.Millisecond
 
 // armWatchdog sets the timerfd fd to expire once at the monotonic time at.
-func armWatchdog(fd int, at int64) {
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
-	unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &spec, nil)
-}
+func armWatchdog(fd int, at int64) { shm.SetTimer(fd, at) }
 
 func validFd(fd int) bool {
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
