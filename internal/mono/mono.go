@@ -16,11 +16,26 @@ import (
 //go:linkname Now runtime.nanotime
 func Now() int64
 
-// The pair every conversion goes through, read once, together.
-var (
-	baseTime = time.Now()
-	baseMono = Now()
-)
+// The pair every conversion goes through, read once, together: the
+// conversions are exact whatever the pair, and it agrees with time.Now
+// to within the gap between its two readings, which basePair keeps small.
+var baseTime, baseMono = basePair()
+
+// basePair reads time.Now between two readings of Now, a few times, and
+// keeps the reading taken in the shortest gap, stamped with its midpoint.
+func basePair() (time.Time, int64) {
+	var bestTime time.Time
+	var bestMono, bestGap int64 = 0, -1
+	for range 16 {
+		before := Now()
+		t := time.Now()
+		after := Now()
+		if gap := after - before; bestGap < 0 || gap < bestGap {
+			bestTime, bestMono, bestGap = t, before+gap/2, gap
+		}
+	}
+	return bestTime, bestMono
+}
 
 // Time returns the instant ns (CLOCK_MONOTONIC nanoseconds) as a time.Time.
 // Its monotonic reading is exact: Time(a).Sub(Time(b)) is a−b, and Of gives
