@@ -1,0 +1,106 @@
+//go:build linux
+
+package linux
+
+import "golang.org/x/sys/unix"
+
+// Raising a thread above ordinary tasks, so that it gets a CPU the moment
+// it is woken even while other tasks hold every CPU: the bridge's watchers
+// (the hang monitor, the death-notice waiters) and a worker's parked spare
+// are raised; they sleep nearly always and run for microseconds when they
+// wake.
+
+// ResetOnFork is SCHED_FLAG_RESET_ON_FORK: a process forked from a raised
+// thread starts at the default scheduling. Only a privileged process may
+// clear it once set.
+const ResetOnFork = 0x01
+
+// SliceNs is the short slice asked for when the real-time class is refused.
+const SliceNs = 100_000
+
+// Raise raises the calling thread, which the caller keeps locked to its
+// goroutine: to the lowest real-time priority (SCHED_FIFO 1), which the
+// process may have with CAP_SYS_NICE or an RLIMIT_RTPRIO above 0, else to a
+// short slice at the given nice value (sched_setattr's runtime, honoured by
+// Linux 6.12 and later), with which the scheduler lets a waking task preempt
+// one of a longer slice. Without either, a thread woken on a busy CPU waits
+// for the running task's slice to end: milliseconds. Both keep ResetOnFork.
+// It reports whether either was granted.
+func Raise(nice int32) bool { return raise(0, nice) }
+
+// raise raises thread tid (0: the calling thread) as Raise does.
+func raise(tid int, nice int32) bool {
+	fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1, Flags: ResetOnFork}
+	if unix.SchedSetAttr(tid, &fifo, 0) == nil {
+		return true
+	}
+	short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: nice, Runtime: SliceNs, Flags: ResetOnFork}
+	return unix.SchedSetAttr(tid, &short, 0) == nil
+}
+
+// Raised is a thread raised by RaiseOwn, and what it had before.
+type Raised struct {
+	tid int
+	old *unix.SchedAttr // nil when nothing was raised
+}
+
+// RaiseOwn raises the calling thread as Raise does, at the thread's own
+// nice value, and remembers what it had for Restore. A thread the program
+// put in a scheduling class of its own (not SCHED_NORMAL) keeps it. The
+// caller keeps the thread locked to its goroutine, or checks that it is
+// still on the thread it raised (Tid).
+func RaiseOwn() Raised {
+	r := Raised{tid: unix.Gettid()}
+	old, err := unix.SchedGetAttr(r.tid, 0)
+	if err != nil || old.Policy != unix.SCHED_NORMAL {
+		return r
+	}
+	if raise(r.tid, old.Nice) {
+		// Restore keeps reset-on-fork, which only a privileged process
+		// may clear once set; it matters only to children forked from
+		// this very thread.
+		old.Flags |= ResetOnFork
+		r.old = old
+	}
+	return r
+}
+
+// Tid is the thread raised (0 for none).
+func (r Raised) Tid() int { return r.tid }
+
+// Restore gives the thread back what it had before RaiseOwn; failing that,
+// the default class at its nice value, so that it is never left raised. It
+// may be called from any thread, once the thread may have been unlocked:
+// a thread no longer as Raise left it (the program has since put it in a
+// class of its own) keeps what it has.
+func (r Raised) Restore() {
+	if r.old == nil {
+		return
+	}
+	if cur, err := unix.SchedGetAttr(r.tid, 0); err != nil || !asRaised(cur) {
+		return
+	}
+	if unix.SchedSetAttr(r.tid, r.old, 0) != nil {
+		def := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: r.old.Nice, Flags: r.old.Flags}
+		unix.SchedSetAttr(r.tid, &def, 0)
+	}
+}
+
+// asRaised reports whether a thread's attributes are those Raise sets.
+func asRaised(a *unix.SchedAttr) bool {
+	return a.Policy == unix.SCHED_FIFO && a.Priority == 1 ||
+		a.Policy == unix.SCHED_NORMAL && a.Runtime == SliceNs
+}
+
+// SetFIFO puts the calling thread in SCHED_FIFO at prio (1 to 99), or
+// back in SCHED_NORMAL when prio is 0.
+func SetFIFO(prio int) error {
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+	if prio == 0 {
+		attr.Policy = unix.SCHED_NORMAL
+	}
+	return unix.SchedSetAttr(0, &attr, 0)
+}
+
+// Gettid returns the calling thread's ID.
+func Gettid() int { return unix.Gettid() }
