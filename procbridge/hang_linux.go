@@ -10,11 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/understudy/understudy/procbridge/internal/sched"
+	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -127,7 +127,7 @@ func (m *hangMonitor) add(p *Process) {
 // start creates the monitor's timer and epoll set and its goroutine (m.mu
 // held).
 func (m *hangMonitor) start() error {
-	timer, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	timer, err := linux.NewTimer()
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (m *hangMonitor) start() error {
 	}
 	m.timer, m.ep = timer, ep
 	m.running = true
-	keepPerf()
+	linux.KeepTaskClocks()
 	go m.run(ep)
 	return nil
 }
@@ -154,7 +154,7 @@ func (m *hangMonitor) ctl(op, fd int, ev *unix.EpollEvent) error {
 }
 
 // poke makes the monitor look now (m.mu held): the timer expires at once.
-func (m *hangMonitor) poke() { shm.SetTimer(m.timer, 1) }
+func (m *hangMonitor) poke() { linux.SetTimer(m.timer, 1) }
 
 // lookForHangs makes the hang monitor look at every worker now: a spare was
 // promoted.
@@ -205,8 +205,7 @@ func (m *hangMonitor) run(ep int) {
 			// may have been closed since, and its number reused.
 			st, ok := m.dogs[int(fd)]
 			if ok || int(fd) == m.timer {
-				var buf [8]byte
-				rawRead(int(fd), buf[:], -1)
+				linux.DrainTimer(int(fd))
 			}
 			if ok {
 				// It fired, so it is disarmed: whatever the deadline now,
@@ -217,14 +216,14 @@ func (m *hangMonitor) run(ep int) {
 		}
 		if len(m.watch) == 0 {
 			m.running = false
-			releasePerf()
+			linux.ReleaseTaskClocks()
 			unix.Close(m.timer)
 			unix.Close(ep)
 			m.timer, m.ep = -1, -1
 			m.mu.Unlock()
 			return
 		}
-		now := shm.Now()
+		now := mono.Now()
 		next := int64(1<<63 - 1)
 		watching := false
 		hung = hung[:0]
@@ -238,7 +237,7 @@ func (m *hangMonitor) run(ep int) {
 				// Healthy (or parked: at 0 disarms): the watchdog keeps the
 				// deadline, and the worker moves it on as it beats.
 				if at != st.dogAt {
-					shm.SetTimer(st.dog, at)
+					linux.SetTimer(st.dog, at)
 					st.dogAt = at
 				}
 			default:
@@ -247,16 +246,16 @@ func (m *hangMonitor) run(ep int) {
 			}
 		}
 		if next == 1<<63-1 {
-			shm.SetTimer(m.timer, 0) // every worker's watchdog keeps its deadline
+			linux.SetTimer(m.timer, 0) // every worker's watchdog keeps its deadline
 		} else {
-			shm.SetTimer(m.timer, max(next, 1))
+			linux.SetTimer(m.timer, max(next, 1))
 		}
 		// While a suspect is watched, wait for its next look holding the
-		// P (rawsys_linux.go).
-		raw := watching && next-shm.Now() <= rawWaitMax && rawWaitOK()
+		// P (rawWaitMax).
+		raw := watching && next-mono.Now() <= rawWaitMax && rawWaitOK()
 		m.mu.Unlock()
 		for _, st := range hung {
-			st.p.hung(st, shm.Now())
+			st.p.hung(st, mono.Now())
 		}
 		if len(hung) > 0 {
 			ready = ready[:0]
@@ -264,7 +263,7 @@ func (m *hangMonitor) run(ep int) {
 		}
 		thread.keep()
 		var err error
-		if ready, err = waitEpoll(ep, ready[:0], raw); err != nil {
+		if ready, err = linux.EpollWait(ep, ready[:0], raw, idleWaitMax); err != nil {
 			return // the set was closed under us: cannot happen while watching
 		}
 		m.wakes.Add(1)
@@ -291,22 +290,22 @@ func (m *hangMonitor) run(ep int) {
 // thread it left raised may run other goroutines until then: for the rest
 // of one look, as long as the monitor waits for a P, or, should it move
 // just before a wait, until that wait ends (at most idleWaitMax).
-type raisedThread struct{ sched.Raised }
+type raisedThread struct{ linux.Raised }
 
 // keep raises the calling thread, and restores the one raised before, if
 // the goroutine has moved since.
 func (t *raisedThread) keep() {
-	if unraised.Load() || t.Tid() == unix.Gettid() {
+	if unraised.Load() || t.Tid() == linux.Gettid() {
 		return
 	}
 	t.Restore()
-	t.Raised = sched.RaiseOwn()
+	t.Raised = linux.RaiseOwn()
 }
 
 // release restores the thread raised last.
 func (t *raisedThread) release() {
 	t.Restore()
-	t.Raised = sched.Raised{}
+	t.Raised = linux.Raised{}
 }
 
 // idleWaitMax (ms) bounds the monitor's sleep: should its goroutine move
@@ -316,32 +315,6 @@ func (t *raisedThread) release() {
 // sysmon awake for its first 10 ms, about 50 wakes of its own: a bound of
 // a second cost 0.05% of a core; ten seconds, a tenth of that.
 const idleWaitMax = 10_000
-
-// waitEpoll waits until something in the epoll set ep is ready, or at most
-// idleWaitMax, and appends the ready descriptors to fds. A raw wait keeps
-// the P.
-func waitEpoll(ep int, fds []int32, raw bool) ([]int32, error) {
-	var evs [32]unix.EpollEvent
-	for {
-		var n int
-		var err error
-		if raw {
-			n, err = rawEpollWait(ep, evs[:])
-		} else {
-			n, err = unix.EpollWait(ep, evs[:], idleWaitMax)
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fds, err
-		}
-		for _, e := range evs[:n] {
-			fds = append(fds, e.Fd)
-		}
-		return fds, nil
-	}
-}
 
 // observe records progress when the worker beat since the last look.
 func (st *hangState) observe(now int64) bool {
@@ -374,7 +347,7 @@ func (st *hangState) sample() threadSample {
 	if st.probe != nil {
 		return st.probe.sample()
 	}
-	cpu := processCPU(st.p.pid)
+	cpu := linux.ProcessCPU(st.p.pid)
 	return threadSample{cpu: cpu, cpuOK: cpu > 0}
 }
 
@@ -421,7 +394,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		// probe, a few hundred microseconds), during which this thread may
 		// itself be descheduled: look at the heartbeat once more, and
 		// leave at least half a window after the reading.
-		sampled := shm.Now()
+		sampled := mono.Now()
 		if st.observe(sampled) {
 			return st.watchAt(), false
 		}
@@ -436,7 +409,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		return st.confirmAt, false
 	}
 	s := st.sample()
-	now = shm.Now()
+	now = mono.Now()
 	if st.observe(now) {
 		return st.watchAt(), false
 	}
@@ -550,7 +523,7 @@ const schedTick = int64(4 * time.Millisecond)
 // worker that misses a beat may be waiting for a CPU.
 func machineBusy() bool {
 	var buf [128]byte
-	b := rawReadSmall(loadavgPath, buf[:])
+	b := linux.ReadSmall(loadavgPath, buf[:])
 	f := bytes.Fields(b)
 	if len(f) < 4 {
 		return true // cannot tell: give the worker the benefit of the doubt
@@ -625,15 +598,33 @@ func (p *Process) hung(st *hangState, now int64) {
 	p.signalGroupLocked(sigKill)
 }
 
-// processCPU returns the CPU time of the whole process pid, exactly (the
-// kernel brings a running thread's time up to date for the read), through
-// its process CPU clock; 0 when it cannot be read.
-func processCPU(pid int) int64 {
-	clock := int32((^pid)<<3 | 2) // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
-	var ts unix.Timespec
-	// Raw, as the probe's calls are (rawsys_linux.go).
-	if _, _, e := unix.RawSyscall(unix.SYS_CLOCK_GETTIME, uintptr(clock), uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
-		return 0
-	}
-	return ts.Nano()
-}
+// Raw system calls for the watch.
+//
+// A system call made through the usual wrappers tells the Go scheduler
+// that the goroutine may block. When the call lasts more than a few tens
+// of microseconds and no processor (P) is idle, the runtime hands the
+// goroutine's P to other work; on return, the goroutine, locked to its
+// raised thread, waits until another thread hands it a P back. That thread
+// is an ordinary one: it may itself wait for a CPU behind the very spinner
+// being watched, for a scheduler slice (milliseconds).
+//
+// The watch of a suspect, from its watchdog's wake to the verdict at the
+// deadline, makes dozens of calls that cannot block for long (opening and
+// reading the suspect's /proc files and its counters, setting a timer) and
+// waits a window or two in all. It makes them raw (internal/linux),
+// keeping its P throughout; a program with more than one P lends it for
+// at most rawWaitMax at a time, only while a worker is suspect.
+//
+// One hand-off is left that the monitor cannot avoid: the runtime's own
+// monitor thread (sysmon) preempts a goroutine that resumed from a long
+// sleep on a P whose time slice it deems 10 ms old, which is how an idle
+// program's P looks. It comes within tens of microseconds of the wake, so
+// the watch's lead (shm.WatchdogLead) absorbs it, save when the hand-off
+// waits out a slice behind the spinner: the tail of BenchmarkHangDetection.
+
+// rawWaitMax is the longest the monitor waits without giving its P back.
+const rawWaitMax = int64(2_000_000)
+
+// rawWaitOK reports whether the monitor may wait holding its P: only when
+// the program has another P for its other goroutines.
+func rawWaitOK() bool { return runtime.GOMAXPROCS(0) > 1 }

@@ -5,17 +5,17 @@ package procbridge
 import (
 	"sync/atomic"
 
-	"github.com/understudy/understudy/procbridge/internal/sched"
+	"github.com/understudy/understudy/internal/linux"
 )
 
 // promptThread raises the calling thread, locked to its goroutine (with
-// sched.RaiseOwn): the bridge's watchers, the hang monitor and the
+// linux.RaiseOwn): the bridge's watchers, the hang monitor and the
 // death-notice waiters, must run as soon as they are woken even while a
 // hung worker spins or a dying one's threads tear it down. Their threads
 // end with them, so nothing is restored.
 func promptThread() {
 	if !unraised.Load() {
-		sched.RaiseOwn()
+		linux.RaiseOwn()
 	}
 }
 
