@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/understudy/understudy/audio/internal/bus"
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
@@ -38,20 +38,20 @@ func init() {
 			return err
 		}
 		if prio, _ := strconv.Atoi(w.Args()[0]); prio > 0 {
-			defer setFIFO(0)
-			setFIFO(prio)
+			defer linux.SetFIFO(0)
+			linux.SetFIFO(prio)
 		}
 		req := (*uint32)(unsafe.Pointer(&mem[0]))
 		rep := (*uint32)(unsafe.Pointer(&mem[4]))
 		woke := (*int64)(unsafe.Pointer(&mem[8]))
-		stop := context.AfterFunc(ctx, func() { atomic.StoreUint32(req, 1<<31); bus.Wake(req, 1) })
+		stop := context.AfterFunc(ctx, func() { atomic.StoreUint32(req, 1<<31); linux.FutexWake(req, 1) })
 		defer stop()
 		w.Ready()
 		var last uint32
 		for {
 			v := atomic.LoadUint32(req)
 			if v == last {
-				bus.Wait(req, last)
+				linux.FutexWait(req, last, 0)
 				continue
 			}
 			if v == 1<<31 {
@@ -60,7 +60,7 @@ func init() {
 			atomic.StoreInt64(woke, worker.Monotonic())
 			last = v
 			atomic.StoreUint32(rep, v)
-			bus.Wake(rep, 1)
+			linux.FutexWake(rep, 1)
 		}
 	})
 }
@@ -79,10 +79,10 @@ func percentiles(b *testing.B, samples []int64, prefix string) {
 // benchPriorities are the scheduling classes compared: normal, and
 // SCHED_FIFO 10 where this process may use it.
 func benchPriorities() []int {
-	if setFIFO(1) != nil {
+	if linux.SetFIFO(1) != nil {
 		return []int{0}
 	}
-	setFIFO(0)
+	linux.SetFIFO(0)
 	return []int{0, 10}
 }
 
@@ -122,9 +122,9 @@ func BenchmarkNodeOverhead(b *testing.B) {
 				n++
 				t0 := worker.Monotonic()
 				atomic.StoreUint32(req, n)
-				bus.Wake(req, 1)
+				linux.FutexWake(req, 1)
 				for atomic.LoadUint32(rep) != n {
-					bus.Wait(rep, n-1)
+					linux.FutexWait(rep, n-1, 0)
 				}
 				samples = append(samples, atomic.LoadInt64(woke)-t0)
 			}

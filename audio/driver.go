@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/audio/internal/bus"
+	"github.com/understudy/understudy/internal/hang"
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/worker"
 )
 
@@ -97,9 +99,9 @@ type driver struct {
 	probeAt  []int64    // per host, when the watchdog began watching it run (0: not yet)
 	probeRun []int64    // per host, its CPU time then
 	window   int64      // how long the watchdog watches a runnable node
-	cap      int64      // how long a starved node is left alone at most
-	deadline int64      // the current block's
-	midCycle bool       // sources woken, cycle not complete
+	policy   hang.Policy
+	deadline int64 // the current block's
+	midCycle bool  // sources woken, cycle not complete
 	s        *runStats
 	views    [][]float32 // per sink channel, this cycle's block
 }
@@ -134,9 +136,18 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		probeAt:  make([]int64, len(e.t.members)),
 		probeRun: make([]int64, len(e.t.members)),
 		window:   min(max(int64(e.watchdog)/4, int64(100*time.Microsecond)), int64(2*time.Millisecond)),
-		cap:      max(4*int64(e.watchdog), int64(1+e.slack)*int64(e.period)),
 		s:        &e.stats,
 		views:    make([][]float32, len(e.sinks)),
+	}
+	// The watchdog's verdict (internal/hang): windows of d.window, busy
+	// machine or not, a cap of silence of four watchdogs or the block's
+	// slack, and no tick look nor grace: the look is at the deadline, and
+	// a runnable node gets window after window until the cap.
+	d.policy = hang.Policy{
+		Timeout:    d.watchdog,
+		Window:     d.window,
+		BusyWindow: d.window,
+		Cap:        max(4*int64(e.watchdog), int64(1+e.slack)*int64(e.period)),
 	}
 	for i := range e.t.procs {
 		d.nodes = append(d.nodes, e.b.Node(i))
@@ -150,7 +161,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 	}
 	runtime.LockOSThread()
 	// Above the nodes: the watchdog must preempt an overrun.
-	if e.cfg.Priority > 0 && setFIFO(e.driverPriority()) != nil {
+	if e.cfg.Priority > 0 && linux.SetFIFO(e.driverPriority()) != nil {
 		d.s.priorityDenied = true
 	}
 	start := time.Now()
@@ -160,7 +171,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 	}
 	d.s.wall += time.Since(start)
 	if e.cfg.Priority > 0 {
-		setFIFO(0)
+		linux.SetFIFO(0)
 	}
 	runtime.UnlockOSThread()
 	if ferr := e.sink.flush(ctx); err == nil {
@@ -185,7 +196,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		if d.rt {
 			target := t0 + int64(k)*d.period
 			if worker.Monotonic() < target {
-				bus.SleepUntil(target)
+				linux.SleepUntil(target)
 			}
 			start, deadline = worker.Monotonic(), target+(1+d.slack)*d.period
 		} else {
@@ -219,7 +230,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 				missed = true
 				d.miss(C)
 			}
-			bus.WaitUntil(driverWord, seen, d.next(C, now, deadline, missed))
+			linux.FutexWaitUntil(driverWord, seen, d.next(C, now, deadline, missed))
 		}
 		end := worker.Monotonic()
 		if d.rt && !missed && d.lastFinish(C) > deadline {
@@ -272,10 +283,17 @@ func (d *driver) deadlineOf(h int, C uint64) int64 {
 	if d.hostDone(h, C) {
 		return 0
 	}
+	return d.due(h, max(atomic.LoadInt64(host.WakeAt()), d.fenceAt[h]))
+}
+
+// due returns when the watchdog looks at host h next, woken (or last
+// fenced) at woke: a window after its last look, or a watchdog period
+// after woke.
+func (d *driver) due(h int, woke int64) int64 {
 	if d.probeAt[h] != 0 {
 		return d.probeAt[h] + d.window
 	}
-	return max(atomic.LoadInt64(host.WakeAt()), d.fenceAt[h]) + d.watchdog
+	return woke + d.watchdog
 }
 
 // hostDone reports whether every node of host h has published block C.
@@ -328,14 +346,16 @@ func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 	return next
 }
 
-// expire decides about node i, woken for C and past its watchdog. The
-// scheduler's own accounting tells a hang from a node that is merely
-// waiting for a CPU on a loaded machine: a primary that is stopped, asleep
-// or gone is fenced at once; one that is runnable is watched for a short
-// window, and fenced if it spent most of it on a CPU (an overrun), left
-// alone if it did not (starved: a spare would wait for a CPU just the
-// same, and starting its replacement would load the machine further), up
-// to a cap.
+// expire decides about node i, woken for C and past its watchdog, by the
+// verdict of internal/hang over the scheduler's own accounting, which
+// tells a hang from a node merely waiting for a CPU on a loaded machine: a
+// primary that is stopped, asleep or gone is fenced at once, and so is one
+// runnable in SCHED_FIFO at its priority (nothing of normal priority keeps
+// it off a CPU: it overruns); one runnable in normal scheduling is watched
+// for a short window, and fenced if it spent half of it on a CPU (an
+// overrun), left alone if it did not (starved: a spare would wait for a
+// CPU just the same, and starting its replacement would load the machine
+// further), up to a cap.
 func (d *driver) expire(i int, C uint64, now int64) {
 	host := d.hosts[i]
 	hr := d.e.hosts[i].Load()
@@ -348,40 +368,39 @@ func (d *driver) expire(i int, C uint64, now int64) {
 	_, lane := hr.seg.Control()
 	r := host.Lane(lane)
 	woke := max(atomic.LoadInt64(host.WakeAt()), d.fenceAt[i])
-	if now-woke >= d.cap {
-		d.fence(i, C, now)
-		return
-	}
-	state, run := byte('R'), int64(0)
+	task := linux.Task{State: 'R'} // a spare still taking over: give it its time
 	if atomic.LoadUint32(r.State()) == bus.LaneActive {
 		var ok bool
-		state, run, ok = threadSched(int(atomic.LoadUint32(r.Pid())), int(atomic.LoadUint32(r.Tid())))
-		if !ok {
-			state = 'X'
+		if task, ok = linux.ReadTask(int(atomic.LoadUint32(r.Pid())), int(atomic.LoadUint32(r.Tid()))); !ok {
+			task.State = 'X'
 		}
-	} // else a spare still taking over: give it its time
-	if state != 'R' && state != 'D' {
+	}
+	first := d.probeAt[i] == 0 // no window watched yet
+	v := hang.Judge(d.policy, hang.Sample{
+		Now:      now,
+		Progress: woke,
+		Due:      d.due(i, woke),
+		Runnable: task.State == 'R',
+		InKernel: task.State == 'D',
+		FIFO:     d.e.cfg.Priority > 0 && atomic.LoadUint32(r.Priority()) == uint32(d.e.hostPriority(i)),
+		CPUOK:    !first && task.Run != 0,
+		Ran:      task.Run - d.probeRun[i],
+		Elapsed:  now - d.probeAt[i],
+		// The driver does not read the machine's load: a runnable node
+		// is taken as waiting for a CPU.
+		Busy: true,
+	})
+	// No Look: the policy has no tick look and no grace, and the look
+	// comes past the deadline.
+	switch v.Step {
+	case hang.Hung:
 		d.fence(i, C, now)
-		return
+	case hang.Starved:
+		if !first {
+			d.s.nodes[i].starved++
+		}
+		d.probeAt[i], d.probeRun[i] = now, task.Run
 	}
-	if d.e.cfg.Priority > 0 && atomic.LoadUint32(r.Priority()) == uint32(d.e.hostPriority(i)) {
-		// In SCHED_FIFO nothing of normal priority keeps a runnable node
-		// off a CPU: past its watchdog, it is overrunning. (The CPU time
-		// the kernel shows for a running thread lags by up to a tick, so
-		// the window below would take that long to tell.)
-		d.fence(i, C, now)
-		return
-	}
-	if d.probeAt[i] == 0 {
-		d.probeAt[i], d.probeRun[i] = now, run
-		return
-	}
-	if ran, elapsed := run-d.probeRun[i], now-d.probeAt[i]; 2*ran >= elapsed && run != 0 {
-		d.fence(i, C, now)
-		return
-	}
-	d.s.nodes[i].starved++
-	d.probeAt[i], d.probeRun[i] = now, run
 }
 
 // fence moves node i to a parked spare: a new epoch fences the primary (its

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/understudy/understudy/audio/internal/bus"
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/worker"
 )
 
@@ -119,10 +120,10 @@ func runNode(ctx context.Context, w *worker.Worker) error {
 	// preempts whatever normal work the machine is doing.
 	runtime.LockOSThread()
 	spareThreads(4)
-	atomic.StoreUint32(n.hlane.Tid(), uint32(gettid()))
+	atomic.StoreUint32(n.hlane.Tid(), uint32(linux.Gettid()))
 	if n.prio > 0 {
 		got := uint32(n.prio)
-		if setFIFO(n.prio) != nil {
+		if linux.SetFIFO(n.prio) != nil {
 			got = bus.PriorityDenied
 		}
 		atomic.StoreUint32(n.hlane.Priority(), got)
@@ -250,7 +251,7 @@ func (n *hostProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 	debug.SetGCPercent(-1)
 	stop := context.AfterFunc(ctx, func() {
 		n.stopping.Store(true)
-		bus.Wake(n.host.Wake(), 1<<30)
+		linux.FutexWake(n.host.Wake(), 1<<30)
 	})
 	defer stop()
 	had, err := n.adopt()
@@ -319,7 +320,7 @@ func (n *hostProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 				n.publish(m, C)
 			}
 		case C == n.last:
-			bus.Wait(n.host.Wake(), uint32(C))
+			linux.FutexWait(n.host.Wake(), uint32(C), 0)
 		default:
 			return fmt.Errorf("audio node %s: asked for block %d, state follows block %d", n.t.hostLabel(n.h), C, n.last)
 		}
@@ -506,7 +507,7 @@ func (n *hostProc) publish(m *member, C uint64) {
 	if m.terminal {
 		v := atomic.AddUint32(n.b.Driver(), 1)
 		if v-atomic.LoadUint32(n.b.CycleBase()) >= n.nTerm {
-			bus.Wake(n.b.Driver(), 1)
+			linux.FutexWake(n.b.Driver(), 1)
 		}
 	}
 }
@@ -520,7 +521,7 @@ func wakeHost(s bus.Host, C uint64, now int64) {
 	atomic.StoreInt64(s.WakeAt(), now)
 	if atomic.CompareAndSwapUint64(s.Req(), C-1, C) {
 		atomic.StoreUint32(s.Wake(), uint32(C))
-		bus.Wake(s.Wake(), 1<<30)
+		linux.FutexWake(s.Wake(), 1<<30)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -73,7 +75,7 @@ func (d *dyingPool) add(p *Process, word *uint32, tid uint32) bool {
 
 func (b *dyingBatch) poke() {
 	atomic.AddUint32(&b.ctl, 1)
-	shm.Wake(&b.ctl, 1)
+	linux.FutexWake(&b.ctl, 1)
 }
 
 // drop forgets b once its thread has returned.
@@ -102,7 +104,7 @@ func (d *dyingPool) run(b *dyingBatch) {
 		died bool
 	}
 	var (
-		ws  []shm.WaitWord
+		ws  []linux.Waitv
 		end []ended
 	)
 	for {
@@ -127,7 +129,7 @@ func (d *dyingPool) run(b *dyingBatch) {
 			}
 			switch step {
 			case dyingWait:
-				ws = append(ws, shm.Waiting(m.word, v))
+				ws = append(ws, linux.WaitvOn(m.word, v))
 			case dyingArm:
 				again = true // changed under us: look again at once
 			default:
@@ -136,7 +138,7 @@ func (d *dyingPool) run(b *dyingBatch) {
 			}
 		}
 		b.mu.Unlock()
-		now := shm.Now()
+		now := mono.Now()
 		for _, e := range end {
 			if e.died {
 				e.p.died(e.tid, now)
@@ -146,8 +148,8 @@ func (d *dyingPool) run(b *dyingBatch) {
 		if len(end) > 0 || again {
 			continue
 		}
-		ws = append(ws, shm.Waiting(&b.ctl, seq))
-		if err := shm.WaitAny(ws); err != nil {
+		ws = append(ws, linux.WaitvOn(&b.ctl, seq))
+		if err := linux.FutexWaitv(ws); err != nil {
 			// ENOSYS before Linux 5.16; anything else must not become a
 			// busy loop either.
 			d.fallBack(b)

@@ -3,11 +3,10 @@
 package procbridge
 
 import (
-	"bytes"
-	"os"
-	"strconv"
 	"sync/atomic"
 
+	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -23,9 +22,6 @@ import (
 // must hold the TID the worker recorded, that TID must be a thread of the
 // worker, and a notice counts only when that thread is really exiting. A
 // word that breaks these rules is ignored and the pidfd decides.
-
-// pfExiting is the kernel's PF_EXITING task flag (field 9 of /proc/PID/stat).
-const pfExiting = 0x4
 
 // watchDying starts the waiter on the lane's robust word 0, when the worker
 // armed it with one of its own threads.
@@ -94,9 +90,9 @@ func (p *Process) dyingLoop(word *uint32, tid uint32) {
 			// Set the waiters bit, or the kernel will not wake us.
 			atomic.CompareAndSwapUint32(word, tid, tid|shm.FutexWaiters)
 		case dyingWait:
-			shm.Wait(word, v, 0)
+			linux.FutexWait(word, v, 0)
 		case dyingDied:
-			p.died(tid, shm.Now())
+			p.died(tid, mono.Now())
 			return
 		default:
 			return
@@ -113,7 +109,7 @@ func (p *Process) releaseDying() {
 			break // the waiter is on its way out already
 		}
 		if atomic.CompareAndSwapUint32(word, v, 0) {
-			shm.Wake(word, 1)
+			linux.FutexWake(word, 1)
 			break
 		}
 	}
@@ -122,26 +118,12 @@ func (p *Process) releaseDying() {
 
 // threadOf reports whether tid is a thread of pid.
 func threadOf(pid, tid int) bool {
-	_, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid))
-	return err == nil
+	_, ok := linux.ReadTaskStat(pid, tid)
+	return ok
 }
 
 // threadExiting reports whether the thread is gone or in its exit path.
 func threadExiting(pid, tid int) bool {
-	var pb [64]byte
-	var buf [512]byte
-	b := rawReadSmall(procPath(pb[:0], pid, tid, "stat"), buf[:])
-	if b == nil {
-		return true // gone
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return false
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 7 {
-		return false
-	}
-	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
-	return err == nil && flags&pfExiting != 0
+	t, ok := linux.ReadTaskStat(pid, tid)
+	return !ok || t.Flags&linux.PFExiting != 0
 }

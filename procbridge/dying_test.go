@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/internal/shm"
@@ -55,10 +56,10 @@ func init() {
 		tid := uint32(lane.RobustTid())
 		for atomic.LoadUint32(word)&shm.FutexWaiters == 0 {
 			// wait for the bridge to park on the word
-			shm.Wait(word, tid, 1e6)
+			linux.FutexWait(word, tid, 1e6)
 		}
 		atomic.StoreUint32(word, tid|shm.FutexOwnerDied|shm.FutexWaiters)
-		shm.Wake(word, 1)
+		linux.FutexWake(word, 1)
 		fmt.Println("forged")
 		<-ctx.Done()
 		return nil

@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/internal/linux"
 )
 
 // SetSegmentVersionForTest makes the next segments claim layout version v
@@ -29,7 +31,7 @@ func SetWatchdogForTest(on bool) { noWatchdog.Store(!on) }
 // SetThreadClocksForTest lets the hang monitor use exact per-thread CPU
 // counters (true, where the kernel allows them) or only the process CPU
 // clock (false).
-func SetThreadClocksForTest(on bool) { perfUnusable.Store(!on) }
+func SetThreadClocksForTest(on bool) { linux.SetTaskClocksUsable(on) }
 
 // SetPromptThreadsForTest raises the threads of the next hang monitor and
 // death-notice batches (true, the default) or leaves them as they are.

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -340,7 +341,7 @@ func eventMono(e Event) int64 {
 	case Exited:
 		return e.Exit.Mono
 	}
-	return shm.Now()
+	return mono.Now()
 }
 
 // failover promotes a spare in place of the primary p (lane from). With no
@@ -363,7 +364,7 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 		return true
 	}
 	epoch, lane, won, _ := g.seg.failover(from, to)
-	switched := shm.Now()
+	switched := mono.Now()
 	p.Kill() // fenced already; a hung primary must not wake up and work
 	g.mu.Lock()
 	g.primary = lane
@@ -528,7 +529,7 @@ func (g *Group) switchOver() error {
 	if p == nil || !ready {
 		return ErrNoSpare
 	}
-	g.failover(p, from, nil, shm.Now())
+	g.failover(p, from, nil, mono.Now())
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -149,7 +150,7 @@ func (p *Process) HeartbeatAge() time.Duration {
 	if at == 0 {
 		return 0
 	}
-	return time.Duration(shm.Now() - at)
+	return time.Duration(mono.Now() - at)
 }
 
 // Segment returns the segment the process serves, and its lane.

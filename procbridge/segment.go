@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -167,7 +168,7 @@ func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 		}
 		word, val := s.from.Prepare()
 		if s.from.Empty() {
-			futexWait(word, val, left)
+			linux.FutexWait(word, val, left)
 		}
 	}
 }

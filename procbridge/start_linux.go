@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/registry"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
@@ -202,7 +204,7 @@ func (p *Process) spawn(mode WatchMode) error {
 	// to look at healthy ones.
 	p.os.dog = -1
 	if spec.Heartbeat.Interval > 0 && spec.usesSDK() && !noWatchdog.Load() {
-		if fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err == nil {
+		if fd, err := linux.NewTimer(); err == nil {
 			p.os.dog = fd
 			env = append(env, shm.EnvWatchdogFd+"="+strconv.Itoa(len(files)))
 			files = append(files, uintptr(fd))
@@ -217,7 +219,7 @@ func (p *Process) spawn(mode WatchMode) error {
 	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys}
 	var pid int
 	onForkThread(func() {
-		p.spawnMono = shm.Now()
+		p.spawnMono = mono.Now()
 		pid, err = syscall.ForkExec(path, argv, attr)
 	})
 	if err != nil {
@@ -288,7 +290,7 @@ func (p *Process) awaitReady(ctx context.Context) error {
 				}
 				// Bounded sleeps, so a worker that writes the word back
 				// cannot strand this goroutine.
-				shm.Wait(word, shm.ReadyNo, 100*time.Millisecond)
+				linux.FutexWait(word, shm.ReadyNo, 100*time.Millisecond)
 			}
 		}()
 	} else {
@@ -332,7 +334,7 @@ func (p *Process) awaitReady(ctx context.Context) error {
 	close(p.dyingDone)
 	close(p.started)
 	if atomic.CompareAndSwapUint32(word, shm.ReadyNo, shm.ReadyAborted) {
-		shm.Wake(word, 1)
+		linux.FutexWake(word, 1)
 	}
 	p.reason.CompareAndSwap(reasonNone, reasonNotReady)
 	p.signalGroup(sigKill)
@@ -355,7 +357,7 @@ func (p *Process) becomeReady() error {
 	if err := p.seg.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSegment, err)
 	}
-	now := shm.Now()
+	now := mono.Now()
 	p.readyMono.Store(now)
 	p.emit(Ready{Pid: p.pid, Mono: now, SpawnToReady: time.Duration(now - p.spawnMono)})
 	p.watchDying()
@@ -421,7 +423,7 @@ func (p *Process) watch() {
 		for unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
 		}
 	}
-	mono := shm.Now()
+	seen := mono.Now()
 	// The leader is a zombie: its pid still names the group, so the group
 	// can be killed safely, grandchildren included.
 	unix.Kill(-p.pid, unix.SIGKILL)
@@ -454,7 +456,7 @@ func (p *Process) watch() {
 	readySeen := atomic.LoadUint32(p.lane.ReadyWord()) == shm.ReadyYes
 	p.atEnd.beats, p.atEnd.lastBeat = p.lane.Heartbeat()
 	p.atEnd.mark = p.lane.Mark()
-	p.exit = p.classify(code, sig, ws.CoreDump(), mono, readySeen)
+	p.exit = p.classify(code, sig, ws.CoreDump(), seen, readySeen)
 	p.err = p.exit.err(p.name, p.pid)
 	close(p.dead)
 	<-p.started      // Ready, when there is one, comes first
@@ -491,7 +493,5 @@ func (p *Process) releaseSegment() {
 // wakeLane tells the process parked in l that it is promoted.
 func wakeLane(l *shm.Lane) {
 	atomic.StoreUint32(l.ParkWord(), shm.ParkPromoted)
-	shm.Wake(l.ParkWord(), 1<<30)
+	linux.FutexWake(l.ParkWord(), 1<<30)
 }
-
-func futexWait(word *uint32, val uint32, d time.Duration) { shm.Wait(word, val, d) }

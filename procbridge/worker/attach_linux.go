@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/understudy/understudy/procbridge/internal/sched"
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -97,10 +97,10 @@ const envUnraised = "UNDERSTUDY_TEST_UNRAISED"
 // whose death notice thread is gone, which the pidfd alone must catch.
 const envNoRobust = "UNDERSTUDY_TEST_NO_ROBUST"
 
-func wake(word *uint32) { shm.Wake(word, 1<<30) }
+func wake(word *uint32) { linux.FutexWake(word, 1<<30) }
 
 // promptWhileParked raises the calling thread, locked to its goroutine
-// until end is called (sched.Raise, at the thread's nice value). A parked
+// until end is called (linux.RaiseOwn, at the thread's nice value). A parked
 // spare sleeps, so it costs nothing while it waits;
 // woken, it runs before the tasks that hold the CPUs, the dying primary's
 // own teardown among them. A program that chose a scheduling class of its
@@ -110,11 +110,11 @@ func promptWhileParked() *prompt {
 	if os.Getenv(envUnraised) != "" {
 		return &prompt{}
 	}
-	return &prompt{sched.RaiseOwn()}
+	return &prompt{linux.RaiseOwn()}
 }
 
 // prompt is a thread raised by promptWhileParked.
-type prompt struct{ sched.Raised }
+type prompt struct{ linux.Raised }
 
 // end unlocks the thread (on the goroutine that parked). After a promotion
 // the thread keeps its priority for promptGrace more, for the new
@@ -133,7 +133,7 @@ func (p *prompt) end(promoted bool) {
 const promptGrace = time.Millisecond
 
 // armWatchdog sets the timerfd fd to expire once at the monotonic time at.
-func armWatchdog(fd int, at int64) { shm.SetTimer(fd, at) }
+func armWatchdog(fd int, at int64) { linux.SetTimer(fd, at) }
 
 func validFd(fd int) bool {
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)

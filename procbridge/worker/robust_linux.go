@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -85,23 +86,6 @@ func disarmRobust(lane *shm.Lane) {
 	}
 	for i := range shm.RobustWords {
 		atomic.StoreUint32(lane.RobustWord(i), 0)
-		shm.Wake(lane.RobustWord(i), 1<<30)
+		linux.FutexWake(lane.RobustWord(i), 1<<30)
 	}
 }
-
-// waitEither sleeps until either word changes from its value (futex_waitv,
-// Linux 5.16+), or, on an older kernel, on the first word alone: then only
-// the supervisor wakes a parked spare.
-func waitEither(a *uint32, av uint32, b *uint32, bv uint32) {
-	if !waitvBroken.Load() {
-		ws := [2]shm.WaitWord{shm.Waiting(a, av), shm.Waiting(b, bv)}
-		err := shm.WaitAny(ws[:])
-		if err != unix.ENOSYS && err != unix.EINVAL {
-			return
-		}
-		waitvBroken.Store(true)
-	}
-	shm.Wait(a, av, 0)
-}
-
-var waitvBroken atomic.Bool

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -47,7 +49,7 @@ func (w *Worker) Active() bool {
 func (w *Worker) WaitActive(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() {
 		atomic.StoreUint32(w.lane.ParkWord(), parkReleased)
-		shm.Wake(w.lane.ParkWord(), 1<<30)
+		linux.FutexWake(w.lane.ParkWord(), 1<<30)
 	})
 	defer stop()
 	// The thread that parks is raised above ordinary tasks, so that when
@@ -101,9 +103,11 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 			prompt = promptWhileParked()
 		}
 		if rv&shm.FutexTIDMask != 0 {
-			waitEither(park, shm.ParkWaiting, rw, rv)
+			// Without futex_waitv (Linux < 5.16), on the park word alone:
+			// then only the supervisor wakes a parked spare.
+			linux.FutexWaitEither(park, shm.ParkWaiting, rw, rv)
 		} else {
-			shm.Wait(park, shm.ParkWaiting, 0)
+			linux.FutexWait(park, shm.ParkWaiting, 0)
 		}
 	}
 }
@@ -114,7 +118,7 @@ const parkReleased = 2
 // adopt makes epoch this process's and carries the latest state over.
 func (w *Worker) adopt(epoch uint64) error {
 	w.epoch.Store(epoch)
-	w.Mark(shm.Now())
+	w.Mark(mono.Now())
 	w.Beat() // the heartbeat clock of the new primary starts here
 	if w.seg.Layout().StateSize == 0 {
 		return nil
@@ -184,7 +188,7 @@ func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
 		}
 		word, val := r.Prepare()
 		if r.Empty() && ctx.Err() == nil {
-			shm.Wait(word, val, 0)
+			linux.FutexWait(word, val, 0)
 		}
 	}
 }

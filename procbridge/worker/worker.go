@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/registry"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
@@ -138,7 +139,7 @@ func (w *Worker) Ready() {
 // watchdog the supervisor sleeps on to just before this beat's deadline: a
 // supervisor of healthy workers does not wake to look at them.
 func (w *Worker) Beat() {
-	now := shm.Now()
+	now := mono.Now()
 	w.lane.Beat(now)
 	if w.dog != nil {
 		w.dog.beat(now)
@@ -196,7 +197,7 @@ func ExtraFile(i int) *os.File {
 }
 
 // Monotonic returns CLOCK_MONOTONIC in nanoseconds (see procbridge.Monotonic).
-func Monotonic() int64 { return shm.Now() }
+func Monotonic() int64 { return mono.Now() }
 
 // Disarm clears the early death notice, so that the exit that follows is
 // not reported as a crash (no Dying event). Main calls it when the worker

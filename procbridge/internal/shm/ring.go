@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/understudy/understudy/internal/linux"
 )
 
 // Ring errors.
@@ -151,7 +153,7 @@ func (r *Ring) Release() {
 // its exit. Waking one could pick that dying thread and leave the new
 // consumer asleep with a message in the ring. There is one live consumer,
 // so waking all costs nothing more.
-func wakeConsumer(word *uint32) { Wake(word, 1<<30) }
+func wakeConsumer(word *uint32) { linux.FutexWake(word, 1<<30) }
 
 func (r *Ring) put(at uint64, b []byte) {
 	for len(b) > 0 {

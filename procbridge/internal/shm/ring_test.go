@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/internal/linux"
 )
 
 func TestRing(t *testing.T) {
@@ -76,7 +78,7 @@ func TestRingSPSC(t *testing.T) {
 		if err == ErrRingEmpty {
 			word, val := r.Prepare()
 			if r.Empty() {
-				Wait(word, val, 0)
+				linux.FutexWait(word, val, 0)
 			}
 			continue
 		}

@@ -7,6 +7,8 @@ import (
 	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/internal/linux"
 )
 
 // Create makes a new segment: a sealed memfd of the planned size, mapped
@@ -17,24 +19,14 @@ func Create(name string, c Config) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.MemfdCreate("understudy:"+name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	fd, err := linux.NewMemfd("understudy:"+name, l.Total, true)
 	if err != nil {
-		return nil, fmt.Errorf("shm: memfd_create: %w", err)
+		return nil, fmt.Errorf("shm: %w", err)
 	}
-	if err := unix.Ftruncate(fd, int64(l.Total)); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("shm: ftruncate %d: %w", l.Total, err)
-	}
-	// Neither side may resize the segment under the other (a shrink would
-	// turn the peer's next access into SIGBUS).
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("shm: seal: %w", err)
-	}
-	mem, err := unix.Mmap(fd, 0, l.Total, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := linux.Map(fd, l.Total, false)
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("shm: mmap %d bytes: %w", l.Total, err)
+		return nil, fmt.Errorf("shm: %w", err)
 	}
 	s := newSegment(mem, l, fd)
 	s.writeHeader()
@@ -53,14 +45,14 @@ func Open(fd int) (*Segment, AttachVerdict, error) {
 	if st.Size < HeaderSize || st.Size > 1<<40 {
 		return nil, AttachBadSize, fmt.Errorf("%w: fd %d is %d bytes", ErrLayout, fd, st.Size)
 	}
-	mem, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := linux.Map(fd, int(st.Size), false)
 	if err != nil {
-		return nil, AttachBadSize, fmt.Errorf("shm: mmap fd %d: %w", fd, err)
+		return nil, AttachBadSize, fmt.Errorf("shm: fd %d: %w", fd, err)
 	}
 	l, verdict, err := ParseHeader(mem)
 	if err != nil {
 		SetAttachVerdict(mem, verdict)
-		unix.Munmap(mem)
+		linux.Unmap(mem)
 		return nil, verdict, err
 	}
 	return newSegment(mem, l, fd), AttachOK, nil
@@ -70,7 +62,7 @@ func newSegment(mem []byte, l Layout, fd int) *Segment {
 	s := &Segment{mem: mem, layout: l, fd: fd}
 	// The mapping outlives any explicit owner: it is released when nothing
 	// refers to the segment any more, so no reader can touch unmapped memory.
-	runtime.AddCleanup(s, func(m []byte) { unix.Munmap(m) }, mem)
+	runtime.AddCleanup(s, func(m []byte) { linux.Unmap(m) }, mem)
 	return s
 }
 

@@ -3,24 +3,20 @@
 package shm
 
 import (
-	"errors"
-	"time"
+	"fmt"
+
+	"github.com/understudy/understudy/internal/linux"
 )
 
-// ErrNotSupported: shared segments need Linux (memfd, futex).
-var ErrNotSupported = errors.New("shm: not supported on this system")
-
 // Create needs Linux.
-func Create(name string, c Config) (*Segment, error) { return nil, ErrNotSupported }
+func Create(name string, c Config) (*Segment, error) {
+	return nil, fmt.Errorf("shm: %w", linux.ErrNotSupported)
+}
 
 // Open needs Linux.
-func Open(fd int) (*Segment, AttachVerdict, error) { return nil, AttachBadSize, ErrNotSupported }
+func Open(fd int) (*Segment, AttachVerdict, error) {
+	return nil, AttachBadSize, fmt.Errorf("shm: %w", linux.ErrNotSupported)
+}
 
 // CloseFd does nothing.
 func (s *Segment) CloseFd() error { return nil }
-
-// Wait needs Linux.
-func Wait(addr *uint32, val uint32, timeout time.Duration) error { return ErrNotSupported }
-
-// Wake does nothing.
-func Wake(addr *uint32, n int) {}

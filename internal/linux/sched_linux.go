@@ -1,11 +1,14 @@
-// Package sched raises a thread above ordinary tasks, so that it gets a CPU
-// the moment it is woken even while other tasks hold every CPU. The
-// bridge's watchers (the hang monitor, the death-notice waiters) and a
-// worker's parked spare use it; they sleep nearly always and run for
-// microseconds when they wake.
-package sched
+//go:build linux
+
+package linux
 
 import "golang.org/x/sys/unix"
+
+// Raising a thread above ordinary tasks, so that it gets a CPU the moment
+// it is woken even while other tasks hold every CPU: the bridge's watchers
+// (the hang monitor, the death-notice waiters) and a worker's parked spare
+// are raised; they sleep nearly always and run for microseconds when they
+// wake.
 
 // ResetOnFork is SCHED_FLAG_RESET_ON_FORK: a process forked from a raised
 // thread starts at the default scheduling. Only a privileged process may
@@ -88,3 +91,16 @@ func asRaised(a *unix.SchedAttr) bool {
 	return a.Policy == unix.SCHED_FIFO && a.Priority == 1 ||
 		a.Policy == unix.SCHED_NORMAL && a.Runtime == SliceNs
 }
+
+// SetFIFO puts the calling thread in SCHED_FIFO at prio (1 to 99), or
+// back in SCHED_NORMAL when prio is 0.
+func SetFIFO(prio int) error {
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+	if prio == 0 {
+		attr.Policy = unix.SCHED_NORMAL
+	}
+	return unix.SchedSetAttr(0, &attr, 0)
+}
+
+// Gettid returns the calling thread's ID.
+func Gettid() int { return unix.Gettid() }

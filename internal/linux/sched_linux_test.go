@@ -1,4 +1,4 @@
-package sched
+package linux
 
 import (
 	"runtime"
@@ -6,11 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestRestore: a raised thread gets back what it had, unless the program
 // has put it in a class of its own since.

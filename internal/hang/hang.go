@@ -1,0 +1,180 @@
+// Package hang is the verdict on a worker that has gone silent past its
+// deadline: hung, or only held up, or not judged yet. Two watchdogs call
+// it: procbridge's hang monitor, on a worker that stopped beating, and the
+// audio engine's in-cycle watchdog, on a node that has not finished its
+// block. Each looks at the worker's threads (their state, their CPU, their
+// time waiting for a CPU), fills in a Sample, and does what Judge says.
+// Judge is a pure function: the watchdogs keep the state and take the
+// readings.
+//
+// The contract, for a worker that shows no progress (the watchdog checks
+// for progress before it asks):
+//
+//   - The look that opens a watch judges nothing: it sets when the next
+//     look comes, at the deadline at the earliest, and never less than
+//     half a window after the readings. A watcher that came late by more
+//     than a busy machine's window had been kept from a CPU, and so,
+//     likely, had the worker: the first window is as long as that delay,
+//     up to the cap, so that a silence the watcher could not watch is not
+//     held against the worker.
+//   - Spinning: it ran at least half of the window since the last reading
+//     (and a quarter of a window in all), or a whole Interval of CPU since
+//     the watch opened. A loop that gets a CPU makes progress within its
+//     loop's time, so this is a hang on a busy machine as on an idle one.
+//     So is a thread in SCHED_FIFO at its expected priority that is
+//     runnable or in the kernel: nothing of normal priority keeps it off a
+//     CPU, so past its deadline it overruns.
+//   - Held up (Starved): a thread blocked in the kernel (a page fault on a
+//     slow disk, memory reclaim), or one runnable or that waited on a run
+//     queue while the machine is busy (or the CPU reading is exact, so a
+//     spinner would have shown): that is the machine's doing, not the
+//     loop's, and the worker is looked at again, a window later (a busy
+//     machine's window, long enough for the kernel's accounting to move,
+//     once past the first tick), until its silence reaches the cap; then
+//     it is hung, held up.
+//   - A runnable worker on an idle machine whose CPU is read through a
+//     clock that moves at the scheduler's tick gets one look a tick later,
+//     for a spinner's CPU to show, before anything else is concluded.
+//   - Asleep: no thread runnable or in the kernel, not held up; hung once
+//     the deadline and the Grace past it have passed (the Grace is for a
+//     loop whose sleep ran long: the same evidence, judged later).
+//
+// What it cannot tell: a worker whose own loop did not run, while the
+// machine was idle, looks from outside exactly like a hung one. A young
+// worker whose 2 ms sleep ran 6 ms long, every thread asleep, is called
+// asleep; one whose sleep ran long while its runtime's other threads ran
+// half the window is called spinning. The table tests name every such
+// case known, beside every real hang.
+package hang
+
+import "time"
+
+// SchedTick is the scheduler's tick at HZ=250, the usual kernel
+// configuration: the kernel's accounting of a thread that stays on a CPU
+// moves at most this long after it began to run.
+const SchedTick = int64(4 * time.Millisecond)
+
+// Step is what the watchdog does after a look.
+type Step int
+
+const (
+	// Look: nothing is concluded yet; look again at Verdict.At.
+	Look Step = iota
+	// Starved: the worker is held up; look again at Verdict.At, over a new
+	// window that starts with this look's readings.
+	Starved
+	// Hung: the worker is hung, Verdict.Kind says how. The hang monitor
+	// kills it; the in-cycle watchdog fences it (its spare takes over).
+	Hung
+)
+
+// Kind is what a hung worker looked like.
+type Kind int
+
+const (
+	// Asleep: no thread runnable or in the kernel, and no CPU to show for
+	// the window: it waits for something that does not come, it is
+	// stopped, or it is gone.
+	Asleep Kind = iota + 1
+	// Spinning: it ran through the window without progress, or it
+	// overruns in SCHED_FIFO.
+	Spinning
+	// HeldUp: it was kept from running past the cap of silence.
+	HeldUp
+)
+
+// Policy is what a watchdog grants a worker, fixed for the worker's life.
+// Times are in nanoseconds.
+type Policy struct {
+	Timeout  int64 // the silence after the last progress that makes the deadline
+	Interval int64 // a whole Interval of CPU since the watch opened is a spinner; 0: no such rule
+	Window   int64 // how long a look watches the worker
+	// BusyWindow is how long a look watches a held-up worker on a busy
+	// machine.
+	BusyWindow int64
+	Cap        int64 // the longest silence a held-up worker is granted
+	// Grace is how long past the deadline a worker with nothing runnable
+	// is given before it is called asleep.
+	Grace int64
+	// Tick is how late a running thread's CPU may show through a reading
+	// that is not exact (the scheduler's tick): the wait of the tick look,
+	// and how long a held-up worker read exactly is looked at every
+	// Window. 0: no tick look.
+	Tick int64
+}
+
+// Sample is what one look saw. Times are CLOCK_MONOTONIC nanoseconds.
+type Sample struct {
+	// Opening says the look opens the watch: the first look at a worker
+	// that has not made progress for a while, which takes the readings
+	// later looks are measured against.
+	Opening bool
+
+	Now       int64 // when the readings were taken
+	Progress  int64 // the last progress seen (a beat, a wake); the deadline is Progress + Policy.Timeout
+	Due       int64 // when this look was due
+	Late      int64 // how long after Due the look began: the watchdog's own delay
+	SuspectAt int64 // when the watch opened
+
+	Runnable bool // a thread is runnable (running or waiting for a CPU)
+	InKernel bool // a thread is blocked in the kernel (state D)
+	FIFO     bool // the thread is in SCHED_FIFO at the priority expected of it
+
+	CPUOK    bool  // the CPU readings of this look and the window's start could be read
+	Exact    bool  // the CPU readings are exact (task clocks), not moved at the tick
+	Ran      int64 // CPU used since the window's reading
+	Elapsed  int64 // time since the window's reading
+	RanSince int64 // CPU used since the watch opened
+	RunSince int64 // time on a CPU since the watch opened, as the scheduler accounts it at its tick
+	Waited   int64 // time spent waiting on a run queue since the last look
+
+	Busy       bool // more tasks runnable than CPUs, or the caller cannot tell
+	TickLooked bool // the tick look was granted already
+}
+
+// Verdict is what to do after a look.
+type Verdict struct {
+	Step Step
+	At   int64 // Look, Starved: when to look next
+	Kind Kind  // Hung: how
+	// Starved (Starved) is the time this look counts as held up.
+	Starved int64
+	// TickLook (Look) says the next look is the tick look.
+	TickLook bool
+}
+
+// Judge returns what to do after the look s, under p.
+func Judge(p Policy, s Sample) Verdict {
+	deadline := s.Progress + p.Timeout
+	if s.Opening {
+		first := p.Window
+		if s.Late > p.BusyWindow {
+			first = min(s.Late, p.Cap)
+		}
+		return Verdict{Step: Look, At: max(deadline, s.Due+s.Late+first, s.Now+p.Window/2)}
+	}
+	ranHalf := s.Ran >= p.Window/4 && 2*s.Ran >= s.Elapsed
+	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
+		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
+	heldUp := s.InKernel || (s.Runnable || s.Waited > 0) && (s.Busy || s.Exact)
+	switch {
+	case s.FIFO && (s.Runnable || s.InKernel), spinning:
+		return Verdict{Step: Hung, Kind: Spinning}
+	case heldUp && s.Now-s.Progress < p.Cap:
+		step := p.Window
+		if s.Busy {
+			step = p.BusyWindow
+		}
+		if s.Exact && s.Now-s.SuspectAt < p.Tick {
+			step = p.Window // a spinner that shares a CPU may yet show
+		}
+		return Verdict{Step: Starved, At: s.Now + step, Starved: max(s.Waited, s.Now-s.Due+step)}
+	case heldUp:
+		return Verdict{Step: Hung, Kind: HeldUp}
+	case p.Tick > 0 && s.Runnable && !s.TickLooked:
+		return Verdict{Step: Look, At: s.Now + p.Tick, TickLook: true}
+	case s.Now < deadline+p.Grace:
+		return Verdict{Step: Look, At: deadline + p.Grace}
+	}
+	return Verdict{Step: Hung, Kind: Asleep}
+}

@@ -1,0 +1,323 @@
+package hang
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// us is a number of microseconds in nanoseconds.
+func us(n float64) int64 { return int64(n * float64(time.Microsecond)) }
+
+// monitor is procbridge's policy for a worker beating every 2 ms with a
+// 5 ms timeout: a 500 us window, 4 ms on a busy machine, a cap of 250 ms,
+// a sleeper's grace of a window. Its watch opens 1.5 ms before the
+// deadline.
+var monitor = Policy{
+	Timeout:    us(5000),
+	Interval:   us(2000),
+	Window:     us(500),
+	BusyWindow: SchedTick,
+	Cap:        us(250_000),
+	Grace:      us(500),
+	Tick:       SchedTick,
+}
+
+// cycle is the audio engine's watchdog policy at 128 frames and 48 kHz,
+// one block of slack: a watchdog of half the 2.67 ms period, windows of a
+// quarter of that, a cap of two periods. It reads CPU through schedstat,
+// takes no tick look, and gives a sleeper no grace.
+var cycle = Policy{
+	Timeout:    us(1333),
+	Window:     us(333),
+	BusyWindow: us(333),
+	Cap:        us(5333),
+}
+
+// The worker's last beat is at 0 in every row: its deadline is at 5 ms
+// (monitor) or 1.333 ms (cycle). A monitor row's watch opened at 3.85 ms,
+// after the readings of a look due at 3.5 ms; its first judging look is
+// due at the deadline.
+
+func TestJudge(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    Policy
+		s    Sample
+		want Verdict
+	}{
+		// The look that opens the watch.
+		{
+			"the watch opens a lead before the deadline, every thread asleep: nothing judged, the next look at the deadline",
+			monitor,
+			Sample{Opening: true, Due: us(3500), Late: us(50), Now: us(3850)},
+			Verdict{Step: Look, At: us(5000)},
+		},
+		{
+			"opening the watch stalled in /proc past the deadline: half a window after the readings",
+			monitor,
+			Sample{Opening: true, Due: us(3500), Late: us(50), Now: us(6000), Runnable: true},
+			Verdict{Step: Look, At: us(6250)},
+		},
+		{
+			"the monitor's own 8-31 ms stall, the worker asleep with its loop not yet run: a first window as long as the stall",
+			monitor,
+			Sample{Opening: true, Due: us(3500), Late: us(20_000), Now: us(23_800)},
+			Verdict{Step: Look, At: us(43_500)},
+		},
+		{
+			"a monitor late by less than a busy machine's window: the short first window",
+			monitor,
+			Sample{Opening: true, Due: us(3500), Late: us(3000), Now: us(6800)},
+			Verdict{Step: Look, At: us(7050)},
+		},
+		{
+			"a monitor late by more than the cap: a first window of the cap",
+			monitor,
+			Sample{Opening: true, Due: us(3500), Late: us(400_000), Now: us(403_800)},
+			Verdict{Step: Look, At: us(653_500)},
+		},
+		{
+			"a worker held up in the kernel when the watch opens: nothing judged",
+			monitor,
+			Sample{Opening: true, Due: us(3500), Late: us(50), Now: us(3850), InKernel: true},
+			Verdict{Step: Look, At: us(5000)},
+		},
+
+		// Sleepers.
+		{
+			"a sleeping hang at the deadline: the sleeper's window",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), CPUOK: true, Exact: true, Elapsed: us(1200)},
+			Verdict{Step: Look, At: us(5500)},
+		},
+		{
+			"a sleeping hang past the sleeper's window: asleep",
+			monitor,
+			Sample{Due: us(5500), Now: us(5550), SuspectAt: us(3850), CPUOK: true, Exact: true, Elapsed: us(1700)},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a young worker whose 2 ms sleep ran 3 ms long, asleep at the deadline: the sleeper's window, in which it beats",
+			monitor,
+			Sample{Due: us(5000), Now: us(5030), SuspectAt: us(3850), CPUOK: true, Exact: true, Ran: us(5), Elapsed: us(1180)},
+			Verdict{Step: Look, At: us(5500)},
+		},
+		{
+			"a young worker whose 2 ms sleep ran 6 ms long, every thread asleep: asleep (from outside, a sleeping hang)",
+			monitor,
+			Sample{Due: us(5500), Now: us(5540), SuspectAt: us(3850), CPUOK: true, Exact: true, Ran: us(10), Elapsed: us(1690)},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a worker whose CPU cannot be read, asleep past the sleeper's window: asleep",
+			monitor,
+			Sample{Due: us(5500), Now: us(5550), SuspectAt: us(3850)},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a worker that waited on a run queue and sleeps now, on an idle machine, its CPU read at the tick: the sleeper's window",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), CPUOK: true, Elapsed: us(1200), Waited: us(300)},
+			Verdict{Step: Look, At: us(5500)},
+		},
+
+		// Spinners.
+		{
+			"a spinning hang read exactly: it ran through the window",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), Runnable: true, CPUOK: true, Exact: true,
+				Ran: us(1150), Elapsed: us(1200), RanSince: us(1150)},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a spinning hang on a busy machine: spinning all the same",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(700), Elapsed: us(1200), RanSince: us(700), Waited: us(500)},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a spinner through the process clock, after its tick look: a whole interval of CPU since the watch opened",
+			monitor,
+			Sample{Due: us(9050), Now: us(9100), SuspectAt: us(3850), Runnable: true, CPUOK: true, TickLooked: true,
+				Ran: us(2000), Elapsed: us(5250), RanSince: us(2000), RunSince: us(4000)},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a spinner whose process clock cannot be read: schedstat shows an interval on a CPU since the watch opened",
+			monitor,
+			Sample{Due: us(9050), Now: us(9100), SuspectAt: us(3850), Runnable: true, TickLooked: true, RunSince: us(4000)},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a spinner whose other threads ran: a young worker whose 2 ms sleep ran 5 ms long while its runtime's threads ran half the window (from outside, a spinning loop)",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), Runnable: true, CPUOK: true, Exact: true,
+				Ran: us(700), Elapsed: us(1200), RanSince: us(700)},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a look right after the window's reading: 100 us of CPU is too little to call it spinning",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), Runnable: true, CPUOK: true, Exact: true,
+				Ran: us(100), Elapsed: us(150), RanSince: us(100)},
+			Verdict{Step: Starved, At: us(5550), Starved: us(550)},
+		},
+
+		// Runnable workers whose CPU has not shown.
+		{
+			"a runnable worker on an idle machine whose CPU has not shown through the process clock (a spinner a tick from showing, or a sleeper whose other thread runs): one tick look",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), Runnable: true, CPUOK: true, Ran: us(0), Elapsed: us(1200)},
+			Verdict{Step: Look, At: us(9050), TickLook: true},
+		},
+		{
+			"a worker still runnable after its tick look, its CPU unmoved, past the sleeper's window: asleep",
+			monitor,
+			Sample{Due: us(9050), Now: us(9100), SuspectAt: us(3850), Runnable: true, CPUOK: true, TickLooked: true, Elapsed: us(5250)},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a spinner read exactly that shares a CPU with another task, in its first tick of suspicion: held up, looked at again a window later",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), Runnable: true, CPUOK: true, Exact: true,
+				Ran: us(300), Elapsed: us(1200), RanSince: us(300), Waited: us(900)},
+			Verdict{Step: Starved, At: us(5550), Starved: us(900)},
+		},
+		{
+			"a runnable worker read exactly, past its first tick of suspicion, on a busy machine: at the busy machine's pace",
+			monitor,
+			Sample{Due: us(9000), Now: us(9050), SuspectAt: us(3850), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(100), Elapsed: us(500), RanSince: us(900), Waited: us(450)},
+			Verdict{Step: Starved, At: us(13_050), Starved: us(4050)},
+		},
+
+		// Held up.
+		{
+			"a worker waiting for a CPU on a busy machine, its CPU read at the tick: starved, at the busy machine's pace",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), Runnable: true, CPUOK: true, Busy: true,
+				Ran: us(0), Elapsed: us(1200), Waited: us(1100)},
+			Verdict{Step: Starved, At: us(9050), Starved: us(4050)},
+		},
+		{
+			"a worker that waited on a run queue and sleeps now, on a busy machine: held up",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), CPUOK: true, Busy: true, Elapsed: us(1200), Waited: us(600)},
+			Verdict{Step: Starved, At: us(9050), Starved: us(4050)},
+		},
+		{
+			"a worker held up in the kernel (D state), on an idle machine: held up, looked at again a window later",
+			monitor,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), InKernel: true, CPUOK: true, Elapsed: us(1200)},
+			Verdict{Step: Starved, At: us(5550), Starved: us(550)},
+		},
+		{
+			"a worker held up in the kernel (D state) for 250 ms, past the cap of silence: held up",
+			monitor,
+			Sample{Due: us(250_000), Now: us(250_050), SuspectAt: us(3850), InKernel: true, CPUOK: true, Elapsed: us(550)},
+			Verdict{Step: Hung, Kind: HeldUp},
+		},
+		{
+			"a worker starved on a saturated machine past the cap of silence: held up",
+			monitor,
+			Sample{Due: us(249_000), Now: us(250_100), SuspectAt: us(3850), Runnable: true, CPUOK: true, Busy: true,
+				Ran: us(10), Elapsed: us(4000), RanSince: us(900), Waited: us(3900)},
+			Verdict{Step: Hung, Kind: HeldUp},
+		},
+
+		// The in-cycle watchdog: its first look is at the deadline, with no
+		// window of CPU yet.
+		{
+			"a node asleep past its watchdog: fenced, asleep",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a node stopped (SIGSTOP) past its watchdog: fenced",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a node whose process is gone: fenced",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"SCHED_FIFO node runnable past its watchdog: overrun",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true, Runnable: true, FIFO: true},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a SCHED_FIFO node in the kernel past its watchdog: fenced as an overrun",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true, InKernel: true, FIFO: true},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a runnable node in normal scheduling past its watchdog: watched for a window",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true, Runnable: true},
+			Verdict{Step: Starved, At: us(1673), Starved: us(340)},
+		},
+		{
+			"a node in the kernel (D state) in normal scheduling past its watchdog: watched like a runnable one",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true, InKernel: true},
+			Verdict{Step: Starved, At: us(1673), Starved: us(340)},
+		},
+		{
+			"a spare still taking over (its lane not yet active): given its time",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true, Runnable: true},
+			Verdict{Step: Starved, At: us(1673), Starved: us(340)},
+		},
+		{
+			"a runnable node that ran half the window: an overrun, fenced",
+			cycle,
+			Sample{Due: us(1673), Now: us(1680), Busy: true, Runnable: true, CPUOK: true, Ran: us(200), Elapsed: us(340)},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a runnable node that did not run half the window: starved, another window",
+			cycle,
+			Sample{Due: us(1673), Now: us(1680), Busy: true, Runnable: true, CPUOK: true, Ran: us(50), Elapsed: us(340)},
+			Verdict{Step: Starved, At: us(2013), Starved: us(340)},
+		},
+		{
+			"a node whose CPU time reads 0: never fenced for its CPU",
+			cycle,
+			Sample{Due: us(1673), Now: us(1680), Busy: true, Runnable: true, Ran: us(400), Elapsed: us(340)},
+			Verdict{Step: Starved, At: us(2013), Starved: us(340)},
+		},
+		{
+			"a starved node past its cap: fenced, held up",
+			cycle,
+			Sample{Due: us(5340), Now: us(5345), Busy: true, Runnable: true, CPUOK: true, Ran: us(10), Elapsed: us(340)},
+			Verdict{Step: Hung, Kind: HeldUp},
+		},
+		{
+			"a node asleep past its cap: fenced",
+			cycle,
+			Sample{Due: us(5340), Now: us(5345), Busy: true},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := Judge(c.p, c.s)
+			assert.Equal(t, c.want, got)
+			if got.Step == Hung {
+				assert.False(t, c.s.Opening, "hung at the look that opens the watch")
+				assert.GreaterOrEqual(t, c.s.Now, c.s.Progress+c.p.Timeout, "hung before the deadline")
+			} else {
+				assert.Greater(t, got.At, c.s.Now, "the next look is not later")
+			}
+		})
+	}
+}

@@ -1,0 +1,104 @@
+//go:build linux
+
+package linux
+
+import (
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Futex operations. Shared, never FUTEX_PRIVATE_FLAG: the words live in
+// memory that several processes map.
+const (
+	futexWait       = 0
+	futexWake       = 1
+	futexWaitBitset = 9
+	futexBitsetAny  = 0xffffffff
+	futex2SizeU32   = 0x02
+)
+
+// FutexWait sleeps while *addr == val, until woken, or until timeout
+// passes when timeout > 0. It returns nil on a wake, when *addr != val
+// already, or when a signal interrupted the sleep (callers loop on their
+// condition), and the kernel's error otherwise: ETIMEDOUT, or a bad
+// address.
+func FutexWait(addr *uint32, val uint32, timeout time.Duration) error {
+	var ts *unix.Timespec
+	if timeout > 0 {
+		t := unix.NsecToTimespec(int64(timeout))
+		ts = &t
+	}
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
+	switch e {
+	case 0, unix.EAGAIN, unix.EINTR:
+		return nil
+	}
+	return e
+}
+
+// FutexWaitUntil is FutexWait with an absolute CLOCK_MONOTONIC deadline in
+// nanoseconds (FUTEX_WAIT_BITSET takes an absolute time, so a wait that is
+// interrupted and retried does not drift). It reports whether the deadline
+// passed.
+func FutexWaitUntil(addr *uint32, val uint32, deadline int64) (timedOut bool) {
+	ts := unix.NsecToTimespec(deadline)
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitBitset, uintptr(val),
+		uintptr(unsafe.Pointer(&ts)), 0, futexBitsetAny)
+	return e == unix.ETIMEDOUT
+}
+
+// FutexWake wakes up to n waiters on addr. It never blocks, so it is a raw
+// system call.
+func FutexWake(addr *uint32, n int) {
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n), 0, 0, 0)
+}
+
+// A Waitv is one word of FutexWaitv: the kernel's struct futex_waitv for a
+// shared 32-bit futex.
+type Waitv struct {
+	val   uint64
+	uaddr uint64
+	flags uint32
+	_     uint32
+}
+
+// WaitvOn returns the Waitv that sleeps while *addr == val.
+func WaitvOn(addr *uint32, val uint32) Waitv {
+	return Waitv{val: uint64(val), uaddr: uint64(uintptr(unsafe.Pointer(addr))), flags: futex2SizeU32}
+}
+
+// FutexWaitv sleeps until one of the words (at most 128) is woken, or
+// returns at once when one no longer holds its value (futex_waitv, Linux
+// 5.16+). It returns nil then, or when a signal interrupted the sleep, and
+// the kernel's error otherwise: ENOSYS before 5.16.
+func FutexWaitv(ws []Waitv) error {
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0, 0, 0, 0)
+	switch e {
+	case 0, unix.EAGAIN, unix.EINTR:
+		return nil
+	}
+	return e
+}
+
+// FutexWaitEither sleeps until either word is woken or no longer holds
+// its value, with futex_waitv where the kernel has it. Where it has not
+// (ENOSYS, or EINVAL from a kernel that does not know the flags) it sleeps
+// on a alone, then and on every later call: a wake of b is not heard until
+// a is woken too.
+func FutexWaitEither(a *uint32, av uint32, b *uint32, bv uint32) {
+	if !waitvMissing.Load() {
+		ws := [2]Waitv{WaitvOn(a, av), WaitvOn(b, bv)}
+		err := FutexWaitv(ws[:])
+		if err != unix.ENOSYS && err != unix.EINVAL {
+			return
+		}
+		waitvMissing.Store(true)
+	}
+	FutexWait(a, av, 0)
+}
+
+// waitvMissing is set once the kernel refused futex_waitv.
+var waitvMissing atomic.Bool

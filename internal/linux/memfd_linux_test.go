@@ -1,0 +1,33 @@
+package linux
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// TestMemfd: two mappings of a memfd share their bytes; a sealed memfd
+// cannot be resized, an unsealed one can.
+func TestMemfd(t *testing.T) {
+	for _, sealed := range []bool{true, false} {
+		fd, err := NewMemfd("test", 8192, sealed)
+		require.NoError(t, err)
+		a, err := Map(fd, 8192, true)
+		require.NoError(t, err)
+		b, err := Map(fd, 8192, false)
+		require.NoError(t, err)
+		a[4096] = 42
+		assert.Equal(t, byte(42), b[4096])
+		err = unix.Ftruncate(fd, 4096)
+		if sealed {
+			assert.ErrorIs(t, err, unix.EPERM, "shrinking a sealed memfd")
+		} else {
+			assert.NoError(t, err)
+		}
+		require.NoError(t, Unmap(a))
+		require.NoError(t, Unmap(b))
+		require.NoError(t, unix.Close(fd))
+	}
+}

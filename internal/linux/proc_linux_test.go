@@ -1,0 +1,93 @@
+package linux
+
+import (
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestReadTask reads the calling thread: running, so runnable, with CPU
+// time; through kept files as through a fresh read; and a thread that does
+// not exist is reported gone.
+func TestReadTask(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid, tid := os.Getpid(), Gettid()
+
+	task, ok := ReadTask(pid, tid)
+	require.True(t, ok)
+	assert.Equal(t, byte('R'), task.State, "a thread reading its own stat is running")
+	assert.Positive(t, task.Run)
+	assert.Zero(t, task.Flags&PFExiting)
+
+	f, ok := OpenTask(pid, tid)
+	require.True(t, ok)
+	again := f.Read()
+	f.Close()
+	f.Close()
+	assert.Equal(t, byte('R'), again.State)
+	assert.GreaterOrEqual(t, again.Run, task.Run)
+
+	_, ok = ReadTask(pid, 1<<30)
+	assert.False(t, ok)
+	_, ok = ReadTaskStat(pid, 1<<30)
+	assert.False(t, ok)
+	_, ok = OpenTask(pid, 1<<30)
+	assert.False(t, ok)
+
+	allocs := testing.AllocsPerRun(100, func() { ReadTask(pid, tid) })
+	assert.Zero(t, allocs, "ReadTask allocates")
+}
+
+// TestEachTask lists the calling thread among the process's.
+func TestEachTask(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var tids []int
+	require.True(t, EachTask(os.Getpid(), func(tid int) { tids = append(tids, tid) }))
+	assert.True(t, slices.Contains(tids, Gettid()), "%v", tids)
+	assert.True(t, slices.Contains(tids, os.Getpid()), "the leader: %v", tids)
+	assert.False(t, EachTask(1<<30, func(int) {}))
+}
+
+// TestReadSmall reads the start of a /proc file, and nothing of one that
+// does not exist.
+func TestReadSmall(t *testing.T) {
+	var buf [128]byte
+	assert.NotEmpty(t, ReadSmall([]byte("/proc/loadavg\x00"), buf[:]))
+	assert.Nil(t, ReadSmall([]byte("/proc/no-such-file\x00"), buf[:]))
+}
+
+// TestProcessCPU: this process has used some CPU.
+func TestProcessCPU(t *testing.T) {
+	assert.Positive(t, ProcessCPU(os.Getpid()))
+}
+
+// TestTaskClock: a counter on a thread of this process counts its CPU, or
+// the kernel refuses counters.
+func TestTaskClock(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer SetTaskClocksUsable(TaskClocksUsable())
+	fd, err := OpenTaskClock(Gettid())
+	if err != nil {
+		t.Skipf("no task clock: %v", err)
+	}
+	defer CloseTaskClock(fd)
+	a, ok := ReadTaskClock(fd)
+	require.True(t, ok)
+	for x := 0; x < 1e6; x++ {
+		_ = x * x
+	}
+	b, ok := ReadTaskClock(fd)
+	require.True(t, ok)
+	assert.Greater(t, b, a)
+	KeepTaskClocks()
+	KeepTaskClocks()
+	ReleaseTaskClocks()
+	ReleaseTaskClocks()
+}

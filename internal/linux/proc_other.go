@@ -1,0 +1,27 @@
+//go:build !linux
+
+package linux
+
+// ReadSmall reads nothing: there is no /proc.
+func ReadSmall(path []byte, buf []byte) []byte { return nil }
+
+// ReadTaskStat reports the thread gone: there is no /proc.
+func ReadTaskStat(pid, tid int) (Task, bool) { return Task{}, false }
+
+// ReadTask reports the thread gone: there is no /proc.
+func ReadTask(pid, tid int) (Task, bool) { return Task{}, false }
+
+// TaskFiles keeps a thread's /proc files open: none here.
+type TaskFiles struct{}
+
+// OpenTask opens nothing.
+func OpenTask(pid, tid int) (TaskFiles, bool) { return TaskFiles{}, false }
+
+// Read reads nothing.
+func (*TaskFiles) Read() Task { return Task{} }
+
+// Close does nothing.
+func (*TaskFiles) Close() {}
+
+// EachTask reports the process gone: there is no /proc.
+func EachTask(pid int, fn func(tid int)) bool { return false }

@@ -1,0 +1,108 @@
+package linux
+
+import "strconv"
+
+// Task is what the kernel shows of one thread in /proc/PID/task/TID: the
+// state and flags of its stat, and the first two fields of its schedstat.
+type Task struct {
+	State byte   // 'R' running or runnable, 'S' asleep, 'D' in the kernel, 'T' stopped, …; 0 unread
+	Flags uint64 // the kernel's PF_* flags
+	Run   int64  // ns on a CPU (the kernel brings it up to date at the scheduler's tick)
+	Wait  int64  // ns waiting on a run queue
+}
+
+// PFExiting is the kernel's PF_EXITING task flag: the thread is in its exit
+// path.
+const PFExiting = 0x4
+
+// statSize is the buffer a stat or schedstat is read into: a stat line
+// with the longest command name is about 350 bytes.
+const statSize = 512
+
+// parseStat reads a stat line's state letter, which follows the command
+// name's closing parenthesis (the name may hold any character), and its
+// flags, the sixth field after the state. Either is 0 when the line is cut
+// short.
+func parseStat(b []byte) (state byte, flags uint64) {
+	i := len(b) - 1
+	for i >= 0 && b[i] != ')' {
+		i--
+	}
+	if i < 0 || i+2 >= len(b) {
+		return 0, 0
+	}
+	state = b[i+2]
+	// Fields after ')': state, ppid, pgrp, session, tty_nr, tpgid, flags.
+	f, ok := field(b[i+1:], 6)
+	if !ok {
+		return state, 0
+	}
+	for _, c := range f {
+		if c < '0' || c > '9' {
+			return state, 0
+		}
+		flags = flags*10 + uint64(c-'0')
+	}
+	return state, flags
+}
+
+// parseSchedstat reads the first two fields of a schedstat line: ns on a
+// CPU and ns waiting on a run queue.
+func parseSchedstat(b []byte) (run, wait int64) {
+	r, ok := field(b, 0)
+	if !ok {
+		return 0, 0
+	}
+	w, _ := field(b, 1)
+	return decimal(r), decimal(w)
+}
+
+// field returns the space-separated field k (from 0) of b.
+func field(b []byte, k int) ([]byte, bool) {
+	for {
+		for len(b) > 0 && isSpace(b[0]) {
+			b = b[1:]
+		}
+		if len(b) == 0 {
+			return nil, false
+		}
+		end := 0
+		for end < len(b) && !isSpace(b[end]) {
+			end++
+		}
+		if k == 0 {
+			return b[:end], true
+		}
+		b, k = b[end:], k-1
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' }
+
+// decimal reads b as a non-negative decimal, 0 when it is not one.
+func decimal(b []byte) int64 {
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+// ProcPath appends /proc/PID[/task/TID][/leaf] and a NUL to b; tid 0
+// leaves out the task, leaf "" the leaf.
+func ProcPath(b []byte, pid, tid int, leaf string) []byte {
+	b = append(b, "/proc/"...)
+	b = strconv.AppendInt(b, int64(pid), 10)
+	if tid != 0 {
+		b = append(b, "/task/"...)
+		b = strconv.AppendInt(b, int64(tid), 10)
+	}
+	if leaf != "" {
+		b = append(b, '/')
+		b = append(b, leaf...)
+	}
+	return append(b, 0)
+}

@@ -1,0 +1,50 @@
+package linux
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestParseStat(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		line  string
+		state byte
+		flags uint64
+	}{
+		{"a worker", "4242 (worker) S 1 4242 4242 0 -1 4194560 120 0 0 0\n", 'S', 4194560},
+		{"a command name with spaces and parentheses", "7 (a (b) c) R 1 7 7 0 -1 4194368 0\n", 'R', 4194368},
+		{"an exiting thread", "9 (w) D 1 9 9 0 -1 4 0\n", 'D', PFExiting},
+		{"cut after the state", "9 (w) Z", 'Z', 0},
+		{"cut before the state", "9 (w)", 0, 0},
+		{"no command name", "garbage", 0, 0},
+		{"flags not a number", "9 (w) S 1 9 9 0 -1 x 0", 'S', 0},
+	} {
+		state, flags := parseStat([]byte(c.line))
+		assert.Equal(t, c.state, state, c.name)
+		assert.Equal(t, c.flags, flags, c.name)
+	}
+}
+
+func TestParseSchedstat(t *testing.T) {
+	for _, c := range []struct {
+		line      string
+		run, wait int64
+	}{
+		{"123456 7890 12\n", 123456, 7890},
+		{"5", 5, 0},
+		{"", 0, 0},
+		{"x 3 1", 0, 3},
+	} {
+		run, wait := parseSchedstat([]byte(c.line))
+		assert.Equal(t, c.run, run, "%q", c.line)
+		assert.Equal(t, c.wait, wait, "%q", c.line)
+	}
+}
+
+func TestProcPath(t *testing.T) {
+	assert.Equal(t, "/proc/42/task/43/stat\x00", string(ProcPath(nil, 42, 43, "stat")))
+	assert.Equal(t, "/proc/42/task\x00", string(ProcPath(nil, 42, 0, "task")))
+	assert.Equal(t, "/proc/42\x00", string(ProcPath(nil, 42, 0, "")))
+}

@@ -1,0 +1,265 @@
+//go:build linux
+
+package procbridge
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
+)
+
+// The hang monitor: one goroutine, on a raised thread (raisedThread),
+// watches the heartbeats of every process that has one, and it does not
+// exist at all while none has.
+//
+// It wakes only when a worker may miss its deadline. Each worker gets a
+// watchdog: a timerfd that the worker itself re-arms as it beats
+// (worker.Beat), to expire shortly before its deadline (its last beat plus
+// its timeout, less shm.WatchdogLead). The monitor sleeps on an epoll set
+// of every watchdog and a timer of its own, so while workers beat it never
+// wakes: the kernel keeps their deadlines. (A worker that does not re-arm
+// its watchdog, one not built on this package's SDK, gets the same
+// verdicts: the monitor re-arms the watchdog to the deadline it reads
+// whenever it fires, as a monitor that polls would.)
+//
+// A worker near its deadline is suspect, not hung: on a loaded machine it
+// may simply be waiting for a CPU. The monitor watches its threads from
+// the lead before the deadline (hangState, threadProbe: their state, their
+// time waiting for a CPU, and their CPU time, exactly where perf events
+// allow) and asks the verdict (internal/hang) at each look: a worker that
+// spun through the watch, or slept through it and a window past the
+// deadline, is hung; one held up waiting for a CPU or in the kernel gets
+// more windows, up to a cap of silence. It is never judged before its
+// deadline.
+var monitor hangMonitor
+
+// noWatchdog, set by tests and benchmarks, starts workers without a
+// watchdog, so the monitor keeps their deadlines on its own timer.
+var noWatchdog atomic.Bool
+
+type hangMonitor struct {
+	wakes   atomic.Int64 // times the loop woke (tests count them)
+	mu      sync.Mutex
+	watch   map[*Process]*hangState
+	dogs    map[int]*hangState // the watchdogs in the epoll set, by descriptor
+	running bool
+	timer   int // the monitor's own timerfd: confirmation windows, workers without a watchdog
+	ep      int // an epoll set of the timer and the watchdogs
+}
+
+func (m *hangMonitor) add(p *Process) {
+	st := newHangState(p)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.os.reaped {
+		return // already gone: nothing to watch
+	}
+	if !m.running {
+		if err := m.start(); err != nil {
+			return // no timerfd or epoll (Linux < 2.6.25): heartbeats go unwatched
+		}
+	}
+	if m.watch == nil {
+		m.watch = map[*Process]*hangState{}
+		m.dogs = map[int]*hangState{}
+	}
+	if fd := p.os.dog; fd >= 0 {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if m.ctl(unix.EPOLL_CTL_ADD, fd, &ev) == nil {
+			st.dog = fd
+			m.dogs[fd] = st
+		}
+	}
+	m.watch[p] = st
+	m.poke()
+}
+
+// start creates the monitor's timer and epoll set and its goroutine (m.mu
+// held).
+func (m *hangMonitor) start() error {
+	timer, err := linux.NewTimer()
+	if err != nil {
+		return err
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		unix.Close(timer)
+		return err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(timer)}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, timer, &ev); err != nil {
+		unix.Close(ep)
+		unix.Close(timer)
+		return err
+	}
+	m.timer, m.ep = timer, ep
+	m.running = true
+	linux.KeepTaskClocks()
+	go m.run(ep)
+	return nil
+}
+
+func (m *hangMonitor) ctl(op, fd int, ev *unix.EpollEvent) error {
+	return unix.EpollCtl(m.ep, op, fd, ev)
+}
+
+// poke makes the monitor look now (m.mu held): the timer expires at once.
+func (m *hangMonitor) poke() { linux.SetTimer(m.timer, 1) }
+
+// lookForHangs makes the hang monitor look at every worker now: a spare was
+// promoted.
+func lookForHangs() { monitor.look() }
+
+func (m *hangMonitor) look() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.running {
+		m.poke()
+	}
+}
+
+// remove stops watching p and closes its watchdog. The reaper calls it for
+// every process, watched or not.
+func (m *hangMonitor) remove(p *Process) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p.os.reaped = true
+	if st, ok := m.dogs[p.os.dog]; ok && st.p == p {
+		m.ctl(unix.EPOLL_CTL_DEL, p.os.dog, nil)
+		delete(m.dogs, p.os.dog)
+	}
+	p.closeDog()
+	st, ok := m.watch[p]
+	if !ok {
+		return
+	}
+	st.clear()
+	delete(m.watch, p)
+	m.poke()
+}
+
+// run is the monitor's loop. It sleeps on the epoll set until a watchdog or
+// its own timer expires, looks at every worker, and sets each watchdog and
+// its own timer for the next look. It runs on a raised thread without being
+// locked to it (raisedThread).
+func (m *hangMonitor) run(ep int) {
+	var thread raisedThread
+	defer thread.release()
+	var hung []*hangState
+	var ready []int32
+	for {
+		thread.keep()
+		m.mu.Lock()
+		for _, fd := range ready {
+			// Drain what expired, if it is still ours: a worker's watchdog
+			// may have been closed since, and its number reused.
+			st, ok := m.dogs[int(fd)]
+			if ok || int(fd) == m.timer {
+				linux.DrainTimer(int(fd))
+			}
+			if ok {
+				// It fired, so it is disarmed: whatever the deadline now,
+				// set it again. (A beat from another goroutine of the
+				// worker may have set it earlier than the monitor had.)
+				st.dogAt = -1
+			}
+		}
+		if len(m.watch) == 0 {
+			m.running = false
+			linux.ReleaseTaskClocks()
+			unix.Close(m.timer)
+			unix.Close(ep)
+			m.timer, m.ep = -1, -1
+			m.mu.Unlock()
+			return
+		}
+		now := mono.Now()
+		next := int64(1<<63 - 1)
+		watching := false
+		hung = hung[:0]
+		for p, st := range m.watch {
+			at, isHung := st.check(now)
+			switch {
+			case isHung:
+				hung = append(hung, st)
+				delete(m.watch, p)
+			case st.dog >= 0 && !st.suspect:
+				// Healthy (or parked: at 0 disarms): the watchdog keeps the
+				// deadline, and the worker moves it on as it beats.
+				if at != st.dogAt {
+					linux.SetTimer(st.dog, at)
+					st.dogAt = at
+				}
+			default:
+				next = min(next, at)
+				watching = watching || st.suspect
+			}
+		}
+		if next == 1<<63-1 {
+			linux.SetTimer(m.timer, 0) // every worker's watchdog keeps its deadline
+		} else {
+			linux.SetTimer(m.timer, max(next, 1))
+		}
+		// While a suspect is watched, wait for its next look holding the
+		// P (rawWaitMax).
+		raw := watching && next-mono.Now() <= rawWaitMax && rawWaitOK()
+		m.mu.Unlock()
+		for _, st := range hung {
+			st.p.hung(st, mono.Now())
+		}
+		if len(hung) > 0 {
+			ready = ready[:0]
+			continue // go round: perhaps to exit
+		}
+		thread.keep()
+		var err error
+		if ready, err = linux.EpollWait(ep, ready[:0], raw, idleWaitMax); err != nil {
+			return // the set was closed under us: cannot happen while watching
+		}
+		m.wakes.Add(1)
+	}
+}
+
+// Raw system calls for the watch.
+//
+// A system call made through the usual wrappers tells the Go scheduler
+// that the goroutine may block. When the call lasts more than a few tens
+// of microseconds and no processor (P) is idle, the runtime hands the
+// goroutine's P to other work; on return, the goroutine waits until
+// another thread hands it a P back. That thread is an ordinary one: it may
+// itself wait for a CPU behind the very spinner being watched, for a
+// scheduler slice (milliseconds).
+//
+// The watch of a suspect, from its watchdog's wake to the verdict at the
+// deadline, makes dozens of calls that cannot block for long (opening and
+// reading the suspect's /proc files and its counters, setting a timer) and
+// waits a window or two in all. It makes them raw (internal/linux),
+// keeping its P throughout; a program with more than one P lends it for
+// at most rawWaitMax at a time, only while a worker is suspect.
+//
+// One hand-off is left that the monitor cannot avoid: the runtime's own
+// monitor thread (sysmon) preempts a goroutine that resumed from a long
+// sleep on a P whose time slice it deems 10 ms old, which is how an idle
+// program's P looks. It comes within tens of microseconds of the wake, so
+// the watch's lead (shm.WatchdogLead) absorbs it, save when the hand-off
+// waits out a slice behind the spinner.
+
+// rawWaitMax is the longest the monitor waits without giving its P back.
+const rawWaitMax = int64(2_000_000)
+
+// rawWaitOK reports whether the monitor may wait holding its P: only when
+// the program has another P for its other goroutines.
+func rawWaitOK() bool { return runtime.GOMAXPROCS(0) > 1 }
+
+// idleWaitMax (ms) bounds the monitor's sleep: should its goroutine move
+// to another thread between its last look and the system call, the
+// thread it left stays raised, running other goroutines, until it wakes
+// (raisedThread). Each sleep in a system call also keeps the runtime's
+// sysmon awake for its first 10 ms, some 50 wakes of its own, so the bound
+// is long.
+const idleWaitMax = 10_000

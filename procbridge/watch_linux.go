@@ -1,0 +1,238 @@
+//go:build linux
+
+package procbridge
+
+import (
+	"time"
+
+	"github.com/understudy/understudy/internal/hang"
+	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
+	"github.com/understudy/understudy/procbridge/internal/shm"
+)
+
+// hangState is the hang monitor's watch of one worker: what it has seen of
+// the worker's progress, and, while the worker is suspect, the readings
+// each look is measured against. The verdict is internal/hang's.
+type hangState struct {
+	p          *Process
+	policy     hang.Policy
+	dog        int   // the worker's watchdog timerfd, or -1 (the monitor's timer serves)
+	dogAt      int64 // the deadline the monitor last set on the watchdog
+	lead       int64 // the watch starts this long before the deadline
+	lastCount  uint64
+	progress   int64 // mono ns of the last observed progress
+	parked     bool  // a spare, parked at the last look
+	suspect    bool
+	suspectAt  int64 // mono ns when it became suspect
+	tickLooked bool  // gave a runnable suspect, whose CPU had not shown, a tick more
+	confirmAt  int64
+	run0       int64        // CPU ns when it became suspect (schedstat, per tick)
+	probe      *threadProbe // its threads, watched while suspect, or nil
+	cpuStart   int64        // CPU ns when it became suspect (cpu)
+	cpuOK      bool         // cpuStart could be read
+	cpu0       int64        // CPU ns at the start of the window (cpu)
+	cpu0At     int64        // mono ns when cpu0 was read
+	waitLast   int64        // run-queue wait ns at the last look
+	starved    int64
+	kind       HangKind // what the last look saw, once hung
+}
+
+// newHangState starts the watch of p, from its readiness. A worker gets
+// windows of shm.HangWindow, a busy machine's window long enough for the
+// scheduler's accounting to move, a sleeper a window past its deadline,
+// and a held-up worker ten timeouts of silence, at least 250 ms.
+func newHangState(p *Process) *hangState {
+	hb := p.spec.Heartbeat
+	interval, timeout := int64(hb.Interval), int64(hb.Timeout)
+	window := shm.HangWindow(interval)
+	st := &hangState{
+		p:   p,
+		dog: -1,
+		policy: hang.Policy{
+			Timeout:    timeout,
+			Interval:   interval,
+			Window:     window,
+			BusyWindow: max(window, interval, hang.SchedTick),
+			Cap:        max(10*timeout, int64(250*time.Millisecond)),
+			Grace:      window,
+			Tick:       hang.SchedTick,
+		},
+		lead:     shm.WatchdogLead(interval, timeout),
+		progress: p.readyMono.Load(),
+	}
+	st.lastCount, _ = p.lane.Heartbeat()
+	return st
+}
+
+// observe records progress when the worker beat since the last look.
+func (st *hangState) observe(now int64) bool {
+	count, at := st.p.lane.Heartbeat()
+	if count == st.lastCount {
+		return false
+	}
+	st.lastCount = count
+	// Trust the worker's own beat time only when it is plausible.
+	if at > st.progress && at <= now {
+		st.progress = at
+	} else {
+		st.progress = now
+	}
+	st.clear()
+	return true
+}
+
+// clear ends a suspicion.
+func (st *hangState) clear() {
+	st.suspect = false
+	if st.probe != nil {
+		st.probe.close()
+		st.probe = nil
+	}
+}
+
+// sample looks at the worker's threads.
+func (st *hangState) sample() threadSample {
+	if st.probe != nil {
+		return st.probe.sample()
+	}
+	cpu := linux.ProcessCPU(st.p.pid)
+	return threadSample{cpu: cpu, cpuOK: cpu > 0}
+}
+
+// exact reports whether the worker's CPU is read exactly (threadProbe).
+func (st *hangState) exact() bool { return st.probe != nil && st.probe.exact }
+
+// check returns when to look at the worker next, or that it is hung.
+func (st *hangState) check(now int64) (next int64, hung bool) {
+	timeout := st.policy.Timeout
+	if st.p.reason.Load() != reasonNone {
+		return now + timeout, false // being stopped: not ours to judge
+	}
+	if st.p.seg.ActiveLane() != st.p.lane.Index() {
+		// A parked spare does not beat; its clock starts when it is
+		// promoted, and whoever promotes it makes the monitor look
+		// (Segment.Failover), so its watchdog can sleep till then.
+		st.progress, st.parked = now, true
+		st.clear()
+		if st.dog >= 0 {
+			return 0, false
+		}
+		return now + timeout, false
+	}
+	if st.parked {
+		// Promoted since the last look: its clock starts at its first beat
+		// as the primary (WaitActive beats), or now.
+		st.parked = false
+		if !st.observe(now) {
+			st.progress = now
+		}
+	} else {
+		st.observe(now)
+	}
+	if now < st.watchAt() {
+		return st.watchAt(), false
+	}
+	if !st.suspect {
+		// The watch opens a lead before the deadline, so that the window
+		// in which the monitor sees what the worker does ends at the
+		// deadline. Reading the scheduler's accounting takes time (opening
+		// the probe, a few hundred microseconds), during which this thread
+		// may itself be descheduled: look at the heartbeat once more.
+		st.probe = openProbe(st.p.pid)
+		s := st.sample()
+		sampled := mono.Now()
+		if st.observe(sampled) {
+			return st.watchAt(), false
+		}
+		st.suspect, st.suspectAt, st.tickLooked = true, sampled, false
+		st.run0, st.waitLast = s.run, s.wait
+		st.cpuStart, st.cpuOK, st.cpu0, st.cpu0At = s.cpu, s.cpuOK, s.cpu, sampled
+		v := hang.Judge(st.policy, hang.Sample{
+			Opening:  true,
+			Now:      sampled,
+			Progress: st.progress,
+			Due:      st.watchAt(),
+			Late:     now - st.watchAt(),
+		})
+		st.confirmAt = v.At
+		return st.confirmAt, false
+	}
+	if now < st.confirmAt {
+		return st.confirmAt, false
+	}
+	s := st.sample()
+	now = mono.Now()
+	if st.observe(now) {
+		return st.watchAt(), false
+	}
+	waited := s.wait - st.waitLast
+	st.waitLast = s.wait
+	v := hang.Judge(st.policy, hang.Sample{
+		Now:        now,
+		Progress:   st.progress,
+		Due:        st.confirmAt,
+		SuspectAt:  st.suspectAt,
+		Runnable:   s.runnable,
+		InKernel:   s.inKernel,
+		CPUOK:      s.cpuOK && st.cpuOK,
+		Exact:      st.exact(),
+		Ran:        s.cpu - st.cpu0,
+		Elapsed:    now - st.cpu0At,
+		RanSince:   s.cpu - st.cpuStart,
+		RunSince:   s.run - st.run0,
+		Waited:     waited,
+		Busy:       machineBusy(),
+		TickLooked: st.tickLooked,
+	})
+	switch v.Step {
+	case hang.Hung:
+		st.kind = hangKind(v.Kind)
+		st.clear()
+		return 0, true
+	case hang.Starved:
+		st.starved += v.Starved
+		st.cpu0, st.cpu0At = s.cpu, now
+	}
+	st.tickLooked = st.tickLooked || v.TickLook
+	st.confirmAt = v.At
+	return st.confirmAt, false
+}
+
+// watchAt is when the watch of a worker that has not beaten since its last
+// observed progress starts: a lead before its deadline.
+func (st *hangState) watchAt() int64 { return st.progress + st.policy.Timeout - st.lead }
+
+// hangKind is the HangKind of a verdict's kind.
+func hangKind(k hang.Kind) HangKind {
+	switch k {
+	case hang.Spinning:
+		return HangSpinning
+	case hang.HeldUp:
+		return HangHeldUp
+	}
+	return HangAsleep
+}
+
+// hung reports a confirmed hang and kills the worker's group.
+func (p *Process) hung(st *hangState, now int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return // it died on its own first: Exited tells
+	}
+	p.setReason(reasonHung)
+	if p.reason.Load() != reasonHung {
+		return // already being stopped for another reason
+	}
+	err := &HangError{
+		Name:    p.name,
+		Pid:     p.pid,
+		Silence: time.Duration(now - st.progress),
+		Timeout: time.Duration(st.policy.Timeout),
+		Starved: time.Duration(st.starved),
+		Kind:    st.kind,
+	}
+	p.emit(Hung{Pid: p.pid, Mono: now, Err: err})
+	p.signalGroupLocked(sigKill)
+}
