@@ -1,0 +1,24 @@
+// Package hooks reaches, for this module's tests and benchmarks, what the
+// public API keeps inside: a timestamp a worker leaves in its lane of the
+// shared segment, for its supervisor to read, so that a latency across
+// processes (from the instant before a crash to the supervisor noticing
+// it) can be measured on one clock.
+package hooks
+
+import "sync/atomic"
+
+var mark atomic.Pointer[func(ns int64)]
+
+// Mark leaves ns, CLOCK_MONOTONIC nanoseconds (internal/mono.Now), in this
+// worker process's lane, where its supervisor reads it (procbridge's
+// tests: MarkOf). In a process that is not an attached worker it does
+// nothing.
+func Mark(ns int64) {
+	if f := mark.Load(); f != nil {
+		(*f)(ns)
+	}
+}
+
+// SetMark installs what Mark does; procbridge/worker calls it when it
+// attaches.
+func SetMark(f func(ns int64)) { mark.Store(&f) }
