@@ -92,14 +92,14 @@ func probeAllocs(t *testing.T, g Graph, sink []Port, faulty bool, warmUp, window
 		{
 			cfg := Config{Graph: g, Sink: sink, Watchdog: time.Second}
 			if os.Getenv("AUDIO_TEST_STDERR") != "" {
-				cfg.Stderr = procbridge.Inherit
+				cfg.Stderr = procbridge.Output{}
 			}
 			// The last reading, at block warmUp+window, comes well before
 			// the end, and so before Close.
 			blocks := uint64(warmUp + window + probeEvery/2)
 			if faulty {
 				for k, n := range g.Nodes {
-					cfg.Faults = append(cfg.Faults, Fault{Node: n.Name, Cycle: uint64(10 + 3*k), Kind: FaultKill, Point: FaultPoint(k % int(numFaultPoints))})
+					cfg.Faults = append(cfg.Faults, Fault{Node: n.Name, Cycle: uint64(10 + 3*k), Kind: "kill", Point: faultPoints[k%len(faultPoints)]})
 				}
 				blocks += 10 + 3*uint64(len(g.Nodes))
 			}

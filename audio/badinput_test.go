@@ -28,39 +28,38 @@ func TestEngineBadInput(t *testing.T) {
 	}{
 		{"cycle", func(c *Config) {
 			c.Graph.Edges = append(c.Graph.Edges, Edge{From: Port{"amp", 0}, To: Port{"dly", 0}})
-		}, ErrCycle, "cycle: dly -> amp -> dly"},
-		{"unknown kind", func(c *Config) { c.Graph.Nodes[2].Kind = "reverb" }, ErrUnknownKind, `Nodes[2].Kind = "reverb"`},
+		}, ErrInvalidGraph, "cycle: dly -> amp -> dly"},
+		{"unknown kind", func(c *Config) { c.Graph.Nodes[2].Kind = "reverb" }, ErrInvalidGraph, `Nodes[2].Kind = "reverb"`},
 		{"mismatched rates", func(c *Config) { c.Rate = 44100 }, ErrInvalidConfig, "mismatched rates"},
 		{"block size not a power of two", func(c *Config) { c.Graph.BlockSize = 100 }, ErrInvalidGraph, "BlockSize = 100"},
 		{"block size below 16", func(c *Config) { c.Graph.BlockSize = 8 }, ErrInvalidGraph, "BlockSize = 8"},
 		{"block size above 4096", func(c *Config) { c.Graph.BlockSize = 8192 }, ErrInvalidGraph, "BlockSize = 8192"},
 		{"period too short", func(c *Config) {
-			c.Mode, c.Graph.BlockSize, c.Slack = RealTime, 16, NoSlack
+			c.RealTime, c.Graph.BlockSize, c.Slack = true, 16, NoSlack
 		}, ErrPeriodTooShort, "raise BlockSize or Slack"},
 		{"watchdog longer than the slack allows", func(c *Config) {
-			c.Mode, c.Watchdog = RealTime, 10*time.Millisecond
+			c.RealTime, c.Watchdog = true, 10*time.Millisecond
 		}, ErrPeriodTooShort, "10ms watchdog"},
-		{"watchdog too short", func(c *Config) { c.Watchdog = 50 * time.Microsecond }, ErrInvalidConfig, "MinWatchdog"},
+		{"watchdog too short", func(c *Config) { c.Watchdog = 50 * time.Microsecond }, ErrInvalidConfig, "Watchdog = 50µs: below the shortest watchdog this driver takes, 200µs"},
 		{"unwritable WAV", func(c *Config) {
 			c.WAV = filepath.Join(t.TempDir(), "no", "such", "dir", "out.wav")
 		}, ErrInvalidConfig, "cannot be written"},
 		{"sink port missing", func(c *Config) { c.Sink[1].Port = 1 }, ErrInvalidGraph, `Sink[1].Port = 1`},
 		{"no sink", func(c *Config) { c.Sink = nil }, ErrInvalidGraph, "Sink"},
-		{"fault on no node", func(c *Config) { c.Faults = []Fault{{Node: "x", Cycle: 1, Kind: FaultKill}} }, ErrInvalidConfig, `Faults[0].Node = "x"`},
-		{"fault at block 0", func(c *Config) { c.Faults = []Fault{{Node: "src", Kind: FaultKill}} }, ErrInvalidConfig, "Faults[0].Cycle"},
-		{"custom registry", func(c *Config) { c.Graph.Kinds = Builtin() }, ErrInvalidConfig, "Graph.Kinds"},
+		{"fault on no node", func(c *Config) { c.Faults = []Fault{{Node: "x", Cycle: 1, Kind: "kill"}} }, ErrInvalidConfig, `Faults[0].Node = "x"`},
+		{"fault at block 0", func(c *Config) { c.Faults = []Fault{{Node: "src", Kind: "kill"}} }, ErrInvalidConfig, "Faults[0].Cycle"},
 		{"bad slack", func(c *Config) { c.Slack = -5 }, ErrInvalidConfig, "Slack = -5"},
 		{"a process left and come back to", func(c *Config) {
 			c.Graph.Nodes[0].Process, c.Graph.Nodes[2].Process = "light", "light"
 		}, ErrInvalidGraph, `Nodes[0].Process = "light": processes feed each other in a cycle: process "light" -> node "dly" -> process "light" (edges src -> dly, dly -> amp)`},
 		{"two faults in one process and block", func(c *Config) {
 			c.Graph.Nodes[1].Process, c.Graph.Nodes[2].Process = "fx", "fx"
-			c.Faults = []Fault{{Node: "dly", Cycle: 5, Kind: FaultKill}, {Node: "amp", Cycle: 5, Kind: FaultHang}}
+			c.Faults = []Fault{{Node: "dly", Cycle: 5, Kind: "kill"}, {Node: "amp", Cycle: 5, Kind: "hang"}}
 		}, ErrInvalidConfig, `Faults[1].Cycle = 5: Faults[0] strikes process "fx" (nodes dly, amp) at the same block`},
 		{"a bad process name", func(c *Config) { c.Graph.Nodes[1].Process = "no/slash" }, ErrInvalidGraph, `Nodes[1].Process = "no/slash"`},
-		{"negative intensity", func(c *Config) { c.Supervision.MaxRestarts = -1 }, ErrInvalidConfig, "Supervision.MaxRestarts = -1: must be at least 1"},
-		{"negative intensity period", func(c *Config) { c.Supervision.Period = -time.Second }, ErrInvalidConfig, "Supervision.Period = -1s: must be positive"},
-		{"a bad supervisor name", func(c *Config) { c.Supervision.Name = "a/b" }, ErrInvalidConfig, `Supervision.Name = "a/b"`},
+		{"negative intensity", func(c *Config) { c.Intensity.MaxRestarts = -1 }, ErrInvalidConfig, "Intensity.MaxRestarts = -1: must be at least 1"},
+		{"negative intensity period", func(c *Config) { c.Intensity.Period = -time.Second }, ErrInvalidConfig, "Intensity.Period = -1s: must be positive"},
+		{"a bad supervisor name", func(c *Config) { c.Name = "a/b" }, ErrInvalidConfig, `Name = "a/b"`},
 		{"a process named like a node alone", func(c *Config) {
 			c.Graph.Nodes[1].Process, c.Graph.Nodes[2].Process = "src", "src"
 		}, ErrInvalidConfig, `Graph.Nodes[1].Process = "src": the engine's supervision tree names each node process's child after it, and node "src" runs alone under that name`},

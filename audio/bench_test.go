@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
@@ -23,7 +24,7 @@ import (
 // The benchmarks. Latencies are differences of CLOCK_MONOTONIC readings
 // taken in different processes; each benchmark keeps every sample and
 // reports nearest-rank percentiles in microseconds. ns/op means nothing
-// here. Run them with -benchtime 1000x (see docs/benchmarks.md).
+// here. Run them with -benchtime 1000x (see docs/performance.md).
 
 func init() {
 	// bench-echo is the floor of a node's wake: a process parked on a
@@ -37,7 +38,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		if prio, _ := strconv.Atoi(w.Args()[0]); prio > 0 {
+		if prio, _ := strconv.Atoi(os.Args[1:][0]); prio > 0 {
 			defer linux.SetFIFO(0)
 			linux.SetFIFO(prio)
 		}
@@ -57,7 +58,7 @@ func init() {
 			if v == 1<<31 {
 				return nil
 			}
-			atomic.StoreInt64(woke, worker.Monotonic())
+			atomic.StoreInt64(woke, mono.Now())
 			last = v
 			atomic.StoreUint32(rep, v)
 			linux.FutexWake(rep, 1)
@@ -120,7 +121,7 @@ func BenchmarkNodeOverhead(b *testing.B) {
 			var n uint32
 			for b.Loop() {
 				n++
-				t0 := worker.Monotonic()
+				t0 := mono.Now()
 				atomic.StoreUint32(req, n)
 				linux.FutexWake(req, 1)
 				for atomic.LoadUint32(rep) != n {
@@ -206,7 +207,7 @@ func BenchmarkGainNodes(b *testing.B) {
 // is the share of injections whose blocks are bit-identical and on time.
 func BenchmarkGlitch(b *testing.B) {
 	prio := slices.Max(benchPriorities())
-	for _, kind := range []FaultKind{FaultKill, FaultHang, FaultOverrun, FaultSegv} {
+	for _, kind := range []string{"kill", "hang", "overrun", "segv"} {
 		for _, block := range []int{64, 128, 256} {
 			for _, slack := range []int{1, NoSlack} {
 				name := fmt.Sprintf("%s/frames=%d/slack=%d", kind, block, max(slack, 0))
@@ -216,10 +217,10 @@ func BenchmarkGlitch(b *testing.B) {
 	}
 }
 
-func benchGlitch(b *testing.B, kind FaultKind, block, slack, prio int) {
+func benchGlitch(b *testing.B, kind string, block, slack, prio int) {
 	g, sink := chain(48000, block)
 	wav := b.TempDir() + "/out.wav"
-	e, err := Start(context.Background(), Config{Graph: g, Sink: sink, WAV: wav, Mode: RealTime,
+	e, err := Start(context.Background(), Config{Graph: g, Sink: sink, WAV: wav, RealTime: true,
 		Slack: slack, Priority: prio})
 	if err != nil {
 		b.Fatal(err)
@@ -232,8 +233,8 @@ func benchGlitch(b *testing.B, kind FaultKind, block, slack, prio int) {
 	var rep Report
 	for b.Loop() {
 		f := Fault{Node: nodes[k%3], Cycle: e.cycle + per/2, Kind: kind, Spin: 3 * period}
-		if kind == FaultKill || kind == FaultSegv {
-			f.Point = FaultPoint((k / 3) % int(numFaultPoints))
+		if kind == "kill" || kind == "segv" {
+			f.Point = faultPoints[(k/3)%len(faultPoints)]
 		}
 		e.faults = append(e.faults, f)
 		k++
@@ -276,7 +277,7 @@ func benchGlitch(b *testing.B, kind FaultKind, block, slack, prio int) {
 	b.ReportMetric(float64(len(rep.Failovers)), "failovers")
 	b.ReportMetric(float64(rep.FaultsStruck), "struck")
 	b.ReportMetric(float64(rep.FaultsPostponed), "postponed")
-	if cmp.GlitchFree() && rep.GlitchFree() {
+	if cmp.GlitchFree && rep.GlitchFree {
 		b.ReportMetric(1, "bit-identical")
 	} else {
 		b.ReportMetric(0, "bit-identical")

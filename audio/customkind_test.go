@@ -127,10 +127,10 @@ func TestEngineCustomKinds(t *testing.T) {
 	checkCustom(t, got, blocks, g.BlockSize)
 
 	for _, node := range []string{"inv", "off"} {
-		for _, p := range []FaultPoint{AfterOutput, AfterCommit} {
-			t.Run(node+"/"+p.String(), func(t *testing.T) {
+		for _, p := range []string{"after-output", "after-commit"} {
+			t.Run(node+"/"+p, func(t *testing.T) {
 				cfg := Config{Graph: g, Sink: sink, Watchdog: 2 * time.Second,
-					Faults: []Fault{{Node: node, Cycle: 40, Kind: FaultKill, Point: p}}}
+					Faults: []Fault{{Node: node, Cycle: 40, Kind: "kill", Point: p}}}
 				rep, got := render(t, cfg, blocks)
 				require.Len(t, rep.Failovers, 1, "%v", rep)
 				checkCustom(t, got, blocks, g.BlockSize)
@@ -140,7 +140,7 @@ func TestEngineCustomKinds(t *testing.T) {
 
 	t.Run("Kinds=DefaultRegistry", func(t *testing.T) {
 		g := g
-		g.Kinds = DefaultRegistry()
+		g.kinds = defaultKinds
 		_, got := render(t, Config{Graph: g, Sink: sink, Watchdog: 2 * time.Second}, 20)
 		checkCustom(t, got, 20, g.BlockSize)
 	})
@@ -159,7 +159,7 @@ func TestEngineKindUnknownToNodes(t *testing.T) {
 	}
 	require.Error(t, err)
 	t.Log(err)
-	assert.ErrorIs(t, err, ErrUnknownKind)
+	assert.ErrorIs(t, err, ErrInvalidGraph)
 	assert.Contains(t, err.Error(), `"parent-only"`)
 	assert.Contains(t, err.Error(), "init()")
 	assert.NotContains(t, err.Error(), `"testsignal"`, "built-in kinds are known to every process")
@@ -171,13 +171,13 @@ func TestRegisterKindTooLate(t *testing.T) {
 	defaultKinds.seal() // as the first Start does
 	err := RegisterKind(Kind{Name: "late", New: invertKind.New})
 	require.Error(t, err)
-	assert.ErrorIs(t, err, ErrLateRegistration)
+	assert.ErrorIs(t, err, ErrInvalidGraph)
 	assert.Contains(t, err.Error(), `Kind.Name = "late"`)
 	assert.Contains(t, err.Error(), "init()")
-	_, ok := DefaultRegistry().Lookup("late")
+	_, ok := defaultKinds.lookup("late")
 	assert.False(t, ok)
 	// Other registries are not affected.
-	var r Registry
-	require.NoError(t, r.Register(Kind{Name: "late", New: invertKind.New}))
-	assert.ErrorIs(t, RegisterKind(invertKind), ErrLateRegistration)
+	var r registry
+	require.NoError(t, r.register(Kind{Name: "late", New: invertKind.New}))
+	assert.ErrorIs(t, RegisterKind(invertKind), ErrInvalidGraph)
 }

@@ -1,8 +1,8 @@
 package audio
 
-// MaxDelaySamples is the longest delay line: one second at 192 kHz (four at
-// 48 kHz). Its state is 4 + 4*MaxDelaySamples bytes.
-const MaxDelaySamples = 192000
+// maxDelaySamples is the longest delay line: one second at 192 kHz (four at
+// 48 kHz). Its state is 4 + 4*maxDelaySamples bytes.
+const maxDelaySamples = 192000
 
 // delayKind: a pure delay of a whole number of frames.
 //
@@ -13,7 +13,7 @@ var delayKind = Kind{
 	Name: "delay",
 	Doc:  "delays its input by samples frames; the whole delay buffer is state",
 	Params: []ParamSpec{
-		{Name: "samples", Doc: "delay in frames", Min: 1, Max: MaxDelaySamples, Required: true, Integer: true},
+		{Name: "samples", Doc: "delay in frames", Min: 1, Max: maxDelaySamples, Required: true, Integer: true},
 	},
 	New: func(_ int, p Params) (Processor, error) {
 		return delay{line: delayLine{n: int(p["samples"])}}, nil

@@ -8,18 +8,17 @@
 //     byte slice, committed to shared memory at every block boundary. A
 //     standby holding an equal Processor resumes from the last committed
 //     state bit for bit. Process never allocates.
-//   - A [Registry] of processor kinds by name, with typed, checked
-//     parameters ([Params], [ParamSpec]); [Builtin] holds sine, gain, mixer,
-//     delay, lowpass, highpass, bandpass, peak and testsignal. Kinds of your
-//     own go into the process-wide [DefaultRegistry] with [RegisterKind],
-//     called while the program initialises (init or a package-level var):
-//     node processes are the program re-executed, and know the kinds its
-//     initialisation registers.
-//   - [Graph]: nodes, ports and edges, with [Graph.Validate] (every problem,
-//     each naming the field and value, cycles with their path) and
-//     [Graph.Schedule] (a topological order, in levels).
-//   - A WAV writer ([NewWAVWriter]) and reader ([ReadWAV]) for 32-bit float
-//     files, any rate and channel count.
+//   - Processor kinds by name, with typed, checked parameters ([Params],
+//     [ParamSpec]): sine, gain, mixer, delay, lowpass, highpass, bandpass,
+//     peak and testsignal are built in. Kinds of your own ([Kind]) are
+//     added with [RegisterKind], called while the program initialises
+//     (init or a package-level var): node processes are the program
+//     re-executed, and know the kinds its initialisation registers.
+//   - [Graph]: nodes, ports and edges, with [Graph.Validate] (every
+//     problem at once, each a *procbridge.SpecError naming the field and
+//     value; a cycle with its path).
+//   - [WriteWAV] and [ReadWAV] for 32-bit float WAV streams, any rate and
+//     channel count.
 //   - [Render], the fault-free reference: the graph run in this process.
 //   - [Compare], the glitch check: two renders are bit-identical or where
 //     they first differ, whether the test signal's frame counter runs on
@@ -33,21 +32,24 @@
 // A program that starts an engine calls worker.Main first (the node
 // processes are the program itself, re-executed), then:
 //
+//	sink := []audio.Port{{Node: "src"}, {Node: "amp"}} // the ports recorded, one channel each
 //	e, err := audio.Start(ctx, audio.Config{
-//		Graph: g,                                        // validated: errors before any process starts
-//		Sink:  []audio.Port{{Node: "src"}, {Node: "amp"}}, // the ports recorded, one channel each
-//		WAV:   "out.wav",
-//		Mode:  audio.RealTime,
-//		Priority: 10,                                    // SCHED_FIFO, when permitted
+//		Graph:    g, // validated: errors before any process starts
+//		Sink:     sink,
+//		WAV:      "out.wav",
+//		RealTime: true,
+//		Priority: 10, // SCHED_FIFO, when permitted
 //	})
-//	rep, err := e.Run(ctx, 3750)                         // 10 s of 128-frame blocks at 48 kHz
-//	e.Close(ctx)                                         // completes out.wav
-//	want, _ := audio.Render(&g, sink, 3750)              // the fault-free reference
+//	rep, err := e.Run(ctx, 3750)            // 10 s of 128-frame blocks at 48 kHz
+//	e.Close(ctx)                            // completes out.wav
+//	want, _ := audio.Render(&g, sink, 3750) // the fault-free reference
 //	cmp, _ := audio.Compare(want, got, 2, audio.CompareOptions{})
 //
-// [Engine.Events] tells failovers, late and missing blocks as they happen;
-// Run's [Report] sums them up per node. examples/audiograph is this, with a
-// node knocked out every second.
+// [Engine.Events] tells failovers, late and missing blocks as they happen,
+// each printing as one line; Run's [Report] sums them up per node.
+// [Engine.Tree] is the supervision tree of the node processes: its
+// ChildInfo gives their pids, its events their spares.
+// examples/audiograph is this, with a node knocked out every second.
 //
 // # How the engine works
 //
@@ -71,7 +73,7 @@
 // Node.Process, go through the same steps together: see the departures
 // below.)
 //
-// A node process (worker [NodeWorker]) builds its kernel, warms it up on
+// A node process (a worker of this package) builds its kernel, warms it up on
 // private buffers and says it is ready; a spare then parks in
 // worker.WaitActive. The primary pins its loop to its thread
 // (runtime.LockOSThread), switches the collector off (the loop allocates
@@ -96,7 +98,7 @@
 // spare copies it into its own lane and publishes it, without computing it
 // again (which it could not: the state after C−1 is gone). Kernels are
 // deterministic, so the two cases cannot be told apart in the output. Tests
-// inject each fault at each point of the protocol ([FaultPoint]), and kill
+// inject each fault at each point of the protocol (Fault.Point), and kill
 // primaries from outside at random instants.
 //
 // Failover comes two ways. A death (SIGKILL, SIGSEGV, anything) is the
@@ -119,9 +121,10 @@
 // procbridge's group then starts a replacement spare, off the hot path.
 //
 // The node processes are children of the engine's own supervision tree
-// ([Engine.Tree], [Supervision]): a one-for-one supervisor with one
-// hot-standby child per node process. It observes failovers (ChildPromoted,
-// counted against its intensity) without taking part in them, restarts a
+// ([Engine.Tree]; Config.Intensity and Config.Name): a one-for-one
+// supervisor with one hot-standby child per node process. It observes
+// failovers (ChildProcess events carrying a procbridge.Promoted, counted
+// against its intensity) without taking part in them, restarts a
 // node process lost with no spare ready cold (a new group and segment,
 // the nodes' state from zero: [NodeDown], then [Restarted], and the blocks
 // missed meanwhile reported), and past its intensity stops them all and
@@ -136,21 +139,17 @@
 // whoever wrote it, and readers need no epoch check: they read any lane
 // that published C.
 //
-// No allocation in a node's loop, and a test that says so across
-// processes: an engine can ask its node processes (a hidden knob the tests
-// set) to count their own heap allocations, with runtime.ReadMemStats
-// (exact: it flushes every P's allocation cache, which runtime/metrics
-// does not) once the loop has computed a warm-up of blocks and every 100
-// blocks after, into their lane records in the bus. TestNodeLoopAllocatesNothing
-// asserts zero over 2,000 blocks for every built-in kind, fan-in and a
-// custom kind, fault-free and in the spares promoted after every primary
-// is killed. What it found: not the loop's code but the runtime's. A
-// goroutine locked to its thread that the scheduler preempts (sysmon does,
-// after 10 ms in which the loop's futex waits were too short for its P to
-// be taken away) hands its P to another thread, and the runtime makes one
-// (allocating its m and g0) when none is idle — once in a while, at a
-// random block. A node process therefore has the runtime make four idle
-// threads more than it needs before it says it is ready.
+// No allocation in a node's loop, checked across processes: an engine
+// can ask its node processes (a knob the tests set) to count their own
+// heap allocations with runtime.ReadMemStats (exact: it flushes every P's
+// allocation cache) once the loop has computed a warm-up of blocks, and
+// every 100 blocks after, into their lane records in the bus;
+// TestNodeLoopAllocatesNothing asserts zero for every built-in kind,
+// fan-in and a custom kind, fault-free and in promoted spares. A goroutine
+// locked to its thread that the scheduler preempts hands its P to another
+// thread, and the runtime allocates a new thread when none is idle, so a
+// node process has the runtime make four idle threads more than it needs
+// before it says it is ready.
 //
 // The driver runs on the caller's goroutine, locked to its thread, and
 // allocates nothing per cycle: failover and late-block records go into a
@@ -165,7 +164,7 @@
 // cycle still completes (later blocks need its state), so every later
 // block is on the same grid.
 //
-// # Where this departs from the first design, and why
+// # Design choices
 //
 //   - Outputs per lane rather than per node, and publication by cycle
 //     number alone: see above; one buffer per node would need the driver to
@@ -173,12 +172,10 @@
 //   - One driver futex word for the whole graph, bumped by the nodes that
 //     feed nothing, instead of a done word per node: the driver needs to
 //     know when the cycle is complete, and every node feeds a terminal one.
-//   - The watchdog asks the scheduler before it fences. Fencing every node
-//     past a fraction of the period, on a loaded 2-core machine, fenced
-//     nodes that were only waiting for a CPU; each fence started a
-//     replacement process, which loaded the machine more, and the failovers
-//     cascaded (41 in 10 s for 9 faults, 78 blocks missing). A spare would
-//     have waited for the CPU just the same.
+//   - The watchdog asks the scheduler before it fences: a node that is only
+//     waiting for a CPU is not fenced (a spare would wait for the CPU just
+//     the same, and each fence starts a replacement process, which loads
+//     the machine more).
 //   - The sink is the list of ports Config.Sink records, not a node kind:
 //     the WAV file is written by the engine's process, off the driver's
 //     thread.
@@ -199,20 +196,17 @@
 //     process's cycle). A process cannot wait for its own output through
 //     another process, so the processes must form a DAG: Graph.Validate
 //     rejects a chain of edges that leaves a process and comes back,
-//     naming the process, the hops and the edges, rather than splitting
-//     the process's work into several activations per block.
+//     naming the process, the hops and the edges.
 //
 // # Real time: what to set
 //
 // Config.Priority runs the node loops in SCHED_FIFO, each node one level
 // above its predecessors (so that a node woken by its predecessor
 // preempts it at once on the same CPU instead of waiting to be pushed to
-// another: 11 µs instead of 17 µs per node at the median on our VMs, where
-// normal scheduling takes 4 µs), and the driver above them all
-// (so that its watchdog preempts an overrunning node); it needs CAP_SYS_NICE or an RLIMIT_RTPRIO that allows it, and the report
-// says when it was refused. On our loaded 2-core machines this is the
-// difference between a glitch-free demo and one that misses blocks (see
-// docs/benchmarks.md); on an idle machine normal scheduling does. The
+// another), and the driver above them all (so that its watchdog preempts
+// an overrunning node); it needs CAP_SYS_NICE or an RLIMIT_RTPRIO that
+// allows it, and the report says when it was refused. On a loaded machine
+// it is what keeps blocks on time (docs/performance.md has the figures). The
 // kernel's RT throttling (sched_rt_runtime_us, 95% by default) keeps a
 // runaway SCHED_FIFO node from locking a CPU for good. Node processes turn
 // their collector off themselves (GOGC has no effect on them) since their
@@ -225,5 +219,5 @@
 // taskset) and a fixed CPU frequency take out most of what is left.
 //
 // The engine needs Linux (memfd, futexes, pidfds, /proc); elsewhere Start
-// returns [ErrNotSupported].
+// returns an error wrapping procbridge.ErrNotSupported.
 package audio

@@ -12,7 +12,7 @@ import (
 	"github.com/understudy/understudy/audio/internal/bus"
 	"github.com/understudy/understudy/internal/hang"
 	"github.com/understudy/understudy/internal/linux"
-	"github.com/understudy/understudy/procbridge/worker"
+	"github.com/understudy/understudy/internal/mono"
 )
 
 // The driver. Each cycle C it asks the source nodes for block C; from there
@@ -120,7 +120,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 	e.runMu.Lock()
 	defer e.runMu.Unlock()
 	if e.closed {
-		return Report{}, ErrEngineClosed
+		return Report{}, ErrClosed
 	}
 	if e.broken != nil {
 		return e.report(), fmt.Errorf("audio: engine: an earlier Run ended mid-cycle (%w); close the engine", e.broken)
@@ -129,7 +129,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		return e.report(), e.gaveUpErr(ctx, e.cycle+1)
 	}
 	d := &driver{
-		e: e, b: e.b, rt: e.cfg.Mode == RealTime,
+		e: e, b: e.b, rt: e.cfg.RealTime,
 		period: int64(e.period), watchdog: int64(e.watchdog), slack: int64(e.slack),
 		fenceAt:  make([]int64, len(e.t.members)),
 		seen:     make([]*hostRun, len(e.t.members)),
@@ -183,7 +183,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 func (d *driver) run(ctx context.Context, cycles uint64) error {
 	e := d.e
 	driverWord := d.b.Driver()
-	t0 := worker.Monotonic() + d.period
+	t0 := mono.Now() + d.period
 	for k := range cycles {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
@@ -195,12 +195,12 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		var start, deadline int64
 		if d.rt {
 			target := t0 + int64(k)*d.period
-			if worker.Monotonic() < target {
+			if mono.Now() < target {
 				linux.SleepUntil(target)
 			}
-			start, deadline = worker.Monotonic(), target+(1+d.slack)*d.period
+			start, deadline = mono.Now(), target+(1+d.slack)*d.period
 		} else {
-			start = worker.Monotonic()
+			start = mono.Now()
 			deadline = start + (1+d.slack)*d.period
 		}
 		d.deadline = deadline
@@ -211,7 +211,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		clear(d.probeAt)
 		base := atomic.LoadUint32(driverWord)
 		atomic.StoreUint32(d.b.CycleBase(), base)
-		now := worker.Monotonic()
+		now := mono.Now()
 		d.midCycle = true
 		for _, h := range e.t.hostSources {
 			wakeHost(d.hosts[h], C, now)
@@ -222,7 +222,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			if d.complete(C) {
 				break
 			}
-			now = worker.Monotonic()
+			now = mono.Now()
 			if err := d.watch(ctx, C, now); err != nil {
 				return err
 			}
@@ -232,7 +232,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			}
 			linux.FutexWaitUntil(driverWord, seen, d.next(C, now, deadline, missed))
 		}
-		end := worker.Monotonic()
+		end := mono.Now()
 		if d.rt && !missed && d.lastFinish(C) > deadline {
 			// Complete, but after its deadline (the driver was woken
 			// late): the sound card would have played silence already.
@@ -407,7 +407,7 @@ func (d *driver) expire(i int, C uint64, now int64) {
 // commits no longer count), the spare wakes and computes the block from the
 // last committed state, and the old primary is killed. The driver does it
 // itself, through the group's segment; the supervisor only hears of it
-// (ChildPromoted). With no spare ready, it waits a watchdog period and
+// (a Promoted event). With no spare ready, it waits a watchdog period and
 // tries again (a node process that is down meanwhile is restarted cold).
 func (d *driver) fence(i int, C uint64, now int64) {
 	r := d.e.hosts[i].Load()
@@ -421,7 +421,7 @@ func (d *driver) fence(i int, C uint64, now int64) {
 	}
 	to := bits.TrailingZeros32(mask)
 	old := r.g.Primary()
-	at := worker.Monotonic()
+	at := mono.Now()
 	if _, _, err := seg.Failover(from, to); err != nil {
 		return
 	}
@@ -518,38 +518,39 @@ func (d *driver) failover(h int, C uint64) {
 	r := d.hosts[h].Lane(lane)
 	run.spareMask.And(^uint32(1 << lane))
 	f := Failover{
-		Node: t.names[members[0]], Process: d.e.hostProcess(h), Cycle: C, Promotions: int(epoch - s.lastEpoch[h]), Cause: CauseDied,
-		FromLane: s.lastLane[h], ToLane: lane,
-		DetectMono:    atomic.LoadInt64(r.PromotedAt()),
-		RecoveredMono: atomic.LoadInt64(d.nodes[last].Lane(lane).FinishAt()),
+		Node: t.names[members[0]], Process: d.e.hostProcess(h), Cycle: C, Promotions: int(epoch - s.lastEpoch[h]),
+		FromLane: s.lastLane[h], ToLane: lane, Recovery: recoveredBefore,
 	}
+	detected := atomic.LoadInt64(r.PromotedAt())
+	recovered := atomic.LoadInt64(d.nodes[last].Lane(lane).FinishAt())
 	switch atomic.LoadUint32(r.Recovered()) {
 	case bus.RecoveredCompute:
-		f.Recovery = RecoveryRecompute
+		f.Recovery = recoveredCompute
 	case bus.RecoveredReuse:
-		f.Recovery = RecoveryReuse
+		f.Recovery = recoveredReuse
 	}
 	node := members[0]
 	from := atomic.LoadInt64(d.hosts[h].WakeAt())
 	if fe := s.fenced[h]; fe.at != 0 && fe.to == lane {
-		f.Cause, f.DetectMono, from = CauseWatchdog, fe.at, fe.woke
+		f.Watchdog, detected, from = true, fe.at, fe.woke
 		s.fenced[h] = fence{}
 	}
 	for _, i := range members {
 		if a := s.armed[i]; a >= 0 && atomic.LoadUint32(d.nodes[i].FaultFired()) == 1 {
 			f.Node, node = t.names[i], i
 			f.Fault = s.armedFaults[a].Kind
-			f.FaultMono = atomic.LoadInt64(d.nodes[i].FaultFiredAt())
-			from = f.FaultMono
+			struck := atomic.LoadInt64(d.nodes[i].FaultFiredAt())
+			f.Struck, from = at(struck), struck
 			s.armed[i] = -1
 			break
 		}
 	}
-	if from != 0 && from <= f.DetectMono {
-		f.Detect = time.Duration(f.DetectMono - from)
+	f.Detected, f.Recovered = at(detected), at(recovered)
+	if from != 0 && from <= detected {
+		f.Detect = time.Duration(detected - from)
 	}
-	if f.RecoveredMono >= f.DetectMono {
-		f.Switch = time.Duration(f.RecoveredMono - f.DetectMono)
+	if recovered >= detected {
+		f.Switch = time.Duration(recovered - detected)
 	}
 	for _, i := range members {
 		s.nodes[i].failovers += int(epoch - s.lastEpoch[h])
@@ -583,13 +584,14 @@ func (d *driver) restarted(h int, C uint64, run *hostRun, epoch uint64, lane int
 	hl := d.hosts[h].Lane(lane)
 	rs := Restarted{
 		Node: t.names[node], Process: d.e.hostProcess(h), Cycle: atomic.LoadUint64(hl.Adopted()) + 1, Incarnation: run.inc,
-		RecoveredMono: atomic.LoadInt64(hl.PromotedAt()),
 	}
+	recovered, down := atomic.LoadInt64(hl.PromotedAt()), int64(0)
 	if x := old.down.Load(); x != nil {
-		rs.Exit, rs.DownMono = *x, old.downMono.Load()
+		rs.Exit, down = *x, old.downMono.Load()
 	}
-	if rs.DownMono != 0 && rs.RecoveredMono >= rs.DownMono {
-		rs.Outage = time.Duration(rs.RecoveredMono - rs.DownMono)
+	rs.Down, rs.Recovered = at(down), at(recovered)
+	if down != 0 && recovered >= down {
+		rs.Outage = time.Duration(recovered - down)
 	}
 	for _, i := range members {
 		if a := s.armed[i]; a >= 0 && atomic.LoadUint32(d.nodes[i].FaultFired()) == 1 {
@@ -634,8 +636,8 @@ func (d *driver) arm(ctx context.Context, C uint64) error {
 		n := d.nodes[i]
 		atomic.StoreUint64(n.FaultCycle(), 0)
 		atomic.StoreUint32(n.FaultFired(), 0)
-		atomic.StoreUint32(n.FaultKind(), uint32(f.Kind))
-		atomic.StoreUint32(n.FaultPoint(), uint32(f.Point))
+		atomic.StoreUint32(n.FaultKind(), faultKindCode(f.Kind))
+		atomic.StoreUint32(n.FaultPoint(), uint32(faultPointCode(f.Point)))
 		atomic.StoreInt64(n.FaultSpin(), int64(f.Spin))
 		atomic.StoreUint64(n.FaultCycle(), C)
 		d.s.armedFaults = append(d.s.armedFaults, f)
@@ -707,7 +709,7 @@ func (e *Engine) forward(ctx context.Context) {
 		case evLate:
 			e.emit(Late{Node: name, Cycle: r.cycle, By: time.Duration(r.by)})
 		case evMissing:
-			e.emit(Missing{Cycle: r.cycle, Node: name})
+			e.emit(Late{Node: name, Cycle: r.cycle, Missing: true})
 		}
 	}
 	for {

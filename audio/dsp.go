@@ -36,7 +36,7 @@ import (
 //     read from shared memory a peer wrote: an out-of-range position or phase
 //     is wrapped back into range.
 //   - Process panics, like an out-of-range slice index, when the buffers
-//     break these rules; check them once with [CheckBuffers] when they are
+//     break these rules; check them once with [checkBuffers] when they are
 //     set up, not on every block.
 //
 // # State encoding
@@ -62,18 +62,18 @@ type Processor interface {
 	Process(state []byte, in, out [][]float32)
 }
 
-// CheckBuffers reports, with an error wrapping [ErrShape], whether state, in
+// checkBuffers reports, with an error wrapping [errShape], whether state, in
 // and out break the rules of [Processor] Process for p: the wrong state
 // length, the wrong number of inputs or outputs, or slices of unequal length.
-func CheckBuffers(p Processor, state []byte, in, out [][]float32) error {
+func checkBuffers(p Processor, state []byte, in, out [][]float32) error {
 	if len(state) != p.StateSize() {
-		return fieldErr(ErrShape, "process", "len(state)", len(state), "want StateSize() = %d", p.StateSize())
+		return fieldErr(errShape, "len(state)", len(state), "want StateSize() = %d", p.StateSize())
 	}
 	if len(in) != p.Inputs() {
-		return fieldErr(ErrShape, "process", "len(in)", len(in), "want Inputs() = %d", p.Inputs())
+		return fieldErr(errShape, "len(in)", len(in), "want Inputs() = %d", p.Inputs())
 	}
 	if len(out) != p.Outputs() {
-		return fieldErr(ErrShape, "process", "len(out)", len(out), "want Outputs() = %d", p.Outputs())
+		return fieldErr(errShape, "len(out)", len(out), "want Outputs() = %d", p.Outputs())
 	}
 	frames := -1
 	check := func(name string, bufs [][]float32) error {
@@ -82,7 +82,7 @@ func CheckBuffers(p Processor, state []byte, in, out [][]float32) error {
 				frames = len(b)
 			}
 			if len(b) != frames {
-				return fieldErr(ErrShape, "process", name+"["+strconv.Itoa(i)+"] length", len(b),
+				return fieldErr(errShape, name+"["+strconv.Itoa(i)+"] length", len(b),
 					"want %d frames like the other ports", frames)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
 // kernelCases builds one processor of every built-in kind, some twice.
@@ -31,7 +33,7 @@ var kernelCases = []struct {
 
 func newKernel(t testing.TB, kind string, rate int, p Params) Processor {
 	t.Helper()
-	proc, err := defaultKinds.New(kind, rate, p)
+	proc, err := defaultKinds.build(kind, rate, p)
 	require.NoError(t, err)
 	return proc
 }
@@ -77,7 +79,7 @@ func renderBlocks(t *testing.T, kind string, rate int, p Params, in [][]float32,
 	for pos, b := 0, 0; pos < frames; b++ {
 		n := min(sizes[b%len(sizes)], frames-pos)
 		blockIn, blockOut := window(in, pos, pos+n), window(out, pos, pos+n)
-		require.NoError(t, CheckBuffers(proc, state, blockIn, blockOut))
+		require.NoError(t, checkBuffers(proc, state, blockIn, blockOut))
 		proc.Process(state, blockIn, blockOut)
 		pos += n
 
@@ -174,13 +176,13 @@ func TestCheckBuffers(t *testing.T) {
 		{"short input", mix, nil, [][]float32{make([]float32, 64), make([]float32, 63)}, buffers(1, 64), "in[1] length"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckBuffers(tc.proc, tc.state, tc.in, tc.out)
+			err := checkBuffers(tc.proc, tc.state, tc.in, tc.out)
 			if tc.field == "" {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, ErrShape)
-			var fe *FieldError
+			require.ErrorIs(t, err, errShape)
+			var fe *procbridge.SpecError
 			require.ErrorAs(t, err, &fe)
 			assert.Equal(t, tc.field, fe.Field)
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -11,96 +12,49 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/audio/internal/bus"
+	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Engine errors. Every error of Start and Run wraps one of them, or one of
-// the graph errors ([ErrInvalidGraph], [ErrCycle], [ErrUnknownKind],
-// [ErrInvalidParam]).
-var (
-	// ErrInvalidConfig: a Config field that cannot work (see the
-	// *FieldError it comes in for the field and the reason).
-	ErrInvalidConfig = errors.New("audio: invalid engine config")
-	// ErrPeriodTooShort: the block period is shorter than this driver can
-	// honour for the graph, the slack and the watchdog; the error says by
-	// how much. Raise BlockSize or Slack.
-	ErrPeriodTooShort = errors.New("audio: period too short for this driver")
-	// ErrNodeDown: a node process's primary ended with no spare ready to
-	// take over. Its supervisor restarts it cold (Run goes on, with the
-	// blocks it misses reported) unless that exceeds the supervisor's
-	// intensity: then the supervisor gives up, every node process is
-	// stopped, and Run fails with an error wrapping ErrNodeDown and the
-	// *supervision.EscalationError.
-	ErrNodeDown = errors.New("audio: node down")
-	// ErrNotSupported: the engine needs Linux (memfd, futexes, pidfds).
-	ErrNotSupported = errors.New("audio: engine not supported on this system")
-	// ErrEngineClosed: Run after Close.
-	ErrEngineClosed = errors.New("audio: engine closed")
-)
-
-// Mode says how the driver paces cycles.
-type Mode int
-
-// Driver modes.
-const (
-	// Offline runs cycles back to back, as fast as the nodes go: renders
-	// and tests. No deadline applies, so no block is late or missing; the
-	// watchdog still fences a node that hangs.
-	Offline Mode = iota
-	// RealTime starts cycle k at k periods after Run began, against
-	// CLOCK_MONOTONIC, and holds each block to its deadline.
-	RealTime
-)
-
-func (m Mode) String() string {
-	switch m {
-	case Offline:
-		return "offline"
-	case RealTime:
-		return "real-time"
-	}
-	return "Mode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // Defaults and limits of Config.
 const (
-	// DefaultSlack is the output slack, in blocks, when Config.Slack is 0.
-	DefaultSlack = 1
-	// NoSlack asks for no slack at all: each block is due at the end of
-	// its own period.
+	// defaultSlack is the output slack, in blocks, when Config.Slack is 0.
+	defaultSlack = 1
+	// NoSlack as Config.Slack asks for no slack at all: each block is due
+	// at the end of its own period.
 	NoSlack = -1
-	// MaxSlack bounds Config.Slack.
-	MaxSlack = 64
-	// DefaultWatchdogFraction of the period is how long a woken node may
+	// maxSlack bounds Config.Slack.
+	maxSlack = 64
+	// defaultWatchdogFraction of the period is how long a woken node may
 	// take in real time before it is fenced, when Config.Watchdog is 0.
-	DefaultWatchdogFraction = 0.5
-	// DefaultOfflineWatchdog is the watchdog offline, where no deadline
+	defaultWatchdogFraction = 0.5
+	// defaultOfflineWatchdog is the watchdog offline, where no deadline
 	// presses: long enough that a node which is merely descheduled on a
 	// loaded machine is not fenced, short enough to catch a hang quickly.
-	DefaultOfflineWatchdog = 100 * time.Millisecond
-	// MinWatchdog is the shortest watchdog the driver accepts: below it,
+	defaultOfflineWatchdog = 100 * time.Millisecond
+	// minWatchdog is the shortest watchdog the driver accepts: below it,
 	// ordinary scheduling noise on a busy machine would fence healthy
 	// nodes every few cycles.
-	MinWatchdog = 200 * time.Microsecond
-	// NodeHopBudget is what the period check allows for each node on the
+	minWatchdog = 200 * time.Microsecond
+	// nodeHopBudget is what the period check allows for each node on the
 	// longest chain: a futex wake, a context switch, the kernel and the
-	// publication (p99 about 20 µs on our 2-core machines; see
-	// docs/benchmarks.md), with room for a loaded machine.
-	NodeHopBudget = 50 * time.Microsecond
-	// FailoverBudget is what the period check allows for a spare to take
+	// publication, with room for a loaded machine.
+	nodeHopBudget = 50 * time.Microsecond
+	// failoverBudget is what the period check allows for a spare to take
 	// over once a node is fenced or dead: the wake of the parked spare,
 	// adopting the committed state and computing the block again.
-	FailoverBudget = 500 * time.Microsecond
+	failoverBudget = 500 * time.Microsecond
 )
 
 // Config describes an engine. The zero value of every field but Graph and
 // Sink means the documented default.
 type Config struct {
-	// Graph is the DSP graph. Its Kinds must be nil (or
-	// DefaultRegistry()): node processes rebuild their kernels from the
-	// process-wide registry, which holds the Builtin kinds and those added
-	// with RegisterKind while the program initialised.
+	// Graph is the DSP graph. Node processes rebuild their kernels from
+	// the kinds this package holds and those added with RegisterKind
+	// while the program initialised.
 	Graph Graph
 	// Sink lists the output ports recorded, one channel each, in order:
 	// the engine's output, written to WAV and returned by Run's caller
@@ -110,44 +64,75 @@ type Config struct {
 	// writes none. It is created by Start, so an unwritable path fails
 	// before any process starts.
 	WAV string
-	// Mode is Offline (the zero value) or RealTime.
-	Mode Mode
+	// RealTime paces the cycles: cycle k starts k periods after Run
+	// began, against CLOCK_MONOTONIC, and each block is held to its
+	// deadline. Without it (offline) cycles run back to back, as fast as
+	// the nodes go: renders and tests; no deadline applies, so no block is
+	// late or missing, and the watchdog still fences a node that hangs.
+	RealTime bool
 	// Rate is the rate the output runs at (a sound card's, say); zero
 	// means Graph.Rate. A rate other than Graph.Rate is an error: this
 	// engine does not resample.
 	Rate int
 	// Slack is the output latency in blocks: block k is due by the end of
 	// period k+Slack, which leaves Slack periods for a spare to recompute
-	// a block whose node failed. Zero means DefaultSlack; NoSlack means 0.
+	// a block whose node failed. Zero means 1; NoSlack means none. At
+	// most 64.
 	Slack int
 	// Watchdog is how long a woken node may run before it is fenced and
-	// its spare takes over. Zero means DefaultWatchdogFraction of the
-	// period in real time (at least MinWatchdog), DefaultOfflineWatchdog
-	// offline.
+	// its spare takes over, at least 200µs. Zero means half the period in
+	// real time (at least 200µs), 100ms offline.
 	Watchdog time.Duration
 	// Spares is the number of pre-warmed spare processes per node process
-	// (a node alone, or the nodes sharing a Node.Process); zero means 1.
+	// (a node alone, or the nodes sharing a Node.Process), 1 to 14; zero
+	// means 1.
 	Spares int
 	// Faults are injected into nodes at chosen blocks (tests, demos).
 	Faults []Fault
 	// Priority, when set, runs every node process's loop in SCHED_FIFO,
 	// at Priority plus the process's level in the schedule of processes
-	// (sources at Priority), and the driver's thread above them all: a node
-	// woken by its predecessor preempts it on the spot rather than waiting
-	// for another CPU, and the driver's watchdog preempts an overrunning
-	// node. Priority plus the graph's depth in processes must be at most 99. so that a loaded
-	// machine's other work cannot delay a block. It needs CAP_SYS_NICE or
-	// an RLIMIT_RTPRIO that allows it; where refused, the engine runs on in
-	// normal scheduling and Report.PriorityDenied says so.
+	// (sources at Priority), and the driver's thread above them all: a
+	// node woken by its predecessor preempts it on the spot rather than
+	// waiting for another CPU, and the driver's watchdog preempts an
+	// overrunning node, so that a loaded machine's other work cannot delay
+	// a block. Priority plus the graph's depth in processes must be at
+	// most 99. It needs CAP_SYS_NICE or an RLIMIT_RTPRIO that allows it;
+	// where refused, the engine runs on in normal scheduling and
+	// Report.PriorityDenied says so.
 	Priority int
-	// Stderr is where node processes' standard error goes; the zero value
-	// discards it.
+	// Stderr is where node processes' standard error goes: the zero value
+	// is this process's own; procbridge.Lines is refused (nobody reads
+	// them).
 	Stderr procbridge.Output
-	// Supervision is the policy of the engine's supervision tree, which
-	// runs every node process as a hot-standby child: how many failovers
-	// and cold restarts it allows (every failover counts), its logs and
-	// metrics. The zero value is generous (see DefaultRestartRate).
-	Supervision Supervision
+
+	// The engine's supervision tree (Engine.Tree) runs every node process
+	// as a hot-standby child.
+
+	// Intensity is how many failovers and cold restarts of node processes
+	// the tree allows within its Period, counted across all of them (every
+	// failover counts); one more and it gives up: it stops every node
+	// process and the Run fails with ErrNodeDown. Its zero value is
+	// generous: a Period of 10s, and MaxRestarts of 10 a second per node
+	// process over it (100 per node process in 10s). Why so many, when
+	// OTP's default is 1 in 5s: a failover here is not an outage but a
+	// glitch-free takeover, and a node process cannot fail over much
+	// faster than its replacement spare starts (tens of milliseconds), so
+	// ten a second is about the most a node sustains glitch-free. What the
+	// limit still catches is a node failing every few blocks for seconds
+	// on end: something no spare fixes, which the engine should not hide.
+	// A MaxRestarts that is set must be at least 1.
+	Intensity supervision.Intensity
+	// Name is the tree's root supervisor's name: the Supervisor of its
+	// events and the supervisor label of its logs and metrics. Empty means
+	// "audio". The same rules as a node's name apply.
+	Name string
+	// Logger receives the tree's structured logs (a record per event:
+	// failovers, spares, restarts, a supervisor giving up); nil means none.
+	Logger *slog.Logger
+	// Metrics, when set, is where the tree registers its metrics
+	// (understudy_child_restarts_total, understudy_child_failovers_total,
+	// ...; see package supervision). Never the global registry.
+	Metrics prometheus.Registerer
 }
 
 // Engine runs a graph: each node in its own worker process with hot
@@ -204,8 +189,10 @@ type Engine struct {
 // engine's supervision tree, whose children are the node processes, each a
 // primary and its spares, pre-warmed; it returns once all are ready. It
 // reports bad input before any process starts: a graph error (with every
-// problem Graph.Validate finds), or a [*FieldError] wrapping
+// problem Graph.Validate finds), or a *procbridge.SpecError wrapping
 // ErrInvalidConfig or ErrPeriodTooShort. On error nothing is left running.
+// The engine needs Linux (memfd, futexes, pidfds, /proc); elsewhere Start
+// returns an error wrapping procbridge.ErrNotSupported.
 func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	return startEngine(ctx, cfg, nil)
 }
@@ -214,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 // knobs before any process starts.
 func startEngine(ctx context.Context, cfg Config, tune func(*Engine)) (*Engine, error) {
 	if !bus.Supported {
-		return nil, ErrNotSupported
+		return nil, fmt.Errorf("audio: engine: %w", procbridge.ErrNotSupported)
 	}
 	e, err := newEngine(cfg)
 	if err != nil {
@@ -233,11 +220,7 @@ func startEngine(ctx context.Context, cfg Config, tune func(*Engine)) (*Engine, 
 // newEngine checks cfg and resolves it; it starts nothing.
 func newEngine(cfg Config) (*Engine, error) {
 	bad := func(err error, field string, value any, format string, args ...any) error {
-		return fieldErr(err, "engine", field, value, format, args...)
-	}
-	if cfg.Graph.Kinds != nil && cfg.Graph.Kinds != defaultKinds {
-		return nil, bad(ErrInvalidConfig, "Graph.Kinds", "set",
-			"node processes build kernels from DefaultRegistry, and cannot reach another Registry: add its kinds with RegisterKind (at init) and leave Kinds nil")
+		return fieldErr(err, field, value, format, args...)
 	}
 	// From here on a kind registered in this process would be unknown to
 	// the node processes (it would be registered after initialisation).
@@ -259,17 +242,14 @@ func newEngine(cfg Config) (*Engine, error) {
 	if cfg.Rate != 0 && cfg.Rate != cfg.Graph.Rate {
 		return nil, bad(ErrInvalidConfig, "Rate", cfg.Rate, "mismatched rates: the graph runs at %d Hz and the engine does not resample", cfg.Graph.Rate)
 	}
-	if cfg.Mode != Offline && cfg.Mode != RealTime {
-		return nil, bad(ErrInvalidConfig, "Mode", cfg.Mode, "want Offline or RealTime")
-	}
 	slack := cfg.Slack
 	switch {
 	case slack == 0:
-		slack = DefaultSlack
+		slack = defaultSlack
 	case slack == NoSlack:
 		slack = 0
-	case slack < 0 || slack > MaxSlack:
-		return nil, bad(ErrInvalidConfig, "Slack", cfg.Slack, "want 0 (default %d), NoSlack, or 1..%d", DefaultSlack, MaxSlack)
+	case slack < 0 || slack > maxSlack:
+		return nil, bad(ErrInvalidConfig, "Slack", cfg.Slack, "want 0 (default %d), NoSlack (-1), or 1..%d", defaultSlack, maxSlack)
 	}
 	spares := cfg.Spares
 	if spares == 0 {
@@ -279,24 +259,24 @@ func newEngine(cfg Config) (*Engine, error) {
 		return nil, bad(ErrInvalidConfig, "Priority", cfg.Priority,
 			"want 0 (normal scheduling) or a SCHED_FIFO priority of at most 99 − %d (the graph's depth in processes)", t.hostDepth)
 	}
-	if spares < 0 || spares+1 > procbridge.MaxLanes {
-		return nil, bad(ErrInvalidConfig, "Spares", cfg.Spares, "want 1..%d", procbridge.MaxLanes-1)
+	if spares < 0 || spares > limits.MaxSpares {
+		return nil, bad(ErrInvalidConfig, "Spares", cfg.Spares, "want 1..%d", limits.MaxSpares)
 	}
 	period := time.Duration(int64(t.blockSize) * int64(time.Second) / int64(t.rate))
 	watchdog := cfg.Watchdog
 	switch {
 	case watchdog < 0:
 		return nil, bad(ErrInvalidConfig, "Watchdog", watchdog, "must not be negative")
-	case watchdog > 0 && watchdog < MinWatchdog:
-		return nil, bad(ErrInvalidConfig, "Watchdog", watchdog, "below MinWatchdog (%v)", MinWatchdog)
-	case watchdog == 0 && cfg.Mode == RealTime:
-		watchdog = max(time.Duration(float64(period)*DefaultWatchdogFraction), MinWatchdog)
+	case watchdog > 0 && watchdog < minWatchdog:
+		return nil, bad(ErrInvalidConfig, "Watchdog", watchdog, "below the shortest watchdog this driver takes, %v", minWatchdog)
+	case watchdog == 0 && cfg.RealTime:
+		watchdog = max(time.Duration(float64(period)*defaultWatchdogFraction), minWatchdog)
 	case watchdog == 0:
-		watchdog = DefaultOfflineWatchdog
+		watchdog = defaultOfflineWatchdog
 	}
-	if cfg.Mode == RealTime {
+	if cfg.RealTime {
 		budget := time.Duration(1+slack) * period
-		need := time.Duration(t.hostDepth)*NodeHopBudget + watchdog + FailoverBudget
+		need := time.Duration(t.hostDepth)*nodeHopBudget + watchdog + failoverBudget
 		if need > budget {
 			field, value := "Graph.BlockSize", any(t.blockSize)
 			if cfg.Watchdog != 0 {
@@ -305,7 +285,7 @@ func newEngine(cfg Config) (*Engine, error) {
 			return nil, bad(ErrPeriodTooShort, field, value,
 				"a block of %d frames at %d Hz lasts %v; with slack %d a block may take %v, but a graph %d processes deep needs %v "+
 					"(%d × %v per process + a %v watchdog + %v to fail over): raise BlockSize or Slack",
-				t.blockSize, t.rate, period, slack, budget, t.hostDepth, need, t.hostDepth, NodeHopBudget, watchdog, FailoverBudget)
+				t.blockSize, t.rate, period, slack, budget, t.hostDepth, need, t.hostDepth, nodeHopBudget, watchdog, failoverBudget)
 		}
 	}
 	faults := slices.Clone(cfg.Faults)
@@ -316,10 +296,10 @@ func newEngine(cfg Config) (*Engine, error) {
 			return nil, bad(ErrInvalidConfig, field+".Node", f.Node, "no such node")
 		case f.Cycle < 1:
 			return nil, bad(ErrInvalidConfig, field+".Cycle", f.Cycle, "blocks count from 1")
-		case f.Kind < FaultKill || f.Kind > FaultSegv:
-			return nil, bad(ErrInvalidConfig, field+".Kind", f.Kind, "want FaultKill, FaultHang, FaultOverrun or FaultSegv")
-		case f.Point >= numFaultPoints:
-			return nil, bad(ErrInvalidConfig, field+".Point", f.Point, "unknown fault point")
+		case faultKindCode(f.Kind) == 0:
+			return nil, bad(ErrInvalidConfig, field+".Kind", f.Kind, "want %s", faultKindWords)
+		case faultPointCode(f.Point) < 0:
+			return nil, bad(ErrInvalidConfig, field+".Point", f.Point, "want %s", faultPointWords)
 		case f.Spin < 0:
 			return nil, bad(ErrInvalidConfig, field+".Spin", f.Spin, "must not be negative")
 		}
@@ -339,10 +319,10 @@ func newEngine(cfg Config) (*Engine, error) {
 	slices.SortStableFunc(faults, func(a, b Fault) int {
 		return compareU64(a.Cycle, b.Cycle)
 	})
-	if k := cfg.Stderr.Kind; k != procbridge.OutputDiscard && k != procbridge.OutputInherit && k != procbridge.OutputWriter {
-		return nil, bad(ErrInvalidConfig, "Stderr.Kind", cfg.Stderr.Kind, "want discard, inherit or a writer")
+	if cfg.Stderr == procbridge.Lines {
+		return nil, bad(ErrInvalidConfig, "Stderr", "procbridge.Lines", "nobody reads a node process's lines: want the terminal's (the zero value), procbridge.Discard or a writer")
 	}
-	intensity, supName, err := resolveSupervision(cfg.Supervision, len(t.members))
+	intensity, supName, err := resolveSupervision(cfg, len(t.members))
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +355,7 @@ func compareU64(a, b uint64) int {
 // start creates the WAV file, the bus and the supervision tree.
 func (e *Engine) start(ctx context.Context) error {
 	var err error
-	e.sink, err = newSinkWriter(e.cfg.WAV, e.t.rate, len(e.sinks), e.t.blockSize, e.cfg.Mode == Offline)
+	e.sink, err = newSinkWriter(e.cfg.WAV, e.t.rate, len(e.sinks), e.t.blockSize, !e.cfg.RealTime)
 	if err != nil {
 		return err
 	}
@@ -415,7 +395,7 @@ func (e *Engine) startErr(i int, err error) error {
 		return fmt.Errorf("audio: engine: %s: its process does not know one of the graph's kinds %s (%w): "+
 			"a kind registered after the program initialised (in main, say) exists in this process but not in the node processes, "+
 			"which are the program re-executed; call RegisterKind from init() or a package-level var (%w)",
-			e.t.hostLabel(i), listOrNone(quoteAll(custom)), ErrUnknownKind, err)
+			e.t.hostLabel(i), listOrNone(quoteAll(custom)), ErrInvalidGraph, err)
 	}
 	return fmt.Errorf("audio: engine: %s: %w", e.t.hostLabel(i), err)
 }
@@ -439,26 +419,10 @@ func (e *Engine) emit(ev Event) {
 }
 
 // Events returns the engine's live events: failovers, late and missing
-// blocks, spares ready. The channel is closed by Close.
+// blocks, node processes down and restarted cold. The channel is closed by
+// Close. The engine's supervision tree tells more, in its own terms
+// (Engine.Tree).
 func (e *Engine) Events() <-chan Event { return e.events }
-
-// Pids returns the pid of each node's primary process now, by node name:
-// nodes that share a process have the same pid.
-func (e *Engine) Pids() map[string]int {
-	m := map[string]int{}
-	for h := range e.hosts {
-		r := e.hosts[h].Load()
-		if r == nil {
-			continue
-		}
-		if p := r.g.Primary(); p != nil {
-			for _, i := range e.t.members[h] {
-				m[e.t.names[i]] = p.Pid()
-			}
-		}
-	}
-	return m
-}
 
 // hostNode and hostProcess name host h in events: its first node, and its
 // Process when shared.
@@ -484,7 +448,7 @@ func (e *Engine) driverPriority() int { return e.cfg.Priority + e.t.hostDepth }
 
 // spareReady reports whether host i has a parked spare besides its
 // primary, ready to take over, and whether its group has caught up with
-// every promotion so far (one ChildPromoted per epoch). A group that has
+// every promotion so far (one Promoted per epoch). A group that has
 // not yet seen the last promotion still takes the new primary for a
 // spare; should that one die now, the group would find no spare for the
 // old one and give up (a cold restart). So faults are armed, and nodes

@@ -5,66 +5,25 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 )
 
-// Event is one of Failover, Late, Missing, SpareReady, SpareFailed,
-// NodeDown and Restarted: what an [Engine] tells as it runs
-// ([Engine.Events]). The engine's supervision tree tells more, in its own
-// terms ([Engine.Tree]).
-type Event interface{ isEvent() }
-
-// FailoverCause says what gave a node's primary away.
-type FailoverCause int
-
-// Failover causes.
-const (
-	// CauseDied: the primary died; the kernel's death notice (a robust
-	// futex) woke the spare, which promoted itself.
-	CauseDied FailoverCause = iota
-	// CauseWatchdog: the primary had not finished its block within the
-	// watchdog; the driver fenced it, woke the spare and killed it.
-	CauseWatchdog
-)
-
-func (c FailoverCause) String() string {
-	switch c {
-	case CauseDied:
-		return "died"
-	case CauseWatchdog:
-		return "watchdog"
-	}
-	return fmt.Sprintf("FailoverCause(%d)", int(c))
+// Event is one of Failover, Late, NodeDown and Restarted: what an [Engine]
+// tells as it runs ([Engine.Events]), a closed set. Each prints as one
+// line. The engine's supervision tree tells more, in its own terms
+// ([Engine.Tree]): spares ready or lost, among others.
+type Event interface {
+	String() string
+	isEvent()
 }
 
-// Recovery says what a promoted spare found.
-type Recovery int
-
-// Recoveries.
+// What a promoted spare found (Failover.Recovery).
 const (
-	// RecoveryBetween: promoted before the first block.
-	RecoveryBetween Recovery = iota
-	// RecoveryRecompute: the block asked for was not committed; the spare
-	// computed it again from the last committed state.
-	RecoveryRecompute
-	// RecoveryReuse: the block asked for was committed (whether or not
-	// the primary lived to publish it, or to finish the cycle): the spare
-	// published the committed block again, from the old primary's output
-	// buffers, without computing it.
-	RecoveryReuse
+	recoveredBefore  = "before the first block"
+	recoveredCompute = "recomputed"
+	recoveredReuse   = "reused committed"
 )
-
-func (r Recovery) String() string {
-	switch r {
-	case RecoveryBetween:
-		return "before the first block"
-	case RecoveryRecompute:
-		return "recomputed"
-	case RecoveryReuse:
-		return "reused committed"
-	}
-	return fmt.Sprintf("Recovery(%d)", int(r))
-}
 
 // Failover: a node's spare took over from its primary. One record is made
 // per takeover the driver sees at a block's end; if a node's primary was
@@ -78,54 +37,39 @@ type Failover struct {
 	Process    string // the Node.Process shared, empty for a node alone
 	Cycle      uint64 // the block the new primary published first
 	Promotions int    // promotions since the node's previous record, usually 1
-	Cause      FailoverCause
-	Fault      FaultKind // the injected fault behind it; FaultNone if none was
-	Recovery   Recovery
-	FromLane   int
-	ToLane     int
-	// FaultMono is when the injected fault struck (0 when none was),
-	// DetectMono when the failover began (the spare woke, or the driver
-	// fenced the primary), RecoveredMono when the new primary published
-	// its first block: CLOCK_MONOTONIC nanoseconds.
-	FaultMono, DetectMono, RecoveredMono int64
-	// Detect is DetectMono − FaultMono, or from the node's wake for the
-	// block when no fault was injected; Switch is RecoveredMono −
-	// DetectMono.
+	// Watchdog: the primary had not finished its block within the
+	// watchdog; the driver fenced it, woke the spare and killed it.
+	// Otherwise the primary died, and the kernel's death notice (a robust
+	// futex) woke the spare, which promoted itself.
+	Watchdog bool
+	Fault    string // the kind of the injected fault behind it; empty if none was
+	// Recovery is what the promoted spare found: "recomputed" (the block
+	// asked for was not committed; it computed it again from the last
+	// committed state), "reused committed" (the block was committed,
+	// whether or not the primary lived to publish it: the spare published
+	// it again from the old primary's output buffers, without computing
+	// it) or "before the first block".
+	Recovery string
+	FromLane int
+	ToLane   int
+	// Struck is when the injected fault struck (zero when none was),
+	// Detected when the failover began (the spare woke, or the driver
+	// fenced the primary), Recovered when the new primary published its
+	// first block.
+	Struck, Detected, Recovered time.Time
+	// Detect is Detected − Struck, or from the node's wake for the block
+	// when no fault was injected; Switch is Recovered − Detected.
 	Detect, Switch time.Duration
 }
 
-// Late: a node finished a block after the block's deadline (real time).
+// Late: a node finished a block after the block's deadline (real time) by
+// By; or, Missing, a block was not ready at its deadline, and the sink
+// recorded silence in its place (Node is one of the nodes not finished).
 type Late struct {
-	Node  string
-	Cycle uint64
-	By    time.Duration
-}
-
-// Missing: a block was not ready at its deadline (real time): the sink
-// recorded silence in its place. Node is one of the nodes not finished.
-type Missing struct {
-	Cycle uint64
-	Node  string
-}
-
-// SpareReady: a replacement spare is warm and parked. For nodes that
-// share a process, Node is its first node and Process its name.
-type SpareReady struct {
-	Node      string
-	Process   string
-	Pid, Lane int
-}
-
-// SpareFailed: a replacement spare could not be started; the group tries
-// again after Retry (backing off while it keeps failing), and the node
-// runs on meanwhile with one spare less, failing over to the others or
-// restarting cold. For nodes that share a process, Node is its first node
-// and Process its name.
-type SpareFailed struct {
 	Node    string
-	Process string
-	Err     error
-	Retry   time.Duration
+	Cycle   uint64
+	By      time.Duration
+	Missing bool
 }
 
 // NodeDown: a node process's primary ended with no spare ready to take
@@ -161,47 +105,77 @@ type Restarted struct {
 	// Incarnation is the node process's, as the supervision tree counts
 	// (ChildInfo.Incarnation): 2 after the first restart.
 	Incarnation int
-	// Exit is how the lost primary ended; Fault the injected fault behind
-	// it, FaultNone if none was.
+	// Exit is how the lost primary ended; Fault the kind of the injected
+	// fault behind it, empty if none was.
 	Exit  procbridge.Exit
-	Fault FaultKind
-	// DownMono is when the lost primary's end was seen, RecoveredMono
-	// when the new primary began to serve blocks (CLOCK_MONOTONIC ns),
-	// Outage the time between.
-	DownMono, RecoveredMono int64
-	Outage                  time.Duration
+	Fault string
+	// Down is when the lost primary's end was seen, Recovered when the new
+	// primary began to serve blocks, Outage the time between.
+	Down, Recovered time.Time
+	Outage          time.Duration
 }
 
-func (Failover) isEvent()    {}
-func (Late) isEvent()        {}
-func (Missing) isEvent()     {}
-func (SpareReady) isEvent()  {}
-func (SpareFailed) isEvent() {}
-func (NodeDown) isEvent()    {}
-func (Restarted) isEvent()   {}
+func (Failover) isEvent()  {}
+func (Late) isEvent()      {}
+func (NodeDown) isEvent()  {}
+func (Restarted) isEvent() {}
 
+// String returns "amp: failover at block 412 (died, injected kill, recomputed),
+// lane 0 → 1, detect 92µs, switch 140µs".
 func (f Failover) String() string {
-	who := f.Node
-	if f.Process != "" {
-		who = fmt.Sprintf("%s (process %s)", f.Node, f.Process)
+	who := nodeLabel(f.Node, f.Process)
+	cause := "died"
+	if f.Watchdog {
+		cause = "watchdog"
 	}
-	s := fmt.Sprintf("%s: failover at block %d (%s", who, f.Cycle, f.Cause)
-	if f.Fault != FaultNone {
-		s += ", " + f.Fault.String()
+	s := fmt.Sprintf("%s: failover at block %d (%s", who, f.Cycle, cause)
+	if f.Fault != "" {
+		s += ", injected " + f.Fault
 	}
 	return s + fmt.Sprintf(", %s), lane %d → %d, detect %v, switch %v", f.Recovery, f.FromLane, f.ToLane, f.Detect, f.Switch)
 }
 
-func (r Restarted) String() string {
-	who := r.Node
-	if r.Process != "" {
-		who = fmt.Sprintf("%s (process %s)", r.Node, r.Process)
+// String returns "amp: block 412 late by 1.2ms", or "amp: block 412
+// missing".
+func (l Late) String() string {
+	if l.Missing {
+		return fmt.Sprintf("%s: block %d missing", l.Node, l.Cycle)
 	}
+	return fmt.Sprintf("%s: block %d late by %v", l.Node, l.Cycle, l.By)
+}
+
+// String returns "amp: down: ...", or "amp: down for good: ..." once the
+// supervisor gave up.
+func (d NodeDown) String() string {
+	who := nodeLabel(d.Node, d.Process)
+	what := "down"
+	if d.Final {
+		what = "down for good"
+	}
+	if d.Err == nil {
+		return who + ": " + what
+	}
+	return fmt.Sprintf("%s: %s: %v", who, what, d.Err)
+}
+
+// String returns "amp: restarted cold from block 500 (incarnation 2, after
+// killed by SIGKILL), out for 120ms".
+func (r Restarted) String() string {
+	who := nodeLabel(r.Node, r.Process)
 	s := fmt.Sprintf("%s: restarted cold from block %d (incarnation %d, after %v", who, r.Cycle, r.Incarnation, r.Exit)
-	if r.Fault != FaultNone {
-		s += ", " + r.Fault.String()
+	if r.Fault != "" {
+		s += ", injected " + r.Fault
 	}
 	return s + fmt.Sprintf("), out for %v", r.Outage)
+}
+
+// at returns the instant ns (CLOCK_MONOTONIC) as a time.Time, and the zero
+// time for 0 (not recorded).
+func at(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return mono.Time(ns)
 }
 
 // evRec is an event as the driver records it: plain data in a ring, so
@@ -246,4 +220,13 @@ func (r *eventRing) drain(f func(evRec)) {
 		f(r.recs[t%uint64(len(r.recs))])
 		r.tail.Store(t + 1)
 	}
+}
+
+// nodeLabel names a node in an event's line, with the process it shares
+// when it shares one: "amp (process light)".
+func nodeLabel(node, process string) string {
+	if process == "" {
+		return node
+	}
+	return fmt.Sprintf("%s (process %s)", node, process)
 }

@@ -38,7 +38,7 @@ func ExampleEngine() {
 	ctx := context.Background()
 	e, err := audio.Start(ctx, audio.Config{
 		Graph: g, Sink: sink, WAV: wav,
-		Faults: []audio.Fault{{Node: "dly", Cycle: 50, Kind: audio.FaultKill, Point: audio.AfterOutput}},
+		Faults: []audio.Fault{{Node: "dly", Cycle: 50, Kind: "kill", Point: "after-output"}},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -58,8 +58,8 @@ func ExampleEngine() {
 	file.Close()
 	want, _ := audio.Render(&g, sink, 100)
 	cmp, _ := audio.Compare(want, got, channels, audio.CompareOptions{})
-	fmt.Println("glitch-free:", cmp.GlitchFree() && rep.GlitchFree())
+	fmt.Println("glitch-free:", cmp.GlitchFree && rep.GlitchFree)
 	// Output:
-	// 100 blocks, 1 failover: SIGKILL of dly at block 50, recomputed
+	// 100 blocks, 1 failover: kill of dly at block 50, recomputed
 	// glitch-free: true
 }

@@ -5,15 +5,15 @@ var gainKind = Kind{
 	Name: "gain",
 	Doc:  "multiplies its input by gain",
 	Params: []ParamSpec{
-		{Name: "gain", Doc: "linear factor; negative inverts", Min: -MaxGain, Max: MaxGain, Default: 1},
+		{Name: "gain", Doc: "linear factor; negative inverts", Min: -maxGain, Max: maxGain, Default: 1},
 	},
 	New: func(_ int, p Params) (Processor, error) {
 		return gain{g: p["gain"]}, nil
 	},
 }
 
-// MaxGain bounds the gain parameters of gain and mixer (±24 dB).
-const MaxGain = 16
+// maxGain bounds the gain parameters of gain and mixer (±24 dB).
+const maxGain = 16
 
 type gain struct{ g float64 }
 

@@ -9,8 +9,8 @@ import (
 // CompareOptions tunes [Compare]. The zero value suits renders of the test
 // signal: the frame counter on channel 0.
 type CompareOptions struct {
-	// CounterChannel is the channel carrying a frame counter (n mod
-	// CounterModulus, as the test signal's channel 0 does).
+	// CounterChannel is the channel carrying a frame counter (n mod 2^24,
+	// as the test signal's channel 0 does).
 	CounterChannel int
 	// NoCounter skips the counter checks, for renders without a counter.
 	NoCounter bool
@@ -37,8 +37,8 @@ type GlitchReport struct {
 	// counter fields below are then zero.
 	CounterChecked bool
 	// CounterBreak is the first frame whose counter is not the previous
-	// frame's plus one (mod CounterModulus), or not a whole number in
-	// [0, CounterModulus); -1 when the counter runs on unbroken.
+	// frame's plus one (mod 2^24), or not a whole number in
+	// [0, 2^24); -1 when the counter runs on unbroken.
 	CounterBreak int
 	// CounterBefore and CounterAt are the counter values at CounterBreak-1
 	// and CounterBreak.
@@ -49,26 +49,30 @@ type GlitchReport struct {
 	// Latency is how many frames later the render carries the counter
 	// values than the reference does: 0 when aligned, positive when late.
 	Latency int
+	// GlitchFree: the render is indistinguishable from the reference:
+	// identical, and when the counter was checked, unbroken and at
+	// latency 0.
+	GlitchFree bool
 }
 
 // Compare compares got with reference, both interleaved with the given
 // number of channels, sample by sample and, unless opts.NoCounter, by their
 // frame counters: whether got's counter runs on unbroken, and how far got is
 // shifted in time against the reference (its latency). It fails, wrapping
-// [ErrShape], when channels is below 1, a render is not a whole number of
-// frames, or the counter channel does not exist.
+// [ErrInvalidWAV], when channels is below 1, a render is not a whole number
+// of frames, or the counter channel does not exist.
 func Compare(reference, got []float32, channels int, opts CompareOptions) (GlitchReport, error) {
 	switch {
 	case channels < 1:
-		return GlitchReport{}, fieldErr(ErrShape, "compare", "channels", channels, "must be at least 1")
+		return GlitchReport{}, fieldErr(ErrInvalidWAV, "channels", channels, "must be at least 1")
 	case len(reference)%channels != 0:
-		return GlitchReport{}, fieldErr(ErrShape, "compare", "len(reference)", len(reference),
+		return GlitchReport{}, fieldErr(ErrInvalidWAV, "len(reference)", len(reference),
 			"not a whole number of %d-channel frames", channels)
 	case len(got)%channels != 0:
-		return GlitchReport{}, fieldErr(ErrShape, "compare", "len(got)", len(got),
+		return GlitchReport{}, fieldErr(ErrInvalidWAV, "len(got)", len(got),
 			"not a whole number of %d-channel frames", channels)
 	case !opts.NoCounter && (opts.CounterChannel < 0 || opts.CounterChannel >= channels):
-		return GlitchReport{}, fieldErr(ErrShape, "compare", "CounterChannel", opts.CounterChannel,
+		return GlitchReport{}, fieldErr(ErrInvalidWAV, "CounterChannel", opts.CounterChannel,
 			"want 0..%d", channels-1)
 	}
 	r := GlitchReport{
@@ -96,6 +100,7 @@ func Compare(reference, got []float32, channels int, opts CompareOptions) (Glitc
 	r.Identical = r.DiffSamples == 0
 
 	if opts.NoCounter {
+		r.GlitchFree = r.glitchFree()
 		return r, nil
 	}
 	r.CounterChecked = true
@@ -112,23 +117,24 @@ func Compare(reference, got []float32, channels int, opts CompareOptions) (Glitc
 	gotOrigin, okGot := counterOrigin(got, channels, c)
 	if okRef && okGot {
 		r.LatencyKnown = true
-		// Counters wrap, so the shift is only known mod CounterModulus; take
+		// Counters wrap, so the shift is only known mod counterModulus; take
 		// the representative nearest 0.
-		d := (gotOrigin - refOrigin) % CounterModulus
-		if d >= CounterModulus/2 {
-			d -= CounterModulus
-		} else if d < -CounterModulus/2 {
-			d += CounterModulus
+		d := (gotOrigin - refOrigin) % counterModulus
+		if d >= counterModulus/2 {
+			d -= counterModulus
+		} else if d < -counterModulus/2 {
+			d += counterModulus
 		}
 		r.Latency = int(d)
 	}
+	r.GlitchFree = r.glitchFree()
 	return r, nil
 }
 
-// GlitchFree reports whether the render is indistinguishable from the
+// glitchFree reports whether the render is indistinguishable from the
 // reference: identical, and when the counter was checked, unbroken and at
 // latency 0.
-func (r GlitchReport) GlitchFree() bool {
+func (r GlitchReport) glitchFree() bool {
 	if !r.Identical {
 		return false
 	}
@@ -166,9 +172,9 @@ func (r GlitchReport) String() string {
 }
 
 // counterValue returns v as a counter value, if it is one: a whole number in
-// [0, CounterModulus).
+// [0, counterModulus).
 func counterValue(v float32) (int64, bool) {
-	if !(v >= 0 && v < CounterModulus) || v != float32(math.Trunc(float64(v))) {
+	if !(v >= 0 && v < counterModulus) || v != float32(math.Trunc(float64(v))) {
 		return 0, false
 	}
 	return int64(v), true
@@ -178,7 +184,7 @@ func counterValue(v float32) (int64, bool) {
 func counterFollows(before, at float32) bool {
 	b, okB := counterValue(before)
 	a, okA := counterValue(at)
-	return okB && okA && a == (b+1)%CounterModulus
+	return okB && okA && a == (b+1)%counterModulus
 }
 
 // counterOrigin returns the frame at which the render's counter was (or

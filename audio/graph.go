@@ -7,12 +7,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
-// Bounds of [Graph] BlockSize, which must also be a power of two.
+// Bounds of Graph.BlockSize, which must also be a power of two.
 const (
-	MinBlockSize = 16
-	MaxBlockSize = 4096
+	minBlockSize = 16
+	maxBlockSize = 4096
 )
 
 // maxNameLen bounds node and kind names.
@@ -26,14 +28,14 @@ const maxNameLen = 64
 // the order the edges are listed, so the sum is the same on every run. An
 // input port no edge reaches reads silence.
 //
-// A Graph is plain data: build it, then [Graph.Validate] or
-// [Graph.Schedule] it.
+// A Graph is plain data: build it, then [Graph.Validate] it.
 type Graph struct {
-	Rate      int       // sample rate in frames per second, at least 1
-	BlockSize int       // frames per block, a power of two in [MinBlockSize, MaxBlockSize]
-	Nodes     []Node    // in any order; the order breaks ties in a Schedule
-	Edges     []Edge    // each From an output port, each To an input port
-	Kinds     *Registry // the kinds Nodes name; nil means DefaultRegistry()
+	Rate      int    // sample rate in frames per second, at least 1
+	BlockSize int    // frames per block, a power of two from 16 to 4096
+	Nodes     []Node // in any order; the order breaks ties in the order nodes run
+	Edges     []Edge // each From an output port, each To an input port
+
+	kinds *registry // the kinds Nodes name (tests); nil means defaultKinds
 }
 
 // A Node is one processor in a [Graph].
@@ -50,7 +52,7 @@ type Node struct {
 	// that a spare resumes them all from the same block. Empty: the node
 	// runs in a process of its own. Sharing saves a process and a wake per
 	// node; it suits light nodes, whose compute is small beside a wake (see
-	// docs/benchmarks.md). The same rules as Name apply. No chain of edges
+	// docs/performance.md). The same rules as Name apply. No chain of edges
 	// may leave a process and come back to it (a → b → c with a and c in
 	// one process and b outside), directly or through other processes:
 	// a process computes its nodes in one go. Render ignores Process.
@@ -65,7 +67,7 @@ type Port struct {
 }
 
 // String returns "node:port".
-func (p Port) String() string { return p.Node + ":" + strconv.Itoa(p.Port) }
+func (p Port) text() string { return p.Node + ":" + strconv.Itoa(p.Port) }
 
 // An Edge carries one output port's block to one input port.
 type Edge struct {
@@ -73,11 +75,11 @@ type Edge struct {
 	To   Port // an input port
 }
 
-// String returns "from -> to".
-func (e Edge) String() string { return e.From.String() + " -> " + e.To.String() }
+// text returns "from -> to".
+func (e Edge) text() string { return e.From.text() + " -> " + e.To.text() }
 
-// A Schedule is an order in which a graph's nodes can run.
-type Schedule struct {
+// A schedule is an order in which a graph's nodes can run.
+type schedule struct {
 	// Order lists every node after every node that feeds it.
 	Order []string
 	// Levels partitions Order: Levels[0] holds the nodes no edge feeds, and
@@ -88,32 +90,33 @@ type Schedule struct {
 	Levels [][]string
 }
 
-// Validate checks the whole graph and reports every problem it finds,
-// joined with [errors.Join]:
+// Validate checks the whole graph and reports every problem it finds, each
+// a *procbridge.SpecError wrapping [ErrInvalidGraph] that names the field
+// and its value, joined with [errors.Join]:
 //
-//   - Rate below 1, or BlockSize not a power of two in [MinBlockSize,
-//     MaxBlockSize]: a [*FieldError] wrapping [ErrInvalidGraph];
-//   - a node name that is empty, malformed or repeated: ErrInvalidGraph;
-//   - a kind not in Kinds: [ErrUnknownKind];
-//   - parameters the kind rejects at this rate: [ErrInvalidParam], with the
-//     field named Nodes[i].Params["name"] (or Rate);
+//   - Rate below 1, or BlockSize not a power of two from 16 to 4096;
+//   - a node name or Process that is empty, malformed or repeated;
+//   - a kind not registered (its Field is Nodes[i].Kind);
+//   - parameters the kind rejects at this rate (Nodes[i].Params["name"],
+//     or Rate);
 //   - an edge naming a node or port that does not exist, or repeating an
-//     earlier edge: ErrInvalidGraph;
-//   - a cycle: a [*CycleError], wrapping [ErrCycle], with its path.
+//     earlier edge;
+//   - a cycle (Field "Edges", the cycle's path in Reason);
+//   - processes that feed each other in a cycle (Nodes[i].Process).
 //
-// Each error names the field and its value, e.g.
-// `audio: graph: Edges[2].To.Port = 3: node "mix" (mixer) has inputs 0..1`.
+// For example, `audio: invalid graph: Edges[2].To.Port = 3: node "mix"
+// (mixer) has inputs 0..1`.
 func (g *Graph) Validate() error {
 	_, err := g.check()
 	return err
 }
 
-// Schedule validates the graph, as [Graph.Validate] does, and returns the
-// order its nodes can run in.
-func (g *Graph) Schedule() (Schedule, error) {
+// schedule validates the graph, as Validate does, and returns the order
+// its nodes can run in.
+func (g *Graph) schedule() (schedule, error) {
 	succ, err := g.check()
 	if err != nil {
-		return Schedule{}, err
+		return schedule{}, err
 	}
 	indeg := make([]int, len(g.Nodes))
 	for _, ss := range succ {
@@ -127,7 +130,7 @@ func (g *Graph) Schedule() (Schedule, error) {
 			level = append(level, i)
 		}
 	}
-	s := Schedule{Order: make([]string, 0, len(g.Nodes))}
+	s := schedule{Order: make([]string, 0, len(g.Nodes))}
 	for len(level) > 0 {
 		names := make([]string, len(level))
 		var next []int
@@ -152,19 +155,16 @@ func (g *Graph) Schedule() (Schedule, error) {
 func (g *Graph) check() (succ [][]int, err error) {
 	var errs []error
 	bad := func(field string, value any, format string, args ...any) {
-		errs = append(errs, fieldErr(ErrInvalidGraph, "graph", field, value, format, args...))
+		errs = append(errs, fieldErr(ErrInvalidGraph, field, value, format, args...))
 	}
 	if g.Rate < 1 {
 		bad("Rate", g.Rate, "must be at least 1")
 	}
-	if g.BlockSize < MinBlockSize || g.BlockSize > MaxBlockSize || bits.OnesCount(uint(g.BlockSize)) != 1 {
-		bad("BlockSize", g.BlockSize, "must be a power of two from %d to %d", MinBlockSize, MaxBlockSize)
+	if g.BlockSize < minBlockSize || g.BlockSize > maxBlockSize || bits.OnesCount(uint(g.BlockSize)) != 1 {
+		bad("BlockSize", g.BlockSize, "must be a power of two from %d to %d", minBlockSize, maxBlockSize)
 	}
 
-	kinds := g.Kinds
-	if kinds == nil {
-		kinds = defaultKinds
-	}
+	kinds := g.registry()
 	index := make(map[string]int, len(g.Nodes))
 	procs := make([]Processor, len(g.Nodes)) // nil where the node is invalid
 	for i, n := range g.Nodes {
@@ -181,14 +181,14 @@ func (g *Graph) check() (succ [][]int, err error) {
 				bad(field+".Process", n.Process, "%s", err)
 			}
 		}
-		if _, ok := kinds.Lookup(n.Kind); !ok {
+		if _, ok := kinds.lookup(n.Kind); !ok {
 			errs = append(errs, nodeErr(i, n, kinds.unknownKind(n.Kind)))
 			continue
 		}
 		if g.Rate < 1 {
 			continue // reported above; every node would repeat it
 		}
-		p, err := kinds.New(n.Kind, g.Rate, n.Params)
+		p, err := kinds.build(n.Kind, g.Rate, n.Params)
 		if err != nil {
 			errs = append(errs, nodeErr(i, n, err))
 			continue
@@ -208,7 +208,7 @@ func (g *Graph) check() (succ [][]int, err error) {
 			}
 		}
 		if first, dup := seen[edge]; dup {
-			bad(field, edge, "repeats Edges[%d]", first)
+			bad(field, edge.text(), "repeats Edges[%d]", first)
 			continue
 		}
 		seen[edge] = e
@@ -222,7 +222,7 @@ func (g *Graph) check() (succ [][]int, err error) {
 		for k, i := range cycle {
 			path[k] = g.Nodes[i].Name
 		}
-		errs = append(errs, &CycleError{Path: path})
+		errs = append(errs, fieldErr(ErrInvalidGraph, "Edges", nil, "a cycle: %s", strings.Join(path, " -> ")))
 	} else if err := g.checkProcesses(succ); err != nil {
 		errs = append(errs, err)
 	}
@@ -299,7 +299,7 @@ func (g *Graph) checkProcesses(succ [][]int) error {
 		}
 	}
 	i := first[cycle[0]]
-	return fieldErr(ErrInvalidGraph, "graph", fmt.Sprintf("Nodes[%d].Process", i), g.Nodes[i].Process,
+	return fieldErr(ErrInvalidGraph, fmt.Sprintf("Nodes[%d].Process", i), g.Nodes[i].Process,
 		"processes feed each other in a cycle: %s (edges %s); a process computes all its nodes at once, "+
 			"so no chain of edges may leave it and come back: run the nodes between in the same process, or split it",
 		strings.Join(hops, " -> "), strings.Join(edges, ", "))
@@ -311,7 +311,7 @@ func (g *Graph) checkProcesses(succ [][]int) error {
 func (g *Graph) endpoint(field string, p Port, index map[string]int, procs []Processor, input bool) (int, error) {
 	i, found := index[p.Node]
 	if !found {
-		return 0, fieldErr(ErrInvalidGraph, "graph", field+".Node", p.Node, "no such node")
+		return 0, fieldErr(ErrInvalidGraph, field+".Node", p.Node, "no such node")
 	}
 	proc := procs[i]
 	if proc == nil {
@@ -323,39 +323,46 @@ func (g *Graph) endpoint(field string, p Port, index map[string]int, procs []Pro
 	}
 	switch {
 	case n == 0:
-		return 0, fieldErr(ErrInvalidGraph, "graph", field+".Port", p.Port, "node %q (%s) has no %s",
+		return 0, fieldErr(ErrInvalidGraph, field+".Port", p.Port, "node %q (%s) has no %s",
 			p.Node, g.Nodes[i].Kind, what)
 	case p.Port < 0 || p.Port >= n:
-		return 0, fieldErr(ErrInvalidGraph, "graph", field+".Port", p.Port, "node %q (%s) has %s 0..%d",
+		return 0, fieldErr(ErrInvalidGraph, field+".Port", p.Port, "node %q (%s) has %s 0..%d",
 			p.Node, g.Nodes[i].Kind, what, n-1)
 	}
 	return i, nil
 }
 
-// nodeErr restates an error from a Registry in terms of node i: the field
-// "kind" becomes Nodes[i].Kind, "rate" becomes Rate and a parameter p
-// becomes Nodes[i].Params["p"].
+// nodeErr restates an error of a kind in terms of node i: the field "kind"
+// becomes Nodes[i].Kind, "rate" becomes Rate and a parameter p becomes
+// Nodes[i].Params["p"].
 func nodeErr(i int, n Node, err error) error {
-	var fe *FieldError
-	if !errors.As(err, &fe) {
-		return fmt.Errorf("audio: graph: Nodes[%d] %q (%s): %w", i, n.Name, n.Kind, err)
+	var se *procbridge.SpecError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%w: Nodes[%d] %q (%s): %w", ErrInvalidGraph, i, n.Name, n.Kind, err)
 	}
 	var field string
-	switch fe.Field {
+	switch se.Field {
 	case "kind":
 		field = fmt.Sprintf("Nodes[%d].Kind", i)
 	case "rate":
 		field = "Rate"
 	default:
-		field = fmt.Sprintf("Nodes[%d].Params[%q]", i, fe.Field)
+		field = fmt.Sprintf("Nodes[%d].Params[%q]", i, se.Field)
 	}
-	return &FieldError{
-		Op:     "graph",
+	return &procbridge.SpecError{
 		Field:  field,
-		Value:  fe.Value,
-		Reason: fmt.Sprintf("node %q (%s): %s", n.Name, n.Kind, fe.Reason),
-		Err:    fe.Err,
+		Value:  se.Value,
+		Reason: fmt.Sprintf("node %q (%s): %s", n.Name, n.Kind, se.Reason),
+		Err:    ErrInvalidGraph,
 	}
+}
+
+// registry returns the kinds g's nodes name.
+func (g *Graph) registry() *registry {
+	if g.kinds != nil {
+		return g.kinds
+	}
+	return defaultKinds
 }
 
 // findCycle returns the node indexes along a cycle, the first repeated at the

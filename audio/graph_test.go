@@ -2,10 +2,13 @@ package audio
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
 func edge(from string, fromPort int, to string, toPort int) Edge {
@@ -40,7 +43,7 @@ func studio() Graph {
 func TestGraphValid(t *testing.T) {
 	g := studio()
 	require.NoError(t, g.Validate())
-	s, err := g.Schedule()
+	s, err := g.schedule()
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{{"sig", "tone"}, {"mix"}, {"lp"}, {"echo"}, {"out"}}, s.Levels)
 	assert.Equal(t, []string{"sig", "tone", "mix", "lp", "echo", "out"}, s.Order)
@@ -55,52 +58,52 @@ func TestGraphValidateErrors(t *testing.T) {
 		msg    string
 	}{
 		{"zero rate", func(g *Graph) { g.Rate = 0 }, ErrInvalidGraph, "Rate",
-			"audio: graph: Rate = 0: must be at least 1"},
+			"audio: invalid graph: Rate = 0: must be at least 1"},
 		{"block size not a power of two", func(g *Graph) { g.BlockSize = 100 }, ErrInvalidGraph, "BlockSize",
-			"audio: graph: BlockSize = 100: must be a power of two from 16 to 4096"},
+			"audio: invalid graph: BlockSize = 100: must be a power of two from 16 to 4096"},
 		{"block size too small", func(g *Graph) { g.BlockSize = 8 }, ErrInvalidGraph, "BlockSize", ""},
 		{"block size too large", func(g *Graph) { g.BlockSize = 8192 }, ErrInvalidGraph, "BlockSize", ""},
 		{"negative block size", func(g *Graph) { g.BlockSize = -128 }, ErrInvalidGraph, "BlockSize", ""},
 		{"empty name", func(g *Graph) { g.Nodes[1].Name = ""; g.Edges = g.Edges[2:] }, ErrInvalidGraph,
-			"Nodes[1].Name", `audio: graph: Nodes[1].Name = "": must be 1 to 64 bytes`},
+			"Nodes[1].Name", `audio: invalid graph: Nodes[1].Name = "": must be 1 to 64 bytes`},
 		{"bad byte in name", func(g *Graph) { g.Nodes[5].Name = "out put"; g.Edges = g.Edges[:4] }, ErrInvalidGraph,
-			"Nodes[5].Name", `audio: graph: Nodes[5].Name = "out put": byte ' ' not allowed: use ASCII letters, digits, '_', '-', '.'`},
+			"Nodes[5].Name", `audio: invalid graph: Nodes[5].Name = "out put": byte ' ' not allowed: use ASCII letters, digits, '_', '-', '.'`},
 		{"duplicate name", func(g *Graph) { g.Nodes[5].Name = "lp"; g.Edges = g.Edges[:4] }, ErrInvalidGraph,
-			"Nodes[5].Name", `audio: graph: Nodes[5].Name = "lp": repeats Nodes[3].Name`},
-		{"unknown kind", func(g *Graph) { g.Nodes[3].Kind = "lowpas" }, ErrUnknownKind, "Nodes[3].Kind", ""},
-		{"missing param", func(g *Graph) { g.Nodes[4].Params = nil }, ErrInvalidParam, `Nodes[4].Params["samples"]`,
-			`audio: graph: Nodes[4].Params["samples"]: node "echo" (delay): required`},
-		{"param above Nyquist", func(g *Graph) { g.Nodes[1].Params["freq"] = 30000 }, ErrInvalidParam,
+			"Nodes[5].Name", `audio: invalid graph: Nodes[5].Name = "lp": repeats Nodes[3].Name`},
+		{"unknown kind", func(g *Graph) { g.Nodes[3].Kind = "lowpas" }, ErrInvalidGraph, "Nodes[3].Kind", ""},
+		{"missing param", func(g *Graph) { g.Nodes[4].Params = nil }, ErrInvalidGraph, `Nodes[4].Params["samples"]`,
+			`audio: invalid graph: Nodes[4].Params["samples"]: node "echo" (delay): required`},
+		{"param above Nyquist", func(g *Graph) { g.Nodes[1].Params["freq"] = 30000 }, ErrInvalidGraph,
 			`Nodes[1].Params["freq"]`,
-			`audio: graph: Nodes[1].Params["freq"] = 30000: node "tone" (sine): must be above 0 and below rate/2 = 24000`},
-		{"rate a kind cannot run at", func(g *Graph) { g.Rate = 1000; g.Nodes[1].Params["freq"] = 100 }, ErrInvalidParam,
+			`audio: invalid graph: Nodes[1].Params["freq"] = 30000: node "tone" (sine): must be above 0 and below rate/2 = 24000`},
+		{"rate a kind cannot run at", func(g *Graph) { g.Rate = 1000; g.Nodes[1].Params["freq"] = 100 }, ErrInvalidGraph,
 			"Rate", ""},
 		{"edge from a missing node", func(g *Graph) { g.Edges[0].From.Node = "sgi" }, ErrInvalidGraph,
-			"Edges[0].From.Node", `audio: graph: Edges[0].From.Node = "sgi": no such node`},
+			"Edges[0].From.Node", `audio: invalid graph: Edges[0].From.Node = "sgi": no such node`},
 		{"edge to a missing node", func(g *Graph) { g.Edges[5].To.Node = "outt" }, ErrInvalidGraph,
 			"Edges[5].To.Node", ""},
 		{"output port out of range", func(g *Graph) { g.Edges[0].From.Port = 3 }, ErrInvalidGraph,
-			"Edges[0].From.Port", `audio: graph: Edges[0].From.Port = 3: node "sig" (testsignal) has outputs 0..2`},
+			"Edges[0].From.Port", `audio: invalid graph: Edges[0].From.Port = 3: node "sig" (testsignal) has outputs 0..2`},
 		{"negative port", func(g *Graph) { g.Edges[2].To.Port = -1 }, ErrInvalidGraph, "Edges[2].To.Port", ""},
 		{"input port out of range", func(g *Graph) { g.Edges[1].To.Port = 2 }, ErrInvalidGraph, "Edges[1].To.Port",
-			`audio: graph: Edges[1].To.Port = 2: node "mix" (mixer) has inputs 0..1`},
+			`audio: invalid graph: Edges[1].To.Port = 2: node "mix" (mixer) has inputs 0..1`},
 		{"into a source", func(g *Graph) { g.Edges[5].To = Port{"tone", 0} }, ErrInvalidGraph, "Edges[5].To.Port",
-			`audio: graph: Edges[5].To.Port = 0: node "tone" (sine) has no inputs`},
+			`audio: invalid graph: Edges[5].To.Port = 0: node "tone" (sine) has no inputs`},
 		{"repeated edge", func(g *Graph) { g.Edges = append(g.Edges, g.Edges[2]) }, ErrInvalidGraph, "Edges[6]",
-			`audio: graph: Edges[6] = mix:0 -> lp:0: repeats Edges[2]`},
+			`audio: invalid graph: Edges[6] = "mix:0 -> lp:0": repeats Edges[2]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := studio()
 			tc.change(&g)
 			err := g.Validate()
 			require.ErrorIs(t, err, tc.err)
-			var fe *FieldError
+			var fe *procbridge.SpecError
 			require.ErrorAs(t, err, &fe)
 			assert.Equal(t, tc.field, fe.Field)
 			if tc.msg != "" {
 				assert.EqualError(t, err, tc.msg)
 			}
-			_, err = g.Schedule()
+			_, err = g.schedule()
 			assert.ErrorIs(t, err, tc.err, "Schedule validates too")
 		})
 	}
@@ -108,38 +111,38 @@ func TestGraphValidateErrors(t *testing.T) {
 
 func TestGraphReportsEveryProblem(t *testing.T) {
 	g := studio()
-	g.Kinds = Builtin() // not the default registry, which holds this binary's test kinds too
+	g.kinds = builtin() // not the default registry, which holds this binary's test kinds too
 	g.BlockSize = 0
 	g.Nodes[2].Kind = "mixxer"
 	g.Nodes[3].Params = Params{"freq": 8000, "Q": 1}
 	g.Edges = append(g.Edges, edge("nowhere", 0, "out", 0), edge("out", 0, "mix", 1))
 	err := g.Validate()
 	require.Error(t, err)
-	assert.EqualError(t, err, `audio: graph: BlockSize = 0: must be a power of two from 16 to 4096
-audio: graph: Nodes[2].Kind = "mixxer": node "mix" (mixxer): not registered (known: bandpass, delay, gain, highpass, lowpass, mixer, peak, sine, testsignal)
-audio: graph: Nodes[3].Params["Q"] = 1: node "lp" (lowpass): unknown parameter (known: freq, q)
-audio: graph: Edges[6].From.Node = "nowhere": no such node
-audio: graph: cycle: mix -> lp -> echo -> out -> mix`)
-	for _, target := range []error{ErrInvalidGraph, ErrUnknownKind, ErrInvalidParam, ErrCycle} {
+	assert.EqualError(t, err, `audio: invalid graph: BlockSize = 0: must be a power of two from 16 to 4096
+audio: invalid graph: Nodes[2].Kind = "mixxer": node "mix" (mixxer): not registered (known: bandpass, delay, gain, highpass, lowpass, mixer, peak, sine, testsignal)
+audio: invalid graph: Nodes[3].Params["Q"] = 1: node "lp" (lowpass): unknown parameter (known: freq, q)
+audio: invalid graph: Edges[6].From.Node = "nowhere": no such node
+audio: invalid graph: Edges: a cycle: mix -> lp -> echo -> out -> mix`)
+	for _, target := range []error{ErrInvalidGraph, ErrInvalidGraph, ErrInvalidGraph, ErrInvalidGraph} {
 		assert.ErrorIs(t, err, target)
 	}
 }
 
 func TestGraphCustomKinds(t *testing.T) {
-	var kinds Registry
-	require.NoError(t, kinds.Register(Kind{Name: "fx", New: func(int, Params) (Processor, error) { return gain{g: 1}, nil }}))
-	g := Graph{Rate: 48000, BlockSize: 64, Kinds: &kinds, Nodes: []Node{{Name: "a", Kind: "fx"}}}
+	var kinds registry
+	require.NoError(t, kinds.register(Kind{Name: "fx", New: func(int, Params) (Processor, error) { return gain{g: 1}, nil }}))
+	g := Graph{Rate: 48000, BlockSize: 64, kinds: &kinds, Nodes: []Node{{Name: "a", Kind: "fx"}}}
 	require.NoError(t, g.Validate())
 
 	g.Nodes = append(g.Nodes, Node{Name: "b", Kind: "gain"})
-	require.ErrorIs(t, g.Validate(), ErrUnknownKind, "the built-in kinds are not implied")
+	require.ErrorIs(t, g.Validate(), ErrInvalidGraph, "the built-in kinds are not implied")
 
 	errBroken := errors.New("broken")
-	require.NoError(t, kinds.Register(Kind{Name: "broken", New: func(int, Params) (Processor, error) { return nil, errBroken }}))
+	require.NoError(t, kinds.register(Kind{Name: "broken", New: func(int, Params) (Processor, error) { return nil, errBroken }}))
 	g.Nodes[1].Kind = "broken"
 	err := g.Validate()
 	require.ErrorIs(t, err, errBroken)
-	assert.EqualError(t, err, `audio: graph: Nodes[1] "b" (broken): broken`)
+	assert.EqualError(t, err, `audio: invalid graph: Nodes[1] "b" (broken): broken`)
 }
 
 func TestGraphCycles(t *testing.T) {
@@ -177,10 +180,11 @@ func TestGraphCycles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := Graph{Rate: 48000, BlockSize: 256, Nodes: tc.nodes, Edges: tc.edges}
 			err := g.Validate()
-			require.ErrorIs(t, err, ErrCycle)
-			var ce *CycleError
-			require.ErrorAs(t, err, &ce)
-			assert.Equal(t, tc.path, ce.Path)
+			require.ErrorIs(t, err, ErrInvalidGraph)
+			var fe *procbridge.SpecError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, "Edges", fe.Field)
+			assert.Equal(t, "a cycle: "+strings.Join(tc.path, " -> "), fe.Reason)
 		})
 	}
 }
@@ -218,7 +222,7 @@ func TestGraphSchedule(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := Graph{Rate: 48000, BlockSize: 16, Nodes: tc.nodes, Edges: tc.edges}
-			s, err := g.Schedule()
+			s, err := g.schedule()
 			require.NoError(t, err)
 			assert.Equal(t, tc.levels, s.Levels)
 			order := []string{}
@@ -243,6 +247,6 @@ func assertTopological(t *testing.T, g Graph, order []string) {
 	}
 }
 
-func TestPortAndEdgeString(t *testing.T) {
-	assert.Equal(t, "sig:2 -> out:0", edge("sig", 2, "out", 0).String())
+func TestPortAndEdgeText(t *testing.T) {
+	assert.Equal(t, "sig:2 -> out:0", edge("sig", 2, "out", 0).text())
 }

@@ -13,7 +13,7 @@ func run(t *testing.T, proc Processor, in [][]float32, frames int) [][]float32 {
 	t.Helper()
 	out := buffers(proc.Outputs(), frames)
 	state := make([]byte, proc.StateSize())
-	require.NoError(t, CheckBuffers(proc, state, in, out))
+	require.NoError(t, checkBuffers(proc, state, in, out))
 	proc.Process(state, in, out)
 	return out
 }
@@ -119,7 +119,7 @@ func TestBiquadResponse(t *testing.T) {
 func TestTestSignal(t *testing.T) {
 	const rate, frames = 8000, 20000
 	out := run(t, newKernel(t, "testsignal", rate, nil), nil, frames)
-	tone := run(t, newKernel(t, "sine", rate, Params{"freq": TestSignalFreq, "amp": TestSignalAmp}), nil, frames)[0]
+	tone := run(t, newKernel(t, "sine", rate, Params{"freq": testSignalFreq, "amp": testSignalAmp}), nil, frames)[0]
 
 	var peak float32
 	for i := range frames {
@@ -132,16 +132,16 @@ func TestTestSignal(t *testing.T) {
 		require.Equal(t, math.Float32bits(delayed), math.Float32bits(out[2][i]), "delayed tone at frame %d", i)
 		peak = max(peak, out[1][i])
 	}
-	assert.InDelta(t, TestSignalAmp, peak, 1e-3)
+	assert.InDelta(t, testSignalAmp, peak, 1e-3)
 	assert.InDelta(t, 0.5011872336, math.Pow(10, -6.0/20), 1e-9, "-6 dBFS")
 }
 
 func TestTestSignalCounterWraps(t *testing.T) {
 	proc := newKernel(t, "testsignal", 48000, nil)
 	state := make([]byte, proc.StateSize())
-	putU64(state, 3*CounterModulus-2) // the third wrap is coming
+	putU64(state, 3*counterModulus-2) // the third wrap is coming
 	out := buffers(3, 4)
 	proc.Process(state, nil, out)
-	assert.Equal(t, []float32{CounterModulus - 2, CounterModulus - 1, 0, 1}, out[0])
-	assert.Equal(t, uint64(3*CounterModulus+2), getU64(state), "frames produced")
+	assert.Equal(t, []float32{counterModulus - 2, counterModulus - 1, 0, 1}, out[0])
+	assert.Equal(t, uint64(3*counterModulus+2), getU64(state), "frames produced")
 }

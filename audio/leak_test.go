@@ -3,7 +3,6 @@
 package audio
 
 import (
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -11,14 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-)
 
-func openFds(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(ents)
-}
+	"github.com/understudy/understudy/supervision"
+)
 
 // TestEngineNoLeaks starts and closes engines whose nodes fail over, whose
 // node process is restarted cold, and whose supervisor gives up, and
@@ -28,15 +22,15 @@ func TestEngineNoLeaks(t *testing.T) {
 	g, sink := chain(48000, 128)
 	failovers := func() {
 		_, _ = render(t, Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond, Faults: []Fault{
-			{Node: "src", Cycle: 10, Kind: FaultKill},
-			{Node: "amp", Cycle: 20, Kind: FaultHang},
+			{Node: "src", Cycle: 10, Kind: "kill"},
+			{Node: "amp", Cycle: 20, Kind: "hang"},
 		}}, 40)
 	}
 	coldRestart := func() {
 		e, err := Start(ctxT(t), Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond})
 		require.NoError(t, err)
 		defer e.Close(ctxT(t))
-		sub := e.Tree().Subscribe(256)
+		sub := e.Tree().Subscribe(ctxT(t), 256)
 		_, err = e.Run(ctxT(t), 10)
 		require.NoError(t, err)
 		restartCold(t, e, sub, "dly")
@@ -47,8 +41,8 @@ func TestEngineNoLeaks(t *testing.T) {
 	}
 	givesUp := func() {
 		e, err := Start(ctxT(t), Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond,
-			Supervision: Supervision{MaxRestarts: 1, Period: time.Hour},
-			Faults:      []Fault{{Node: "dly", Cycle: 5, Kind: FaultKill}, {Node: "amp", Cycle: 10, Kind: FaultKill}}})
+			Intensity: supervision.Intensity{MaxRestarts: 1, Period: time.Hour},
+			Faults:    []Fault{{Node: "dly", Cycle: 5, Kind: "kill"}, {Node: "amp", Cycle: 10, Kind: "kill"}}})
 		require.NoError(t, err)
 		defer e.Close(ctxT(t))
 		_, err = e.Run(ctxT(t), 1<<30)

@@ -2,20 +2,20 @@ package audio
 
 import "strconv"
 
-// MaxMixerInputs is the most inputs a mixer takes.
-const MaxMixerInputs = 64
+// maxMixerInputs is the most inputs a mixer takes.
+const maxMixerInputs = 64
 
 // mixerKind: N inputs, each scaled by its own gain, summed into one output.
 // Stateless. The parameters gain0 … gain63 exist for every mixer; a mixer
 // rejects those at or past its number of inputs.
 func mixerKind() Kind {
 	params := []ParamSpec{{
-		Name: "inputs", Doc: "number of inputs", Min: 1, Max: MaxMixerInputs, Required: true, Integer: true,
+		Name: "inputs", Doc: "number of inputs", Min: 1, Max: maxMixerInputs, Required: true, Integer: true,
 	}}
-	for i := range MaxMixerInputs {
+	for i := range maxMixerInputs {
 		params = append(params, ParamSpec{
 			Name: mixerGain(i), Doc: "linear gain of input " + strconv.Itoa(i),
-			Min: -MaxGain, Max: MaxGain, Default: 1,
+			Min: -maxGain, Max: maxGain, Default: 1,
 		})
 	}
 	return Kind{
@@ -32,9 +32,9 @@ func mixerGain(i int) string { return "gain" + strconv.Itoa(i) }
 // checkMixer rejects a gain for an input the mixer does not have.
 func checkMixer(given Params) error {
 	n := int(given["inputs"])
-	for i := n; i < MaxMixerInputs; i++ {
+	for i := n; i < maxMixerInputs; i++ {
 		if g, ok := given[mixerGain(i)]; ok {
-			return fieldErr(ErrInvalidParam, "mixer", mixerGain(i), g, "no such input (inputs = %d)", n)
+			return fieldErr(ErrInvalidGraph, mixerGain(i), g, "no such input (inputs = %d)", n)
 		}
 	}
 	return nil

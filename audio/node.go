@@ -14,16 +14,18 @@ import (
 
 	"github.com/understudy/understudy/audio/internal/bus"
 	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
+	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
 
-// NodeWorker is the name under which this package registers the worker that
+// nodeWorker is the name under which this package registers the worker that
 // runs one node of an [Engine] (procbridge/worker.Register). A program that
 // starts an Engine calls worker.Main first thing in main, or in TestMain,
 // since the node processes are that program re-executed.
-const NodeWorker = "understudy-audio-node"
+const nodeWorker = "understudy-audio-node"
 
-func init() { worker.Register(NodeWorker, runNode) }
+func init() { worker.Register(nodeWorker, runNode) }
 
 // exitUnknownKind is the status a node process exits with when the graph
 // names a kind it does not know: registered in the engine's process after
@@ -100,17 +102,17 @@ type succHost struct {
 // warm-up; the bus is extra file 0.
 func runNode(ctx context.Context, w *worker.Worker) error {
 	n, err := newHostProc(w)
-	if errors.Is(err, ErrUnknownKind) {
+	if errors.Is(err, ErrInvalidGraph) {
 		fmt.Fprintf(os.Stderr, "understudy worker %s: %v\n"+
 			"  this process is %s re-executed, which knows the kinds registered while it initialised;\n"+
 			"  register kinds with audio.RegisterKind from init() or a package-level var, not from main\n",
-			NodeWorker, err, os.Args[0])
+			nodeWorker, err, os.Args[0])
 		os.Exit(exitUnknownKind)
 	}
 	if err != nil {
 		return err
 	}
-	wasSpare := w.Spare()
+	wasSpare := !w.Active()
 	atomic.StoreUint32(n.hlane.Pid(), uint32(pid()))
 	if wasSpare {
 		atomic.StoreUint32(n.hlane.State(), bus.LaneParked)
@@ -132,11 +134,11 @@ func runNode(ctx context.Context, w *worker.Worker) error {
 	if err := w.WaitActive(ctx); err != nil {
 		return nil // stopped while parked
 	}
-	return n.serve(ctx, worker.Monotonic(), wasSpare)
+	return n.serve(ctx, mono.Now(), wasSpare)
 }
 
 func newHostProc(w *worker.Worker) (*hostProc, error) {
-	args := w.Args()
+	args := os.Args[1:]
 	if len(args) != 5 {
 		return nil, fmt.Errorf("audio node: want 5 arguments (graph, host, lanes, priority, probe), got %d", len(args))
 	}
@@ -342,7 +344,7 @@ func (n *hostProc) published(C uint64) bool {
 func (n *hostProc) adopt() (bool, error) {
 	size, err := n.w.State(n.state)
 	switch {
-	case errors.Is(err, worker.ErrNoState):
+	case errors.Is(err, procbridge.ErrNoState):
 		clear(n.state)
 		n.last, n.stateLane = 0, n.myLane
 		return false, nil
@@ -409,8 +411,8 @@ func (n *hostProc) doneLane(node bus.Node, C uint64) int {
 func (n *hostProc) compute(C uint64) error {
 	for k := range n.nodes {
 		m := &n.nodes[k]
-		atomic.StoreInt64(m.lane.StartAt(), worker.Monotonic())
-		n.fault(m, C, BeforeCompute)
+		atomic.StoreInt64(m.lane.StartAt(), mono.Now())
+		n.fault(m, C, beforeCompute)
 		for k, feeds := range m.feeds {
 			switch len(feeds) {
 			case 0:
@@ -435,7 +437,7 @@ func (n *hostProc) compute(C uint64) error {
 			}
 		}
 		m.proc.Process(m.kstate, m.ins, m.outs)
-		n.fault(m, C, AfterOutput)
+		n.fault(m, C, afterOutput)
 	}
 	binary.LittleEndian.PutUint64(n.state[0:8], C)
 	binary.LittleEndian.PutUint32(n.state[8:12], uint32(n.myLane))
@@ -447,7 +449,7 @@ func (n *hostProc) compute(C uint64) error {
 	}
 	n.last, n.stateLane = C, n.myLane
 	for k := range n.nodes {
-		n.fault(&n.nodes[k], C, AfterCommit)
+		n.fault(&n.nodes[k], C, afterCommit)
 	}
 	for k := range n.nodes {
 		n.publish(&n.nodes[k], C)
@@ -488,10 +490,10 @@ func (n *hostProc) anyDone(node bus.Node, C uint64) bool {
 // whose inputs from outside are all published, and tells the driver when m
 // feeds nothing.
 func (n *hostProc) publish(m *member, C uint64) {
-	atomic.StoreInt64(m.lane.FinishAt(), worker.Monotonic())
+	atomic.StoreInt64(m.lane.FinishAt(), mono.Now())
 	atomic.StoreUint64(m.lane.Done(), C)
-	n.fault(m, C, AfterPublish)
-	now := worker.Monotonic()
+	n.fault(m, C, afterPublish)
+	now := mono.Now()
 	for _, s := range m.succ {
 		ready := true
 		for _, p := range s.preds {
@@ -527,7 +529,7 @@ func wakeHost(s bus.Host, C uint64, now int64) {
 
 // fault carries out the fault planned for node m's block C at point p, if
 // any, once.
-func (n *hostProc) fault(m *member, C uint64, p FaultPoint) {
+func (n *hostProc) fault(m *member, C uint64, p faultPoint) {
 	me := m.me
 	if atomic.LoadUint64(me.FaultCycle()) != C || atomic.LoadUint32(me.FaultPoint()) != uint32(p) {
 		return
@@ -535,24 +537,24 @@ func (n *hostProc) fault(m *member, C uint64, p FaultPoint) {
 	if !atomic.CompareAndSwapUint32(me.FaultFired(), 0, 1) {
 		return
 	}
-	now := worker.Monotonic()
+	now := mono.Now()
 	atomic.StoreInt64(me.FaultFiredAt(), now)
-	switch FaultKind(atomic.LoadUint32(me.FaultKind())) {
-	case FaultKill:
+	switch atomic.LoadUint32(me.FaultKind()) {
+	case faultKill:
 		killSelf()
 		for {
 			runtime.Gosched() // until the signal lands
 		}
-	case FaultHang:
+	case faultHang:
 		stopSelf()
 		for {
 			runtime.Gosched() // stopped; and if continued, still hung
 		}
-	case FaultOverrun:
+	case faultOverrun:
 		until := now + atomic.LoadInt64(me.FaultSpin())
-		for worker.Monotonic() < until {
+		for mono.Now() < until {
 		}
-	case FaultSegv:
+	case faultSegv:
 		segvSelf()
 		for {
 			runtime.Gosched()

@@ -24,31 +24,34 @@ type ParamSpec struct {
 	Integer  bool    // the value must be a whole number
 }
 
-// A Kind is a kind of processor, known to a [Registry] by its name.
+// A Kind is a kind of processor, known by its name: the kinds this package
+// holds (see the package documentation) and those added with
+// [RegisterKind].
 type Kind struct {
 	Name   string
 	Doc    string
 	Params []ParamSpec
 	// New builds a Processor for the sample rate (at least 1). It is called
-	// by [Registry.New] with every declared parameter present, each finite,
-	// within its bounds and whole where Integer is set, defaults filled in.
-	// New checks what depends on the rate or on several parameters, and
-	// reports a problem as a [*FieldError] wrapping [ErrInvalidParam] whose
-	// Field is the parameter's name, or "rate".
+	// with every declared parameter present, each finite, within its
+	// bounds and whole where Integer is set, defaults filled in. New
+	// checks what depends on the rate or on several parameters, and
+	// reports a problem as a *procbridge.SpecError whose Field is the
+	// parameter's name, or "rate" (its Err may be nil); any other error
+	// is reported as it is, with the node named.
 	New func(rate int, p Params) (Processor, error)
-	// Check, when set, is called by [Registry.New] before New with only
-	// the parameters the caller gave, each already within its bounds, for
-	// rules that depend on what was given rather than on values: a mixer's
-	// gain<i> must not be given for i at or past its inputs. It reports as
-	// New does.
+	// Check, when set, is called before New with only the parameters the
+	// node gave, each already within its bounds, for rules that depend on
+	// what was given rather than on values: a mixer's gain<i> must not be
+	// given for i at or past its inputs. It reports as New does.
 	Check func(given Params) error
 }
 
-// A Registry maps kind names to kinds. The zero value is an empty registry
-// ready to use; [Builtin] returns one holding this package's kinds, and
-// [DefaultRegistry] the process-wide one an [Engine]'s node processes
-// build their kernels from. A Registry is safe for concurrent use.
-type Registry struct {
+// A registry maps kind names to kinds. The zero value is an empty registry
+// ready to use; builtin returns one holding this package's kinds, and
+// defaultKinds is the process-wide one every Graph uses and an Engine's
+// node processes build their kernels from. A registry is safe for
+// concurrent use.
+type registry struct {
 	mu    sync.RWMutex
 	kinds map[string]Kind
 	// sealed, on the default registry only: an engine has started, so a
@@ -56,28 +59,27 @@ type Registry struct {
 	sealed bool
 }
 
-// Register adds k. It fails, wrapping [ErrInvalidKind], when k's name is
-// taken or not a valid name (see [Node]), when New is nil, or when a
+// register adds k. It fails, wrapping ErrInvalidGraph, when k's name is
+// taken or not a valid name (see Node), when New is nil, or when a
 // parameter spec is unnamed, repeated, has Min > Max or a Default out of
-// bounds. On the [DefaultRegistry] it is [RegisterKind], with its rule:
-// after the first [Start] it fails, wrapping [ErrLateRegistration].
-func (r *Registry) Register(k Kind) error {
+// bounds; and, on defaultKinds, after the first Start.
+func (r *registry) register(k Kind) error {
 	if err := checkName(k.Name); err != nil {
-		return fieldErr(ErrInvalidKind, "register", "Kind.Name", k.Name, "%s", err)
+		return fieldErr(ErrInvalidGraph, "Kind.Name", k.Name, "%s", err)
 	}
 	if k.New == nil {
-		return fieldErr(ErrInvalidKind, "register", "Kind.New", "nil", "kind %q has no constructor", k.Name)
+		return fieldErr(ErrInvalidGraph, "Kind.New", "nil", "kind %q has no constructor", k.Name)
 	}
 	seen := make(map[string]bool, len(k.Params))
 	for i, s := range k.Params {
 		field := fmt.Sprintf("Kind.Params[%d]", i)
 		switch {
 		case s.Name == "" || seen[s.Name]:
-			return fieldErr(ErrInvalidKind, "register", field+".Name", s.Name, "kind %q: empty or repeated", k.Name)
+			return fieldErr(ErrInvalidGraph, field+".Name", s.Name, "kind %q: empty or repeated", k.Name)
 		case !(s.Min <= s.Max):
-			return fieldErr(ErrInvalidKind, "register", field+".Min", s.Min, "kind %q: above Max = %g", k.Name, s.Max)
+			return fieldErr(ErrInvalidGraph, field+".Min", s.Min, "kind %q: above Max = %g", k.Name, s.Max)
 		case !s.Required && !(s.Default >= s.Min && s.Default <= s.Max):
-			return fieldErr(ErrInvalidKind, "register", field+".Default", s.Default,
+			return fieldErr(ErrInvalidGraph, field+".Default", s.Default,
 				"kind %q: outside [%g, %g]", k.Name, s.Min, s.Max)
 		}
 		seen[s.Name] = true
@@ -85,12 +87,12 @@ func (r *Registry) Register(k Kind) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sealed {
-		return fieldErr(ErrLateRegistration, "register", "Kind.Name", k.Name,
+		return fieldErr(ErrInvalidGraph, "Kind.Name", k.Name,
 			"registered after an engine started: node processes are this program re-executed, and know only the kinds "+
 				"registered while it initialises; call RegisterKind from init() or a package-level var")
 	}
 	if _, dup := r.kinds[k.Name]; dup {
-		return fieldErr(ErrInvalidKind, "register", "Kind.Name", k.Name, "already registered")
+		return fieldErr(ErrInvalidGraph, "Kind.Name", k.Name, "already registered")
 	}
 	if r.kinds == nil {
 		r.kinds = make(map[string]Kind)
@@ -100,16 +102,16 @@ func (r *Registry) Register(k Kind) error {
 	return nil
 }
 
-// Lookup returns the kind registered under name.
-func (r *Registry) Lookup(name string) (Kind, bool) {
+// lookup returns the kind registered under name.
+func (r *registry) lookup(name string) (Kind, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	k, ok := r.kinds[name]
 	return k, ok
 }
 
-// Names returns the registered kind names in sorted order.
-func (r *Registry) Names() []string {
+// names returns the registered kind names in sorted order.
+func (r *registry) names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	names := make([]string, 0, len(r.kinds))
@@ -120,20 +122,19 @@ func (r *Registry) Names() []string {
 	return names
 }
 
-// New checks p against the parameter specs of the named kind and builds a
-// Processor for the sample rate. An unregistered kind gives a [*FieldError]
-// wrapping [ErrUnknownKind]; a rate below 1, or a parameter that is unknown,
-// missing, not finite, out of bounds or not whole, gives one wrapping
-// [ErrInvalidParam] whose Op is the kind and whose Field is the parameter
-// (or "rate"). Problems are reported one at a time, the first in a fixed
-// order.
-func (r *Registry) New(kind string, rate int, p Params) (Processor, error) {
-	k, ok := r.Lookup(kind)
+// build checks p against the parameter specs of the named kind and builds a
+// Processor for the sample rate. An unregistered kind, a rate below 1, or a
+// parameter that is unknown, missing, not finite, out of bounds or not
+// whole gives a *procbridge.SpecError wrapping ErrInvalidGraph whose Field
+// is "kind", "rate" or the parameter. Problems are reported one at a time,
+// the first in a fixed order.
+func (r *registry) build(kind string, rate int, p Params) (Processor, error) {
+	k, ok := r.lookup(kind)
 	if !ok {
 		return nil, r.unknownKind(kind)
 	}
 	if rate < 1 {
-		return nil, fieldErr(ErrInvalidParam, kind, "rate", rate, "must be at least 1")
+		return nil, fieldErr(ErrInvalidGraph, "rate", rate, "must be at least 1")
 	}
 	full, err := k.check(p)
 	if err != nil {
@@ -148,8 +149,8 @@ func (r *Registry) New(kind string, rate int, p Params) (Processor, error) {
 }
 
 // unknownKind reports that no kind is registered under name.
-func (r *Registry) unknownKind(name string) error {
-	return fieldErr(ErrUnknownKind, "registry", "kind", name, "not registered (known: %s)", listOrNone(r.Names()))
+func (r *registry) unknownKind(name string) error {
+	return fieldErr(ErrInvalidGraph, "kind", name, "not registered (known: %s)", listOrNone(r.names()))
 }
 
 func listOrNone(names []string) string {
@@ -173,7 +174,7 @@ func (k Kind) check(p Params) (Params, error) {
 		for i, s := range k.Params {
 			known[i] = s.Name
 		}
-		return nil, fieldErr(ErrInvalidParam, k.Name, unknown[0], p[unknown[0]], "unknown parameter (known: %s)",
+		return nil, fieldErr(ErrInvalidGraph, unknown[0], p[unknown[0]], "unknown parameter (known: %s)",
 			listOrNone(known))
 	}
 	full := make(Params, len(k.Params))
@@ -181,63 +182,59 @@ func (k Kind) check(p Params) (Params, error) {
 		v, ok := p[s.Name]
 		switch {
 		case !ok && s.Required:
-			return nil, fieldErr(ErrInvalidParam, k.Name, s.Name, nil, "required")
+			return nil, fieldErr(ErrInvalidGraph, s.Name, nil, "required")
 		case !ok:
 			v = s.Default
 		case math.IsNaN(v) || math.IsInf(v, 0):
-			return nil, fieldErr(ErrInvalidParam, k.Name, s.Name, v, "must be finite")
+			return nil, fieldErr(ErrInvalidGraph, s.Name, v, "must be finite")
 		case v < s.Min || v > s.Max:
-			return nil, fieldErr(ErrInvalidParam, k.Name, s.Name, v, "out of range [%g, %g]", s.Min, s.Max)
+			return nil, fieldErr(ErrInvalidGraph, s.Name, v, "out of range [%g, %g]", s.Min, s.Max)
 		case s.Integer && v != math.Trunc(v):
-			return nil, fieldErr(ErrInvalidParam, k.Name, s.Name, v, "must be a whole number")
+			return nil, fieldErr(ErrInvalidGraph, s.Name, v, "must be a whole number")
 		}
 		full[s.Name] = v
 	}
 	return full, nil
 }
 
-// Builtin returns a new registry holding this package's kinds:
+// builtin returns a new registry holding this package's kinds:
 //
 //	sine        0 in, 1 out   freq (Hz, required), amp (default 1)
-//	gain        1 in, 1 out   gain (linear, default 1)
-//	mixer       N in, 1 out   inputs (N, required), gain0 … gain63 (default 1)
-//	delay       1 in, 1 out   samples (required, 1 … MaxDelaySamples)
+//	gain        1 in, 1 out   gain (linear, default 1, at most 16)
+//	mixer       N in, 1 out   inputs (N, required, at most 64), gain0 … gain63 (default 1)
+//	delay       1 in, 1 out   samples (required, 1 … 192000)
 //	lowpass     1 in, 1 out   freq (Hz, required), q (default 1/√2)
 //	highpass    1 in, 1 out   freq, q
 //	bandpass    1 in, 1 out   freq, q (0 dB peak gain)
 //	peak        1 in, 1 out   freq, q, gain_db (default 0)
-//	testsignal  0 in, 3 out   no parameters; see [CounterModulus]
+//	testsignal  0 in, 3 out   no parameters (see the package documentation)
 //
-// Each call returns a separate registry, so kinds registered on one are not
-// seen by others.
-func Builtin() *Registry {
-	r := new(Registry)
+// Each call returns a separate registry.
+func builtin() *registry {
+	r := new(registry)
 	for _, k := range []Kind{sineKind, gainKind, mixerKind(), delayKind,
 		biquadKind(lowpass), biquadKind(highpass), biquadKind(bandpass), biquadKind(peak),
 		testSignalKind} {
-		if err := r.Register(k); err != nil {
+		if err := r.register(k); err != nil {
 			panic(err) // a bug in this package's own kinds, caught by every test
 		}
 	}
 	return r
 }
 
-// defaultKinds is the registry a [Graph] with nil Kinds uses: the Builtin
-// kinds and every kind registered with RegisterKind.
-var defaultKinds = Builtin()
+// defaultKinds is the registry every Graph uses: the builtin kinds and
+// every kind registered with RegisterKind.
+var defaultKinds = builtin()
 
-// builtinNames are the kinds of Builtin, which every node process knows
+// builtinNames are the kinds of builtin, which every node process knows
 // (this package's init registers them).
-var builtinNames = defaultKinds.Names()
+var builtinNames = defaultKinds.names()
 
-// DefaultRegistry returns the process-wide registry: this package's
-// [Builtin] kinds and every kind added with [RegisterKind]. A [Graph] whose
-// Kinds is nil uses it, and an [Engine]'s node processes build their
-// kernels from it.
-func DefaultRegistry() *Registry { return defaultKinds }
-
-// RegisterKind adds k to the [DefaultRegistry], so that graphs run by an
-// [Engine] can use it. It checks k as [Registry.Register] does.
+// RegisterKind adds k to the kinds every Graph can name, beside this
+// package's own, so that graphs run by an [Engine] can use it. It fails,
+// wrapping [ErrInvalidGraph], when k's name is taken or not a valid name
+// (see [Node]), when New is nil, or when a parameter spec is unnamed,
+// repeated, has Min > Max or a Default out of bounds.
 //
 // Call it while the program initialises: from an init function or a
 // package-level variable's initialiser, in a package the program links,
@@ -248,10 +245,10 @@ func DefaultRegistry() *Registry { return defaultKinds }
 // nodes'. Two checks catch the mistake:
 //
 //   - RegisterKind after the first [Start] in this process fails, wrapping
-//     [ErrLateRegistration];
+//     [ErrInvalidGraph];
 //   - a node process that meets a kind it does not know prints what
 //     happened and exits, and Start fails with an error wrapping
-//     [ErrUnknownKind] that names the node and the kinds concerned.
+//     [ErrInvalidGraph] that names the node and the kinds concerned.
 //
 // For example, in the package that defines the kind:
 //
@@ -260,10 +257,10 @@ func DefaultRegistry() *Registry { return defaultKinds }
 //			panic(err) // a programming error, found the first time the program runs
 //		}
 //	}
-func RegisterKind(k Kind) error { return defaultKinds.Register(k) }
+func RegisterKind(k Kind) error { return defaultKinds.register(k) }
 
 // seal refuses further registrations: an engine is starting.
-func (r *Registry) seal() {
+func (r *registry) seal() {
 	r.mu.Lock()
 	r.sealed = true
 	r.mu.Unlock()
@@ -272,7 +269,7 @@ func (r *Registry) seal() {
 // checkFreq reports whether freq lies strictly between 0 and rate/2.
 func checkFreq(kind string, rate int, freq float64) error {
 	if nyquist := float64(rate) / 2; !(freq > 0 && freq < nyquist) {
-		return fieldErr(ErrInvalidParam, kind, "freq", freq, "must be above 0 and below rate/2 = %g", nyquist)
+		return fieldErr(ErrInvalidGraph, "freq", freq, "must be above 0 and below rate/2 = %g", nyquist)
 	}
 	return nil
 }

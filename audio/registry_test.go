@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
 func TestRegistryNewErrors(t *testing.T) {
@@ -19,44 +21,44 @@ func TestRegistryNewErrors(t *testing.T) {
 		field  string
 		msg    string // the whole message, where it is worth pinning
 	}{
-		{name: "unknown kind", kind: "reverb", rate: 48000, err: ErrUnknownKind, field: "kind",
-			msg: `audio: registry: kind = "reverb": not registered (known: bandpass, delay, gain, highpass, lowpass, mixer, peak, sine, testsignal)`},
-		{name: "zero rate", kind: "gain", rate: 0, err: ErrInvalidParam, field: "rate"},
-		{name: "unknown param", kind: "sine", rate: 48000, params: Params{"freq": 1, "frequency": 2}, err: ErrInvalidParam,
-			field: "frequency", msg: `audio: sine: frequency = 2: unknown parameter (known: freq, amp)`},
-		{name: "param of a kind without any", kind: "testsignal", rate: 48000, params: Params{"x": 1}, err: ErrInvalidParam,
-			field: "x", msg: `audio: testsignal: x = 1: unknown parameter (known: none)`},
-		{name: "missing", kind: "sine", rate: 48000, params: Params{"amp": 1}, err: ErrInvalidParam, field: "freq",
-			msg: `audio: sine: freq: required`},
-		{name: "NaN", kind: "gain", rate: 48000, params: Params{"gain": math.NaN()}, err: ErrInvalidParam, field: "gain"},
-		{name: "infinite", kind: "sine", rate: 48000, params: Params{"freq": math.Inf(1)}, err: ErrInvalidParam, field: "freq"},
-		{name: "above max", kind: "sine", rate: 48000, params: Params{"freq": 440, "amp": 1.5}, err: ErrInvalidParam,
-			field: "amp", msg: `audio: sine: amp = 1.5: out of range [0, 1]`},
-		{name: "below min", kind: "delay", rate: 48000, params: Params{"samples": 0}, err: ErrInvalidParam, field: "samples"},
-		{name: "delay too long", kind: "delay", rate: 48000, params: Params{"samples": MaxDelaySamples + 1},
-			err: ErrInvalidParam, field: "samples"},
-		{name: "not whole", kind: "delay", rate: 48000, params: Params{"samples": 2.5}, err: ErrInvalidParam,
-			field: "samples", msg: `audio: delay: samples = 2.5: must be a whole number`},
-		{name: "at Nyquist", kind: "lowpass", rate: 48000, params: Params{"freq": 24000}, err: ErrInvalidParam,
-			field: "freq", msg: `audio: lowpass: freq = 24000: must be above 0 and below rate/2 = 24000`},
-		{name: "zero freq", kind: "sine", rate: 48000, params: Params{"freq": 0}, err: ErrInvalidParam, field: "freq"},
-		{name: "q too low", kind: "peak", rate: 48000, params: Params{"freq": 1000, "q": 0}, err: ErrInvalidParam, field: "q"},
+		{name: "unknown kind", kind: "reverb", rate: 48000, err: ErrInvalidGraph, field: "kind",
+			msg: `audio: invalid graph: kind = "reverb": not registered (known: bandpass, delay, gain, highpass, lowpass, mixer, peak, sine, testsignal)`},
+		{name: "zero rate", kind: "gain", rate: 0, err: ErrInvalidGraph, field: "rate"},
+		{name: "unknown param", kind: "sine", rate: 48000, params: Params{"freq": 1, "frequency": 2}, err: ErrInvalidGraph,
+			field: "frequency", msg: `audio: invalid graph: frequency = 2: unknown parameter (known: freq, amp)`},
+		{name: "param of a kind without any", kind: "testsignal", rate: 48000, params: Params{"x": 1}, err: ErrInvalidGraph,
+			field: "x", msg: `audio: invalid graph: x = 1: unknown parameter (known: none)`},
+		{name: "missing", kind: "sine", rate: 48000, params: Params{"amp": 1}, err: ErrInvalidGraph, field: "freq",
+			msg: `audio: invalid graph: freq: required`},
+		{name: "NaN", kind: "gain", rate: 48000, params: Params{"gain": math.NaN()}, err: ErrInvalidGraph, field: "gain"},
+		{name: "infinite", kind: "sine", rate: 48000, params: Params{"freq": math.Inf(1)}, err: ErrInvalidGraph, field: "freq"},
+		{name: "above max", kind: "sine", rate: 48000, params: Params{"freq": 440, "amp": 1.5}, err: ErrInvalidGraph,
+			field: "amp", msg: `audio: invalid graph: amp = 1.5: out of range [0, 1]`},
+		{name: "below min", kind: "delay", rate: 48000, params: Params{"samples": 0}, err: ErrInvalidGraph, field: "samples"},
+		{name: "delay too long", kind: "delay", rate: 48000, params: Params{"samples": maxDelaySamples + 1},
+			err: ErrInvalidGraph, field: "samples"},
+		{name: "not whole", kind: "delay", rate: 48000, params: Params{"samples": 2.5}, err: ErrInvalidGraph,
+			field: "samples", msg: `audio: invalid graph: samples = 2.5: must be a whole number`},
+		{name: "at Nyquist", kind: "lowpass", rate: 48000, params: Params{"freq": 24000}, err: ErrInvalidGraph,
+			field: "freq", msg: `audio: invalid graph: freq = 24000: must be above 0 and below rate/2 = 24000`},
+		{name: "zero freq", kind: "sine", rate: 48000, params: Params{"freq": 0}, err: ErrInvalidGraph, field: "freq"},
+		{name: "q too low", kind: "peak", rate: 48000, params: Params{"freq": 1000, "q": 0}, err: ErrInvalidGraph, field: "q"},
 		{name: "gain_db too high", kind: "peak", rate: 48000, params: Params{"freq": 1000, "gain_db": 60},
-			err: ErrInvalidParam, field: "gain_db"},
-		{name: "mixer without inputs", kind: "mixer", rate: 48000, params: Params{"gain0": 1}, err: ErrInvalidParam,
+			err: ErrInvalidGraph, field: "gain_db"},
+		{name: "mixer without inputs", kind: "mixer", rate: 48000, params: Params{"gain0": 1}, err: ErrInvalidGraph,
 			field: "inputs"},
 		{name: "mixer gain past its inputs", kind: "mixer", rate: 48000, params: Params{"inputs": 2, "gain2": 1},
-			err: ErrInvalidParam, field: "gain2", msg: `audio: mixer: gain2 = 1: no such input (inputs = 2)`},
+			err: ErrInvalidGraph, field: "gain2", msg: `audio: invalid graph: gain2 = 1: no such input (inputs = 2)`},
 		{name: "mixer gain past them all", kind: "mixer", rate: 48000, params: Params{"inputs": 2, "gain64": 1},
-			err: ErrInvalidParam, field: "gain64"},
-		{name: "testsignal rate too low", kind: "testsignal", rate: 1994, err: ErrInvalidParam, field: "rate"},
-		{name: "testsignal rate too high", kind: "testsignal", rate: MaxDelaySamples + 1, err: ErrInvalidParam,
+			err: ErrInvalidGraph, field: "gain64"},
+		{name: "testsignal rate too low", kind: "testsignal", rate: 1994, err: ErrInvalidGraph, field: "rate"},
+		{name: "testsignal rate too high", kind: "testsignal", rate: maxDelaySamples + 1, err: ErrInvalidGraph,
 			field: "rate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Builtin().New(tc.kind, tc.rate, tc.params)
+			_, err := builtin().build(tc.kind, tc.rate, tc.params)
 			require.ErrorIs(t, err, tc.err)
-			var fe *FieldError
+			var fe *procbridge.SpecError
 			require.ErrorAs(t, err, &fe)
 			assert.Equal(t, tc.field, fe.Field)
 			if tc.msg != "" {
@@ -76,7 +78,7 @@ func TestRegistryBuildsPorts(t *testing.T) {
 		{"sine", Params{"freq": 1}, 0, 1, 8},
 		{"gain", nil, 1, 1, 0},
 		{"mixer", Params{"inputs": 5}, 5, 1, 0},
-		{"mixer", Params{"inputs": MaxMixerInputs, "gain63": 0}, MaxMixerInputs, 1, 0},
+		{"mixer", Params{"inputs": maxMixerInputs, "gain63": 0}, maxMixerInputs, 1, 0},
 		{"delay", Params{"samples": 48000}, 1, 1, 4 + 4*48000},
 		{"lowpass", Params{"freq": 1}, 1, 1, 16},
 		{"peak", Params{"freq": 1}, 1, 1, 16},
@@ -113,9 +115,9 @@ func TestRegisterErrors(t *testing.T) {
 			"Kind.Params[0].Default"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := Builtin().Register(tc.kind)
-			require.ErrorIs(t, err, ErrInvalidKind)
-			var fe *FieldError
+			err := builtin().register(tc.kind)
+			require.ErrorIs(t, err, ErrInvalidGraph)
+			var fe *procbridge.SpecError
 			require.ErrorAs(t, err, &fe)
 			assert.Equal(t, tc.field, fe.Field)
 		})
@@ -123,11 +125,11 @@ func TestRegisterErrors(t *testing.T) {
 }
 
 func TestRegistryZeroValue(t *testing.T) {
-	var r Registry
-	assert.Empty(t, r.Names())
-	_, err := r.New("gain", 48000, nil)
-	require.ErrorIs(t, err, ErrUnknownKind)
-	assert.EqualError(t, err, `audio: registry: kind = "gain": not registered (known: none)`)
+	var r registry
+	assert.Empty(t, r.names())
+	_, err := r.build("gain", 48000, nil)
+	require.ErrorIs(t, err, ErrInvalidGraph)
+	assert.EqualError(t, err, `audio: invalid graph: kind = "gain": not registered (known: none)`)
 
 	custom := Kind{
 		Name:   "invert",
@@ -136,31 +138,31 @@ func TestRegistryZeroValue(t *testing.T) {
 			return gain{g: -p["by"]}, nil
 		},
 	}
-	require.NoError(t, r.Register(custom))
-	assert.Equal(t, []string{"invert"}, r.Names())
-	k, ok := r.Lookup("invert")
+	require.NoError(t, r.register(custom))
+	assert.Equal(t, []string{"invert"}, r.names())
+	k, ok := r.lookup("invert")
 	require.True(t, ok)
 	assert.Equal(t, "invert", k.Name)
-	p, err := r.New("invert", 48000, Params{"by": 1})
+	p, err := r.build("invert", 48000, Params{"by": 1})
 	require.NoError(t, err)
 	assert.Equal(t, []float32{-3}, run(t, p, [][]float32{{3}}, 1)[0])
 }
 
 func TestRegistryKindErrorsPassThrough(t *testing.T) {
 	errBroken := errors.New("broken")
-	var r Registry
-	require.NoError(t, r.Register(Kind{Name: "broken", New: func(int, Params) (Processor, error) {
+	var r registry
+	require.NoError(t, r.register(Kind{Name: "broken", New: func(int, Params) (Processor, error) {
 		return nil, errBroken
 	}}))
-	_, err := r.New("broken", 48000, nil)
+	_, err := r.build("broken", 48000, nil)
 	assert.ErrorIs(t, err, errBroken)
 }
 
 func TestBuiltinRegistriesAreSeparate(t *testing.T) {
-	a := Builtin()
-	require.NoError(t, a.Register(Kind{Name: "extra", New: func(int, Params) (Processor, error) { return gain{}, nil }}))
-	_, ok := Builtin().Lookup("extra")
+	a := builtin()
+	require.NoError(t, a.register(Kind{Name: "extra", New: func(int, Params) (Processor, error) { return gain{}, nil }}))
+	_, ok := builtin().lookup("extra")
 	assert.False(t, ok)
-	_, ok = defaultKinds.Lookup("extra")
+	_, ok = defaultKinds.lookup("extra")
 	assert.False(t, ok)
 }

@@ -16,7 +16,7 @@ func Render(g *Graph, sink []Port, blocks int) ([]float32, error) {
 		return nil, err
 	}
 	if blocks < 0 {
-		return nil, fieldErr(ErrInvalidGraph, "render", "blocks", blocks, "must not be negative")
+		return nil, fieldErr(ErrInvalidGraph, "blocks", blocks, "must not be negative")
 	}
 	bs := t.blockSize
 	states := make([][]byte, len(t.procs))

@@ -13,7 +13,7 @@ import (
 
 // Report is what an [Engine] accounted over every cycle it ran.
 type Report struct {
-	Mode      Mode
+	RealTime  bool // Config.RealTime
 	Rate      int
 	BlockSize int
 	Slack     int // blocks
@@ -48,6 +48,11 @@ type Report struct {
 	// node asked for it and was refused (they ran in normal scheduling).
 	Priority       int
 	PriorityDenied bool
+	// GlitchFree: no block was late or missing, none was dropped by the
+	// WAV writer, and no node process was restarted cold (which loses its
+	// nodes' state). Whether the output is also bit-identical is
+	// [Compare]'s to say.
+	GlitchFree bool
 }
 
 // NodeReport is one node's share of a [Report].
@@ -72,18 +77,11 @@ type NodeReport struct {
 	Starved int
 }
 
-// GlitchFree reports whether no block was late or missing and no node
-// process was restarted cold (which loses its nodes' state); whether the
-// output is also bit-identical is [Compare]'s to say.
-func (r Report) GlitchFree() bool {
-	return r.Late == 0 && r.Missing == 0 && r.SinkDropped == 0 && len(r.Restarts) == 0 && r.MoreRestarts == 0
-}
-
 // report builds a Report from the statistics; runMu is held.
 func (e *Engine) report() Report {
 	s := &e.stats
 	r := Report{
-		Mode: e.cfg.Mode, Rate: e.t.rate, BlockSize: e.t.blockSize, Slack: e.slack,
+		RealTime: e.cfg.RealTime, Rate: e.t.rate, BlockSize: e.t.blockSize, Slack: e.slack,
 		Period: e.period, Watchdog: e.watchdog, Cycles: s.cycles, Late: s.late, Missing: s.missing,
 		Failovers: slices.Clone(s.failovers), MoreFailovers: s.moreFO,
 		Restarts: slices.Clone(s.restarts), MoreRestarts: s.moreRestarts,
@@ -100,6 +98,7 @@ func (e *Engine) report() Report {
 			}
 		}
 	}
+	r.GlitchFree = r.Late == 0 && r.Missing == 0 && r.SinkDropped == 0 && len(r.Restarts) == 0 && r.MoreRestarts == 0
 	if n := len(s.cycleTimes); n > 0 {
 		ct := slices.Clone(s.cycleTimes)
 		slices.Sort(ct)
@@ -121,8 +120,12 @@ func (e *Engine) report() Report {
 // per failover.
 func (r Report) String() string {
 	var b strings.Builder
+	mode := "offline"
+	if r.RealTime {
+		mode = "real-time"
+	}
 	fmt.Fprintf(&b, "%s, %d Hz, %d frames (%v), slack %d, watchdog %v: %d blocks in %v\n",
-		r.Mode, r.Rate, r.BlockSize, r.Period, r.Slack, r.Watchdog, r.Cycles, r.Wall.Round(time.Millisecond))
+		mode, r.Rate, r.BlockSize, r.Period, r.Slack, r.Watchdog, r.Cycles, r.Wall.Round(time.Millisecond))
 	fmt.Fprintf(&b, "late cycles %d, missing blocks %d, failovers %d, faults struck %d",
 		r.Late, r.Missing, len(r.Failovers)+r.MoreFailovers, r.FaultsStruck)
 	if r.FaultsPostponed > 0 {

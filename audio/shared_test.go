@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
 // lightGraph is the test source through a delay and a gain, and through a
@@ -49,14 +51,14 @@ func TestEngineSharedProcess(t *testing.T) {
 	_, separate := render(t, Config{Graph: g, Sink: sink, Watchdog: 2 * time.Second}, blocks)
 	cmp, err := Compare(want, separate, len(sink), CompareOptions{})
 	require.NoError(t, err)
-	require.True(t, cmp.GlitchFree(), "one process per node: %v", cmp)
+	require.True(t, cmp.GlitchFree, "one process per node: %v", cmp)
 
 	g, sink = lightGraph(true)
 	rep, shared := render(t, Config{Graph: g, Sink: sink, Watchdog: 2 * time.Second}, blocks)
 	assert.Equal(t, separate, shared, "shared and separate processes give the same bits")
 	cmp, err = Compare(want, shared, len(sink), CompareOptions{})
 	require.NoError(t, err)
-	assert.True(t, cmp.GlitchFree(), "%v", cmp)
+	assert.True(t, cmp.GlitchFree, "%v", cmp)
 	require.Len(t, rep.Nodes, 5, "the report is per node")
 	for _, n := range rep.Nodes {
 		assert.Equal(t, uint64(blocks), n.Cycles, n.Name)
@@ -66,7 +68,7 @@ func TestEngineSharedProcess(t *testing.T) {
 	require.NoError(t, err)
 	defer e.Close(ctxT(t))
 	assert.Len(t, e.hosts, 3, "src, light, mix")
-	pids := e.Pids()
+	pids := pidsOf(e)
 	require.Len(t, pids, 5)
 	assert.Equal(t, pids["dly"], pids["amp"])
 	assert.Equal(t, pids["dly"], pids["lp"])
@@ -85,32 +87,32 @@ func TestEngineSharedProcessFaults(t *testing.T) {
 	require.NoError(t, err)
 	type tc struct {
 		node  string
-		kind  FaultKind
-		point FaultPoint
+		kind  string
+		point string
 	}
 	var cases []tc
 	for _, node := range []string{"dly", "amp", "lp"} {
-		for p := range numFaultPoints {
-			cases = append(cases, tc{node, FaultKill, p})
+		for _, p := range faultPoints {
+			cases = append(cases, tc{node, "kill", p})
 		}
 	}
-	cases = append(cases, tc{"amp", FaultHang, BeforeCompute}, tc{"lp", FaultOverrun, AfterOutput}, tc{"dly", FaultSegv, AfterCommit})
+	cases = append(cases, tc{"amp", "hang", "before-compute"}, tc{"lp", "overrun", "after-output"}, tc{"dly", "segv", "after-commit"})
 	for _, c := range cases {
-		t.Run(c.kind.String()+"/"+c.node+"/"+c.point.String(), func(t *testing.T) {
+		t.Run(c.kind+"/"+c.node+"/"+c.point, func(t *testing.T) {
 			f := Fault{Node: c.node, Cycle: 60, Kind: c.kind, Point: c.point}
-			if c.kind == FaultOverrun {
+			if c.kind == "overrun" {
 				f.Spin = 200 * time.Millisecond
 			}
 			rep, got := render(t, Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond, Faults: []Fault{f}}, blocks)
 			cmp, err := Compare(want, got, len(sink), CompareOptions{})
 			require.NoError(t, err)
-			assert.True(t, cmp.GlitchFree(), "%v", cmp)
+			assert.True(t, cmp.GlitchFree, "%v", cmp)
 			require.Len(t, rep.Failovers, 1, "%v", rep)
 			fo := rep.Failovers[0]
 			assert.Equal(t, c.node, fo.Node)
 			assert.Equal(t, "light", fo.Process)
 			assert.Equal(t, c.kind, fo.Fault)
-			if c.point == AfterPublish {
+			if c.point == "after-publish" {
 				// Killed once it had published its node of block 60: if
 				// the process's other nodes were published before it,
 				// the cycle can end before the spare publishes them
@@ -119,9 +121,9 @@ func TestEngineSharedProcessFaults(t *testing.T) {
 			} else {
 				assert.Equal(t, uint64(60), fo.Cycle)
 			}
-			wantRecovery := RecoveryRecompute
-			if c.point >= AfterCommit {
-				wantRecovery = RecoveryReuse
+			wantRecovery := recoveredCompute
+			if faultPointCode(c.point) >= int(afterCommit) {
+				wantRecovery = recoveredReuse
 			}
 			assert.Equal(t, wantRecovery, fo.Recovery)
 			for _, n := range rep.Nodes {
@@ -155,17 +157,17 @@ func TestGraphSharedProcessErrors(t *testing.T) {
 		msg   string
 	}{
 		{"a node between", gains("p", "", "p", ""), chain, "Nodes[0].Process",
-			`audio: graph: Nodes[0].Process = "p": processes feed each other in a cycle: process "p" -> node "b" -> process "p" (edges a -> b, b -> c)`},
+			`audio: invalid graph: Nodes[0].Process = "p": processes feed each other in a cycle: process "p" -> node "b" -> process "p" (edges a -> b, b -> c)`},
 		{"two processes", gains("p", "q", "p", "q"), chain, "Nodes[0].Process",
-			`audio: graph: Nodes[0].Process = "p": processes feed each other in a cycle: process "p" -> process "q" -> process "p" (edges a -> b, b -> c)`},
+			`audio: invalid graph: Nodes[0].Process = "p": processes feed each other in a cycle: process "p" -> process "q" -> process "p" (edges a -> b, b -> c)`},
 		{"a bad name", gains("p q", "", "", ""), chain, "Nodes[0].Process",
-			`audio: graph: Nodes[0].Process = "p q": byte ' ' not allowed: use ASCII letters, digits, '_', '-', '.'`},
+			`audio: invalid graph: Nodes[0].Process = "p q": byte ' ' not allowed: use ASCII letters, digits, '_', '-', '.'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := Graph{Rate: 48000, BlockSize: 64, Nodes: tc.nodes, Edges: tc.edges}
 			err := g.Validate()
 			require.ErrorIs(t, err, ErrInvalidGraph)
-			var fe *FieldError
+			var fe *procbridge.SpecError
 			require.ErrorAs(t, err, &fe)
 			assert.Equal(t, tc.field, fe.Field)
 			assert.ErrorContains(t, err, tc.msg)

@@ -16,7 +16,7 @@ import (
 // the block (counted); offline, the driver waits for room.
 type sinkWriter struct {
 	f        *os.File
-	ww       *WAVWriter
+	ww       *wavWriter
 	channels int
 	frames   int // per block
 	blocks   [][]float32
@@ -38,12 +38,12 @@ func newSinkWriter(path string, rate, channels, frames int, offline bool) (*sink
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fieldErr(ErrInvalidConfig, "engine", "WAV", path, "cannot be written: %v", err)
+		return nil, fieldErr(ErrInvalidConfig, "WAV", path, "cannot be written: %v", err)
 	}
-	ww, err := NewWAVWriter(f, rate, channels)
+	ww, err := newWAVWriter(f, rate, channels)
 	if err != nil {
 		f.Close()
-		return nil, fieldErr(ErrInvalidConfig, "engine", "WAV", path, "cannot be written: %v", err)
+		return nil, fieldErr(ErrInvalidConfig, "WAV", path, "cannot be written: %v", err)
 	}
 	// A second of audio, and at least 64 blocks, may wait for the writer.
 	n := max(64, (rate+frames-1)/frames)

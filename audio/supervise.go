@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -20,8 +18,8 @@ import (
 // The engine's node processes run under a supervision tree of its own: a
 // one-for-one root supervisor with one Permanent child per node process
 // (a node alone, or the nodes sharing a Node.Process), each a hot-standby
-// child (ChildSpec.Standby: Spares) whose group the engine reads through
-// ChildInfo.Group. The supervisor only observes a failover: the kernel
+// child (ChildSpec.Standby: Config.Spares) whose group the engine reads
+// through ChildInfo.Group. The supervisor only observes a failover: the kernel
 // wakes the spare when the primary dies, and the driver's watchdog fences
 // a hung primary through the group's Segment itself, as before. What the
 // supervisor adds is what follows a node process's loss with no spare
@@ -31,82 +29,44 @@ import (
 // *supervision.EscalationError). Its events, logs and metrics are the
 // framework's (Engine.Tree).
 
-// Defaults of Supervision.
+// Defaults of the engine's supervision tree (Config.Intensity, Name).
 const (
-	// DefaultSupervisorName is the engine's root supervisor's name when
-	// Supervision.Name is empty: events say "audio" as their Supervisor,
-	// metrics and logs label it so.
-	DefaultSupervisorName = "audio"
-	// DefaultRestartPeriod is the intensity's window when
-	// Supervision.Period is 0.
-	DefaultRestartPeriod = 10 * time.Second
-	// DefaultRestartRate is how many failovers and cold restarts per
+	// defaultSupervisorName is the root supervisor's name when
+	// Config.Name is empty.
+	defaultSupervisorName = "audio"
+	// defaultRestartPeriod is the intensity's window when
+	// Config.Intensity.Period is 0.
+	defaultRestartPeriod = 10 * time.Second
+	// defaultRestartRate is how many failovers and cold restarts per
 	// second, per node process, the default intensity allows over its
-	// window: Supervision.MaxRestarts defaults to DefaultRestartRate ×
-	// the window in seconds × the number of node processes (100 per node
-	// process in 10 s).
-	//
-	// Why so many, when OTP's default is 1 in 5 s: every failover counts,
-	// and a failover is not an outage here but a glitch-free takeover in
-	// microseconds; examples/audiograph strikes a node every second, and
-	// a node process cannot fail over much faster than its replacement
-	// spare starts and warms (tens of milliseconds), so ten per second per
-	// process is about the most a node can sustain while staying
-	// glitch-free, and ten times the demo's worst. What the limit still
-	// catches is a node failing every few blocks for seconds on end:
-	// something no spare will fix, which the engine should not hide.
-	DefaultRestartRate = 10
+	// window (see Config.Intensity).
+	defaultRestartRate = 10
 )
 
-// Supervision configures the engine's supervision tree. The zero value
-// means the documented defaults.
-type Supervision struct {
-	// MaxRestarts is how many failovers and cold restarts of node
-	// processes the supervisor allows within Period, counted across all
-	// of them; one more and it gives up: it stops every node process and
-	// the Run fails with ErrNodeDown. Zero means DefaultRestartRate ×
-	// Period in seconds × the number of node processes (at least 1).
-	MaxRestarts int
-	// Period is the intensity's sliding window; zero means
-	// DefaultRestartPeriod.
-	Period time.Duration
-	// Name is the root supervisor's name: the Supervisor of every event
-	// and the supervisor label of logs and metrics. Empty means
-	// DefaultSupervisorName. The same rules as a node's name apply.
-	Name string
-	// Logger receives the tree's structured logs (a record per event:
-	// failovers, spares, restarts, a supervisor giving up); nil means
-	// none.
-	Logger *slog.Logger
-	// Metrics, when set, is where the tree registers its metrics
-	// (understudy_child_restarts_total, understudy_child_failovers_total,
-	// ...; see package supervision). Never the global registry.
-	Metrics prometheus.Registerer
-}
-
-// resolveSupervision applies the defaults and checks the fields.
-func resolveSupervision(s Supervision, hosts int) (supervision.Intensity, string, error) {
+// resolveSupervision applies the defaults of cfg's supervision fields and
+// checks them.
+func resolveSupervision(cfg Config, hosts int) (supervision.Intensity, string, error) {
 	bad := func(field string, value any, format string, args ...any) error {
-		return fieldErr(ErrInvalidConfig, "engine", "Supervision."+field, value, format, args...)
+		return fieldErr(ErrInvalidConfig, field, value, format, args...)
 	}
-	period := s.Period
+	period := cfg.Intensity.Period
 	switch {
 	case period < 0:
-		return supervision.Intensity{}, "", bad("Period", period, "must be positive, or 0 for the default (%v)", DefaultRestartPeriod)
+		return supervision.Intensity{}, "", bad("Intensity.Period", period, "must be positive, or 0 for the default (%v)", defaultRestartPeriod)
 	case period == 0:
-		period = DefaultRestartPeriod
+		period = defaultRestartPeriod
 	}
-	restarts := s.MaxRestarts
+	restarts := cfg.Intensity.MaxRestarts
 	switch {
 	case restarts < 0:
-		return supervision.Intensity{}, "", bad("MaxRestarts", restarts,
-			"must be at least 1 (every failover counts), or 0 for the default (%d a second per node process)", DefaultRestartRate)
+		return supervision.Intensity{}, "", bad("Intensity.MaxRestarts", restarts,
+			"must be at least 1 (every failover counts), or 0 for the default (%d a second per node process)", defaultRestartRate)
 	case restarts == 0:
-		restarts = max(int(int64(DefaultRestartRate)*int64(hosts)*int64(period)/int64(time.Second)), 1)
+		restarts = max(int(int64(defaultRestartRate)*int64(hosts)*int64(period)/int64(time.Second)), 1)
 	}
-	name := s.Name
+	name := cfg.Name
 	if name == "" {
-		name = DefaultSupervisorName
+		name = defaultSupervisorName
 	}
 	if err := checkName(name); err != nil {
 		return supervision.Intensity{}, "", bad("Name", name, "%s", err)
@@ -124,7 +84,7 @@ type hostRun struct {
 	seg *procbridge.Segment
 
 	spareMask atomic.Uint32                   // lanes holding a parked spare
-	promoted  atomic.Uint64                   // ChildPromoted seen for this incarnation
+	promoted  atomic.Uint64                   // Promoted events seen for this incarnation
 	down      atomic.Pointer[procbridge.Exit] // its primary ended with no spare ready
 	downMono  atomic.Int64                    // when its end was seen
 
@@ -132,7 +92,8 @@ type hostRun struct {
 }
 
 func newHostRun(inc int, g *procbridge.Group) *hostRun {
-	r := &hostRun{inc: inc, g: g, seg: g.Segment(), lanes: map[int]int{}}
+	seg, _ := g.Primary().Segment()
+	r := &hostRun{inc: inc, g: g, seg: seg, lanes: map[int]int{}}
 	for _, s := range g.Spares() {
 		_, lane := s.Segment()
 		r.lanes[s.Pid()] = lane
@@ -149,7 +110,7 @@ func (e *Engine) superviseSpec(graph string) supervision.Spec {
 			Name: e.t.hostNames[i],
 			Process: &procbridge.Spec{
 				Name:       "audio-" + e.t.hostNames[i],
-				Worker:     NodeWorker,
+				Worker:     nodeWorker,
 				Args:       []string{graph, fmt.Sprint(i), fmt.Sprint(e.lanes), fmt.Sprint(e.hostPriority(i)), fmt.Sprint(e.probeWarmUp)},
 				StateSize:  e.t.hostStateSize(i),
 				ExtraFiles: []*os.File{e.b.File()},
@@ -168,8 +129,8 @@ func (e *Engine) supervise(ctx context.Context, graph string) error {
 	e.tq.kick = make(chan struct{}, 1)
 	tree, err := supervision.Start(ctx, e.superviseSpec(graph), supervision.Options{
 		Name:    e.supName,
-		Logger:  e.cfg.Supervision.Logger,
-		Metrics: e.cfg.Supervision.Metrics,
+		Logger:  e.cfg.Logger,
+		Metrics: e.cfg.Metrics,
 		OnEvent: e.onTreeEvent,
 	})
 	if err != nil {
@@ -277,38 +238,21 @@ func (e *Engine) handleTreeEvent(ctx context.Context, ev supervision.Event) {
 		if r == nil || r.inc < hd.Incarnation {
 			e.takeUp(ctx, h, hd.Incarnation)
 		}
-	case supervision.ChildPromoted:
+	case supervision.ChildProcess:
 		if current {
-			r.promoted.Add(1)
-			if lane, ok := r.lanes[ev.NewPid]; ok {
-				r.spareMask.And(^uint32(1 << lane))
-				delete(r.lanes, ev.NewPid)
-			}
-		}
-	case supervision.ChildSpareReady:
-		if current {
-			r.lanes[ev.Pid] = ev.Lane
-			r.spareMask.Or(1 << ev.Lane)
-			e.nudgeSpare()
-			e.emit(SpareReady{Node: e.hostNode(h), Process: e.hostProcess(h), Pid: ev.Pid, Lane: ev.Lane})
-		}
-	case supervision.ChildSpareLost:
-		if lane, ok := r.lanes[ev.Pid]; current && ok {
-			r.spareMask.And(^uint32(1 << lane))
-			delete(r.lanes, ev.Pid)
-		}
-	case supervision.ChildSpareFailed:
-		if current {
-			e.emit(SpareFailed{Node: e.hostNode(h), Process: e.hostProcess(h), Err: ev.Err, Retry: ev.Retry})
+			e.followProcess(r, ev.Event)
 		}
 	case supervision.ChildExited:
 		if current && r.down.Load() == nil {
-			exit := ev.Exit
-			mono := exit.Mono
-			if mono == 0 {
-				mono = procbridge.Monotonic()
+			var exit procbridge.Exit
+			if ev.Exited != nil {
+				exit = ev.Exited.Exit
 			}
-			r.downMono.Store(mono)
+			ns := mono.Of(exit.Time)
+			if ns == 0 {
+				ns = mono.Now()
+			}
+			r.downMono.Store(ns)
 			r.down.Store(&exit)
 			e.emit(NodeDown{Node: e.hostNode(h), Process: e.hostProcess(h),
 				Err: fmt.Errorf("%w: %s: its primary ended (%v) with no spare ready: restarting it cold", ErrNodeDown, e.t.hostLabel(h), exit)})
@@ -319,35 +263,64 @@ func (e *Engine) handleTreeEvent(ctx context.Context, ev supervision.Event) {
 	}
 }
 
+// followProcess keeps the spare bookkeeping of the current incarnation r
+// of a host with the events of its group.
+func (e *Engine) followProcess(r *hostRun, ev procbridge.Event) {
+	switch pe := ev.(type) {
+	case procbridge.Promoted:
+		r.promoted.Add(1)
+		if lane, ok := r.lanes[pe.To]; ok {
+			r.spareMask.And(^uint32(1 << lane))
+			delete(r.lanes, pe.To)
+		}
+	case procbridge.SpareReady:
+		r.lanes[pe.Pid] = pe.Lane
+		r.spareMask.Or(1 << pe.Lane)
+		e.nudgeSpare()
+	case procbridge.SpareDown:
+		if lane, ok := r.lanes[pe.Pid]; pe.Exit != nil && ok {
+			r.spareMask.And(^uint32(1 << lane))
+			delete(r.lanes, pe.Pid)
+		}
+	}
+}
+
 // takeUp installs the group of host h's incarnation inc (or a later one),
 // which the supervisor has just reported ready: the driver uses it from
 // its next look at the host.
 func (e *Engine) takeUp(ctx context.Context, h, inc int) {
-	info, err := e.tree.Root().Child(ctx, e.t.hostNames[h])
-	if err != nil || info.Group == nil || info.Incarnation < inc {
-		return // ending, or gone again: a later ChildReady brings the next
+	infos, err := e.tree.Root().Children(ctx)
+	if err != nil {
+		return // ending: nothing to take up
+	}
+	i := slices.IndexFunc(infos, func(c supervision.ChildInfo) bool { return c.Name == e.t.hostNames[h] })
+	if i < 0 {
+		return
+	}
+	info := infos[i]
+	if info.Group == nil || info.Incarnation < inc {
+		return // gone again: a later ChildReady brings the next
 	}
 	e.hosts[h].Store(newHostRun(info.Incarnation, info.Group))
 	e.nudgeSpare()
 }
 
-// Tree returns the engine's supervision tree: Subscribe to its events
-// (ChildPromoted for a failover, ChildSpareReady, ChildExited and
-// ChildRestarting for a cold restart, GaveUp), ask its Root about the
-// node processes (one child per node process, named after the node or its
-// Process). Leave stopping it to Close.
+// Tree returns the engine's supervision tree: Subscribe to its events (a
+// ChildProcess with procbridge's Promoted for a failover, SpareReady and
+// SpareDown for the spares; ChildExited and ChildRestarting for a cold
+// restart; GaveUp), ask its Root about the node processes (one child per
+// node process, named after the node or its Process: their pids, spares,
+// restarts). Leave stopping it to Close.
 func (e *Engine) Tree() *supervision.Tree { return e.tree }
 
 // gaveUpErr waits for the tree to end once its supervisor has given up,
 // and returns the Run's error: ErrNodeDown, wrapping the
 // *supervision.EscalationError.
 func (e *Engine) gaveUpErr(ctx context.Context, C uint64) error {
-	select {
-	case <-e.tree.Done():
-	case <-ctx.Done():
+	err := e.tree.Wait(ctx)
+	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	err := e.tree.Err()
 	who := "a node process"
 	var esc *supervision.EscalationError
 	if errors.As(err, &esc) {
@@ -376,7 +349,7 @@ func (t *topology) childNamesErr() error {
 		if t.shared[j] {
 			shared, alone = j, h
 		}
-		return fieldErr(ErrInvalidConfig, "engine", fmt.Sprintf("Graph.Nodes[%d].Process", slices.Min(t.members[shared])), name,
+		return fieldErr(ErrInvalidConfig, fmt.Sprintf("Graph.Nodes[%d].Process", slices.Min(t.members[shared])), name,
 			"the engine's supervision tree names each node process's child after it, and %s runs alone under that name: name the Process otherwise",
 			t.hostLabel(alone))
 	}

@@ -3,6 +3,7 @@
 package audio
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,12 +65,12 @@ func collect(e *Engine) <-chan []Event {
 
 // awaitTree waits, with the test's deadline, for a tree event that ok
 // accepts.
-func awaitTree(t *testing.T, sub *supervision.Subscription, ok func(supervision.Event) bool) supervision.Event {
+func awaitTree(t *testing.T, sub <-chan supervision.Event, ok func(supervision.Event) bool) supervision.Event {
 	t.Helper()
 	deadline := time.After(testDeadline / 2)
 	for {
 		select {
-		case ev, open := <-sub.Events():
+		case ev, open := <-sub:
 			require.True(t, open, "the tree ended first")
 			if ok(ev) {
 				return ev
@@ -93,9 +94,9 @@ func TestEngineColdRestart(t *testing.T) {
 	const blocks, killAt = 500, 100
 	want, err := Render(&g, sink, blocks)
 	require.NoError(t, err)
-	cfg := Config{Graph: g, Sink: sink, Mode: RealTime, Slack: NoSlack, WAV: filepath.Join(t.TempDir(), "out.wav")}
+	cfg := Config{Graph: g, Sink: sink, RealTime: true, Slack: NoSlack, WAV: filepath.Join(t.TempDir(), "out.wav")}
 	if os.Getenv("AUDIO_TEST_STDERR") != "" {
-		cfg.Stderr = procbridge.Inherit
+		cfg.Stderr = procbridge.Output{}
 	}
 	reached := make(chan struct{})
 	e, err := startEngine(ctxT(t), cfg, func(e *Engine) {
@@ -107,7 +108,7 @@ func TestEngineColdRestart(t *testing.T) {
 	})
 	require.NoError(t, err)
 	defer e.Close(ctxT(t))
-	sub := e.Tree().Subscribe(256)
+	sub := e.Tree().Subscribe(context.Background(), 256)
 	events := collect(e)
 
 	done := runInBackground(t, e, blocks)
@@ -129,7 +130,7 @@ func TestEngineColdRestart(t *testing.T) {
 	t.Log(rep)
 	assert.Equal(t, uint64(blocks), rep.Cycles)
 	assert.NotSame(t, old, e.hosts[dly].Load(), "the engine took up the new group")
-	assert.NotEqual(t, old.g.Segment(), e.hosts[dly].Load().g.Segment(), "over a new segment")
+	assert.NotEqual(t, old.seg, e.hosts[dly].Load().seg, "over a new segment")
 
 	require.Len(t, rep.Restarts, 1, "%v", rep)
 	rs := rep.Restarts[0]
@@ -146,7 +147,7 @@ func TestEngineColdRestart(t *testing.T) {
 		assert.Equal(t, want, n.Restarts, n.Name)
 	}
 	assert.Positive(t, rep.Missing, "a cold start takes far longer than a %v period", rep.Period)
-	assert.False(t, rep.GlitchFree())
+	assert.False(t, rep.GlitchFree)
 
 	require.NoError(t, e.Close(ctxT(t)))
 	evs := <-events
@@ -201,10 +202,10 @@ func TestEngineColdRestart(t *testing.T) {
 func TestEngineGivesUp(t *testing.T) {
 	g, sink := chain(48000, 128)
 	cfg := Config{Graph: g, Sink: sink, Watchdog: 20 * time.Millisecond, WAV: filepath.Join(t.TempDir(), "out.wav"),
-		Supervision: Supervision{MaxRestarts: 1, Period: time.Hour},
+		Intensity: supervision.Intensity{MaxRestarts: 1, Period: time.Hour},
 		Faults: []Fault{
-			{Node: "dly", Cycle: 20, Kind: FaultKill},
-			{Node: "amp", Cycle: 40, Kind: FaultHang},
+			{Node: "dly", Cycle: 20, Kind: "kill"},
+			{Node: "amp", Cycle: 40, Kind: "hang"},
 		}}
 	const blocks = 1 << 30 // far more than it gets to
 	e, err := Start(ctxT(t), cfg)
@@ -229,7 +230,7 @@ func TestEngineGivesUp(t *testing.T) {
 	default:
 		t.Error("the tree has not ended")
 	}
-	assert.Equal(t, esc, e.Tree().Err())
+	assert.Equal(t, esc, e.Tree().Wait(ctxT(t)))
 
 	_, err = e.Run(ctxT(t), 1)
 	assert.ErrorIs(t, err, ErrNodeDown, "the engine stays failed")
@@ -244,29 +245,29 @@ func TestEngineGivesUp(t *testing.T) {
 	}
 	assert.Equal(t, 1, final, "a final NodeDown")
 	_, err = e.Run(ctxT(t), 1)
-	assert.ErrorIs(t, err, ErrEngineClosed)
+	assert.ErrorIs(t, err, ErrClosed)
 }
 
 // TestEngineTreeEvents: the node processes are children of the engine's
 // tree, which a user watches as any other: a failover is the node's
-// ChildPromoted (and ChildSpareReady when the replacement is parked), the
+// ChildProcess Promoted (and SpareReady when the replacement is parked), the
 // tree's metrics count it, and Root().Children shows each node process
 // with its group.
 func TestEngineTreeEvents(t *testing.T) {
 	g, sink := chain(48000, 128)
 	reg := prometheus.NewRegistry()
 	cfg := Config{Graph: g, Sink: sink, Watchdog: 2 * time.Second,
-		Supervision: Supervision{Name: "synth", Metrics: reg},
-		Faults:      []Fault{{Node: "amp", Cycle: 30, Kind: FaultKill}}}
+		Name: "synth", Metrics: reg,
+		Faults: []Fault{{Node: "amp", Cycle: 30, Kind: "kill"}}}
 	e, err := Start(ctxT(t), cfg)
 	require.NoError(t, err)
 	defer e.Close(ctxT(t))
 	tree := e.Tree()
 	require.NotNil(t, tree)
-	assert.Equal(t, "synth", tree.Name())
+	assert.Equal(t, "synth", tree.Root().Path())
 	children, err := tree.Root().Children(ctxT(t))
 	require.NoError(t, err)
-	pids := e.Pids()
+	pids := pidsOf(e)
 	require.Len(t, children, 3)
 	for i, c := range children {
 		assert.Equal(t, []string{"src", "dly", "amp"}[i], c.Name)
@@ -275,22 +276,24 @@ func TestEngineTreeEvents(t *testing.T) {
 		assert.Len(t, c.Group.Spares(), 1, c.Name)
 	}
 
-	sub := tree.Subscribe(64)
+	sub := tree.Subscribe(context.Background(), 64)
 	ampPid := pids["amp"]
 	rep, err := e.Run(ctxT(t), 100)
 	require.NoError(t, err)
 	require.Len(t, rep.Failovers, 1, "%v", rep)
 	ev := awaitTree(t, sub, func(ev supervision.Event) bool {
-		p, ok := ev.(supervision.ChildPromoted)
-		return ok && p.Child == "amp"
-	}).(supervision.ChildPromoted)
+		p, ok := ev.(supervision.ChildProcess)
+		_, promoted := p.Event.(procbridge.Promoted)
+		return ok && promoted && p.Child == "amp"
+	}).(supervision.ChildProcess)
 	assert.Equal(t, "synth", ev.Supervisor)
-	assert.Equal(t, ampPid, ev.OldPid)
-	assert.False(t, ev.Switched)
+	assert.Equal(t, ampPid, ev.Event.(procbridge.Promoted).From)
+	assert.Nil(t, ev.Cause, "a failover, not a switch")
 	assert.Equal(t, 1, ev.Restarts)
 	awaitTree(t, sub, func(ev supervision.Event) bool {
-		r, ok := ev.(supervision.ChildSpareReady)
-		return ok && r.Child == "amp"
+		r, ok := ev.(supervision.ChildProcess)
+		_, spare := r.Event.(procbridge.SpareReady)
+		return ok && spare && r.Child == "amp"
 	})
 
 	mfs, err := reg.Gather()
@@ -310,9 +313,9 @@ func TestEngineTreeEvents(t *testing.T) {
 	}
 	assert.Equal(t, 1.0, failovers, "understudy_child_failovers_total{child=\"amp\"}")
 	require.NoError(t, e.Close(ctxT(t)))
-	_, open := <-sub.Events()
+	_, open := <-sub
 	for open {
-		_, open = <-sub.Events()
+		_, open = <-sub
 	}
 }
 
@@ -323,7 +326,7 @@ func TestEngineColdRestartBetweenRuns(t *testing.T) {
 	e, err := Start(ctxT(t), Config{Graph: g, Sink: sink, Watchdog: 2 * time.Second})
 	require.NoError(t, err)
 	defer e.Close(ctxT(t))
-	sub := e.Tree().Subscribe(256)
+	sub := e.Tree().Subscribe(context.Background(), 256)
 	_, err = e.Run(ctxT(t), 30)
 	require.NoError(t, err)
 	restartCold(t, e, sub, "src")
@@ -340,7 +343,7 @@ func TestEngineColdRestartBetweenRuns(t *testing.T) {
 // that the engine's supervisor restarts it cold, and waits until the engine
 // has taken up the new incarnation. sub is a subscription to e's tree made
 // before the kill.
-func restartCold(t *testing.T, e *Engine, sub *supervision.Subscription, node string) {
+func restartCold(t *testing.T, e *Engine, sub <-chan supervision.Event, node string) {
 	t.Helper()
 	h := e.hostIndex[node]
 	inc := e.hosts[h].Load().inc + 1
@@ -367,4 +370,22 @@ func runInBackground(t *testing.T, e *Engine, cycles uint64) <-chan runResult {
 		done <- runResult{rep, err}
 	}()
 	return done
+}
+
+// pidsOf returns the pid of each node's primary process now, by node name:
+// nodes that share a process have the same pid.
+func pidsOf(e *Engine) map[string]int {
+	m := map[string]int{}
+	for h := range e.hosts {
+		r := e.hosts[h].Load()
+		if r == nil {
+			continue
+		}
+		if p := r.g.Primary(); p != nil {
+			for _, i := range e.t.members[h] {
+				m[e.t.names[i]] = p.Pid()
+			}
+		}
+	}
+	return m
 }

@@ -44,22 +44,19 @@ type topology struct {
 type src struct{ node, port int }
 
 // newTopology validates g and resolves it. When processes run the nodes,
-// g.Kinds is nil: a node process rebuilds its kernels from the kinds'
-// names, in the process-wide registry (DefaultRegistry), which it fills
+// the kinds are defaultKinds: a node process rebuilds its kernels from the
+// kinds' names, in the process-wide registry, which it fills
 // the same way while it initialises.
 func newTopology(g *Graph) (*topology, error) {
-	s, err := g.Schedule()
+	s, err := g.schedule()
 	if err != nil {
 		return nil, err
 	}
-	kinds := g.Kinds
-	if kinds == nil {
-		kinds = defaultKinds
-	}
+	kinds := g.registry()
 	t := &topology{rate: g.Rate, blockSize: g.BlockSize}
 	index := make(map[string]int, len(g.Nodes))
 	for i, n := range g.Nodes {
-		p, err := kinds.New(n.Kind, g.Rate, n.Params)
+		p, err := kinds.build(n.Kind, g.Rate, n.Params)
 		if err != nil {
 			return nil, nodeErr(i, n, err) // Schedule checked already; unreachable
 		}
@@ -187,17 +184,17 @@ func (t *topology) outputs() []int {
 // resolveSink turns sink ports into output ports of t, checking each.
 func (t *topology) resolveSink(sink []Port) ([]src, error) {
 	if len(sink) == 0 {
-		return nil, fieldErr(ErrInvalidGraph, "engine", "Sink", nil, "record at least one output port")
+		return nil, fieldErr(ErrInvalidGraph, "Sink", nil, "record at least one output port")
 	}
 	out := make([]src, len(sink))
 	for k, p := range sink {
 		i := slices.Index(t.names, p.Node)
 		field := fmt.Sprintf("Sink[%d]", k)
 		if i < 0 {
-			return nil, fieldErr(ErrInvalidGraph, "engine", field+".Node", p.Node, "no such node")
+			return nil, fieldErr(ErrInvalidGraph, field+".Node", p.Node, "no such node")
 		}
 		if n := t.procs[i].Outputs(); p.Port < 0 || p.Port >= n {
-			return nil, fieldErr(ErrInvalidGraph, "engine", field+".Port", p.Port, "node %q (%s) has %d outputs", p.Node, t.kinds[i], n)
+			return nil, fieldErr(ErrInvalidGraph, field+".Port", p.Port, "node %q (%s) has %d outputs", p.Node, t.kinds[i], n)
 		}
 		out[k] = src{i, p.Port}
 	}

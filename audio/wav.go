@@ -25,7 +25,7 @@ var wavSubtypeIEEEFloat = [16]byte{
 	0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
 }
 
-// A WAVWriter streams interleaved float32 frames into a RIFF/WAVE file
+// A wavWriter streams interleaved float32 frames into a RIFF/WAVE file
 // (IEEE float, 32 bits per sample) and patches the chunk sizes on Close.
 //
 // One or two channels are written with the plain format tag 3
@@ -36,8 +36,8 @@ var wavSubtypeIEEEFloat = [16]byte{
 // PCM. The header is the same size for every frame count, so the file is
 // valid (with zero frames) from the moment the writer is created.
 //
-// A WAVWriter is not safe for concurrent use.
-type WAVWriter struct {
+// A wavWriter is not safe for concurrent use.
+type wavWriter struct {
 	w        io.WriteSeeker
 	start    int64 // offset of "RIFF" in w
 	channels int
@@ -49,22 +49,22 @@ type WAVWriter struct {
 	closed   bool
 }
 
-// NewWAVWriter writes a WAV header for the given sample rate (frames per
+// newWAVWriter writes a WAV header for the given sample rate (frames per
 // second) and channel count at w's current offset, and returns a writer for
-// the frames that follow. The caller closes w after [WAVWriter.Close].
-func NewWAVWriter(w io.WriteSeeker, rate, channels int) (*WAVWriter, error) {
+// the frames that follow. The caller closes w after [wavWriter.Close].
+func newWAVWriter(w io.WriteSeeker, rate, channels int) (*wavWriter, error) {
 	if channels < 1 || channels > wavMaxChannels {
-		return nil, fieldErr(ErrInvalidWAV, "wav", "channels", channels, "must be 1..%d", wavMaxChannels)
+		return nil, fieldErr(ErrInvalidWAV, "channels", channels, "must be 1..%d", wavMaxChannels)
 	}
 	if rate < 1 || uint64(rate) > math.MaxUint32 || uint64(rate)*uint64(channels)*wavBytesPerSample > math.MaxUint32 {
-		return nil, fieldErr(ErrInvalidWAV, "wav", "rate", rate,
+		return nil, fieldErr(ErrInvalidWAV, "rate", rate,
 			"must be at least 1, with rate*channels*4 (the byte rate) at most %d", uint32(math.MaxUint32))
 	}
 	start, err := w.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return nil, fmt.Errorf("audio: wav: header: %w", err)
 	}
-	ww := &WAVWriter{w: w, start: start, channels: channels, buf: make([]byte, 0, 8192)}
+	ww := &wavWriter{w: w, start: start, channels: channels, buf: make([]byte, 0, 8192)}
 	hdr := ww.header(uint32(rate))
 	if _, err := w.Write(hdr); err != nil {
 		return nil, fmt.Errorf("audio: wav: header: %w", err)
@@ -74,7 +74,7 @@ func NewWAVWriter(w io.WriteSeeker, rate, channels int) (*WAVWriter, error) {
 
 // header lays out RIFF, fmt, fact and the data chunk's header, with every
 // size as for zero frames, and records where the sizes to patch live.
-func (ww *WAVWriter) header(rate uint32) []byte {
+func (ww *wavWriter) header(rate uint32) []byte {
 	le := binary.LittleEndian
 	blockAlign := uint16(ww.channels * wavBytesPerSample)
 	b := make([]byte, 0, 80)
@@ -116,20 +116,20 @@ func (ww *WAVWriter) header(rate uint32) []byte {
 // WriteFrames appends interleaved frames: len(interleaved) must be a whole
 // number of frames (a multiple of the channel count). After a write error,
 // every later call returns that error.
-func (ww *WAVWriter) WriteFrames(interleaved []float32) error {
+func (ww *wavWriter) WriteFrames(interleaved []float32) error {
 	if ww.closed {
-		return ErrClosed
+		return fmt.Errorf("%w: a write after Close", ErrInvalidWAV)
 	}
 	if ww.err != nil {
 		return ww.err
 	}
 	if len(interleaved)%ww.channels != 0 {
-		return fieldErr(ErrInvalidWAV, "wav", "len(interleaved)", len(interleaved),
+		return fieldErr(ErrInvalidWAV, "len(interleaved)", len(interleaved),
 			"not a whole number of %d-channel frames", ww.channels)
 	}
 	frames := int64(len(interleaved) / ww.channels)
 	if ww.riffSize(ww.frames+frames) > math.MaxUint32 {
-		return ErrWAVTooLarge
+		return fmt.Errorf("%w: data past the 4 GiB RIFF limit", ErrInvalidWAV)
 	}
 	le := binary.LittleEndian
 	for len(interleaved) > 0 {
@@ -151,7 +151,7 @@ func (ww *WAVWriter) WriteFrames(interleaved []float32) error {
 // Close patches the RIFF, fact and data sizes and leaves w's offset at the
 // end of the data. It does not close w. Closing twice is allowed; the second
 // call does nothing.
-func (ww *WAVWriter) Close() error {
+func (ww *wavWriter) Close() error {
 	if ww.closed {
 		return nil
 	}
@@ -184,14 +184,66 @@ func (ww *WAVWriter) Close() error {
 }
 
 // dataSize returns the size of the data chunk's body holding frames.
-func (ww *WAVWriter) dataSize(frames int64) int64 {
+func (ww *wavWriter) dataSize(frames int64) int64 {
 	return frames * int64(ww.channels) * wavBytesPerSample
 }
 
 // riffSize returns the RIFF chunk's size field for a file holding frames:
 // the whole file but the 8 bytes of the RIFF chunk's own header.
-func (ww *WAVWriter) riffSize(frames int64) int64 {
+func (ww *wavWriter) riffSize(frames int64) int64 {
 	return ww.dataOff + 4 + ww.dataSize(frames) - 8
+}
+
+// WriteWAV writes samples, interleaved with the given number of channels,
+// to w as a RIFF/WAVE file of 32-bit IEEE float samples at rate frames a
+// second: the format ReadWAV reads and an Engine writes. One or two
+// channels are written with the plain format tag 3
+// (WAVE_FORMAT_IEEE_FLOAT), more with WAVE_FORMAT_EXTENSIBLE (channels not
+// assigned to speakers); a fact chunk holds the frame count. Errors wrap
+// [ErrInvalidWAV] and name the argument at fault, or are w's.
+func WriteWAV(w io.Writer, rate, channels int, samples []float32) error {
+	var f memFile
+	ww, err := newWAVWriter(&f, rate, channels)
+	if err != nil {
+		return err
+	}
+	if err := ww.WriteFrames(samples); err != nil {
+		return err
+	}
+	if err := ww.Close(); err != nil {
+		return err
+	}
+	_, err = w.Write(f.b)
+	return err
+}
+
+// memFile is an io.WriteSeeker in memory.
+type memFile struct {
+	b   []byte
+	off int
+}
+
+func (m *memFile) Write(p []byte) (int, error) {
+	if end := m.off + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	copy(m.b[m.off:], p)
+	m.off += len(p)
+	return len(p), nil
+}
+
+func (m *memFile) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += int64(m.off)
+	case io.SeekEnd:
+		offset += int64(len(m.b))
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("audio: seek to %d", offset)
+	}
+	m.off = int(offset)
+	return offset, nil
 }
 
 // ReadWAV reads a whole RIFF/WAVE stream of 32-bit IEEE float samples (format
@@ -211,14 +263,14 @@ func ReadWAV(r io.Reader) (rate, channels int, samples []float32, err error) {
 		return 0, 0, nil, wavEOF("RIFF header", err)
 	}
 	if string(riff[0:4]) != "RIFF" {
-		return 0, 0, nil, fieldErr(ErrInvalidWAV, "wav", "RIFF.id", string(riff[0:4]), `want "RIFF"`)
+		return 0, 0, nil, fieldErr(ErrInvalidWAV, "RIFF.id", string(riff[0:4]), `want "RIFF"`)
 	}
 	if string(riff[8:12]) != "WAVE" {
-		return 0, 0, nil, fieldErr(ErrInvalidWAV, "wav", "RIFF.form", string(riff[8:12]), `want "WAVE"`)
+		return 0, 0, nil, fieldErr(ErrInvalidWAV, "RIFF.form", string(riff[8:12]), `want "WAVE"`)
 	}
 	riffSize := le.Uint32(riff[4:8])
 	if riffSize < 4 {
-		return 0, 0, nil, fieldErr(ErrInvalidWAV, "wav", "RIFF.size", riffSize, "want at least 4")
+		return 0, 0, nil, fieldErr(ErrInvalidWAV, "RIFF.size", riffSize, "want at least 4")
 	}
 	// Chunks must lie inside the RIFF chunk.
 	r = io.LimitReader(r, int64(riffSize)-4)
@@ -240,7 +292,7 @@ func ReadWAV(r io.Reader) (rate, channels int, samples []float32, err error) {
 		switch id {
 		case "fmt ", "fact":
 			if size > 1024 {
-				return 0, 0, nil, fieldErr(ErrInvalidWAV, "wav", id+".size", size, "want at most 1024")
+				return 0, 0, nil, fieldErr(ErrInvalidWAV, id+".size", size, "want at most 1024")
 			}
 			chunkBuf := make([]byte, size)
 			if _, err := io.ReadFull(r, chunkBuf); err != nil {
@@ -253,7 +305,7 @@ func ReadWAV(r io.Reader) (rate, channels int, samples []float32, err error) {
 				haveFmt = true
 			} else {
 				if size < 4 {
-					return 0, 0, nil, fieldErr(ErrInvalidWAV, "wav", "fact.size", size, "want at least 4")
+					return 0, 0, nil, fieldErr(ErrInvalidWAV, "fact.size", size, "want at least 4")
 				}
 				factLen = int64(le.Uint32(chunkBuf))
 			}
@@ -262,7 +314,7 @@ func ReadWAV(r io.Reader) (rate, channels int, samples []float32, err error) {
 				return 0, 0, nil, fmt.Errorf("%w: data chunk before the fmt chunk", ErrInvalidWAV)
 			}
 			if size%uint32(f.blockAlign) != 0 {
-				return 0, 0, nil, fieldErr(ErrInvalidWAV, "wav", "data.size", size,
+				return 0, 0, nil, fieldErr(ErrInvalidWAV, "data.size", size,
 					"not a whole number of %d-byte frames", f.blockAlign)
 			}
 			var data bytes.Buffer
@@ -275,7 +327,7 @@ func ReadWAV(r io.Reader) (rate, channels int, samples []float32, err error) {
 			}
 			frames := int64(size) / int64(f.blockAlign)
 			if factLen >= 0 && factLen != frames {
-				return 0, 0, nil, fieldErr(ErrInvalidWAV, "wav", "fact.sampleLength", factLen,
+				return 0, 0, nil, fieldErr(ErrInvalidWAV, "fact.sampleLength", factLen,
 					"data holds %d frames", frames)
 			}
 			b := data.Bytes()
@@ -311,7 +363,7 @@ type wavFormat struct {
 func parseWAVFormat(b []byte) (wavFormat, error) {
 	le := binary.LittleEndian
 	if len(b) < 16 {
-		return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.size", len(b), "want at least 16")
+		return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.size", len(b), "want at least 16")
 	}
 	tag := le.Uint16(b[0:])
 	f := wavFormat{
@@ -324,34 +376,34 @@ func parseWAVFormat(b []byte) (wavFormat, error) {
 	case wavFormatIEEEFloat:
 	case wavFormatExtensible:
 		if len(b) < 40 {
-			return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.size", len(b), "want 40 for WAVE_FORMAT_EXTENSIBLE")
+			return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.size", len(b), "want 40 for WAVE_FORMAT_EXTENSIBLE")
 		}
 		if cb := le.Uint16(b[16:]); cb < 22 {
-			return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.cbSize", cb, "want 22 for WAVE_FORMAT_EXTENSIBLE")
+			return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.cbSize", cb, "want 22 for WAVE_FORMAT_EXTENSIBLE")
 		}
 		if valid := le.Uint16(b[18:]); valid != 8*wavBytesPerSample {
-			return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.validBitsPerSample", valid, "want 32")
+			return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.validBitsPerSample", valid, "want 32")
 		}
 		if sub := [16]byte(b[24:40]); sub != wavSubtypeIEEEFloat {
-			return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.subFormat", fmt.Sprintf("% x", sub[:]),
+			return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.subFormat", fmt.Sprintf("% x", sub[:]),
 				"want KSDATAFORMAT_SUBTYPE_IEEE_FLOAT")
 		}
 	default:
-		return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.formatTag", fmt.Sprintf("%#04x", tag),
+		return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.formatTag", fmt.Sprintf("%#04x", tag),
 			"want 0x0003 (IEEE float) or 0xfffe (extensible)")
 	}
 	switch {
 	case f.channels == 0:
-		return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.channels", f.channels, "want at least 1")
+		return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.channels", f.channels, "want at least 1")
 	case f.rate == 0 || f.rate > math.MaxInt32:
-		return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.sampleRate", f.rate, "want 1..%d", math.MaxInt32)
+		return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.sampleRate", f.rate, "want 1..%d", math.MaxInt32)
 	case bits != 8*wavBytesPerSample:
-		return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.bitsPerSample", bits, "want 32")
+		return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.bitsPerSample", bits, "want 32")
 	case int(f.blockAlign) != int(f.channels)*wavBytesPerSample:
-		return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.blockAlign", f.blockAlign,
+		return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.blockAlign", f.blockAlign,
 			"want channels*4 = %d", int(f.channels)*wavBytesPerSample)
 	case uint64(byteRate) != uint64(f.rate)*uint64(f.blockAlign):
-		return wavFormat{}, fieldErr(ErrInvalidWAV, "wav", "fmt.byteRate", byteRate,
+		return wavFormat{}, fieldErr(ErrInvalidWAV, "fmt.byteRate", byteRate,
 			"want sampleRate*blockAlign = %d", uint64(f.rate)*uint64(f.blockAlign))
 	}
 	return f, nil

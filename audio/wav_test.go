@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
 // seekBuffer is an in-memory io.WriteSeeker.
@@ -77,7 +79,7 @@ func ramp(frames, channels int) []float32 {
 func writeWAV(t testing.TB, rate, channels int, samples []float32, chunk int) []byte {
 	t.Helper()
 	var buf seekBuffer
-	w, err := NewWAVWriter(&buf, rate, channels)
+	w, err := newWAVWriter(&buf, rate, channels)
 	require.NoError(t, err)
 	for len(samples) > 0 {
 		n := min(len(samples), chunk*channels)
@@ -168,7 +170,7 @@ func TestWAVWriterAtOffset(t *testing.T) {
 	buf := seekBuffer{b: []byte("prefix")}
 	_, err := buf.Seek(0, io.SeekEnd)
 	require.NoError(t, err)
-	w, err := NewWAVWriter(&buf, 8000, 2)
+	w, err := newWAVWriter(&buf, 8000, 2)
 	require.NoError(t, err)
 	want := ramp(50, 2)
 	require.NoError(t, w.WriteFrames(want))
@@ -196,33 +198,33 @@ func TestWAVWriterErrors(t *testing.T) {
 		{"byte rate overflow", 1 << 30, 2, "rate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewWAVWriter(&seekBuffer{}, tc.rate, tc.channels)
+			_, err := newWAVWriter(&seekBuffer{}, tc.rate, tc.channels)
 			require.ErrorIs(t, err, ErrInvalidWAV)
-			var fe *FieldError
+			var fe *procbridge.SpecError
 			require.ErrorAs(t, err, &fe)
 			assert.Equal(t, tc.field, fe.Field)
 		})
 	}
 
 	t.Run("partial frame", func(t *testing.T) {
-		w, err := NewWAVWriter(&seekBuffer{}, 48000, 3)
+		w, err := newWAVWriter(&seekBuffer{}, 48000, 3)
 		require.NoError(t, err)
 		err = w.WriteFrames(make([]float32, 4))
 		require.ErrorIs(t, err, ErrInvalidWAV)
-		assert.EqualError(t, err, "audio: wav: len(interleaved) = 4: not a whole number of 3-channel frames")
+		assert.EqualError(t, err, "audio: invalid WAV: len(interleaved) = 4: not a whole number of 3-channel frames")
 	})
 
 	t.Run("closed", func(t *testing.T) {
-		w, err := NewWAVWriter(&seekBuffer{}, 48000, 1)
+		w, err := newWAVWriter(&seekBuffer{}, 48000, 1)
 		require.NoError(t, err)
 		require.NoError(t, w.Close())
 		require.NoError(t, w.Close(), "second Close")
-		require.ErrorIs(t, w.WriteFrames([]float32{1}), ErrClosed)
+		require.ErrorIs(t, w.WriteFrames([]float32{1}), ErrInvalidWAV)
 	})
 
 	t.Run("sticky write error", func(t *testing.T) {
 		fw := &failWriter{n: 100}
-		w, err := NewWAVWriter(fw, 48000, 1)
+		w, err := newWAVWriter(fw, 48000, 1)
 		require.NoError(t, err)
 		require.ErrorIs(t, w.WriteFrames(make([]float32, 100)), errDiskFull)
 		require.ErrorIs(t, w.WriteFrames([]float32{1}), errDiskFull)
@@ -230,18 +232,18 @@ func TestWAVWriterErrors(t *testing.T) {
 	})
 
 	t.Run("4 GiB", func(t *testing.T) {
-		w, err := NewWAVWriter(&seekBuffer{}, 48000, 2)
+		w, err := newWAVWriter(&seekBuffer{}, 48000, 2)
 		require.NoError(t, err)
 		// The RIFF size is 50 (the header but its first 8 bytes) plus 8 a
 		// stereo frame. Pretend the file already holds all it can.
 		w.frames = (math.MaxUint32 - 50) / 8
-		require.ErrorIs(t, w.WriteFrames(make([]float32, 2)), ErrWAVTooLarge)
+		require.ErrorIs(t, w.WriteFrames(make([]float32, 2)), ErrInvalidWAV)
 		w.frames--
 		require.NoError(t, w.WriteFrames(make([]float32, 2)), "up to the limit")
 	})
 
 	t.Run("header write error", func(t *testing.T) {
-		_, err := NewWAVWriter(&failWriter{n: 10}, 48000, 1)
+		_, err := newWAVWriter(&failWriter{n: 10}, 48000, 1)
 		require.ErrorIs(t, err, errDiskFull)
 	})
 }
@@ -353,7 +355,7 @@ func TestReadWAVErrors(t *testing.T) {
 			if tc.eof {
 				assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 			}
-			var fe *FieldError
+			var fe *procbridge.SpecError
 			if tc.field == "" {
 				assert.False(t, errors.As(err, &fe), "%v", err)
 				return
@@ -368,7 +370,7 @@ func TestReadWAVErrorMessage(t *testing.T) {
 	file := riff(chunk("fmt ", fmtBody(1, 2, 48000, 16)), chunk("data", nil))
 	_, _, _, err := ReadWAV(bytes.NewReader(file))
 	assert.EqualError(t, err,
-		`audio: wav: fmt.formatTag = "0x0001": want 0x0003 (IEEE float) or 0xfffe (extensible)`)
+		`audio: invalid WAV: fmt.formatTag = "0x0001": want 0x0003 (IEEE float) or 0xfffe (extensible)`)
 }
 
 func FuzzReadWAV(f *testing.F) {

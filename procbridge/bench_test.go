@@ -22,14 +22,17 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/hooks"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
 
 // The benchmarks measure latencies across processes by subtracting
-// CLOCK_MONOTONIC timestamps (procbridge.Monotonic in this process,
-// worker.Monotonic in a worker). Each latency benchmark collects every
+// CLOCK_MONOTONIC timestamps (internal/mono.Now in both processes; an
+// event's time.Time back to nanoseconds with mono.Of; a worker's stamp
+// through internal/hooks.Mark). Each latency benchmark collects every
 // sample and reports percentiles; ns/op means nothing here. Each compares
 // the bridge with the raw floor (and the old way) as sub-benchmarks of one
 // run, because the machines are noisy: ratios hold, absolute times drift.
@@ -47,7 +50,7 @@ func init() {
 	worker.Register("bench-die", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		time.Sleep(benchPause)
-		w.Mark(worker.Monotonic())
+		hooks.Mark(mono.Now())
 		return testproc.DieBy(syscall.SIGKILL)
 	})
 }
@@ -67,13 +70,13 @@ func init() {
 //     one death each per iteration in rotation, so that the three share
 //     the machine's state and their ratios can be read from one run.
 //
-// For the bridge, p50-us/p99-us are to Exit.Mono (when the bridge saw the
+// For the bridge, p50-us/p99-us are to Exit.Time (when the bridge saw the
 // death) and delivered-* to the receipt of Exited on Events(); dying-* is
 // to the Dying event, when the worker arms the early notice.
 func BenchmarkDeathDetection(b *testing.B) {
 	exe := executable(b)
 	dieEnv := append(os.Environ(), "PB_BENCH_DIE="+benchPause.String())
-	nosdk := procbridge.Spec{Path: exe, Env: dieEnv, Stdout: procbridge.Lines, Watch: procbridge.WatchPidfd}
+	nosdk := procbridge.Spec{Path: exe, Env: dieEnv, Stdout: procbridge.Lines}
 	b.Run("floor-exec-wait", func(b *testing.B) {
 		var lat latencies
 		for b.Loop() {
@@ -94,7 +97,7 @@ func BenchmarkDeathDetection(b *testing.B) {
 				b.Fatal(err)
 			}
 			err := cmd.Wait()
-			now := procbridge.Monotonic()
+			now := mono.Now()
 			checkKilled(b, err)
 			mark, perr := strconv.ParseInt(strings.TrimSpace(out.String()), 10, 64)
 			if perr != nil {
@@ -120,7 +123,7 @@ func BenchmarkDeathDetection(b *testing.B) {
 					b.Fatalf("waitid: %v", err)
 				}
 				if info.Signo != 0 { // zero while nothing is waitable
-					now = procbridge.Monotonic()
+					now = mono.Now()
 					break
 				}
 			}
@@ -134,7 +137,7 @@ func BenchmarkDeathDetection(b *testing.B) {
 	b.Run("bridge-pidfd-nosdk", func(b *testing.B) {
 		var d bridgeDeaths
 		for b.Loop() {
-			d.add(b, nosdk, lineMark)
+			d.add(b, nosdk, procbridge.WatchPidfd, lineMark)
 		}
 		d.report(b, "")
 	})
@@ -142,7 +145,7 @@ func BenchmarkDeathDetection(b *testing.B) {
 		b.Run("bridge-"+mode.String(), func(b *testing.B) {
 			var d bridgeDeaths
 			for b.Loop() {
-				d.add(b, procbridge.Spec{Worker: "bench-die", Watch: mode}, (*procbridge.Process).Mark)
+				d.add(b, procbridge.Spec{Worker: "bench-die"}, mode, procbridge.MarkOf)
 			}
 			d.report(b, "")
 		})
@@ -159,9 +162,9 @@ func BenchmarkDeathDetection(b *testing.B) {
 			case 0:
 				floor = append(floor, floorDeath(b, exe, dieEnv))
 			case 1:
-				bare.add(b, nosdk, lineMark)
+				bare.add(b, nosdk, procbridge.WatchPidfd, lineMark)
 			case 2:
-				sdk.add(b, procbridge.Spec{Worker: "bench-die"}, (*procbridge.Process).Mark)
+				sdk.add(b, procbridge.Spec{Worker: "bench-die"}, procbridge.WatchAuto, procbridge.MarkOf)
 			}
 			i++
 		}
@@ -181,7 +184,7 @@ func BenchmarkDeathDetection(b *testing.B) {
 func floorDeath(b *testing.B, exe string, env []string) int64 {
 	cmd, stamp := startDie(b, exe, env)
 	err := cmd.Wait()
-	now := procbridge.Monotonic()
+	now := mono.Now()
 	mark := readStamp(b, stamp)
 	checkKilled(b, err)
 	return now - mark
@@ -198,18 +201,18 @@ func lineMark(p *procbridge.Process) int64 {
 }
 
 // bridgeDeaths collects, for deaths under the bridge, the latencies from
-// the mark to Exit.Mono (seen), to the receipt of Exited (delivered) and
+// the mark to Exit.Time (seen), to the receipt of Exited (delivered) and
 // to the Dying event (dying).
 type bridgeDeaths struct{ seen, delivered, dying latencies }
 
-func (d *bridgeDeaths) add(b *testing.B, spec procbridge.Spec, mark func(*procbridge.Process) int64) {
-	p := benchStart(b, spec)
+func (d *bridgeDeaths) add(b *testing.B, spec procbridge.Spec, mode procbridge.WatchMode, mark func(*procbridge.Process) int64) {
+	p := benchStart(b, spec, mode)
 	dyingMono, ex, recv := awaitDeath(b, p)
 	m := mark(p)
 	if m == 0 || ex.Exit.Kind != procbridge.ExitSignal || ex.Exit.Signal != syscall.SIGKILL {
 		b.Fatalf("want a SIGKILL death with a mark, got %v (mark %d)", ex.Exit, m)
 	}
-	d.seen = append(d.seen, ex.Exit.Mono-m)
+	d.seen = append(d.seen, mono.Of(ex.Exit.Time)-m)
 	d.delivered = append(d.delivered, recv-m)
 	if dyingMono != 0 {
 		d.dying = append(d.dying, dyingMono-m)
@@ -224,7 +227,7 @@ func awaitDeath(b *testing.B, p *procbridge.Process) (dying int64, ex procbridge
 		e, at := benchEvent(b, p)
 		switch e := e.(type) {
 		case procbridge.Dying:
-			dying = e.Mono
+			dying = mono.Of(e.Time)
 		case procbridge.Exited:
 			<-p.Done()
 			return dying, e, at
@@ -283,7 +286,7 @@ func checkKilled(b *testing.B, err error) {
 // BenchmarkHangDetection: a worker beats every 2ms (timeout 5ms) for 25
 // beats, marks that it beat its last, then sleeps or spins without
 // beating. The latency is how far past the timeout the Hung event comes:
-// Hung.Mono − (last beat + timeout), the last beat's time as the worker
+// Hung.Time − (last beat + timeout), the last beat's time as the worker
 // stamped it. false-alarms counts Hung events that came while the worker
 // still beat (no mark yet); early-alarms those that came after its last
 // beat but before the timeout had passed.
@@ -304,7 +307,7 @@ func BenchmarkHangDetection(b *testing.B) {
 				procbridge.SetThreadClocksForTest(false)
 				defer procbridge.SetThreadClocksForTest(true)
 			}
-			spec := procbridge.Spec{Worker: "stop-beating", Args: []string{"25", how}, Heartbeat: hb}
+			spec := procbridge.Spec{Worker: "beat-then-stall", Args: []string{"25", how}, Heartbeat: hb}
 			var lat latencies
 			falseAlarms, earlyAlarms := 0, 0
 			for b.Loop() {
@@ -320,16 +323,16 @@ func BenchmarkHangDetection(b *testing.B) {
 						b.Fatalf("exited without a Hung event: %v", e.Exit)
 					}
 				}
-				mark := p.Mark() // written after the last beat, before the worker stopped beating
-				_, last := p.Heartbeat()
+				mark := procbridge.MarkOf(p) // written after the last beat, before the worker stopped beating
+				_, last := procbridge.Beats(p)
 				p.Kill() // the bridge kills it already; make sure
 				<-p.Done()
 				// The timeout runs from the last beat, which the worker
 				// stamped itself (a little before its mark).
-				switch past := hung.Mono - (last + int64(hb.Timeout)); {
-				case mark == 0 || hung.Mono < mark:
+				switch past := mono.Of(hung.Time) - (last + int64(hb.Timeout)); {
+				case mark == 0 || mono.Of(hung.Time) < mark:
 					falseAlarms++
-					b.Logf("false alarm, %d us before the worker stopped beating: %v", (mark-hung.Mono)/1000, hung.Err)
+					b.Logf("false alarm, %d us before the worker stopped beating: %v", (mark-mono.Of(hung.Time))/1000, hung.Err)
 				case past < 0:
 					earlyAlarms++
 					lat = append(lat, past)
@@ -371,7 +374,7 @@ func BenchmarkSpawnToReady(b *testing.B) {
 		env := append(os.Environ(), "PB_BENCH_DIE=0")
 		var lat latencies
 		for b.Loop() {
-			t0 := procbridge.Monotonic()
+			t0 := mono.Now()
 			cmd, stamp := startDie(b, exe, env)
 			err := cmd.Wait()
 			mark := readStamp(b, stamp)
@@ -384,12 +387,12 @@ func BenchmarkSpawnToReady(b *testing.B) {
 		var lat latencies
 		for b.Loop() {
 			cmd := exec.Command(exe, "-test.run=^$", "-test.bench=^$")
-			t0 := procbridge.Monotonic()
+			t0 := mono.Now()
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)
 			}
 			err := cmd.Wait()
-			lat = append(lat, procbridge.Monotonic()-t0)
+			lat = append(lat, mono.Now()-t0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -469,7 +472,7 @@ func bareWakeLoop(period time.Duration) (stop func()) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		for atomic.LoadUint32(&quit) == 0 {
-			ts := unix.NsecToTimespec(procbridge.Monotonic() + int64(period))
+			ts := unix.NsecToTimespec(mono.Now() + int64(period))
 			unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&word)), 9|128, // FUTEX_WAIT_BITSET_PRIVATE
 				0, uintptr(unsafe.Pointer(&ts)), 0, 0xffffffff)
 		}
@@ -518,11 +521,11 @@ func measureIdle(b *testing.B, n int, spec procbridge.Spec, window time.Duration
 	var r0, r1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
 	w0 := workersCPU(ps)
-	t0 := procbridge.Monotonic()
+	t0 := mono.Now()
 	time.Sleep(window) // the idle window
 	syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
 	w1 := workersCPU(ps)
-	t1 := procbridge.Monotonic()
+	t1 := mono.Now()
 	threads, _ := os.ReadDir("/proc/self/task")
 
 	res := &idleResult{}
@@ -540,7 +543,7 @@ func measureIdle(b *testing.B, n int, spec procbridge.Spec, window time.Duration
 					b.Logf("false alarm: %v", e.Err)
 				case procbridge.Exited:
 					if e.Exit.Kind != procbridge.ExitKilledHung {
-						b.Fatalf("%s (pid %d) ended while idle: %v", p.Name(), p.Pid(), e.Exit)
+						b.Fatalf("%s (pid %d) ended while idle: %v", procbridge.Name(p), p.Pid(), e.Exit)
 					}
 				}
 			default:
@@ -564,7 +567,7 @@ func measureIdle(b *testing.B, n int, spec procbridge.Spec, window time.Duration
 			ctx, cancel := context.WithTimeout(context.Background(), deadline)
 			defer cancel()
 			if _, err := p.Stop(ctx); err != nil {
-				b.Errorf("stop %s (pid %d): %v", p.Name(), p.Pid(), err)
+				b.Errorf("stop %s (pid %d): %v", procbridge.Name(p), p.Pid(), err)
 				p.Kill()
 			}
 			<-p.Done()
@@ -580,11 +583,16 @@ func isReady(e procbridge.Event) bool {
 	return ok
 }
 
-// benchStart starts spec, failing the benchmark on an error (Start leaves
-// no process behind when it fails).
-func benchStart(b *testing.B, spec procbridge.Spec) *procbridge.Process {
+// benchStart starts spec, with the death signal mode when one is given,
+// failing the benchmark on an error (Start leaves no process behind when it
+// fails).
+func benchStart(b *testing.B, spec procbridge.Spec, mode ...procbridge.WatchMode) *procbridge.Process {
 	b.Helper()
-	p, err := procbridge.Start(b.Context(), spec)
+	m := procbridge.WatchAuto
+	if len(mode) > 0 {
+		m = mode[0]
+	}
+	p, err := procbridge.StartWatching(b.Context(), spec, m)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -599,15 +607,15 @@ func benchEvent(b *testing.B, p *procbridge.Process) (procbridge.Event, int64) {
 	defer t.Stop()
 	select {
 	case e, ok := <-p.Events():
-		at := procbridge.Monotonic()
+		at := mono.Now()
 		if !ok {
-			b.Fatalf("%s: events closed", p.Name())
+			b.Fatalf("%s: events closed", procbridge.Name(p))
 		}
 		return e, at
 	case <-t.C:
 		p.Kill()
 		<-p.Done()
-		b.Fatalf("%s: no event after %v", p.Name(), deadline)
+		b.Fatalf("%s: no event after %v", procbridge.Name(p), deadline)
 	}
 	return nil, 0
 }
@@ -620,7 +628,7 @@ func benchStop(b *testing.B, p *procbridge.Process) {
 	if _, err := p.Stop(ctx); err != nil {
 		p.Kill()
 		<-p.Done()
-		b.Fatalf("stop %s: %v", p.Name(), err)
+		b.Fatalf("stop %s: %v", procbridge.Name(p), err)
 	}
 	<-p.Done()
 }

@@ -1,6 +1,10 @@
 // Package procbridge starts OS worker processes and turns what the kernel
-// says about them into a typed stream of events: Ready, Hung, Dying, Exited.
-// It knows nothing of actors; the actors package builds on it.
+// says about them into a typed stream of events: [Ready], [Hung], [Dying],
+// [Exited], each printing as one line. A [Group] runs a primary with hot
+// spares over one shared [Segment] and adds [Promoted], [SpareReady] and
+// [SpareDown] to the same vocabulary. It knows nothing of actors or
+// supervision; the supervision package builds on it, and its events carry
+// these as they are.
 //
 // # Starting
 //
@@ -12,13 +16,19 @@
 // the child in a process group of its own, hands it a shared-memory segment
 // and the read end of a lifeline pipe, and returns once the worker says it is
 // ready (or kills it and returns an error: ErrStartTimeout,
-// ErrExitedBeforeReady, ErrBadSegment).
+// ErrExitedBeforeReady, ErrBadSegment). A Spec that cannot work is refused
+// before anything starts, with a *SpecError naming the field and value.
+//
+// A worker's standard output and error go, by default (the zero Output),
+// where this process's go: the terminal's. Discard sends them to
+// /dev/null, ToWriter to an io.Writer, and Lines to Process.Lines, a line
+// at a time (a supervision tree logs them instead).
 //
 // # Watching
 //
 // Death is an event, not a poll. A pidfd waits in the Go netpoller; where the
-// kernel has no pidfds, a pipe whose write end only the child holds does
-// (WatchSentinel). A worker that links the SDK also keeps a robust futex
+// kernel has no pidfds, a pipe whose write end only the child holds does.
+// A worker that links the SDK also keeps a robust futex
 // whose owner-died notice comes before the kernel tears the address space
 // down: a Dying event that precedes Exited, for a worker with a large heap by
 // tens of milliseconds. With every worker healthy and no heartbeat, nothing

@@ -77,7 +77,7 @@ func dyingStepOf(v, tid uint32) dyingStep {
 // died emits Dying when the thread that held the word is really exiting.
 func (p *Process) died(tid uint32, now int64) {
 	if threadExiting(p.pid, int(tid)) {
-		p.emit(Dying{Pid: p.pid, Mono: now})
+		p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
 	}
 }
 

@@ -15,12 +15,29 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 	"github.com/understudy/understudy/procbridge/worker"
 )
+
+// disarm clears the worker's robust words, as the SDK does before a clean
+// exit, and wakes their waiters.
+func disarm(w *worker.Worker) error {
+	seg, _, err := shm.Open(shm.FdSegment)
+	if err != nil {
+		return err
+	}
+	lane := seg.Lane(w.Lane())
+	for i := range shm.RobustWords {
+		atomic.StoreUint32(lane.RobustWord(i), 0)
+		linux.FutexWake(lane.RobustWord(i), 1<<30)
+	}
+	return nil
+}
 
 // heap keeps the big allocation of the "big-heap" helper alive.
 var heap []byte
@@ -28,19 +45,21 @@ var heap []byte
 func init() {
 	// big-heap touches Args[0] MB of heap, then marks and SIGKILLs itself.
 	worker.Register("big-heap", func(ctx context.Context, w *worker.Worker) error {
-		mb, _ := strconv.Atoi(w.Args()[0])
+		mb, _ := strconv.Atoi(os.Args[1])
 		heap = make([]byte, mb<<20)
 		for i := 0; i < len(heap); i += 4096 {
 			heap[i] = 1
 		}
 		w.Ready()
-		w.Mark(worker.Monotonic())
+		hooks.Mark(mono.Now())
 		return testproc.DieBy(syscall.SIGKILL)
 	})
 	// disarm-then-crash disarms its death notice, then dies by SIGKILL.
 	worker.Register("disarm-then-crash", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
-		w.Disarm()
+		if err := disarm(w); err != nil {
+			return err
+		}
 		return testproc.DieBy(syscall.SIGKILL)
 	})
 	// forge writes a fake death notice into its robust word and wakes the
@@ -94,10 +113,10 @@ func TestDyingBeforeExited(t *testing.T) {
 			require.True(t, ok, "then Exited")
 			assert.Equal(t, syscall.SIGKILL, e.Exit.Signal)
 			if mb > 0 {
-				assert.Less(t, d.Mono, e.Exit.Mono, "with a heap to tear down, the robust futex tells first")
+				assert.Less(t, mono.Of(d.Time), mono.Of(e.Exit.Time), "with a heap to tear down, the robust futex tells first")
 			}
-			assert.GreaterOrEqual(t, d.Mono, p.Mark())
-			t.Logf("%d MB: dying after %.3f ms, exited after %.3f ms", mb, float64(d.Mono-p.Mark())/1e6, float64(e.Exit.Mono-p.Mark())/1e6)
+			assert.GreaterOrEqual(t, mono.Of(d.Time), procbridge.MarkOf(p))
+			t.Logf("%d MB: dying after %.3f ms, exited after %.3f ms", mb, float64(mono.Of(d.Time)-procbridge.MarkOf(p))/1e6, float64(mono.Of(e.Exit.Time)-procbridge.MarkOf(p))/1e6)
 		})
 	}
 }

@@ -19,32 +19,45 @@ var (
 	ErrExitedBeforeReady = errors.New("procbridge: exited before ready")
 	// ErrBadSpec: a Spec field cannot work (see *SpecError).
 	ErrBadSpec = errors.New("procbridge: bad spec")
-	// ErrBadSegment: the worker refused its shared-memory segment, or the
-	// segment's header no longer validates.
+	// ErrBadSegment: the worker refused its shared-memory segment, or
+	// something read from a segment cannot be right.
 	ErrBadSegment = errors.New("procbridge: bad segment")
 	// ErrHung: the worker stopped beating (see *HangError).
 	ErrHung = errors.New("procbridge: hung")
-	// ErrNotWorkerMain: this program was started as a worker but did not
-	// call worker.Main at the top of main.
-	ErrNotWorkerMain = errors.New("procbridge: started as a worker, but worker.Main was not called at the top of main (or TestMain)")
 )
 
-// SpecError names a Spec field that cannot work, its value and why.
+// SpecError names a field that cannot work, its value and why. It is the
+// one field error of every layer's specs: a procbridge.Spec's (Err nil:
+// it matches ErrBadSpec), a supervision.Spec's, an audio.Graph's or
+// audio.Config's (Err is that package's sentinel). Field is a path from
+// the value being checked, such as "Children[1].Process.Heartbeat.Timeout".
 type SpecError struct {
 	Field  string
-	Value  string
+	Value  string // as written in Go, such as "2ms" or `"web"`; empty when missing
 	Reason string
+	Err    error // the sentinel it matches; nil means ErrBadSpec
 }
 
+// Error returns "<sentinel>: <field> = <value>: <reason>", such as
+// "procbridge: bad spec: Heartbeat.Timeout = 2ms: must be above
+// Heartbeat.Interval (5ms)", leaving out " = <value>" when Value is empty.
 func (e *SpecError) Error() string {
-	return fmt.Sprintf("procbridge: spec.%s = %s: %s", e.Field, e.Value, e.Reason)
+	if e.Value == "" {
+		return fmt.Sprintf("%v: %s: %s", e.Unwrap(), e.Field, e.Reason)
+	}
+	return fmt.Sprintf("%v: %s = %s: %s", e.Unwrap(), e.Field, e.Value, e.Reason)
 }
 
-// Unwrap makes a SpecError match ErrBadSpec.
-func (e *SpecError) Unwrap() error { return ErrBadSpec }
+// Unwrap returns Err, or ErrBadSpec when Err is nil.
+func (e *SpecError) Unwrap() error {
+	if e.Err == nil {
+		return ErrBadSpec
+	}
+	return e.Err
+}
 
 // ExitError is the end of a process that is a failure: anything but a clean
-// exit. It is the typed reason the actor layer fails with.
+// exit or a stop that was asked for.
 type ExitError struct {
 	Name string
 	Pid  int
@@ -73,100 +86,66 @@ type HangError struct {
 	Pid     int
 	Silence time.Duration // since the last beat, when confirmed
 	Timeout time.Duration
-	Starved time.Duration // time it spent held up (see HangHeldUp) while suspect
-	Kind    HangKind      // what the monitor saw when it confirmed the hang
+	Starved time.Duration // time it was held up (waiting for a CPU, or in the kernel) while suspect
+	// Kind is what the hang monitor saw when it confirmed the hang:
+	//
+	//   - "asleep": no thread of the worker runnable and no CPU used
+	//     through the confirmation window. It waits for something that
+	//     does not come (a lock, a read), or it is stopped.
+	//   - "spinning": it ran on a CPU through the window without beating.
+	//   - "held up": it was kept from running (waiting for a CPU on a busy
+	//     machine, or blocked in the kernel) and stayed silent past the
+	//     cap of silence the monitor grants such a worker: ten timeouts,
+	//     and at least 250 ms. It may be healthy, on a machine that cannot
+	//     run it.
+	Kind string
 }
 
-func (e *HangError) Error() string {
-	return fmt.Sprintf("procbridge: %s (pid %d) hung (%v): no heartbeat for %v (timeout %v)", e.Name, e.Pid, e.Kind, e.Silence.Round(time.Microsecond), e.Timeout)
-}
-
-// HangKind says what the hang monitor saw when it confirmed a hang.
-type HangKind int
-
-// Hang kinds.
+// The kinds of hang (HangError.Kind).
 const (
-	// HangAsleep: no thread of the worker runnable and no CPU used through
-	// the confirmation window. It waits for something that does not come
-	// (a lock, a read), or it is stopped.
-	HangAsleep HangKind = iota
-	// HangSpinning: it ran on a CPU through the window without beating.
-	HangSpinning
-	// HangHeldUp: it was kept from running (waiting for a CPU on a busy
-	// machine, or blocked in the kernel) and stayed silent past the cap of
-	// silence the monitor grants such a worker: ten timeouts, and at least
-	// 250 ms. It may be healthy, on a machine that cannot run it.
-	HangHeldUp
+	hangAsleep   = "asleep"
+	hangSpinning = "spinning"
+	hangHeldUp   = "held up"
 )
 
-func (k HangKind) String() string {
-	switch k {
-	case HangAsleep:
-		return "asleep"
-	case HangSpinning:
-		return "spinning"
-	case HangHeldUp:
-		return "held up past the cap"
+func (e *HangError) Error() string {
+	kind := e.Kind
+	if kind == hangHeldUp {
+		kind = "held up past the cap"
 	}
-	return fmt.Sprintf("HangKind(%d)", int(k))
+	return fmt.Sprintf("procbridge: %s (pid %d) hung (%s): no heartbeat for %v (timeout %v)", e.Name, e.Pid, kind, e.Silence.Round(time.Microsecond), e.Timeout)
 }
 
 // Unwrap makes a HangError match ErrHung.
 func (e *HangError) Unwrap() error { return ErrHung }
 
 // ExitKind classifies how a process ended.
-type ExitKind int
+type ExitKind string
 
 // Exit kinds.
 const (
-	ExitClean      ExitKind = iota // exited 0 on its own
-	ExitCode                       // exited with a non-zero code on its own
-	ExitSignal                     // killed by a signal we did not send
-	ExitStopped                    // stopped by us (Stop or Kill), however it ended
-	ExitKilledHung                 // killed by us because it hung
-	ExitNotReady                   // never became ready: died, refused its segment, or timed out
+	ExitClean      ExitKind = "clean"       // exited 0 on its own
+	ExitCode       ExitKind = "code"        // exited with a non-zero code on its own
+	ExitSignal     ExitKind = "signal"      // killed by a signal we did not send
+	ExitStopped    ExitKind = "stopped"     // stopped by us (Stop or Kill), however it ended
+	ExitKilledHung ExitKind = "killed-hung" // killed by us because it hung
+	ExitNotReady   ExitKind = "not-ready"   // never became ready: died, refused its segment, or timed out
 )
 
-func (k ExitKind) String() string {
-	switch k {
-	case ExitClean:
-		return "clean"
-	case ExitCode:
-		return "code"
-	case ExitSignal:
-		return "signal"
-	case ExitStopped:
-		return "stopped"
-	case ExitKilledHung:
-		return "killed-hung"
-	case ExitNotReady:
-		return "not-ready"
-	}
-	return fmt.Sprintf("ExitKind(%d)", int(k))
-}
-
-// Exit is how a process ended. Code is the exit status when it exited;
-// Signal the signal when it was killed by one (and CoreDumped whether it
-// left a core).
+// Exit is how a process ended. Code is the exit status when it exited (-1
+// when a signal ended it); Signal the signal when it was killed by one
+// (and CoreDumped whether it left a core). Time is when the bridge saw the
+// end.
 type Exit struct {
 	Kind       ExitKind
 	Code       int
 	Signal     syscall.Signal
 	CoreDumped bool
-	// Mono is the CLOCK_MONOTONIC time (ns) at which the bridge saw the end,
-	// comparable with timestamps taken in any process (see Monotonic).
-	Mono int64
-	// At is the same instant on the wall clock.
-	At time.Time
+	Time       time.Time
 }
 
-// Clean reports an exit with code 0 that nobody forced: under OTP's rules
-// a transient child that ends this way is not restarted.
-func (e Exit) Clean() bool { return e.Kind == ExitClean }
-
-// Signaled reports whether a signal ended the process.
-func (e Exit) Signaled() bool { return e.Signal != 0 }
-
+// String says how the process ended, such as "killed by SIGKILL",
+// "exited 3" or "stopped by us: exited 0".
 func (e Exit) String() string {
 	how := ""
 	switch {
@@ -188,7 +167,7 @@ func (e Exit) String() string {
 	return how
 }
 
-// Err returns nil for a clean exit and for a stop we asked for, else an
+// err returns nil for a clean exit and for a stop we asked for, else an
 // *ExitError.
 func (e Exit) err(name string, pid int) error {
 	if e.Kind == ExitClean || e.Kind == ExitStopped {

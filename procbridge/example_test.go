@@ -13,7 +13,7 @@ import (
 // failure.
 func Example() {
 	ctx := context.Background()
-	p, err := procbridge.Start(ctx, procbridge.Spec{Worker: "exit", Args: []string{"3"}})
+	p, err := procbridge.Start(ctx, procbridge.Spec{Worker: "exit-now", Args: []string{"3"}})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -52,5 +52,5 @@ func ExampleSpec_Validate() {
 	s := procbridge.Spec{Worker: "wait", Heartbeat: procbridge.Heartbeat{Interval: 5e6, Timeout: 2e6}}
 	fmt.Println(s.Validate())
 	// Output:
-	// procbridge: spec.Heartbeat.Timeout = 2ms: must be above Heartbeat.Interval (5ms)
+	// procbridge: bad spec: Heartbeat.Timeout = 2ms: must be above Heartbeat.Interval (5ms)
 }

@@ -3,6 +3,7 @@
 package procbridge
 
 import (
+	"context"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -63,4 +64,64 @@ func SetPerProcessDyingForTest(on bool) { dyingWaiters.broken.Store(on) }
 func FollowingRaise() (keep, release func()) {
 	t := new(raisedThread)
 	return t.keep, t.release
+}
+
+// WatchMode is the death signal a test forces (watchMode).
+type WatchMode = watchMode
+
+// The death signals tests force: a pidfd, or the pipe sentinel where the
+// kernel has no pidfds.
+const (
+	WatchAuto     = watchAuto
+	WatchPidfd    = watchPidfd
+	WatchSentinel = watchSentinel
+)
+
+// StartWatching is Start with the death signal forced to mode.
+func StartWatching(ctx context.Context, spec Spec, mode WatchMode) (*Process, error) {
+	return start(ctx, spec, startOptions{watch: mode})
+}
+
+// SegmentConfig sizes a segment made by NewSegment.
+type SegmentConfig = segmentConfig
+
+// NewSegment makes a segment for StartIn, as a group does.
+func NewSegment(name string, c SegmentConfig) (*Segment, error) { return newSegment(name, c) }
+
+// CloseSegment releases a segment made by NewSegment.
+func CloseSegment(s *Segment) error { return s.close() }
+
+// StartIn starts a process that serves lane of seg, as a group's member.
+func StartIn(ctx context.Context, spec Spec, seg *Segment, lane int) (*Process, error) {
+	return start(ctx, spec, startOptions{segment: seg, lane: lane})
+}
+
+// LaneState reads the state the process in lane of s last committed.
+func LaneState(s *Segment, lane int, buf []byte) (int, uint64, error) { return s.laneState(lane, buf) }
+
+// Name returns the name p runs as (the spec's, or its worker's).
+func Name(p *Process) string { return p.name }
+
+// Beats returns p's beat count and the CLOCK_MONOTONIC time of its last
+// beat.
+func Beats(p *Process) (count uint64, lastMono int64) { return p.heartbeat() }
+
+// MarkOf returns the timestamp p's worker left with hooks.Mark (or, after a
+// promotion, the instant it was promoted).
+func MarkOf(p *Process) int64 { return p.mark() }
+
+// SpawnMono returns the CLOCK_MONOTONIC time just before p's fork.
+func SpawnMono(p *Process) int64 { return p.spawnMono }
+
+// ReadyMono returns when the bridge saw p ready (0 before).
+func ReadyMono(p *Process) int64 { return p.readyMono.Load() }
+
+// Ended is closed when p has ended and been classified (before its
+// output is drained: Done comes after).
+func Ended(p *Process) <-chan struct{} { return p.exited }
+
+// ExitOf returns how p ended, once Ended is closed (a zero Exit before).
+func ExitOf(p *Process) (Exit, error) {
+	exit, err, _ := p.exitNow()
+	return exit, err
 }

@@ -8,58 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
-
-// GroupSpec is a hot-standby group: a primary and Spares pre-warmed spare
-// processes of the same worker, sharing one Segment.
-type GroupSpec struct {
-	// Spec is the worker; it must link the SDK. Its StateSize and RingSize
-	// size the shared segment; Segment and Lane are set by the group.
-	Spec Spec
-	// Spares is the number of spares (1 when zero).
-	Spares int
-}
-
-// GroupEvent is one of Promoted, SpareReady, SpareLost, SpareFailed and
-// Down: the closed set of things a Group tells.
-type GroupEvent interface{ isGroupEvent() }
-
-// Promoted: the primary died or hung; a spare took over.
-type Promoted struct {
-	From, To   int    // pids: the old primary, the new one
-	Epoch      uint64 // the new primary's epoch; the old one is fenced
-	Cause      Event  // what gave the primary away: Dying, Hung or Exited; nil for Switch
-	DetectMono int64  // when the bridge saw Cause (CLOCK_MONOTONIC ns)
-	SwitchMono int64  // when the spare was promoted and woken
-	ByKernel   bool   // the kernel woke the spare, which promoted itself first
-}
-
-// SpareReady: a replacement spare is warm and parked.
-type SpareReady struct {
-	Pid, Lane int
-	Mono      int64
-}
-
-// SpareLost: a parked spare ended; a replacement is started after Retry
-// (0: at once). A spare that ends within a second of its Ready is crash
-// looping: each time, the wait doubles, from 10 ms up to 5 s; a spare that
-// lived longer resets it.
-type SpareLost struct {
-	Pid   int
-	Exit  Exit
-	Retry time.Duration
-}
-
-// SpareFailed: a replacement spare could not be started; the group tries
-// again after Retry, which doubles with each failure in a row (10 ms to
-// 5 s), for as long as the group runs.
-type SpareFailed struct {
-	Lane  int
-	Err   error
-	Retry time.Duration
-}
 
 // The replacement of a crash-looping spare backs off, so a spare that
 // cannot live does not burn a CPU being restarted.
@@ -76,32 +28,16 @@ func nextRetry(d time.Duration) time.Duration {
 	return min(2*d, spareRetryMax)
 }
 
-// Down: the primary ended with no spare ready to take over, or ended
-// cleanly (exit 0: its work is done, nothing to fail over from). The group
-// is done (its event stream closes after this); restart it cold if the
-// child's restart type says so.
-type Down struct {
-	Pid  int
-	Exit Exit
-	Err  error
-}
-
-func (Promoted) isGroupEvent()    {}
-func (SpareReady) isGroupEvent()  {}
-func (SpareLost) isGroupEvent()   {}
-func (SpareFailed) isGroupEvent() {}
-func (Down) isGroupEvent()        {}
-
 // Group runs a primary and its spares over one shared segment, and fails
 // over to a spare the moment the primary dies or hangs: it fences the old
 // primary (a new epoch), wakes a spare, which resumes from the last state
 // the primary committed, and starts a replacement spare off the failover
 // path. Its methods are safe for concurrent use.
 type Group struct {
-	spec GroupSpec
+	spec Spec
 	seg  *Segment
 
-	events       chan GroupEvent
+	events       chan Event
 	done         chan struct{}
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -123,46 +59,45 @@ type memberEvent struct {
 	e Event
 }
 
-// StartGroup starts the primary and then each spare, each ready before the
-// next, and returns the running group. On error nothing is left running.
-func StartGroup(ctx context.Context, gs GroupSpec) (*Group, error) {
-	if gs.Spares == 0 {
-		gs.Spares = 1
+// StartGroup starts a hot-standby group of spec's worker, which must link
+// the SDK: a primary and spares pre-warmed spare processes (1 when zero, at
+// most 14), sharing one Segment sized by spec's StateSize and RingSize. It
+// starts the primary and then each spare, each ready before the next, and
+// returns the running group. On error nothing is left running.
+func StartGroup(ctx context.Context, spec Spec, spares int) (*Group, error) {
+	if spares == 0 {
+		spares = 1
 	}
-	if gs.Spares < 0 || gs.Spares+1 > MaxLanes {
-		return nil, &SpecError{Field: "Spares", Value: fmt.Sprint(gs.Spares), Reason: fmt.Sprintf("want 1..%d", MaxLanes-1)}
+	if spares < 0 || spares > limits.MaxSpares {
+		return nil, &SpecError{Field: "spares", Value: fmt.Sprint(spares), Reason: fmt.Sprintf("want 1..%d", limits.MaxSpares)}
 	}
-	if !gs.Spec.usesSDK() {
-		return nil, &SpecError{Field: "Spec.Worker", Value: `""`, Reason: "a hot-standby group needs a worker that links procbridge/worker"}
+	if !spec.usesSDK() {
+		return nil, &SpecError{Field: "Worker", Value: `""`, Reason: "a hot-standby group needs a worker that links procbridge/worker (set Worker, or SDK for an executable)"}
 	}
-	if gs.Spec.Segment != nil || gs.Spec.Lane != 0 {
-		return nil, &SpecError{Field: "Spec.Segment", Value: "set", Reason: "the group makes its own segment"}
-	}
-	probe := gs.Spec
-	if err := probe.Validate(); err != nil {
+	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	seg, err := NewSegment(gs.Spec.name(), SegmentConfig{
-		Lanes:     gs.Spares + 1,
-		StateSize: gs.Spec.StateSize,
-		RingSize:  gs.Spec.RingSize,
-		Heartbeat: gs.Spec.Heartbeat,
+	seg, err := newSegment(spec.name(), segmentConfig{
+		Lanes:     spares + 1,
+		StateSize: spec.StateSize,
+		RingSize:  spec.RingSize,
+		Heartbeat: spec.Heartbeat,
 	})
 	if err != nil {
 		return nil, err
 	}
 	gctx, cancel := context.WithCancel(context.Background())
 	g := &Group{
-		spec:         gs,
+		spec:         spec,
 		seg:          seg,
-		events:       make(chan GroupEvent, 64),
+		events:       make(chan Event, 64),
 		done:         make(chan struct{}),
 		ctx:          gctx,
 		cancel:       cancel,
 		memberEvents: make(chan memberEvent),
 		switches:     make(chan chan error),
-		members:      make([]*Process, gs.Spares+1),
-		retry:        make([]time.Duration, gs.Spares+1),
+		members:      make([]*Process, spares+1),
+		retry:        make([]time.Duration, spares+1),
 		handled:      map[*Process]bool{},
 		dying:        map[*Process]bool{},
 	}
@@ -173,6 +108,10 @@ func StartGroup(ctx context.Context, gs GroupSpec) (*Group, error) {
 			return nil, err
 		}
 		g.members[lane] = p
+		if lane == 0 {
+			// The primary's Ready, its first event, is the group's.
+			g.emit(<-p.Events())
+		}
 		g.follow(p)
 	}
 	go g.run()
@@ -180,10 +119,9 @@ func StartGroup(ctx context.Context, gs GroupSpec) (*Group, error) {
 }
 
 func (g *Group) startLane(ctx context.Context, lane int) (*Process, error) {
-	s := g.spec.Spec
+	s := g.spec
 	s.StateSize, s.RingSize = 0, 0
-	s.Segment, s.Lane = g.seg, lane
-	return Start(ctx, s)
+	return start(ctx, s, startOptions{segment: g.seg, lane: lane})
 }
 
 // follow forwards p's events to the group's loop.
@@ -211,19 +149,20 @@ func (g *Group) abort() {
 		}
 	}
 	g.wg.Wait()
-	g.seg.Close()
+	g.seg.close()
 }
 
-// Events returns the group's events; the channel closes after Down or Stop.
-func (g *Group) Events() <-chan GroupEvent { return g.events }
+// Events returns the group's events: its first primary's Ready, then
+// Promoted, SpareReady and SpareDown, then, last, the Exited of its primary,
+// after which the channel is closed. The group ends when its primary ends with no spare ready to take
+// over, or ends cleanly (exit 0: its work is done, nothing to fail over
+// from), or when it is stopped.
+func (g *Group) Events() <-chan Event { return g.events }
 
 // Done is closed when the group has stopped, every goroutine of it
-// returned and the segment's descriptor is closed (its mapping stays:
-// Segment still reads the state).
+// returned and the segment's descriptor is closed (its mapping stays: the
+// Segment of its processes still reads the state).
 func (g *Group) Done() <-chan struct{} { return g.done }
-
-// Segment returns the shared segment (state, commands).
-func (g *Group) Segment() *Segment { return g.seg }
 
 // Primary returns the primary as the group has reported it: the first
 // process, then the To of the last Promoted event. It agrees with the
@@ -259,17 +198,18 @@ func (g *Group) run() {
 		select {
 		case <-g.ctx.Done():
 			g.wg.Wait()
-			g.seg.Close()
+			g.seg.close()
+			g.emitPrimaryEnd()
 			return
 		case reply := <-g.switches:
 			reply <- g.switchOver()
 		case me := <-g.memberEvents:
 			if g.handle(me) {
-				// Down: stop the rest and end.
+				// The primary is gone for good: stop the rest and end.
 				g.cancel()
 				g.stopAll(context.Background())
 				g.wg.Wait()
-				g.seg.Close()
+				g.seg.close()
 				return
 			}
 		}
@@ -299,11 +239,11 @@ func (g *Group) handle(me memberEvent) bool {
 		if isPrimary && !g.handled[me.p] && e.Exit.Kind == ExitClean {
 			// The primary finished its work: the child ended, nothing failed.
 			g.handled[me.p] = true
-			g.emit(Down{Pid: me.p.Pid(), Exit: e.Exit, Err: e.Err})
+			g.emit(e)
 			return true
 		}
 		if isPrimary && !g.handled[me.p] {
-			if down := g.failover(me.p, lane, e, e.Exit.Mono); down {
+			if down := g.failover(me.p, lane, e, mono.Of(e.Exit.Time)); down {
 				return true
 			}
 		}
@@ -314,7 +254,7 @@ func (g *Group) handle(me memberEvent) bool {
 		g.members[lane] = nil
 		var retry time.Duration
 		if wasSpare {
-			if lived := time.Duration(e.Exit.Mono - me.p.ReadyMono()); lived < spareStable {
+			if lived := time.Duration(mono.Of(e.Exit.Time) - me.p.readyMono.Load()); lived < spareStable {
 				g.retry[lane] = nextRetry(g.retry[lane])
 			} else {
 				g.retry[lane] = 0
@@ -325,7 +265,8 @@ func (g *Group) handle(me memberEvent) bool {
 		}
 		g.mu.Unlock()
 		if wasSpare {
-			g.emit(SpareLost{Pid: me.p.Pid(), Exit: e.Exit, Retry: retry})
+			exit := e.Exit
+			g.emit(SpareDown{Pid: me.p.Pid(), Lane: lane, Exit: &exit, Retry: retry})
 		}
 		g.replace(lane, retry)
 	}
@@ -335,13 +276,26 @@ func (g *Group) handle(me memberEvent) bool {
 func eventMono(e Event) int64 {
 	switch e := e.(type) {
 	case Dying:
-		return e.Mono
+		return mono.Of(e.Time)
 	case Hung:
-		return e.Mono
+		return mono.Of(e.Time)
 	case Exited:
-		return e.Exit.Mono
+		return mono.Of(e.Exit.Time)
 	}
 	return mono.Now()
+}
+
+// emitPrimaryEnd reports, as the group's last event, how its primary
+// ended, once the group was stopped.
+func (g *Group) emitPrimaryEnd() {
+	g.mu.Lock()
+	p := g.members[g.primary]
+	g.mu.Unlock()
+	if p == nil {
+		return
+	}
+	<-p.exited // its events are closed: it ends in a moment, if not yet
+	g.emit(Exited{Pid: p.Pid(), Exit: p.exit, Err: p.err, Dropped: p.dropped.Load()})
 }
 
 // failover promotes a spare in place of the primary p (lane from). With no
@@ -360,7 +314,7 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 	if to < 0 {
 		p.Kill()
 		exit, err := p.Wait(context.Background())
-		g.emit(Down{Pid: p.Pid(), Exit: exit, Err: err})
+		g.emit(Exited{Pid: p.Pid(), Exit: exit, Err: err, Dropped: p.dropped.Load()})
 		return true
 	}
 	epoch, lane, won, _ := g.seg.failover(from, to)
@@ -372,7 +326,7 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 	g.mu.Unlock()
 	g.emit(Promoted{
 		From: p.Pid(), To: next.Pid(), Epoch: epoch, Cause: cause,
-		DetectMono: detect, SwitchMono: switched,
+		Detected: mono.Time(detect), Switched: mono.Time(switched),
 		ByKernel: !won,
 	})
 	return false
@@ -413,7 +367,7 @@ func (g *Group) replace(lane int, after time.Duration) {
 			g.retry[lane] = nextRetry(g.retry[lane])
 			after = g.retry[lane]
 			g.mu.Unlock()
-			g.emit(SpareFailed{Lane: lane, Err: err, Retry: after})
+			g.emit(SpareDown{Lane: lane, Err: err, Retry: after})
 		}
 		g.mu.Lock()
 		if g.stopped {
@@ -425,7 +379,7 @@ func (g *Group) replace(lane int, after time.Duration) {
 		g.members[lane] = p
 		g.mu.Unlock()
 		g.follow(p)
-		g.emit(SpareReady{Pid: p.Pid(), Lane: lane, Mono: p.ReadyMono()})
+		g.emit(SpareReady{Pid: p.Pid(), Lane: lane, Time: mono.Time(p.readyMono.Load())})
 	}()
 }
 
@@ -455,7 +409,7 @@ func (g *Group) laneOf(p *Process) int {
 
 // emit never blocks the loop: the channel is large, and a reader that falls
 // that far behind loses events rather than stalling a failover.
-func (g *Group) emit(e GroupEvent) {
+func (g *Group) emit(e Event) {
 	select {
 	case g.events <- e:
 	default:

@@ -73,17 +73,14 @@ var groupBeat = procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 50
 
 func startGroup(t *testing.T, spares int) *procbridge.Group {
 	t.Helper()
-	g, err := procbridge.StartGroup(ctxT(t), procbridge.GroupSpec{
-		Spec:   procbridge.Spec{Worker: "beating-counter", StateSize: 8, RingSize: 4096, Heartbeat: groupBeat},
-		Spares: spares,
-	})
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Worker: "beating-counter", StateSize: 8, RingSize: 4096, Heartbeat: groupBeat}, spares)
 	require.NoError(t, err)
 	t.Cleanup(func() { g.Stop(context.Background()) })
 	return g
 }
 
 // nextGroupEvent returns the next event of g of type T, skipping others.
-func nextGroupEvent[T procbridge.GroupEvent](t *testing.T, g *procbridge.Group) T {
+func nextGroupEvent[T procbridge.Event](t *testing.T, g *procbridge.Group) T {
 	t.Helper()
 	timeout := time.After(deadline)
 	for {
@@ -101,10 +98,16 @@ func nextGroupEvent[T procbridge.GroupEvent](t *testing.T, g *procbridge.Group) 
 	}
 }
 
+// groupSegment returns the segment g's processes share.
+func groupSegment(g *procbridge.Group) *procbridge.Segment {
+	seg, _ := g.Primary().Segment()
+	return seg
+}
+
 // awaitCount waits until the committed count passes n.
 func awaitCount(t *testing.T, g *procbridge.Group, n uint64) uint64 {
 	t.Helper()
-	seg := g.Segment()
+	seg, _ := g.Primary().Segment()
 	for {
 		// Ask the primary for its count over the command ring.
 		require.NoError(t, seg.Send([]byte("count")))
@@ -143,7 +146,7 @@ func TestGroupPromotesAfterHang(t *testing.T) {
 	g := startGroup(t, 1)
 	primary := g.Primary()
 	awaitCount(t, g, 5)
-	require.NoError(t, g.Segment().Send([]byte("hang")))
+	require.NoError(t, groupSegment(g).Send([]byte("hang")))
 	p := nextGroupEvent[procbridge.Promoted](t, g)
 	assert.Equal(t, primary.Pid(), p.From)
 	assert.IsType(t, procbridge.Hung{}, p.Cause)
@@ -165,7 +168,7 @@ func TestGroupCatchesHangAfterPromotion(t *testing.T) {
 	require.Equal(t, p.To, second.Pid())
 	nextGroupEvent[procbridge.SpareReady](t, g)
 	awaitCount(t, g, 200) // beating as the primary: no false hang
-	require.NoError(t, g.Segment().Send([]byte("hang")))
+	require.NoError(t, groupSegment(g).Send([]byte("hang")))
 	p = nextGroupEvent[procbridge.Promoted](t, g)
 	assert.Equal(t, second.Pid(), p.From)
 	assert.IsType(t, procbridge.Hung{}, p.Cause)
@@ -176,8 +179,10 @@ func TestGroupReplacesDeadSpare(t *testing.T) {
 	g := startGroup(t, 1)
 	spare := g.Spares()[0]
 	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
-	lost := nextGroupEvent[procbridge.SpareLost](t, g)
+	lost := nextGroupEvent[procbridge.SpareDown](t, g)
 	assert.Equal(t, spare.Pid(), lost.Pid)
+	assert.Equal(t, 1, lost.Lane)
+	require.NotNil(t, lost.Exit, "a spare lost, not one that failed to start")
 	ready := nextGroupEvent[procbridge.SpareReady](t, g)
 	assert.Equal(t, 1, ready.Lane)
 	// The replacement takes over when the primary dies.
@@ -191,12 +196,12 @@ func TestGroupDownWhenPrimaryAndSpareDie(t *testing.T) {
 	primary, spare := g.Primary(), g.Spares()[0]
 	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
 	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
-	var last procbridge.GroupEvent
+	var last procbridge.Event
 	for e := range g.Events() {
 		last = e
 	}
-	down, ok := last.(procbridge.Down)
-	require.True(t, ok, "the group ends with Down, got %#v", last)
+	down, ok := last.(procbridge.Exited)
+	require.True(t, ok, "the group ends with its primary's Exited, got %#v", last)
 	assert.Contains(t, []int{primary.Pid(), spare.Pid()}, down.Pid)
 	select {
 	case <-g.Done():
@@ -212,11 +217,11 @@ func TestGroupDownWhenPrimaryAndSpareDie(t *testing.T) {
 func exitedEventOf(t *testing.T, p *procbridge.Process) procbridge.Exit {
 	t.Helper()
 	select {
-	case <-p.Exited():
+	case <-procbridge.Ended(p):
 	case <-time.After(deadline):
 		t.Fatalf("%d did not end", p.Pid())
 	}
-	e, _ := p.Exit()
+	e, _ := procbridge.ExitOf(p)
 	return e
 }
 
@@ -265,7 +270,7 @@ func init() {
 	// it dies: at once after Ready, or, when args[0] names a file, before
 	// Ready from its args[1]-th start on (the file counts the starts).
 	worker.Register("fragile-spare", func(ctx context.Context, w *worker.Worker) error {
-		if !w.Spare() {
+		if w.Active() { // the primary
 			w.Ready()
 			if err := w.WaitActive(ctx); err != nil {
 				return nil
@@ -273,7 +278,7 @@ func init() {
 			<-ctx.Done()
 			return nil
 		}
-		if args := w.Args(); len(args) == 2 {
+		if args := os.Args[1:]; len(args) == 2 {
 			f, err := os.OpenFile(args[0], os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
 			if err != nil {
 				return err
@@ -300,12 +305,13 @@ func init() {
 // TestGroupSpareCrashLoopBacksOff: a spare that dies as soon as it is ready
 // is replaced after a wait that doubles each time.
 func TestGroupSpareCrashLoopBacksOff(t *testing.T) {
-	g, err := procbridge.StartGroup(ctxT(t), procbridge.GroupSpec{Spec: procbridge.Spec{Worker: "fragile-spare"}})
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Worker: "fragile-spare"}, 1)
 	require.NoError(t, err)
 	defer g.Stop(context.Background())
 	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond}
 	for _, w := range want {
-		lost := nextGroupEvent[procbridge.SpareLost](t, g)
+		lost := nextGroupEvent[procbridge.SpareDown](t, g)
+		require.NotNil(t, lost.Exit)
 		assert.Equal(t, 3, lost.Exit.Code)
 		assert.Equal(t, w, lost.Retry)
 	}
@@ -316,16 +322,19 @@ func TestGroupSpareCrashLoopBacksOff(t *testing.T) {
 // is tried again, backing off, and the group stops cleanly meanwhile.
 func TestGroupSpareStartFailureRetries(t *testing.T) {
 	count := t.TempDir() + "/starts"
-	g, err := procbridge.StartGroup(ctxT(t), procbridge.GroupSpec{Spec: procbridge.Spec{Worker: "fragile-spare", Args: []string{count, "2"}}})
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Worker: "fragile-spare", Args: []string{count, "2"}}, 1)
 	require.NoError(t, err)
 	defer g.Stop(context.Background())
 	spare := g.Spares()[0]
 	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
-	lost := nextGroupEvent[procbridge.SpareLost](t, g)
+	lost := nextGroupEvent[procbridge.SpareDown](t, g)
 	assert.Equal(t, spare.Pid(), lost.Pid)
+	require.NotNil(t, lost.Exit, "a spare lost")
 	assert.Equal(t, 10*time.Millisecond, lost.Retry, "it died within a second of its Ready")
 	for _, w := range []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond} {
-		f := nextGroupEvent[procbridge.SpareFailed](t, g)
+		f := nextGroupEvent[procbridge.SpareDown](t, g)
+		assert.Nil(t, f.Exit, "a replacement that failed to start")
+		assert.Zero(t, f.Pid)
 		assert.ErrorIs(t, f.Err, procbridge.ErrExitedBeforeReady)
 		assert.Equal(t, w, f.Retry)
 		assert.Equal(t, 1, f.Lane)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -38,24 +39,24 @@ func TestHang(t *testing.T) {
 				procbridge.SetThreadClocksForTest(false)
 				defer procbridge.SetThreadClocksForTest(true)
 			}
-			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "stop-beating", Args: []string{"20", how}, Heartbeat: fastBeat})
+			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat-then-stall", Args: []string{"20", how}, Heartbeat: fastBeat})
 			require.NoError(t, err)
 			nextEvent(t, p) // Ready
 			hung, ok := nextEvent(t, p).(procbridge.Hung)
 			require.True(t, ok, "Hung comes before Exited")
-			require.NotZero(t, p.Mark(), "the worker marked its last beat")
-			_, lastBeat := p.Heartbeat() // the beat the mark follows
-			assert.GreaterOrEqual(t, hung.Mono-lastBeat, int64(fastBeat.Timeout), "not raised before the timeout")
+			require.NotZero(t, procbridge.MarkOf(p), "the worker marked its last beat")
+			_, lastBeat := procbridge.Beats(p) // the beat the mark follows
+			assert.GreaterOrEqual(t, mono.Of(hung.Time)-lastBeat, int64(fastBeat.Timeout), "not raised before the timeout")
 			assert.ErrorIs(t, hung.Err, procbridge.ErrHung)
 			assert.Equal(t, p.Pid(), hung.Err.Pid)
 			switch {
 			case how == "sleep":
-				assert.Equal(t, procbridge.HangAsleep, hung.Err.Kind, "%v", hung.Err)
-			case hung.Err.Kind == procbridge.HangHeldUp:
+				assert.Equal(t, "asleep", hung.Err.Kind, "%v", hung.Err)
+			case hung.Err.Kind == "held up":
 				// A machine that kept a spinner from its CPU past the cap.
 				t.Logf("the machine held the spinner up: %v", hung.Err)
 			default:
-				assert.Equal(t, procbridge.HangSpinning, hung.Err.Kind, "%v", hung.Err)
+				assert.Equal(t, "spinning", hung.Err.Kind, "%v", hung.Err)
 			}
 			e := exitedEvent(t, p)
 			assert.Equal(t, procbridge.ExitKilledHung, e.Exit.Kind)
@@ -66,7 +67,7 @@ func TestHang(t *testing.T) {
 
 // TestNoFalseHangUnderLoad keeps both cores busy with other work while
 // workers beat: a worker that waits for a CPU is not hung. The one Hung it
-// lets pass is HangHeldUp: a machine that keeps a worker from running for
+// lets pass is one held up: a machine that keeps a worker from running for
 // longer than the monitor's cap of silence (50 timeouts here) gets it
 // called, by design, and says so.
 func TestNoFalseHangUnderLoad(t *testing.T) {
@@ -106,7 +107,7 @@ func TestNoFalseHangUnderLoad(t *testing.T) {
 	}
 	heldUp := map[*procbridge.Process]bool{}
 	stopping := false
-	// unexpected fails on any event but a HangHeldUp, which it logs, and a
+	// unexpected fails on any event but a hang held up, which it logs, and a
 	// Dying once the worker is being ended.
 	unexpected := func(ev event) {
 		t.Helper()
@@ -116,13 +117,13 @@ func TestNoFalseHangUnderLoad(t *testing.T) {
 		case dying && (heldUp[ev.p] || stopping):
 			// Killed (for the hang, or past Stop's grace): the death
 			// notice comes before Exited.
-		case ok && h.Err.Kind == procbridge.HangHeldUp:
-			t.Logf("%s: the machine held it up past the cap: %v (held up %v)", ev.p.Name(), h.Err, h.Err.Starved)
+		case ok && h.Err.Kind == "held up":
+			t.Logf("%s: the machine held it up past the cap: %v (held up %v)", procbridge.Name(ev.p), h.Err, h.Err.Starved)
 			heldUp[ev.p] = true
 		case ok:
-			t.Fatalf("%s: %v (held up %v) while merely starved", ev.p.Name(), h.Err, h.Err.Starved)
+			t.Fatalf("%s: %v (held up %v) while merely starved", procbridge.Name(ev.p), h.Err, h.Err.Starved)
 		default:
-			t.Fatalf("%s: %#v", ev.p.Name(), ev.e)
+			t.Fatalf("%s: %#v", procbridge.Name(ev.p), ev.e)
 		}
 	}
 	quiet := time.After(3 * time.Second)
@@ -185,7 +186,7 @@ func TestMonitorSleepsWhileWorkersBeat(t *testing.T) {
 	for _, p := range ps {
 		select {
 		case e := <-p.Events():
-			t.Fatalf("%s: %#v while beating", p.Name(), e)
+			t.Fatalf("%s: %#v while beating", procbridge.Name(p), e)
 		default:
 		}
 	}
@@ -196,13 +197,13 @@ func waitBeats(t *testing.T, ps []*procbridge.Process, n uint64) {
 	t.Helper()
 	from := make([]uint64, len(ps))
 	for i, p := range ps {
-		from[i], _ = p.Heartbeat()
+		from[i], _ = procbridge.Beats(p)
 	}
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	timeout := time.After(deadline)
 	for i := 0; i < len(ps); {
-		if c, _ := ps[i].Heartbeat(); c >= from[i]+n {
+		if c, _ := procbridge.Beats(ps[i]); c >= from[i]+n {
 			i++
 			continue
 		}

@@ -4,7 +4,6 @@ package procbridge_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/understudy/understudy/internal/hooks"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
@@ -34,7 +33,7 @@ func TestMain(m *testing.M) {
 func init() {
 	worker.Register("sigkill", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
-		w.Mark(worker.Monotonic())
+		hooks.Mark(mono.Now())
 		return testproc.DieBy(syscall.SIGKILL)
 	})
 	worker.Register("sigsegv", func(ctx context.Context, w *worker.Worker) error {
@@ -44,27 +43,27 @@ func init() {
 		resetDefault(syscall.SIGSEGV)
 		return testproc.DieBy(syscall.SIGSEGV)
 	})
-	worker.Register("exit", func(ctx context.Context, w *worker.Worker) error {
+	worker.Register("exit-now", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
-		code, _ := strconv.Atoi(w.Args()[0])
+		code, _ := strconv.Atoi(os.Args[1])
 		if code == 0 {
-			w.Disarm() // a clean exit of our own: no death notice
+			return nil // a clean end: the SDK clears the death notice first
 		}
 		os.Exit(code)
 		return nil
 	})
 	// stop-beating beats for Args[0] beats, then sleeps (Args[1] == "sleep")
 	// or spins (Args[1] == "spin") without beating.
-	worker.Register("stop-beating", func(ctx context.Context, w *worker.Worker) error {
-		n, _ := strconv.Atoi(w.Args()[0])
+	worker.Register("beat-then-stall", func(ctx context.Context, w *worker.Worker) error {
+		n, _ := strconv.Atoi(os.Args[1])
 		w.Ready()
 		for range n {
 			w.Beat()
 			time.Sleep(w.HeartbeatInterval())
 		}
 		w.Beat()
-		w.Mark(worker.Monotonic())
-		if w.Args()[1] == "spin" {
+		hooks.Mark(mono.Now())
+		if os.Args[2] == "spin" {
 			for spin := 0; ; spin++ { //nolint:staticcheck // the hang under test
 			}
 		}
@@ -128,7 +127,7 @@ func init() {
 func benchDie() {
 	d, _ := time.ParseDuration(os.Getenv("PB_BENCH_DIE"))
 	time.Sleep(d)
-	fmt.Println(worker.Monotonic())
+	fmt.Println(mono.Now())
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {}
 }
@@ -138,34 +137,6 @@ func benchDie() {
 func resetDefault(sig syscall.Signal) {
 	var act [4]uintptr // sa_handler = SIG_DFL (0), flags, restorer, mask
 	syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafePointer(&act)), 0, 8, 0, 0)
-}
-
-// waitGone waits until pid has ended (through a pidfd), or fails the test
-// after a generous deadline.
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	fd, err := unix.PidfdOpen(pid, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return
-	}
-	if err != nil {
-		t.Fatalf("pidfd_open %d: %v", pid, err)
-	}
-	defer unix.Close(fd)
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, int(deadline/time.Millisecond))
-	if err != nil || n == 0 {
-		t.Fatalf("pid %d still alive after %v", pid, deadline)
-	}
-}
-
-// deadline is how long a test waits for an event before it calls it a hang.
-const deadline = 20 * time.Second
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // nextEvent returns the next event of p, or fails after the deadline.
@@ -178,7 +149,7 @@ func nextEvent(t *testing.T, p *procbridge.Process) procbridge.Event {
 		}
 		return e
 	case <-time.After(deadline):
-		t.Fatalf("no event from %s after %v", p.Name(), deadline)
+		t.Fatalf("no event from %s after %v", procbridge.Name(p), deadline)
 	}
 	return nil
 }
@@ -233,7 +204,7 @@ func nextLine(t *testing.T, p *procbridge.Process) string {
 		}
 		return l.Text
 	case <-time.After(deadline):
-		t.Fatalf("no line from %s after %v", p.Name(), deadline)
+		t.Fatalf("no line from %s after %v", procbridge.Name(p), deadline)
 	}
 	return ""
 }
@@ -253,3 +224,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// The shared test helpers, by their short names here.
+var (
+	ctxT     = testproc.Context
+	waitGone = testproc.WaitGone
+	openFds  = testproc.OpenFds
+)
+
+const deadline = testproc.Deadline

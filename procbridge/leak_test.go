@@ -3,7 +3,6 @@
 package procbridge_test
 
 import (
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -25,9 +24,7 @@ func TestNoLeakOver1000Cycles(t *testing.T) {
 	spec := procbridge.Spec{Worker: "beat", Stdout: procbridge.Lines, Stderr: procbridge.ToWriter(&syncBuffer{}),
 		Heartbeat: procbridge.Heartbeat{Interval: 5 * time.Millisecond, Timeout: time.Second}}
 	cycle := func(i int) {
-		s := spec
-		s.Watch = watchModes[i%2]
-		p, err := procbridge.Start(ctxT(t), s)
+		p, err := startWatching(t, spec, watchModes[i%2])
 		require.NoError(t, err)
 		p.Kill()
 		exit, err := p.Wait(ctxT(t))
@@ -50,12 +47,6 @@ func TestNoLeakOver1000Cycles(t *testing.T) {
 		runtime.Gosched()
 	}
 	assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines, "goroutines after %d cycles", n)
-}
-
-func openFds(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(ents)
 }
 
 // awaitMonitorIdle waits, with a deadline, for the hang monitor to exit.

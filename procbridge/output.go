@@ -23,20 +23,20 @@ type outputs struct {
 const outputDrainBound = 500 * time.Millisecond
 
 // startOutput drains r for one stream. The reader never waits for the
-// consumer: chunks (OutputWriter) or lines (OutputLines) that find the
+// consumer: chunks (ToWriter) or lines (Lines) that find the
 // consumer's queue full are dropped and counted, so the worker never blocks
 // on a full pipe.
 func (p *Process) startOutput(r *os.File, o Output, isErr bool) {
 	outs := &p.out
 	outs.wg.Add(1)
-	switch o.Kind {
-	case OutputWriter:
+	switch o.kind {
+	case outputWriter:
 		chunks := make(chan []byte, 64)
 		outs.wg.Add(1)
 		go func() {
 			defer outs.wg.Done()
 			for c := range chunks {
-				o.Writer.Write(c)
+				o.w.Write(c)
 			}
 		}()
 		go func() {
@@ -58,7 +58,7 @@ func (p *Process) startOutput(r *os.File, o Output, isErr bool) {
 				}
 			}
 		}()
-	case OutputLines:
+	case outputLines:
 		outs.lines.Add(1)
 		go func() {
 			defer outs.wg.Done()

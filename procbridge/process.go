@@ -56,48 +56,36 @@ type Process struct {
 	atEnd laneFinal // the lane's readings when reaped; valid once dead is closed
 }
 
+// Start starts a worker from spec and returns once it is ready: for a worker
+// that links procbridge/worker, once it called Ready; otherwise once it runs.
+// If the worker ends first, does not get ready within the spec's
+// ReadyTimeout, or ctx ends, it is killed, reaped, and Start returns an error
+// (wrapping ErrExitedBeforeReady, ErrStartTimeout, ErrBadSegment or ctx's
+// cause). No process is left behind on any error. It needs Linux (pidfds,
+// memfds, futexes); elsewhere it returns an error wrapping ErrNotSupported.
+func Start(ctx context.Context, spec Spec) (*Process, error) {
+	return start(ctx, spec, startOptions{})
+}
+
 // Pid returns the process id.
 func (p *Process) Pid() int { return p.pid }
-
-// Name returns the spec's name.
-func (p *Process) Name() string { return p.name }
-
-// Spec returns the spec the process was started from.
-func (p *Process) Spec() Spec { return p.spec }
 
 // Events returns the process's events: Ready, then possibly Hung or Dying,
 // then Exited, after which the channel is closed. The channel has room for
 // every event, so a slow reader never delays the bridge.
 func (p *Process) Events() <-chan Event { return p.events }
 
-// Lines returns the worker's output lines for streams set to OutputLines.
-// It is closed once both streams are drained. Lines that arrive while the
-// channel is full are dropped and counted (Dropped).
+// Lines returns the worker's output lines for streams set to Lines. It is
+// closed once both streams are drained. Lines that arrive while the channel
+// is full are dropped and counted (Exited.Dropped).
 func (p *Process) Lines() <-chan Line { return p.lines }
-
-// Dropped returns how many bytes of output were dropped because their
-// consumer fell behind.
-func (p *Process) Dropped() uint64 { return p.dropped.Load() }
-
-// Exited is closed when the process has ended and been classified.
-func (p *Process) Exited() <-chan struct{} { return p.exited }
 
 // Done is closed when the process has ended and every goroutine of its
 // bridge has returned.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Exit returns how the process ended, and the failure (an *ExitError) if it
-// was one. It is valid once Exited is closed; before, it returns a zero Exit.
-func (p *Process) Exit() (Exit, error) {
-	select {
-	case <-p.exited:
-		return p.exit, p.err
-	default:
-		return Exit{}, nil
-	}
-}
-
-// Wait waits for the process to end, or for ctx.
+// Wait waits for the process to end (Done), or for ctx, and returns how it
+// ended and the failure (an *ExitError) if it was one.
 func (p *Process) Wait(ctx context.Context) (Exit, error) {
 	select {
 	case <-p.done:
@@ -107,17 +95,21 @@ func (p *Process) Wait(ctx context.Context) (Exit, error) {
 	}
 }
 
-// SpawnMono returns the CLOCK_MONOTONIC time just before the fork.
-func (p *Process) SpawnMono() int64 { return p.spawnMono }
+// exitNow returns how the process ended, once it has (ok false before).
+func (p *Process) exitNow() (exit Exit, err error, ok bool) {
+	select {
+	case <-p.exited:
+		return p.exit, p.err, true
+	default:
+		return Exit{}, nil, false
+	}
+}
 
-// ReadyMono returns when the bridge saw the worker ready (0 before).
-func (p *Process) ReadyMono() int64 { return p.readyMono.Load() }
-
-// Heartbeat returns the worker's beat count and the CLOCK_MONOTONIC time of
+// heartbeat returns the worker's beat count and the CLOCK_MONOTONIC time of
 // its last beat (0, 0 when it never beat). After the end it returns what
 // the lane held when the process was reaped (a shared lane may serve
 // another process since).
-func (p *Process) Heartbeat() (count uint64, lastMono int64) {
+func (p *Process) heartbeat() (count uint64, lastMono int64) {
 	if f := p.final(); f != nil {
 		return f.beats, f.lastBeat
 	}
@@ -141,9 +133,9 @@ func (p *Process) final() *laneFinal {
 }
 
 // HeartbeatAge returns the time since the last beat (since ready when it
-// never beat).
+// never beat), or 0 before the process is ready.
 func (p *Process) HeartbeatAge() time.Duration {
-	_, at := p.Heartbeat()
+	_, at := p.heartbeat()
 	if at == 0 {
 		at = p.readyMono.Load()
 	}
@@ -153,11 +145,12 @@ func (p *Process) HeartbeatAge() time.Duration {
 	return time.Duration(mono.Now() - at)
 }
 
-// Segment returns the segment the process serves, and its lane.
+// Segment returns the segment the process serves (its own, or its group's)
+// and its lane in it: the state and the command rings.
 func (p *Process) Segment() (*Segment, int) { return p.segment, p.lane.Index() }
 
-// Mark returns the timestamp the worker left with worker.Mark.
-func (p *Process) Mark() int64 {
+// mark returns the timestamp the worker left in its lane (internal/hooks).
+func (p *Process) mark() int64 {
 	if f := p.final(); f != nil {
 		return f.mark
 	}
@@ -201,8 +194,8 @@ func (p *Process) terminate(grace time.Duration) {
 func (p *Process) setReason(r int32) { p.reason.CompareAndSwap(reasonNone, r) }
 
 // classify turns a reaped status into an Exit.
-func (p *Process) classify(code int, sig int, core bool, mono int64, readySeen bool) Exit {
-	e := Exit{Code: code, CoreDumped: core, Mono: mono, At: time.Now()}
+func (p *Process) classify(code int, sig int, core bool, ns int64, readySeen bool) Exit {
+	e := Exit{Code: code, CoreDumped: core, Time: mono.Time(ns)}
 	e.Signal = signalOf(sig)
 	switch p.reason.Load() {
 	case reasonHung:

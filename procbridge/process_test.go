@@ -5,6 +5,7 @@ package procbridge_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -16,10 +17,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 )
 
 var watchModes = []procbridge.WatchMode{procbridge.WatchPidfd, procbridge.WatchSentinel}
+
+// startWatching starts spec with the death signal forced to mode.
+func startWatching(t *testing.T, spec procbridge.Spec, mode procbridge.WatchMode) (*procbridge.Process, error) {
+	t.Helper()
+	return procbridge.StartWatching(ctxT(t), spec, mode)
+}
 
 // TestClassifyEnds runs every kind of end under both death signals: the
 // pidfd and the forced pipe-sentinel fallback.
@@ -36,17 +44,16 @@ func TestClassifyEnds(t *testing.T) {
 	}{
 		{name: "sigkill", spec: procbridge.Spec{Worker: "sigkill"}, kind: procbridge.ExitSignal, code: -1, signal: syscall.SIGKILL, failed: true, dying: true},
 		{name: "sigsegv", spec: procbridge.Spec{Worker: "sigsegv"}, kind: procbridge.ExitSignal, code: -1, signal: syscall.SIGSEGV, failed: true, dying: true},
-		{name: "exit0", spec: procbridge.Spec{Worker: "exit", Args: []string{"0"}}, kind: procbridge.ExitClean},
-		{name: "exit3", spec: procbridge.Spec{Worker: "exit", Args: []string{"3"}}, kind: procbridge.ExitCode, code: 3, failed: true, dying: true},
+		{name: "exit0", spec: procbridge.Spec{Worker: "exit-now", Args: []string{"0"}}, kind: procbridge.ExitClean},
+		{name: "exit3", spec: procbridge.Spec{Worker: "exit-now", Args: []string{"3"}}, kind: procbridge.ExitCode, code: 3, failed: true, dying: true},
 		{name: "stopped", spec: procbridge.Spec{Worker: "wait"}, stop: true, kind: procbridge.ExitStopped},
 	}
 	for _, mode := range watchModes {
 		for _, c := range cases {
 			t.Run(mode.String()+"/"+c.name, func(t *testing.T) {
 				spec := c.spec
-				spec.Watch = mode
 				spec.Dir = t.TempDir() // where a core would go
-				p, err := procbridge.Start(ctxT(t), spec)
+				p, err := startWatching(t, spec, mode)
 				require.NoError(t, err)
 				ready, ok := nextEvent(t, p).(procbridge.Ready)
 				require.True(t, ok, "first event is Ready")
@@ -66,7 +73,7 @@ func TestClassifyEnds(t *testing.T) {
 				}
 				e, ok := ev.(procbridge.Exited)
 				require.True(t, ok, "Exited, got %#v", ev)
-				assert.LessOrEqual(t, e.Exit.Mono-ready.Mono, int64(deadline))
+				assert.LessOrEqual(t, mono.Of(e.Exit.Time)-mono.Of(ready.Time), int64(deadline))
 				assert.Equal(t, c.kind, e.Exit.Kind, "kind of %v", e.Exit)
 				assert.Equal(t, c.code, e.Exit.Code)
 				assert.Equal(t, c.signal, e.Exit.Signal)
@@ -161,7 +168,9 @@ func TestStartErrors(t *testing.T) {
 		before := children(t)
 		_, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "never-ready", ReadyTimeout: 100 * time.Millisecond})
 		require.ErrorIs(t, err, procbridge.ErrStartTimeout)
-		assert.Contains(t, err.Error(), "ReadyTimeout")
+		assert.Contains(t, err.Error(), "not ready after 100ms (its ready timeout)")
+		assert.Contains(t, err.Error(), "must call Ready", "a hint for a program that links the SDK")
+		assert.NotContains(t, err.Error(), "ReadyTimeout", "no Go field in a message a spec file's user reads")
 		assert.Equal(t, before, children(t), "no process left behind")
 	})
 	t.Run("dies before ready", func(t *testing.T) {
@@ -219,7 +228,7 @@ func TestBadSpecs(t *testing.T) {
 		{"heartbeat without SDK", procbridge.Spec{Path: "sleep", Heartbeat: procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 5 * time.Millisecond}}, "Heartbeat.Interval", "2ms"},
 		{"ring not a power of two", procbridge.Spec{Worker: "wait", RingSize: 1000}, "RingSize", "1000"},
 		{"negative state", procbridge.Spec{Worker: "wait", StateSize: -1}, "StateSize", "-1"},
-		{"writer without writer", procbridge.Spec{Worker: "wait", Stdout: procbridge.Output{Kind: procbridge.OutputWriter}}, "Stdout.Writer", "nil"},
+		{"writer without writer", procbridge.Spec{Worker: "wait", Stdout: procbridge.ToWriter(nil)}, "Stdout", "ToWriter(nil)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -229,7 +238,7 @@ func TestBadSpecs(t *testing.T) {
 			var se *procbridge.SpecError
 			require.ErrorAs(t, err, &se)
 			assert.Equal(t, c.field, se.Field)
-			assert.Contains(t, err.Error(), "spec."+c.field)
+			assert.Contains(t, err.Error(), "procbridge: bad spec: "+c.field+" = ")
 			assert.Contains(t, err.Error(), c.value)
 			assert.Equal(t, before, children(t))
 		})
@@ -252,34 +261,56 @@ func TestOutput(t *testing.T) {
 	})
 	t.Run("writer", func(t *testing.T) {
 		var out syncBuffer
-		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "hello", Stdout: procbridge.ToWriter(&out)})
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "hello", Stdout: procbridge.ToWriter(&out), Stderr: procbridge.Discard})
 		require.NoError(t, err)
 		_, err = p.Wait(ctxT(t))
 		require.NoError(t, err)
 		assert.Equal(t, "hello, out\n", out.String())
 	})
+	// The zero Output is the terminal's: the worker writes to this
+	// process's own standard output and error.
+	t.Run("inherit", func(t *testing.T) {
+		outR, outW, err := os.Pipe()
+		require.NoError(t, err)
+		defer outR.Close()
+		errR, errW, err := os.Pipe()
+		require.NoError(t, err)
+		defer errR.Close()
+		stdout, stderr := os.Stdout, os.Stderr
+		os.Stdout, os.Stderr = outW, errW
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "hello"})
+		os.Stdout, os.Stderr = stdout, stderr
+		outW.Close()
+		errW.Close()
+		require.NoError(t, err)
+		_, err = p.Wait(ctxT(t))
+		require.NoError(t, err)
+		out, err := io.ReadAll(outR)
+		require.NoError(t, err)
+		assert.Equal(t, "hello, out\n", string(out))
+		errOut, err := io.ReadAll(errR)
+		require.NoError(t, err)
+		assert.Equal(t, "hello, err\n", string(errOut))
+	})
 	// A worker that floods stdout while nobody reads finishes all the same.
 	t.Run("flood unread", func(t *testing.T) {
 		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "flood", Stdout: procbridge.Lines})
 		require.NoError(t, err)
-		exit, err := p.Wait(ctxT(t))
+		e := exitedEvent(t, p)
+		assert.Equal(t, procbridge.ExitClean, e.Exit.Kind)
+		assert.Positive(t, e.Dropped, "lines were dropped, not the worker blocked")
+		_, err = p.Wait(ctxT(t))
 		require.NoError(t, err)
-		assert.Equal(t, procbridge.ExitClean, exit.Kind)
-		assert.Positive(t, p.Dropped(), "lines were dropped, not the worker blocked")
 	})
 	t.Run("flood slow writer", func(t *testing.T) {
 		w := &blockingWriter{release: make(chan struct{})}
 		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "flood", Stdout: procbridge.ToWriter(w)})
 		require.NoError(t, err)
-		select {
-		case <-p.Exited():
-		case <-time.After(deadline):
-			t.Fatal("the worker blocked on a slow writer")
-		}
+		e := exitedEvent(t, p) // fails after the deadline: the worker blocked on a slow writer
 		close(w.release)
 		_, err = p.Wait(ctxT(t))
 		require.NoError(t, err)
-		assert.Positive(t, p.Dropped())
+		assert.Positive(t, e.Dropped)
 	})
 }
 
@@ -290,11 +321,11 @@ func TestFdHygiene(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			var sibs []*procbridge.Process
 			for range 3 {
-				p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "wait", Watch: mode, Stdout: procbridge.Lines})
+				p, err := startWatching(t, procbridge.Spec{Worker: "wait", Stdout: procbridge.Lines}, mode)
 				require.NoError(t, err)
 				sibs = append(sibs, p)
 			}
-			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "list-fds", Watch: mode, Stdout: procbridge.Lines})
+			p, err := startWatching(t, procbridge.Spec{Worker: "list-fds", Stdout: procbridge.Lines}, mode)
 			require.NoError(t, err)
 			fds := map[int]string{}
 			for l := range p.Lines() {
@@ -399,7 +430,7 @@ func TestExtraFiles(t *testing.T) {
 			defer f.Close()
 			_, err = f.WriteString("handed down")
 			require.NoError(t, err)
-			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "extra", Watch: mode, ExtraFiles: []*os.File{f}, Stdout: procbridge.Lines})
+			p, err := startWatching(t, procbridge.Spec{Worker: "extra", ExtraFiles: []*os.File{f}, Stdout: procbridge.Lines}, mode)
 			require.NoError(t, err)
 			assert.Equal(t, "handed down", (<-p.Lines()).Text)
 			exit, err := p.Wait(ctxT(t))

@@ -3,16 +3,21 @@ package procbridge
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"os"
 	"time"
 
+	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
-// MaxLanes is the most processes one Segment serves at once: a primary and
-// up to MaxLanes−1 spares.
-const MaxLanes = shm.MaxLanes
+// maxLanes is the most processes one Segment serves at once: a primary and
+// up to limits.MaxSpares spares.
+const maxLanes = shm.MaxLanes
+
+// The layout's lanes and the limit every layer checks agree (a compile
+// error otherwise).
+const _ = uint(maxLanes-1-limits.MaxSpares) + uint(limits.MaxSpares+1-maxLanes)
 
 // Errors of shared segments.
 var (
@@ -20,12 +25,10 @@ var (
 	ErrRingFull = shm.ErrRingFull
 	// ErrNoState: nothing was committed yet, or the segment has no state.
 	ErrNoState = shm.ErrNoState
-	// ErrCorrupt: something read from the segment cannot be right.
-	ErrCorrupt = errors.New("procbridge: corrupt segment data")
 )
 
-// SegmentConfig sizes a Segment.
-type SegmentConfig struct {
+// segmentConfig sizes a Segment.
+type segmentConfig struct {
 	// Lanes is how many processes use the segment at once: 1 + spares.
 	Lanes int
 	// StateSize is the bytes of each state slot; RingSize the bytes of each
@@ -35,27 +38,26 @@ type SegmentConfig struct {
 	Heartbeat Heartbeat
 }
 
-// Segment is a shared-memory segment that several processes can serve in
-// turn: a primary and its pre-warmed spares, one lane each. It holds the
-// fencing epoch and which lane is primary, the state the primary commits,
-// and the command rings. A Process started with Spec.Segment set runs in one
-// of its lanes.
+// Segment is a process's shared-memory segment: the state it commits (Spec's
+// StateSize) and the command rings (Spec's RingSize). A group's processes
+// share one, a lane each: the primary and its pre-warmed spares. It holds
+// the fencing epoch and which lane is primary. Process.Segment returns it.
 type Segment struct {
 	name string
-	cfg  SegmentConfig
+	cfg  segmentConfig
 	seg  *shm.Segment
 	to   *shm.Ring // supervisor → worker
 	from *shm.Ring // worker → supervisor
 }
 
-// NewSegment creates a segment.
-func NewSegment(name string, c SegmentConfig) (*Segment, error) {
+// newSegment creates a segment.
+func newSegment(name string, c segmentConfig) (*Segment, error) {
 	bad := func(field string, v any, why string) error {
 		return &SpecError{Field: "Segment." + field, Value: fmt.Sprint(v), Reason: why}
 	}
 	switch {
-	case c.Lanes < 1 || c.Lanes > MaxLanes:
-		return nil, bad("Lanes", c.Lanes, fmt.Sprintf("want 1..%d", MaxLanes))
+	case c.Lanes < 1 || c.Lanes > maxLanes:
+		return nil, bad("Lanes", c.Lanes, fmt.Sprintf("want 1..%d", maxLanes))
 	case c.StateSize < 0 || c.StateSize > maxStateSize:
 		return nil, bad("StateSize", c.StateSize, fmt.Sprintf("want 0..%d", maxStateSize))
 	case c.RingSize < 0 || c.RingSize > maxRingSize || c.RingSize&(c.RingSize-1) != 0:
@@ -71,7 +73,7 @@ func NewSegment(name string, c SegmentConfig) (*Segment, error) {
 	return s, nil
 }
 
-func createSegment(name string, c SegmentConfig) (*Segment, error) {
+func createSegment(name string, c segmentConfig) (*Segment, error) {
 	seg, err := shm.Create(name, shm.Config{
 		Lanes:             c.Lanes,
 		StateSize:         c.StateSize,
@@ -90,12 +92,9 @@ func createSegment(name string, c SegmentConfig) (*Segment, error) {
 	return s, nil
 }
 
-// Config returns what the segment was sized for.
-func (s *Segment) Config() SegmentConfig { return s.cfg }
-
-// Close releases the segment's descriptor; the memory goes when nothing
+// close releases the segment's descriptor; the memory goes when nothing
 // refers to the segment. Processes already started keep their mapping.
-func (s *Segment) Close() error { return s.seg.CloseFd() }
+func (s *Segment) close() error { return s.seg.CloseFd() }
 
 // Control returns the fencing epoch and the primary's lane.
 func (s *Segment) Control() (epoch uint64, lane int) { return s.seg.Control() }
@@ -133,7 +132,7 @@ func (s *Segment) failover(from, to int) (epoch uint64, lane int, won bool, err 
 func (s *Segment) State(buf []byte) (n int, epoch uint64, err error) {
 	n, _, epoch, _, err = s.seg.LatestState(buf)
 	if err != nil && !errors.Is(err, shm.ErrNoState) {
-		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		err = fmt.Errorf("%w: %w", ErrBadSegment, err)
 	}
 	return n, epoch, err
 }
@@ -147,8 +146,9 @@ func (s *Segment) Send(cmd []byte) error {
 	return s.to.Send(cmd)
 }
 
-// Recv takes the next reply from the primary into buf, waiting up to
-// timeout for one (0: do not wait); ErrRingEmpty when none came.
+// Recv takes the next reply from the primary into buf (RingSize bytes
+// holds any), waiting up to timeout for one (0: do not wait);
+// os.ErrDeadlineExceeded when none came.
 func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 	if s.from == nil {
 		return 0, shm.ErrNoRing
@@ -158,27 +158,19 @@ func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 		n, err := s.from.Recv(buf)
 		if !errors.Is(err, shm.ErrRingEmpty) {
 			if errors.Is(err, shm.ErrRingCorrupt) {
-				err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+				err = fmt.Errorf("%w: %w", ErrBadSegment, err)
 			}
 			return n, err
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return 0, ErrRingEmpty
+			return 0, fmt.Errorf("procbridge: no reply within %v: %w", timeout, os.ErrDeadlineExceeded)
 		}
 		word, val := s.from.Prepare()
 		if s.from.Empty() {
 			linux.FutexWait(word, val, left)
 		}
 	}
-}
-
-// ErrRingEmpty: no reply came in time.
-var ErrRingEmpty = shm.ErrRingEmpty
-
-func (s *Segment) String() string {
-	e, l := s.Control()
-	return fmt.Sprintf("%s: %d lanes, epoch %d, primary lane %d", strings.TrimSpace(s.name), s.cfg.Lanes, e, l)
 }
 
 // validateHeartbeat checks a heartbeat config; sdk says the process speaks
@@ -202,16 +194,16 @@ func validateHeartbeat(hb Heartbeat, sdk bool) error {
 	return nil
 }
 
-// LaneState copies the latest state committed by the process in lane (the
+// laneState copies the latest state committed by the process in lane (the
 // old primary's last word, after a failover) into buf.
-func (s *Segment) LaneState(lane int, buf []byte) (n int, epoch uint64, err error) {
+func (s *Segment) laneState(lane int, buf []byte) (n int, epoch uint64, err error) {
 	l := s.seg.Lane(lane)
 	if l == nil {
 		return 0, 0, &SpecError{Field: "lane", Value: fmt.Sprint(lane), Reason: fmt.Sprintf("want 0..%d", s.cfg.Lanes-1)}
 	}
 	n, epoch, _, err = l.ReadState(buf)
 	if err != nil && !errors.Is(err, shm.ErrNoState) {
-		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		err = fmt.Errorf("%w: %w", ErrBadSegment, err)
 	}
 	return n, epoch, err
 }

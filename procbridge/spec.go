@@ -11,14 +11,12 @@ import (
 	"github.com/understudy/understudy/procbridge/internal/registry"
 )
 
-// FirstExtraFd is the descriptor number of Spec.ExtraFiles[0] in the worker.
-const FirstExtraFd = 6
+// DefaultStopGrace is the grace period of a Spec whose StopGrace is zero.
+const DefaultStopGrace = 5 * time.Second
 
-// Defaults for the zero values of Spec.
-const (
-	DefaultReadyTimeout = 10 * time.Second
-	DefaultStopGrace    = 5 * time.Second
-)
+// defaultReadyTimeout is the ready timeout of a Spec whose ReadyTimeout is
+// zero.
+const defaultReadyTimeout = 10 * time.Second
 
 // Spec says how to start and watch one worker process. The zero value of
 // every field but the program (Path or Worker) means the documented default.
@@ -48,7 +46,7 @@ type Spec struct {
 	SDK bool
 
 	// ReadyTimeout bounds the wait for the worker to say it is ready.
-	// Zero means DefaultReadyTimeout.
+	// Zero means 10s.
 	ReadyTimeout time.Duration
 
 	// Heartbeat, when its Interval is set, makes a worker that stops beating
@@ -66,26 +64,15 @@ type Spec struct {
 	// Zero: no rings.
 	RingSize int
 
-	// Segment, when set, is a shared segment the process serves in lane
-	// Lane (hot standby: a primary and its spares share one). The segment
-	// then sizes the state and rings, and its heartbeat must equal
-	// Heartbeat. Unset, the process gets a segment of its own.
-	Segment *Segment
-	// Lane is the lane of Segment the process uses.
-	Lane int
-
-	// ExtraFiles are handed to the worker as descriptors FirstExtraFd,
-	// FirstExtraFd+1, … (worker.ExtraFile(i) in the SDK), like os/exec's
-	// ExtraFiles: shared memory of the caller's own, for instance.
+	// ExtraFiles are handed to the worker as descriptors 6, 7, …
+	// (worker.ExtraFile(i) in the SDK), like os/exec's ExtraFiles: shared
+	// memory of the caller's own, for instance.
 	ExtraFiles []*os.File
 
 	// Stdout and Stderr say where the worker's output goes. The zero value
-	// discards it.
+	// is this process's own stdout and stderr (the terminal's), as in a
+	// spec file.
 	Stdout, Stderr Output
-
-	// Watch chooses how death is noticed; the zero value picks the best the
-	// kernel offers.
-	Watch WatchMode
 }
 
 // Heartbeat configures hang detection.
@@ -99,69 +86,70 @@ type Heartbeat struct {
 	Timeout time.Duration
 }
 
-// OutputKind says where a stream of a worker's output goes.
-type OutputKind int
+// Output is where one output stream of a worker goes. The zero value is
+// this process's own stream (the terminal's); Discard, Lines and ToWriter
+// make the others.
+type Output struct {
+	kind outputKind
+	w    io.Writer
+}
 
-// Output kinds.
+type outputKind int
+
 const (
-	OutputDiscard OutputKind = iota // to /dev/null (the zero value)
-	OutputInherit                   // to this process's own stdout or stderr
-	OutputWriter                    // copied to Writer, never blocking the worker
-	OutputLines                     // line by line to Process.Lines
+	outputInherit outputKind = iota // to this process's own stdout or stderr
+	outputDiscard                   // to /dev/null
+	outputWriter                    // copied to w, never blocking the worker
+	outputLines                     // line by line to Process.Lines
 )
 
-func (k OutputKind) String() string {
-	switch k {
-	case OutputDiscard:
-		return "discard"
-	case OutputInherit:
-		return "inherit"
-	case OutputWriter:
-		return "writer"
-	case OutputLines:
-		return "lines"
-	}
-	return fmt.Sprintf("OutputKind(%d)", int(k))
-}
-
-// Output is where one output stream goes.
-type Output struct {
-	Kind   OutputKind
-	Writer io.Writer // for OutputWriter
-}
-
-// Discard, Inherit, Lines and ToWriter are shorthands for Output values.
 var (
-	Discard = Output{Kind: OutputDiscard}
-	Inherit = Output{Kind: OutputInherit}
-	Lines   = Output{Kind: OutputLines}
+	// Discard sends a stream to /dev/null.
+	Discard = Output{kind: outputDiscard}
+	// Lines sends a stream line by line to Process.Lines; under a
+	// supervisor, to its logger. Lines that find the reader behind are
+	// dropped and counted (Exited.Dropped).
+	Lines = Output{kind: outputLines}
 )
 
 // ToWriter sends a stream to w. Writes happen on a goroutine of the bridge;
 // when w falls behind, output is dropped (and counted) rather than the
 // worker blocked.
-func ToWriter(w io.Writer) Output { return Output{Kind: OutputWriter, Writer: w} }
+func ToWriter(w io.Writer) Output { return Output{kind: outputWriter, w: w} }
 
-// WatchMode chooses the death signal.
-type WatchMode int
+// Writer returns the writer of an Output made by ToWriter, else nil.
+func (o Output) Writer() io.Writer { return o.w }
 
-// Watch modes.
+// watchMode chooses how a death is noticed.
+type watchMode int
+
 const (
-	WatchAuto     WatchMode = iota // a pidfd where the kernel has them, else the sentinel pipe
-	WatchPidfd                     // a pidfd, or an error wrapping ErrNotSupported
-	WatchSentinel                  // the pipe sentinel: the child holds the write end
+	watchAuto     watchMode = iota // a pidfd where the kernel has them, else the sentinel pipe
+	watchPidfd                     // a pidfd, or an error wrapping ErrNotSupported
+	watchSentinel                  // the pipe sentinel: the child holds the write end
 )
 
-func (m WatchMode) String() string {
+func (m watchMode) String() string {
 	switch m {
-	case WatchAuto:
-		return "auto"
-	case WatchPidfd:
+	case watchPidfd:
 		return "pidfd"
-	case WatchSentinel:
+	case watchSentinel:
 		return "sentinel"
 	}
-	return fmt.Sprintf("WatchMode(%d)", int(m))
+	return "auto"
+}
+
+// startOptions are what a caller inside this package adds to a Spec: a
+// group's shared segment and the lane in it, and the death signal tests
+// force.
+type startOptions struct {
+	// segment, when set, is a shared segment the process serves in lane
+	// (hot standby: a primary and its spares share one). The segment then
+	// sizes the state and rings, and its heartbeat must equal the spec's.
+	// Unset, the process gets a segment of its own.
+	segment *Segment
+	lane    int
+	watch   watchMode
 }
 
 // usesSDK reports whether the child speaks the worker protocol.
@@ -179,7 +167,7 @@ func (s *Spec) name() string {
 
 func (s *Spec) readyTimeout() time.Duration {
 	if s.ReadyTimeout == 0 {
-		return DefaultReadyTimeout
+		return defaultReadyTimeout
 	}
 	return s.ReadyTimeout
 }
@@ -225,23 +213,6 @@ func (s *Spec) Validate() error {
 	if err := validateHeartbeat(s.Heartbeat, s.usesSDK()); err != nil {
 		return err
 	}
-	if s.Segment != nil {
-		c := s.Segment.Config()
-		switch {
-		case s.Lane < 0 || s.Lane >= c.Lanes:
-			return bad("Lane", s.Lane, fmt.Sprintf("the segment has lanes 0..%d", c.Lanes-1))
-		case s.StateSize != 0:
-			return bad("StateSize", s.StateSize, "the segment sizes the state; leave it 0")
-		case s.RingSize != 0:
-			return bad("RingSize", s.RingSize, "the segment sizes the rings; leave it 0")
-		case s.Heartbeat != c.Heartbeat:
-			return bad("Heartbeat", s.Heartbeat, fmt.Sprintf("differs from the segment's %+v", c.Heartbeat))
-		case !s.usesSDK():
-			return bad("Segment", s.Segment.name, "a shared segment needs a worker that links procbridge/worker")
-		}
-	} else if s.Lane != 0 {
-		return bad("Lane", s.Lane, "set without Segment")
-	}
 	if s.StateSize < 0 || s.StateSize > maxStateSize {
 		return bad("StateSize", s.StateSize, fmt.Sprintf("want 0..%d", maxStateSize))
 	}
@@ -252,11 +223,8 @@ func (s *Spec) Validate() error {
 		field string
 		out   Output
 	}{{"Stdout", s.Stdout}, {"Stderr", s.Stderr}} {
-		switch {
-		case o.out.Kind < OutputDiscard || o.out.Kind > OutputLines:
-			return bad(o.field+".Kind", o.out.Kind, "unknown output kind")
-		case o.out.Kind == OutputWriter && o.out.Writer == nil:
-			return bad(o.field+".Writer", "nil", "OutputWriter needs a Writer")
+		if o.out.kind == outputWriter && o.out.w == nil {
+			return bad(o.field, "ToWriter(nil)", "a writer to copy the output to is needed")
 		}
 	}
 	for i, f := range s.ExtraFiles {
@@ -264,8 +232,29 @@ func (s *Spec) Validate() error {
 			return bad(fmt.Sprintf("ExtraFiles[%d]", i), "nil", "not an open file")
 		}
 	}
-	if s.Watch < WatchAuto || s.Watch > WatchSentinel {
-		return bad("Watch", s.Watch, "unknown watch mode")
+	return nil
+}
+
+// validate checks the start options against spec s.
+func (o *startOptions) validate(s *Spec) error {
+	bad := func(field string, value any, why string) error {
+		return &SpecError{Field: field, Value: fmt.Sprint(value), Reason: why}
+	}
+	if o.segment == nil {
+		return nil
+	}
+	c := o.segment.cfg
+	switch {
+	case o.lane < 0 || o.lane >= c.Lanes:
+		return bad("lane", o.lane, fmt.Sprintf("the segment has lanes 0..%d", c.Lanes-1))
+	case s.StateSize != 0:
+		return bad("StateSize", s.StateSize, "the segment sizes the state; leave it 0")
+	case s.RingSize != 0:
+		return bad("RingSize", s.RingSize, "the segment sizes the rings; leave it 0")
+	case s.Heartbeat != c.Heartbeat:
+		return bad("Heartbeat", s.Heartbeat, fmt.Sprintf("differs from the segment's %+v", c.Heartbeat))
+	case !s.usesSDK():
+		return bad("Worker", `""`, "a shared segment needs a worker that links procbridge/worker")
 	}
 	return nil
 }

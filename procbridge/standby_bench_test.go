@@ -14,11 +14,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/hooks"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
 
-// The hot-standby benchmarks (issues 4 and 7). Like the others they measure
+// The hot-standby benchmarks. Like the others they measure
 // across processes by subtracting CLOCK_MONOTONIC timestamps, keep every
 // sample, and report percentiles in microseconds; ns/op means nothing.
 //
@@ -46,7 +48,7 @@ func init() {
 	// and replies "up" with the time Commit returned. Then it serves
 	// commands: "die" marks and SIGKILLs it.
 	worker.Register("sb-standby", func(ctx context.Context, w *worker.Worker) error {
-		mb, err := strconv.Atoi(w.Args()[0])
+		mb, err := strconv.Atoi(os.Args[1])
 		if err != nil {
 			return err
 		}
@@ -62,11 +64,11 @@ func init() {
 		if n, err := w.State(st[:]); err != nil || n != sbStateSize {
 			clear(st[:]) // nothing committed yet: the first primary
 		}
-		binary.LittleEndian.PutUint64(st[8:], uint64(worker.Monotonic()))
+		binary.LittleEndian.PutUint64(st[8:], uint64(mono.Now()))
 		if err := w.Commit(st[:]); err != nil {
 			return err
 		}
-		committed := worker.Monotonic()
+		committed := mono.Now()
 		var up [8]byte
 		binary.LittleEndian.PutUint64(up[:], uint64(committed))
 		if err := w.Reply(up[:]); err != nil {
@@ -82,11 +84,11 @@ func init() {
 				continue
 			}
 			time.Sleep(benchPause) // let the watchers park
-			d := worker.Monotonic()
+			d := mono.Now()
 			binary.LittleEndian.PutUint64(st[:], uint64(d))
 			binary.LittleEndian.PutUint64(st[8:], 0)
 			w.Commit(st[:]) // the last state: the death mark, for a successor
-			w.Mark(d)
+			hooks.Mark(d)
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
 		}
@@ -122,16 +124,20 @@ func init() {
 	})
 }
 
-// sbSpec is the sb-standby worker with mb MB of heap.
+// sbSpec is the sb-standby worker with mb MB of heap. A process of its own
+// is started watched by a pidfd (benchStart's sbWatch); a group's members
+// get one wherever the kernel has them.
 func sbSpec(mb int) procbridge.Spec {
 	return procbridge.Spec{
 		Worker:    "sb-standby",
 		Args:      []string{strconv.Itoa(mb)},
 		StateSize: sbStateSize,
 		RingSize:  4096,
-		Watch:     procbridge.WatchPidfd,
 	}
 }
+
+// sbWatch is the death signal of an sb-standby worker started alone.
+const sbWatch = procbridge.WatchPidfd
 
 // unraise leaves the bridge's watchers' threads at an ordinary priority
 // until the returned function undoes it.
@@ -163,14 +169,14 @@ func unraisedSpec(spec procbridge.Spec) procbridge.Spec {
 //     Exited without it) procbridge.Start starts a new worker; ready-* is to
 //     its Ready, first-commit-* to the return of its first Commit.
 //   - detection-floor: a lone worker: dying-* is to the Dying event
-//     (Dying.Mono), exited-* to Exited (Exit.Mono, the pidfd).
+//     (Dying.Time), exited-* to Exited (Exit.Time, the pidfd).
 //   - standby-unraised and detection-floor-unraised (0 MB only): the same
 //     with the supervisor's death-notice waiters and the parked spare's
 //     thread left at an ordinary priority, to show what raising them buys.
 func BenchmarkFailover(b *testing.B) { benchFailover(b, 0) }
 
 // BenchmarkFailoverLargeHeap is BenchmarkFailover with 512 MB of touched
-// heap in every worker (issue 7: a pidfd-only design pays ~40 ms here).
+// heap in every worker (a pidfd-only design pays about 40 ms here).
 func BenchmarkFailoverLargeHeap(b *testing.B) { benchFailover(b, 512) }
 
 func benchFailover(b *testing.B, mb int) {
@@ -180,8 +186,8 @@ func benchFailover(b *testing.B, mb int) {
 		runStandby(b, spec, func(s standbySample) {
 			first = append(first, s.firstInstr-s.death)
 			commit = append(commit, s.firstCommit-s.death)
-			detect = append(detect, s.promoted.DetectMono-s.death)
-			switched = append(switched, s.promoted.SwitchMono-s.death)
+			detect = append(detect, mono.Of(s.promoted.Detected)-s.death)
+			switched = append(switched, mono.Of(s.promoted.Switched)-s.death)
 			if _, ok := s.promoted.Cause.(procbridge.Dying); !ok {
 				notDying++
 			}
@@ -214,7 +220,7 @@ func benchFailover(b *testing.B, mb int) {
 	b.Run("cold-restart", func(b *testing.B) {
 		spec := sbSpec(mb)
 		var ready, commit latencies
-		p := benchStart(b, spec)
+		p := benchStart(b, spec, sbWatch)
 		defer func() { benchStop(b, p) }()
 		awaitReady(b, p)
 		for b.Loop() {
@@ -223,15 +229,15 @@ func benchFailover(b *testing.B, mb int) {
 				b.Fatal(err)
 			}
 			firstSign(b, p) // Dying, or Exited when there is no Dying
-			q := benchStart(b, spec)
+			q := benchStart(b, spec, sbWatch)
 			old := p
 			p = q
 			awaitReady(b, q)
 			drainEvents(b, old)
-			d := old.Mark()
+			d := procbridge.MarkOf(old)
 			qseg, _ := q.Segment()
 			up := awaitUp(b, qseg)
-			ready = append(ready, q.ReadyMono()-d)
+			ready = append(ready, procbridge.ReadyMono(q)-d)
 			commit = append(commit, up-d)
 		}
 		ready.report(b, "ready-")
@@ -254,8 +260,8 @@ func benchFailover(b *testing.B, mb int) {
 }
 
 // BenchmarkReplacementSpareReady: after a failover, how long until the
-// replacement spare is warm and parked: from-switch-* is SpareReady.Mono −
-// Promoted.SwitchMono, from-death-* SpareReady.Mono − the old primary's
+// replacement spare is warm and parked: from-switch-* is SpareReady.Time −
+// Promoted.Switched, from-death-* SpareReady.Time − the old primary's
 // death mark. spawn-to-ready-* is the replacement's own Start (fork to
 // Ready): the part of the wait that is not waiting for the old primary to
 // be reaped (the group starts the replacement in the freed lane once the
@@ -263,10 +269,10 @@ func benchFailover(b *testing.B, mb int) {
 func BenchmarkReplacementSpareReady(b *testing.B) {
 	var fromSwitch, fromDeath, spawn latencies
 	runStandby(b, sbSpec(0), func(s standbySample) {
-		fromSwitch = append(fromSwitch, s.spareReady.Mono-s.promoted.SwitchMono)
-		fromDeath = append(fromDeath, s.spareReady.Mono-s.death)
+		fromSwitch = append(fromSwitch, mono.Of(s.spareReady.Time)-mono.Of(s.promoted.Switched))
+		fromDeath = append(fromDeath, mono.Of(s.spareReady.Time)-s.death)
 		if s.spawnMono != 0 {
-			spawn = append(spawn, s.spareReady.Mono-s.spawnMono)
+			spawn = append(spawn, mono.Of(s.spareReady.Time)-s.spawnMono)
 		}
 	})
 	fromSwitch.report(b, "from-switch-")
@@ -289,7 +295,7 @@ type standbySample struct {
 // to die, waits for Promoted, for the new primary's first commit and for
 // the replacement spare, and hands each failover to sample.
 func runStandby(b *testing.B, spec procbridge.Spec, sample func(standbySample)) {
-	g, err := procbridge.StartGroup(b.Context(), procbridge.GroupSpec{Spec: spec, Spares: 1})
+	g, err := procbridge.StartGroup(b.Context(), spec, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -300,7 +306,7 @@ func runStandby(b *testing.B, spec procbridge.Spec, sample func(standbySample)) 
 			b.Errorf("stop group: %v", err)
 		}
 	}()
-	seg := g.Segment()
+	seg, _ := g.Primary().Segment()
 	awaitUp(b, seg) // the first primary's
 	st := make([]byte, sbStateSize)
 	lost := 0
@@ -312,7 +318,7 @@ func runStandby(b *testing.B, spec procbridge.Spec, sample func(standbySample)) 
 		pr := awaitGroupEvent[procbridge.Promoted](b, g)
 		// Read the mark before the group starts the replacement in this
 		// lane (which clears it); the committed state keeps a copy.
-		d := old.Mark()
+		d := procbridge.MarkOf(old)
 		up := awaitUp(b, seg)
 		n, _, err := seg.State(st)
 		if err != nil || n != sbStateSize {
@@ -329,12 +335,12 @@ func runStandby(b *testing.B, spec procbridge.Spec, sample func(standbySample)) 
 		if pr.From != old.Pid() || pr.To != neu.Pid() {
 			b.Fatalf("promoted %d → %d, want %d → %d", pr.From, pr.To, old.Pid(), neu.Pid())
 		}
-		first := neu.Mark()
+		first := procbridge.MarkOf(neu)
 		sr := awaitGroupEvent[procbridge.SpareReady](b, g)
 		var spawn int64
 		for _, p := range g.Spares() {
 			if p.Pid() == sr.Pid {
-				spawn = p.SpawnMono()
+				spawn = procbridge.SpawnMono(p)
 			}
 		}
 		if d == 0 || first < d || up < first {
@@ -347,10 +353,10 @@ func runStandby(b *testing.B, spec procbridge.Spec, sample func(standbySample)) 
 	}
 }
 
-// BenchmarkDeathNotice (issue 7): a worker with 0, 64, 256 or 512 MB of
+// BenchmarkDeathNotice: a worker with 0, 64, 256 or 512 MB of
 // touched heap marks and SIGKILLs itself. dying-* is to the Dying event
 // (the robust futex), exited-* to Exited (the pidfd), both as the bridge
-// stamped them (Dying.Mono, Exit.Mono), in one run per heap size.
+// stamped them (Dying.Time, Exit.Time), in one run per heap size.
 func BenchmarkDeathNotice(b *testing.B) {
 	for _, mb := range []int{0, 64, 256, 512} {
 		b.Run(fmt.Sprintf("heap-%dMB", mb), func(b *testing.B) {
@@ -366,7 +372,7 @@ func BenchmarkDeathNotice(b *testing.B) {
 func deathNotice(b *testing.B, spec procbridge.Spec) (dying, exited latencies) {
 	missing := 0
 	for b.Loop() {
-		p := benchStart(b, spec)
+		p := benchStart(b, spec, sbWatch)
 		awaitReady(b, p)
 		seg, _ := p.Segment()
 		if err := seg.Send([]byte("die")); err != nil {
@@ -375,11 +381,11 @@ func deathNotice(b *testing.B, spec procbridge.Spec) (dying, exited latencies) {
 			b.Fatal(err)
 		}
 		dy, ex, _ := awaitDeath(b, p)
-		d := p.Mark()
+		d := procbridge.MarkOf(p)
 		if d == 0 || ex.Exit.Signal != syscall.SIGKILL {
 			b.Fatalf("want a SIGKILL death with a mark, got %v (mark %d)", ex.Exit, d)
 		}
-		exited = append(exited, ex.Exit.Mono-d)
+		exited = append(exited, mono.Of(ex.Exit.Time)-d)
 		if dy != 0 {
 			dying = append(dying, dy-d)
 		} else {
@@ -421,12 +427,12 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 		msg, buf := []byte("01234567"), make([]byte, 64)
 		for b.Loop() {
 			for range roundTrips {
-				t0 := procbridge.Monotonic()
+				t0 := mono.Now()
 				if err := seg.Send(msg); err != nil {
 					b.Fatal(err)
 				}
 				n, err := seg.Recv(buf, deadline)
-				t1 := procbridge.Monotonic()
+				t1 := mono.Now()
 				if err != nil || string(buf[:n]) != string(msg) {
 					b.Fatalf("reply %q, %v", buf[:n], err)
 				}
@@ -440,12 +446,12 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 		one, buf := []byte{'x'}, make([]byte, 1)
 		for b.Loop() {
 			for range roundTrips {
-				t0 := procbridge.Monotonic()
+				t0 := mono.Now()
 				if _, err := unix.Write(sp[0], one); err != nil {
 					b.Fatal(err)
 				}
 				n, err := unix.Read(sp[0], buf)
-				t1 := procbridge.Monotonic()
+				t1 := mono.Now()
 				if err != nil || n != 1 || buf[0] != 'x' {
 					b.Fatalf("read back %q, %v", buf[:max(n, 0)], err)
 				}
@@ -462,7 +468,7 @@ func awaitReady(b *testing.B, p *procbridge.Process) {
 	if e, _ := benchEvent(b, p); !isReady(e) {
 		p.Kill()
 		<-p.Done()
-		b.Fatalf("%s: first event %#v, want Ready", p.Name(), e)
+		b.Fatalf("%s: first event %#v, want Ready", procbridge.Name(p), e)
 	}
 }
 
@@ -490,7 +496,7 @@ func drainEvents(b *testing.B, p *procbridge.Process) {
 		case <-time.After(deadline):
 			p.Kill()
 			<-p.Done()
-			b.Fatalf("%s (pid %d): did not end", p.Name(), p.Pid())
+			b.Fatalf("%s (pid %d): did not end", procbridge.Name(p), p.Pid())
 		}
 		<-p.Done()
 		return
@@ -509,9 +515,10 @@ func awaitUp(b *testing.B, seg *procbridge.Segment) int64 {
 	return int64(binary.LittleEndian.Uint64(buf))
 }
 
-// awaitGroupEvent returns g's next event of type T, skipping others; Down,
-// SpareFailed or the deadline fail the benchmark.
-func awaitGroupEvent[T procbridge.GroupEvent](b *testing.B, g *procbridge.Group) T {
+// awaitGroupEvent returns g's next event of type T, skipping others; the
+// primary's Exited (the group is down), a spare that failed to start or
+// the deadline fail the benchmark.
+func awaitGroupEvent[T procbridge.Event](b *testing.B, g *procbridge.Group) T {
 	b.Helper()
 	timeout := time.NewTimer(deadline)
 	defer timeout.Stop()
@@ -524,9 +531,13 @@ func awaitGroupEvent[T procbridge.GroupEvent](b *testing.B, g *procbridge.Group)
 			if x, ok := e.(T); ok {
 				return x
 			}
-			switch e.(type) {
-			case procbridge.Down, procbridge.SpareFailed:
-				b.Fatalf("group: %#v", e)
+			switch e := e.(type) {
+			case procbridge.Exited:
+				b.Fatalf("group: %v", e)
+			case procbridge.SpareDown:
+				if e.Exit == nil {
+					b.Fatalf("group: %v", e)
+				}
 			}
 		case <-timeout.C:
 			var zero T

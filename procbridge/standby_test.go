@@ -84,10 +84,10 @@ func TestPromotedSpareRunsPromptlyThenNot(t *testing.T) {
 	}
 	seg, err := procbridge.NewSegment("prompt", procbridge.SegmentConfig{Lanes: 2})
 	require.NoError(t, err)
-	t.Cleanup(func() { seg.Close() })
-	primary, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "wait", Segment: seg, Lane: 0})
+	t.Cleanup(func() { procbridge.CloseSegment(seg) })
+	primary, err := procbridge.StartIn(ctxT(t), procbridge.Spec{Worker: "wait"}, seg, 0)
 	require.NoError(t, err)
-	spare, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "prompt-spare", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
+	spare, err := procbridge.StartIn(ctxT(t), procbridge.Spec{Worker: "prompt-spare", Stdout: procbridge.Lines}, seg, 1)
 	require.NoError(t, err)
 	// A spare raises its thread when it parks; one that finds the primary
 	// dead before it ever parks has nothing to raise.
@@ -172,7 +172,7 @@ func laneCount(t *testing.T, seg *procbridge.Segment, lane int) uint64 {
 	if lane < 0 {
 		n, _, err = seg.State(buf)
 	} else {
-		n, _, err = seg.LaneState(lane, buf)
+		n, _, err = procbridge.LaneState(seg, lane, buf)
 	}
 	require.NoError(t, err)
 	require.Equal(t, 8, n)
@@ -256,10 +256,10 @@ func startPair(t *testing.T) (seg *procbridge.Segment, primary, spare *procbridg
 	t.Helper()
 	seg, err := procbridge.NewSegment("counter", procbridge.SegmentConfig{Lanes: 2, StateSize: 8})
 	require.NoError(t, err)
-	t.Cleanup(func() { seg.Close() })
-	primary, err = procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 0, Stdout: procbridge.Lines})
+	t.Cleanup(func() { procbridge.CloseSegment(seg) })
+	primary, err = procbridge.StartIn(ctxT(t), procbridge.Spec{Worker: "counter", Stdout: procbridge.Lines}, seg, 0)
 	require.NoError(t, err)
-	spare, err = procbridge.Start(ctxT(t), procbridge.Spec{Worker: "counter", Segment: seg, Lane: 1, Stdout: procbridge.Lines})
+	spare, err = procbridge.StartIn(ctxT(t), procbridge.Spec{Worker: "counter", Stdout: procbridge.Lines}, seg, 1)
 	require.NoError(t, err)
 	require.Equal(t, "active 0", (<-primary.Lines()).Text)
 	return seg, primary, spare

@@ -27,6 +27,10 @@ const (
 	sigKill = unix.SIGKILL
 )
 
+// errNotWorkerMain: this program was started as a worker but did not call
+// worker.Main at the top of main.
+var errNotWorkerMain = errors.New("procbridge: started as a worker, but worker.Main was not called at the top of main (or TestMain)")
+
 func signalOf(sig int) syscall.Signal { return syscall.Signal(sig) }
 
 // osProcess holds the Linux handles of a process.
@@ -37,28 +41,26 @@ type osProcess struct {
 	reaped   bool     // the monitor will not watch it (set under monitor.mu)
 }
 
-// Start starts a worker from spec and returns once it is ready: for a worker
-// that links procbridge/worker, once it called Ready; otherwise once it runs.
-// If the worker ends first, does not get ready within the spec's
-// ReadyTimeout, or ctx ends, it is killed, reaped, and Start returns an error
-// (wrapping ErrExitedBeforeReady, ErrStartTimeout, ErrBadSegment or ctx's
-// cause). No process is left behind on any error.
-func Start(ctx context.Context, spec Spec) (*Process, error) {
+// start is Start with the options of a group's member or a test.
+func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	if os.Getenv(shm.EnvWorker) != "" && !registry.MainCalled() {
-		return nil, ErrNotWorkerMain
+	if err := o.validate(&spec); err != nil {
+		return nil, err
 	}
-	mode := spec.Watch
-	if mode == WatchAuto {
-		mode = WatchSentinel
+	if os.Getenv(shm.EnvWorker) != "" && !registry.MainCalled() {
+		return nil, errNotWorkerMain
+	}
+	mode := o.watch
+	if mode == watchAuto {
+		mode = watchSentinel
 		if pidfdWorks() {
-			mode = WatchPidfd
+			mode = watchPidfd
 		}
 	}
-	if mode == WatchPidfd && !pidfdWorks() {
-		return nil, fmt.Errorf("procbridge: spec.Watch = pidfd: %w", ErrNotSupported)
+	if mode == watchPidfd && !pidfdWorks() {
+		return nil, fmt.Errorf("procbridge: start %s with a pidfd: %w", spec.name(), ErrNotSupported)
 	}
 	p := &Process{
 		spec:      spec,
@@ -71,10 +73,10 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		dead:      make(chan struct{}),
 		dyingDone: make(chan struct{}),
 	}
-	seg := spec.Segment
+	seg := o.segment
 	if seg == nil {
 		var err error
-		seg, err = createSegment(p.name, SegmentConfig{
+		seg, err = createSegment(p.name, segmentConfig{
 			Lanes:     1,
 			StateSize: spec.StateSize,
 			RingSize:  spec.RingSize,
@@ -86,9 +88,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		p.ownSegment = true
 	}
 	if seg.seg.Fd() < 0 {
-		return nil, &SpecError{Field: "Segment", Value: seg.name, Reason: "closed"}
+		return nil, &SpecError{Field: "segment", Value: seg.name, Reason: "closed"}
 	}
-	p.segment, p.seg, p.lane = seg, seg.seg, seg.seg.Lane(spec.Lane)
+	p.segment, p.seg, p.lane = seg, seg.seg, seg.seg.Lane(o.lane)
 	p.lane.Reset()
 	if testSegmentVersion != 0 {
 		p.seg.SetVersionForTest(testSegmentVersion)
@@ -107,7 +109,7 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 }
 
 // spawn forks and execs the child and starts the bridge's goroutines.
-func (p *Process) spawn(mode WatchMode) error {
+func (p *Process) spawn(mode watchMode) error {
 	spec := &p.spec
 	path, argv0 := spec.Path, spec.Path
 	if spec.Worker != "" {
@@ -142,10 +144,10 @@ func (p *Process) spawn(mode WatchMode) error {
 	}()
 	var pending []func() // output drains, started once the pid is known
 	stream := func(o Output, std *os.File, isErr bool) (uintptr, error) {
-		switch o.Kind {
-		case OutputInherit:
+		switch o.kind {
+		case outputInherit:
 			return std.Fd(), nil
-		case OutputWriter, OutputLines:
+		case outputWriter, outputLines:
 			r, w, err := os.Pipe()
 			if err != nil {
 				return 0, err
@@ -178,7 +180,7 @@ func (p *Process) spawn(mode WatchMode) error {
 	if spec.Worker != "" {
 		env = append(env, shm.EnvWorker+"="+spec.Worker)
 	}
-	if mode == WatchSentinel {
+	if mode == watchSentinel {
 		r, w, err := os.Pipe()
 		if err != nil {
 			p.closeOutputs()
@@ -213,7 +215,7 @@ func (p *Process) spawn(mode WatchMode) error {
 
 	pidfd := -1
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if mode == WatchPidfd {
+	if mode == watchPidfd {
 		sys.PidFD = &pidfd
 	}
 	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys}
@@ -234,7 +236,7 @@ func (p *Process) spawn(mode WatchMode) error {
 	for _, start := range pending {
 		start()
 	}
-	if mode == WatchPidfd {
+	if mode == watchPidfd {
 		if pidfd < 0 {
 			// The probe said pidfds work, so this is unexpected; kill and
 			// reap the child rather than leave it unwatched.
@@ -326,7 +328,7 @@ func (p *Process) awaitReady(ctx context.Context) error {
 			cause = fmt.Errorf("%w: the worker refused its segment: %v", ErrBadSegment, v)
 		}
 	case <-timer.C:
-		cause = fmt.Errorf("%w: not ready after %v (spec.ReadyTimeout)", ErrStartTimeout, p.spec.readyTimeout())
+		cause = fmt.Errorf("%w: not ready after %v (its ready timeout); a program that links the SDK must call Ready", ErrStartTimeout, p.spec.readyTimeout())
 	case <-ctx.Done():
 		cause = context.Cause(ctx)
 	}
@@ -359,7 +361,7 @@ func (p *Process) becomeReady() error {
 	}
 	now := mono.Now()
 	p.readyMono.Store(now)
-	p.emit(Ready{Pid: p.pid, Mono: now, SpawnToReady: time.Duration(now - p.spawnMono)})
+	p.emit(Ready{Pid: p.pid, Time: mono.Time(now), SpawnToReady: time.Duration(now - p.spawnMono)})
 	p.watchDying()
 	close(p.started)
 	return nil
@@ -461,7 +463,7 @@ func (p *Process) watch() {
 	close(p.dead)
 	<-p.started      // Ready, when there is one, comes first
 	p.releaseDying() // and Dying, when there is one
-	p.emit(Exited{Pid: p.pid, Exit: p.exit, Err: p.err})
+	p.emit(Exited{Pid: p.pid, Exit: p.exit, Err: p.err, Dropped: p.dropped.Load()})
 	close(p.events)
 	close(p.exited)
 

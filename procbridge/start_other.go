@@ -14,10 +14,13 @@ type osProcess struct{}
 
 func signalOf(sig int) syscall.Signal { return syscall.Signal(sig) }
 
-// Start needs Linux (pidfds, memfds, futexes); elsewhere it returns an
+// start needs Linux (pidfds, memfds, futexes); elsewhere it returns an
 // error wrapping ErrNotSupported.
-func Start(ctx context.Context, spec Spec) (*Process, error) {
+func start(_ context.Context, spec Spec, o startOptions) (*Process, error) {
 	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if err := o.validate(&spec); err != nil {
 		return nil, err
 	}
 	return nil, fmt.Errorf("procbridge: start %s: %w", spec.name(), ErrNotSupported)

@@ -2,6 +2,8 @@
 
 package procbridge_test
 
-import "unsafe"
+import (
+	"unsafe"
+)
 
 func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }

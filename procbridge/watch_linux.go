@@ -35,7 +35,7 @@ type hangState struct {
 	cpu0At     int64        // mono ns when cpu0 was read
 	waitLast   int64        // run-queue wait ns at the last look
 	starved    int64
-	kind       HangKind // what the last look saw, once hung
+	kind       string // what the last look saw, once hung (HangError.Kind)
 }
 
 // newHangState starts the watch of p, from its readiness. A worker gets
@@ -203,15 +203,15 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 // observed progress starts: a lead before its deadline.
 func (st *hangState) watchAt() int64 { return st.progress + st.policy.Timeout - st.lead }
 
-// hangKind is the HangKind of a verdict's kind.
-func hangKind(k hang.Kind) HangKind {
+// hangKind is the HangError.Kind of a verdict's kind.
+func hangKind(k hang.Kind) string {
 	switch k {
 	case hang.Spinning:
-		return HangSpinning
+		return hangSpinning
 	case hang.HeldUp:
-		return HangHeldUp
+		return hangHeldUp
 	}
-	return HangAsleep
+	return hangAsleep
 }
 
 // hung reports a confirmed hang and kills the worker's group.
@@ -233,6 +233,6 @@ func (p *Process) hung(st *hangState, now int64) {
 		Starved: time.Duration(st.starved),
 		Kind:    st.kind,
 	}
-	p.emit(Hung{Pid: p.pid, Mono: now, Err: err})
+	p.emit(Hung{Pid: p.pid, Time: mono.Time(now), Err: err})
 	p.signalGroupLocked(sigKill)
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/internal/actors"
 )
 
 // Supervisor is a handle on one supervisor of a running tree (Tree.Root,
@@ -24,9 +24,6 @@ type Supervisor struct {
 // Path returns the supervisor's path, such as "root/mid".
 func (s *Supervisor) Path() string { return s.path }
 
-// PID returns the supervisor's actor.
-func (s *Supervisor) PID() *actor.PID { return s.pid }
-
 // Children lists the children in start order (OTP's which_children).
 func (s *Supervisor) Children(ctx context.Context) ([]ChildInfo, error) {
 	r, err := s.ask(ctx, &request{op: opChildren}, "children")
@@ -34,30 +31,6 @@ func (s *Supervisor) Children(ctx context.Context) ([]ChildInfo, error) {
 		return nil, err
 	}
 	return r.children, nil
-}
-
-// Child returns what Children says about the child called name, or an
-// error wrapping ErrNoChild.
-func (s *Supervisor) Child(ctx context.Context, name string) (ChildInfo, error) {
-	cs, err := s.Children(ctx)
-	if err != nil {
-		return ChildInfo{}, err
-	}
-	for _, c := range cs {
-		if c.Name == name {
-			return c, nil
-		}
-	}
-	return ChildInfo{}, fmt.Errorf("supervision: %s: child %q: %w", s.path, name, ErrNoChild)
-}
-
-// Count counts the children (OTP's count_children).
-func (s *Supervisor) Count(ctx context.Context) (Counts, error) {
-	r, err := s.ask(ctx, &request{op: opCount}, "count")
-	if err != nil {
-		return Counts{}, err
-	}
-	return r.counts, nil
 }
 
 // StartChild adds a child after the others and starts it; it returns once
@@ -135,7 +108,6 @@ type requestOp int
 
 const (
 	opChildren requestOp = iota
-	opCount
 	opStartChild
 	opStartSimple
 	opTerminate
@@ -153,7 +125,6 @@ type request struct {
 type reply struct {
 	children []ChildInfo
 	child    ChildInfo
-	counts   Counts
 	err      error
 }
 
@@ -175,21 +146,6 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 			infos[i] = c.info()
 		}
 		answer(&reply{children: infos})
-		return
-	case opCount:
-		var n Counts
-		for _, c := range s.children {
-			n.Specs++
-			if c.actor != nil {
-				n.Active++
-			}
-			if c.kind == KindSupervisor {
-				n.Supervisors++
-			} else {
-				n.Workers++
-			}
-		}
-		answer(&reply{counts: n})
 		return
 	}
 	if s.phase >= phaseShuttingDown {
@@ -245,7 +201,7 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 				}
 				answer(&reply{})
 			})
-			s.then(&stopStep{cs: []*child{c}, reason: StopTerminate}, done)
+			s.then(&stopStep{cs: []*child{c}, reason: stopTerminate}, done)
 		})}})
 	case opRestart, opDelete:
 		if sofo {

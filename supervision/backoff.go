@@ -1,7 +1,6 @@
 package supervision
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -45,16 +44,6 @@ type Backoff struct {
 	// ResetAfter is how long a child must stay up for its next failure to
 	// count as a first one. 0 means 10s.
 	ResetAfter time.Duration
-}
-
-// Validate reports, wrapping [ErrInvalid], every field that is out of range,
-// and an Initial above Max (or above the default Max when Max is 0).
-func (b Backoff) Validate() error {
-	var errs []error
-	for _, p := range b.problems() {
-		errs = append(errs, fmt.Errorf("%w: Backoff.%s = %v (%s)", ErrInvalid, p.field, p.value, p.reason))
-	}
-	return errors.Join(errs...)
 }
 
 // problem is one field out of range: its name, value and why.
@@ -103,25 +92,16 @@ func (b Backoff) withDefaults() Backoff {
 	return b
 }
 
-// BackoffState is one child's progress through its [Backoff] policy. The
-// zero value follows the default policy. A BackoffState is not safe for
-// concurrent use; it belongs to the supervisor of its child.
-type BackoffState struct {
+// backoffState is one child's progress through its Backoff policy. The
+// zero value follows the default policy. It is not safe for concurrent
+// use; it belongs to the supervisor of its child.
+type backoffState struct {
 	policy Backoff
 	failed bool          // a failure was seen since the last reset
 	wait   time.Duration // unjittered wait given for the last failure
 }
 
-// NewBackoffState returns the state of a child that has not failed yet, or
-// the error from b.Validate.
-func NewBackoffState(b Backoff) (*BackoffState, error) {
-	if err := b.Validate(); err != nil {
-		return nil, err
-	}
-	return &BackoffState{policy: b}, nil
-}
-
-// Next records a failure of the child at now and returns how long to wait
+// next records a failure of the child at now and returns how long to wait
 // before restarting it. upSince is when the child last started running; the
 // zero Time means it never did (its start failed), so its uptime cannot
 // reset the backoff.
@@ -129,13 +109,13 @@ func NewBackoffState(b Backoff) (*BackoffState, error) {
 // rnd returns a number in [0, 1), as math/rand/v2.Float64 does, and is
 // called only when the wait is jittered; nil means math/rand/v2.Float64.
 // Results outside [0, 1] are clamped, so the wait stays within its bounds.
-func (s *BackoffState) Next(now, upSince time.Time, rnd func() float64) time.Duration {
+func (s *backoffState) next(now, upSince time.Time, rnd func() float64) time.Duration {
 	b := s.policy.withDefaults()
 	if b.Initial < 0 {
 		return 0
 	}
 	if !upSince.IsZero() && now.Sub(upSince) >= b.ResetAfter {
-		s.Reset()
+		s.reset()
 	}
 	switch {
 	case !s.failed:
@@ -149,9 +129,9 @@ func (s *BackoffState) Next(now, upSince time.Time, rnd func() float64) time.Dur
 	return jitter(s.wait, b.Jitter, b.Max, rnd)
 }
 
-// Reset forgets the child's past failures, so its next restart is
+// reset forgets the child's past failures, so its next restart is
 // immediate.
-func (s *BackoffState) Reset() {
+func (s *backoffState) reset() {
 	s.failed = false
 	s.wait = 0
 }

@@ -1,7 +1,6 @@
 package supervision
 
 import (
-	"context"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -9,6 +8,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision/supervisiontest"
 )
 
 func TestBackoffValidate(t *testing.T) {
@@ -37,7 +39,7 @@ func TestBackoffValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.b.Validate()
+			err := (&Spec{Children: []ChildSpec{{Name: "a", Process: &procbridge.Spec{Path: "true"}, Backoff: tt.b}}}).Validate()
 			if tt.want == nil {
 				assert.NoError(t, err)
 				return
@@ -48,12 +50,6 @@ func TestBackoffValidate(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestNewBackoffStateRejectsInvalidPolicy(t *testing.T) {
-	s, err := NewBackoffState(Backoff{Jitter: 3})
-	require.ErrorIs(t, err, ErrInvalid)
-	assert.Nil(t, s)
 }
 
 func TestBackoffNext(t *testing.T) {
@@ -95,11 +91,10 @@ func TestBackoffNext(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := NewBackoffState(tt.b)
-			require.NoError(t, err)
+			s := &backoffState{policy: tt.b}
 			for i, want := range tt.want {
 				// upSince is zero: the child never came up, so nothing resets.
-				got := s.Next(t0.Add(time.Duration(i)*time.Minute), time.Time{}, nil)
+				got := s.next(t0.Add(time.Duration(i)*time.Minute), time.Time{}, nil)
 				assert.Equal(t, want, got, "failure %d", i)
 			}
 		})
@@ -107,21 +102,20 @@ func TestBackoffNext(t *testing.T) {
 }
 
 func TestBackoffStateZeroValueUsesDefaults(t *testing.T) {
-	var s BackoffState
-	assert.Equal(t, time.Duration(0), s.Next(t0, time.Time{}, nil))
-	assert.Equal(t, 100*time.Millisecond, s.Next(t0, time.Time{}, nil))
-	assert.Equal(t, 200*time.Millisecond, s.Next(t0, time.Time{}, nil))
+	var s backoffState
+	assert.Equal(t, time.Duration(0), s.next(t0, time.Time{}, nil))
+	assert.Equal(t, 100*time.Millisecond, s.next(t0, time.Time{}, nil))
+	assert.Equal(t, 200*time.Millisecond, s.next(t0, time.Time{}, nil))
 }
 
 func TestBackoffNeverOverflows(t *testing.T) {
-	s, err := NewBackoffState(Backoff{Initial: time.Nanosecond, Max: math.MaxInt64, Multiplier: 1e300})
-	require.NoError(t, err)
+	s := &backoffState{policy: Backoff{Initial: time.Nanosecond, Max: math.MaxInt64, Multiplier: 1e300}}
 	for i := range 10_000 {
-		got := s.Next(t0, time.Time{}, nil)
+		got := s.next(t0, time.Time{}, nil)
 		require.GreaterOrEqual(t, got, time.Duration(0), "failure %d", i)
 		require.LessOrEqual(t, got, time.Duration(math.MaxInt64), "failure %d", i)
 	}
-	assert.Equal(t, time.Duration(math.MaxInt64), s.Next(t0, time.Time{}, nil))
+	assert.Equal(t, time.Duration(math.MaxInt64), s.next(t0, time.Time{}, nil))
 }
 
 func TestBackoffJitter(t *testing.T) {
@@ -148,11 +142,10 @@ func TestBackoffJitter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := NewBackoffState(tt.b)
-			require.NoError(t, err)
+			s := &backoffState{policy: tt.b}
 			var got time.Duration
 			for range tt.failures {
-				got = s.Next(t0, time.Time{}, tt.rnd)
+				got = s.next(t0, time.Time{}, tt.rnd)
 			}
 			assert.Equal(t, tt.want, got)
 		})
@@ -163,22 +156,20 @@ func TestBackoffJitter(t *testing.T) {
 // change the progression itself: after jittered waits the next base wait is
 // still the doubled one.
 func TestBackoffJitterIsUnbiasedAroundTheBase(t *testing.T) {
-	s, err := NewBackoffState(Backoff{Initial: time.Second, Max: time.Minute, Jitter: 0.5})
-	require.NoError(t, err)
+	s := &backoffState{policy: Backoff{Initial: time.Second, Max: time.Minute, Jitter: 0.5}}
 	low := func() float64 { return 0 }
 	mid := func() float64 { return 0.5 }
-	s.Next(t0, time.Time{}, low)
-	s.Next(t0, time.Time{}, low)
-	s.Next(t0, time.Time{}, low)
-	assert.Equal(t, 4*time.Second, s.Next(t0, time.Time{}, mid))
+	s.next(t0, time.Time{}, low)
+	s.next(t0, time.Time{}, low)
+	s.next(t0, time.Time{}, low)
+	assert.Equal(t, 4*time.Second, s.next(t0, time.Time{}, mid))
 }
 
 func TestBackoffJitterWithDefaultRandomSourceStaysInBounds(t *testing.T) {
-	s, err := NewBackoffState(Backoff{Initial: time.Second, Max: time.Second, Jitter: 0.2})
-	require.NoError(t, err)
-	s.Next(t0, time.Time{}, nil)
+	s := &backoffState{policy: Backoff{Initial: time.Second, Max: time.Second, Jitter: 0.2}}
+	s.next(t0, time.Time{}, nil)
 	for i := range 1000 {
-		got := s.Next(t0, time.Time{}, nil)
+		got := s.next(t0, time.Time{}, nil)
 		require.GreaterOrEqual(t, got, 800*time.Millisecond, "failure %d", i)
 		require.LessOrEqual(t, got, time.Second, "failure %d", i)
 	}
@@ -199,26 +190,25 @@ func TestBackoffResetsAfterStableUptime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := NewBackoffState(b)
-			require.NoError(t, err)
+			s := &backoffState{policy: b}
 			now := t0
 			for _, want := range []time.Duration{0, time.Second, 2 * time.Second} {
 				// Each run lasts a second before failing.
-				require.Equal(t, want, s.Next(now, now.Add(-time.Second), nil))
+				require.Equal(t, want, s.next(now, now.Add(-time.Second), nil))
 				now = now.Add(want + time.Second)
 			}
-			assert.Equal(t, tt.want, s.Next(now, tt.upSince(now), nil))
+			assert.Equal(t, tt.want, s.next(now, tt.upSince(now), nil))
 		})
 	}
 }
 
 func TestBackoffResetStartsOver(t *testing.T) {
-	var s BackoffState
-	s.Next(t0, time.Time{}, nil)
-	s.Next(t0, time.Time{}, nil)
-	s.Reset()
-	assert.Equal(t, time.Duration(0), s.Next(t0, time.Time{}, nil))
-	assert.Equal(t, 100*time.Millisecond, s.Next(t0, time.Time{}, nil))
+	var s backoffState
+	s.next(t0, time.Time{}, nil)
+	s.next(t0, time.Time{}, nil)
+	s.reset()
+	assert.Equal(t, time.Duration(0), s.next(t0, time.Time{}, nil))
+	assert.Equal(t, 100*time.Millisecond, s.next(t0, time.Time{}, nil))
 }
 
 // TestBackoffComposesWithIntensity runs a child that crashes one second
@@ -253,11 +243,14 @@ func TestBackoffComposesWithIntensity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := NewFakeClock(t0)
-			backoff, err := NewBackoffState(Backoff{Initial: time.Second, Max: 4 * time.Second, ResetAfter: time.Minute})
-			require.NoError(t, err)
-			intensity, err := NewIntensityTracker(tt.in)
-			require.NoError(t, err)
+			clock := supervisiontest.NewFakeClock(t0)
+			pending := 0 // timers scheduled and not run
+			after := func(d time.Duration, f func()) {
+				pending++
+				clock.AfterFunc(d, func() { pending--; f() })
+			}
+			backoff := &backoffState{policy: Backoff{Initial: time.Second, Max: 4 * time.Second, ResetAfter: time.Minute}}
+			intensity := &intensityTracker{intensity: tt.in}
 
 			var starts []time.Duration
 			gaveUp := false
@@ -265,13 +258,13 @@ func TestBackoffComposesWithIntensity(t *testing.T) {
 			start = func() {
 				upSince := clock.Now()
 				starts = append(starts, upSince.Sub(t0)/time.Second)
-				clock.AfterFunc(time.Second, func() { // the child crashes
+				after(time.Second, func() { // the child crashes
 					now := clock.Now()
-					if intensity.Add(now) {
+					if intensity.add(now) {
 						gaveUp = true
 						return
 					}
-					clock.AfterFunc(backoff.Next(now, upSince, nil), start)
+					after(backoff.next(now, upSince, nil), start)
 				})
 			}
 			start()
@@ -279,121 +272,19 @@ func TestBackoffComposesWithIntensity(t *testing.T) {
 
 			assert.Equal(t, tt.wantStarts, starts)
 			assert.Equal(t, tt.wantGaveUp, gaveUp)
-			assert.Equal(t, tt.wantPending, clock.Pending())
+			assert.Equal(t, tt.wantPending, pending)
 		})
 	}
-}
-
-// The Clock tests live here, beside the backoff delays that the clock's
-// timers carry out.
-
-func TestFakeClockRunsTimersInOrder(t *testing.T) {
-	clock := NewFakeClock(t0)
-	var fired []string
-	var firedAt []time.Duration
-	at := func(name string) func() {
-		return func() {
-			fired = append(fired, name)
-			firedAt = append(firedAt, clock.Now().Sub(t0))
-		}
-	}
-	clock.AfterFunc(3*time.Second, at("c"))
-	clock.AfterFunc(time.Second, at("a"))
-	clock.AfterFunc(2*time.Second, at("b1"))
-	clock.AfterFunc(2*time.Second, at("b2"))
-	clock.AfterFunc(5*time.Second, at("later"))
-	require.Equal(t, 5, clock.Pending())
-
-	clock.Advance(3 * time.Second)
-
-	assert.Equal(t, []string{"a", "b1", "b2", "c"}, fired)
-	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 2 * time.Second, 3 * time.Second}, firedAt)
-	assert.Equal(t, t0.Add(3*time.Second), clock.Now())
-	assert.Equal(t, 1, clock.Pending())
-}
-
-func TestFakeClockAdvance(t *testing.T) {
-	tests := []struct {
-		name      string
-		after     time.Duration
-		advance   time.Duration
-		wantFired bool
-		wantNow   time.Duration
-	}{
-		{"exactly due", time.Second, time.Second, true, time.Second},
-		{"not yet due", time.Second, time.Second - 1, false, time.Second - 1},
-		{"zero delay runs on Advance(0)", 0, 0, true, 0},
-		{"negative delay is due now", -time.Second, 0, true, 0},
-		{"negative advance does not go back", time.Second, -time.Second, false, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clock := NewFakeClock(t0)
-			fired := false
-			clock.AfterFunc(tt.after, func() { fired = true })
-			assert.False(t, fired, "AfterFunc does not call f itself")
-			clock.Advance(tt.advance)
-			assert.Equal(t, tt.wantFired, fired)
-			assert.Equal(t, t0.Add(tt.wantNow), clock.Now())
-		})
-	}
-}
-
-func TestFakeClockStop(t *testing.T) {
-	clock := NewFakeClock(t0)
-	fired := false
-	timer := clock.AfterFunc(time.Second, func() { fired = true })
-	assert.True(t, timer.Stop())
-	assert.False(t, timer.Stop(), "a second Stop reports false")
-	clock.Advance(time.Hour)
-	assert.False(t, fired)
-
-	ran := clock.AfterFunc(time.Second, func() {})
-	clock.Advance(time.Second)
-	assert.False(t, ran.Stop(), "Stop after the call reports false")
-}
-
-func TestFakeClockRunsTimersScheduledByTimers(t *testing.T) {
-	clock := NewFakeClock(t0)
-	var ticks []time.Duration
-	var tick func()
-	tick = func() {
-		ticks = append(ticks, clock.Now().Sub(t0))
-		clock.AfterFunc(time.Second, tick)
-	}
-	clock.AfterFunc(time.Second, tick)
-	clock.Advance(3500 * time.Millisecond)
-	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}, ticks)
-	assert.Equal(t, 1, clock.Pending())
-}
-
-func TestFakeClockWaitForTimers(t *testing.T) {
-	clock := NewFakeClock(t0)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		clock.AfterFunc(time.Second, func() {})
-		clock.AfterFunc(2*time.Second, func() {})
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, clock.WaitForTimers(ctx, 2))
-	<-done
-	assert.Equal(t, 2, clock.Pending())
-
-	cancelled, cancelNow := context.WithCancel(context.Background())
-	cancelNow()
-	assert.ErrorIs(t, clock.WaitForTimers(cancelled, 3), context.Canceled)
 }
 
 func TestSystemClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		clock := SystemClock()
+		clock := systemClock{}
 		start := clock.Now()
 		fired := make(chan time.Time, 1)
 		clock.AfterFunc(3*time.Second, func() { fired <- clock.Now() })
-		stopped := clock.AfterFunc(time.Second, func() { t.Error("stopped timer fired") })
-		assert.True(t, stopped.Stop())
+		stop := clock.AfterFunc(time.Second, func() { t.Error("stopped timer fired") })
+		assert.True(t, stop())
 
 		at := <-fired
 		assert.Equal(t, 3*time.Second, at.Sub(start))

@@ -4,12 +4,16 @@ package supervision_test
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -18,16 +22,17 @@ import (
 // beside the bare procbridge path, in the same loop so that both see the
 // same machine.
 //
-// Each iteration kills two "crash" workers: told to go on, each takes a
-// CLOCK_MONOTONIC timestamp (worker.Mark) and SIGKILLs itself:
+// Each iteration kills two "crash" workers: told to go on, each writes a
+// CLOCK_MONOTONIC timestamp to a pipe it was handed (ExtraFiles) and
+// SIGKILLs itself:
 //
 //   - actor: a worker supervised by a tree (one_for_one, no backoff). The
-//     sample runs from the worker's mark to the supervisor's ChildReady
+//     sample runs from the worker's timestamp to the supervisor's ChildReady
 //     event for its replacement, as OnEvent sees it: procbridge notices the
 //     death, the ProcessActor fails, the supervisor decides and restarts
 //     it, the actor starts a new process and forwards its Ready.
 //   - bare: a worker started with procbridge.Start. The sample runs from its
-//     mark to the Ready of the replacement the benchmark starts as soon as
+//     timestamp to the Ready of the replacement the benchmark starts as soon as
 //     it reads the old one's Exited event.
 //
 // Reported: p50 and p99 of both totals (actor-*, bare-*). The totals are
@@ -49,14 +54,17 @@ func BenchmarkColdRestart(b *testing.B) {
 		exit supervision.ChildExited
 	)
 	readies := make(chan ready, 16)
+	actorMarks, bareMarks := markPipe(b), markPipe(b)
+	victim := proc("crash")
+	victim.ExtraFiles = []*os.File{actorMarks.w}
 	spec := supervision.Spec{
 		Intensity: supervision.Intensity{MaxRestarts: 1 << 30, Period: time.Second},
-		Children:  []supervision.ChildSpec{{Name: "victim", Process: proc("crash"), Backoff: supervision.Backoff{Initial: -1}}},
+		Children:  []supervision.ChildSpec{{Name: "victim", Process: victim, Backoff: supervision.Backoff{Initial: -1}}},
 	}
 	tree, err := supervision.Start(ctx, spec, supervision.Options{OnEvent: func(ev supervision.Event) {
 		switch e := ev.(type) { // the benchmark tells the worker to go on (crash)
 		case supervision.ChildReady:
-			readies <- ready{procbridge.Monotonic(), e}
+			readies <- ready{mono.Now(), e}
 		case supervision.ChildExited:
 			mu.Lock() // no channel: waking the benchmark here would cost the path
 			exit = e
@@ -71,9 +79,9 @@ func BenchmarkColdRestart(b *testing.B) {
 			b.Error(err)
 		}
 	}()
-	pid := (<-readies).ev.Pid
+	pid := (<-readies).ev.Ready.Pid
 
-	bareSpec := procbridge.Spec{Worker: "crash"}
+	bareSpec := procbridge.Spec{Worker: "crash", ExtraFiles: []*os.File{bareMarks.w}}
 	bare, err := procbridge.Start(ctx, bareSpec)
 	if err != nil {
 		b.Fatal(err)
@@ -91,13 +99,15 @@ func BenchmarkColdRestart(b *testing.B) {
 		mu.Lock()
 		x := exit
 		mu.Unlock()
-		if x.Mark == 0 || x.Pid != pid || r.ev.Incarnation < 2 {
-			b.Fatalf("exit %+v, ready %+v", x, r.ev)
+		mark := actorMarks.next(b)
+		if x.Exited == nil || x.Exited.Pid != pid || r.ev.Ready == nil || r.ev.Incarnation < 2 {
+			b.Fatalf("exit %v, ready %v", x, r.ev)
 		}
-		actorTotal = append(actorTotal, time.Duration(r.at-x.Mark))
-		actorRest = append(actorRest, rest(x.Exit.Mono, r.ev.Mono, r.ev.SpawnToReady, r.at))
-		actorSpawn = append(actorSpawn, r.ev.SpawnToReady)
-		pid = r.ev.Pid
+		rd := r.ev.Ready
+		actorTotal = append(actorTotal, time.Duration(r.at-mark))
+		actorRest = append(actorRest, rest(mono.Of(x.Exited.Exit.Time), mono.Of(rd.Time), rd.SpawnToReady, r.at))
+		actorSpawn = append(actorSpawn, rd.SpawnToReady)
+		pid = rd.Pid
 
 		// The bare path.
 		if err := syscall.Kill(bare.Pid(), syscall.SIGUSR1); err != nil {
@@ -114,10 +124,10 @@ func BenchmarkColdRestart(b *testing.B) {
 		if bare, err = procbridge.Start(ctx, bareSpec); err != nil {
 			b.Fatal(err)
 		}
-		rd := (<-bare.Events()).(procbridge.Ready)
-		at := procbridge.Monotonic()
-		bareTotal = append(bareTotal, time.Duration(at-old.Mark()))
-		bareRest = append(bareRest, rest(ended.Exit.Mono, rd.Mono, rd.SpawnToReady, at))
+		rd = new((<-bare.Events()).(procbridge.Ready))
+		at := mono.Now()
+		bareTotal = append(bareTotal, time.Duration(at-bareMarks.next(b)))
+		bareRest = append(bareRest, rest(mono.Of(ended.Exit.Time), mono.Of(rd.Time), rd.SpawnToReady, at))
 		bareSpawn = append(bareSpawn, rd.SpawnToReady)
 		<-old.Done()
 	}
@@ -147,4 +157,25 @@ func BenchmarkColdRestart(b *testing.B) {
 func rest(exitMono, readyMono int64, spawnToReady time.Duration, seenMono int64) time.Duration {
 	forkMono := readyMono - int64(spawnToReady)
 	return time.Duration(forkMono-exitMono) + time.Duration(seenMono-readyMono)
+}
+
+// marks is a pipe "crash" workers write their timestamp to (markCrash).
+type marks struct{ r, w *os.File }
+
+func markPipe(b *testing.B) marks {
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close(); w.Close() })
+	return marks{r, w}
+}
+
+// next reads the next timestamp a worker wrote.
+func (m marks) next(b *testing.B) int64 {
+	var buf [8]byte
+	if _, err := io.ReadFull(m.r, buf[:]); err != nil {
+		b.Fatal(err)
+	}
+	return int64(binary.LittleEndian.Uint64(buf[:]))
 }

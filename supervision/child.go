@@ -5,7 +5,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/internal/actors"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -14,7 +14,7 @@ import (
 type child struct {
 	spec    ChildSpec
 	name    string
-	kind    ChildKind
+	kind    childKind
 	label   string // for metrics: the name, or a simple_one_for_one template's
 	dynamic bool   // started from a simple_one_for_one template
 	removed bool   // no longer among the supervisor's children
@@ -28,13 +28,14 @@ type child struct {
 	upSince     time.Time // when the current incarnation became ready
 	lastExit    *procbridge.Exit
 	lastErr     error
-	backoff     *BackoffState
+	backoff     *backoffState
 
-	group    *procbridge.Group // the hot-standby group of the current incarnation
-	failed   bool              // the current actor failed (HandleFailure)
-	stop     *stopInfo         // set once the current actor was asked to stop
-	pending  uint64            // token of the restart it waits for; 0: none
-	signMono int64             // first sign (Dying, Hung) of the current failure
+	proc     *procbridge.Process // the running process (a group's primary), while known
+	group    *procbridge.Group   // the hot-standby group of the current incarnation
+	failed   bool                // the current actor failed (HandleFailure)
+	stop     *stopInfo           // set once the current actor was asked to stop
+	pending  uint64              // token of the restart it waits for; 0: none
+	signMono int64               // first sign (Dying, Hung) of the current failure
 
 	// A hot-standby sibling that a restart switches to a spare instead of
 	// restarting it cold (see switchStep) keeps running until its turn.
@@ -58,10 +59,10 @@ type child struct {
 
 // stopInfo follows one stop of a child's actor until it is gone.
 type stopInfo struct {
-	reason  StopReason
-	failure bool // stopped because it failed: reported by ChildExited, not ChildStopped
+	reason  string // stopForRestart, stopTerminate or stopShutdown
+	failure bool   // stopped because it failed: reported by ChildExited, not ChildStopped
 	began   time.Time
-	timer   Timer
+	timer   *timerFired
 	late    bool // its bound passed; the supervisor went on
 	stuck   bool // the process actor reported its process not reaped
 	exit    *procbridge.Exit
@@ -69,15 +70,13 @@ type stopInfo struct {
 }
 
 func newChild(spec ChildSpec) *child {
+	spec.Restart = spec.Restart.orDefault()
 	c := &child{spec: spec, name: spec.Name, label: spec.Name, state: StateTerminated}
-	c.backoff, _ = NewBackoffState(spec.Backoff) // validated with the spec
-	if c.backoff == nil {
-		c.backoff = &BackoffState{}
-	}
+	c.backoff = &backoffState{policy: spec.Backoff} // validated with the spec
 	if spec.Supervisor != nil {
-		c.kind, c.runner = KindSupervisor, supervisorRunner{}
+		c.kind, c.runner = kindSupervisor, supervisorRunner{}
 	} else {
-		c.kind, c.runner = KindProcess, processRunner{}
+		c.kind, c.runner = kindProcess, processRunner{}
 	}
 	return c
 }
@@ -87,33 +86,46 @@ func newChild(spec ChildSpec) *child {
 func (c *child) alive() bool { return c.actor != nil || c.pending != 0 }
 
 func (c *child) info() ChildInfo {
-	return ChildInfo{
+	ci := ChildInfo{
 		Name:        c.name,
-		Kind:        c.kind,
+		Supervisor:  c.kind == kindSupervisor,
 		State:       c.state,
-		Actor:       c.actor,
 		Pid:         c.pid,
 		Incarnation: c.incarnation,
 		Restarts:    c.restarts,
 		Restart:     c.spec.Restart,
 		Significant: c.spec.Significant,
+		Since:       c.upSince,
 		LastExit:    c.lastExit,
 		LastErr:     c.lastErr,
 		Group:       c.group,
 	}
+	if c.state == StateRunning && c.proc != nil {
+		ci.HeartbeatAge = c.proc.HeartbeatAge()
+	}
+	if c.group != nil {
+		for _, p := range c.group.Spares() {
+			ci.Spares = append(ci.Spares, p.Pid())
+		}
+	}
+	return ci
 }
 
 // ChildInfo is what a supervisor reports about one child
-// (Supervisor.Children, OTP's which_children).
+// (Supervisor.Children, OTP's which_children; OTP's count_children is the
+// count of its entries by kind and state).
 type ChildInfo struct {
-	Name  string
-	Kind  ChildKind
-	State ChildState
-	// Actor is the child's actor while it has one.
-	Actor *actor.PID
+	Name string
+	// Supervisor: the child is a nested supervisor (Tree.Supervisor
+	// reaches it), not a process.
+	Supervisor bool
+	State      ChildState
 	// Pid is the OS pid of the child's process while it runs (0 for a
-	// supervisor, or when not running).
-	Pid         int
+	// supervisor, or when not running): for a hot-standby child, its
+	// primary's.
+	Pid int
+	// Spares are the pids of a hot-standby child's parked spares.
+	Spares      []int
 	Incarnation int // 1 for the first start, one more per restart
 	// Restarts counts the child's restarts, and, for a hot-standby child,
 	// its failovers and switches to a spare (which leave Incarnation as
@@ -121,27 +133,25 @@ type ChildInfo struct {
 	Restarts    int
 	Restart     Restart
 	Significant bool
+	// Since is when the current incarnation became ready, on the tree's
+	// Clock (zero while it is not running); a failover moves it on.
+	Since time.Time
+	// HeartbeatAge is the time since the child's process last beat (since
+	// it was ready, when it never beat; 0 when it is not running).
+	HeartbeatAge time.Duration
 	// LastExit is how the child's last process ended (nil before any
 	// did); LastErr the last failure (a *procbridge.ExitError,
 	// *procbridge.HangError, a nested *EscalationError, ...).
 	LastExit *procbridge.Exit
 	LastErr  error
 	// Group is the hot-standby group of a child with ChildSpec.Standby
-	// (nil for other children, and while the child has no running actor):
-	// its Primary is the process Pid names (the group knows of a failover
-	// a moment before the supervisor reports it), its Spares the parked
-	// spares, its Segment the shared state and command rings. It belongs
-	// to the child's actor: read it, do not Stop it. A Switch made on it
-	// directly counts against the intensity like a failover.
+	// (nil for other children, and while the child is not running): its
+	// Primary is the process Pid names (the group knows of a failover a
+	// moment before the supervisor reports it), its Spares the parked
+	// spares, its primary's Segment the shared state and command rings.
+	// It belongs to the child: read it, do not Stop it. A Switch made on
+	// it directly counts against the intensity like a failover.
 	Group *procbridge.Group
-}
-
-// Counts is OTP's count_children.
-type Counts struct {
-	Specs       int // children the supervisor knows
-	Active      int // children with a running or starting actor
-	Supervisors int // nested supervisors among the children
-	Workers     int // processes among the children
 }
 
 // runner brings one incarnation of a child up and down. The supervisor
@@ -164,16 +174,19 @@ func (processRunner) start(ctx actor.Context, s *supervisor, c *child) (*actor.P
 	if spec.Name == "" {
 		spec.Name = c.name
 	}
-	kill := c.spec.Shutdown.Mode == ShutdownBrutalKill
+	kill := c.spec.Shutdown == BrutalKill
 	if !kill {
 		spec.StopGrace = c.spec.stopGrace()
 	}
-	props, restarter, err := actors.NewRestartableProps(spec, actors.Options{
+	spec.Stdout = s.sh.lines(spec.Stdout, s.path, c.name, "stdout")
+	spec.Stderr = s.sh.lines(spec.Stderr, s.path, c.name, "stderr")
+	props, restarter, err := actors.NewProps(spec, actors.Options{
 		Observer:    ctx.Self(),
 		Kill:        kill,
 		KillWait:    killWait,
 		Incarnation: c.incarnation,
 		Standby:     c.spec.Standby,
+		Tracker:     s.sh.procs,
 	})
 	if err != nil {
 		return nil, err

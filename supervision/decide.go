@@ -6,7 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/internal/actors"
 )
 
 // childEnded is called when c failed (clean false, cause its failure) or
@@ -37,8 +37,8 @@ func (s *supervisor) decideStep(c *child, clean bool, cause error, pre *decision
 		if c.removed || c.incarnation != inc || c.state == StateTerminated {
 			return // deleted, restarted or terminated on request since
 		}
-		if !ShouldRestart(c.spec.Restart, clean) {
-			s.then(&stopStep{cs: []*child{c}}, callStep(func(ctx actor.Context, s *supervisor) {
+		if !shouldRestart(c.spec.Restart, clean) {
+			s.then(&stopStep{cs: []*child{c}, reason: stopForRestart}, callStep(func(ctx actor.Context, s *supervisor) {
 				c.state = StateTerminated
 				removed := c.spec.Restart == Temporary || c.dynamic
 				if removed {
@@ -51,7 +51,7 @@ func (s *supervisor) decideStep(c *child, clean bool, cause error, pre *decision
 						alive++
 					}
 				}
-				if ShouldAutoShutdown(s.spec.AutoShutdown, Termination{Significant: c.spec.Significant, SignificantAlive: alive}) {
+				if shouldAutoShutdown(s.spec.AutoShutdown, termination{significant: c.spec.Significant, significantAlive: alive}) {
 					s.shutdown(ctx, causeAuto, nil)
 				}
 			}))
@@ -59,9 +59,9 @@ func (s *supervisor) decideStep(c *child, clean bool, cause error, pre *decision
 		}
 		if pre == nil {
 			now := s.sh.clock.Now()
-			pre = &decision{exceeded: s.intensity.Add(now)}
+			pre = &decision{exceeded: s.intensity.add(now)}
 			if !pre.exceeded {
-				pre.delay = c.backoff.Next(now, c.upSince, nil)
+				pre.delay = c.backoff.next(now, c.upSince, nil)
 			}
 		}
 		if pre.exceeded {
@@ -90,14 +90,14 @@ func (s *supervisor) decideStep(c *child, clean bool, cause error, pre *decision
 // against the intensity (decideStep); the siblings' switches, like their
 // cold restarts, do not count again.
 func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
-	var affected, cold []*child
+	var hit, cold []*child
 	switched := map[*child]bool{}
-	for _, i := range Affected(s.spec.Strategy, len(s.children), s.index(c)) {
+	for _, i := range affected(s.spec.Strategy, len(s.children), s.index(c)) {
 		o := s.children[i]
 		if o != c && o.actor == nil && o.pending == 0 {
 			continue
 		}
-		affected = append(affected, o)
+		hit = append(hit, o)
 		if o != c && o.canSwitch() {
 			switched[o] = true
 		} else {
@@ -105,15 +105,16 @@ func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
 		}
 	}
 	token := s.newToken()
-	steps := s.stopInOrder(cold, StopForRestart)
+	steps := s.stopInOrder(cold, stopForRestart)
 	steps = append(steps, callStep(func(ctx actor.Context, s *supervisor) {
-		for _, o := range affected {
+		for _, o := range hit {
 			if o.removed {
 				continue
 			}
 			if switched[o] {
-				// Reported when its turn comes: ChildPromoted, or
-				// ChildRestarting if it restarts cold after all.
+				// Reported when its turn comes: a ChildProcess
+				// Promoted, or ChildRestarting if it restarts cold
+				// after all.
 				o.switching, o.switchCause, o.pending = token, cause, 0
 				continue
 			}
@@ -125,16 +126,13 @@ func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
 			o.pending, o.switching = token, 0
 			o.restarts++
 			o.state = StateRestarting
+			if delay > 0 {
+				o.state = StateBackingOff
+			}
 			s.sh.metrics.restart(s.path, o.label)
-			s.emit(ChildRestarting{Header: s.header(o), Cause: cause, Restarts: o.restarts})
+			s.emit(ChildRestarting{Header: s.header(o), Cause: cause, Delay: delay})
 		}
 		if delay > 0 {
-			for _, o := range affected {
-				if o.pending == token {
-					o.state = StateBackingOff
-				}
-			}
-			s.emit(ChildBackingOff{Header: s.header(c), Delay: delay})
 			s.after(delay, &timerFired{kind: timerBackoff, token: token})
 			return
 		}
@@ -163,7 +161,7 @@ func (s *supervisor) restartSteps(token uint64) []step {
 // restart: a running hot-standby process child that is to be restarted.
 // Whether a spare is ready is the group's to say, when the switch is asked.
 func (c *child) canSwitch() bool {
-	return c.kind == KindProcess && c.spec.Standby > 0 && c.spec.Restart != Temporary &&
+	return c.kind == kindProcess && c.spec.Standby > 0 && c.spec.Restart != Temporary &&
 		c.actor != nil && c.stop == nil && !c.failed && c.state == StateRunning
 }
 
@@ -171,9 +169,10 @@ func (c *child) canSwitch() bool {
 // restart (see restart). It asks the child's ProcessActor
 // (actors.SwitchRequest) and waits for the answer. A switch that happened
 // was reported before the answer came: the actor sends the switch's
-// ProcessPromoted first, and promoted reports it as a ChildPromoted with
-// Switched set, not counted against the intensity. A child that cannot be
-// switched is stopped and started cold instead, in the same place.
+// ProcessPromoted first, and promoted reports it as a ChildProcess
+// Promoted whose Cause is the sibling's failure, not counted against the
+// intensity. A child that cannot be switched is stopped and started cold
+// instead, in the same place.
 type switchStep struct {
 	c       *child
 	restart uint64 // the restart's token
@@ -238,7 +237,7 @@ func (s *supervisor) coldInstead(c *child, token uint64, why error) {
 	cause := c.switchCause
 	c.switching, c.switchAsked, c.switchCause = 0, 0, nil
 	s.then(
-		&stopStep{cs: []*child{c}, reason: StopForRestart},
+		&stopStep{cs: []*child{c}, reason: stopForRestart},
 		callStep(func(ctx actor.Context, s *supervisor) {
 			if c.removed {
 				return
@@ -247,7 +246,7 @@ func (s *supervisor) coldInstead(c *child, token uint64, why error) {
 			c.restarts++
 			c.state = StateRestarting
 			s.sh.metrics.restart(s.path, c.label)
-			s.emit(ChildRestarting{Header: s.header(c), Cause: cause, Restarts: c.restarts, NotSwitched: why})
+			s.emit(ChildRestarting{Header: s.header(c), Cause: cause, NotSwitched: why})
 		}),
 		&startStep{c: c, token: token, onFail: restartFailed},
 	)
@@ -293,7 +292,7 @@ func (s *supervisor) shutdown(ctx actor.Context, why shutdownCause, err error) {
 			c.state = StateTerminated
 		}
 	}
-	steps := s.stopInOrder(alive, StopShutdown)
+	steps := s.stopInOrder(alive, stopShutdown)
 	steps = append(steps, callStep(func(ctx actor.Context, s *supervisor) { s.finish(ctx) }))
 	s.jobs = []*job{{steps: steps}}
 }
@@ -305,7 +304,6 @@ func (s *supervisor) finish(ctx actor.Context) {
 		ctx.Stop(ctx.Self()) // the parent sees Terminated: a clean end
 		return
 	}
-	s.emit(Escalated{Header: Header{Supervisor: s.path, Child: escalatedChild(s.reason), Time: s.sh.clock.Now()}, Err: s.reason})
 	if s.tree != nil {
 		s.tree.fail(s.reason)
 		ctx.Stop(ctx.Self())
@@ -315,11 +313,4 @@ func (s *supervisor) finish(ctx actor.Context) {
 	// The failure path: protoactor recovers this panic and hands the
 	// reason to the parent supervisor's HandleFailure.
 	panic(s.reason)
-}
-
-func escalatedChild(err error) string {
-	if e, ok := err.(*EscalationError); ok {
-		return e.Child
-	}
-	return ""
 }

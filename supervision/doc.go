@@ -8,10 +8,12 @@
 // A [Spec] describes a supervisor: its [Strategy], its [Intensity], its
 // [AutoShutdown] and its children, each a [ChildSpec] with a name, a
 // process (a [procbridge.Spec]) or a nested supervisor (a Spec), a
-// [Restart] type, a [Shutdown] policy, whether it is significant, and a
-// [Backoff]. Specs are plain data, so they can be written in code or loaded
-// from a file; [Spec.Validate] reports every field that cannot work,
-// naming it ([SpecError]). [Start] starts the tree:
+// [Restart] type, a shutdown policy (a grace period, [BrutalKill] or
+// [Infinity]), whether it is significant, and a [Backoff]. Specs are plain
+// data, so they can be written in code or loaded from a file; the zero
+// value of every field is OTP's default. [Spec.Validate] reports every
+// field that cannot work, naming it (a *procbridge.SpecError matching
+// [ErrInvalid]). [Start] starts the tree:
 //
 //	tree, err := supervision.Start(ctx, supervision.Spec{
 //		Strategy: supervision.OneForOne, // the zero value
@@ -19,9 +21,9 @@
 //			{Name: "db", Process: &procbridge.Spec{Worker: "db"}},
 //			{Name: "web", Supervisor: &supervision.Spec{...}},
 //		},
-//	}, supervision.Options{Logger: logger, Metrics: registry, OnEvent: onEvent})
+//	}, supervision.Options{Logger: logger, OnEvent: onEvent})
 //	...
-//	report, err := tree.Stop(ctx) // report lists what did not stop in time
+//	late, err := tree.Stop(ctx) // the ChildStopped of each child that did not stop in time
 //
 // Children start in order, each ready before the next starts; they stop in
 // reverse order, each within its shutdown policy. [Tree.Wait] returns when
@@ -30,70 +32,75 @@
 // # What a supervisor does when a child ends
 //
 // It applies OTP's rules, in OTP's order. The child's [Restart] type says
-// whether it restarts ([ShouldRestart]); if not, [ShouldAutoShutdown] says
-// whether the supervisor ends too. A restart counts against the
-// supervisor's [Intensity], across all its children (OTP's default, and
-// this package's zero value: 1 restart within 5 seconds; protoactor-go
-// counts per child). Past the limit the supervisor gives up: it stops every
-// child in reverse start order and fails to its own supervisor with an
-// [*EscalationError], whose chain of causes ends with the process's
-// *procbridge.ExitError or *procbridge.HangError. Within the limit, the
-// child's [Backoff] may delay the restart (exponentially, with a cap,
-// jitter and a reset after stable uptime; every restart still counts), and
-// the [Strategy] says which children restart with it ([Affected]):
-// one_for_one just the child, one_for_all all, rest_for_one the child and
-// those started after it, each stopped in reverse order and started again
-// in order. A simple_one_for_one supervisor starts its children on demand
-// from one template ([Supervisor.StartSimpleChild]).
+// whether it restarts; if not, its [AutoShutdown] says whether the
+// supervisor ends too. A restart counts against the supervisor's
+// [Intensity], across all its children (OTP's default, and this package's
+// zero value: 1 restart within 5 seconds; protoactor-go counts per child).
+// Past the limit the supervisor gives up: it stops every child in reverse
+// start order and fails to its own supervisor with an [*EscalationError],
+// whose chain of causes ends with the process's *procbridge.ExitError or
+// *procbridge.HangError. Within the limit, the child's [Backoff] may delay
+// the restart (exponentially, with a cap, jitter and a reset after stable
+// uptime; every restart still counts), and the [Strategy] says which
+// children restart with it: one_for_one just the child, one_for_all all,
+// rest_for_one the child and those started after it, each stopped in
+// reverse order and started again in order. A simple_one_for_one
+// supervisor starts its children on demand from one template
+// ([Supervisor.StartSimpleChild]).
 //
 // # Hot standby
 //
 // A child with [ChildSpec.Standby] runs as a procbridge.Group: a primary
 // and pre-warmed spares. When the primary dies or hangs a spare takes over
-// ([ChildPromoted]); that failover counts against the intensity like a
-// restart. When a sibling's failure takes the child down (one_for_all,
-// rest_for_one), it is not stopped: at its turn in the start order, once
-// the siblings before it are ready again, the supervisor switches it to a
-// spare (actors.SwitchRequest), so that its new primary begins only after
-// the siblings it depends on are back. That switch is part of the
-// sibling's restart, which counted once; it does not count again
-// ([ChildPromoted] with Switched set). With no spare ready then, the child
-// restarts cold in its place ([ChildRestarting] says why in NotSwitched).
-// [ChildInfo].Group is the child's running group; [ChildSpareLost],
-// [ChildSpareReady] and [ChildSpareFailed] report its spares.
+// (a [ChildProcess] carrying procbridge's Promoted); that failover counts
+// against the intensity like a restart. When a sibling's failure takes the
+// child down (one_for_all, rest_for_one), it is not stopped: at its turn
+// in the start order, once the siblings before it are ready again, the
+// supervisor switches it to a spare, so that its new primary begins only
+// after the siblings it depends on are back. That switch is part of the
+// sibling's restart, which counted once; it does not count again (its
+// ChildProcess has the sibling's failure as Cause). With no spare ready
+// then, the child restarts cold in its place ([ChildRestarting] says why
+// in NotSwitched). [ChildInfo] gives the child's running group and the
+// pids of its parked spares; ChildProcess events carry procbridge's
+// SpareReady and SpareDown.
 //
-// These decisions are plain functions over plain data ([Affected],
-// [ShouldRestart], [ShouldAutoShutdown], [IntensityTracker],
-// [BackoffState]), with time passed in or read from a [Clock]
-// ([SystemClock], or [FakeClock] in tests), so they are tested without
-// processes.
+// These decisions are plain functions over plain data (which children a
+// strategy restarts, whether a restart type restarts, whether an automatic
+// shutdown is due, the intensity window, the next backoff), with time
+// passed in or read from a [Clock] (supervisiontest.FakeClock in tests), so
+// they are tested without processes.
 //
 // # On protoactor-go
 //
 // Each supervisor is an actor that implements protoactor's
-// SupervisorStrategy itself; each process child is an actors.ProcessActor,
-// whose process's death or hang is the actor's failure, with the typed
-// reason. protoactor's own strategies are not used. A failed child is never
+// SupervisorStrategy itself; each process child is an actor whose
+// process's death or hang is the actor's failure, with the typed reason.
+// protoactor's own strategies are not used. A failed child is never
 // resumed: the supervisor restarts it or stops it. The fastest restart, for
 // an idle one_for_one supervisor, starts the replacement process as soon as
-// the exit is reported and lets protoactor restart the actor around it
-// (actors.Restarter); the others stop the failed actor and spawn a new one.
-// The root supervisor never crashes the program: it ends the tree instead of
+// the exit is reported and lets protoactor restart the actor around it;
+// the others stop the failed actor and spawn a new one. The root
+// supervisor never crashes the program: it ends the tree instead of
 // escalating, and a guardian that only stops it catches anything else.
 // Nothing blocks a supervisor's mailbox but a stop protoactor forces on it.
+// The actors are the tree's own business; the one way in is the actor
+// system a caller passes in Options.System.
 //
 // # Watching a tree
 //
 // Every lifecycle change is an [Event] (a closed set: [ChildStarted],
-// [ChildReady], [ChildExited], [ChildHung], [ChildRestarting],
-// [ChildBackingOff], [ChildPromoted], [ChildSpareReady], [ChildSpareLost],
-// [ChildSpareFailed], [ChildTerminated], [ChildStopped], [GaveUp],
-// [Escalated]), delivered in order for each supervisor to Options.OnEvent,
-// to each [Subscription] ([Tree.Subscribe]) and onto the actor system's
-// EventStream. The same events are logged through the *slog.Logger in
-// Options (none by default; protoactor's own logger is silenced unless
-// Options.ProtoactorLogs asks for it). With Options.Metrics, a tree keeps
-// on the caller's registry (never the global one):
+// [ChildReady], [ChildExited], [ChildProcess], [ChildRestarting],
+// [ChildStopped], [ChildTerminated], [GaveUp]; the events of a child's
+// processes are procbridge's, carried inside them), delivered in order for
+// each supervisor to Options.OnEvent, to every channel of [Tree.Subscribe]
+// and onto the actor system's EventStream. Each prints as one line. The
+// same events are logged through the *slog.Logger in Options (none by
+// default; protoactor's own logger is silenced unless
+// Options.ProtoactorLogs asks for it), and so is the output of every
+// process child whose Stdout or Stderr is procbridge.Lines, a record per
+// line (without a Logger it is discarded). With Options.Metrics, a tree
+// keeps on the caller's registry (never the global one):
 //
 //	understudy_child_restarts_total{supervisor, child}
 //	understudy_child_exits_total{supervisor, child, kind}
@@ -102,8 +109,10 @@
 //	understudy_failure_detection_seconds{supervisor}
 //
 // At run time a [Supervisor] handle ([Tree.Root], [Tree.Supervisor]) is
-// OTP's API: [Supervisor.Children], [Supervisor.Count],
-// [Supervisor.StartChild], [Supervisor.TerminateChild],
+// OTP's API: [Supervisor.Children] (a [ChildInfo] per child: its state,
+// pid, parked spares, since when it runs, its heartbeat's age, its last
+// exit), [Supervisor.StartChild], [Supervisor.TerminateChild],
 // [Supervisor.RestartChild], [Supervisor.DeleteChild] and
-// [Supervisor.StartSimpleChild].
+// [Supervisor.StartSimpleChild]. [Tree.Kill] ends a tree the fast way,
+// every process SIGKILLed at once.
 package supervision

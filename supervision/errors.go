@@ -34,58 +34,69 @@ var (
 )
 
 // EscalationError is the reason a supervisor fails to its own supervisor:
-// its children failed more often than its Intensity allows (it matches
-// ErrIntensity), or one of them did not start when it started (it matches
-// ErrStartFailed). By then it has stopped all its children. Cause is the
-// failure of Child that tipped it over: a *procbridge.ExitError or
-// *procbridge.HangError for a process, the nested supervisor's own
-// *EscalationError for a supervisor, so errors.As finds the process error
-// at the bottom of a chain through any number of levels. At the root of a
-// tree, Tree.Wait returns it.
+// its restarts exceeded its Intensity (it matches ErrIntensity), or a child
+// did not start when it started (it matches ErrStartFailed). By then it has
+// stopped all its children. Cause is the last failure, of Child: a
+// *procbridge.ExitError or *procbridge.HangError for a process, the nested
+// supervisor's own *EscalationError for a supervisor, so errors.As finds
+// the process error at the bottom of a chain through any number of levels.
+// At the root of a tree, Tree.Wait returns it; a nested supervisor's
+// parent reports it in the ChildExited of that supervisor.
 type EscalationError struct {
 	Supervisor string // path of the supervisor that gave up, e.g. "root/mid"
-	Child      string // the child whose failure made it give up
+	Child      string // the child whose failure was the last
 	Cause      error
-	// Intensity and Period describe the limit that was exceeded
-	// (zero when a start failed).
+	// MaxRestarts and Period are the limit that was exceeded, with the
+	// defaults applied (zero when a start failed).
 	MaxRestarts int
 	Period      time.Duration
 	startFailed bool
 }
 
+// Error says what was counted and the last failure, such as
+// `supervision: root gave up: 4 restarts within 10s exceed its intensity
+// (3 within 10s); the last failure: child "nap": procbridge: nap (pid 42)
+// exited 3`.
 func (e *EscalationError) Error() string {
 	if e.startFailed {
 		return fmt.Sprintf("supervision: %s gave up: child %q failed to start: %v", e.Supervisor, e.Child, e.Cause)
 	}
-	return fmt.Sprintf("supervision: %s gave up: child %q failed more than %d times in %v: %v", e.Supervisor, e.Child, e.MaxRestarts, e.Period, e.Cause)
+	return fmt.Sprintf("supervision: %s gave up: %s; the last failure: child %q: %v", e.Supervisor, exceeded(e.MaxRestarts, e.Period), e.Child, e.Cause)
 }
 
-// Unwrap returns the cause.
-func (e *EscalationError) Unwrap() error { return e.Cause }
-
-// Is matches ErrIntensity or ErrStartFailed, whichever made the supervisor
-// give up.
-func (e *EscalationError) Is(target error) bool {
-	if e.startFailed {
-		return target == ErrStartFailed
+// exceeded says how a supervisor allowed max restarts within period and
+// had one more: "4 restarts within 10s exceed its intensity (3 within
+// 10s)".
+func exceeded(max int, period time.Duration) string {
+	n := max + 1
+	verb, noun := "exceed", "restarts"
+	if n == 1 {
+		verb, noun = "exceeds", "restart"
 	}
-	return target == ErrIntensity
+	allowed := fmt.Sprintf("%d within %v", max, period)
+	if max == 0 {
+		allowed = "no restarts"
+	}
+	return fmt.Sprintf("%d %s within %v %s its intensity (%s)", n, noun, period, verb, allowed)
 }
 
-// PanicError is a failure whose reason was not an error: the value a
-// child's actor panicked with.
-type PanicError struct {
-	Value any
+// Unwrap returns ErrIntensity or ErrStartFailed, whichever made the
+// supervisor give up, and the cause, so that errors.Is and errors.As look
+// at both.
+func (e *EscalationError) Unwrap() []error {
+	if e.startFailed {
+		return []error{ErrStartFailed, e.Cause}
+	}
+	return []error{ErrIntensity, e.Cause}
 }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("supervision: panic: %v", e.Value) }
-
-// asError returns reason as an error, wrapping a non-error panic value.
+// asError returns reason as an error: a failure whose reason was not an
+// error is the value a child's actor panicked with.
 func asError(reason any) error {
 	if err, ok := reason.(error); ok {
 		return err
 	}
-	return &PanicError{Value: reason}
+	return fmt.Errorf("supervision: panic: %v", reason)
 }
 
 // ErrFailover is the cause of an escalation that a hot-standby failover

@@ -2,24 +2,28 @@ package supervision
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/understudy/understudy/procbridge"
 )
 
 // Event is one thing that happened in a supervision tree: one of
-// ChildStarted, ChildReady, ChildExited, ChildHung, ChildRestarting,
-// ChildBackingOff, ChildPromoted, ChildSpareReady, ChildSpareLost,
-// ChildSpareFailed, ChildTerminated, ChildStopped, GaveUp and Escalated, a
-// closed set. The events of one supervisor are reported in the order they
-// happened, and an event caused by another (a nested supervisor's
-// Escalated, then its parent's ChildExited) is reported after it.
+// ChildStarted, ChildReady, ChildExited, ChildProcess, ChildRestarting,
+// ChildStopped, ChildTerminated and GaveUp, a closed set. The events of a
+// child's processes are procbridge's, carried inside ChildReady,
+// ChildExited and ChildProcess. The events of one supervisor are reported
+// in the order they happened, and an event caused by another (a nested
+// supervisor's GaveUp, then its parent's ChildExited) is reported after it.
 //
-// They go to Options.OnEvent, to every Subscription, and onto the actor
-// system's EventStream (as values of these types).
+// They go to Options.OnEvent, to every channel of Tree.Subscribe, onto the
+// actor system's EventStream (as values of these types) and to
+// Options.Logger. Each prints as one line, such as
+// "root/db#2: pid 4242 exited: killed by SIGKILL".
 type Event interface {
 	// EventHeader says where and when the event happened.
 	EventHeader() Header
+	String() string
 	isEvent()
 }
 
@@ -28,12 +32,18 @@ type Header struct {
 	// Supervisor is the path of the supervisor that reports the event,
 	// such as "root/mid".
 	Supervisor string
-	// Child is the name of the child the event is about; for GaveUp and
-	// Escalated, the child whose failure caused it.
+	// Child is the name of the child the event is about; for GaveUp, the
+	// child whose failure was the last.
 	Child string
-	// Incarnation numbers the child's starts: 1 for the first, one more
-	// for each restart.
+	// Incarnation is the number of the child's start the event is about:
+	// 1 for the first, one more for each restart. In ChildRestarting it is
+	// the incarnation that ended (the next ChildStarted carries the new
+	// number); in GaveUp, the failing child's.
 	Incarnation int
+	// Restarts counts the child's restarts so far, and, for a hot-standby
+	// child, its failovers and switches to a spare (which leave
+	// Incarnation as it is).
+	Restarts int
 	// Time is when the supervisor saw it, on the tree's Clock.
 	Time time.Time
 }
@@ -41,128 +51,95 @@ type Header struct {
 // EventHeader returns h; it makes every event an Event.
 func (h Header) EventHeader() Header { return h }
 
+// who names the child and its incarnation: "root/db#2".
+func (h Header) who() string {
+	return fmt.Sprintf("%s/%s#%d", h.Supervisor, h.Child, h.Incarnation)
+}
+
 // ChildStarted: the supervisor started the child (a process is being
 // started; a nested supervisor is starting its own children).
 type ChildStarted struct {
 	Header
-	Kind ChildKind
 }
 
-// ChildReady: the child is ready. For a process, the worker said so (Pid,
-// SpawnToReady and Mono, the CLOCK_MONOTONIC ns the bridge saw it, are
-// set); for a nested supervisor, all its children are ready.
+// ChildReady: the child is ready. For a process, Ready is its procbridge
+// event (for a hot-standby child, its primary's: the spares are ready
+// too); for a nested supervisor, Ready is nil: all its children are ready.
 type ChildReady struct {
 	Header
-	Pid          int
-	SpawnToReady time.Duration
-	Mono         int64
+	Ready *procbridge.Ready
 }
 
-// ChildExited: the child ended on its own. For a process, Exit says how
-// and Err is the *procbridge.ExitError of a failure (nil for a clean
-// exit), or the start error of a process that never got ready; Mark is the
-// timestamp the worker left with worker.Mark, if any. For a nested
-// supervisor, Err is its *EscalationError (nil when it shut itself down).
+// ChildExited: the child ended on its own. For a process, Exited is its
+// procbridge event (how it ended), and Err the *procbridge.ExitError of a
+// failure (nil for a clean exit); a process that never got ready has Err
+// its start's error, and Exited when it ran at all. For a nested
+// supervisor Exited is nil and Err its *EscalationError (nil when it shut
+// itself down).
 type ChildExited struct {
 	Header
-	Pid  int
-	Exit procbridge.Exit
-	Err  error
-	Mark int64
+	Err    error
+	Exited *procbridge.Exited
 }
 
-// ChildHung: the child's process stopped beating and is being killed.
-type ChildHung struct {
+// ChildProcess: something happened to one of the child's processes that
+// the child outlives or that precedes its ChildExited: a procbridge.Hung or
+// Dying of its process, and for a hot-standby child (ChildSpec.Standby) a
+// Promoted (a spare took over: the child did not restart, its Incarnation
+// stays), a SpareReady or a SpareDown of its group.
+//
+// A Promoted is one of two things:
+//
+//   - A failover: the primary died or hung (Event.Cause says how), or the
+//     group was switched directly (procbridge.Group.Switch). It counts
+//     against the intensity, like a restart.
+//   - A switch the supervisor made (Cause set): a sibling's failure, Cause,
+//     took the child down under OneForAll or RestForOne, and the
+//     supervisor switched it to a spare instead of restarting it cold (the
+//     old primary is fenced and killed). It is part of that restart, whose
+//     failure counted against the intensity once: the switch does not
+//     count again.
+//
+// Both count in Restarts, as a cold restart of the child would. A lost
+// spare or one that failed to start counts for nothing.
+type ChildProcess struct {
 	Header
-	Pid int
-	Err *procbridge.HangError
+	Event procbridge.Event
+	Cause error
 }
 
 // ChildRestarting: the child is about to be started again, because of
 // Cause: its own failure or end, or a sibling's under OneForAll and
-// RestForOne. Restarts counts the child's restarts (and failovers), this
-// one included. A hot-standby sibling that is switched to a spare instead
-// reports a ChildPromoted with Switched set, not this; one that was to be
-// switched but could not be restarts cold, and NotSwitched says why
-// (wrapping procbridge.ErrNoSpare when no spare was ready,
-// procbridge.ErrGroupDown or actors.ErrNotRunning when its group or actor
-// ended first).
+// RestForOne. Delay, when positive, is the backoff it waits first (its
+// Backoff, or its sibling's whose failure restarts it). A hot-standby
+// sibling that is switched to a spare instead reports a ChildProcess
+// Promoted, not this; one that was to be switched but could not be
+// restarts cold, and NotSwitched says why (wrapping procbridge.ErrNoSpare
+// when no spare was ready, procbridge.ErrGroupDown when its group ended
+// first).
 type ChildRestarting struct {
 	Header
 	Cause       error
-	Restarts    int
+	Delay       time.Duration
 	NotSwitched error
 }
 
-// ChildPromoted: a spare of a hot-standby child (ChildSpec.Standby) took
-// over from the state the primary committed; the child did not restart (its
-// Incarnation stays). Either of two things happened:
-//
-//   - A failover: the primary died or hung (Cause says how). It counts
-//     against the intensity, like a restart.
-//   - A switch (Switched): a sibling's failure, SwitchCause, took the child
-//     down under OneForAll or RestForOne, and the supervisor switched it to
-//     a spare instead of restarting it cold (the old primary is fenced and
-//     killed). It is part of that restart, whose failure counted against
-//     the intensity once: the switch does not count again. Cause is nil.
-//
-// Both count in Restarts, as a cold restart of the child would. DetectMono
-// is when the failure was seen (the switch began) and SwitchMono when the
-// spare was promoted, both CLOCK_MONOTONIC ns (procbridge.Monotonic).
-type ChildPromoted struct {
+// ChildStopped: the supervisor stopped the child, for Reason: "restart" (a
+// restart, its own or a sibling's), "terminate" (Supervisor.TerminateChild)
+// or "shutdown" (the supervisor is shutting down: stopped, gave up, or
+// shut itself down automatically). Took is how long it took. Killed: the
+// process ignored SIGTERM for its whole grace period and was killed.
+// Late: it was still not gone when its bound passed (a process that
+// survived SIGKILL, a nested supervisor past its grace); the supervisor
+// went on without it. Pid and Exit are its process and how it ended, when
+// it had one.
+type ChildStopped struct {
 	Header
-	OldPid, NewPid int
-	Epoch          uint64
-	Cause          procbridge.Event // Dying, Hung or Exited of the old primary; nil for a switch
-	DetectMono     int64
-	SwitchMono     int64
-	Restarts       int // the child's restarts, failovers and switches, this one included
-	// Switched: the supervisor switched the child on purpose, because of
-	// SwitchCause, a sibling's failure (as ChildRestarting.Cause).
-	Switched    bool
-	SwitchCause error
-}
-
-// ChildSpareReady: a replacement spare of a hot-standby child is warm and
-// parked in Lane (after a failover, a switch, or a lost spare). The spares
-// started with the child are ready when its ChildReady is reported, and
-// are not reported one by one. Mono is when it was ready, CLOCK_MONOTONIC
-// ns.
-type ChildSpareReady struct {
-	Header
-	Pid, Lane int
-	Mono      int64
-}
-
-// ChildSpareLost: a parked spare of a hot-standby child ended (Exit says
-// how); a replacement is started after Retry, reported by ChildSpareReady
-// (or ChildSpareFailed). Retry is 0 unless the spare died within a second
-// of its Ready: then it doubles each time, from 10 ms up to 5 s, so a
-// spare that cannot live does not burn a CPU. The child itself did not
-// fail, and nothing counts against the intensity.
-type ChildSpareLost struct {
-	Header
-	Pid   int
-	Exit  procbridge.Exit
-	Retry time.Duration
-}
-
-// ChildSpareFailed: a replacement spare of a hot-standby child could not
-// be started (Err says why); the group tries again after Retry, which
-// doubles with each failure in a row (10 ms to 5 s). The child runs on with
-// fewer spares meanwhile (with none left, its next failure restarts it
-// cold); nothing counts against the intensity.
-type ChildSpareFailed struct {
-	Header
-	Lane  int
-	Err   error
-	Retry time.Duration
-}
-
-// ChildBackingOff: the child's restart waits Delay first (its Backoff).
-type ChildBackingOff struct {
-	Header
-	Delay time.Duration
+	Pid          int
+	Reason       string
+	Took         time.Duration
+	Killed, Late bool
+	Exit         *procbridge.Exit
 }
 
 // ChildTerminated: the child ended on its own and is not restarted: its
@@ -174,160 +151,162 @@ type ChildTerminated struct {
 	Removed bool
 }
 
-// ChildStopped: the supervisor stopped the child, for Reason; Took is how
-// long it took and Outcome whether it was in time. Exit is how its process
-// ended, when it had one.
-type ChildStopped struct {
-	Header
-	Pid     int
-	Reason  StopReason
-	Outcome StopOutcome
-	Took    time.Duration
-	Exit    *procbridge.Exit
-}
-
-// GaveUp: the supervisor's children failed more often than its intensity
-// allows (or a child did not start when the supervisor started). It stops
-// all its children, in reverse start order, and escalates.
+// GaveUp: the supervisor's restarts exceeded its Intensity, or a child did
+// not start when the supervisor started (Intensity is then zero). It stops
+// all its children, in reverse start order, and ends: the root ends the
+// tree (Tree.Wait returns the *EscalationError), a nested supervisor fails
+// to its parent (whose ChildExited carries it). Cause is the last failure,
+// of Header.Child.
 type GaveUp struct {
 	Header
 	Cause     error
 	Intensity Intensity // the limit, with defaults applied
 }
 
-// Escalated: the supervisor, having stopped its children, failed to its
-// own supervisor with Err (an *EscalationError); at the root, the tree
-// ended with it.
-type Escalated struct {
-	Header
-	Err error
+func (ChildStarted) isEvent()    {}
+func (ChildReady) isEvent()      {}
+func (ChildExited) isEvent()     {}
+func (ChildProcess) isEvent()    {}
+func (ChildRestarting) isEvent() {}
+func (ChildStopped) isEvent()    {}
+func (ChildTerminated) isEvent() {}
+func (GaveUp) isEvent()          {}
+
+// String returns "root/db#2: started".
+func (e ChildStarted) String() string { return e.who() + ": started" }
+
+// String returns "root/db#2: pid 4242 ready in 3.1ms", or, for a nested
+// supervisor, "root/mid#1: ready (all its children are)".
+func (e ChildReady) String() string {
+	if e.Ready == nil {
+		return e.who() + ": ready (all its children are)"
+	}
+	return e.who() + ": " + e.Ready.String()
 }
 
-func (ChildStarted) isEvent()     {}
-func (ChildReady) isEvent()       {}
-func (ChildExited) isEvent()      {}
-func (ChildHung) isEvent()        {}
-func (ChildRestarting) isEvent()  {}
-func (ChildBackingOff) isEvent()  {}
-func (ChildPromoted) isEvent()    {}
-func (ChildSpareReady) isEvent()  {}
-func (ChildSpareLost) isEvent()   {}
-func (ChildSpareFailed) isEvent() {}
-func (ChildTerminated) isEvent()  {}
-func (ChildStopped) isEvent()     {}
-func (GaveUp) isEvent()           {}
-func (Escalated) isEvent()        {}
+// String returns "root/db#2: pid 4242 exited: killed by SIGKILL", or, for
+// a nested supervisor, "root/mid#1: failed: ..." or "root/mid#1: shut
+// itself down".
+func (e ChildExited) String() string {
+	switch {
+	case e.Exited != nil:
+		return e.who() + ": " + e.Exited.String()
+	case e.Err == nil:
+		return e.who() + ": shut itself down"
+	}
+	return e.who() + ": failed: " + oneLine(e.Err)
+}
 
-// ChildKind says what a child runs.
-type ChildKind int
+// String returns "root/db#2: pid 4242 hung (asleep): ...", or the line of
+// whichever procbridge event it carries.
+func (e ChildProcess) String() string {
+	s := e.who() + ": "
+	if e.Event != nil {
+		s += e.Event.String()
+	}
+	if e.Cause != nil {
+		s += "; a switch in a sibling's restart, after: " + oneLine(e.Cause)
+	}
+	return s
+}
 
-// Child kinds.
+// String returns "root/db#2: restarting (restart 3) after: ...".
+func (e ChildRestarting) String() string {
+	s := e.who() + ": restarting"
+	if e.Delay > 0 {
+		s += fmt.Sprintf(" in %v", e.Delay)
+	}
+	s += fmt.Sprintf(" (restart %d)", e.Restarts)
+	if e.Cause != nil {
+		s += " after: " + oneLine(e.Cause)
+	}
+	if e.NotSwitched != nil {
+		s += "; cold, not switched to a spare: " + oneLine(e.NotSwitched)
+	}
+	return s
+}
+
+// String returns "root/db#2: stopped (shutdown) in 1.2ms: stopped by us:
+// exited 0".
+func (e ChildStopped) String() string {
+	s := fmt.Sprintf("%s: stopped (%s) in %v", e.who(), e.Reason, roundTook(e.Took))
+	switch {
+	case e.Late:
+		s += ", LATE: still not gone when its bound passed"
+	case e.Killed:
+		s += ", killed after its grace period"
+	}
+	if e.Exit != nil {
+		s += ": " + e.Exit.String()
+	}
+	return s
+}
+
+// String returns "root/db#1: terminated, not restarted".
+func (e ChildTerminated) String() string {
+	if e.Removed {
+		return e.who() + ": terminated, not restarted, removed"
+	}
+	return e.who() + ": terminated, not restarted"
+}
+
+// String returns "root: gave up: 4 restarts within 10s exceed its
+// intensity (3 within 10s); the last failure: child "nap"#2: ...".
+func (e GaveUp) String() string {
+	if e.Intensity == (Intensity{}) {
+		return fmt.Sprintf("%s: gave up: child %q#%d failed to start: %s", e.Supervisor, e.Child, e.Incarnation, oneLine(e.Cause))
+	}
+	return fmt.Sprintf("%s: gave up: %s; the last failure: child %q#%d: %s", e.Supervisor,
+		exceeded(e.Intensity.MaxRestarts, e.Intensity.Period), e.Child, e.Incarnation, oneLine(e.Cause))
+}
+
+// oneLine is err's message with its line breaks (errors.Join's) as "; ".
+func oneLine(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+func roundTook(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
+	return d.Round(100 * time.Microsecond)
+}
+
+// childKind says what a child runs.
+type childKind int
+
 const (
-	KindProcess    ChildKind = iota // a worker process
-	KindSupervisor                  // a nested supervisor
+	kindProcess    childKind = iota // a worker process
+	kindSupervisor                  // a nested supervisor
 )
 
-func (k ChildKind) String() string {
-	switch k {
-	case KindProcess:
-		return "process"
-	case KindSupervisor:
-		return "supervisor"
-	}
-	return fmt.Sprintf("ChildKind(%d)", int(k))
-}
-
-// StopReason says why a supervisor stopped a child.
-type StopReason int
-
-// Stop reasons.
+// Why a supervisor stopped a child (ChildStopped.Reason).
 const (
-	// StopForRestart: the child is stopped to be restarted, by its own
-	// failure's or a sibling's (OneForAll, RestForOne).
-	StopForRestart StopReason = iota
-	// StopTerminate: TerminateChild asked for it.
-	StopTerminate
-	// StopShutdown: the supervisor is shutting down (stopped, gave up, or
-	// shut itself down automatically).
-	StopShutdown
+	stopForRestart = "restart"   // the child's own restart, or a sibling's
+	stopTerminate  = "terminate" // TerminateChild asked for it
+	stopShutdown   = "shutdown"  // the supervisor is shutting down
 )
-
-func (r StopReason) String() string {
-	switch r {
-	case StopForRestart:
-		return "restart"
-	case StopTerminate:
-		return "terminate"
-	case StopShutdown:
-		return "shutdown"
-	}
-	return fmt.Sprintf("StopReason(%d)", int(r))
-}
-
-// StopOutcome says whether a child stopped within its shutdown policy.
-type StopOutcome int
-
-// Stop outcomes.
-const (
-	// StoppedInTime: the child stopped within its policy (a brutal kill
-	// counts as in time).
-	StoppedInTime StopOutcome = iota
-	// KilledAfterGrace: the process ignored SIGTERM for the whole grace
-	// period and was killed.
-	KilledAfterGrace
-	// NotStopped: the child was still not gone when its bound passed (a
-	// process that survived SIGKILL, a nested supervisor past its grace);
-	// the supervisor went on without it.
-	NotStopped
-)
-
-func (o StopOutcome) String() string {
-	switch o {
-	case StoppedInTime:
-		return "in time"
-	case KilledAfterGrace:
-		return "killed after grace"
-	case NotStopped:
-		return "not stopped"
-	}
-	return fmt.Sprintf("StopOutcome(%d)", int(o))
-}
 
 // ChildState says where a child is in its life, as the supervisor sees it.
-type ChildState int
+type ChildState string
 
 // Child states.
 const (
 	// StateStarting: started, not ready yet.
-	StateStarting ChildState = iota
+	StateStarting ChildState = "starting"
 	// StateRunning: ready and running.
-	StateRunning
+	StateRunning ChildState = "running"
 	// StateStopping: being stopped.
-	StateStopping
+	StateStopping ChildState = "stopping"
 	// StateRestarting: stopped, waiting for its turn to start again.
-	StateRestarting
+	StateRestarting ChildState = "restarting"
 	// StateBackingOff: stopped, waiting out its backoff delay.
-	StateBackingOff
+	StateBackingOff ChildState = "backing off"
 	// StateTerminated: not running and not to be restarted (ended and not
 	// restarted by its Restart type, or TerminateChild); RestartChild
 	// starts it again, DeleteChild removes it.
-	StateTerminated
+	StateTerminated ChildState = "terminated"
 )
-
-func (s ChildState) String() string {
-	switch s {
-	case StateStarting:
-		return "starting"
-	case StateRunning:
-		return "running"
-	case StateStopping:
-		return "stopping"
-	case StateRestarting:
-		return "restarting"
-	case StateBackingOff:
-		return "backing off"
-	case StateTerminated:
-		return "terminated"
-	}
-	return fmt.Sprintf("ChildState(%d)", int(s))
-}

@@ -39,11 +39,11 @@ func Example() {
 					close(restarted)
 				}
 			case supervision.ChildExited:
-				fmt.Printf("%s/%s exited: %v\n", h.Supervisor, h.Child, e.Exit)
+				fmt.Printf("%s/%s exited: %v\n", h.Supervisor, h.Child, e.Exited.Exit)
 			case supervision.ChildRestarting:
 				fmt.Printf("%s/%s restarting (restart %d)\n", h.Supervisor, h.Child, e.Restarts)
 			case supervision.ChildStopped:
-				fmt.Printf("%s/%s stopped (%v, %v)\n", h.Supervisor, h.Child, e.Reason, e.Outcome)
+				fmt.Printf("%s/%s stopped (%s), killed: %v\n", h.Supervisor, h.Child, e.Reason, e.Killed)
 			}
 		},
 	})
@@ -51,21 +51,21 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	web, _ := tree.Root().Child(ctx, "web")
-	_ = syscall.Kill(web.Pid, syscall.SIGKILL)
+	children, _ := tree.Root().Children(ctx)
+	_ = syscall.Kill(children[1].Pid, syscall.SIGKILL) // web
 	<-restarted
 
-	report, err := tree.Stop(ctx)
-	fmt.Println(report, err)
+	late, err := tree.Stop(ctx)
+	fmt.Println(len(late), "late", err)
 	// Output:
 	// root/db ready (incarnation 1)
 	// root/web ready (incarnation 1)
 	// root/web exited: killed by SIGKILL
 	// root/web restarting (restart 1)
 	// root/web ready (incarnation 2)
-	// root/web stopped (shutdown, in time)
-	// root/db stopped (shutdown, in time)
-	// everything stopped in time <nil>
+	// root/web stopped (shutdown), killed: false
+	// root/db stopped (shutdown), killed: false
+	// 0 late <nil>
 }
 
 // A supervisor whose children fail more often than its intensity allows
@@ -87,7 +87,7 @@ func Example_escalation() {
 		// The "crash" worker kills itself when told to (SIGUSR1).
 		OnEvent: func(ev supervision.Event) {
 			if r, ok := ev.(supervision.ChildReady); ok && r.Child == "crasher" {
-				_ = syscall.Kill(r.Pid, syscall.SIGUSR1)
+				_ = syscall.Kill(r.Ready.Pid, syscall.SIGUSR1)
 			}
 		},
 	})

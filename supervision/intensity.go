@@ -1,8 +1,6 @@
 package supervision
 
 import (
-	"errors"
-	"fmt"
 	"time"
 )
 
@@ -32,19 +30,6 @@ type Intensity struct {
 	Period time.Duration
 }
 
-// Validate reports, wrapping [ErrInvalid], every field that is out of range:
-// a MaxRestarts below NoRestarts or a negative Period.
-func (in Intensity) Validate() error {
-	var errs []error
-	if in.MaxRestarts < NoRestarts {
-		errs = append(errs, fmt.Errorf("%w: Intensity.MaxRestarts = %d (want >= 0, or NoRestarts)", ErrInvalid, in.MaxRestarts))
-	}
-	if in.Period < 0 {
-		errs = append(errs, fmt.Errorf("%w: Intensity.Period = %v (must not be negative)", ErrInvalid, in.Period))
-	}
-	return errors.Join(errs...)
-}
-
 // limits returns the number of restarts allowed and the window, with the
 // defaults applied.
 func (in Intensity) limits() (maxRestarts int, period time.Duration) {
@@ -61,32 +46,22 @@ func (in Intensity) limits() (maxRestarts int, period time.Duration) {
 	return maxRestarts, period
 }
 
-// IntensityTracker counts a supervisor's restarts against its [Intensity].
+// intensityTracker counts a supervisor's restarts against its Intensity.
 // It keeps at most MaxRestarts+1 timestamps, however many restarts it is
-// told about. The zero value tracks the default Intensity. An
-// IntensityTracker is not safe for concurrent use; it belongs to one
-// supervisor.
-type IntensityTracker struct {
+// told about. The zero value tracks the default Intensity. It is not safe
+// for concurrent use; it belongs to one supervisor.
+type intensityTracker struct {
 	intensity Intensity
 	restarts  []time.Time // oldest first; at most maxRestarts+1 of them
 }
 
-// NewIntensityTracker returns a tracker for in, or the error from
-// in.Validate.
-func NewIntensityTracker(in Intensity) (*IntensityTracker, error) {
-	if err := in.Validate(); err != nil {
-		return nil, err
-	}
-	return &IntensityTracker{intensity: in}, nil
-}
-
-// Add records a restart at now and reports whether the restarts within the
+// add records a restart at now and reports whether the restarts within the
 // last Period, this one included, now number more than MaxRestarts. As in
 // OTP, the window includes its edge: a restart exactly Period before now
-// still counts. Call Add once per failure that restarts children, before
+// still counts. Call add once per failure that restarts children, before
 // waiting out any backoff; if it reports true, shut the supervisor down
 // instead of restarting.
-func (t *IntensityTracker) Add(now time.Time) (exceeded bool) {
+func (t *intensityTracker) add(now time.Time) (exceeded bool) {
 	maxRestarts, period := t.intensity.limits()
 	expired := 0
 	for _, at := range t.restarts {

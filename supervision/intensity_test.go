@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
 // t0 is an arbitrary, non-zero start time for tests.
@@ -27,7 +29,7 @@ func TestIntensityValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.in.Validate()
+			err := (&Spec{Intensity: tt.in, Children: []ChildSpec{{Name: "a", Process: &procbridge.Spec{Path: "true"}}}}).Validate()
 			if tt.want == nil {
 				assert.NoError(t, err)
 				return
@@ -38,12 +40,6 @@ func TestIntensityValidate(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestNewIntensityTrackerRejectsInvalidIntensity(t *testing.T) {
-	tr, err := NewIntensityTracker(Intensity{Period: -time.Second})
-	require.ErrorIs(t, err, ErrInvalid)
-	assert.Nil(t, tr)
 }
 
 func TestIntensityTrackerAdd(t *testing.T) {
@@ -120,20 +116,19 @@ func TestIntensityTrackerAdd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Len(t, tt.want, len(tt.restarts))
-			tr, err := NewIntensityTracker(tt.in)
-			require.NoError(t, err)
+			tr := &intensityTracker{intensity: tt.in}
 			for i, at := range tt.restarts {
-				assert.Equal(t, tt.want[i], tr.Add(t0.Add(at)), "restart %d at %v", i, at)
+				assert.Equal(t, tt.want[i], tr.add(t0.Add(at)), "restart %d at %v", i, at)
 			}
 		})
 	}
 }
 
 func TestIntensityTrackerZeroValueUsesDefault(t *testing.T) {
-	var tr IntensityTracker
-	assert.False(t, tr.Add(t0))
-	assert.True(t, tr.Add(t0.Add(5*time.Second)))
-	assert.False(t, tr.Add(t0.Add(11*time.Second)))
+	var tr intensityTracker
+	assert.False(t, tr.add(t0))
+	assert.True(t, tr.add(t0.Add(5*time.Second)))
+	assert.False(t, tr.add(t0.Add(11*time.Second)))
 }
 
 // TestIntensityIsCountedAcrossChildren checks that failures of different
@@ -154,11 +149,11 @@ func TestIntensityIsCountedAcrossChildren(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var tr IntensityTracker
+			var tr intensityTracker
 			for i, failed := range tt.failures {
-				require.NotEmpty(t, Affected(tt.s, tt.children, failed))
+				require.NotEmpty(t, affected(tt.s, tt.children, failed))
 				now := t0.Add(time.Duration(i) * time.Second)
-				assert.Equal(t, tt.want[i], tr.Add(now), "failure %d of child %d", i, failed)
+				assert.Equal(t, tt.want[i], tr.add(now), "failure %d of child %d", i, failed)
 			}
 		})
 	}
@@ -176,10 +171,9 @@ func TestIntensityTrackerMemoryIsBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tr, err := NewIntensityTracker(tt.in)
-			require.NoError(t, err)
+			tr := &intensityTracker{intensity: tt.in}
 			for i := range 10_000 {
-				tr.Add(t0.Add(time.Duration(i) * time.Millisecond))
+				tr.add(t0.Add(time.Duration(i) * time.Millisecond))
 			}
 			assert.Len(t, tr.restarts, tt.wantKept)
 			assert.LessOrEqual(t, cap(tr.restarts), 2*tt.wantKept+8, "the backing array does not grow")
@@ -192,12 +186,11 @@ func TestIntensityTrackerMemoryIsBounded(t *testing.T) {
 // kept, so the window still holds more than MaxRestarts while restarts keep
 // coming.
 func TestIntensityTrackerKeepsCountingPastTheLimit(t *testing.T) {
-	tr, err := NewIntensityTracker(Intensity{MaxRestarts: 2, Period: 10 * time.Second})
-	require.NoError(t, err)
+	tr := &intensityTracker{intensity: Intensity{MaxRestarts: 2, Period: 10 * time.Second}}
 	for i := range 20 {
-		exceeded := tr.Add(t0.Add(time.Duration(i) * time.Second))
+		exceeded := tr.add(t0.Add(time.Duration(i) * time.Second))
 		assert.Equal(t, i >= 2, exceeded, "restart %d", i)
 	}
 	// 20s after the last restart at 19s the window is empty again.
-	assert.False(t, tr.Add(t0.Add(30*time.Second)))
+	assert.False(t, tr.add(t0.Add(30*time.Second)))
 }

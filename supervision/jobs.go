@@ -120,7 +120,7 @@ func (s *supervisor) startingNow(c *child) *startStep {
 // in one, in parallel, as OTP does.
 type stopStep struct {
 	cs     []*child
-	reason StopReason
+	reason string // stopForRestart, stopTerminate or stopShutdown
 	issued bool
 }
 
@@ -142,7 +142,7 @@ func (st *stopStep) run(ctx actor.Context, s *supervisor) bool {
 // stopInOrder returns the steps that stop cs (given in start order) in
 // reverse start order, one after the other, or all at once for a
 // simple_one_for_one supervisor.
-func (s *supervisor) stopInOrder(cs []*child, reason StopReason) []step {
+func (s *supervisor) stopInOrder(cs []*child, reason string) []step {
 	if s.spec.Strategy == SimpleOneForOne {
 		return []step{&stopStep{cs: cs, reason: reason}}
 	}

@@ -40,7 +40,7 @@ type File struct {
 	// positions use it.
 	Path string
 	// Name is the root supervisor's name (the file's `name`), for
-	// Options.Name; empty means DefaultRootName.
+	// Options.Name; empty means "root".
 	Name string
 	// Spec is the tree, nil when the file declares none (a file with only
 	// an audio graph).
@@ -65,9 +65,6 @@ type Instance struct {
 	Args []string
 }
 
-// Options returns the Options naming the tree's root as the file does.
-func (f *File) Options() Options { return Options{Name: f.Name} }
-
 // Position is a place in a spec file. Line and Column count from 1; 0 means
 // unknown.
 type Position struct {
@@ -76,8 +73,8 @@ type Position struct {
 	Column int
 }
 
-// String returns "file:line:column", leaving out what is unknown.
-func (p Position) String() string {
+// text returns "file:line:column", leaving out what is unknown.
+func (p Position) text() string {
 	switch {
 	case p.Line == 0:
 		return p.File
@@ -103,7 +100,7 @@ type LoadError struct {
 // Error returns "file:line:column: path: msg (hint)".
 func (e *LoadError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Pos.String())
+	b.WriteString(e.Pos.text())
 	b.WriteString(": ")
 	if e.Path != "" {
 		b.WriteString(e.Path)
@@ -252,12 +249,12 @@ func (d *decoder) err() error {
 	return errors.Join(errs...)
 }
 
-// Pos returns the position in the file of a field, named by its Go path
+// position returns the position in the file of a field, named by its Go path
 // from the File: "Children[0].Process.Path", "Audio.Nodes[2].Params[\"freq\"]",
 // "Audio.Edges[1].To.Port". When the field itself was not written in the
 // file, it returns the position of the nearest enclosing field that was;
 // ok is false when there is none (a File built in code).
-func (f *File) Pos(field string) (p Position, ok bool) {
+func (f *File) position(field string) (p Position, ok bool) {
 	for field != "" {
 		if p, ok := f.pos[field]; ok {
 			return p, true
@@ -271,12 +268,12 @@ func (f *File) Pos(field string) (p Position, ok bool) {
 	return Position{File: f.Path}, false
 }
 
-// Errorf returns a *LoadError at the position of field (see Pos), for a
+// Errorf returns a *LoadError at the position of field (see position), for a
 // problem found after loading: an audio graph the audio package rejects, an
 // executable that is missing. path is the field in the file's own terms
 // ("audio.nodes[2].params.freq"); hint may be empty.
 func (f *File) Errorf(field, path, hint, format string, args ...any) *LoadError {
-	p, _ := f.Pos(field)
+	p, _ := f.position(field)
 	return &LoadError{Pos: p, Path: path, Msg: fmt.Sprintf(format, args...), Hint: hint}
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/internal/limits"
 )
 
 // Audio is the audio graph a spec file declares (its `audio` section), as
@@ -67,16 +67,16 @@ type AudioPort struct {
 	Port int
 }
 
-// String returns "node:port".
-func (p AudioPort) String() string { return p.Node + ":" + strconv.Itoa(p.Port) }
+// text returns "node:port".
+func (p AudioPort) text() string { return p.Node + ":" + strconv.Itoa(p.Port) }
 
 // AudioEdge carries an output port's block to an input port.
 type AudioEdge struct {
 	From, To AudioPort
 }
 
-// String returns "from -> to", the way the file writes it.
-func (e AudioEdge) String() string { return e.From.String() + " -> " + e.To.String() }
+// text returns "from -> to".
+func (e AudioEdge) text() string { return e.From.text() + " -> " + e.To.text() }
 
 // AudioOutput is where a render goes.
 type AudioOutput struct {
@@ -95,9 +95,9 @@ const (
 	defaultAudioStandby  = 1
 	defaultAudioSlack    = 1
 	maxAudioRate         = 768000
-	minAudioBlock        = 16   // audio.MinBlockSize
-	maxAudioBlock        = 4096 // audio.MaxBlockSize
-	maxAudioSlack        = 64   // audio.MaxSlack
+	minAudioBlock        = 16   // the audio engine's smallest block
+	maxAudioBlock        = 4096 // and largest
+	maxAudioSlack        = 64   // the most slack it takes
 	maxAudioDuration     = 10 * time.Minute
 	maxAudioNameLen      = 64
 )
@@ -165,8 +165,8 @@ func (d *decoder) audio(n *yaml.Node, path, goPath string) *Audio {
 	if v := m.get("standby"); v != nil {
 		d.mark(goPath+".Standby", v)
 		if n, ok := d.integer(v, key("standby")); ok {
-			if n < 1 || n > int64(procbridge.MaxLanes-1) {
-				d.fail(v, key("standby"), "every node of a graph has at least one spare", "%d is out of range: want 1 to %d", n, procbridge.MaxLanes-1)
+			if n < 1 || n > limits.MaxSpares {
+				d.fail(v, key("standby"), "every node of a graph has at least one spare", "%d is out of range: want 1 to %d", n, limits.MaxSpares)
 			} else {
 				a.Standby = int(n)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -27,7 +28,7 @@ var (
 	supervisorKeys = []string{"strategy", "intensity", "auto_shutdown", "backoff", "children", "template", "instances"}
 	fileKeys       = append([]string{"version", "name"}, append(slices.Clone(supervisorKeys), "audio")...)
 	processKeys    = []string{"command", "worker", "args", "env", "clear_env", "dir", "sdk", "stdout", "stderr",
-		"ready_timeout", "heartbeat", "state_size", "ring_size", "standby", "watch"}
+		"ready_timeout", "heartbeat", "state_size", "ring_size", "standby"}
 	childKeys     = append(append([]string{"name"}, processKeys...), "restart", "shutdown", "significant", "backoff", "supervisor")
 	intensityKeys = []string{"max_restarts", "period"}
 	backoffKeys   = []string{"initial", "max", "multiplier", "jitter", "reset_after"}
@@ -403,7 +404,7 @@ func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inh
 		bo = own.over(inherited)
 	}
 	sofo := s.Strategy == SimpleOneForOne
-	if sofo && s.AutoShutdown != Never {
+	if sofo && s.AutoShutdown.orDefault() != Never {
 		d.fail(m.get("auto_shutdown"), joinPath(path, "auto_shutdown"), "", "a simple_one_for_one supervisor must use never")
 	}
 	d.mark(joinGo(goPath, "Children"), m.node)
@@ -598,9 +599,9 @@ func (d *decoder) child(n *yaml.Node, path, goPath string, parent *Spec, bo *bac
 		if sig, ok := d.boolean(v, joinPath(path, "significant")); ok && sig {
 			c.Significant = true
 			switch {
-			case c.Restart == Permanent:
+			case c.Restart.orDefault() == Permanent:
 				d.fail(v, joinPath(path, "significant"), "make it restart: transient or restart: temporary", "a permanent child cannot be significant")
-			case parent.AutoShutdown == Never:
+			case parent.AutoShutdown.orDefault() == Never:
 				d.fail(v, joinPath(path, "significant"), "set the supervisor's auto_shutdown: any_significant or all_significant", "significant has no effect under auto_shutdown: never")
 			}
 		}
@@ -688,7 +689,7 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *ChildSpec)
 		key, field string
 		out        *procbridge.Output
 	}{{"stdout", "Stdout", &p.Stdout}, {"stderr", "Stderr", &p.Stderr}} {
-		*s.out = procbridge.Inherit
+		*s.out = procbridge.Output{} // inherit
 		if v := m.get(s.key); v != nil {
 			d.mark(joinGo(goPath, s.field), v)
 			*s.out = d.output(v, key(s.key))
@@ -734,8 +735,8 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *ChildSpec)
 		d.mark(joinGo(childGo, "Standby"), v)
 		if n, ok := d.integer(v, key("standby")); ok {
 			switch {
-			case n < 0 || n > int64(procbridge.MaxLanes-1):
-				d.fail(v, key("standby"), "", "%d is out of range: want 0 to %d", n, procbridge.MaxLanes-1)
+			case n < 0 || n > limits.MaxSpares:
+				d.fail(v, key("standby"), "", "%d is out of range: want 0 to %d", n, limits.MaxSpares)
 			case n > 0 && !sdk:
 				d.fail(v, key("standby"), "set sdk: true if the executable links procbridge/worker, or use a Go worker", "a hot standby needs a worker that can park and take over")
 			default:
@@ -743,14 +744,8 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *ChildSpec)
 			}
 		}
 	}
-	if v := m.get("watch"); v != nil {
-		d.mark(joinGo(goPath, "Watch"), v)
-		p.Watch, _ = parseEnum(d, v, key("watch"), "watch", watchModes)
-	}
 	return p
 }
-
-var watchModes = []procbridge.WatchMode{procbridge.WatchAuto, procbridge.WatchPidfd, procbridge.WatchSentinel}
 
 // The bounds procbridge puts on the segment's sizes.
 const (
@@ -881,18 +876,18 @@ func (d *decoder) env(n *yaml.Node, path string, clear bool) []string {
 func (d *decoder) output(n *yaml.Node, path string) procbridge.Output {
 	s, ok := d.str(n, path)
 	if !ok {
-		return procbridge.Inherit
+		return procbridge.Output{}
 	}
 	switch s {
 	case "inherit":
-		return procbridge.Inherit
+		return procbridge.Output{}
 	case "discard":
 		return procbridge.Discard
 	case "lines":
 		return procbridge.Lines
 	case "":
 		d.fail(n, path, "", "empty output")
-		return procbridge.Inherit
+		return procbridge.Output{}
 	}
 	if !strings.ContainsRune(s, '/') {
 		hint := "a file path needs a '/': ./" + s
@@ -900,21 +895,21 @@ func (d *decoder) output(n *yaml.Node, path string) procbridge.Output {
 			hint = "did you mean '" + c + "'?"
 		}
 		d.fail(n, path, hint, "unknown output '%s': want inherit, discard, lines or a file path", s)
-		return procbridge.Inherit
+		return procbridge.Output{}
 	}
 	if strings.HasSuffix(s, "/") {
 		d.fail(n, path, "", "'%s' names a directory, not a file", s)
-		return procbridge.Inherit
+		return procbridge.Output{}
 	}
 	return procbridge.ToWriter(&FileOutput{Path: resolvePath(d.base, s)})
 }
 
 // shutdown decodes a child's shutdown: brutal_kill, infinity or a grace
 // period.
-func (d *decoder) shutdown(n *yaml.Node, path string, supervisor bool) Shutdown {
+func (d *decoder) shutdown(n *yaml.Node, path string, supervisor bool) time.Duration {
 	v := d.deref(n)
 	if v == nil {
-		return Shutdown{}
+		return 0
 	}
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
 		switch v.Value {
@@ -922,27 +917,27 @@ func (d *decoder) shutdown(n *yaml.Node, path string, supervisor bool) Shutdown 
 			if supervisor {
 				d.fail(v, path, "use infinity, or a grace period", "a nested supervisor cannot be killed brutally: its children must be stopped in order")
 			}
-			return Shutdown{Mode: ShutdownBrutalKill}
+			return BrutalKill
 		case "infinity":
 			if !supervisor {
 				d.fail(v, path, "use a grace period such as 5s, or brutal_kill", "infinity is only for a nested supervisor: a process is stopped within a grace period, then killed")
 			}
-			return Shutdown{Mode: ShutdownInfinity}
+			return Infinity
 		}
 		if c := closest(v.Value, []string{"brutal_kill", "infinity"}); c != "" {
 			d.fail(v, path, "did you mean '"+c+"'?", "unknown shutdown '%s': want brutal_kill, infinity or a grace period", v.Value)
-			return Shutdown{}
+			return 0
 		}
 	}
 	grace, ok := d.duration(v, path)
 	if !ok {
-		return Shutdown{}
+		return 0
 	}
 	if grace <= 0 {
 		d.fail(v, path, "leave shutdown out for the default", "a grace period of %s: it must be positive", formatDuration(grace))
-		return Shutdown{}
+		return 0
 	}
-	return Shutdown{Mode: ShutdownGrace, Grace: grace}
+	return grace
 }
 
 // intensity decodes {max_restarts, period}. In the file, max_restarts: 0
@@ -1172,10 +1167,10 @@ func (d *decoder) backstop(f *File) {
 	}
 	for _, e := range unjoin(err) {
 		field, msg := "", e.Error()
-		if se, ok := e.(*SpecError); ok {
+		if se, ok := e.(*procbridge.SpecError); ok {
 			field, msg = se.Field, fmt.Sprintf("%s = %s: %s", se.Field, se.Value, se.Reason)
 		}
-		p, _ := f.Pos(field)
+		p, _ := f.position(field)
 		d.errs = append(d.errs, &LoadError{Pos: p, Msg: msg})
 	}
 }

@@ -23,7 +23,11 @@ children:
 	}
 	fmt.Println(f.Name, f.Spec.Strategy, f.Spec.Intensity.MaxRestarts, f.Spec.Intensity.Period)
 	for _, c := range f.Spec.Children {
-		fmt.Println(c.Name, c.Process.Path, c.Process.Args, c.Restart, c.Shutdown.Grace)
+		restart := c.Restart
+		if restart == "" {
+			restart = supervision.Permanent // the zero value's meaning
+		}
+		fmt.Println(c.Name, c.Process.Path, c.Process.Args, restart, c.Shutdown)
 	}
 	// Output:
 	// shop rest_for_one 3 10s
@@ -71,6 +75,4 @@ func ExampleMarshal() {
 	//   - name: a
 	//     command: sleep
 	//     args: ["1000"]
-	//     stdout: discard
-	//     stderr: discard
 }

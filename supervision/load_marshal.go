@@ -19,7 +19,7 @@ import (
 // relative to the directory of the file loaded.
 //
 // Fields the file format does not have are errors, each naming the field:
-// a process's ExtraFiles, Segment and Lane, a Writer output other than a
+// a process's ExtraFiles, a Writer output other than a
 // *FileOutput, a Name other than the child's, and StopGrace (write the
 // grace in the child's Shutdown, which supervision uses in its place).
 // Values no spec can hold (an unknown Strategy, an Env entry without '=')
@@ -121,10 +121,10 @@ func sizeNode(n int) *yaml.Node {
 // supervisor writes the keys of s into m. names is the path of child names
 // to it, for its instances.
 func (e *encoder) supervisor(m *yaml.Node, s *Spec, goPath string, names []string) {
-	if !validStrategy(s.Strategy) {
-		e.bad(joinGo(goPath, "Strategy"), "unknown strategy %v", s.Strategy)
+	if !valid(s.Strategy, strategies) {
+		e.bad(joinGo(goPath, "Strategy"), "unknown strategy %q", s.Strategy)
 	}
-	addKey(m, "strategy", str(s.Strategy.String()))
+	addKey(m, "strategy", str(string(s.Strategy.orDefault())))
 	if in := s.Intensity; in != (Intensity{}) {
 		im := flowMap()
 		switch {
@@ -142,11 +142,11 @@ func (e *encoder) supervisor(m *yaml.Node, s *Spec, goPath string, names []strin
 		}
 		addKey(m, "intensity", im)
 	}
-	if s.AutoShutdown != Never {
-		if !validAutoShutdown(s.AutoShutdown) {
-			e.bad(joinGo(goPath, "AutoShutdown"), "unknown auto shutdown %v", s.AutoShutdown)
+	if a := s.AutoShutdown.orDefault(); a != Never {
+		if !valid(s.AutoShutdown, autoShutdowns) {
+			e.bad(joinGo(goPath, "AutoShutdown"), "unknown auto shutdown %q", s.AutoShutdown)
 		}
-		addKey(m, "auto_shutdown", str(s.AutoShutdown.String()))
+		addKey(m, "auto_shutdown", str(string(a)))
 	}
 	if s.Strategy == SimpleOneForOne && len(s.Children) == 1 {
 		addKey(m, "template", e.child(&s.Children[0], joinGo(goPath, "Children[0]"), names))
@@ -189,24 +189,21 @@ func (e *encoder) child(c *ChildSpec, goPath string, names []string) *yaml.Node 
 	case c.Supervisor == nil:
 		e.bad(goPath+".Process", "nil: set Process or Supervisor")
 	}
-	if c.Restart != Permanent {
-		if !validRestart(c.Restart) {
-			e.bad(goPath+".Restart", "unknown restart %v", c.Restart)
+	if r := c.Restart.orDefault(); r != Permanent {
+		if !valid(c.Restart, restarts) {
+			e.bad(goPath+".Restart", "unknown restart %q", c.Restart)
 		}
-		addKey(m, "restart", str(c.Restart.String()))
+		addKey(m, "restart", str(string(r)))
 	}
 	switch sd := c.Shutdown; {
-	case !validShutdownMode(sd.Mode):
-		e.bad(goPath+".Shutdown.Mode", "unknown shutdown mode %v", sd.Mode)
-	case sd.Mode == ShutdownGrace && sd.Grace != 0:
-		addKey(m, "shutdown", str(formatDuration(sd.Grace)))
-	case sd.Mode == ShutdownBrutalKill:
+	case sd == BrutalKill:
 		addKey(m, "shutdown", str("brutal_kill"))
-	case sd.Mode == ShutdownInfinity:
+	case sd == Infinity:
 		addKey(m, "shutdown", str("infinity"))
-	}
-	if sd := c.Shutdown; sd.Mode != ShutdownGrace && sd.Grace != 0 {
-		e.bad(goPath+".Shutdown.Grace", "%v with mode %v", sd.Grace, sd.Mode)
+	case sd > 0:
+		addKey(m, "shutdown", str(formatDuration(sd)))
+	case sd < 0:
+		e.bad(goPath+".Shutdown", "%v: a negative grace period", sd)
 	}
 	if c.Significant {
 		addKey(m, "significant", boolNode(true))
@@ -299,16 +296,16 @@ func (e *encoder) process(m *yaml.Node, c *ChildSpec, goPath string) {
 		key, field string
 		out        procbridge.Output
 	}{{"stdout", "Stdout", p.Stdout}, {"stderr", "Stderr", p.Stderr}} {
-		switch o.out.Kind {
-		case procbridge.OutputInherit:
-		case procbridge.OutputDiscard:
+		switch {
+		case o.out == procbridge.Output{}:
+		case o.out == procbridge.Discard:
 			addKey(m, o.key, str("discard"))
-		case procbridge.OutputLines:
+		case o.out == procbridge.Lines:
 			addKey(m, o.key, str("lines"))
-		case procbridge.OutputWriter:
-			fo, ok := o.out.Writer.(*FileOutput)
+		default:
+			fo, ok := o.out.Writer().(*FileOutput)
 			if !ok || fo.Path == "" {
-				e.bad(goPath+"."+o.field+".Writer", "a %T is not in the file format (only a *FileOutput)", o.out.Writer)
+				e.bad(goPath+"."+o.field, "a writer to a %T is not in the file format (only a *FileOutput)", o.out.Writer())
 				continue
 			}
 			path := fo.Path
@@ -316,8 +313,6 @@ func (e *encoder) process(m *yaml.Node, c *ChildSpec, goPath string) {
 				path = "./" + path
 			}
 			addKey(m, o.key, str(path))
-		default:
-			e.bad(goPath+"."+o.field+".Kind", "unknown output kind %v", o.out.Kind)
 		}
 	}
 	if p.ReadyTimeout != 0 {
@@ -338,23 +333,11 @@ func (e *encoder) process(m *yaml.Node, c *ChildSpec, goPath string) {
 	if n := c.Standby; n != 0 {
 		addKey(m, "standby", intNode(n))
 	}
-	if p.Watch != procbridge.WatchAuto {
-		if p.Watch < procbridge.WatchAuto || p.Watch > procbridge.WatchSentinel {
-			e.bad(goPath+".Watch", "unknown watch mode %v", p.Watch)
-		}
-		addKey(m, "watch", str(p.Watch.String()))
-	}
 	if p.Name != "" && p.Name != c.Name {
 		e.bad(goPath+".Name", "%q: not in the file format (the child's name names its process)", p.Name)
 	}
 	if p.StopGrace != 0 {
-		e.bad(goPath+".StopGrace", "not in the file format: set the child's Shutdown.Grace, which supervision uses in its place")
-	}
-	if p.Segment != nil {
-		e.bad(goPath+".Segment", "not in the file format: supervision gives a hot-standby child its segment")
-	}
-	if p.Lane != 0 {
-		e.bad(goPath+".Lane", "not in the file format")
+		e.bad(goPath+".StopGrace", "not in the file format: set the child's Shutdown, which supervision uses in its place")
 	}
 	if len(p.ExtraFiles) > 0 {
 		e.bad(goPath+".ExtraFiles", "open files are not in the file format")
@@ -395,7 +378,7 @@ func (e *encoder) audio(a *Audio) *yaml.Node {
 	if len(a.Edges) > 0 {
 		edges := seqNode(false)
 		for _, ed := range a.Edges {
-			edges.Content = append(edges.Content, str(ed.String()))
+			edges.Content = append(edges.Content, str(ed.text()))
 		}
 		addKey(m, "edges", edges)
 	}
@@ -407,7 +390,7 @@ func (e *encoder) audio(a *Audio) *yaml.Node {
 		addKey(om, "path", str(a.Output.Path))
 		ports := seqNode(true)
 		for _, p := range a.Output.Ports {
-			ports.Content = append(ports.Content, str(p.String()))
+			ports.Content = append(ports.Content, str(p.text()))
 		}
 		addKey(om, "ports", ports)
 		addKey(m, "output", om)

@@ -9,8 +9,8 @@ import (
 )
 
 // FileOutput is a worker's output stream appended to a file: what a spec
-// file's `stdout: ./logs/web.log` declares, as the Writer of a
-// procbridge.OutputWriter. The file is opened (created, mode 0644, appended
+// file's `stdout: ./logs/web.log` declares, as the writer of a
+// procbridge.ToWriter. The file is opened (created, mode 0644, appended
 // to) at the first write, and is shared by the child's restarts. Close it
 // when the tree has ended (File.Close closes every one of a loaded file).
 type FileOutput struct {
@@ -60,7 +60,7 @@ func (f *File) Close() error {
 	var first error
 	walkProcesses(f.Spec, "", func(_ string, _ *ChildSpec, p *procbridge.Spec) {
 		for _, o := range []procbridge.Output{p.Stdout, p.Stderr} {
-			if fo, ok := o.Writer.(*FileOutput); ok {
+			if fo, ok := o.Writer().(*FileOutput); ok {
 				if err := fo.Close(); err != nil && first == nil {
 					first = err
 				}

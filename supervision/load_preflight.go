@@ -35,7 +35,7 @@ func (f *File) Preflight() error {
 				key, field string
 				out        procbridge.Output
 			}{{"stdout", "Stdout", p.Stdout}, {"stderr", "Stderr", p.Stderr}} {
-				if fo, ok := o.out.Writer.(*FileOutput); ok {
+				if fo, ok := o.out.Writer().(*FileOutput); ok {
 					dir := filepath.Dir(fo.Path)
 					if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 						errs = append(errs, f.Errorf(field+".Process."+o.field, path+"."+o.key, "create it first", "no directory '%s' for the output file", dir))

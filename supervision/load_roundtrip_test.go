@@ -32,7 +32,7 @@ func everySpec() supervision.Spec {
 					Stdout: procbridge.Discard, Stderr: procbridge.Lines,
 				},
 				Restart:     supervision.Transient,
-				Shutdown:    supervision.Shutdown{Grace: 30 * time.Second},
+				Shutdown:    30 * time.Second,
 				Significant: true,
 				Backoff:     supervision.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 1.5, Jitter: 0.25, ResetAfter: time.Minute},
 			},
@@ -40,30 +40,30 @@ func everySpec() supervision.Spec {
 				Name: "cache",
 				Process: &procbridge.Spec{
 					Worker: "wait", Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond},
-					StateSize: 4096, RingSize: 1 << 16, Watch: procbridge.WatchPidfd,
-					Stdout: procbridge.ToWriter(&supervision.FileOutput{Path: "/tmp/cache.log"}), Stderr: procbridge.Inherit,
+					StateSize: 4096, RingSize: 1 << 16,
+					Stdout: procbridge.ToWriter(&supervision.FileOutput{Path: "/tmp/cache.log"}), Stderr: procbridge.Output{},
 				},
 				Standby:  2,
-				Shutdown: supervision.Shutdown{Mode: supervision.ShutdownBrutalKill},
+				Shutdown: supervision.BrutalKill,
 				Backoff:  supervision.Backoff{Initial: -1},
 			},
 			{Name: "sdk", Process: &procbridge.Spec{Path: "/bin/true", SDK: true, Env: []string{}, ReadyTimeout: 1500 * time.Microsecond, StateSize: 100}},
 			{
 				Name:     "nested",
 				Restart:  supervision.Temporary,
-				Shutdown: supervision.Shutdown{Mode: supervision.ShutdownInfinity},
+				Shutdown: supervision.Infinity,
 				Supervisor: &supervision.Spec{
 					Strategy:  supervision.OneForAll,
 					Intensity: supervision.Intensity{MaxRestarts: supervision.NoRestarts},
 					Children: []supervision.ChildSpec{
-						{Name: "a", Process: &procbridge.Spec{Path: "sleep", Stdout: procbridge.Inherit}},
+						{Name: "a", Process: &procbridge.Spec{Path: "sleep", Stdout: procbridge.Output{}}},
 						{Name: "b", Process: &procbridge.Spec{Path: "sleep"}, Backoff: supervision.Backoff{Max: time.Hour}},
 					},
 				},
 			},
 			{
 				Name:     "pool",
-				Shutdown: supervision.Shutdown{Grace: 90 * time.Second},
+				Shutdown: 90 * time.Second,
 				Supervisor: &supervision.Spec{
 					Strategy:  supervision.SimpleOneForOne,
 					Intensity: supervision.Intensity{Period: time.Minute},
@@ -176,13 +176,11 @@ func TestMarshalRejects(t *testing.T) {
 		{"extra files", one(procbridge.Spec{Path: "x", ExtraFiles: []*os.File{os.Stdin}}),
 			"supervision: marshal: Children[0].Process.ExtraFiles: open files are not in the file format: supervision: invalid value"},
 		{"stop grace", one(procbridge.Spec{Path: "x", StopGrace: time.Second}),
-			"supervision: marshal: Children[0].Process.StopGrace: not in the file format: set the child's Shutdown.Grace, which supervision uses in its place: supervision: invalid value"},
+			"supervision: marshal: Children[0].Process.StopGrace: not in the file format: set the child's Shutdown, which supervision uses in its place: supervision: invalid value"},
 		{"process name", one(procbridge.Spec{Path: "x", Name: "other"}),
 			`supervision: marshal: Children[0].Process.Name: "other": not in the file format (the child's name names its process): supervision: invalid value`},
-		{"lane", one(procbridge.Spec{Path: "x", Lane: 2}),
-			"supervision: marshal: Children[0].Process.Lane: not in the file format: supervision: invalid value"},
 		{"writer", one(procbridge.Spec{Path: "x", Stdout: procbridge.ToWriter(&bytes.Buffer{})}),
-			"supervision: marshal: Children[0].Process.Stdout.Writer: a *bytes.Buffer is not in the file format (only a *FileOutput): supervision: invalid value"},
+			"supervision: marshal: Children[0].Process.Stdout: a writer to a *bytes.Buffer is not in the file format (only a *FileOutput): supervision: invalid value"},
 		{"env", one(procbridge.Spec{Path: "x", Env: []string{"NOEQUALS", "A=1", "A=2"}}),
 			"supervision: marshal: Children[0].Process.Env[0]: \"NOEQUALS\" is not NAME=value: supervision: invalid value\n" +
 				"supervision: marshal: Children[0].Process.Env[2]: A is set twice: supervision: invalid value"},
@@ -190,12 +188,12 @@ func TestMarshalRejects(t *testing.T) {
 			"supervision: marshal: Children[0].Process.Path: empty: set Path or Worker: supervision: invalid value"},
 		{"both programs", one(procbridge.Spec{Path: "x", Worker: "wait"}),
 			"supervision: marshal: Children[0].Process.Worker: Path is set too; set exactly one: supervision: invalid value"},
-		{"strategy", supervision.Spec{Strategy: 9, Children: one(procbridge.Spec{Path: "x"}).Children},
-			"supervision: marshal: Strategy: unknown strategy Strategy(9): supervision: invalid value"},
+		{"strategy", supervision.Spec{Strategy: "all_for_one", Children: one(procbridge.Spec{Path: "x"}).Children},
+			`supervision: marshal: Strategy: unknown strategy "all_for_one": supervision: invalid value`},
 		{"process and supervisor", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: &procbridge.Spec{Path: "x"}, Supervisor: &supervision.Spec{}}}},
 			"supervision: marshal: Children[0].Supervisor: Process is set too; set exactly one: supervision: invalid value"},
-		{"grace with brutal kill", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: &procbridge.Spec{Path: "x"}, Shutdown: supervision.Shutdown{Mode: supervision.ShutdownBrutalKill, Grace: time.Second}}}},
-			"supervision: marshal: Children[0].Shutdown.Grace: 1s with mode brutal_kill: supervision: invalid value"},
+		{"negative grace", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: &procbridge.Spec{Path: "x"}, Shutdown: -2 * time.Second}}},
+			"supervision: marshal: Children[0].Shutdown: -2s: a negative grace period: supervision: invalid value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,7 +222,7 @@ func TestFileOutput(t *testing.T) {
 
 	f, err := supervision.LoadBytes(filepath.Join(filepath.Dir(path), "t.yaml"), []byte("children: [{name: a, command: sleep, stdout: ./out.log}]"))
 	require.NoError(t, err)
-	_, err = f.Spec.Children[0].Process.Stdout.Writer.Write([]byte("appended\n"))
+	_, err = f.Spec.Children[0].Process.Stdout.Writer().Write([]byte("appended\n"))
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	data, err = os.ReadFile(path)

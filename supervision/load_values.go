@@ -328,22 +328,23 @@ func formatSize(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// parseEnum reads one of all by its String name. Like the Parse functions,
-// it ignores case, '_' and '-'.
-func parseEnum[T interface {
-	~int
-	String() string
-}](d *decoder, n *yaml.Node, path, what string, all []T) (T, bool) {
+// parseEnum reads one of all by its word, ignoring case, '_' and '-'. The
+// first of all is the default, which it returns as the zero value, as a
+// spec built in Go leaves it.
+func parseEnum[T ~string](d *decoder, n *yaml.Node, path, what string, all []T) (T, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
-		return 0, false
+		return "", false
 	}
 	names := make([]string, len(all))
 	for i, v := range all {
-		if normalizeName(v.String()) == normalizeName(s) {
+		if normalizeName(string(v)) == normalizeName(s) {
+			if i == 0 {
+				return "", true
+			}
 			return v, true
 		}
-		names[i] = v.String()
+		names[i] = string(v)
 	}
 	hint := "want one of " + strings.Join(names, ", ")
 	if c := closest(s, names); c != "" {
@@ -352,7 +353,7 @@ func parseEnum[T interface {
 		hint = a
 	}
 	d.fail(d.deref(n), path, hint, "unknown %s '%s'", what, s)
-	return 0, false
+	return "", false
 }
 
 // enumAliases hints the value meant by a name from another tool: systemd's

@@ -3,7 +3,6 @@ package supervision
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/understudy/understudy/procbridge"
 )
@@ -15,75 +14,53 @@ func (sh *shared) logEvent(ev Event) {
 	switch e := ev.(type) {
 	case ChildStarted:
 		msg = "child started"
-		attrs = append(attrs, slog.String("kind", e.Kind.String()))
 	case ChildReady:
 		msg = "child ready"
-		if e.Pid != 0 {
-			attrs = append(attrs, slog.Int("pid", e.Pid), slog.Duration("spawn_to_ready", e.SpawnToReady))
+		if e.Ready != nil {
+			attrs = append(attrs, slog.Int("pid", e.Ready.Pid), slog.Duration("spawn_to_ready", e.Ready.SpawnToReady))
 		}
 	case ChildExited:
 		msg = "child exited"
-		if e.Pid != 0 {
-			attrs = append(attrs, slog.Int("pid", e.Pid), slog.String("exit", e.Exit.String()))
+		if e.Exited != nil {
+			attrs = append(attrs, slog.Int("pid", e.Exited.Pid), slog.String("exit", e.Exited.Exit.String()))
 		}
 		if e.Err != nil {
 			level = slog.LevelWarn
 			attrs = append(attrs, slog.Any("err", e.Err))
 		}
-	case ChildHung:
-		level, msg = slog.LevelWarn, "child hung"
-		attrs = append(attrs, slog.Int("pid", e.Pid), slog.Any("err", e.Err))
+	case ChildProcess:
+		level, msg, attrs = processRecord(e)
 	case ChildRestarting:
 		msg = "child restarting"
 		attrs = append(attrs, slog.Int("restarts", e.Restarts), slog.Any("cause", e.Cause))
+		if e.Delay > 0 {
+			level = slog.LevelWarn // backing off
+			attrs = append(attrs, slog.Duration("delay", e.Delay))
+		}
 		if e.NotSwitched != nil {
 			level = slog.LevelWarn // a hot-standby child restarts cold
 			attrs = append(attrs, slog.Any("not_switched", e.NotSwitched))
 		}
-	case ChildPromoted:
-		// A failover is a failure of the primary; a switch is part of a
-		// sibling's restart, whose failure is logged already.
-		msg = "spare took over"
-		if !e.Switched {
-			level = slog.LevelWarn
-		}
-		attrs = append(attrs, slog.Int("old_pid", e.OldPid), slog.Int("new_pid", e.NewPid), slog.Uint64("epoch", e.Epoch),
-			slog.Duration("detect_to_switch", time.Duration(e.SwitchMono-e.DetectMono)), slog.Int("restarts", e.Restarts))
-		if e.Switched {
-			attrs = append(attrs, slog.Bool("switched", true), slog.Any("cause", e.SwitchCause))
-		} else if e.Cause != nil {
-			attrs = append(attrs, slog.String("cause", primaryEnd(e.Cause)))
-		}
-	case ChildSpareReady:
-		msg = "spare ready"
-		attrs = append(attrs, slog.Int("pid", e.Pid), slog.Int("lane", e.Lane))
-	case ChildSpareLost:
-		level, msg = slog.LevelWarn, "spare lost"
-		attrs = append(attrs, slog.Int("pid", e.Pid), slog.String("exit", e.Exit.String()), slog.Duration("retry", e.Retry))
-	case ChildSpareFailed:
-		level, msg = slog.LevelWarn, "spare failed to start"
-		attrs = append(attrs, slog.Int("lane", e.Lane), slog.Any("err", e.Err), slog.Duration("retry", e.Retry))
-	case ChildBackingOff:
-		level, msg = slog.LevelWarn, "child backing off"
-		attrs = append(attrs, slog.Duration("delay", e.Delay))
 	case ChildTerminated:
 		msg = "child terminated"
 		attrs = append(attrs, slog.Bool("removed", e.Removed))
 	case ChildStopped:
 		msg = "child stopped"
-		attrs = append(attrs, slog.String("reason", e.Reason.String()), slog.String("outcome", e.Outcome.String()), slog.Duration("took", e.Took))
-		if e.Pid != 0 {
-			attrs = append(attrs, slog.Int("pid", e.Pid))
+		attrs = append(attrs, slog.String("reason", e.Reason), slog.Duration("took", e.Took))
+		if e.Exit != nil {
+			attrs = append(attrs, slog.String("exit", e.Exit.String()))
 		}
-		if e.Outcome != StoppedInTime {
+		if e.Killed {
 			level = slog.LevelWarn
+			attrs = append(attrs, slog.Bool("killed", true))
+		}
+		if e.Late {
+			level = slog.LevelWarn
+			attrs = append(attrs, slog.Bool("late", true))
 		}
 	case GaveUp:
 		level, msg = slog.LevelError, "supervisor gave up"
 		attrs = append(attrs, slog.Int("max_restarts", e.Intensity.MaxRestarts), slog.Duration("period", e.Intensity.Period), slog.Any("cause", e.Cause))
-	case Escalated:
-		level, msg = slog.LevelError, "supervisor escalated"
-		attrs = append(attrs, slog.Any("err", e.Err))
 	default:
 		return
 	}
@@ -94,6 +71,37 @@ func (sh *shared) logEvent(ev Event) {
 	h := ev.EventHeader()
 	attrs = append([]slog.Attr{slog.String("supervisor", h.Supervisor), slog.String("child", h.Child), slog.Int("incarnation", h.Incarnation)}, attrs...)
 	sh.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// processRecord is the record of a ChildProcess.
+func processRecord(e ChildProcess) (slog.Level, string, []slog.Attr) {
+	switch pe := e.Event.(type) {
+	case procbridge.Hung:
+		return slog.LevelWarn, "child hung", []slog.Attr{slog.Int("pid", pe.Pid), slog.Any("err", pe.Err)}
+	case procbridge.Dying:
+		return slog.LevelInfo, "child dying", []slog.Attr{slog.Int("pid", pe.Pid)}
+	case procbridge.Promoted:
+		// A failover is a failure of the primary; a switch is part of a
+		// sibling's restart, whose failure is logged already.
+		level := slog.LevelWarn
+		attrs := []slog.Attr{slog.Int("old_pid", pe.From), slog.Int("new_pid", pe.To), slog.Uint64("epoch", pe.Epoch),
+			slog.Duration("detect_to_switch", pe.Switched.Sub(pe.Detected)), slog.Int("restarts", e.Restarts)}
+		if e.Cause != nil {
+			level = slog.LevelInfo
+			attrs = append(attrs, slog.Bool("switched", true), slog.Any("cause", e.Cause))
+		} else if pe.Cause != nil {
+			attrs = append(attrs, slog.String("cause", primaryEnd(pe.Cause)))
+		}
+		return level, "spare took over", attrs
+	case procbridge.SpareReady:
+		return slog.LevelInfo, "spare ready", []slog.Attr{slog.Int("pid", pe.Pid), slog.Int("lane", pe.Lane)}
+	case procbridge.SpareDown:
+		if pe.Exit != nil {
+			return slog.LevelWarn, "spare lost", []slog.Attr{slog.Int("pid", pe.Pid), slog.String("exit", pe.Exit.String()), slog.Duration("retry", pe.Retry)}
+		}
+		return slog.LevelWarn, "spare failed to start", []slog.Attr{slog.Int("lane", pe.Lane), slog.Any("err", pe.Err), slog.Duration("retry", pe.Retry)}
+	}
+	return slog.LevelInfo, "child process", []slog.Attr{slog.String("event", e.String())}
 }
 
 // primaryEnd says what gave a failed-over primary away.

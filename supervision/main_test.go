@@ -4,10 +4,9 @@ package supervision_test
 
 import (
 	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,8 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
@@ -30,29 +28,21 @@ func TestMain(m *testing.M) { testproc.Run(m) }
 
 // Helpers: each is a worker the tests start by name.
 func init() {
-	// exit is ready, then, told to go on (goOn), exits with the status its
-	// last argument says.
-	worker.Register("exit", func(ctx context.Context, w *worker.Worker) error {
-		args := w.Args()
-		code, _ := strconv.Atoi(args[len(args)-1])
-		waitGoOn(ctx, w)
-		os.Exit(code)
-		return nil
-	})
-	// crash is ready, then, told to go on, leaves a timestamp
-	// (worker.Mark) and kills itself.
+
+	// crash is ready, then, told to go on, writes the time to its first
+	// extra file when it has one (the benchmarks' pipe) and kills itself.
 	worker.Register("crash", func(ctx context.Context, w *worker.Worker) error {
-		if !waitGoOn(ctx, w) {
+		if !testproc.WaitGoOn(ctx, w) {
 			return nil
 		}
-		w.Mark(worker.Monotonic())
+		markCrash()
 		return testproc.DieBy(syscall.SIGKILL)
 	})
 	// flaky counts its starts in the directory of its argument: the first
 	// start crashes once it is told to go on, the second dies before it is
 	// ready, later ones run.
 	worker.Register("flaky", func(ctx context.Context, w *worker.Worker) error {
-		dir := w.Args()[0]
+		dir := os.Args[1:][0]
 		ents, _ := os.ReadDir(dir)
 		n := len(ents)
 		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(n)), nil, 0o600); err != nil {
@@ -60,7 +50,7 @@ func init() {
 		}
 		switch n {
 		case 0:
-			waitGoOn(ctx, w)
+			testproc.WaitGoOn(ctx, w)
 			return testproc.DieBy(syscall.SIGKILL)
 		case 1:
 			os.Exit(4)
@@ -69,32 +59,17 @@ func init() {
 		<-ctx.Done()
 		return nil
 	})
-	// stop-beating beats a few times, then its loop stops beating.
-	worker.Register("stop-beating", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		for range 5 {
-			w.Beat()
-			time.Sleep(w.HeartbeatInterval())
-		}
-		<-ctx.Done()
-		return nil
-	})
+
 }
 
-// waitGoOn says ready, then waits for SIGUSR1 (goOn), and reports whether
-// it came (false: the worker is being stopped). A worker that exits as soon
-// as it is ready may be reported as never ready (procbridge.Start sees the
-// death and the ready word at once and may pick either), so the helpers
-// that end on their own wait for the test to see them ready first.
-func waitGoOn(ctx context.Context, w *worker.Worker) bool {
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	w.Ready()
-	select {
-	case <-usr1:
-		return true
-	case <-ctx.Done():
-		return false
+// markCrash writes CLOCK_MONOTONIC ns, 8 bytes little-endian, to this
+// worker's first extra file, when it has one: the benchmarks time a
+// restart from it.
+func markCrash() {
+	if f := worker.ExtraFile(0); f != nil {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(mono.Now()))
+		f.Write(b[:])
 	}
 }
 
@@ -103,10 +78,10 @@ func waitGoOn(ctx context.Context, w *worker.Worker) bool {
 // the event to next.
 func goOnWhenReady(next func(supervision.Event), prefixes ...string) func(supervision.Event) {
 	return func(ev supervision.Event) {
-		if r, ok := ev.(supervision.ChildReady); ok && r.Pid != 0 {
+		if r, ok := ev.(supervision.ChildReady); ok && r.Ready != nil {
 			for _, p := range prefixes {
 				if strings.HasPrefix(r.Child, p) {
-					_ = syscall.Kill(r.Pid, syscall.SIGUSR1)
+					_ = syscall.Kill(r.Ready.Pid, syscall.SIGUSR1)
 				}
 			}
 		}
@@ -114,15 +89,6 @@ func goOnWhenReady(next func(supervision.Event), prefixes ...string) func(superv
 			next(ev)
 		}
 	}
-}
-
-// deadline is how long a test waits for something before it calls it a hang.
-const deadline = 30 * time.Second
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func proc(worker string, args ...string) *procbridge.Spec {
@@ -196,13 +162,78 @@ func next[T supervision.Event](t testing.TB, r *recorder, sup, child string) T {
 	return ev.(T)
 }
 
-// start starts a tree that reports to a new recorder and is stopped (and
-// checked to have stopped in time) when the test ends. Children whose names
+// nextBackoff returns the next ChildRestarting that waits out a backoff
+// first, about child of supervisor sup.
+func nextBackoff(t testing.TB, r *recorder, sup, child string) supervision.ChildRestarting {
+	t.Helper()
+	ev := r.wait(t, fmt.Sprintf("a restart after a backoff for %s/%s", sup, child), func(ev supervision.Event) bool {
+		e, ok := ev.(supervision.ChildRestarting)
+		return ok && e.Delay > 0 && (sup == "" || e.Supervisor == sup) && (child == "" || e.Child == child)
+	})
+	return ev.(supervision.ChildRestarting)
+}
+
+// nextPromoted returns the next ChildProcess that carries a
+// procbridge.Promoted, about child of supervisor sup, and the Promoted.
+func nextPromoted(t testing.TB, r *recorder, sup, child string) (supervision.ChildProcess, procbridge.Promoted) {
+	t.Helper()
+	ev := r.wait(t, fmt.Sprintf("a promotion for %s/%s", sup, child), isProcess[procbridge.Promoted](child, 0))
+	cp := ev.(supervision.ChildProcess)
+	return cp, cp.Event.(procbridge.Promoted)
+}
+
+// isProcess matches a ChildProcess carrying an event of type T, about
+// child ("": any) and incarnation (0: any).
+func isProcess[T procbridge.Event](child string, incarnation int) func(supervision.Event) bool {
+	return func(ev supervision.Event) bool {
+		cp, ok := ev.(supervision.ChildProcess)
+		if !ok {
+			return false
+		}
+		_, ok = cp.Event.(T)
+		return ok && (child == "" || cp.Child == child) && (incarnation == 0 || cp.Incarnation == incarnation)
+	}
+}
+
+// isBackoff matches a ChildRestarting that waits out a backoff first,
+// about child ("": any).
+func isBackoff(child string) func(supervision.Event) bool {
+	return func(ev supervision.Event) bool {
+		e, ok := ev.(supervision.ChildRestarting)
+		return ok && e.Delay > 0 && (child == "" || e.Child == child)
+	}
+}
+
+// nextProcess returns the procbridge event of type T of the next
+// ChildProcess that carries one, about child of supervisor sup ("" matches
+// any).
+func nextProcess[T procbridge.Event](t testing.TB, r *recorder, sup, child string) T {
+	t.Helper()
+	var zero T
+	ev := r.wait(t, fmt.Sprintf("ChildProcess %T for %s/%s", zero, sup, child), func(ev supervision.Event) bool {
+		cp, ok := ev.(supervision.ChildProcess)
+		if !ok {
+			return false
+		}
+		_, ok = cp.Event.(T)
+		h := ev.EventHeader()
+		return ok && (sup == "" || h.Supervisor == sup) && (child == "" || h.Child == child)
+	})
+	return ev.(supervision.ChildProcess).Event.(T)
+}
+
+// start starts a tree that reports to a new recorder (after opts.OnEvent,
+// when set) and is stopped (and checked to have stopped in time) when the
+// test ends. Children whose names
 // start with one of goOnPrefixes are told to go on when they are ready.
 func start(t testing.TB, spec supervision.Spec, opts supervision.Options, goOnPrefixes ...string) (*supervision.Tree, *recorder) {
 	t.Helper()
 	rec := newRecorder()
-	opts.OnEvent = goOnWhenReady(rec.on, goOnPrefixes...)
+	seen := rec.on
+	if user := opts.OnEvent; user != nil {
+		seen = func(ev supervision.Event) { user(ev); rec.on(ev) }
+	}
+	opts.OnEvent = goOnWhenReady(seen, goOnPrefixes...)
 	tree, err := supervision.Start(ctxT(t), spec, opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -216,57 +247,52 @@ func start(t testing.TB, spec supervision.Spec, opts supervision.Options, goOnPr
 	return tree, rec
 }
 
-// childPid returns the OS pid of a running child.
-func childPid(t testing.TB, s *supervision.Supervisor, name string) int {
+// childOf returns what s's Children says about the child called name, or
+// an error wrapping supervision.ErrNoChild.
+func childOf(ctx context.Context, s *supervision.Supervisor, name string) (supervision.ChildInfo, error) {
+	cs, err := s.Children(ctx)
+	if err != nil {
+		return supervision.ChildInfo{}, err
+	}
+	for _, c := range cs {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return supervision.ChildInfo{}, fmt.Errorf("%s: child %q: %w", s.Path(), name, supervision.ErrNoChild)
+}
+
+// childInfo returns what s's Children says about the child called name.
+func childInfo(t testing.TB, s *supervision.Supervisor, name string) supervision.ChildInfo {
 	t.Helper()
-	c, err := s.Child(ctxT(t), name)
+	cs, err := s.Children(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range cs {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("%s has no child %q", s.Path(), name)
+	return supervision.ChildInfo{}
+}
+
+// childPid returns the OS pid of a running child.
+func childPid(t testing.TB, s *supervision.Supervisor, name string) int {
+	t.Helper()
+	c := childInfo(t, s, name)
 	if c.Pid == 0 {
 		t.Fatalf("%s/%s is not running: %v", s.Path(), name, c.State)
 	}
 	return c.Pid
 }
 
-// waitGone waits until pid has ended, or fails the test after the deadline.
-func waitGone(t testing.TB, pid int) {
-	t.Helper()
-	fd, err := unix.PidfdOpen(pid, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return
-	}
-	if err != nil {
-		t.Fatalf("pidfd_open %d: %v", pid, err)
-	}
-	defer unix.Close(fd)
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, int(deadline/time.Millisecond))
-	if err != nil || n == 0 {
-		t.Fatalf("pid %d still alive after %v", pid, deadline)
-	}
-}
+// The shared test helpers, by their short names here.
+var (
+	ctxT     = testproc.Context
+	waitGone = testproc.WaitGone
+	openFds  = testproc.OpenFds
+)
 
-var warm sync.Once
-
-// openFds counts this process's open descriptors, after procbridge has
-// opened the ones it keeps for the life of the program (the lifeline pipe,
-// /dev/null).
-func openFds(t testing.TB) int {
-	t.Helper()
-	warm.Do(func() {
-		p, err := procbridge.Start(context.Background(), procbridge.Spec{Worker: "wait"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Stop(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		<-p.Done()
-	})
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
+const deadline = testproc.Deadline

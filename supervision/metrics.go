@@ -17,16 +17,17 @@ import (
 //	understudy_child_spare_failures_total{supervisor, child, kind}  counter
 //	understudy_failure_detection_seconds{supervisor}                histogram
 //
-// For exits, kind is a procbridge.ExitKind name ("signal", "code",
+// For exits, kind is a procbridge.ExitKind ("signal", "code",
 // "killed-hung", "not-ready", "clean", "stopped") for a process,
 // "escalated" or "shutdown" for a nested supervisor. A hot-standby child's
-// spare taking over (ChildPromoted) counts as a restart, and as a failover
-// of kind "failover" (its primary died or hung) or "switch" (the
-// supervisor switched it because a sibling failed). A parked spare that
-// ended (ChildSpareLost) is a spare failure of kind "lost", a replacement
-// spare that could not be started (ChildSpareFailed) one of kind "start".
-// The detection latency is the time from the bridge's first sign of a
-// failure (the Dying, Hung or Exited event's CLOCK_MONOTONIC stamp) to the
+// spare taking over (a ChildProcess carrying a procbridge.Promoted) counts
+// as a restart, and as a failover of kind "failover" (its primary died or
+// hung) or "switch" (the supervisor switched it because a sibling failed).
+// A parked spare that ended (procbridge.SpareDown with an Exit) is a spare
+// failure of kind "lost", a replacement spare that could not be started
+// (SpareDown with an Err) one of kind "start". The detection latency is
+// the time from the bridge's first sign of a failure (the Dying, Hung or
+// Exited event's time) to the
 // supervisor's handling of it: the cost of the actor and supervision
 // layers on top of procbridge's own detection. For a simple_one_for_one
 // supervisor, child is the template's name, so the number of series does

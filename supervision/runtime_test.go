@@ -13,6 +13,7 @@ import (
 
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
+	"github.com/understudy/understudy/supervision/supervisiontest"
 )
 
 // TestIgnoreSigtermKilledAfterGrace: a child that ignores SIGTERM is killed
@@ -21,7 +22,7 @@ func TestIgnoreSigtermKilledAfterGrace(t *testing.T) {
 	grace := 200 * time.Millisecond
 	spec := supervision.Spec{Children: []supervision.ChildSpec{
 		{Name: "polite", Process: proc("wait")},
-		{Name: "stubborn", Process: proc("ignore-sigterm"), Shutdown: supervision.Shutdown{Grace: grace}},
+		{Name: "stubborn", Process: proc("ignore-sigterm"), Shutdown: grace},
 	}}
 	rec := newRecorder()
 	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{OnEvent: rec.on})
@@ -30,20 +31,23 @@ func TestIgnoreSigtermKilledAfterGrace(t *testing.T) {
 
 	report, err := tree.Stop(ctxT(t))
 	require.NoError(t, err)
-	require.Len(t, report.Late, 1, report.String())
-	late := report.Late[0]
-	assert.Equal(t, "root/stubborn", late.Path)
+	require.Len(t, report, 1, "%v", report)
+	late := report[0]
+	assert.Equal(t, "root", late.Supervisor)
+	assert.Equal(t, "stubborn", late.Child)
 	assert.Equal(t, pid, late.Pid)
-	assert.Equal(t, supervision.KilledAfterGrace, late.Outcome)
+	assert.True(t, late.Killed)
+	assert.False(t, late.Late)
 	assert.GreaterOrEqual(t, late.Took, grace)
-	assert.False(t, report.OK())
 	waitGone(t, pid)
 
 	stopped := next[supervision.ChildStopped](t, rec, "root", "stubborn")
-	assert.Equal(t, supervision.KilledAfterGrace, stopped.Outcome)
+	assert.True(t, stopped.Killed)
 	assert.Equal(t, syscall.SIGKILL, stopped.Exit.Signal)
+	assert.Contains(t, stopped.String(), "root/stubborn#1: stopped (shutdown) in ")
+	assert.Contains(t, stopped.String(), ", killed after its grace period: stopped by us: killed by SIGKILL")
 	polite := next[supervision.ChildStopped](t, rec, "root", "polite")
-	assert.Equal(t, supervision.StoppedInTime, polite.Outcome)
+	assert.False(t, polite.Killed || polite.Late, "in time")
 }
 
 // TestNestedSupervisorPastItsGrace: a nested supervisor given a grace
@@ -52,11 +56,11 @@ func TestIgnoreSigtermKilledAfterGrace(t *testing.T) {
 // its own grace ends.
 func TestNestedSupervisorPastItsGrace(t *testing.T) {
 	inner := &supervision.Spec{Children: []supervision.ChildSpec{
-		{Name: "stubborn", Process: proc("ignore-sigterm"), Shutdown: supervision.Shutdown{Grace: 500 * time.Millisecond}},
+		{Name: "stubborn", Process: proc("ignore-sigterm"), Shutdown: 500 * time.Millisecond},
 	}}
 	spec := supervision.Spec{Children: []supervision.ChildSpec{
 		{Name: "a", Process: proc("wait")},
-		{Name: "mid", Supervisor: inner, Shutdown: supervision.Shutdown{Grace: 50 * time.Millisecond}},
+		{Name: "mid", Supervisor: inner, Shutdown: 50 * time.Millisecond},
 	}}
 	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{})
 	require.NoError(t, err)
@@ -64,11 +68,16 @@ func TestNestedSupervisorPastItsGrace(t *testing.T) {
 	report, err := tree.Stop(ctxT(t))
 	require.NoError(t, err)
 	var outcomes []string
-	for _, l := range report.Late {
-		outcomes = append(outcomes, l.Path+": "+l.Outcome.String())
+	for _, l := range report {
+		switch {
+		case l.Late:
+			outcomes = append(outcomes, l.Supervisor+"/"+l.Child+": late")
+		case l.Killed:
+			outcomes = append(outcomes, l.Supervisor+"/"+l.Child+": killed")
+		}
 	}
-	assert.ElementsMatch(t, []string{"root/mid: not stopped", "root/mid/stubborn: killed after grace"}, outcomes)
-	assert.Equal(t, "root/mid: not stopped", outcomes[0], "the parent gave up waiting first")
+	assert.ElementsMatch(t, []string{"root/mid: late", "root/mid/stubborn: killed"}, outcomes)
+	assert.Equal(t, "root/mid: late", outcomes[0], "the parent gave up waiting first")
 	waitGone(t, pid)
 }
 
@@ -76,14 +85,14 @@ func TestNestedSupervisorPastItsGrace(t *testing.T) {
 // in time.
 func TestBrutalKill(t *testing.T) {
 	spec := supervision.Spec{Children: []supervision.ChildSpec{
-		{Name: "k", Process: proc("ignore-sigterm"), Shutdown: supervision.Shutdown{Mode: supervision.ShutdownBrutalKill}},
+		{Name: "k", Process: proc("ignore-sigterm"), Shutdown: supervision.BrutalKill},
 	}}
 	tree, rec := start(t, spec, supervision.Options{})
 	report, err := tree.Stop(ctxT(t))
 	require.NoError(t, err)
-	assert.True(t, report.OK(), report.String())
+	assert.Empty(t, report)
 	stopped := next[supervision.ChildStopped](t, rec, "root", "k")
-	assert.Equal(t, supervision.StoppedInTime, stopped.Outcome)
+	assert.False(t, stopped.Killed || stopped.Late, "a brutal kill is in time")
 	assert.Equal(t, syscall.SIGKILL, stopped.Exit.Signal)
 	assert.Less(t, stopped.Took, 5*time.Second)
 }
@@ -92,19 +101,18 @@ func TestBrutalKill(t *testing.T) {
 // tree had not finished, and the tree still stops.
 func TestStopWithExpiredContext(t *testing.T) {
 	spec := supervision.Spec{Children: []supervision.ChildSpec{
-		{Name: "stubborn", Process: proc("ignore-sigterm"), Shutdown: supervision.Shutdown{Grace: 300 * time.Millisecond}},
+		{Name: "stubborn", Process: proc("ignore-sigterm"), Shutdown: 300 * time.Millisecond},
 	}}
 	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	report, err := tree.Stop(ctx)
-	require.ErrorIs(t, err, context.Canceled)
-	assert.True(t, report.Unfinished)
+	_, err = tree.Stop(ctx)
+	require.ErrorIs(t, err, context.Canceled, "the tree had not finished stopping")
 	require.NoError(t, tree.Wait(ctxT(t)))
-	report, err = tree.Stop(ctxT(t))
+	report, err := tree.Stop(ctxT(t))
 	require.NoError(t, err, "stopping an ended tree")
-	assert.True(t, report.OK())
+	assert.Empty(t, report)
 }
 
 // TestSimpleOneForOne: children are started on demand from the template,
@@ -115,17 +123,17 @@ func TestSimpleOneForOne(t *testing.T) {
 		Strategy:  supervision.SimpleOneForOne,
 		Intensity: supervision.Intensity{MaxRestarts: 10, Period: time.Minute},
 		Children: []supervision.ChildSpec{{
-			Name: "conn", Process: proc("exit"), Restart: supervision.Transient,
+			Name: "conn", Process: proc("exit-when-told"), Restart: supervision.Transient,
 			Backoff: supervision.Backoff{Initial: time.Hour, Max: time.Hour},
 		}},
 	}
 	tree, rec := start(t, spec, supervision.Options{}, "conn-")
 	root := tree.Root()
-	n, err := root.Count(ctxT(t))
+	n, err := countChildren(ctxT(t), root)
 	require.NoError(t, err)
 	assert.Equal(t, 0, n.Specs, "a simple_one_for_one supervisor starts no child itself")
 
-	// The extra argument is the exit status of the "exit" worker.
+	// The extra argument is the exit status of the "exit-when-told" worker.
 	first, err := root.StartSimpleChild(ctxT(t), "0")
 	require.NoError(t, err)
 	assert.Equal(t, "conn-1", first.Name)
@@ -135,11 +143,11 @@ func TestSimpleOneForOne(t *testing.T) {
 	_, err = root.StartSimpleChild(ctxT(t), "7")
 	require.NoError(t, err)
 	exited := next[supervision.ChildExited](t, rec, "root", "conn-2")
-	assert.Equal(t, 7, exited.Exit.Code)
+	assert.Equal(t, 7, exited.Exited.Exit.Code)
 	next[supervision.ChildRestarting](t, rec, "root", "conn-2")
 	next[supervision.ChildReady](t, rec, "root", "conn-2")
 	// Its second failure waits out an hour's backoff.
-	next[supervision.ChildBackingOff](t, rec, "root", "conn-2")
+	nextBackoff(t, rec, "root", "conn-2")
 
 	cs, err := root.Children(ctxT(t))
 	require.NoError(t, err)
@@ -150,7 +158,7 @@ func TestSimpleOneForOne(t *testing.T) {
 	assert.ErrorIs(t, err, supervision.ErrSimpleOneForOne)
 	assert.ErrorIs(t, root.DeleteChild(ctxT(t), "conn-2"), supervision.ErrSimpleOneForOne)
 	require.NoError(t, root.TerminateChild(ctxT(t), "conn-2"))
-	n, err = root.Count(ctxT(t))
+	n, err = countChildren(ctxT(t), root)
 	require.NoError(t, err)
 	assert.Equal(t, 0, n.Specs)
 }
@@ -162,7 +170,7 @@ func TestSimpleOneForOneStopsChildrenTogether(t *testing.T) {
 	grace := 300 * time.Millisecond
 	spec := supervision.Spec{
 		Strategy: supervision.SimpleOneForOne,
-		Children: []supervision.ChildSpec{{Name: "s", Process: proc("ignore-sigterm"), Shutdown: supervision.Shutdown{Grace: grace}}},
+		Children: []supervision.ChildSpec{{Name: "s", Process: proc("ignore-sigterm"), Shutdown: grace}},
 	}
 	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{})
 	require.NoError(t, err)
@@ -173,7 +181,7 @@ func TestSimpleOneForOneStopsChildrenTogether(t *testing.T) {
 	began := time.Now()
 	report, err := tree.Stop(ctxT(t))
 	require.NoError(t, err)
-	assert.Len(t, report.Late, 3)
+	assert.Len(t, report, 3)
 	// Generous: three sequential graces would be at least 900ms.
 	assert.Less(t, time.Since(began), 3*grace, "stopped one after the other")
 }
@@ -182,10 +190,12 @@ func TestSimpleOneForOneStopsChildrenTogether(t *testing.T) {
 // count_children, start_child, terminate_child, restart_child,
 // delete_child, and their errors.
 func TestRuntimeAPI(t *testing.T) {
+	beat := &procbridge.Spec{Worker: "beat", Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: time.Second}}
 	spec := supervision.Spec{Children: []supervision.ChildSpec{
-		{Name: "a", Process: proc("wait")},
+		{Name: "a", Process: beat},
 		{Name: "mid", Supervisor: &supervision.Spec{Children: children("x")}},
 	}}
+	began := time.Now()
 	tree, rec := start(t, spec, supervision.Options{})
 	root := tree.Root()
 	ctx := ctxT(t)
@@ -194,20 +204,24 @@ func TestRuntimeAPI(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cs, 2)
 	assert.Equal(t, "a", cs[0].Name)
-	assert.Equal(t, supervision.KindProcess, cs[0].Kind)
+	assert.False(t, cs[0].Supervisor)
 	assert.Equal(t, supervision.StateRunning, cs[0].State)
+	assert.True(t, !cs[0].Since.Before(began) && !cs[0].Since.After(time.Now()), "up since it became ready: %v", cs[0].Since)
+	assert.Positive(t, cs[0].HeartbeatAge, "the age of its last beat")
+	assert.Less(t, cs[0].HeartbeatAge, time.Since(began), "it beat since it started")
+	assert.Empty(t, cs[0].Spares, "no standby")
 	assert.Positive(t, cs[0].Pid)
 	assert.Equal(t, 1, cs[0].Incarnation)
-	assert.Equal(t, supervision.KindSupervisor, cs[1].Kind)
+	assert.True(t, cs[1].Supervisor)
 	assert.Equal(t, 0, cs[1].Pid)
 
-	n, err := root.Count(ctx)
+	n, err := countChildren(ctx, root)
 	require.NoError(t, err)
-	assert.Equal(t, supervision.Counts{Specs: 2, Active: 2, Supervisors: 1, Workers: 1}, n)
+	assert.Equal(t, counts{Specs: 2, Active: 2, Supervisors: 1, Workers: 1}, n)
 
 	mid := tree.Supervisor("mid")
 	assert.Equal(t, "root/mid", mid.Path())
-	x, err := mid.Child(ctx, "x")
+	x, err := childOf(ctx, mid, "x")
 	require.NoError(t, err)
 	assert.Equal(t, supervision.StateRunning, x.State)
 
@@ -219,13 +233,13 @@ func TestRuntimeAPI(t *testing.T) {
 	_, err = root.StartChild(ctx, supervision.ChildSpec{Name: "b", Process: proc("wait")})
 	assert.ErrorIs(t, err, supervision.ErrChildExists)
 	_, err = root.StartChild(ctx, supervision.ChildSpec{Name: "", Process: proc("wait")})
-	var se *supervision.SpecError
+	var se *procbridge.SpecError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "Name", se.Field)
 	_, err = root.StartChild(ctx, supervision.ChildSpec{Name: "bad", Process: proc("die-before-ready")})
 	assert.ErrorIs(t, err, supervision.ErrStartFailed)
 	assert.ErrorIs(t, err, procbridge.ErrExitedBeforeReady)
-	_, err = root.Child(ctx, "bad")
+	_, err = childOf(ctx, root, "bad")
 	assert.ErrorIs(t, err, supervision.ErrNoChild, "a child that did not start is not kept")
 	_, err = root.StartSimpleChild(ctx)
 	assert.ErrorIs(t, err, supervision.ErrSimpleOneForOne)
@@ -237,14 +251,14 @@ func TestRuntimeAPI(t *testing.T) {
 	require.NoError(t, root.TerminateChild(ctx, "b"))
 	waitGone(t, added.Pid)
 	stopped := next[supervision.ChildStopped](t, rec, "root", "b")
-	assert.Equal(t, supervision.StopTerminate, stopped.Reason)
-	b, err := root.Child(ctx, "b")
+	assert.Equal(t, "terminate", stopped.Reason)
+	b, err := childOf(ctx, root, "b")
 	require.NoError(t, err)
 	assert.Equal(t, supervision.StateTerminated, b.State)
 	assert.Equal(t, 0, b.Pid)
-	n, err = root.Count(ctx)
+	n, err = countChildren(ctx, root)
 	require.NoError(t, err)
-	assert.Equal(t, supervision.Counts{Specs: 3, Active: 2, Supervisors: 1, Workers: 2}, n)
+	assert.Equal(t, counts{Specs: 3, Active: 2, Supervisors: 1, Workers: 2}, n)
 
 	again, err := root.RestartChild(ctx, "b")
 	require.NoError(t, err)
@@ -252,7 +266,7 @@ func TestRuntimeAPI(t *testing.T) {
 	assert.Equal(t, 2, again.Incarnation)
 	require.NoError(t, root.TerminateChild(ctx, "b"))
 	require.NoError(t, root.DeleteChild(ctx, "b"))
-	_, err = root.Child(ctx, "b")
+	_, err = childOf(ctx, root, "b")
 	assert.ErrorIs(t, err, supervision.ErrNoChild)
 
 	// A nested supervisor is terminated and restarted like any child.
@@ -261,7 +275,7 @@ func TestRuntimeAPI(t *testing.T) {
 	assert.ErrorIs(t, err, supervision.ErrNoSupervisor)
 	_, err = root.RestartChild(ctx, "mid")
 	require.NoError(t, err)
-	x2, err := mid.Child(ctx, "x")
+	x2, err := childOf(ctx, mid, "x")
 	require.NoError(t, err)
 	assert.NotEqual(t, x.Pid, x2.Pid)
 
@@ -276,7 +290,7 @@ func TestRuntimeAPI(t *testing.T) {
 	require.NoError(t, root.TerminateChild(ctx, "mid"))
 	require.NoError(t, syscall.Kill(childPid(t, root, "a"), syscall.SIGKILL))
 	next[supervision.ChildReady](t, rec, "root", "a")
-	m, err := root.Child(ctx, "mid")
+	m, err := childOf(ctx, root, "mid")
 	require.NoError(t, err)
 	assert.Equal(t, supervision.StateTerminated, m.State)
 }
@@ -285,7 +299,7 @@ func TestRuntimeAPI(t *testing.T) {
 // child's backoff, on the tree's clock; the wait counts against nothing,
 // and the restart happens when the clock gets there.
 func TestBackoffWithFakeClock(t *testing.T) {
-	clock := supervision.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := supervisiontest.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	spec := supervision.Spec{
 		Intensity: supervision.Intensity{MaxRestarts: 5, Period: time.Minute},
 		Children: []supervision.ChildSpec{{
@@ -301,15 +315,15 @@ func TestBackoffWithFakeClock(t *testing.T) {
 	next[supervision.ChildReady](t, rec, "root", "w") // the first restart is immediate
 
 	require.NoError(t, syscall.Kill(childPid(t, root, "w"), syscall.SIGKILL))
-	off := next[supervision.ChildBackingOff](t, rec, "root", "w")
+	off := nextBackoff(t, rec, "root", "w")
 	assert.Equal(t, 10*time.Second, off.Delay)
-	c, err := root.Child(ctxT(t), "w")
+	c, err := childOf(ctxT(t), root, "w")
 	require.NoError(t, err)
 	assert.Equal(t, supervision.StateBackingOff, c.State)
 
 	require.NoError(t, clock.WaitForTimers(ctxT(t), 1))
 	clock.Advance(10*time.Second - time.Nanosecond)
-	c, err = root.Child(ctxT(t), "w")
+	c, err = childOf(ctxT(t), root, "w")
 	require.NoError(t, err)
 	assert.Equal(t, supervision.StateBackingOff, c.State, "still waiting")
 	clock.Advance(time.Nanosecond)
@@ -317,15 +331,15 @@ func TestBackoffWithFakeClock(t *testing.T) {
 	assert.Equal(t, 3, ready.Incarnation)
 
 	// A third failure doubles the wait.
-	require.NoError(t, syscall.Kill(ready.Pid, syscall.SIGKILL))
-	off = next[supervision.ChildBackingOff](t, rec, "root", "w")
+	require.NoError(t, syscall.Kill(ready.Ready.Pid, syscall.SIGKILL))
+	off = nextBackoff(t, rec, "root", "w")
 	assert.Equal(t, 20*time.Second, off.Delay)
 }
 
 // TestTreeBackoffComposesWithIntensity: backoff slows restarts, but every
 // restart counts against the intensity, so a crash loop still escalates.
 func TestTreeBackoffComposesWithIntensity(t *testing.T) {
-	clock := supervision.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := supervisiontest.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	spec := supervision.Spec{
 		Intensity: supervision.Intensity{MaxRestarts: 2, Period: time.Hour},
 		Children: []supervision.ChildSpec{{
@@ -337,9 +351,33 @@ func TestTreeBackoffComposesWithIntensity(t *testing.T) {
 	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{Clock: clock, OnEvent: goOnWhenReady(rec.on, "w")})
 	require.NoError(t, err)
 	next[supervision.ChildRestarting](t, rec, "root", "w") // immediate
-	next[supervision.ChildBackingOff](t, rec, "root", "w")
+	nextBackoff(t, rec, "root", "w")
 	require.NoError(t, clock.WaitForTimers(ctxT(t), 1))
 	clock.Advance(time.Second)
 	next[supervision.GaveUp](t, rec, "root", "w")
 	require.ErrorIs(t, tree.Wait(ctxT(t)), supervision.ErrIntensity)
+}
+
+// counts tallies a supervisor's children: its specs, those running, and
+// how many are supervisors and workers.
+type counts struct{ Specs, Active, Supervisors, Workers int }
+
+func countChildren(ctx context.Context, s *supervision.Supervisor) (counts, error) {
+	cs, err := s.Children(ctx)
+	if err != nil {
+		return counts{}, err
+	}
+	var n counts
+	for _, c := range cs {
+		n.Specs++
+		if c.State == supervision.StateRunning {
+			n.Active++
+		}
+		if c.Supervisor {
+			n.Supervisors++
+		} else {
+			n.Workers++
+		}
+	}
+	return n, nil
 }

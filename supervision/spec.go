@@ -3,10 +3,12 @@ package supervision
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -49,11 +51,16 @@ type ChildSpec struct {
 	// Restart says when the child restarts after it ended. The zero
 	// value is Permanent.
 	Restart Restart
-	// Shutdown says how the child is stopped. The zero value is OTP's
-	// default: a grace period (the process spec's StopGrace, else
-	// procbridge.DefaultStopGrace) for a process, infinity for a
-	// supervisor.
-	Shutdown Shutdown
+	// Shutdown is how the child is stopped (OTP's shutdown): a grace
+	// period (a process gets SIGTERM, then SIGKILL when it ends; a nested
+	// supervisor that long to stop its own children), BrutalKill (a
+	// process gets SIGKILL at once; not for a nested supervisor, whose
+	// children must be stopped in order) or Infinity (a nested supervisor
+	// is waited for however long it takes; not for a process, whose stop
+	// is always bounded). Zero is OTP's default: the process spec's
+	// StopGrace (procbridge.DefaultStopGrace when that is zero) for a
+	// process, Infinity for a supervisor.
+	Shutdown time.Duration
 	// Significant marks a child whose end may end the supervisor (see
 	// AutoShutdown). Only a Transient or Temporary child may be
 	// significant, and only under an AutoShutdown other than Never.
@@ -63,12 +70,13 @@ type ChildSpec struct {
 	// dies or hangs, a spare takes over in microseconds from the state the
 	// primary committed (procbridge.Spec.StateSize), instead of a cold
 	// restart. Every failover counts against the supervisor's Intensity and
-	// is reported as ChildPromoted. With no spare ready, the child restarts
-	// cold. When a sibling's failure restarts the child (OneForAll,
-	// RestForOne), it is switched to a spare at its turn in the start
-	// order instead of being stopped and started cold; that is part of the
-	// sibling's restart and does not count again (ChildPromoted with
-	// Switched set). ChildInfo.Group is its running group. The worker must
+	// is reported as a ChildProcess event carrying a procbridge.Promoted.
+	// With no spare ready, the child restarts cold. When a sibling's
+	// failure restarts the child (OneForAll, RestForOne), it is switched
+	// to a spare at its turn in the start order instead of being stopped
+	// and started cold; that is part of the sibling's restart and does not
+	// count again (a ChildProcess Promoted whose Cause is the sibling's
+	// failure). ChildInfo.Group is its running group. The worker must
 	// link procbridge/worker and call WaitActive after Ready. Zero: no
 	// standby.
 	Standby int
@@ -80,72 +88,22 @@ type ChildSpec struct {
 	Backoff Backoff
 }
 
-// ShutdownMode says how a child is stopped.
-type ShutdownMode int
-
+// Shutdown values of OTP's that are not grace periods.
 const (
-	// ShutdownGrace: a process gets SIGTERM, then SIGKILL when the grace
-	// period ends; a nested supervisor gets the grace period to stop its
-	// own children (a zero grace means infinity for a supervisor). The
-	// zero value.
-	ShutdownGrace ShutdownMode = iota
-	// ShutdownBrutalKill: a process gets SIGKILL at once. Not allowed for
-	// a nested supervisor, whose children must be stopped in order.
-	ShutdownBrutalKill
-	// ShutdownInfinity: a nested supervisor is waited for until it has
-	// stopped its children, however long that takes. Only for nested
-	// supervisors: a process stop is always bounded.
-	ShutdownInfinity
+	// BrutalKill stops a process child with SIGKILL at once (OTP's
+	// brutal_kill).
+	BrutalKill time.Duration = -1
+	// Infinity waits for a nested supervisor until it has stopped its
+	// children, however long that takes (OTP's infinity).
+	Infinity time.Duration = 1<<63 - 1
 )
 
-var shutdownModes = []ShutdownMode{ShutdownGrace, ShutdownBrutalKill, ShutdownInfinity}
-
-// String returns the mode's name, such as "brutal_kill".
-func (m ShutdownMode) String() string {
-	switch m {
-	case ShutdownGrace:
-		return "grace"
-	case ShutdownBrutalKill:
-		return "brutal_kill"
-	case ShutdownInfinity:
-		return "infinity"
-	}
-	return fmt.Sprintf("ShutdownMode(%d)", int(m))
-}
-
-// ParseShutdownMode returns the mode named s, ignoring case, underscores
-// and hyphens. An unknown name is an error wrapping ErrInvalid.
-func ParseShutdownMode(s string) (ShutdownMode, error) {
-	return parseName("shutdown mode", s, shutdownModes)
-}
-
-// Shutdown is a child's shutdown policy (OTP's shutdown field).
-type Shutdown struct {
-	Mode ShutdownMode
-	// Grace is the grace period of ShutdownGrace; zero means the default
-	// (see ChildSpec.Shutdown). It must be zero for the other modes.
-	Grace time.Duration
-}
-
-// SpecError names a field of a Spec that cannot work, its value and why.
-// Field is a path from the spec being checked, such as
-// "Children[1].Supervisor.Children[0].Name".
-type SpecError struct {
-	Field  string
-	Value  string
-	Reason string
-}
-
-func (e *SpecError) Error() string {
-	return fmt.Sprintf("supervision: spec.%s = %s: %s", e.Field, e.Value, e.Reason)
-}
-
-// Unwrap makes a SpecError match ErrInvalid.
-func (e *SpecError) Unwrap() error { return ErrInvalid }
-
-// Validate reports every field of s that cannot work, as *SpecError values
-// joined with errors.Join (errors.As finds the first). Start calls it; a
-// caller that builds or loads specs ahead of time calls it to fail early.
+// Validate reports every field of s that cannot work, as
+// *procbridge.SpecError values (matching ErrInvalid) joined with
+// errors.Join (errors.As finds the first), each naming the field by its
+// path from s, such as "Children[1].Supervisor.Children[0].Name". Start
+// calls it; a caller that builds or loads specs ahead of time calls it to
+// fail early.
 func (s *Spec) Validate() error {
 	var v validator
 	v.spec("", s)
@@ -171,7 +129,13 @@ func validateChild(c *ChildSpec, parent *Spec) error {
 type validator struct{ errs []error }
 
 func (v *validator) bad(field string, value any, format string, args ...any) {
-	v.errs = append(v.errs, &SpecError{Field: field, Value: fmt.Sprint(value), Reason: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, specError(field, value, format, args...))
+}
+
+// specError names a field that cannot work, its value (as Go writes it:
+// quote a string) and why.
+func specError(field string, value any, format string, args ...any) *procbridge.SpecError {
+	return &procbridge.SpecError{Field: field, Value: fmt.Sprint(value), Reason: fmt.Sprintf(format, args...), Err: ErrInvalid}
 }
 
 func join(prefix, field string) string {
@@ -182,23 +146,24 @@ func join(prefix, field string) string {
 }
 
 func (v *validator) spec(prefix string, s *Spec) {
-	if !validStrategy(s.Strategy) {
-		v.bad(join(prefix, "Strategy"), s.Strategy, "unknown strategy (want one of %s)", names(strategies))
+	if !valid(s.Strategy, strategies) {
+		v.bad(join(prefix, "Strategy"), strconv.Quote(string(s.Strategy)), "unknown strategy (want %s)", names(strategies))
 	}
 	in := s.Intensity
-	switch {
-	case in.MaxRestarts < NoRestarts:
+	if in.MaxRestarts < NoRestarts {
 		v.bad(join(prefix, "Intensity.MaxRestarts"), in.MaxRestarts, "want >= 0, or NoRestarts (-1)")
+	}
+	switch {
 	case in.Period < 0:
 		v.bad(join(prefix, "Intensity.Period"), in.Period, "must be positive")
 	case in.Period == 0 && in.MaxRestarts > 0:
 		v.bad(join(prefix, "Intensity.Period"), in.Period, "must be positive when Intensity.MaxRestarts is set (leave both zero for OTP's default, 1 restart in 5s)")
 	}
-	if !validAutoShutdown(s.AutoShutdown) {
-		v.bad(join(prefix, "AutoShutdown"), s.AutoShutdown, "unknown auto shutdown (want one of %s)", names(autoShutdowns))
+	if !valid(s.AutoShutdown, autoShutdowns) {
+		v.bad(join(prefix, "AutoShutdown"), strconv.Quote(string(s.AutoShutdown)), "unknown auto shutdown (want %s)", names(autoShutdowns))
 	}
-	if s.Strategy == SimpleOneForOne && s.AutoShutdown != Never {
-		v.bad(join(prefix, "AutoShutdown"), s.AutoShutdown, "a simple_one_for_one supervisor must use never")
+	if s.Strategy == SimpleOneForOne && s.AutoShutdown.orDefault() != Never {
+		v.bad(join(prefix, "AutoShutdown"), strconv.Quote(string(s.AutoShutdown)), "a simple_one_for_one supervisor must use never")
 	}
 	switch {
 	case len(s.Children) == 0 && s.Strategy == SimpleOneForOne:
@@ -229,9 +194,9 @@ func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
 	case c.Name == "":
 		v.bad(field("Name"), `""`, "empty name")
 	case strings.Contains(c.Name, "/"):
-		v.bad(field("Name"), strconv.Quote(c.Name), "must not contain '/' (it separates the actor path)")
+		v.bad(field("Name"), strconv.Quote(c.Name), "must not contain '/' (it separates the path of a child)")
 	case strings.HasPrefix(c.Name, "$"):
-		v.bad(field("Name"), strconv.Quote(c.Name), "must not start with '$' (protoactor's generated names do)")
+		v.bad(field("Name"), strconv.Quote(c.Name), "must not start with '$'")
 	}
 	switch {
 	case c.Process == nil && c.Supervisor == nil:
@@ -254,34 +219,29 @@ func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
 		v.spec(field("Supervisor"), c.Supervisor)
 	}
 	switch {
-	case c.Standby < 0 || c.Standby >= procbridge.MaxLanes:
-		v.bad(field("Standby"), c.Standby, "want 0..%d spares", procbridge.MaxLanes-1)
+	case c.Standby < 0 || c.Standby > limits.MaxSpares:
+		v.bad(field("Standby"), c.Standby, "want 0..%d spares", limits.MaxSpares)
 	case c.Standby > 0 && c.Process == nil:
 		v.bad(field("Standby"), c.Standby, "only a process child can have spares")
 	case c.Standby > 0 && c.Process.Worker == "" && !c.Process.SDK:
 		v.bad(field("Standby"), c.Standby, "spares need a worker that links procbridge/worker (Process.Worker, or Process.SDK)")
 	}
-	if !validRestart(c.Restart) {
-		v.bad(field("Restart"), c.Restart, "unknown restart type (want one of %s)", names(restarts))
+	if !valid(c.Restart, restarts) {
+		v.bad(field("Restart"), strconv.Quote(string(c.Restart)), "unknown restart type (want %s)", names(restarts))
 	}
-	sd := c.Shutdown
-	switch {
-	case !validShutdownMode(sd.Mode):
-		v.bad(field("Shutdown.Mode"), sd.Mode, "unknown shutdown mode (want one of %s)", names(shutdownModes))
-	case sd.Grace < 0:
-		v.bad(field("Shutdown.Grace"), sd.Grace, "must not be negative")
-	case sd.Grace != 0 && sd.Mode != ShutdownGrace:
-		v.bad(field("Shutdown.Grace"), sd.Grace, "only for Shutdown.Mode grace (the mode is %v)", sd.Mode)
-	case sd.Mode == ShutdownBrutalKill && c.Supervisor != nil:
-		v.bad(field("Shutdown.Mode"), sd.Mode, "a nested supervisor cannot be killed brutally: its children must be stopped in order (use infinity)")
-	case sd.Mode == ShutdownInfinity && c.Process != nil:
-		v.bad(field("Shutdown.Mode"), sd.Mode, "only for a nested supervisor: a process is stopped within a grace period, then killed")
+	switch sd := c.Shutdown; {
+	case sd < 0 && sd != BrutalKill:
+		v.bad(field("Shutdown"), sd, "a negative grace period (want a positive one, BrutalKill, Infinity or 0 for the default)")
+	case sd == BrutalKill && c.Supervisor != nil:
+		v.bad(field("Shutdown"), "BrutalKill", "a nested supervisor cannot be killed brutally: its children must be stopped in order (use Infinity)")
+	case sd == Infinity && c.Process != nil:
+		v.bad(field("Shutdown"), "Infinity", "only for a nested supervisor: a process is stopped within a grace period, then killed")
 	}
 	if c.Significant {
 		switch {
-		case c.Restart == Permanent:
+		case c.Restart.orDefault() == Permanent:
 			v.bad(field("Significant"), true, "a permanent child cannot be significant (OTP): make it transient or temporary")
-		case parent != nil && parent.AutoShutdown == Never:
+		case parent != nil && parent.AutoShutdown.orDefault() == Never:
 			v.bad(field("Significant"), true, "significant needs the supervisor's AutoShutdown to be any_significant or all_significant")
 		}
 	}
@@ -290,24 +250,14 @@ func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
 	}
 }
 
-func validStrategy(s Strategy) bool         { return s >= OneForOne && s <= SimpleOneForOne }
-func validRestart(r Restart) bool           { return r >= Permanent && r <= Temporary }
-func validAutoShutdown(a AutoShutdown) bool { return a >= Never && a <= AllSignificant }
-func validShutdownMode(m ShutdownMode) bool { return m >= ShutdownGrace && m <= ShutdownInfinity }
-
-func names[T fmt.Stringer](all []T) string {
-	out := make([]string, len(all))
-	for i, v := range all {
-		out[i] = v.String()
-	}
-	return strings.Join(out, ", ")
-}
+// valid reports whether v is the zero value (the default) or one of all.
+func valid[T ~string](v T, all []T) bool { return v == "" || slices.Contains(all, v) }
 
 // stopGrace is the grace period a process child gets.
 func (c *ChildSpec) stopGrace() time.Duration {
 	switch {
-	case c.Shutdown.Grace > 0:
-		return c.Shutdown.Grace
+	case c.Shutdown > 0:
+		return c.Shutdown
 	case c.Process != nil && c.Process.StopGrace > 0:
 		return c.Process.StopGrace
 	}
@@ -319,12 +269,12 @@ func (c *ChildSpec) stopGrace() time.Duration {
 func (c *ChildSpec) stopBound() time.Duration {
 	const margin = time.Second // past the actor's own bound, so the actor reports first
 	if c.Supervisor != nil {
-		if c.Shutdown.Mode == ShutdownGrace && c.Shutdown.Grace > 0 {
-			return c.Shutdown.Grace
+		if c.Shutdown > 0 && c.Shutdown != Infinity {
+			return c.Shutdown
 		}
 		return 0
 	}
-	if c.Shutdown.Mode == ShutdownBrutalKill {
+	if c.Shutdown == BrutalKill {
 		return killWait + margin
 	}
 	return c.stopGrace() + killWait + margin

@@ -35,26 +35,25 @@ func TestSpecValidate(t *testing.T) {
 		{"zero period", supervision.Spec{Intensity: supervision.Intensity{MaxRestarts: 3}, Children: children("a")}, "Intensity.Period", "0s"},
 		{"negative period", supervision.Spec{Intensity: supervision.Intensity{MaxRestarts: 3, Period: -time.Second}, Children: children("a")}, "Intensity.Period", "-1s"},
 		{"bad max restarts", supervision.Spec{Intensity: supervision.Intensity{MaxRestarts: -5, Period: time.Second}, Children: children("a")}, "Intensity.MaxRestarts", "-5"},
-		{"unknown strategy", supervision.Spec{Strategy: 9, Children: children("a")}, "Strategy", "Strategy(9)"},
-		{"unknown auto shutdown", supervision.Spec{AutoShutdown: 7, Children: children("a")}, "AutoShutdown", "AutoShutdown(7)"},
+		{"unknown strategy", supervision.Spec{Strategy: "all_for_one", Children: children("a")}, "Strategy", `"all_for_one"`},
+		{"unknown auto shutdown", supervision.Spec{AutoShutdown: "sometimes", Children: children("a")}, "AutoShutdown", `"sometimes"`},
 		{"no program", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a"}}}, "Children[0].Process", "nil"},
 		{"process and supervisor", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Supervisor: nested(children("b")...)}}}, "Children[0].Supervisor", "set"},
 		{"bad process spec", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: proc("no-such-worker")}}}, "Children[0].Process.Worker", `"no-such-worker"`},
 		{"nested empty tree", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested()}}}, "Children[0].Supervisor.Children", "[]"},
 		{"nested duplicate", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(children("x", "x")...)}}}, "Children[0].Supervisor.Children[1].Name", `"x"`},
-		{"nested supervisor killed brutally", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(children("x")...), Shutdown: supervision.Shutdown{Mode: supervision.ShutdownBrutalKill}}}}, "Children[0].Shutdown.Mode", "brutal_kill"},
-		{"process with infinity", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Shutdown: supervision.Shutdown{Mode: supervision.ShutdownInfinity}}}}, "Children[0].Shutdown.Mode", "infinity"},
-		{"grace with brutal kill", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Shutdown: supervision.Shutdown{Mode: supervision.ShutdownBrutalKill, Grace: time.Second}}}}, "Children[0].Shutdown.Grace", "1s"},
-		{"negative grace", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Shutdown: supervision.Shutdown{Grace: -time.Second}}}}, "Children[0].Shutdown.Grace", "-1s"},
-		{"unknown shutdown mode", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Shutdown: supervision.Shutdown{Mode: 5}}}}, "Children[0].Shutdown.Mode", "ShutdownMode(5)"},
-		{"unknown restart", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Restart: 4}}}, "Children[0].Restart", "Restart(4)"},
+		{"nested supervisor killed brutally", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(children("x")...), Shutdown: supervision.BrutalKill}}}, "Children[0].Shutdown", "BrutalKill"},
+		{"process with infinity", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Shutdown: supervision.Infinity}}}, "Children[0].Shutdown", "Infinity"},
+		{"negative grace", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Shutdown: -time.Second}}}, "Children[0].Shutdown", "-1s"},
+		{"unknown restart", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Restart: "always"}}}, "Children[0].Restart", `"always"`},
+		{"too many spares", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Standby: 15}}}, "Children[0].Standby", "15"},
 		{"significant permanent", supervision.Spec{AutoShutdown: supervision.AnySignificant, Children: []supervision.ChildSpec{{Name: "a", Process: w, Significant: true}}}, "Children[0].Significant", "true"},
 		{"significant without auto shutdown", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Restart: supervision.Transient, Significant: true}}}, "Children[0].Significant", "true"},
 		{"bad backoff", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Backoff: supervision.Backoff{Jitter: 2}}}}, "Children[0].Backoff.Jitter", "2"},
 		{"simple_one_for_one with two templates", supervision.Spec{Strategy: supervision.SimpleOneForOne, Children: children("a", "b")}, "Children", "[2 specs]"},
 		{"simple_one_for_one without template", supervision.Spec{Strategy: supervision.SimpleOneForOne}, "Children", "[]"},
 		{"simple_one_for_one supervisor template", supervision.Spec{Strategy: supervision.SimpleOneForOne, Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(children("x")...)}}}, "Children[0].Supervisor", "set"},
-		{"simple_one_for_one auto shutdown", supervision.Spec{Strategy: supervision.SimpleOneForOne, AutoShutdown: supervision.AnySignificant, Children: children("a")}, "AutoShutdown", "any_significant"},
+		{"simple_one_for_one auto shutdown", supervision.Spec{Strategy: supervision.SimpleOneForOne, AutoShutdown: supervision.AnySignificant, Children: children("a")}, "AutoShutdown", `"any_significant"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,12 +63,12 @@ func TestSpecValidate(t *testing.T) {
 				return
 			}
 			require.ErrorIs(t, err, supervision.ErrInvalid)
-			var se *supervision.SpecError
+			var se *procbridge.SpecError
 			require.ErrorAs(t, err, &se)
 			assert.Equal(t, tt.field, se.Field, "%v", err)
 			assert.Equal(t, tt.value, se.Value)
 			assert.NotEmpty(t, se.Reason)
-			assert.Contains(t, err.Error(), "spec."+tt.field+" = "+tt.value)
+			assert.Contains(t, err.Error(), "supervision: invalid value: "+tt.field+" = "+tt.value+": ")
 
 			// Start refuses the same spec, before starting anything.
 			tree, startErr := supervision.Start(ctxT(t), tt.spec, supervision.Options{})
@@ -81,14 +80,14 @@ func TestSpecValidate(t *testing.T) {
 
 func TestSpecValidateReportsEveryField(t *testing.T) {
 	spec := supervision.Spec{
-		Strategy:  9,
+		Strategy:  "one-for-one",
 		Intensity: supervision.Intensity{MaxRestarts: 2},
 		Children:  []supervision.ChildSpec{{Name: ""}, {Name: "b", Process: proc("wait")}, {Name: "b", Process: proc("wait")}},
 	}
 	err := spec.Validate()
 	var fields []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		var se *supervision.SpecError
+		var se *procbridge.SpecError
 		require.True(t, errors.As(e, &se))
 		fields = append(fields, se.Field)
 	}
@@ -98,37 +97,27 @@ func TestSpecValidateReportsEveryField(t *testing.T) {
 func TestChildSpecValidate(t *testing.T) {
 	assert.NoError(t, (&supervision.ChildSpec{Name: "a", Process: proc("wait")}).Validate())
 	err := (&supervision.ChildSpec{Name: "a", Process: &procbridge.Spec{Worker: "wait", StopGrace: -1}}).Validate()
-	var se *supervision.SpecError
+	var se *procbridge.SpecError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "Process.StopGrace", se.Field)
 }
 
 func TestStartRejectsBadRootName(t *testing.T) {
 	_, err := supervision.Start(ctxT(t), supervision.Spec{Children: children("a")}, supervision.Options{Name: "a/b"})
-	var se *supervision.SpecError
+	var se *procbridge.SpecError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "Options.Name", se.Field)
 }
 
-func TestShutdownModeNames(t *testing.T) {
-	for _, m := range []supervision.ShutdownMode{supervision.ShutdownGrace, supervision.ShutdownBrutalKill, supervision.ShutdownInfinity} {
-		got, err := supervision.ParseShutdownMode(m.String())
-		require.NoError(t, err)
-		assert.Equal(t, m, got)
+// TestZeroValuesAreTheDefaults: a spec that sets no enum is valid, and its
+// words name the defaults.
+func TestZeroValuesAreTheDefaults(t *testing.T) {
+	spec := supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: proc("wait")}}}
+	require.NoError(t, spec.Validate())
+	for _, s := range []supervision.Spec{
+		{Strategy: supervision.OneForOne, AutoShutdown: supervision.Never, Children: []supervision.ChildSpec{{Name: "a", Process: proc("wait"), Restart: supervision.Permanent}}},
+	} {
+		require.NoError(t, s.Validate(), "the defaults written out")
 	}
-	got, err := supervision.ParseShutdownMode("Brutal-Kill")
-	require.NoError(t, err)
-	assert.Equal(t, supervision.ShutdownBrutalKill, got)
-	_, err = supervision.ParseShutdownMode("gentle")
-	assert.ErrorIs(t, err, supervision.ErrInvalid)
-	assert.Equal(t, "ShutdownMode(9)", supervision.ShutdownMode(9).String())
-}
-
-func TestEnumNames(t *testing.T) {
-	assert.Equal(t, "process", supervision.KindProcess.String())
-	assert.Equal(t, "supervisor", supervision.KindSupervisor.String())
-	assert.Equal(t, "backing off", supervision.StateBackingOff.String())
-	assert.Equal(t, "killed after grace", supervision.KilledAfterGrace.String())
-	assert.Equal(t, "terminate", supervision.StopTerminate.String())
-	assert.Equal(t, "ChildState(42)", supervision.ChildState(42).String())
+	assert.Equal(t, supervision.StateBackingOff, supervision.ChildState("backing off"))
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package supervision_test
 
 import (
@@ -65,15 +67,16 @@ func TestStandbyFailsOverInsteadOfRestarting(t *testing.T) {
 	primary, plain := childPid(t, root, "hot"), childPid(t, root, "plain")
 
 	require.NoError(t, syscall.Kill(primary, syscall.SIGKILL))
-	p := next[supervision.ChildPromoted](t, rec, "root", "hot")
-	assert.Equal(t, primary, p.OldPid)
-	assert.NotEqual(t, primary, p.NewPid)
+	cp, p := nextPromoted(t, rec, "root", "hot")
+	assert.Equal(t, primary, p.From)
+	assert.NotEqual(t, primary, p.To)
 	assert.Equal(t, uint64(1), p.Epoch)
-	assert.Equal(t, 1, p.Restarts)
-	assert.LessOrEqual(t, p.DetectMono, p.SwitchMono)
-	info, err := root.Child(ctxT(t), "hot")
+	assert.Equal(t, 1, cp.Restarts)
+	assert.Nil(t, cp.Cause, "a failover, not a switch")
+	assert.False(t, p.Switched.Before(p.Detected))
+	info, err := childOf(ctxT(t), root, "hot")
 	require.NoError(t, err)
-	assert.Equal(t, p.NewPid, info.Pid)
+	assert.Equal(t, p.To, info.Pid)
 	assert.Equal(t, 1, info.Incarnation, "a failover is not a restart of the actor")
 	assert.Equal(t, plain, childPid(t, root, "plain"))
 	for _, ev := range rec.events() {
@@ -85,7 +88,7 @@ func TestStandbyFailsOverInsteadOfRestarting(t *testing.T) {
 	// A second failure within the period exceeds the intensity, whether
 	// the replacement spare is ready by then (a second failover) or not (a
 	// cold restart): the tree gives up and ends with it as the cause.
-	require.NoError(t, syscall.Kill(p.NewPid, syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(p.To, syscall.SIGKILL))
 	err = tree.Wait(ctxT(t))
 	require.Error(t, err)
 	var esc *supervision.EscalationError

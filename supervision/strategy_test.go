@@ -5,68 +5,20 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
-
-func TestStrategyString(t *testing.T) {
-	tests := []struct {
-		s    Strategy
-		want string
-	}{
-		{OneForOne, "one_for_one"},
-		{OneForAll, "one_for_all"},
-		{RestForOne, "rest_for_one"},
-		{SimpleOneForOne, "simple_one_for_one"},
-		{Strategy(-1), "Strategy(-1)"},
-		{Strategy(42), "Strategy(42)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			assert.Equal(t, tt.want, tt.s.String())
-		})
-	}
-}
 
 func TestStrategyZeroValueIsOneForOne(t *testing.T) {
 	var s Strategy
-	assert.Equal(t, OneForOne, s)
+	assert.Equal(t, OneForOne, s.orDefault())
+	assert.Equal(t, affected(OneForOne, 4, 2), affected(s, 4, 2))
 }
 
-func TestParseStrategy(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Strategy
-	}{
-		{"one_for_one", OneForOne},
-		{"one-for-one", OneForOne},
-		{"OneForOne", OneForOne},
-		{"ONE_FOR_ONE", OneForOne},
-		{"one_for_all", OneForAll},
-		{"one-for-all", OneForAll},
-		{"rest_for_one", RestForOne},
-		{"Rest-For-One", RestForOne},
-		{"simple_one_for_one", SimpleOneForOne},
-		{"simple-one-for-one", SimpleOneForOne},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseStrategy(tt.in)
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-		})
-	}
-}
-
-func TestParseStrategyRejectsUnknownNames(t *testing.T) {
-	for _, in := range []string{"", "one_for_none", " one_for_one", "all_for_one", "Strategy(0)"} {
-		t.Run(in, func(t *testing.T) {
-			_, err := ParseStrategy(in)
-			require.ErrorIs(t, err, ErrInvalid)
-			assert.ErrorContains(t, err, "strategy")
-			assert.ErrorContains(t, err, `"`+in+`"`)
-			assert.ErrorContains(t, err, "rest_for_one", "the error lists the valid names")
-		})
-	}
+// TestEnumWordsAreTheFileFormats: the values of the enums are the words a
+// spec file uses, OTP's names.
+func TestEnumWordsAreTheFileFormats(t *testing.T) {
+	assert.Equal(t, []Strategy{"one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one"}, strategies)
+	assert.Equal(t, []Restart{"permanent", "transient", "temporary"}, restarts)
+	assert.Equal(t, []AutoShutdown{"never", "any_significant", "all_significant"}, autoShutdowns)
 }
 
 func TestAffected(t *testing.T) {
@@ -92,11 +44,11 @@ func TestAffected(t *testing.T) {
 		{"failed past the end", RestForOne, 4, 4, nil},
 		{"no children", OneForOne, 0, 0, nil},
 		{"negative n", OneForAll, -3, 0, nil},
-		{"unknown strategy", Strategy(9), 4, 1, nil},
+		{"unknown strategy", Strategy("all_for_one"), 4, 1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, Affected(tt.s, tt.n, tt.failed))
+			assert.Equal(t, tt.want, affected(tt.s, tt.n, tt.failed))
 		})
 	}
 }
@@ -104,29 +56,11 @@ func TestAffected(t *testing.T) {
 // TestAffectedStopOrder pins down the documented order: stop the affected
 // children last started first, then start them in start order.
 func TestAffectedStopOrder(t *testing.T) {
-	affected := Affected(RestForOne, 5, 2)
+	hit := affected(RestForOne, 5, 2)
 	var stops []int
-	for _, i := range slices.Backward(affected) {
+	for _, i := range slices.Backward(hit) {
 		stops = append(stops, i)
 	}
 	assert.Equal(t, []int{4, 3, 2}, stops)
-	assert.Equal(t, []int{2, 3, 4}, affected)
-}
-
-func FuzzParseStrategy(f *testing.F) {
-	for _, s := range strategies {
-		f.Add(s.String())
-	}
-	f.Add("One-For_one")
-	f.Add("")
-	f.Fuzz(func(t *testing.T, in string) {
-		s, err := ParseStrategy(in)
-		if err != nil {
-			require.ErrorIs(t, err, ErrInvalid)
-			return
-		}
-		again, err := ParseStrategy(s.String())
-		require.NoError(t, err)
-		require.Equal(t, s, again)
-	})
+	assert.Equal(t, []int{2, 3, 4}, hit)
 }

@@ -8,7 +8,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/internal/actors"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -46,15 +47,15 @@ type supervisor struct {
 	children []*child          // in start order
 	byActor  map[string]*child // actor id → child, while the actor exists
 
-	intensity *IntensityTracker
+	intensity *intensityTracker
 	jobs      []*job
 	cur       *job // the job whose step is running
 	phase     phase
 	why       shutdownCause
 	reason    error // the escalation, when why is causeEscalate
 	tokens    uint64
-	seq       int // names of simple_one_for_one children
-	timers    map[Timer]struct{}
+	seq       int                         // names of simple_one_for_one children
+	timers    map[*timerFired]func() bool // pending timers, and how to cancel each
 }
 
 type phase int
@@ -93,7 +94,6 @@ type (
 		token uint64
 		kind  timerKind
 		c     *child
-		timer Timer
 	}
 )
 
@@ -111,10 +111,7 @@ func (*shutdownRequest) IgnoreDeadLetterLogging() {}
 func (*timerFired) IgnoreDeadLetterLogging()      {}
 
 func newSupervisor(spec Spec, path string, sh *shared, tree *Tree, incarnation int) *supervisor {
-	in, _ := NewIntensityTracker(spec.Intensity) // validated with the spec
-	if in == nil {
-		in = &IntensityTracker{}
-	}
+	spec.Strategy, spec.AutoShutdown = spec.Strategy.orDefault(), spec.AutoShutdown.orDefault()
 	return &supervisor{
 		spec:        spec,
 		path:        path,
@@ -122,8 +119,8 @@ func newSupervisor(spec Spec, path string, sh *shared, tree *Tree, incarnation i
 		tree:        tree,
 		incarnation: incarnation,
 		byActor:     map[string]*child{},
-		intensity:   in,
-		timers:      map[Timer]struct{}{},
+		intensity:   &intensityTracker{intensity: spec.Intensity}, // validated with the spec
+		timers:      map[*timerFired]func() bool{},
 	}
 }
 
@@ -238,10 +235,10 @@ func (s *supervisor) restartInPlace(sup actor.Supervisor, who *actor.PID, c *chi
 		return false, nil
 	}
 	now := s.sh.clock.Now()
-	if s.intensity.Add(now) {
+	if s.intensity.add(now) {
 		return false, &decision{exceeded: true}
 	}
-	if delay := c.backoff.Next(now, c.upSince, nil); delay > 0 {
+	if delay := c.backoff.next(now, c.upSince, nil); delay > 0 {
 		return false, &decision{delay: delay}
 	}
 	sup.RestartChildren(who) // first: the rest is bookkeeping
@@ -251,15 +248,15 @@ func (s *supervisor) restartInPlace(sup actor.Supervisor, who *actor.PID, c *chi
 	if len(c.held) > 0 {
 		s.flush(c) // the end before this one was never reported
 	}
-	c.endingInc = c.incarnation
+	ended := c.incarnation
+	c.endingInc = ended
 	c.incarnation++
 	c.restarts++
 	c.failed, c.signMono, c.pid, c.upSince, c.endSeen = false, 0, 0, time.Time{}, false
-	c.group, c.switchAsked = nil, 0
+	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
 	s.sh.metrics.restart(s.path, c.label)
-	h := s.headerAt(c, c.incarnation)
-	c.held = append(c.held, ChildRestarting{Header: h, Cause: cause, Restarts: c.restarts}, ChildStarted{Header: h, Kind: c.kind})
+	c.held = append(c.held, ChildRestarting{Header: s.headerAt(c, ended), Cause: cause}, ChildStarted{Header: s.header(c)})
 	return true, nil
 }
 
@@ -267,8 +264,8 @@ func (s *supervisor) restartInPlace(sup actor.Supervisor, who *actor.PID, c *chi
 // the job queue: the supervisor is idle, c is a process to restart, and
 // the strategy restarts it alone.
 func (s *supervisor) fastPath(c *child) bool {
-	return s.phase == phaseRunning && len(s.jobs) == 0 && c.kind == KindProcess &&
-		ShouldRestart(c.spec.Restart, false) &&
+	return s.phase == phaseRunning && len(s.jobs) == 0 && c.kind == kindProcess &&
+		shouldRestart(c.spec.Restart, false) &&
 		(s.spec.Strategy == OneForOne || s.spec.Strategy == SimpleOneForOne)
 }
 
@@ -286,12 +283,12 @@ func (s *supervisor) restartAhead(c *child, m *actors.ProcessExited, exited Chil
 		return
 	}
 	now := s.sh.clock.Now()
-	if s.intensity.Add(now) {
+	if s.intensity.add(now) {
 		c.pre = &decision{exceeded: true}
 		s.emit(exited)
 		return
 	}
-	if delay := c.backoff.Next(now, c.upSince, nil); delay > 0 {
+	if delay := c.backoff.next(now, c.upSince, nil); delay > 0 {
 		c.pre = &decision{delay: delay}
 		s.emit(exited)
 		return
@@ -304,16 +301,16 @@ func (s *supervisor) restartAhead(c *child, m *actors.ProcessExited, exited Chil
 	}
 	s.emit(exited)
 	s.detected(c, m.Err)
+	ended := c.incarnation
 	c.ahead = true
 	c.incarnation = inc
 	c.restarts++
 	c.failed, c.signMono, c.pid, c.upSince, c.endSeen = false, 0, 0, time.Time{}, false
-	c.group, c.switchAsked = nil, 0
+	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
 	s.sh.metrics.restart(s.path, c.label)
-	h := s.header(c)
-	s.emit(ChildRestarting{Header: h, Cause: m.Err, Restarts: c.restarts})
-	s.emit(ChildStarted{Header: h, Kind: c.kind})
+	s.emit(ChildRestarting{Header: s.headerAt(c, ended), Cause: m.Err})
+	s.emit(ChildStarted{Header: s.header(c)})
 }
 
 // flush reports the events held back by a restart in place.
@@ -331,10 +328,10 @@ func (s *supervisor) detected(c *child, cause error) {
 	sign := c.signMono
 	var xe *procbridge.ExitError
 	if sign == 0 && errors.As(cause, &xe) {
-		sign = xe.Exit.Mono
+		sign = mono.Of(xe.Exit.Time)
 	}
 	if sign != 0 {
-		s.sh.metrics.detected(s.path, time.Duration(procbridge.Monotonic()-sign))
+		s.sh.metrics.detected(s.path, time.Duration(mono.Now()-sign))
 	}
 }
 
@@ -364,7 +361,7 @@ func (s *supervisor) started(ctx actor.Context) {
 func initFailed(ctx actor.Context, s *supervisor, c *child, cause error) {
 	s.abortHead(nil)
 	err := &EscalationError{Supervisor: s.path, Child: c.name, Cause: cause, startFailed: true}
-	s.emit(GaveUp{Header: s.header(c), Cause: cause, Intensity: s.limits()})
+	s.emit(GaveUp{Header: s.header(c), Cause: cause})
 	s.shutdown(ctx, causeEscalate, err)
 }
 
@@ -373,7 +370,7 @@ func (s *supervisor) spawn(ctx actor.Context, c *child) error {
 	c.incarnation++
 	c.failed, c.stop, c.signMono, c.pid, c.upSince = false, nil, 0, 0, time.Time{}
 	c.ahead, c.pre, c.restarter, c.endSeen, c.deferred = false, nil, nil, false, nil
-	c.group, c.switchAsked = nil, 0
+	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
 	pid, err := c.runner.start(ctx, s, c)
 	if err != nil {
@@ -384,13 +381,13 @@ func (s *supervisor) spawn(ctx actor.Context, c *child) error {
 	}
 	c.actor = pid
 	s.byActor[pid.Id] = c
-	s.emit(ChildStarted{Header: s.header(c), Kind: c.kind})
+	s.emit(ChildStarted{Header: s.header(c)})
 	return nil
 }
 
 // stopChild asks c's actor to stop, unless it has no actor or was asked
 // already, and arms the bound of its shutdown policy.
-func (s *supervisor) stopChild(ctx actor.Context, c *child, reason StopReason) {
+func (s *supervisor) stopChild(ctx actor.Context, c *child, reason string) {
 	if c.actor == nil || c.stop != nil {
 		return
 	}
@@ -398,7 +395,7 @@ func (s *supervisor) stopChild(ctx actor.Context, c *child, reason StopReason) {
 	c.state = StateStopping
 	if bound := c.spec.stopBound(); bound > 0 {
 		// Real time, whatever the tree's Clock: the process's grace is.
-		c.stop.timer = s.afterOn(SystemClock(), bound, &timerFired{kind: timerStopBound, c: c, token: uint64(c.incarnation)})
+		c.stop.timer = s.afterOn(systemClock{}, bound, &timerFired{kind: timerStopBound, c: c, token: uint64(c.incarnation)})
 	}
 	c.runner.stop(ctx, s, c)
 }
@@ -447,20 +444,23 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		if c.stop == nil {
 			c.state, c.pid, c.upSince = StateRunning, m.Pid, s.sh.clock.Now()
 		}
+		c.proc = m.Process
 		if m.Group != nil {
 			c.group = m.Group
 		}
-		s.emit(ChildReady{Header: s.header(c), Pid: m.Pid, SpawnToReady: m.SpawnToReady, Mono: m.Mono})
+		ready := m.Ready
+		s.emit(ChildReady{Header: s.header(c), Ready: &ready})
 	case *actors.ProcessDying:
 		if c.signMono == 0 {
-			c.signMono = m.Mono
+			c.signMono = mono.Of(m.Time)
 		}
+		s.emit(ChildProcess{Header: s.header(c), Event: m.Dying})
 	case *actors.ProcessHung:
 		if c.signMono == 0 {
-			c.signMono = m.Mono
+			c.signMono = mono.Of(m.Time)
 		}
 		c.lastErr, c.endSeen = m.Err, true
-		s.emit(ChildHung{Header: s.header(c), Pid: m.Pid, Err: m.Err})
+		s.emit(ChildProcess{Header: s.header(c), Event: m.Hung})
 	case *actors.ProcessExited:
 		c.endSeen = true
 		exit := m.Exit
@@ -468,12 +468,13 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		if m.Err != nil {
 			c.lastErr = m.Err
 		}
-		s.sh.metrics.exit(s.path, c.label, exit.Kind.String())
+		s.sh.metrics.exit(s.path, c.label, string(exit.Kind))
 		if c.stop != nil && !c.stop.failure && exit.Kind == procbridge.ExitStopped {
 			c.stop.exit, c.stop.pid = &exit, m.Pid // reported by ChildStopped
 			return
 		}
-		exited := ChildExited{Header: s.header(c), Pid: m.Pid, Exit: exit, Err: m.Err, Mark: m.Mark}
+		x := m.Exited
+		exited := ChildExited{Header: s.header(c), Err: m.Err, Exited: &x}
 		if m.Err != nil && c.stop == nil && !c.failed {
 			// Decide first, report after: the restart is the critical
 			// path, the events keep their order.
@@ -483,14 +484,8 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		s.emit(exited)
 	case *actors.ProcessStartFailed:
 		c.lastErr, c.endSeen = m.Err, true
-		ev := ChildExited{Header: s.header(c), Err: m.Err}
-		var xe *procbridge.ExitError
-		if errors.As(m.Err, &xe) {
-			exit := xe.Exit
-			c.lastExit, ev.Exit, ev.Pid = &exit, exit, xe.Pid
-		}
-		s.sh.metrics.exit(s.path, c.label, procbridge.ExitNotReady.String())
-		s.emit(ev)
+		s.sh.metrics.exit(s.path, c.label, string(procbridge.ExitNotReady))
+		s.emit(startFailedEvent(s.header(c), c, m.Err))
 	case *actors.ProcessStopTimeout:
 		c.endSeen = true
 		if c.stop != nil {
@@ -499,40 +494,58 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 	case *actors.ProcessPromoted:
 		s.promoted(ctx, c, m)
 	case *actors.ProcessSpareReady:
-		s.emit(ChildSpareReady{Header: s.header(c), Pid: m.Pid, Lane: m.Lane, Mono: m.Mono})
-	case *actors.ProcessSpareLost:
-		s.sh.metrics.spareFailure(s.path, c.label, "lost")
-		s.emit(ChildSpareLost{Header: s.header(c), Pid: m.Pid, Exit: m.Exit, Retry: m.Retry})
-	case *actors.ProcessSpareFailed:
-		s.sh.metrics.spareFailure(s.path, c.label, "start")
-		s.emit(ChildSpareFailed{Header: s.header(c), Lane: m.Lane, Err: m.Err, Retry: m.Retry})
+		s.emit(ChildProcess{Header: s.header(c), Event: m.SpareReady})
+	case *actors.ProcessSpareDown:
+		kind := "start"
+		if m.Exit != nil {
+			kind = "lost"
+		}
+		s.sh.metrics.spareFailure(s.path, c.label, kind)
+		s.emit(ChildProcess{Header: s.header(c), Event: m.SpareDown})
 	}
+}
+
+// startFailedEvent is the ChildExited of a process child whose start
+// failed with err: the process's end, when it ran at all, is in err's
+// *procbridge.ExitError.
+func startFailedEvent(h Header, c *child, err error) ChildExited {
+	ev := ChildExited{Header: h, Err: err}
+	var xe *procbridge.ExitError
+	if errors.As(err, &xe) {
+		exit := xe.Exit
+		c.lastExit = &exit
+		ev.Exited = &procbridge.Exited{Pid: xe.Pid, Exit: exit, Err: xe}
+	}
+	return ev
 }
 
 // promoted handles a hot-standby failover: the child carries on in its
 // spare, and the failover counts against the intensity like a restart.
 // A switch this supervisor asked for (a switchStep's SwitchRequest, whose
 // token the notification carries) is part of a sibling's restart, whose
-// failure was counted already: it is reported as Switched and not counted
-// again. Either counts in the child's Restarts.
+// failure was counted already: it is reported with the sibling's failure
+// as its Cause and not counted again. Either counts in the child's
+// Restarts.
 func (s *supervisor) promoted(ctx actor.Context, c *child, m *actors.ProcessPromoted) {
 	switched := m.Requested && c.switchAsked != 0 && m.Token == c.switchAsked
 	c.restarts++
-	c.pid, c.upSince = m.NewPid, s.sh.clock.Now()
+	c.pid, c.upSince = m.Promoted.To, s.sh.clock.Now()
+	if c.group != nil {
+		c.proc = c.group.Primary()
+	}
 	s.sh.metrics.restart(s.path, c.label)
-	ev := ChildPromoted{Header: s.header(c), OldPid: m.OldPid, NewPid: m.NewPid, Epoch: m.Epoch,
-		Cause: m.Cause, DetectMono: m.DetectMono, SwitchMono: m.SwitchMono, Restarts: c.restarts}
+	ev := ChildProcess{Header: s.header(c), Event: m.Promoted}
 	if switched {
 		c.switchAsked = 0 // the switchStep sees it reported
-		ev.Switched, ev.SwitchCause = true, c.switchCause
+		ev.Cause = c.switchCause
 		s.sh.metrics.failover(s.path, c.label, "switch")
 		s.emit(ev)
 		return
 	}
 	s.sh.metrics.failover(s.path, c.label, "failover")
 	s.emit(ev)
-	if c.stop == nil && s.intensity.Add(s.sh.clock.Now()) {
-		s.giveUp(ctx, c, fmt.Errorf("supervision: %s failed over from pid %d to %d: %w", c.name, m.OldPid, m.NewPid, ErrFailover))
+	if c.stop == nil && s.intensity.add(s.sh.clock.Now()) {
+		s.giveUp(ctx, c, fmt.Errorf("supervision: %s failed over from pid %d to %d: %w", c.name, m.Promoted.From, m.Promoted.To, ErrFailover))
 	}
 }
 
@@ -541,23 +554,21 @@ func (s *supervisor) promoted(ctx actor.Context, c *child, m *actors.ProcessProm
 func (s *supervisor) onPreviousEnd(c *child, n actors.Notification) {
 	h := s.headerAt(c, c.endingInc)
 	switch m := n.(type) {
+	case *actors.ProcessDying:
+		s.emit(ChildProcess{Header: h, Event: m.Dying})
+		return
 	case *actors.ProcessHung:
-		s.emit(ChildHung{Header: h, Pid: m.Pid, Err: m.Err})
+		s.emit(ChildProcess{Header: h, Event: m.Hung})
 		return
 	case *actors.ProcessExited:
 		exit := m.Exit
 		c.lastExit = &exit
-		s.sh.metrics.exit(s.path, c.label, exit.Kind.String())
-		s.emit(ChildExited{Header: h, Pid: m.Pid, Exit: exit, Err: m.Err, Mark: m.Mark})
+		s.sh.metrics.exit(s.path, c.label, string(exit.Kind))
+		x := m.Exited
+		s.emit(ChildExited{Header: h, Err: m.Err, Exited: &x})
 	case *actors.ProcessStartFailed:
-		ev := ChildExited{Header: h, Err: m.Err}
-		var xe *procbridge.ExitError
-		if errors.As(m.Err, &xe) {
-			exit := xe.Exit
-			c.lastExit, ev.Exit, ev.Pid = &exit, exit, xe.Pid
-		}
-		s.sh.metrics.exit(s.path, c.label, procbridge.ExitNotReady.String())
-		s.emit(ev)
+		s.sh.metrics.exit(s.path, c.label, string(procbridge.ExitNotReady))
+		s.emit(startFailedEvent(h, c, m.Err))
 	case *actors.ProcessStopTimeout:
 	default:
 		return
@@ -574,7 +585,7 @@ func (s *supervisor) onFailed(ctx actor.Context, m *childFailed) {
 	if c == nil {
 		return
 	}
-	if c.kind == KindProcess && !c.endSeen {
+	if c.kind == kindProcess && !c.endSeen {
 		c.deferred = m
 		return
 	}
@@ -588,7 +599,7 @@ func (s *supervisor) failed(ctx actor.Context, c *child, m *childFailed) {
 		s.flush(c)
 	}
 	s.detected(c, cause)
-	if c.kind == KindSupervisor {
+	if c.kind == kindSupervisor {
 		s.sh.metrics.exit(s.path, c.label, "escalated")
 		s.emit(ChildExited{Header: s.header(c), Err: cause})
 	}
@@ -609,7 +620,7 @@ func (s *supervisor) onGone(ctx actor.Context, id string) {
 		s.failed(ctx, c, m)
 	}
 	delete(s.byActor, id)
-	c.actor, c.pid, c.group = nil, 0, nil
+	c.actor, c.pid, c.group, c.proc = nil, 0, nil, nil
 	c.ahead, c.pre = false, nil
 	if len(c.held) > 0 {
 		s.flush(c)
@@ -624,14 +635,14 @@ func (s *supervisor) onGone(ctx actor.Context, id string) {
 		if !st.late {
 			s.reportStop(c, st, false)
 		}
-		if st.reason != StopForRestart {
+		if st.reason != stopForRestart {
 			c.state = StateTerminated
 		}
 	case st == nil && !failed:
 		// It ended on its own without failing: a process that exited
 		// with status 0, a nested supervisor that shut itself down.
 		c.state = StateStopping
-		if c.kind == KindSupervisor {
+		if c.kind == kindSupervisor {
 			s.sh.metrics.exit(s.path, c.label, "shutdown")
 			s.emit(ChildExited{Header: s.header(c)})
 		}
@@ -639,32 +650,32 @@ func (s *supervisor) onGone(ctx actor.Context, id string) {
 	}
 }
 
-// reportStop emits the ChildStopped of a stop and records a late one in
-// the tree's stop report.
+// reportStop emits the ChildStopped of a stop and records one that was
+// killed or late for Tree.Stop.
 func (s *supervisor) reportStop(c *child, st *stopInfo, boundPassed bool) {
-	outcome := StoppedInTime
 	took := time.Since(st.began)
+	ev := ChildStopped{Header: s.header(c), Pid: st.pid, Reason: st.reason, Took: took, Exit: st.exit}
 	switch {
 	case boundPassed || st.stuck:
-		outcome = NotStopped
-	case c.kind == KindProcess && c.spec.Shutdown.Mode == ShutdownGrace && took >= c.spec.stopGrace() &&
+		ev.Late = true
+	case c.kind == kindProcess && c.spec.Shutdown != BrutalKill && took >= c.spec.stopGrace() &&
 		(st.exit == nil || st.exit.Signal == syscall.SIGKILL):
 		// procbridge sends SIGKILL only when the grace is over (a worker
 		// that killed itself meanwhile ends sooner). Without the exit (a
 		// stop that blocked the supervisor's mailbox), the time says it.
-		outcome = KilledAfterGrace
+		ev.Killed = true
 	}
-	s.emit(ChildStopped{Header: s.header(c), Pid: st.pid, Reason: st.reason, Outcome: outcome, Took: took, Exit: st.exit})
-	if outcome != StoppedInTime {
-		s.sh.late(LateStop{Path: s.path + "/" + c.name, Pid: st.pid, Outcome: outcome, Took: took, Shutdown: c.spec.Shutdown})
+	s.emit(ev)
+	if ev.Killed || ev.Late {
+		s.sh.late(ev)
 	}
 }
 
 func (s *supervisor) onTimer(ctx actor.Context, m *timerFired) {
-	if _, ok := s.timers[m.timer]; !ok {
+	if _, ok := s.timers[m]; !ok {
 		return // cancelled
 	}
-	delete(s.timers, m.timer)
+	delete(s.timers, m)
 	switch m.kind {
 	case timerBackoff:
 		token := m.token
@@ -685,27 +696,26 @@ func (s *supervisor) onTimer(ctx actor.Context, m *timerFired) {
 
 // after arranges for msg to be posted to the supervisor d from now, on the
 // tree's clock. The timer is cancelled when the supervisor stops.
-func (s *supervisor) after(d time.Duration, msg *timerFired) Timer {
+func (s *supervisor) after(d time.Duration, msg *timerFired) *timerFired {
 	return s.afterOn(s.sh.clock, d, msg)
 }
 
-func (s *supervisor) afterOn(clock Clock, d time.Duration, msg *timerFired) Timer {
+func (s *supervisor) afterOn(clock Clock, d time.Duration, msg *timerFired) *timerFired {
 	system, self := s.sh.system, s.self
-	t := clock.AfterFunc(d, func() { system.Root.Send(self, msg) })
-	// The message is read by this actor only, after this Receive returns.
-	msg.timer = t
-	s.timers[t] = struct{}{}
-	return t
+	s.timers[msg] = clock.AfterFunc(d, func() { system.Root.Send(self, msg) })
+	return msg
 }
 
-func (s *supervisor) cancel(t Timer) {
-	t.Stop()
-	delete(s.timers, t)
+func (s *supervisor) cancel(t *timerFired) {
+	if stop, ok := s.timers[t]; ok {
+		stop()
+		delete(s.timers, t)
+	}
 }
 
 func (s *supervisor) cancelTimers() {
-	for t := range s.timers {
-		t.Stop()
+	for _, stop := range s.timers {
+		stop()
 	}
 	clear(s.timers)
 }
@@ -736,11 +746,11 @@ func (s *supervisor) stopping(ctx actor.Context) {
 		c := alive[i]
 		st := c.stop
 		if st == nil {
-			st = &stopInfo{reason: StopShutdown, began: time.Now()}
+			st = &stopInfo{reason: stopShutdown, began: time.Now()}
 			c.stop = st
 		}
 		gone := stopAndWait(ctx, c.actor, c.spec.stopBound(), func() {
-			if c.kind == KindSupervisor {
+			if c.kind == kindSupervisor {
 				ctx.Stop(c.actor) // its own Stopping stops its children in order
 				return
 			}
@@ -802,7 +812,7 @@ func (w *watcher) Stop(*actor.PID) {}
 func (s *supervisor) header(c *child) Header { return s.headerAt(c, c.incarnation) }
 
 func (s *supervisor) headerAt(c *child, incarnation int) Header {
-	return Header{Supervisor: s.path, Child: c.name, Incarnation: incarnation, Time: s.sh.clock.Now()}
+	return Header{Supervisor: s.path, Child: c.name, Incarnation: incarnation, Restarts: c.restarts, Time: s.sh.clock.Now()}
 }
 
 func (s *supervisor) emit(ev Event) { s.sh.emit(ev) }

@@ -27,18 +27,12 @@ import (
 func init() {
 	// tally answers each command on its ring with the number of commands
 	// answered so far, a count it commits: a spare that takes over counts
-	// on from it. With an argument, a directory, it counts its starts
-	// there and the third start dies before it is ready (the first two are
-	// a group's primary and spare; the third, the replacement of a lost
-	// spare, fails to start).
+	// on from it. With an argument, a file, a spare started while that
+	// file exists dies before it is ready (a replacement spare fails to
+	// start, however often the group tries).
 	worker.Register("tally", func(ctx context.Context, w *worker.Worker) error {
-		if args := w.Args(); len(args) > 0 {
-			ents, _ := os.ReadDir(args[0])
-			n := len(ents)
-			if err := os.WriteFile(filepath.Join(args[0], strconv.Itoa(n)), nil, 0o600); err != nil {
-				return err
-			}
-			if n == 2 {
+		if args := os.Args[1:]; len(args) > 0 && !w.Active() {
+			if _, err := os.Stat(args[0]); err == nil {
 				os.Exit(7)
 			}
 		}
@@ -76,7 +70,7 @@ func tallyChild(name string, args ...string) supervision.ChildSpec {
 func tally(t *testing.T, g *procbridge.Group) uint64 {
 	t.Helper()
 	require.NotNil(t, g)
-	seg := g.Segment()
+	seg, _ := g.Primary().Segment()
 	require.NoError(t, seg.Send([]byte("+")))
 	buf := make([]byte, 64)
 	n, err := seg.Recv(buf, deadline)
@@ -89,7 +83,7 @@ func tally(t *testing.T, g *procbridge.Group) uint64 {
 // tallyTo counts up to n on child's primary.
 func tallyTo(t *testing.T, s *supervision.Supervisor, child string, n uint64) supervision.ChildInfo {
 	t.Helper()
-	info, err := s.Child(ctxT(t), child)
+	info, err := childOf(ctxT(t), s, child)
 	require.NoError(t, err)
 	for i := uint64(1); i <= n; i++ {
 		require.Equal(t, i, tally(t, info.Group))
@@ -152,29 +146,29 @@ func TestOneForAllSwitchesStandbySiblings(t *testing.T) {
 	before := len(rec.events())
 
 	require.NoError(t, syscall.Kill(plain, syscall.SIGKILL))
-	p1 := next[supervision.ChildPromoted](t, rec, "root", "s1")
+	cp1, p1 := nextPromoted(t, rec, "root", "s1")
 	next[supervision.ChildReady](t, rec, "root", "plain")
-	p2 := next[supervision.ChildPromoted](t, rec, "root", "s2")
+	cp2, p2 := nextPromoted(t, rec, "root", "s2")
 	for _, c := range []struct {
-		p     supervision.ChildPromoted
+		cp    supervision.ChildProcess
+		p     procbridge.Promoted
 		info  supervision.ChildInfo
 		spare int
 		name  string
-	}{{p1, s1, spare1, "s1"}, {p2, s2, spare2, "s2"}} {
-		assert.True(t, c.p.Switched, "%s: a switch the supervisor asked for", c.name)
-		assert.Nil(t, c.p.Cause, c.name)
+	}{{cp1, p1, s1, spare1, "s1"}, {cp2, p2, s2, spare2, "s2"}} {
 		var xe *procbridge.ExitError
-		assert.ErrorAs(t, c.p.SwitchCause, &xe, "%s: the sibling's crash is the cause", c.name)
-		assert.Equal(t, c.info.Pid, c.p.OldPid, c.name)
-		assert.Equal(t, c.spare, c.p.NewPid, "%s: its spare took over", c.name)
+		assert.ErrorAs(t, c.cp.Cause, &xe, "%s: a switch the supervisor asked for, the sibling's crash its cause", c.name)
+		assert.Nil(t, c.p.Cause, c.name)
+		assert.Equal(t, c.info.Pid, c.p.From, c.name)
+		assert.Equal(t, c.spare, c.p.To, "%s: its spare took over", c.name)
 		assert.Equal(t, uint64(1), c.p.Epoch, c.name)
-		assert.Equal(t, 1, c.p.Restarts, c.name)
-		assert.Equal(t, 1, c.p.Incarnation, "%s: not restarted", c.name)
+		assert.Equal(t, 1, c.cp.Restarts, c.name)
+		assert.Equal(t, 1, c.cp.Incarnation, "%s: not restarted", c.name)
 	}
 
 	// In start order: s1 switched, plain back, then s2 switched.
 	evs := rec.events()[before:]
-	i1, ready, i2 := indexOf(evs, is[supervision.ChildPromoted]("s1", 1)), indexOf(evs, is[supervision.ChildReady]("plain", 2)), indexOf(evs, is[supervision.ChildPromoted]("s2", 1))
+	i1, ready, i2 := indexOf(evs, isProcess[procbridge.Promoted]("s1", 1)), indexOf(evs, is[supervision.ChildReady]("plain", 2)), indexOf(evs, isProcess[procbridge.Promoted]("s2", 1))
 	assert.True(t, i1 < ready && ready < i2, "s1 switched (%d), plain ready (%d), s2 switched (%d)", i1, ready, i2)
 	for _, ev := range evs {
 		switch e := ev.(type) {
@@ -190,14 +184,14 @@ func TestOneForAllSwitchesStandbySiblings(t *testing.T) {
 
 	// Once the replacement spares are ready the old primaries are gone;
 	// the new primaries count on from the committed state.
-	seen(t, rec, before, "a spare for s1", is[supervision.ChildSpareReady]("s1", 1))
-	seen(t, rec, before, "a spare for s2", is[supervision.ChildSpareReady]("s2", 1))
+	seen(t, rec, before, "a spare for s1", isProcess[procbridge.SpareReady]("s1", 1))
+	seen(t, rec, before, "a spare for s2", isProcess[procbridge.SpareReady]("s2", 1))
 	for _, c := range []struct {
 		name string
 		pid  int
 		want uint64
-	}{{"s1", p1.NewPid, 4}, {"s2", p2.NewPid, 3}} {
-		info, err := root.Child(ctxT(t), c.name)
+	}{{"s1", p1.To, 4}, {"s2", p2.To, 3}} {
+		info, err := childOf(ctxT(t), root, c.name)
 		require.NoError(t, err)
 		assert.Equal(t, c.pid, info.Pid, c.name)
 		assert.Equal(t, c.pid, info.Group.Primary().Pid(), c.name)
@@ -241,14 +235,14 @@ func TestRestForOneSwitchesLaterSiblings(t *testing.T) {
 	before := len(rec.events())
 
 	require.NoError(t, syscall.Kill(childPid(t, root, "plain"), syscall.SIGKILL))
-	p := next[supervision.ChildPromoted](t, rec, "root", "late")
+	cp, p := nextPromoted(t, rec, "root", "late")
 	next[supervision.ChildReady](t, rec, "root", "tail")
-	assert.True(t, p.Switched)
-	assert.Equal(t, late.Pid, p.OldPid)
-	assert.Equal(t, spare, p.NewPid)
+	assert.NotNil(t, cp.Cause, "a switch")
+	assert.Equal(t, late.Pid, p.From)
+	assert.Equal(t, spare, p.To)
 
 	evs := rec.events()[before:]
-	ready, switched, tail := indexOf(evs, is[supervision.ChildReady]("plain", 2)), indexOf(evs, is[supervision.ChildPromoted]("late", 1)), indexOf(evs, is[supervision.ChildStarted]("tail", 2))
+	ready, switched, tail := indexOf(evs, is[supervision.ChildReady]("plain", 2)), indexOf(evs, isProcess[procbridge.Promoted]("late", 1)), indexOf(evs, is[supervision.ChildStarted]("tail", 2))
 	assert.True(t, ready >= 0 && ready < switched && switched < tail, "plain ready (%d), late switched (%d), tail started (%d)", ready, switched, tail)
 	for _, ev := range evs {
 		h := ev.EventHeader()
@@ -257,12 +251,12 @@ func TestRestForOneSwitchesLaterSiblings(t *testing.T) {
 			assert.Contains(t, []string{"plain", "tail"}, e.Child)
 		}
 	}
-	info, err := root.Child(ctxT(t), "early")
+	info, err := childOf(ctxT(t), root, "early")
 	require.NoError(t, err)
 	assert.Equal(t, early.Pid, info.Pid)
 	assert.Zero(t, info.Restarts)
-	seen(t, rec, before, "a spare for late", is[supervision.ChildSpareReady]("late", 1))
-	info, err = root.Child(ctxT(t), "late")
+	seen(t, rec, before, "a spare for late", isProcess[procbridge.SpareReady]("late", 1))
+	info, err = childOf(ctxT(t), root, "late")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(3), tally(t, info.Group), "late counts on")
 	assert.Equal(t, uint64(2), tally(t, early.Group), "early was never touched")
@@ -285,26 +279,26 @@ func TestSwitchAfterBackoff(t *testing.T) {
 
 	// The first crash restarts plain at once and switches hot.
 	require.NoError(t, syscall.Kill(childPid(t, root, "plain"), syscall.SIGKILL))
-	first := next[supervision.ChildPromoted](t, rec, "root", "hot")
-	assert.True(t, first.Switched)
-	seen(t, rec, before, "a new spare for hot", is[supervision.ChildSpareReady]("hot", 1))
+	firstCP, first := nextPromoted(t, rec, "root", "hot")
+	assert.NotNil(t, firstCP.Cause, "a switch")
+	seen(t, rec, before, "a new spare for hot", isProcess[procbridge.SpareReady]("hot", 1))
 	before = len(rec.events())
 
 	// The second waits out plain's backoff; hot is switched after it.
 	require.NoError(t, syscall.Kill(childPid(t, root, "plain"), syscall.SIGKILL))
-	second := next[supervision.ChildPromoted](t, rec, "root", "hot")
-	assert.True(t, second.Switched)
-	assert.Equal(t, first.NewPid, second.OldPid)
+	secondCP, second := nextPromoted(t, rec, "root", "hot")
+	assert.NotNil(t, secondCP.Cause, "a switch")
+	assert.Equal(t, first.To, second.From)
 	assert.Equal(t, uint64(2), second.Epoch)
-	assert.Equal(t, 2, second.Restarts)
+	assert.Equal(t, 2, secondCP.Restarts)
 	evs := rec.events()[before:]
-	backoff, ready, switched := indexOf(evs, is[supervision.ChildBackingOff]("plain", 0)), indexOf(evs, is[supervision.ChildReady]("plain", 3)), indexOf(evs, is[supervision.ChildPromoted]("hot", 1))
+	backoff, ready, switched := indexOf(evs, isBackoff("plain")), indexOf(evs, is[supervision.ChildReady]("plain", 3)), indexOf(evs, isProcess[procbridge.Promoted]("hot", 1))
 	assert.True(t, backoff >= 0 && backoff < ready && ready < switched, "plain backing off (%d), ready (%d), hot switched (%d)", backoff, ready, switched)
 	assert.Equal(t, -1, indexOf(evs, is[supervision.GaveUp]("", 0)), "two crashes, two counted")
-	seen(t, rec, before, "a new spare for hot", is[supervision.ChildSpareReady]("hot", 1)) // the old primary is gone
-	info, err := root.Child(ctxT(t), "hot")
+	seen(t, rec, before, "a new spare for hot", isProcess[procbridge.SpareReady]("hot", 1)) // the old primary is gone
+	info, err := childOf(ctxT(t), root, "hot")
 	require.NoError(t, err)
-	assert.Equal(t, second.NewPid, info.Pid)
+	assert.Equal(t, second.To, info.Pid)
 	assert.Equal(t, uint64(3), tally(t, info.Group), "hot counts on")
 }
 
@@ -312,23 +306,31 @@ func TestSwitchAfterBackoff(t *testing.T) {
 // ready when its turn comes (its spare was lost and the replacement failed
 // to start) restarts cold instead, in its place, and says why.
 func TestSwitchFallsBackToColdRestart(t *testing.T) {
+	failSpares := filepath.Join(t.TempDir(), "fail-spares")
 	spec := supervision.Spec{
 		Strategy:  supervision.OneForAll,
 		Intensity: supervision.Intensity{MaxRestarts: 1, Period: time.Minute},
-		Children:  []supervision.ChildSpec{{Name: "plain", Process: proc("wait")}, tallyChild("hot", t.TempDir())},
+		Children:  []supervision.ChildSpec{{Name: "plain", Process: proc("wait")}, tallyChild("hot", failSpares)},
 	}
-	tree, rec := start(t, spec, supervision.Options{})
+	tree, rec := start(t, spec, supervision.Options{OnEvent: func(ev supervision.Event) {
+		if e, ok := ev.(supervision.ChildStopped); ok && e.Child == "hot" {
+			os.Remove(failSpares) // before hot starts cold: its new spare lives
+		}
+	}})
 	root := tree.Root()
 	hot := tallyTo(t, root, "hot", 1)
 	sp := hot.Group.Spares()[0]
 	spare := sp.Pid()
 	_, lane := sp.Segment()
+	require.NoError(t, os.WriteFile(failSpares, nil, 0o600)) // the replacements die
 
 	require.NoError(t, syscall.Kill(spare, syscall.SIGKILL))
-	lost := next[supervision.ChildSpareLost](t, rec, "root", "hot")
+	lost := nextProcess[procbridge.SpareDown](t, rec, "root", "hot")
 	assert.Equal(t, spare, lost.Pid)
+	require.NotNil(t, lost.Exit, "a spare lost")
 	assert.Equal(t, syscall.SIGKILL, lost.Exit.Signal)
-	failed := next[supervision.ChildSpareFailed](t, rec, "root", "hot")
+	failed := nextProcess[procbridge.SpareDown](t, rec, "root", "hot")
+	assert.Nil(t, failed.Exit, "a replacement that failed to start")
 	assert.Equal(t, lane, failed.Lane)
 	var xe *procbridge.ExitError
 	assert.ErrorAs(t, failed.Err, &xe, "the replacement died before it was ready")
@@ -339,7 +341,7 @@ func TestSwitchFallsBackToColdRestart(t *testing.T) {
 	require.NoError(t, syscall.Kill(childPid(t, root, "plain"), syscall.SIGKILL))
 	stopped := next[supervision.ChildStopped](t, rec, "root", "hot")
 	assert.Equal(t, hot.Pid, stopped.Pid)
-	assert.Equal(t, supervision.StopForRestart, stopped.Reason)
+	assert.Equal(t, "restart", stopped.Reason)
 	r := next[supervision.ChildRestarting](t, rec, "root", "hot")
 	assert.ErrorIs(t, r.NotSwitched, procbridge.ErrNoSpare)
 	assert.ErrorAs(t, r.Cause, &xe, "the sibling's crash is the cause")
@@ -350,11 +352,11 @@ func TestSwitchFallsBackToColdRestart(t *testing.T) {
 	evs := rec.events()
 	plainReady, stop := indexOf(evs, is[supervision.ChildReady]("plain", 2)), indexOf(evs, is[supervision.ChildStopped]("hot", 0))
 	assert.True(t, plainReady >= 0 && plainReady < stop, "plain ready (%d) before hot is stopped (%d)", plainReady, stop)
-	assert.Equal(t, -1, indexOf(evs, is[supervision.ChildPromoted]("hot", 0)))
+	assert.Equal(t, -1, indexOf(evs, isProcess[procbridge.Promoted]("hot", 0)))
 	assert.Equal(t, -1, indexOf(evs, is[supervision.GaveUp]("", 0)))
-	info, err := root.Child(ctxT(t), "hot")
+	info, err := childOf(ctxT(t), root, "hot")
 	require.NoError(t, err)
-	assert.Equal(t, ready.Pid, info.Pid)
+	assert.Equal(t, ready.Ready.Pid, info.Pid)
 	assert.Equal(t, 1, info.Restarts)
 	assert.Equal(t, uint64(1), tally(t, info.Group), "a cold start begins from nothing")
 }
@@ -366,28 +368,30 @@ func TestStandbyChildGroupAndSpareEvents(t *testing.T) {
 	spec := supervision.Spec{Children: []supervision.ChildSpec{tallyChild("hot"), {Name: "plain", Process: proc("wait")}}}
 	tree, rec := start(t, spec, supervision.Options{})
 	root := tree.Root()
-	hot, err := root.Child(ctxT(t), "hot")
+	hot, err := childOf(ctxT(t), root, "hot")
 	require.NoError(t, err)
 	require.NotNil(t, hot.Group)
 	assert.Equal(t, hot.Pid, hot.Group.Primary().Pid())
 	require.Len(t, hot.Group.Spares(), 1)
-	plain, err := root.Child(ctxT(t), "plain")
+	plain, err := childOf(ctxT(t), root, "plain")
 	require.NoError(t, err)
 	assert.Nil(t, plain.Group, "not a hot-standby child")
 
 	sp := hot.Group.Spares()[0]
 	_, lane := sp.Segment()
 	require.NoError(t, syscall.Kill(sp.Pid(), syscall.SIGKILL))
-	lost := next[supervision.ChildSpareLost](t, rec, "root", "hot")
+	lost := nextProcess[procbridge.SpareDown](t, rec, "root", "hot")
 	assert.Equal(t, sp.Pid(), lost.Pid)
+	require.NotNil(t, lost.Exit, "a spare lost")
 	assert.Equal(t, syscall.SIGKILL, lost.Exit.Signal)
-	ready := next[supervision.ChildSpareReady](t, rec, "root", "hot")
+	readyEv := rec.wait(t, "a spare for hot", isProcess[procbridge.SpareReady]("hot", 0)).(supervision.ChildProcess)
+	ready := readyEv.Event.(procbridge.SpareReady)
 	assert.NotEqual(t, sp.Pid(), ready.Pid)
 	assert.NotEqual(t, hot.Pid, ready.Pid)
 	assert.Equal(t, lane, ready.Lane)
-	assert.Equal(t, 1, ready.Incarnation)
+	assert.Equal(t, 1, readyEv.Incarnation)
 
-	info, err := root.Child(ctxT(t), "hot")
+	info, err := childOf(ctxT(t), root, "hot")
 	require.NoError(t, err)
 	assert.Same(t, hot.Group, info.Group)
 	assert.Equal(t, hot.Pid, info.Pid)
@@ -395,9 +399,9 @@ func TestStandbyChildGroupAndSpareEvents(t *testing.T) {
 	require.Len(t, info.Group.Spares(), 1)
 	assert.Equal(t, ready.Pid, info.Group.Spares()[0].Pid())
 	for _, ev := range rec.events() {
-		switch ev.(type) {
-		case supervision.ChildPromoted, supervision.ChildRestarting:
-			t.Errorf("a lost spare is not a failure of the child: %T", ev)
+		if _, ok := ev.(supervision.ChildRestarting); ok || isProcess[procbridge.Promoted]("", 0)(ev) {
+			t.Errorf("a lost spare is not a failure of the child: %v", ev)
 		}
 	}
+	assert.Equal(t, []int{ready.Pid}, info.Spares, "ChildInfo lists the parked spares")
 }

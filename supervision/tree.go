@@ -13,28 +13,35 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultRootName is the name of a tree's root supervisor when
+// defaultRootName is the name of a tree's root supervisor when
 // Options.Name is empty.
-const DefaultRootName = "root"
+const defaultRootName = "root"
 
 // Options configure a tree. The zero value is ready to use: a quiet actor
 // system of the tree's own, no logs, no metrics, the system clock.
 type Options struct {
 	// Name is the root supervisor's name, and so the first element of
-	// every path in the tree. Empty means DefaultRootName. Trees that
-	// share an actor system need different names.
+	// every path in the tree. Empty means "root". Trees that share an
+	// actor system need different names.
 	Name string
 
-	// System is the actor system to run the tree in. Nil means a new one,
-	// owned by the tree (shut down when the tree ends), whose own logger
-	// is silenced (see ProtoactorLogs) and whose dead-letter throttle
-	// period is short, so it never leaves a goroutine behind for long.
+	// System is the protoactor-go actor system to run the tree in: the
+	// one way in to the actors that run it (each supervisor is an actor
+	// named by its path, such as "root/mid", and publishes the tree's
+	// events on the system's EventStream). Nil means a new one, owned by
+	// the tree (shut down when the tree ends), whose own logger is
+	// silenced (see ProtoactorLogs) and whose dead-letter throttle period
+	// is short, so it never leaves a goroutine behind for long.
 	System *actor.ActorSystem
 
 	// Logger receives the tree's structured logs: one record per event,
 	// at Info (started, ready, restarting, stopped), Warn (a failure, a
-	// hang, a backoff, a late stop) or Error (gave up, escalated). Nil
-	// means no logs.
+	// hang, a backoff, a killed or late stop) or Error (gave up). It also
+	// receives the output of every process child whose Stdout or Stderr
+	// is procbridge.Lines, one Info record "output" per line, with the
+	// child's supervisor and name (as an event's), the stream and the
+	// line. Nil means no logs, and such
+	// output is discarded.
 	Logger *slog.Logger
 
 	// ProtoactorLogs, for a system the tree creates, sends protoactor's
@@ -48,9 +55,15 @@ type Options struct {
 	Metrics prometheus.Registerer
 
 	// Clock is the source of time for intensity windows, backoff delays
-	// and event times. Nil means SystemClock(). Stops are timed on the
+	// and event times. Nil means the system clock. Stops are timed on the
 	// real clock whatever it is, as the processes' grace periods are.
 	Clock Clock
+
+	// Kill, when set, kills the tree when it is closed, as Tree.Kill does,
+	// also while Start has not returned: a caller that cancels Start's
+	// context, and so waits for what started to stop in order, can still
+	// end it the fast way.
+	Kill <-chan struct{}
 
 	// OnEvent, when set, is called with every event, in order for each
 	// supervisor, on that supervisor's goroutine: it must return quickly
@@ -84,7 +97,7 @@ type Tree struct {
 func Start(ctx context.Context, spec Spec, opts Options) (*Tree, error) {
 	name := opts.Name
 	if name == "" {
-		name = DefaultRootName
+		name = defaultRootName
 	}
 	if err := validRootName(name); err != nil {
 		return nil, err
@@ -98,16 +111,18 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Tree, error) {
 	}
 	sh := &shared{
 		log:     opts.Logger,
+		output:  opts.Logger != nil,
 		clock:   opts.Clock,
 		metrics: m,
 		onEvent: opts.OnEvent,
-		subs:    map[*Subscription]struct{}{},
+		subs:    map[*subscription]struct{}{},
+		procs:   newProcSet(),
 	}
 	if sh.log == nil {
 		sh.log = slog.New(slog.DiscardHandler)
 	}
 	if sh.clock == nil {
-		sh.clock = SystemClock()
+		sh.clock = systemClock{}
 	}
 	t := &Tree{sh: sh, name: name, readyc: make(chan struct{}), done: make(chan struct{})}
 	sh.system = opts.System
@@ -128,11 +143,23 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Tree, error) {
 		return nil, fmt.Errorf("supervision: start %s: %w", name, err)
 	}
 	t.root = pid
+	if opts.Kill != nil {
+		go func() {
+			select {
+			case <-opts.Kill:
+				t.Kill()
+			case <-t.done:
+			}
+		}()
+	}
 	select {
 	case <-t.readyc:
 		return t, nil
 	case <-t.done:
-		return nil, t.Err()
+		if err := t.err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("supervision: start %s: killed before it was ready: %w", name, ErrShuttingDown)
 	case <-ctx.Done():
 		_, _ = t.Stop(context.Background())
 		return nil, fmt.Errorf("supervision: start %s: %w", name, context.Cause(ctx))
@@ -142,9 +169,9 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Tree, error) {
 func validRootName(name string) error {
 	switch {
 	case strings.Contains(name, "/"):
-		return &SpecError{Field: "Options.Name", Value: strconv.Quote(name), Reason: "must not contain '/'"}
+		return specError("Options.Name", strconv.Quote(name), "must not contain '/'")
 	case strings.HasPrefix(name, "$"):
-		return &SpecError{Field: "Options.Name", Value: strconv.Quote(name), Reason: "must not start with '$'"}
+		return specError("Options.Name", strconv.Quote(name), "must not start with '$'")
 	}
 	return nil
 }
@@ -160,12 +187,6 @@ func newSystem(opts Options) *actor.ActorSystem {
 		actor.WithDeadLetterRequestLogging(false),
 	)
 }
-
-// Name returns the root supervisor's name.
-func (t *Tree) Name() string { return t.name }
-
-// System returns the actor system the tree runs in.
-func (t *Tree) System() *actor.ActorSystem { return t.sh.system }
 
 // Root returns a handle on the root supervisor.
 func (t *Tree) Root() *Supervisor { return t.Supervisor() }
@@ -183,41 +204,56 @@ func (t *Tree) Supervisor(path ...string) *Supervisor {
 // automatically, or failed at the root.
 func (t *Tree) Done() <-chan struct{} { return t.done }
 
-// Err returns why the tree ended: nil while it runs and after a stop or an
+// Wait waits for the tree to end and returns why: nil after a stop or an
 // automatic shutdown, else the failure of the root (an *EscalationError,
-// whose chain leads to the process failure that started it).
-func (t *Tree) Err() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.result
-}
-
-// Wait waits for the tree to end and returns Err, or ctx's cause if ctx
-// ends first.
+// whose chain leads to the process failure that started it). It returns
+// ctx's cause if ctx ends first.
 func (t *Tree) Wait(ctx context.Context) error {
 	select {
 	case <-t.done:
-		return t.Err()
+		return t.err()
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
 }
 
+func (t *Tree) err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.result
+}
+
 // Stop stops the tree: every supervisor stops its children in reverse
 // start order, each within its shutdown policy (a process: SIGTERM, the
 // grace period, SIGKILL), then itself. It returns when the tree has ended,
-// with a report of every child that did not stop in time, or when ctx
-// ends, with what was reported so far, Unfinished set, and ctx's cause;
-// the tree then goes on stopping (Done says when it is over). Stopping a
-// tree that has ended does nothing. Stop does not change what Err returns.
-func (t *Tree) Stop(ctx context.Context) (StopReport, error) {
+// with the ChildStopped of every child that did not stop within its policy
+// (Killed or Late), or when ctx ends, with those reported so far and ctx's
+// cause; the tree then goes on stopping (Done says when it is over).
+// Stopping a tree that has ended does nothing. Stop does not change what
+// Wait returns.
+func (t *Tree) Stop(ctx context.Context) ([]ChildStopped, error) {
 	from := t.sh.lateCount()
 	t.sh.system.Root.Send(t.root, &shutdownRequest{})
 	select {
 	case <-t.done:
-		return StopReport{Late: t.sh.lateSince(from)}, nil
+		return t.sh.lateSince(from), nil
 	case <-ctx.Done():
-		return StopReport{Late: t.sh.lateSince(from), Unfinished: true}, context.Cause(ctx)
+		return t.sh.lateSince(from), context.Cause(ctx)
+	}
+}
+
+// Kill stops the tree the fast way: it SIGKILLs the process group of every
+// process of the tree at once (the primaries and spares of hot-standby
+// children too; a process that finishes starting later is killed then),
+// and asks the tree to stop, without waiting. The supervisors then see
+// their children gone and end in order, reporting them; Done says when it
+// is over. Safe to call twice, with Stop, and after the tree ended.
+func (t *Tree) Kill() {
+	t.sh.procs.kill()
+	select {
+	case <-t.done:
+	default:
+		t.sh.system.Root.Send(t.root, &shutdownRequest{})
 	}
 }
 
@@ -257,61 +293,23 @@ func (t *Tree) end() {
 	}
 }
 
-// StopReport is what Tree.Stop found: the children that did not stop in
-// time.
-type StopReport struct {
-	// Late lists the children that did not stop within their shutdown
-	// policy, in the order they were stopped.
-	Late []LateStop
-	// Unfinished: Stop's context ended before the tree had stopped.
-	Unfinished bool
-}
-
-// OK reports whether everything stopped in time.
-func (r StopReport) OK() bool { return len(r.Late) == 0 && !r.Unfinished }
-
-func (r StopReport) String() string {
-	if r.OK() {
-		return "everything stopped in time"
-	}
-	parts := make([]string, 0, len(r.Late)+1)
-	for _, l := range r.Late {
-		parts = append(parts, l.String())
-	}
-	if r.Unfinished {
-		parts = append(parts, "the tree had not finished stopping")
-	}
-	return strings.Join(parts, "; ")
-}
-
-// LateStop is a child that did not stop within its shutdown policy.
-type LateStop struct {
-	Path     string // the child's path, e.g. "root/mid/worker"
-	Pid      int    // its process, for a process child
-	Outcome  StopOutcome
-	Took     time.Duration // until it was gone, or until the supervisor went on
-	Shutdown Shutdown
-}
-
-func (l LateStop) String() string {
-	return fmt.Sprintf("%s (pid %d): %v after %v", l.Path, l.Pid, l.Outcome, l.Took.Round(time.Millisecond))
-}
-
 // shared is what every supervisor of one tree uses.
 type shared struct {
 	system  *actor.ActorSystem
 	log     *slog.Logger
+	output  bool // log the lines of process children (Options.Logger set)
 	clock   Clock
 	metrics *metrics
 	onEvent func(Event)
+	procs   *procSet
 
 	mu     sync.Mutex
-	subs   map[*Subscription]struct{}
+	subs   map[*subscription]struct{}
 	closed bool
-	lates  []LateStop
+	lates  []ChildStopped
 }
 
-func (sh *shared) late(l LateStop) {
+func (sh *shared) late(l ChildStopped) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.lates = append(sh.lates, l)
@@ -323,55 +321,40 @@ func (sh *shared) lateCount() int {
 	return len(sh.lates)
 }
 
-func (sh *shared) lateSince(from int) []LateStop {
+func (sh *shared) lateSince(from int) []ChildStopped {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return append([]LateStop(nil), sh.lates[from:]...)
+	return append([]ChildStopped(nil), sh.lates[from:]...)
 }
 
-// Subscription receives a tree's events on a channel (Tree.Subscribe).
-type Subscription struct {
-	c       chan Event
-	sh      *shared
-	dropped uint64 // guarded by sh.mu
+// subscription is one reader of a tree's events (Tree.Subscribe).
+type subscription struct {
+	c    chan Event
+	stop func() bool // stops the AfterFunc of its context
 }
 
-// Subscribe returns a subscription to the tree's events from now on, with
-// room for buffer events. An event that finds the buffer full is dropped
-// and counted (Dropped), so a slow reader never delays a supervisor. The
-// channel is closed when the tree ends or the subscription is closed.
-func (t *Tree) Subscribe(buffer int) *Subscription {
-	s := &Subscription{c: make(chan Event, max(buffer, 0)), sh: t.sh}
+// Subscribe returns a channel of the tree's events from now on, with room
+// for buffer events. An event that finds the buffer full is dropped, so a
+// slow reader never delays a supervisor. The channel is closed when ctx
+// ends or the tree ends.
+func (t *Tree) Subscribe(ctx context.Context, buffer int) <-chan Event {
+	s := &subscription{c: make(chan Event, max(buffer, 0))}
 	t.sh.mu.Lock()
 	defer t.sh.mu.Unlock()
-	if t.sh.closed {
+	if t.sh.closed || ctx.Err() != nil {
 		close(s.c)
-		return s
+		return s.c
 	}
 	t.sh.subs[s] = struct{}{}
-	return s
-}
-
-// Events returns the channel the events arrive on.
-func (s *Subscription) Events() <-chan Event { return s.c }
-
-// Dropped returns how many events were dropped because the buffer was
-// full.
-func (s *Subscription) Dropped() uint64 {
-	s.sh.mu.Lock()
-	defer s.sh.mu.Unlock()
-	return s.dropped
-}
-
-// Close ends the subscription and closes its channel. Closing twice does
-// nothing.
-func (s *Subscription) Close() {
-	s.sh.mu.Lock()
-	defer s.sh.mu.Unlock()
-	if _, ok := s.sh.subs[s]; ok {
-		delete(s.sh.subs, s)
-		close(s.c)
-	}
+	s.stop = context.AfterFunc(ctx, func() {
+		t.sh.mu.Lock()
+		defer t.sh.mu.Unlock()
+		if _, ok := t.sh.subs[s]; ok {
+			delete(t.sh.subs, s)
+			close(s.c)
+		}
+	})
+	return s.c
 }
 
 func (sh *shared) closeSubscriptions() {
@@ -379,6 +362,7 @@ func (sh *shared) closeSubscriptions() {
 	defer sh.mu.Unlock()
 	sh.closed = true
 	for s := range sh.subs {
+		s.stop()
 		close(s.c)
 	}
 	clear(sh.subs)
@@ -394,8 +378,7 @@ func (sh *shared) emit(ev Event) {
 	for s := range sh.subs {
 		select {
 		case s.c <- ev:
-		default:
-			s.dropped++
+		default: // a full buffer drops
 		}
 	}
 	sh.mu.Unlock()

@@ -39,26 +39,26 @@ func TestStartAndStopOrder(t *testing.T) {
 			started = append(started, "started "+e.Child)
 		case supervision.ChildReady:
 			started = append(started, "ready "+e.Child)
-			pids = append(pids, e.Pid)
+			pids = append(pids, e.Ready.Pid)
 		}
 	}
 	assert.Equal(t, []string{"started a", "ready a", "started b", "ready b", "started c", "ready c"}, started)
 
-	n, err := tree.Root().Count(ctxT(t))
+	n, err := countChildren(ctxT(t), tree.Root())
 	require.NoError(t, err)
-	assert.Equal(t, supervision.Counts{Specs: 3, Active: 3, Workers: 3}, n)
+	assert.Equal(t, counts{Specs: 3, Active: 3, Workers: 3}, n)
 
 	report, err := tree.Stop(ctxT(t))
 	require.NoError(t, err)
-	assert.True(t, report.OK(), report.String())
+	assert.Empty(t, report)
 	require.NoError(t, tree.Wait(ctxT(t)))
 
 	var stopped []string
 	for _, ev := range rec.events() {
 		if e, ok := ev.(supervision.ChildStopped); ok {
 			stopped = append(stopped, e.Child)
-			assert.Equal(t, supervision.StopShutdown, e.Reason)
-			assert.Equal(t, supervision.StoppedInTime, e.Outcome)
+			assert.Equal(t, "shutdown", e.Reason)
+			assert.False(t, e.Killed || e.Late, "in time")
 			require.NotNil(t, e.Exit)
 			assert.Equal(t, procbridge.ExitStopped, e.Exit.Kind)
 		}
@@ -105,19 +105,24 @@ func TestOneForOne(t *testing.T) {
 
 	require.NoError(t, syscall.Kill(b, syscall.SIGKILL))
 	exited := next[supervision.ChildExited](t, rec, "root", "b")
-	assert.Equal(t, procbridge.ExitSignal, exited.Exit.Kind)
+	require.NotNil(t, exited.Exited)
+	assert.Equal(t, procbridge.ExitSignal, exited.Exited.Exit.Kind)
+	assert.Equal(t, b, exited.Exited.Pid)
 	var xe *procbridge.ExitError
 	require.ErrorAs(t, exited.Err, &xe)
 	restarting := next[supervision.ChildRestarting](t, rec, "root", "b")
 	assert.Equal(t, 1, restarting.Restarts)
+	assert.Equal(t, 1, restarting.Incarnation, "the incarnation that ended")
 	assert.ErrorAs(t, restarting.Cause, &xe)
+	started := next[supervision.ChildStarted](t, rec, "root", "b")
+	assert.Equal(t, 2, started.Incarnation, "the new one")
 	ready := next[supervision.ChildReady](t, rec, "root", "b")
 	assert.Equal(t, 2, ready.Incarnation)
-	assert.NotEqual(t, b, ready.Pid)
+	assert.NotEqual(t, b, ready.Ready.Pid)
 
 	assert.Equal(t, a, childPid(t, root, "a"))
 	assert.Equal(t, c, childPid(t, root, "c"))
-	info, err := root.Child(ctxT(t), "b")
+	info, err := childOf(ctxT(t), root, "b")
 	require.NoError(t, err)
 	assert.Equal(t, supervision.StateRunning, info.State)
 	assert.Equal(t, 1, info.Restarts)
@@ -147,7 +152,7 @@ func TestOneForAll(t *testing.T) {
 		seq = append(seq, kind(ev)+" "+ev.EventHeader().Child)
 	}
 	assert.Equal(t, []string{
-		"exited b",
+		"dying b", "exited b",
 		"stopped c", "stopped a",
 		"restarting a", "restarting b", "restarting c",
 		"started a", "ready a", "started b", "ready b", "started c", "ready c",
@@ -173,7 +178,7 @@ func TestRestForOne(t *testing.T) {
 		seq = append(seq, kind(ev)+" "+ev.EventHeader().Child)
 	}
 	assert.Equal(t, []string{
-		"exited b", "stopped c",
+		"dying b", "exited b", "stopped c",
 		"restarting b", "restarting c",
 		"started b", "ready b", "started c", "ready c",
 	}, seq)
@@ -183,25 +188,35 @@ func TestRestForOne(t *testing.T) {
 }
 
 func kind(ev supervision.Event) string {
-	switch ev.(type) {
+	switch e := ev.(type) {
 	case supervision.ChildStarted:
 		return "started"
 	case supervision.ChildReady:
 		return "ready"
 	case supervision.ChildExited:
 		return "exited"
-	case supervision.ChildHung:
-		return "hung"
+	case supervision.ChildProcess:
+		switch e.Event.(type) {
+		case procbridge.Hung:
+			return "hung"
+		case procbridge.Dying:
+			return "dying"
+		case procbridge.Promoted:
+			return "promoted"
+		case procbridge.SpareReady:
+			return "spare-ready"
+		case procbridge.SpareDown:
+			return "spare-down"
+		}
 	case supervision.ChildRestarting:
+		if e.Delay > 0 {
+			return "restarting-after-backoff"
+		}
 		return "restarting"
-	case supervision.ChildBackingOff:
-		return "backing-off"
 	case supervision.ChildStopped:
 		return "stopped"
 	case supervision.GaveUp:
 		return "gave-up"
-	case supervision.Escalated:
-		return "escalated"
 	}
 	return "?"
 }
@@ -230,16 +245,16 @@ func TestRestartTypes(t *testing.T) {
 				Children: []supervision.ChildSpec{
 					{Name: "keep", Process: proc("wait")},
 					// A second restart waits an hour: w runs at most twice.
-					{Name: "w", Process: proc("exit", tt.code), Restart: tt.restart, Backoff: supervision.Backoff{Initial: time.Hour, Max: time.Hour}},
+					{Name: "w", Process: proc("exit-when-told", tt.code), Restart: tt.restart, Backoff: supervision.Backoff{Initial: time.Hour, Max: time.Hour}},
 				},
 			}
 			tree, rec := start(t, spec, supervision.Options{}, "w")
 			exited := next[supervision.ChildExited](t, rec, "root", "w")
 			assert.Equal(t, tt.code != "0", exited.Err != nil, "failure")
 			if tt.code == "0" {
-				assert.Equal(t, procbridge.ExitClean, exited.Exit.Kind)
+				assert.Equal(t, procbridge.ExitClean, exited.Exited.Exit.Kind)
 			} else {
-				assert.Equal(t, 3, exited.Exit.Code)
+				assert.Equal(t, 3, exited.Exited.Exit.Code)
 			}
 			decided := rec.wait(t, "a decision", func(ev supervision.Event) bool {
 				switch ev.(type) {
@@ -292,16 +307,18 @@ func TestRestartAfterStartFailure(t *testing.T) {
 		h := ev.EventHeader()
 		line := fmt.Sprintf("%s %d", kind(ev), h.Incarnation)
 		if e, ok := ev.(supervision.ChildExited); ok {
-			line += " " + e.Exit.Kind.String()
+			line += " " + string(e.Exited.Exit.Kind)
 		}
 		seq = append(seq, line)
 	}
+	// ChildRestarting is about the incarnation that ended, ChildStarted
+	// about the new one.
 	assert.Equal(t, []string{
-		"started 1", "ready 1", "exited 1 signal",
-		"restarting 2", "started 2", "exited 2 not-ready",
-		"restarting 3", "started 3", "ready 3",
+		"started 1", "ready 1", "dying 1", "exited 1 signal",
+		"restarting 1", "started 2", "exited 2 not-ready",
+		"restarting 2", "started 3", "ready 3",
 	}, seq)
-	info, err := tree.Root().Child(ctxT(t), "f")
+	info, err := childOf(ctxT(t), tree.Root(), "f")
 	require.NoError(t, err)
 	assert.Equal(t, 2, info.Restarts)
 	assert.Equal(t, 3, info.Incarnation)

@@ -84,7 +84,7 @@ func printFile(w io.Writer, f *supervision.File) {
 	if f.Spec != nil {
 		root := f.Name
 		if root == "" {
-			root = supervision.DefaultRootName
+			root = "root"
 		}
 		fmt.Fprintf(w, "%s  %s\n", root, describeSupervisor(f.Spec))
 		printChildren(w, f, f.Spec, nil, "")
@@ -172,9 +172,13 @@ func plural(n int) string {
 }
 
 func describeSupervisor(s *supervision.Spec) string {
-	parts := []string{s.Strategy.String(), describeIntensity(s.Intensity)}
-	if s.AutoShutdown != supervision.Never {
-		parts = append(parts, "auto_shutdown "+s.AutoShutdown.String())
+	strategy := s.Strategy
+	if strategy == "" {
+		strategy = supervision.OneForOne
+	}
+	parts := []string{string(strategy), describeIntensity(s.Intensity)}
+	if a := s.AutoShutdown; a != "" && a != supervision.Never {
+		parts = append(parts, "auto_shutdown "+string(a))
 	}
 	return "supervisor (" + strings.Join(parts, ", ") + ")"
 }
@@ -230,25 +234,29 @@ func describeChild(c *supervision.ChildSpec) string {
 			name string
 			out  procbridge.Output
 		}{{"stdout", p.Stdout}, {"stderr", p.Stderr}} {
-			switch o.out.Kind {
-			case procbridge.OutputInherit:
-			case procbridge.OutputWriter:
-				if fo, ok := o.out.Writer.(*supervision.FileOutput); ok {
+			switch {
+			case o.out == procbridge.Output{}: // the terminal's, the default
+			case o.out == procbridge.Discard:
+				parts = append(parts, o.name+" discard")
+			case o.out == procbridge.Lines:
+				parts = append(parts, o.name+" lines")
+			default:
+				if fo, ok := o.out.Writer().(*supervision.FileOutput); ok {
 					parts = append(parts, o.name+" > "+fo.Path)
 				}
-			default:
-				parts = append(parts, o.name+" "+o.out.Kind.String())
 			}
 		}
 	}
-	if c.Restart != supervision.Permanent {
-		parts = append(parts, c.Restart.String())
+	if r := c.Restart; r != "" && r != supervision.Permanent {
+		parts = append(parts, string(r))
 	}
 	switch sd := c.Shutdown; {
-	case sd.Mode == supervision.ShutdownGrace && sd.Grace > 0:
-		parts = append(parts, fmt.Sprintf("shutdown %v", sd.Grace))
-	case sd.Mode != supervision.ShutdownGrace:
-		parts = append(parts, "shutdown "+sd.Mode.String())
+	case sd == supervision.BrutalKill:
+		parts = append(parts, "shutdown brutal_kill")
+	case sd == supervision.Infinity:
+		parts = append(parts, "shutdown infinity")
+	case sd > 0:
+		parts = append(parts, fmt.Sprintf("shutdown %v", sd))
 	}
 	if c.Significant {
 		parts = append(parts, "significant")

@@ -78,22 +78,18 @@ func parseFault(s string) (audio.Fault, error) {
 	if err != nil || block < 1 {
 		return audio.Fault{}, fmt.Errorf("%q: block %q: want a whole number from 1", s, parts[0])
 	}
-	f := audio.Fault{Node: node, Cycle: block, Kind: audio.FaultKill, Point: audio.BeforeCompute}
+	f := audio.Fault{Node: node, Cycle: block, Kind: "kill"}
 	if len(parts) > 1 {
-		kinds := map[string]audio.FaultKind{"kill": audio.FaultKill, "hang": audio.FaultHang, "overrun": audio.FaultOverrun, "segv": audio.FaultSegv}
-		k, ok := kinds[parts[1]]
-		if !ok {
+		if !slices.Contains([]string{"kill", "hang", "overrun", "segv"}, parts[1]) {
 			return audio.Fault{}, fmt.Errorf("%q: fault %q: want kill, hang, overrun or segv", s, parts[1])
 		}
-		f.Kind = k
+		f.Kind = parts[1]
 	}
 	if len(parts) > 2 {
-		points := map[string]audio.FaultPoint{"before-compute": audio.BeforeCompute, "after-output": audio.AfterOutput, "after-commit": audio.AfterCommit, "after-publish": audio.AfterPublish}
-		p, ok := points[parts[2]]
-		if !ok {
+		if !slices.Contains([]string{"before-compute", "after-output", "after-commit", "after-publish"}, parts[2]) {
 			return audio.Fault{}, fmt.Errorf("%q: point %q: want before-compute, after-output, after-commit or after-publish", s, parts[2])
 		}
-		f.Point = p
+		f.Point = parts[2]
 	}
 	if len(parts) > 3 {
 		return audio.Fault{}, fmt.Errorf("%q: want NODE@BLOCK[:KIND[:POINT]]", s)
@@ -174,7 +170,7 @@ type engine interface {
 }
 
 // supervisedEngine renders with audio.Engine: each node a worker process
-// of this program (audio.NodeWorker) with hot-standby spares, a child of
+// of this program (the audio package registers its worker) with hot-standby spares, a child of
 // the engine's supervision tree (its default policy: a node process lost
 // with no spare ready is restarted cold, and the render says so).
 type supervisedEngine struct{}
@@ -189,8 +185,8 @@ func (supervisedEngine) Render(ctx context.Context, job renderJob) ([]float32, s
 		slack = audio.NoSlack
 	}
 	e, err := audio.Start(ctx, audio.Config{
-		Graph: job.Graph, Sink: job.Sink, WAV: job.WAV, Mode: audio.Offline,
-		Slack: slack, Spares: job.Standby, Faults: job.Faults, Stderr: procbridge.Inherit,
+		Graph: job.Graph, Sink: job.Sink, WAV: job.WAV,
+		Slack: slack, Spares: job.Standby, Faults: job.Faults,
 	})
 	if err != nil {
 		return nil, "", false, err
@@ -203,7 +199,7 @@ func (supervisedEngine) Render(ctx context.Context, job renderJob) ([]float32, s
 		return nil, rep.String(), false, err
 	}
 	samples, err := readWAV(job.WAV, len(job.Sink))
-	return samples, rep.String(), rep.GlitchFree(), err
+	return samples, rep.String(), rep.GlitchFree, err
 }
 
 // render renders job with e (nil: the reference alone, written to the
@@ -217,7 +213,7 @@ func render(ctx context.Context, job renderJob, e engine, stdout, stderr io.Writ
 	}
 	channels := make([]string, len(job.Sink))
 	for i, p := range job.Sink {
-		channels[i] = p.String()
+		channels[i] = p.Node + ":" + strconv.Itoa(p.Port)
 	}
 	frames := job.Blocks * job.Graph.BlockSize
 	length := time.Duration(int64(frames) * int64(time.Second) / int64(job.Graph.Rate)).Round(time.Microsecond)
@@ -251,7 +247,7 @@ func render(ctx context.Context, job renderJob, e engine, stdout, stderr io.Writ
 		return exitFailed
 	}
 	fmt.Fprint(stdout, "glitch report (against the in-process reference):\n"+indent(rep.String()))
-	if !rep.GlitchFree() || !engineOK {
+	if !rep.GlitchFree || !engineOK {
 		fmt.Fprintln(stdout, "verdict: GLITCHES")
 		return exitFailed
 	}
@@ -311,16 +307,7 @@ func writeWAV(path string, rate, channels int, samples []float32) error {
 	if err != nil {
 		return err
 	}
-	w, err := audio.NewWAVWriter(f, rate, channels)
-	if err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.WriteFrames(samples); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Close(); err != nil {
+	if err := audio.WriteWAV(f, rate, channels, samples); err != nil {
 		f.Close()
 		return err
 	}
@@ -356,21 +343,16 @@ func buildGraph(f *supervision.File) (renderJob, error) {
 // outputPorts returns the ports the file writes: its output ports, checked,
 // or every output port that no edge reads.
 func outputPorts(f *supervision.File, g audio.Graph) ([]audio.Port, error) {
-	kinds := audio.DefaultRegistry()
-	procs := map[string]audio.Processor{}
+	outputs := map[string]int{}
 	for _, n := range g.Nodes {
-		p, err := kinds.New(n.Kind, g.Rate, n.Params)
-		if err != nil {
-			return nil, err // Validate has checked it
-		}
-		procs[n.Name] = p
+		outputs[n.Name] = outputsOf(&g, n.Name)
 	}
 	if ports := f.Audio.Output.Ports; len(ports) > 0 {
 		var errs []error
 		out := make([]audio.Port, len(ports))
 		for i, p := range ports {
 			out[i] = audio.Port(p)
-			if n := procs[p.Node].Outputs(); p.Port >= n {
+			if n := outputs[p.Node]; p.Port >= n {
 				field := fmt.Sprintf("Audio.Output.Ports[%d]", i)
 				path := fmt.Sprintf("audio.output.ports[%d]", i)
 				if n == 0 {
@@ -388,7 +370,7 @@ func outputPorts(f *supervision.File, g audio.Graph) ([]audio.Port, error) {
 	}
 	var out []audio.Port
 	for _, n := range g.Nodes {
-		for port := range procs[n.Name].Outputs() {
+		for port := range outputs[n.Name] {
 			if p := (audio.Port{Node: n.Name, Port: port}); !read[p] {
 				out = append(out, p)
 			}
@@ -398,6 +380,19 @@ func outputPorts(f *supervision.File, g audio.Graph) ([]audio.Port, error) {
 		return nil, f.Errorf("Audio.Output", "audio.output", "list them: output: {path: out.wav, ports: [mix:0]}", "every output port feeds an edge: nothing is left to write")
 	}
 	return out, nil
+}
+
+// outputsOf returns the number of output ports of node in g, a valid
+// graph: the ports audio.Render accepts to record.
+func outputsOf(g *audio.Graph, node string) int {
+	n := 0
+	for n < 1024 {
+		if _, err := audio.Render(g, []audio.Port{{Node: node, Port: n}}, 0); err != nil {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 func kindOf(g audio.Graph, node string) string {
@@ -414,25 +409,26 @@ func kindOf(g audio.Graph, node string) string {
 func placeAudioErrors(f *supervision.File, err error) error {
 	var errs []error // each a *supervision.LoadError
 	for _, e := range unjoin(err) {
-		var fe *audio.FieldError
-		var ce *audio.CycleError
+		var se *procbridge.SpecError
 		switch {
-		case errors.As(e, &fe):
-			msg := fe.Reason
-			if fe.Value != nil {
-				msg = fmt.Sprintf("%v: %s", fe.Value, fe.Reason)
+		case errors.As(e, &se) && se.Field == "Edges":
+			cycle, _ := strings.CutPrefix(se.Reason, "a cycle: ")
+			errs = append(errs, f.Errorf("Audio.Edges", "audio.edges", "an audio graph flows one way: remove an edge of the cycle", "the edges form a cycle: %s", cycle))
+		case errors.As(e, &se):
+			msg := se.Reason
+			if se.Value != "" {
+				msg = se.Value + ": " + se.Reason
 			}
 			hint := ""
-			if errors.Is(e, audio.ErrUnknownKind) {
-				msg = fmt.Sprintf("unknown kind '%v'", fe.Value)
-				hint = "known: " + strings.Join(audio.DefaultRegistry().Names(), ", ")
-				if s := closest(fmt.Sprint(fe.Value), audio.DefaultRegistry().Names()); s != "" {
+			if known, ok := knownKinds(se); ok {
+				value, _ := strconv.Unquote(se.Value)
+				msg = fmt.Sprintf("unknown kind '%s'", value)
+				hint = "known: " + strings.Join(known, ", ")
+				if s := closest(value, known); s != "" {
 					hint = "did you mean '" + s + "'?"
 				}
 			}
-			errs = append(errs, f.Errorf("Audio."+fe.Field, audioPath(fe.Field), hint, "%s", msg))
-		case errors.As(e, &ce):
-			errs = append(errs, f.Errorf("Audio.Edges", "audio.edges", "an audio graph flows one way: remove an edge of the cycle", "the edges form a cycle: %s", strings.Join(ce.Path, " -> ")))
+			errs = append(errs, f.Errorf("Audio."+se.Field, audioPath(se.Field), hint, "%s", msg))
 		default:
 			errs = append(errs, f.Errorf("Audio", "audio", "", "%v", e))
 		}
@@ -442,6 +438,20 @@ func placeAudioErrors(f *supervision.File, err error) error {
 		return cmp.Or(pa.Line-pb.Line, pa.Column-pb.Column)
 	})
 	return errors.Join(errs...)
+}
+
+// knownKinds returns the kinds an unknown kind's error lists, as
+// audio.Graph.Validate reports it: `node "osc" (sinus): not registered
+// (known: bandpass, delay, ...)`.
+func knownKinds(se *procbridge.SpecError) ([]string, bool) {
+	if !strings.HasSuffix(se.Field, ".Kind") {
+		return nil, false
+	}
+	_, list, ok := strings.Cut(se.Reason, "not registered (known: ")
+	if !ok {
+		return nil, false
+	}
+	return strings.Split(strings.TrimSuffix(list, ")"), ", "), true
 }
 
 // audioPath turns an audio.Graph field ("Nodes[2].Params[\"freq\"]") into

@@ -50,7 +50,7 @@ func TestRender(t *testing.T) {
 	status, out, errOut := runCLI(t, "", "render", "--fault", "dly@50", "--fault", "amp@100:hang", path)
 	require.Equal(t, exitOK, status, "%s\n%s", out, errOut)
 	assert.Contains(t, out, "failovers 2, faults struck 2")
-	assert.Contains(t, out, "dly: failover at block 50 (died, SIGKILL")
+	assert.Contains(t, out, "dly: failover at block 50 (died, injected kill, recomputed)")
 	assert.Contains(t, out, "rendered 24064 frames (501.333ms at 48000 Hz) of src:0, amp:0, src:2 to "+filepath.Join(filepath.Dir(path), "out.wav"))
 	assert.Contains(t, out, "glitch report (against the in-process reference):\n  identical: yes, 24064 frames x 3 channels\n  counter: continuous\n  latency: 0 frames\nverdict: glitch-free\n")
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,7 +115,7 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer f.Close()
 
-	r := &runner{file: f, stdout: stdout, stderr: stderr, pids: map[string]int{}}
+	r := &runner{file: f, stdout: stdout, stderr: stderr, kill: make(chan struct{})}
 	var view *liveView
 	logOut := stderr
 	if live {
@@ -139,7 +137,6 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	} else {
 		r.log = slog.New(slog.NewTextHandler(logOut, opts))
 	}
-	routeLines(f, r.log)
 	return r.run(*metricsAddr, view)
 }
 
@@ -150,16 +147,18 @@ type runner struct {
 	stdout, stderr io.Writer
 
 	mu        sync.Mutex
-	pids      map[string]int // running processes by child path, for a kill at once
 	tree      *supervision.Tree
 	reinstate chan []string // simple_one_for_one supervisors restarted
+
+	kill     chan struct{} // closed on a second signal: every process killed at once
+	killOnce sync.Once
 }
 
 func (r *runner) run(metricsAddr string, view *liveView) int {
 	f := r.file
-	opts := f.Options()
-	opts.Logger = r.log
-	opts.OnEvent = r.onEvent
+	// The tree logs every event, and every output line of a child whose
+	// stdout or stderr is "lines", through r.log.
+	opts := supervision.Options{Name: f.Name, Logger: r.log, OnEvent: r.onEvent, Kill: r.kill}
 	r.reinstate = make(chan []string, 16)
 
 	if metricsAddr != "" {
@@ -197,7 +196,8 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 		r.log.Warn("interrupted while starting: stopping what started; signal again to kill at once", "signal", sig.String())
 	}, func(sig os.Signal) {
 		killedAt = true
-		r.log.Error("second signal: killed every process at once", "signal", sig.String(), "killed", r.killAll())
+		r.killAll()
+		r.log.Error("second signal: killed every process at once", "signal", sig.String())
 	})
 	if err != nil {
 		if sig != nil && killedAt {
@@ -219,7 +219,11 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 	if view != nil {
 		view.setTree(tree)
 	}
-	r.log.Info("the tree is up", "root", tree.Name())
+	root := f.Name
+	if root == "" {
+		root = "root"
+	}
+	r.log.Info("the tree is up", "root", root)
 
 	var wg sync.WaitGroup
 	instCtx, stopInstances := context.WithCancel(context.Background())
@@ -243,7 +247,7 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 		select {
 		case <-tree.Done():
 			stopInstances()
-			if err := tree.Err(); err != nil {
+			if err := tree.Wait(context.Background()); err != nil {
 				r.log.Error("the tree failed", "err", err)
 				r.report(view, "the tree failed:\n"+explain(err))
 				return exitFailed
@@ -268,8 +272,8 @@ func (r *runner) shutdown(tree *supervision.Tree, sig os.Signal, sigs <-chan os.
 		view.setStatus(fmt.Sprintf("stopping (%v); signal again to kill at once", sig))
 	}
 	type result struct {
-		rep supervision.StopReport
-		err error
+		late []supervision.ChildStopped
+		err  error
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -280,19 +284,24 @@ func (r *runner) shutdown(tree *supervision.Tree, sig os.Signal, sigs <-chan os.
 	}()
 	select {
 	case res := <-done:
-		if !res.rep.OK() {
-			for _, l := range res.rep.Late {
-				r.log.Warn("child did not stop in time", "child", l.Path, "pid", l.Pid, "outcome", l.Outcome.String(), "took", l.Took)
+		if len(res.late) > 0 || res.err != nil {
+			lates := make([]string, len(res.late))
+			for i, l := range res.late {
+				r.log.Warn("child did not stop in time", "child", l.Supervisor+"/"+l.Child, "pid", l.Pid, "killed", l.Killed, "late", l.Late, "took", l.Took)
+				lates[i] = l.String()
 			}
-			r.report(view, "stopped, but not cleanly: "+res.rep.String())
+			if res.err != nil {
+				lates = append(lates, "the tree had not finished stopping")
+			}
+			r.report(view, "stopped, but not cleanly: "+strings.Join(lates, "; "))
 			return exitUnclean
 		}
 		r.log.Info("stopped cleanly")
 		r.report(view, "stopped cleanly")
 		return exitOK
 	case sig2 := <-sigs:
-		killed := r.killAll()
-		r.log.Error("second signal: killed every process at once", "signal", sig2.String(), "killed", killed)
+		r.killAll()
+		r.log.Error("second signal: killed every process at once", "signal", sig2.String())
 		cancel()
 		<-done
 		t := time.NewTimer(killWait)
@@ -302,16 +311,9 @@ func (r *runner) shutdown(tree *supervision.Tree, sig os.Signal, sigs <-chan os.
 		case <-t.C:
 			r.log.Error("the tree had not ended after the kill; exiting anyway", "waited", killWait)
 		}
-		r.report(view, fmt.Sprintf("killed at once on a second signal (%v): %d process%s", sig2, len(killed), plural2(len(killed))))
+		r.report(view, fmt.Sprintf("killed at once on a second signal (%v)", sig2))
 		return exitKilledAt
 	}
-}
-
-func plural2(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "es"
 }
 
 // untilSignal runs fn with a context that a signal on sigs cancels, and
@@ -365,38 +367,23 @@ func (r *runner) startInstances(ctx context.Context, tree *supervision.Tree, sup
 	}
 }
 
-// onEvent follows the running processes, for a kill at once, and notices
-// simple_one_for_one supervisors that were restarted (their instances are
-// started again). It runs on the supervisors' goroutines.
+// onEvent notices simple_one_for_one supervisors that were restarted
+// (their instances are started again). It runs on the supervisors'
+// goroutines.
 func (r *runner) onEvent(ev supervision.Event) {
-	h := ev.EventHeader()
-	path := h.Supervisor + "/" + h.Child
-	// supervision logs every event itself (failovers too) through r.log.
+	e, ok := ev.(supervision.ChildReady)
+	if !ok || e.Ready != nil || e.Incarnation < 2 {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch e := ev.(type) {
-	case supervision.ChildPromoted:
-		r.pids[path] = e.NewPid
-	case supervision.ChildReady:
-		if e.Pid != 0 {
-			r.pids[path] = e.Pid
-			return
-		}
-		if h.Incarnation > 1 && r.tree != nil {
-			if sup, ok := r.instanceSupervisor(path); ok {
-				select {
-				case r.reinstate <- sup:
-				default:
-				}
-			}
-		}
-	case supervision.ChildExited:
-		if r.pids[path] == e.Pid {
-			delete(r.pids, path)
-		}
-	case supervision.ChildStopped:
-		if r.pids[path] == e.Pid {
-			delete(r.pids, path)
+	if r.tree == nil {
+		return
+	}
+	if sup, ok := r.instanceSupervisor(e.Supervisor + "/" + e.Child); ok {
+		select {
+		case r.reinstate <- sup:
+		default:
 		}
 	}
 }
@@ -417,65 +404,10 @@ func (r *runner) instanceSupervisor(path string) ([]string, bool) {
 	return nil, false
 }
 
-// killAll sends SIGKILL to every running process's group and returns the
-// paths of the processes killed.
-func (r *runner) killAll() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var killed []string
-	seen := map[int]bool{}
-	for path, pid := range r.pids {
-		if pid <= 0 {
-			continue
-		}
-		killGroup(pid)
-		killed = append(killed, fmt.Sprintf("%s (pid %d)", path, pid))
-		seen[pid] = true
-	}
-	// The parked spares of hot-standby children, and processes still
-	// starting, are children of this process that no event has named yet.
-	for _, pid := range childPids(os.Getpid()) {
-		if seen[pid] {
-			continue
-		}
-		killGroup(pid)
-		killed = append(killed, fmt.Sprintf("a spare or a process starting (pid %d)", pid))
-	}
-	slices.Sort(killed)
-	return killed
-}
-
-// childPids returns the pids of the live children of parent, from /proc
-// (none where there is no /proc).
-func childPids(parent int) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The parent pid is the second field after the command name's
-		// closing parenthesis.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(b[i+1:])
-		if len(f) >= 2 && string(f[0]) != "Z" { // a zombie is dead already
-			if ppid, err := strconv.Atoi(string(f[1])); err == nil && ppid == parent {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
+// killAll kills every process of the tree at once, also while it starts
+// (supervision's Options.Kill, Tree.Kill). Calling it twice does nothing.
+func (r *runner) killAll() {
+	r.killOnce.Do(func() { close(r.kill) })
 }
 
 // report prints the outcome once the view (if any) is gone.
@@ -496,11 +428,9 @@ func explain(err error) string {
 		var xe *procbridge.ExitError
 		switch {
 		case errors.As(err, &ee) && err == error(ee):
-			if ee.MaxRestarts == 0 && ee.Period == 0 {
-				fmt.Fprintf(&b, "%s%s gave up: child %q failed to start\n", pad, ee.Supervisor, ee.Child)
-			} else {
-				fmt.Fprintf(&b, "%s%s gave up: child %q failed more than %d time(s) in %v\n", pad, ee.Supervisor, ee.Child, max(ee.MaxRestarts, 0), ee.Period)
-			}
+			// Its message without its cause, which the next line tells.
+			line := strings.TrimPrefix(strings.TrimSuffix(ee.Error(), ": "+ee.Cause.Error()), "supervision: ")
+			fmt.Fprintf(&b, "%s%s\n", pad, line)
 			err = ee.Cause
 		case errors.As(err, &xe):
 			fmt.Fprintf(&b, "%sprocess %s (pid %d): %v\n", pad, xe.Name, xe.Pid, xe.Exit)
@@ -511,72 +441,4 @@ func explain(err error) string {
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
-}
-
-// routeLines sends the output of every child whose stdout or stderr is
-// "lines" to the log, one record per line: a supervised child's process
-// lines are not read by anyone else.
-func routeLines(f *supervision.File, log *slog.Logger) {
-	root := f.Name
-	if root == "" {
-		root = supervision.DefaultRootName
-	}
-	var visit func(s *supervision.Spec, path string)
-	visit = func(s *supervision.Spec, path string) {
-		for i := range s.Children {
-			c := &s.Children[i]
-			cpath := path + "/" + c.Name
-			if c.Supervisor != nil {
-				visit(c.Supervisor, cpath)
-				continue
-			}
-			if c.Process == nil {
-				continue
-			}
-			if c.Process.Stdout.Kind == procbridge.OutputLines {
-				c.Process.Stdout = procbridge.ToWriter(&lineLogger{log: log, child: cpath, stream: "stdout"})
-			}
-			if c.Process.Stderr.Kind == procbridge.OutputLines {
-				c.Process.Stderr = procbridge.ToWriter(&lineLogger{log: log, child: cpath, stream: "stderr"})
-			}
-		}
-	}
-	visit(f.Spec, root)
-}
-
-// lineLogger logs what a child writes, a record per line.
-type lineLogger struct {
-	log    *slog.Logger
-	child  string
-	stream string
-
-	mu  sync.Mutex
-	buf []byte
-}
-
-// maxLogLine bounds a line; a longer one is logged in pieces.
-const maxLogLine = 16 << 10
-
-func (l *lineLogger) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := slices.Index(l.buf, '\n')
-		if i < 0 {
-			if len(l.buf) >= maxLogLine {
-				l.emit(l.buf[:maxLogLine])
-				l.buf = append(l.buf[:0], l.buf[maxLogLine:]...)
-				continue
-			}
-			return len(p), nil
-		}
-		l.emit(l.buf[:i])
-		l.buf = append(l.buf[:0], l.buf[i+1:]...)
-	}
-}
-
-func (l *lineLogger) emit(line []byte) {
-	text := strings.TrimSuffix(string(line), "\r")
-	l.log.Info("output", "child", l.child, "stream", l.stream, "line", text)
 }

@@ -2,7 +2,9 @@
 
 package main
 
-import "io"
+import (
+	"io"
+)
 
 // isTerminal reports false: the live view needs Linux's terminal ioctls.
 func isTerminal(io.Writer) bool { return false }

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/understudy/understudy/actors"
 	"github.com/understudy/understudy/supervision"
 )
 
@@ -111,7 +110,7 @@ func (v *liveView) stop() {
 type row struct {
 	path      string
 	depth     int
-	kind      supervision.ChildKind
+	super     bool // a nested supervisor
 	state     string
 	pid       int
 	restarts  int
@@ -119,8 +118,7 @@ type row struct {
 	heartbeat string
 }
 
-// snapshot asks every supervisor of the tree for its children and every
-// process actor for its heartbeat age.
+// snapshot asks every supervisor of the tree for its children.
 func (v *liveView) snapshot(ctx context.Context, t *supervision.Tree) []row {
 	ctx, cancel := context.WithTimeout(ctx, viewQuery)
 	defer cancel()
@@ -133,20 +131,18 @@ func (v *liveView) snapshot(ctx context.Context, t *supervision.Tree) []row {
 			return
 		}
 		for _, c := range children {
-			r := row{path: s.Path() + "/" + c.Name, depth: depth, kind: c.Kind, state: c.State.String(), pid: c.Pid, restarts: c.Restarts, lastExit: "-", heartbeat: "-"}
+			r := row{path: s.Path() + "/" + c.Name, depth: depth, super: c.Supervisor, state: string(c.State), pid: c.Pid, restarts: c.Restarts, lastExit: "-", heartbeat: "-"}
 			if c.LastExit != nil {
 				r.lastExit = c.LastExit.String()
-			} else if c.LastErr != nil && c.Kind == supervision.KindSupervisor {
+			} else if c.LastErr != nil && c.Supervisor {
 				r.lastExit = "gave up"
 			}
 			cs := childSpec(spec, c.Name)
-			if c.Kind == supervision.KindProcess && c.Actor != nil && cs != nil && cs.Process != nil && cs.Process.Heartbeat.Interval > 0 {
-				if st, err := actors.QueryStatus(ctx, t.System(), c.Actor); err == nil && st.State == actors.StateRunning {
-					r.heartbeat = st.HeartbeatAge.Round(time.Millisecond).String()
-				}
+			if !c.Supervisor && c.State == supervision.StateRunning && cs != nil && cs.Process != nil && cs.Process.Heartbeat.Interval > 0 {
+				r.heartbeat = c.HeartbeatAge.Round(time.Millisecond).String()
 			}
 			rows = append(rows, r)
-			if c.Kind == supervision.KindSupervisor && c.Actor != nil && cs != nil && cs.Supervisor != nil {
+			if c.Supervisor && c.State != supervision.StateTerminated && cs != nil && cs.Supervisor != nil {
 				visit(append(append([]string(nil), names...), c.Name), cs.Supervisor, depth+1)
 			}
 		}
@@ -217,7 +213,7 @@ func (v *liveView) draw(ctx context.Context) {
 	}
 	for _, r := range rows {
 		name := strings.Repeat("  ", r.depth) + r.path[strings.LastIndexByte(r.path, '/')+1:]
-		if r.kind == supervision.KindSupervisor {
+		if r.super {
 			name += "/"
 		}
 		pid := "-"

@@ -13,7 +13,7 @@ import (
 
 // The Go workers this program hosts, for trees that name them with
 // `worker:`. Importing the audio package registers its node worker
-// (audio.NodeWorker), which render's engine runs, one process per node.
+// as well, which render's engine runs, one process per node.
 func init() {
 	worker.Register("counter", counter)
 }
@@ -26,7 +26,7 @@ func init() {
 // spec file. It beats at its heartbeat interval when one is set.
 func counter(ctx context.Context, w *worker.Worker) error {
 	interval := time.Second
-	if args := w.Args(); len(args) > 0 {
+	if args := os.Args[1:]; len(args) > 0 {
 		d, err := time.ParseDuration(args[0])
 		if err != nil || d <= 0 {
 			return fmt.Errorf("counter: interval %q: want a positive duration such as 500ms", args[0])
@@ -34,10 +34,8 @@ func counter(ctx context.Context, w *worker.Worker) error {
 		interval = d
 	}
 	w.Ready()
-	if w.Spare() {
-		if err := w.WaitActive(ctx); err != nil {
-			return nil // stopped while parked
-		}
+	if err := w.WaitActive(ctx); err != nil { // at once for a primary; a spare parks
+		return nil // stopped while parked
 	}
 	var n uint64
 	state := make([]byte, 8)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/audio"
+	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 	"github.com/understudy/understudy/supervision"
 )
@@ -58,7 +59,8 @@ func run(seconds, block, slack, prio int, out string) int {
 	// each point of the commit protocol in turn.
 	perSecond := rate / block
 	nodes := []string{"src", "dly", "amp"}
-	kinds := []audio.FaultKind{audio.FaultKill, audio.FaultHang, audio.FaultOverrun}
+	kinds := []string{"kill", "hang", "overrun"}
+	points := []string{"before-compute", "after-output", "after-commit", "after-publish"}
 	var faults []audio.Fault
 	for k := range seconds - 1 {
 		f := audio.Fault{
@@ -66,8 +68,8 @@ func run(seconds, block, slack, prio int, out string) int {
 			Cycle: uint64((k + 1) * perSecond),
 			Kind:  kinds[(k+k/3)%3],
 		}
-		if f.Kind == audio.FaultKill {
-			f.Point = audio.FaultPoint(k % 4)
+		if f.Kind == "kill" {
+			f.Point = points[k%4]
 		}
 		faults = append(faults, f)
 	}
@@ -78,7 +80,7 @@ func run(seconds, block, slack, prio int, out string) int {
 
 	ctx := context.Background()
 	e, err := audio.Start(ctx, audio.Config{
-		Graph: g, Sink: sink, WAV: out, Mode: audio.RealTime, Slack: slack, Faults: faults, Priority: prio,
+		Graph: g, Sink: sink, WAV: out, RealTime: true, Slack: slack, Faults: faults, Priority: prio,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -86,17 +88,19 @@ func run(seconds, block, slack, prio int, out string) int {
 	}
 	fmt.Printf("playing %d s of test signal → delay → gain at %d frames (%v a block), %d faults\n",
 		seconds, block, time.Duration(int64(block)*int64(time.Second)/rate), len(faults))
-	// Every failover is the node's ChildPromoted in the engine's
-	// supervision tree, and counts against its intensity (by default ten a
-	// second per node process, far above one a second).
+	// Every failover is a ChildProcess carrying procbridge's Promoted in
+	// the engine's supervision tree, and counts against its intensity (by
+	// default ten a second per node process, far above one a second).
 	promoted := 0
-	sub := e.Tree().Subscribe(64)
+	sub := e.Tree().Subscribe(ctx, 64)
 	counted := make(chan struct{})
 	go func() {
 		defer close(counted)
-		for ev := range sub.Events() {
-			if _, ok := ev.(supervision.ChildPromoted); ok {
-				promoted++
+		for ev := range sub {
+			if cp, ok := ev.(supervision.ChildProcess); ok {
+				if _, ok := cp.Event.(procbridge.Promoted); ok {
+					promoted++
+				}
 			}
 		}
 	}()
@@ -105,14 +109,12 @@ func run(seconds, block, slack, prio int, out string) int {
 		defer close(printed)
 		for ev := range e.Events() {
 			switch ev := ev.(type) {
-			case audio.Failover:
-				fmt.Printf("  %v\n", ev)
-			case audio.Missing:
-				fmt.Printf("  block %d missing (%s not done)\n", ev.Cycle, ev.Node)
-			case audio.NodeDown:
-				fmt.Printf("  %v\n", ev.Err)
-			case audio.Restarted:
-				fmt.Printf("  %v\n", ev)
+			case audio.Late:
+				if ev.Missing {
+					fmt.Printf("  %v\n", ev)
+				}
+			default:
+				fmt.Printf("  %v\n", ev) // a failover, a node down or restarted
 			}
 		}
 	}()
@@ -124,7 +126,7 @@ func run(seconds, block, slack, prio int, out string) int {
 	<-counted // the tree has ended: Close stopped it
 	fmt.Println()
 	fmt.Print(rep)
-	fmt.Printf("supervision tree %q: %d failovers reported as ChildPromoted\n", e.Tree().Name(), promoted)
+	fmt.Printf("supervision tree %q: %d failovers reported as promotions\n", "audio", promoted)
 	if runErr != nil {
 		fmt.Fprintln(os.Stderr, runErr)
 		return 1
@@ -153,7 +155,7 @@ func run(seconds, block, slack, prio int, out string) int {
 		return 2
 	}
 	fmt.Printf("\nglitch check against a fault-free offline render (%s):\n%v", out, cmp)
-	if cmp.GlitchFree() && rep.GlitchFree() {
+	if cmp.GlitchFree && rep.GlitchFree {
 		fmt.Println("verdict: glitch-free")
 		return 0
 	}

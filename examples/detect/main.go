@@ -1,5 +1,5 @@
 // Command detect starts a few workers, kills one, lets one hang and one
-// crash, and prints what the bridge detected and how fast.
+// fail, and prints what the bridge detected and how fast.
 //
 //	go run ./examples/detect
 package main
@@ -29,16 +29,10 @@ func init() {
 			}
 		}
 	})
-	// suicide leaves a timestamp and SIGKILLs itself.
-	worker.Register("suicide", func(ctx context.Context, w *worker.Worker) error {
+	// victim waits to be killed.
+	worker.Register("victim", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
-		time.Sleep(50 * time.Millisecond)
-		self, err := os.FindProcess(os.Getpid())
-		if err != nil {
-			return err
-		}
-		w.Mark(worker.Monotonic())
-		return self.Kill() // SIGKILL
+		select {}
 	})
 	// stuck beats a while, then its loop stops.
 	worker.Register("stuck", func(ctx context.Context, w *worker.Worker) error {
@@ -48,14 +42,12 @@ func init() {
 			time.Sleep(w.HeartbeatInterval())
 		}
 		w.Beat()
-		w.Mark(worker.Monotonic())
 		select {}
 	})
 	// failing exits with status 3.
 	worker.Register("failing", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
 		time.Sleep(100 * time.Millisecond)
-		w.Mark(worker.Monotonic())
 		os.Exit(3)
 		return nil
 	})
@@ -75,7 +67,7 @@ func run() error {
 	beat := procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 10 * time.Millisecond}
 	specs := []procbridge.Spec{
 		{Worker: "idle", Heartbeat: beat},
-		{Worker: "suicide"},
+		{Worker: "victim"},
 		{Worker: "stuck", Heartbeat: beat},
 		{Worker: "failing"},
 	}
@@ -91,18 +83,34 @@ func run() error {
 			return err
 		}
 		procs = append(procs, p)
-		ready := (<-p.Events()).(procbridge.Ready)
-		fmt.Printf("%-8s pid %-7d ready %8.2f ms after fork\n", p.Name(), p.Pid(), ms(ready.SpawnToReady))
+		fmt.Printf("%-8s %v\n", s.Worker, <-p.Events()) // Ready: "pid 4242 ready in 3.1ms"
 	}
-	for _, p := range procs[1:] {
+	victim, err := os.FindProcess(procs[1].Pid())
+	if err != nil {
+		return err
+	}
+	killed := time.Now()
+	if err := victim.Kill(); err != nil { // SIGKILL, from outside the bridge
+		return err
+	}
+	for i, p := range procs[1:] {
+		name := specs[i+1].Worker
 		for e := range p.Events() {
 			switch e := e.(type) {
+			case procbridge.Dying:
+				if name == "victim" {
+					fmt.Printf("%-8s %v: %.3f ms after the kill (the robust futex's notice)\n", name, e, ms(e.Time.Sub(killed)))
+					continue
+				}
+				fmt.Printf("%-8s %v\n", name, e)
 			case procbridge.Hung:
-				fmt.Printf("%-8s pid %-7d HUNG (%v): no beat for %v (timeout %v): noticed %.3f ms past the timeout\n",
-					p.Name(), p.Pid(), e.Err.Kind, e.Err.Silence.Round(time.Microsecond), e.Err.Timeout, ms(time.Duration(e.Mono-p.Mark())-e.Err.Timeout))
+				fmt.Printf("%-8s %v: noticed %.3f ms past the timeout\n", name, e, ms(e.Err.Silence-e.Err.Timeout))
 			case procbridge.Exited:
-				fmt.Printf("%-8s pid %-7d %s: noticed %.3f ms after the worker's last timestamp\n",
-					p.Name(), p.Pid(), e.Exit, ms(time.Duration(e.Exit.Mono-p.Mark())))
+				if name == "victim" {
+					fmt.Printf("%-8s %v: %.3f ms after the kill (the pidfd)\n", name, e, ms(e.Exit.Time.Sub(killed)))
+					continue
+				}
+				fmt.Printf("%-8s %v\n", name, e)
 			}
 		}
 	}
@@ -111,10 +119,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-8s pid %-7d %s, after %d beats\n", idle.Name(), idle.Pid(), exit, must(idle.Heartbeat()))
+	fmt.Printf("%-8s pid %d %v, its last beat %v ago\n", "idle", idle.Pid(), exit, idle.HeartbeatAge().Round(time.Millisecond))
 	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
-
-func must(n uint64, _ int64) uint64 { return n }

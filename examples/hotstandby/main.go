@@ -6,19 +6,18 @@
 //
 // The worker commits its count to the group's shared segment and prints
 // each number only after committing it. A spare, once promoted, prints
-// "resume N E": the count N it adopted from the segment and its epoch E,
-// and counts on from N+1. So every number that was ever committed is either
+// "resume N": the count N it adopted from the segment, and counts on from
+// N+1. So every number that was ever committed is either
 // printed or (when the primary was killed between its commit and its print)
 // the number a successor resumes from, and the example can check that the
 // sequence is continuous. It exits 1 if it is not.
 //
-// Times are CLOCK_MONOTONIC differences from the instant just before the
-// kill(2): "detected" is when the bridge learned of the death
-// (Promoted.DetectMono: the robust-futex Dying notice, before the kernel has
-// torn the process down), "switched" when the supervisor had promoted the
-// spare and woken it (Promoted.SwitchMono), and "running" the spare's first
-// instruction after its promotion (the mark WaitActive leaves). When the
-// kernel woke the spare itself, it can run before the supervisor switches.
+// Times are from the instant just before the kill(2): "detected" is when
+// the bridge learned of the death (Promoted.Detected: the robust-futex
+// Dying notice, before the kernel has torn the process down), "switched"
+// when the supervisor had promoted the spare and woken it
+// (Promoted.Switched). When the kernel woke the spare itself, it runs
+// before the supervisor switches.
 package main
 
 import (
@@ -53,10 +52,10 @@ func init() {
 		var n uint64
 		if _, err := w.State(buf); err == nil {
 			n = binary.LittleEndian.Uint64(buf)
-		} else if !errors.Is(err, worker.ErrNoState) {
+		} else if !errors.Is(err, procbridge.ErrNoState) {
 			return err
 		}
-		fmt.Println("resume", n, w.Epoch())
+		fmt.Println("resume", n)
 		t := time.NewTicker(tick)
 		defer t.Stop()
 		for {
@@ -91,22 +90,19 @@ func main() {
 }
 
 // term is one primary's time in office: the count it resumed from and
-// the numbers it printed.
+// the numbers it printed. (A process's Lines channel holds 1,024 lines,
+// and the example reads them as they come: none is dropped.)
 type term struct {
-	pid     int
-	epoch   uint64
-	resume  uint64
-	counts  []uint64
-	dropped uint64
+	pid    int
+	epoch  uint64
+	resume uint64
+	counts []uint64
 }
 
 func run() (continuous bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	g, err := procbridge.StartGroup(ctx, procbridge.GroupSpec{
-		Spec:   procbridge.Spec{Worker: "counter", StateSize: 8, Stdout: procbridge.Lines, Stderr: procbridge.Inherit},
-		Spares: 1,
-	})
+	g, err := procbridge.StartGroup(ctx, procbridge.Spec{Worker: "counter", StateSize: 8, Stdout: procbridge.Lines}, 1)
 	if err != nil {
 		return false, err
 	}
@@ -119,7 +115,7 @@ func run() (continuous bool, err error) {
 	fmt.Printf("group: primary %d, spare %d\n", g.Primary().Pid(), g.Spares()[0].Pid())
 
 	cur := g.Primary()
-	t, err := startTerm(ctx, cur)
+	t, err := startTerm(ctx, cur, 0)
 	if err != nil {
 		return false, err
 	}
@@ -130,7 +126,7 @@ func run() (continuous bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		death := procbridge.Monotonic()
+		death := time.Now()
 		err = proc.Kill() // SIGKILL
 		proc.Release()
 		if err != nil {
@@ -151,16 +147,15 @@ func run() (continuous bool, err error) {
 		if next.Pid() != pr.To {
 			return false, fmt.Errorf("promoted %d, but the primary is %d", pr.To, next.Pid())
 		}
-		if t, err = startTerm(ctx, next); err != nil { // waits for "resume": it runs
+		if t, err = startTerm(ctx, next, pr.Epoch); err != nil { // waits for "resume": it runs
 			return false, err
 		}
 		how := "the supervisor woke it"
 		if pr.ByKernel {
 			how = "the kernel woke it"
 		}
-		fmt.Printf("failover %2d: SIGKILL %d → %d, epoch %d (%s, %s): detected %s, switched %s, running %s after the kill\n",
-			i, pr.From, pr.To, pr.Epoch, causeName(pr.Cause), how,
-			us(pr.DetectMono-death), us(pr.SwitchMono-death), us(next.Mark()-death))
+		fmt.Printf("failover %2d: SIGKILL %d → %d, epoch %d (%s, %s): detected %s, switched %s after the kill\n",
+			i, pr.From, pr.To, pr.Epoch, causeName(pr.Cause), how, us(pr.Detected.Sub(death)), us(pr.Switched.Sub(death)))
 		if _, err := groupEvent[procbridge.SpareReady](ctx, g); err != nil {
 			return false, err
 		}
@@ -179,21 +174,19 @@ func run() (continuous bool, err error) {
 	return check(terms), nil
 }
 
-// startTerm reads a new primary's first line, "resume N E".
-func startTerm(ctx context.Context, p *procbridge.Process) (*term, error) {
+// startTerm reads the first line, "resume N", of a new primary, which
+// holds office under epoch.
+func startTerm(ctx context.Context, p *procbridge.Process, epoch uint64) (*term, error) {
 	l, ok, err := nextLine(ctx, p)
 	if err != nil || !ok {
 		return nil, fmt.Errorf("primary %d said nothing: %v", p.Pid(), err)
 	}
 	f := strings.Fields(l)
-	if len(f) != 3 || f[0] != "resume" {
-		return nil, fmt.Errorf("primary %d: %q, want \"resume N E\"", p.Pid(), l)
+	if len(f) != 2 || f[0] != "resume" {
+		return nil, fmt.Errorf("primary %d: %q, want \"resume N\"", p.Pid(), l)
 	}
-	t := &term{pid: p.Pid()}
+	t := &term{pid: p.Pid(), epoch: epoch}
 	if t.resume, err = strconv.ParseUint(f[1], 10, 64); err != nil {
-		return nil, fmt.Errorf("primary %d: %q: %w", p.Pid(), l, err)
-	}
-	if t.epoch, err = strconv.ParseUint(f[2], 10, 64); err != nil {
 		return nil, fmt.Errorf("primary %d: %q: %w", p.Pid(), l, err)
 	}
 	return t, nil
@@ -207,7 +200,6 @@ func finishTerm(ctx context.Context, p *procbridge.Process, t *term) error {
 			return err
 		}
 		if !ok {
-			t.dropped = p.Dropped()
 			return nil
 		}
 		n, err := strconv.ParseUint(l, 10, 64)
@@ -245,9 +237,6 @@ func check(terms []*term) bool {
 		return false
 	}
 	for i, t := range terms {
-		if t.dropped > 0 {
-			return fail("primary %d: %d bytes of its output were dropped; cannot tell", t.pid, t.dropped)
-		}
 		switch {
 		case i == 0 && t.resume != 0:
 			return fail("the first primary resumed from %d, want 0", t.resume)
@@ -279,7 +268,7 @@ func check(terms []*term) bool {
 }
 
 // groupEvent waits for g's next event of type T, skipping others.
-func groupEvent[T procbridge.GroupEvent](ctx context.Context, g *procbridge.Group) (T, error) {
+func groupEvent[T procbridge.Event](ctx context.Context, g *procbridge.Group) (T, error) {
 	var zero T
 	for {
 		select {
@@ -291,10 +280,12 @@ func groupEvent[T procbridge.GroupEvent](ctx context.Context, g *procbridge.Grou
 				return x, nil
 			}
 			switch e := e.(type) {
-			case procbridge.Down:
-				return zero, fmt.Errorf("group down: %v (%v)", e.Exit, e.Err)
-			case procbridge.SpareFailed:
-				return zero, fmt.Errorf("replacement spare failed: %w", e.Err)
+			case procbridge.Exited:
+				return zero, fmt.Errorf("group down: %v", e)
+			case procbridge.SpareDown:
+				if e.Exit == nil {
+					return zero, fmt.Errorf("replacement spare failed: %w", e.Err)
+				}
 			}
 		case <-ctx.Done():
 			return zero, fmt.Errorf("waiting for %T: %w", zero, context.Cause(ctx))
@@ -314,4 +305,4 @@ func causeName(e procbridge.Event) string {
 	return fmt.Sprintf("%T", e)
 }
 
-func us(ns int64) string { return fmt.Sprintf("%.0f µs", float64(ns)/1e3) }
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }

@@ -90,7 +90,7 @@ func run() error {
 	show := func(ev supervision.Event) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Printf("%8.3fs  %s\n", time.Since(began).Seconds(), describe(ev))
+		fmt.Printf("%8.3fs  %v\n", time.Since(began).Seconds(), ev) // every event prints as one line
 		select {
 		case events <- ev:
 		default: // nobody is waiting for this many
@@ -110,10 +110,11 @@ func run() error {
 		for len(events) > 0 {
 			<-events
 		}
-		enc, err := stages.Child(ctx, "encode")
+		children, err := stages.Children(ctx)
 		if err != nil {
 			return err
 		}
+		enc := children[1] // decode, encode: in start order
 		fmt.Printf("== kill -9 %d (root/pipeline/stages/encode)\n", enc.Pid)
 		proc, err := os.FindProcess(enc.Pid)
 		if err != nil {
@@ -132,7 +133,7 @@ func run() error {
 					return nil
 				}
 			case <-tree.Done():
-				return fmt.Errorf("the tree ended early: %w", tree.Err())
+				return fmt.Errorf("the tree ended early: %w", tree.Wait(ctx))
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			}
@@ -176,7 +177,8 @@ func run() error {
 		var xe *procbridge.ExitError
 		switch {
 		case errors.As(err, &ee) && err == error(ee):
-			fmt.Printf("%s%s gave up over %q (at most %d restart(s) in %v)\n", indent, ee.Supervisor, ee.Child, ee.MaxRestarts, ee.Period)
+			// Its message, less its cause: the next line.
+			fmt.Printf("%s%s\n", indent, strings.TrimSuffix(ee.Error(), ": "+ee.Cause.Error()))
 			err = ee.Cause
 		case errors.As(err, &xe):
 			fmt.Printf("%sprocess %s (pid %d): %v\n", indent, xe.Name, xe.Pid, xe.Exit)
@@ -187,45 +189,4 @@ func run() error {
 		}
 	}
 	return nil
-}
-
-// describe says what an event means, in a line.
-func describe(ev supervision.Event) string {
-	h := ev.EventHeader()
-	who := h.Supervisor + "/" + h.Child
-	switch e := ev.(type) {
-	case supervision.ChildStarted:
-		return fmt.Sprintf("%-28s started (%v, incarnation %d)", who, e.Kind, h.Incarnation)
-	case supervision.ChildReady:
-		if e.Pid == 0 {
-			return fmt.Sprintf("%-28s ready (all its children are)", who)
-		}
-		return fmt.Sprintf("%-28s ready (pid %d, %v from fork)", who, e.Pid, e.SpawnToReady.Round(time.Microsecond))
-	case supervision.ChildExited:
-		if e.Pid == 0 {
-			return fmt.Sprintf("%-28s failed: it gave up", who)
-		}
-		return fmt.Sprintf("%-28s exited: %v", who, e.Exit)
-	case supervision.ChildHung:
-		return fmt.Sprintf("%-28s hung: %v", who, e.Err)
-	case supervision.ChildRestarting:
-		return fmt.Sprintf("%-28s restarting (restart %d)", who, e.Restarts)
-	case supervision.ChildBackingOff:
-		return fmt.Sprintf("%-28s backing off %v", who, e.Delay)
-	case supervision.ChildTerminated:
-		return fmt.Sprintf("%-28s terminated, not restarted", who)
-	case supervision.ChildStopped:
-		return fmt.Sprintf("%-28s stopped (%v, %v, %v)", who, e.Reason, e.Outcome, e.Took.Round(time.Microsecond))
-	case supervision.GaveUp:
-		if e.Intensity.MaxRestarts == 0 {
-			return fmt.Sprintf("%-28s GAVE UP: no restarts allowed", h.Supervisor)
-		}
-		return fmt.Sprintf("%-28s GAVE UP: more than %d restart(s) in %v", h.Supervisor, e.Intensity.MaxRestarts, e.Intensity.Period)
-	case supervision.Escalated:
-		if !strings.Contains(h.Supervisor, "/") {
-			return fmt.Sprintf("%-28s ESCALATED: the root ends the tree", h.Supervisor)
-		}
-		return fmt.Sprintf("%-28s ESCALATED to its parent", h.Supervisor)
-	}
-	return fmt.Sprintf("%T", ev)
 }

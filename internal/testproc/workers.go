@@ -34,6 +34,17 @@ func init() {
 			}
 		}
 	})
+	// stop-beating beats five times at its heartbeat interval, then its
+	// loop stops beating (a hang); it still ends when it is stopped.
+	worker.Register("stop-beating", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		for range 5 {
+			w.Beat()
+			time.Sleep(w.HeartbeatInterval())
+		}
+		<-ctx.Done()
+		return nil
+	})
 	// die-before-ready exits 5 before it is ready.
 	worker.Register("die-before-ready", func(ctx context.Context, w *worker.Worker) error {
 		os.Exit(5)

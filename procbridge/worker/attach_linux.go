@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
@@ -35,6 +36,7 @@ func attach() (*Worker, error) {
 	}
 	w := &Worker{seg: seg, lane: seg.Lane(lane)}
 	w.lane.SetPid(os.Getpid())
+	hooks.SetMark(w.lane.SetMark)
 	if e, active := seg.Control(); active == lane {
 		w.epoch.Store(e) // started as the primary
 	}

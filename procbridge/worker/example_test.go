@@ -18,7 +18,7 @@ func init() {
 	// A worker registered by name: the binary re-executes itself to run it.
 	worker.Register("greeter", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
-		fmt.Println("hello from", w.Name(), w.Args())
+		fmt.Println("hello from greeter", os.Args[1:])
 		return nil
 	})
 	// A worker that keeps a count in its committed state and dies after
@@ -72,16 +72,15 @@ func ExampleRegister() {
 // A primary that dies after committing 3: its parked spare resumes from 3.
 func ExampleWorker_WaitActive() {
 	ctx := context.Background()
-	g, err := procbridge.StartGroup(ctx, procbridge.GroupSpec{
-		Spec: procbridge.Spec{Worker: "count-to-five", StateSize: 8, RingSize: 64, Stdout: procbridge.Lines},
-	})
+	g, err := procbridge.StartGroup(ctx, procbridge.Spec{Worker: "count-to-five", StateSize: 8, RingSize: 64, Stdout: procbridge.Lines}, 1)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer g.Stop(ctx)
 	primary, spare := g.Primary(), g.Spares()[0]
-	g.Segment().Send([]byte("go"))
+	seg, _ := primary.Segment()
+	seg.Send([]byte("go"))
 	for l := range primary.Lines() {
 		fmt.Println("primary:", l.Text)
 	}

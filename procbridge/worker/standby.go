@@ -11,17 +11,16 @@ import (
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
-// Errors of the standby and command API.
+// Errors of the standby and command API. State also returns
+// procbridge.ErrNoState (nothing was committed yet, or the spec has no
+// StateSize) and Reply procbridge.ErrRingFull (the reply does not fit in
+// the ring now): the same values as procbridge's.
 var (
 	// ErrFenced: this process is no longer the primary (a spare took over);
 	// what it would write is refused. It should stop.
 	ErrFenced = errors.New("worker: fenced: another process is the primary now")
 	// ErrStateTooLarge: a commit larger than the spec's StateSize.
 	ErrStateTooLarge = shm.ErrStateTooLarge
-	// ErrNoState: nothing was committed yet (or the spec has no StateSize).
-	ErrNoState = shm.ErrNoState
-	// ErrRingFull: a reply does not fit in the ring now.
-	ErrRingFull = shm.ErrRingFull
 )
 
 // Active reports whether this process is the primary of its segment.
@@ -118,8 +117,8 @@ const parkReleased = 2
 // adopt makes epoch this process's and carries the latest state over.
 func (w *Worker) adopt(epoch uint64) error {
 	w.epoch.Store(epoch)
-	w.Mark(mono.Now())
-	w.Beat() // the heartbeat clock of the new primary starts here
+	w.lane.SetMark(mono.Now()) // the instant of the promotion, for benchmarks (internal/hooks)
+	w.Beat()                   // the heartbeat clock of the new primary starts here
 	if w.seg.Layout().StateSize == 0 {
 		return nil
 	}
@@ -162,7 +161,7 @@ func (w *Worker) Commit(state []byte) error {
 }
 
 // State copies the latest committed state into buf (the spec's StateSize
-// bytes at most) and returns its length, or ErrNoState.
+// bytes at most) and returns its length, or procbridge.ErrNoState.
 func (w *Worker) State(buf []byte) (int, error) {
 	n, _, _, _, err := w.seg.LatestState(buf)
 	return n, err
@@ -194,7 +193,7 @@ func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
 }
 
 // Reply sends a message to the supervisor. It never blocks: a full ring is
-// ErrRingFull.
+// procbridge.ErrRingFull.
 func (w *Worker) Reply(msg []byte) error {
 	r, err := w.seg.Ring(shm.FromWorker)
 	if err != nil {

@@ -18,25 +18,30 @@ import (
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
-// Func is a worker: it runs until ctx ends (the supervisor sent SIGTERM) or
-// its work is done. It calls w.Ready once it is warm. Returning nil exits
-// the process with status 0; an error is printed and exits with status 1.
-type Func func(ctx context.Context, w *Worker) error
-
 // Exit statuses of a worker process that could not run its function.
 const (
-	ExitUnknownWorker = 2  // no worker registered under the name it was started for
-	ExitBadSegment    = 78 // the segment handed down is missing or unreadable (EX_CONFIG)
+	exitUnknownWorker = 2  // no worker registered under the name it was started for
+	exitBadSegment    = 78 // the segment handed down is missing or unreadable (EX_CONFIG)
 )
 
 // ErrNotAWorker: this process was not started by a supervisor.
 var ErrNotAWorker = errors.New("worker: not started by an understudy supervisor (no " + shm.EnvSegmentFd + ")")
 
-// Register makes fn available under name to procbridge.Spec.Worker. Call it
-// from init (or before main's worker.Main). Like database/sql.Register, it
-// panics when the name is empty or taken: that is a programming error, found
-// the first time the program runs.
-func Register(name string, fn Func) {
+// Register makes fn, a worker, available under name to
+// procbridge.Spec.Worker. Call it from init (or before main's worker.Main).
+// Like database/sql.Register, it panics when the name is empty or taken:
+// that is a programming error, found the first time the program runs.
+//
+// A worker runs until ctx ends (the supervisor sent SIGTERM) or its work is
+// done. It calls w.Ready once it is warm. Returning nil exits the process
+// with status 0 (a clean end: the SDK first clears the early death notice,
+// so the end is not taken for a crash); an error is printed and exits with
+// status 1. Its arguments (procbridge.Spec.Args) are os.Args[1:].
+//
+// A process started for a worker that cannot run it exits with status 2
+// when no worker is registered under the name it was started for, and 78
+// (EX_CONFIG) when the segment handed down is missing or unreadable.
+func Register(name string, fn func(ctx context.Context, w *Worker) error) {
 	if name == "" || fn == nil {
 		panic("worker: Register needs a name and a function")
 	}
@@ -57,19 +62,19 @@ func Main() {
 	fn, ok := registry.Lookup(name)
 	if !ok {
 		fmt.Fprintf(os.Stderr, "understudy worker: no worker is registered as %q in %s (registered: %s)\n", name, os.Args[0], strings.Join(registry.Names(), ", "))
-		os.Exit(ExitUnknownWorker)
+		os.Exit(exitUnknownWorker)
 	}
 	w, err := Attach()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "understudy worker %s: %v\n", name, err)
-		os.Exit(ExitBadSegment)
+		os.Exit(exitBadSegment)
 	}
 	w.name = name
 	// SIGTERM stays caught until the process exits: a second one, sent
 	// while the worker winds up after the first, must not kill it before
 	// its clean exit disarms the death notice.
 	ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	err = fn.(Func)(ctx, w)
+	err = fn.(func(context.Context, *Worker) error)(ctx, w)
 	w.exit(err)
 }
 
@@ -115,12 +120,6 @@ func envFd(key string) (int, bool, error) {
 	}
 	return fd, true, nil
 }
-
-// Name returns the registered name the worker runs as ("" after Attach).
-func (w *Worker) Name() string { return w.name }
-
-// Args returns the arguments the supervisor passed (Spec.Args).
-func (w *Worker) Args() []string { return append([]string(nil), os.Args[1:]...) }
 
 // Ready tells the supervisor the worker is warm: procbridge.Start returns.
 // Calling it again does nothing.
@@ -172,19 +171,9 @@ func (w *Worker) HeartbeatInterval() time.Duration {
 	return time.Duration(w.seg.Layout().HeartbeatInterval)
 }
 
-// Mark leaves a CLOCK_MONOTONIC timestamp the supervisor can read
-// (procbridge.Process.Mark): benchmarks mark the instant before a crash.
-func (w *Worker) Mark(ns int64) { w.lane.SetMark(ns) }
-
-// Lane returns the lane of the segment this process owns.
+// Lane returns the lane of the segment this process serves in: 0 for a
+// process of its own; in a hot-standby group, one lane per member.
 func (w *Worker) Lane() int { return w.lane.Index() }
-
-// Epoch returns the segment's fencing epoch.
-func (w *Worker) Epoch() uint64 { return w.seg.Epoch() }
-
-// Spare reports whether this process was started as a spare (its lane is
-// not the primary's): it calls WaitActive after Ready.
-func (w *Worker) Spare() bool { return w.seg.ActiveLane() != w.lane.Index() }
 
 // ExtraFile returns the i-th of the spec's ExtraFiles (descriptor 6+i), or
 // nil when there is no such descriptor.
@@ -196,21 +185,15 @@ func ExtraFile(i int) *os.File {
 	return os.NewFile(uintptr(fd), "understudy-extra-"+strconv.Itoa(i))
 }
 
-// Monotonic returns CLOCK_MONOTONIC in nanoseconds (see procbridge.Monotonic).
-func Monotonic() int64 { return mono.Now() }
-
-// Disarm clears the early death notice, so that the exit that follows is
-// not reported as a crash (no Dying event). Main calls it when the worker
-// function returns nil; a worker that ends the process itself with status 0
-// calls it first. A crash after Disarm is still caught, by the pidfd.
-func (w *Worker) Disarm() { disarmRobust(w.lane) }
-
-// exit ends the process with the worker function's outcome.
+// exit ends the process with the worker function's outcome. A clean end
+// first clears the early death notice, so that the exit is not reported
+// as a crash (no Dying event); a crash after that is still caught, by the
+// pidfd.
 func (w *Worker) exit(err error) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "understudy worker %s: %v\n", w.name, err)
 		os.Exit(1)
 	}
-	w.Disarm()
+	disarmRobust(w.lane)
 	os.Exit(0)
 }

@@ -1,4 +1,5 @@
-// Package actors mirrors worker processes as protoactor-go actors.
+// Package actors mirrors worker processes as protoactor-go actors, for
+// package supervision: protoactor's types stay out of the public API.
 //
 // A ProcessActor owns exactly one worker process at a time, started from a
 // [procbridge.Spec]:
@@ -28,19 +29,17 @@
 //     restarts, last exit, heartbeat age. [QueryStatus] asks with a context.
 //   - With Options.Standby it runs a procbridge.Group, a primary and
 //     pre-warmed spares, instead of one process: a failover is a
-//     [ProcessPromoted], not a failure; spares lost, replaced and failing
-//     to start are [ProcessSpareLost], [ProcessSpareReady] and
-//     [ProcessSpareFailed]; [ProcessReady] and
-//     [Status] carry the group. A [SwitchRequest] ([RequestSwitch]) fails
+//     [ProcessPromoted], not a failure; spares replaced, lost and failing
+//     to start are [ProcessSpareReady] and [ProcessSpareDown];
+//     [ProcessReady] and [Status] carry the group. A [SwitchRequest] ([RequestSwitch]) fails
 //     over on purpose and is answered with a [SwitchReply]; the observer
 //     gets the switch's ProcessPromoted, tagged with the request's token,
 //     before the requester gets the answer.
 //
 // A parent that learns of a failed exit from the notification can start the
-// replacement process before the failure reaches it, with the [Restarter] of
-// [NewRestartableProps]; the actor's restart then adopts that process. This
-// is how package supervision restarts a one_for_one child fast, and the
-// seam where a hot standby's promotion will replace the cold start.
+// replacement process before the failure reaches it, with the [Restarter]
+// NewProps returns; the actor's restart then adopts that process. This is
+// how package supervision restarts a one_for_one child fast.
 //
 // No goroutine or process outlives the actor: when it has stopped, its
 // process has been reaped and its goroutine has returned (a process that
@@ -49,7 +48,7 @@
 //
 // A walk-through, with a plain protoactor parent:
 //
-//	props, err := actors.NewProps(procbridge.Spec{Worker: "resampler"}, actors.Options{})
+//	props, _, err := actors.NewProps(procbridge.Spec{Worker: "resampler"}, actors.Options{})
 //	if err != nil { ... }                        // a bad spec, naming the field
 //	pid, err := system.Root.SpawnNamed(props, "resampler")
 //	st, err := actors.QueryStatus(ctx, system, pid) // st.Pid, st.State, st.Incarnation, ...

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/internal/actors"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -31,13 +31,13 @@ func TestNewPropsRejectsBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			props, err := actors.NewProps(tt.spec, tt.opts)
+			props, _, err := actors.NewProps(tt.spec, tt.opts)
 			require.Error(t, err)
 			assert.Nil(t, props)
 			assert.ErrorContains(t, err, tt.field)
 		})
 	}
-	_, err := actors.NewProps(procbridge.Spec{Worker: "wait", StopGrace: -time.Second}, actors.Options{})
+	_, _, err := actors.NewProps(procbridge.Spec{Worker: "wait", StopGrace: -time.Second}, actors.Options{})
 	var se *procbridge.SpecError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "StopGrace", se.Field)
@@ -50,7 +50,7 @@ func TestLifecycle(t *testing.T) {
 	obs, notes := observer(t, system)
 	fds := openFds(t)
 
-	props, err := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: obs})
+	props, _, err := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: obs})
 	require.NoError(t, err)
 	pid, err := system.Root.SpawnNamed(props, "worker")
 	require.NoError(t, err)
@@ -111,7 +111,7 @@ func (p *failingParent) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 
 func spawnParent(t *testing.T, system *actor.ActorSystem, spec procbridge.Spec, opts actors.Options) (*actor.PID, <-chan any, <-chan *actor.Terminated) {
 	t.Helper()
-	props, err := actors.NewProps(spec, opts)
+	props, _, err := actors.NewProps(spec, opts)
 	require.NoError(t, err)
 	failures := make(chan any, 16)
 	ended := make(chan *actor.Terminated, 16)
@@ -197,7 +197,7 @@ func TestForeignParentSupervisesHang(t *testing.T) {
 func TestForeignBuiltInStrategy(t *testing.T) {
 	system := quietSystem()
 	obs, notes := observer(t, system)
-	props, err := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: obs})
+	props, _, err := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: obs})
 	require.NoError(t, err)
 	parent, err := system.Root.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
 		if _, ok := c.Message().(*actor.Started); ok {
@@ -219,7 +219,7 @@ func TestForeignBuiltInStrategy(t *testing.T) {
 func TestCleanExitStopsTheActor(t *testing.T) {
 	system := quietSystem()
 	obs, notes := observer(t, system)
-	_, failures, ended := spawnParent(t, system, procbridge.Spec{Worker: "exit", Args: []string{"0"}}, actors.Options{Observer: obs})
+	_, failures, ended := spawnParent(t, system, procbridge.Spec{Worker: "exit-when-told", Args: []string{"0"}}, actors.Options{Observer: obs})
 	ready := next[*actors.ProcessReady](t, notes)
 	require.NoError(t, syscall.Kill(ready.Pid, syscall.SIGUSR1))
 
@@ -239,7 +239,7 @@ func TestCleanExitStopsTheActor(t *testing.T) {
 func TestExitCodeIsAFailure(t *testing.T) {
 	system := quietSystem()
 	obs, notes := observer(t, system)
-	_, failures, _ := spawnParent(t, system, procbridge.Spec{Worker: "exit", Args: []string{"3"}}, actors.Options{Observer: obs})
+	_, failures, _ := spawnParent(t, system, procbridge.Spec{Worker: "exit-when-told", Args: []string{"3"}}, actors.Options{Observer: obs})
 	ready := next[*actors.ProcessReady](t, notes)
 	require.NoError(t, syscall.Kill(ready.Pid, syscall.SIGUSR1))
 	var xe *procbridge.ExitError
@@ -268,7 +268,7 @@ func TestStartFailureIsAFailure(t *testing.T) {
 func TestStopKillsAfterGrace(t *testing.T) {
 	system := quietSystem()
 	obs, notes := observer(t, system)
-	props, err := actors.NewProps(procbridge.Spec{Worker: "ignore-sigterm", StopGrace: 100 * time.Millisecond}, actors.Options{Observer: obs})
+	props, _, err := actors.NewProps(procbridge.Spec{Worker: "ignore-sigterm", StopGrace: 100 * time.Millisecond}, actors.Options{Observer: obs})
 	require.NoError(t, err)
 	pid, err := system.Root.SpawnNamed(props, "stubborn")
 	require.NoError(t, err)
@@ -287,7 +287,7 @@ func TestStopKillsAfterGrace(t *testing.T) {
 func TestKillOption(t *testing.T) {
 	system := quietSystem()
 	obs, notes := observer(t, system)
-	props, err := actors.NewProps(procbridge.Spec{Worker: "ignore-sigterm", StopGrace: time.Hour}, actors.Options{Observer: obs, Kill: true})
+	props, _, err := actors.NewProps(procbridge.Spec{Worker: "ignore-sigterm", StopGrace: time.Hour}, actors.Options{Observer: obs, Kill: true})
 	require.NoError(t, err)
 	pid, err := system.Root.SpawnNamed(props, "brutal")
 	require.NoError(t, err)
@@ -302,7 +302,7 @@ func TestKillOption(t *testing.T) {
 func TestStopWhileStarting(t *testing.T) {
 	system := quietSystem()
 	obs, notes := observer(t, system)
-	props, err := actors.NewProps(procbridge.Spec{Worker: "never-ready", ReadyTimeout: time.Hour}, actors.Options{Observer: obs, Incarnation: 7})
+	props, _, err := actors.NewProps(procbridge.Spec{Worker: "never-ready", ReadyTimeout: time.Hour}, actors.Options{Observer: obs, Incarnation: 7})
 	require.NoError(t, err)
 	pid, err := system.Root.SpawnNamed(props, "slow")
 	require.NoError(t, err)
@@ -357,7 +357,7 @@ type aheadParent struct {
 func (p *aheadParent) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
-		props, r, err := actors.NewRestartableProps(p.spec, actors.Options{Observer: c.Self()})
+		props, r, err := actors.NewProps(p.spec, actors.Options{Observer: c.Self()})
 		if err != nil {
 			panic(err)
 		}
@@ -467,7 +467,7 @@ func TestStatusHeartbeatAge(t *testing.T) {
 	system := quietSystem()
 	obs, notes := observer(t, system)
 	spec := procbridge.Spec{Worker: "beat", Heartbeat: procbridge.Heartbeat{Interval: 5 * time.Millisecond, Timeout: 5 * time.Second}}
-	props, err := actors.NewProps(spec, actors.Options{Observer: obs})
+	props, _, err := actors.NewProps(spec, actors.Options{Observer: obs})
 	require.NoError(t, err)
 	pid, err := system.Root.SpawnNamed(props, "beating")
 	require.NoError(t, err)

@@ -21,6 +21,7 @@ type run struct {
 	spec        procbridge.Spec
 	kill        bool
 	standby     int                  // spares: run a procbridge.Group
+	tracker     Tracker              // told of the process or group, if set
 	send        func(msg any)        // to the actor's mailbox; safe from any goroutine
 	notify      func(n Notification) // to the observer, if any; safe from any goroutine
 	origin      Origin               // of this run's notifications
@@ -35,7 +36,6 @@ type run struct {
 	g       *procbridge.Group  // the hot-standby group, while it runs
 	readyAt time.Time          // when the process was seen ready
 	exited  *procbridge.Exited // how the process ended, once it has
-	mark    int64              // the worker's mark, read when it ended
 
 	// SwitchRequests on their way to the group loop (see switch.go).
 	switchAsks     []switchAsk   // under mu
@@ -106,6 +106,9 @@ func (r *run) loop() {
 	r.mu.Lock()
 	r.p = p
 	r.mu.Unlock()
+	if r.tracker != nil {
+		defer r.tracker.Track(p, nil)()
+	}
 
 	stopping := r.ctx.Done()
 	events := p.Events()
@@ -119,7 +122,6 @@ func (r *run) loop() {
 			if x, isExit := ev.(procbridge.Exited); isExit {
 				r.mu.Lock()
 				r.exited = &x
-				r.mark = p.Mark()
 				r.mu.Unlock()
 			}
 			if r.ctx.Err() != nil {
@@ -133,16 +135,16 @@ func (r *run) loop() {
 				r.mu.Lock()
 				r.readyAt = time.Now()
 				r.mu.Unlock()
-				r.notifyEvent(p, ev)
+				r.notifyEvent(p, nil, ev)
 			case procbridge.Dying:
-				r.notifyEvent(p, ev) // the actor waits for Exited
+				r.notifyEvent(p, nil, ev) // the actor waits for Exited
 			default:
 				// The observer is sent the event last: the mailbox
 				// that was sent to last runs next on this thread,
 				// and the observer's reaction (a supervisor's
 				// restart) is the critical path.
 				r.send(&bridgeEvent{r: r, ev: ev})
-				r.notifyEvent(p, ev)
+				r.notifyEvent(p, nil, ev)
 			}
 		case <-stopping:
 			stopping = nil
@@ -158,18 +160,19 @@ func (r *run) loop() {
 	<-p.Done()
 }
 
-// notifyEvent tells the observer about one bridge event.
-func (r *run) notifyEvent(p *procbridge.Process, ev procbridge.Event) {
+// notifyEvent tells the observer about one bridge event of process p (the
+// primary of group g, under hot standby).
+func (r *run) notifyEvent(p *procbridge.Process, g *procbridge.Group, ev procbridge.Event) {
 	switch e := ev.(type) {
 	case procbridge.Ready:
-		r.notify(&ProcessReady{Origin: r.origin, Pid: e.Pid, SpawnToReady: e.SpawnToReady, Mono: e.Mono})
+		r.notify(&ProcessReady{Origin: r.origin, Ready: e, Process: p, Group: g})
 	case procbridge.Hung:
-		r.notify(&ProcessHung{Origin: r.origin, Pid: e.Pid, Err: e.Err, Mono: e.Mono})
+		r.notify(&ProcessHung{Origin: r.origin, Hung: e})
 	case procbridge.Dying:
-		r.notify(&ProcessDying{Origin: r.origin, Pid: e.Pid, Mono: e.Mono})
+		r.notify(&ProcessDying{Origin: r.origin, Dying: e})
 	case procbridge.Exited:
 		r.reported.Store(true)
-		r.notify(&ProcessExited{Origin: r.origin, Pid: e.Pid, Exit: e.Exit, Err: e.Err, Mark: p.Mark()})
+		r.notify(&ProcessExited{Origin: r.origin, Exited: e})
 	}
 }
 
@@ -201,22 +204,23 @@ func (r *run) group() *procbridge.Group {
 	return r.g
 }
 
-func (r *run) end() (*procbridge.Exited, int64) {
+func (r *run) end() *procbridge.Exited {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.exited, r.mark
+	return r.exited
 }
 
 // groupLoop is loop for a hot-standby group. The group's primary stands for
-// the process: Ready is its readiness, a failover is a ProcessPromoted
-// notification (the actor carries on, now mirroring the new primary), and
-// the group's Down is the process's exit, a failure of the actor unless it
-// was clean. It also switches the group for the actor's SwitchRequests and
-// answers them (switch.go), and tells the observer about replacement spares.
+// the process: the group's Ready is its readiness, a failover is a
+// ProcessPromoted notification (the actor carries on, now mirroring the new
+// primary), and the group's last event, its primary's Exited, is the
+// process's exit, a failure of the actor unless it was clean or asked for.
+// It also switches the group for the actor's SwitchRequests and answers
+// them (switch.go), and tells the observer about replacement spares.
 func (r *run) groupLoop() {
 	var sw switches
 	defer sw.close(r)
-	g, err := procbridge.StartGroup(r.ctx, procbridge.GroupSpec{Spec: r.spec, Spares: r.standby})
+	g, err := procbridge.StartGroup(r.ctx, r.spec, r.standby)
 	if err != nil {
 		if r.ctx.Err() == nil {
 			r.reported.Store(true)
@@ -227,10 +231,12 @@ func (r *run) groupLoop() {
 	}
 	p := g.Primary()
 	r.mu.Lock()
-	r.p, r.g, r.readyAt = p, g, time.Now()
+	r.p, r.g = p, g
 	r.mu.Unlock()
-	r.notify(&ProcessReady{Origin: r.origin, Pid: p.Pid(), Mono: p.ReadyMono(),
-		SpawnToReady: time.Duration(p.ReadyMono() - p.SpawnMono()), Group: g})
+	if r.tracker != nil {
+		untrack := r.tracker.Track(nil, g)
+		defer func() { <-g.Done(); untrack() }()
+	}
 
 	stopping := r.ctx.Done()
 	events := g.Events()
@@ -242,6 +248,11 @@ func (r *run) groupLoop() {
 				continue
 			}
 			switch e := ev.(type) {
+			case procbridge.Ready:
+				r.mu.Lock()
+				r.readyAt = time.Now()
+				r.mu.Unlock()
+				r.notifyEvent(p, g, e)
 			case procbridge.Promoted:
 				next := g.Primary()
 				r.mu.Lock()
@@ -249,9 +260,7 @@ func (r *run) groupLoop() {
 				r.mu.Unlock()
 				asked, requested := sw.promotedBy(e)
 				if r.ctx.Err() == nil {
-					r.notify(&ProcessPromoted{Origin: r.origin, OldPid: e.From, NewPid: e.To, Epoch: e.Epoch,
-						Cause: e.Cause, DetectMono: e.DetectMono, SwitchMono: e.SwitchMono, ByKernel: e.ByKernel,
-						Requested: requested, Token: asked.token})
+					r.notify(&ProcessPromoted{Origin: r.origin, Promoted: e, Requested: requested, Token: asked.token})
 				}
 				if requested {
 					// After the notification: an observer that asked
@@ -260,25 +269,19 @@ func (r *run) groupLoop() {
 				}
 			case procbridge.SpareReady:
 				if r.ctx.Err() == nil {
-					r.notify(&ProcessSpareReady{Origin: r.origin, Pid: e.Pid, Lane: e.Lane, Mono: e.Mono})
+					r.notify(&ProcessSpareReady{Origin: r.origin, SpareReady: e})
 				}
-			case procbridge.SpareLost:
+			case procbridge.SpareDown:
 				if r.ctx.Err() == nil {
-					r.notify(&ProcessSpareLost{Origin: r.origin, Pid: e.Pid, Exit: e.Exit, Retry: e.Retry})
+					r.notify(&ProcessSpareDown{Origin: r.origin, SpareDown: e})
 				}
-			case procbridge.SpareFailed:
-				if r.ctx.Err() == nil {
-					r.notify(&ProcessSpareFailed{Origin: r.origin, Lane: e.Lane, Err: e.Err, Retry: e.Retry})
-				}
-			case procbridge.Down:
-				x := procbridge.Exited(e)
+			case procbridge.Exited:
 				r.mu.Lock()
-				r.exited = &x
-				r.mark = r.p.Mark()
+				r.exited = &e
 				r.mu.Unlock()
 				if r.ctx.Err() == nil {
-					r.send(&bridgeEvent{r: r, ev: x})
-					r.notifyEvent(r.process(), x)
+					r.send(&bridgeEvent{r: r, ev: e})
+					r.notifyEvent(r.process(), g, e)
 				}
 			}
 		case <-r.switchKick:
@@ -301,13 +304,11 @@ func (r *run) groupLoop() {
 	r.mu.Lock()
 	r.g = nil
 	r.mu.Unlock()
-	if x, _ := r.end(); x == nil {
-		// Stopped by us: report the primary's end like a single process's.
+	if x := r.end(); x == nil {
+		// The group's last event was lost (its reader fell behind):
+		// report the primary's end like a single process's.
 		if q := r.process(); q != nil {
-			// The group is done once its members' events have closed,
-			// a moment before each member's Exit is set: wait for it.
-			<-q.Exited()
-			exit, err := q.Exit()
+			exit, err := q.Wait(context.Background())
 			r.mu.Lock()
 			r.exited = &procbridge.Exited{Pid: q.Pid(), Exit: exit, Err: err}
 			r.mu.Unlock()

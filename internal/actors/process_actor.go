@@ -13,23 +13,17 @@ import (
 )
 
 // NewProps returns the props of a ProcessActor that runs one process from
-// spec at a time. It validates spec (a *procbridge.SpecError names the
-// field) and opts up front, so a bad spec is an error here rather than a
-// failure of the actor later.
+// spec at a time, and the Restarter of the props' actors. It validates spec
+// (a *procbridge.SpecError names the field) and opts up front, so a bad
+// spec is an error here rather than a failure of the actor later.
 //
 // Spawn the props once per actor: the counters that survive the actor's
 // restarts (incarnation, last exit) are kept per spawned actor, by its PID.
-func NewProps(spec procbridge.Spec, opts Options) (*actor.Props, error) {
-	props, _, err := NewRestartableProps(spec, opts)
-	return props, err
-}
-
-// NewRestartableProps is NewProps, with the Restarter of the props' actors.
-func NewRestartableProps(spec procbridge.Spec, opts Options) (*actor.Props, *Restarter, error) {
+func NewProps(spec procbridge.Spec, opts Options) (*actor.Props, *Restarter, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("actors: %w", err)
 	}
-	if err := opts.Validate(); err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, nil, err
 	}
 	cfg := &config{spec: spec, opts: opts, log: opts.logger()}
@@ -82,11 +76,11 @@ func (r *Restarter) StartNext(pid *actor.PID) (incarnation int, ok bool) {
 	if cur == nil || h.next != nil {
 		return 0, false
 	}
-	if x, _ := cur.end(); x == nil || x.Err == nil {
+	if x := cur.end(); x == nil || x.Err == nil {
 		return 0, false
 	}
 	n := newRun(cur.incarnation+1, r.cfg.spec, r.cfg.opts.Kill, h.system, h.self, r.cfg.opts.Observer, r.cfg.name)
-	n.standby = r.cfg.opts.Standby
+	n.standby, n.tracker = r.cfg.opts.Standby, r.cfg.opts.Tracker
 	h.next = n
 	go n.loop()
 	return n.incarnation, true
@@ -100,7 +94,6 @@ type config struct {
 	log  *slog.Logger
 
 	histories sync.Map // actor id → *history
-	cmds      commands // the commands in flight to the process
 }
 
 // history is what survives an actor's restarts: protoactor makes a new
@@ -147,8 +140,6 @@ func (a *processActor) Receive(c actor.Context) {
 		}
 	case *StatusRequest:
 		c.Respond(a.status())
-	case *Command:
-		a.command(c, m)
 	case *SwitchRequest:
 		a.switchOver(c, m)
 	case *actor.Restarting:
@@ -163,7 +154,6 @@ func (a *processActor) Receive(c actor.Context) {
 			a.stop(c, next)
 		}
 	case *actor.Stopped:
-		a.cfg.cmds.wg.Wait() // bounded: each waits at most its command's timeout
 		a.cfg.histories.Delete(c.Self().Id)
 	}
 }
@@ -188,7 +178,7 @@ func (a *processActor) start(c actor.Context) {
 		h.incarnation++
 	}
 	r := newRun(h.incarnation, a.cfg.spec, a.cfg.opts.Kill, c.ActorSystem(), c.Self(), a.cfg.opts.Observer, a.cfg.name)
-	r.standby = a.cfg.opts.Standby
+	r.standby, r.tracker = a.cfg.opts.Standby, a.cfg.opts.Tracker
 	h.run, a.run = r, r
 	a.cfg.log.Debug("starting process", "actor", c.Self().Id, "incarnation", r.incarnation)
 	go r.loop()
@@ -272,7 +262,7 @@ func (a *processActor) stop(c actor.Context, r *run) {
 		r.notify(&ProcessStopTimeout{Origin: r.origin, Pid: pid, Waited: time.Since(began)})
 		return
 	}
-	x, mark := r.end()
+	x := r.end()
 	if x == nil || r.reported.Load() {
 		if a.hist.state == StateStopping {
 			a.hist.state = StateStopped
@@ -287,7 +277,7 @@ func (a *processActor) stop(c actor.Context, r *run) {
 	} else if x.Err != nil {
 		a.hist.state = StateExited
 	}
-	r.notify(&ProcessExited{Origin: r.origin, Pid: x.Pid, Exit: x.Exit, Err: x.Err, Mark: mark})
+	r.notify(&ProcessExited{Origin: r.origin, Exited: *x})
 }
 
 func (a *processActor) status() *Status {

@@ -14,6 +14,9 @@ import (
 // hot-standby group (its Options.Standby is 0).
 var ErrNoStandby = errors.New("actors: not a hot-standby actor")
 
+// ErrNotRunning: the actor has no running process to switch.
+var ErrNotRunning = errors.New("actors: no running process")
+
 // SwitchRequest asks a ProcessActor that runs a hot-standby group
 // (Options.Standby) to fail over on purpose, with procbridge.Group.Switch:
 // the primary is fenced and killed, a ready spare takes over from the state

@@ -3,26 +3,61 @@
 package actors_test
 
 import (
+	"context"
+	"encoding/binary"
+	"errors"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/internal/actors"
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/procbridge/worker"
 )
 
 // TestSwitchRequest: a hot-standby ProcessActor switches to its spare on
 // request. The observer hears of it first, tagged with the request's token;
 // the spare counts on from the committed state; the group, its replacement
 // spares and lost spares are reported.
+func init() {
+	// count-commands answers each command with "echo <command> <n>", n counting the
+	// commands it answered, kept in its committed state: a spare that takes
+	// over carries the count on.
+	worker.Register("count-commands", func(ctx context.Context, w *worker.Worker) error {
+		n, state, ok := testproc.ResumeCount(ctx, w)
+		if !ok {
+			return nil
+		}
+		buf := make([]byte, 256)
+		for {
+			m, err := w.Recv(ctx, buf)
+			if err != nil {
+				return nil
+			}
+			n++
+			binary.LittleEndian.PutUint64(state, n)
+			if errors.Is(w.Commit(state), worker.ErrFenced) {
+				<-ctx.Done()
+				return nil
+			}
+			reply := append([]byte("echo "), buf[:m]...)
+			reply = append(reply, ' ', byte('0'+n%10))
+			if err := w.Reply(reply); err != nil {
+				return err
+			}
+		}
+	})
+}
+
 func TestSwitchRequest(t *testing.T) {
 	system := quietSystem()
 	defer system.Shutdown()
 	obs, notes := observer(t, system)
-	spec := procbridge.Spec{Worker: "echo", RingSize: 4096, StateSize: 8}
-	props, err := actors.NewProps(spec, actors.Options{Observer: obs, Standby: 1})
+	spec := procbridge.Spec{Worker: "count-commands", RingSize: 4096, StateSize: 8}
+	props, _, err := actors.NewProps(spec, actors.Options{Observer: obs, Standby: 1})
 	require.NoError(t, err)
 	pid, err := system.Root.SpawnNamed(props, "switch")
 	require.NoError(t, err)
@@ -38,13 +73,14 @@ func TestSwitchRequest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Same(t, g, st.Group)
 
+	seg, _ := ready.Process.Segment() // the group's, whoever is primary
 	ask := func(data, want string) {
 		t.Helper()
-		reply, err := actors.Request(ctxT(t), system, pid, &actors.Command{Data: []byte(data)})
+		require.NoError(t, seg.Send([]byte(data)))
+		buf := make([]byte, 4096)
+		n, err := seg.Recv(buf, deadline)
 		require.NoError(t, err)
-		r := reply.(*actors.CommandReply)
-		require.NoError(t, r.Err)
-		assert.Equal(t, want, string(r.Data))
+		assert.Equal(t, want, string(buf[:n]))
 	}
 	ask("one", "echo one 1")
 
@@ -57,9 +93,9 @@ func TestSwitchRequest(t *testing.T) {
 	promoted := next[*actors.ProcessPromoted](t, notes)
 	assert.True(t, promoted.Requested)
 	assert.Equal(t, uint64(7), promoted.Token)
-	assert.Nil(t, promoted.Cause)
-	assert.Equal(t, ready.Pid, promoted.OldPid)
-	assert.Equal(t, spare, promoted.NewPid)
+	assert.Nil(t, promoted.Promoted.Cause)
+	assert.Equal(t, ready.Pid, promoted.Promoted.From)
+	assert.Equal(t, spare, promoted.Promoted.To)
 
 	// The replacement spare is started once the old primary is reaped.
 	replacement := next[*actors.ProcessSpareReady](t, notes)
@@ -74,8 +110,9 @@ func TestSwitchRequest(t *testing.T) {
 
 	// A parked spare that dies is lost and replaced.
 	require.NoError(t, syscall.Kill(replacement.Pid, syscall.SIGKILL))
-	lost := next[*actors.ProcessSpareLost](t, notes)
+	lost := next[*actors.ProcessSpareDown](t, notes)
 	assert.Equal(t, replacement.Pid, lost.Pid)
+	require.NotNil(t, lost.Exit, "a spare lost")
 	assert.Equal(t, syscall.SIGKILL, lost.Exit.Signal)
 	again := next[*actors.ProcessSpareReady](t, notes)
 	assert.Equal(t, 0, again.Lane)
@@ -84,8 +121,8 @@ func TestSwitchRequest(t *testing.T) {
 	require.NoError(t, syscall.Kill(spare, syscall.SIGKILL))
 	promoted = next[*actors.ProcessPromoted](t, notes)
 	assert.False(t, promoted.Requested)
-	assert.NotNil(t, promoted.Cause)
-	assert.Equal(t, again.Pid, promoted.NewPid)
+	assert.NotNil(t, promoted.Promoted.Cause)
+	assert.Equal(t, again.Pid, promoted.Promoted.To)
 	ask("three", "echo three 3")
 }
 
@@ -95,7 +132,7 @@ func TestSwitchRequestWithoutStandby(t *testing.T) {
 	system := quietSystem()
 	defer system.Shutdown()
 	obs, notes := observer(t, system)
-	props, err := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: obs})
+	props, _, err := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: obs})
 	require.NoError(t, err)
 	pid, err := system.Root.SpawnNamed(props, "plain")
 	require.NoError(t, err)
@@ -119,7 +156,7 @@ func TestStandbyStopReportsThePrimary(t *testing.T) {
 	system := quietSystem()
 	defer system.Shutdown()
 	obs, notes := observer(t, system)
-	props, err := actors.NewProps(procbridge.Spec{Worker: "echo", StateSize: 8, RingSize: 4096}, actors.Options{Observer: obs, Standby: 1})
+	props, _, err := actors.NewProps(procbridge.Spec{Worker: "count-commands", StateSize: 8, RingSize: 4096}, actors.Options{Observer: obs, Standby: 1})
 	require.NoError(t, err)
 	for range 5 {
 		pid, err := system.Root.SpawnNamed(props, "stopped"+system.ProcessRegistry.NextId())

@@ -12,7 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/understudy/understudy/actors"
+	"github.com/understudy/understudy/internal/actors"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -33,7 +33,7 @@ func Example() {
 		}
 	}), "observer")
 
-	props, err := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: observer})
+	props, _, err := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: observer})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -88,7 +88,7 @@ func ExampleNewProps_supervised() {
 			ready <- r
 		}
 	}), "observer")
-	props, _ := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: observer})
+	props, _, _ := actors.NewProps(procbridge.Spec{Worker: "wait"}, actors.Options{Observer: observer})
 
 	reasons := make(chan string, 1)
 	parent, _ := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
