@@ -4,14 +4,211 @@ package supervision_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/procbridge/worker"
 	"github.com/understudy/understudy/supervision"
 )
+
+func init() {
+	// web says where it listens, on its standard output, and serves until
+	// it is stopped.
+	worker.Register("web", func(ctx context.Context, w *worker.Worker) error {
+		fmt.Println("listening on", os.Args[len(os.Args)-1])
+		w.Ready()
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// The tree of the guide to trees in code (docs/guide-tree.md), with this
+// binary's workers: a database that beats, a web server whose output is
+// logged a record per line, and a pool of jobs started on demand.
+func ExampleStart() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	spec := supervision.Spec{
+		Strategy:  supervision.RestForOne,
+		Intensity: supervision.Intensity{MaxRestarts: 3, Period: 10 * time.Second},
+		Children: []supervision.ChildSpec{
+			{Name: "db", Process: &procbridge.Spec{Worker: "beat",
+				Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 500 * time.Millisecond}}},
+			{Name: "web", Process: &procbridge.Spec{Worker: "web", Args: []string{"--port", "8080"},
+				Stdout: procbridge.Lines}, // each line logged through Options.Logger
+				Restart:  supervision.Transient,
+				Shutdown: 2 * time.Second}, // SIGTERM, then SIGKILL after 2s
+			{Name: "jobs", Supervisor: &supervision.Spec{
+				Strategy: supervision.SimpleOneForOne,
+				Children: []supervision.ChildSpec{{Name: "job", Process: &procbridge.Spec{Worker: "wait"},
+					Restart: supervision.Temporary}},
+			}},
+		},
+	}
+	// The logger prints the children's output lines, not the events.
+	logger := slog.New(outputOnly{slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})})
+	tree, err := supervision.Start(ctx, spec, supervision.Options{Logger: logger})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	job, err := tree.Supervisor("jobs").StartSimpleChild(ctx, "--input", "a.csv")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(job.Name, job.State)
+	late, err := tree.Stop(ctx)
+	fmt.Println(len(late), "late", err)
+	// Output:
+	// level=INFO msg=output supervisor=root child=web stream=stdout line="listening on 8080"
+	// job-1 running
+	// 0 late <nil>
+}
+
+func init() {
+	// counter is the worker of the guide to hot standby
+	// (docs/guide-hotstandby.md): it counts in its committed state, and a
+	// spare that takes over counts on from there.
+	worker.Register("counter", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		if err := w.WaitActive(ctx); err != nil { // a spare parks here until promoted
+			return nil
+		}
+		state := make([]byte, 8)
+		var n uint64
+		if _, err := w.State(state); err == nil { // the last state the previous primary committed
+			n = binary.LittleEndian.Uint64(state)
+		}
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for ctx.Err() == nil {
+			n++
+			binary.LittleEndian.PutUint64(state, n)
+			if errors.Is(w.Commit(state), worker.ErrFenced) {
+				return nil // another process is primary now
+			}
+			w.Beat()
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+		}
+		return nil
+	})
+}
+
+// A hot-standby child, as in the guide to hot standby: its primary is
+// killed, and its parked spare takes over, a failover rather than a
+// restart.
+func Example_hotStandby() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	promoted := make(chan supervision.ChildProcess, 1)
+	spec := supervision.Spec{Children: []supervision.ChildSpec{{
+		Name: "counter",
+		Process: &procbridge.Spec{Worker: "counter", StateSize: 8, RingSize: 4096,
+			Heartbeat: procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 500 * time.Millisecond}},
+		Standby: 1,
+	}}}
+	tree, err := supervision.Start(ctx, spec, supervision.Options{OnEvent: func(ev supervision.Event) {
+		if e, ok := ev.(supervision.ChildProcess); ok {
+			if _, ok := e.Event.(procbridge.Promoted); ok {
+				promoted <- e
+			}
+		}
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer tree.Stop(ctx)
+	children, _ := tree.Root().Children(ctx)
+	before := children[0]
+	_ = syscall.Kill(before.Pid, syscall.SIGKILL)
+
+	e := <-promoted
+	p := e.Event.(procbridge.Promoted)
+	fmt.Println("the spare took over:", p.From == before.Pid, p.To == before.Spares[0])
+	fmt.Println("incarnation", e.Incarnation, "restarts", e.Restarts)
+	// Output:
+	// the spare took over: true true
+	// incarnation 1 restarts 1
+}
+
+// A tree declared in a file, as in the guide to declared trees
+// (docs/guide-declarative.md), started from Go.
+func ExampleLoad() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir, _ := os.MkdirTemp("", "tree")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "tree.yaml")
+	_ = os.WriteFile(path, []byte(`
+name: shop
+strategy: rest_for_one
+children:
+  - {name: db, worker: wait, shutdown: 2s}
+  - {name: web, worker: wait, restart: transient}
+`), 0o600)
+
+	f, err := supervision.Load(path)
+	if err != nil {
+		fmt.Println(err) // every problem, one per line, file:line:column
+		return
+	}
+	if err := f.Preflight(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer f.Close()
+	tree, err := supervision.Start(ctx, *f.Spec, supervision.Options{Name: f.Name})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	children, _ := tree.Root().Children(ctx)
+	for _, c := range children {
+		fmt.Println(tree.Root().Path(), c.Name, c.State)
+	}
+	late, err := tree.Stop(ctx)
+	fmt.Println(len(late), "late", err)
+	// Output:
+	// shop db running
+	// shop web running
+	// 0 late <nil>
+}
+
+// outputOnly passes on the records of the children's output alone.
+type outputOnly struct{ slog.Handler }
+
+func (h outputOnly) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message != "output" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h outputOnly) WithAttrs(as []slog.Attr) slog.Handler {
+	return outputOnly{h.Handler.WithAttrs(as)}
+}
+func (h outputOnly) WithGroup(g string) slog.Handler { return outputOnly{h.Handler.WithGroup(g)} }
 
 // A tree of two workers under one supervisor: one of them is killed, the
 // supervisor restarts it (one_for_one: its sibling is not touched), and

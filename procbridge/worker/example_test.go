@@ -101,3 +101,42 @@ func ExampleWorker_WaitActive() {
 	// spare: 4
 	// spare: 5
 }
+
+func init() {
+	// The worker of the README: it beats until it is stopped.
+	worker.Register("echo", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		for ctx.Err() == nil {
+			time.Sleep(time.Millisecond) // its work
+			w.Beat()
+		}
+		return nil
+	})
+}
+
+// A worker that beats until it is stopped: its events are a Ready, then,
+// last, an Exited.
+func Example() {
+	ctx := context.Background()
+	p, err := procbridge.Start(ctx, procbridge.Spec{Worker: "echo",
+		Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%T\n", <-p.Events())
+	if _, err := p.Stop(ctx); err != nil {
+		fmt.Println(err)
+	}
+	for ev := range p.Events() {
+		switch ev := ev.(type) {
+		case procbridge.Exited:
+			fmt.Printf("%T: %v\n", ev, ev.Exit)
+		default:
+			fmt.Printf("%T\n", ev)
+		}
+	}
+	// Output:
+	// procbridge.Ready
+	// procbridge.Exited: stopped by us: exited 0
+}
