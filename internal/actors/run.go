@@ -94,13 +94,7 @@ func (r *run) loop() {
 	}
 	p, err := procbridge.Start(r.ctx, r.spec)
 	if err != nil {
-		// A start cancelled by stop kills and reaps the worker; only a
-		// start that failed on its own is a failure of the actor.
-		if r.ctx.Err() == nil {
-			r.reported.Store(true)
-			r.notify(&ProcessStartFailed{Origin: r.origin, Err: err})
-			r.send(&startFailed{r: r, err: err})
-		}
+		r.failedToStart(err)
 		return
 	}
 	r.mu.Lock()
@@ -222,11 +216,7 @@ func (r *run) groupLoop() {
 	defer sw.close(r)
 	g, err := procbridge.StartGroup(r.ctx, r.spec, r.standby)
 	if err != nil {
-		if r.ctx.Err() == nil {
-			r.reported.Store(true)
-			r.notify(&ProcessStartFailed{Origin: r.origin, Err: err})
-			r.send(&startFailed{r: r, err: err})
-		}
+		r.failedToStart(err)
 		return
 	}
 	p := g.Primary()
@@ -314,4 +304,16 @@ func (r *run) groupLoop() {
 			r.mu.Unlock()
 		}
 	}
+}
+
+// failedToStart reports a start that failed on its own, a failure of the
+// actor. A start cancelled by stop, which kills and reaps the worker, is
+// not one.
+func (r *run) failedToStart(err error) {
+	if r.ctx.Err() != nil {
+		return
+	}
+	r.reported.Store(true)
+	r.notify(&ProcessStartFailed{Origin: r.origin, Err: err})
+	r.send(&startFailed{r: r, err: err})
 }
