@@ -16,9 +16,12 @@ import (
 
 // TestNodeLoopMakesNoOtherSystemCall traces the processing thread of a
 // node process (ptrace, syscall stops) while the engine runs 200 cycles:
-// the loop's only system calls are futex waits and wakes. rt_sigreturn is
-// allowed: it ends the handler of a signal the Go runtime sends to preempt,
-// which is no call the loop makes.
+// the loop's only system calls are futex waits and wakes. Two calls the Go
+// runtime makes on the thread by itself are allowed, as no call of the
+// loop's: rt_sigreturn ends the handler of a signal the runtime sends to
+// preempt, and sched_yield is how the runtime's own locks back off while
+// spinning (the thread enters and leaves the runtime around each futex
+// call).
 func TestNodeLoopMakesNoOtherSystemCall(t *testing.T) {
 	g, sink := chain(48000, 128)
 	// Tracing makes the thread slow: no watchdog may fence it meanwhile.
@@ -70,7 +73,7 @@ func TestNodeLoopMakesNoOtherSystemCall(t *testing.T) {
 	t.Logf("system calls of the loop's thread over 200+ cycles: %v", r.calls)
 	require.Positive(t, r.calls[unix.SYS_FUTEX], "the loop waits and wakes with futexes")
 	for nr, n := range r.calls {
-		if nr != unix.SYS_FUTEX && nr != unix.SYS_RT_SIGRETURN {
+		if nr != unix.SYS_FUTEX && nr != unix.SYS_RT_SIGRETURN && nr != unix.SYS_SCHED_YIELD {
 			assert.Failf(t, "a system call in the node loop", "syscall %d, %d times", nr, n)
 		}
 	}
