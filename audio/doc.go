@@ -42,6 +42,8 @@
 //	})
 //	rep, err := e.Run(ctx, 3750)            // 10 s of 128-frame blocks at 48 kHz
 //	e.Close(ctx)                            // completes out.wav
+//	f, _ := os.Open("out.wav")
+//	_, _, got, _ := audio.ReadWAV(f)        // what the engine played
 //	want, _ := audio.Render(&g, sink, 3750) // the fault-free reference
 //	cmp, _ := audio.Compare(want, got, 2, audio.CompareOptions{})
 //
@@ -70,7 +72,7 @@
 // process checks it.
 //
 // (What follows says "node" for a node process; nodes that share one,
-// Node.Process, go through the same steps together: see the departures
+// Node.Process, go through the same steps together: see Design choices
 // below.)
 //
 // A node process (a worker of this package) builds its kernel, warms it up on
@@ -104,21 +106,27 @@
 // Failover comes two ways. A death (SIGKILL, SIGSEGV, anything) is the
 // kernel's business: the spare is parked on the primary's robust futex, and
 // the kernel wakes it as the primary's threads exit, before the address
-// space is torn down; it promotes itself, with no supervisor round trip, in
-// about 0.1–0.5 ms. A hang or an overrun is the driver's: it sleeps on its
-// futex word with a timeout at the earliest watchdog deadline (a node's
-// wake time plus Config.Watchdog). A node not finished by then is judged by
-// the scheduler's own accounting (/proc/PID/task/TID/stat and schedstat):
-// stopped, asleep or gone, it is fenced at once; runnable in SCHED_FIFO
-// (Config.Priority), it is overrunning — nothing of normal priority can
-// keep it off a CPU — and fenced at once too; runnable in normal
-// scheduling, it is watched for a short window and fenced if it spent it
-// on a CPU (an overrun), left alone if it did not (starved, up to a cap).
-// The kernel updates a running thread's CPU time only at scheduler ticks,
-// so without SCHED_FIFO an overrun takes up to a tick longer to tell. Fencing is procbridge's
-// Segment.Failover: a new epoch makes the primary's commits void, the
-// spare wakes and takes over as above, and the old primary is killed.
-// procbridge's group then starts a replacement spare, off the hot path.
+// space is torn down; it promotes itself, with no supervisor round trip
+// (docs/performance.md has the figures). A hang or an overrun is the
+// driver's: it sleeps on its futex word with a timeout at the earliest
+// watchdog deadline (a node's wake time plus Config.Watchdog). A node not
+// finished by then is judged, by the verdict procbridge's hang monitor
+// uses, over the scheduler's own accounting of its loop's thread
+// (/proc/PID/task/TID/stat and schedstat): stopped, asleep or gone, it is
+// fenced at once; runnable or blocked in the kernel in SCHED_FIFO at its
+// priority (Config.Priority), it is overrunning — nothing of normal
+// priority can keep it off a CPU — and fenced at once too; runnable or
+// blocked in the kernel in normal scheduling, it is watched window by
+// window (a quarter of the watchdog, 100µs to 2ms) and fenced once it
+// spent half a window on a CPU (an overrun), left alone while it did not
+// (held up, waiting for a CPU or in the kernel) until its silence reaches
+// a cap of four watchdogs or 1+Slack periods, whichever is longer; then it
+// is fenced. The kernel updates a running thread's CPU time only at
+// scheduler ticks, so without SCHED_FIFO an overrun takes up to a tick
+// longer to tell. Fencing is procbridge's Segment.Failover: a new epoch
+// makes the primary's commits void, the spare wakes and takes over as
+// above, and the old primary is killed. procbridge's group then starts a
+// replacement spare, off the hot path.
 //
 // The node processes are children of the engine's own supervision tree
 // ([Engine.Tree]; Config.Intensity and Config.Name): a one-for-one
@@ -155,14 +163,14 @@
 // allocates nothing per cycle: failover and late-block records go into a
 // fixed ring that a goroutine turns into [Event]s every 5 ms, and the sink's
 // blocks into a ring that a goroutine writes to the WAV file, so the
-// driver makes no system call but the futex wait and wake (and the
-// watchdog's /proc reads, only for a node past its watchdog). Offline, it
-// starts each cycle when the last one completes. In real time, cycle k
-// starts k periods after Run began, and block k is due Slack periods after
-// its own period ends; a block not complete by then is missing — the sink
-// records silence in its place, as a sound card would play — and the
-// cycle still completes (later blocks need its state), so every later
-// block is on the same grid.
+// driver's system calls are the futex waits and wakes, in real time a
+// sleep until each cycle's start, and, only for a node past its watchdog,
+// the /proc reads and the fence. Offline, it starts each cycle when the
+// last one completes. In real time, cycle k starts k periods after Run
+// began, and block k is due Slack periods after its own period ends; a
+// block not complete by then is missing — the sink records silence in its
+// place, as a sound card would play — and the cycle still completes (later
+// blocks need its state), so every later block is on the same grid.
 //
 // # Design choices
 //
@@ -214,8 +222,9 @@
 // cycle either, but does between runs, so leave its GOGC alone or raise it.
 // Memory is not locked: the bus is mapped with MAP_POPULATE and each node
 // touches its state slots before the first block, so no page faults come
-// in steady state; where the machine swaps, add mlockall (RLIMIT_MEMLOCK)
-// in main. Pinning the driver and nodes to isolated CPUs (isolcpus,
+// in steady state; where the machine swaps, call mlockall (within
+// RLIMIT_MEMLOCK) from an init function, since node processes are the
+// program re-executed and never run the rest of main. Pinning the driver and nodes to isolated CPUs (isolcpus,
 // taskset) and a fixed CPU frequency take out most of what is left.
 //
 // The engine needs Linux (memfd, futexes, pidfds, /proc); elsewhere Start

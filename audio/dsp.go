@@ -48,9 +48,9 @@ import (
 // alignment (a state slot may start at any offset of a shared-memory
 // segment), is the same on every machine, and compiles to plain loads and
 // stores on little-endian machines. An unsafe []float32 view would need
-// aligned slots and would tie the layout to the host's byte order, to save
-// some tens of nanoseconds per 128-frame block of a delay line (measured on
-// a 2-core machine), against a block period of 2.7 ms at 48 kHz.
+// aligned slots and would tie the layout to the host's byte order, for a
+// saving of nanoseconds per block against a block period of milliseconds
+// (2.7 ms for 128 frames at 48 kHz).
 type Processor interface {
 	// Inputs returns the number of input ports, each one mono channel.
 	Inputs() int

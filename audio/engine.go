@@ -79,9 +79,12 @@ type Config struct {
 	// a block whose node failed. Zero means 1; NoSlack means none. At
 	// most 64.
 	Slack int
-	// Watchdog is how long a woken node may run before it is fenced and
-	// its spare takes over, at least 200µs. Zero means half the period in
-	// real time (at least 200µs), 100ms offline.
+	// Watchdog is how long a woken node may run before the driver judges
+	// it, at least 200µs: a node that is stopped, asleep, gone or
+	// overrunning is then fenced and its spare takes over; one only
+	// waiting for a CPU is left alone, up to a cap (see the package
+	// documentation). Zero means half the period in real time (at least
+	// 200µs), 100ms offline.
 	Watchdog time.Duration
 	// Spares is the number of pre-warmed spare processes per node process
 	// (a node alone, or the nodes sharing a Node.Process), 1 to 14; zero
@@ -115,11 +118,11 @@ type Config struct {
 	// generous: a Period of 10s, and MaxRestarts of 10 a second per node
 	// process over it (100 per node process in 10s). Why so many, when
 	// OTP's default is 1 in 5s: a failover here is not an outage but a
-	// glitch-free takeover, and a node process cannot fail over much
-	// faster than its replacement spare starts (tens of milliseconds), so
-	// ten a second is about the most a node sustains glitch-free. What the
-	// limit still catches is a node failing every few blocks for seconds
-	// on end: something no spare fixes, which the engine should not hide.
+	// glitch-free takeover, which a node process can make whenever a
+	// spare is ready (each replacement spare is a spawn of the program).
+	// What the limit catches is a node failing every few blocks for
+	// seconds on end: something no spare fixes, which the engine should
+	// not hide.
 	// A MaxRestarts that is set must be at least 1.
 	Intensity supervision.Intensity
 	// Name is the tree's root supervisor's name: the Supervisor of its

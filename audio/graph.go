@@ -43,7 +43,7 @@ type Node struct {
 	// Name is unique in the graph: 1 to 64 bytes of ASCII letters, digits,
 	// '_', '-' and '.'.
 	Name   string
-	Kind   string // a kind name in the graph's registry
+	Kind   string // a kind: built in, or added with RegisterKind
 	Params Params // checked against the kind's ParamSpecs
 	// Process, when set, names the worker process the node runs in: nodes
 	// with the same Process run together in one process (a primary with

@@ -72,8 +72,9 @@ type NodeReport struct {
 	// WorstCompute is the longest time from its start to its publication.
 	WorstCompute time.Duration
 	// Starved counts watchdog windows in which the node was past its
-	// watchdog, runnable, but waiting for a CPU: not fenced, since a spare
-	// would wait as long.
+	// watchdog and held up (runnable but waiting for a CPU, or blocked in
+	// the kernel) rather than running: not fenced, since a spare would
+	// wait as long.
 	Starved int
 }
 

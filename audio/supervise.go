@@ -19,9 +19,9 @@ import (
 // one-for-one root supervisor with one Permanent child per node process
 // (a node alone, or the nodes sharing a Node.Process), each a hot-standby
 // child (ChildSpec.Standby: Config.Spares) whose group the engine reads
-// through ChildInfo.Group. The supervisor only observes a failover: the kernel
-// wakes the spare when the primary dies, and the driver's watchdog fences
-// a hung primary through the group's Segment itself, as before. What the
+// through ChildInfo.Group. The supervisor only observes a failover: the
+// kernel wakes the spare when the primary dies, and the driver's watchdog
+// fences a hung primary through the group's Segment itself. What the
 // supervisor adds is what follows a node process's loss with no spare
 // ready: a cold restart (a new group, a new segment, the state from zero),
 // counted against the intensity with every failover, and, past the

@@ -94,7 +94,7 @@ func newTopology(g *Graph) (*topology, error) {
 	return t, nil
 }
 
-// resolveHosts groups the nodes into hosts. Graph.Schedule has checked
+// resolveHosts groups the nodes into hosts. Graph.schedule has checked
 // that no path leaves a host and comes back, so the hosts form a DAG.
 func (t *topology) resolveHosts(g *Graph) {
 	var first []int

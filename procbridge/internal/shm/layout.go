@@ -7,19 +7,22 @@
 // once, then the double-buffered state region, then two SPSC command rings:
 //
 //	offset 0      header (256 bytes): magic, layout version, sizes, offsets,
-//	              the worker's attach verdict, the heartbeat interval;
-//	              control line at 128: the control word (epoch << 8 | active lane)
+//	              the worker's attach verdict, the heartbeat interval and
+//	              timeout; control line at 128: the control word
+//	              (epoch << 8 | active lane)
 //	lanesOff      lanes × LaneSize: per process heartbeat counter and time,
-//	              ready word, pid, a parking futex, robust-futex words
+//	              a mark, ready word, pid, robust thread's TID, a parking
+//	              futex, robust-list entries and their words
 //	stateOff      state, per lane: a sequence word, then two slots (seq,
 //	              epoch, length, data of StateSize bytes), so a reader never
 //	              sees a torn state and a fenced writer only writes its own lane
 //	ringsOff      two rings (supervisor→worker, worker→supervisor), each
 //	              three cache lines of indices and a futex, then RingSize bytes
 //
-// The first 32 bytes (magic, version, header size, total size, attach
-// verdict) keep their offsets in every layout version, so that a worker built
-// against another version can still say why it refuses the segment.
+// The first five fields (magic, version, header size, total size, attach
+// verdict: bytes 0 to 27) keep their offsets in every layout version, so
+// that a worker built against another version can still say why it refuses
+// the segment.
 //
 // Every number read from the segment comes from a peer that may be buggy or
 // hostile; the accessors here validate sizes and offsets against the real

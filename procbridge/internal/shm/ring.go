@@ -127,7 +127,7 @@ func (r *Ring) Recv(buf []byte) (int, error) {
 	return int(n), nil
 }
 
-// Waiters returns the futex word a consumer sleeps on, and the value to
+// Prepare returns the futex word a consumer sleeps on, and the value to
 // sleep with, after announcing itself: the consumer calls Prepare, checks
 // the ring once more, then waits on the word while it holds the value.
 func (r *Ring) Prepare() (word *uint32, val uint32) {

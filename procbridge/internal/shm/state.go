@@ -27,9 +27,10 @@ func (s *Segment) slotOff(lane int, slot uint64) int {
 	return s.laneState(lane) + lineSize + int(slot%2)*(slotHdrSize+roundUp(s.layout.StateSize, lineSize))
 }
 
-// Commit publishes data as the lane's latest state, tagged with epoch. It
-// writes the slot the last commit did not, then the slot's header, then the
-// lane's sequence word: a writer that dies at any instant leaves the
+// Commit publishes data as the lane's latest state, tagged with epoch. In
+// the slot the last commit did not use, it clears the sequence, writes the
+// data, the epoch and the length, then the sequence; then it moves the
+// lane's sequence word on: a writer that dies at any instant leaves the
 // previous commit readable. Only the lane's own process calls it.
 func (l *Lane) Commit(epoch uint64, data []byte) error {
 	s := l.seg
