@@ -21,11 +21,10 @@ import (
 // again when the package's tests end. Backoff is off and the intensity high
 // enough.
 //
-// 1,000 restarts use /bin/false, a real process that fails at once: about
-// 2.3 ms per restart under -race on a 2-core machine, where re-executing the
-// race-built test binary costs about 20 ms per start. 200 more use a worker
-// of the test binary, which attaches to its shared-memory segment (about 4
-// ms per restart, 20 ms under -race).
+// 1,000 restarts use /bin/false, a real process that fails at once and
+// costs a few milliseconds per restart, where re-executing the race-built
+// test binary costs tens. 200 more use a worker of the test binary, which
+// attaches to its shared-memory segment.
 func TestRestartsLeakNothing(t *testing.T) {
 	tests := []struct {
 		name     string
