@@ -131,7 +131,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, is where the tree registers its metrics
 	// (understudy_child_restarts_total, understudy_child_failovers_total,
-	// ...; see package supervision). Never the global registry.
+	// ...; see package metrics). Never the global registry.
 	Metrics prometheus.Registerer
 }
 

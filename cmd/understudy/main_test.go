@@ -310,9 +310,9 @@ func TestCheckBadInput(t *testing.T) {
 		want func(path string) string
 	}{
 		{"missing file", "!nope.yaml", func(p string) string {
-			return "supervision: read spec: open " + p + ": no such file or directory\n"
+			return "spec: read: open " + p + ": no such file or directory\n"
 		}},
-		{"a directory", "!", func(p string) string { return "supervision: read spec: " + p + ": is a directory\n" }},
+		{"a directory", "!", func(p string) string { return "spec: read: " + p + ": is a directory\n" }},
 		{"empty", "", func(p string) string {
 			return p + ": empty file (declare a tree with children:, or an audio: graph; see docs/spec-reference.md)\n"
 		}},
