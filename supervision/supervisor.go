@@ -9,7 +9,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/understudy/understudy/internal/actors"
-	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -251,7 +250,7 @@ func (s *supervisor) restartInPlace(sup actor.Supervisor, who *actor.PID, c *chi
 	c.endingInc = ended
 	c.incarnation++
 	c.restarts++
-	c.failed, c.signMono, c.pid, c.upSince, c.endSeen = false, 0, 0, time.Time{}, false
+	c.failed, c.pid, c.upSince, c.endSeen = false, 0, time.Time{}, false
 	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
 	c.held = append(c.held, ChildRestarting{Header: s.headerAt(c, ended), Cause: cause}, ChildStarted{Header: s.header(c)})
@@ -302,7 +301,7 @@ func (s *supervisor) restartAhead(c *child, m *actors.ProcessExited, exited Chil
 	c.ahead = true
 	c.incarnation = inc
 	c.restarts++
-	c.failed, c.signMono, c.pid, c.upSince, c.endSeen = false, 0, 0, time.Time{}, false
+	c.failed, c.pid, c.upSince, c.endSeen = false, 0, time.Time{}, false
 	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
 	s.emit(ChildRestarting{Header: s.headerAt(c, ended), Cause: m.Err})
@@ -351,7 +350,7 @@ func initFailed(ctx actor.Context, s *supervisor, c *child, cause error) {
 // spawn starts a new incarnation of c through its runner.
 func (s *supervisor) spawn(ctx actor.Context, c *child) error {
 	c.incarnation++
-	c.failed, c.stop, c.signMono, c.pid, c.upSince = false, nil, 0, 0, time.Time{}
+	c.failed, c.stop, c.pid, c.upSince = false, nil, 0, time.Time{}
 	c.ahead, c.pre, c.restarter, c.endSeen, c.deferred = false, nil, nil, false, nil
 	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
@@ -434,14 +433,8 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		ready := m.Ready
 		s.emit(ChildReady{Header: s.header(c), Ready: &ready})
 	case *actors.ProcessDying:
-		if c.signMono == 0 {
-			c.signMono = mono.Of(m.Time)
-		}
 		s.emit(ChildProcess{Header: s.header(c), Event: m.Dying})
 	case *actors.ProcessHung:
-		if c.signMono == 0 {
-			c.signMono = mono.Of(m.Time)
-		}
 		c.lastErr, c.endSeen = m.Err, true
 		s.emit(ChildProcess{Header: s.header(c), Event: m.Hung})
 	case *actors.ProcessExited:
