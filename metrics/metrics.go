@@ -12,7 +12,8 @@
 //
 // Restarts count every ChildRestarting and every failover of a hot-standby
 // child to its spare (a ChildProcess carrying a procbridge.Promoted). For
-// exits (ChildExited), kind is the procbridge.ExitKind of the process's
+// exits (ChildExited, and ChildStopped with its Exit for a process that
+// ended as asked), kind is the procbridge.ExitKind of the process's
 // exit ("signal", "code", "killed-hung", "clean", "stopped"), "not-ready"
 // for a process that ended before it was ready, "escalated" or "shutdown"
 // for a nested supervisor. A failover's kind is "failover" (its primary
@@ -193,6 +194,13 @@ func (m *Metrics) Observe(ev supervision.Event) {
 					m.detection.WithLabelValues(h.Supervisor).Observe(d.Seconds())
 				}
 			}
+		}
+		c.sign, c.ready = time.Time{}, false
+	case supervision.ChildStopped:
+		// A process that ended as asked is reported here, not by a
+		// ChildExited.
+		if e.Exit != nil {
+			m.exits.WithLabelValues(h.Supervisor, label, string(e.Exit.Kind)).Inc()
 		}
 		c.sign, c.ready = time.Time{}, false
 	case supervision.ChildTerminated:

@@ -59,6 +59,21 @@ func TestTemplateAndNotReady(t *testing.T) {
 	assert.Equal(t, 1, n, "one series, however many children start")
 }
 
+// TestStopped: a process stopped as asked counts as a "stopped" exit.
+func TestStopped(t *testing.T) {
+	ctx := testproc.Context(t)
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	require.NoError(t, err)
+	tree, err := supervision.Start(ctx, supervision.Spec{Children: []supervision.ChildSpec{
+		{Name: "w", Process: &procbridge.Spec{Worker: "wait"}},
+	}}, supervision.Options{OnEvent: m.Observe})
+	require.NoError(t, err)
+	_, err = tree.Stop(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, counter(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root", "child": "w", "kind": "stopped"}))
+}
+
 // TestShareARegistry: several Metrics may register on one registry, and
 // a nil one is an error.
 func TestShareARegistry(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 )
 
 // FuzzLoad feeds the loader arbitrary bytes. It must never panic, every
-// error must be a *LoadError, and a file it accepts must write out and load
+// error must be a *spec.Error, and a file it accepts must write out and load
 // back as the same file.
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.yaml")
@@ -39,7 +39,7 @@ func FuzzLoad(f *testing.F) {
 			for _, e := range unjoin(err) {
 				var le *spec.Error
 				if !errors.As(e, &le) {
-					t.Fatalf("%T is not a *LoadError: %v", e, e)
+					t.Fatalf("%T is not a *spec.Error: %v", e, e)
 				}
 			}
 			return

@@ -195,7 +195,7 @@ type extraDocError struct{ line int }
 
 func (e *extraDocError) Error() string { return "a second YAML document" }
 
-// syntaxError turns a YAML parser error into a LoadError, with the line the
+// syntaxError turns a YAML parser error into an *Error, with the line the
 // parser names.
 func (d *decoder) syntaxError(err error) *Error {
 	var extra *extraDocError
