@@ -30,12 +30,11 @@ type child struct {
 	lastErr     error
 	backoff     *backoffState
 
-	proc     *procbridge.Process // the running process (a group's primary), while known
-	group    *procbridge.Group   // the hot-standby group of the current incarnation
-	failed   bool                // the current actor failed (HandleFailure)
-	stop     *stopInfo           // set once the current actor was asked to stop
-	pending  uint64              // token of the restart it waits for; 0: none
-	signMono int64               // first sign (Dying, Hung) of the current failure
+	proc    *procbridge.Process // the running process (a group's primary), while known
+	group   *procbridge.Group   // the hot-standby group of the current incarnation
+	failed  bool                // the current actor failed (HandleFailure)
+	stop    *stopInfo           // set once the current actor was asked to stop
+	pending uint64              // token of the restart it waits for; 0: none
 
 	// A hot-standby sibling that a restart switches to a spare instead of
 	// restarting it cold (see switchStep) keeps running until its turn.

@@ -129,7 +129,6 @@ func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
 			if delay > 0 {
 				o.state = StateBackingOff
 			}
-			s.sh.metrics.restart(s.path, o.label)
 			s.emit(ChildRestarting{Header: s.header(o), Cause: cause, Delay: delay})
 		}
 		if delay > 0 {
@@ -245,7 +244,6 @@ func (s *supervisor) coldInstead(c *child, token uint64, why error) {
 			c.pending = token
 			c.restarts++
 			c.state = StateRestarting
-			s.sh.metrics.restart(s.path, c.label)
 			s.emit(ChildRestarting{Header: s.header(c), Cause: cause, NotSwitched: why})
 		}),
 		&startStep{c: c, token: token, onFail: restartFailed},

@@ -99,14 +99,8 @@
 // default; protoactor's own logger is silenced unless
 // Options.ProtoactorLogs asks for it), and so is the output of every
 // process child whose Stdout or Stderr is procbridge.Lines, a record per
-// line (without a Logger it is discarded). With Options.Metrics, a tree
-// keeps on the caller's registry (never the global one):
-//
-//	understudy_child_restarts_total{supervisor, child}
-//	understudy_child_exits_total{supervisor, child, kind}
-//	understudy_child_failovers_total{supervisor, child, kind}
-//	understudy_child_spare_failures_total{supervisor, child, kind}
-//	understudy_failure_detection_seconds{supervisor}
+// line (without a Logger it is discarded). Package metrics turns the
+// events into Prometheus metrics: pass its Observe as Options.OnEvent.
 //
 // At run time a [Supervisor] handle ([Tree.Root], [Tree.Supervisor]) is
 // OTP's API: [Supervisor.Children] (a [ChildInfo] per child: its state,

@@ -168,8 +168,6 @@ func (v *validator) spec(prefix string, s *Spec) {
 	switch {
 	case len(s.Children) == 0 && s.Strategy == SimpleOneForOne:
 		v.bad(join(prefix, "Children"), "[]", "a simple_one_for_one supervisor needs its one template")
-	case len(s.Children) == 0:
-		v.bad(join(prefix, "Children"), "[]", "empty tree: a supervisor needs at least one child")
 	case len(s.Children) > 1 && s.Strategy == SimpleOneForOne:
 		v.bad(join(prefix, "Children"), fmt.Sprintf("[%d specs]", len(s.Children)), "a simple_one_for_one supervisor has exactly one template")
 	}

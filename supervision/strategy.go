@@ -78,10 +78,6 @@ func indices(from, to int) []int {
 	return out
 }
 
-func normalizeName(s string) string {
-	return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
-}
-
 // names lists the words of all, for an error message: "a, b or c".
 func names[T ~string](all []T) string {
 	out := make([]string, len(all))

@@ -1,6 +1,6 @@
 //go:build linux
 
-package supervision_test
+package spec_test
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/understudy/understudy/supervision"
+	"github.com/understudy/understudy/spec"
 )
 
 // TestSchema checks docs/spec-schema.json against the loader: every valid
@@ -42,11 +42,19 @@ func TestSchema(t *testing.T) {
 			data, err := os.ReadFile(name)
 			require.NoError(t, err)
 			if !strings.Contains(name, "examples") {
-				_, err = supervision.LoadBytes(name, data)
+				_, err = spec.Parse(name, data)
 				require.NoError(t, err, "the loader takes it")
 			}
 			assert.NoError(t, s.check(schema, yamlValue(t, data), "$"))
 		})
+	}
+	for _, good := range []string{
+		"children: []",
+		"children: [{name: pool, supervisor: {children: []}}]",
+	} {
+		assert.NoError(t, s.check(schema, yamlValue(t, []byte(good)), "$"), good)
+		_, err := spec.Parse("t.yaml", []byte(good))
+		assert.NoError(t, err, good)
 	}
 	for _, bad := range []string{
 		"children: [{name: a, command: sleep, restrat: transient}]",
@@ -55,7 +63,6 @@ func TestSchema(t *testing.T) {
 		"children: [{command: sleep}]",
 		"children: [{name: a, command: sleep, worker: w}]",
 		"children: [{name: a}]",
-		"children: []",
 		"children: [{name: a, command: sleep, ready_timeout: 5}]",
 		"children: [{name: a, command: sleep, ready_timeout: 5 ms}]",
 		"children: [{name: a, command: sleep, shutdown: -1s}]",
@@ -69,7 +76,7 @@ func TestSchema(t *testing.T) {
 	} {
 		err := s.check(schema, yamlValue(t, []byte(bad)), "$")
 		assert.Error(t, err, "the schema takes %q", bad)
-		_, lerr := supervision.LoadBytes("t.yaml", []byte(bad))
+		_, lerr := spec.Parse("t.yaml", []byte(bad))
 		assert.Error(t, lerr, "the loader takes %q", bad)
 	}
 }
