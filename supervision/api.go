@@ -33,6 +33,15 @@ func (s *Supervisor) Children(ctx context.Context) ([]ChildInfo, error) {
 	return r.children, nil
 }
 
+// Count counts the children (OTP's count_children).
+func (s *Supervisor) Count(ctx context.Context) (Counts, error) {
+	r, err := s.ask(ctx, &request{op: opCount}, "count")
+	if err != nil {
+		return Counts{}, err
+	}
+	return r.counts, nil
+}
+
 // StartChild adds a child after the others and starts it; it returns once
 // the child is ready (OTP's start_child). The spec is validated against the
 // supervisor's (errors name the field); a name in use is ErrChildExists. A
@@ -108,6 +117,7 @@ type requestOp int
 
 const (
 	opChildren requestOp = iota
+	opCount
 	opStartChild
 	opStartSimple
 	opTerminate
@@ -125,6 +135,7 @@ type request struct {
 type reply struct {
 	children []ChildInfo
 	child    ChildInfo
+	counts   Counts
 	err      error
 }
 
@@ -146,6 +157,21 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 			infos[i] = c.info()
 		}
 		answer(&reply{children: infos})
+		return
+	case opCount:
+		var n Counts
+		for _, c := range s.children {
+			n.Specs++
+			if c.actor != nil {
+				n.Active++
+			}
+			if c.kind == kindSupervisor {
+				n.Supervisors++
+			} else {
+				n.Workers++
+			}
+		}
+		answer(&reply{counts: n})
 		return
 	}
 	if s.phase >= phaseShuttingDown {

@@ -111,7 +111,8 @@
 // At run time a [Supervisor] handle ([Tree.Root], [Tree.Supervisor]) is
 // OTP's API: [Supervisor.Children] (a [ChildInfo] per child: its state,
 // pid, parked spares, since when it runs, its heartbeat's age, its last
-// exit), [Supervisor.StartChild], [Supervisor.TerminateChild],
+// exit), [Supervisor.Count] (OTP's count_children),
+// [Supervisor.StartChild], [Supervisor.TerminateChild],
 // [Supervisor.RestartChild], [Supervisor.DeleteChild] and
 // [Supervisor.StartSimpleChild]. [Tree.Kill] ends a tree the fast way,
 // every process SIGKILLed at once.
