@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -71,8 +73,8 @@ func (s *Supervisor) StartSimpleChild(ctx context.Context, args ...string) (Chil
 // TerminateChild stops the child within its shutdown policy and keeps its
 // spec, so RestartChild can start it again (OTP's terminate_child). A
 // temporary child, or one started from a simple_one_for_one template, is
-// removed instead. A terminated child is not restarted by its siblings'
-// failures.
+// removed instead; terminating such a child that is gone already is not an
+// error (OTP's terminate_child of a dead pid).
 func (s *Supervisor) TerminateChild(ctx context.Context, name string) error {
 	_, err := s.ask(ctx, &request{op: opTerminate, name: name}, fmt.Sprintf("terminate child %q", name))
 	return err
@@ -162,7 +164,7 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 		var n Counts
 		for _, c := range s.children {
 			n.Specs++
-			if c.actor != nil {
+			if c.state == StateRunning {
 				n.Active++
 			}
 			if c.kind == kindSupervisor {
@@ -170,6 +172,9 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 			} else {
 				n.Workers++
 			}
+		}
+		if s.spec.Strategy == SimpleOneForOne {
+			n.Specs = 1 // the template, as in OTP
 		}
 		answer(&reply{counts: n})
 		return
@@ -215,7 +220,11 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 	case opTerminate:
 		s.enqueue(&job{drop: fail, steps: []step{callStep(func(ctx actor.Context, s *supervisor) {
 			c := s.find(m.name)
-			if c == nil {
+			switch {
+			case c == nil && s.gaveOut(m.name):
+				answer(&reply{}) // a dynamic child that is gone: as OTP's dead pid
+				return
+			case c == nil:
 				fail(ErrNoChild)
 				return
 			}
@@ -255,6 +264,17 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 			}
 		})}})
 	}
+}
+
+// gaveOut reports whether name is one this simple_one_for_one supervisor
+// gave a dynamic child ("conn-3"), gone or not.
+func (s *supervisor) gaveOut(name string) bool {
+	if s.spec.Strategy != SimpleOneForOne {
+		return false
+	}
+	rest, ok := strings.CutPrefix(name, s.spec.Children[0].Name+"-")
+	n, err := strconv.Atoi(rest)
+	return ok && err == nil && n >= 1 && n <= s.seq && strconv.Itoa(n) == rest
 }
 
 // startJob starts a child added on request. A child that does not start is

@@ -153,10 +153,12 @@ type ChildInfo struct {
 	Group *procbridge.Group
 }
 
-// Counts is OTP's count_children (Supervisor.Count).
+// Counts is OTP's count_children (Supervisor.Count). A simple_one_for_one
+// supervisor has one spec, its template; its Supervisors or Workers count
+// its dynamic children.
 type Counts struct {
 	Specs       int // children the supervisor knows
-	Active      int // children with a running or starting actor
+	Active      int // children running (ready, not being stopped or restarted)
 	Supervisors int // nested supervisors among the children
 	Workers     int // processes among the children
 }

@@ -131,7 +131,7 @@ func TestSimpleOneForOne(t *testing.T) {
 	root := tree.Root()
 	n, err := root.Count(ctxT(t))
 	require.NoError(t, err)
-	assert.Equal(t, 0, n.Specs, "a simple_one_for_one supervisor starts no child itself")
+	assert.Equal(t, supervision.Counts{Specs: 1}, n, "a simple_one_for_one supervisor starts no child itself; its spec is the template")
 
 	// The extra argument is the exit status of the "exit-when-told" worker.
 	first, err := root.StartSimpleChild(ctxT(t), "0")
@@ -160,7 +160,7 @@ func TestSimpleOneForOne(t *testing.T) {
 	require.NoError(t, root.TerminateChild(ctxT(t), "conn-2"))
 	n, err = root.Count(ctxT(t))
 	require.NoError(t, err)
-	assert.Equal(t, 0, n.Specs)
+	assert.Equal(t, supervision.Counts{Specs: 1}, n)
 }
 
 // TestSimpleOneForOneStopsChildrenTogether: on shutdown the children of a
