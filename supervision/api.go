@@ -74,7 +74,9 @@ func (s *Supervisor) StartSimpleChild(ctx context.Context, args ...string) (Chil
 // spec, so RestartChild can start it again (OTP's terminate_child). A
 // temporary child, or one started from a simple_one_for_one template, is
 // removed instead; terminating such a child that is gone already is not an
-// error (OTP's terminate_child of a dead pid).
+// error (OTP's terminate_child of a dead pid). Under OneForAll and
+// RestForOne a terminated child stays terminated until a sibling's failure
+// restarts it with the others, as in OTP.
 func (s *Supervisor) TerminateChild(ctx context.Context, name string) error {
 	_, err := s.ask(ctx, &request{op: opTerminate, name: name}, fmt.Sprintf("terminate child %q", name))
 	return err

@@ -74,9 +74,11 @@ func (s *supervisor) decideStep(c *child, clean bool, cause error, pre *decision
 
 // restart plans the restart of c and the siblings its strategy affects:
 // stop the affected children still running, in reverse start order; wait
-// out c's backoff; start them again in start order, each ready before the
-// next. Siblings that are Temporary are removed instead, and so are
-// children terminated on request (they stay terminated).
+// out c's backoff; start them all again in start order, each ready before
+// the next. As in OTP (supervisor.erl's restart_multiple_children), that
+// includes the affected siblings that were not running: terminated on
+// request, transient ones that ended cleanly. Siblings that are Temporary
+// are removed instead.
 //
 // An affected sibling with hot spares (ChildSpec.Standby) whose actor is
 // running is not stopped: it fails over to a spare instead of restarting
@@ -94,9 +96,6 @@ func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
 	switched := map[*child]bool{}
 	for _, i := range affected(s.spec.Strategy, len(s.children), s.index(c)) {
 		o := s.children[i]
-		if o != c && o.actor == nil && o.pending == 0 {
-			continue
-		}
 		hit = append(hit, o)
 		if o != c && o.canSwitch() {
 			switched[o] = true

@@ -698,3 +698,545 @@ func TestOTP_termination(t *testing.T) {
 		})
 	}
 }
+
+// trace lists the starts, ready, exits and stops among evs of supervisor
+// sup, one "what child#incarnation" each, in order.
+func trace(evs []supervision.Event, sup string) []string {
+	var out []string
+	for _, ev := range evs {
+		h := ev.EventHeader()
+		if h.Supervisor != sup {
+			continue
+		}
+		what := ""
+		switch ev.(type) {
+		case supervision.ChildStarted:
+			what = "started"
+		case supervision.ChildReady:
+			what = "ready"
+		case supervision.ChildExited:
+			what = "exited"
+		case supervision.ChildStopped:
+			what = "stopped"
+		default:
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s#%d", what, h.Child, h.Incarnation))
+	}
+	return out
+}
+
+// count counts the events of type T about child among evs.
+func count[T supervision.Event](evs []supervision.Event, child string) int {
+	n := 0
+	for _, ev := range evs {
+		if _, ok := ev.(T); ok && ev.EventHeader().Child == child {
+			n++
+		}
+	}
+	return n
+}
+
+// failing is the suite's start_child(error) child: its first start
+// succeeds, every later one fails. It counts its starts in dir.
+func failing(name, dir string) supervision.ChildSpec {
+	return supervision.ChildSpec{Name: name, Process: proc("scripted", dir, "run", "fail"), Shutdown: time.Second, Backoff: otp}
+}
+
+// gaveUp checks the tree ended because its root's intensity was exceeded
+// (OTP: the supervisor exits shutdown).
+func gaveUp(t *testing.T, tree *supervision.Tree) {
+	t.Helper()
+	assert.ErrorIs(t, tree.Wait(ctxT(t)), supervision.ErrIntensity)
+}
+
+// ---- group restart_one_for_one ----
+
+// supervisor_SUITE.erl:1306.
+func TestOTP_one_for_one(t *testing.T) {
+	tree, rec := start(t, supervision.Spec{Intensity: in(2, time.Hour)}, supervision.Options{})
+	root := tree.Root()
+	c1 := startChild(t, root, obeying("child1"))
+	c2 := startChild(t, root, obeying("child2"))
+	abnormal(t, c1.Pid)
+	n1 := readyAgain(t, rec, root, "child1", c1.Incarnation)
+	assert.Equal(t, c2.Pid, childPid(t, root, "child2"))
+	assert.Equal(t, supervision.Counts{Specs: 2, Active: 2, Workers: 2}, counts(t, root))
+	abnormal(t, c2.Pid)
+	readyAgain(t, rec, root, "child2", c2.Incarnation)
+	abnormal(t, n1.Pid)
+	gaveUp(t, tree)
+}
+
+// supervisor_SUITE.erl:1336. child1's restarts all fail: the fifth
+// failure in the window (the death and four failed restarts) exceeds
+// {4, 3600}; child2 is stopped.
+func TestOTP_one_for_one_escalation(t *testing.T) {
+	dir := t.TempDir()
+	tree, rec := start(t, supervision.Spec{Intensity: in(4, time.Hour)}, supervision.Options{})
+	root := tree.Root()
+	c1 := startChild(t, root, failing("child1", dir))
+	startChild(t, root, obeying("child2"))
+	abnormal(t, c1.Pid)
+	gaveUp(t, tree)
+	assert.Equal(t, 5, starts(dir), "the first start and four failed restarts")
+	s2 := stoppedOf(rec.events(), "child2")
+	require.Len(t, s2, 1)
+	assert.Equal(t, "shutdown", s2[0].Reason)
+}
+
+// ---- group restart_one_for_all ----
+
+// supervisor_SUITE.erl:1356.
+func TestOTP_one_for_all(t *testing.T) {
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.OneForAll, Intensity: in(2, time.Hour)}, supervision.Options{})
+	root := tree.Root()
+	c1 := startChild(t, root, obeying("child1"))
+	c2 := startChild(t, root, obeying("child2"))
+	abnormal(t, c1.Pid)
+	n2 := readyAgain(t, rec, root, "child2", c2.Incarnation)
+	waitGone(t, c2.Pid)
+	n1 := childInfo(t, root, "child1")
+	assert.NotEqual(t, c1.Pid, n1.Pid)
+	assert.NotEqual(t, c2.Pid, n2.Pid)
+	assert.Equal(t, supervision.Counts{Specs: 2, Active: 2, Workers: 2}, counts(t, root))
+	abnormal(t, n1.Pid)
+	readyAgain(t, rec, root, "child2", n2.Incarnation)
+	abnormal(t, childPid(t, root, "child1"))
+	gaveUp(t, tree)
+}
+
+// supervisor_SUITE.erl:1392. child1 dies; child2 is stopped, and then
+// fails every start: each failure restarts both again, until the fifth.
+func TestOTP_one_for_all_escalation(t *testing.T) {
+	dir := t.TempDir()
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.OneForAll, Intensity: in(4, time.Hour)}, supervision.Options{})
+	root := tree.Root()
+	c1 := startChild(t, root, obeying("child1"))
+	startChild(t, root, failing("child2", dir))
+	abnormal(t, c1.Pid)
+	gaveUp(t, tree)
+	assert.Equal(t, 5, starts(dir))
+	assert.Equal(t, 5, count[supervision.ChildStarted](rec.events(), "child1"))
+}
+
+// otherChildFailsRestart is one_for_all_other_child_fails_restart and its
+// rest_for_one twin: child1 dies; on its restart child2's start fails once
+// (the suite gates each start; here child2's second start fails).
+func otherChildFailsRestart(t *testing.T, s supervision.Strategy, want []string) {
+	d1, d2 := t.TempDir(), t.TempDir()
+	tree, rec := start(t, supervision.Spec{Strategy: s, Intensity: in(3, time.Hour)}, supervision.Options{})
+	root := tree.Root()
+	c1 := startChild(t, root, supervision.ChildSpec{Name: "child1", Process: proc("scripted", d1, "run"), Shutdown: time.Second, Backoff: otp})
+	startChild(t, root, supervision.ChildSpec{Name: "child2", Process: proc("scripted", d2, "run", "fail", "run"), Shutdown: time.Second, Backoff: otp})
+	from := len(rec.events())
+	abnormal(t, c1.Pid)
+	readyAgain(t, rec, root, "child2", 2)
+	up(t, tree)
+	assert.Equal(t, want, trace(rec.events()[from:], "root"))
+	assert.Equal(t, supervision.Counts{Specs: 2, Active: 2, Workers: 2}, counts(t, root))
+}
+
+// supervisor_SUITE.erl:1412. After child2's failed start, the child1 just
+// restarted is stopped (shutdown) and both start again.
+func TestOTP_one_for_all_other_child_fails_restart(t *testing.T) {
+	otherChildFailsRestart(t, supervision.OneForAll, []string{
+		"exited child1#1", "stopped child2#1",
+		"started child1#2", "ready child1#2", "started child2#2", "exited child2#2",
+		"stopped child1#2",
+		"started child1#3", "ready child1#3", "started child2#3", "ready child2#3",
+	})
+}
+
+// ---- group restart_simple_one_for_one ----
+
+// supervisor_SUITE.erl:1462.
+func TestOTP_simple_one_for_one(t *testing.T) {
+	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{obeying("child")}}
+	tree, rec := start(t, spec, supervision.Options{})
+	root := tree.Root()
+	c1, c2 := startSimple(t, root), startSimple(t, root)
+	abnormal(t, c1.Pid)
+	n1 := readyAgain(t, rec, root, c1.Name, c1.Incarnation)
+	assert.Equal(t, []string{c1.Name, c2.Name}, names(t, root))
+	assert.Equal(t, c2.Pid, childPid(t, root, c2.Name))
+	assert.Equal(t, supervision.Counts{Specs: 1, Active: 2, Workers: 2}, counts(t, root))
+	abnormal(t, c2.Pid)
+	readyAgain(t, rec, root, c2.Name, c2.Incarnation)
+	abnormal(t, n1.Pid)
+	gaveUp(t, tree)
+}
+
+// supervisor_SUITE.erl:1494. The children stop together: the stop takes
+// at least the slowest answer within the grace (1 s) and less than the
+// child that would take 5 s (killed after its 2 s grace). These are the
+// suite's own bounds.
+func TestOTP_simple_one_for_one_shutdown(t *testing.T) {
+	tmpl := supervision.ChildSpec{Name: "child", Process: proc("slow-stop"), Shutdown: 2 * time.Second, Backoff: otp}
+	tree, _ := start(t, supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{tmpl}}, supervision.Options{})
+	root := tree.Root()
+	startSimple(t, root, "1s")
+	startSimple(t, root, "1s")
+	slow := startSimple(t, root, "5s")
+	began := time.Now()
+	stopped, err := tree.Stop(ctxT(t))
+	took := time.Since(began)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, took, time.Second)
+	assert.Less(t, took, 5*time.Second)
+	require.Len(t, stopped, 1)
+	assert.Equal(t, slow.Name, stopped[0].Child)
+	assert.True(t, stopped[0].Killed)
+}
+
+// supervisor_SUITE.erl:1604.
+func TestOTP_simple_one_for_one_escalation(t *testing.T) {
+	tmpl := supervision.ChildSpec{Name: "child", Process: proc("scripted"), Shutdown: time.Second, Backoff: otp}
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(4, time.Hour), Children: []supervision.ChildSpec{tmpl}}, supervision.Options{})
+	root := tree.Root()
+	dir := t.TempDir()
+	c1 := startSimple(t, root, dir, "run", "fail")
+	c2 := startSimple(t, root, t.TempDir(), "run")
+	abnormal(t, c1.Pid)
+	gaveUp(t, tree)
+	assert.Equal(t, 5, starts(dir))
+	s2 := stoppedOf(rec.events(), c2.Name)
+	require.Len(t, s2, 1)
+	assert.Equal(t, "shutdown", s2[0].Reason)
+}
+
+// ---- group restart_rest_for_one ----
+
+// supervisor_SUITE.erl:1619.
+func TestOTP_rest_for_one(t *testing.T) {
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Intensity: in(2, time.Hour)}, supervision.Options{})
+	root := tree.Root()
+	c1 := startChild(t, root, obeying("child1"))
+	c2 := startChild(t, root, obeying("child2"))
+	c3 := startChild(t, root, obeying("child3"))
+	assert.Equal(t, supervision.Counts{Specs: 3, Active: 3, Workers: 3}, counts(t, root))
+	abnormal(t, c2.Pid)
+	n3 := readyAgain(t, rec, root, "child3", c3.Incarnation)
+	waitGone(t, c3.Pid)
+	assert.Equal(t, c1.Pid, childPid(t, root, "child1"))
+	n2 := childInfo(t, root, "child2")
+	assert.NotEqual(t, c2.Pid, n2.Pid)
+	assert.NotEqual(t, c3.Pid, n3.Pid)
+	assert.Equal(t, supervision.Counts{Specs: 3, Active: 3, Workers: 3}, counts(t, root))
+	abnormal(t, n3.Pid)
+	readyAgain(t, rec, root, "child3", n3.Incarnation)
+	assert.Equal(t, c1.Pid, childPid(t, root, "child1"))
+	assert.Equal(t, n2.Pid, childPid(t, root, "child2"))
+	abnormal(t, n2.Pid)
+	gaveUp(t, tree)
+}
+
+// supervisor_SUITE.erl:1667. child1 dies; child2, stopped with it, fails
+// every start after: only child2 is tried again each time.
+func TestOTP_rest_for_one_escalation(t *testing.T) {
+	dir := t.TempDir()
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Intensity: in(4, time.Hour)}, supervision.Options{})
+	root := tree.Root()
+	c1 := startChild(t, root, obeying("child1"))
+	startChild(t, root, failing("child2", dir))
+	abnormal(t, c1.Pid)
+	gaveUp(t, tree)
+	assert.Equal(t, 5, starts(dir))
+	assert.Equal(t, 2, count[supervision.ChildStarted](rec.events(), "child1"))
+}
+
+// supervisor_SUITE.erl:1686. After child2's failed start only child2 is
+// tried again: child1 is neither stopped nor started a third time.
+func TestOTP_rest_for_one_other_child_fails_restart(t *testing.T) {
+	otherChildFailsRestart(t, supervision.RestForOne, []string{
+		"exited child1#1", "stopped child2#1",
+		"started child1#2", "ready child1#2", "started child2#2", "exited child2#2",
+		"started child2#3", "ready child2#3",
+	})
+}
+
+// ---- tree ----
+
+// supervisor_SUITE.erl:1756. A two-level tree: supchild2 gives up; the top
+// one_for_all supervisor restarts its three children, supchild3 too,
+// though it was terminated with terminate_child. The restarted supervisors
+// come back with the children of their specs only.
+func TestOTP_tree(t *testing.T) {
+	sub := func(cs ...supervision.ChildSpec) *supervision.Spec {
+		return &supervision.Spec{Intensity: in(4, time.Hour), Children: cs}
+	}
+	nested := func(name string, spec *supervision.Spec, r supervision.Restart) supervision.ChildSpec {
+		return supervision.ChildSpec{Name: name, Supervisor: spec, Restart: r, Shutdown: supervision.Infinity, Backoff: otp}
+	}
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.OneForAll, Intensity: in(4, time.Hour)}, supervision.Options{})
+	root, ctx := tree.Root(), ctxT(t)
+	for _, c := range []supervision.ChildSpec{
+		nested("supchild1", sub(obeying("child1"), obeying("child2")), supervision.Permanent),
+		nested("supchild2", sub(), supervision.Permanent),
+		nested("supchild3", sub(), supervision.Transient),
+	} {
+		_, err := root.StartChild(ctx, c)
+		require.NoError(t, err)
+	}
+	require.NoError(t, root.TerminateChild(ctx, "supchild3"))
+	assert.Equal(t, supervision.Counts{Specs: 3, Active: 2, Supervisors: 3}, counts(t, root))
+	sup1, sup2 := tree.Supervisor("supchild1"), tree.Supervisor("supchild2")
+	assert.Equal(t, supervision.Counts{Specs: 2, Active: 2, Workers: 2}, counts(t, sup1))
+	assert.Equal(t, supervision.Counts{}, counts(t, sup2))
+
+	dir := t.TempDir()
+	c3 := startChild(t, sup2, failing("child3", dir))
+	c4 := startChild(t, sup2, obeying("child4"))
+	assert.Equal(t, supervision.Counts{Specs: 2, Active: 2, Workers: 2}, counts(t, sup2))
+	p1, p2 := childPid(t, sup1, "child1"), childPid(t, sup1, "child2")
+
+	abnormal(t, c4.Pid)
+	readyAgain(t, rec, sup2, "child4", c4.Incarnation)
+	assert.Equal(t, p1, childPid(t, sup1, "child1"))
+	assert.Equal(t, p2, childPid(t, sup1, "child2"))
+	assert.Equal(t, c3.Pid, childPid(t, sup2, "child3"))
+
+	sup2Inc := childInfo(t, root, "supchild2").Incarnation
+	abnormal(t, c3.Pid)
+	next[supervision.GaveUp](t, rec, "root/supchild2", "child3")
+	assert.Equal(t, 4, starts(dir), "one start and three failed restarts: child4's restart counted too")
+	readyAgain(t, rec, root, "supchild2", sup2Inc)
+	settled(t, root)
+	assert.Equal(t, supervision.Counts{Specs: 3, Active: 3, Supervisors: 3}, counts(t, root))
+	assert.Equal(t, []string{"child1", "child2"}, names(t, sup1))
+	assert.Equal(t, supervision.Counts{Specs: 2, Active: 2, Workers: 2}, counts(t, sup1))
+	assert.Equal(t, supervision.Counts{}, counts(t, sup2))
+	assert.Equal(t, supervision.Counts{}, counts(t, tree.Supervisor("supchild3")))
+}
+
+// The rules the suite shows only in passing, each tested directly.
+
+// TestOTPRule_affected_not_running: under one_for_all and rest_for_one,
+// OTP restarts every affected child that is not temporary, including
+// those not running (supervisor.erl:853-870, 886-898: terminate_children
+// keeps every non-temporary child, start_children starts them all): a
+// child terminated on request and a transient one that ended normally. A
+// temporary sibling is stopped and dropped.
+func TestOTPRule_affected_not_running(t *testing.T) {
+	for _, s := range []supervision.Strategy{supervision.OneForAll, supervision.RestForOne} {
+		t.Run(string(s), func(t *testing.T) {
+			tree, rec := start(t, supervision.Spec{Strategy: s, Intensity: in(10, time.Hour)}, supervision.Options{})
+			root := tree.Root()
+			a := startChild(t, root, obeying("a"))
+			b := startChild(t, root, obeying("b", supervision.Transient))
+			startChild(t, root, obeying("c"))
+			d := startChild(t, root, obeying("d", supervision.Temporary))
+			normal(t, b.Pid)
+			next[supervision.ChildTerminated](t, rec, "root", "b")
+			require.NoError(t, root.TerminateChild(ctxT(t), "c"))
+			assert.Equal(t, supervision.Counts{Specs: 4, Active: 2, Workers: 4}, counts(t, root))
+
+			abnormal(t, a.Pid)
+			readyAgain(t, rec, root, "c", 1)
+			waitGone(t, d.Pid)
+			settled(t, root)
+			assert.Equal(t, []string{"a", "b", "c"}, names(t, root))
+			assert.Equal(t, supervision.Counts{Specs: 3, Active: 3, Workers: 3}, counts(t, root))
+		})
+	}
+}
+
+// ---- group significant ----
+
+// endsCleanly checks the tree shut itself down (auto_shutdown: OTP's
+// supervisor exits shutdown, not a failure).
+func endsCleanly(t *testing.T, tree *supervision.Tree) {
+	t.Helper()
+	assert.NoError(t, tree.Wait(ctxT(t)))
+}
+
+// The suite's ways to end a child, by OTP's name.
+var ends = []struct {
+	otp string
+	how func(*testing.T, int)
+}{{"kill", kill}, {"die", abnormal}, {"stop", normal}}
+
+// supervisor_SUITE.erl:2981. A temporary child that is not significant
+// never ends its supervisor, however it ends.
+func TestOTP_nonsignificant_temporary(t *testing.T) {
+	for _, auto := range []supervision.AutoShutdown{supervision.Never, supervision.AnySignificant, supervision.AllSignificant} {
+		t.Run(string(auto), func(t *testing.T) {
+			tree, rec := start(t, supervision.Spec{AutoShutdown: auto, Intensity: in(5, time.Hour)}, supervision.Options{})
+			root := tree.Root()
+			startChild(t, root, obeying("child1", supervision.Temporary))
+			require.NoError(t, root.TerminateChild(ctxT(t), "child1"))
+			up(t, tree)
+			for _, e := range ends {
+				c := startChild(t, root, obeying("child1", supervision.Temporary))
+				e.how(t, c.Pid)
+				assert.True(t, next[supervision.ChildTerminated](t, rec, "root", "child1").Removed, e.otp)
+				up(t, tree)
+			}
+		})
+	}
+}
+
+// supervisor_SUITE.erl:3034. Likewise a transient one: killed or died, it
+// is restarted; stopped (normal), it is not.
+func TestOTP_nonsignificant_transient(t *testing.T) {
+	for _, auto := range []supervision.AutoShutdown{supervision.Never, supervision.AnySignificant, supervision.AllSignificant} {
+		t.Run(string(auto), func(t *testing.T) {
+			tree, rec := start(t, supervision.Spec{AutoShutdown: auto, Intensity: in(5, time.Hour)}, supervision.Options{})
+			root := tree.Root()
+			c := startChild(t, root, obeying("child1", supervision.Transient))
+			require.NoError(t, root.TerminateChild(ctxT(t), "child1"))
+			up(t, tree)
+			c, err := root.RestartChild(ctxT(t), "child1")
+			require.NoError(t, err)
+			kill(t, c.Pid)
+			c = readyAgain(t, rec, root, "child1", c.Incarnation)
+			abnormal(t, c.Pid)
+			c = readyAgain(t, rec, root, "child1", c.Incarnation)
+			normal(t, c.Pid)
+			next[supervision.ChildTerminated](t, rec, "root", "child1")
+			up(t, tree)
+		})
+	}
+}
+
+// significantTree starts a supervisor with auto, and children child1 and
+// child2 (significant) and child3 (not), all of restart type r.
+func significantTree(t *testing.T, auto supervision.AutoShutdown, r supervision.Restart) (*supervision.Tree, *recorder) {
+	tree, rec := start(t, supervision.Spec{AutoShutdown: auto, Intensity: in(5, time.Hour)}, supervision.Options{})
+	for _, name := range []string{"child1", "child2", "child3"} {
+		c := obeying(name, r)
+		c.Significant = name != "child3"
+		startChild(t, tree.Root(), c)
+	}
+	return tree, rec
+}
+
+// supervisor_SUITE.erl:3086.
+func TestOTP_significant_temporary(t *testing.T) {
+	// Terminated by the supervisor: no auto-shutdown.
+	tree, _ := significantTree(t, supervision.AnySignificant, supervision.Temporary)
+	require.NoError(t, tree.Root().TerminateChild(ctxT(t), "child1"))
+	up(t, tree)
+	// any_significant: however a significant child ends, everything does.
+	for _, e := range ends {
+		t.Run("any_significant "+e.otp, func(t *testing.T) {
+			tree, rec := significantTree(t, supervision.AnySignificant, supervision.Temporary)
+			e.how(t, childPid(t, tree.Root(), "child1"))
+			endsCleanly(t, tree)
+			for _, name := range []string{"child2", "child3"} {
+				s := stoppedOf(rec.events(), name)
+				require.Len(t, s, 1, name)
+				assert.Equal(t, "shutdown", s[0].Reason)
+			}
+		})
+	}
+	// all_significant: when the last significant child ends.
+	t.Run("all_significant", func(t *testing.T) {
+		tree, _ := significantTree(t, supervision.AllSignificant, supervision.Temporary)
+		normal(t, childPid(t, tree.Root(), "child1"))
+		up(t, tree)
+		normal(t, childPid(t, tree.Root(), "child2"))
+		endsCleanly(t, tree)
+	})
+}
+
+// supervisor_SUITE.erl:3193.
+func TestOTP_significant_transient(t *testing.T) {
+	tree, rec := significantTree(t, supervision.AnySignificant, supervision.Transient)
+	root := tree.Root()
+	require.NoError(t, root.TerminateChild(ctxT(t), "child1"))
+	up(t, tree)
+	c, err := root.RestartChild(ctxT(t), "child1")
+	require.NoError(t, err)
+	kill(t, c.Pid)
+	c = readyAgain(t, rec, root, "child1", c.Incarnation)
+	up(t, tree)
+	abnormal(t, c.Pid)
+	c = readyAgain(t, rec, root, "child1", c.Incarnation)
+	up(t, tree)
+	normal(t, c.Pid)
+	endsCleanly(t, tree)
+
+	t.Run("all_significant", func(t *testing.T) {
+		tree, _ := significantTree(t, supervision.AllSignificant, supervision.Transient)
+		normal(t, childPid(t, tree.Root(), "child1"))
+		up(t, tree)
+		normal(t, childPid(t, tree.Root(), "child2"))
+		endsCleanly(t, tree)
+	})
+}
+
+// supervisor_SUITE.erl:3298, in the form OTP 27 gives it: auto_shutdown
+// other than never is refused for simple_one_for_one (OTP 24-26 allowed
+// it).
+func TestOTP_significant_simple(t *testing.T) {
+	tmpl := supervision.ChildSpec{Name: "child", Process: proc("obey"), Restart: supervision.Transient, Significant: true}
+	for _, auto := range []supervision.AutoShutdown{supervision.AnySignificant, supervision.AllSignificant} {
+		spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, AutoShutdown: auto, Children: []supervision.ChildSpec{tmpl}}
+		assert.ErrorIs(t, spec.Validate(), supervision.ErrInvalid, auto)
+	}
+	tmpl.Significant = false
+	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, AutoShutdown: supervision.Never, Children: []supervision.ChildSpec{tmpl}}
+	assert.NoError(t, spec.Validate())
+}
+
+// supervisor_SUITE.erl:3335. A non-significant child's end restarts the
+// children its strategy says; the significant ones the supervisor stops
+// for that restart do not end it.
+func TestOTP_significant_bystander(t *testing.T) {
+	for _, s := range []supervision.Strategy{supervision.OneForOne, supervision.OneForAll, supervision.RestForOne} {
+		for _, auto := range []supervision.AutoShutdown{supervision.AnySignificant, supervision.AllSignificant} {
+			t.Run(string(s)+" "+string(auto), func(t *testing.T) {
+				tree, rec := start(t, supervision.Spec{Strategy: s, AutoShutdown: auto, Intensity: in(5, time.Hour)}, supervision.Options{})
+				root := tree.Root()
+				var before []supervision.ChildInfo
+				for _, name := range []string{"child1", "child2", "child3"} {
+					c := obeying(name, supervision.Transient)
+					c.Significant = name != "child2"
+					before = append(before, startChild(t, root, c))
+				}
+				kill(t, before[1].Pid)
+				last := "child3"
+				if s == supervision.OneForOne {
+					last = "child2"
+				}
+				readyAgain(t, rec, root, last, 1)
+				up(t, tree)
+				for i, b := range before {
+					restarted := i == 1 || s == supervision.OneForAll || (s == supervision.RestForOne && i > 1)
+					now := childPid(t, root, b.Name)
+					if restarted {
+						assert.NotEqual(t, b.Pid, now, b.Name)
+					} else {
+						assert.Equal(t, b.Pid, now, b.Name)
+					}
+				}
+			})
+		}
+	}
+}
+
+// supervisor_SUITE.erl:3391. A significant nested supervisor that shuts
+// itself down shuts its own supervisor down; one that is not significant
+// only ends.
+func TestOTP_significant_escalation(t *testing.T) {
+	for _, significant := range []bool{true, false} {
+		t.Run(fmt.Sprint("significant ", significant), func(t *testing.T) {
+			tree, rec := start(t, supervision.Spec{AutoShutdown: supervision.AnySignificant}, supervision.Options{})
+			root := tree.Root()
+			_, err := root.StartChild(ctxT(t), supervision.ChildSpec{Name: "sup1", Supervisor: &supervision.Spec{AutoShutdown: supervision.AnySignificant},
+				Restart: supervision.Transient, Significant: significant, Shutdown: supervision.Infinity, Backoff: otp})
+			require.NoError(t, err)
+			c := obeying("child1", supervision.Transient)
+			c.Significant = true
+			c1 := startChild(t, tree.Supervisor("sup1"), c)
+			normal(t, c1.Pid)
+			if significant {
+				endsCleanly(t, tree)
+				return
+			}
+			next[supervision.ChildTerminated](t, rec, "root", "sup1")
+			up(t, tree)
+		})
+	}
+}
