@@ -83,8 +83,9 @@ func (s *Supervisor) TerminateChild(ctx context.Context, name string) error {
 }
 
 // RestartChild starts a terminated child again and returns once it is ready
-// (OTP's restart_child). A running child is ErrRunning, one waiting to be
-// restarted ErrRestarting. It does not count against the intensity.
+// (OTP's restart_child). A running child is ErrRunning; one whose restart
+// is under way (stopping, waiting, starting) ErrRestarting. It does not
+// count against the intensity.
 func (s *Supervisor) RestartChild(ctx context.Context, name string) (ChildInfo, error) {
 	r, err := s.ask(ctx, &request{op: opRestart, name: name}, fmt.Sprintf("restart child %q", name))
 	if err != nil {
@@ -250,10 +251,10 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 			switch {
 			case c == nil:
 				fail(ErrNoChild)
-			case c.actor != nil:
+			case c.state == StateRunning:
 				fail(ErrRunning)
-			case c.state != StateTerminated:
-				fail(ErrRestarting)
+			case c.actor != nil || c.state != StateTerminated:
+				fail(ErrRestarting) // its restart is under way
 			case m.op == opDelete:
 				s.remove(c)
 				answer(&reply{})

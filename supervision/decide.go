@@ -148,7 +148,7 @@ func (s *supervisor) restartSteps(token uint64) []step {
 	for _, o := range s.children {
 		switch {
 		case o.pending == token:
-			steps = append(steps, &startStep{c: o, token: token, onFail: restartFailed})
+			steps = append(steps, &startStep{c: o, token: token, onFail: restartFailed(token)})
 		case o.switching == token:
 			steps = append(steps, &switchStep{c: o, restart: token})
 		}
@@ -247,16 +247,35 @@ func (s *supervisor) coldInstead(c *child, token uint64, why error) {
 			s.sh.metrics.restart(s.path, c.label)
 			s.emit(ChildRestarting{Header: s.header(c), Cause: cause, NotSwitched: why})
 		}),
-		&startStep{c: c, token: token, onFail: restartFailed},
+		&startStep{c: c, token: token, onFail: restartFailed(token)},
 	)
 }
 
-// restartFailed: a restarted child failed before it was ready. As in OTP,
-// that is one more failure: the rest of the restart is dropped and the
-// failure is decided at once (it counts against the intensity, and the
-// child's backoff grows).
-func restartFailed(ctx actor.Context, s *supervisor, c *child, cause error) {
-	s.abortHead(&job{steps: []step{s.decideStep(c, false, cause, nil)}})
+// restartFailed returns what a start in the restart token does when the
+// child fails before it is ready. As in OTP, that is one more failure
+// (it counts against the intensity, and the child's backoff grows),
+// decided in turn, as OTP's try_again_restart is a message to itself: the
+// rest of the restart is dropped, the affected siblings not started yet
+// are left terminated (the retry starts them again, as the strategy
+// says), and the retry is queued behind the requests that came meanwhile,
+// so that TerminateChild or a stop can end a restart loop.
+func restartFailed(token uint64) func(ctx actor.Context, s *supervisor, c *child, cause error) {
+	return func(ctx actor.Context, s *supervisor, c *child, cause error) {
+		s.abortHead(nil)
+		for _, o := range s.children {
+			if o == c {
+				continue
+			}
+			if o.pending == token && o.actor == nil {
+				o.pending, o.state = 0, StateTerminated
+			}
+			if o.switching == token {
+				o.switching, o.switchCause = 0, nil
+			}
+		}
+		c.pending, c.state = token, StateRestarting
+		s.enqueue(&job{steps: []step{s.decideStep(c, false, cause, nil)}})
+	}
 }
 
 // giveUp: the intensity is exceeded. Stop everything, then escalate.

@@ -77,6 +77,7 @@ package supervision_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -1239,4 +1240,342 @@ func TestOTP_significant_escalation(t *testing.T) {
 			up(t, tree)
 		})
 	}
+}
+
+// ---- the remaining top-level cases ----
+
+// flagFile returns a path in a new directory, for a fail-if child.
+func flagFile(t *testing.T) string { return filepath.Join(t.TempDir(), "fail") }
+
+// touch creates the file at path; rm removes it.
+func touch(t *testing.T, path string) { t.Helper(); require.NoError(t, os.WriteFile(path, nil, 0o600)) }
+func rm(t *testing.T, path string)    { t.Helper(); require.NoError(t, os.Remove(path)) }
+
+// waitEach waits until match has named each of keys n times.
+func waitEach(t *testing.T, rec *recorder, what string, n int, match func(supervision.Event) (string, bool), keys ...string) {
+	t.Helper()
+	left := map[string]int{}
+	for _, k := range keys {
+		left[k] = n
+	}
+	for len(left) > 0 {
+		rec.wait(t, fmt.Sprintf("%s (%v to go)", what, left), func(ev supervision.Event) bool {
+			k, ok := match(ev)
+			if !ok || left[k] == 0 {
+				return false
+			}
+			if left[k]--; left[k] == 0 {
+				delete(left, k)
+			}
+			return true
+		})
+	}
+}
+
+// failedStarts waits for n starts of each of children of sup that ended
+// before the child was ready.
+func failedStarts(t *testing.T, rec *recorder, sup string, n int, children ...string) {
+	t.Helper()
+	waitEach(t, rec, "failed starts", n, func(ev supervision.Event) (string, bool) {
+		e, ok := ev.(supervision.ChildExited)
+		return e.Child, ok && e.Supervisor == sup && e.Exited != nil && e.Exited.Exit.Kind == procbridge.ExitNotReady
+	}, children...)
+}
+
+// readyEach waits for each of children of sup to be ready once more.
+func readyEach(t *testing.T, rec *recorder, sup string, children ...string) {
+	t.Helper()
+	waitEach(t, rec, "ready", 1, func(ev supervision.Event) (string, bool) {
+		e, ok := ev.(supervision.ChildReady)
+		return e.Child, ok && e.Supervisor == sup
+	}, children...)
+}
+
+// supervisor_SUITE.erl:1846, with 20 and 40 children instead of 1000 and
+// 2000.
+func TestOTP_count_children(t *testing.T) {
+	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{obeying("child", supervision.Temporary)}}
+	tree, rec := start(t, spec, supervision.Options{})
+	root := tree.Root()
+	var all []supervision.ChildInfo
+	for range 20 {
+		all = append(all, startSimple(t, root))
+	}
+	assert.Len(t, names(t, root), 20)
+	assert.Equal(t, supervision.Counts{Specs: 1, Active: 20, Workers: 20}, counts(t, root))
+	for range 20 {
+		all = append(all, startSimple(t, root))
+	}
+	assert.Len(t, names(t, root), 40)
+	assert.Equal(t, supervision.Counts{Specs: 1, Active: 40, Workers: 40}, counts(t, root))
+	assert.Equal(t, supervision.Counts{Specs: 1, Active: 40, Workers: 40}, counts(t, root), "stable")
+	var gone []string
+	for _, c := range all {
+		kill(t, c.Pid)
+		gone = append(gone, c.Name)
+	}
+	waitEach(t, rec, "removed", 1, func(ev supervision.Event) (string, bool) {
+		e, ok := ev.(supervision.ChildTerminated)
+		return e.Child, ok && e.Removed
+	}, gone...)
+	settled(t, root)
+	assert.Equal(t, supervision.Counts{Specs: 1}, counts(t, root))
+}
+
+// supervisor_SUITE.erl:1906. Children whose restart is under way (their
+// starts fail, slowly) are not active. The intensity is scaled up: here
+// the children restart concurrently (a deliberate difference).
+func TestOTP_count_restarting_children(t *testing.T) {
+	flag := flagFile(t)
+	tmpl := supervision.ChildSpec{Name: "child", Process: proc("fail-if", flag, "300ms"), Shutdown: supervision.BrutalKill, Backoff: otp}
+	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(1000, 10*time.Second), Children: []supervision.ChildSpec{tmpl}}
+	tree, rec := start(t, spec, supervision.Options{})
+	root := tree.Root()
+	c := []supervision.ChildInfo{startSimple(t, root), startSimple(t, root), startSimple(t, root)}
+	assert.Equal(t, supervision.Counts{Specs: 1, Active: 3, Workers: 3}, counts(t, root))
+	for i := range c {
+		abnormal(t, c[i].Pid)
+		c[i] = readyAgain(t, rec, root, c[i].Name, c[i].Incarnation)
+	}
+	settled(t, root)
+	assert.Equal(t, supervision.Counts{Specs: 1, Active: 3, Workers: 3}, counts(t, root))
+
+	touch(t, flag)
+	abnormal(t, c[0].Pid)
+	abnormal(t, c[1].Pid)
+	failedStarts(t, rec, "root", 2, c[0].Name, c[1].Name)
+	assert.Equal(t, supervision.Counts{Specs: 1, Active: 1, Workers: 3}, counts(t, root))
+	rm(t, flag)
+	readyEach(t, rec, "root", c[0].Name, c[1].Name)
+	settled(t, root)
+	assert.Equal(t, supervision.Counts{Specs: 1, Active: 3, Workers: 3}, counts(t, root))
+
+	for i, want := range []supervision.Counts{{Specs: 1, Active: 2, Workers: 2}, {Specs: 1, Active: 1, Workers: 1}, {Specs: 1}} {
+		require.NoError(t, root.TerminateChild(ctxT(t), c[i].Name))
+		assert.Equal(t, want, counts(t, root))
+	}
+}
+
+// supervisor_SUITE.erl:1987. A temporary child's spec is not kept: after
+// any end, start_child of the same spec succeeds. A permanent or
+// transient child's is: already_started while it runs (restarted),
+// already_present when it is not (restart_child starts it), both
+// ErrChildExists.
+func TestOTP_do_not_save_child_specs_for_temporary_children(t *testing.T) {
+	type how struct {
+		otp string
+		end func(*testing.T, *supervision.Supervisor, int)
+	}
+	signal := func(f func(*testing.T, int)) func(*testing.T, *supervision.Supervisor, int) {
+		return func(t *testing.T, _ *supervision.Supervisor, pid int) { f(t, pid) }
+	}
+	hows := []how{
+		{"kill", signal(kill)}, {"normal", signal(normal)}, {"abnormal", signal(abnormal)},
+		{"terminate_child", func(t *testing.T, s *supervision.Supervisor, _ int) {
+			require.NoError(t, s.TerminateChild(ctxT(t), "child"))
+		}},
+	}
+	for _, s := range []supervision.Strategy{supervision.OneForAll, supervision.OneForOne, supervision.RestForOne} {
+		for _, r := range []supervision.Restart{supervision.Permanent, supervision.Transient, supervision.Temporary} {
+			for _, h := range hows {
+				t.Run(fmt.Sprintf("%s %s %s", s, r, h.otp), func(t *testing.T) {
+					tree, rec := start(t, supervision.Spec{Strategy: s, Intensity: in(10, time.Hour)}, supervision.Options{})
+					root := tree.Root()
+					spec := obeying("child", r)
+					c := startChild(t, root, spec)
+					h.end(t, root, c.Pid)
+					terminated := h.otp == "terminate_child"
+					restarted := !terminated && (r == supervision.Permanent || (r == supervision.Transient && h.otp != "normal"))
+					switch {
+					case restarted:
+						readyAgain(t, rec, root, "child", c.Incarnation)
+					case !terminated:
+						next[supervision.ChildTerminated](t, rec, "root", "child")
+					}
+					_, err := root.StartChild(ctxT(t), spec)
+					if r == supervision.Temporary {
+						require.NoError(t, err, "the spec of a temporary child is not kept")
+						return
+					}
+					require.ErrorIs(t, err, supervision.ErrChildExists)
+					if !restarted {
+						_, err := root.RestartChild(ctxT(t), "child")
+						require.NoError(t, err)
+					}
+					up(t, tree)
+				})
+			}
+		}
+	}
+}
+
+// supervisor_SUITE.erl:1246. A temporary sibling stopped by a restart is
+// not started again: it is dropped.
+func TestOTP_temporary_bystander(t *testing.T) {
+	for _, s := range []supervision.Strategy{supervision.OneForAll, supervision.RestForOne} {
+		t.Run(string(s), func(t *testing.T) {
+			tree, rec := start(t, supervision.Spec{Strategy: s, Intensity: in(2, 300*time.Second)}, supervision.Options{})
+			root := tree.Root()
+			c1 := obeying("child1")
+			c1.Shutdown = 100 * time.Millisecond
+			first := startChild(t, root, c1)
+			second := startChild(t, root, obeying("child2", supervision.Temporary))
+			// The suite stops child1 (normal): a permanent child is
+			// restarted whatever its reason; rest_for_one from child1
+			// takes child2 too.
+			normal(t, first.Pid)
+			readyAgain(t, rec, root, "child1", first.Incarnation)
+			waitGone(t, second.Pid)
+			up(t, tree)
+			assert.Equal(t, []string{"child1"}, names(t, root))
+		})
+	}
+}
+
+// supervisor_SUITE.erl:2578. Children are stopped in reverse start order
+// and started in start order, for a restart and for the supervisor's stop.
+func TestOTP_order_of_children(t *testing.T) {
+	order := []string{"ch7", "ch3", "ch10", "ch2", "ch5"}
+	var cs []supervision.ChildSpec
+	for _, name := range order {
+		cs = append(cs, obeying(name))
+	}
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Intensity: in(2, time.Hour), Children: cs}, supervision.Options{})
+	root := tree.Root()
+	var ready []string
+	for _, line := range trace(rec.events(), "root") {
+		if strings.HasPrefix(line, "ready ") {
+			ready = append(ready, line)
+		}
+	}
+	assert.Equal(t, []string{"ready ch7#1", "ready ch3#1", "ready ch10#1", "ready ch2#1", "ready ch5#1"}, ready)
+
+	from := len(rec.events())
+	abnormal(t, childPid(t, root, "ch10"))
+	readyAgain(t, rec, root, "ch5", 1)
+	assert.Equal(t, []string{
+		"exited ch10#1", "stopped ch5#1", "stopped ch2#1",
+		"started ch10#2", "ready ch10#2", "started ch2#2", "ready ch2#2", "started ch5#2", "ready ch5#2",
+	}, trace(rec.events()[from:], "root"))
+
+	from = len(rec.events())
+	_, err := tree.Stop(ctxT(t))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"stopped ch5#2", "stopped ch2#2", "stopped ch10#2", "stopped ch3#1", "stopped ch7#1"}, trace(rec.events()[from:], "root"))
+}
+
+// loopChild is the suite's supervisor_deadlock child: while flag exists,
+// each start takes a while and fails.
+func loopChild(name, flag string) supervision.ChildSpec {
+	return supervision.ChildSpec{Name: name, Process: proc("fail-if", flag, "300ms"), Shutdown: supervision.BrutalKill, Backoff: otp}
+}
+
+// stopsInTime stops the tree: the loop does not hang it (OTP-9549).
+func stopsInTime(t *testing.T, tree *supervision.Tree) {
+	t.Helper()
+	_, err := tree.Stop(ctxT(t))
+	require.NoError(t, err)
+	require.NoError(t, tree.Wait(ctxT(t)))
+}
+
+// supervisor_SUITE.erl:2248. A child whose starts take a while and fail
+// loops within the intensity ({8, 10} there; a loop of 300 ms starts here
+// against {8, 1}); meanwhile the supervisor answers, TerminateChild ends
+// the loop, and the supervisor stops without hanging.
+func TestOTP_hanging_restart_loop(t *testing.T) {
+	flag := flagFile(t)
+	tree, rec := start(t, supervision.Spec{Intensity: in(8, time.Second)}, supervision.Options{})
+	root, ctx := tree.Root(), ctxT(t)
+	c := startChild(t, root, loopChild("child1", flag))
+	touch(t, flag)
+	abnormal(t, c.Pid)
+	failedStarts(t, rec, "root", 2, "child1")
+
+	_, err := root.StartChild(ctx, loopChild("child1", flag))
+	assert.ErrorIs(t, err, supervision.ErrChildExists, "already_present")
+	_, err = root.RestartChild(ctx, "child1")
+	assert.ErrorIs(t, err, supervision.ErrRestarting)
+	assert.ErrorIs(t, root.DeleteChild(ctx, "child1"), supervision.ErrRestarting)
+	notRunning(t, root, "child1")
+	assert.Equal(t, supervision.Counts{Specs: 1, Workers: 1}, counts(t, root))
+	require.NoError(t, root.TerminateChild(ctx, "child1"))
+	assert.Equal(t, supervision.StateTerminated, notRunning(t, root, "child1").State)
+
+	rm(t, flag)
+	c, err = root.RestartChild(ctx, "child1")
+	require.NoError(t, err)
+	touch(t, flag)
+	abnormal(t, c.Pid)
+	failedStarts(t, rec, "root", 2, "child1")
+	stopsInTime(t, tree)
+}
+
+// supervisor_SUITE.erl:2293. The same under rest_for_one: between the
+// attempts child3 is not running (OTP's undefined), and when child2's loop
+// is ended and child2 restarted on request, child3 stays terminated.
+func TestOTP_hanging_restart_loop_rest_for_one(t *testing.T) {
+	flag := flagFile(t)
+	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Intensity: in(8, time.Second)}, supervision.Options{})
+	root, ctx := tree.Root(), ctxT(t)
+	brutal := func(name string) supervision.ChildSpec {
+		c := obeying(name)
+		c.Shutdown = supervision.BrutalKill
+		return c
+	}
+	c1 := startChild(t, root, brutal("child1"))
+	c2 := startChild(t, root, loopChild("child2", flag))
+	startChild(t, root, brutal("child3"))
+	touch(t, flag)
+	abnormal(t, c2.Pid)
+	failedStarts(t, rec, "root", 2, "child2")
+
+	_, err := root.StartChild(ctx, loopChild("child2", flag))
+	assert.ErrorIs(t, err, supervision.ErrChildExists, "already_present")
+	_, err = root.RestartChild(ctx, "child2")
+	assert.ErrorIs(t, err, supervision.ErrRestarting)
+	assert.ErrorIs(t, root.DeleteChild(ctx, "child2"), supervision.ErrRestarting)
+	assert.Equal(t, c1.Pid, childPid(t, root, "child1"))
+	notRunning(t, root, "child2")
+	notRunning(t, root, "child3")
+	assert.Equal(t, supervision.Counts{Specs: 3, Active: 1, Workers: 3}, counts(t, root))
+
+	require.NoError(t, root.TerminateChild(ctx, "child2"))
+	assert.Equal(t, supervision.StateTerminated, notRunning(t, root, "child2").State)
+	assert.Equal(t, supervision.StateTerminated, notRunning(t, root, "child3").State)
+	rm(t, flag)
+	c2, err = root.RestartChild(ctx, "child2")
+	require.NoError(t, err)
+	assert.Equal(t, supervision.StateTerminated, notRunning(t, root, "child3").State, "restart_child starts child2 alone")
+
+	touch(t, flag)
+	abnormal(t, c2.Pid)
+	failedStarts(t, rec, "root", 2, "child2")
+	stopsInTime(t, tree)
+}
+
+// supervisor_SUITE.erl:2352. The same on a simple_one_for_one supervisor.
+func TestOTP_hanging_restart_loop_simple(t *testing.T) {
+	flag := flagFile(t)
+	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(8, time.Second), Children: []supervision.ChildSpec{loopChild("child1", flag)}}
+	tree, rec := start(t, spec, supervision.Options{})
+	root, ctx := tree.Root(), ctxT(t)
+	c := startSimple(t, root)
+	touch(t, flag)
+	abnormal(t, c.Pid)
+	failedStarts(t, rec, "root", 2, c.Name)
+
+	_, err := root.RestartChild(ctx, c.Name)
+	assert.ErrorIs(t, err, supervision.ErrSimpleOneForOne)
+	assert.ErrorIs(t, root.DeleteChild(ctx, c.Name), supervision.ErrSimpleOneForOne)
+	notRunning(t, root, c.Name)
+	assert.Equal(t, supervision.Counts{Specs: 1, Workers: 1}, counts(t, root))
+	require.NoError(t, root.TerminateChild(ctx, c.Name))
+	assert.Empty(t, names(t, root))
+
+	rm(t, flag)
+	c = startSimple(t, root)
+	touch(t, flag)
+	abnormal(t, c.Pid)
+	failedStarts(t, rec, "root", 2, c.Name)
+	stopsInTime(t, tree)
 }
