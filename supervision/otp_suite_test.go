@@ -1579,3 +1579,48 @@ func TestOTP_hanging_restart_loop_simple(t *testing.T) {
 	failedStarts(t, rec, "root", 2, c.Name)
 	stopsInTime(t, tree)
 }
+
+// TestOTPRule_nested_gave_up: a supervisor past its intensity ends with
+// reason shutdown (supervisor.erl:804-807, 595-596), so to its own
+// supervisor it ended as a child that was shut down (741-746): a permanent
+// one is restarted, a transient one is not, and if it is significant its
+// supervisor's auto_shutdown applies; a temporary one is dropped.
+func TestOTPRule_nested_gave_up(t *testing.T) {
+	for _, tc := range []struct {
+		restart     supervision.Restart
+		significant bool
+	}{
+		{supervision.Permanent, false},
+		{supervision.Transient, false},
+		{supervision.Transient, true},
+		{supervision.Temporary, false},
+	} {
+		t.Run(fmt.Sprintf("%s significant %v", tc.restart, tc.significant), func(t *testing.T) {
+			spec := supervision.Spec{Intensity: in(10, time.Hour), Children: []supervision.ChildSpec{
+				{Name: "mid", Restart: tc.restart, Significant: tc.significant, Shutdown: supervision.Infinity, Backoff: otp,
+					Supervisor: &supervision.Spec{Intensity: supervision.Intensity{MaxRestarts: supervision.NoRestarts}, Children: []supervision.ChildSpec{obeying("w")}}},
+				obeying("other"),
+			}}
+			if tc.significant {
+				spec.AutoShutdown = supervision.AnySignificant
+			}
+			tree, rec := start(t, spec, supervision.Options{})
+			root := tree.Root()
+			abnormal(t, childPid(t, tree.Supervisor("mid"), "w"))
+			exited := next[supervision.ChildExited](t, rec, "root", "mid")
+			assert.ErrorIs(t, exited.Err, supervision.ErrIntensity, "the escalation is reported")
+			switch {
+			case tc.restart == supervision.Permanent:
+				readyAgain(t, rec, root, "mid", 1)
+				up(t, tree)
+			case tc.significant:
+				endsCleanly(t, tree)
+			default:
+				ev := next[supervision.ChildTerminated](t, rec, "root", "mid")
+				assert.Equal(t, tc.restart == supervision.Temporary, ev.Removed)
+				up(t, tree)
+				assert.Equal(t, supervision.Counts{Specs: len(names(t, root)), Active: 1, Supervisors: len(names(t, root)) - 1, Workers: 1}, counts(t, root))
+			}
+		})
+	}
+}
