@@ -417,9 +417,9 @@ func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inh
 	case !sofo && template != nil:
 		d.fail(m.key("template"), joinPath(path, "template"), "set strategy: simple_one_for_one, or list the child under children:", "template is for a simple_one_for_one supervisor")
 	case !sofo && children == nil:
-		hint := "a supervisor needs at least one child"
+		hint := "list them, or write children: [] for a supervisor that starts empty"
 		if path == "" {
-			hint = "a tree needs at least one child; see docs/spec-reference.md"
+			hint = "list them, or write children: [] for a tree that starts empty; see docs/spec-reference.md"
 		}
 		d.fail(m.node, path, hint, "missing 'children'")
 	}
@@ -445,9 +445,6 @@ func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inh
 		if list.Kind != yaml.SequenceNode {
 			d.fail(list, cpath, "", "want a list of children, got %s", describe(list))
 			break
-		}
-		if len(list.Content) == 0 {
-			d.fail(list, cpath, "a supervisor needs at least one child", "no children")
 		}
 		seen := map[string]*yaml.Node{}
 		for i, item := range list.Content {

@@ -55,7 +55,6 @@ func TestSchema(t *testing.T) {
 		"children: [{command: sleep}]",
 		"children: [{name: a, command: sleep, worker: w}]",
 		"children: [{name: a}]",
-		"children: []",
 		"children: [{name: a, command: sleep, ready_timeout: 5}]",
 		"children: [{name: a, command: sleep, ready_timeout: 5 ms}]",
 		"children: [{name: a, command: sleep, shutdown: -1s}]",

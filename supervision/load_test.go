@@ -174,6 +174,21 @@ children:
 	}
 }
 
+// TestLoadEmptyChildren: children: [] is a supervisor that starts empty
+// and gets its children at run time, as OTP's init may return [];
+// leaving children out is still an error (most likely a mistake).
+func TestLoadEmptyChildren(t *testing.T) {
+	f, err := supervision.LoadBytes("t.yaml", []byte(`children:
+  - {name: jobs, supervisor: {children: []}}
+`))
+	require.NoError(t, err)
+	require.Len(t, f.Spec.Children, 1)
+	assert.Empty(t, f.Spec.Children[0].Supervisor.Children)
+	f, err = supervision.LoadBytes("t.yaml", []byte("children: []\n"))
+	require.NoError(t, err)
+	assert.Empty(t, f.Spec.Children)
+}
+
 func TestLoadEnvInherits(t *testing.T) {
 	t.Setenv("UNDERSTUDY_LOAD_TEST", "from the runner")
 	t.Setenv("UNDERSTUDY_LOAD_KEEP", "kept")
@@ -429,9 +444,6 @@ children:
   - {name: a, command: sleep}
 `,
 			`t.yaml:4:12: children[2].name: duplicate child name 'a' (first at line 2)`},
-		{`empty children`, `children: []
-`,
-			`t.yaml:1:11: children: no children (a supervisor needs at least one child)`},
 		{`env bad`, `children:
   - {name: a, command: sleep, env: [A=1]}
   - {name: b, command: sleep, env: {"A=B": x, C: [1]}}
@@ -482,7 +494,7 @@ children:
 			`t.yaml:1:1: max_restarts: unknown key (it belongs in intensity: {max_restarts: 3, period: 5s})`},
 		{`missing children`, `name: app
 `,
-			`t.yaml:1:1: missing 'children' (a tree needs at least one child; see docs/spec-reference.md)`},
+			`t.yaml:1:1: missing 'children' (list them, or write children: [] for a tree that starts empty; see docs/spec-reference.md)`},
 		{`missing name`, `children:
   - {command: sleep}
 `,
@@ -499,7 +511,7 @@ children: [{name: a, command: sleep}]
   - name: a
     supervisor: {strategy: one_for_all}
 `,
-			`t.yaml:3:17: children[0].supervisor: missing 'children' (a supervisor needs at least one child)`},
+			`t.yaml:3:17: children[0].supervisor: missing 'children' (list them, or write children: [] for a supervisor that starts empty)`},
 		{`no program`, `children:
   - {name: a, restart: temporary}
 `,
