@@ -4,8 +4,12 @@ package supervision_test
 
 // Erlang/OTP's own supervisor test suite, lib/stdlib/test/supervisor_SUITE.erl
 // of OTP-25.2.3 (with lib/stdlib/src/supervisor.erl for the rules), ported to
-// processes: each TestOTP_<case> is the suite's case of that name, on real
-// processes, with a comment giving the case's line in the suite.
+// processes: the 54 of its 88 cases that have a meaning for OS processes.
+// Each TestOTP_<case> is the suite's case of that name, with a comment
+// giving the case's line in the suite; the nine cases of the groups
+// normal_termination, shutdown_termination and abnormal_termination are
+// the subtests of TestOTP_termination. TestOTPRule_* test directly two
+// rules of supervisor.erl that the suite shows only in passing.
 //
 // How OTP's notions map (the helper workers are in main_test.go):
 //
@@ -266,57 +270,49 @@ func TestOTP_sup_start_child_returns_error_simple(t *testing.T) {
 
 // ---- group sup_start_map ----
 
-// supervisor_SUITE.erl:449, with child_specs (819), child_specs_map (890)
-// and sup_flags (1003): the specs OTP refuses are refused, each error
-// naming the field. OTP ignores unknown keys and flags; Go has none.
-func TestOTP_sup_start_map_faulty_specs(t *testing.T) {
-	p := proc("obey")
-	child := func(c supervision.ChildSpec) supervision.Spec {
-		return supervision.Spec{Children: []supervision.ChildSpec{c}}
-	}
-	for _, tc := range []struct {
-		otp   string
-		spec  supervision.Spec
-		field string
-	}{
-		{"missing_id", child(supervision.ChildSpec{Process: p}), "Children[0].Name"},
-		{"missing_start", child(supervision.ChildSpec{Name: "c"}), "Children[0].Process"},
-		{"invalid_restart_type", child(supervision.ChildSpec{Name: "c", Process: p, Restart: "prmanent"}), "Children[0].Restart"},
-		{"invalid_shutdown", child(supervision.ChildSpec{Name: "c", Process: p, Shutdown: -10 * time.Millisecond}), "Children[0].Shutdown"},
-		{"duplicate_child_name", supervision.Spec{Children: []supervision.ChildSpec{{Name: "child", Process: p}, {Name: "child", Process: p}}}, "Children[1].Name"},
-		{"bad_start_spec []", supervision.Spec{Strategy: supervision.SimpleOneForOne}, "Children"},
-		{"bad_start_spec [C1, C2]", supervision.Spec{Strategy: supervision.SimpleOneForOne, Children: []supervision.ChildSpec{{Name: "a", Process: p}, {Name: "b", Process: p}}}, "Children"},
-		{"bad_combination never", child(supervision.ChildSpec{Name: "c", Process: p, Restart: supervision.Transient, Significant: true}), "Children[0].Significant"},
-		{"bad_combination permanent", supervision.Spec{AutoShutdown: supervision.AnySignificant, Children: []supervision.ChildSpec{{Name: "c", Process: p, Significant: true}}}, "Children[0].Significant"},
-		{"invalid_strategy", supervision.Spec{Strategy: "none_for_one"}, "Strategy"},
-		{"invalid_intensity", supervision.Spec{Intensity: in(-2, time.Second)}, "Intensity.MaxRestarts"},
-		{"invalid_period -1", supervision.Spec{Intensity: in(2, -1)}, "Intensity.Period"},
-		{"invalid_period 0", supervision.Spec{Intensity: in(2, 0)}, "Intensity.Period"},
-		{"invalid_auto_shutdown", supervision.Spec{AutoShutdown: "sometimes"}, "AutoShutdown"},
-		{"invalid_shutdown infinity for a worker (a deliberate difference)", child(supervision.ChildSpec{Name: "c", Process: p, Shutdown: supervision.Infinity}), "Children[0].Shutdown"},
-		{"significant_simple (OTP 27+)", supervision.Spec{Strategy: supervision.SimpleOneForOne, AutoShutdown: supervision.AnySignificant, Children: []supervision.ChildSpec{{Name: "c", Process: p, Restart: supervision.Transient, Significant: true}}}, "AutoShutdown"},
-	} {
-		t.Run(tc.otp, func(t *testing.T) {
-			err := tc.spec.Validate()
+// refusal is a spec OTP refuses, the OTP error it stands for, and the
+// field the error names here.
+type refusal struct {
+	otp   string
+	spec  supervision.Spec
+	field string
+}
+
+// refused checks each spec is refused by Validate and by Start, the error
+// naming the field (OTP's {start_spec, _} or {supervisor_data, _}).
+func refused(t *testing.T, rs []refusal) {
+	for _, r := range rs {
+		t.Run(r.otp, func(t *testing.T) {
+			err := r.spec.Validate()
 			require.ErrorIs(t, err, supervision.ErrInvalid)
 			var se *procbridge.SpecError
 			require.ErrorAs(t, err, &se)
-			assert.Equal(t, tc.field, se.Field, "%v", err)
-			_, err = supervision.Start(ctxT(t), tc.spec, supervision.Options{})
-			assert.ErrorIs(t, err, supervision.ErrInvalid, "refused at start ({start_spec, _})")
+			assert.Equal(t, r.field, se.Field, "%v", err)
+			_, err = supervision.Start(ctxT(t), r.spec, supervision.Options{})
+			assert.ErrorIs(t, err, supervision.ErrInvalid, "refused at start")
 		})
 	}
 }
 
-// supervisor_SUITE.erl:819 and 890 (check_childspecs): every restart type,
-// shutdown and type OTP accepts is accepted, significance where OTP
-// allows it.
-func TestOTP_child_specs(t *testing.T) {
+// oneChild is a supervisor spec with the one child c.
+func oneChild(c supervision.ChildSpec) supervision.Spec {
+	return supervision.Spec{Children: []supervision.ChildSpec{c}}
+}
+
+// accepted checks every restart type, shutdown and type of child OTP
+// accepts is accepted (check_childspecs), with auto_shutdown and
+// significant when both are true.
+func accepted(t *testing.T, withSignificant bool) {
+	autos, sigs := []supervision.AutoShutdown{supervision.Never}, []bool{false}
+	if withSignificant {
+		autos = append(autos, supervision.AnySignificant, supervision.AllSignificant)
+		sigs = append(sigs, true)
+	}
 	for _, r := range []supervision.Restart{"", supervision.Permanent, supervision.Transient, supervision.Temporary} {
 		for _, sd := range []time.Duration{0, time.Second, supervision.Infinity, supervision.BrutalKill} {
 			for _, super := range []bool{false, true} {
-				for _, auto := range []supervision.AutoShutdown{supervision.Never, supervision.AnySignificant, supervision.AllSignificant} {
-					for _, sig := range []bool{false, true} {
+				for _, auto := range autos {
+					for _, sig := range sigs {
 						c := supervision.ChildSpec{Name: "c", Restart: r, Shutdown: sd, Significant: sig}
 						if super {
 							c.Supervisor = &supervision.Spec{}
@@ -339,6 +335,54 @@ func TestOTP_child_specs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// supervisor_SUITE.erl:449. A spec without an id or a start is refused.
+// (OTP ignores unknown keys; Go has none, and the file format refuses
+// them.)
+func TestOTP_sup_start_map_faulty_specs(t *testing.T) {
+	refused(t, []refusal{
+		{"missing_id", oneChild(supervision.ChildSpec{Process: proc("obey")}), "Children[0].Name"},
+		{"missing_start", oneChild(supervision.ChildSpec{Name: "c"}), "Children[0].Process"},
+	})
+}
+
+// supervisor_SUITE.erl:819. (invalid_mfa, invalid_child_type,
+// invalid_modules: no such fields here; infinity for a worker is refused,
+// a deliberate difference.)
+func TestOTP_child_specs(t *testing.T) {
+	p := proc("obey")
+	refused(t, []refusal{
+		{"invalid_restart_type", oneChild(supervision.ChildSpec{Name: "c", Process: p, Restart: "prmanent"}), "Children[0].Restart"},
+		{"invalid_shutdown", oneChild(supervision.ChildSpec{Name: "c", Process: p, Shutdown: -10 * time.Millisecond}), "Children[0].Shutdown"},
+		{"invalid_shutdown infinity for a worker", oneChild(supervision.ChildSpec{Name: "c", Process: p, Shutdown: supervision.Infinity}), "Children[0].Shutdown"},
+		{"duplicate_child_name", supervision.Spec{Children: []supervision.ChildSpec{{Name: "child", Process: p}, {Name: "child", Process: p}}}, "Children[1].Name"},
+		{"bad_start_spec []", supervision.Spec{Strategy: supervision.SimpleOneForOne}, "Children"},
+		{"bad_start_spec [C1, C2]", supervision.Spec{Strategy: supervision.SimpleOneForOne, Children: []supervision.ChildSpec{{Name: "a", Process: p}, {Name: "b", Process: p}}}, "Children"},
+	})
+	accepted(t, false)
+}
+
+// supervisor_SUITE.erl:890: the same for maps, with significant children.
+func TestOTP_child_specs_map(t *testing.T) {
+	p := proc("obey")
+	refused(t, []refusal{
+		{"bad_combination never", oneChild(supervision.ChildSpec{Name: "c", Process: p, Restart: supervision.Transient, Significant: true}), "Children[0].Significant"},
+		{"bad_combination permanent", supervision.Spec{AutoShutdown: supervision.AnySignificant, Children: []supervision.ChildSpec{{Name: "c", Process: p, Significant: true}}}, "Children[0].Significant"},
+	})
+	accepted(t, true)
+}
+
+// supervisor_SUITE.erl:1003. (invalid_type: Go's types; unknown flags: Go
+// has none, the file format refuses them.)
+func TestOTP_sup_flags(t *testing.T) {
+	refused(t, []refusal{
+		{"invalid_strategy", supervision.Spec{Strategy: "none_for_one"}, "Strategy"},
+		{"invalid_intensity", supervision.Spec{Intensity: in(-2, time.Second)}, "Intensity.MaxRestarts"},
+		{"invalid_period -1", supervision.Spec{Intensity: in(2, -1)}, "Intensity.Period"},
+		{"invalid_period 0", supervision.Spec{Intensity: in(2, 0)}, "Intensity.Period"},
+		{"invalid_auto_shutdown", supervision.Spec{AutoShutdown: "sometimes"}, "AutoShutdown"},
+	})
 }
 
 // ---- group sup_stop ----
