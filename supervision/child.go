@@ -111,8 +111,7 @@ func (c *child) info() ChildInfo {
 }
 
 // ChildInfo is what a supervisor reports about one child
-// (Supervisor.Children, OTP's which_children; OTP's count_children is the
-// count of its entries by kind and state).
+// (Supervisor.Children, OTP's which_children).
 type ChildInfo struct {
 	Name string
 	// Supervisor: the child is a nested supervisor (Tree.Supervisor
@@ -151,6 +150,16 @@ type ChildInfo struct {
 	// It belongs to the child: read it, do not Stop it. A Switch made on
 	// it directly counts against the intensity like a failover.
 	Group *procbridge.Group
+}
+
+// Counts is OTP's count_children (Supervisor.Count). A simple_one_for_one
+// supervisor has one spec, its template; its Supervisors or Workers count
+// its dynamic children.
+type Counts struct {
+	Specs       int // children the supervisor knows
+	Active      int // children running (ready, not being stopped or restarted)
+	Supervisors int // nested supervisors among the children
+	Workers     int // processes among the children
 }
 
 // runner brings one incarnation of a child up and down. The supervisor

@@ -30,9 +30,11 @@ type Spec struct {
 	// significant children end. The zero value is Never.
 	AutoShutdown AutoShutdown
 	// Children are started in this order, each ready before the next is
-	// started, and stopped in the reverse order. A SimpleOneForOne
-	// supervisor has exactly one, the template of the children it starts
-	// on demand (Supervisor.StartSimpleChild); it starts none itself.
+	// started, and stopped in the reverse order. There may be none, as in
+	// OTP: a supervisor that starts empty gets its children at run time
+	// (Supervisor.StartChild). A SimpleOneForOne supervisor has exactly
+	// one, the template of the children it starts on demand
+	// (Supervisor.StartSimpleChild); it starts none itself.
 	Children []ChildSpec
 }
 

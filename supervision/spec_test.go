@@ -27,7 +27,9 @@ func TestSpecValidate(t *testing.T) {
 		{"valid nested", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(children("a")...)}}}, "", ""},
 		{"valid default intensity", supervision.Spec{Intensity: supervision.Intensity{}, Children: children("a")}, "", ""},
 		{"valid no restarts", supervision.Spec{Intensity: supervision.Intensity{MaxRestarts: supervision.NoRestarts}, Children: children("a")}, "", ""},
-		{"empty tree", supervision.Spec{}, "", ""}, // a supervisor may start empty (OTP)
+		{"no children", supervision.Spec{}, "", ""},
+		{"no children, one_for_all", supervision.Spec{Strategy: supervision.OneForAll}, "", ""},
+		{"no children, rest_for_one", supervision.Spec{Strategy: supervision.RestForOne, AutoShutdown: supervision.AnySignificant}, "", ""},
 		{"empty name", supervision.Spec{Children: []supervision.ChildSpec{{Process: w}}}, "Children[0].Name", `""`},
 		{"duplicate name", supervision.Spec{Children: children("a", "b", "a")}, "Children[2].Name", `"a"`},
 		{"slash in name", supervision.Spec{Children: children("a/b")}, "Children[0].Name", `"a/b"`},
@@ -40,7 +42,7 @@ func TestSpecValidate(t *testing.T) {
 		{"no program", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a"}}}, "Children[0].Process", "nil"},
 		{"process and supervisor", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Supervisor: nested(children("b")...)}}}, "Children[0].Supervisor", "set"},
 		{"bad process spec", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: proc("no-such-worker")}}}, "Children[0].Process.Worker", `"no-such-worker"`},
-		{"nested empty tree", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested()}}}, "", ""},
+		{"nested, no children", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested()}}}, "", ""},
 		{"nested duplicate", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(children("x", "x")...)}}}, "Children[0].Supervisor.Children[1].Name", `"x"`},
 		{"nested supervisor killed brutally", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(children("x")...), Shutdown: supervision.BrutalKill}}}, "Children[0].Shutdown", "BrutalKill"},
 		{"process with infinity", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Shutdown: supervision.Infinity}}}, "Children[0].Shutdown", "Infinity"},
@@ -120,16 +122,4 @@ func TestZeroValuesAreTheDefaults(t *testing.T) {
 		require.NoError(t, s.Validate(), "the defaults written out")
 	}
 	assert.Equal(t, supervision.StateBackingOff, supervision.ChildState("backing off"))
-}
-
-// TestStartEmpty: a supervisor may start with no children (as in OTP) and
-// take them later.
-func TestStartEmpty(t *testing.T) {
-	tree, _ := start(t, supervision.Spec{}, supervision.Options{})
-	cs, err := tree.Root().Children(ctxT(t))
-	require.NoError(t, err)
-	assert.Empty(t, cs)
-	info, err := tree.Root().StartChild(ctxT(t), supervision.ChildSpec{Name: "a", Process: proc("wait")})
-	require.NoError(t, err)
-	assert.Equal(t, supervision.StateRunning, info.State)
 }

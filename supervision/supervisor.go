@@ -568,7 +568,14 @@ func (s *supervisor) failed(ctx actor.Context, c *child, m *childFailed) {
 	if c.stop != nil && !c.stop.failure {
 		return // it was being stopped anyway: the stop goes on
 	}
-	s.childEnded(ctx, c, false, cause, m.pre)
+	// A nested supervisor that gave up has stopped its children and
+	// ends, as in OTP, with reason shutdown (supervisor.erl 804-807): a
+	// permanent one is restarted, a transient one is not (its significance
+	// may shut this supervisor down), a temporary one is dropped. The
+	// escalation goes no higher unless its Restart type says so.
+	var esc *EscalationError
+	clean := c.kind == kindSupervisor && errors.As(cause, &esc)
+	s.childEnded(ctx, c, clean, cause, m.pre)
 }
 
 // onGone handles the end of a child's actor, re-posted from Terminated.
