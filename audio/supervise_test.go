@@ -4,6 +4,7 @@ package audio
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,15 +22,21 @@ import (
 
 // killAll SIGKILLs every process of node process h, its spares first (so
 // that none is left to take over), then its primary, and returns the
-// primary's pid.
+// primary's pid. A process already gone (a spare the group is replacing)
+// is no error.
 func killAll(t *testing.T, e *Engine, h int) int {
 	t.Helper()
+	kill := func(pid int) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			require.NoError(t, err)
+		}
+	}
 	r := e.hosts[h].Load()
 	for _, s := range r.g.Spares() {
-		require.NoError(t, syscall.Kill(s.Pid(), syscall.SIGKILL))
+		kill(s.Pid())
 	}
 	pid := r.g.Primary().Pid()
-	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	kill(pid)
 	return pid
 }
 
