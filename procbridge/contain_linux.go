@@ -3,9 +3,7 @@
 package procbridge
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -87,7 +85,7 @@ func decideContainment() {
 		c.why = "process groups forced"
 		return
 	}
-	d, err := makeDomain()
+	d, err := linux.MakeDomain("understudy." + strconv.Itoa(os.Getpid()))
 	if err != nil {
 		c.why = err.Error()
 		return
@@ -96,60 +94,6 @@ func decideContainment() {
 	c.mu.Lock()
 	c.startKeeperLocked()
 	c.mu.Unlock()
-}
-
-// makeDomain creates this process's domain and checks that what cgroup
-// mode needs works there.
-func makeDomain() (linux.Cgroup, error) {
-	own, _, _, err := linux.CgroupHome()
-	if err != nil {
-		return linux.Cgroup{}, err
-	}
-	name := "understudy." + strconv.Itoa(os.Getpid())
-	d, err := own.Sub(name)
-	if errors.Is(err, fs.ErrExist) {
-		// Left by an earlier process of this pid whose keeper did not
-		// finish: what is in it outlived that process.
-		stale := linux.Cgroup{Path: own.Path + "/" + name}
-		stale.Kill()
-		stale.WaitEmpty(time.Second)
-		stale.RemoveAll()
-		d, err = own.Sub(name)
-	}
-	if err != nil {
-		return linux.Cgroup{}, fmt.Errorf("no cgroup may be made in %s: %w", own.Path, err)
-	}
-	if !d.CanKill() {
-		d.Remove()
-		return linux.Cgroup{}, errors.New("the kernel has no cgroup.kill (Linux 5.14+)")
-	}
-	if err := probeClone(d); err != nil {
-		d.RemoveAll()
-		return linux.Cgroup{}, err
-	}
-	return d, nil
-}
-
-// probeClone checks that a process can be forked into a cgroup of d: an
-// exec of a path that does not exist fails with ENOENT only once the
-// clone into the cgroup has worked.
-func probeClone(d linux.Cgroup) error {
-	probe, err := d.Sub("probe")
-	if err != nil {
-		return err
-	}
-	defer probe.Remove()
-	fd, err := probe.Open()
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	_, err = syscall.ForkExec("/nonexistent/understudy-clone-probe", []string{"probe"},
-		&syscall.ProcAttr{Sys: &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}})
-	if !errors.Is(err, syscall.ENOENT) {
-		return fmt.Errorf("clone into a cgroup (clone3 CLONE_INTO_CGROUP) fails: %v", err)
-	}
-	return nil
 }
 
 // startKeeperLocked starts the keeper: this program re-executed when it

@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -215,4 +217,59 @@ func (c Cgroup) RemoveAll() error {
 		}
 	}
 	return c.Remove()
+}
+
+// MakeDomain creates the cgroup name below this process's own and checks
+// that what containing processes in cgroups needs works there: the
+// kernel's cgroup.kill (Linux 5.14+), and forking a process straight into
+// a cgroup (clone3's CLONE_INTO_CGROUP). A cgroup of that name left by an
+// earlier process (of the same pid) is killed and removed first: what is
+// in it outlived that process. The error says what is missing.
+func MakeDomain(name string) (Cgroup, error) {
+	own, _, _, err := CgroupHome()
+	if err != nil {
+		return Cgroup{}, err
+	}
+	d, err := own.Sub(name)
+	if errors.Is(err, fs.ErrExist) {
+		stale := Cgroup{Path: filepath.Join(own.Path, name)}
+		stale.Kill()
+		stale.WaitEmpty(time.Second)
+		stale.RemoveAll()
+		d, err = own.Sub(name)
+	}
+	if err != nil {
+		return Cgroup{}, fmt.Errorf("no cgroup may be made in %s: %w", own.Path, errors.Unwrap(err))
+	}
+	if !d.CanKill() {
+		d.Remove()
+		return Cgroup{}, errors.New("the kernel has no cgroup.kill (Linux 5.14+)")
+	}
+	if err := probeClone(d); err != nil {
+		d.RemoveAll()
+		return Cgroup{}, err
+	}
+	return d, nil
+}
+
+// probeClone checks that a process can be forked into a cgroup below d: an
+// exec of a path that does not exist fails with ENOENT only once the clone
+// into the cgroup has worked.
+func probeClone(d Cgroup) error {
+	probe, err := d.Sub("probe")
+	if err != nil {
+		return err
+	}
+	defer probe.Remove()
+	fd, err := probe.Open()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_, err = syscall.ForkExec("/nonexistent/understudy-clone-probe", []string{"probe"},
+		&syscall.ProcAttr{Sys: &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}})
+	if !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("forking into a cgroup (clone3 CLONE_INTO_CGROUP) fails: %v", err)
+	}
+	return nil
 }

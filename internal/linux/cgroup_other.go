@@ -42,3 +42,8 @@ func (c Cgroup) Remove() error { return fmt.Errorf("cgroup: %w", ErrNotSupported
 
 // RemoveAll needs Linux.
 func (c Cgroup) RemoveAll() error { return fmt.Errorf("cgroup: %w", ErrNotSupported) }
+
+// MakeDomain needs Linux.
+func MakeDomain(name string) (Cgroup, error) {
+	return Cgroup{}, fmt.Errorf("cgroup: %w", ErrNotSupported)
+}
