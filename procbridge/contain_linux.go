@@ -3,6 +3,7 @@
 package procbridge
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -35,8 +36,15 @@ import (
 //
 // In pgroup mode (no cgroup can be made) a worker and its children share a
 // process group, killed when the worker ends or is stopped; a child that
-// leaves the group (setsid) is not reached, and when this process is
-// SIGKILLed only its workers die (their parent-death signal).
+// leaves the group (setsid) is not reached while this process lives. When
+// this process calls worker.Main, a keeper (the program re-executed) is
+// told each worker's process group as it starts and ends, and every
+// worker carries a marker in its environment (linux.MarkEnv) that its
+// descendants inherit: when this process dies, the keeper kills the groups,
+// then every process that carries the marker. It misses a descendant that
+// left its group and scrubbed its environment. Without worker.Main there is
+// no keeper in this mode: the workers die of their parent-death signal,
+// their children outlive them.
 type containMode int
 
 const (
@@ -58,12 +66,15 @@ type containState struct {
 	why    string // why pgroup mode
 	seq    atomic.Uint64
 
+	mark string // pgroup mode: the value of linux.MarkEnv
+
 	mu     sync.Mutex
-	keeper string      // its kind, or "" when none runs
-	kerr   error       // why none runs
-	kproc  *os.Process // the keeper
-	kpidfd int         // its pidfd, or -1
-	kw     *os.File    // the write end of its pipe
+	keeper string       // its kind, or "" when none runs
+	kerr   error        // why none runs
+	kproc  *os.Process  // the keeper
+	kpidfd int          // its pidfd, or -1
+	kw     *os.File     // the write end of its pipe
+	groups map[int]bool // pgroup mode: the groups the keeper was told of
 }
 
 var containment containState
@@ -80,17 +91,19 @@ func contained() containMode {
 
 func decideContainment() {
 	c := &containment
-	c.kpidfd = -1
-	if forcePgroup.Load() {
-		c.why = "process groups forced"
-		return
+	c.kpidfd, c.groups = -1, map[int]bool{}
+	c.why = "process groups forced"
+	if !forcePgroup.Load() {
+		d, err := linux.MakeDomain("understudy." + strconv.Itoa(os.Getpid()))
+		if err == nil {
+			c.mode, c.domain, c.why = containCgroup, d, ""
+		} else {
+			c.why = err.Error()
+		}
 	}
-	d, err := linux.MakeDomain("understudy." + strconv.Itoa(os.Getpid()))
-	if err != nil {
-		c.why = err.Error()
-		return
+	if c.mode == containPgroup {
+		c.mark = strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
-	c.mode, c.domain = containCgroup, d
 	c.mu.Lock()
 	c.startKeeperLocked()
 	c.mu.Unlock()
@@ -115,8 +128,15 @@ func (c *containState) startKeeperLocked() {
 			c.kerr = fmt.Errorf("re-execute self: %w", err)
 			return
 		}
+		how := "cgroup:" + c.domain.Path
+		if c.mode == containPgroup {
+			how = "pgroup:" + c.mark
+		}
 		kind, path, argv = keeperReexec, exe, []string{os.Args[0]}
-		env = append(env, linux.KeeperEnv+"="+c.domain.Path)
+		env = append(env, linux.KeeperEnv+"="+how)
+	} else if c.mode == containPgroup {
+		c.kerr = errors.New("no keeper without cgroups unless the program calls worker.Main")
+		return
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -136,6 +156,26 @@ func (c *containState) startKeeperLocked() {
 	}
 	c.keeper, c.kproc, c.kw = kind, proc, w
 	c.kpidfd, _ = unix.PidfdOpen(proc.Pid, 0)
+	for g := range c.groups { // a keeper that replaces one that died
+		fmt.Fprintf(w, "+%d\n", g)
+	}
+}
+
+// tellKeeper tells the keeper, in pgroup mode, of a worker's process group
+// (on, from its start) or that it was killed (off).
+func (c *containState) tellKeeper(pgid int, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sign := '+'
+	if on {
+		c.groups[pgid] = true
+	} else {
+		delete(c.groups, pgid)
+		sign = '-'
+	}
+	if c.kw != nil {
+		fmt.Fprintf(c.kw, "%c%d\n", sign, pgid) // one write, shorter than PIPE_BUF
+	}
 }
 
 // keepKeeper starts a new keeper if the last one died (it is reaped then).
@@ -156,15 +196,18 @@ func (c *containState) keepKeeper() {
 	c.startKeeperLocked()
 }
 
-// enterLeaf, in cgroup mode, makes the leaf of process p and sets sys to
-// fork the process into it. It returns the leaf's descriptor for
-// leafForked, or -1 (pgroup mode, or the leaf could not be made: then the
-// process is started in its process group alone).
-func (p *Process) enterLeaf(sys *syscall.SysProcAttr) int {
-	if contained() != containCgroup {
+// enterLeaf prepares the fork of process p. In cgroup mode it makes p's
+// leaf and sets sys to fork the process into it, and returns the leaf's
+// descriptor for forked (-1 if the leaf could not be made: then the
+// process is started in its process group alone). In pgroup mode it adds
+// the marker to env and returns -1.
+func (p *Process) enterLeaf(sys *syscall.SysProcAttr, env *[]string) int {
+	mode := contained()
+	containment.keepKeeper()
+	if mode != containCgroup {
+		*env = append(*env, linux.MarkEnv+"="+containment.mark)
 		return -1
 	}
-	containment.keepKeeper()
 	leaf, err := containment.domain.Sub(leafName(containment.seq.Add(1), p.name))
 	if err != nil {
 		return -1
@@ -179,9 +222,13 @@ func (p *Process) enterLeaf(sys *syscall.SysProcAttr) int {
 	return fd
 }
 
-// leafForked closes the leaf's descriptor once the fork is done, and
-// removes the leaf if the fork failed.
-func (p *Process) leafForked(fd int, forkErr error) {
+// forked closes the leaf's descriptor once the fork is done, and removes
+// the leaf if the fork failed; in pgroup mode it tells the keeper of the
+// new process group.
+func (p *Process) forked(pid, fd int, forkErr error) {
+	if containment.mode == containPgroup && forkErr == nil {
+		containment.tellKeeper(pid, true)
+	}
 	if fd < 0 {
 		return
 	}
@@ -201,6 +248,10 @@ const leafBound = 5 * time.Second
 // waits until the leaf is empty, and removes it with anything below it (a
 // worker that supervises has a domain of its own there).
 func (p *Process) endLeaf() {
+	if containment.mode == containPgroup {
+		containment.tellKeeper(p.pid, false) // its group was killed
+		return
+	}
 	leaf := p.os.leaf
 	if leaf.Path == "" {
 		return

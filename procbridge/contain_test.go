@@ -213,6 +213,16 @@ func TestNoOrphanAfterSupervisorKilled(t *testing.T) {
 	t.Logf("%d processes, all gone %v after the SIGKILL", counted, took)
 }
 
+// TestNoOrphanAfterSupervisorKilledPgroup: the same without cgroups (forced
+// here): the keeper kills the workers' process groups, then every process
+// that carries the supervising process's marker.
+func TestNoOrphanAfterSupervisorKilledPgroup(t *testing.T) {
+	took, alive, counted := killSupervisor(t, "pgroup", 5*time.Second)
+	assert.GreaterOrEqual(t, counted, 1+1+3+9, "processes carrying the marker")
+	assert.Empty(t, alive, "processes alive 5s after the SIGKILL")
+	t.Logf("%d processes, all gone %v after the SIGKILL", counted, took)
+}
+
 // TestLeafEndsDescendants: when a worker ends, by its own death or a
 // Stop, a descendant that called setsid ends too, before Exited.
 func TestLeafEndsDescendants(t *testing.T) {
@@ -267,10 +277,20 @@ func TestLeafEndsDescendants(t *testing.T) {
 // supervising program (3 workers, 9 descendants) until every one of them
 // is gone, its keeper included.
 func BenchmarkSupervisorKilled(b *testing.B) {
-	requireCgroup(b)
+	for _, mode := range []string{"cgroup", "pgroup"} {
+		b.Run(mode, func(b *testing.B) {
+			if mode == "cgroup" {
+				requireCgroup(b)
+			}
+			benchKill(b, mode)
+		})
+	}
+}
+
+func benchKill(b *testing.B, mode string) {
 	var took []time.Duration
 	for b.Loop() {
-		d, alive, _ := killSupervisor(b, "cgroup", 5*time.Second)
+		d, alive, _ := killSupervisor(b, mode, 5*time.Second)
 		if len(alive) > 0 {
 			b.Fatalf("alive 5s after the SIGKILL: %v", alive)
 		}

@@ -219,14 +219,14 @@ func (p *Process) spawn(mode watchMode) error {
 	if mode == watchPidfd {
 		sys.PidFD = &pidfd
 	}
-	leafFd := p.enterLeaf(sys)
+	leafFd := p.enterLeaf(sys, &env)
 	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys}
 	var pid int
 	onForkThread(func() {
 		p.spawnMono = mono.Now()
 		pid, err = syscall.ForkExec(path, argv, attr)
 	})
-	p.leafForked(leafFd, err)
+	p.forked(pid, leafFd, err)
 	if err != nil {
 		p.closeOutputs()
 		if p.os.sentinel != nil {
@@ -272,7 +272,7 @@ func childEnv(base []string) []string {
 	for _, kv := range base {
 		key, _, _ := strings.Cut(kv, "=")
 		switch key {
-		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker, shm.EnvWatchdogFd:
+		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker, shm.EnvWatchdogFd, linux.MarkEnv:
 			continue
 		}
 		out = append(out, kv)

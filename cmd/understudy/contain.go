@@ -20,9 +20,10 @@ func containmentLine() string {
 			where = "cgroup v2 at " + mount + "; "
 		}
 		return fmt.Sprintf("containment: process groups (%s%v): a worker's children in its process group end with it, "+
-			"but a descendant that calls setsid() outlives it, and if understudy is SIGKILLed its workers end "+
-			"(their parent-death signal) while their children do not; run as root, or in a delegated cgroup v2 "+
-			"subtree (systemd-run --user --scope -p Delegate=yes), for cgroup containment", where, err)
+			"but a descendant that calls setsid() outlives it while understudy runs; if understudy is killed, even by SIGKILL, "+
+			"its keeper (understudy re-executed) kills the workers' process groups and every process that carries "+
+			"its marker in its environment (a descendant that scrubbed its environment escapes); run as root, "+
+			"or in a delegated cgroup v2 subtree (systemd-run --user --scope -p Delegate=yes), for cgroup containment", where, err)
 	}
 	d.RemoveAll()
 	how := "hybrid, beside cgroup v1"

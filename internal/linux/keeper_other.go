@@ -2,5 +2,8 @@
 
 package linux
 
-// Keep does nothing: there is no cgroup to keep.
-func Keep(domain string) {}
+// Keep does nothing: there is nothing to keep here.
+func Keep(how string) {}
+
+// KillMarked finds nothing.
+func KillMarked(mark string) int { return 0 }

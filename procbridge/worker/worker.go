@@ -56,11 +56,11 @@ func Register(name string, fn func(ctx context.Context, w *Worker) error) {
 // Call it first thing in main (or TestMain).
 func Main() {
 	registry.SetMainCalled()
-	if domain := os.Getenv(linux.KeeperEnv); domain != "" {
+	if how := os.Getenv(linux.KeeperEnv); how != "" {
 		// Re-executed as its supervising process's keeper (see
 		// procbridge's containment): it ends that process's workers
 		// when that process dies.
-		linux.Keep(domain)
+		linux.Keep(how)
 		os.Exit(0)
 	}
 	name := os.Getenv(shm.EnvWorker)
