@@ -12,6 +12,11 @@ func ContainmentForTest() (cgroup bool, why string) {
 // before the first start.
 func ForcePgroupForTest() { forcePgroup.Store(true) }
 
+// ShellKeeperForTest makes this process's keeper, in cgroup mode, the
+// shell rather than the program re-executed; call it before the first
+// start.
+func ShellKeeperForTest() { forceShellKeeper.Store(true) }
+
 // LeafForTest returns the path of p's cgroup ("" in pgroup mode).
 func LeafForTest(p *Process) string { return p.os.leaf.Path }
 

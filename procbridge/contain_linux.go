@@ -79,9 +79,10 @@ type containState struct {
 
 var containment containState
 
-// forcePgroup makes the decision pgroup mode whatever the host offers
-// (tests; set before the first start).
-var forcePgroup atomic.Bool
+// forcePgroup makes the decision pgroup mode whatever the host offers,
+// and forceShellKeeper the keeper the shell even when worker.Main was
+// called (tests; set before the first start).
+var forcePgroup, forceShellKeeper atomic.Bool
 
 // contained returns the containment mode, deciding it the first time.
 func contained() containMode {
@@ -122,7 +123,7 @@ func (c *containState) startKeeperLocked() {
 	}
 	kind, path, argv := keeperShell, "/bin/sh", []string{"sh", "-c", linux.KeeperScript, "sh", c.domain.Path}
 	env := childEnv(nil)
-	if registry.MainCalled() {
+	if registry.MainCalled() && !(forceShellKeeper.Load() && c.mode == containCgroup) {
 		exe, err := os.Executable()
 		if err != nil {
 			c.kerr = fmt.Errorf("re-execute self: %w", err)

@@ -60,7 +60,7 @@ func init() {
 
 // Roles of the test binary re-executed as a supervising program.
 const (
-	envContainSup  = "PB_CONTAIN_SUP"  // "cgroup" or "pgroup": run containSup
+	envContainSup  = "PB_CONTAIN_SUP"  // "cgroup", "cgroup-sh" (the shell keeper) or "pgroup": run containSup
 	envContainMark = "PB_CONTAIN_MARK" // in the environment of all it starts
 )
 
@@ -68,8 +68,11 @@ const (
 // and one with it, each leaving the descendants of descendScript, prints
 // READY once they all run, and waits to be killed.
 func containSup() {
-	if os.Getenv(envContainSup) == "pgroup" {
+	switch os.Getenv(envContainSup) {
+	case "pgroup":
 		procbridge.ForcePgroupForTest()
+	case "cgroup-sh":
+		procbridge.ShellKeeperForTest()
 	}
 	specs := []procbridge.Spec{
 		{Path: "sh", Args: []string{"-c", descendScript + "\nexec sleep 603"}, Stdout: procbridge.Lines},
@@ -219,14 +222,20 @@ func killSupervisor(t testing.TB, mode string, limit time.Duration) killing {
 // TestNoOrphanAfterSupervisorKilled: when the supervising program is
 // SIGKILLed, every worker (with the SDK or without) and every descendant
 // of one ends: those in the worker's process group, those that called
-// setsid, double-forked daemons. Its keeper kills its cgroup domain.
+// setsid, double-forked daemons. Its keeper kills its cgroup domain: the
+// program re-executed, or the shell for a program that does not call
+// worker.Main.
 func TestNoOrphanAfterSupervisorKilled(t *testing.T) {
 	requireCgroup(t)
-	k := killSupervisor(t, "cgroup", 5*time.Second)
-	// The program, its keeper, 3 workers, 3 × 3 descendants.
-	assert.GreaterOrEqual(t, k.counted, 1+1+3+9, "processes carrying the marker")
-	assert.Empty(t, k.alive, "processes alive 5s after the SIGKILL")
-	t.Logf("%d processes, all gone %v after the SIGKILL (the supervising program after %v)", k.counted, k.took, k.supGone)
+	for _, keeper := range []struct{ name, mode string }{{"re-executed", "cgroup"}, {"shell", "cgroup-sh"}} {
+		t.Run(keeper.name, func(t *testing.T) {
+			k := killSupervisor(t, keeper.mode, 5*time.Second)
+			// The program, its keeper, 3 workers, 3 × 3 descendants.
+			assert.GreaterOrEqual(t, k.counted, 1+1+3+9, "processes carrying the marker")
+			assert.Empty(t, k.alive, "processes alive 5s after the SIGKILL")
+			t.Logf("%d processes, all gone %v after the SIGKILL (the supervising program after %v)", k.counted, k.took, k.supGone)
+		})
+	}
 }
 
 // TestNoOrphanAfterSupervisorKilledPgroup: the same without cgroups (forced
@@ -291,11 +300,13 @@ func TestLeafEndsDescendants(t *testing.T) {
 
 // BenchmarkSupervisorKilled reports the time from the SIGKILL of a
 // supervising program (3 workers, 9 descendants) until every one of them
-// is gone, its keeper included.
+// is gone, its keeper included: in cgroup mode with the keeper the program
+// re-executed (cgroup) or the shell (cgroup-sh), and without cgroups
+// (pgroup, forced).
 func BenchmarkSupervisorKilled(b *testing.B) {
-	for _, mode := range []string{"cgroup", "pgroup"} {
+	for _, mode := range []string{"cgroup", "cgroup-sh", "pgroup"} {
 		b.Run(mode, func(b *testing.B) {
-			if mode == "cgroup" {
+			if mode != "pgroup" {
 				requireCgroup(b)
 			}
 			benchKill(b, mode)
