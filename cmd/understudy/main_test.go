@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/understudy/understudy/internal/actors"
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/testproc"
 )
 
@@ -679,8 +680,15 @@ func waitOutput(t *testing.T, p *runProc) {
 	}
 }
 
+// isKeeper reports whether process pid is a runner's keeper, which ends
+// everything the runner started when the runner dies.
+func isKeeper(pid string) bool {
+	env, _ := os.ReadFile("/proc/" + pid + "/environ")
+	return bytes.Contains(env, []byte(linux.KeeperEnv+"="))
+}
+
 // childPids returns the pids of the live children of parent, from /proc
-// (none where there is no /proc).
+// (none where there is no /proc), but for its keeper.
 func childPids(parent int) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -704,7 +712,7 @@ func childPids(parent int) []int {
 		}
 		f := bytes.Fields(b[i+1:])
 		if len(f) >= 2 && string(f[0]) != "Z" { // a zombie is dead already
-			if ppid, err := strconv.Atoi(string(f[1])); err == nil && ppid == parent {
+			if ppid, err := strconv.Atoi(string(f[1])); err == nil && ppid == parent && !isKeeper(e.Name()) {
 				pids = append(pids, pid)
 			}
 		}
