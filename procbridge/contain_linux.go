@@ -52,7 +52,7 @@ const (
 	containCgroup
 )
 
-// The keeper's kinds, as check reports them.
+// The keeper's kinds (KeeperForTest).
 const (
 	keeperReexec = "re-executed program"
 	keeperShell  = "/bin/sh"
