@@ -5,11 +5,15 @@ package audio
 import (
 	"errors"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
 // TestEngineBadInput: every bad input is a clear error from Start, before
@@ -77,6 +81,39 @@ func TestEngineBadInput(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.says)
 			assert.Less(t, time.Since(start), time.Second, "bad input is found before processes start")
 			t.Log(err)
+			if tc.name != "unwritable WAV" {
+				verr := cfg.Validate()
+				assert.Equal(t, err.Error(), verr.Error(), "Validate finds what Start finds")
+			}
 		})
 	}
+}
+
+// TestConfigValidate: Validate reports every problem at once, each naming
+// its field from the Config, and looks at nothing outside it.
+func TestConfigValidate(t *testing.T) {
+	g, sink := chain(48000, 128)
+	cfg := Config{Graph: g, Sink: sink, WAV: filepath.Join(t.TempDir(), "no", "such", "dir", "out.wav")}
+	require.NoError(t, cfg.Validate(), "the WAV is Start's to create")
+
+	cfg.Slack, cfg.Spares, cfg.Sink = 65, 15, []Port{{"amp", 1}}
+	err := cfg.Validate()
+	var fields []string
+	for _, e := range unjoin(err) {
+		var se *procbridge.SpecError
+		require.ErrorAs(t, e, &se)
+		fields = append(fields, se.Field)
+	}
+	assert.Equal(t, []string{"Sink[0].Port", "Slack", "Spares"}, fields)
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorIs(t, err, ErrInvalidGraph)
+
+	cfg = Config{Graph: g, Sink: sink}
+	cfg.Graph.Nodes = append(slices.Clone(g.Nodes), Node{Name: "osc", Kind: "sinus"})
+	cfg.Graph.BlockSize = 100
+	err = cfg.Validate()
+	require.Error(t, err)
+	assert.Equal(t, `audio: invalid graph: Graph.BlockSize = 100: must be a power of two from 16 to 4096
+audio: invalid graph: Graph.Nodes[3].Kind = "sinus": node "osc" (sinus): not registered (known: `+strings.Join(Kinds(), ", ")+")",
+		err.Error(), "the graph's problems, under Graph.; the rest wait for a valid graph")
 }

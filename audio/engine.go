@@ -134,7 +134,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, is where the tree registers its metrics
 	// (understudy_child_restarts_total, understudy_child_failovers_total,
-	// ...; see package supervision). Never the global registry.
+	// ...; see package metrics). Never the global registry.
 	Metrics prometheus.Registerer
 }
 
@@ -191,9 +191,9 @@ type Engine struct {
 // Start validates cfg, creates the WAV file and the bus, and starts the
 // engine's supervision tree, whose children are the node processes, each a
 // primary and its spares, pre-warmed; it returns once all are ready. It
-// reports bad input before any process starts: a graph error (with every
-// problem Graph.Validate finds), or a *procbridge.SpecError wrapping
-// ErrInvalidConfig or ErrPeriodTooShort. On error nothing is left running.
+// reports bad input before any process starts: every problem
+// Config.Validate finds, or a WAV file it cannot create. On error nothing
+// is left running.
 // The engine needs Linux (memfd, futexes, pidfds, /proc); elsewhere Start
 // returns an error wrapping procbridge.ErrNotSupported.
 func Start(ctx context.Context, cfg Config) (*Engine, error) {
@@ -222,117 +222,18 @@ func startEngine(ctx context.Context, cfg Config, tune func(*Engine)) (*Engine, 
 
 // newEngine checks cfg and resolves it; it starts nothing.
 func newEngine(cfg Config) (*Engine, error) {
-	bad := func(err error, field string, value any, format string, args ...any) error {
-		return fieldErr(err, field, value, format, args...)
-	}
 	// From here on a kind registered in this process would be unknown to
 	// the node processes (it would be registered after initialisation).
 	defaultKinds.seal()
-	t, err := newTopology(&cfg.Graph)
+	r, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
-	if len(t.procs) == 0 {
-		return nil, bad(ErrInvalidGraph, "Graph.Nodes", 0, "the graph has no nodes")
-	}
-	if err := t.childNamesErr(); err != nil {
-		return nil, err
-	}
-	sinks, err := t.resolveSink(cfg.Sink)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Rate != 0 && cfg.Rate != cfg.Graph.Rate {
-		return nil, bad(ErrInvalidConfig, "Rate", cfg.Rate, "mismatched rates: the graph runs at %d Hz and the engine does not resample", cfg.Graph.Rate)
-	}
-	slack := cfg.Slack
-	switch {
-	case slack == 0:
-		slack = defaultSlack
-	case slack == NoSlack:
-		slack = 0
-	case slack < 0 || slack > maxSlack:
-		return nil, bad(ErrInvalidConfig, "Slack", cfg.Slack, "want 0 (default %d), NoSlack (-1), or 1..%d", defaultSlack, maxSlack)
-	}
-	spares := cfg.Spares
-	if spares == 0 {
-		spares = 1
-	}
-	if cfg.Priority < 0 || cfg.Priority > 0 && cfg.Priority+t.hostDepth > 99 {
-		return nil, bad(ErrInvalidConfig, "Priority", cfg.Priority,
-			"want 0 (normal scheduling) or a SCHED_FIFO priority of at most 99 − %d (the graph's depth in processes)", t.hostDepth)
-	}
-	if spares < 0 || spares > limits.MaxSpares {
-		return nil, bad(ErrInvalidConfig, "Spares", cfg.Spares, "want 1..%d", limits.MaxSpares)
-	}
-	period := time.Duration(int64(t.blockSize) * int64(time.Second) / int64(t.rate))
-	watchdog := cfg.Watchdog
-	switch {
-	case watchdog < 0:
-		return nil, bad(ErrInvalidConfig, "Watchdog", watchdog, "must not be negative")
-	case watchdog > 0 && watchdog < minWatchdog:
-		return nil, bad(ErrInvalidConfig, "Watchdog", watchdog, "below the shortest watchdog this driver takes, %v", minWatchdog)
-	case watchdog == 0 && cfg.RealTime:
-		watchdog = max(time.Duration(float64(period)*defaultWatchdogFraction), minWatchdog)
-	case watchdog == 0:
-		watchdog = defaultOfflineWatchdog
-	}
-	if cfg.RealTime {
-		budget := time.Duration(1+slack) * period
-		need := time.Duration(t.hostDepth)*nodeHopBudget + watchdog + failoverBudget
-		if need > budget {
-			field, value := "Graph.BlockSize", any(t.blockSize)
-			if cfg.Watchdog != 0 {
-				field, value = "Watchdog", cfg.Watchdog
-			}
-			return nil, bad(ErrPeriodTooShort, field, value,
-				"a block of %d frames at %d Hz lasts %v; with slack %d a block may take %v, but a graph %d processes deep needs %v "+
-					"(%d × %v per process + a %v watchdog + %v to fail over): raise BlockSize or Slack",
-				t.blockSize, t.rate, period, slack, budget, t.hostDepth, need, t.hostDepth, nodeHopBudget, watchdog, failoverBudget)
-		}
-	}
-	faults := slices.Clone(cfg.Faults)
-	for k, f := range faults {
-		field := fmt.Sprintf("Faults[%d]", k)
-		switch {
-		case !slices.Contains(t.names, f.Node):
-			return nil, bad(ErrInvalidConfig, field+".Node", f.Node, "no such node")
-		case f.Cycle < 1:
-			return nil, bad(ErrInvalidConfig, field+".Cycle", f.Cycle, "blocks count from 1")
-		case faultKindCode(f.Kind) == 0:
-			return nil, bad(ErrInvalidConfig, field+".Kind", f.Kind, "want %s", faultKindWords)
-		case faultPointCode(f.Point) < 0:
-			return nil, bad(ErrInvalidConfig, field+".Point", f.Point, "want %s", faultPointWords)
-		case f.Spin < 0:
-			return nil, bad(ErrInvalidConfig, field+".Spin", f.Spin, "must not be negative")
-		}
-		if f.Spin == 0 {
-			faults[k].Spin = 3 * period
-		}
-		// A process fails over once per fault: two faults striking one
-		// process in one block would kill its spare too.
-		h := t.hostOf[slices.Index(t.names, f.Node)]
-		for j, g := range faults[:k] {
-			if g.Cycle == f.Cycle && g.Node != f.Node && t.hostOf[slices.Index(t.names, g.Node)] == h {
-				return nil, bad(ErrInvalidConfig, field+".Cycle", f.Cycle,
-					"Faults[%d] strikes %s at the same block: one fault per process and block", j, t.hostLabel(h))
-			}
-		}
-	}
-	slices.SortStableFunc(faults, func(a, b Fault) int {
-		return compareU64(a.Cycle, b.Cycle)
-	})
-	if cfg.Stderr == procbridge.Lines {
-		return nil, bad(ErrInvalidConfig, "Stderr", "procbridge.Lines", "nobody reads a node process's lines: want the terminal's (the zero value), procbridge.Discard or a writer")
-	}
-	intensity, supName, err := resolveSupervision(cfg, len(t.members))
-	if err != nil {
-		return nil, err
-	}
+	t := r.t
 	e := &Engine{
-		cfg: cfg, t: t, sinks: sinks, slack: slack, period: period, watchdog: watchdog,
-		lanes: spares + 1, faults: faults,
-		intensity: intensity, supName: supName,
+		cfg: cfg, t: t, sinks: r.sinks, slack: r.slack, period: r.period, watchdog: r.watchdog,
+		lanes: r.spares + 1, faults: r.faults,
+		intensity: r.intensity, supName: r.supName,
 		hostIndex: make(map[string]int, len(t.members)),
 		hosts:     make([]atomic.Pointer[hostRun], len(t.members)),
 		spareCh:   make(chan struct{}, 1),
@@ -343,6 +244,164 @@ func newEngine(cfg Config) (*Engine, error) {
 	}
 	e.stats.init(len(t.procs), len(t.members))
 	return e, nil
+}
+
+// Validate reports every problem of c that Start rejects before it starts
+// anything, joined with errors.Join, each a *procbridge.SpecError that
+// names the field by its path from c and wraps ErrInvalidGraph,
+// ErrInvalidConfig or ErrPeriodTooShort: the graph's (as Graph.Validate
+// finds them, under "Graph.", such as Graph.Nodes[2].Kind), the sink's
+// (Sink[0].Port) and those of the other fields (Slack, Spares, Faults[1].Node,
+// ...). The checks that need the graph's kinds are made once the graph is
+// valid. It starts nothing and creates no file: a WAV that cannot be
+// written is Start's to find.
+func (c *Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}
+
+// resolved is a Config with its defaults applied, checked.
+type resolved struct {
+	t                *topology
+	sinks            []src
+	slack, spares    int
+	period, watchdog time.Duration
+	faults           []Fault // by cycle
+	intensity        supervision.Intensity
+	supName          string
+}
+
+// resolve checks c, as Validate says, and applies its defaults.
+func (c *Config) resolve() (resolved, error) {
+	var errs []error
+	bad := func(err error, field string, value any, format string, args ...any) {
+		errs = append(errs, fieldErr(err, field, value, format, args...))
+	}
+	var r resolved
+	t, err := newTopology(&c.Graph)
+	if err != nil {
+		return r, inGraph(err)
+	}
+	r.t = t
+	if len(t.procs) == 0 {
+		bad(ErrInvalidGraph, "Graph.Nodes", 0, "the graph has no nodes")
+		return r, errors.Join(errs...)
+	}
+	if err := t.childNamesErr(); err != nil {
+		errs = append(errs, err)
+	}
+	if r.sinks, err = t.resolveSink(c.Sink); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Rate != 0 && c.Rate != c.Graph.Rate {
+		bad(ErrInvalidConfig, "Rate", c.Rate, "mismatched rates: the graph runs at %d Hz and the engine does not resample", c.Graph.Rate)
+	}
+	slackOK := true
+	r.slack = c.Slack
+	switch {
+	case r.slack == 0:
+		r.slack = defaultSlack
+	case r.slack == NoSlack:
+		r.slack = 0
+	case r.slack < 0 || r.slack > maxSlack:
+		bad(ErrInvalidConfig, "Slack", c.Slack, "want 0 (default %d), NoSlack (-1), or 1..%d", defaultSlack, maxSlack)
+		slackOK = false
+	}
+	r.spares = c.Spares
+	if r.spares == 0 {
+		r.spares = 1
+	}
+	if c.Priority < 0 || c.Priority > 0 && c.Priority+t.hostDepth > 99 {
+		bad(ErrInvalidConfig, "Priority", c.Priority,
+			"want 0 (normal scheduling) or a SCHED_FIFO priority of at most 99 − %d (the graph's depth in processes)", t.hostDepth)
+	}
+	if r.spares < 0 || r.spares > limits.MaxSpares {
+		bad(ErrInvalidConfig, "Spares", c.Spares, "want 1..%d", limits.MaxSpares)
+	}
+	r.period = time.Duration(int64(t.blockSize) * int64(time.Second) / int64(t.rate))
+	r.watchdog = c.Watchdog
+	watchdogOK := true
+	switch {
+	case r.watchdog < 0:
+		bad(ErrInvalidConfig, "Watchdog", r.watchdog, "must not be negative")
+		watchdogOK = false
+	case r.watchdog > 0 && r.watchdog < minWatchdog:
+		bad(ErrInvalidConfig, "Watchdog", r.watchdog, "below the shortest watchdog this driver takes, %v", minWatchdog)
+		watchdogOK = false
+	case r.watchdog == 0 && c.RealTime:
+		r.watchdog = max(time.Duration(float64(r.period)*defaultWatchdogFraction), minWatchdog)
+	case r.watchdog == 0:
+		r.watchdog = defaultOfflineWatchdog
+	}
+	if c.RealTime && slackOK && watchdogOK {
+		budget := time.Duration(1+r.slack) * r.period
+		need := time.Duration(t.hostDepth)*nodeHopBudget + r.watchdog + failoverBudget
+		if need > budget {
+			field, value := "Graph.BlockSize", any(t.blockSize)
+			if c.Watchdog != 0 {
+				field, value = "Watchdog", c.Watchdog
+			}
+			bad(ErrPeriodTooShort, field, value,
+				"a block of %d frames at %d Hz lasts %v; with slack %d a block may take %v, but a graph %d processes deep needs %v "+
+					"(%d × %v per process + a %v watchdog + %v to fail over): raise BlockSize or Slack",
+				t.blockSize, t.rate, r.period, r.slack, budget, t.hostDepth, need, t.hostDepth, nodeHopBudget, r.watchdog, failoverBudget)
+		}
+	}
+	r.faults = slices.Clone(c.Faults)
+	for k, f := range r.faults {
+		field := fmt.Sprintf("Faults[%d]", k)
+		switch {
+		case !slices.Contains(t.names, f.Node):
+			bad(ErrInvalidConfig, field+".Node", f.Node, "no such node")
+			continue
+		case f.Cycle < 1:
+			bad(ErrInvalidConfig, field+".Cycle", f.Cycle, "blocks count from 1")
+		case faultKindCode(f.Kind) == 0:
+			bad(ErrInvalidConfig, field+".Kind", f.Kind, "want %s", faultKindWords)
+		case faultPointCode(f.Point) < 0:
+			bad(ErrInvalidConfig, field+".Point", f.Point, "want %s", faultPointWords)
+		case f.Spin < 0:
+			bad(ErrInvalidConfig, field+".Spin", f.Spin, "must not be negative")
+		}
+		if f.Spin == 0 {
+			r.faults[k].Spin = 3 * r.period
+		}
+		// A process fails over once per fault: two faults striking one
+		// process in one block would kill its spare too.
+		h := t.hostOf[slices.Index(t.names, f.Node)]
+		for j, g := range r.faults[:k] {
+			if g.Cycle == f.Cycle && g.Node != f.Node && slices.Contains(t.names, g.Node) && t.hostOf[slices.Index(t.names, g.Node)] == h {
+				bad(ErrInvalidConfig, field+".Cycle", f.Cycle,
+					"Faults[%d] strikes %s at the same block: one fault per process and block", j, t.hostLabel(h))
+				break
+			}
+		}
+	}
+	slices.SortStableFunc(r.faults, func(a, b Fault) int {
+		return compareU64(a.Cycle, b.Cycle)
+	})
+	if c.Stderr == procbridge.Lines {
+		bad(ErrInvalidConfig, "Stderr", "procbridge.Lines", "nobody reads a node process's lines: want the terminal's (the zero value), procbridge.Discard or a writer")
+	}
+	if r.intensity, r.supName, err = resolveSupervision(*c, len(t.members)); err != nil {
+		errs = append(errs, err)
+	}
+	return r, errors.Join(errs...)
+}
+
+// inGraph restates the errors of a Graph as errors of the Config that
+// holds it: each field under "Graph.".
+func inGraph(err error) error {
+	var errs []error
+	for _, e := range unjoin(err) {
+		if se, ok := e.(*procbridge.SpecError); ok {
+			c := *se
+			c.Field = "Graph." + c.Field
+			e = &c
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
 }
 
 func compareU64(a, b uint64) int {

@@ -59,3 +59,11 @@ func formatValue(v any) string {
 		return fmt.Sprint(v)
 	}
 }
+
+// unjoin returns the errors err joins, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -111,6 +111,33 @@ func (g *Graph) Validate() error {
 	return err
 }
 
+// Outputs returns the graph's outputs: every output port of its nodes that
+// no edge reads, in the order of Nodes and, within a node, of its ports.
+// It returns nil for a graph Validate rejects.
+func (g *Graph) Outputs() []Port {
+	if _, err := g.check(); err != nil {
+		return nil
+	}
+	kinds := g.registry()
+	read := make(map[Port]bool, len(g.Edges))
+	for _, e := range g.Edges {
+		read[e.From] = true
+	}
+	var out []Port
+	for _, n := range g.Nodes {
+		p, err := kinds.build(n.Kind, g.Rate, n.Params)
+		if err != nil {
+			return nil
+		}
+		for port := range p.Outputs() {
+			if q := (Port{Node: n.Name, Port: port}); !read[q] {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
 // schedule validates the graph, as Validate does, and returns the order
 // its nodes can run in.
 func (g *Graph) schedule() (schedule, error) {

@@ -2,6 +2,7 @@ package audio
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,6 +48,25 @@ func TestGraphValid(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{{"sig", "tone"}, {"mix"}, {"lp"}, {"echo"}, {"out"}}, s.Levels)
 	assert.Equal(t, []string{"sig", "tone", "mix", "lp", "echo", "out"}, s.Order)
+}
+
+// TestGraphOutputs: the ports no edge reads, node by node; none for an
+// invalid graph.
+func TestGraphOutputs(t *testing.T) {
+	g := studio()
+	assert.Equal(t, []Port{{"sig", 0}, {"sig", 2}, {"out", 0}}, g.Outputs(),
+		"sig:1, tone, mix, lp and echo feed edges")
+	g.Nodes[1].Kind = "sinus"
+	assert.Nil(t, g.Outputs())
+}
+
+// TestKinds: the kinds a node may name, this package's own among them.
+func TestKinds(t *testing.T) {
+	kinds := Kinds()
+	assert.True(t, slices.IsSorted(kinds))
+	for _, k := range []string{"bandpass", "delay", "gain", "highpass", "lowpass", "mixer", "peak", "sine", "testsignal"} {
+		assert.Contains(t, kinds, k)
+	}
 }
 
 func TestGraphValidateErrors(t *testing.T) {

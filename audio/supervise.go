@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/internal/mono"
+	"github.com/understudy/understudy/metrics"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -127,11 +128,21 @@ func (e *Engine) superviseSpec(graph string) supervision.Spec {
 // supervise starts the tree and takes each node process's group from it.
 func (e *Engine) supervise(ctx context.Context, graph string) error {
 	e.tq.kick = make(chan struct{}, 1)
+	onEvent := e.onTreeEvent
+	if e.cfg.Metrics != nil {
+		m, err := metrics.New(e.cfg.Metrics)
+		if err != nil {
+			return fmt.Errorf("audio: engine: %w", err)
+		}
+		onEvent = func(ev supervision.Event) {
+			m.Observe(ev)
+			e.onTreeEvent(ev)
+		}
+	}
 	tree, err := supervision.Start(ctx, e.superviseSpec(graph), supervision.Options{
 		Name:    e.supName,
 		Logger:  e.cfg.Logger,
-		Metrics: e.cfg.Metrics,
-		OnEvent: e.onTreeEvent,
+		OnEvent: onEvent,
 	})
 	if err != nil {
 		return e.superviseErr(err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -31,6 +33,15 @@ func (s *Supervisor) Children(ctx context.Context) ([]ChildInfo, error) {
 		return nil, err
 	}
 	return r.children, nil
+}
+
+// Count counts the children (OTP's count_children).
+func (s *Supervisor) Count(ctx context.Context) (Counts, error) {
+	r, err := s.ask(ctx, &request{op: opCount}, "count")
+	if err != nil {
+		return Counts{}, err
+	}
+	return r.counts, nil
 }
 
 // StartChild adds a child after the others and starts it; it returns once
@@ -62,16 +73,19 @@ func (s *Supervisor) StartSimpleChild(ctx context.Context, args ...string) (Chil
 // TerminateChild stops the child within its shutdown policy and keeps its
 // spec, so RestartChild can start it again (OTP's terminate_child). A
 // temporary child, or one started from a simple_one_for_one template, is
-// removed instead. A terminated child is not restarted by its siblings'
-// failures.
+// removed instead; terminating such a child that is gone already is not an
+// error (OTP's terminate_child of a dead pid). Under OneForAll and
+// RestForOne a terminated child stays terminated until a sibling's failure
+// restarts it with the others, as in OTP.
 func (s *Supervisor) TerminateChild(ctx context.Context, name string) error {
 	_, err := s.ask(ctx, &request{op: opTerminate, name: name}, fmt.Sprintf("terminate child %q", name))
 	return err
 }
 
 // RestartChild starts a terminated child again and returns once it is ready
-// (OTP's restart_child). A running child is ErrRunning, one waiting to be
-// restarted ErrRestarting. It does not count against the intensity.
+// (OTP's restart_child). A running child is ErrRunning; one whose restart
+// is under way (stopping, waiting, starting) ErrRestarting. It does not
+// count against the intensity.
 func (s *Supervisor) RestartChild(ctx context.Context, name string) (ChildInfo, error) {
 	r, err := s.ask(ctx, &request{op: opRestart, name: name}, fmt.Sprintf("restart child %q", name))
 	if err != nil {
@@ -108,6 +122,7 @@ type requestOp int
 
 const (
 	opChildren requestOp = iota
+	opCount
 	opStartChild
 	opStartSimple
 	opTerminate
@@ -125,6 +140,7 @@ type request struct {
 type reply struct {
 	children []ChildInfo
 	child    ChildInfo
+	counts   Counts
 	err      error
 }
 
@@ -146,6 +162,24 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 			infos[i] = c.info()
 		}
 		answer(&reply{children: infos})
+		return
+	case opCount:
+		var n Counts
+		for _, c := range s.children {
+			n.Specs++
+			if c.state == StateRunning {
+				n.Active++
+			}
+			if c.kind == kindSupervisor {
+				n.Supervisors++
+			} else {
+				n.Workers++
+			}
+		}
+		if s.spec.Strategy == SimpleOneForOne {
+			n.Specs = 1 // the template, as in OTP
+		}
+		answer(&reply{counts: n})
 		return
 	}
 	if s.phase >= phaseShuttingDown {
@@ -189,7 +223,11 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 	case opTerminate:
 		s.enqueue(&job{drop: fail, steps: []step{callStep(func(ctx actor.Context, s *supervisor) {
 			c := s.find(m.name)
-			if c == nil {
+			switch {
+			case c == nil && s.gaveOut(m.name):
+				answer(&reply{}) // a dynamic child that is gone: as OTP's dead pid
+				return
+			case c == nil:
 				fail(ErrNoChild)
 				return
 			}
@@ -213,10 +251,10 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 			switch {
 			case c == nil:
 				fail(ErrNoChild)
-			case c.actor != nil:
+			case c.state == StateRunning:
 				fail(ErrRunning)
-			case c.state != StateTerminated:
-				fail(ErrRestarting)
+			case c.actor != nil || c.state != StateTerminated:
+				fail(ErrRestarting) // its restart is under way
 			case m.op == opDelete:
 				s.remove(c)
 				answer(&reply{})
@@ -229,6 +267,17 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 			}
 		})}})
 	}
+}
+
+// gaveOut reports whether name is one this simple_one_for_one supervisor
+// gave a dynamic child ("conn-3"), gone or not.
+func (s *supervisor) gaveOut(name string) bool {
+	if s.spec.Strategy != SimpleOneForOne {
+		return false
+	}
+	rest, ok := strings.CutPrefix(name, s.spec.Children[0].Name+"-")
+	n, err := strconv.Atoi(rest)
+	return ok && err == nil && n >= 1 && n <= s.seq && strconv.Itoa(n) == rest
 }
 
 // startJob starts a child added on request. A child that does not start is

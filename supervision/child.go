@@ -30,12 +30,11 @@ type child struct {
 	lastErr     error
 	backoff     *backoffState
 
-	proc     *procbridge.Process // the running process (a group's primary), while known
-	group    *procbridge.Group   // the hot-standby group of the current incarnation
-	failed   bool                // the current actor failed (HandleFailure)
-	stop     *stopInfo           // set once the current actor was asked to stop
-	pending  uint64              // token of the restart it waits for; 0: none
-	signMono int64               // first sign (Dying, Hung) of the current failure
+	proc    *procbridge.Process // the running process (a group's primary), while known
+	group   *procbridge.Group   // the hot-standby group of the current incarnation
+	failed  bool                // the current actor failed (HandleFailure)
+	stop    *stopInfo           // set once the current actor was asked to stop
+	pending uint64              // token of the restart it waits for; 0: none
 
 	// A hot-standby sibling that a restart switches to a spare instead of
 	// restarting it cold (see switchStep) keeps running until its turn.
@@ -113,8 +112,7 @@ func (c *child) info() ChildInfo {
 }
 
 // ChildInfo is what a supervisor reports about one child
-// (Supervisor.Children, OTP's which_children; OTP's count_children is the
-// count of its entries by kind and state).
+// (Supervisor.Children, OTP's which_children).
 type ChildInfo struct {
 	Name string
 	// Supervisor: the child is a nested supervisor (Tree.Supervisor
@@ -153,6 +151,16 @@ type ChildInfo struct {
 	// It belongs to the child: read it, do not Stop it. A Switch made on
 	// it directly counts against the intensity like a failover.
 	Group *procbridge.Group
+}
+
+// Counts is OTP's count_children (Supervisor.Count). A simple_one_for_one
+// supervisor has one spec, its template; its Supervisors or Workers count
+// its dynamic children.
+type Counts struct {
+	Specs       int // children the supervisor knows
+	Active      int // children running (ready, not being stopped or restarted)
+	Supervisors int // nested supervisors among the children
+	Workers     int // processes among the children
 }
 
 // runner brings one incarnation of a child up and down. The supervisor

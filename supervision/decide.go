@@ -87,9 +87,11 @@ func (s *supervisor) decideStep(c *child, clean bool, cause error, pre *decision
 
 // restart plans the restart of c and the siblings its strategy affects:
 // stop the affected children still running, in reverse start order; wait
-// out c's backoff; start them again in start order, each ready before the
-// next. Siblings that are Temporary are removed instead, and so are
-// children terminated on request (they stay terminated).
+// out c's backoff; start them all again in start order, each ready before
+// the next. As in OTP (supervisor.erl's restart_multiple_children), that
+// includes the affected siblings that were not running: terminated on
+// request, transient ones that ended cleanly. Siblings that are Temporary
+// are removed instead.
 //
 // An affected sibling with hot spares (ChildSpec.Standby) whose actor is
 // running is not stopped: it fails over to a spare instead of restarting
@@ -107,9 +109,6 @@ func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
 	switched := map[*child]bool{}
 	for _, i := range affected(s.spec.Strategy, len(s.children), s.index(c)) {
 		o := s.children[i]
-		if o != c && o.actor == nil && o.pending == 0 {
-			continue
-		}
 		hit = append(hit, o)
 		if o != c && o.canSwitch() {
 			switched[o] = true
@@ -142,7 +141,6 @@ func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
 			if delay > 0 {
 				o.state = StateBackingOff
 			}
-			s.sh.metrics.restart(s.path, o.label)
 			s.emit(ChildRestarting{Header: s.header(o), Cause: cause, Delay: delay})
 		}
 		if delay > 0 {
@@ -162,7 +160,7 @@ func (s *supervisor) restartSteps(token uint64) []step {
 	for _, o := range s.children {
 		switch {
 		case o.pending == token:
-			steps = append(steps, &startStep{c: o, token: token, onFail: restartFailed})
+			steps = append(steps, &startStep{c: o, token: token, onFail: restartFailed(token)})
 		case o.switching == token:
 			steps = append(steps, &switchStep{c: o, restart: token})
 		}
@@ -258,19 +256,37 @@ func (s *supervisor) coldInstead(c *child, token uint64, why error) {
 			c.pending = token
 			c.restarts++
 			c.state = StateRestarting
-			s.sh.metrics.restart(s.path, c.label)
 			s.emit(ChildRestarting{Header: s.header(c), Cause: cause, NotSwitched: why})
 		}),
-		&startStep{c: c, token: token, onFail: restartFailed},
+		&startStep{c: c, token: token, onFail: restartFailed(token)},
 	)
 }
 
-// restartFailed: a restarted child failed before it was ready. As in OTP,
-// that is one more failure: the rest of the restart is dropped and the
-// failure is decided at once (it counts against the intensity, and the
-// child's backoff grows).
-func restartFailed(ctx actor.Context, s *supervisor, c *child, cause error) {
-	s.abortHead(&job{steps: []step{s.decideStep(c, false, cause, nil)}})
+// restartFailed returns what a start in the restart token does when the
+// child fails before it is ready. As in OTP, that is one more failure
+// (it counts against the intensity, and the child's backoff grows),
+// decided in turn, as OTP's try_again_restart is a message to itself: the
+// rest of the restart is dropped, the affected siblings not started yet
+// are left terminated (the retry starts them again, as the strategy
+// says), and the retry is queued behind the requests that came meanwhile,
+// so that TerminateChild or a stop can end a restart loop.
+func restartFailed(token uint64) func(ctx actor.Context, s *supervisor, c *child, cause error) {
+	return func(ctx actor.Context, s *supervisor, c *child, cause error) {
+		s.abortHead(nil)
+		for _, o := range s.children {
+			if o == c {
+				continue
+			}
+			if o.pending == token && o.actor == nil {
+				o.pending, o.state = 0, StateTerminated
+			}
+			if o.switching == token {
+				o.switching, o.switchCause = 0, nil
+			}
+		}
+		c.pending, c.state = token, StateRestarting
+		s.enqueue(&job{steps: []step{s.decideStep(c, false, cause, nil)}})
+	}
 }
 
 // giveUp: the intensity is exceeded. Stop everything, then escalate.

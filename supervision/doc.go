@@ -31,7 +31,9 @@
 //
 // # What a supervisor does when a child ends
 //
-// It applies OTP's rules, in OTP's order. The child's [Restart] type says
+// It applies OTP's rules, in OTP's order (the cases of OTP's own
+// supervisor_SUITE that apply to processes are among this package's
+// tests; docs/comparison.md lists the differences). The child's [Restart] type says
 // whether it restarts; if not, its [AutoShutdown] says whether the
 // supervisor ends too. A restart counts against the supervisor's
 // [Intensity], across all its children (OTP's default, and this package's
@@ -39,12 +41,16 @@
 // Past the limit the supervisor gives up: it stops every child in reverse
 // start order and fails to its own supervisor with an [*EscalationError],
 // whose chain of causes ends with the process's *procbridge.ExitError or
-// *procbridge.HangError. Within the limit, the child's [Backoff] may delay
+// *procbridge.HangError. As in OTP, where such a supervisor exits with
+// reason shutdown, its supervisor restarts it only if it is Permanent: a
+// Transient one stays terminated (ending its supervisor too if it is
+// significant), a Temporary one is dropped. Within the limit, the child's [Backoff] may delay
 // the restart (exponentially, with a cap, jitter and a reset after stable
 // uptime; every restart still counts), and the [Strategy] says which
 // children restart with it: one_for_one just the child, one_for_all all,
 // rest_for_one the child and those started after it, each stopped in
-// reverse order and started again in order. A simple_one_for_one
+// reverse order and started again in order (those that were not running
+// too, as in OTP; Temporary ones are dropped). A simple_one_for_one
 // supervisor starts its children on demand from one template
 // ([Supervisor.StartSimpleChild]).
 //
@@ -99,19 +105,14 @@
 // default; protoactor's own logger is silenced unless
 // Options.ProtoactorLogs asks for it), and so is the output of every
 // process child whose Stdout or Stderr is procbridge.Lines, a record per
-// line (without a Logger it is discarded). With Options.Metrics, a tree
-// keeps on the caller's registry (never the global one):
-//
-//	understudy_child_restarts_total{supervisor, child}
-//	understudy_child_exits_total{supervisor, child, kind}
-//	understudy_child_failovers_total{supervisor, child, kind}
-//	understudy_child_spare_failures_total{supervisor, child, kind}
-//	understudy_failure_detection_seconds{supervisor}
+// line (without a Logger it is discarded). Package metrics turns the
+// events into Prometheus metrics: pass its Observe as Options.OnEvent.
 //
 // At run time a [Supervisor] handle ([Tree.Root], [Tree.Supervisor]) is
 // OTP's API: [Supervisor.Children] (a [ChildInfo] per child: its state,
 // pid, parked spares, since when it runs, its heartbeat's age, its last
-// exit), [Supervisor.StartChild], [Supervisor.TerminateChild],
+// exit), [Supervisor.Count] (OTP's count_children),
+// [Supervisor.StartChild], [Supervisor.TerminateChild],
 // [Supervisor.RestartChild], [Supervisor.DeleteChild] and
 // [Supervisor.StartSimpleChild]. [Tree.Kill] ends a tree the fast way,
 // every process SIGKILLed at once.

@@ -46,6 +46,10 @@ type Header struct {
 	Restarts int
 	// Time is when the supervisor saw it, on the tree's Clock.
 	Time time.Time
+	// Template, for a child started from a simple_one_for_one template
+	// (Supervisor.StartSimpleChild), is the template's name; empty
+	// otherwise.
+	Template string
 }
 
 // EventHeader returns h; it makes every event an Event.

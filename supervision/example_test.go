@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -150,49 +149,6 @@ func Example_hotStandby() {
 	// Output:
 	// the spare took over: true true
 	// incarnation 1 restarts 1
-}
-
-// A tree declared in a file, as in the guide to declared trees
-// (docs/guide-declarative.md), started from Go.
-func ExampleLoad() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	dir, _ := os.MkdirTemp("", "tree")
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "tree.yaml")
-	_ = os.WriteFile(path, []byte(`
-name: shop
-strategy: rest_for_one
-children:
-  - {name: db, worker: wait, shutdown: 2s}
-  - {name: web, worker: wait, restart: transient}
-`), 0o600)
-
-	f, err := supervision.Load(path)
-	if err != nil {
-		fmt.Println(err) // every problem, one per line, file:line:column
-		return
-	}
-	if err := f.Preflight(); err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer f.Close()
-	tree, err := supervision.Start(ctx, *f.Spec, supervision.Options{Name: f.Name})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	children, _ := tree.Root().Children(ctx)
-	for _, c := range children {
-		fmt.Println(tree.Root().Path(), c.Name, c.State)
-	}
-	late, err := tree.Stop(ctx)
-	fmt.Println(len(late), "late", err)
-	// Output:
-	// shop db running
-	// shop web running
-	// 0 late <nil>
 }
 
 // outputOnly passes on the records of the children's output alone.

@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +62,102 @@ func init() {
 		return nil
 	})
 
+	// The children of OTP's supervisor_SUITE (otp_suite_test.go), as
+	// processes: exit 0 is OTP's normal, exit 1 an abnormal reason, a
+	// SIGTERM answered by exit 0 its shutdown.
+
+	// obey is the suite's supervisor_1 child: ready; SIGUSR1 makes it exit
+	// 0 (OTP's stop, normal), SIGUSR2 exit 1 (die, an abnormal reason),
+	// SIGTERM exit 0 (shutdown). With the argument deaf it ignores SIGTERM
+	// (OTP's child busy sleeping), so a stop kills it after its grace.
+	worker.Register("obey", func(ctx context.Context, w *worker.Worker) error {
+		return obey(ctx, w, slices.Contains(os.Args[1:], "deaf"))
+	})
+	// scripted counts its starts in the directory of its first argument;
+	// its k-th start follows the k-th of the other arguments (the last
+	// one for every later start): run (as obey), or fail (exit 1 before it
+	// is ready). The suite's start_child(error) child is "run fail": its
+	// first start succeeds, every later one fails.
+	worker.Register("scripted", func(ctx context.Context, w *worker.Worker) error {
+		dir, words := os.Args[1], os.Args[2:]
+		n := starts(dir)
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(n)), nil, 0o600); err != nil {
+			return err
+		}
+		if words[min(n, len(words)-1)] == "fail" {
+			os.Exit(1)
+		}
+		return obey(ctx, w, false)
+	})
+	// fail-if is the suite's supervisor_deadlock child: while the file of
+	// its first argument exists, it waits the duration of its second
+	// argument and exits 1 before it is ready (a start that hangs a while,
+	// then fails); otherwise it runs as obey.
+	worker.Register("fail-if", func(ctx context.Context, w *worker.Worker) error {
+		if _, err := os.Stat(os.Args[1]); err == nil {
+			d, _ := time.ParseDuration(os.Args[2])
+			time.Sleep(d)
+			os.Exit(1)
+		}
+		return obey(ctx, w, false)
+	})
+	// slow-stop is the suite's supervisor_2 child: ready; on SIGTERM it
+	// writes a byte to its first extra file, when it has one (the test
+	// learns the stop has begun), then takes the duration of its argument
+	// to exit 0. (The sleep is the child's, OTP's timer:sleep in
+	// terminate/2: what the test measures, not how it waits.)
+	worker.Register("slow-stop", func(ctx context.Context, w *worker.Worker) error {
+		d, _ := time.ParseDuration(os.Args[1])
+		w.Ready()
+		<-ctx.Done()
+		if f := worker.ExtraFile(0); f != nil {
+			f.Write([]byte{1})
+		}
+		time.Sleep(d)
+		return nil
+	})
+	// exit-with is the suite's supervisor_4 child: ready; on SIGUSR1 (it
+	// ends on its own) or SIGTERM (it is stopped) it exits with the status
+	// of its argument.
+	worker.Register("exit-with", func(ctx context.Context, w *worker.Worker) error {
+		code, _ := strconv.Atoi(os.Args[1])
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		w.Ready()
+		select {
+		case <-usr1:
+		case <-ctx.Done():
+		}
+		if code == 0 {
+			return nil
+		}
+		os.Exit(code)
+		return nil
+	})
+}
+
+// obey runs the obey worker (see init); deaf ignores SIGTERM.
+func obey(ctx context.Context, w *worker.Worker, deaf bool) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	if deaf {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	w.Ready()
+	select {
+	case s := <-sig:
+		if s == syscall.SIGUSR2 {
+			os.Exit(1)
+		}
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// starts returns how many times a scripted worker counting in dir started.
+func starts(dir string) int {
+	ents, _ := os.ReadDir(dir)
+	return len(ents)
 }
 
 // markCrash writes CLOCK_MONOTONIC ns, 8 bytes little-endian, to this

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/metrics"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 	"github.com/understudy/understudy/supervision"
@@ -50,7 +51,7 @@ func TestEventsMetricsAndLogs(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
 	defer system.Shutdown()
-	tree, rec := start(t, supervision.Spec{Children: children("w")}, supervision.Options{Metrics: reg, Logger: logger, System: system})
+	tree, rec := start(t, supervision.Spec{Children: children("w")}, supervision.Options{OnEvent: observe(t, reg), Logger: logger, System: system})
 
 	subCtx, unsubscribe := context.WithCancel(context.Background())
 	defer unsubscribe()
@@ -195,8 +196,8 @@ func TestProtoactorLogsOnRequest(t *testing.T) {
 func TestMetricsShareARegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	start(t, supervision.Spec{Children: children("w")}, supervision.Options{Name: "one", System: system, Metrics: reg})
-	start(t, supervision.Spec{Children: children("w")}, supervision.Options{Name: "two", System: system, Metrics: reg})
+	start(t, supervision.Spec{Children: children("w")}, supervision.Options{Name: "one", System: system, OnEvent: observe(t, reg)})
+	start(t, supervision.Spec{Children: children("w")}, supervision.Options{Name: "two", System: system, OnEvent: observe(t, reg)})
 	_, err := supervision.Start(ctxT(t), supervision.Spec{Children: children("w")}, supervision.Options{Name: "two", System: system})
 	assert.ErrorContains(t, err, "name exists", "a second tree of the same name in one system")
 }
@@ -237,4 +238,12 @@ func sample(t *testing.T, reg *prometheus.Registry, name string, labels map[stri
 	}
 	t.Fatalf("no %s%v in %d families", name, labels, len(mfs))
 	return 0, 0
+}
+
+// observe returns the Observe of new metrics on reg, for Options.OnEvent.
+func observe(t testing.TB, reg prometheus.Registerer) func(supervision.Event) {
+	t.Helper()
+	m, err := metrics.New(reg)
+	require.NoError(t, err)
+	return m.Observe
 }

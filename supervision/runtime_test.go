@@ -129,9 +129,9 @@ func TestSimpleOneForOne(t *testing.T) {
 	}
 	tree, rec := start(t, spec, supervision.Options{}, "conn-")
 	root := tree.Root()
-	n, err := countChildren(ctxT(t), root)
+	n, err := root.Count(ctxT(t))
 	require.NoError(t, err)
-	assert.Equal(t, 0, n.Specs, "a simple_one_for_one supervisor starts no child itself")
+	assert.Equal(t, supervision.Counts{Specs: 1}, n, "a simple_one_for_one supervisor starts no child itself; its spec is the template")
 
 	// The extra argument is the exit status of the "exit-when-told" worker.
 	first, err := root.StartSimpleChild(ctxT(t), "0")
@@ -158,9 +158,9 @@ func TestSimpleOneForOne(t *testing.T) {
 	assert.ErrorIs(t, err, supervision.ErrSimpleOneForOne)
 	assert.ErrorIs(t, root.DeleteChild(ctxT(t), "conn-2"), supervision.ErrSimpleOneForOne)
 	require.NoError(t, root.TerminateChild(ctxT(t), "conn-2"))
-	n, err = countChildren(ctxT(t), root)
+	n, err = root.Count(ctxT(t))
 	require.NoError(t, err)
-	assert.Equal(t, 0, n.Specs)
+	assert.Equal(t, supervision.Counts{Specs: 1}, n)
 }
 
 // TestSimpleOneForOneStopsChildrenTogether: on shutdown the children of a
@@ -215,9 +215,9 @@ func TestRuntimeAPI(t *testing.T) {
 	assert.True(t, cs[1].Supervisor)
 	assert.Equal(t, 0, cs[1].Pid)
 
-	n, err := countChildren(ctx, root)
+	n, err := root.Count(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, counts{Specs: 2, Active: 2, Supervisors: 1, Workers: 1}, n)
+	assert.Equal(t, supervision.Counts{Specs: 2, Active: 2, Supervisors: 1, Workers: 1}, n)
 
 	mid := tree.Supervisor("mid")
 	assert.Equal(t, "root/mid", mid.Path())
@@ -256,9 +256,9 @@ func TestRuntimeAPI(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, supervision.StateTerminated, b.State)
 	assert.Equal(t, 0, b.Pid)
-	n, err = countChildren(ctx, root)
+	n, err = root.Count(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, counts{Specs: 3, Active: 2, Supervisors: 1, Workers: 2}, n)
+	assert.Equal(t, supervision.Counts{Specs: 3, Active: 2, Supervisors: 1, Workers: 2}, n)
 
 	again, err := root.RestartChild(ctx, "b")
 	require.NoError(t, err)
@@ -356,28 +356,4 @@ func TestTreeBackoffComposesWithIntensity(t *testing.T) {
 	clock.Advance(time.Second)
 	next[supervision.GaveUp](t, rec, "root", "w")
 	require.ErrorIs(t, tree.Wait(ctxT(t)), supervision.ErrIntensity)
-}
-
-// counts tallies a supervisor's children: its specs, those running, and
-// how many are supervisors and workers.
-type counts struct{ Specs, Active, Supervisors, Workers int }
-
-func countChildren(ctx context.Context, s *supervision.Supervisor) (counts, error) {
-	cs, err := s.Children(ctx)
-	if err != nil {
-		return counts{}, err
-	}
-	var n counts
-	for _, c := range cs {
-		n.Specs++
-		if c.State == supervision.StateRunning {
-			n.Active++
-		}
-		if c.Supervisor {
-			n.Supervisors++
-		} else {
-			n.Workers++
-		}
-	}
-	return n, nil
 }

@@ -30,9 +30,11 @@ type Spec struct {
 	// significant children end. The zero value is Never.
 	AutoShutdown AutoShutdown
 	// Children are started in this order, each ready before the next is
-	// started, and stopped in the reverse order. A SimpleOneForOne
-	// supervisor has exactly one, the template of the children it starts
-	// on demand (Supervisor.StartSimpleChild); it starts none itself.
+	// started, and stopped in the reverse order. There may be none, as in
+	// OTP: a supervisor that starts empty gets its children at run time
+	// (Supervisor.StartChild). A SimpleOneForOne supervisor has exactly
+	// one, the template of the children it starts on demand
+	// (Supervisor.StartSimpleChild); it starts none itself.
 	Children []ChildSpec
 }
 
@@ -168,8 +170,6 @@ func (v *validator) spec(prefix string, s *Spec) {
 	switch {
 	case len(s.Children) == 0 && s.Strategy == SimpleOneForOne:
 		v.bad(join(prefix, "Children"), "[]", "a simple_one_for_one supervisor needs its one template")
-	case len(s.Children) == 0:
-		v.bad(join(prefix, "Children"), "[]", "empty tree: a supervisor needs at least one child")
 	case len(s.Children) > 1 && s.Strategy == SimpleOneForOne:
 		v.bad(join(prefix, "Children"), fmt.Sprintf("[%d specs]", len(s.Children)), "a simple_one_for_one supervisor has exactly one template")
 	}

@@ -47,10 +47,12 @@ func (s Strategy) orDefault() Strategy {
 //   - RestForOne: failed and every child started after it, failed to n-1.
 //
 // The supervisor stops the affected children that are still running in
-// reverse start order (the last started first), then starts them again in
-// start order. As in OTP, a Temporary child stopped this way is removed
-// instead of started again, and affected is only consulted once
-// shouldRestart has said the failed child itself restarts.
+// reverse start order (the last started first), then starts them all again
+// in start order, those that were not running too (terminated on request,
+// or transient ones that ended cleanly), as OTP does. As in OTP, a
+// Temporary child stopped this way is removed instead of started again,
+// and affected is only consulted once shouldRestart has said the failed
+// child itself restarts.
 //
 // affected returns nil if failed is not in [0, n) or s is not one of the
 // strategies above.
@@ -76,10 +78,6 @@ func indices(from, to int) []int {
 		out = append(out, i)
 	}
 	return out
-}
-
-func normalizeName(s string) string {
-	return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
 }
 
 // names lists the words of all, for an error message: "a, b or c".

@@ -9,7 +9,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/understudy/understudy/internal/actors"
-	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -246,7 +245,6 @@ func (s *supervisor) restartInPlace(sup actor.Supervisor, who *actor.PID, c *chi
 	}
 	sup.RestartChildren(who) // first: the rest is bookkeeping
 	cause := asError(reason)
-	s.detected(c, cause)
 	c.lastErr = cause
 	if len(c.held) > 0 {
 		s.flush(c) // the end before this one was never reported
@@ -255,10 +253,9 @@ func (s *supervisor) restartInPlace(sup actor.Supervisor, who *actor.PID, c *chi
 	c.endingInc = ended
 	c.incarnation++
 	c.restarts++
-	c.failed, c.signMono, c.pid, c.upSince, c.endSeen, c.readied = false, 0, 0, time.Time{}, false, false
+	c.failed, c.pid, c.upSince, c.endSeen, c.readied = false, 0, time.Time{}, false, false
 	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
-	s.sh.metrics.restart(s.path, c.label)
 	c.held = append(c.held, ChildRestarting{Header: s.headerAt(c, ended), Cause: cause}, ChildStarted{Header: s.header(c)})
 	return true, nil
 }
@@ -303,15 +300,13 @@ func (s *supervisor) restartAhead(c *child, m *actors.ProcessExited, exited Chil
 		return
 	}
 	s.emit(exited)
-	s.detected(c, m.Err)
 	ended := c.incarnation
 	c.ahead = true
 	c.incarnation = inc
 	c.restarts++
-	c.failed, c.signMono, c.pid, c.upSince, c.endSeen, c.readied = false, 0, 0, time.Time{}, false, false
+	c.failed, c.pid, c.upSince, c.endSeen, c.readied = false, 0, time.Time{}, false, false
 	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
-	s.sh.metrics.restart(s.path, c.label)
 	s.emit(ChildRestarting{Header: s.headerAt(c, ended), Cause: m.Err})
 	s.emit(ChildStarted{Header: s.header(c)})
 }
@@ -322,19 +317,6 @@ func (s *supervisor) flush(c *child) {
 	c.held, c.endingInc = nil, 0
 	for _, ev := range held {
 		s.emit(ev)
-	}
-}
-
-// detected records the detection latency of a failure: from the bridge's
-// first sign of it to now.
-func (s *supervisor) detected(c *child, cause error) {
-	sign := c.signMono
-	var xe *procbridge.ExitError
-	if sign == 0 && errors.As(cause, &xe) {
-		sign = mono.Of(xe.Exit.Time)
-	}
-	if sign != 0 {
-		s.sh.metrics.detected(s.path, time.Duration(mono.Now()-sign))
 	}
 }
 
@@ -371,7 +353,7 @@ func initFailed(ctx actor.Context, s *supervisor, c *child, cause error) {
 // spawn starts a new incarnation of c through its runner.
 func (s *supervisor) spawn(ctx actor.Context, c *child) error {
 	c.incarnation++
-	c.failed, c.stop, c.signMono, c.pid, c.upSince, c.readied = false, nil, 0, 0, time.Time{}, false
+	c.failed, c.stop, c.pid, c.upSince, c.readied = false, nil, 0, time.Time{}, false
 	c.ahead, c.pre, c.restarter, c.endSeen, c.deferred = false, nil, nil, false, nil
 	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
@@ -455,14 +437,8 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		ready := m.Ready
 		s.emit(ChildReady{Header: s.header(c), Ready: &ready})
 	case *actors.ProcessDying:
-		if c.signMono == 0 {
-			c.signMono = mono.Of(m.Time)
-		}
 		s.emit(ChildProcess{Header: s.header(c), Event: m.Dying})
 	case *actors.ProcessHung:
-		if c.signMono == 0 {
-			c.signMono = mono.Of(m.Time)
-		}
 		c.lastErr, c.endSeen = m.Err, true
 		s.emit(ChildProcess{Header: s.header(c), Event: m.Hung})
 	case *actors.ProcessExited:
@@ -472,7 +448,6 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		if m.Err != nil {
 			c.lastErr = m.Err
 		}
-		s.sh.metrics.exit(s.path, c.label, string(exit.Kind))
 		if c.stop != nil && !c.stop.failure && exit.Kind == procbridge.ExitStopped {
 			c.stop.exit, c.stop.pid = &exit, m.Pid // reported by ChildStopped
 			return
@@ -488,7 +463,6 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		s.emit(exited)
 	case *actors.ProcessStartFailed:
 		c.lastErr, c.endSeen = m.Err, true
-		s.sh.metrics.exit(s.path, c.label, string(procbridge.ExitNotReady))
 		s.emit(startFailedEvent(s.header(c), c, m.Err))
 	case *actors.ProcessStopTimeout:
 		c.endSeen = true
@@ -500,11 +474,6 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 	case *actors.ProcessSpareReady:
 		s.emit(ChildProcess{Header: s.header(c), Event: m.SpareReady})
 	case *actors.ProcessSpareDown:
-		kind := "start"
-		if m.Exit != nil {
-			kind = "lost"
-		}
-		s.sh.metrics.spareFailure(s.path, c.label, kind)
 		s.emit(ChildProcess{Header: s.header(c), Event: m.SpareDown})
 	}
 }
@@ -537,16 +506,13 @@ func (s *supervisor) promoted(ctx actor.Context, c *child, m *actors.ProcessProm
 	if c.group != nil {
 		c.proc = c.group.Primary()
 	}
-	s.sh.metrics.restart(s.path, c.label)
 	ev := ChildProcess{Header: s.header(c), Event: m.Promoted}
 	if switched {
 		c.switchAsked = 0 // the switchStep sees it reported
 		ev.Cause = c.switchCause
-		s.sh.metrics.failover(s.path, c.label, "switch")
 		s.emit(ev)
 		return
 	}
-	s.sh.metrics.failover(s.path, c.label, "failover")
 	s.emit(ev)
 	if c.stop == nil && s.intensity.add(s.sh.clock.Now()) {
 		s.giveUp(ctx, c, fmt.Errorf("supervision: %s failed over from pid %d to %d: %w", c.name, m.Promoted.From, m.Promoted.To, ErrFailover))
@@ -567,11 +533,9 @@ func (s *supervisor) onPreviousEnd(c *child, n actors.Notification) {
 	case *actors.ProcessExited:
 		exit := m.Exit
 		c.lastExit = &exit
-		s.sh.metrics.exit(s.path, c.label, string(exit.Kind))
 		x := m.Exited
 		s.emit(ChildExited{Header: h, Err: m.Err, Exited: &x})
 	case *actors.ProcessStartFailed:
-		s.sh.metrics.exit(s.path, c.label, string(procbridge.ExitNotReady))
 		s.emit(startFailedEvent(h, c, m.Err))
 	case *actors.ProcessStopTimeout:
 	default:
@@ -602,15 +566,20 @@ func (s *supervisor) failed(ctx actor.Context, c *child, m *childFailed) {
 	if len(c.held) > 0 {
 		s.flush(c)
 	}
-	s.detected(c, cause)
 	if c.kind == kindSupervisor {
-		s.sh.metrics.exit(s.path, c.label, "escalated")
 		s.emit(ChildExited{Header: s.header(c), Err: cause})
 	}
 	if c.stop != nil && !c.stop.failure {
 		return // it was being stopped anyway: the stop goes on
 	}
-	s.childEnded(ctx, c, false, cause, m.pre)
+	// A nested supervisor that gave up has stopped its children and
+	// ends, as in OTP, with reason shutdown (supervisor.erl 804-807): a
+	// permanent one is restarted, a transient one is not (its significance
+	// may shut this supervisor down), a temporary one is dropped. The
+	// escalation goes no higher unless its Restart type says so.
+	var esc *EscalationError
+	clean := c.kind == kindSupervisor && errors.As(cause, &esc)
+	s.childEnded(ctx, c, clean, cause, m.pre)
 }
 
 // onGone handles the end of a child's actor, re-posted from Terminated.
@@ -647,7 +616,6 @@ func (s *supervisor) onGone(ctx actor.Context, id string) {
 		// with status 0, a nested supervisor that shut itself down.
 		c.state = StateStopping
 		if c.kind == kindSupervisor {
-			s.sh.metrics.exit(s.path, c.label, "shutdown")
 			s.emit(ChildExited{Header: s.header(c)})
 		}
 		s.childEnded(ctx, c, true, nil, nil)
@@ -816,7 +784,11 @@ func (w *watcher) Stop(*actor.PID) {}
 func (s *supervisor) header(c *child) Header { return s.headerAt(c, c.incarnation) }
 
 func (s *supervisor) headerAt(c *child, incarnation int) Header {
-	return Header{Supervisor: s.path, Child: c.name, Incarnation: incarnation, Restarts: c.restarts, Time: s.sh.clock.Now()}
+	h := Header{Supervisor: s.path, Child: c.name, Incarnation: incarnation, Restarts: c.restarts, Time: s.sh.clock.Now()}
+	if c.dynamic {
+		h.Template = c.label
+	}
+	return h
 }
 
 func (s *supervisor) emit(ev Event) { s.sh.emit(ev) }

@@ -138,7 +138,7 @@ func TestOneForAllSwitchesStandbySiblings(t *testing.T) {
 		Intensity: supervision.Intensity{MaxRestarts: 1, Period: time.Minute},
 		Children:  []supervision.ChildSpec{tallyChild("s1"), {Name: "plain", Process: proc("wait")}, tallyChild("s2")},
 	}
-	tree, rec := start(t, spec, supervision.Options{Metrics: reg, Logger: logger})
+	tree, rec := start(t, spec, supervision.Options{OnEvent: observe(t, reg), Logger: logger})
 	root := tree.Root()
 	s1, s2 := tallyTo(t, root, "s1", 3), tallyTo(t, root, "s2", 2)
 	spare1, spare2 := s1.Group.Spares()[0].Pid(), s2.Group.Spares()[0].Pid()

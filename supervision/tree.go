@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // defaultRootName is the name of a tree's root supervisor when
@@ -18,7 +17,7 @@ import (
 const defaultRootName = "root"
 
 // Options configure a tree. The zero value is ready to use: a quiet actor
-// system of the tree's own, no logs, no metrics, the system clock.
+// system of the tree's own, no logs, the system clock.
 type Options struct {
 	// Name is the root supervisor's name, and so the first element of
 	// every path in the tree. Empty means "root". Trees that share an
@@ -48,11 +47,6 @@ type Options struct {
 	// own logs to Logger (tagged lib=protoactor) instead of discarding
 	// them. protoactor logs every failure at Info ("[ACTOR] Recovering").
 	ProtoactorLogs bool
-
-	// Metrics, when set, is where the tree registers its metrics (see
-	// the package documentation). A *prometheus.Registry the caller owns;
-	// the global registry is never used. Trees may share one.
-	Metrics prometheus.Registerer
 
 	// Clock is the source of time for intensity windows, backoff delays
 	// and event times. Nil means the system clock. Stops are timed on the
@@ -105,15 +99,10 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Tree, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(opts.Metrics)
-	if err != nil {
-		return nil, err
-	}
 	sh := &shared{
 		log:     opts.Logger,
 		output:  opts.Logger != nil,
 		clock:   opts.Clock,
-		metrics: m,
 		onEvent: opts.OnEvent,
 		subs:    map[*subscription]struct{}{},
 		procs:   newProcSet(),
@@ -299,7 +288,6 @@ type shared struct {
 	log     *slog.Logger
 	output  bool // log the lines of process children (Options.Logger set)
 	clock   Clock
-	metrics *metrics
 	onEvent func(Event)
 	procs   *procSet
 

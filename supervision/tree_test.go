@@ -44,9 +44,9 @@ func TestStartAndStopOrder(t *testing.T) {
 	}
 	assert.Equal(t, []string{"started a", "ready a", "started b", "ready b", "started c", "ready c"}, started)
 
-	n, err := countChildren(ctxT(t), tree.Root())
+	n, err := tree.Root().Count(ctxT(t))
 	require.NoError(t, err)
-	assert.Equal(t, counts{Specs: 3, Active: 3, Workers: 3}, n)
+	assert.Equal(t, supervision.Counts{Specs: 3, Active: 3, Workers: 3}, n)
 
 	report, err := tree.Stop(ctxT(t))
 	require.NoError(t, err)

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/understudy/understudy/audio"
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
 )
 
@@ -53,14 +55,12 @@ func checkCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err := f.Preflight(); err != nil {
 		problems = append(problems, err)
 	}
-	if f.Audio != nil {
-		if _, err := buildGraph(f); err != nil {
-			problems = append(problems, err)
-		}
-	}
 	if len(problems) > 0 {
 		printErrors(stderr, errors.Join(problems...))
 		return exitInvalid
+	}
+	if f.Tree != nil {
+		warnStateless(stderr, f.Path, f.Tree, "")
 	}
 	if !*quiet {
 		fmt.Fprintf(stdout, "%s: valid\n", f.Path)
@@ -70,42 +70,72 @@ func checkCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// load loads FILE, or standard input for "-".
-func load(file string, stdin io.Reader) (*supervision.File, error) {
-	if file != "-" {
-		return supervision.Load(file)
+// warnStateless warns of every hot-standby child of s without state: a
+// spare that takes over from it starts from zero.
+func warnStateless(w io.Writer, file string, s *supervision.Spec, path string) {
+	for i := range s.Children {
+		c := &s.Children[i]
+		key := fmt.Sprintf("%schildren[%d]", path, i)
+		if s.Strategy == supervision.SimpleOneForOne {
+			key = path + "template"
+		}
+		if c.Supervisor != nil {
+			warnStateless(w, file, c.Supervisor, key+".supervisor.")
+		}
+		if c.Standby > 0 && c.Process != nil && c.Process.StateSize == 0 {
+			fmt.Fprintf(w, "%s: %s: warning: standby %d without state_size: a spare that takes over starts from zero state (set state_size to the state the worker commits)\n",
+				file, key, c.Standby)
+		}
 	}
-	data, err := io.ReadAll(io.LimitReader(stdin, supervision.MaxSpecSize+1))
+}
+
+// load loads FILE, or standard input for "-".
+func load(file string, stdin io.Reader) (*spec.File, error) {
+	if file != "-" {
+		return spec.Load(file)
+	}
+	// Parse refuses a file too large; the bound here only keeps a runaway
+	// pipe from filling the memory first.
+	data, err := io.ReadAll(io.LimitReader(stdin, 64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("understudy: read standard input: %w", err)
 	}
-	return supervision.LoadBytes("<stdin>", data)
+	return spec.Parse("<stdin>", data)
 }
 
 // printFile prints the tree and the audio graph of f.
-func printFile(w io.Writer, f *supervision.File) {
-	if f.Spec != nil {
+func printFile(w io.Writer, f *spec.File) {
+	if f.Tree != nil {
 		root := f.Name
 		if root == "" {
 			root = "root"
 		}
-		fmt.Fprintf(w, "%s  %s\n", root, describeSupervisor(f.Spec))
-		printChildren(w, f, f.Spec, nil, "")
+		fmt.Fprintf(w, "%s  %s\n", root, describeSupervisor(f.Tree))
+		printChildren(w, f, f.Tree, nil, "")
 	}
 	if a := f.Audio; a != nil {
+		c, g := &a.Config, &a.Config.Graph
+		slack := c.Slack
+		switch slack {
+		case audio.NoSlack:
+			slack = 0
+		case 0:
+			slack = 1
+		}
+		spares := max(c.Spares, 1)
 		fmt.Fprintf(w, "audio  %d Hz, %d-frame blocks, slack %d, %d spare%s per node, %d node%s, %d edge%s, %s",
-			a.Rate, a.BlockSize, a.Slack, a.Standby, plural(a.Standby), len(a.Nodes), plural(len(a.Nodes)), len(a.Edges), plural(len(a.Edges)), a.Duration)
-		if a.Output.Path != "" {
-			fmt.Fprintf(w, " -> %s", a.Output.Path)
+			g.Rate, g.BlockSize, slack, spares, plural(spares), len(g.Nodes), plural(len(g.Nodes)), len(g.Edges), plural(len(g.Edges)), a.Duration)
+		if c.WAV != "" {
+			fmt.Fprintf(w, " -> %s", c.WAV)
 		}
 		fmt.Fprintln(w)
 		width := 0
-		for _, n := range a.Nodes {
+		for _, n := range g.Nodes {
 			width = max(width, len(n.Name))
 		}
-		for i, n := range a.Nodes {
+		for i, n := range g.Nodes {
 			branch := "├── "
-			if i == len(a.Nodes)-1 {
+			if i == len(g.Nodes)-1 {
 				branch = "└── "
 			}
 			proc := ""
@@ -117,7 +147,7 @@ func printFile(w io.Writer, f *supervision.File) {
 	}
 }
 
-func formatParams(p map[string]float64) string {
+func formatParams(p audio.Params) string {
 	if len(p) == 0 {
 		return ""
 	}
@@ -135,7 +165,7 @@ func formatParams(p map[string]float64) string {
 
 // printChildren prints the children of s under indent; names is s's path
 // of child names, for its instances.
-func printChildren(w io.Writer, f *supervision.File, s *supervision.Spec, names []string, indent string) {
+func printChildren(w io.Writer, f *spec.File, s *supervision.Spec, names []string, indent string) {
 	width := 0
 	for _, c := range s.Children {
 		width = max(width, len(c.Name))
@@ -244,8 +274,8 @@ func describeChild(c *supervision.ChildSpec) string {
 			case o.out == procbridge.Lines:
 				parts = append(parts, o.name+" lines")
 			default:
-				if fo, ok := o.out.Writer().(*supervision.FileOutput); ok {
-					parts = append(parts, o.name+" > "+fo.Path)
+				if path, ok := o.out.Writer().(fmt.Stringer); ok { // an output file (package spec)
+					parts = append(parts, o.name+" > "+path.String())
 				}
 			}
 		}

@@ -321,6 +321,24 @@ func withoutContainment(t *testing.T, out string) string {
 	return out[:i+1]
 }
 
+// TestCheckStatelessStandby: a hot-standby child without state_size is
+// valid, with a warning: its spare takes over from zero state.
+func TestCheckStatelessStandby(t *testing.T) {
+	path := writeSpec(t, `
+children:
+  - {name: counter, worker: counter, standby: 1}
+  - {name: kept, worker: counter, standby: 1, state_size: 8}
+  - name: pool
+    supervisor:
+      strategy: simple_one_for_one
+      template: {name: conn, worker: counter, standby: 2}
+`)
+	status, _, errOut := runCLI(t, "", "check", "--quiet", path)
+	assert.Equal(t, exitOK, status, "a warning, not an error")
+	assert.Equal(t, path+": children[0]: warning: standby 1 without state_size: a spare that takes over starts from zero state (set state_size to the state the worker commits)\n"+
+		path+": children[2].supervisor.template: warning: standby 2 without state_size: a spare that takes over starts from zero state (set state_size to the state the worker commits)\n", errOut)
+}
+
 // TestCheckBadInput: every problem is reported, each at its place, and the
 // status says so.
 func TestCheckBadInput(t *testing.T) {
@@ -331,9 +349,9 @@ func TestCheckBadInput(t *testing.T) {
 		want func(path string) string
 	}{
 		{"missing file", "!nope.yaml", func(p string) string {
-			return "supervision: read spec: open " + p + ": no such file or directory\n"
+			return "spec: read: open " + p + ": no such file or directory\n"
 		}},
-		{"a directory", "!", func(p string) string { return "supervision: read spec: " + p + ": is a directory\n" }},
+		{"a directory", "!", func(p string) string { return "spec: read: " + p + ": is a directory\n" }},
 		{"empty", "", func(p string) string {
 			return p + ": empty file (declare a tree with children:, or an audio: graph; see docs/spec-reference.md)\n"
 		}},

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,8 +14,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/audio"
-	"github.com/understudy/understudy/procbridge"
-	"github.com/understudy/understudy/supervision"
+	"github.com/understudy/understudy/spec"
 )
 
 const renderUsage = `Usage: understudy render [flags] FILE
@@ -125,11 +122,8 @@ func renderCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: no audio graph: declare one under audio: (see docs/spec-reference.md)\n", f.Path)
 		return exitInvalid
 	}
-	job, err := buildGraph(f)
-	if err != nil {
-		printErrors(stderr, err)
-		return exitInvalid
-	}
+	g := &f.Audio.Config.Graph
+	job := renderJob{Config: f.Audio.Config, Blocks: blocksFor(f.Audio.Duration, g.Rate, g.BlockSize)}
 	if *out != "" {
 		job.WAV = *out
 	}
@@ -138,7 +132,7 @@ func renderCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	job.Faults = faults
 	if job.WAV == "" {
-		fmt.Fprintln(stderr, f.Errorf("Audio", "audio", "add output: out.wav, or pass --out PATH", "no output file to render to"))
+		fmt.Fprintln(stderr, &spec.Error{File: f.Path, Path: "audio.output", Msg: "no output file to render to", Hint: "add output: out.wav, or pass --out PATH"})
 		return exitInvalid
 	}
 	var e engine = supervisedEngine{}
@@ -150,15 +144,11 @@ func renderCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return render(ctx, job, e, stdout, stderr)
 }
 
-// renderJob is a validated graph and what to render of it.
+// renderJob is an engine's validated Config (Sink: one WAV channel each)
+// and how many blocks to render.
 type renderJob struct {
-	Graph   audio.Graph
-	Sink    []audio.Port // one WAV channel each
-	Blocks  int
-	Slack   int // blocks
-	Standby int // spares per node
-	Faults  []audio.Fault
-	WAV     string
+	audio.Config
+	Blocks int
 }
 
 // engine renders a graph offline to job.WAV and returns the samples it
@@ -180,14 +170,7 @@ func (supervisedEngine) Name() string {
 }
 
 func (supervisedEngine) Render(ctx context.Context, job renderJob) ([]float32, string, bool, error) {
-	slack := job.Slack
-	if slack == 0 {
-		slack = audio.NoSlack
-	}
-	e, err := audio.Start(ctx, audio.Config{
-		Graph: job.Graph, Sink: job.Sink, WAV: job.WAV,
-		Slack: slack, Spares: job.Standby, Faults: job.Faults,
-	})
+	e, err := audio.Start(ctx, job.Config)
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -312,193 +295,4 @@ func writeWAV(path string, rate, channels int, samples []float32) error {
 		return err
 	}
 	return f.Close()
-}
-
-// buildGraph turns the file's audio section into an audio.Graph and checks
-// it with the audio package; each problem is a *supervision.LoadError at
-// its place in the file.
-func buildGraph(f *supervision.File) (renderJob, error) {
-	a := f.Audio
-	g := audio.Graph{Rate: a.Rate, BlockSize: a.BlockSize}
-	job := renderJob{Slack: a.Slack, Standby: a.Standby, WAV: a.Output.Path}
-	for _, n := range a.Nodes {
-		g.Nodes = append(g.Nodes, audio.Node{Name: n.Name, Kind: n.Kind, Params: audio.Params(n.Params), Process: n.Process})
-	}
-	for _, e := range a.Edges {
-		g.Edges = append(g.Edges, audio.Edge{From: audio.Port(e.From), To: audio.Port(e.To)})
-	}
-	if err := g.Validate(); err != nil {
-		return job, placeAudioErrors(f, err)
-	}
-	job.Graph = g
-	job.Blocks = blocksFor(a.Duration, a.Rate, a.BlockSize)
-	sink, err := outputPorts(f, g)
-	if err != nil {
-		return job, err
-	}
-	job.Sink = sink
-	return job, nil
-}
-
-// outputPorts returns the ports the file writes: its output ports, checked,
-// or every output port that no edge reads.
-func outputPorts(f *supervision.File, g audio.Graph) ([]audio.Port, error) {
-	outputs := map[string]int{}
-	for _, n := range g.Nodes {
-		outputs[n.Name] = outputsOf(&g, n.Name)
-	}
-	if ports := f.Audio.Output.Ports; len(ports) > 0 {
-		var errs []error
-		out := make([]audio.Port, len(ports))
-		for i, p := range ports {
-			out[i] = audio.Port(p)
-			if n := outputs[p.Node]; p.Port >= n {
-				field := fmt.Sprintf("Audio.Output.Ports[%d]", i)
-				path := fmt.Sprintf("audio.output.ports[%d]", i)
-				if n == 0 {
-					errs = append(errs, f.Errorf(field, path, "", "node '%s' (%s) has no outputs", p.Node, kindOf(g, p.Node)))
-				} else {
-					errs = append(errs, f.Errorf(field, path, "", "node '%s' (%s) has outputs 0..%d", p.Node, kindOf(g, p.Node), n-1))
-				}
-			}
-		}
-		return out, errors.Join(errs...)
-	}
-	read := map[audio.Port]bool{}
-	for _, e := range g.Edges {
-		read[e.From] = true
-	}
-	var out []audio.Port
-	for _, n := range g.Nodes {
-		for port := range outputs[n.Name] {
-			if p := (audio.Port{Node: n.Name, Port: port}); !read[p] {
-				out = append(out, p)
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, f.Errorf("Audio.Output", "audio.output", "list them: output: {path: out.wav, ports: [mix:0]}", "every output port feeds an edge: nothing is left to write")
-	}
-	return out, nil
-}
-
-// outputsOf returns the number of output ports of node in g, a valid
-// graph: the ports audio.Render accepts to record.
-func outputsOf(g *audio.Graph, node string) int {
-	n := 0
-	for n < 1024 {
-		if _, err := audio.Render(g, []audio.Port{{Node: node, Port: n}}, 0); err != nil {
-			break
-		}
-		n++
-	}
-	return n
-}
-
-func kindOf(g audio.Graph, node string) string {
-	for _, n := range g.Nodes {
-		if n.Name == node {
-			return n.Kind
-		}
-	}
-	return "?"
-}
-
-// placeAudioErrors places each problem audio.Graph.Validate found at the
-// key of the file it is about.
-func placeAudioErrors(f *supervision.File, err error) error {
-	var errs []error // each a *supervision.LoadError
-	for _, e := range unjoin(err) {
-		var se *procbridge.SpecError
-		switch {
-		case errors.As(e, &se) && se.Field == "Edges":
-			cycle, _ := strings.CutPrefix(se.Reason, "a cycle: ")
-			errs = append(errs, f.Errorf("Audio.Edges", "audio.edges", "an audio graph flows one way: remove an edge of the cycle", "the edges form a cycle: %s", cycle))
-		case errors.As(e, &se):
-			msg := se.Reason
-			if se.Value != "" {
-				msg = se.Value + ": " + se.Reason
-			}
-			hint := ""
-			if known, ok := knownKinds(se); ok {
-				value, _ := strconv.Unquote(se.Value)
-				msg = fmt.Sprintf("unknown kind '%s'", value)
-				hint = "known: " + strings.Join(known, ", ")
-				if s := closest(value, known); s != "" {
-					hint = "did you mean '" + s + "'?"
-				}
-			}
-			errs = append(errs, f.Errorf("Audio."+se.Field, audioPath(se.Field), hint, "%s", msg))
-		default:
-			errs = append(errs, f.Errorf("Audio", "audio", "", "%v", e))
-		}
-	}
-	slices.SortStableFunc(errs, func(a, b error) int {
-		pa, pb := a.(*supervision.LoadError).Pos, b.(*supervision.LoadError).Pos
-		return cmp.Or(pa.Line-pb.Line, pa.Column-pb.Column)
-	})
-	return errors.Join(errs...)
-}
-
-// knownKinds returns the kinds an unknown kind's error lists, as
-// audio.Graph.Validate reports it: `node "osc" (sinus): not registered
-// (known: bandpass, delay, ...)`.
-func knownKinds(se *procbridge.SpecError) ([]string, bool) {
-	if !strings.HasSuffix(se.Field, ".Kind") {
-		return nil, false
-	}
-	_, list, ok := strings.Cut(se.Reason, "not registered (known: ")
-	if !ok {
-		return nil, false
-	}
-	return strings.Split(strings.TrimSuffix(list, ")"), ", "), true
-}
-
-// audioPath turns an audio.Graph field ("Nodes[2].Params[\"freq\"]") into
-// the file's own path ("audio.nodes[2].params.freq").
-func audioPath(field string) string {
-	r := strings.NewReplacer("Nodes", "nodes", "Edges", "edges", "Params", "params", "Kind", "kind", "Name", "name",
-		"From", "from", "To", "to", "Port", "port", "Node", "node", "Rate", "rate", "BlockSize", "block_size", "Process", "process",
-		"[\"", ".", "\"]", "")
-	return "audio." + r.Replace(field)
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
-}
-
-// closest returns the candidate nearest s by edit distance, if it is a
-// likely typo.
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

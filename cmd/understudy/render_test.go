@@ -96,7 +96,7 @@ func TestRenderBadInput(t *testing.T) {
 	noOut := writeSpec(t, "audio: {nodes: [{name: t, kind: testsignal}]}\n")
 	status, _, errOut = runCLI(t, "", "render", noOut)
 	assert.Equal(t, exitInvalid, status)
-	assert.Equal(t, noOut+":1:8: audio: no output file to render to (add output: out.wav, or pass --out PATH)\n", errOut)
+	assert.Equal(t, noOut+": audio.output: no output file to render to (add output: out.wav, or pass --out PATH)\n", errOut)
 
 	allFed := writeSpec(t, "audio:\n  nodes: [{name: s, kind: sine, params: {freq: 1}}, {name: g, kind: gain}]\n  edges: [s -> g, g -> g]\n  output: o.wav\n")
 	status, _, errOut = runCLI(t, "", "render", allFed)
@@ -106,7 +106,7 @@ func TestRenderBadInput(t *testing.T) {
 	badPort := writeSpec(t, "audio:\n  nodes: [{name: s, kind: sine, params: {freq: 1}}]\n  output: {path: o.wav, ports: [s:1]}\n")
 	status, _, errOut = runCLI(t, "", "render", badPort)
 	assert.Equal(t, exitInvalid, status)
-	assert.Equal(t, badPort+":3:32: audio.output.ports[0]: node 's' (sine) has outputs 0..0\n", errOut)
+	assert.Equal(t, badPort+":3:33: audio.output.ports[0]: 1: node \"s\" (sine) has 1 outputs\n", errOut)
 
 	for _, tt := range []struct{ flag, want string }{
 		{"x", `invalid value "x" for flag -fault: "x": want NODE@BLOCK[:KIND[:POINT]], such as osc@100:kill`},

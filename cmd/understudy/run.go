@@ -17,7 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/understudy/understudy/metrics"
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
 )
 
@@ -100,7 +102,7 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	f, err := supervision.Load(file)
+	f, err := spec.Load(file)
 	if err != nil {
 		printErrors(stderr, err)
 		return exitInvalid
@@ -109,7 +111,7 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return exitInvalid
 	}
-	if f.Spec == nil {
+	if f.Tree == nil {
 		fmt.Fprintf(stderr, "%s: no tree to run: the file declares only an audio graph (understudy render renders it)\n", f.Path)
 		return exitInvalid
 	}
@@ -142,7 +144,7 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 
 // runner runs one loaded tree.
 type runner struct {
-	file           *supervision.File
+	file           *spec.File
 	log            *slog.Logger
 	stdout, stderr io.Writer
 
@@ -169,7 +171,15 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 			return exitInvalid
 		}
 		defer srv.stop()
-		opts.Metrics = reg
+		m, err := metrics.New(reg)
+		if err != nil {
+			fmt.Fprintf(r.stderr, "understudy run: --metrics %s: %v\n", metricsAddr, err)
+			return exitInvalid
+		}
+		opts.OnEvent = func(ev supervision.Event) {
+			m.Observe(ev)
+			r.onEvent(ev)
+		}
 		r.log.Info("serving metrics", "url", "http://"+srv.addr+"/metrics")
 	}
 
@@ -190,7 +200,7 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 	killedAt := false
 	sig, err := untilSignal(sigs, func(ctx context.Context) error {
 		var err error
-		tree, err = supervision.Start(ctx, *f.Spec, opts)
+		tree, err = supervision.Start(ctx, *f.Tree, opts)
 		return err
 	}, func(sig os.Signal) {
 		r.log.Warn("interrupted while starting: stopping what started; signal again to kill at once", "signal", sig.String())

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
 )
 
@@ -26,7 +27,7 @@ const (
 // liveView draws the tree on a terminal.
 type liveView struct {
 	out    io.Writer
-	file   *supervision.File
+	file   *spec.File
 	events *eventRing
 	began  time.Time
 
@@ -41,7 +42,7 @@ type liveView struct {
 	stopped bool
 }
 
-func newLiveView(out io.Writer, f *supervision.File, _ *runner) *liveView {
+func newLiveView(out io.Writer, f *spec.File, _ *runner) *liveView {
 	v := &liveView{out: out, file: f, began: time.Now(), kick: make(chan struct{}, 1), status: "starting"}
 	v.events = &eventRing{max: viewEvents, onWrite: v.redrawSoon}
 	return v
@@ -147,8 +148,8 @@ func (v *liveView) snapshot(ctx context.Context, t *supervision.Tree) []row {
 			}
 		}
 	}
-	if v.file.Spec != nil {
-		visit(nil, v.file.Spec, 0)
+	if v.file.Tree != nil {
+		visit(nil, v.file.Tree, 0)
 	}
 	return rows
 }

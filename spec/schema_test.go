@@ -1,6 +1,6 @@
 //go:build linux
 
-package supervision_test
+package spec_test
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/understudy/understudy/supervision"
+	"github.com/understudy/understudy/spec"
 )
 
 // TestSchema checks docs/spec-schema.json against the loader: every valid
@@ -42,11 +42,19 @@ func TestSchema(t *testing.T) {
 			data, err := os.ReadFile(name)
 			require.NoError(t, err)
 			if !strings.Contains(name, "examples") {
-				_, err = supervision.LoadBytes(name, data)
+				_, err = spec.Parse(name, data)
 				require.NoError(t, err, "the loader takes it")
 			}
 			assert.NoError(t, s.check(schema, yamlValue(t, data), "$"))
 		})
+	}
+	for _, good := range []string{
+		"children: []",
+		"children: [{name: pool, supervisor: {children: []}}]",
+	} {
+		assert.NoError(t, s.check(schema, yamlValue(t, []byte(good)), "$"), good)
+		_, err := spec.Parse("t.yaml", []byte(good))
+		assert.NoError(t, err, good)
 	}
 	for _, bad := range []string{
 		"children: [{name: a, command: sleep, restrat: transient}]",
@@ -55,7 +63,6 @@ func TestSchema(t *testing.T) {
 		"children: [{command: sleep}]",
 		"children: [{name: a, command: sleep, worker: w}]",
 		"children: [{name: a}]",
-		"children: []",
 		"children: [{name: a, command: sleep, ready_timeout: 5}]",
 		"children: [{name: a, command: sleep, ready_timeout: 5 ms}]",
 		"children: [{name: a, command: sleep, shutdown: -1s}]",
@@ -63,13 +70,13 @@ func TestSchema(t *testing.T) {
 		"children: [{name: a, command: sleep, state_size: 4KB}]",
 		"children: [{name: a, worker: w, heartbeat: {interval: 1ms}}]",
 		"intensity: {max_restarts: -1}\nchildren: [{name: a, command: sleep}]",
-		"audio: {nodes: [{name: a, kind: sine}], block_size: 100}",
-		"audio: {nodes: [{name: a, kind: sine}], edges: ['a => b']}",
+		"audio: {nodes: [{name: a, kind: sine, params: {freq: 440}}], block_size: 100}",
+		"audio: {nodes: [{name: a, kind: sine, params: {freq: 440}}], edges: ['a => b']}",
 		"name: app",
 	} {
 		err := s.check(schema, yamlValue(t, []byte(bad)), "$")
 		assert.Error(t, err, "the schema takes %q", bad)
-		_, lerr := supervision.LoadBytes("t.yaml", []byte(bad))
+		_, lerr := spec.Parse("t.yaml", []byte(bad))
 		assert.Error(t, lerr, "the loader takes %q", bad)
 	}
 }
@@ -265,4 +272,67 @@ func equal(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
+}
+
+// TestSchemaBoundsAreTheOwners checks every numeric bound that
+// docs/spec-schema.json states by hand against the loader, whose bounds
+// are the owners' (supervision's and audio's Validate): the bound itself
+// loads, one past it does not. A bound changed in code and not in the
+// schema fails here.
+func TestSchemaBoundsAreTheOwners(t *testing.T) {
+	raw, err := os.ReadFile("../docs/spec-schema.json")
+	require.NoError(t, err)
+	var schema map[string]any
+	require.NoError(t, json.Unmarshal(raw, &schema))
+	// prop walks the schema's objects by key.
+	prop := func(path ...string) map[string]any {
+		var v any = schema
+		for _, k := range path {
+			m, ok := v.(map[string]any)
+			require.True(t, ok, "schema path %v at %q", path, k)
+			v = m[k]
+		}
+		m, ok := v.(map[string]any)
+		require.True(t, ok, "schema path %v", path)
+		return m
+	}
+	const worker = "children: [{name: a, command: sleep, args: ['60'], sdk: true, state_size: 64, standby: %d}]"
+	cases := []struct {
+		name string
+		spec map[string]any
+		yaml string // a file with one %d
+	}{
+		{"standby", prop("$defs", "child", "properties", "standby"), worker},
+		{"max_restarts", prop("$defs", "intensity", "properties", "max_restarts"),
+			"intensity: {max_restarts: %d, period: 5s}\nchildren: [{name: a, command: sleep}]"},
+		{"audio.slack", prop("$defs", "audio", "properties", "slack"),
+			"audio: {nodes: [{name: a, kind: sine, params: {freq: 440}}], slack: %d}"},
+		{"audio.standby", prop("$defs", "audio", "properties", "standby"),
+			"audio: {nodes: [{name: a, kind: sine, params: {freq: 440}}], standby: %d}"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			load := func(n int) error {
+				_, err := spec.Parse("t.yaml", []byte(fmt.Sprintf(c.yaml, n)))
+				return err
+			}
+			if lo, ok := c.spec["minimum"].(float64); ok {
+				assert.NoError(t, load(int(lo)), "the schema's minimum %v", lo)
+				assert.Error(t, load(int(lo)-1), "one below the schema's minimum %v", lo)
+			}
+			hi, ok := c.spec["maximum"].(float64)
+			require.True(t, ok, "the schema states a maximum")
+			assert.NoError(t, load(int(hi)), "the schema's maximum %v", hi)
+			assert.Error(t, load(int(hi)+1), "one past the schema's maximum %v", hi)
+		})
+	}
+	sizes := prop("$defs", "audio", "properties", "block_size")["enum"].([]any)
+	for _, s := range sizes {
+		_, err := spec.Parse("t.yaml", []byte(fmt.Sprintf("audio: {nodes: [{name: a, kind: sine, params: {freq: 440}}], block_size: %v}", s)))
+		assert.NoError(t, err, "block_size %v, in the schema's list", s)
+	}
+	for _, s := range []int{8, 8192, 100} {
+		_, err := spec.Parse("t.yaml", []byte(fmt.Sprintf("audio: {nodes: [{name: a, kind: sine, params: {freq: 440}}], block_size: %d}", s)))
+		assert.Error(t, err, "block_size %d, not in the schema's list", s)
+	}
 }

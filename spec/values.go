@@ -1,9 +1,11 @@
-package supervision
+package spec
 
 import (
 	"fmt"
+	"github.com/understudy/understudy/supervision"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -370,4 +372,29 @@ var enumAliases = map[string]map[string]string{
 	"strategy": {
 		"allforone": "did you mean 'one_for_all'?",
 	},
+}
+
+// The words of supervision's enums, the default first (the zero value
+// means it).
+var (
+	strategies    = []supervision.Strategy{supervision.OneForOne, supervision.OneForAll, supervision.RestForOne, supervision.SimpleOneForOne}
+	restarts      = []supervision.Restart{supervision.Permanent, supervision.Transient, supervision.Temporary}
+	autoShutdowns = []supervision.AutoShutdown{supervision.Never, supervision.AnySignificant, supervision.AllSignificant}
+)
+
+// valid reports whether v is the zero value (the default) or one of all.
+func valid[T ~string](v T, all []T) bool { return v == "" || slices.Contains(all, v) }
+
+// orDefault returns v, or the default, all[0], for the zero value.
+func orDefault[T ~string](v T, all []T) T {
+	if v == "" {
+		return all[0]
+	}
+	return v
+}
+
+// normalizeName folds an enum's word for comparison: case, '_' and '-'
+// ignored.
+func normalizeName(s string) string {
+	return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
 }

@@ -1,38 +1,38 @@
-package supervision
+package spec
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/understudy/understudy/audio"
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
 )
 
-// Marshal writes spec as a spec file, so that LoadBytes gives back an equal
-// Spec (reflect.DeepEqual). Relative paths come back absolute, taken
-// relative to the directory of the file loaded.
+// Marshal writes f as a spec file: its root's name, its tree, the
+// instances of its simple_one_for_one supervisors and its audio graph, so
+// that Parse gives back an equal File (reflect.DeepEqual of Name, Tree,
+// Instances and Audio). Relative paths come back absolute, taken relative
+// to the directory of the file parsed.
 //
 // Fields the file format does not have are errors, each naming the field:
-// a process's ExtraFiles, a Writer output other than a
-// *FileOutput, a Name other than the child's, and StopGrace (write the
-// grace in the child's Shutdown, which supervision uses in its place).
-// Values no spec can hold (an unknown Strategy, an Env entry without '=')
-// are errors too. A Backoff with a negative Initial (no backoff) is written
-// as none and comes back as Backoff{Initial: -1}: its other fields have no
-// effect.
-func Marshal(spec Spec) ([]byte, error) {
-	return MarshalFile(&File{Spec: &spec})
-}
-
-// MarshalFile writes f as a spec file: its root's name, its tree, the
-// instances of its simple_one_for_one supervisors and its audio graph.
-func MarshalFile(f *File) ([]byte, error) {
+// a process's ExtraFiles, a Writer output other than an output file the
+// loader made, a Name other than the child's, and StopGrace (write the
+// grace in the child's Shutdown, which supervision uses in its place); in
+// the audio section, what audio.Config holds beyond the graph, its sink,
+// WAV, Slack and Spares. Values no spec can hold (an unknown Strategy, an
+// Env entry without '=') are errors too. A Backoff with a negative Initial
+// (no backoff) is written as none and comes back as Backoff{Initial: -1}:
+// its other fields have no effect.
+func Marshal(f *File) ([]byte, error) {
 	e := &encoder{instances: map[string][][]string{}}
 	for _, in := range f.Instances {
 		key := strings.Join(in.Supervisor, "/")
@@ -43,8 +43,8 @@ func MarshalFile(f *File) ([]byte, error) {
 	if f.Name != "" {
 		addKey(root, "name", str(f.Name))
 	}
-	if f.Spec != nil {
-		e.supervisor(root, f.Spec, "", nil)
+	if f.Tree != nil {
+		e.supervisor(root, f.Tree, "Tree", nil)
 	}
 	if f.Audio != nil {
 		addKey(root, "audio", e.audio(f.Audio))
@@ -56,10 +56,10 @@ func MarshalFile(f *File) ([]byte, error) {
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(root); err != nil {
-		return nil, fmt.Errorf("supervision: marshal: %w", err)
+		return nil, fmt.Errorf("spec: marshal: %w", err)
 	}
 	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("supervision: marshal: %w", err)
+		return nil, fmt.Errorf("spec: marshal: %w", err)
 	}
 	return buf.Bytes(), nil
 }
@@ -70,7 +70,7 @@ type encoder struct {
 }
 
 func (e *encoder) bad(field, format string, args ...any) {
-	e.errs = append(e.errs, fmt.Errorf("supervision: marshal: %s: %s: %w", field, fmt.Sprintf(format, args...), ErrInvalid))
+	e.errs = append(e.errs, fmt.Errorf("spec: marshal: %s: %s: %w", field, fmt.Sprintf(format, args...), supervision.ErrInvalid))
 }
 
 func mapNode() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"} }
@@ -120,19 +120,19 @@ func sizeNode(n int) *yaml.Node {
 
 // supervisor writes the keys of s into m. names is the path of child names
 // to it, for its instances.
-func (e *encoder) supervisor(m *yaml.Node, s *Spec, goPath string, names []string) {
+func (e *encoder) supervisor(m *yaml.Node, s *supervision.Spec, goPath string, names []string) {
 	if !valid(s.Strategy, strategies) {
 		e.bad(joinGo(goPath, "Strategy"), "unknown strategy %q", s.Strategy)
 	}
-	addKey(m, "strategy", str(string(s.Strategy.orDefault())))
-	if in := s.Intensity; in != (Intensity{}) {
+	addKey(m, "strategy", str(string(orDefault(s.Strategy, strategies))))
+	if in := s.Intensity; in != (supervision.Intensity{}) {
 		im := flowMap()
 		switch {
-		case in.MaxRestarts == NoRestarts:
+		case in.MaxRestarts == supervision.NoRestarts:
 			addKey(im, "max_restarts", intNode(0))
 		case in.MaxRestarts > 0:
 			addKey(im, "max_restarts", intNode(in.MaxRestarts))
-		case in.MaxRestarts < NoRestarts:
+		case in.MaxRestarts < supervision.NoRestarts:
 			e.bad(joinGo(goPath, "Intensity.MaxRestarts"), "%d: want >= 0, or NoRestarts", in.MaxRestarts)
 		}
 		if in.Period != 0 {
@@ -142,13 +142,13 @@ func (e *encoder) supervisor(m *yaml.Node, s *Spec, goPath string, names []strin
 		}
 		addKey(m, "intensity", im)
 	}
-	if a := s.AutoShutdown.orDefault(); a != Never {
+	if a := orDefault(s.AutoShutdown, autoShutdowns); a != supervision.Never {
 		if !valid(s.AutoShutdown, autoShutdowns) {
 			e.bad(joinGo(goPath, "AutoShutdown"), "unknown auto shutdown %q", s.AutoShutdown)
 		}
 		addKey(m, "auto_shutdown", str(string(a)))
 	}
-	if s.Strategy == SimpleOneForOne && len(s.Children) == 1 {
+	if s.Strategy == supervision.SimpleOneForOne && len(s.Children) == 1 {
 		addKey(m, "template", e.child(&s.Children[0], joinGo(goPath, "Children[0]"), names))
 		if args, ok := e.instances[strings.Join(names, "/")]; ok {
 			addKey(m, "instances", instancesNode(args))
@@ -178,7 +178,7 @@ func instancesNode(all [][]string) *yaml.Node {
 }
 
 // child writes one child.
-func (e *encoder) child(c *ChildSpec, goPath string, names []string) *yaml.Node {
+func (e *encoder) child(c *supervision.ChildSpec, goPath string, names []string) *yaml.Node {
 	m := mapNode()
 	addKey(m, "name", str(c.Name))
 	switch {
@@ -189,16 +189,16 @@ func (e *encoder) child(c *ChildSpec, goPath string, names []string) *yaml.Node 
 	case c.Supervisor == nil:
 		e.bad(goPath+".Process", "nil: set Process or Supervisor")
 	}
-	if r := c.Restart.orDefault(); r != Permanent {
+	if r := orDefault(c.Restart, restarts); r != supervision.Permanent {
 		if !valid(c.Restart, restarts) {
 			e.bad(goPath+".Restart", "unknown restart %q", c.Restart)
 		}
 		addKey(m, "restart", str(string(r)))
 	}
 	switch sd := c.Shutdown; {
-	case sd == BrutalKill:
+	case sd == supervision.BrutalKill:
 		addKey(m, "shutdown", str("brutal_kill"))
-	case sd == Infinity:
+	case sd == supervision.Infinity:
 		addKey(m, "shutdown", str("infinity"))
 	case sd > 0:
 		addKey(m, "shutdown", str(formatDuration(sd)))
@@ -219,11 +219,11 @@ func (e *encoder) child(c *ChildSpec, goPath string, names []string) *yaml.Node 
 	return m
 }
 
-func backoffNode(b Backoff) *yaml.Node {
+func backoffNode(b supervision.Backoff) *yaml.Node {
 	if b.Initial < 0 {
 		return str("none")
 	}
-	if b == (Backoff{}) {
+	if b == (supervision.Backoff{}) {
 		return nil
 	}
 	m := flowMap()
@@ -246,7 +246,7 @@ func backoffNode(b Backoff) *yaml.Node {
 }
 
 // process writes the process keys of child c.
-func (e *encoder) process(m *yaml.Node, c *ChildSpec, goPath string) {
+func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string) {
 	p := c.Process
 	switch {
 	case p.Path != "" && p.Worker != "":
@@ -303,9 +303,9 @@ func (e *encoder) process(m *yaml.Node, c *ChildSpec, goPath string) {
 		case o.out == procbridge.Lines:
 			addKey(m, o.key, str("lines"))
 		default:
-			fo, ok := o.out.Writer().(*FileOutput)
+			fo, ok := o.out.Writer().(*fileOutput)
 			if !ok || fo.Path == "" {
-				e.bad(goPath+"."+o.field, "a writer to a %T is not in the file format (only a *FileOutput)", o.out.Writer())
+				e.bad(goPath+"."+o.field, "a writer to a %T is not in the file format (only an output file a spec file declared)", o.out.Writer())
 				continue
 			}
 			path := fo.Path
@@ -346,14 +346,25 @@ func (e *encoder) process(m *yaml.Node, c *ChildSpec, goPath string) {
 
 // audio writes the audio section.
 func (e *encoder) audio(a *Audio) *yaml.Node {
+	c := &a.Config
+	g := &c.Graph
 	m := mapNode()
-	addKey(m, "rate", intNode(a.Rate))
-	addKey(m, "block_size", intNode(a.BlockSize))
-	addKey(m, "slack", intNode(a.Slack))
-	addKey(m, "standby", intNode(a.Standby))
-	addKey(m, "duration", str(formatDuration(a.Duration)))
+	addKey(m, "rate", intNode(g.Rate))
+	addKey(m, "block_size", intNode(g.BlockSize))
+	switch c.Slack {
+	case audio.NoSlack:
+		addKey(m, "slack", intNode(0))
+	case 0:
+		addKey(m, "slack", intNode(defaultAudioSlack))
+	default:
+		addKey(m, "slack", intNode(c.Slack))
+	}
+	addKey(m, "standby", intNode(max(c.Spares, defaultAudioStandby)))
+	if a.Duration > 0 {
+		addKey(m, "duration", str(formatDuration(a.Duration)))
+	}
 	nodes := seqNode(false)
-	for _, n := range a.Nodes {
+	for _, n := range g.Nodes {
 		nm := mapNode()
 		addKey(nm, "name", str(n.Name))
 		addKey(nm, "kind", str(n.Kind))
@@ -375,27 +386,36 @@ func (e *encoder) audio(a *Audio) *yaml.Node {
 		nodes.Content = append(nodes.Content, nm)
 	}
 	addKey(m, "nodes", nodes)
-	if len(a.Edges) > 0 {
+	if len(g.Edges) > 0 {
 		edges := seqNode(false)
-		for _, ed := range a.Edges {
-			edges.Content = append(edges.Content, str(ed.text()))
+		for _, ed := range g.Edges {
+			edges.Content = append(edges.Content, str(portText(ed.From)+" -> "+portText(ed.To)))
 		}
 		addKey(m, "edges", edges)
 	}
+	listed := len(c.Sink) > 0 && !slices.Equal(c.Sink, g.Outputs())
 	switch {
-	case a.Output.Path == "" && len(a.Output.Ports) > 0:
-		e.bad("Audio.Output.Path", "empty, with Ports set")
-	case len(a.Output.Ports) > 0:
+	case c.WAV == "" && listed:
+		e.bad("Audio.Config.WAV", "empty, with Sink set to other ports than the graph's outputs")
+	case listed:
 		om := mapNode()
-		addKey(om, "path", str(a.Output.Path))
+		addKey(om, "path", str(c.WAV))
 		ports := seqNode(true)
-		for _, p := range a.Output.Ports {
-			ports.Content = append(ports.Content, str(p.text()))
+		for _, p := range c.Sink {
+			ports.Content = append(ports.Content, str(portText(p)))
 		}
 		addKey(om, "ports", ports)
 		addKey(m, "output", om)
-	case a.Output.Path != "":
-		addKey(m, "output", str(a.Output.Path))
+	case c.WAV != "":
+		addKey(m, "output", str(c.WAV))
+	}
+	rest := *c
+	rest.Graph, rest.Sink, rest.WAV, rest.Slack, rest.Spares = audio.Graph{}, nil, "", 0, 0
+	if !reflect.DeepEqual(rest, audio.Config{}) {
+		e.bad("Audio.Config", "only Graph, Sink, WAV, Slack and Spares are in the file format")
 	}
 	return m
 }
+
+// portText returns "node:port".
+func portText(p audio.Port) string { return p.Node + ":" + strconv.Itoa(p.Port) }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package supervision_test
+package spec_test
 
 import (
 	"errors"
@@ -9,11 +9,11 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/understudy/understudy/supervision"
+	"github.com/understudy/understudy/spec"
 )
 
 // FuzzLoad feeds the loader arbitrary bytes. It must never panic, every
-// error must be a *LoadError, and a file it accepts must write out and load
+// error must be a *spec.Error, and a file it accepts must write out and load
 // back as the same file.
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.yaml")
@@ -34,25 +34,25 @@ func FuzzLoad(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		file, err := supervision.LoadBytes("fuzz.yaml", data)
+		file, err := spec.Parse("fuzz.yaml", data)
 		if err != nil {
 			for _, e := range unjoin(err) {
-				var le *supervision.LoadError
+				var le *spec.Error
 				if !errors.As(e, &le) {
-					t.Fatalf("%T is not a *LoadError: %v", e, e)
+					t.Fatalf("%T is not a *spec.Error: %v", e, e)
 				}
 			}
 			return
 		}
-		out, err := supervision.MarshalFile(file)
+		out, err := spec.Marshal(file)
 		if err != nil {
 			t.Fatalf("a loaded file does not write out: %v\n%s", err, data)
 		}
-		again, err := supervision.LoadBytes("fuzz.yaml", out)
+		again, err := spec.Parse("fuzz.yaml", out)
 		if err != nil {
 			t.Fatalf("a written file does not load: %v\n--- in\n%s\n--- out\n%s", err, data, out)
 		}
-		if !reflect.DeepEqual(file.Spec, again.Spec) || file.Name != again.Name ||
+		if !reflect.DeepEqual(file.Tree, again.Tree) || file.Name != again.Name ||
 			!reflect.DeepEqual(file.Instances, again.Instances) || !reflect.DeepEqual(file.Audio, again.Audio) {
 			t.Fatalf("round trip differs\n--- in\n%s\n--- out\n%s", data, out)
 		}

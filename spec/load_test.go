@@ -1,9 +1,8 @@
 //go:build linux
 
-package supervision_test
+package spec_test
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -15,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/audio"
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
 )
 
@@ -165,11 +166,11 @@ children:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := supervision.LoadBytes("t.yaml", []byte(tt.yaml))
+			f, err := spec.Parse("t.yaml", []byte(tt.yaml))
 			require.NoError(t, err)
-			require.NotNil(t, f.Spec)
-			assert.Equal(t, tt.want, *f.Spec)
-			require.NoError(t, f.Spec.Validate(), "a loaded spec is valid")
+			require.NotNil(t, f.Tree)
+			assert.Equal(t, tt.want, *f.Tree)
+			require.NoError(t, f.Tree.Validate(), "a loaded spec is valid")
 		})
 	}
 }
@@ -177,12 +178,12 @@ children:
 func TestLoadEnvInherits(t *testing.T) {
 	t.Setenv("UNDERSTUDY_LOAD_TEST", "from the runner")
 	t.Setenv("UNDERSTUDY_LOAD_KEEP", "kept")
-	f, err := supervision.LoadBytes("t.yaml", []byte(`
+	f, err := spec.Parse("t.yaml", []byte(`
 children:
   - {name: a, command: env, env: {UNDERSTUDY_LOAD_TEST: from the file, NEW: "1"}}
 `))
 	require.NoError(t, err)
-	env := f.Spec.Children[0].Process.Env
+	env := f.Tree.Children[0].Process.Env
 	assert.Contains(t, env, "UNDERSTUDY_LOAD_KEEP=kept")
 	assert.NotContains(t, env, "UNDERSTUDY_LOAD_TEST=from the runner")
 	assert.Equal(t, []string{"UNDERSTUDY_LOAD_TEST=from the file", "NEW=1"}, env[len(env)-2:], "the file's variables come last")
@@ -190,7 +191,7 @@ children:
 
 func TestLoadPaths(t *testing.T) {
 	dir := t.TempDir()
-	f, err := supervision.LoadBytes(filepath.Join(dir, "sub", "t.yaml"), []byte(`
+	f, err := spec.Parse(filepath.Join(dir, "sub", "t.yaml"), []byte(`
 children:
   - {name: a, command: ./bin/run, dir: work, stdout: ./logs/a.log, stderr: /var/log/a.err}
   - {name: b, command: sleep}
@@ -199,21 +200,21 @@ audio:
   output: out.wav
 `))
 	require.NoError(t, err)
-	p := f.Spec.Children[0].Process
+	p := f.Tree.Children[0].Process
 	assert.Equal(t, filepath.Join(dir, "sub", "bin", "run"), p.Path, "relative to the file")
 	assert.Equal(t, filepath.Join(dir, "sub", "work"), p.Dir)
-	assert.Equal(t, procbridge.ToWriter(&supervision.FileOutput{Path: filepath.Join(dir, "sub", "logs", "a.log")}), p.Stdout)
-	assert.Equal(t, procbridge.ToWriter(&supervision.FileOutput{Path: "/var/log/a.err"}), p.Stderr)
-	assert.Equal(t, "sleep", f.Spec.Children[1].Process.Path, "a name without a slash is looked up in PATH")
-	assert.Equal(t, filepath.Join(dir, "sub", "out.wav"), f.Audio.Output.Path)
+	assert.Equal(t, spec.FileOutput(filepath.Join(dir, "sub", "logs", "a.log")), p.Stdout)
+	assert.Equal(t, spec.FileOutput("/var/log/a.err"), p.Stderr)
+	assert.Equal(t, "sleep", f.Tree.Children[1].Process.Path, "a name without a slash is looked up in PATH")
+	assert.Equal(t, filepath.Join(dir, "sub", "out.wav"), f.Audio.Config.WAV)
 
-	f, err = supervision.LoadBytes("t.yaml", []byte("children: [{name: a, command: ./run}]"))
+	f, err = spec.Parse("t.yaml", []byte("children: [{name: a, command: ./run}]"))
 	require.NoError(t, err)
-	assert.Equal(t, abs(t, "run"), f.Spec.Children[0].Process.Path, "relative to the current directory")
+	assert.Equal(t, abs(t, "run"), f.Tree.Children[0].Process.Path, "relative to the current directory")
 }
 
 func TestLoadSimpleOneForOne(t *testing.T) {
-	f, err := supervision.LoadBytes("t.yaml", []byte(`
+	f, err := spec.Parse("t.yaml", []byte(`
 name: app
 children:
   - name: pool
@@ -229,10 +230,10 @@ children:
 `))
 	require.NoError(t, err)
 	assert.Equal(t, "app", f.Name)
-	pool := f.Spec.Children[0].Supervisor
+	pool := f.Tree.Children[0].Supervisor
 	assert.Equal(t, supervision.SimpleOneForOne, pool.Strategy)
 	assert.Equal(t, []supervision.ChildSpec{{Name: "conn", Process: inherit("sleep"), Restart: supervision.Temporary}}, pool.Children)
-	assert.Equal(t, []supervision.Instance{
+	assert.Equal(t, []spec.Instance{
 		{Supervisor: []string{"pool"}, Args: []string{"100"}},
 		{Supervisor: []string{"pool"}, Args: []string{"200"}},
 		{Supervisor: []string{"pool"}},
@@ -242,7 +243,7 @@ children:
 }
 
 func TestLoadAudio(t *testing.T) {
-	f, err := supervision.LoadBytes("/tmp/t.yaml", []byte(`
+	f, err := spec.Parse("/tmp/t.yaml", []byte(`
 audio:
   rate: 44100
   block_size: 64
@@ -251,33 +252,47 @@ audio:
   duration: 250ms
   nodes:
     - {name: osc, kind: sine, params: {freq: 440, amp: 0.5}, process: light}
-    - {name: mix, kind: mixer, params: {inputs: 2}, process: light}
+    - {name: mix, kind: mixer, params: {inputs: 3}, process: light}
   edges:
     - osc:0 -> mix:0
     - osc -> mix:1
-    - {from: {node: osc, port: 0}, to: mix:1}
+    - {from: {node: osc, port: 0}, to: mix:2}
   output: {path: /tmp/out.wav, ports: [mix:0, {node: osc}]}
 `))
 	require.NoError(t, err)
-	assert.Nil(t, f.Spec, "no tree")
-	assert.Equal(t, &supervision.Audio{
-		Rate: 44100, BlockSize: 64, Slack: 0, Standby: 2, Duration: 250 * time.Millisecond,
-		Nodes: []supervision.AudioNode{
-			{Name: "osc", Kind: "sine", Params: map[string]float64{"freq": 440, "amp": 0.5}, Process: "light"},
-			{Name: "mix", Kind: "mixer", Params: map[string]float64{"inputs": 2}, Process: "light"},
+	assert.Nil(t, f.Tree, "no tree")
+	assert.Equal(t, &spec.Audio{
+		Config: audio.Config{
+			Graph: audio.Graph{
+				Rate: 44100, BlockSize: 64,
+				Nodes: []audio.Node{
+					{Name: "osc", Kind: "sine", Params: audio.Params{"freq": 440, "amp": 0.5}, Process: "light"},
+					{Name: "mix", Kind: "mixer", Params: audio.Params{"inputs": 3}, Process: "light"},
+				},
+				Edges: []audio.Edge{
+					{From: audio.Port{Node: "osc"}, To: audio.Port{Node: "mix"}},
+					{From: audio.Port{Node: "osc"}, To: audio.Port{Node: "mix", Port: 1}},
+					{From: audio.Port{Node: "osc"}, To: audio.Port{Node: "mix", Port: 2}},
+				},
+			},
+			Sink:  []audio.Port{{Node: "mix"}, {Node: "osc"}},
+			WAV:   "/tmp/out.wav",
+			Slack: audio.NoSlack, Spares: 2,
 		},
-		Edges: []supervision.AudioEdge{
-			{From: supervision.AudioPort{Node: "osc"}, To: supervision.AudioPort{Node: "mix"}},
-			{From: supervision.AudioPort{Node: "osc"}, To: supervision.AudioPort{Node: "mix", Port: 1}},
-			{From: supervision.AudioPort{Node: "osc"}, To: supervision.AudioPort{Node: "mix", Port: 1}},
-		},
-		Output: supervision.AudioOutput{Path: "/tmp/out.wav", Ports: []supervision.AudioPort{{Node: "mix"}, {Node: "osc"}}},
+		Duration: 250 * time.Millisecond,
 	}, f.Audio)
+	require.NoError(t, f.Audio.Config.Validate(), "what the loader gives, audio takes")
 
-	f, err = supervision.LoadBytes("/tmp/t.yaml", []byte("audio: {nodes: [{name: t, kind: testsignal}]}"))
+	f, err = spec.Parse("/tmp/t.yaml", []byte("audio: {nodes: [{name: t, kind: testsignal}]}"))
 	require.NoError(t, err)
-	assert.Equal(t, &supervision.Audio{Rate: 48000, BlockSize: 128, Slack: 1, Standby: 1, Duration: time.Second,
-		Nodes: []supervision.AudioNode{{Name: "t", Kind: "testsignal"}}}, f.Audio, "the defaults")
+	assert.Equal(t, &spec.Audio{
+		Config: audio.Config{
+			Graph: audio.Graph{Rate: 48000, BlockSize: 128, Nodes: []audio.Node{{Name: "t", Kind: "testsignal"}}},
+			Sink:  []audio.Port{{Node: "t"}, {Node: "t", Port: 1}, {Node: "t", Port: 2}},
+			Slack: 1, Spares: 1,
+		},
+		Duration: time.Second,
+	}, f.Audio, "the defaults; every output port no edge reads is written")
 }
 
 // TestLoadErrors: every message is part of the contract. Each file holds
@@ -298,49 +313,102 @@ t.yaml:2:15: children[0].cmd: unknown key (did you mean 'command'?)`},
 		{`audio errors`, `audio:
   rate: 0
   block_size: 100
-  slack: 65
+  slack: -1
   standby: 0
   duration: 0s
   nodes:
     - {name: osc, kind: sine, params: {freq: "440"}}
     - {name: osc, kind: sine}
-    - {name: "bad name", kind: ""}
+    - {kind: sine}
   edges:
     - osc:0 -> mxi:0
     - "osc => mix"
-    - {from: osc, to: {node: osc, port: -1}}
+    - {from: osc, to: {node: osc, port: x}}
     - osc:x -> osc
   output: {ports: [nope:0]}
 `,
-			`t.yaml:2:9: audio.rate: 0 is out of range: want 1 to 768000
-t.yaml:3:15: audio.block_size: 100 is not a power of two (try 128)
-t.yaml:4:10: audio.slack: 65 is out of range: want 0 to 64 (the slack counts blocks of output latency)
-t.yaml:5:12: audio.standby: 0 is out of range: want 1 to 14 (every node of a graph has at least one spare)
+			`t.yaml:2:9: audio.rate: 0: must be at least 1
+t.yaml:3:15: audio.block_size: 100: must be a power of two from 16 to 4096
+t.yaml:4:10: audio.slack: -1 must not be negative (the slack counts blocks of output latency; 0 is none)
+t.yaml:5:12: audio.standby: 0 must be at least 1 (every node of a graph has at least one spare)
 t.yaml:6:13: audio.duration: 0s is out of range: want above 0, up to 10m
 t.yaml:8:46: audio.nodes[0].params.freq: want a number, got "440" (remove the quotes)
-t.yaml:9:14: audio.nodes[1].name: duplicate node name 'osc' (first at nodes[0])
-t.yaml:10:14: audio.nodes[2].name: name 'bad name' has ' ': use ASCII letters, digits, '_', '-' and '.'
-t.yaml:10:32: audio.nodes[2].kind: empty kind (such as kind: sine)
-t.yaml:12:7: audio.edges[0]: no node 'mxi' in the graph (nodes: osc)
+t.yaml:9:14: audio.nodes[1].name: "osc": repeats nodes[0].Name
+t.yaml:10:7: audio.nodes[2]: missing 'name'
+t.yaml:12:7: audio.edges[0].to.node: no node 'mxi' in the graph (nodes: osc)
 t.yaml:13:7: audio.edges[1]: "osc => mix" is not an edge (write from -> to, such as osc:0 -> mix:1)
-t.yaml:14:41: audio.edges[2].to.port: -1 is out of range (ports count from 0)
+t.yaml:14:41: audio.edges[2].to.port: want a whole number, got "x"
 t.yaml:15:7: audio.edges[3]: "osc:x": 'x' is not a port number (ports count from 0, such as osc:0)
-t.yaml:16:11: audio.output: missing 'path' (such as path: out.wav)
-t.yaml:16:20: audio.output.ports[0]: no node 'nope' in the graph (nodes: osc)`},
+t.yaml:16:11: audio.output: missing 'path' (such as path: out.wav)`},
+		{`audio graph errors`, `audio:
+  rate: 0
+  block_size: 100
+  slack: 65
+  standby: 15
+  nodes:
+    - {name: osc, kind: sine, params: {freq: 440}}
+    - {name: osc, kind: sine}
+    - {name: "bad name", kind: sinus}
+  edges:
+    - osc:0 -> mxi:0
+    - {from: osc, to: {node: osc, port: 7}}
+  output: {path: out.wav, ports: [nope:0]}
+`,
+			`t.yaml:2:9: audio.rate: 0: must be at least 1
+t.yaml:3:15: audio.block_size: 100: must be a power of two from 16 to 4096
+t.yaml:8:14: audio.nodes[1].name: "osc": repeats nodes[0].Name
+t.yaml:9:14: audio.nodes[2].name: "bad name": byte ' ' not allowed: use ASCII letters, digits, '_', '-', '.'
+t.yaml:9:32: audio.nodes[2].kind: unknown kind 'sinus' (did you mean 'sine'?)
+t.yaml:11:5: audio.edges: the edges form a cycle: osc -> osc (an audio graph flows one way: remove an edge of the cycle)
+t.yaml:11:7: audio.edges[0].to.node: no node 'mxi' in the graph (nodes: osc, bad name)`},
+		{`audio config errors`, `audio:
+  slack: 65
+  standby: 15
+  nodes:
+    - {name: osc, kind: sine, params: {freq: 440}}
+    - {name: lp, kind: lowpass, params: {freq: 1000}}
+  edges: [osc -> lp]
+  output: {path: out.wav, ports: [lp:3]}
+`,
+			`t.yaml:2:10: audio.slack: 65: want 0 (default 1), NoSlack (-1), or 1..64
+t.yaml:3:12: audio.standby: 15: want 1..14
+t.yaml:8:35: audio.output.ports[0]: 3: node "lp" (lowpass) has 1 outputs`},
+		{`audio kind`, `audio:
+  nodes:
+    - {name: osc, kind: sinus}
+    - {name: x, kind: nothing-like-it}
+`,
+			`t.yaml:3:25: audio.nodes[0].kind: unknown kind 'sinus' (did you mean 'sine'?)
+t.yaml:4:23: audio.nodes[1].kind: unknown kind 'nothing-like-it' (known: bandpass, delay, gain, highpass, lowpass, mixer, peak, sine, testsignal)`},
+		{`audio cycle`, `audio:
+  nodes:
+    - {name: a, kind: gain}
+    - {name: b, kind: gain}
+  edges: [a -> b, b -> a]
+`,
+			`t.yaml:5:10: audio.edges: the edges form a cycle: a -> b -> a (an audio graph flows one way: remove an edge of the cycle)`},
 		{`audio processes`, `audio:
   nodes:
     - {name: a, kind: testsignal, process: light}
     - {name: b, kind: gain}
     - {name: c, kind: gain, process: light}
+  edges: [a:1 -> b, b -> c]
+`,
+			`t.yaml:3:44: audio.nodes[0].process: "light": processes feed each other in a cycle: process "light" -> node "b" -> process "light" (edges a -> b, b -> c); a process computes all its nodes at once, so no chain of edges may leave it and come back: run the nodes between in the same process, or split it`},
+		{`audio process names`, `audio:
+  nodes:
     - {name: d, kind: gain, process: ""}
     - {name: e, kind: gain, process: "x y"}
     - {name: f, kind: gain, process: 7}
-  edges: [a:1 -> b, b -> c]
 `,
-			`t.yaml:3:44: audio.nodes[0].process: processes feed each other in a cycle: process 'light' -> node 'b' -> process 'light' (edges a -> b, b -> c) (a process computes all its nodes at once: run the nodes between in the same process, or split it)
-t.yaml:6:38: audio.nodes[3].process: empty process (leave it out to run the node in a process of its own)
-t.yaml:7:38: audio.nodes[4].process: process 'x y' has ' ': use ASCII letters, digits, '_', '-' and '.'
-t.yaml:8:38: audio.nodes[5].process: want a string, got 7 (quote it: "7")`},
+			`t.yaml:3:38: audio.nodes[0].process: empty process (leave it out to run the node in a process of its own)
+t.yaml:4:38: audio.nodes[1].process: "x y": byte ' ' not allowed: use ASCII letters, digits, '_', '-', '.'
+t.yaml:5:38: audio.nodes[2].process: want a string, got 7 (quote it: "7")`},
+		{`audio process name`, `audio:
+  nodes:
+    - {name: e, kind: gain, process: "x y"}
+`,
+			`t.yaml:3:38: audio.nodes[0].process: "x y": byte ' ' not allowed: use ASCII letters, digits, '_', '-', '.'`},
 		{`audio no nodes`, `audio:
   nodes: []
 `,
@@ -355,7 +423,7 @@ t.yaml:3:33: audio.nodes[0].param: unknown key (did you mean 'params'?)`},
 children:
   - {name: a, command: sleep, backoff: {initial: 2s}}
 `,
-			`t.yaml:3:50: children[0].backoff.initial: 2s is above max, 1s (raise max or lower initial)`},
+			`t.yaml:3:50: children[0].backoff.initial: 2s: exceeds Backoff.Max = 1s`},
 		{`backoff word`, `children:
   - {name: a, command: sleep, backoff: nope}
 `,
@@ -429,9 +497,6 @@ children:
   - {name: a, command: sleep}
 `,
 			`t.yaml:4:12: children[2].name: duplicate child name 'a' (first at line 2)`},
-		{`empty children`, `children: []
-`,
-			`t.yaml:1:11: children: no children (a supervisor needs at least one child)`},
 		{`env bad`, `children:
   - {name: a, command: sleep, env: [A=1]}
   - {name: b, command: sleep, env: {"A=B": x, C: [1]}}
@@ -466,9 +531,13 @@ instances: 2
 `,
 			`t.yaml:2:1: instances: instances are for a simple_one_for_one supervisor (set strategy: simple_one_for_one)`},
 		{`jitter range`, `children:
+  - {name: a, command: sleep, backoff: {jitter: 1.5}}
+`,
+			`t.yaml:2:49: children[0].backoff.jitter: 1.5: want 0 to 1`},
+		{`multiplier range`, `children:
   - {name: a, command: sleep, backoff: {jitter: 1.5, multiplier: 0.5}}
 `,
-			`t.yaml:2:49: children[0].backoff.jitter: 1.5 is out of range: want 0 to 1 (a fraction: 0.2 spreads each wait by up to 20% either way)
+			`t.yaml:2:49: children[0].backoff.jitter: 1.5: want 0 to 1
 t.yaml:2:66: children[0].backoff.multiplier: 0.5 is out of range: want 1 to 1000`},
 		{`merge ok and bad`, `defaults: &d {restart: transient}
 children:
@@ -482,7 +551,7 @@ children:
 			`t.yaml:1:1: max_restarts: unknown key (it belongs in intensity: {max_restarts: 3, period: 5s})`},
 		{`missing children`, `name: app
 `,
-			`t.yaml:1:1: missing 'children' (a tree needs at least one child; see docs/spec-reference.md)`},
+			`t.yaml:1:1: missing 'children' (declare the tree's children (children: [] starts it empty); see docs/spec-reference.md)`},
 		{`missing name`, `children:
   - {command: sleep}
 `,
@@ -499,7 +568,7 @@ children: [{name: a, command: sleep}]
   - name: a
     supervisor: {strategy: one_for_all}
 `,
-			`t.yaml:3:17: children[0].supervisor: missing 'children' (a supervisor needs at least one child)`},
+			`t.yaml:3:17: children[0].supervisor: missing 'children' (children: [] starts it empty)`},
 		{`no program`, `children:
   - {name: a, restart: temporary}
 `,
@@ -572,12 +641,15 @@ t.yaml:5:3: template.supervisor: a simple_one_for_one template must be a process
 		{`standby range`, `children:
   - {name: a, worker: wait, standby: 15}
 `,
-			`t.yaml:2:38: children[0].standby: 15 is out of range: want 0 to 14`},
+			`t.yaml:2:38: children[0].standby: 15: want 0..14 spares`},
 		{`state size`, `children:
-  - {name: a, worker: wait, state_size: 2GiB, ring_size: 3KiB}
+  - {name: a, worker: wait, state_size: 2GiB, ring_size: 4KiB}
 `,
-			`t.yaml:2:41: children[0].state_size: 2GiB is out of range: want 0 to 1GiB
-t.yaml:2:58: children[0].ring_size: 3KiB is not a power of two (try 4KiB)`},
+			`t.yaml:2:41: children[0].state_size: 2147483648: want 0..1073741824`},
+		{`ring size`, `children:
+  - {name: a, worker: wait, state_size: 1KiB, ring_size: 3KiB}
+`,
+			`t.yaml:2:58: children[0].ring_size: 3072: want 0 or a power of two up to 67108864`},
 		{`sup key in child`, `children:
   - {name: a, command: sleep, strategy: one_for_all}
 `,
@@ -636,14 +708,13 @@ children: [{name: a, command: sleep}]
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := supervision.LoadBytes("t.yaml", []byte(tt.yaml))
+			f, err := spec.Parse("t.yaml", []byte(tt.yaml))
 			require.Error(t, err)
 			assert.Nil(t, f)
 			assert.Equal(t, tt.want, err.Error())
-			assert.ErrorIs(t, err, supervision.ErrInvalid)
-			var le *supervision.LoadError
+			var le *spec.Error
 			require.ErrorAs(t, err, &le)
-			assert.Equal(t, "t.yaml", le.Pos.File)
+			assert.Equal(t, "t.yaml", le.File)
 		})
 	}
 }
@@ -652,7 +723,7 @@ children: [{name: a, command: sleep}]
 // whole report with testdata/bad.err (go test -run TestLoadReportsEveryError
 // -update-golden rewrites it).
 func TestLoadReportsEveryError(t *testing.T) {
-	_, err := supervision.Load("testdata/bad.yaml")
+	_, err := spec.Load("testdata/bad.yaml")
 	require.Error(t, err)
 	golden := "testdata/bad.err"
 	if *updateGolden {
@@ -672,7 +743,7 @@ func unjoin(err error) []error {
 }
 
 func TestLoadUnregisteredWorker(t *testing.T) {
-	_, err := supervision.LoadBytes("t.yaml", []byte("children: [{name: a, worker: transcoder}]"))
+	_, err := spec.Parse("t.yaml", []byte("children: [{name: a, worker: transcoder}]"))
 	require.Error(t, err)
 	msg := err.Error()
 	assert.True(t, strings.HasPrefix(msg, "t.yaml:1:30: children[0].worker: no Go worker 'transcoder' is registered in this program (registered: "), msg)
@@ -687,26 +758,26 @@ func TestLoadFileErrors(t *testing.T) {
 		return p
 	}
 	tests := []struct{ name, path, want string }{
-		{"missing", filepath.Join(dir, "nope.yaml"), "supervision: read spec: open " + filepath.Join(dir, "nope.yaml") + ": no such file or directory"},
-		{"directory", dir, "supervision: read spec: " + dir + ": is a directory"},
+		{"missing", filepath.Join(dir, "nope.yaml"), "spec: read: open " + filepath.Join(dir, "nope.yaml") + ": no such file or directory"},
+		{"directory", dir, "spec: read: " + dir + ": is a directory"},
 		{"empty", write("empty.yaml", ""), filepath.Join(dir, "empty.yaml") + ": empty file (declare a tree with children:, or an audio: graph; see docs/spec-reference.md)"},
 		{"only comments", write("comments.yaml", "# nothing yet\n\n# really\n"), filepath.Join(dir, "comments.yaml") + ": empty file (declare a tree with children:, or an audio: graph; see docs/spec-reference.md)"},
 		{"null", write("null.yaml", "~\n"), filepath.Join(dir, "null.yaml") + ": empty file (declare a tree with children:, or an audio: graph; see docs/spec-reference.md)"},
-		{"too large", write("large.yaml", "# "+strings.Repeat("x", supervision.MaxSpecSize)), filepath.Join(dir, "large.yaml") + ": file too large: over 4MiB"},
+		{"too large", write("large.yaml", "# "+strings.Repeat("x", (4<<20))), filepath.Join(dir, "large.yaml") + ": file too large: over 4MiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := supervision.Load(tt.path)
+			_, err := spec.Load(tt.path)
 			require.Error(t, err)
 			assert.Equal(t, tt.want, err.Error())
 		})
 	}
-	_, err := supervision.Load(filepath.Join(dir, "nope.yaml"))
+	_, err := spec.Load(filepath.Join(dir, "nope.yaml"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	if os.Geteuid() != 0 {
 		p := write("secret.yaml", "children: []")
 		require.NoError(t, os.Chmod(p, 0))
-		_, err := supervision.Load(p)
+		_, err := spec.Load(p)
 		assert.ErrorIs(t, err, os.ErrPermission)
 	}
 }
@@ -729,7 +800,7 @@ func TestLoadBudget(t *testing.T) {
 	}
 	b.WriteString("children: [*c8]\n")
 	began := time.Now()
-	_, err := supervision.LoadBytes("t.yaml", []byte(b.String()))
+	_, err := spec.Parse("t.yaml", []byte(b.String()))
 	require.Error(t, err)
 	msg := err.Error()
 	assert.True(t, strings.Contains(msg, "too many YAML nodes (aliases expanded): more than 200000"), "the budget is reported")
@@ -745,14 +816,14 @@ func TestDurations(t *testing.T) {
 		"1.5s": 1500 * time.Millisecond, "2m": 2 * time.Minute, "1h30m": 90 * time.Minute, ".5s": 500 * time.Millisecond,
 	}
 	for in, want := range good {
-		f, err := supervision.LoadBytes("t.yaml", []byte("children: [{name: a, command: sleep, ready_timeout: "+in+"}]"))
+		f, err := spec.Parse("t.yaml", []byte("children: [{name: a, command: sleep, ready_timeout: "+in+"}]"))
 		if in == "0" || in == `"0"` || in == "0s" {
 			require.Error(t, err, in)
 			assert.Contains(t, err.Error(), "0s must be positive", in)
 			continue
 		}
 		require.NoError(t, err, in)
-		assert.Equal(t, want, f.Spec.Children[0].Process.ReadyTimeout, in)
+		assert.Equal(t, want, f.Tree.Children[0].Process.ReadyTimeout, in)
 	}
 	bad := map[string]string{
 		"5":           `5 has no unit (add a unit: 5ms or 5s)`,
@@ -774,7 +845,7 @@ func TestDurations(t *testing.T) {
 		"-1s":         `-1s must be positive (leave it out for the default, 10s)`,
 	}
 	for in, want := range bad {
-		_, err := supervision.LoadBytes("t.yaml", []byte("children: [{name: a, command: sleep, ready_timeout: "+in+"}]"))
+		_, err := spec.Parse("t.yaml", []byte("children: [{name: a, command: sleep, ready_timeout: "+in+"}]"))
 		require.Error(t, err, in)
 		assert.Equal(t, "t.yaml:1:53: children[0].ready_timeout: "+want, err.Error(), in)
 	}
@@ -784,8 +855,8 @@ func TestPreflight(t *testing.T) {
 	dir := t.TempDir()
 	notExec := filepath.Join(dir, "script.sh")
 	require.NoError(t, os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644))
-	spec := filepath.Join(dir, "t.yaml")
-	require.NoError(t, os.WriteFile(spec, []byte(`
+	file := filepath.Join(dir, "t.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`
 children:
   - {name: a, command: no-such-program-understudy}
   - {name: b, command: ./missing/prog}
@@ -798,24 +869,25 @@ audio:
   nodes: [{name: s, kind: sine, params: {freq: 1}}]
   output: ./renders/out.wav
 `), 0o644))
-	f, err := supervision.Load(spec)
+	f, err := spec.Load(file)
 	require.NoError(t, err, "loading does not look at the host")
 	err = f.Preflight()
 	require.Error(t, err)
 	assert.Equal(t, strings.Join([]string{
-		spec + ":3:24: children[0].command: executable 'no-such-program-understudy' not found in $PATH",
-		spec + ":4:24: children[1].command: no executable '" + filepath.Join(dir, "missing/prog") + "'",
-		spec + ":5:24: children[2].command: '" + notExec + "' is not an executable file",
-		spec + ":6:24: children[3].command: executable 'sleep 10' not found in $PATH (a command is not split on spaces: write command: [sleep, 10])",
-		spec + ":7:36: children[4].dir: '" + filepath.Join(dir, "nowhere") + "' is not a directory",
-		spec + ":8:39: children[5].stdout: no directory '" + filepath.Join(dir, "logs") + "' for the output file (create it first)",
-		spec + ":12:11: audio.output.path: no directory '" + filepath.Join(dir, "renders") + "' for the WAV file (create it first)",
+		file + ":3:24: children[0].command: executable 'no-such-program-understudy' not found in $PATH",
+		file + ":4:24: children[1].command: no executable '" + filepath.Join(dir, "missing/prog") + "'",
+		file + ":5:24: children[2].command: '" + notExec + "' is not an executable file",
+		file + ":6:24: children[3].command: executable 'sleep 10' not found in $PATH (a command is not split on spaces: write command: [sleep, 10])",
+		file + ":7:36: children[4].dir: '" + filepath.Join(dir, "nowhere") + "' is not a directory",
+		file + ":8:39: children[5].stdout: no directory '" + filepath.Join(dir, "logs") + "' for the output file (create it first)",
+		file + ":12:11: audio.output.path: no directory '" + filepath.Join(dir, "renders") + "' for the WAV file (create it first)",
 	}, "\n"), err.Error())
-	assert.ErrorIs(t, err, supervision.ErrInvalid)
+	var se *spec.Error
+	assert.ErrorAs(t, err, &se)
 }
 
 func TestPositions(t *testing.T) {
-	f, err := supervision.LoadBytes("t.yaml", []byte(`children:
+	f, err := spec.Parse("t.yaml", []byte(`children:
   - name: a
     worker: wait
     standby: 2
@@ -831,17 +903,26 @@ audio:
 	pos := func(field string) string {
 		p, ok := f.Pos(field)
 		if !ok {
-			return "?" + p.String()
+			return "?" + p
 		}
-		return p.String()
+		return p
 	}
 	assert.Equal(t, "t.yaml:3:13", pos("Children[0].Process.Worker"))
 	assert.Equal(t, "t.yaml:2:5", pos("Children[0].Process.Heartbeat.Timeout"), "not written: the child")
 	assert.Equal(t, "t.yaml:8:30", pos("Children[1].Supervisor.Children[0].Process.Path"))
-	assert.Equal(t, "t.yaml:10:48", pos(`Audio.Nodes[0].Params["freq"]`))
-	assert.Equal(t, "?t.yaml", pos("Nothing[3]"))
-	assert.Equal(t, 2, f.Spec.Children[0].Standby)
-	e := f.Errorf(`Audio.Nodes[0].Params["freq"]`, "audio.nodes[0].params.freq", "try 440", "%d is too low", 1)
-	assert.Equal(t, "t.yaml:10:48: audio.nodes[0].params.freq: 1 is too low (try 440)", e.Error())
-	assert.True(t, errors.Is(e, supervision.ErrInvalid))
+	assert.Equal(t, "t.yaml:10:48", pos(`Audio.Config.Graph.Nodes[0].Params["freq"]`))
+	assert.Equal(t, "?t.yaml:0:0", pos("Nothing[3]"))
+	assert.Equal(t, 2, f.Tree.Children[0].Standby)
+}
+
+// TestLoadEmptySupervisors: a supervisor may start with no children.
+func TestLoadEmptySupervisors(t *testing.T) {
+	f, err := spec.Parse("t.yaml", []byte(`children:
+  - {name: pool, supervisor: {children: []}}
+`))
+	require.NoError(t, err)
+	assert.Empty(t, f.Tree.Children[0].Supervisor.Children)
+	f, err = spec.Parse("t.yaml", []byte("children: []\n"))
+	require.NoError(t, err)
+	assert.Empty(t, f.Tree.Children)
 }

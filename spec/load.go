@@ -1,6 +1,7 @@
-package supervision
+package spec
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -12,47 +13,50 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/understudy/understudy/audio"
+	"github.com/understudy/understudy/supervision"
 )
 
-// A spec file declares a supervision tree (and, optionally, an audio
-// graph) in YAML; docs/spec-reference.md describes every key and
-// docs/spec-schema.json is its JSON Schema. Load turns one into the same
-// Spec a Go program builds by hand; Marshal writes a Spec back out.
-//
-// Loading is strict. Unknown keys, values of the wrong type, malformed
-// durations and sizes, values out of range, and names that refer to nothing
-// (a Go worker this program does not register, an audio edge to a node the
-// graph does not declare) are all errors, each a *LoadError that says where
-// (file:line:column), what, and, when it can guess, a hint. Every error in
-// the file is reported at once, joined with errors.Join, in file order.
-//
-// Loading does not look at the host beyond the Go worker registry: whether
-// the executables, directories and output files a file names exist is
-// File.Preflight's question, asked by `understudy check` and `understudy
-// run` before anything starts.
-
-// MaxSpecSize bounds the size of a spec file.
-const MaxSpecSize = 4 << 20
+// maxSize bounds the size of a spec file.
+const maxSize = 4 << 20
 
 // File is a loaded spec file.
 type File struct {
-	// Path is the file's name, as given to Load or LoadBytes; errors and
+	// Path is the file's name, as given to Load or Parse; errors and
 	// positions use it.
 	Path string
 	// Name is the root supervisor's name (the file's `name`), for
-	// Options.Name; empty means "root".
+	// supervision.Options.Name; empty means "root".
 	Name string
-	// Spec is the tree, nil when the file declares none (a file with only
-	// an audio graph).
-	Spec *Spec
+	// Tree is the supervision tree, nil when the file declares none (a
+	// file with only an audio graph).
+	Tree *supervision.Spec
 	// Instances are the children to start from simple_one_for_one
 	// templates once the tree is up (the supervisors' `instances`), in
 	// file order.
 	Instances []Instance
-	// Audio is the audio graph the file declares, nil when none.
+	// Audio is the audio graph the file declares and how to run it, nil
+	// when none.
 	Audio *Audio
 
-	pos map[string]Position // by Go field path: "Children[0].Process.Path"
+	pos map[string]position // by Go field path: "Children[0].Process.Path" in the tree, "Audio.Config.Graph.Rate"
+}
+
+// Audio is a file's audio section: the graph and how the file says to run
+// it, as the audio package takes them.
+type Audio struct {
+	// Config is what audio.Start takes: Config.Graph is the graph as the
+	// file declares it (rate and block size with the file's defaults,
+	// 48000 and 128), Config.Sink the output ports written (those the file
+	// lists, or every output port no edge reads), Config.WAV the output
+	// file (empty when the file names none), Config.Slack the slack
+	// (audio.NoSlack for the file's 0) and Config.Spares the standby. The
+	// loader has checked it with Config.Validate.
+	Config audio.Config
+	// Duration is how much `understudy render` renders (the file's
+	// default, 1s).
+	Duration time.Duration
 }
 
 // Instance is one child a simple_one_for_one supervisor of a File is asked
@@ -65,28 +69,18 @@ type Instance struct {
 	Args []string
 }
 
-// Position is a place in a spec file. Line and Column count from 1; 0 means
-// unknown.
-type Position struct {
-	File   string
-	Line   int
-	Column int
+// position is a place in a spec file. Line and Column count from 1; 0
+// means unknown.
+type position struct {
+	Line, Column int
 }
 
-// text returns "file:line:column", leaving out what is unknown.
-func (p Position) text() string {
-	switch {
-	case p.Line == 0:
-		return p.File
-	case p.Column == 0:
-		return p.File + ":" + strconv.Itoa(p.Line)
-	}
-	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Column)
-}
-
-// LoadError is one problem in a spec file. It matches ErrInvalid.
-type LoadError struct {
-	Pos Position
+// Error is one problem in a spec file.
+type Error struct {
+	// File is the file's name; Line and Column count from 1, 0 when
+	// unknown (a problem of the file as a whole).
+	File         string
+	Line, Column int
 	// Path says where in the file, in the file's own terms, such as
 	// "children[1].restart"; empty for the file as a whole.
 	Path string
@@ -97,10 +91,17 @@ type LoadError struct {
 	Hint string
 }
 
-// Error returns "file:line:column: path: msg (hint)".
-func (e *LoadError) Error() string {
+// Error returns "file:line:column: path: msg (hint)", leaving out what is
+// unknown.
+func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Pos.text())
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+		if e.Column > 0 {
+			b.WriteString(":" + strconv.Itoa(e.Column))
+		}
+	}
 	b.WriteString(": ")
 	if e.Path != "" {
 		b.WriteString(e.Path)
@@ -115,35 +116,32 @@ func (e *LoadError) Error() string {
 	return b.String()
 }
 
-// Unwrap makes a LoadError match ErrInvalid.
-func (e *LoadError) Unwrap() error { return ErrInvalid }
-
-// Load reads and loads the spec file at path (see LoadBytes).
+// Load reads and parses the spec file at path (see Parse).
 func Load(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("supervision: read spec: %w", err)
+		return nil, fmt.Errorf("spec: read: %w", err)
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("supervision: read spec: %s: is a directory", path)
+		return nil, fmt.Errorf("spec: read: %s: is a directory", path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxSpecSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("supervision: read spec: %w", err)
+		return nil, fmt.Errorf("spec: read: %w", err)
 	}
-	return LoadBytes(path, data)
+	return Parse(path, data)
 }
 
-// LoadBytes loads a spec file whose contents are data. name is the file's
+// Parse parses a spec file whose contents are data. name is the file's
 // name: errors are reported against it, and relative paths in the file (a
 // command with a slash, dir, an output file, the audio output) are taken
 // relative to its directory. On error the *File is nil and the error joins
-// a *LoadError for every problem found, in file order.
-func LoadBytes(name string, data []byte) (*File, error) {
+// an *Error for every problem found, in file order.
+func Parse(name string, data []byte) (*File, error) {
 	d := newDecoder(name)
-	if len(data) > MaxSpecSize {
-		d.fail(nil, "", "", "file too large: over %s", formatSize(MaxSpecSize))
+	if len(data) > maxSize {
+		d.fail(nil, "", "", "file too large: over %s", formatSize(maxSize))
 		return nil, d.err()
 	}
 	root, err := parseYAML(data)
@@ -156,10 +154,14 @@ func LoadBytes(name string, data []byte) (*File, error) {
 		return nil, d.err()
 	}
 	f := d.file(root)
-	if err := d.err(); err != nil {
-		return nil, err
+	// The owners' checks come after decoding; past the visit budget the
+	// file is cut short, and past the error budget they could only be
+	// counted: not worth checking a tree that large.
+	if !d.stopped && len(d.errs) < maxErrors {
+		partial := len(d.errs) > 0 || d.more > 0
+		d.backstop(f, partial)
+		d.checkAudio(f, partial)
 	}
-	d.backstop(f)
 	if err := d.err(); err != nil {
 		return nil, err
 	}
@@ -198,12 +200,12 @@ type extraDocError struct{ line int }
 
 func (e *extraDocError) Error() string { return "a second YAML document" }
 
-// syntaxError turns a YAML parser error into a LoadError, with the line the
+// syntaxError turns a YAML parser error into an *Error, with the line the
 // parser names.
-func (d *decoder) syntaxError(err error) *LoadError {
+func (d *decoder) syntaxError(err error) *Error {
 	var extra *extraDocError
 	if errors.As(err, &extra) {
-		return &LoadError{Pos: Position{File: d.name, Line: extra.line}, Msg: "a second YAML document: a spec file holds one", Hint: "remove the '---' and what follows, or split the file"}
+		return &Error{File: d.name, Line: extra.line, Msg: "a second YAML document: a spec file holds one", Hint: "remove the '---' and what follows, or split the file"}
 	}
 	msg := err.Error()
 	var te *yaml.TypeError
@@ -219,7 +221,7 @@ func (d *decoder) syntaxError(err error) *LoadError {
 			}
 		}
 	}
-	return &LoadError{Pos: Position{File: d.name, Line: line}, Msg: "YAML syntax: " + msg}
+	return &Error{File: d.name, Line: line, Msg: "YAML syntax: " + msg}
 }
 
 // err returns the problems found so far, sorted by position, joined.
@@ -227,12 +229,7 @@ func (d *decoder) err() error {
 	if len(d.errs) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(d.errs, func(a, b *LoadError) int {
-		if c := a.Pos.Line - b.Pos.Line; c != 0 {
-			return c
-		}
-		return a.Pos.Column - b.Pos.Column
-	})
+	sortErrors(d.errs)
 	errs := make([]error, 0, len(d.errs))
 	seen := map[string]bool{}
 	for _, e := range d.errs {
@@ -244,17 +241,26 @@ func (d *decoder) err() error {
 		errs = append(errs, e)
 	}
 	if d.more > 0 {
-		errs = append(errs, &LoadError{Pos: Position{File: d.name}, Msg: fmt.Sprintf("%d more problems not shown", d.more)})
+		errs = append(errs, &Error{File: d.name, Msg: fmt.Sprintf("%d more problems not shown", d.more)})
 	}
 	return errors.Join(errs...)
 }
 
-// position returns the position in the file of a field, named by its Go path
-// from the File: "Children[0].Process.Path", "Audio.Nodes[2].Params[\"freq\"]",
-// "Audio.Edges[1].To.Port". When the field itself was not written in the
-// file, it returns the position of the nearest enclosing field that was;
-// ok is false when there is none (a File built in code).
-func (f *File) position(field string) (p Position, ok bool) {
+// sortErrors sorts errs by position, stably.
+func sortErrors(errs []*Error) {
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		return cmp.Or(a.Line-b.Line, a.Column-b.Column)
+	})
+}
+
+// position returns the position in the file of a field, named by its Go
+// path from the Tree ("Children[0].Process.Path") or from the File
+// ("Audio.Config.Graph.Rate",
+// "Audio.Config.Graph.Nodes[2].Params[\"freq\"]"). When the field itself was
+// not written in the file, it returns the position of the nearest
+// enclosing field that was; ok is false when there is none (a File built
+// in code).
+func (f *File) position(field string) (p position, ok bool) {
 	for field != "" {
 		if p, ok := f.pos[field]; ok {
 			return p, true
@@ -265,16 +271,15 @@ func (f *File) position(field string) (p Position, ok bool) {
 		}
 		field = field[:i]
 	}
-	return Position{File: f.Path}, false
+	return position{}, false
 }
 
-// Errorf returns a *LoadError at the position of field (see position), for a
-// problem found after loading: an audio graph the audio package rejects, an
-// executable that is missing. path is the field in the file's own terms
+// errorAt returns an *Error at the position of field (see position), for a
+// problem found after decoding. path is the field in the file's own terms
 // ("audio.nodes[2].params.freq"); hint may be empty.
-func (f *File) Errorf(field, path, hint, format string, args ...any) *LoadError {
+func (f *File) errorAt(field, path, hint, format string, args ...any) *Error {
 	p, _ := f.position(field)
-	return &LoadError{Pos: p, Path: path, Msg: fmt.Sprintf(format, args...), Hint: hint}
+	return &Error{File: f.Path, Line: p.Line, Column: p.Column, Path: path, Msg: fmt.Sprintf(format, args...), Hint: hint}
 }
 
 // resolvePath makes p, a path written in the file, absolute: a relative p

@@ -1,4 +1,4 @@
-package supervision
+package spec
 
 import (
 	"os"
@@ -6,14 +6,15 @@ import (
 	"sync"
 
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
 )
 
-// FileOutput is a worker's output stream appended to a file: what a spec
+// fileOutput is a worker's output stream appended to a file: what a spec
 // file's `stdout: ./logs/web.log` declares, as the writer of a
-// procbridge.ToWriter. The file is opened (created, mode 0644, appended
+// procbridge.ToWriter; its String method returns the file's path. The file is opened (created, mode 0644, appended
 // to) at the first write, and is shared by the child's restarts. Close it
 // when the tree has ended (File.Close closes every one of a loaded file).
-type FileOutput struct {
+type fileOutput struct {
 	Path string
 
 	mu     sync.Mutex
@@ -22,8 +23,11 @@ type FileOutput struct {
 	closed bool
 }
 
+// String returns the file's path.
+func (o *fileOutput) String() string { return o.Path }
+
 // Write appends p to the file.
-func (o *FileOutput) Write(p []byte) (int, error) {
+func (o *fileOutput) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -39,7 +43,7 @@ func (o *FileOutput) Write(p []byte) (int, error) {
 }
 
 // Close closes the file; later writes fail. Closing twice does nothing.
-func (o *FileOutput) Close() error {
+func (o *fileOutput) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.closed = true
@@ -51,16 +55,16 @@ func (o *FileOutput) Close() error {
 	return err
 }
 
-// Close closes the output files of the file's tree (see FileOutput). Call
+// Close closes the output files of the file's tree (see fileOutput). Call
 // it once the tree has ended.
 func (f *File) Close() error {
-	if f.Spec == nil {
+	if f.Tree == nil {
 		return nil
 	}
 	var first error
-	walkProcesses(f.Spec, "", func(_ string, _ *ChildSpec, p *procbridge.Spec) {
+	walkProcesses(f.Tree, "", func(_ string, _ *supervision.ChildSpec, p *procbridge.Spec) {
 		for _, o := range []procbridge.Output{p.Stdout, p.Stderr} {
-			if fo, ok := o.Writer().(*FileOutput); ok {
+			if fo, ok := o.Writer().(*fileOutput); ok {
 				if err := fo.Close(); err != nil && first == nil {
 					first = err
 				}
@@ -72,7 +76,7 @@ func (f *File) Close() error {
 
 // walkProcesses calls fn for every process child of s and its nested
 // supervisors, in start order, with the child's Go field path.
-func walkProcesses(s *Spec, goPath string, fn func(field string, c *ChildSpec, p *procbridge.Spec)) {
+func walkProcesses(s *supervision.Spec, goPath string, fn func(field string, c *supervision.ChildSpec, p *procbridge.Spec)) {
 	for i := range s.Children {
 		c := &s.Children[i]
 		field := joinGo(goPath, "Children["+strconv.Itoa(i)+"]")

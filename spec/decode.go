@@ -1,6 +1,7 @@
-package supervision
+package spec
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,8 +12,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
 )
 
 // Limits of the loader, against files that would take it too long.
@@ -63,22 +64,28 @@ var keyHomes = map[string]string{
 type decoder struct {
 	name    string
 	base    string
-	errs    []*LoadError
-	pos     map[string]Position
+	errs    []*Error
+	pos     map[string]position
 	visits  int
 	stopped bool // the visit budget ran out
 	more    int  // problems past maxErrors
 }
 
 func newDecoder(name string) *decoder {
-	return &decoder{name: name, base: filepath.Dir(name), pos: map[string]Position{}}
+	return &decoder{name: name, base: filepath.Dir(name), pos: map[string]position{}}
 }
 
-func (d *decoder) at(n *yaml.Node) Position {
+func (d *decoder) at(n *yaml.Node) position {
 	if n == nil {
-		return Position{File: d.name}
+		return position{}
 	}
-	return Position{File: d.name, Line: n.Line, Column: n.Column}
+	return position{Line: n.Line, Column: n.Column}
+}
+
+// errorAt returns an *Error at n.
+func (d *decoder) errorAt(n *yaml.Node, path, hint, msg string) *Error {
+	p := d.at(n)
+	return &Error{File: d.name, Line: p.Line, Column: p.Column, Path: path, Msg: msg, Hint: hint}
 }
 
 // fail records a problem at n; past maxErrors it only counts it.
@@ -87,7 +94,7 @@ func (d *decoder) fail(n *yaml.Node, path, hint, format string, args ...any) {
 		d.more++
 		return
 	}
-	d.errs = append(d.errs, &LoadError{Pos: d.at(n), Path: path, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	d.errs = append(d.errs, d.errorAt(n, path, hint, fmt.Sprintf(format, args...)))
 }
 
 // mark records where the Go field goPath was written.
@@ -109,7 +116,7 @@ func (d *decoder) deref(n *yaml.Node) *yaml.Node {
 	if d.visits > maxNodeVisits {
 		if !d.stopped {
 			d.stopped = true
-			d.errs = append(d.errs, &LoadError{Pos: d.at(n), Msg: fmt.Sprintf("too many YAML nodes (aliases expanded): more than %d", maxNodeVisits)})
+			d.errs = append(d.errs, d.errorAt(n, "", "", fmt.Sprintf("too many YAML nodes (aliases expanded): more than %d", maxNodeVisits)))
 		}
 		return nil
 	}
@@ -276,6 +283,19 @@ func quoteList(names []string) string {
 	return strings.Join(q, ", ")
 }
 
+// suggest returns a hint for s, a name that is not among candidates: the
+// likely typo's fix ("did you mean 'sine'?"), else list followed by the
+// candidates, or "" when there are none.
+func suggest(s string, candidates []string, list string) string {
+	if c := closest(s, candidates); c != "" {
+		return "did you mean '" + c + "'?"
+	}
+	if len(candidates) == 0 {
+		return ""
+	}
+	return list + strings.Join(candidates, ", ")
+}
+
 // closest returns the candidate nearest to s by edit distance, if near
 // enough to be a likely typo, else "". Case, '-' and '_' are ignored.
 func closest(s string, candidates []string) string {
@@ -363,14 +383,14 @@ func (d *decoder) file(n *yaml.Node) *File {
 		}
 	}
 	if v := m.get("audio"); v != nil {
-		f.Audio = d.audio(v, "audio", "Audio")
+		f.Audio = d.audio(v, "audio")
 	}
 	tree := false
 	for _, k := range supervisorKeys {
 		tree = tree || m.has(k)
 	}
 	if tree || !m.has("audio") {
-		f.Spec = d.supervisor(m, "", "", nil, nil, 0, f)
+		f.Tree = d.supervisor(m, "", "", nil, nil, 0, f)
 	}
 	return f
 }
@@ -378,8 +398,8 @@ func (d *decoder) file(n *yaml.Node) *File {
 // supervisor decodes the keys of a supervisor (the file's top, or a
 // child's supervisor:). names is the path of child names to it; inherited
 // the backoff its parent declares for its children.
-func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inherited *backoffDecl, depth int, f *File) *Spec {
-	s := &Spec{}
+func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inherited *backoffDecl, depth int, f *File) *supervision.Spec {
+	s := &supervision.Spec{}
 	if m == nil {
 		return s
 	}
@@ -403,8 +423,8 @@ func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inh
 		own := d.backoff(v, joinPath(path, "backoff"))
 		bo = own.over(inherited)
 	}
-	sofo := s.Strategy == SimpleOneForOne
-	if sofo && s.AutoShutdown.orDefault() != Never {
+	sofo := s.Strategy == supervision.SimpleOneForOne
+	if sofo && s.AutoShutdown != "" && s.AutoShutdown != supervision.Never {
 		d.fail(m.get("auto_shutdown"), joinPath(path, "auto_shutdown"), "", "a simple_one_for_one supervisor must use never")
 	}
 	d.mark(joinGo(goPath, "Children"), m.node)
@@ -417,9 +437,9 @@ func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inh
 	case !sofo && template != nil:
 		d.fail(m.key("template"), joinPath(path, "template"), "set strategy: simple_one_for_one, or list the child under children:", "template is for a simple_one_for_one supervisor")
 	case !sofo && children == nil:
-		hint := "a supervisor needs at least one child"
+		hint := "children: [] starts it empty"
 		if path == "" {
-			hint = "a tree needs at least one child; see docs/spec-reference.md"
+			hint = "declare the tree's children (children: [] starts it empty); see docs/spec-reference.md"
 		}
 		d.fail(m.node, path, hint, "missing 'children'")
 	}
@@ -430,7 +450,7 @@ func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inh
 	switch {
 	case sofo && template != nil:
 		c := d.child(template, joinPath(path, "template"), joinGo(goPath, "Children[0]"), s, bo, names, depth, f)
-		s.Children = []ChildSpec{c}
+		s.Children = []supervision.ChildSpec{c}
 		if v := m.get("instances"); v != nil {
 			for _, args := range d.instances(v, joinPath(path, "instances")) {
 				f.Instances = append(f.Instances, Instance{Supervisor: slices.Clone(names), Args: args})
@@ -445,9 +465,6 @@ func (d *decoder) supervisor(m *fields, path, goPath string, names []string, inh
 		if list.Kind != yaml.SequenceNode {
 			d.fail(list, cpath, "", "want a list of children, got %s", describe(list))
 			break
-		}
-		if len(list.Content) == 0 {
-			d.fail(list, cpath, "a supervisor needs at least one child", "no children")
 		}
 		seen := map[string]*yaml.Node{}
 		for i, item := range list.Content {
@@ -528,8 +545,8 @@ func (d *decoder) instances(n *yaml.Node, path string) [][]string {
 }
 
 // child decodes one child of supervisor parent.
-func (d *decoder) child(n *yaml.Node, path, goPath string, parent *Spec, bo *backoffDecl, names []string, depth int, f *File) ChildSpec {
-	var c ChildSpec
+func (d *decoder) child(n *yaml.Node, path, goPath string, parent *supervision.Spec, bo *backoffDecl, names []string, depth int, f *File) supervision.ChildSpec {
+	var c supervision.ChildSpec
 	m := d.mapping(n, path, "a child: {name: web, command: ./web}", childKeys)
 	if m == nil {
 		return c
@@ -577,7 +594,7 @@ func (d *decoder) child(n *yaml.Node, path, goPath string, parent *Spec, bo *bac
 			}
 		}
 		d.mark(joinGo(goPath, "Supervisor"), v)
-		if parent.Strategy == SimpleOneForOne {
+		if parent.Strategy == supervision.SimpleOneForOne {
 			d.fail(m.key("supervisor"), joinPath(path, "supervisor"), "", "a simple_one_for_one template must be a process")
 		}
 		sm := d.mapping(v, joinPath(path, "supervisor"), "supervisor: {strategy: one_for_one, children: [...]}", supervisorKeys)
@@ -599,9 +616,9 @@ func (d *decoder) child(n *yaml.Node, path, goPath string, parent *Spec, bo *bac
 		if sig, ok := d.boolean(v, joinPath(path, "significant")); ok && sig {
 			c.Significant = true
 			switch {
-			case c.Restart.orDefault() == Permanent:
+			case c.Restart == "" || c.Restart == supervision.Permanent:
 				d.fail(v, joinPath(path, "significant"), "make it restart: transient or restart: temporary", "a permanent child cannot be significant")
-			case parent.AutoShutdown.orDefault() == Never:
+			case parent.AutoShutdown == "" || parent.AutoShutdown == supervision.Never:
 				d.fail(v, joinPath(path, "significant"), "set the supervisor's auto_shutdown: any_significant or all_significant", "significant has no effect under auto_shutdown: never")
 			}
 		}
@@ -618,7 +635,7 @@ func (d *decoder) child(n *yaml.Node, path, goPath string, parent *Spec, bo *bac
 }
 
 // process decodes the process keys of a child.
-func (d *decoder) process(m *fields, path, goPath, childGo string, c *ChildSpec) *procbridge.Spec {
+func (d *decoder) process(m *fields, path, goPath, childGo string, c *supervision.ChildSpec) *procbridge.Spec {
 	p := &procbridge.Spec{}
 	key := func(k string) string { return joinPath(path, k) }
 	commandList := false
@@ -713,50 +730,24 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *ChildSpec)
 	if v := m.get("state_size"); v != nil {
 		d.mark(joinGo(goPath, "StateSize"), v)
 		if n, ok := d.size(v, key("state_size")); ok {
-			if n > maxStateSizeBytes {
-				d.fail(v, key("state_size"), "", "%s is out of range: want 0 to 1GiB", formatSize(n))
-			}
-			p.StateSize = int(n)
+			p.StateSize = int(min(n, 1<<62))
 		}
 	}
 	if v := m.get("ring_size"); v != nil {
 		d.mark(joinGo(goPath, "RingSize"), v)
 		if n, ok := d.size(v, key("ring_size")); ok {
-			switch {
-			case n > maxRingSizeBytes:
-				d.fail(v, key("ring_size"), "", "%s is out of range: want 0 to 64MiB", formatSize(n))
-			case n&(n-1) != 0:
-				d.fail(v, key("ring_size"), "try "+formatSize(nextPow2(n)), "%s is not a power of two", formatSize(n))
-			}
-			p.RingSize = int(n)
+			p.RingSize = int(min(n, 1<<62))
 		}
 	}
 	if v := m.get("standby"); v != nil {
 		d.mark(joinGo(childGo, "Standby"), v)
 		if n, ok := d.integer(v, key("standby")); ok {
-			switch {
-			case n < 0 || n > limits.MaxSpares:
-				d.fail(v, key("standby"), "", "%d is out of range: want 0 to %d", n, limits.MaxSpares)
-			case n > 0 && !sdk:
+			if n > 0 && !sdk {
 				d.fail(v, key("standby"), "set sdk: true if the executable links procbridge/worker, or use a Go worker", "a hot standby needs a worker that can park and take over")
-			default:
-				c.Standby = int(n)
+			} else {
+				c.Standby = int(max(min(n, 1<<40), -1<<40))
 			}
 		}
-	}
-	return p
-}
-
-// The bounds procbridge puts on the segment's sizes.
-const (
-	maxStateSizeBytes = 1 << 30
-	maxRingSizeBytes  = 1 << 26
-)
-
-func nextPow2(n int64) int64 {
-	p := int64(1)
-	for p < n && p < 1<<62 {
-		p <<= 1
 	}
 	return p
 }
@@ -786,13 +777,9 @@ func (d *decoder) checkWorker(n *yaml.Node, path, name string) {
 	if !ok || se.Field != "Worker" {
 		return
 	}
-	registered := registeredWorkers(se.Reason)
-	hint := "this program registers no Go workers"
-	if len(registered) > 0 {
-		hint = "registered: " + strings.Join(registered, ", ")
-		if s := closest(name, registered); s != "" {
-			hint = "did you mean '" + s + "'?"
-		}
+	hint := suggest(name, registeredWorkers(se.Reason), "registered: ")
+	if hint == "" {
+		hint = "this program registers no Go workers"
 	}
 	d.fail(n, path, hint, "no Go worker '%s' is registered in this program", name)
 }
@@ -901,7 +888,7 @@ func (d *decoder) output(n *yaml.Node, path string) procbridge.Output {
 		d.fail(n, path, "", "'%s' names a directory, not a file", s)
 		return procbridge.Output{}
 	}
-	return procbridge.ToWriter(&FileOutput{Path: resolvePath(d.base, s)})
+	return procbridge.ToWriter(&fileOutput{Path: resolvePath(d.base, s)})
 }
 
 // shutdown decodes a child's shutdown: brutal_kill, infinity or a grace
@@ -917,12 +904,12 @@ func (d *decoder) shutdown(n *yaml.Node, path string, supervisor bool) time.Dura
 			if supervisor {
 				d.fail(v, path, "use infinity, or a grace period", "a nested supervisor cannot be killed brutally: its children must be stopped in order")
 			}
-			return BrutalKill
+			return supervision.BrutalKill
 		case "infinity":
 			if !supervisor {
 				d.fail(v, path, "use a grace period such as 5s, or brutal_kill", "infinity is only for a nested supervisor: a process is stopped within a grace period, then killed")
 			}
-			return Infinity
+			return supervision.Infinity
 		}
 		if c := closest(v.Value, []string{"brutal_kill", "infinity"}); c != "" {
 			d.fail(v, path, "did you mean '"+c+"'?", "unknown shutdown '%s': want brutal_kill, infinity or a grace period", v.Value)
@@ -943,8 +930,8 @@ func (d *decoder) shutdown(n *yaml.Node, path string, supervisor bool) time.Dura
 // intensity decodes {max_restarts, period}. In the file, max_restarts: 0
 // means no restarts at all (NoRestarts), as in OTP; leaving it out means
 // the default, 1. A period left out is the default, 5s.
-func (d *decoder) intensity(n *yaml.Node, path, goPath string) Intensity {
-	var in Intensity
+func (d *decoder) intensity(n *yaml.Node, path, goPath string) supervision.Intensity {
+	var in supervision.Intensity
 	m := d.mapping(n, path, "intensity: {max_restarts: 3, period: 5s}", intensityKeys)
 	if m == nil {
 		return in
@@ -957,7 +944,7 @@ func (d *decoder) intensity(n *yaml.Node, path, goPath string) Intensity {
 			case r < 0:
 				d.fail(v, joinPath(path, "max_restarts"), "0 allows no restarts at all", "%d is out of range: want 0 or more", r)
 			case r == 0:
-				in.MaxRestarts = NoRestarts
+				in.MaxRestarts = supervision.NoRestarts
 			case r > 1_000_000:
 				d.fail(v, joinPath(path, "max_restarts"), "", "%d is out of range: want at most 1000000", r)
 			default:
@@ -974,7 +961,7 @@ func (d *decoder) intensity(n *yaml.Node, path, goPath string) Intensity {
 			in.Period = p
 		}
 	} else if in.MaxRestarts > 0 {
-		in.Period = defaultPeriod
+		in.Period = defaultPeriod // supervision requires a period with max_restarts
 	}
 	return in
 }
@@ -1018,7 +1005,7 @@ func (d *decoder) heartbeat(n *yaml.Node, path, goPath string) procbridge.Heartb
 // backoffDecl is a backoff mapping of the file: the fields it sets, and
 // where.
 type backoffDecl struct {
-	b     Backoff
+	b     supervision.Backoff
 	none  bool                  // backoff: none
 	nodes map[string]*yaml.Node // by key
 	paths map[string]string     // by key
@@ -1115,10 +1102,6 @@ func (d *decoder) backoff(n *yaml.Node, path string) *backoffDecl {
 			if !ok {
 				continue
 			}
-			if f < 0 || f > 1 {
-				d.fail(v, kpath, "a fraction: 0.2 spreads each wait by up to 20% either way", "%s is out of range: want 0 to 1", fmtFloat(f))
-				continue
-			}
 			decl.b.Jitter = f
 		}
 		decl.nodes[k], decl.paths[k] = v, kpath
@@ -1126,8 +1109,9 @@ func (d *decoder) backoff(n *yaml.Node, path string) *backoffDecl {
 	return decl
 }
 
-// checkBackoff reports an initial wait above the cap, once the child's
-// backoff and the one it inherits are merged, and marks its positions.
+// checkBackoff marks the positions of a child's backoff, once its own and
+// the one it inherits are merged: supervision's checks (an initial wait
+// above the cap, say) are placed there.
 func (d *decoder) checkBackoff(b *backoffDecl, goPath string) {
 	for _, k := range backoffKeys {
 		if n, ok := b.nodes[k]; ok {
@@ -1135,49 +1119,44 @@ func (d *decoder) checkBackoff(b *backoffDecl, goPath string) {
 			d.mark(goPath+"."+field, n)
 		}
 	}
-	n, ok := b.nodes["initial"]
-	if !ok || b.b.Initial <= 0 {
-		return
-	}
-	switch {
-	case b.b.Max == 0 && b.b.Initial > defaultMax:
-		d.fail(n, b.paths["initial"], "set max too", "%s is above the default max, %s", formatDuration(b.b.Initial), formatDuration(defaultMax))
-	case b.b.Max > 0 && b.b.Initial > b.b.Max:
-		d.fail(n, b.paths["initial"], "raise max or lower initial", "%s is above max, %s", formatDuration(b.b.Initial), formatDuration(b.b.Max))
-	}
 }
 
 // backstop validates the loaded tree the way Start will and reports, at
-// the nearest position known, any problem the loader's own checks missed.
+// the nearest position known, the problems supervision and procbridge find
+// (ranges and rules the loader leaves to them); after problems of decoding
+// (partial), only those place keeps.
 // Whether executables and directories exist is left to Preflight: the
 // check runs on a copy where each process runs this program, in the
 // current directory.
-func (d *decoder) backstop(f *File) {
-	if f.Spec == nil {
+func (d *decoder) backstop(f *File, partial bool) {
+	if f.Tree == nil {
 		return
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return
 	}
-	spec := hostless(*f.Spec, self)
-	err = spec.Validate()
-	if err == nil {
-		return
-	}
-	for _, e := range unjoin(err) {
-		field, msg := "", e.Error()
-		if se, ok := e.(*procbridge.SpecError); ok {
-			field, msg = se.Field, fmt.Sprintf("%s = %s: %s", se.Field, se.Value, se.Reason)
+	spec := hostless(*f.Tree, self)
+	for _, e := range unjoin(spec.Validate()) {
+		var se *procbridge.SpecError
+		switch {
+		case e == nil:
+		case errors.As(e, &se):
+			msg := se.Reason
+			if se.Value != "" {
+				msg = se.Value + ": " + se.Reason
+			}
+			_, exact := f.pos[se.Field]
+			d.place(&placed{f.errorAt(se.Field, f.filePath(se.Field), "", "%s", msg), exact}, partial)
+		default:
+			d.place(&placed{&Error{File: d.name, Msg: e.Error()}, false}, partial)
 		}
-		p, _ := f.position(field)
-		d.errs = append(d.errs, &LoadError{Pos: p, Msg: msg})
 	}
 }
 
 // hostless returns a deep copy of s whose processes name no executable or
 // directory of the host.
-func hostless(s Spec, exe string) Spec {
+func hostless(s supervision.Spec, exe string) supervision.Spec {
 	s.Children = slices.Clone(s.Children)
 	for i := range s.Children {
 		c := &s.Children[i]
@@ -1203,3 +1182,7 @@ func unjoin(err error) []error {
 	}
 	return []error{err}
 }
+
+// defaultPeriod is supervision's default intensity period (OTP's), which
+// the file applies when it sets max_restarts alone.
+const defaultPeriod = 5 * time.Second

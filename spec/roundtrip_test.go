@@ -1,6 +1,6 @@
 //go:build linux
 
-package supervision_test
+package spec_test
 
 import (
 	"bytes"
@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/audio"
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
 )
 
@@ -41,7 +43,7 @@ func everySpec() supervision.Spec {
 				Process: &procbridge.Spec{
 					Worker: "wait", Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond},
 					StateSize: 4096, RingSize: 1 << 16,
-					Stdout: procbridge.ToWriter(&supervision.FileOutput{Path: "/tmp/cache.log"}), Stderr: procbridge.Output{},
+					Stdout: spec.FileOutput("/tmp/cache.log"), Stderr: procbridge.Output{},
 				},
 				Standby:  2,
 				Shutdown: supervision.BrutalKill,
@@ -77,14 +79,14 @@ func everySpec() supervision.Spec {
 // TestRoundTrip: a spec built in code, written out and loaded back, is the
 // same spec; and writing it again gives the same bytes.
 func TestRoundTrip(t *testing.T) {
-	spec := everySpec()
-	require.NoError(t, spec.Validate())
-	data, err := supervision.Marshal(spec)
+	tree := everySpec()
+	require.NoError(t, tree.Validate())
+	data, err := spec.Marshal(&spec.File{Tree: &tree})
 	require.NoError(t, err)
-	f, err := supervision.LoadBytes("rt.yaml", data)
+	f, err := spec.Parse("rt.yaml", data)
 	require.NoError(t, err, "%s", data)
-	assert.Equal(t, spec, *f.Spec)
-	again, err := supervision.Marshal(*f.Spec)
+	assert.Equal(t, tree, *f.Tree)
+	again, err := spec.Marshal(&spec.File{Tree: f.Tree})
 	require.NoError(t, err)
 	assert.Equal(t, string(data), string(again))
 
@@ -98,44 +100,63 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestRoundTripFile(t *testing.T) {
-	spec := everySpec()
-	file := &supervision.File{
+	tree := everySpec()
+	file := &spec.File{
 		Name: "app",
-		Spec: &spec,
-		Instances: []supervision.Instance{
+		Tree: &tree,
+		Instances: []spec.Instance{
 			{Supervisor: []string{"pool"}, Args: []string{"100"}},
 			{Supervisor: []string{"pool"}},
 		},
-		Audio: &supervision.Audio{
-			Rate: 44100, BlockSize: 256, Slack: 0, Standby: 3, Duration: 1500 * time.Millisecond,
-			Nodes: []supervision.AudioNode{
-				{Name: "osc", Kind: "sine", Params: map[string]float64{"freq": 440.5, "amp": 1e-3}},
-				{Name: "mix", Kind: "mixer", Params: map[string]float64{"inputs": 2, "gain1": -0.25}, Process: "light"},
-				{Name: "ts", Kind: "testsignal", Process: "light"},
+		Audio: &spec.Audio{
+			Config: audio.Config{
+				Graph: audio.Graph{
+					Rate: 44100, BlockSize: 256,
+					Nodes: []audio.Node{
+						{Name: "osc", Kind: "sine", Params: audio.Params{"freq": 440.5, "amp": 1e-3}},
+						{Name: "mix", Kind: "mixer", Params: audio.Params{"inputs": 2, "gain1": -0.25}, Process: "light"},
+						{Name: "ts", Kind: "testsignal", Process: "light"},
+					},
+					Edges: []audio.Edge{
+						{From: audio.Port{Node: "osc"}, To: audio.Port{Node: "mix"}},
+						{From: audio.Port{Node: "ts", Port: 2}, To: audio.Port{Node: "mix", Port: 1}},
+					},
+				},
+				Sink:  []audio.Port{{Node: "mix"}, {Node: "ts"}},
+				WAV:   "/tmp/out.wav",
+				Slack: audio.NoSlack, Spares: 3,
 			},
-			Edges: []supervision.AudioEdge{
-				{From: supervision.AudioPort{Node: "osc"}, To: supervision.AudioPort{Node: "mix"}},
-				{From: supervision.AudioPort{Node: "ts", Port: 2}, To: supervision.AudioPort{Node: "mix", Port: 1}},
-			},
-			Output: supervision.AudioOutput{Path: "/tmp/out.wav", Ports: []supervision.AudioPort{{Node: "mix"}, {Node: "ts"}}},
+			Duration: 1500 * time.Millisecond,
 		},
 	}
-	data, err := supervision.MarshalFile(file)
+	data, err := spec.Marshal(file)
 	require.NoError(t, err)
-	f, err := supervision.LoadBytes("rt.yaml", data)
+	f, err := spec.Parse("rt.yaml", data)
 	require.NoError(t, err, "%s", data)
 	assert.Equal(t, file.Name, f.Name)
-	assert.Equal(t, *file.Spec, *f.Spec)
+	assert.Equal(t, *file.Tree, *f.Tree)
 	assert.Equal(t, file.Instances, f.Instances)
 	assert.Equal(t, file.Audio, f.Audio)
 
-	file.Spec, file.Instances = nil, nil
-	data, err = supervision.MarshalFile(file)
+	file.Tree, file.Instances = nil, nil
+	data, err = spec.Marshal(file)
 	require.NoError(t, err)
-	f, err = supervision.LoadBytes("rt.yaml", data)
+	f, err = spec.Parse("rt.yaml", data)
 	require.NoError(t, err, "%s", data)
-	assert.Nil(t, f.Spec)
+	assert.Nil(t, f.Tree)
 	assert.Equal(t, file.Audio, f.Audio)
+
+	file.Audio.Config.Sink = file.Audio.Config.Graph.Outputs()
+	data, err = spec.Marshal(file)
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), "ports:", "the graph's outputs are the default")
+	f, err = spec.Parse("rt.yaml", data)
+	require.NoError(t, err, "%s", data)
+	assert.Equal(t, file.Audio, f.Audio)
+
+	file.Audio.Config.RealTime = true
+	_, err = spec.Marshal(file)
+	assert.EqualError(t, err, "spec: marshal: Audio.Config: only Graph, Sink, WAV, Slack and Spares are in the file format: supervision: invalid value")
 }
 
 // TestRoundTripTestdata: each valid file of testdata/, loaded, written out
@@ -148,14 +169,14 @@ func TestRoundTripTestdata(t *testing.T) {
 			continue
 		}
 		t.Run(filepath.Base(name), func(t *testing.T) {
-			f, err := supervision.Load(name)
+			f, err := spec.Load(name)
 			require.NoError(t, err)
-			data, err := supervision.MarshalFile(f)
+			data, err := spec.Marshal(f)
 			require.NoError(t, err)
-			g, err := supervision.LoadBytes(name, data)
+			g, err := spec.Parse(name, data)
 			require.NoError(t, err, "%s", data)
 			assert.Equal(t, f.Name, g.Name)
-			assert.Equal(t, f.Spec, g.Spec)
+			assert.Equal(t, f.Tree, g.Tree)
 			assert.Equal(t, f.Instances, g.Instances)
 			assert.Equal(t, f.Audio, g.Audio)
 		})
@@ -174,30 +195,30 @@ func TestMarshalRejects(t *testing.T) {
 		want string
 	}{
 		{"extra files", one(procbridge.Spec{Path: "x", ExtraFiles: []*os.File{os.Stdin}}),
-			"supervision: marshal: Children[0].Process.ExtraFiles: open files are not in the file format: supervision: invalid value"},
+			"spec: marshal: Tree.Children[0].Process.ExtraFiles: open files are not in the file format: supervision: invalid value"},
 		{"stop grace", one(procbridge.Spec{Path: "x", StopGrace: time.Second}),
-			"supervision: marshal: Children[0].Process.StopGrace: not in the file format: set the child's Shutdown, which supervision uses in its place: supervision: invalid value"},
+			"spec: marshal: Tree.Children[0].Process.StopGrace: not in the file format: set the child's Shutdown, which supervision uses in its place: supervision: invalid value"},
 		{"process name", one(procbridge.Spec{Path: "x", Name: "other"}),
-			`supervision: marshal: Children[0].Process.Name: "other": not in the file format (the child's name names its process): supervision: invalid value`},
+			`spec: marshal: Tree.Children[0].Process.Name: "other": not in the file format (the child's name names its process): supervision: invalid value`},
 		{"writer", one(procbridge.Spec{Path: "x", Stdout: procbridge.ToWriter(&bytes.Buffer{})}),
-			"supervision: marshal: Children[0].Process.Stdout: a writer to a *bytes.Buffer is not in the file format (only a *FileOutput): supervision: invalid value"},
+			"spec: marshal: Tree.Children[0].Process.Stdout: a writer to a *bytes.Buffer is not in the file format (only an output file a spec file declared): supervision: invalid value"},
 		{"env", one(procbridge.Spec{Path: "x", Env: []string{"NOEQUALS", "A=1", "A=2"}}),
-			"supervision: marshal: Children[0].Process.Env[0]: \"NOEQUALS\" is not NAME=value: supervision: invalid value\n" +
-				"supervision: marshal: Children[0].Process.Env[2]: A is set twice: supervision: invalid value"},
+			"spec: marshal: Tree.Children[0].Process.Env[0]: \"NOEQUALS\" is not NAME=value: supervision: invalid value\n" +
+				"spec: marshal: Tree.Children[0].Process.Env[2]: A is set twice: supervision: invalid value"},
 		{"no program", one(procbridge.Spec{}),
-			"supervision: marshal: Children[0].Process.Path: empty: set Path or Worker: supervision: invalid value"},
+			"spec: marshal: Tree.Children[0].Process.Path: empty: set Path or Worker: supervision: invalid value"},
 		{"both programs", one(procbridge.Spec{Path: "x", Worker: "wait"}),
-			"supervision: marshal: Children[0].Process.Worker: Path is set too; set exactly one: supervision: invalid value"},
+			"spec: marshal: Tree.Children[0].Process.Worker: Path is set too; set exactly one: supervision: invalid value"},
 		{"strategy", supervision.Spec{Strategy: "all_for_one", Children: one(procbridge.Spec{Path: "x"}).Children},
-			`supervision: marshal: Strategy: unknown strategy "all_for_one": supervision: invalid value`},
+			`spec: marshal: Tree.Strategy: unknown strategy "all_for_one": supervision: invalid value`},
 		{"process and supervisor", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: &procbridge.Spec{Path: "x"}, Supervisor: &supervision.Spec{}}}},
-			"supervision: marshal: Children[0].Supervisor: Process is set too; set exactly one: supervision: invalid value"},
+			"spec: marshal: Tree.Children[0].Supervisor: Process is set too; set exactly one: supervision: invalid value"},
 		{"negative grace", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: &procbridge.Spec{Path: "x"}, Shutdown: -2 * time.Second}}},
-			"supervision: marshal: Children[0].Shutdown: -2s: a negative grace period: supervision: invalid value"},
+			"spec: marshal: Tree.Children[0].Shutdown: -2s: a negative grace period: supervision: invalid value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			data, err := supervision.Marshal(tt.spec)
+			data, err := spec.Marshal(&spec.File{Tree: &tt.spec})
 			require.Error(t, err, "%s", data)
 			assert.Equal(t, tt.want, err.Error())
 			assert.ErrorIs(t, err, supervision.ErrInvalid)
@@ -207,7 +228,7 @@ func TestMarshalRejects(t *testing.T) {
 
 func TestFileOutput(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.log")
-	o := &supervision.FileOutput{Path: path}
+	o := spec.NewFileOutput(path)
 	_, err := o.Write([]byte("one\n"))
 	require.NoError(t, err)
 	_, err = o.Write([]byte("two\n"))
@@ -220,9 +241,9 @@ func TestFileOutput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "one\ntwo\n", string(data))
 
-	f, err := supervision.LoadBytes(filepath.Join(filepath.Dir(path), "t.yaml"), []byte("children: [{name: a, command: sleep, stdout: ./out.log}]"))
+	f, err := spec.Parse(filepath.Join(filepath.Dir(path), "t.yaml"), []byte("children: [{name: a, command: sleep, stdout: ./out.log}]"))
 	require.NoError(t, err)
-	_, err = f.Spec.Children[0].Process.Stdout.Writer().Write([]byte("appended\n"))
+	_, err = f.Tree.Children[0].Process.Stdout.Writer().Write([]byte("appended\n"))
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	data, err = os.ReadFile(path)

@@ -1,0 +1,113 @@
+//go:build linux
+
+package metrics_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/internal/testproc"
+	"github.com/understudy/understudy/metrics"
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
+)
+
+// TestTemplateAndNotReady: the children of a simple_one_for_one supervisor
+// count under their template's name, and a process that ends before it is
+// ready counts as a not-ready exit.
+func TestTemplateAndNotReady(t *testing.T) {
+	ctx := testproc.Context(t)
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	require.NoError(t, err)
+	exited := make(chan supervision.ChildExited, 16)
+	tree, err := supervision.Start(ctx, supervision.Spec{Children: []supervision.ChildSpec{{
+		Name: "pool", Supervisor: &supervision.Spec{
+			Strategy: supervision.SimpleOneForOne,
+			Children: []supervision.ChildSpec{{Name: "job", Process: &procbridge.Spec{Worker: "die-before-ready"}, Restart: supervision.Temporary}},
+		},
+	}}}, supervision.Options{OnEvent: func(ev supervision.Event) {
+		m.Observe(ev)
+		if e, ok := ev.(supervision.ChildExited); ok {
+			exited <- e
+		}
+	}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = tree.Stop(testproc.Context(t)) })
+
+	for range 2 {
+		_, err := tree.Supervisor("pool").StartSimpleChild(ctx)
+		require.Error(t, err, "it dies before it is ready")
+	}
+	for range 2 {
+		select {
+		case e := <-exited:
+			assert.Equal(t, "job", e.Template)
+		case <-time.After(testproc.Deadline):
+			t.Fatal("no ChildExited for the job")
+		}
+	}
+	assert.Equal(t, 2.0, counter(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root/pool", "child": "job", "kind": "not-ready"}),
+		"both under the template's name, as not ready")
+	n, err := testutil.GatherAndCount(reg, "understudy_child_exits_total")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "one series, however many children start")
+}
+
+// TestStopped: a process stopped as asked counts as a "stopped" exit.
+func TestStopped(t *testing.T) {
+	ctx := testproc.Context(t)
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	require.NoError(t, err)
+	tree, err := supervision.Start(ctx, supervision.Spec{Children: []supervision.ChildSpec{
+		{Name: "w", Process: &procbridge.Spec{Worker: "wait"}},
+	}}, supervision.Options{OnEvent: m.Observe})
+	require.NoError(t, err)
+	_, err = tree.Stop(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, counter(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root", "child": "w", "kind": "stopped"}))
+}
+
+// TestShareARegistry: several Metrics may register on one registry, and
+// a nil one is an error.
+func TestShareARegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	_, err := metrics.New(reg)
+	require.NoError(t, err)
+	_, err = metrics.New(reg)
+	require.NoError(t, err)
+	_, err = metrics.New(nil)
+	assert.Error(t, err)
+}
+
+// counter returns the value of the counter name with exactly labels.
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no %s%v", name, labels)
+	return 0
+}
