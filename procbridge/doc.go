@@ -19,6 +19,11 @@
 // ErrExitedBeforeReady, ErrBadSegment). A Spec that cannot work is refused
 // before anything starts, with a *SpecError naming the field and value.
 //
+// A process has started once it was ready: an SDK worker when it called
+// worker.Ready, any other program when its exec succeeded. Only an error
+// from Start is a failed start; a program that exits in its first instant
+// was started (Ready comes first, then its Exited).
+//
 // A worker's standard output and error go, by default (the zero Output),
 // where this process's go: the terminal's. Discard sends them to
 // /dev/null, ToWriter to an io.Writer, and Lines to Process.Lines, a line

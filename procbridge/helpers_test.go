@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 		if os.Getenv("PB_BENCH_DIE") != "" {
 			benchDie() // a worker without the SDK, for the floor benchmarks
 		}
+	}, func() {
+		if os.Getenv(envContainSup) != "" {
+			containSup() // a supervising program, SIGKILLed by the containment tests
+		}
 	})
 }
 

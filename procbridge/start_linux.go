@@ -35,10 +35,11 @@ func signalOf(sig int) syscall.Signal { return syscall.Signal(sig) }
 
 // osProcess holds the Linux handles of a process.
 type osProcess struct {
-	pidfd    *os.File // nil in sentinel mode
-	sentinel *os.File // read end, in sentinel mode
-	dog      int      // the heartbeat watchdog timerfd, or -1; the monitor's once started
-	reaped   bool     // the monitor will not watch it (set under monitor.mu)
+	pidfd    *os.File     // nil in sentinel mode
+	sentinel *os.File     // read end, in sentinel mode
+	dog      int          // the heartbeat watchdog timerfd, or -1; the monitor's once started
+	reaped   bool         // the monitor will not watch it (set under monitor.mu)
+	leaf     linux.Cgroup // its cgroup, in cgroup mode (contain_linux.go)
 }
 
 // start is Start with the options of a group's member or a test.
@@ -218,12 +219,14 @@ func (p *Process) spawn(mode watchMode) error {
 	if mode == watchPidfd {
 		sys.PidFD = &pidfd
 	}
+	leafFd := p.enterLeaf(sys, &env)
 	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys}
 	var pid int
 	onForkThread(func() {
 		p.spawnMono = mono.Now()
 		pid, err = syscall.ForkExec(path, argv, attr)
 	})
+	p.forked(pid, leafFd, err)
 	if err != nil {
 		p.closeOutputs()
 		if p.os.sentinel != nil {
@@ -243,6 +246,7 @@ func (p *Process) spawn(mode watchMode) error {
 			unix.Kill(-pid, unix.SIGKILL)
 			var ws unix.WaitStatus
 			unix.Wait4(pid, &ws, 0, nil)
+			p.endLeaf()
 			p.closeOutputs()
 			p.closeDog()
 			return fmt.Errorf("no pidfd for pid %d: %w", pid, ErrNotSupported)
@@ -268,7 +272,7 @@ func childEnv(base []string) []string {
 	for _, kv := range base {
 		key, _, _ := strings.Cut(kv, "=")
 		switch key {
-		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker, shm.EnvWatchdogFd:
+		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker, shm.EnvWatchdogFd, linux.MarkEnv:
 			continue
 		}
 		out = append(out, kv)
@@ -429,6 +433,7 @@ func (p *Process) watch() {
 	// The leader is a zombie: its pid still names the group, so the group
 	// can be killed safely, grandchildren included.
 	unix.Kill(-p.pid, unix.SIGKILL)
+	p.endLeaf() // and whatever of its descendants left the group
 	p.mu.Lock()
 	p.reaped = true
 	if p.killTimer != nil {

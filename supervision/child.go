@@ -48,6 +48,7 @@ type child struct {
 	held      []Event
 	endingInc int // the incarnation whose end is awaited
 
+	readied  bool         // the current incarnation was ready (its start succeeded)
 	endSeen  bool         // the current process's end (or hang) was notified
 	deferred *childFailed // a failure waiting for that notification
 

@@ -10,19 +10,32 @@ import (
 )
 
 // childEnded is called when c failed (clean false, cause its failure) or
-// ended on its own cleanly. A child being started by the head job is
-// handled by that job's start step; any other end becomes a job that
-// decides what follows, in turn with the supervisor's other work.
+// ended on its own cleanly. A child that ended before it was ready, being
+// started by the head job, failed to start: that job's start step handles
+// it. Any other end becomes a job that decides what follows, in turn with
+// the supervisor's other work.
+//
+// A child has started once it was ready (procbridge's Ready: an SDK worker
+// called Ready, another program was exec'd; a nested supervisor started
+// its children), whatever it did next and whichever the supervisor hears
+// of first: the failure, which protoactor delivers ahead of the child's
+// notifications, can overtake its ProcessReady. So a program that exits in
+// its first instant has started and failed: its start step completes, and
+// its failure is decided after the job, as OTP decides an EXIT that waited
+// in the mailbox while init was starting the other children.
 func (s *supervisor) childEnded(ctx actor.Context, c *child, clean bool, cause error, pre *decision) {
 	if s.phase >= phaseShuttingDown {
 		return // the shutdown stops whatever is left
 	}
 	if st := s.startingNow(c); st != nil {
-		if cause == nil {
-			cause = ErrStartFailed
+		if !c.readied {
+			if cause == nil {
+				cause = ErrStartFailed
+			}
+			st.onFail(ctx, s, c, cause)
+			return
 		}
-		st.onFail(ctx, s, c, cause)
-		return
+		st.started = true
 	}
 	s.enqueue(&job{steps: []step{s.decideStep(c, clean, cause, pre)}})
 }

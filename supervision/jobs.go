@@ -79,10 +79,11 @@ func (s *supervisor) abortHead(next *job) {
 // the usual failure handling, when the child fails or ends before it is
 // ready; it must take the job off the head of the queue.
 type startStep struct {
-	c      *child
-	token  uint64
-	onFail func(ctx actor.Context, s *supervisor, c *child, cause error)
-	issued bool
+	c       *child
+	token   uint64
+	onFail  func(ctx actor.Context, s *supervisor, c *child, cause error)
+	issued  bool
+	started bool // c was ready, and ended since (see childEnded)
 }
 
 func (st *startStep) run(ctx actor.Context, s *supervisor) bool {
@@ -99,7 +100,7 @@ func (st *startStep) run(ctx actor.Context, s *supervisor) bool {
 		}
 		return false
 	}
-	return c.actor != nil && c.stop == nil && c.state == StateRunning
+	return st.started || (c.actor != nil && c.stop == nil && c.state == StateRunning)
 }
 
 // startingNow returns the start step waiting for c, if c is the child the

@@ -149,9 +149,12 @@ func (s *supervisor) Receive(ctx actor.Context) {
 	case *childFailed:
 		s.onFailed(ctx, m)
 	case *supervisorReady:
-		if c := s.current(m.id, m.incarnation); c != nil && c.stop == nil {
-			c.state, c.upSince = StateRunning, s.sh.clock.Now()
-			s.emit(ChildReady{Header: s.header(c)})
+		if c := s.current(m.id, m.incarnation); c != nil {
+			c.readied = true // even if it failed since: see childEnded
+			if c.stop == nil {
+				c.state, c.upSince = StateRunning, s.sh.clock.Now()
+				s.emit(ChildReady{Header: s.header(c)})
+			}
 		}
 	case actors.Notification:
 		s.onNotification(ctx, m)
@@ -250,7 +253,7 @@ func (s *supervisor) restartInPlace(sup actor.Supervisor, who *actor.PID, c *chi
 	c.endingInc = ended
 	c.incarnation++
 	c.restarts++
-	c.failed, c.pid, c.upSince, c.endSeen = false, 0, time.Time{}, false
+	c.failed, c.pid, c.upSince, c.endSeen, c.readied = false, 0, time.Time{}, false, false
 	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
 	c.held = append(c.held, ChildRestarting{Header: s.headerAt(c, ended), Cause: cause}, ChildStarted{Header: s.header(c)})
@@ -301,7 +304,7 @@ func (s *supervisor) restartAhead(c *child, m *actors.ProcessExited, exited Chil
 	c.ahead = true
 	c.incarnation = inc
 	c.restarts++
-	c.failed, c.pid, c.upSince, c.endSeen = false, 0, time.Time{}, false
+	c.failed, c.pid, c.upSince, c.endSeen, c.readied = false, 0, time.Time{}, false, false
 	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
 	s.emit(ChildRestarting{Header: s.headerAt(c, ended), Cause: m.Err})
@@ -350,7 +353,7 @@ func initFailed(ctx actor.Context, s *supervisor, c *child, cause error) {
 // spawn starts a new incarnation of c through its runner.
 func (s *supervisor) spawn(ctx actor.Context, c *child) error {
 	c.incarnation++
-	c.failed, c.stop, c.pid, c.upSince = false, nil, 0, time.Time{}
+	c.failed, c.stop, c.pid, c.upSince, c.readied = false, nil, 0, time.Time{}, false
 	c.ahead, c.pre, c.restarter, c.endSeen, c.deferred = false, nil, nil, false, nil
 	c.group, c.proc, c.switchAsked = nil, nil, 0
 	c.state = StateStarting
@@ -423,6 +426,7 @@ func (s *supervisor) onNotification(ctx actor.Context, n actors.Notification) {
 func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notification) {
 	switch m := n.(type) {
 	case *actors.ProcessReady:
+		c.readied = true // even if it failed since: see childEnded
 		if c.stop == nil {
 			c.state, c.pid, c.upSince = StateRunning, m.Pid, s.sh.clock.Now()
 		}

@@ -23,7 +23,9 @@ file:line:column, with a hint where one helps. Then checks what the tree needs
 from this host before anything starts: the executables (looked up in PATH
 when they have no slash), the working directories, the directories of output
 files. If the file declares an audio graph, its kinds, parameters and ports
-are checked too. Prints the tree when all is well.
+are checked too. Prints the tree when all is well, and the containment this
+host gives: whether a worker's descendants end with it, and whether they all
+end when understudy itself is killed.
 
 Flags:
   -q, --quiet   print problems only, not the tree
@@ -63,6 +65,7 @@ func checkCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !*quiet {
 		fmt.Fprintf(stdout, "%s: valid\n", f.Path)
 		printFile(stdout, f)
+		fmt.Fprintln(stdout, containmentLine())
 	}
 	return exitOK
 }

@@ -129,6 +129,9 @@ func (r *run) loop() {
 				r.mu.Lock()
 				r.readyAt = time.Now()
 				r.mu.Unlock()
+				if HoldReady != nil && HoldReady(r.origin.Name) && r.holdReady(p, ev, events) {
+					continue
+				}
 				r.notifyEvent(p, nil, ev)
 			case procbridge.Dying:
 				r.notifyEvent(p, nil, ev) // the actor waits for Exited
@@ -316,4 +319,50 @@ func (r *run) failedToStart(err error) {
 	r.reported.Store(true)
 	r.notify(&ProcessStartFailed{Origin: r.origin, Err: err})
 	r.send(&startFailed{r: r, err: err})
+}
+
+// HoldReady, when set (by a test, before anything starts), names the
+// children whose ProcessReady is held back until the actor's failure has
+// reached its supervisor, when the process ends at once after it was ready:
+// the order that protoactor allows (a failure is a system message, which
+// overtakes the notifications in the supervisor's mailbox) and that a busy
+// machine produces only now and then.
+var HoldReady func(name string) bool
+
+// holdReady forces that order for a process that was ready: when its next
+// event is its Exited, the actor is told first, and the observer is told
+// of Ready and Exited only once the actor's supervisor has stopped or
+// restarted it (the run is cancelled). It reports whether it did.
+func (r *run) holdReady(p *procbridge.Process, ready procbridge.Event, events <-chan procbridge.Event) bool {
+	const bound = 10 * time.Second // nothing waits this long unless something is wrong
+	var next procbridge.Event
+	select {
+	case ev, ok := <-events:
+		if !ok {
+			return false
+		}
+		next = ev
+	case <-time.After(bound):
+		return false
+	}
+	x, isExit := next.(procbridge.Exited)
+	if !isExit {
+		r.notifyEvent(p, nil, ready)
+		if _, dying := next.(procbridge.Dying); !dying {
+			r.send(&bridgeEvent{r: r, ev: next})
+		}
+		r.notifyEvent(p, nil, next)
+		return true
+	}
+	r.mu.Lock()
+	r.exited = &x
+	r.mu.Unlock()
+	r.send(&bridgeEvent{r: r, ev: x})
+	select {
+	case <-r.ctx.Done():
+	case <-time.After(bound):
+	}
+	r.notifyEvent(p, nil, ready)
+	r.notifyEvent(p, nil, x)
+	return true
 }

@@ -22,6 +22,9 @@ func TestNotSupported(t *testing.T) {
 	if _, err := NewMemfd("x", 1, true); !errors.Is(err, ErrNotSupported) {
 		t.Errorf("NewMemfd: %v", err)
 	}
+	if _, _, _, err := CgroupHome(); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("CgroupHome: %v", err)
+	}
 	if _, err := NewTimer(); !errors.Is(err, ErrNotSupported) {
 		t.Errorf("NewTimer: %v", err)
 	}

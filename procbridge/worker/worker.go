@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/registry"
 	"github.com/understudy/understudy/procbridge/internal/shm"
@@ -55,6 +56,13 @@ func Register(name string, fn func(ctx context.Context, w *Worker) error) {
 // Call it first thing in main (or TestMain).
 func Main() {
 	registry.SetMainCalled()
+	if how := os.Getenv(linux.KeeperEnv); how != "" {
+		// Re-executed as its supervising process's keeper (see
+		// procbridge's containment): it ends that process's workers
+		// when that process dies.
+		linux.Keep(how)
+		os.Exit(0)
+	}
 	name := os.Getenv(shm.EnvWorker)
 	if name == "" {
 		return

@@ -1,0 +1,28 @@
+//go:build linux
+
+package procbridge
+
+// ContainmentForTest decides this process's containment, if it is not
+// decided yet, and reports whether it is cgroup mode, and why not.
+func ContainmentForTest() (cgroup bool, why string) {
+	return contained() == containCgroup, containment.why
+}
+
+// ForcePgroupForTest makes this process's containment pgroup mode; call it
+// before the first start.
+func ForcePgroupForTest() { forcePgroup.Store(true) }
+
+// ShellKeeperForTest makes this process's keeper, in cgroup mode, the
+// shell rather than the program re-executed; call it before the first
+// start.
+func ShellKeeperForTest() { forceShellKeeper.Store(true) }
+
+// LeafForTest returns the path of p's cgroup ("" in pgroup mode).
+func LeafForTest(p *Process) string { return p.os.leaf.Path }
+
+// KeeperForTest returns the kind of keeper that runs ("" when none does).
+func KeeperForTest() string {
+	containment.mu.Lock()
+	defer containment.mu.Unlock()
+	return containment.keeper
+}
