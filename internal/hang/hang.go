@@ -39,6 +39,25 @@
 //     the deadline and the Grace past it have passed (the Grace is for a
 //     loop whose sleep ran long: the same evidence, judged later).
 //
+// What is never a hang:
+//
+//   - A dead worker (its leader a zombie, or gone, not yet reaped): it is
+//     dying, and its reaper reports how it ended.
+//   - A young worker, one not seen to beat since it became ready: its
+//     deadline is StartGrace later (a new process makes its threads, takes
+//     its first page faults, and often starts amid other starts).
+//   - A worker held up while the whole machine is: the kernel's pressure
+//     information says tasks waited for a CPU for at least a quarter of the
+//     watch (PressureShare), or many workers are overdue at once
+//     (ManyOverdue), or the watchdog itself woke late during the worker's
+//     silence (a stalled machine, whose timers fire late). Such a worker is
+//     looked at again every HeldUpWindow and waits, whatever it looks like
+//     save spinning or stopped, until its silence reaches HeldUpMax: then
+//     it is hung, held up. So on a saturated or stalled machine a worker
+//     that stopped beating is killed at most HeldUpMax after its last
+//     beat; a spinning one, or one stopped by a signal (SIGSTOP, a
+//     debugger), at once.
+//
 // What it cannot tell: a worker whose own loop did not run, while the
 // machine was idle, looks from outside exactly like a hung one. A young
 // worker whose 2 ms sleep ran 6 ms long, every thread asleep, is called
@@ -101,6 +120,34 @@ type Policy struct {
 	// and how long a held-up worker read exactly is looked at every
 	// Window. 0: no tick look.
 	Tick int64
+	// StartGrace is added to the deadline of a worker not yet seen to beat
+	// since it became ready. 0: none.
+	StartGrace int64
+	// HeldUpWindow is how often a worker held up by the machine is looked
+	// at; HeldUpMax is the longest silence it is granted. HeldUpMax 0: the
+	// machine's state is not asked (the rule is off).
+	HeldUpWindow int64
+	HeldUpMax    int64
+}
+
+// PressureShare is the share of a watch, in percent, during which tasks
+// waited for a CPU (the kernel's pressure-stall information, "some") that
+// makes the machine saturated.
+const PressureShare = 25
+
+// ManyOverdue reports whether overdue workers out of watched are many: at
+// least 4, and at least one in twenty. One or two late workers is what a
+// hang looks like; many at once is the machine.
+func ManyOverdue(overdue, watched int) bool { return overdue >= max(4, watched/20) }
+
+// Deadline is when a worker whose last progress was at progress is due,
+// beaten saying whether it was seen to beat since it became ready.
+func (p Policy) Deadline(progress int64, beaten bool) int64 {
+	d := progress + p.Timeout
+	if !beaten {
+		d += p.StartGrace
+	}
+	return d
 }
 
 // Sample is what one look saw. Times are CLOCK_MONOTONIC nanoseconds.
@@ -130,6 +177,17 @@ type Sample struct {
 
 	Busy       bool // more tasks runnable than CPUs, or the caller cannot tell
 	TickLooked bool // the tick look was granted already
+
+	Dead    bool // the worker's leader is dead (a zombie, or gone) and not yet reaped
+	Stopped bool // a thread is stopped by a signal or traced (state T or t)
+	Beaten  bool // the worker was seen to beat since it became ready (else StartGrace)
+
+	// The machine, asked only when Policy.HeldUpMax is set.
+	Pressure     int64 // ns in which tasks waited for a CPU (PSI "some" total), over PressureOver
+	PressureOver int64 // ns since the pressure's reading: the last look, or the watch's opening
+	Overdue      int   // workers past their deadline at this look, this one included
+	Watched      int   // workers watched
+	Stalled      bool  // the watchdog woke more than a millisecond late during the silence
 }
 
 // Verdict is what to do after a look.
@@ -145,7 +203,12 @@ type Verdict struct {
 
 // Judge returns what to do after the look s, under p.
 func Judge(p Policy, s Sample) Verdict {
-	deadline := s.Progress + p.Timeout
+	deadline := p.Deadline(s.Progress, s.Beaten)
+	if s.Dead {
+		// Dying, not hung: its reaper reports the end. Look again, should
+		// the reaper be slow.
+		return Verdict{Step: Look, At: s.Now + max(p.BusyWindow, p.HeldUpWindow)}
+	}
 	if s.Opening {
 		first := p.Window
 		if s.Late > p.BusyWindow {
@@ -157,9 +220,17 @@ func Judge(p Policy, s Sample) Verdict {
 	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
 		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
 	heldUp := s.InKernel || (s.Runnable || s.Waited > 0) && (s.Busy || s.Exact)
+	machine := p.HeldUpMax > 0 && !s.Stopped && s.Now >= deadline &&
+		(s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver ||
+			ManyOverdue(s.Overdue, s.Watched) || s.Stalled)
 	switch {
 	case s.FIFO && (s.Runnable || s.InKernel), spinning:
 		return Verdict{Step: Hung, Kind: Spinning}
+	case machine && s.Now-s.Progress < max(p.HeldUpMax, p.Cap):
+		step := max(p.HeldUpWindow, p.BusyWindow)
+		return Verdict{Step: Starved, At: s.Now + step, Starved: max(s.Waited, s.Now-s.Due+step)}
+	case machine:
+		return Verdict{Step: Hung, Kind: HeldUp}
 	case heldUp && s.Now-s.Progress < p.Cap:
 		step := p.Window
 		if s.Busy {
