@@ -36,12 +36,20 @@ type hangState struct {
 	waitLast   int64        // run-queue wait ns at the last look
 	starved    int64
 	kind       string // what the last look saw, once hung (HangError.Kind)
+	beaten     bool   // seen to beat since it became ready (else the start grace)
+	lookedAt   int64  // mono ns of the last look at a suspect
+	psi0       int64  // the machine's CPU pressure total at the last look (cpuPressure)
+	psiOK      bool   // psi0 could be read
 }
 
 // newHangState starts the watch of p, from its readiness. A worker gets
 // windows of shm.HangWindow, a busy machine's window long enough for the
 // scheduler's accounting to move, a sleeper a window past its deadline,
-// and a held-up worker ten timeouts of silence, at least 250 ms.
+// and a held-up worker ten timeouts of silence, at least 250 ms. Until it
+// is seen to beat, its deadline is StartGrace later. While the machine
+// holds it up (hang.Judge: CPU pressure, many workers overdue, the
+// monitor's own late wakes), it is looked at every HeldUpWindow and
+// granted up to HeldUpMax of silence.
 func newHangState(p *Process) *hangState {
 	hb := p.spec.Heartbeat
 	interval, timeout := int64(hb.Interval), int64(hb.Timeout)
@@ -57,6 +65,10 @@ func newHangState(p *Process) *hangState {
 			Cap:        max(10*timeout, int64(250*time.Millisecond)),
 			Grace:      window,
 			Tick:       hang.SchedTick,
+
+			StartGrace:   int64(startGrace),
+			HeldUpWindow: max(timeout/2, int64(50*time.Millisecond)),
+			HeldUpMax:    int64(heldUpMax(time.Duration(timeout))),
 		},
 		lead:     shm.WatchdogLead(interval, timeout),
 		progress: p.readyMono.Load(),
@@ -71,7 +83,7 @@ func (st *hangState) observe(now int64) bool {
 	if count == st.lastCount {
 		return false
 	}
-	st.lastCount = count
+	st.lastCount, st.beaten = count, true
 	// Trust the worker's own beat time only when it is plausible.
 	if at > st.progress && at <= now {
 		st.progress = at
@@ -91,20 +103,44 @@ func (st *hangState) clear() {
 	}
 }
 
-// sample looks at the worker's threads.
+// sample looks at the worker's threads. Without a probe (its /proc could
+// not be read when the watch opened) it reads the leader alone.
 func (st *hangState) sample() threadSample {
 	if st.probe != nil {
 		return st.probe.sample()
 	}
 	cpu := linux.ProcessCPU(st.p.pid)
-	return threadSample{cpu: cpu, cpuOK: cpu > 0}
+	t, _ := linux.ReadTaskStat(st.p.pid, st.p.pid)
+	return threadSample{cpu: cpu, cpuOK: cpu > 0, dead: taskDying(t), stopped: t.State == 'T' || t.State == 't'}
+}
+
+// machine fills in what s needs of the machine's state, and starts the
+// next reading of the pressure from now.
+func (st *hangState) machine(s *hang.Sample, ml *machineLook, now int64) {
+	psi, ok := ml.cpuPressure()
+	if ok && st.psiOK {
+		s.Pressure, s.PressureOver = psi-st.psi0, now-st.lookedAt
+	}
+	s.Overdue, s.Watched = ml.overdue, ml.watched
+	s.Stalled = ml.stallAt > st.lookedAt
+	st.psi0, st.psiOK, st.lookedAt = psi, ok, now
+}
+
+// overdue reports whether the worker is past its deadline without a beat
+// the monitor has seen or could see now (a read of its lane).
+func (st *hangState) overdue(now int64) bool {
+	if now < st.policy.Deadline(st.progress, st.beaten) {
+		return false
+	}
+	count, _ := st.p.lane.Heartbeat()
+	return count == st.lastCount
 }
 
 // exact reports whether the worker's CPU is read exactly (threadProbe).
 func (st *hangState) exact() bool { return st.probe != nil && st.probe.exact }
 
 // check returns when to look at the worker next, or that it is hung.
-func (st *hangState) check(now int64) (next int64, hung bool) {
+func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	timeout := st.policy.Timeout
 	if st.p.reason.Load() != reasonNone {
 		return now + timeout, false // being stopped: not ours to judge
@@ -113,7 +149,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		// A parked spare does not beat; its clock starts when it is
 		// promoted, and whoever promotes it makes the monitor look
 		// (Segment.Failover), so its watchdog can sleep till then.
-		st.progress, st.parked = now, true
+		st.progress, st.parked, st.beaten = now, true, true
 		st.clear()
 		if st.dog >= 0 {
 			return 0, false
@@ -148,12 +184,16 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		st.suspect, st.suspectAt, st.tickLooked = true, sampled, false
 		st.run0, st.waitLast = s.run, s.wait
 		st.cpuStart, st.cpuOK, st.cpu0, st.cpu0At = s.cpu, s.cpuOK, s.cpu, sampled
+		st.psi0, st.psiOK = ml.cpuPressure()
+		st.lookedAt = sampled
 		v := hang.Judge(st.policy, hang.Sample{
 			Opening:  true,
 			Now:      sampled,
 			Progress: st.progress,
 			Due:      st.watchAt(),
 			Late:     now - st.watchAt(),
+			Beaten:   st.beaten,
+			Dead:     s.dead,
 		})
 		st.confirmAt = v.At
 		return st.confirmAt, false
@@ -168,7 +208,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	}
 	waited := s.wait - st.waitLast
 	st.waitLast = s.wait
-	v := hang.Judge(st.policy, hang.Sample{
+	hs := hang.Sample{
 		Now:        now,
 		Progress:   st.progress,
 		Due:        st.confirmAt,
@@ -184,7 +224,12 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		Waited:     waited,
 		Busy:       machineBusy(),
 		TickLooked: st.tickLooked,
-	})
+		Dead:       s.dead,
+		Stopped:    s.stopped,
+		Beaten:     st.beaten,
+	}
+	st.machine(&hs, ml, now)
+	v := hang.Judge(st.policy, hs)
 	switch v.Step {
 	case hang.Hung:
 		st.kind = hangKind(v.Kind)
@@ -201,7 +246,34 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 
 // watchAt is when the watch of a worker that has not beaten since its last
 // observed progress starts: a lead before its deadline.
-func (st *hangState) watchAt() int64 { return st.progress + st.policy.Timeout - st.lead }
+func (st *hangState) watchAt() int64 {
+	return st.policy.Deadline(st.progress, st.beaten) - st.lead
+}
+
+// processDying reports whether every thread of the process is a zombie,
+// gone, or exiting: a process that is dying is not hung, whatever its last
+// look saw.
+func processDying(pid int) bool {
+	dying := true
+	if !linux.EachTask(pid, func(tid int) {
+		if t, _ := linux.ReadTaskStat(pid, tid); !taskDying(t) {
+			dying = false
+		}
+	}) {
+		return true // its /proc is gone
+	}
+	return dying
+}
+
+// startGrace is how much later the deadline of a worker not yet seen to
+// beat since Ready is: a new process makes its threads and takes its first
+// page faults, often amid other starts.
+const startGrace = 100 * time.Millisecond
+
+// heldUpMax is the longest silence granted a worker the machine holds up
+// (CPU pressure, many workers overdue at once, the monitor's own late
+// wakes): ten timeouts, at least 30 s. Past it the worker is hung, held up.
+func heldUpMax(timeout time.Duration) time.Duration { return max(10*timeout, 30*time.Second) }
 
 // hangKind is the HangError.Kind of a verdict's kind.
 func hangKind(k hang.Kind) string {
@@ -218,7 +290,7 @@ func hangKind(k hang.Kind) string {
 func (p *Process) hung(st *hangState, now int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.reaped {
+	if p.reaped || processDying(p.pid) {
 		return // it died on its own first: Exited tells
 	}
 	p.setReason(reasonHung)
