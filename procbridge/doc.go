@@ -45,6 +45,19 @@
 // hung: Hung, and it is killed. HangError.Kind says what it saw: asleep,
 // spinning, or held up past a cap of silence.
 //
+// A process that is dying (every thread a zombie or exiting, not yet
+// reaped) is never hung: Exited says how it ended. A worker not yet seen
+// to beat since Ready has its deadline 100 ms later. And where the monitor
+// cannot tell a starved worker from a hung one, it waits rather than kills:
+// while the machine is saturated or stalled (/proc/pressure/cpu shows tasks
+// waiting for a CPU a quarter of the time, at least 4 workers and one in
+// twenty are overdue at once, or the monitor's own wake came more than
+// 1 ms late), a worker that is asleep or runnable is looked at every
+// max(Timeout/2, 50ms) and killed, "held up", only once it has been silent
+// for max(10*Timeout, 30s): the longest the monitor waits on a held-up
+// worker. A spinning worker, or one stopped by a signal, is hung at once
+// all the same.
+//
 // The threads that wait for these signals, the monitor and the death-notice
 // waiters, take the lowest real-time priority where the process may
 // (CAP_SYS_NICE or RLIMIT_RTPRIO), else a short scheduler slice, so that a
