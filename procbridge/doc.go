@@ -48,15 +48,16 @@
 // A process that is dying (every thread a zombie or exiting, not yet
 // reaped) is never hung: Exited says how it ended. A worker not yet seen
 // to beat since Ready has its deadline 100 ms later. And where the monitor
-// cannot tell a starved worker from a hung one, it waits rather than kills:
-// while the machine is saturated or stalled (/proc/pressure/cpu shows tasks
-// waiting for a CPU a quarter of the time, at least 4 workers and one in
-// twenty are overdue at once, or the monitor's own wake came more than
-// 1 ms late), a worker that is asleep or runnable is looked at every
+// cannot tell a starved worker from a hung one, it waits rather than kills.
+// A worker that is asleep or runnable past its deadline is looked at every
 // max(Timeout/2, 50ms) and killed, "held up", only once it has been silent
-// for max(10*Timeout, 30s): the longest the monitor waits on a held-up
-// worker. A spinning worker, or one stopped by a signal, is hung at once
-// all the same.
+// for ten timeouts (at least 250ms) while /proc/pressure/cpu shows tasks
+// waiting for a CPU a quarter of the time, or for max(10*Timeout, 30s)
+// while the machine is saturated (at least 4 workers, and one in twenty,
+// overdue at once) or stalled (the monitor's own wake came more than 1 ms
+// late): max(10*Timeout, 30s) is the longest the monitor waits on a
+// held-up worker. A spinning worker, or one stopped by a signal, is hung
+// at once all the same.
 //
 // The threads that wait for these signals, the monitor and the death-notice
 // waiters, take the lowest real-time priority where the process may

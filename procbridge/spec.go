@@ -84,8 +84,8 @@ type Heartbeat struct {
 	// be above Interval. A suspect is confirmed hung only when it was not
 	// merely waiting for a CPU (see the package doc): until its first beat
 	// after Ready it is given 100 ms more, and while the whole machine is
-	// saturated it waits up to max(10*Timeout, 30s) of silence before it is
-	// killed, held up.
+	// saturated it is granted up to max(10*Timeout, 30s) of silence before
+	// it is killed, held up.
 	Timeout time.Duration
 }
 

@@ -46,10 +46,10 @@ type hangState struct {
 // windows of shm.HangWindow, a busy machine's window long enough for the
 // scheduler's accounting to move, a sleeper a window past its deadline,
 // and a held-up worker ten timeouts of silence, at least 250 ms. Until it
-// is seen to beat, its deadline is StartGrace later. While the machine
-// holds it up (hang.Judge: CPU pressure, many workers overdue, the
-// monitor's own late wakes), it is looked at every HeldUpWindow and
-// granted up to HeldUpMax of silence.
+// is seen to beat, its deadline is startGrace later. While the machine
+// holds it up (hang.Judge), it is looked at every HeldUpWindow: under CPU
+// pressure up to the cap, and while many workers are overdue or the
+// monitor's own wakes come late, up to heldUpMax of silence.
 func newHangState(p *Process) *hangState {
 	hb := p.spec.Heartbeat
 	interval, timeout := int64(hb.Interval), int64(hb.Timeout)
@@ -271,8 +271,8 @@ func processDying(pid int) bool {
 const startGrace = 100 * time.Millisecond
 
 // heldUpMax is the longest silence granted a worker the machine holds up
-// (CPU pressure, many workers overdue at once, the monitor's own late
-// wakes): ten timeouts, at least 30 s. Past it the worker is hung, held up.
+// (many workers overdue at once, the monitor's own late wakes): ten
+// timeouts, at least 30 s. Past it the worker is hung, held up.
 func heldUpMax(timeout time.Duration) time.Duration { return max(10*timeout, 30*time.Second) }
 
 // hangKind is the HangError.Kind of a verdict's kind.

@@ -46,17 +46,16 @@
 //   - A young worker, one not seen to beat since it became ready: its
 //     deadline is StartGrace later (a new process makes its threads, takes
 //     its first page faults, and often starts amid other starts).
-//   - A worker held up while the whole machine is: the kernel's pressure
-//     information says tasks waited for a CPU for at least a quarter of the
-//     watch (PressureShare), or many workers are overdue at once
-//     (ManyOverdue), or the watchdog itself woke late during the worker's
-//     silence (a stalled machine, whose timers fire late). Such a worker is
-//     looked at again every HeldUpWindow and waits, whatever it looks like
-//     save spinning or stopped, until its silence reaches HeldUpMax: then
-//     it is hung, held up. So on a saturated or stalled machine a worker
-//     that stopped beating is killed at most HeldUpMax after its last
-//     beat; a spinning one, or one stopped by a signal (SIGSTOP, a
-//     debugger), at once.
+//   - A worker held up while the whole machine is. Under CPU pressure (the
+//     kernel's pressure information says tasks waited for a CPU for at
+//     least a quarter of the window, PressureShare) it is looked at again
+//     every HeldUpWindow until its silence reaches the Cap. On a saturated
+//     machine (many workers overdue at once, ManyOverdue) or a stalled one
+//     (the watchdog itself woke late since its last look: the machine's
+//     timers fire late), until its silence reaches HeldUpMax. Then it is
+//     hung, held up. So a worker that stopped beating is killed at most
+//     HeldUpMax after its last beat; a spinning one, or one stopped by a
+//     signal (SIGSTOP, a debugger), at once.
 //
 // What it cannot tell: a worker whose own loop did not run, while the
 // machine was idle, looks from outside exactly like a hung one. A young
@@ -220,13 +219,19 @@ func Judge(p Policy, s Sample) Verdict {
 	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
 		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
 	heldUp := s.InKernel || (s.Runnable || s.Waited > 0) && (s.Busy || s.Exact)
-	machine := p.HeldUpMax > 0 && !s.Stopped && s.Now >= deadline &&
-		(s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver ||
-			ManyOverdue(s.Overdue, s.Watched) || s.Stalled)
+	// The machine holds the worker up: saturated (many overdue) or
+	// stalled, up to HeldUpMax; under CPU pressure alone, up to the Cap.
+	asked := p.HeldUpMax > 0 && !s.Stopped && s.Now >= deadline
+	saturated := asked && (ManyOverdue(s.Overdue, s.Watched) || s.Stalled)
+	machine := saturated || asked && s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver
+	limit := p.Cap
+	if saturated {
+		limit = max(p.HeldUpMax, p.Cap)
+	}
 	switch {
 	case s.FIFO && (s.Runnable || s.InKernel), spinning:
 		return Verdict{Step: Hung, Kind: Spinning}
-	case machine && s.Now-s.Progress < max(p.HeldUpMax, p.Cap):
+	case machine && s.Now-s.Progress < limit:
 		step := max(p.HeldUpWindow, p.BusyWindow)
 		return Verdict{Step: Starved, At: s.Now + step, Starved: max(s.Waited, s.Now-s.Due+step)}
 	case machine:

@@ -374,11 +374,25 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Hung, Kind: Asleep},
 		},
 		{
-			"asleep on a saturated machine for 30 s, the documented maximum: hung, held up",
+			"asleep under CPU pressure alone (PSI 80 %) for 1 s, the cap: hung, held up",
 			storm,
-			Sample{Due: us(30_000_000), Now: us(30_000_100), SuspectAt: us(94_000), Beaten: true, CPUOK: true, Exact: true,
+			Sample{Due: us(1_000_000), Now: us(1_000_100), SuspectAt: us(94_000), Beaten: true, CPUOK: true, Exact: true,
 				Elapsed: us(50_100), Pressure: us(40_000), PressureOver: us(50_100)},
 			Verdict{Step: Hung, Kind: HeldUp},
+		},
+		{
+			"asleep with 40 of 128 workers overdue for 30 s, the documented maximum: hung, held up",
+			storm,
+			Sample{Due: us(30_000_000), Now: us(30_000_100), SuspectAt: us(94_000), Beaten: true, CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Overdue: 40, Watched: 128},
+			Verdict{Step: Hung, Kind: HeldUp},
+		},
+		{
+			"a sleeping hang on an idle machine whose monitor stalled once: one held-up window, then asleep",
+			storm,
+			Sample{Due: us(152_100), Now: us(152_200), SuspectAt: us(94_000), Beaten: true, CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Pressure: us(100), PressureOver: us(50_100)},
+			Verdict{Step: Hung, Kind: Asleep},
 		},
 
 		// The in-cycle watchdog: its first look is at the deadline, with no
