@@ -46,9 +46,10 @@
 // spinning, or held up past a cap of silence.
 //
 // A process that is dying (every thread a zombie or exiting, not yet
-// reaped) is never hung: Exited says how it ended. A worker not yet seen
-// to beat since Ready has its deadline 100 ms later. And where the monitor
-// cannot tell a starved worker from a hung one, it waits rather than kills.
+// reaped) is never hung: Exited says how it ended. A worker is young for
+// 100 ms after Ready: its deadline is no earlier than 100 ms plus Timeout
+// after Ready. And where the monitor cannot tell a starved worker from a
+// hung one, it waits rather than kills.
 // A worker that is asleep or runnable past its deadline is looked at every
 // max(Timeout/2, 50ms) and killed, "held up", only once it has been silent
 // for ten timeouts (at least 250ms) while /proc/pressure/cpu shows tasks

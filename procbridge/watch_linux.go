@@ -36,7 +36,7 @@ type hangState struct {
 	waitLast   int64        // run-queue wait ns at the last look
 	starved    int64
 	kind       string // what the last look saw, once hung (HangError.Kind)
-	beaten     bool   // seen to beat since it became ready (else the start grace)
+	ready      int64  // mono ns when it became ready (its first startGrace it is young)
 	lookedAt   int64  // mono ns of the last look at a suspect
 	psi0       int64  // the machine's CPU pressure total at the last look (cpuPressure)
 	psiOK      bool   // psi0 could be read
@@ -46,8 +46,8 @@ type hangState struct {
 // windows of shm.HangWindow, a busy machine's window long enough for the
 // scheduler's accounting to move, a sleeper a window past its deadline,
 // and a held-up worker ten timeouts of silence, at least 250 ms. Until it
-// is seen to beat, its deadline is startGrace later. While the machine
-// holds it up (hang.Judge), it is looked at every HeldUpWindow: under CPU
+// is startGrace old, its deadline is no earlier than a timeout after that.
+// While the machine holds it up (hang.Judge), it is looked at every HeldUpWindow: under CPU
 // pressure up to the cap, and while many workers are overdue or the
 // monitor's own wakes come late, up to heldUpMax of silence.
 func newHangState(p *Process) *hangState {
@@ -72,6 +72,7 @@ func newHangState(p *Process) *hangState {
 		},
 		lead:     shm.WatchdogLead(interval, timeout),
 		progress: p.readyMono.Load(),
+		ready:    p.readyMono.Load(),
 	}
 	st.lastCount, _ = p.lane.Heartbeat()
 	return st
@@ -83,7 +84,7 @@ func (st *hangState) observe(now int64) bool {
 	if count == st.lastCount {
 		return false
 	}
-	st.lastCount, st.beaten = count, true
+	st.lastCount = count
 	// Trust the worker's own beat time only when it is plausible.
 	if at > st.progress && at <= now {
 		st.progress = at
@@ -129,7 +130,7 @@ func (st *hangState) machine(s *hang.Sample, ml *machineLook, now int64) {
 // overdue reports whether the worker is past its deadline without a beat
 // the monitor has seen or could see now (a read of its lane).
 func (st *hangState) overdue(now int64) bool {
-	if now < st.policy.Deadline(st.progress, st.beaten) {
+	if now < st.policy.Deadline(st.progress, st.ready) {
 		return false
 	}
 	count, _ := st.p.lane.Heartbeat()
@@ -149,7 +150,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		// A parked spare does not beat; its clock starts when it is
 		// promoted, and whoever promotes it makes the monitor look
 		// (Segment.Failover), so its watchdog can sleep till then.
-		st.progress, st.parked, st.beaten = now, true, true
+		st.progress, st.parked = now, true
 		st.clear()
 		if st.dog >= 0 {
 			return 0, false
@@ -192,7 +193,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 			Progress: st.progress,
 			Due:      st.watchAt(),
 			Late:     now - st.watchAt(),
-			Beaten:   st.beaten,
+			Ready:    st.ready,
 			Dead:     s.dead,
 		})
 		st.confirmAt = v.At
@@ -226,7 +227,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		TickLooked: st.tickLooked,
 		Dead:       s.dead,
 		Stopped:    s.stopped,
-		Beaten:     st.beaten,
+		Ready:      st.ready,
 	}
 	st.machine(&hs, ml, now)
 	v := hang.Judge(st.policy, hs)
@@ -247,7 +248,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 // watchAt is when the watch of a worker that has not beaten since its last
 // observed progress starts: a lead before its deadline.
 func (st *hangState) watchAt() int64 {
-	return st.policy.Deadline(st.progress, st.beaten) - st.lead
+	return st.policy.Deadline(st.progress, st.ready) - st.lead
 }
 
 // processDying reports whether every thread of the process is a zombie,
@@ -265,9 +266,9 @@ func processDying(pid int) bool {
 	return dying
 }
 
-// startGrace is how much later the deadline of a worker not yet seen to
-// beat since Ready is: a new process makes its threads and takes its first
-// page faults, often amid other starts.
+// startGrace is how long a worker is young after Ready: its deadline is no
+// earlier than a timeout after it. A new process makes its threads and
+// takes its first page faults, often amid other starts.
 const startGrace = 100 * time.Millisecond
 
 // heldUpMax is the longest silence granted a worker the machine holds up

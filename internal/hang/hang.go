@@ -43,9 +43,10 @@
 //
 //   - A dead worker (its leader a zombie, or gone, not yet reaped): it is
 //     dying, and its reaper reports how it ended.
-//   - A young worker, one not seen to beat since it became ready: its
-//     deadline is StartGrace later (a new process makes its threads, takes
-//     its first page faults, and often starts amid other starts).
+//   - A young worker, in its first StartGrace after it became ready: its
+//     deadline is no earlier than a Timeout after that (a new process makes
+//     its threads, takes its first page faults, and often starts amid
+//     other starts).
 //   - A worker held up while the whole machine is. Under CPU pressure (the
 //     kernel's pressure information says tasks waited for a CPU for at
 //     least a quarter of the window, PressureShare) it is looked at again
@@ -139,12 +140,13 @@ const PressureShare = 25
 // hang looks like; many at once is the machine.
 func ManyOverdue(overdue, watched int) bool { return overdue >= max(4, watched/20) }
 
-// Deadline is when a worker whose last progress was at progress is due,
-// beaten saying whether it was seen to beat since it became ready.
-func (p Policy) Deadline(progress int64, beaten bool) int64 {
+// Deadline is when a worker whose last progress was at progress, and
+// which became ready at ready, is due: a Timeout after its progress, and
+// not before a Timeout after its first StartGrace.
+func (p Policy) Deadline(progress, ready int64) int64 {
 	d := progress + p.Timeout
-	if !beaten {
-		d += p.StartGrace
+	if p.StartGrace > 0 {
+		d = max(d, ready+p.StartGrace+p.Timeout)
 	}
 	return d
 }
@@ -177,9 +179,9 @@ type Sample struct {
 	Busy       bool // more tasks runnable than CPUs, or the caller cannot tell
 	TickLooked bool // the tick look was granted already
 
-	Dead    bool // the worker's leader is dead (a zombie, or gone) and not yet reaped
-	Stopped bool // a thread is stopped by a signal or traced (state T or t)
-	Beaten  bool // the worker was seen to beat since it became ready (else StartGrace)
+	Dead    bool  // the worker's leader is dead (a zombie, or gone) and not yet reaped
+	Stopped bool  // a thread is stopped by a signal or traced (state T or t)
+	Ready   int64 // when the worker became ready: in its first StartGrace it is young
 
 	// The machine, asked only when Policy.HeldUpMax is set.
 	Pressure     int64 // ns in which tasks waited for a CPU (PSI "some" total), over PressureOver
@@ -202,7 +204,7 @@ type Verdict struct {
 
 // Judge returns what to do after the look s, under p.
 func Judge(p Policy, s Sample) Verdict {
-	deadline := p.Deadline(s.Progress, s.Beaten)
+	deadline := p.Deadline(s.Progress, s.Ready)
 	if s.Dead {
 		// Dying, not hung: its reaper reports the end. Look again, should
 		// the reaper be slow.
@@ -214,6 +216,9 @@ func Judge(p Policy, s Sample) Verdict {
 			first = min(s.Late, p.Cap)
 		}
 		return Verdict{Step: Look, At: max(deadline, s.Due+s.Late+first, s.Now+p.Window/2)}
+	}
+	if s.Now < deadline {
+		return Verdict{Step: Look, At: deadline} // never judged before its deadline
 	}
 	ranHalf := s.Ran >= p.Window/4 && 2*s.Ran >= s.Elapsed
 	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
