@@ -55,8 +55,9 @@
 // for ten timeouts (at least 250ms) while /proc/pressure/cpu shows tasks
 // waiting for a CPU a quarter of the time, or for max(10*Timeout, 30s)
 // while the machine is saturated (at least 4 workers, and one in twenty,
-// overdue at once) or stalled (the monitor's own wake came more than 1 ms
-// late): max(10*Timeout, 30s) is the longest the monitor waits on a
+// overdue at once, or CPU pressure while the worker waits for a CPU) or
+// stalled (the monitor's own wake came more than 1 ms late):
+// max(10*Timeout, 30s) is the longest the monitor waits on a
 // held-up worker. A spinning worker, or one stopped by a signal, is hung
 // at once all the same.
 //

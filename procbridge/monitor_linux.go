@@ -195,7 +195,7 @@ func (m *hangMonitor) run(ep int) {
 		hung = hung[:0]
 		ml := machineLook{watched: len(m.watch), stallAt: m.stallAt}
 		for _, st := range m.watch {
-			if st.suspect && st.overdue(now) {
+			if st.overdue(now) {
 				ml.overdue++
 			}
 		}

@@ -51,9 +51,10 @@
 //     kernel's pressure information says tasks waited for a CPU for at
 //     least a quarter of the window, PressureShare) it is looked at again
 //     every HeldUpWindow until its silence reaches the Cap. On a saturated
-//     machine (many workers overdue at once, ManyOverdue) or a stalled one
-//     (the watchdog itself woke late since its last look: the machine's
-//     timers fire late), until its silence reaches HeldUpMax. Then it is
+//     machine (many workers overdue at once, ManyOverdue, or CPU pressure
+//     while the worker itself is runnable or waited for a CPU) or a
+//     stalled one (the watchdog itself woke late since its last look: the
+//     machine's timers fire late), until its silence reaches HeldUpMax. Then it is
 //     hung, held up. So a worker that stopped beating is killed at most
 //     HeldUpMax after its last beat; a spinning one, or one stopped by a
 //     signal (SIGSTOP, a debugger), at once.
@@ -224,11 +225,14 @@ func Judge(p Policy, s Sample) Verdict {
 	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
 		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
 	heldUp := s.InKernel || (s.Runnable || s.Waited > 0) && (s.Busy || s.Exact)
-	// The machine holds the worker up: saturated (many overdue) or
-	// stalled, up to HeldUpMax; under CPU pressure alone, up to the Cap.
+	// The machine holds the worker up: saturated (many overdue, or CPU
+	// pressure while the worker itself waits for a CPU) or stalled, up to
+	// HeldUpMax; under CPU pressure alone, up to the Cap.
 	asked := p.HeldUpMax > 0 && !s.Stopped && s.Now >= deadline
-	saturated := asked && (ManyOverdue(s.Overdue, s.Watched) || s.Stalled)
-	machine := saturated || asked && s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver
+	pressed := asked && s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver
+	saturated := asked && (ManyOverdue(s.Overdue, s.Watched) || s.Stalled) ||
+		pressed && (s.Runnable || s.Waited > 0)
+	machine := saturated || pressed
 	limit := p.Cap
 	if saturated {
 		limit = max(p.HeldUpMax, p.Cap)

@@ -320,6 +320,13 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Starved, At: us(2_050_100), Starved: us(50_100)},
 		},
 		{
+			"runnable and waiting for a CPU under PSI 90 %, 1.03 s of silence, 5 of 256 overdue (a 256-worker storm): held up past the busy cap",
+			storm,
+			Sample{Due: us(1_030_000), Now: us(1_030_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(100), Elapsed: us(50_100), RanSince: us(900), Waited: us(30_000), Pressure: us(45_000), PressureOver: us(50_100), Overdue: 5, Watched: 256},
+			Verdict{Step: Starved, At: us(1_080_100), Starved: us(50_100)},
+		},
+		{
 			"a young worker (no beat since Ready, 150 ms old) asleep on an idle machine: its deadline is 100 ms later",
 			storm,
 			Sample{Due: us(102_000), Now: us(150_000), SuspectAt: us(94_000), CPUOK: true, Exact: true, Elapsed: us(56_000)},
