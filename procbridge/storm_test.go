@@ -32,7 +32,7 @@ type stormWorker struct {
 // stormStart starts a beating worker and reads its events until it ends:
 // Hung events are counted (and logged), the others ignored.
 func stormStart(ctx context.Context, log func(string, ...any)) (*stormWorker, error) {
-	p, err := procbridge.Start(ctx, procbridge.Spec{Worker: "beat", Heartbeat: stormBeat})
+	p, err := procbridge.Start(ctx, procbridge.Spec{Worker: "beat", Heartbeat: stormBeat, ReadyTimeout: deadline})
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,8 @@ type hangState struct {
 	kind       string // what the last look saw, once hung (HangError.Kind)
 	ready      int64  // mono ns when it became ready (its first startGrace it is young)
 	lookedAt   int64  // mono ns of the last look at a suspect
-	psi0       int64  // the machine's CPU pressure total at the last look (cpuPressure)
+	psi0       int64  // the machine's CPU pressure total when the watch opened (cpuPressure)
+	psi0At     int64  // mono ns when psi0 was read
 	psiOK      bool   // psi0 could be read
 }
 
@@ -115,16 +116,17 @@ func (st *hangState) sample() threadSample {
 	return threadSample{cpu: cpu, cpuOK: cpu > 0, dead: taskDying(t), stopped: t.State == 'T' || t.State == 't'}
 }
 
-// machine fills in what s needs of the machine's state, and starts the
-// next reading of the pressure from now.
+// machine fills in what s needs of the machine's state: the CPU pressure
+// over the whole watch (a short window's share swings with the load's
+// bursts), the workers overdue, and whether the monitor stalled since its
+// last look.
 func (st *hangState) machine(s *hang.Sample, ml *machineLook, now int64) {
-	psi, ok := ml.cpuPressure()
-	if ok && st.psiOK {
-		s.Pressure, s.PressureOver = psi-st.psi0, now-st.lookedAt
+	if psi, ok := ml.cpuPressure(); ok && st.psiOK {
+		s.Pressure, s.PressureOver = psi-st.psi0, now-st.psi0At
 	}
 	s.Overdue, s.Watched = ml.overdue, ml.watched
 	s.Stalled = ml.stallAt > st.lookedAt
-	st.psi0, st.psiOK, st.lookedAt = psi, ok, now
+	st.lookedAt = now
 }
 
 // overdue reports whether the worker is past its deadline without a beat
@@ -186,7 +188,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		st.run0, st.waitLast = s.run, s.wait
 		st.cpuStart, st.cpuOK, st.cpu0, st.cpu0At = s.cpu, s.cpuOK, s.cpu, sampled
 		st.psi0, st.psiOK = ml.cpuPressure()
-		st.lookedAt = sampled
+		st.psi0At, st.lookedAt = sampled, sampled
 		v := hang.Judge(st.policy, hang.Sample{
 			Opening:  true,
 			Now:      sampled,

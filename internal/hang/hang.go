@@ -49,7 +49,7 @@
 //     other starts).
 //   - A worker held up while the whole machine is. Under CPU pressure (the
 //     kernel's pressure information says tasks waited for a CPU for at
-//     least a quarter of the window, PressureShare) it is looked at again
+//     least a quarter of the watch, PressureShare) it is looked at again
 //     every HeldUpWindow until its silence reaches the Cap. On a saturated
 //     machine (many workers overdue at once, ManyOverdue, or CPU pressure
 //     while the worker itself is runnable or waited for a CPU) or a
@@ -186,10 +186,10 @@ type Sample struct {
 
 	// The machine, asked only when Policy.HeldUpMax is set.
 	Pressure     int64 // ns in which tasks waited for a CPU (PSI "some" total), over PressureOver
-	PressureOver int64 // ns since the pressure's reading: the last look, or the watch's opening
+	PressureOver int64 // ns since the pressure's first reading (the watch's opening)
 	Overdue      int   // workers past their deadline at this look, this one included
 	Watched      int   // workers watched
-	Stalled      bool  // the watchdog woke more than a millisecond late during the silence
+	Stalled      bool  // the watchdog woke more than a millisecond late since its last look
 }
 
 // Verdict is what to do after a look.
