@@ -218,8 +218,10 @@ func Judge(p Policy, s Sample) Verdict {
 		}
 		return Verdict{Step: Look, At: max(deadline, s.Due+s.Late+first, s.Now+p.Window/2)}
 	}
-	if s.Now < deadline {
-		return Verdict{Step: Look, At: deadline} // never judged before its deadline
+	if p.StartGrace > 0 && s.Now < deadline {
+		// A look set before the worker's start grace was known to move
+		// its deadline: never judged before the deadline.
+		return Verdict{Step: Look, At: deadline}
 	}
 	ranHalf := s.Ran >= p.Window/4 && 2*s.Ran >= s.Elapsed
 	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
