@@ -78,7 +78,7 @@ func countCPUList(s string) int {
 // from /proc/pressure/cpu. It reports false when the kernel keeps no such
 // account (no CONFIG_PSI, or psi=0): the monitor then goes by the other
 // signs of a saturated machine.
-func cpuPressure() (int64, bool) {
+func cpuPressure() (total int64, avg10 int, ok bool) {
 	var buf [256]byte
 	b := linux.ReadSmall(pressurePath, buf[:])
 	return parsePressure(b)
@@ -86,22 +86,32 @@ func cpuPressure() (int64, bool) {
 
 var pressurePath = []byte("/proc/pressure/cpu\x00")
 
-// parsePressure reads the "some" line's total (µs) of a pressure file:
-// "some avg10=0.00 avg60=0.00 avg300=0.00 total=12345".
-func parsePressure(b []byte) (int64, bool) {
+// parsePressure reads the "some" line of a pressure file, its total (µs,
+// returned in ns) and its 10 s average (percent, rounded down):
+// "some avg10=12.34 avg60=0.00 avg300=0.00 total=12345".
+func parsePressure(b []byte) (int64, int, bool) {
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	if !bytes.HasPrefix(line, []byte("some ")) {
-		return 0, false
+		return 0, 0, false
 	}
 	_, total, ok := bytes.Cut(line, []byte(" total="))
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
 	n, err := strconv.ParseInt(string(bytes.TrimSpace(total)), 10, 64)
 	if err != nil || n < 0 {
-		return 0, false
+		return 0, 0, false
 	}
-	return n * 1000, true
+	_, avg, ok := bytes.Cut(line, []byte("avg10="))
+	if !ok {
+		return 0, 0, false
+	}
+	whole, _, _ := bytes.Cut(avg, []byte("."))
+	a, err := strconv.Atoi(string(whole))
+	if err != nil {
+		return 0, 0, false
+	}
+	return n * 1000, a, true
 }
 
 // machineLook is what one pass of the hang monitor knows of the machine,
@@ -112,15 +122,16 @@ type machineLook struct {
 	watched  int   // workers watched
 	stallAt  int64 // mono ns of the monitor's last late wake
 	pressure int64 // cpuPressure, once read
+	avg10    int
 	read     bool
 	ok       bool
 }
 
 // cpuPressure returns the machine's pressure total, read once a pass.
-func (m *machineLook) cpuPressure() (int64, bool) {
+func (m *machineLook) cpuPressure() (int64, int, bool) {
 	if !m.read {
-		m.pressure, m.ok = cpuPressure()
+		m.pressure, m.avg10, m.ok = cpuPressure()
 		m.read = true
 	}
-	return m.pressure, m.ok
+	return m.pressure, m.avg10, m.ok
 }

@@ -57,8 +57,9 @@ type hangMonitor struct {
 
 // stallMin is how late the monitor's own wake must be to count as a stall
 // of the machine (hang.Sample.Stalled): the monitor's thread is raised, so
-// a wake that late means the machine ran nothing of ours.
-const stallMin = int64(time.Millisecond)
+// a wake more than a scheduler tick late means the machine ran nothing of
+// ours.
+const stallMin = int64(4 * time.Millisecond)
 
 func (m *hangMonitor) add(p *Process) {
 	st := newHangState(p)

@@ -68,7 +68,7 @@ func newHangState(p *Process) *hangState {
 			Tick:       hang.SchedTick,
 
 			StartGrace:   int64(startGrace),
-			HeldUpWindow: max(timeout/2, int64(50*time.Millisecond)),
+			HeldUpWindow: max(timeout/2, window, interval, hang.SchedTick),
 			HeldUpMax:    int64(heldUpMax(time.Duration(timeout))),
 		},
 		lead:     shm.WatchdogLead(interval, timeout),
@@ -121,8 +121,8 @@ func (st *hangState) sample() threadSample {
 // bursts), the workers overdue, and whether the monitor stalled since its
 // last look.
 func (st *hangState) machine(s *hang.Sample, ml *machineLook, now int64) {
-	if psi, ok := ml.cpuPressure(); ok && st.psiOK {
-		s.Pressure, s.PressureOver = psi-st.psi0, now-st.psi0At
+	if psi, avg, ok := ml.cpuPressure(); ok && st.psiOK {
+		s.Pressure, s.PressureOver, s.PressureAvg = psi-st.psi0, now-st.psi0At, avg
 	}
 	s.Overdue, s.Watched = ml.overdue, ml.watched
 	s.Stalled = ml.stallAt > st.lookedAt
@@ -187,7 +187,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		st.suspect, st.suspectAt, st.tickLooked = true, sampled, false
 		st.run0, st.waitLast = s.run, s.wait
 		st.cpuStart, st.cpuOK, st.cpu0, st.cpu0At = s.cpu, s.cpuOK, s.cpu, sampled
-		st.psi0, st.psiOK = ml.cpuPressure()
+		st.psi0, _, st.psiOK = ml.cpuPressure()
 		st.psi0At, st.lookedAt = sampled, sampled
 		v := hang.Judge(st.policy, hang.Sample{
 			Opening:  true,

@@ -49,15 +49,16 @@
 //     other starts).
 //   - A worker held up while the whole machine is. Under CPU pressure (the
 //     kernel's pressure information says tasks waited for a CPU for at
-//     least a quarter of the watch, PressureShare) it is looked at again
-//     every HeldUpWindow until its silence reaches the Cap. On a saturated
-//     machine (many workers overdue at once, ManyOverdue, or CPU pressure
-//     while the worker itself is runnable or waited for a CPU) or a
-//     stalled one (the watchdog itself woke late since its last look: the
-//     machine's timers fire late), until its silence reaches HeldUpMax. Then it is
-//     hung, held up. So a worker that stopped beating is killed at most
-//     HeldUpMax after its last beat; a spinning one, or one stopped by a
-//     signal (SIGSTOP, a debugger), at once.
+//     least a quarter of the watch and of its last 10 s, PressureShare) it
+//     is looked at again every HeldUpWindow until its silence reaches the
+//     Cap. On a saturated machine (many workers overdue at once,
+//     ManyOverdue, or CPU pressure while the worker itself is runnable or
+//     waited for a CPU) or a stalled one (the watchdog itself woke late
+//     since its last look: the machine's timers fire late), until its
+//     silence reaches HeldUpMax. Then it is hung, held up. So a worker that
+//     stopped beating is killed at most HeldUpMax after its last beat; a
+//     spinning one, or one stopped by a signal (SIGSTOP, a debugger), at
+//     once.
 //
 // What it cannot tell: a worker whose own loop did not run, while the
 // machine was idle, looks from outside exactly like a hung one. A young
@@ -187,6 +188,7 @@ type Sample struct {
 	// The machine, asked only when Policy.HeldUpMax is set.
 	Pressure     int64 // ns in which tasks waited for a CPU (PSI "some" total), over PressureOver
 	PressureOver int64 // ns since the pressure's first reading (the watch's opening)
+	PressureAvg  int   // the kernel's 10 s average of the same, in percent: a burst in a short watch on an idle machine is not pressure
 	Overdue      int   // workers past their deadline at this look, this one included
 	Watched      int   // workers watched
 	Stalled      bool  // the watchdog woke more than a millisecond late since its last look
@@ -231,7 +233,8 @@ func Judge(p Policy, s Sample) Verdict {
 	// pressure while the worker itself waits for a CPU) or stalled, up to
 	// HeldUpMax; under CPU pressure alone, up to the Cap.
 	asked := p.HeldUpMax > 0 && !s.Stopped && s.Now >= deadline
-	pressed := asked && s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver
+	pressed := asked && s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver &&
+		s.PressureAvg >= PressureShare
 	saturated := asked && (ManyOverdue(s.Overdue, s.Watched) || s.Stalled) ||
 		pressed && (s.Runnable || s.Waited > 0)
 	machine := saturated || pressed
