@@ -307,7 +307,9 @@ func BenchmarkHangDetection(b *testing.B) {
 				procbridge.SetThreadClocksForTest(false)
 				defer procbridge.SetThreadClocksForTest(true)
 			}
-			spec := procbridge.Spec{Worker: "beat-then-stall", Args: []string{"25", how}, Heartbeat: hb}
+			// 60 beats, 120 ms: past the start grace, in which a young
+			// worker is not judged.
+			spec := procbridge.Spec{Worker: "beat-then-stall", Args: []string{"60", how}, Heartbeat: hb}
 			var lat latencies
 			falseAlarms, earlyAlarms := 0, 0
 			for b.Loop() {

@@ -50,6 +50,22 @@
 // hung: Hung, and it is killed. HangError.Kind says what it saw: asleep,
 // spinning, or held up past a cap of silence.
 //
+// A process that is dying (every thread a zombie or exiting, not yet
+// reaped) is never hung: Exited says how it ended. A worker is young for
+// 100 ms after Ready: its deadline is no earlier than 100 ms plus Timeout
+// after Ready. And where the monitor cannot tell a starved worker from a
+// hung one, it waits rather than kills. A worker that is asleep or runnable
+// past its deadline is looked at every max(Timeout/2, Interval, 4ms) and
+// killed, "held up", only once it has been silent for ten timeouts (at
+// least 250ms) while /proc/pressure/cpu shows tasks waiting for a CPU a
+// quarter of the watch and of the last 10 s, or for max(10*Timeout, 30s)
+// while the machine is saturated (at least 4 workers, and one in twenty,
+// overdue at once, or CPU pressure while the worker waits for a CPU) or
+// stalled (the monitor's own wake came more than 4 ms late):
+// max(10*Timeout, 30s) is the longest the monitor waits on a held-up
+// worker. A spinning worker, or one stopped by a signal, is hung at once
+// all the same.
+//
 // The threads that wait for these signals, the monitor and the death-notice
 // waiters, take the lowest real-time priority where the process may
 // (CAP_SYS_NICE or RLIMIT_RTPRIO), else a short scheduler slice, so that a

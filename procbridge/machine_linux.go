@@ -72,3 +72,66 @@ func countCPUList(s string) int {
 	}
 	return n
 }
+
+// cpuPressure returns the kernel's pressure-stall total for CPUs, "some"
+// (ns during which at least one task waited for a CPU, since boot), read
+// from /proc/pressure/cpu. It reports false when the kernel keeps no such
+// account (no CONFIG_PSI, or psi=0): the monitor then goes by the other
+// signs of a saturated machine.
+func cpuPressure() (total int64, avg10 int, ok bool) {
+	var buf [256]byte
+	b := linux.ReadSmall(pressurePath, buf[:])
+	return parsePressure(b)
+}
+
+var pressurePath = []byte("/proc/pressure/cpu\x00")
+
+// parsePressure reads the "some" line of a pressure file, its total (µs,
+// returned in ns) and its 10 s average (percent, rounded down):
+// "some avg10=12.34 avg60=0.00 avg300=0.00 total=12345".
+func parsePressure(b []byte) (int64, int, bool) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	if !bytes.HasPrefix(line, []byte("some ")) {
+		return 0, 0, false
+	}
+	_, total, ok := bytes.Cut(line, []byte(" total="))
+	if !ok {
+		return 0, 0, false
+	}
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(total)), 10, 64)
+	if err != nil || n < 0 {
+		return 0, 0, false
+	}
+	_, avg, ok := bytes.Cut(line, []byte("avg10="))
+	if !ok {
+		return 0, 0, false
+	}
+	whole, _, _ := bytes.Cut(avg, []byte("."))
+	a, err := strconv.Atoi(string(whole))
+	if err != nil {
+		return 0, 0, false
+	}
+	return n * 1000, a, true
+}
+
+// machineLook is what one pass of the hang monitor knows of the machine,
+// for the workers it judges: read lazily, once a pass, and only when a
+// worker is suspect, so a monitor whose workers beat reads nothing.
+type machineLook struct {
+	overdue  int   // workers past their deadline without a beat
+	watched  int   // workers watched
+	stallAt  int64 // mono ns of the monitor's last late wake
+	pressure int64 // cpuPressure, once read
+	avg10    int
+	read     bool
+	ok       bool
+}
+
+// cpuPressure returns the machine's pressure total, read once a pass.
+func (m *machineLook) cpuPressure() (int64, int, bool) {
+	if !m.read {
+		m.pressure, m.avg10, m.ok = cpuPressure()
+		m.read = true
+	}
+	return m.pressure, m.avg10, m.ok
+}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -48,9 +49,17 @@ type hangMonitor struct {
 	watch   map[*Process]*hangState
 	dogs    map[int]*hangState // the watchdogs in the epoll set, by descriptor
 	running bool
-	timer   int // the monitor's own timerfd: confirmation windows, workers without a watchdog
-	ep      int // an epoll set of the timer and the watchdogs
+	timer   int   // the monitor's own timerfd: confirmation windows, workers without a watchdog
+	ep      int   // an epoll set of the timer and the watchdogs
+	timerAt int64 // when the monitor's timer is set to expire (0: disarmed)
+	stallAt int64 // mono ns of the monitor's last wake more than stallMin late
 }
+
+// stallMin is how late the monitor's own wake must be to count as a stall
+// of the machine (hang.Sample.Stalled): the monitor's thread is raised, so
+// a wake more than a scheduler tick late means the machine ran nothing of
+// ours.
+const stallMin = int64(4 * time.Millisecond)
 
 func (m *hangMonitor) add(p *Process) {
 	st := newHangState(p)
@@ -179,11 +188,20 @@ func (m *hangMonitor) run(ep int) {
 			return
 		}
 		now := mono.Now()
+		if m.timerAt > 0 && now-m.timerAt > stallMin {
+			m.stallAt = now
+		}
 		next := int64(1<<63 - 1)
 		watching := false
 		hung = hung[:0]
+		ml := machineLook{watched: len(m.watch), stallAt: m.stallAt}
+		for _, st := range m.watch {
+			if st.overdue(now) {
+				ml.overdue++
+			}
+		}
 		for p, st := range m.watch {
-			at, isHung := st.check(now)
+			at, isHung := st.check(now, &ml)
 			switch {
 			case isHung:
 				hung = append(hung, st)
@@ -202,8 +220,10 @@ func (m *hangMonitor) run(ep int) {
 		}
 		if next == 1<<63-1 {
 			linux.SetTimer(m.timer, 0) // every worker's watchdog keeps its deadline
+			m.timerAt = 0
 		} else {
 			linux.SetTimer(m.timer, max(next, 1))
+			m.timerAt = max(next, 1)
 		}
 		// While a suspect is watched, wait for its next look holding the
 		// P (rawWaitMax).

@@ -40,6 +40,8 @@ type threadSample struct {
 	wait     int64 // ns waiting on a run queue, summed
 	cpu      int64 // ns on a CPU: exact with the counters, else the process CPU clock
 	cpuOK    bool  // cpu could be read
+	stopped  bool  // a thread is stopped by a signal or traced (state T or t)
+	dead     bool  // every thread is a zombie, gone, or in its exit path: the process is dying
 }
 
 // openProbe opens a probe on the threads of pid, or returns nil when its
@@ -67,7 +69,7 @@ func (pr *threadProbe) addThread(tid int) {
 // open, and only a thread that runs can spin. Its CPU counts from then on,
 // so a window in which a counter opened under-counts, never over-counts.
 func (pr *threadProbe) sample() threadSample {
-	var s threadSample
+	s := threadSample{dead: true}
 	for i := range pr.threads {
 		t := &pr.threads[i]
 		task := t.files.Read()
@@ -77,6 +79,11 @@ func (pr *threadProbe) sample() threadSample {
 			s.runnable, running = true, true
 		case 'D':
 			s.inKernel = true
+		case 'T', 't':
+			s.stopped = true
+		}
+		if !taskDying(task) {
+			s.dead = false
 		}
 		s.run += task.Run
 		s.wait += task.Wait
@@ -96,6 +103,12 @@ func (pr *threadProbe) sample() threadSample {
 		s.cpuOK = s.cpu > 0
 	}
 	return s
+}
+
+// taskDying reports whether a thread is dead or on its way: a zombie, gone
+// (its stat unreadable), or in the kernel's exit path.
+func taskDying(t linux.Task) bool {
+	return t.State == 0 || t.State == 'Z' || t.State == 'X' || t.Flags&linux.PFExiting != 0
 }
 
 // openClock opens the thread's counter. When perf events are refused, the

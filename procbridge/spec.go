@@ -82,7 +82,10 @@ type Heartbeat struct {
 	Interval time.Duration
 	// Timeout is how long without a beat makes the worker suspect. It must
 	// be above Interval. A suspect is confirmed hung only when it was not
-	// merely waiting for a CPU (see the package doc).
+	// merely waiting for a CPU (see the package doc): in its first 100 ms
+	// after Ready it is not judged, and while the whole machine is
+	// saturated it is granted up to max(10*Timeout, 30s) of silence before
+	// it is killed, held up.
 	Timeout time.Duration
 }
 

@@ -36,12 +36,21 @@ type hangState struct {
 	waitLast   int64        // run-queue wait ns at the last look
 	starved    int64
 	kind       string // what the last look saw, once hung (HangError.Kind)
+	ready      int64  // mono ns when it became ready (its first startGrace it is young)
+	lookedAt   int64  // mono ns of the last look at a suspect
+	psi0       int64  // the machine's CPU pressure total when the watch opened (cpuPressure)
+	psi0At     int64  // mono ns when psi0 was read
+	psiOK      bool   // psi0 could be read
 }
 
 // newHangState starts the watch of p, from its readiness. A worker gets
 // windows of shm.HangWindow, a busy machine's window long enough for the
 // scheduler's accounting to move, a sleeper a window past its deadline,
-// and a held-up worker ten timeouts of silence, at least 250 ms.
+// and a held-up worker ten timeouts of silence, at least 250 ms. Until it
+// is startGrace old, its deadline is no earlier than a timeout after that.
+// While the machine holds it up (hang.Judge), it is looked at every HeldUpWindow: under CPU
+// pressure up to the cap, and while many workers are overdue or the
+// monitor's own wakes come late, up to heldUpMax of silence.
 func newHangState(p *Process) *hangState {
 	hb := p.spec.Heartbeat
 	interval, timeout := int64(hb.Interval), int64(hb.Timeout)
@@ -57,9 +66,14 @@ func newHangState(p *Process) *hangState {
 			Cap:        max(10*timeout, int64(250*time.Millisecond)),
 			Grace:      window,
 			Tick:       hang.SchedTick,
+
+			StartGrace:   int64(startGrace),
+			HeldUpWindow: max(timeout/2, window, interval, hang.SchedTick),
+			HeldUpMax:    int64(heldUpMax(time.Duration(timeout))),
 		},
 		lead:     shm.WatchdogLead(interval, timeout),
 		progress: p.readyMono.Load(),
+		ready:    p.readyMono.Load(),
 	}
 	st.lastCount, _ = p.lane.Heartbeat()
 	return st
@@ -91,20 +105,45 @@ func (st *hangState) clear() {
 	}
 }
 
-// sample looks at the worker's threads.
+// sample looks at the worker's threads. Without a probe (its /proc could
+// not be read when the watch opened) it reads the leader alone.
 func (st *hangState) sample() threadSample {
 	if st.probe != nil {
 		return st.probe.sample()
 	}
 	cpu := linux.ProcessCPU(st.p.pid)
-	return threadSample{cpu: cpu, cpuOK: cpu > 0}
+	t, _ := linux.ReadTaskStat(st.p.pid, st.p.pid)
+	return threadSample{cpu: cpu, cpuOK: cpu > 0, dead: taskDying(t), stopped: t.State == 'T' || t.State == 't'}
+}
+
+// machine fills in what s needs of the machine's state: the CPU pressure
+// over the whole watch (a short window's share swings with the load's
+// bursts), the workers overdue, and whether the monitor stalled since its
+// last look.
+func (st *hangState) machine(s *hang.Sample, ml *machineLook, now int64) {
+	if psi, avg, ok := ml.cpuPressure(); ok && st.psiOK {
+		s.Pressure, s.PressureOver, s.PressureAvg = psi-st.psi0, now-st.psi0At, avg
+	}
+	s.Overdue, s.Watched = ml.overdue, ml.watched
+	s.Stalled = ml.stallAt > st.lookedAt
+	st.lookedAt = now
+}
+
+// overdue reports whether the worker is past its deadline without a beat
+// the monitor has seen or could see now (a read of its lane).
+func (st *hangState) overdue(now int64) bool {
+	if now < st.policy.Deadline(st.progress, st.ready) {
+		return false
+	}
+	count, _ := st.p.lane.Heartbeat()
+	return count == st.lastCount
 }
 
 // exact reports whether the worker's CPU is read exactly (threadProbe).
 func (st *hangState) exact() bool { return st.probe != nil && st.probe.exact }
 
 // check returns when to look at the worker next, or that it is hung.
-func (st *hangState) check(now int64) (next int64, hung bool) {
+func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	timeout := st.policy.Timeout
 	if st.p.reason.Load() != reasonNone {
 		return now + timeout, false // being stopped: not ours to judge
@@ -148,12 +187,16 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		st.suspect, st.suspectAt, st.tickLooked = true, sampled, false
 		st.run0, st.waitLast = s.run, s.wait
 		st.cpuStart, st.cpuOK, st.cpu0, st.cpu0At = s.cpu, s.cpuOK, s.cpu, sampled
+		st.psi0, _, st.psiOK = ml.cpuPressure()
+		st.psi0At, st.lookedAt = sampled, sampled
 		v := hang.Judge(st.policy, hang.Sample{
 			Opening:  true,
 			Now:      sampled,
 			Progress: st.progress,
 			Due:      st.watchAt(),
 			Late:     now - st.watchAt(),
+			Ready:    st.ready,
+			Dead:     s.dead,
 		})
 		st.confirmAt = v.At
 		return st.confirmAt, false
@@ -168,7 +211,7 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 	}
 	waited := s.wait - st.waitLast
 	st.waitLast = s.wait
-	v := hang.Judge(st.policy, hang.Sample{
+	hs := hang.Sample{
 		Now:        now,
 		Progress:   st.progress,
 		Due:        st.confirmAt,
@@ -184,7 +227,12 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 		Waited:     waited,
 		Busy:       machineBusy(),
 		TickLooked: st.tickLooked,
-	})
+		Dead:       s.dead,
+		Stopped:    s.stopped,
+		Ready:      st.ready,
+	}
+	st.machine(&hs, ml, now)
+	v := hang.Judge(st.policy, hs)
 	switch v.Step {
 	case hang.Hung:
 		st.kind = hangKind(v.Kind)
@@ -201,7 +249,34 @@ func (st *hangState) check(now int64) (next int64, hung bool) {
 
 // watchAt is when the watch of a worker that has not beaten since its last
 // observed progress starts: a lead before its deadline.
-func (st *hangState) watchAt() int64 { return st.progress + st.policy.Timeout - st.lead }
+func (st *hangState) watchAt() int64 {
+	return st.policy.Deadline(st.progress, st.ready) - st.lead
+}
+
+// processDying reports whether every thread of the process is a zombie,
+// gone, or exiting: a process that is dying is not hung, whatever its last
+// look saw.
+func processDying(pid int) bool {
+	dying := true
+	if !linux.EachTask(pid, func(tid int) {
+		if t, _ := linux.ReadTaskStat(pid, tid); !taskDying(t) {
+			dying = false
+		}
+	}) {
+		return true // its /proc is gone
+	}
+	return dying
+}
+
+// startGrace is how long a worker is young after Ready: its deadline is no
+// earlier than a timeout after it. A new process makes its threads and
+// takes its first page faults, often amid other starts.
+const startGrace = 100 * time.Millisecond
+
+// heldUpMax is the longest silence granted a worker the machine holds up
+// (many workers overdue at once, the monitor's own late wakes): ten
+// timeouts, at least 30 s. Past it the worker is hung, held up.
+func heldUpMax(timeout time.Duration) time.Duration { return max(10*timeout, 30*time.Second) }
 
 // hangKind is the HangError.Kind of a verdict's kind.
 func hangKind(k hang.Kind) string {
@@ -218,7 +293,7 @@ func hangKind(k hang.Kind) string {
 func (p *Process) hung(st *hangState, now int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.reaped {
+	if p.reaped || processDying(p.pid) {
 		return // it died on its own first: Exited tells
 	}
 	p.setReason(reasonHung)

@@ -39,6 +39,27 @@
 //     the deadline and the Grace past it have passed (the Grace is for a
 //     loop whose sleep ran long: the same evidence, judged later).
 //
+// What is never a hang:
+//
+//   - A dead worker (its leader a zombie, or gone, not yet reaped): it is
+//     dying, and its reaper reports how it ended.
+//   - A young worker, in its first StartGrace after it became ready: its
+//     deadline is no earlier than a Timeout after that (a new process makes
+//     its threads, takes its first page faults, and often starts amid
+//     other starts).
+//   - A worker held up while the whole machine is. Under CPU pressure (the
+//     kernel's pressure information says tasks waited for a CPU for at
+//     least a quarter of the watch and of its last 10 s, PressureShare) it
+//     is looked at again every HeldUpWindow until its silence reaches the
+//     Cap. On a saturated machine (many workers overdue at once,
+//     ManyOverdue, or CPU pressure while the worker itself is runnable or
+//     waited for a CPU) or a stalled one (the watchdog itself woke late
+//     since its last look: the machine's timers fire late), until its
+//     silence reaches HeldUpMax. Then it is hung, held up. So a worker that
+//     stopped beating is killed at most HeldUpMax after its last beat; a
+//     spinning one, or one stopped by a signal (SIGSTOP, a debugger), at
+//     once.
+//
 // What it cannot tell: a worker whose own loop did not run, while the
 // machine was idle, looks from outside exactly like a hung one. A young
 // worker whose 2 ms sleep ran 6 ms long, every thread asleep, is called
@@ -101,6 +122,35 @@ type Policy struct {
 	// and how long a held-up worker read exactly is looked at every
 	// Window. 0: no tick look.
 	Tick int64
+	// StartGrace is added to the deadline of a worker not yet seen to beat
+	// since it became ready. 0: none.
+	StartGrace int64
+	// HeldUpWindow is how often a worker held up by the machine is looked
+	// at; HeldUpMax is the longest silence it is granted. HeldUpMax 0: the
+	// machine's state is not asked (the rule is off).
+	HeldUpWindow int64
+	HeldUpMax    int64
+}
+
+// PressureShare is the share of a watch, in percent, during which tasks
+// waited for a CPU (the kernel's pressure-stall information, "some") that
+// makes the machine saturated.
+const PressureShare = 25
+
+// ManyOverdue reports whether overdue workers out of watched are many: at
+// least 4, and at least one in twenty. One or two late workers is what a
+// hang looks like; many at once is the machine.
+func ManyOverdue(overdue, watched int) bool { return overdue >= max(4, watched/20) }
+
+// Deadline is when a worker whose last progress was at progress, and
+// which became ready at ready, is due: a Timeout after its progress, and
+// not before a Timeout after its first StartGrace.
+func (p Policy) Deadline(progress, ready int64) int64 {
+	d := progress + p.Timeout
+	if p.StartGrace > 0 {
+		d = max(d, ready+p.StartGrace+p.Timeout)
+	}
+	return d
 }
 
 // Sample is what one look saw. Times are CLOCK_MONOTONIC nanoseconds.
@@ -130,6 +180,18 @@ type Sample struct {
 
 	Busy       bool // more tasks runnable than CPUs, or the caller cannot tell
 	TickLooked bool // the tick look was granted already
+
+	Dead    bool  // the worker's leader is dead (a zombie, or gone) and not yet reaped
+	Stopped bool  // a thread is stopped by a signal or traced (state T or t)
+	Ready   int64 // when the worker became ready: in its first StartGrace it is young
+
+	// The machine, asked only when Policy.HeldUpMax is set.
+	Pressure     int64 // ns in which tasks waited for a CPU (PSI "some" total), over PressureOver
+	PressureOver int64 // ns since the pressure's first reading (the watch's opening)
+	PressureAvg  int   // the kernel's 10 s average of the same, in percent: a burst in a short watch on an idle machine is not pressure
+	Overdue      int   // workers past their deadline at this look, this one included
+	Watched      int   // workers watched
+	Stalled      bool  // the watchdog woke more than a millisecond late since its last look
 }
 
 // Verdict is what to do after a look.
@@ -145,7 +207,12 @@ type Verdict struct {
 
 // Judge returns what to do after the look s, under p.
 func Judge(p Policy, s Sample) Verdict {
-	deadline := s.Progress + p.Timeout
+	deadline := p.Deadline(s.Progress, s.Ready)
+	if s.Dead {
+		// Dying, not hung: its reaper reports the end. Look again, should
+		// the reaper be slow.
+		return Verdict{Step: Look, At: s.Now + max(p.BusyWindow, p.HeldUpWindow)}
+	}
 	if s.Opening {
 		first := p.Window
 		if s.Late > p.BusyWindow {
@@ -153,13 +220,36 @@ func Judge(p Policy, s Sample) Verdict {
 		}
 		return Verdict{Step: Look, At: max(deadline, s.Due+s.Late+first, s.Now+p.Window/2)}
 	}
+	if p.StartGrace > 0 && s.Now < deadline {
+		// A look set before the worker's start grace was known to move
+		// its deadline: never judged before the deadline.
+		return Verdict{Step: Look, At: deadline}
+	}
 	ranHalf := s.Ran >= p.Window/4 && 2*s.Ran >= s.Elapsed
 	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
 		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
 	heldUp := s.InKernel || (s.Runnable || s.Waited > 0) && (s.Busy || s.Exact)
+	// The machine holds the worker up: saturated (many overdue, or CPU
+	// pressure while the worker itself waits for a CPU) or stalled, up to
+	// HeldUpMax; under CPU pressure alone, up to the Cap.
+	asked := p.HeldUpMax > 0 && !s.Stopped && s.Now >= deadline
+	pressed := asked && s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver &&
+		s.PressureAvg >= PressureShare
+	saturated := asked && (ManyOverdue(s.Overdue, s.Watched) || s.Stalled) ||
+		pressed && (s.Runnable || s.Waited > 0)
+	machine := saturated || pressed
+	limit := p.Cap
+	if saturated {
+		limit = max(p.HeldUpMax, p.Cap)
+	}
 	switch {
 	case s.FIFO && (s.Runnable || s.InKernel), spinning:
 		return Verdict{Step: Hung, Kind: Spinning}
+	case machine && s.Now-s.Progress < limit:
+		step := max(p.HeldUpWindow, p.BusyWindow)
+		return Verdict{Step: Starved, At: s.Now + step, Starved: max(s.Waited, s.Now-s.Due+step)}
+	case machine:
+		return Verdict{Step: Hung, Kind: HeldUp}
 	case heldUp && s.Now-s.Progress < p.Cap:
 		step := p.Window
 		if s.Busy {

@@ -35,6 +35,32 @@ var cycle = Policy{
 	Cap:        us(5333),
 }
 
+// storm is procbridge's policy for a worker beating every 10 ms with a
+// 100 ms timeout: 2 ms windows, 10 ms on a busy machine, a cap of 1 s, a
+// start grace of 100 ms, and a worker held up by the machine looked at
+// every 50 ms for up to 30 s of silence. Its watch opens 6 ms before the
+// deadline.
+var storm = Policy{
+	Timeout:      us(100_000),
+	Interval:     us(10_000),
+	Window:       us(2000),
+	BusyWindow:   us(10_000),
+	Cap:          us(1_000_000),
+	Grace:        us(2000),
+	Tick:         SchedTick,
+	StartGrace:   us(100_000),
+	HeldUpWindow: us(50_000),
+	HeldUpMax:    us(30_000_000),
+}
+
+// young is the monitor's policy with its start grace and the machine's
+// state asked, for workers in their first 100 ms after Ready.
+var young = func() Policy {
+	p := monitor
+	p.StartGrace, p.HeldUpWindow, p.HeldUpMax = us(100_000), us(50_000), us(30_000_000)
+	return p
+}()
+
 // The worker's last beat is at 0 in every row: its deadline is at 5 ms
 // (monitor) or 1.333 ms (cycle). A monitor row's watch opened at 3.85 ms,
 // after the readings of a look due at 3.5 ms; its first judging look is
@@ -228,6 +254,168 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Hung, Kind: HeldUp},
 		},
 
+		// False alarms in a restart storm and on a saturated machine (storm:
+		// a watch opened at 94 ms, the deadline at 100 ms). Each was a
+		// verdict before the machine's state, the leader's death and the
+		// start grace were asked.
+		{
+			"a zombie leader, every thread Z, not yet reaped after a mass SIGKILL: dying, not hung; looked at again at the held-up pace",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Dead: true, CPUOK: true, Exact: true, Elapsed: us(8100)},
+			Verdict{Step: Look, At: us(152_100)},
+		},
+		{
+			"a leader gone from /proc (ESRCH), not yet reaped: dying, not hung",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Dead: true},
+			Verdict{Step: Look, At: us(152_100)},
+		},
+		{
+			"a zombie whose last readings showed a whole interval of CPU: dying, not spinning",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Dead: true, CPUOK: true, Exact: true,
+				Ran: us(8000), Elapsed: us(8100), RanSince: us(10_000)},
+			Verdict{Step: Look, At: us(152_100)},
+		},
+		{
+			"asleep, silence 102 ms, the machine's PSI some 80 % of the watch: held up, looked at again 50 ms later",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), Pressure: us(6480), PressureOver: us(8100), PressureAvg: 80},
+			Verdict{Step: Starved, At: us(152_100), Starved: us(50_100)},
+		},
+		{
+			"asleep, silence 136 ms, PSI some 30 % of the watch: held up",
+			storm,
+			Sample{Due: us(136_000), Now: us(136_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(42_100), Pressure: us(12_630), PressureOver: us(42_100), PressureAvg: 30},
+			Verdict{Step: Starved, At: us(186_100), Starved: us(50_100)},
+		},
+		{
+			"asleep, the monitor itself woke 90 ms late in the silence (the machine stalled): held up",
+			storm,
+			Sample{Due: us(102_000), Now: us(190_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(96_100), Stalled: true},
+			Verdict{Step: Starved, At: us(240_100), Starved: us(138_100)},
+		},
+		{
+			"asleep, 40 of 128 workers overdue at once: held up",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), Overdue: 40, Watched: 128},
+			Verdict{Step: Starved, At: us(152_100), Starved: us(50_100)},
+		},
+		{
+			"asleep, 200 of 512 workers overdue at once (overload), 1.25 s of silence: held up, not past the cap",
+			storm,
+			Sample{Due: us(1_250_000), Now: us(1_250_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Overdue: 200, Watched: 512},
+			Verdict{Step: Starved, At: us(1_300_100), Starved: us(50_100)},
+		},
+		{
+			"runnable and waiting for a CPU, 100 of 512 overdue, 2 s of silence (past the busy cap of 1 s): held up",
+			storm,
+			Sample{Due: us(2_000_000), Now: us(2_000_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(100), Elapsed: us(50_100), RanSince: us(900), Waited: us(40_000), Overdue: 100, Watched: 512},
+			Verdict{Step: Starved, At: us(2_050_100), Starved: us(50_100)},
+		},
+		{
+			"runnable and waiting for a CPU under PSI 90 %, 1.03 s of silence, 5 of 256 overdue (a 256-worker storm): held up past the busy cap",
+			storm,
+			Sample{Due: us(1_030_000), Now: us(1_030_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(100), Elapsed: us(50_100), RanSince: us(900), Waited: us(30_000), Pressure: us(45_000), PressureOver: us(50_100), PressureAvg: 90, Overdue: 5, Watched: 256},
+			Verdict{Step: Starved, At: us(1_080_100), Starved: us(50_100)},
+		},
+		{
+			"a sleeping hang on a quiet machine (PSI 10 s average 5 %) whose short watch caught a burst of 60 %: asleep at the sleeper's window",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), Pressure: us(4860), PressureOver: us(8100), PressureAvg: 5},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a young worker (no beat since Ready, 150 ms old) asleep on an idle machine: its deadline is 100 ms later",
+			storm,
+			Sample{Due: us(102_000), Now: us(150_000), SuspectAt: us(94_000), CPUOK: true, Exact: true, Elapsed: us(56_000)},
+			Verdict{Step: Look, At: us(200_000)},
+		},
+		{
+			"a young 2 ms / 5 ms worker asleep 5.5 ms after Ready: its deadline is 100 ms later",
+			young,
+			Sample{Due: us(5500), Now: us(5550), SuspectAt: us(3850), CPUOK: true, Exact: true, Elapsed: us(1700)},
+			Verdict{Step: Look, At: us(105_000)},
+		},
+		{
+			"a 2 ms / 5 ms worker 50 ms after Ready, beating until 45 ms, its runtime's threads running half the window (from outside, a spinner): young, not judged before 105 ms",
+			young,
+			Sample{Due: us(5000), Now: us(5050), SuspectAt: us(3850), Ready: -us(45_000), Runnable: true, CPUOK: true, Exact: true,
+				Ran: us(700), Elapsed: us(1200), RanSince: us(700)},
+			Verdict{Step: Look, At: us(60_000)},
+		},
+		{
+			"a young worker opening its watch: nothing judged before its start grace has passed",
+			storm,
+			Sample{Opening: true, Due: us(94_000), Late: us(50), Now: us(94_300)},
+			Verdict{Step: Look, At: us(200_000)},
+		},
+
+		// Real hangs under the same rules.
+		{
+			"a young worker asleep past its start grace on an idle machine: asleep",
+			storm,
+			Sample{Due: us(202_000), Now: us(202_100), SuspectAt: us(94_000), CPUOK: true, Exact: true, Elapsed: us(108_100)},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a sleeping hang on an idle machine (PSI 2 %, one worker overdue): asleep at the sleeper's window",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), Pressure: us(160), PressureOver: us(8100), PressureAvg: 2, Overdue: 1, Watched: 128},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"two workers overdue of 8: not many, a sleeping hang is asleep",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), Overdue: 2, Watched: 8},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a spinner on a saturated machine (PSI 90 %, 40 of 128 overdue): spinning, at once",
+			storm,
+			Sample{Due: us(100_000), Now: us(100_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(4000), Elapsed: us(6100), RanSince: us(4000), Waited: us(2000), Pressure: us(5490), PressureOver: us(6100), PressureAvg: 90, Overdue: 40, Watched: 128},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a stopped worker (SIGSTOP, state T) on a saturated machine: asleep, at the sleeper's window",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Stopped: true, CPUOK: true, Exact: true,
+				Elapsed: us(8100), Pressure: us(7000), PressureOver: us(8100), PressureAvg: 86, Overdue: 40, Watched: 128},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"asleep under CPU pressure alone (PSI 80 %) for 1 s, the cap: hung, held up",
+			storm,
+			Sample{Due: us(1_000_000), Now: us(1_000_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Pressure: us(40_000), PressureOver: us(50_100), PressureAvg: 80},
+			Verdict{Step: Hung, Kind: HeldUp},
+		},
+		{
+			"asleep with 40 of 128 workers overdue for 30 s, the documented maximum: hung, held up",
+			storm,
+			Sample{Due: us(30_000_000), Now: us(30_000_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Overdue: 40, Watched: 128},
+			Verdict{Step: Hung, Kind: HeldUp},
+		},
+		{
+			"a sleeping hang on an idle machine whose monitor stalled once: one held-up window, then asleep",
+			storm,
+			Sample{Due: us(152_100), Now: us(152_200), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Pressure: us(100), PressureOver: us(50_100), PressureAvg: 2},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+
 		// The in-cycle watchdog: its first look is at the deadline, with no
 		// window of CPU yet.
 		{
@@ -314,7 +502,7 @@ func TestJudge(t *testing.T) {
 			assert.Equal(t, c.want, got)
 			if got.Step == Hung {
 				assert.False(t, c.s.Opening, "hung at the look that opens the watch")
-				assert.GreaterOrEqual(t, c.s.Now, c.s.Progress+c.p.Timeout, "hung before the deadline")
+				assert.GreaterOrEqual(t, c.s.Now, c.p.Deadline(c.s.Progress, c.s.Ready), "hung before the deadline")
 			} else {
 				assert.Greater(t, got.At, c.s.Now, "the next look is not later")
 			}
