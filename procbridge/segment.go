@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/understudy/understudy/internal/limits"
@@ -48,6 +50,12 @@ type Segment struct {
 	seg  *shm.Segment
 	to   *shm.Ring // supervisor → worker
 	from *shm.Ring // worker → supervisor
+
+	// The supervisor's own copy of the control word (epoch<<8 | lane):
+	// every process maps the word and may write it, so every lane the
+	// supervisor indexes comes from here. Written under mu.
+	mu  sync.Mutex
+	ctl atomic.Uint64
 }
 
 // newSegment creates a segment.
@@ -96,34 +104,118 @@ func createSegment(name string, c segmentConfig) (*Segment, error) {
 // refers to the segment. Processes already started keep their mapping.
 func (s *Segment) close() error { return s.seg.CloseFd() }
 
-// Control returns the fencing epoch and the primary's lane.
-func (s *Segment) Control() (epoch uint64, lane int) { return s.seg.Control() }
+// Control returns the fencing epoch and the primary's lane: the control
+// word when it holds what a promotion leaves (the supervisor's last
+// promotion, or a spare's own promotion after it), else the supervisor's
+// own record. The lane is always one of the segment's.
+func (s *Segment) Control() (epoch uint64, lane int) {
+	c := s.ctl.Load()
+	if seen := s.seg.ControlWord(); shm.Reconcile(c, seen, s.cfg.Lanes) != shm.ControlCorrupt {
+		c = seen
+	}
+	return c >> 8, int(c & 0xff)
+}
+
+// controlCorrupt reports the control word when it holds nothing a
+// promotion leaves.
+func (s *Segment) controlCorrupt() (seen uint64, corrupt bool) {
+	seen = s.seg.ControlWord()
+	return seen, shm.Reconcile(s.ctl.Load(), seen, s.cfg.Lanes) == shm.ControlCorrupt
+}
 
 // Failover fences the primary on lane from and makes lane to the primary
 // under a new epoch, then wakes the process parked in lane to. If another
 // promoter got there first (a spare the kernel woke when the primary died),
 // it changes nothing. It returns the epoch and lane that are primary now.
+// A control word that no promotion leaves (some process of the segment
+// wrote it) is overwritten with the promotion, and the error, wrapping
+// ErrBadSegment, says what it held.
 func (s *Segment) Failover(from, to int) (epoch uint64, lane int, err error) {
 	epoch, lane, _, err = s.failover(from, to)
+	if errors.Is(err, errControlCorrupt) {
+		err = fmt.Errorf("%w: %w", ErrBadSegment, err)
+	}
 	return epoch, lane, err
 }
 
+// errControlCorrupt: the control word held a value no promotion leaves.
+var errControlCorrupt = errors.New("control word corrupt")
+
+// controlError says what a corrupt control word held.
+type controlError struct {
+	seen, want uint64
+}
+
+func (e *controlError) Error() string {
+	return fmt.Sprintf("control word = %#x (epoch %d, lane %d), want epoch %d lane %d or a spare's promotion to epoch %d",
+		e.seen, e.seen>>8, e.seen&0xff, e.want>>8, e.want&0xff, e.want>>8+1)
+}
+
+func (e *controlError) Unwrap() error { return errControlCorrupt }
+
 // failover is Failover, also saying whether this call made the promotion.
+// It never loops on the word: one compare-and-swap against the copy, and a
+// word that is neither the copy nor a spare's promotion is overwritten.
 func (s *Segment) failover(from, to int) (epoch uint64, lane int, won bool, err error) {
 	if to < 0 || to >= s.cfg.Lanes || to == from {
 		return 0, 0, false, &SpecError{Field: "lane", Value: fmt.Sprint(to), Reason: fmt.Sprintf("want another lane of 0..%d", s.cfg.Lanes-1)}
 	}
-	for !won {
-		e, active := s.seg.Control()
-		if active != from {
-			break // someone promoted already
-		}
-		won = s.seg.Promote(e, from, to)
+	s.mu.Lock()
+	auth := s.ctl.Load()
+	seen := s.seg.ControlWord()
+	switch shm.Reconcile(auth, seen, s.cfg.Lanes) {
+	case shm.ControlPromoted:
+		auth = seen // a spare the kernel woke promoted itself
+		s.ctl.Store(auth)
+	case shm.ControlCorrupt:
+		err = &controlError{seen: seen, want: auth}
 	}
-	epoch, lane = s.seg.Control()
+	authE, authL := auth>>8, int(auth&0xff)
+	switch {
+	case authL != from:
+		// Someone promoted already, or the caller is stale.
+		if err != nil {
+			s.seg.StoreControl(auth)
+		}
+	case authE+1 >= shm.MaxEpoch:
+		err = fmt.Errorf("%w: epoch %d exhausted", ErrBadSegment, authE)
+	case err == nil && s.seg.CompareAndSwapControl(auth, (authE+1)<<8|uint64(to)):
+		auth, won = (authE+1)<<8|uint64(to), true
+		s.ctl.Store(auth)
+	default:
+		// The word changed since it was read, or is corrupt.
+		seen = s.seg.ControlWord()
+		switch shm.Reconcile(s.ctl.Load(), seen, s.cfg.Lanes) {
+		case shm.ControlPromoted:
+			auth = seen
+		default:
+			if err == nil {
+				err = &controlError{seen: seen, want: auth}
+			}
+			auth, won = (authE+1)<<8|uint64(to), true
+			s.seg.StoreControl(auth) // fences every process, whatever it believed
+		}
+		s.ctl.Store(auth)
+	}
+	s.mu.Unlock()
+	epoch, lane = auth>>8, int(auth&0xff)
 	wakeLane(s.seg.Lane(lane))
 	lookForHangs() // the new primary's heartbeat clock starts now
-	return epoch, lane, won, nil
+	return epoch, lane, won, err
+}
+
+// force makes lane to the primary under the next epoch whatever the word
+// holds: the word named a lane no process of the group serves. It returns
+// the new epoch and lane.
+func (s *Segment) force(to int) (epoch uint64, lane int) {
+	s.mu.Lock()
+	next := (s.ctl.Load()>>8+1)<<8 | uint64(to)
+	s.seg.StoreControl(next)
+	s.ctl.Store(next)
+	s.mu.Unlock()
+	wakeLane(s.seg.Lane(to))
+	lookForHangs()
+	return next >> 8, to
 }
 
 // State copies the latest committed state into buf (at least StateSize

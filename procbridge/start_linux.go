@@ -180,6 +180,11 @@ func (p *Process) spawn(mode watchMode) error {
 	if spec.Worker != "" {
 		env = append(env, shm.EnvWorker+"="+spec.Worker)
 	}
+	role := "spare"
+	if c := p.segment.ctl.Load(); int(c&0xff) == p.lane.Index() {
+		role = strconv.FormatUint(c>>8, 10)
+	}
+	env = append(env, shm.EnvEpoch+"="+role)
 	if mode == watchSentinel {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -268,7 +273,7 @@ func childEnv(base []string) []string {
 	for _, kv := range base {
 		key, _, _ := strings.Cut(kv, "=")
 		switch key {
-		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker, shm.EnvWatchdogFd:
+		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker, shm.EnvWatchdogFd, shm.EnvEpoch:
 			continue
 		}
 		out = append(out, kv)
@@ -455,11 +460,18 @@ func (p *Process) watch() {
 	if ws.Signaled() {
 		code, sig = -1, int(ws.Signal())
 	}
-	readySeen := atomic.LoadUint32(p.lane.ReadyWord()) == shm.ReadyYes
+	// The worker's ready word may add readiness (it said Ready and died
+	// before the bridge looked) but never take back what the bridge saw.
+	readySeen := p.readyMono.Load() != 0 || atomic.LoadUint32(p.lane.ReadyWord()) == shm.ReadyYes
 	p.atEnd.beats, p.atEnd.lastBeat = p.lane.Heartbeat()
 	p.atEnd.mark = p.lane.Mark()
 	p.exit = p.classify(code, sig, ws.CoreDump(), seen, readySeen)
 	p.err = p.exit.err(p.name, p.pid)
+	if xe, ok := p.err.(*ExitError); ok && p.exit.Kind == exitKilledViolation {
+		if v := p.violation.Load(); v != nil {
+			xe.cause = v
+		}
+	}
 	close(p.dead)
 	<-p.started      // Ready, when there is one, comes first
 	p.releaseDying() // and Dying, when there is one

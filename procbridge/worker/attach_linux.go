@@ -37,8 +37,16 @@ func attach() (*Worker, error) {
 	w := &Worker{seg: seg, lane: seg.Lane(lane)}
 	w.lane.SetPid(os.Getpid())
 	hooks.SetMark(w.lane.SetMark)
-	if e, active := seg.Control(); active == lane {
-		w.epoch.Store(e) // started as the primary
+	// The role comes from the supervisor, in the environment: the control
+	// word is any process's to write. A spare holds an epoch no control
+	// word can hold (it has 56 bits of epoch) until it is promoted.
+	w.epoch.Store(^uint64(0))
+	if s, ok := os.LookupEnv(shm.EnvEpoch); ok {
+		if e, err := strconv.ParseUint(s, 10, 64); err == nil && e < shm.MaxEpoch {
+			w.epoch.Store(e) // started as the primary
+		}
+	} else if e, active := seg.Control(); active == lane {
+		w.epoch.Store(e) // a supervisor that does not say: the word tells
 	}
 	if os.Getenv(envNoRobust) == "" {
 		if err := armRobust(w.lane); err != nil {

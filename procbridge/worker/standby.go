@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
@@ -77,9 +78,18 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		if pv == parkReleased {
 			continue // ctx ended: loop to return its error
 		}
+		primary := w.seg.Lane(active)
+		if primary == nil || e+1 >= shm.MaxEpoch {
+			// A control word no promotion leaves: some process of the
+			// segment wrote it. The supervisor overwrites it; wait for
+			// its wake, looking again now and then.
+			w.lane.CountParkLoop()
+			linux.FutexWait(park, pv, time.Second)
+			continue
+		}
 		// The primary's robust word for our lane: the kernel marks it
 		// when the primary's robust thread dies, and wakes us.
-		rw := w.seg.Lane(active).RobustWord(1 + me)
+		rw := primary.RobustWord(1 + me)
 		rv := atomic.LoadUint32(rw)
 		if rv&shm.FutexOwnerDied != 0 {
 			w.seg.Promote(e, active, me) // we, the supervisor or another spare: one wins

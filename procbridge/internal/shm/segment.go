@@ -139,7 +139,7 @@ func (s *Segment) ActiveLane() int { _, l := s.Control(); return l }
 // promoters (the supervisor, spares woken by the kernel) exactly one wins.
 // It reports whether this call won.
 func (s *Segment) Promote(epoch uint64, from, to int) bool {
-	if to < 0 || to >= s.layout.Lanes {
+	if to < 0 || to >= s.layout.Lanes || from < 0 || from >= s.layout.Lanes || epoch+1 >= MaxEpoch {
 		return false
 	}
 	old := epoch<<8 | uint64(from)
