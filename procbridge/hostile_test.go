@@ -14,6 +14,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -156,4 +158,194 @@ func TestHostileControlWord(t *testing.T) {
 			})
 		}
 	}
+}
+
+// hostileDog is the worker's own watchdog and its lane's beat, written
+// without the SDK.
+type hostileDog struct {
+	seg  []byte
+	lane int
+	fd   int
+}
+
+func newHostileDog() *hostileDog {
+	lane, _ := strconv.Atoi(os.Getenv("UNDERSTUDY_LANE"))
+	fd, _ := strconv.Atoi(os.Getenv("UNDERSTUDY_WATCHDOG_FD"))
+	return &hostileDog{seg: hostileSegment(), lane: lane, fd: fd}
+}
+
+// beat beats through the lane's words only, leaving the watchdog alone.
+func (d *hostileDog) beat() {
+	base := hLaneBase + d.lane*hLaneSize
+	atomic.StoreInt64((*int64)(unsafe.Pointer(&d.seg[base+8])), monoNow())
+	atomic.AddUint64(hU64(d.seg, base), 1)
+}
+
+// set arms the watchdog to expire at the monotonic time at.
+func (d *hostileDog) set(at int64) {
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
+	unix.TimerfdSettime(d.fd, unix.TFD_TIMER_ABSTIME, &spec, nil)
+}
+
+func monoNow() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+func init() {
+	// h-freeze makes its watchdog blocking, then, over and over, makes it
+	// expire and, once it polls readable, re-arms it an hour ahead, beating
+	// through its lane only. It prints each round.
+	worker.Register("h-freeze", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		d := newHostileDog()
+		if err := unix.SetNonblock(d.fd, false); err != nil {
+			return err
+		}
+		for round := 1; ; round++ {
+			d.beat()
+			d.set(1) // expired: the supervisor's epoll wakes
+			p := []unix.PollFd{{Fd: int32(d.fd), Events: unix.POLLIN}}
+			unix.Poll(p, 10)
+			d.set(monoNow() + int64(time.Hour)) // not readable any more
+			for range 5 {
+				d.beat()
+				time.Sleep(time.Millisecond)
+			}
+			fmt.Println("round", round)
+		}
+	})
+	// h-storm arms its watchdog to expire at once, over and over, while
+	// beating through its lane, for Args[0] rounds; then it stops beating.
+	worker.Register("h-storm", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		d := newHostileDog()
+		n, _ := strconv.Atoi(os.Args[1])
+		for range n {
+			d.beat()
+			d.set(1)
+			time.Sleep(100 * time.Microsecond)
+		}
+		fmt.Println("stopped")
+		select {}
+	})
+	// h-far beats for a while, then arms its watchdog an hour ahead and
+	// stops beating.
+	worker.Register("h-far", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		for range 20 {
+			w.Beat()
+			time.Sleep(5 * time.Millisecond)
+		}
+		d := newHostileDog()
+		d.set(monoNow() + int64(time.Hour))
+		select {}
+	})
+}
+
+// hostileScenarios run inside a supervisor process of their own
+// (TestHostileSupervisor), so that a supervisor the attack freezes is
+// caught from outside: a frozen program cannot run its own timers.
+var hostileScenarios = map[string]func(t *testing.T){
+	"freeze": func(t *testing.T) {
+		procbridge.SetMonitorWakeDelayForTest(time.Millisecond)
+		defer procbridge.SetMonitorWakeDelayForTest(0)
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-freeze", Stdout: procbridge.Lines,
+			Heartbeat: procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 50 * time.Millisecond}})
+		require.NoError(t, err)
+		defer p.Kill()
+		for nextLine(t, p) != "round 20" {
+		}
+		assertResponsive(t)
+		p.Kill()
+		x := exitedEvent(t, p)
+		assert.Equal(t, procbridge.ExitStopped, x.Exit.Kind)
+	},
+}
+
+// assertResponsive checks that the supervisor still starts and reaps a
+// worker with a heartbeat, and that a garbage collection completes.
+func assertResponsive(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	q, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat",
+		Heartbeat: procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 50 * time.Millisecond}})
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 5*time.Second, "a Start")
+	q.Kill()
+	exitedEvent(t, q)
+	gc := make(chan struct{})
+	go func() {
+		runtime.GC()
+		close(gc)
+	}()
+	select {
+	case <-gc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a garbage collection did not complete")
+	}
+}
+
+// TestHostileSupervisor runs the scenario $PB_HOSTILE_SCENARIO names, as the
+// supervisor process of TestHostileFreeze and its kind.
+func TestHostileSupervisor(t *testing.T) {
+	name := os.Getenv("PB_HOSTILE_SCENARIO")
+	if name == "" {
+		t.Skip("run by the hostile tests, as a supervisor process of its own")
+	}
+	hostileScenarios[name](t)
+}
+
+// runHostileScenario runs a scenario in a supervisor process of its own and
+// fails when it fails, or does not end within a minute.
+func runHostileScenario(t *testing.T, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHostileSupervisor$", "-test.v")
+	cmd.Env = append(os.Environ(), "PB_HOSTILE_SCENARIO="+name)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, ctx.Err(), "the supervisor froze:\n%s", out)
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "--- PASS: TestHostileSupervisor", "%s", out)
+}
+
+// TestHostileFreeze: a worker that makes its watchdog blocking and races
+// the supervisor's wake freezes nothing: the supervisor never reads a
+// worker's watchdog.
+func TestHostileFreeze(t *testing.T) { runHostileScenario(t, "freeze") }
+
+// TestHostileWatchdogStorm: a worker that makes its watchdog fire again and
+// again costs the supervisor a few looks, then loses its watchdog, and its
+// hang is still judged.
+func TestHostileWatchdogStorm(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-storm", Args: []string{"5000"}, Stdout: procbridge.Lines,
+		Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond}})
+	require.NoError(t, err)
+	defer p.Kill()
+	before := procbridge.MonitorWakes()
+	require.Equal(t, "stopped", nextLine(t, p))
+	assert.True(t, procbridge.WatchdogRevoked(p), "the watchdog was revoked")
+	// 5000 fires; the budget allows a few, plus the looks of other tests'
+	// workers running at the same time.
+	assert.Less(t, procbridge.MonitorWakes()-before, int64(1000))
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+	h, ok := nextEvent(t, p).(procbridge.Hung)
+	require.True(t, ok, "a hang, judged on the monitor's timer")
+	assert.NotNil(t, h.Err)
+}
+
+// TestHostileWatchdogFar: a worker that arms its watchdog an hour ahead is
+// judged within a second of its deadline all the same (the monitor audits
+// the watchdogs every second).
+func TestHostileWatchdogFar(t *testing.T) {
+	start := time.Now()
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-far",
+		Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 50 * time.Millisecond}})
+	require.NoError(t, err)
+	defer p.Kill()
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+	_, ok := nextEvent(t, p).(procbridge.Hung)
+	require.True(t, ok, "a hang")
+	assert.Less(t, time.Since(start), 5*time.Second, "judged near its deadline, not after the monitor's idle bound")
 }

@@ -36,6 +36,8 @@ type hangState struct {
 	waitLast   int64        // run-queue wait ns at the last look
 	starved    int64
 	kind       string // what the last look saw, once hung (HangError.Kind)
+	early      int    // watchdog fires in a row before the deadline (budgetFire)
+	revoked    bool   // the watchdog broke the rules: the monitor's timer serves
 }
 
 // newHangState starts the watch of p, from its readiness. A worker gets
