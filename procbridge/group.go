@@ -210,9 +210,11 @@ func (g *Group) run() {
 			reply <- g.switchOver()
 		case me := <-g.memberEvents:
 			if g.handle(me) {
-				// The primary is gone for good: stop the rest and end.
+				// The primary is gone for good: kill the rest and end. A
+				// spare has no work to finish, and one the kernel woke must
+				// not run on, untracked, while the child restarts cold.
 				g.cancel()
-				g.stopAll(context.Background())
+				g.killAll()
 				g.wg.Wait()
 				g.seg.close()
 				return
@@ -530,6 +532,24 @@ func (g *Group) Stop(ctx context.Context) error {
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// killAll kills every member and waits for them.
+func (g *Group) killAll() {
+	g.mu.Lock()
+	g.stopped = true
+	members := append([]*Process(nil), g.members...)
+	g.mu.Unlock()
+	for _, p := range members {
+		if p != nil {
+			p.Kill()
+		}
+	}
+	for _, p := range members {
+		if p != nil {
+			<-p.exited
+		}
+	}
 }
 
 func (g *Group) stopAll(ctx context.Context) {

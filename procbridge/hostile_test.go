@@ -349,3 +349,29 @@ func TestHostileWatchdogFar(t *testing.T) {
 	require.True(t, ok, "a hang")
 	assert.Less(t, time.Since(start), 5*time.Second, "judged near its deadline, not after the monitor's idle bound")
 }
+
+// TestHostileCrashIsNotAStop: a primary killed from outside while no spare
+// is ready ends the group with its crash, not with a stop of ours.
+func TestHostileCrashIsNotAStop(t *testing.T) {
+	count := t.TempDir() + "/starts"
+	// The first spare starts; every replacement dies before Ready.
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Worker: "fragile-spare", Args: []string{count, "2"}}, 1)
+	require.NoError(t, err)
+	defer g.Stop(context.Background())
+	primary, spare := g.Primary(), g.Spares()[0]
+	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
+	nextGroupEvent[procbridge.SpareDown](t, g) // the spare lost
+	nextGroupEvent[procbridge.SpareDown](t, g) // a replacement failed: none is ready
+	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
+	var last procbridge.Event
+	for e := range g.Events() {
+		last = e
+	}
+	down, ok := last.(procbridge.Exited)
+	require.True(t, ok, "the group ends with its primary's Exited, got %#v", last)
+	assert.Equal(t, primary.Pid(), down.Pid)
+	assert.Equal(t, procbridge.ExitSignal, down.Exit.Kind, "%v", down.Exit)
+	assert.Equal(t, syscall.SIGKILL, down.Exit.Signal)
+	var xe *procbridge.ExitError
+	assert.ErrorAs(t, down.Err, &xe, "a crash is a failure")
+}
