@@ -12,11 +12,13 @@ package procbridge_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -374,4 +376,60 @@ func TestHostileCrashIsNotAStop(t *testing.T) {
 	assert.Equal(t, syscall.SIGKILL, down.Exit.Signal)
 	var xe *procbridge.ExitError
 	assert.ErrorAs(t, down.Err, &xe, "a crash is a failure")
+}
+
+// TestHostileControlWordAlone: a worker of its own writes its control word
+// and stops beating: it is reported for the word and killed, never taken
+// for a parked spare.
+func TestHostileControlWordAlone(t *testing.T) {
+	for _, attack := range []string{"one", "lane-200"} {
+		t.Run(attack, func(t *testing.T) {
+			start := time.Now()
+			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-blind", Args: []string{"control", attack},
+				Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 50 * time.Millisecond}})
+			require.NoError(t, err)
+			defer p.Kill()
+			first := nextEvent(t, p)
+			require.IsType(t, procbridge.Ready{}, first)
+			e := nextEvent(t, p)
+			assert.Contains(t, e.String(), "broke the segment protocol")
+			assert.Contains(t, e.String(), "control word")
+			x := exitedEvent(t, p)
+			assert.Equal(t, procbridge.ExitKind("killed-violation"), x.Exit.Kind)
+			assert.True(t, hostileErr(x.Err), "%v", x.Err)
+			assert.Less(t, time.Since(start), 5*time.Second, "judged at its deadline, not never")
+		})
+	}
+}
+
+func init() {
+	// h-blind beats for a while, then makes itself look parked (Args[0]
+	// "control", writing the value Args[1] names) or arms its watchdog an
+	// hour ahead (Args[0] "dog"), and stops beating.
+	worker.Register("h-blind", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		for range 10 {
+			w.Beat()
+			time.Sleep(5 * time.Millisecond)
+		}
+		switch os.Args[1] {
+		case "control":
+			seg := hostileSegment()
+			e := atomic.LoadUint64(hU64(seg, hOffControl)) >> 8
+			atomic.StoreUint64(hU64(seg, hOffControl), hostileControl(os.Args[2], e, 1))
+		case "dog":
+			dog, _ := strconv.Atoi(os.Getenv("UNDERSTUDY_WATCHDOG_FD"))
+			var ts unix.Timespec
+			unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+			spec := unix.ItimerSpec{Value: unix.NsecToTimespec(ts.Nano() + int64(time.Hour))}
+			unix.TimerfdSettime(dog, unix.TFD_TIMER_ABSTIME, &spec, nil)
+		}
+		select {} // hung, asleep
+	})
+}
+
+// hostileErr reports whether err or the event string says the worker broke
+// the protocol.
+func hostileErr(err error) bool {
+	return errors.Is(err, procbridge.ErrBadSegment) && strings.Contains(err.Error(), "broke the segment protocol")
 }

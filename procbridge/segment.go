@@ -116,6 +116,10 @@ func (s *Segment) Control() (epoch uint64, lane int) {
 	return c >> 8, int(c & 0xff)
 }
 
+// primaryLane returns the lane the supervisor last made or accepted as
+// primary: never the worker's word.
+func (s *Segment) primaryLane() int { return int(s.ctl.Load() & 0xff) }
+
 // controlCorrupt reports the control word when it holds nothing a
 // promotion leaves.
 func (s *Segment) controlCorrupt() (seen uint64, corrupt bool) {
