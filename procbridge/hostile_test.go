@@ -433,3 +433,113 @@ func init() {
 func hostileErr(err error) bool {
 	return errors.Is(err, procbridge.ErrBadSegment) && strings.Contains(err.Error(), "broke the segment protocol")
 }
+
+func init() {
+	// h-victim commits "victim!!" once, then waits.
+	worker.Register("h-victim", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		if err := w.Commit([]byte("victim!!")); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	})
+	// h-intruder looks for another child's segment among its supervisor's
+	// descriptors and tries to open it; it prints what it managed.
+	worker.Register("h-intruder", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		dir := fmt.Sprintf("/proc/%d/fd", os.Getppid())
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			fmt.Println("no listing:", err)
+			<-ctx.Done()
+			return nil
+		}
+		found := false
+		for _, e := range ents {
+			path := dir + "/" + e.Name()
+			if l, _ := os.Readlink(path); !strings.Contains(l, "memfd:understudy:h-victim") {
+				continue
+			}
+			found = true
+			if fd, err := unix.Open(path, unix.O_RDWR, 0); err != nil {
+				fmt.Println("denied:", err)
+			} else {
+				unix.Close(fd)
+				fmt.Println("opened")
+			}
+		}
+		if !found {
+			fmt.Println("not found")
+		}
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// The scenario of another child's segment, run as a user other than root.
+func init() {
+	hostileScenarios["cross-child"] = func(t *testing.T) {
+		victim, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-victim", StateSize: 8})
+		require.NoError(t, err)
+		defer victim.Kill()
+		seg, _ := victim.Segment()
+		buf := make([]byte, 8)
+		waitFor(t, "the victim's commit", func() bool {
+			n, _, err := seg.State(buf)
+			return err == nil && string(buf[:n]) == "victim!!"
+		})
+		intruder, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-intruder", Stdout: procbridge.Lines})
+		require.NoError(t, err)
+		defer intruder.Kill()
+		line := nextLine(t, intruder)
+		t.Log("intruder:", line)
+		assert.NotEqual(t, "opened", line, "another child's segment is out of reach")
+		n, epoch, err := seg.State(buf)
+		require.NoError(t, err)
+		assert.Equal(t, "victim!!", string(buf[:n]))
+		assert.Zero(t, epoch)
+	}
+}
+
+// TestHostileCrossChild: a worker cannot open another child's segment
+// through its supervisor's /proc/<pid>/fd. The supervisor runs as an
+// ordinary user (nobody, when the test runs as root): root may open
+// anything.
+func TestHostileCrossChild(t *testing.T) {
+	runHostileScenarioAs(t, "cross-child", 65534)
+}
+
+// runHostileScenarioAs is runHostileScenario under uid (and gid) uid when
+// the test runs as root.
+func runHostileScenarioAs(t *testing.T, name string, uid uint32) {
+	if os.Getuid() != 0 {
+		runHostileScenario(t, name)
+		return
+	}
+	// A copy of the test binary that the user can reach.
+	self, err := os.Executable()
+	require.NoError(t, err)
+	dir, err := os.MkdirTemp("", "hostile")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	exe := dir + "/procbridge.test"
+	b, err := os.ReadFile(self)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(exe, b, 0o755))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "-test.run=^TestHostileSupervisor$", "-test.v")
+	cmd.Env = append(os.Environ(), "PB_HOSTILE_SCENARIO="+name)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	out, err := cmd.CombinedOutput()
+	if err != nil && strings.Contains(string(out), "permission denied") && !strings.Contains(string(out), "TestHostileSupervisor") {
+		t.Skipf("cannot run the test binary as uid %d: %s", uid, out)
+	}
+	require.NoError(t, ctx.Err(), "the supervisor froze:\n%s", out)
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "--- PASS: TestHostileSupervisor", "%s", out)
+	t.Logf("%s", out)
+}
