@@ -543,3 +543,39 @@ func runHostileScenarioAs(t *testing.T, name string, uid uint32) {
 	require.Contains(t, string(out), "--- PASS: TestHostileSupervisor", "%s", out)
 	t.Logf("%s", out)
 }
+
+func init() {
+	// h-waiters keeps the waiters word of its reply ring at 0, and wakes
+	// whoever sleeps on it.
+	worker.Register("h-waiters", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		seg := hostileSegment()
+		rings := int(binary.LittleEndian.Uint64(seg[72:]))
+		size := int(binary.LittleEndian.Uint32(seg[40:]))
+		waiters := hU32(seg, rings+192+size+128) // ring 1: from the worker
+		for ctx.Err() == nil {
+			atomic.StoreUint32(waiters, 0)
+			unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(waiters)), 1 /* FUTEX_WAKE */, 1<<30, 0, 0, 0)
+		}
+		return nil
+	})
+}
+
+// TestHostileRecvSpin: a worker that keeps its reply ring's waiters word at
+// 0 does not make the supervisor's Recv spin.
+func TestHostileRecvSpin(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-waiters", RingSize: 4096})
+	require.NoError(t, err)
+	defer p.Kill()
+	seg, _ := p.Segment()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var before, after unix.Rusage
+	require.NoError(t, unix.Getrusage(unix.RUSAGE_THREAD, &before))
+	_, err = seg.Recv(make([]byte, 64), 2*time.Second)
+	require.NoError(t, unix.Getrusage(unix.RUSAGE_THREAD, &after))
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	used := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	t.Logf("Recv used %v of CPU over 2 s", used)
+	assert.Less(t, used, 200*time.Millisecond)
+}

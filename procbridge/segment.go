@@ -250,6 +250,10 @@ func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 		return 0, shm.ErrNoRing
 	}
 	deadline := time.Now().Add(timeout)
+	// The waiters word is the worker's to write too: one that keeps it
+	// from holding 1 ends every futex wait at once. After a few waits that
+	// ended with the ring still empty, sleep instead, backing off.
+	empty, nap := 0, recvNapMin
 	for {
 		n, err := s.from.Recv(buf)
 		if !errors.Is(err, shm.ErrRingEmpty) {
@@ -262,12 +266,26 @@ func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 		if left <= 0 {
 			return 0, fmt.Errorf("procbridge: no reply within %v: %w", timeout, os.ErrDeadlineExceeded)
 		}
+		if empty >= recvEmptyWaits {
+			time.Sleep(min(nap, left))
+			nap = min(2*nap, recvNapMax)
+			continue
+		}
 		word, val := s.from.Prepare()
 		if s.from.Empty() {
 			linux.FutexWait(word, val, left)
+			empty++
 		}
 	}
 }
+
+// The bound on Recv's waits that end with nothing to read (see Recv): its
+// CPU is then a few wakes, plus one each recvNapMax.
+const (
+	recvEmptyWaits = 4
+	recvNapMin     = 100 * time.Microsecond
+	recvNapMax     = 5 * time.Millisecond
+)
 
 // validateHeartbeat checks a heartbeat config; sdk says the process speaks
 // the worker protocol.

@@ -187,6 +187,9 @@ func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
 	}
 	stop := context.AfterFunc(ctx, r.Release)
 	defer stop()
+	// The waiters word is any process's to write: after a few waits that
+	// ended with the ring still empty, sleep instead, backing off.
+	empty, nap := 0, 100*time.Microsecond
 	for {
 		n, err := r.Recv(buf)
 		if !errors.Is(err, shm.ErrRingEmpty) {
@@ -195,9 +198,15 @@ func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
+		if empty >= 4 {
+			time.Sleep(nap)
+			nap = min(2*nap, 5*time.Millisecond)
+			continue
+		}
 		word, val := r.Prepare()
 		if r.Empty() && ctx.Err() == nil {
 			linux.FutexWait(word, val, 0)
+			empty++
 		}
 	}
 }
