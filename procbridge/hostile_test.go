@@ -83,17 +83,20 @@ func hostileControl(attack string, e uint64, lanes int) uint64 {
 func init() {
 	// h-control writes its control word (Args[0] names the value) and then
 	// dies once a spare is ready (Args[1] "die") or lives on ("live"). As a
-	// spare, once promoted it commits "primary <pid>".
+	// spare, once promoted it commits "primary <pid>" every millisecond,
+	// and waits to be promoted again whenever it finds itself fenced (a
+	// forged word may name it before the supervisor's promotion does).
 	worker.Register("h-control", func(ctx context.Context, w *worker.Worker) error {
 		if !w.Active() {
 			w.Ready()
-			if err := w.WaitActive(ctx); err != nil {
-				return nil
+			for ctx.Err() == nil {
+				if err := w.WaitActive(ctx); err != nil {
+					return nil
+				}
+				for ctx.Err() == nil && w.Commit([]byte(fmt.Sprintf("primary %d", os.Getpid()))) == nil {
+					time.Sleep(time.Millisecond)
+				}
 			}
-			if err := w.Commit([]byte(fmt.Sprintf("primary %d", os.Getpid()))); err != nil {
-				return err
-			}
-			<-ctx.Done()
 			return nil
 		}
 		seg := hostileSegment()
@@ -578,4 +581,77 @@ func TestHostileRecvSpin(t *testing.T) {
 	used := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	t.Logf("Recv used %v of CPU over 2 s", used)
 	assert.Less(t, used, 200*time.Millisecond)
+}
+
+// hostileCommit writes a commit into lane's state slot by hand, as a worker
+// in another language would, claiming epoch.
+func hostileCommit(seg []byte, lane int, epoch uint64, data []byte) {
+	stateOff := int(binary.LittleEndian.Uint64(seg[64:]))
+	size := int(binary.LittleEndian.Uint32(seg[36:]))
+	slot := 64 + (size+63)/64*64
+	base := stateOff + lane*(64+2*slot)
+	seq := atomic.LoadUint64(hU64(seg, base)) + 1
+	off := base + 64 + int(seq%2)*slot
+	atomic.StoreUint64(hU64(seg, off), 0)
+	copy(seg[off+64:], data)
+	atomic.StoreUint64(hU64(seg, off+8), epoch)
+	atomic.StoreUint32(hU32(seg, off+16), uint32(len(data)))
+	atomic.StoreUint64(hU64(seg, off), seq)
+	atomic.StoreUint64(hU64(seg, base), seq)
+}
+
+func init() {
+	// h-forger commits "primary <n>" every millisecond as the primary. As
+	// a spare it first forges a commit in its own slot with a far-future
+	// epoch, then parks.
+	worker.Register("h-forger", func(ctx context.Context, w *worker.Worker) error {
+		if !w.Active() {
+			hostileCommit(hostileSegment(), w.Lane(), 1<<60, []byte("forged"))
+			w.Ready()
+			if err := w.WaitActive(ctx); err != nil {
+				return nil
+			}
+		} else {
+			w.Ready()
+		}
+		for n := 0; ctx.Err() == nil; n++ {
+			if err := w.Commit([]byte(fmt.Sprintf("primary %d", n))); err != nil {
+				<-ctx.Done()
+				return nil
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
+}
+
+// TestHostileStateForgery: a spare that writes its own state slot with a
+// far-future epoch never reaches a reader: the supervisor's State returns
+// the primary's commits, and after a failover the promoted spare carries
+// on from the primary's state, not from its forgery.
+func TestHostileStateForgery(t *testing.T) {
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Worker: "h-forger", StateSize: 64}, 1)
+	require.NoError(t, err)
+	defer g.Stop(context.Background())
+	seg := groupSegment(g)
+	buf := make([]byte, 64)
+	state := func() string {
+		n, _, err := seg.State(buf)
+		if err != nil {
+			return err.Error()
+		}
+		return string(buf[:n])
+	}
+	waitFor(t, "a commit", func() bool { return strings.HasPrefix(state(), "primary ") })
+	for range 20 {
+		assert.True(t, strings.HasPrefix(state(), "primary "), "State: %q", state())
+	}
+	require.NoError(t, syscall.Kill(g.Primary().Pid(), syscall.SIGKILL))
+	p := nextGroupEvent[procbridge.Promoted](t, g)
+	_, epoch, err := seg.State(buf)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, epoch, p.Epoch)
+	for range 20 {
+		assert.True(t, strings.HasPrefix(state(), "primary "), "State after the failover: %q", state())
+	}
 }

@@ -54,8 +54,26 @@ type Segment struct {
 	// The supervisor's own copy of the control word (epoch<<8 | lane):
 	// every process maps the word and may write it, so every lane the
 	// supervisor indexes comes from here. Written under mu.
-	mu  sync.Mutex
-	ctl atomic.Uint64
+	mu   sync.Mutex
+	ctl  atomic.Uint64
+	hist [maxLanes + 1]uint64 // the last promotions' control words, a ring by epoch
+}
+
+// setCtl makes c the supervisor's control word and remembers which lane
+// was primary at its epoch (s.mu held).
+func (s *Segment) setCtl(c uint64) {
+	s.ctl.Store(c)
+	s.hist[(c>>8)%uint64(len(s.hist))] = c
+}
+
+// primaryAt returns the lane that was primary at epoch e, when the
+// supervisor still remembers (s.mu held).
+func (s *Segment) primaryAt(e uint64) (int, bool) {
+	c := s.hist[e%uint64(len(s.hist))]
+	if c>>8 != e {
+		return 0, false
+	}
+	return int(c & 0xff), true
 }
 
 // newSegment creates a segment.
@@ -170,7 +188,7 @@ func (s *Segment) failover(from, to int) (epoch uint64, lane int, won bool, err 
 	switch shm.Reconcile(auth, seen, s.cfg.Lanes) {
 	case shm.ControlPromoted:
 		auth = seen // a spare the kernel woke promoted itself
-		s.ctl.Store(auth)
+		s.setCtl(auth)
 	case shm.ControlCorrupt:
 		err = &controlError{seen: seen, want: auth}
 	}
@@ -185,7 +203,7 @@ func (s *Segment) failover(from, to int) (epoch uint64, lane int, won bool, err 
 		err = fmt.Errorf("%w: epoch %d exhausted", ErrBadSegment, authE)
 	case err == nil && s.seg.CompareAndSwapControl(auth, (authE+1)<<8|uint64(to)):
 		auth, won = (authE+1)<<8|uint64(to), true
-		s.ctl.Store(auth)
+		s.setCtl(auth)
 	default:
 		// The word changed since it was read, or is corrupt.
 		seen = s.seg.ControlWord()
@@ -199,7 +217,7 @@ func (s *Segment) failover(from, to int) (epoch uint64, lane int, won bool, err 
 			auth, won = (authE+1)<<8|uint64(to), true
 			s.seg.StoreControl(auth) // fences every process, whatever it believed
 		}
-		s.ctl.Store(auth)
+		s.setCtl(auth)
 	}
 	s.mu.Unlock()
 	epoch, lane = auth>>8, int(auth&0xff)
@@ -215,18 +233,29 @@ func (s *Segment) force(to int) (epoch uint64, lane int) {
 	s.mu.Lock()
 	next := (s.ctl.Load()>>8+1)<<8 | uint64(to)
 	s.seg.StoreControl(next)
-	s.ctl.Store(next)
+	s.setCtl(next)
 	s.mu.Unlock()
 	wakeLane(s.seg.Lane(to))
 	lookForHangs()
 	return next >> 8, to
 }
 
-// State copies the latest committed state into buf (at least StateSize
-// bytes): the highest epoch wins, so a fenced primary's late commits are
-// ignored once its successor has committed.
+// State copies the committed state into buf (at least StateSize bytes):
+// the primary's latest commit at its epoch, or, between a promotion and the
+// new primary's first commit, its predecessor's. A fenced primary's late
+// commits, and anything a spare writes, are never returned: every process
+// of the segment can write every slot, so the supervisor reads the lanes
+// its own record of the promotions names, at their epochs.
 func (s *Segment) State(buf []byte) (n int, epoch uint64, err error) {
-	n, _, epoch, _, err = s.seg.LatestState(buf)
+	e, lane := s.Control()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, _, epoch, _, err = s.seg.CommittedState(buf, e, lane, func(back uint64) (int, bool) {
+		if c := s.ctl.Load(); back == c>>8 {
+			return int(c & 0xff), true
+		}
+		return s.primaryAt(back)
+	})
 	if err != nil && !errors.Is(err, shm.ErrNoState) {
 		err = fmt.Errorf("%w: %w", ErrBadSegment, err)
 	}

@@ -132,8 +132,11 @@ func (w *Worker) adopt(epoch uint64) error {
 	if w.seg.Layout().StateSize == 0 {
 		return nil
 	}
+	// The state the previous primary committed: the highest epoch below
+	// ours, from another lane (shm.CommittedState's third rule), so that a
+	// slot a spare forged with a future epoch is never adopted.
 	buf := w.stateBuf()
-	n, lane, _, _, err := w.seg.LatestState(buf)
+	n, lane, _, _, err := w.seg.CommittedState(buf, epoch, w.lane.Index(), nil)
 	switch {
 	case errors.Is(err, shm.ErrNoState):
 		return nil
@@ -173,7 +176,8 @@ func (w *Worker) Commit(state []byte) error {
 // State copies the latest committed state into buf (the spec's StateSize
 // bytes at most) and returns its length, or procbridge.ErrNoState.
 func (w *Worker) State(buf []byte) (int, error) {
-	n, _, _, _, err := w.seg.LatestState(buf)
+	e, lane := w.seg.Control()
+	n, _, _, _, err := w.seg.CommittedState(buf, e, lane, nil)
 	return n, err
 }
 
