@@ -655,3 +655,48 @@ func TestHostileStateForgery(t *testing.T) {
 		assert.True(t, strings.HasPrefix(state(), "primary "), "State after the failover: %q", state())
 	}
 }
+
+func init() {
+	// h-nonblock makes its lifeline descriptor non-blocking, then waits.
+	worker.Register("h-nonblock", func(ctx context.Context, w *worker.Worker) error {
+		fd, _ := strconv.Atoi(os.Getenv("UNDERSTUDY_LIFELINE_FD"))
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return err
+		}
+		w.Ready()
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// TestHostileLifelineFlags: a worker that makes its lifeline non-blocking
+// does not make a sibling believe its supervisor is gone when a signal
+// interrupts the sibling's read.
+func TestHostileLifelineFlags(t *testing.T) {
+	sibling, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "wait"})
+	require.NoError(t, err)
+	defer sibling.Kill()
+	attacker, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-nonblock"})
+	require.NoError(t, err)
+	defer attacker.Kill()
+	// Interrupt every thread of the sibling (SIGCHLD: handled, harmless).
+	for range 3 {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", sibling.Pid()))
+		require.NoError(t, err)
+		for _, e := range ents {
+			tid, _ := strconv.Atoi(e.Name())
+			unix.Tgkill(sibling.Pid(), tid, unix.SIGCHLD)
+		}
+	}
+	// The sibling is still there, and answers a stop.
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, sibling))
+	select {
+	case e := <-sibling.Events():
+		t.Fatalf("the sibling: %v", e)
+	case <-time.After(200 * time.Millisecond):
+	}
+	exit, err := sibling.Stop(ctxT(t))
+	require.NoError(t, err)
+	assert.Equal(t, procbridge.ExitStopped, exit.Kind)
+	assert.Zero(t, exit.Signal, "it ended on SIGTERM, cleanly: %v", exit)
+}

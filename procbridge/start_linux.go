@@ -142,6 +142,13 @@ func (p *Process) spawn(mode watchMode) error {
 			f.Close()
 		}
 	}()
+	// Each worker gets an open file description of the lifeline of its
+	// own, so that the flags one worker sets on it (O_NONBLOCK) reach no
+	// other: reopening the pipe through /proc makes a new one.
+	if own, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(life.Fd())), os.O_RDONLY|syscall.O_CLOEXEC, 0); err == nil {
+		toClose = append(toClose, own)
+		life = own
+	}
 	var pending []func() // output drains, started once the pid is known
 	stream := func(o Output, std *os.File, isErr bool) (uintptr, error) {
 		switch o.kind {

@@ -86,12 +86,21 @@ func attach() (*Worker, error) {
 // write end lives only in the supervisor, so its read end sees EOF when the
 // supervisor is gone, however it died. This goroutine lives as long as the
 // process, by design.
+//
+// Only EOF means the supervisor is gone: a read that fails because the
+// descriptor was made non-blocking (by whoever shares its description)
+// polls and reads again.
 func watchLifeline(fd int) {
-	f := os.NewFile(uintptr(fd), "understudy-lifeline")
 	var b [1]byte
 	for {
-		if _, err := f.Read(b[:]); err != nil {
-			break
+		n, err := unix.Read(fd, b[:])
+		if err == unix.EAGAIN {
+			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			unix.Poll(p, -1)
+			continue
+		}
+		if err != unix.EINTR && (err != nil || n == 0) {
+			break // EOF, or a descriptor that cannot be read
 		}
 	}
 	fmt.Fprintln(os.Stderr, "understudy worker: the supervisor is gone; exiting")
