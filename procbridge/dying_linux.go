@@ -3,7 +3,9 @@
 package procbridge
 
 import (
+	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
@@ -74,11 +76,28 @@ func dyingStepOf(v, tid uint32) dyingStep {
 	return dyingDone
 }
 
-// died emits Dying when the thread that held the word is really exiting.
+// died emits Dying when the process is really ending (linux.GroupEnding).
+// A thread between taking its SIGKILL and its exit shows neither for a
+// moment, so a notice that does not hold is looked at once more, a
+// millisecond later; one that still does not hold is forged (the word is
+// the worker's to write), or its robust thread exited alone: either way
+// the worker broke the protocol, and is killed for it.
 func (p *Process) died(tid uint32, now int64) {
-	if threadExiting(p.pid, int(tid)) {
+	if linux.GroupEnding(p.pid, int(tid)) {
 		p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
+		return
 	}
+	linux.SleepUntil(mono.Now() + int64(time.Millisecond))
+	if linux.GroupEnding(p.pid, int(tid)) {
+		p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
+		return
+	}
+	select {
+	case <-p.dead:
+		return // it ended meanwhile: Exited tells
+	default:
+	}
+	p.violate("robust word 0", fmt.Sprintf("owner died (thread %d)", tid), "owner died only when the process ends")
 }
 
 func (p *Process) dyingLoop(word *uint32, tid uint32) {
@@ -120,10 +139,4 @@ func (p *Process) releaseDying() {
 func threadOf(pid, tid int) bool {
 	_, ok := linux.ReadTaskStat(pid, tid)
 	return ok
-}
-
-// threadExiting reports whether the thread is gone or in its exit path.
-func threadExiting(pid, tid int) bool {
-	t, ok := linux.ReadTaskStat(pid, tid)
-	return !ok || t.Flags&linux.PFExiting != 0
 }

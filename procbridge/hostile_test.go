@@ -700,3 +700,53 @@ func TestHostileLifelineFlags(t *testing.T) {
 	assert.Equal(t, procbridge.ExitStopped, exit.Kind)
 	assert.Zero(t, exit.Signal, "it ended on SIGTERM, cleanly: %v", exit)
 }
+
+func init() {
+	// h-false-dying records a short-lived thread of its own as its robust
+	// thread before Ready, lets it exit, then marks the word as if the
+	// kernel had (owner died) and wakes the supervisor: a forged death
+	// notice for a process that lives on.
+	worker.Register("h-false-dying", func(ctx context.Context, w *worker.Worker) error {
+		seg := hostileSegment()
+		base := hLaneBase + w.Lane()*hLaneSize
+		tids := make(chan int)
+		exit := make(chan struct{})
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+			tids <- unix.Gettid()
+			<-exit
+		}()
+		tid := <-tids
+		atomic.StoreUint32(hU32(seg, base+80), uint32(tid))
+		atomic.StoreUint32(hU32(seg, base+200), uint32(tid))
+		w.Ready()
+		close(exit)
+		for {
+			if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid)); err != nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		word := hU32(seg, base+200)
+		atomic.StoreUint32(word, 0x40000000) // FUTEX_OWNER_DIED, no owner
+		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(word)), 1 /* FUTEX_WAKE */, 1, 0, 0, 0)
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// TestHostileFalseDying: a death notice a worker forges for itself is
+// never reported as Dying: the process is reported for it and killed.
+func TestHostileFalseDying(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-false-dying",
+		Env: append(os.Environ(), "UNDERSTUDY_TEST_NO_ROBUST=1")})
+	require.NoError(t, err)
+	defer p.Kill()
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+	e := nextEvent(t, p)
+	require.NotEqual(t, "dying", strings.TrimPrefix(e.String(), fmt.Sprintf("pid %d ", p.Pid())), "a false Dying")
+	assert.Contains(t, e.String(), "broke the segment protocol")
+	assert.Contains(t, e.String(), "robust word 0")
+	x := exitedEvent(t, p)
+	assert.True(t, hostileErr(x.Err), "%v", x.Err)
+}
