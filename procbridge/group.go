@@ -446,6 +446,13 @@ func (g *Group) replace(lane int, after time.Duration) {
 					return
 				}
 			}
+			// The header is the supervisor's: a member that scribbled on
+			// it would make every replacement refuse the segment. Restore
+			// it, and blame the primary once the replacement is up.
+			headerErr := g.seg.seg.Validate()
+			if headerErr != nil {
+				g.seg.seg.RestoreHeader()
+			}
 			var err error
 			started := make(chan struct{})
 			g.mu.Lock()
@@ -459,6 +466,9 @@ func (g *Group) replace(lane int, after time.Duration) {
 			delete(g.starting, lane)
 			g.mu.Unlock()
 			close(started)
+			if headerErr != nil {
+				g.blameHeader(headerErr)
+			}
 			if err == nil {
 				break
 			}
@@ -483,6 +493,18 @@ func (g *Group) replace(lane int, after time.Duration) {
 		g.follow(p)
 		g.emit(SpareReady{Pid: p.Pid(), Lane: lane, Time: mono.Time(p.readyMono.Load())})
 	}()
+}
+
+// blameHeader reports the primary for a header that changed under the
+// group: the primary is the only member that runs application code against
+// the segment. Its violation fails the group over.
+func (g *Group) blameHeader(err error) {
+	g.mu.Lock()
+	p := g.members[g.primary]
+	g.mu.Unlock()
+	if p != nil {
+		p.violate("header", err.Error(), "the header the supervisor wrote")
+	}
 }
 
 // candidate reports whether member q (lane i) can take over from lane from:

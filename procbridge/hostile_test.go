@@ -750,3 +750,51 @@ func TestHostileFalseDying(t *testing.T) {
 	x := exitedEvent(t, p)
 	assert.True(t, hostileErr(x.Err), "%v", x.Err)
 }
+
+func init() {
+	// h-header zeroes the segment's magic as the primary, once told to;
+	// it then carries on. A spare parks, then commits once
+	// promoted.
+	worker.Register("h-header", func(ctx context.Context, w *worker.Worker) error {
+		if !w.Active() {
+			w.Ready()
+			if err := w.WaitActive(ctx); err != nil {
+				return nil
+			}
+			w.Commit([]byte(fmt.Sprintf("primary %d", os.Getpid())))
+			<-ctx.Done()
+			return nil
+		}
+		seg := hostileSegment()
+		w.Ready()
+		if _, err := w.Recv(ctx, make([]byte, 64)); err != nil { // told to
+			return nil
+		}
+		atomic.StoreUint64(hU64(seg, 0), 0)
+		fmt.Println("zeroed")
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// TestHostileHeader: a primary that zeroes the header's magic does not
+// disable its spares: the supervisor restores the header, the replacement
+// spare starts, and the primary is blamed, which fails the group over to
+// that spare.
+func TestHostileHeader(t *testing.T) {
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Worker: "h-header", StateSize: 64, RingSize: 4096, Stdout: procbridge.Lines}, 1)
+	require.NoError(t, err)
+	defer g.Stop(context.Background())
+	primary, spare := g.Primary(), g.Spares()[0]
+	require.NoError(t, groupSegment(g).Send([]byte("zero")))
+	require.Equal(t, "zeroed", nextLine(t, primary))
+	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
+	nextGroupEvent[procbridge.SpareDown](t, g)
+	ready := nextGroupEvent[procbridge.SpareReady](t, g)
+	p := nextGroupEvent[procbridge.Promoted](t, g)
+	assert.Equal(t, primary.Pid(), p.From)
+	assert.Equal(t, ready.Pid, p.To)
+	require.NotNil(t, p.Cause)
+	assert.Contains(t, p.Cause.String(), "broke the segment protocol: header")
+	awaitPrimaryCommit(t, groupSegment(g), ready.Pid)
+}

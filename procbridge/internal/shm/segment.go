@@ -106,6 +106,14 @@ func (s *Segment) Validate() error {
 	return nil
 }
 
+// RestoreHeader writes the header again from the layout the segment was
+// created with (the supervisor's own record), magic last, after a peer
+// scribbled on it.
+func (s *Segment) RestoreHeader() {
+	atomic.StoreUint64(s.u64(offMagic), 0)
+	s.writeHeader()
+}
+
 // AttachVerdict returns what the worker said of the segment at attach.
 func (s *Segment) AttachVerdict() AttachVerdict {
 	return AttachVerdict(atomic.LoadUint32(s.u32(offAttachErr)))
