@@ -102,14 +102,26 @@ func (p *Process) died(tid uint32, now int64) {
 
 func (p *Process) dyingLoop(word *uint32, tid uint32) {
 	defer close(p.dyingDone)
+	var budget dyingBudget
+	woken := false
 	for {
 		v := atomic.LoadUint32(word)
-		switch dyingStepOf(v, tid) {
+		step := dyingStepOf(v, tid)
+		if p.dyingReleased.Load() {
+			return
+		}
+		if !budget.look(step, woken) {
+			p.violate("robust word 0", "rewritten or woken again and again", "the worker's thread id, armed once, woken once")
+			return
+		}
+		woken = false
+		switch step {
 		case dyingArm:
 			// Set the waiters bit, or the kernel will not wake us.
 			atomic.CompareAndSwapUint32(word, tid, tid|shm.FutexWaiters)
 		case dyingWait:
-			linux.FutexWait(word, v, 0)
+			// Bounded, so that a release the worker's word hides is seen.
+			woken = linux.FutexWaitWoken(word, v, time.Second)
 		case dyingDied:
 			p.died(tid, mono.Now())
 			return
@@ -119,8 +131,43 @@ func (p *Process) dyingLoop(word *uint32, tid uint32) {
 	}
 }
 
+// dyingBudget bounds what a worker's robust word 0 can make its waiter do:
+// the SDK arms the word once, with its robust thread's TID, and the waiter
+// adds the waiters bit; only the kernel wakes it, when the thread dies. A
+// word that returns to the bare TID again (rearmed: the waiter would set
+// the bit and go round), or that is woken while it holds what the waiter
+// slept on, more than a few times, is the worker's doing: the waiter stops
+// watching it (the pidfd still tells the end) and the worker is reported.
+type dyingBudget struct {
+	arms, spurious int
+}
+
+// maxSpuriousWakes is how many wakes of an unchanged word a worker gets.
+const maxSpuriousWakes = 8
+
+// look counts one look at the word, which says step; woken says the last
+// sleep ended on this word. It reports false once the budget is spent.
+func (b *dyingBudget) look(step dyingStep, woken bool) bool {
+	switch step {
+	case dyingArm:
+		b.arms++
+	case dyingWait:
+		if woken {
+			b.spurious++
+		}
+	}
+	return b.arms <= 2 && b.spurious <= maxSpuriousWakes
+}
+
 // releaseDying frees the waiter once the process is reaped, and waits for it.
+// The waiter is released through the supervisor's own state (the batch's
+// membership, or dyingReleased), not only through the word, which a sibling
+// may write back.
 func (p *Process) releaseDying() {
+	p.dyingReleased.Store(true)
+	if dyingWaiters.release(p) {
+		return
+	}
 	word := p.lane.RobustWord(0)
 	for {
 		v := atomic.LoadUint32(word)

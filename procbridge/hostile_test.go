@@ -798,3 +798,40 @@ func TestHostileHeader(t *testing.T) {
 	assert.Contains(t, p.Cause.String(), "broke the segment protocol: header")
 	awaitPrimaryCommit(t, groupSegment(g), ready.Pid)
 }
+
+func init() {
+	// h-robust-spin writes its robust word 0 back to its robust thread's
+	// bare TID, and wakes it, over and over.
+	worker.Register("h-robust-spin", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		seg := hostileSegment()
+		base := hLaneBase + w.Lane()*hLaneSize
+		tid := atomic.LoadUint32(hU32(seg, base+80))
+		word := hU32(seg, base+200)
+		for ctx.Err() == nil {
+			atomic.StoreUint32(word, tid)
+			unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(word)), 1 /* FUTEX_WAKE */, 1, 0, 0, 0)
+		}
+		return nil
+	})
+}
+
+// TestHostileRobustSpin: a worker that rewrites and wakes its death-notice
+// word in a loop does not keep the supervisor's waiter busy: the waiter's
+// budget runs out, the worker is reported and killed.
+func TestHostileRobustSpin(t *testing.T) {
+	for _, perProcess := range []bool{false, true} {
+		t.Run(fmt.Sprintf("per-process=%v", perProcess), func(t *testing.T) {
+			procbridge.SetPerProcessDyingForTest(perProcess)
+			defer procbridge.SetPerProcessDyingForTest(false)
+			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-robust-spin"})
+			require.NoError(t, err)
+			defer p.Kill()
+			require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+			e := nextEvent(t, p)
+			assert.Contains(t, e.String(), "broke the segment protocol: robust word 0")
+			x := exitedEvent(t, p)
+			assert.True(t, hostileErr(x.Err), "%v", x.Err)
+		})
+	}
+}

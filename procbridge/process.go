@@ -39,8 +39,10 @@ type Process struct {
 	started   chan struct{} // closed when Start has emitted Ready or given up
 	dead      chan struct{} // closed when reaped and classified, before Exited is sent
 	dyingDone chan struct{} // closed when the death-notice waiter is done
-	exit      Exit
-	err       error
+	// dyingReleased: the process is reaped; its death-notice waiter ends.
+	dyingReleased atomic.Bool
+	exit          Exit
+	err           error
 
 	reason    atomic.Int32
 	spawnMono int64
