@@ -81,7 +81,9 @@ func (d *dyingPool) release(p *Process) bool {
 	defer d.mu.Unlock()
 	for _, b := range d.batches {
 		b.mu.Lock()
-		if _, ok := b.members[p]; ok && !b.gone {
+		// A word that says its thread died is the thread's to settle
+		// (Dying comes before Exited): only the others are dropped here.
+		if m, ok := b.members[p]; ok && !b.gone && dyingStepOf(atomic.LoadUint32(m.word), m.tid) != dyingDied {
 			delete(b.members, p)
 			b.mu.Unlock()
 			b.poke()
@@ -172,7 +174,8 @@ func (d *dyingPool) run(b *dyingBatch) {
 		for _, e := range end {
 			switch {
 			case e.died:
-				e.p.died(e.tid, now)
+				e.p.died(e.tid, now) // closes dyingDone
+				continue
 			case e.spent:
 				e.p.violate("robust word 0", "rewritten or woken again and again", "the worker's thread id, armed once, woken once")
 			}

@@ -76,42 +76,63 @@ func dyingStepOf(v, tid uint32) dyingStep {
 	return dyingDone
 }
 
-// died emits Dying when the process is really ending (linux.GroupEnding).
-// A thread between taking its SIGKILL and its exit shows neither for a
-// moment, so a notice that does not hold is looked at once more, a
-// millisecond later; one that still does not hold is forged (the word is
-// the worker's to write), or its robust thread exited alone: either way
-// the worker broke the protocol, and is killed for it.
+// died settles a death notice, and closes p.dyingDone when it is done. It
+// emits Dying when the process is really ending (linux.GroupEnding). A
+// thread between taking its SIGKILL and its exit shows neither for a
+// moment, longer on a loaded machine, so a notice that does not hold is
+// looked at again, backing off, for up to dyingConfirm, on a goroutine of
+// its own (the caller may watch other processes). One that still does not
+// hold, from a process still alive, is forged (the word is the worker's to
+// write), or its robust thread exited alone: either way the worker broke
+// the protocol, and is killed for it.
 func (p *Process) died(tid uint32, now int64) {
 	if linux.GroupEnding(p.pid, int(tid)) {
 		p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
+		close(p.dyingDone)
 		return
 	}
-	linux.SleepUntil(mono.Now() + int64(time.Millisecond))
-	if linux.GroupEnding(p.pid, int(tid)) {
-		p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
-		return
-	}
-	select {
-	case <-p.dead:
-		return // it ended meanwhile: Exited tells
-	default:
-	}
-	p.violate("robust word 0", fmt.Sprintf("owner died (thread %d)", tid), "owner died only when the process ends")
+	go func() {
+		defer close(p.dyingDone)
+		wait := time.Millisecond
+		for deadline := mono.Now() + int64(dyingConfirm); ; wait = min(2*wait, 100*time.Millisecond) {
+			time.Sleep(wait)
+			if p.reason.Load() != reasonNone {
+				return // being ended by us: Exited tells
+			}
+			if linux.GroupEnding(p.pid, int(tid)) {
+				p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
+				return
+			}
+			if mono.Now() >= deadline {
+				break
+			}
+		}
+		select {
+		case <-p.dead:
+			return // it ended meanwhile: Exited tells
+		default:
+		}
+		p.violate("robust word 0", fmt.Sprintf("owner died (thread %d)", tid), "owner died only when the process ends")
+	}()
 }
 
+// dyingConfirm bounds the confirmation of a death notice that does not
+// hold at once (died).
+const dyingConfirm = time.Second
+
 func (p *Process) dyingLoop(word *uint32, tid uint32) {
-	defer close(p.dyingDone)
 	var budget dyingBudget
 	woken := false
 	for {
 		v := atomic.LoadUint32(word)
 		step := dyingStepOf(v, tid)
 		if p.dyingReleased.Load() {
+			close(p.dyingDone)
 			return
 		}
 		if !budget.look(step, woken) {
 			p.violate("robust word 0", "rewritten or woken again and again", "the worker's thread id, armed once, woken once")
+			close(p.dyingDone)
 			return
 		}
 		woken = false
@@ -123,9 +144,10 @@ func (p *Process) dyingLoop(word *uint32, tid uint32) {
 			// Bounded, so that a release the worker's word hides is seen.
 			woken = linux.FutexWaitWoken(word, v, time.Second)
 		case dyingDied:
-			p.died(tid, mono.Now())
+			p.died(tid, mono.Now()) // closes dyingDone
 			return
 		default:
+			close(p.dyingDone)
 			return
 		}
 	}

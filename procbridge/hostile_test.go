@@ -709,17 +709,27 @@ func init() {
 	worker.Register("h-false-dying", func(ctx context.Context, w *worker.Worker) error {
 		seg := hostileSegment()
 		base := hLaneBase + w.Lane()*hLaneSize
-		tids := make(chan int)
+		// A thread of its own (not the main one, which the runtime never
+		// ends) that exits with its goroutine.
 		exit := make(chan struct{})
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-			tids <- unix.Gettid()
-			<-exit
-		}()
-		tid := <-tids
+		tid := os.Getpid()
+		for tid == os.Getpid() {
+			tids := make(chan int)
+			go func() {
+				runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+				tids <- unix.Gettid()
+				<-exit
+			}()
+			tid = <-tids
+		}
 		atomic.StoreUint32(hU32(seg, base+80), uint32(tid))
 		atomic.StoreUint32(hU32(seg, base+200), uint32(tid))
 		w.Ready()
+		// Once the supervisor waits on the word (it set the waiters bit),
+		// let the thread go.
+		for atomic.LoadUint32(hU32(seg, base+200))&0x80000000 == 0 {
+			time.Sleep(time.Millisecond)
+		}
 		close(exit)
 		for {
 			if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid)); err != nil {
