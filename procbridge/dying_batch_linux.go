@@ -40,8 +40,9 @@ type dyingBatch struct {
 }
 
 type dyingMember struct {
-	word *uint32
-	tid  uint32
+	word   *uint32
+	tid    uint32
+	budget *dyingBudget
 }
 
 // add hands p's word to a batch's thread; false when the kernel has no
@@ -67,10 +68,31 @@ func (d *dyingPool) add(p *Process, word *uint32, tid uint32) bool {
 		d.batches = append(d.batches, b)
 		go d.run(b)
 	}
-	b.members[p] = dyingMember{word, tid}
+	b.members[p] = dyingMember{word, tid, &dyingBudget{}}
 	b.mu.Unlock()
 	b.poke()
 	return true
+}
+
+// release takes p out of its batch, if it is in one, closing its
+// dyingDone, and reports whether it was.
+func (d *dyingPool) release(p *Process) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range d.batches {
+		b.mu.Lock()
+		// A word that says its thread died is the thread's to settle
+		// (Dying comes before Exited): only the others are dropped here.
+		if m, ok := b.members[p]; ok && !b.gone && dyingStepOf(atomic.LoadUint32(m.word), m.tid) != dyingDied {
+			delete(b.members, p)
+			b.mu.Unlock()
+			b.poke()
+			close(p.dyingDone)
+			return true
+		}
+		b.mu.Unlock()
+	}
+	return false
 }
 
 func (b *dyingBatch) poke() {
@@ -99,16 +121,19 @@ func (d *dyingPool) run(b *dyingBatch) {
 	runtime.LockOSThread()
 	promptThread()
 	type ended struct {
-		p    *Process
-		tid  uint32
-		died bool
+		p     *Process
+		tid   uint32
+		died  bool
+		spent bool // its word broke the waiter's budget
 	}
 	var (
-		ws  []linux.Waitv
-		end []ended
+		ws    []linux.Waitv
+		wsOf  []*Process // the process of each word in ws
+		end   []ended
+		woken *Process // whose word the last wake was on
 	)
 	for {
-		end, ws = end[:0], ws[:0]
+		end, ws, wsOf = end[:0], ws[:0], wsOf[:0]
 		again := false
 		b.mu.Lock()
 		if len(b.members) == 0 {
@@ -121,6 +146,11 @@ func (d *dyingPool) run(b *dyingBatch) {
 		for p, m := range b.members {
 			v := atomic.LoadUint32(m.word)
 			step := dyingStepOf(v, m.tid)
+			if !m.budget.look(step, p == woken) {
+				end = append(end, ended{p: p, tid: m.tid, spent: true})
+				delete(b.members, p)
+				continue
+			}
 			if step == dyingArm {
 				// Set the waiters bit, or the kernel will not wake us.
 				atomic.CompareAndSwapUint32(m.word, m.tid, m.tid|shm.FutexWaiters)
@@ -130,18 +160,24 @@ func (d *dyingPool) run(b *dyingBatch) {
 			switch step {
 			case dyingWait:
 				ws = append(ws, linux.WaitvOn(m.word, v))
+				wsOf = append(wsOf, p)
 			case dyingArm:
 				again = true // changed under us: look again at once
 			default:
-				end = append(end, ended{p, m.tid, step == dyingDied})
+				end = append(end, ended{p: p, tid: m.tid, died: step == dyingDied})
 				delete(b.members, p)
 			}
 		}
 		b.mu.Unlock()
+		woken = nil
 		now := mono.Now()
 		for _, e := range end {
-			if e.died {
-				e.p.died(e.tid, now)
+			switch {
+			case e.died:
+				e.p.died(e.tid, now) // closes dyingDone
+				continue
+			case e.spent:
+				e.p.violate("robust word 0", "rewritten or woken again and again", "the worker's thread id, armed once, woken once")
 			}
 			close(e.p.dyingDone)
 		}
@@ -149,7 +185,11 @@ func (d *dyingPool) run(b *dyingBatch) {
 			continue
 		}
 		ws = append(ws, linux.WaitvOn(&b.ctl, seq))
-		if err := linux.FutexWaitv(ws); err != nil {
+		i, err := linux.FutexWaitvIndex(ws)
+		if i >= 0 && i < len(wsOf) {
+			woken = wsOf[i]
+		}
+		if err != nil {
 			// ENOSYS before Linux 5.16; anything else must not become a
 			// busy loop either.
 			d.fallBack(b)

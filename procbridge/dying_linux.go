@@ -3,7 +3,9 @@
 package procbridge
 
 import (
+	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
@@ -74,34 +76,120 @@ func dyingStepOf(v, tid uint32) dyingStep {
 	return dyingDone
 }
 
-// died emits Dying when the thread that held the word is really exiting.
+// died settles a death notice, and closes p.dyingDone when it is done. It
+// emits Dying when the process is really ending (linux.GroupEnding). A
+// thread between taking its SIGKILL and its exit shows neither for a
+// moment, longer on a loaded machine, so a notice that does not hold is
+// looked at again, backing off, for up to dyingConfirm, on a goroutine of
+// its own (the caller may watch other processes). One that still does not
+// hold, from a process still alive, is forged (the word is the worker's to
+// write), or its robust thread exited alone: either way the worker broke
+// the protocol, and is killed for it.
 func (p *Process) died(tid uint32, now int64) {
-	if threadExiting(p.pid, int(tid)) {
+	if linux.GroupEnding(p.pid, int(tid)) {
 		p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
+		close(p.dyingDone)
+		return
 	}
+	go func() {
+		defer close(p.dyingDone)
+		wait := time.Millisecond
+		for deadline := mono.Now() + int64(dyingConfirm); ; wait = min(2*wait, 100*time.Millisecond) {
+			time.Sleep(wait)
+			if p.reason.Load() != reasonNone {
+				return // being ended by us: Exited tells
+			}
+			if linux.GroupEnding(p.pid, int(tid)) {
+				p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
+				return
+			}
+			if mono.Now() >= deadline {
+				break
+			}
+		}
+		select {
+		case <-p.dead:
+			return // it ended meanwhile: Exited tells
+		default:
+		}
+		p.violate("robust word 0", fmt.Sprintf("owner died (thread %d)", tid), "owner died only when the process ends")
+	}()
 }
 
+// dyingConfirm bounds the confirmation of a death notice that does not
+// hold at once (died).
+const dyingConfirm = time.Second
+
 func (p *Process) dyingLoop(word *uint32, tid uint32) {
-	defer close(p.dyingDone)
+	var budget dyingBudget
+	woken := false
 	for {
 		v := atomic.LoadUint32(word)
-		switch dyingStepOf(v, tid) {
+		step := dyingStepOf(v, tid)
+		if p.dyingReleased.Load() {
+			close(p.dyingDone)
+			return
+		}
+		if !budget.look(step, woken) {
+			p.violate("robust word 0", "rewritten or woken again and again", "the worker's thread id, armed once, woken once")
+			close(p.dyingDone)
+			return
+		}
+		woken = false
+		switch step {
 		case dyingArm:
 			// Set the waiters bit, or the kernel will not wake us.
 			atomic.CompareAndSwapUint32(word, tid, tid|shm.FutexWaiters)
 		case dyingWait:
-			linux.FutexWait(word, v, 0)
+			// Bounded, so that a release the worker's word hides is seen.
+			woken = linux.FutexWaitWoken(word, v, time.Second)
 		case dyingDied:
-			p.died(tid, mono.Now())
+			p.died(tid, mono.Now()) // closes dyingDone
 			return
 		default:
+			close(p.dyingDone)
 			return
 		}
 	}
 }
 
+// dyingBudget bounds what a worker's robust word 0 can make its waiter do:
+// the SDK arms the word once, with its robust thread's TID, and the waiter
+// adds the waiters bit; only the kernel wakes it, when the thread dies. A
+// word that returns to the bare TID again (rearmed: the waiter would set
+// the bit and go round), or that is woken while it holds what the waiter
+// slept on, more than a few times, is the worker's doing: the waiter stops
+// watching it (the pidfd still tells the end) and the worker is reported.
+type dyingBudget struct {
+	arms, spurious int
+}
+
+// maxSpuriousWakes is how many wakes of an unchanged word a worker gets.
+const maxSpuriousWakes = 8
+
+// look counts one look at the word, which says step; woken says the last
+// sleep ended on this word. It reports false once the budget is spent.
+func (b *dyingBudget) look(step dyingStep, woken bool) bool {
+	switch step {
+	case dyingArm:
+		b.arms++
+	case dyingWait:
+		if woken {
+			b.spurious++
+		}
+	}
+	return b.arms <= 2 && b.spurious <= maxSpuriousWakes
+}
+
 // releaseDying frees the waiter once the process is reaped, and waits for it.
+// The waiter is released through the supervisor's own state (the batch's
+// membership, or dyingReleased), not only through the word, which a sibling
+// may write back.
 func (p *Process) releaseDying() {
+	p.dyingReleased.Store(true)
+	if dyingWaiters.release(p) {
+		return
+	}
 	word := p.lane.RobustWord(0)
 	for {
 		v := atomic.LoadUint32(word)
@@ -120,10 +208,4 @@ func (p *Process) releaseDying() {
 func threadOf(pid, tid int) bool {
 	_, ok := linux.ReadTaskStat(pid, tid)
 	return ok
-}
-
-// threadExiting reports whether the thread is gone or in its exit path.
-func threadExiting(pid, tid int) bool {
-	t, ok := linux.ReadTaskStat(pid, tid)
-	return !ok || t.Flags&linux.PFExiting != 0
 }

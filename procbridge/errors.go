@@ -62,20 +62,28 @@ type ExitError struct {
 	Name string
 	Pid  int
 	Exit Exit
+
+	cause error // why the bridge killed it, when it did for a violation
 }
 
 func (e *ExitError) Error() string {
 	return fmt.Sprintf("procbridge: %s (pid %d) %s", e.Name, e.Pid, e.Exit.String())
 }
 
-// Unwrap lets a hang-kill match ErrHung and an early death match
-// ErrExitedBeforeReady.
+// Unwrap lets a hang-kill match ErrHung, an early death match
+// ErrExitedBeforeReady, and a kill for breaking the segment's protocol
+// match ErrBadSegment.
 func (e *ExitError) Unwrap() error {
 	switch e.Exit.Kind {
 	case ExitKilledHung:
 		return ErrHung
 	case ExitNotReady:
 		return ErrExitedBeforeReady
+	case exitKilledViolation:
+		if e.cause != nil {
+			return e.cause
+		}
+		return ErrBadSegment
 	}
 	return nil
 }
@@ -130,6 +138,8 @@ const (
 	ExitStopped    ExitKind = "stopped"     // stopped by us (Stop or Kill), however it ended
 	ExitKilledHung ExitKind = "killed-hung" // killed by us because it hung
 	ExitNotReady   ExitKind = "not-ready"   // never became ready: died, refused its segment, or timed out
+	// A process killed by us because it broke the segment's protocol has
+	// the kind "killed-violation"; its error matches ErrBadSegment.
 )
 
 // Exit is how a process ended. Code is the exit status when it exited (-1
@@ -163,6 +173,8 @@ func (e Exit) String() string {
 		return "hung, killed by us: " + how
 	case ExitNotReady:
 		return "never became ready: " + how
+	case exitKilledViolation:
+		return "broke the segment protocol, killed by us: " + how
 	}
 	return how
 }

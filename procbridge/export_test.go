@@ -4,6 +4,7 @@ package procbridge
 
 import (
 	"context"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -125,3 +126,16 @@ func ExitOf(p *Process) (Exit, error) {
 	exit, err, _ := p.exitNow()
 	return exit, err
 }
+
+// WatchdogRevoked reports whether the hang monitor took p's watchdog out of
+// its set for breaking the arming rules.
+func WatchdogRevoked(p *Process) bool {
+	monitor.mu.Lock()
+	defer monitor.mu.Unlock()
+	st, ok := monitor.watch[p]
+	return ok && st.revoked
+}
+
+// SetMonitorWakeDelayForTest delays the hang monitor after each wake by d,
+// widening the window in which a worker can re-arm its watchdog.
+func SetMonitorWakeDelayForTest(d time.Duration) { monitorWakeDelay.Store(int64(d)) }

@@ -50,8 +50,12 @@ type Group struct {
 	handled map[*Process]bool // primaries already failed over from
 	dying   map[*Process]bool // spares that said Dying or Hung
 	retry   []time.Duration   // by lane: the replacement's current back-off
-	primary int               // the lane the group last knew as primary
-	stopped bool
+	// starting holds, by lane, a channel closed when the replacement's
+	// Start in that lane has returned: a spare that said Ready may be
+	// woken by the kernel and promote itself before then.
+	starting map[int]chan struct{}
+	primary  int // the lane the group last knew as primary
+	stopped  bool
 }
 
 type memberEvent struct {
@@ -100,6 +104,7 @@ func StartGroup(ctx context.Context, spec Spec, spares int) (*Group, error) {
 		retry:        make([]time.Duration, spares+1),
 		handled:      map[*Process]bool{},
 		dying:        map[*Process]bool{},
+		starting:     map[int]chan struct{}{},
 	}
 	for lane := range g.members {
 		p, err := g.startLane(ctx, lane)
@@ -205,9 +210,11 @@ func (g *Group) run() {
 			reply <- g.switchOver()
 		case me := <-g.memberEvents:
 			if g.handle(me) {
-				// The primary is gone for good: stop the rest and end.
+				// The primary is gone for good: kill the rest and end. A
+				// spare has no work to finish, and one the kernel woke must
+				// not run on, untracked, while the child restarts cold.
 				g.cancel()
-				g.stopAll(context.Background())
+				g.killAll()
 				g.wg.Wait()
 				g.seg.close()
 				return
@@ -228,7 +235,7 @@ func (g *Group) handle(me memberEvent) bool {
 		return false // a member already replaced
 	}
 	switch e := me.e.(type) {
-	case Dying, Hung:
+	case Dying, Hung, violated:
 		if isPrimary && !g.handled[me.p] {
 			return g.failover(me.p, lane, e, eventMono(e))
 		}
@@ -279,6 +286,8 @@ func eventMono(e Event) int64 {
 		return mono.Of(e.Time)
 	case Hung:
 		return mono.Of(e.Time)
+	case violated:
+		return mono.Of(e.Time)
 	case Exited:
 		return mono.Of(e.Exit.Time)
 	}
@@ -300,6 +309,11 @@ func (g *Group) emitPrimaryEnd() {
 
 // failover promotes a spare in place of the primary p (lane from). With no
 // spare it reports the group down.
+//
+// Every lane it indexes comes from the segment's own record, never from
+// the control word as read: a control word that no promotion leaves is
+// overwritten, and blamed on the primary, which is the only member that
+// runs application code against the segment (parked spares sleep).
 func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down bool) {
 	g.mu.Lock()
 	g.handled[p] = true
@@ -310,19 +324,50 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 			break
 		}
 	}
-	g.mu.Unlock()
 	if to < 0 {
-		p.Kill()
+		// A replacement spare the kernel woke may have promoted itself
+		// before its Start returned: take it if its Start is in flight.
+		if _, l := g.seg.Control(); l != from && g.starting[l] != nil {
+			to = l
+		}
+	}
+	g.mu.Unlock()
+	why := killReason(cause)
+	if to < 0 {
+		if seen, bad := g.seg.controlCorrupt(); bad {
+			p.violate("control word", controlWord(seen), "a value a promotion leaves")
+		}
+		p.kill(why)
 		exit, err := p.Wait(context.Background())
 		g.emit(Exited{Pid: p.Pid(), Exit: exit, Err: err, Dropped: p.dropped.Load()})
 		return true
 	}
-	epoch, lane, won, _ := g.seg.failover(from, to)
+	epoch, lane, won, err := g.seg.failover(from, to)
 	switched := mono.Now()
-	p.Kill() // fenced already; a hung primary must not wake up and work
+	var ce *controlError
+	if errors.As(err, &ce) {
+		cause = p.violate("control word", controlWord(ce.seen), fmt.Sprintf("epoch %d lane %d, or a spare's promotion to epoch %d", ce.want>>8, ce.want&0xff, ce.want>>8+1))
+	} else {
+		p.kill(why) // fenced already; a hung primary must not wake up and work
+	}
+	next := g.memberOf(lane)
+	if next == nil || next == p {
+		// The word names a lane no live process of the group serves: not
+		// a promotion any member made. Fence it off and promote to.
+		if _, isViolation := cause.(violated); !isViolation {
+			cause = p.violate("control word", fmt.Sprintf("epoch %d lane %d", epoch, lane), "a lane of a ready spare")
+		}
+		if next = g.memberOf(to); next == nil {
+			// to was a replacement whose Start failed: no spare is left.
+			exit, err := p.Wait(context.Background())
+			g.emit(Exited{Pid: p.Pid(), Exit: exit, Err: err, Dropped: p.dropped.Load()})
+			return true
+		}
+		epoch, lane = g.seg.force(to)
+		won = true
+	}
 	g.mu.Lock()
 	g.primary = lane
-	next := g.members[lane]
 	g.mu.Unlock()
 	g.emit(Promoted{
 		From: p.Pid(), To: next.Pid(), Epoch: epoch, Cause: cause,
@@ -330,6 +375,51 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 		ByKernel: !won,
 	})
 	return false
+}
+
+// memberOf returns the process serving lane, waiting for a replacement
+// whose Start is in flight there (it said Ready, so that takes
+// microseconds; at most its ready timeout). It returns nil when the lane
+// has none, or when its process has ended.
+func (g *Group) memberOf(lane int) *Process {
+	g.mu.Lock()
+	q, wait := g.members[lane], g.starting[lane]
+	g.mu.Unlock()
+	if q == nil && wait != nil {
+		t := time.NewTimer(g.spec.readyTimeout())
+		select {
+		case <-wait:
+		case <-t.C:
+		}
+		t.Stop()
+		g.mu.Lock()
+		q = g.members[lane]
+		g.mu.Unlock()
+	}
+	if q == nil {
+		return nil
+	}
+	select {
+	case <-q.dead:
+		return nil
+	default:
+		return q
+	}
+}
+
+// killReason is the reason recorded when a failover kills the primary it
+// fails over from, by what gave it away: a dying primary (a death notice)
+// is ending on its own, and its status tells how; a switch is our stop.
+func killReason(cause Event) int32 {
+	switch cause.(type) {
+	case nil:
+		return reasonStopped
+	case Hung:
+		return reasonHung
+	case violated:
+		return reasonViolation
+	}
+	return reasonNone
 }
 
 // replace starts a new spare in a free lane after the wait after, off the
@@ -356,8 +446,30 @@ func (g *Group) replace(lane int, after time.Duration) {
 					return
 				}
 			}
+			// The header is the supervisor's: a member that scribbled on
+			// it would make every replacement refuse the segment. Restore
+			// it, and blame the primary once the replacement is up.
+			headerErr := g.seg.seg.Validate()
+			if headerErr != nil {
+				g.seg.seg.RestoreHeader()
+			}
 			var err error
-			if p, err = g.startLane(g.ctx, lane); err == nil {
+			started := make(chan struct{})
+			g.mu.Lock()
+			g.starting[lane] = started
+			g.mu.Unlock()
+			p, err = g.startLane(g.ctx, lane)
+			g.mu.Lock()
+			if err == nil && !g.stopped {
+				g.members[lane] = p
+			}
+			delete(g.starting, lane)
+			g.mu.Unlock()
+			close(started)
+			if headerErr != nil {
+				g.blameHeader(headerErr)
+			}
+			if err == nil {
 				break
 			}
 			if g.ctx.Err() != nil {
@@ -383,11 +495,23 @@ func (g *Group) replace(lane int, after time.Duration) {
 	}()
 }
 
+// blameHeader reports the primary for a header that changed under the
+// group: the primary is the only member that runs application code against
+// the segment. Its violation fails the group over.
+func (g *Group) blameHeader(err error) {
+	g.mu.Lock()
+	p := g.members[g.primary]
+	g.mu.Unlock()
+	if p != nil {
+		p.violate("header", err.Error(), "the header the supervisor wrote")
+	}
+}
+
 // candidate reports whether member q (lane i) can take over from lane from:
 // a ready spare that is not the primary failed over from, and shows no sign
 // of dying, even one whose event the loop has not handled yet.
 func (g *Group) candidate(q *Process, i, from int) bool {
-	if q == nil || i == from || q.lane.Ready() != shm.ReadyYes || g.dying[q] || g.handled[q] {
+	if q == nil || i == from || q.readyMono.Load() == 0 || g.dying[q] || g.handled[q] {
 		return false
 	}
 	select {
@@ -430,6 +554,24 @@ func (g *Group) Stop(ctx context.Context) error {
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// killAll kills every member and waits for them.
+func (g *Group) killAll() {
+	g.mu.Lock()
+	g.stopped = true
+	members := append([]*Process(nil), g.members...)
+	g.mu.Unlock()
+	for _, p := range members {
+		if p != nil {
+			p.Kill()
+		}
+	}
+	for _, p := range members {
+		if p != nil {
+			<-p.exited
+		}
+	}
 }
 
 func (g *Group) stopAll(ctx context.Context) {

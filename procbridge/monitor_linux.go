@@ -43,6 +43,11 @@ var monitor hangMonitor
 // watchdog, so the monitor keeps their deadlines on its own timer.
 var noWatchdog atomic.Bool
 
+// monitorWakeDelay, set by tests, delays the monitor after each wake (ns),
+// so that a worker's re-arm of its watchdog always lands between the wake
+// and the monitor's handling of it.
+var monitorWakeDelay atomic.Int64
+
 type hangMonitor struct {
 	wakes   atomic.Int64 // times the loop woke (tests count them)
 	mu      sync.Mutex
@@ -164,20 +169,28 @@ func (m *hangMonitor) run(ep int) {
 	for {
 		thread.keep()
 		m.mu.Lock()
+		woke := mono.Now()
 		for _, fd := range ready {
-			// Drain what expired, if it is still ours: a worker's watchdog
+			// Quiet what expired, if it is still ours: a worker's watchdog
 			// may have been closed since, and its number reused.
 			st, ok := m.dogs[int(fd)]
-			if ok || int(fd) == m.timer {
-				linux.DrainTimer(int(fd))
-			}
-			if ok {
-				// It fired, so it is disarmed: whatever the deadline now,
-				// set it again. (A beat from another goroutine of the
-				// worker may have set it earlier than the monitor had.)
+			switch {
+			case ok:
+				// A worker's watchdog is never read: the worker shares its
+				// open file description and may have made it blocking,
+				// and re-armed it since the wait. Disarming never blocks,
+				// resets the expiry count and leaves it unreadable;
+				// whatever the deadline now, it is set again below. (A beat
+				// from another goroutine of the worker may have set it
+				// earlier than the monitor had.)
+				linux.SetTimer(int(fd), 0)
 				st.dogAt = -1
+				m.budgetFire(st, woke)
+			case int(fd) == m.timer:
+				linux.DrainTimer(int(fd)) // the monitor's own, never shared
 			}
 		}
+		m.audit()
 		if len(m.watch) == 0 {
 			m.running = false
 			linux.ReleaseTaskClocks()
@@ -228,6 +241,10 @@ func (m *hangMonitor) run(ep int) {
 		// While a suspect is watched, wait for its next look holding the
 		// P (rawWaitMax).
 		raw := watching && next-mono.Now() <= rawWaitMax && rawWaitOK()
+		idle := idleWaitMax
+		if len(m.dogs) > 0 {
+			idle = auditWaitMax
+		}
 		m.mu.Unlock()
 		for _, st := range hung {
 			st.p.hung(st, mono.Now())
@@ -238,11 +255,64 @@ func (m *hangMonitor) run(ep int) {
 		}
 		thread.keep()
 		var err error
-		if ready, err = linux.EpollWait(ep, ready[:0], raw, idleWaitMax); err != nil {
+		if ready, err = linux.EpollWait(ep, ready[:0], raw, idle); err != nil {
 			return // the set was closed under us: cannot happen while watching
 		}
 		m.wakes.Add(1)
+		if d := monitorWakeDelay.Load(); d > 0 {
+			linux.SleepUntil(mono.Now() + d) // tests: widen the race with a worker's re-arm
+		}
 	}
+}
+
+// A watchdog is the worker's to arm, and a worker may arm it wrong: early
+// (a storm of fires, each a look at every worker) or far ahead (its hang
+// judged late). An SDK worker arms it to its last beat plus its timeout
+// less the lead, and the monitor to the deadline it saw, so neither ever
+// fires before the deadline the monitor last saw, nor is ever armed more
+// than a timeout ahead. A worker's watchdog that breaks these rules is
+// revoked: its deadlines go on the monitor's own timer, as for a worker
+// without one. That is not a violation: a worker in another language on
+// the wrong clock is watched the slower way, not killed.
+const maxEarlyFires = 8
+
+// budgetFire counts a fire of st's watchdog before its deadline; after
+// maxEarlyFires in a row the watchdog is revoked (m.mu held).
+func (m *hangMonitor) budgetFire(st *hangState, now int64) {
+	if !st.parked && now >= st.watchAt() {
+		st.early = 0
+		return
+	}
+	// Early, or a parked spare's, which only the worker arms.
+	if st.early++; st.early >= maxEarlyFires {
+		m.revoke(st)
+	}
+}
+
+// audit revokes every watchdog armed further ahead than its worker's
+// timeout, as no SDK arms it. It runs at every wake, and the monitor
+// wakes at least every auditWaitMax while it holds a watchdog, so a worker
+// that arms its watchdog far ahead is judged at most that late (m.mu
+// held).
+func (m *hangMonitor) audit() {
+	for _, st := range m.dogs {
+		if linux.TimerRemaining(st.dog) > st.policy.Timeout {
+			m.revoke(st)
+		}
+	}
+}
+
+// revoke takes st's watchdog out of the epoll set; the monitor's own timer
+// keeps its deadlines from now on (m.mu held). The descriptor stays the
+// process's, closed when it is reaped.
+func (m *hangMonitor) revoke(st *hangState) {
+	if st.dog < 0 {
+		return
+	}
+	m.ctl(unix.EPOLL_CTL_DEL, st.dog, nil)
+	delete(m.dogs, st.dog)
+	st.dog = -1
+	st.revoked = true
 }
 
 // Raw system calls for the watch.
@@ -283,3 +353,8 @@ func rawWaitOK() bool { return runtime.GOMAXPROCS(0) > 1 }
 // sysmon awake for its first 10 ms, some 50 wakes of its own, so the bound
 // is long.
 const idleWaitMax = 10_000
+
+// auditWaitMax (ms) bounds the monitor's sleep while it holds a worker's
+// watchdog, so that one armed far ahead is found (audit): one wake a
+// second, a timerfd_gettime per watchdog.
+const auditWaitMax = 1_000

@@ -16,6 +16,7 @@ const (
 	reasonStopped
 	reasonHung
 	reasonNotReady
+	reasonViolation
 )
 
 // Process is one running worker process and the bridge that watches it.
@@ -38,13 +39,16 @@ type Process struct {
 	started   chan struct{} // closed when Start has emitted Ready or given up
 	dead      chan struct{} // closed when reaped and classified, before Exited is sent
 	dyingDone chan struct{} // closed when the death-notice waiter is done
-	exit      Exit
-	err       error
+	// dyingReleased: the process is reaped; its death-notice waiter ends.
+	dyingReleased atomic.Bool
+	exit          Exit
+	err           error
 
 	reason    atomic.Int32
 	spawnMono int64
 	readyMono atomic.Int64
 	dropped   atomic.Uint64
+	violation atomic.Pointer[violationError] // why it was killed, for reasonViolation
 
 	mu        sync.Mutex // guards signalling against reaping
 	reaped    bool
@@ -70,8 +74,8 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 // Pid returns the process id.
 func (p *Process) Pid() int { return p.pid }
 
-// Events returns the process's events: Ready, then possibly Hung or Dying,
-// then Exited, after which the channel is closed. The channel has room for
+// Events returns the process's events: Ready, then possibly Hung or Dying
+// (or an event saying it broke the segment's protocol), then Exited, after which the channel is closed. The channel has room for
 // every event, so a slow reader never delays the bridge.
 func (p *Process) Events() <-chan Event { return p.events }
 
@@ -173,8 +177,15 @@ func (p *Process) Stop(ctx context.Context) (Exit, error) {
 
 // Kill sends SIGKILL to the process group at once, without waiting. Safe to
 // call twice, and after the process ended.
-func (p *Process) Kill() {
-	p.setReason(reasonStopped)
+func (p *Process) Kill() { p.kill(reasonStopped) }
+
+// kill sends SIGKILL to the process group, recording why only when why is
+// a reason: a process already dying of its own (a certain death notice)
+// is killed with reasonNone, so that its end is told by its status.
+func (p *Process) kill(why int32) {
+	if why != reasonNone {
+		p.setReason(why)
+	}
 	p.signalGroup(sigKill)
 }
 
@@ -204,6 +215,8 @@ func (p *Process) classify(code int, sig int, core bool, ns int64, readySeen boo
 		e.Kind = ExitStopped
 	case reasonNotReady:
 		e.Kind = ExitNotReady
+	case reasonViolation:
+		e.Kind = exitKilledViolation
 	default:
 		switch {
 		case !readySeen:

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/understudy/understudy/internal/limits"
@@ -48,6 +50,30 @@ type Segment struct {
 	seg  *shm.Segment
 	to   *shm.Ring // supervisor → worker
 	from *shm.Ring // worker → supervisor
+
+	// The supervisor's own copy of the control word (epoch<<8 | lane):
+	// every process maps the word and may write it, so every lane the
+	// supervisor indexes comes from here. Written under mu.
+	mu   sync.Mutex
+	ctl  atomic.Uint64
+	hist [maxLanes + 1]uint64 // the last promotions' control words, a ring by epoch
+}
+
+// setCtl makes c the supervisor's control word and remembers which lane
+// was primary at its epoch (s.mu held).
+func (s *Segment) setCtl(c uint64) {
+	s.ctl.Store(c)
+	s.hist[(c>>8)%uint64(len(s.hist))] = c
+}
+
+// primaryAt returns the lane that was primary at epoch e, when the
+// supervisor still remembers (s.mu held).
+func (s *Segment) primaryAt(e uint64) (int, bool) {
+	c := s.hist[e%uint64(len(s.hist))]
+	if c>>8 != e {
+		return 0, false
+	}
+	return int(c & 0xff), true
 }
 
 // newSegment creates a segment.
@@ -96,41 +122,140 @@ func createSegment(name string, c segmentConfig) (*Segment, error) {
 // refers to the segment. Processes already started keep their mapping.
 func (s *Segment) close() error { return s.seg.CloseFd() }
 
-// Control returns the fencing epoch and the primary's lane.
-func (s *Segment) Control() (epoch uint64, lane int) { return s.seg.Control() }
+// Control returns the fencing epoch and the primary's lane: the control
+// word when it holds what a promotion leaves (the supervisor's last
+// promotion, or a spare's own promotion after it), else the supervisor's
+// own record. The lane is always one of the segment's.
+func (s *Segment) Control() (epoch uint64, lane int) {
+	c := s.ctl.Load()
+	if seen := s.seg.ControlWord(); shm.Reconcile(c, seen, s.cfg.Lanes) != shm.ControlCorrupt {
+		c = seen
+	}
+	return c >> 8, int(c & 0xff)
+}
+
+// primaryLane returns the lane the supervisor last made or accepted as
+// primary: never the worker's word.
+func (s *Segment) primaryLane() int { return int(s.ctl.Load() & 0xff) }
+
+// controlCorrupt reports the control word when it holds nothing a
+// promotion leaves.
+func (s *Segment) controlCorrupt() (seen uint64, corrupt bool) {
+	seen = s.seg.ControlWord()
+	return seen, shm.Reconcile(s.ctl.Load(), seen, s.cfg.Lanes) == shm.ControlCorrupt
+}
 
 // Failover fences the primary on lane from and makes lane to the primary
 // under a new epoch, then wakes the process parked in lane to. If another
 // promoter got there first (a spare the kernel woke when the primary died),
 // it changes nothing. It returns the epoch and lane that are primary now.
+// A control word that no promotion leaves (some process of the segment
+// wrote it) is overwritten with the promotion, and the error, wrapping
+// ErrBadSegment, says what it held.
 func (s *Segment) Failover(from, to int) (epoch uint64, lane int, err error) {
 	epoch, lane, _, err = s.failover(from, to)
+	if errors.Is(err, errControlCorrupt) {
+		err = fmt.Errorf("%w: %w", ErrBadSegment, err)
+	}
 	return epoch, lane, err
 }
 
+// errControlCorrupt: the control word held a value no promotion leaves.
+var errControlCorrupt = errors.New("control word corrupt")
+
+// controlError says what a corrupt control word held.
+type controlError struct {
+	seen, want uint64
+}
+
+func (e *controlError) Error() string {
+	return fmt.Sprintf("control word = %#x (epoch %d, lane %d), want epoch %d lane %d or a spare's promotion to epoch %d",
+		e.seen, e.seen>>8, e.seen&0xff, e.want>>8, e.want&0xff, e.want>>8+1)
+}
+
+func (e *controlError) Unwrap() error { return errControlCorrupt }
+
 // failover is Failover, also saying whether this call made the promotion.
+// It never loops on the word: one compare-and-swap against the copy, and a
+// word that is neither the copy nor a spare's promotion is overwritten.
 func (s *Segment) failover(from, to int) (epoch uint64, lane int, won bool, err error) {
 	if to < 0 || to >= s.cfg.Lanes || to == from {
 		return 0, 0, false, &SpecError{Field: "lane", Value: fmt.Sprint(to), Reason: fmt.Sprintf("want another lane of 0..%d", s.cfg.Lanes-1)}
 	}
-	for !won {
-		e, active := s.seg.Control()
-		if active != from {
-			break // someone promoted already
-		}
-		won = s.seg.Promote(e, from, to)
+	s.mu.Lock()
+	auth := s.ctl.Load()
+	seen := s.seg.ControlWord()
+	switch shm.Reconcile(auth, seen, s.cfg.Lanes) {
+	case shm.ControlPromoted:
+		auth = seen // a spare the kernel woke promoted itself
+		s.setCtl(auth)
+	case shm.ControlCorrupt:
+		err = &controlError{seen: seen, want: auth}
 	}
-	epoch, lane = s.seg.Control()
+	authE, authL := auth>>8, int(auth&0xff)
+	switch {
+	case authL != from:
+		// Someone promoted already, or the caller is stale.
+		if err != nil {
+			s.seg.StoreControl(auth)
+		}
+	case authE+1 >= shm.MaxEpoch:
+		err = fmt.Errorf("%w: epoch %d exhausted", ErrBadSegment, authE)
+	case err == nil && s.seg.CompareAndSwapControl(auth, (authE+1)<<8|uint64(to)):
+		auth, won = (authE+1)<<8|uint64(to), true
+		s.setCtl(auth)
+	default:
+		// The word changed since it was read, or is corrupt.
+		seen = s.seg.ControlWord()
+		switch shm.Reconcile(s.ctl.Load(), seen, s.cfg.Lanes) {
+		case shm.ControlPromoted:
+			auth = seen
+		default:
+			if err == nil {
+				err = &controlError{seen: seen, want: auth}
+			}
+			auth, won = (authE+1)<<8|uint64(to), true
+			s.seg.StoreControl(auth) // fences every process, whatever it believed
+		}
+		s.setCtl(auth)
+	}
+	s.mu.Unlock()
+	epoch, lane = auth>>8, int(auth&0xff)
 	wakeLane(s.seg.Lane(lane))
 	lookForHangs() // the new primary's heartbeat clock starts now
-	return epoch, lane, won, nil
+	return epoch, lane, won, err
 }
 
-// State copies the latest committed state into buf (at least StateSize
-// bytes): the highest epoch wins, so a fenced primary's late commits are
-// ignored once its successor has committed.
+// force makes lane to the primary under the next epoch whatever the word
+// holds: the word named a lane no process of the group serves. It returns
+// the new epoch and lane.
+func (s *Segment) force(to int) (epoch uint64, lane int) {
+	s.mu.Lock()
+	next := (s.ctl.Load()>>8+1)<<8 | uint64(to)
+	s.seg.StoreControl(next)
+	s.setCtl(next)
+	s.mu.Unlock()
+	wakeLane(s.seg.Lane(to))
+	lookForHangs()
+	return next >> 8, to
+}
+
+// State copies the committed state into buf (at least StateSize bytes):
+// the primary's latest commit at its epoch, or, between a promotion and the
+// new primary's first commit, its predecessor's. A fenced primary's late
+// commits, and anything a spare writes, are never returned: every process
+// of the segment can write every slot, so the supervisor reads the lanes
+// its own record of the promotions names, at their epochs.
 func (s *Segment) State(buf []byte) (n int, epoch uint64, err error) {
-	n, _, epoch, _, err = s.seg.LatestState(buf)
+	e, lane := s.Control()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, _, epoch, _, err = s.seg.CommittedState(buf, e, lane, func(back uint64) (int, bool) {
+		if c := s.ctl.Load(); back == c>>8 {
+			return int(c & 0xff), true
+		}
+		return s.primaryAt(back)
+	})
 	if err != nil && !errors.Is(err, shm.ErrNoState) {
 		err = fmt.Errorf("%w: %w", ErrBadSegment, err)
 	}
@@ -154,6 +279,10 @@ func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 		return 0, shm.ErrNoRing
 	}
 	deadline := time.Now().Add(timeout)
+	// The waiters word is the worker's to write too: one that keeps it
+	// from holding 1 ends every futex wait at once. After a few waits that
+	// ended with the ring still empty, sleep instead, backing off.
+	empty, nap := 0, recvNapMin
 	for {
 		n, err := s.from.Recv(buf)
 		if !errors.Is(err, shm.ErrRingEmpty) {
@@ -166,12 +295,26 @@ func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 		if left <= 0 {
 			return 0, fmt.Errorf("procbridge: no reply within %v: %w", timeout, os.ErrDeadlineExceeded)
 		}
+		if empty >= recvEmptyWaits {
+			time.Sleep(min(nap, left))
+			nap = min(2*nap, recvNapMax)
+			continue
+		}
 		word, val := s.from.Prepare()
 		if s.from.Empty() {
 			linux.FutexWait(word, val, left)
+			empty++
 		}
 	}
 }
+
+// The bound on Recv's waits that end with nothing to read (see Recv): its
+// CPU is then a few wakes, plus one each recvNapMax.
+const (
+	recvEmptyWaits = 4
+	recvNapMin     = 100 * time.Microsecond
+	recvNapMax     = 5 * time.Millisecond
+)
 
 // validateHeartbeat checks a heartbeat config; sdk says the process speaks
 // the worker protocol.

@@ -143,6 +143,13 @@ func (p *Process) spawn(mode watchMode) error {
 			f.Close()
 		}
 	}()
+	// Each worker gets an open file description of the lifeline of its
+	// own, so that the flags one worker sets on it (O_NONBLOCK) reach no
+	// other: reopening the pipe through /proc makes a new one.
+	if own, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(life.Fd())), os.O_RDONLY|syscall.O_CLOEXEC, 0); err == nil {
+		toClose = append(toClose, own)
+		life = own
+	}
 	var pending []func() // output drains, started once the pid is known
 	stream := func(o Output, std *os.File, isErr bool) (uintptr, error) {
 		switch o.kind {
@@ -181,6 +188,11 @@ func (p *Process) spawn(mode watchMode) error {
 	if spec.Worker != "" {
 		env = append(env, shm.EnvWorker+"="+spec.Worker)
 	}
+	role := "spare"
+	if c := p.segment.ctl.Load(); int(c&0xff) == p.lane.Index() {
+		role = strconv.FormatUint(c>>8, 10)
+	}
+	env = append(env, shm.EnvEpoch+"="+role)
 	if mode == watchSentinel {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -272,7 +284,7 @@ func childEnv(base []string) []string {
 	for _, kv := range base {
 		key, _, _ := strings.Cut(kv, "=")
 		switch key {
-		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker, shm.EnvWatchdogFd, linux.MarkEnv:
+		case shm.EnvSegmentFd, shm.EnvLane, shm.EnvLifelineFd, shm.EnvSentinelFd, shm.EnvWorker, shm.EnvWatchdogFd, shm.EnvEpoch, linux.MarkEnv:
 			continue
 		}
 		out = append(out, kv)
@@ -460,11 +472,18 @@ func (p *Process) watch() {
 	if ws.Signaled() {
 		code, sig = -1, int(ws.Signal())
 	}
-	readySeen := atomic.LoadUint32(p.lane.ReadyWord()) == shm.ReadyYes
+	// The worker's ready word may add readiness (it said Ready and died
+	// before the bridge looked) but never take back what the bridge saw.
+	readySeen := p.readyMono.Load() != 0 || atomic.LoadUint32(p.lane.ReadyWord()) == shm.ReadyYes
 	p.atEnd.beats, p.atEnd.lastBeat = p.lane.Heartbeat()
 	p.atEnd.mark = p.lane.Mark()
 	p.exit = p.classify(code, sig, ws.CoreDump(), seen, readySeen)
 	p.err = p.exit.err(p.name, p.pid)
+	if xe, ok := p.err.(*ExitError); ok && p.exit.Kind == exitKilledViolation {
+		if v := p.violation.Load(); v != nil {
+			xe.cause = v
+		}
+	}
 	close(p.dead)
 	<-p.started      // Ready, when there is one, comes first
 	p.releaseDying() // and Dying, when there is one

@@ -41,6 +41,12 @@ type hangState struct {
 	psi0       int64  // the machine's CPU pressure total when the watch opened (cpuPressure)
 	psi0At     int64  // mono ns when psi0 was read
 	psiOK      bool   // psi0 could be read
+	early      int    // watchdog fires in a row before the deadline (budgetFire)
+	revoked    bool   // the watchdog broke the rules: the monitor's timer serves
+	// corrupt: the worker broke the segment's protocol (its control word,
+	// corruptWord); it is killed for that, not judged hung.
+	corrupt     bool
+	corruptWord uint64
 }
 
 // newHangState starts the watch of p, from its readiness. A worker gets
@@ -148,7 +154,15 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	if st.p.reason.Load() != reasonNone {
 		return now + timeout, false // being stopped: not ours to judge
 	}
-	if st.p.seg.ActiveLane() != st.p.lane.Index() {
+	if seen, bad := st.p.segment.controlCorrupt(); bad && st.p.segment.cfg.Lanes == 1 {
+		// Nobody else maps a segment of one lane: the worker wrote its
+		// control word. (In a group the word may hold a spare's own
+		// promotion, which the group judges.)
+		st.corrupt, st.corruptWord = true, seen
+		st.clear()
+		return 0, true
+	}
+	if st.p.segment.primaryLane() != st.p.lane.Index() {
 		// A parked spare does not beat; its clock starts when it is
 		// promoted, and whoever promotes it makes the monitor look
 		// (Segment.Failover), so its watchdog can sleep till then.
@@ -289,8 +303,13 @@ func hangKind(k hang.Kind) string {
 	return hangAsleep
 }
 
-// hung reports a confirmed hang and kills the worker's group.
+// hung reports a confirmed hang, or the violation the look found, and
+// kills the worker's group.
 func (p *Process) hung(st *hangState, now int64) {
+	if st.corrupt {
+		p.violate("control word", controlWord(st.corruptWord), controlWord(p.segment.ctl.Load())+", the only lane")
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.reaped || processDying(p.pid) {

@@ -195,6 +195,9 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 	if f.Audio != nil {
 		r.log.Info("the file's audio graph is not run here; understudy render renders it")
 	}
+	if err := nonDumpable(); err != nil {
+		r.log.Warn("could not make the supervisor non-dumpable: workers of its user may reach its descriptors and memory through /proc", "err", err)
+	}
 	r.log.Info("starting the tree", "file", f.Path)
 	var tree *supervision.Tree
 	killedAt := false

@@ -39,6 +39,14 @@ func FutexWait(addr *uint32, val uint32, timeout time.Duration) error {
 	return e
 }
 
+// FutexWaitWoken is FutexWait, reporting whether a FUTEX_WAKE ended the
+// sleep (not a changed value, a signal or the timeout).
+func FutexWaitWoken(addr *uint32, val uint32, timeout time.Duration) bool {
+	t := unix.NsecToTimespec(int64(timeout))
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(val), uintptr(unsafe.Pointer(&t)), 0, 0)
+	return e == 0
+}
+
 // FutexWaitUntil is FutexWait with an absolute CLOCK_MONOTONIC deadline in
 // nanoseconds (FUTEX_WAIT_BITSET takes an absolute time, so a wait that is
 // interrupted and retried does not drift). It reports whether the deadline
@@ -75,12 +83,22 @@ func WaitvOn(addr *uint32, val uint32) Waitv {
 // 5.16+). It returns nil then, or when a signal interrupted the sleep, and
 // the kernel's error otherwise: ENOSYS before 5.16.
 func FutexWaitv(ws []Waitv) error {
-	_, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0, 0, 0, 0)
+	_, err := FutexWaitvIndex(ws)
+	return err
+}
+
+// FutexWaitvIndex is FutexWaitv, also returning the index of the word that
+// was woken, or -1 when none was (a word that no longer held its value, a
+// signal).
+func FutexWaitvIndex(ws []Waitv) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0, 0, 0, 0)
 	switch e {
-	case 0, unix.EAGAIN, unix.EINTR:
-		return nil
+	case 0:
+		return int(r), nil
+	case unix.EAGAIN, unix.EINTR:
+		return -1, nil
 	}
-	return e
+	return -1, e
 }
 
 // FutexWaitEither sleeps until either word is woken or no longer holds

@@ -29,3 +29,11 @@ func FutexWaitv(ws []Waitv) error { return fmt.Errorf("futex_waitv: %w", ErrNotS
 
 // FutexWaitEither returns at once.
 func FutexWaitEither(a *uint32, av uint32, b *uint32, bv uint32) {}
+
+// FutexWaitvIndex needs Linux.
+func FutexWaitvIndex(ws []Waitv) (int, error) {
+	return -1, fmt.Errorf("futex_waitv: %w", ErrNotSupported)
+}
+
+// FutexWaitWoken reports false at once.
+func FutexWaitWoken(addr *uint32, val uint32, timeout time.Duration) bool { return false }

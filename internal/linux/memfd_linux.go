@@ -21,6 +21,13 @@ func NewMemfd(name string, size int, sealed bool) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("memfd_create: %w", err)
 	}
+	// Mode 0: only descriptions handed down reach it. A same-uid process
+	// could otherwise open it through /proc/<pid>/fd of any process that
+	// holds it, another child's supervisor or sibling included.
+	if err := unix.Fchmod(fd, 0); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("fchmod: %w", err)
+	}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("ftruncate %d: %w", size, err)

@@ -31,3 +31,14 @@ func TestMemfd(t *testing.T) {
 		require.NoError(t, unix.Close(fd))
 	}
 }
+
+// TestMemfdModeZero: a memfd is created mode 0, so that only descriptions
+// handed down reach it (not an open through /proc/<pid>/fd).
+func TestMemfdModeZero(t *testing.T) {
+	fd, err := NewMemfd("test", 4096, true)
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(fd, &st))
+	assert.Zero(t, st.Mode&0o777)
+}

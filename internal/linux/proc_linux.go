@@ -39,8 +39,42 @@ func ReadTaskStat(pid, tid int) (Task, bool) {
 		return Task{}, false
 	}
 	var t Task
-	t.State, t.Flags = parseStat(b)
+	t.State, t.Flags, t.Pending = parseStatPending(b)
 	return t, true
+}
+
+// GroupEnding reports whether process pid is ending (or replacing itself
+// by an exec), as the death notice of its thread tid claims; false when
+// the notice is not the truth: tid lives, or it exited alone while the
+// process goes on.
+//
+// A group exit (a fatal signal, exit_group) and an exec put SIGKILL in
+// every other thread's own pending set at once, before any of them runs,
+// and a SIGKILL is never pending on a thread of a process that is not
+// ending: so once tid is gone or exiting, another thread with SIGKILL
+// pending, or no live thread at all, means the process is ending. A
+// thread merely exiting (PF_EXITING) may be exiting alone, and tells
+// nothing.
+func GroupEnding(pid, tid int) bool {
+	if t, ok := ReadTaskStat(pid, tid); ok && t.State != 'Z' && t.State != 'X' && t.Flags&PFExiting == 0 {
+		return false // the thread whose death is claimed lives
+	}
+	ending, live := false, false
+	EachTask(pid, func(other int) {
+		if ending || other == tid {
+			return
+		}
+		t, ok := ReadTaskStat(pid, other)
+		switch {
+		case !ok || t.State == 'Z' || t.State == 'X':
+		case t.Pending&sigkillBit != 0:
+			ending = true
+		case t.Flags&PFExiting != 0:
+		default:
+			live = true
+		}
+	})
+	return ending || !live
 }
 
 // ReadTask reads thread tid of process pid's stat and schedstat. It

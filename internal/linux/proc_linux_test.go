@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,4 +91,30 @@ func TestTaskClock(t *testing.T) {
 	KeepTaskClocks()
 	ReleaseTaskClocks()
 	ReleaseTaskClocks()
+}
+
+// TestGroupEnding: a death notice for a live thread, or for a thread that
+// exited alone while the process goes on, is not an ending process.
+func TestGroupEnding(t *testing.T) {
+	assert.False(t, GroupEnding(os.Getpid(), Gettid()), "a live thread")
+	// A thread of its own (not the main one, which the runtime never ends)
+	// that exits with its goroutine.
+	gone := os.Getpid()
+	for gone == os.Getpid() {
+		tids := make(chan int)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+			tids <- Gettid()
+		}()
+		gone = <-tids
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, ok := ReadTaskStat(os.Getpid(), gone); !ok {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "thread %d did not exit", gone)
+		runtime.Gosched()
+	}
+	assert.False(t, GroupEnding(os.Getpid(), gone), "a thread that exited alone")
 }

@@ -7,13 +7,19 @@ import "strconv"
 type Task struct {
 	State byte   // 'R' running or runnable, 'S' asleep, 'D' in the kernel, 'T' stopped, …; 0 unread
 	Flags uint64 // the kernel's PF_* flags
-	Run   int64  // ns on a CPU (the kernel brings it up to date at the scheduler's tick)
-	Wait  int64  // ns waiting on a run queue
+	// Pending is the thread's own pending signals (bit n-1 for signal n),
+	// from its task stat.
+	Pending uint64
+	Run     int64 // ns on a CPU (the kernel brings it up to date at the scheduler's tick)
+	Wait    int64 // ns waiting on a run queue
 }
 
 // PFExiting is the kernel's PF_EXITING task flag: the thread is in its exit
 // path.
 const PFExiting = 0x4
+
+// sigkillBit is SIGKILL's bit in Task.Pending.
+const sigkillBit = 1 << (9 - 1)
 
 // statSize is the buffer a stat or schedstat is read into: a stat line
 // with the longest command name is about 350 bytes.
@@ -24,26 +30,44 @@ const statSize = 512
 // flags, the sixth field after the state. Either is 0 when the line is cut
 // short.
 func parseStat(b []byte) (state byte, flags uint64) {
+	state, flags, _ = parseStatPending(b)
+	return state, flags
+}
+
+// parseStatPending is parseStat, also reading the pending signals: the
+// 31st field, the 28th after the state.
+func parseStatPending(b []byte) (state byte, flags, pending uint64) {
 	i := len(b) - 1
 	for i >= 0 && b[i] != ')' {
 		i--
 	}
 	if i < 0 || i+2 >= len(b) {
-		return 0, 0
+		return 0, 0, 0
 	}
 	state = b[i+2]
 	// Fields after ')': state, ppid, pgrp, session, tty_nr, tpgid, flags.
-	f, ok := field(b[i+1:], 6)
+	flags, ok := unsigned(b[i+1:], 6)
 	if !ok {
-		return state, 0
+		return state, 0, 0
 	}
+	pending, _ = unsigned(b[i+1:], 28)
+	return state, flags, pending
+}
+
+// unsigned reads field k (0-based) of b as a decimal number.
+func unsigned(b []byte, k int) (uint64, bool) {
+	f, ok := field(b, k)
+	if !ok || len(f) > 20 {
+		return 0, false
+	}
+	var v uint64
 	for _, c := range f {
 		if c < '0' || c > '9' {
-			return state, 0
+			return 0, false
 		}
-		flags = flags*10 + uint64(c-'0')
+		v = v*10 + uint64(c-'0')
 	}
-	return state, flags
+	return v, true
 }
 
 // parseSchedstat reads the first two fields of a schedstat line: ns on a

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +48,28 @@ func TestProcPath(t *testing.T) {
 	assert.Equal(t, "/proc/42/task/43/stat\x00", string(ProcPath(nil, 42, 43, "stat")))
 	assert.Equal(t, "/proc/42/task\x00", string(ProcPath(nil, 42, 0, "task")))
 	assert.Equal(t, "/proc/42\x00", string(ProcPath(nil, 42, 0, "")))
+}
+
+// FuzzTaskStat: a worker names its own threads (comm, up to 15 bytes, any
+// of them ")", spaces or digits): the stat parser returns the kernel's
+// state and flags after the last ")", never a field of the name.
+func FuzzTaskStat(f *testing.F) {
+	f.Add([]byte("x) R 1 2 ("), byte('S'), uint64(4194368))
+	f.Add([]byte(")))"), byte('R'), uint64(0))
+	f.Add([]byte("a b c d e f g h"), byte('Z'), uint64(1<<21))
+	f.Fuzz(func(t *testing.T, comm []byte, state byte, flags uint64) {
+		if len(comm) > 15 || state == ' ' || state == '\n' || state == '\t' || state == ')' {
+			return
+		}
+		for _, c := range comm {
+			if c == 0 || c == '\n' {
+				return
+			}
+		}
+		line := fmt.Sprintf("4242 (%s) %s 1 4242 4242 0 -1 %d 0 0 0 0\n", comm, []byte{state}, flags)
+		gotState, gotFlags := parseStat([]byte(line))
+		assert.Equal(t, state, gotState, "%q", line)
+		assert.Equal(t, flags, gotFlags, "%q", line)
+		parseStat(comm) // garbage alone never panics
+	})
 }

@@ -24,10 +24,23 @@ func SetTimer(fd int, at int64) {
 
 // DrainTimer reads an expired timerfd's count, so that it no longer polls
 // readable. The read is raw; on a timerfd that has not expired it fails at
-// once (the timerfd is non-blocking).
+// once (the timerfd is non-blocking). Only for a timerfd no other process
+// holds: a read on a description another process made blocking blocks.
 func DrainTimer(fd int) {
 	var buf [8]byte
 	readRaw(fd, buf[:], -1)
+}
+
+// TimerRemaining returns how long the timerfd fd has left before it
+// expires (ns), 0 when it is disarmed (or cannot be read). timerfd_gettime
+// never blocks, whatever the descriptor's flags, so the call is raw.
+func TimerRemaining(fd int) int64 {
+	var spec unix.ItimerSpec
+	_, _, e := unix.RawSyscall(unix.SYS_TIMERFD_GETTIME, uintptr(fd), uintptr(unsafe.Pointer(&spec)), 0)
+	if e != 0 {
+		return 0
+	}
+	return spec.Value.Nano()
 }
 
 // SleepUntil sleeps until the absolute CLOCK_MONOTONIC time deadline (ns),

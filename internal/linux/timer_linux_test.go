@@ -43,3 +43,29 @@ func TestSleepUntil(t *testing.T) {
 	SleepUntil(at)
 	assert.GreaterOrEqual(t, mono.Now(), at)
 }
+
+// TestTimerRemaining: gettime tells what is left, and disarming (which
+// never blocks) leaves a blocking timerfd that had expired unreadable.
+func TestTimerRemaining(t *testing.T) {
+	timer, err := NewTimer()
+	require.NoError(t, err)
+	defer unix.Close(timer)
+	assert.Zero(t, TimerRemaining(timer), "disarmed")
+	var now unix.Timespec
+	require.NoError(t, unix.ClockGettime(unix.CLOCK_MONOTONIC, &now))
+	SetTimer(timer, now.Nano()+int64(time.Hour))
+	left := TimerRemaining(timer)
+	assert.Greater(t, left, int64(59*time.Minute))
+	assert.LessOrEqual(t, left, int64(time.Hour))
+
+	require.NoError(t, unix.SetNonblock(timer, false))
+	SetTimer(timer, 1) // expired at once
+	fds := []unix.PollFd{{Fd: int32(timer), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 5000)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "expired")
+	SetTimer(timer, 0)
+	n, err = unix.Poll(fds, 0)
+	require.NoError(t, err)
+	assert.Zero(t, n, "disarming clears the expiry: nothing left to read")
+}

@@ -13,5 +13,8 @@ func SetTimer(fd int, at int64) {}
 // DrainTimer does nothing.
 func DrainTimer(fd int) {}
 
+// TimerRemaining returns 0.
+func TimerRemaining(fd int) int64 { return 0 }
+
 // SleepUntil returns at once.
 func SleepUntil(deadline int64) {}

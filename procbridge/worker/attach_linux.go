@@ -37,8 +37,16 @@ func attach() (*Worker, error) {
 	w := &Worker{seg: seg, lane: seg.Lane(lane)}
 	w.lane.SetPid(os.Getpid())
 	hooks.SetMark(w.lane.SetMark)
-	if e, active := seg.Control(); active == lane {
-		w.epoch.Store(e) // started as the primary
+	// The role comes from the supervisor, in the environment: the control
+	// word is any process's to write. A spare holds an epoch no control
+	// word can hold (it has 56 bits of epoch) until it is promoted.
+	w.epoch.Store(^uint64(0))
+	if s, ok := os.LookupEnv(shm.EnvEpoch); ok {
+		if e, err := strconv.ParseUint(s, 10, 64); err == nil && e < shm.MaxEpoch {
+			w.epoch.Store(e) // started as the primary
+		}
+	} else if e, active := seg.Control(); active == lane {
+		w.epoch.Store(e) // a supervisor that does not say: the word tells
 	}
 	if os.Getenv(envNoRobust) == "" {
 		if err := armRobust(w.lane); err != nil {
@@ -78,12 +86,21 @@ func attach() (*Worker, error) {
 // write end lives only in the supervisor, so its read end sees EOF when the
 // supervisor is gone, however it died. This goroutine lives as long as the
 // process, by design.
+//
+// Only EOF means the supervisor is gone: a read that fails because the
+// descriptor was made non-blocking (by whoever shares its description)
+// polls and reads again.
 func watchLifeline(fd int) {
-	f := os.NewFile(uintptr(fd), "understudy-lifeline")
 	var b [1]byte
 	for {
-		if _, err := f.Read(b[:]); err != nil {
-			break
+		n, err := unix.Read(fd, b[:])
+		if err == unix.EAGAIN {
+			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			unix.Poll(p, -1)
+			continue
+		}
+		if err != unix.EINTR && (err != nil || n == 0) {
+			break // EOF, or a descriptor that cannot be read
 		}
 	}
 	fmt.Fprintln(os.Stderr, "understudy worker: the supervisor is gone; exiting")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
@@ -77,9 +78,18 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		if pv == parkReleased {
 			continue // ctx ended: loop to return its error
 		}
+		primary := w.seg.Lane(active)
+		if primary == nil || e+1 >= shm.MaxEpoch {
+			// A control word no promotion leaves: some process of the
+			// segment wrote it. The supervisor overwrites it; wait for
+			// its wake, looking again now and then.
+			w.lane.CountParkLoop()
+			linux.FutexWait(park, pv, time.Second)
+			continue
+		}
 		// The primary's robust word for our lane: the kernel marks it
 		// when the primary's robust thread dies, and wakes us.
-		rw := w.seg.Lane(active).RobustWord(1 + me)
+		rw := primary.RobustWord(1 + me)
 		rv := atomic.LoadUint32(rw)
 		if rv&shm.FutexOwnerDied != 0 {
 			w.seg.Promote(e, active, me) // we, the supervisor or another spare: one wins
@@ -122,8 +132,11 @@ func (w *Worker) adopt(epoch uint64) error {
 	if w.seg.Layout().StateSize == 0 {
 		return nil
 	}
+	// The state the previous primary committed: the highest epoch below
+	// ours, from another lane (shm.CommittedState's third rule), so that a
+	// slot a spare forged with a future epoch is never adopted.
 	buf := w.stateBuf()
-	n, lane, _, _, err := w.seg.LatestState(buf)
+	n, lane, _, _, err := w.seg.CommittedState(buf, epoch, w.lane.Index(), nil)
 	switch {
 	case errors.Is(err, shm.ErrNoState):
 		return nil
@@ -163,7 +176,8 @@ func (w *Worker) Commit(state []byte) error {
 // State copies the latest committed state into buf (the spec's StateSize
 // bytes at most) and returns its length, or procbridge.ErrNoState.
 func (w *Worker) State(buf []byte) (int, error) {
-	n, _, _, _, err := w.seg.LatestState(buf)
+	e, lane := w.seg.Control()
+	n, _, _, _, err := w.seg.CommittedState(buf, e, lane, nil)
 	return n, err
 }
 
@@ -177,6 +191,9 @@ func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
 	}
 	stop := context.AfterFunc(ctx, r.Release)
 	defer stop()
+	// The waiters word is any process's to write: after a few waits that
+	// ended with the ring still empty, sleep instead, backing off.
+	empty, nap := 0, 100*time.Microsecond
 	for {
 		n, err := r.Recv(buf)
 		if !errors.Is(err, shm.ErrRingEmpty) {
@@ -185,9 +202,15 @@ func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
+		if empty >= 4 {
+			time.Sleep(nap)
+			nap = min(2*nap, 5*time.Millisecond)
+			continue
+		}
 		word, val := r.Prepare()
 		if r.Empty() && ctx.Err() == nil {
 			linux.FutexWait(word, val, 0)
+			empty++
 		}
 	}
 }

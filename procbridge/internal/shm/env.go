@@ -14,6 +14,10 @@ const (
 	// wakes only when a worker misses its deadline. Its number follows the
 	// extra files.
 	EnvWatchdogFd = "UNDERSTUDY_WATCHDOG_FD"
+	// EnvEpoch: the epoch of the process started as the primary, "spare"
+	// for a spare. A sibling can write the control word, not a process's
+	// environment.
+	EnvEpoch = "UNDERSTUDY_EPOCH"
 
 	// Descriptor numbers in the child.
 	FdSegment  = 3

@@ -106,6 +106,14 @@ func (s *Segment) Validate() error {
 	return nil
 }
 
+// RestoreHeader writes the header again from the layout the segment was
+// created with (the supervisor's own record), magic last, after a peer
+// scribbled on it.
+func (s *Segment) RestoreHeader() {
+	atomic.StoreUint64(s.u64(offMagic), 0)
+	s.writeHeader()
+}
+
 // AttachVerdict returns what the worker said of the segment at attach.
 func (s *Segment) AttachVerdict() AttachVerdict {
 	return AttachVerdict(atomic.LoadUint32(s.u32(offAttachErr)))
@@ -139,7 +147,7 @@ func (s *Segment) ActiveLane() int { _, l := s.Control(); return l }
 // promoters (the supervisor, spares woken by the kernel) exactly one wins.
 // It reports whether this call won.
 func (s *Segment) Promote(epoch uint64, from, to int) bool {
-	if to < 0 || to >= s.layout.Lanes {
+	if to < 0 || to >= s.layout.Lanes || from < 0 || from >= s.layout.Lanes || epoch+1 >= MaxEpoch {
 		return false
 	}
 	old := epoch<<8 | uint64(from)

@@ -52,8 +52,13 @@ func (l *Lane) Commit(epoch uint64, data []byte) error {
 	return nil
 }
 
-// maxReadTries bounds the retries of a reader racing a writer.
-const maxReadTries = 64
+// maxReadTries bounds the retries of a reader racing a writer, and
+// maxReadCopies the copies of the state among them: a writer flipping the
+// slot's sequence could otherwise make each read copy the slot every try.
+const (
+	maxReadTries  = 64
+	maxReadCopies = 4
+)
 
 // ReadState copies lane i's latest commit into buf (which must hold
 // StateSize bytes) and returns its length, epoch and sequence number. The
@@ -66,6 +71,7 @@ func (l *Lane) ReadState(buf []byte) (n int, epoch, seq uint64, err error) {
 		return 0, 0, 0, fmt.Errorf("%w: the segment has no state region (StateSize 0)", ErrNoState)
 	}
 	seqWord := s.u64(s.laneState(l.index) + laneSeqOff)
+	copies := 0
 	for range maxReadTries {
 		seq = atomic.LoadUint64(seqWord)
 		if seq == 0 {
@@ -83,6 +89,9 @@ func (l *Lane) ReadState(buf []byte) (n int, epoch, seq uint64, err error) {
 		if len(buf) < length {
 			return 0, 0, 0, fmt.Errorf("shm: read state: buffer of %d bytes for %d", len(buf), length)
 		}
+		if copies++; copies > maxReadCopies {
+			break
+		}
 		copy(buf, s.mem[off+slotHdrSize:off+slotHdrSize+length])
 		// The writer reuses this slot only two commits later, and clears
 		// its sequence first: if it still reads seq, the copy is whole. (A
@@ -93,12 +102,92 @@ func (l *Lane) ReadState(buf []byte) (n int, epoch, seq uint64, err error) {
 		}
 		return length, epoch, seq, nil
 	}
-	return 0, 0, 0, fmt.Errorf("%w: lane %d, %d tries", ErrTorn, l.index, maxReadTries)
+	return 0, 0, 0, fmt.Errorf("%w: lane %d, %d copies", ErrTorn, l.index, copies)
+}
+
+// slotHead returns lane i's latest sequence and the epoch its slot claims
+// (0, 0 when it never committed), without copying anything.
+func (s *Segment) slotHead(i int) (seq, epoch uint64) {
+	seq = atomic.LoadUint64(s.u64(s.laneState(i) + laneSeqOff))
+	if seq == 0 {
+		return 0, 0
+	}
+	return seq, atomic.LoadUint64(s.u64(s.slotOff(i, seq) + slotEpoch))
+}
+
+// CommittedState copies the committed state into buf: the commit of the
+// primary, lane primary, at epoch, and only that. Every lane's slots are
+// writable by every process of the segment, so a slot's epoch is only its
+// writer's claim; the rule keeps a spare, or a fenced primary, from winning
+// by writing its own slot or by inflating an epoch:
+//
+//  1. the primary's latest commit, if its epoch is exactly epoch;
+//  2. else (the new primary has not committed yet) the commit of the
+//     primary before it: with prev, which names the primary of each older
+//     epoch, the lane prev(e) at exactly e, for e = epoch-1, epoch-2, ...
+//     while prev knows;
+//  3. without prev, the commit with the highest epoch strictly below epoch
+//     among the other lanes (the higher sequence on a tie).
+//
+// A slot with an epoch above epoch, or at epoch from another lane, is
+// never returned. It returns the lane and epoch of what it copied, or
+// ErrNoState.
+func (s *Segment) CommittedState(buf []byte, epoch uint64, primary int, prev func(e uint64) (lane int, ok bool)) (n, lane int, e, seq uint64, err error) {
+	if s.layout.StateSize == 0 {
+		return 0, 0, 0, 0, fmt.Errorf("%w: the segment has no state region (StateSize 0)", ErrNoState)
+	}
+	read := func(i int, want uint64) (bool, error) {
+		if i < 0 || i >= s.layout.Lanes {
+			return false, nil
+		}
+		if _, claim := s.slotHead(i); claim != want {
+			return false, nil
+		}
+		n, e, seq, err = s.Lane(i).ReadState(buf)
+		if errors.Is(err, ErrNoState) || err == nil && e != want {
+			return false, nil // rewritten since
+		}
+		lane = i
+		return err == nil, err
+	}
+	if ok, err := read(primary, epoch); ok || err != nil {
+		return n, lane, e, seq, err
+	}
+	if prev != nil {
+		for back := uint64(1); back <= epoch && back <= MaxLanes+1; back++ {
+			l, ok := prev(epoch - back)
+			if !ok {
+				break
+			}
+			if ok, err := read(l, epoch-back); ok || err != nil {
+				return n, lane, e, seq, err
+			}
+		}
+		return 0, 0, 0, 0, ErrNoState
+	}
+	best := -1
+	var bestE, bestS uint64
+	for i := range s.layout.Lanes {
+		sq, claim := s.slotHead(i)
+		if i == primary || sq == 0 || claim >= epoch {
+			continue
+		}
+		if best < 0 || claim > bestE || (claim == bestE && sq > bestS) {
+			best, bestE, bestS = i, claim, sq
+		}
+	}
+	if best >= 0 {
+		if ok, err := read(best, bestE); ok || err != nil {
+			return n, lane, e, seq, err
+		}
+	}
+	return 0, 0, 0, 0, ErrNoState
 }
 
 // LatestState copies the latest commit of any lane — the highest epoch, and
-// within it the highest sequence — into buf. A fenced primary's late commits
-// carry an older epoch, so once the new primary commits they are ignored.
+// within it the highest sequence — into buf. It trusts every slot's claim
+// of its epoch, so it serves diagnostics and tests only; readers that act
+// on the state use CommittedState.
 func (s *Segment) LatestState(buf []byte) (n, lane int, epoch, seq uint64, err error) {
 	best := -1
 	var bestE, bestS uint64

@@ -151,3 +151,76 @@ func FuzzInterruptedCommit(f *testing.F) {
 		}
 	})
 }
+
+// TestCommittedState: only the primary's commit at its epoch is accepted,
+// then its predecessors' by history, or without history the highest epoch
+// below; forged epochs never win.
+func TestCommittedState(t *testing.T) {
+	s := newSeg(t, Config{Lanes: 3, StateSize: 16})
+	buf := make([]byte, 16)
+	_, _, _, _, err := s.CommittedState(buf, 0, 0, nil)
+	assert.ErrorIs(t, err, ErrNoState)
+	require.NoError(t, s.Lane(0).Commit(0, []byte("primary")))
+	require.NoError(t, s.Lane(1).Commit(1<<60, []byte("forged")))
+	require.NoError(t, s.Lane(2).Commit(0, []byte("spare at E")))
+	n, lane, e, _, err := s.CommittedState(buf, 0, 0, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "primary", string(buf[:n]))
+	assert.Equal(t, 0, lane)
+	assert.Zero(t, e)
+
+	// Promoted to lane 2 at epoch 1, which has not committed at 1 yet.
+	hist := func(e uint64) (int, bool) { return 0, e == 0 }
+	n, lane, _, _, err = s.CommittedState(buf, 1, 2, hist)
+	require.NoError(t, err)
+	assert.Equal(t, "primary", string(buf[:n]), "the predecessor's commit")
+	assert.Equal(t, 0, lane)
+	n, _, _, _, err = s.CommittedState(buf, 1, 2, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "primary", string(buf[:n]), "without history: the highest epoch below, ties by sequence")
+	require.NoError(t, s.Lane(2).Commit(1, []byte("new primary")))
+	n, lane, e, _, err = s.CommittedState(buf, 1, 2, hist)
+	require.NoError(t, err)
+	assert.Equal(t, "new primary", string(buf[:n]))
+	assert.Equal(t, 2, lane)
+	assert.Equal(t, uint64(1), e)
+	require.NoError(t, s.Lane(0).Commit(0, []byte("late")))
+	n, _, _, _, err = s.CommittedState(buf, 1, 2, hist)
+	require.NoError(t, err)
+	assert.Equal(t, "new primary", string(buf[:n]), "a fenced primary's late commit")
+}
+
+// FuzzCommittedState: random bytes over the whole state region never make
+// the reader panic or read out of bounds, and what it returns satisfies the
+// acceptance rule.
+func FuzzCommittedState(f *testing.F) {
+	f.Add([]byte{}, uint64(0), uint8(0), true)
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0}, uint64(1), uint8(1), false)
+	s := newSeg(f, Config{Lanes: 3, StateSize: 16})
+	l := s.Layout()
+	region0 := s.mem[l.StateOff : l.StateOff+3*laneStateSize(16)]
+	f.Fuzz(func(t *testing.T, region []byte, epoch uint64, primary uint8, withHist bool) {
+		clear(region0)
+		copy(region0, region)
+		var prev func(uint64) (int, bool)
+		if withHist {
+			prev = func(e uint64) (int, bool) { return int(e % 3), true }
+		}
+		buf := make([]byte, 16)
+		n, lane, e, _, err := s.CommittedState(buf, epoch, int(primary), prev)
+		if err != nil {
+			return
+		}
+		assert.LessOrEqual(t, n, 16)
+		switch {
+		case e == epoch:
+			assert.Equal(t, int(primary), lane, "at the epoch, only the primary")
+		case withHist:
+			assert.Less(t, e, epoch)
+			assert.Equal(t, int(e%3), lane, "below it, the primary history names")
+		default:
+			assert.Less(t, e, epoch)
+			assert.NotEqual(t, int(primary), lane)
+		}
+	})
+}
