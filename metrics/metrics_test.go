@@ -52,7 +52,7 @@ func TestTemplateAndNotReady(t *testing.T) {
 			t.Fatal("no ChildExited for the job")
 		}
 	}
-	assert.Equal(t, 2.0, counter(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root/pool", "child": "job", "kind": "not-ready"}),
+	assert.Equal(t, 2.0, count(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root/pool", "child": "job", "kind": "not-ready"}),
 		"both under the template's name, as not ready")
 	n, err := testutil.GatherAndCount(reg, "understudy_child_exits_total")
 	require.NoError(t, err)
@@ -71,7 +71,7 @@ func TestStopped(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tree.Stop(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 1.0, counter(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root", "child": "w", "kind": "stopped"}))
+	assert.Equal(t, 1.0, count(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root", "child": "w", "kind": "stopped"}))
 }
 
 // TestShareARegistry: several Metrics may register on one registry, and
@@ -86,28 +86,8 @@ func TestShareARegistry(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// counter returns the value of the counter name with exactly labels.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no %s%v", name, labels)
-	return 0
+// count returns the value of the counter name with exactly labels.
+func count(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	v, _ := testproc.Sample(t, reg, name, labels)
+	return v
 }

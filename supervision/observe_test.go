@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/metrics"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
@@ -79,11 +80,11 @@ func TestEventsMetricsAndLogs(t *testing.T) {
 	assert.Equal(t, want, viaSub)
 	assert.Equal(t, want, viaStream)
 
-	restarts, _ := sample(t, reg, "understudy_child_restarts_total", map[string]string{"supervisor": "root", "child": "w"})
+	restarts, _ := testproc.Sample(t, reg, "understudy_child_restarts_total", map[string]string{"supervisor": "root", "child": "w"})
 	assert.Equal(t, 1.0, restarts)
-	exits, _ := sample(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root", "child": "w", "kind": "signal"})
+	exits, _ := testproc.Sample(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root", "child": "w", "kind": "signal"})
 	assert.Equal(t, 1.0, exits)
-	_, detections := sample(t, reg, "understudy_failure_detection_seconds", map[string]string{"supervisor": "root"})
+	_, detections := testproc.Sample(t, reg, "understudy_failure_detection_seconds", map[string]string{"supervisor": "root"})
 	assert.Equal(t, uint64(1), detections)
 	n, err := testutil.GatherAndCount(reg, "understudy_child_exits_total")
 	require.NoError(t, err)
@@ -211,33 +212,6 @@ func recvEvent(t *testing.T, c <-chan supervision.Event) supervision.Event {
 		t.Fatal("no event")
 		return nil
 	}
-}
-
-// sample returns the value of a counter, or the sample count of a
-// histogram, with exactly these labels.
-func sample(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) (float64, uint64) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue(), m.GetHistogram().GetSampleCount()
-		}
-	}
-	t.Fatalf("no %s%v in %d families", name, labels, len(mfs))
-	return 0, 0
 }
 
 // observe returns the Observe of new metrics on reg, for Options.OnEvent.

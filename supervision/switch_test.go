@@ -200,9 +200,9 @@ func TestOneForAllSwitchesStandbySiblings(t *testing.T) {
 		assert.Equal(t, c.want, tally(t, info.Group), "%s counts on", c.name)
 	}
 
-	switches, _ := sample(t, reg, "understudy_child_failovers_total", map[string]string{"supervisor": "root", "child": "s1", "kind": "switch"})
+	switches, _ := testproc.Sample(t, reg, "understudy_child_failovers_total", map[string]string{"supervisor": "root", "child": "s1", "kind": "switch"})
 	assert.Equal(t, 1.0, switches)
-	restarts, _ := sample(t, reg, "understudy_child_restarts_total", map[string]string{"supervisor": "root", "child": "s2"})
+	restarts, _ := testproc.Sample(t, reg, "understudy_child_restarts_total", map[string]string{"supervisor": "root", "child": "s2"})
 	assert.Equal(t, 1.0, restarts)
 	out := logs.String()
 	assert.Contains(t, out, `level=INFO msg="spare took over" supervisor=root child=s1`)
