@@ -10,10 +10,12 @@ package procbridge_test
 // robust word i at +200+16i).
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -844,4 +846,60 @@ func TestHostileRobustSpin(t *testing.T) {
 			assert.True(t, hostileErr(x.Err), "%v", x.Err)
 		})
 	}
+}
+
+func init() {
+	// h-ring answers commands: "big" with a reply of half its ring and then
+	// "small"; "head" by writing garbage into the head of the ring it
+	// reads, and replying "scribbled".
+	worker.Register("h-ring", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		seg := hostileSegment()
+		size := int(binary.LittleEndian.Uint32(seg[40:]))
+		rings := int(binary.LittleEndian.Uint64(seg[72:]))
+		buf := make([]byte, size)
+		for {
+			n, err := w.Recv(ctx, buf)
+			if err != nil {
+				return nil
+			}
+			switch string(buf[:n]) {
+			case "big":
+				w.Reply(bytes.Repeat([]byte{'b'}, size/2))
+				w.Reply([]byte("small"))
+			case "head":
+				atomic.StoreUint64(hU64(seg, rings), 12345) // ring 0's head: not a multiple of 8
+				w.Reply([]byte("scribbled"))
+				<-ctx.Done()
+				return nil
+			}
+		}
+	})
+}
+
+// TestHostileRing: a reply longer than the reader's buffer is cut to it and
+// leaves the ring, which never jams; ring indices a worker scribbled make
+// Send fail with an error that matches ErrBadSegment.
+func TestHostileRing(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-ring", RingSize: 4096})
+	require.NoError(t, err)
+	defer p.Kill()
+	seg, _ := p.Segment()
+	buf := make([]byte, 64)
+	require.NoError(t, seg.Send([]byte("big")))
+	n, err := seg.Recv(buf, 10*time.Second)
+	require.ErrorIs(t, err, io.ErrShortBuffer)
+	assert.Equal(t, 64, n)
+	assert.Equal(t, bytes.Repeat([]byte{'b'}, 64), buf[:n])
+	n, err = seg.Recv(buf, 10*time.Second)
+	require.NoError(t, err, "the ring goes on after a long reply")
+	assert.Equal(t, "small", string(buf[:n]))
+
+	require.NoError(t, seg.Send([]byte("head")))
+	n, err = seg.Recv(buf, 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "scribbled", string(buf[:n]))
+	err = seg.Send([]byte("more"))
+	assert.ErrorIs(t, err, procbridge.ErrBadSegment)
+	t.Log(err)
 }
