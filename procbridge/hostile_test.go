@@ -903,3 +903,36 @@ func TestHostileRing(t *testing.T) {
 	assert.ErrorIs(t, err, procbridge.ErrBadSegment)
 	t.Log(err)
 }
+
+func init() {
+	// h-flood writes 100 MiB to its stdout without a newline, then exits.
+	worker.Register("h-flood", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		chunk := bytes.Repeat([]byte{'x'}, 1<<20)
+		for range 100 {
+			if _, err := os.Stdout.Write(chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// TestHostileOutputFlood: a worker that writes one line of 100 MiB while
+// nobody reads its Lines queues at most the output budget (1 MiB) in its
+// supervisor; the rest is dropped and counted.
+func TestHostileOutputFlood(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-flood", Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	defer p.Kill()
+	x := exitedEvent(t, p)
+	require.Equal(t, procbridge.ExitClean, x.Exit.Kind, "%v", x.Exit)
+	<-p.Done()
+	queued := 0
+	for l := range p.Lines() {
+		queued += len(l.Text)
+	}
+	t.Logf("queued %d bytes, dropped %d", queued, x.Dropped)
+	assert.LessOrEqual(t, queued, 1<<20, "bytes queued for the reader")
+	assert.GreaterOrEqual(t, x.Dropped, uint64(100<<20-1<<20-256<<10), "bytes dropped and counted")
+}

@@ -81,7 +81,8 @@ func (p *Process) Events() <-chan Event { return p.events }
 
 // Lines returns the worker's output lines for streams set to Lines. It is
 // closed once both streams are drained. Lines that arrive while the channel
-// is full are dropped and counted (Exited.Dropped).
+// is full, or while 1 MiB of both streams' lines waits in it, are dropped
+// and counted (Exited.Dropped).
 func (p *Process) Lines() <-chan Line { return p.lines }
 
 // Done is closed when the process has ended and every goroutine of its

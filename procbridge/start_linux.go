@@ -67,7 +67,7 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 		spec:      spec,
 		name:      spec.name(),
 		events:    make(chan Event, 8),
-		lines:     make(chan Line, 1024),
+		lines:     make(chan Line, lineQueue),
 		done:      make(chan struct{}),
 		exited:    make(chan struct{}),
 		started:   make(chan struct{}),
