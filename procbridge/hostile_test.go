@@ -936,3 +936,70 @@ func TestHostileOutputFlood(t *testing.T) {
 	assert.LessOrEqual(t, queued, 1<<20, "bytes queued for the reader")
 	assert.GreaterOrEqual(t, x.Dropped, uint64(100<<20-1<<20-256<<10), "bytes dropped and counted")
 }
+
+func init() {
+	// h-threads starts Args[0] threads, each asleep in a system call,
+	// beating meanwhile; it prints "threads" and stops beating.
+	worker.Register("h-threads", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		n, _ := strconv.Atoi(os.Args[1])
+		for i := range n {
+			go func() {
+				runtime.LockOSThread()
+				syscall.Syscall(syscall.SYS_PAUSE, 0, 0, 0) // holds its thread
+			}()
+			if i%10 == 0 {
+				w.Beat()
+			}
+		}
+		for range 20 {
+			w.Beat()
+			time.Sleep(5 * time.Millisecond)
+		}
+		fmt.Println("threads")
+		select {}
+	})
+}
+
+// TestHostileThreadBomb: a worker of thousands of threads that stops
+// beating is judged hung all the same, and its supervisor's hang probe
+// opens descriptors for a bounded number of them, not two per thread.
+func TestHostileThreadBomb(t *testing.T) {
+	const threads = 3000
+	fds := func() int {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		return len(ents)
+	}
+	base := fds()
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-threads", Args: []string{strconv.Itoa(threads)}, Stdout: procbridge.Lines,
+		Heartbeat: procbridge.Heartbeat{Interval: 50 * time.Millisecond, Timeout: time.Second}})
+	require.NoError(t, err)
+	defer p.Kill()
+	if l, ok := <-p.Lines(); !ok || l.Text != "threads" {
+		t.Fatalf("the worker: %v", exitedEvent(t, p))
+	}
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-p.Done():
+				return
+			default:
+			}
+			if n := int64(fds()); n > peak.Load() {
+				peak.Store(n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+	h, ok := nextEvent(t, p).(procbridge.Hung)
+	require.True(t, ok, "a hang")
+	t.Log(h)
+	exitedEvent(t, p)
+	<-done
+	t.Logf("descriptors: %d before, %d at most while it was watched", base, peak.Load())
+	assert.Less(t, peak.Load(), int64(base+1000), "the probe's descriptors")
+}
