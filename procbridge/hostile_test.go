@@ -1003,3 +1003,52 @@ func TestHostileThreadBomb(t *testing.T) {
 	t.Logf("descriptors: %d before, %d at most while it was watched", base, peak.Load())
 	assert.Less(t, peak.Load(), int64(base+1000), "the probe's descriptors")
 }
+
+func init() {
+	// h-sentinel hands its sentinel's write end (fd 5) to a child in a
+	// session of its own, prints the child's pid, then exits 0 (Args[0]
+	// "exit") or waits (Args[0] "wait").
+	worker.Register("h-sentinel", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		cmd := exec.Command("sleep", "1000")
+		cmd.ExtraFiles = []*os.File{os.NewFile(5, "sentinel")}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		fmt.Println(cmd.Process.Pid)
+		if os.Args[1] == "wait" {
+			<-ctx.Done()
+		}
+		return nil
+	})
+}
+
+// TestHostileSentinel: in sentinel mode (no pidfds), a worker that hands
+// its sentinel to a process outside its group, which never closes it, is
+// still reported when it exits, and a stop of it returns.
+func TestHostileSentinel(t *testing.T) {
+	for _, then := range []string{"exit", "wait"} {
+		t.Run(then, func(t *testing.T) {
+			p, err := procbridge.StartWatching(ctxT(t), procbridge.Spec{Worker: "h-sentinel", Args: []string{then}, Stdout: procbridge.Lines}, procbridge.WatchSentinel)
+			require.NoError(t, err)
+			defer p.Kill()
+			holder, err := strconv.Atoi(nextLine(t, p))
+			require.NoError(t, err)
+			defer syscall.Kill(holder, syscall.SIGKILL)
+			require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+			start := time.Now()
+			if then == "wait" {
+				exit, err := p.Stop(ctxT(t))
+				require.NoError(t, err)
+				assert.Equal(t, procbridge.ExitStopped, exit.Kind)
+			}
+			x := exitedEvent(t, p)
+			t.Logf("%v after %v", x, time.Since(start))
+			if then == "exit" {
+				assert.Equal(t, procbridge.ExitClean, x.Exit.Kind, "%v", x)
+			}
+			assert.Less(t, time.Since(start), 5*time.Second, "reported within a poll or two")
+		})
+	}
+}
