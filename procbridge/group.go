@@ -436,6 +436,7 @@ func (g *Group) replace(lane int, after time.Duration) {
 	go func() {
 		defer g.wg.Done()
 		var p *Process
+		retried := false // the last try was an immediate retry
 		for {
 			if after > 0 {
 				t := time.NewTimer(after)
@@ -466,6 +467,16 @@ func (g *Group) replace(lane int, after time.Duration) {
 			delete(g.starting, lane)
 			g.mu.Unlock()
 			close(started)
+			// A spare that refused the header may have found it changed
+			// while it started: then another member changed it, the
+			// spare was not at fault, and it is tried again at once.
+			again := false
+			if headerErr == nil && err != nil && refusedHeader(err) {
+				if headerErr = g.seg.seg.Validate(); headerErr != nil {
+					g.seg.seg.RestoreHeader()
+					again = true
+				}
+			}
 			if headerErr != nil {
 				g.blameHeader(headerErr)
 			}
@@ -476,8 +487,13 @@ func (g *Group) replace(lane int, after time.Duration) {
 				return
 			}
 			g.mu.Lock()
-			g.retry[lane] = nextRetry(g.retry[lane])
-			after = g.retry[lane]
+			if again && !retried {
+				after, retried = 0, true // once: a member that keeps at it is backed off
+			} else {
+				retried = false
+				g.retry[lane] = nextRetry(g.retry[lane])
+				after = g.retry[lane]
+			}
 			g.mu.Unlock()
 			g.emit(SpareDown{Lane: lane, Err: err, Retry: after})
 		}

@@ -1052,3 +1052,59 @@ func TestHostileSentinel(t *testing.T) {
 		})
 	}
 }
+
+func init() {
+	// h-verdict: the primary writes "bad magic" into the segment's attach
+	// verdict once told to, and prints "written". Spares are as
+	// fragile-spare's: from the Args[1]th start on (counted in the file
+	// Args[0]) they exit 3 before Ready.
+	worker.Register("h-verdict", func(ctx context.Context, w *worker.Worker) error {
+		if w.Active() {
+			w.Ready()
+			if _, err := w.Recv(ctx, make([]byte, 64)); err != nil {
+				return nil
+			}
+			atomic.StoreUint32(hU32(hostileSegment(), 24), 1) // AttachBadMagic
+			fmt.Println("written")
+			<-ctx.Done()
+			return nil
+		}
+		f, err := os.OpenFile(os.Args[1], os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		f.Write([]byte{1})
+		f.Close()
+		st, err := os.Stat(os.Args[1])
+		if err != nil {
+			return err
+		}
+		if from, _ := strconv.Atoi(os.Args[2]); int(st.Size()) >= from {
+			os.Exit(3)
+		}
+		w.Ready()
+		return w.WaitActive(ctx)
+	})
+}
+
+// TestHostileAttachVerdict: a spare that dies before Ready is reported for
+// its own end, not for the refusal another member wrote into the
+// segment's attach verdict.
+func TestHostileAttachVerdict(t *testing.T) {
+	count := t.TempDir() + "/starts"
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Worker: "h-verdict", Args: []string{count, "2"}, RingSize: 4096, Stdout: procbridge.Lines}, 1)
+	require.NoError(t, err)
+	defer g.Stop(context.Background())
+	primary, spare := g.Primary(), g.Spares()[0]
+	require.NoError(t, groupSegment(g).Send([]byte("write")))
+	require.Equal(t, "written", nextLine(t, primary))
+	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
+	nextGroupEvent[procbridge.SpareDown](t, g) // the spare lost
+	d := nextGroupEvent[procbridge.SpareDown](t, g)
+	t.Log(d.Err)
+	var xe *procbridge.ExitError
+	require.ErrorAs(t, d.Err, &xe, "the replacement's own end")
+	assert.Equal(t, 3, xe.Exit.Code)
+	assert.NotErrorIs(t, d.Err, procbridge.ErrBadSegment, "the replacement did not refuse its segment")
+	assert.NotContains(t, d.Err.Error(), "refused")
+}

@@ -94,6 +94,7 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 	}
 	p.segment, p.seg, p.lane = seg, seg.seg, seg.seg.Lane(o.lane)
 	p.lane.Reset()
+	p.seg.ResetAttachVerdict()
 	if testSegmentVersion != 0 {
 		p.seg.SetVersionForTest(testSegmentVersion)
 	}
@@ -341,8 +342,10 @@ func (p *Process) awaitReady(ctx context.Context) error {
 			break
 		}
 		cause = ErrExitedBeforeReady
-		if v := p.seg.AttachVerdict(); v != shm.AttachOK {
-			cause = fmt.Errorf("%w: the worker refused its segment: %v", ErrBadSegment, v)
+		// Every process of the segment can write the verdict: it is the
+		// worker's only when the worker exited as one that refused.
+		if v := p.seg.AttachVerdict(); v != shm.AttachOK && p.exit.Signal == 0 && p.exit.Code == shm.ExitRefused {
+			cause = &refusedError{verdict: v}
 		}
 	case <-timer.C:
 		cause = fmt.Errorf("%w: not ready after %v (its ready timeout); a program that links the SDK must call Ready", ErrStartTimeout, p.spec.readyTimeout())
@@ -368,6 +371,22 @@ func (p *Process) awaitReady(ctx context.Context) error {
 		return fmt.Errorf("procbridge: start %s: %w", p.name, exitErr)
 	}
 	return fmt.Errorf("procbridge: start %s (pid %d, %v): %w", p.name, p.pid, exit, cause)
+}
+
+// refusedError: the worker refused its segment, and said why.
+type refusedError struct{ verdict shm.AttachVerdict }
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("%v: the worker refused its segment: %v", ErrBadSegment, e.verdict)
+}
+
+func (e *refusedError) Unwrap() error { return ErrBadSegment }
+
+// refusedHeader reports whether err says a worker refused its segment's
+// header (not its lane).
+func refusedHeader(err error) bool {
+	var r *refusedError
+	return errors.As(err, &r) && r.verdict != shm.AttachBadLane
 }
 
 // becomeReady completes a start: the header still validates, Ready is
