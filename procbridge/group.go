@@ -235,7 +235,7 @@ func (g *Group) handle(me memberEvent) bool {
 		return false // a member already replaced
 	}
 	switch e := me.e.(type) {
-	case Dying, Hung, violated:
+	case Dying, Hung, Violated:
 		if isPrimary && !g.handled[me.p] {
 			return g.failover(me.p, lane, e, eventMono(e))
 		}
@@ -286,7 +286,7 @@ func eventMono(e Event) int64 {
 		return mono.Of(e.Time)
 	case Hung:
 		return mono.Of(e.Time)
-	case violated:
+	case Violated:
 		return mono.Of(e.Time)
 	case Exited:
 		return mono.Of(e.Exit.Time)
@@ -354,7 +354,7 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 	if next == nil || next == p {
 		// The word names a lane no live process of the group serves: not
 		// a promotion any member made. Fence it off and promote to.
-		if _, isViolation := cause.(violated); !isViolation {
+		if _, isViolation := cause.(Violated); !isViolation {
 			cause = p.violate("control word", fmt.Sprintf("epoch %d lane %d", epoch, lane), "a lane of a ready spare")
 		}
 		if next = g.memberOf(to); next == nil {
@@ -416,7 +416,7 @@ func killReason(cause Event) int32 {
 		return reasonStopped
 	case Hung:
 		return reasonHung
-	case violated:
+	case Violated:
 		return reasonViolation
 	}
 	return reasonNone

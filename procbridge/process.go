@@ -74,9 +74,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 // Pid returns the process id.
 func (p *Process) Pid() int { return p.pid }
 
-// Events returns the process's events: Ready, then possibly Hung or Dying
-// (or an event saying it broke the segment's protocol), then Exited, after which the channel is closed. The channel has room for
-// every event, so a slow reader never delays the bridge.
+// Events returns the process's events: Ready, then possibly Hung, Violated
+// or Dying, then Exited, after which the channel is closed. The channel
+// has room for every event, so a slow reader never delays the bridge.
 func (p *Process) Events() <-chan Event { return p.events }
 
 // Lines returns the worker's output lines for streams set to Lines. It is
