@@ -1112,3 +1112,43 @@ func TestHostileAttachVerdict(t *testing.T) {
 	assert.NotErrorIs(t, d.Err, procbridge.ErrBadSegment, "the replacement did not refuse its segment")
 	assert.NotContains(t, d.Err.Error(), "refused")
 }
+
+func init() {
+	// h-flags makes its stdout non-blocking and appending, then says so on
+	// its stderr.
+	worker.Register("h-flags", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		fl, err := unix.FcntlInt(1, unix.F_GETFL, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := unix.FcntlInt(1, unix.F_SETFL, fl|unix.O_NONBLOCK|unix.O_APPEND); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "set")
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// TestHostileInheritFlags: a worker that inherits its supervisor's stdout
+// (a pipe, under go test) and makes it non-blocking changes nothing of the
+// supervisor's own: the worker has a description of its own.
+func TestHostileInheritFlags(t *testing.T) {
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(1, &st))
+	if k := st.Mode & unix.S_IFMT; k != unix.S_IFIFO && k != unix.S_IFCHR {
+		t.Skipf("stdout is not a pipe or a terminal (mode %#o): a worker shares it by design", k)
+	}
+	before, err := unix.FcntlInt(1, unix.F_GETFL, 0)
+	require.NoError(t, err)
+	defer unix.FcntlInt(1, unix.F_SETFL, before)
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-flags", Stderr: procbridge.Lines})
+	require.NoError(t, err)
+	defer p.Kill()
+	require.Equal(t, "set", nextLine(t, p))
+	after, err := unix.FcntlInt(1, unix.F_GETFL, 0)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the supervisor's stdout flags")
+	fmt.Println("the supervisor's stdout still takes a write")
+}

@@ -156,6 +156,10 @@ func (p *Process) spawn(mode watchMode) error {
 	stream := func(o Output, std *os.File, isErr bool) (uintptr, error) {
 		switch o.kind {
 		case outputInherit:
+			if own, ok := ownDescription(std); ok {
+				toClose = append(toClose, own)
+				return own.Fd(), nil
+			}
 			return std.Fd(), nil
 		case outputWriter, outputLines:
 			r, w, err := os.Pipe()
@@ -371,6 +375,32 @@ func (p *Process) awaitReady(ctx context.Context) error {
 		return fmt.Errorf("procbridge: start %s: %w", p.name, exitErr)
 	}
 	return fmt.Errorf("procbridge: start %s (pid %d, %v): %w", p.name, p.pid, exit, cause)
+}
+
+// ownDescription opens, for a worker whose output goes to this process's
+// own stream std (Inherit), an open file description of its own of the
+// same pipe or terminal: the flags a worker sets on its descriptor
+// (O_NONBLOCK, O_APPEND) then reach neither this process's writes nor its
+// siblings'. A regular file keeps the shared description, whose offset
+// keeps the writers of the file from overwriting each other (and whose
+// flags change nothing that blocks); a socket cannot be reopened, and is
+// shared too. ok is false when the stream is shared.
+func ownDescription(std *os.File) (own *os.File, ok bool) {
+	fd := int(std.Fd())
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return nil, false
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO, unix.S_IFCHR:
+	default:
+		return nil, false
+	}
+	nfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_WRONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+	return os.NewFile(uintptr(nfd), std.Name()), true
 }
 
 // refusedError: the worker refused its segment, and said why.
