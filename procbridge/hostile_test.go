@@ -306,10 +306,17 @@ func TestHostileSupervisor(t *testing.T) {
 
 // runHostileScenario runs a scenario in a supervisor process of its own and
 // fails when it fails, or does not end within a minute.
-func runHostileScenario(t *testing.T, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func runHostileScenario(t *testing.T, name string) { runHostileScenarioFor(t, name, time.Minute) }
+
+// runHostileScenarioFor is runHostileScenario with the bound given.
+func runHostileScenarioFor(t *testing.T, name string, bound time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHostileSupervisor$", "-test.v")
+	args := []string{"-test.run=^TestHostileSupervisor$", "-test.v"}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "PB_HOSTILE_SCENARIO="+name)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, ctx.Err(), "the supervisor froze:\n%s", out)
