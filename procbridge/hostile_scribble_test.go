@@ -42,14 +42,12 @@ type scribbler struct {
 	rng     *rand.Rand
 	lane    int
 	lanes   int
-	regions [][2]int // [from, to) byte ranges, in the order of regionNames
+	regions [][2]int // [from, to) byte ranges: the header, the control line, the header's tail, its own lane, another, the state, the rings' headers and data
 	weights []int
 	state   int
 	ring    int
 	tid     uint32
 }
-
-var regionNames = []string{"header", "control", "header tail", "own lane", "other lane", "state", "ring headers", "ring data"}
 
 // newScribbler reads the layout from the header before any scribbling.
 func newScribbler(seg []byte, lane int, seed uint64, phase string) *scribbler {
