@@ -100,6 +100,7 @@ type driver struct {
 	probeRun []int64    // per host, its CPU time then
 	window   int64      // how long the watchdog watches a runnable node
 	policy   hang.Policy
+	start    int64 // when the current block began
 	deadline int64 // the current block's
 	midCycle bool  // sources woken, cycle not complete
 	s        *runStats
@@ -203,7 +204,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			start = mono.Now()
 			deadline = start + (1+d.slack)*d.period
 		}
-		d.deadline = deadline
+		d.start, d.deadline = start, deadline
 		if err := d.arm(ctx, C); err != nil {
 			return err
 		}
@@ -275,7 +276,7 @@ func (d *driver) complete(C uint64) bool {
 
 // deadlineOf returns when host h, woken for C and not done with it, is
 // fenced, or 0 when it is not running C.
-func (d *driver) deadlineOf(h int, C uint64) int64 {
+func (d *driver) deadlineOf(h int, C uint64, now int64) int64 {
 	host := d.hosts[h]
 	if atomic.LoadUint64(host.Req()) != C {
 		return 0
@@ -283,7 +284,19 @@ func (d *driver) deadlineOf(h int, C uint64) int64 {
 	if d.hostDone(h, C) {
 		return 0
 	}
-	return d.due(h, max(atomic.LoadInt64(host.WakeAt()), d.fenceAt[h]))
+	return d.due(h, d.wokeAt(h, now))
+}
+
+// wokeAt returns when host h was woken for the block under way, or last
+// fenced when that is later. The host record's word is any node process's
+// to write: a time before the block began, or one still to come, is taken
+// as the block's start, so that no node can put its own watchdog off.
+func (d *driver) wokeAt(h int, now int64) int64 {
+	w := atomic.LoadInt64(d.hosts[h].WakeAt())
+	if w < d.start || w > now && w > mono.Now() {
+		w = d.start
+	}
+	return max(w, d.fenceAt[h])
 }
 
 // due returns when the watchdog looks at host h next, woken (or last
@@ -323,7 +336,7 @@ func (d *driver) watch(ctx context.Context, C uint64, now int64) error {
 				d.fenceAt[h], d.probeAt[h] = now, 0
 			}
 		}
-		if dl := d.deadlineOf(h, C); dl != 0 && now >= dl {
+		if dl := d.deadlineOf(h, C, now); dl != 0 && now >= dl {
 			d.expire(h, C, now)
 		}
 	}
@@ -339,7 +352,7 @@ func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 		next = min(next, deadline)
 	}
 	for h := range d.hosts {
-		if dl := d.deadlineOf(h, C); dl != 0 {
+		if dl := d.deadlineOf(h, C, now); dl != 0 {
 			next = min(next, dl)
 		}
 	}
@@ -367,7 +380,7 @@ func (d *driver) expire(i int, C uint64, now int64) {
 	}
 	_, lane := hr.seg.Control()
 	r := host.Lane(lane)
-	woke := max(atomic.LoadInt64(host.WakeAt()), d.fenceAt[i])
+	woke := d.wokeAt(i, now)
 	task := linux.Task{State: 'R'} // a spare still taking over: give it its time
 	if atomic.LoadUint32(r.State()) == bus.LaneActive {
 		var ok bool
@@ -413,7 +426,7 @@ func (d *driver) fence(i int, C uint64, now int64) {
 	r := d.e.hosts[i].Load()
 	seg := r.seg
 	_, from := seg.Control()
-	woke := max(atomic.LoadInt64(d.hosts[i].WakeAt()), d.fenceAt[i])
+	woke := d.wokeAt(i, now)
 	d.fenceAt[i], d.probeAt[i] = now, 0
 	mask := r.spareMask.Load() &^ (1 << from)
 	if mask == 0 || !r.ready() {

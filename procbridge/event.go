@@ -54,7 +54,7 @@ type Exited struct {
 type Promoted struct {
 	From, To int    // pids: the old primary, the new one
 	Epoch    uint64 // the new primary's epoch; the old one is fenced
-	Cause    Event  // what gave the primary away: Dying, Hung or Exited; nil for Switch
+	Cause    Event  // what gave the primary away: Dying, Hung, Violated or Exited; nil for Switch
 	Detected time.Time
 	Switched time.Time // when the spare was promoted and woken
 	ByKernel bool      // the kernel woke the spare, which promoted itself first

@@ -235,7 +235,7 @@ func (g *Group) handle(me memberEvent) bool {
 		return false // a member already replaced
 	}
 	switch e := me.e.(type) {
-	case Dying, Hung, violated:
+	case Dying, Hung, Violated:
 		if isPrimary && !g.handled[me.p] {
 			return g.failover(me.p, lane, e, eventMono(e))
 		}
@@ -286,7 +286,7 @@ func eventMono(e Event) int64 {
 		return mono.Of(e.Time)
 	case Hung:
 		return mono.Of(e.Time)
-	case violated:
+	case Violated:
 		return mono.Of(e.Time)
 	case Exited:
 		return mono.Of(e.Exit.Time)
@@ -354,7 +354,7 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 	if next == nil || next == p {
 		// The word names a lane no live process of the group serves: not
 		// a promotion any member made. Fence it off and promote to.
-		if _, isViolation := cause.(violated); !isViolation {
+		if _, isViolation := cause.(Violated); !isViolation {
 			cause = p.violate("control word", fmt.Sprintf("epoch %d lane %d", epoch, lane), "a lane of a ready spare")
 		}
 		if next = g.memberOf(to); next == nil {
@@ -416,7 +416,7 @@ func killReason(cause Event) int32 {
 		return reasonStopped
 	case Hung:
 		return reasonHung
-	case violated:
+	case Violated:
 		return reasonViolation
 	}
 	return reasonNone
@@ -436,6 +436,7 @@ func (g *Group) replace(lane int, after time.Duration) {
 	go func() {
 		defer g.wg.Done()
 		var p *Process
+		retried := false // the last try was an immediate retry
 		for {
 			if after > 0 {
 				t := time.NewTimer(after)
@@ -466,6 +467,16 @@ func (g *Group) replace(lane int, after time.Duration) {
 			delete(g.starting, lane)
 			g.mu.Unlock()
 			close(started)
+			// A spare that refused the header may have found it changed
+			// while it started: then another member changed it, the
+			// spare was not at fault, and it is tried again at once.
+			again := false
+			if headerErr == nil && err != nil && refusedHeader(err) {
+				if headerErr = g.seg.seg.Validate(); headerErr != nil {
+					g.seg.seg.RestoreHeader()
+					again = true
+				}
+			}
 			if headerErr != nil {
 				g.blameHeader(headerErr)
 			}
@@ -476,8 +487,13 @@ func (g *Group) replace(lane int, after time.Duration) {
 				return
 			}
 			g.mu.Lock()
-			g.retry[lane] = nextRetry(g.retry[lane])
-			after = g.retry[lane]
+			if again && !retried {
+				after, retried = 0, true // once: a member that keeps at it is backed off
+			} else {
+				retried = false
+				g.retry[lane] = nextRetry(g.retry[lane])
+				after = g.retry[lane]
+			}
 			g.mu.Unlock()
 			g.emit(SpareDown{Lane: lane, Err: err, Retry: after})
 		}

@@ -10,10 +10,12 @@ package procbridge_test
 // robust word i at +200+16i).
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -304,10 +306,17 @@ func TestHostileSupervisor(t *testing.T) {
 
 // runHostileScenario runs a scenario in a supervisor process of its own and
 // fails when it fails, or does not end within a minute.
-func runHostileScenario(t *testing.T, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func runHostileScenario(t *testing.T, name string) { runHostileScenarioFor(t, name, time.Minute) }
+
+// runHostileScenarioFor is runHostileScenario with the bound given.
+func runHostileScenarioFor(t *testing.T, name string, bound time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHostileSupervisor$", "-test.v")
+	args := []string{"-test.run=^TestHostileSupervisor$", "-test.v"}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "PB_HOSTILE_SCENARIO="+name)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, ctx.Err(), "the supervisor froze:\n%s", out)
@@ -395,6 +404,10 @@ func TestHostileControlWordAlone(t *testing.T) {
 			first := nextEvent(t, p)
 			require.IsType(t, procbridge.Ready{}, first)
 			e := nextEvent(t, p)
+			v, ok := e.(procbridge.Violated)
+			require.True(t, ok, "a Violated event, got %v", e)
+			assert.ErrorIs(t, v.Err, procbridge.ErrBadSegment)
+			assert.Equal(t, p.Pid(), v.Pid)
 			assert.Contains(t, e.String(), "broke the segment protocol")
 			assert.Contains(t, e.String(), "control word")
 			x := exitedEvent(t, p)
@@ -844,4 +857,305 @@ func TestHostileRobustSpin(t *testing.T) {
 			assert.True(t, hostileErr(x.Err), "%v", x.Err)
 		})
 	}
+}
+
+func init() {
+	// h-ring answers commands: "big" with a reply of half its ring and then
+	// "small"; "head" by writing garbage into the head of the ring it
+	// reads, and replying "scribbled".
+	worker.Register("h-ring", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		seg := hostileSegment()
+		size := int(binary.LittleEndian.Uint32(seg[40:]))
+		rings := int(binary.LittleEndian.Uint64(seg[72:]))
+		buf := make([]byte, size)
+		for {
+			n, err := w.Recv(ctx, buf)
+			if err != nil {
+				return nil
+			}
+			switch string(buf[:n]) {
+			case "big":
+				w.Reply(bytes.Repeat([]byte{'b'}, size/2))
+				w.Reply([]byte("small"))
+			case "head":
+				atomic.StoreUint64(hU64(seg, rings), 12345) // ring 0's head: not a multiple of 8
+				w.Reply([]byte("scribbled"))
+				<-ctx.Done()
+				return nil
+			}
+		}
+	})
+}
+
+// TestHostileRing: a reply longer than the reader's buffer is cut to it and
+// leaves the ring, which never jams; ring indices a worker scribbled make
+// Send fail with an error that matches ErrBadSegment.
+func TestHostileRing(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-ring", RingSize: 4096})
+	require.NoError(t, err)
+	defer p.Kill()
+	seg, _ := p.Segment()
+	buf := make([]byte, 64)
+	require.NoError(t, seg.Send([]byte("big")))
+	n, err := seg.Recv(buf, 10*time.Second)
+	require.ErrorIs(t, err, io.ErrShortBuffer)
+	assert.Equal(t, 64, n)
+	assert.Equal(t, bytes.Repeat([]byte{'b'}, 64), buf[:n])
+	n, err = seg.Recv(buf, 10*time.Second)
+	require.NoError(t, err, "the ring goes on after a long reply")
+	assert.Equal(t, "small", string(buf[:n]))
+
+	require.NoError(t, seg.Send([]byte("head")))
+	n, err = seg.Recv(buf, 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "scribbled", string(buf[:n]))
+	err = seg.Send([]byte("more"))
+	assert.ErrorIs(t, err, procbridge.ErrBadSegment)
+	t.Log(err)
+}
+
+func init() {
+	// h-flood writes 100 MiB to its stdout without a newline, then exits.
+	worker.Register("h-flood", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		chunk := bytes.Repeat([]byte{'x'}, 1<<20)
+		for range 100 {
+			if _, err := os.Stdout.Write(chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// TestHostileOutputFlood: a worker that writes one line of 100 MiB while
+// nobody reads its Lines queues at most the output budget (1 MiB) in its
+// supervisor; the rest is dropped and counted.
+func TestHostileOutputFlood(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-flood", Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	defer p.Kill()
+	x := exitedEvent(t, p)
+	require.Equal(t, procbridge.ExitClean, x.Exit.Kind, "%v", x.Exit)
+	<-p.Done()
+	queued := 0
+	for l := range p.Lines() {
+		queued += len(l.Text)
+	}
+	t.Logf("queued %d bytes, dropped %d", queued, x.Dropped)
+	assert.LessOrEqual(t, queued, 1<<20, "bytes queued for the reader")
+	assert.GreaterOrEqual(t, x.Dropped, uint64(100<<20-1<<20-256<<10), "bytes dropped and counted")
+}
+
+func init() {
+	// h-threads starts Args[0] threads, each asleep in a system call,
+	// beating meanwhile; it prints "threads" and stops beating.
+	worker.Register("h-threads", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		n, _ := strconv.Atoi(os.Args[1])
+		for i := range n {
+			go func() {
+				runtime.LockOSThread()
+				syscall.Syscall(syscall.SYS_PAUSE, 0, 0, 0) // holds its thread
+			}()
+			if i%10 == 0 {
+				w.Beat()
+			}
+		}
+		for range 20 {
+			w.Beat()
+			time.Sleep(5 * time.Millisecond)
+		}
+		fmt.Println("threads")
+		select {}
+	})
+}
+
+// TestHostileThreadBomb: a worker of thousands of threads that stops
+// beating is judged hung all the same, and its supervisor's hang probe
+// opens descriptors for a bounded number of them, not two per thread.
+func TestHostileThreadBomb(t *testing.T) {
+	const threads = 3000
+	fds := func() int {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		return len(ents)
+	}
+	base := fds()
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-threads", Args: []string{strconv.Itoa(threads)}, Stdout: procbridge.Lines,
+		Heartbeat: procbridge.Heartbeat{Interval: 50 * time.Millisecond, Timeout: time.Second}})
+	require.NoError(t, err)
+	defer p.Kill()
+	if l, ok := <-p.Lines(); !ok || l.Text != "threads" {
+		t.Fatalf("the worker: %v", exitedEvent(t, p))
+	}
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-p.Done():
+				return
+			default:
+			}
+			if n := int64(fds()); n > peak.Load() {
+				peak.Store(n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+	h, ok := nextEvent(t, p).(procbridge.Hung)
+	require.True(t, ok, "a hang")
+	t.Log(h)
+	exitedEvent(t, p)
+	<-done
+	t.Logf("descriptors: %d before, %d at most while it was watched", base, peak.Load())
+	assert.Less(t, peak.Load(), int64(base+1000), "the probe's descriptors")
+}
+
+func init() {
+	// h-sentinel hands its sentinel's write end (fd 5) to a child in a
+	// session of its own, prints the child's pid, then exits 0 (Args[0]
+	// "exit") or waits (Args[0] "wait").
+	worker.Register("h-sentinel", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		cmd := exec.Command("sleep", "1000")
+		cmd.ExtraFiles = []*os.File{os.NewFile(5, "sentinel")}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		fmt.Println(cmd.Process.Pid)
+		if os.Args[1] == "wait" {
+			<-ctx.Done()
+		}
+		return nil
+	})
+}
+
+// TestHostileSentinel: in sentinel mode (no pidfds), a worker that hands
+// its sentinel to a process outside its group, which never closes it, is
+// still reported when it exits, and a stop of it returns.
+func TestHostileSentinel(t *testing.T) {
+	for _, then := range []string{"exit", "wait"} {
+		t.Run(then, func(t *testing.T) {
+			p, err := procbridge.StartWatching(ctxT(t), procbridge.Spec{Worker: "h-sentinel", Args: []string{then}, Stdout: procbridge.Lines}, procbridge.WatchSentinel)
+			require.NoError(t, err)
+			defer p.Kill()
+			holder, err := strconv.Atoi(nextLine(t, p))
+			require.NoError(t, err)
+			defer syscall.Kill(holder, syscall.SIGKILL)
+			require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+			start := time.Now()
+			if then == "wait" {
+				exit, err := p.Stop(ctxT(t))
+				require.NoError(t, err)
+				assert.Equal(t, procbridge.ExitStopped, exit.Kind)
+			}
+			x := exitedEvent(t, p)
+			t.Logf("%v after %v", x, time.Since(start))
+			if then == "exit" {
+				assert.Equal(t, procbridge.ExitClean, x.Exit.Kind, "%v", x)
+			}
+			assert.Less(t, time.Since(start), 5*time.Second, "reported within a poll or two")
+		})
+	}
+}
+
+func init() {
+	// h-verdict: the primary writes "bad magic" into the segment's attach
+	// verdict once told to, and prints "written". Spares are as
+	// fragile-spare's: from the Args[1]th start on (counted in the file
+	// Args[0]) they exit 3 before Ready.
+	worker.Register("h-verdict", func(ctx context.Context, w *worker.Worker) error {
+		if w.Active() {
+			w.Ready()
+			if _, err := w.Recv(ctx, make([]byte, 64)); err != nil {
+				return nil
+			}
+			atomic.StoreUint32(hU32(hostileSegment(), 24), 1) // AttachBadMagic
+			fmt.Println("written")
+			<-ctx.Done()
+			return nil
+		}
+		f, err := os.OpenFile(os.Args[1], os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		f.Write([]byte{1})
+		f.Close()
+		st, err := os.Stat(os.Args[1])
+		if err != nil {
+			return err
+		}
+		if from, _ := strconv.Atoi(os.Args[2]); int(st.Size()) >= from {
+			os.Exit(3)
+		}
+		w.Ready()
+		return w.WaitActive(ctx)
+	})
+}
+
+// TestHostileAttachVerdict: a spare that dies before Ready is reported for
+// its own end, not for the refusal another member wrote into the
+// segment's attach verdict.
+func TestHostileAttachVerdict(t *testing.T) {
+	count := t.TempDir() + "/starts"
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Worker: "h-verdict", Args: []string{count, "2"}, RingSize: 4096, Stdout: procbridge.Lines}, 1)
+	require.NoError(t, err)
+	defer g.Stop(context.Background())
+	primary, spare := g.Primary(), g.Spares()[0]
+	require.NoError(t, groupSegment(g).Send([]byte("write")))
+	require.Equal(t, "written", nextLine(t, primary))
+	require.NoError(t, syscall.Kill(spare.Pid(), syscall.SIGKILL))
+	nextGroupEvent[procbridge.SpareDown](t, g) // the spare lost
+	d := nextGroupEvent[procbridge.SpareDown](t, g)
+	t.Log(d.Err)
+	var xe *procbridge.ExitError
+	require.ErrorAs(t, d.Err, &xe, "the replacement's own end")
+	assert.Equal(t, 3, xe.Exit.Code)
+	assert.NotErrorIs(t, d.Err, procbridge.ErrBadSegment, "the replacement did not refuse its segment")
+	assert.NotContains(t, d.Err.Error(), "refused")
+}
+
+func init() {
+	// h-flags makes its stdout non-blocking and appending, then says so on
+	// its stderr.
+	worker.Register("h-flags", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		fl, err := unix.FcntlInt(1, unix.F_GETFL, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := unix.FcntlInt(1, unix.F_SETFL, fl|unix.O_NONBLOCK|unix.O_APPEND); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "set")
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// TestHostileInheritFlags: a worker that inherits its supervisor's stdout
+// (a pipe, under go test) and makes it non-blocking changes nothing of the
+// supervisor's own: the worker has a description of its own.
+func TestHostileInheritFlags(t *testing.T) {
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(1, &st))
+	if k := st.Mode & unix.S_IFMT; k != unix.S_IFIFO && k != unix.S_IFCHR {
+		t.Skipf("stdout is not a pipe or a terminal (mode %#o): a worker shares it by design", k)
+	}
+	before, err := unix.FcntlInt(1, unix.F_GETFL, 0)
+	require.NoError(t, err)
+	defer unix.FcntlInt(1, unix.F_SETFL, before)
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-flags", Stderr: procbridge.Lines})
+	require.NoError(t, err)
+	defer p.Kill()
+	require.Equal(t, "set", nextLine(t, p))
+	after, err := unix.FcntlInt(1, unix.F_GETFL, 0)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the supervisor's stdout flags")
+	fmt.Println("the supervisor's stdout still takes a write")
 }

@@ -20,11 +20,22 @@ import (
 // Threads the worker starts after the probe opened are not watched; a
 // suspect's probe lives for one suspicion. Every system call it makes is
 // raw (monitor_linux.go).
+//
+// A worker chooses how many threads it has, so the probe watches at most
+// probeThreadsMax of them, the first its /proc lists (the leader first):
+// a worker of twenty thousand threads cannot take its supervisor's
+// descriptors, nor make each look cost it thousands of reads. A worker
+// with more is judged on the states and scheduler times of those it
+// watches, and on the process CPU clock, which counts every thread.
 type threadProbe struct {
 	pid     int
 	threads []probeThread
 	exact   bool // CPU is read from counters on the threads that ran
+	capped  bool // the worker has more threads than the probe watches
 }
+
+// probeThreadsMax is how many of a worker's threads a probe watches.
+const probeThreadsMax = 64
 
 type probeThread struct {
 	tid   int
@@ -52,11 +63,19 @@ func openProbe(pid int) *threadProbe {
 	if !linux.EachTask(pid, pr.addThread) {
 		return nil
 	}
+	if pr.capped {
+		pr.exact = false // counters would see the watched threads only
+	}
 	return pr
 }
 
-// addThread opens the thread's stat and schedstat.
+// addThread opens the thread's stat and schedstat, unless the probe
+// watches as many threads as it may.
 func (pr *threadProbe) addThread(tid int) {
+	if len(pr.threads) >= probeThreadsMax {
+		pr.capped = true
+		return
+	}
 	f, ok := linux.OpenTask(pr.pid, tid)
 	if !ok {
 		return // the thread has exited

@@ -74,14 +74,15 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 // Pid returns the process id.
 func (p *Process) Pid() int { return p.pid }
 
-// Events returns the process's events: Ready, then possibly Hung or Dying
-// (or an event saying it broke the segment's protocol), then Exited, after which the channel is closed. The channel has room for
-// every event, so a slow reader never delays the bridge.
+// Events returns the process's events: Ready, then possibly Hung, Violated
+// or Dying, then Exited, after which the channel is closed. The channel
+// has room for every event, so a slow reader never delays the bridge.
 func (p *Process) Events() <-chan Event { return p.events }
 
 // Lines returns the worker's output lines for streams set to Lines. It is
 // closed once both streams are drained. Lines that arrive while the channel
-// is full are dropped and counted (Exited.Dropped).
+// is full, or while 1 MiB of both streams' lines waits in it, are dropped
+// and counted (Exited.Dropped).
 func (p *Process) Lines() <-chan Line { return p.lines }
 
 // Done is closed when the process has ended and every goroutine of its

@@ -263,17 +263,25 @@ func (s *Segment) State(buf []byte) (n int, epoch uint64, err error) {
 }
 
 // Send puts a command in the ring to the primary. It never blocks: a full
-// ring is ErrRingFull.
+// ring is ErrRingFull. Ring indices that cannot be right (a worker wrote
+// its own out of range) are an error wrapping ErrBadSegment.
 func (s *Segment) Send(cmd []byte) error {
 	if s.to == nil {
 		return shm.ErrNoRing
 	}
-	return s.to.Send(cmd)
+	err := s.to.Send(cmd)
+	if errors.Is(err, shm.ErrRingCorrupt) {
+		err = fmt.Errorf("%w: %w", ErrBadSegment, err)
+	}
+	return err
 }
 
 // Recv takes the next reply from the primary into buf (RingSize bytes
 // holds any), waiting up to timeout for one (0: do not wait);
-// os.ErrDeadlineExceeded when none came.
+// os.ErrDeadlineExceeded when none came. A reply longer than buf is cut
+// to len(buf) bytes and leaves the ring; the error then wraps
+// io.ErrShortBuffer. Ring indices or a length that cannot be right are an
+// error wrapping ErrBadSegment.
 func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 	if s.from == nil {
 		return 0, shm.ErrNoRing

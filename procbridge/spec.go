@@ -110,14 +110,15 @@ var (
 	// Discard sends a stream to /dev/null.
 	Discard = Output{kind: outputDiscard}
 	// Lines sends a stream line by line to Process.Lines; under a
-	// supervisor, to its logger. Lines that find the reader behind are
-	// dropped and counted (Exited.Dropped).
+	// supervisor, to its logger. A line longer than 64 KiB comes in
+	// pieces. Lines that find the reader behind (1,024 lines, or 1 MiB of
+	// both streams, waiting) are dropped and counted (Exited.Dropped).
 	Lines = Output{kind: outputLines}
 )
 
 // ToWriter sends a stream to w. Writes happen on a goroutine of the bridge;
-// when w falls behind, output is dropped (and counted) rather than the
-// worker blocked.
+// when w falls behind (1 MiB of both streams waiting), output is dropped
+// (and counted) rather than the worker blocked.
 func ToWriter(w io.Writer) Output { return Output{kind: outputWriter, w: w} }
 
 // Writer returns the writer of an Output made by ToWriter, else nil.

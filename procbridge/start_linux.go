@@ -35,11 +35,12 @@ func signalOf(sig int) syscall.Signal { return syscall.Signal(sig) }
 
 // osProcess holds the Linux handles of a process.
 type osProcess struct {
-	pidfd    *os.File     // nil in sentinel mode
-	sentinel *os.File     // read end, in sentinel mode
-	dog      int          // the heartbeat watchdog timerfd, or -1; the monitor's once started
-	reaped   bool         // the monitor will not watch it (set under monitor.mu)
-	leaf     linux.Cgroup // its cgroup, in cgroup mode (contain_linux.go)
+	pidfd    *os.File      // nil in sentinel mode
+	sentinel *os.File      // read end, in sentinel mode
+	nudge    chan struct{} // the bridge signalled it (sentinel mode)
+	dog      int           // the heartbeat watchdog timerfd, or -1; the monitor's once started
+	reaped   bool          // the monitor will not watch it (set under monitor.mu)
+	leaf     linux.Cgroup  // its cgroup, in cgroup mode (contain_linux.go)
 }
 
 // start is Start with the options of a group's member or a test.
@@ -67,7 +68,7 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 		spec:      spec,
 		name:      spec.name(),
 		events:    make(chan Event, 8),
-		lines:     make(chan Line, 1024),
+		lines:     make(chan Line, lineQueue),
 		done:      make(chan struct{}),
 		exited:    make(chan struct{}),
 		started:   make(chan struct{}),
@@ -93,6 +94,7 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 	}
 	p.segment, p.seg, p.lane = seg, seg.seg, seg.seg.Lane(o.lane)
 	p.lane.Reset()
+	p.seg.ResetAttachVerdict()
 	if testSegmentVersion != 0 {
 		p.seg.SetVersionForTest(testSegmentVersion)
 	}
@@ -154,6 +156,10 @@ func (p *Process) spawn(mode watchMode) error {
 	stream := func(o Output, std *os.File, isErr bool) (uintptr, error) {
 		switch o.kind {
 		case outputInherit:
+			if own, ok := ownDescription(std); ok {
+				toClose = append(toClose, own)
+				return own.Fd(), nil
+			}
 			return std.Fd(), nil
 		case outputWriter, outputLines:
 			r, w, err := os.Pipe()
@@ -200,7 +206,7 @@ func (p *Process) spawn(mode watchMode) error {
 			return fmt.Errorf("sentinel: %w", err)
 		}
 		toClose = append(toClose, w)
-		p.os.sentinel = r
+		p.os.sentinel, p.os.nudge = r, make(chan struct{}, 1)
 		files = append(files, w.Fd())
 		env = append(env, shm.EnvSentinelFd+"="+strconv.Itoa(shm.FdSentinel))
 	}
@@ -340,8 +346,10 @@ func (p *Process) awaitReady(ctx context.Context) error {
 			break
 		}
 		cause = ErrExitedBeforeReady
-		if v := p.seg.AttachVerdict(); v != shm.AttachOK {
-			cause = fmt.Errorf("%w: the worker refused its segment: %v", ErrBadSegment, v)
+		// Every process of the segment can write the verdict: it is the
+		// worker's only when the worker exited as one that refused.
+		if v := p.seg.AttachVerdict(); v != shm.AttachOK && p.exit.Signal == 0 && p.exit.Code == shm.ExitRefused {
+			cause = &refusedError{verdict: v}
 		}
 	case <-timer.C:
 		cause = fmt.Errorf("%w: not ready after %v (its ready timeout); a program that links the SDK must call Ready", ErrStartTimeout, p.spec.readyTimeout())
@@ -367,6 +375,48 @@ func (p *Process) awaitReady(ctx context.Context) error {
 		return fmt.Errorf("procbridge: start %s: %w", p.name, exitErr)
 	}
 	return fmt.Errorf("procbridge: start %s (pid %d, %v): %w", p.name, p.pid, exit, cause)
+}
+
+// ownDescription opens, for a worker whose output goes to this process's
+// own stream std (Inherit), an open file description of its own of the
+// same pipe or terminal: the flags a worker sets on its descriptor
+// (O_NONBLOCK, O_APPEND) then reach neither this process's writes nor its
+// siblings'. A regular file keeps the shared description, whose offset
+// keeps the writers of the file from overwriting each other (and whose
+// flags change nothing that blocks); a socket cannot be reopened, and is
+// shared too. ok is false when the stream is shared.
+func ownDescription(std *os.File) (own *os.File, ok bool) {
+	fd := int(std.Fd())
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return nil, false
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO, unix.S_IFCHR:
+	default:
+		return nil, false
+	}
+	nfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_WRONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+	return os.NewFile(uintptr(nfd), std.Name()), true
+}
+
+// refusedError: the worker refused its segment, and said why.
+type refusedError struct{ verdict shm.AttachVerdict }
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("%v: the worker refused its segment: %v", ErrBadSegment, e.verdict)
+}
+
+func (e *refusedError) Unwrap() error { return ErrBadSegment }
+
+// refusedHeader reports whether err says a worker refused its segment's
+// header (not its lane).
+func refusedHeader(err error) bool {
+	var r *refusedError
+	return errors.As(err, &r) && r.verdict != shm.AttachBadLane
 }
 
 // becomeReady completes a start: the header still validates, Ready is
@@ -395,6 +445,7 @@ func (p *Process) signalGroupLocked(sig unix.Signal) {
 	if p.reaped {
 		return
 	}
+	defer p.nudgeSentinel()
 	// Until we reap it the leader (a zombie at worst) pins its pid and
 	// the group id: one kill reaches the group, the leader with it. The
 	// leader gets the signal once: a second SIGTERM could reach a worker
@@ -428,18 +479,7 @@ func (p *Process) watch() {
 		}
 		_ = err // on any error, fall through to the blocking reap below
 	} else {
-		buf := make([]byte, 64)
-		for {
-			if _, err := p.os.sentinel.Read(buf); err != nil {
-				break
-			}
-		}
-		// EOF: the child closed its end, which it does only by dying (the
-		// SDK marks it close-on-exec). Wait without reaping until it is a
-		// zombie, in case it closed the end some other way.
-		var info unix.Siginfo
-		for unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
-		}
+		p.awaitSentinel()
 	}
 	seen := mono.Now()
 	// The leader is a zombie: its pid still names the group, so the group
@@ -494,6 +534,81 @@ func (p *Process) watch() {
 	p.drainOutputs()
 	close(p.done)
 }
+
+// awaitSentinel returns once the process has exited (not reaped), in
+// sentinel mode. The sentinel's end of file comes when every holder of
+// its write end has closed it: the worker, by dying (the SDK marks it
+// close-on-exec), but also any process it handed the end to, such as a
+// child of its own in a session of its own, which may never close it. So
+// the read has a deadline: every sentinelPoll, and soon after any signal
+// the bridge sends (nudgeSentinel), the bridge asks the kernel whether the
+// worker has exited. Bytes written into the sentinel are read and
+// dropped; past sentinelDataMax the bridge stops reading it and polls.
+func (p *Process) awaitSentinel() {
+	r := p.os.sentinel
+	buf := make([]byte, 512)
+	read, poll := 0, sentinelPoll
+	for {
+		r.SetReadDeadline(time.Now().Add(poll))
+		var err error
+		if read <= sentinelDataMax {
+			var n int
+			n, err = r.Read(buf)
+			read += n
+		} else {
+			select { // a flood: poll only
+			case <-p.os.nudge:
+			case <-time.After(poll):
+			}
+			err = os.ErrDeadlineExceeded
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			var info unix.Siginfo
+			if unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil) == nil && siginfoPid(&info) != 0 {
+				return
+			}
+			poll = sentinelPoll
+			select {
+			case <-p.os.nudge:
+				poll = sentinelNudge
+			default:
+			}
+			continue
+		}
+		break // end of file
+	}
+	// Wait without reaping until it is a zombie, in case it closed the end
+	// some other way.
+	var info unix.Siginfo
+	for unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+	}
+}
+
+// nudgeSentinel makes the sentinel's watcher ask the kernel soon whether
+// the worker has exited: the bridge just signalled it.
+func (p *Process) nudgeSentinel() {
+	if p.os.sentinel == nil {
+		return
+	}
+	select {
+	case p.os.nudge <- struct{}{}:
+	default:
+	}
+	p.os.sentinel.SetReadDeadline(time.Now().Add(sentinelNudge))
+}
+
+// The sentinel's polls (awaitSentinel): how often the watcher asks the
+// kernel whether the worker has exited while the sentinel stays open, how
+// soon after a signal of the bridge's, and how many bytes written into it
+// are read before it is left alone.
+const (
+	sentinelPoll    = time.Second
+	sentinelNudge   = 10 * time.Millisecond
+	sentinelDataMax = 64 << 10
+)
 
 // siginfoPid reads si_pid from a SIGCHLD siginfo (offset 16 on Linux).
 func siginfoPid(info *unix.Siginfo) int32 {

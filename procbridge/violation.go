@@ -12,7 +12,7 @@ import (
 // once, checks it against its own record, and acts on its record. A value
 // that breaks the segment's protocol is a violation by the worker that
 // owns the word (for a word every member of a group shares, the primary):
-// the bridge reports it (the violated event, then Exited with the kind
+// the bridge reports it (Violated, then Exited with the kind
 // "killed-violation", whose error matches ErrBadSegment) and kills the
 // worker, and its group fails over as from a hang.
 
@@ -38,20 +38,23 @@ func (e *violationError) Error() string {
 // Unwrap makes a violation match ErrBadSegment.
 func (e *violationError) Unwrap() error { return ErrBadSegment }
 
-// violated: the worker broke the segment's protocol; it is being killed.
-// It comes before the process's Exited, as Hung does, and is a group's
-// Promoted.Cause when the primary broke it.
-type violated struct {
+// Violated: the worker broke the segment's protocol (it wrote a value no
+// worker may write into a word the supervisor reads); it is being killed.
+// It comes before the process's Exited, whose kind is "killed-violation",
+// as Hung does before "killed-hung", and is a group's Promoted.Cause when
+// the primary broke it. Err matches ErrBadSegment and names the word, what
+// it held and what the supervisor's own record allowed.
+type Violated struct {
 	Pid  int
 	Time time.Time
 	Err  error
 }
 
-func (violated) isEvent() {}
+func (Violated) isEvent() {}
 
 // String returns "pid 4242 broke the segment protocol: control word =
 // 0x1c8 (epoch 1, lane 200), want ...".
-func (e violated) String() string {
+func (e Violated) String() string {
 	if v, ok := e.Err.(*violationError); ok {
 		return fmt.Sprintf("pid %d broke the segment protocol: %s = %s, want %s", e.Pid, v.word, v.got, v.want)
 	}
@@ -62,9 +65,9 @@ func (e violated) String() string {
 // returns the event it emitted. The first reason to end a process wins:
 // one already being ended, or reaped, is left alone, but the event is
 // returned all the same, for a group's Promoted.Cause.
-func (p *Process) violate(word, got, want string) violated {
+func (p *Process) violate(word, got, want string) Violated {
 	v := &violationError{name: p.name, pid: p.pid, lane: p.lane.Index(), word: word, got: got, want: want}
-	e := violated{Pid: p.pid, Time: mono.Time(mono.Now()), Err: v}
+	e := Violated{Pid: p.pid, Time: mono.Time(mono.Now()), Err: v}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.reaped {

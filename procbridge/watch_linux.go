@@ -269,10 +269,16 @@ func (st *hangState) watchAt() int64 {
 
 // processDying reports whether every thread of the process is a zombie,
 // gone, or exiting: a process that is dying is not hung, whatever its last
-// look saw.
+// look saw. It reads no more than probeThreadsMax threads, the first its
+// /proc lists, and stops at the first live one: a process whose threads
+// read are all dying is taken for dying.
 func processDying(pid int) bool {
-	dying := true
+	dying, read := true, 0
 	if !linux.EachTask(pid, func(tid int) {
+		if !dying || read >= probeThreadsMax {
+			return
+		}
+		read++
 		if t, _ := linux.ReadTaskStat(pid, tid); !taskDying(t) {
 			dying = false
 		}

@@ -183,7 +183,8 @@ func (w *Worker) State(buf []byte) (int, error) {
 
 // Recv waits for the next command from the supervisor and copies it into
 // buf. It sleeps on a futex while the ring is empty, and returns ctx's error
-// when ctx ends.
+// when ctx ends. A command longer than buf is cut to len(buf) bytes and
+// leaves the ring; the error then wraps io.ErrShortBuffer.
 func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
 	r, err := w.seg.Ring(shm.ToWorker)
 	if err != nil {

@@ -21,8 +21,8 @@ import (
 
 // Exit statuses of a worker process that could not run its function.
 const (
-	exitUnknownWorker = 2  // no worker registered under the name it was started for
-	exitBadSegment    = 78 // the segment handed down is missing or unreadable (EX_CONFIG)
+	exitUnknownWorker = 2               // no worker registered under the name it was started for
+	exitBadSegment    = shm.ExitRefused // the segment handed down is missing or unreadable (EX_CONFIG)
 )
 
 // ErrNotAWorker: this process was not started by a supervisor.

@@ -112,8 +112,14 @@ const (
 )
 
 // AttachVerdict is what a worker writes at offAttachErr when it refuses the
-// segment, so the supervisor can say why the worker exited.
+// segment, so the supervisor can say why the worker exited. The worker
+// then exits with ExitRefused: every process of a segment can write the
+// word, so the supervisor believes it only of a process that exited so.
 type AttachVerdict uint32
+
+// ExitRefused is the exit status of a worker that refuses its segment
+// (EX_CONFIG).
+const ExitRefused = 78
 
 // Attach verdicts.
 const (

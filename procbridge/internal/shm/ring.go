@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 
 	"github.com/understudy/understudy/internal/linux"
@@ -102,8 +103,10 @@ func (r *Ring) Send(msg []byte) error {
 }
 
 // Recv copies the next message into buf and returns its length (consumer
-// side), or ErrRingEmpty. A message longer than buf is an error and stays
-// in the ring.
+// side), or ErrRingEmpty. A message longer than buf is cut to buf, as a
+// datagram socket does, and the error wraps io.ErrShortBuffer: the message
+// leaves the ring all the same, so that one the reader cannot hold never
+// jams it.
 func (r *Ring) Recv(buf []byte) (int, error) {
 	head, tail, err := r.indices()
 	if err != nil {
@@ -119,8 +122,10 @@ func (r *Ring) Recv(buf []byte) (int, error) {
 	if need > tail-head {
 		return 0, fmt.Errorf("%w: message of %d bytes, %d in the ring", ErrRingCorrupt, n, tail-head)
 	}
-	if int(n) > len(buf) {
-		return 0, fmt.Errorf("shm: ring: message of %d bytes, buffer of %d", n, len(buf))
+	if n > uint64(len(buf)) {
+		r.get(head+msgHdr, buf)
+		atomic.StoreUint64(r.head(), head+need)
+		return len(buf), fmt.Errorf("shm: ring: message of %d bytes cut to the buffer's %d: %w", n, len(buf), io.ErrShortBuffer)
 	}
 	r.get(head+msgHdr, buf[:n])
 	atomic.StoreUint64(r.head(), head+need)

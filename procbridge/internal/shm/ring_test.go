@@ -3,8 +3,11 @@
 package shm
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,23 +93,60 @@ func TestRingSPSC(t *testing.T) {
 }
 
 // FuzzRing: whatever a peer writes into the ring's indices and data, the
-// reader never panics and never reads outside the ring.
+// reader never panics, never reads outside the ring or past its buffer,
+// and a message longer than the buffer is cut and leaves the ring (the
+// head moves on by whole 8-byte units, never past the tail); and a Send
+// over the same indices either fits or fails without touching them.
 func FuzzRing(f *testing.F) {
-	f.Add(uint64(0), uint64(16), []byte{5, 0, 0, 0, 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'})
-	f.Add(uint64(8), uint64(72), []byte{0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, head, tail uint64, data []byte) {
+	f.Add(uint64(0), uint64(16), []byte{5, 0, 0, 0, 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'}, uint8(64))
+	f.Add(uint64(8), uint64(72), []byte{0xff, 0xff, 0xff, 0xff}, uint8(64))
+	f.Add(uint64(0), uint64(40), []byte{30, 0, 0, 0, 0, 0, 0, 0}, uint8(4))
+	f.Fuzz(func(t *testing.T, head, tail uint64, data []byte, bufLen uint8) {
 		s := newSeg(t, Config{Lanes: 1, RingSize: 64})
 		r, _ := s.Ring(ToWorker)
 		copy(s.mem[r.data:r.data+64], data)
 		atomic.StoreUint64(r.head(), head)
 		atomic.StoreUint64(r.tail(), tail)
-		buf := make([]byte, 64)
+		if err := r.Send([]byte("x")); err != nil && !errors.Is(err, ErrRingCorrupt) && !errors.Is(err, ErrRingFull) {
+			t.Fatalf("Send: %v", err)
+		}
+		buf := make([]byte, bufLen)
 		for range 10 {
-			if _, err := r.Recv(buf); err != nil {
+			h0, t0 := atomic.LoadUint64(r.head()), atomic.LoadUint64(r.tail())
+			n, err := r.Recv(buf)
+			if n > len(buf) {
+				t.Fatalf("Recv returned %d bytes into a buffer of %d", n, len(buf))
+			}
+			if errors.Is(err, io.ErrShortBuffer) {
+				h1 := atomic.LoadUint64(r.head())
+				if n != len(buf) || h1 <= h0 || (h1-h0)%8 != 0 || h1-h0 > t0-h0 {
+					t.Fatalf("a cut message: n %d, head %d → %d, tail %d", n, h0, h1, t0)
+				}
+				continue
+			}
+			if err != nil {
 				return
 			}
 		}
 	})
+}
+
+// TestRingCutsALongMessage: a message longer than the reader's buffer is
+// cut to the buffer and leaves the ring, so the next one reads whole.
+func TestRingCutsALongMessage(t *testing.T) {
+	s := newSeg(t, Config{Lanes: 1, RingSize: 4096})
+	r, _ := s.Ring(FromWorker)
+	long := bytes.Repeat([]byte("0123456789abcdef"), 128) // 2 KiB
+	require.NoError(t, r.Send(long))
+	require.NoError(t, r.Send([]byte("next")))
+	buf := make([]byte, 64)
+	n, err := r.Recv(buf)
+	assert.ErrorIs(t, err, io.ErrShortBuffer)
+	assert.Equal(t, long[:64], buf[:n])
+	n, err = r.Recv(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "next", string(buf[:n]))
+	assert.True(t, r.Empty())
 }
 
 // TestRingSurvivesACrashOfEitherSide: a producer that dies in the middle of

@@ -119,6 +119,12 @@ func (s *Segment) AttachVerdict() AttachVerdict {
 	return AttachVerdict(atomic.LoadUint32(s.u32(offAttachErr)))
 }
 
+// ResetAttachVerdict clears the verdict before a process starts, so that
+// what the word holds when it ends is its own, or a scribble.
+func (s *Segment) ResetAttachVerdict() {
+	atomic.StoreUint32(s.u32(offAttachErr), uint32(AttachOK))
+}
+
 // SetAttachVerdict records the worker's verdict (worker side).
 func SetAttachVerdict(mem []byte, v AttachVerdict) {
 	if len(mem) >= offAttachErr+4 {
