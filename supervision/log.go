@@ -80,6 +80,8 @@ func processRecord(e ChildProcess) (slog.Level, string, []slog.Attr) {
 		return slog.LevelWarn, "child hung", []slog.Attr{slog.Int("pid", pe.Pid), slog.Any("err", pe.Err)}
 	case procbridge.Dying:
 		return slog.LevelInfo, "child dying", []slog.Attr{slog.Int("pid", pe.Pid)}
+	case procbridge.Violated:
+		return slog.LevelWarn, "child broke the segment protocol", []slog.Attr{slog.Int("pid", pe.Pid), slog.Any("err", pe.Err)}
 	case procbridge.Promoted:
 		// A failover is a failure of the primary; a switch is part of a
 		// sibling's restart, whose failure is logged already.
@@ -111,6 +113,8 @@ func primaryEnd(ev procbridge.Event) string {
 		return "primary dying"
 	case procbridge.Hung:
 		return "primary hung"
+	case procbridge.Violated:
+		return "primary broke the segment protocol"
 	case procbridge.Exited:
 		return "primary exited: " + e.Exit.String()
 	}
