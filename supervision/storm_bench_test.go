@@ -37,9 +37,12 @@ var stormBeat = procbridge.Heartbeat{Interval: 100 * time.Millisecond, Timeout: 
 // p99 over every worker (*-p50-ns, *-p99-ns), and the floor of this
 // machine (*-floor-ns): the CPU the storm cost (the new workers' own CPU
 // up to Ready, and this process's) spread over the CPUs, below which no
-// supervisor can bring them back. Also the tree's start (start-ns, in
-// start order, each ready before the next, as OTP's) and the machine's
-// CPU pressure (psi-some-%).
+// supervisor can bring them back. In the same iteration, n workers started
+// with procbridge alone are SIGKILLed together and each started again as
+// soon as its Exited is read, all at once (bare-*): the floor on a machine
+// shared with other work. Also the tree's start (start-ns, in start
+// order, each ready before the next, as OTP's) and the machine's CPU
+// pressure (psi-some-%).
 //
 // Time is a fake clock moved on by real time, and jumped past the
 // backoff's ResetAfter before each storm 1.
@@ -77,17 +80,30 @@ func benchStorm(b *testing.B, n int) {
 		}
 	}()
 	f.drain()
-	var s1, s2 stormStats
+	bare := make([]*procbridge.Process, n)
+	for i := range bare {
+		if bare[i], err = bareStart(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, p := range bare {
+			_, _ = p.Stop(ctx)
+		}
+	}()
+	var s1, s2, s0 stormStats
 	psi0, at0 := cpuPressureTotal(), time.Now()
 	for b.Loop() {
 		clock.Advance(2 * time.Minute) // every worker up for longer than ResetAfter
 		s1.add(f.storm(b, tree.Root(), n))
 		s2.add(f.storm(b, tree.Root(), n))
+		s0.add(bareStorm(b, bare))
 	}
 	psi := 100 * float64(cpuPressureTotal()-psi0) / float64(time.Since(at0))
 	b.ReportMetric(float64(started), "start-ns")
 	s1.report(b, "storm1")
 	s2.report(b, "storm2")
+	s0.report(b, "bare")
 	b.ReportMetric(psi, "psi-some-%")
 }
 
@@ -269,6 +285,64 @@ func (f *fleet) storm(b *testing.B, s *supervision.Supervisor, n int) stormStats
 		delete(was, r.ev.Child)
 		st.lat = append(st.lat, r.at.Sub(at))
 		st.workerCPU += workerCPU(r.ev.Ready.Pid)
+	}
+	st.all = append(st.all, time.Since(at))
+	st.selfCPU = selfCPU() - cpu0
+	return st
+}
+
+// bareStart starts a storm's worker with procbridge alone and waits until
+// it is ready.
+func bareStart(ctx context.Context) (*procbridge.Process, error) {
+	p, err := procbridge.Start(ctx, procbridge.Spec{Worker: "beat", Heartbeat: stormBeat, ReadyTimeout: time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	for ev := range p.Events() {
+		switch e := ev.(type) {
+		case procbridge.Ready:
+			return p, nil
+		case procbridge.Exited:
+			return nil, e.Err
+		}
+	}
+	return nil, fmt.Errorf("pid %d: no Ready", p.Pid())
+}
+
+// bareStorm SIGKILLs ps together and starts each again as soon as its
+// Exited is read, all at once, replacing ps's processes.
+func bareStorm(b *testing.B, ps []*procbridge.Process) stormStats {
+	ctx := context.Background()
+	cpu0 := selfCPU()
+	at := time.Now()
+	for _, p := range ps {
+		if err := syscall.Kill(p.Pid(), syscall.SIGKILL); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st := stormStats{lat: make([]time.Duration, len(ps))}
+	cpu := make([]time.Duration, len(ps))
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() {
+			for ev := range p.Events() {
+				if _, ok := ev.(procbridge.Exited); ok {
+					break
+				}
+			}
+			if ps[i], errs[i] = bareStart(ctx); errs[i] == nil {
+				st.lat[i] = time.Since(at)
+				cpu[i] = workerCPU(ps[i].Pid())
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.workerCPU += cpu[i]
 	}
 	st.all = append(st.all, time.Since(at))
 	st.selfCPU = selfCPU() - cpu0
