@@ -96,7 +96,7 @@
 // # Goroutines
 //
 // Each Process owns the goroutines that watch it; all have returned when
-// Done is closed. The forker (procbridge.forkLoop) lives for the life of the
-// program by design; tests using goleak ignore it with
+// Done is closed. The forkers (procbridge.forkLoop, one per GOMAXPROCS) live
+// for the life of the program by design; tests using goleak ignore them with
 // goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop").
 package procbridge

@@ -12,10 +12,13 @@ import (
 
 // The kernel sends a child its parent-death signal when the *thread* that
 // forked it exits, not the process. Go may retire a thread whenever a
-// goroutine that locked it returns, so every fork happens on one goroutine
-// locked to a thread that never exits: the forker. It lives as long as the
-// program (it parks on a channel and costs nothing) and is the one goroutine
-// of this package without an owner that can stop it, by design; tests that
+// goroutine that locked it returns, so every fork happens on a goroutine
+// locked to a thread that never exits: a forker. There are GOMAXPROCS of
+// them, taking forks from one channel, so that many workers can be forked
+// at once (the Go runtime lets forks run concurrently; each blocks its
+// thread until the child has exec'd). They live as long as the program
+// (each parks on the channel and costs nothing) and are the goroutines of
+// this package without an owner that can stop them, by design; tests that
 // use goleak ignore procbridge.forkLoop.
 var forker struct {
 	once sync.Once
@@ -29,11 +32,13 @@ func forkLoop(reqs <-chan func()) {
 	}
 }
 
-// onForkThread runs f on the forker's thread and waits for it.
+// onForkThread runs f on a forker's thread and waits for it.
 func onForkThread(f func()) {
 	forker.once.Do(func() {
 		forker.reqs = make(chan func())
-		go forkLoop(forker.reqs)
+		for range max(runtime.GOMAXPROCS(0), 1) {
+			go forkLoop(forker.reqs)
+		}
 	})
 	done := make(chan struct{})
 	forker.reqs <- func() { f(); close(done) }

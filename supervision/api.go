@@ -219,7 +219,7 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 		c := newChild(spec)
 		c.dynamic, c.label = true, tmpl.Name
 		s.children = append(s.children, c)
-		s.enqueue(s.startJob(c, answer))
+		s.openLane(c, s.startJob(c, answer)) // started beside the others
 	case opTerminate:
 		s.enqueue(&job{drop: fail, steps: []step{callStep(func(ctx actor.Context, s *supervisor) {
 			c := s.find(m.name)
@@ -231,6 +231,7 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 				fail(ErrNoChild)
 				return
 			}
+			s.cancelLane(c, errTerminatedStarting(c.name))
 			c.pending = 0
 			done := callStep(func(ctx actor.Context, s *supervisor) {
 				c.state = StateTerminated
@@ -253,14 +254,14 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 				fail(ErrNoChild)
 			case c.state == StateRunning:
 				fail(ErrRunning)
-			case c.actor != nil || c.state != StateTerminated:
+			case c.actor != nil || c.state != StateTerminated || s.lanes[c] != nil:
 				fail(ErrRestarting) // its restart is under way
 			case m.op == opDelete:
 				s.remove(c)
 				answer(&reply{})
 			default:
 				s.then(&startStep{c: c, onFail: func(ctx actor.Context, s *supervisor, c *child, cause error) {
-					s.abortHead(nil)
+					s.abortHead()
 					c.state = StateTerminated
 					fail(fmt.Errorf("%w: %w", ErrStartFailed, cause))
 				}}, callStep(func(ctx actor.Context, s *supervisor) { answer(&reply{child: c.info()}) }))
@@ -287,7 +288,7 @@ func (s *supervisor) startJob(c *child, answer func(*reply)) *job {
 		drop: func(err error) { answer(&reply{err: err}) },
 		steps: []step{
 			&startStep{c: c, onFail: func(ctx actor.Context, s *supervisor, c *child, cause error) {
-				s.abortHead(nil)
+				s.abortHead()
 				s.remove(c)
 				answer(&reply{err: fmt.Errorf("%w: %w", ErrStartFailed, cause)})
 			}},

@@ -27,12 +27,15 @@ func (s *supervisor) childEnded(ctx actor.Context, c *child, clean bool, cause e
 	if s.phase >= phaseShuttingDown {
 		return // the shutdown stops whatever is left
 	}
-	if st := s.startingNow(c); st != nil {
+	if st, j := s.startingNow(c); st != nil {
 		if !c.readied {
 			if cause == nil {
 				cause = ErrStartFailed
 			}
+			cur := s.cur
+			s.cur = j // the job onFail drops
 			st.onFail(ctx, s, c, cause)
+			s.cur = cur
 			return
 		}
 		st.started = true
@@ -144,11 +147,15 @@ func (s *supervisor) restart(c *child, cause error, delay time.Duration) {
 			s.emit(ChildRestarting{Header: s.header(o), Cause: cause, Delay: delay})
 		}
 		if delay > 0 {
-			s.after(delay, &timerFired{kind: timerBackoff, token: token})
+			s.after(delay, &timerFired{kind: timerBackoff, token: token, c: c})
 			return
 		}
 		s.then(s.restartSteps(token)...)
 	}))
+	if s.laned() {
+		s.toLane(c, steps...) // c alone is affected
+		return
+	}
 	s.then(steps...)
 }
 
@@ -272,7 +279,7 @@ func (s *supervisor) coldInstead(c *child, token uint64, why error) {
 // so that TerminateChild or a stop can end a restart loop.
 func restartFailed(token uint64) func(ctx actor.Context, s *supervisor, c *child, cause error) {
 	return func(ctx actor.Context, s *supervisor, c *child, cause error) {
-		s.abortHead(nil)
+		s.abortHead()
 		for _, o := range s.children {
 			if o == c {
 				continue
@@ -312,6 +319,7 @@ func (s *supervisor) shutdown(ctx actor.Context, why shutdownCause, err error) {
 			j.drop(ErrShuttingDown)
 		}
 	}
+	s.dropLanes(ErrShuttingDown)
 	var alive []*child
 	for _, c := range s.children {
 		c.pending, c.switching, c.switchCause = 0, 0, nil

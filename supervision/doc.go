@@ -54,6 +54,15 @@
 // supervisor starts its children on demand from one template
 // ([Supervisor.StartSimpleChild]).
 //
+// Under one_for_one and simple_one_for_one, where one child's restart
+// does not wait for another's, different children restart concurrently: a
+// child slow to be ready holds up no other, and StartSimpleChild requests
+// made together start their children together, each answered when its
+// child is ready. Failures are still decided one at a time, in the order
+// they come, so the intensity counts exactly as OTP's; at most 4 ×
+// GOMAXPROCS children of one supervisor start at once. one_for_all and
+// rest_for_one restart in OTP's order, one child ready before the next.
+//
 // # Hot standby
 //
 // A child with [ChildSpec.Standby] runs as a procbridge.Group: a primary
@@ -84,7 +93,7 @@
 // process's death or hang is the actor's failure, with the typed reason.
 // protoactor's own strategies are not used. A failed child is never
 // resumed: the supervisor restarts it or stops it. The fastest restart, for
-// an idle one_for_one supervisor, starts the replacement process as soon as
+// a one_for_one child with nothing else under way, starts the replacement process as soon as
 // the exit is reported and lets protoactor restart the actor around it;
 // the others stop the failed actor and spawn a new one. The root
 // supervisor never crashes the program: it ends the tree instead of

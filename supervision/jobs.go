@@ -17,6 +17,9 @@ type job struct {
 	// drop, when set, is called if the job is discarded unfinished
 	// because the supervisor shuts down: it answers a waiting caller.
 	drop func(err error)
+	// lane is the child whose lane the job is (see lanes.go); nil for a
+	// job of the queue.
+	lane *child
 }
 
 // step is one step of a job. run reports whether the step is done; a step
@@ -30,9 +33,19 @@ type callStep func(ctx actor.Context, s *supervisor)
 
 func (f callStep) run(ctx actor.Context, s *supervisor) bool { f(ctx, s); return true }
 
-// pump runs the steps of the jobs at the head of the queue until one waits
-// or the queue is empty.
+// pump runs the job queue, then the lanes, until each waits or is done.
 func (s *supervisor) pump(ctx actor.Context) {
+	for {
+		s.pumpQueue(ctx)
+		if s.phase >= phaseShuttingDown || len(s.lanes) == 0 || !s.pumpLanes(ctx) {
+			return
+		}
+	}
+}
+
+// pumpQueue runs the steps of the jobs at the head of the queue until one
+// waits or the queue is empty.
+func (s *supervisor) pumpQueue(ctx actor.Context) {
 	for len(s.jobs) > 0 {
 		j := s.jobs[0]
 		if len(j.steps) == 0 {
@@ -62,14 +75,17 @@ func (s *supervisor) then(steps ...step) {
 
 func (s *supervisor) enqueue(j *job) { s.jobs = append(s.jobs, j) }
 
-// abortHead drops the job at the head of the queue (its remaining steps
-// are not run) and puts next in its place.
-func (s *supervisor) abortHead(next *job) {
+// abortHead drops the job whose step is running, when it is a lane, or
+// else the job at the head of the queue: its remaining steps are not run.
+func (s *supervisor) abortHead() {
+	if j := s.cur; j != nil && j.lane != nil {
+		if s.lanes[j.lane] == j {
+			delete(s.lanes, j.lane)
+		}
+		return
+	}
 	if len(s.jobs) > 0 {
 		s.jobs = s.jobs[1:]
-	}
-	if next != nil {
-		s.jobs = append([]*job{next}, s.jobs...)
 	}
 }
 
@@ -77,7 +93,7 @@ func (s *supervisor) abortHead(next *job) {
 // is the restart the child waits for: a child no longer waiting for it
 // (terminated or deleted since) is skipped. onFail is called, instead of
 // the usual failure handling, when the child fails or ends before it is
-// ready; it must take the job off the head of the queue.
+// ready; it must drop its job (abortHead).
 type startStep struct {
 	c       *child
 	token   uint64
@@ -103,16 +119,26 @@ func (st *startStep) run(ctx actor.Context, s *supervisor) bool {
 	return st.started || (c.actor != nil && c.stop == nil && c.state == StateRunning)
 }
 
-// startingNow returns the start step waiting for c, if c is the child the
-// head job is starting.
-func (s *supervisor) startingNow(c *child) *startStep {
-	if len(s.jobs) == 0 || len(s.jobs[0].steps) == 0 {
+// startingNow returns the start step waiting for c, and its job, if c is
+// the child the head job or c's lane is starting.
+func (s *supervisor) startingNow(c *child) (*startStep, *job) {
+	for _, j := range []*job{s.head(), s.lanes[c]} {
+		if j == nil || len(j.steps) == 0 {
+			continue
+		}
+		if st, ok := j.steps[0].(*startStep); ok && st.issued && st.c == c {
+			return st, j
+		}
+	}
+	return nil, nil
+}
+
+// head returns the job at the head of the queue, if any.
+func (s *supervisor) head() *job {
+	if len(s.jobs) == 0 {
 		return nil
 	}
-	if st, ok := s.jobs[0].steps[0].(*startStep); ok && st.issued && st.c == c {
-		return st
-	}
-	return nil
+	return s.jobs[0]
 }
 
 // stopStep stops children, all at once, and waits until each is gone (or

@@ -48,7 +48,8 @@ type supervisor struct {
 
 	intensity *intensityTracker
 	jobs      []*job
-	cur       *job // the job whose step is running
+	lanes     map[*child]*job // one_for_one and simple_one_for_one children's own work (lanes.go)
+	cur       *job            // the job whose step is running
 	phase     phase
 	why       shutdownCause
 	reason    error // the escalation, when why is causeEscalate
@@ -118,6 +119,7 @@ func newSupervisor(spec Spec, path string, sh *shared, tree *Tree, incarnation i
 		tree:        tree,
 		incarnation: incarnation,
 		byActor:     map[string]*child{},
+		lanes:       map[*child]*job{},
 		intensity:   &intensityTracker{intensity: spec.Intensity}, // validated with the spec
 		timers:      map[*timerFired]func() bool{},
 	}
@@ -261,12 +263,18 @@ func (s *supervisor) restartInPlace(sup actor.Supervisor, who *actor.PID, c *chi
 }
 
 // fastPath reports whether a failure of c may be decided at once, outside
-// the job queue: the supervisor is idle, c is a process to restart, and
-// the strategy restarts it alone.
+// the job queue: c is a process to restart, the strategy restarts it
+// alone, nothing else is under way for c (its lane is empty, no job of the
+// queue is starting it), and fewer than maxStarting children are starting.
 func (s *supervisor) fastPath(c *child) bool {
-	return s.phase == phaseRunning && len(s.jobs) == 0 && c.kind == kindProcess &&
-		shouldRestart(c.spec.Restart, false) &&
-		(s.spec.Strategy == OneForOne || s.spec.Strategy == SimpleOneForOne)
+	if s.phase != phaseRunning || c.kind != kindProcess || !shouldRestart(c.spec.Restart, false) ||
+		!s.laned() || s.lanes[c] != nil {
+		return false
+	}
+	if st, _ := s.startingNow(c); st != nil {
+		return false
+	}
+	return s.starting() < maxStarting()
 }
 
 // restartAhead is the fastest restart: the ProcessExited notification of a
@@ -344,7 +352,7 @@ func (s *supervisor) started(ctx actor.Context) {
 // initFailed: a child did not start while the supervisor started. As in
 // OTP, the supervisor does not retry: it stops what it started and fails.
 func initFailed(ctx actor.Context, s *supervisor, c *child, cause error) {
-	s.abortHead(nil)
+	s.abortHead()
 	err := &EscalationError{Supervisor: s.path, Child: c.name, Cause: cause, startFailed: true}
 	s.emit(GaveUp{Header: s.header(c), Cause: cause})
 	s.shutdown(ctx, causeEscalate, err)
@@ -651,6 +659,10 @@ func (s *supervisor) onTimer(ctx actor.Context, m *timerFired) {
 	switch m.kind {
 	case timerBackoff:
 		token := m.token
+		if s.laned() && m.c != nil {
+			s.toLane(m.c, &startStep{c: m.c, token: token, onFail: restartFailed(token)})
+			return
+		}
 		s.enqueue(&job{steps: []step{callStep(func(ctx actor.Context, s *supervisor) {
 			s.then(s.restartSteps(token)...)
 		})}})
@@ -705,6 +717,7 @@ func (s *supervisor) stopping(ctx actor.Context) {
 		}
 	}
 	s.jobs = nil
+	s.dropLanes(ErrShuttingDown)
 	if s.phase != phaseDone && s.why != causeEscalate {
 		s.phase = phaseShuttingDown
 	}
@@ -822,6 +835,7 @@ func (s *supervisor) remove(c *child) {
 		s.children = append(s.children[:i], s.children[i+1:]...)
 	}
 	c.removed = true
+	s.cancelLane(c, fmt.Errorf("%w: %s was removed", ErrStartFailed, c.name))
 }
 
 func (s *supervisor) newToken() uint64 {
