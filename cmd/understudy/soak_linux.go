@@ -325,28 +325,33 @@ func (s *soaker) life(life int, d time.Duration) error {
 		return fmt.Errorf("start the supervising process: %w", err)
 	}
 	exited := make(chan struct{})
-	read := make(chan struct{})
+	up := make(chan struct{}) // its first tree is up
 	go func() {
-		defer close(read)
+		defer close(exited)
+		first := true
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			var l soakLine
 			if json.Unmarshal(sc.Bytes(), &l) == nil {
 				s.take(life, l)
+				if l.T == "tree" && first {
+					close(up)
+					first = false
+				}
 			}
 		}
 	}()
-	timer := time.NewTimer(d)
+	// Its life is counted from its first tree's start (a minute at most).
+	timer := time.NewTimer(time.Minute)
 	defer timer.Stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	go func() {
-		<-read
-		close(exited)
-	}()
-	for alive := true; alive; {
+	for alive, waitUp := true, up; alive; {
 		select {
+		case <-waitUp:
+			waitUp = nil
+			timer.Reset(d)
 		case <-timer.C:
 			alive = false
 		case <-tick.C:

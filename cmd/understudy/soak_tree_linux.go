@@ -160,7 +160,9 @@ func (s *soakState) runTree(kinds []string, d time.Duration, faultMin, faultMax 
 		name := k + "-" + strconv.Itoa(i)
 		proc := &procbridge.Spec{Worker: soakWorker, Args: append([]string{k}, delays...), Heartbeat: hb,
 			Stdout: procbridge.Discard, Stderr: procbridge.Discard, Dir: s.dir, Env: nil}
-		c := supervision.ChildSpec{Name: name, Process: proc, Backoff: noBackoff}
+		// A second to stop: a worker stopped by SIGSTOP when its tree
+		// stops takes its whole grace.
+		c := supervision.ChildSpec{Name: name, Process: proc, Backoff: noBackoff, Shutdown: time.Second}
 		switch k {
 		case "never-ready":
 			neverReady = append(neverReady, name)
