@@ -50,6 +50,8 @@ type soakConfig struct {
 	Workers, Hogs, FaultMin, FaultMax       int
 	Seed                                    uint64
 	JSON, LeaveBehind                       bool
+	Kinds                                   []string
+	Heartbeat                               [2]time.Duration // interval, timeout
 }
 
 func soakCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -62,7 +64,7 @@ func soakCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Hogs, "hog", runtime.NumCPU(), "")
 	fs.Uint64Var(&c.Seed, "seed", 0, "")
 	fs.BoolVar(&c.JSON, "json", false, "")
-	// For tests: a quicker rhythm, and a process left behind on purpose.
+	// The rhythm; and, for tests, a process left behind on purpose.
 	fs.DurationVar(&c.LifeMin, "life-min", 0, "")
 	fs.DurationVar(&c.LifeMax, "life-max", 0, "")
 	fs.DurationVar(&c.TreeMin, "tree-min", 3*time.Second, "")
@@ -70,6 +72,8 @@ func soakCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.FaultMin, "fault-min", 500, "")
 	fs.IntVar(&c.FaultMax, "fault-max", 3000, "")
 	fs.BoolVar(&c.LeaveBehind, "leave-behind", false, "")
+	kinds := fs.String("kinds", "", "")
+	heartbeat := fs.String("heartbeat", "10ms/100ms", "")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, soakUsage)
@@ -79,7 +83,7 @@ func soakCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		err = fmt.Errorf("no arguments, only flags: %q", fs.Args())
 	}
 	if err == nil {
-		err = c.validate(fs)
+		err = c.validate(fs, *kinds, *heartbeat)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "understudy soak: %v\n\n%s", err, soakUsage)
@@ -108,7 +112,7 @@ func soakCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 
 // validate checks the flags, naming the first bad one and its value, and
 // fills in the life defaults.
-func (c *soakConfig) validate(fs *flag.FlagSet) error {
+func (c *soakConfig) validate(fs *flag.FlagSet, kinds, heartbeat string) error {
 	bad := func(name, want string) error {
 		return fmt.Errorf("--%s %s: want %s", name, fs.Lookup(name).Value, want)
 	}
@@ -130,6 +134,25 @@ func (c *soakConfig) validate(fs *flag.FlagSet) error {
 	case c.LifeMin < 0:
 		return bad("life-min", "a positive duration")
 	}
+	c.Kinds = soakKinds
+	if kinds != "" {
+		c.Kinds = nil
+		for _, k := range strings.Split(kinds, ",") {
+			if !slices.Contains(soakKinds, k) {
+				return fmt.Errorf("--kinds %s: no kind %q: want a comma-separated list of %s", kinds, k, strings.Join(soakKinds, ", "))
+			}
+			if !slices.Contains(c.Kinds, k) {
+				c.Kinds = append(c.Kinds, k)
+			}
+		}
+	}
+	iv, to, ok := strings.Cut(heartbeat, "/")
+	i, err1 := time.ParseDuration(iv)
+	t, err2 := time.ParseDuration(to)
+	if !ok || err1 != nil || err2 != nil || i <= 0 || t <= i {
+		return fmt.Errorf("--heartbeat %s: want INTERVAL/TIMEOUT, such as 10ms/100ms, the timeout above the interval", heartbeat)
+	}
+	c.Heartbeat = [2]time.Duration{i, t}
 	if c.LifeMin == 0 {
 		c.LifeMin = min(max(c.For/20, 2*c.TreeMax), 60*time.Second)
 	}
@@ -153,7 +176,7 @@ The children fail in every way a worker can: SIGKILL, SIGSEGV, SIGSTOP
 a child in its group and a setsid daemon (both must end with it), never
 ready (a start timeout), a crash loop past a nested supervisor's intensity;
 beside them, a worker that floods its stdout and healthy workers, which
-must never be called hung nor restarted. Every 20 to 90 seconds the
+must never be called hung nor restarted. Now and then (see the rhythm) the
 supervising process itself is SIGKILLed, and every process it started must
 be gone at once (its keeper ends them).
 
@@ -165,16 +188,32 @@ stopped worker hung and to restart a killed one, and the machine's CPU
 pressure meanwhile.
 
 Flags:
-  --for D        how long to run (default 10m)
-  --workers N    children of each tree (default 32)
-  --hog N        nice-0 busy loops beside it (default: one per CPU)
-  --seed S       the seed of the trees and their faults (default: the time;
-                 printed, so that a run can be repeated)
-  --json         print the report as one JSON object
+  --for D          how long to run (default 10m)
+  --workers N      children of each tree (default 32)
+  --hog N          nice-0 busy loops beside it (default: one per CPU)
+  --seed S         the seed of the trees and their faults (default: the
+                   time; printed, so that a run can be repeated)
+  --kinds LIST     the kinds of children, comma-separated (default all:
+                   sigkill, sigsegv, sigstop, exit0, exitN, ignore-term,
+                   grandchild, never-ready, flood, crashloop, healthy)
+  --heartbeat I/T  every child's heartbeat interval and timeout
+                   (default 10ms/100ms)
+  --json           print the report as one JSON object
+
+The rhythm (defaults for --for 10m):
+  --tree-min D, --tree-max D    how long each tree runs (3s to 8s)
+  --life-min D, --life-max D    how long each supervising process runs
+                                from its first tree's start until its
+                                SIGKILL (--for/20 to three times that,
+                                within 2 trees and 90s)
+  --fault-min MS, --fault-max MS  how long a child runs before its
+                                fault (500 to 3000 ms)
 
 Examples:
   understudy soak --for 10m
   understudy soak --for 1m --workers 8 --hog 0 --json
+  understudy soak --for 60s --workers 8 --kinds healthy --heartbeat 2ms/5ms \
+      --tree-min 60s --tree-max 60s --life-min 60s
 
 Exit status:
   0  every fault handled as expected, no false alarm, nothing left behind,
@@ -186,14 +225,15 @@ Exit status:
 
 // soakReport is what a soak prints.
 type soakReport struct {
-	Duration    string  `json:"duration"`
-	Workers     int     `json:"workers"`
-	Hogs        int     `json:"hogs"`
-	Seed        uint64  `json:"seed"`
-	Containment string  `json:"containment"`
-	PSISome     float64 `json:"psi_cpu_some_pct"` // over the run
-	PSIFull     float64 `json:"psi_cpu_full_pct"`
-	CanaryMaxMs float64 `json:"canary_max_ms"` // the worst lateness of a 5 ms sleep in the harness
+	Duration    string   `json:"duration"`
+	Kinds       []string `json:"kinds"`
+	Workers     int      `json:"workers"`
+	Hogs        int      `json:"hogs"`
+	Seed        uint64   `json:"seed"`
+	Containment string   `json:"containment"`
+	PSISome     float64  `json:"psi_cpu_some_pct"` // over the run
+	PSIFull     float64  `json:"psi_cpu_full_pct"`
+	CanaryMaxMs float64  `json:"canary_max_ms"` // the worst lateness of a 5 ms sleep in the harness
 
 	Injected  map[string]int `json:"faults_injected"`
 	Survived  map[string]int `json:"faults_survived"`
@@ -202,22 +242,22 @@ type soakReport struct {
 	SupClean  int            `json:"supervisor_sigkilled_clean"` // every process gone, none left behind
 	Trees     int            `json:"tree_ends"`
 
-	FalseAlarms      int      `json:"false_alarms"`
-	FalseHung        int      `json:"false_alarms_hung"`
-	FalseRestarts    int      `json:"false_alarms_restarts"`
-	LeftBehind       int      `json:"left_behind"`
-	LeftAfterKill    int      `json:"left_behind_after_supervisor_sigkill"`
-	LeftAfterTree    int      `json:"left_behind_after_tree_end"`
-	AllGoneP50Ms     float64  `json:"all_gone_p50_ms"` // SIGKILL of the supervising process to every process of it gone
-	AllGoneMaxMs     float64  `json:"all_gone_max_ms"`
-	HangP50Ms        float64  `json:"hang_silence_p50_ms"` // sigstop: silence when confirmed hung
-	HangP99Ms        float64  `json:"hang_silence_p99_ms"`
-	RestartP50Ms     float64  `json:"restart_p50_ms"` // sigkill: death to ready again
-	RestartP99Ms     float64  `json:"restart_p99_ms"`
-	HeartbeatTimeout string   `json:"heartbeat_timeout"`
-	Growth           growth   `json:"growth_per_1000_cycles"`
-	Failures         []string `json:"failures"` // every unexpected outcome (the first 50)
-	FailureCount     int      `json:"failure_count"`
+	FalseAlarms   int      `json:"false_alarms"`
+	FalseHung     int      `json:"false_alarms_hung"`
+	FalseRestarts int      `json:"false_alarms_restarts"`
+	LeftBehind    int      `json:"left_behind"`
+	LeftAfterKill int      `json:"left_behind_after_supervisor_sigkill"`
+	LeftAfterTree int      `json:"left_behind_after_tree_end"`
+	AllGoneP50Ms  float64  `json:"all_gone_p50_ms"` // SIGKILL of the supervising process to every process of it gone
+	AllGoneMaxMs  float64  `json:"all_gone_max_ms"`
+	HangP50Ms     float64  `json:"hang_silence_p50_ms"` // sigstop: silence when confirmed hung
+	HangP99Ms     float64  `json:"hang_silence_p99_ms"`
+	RestartP50Ms  float64  `json:"restart_p50_ms"` // sigkill: death to ready again
+	RestartP99Ms  float64  `json:"restart_p99_ms"`
+	Heartbeat     string   `json:"heartbeat"` // interval/timeout
+	Growth        growth   `json:"growth_per_1000_cycles"`
+	Failures      []string `json:"failures"` // every unexpected outcome (the first 50)
+	FailureCount  int      `json:"failure_count"`
 }
 
 // growth is the slope of each figure per 1,000 cycles, for the
@@ -273,8 +313,8 @@ func runSoak(cfg soakConfig, stderr io.Writer) (*soakReport, error) {
 	s := &soaker{cfg: cfg, dir: dir, stderr: stderr, exe: exe,
 		run: strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(time.Now().UnixNano(), 36),
 		rng: rand.New(rand.NewPCG(cfg.Seed, 0))}
-	s.rep = soakReport{Duration: cfg.For.String(), Workers: cfg.Workers, Hogs: cfg.Hogs, Seed: cfg.Seed,
-		Injected: map[string]int{}, Survived: map[string]int{}, HeartbeatTimeout: "100ms", Failures: []string{}}
+	s.rep = soakReport{Duration: cfg.For.String(), Kinds: cfg.Kinds, Workers: cfg.Workers, Hogs: cfg.Hogs, Seed: cfg.Seed,
+		Injected: map[string]int{}, Survived: map[string]int{}, Heartbeat: cfg.Heartbeat[0].String() + "/" + cfg.Heartbeat[1].String(), Failures: []string{}}
 
 	hogs, err := startHogs(cfg.Hogs)
 	defer stopHogs(hogs)
@@ -308,7 +348,8 @@ func (s *soaker) life(life int, d time.Duration) error {
 	mark := s.run + "." + strconv.Itoa(life)
 	args := []string{soakTreeRole, "-seed", strconv.FormatUint(s.cfg.Seed, 10), "-life", strconv.Itoa(life),
 		"-workers", strconv.Itoa(s.cfg.Workers), "-tree-min", s.cfg.TreeMin.String(), "-tree-max", s.cfg.TreeMax.String(),
-		"-fault-min", strconv.Itoa(s.cfg.FaultMin), "-fault-max", strconv.Itoa(s.cfg.FaultMax)}
+		"-fault-min", strconv.Itoa(s.cfg.FaultMin), "-fault-max", strconv.Itoa(s.cfg.FaultMax),
+		"-kinds", strings.Join(s.cfg.Kinds, ","), "-beat", s.cfg.Heartbeat[0].String(), "-timeout", s.cfg.Heartbeat[1].String()}
 	if s.cfg.LeaveBehind {
 		args = append(args, "-leave-behind")
 	}
@@ -597,7 +638,7 @@ func (r *soakReport) print(w io.Writer) {
 		fmtGrowth(g.Fds), fmtGrowth(g.Goroutines), fmtGrowth(g.RSSMiB), g.Cycles)
 	fmt.Fprintf(w, "                        harness:    fd %s  goroutines %s  RSS %s MiB  (%d cycles fitted)\n",
 		fmtGrowth(g.HarnessFds), fmtGrowth(g.HarnessGor), fmtGrowth(g.HarnessRSS), g.HarnessCycle)
-	fmt.Fprintf(w, "hang detection (sigstop)  silence when called hung p50 %.1fms  p99 %.1fms (timeout %s)\n", r.HangP50Ms, r.HangP99Ms, r.HeartbeatTimeout)
+	fmt.Fprintf(w, "hang detection (sigstop)  silence when called hung p50 %.1fms  p99 %.1fms (heartbeat %s)\n", r.HangP50Ms, r.HangP99Ms, r.Heartbeat)
 	fmt.Fprintf(w, "restart (sigkill)         death to ready again p50 %.1fms  p99 %.1fms\n", r.RestartP50Ms, r.RestartP99Ms)
 	if r.FailureCount == 0 {
 		fmt.Fprintln(w, "result              PASS")

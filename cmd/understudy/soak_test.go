@@ -90,6 +90,10 @@ func TestSoakBadFlags(t *testing.T) {
 		{"--for soon", `invalid value "soon" for flag -for`},
 		{"--seed x", `invalid value "x" for flag -seed`},
 		{"extra", `no arguments, only flags: ["extra"]`},
+		{"--kinds healthy,bogus", `--kinds healthy,bogus: no kind "bogus"`},
+		{"--heartbeat 5ms/2ms", "--heartbeat 5ms/2ms: want INTERVAL/TIMEOUT"},
+		{"--heartbeat 5ms", "--heartbeat 5ms: want INTERVAL/TIMEOUT"},
+		{"--tree-min 2s --tree-max 1s", "--tree-max 1s: want at least --tree-min"},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
 			status, _, stderr := runCLI(t, "", append([]string{"soak"}, strings.Fields(tc.args)...)...)

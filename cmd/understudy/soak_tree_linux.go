@@ -74,10 +74,14 @@ func soakTree(args []string, stdout, stderr io.Writer) int {
 	faultMin := fs.Int("fault-min", 500, "")
 	faultMax := fs.Int("fault-max", 3000, "")
 	leave := fs.Bool("leave-behind", false, "")
+	kindList := fs.String("kinds", strings.Join(soakKinds, ","), "")
+	beat := fs.Duration("beat", 10*time.Millisecond, "")
+	timeout := fs.Duration("timeout", 100*time.Millisecond, "")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	st := &soakState{out: json.NewEncoder(stdout), dir: os.Getenv(soakDirEnv), self: os.Getpid()}
+	st := &soakState{out: json.NewEncoder(stdout), dir: os.Getenv(soakDirEnv), self: os.Getpid(),
+		hb: procbridge.Heartbeat{Interval: *beat, Timeout: *timeout}}
 	if *leave {
 		// A process outside the tree, carrying the soak's marker: what
 		// the soak must report as left behind once this process is killed.
@@ -90,26 +94,27 @@ func soakTree(args []string, stdout, stderr io.Writer) int {
 	}
 	rng := rand.New(rand.NewPCG(*seed, *life))
 	for n := 0; ; n++ {
-		kinds := treeKinds(rng, *workers)
+		kinds := treeKinds(rng, *workers, strings.Split(*kindList, ","))
 		d := *treeMin + time.Duration(rng.Int64N(int64(*treeMax-*treeMin)+1))
 		st.runTree(kinds, d, *faultMin, *faultMax, rng.Uint64())
 	}
 }
 
-// treeKinds draws the kinds of a tree's workers: each kind once while
-// there is room, then any but flood (one flood is load enough).
-func treeKinds(rng *rand.Rand, n int) []string {
-	all := slices.Clone(soakKinds)
+// treeKinds draws the kinds of a tree's n workers from kinds: each kind
+// once while there is room, then any but flood (one flood is load enough).
+func treeKinds(rng *rand.Rand, n int, kinds []string) []string {
+	all := slices.Clone(kinds)
 	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 	if n <= len(all) {
 		return all[:n]
 	}
 	out := all
+	more := slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return k == "flood" })
+	if len(more) == 0 {
+		return out
+	}
 	for len(out) < n {
-		k := soakKinds[rng.IntN(len(soakKinds))]
-		if k != "flood" {
-			out = append(out, k)
-		}
+		out = append(out, more[rng.IntN(len(more))])
 	}
 	return out
 }
@@ -123,6 +128,7 @@ type soakState struct {
 	planted int // the process left behind on purpose, or 0
 	cycles  int
 	cgroup  bool
+	hb      procbridge.Heartbeat
 }
 
 func (s *soakState) emit(l soakLine) {
@@ -151,7 +157,7 @@ type childState struct {
 func (s *soakState) runTree(kinds []string, d time.Duration, faultMin, faultMax int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed>>7))
 	delays := []string{strconv.Itoa(faultMin), strconv.Itoa(faultMax)}
-	hb := procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond}
+	hb := s.hb
 	spec := supervision.Spec{Intensity: supervision.Intensity{MaxRestarts: 100000, Period: time.Second}}
 	children := map[string]*childState{}
 	var neverReady []string
@@ -247,7 +253,7 @@ func (s *soakState) runTree(kinds []string, d time.Duration, faultMin, faultMax 
 // neverReady starts a worker that never says it is ready under the root,
 // again and again, until ctx ends: each start must fail, on its timeout.
 func (s *soakState) neverReady(ctx context.Context, tree *supervision.Tree, name string, rng *rand.Rand) {
-	hb := procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond}
+	hb := s.hb
 	for ctx.Err() == nil {
 		_, err := tree.Root().StartChild(ctx, supervision.ChildSpec{Name: name, Restart: supervision.Temporary,
 			Process: &procbridge.Spec{Worker: soakWorker, Args: []string{"never-ready", "0", "0"}, Heartbeat: hb,
