@@ -33,8 +33,8 @@ import (
 // its workers and their descendants inherit: RUN.LIFE.
 const soakMarkEnv = "UNDERSTUDY_SOAK"
 
-// soakWarmup is the number of cycles of each process left out of the
-// growth figures.
+// soakWarmup is the number of cycles of the harness left out of its
+// growth figures; of a supervising process, its first tree is left out.
 const soakWarmup = 200
 
 // Growth thresholds per 1,000 cycles, past which the soak fails.
@@ -67,8 +67,8 @@ func soakCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	// The rhythm; and, for tests, a process left behind on purpose.
 	fs.DurationVar(&c.LifeMin, "life-min", 0, "")
 	fs.DurationVar(&c.LifeMax, "life-max", 0, "")
-	fs.DurationVar(&c.TreeMin, "tree-min", 3*time.Second, "")
-	fs.DurationVar(&c.TreeMax, "tree-max", 8*time.Second, "")
+	fs.DurationVar(&c.TreeMin, "tree-min", 5*time.Second, "")
+	fs.DurationVar(&c.TreeMax, "tree-max", 15*time.Second, "")
 	fs.IntVar(&c.FaultMin, "fault-min", 500, "")
 	fs.IntVar(&c.FaultMax, "fault-max", 3000, "")
 	fs.BoolVar(&c.LeaveBehind, "leave-behind", false, "")
@@ -183,7 +183,8 @@ be gone at once (its keeper ends them).
 It prints the faults injected and survived, the false alarms, the processes
 left behind and the time until all were gone, the growth of descriptors,
 goroutines and resident memory per 1,000 cycles (a cycle is one fault
-handled; after a warm-up of 200 in each process), the time to call a
+handled; sampled at each tree's end, after the first of each supervising
+process, and every second in the harness after 200 cycles), the time to call a
 stopped worker hung and to restart a killed one, and the machine's CPU
 pressure meanwhile.
 
@@ -201,7 +202,7 @@ Flags:
   --json           print the report as one JSON object
 
 The rhythm (defaults for --for 10m):
-  --tree-min D, --tree-max D    how long each tree runs (3s to 8s)
+  --tree-min D, --tree-max D    how long each tree runs (5s to 15s)
   --life-min D, --life-max D    how long each supervising process runs
                                 from its first tree's start until its
                                 SIGKILL (--for/20 to three times that,
@@ -477,12 +478,11 @@ func (s *soaker) take(life int, l soakLine) {
 		if l.Kind == "sigstop" && l.OK && l.Us > 0 {
 			s.hang = append(s.hang, float64(l.Us)/1e3)
 		}
-		s.child = append(s.child, sample{life: life, x: l.Cycle, fd: float64(l.Fds), g: float64(l.Gor), rss: float64(l.RSS)})
 	case "restart":
 		s.restarts = append(s.restarts, float64(l.Us)/1e3)
 	case "false":
 		r.FalseAlarms++
-		if strings.Contains(l.Why, "hung") {
+		if l.Hung {
 			r.FalseHung++
 		} else {
 			r.FalseRestarts++
@@ -492,6 +492,7 @@ func (s *soaker) take(life int, l soakLine) {
 		r.Cut++
 	case "end":
 		r.Trees++
+		s.child = append(s.child, sample{life: life, x: l.Cycle, fd: float64(l.Fds), g: float64(l.Gor), rss: float64(l.RSS)})
 		if l.Left > 0 {
 			r.LeftAfterTree += l.Left
 			s.failLocked(fmt.Sprintf("tree end: %d processes left behind", l.Left))
@@ -536,13 +537,13 @@ func (s *soaker) finish() {
 	r.RestartP50Ms, r.RestartP99Ms = pct(s.restarts, 50), pct(s.restarts, 99)
 	g := &r.Growth
 	var n int
-	g.Fds, n = slope(s.child, func(p sample) float64 { return p.fd }, 1)
-	g.Goroutines, _ = slope(s.child, func(p sample) float64 { return p.g }, 1)
-	g.RSSMiB, _ = slope(s.child, func(p sample) float64 { return p.rss }, 1024)
+	g.Fds, n = slope(s.child, func(p sample) float64 { return p.fd }, 1, 0, true)
+	g.Goroutines, _ = slope(s.child, func(p sample) float64 { return p.g }, 1, 0, true)
+	g.RSSMiB, _ = slope(s.child, func(p sample) float64 { return p.rss }, 1024, 0, true)
 	g.Cycles = n
-	g.HarnessFds, n = slope(s.harness, func(p sample) float64 { return p.fd }, 1)
-	g.HarnessGor, _ = slope(s.harness, func(p sample) float64 { return p.g }, 1)
-	g.HarnessRSS, _ = slope(s.harness, func(p sample) float64 { return p.rss }, 1024)
+	g.HarnessFds, n = slope(s.harness, func(p sample) float64 { return p.fd }, 1, soakWarmup, false)
+	g.HarnessGor, _ = slope(s.harness, func(p sample) float64 { return p.g }, 1, soakWarmup, false)
+	g.HarnessRSS, _ = slope(s.harness, func(p sample) float64 { return p.rss }, 1024, soakWarmup, false)
 	g.HarnessCycle = n
 	over := func(what string, v *float64, limit float64) {
 		if v != nil && *v > limit {
@@ -565,15 +566,18 @@ func (s *soaker) finish() {
 }
 
 // slope fits y = a_life + b·x by least squares over the samples past the
-// warm-up (an intercept for each life of a process, one slope for all),
-// and returns b × 1,000 / unit, with the number of cycles fitted. nil when
-// fewer than 100 cycles were fitted.
-func slope(ss []sample, y func(sample) float64, unit float64) (*float64, int) {
+// warm-up (an intercept for each life of a process, one slope for all):
+// those from cycle warmup on, and, with skipFirst, but the first of each
+// life. It returns b × 1,000 / unit, with the number of cycles fitted;
+// nil when fewer than 100 cycles were fitted.
+func slope(ss []sample, y func(sample) float64, unit float64, warmup int, skipFirst bool) (*float64, int) {
 	type acc struct{ n, sx, sy, sxx, sxy float64 }
 	lives := map[int]*acc{}
 	span := map[int][2]int{}
+	seen := map[int]bool{}
 	for _, p := range ss {
-		if p.x < soakWarmup {
+		if p.x < warmup || skipFirst && !seen[p.life] {
+			seen[p.life] = true
 			continue
 		}
 		a := lives[p.life]

@@ -124,7 +124,7 @@ func TestSoakSlope(t *testing.T) {
 		{"too few cycles", line(1, 0, 250, 40, 1), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _ := slope(tc.ss, fd, 1)
+			got, _ := slope(tc.ss, fd, 1, soakWarmup, false)
 			if tc.want == nil {
 				assert.Nil(t, got)
 				return
@@ -133,6 +133,12 @@ func TestSoakSlope(t *testing.T) {
 			assert.InDelta(t, *tc.want, *got, 0.01)
 		})
 	}
+	// The supervising processes' samples: the first of each life left out.
+	first := append(line(1, 0, 0, 900, 0), line(1, 100, 1000, 40, 0)...)
+	got, n := slope(append(first, line(2, 50, 1000, 70, 0)...), fd, 1, 0, true)
+	require.NotNil(t, got)
+	assert.InDelta(t, 0, *got, 0.01)
+	assert.Equal(t, 900+940, n, "cycles fitted")
 }
 
 func ptr(v float64) *float64 { return &v }

@@ -54,6 +54,7 @@ type soakLine struct {
 	Us   int64  `json:"us,omitempty"`   // a time, µs: hang silence, death to ready
 	Left int    `json:"left,omitempty"` // end: processes left behind by the tree
 	Cgr  bool   `json:"cg,omitempty"`   // tree: cgroup containment
+	Hung bool   `json:"hung,omitempty"` // false: a hang verdict (else a restart)
 
 	// Growth samples, with each fault.
 	Cycle int   `json:"c,omitempty"`
@@ -69,8 +70,8 @@ func soakTree(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "")
 	life := fs.Uint64("life", 0, "")
 	workers := fs.Int("workers", 32, "")
-	treeMin := fs.Duration("tree-min", 3*time.Second, "")
-	treeMax := fs.Duration("tree-max", 8*time.Second, "")
+	treeMin := fs.Duration("tree-min", 5*time.Second, "")
+	treeMax := fs.Duration("tree-max", 15*time.Second, "")
 	faultMin := fs.Int("fault-min", 500, "")
 	faultMax := fs.Int("fault-max", 3000, "")
 	leave := fs.Bool("leave-behind", false, "")
@@ -134,8 +135,10 @@ type soakState struct {
 func (s *soakState) emit(l soakLine) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if l.T == "fault" {
+	switch l.T {
+	case "fault":
 		s.cycles++
+	case "end":
 		l.Cycle = s.cycles
 		l.Fds, l.Gor, l.RSS = selfUsage()
 	}
@@ -150,6 +153,7 @@ type childState struct {
 	pending  *soakLine     // an outcome waiting for its restart or termination
 	diedAt   time.Time     // a sigkill's death, for the time to ready
 	ignoring bool          // ignore-term: its stop is expected to need SIGKILL
+	alarmed  bool          // a false alarm on this incarnation: its end and restart follow from it
 }
 
 // runTree starts a tree of workers of the given kinds, lets it run for d,
@@ -165,7 +169,7 @@ func (s *soakState) runTree(kinds []string, d time.Duration, faultMin, faultMax 
 	for i, k := range kinds {
 		name := k + "-" + strconv.Itoa(i)
 		proc := &procbridge.Spec{Worker: soakWorker, Args: append([]string{k}, delays...), Heartbeat: hb,
-			Stdout: procbridge.Discard, Stderr: procbridge.Discard, Dir: s.dir, Env: nil}
+			Stdout: procbridge.Discard, Stderr: procbridge.Discard, Dir: s.dir, ReadyTimeout: 30 * time.Second}
 		// A second to stop: a worker stopped by SIGSTOP when its tree
 		// stops takes its whole grace.
 		c := supervision.ChildSpec{Name: name, Process: proc, Backoff: noBackoff, Shutdown: time.Second}
@@ -290,12 +294,15 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 		return // never-ready
 	}
 	fail := func(why string) {
-		if quiet(c.kind) {
+		switch {
+		case c.alarmed:
+		case quiet(c.kind):
+			c.alarmed = true
 			s.emit(soakLine{T: "false", Kind: c.kind, Why: ev.String()})
-			return
+		default:
+			s.emit(soakLine{T: "fault", Kind: c.kind, Why: why + ": " + ev.String()})
 		}
 		c.pending = nil
-		s.emit(soakLine{T: "fault", Kind: c.kind, Why: why + ": " + ev.String()})
 	}
 	switch e := ev.(type) {
 	case supervision.ChildProcess:
@@ -304,7 +311,10 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 			return
 		}
 		if c.kind != "sigstop" {
-			s.emit(soakLine{T: "false", Kind: c.kind, Why: ev.String()})
+			if !c.alarmed {
+				c.alarmed = true
+				s.emit(soakLine{T: "false", Kind: c.kind, Why: ev.String(), Hung: true})
+			}
 			return
 		}
 		c.hung = true
@@ -313,7 +323,7 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 		}
 	case supervision.ChildExited:
 		ok, why := expectedExit(c, e)
-		if !ok {
+		if !ok || c.alarmed {
 			fail(why)
 			c.hung = false
 			return
@@ -332,7 +342,7 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 		c.hung = false
 		c.pending = l
 	case supervision.ChildRestarting:
-		if c.pending == nil {
+		if c.pending == nil || c.alarmed {
 			fail("restarted without a fault")
 			return
 		}
@@ -350,6 +360,7 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 		s.emit(*c.pending)
 		c.pending = nil
 	case supervision.ChildReady:
+		c.alarmed = false
 		if !c.diedAt.IsZero() {
 			s.emit(soakLine{T: "restart", Kind: c.kind, Us: e.Time.Sub(c.diedAt).Microseconds()})
 			c.diedAt = time.Time{}

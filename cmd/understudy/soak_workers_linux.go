@@ -79,19 +79,30 @@ func soakWork(ctx context.Context, w *worker.Worker) error {
 		defer ft.Stop()
 		fault = ft.C
 	}
-	line := strings.Repeat("x", 99) + "\n"
-	chunk := strings.Repeat(line, int(tick/time.Millisecond)*10) // 1 MB/s
+	if kind == "flood" {
+		// From a goroutine of its own: a write blocked on a full pipe
+		// must not hold up the beats.
+		go flood()
+	}
 	for {
 		w.Beat()
-		if kind == "flood" {
-			os.Stdout.WriteString(chunk)
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-fault:
 			return doFault(kind)
 		case <-t.C:
+		}
+	}
+}
+
+// flood writes 1 MB of 100-byte lines a second to stdout, for ever.
+func flood() {
+	chunk := strings.Repeat(strings.Repeat("x", 99)+"\n", 100)
+	t := time.NewTicker(10 * time.Millisecond)
+	for range t.C {
+		if _, err := os.Stdout.WriteString(chunk); err != nil {
+			return
 		}
 	}
 }
