@@ -300,6 +300,9 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 			c.alarmed = true
 			s.emit(soakLine{T: "false", Kind: c.kind, Why: ev.String()})
 		default:
+			if e, ok := ev.(supervision.ChildExited); ok && e.Exited != nil {
+				why += s.workerError(e.Exited.Pid)
+			}
 			s.emit(soakLine{T: "fault", Kind: c.kind, Why: why + ": " + ev.String()})
 		}
 		c.pending = nil
@@ -368,13 +371,28 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 	case supervision.ChildStopped:
 		if c.ignoring && e.Reason == "shutdown" {
 			c.ignoring = false
-			if e.Killed {
+			switch {
+			case e.Late:
+				s.emit(soakLine{T: "fault", Kind: c.kind, Why: "not gone in time after its SIGKILL: " + ev.String()})
+			case e.Killed:
 				s.emit(soakLine{T: "fault", Kind: c.kind, OK: true})
-			} else {
+			default:
 				s.emit(soakLine{T: "fault", Kind: c.kind, Why: "stopped without SIGKILL: " + ev.String()})
 			}
 		}
 	}
+}
+
+// workerError returns " (ERROR)" with the error a soak worker (pid)
+// left in the soak's directory, or "".
+func (s *soakState) workerError(pid int) string {
+	file := filepath.Join(s.dir, "err."+strconv.Itoa(pid))
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	os.Remove(file)
+	return " (" + string(b) + ")"
 }
 
 // expectedExit says whether the end e is the one c's kind expects.

@@ -57,6 +57,9 @@ func soakWork(ctx context.Context, w *worker.Worker) error {
 		ctx = context.Background() // and no clean return on a stop either
 	case "grandchild":
 		if err := startDescendants(); err != nil {
+			// For the supervising process's report: the worker's own
+			// output is discarded.
+			os.WriteFile(filepath.Join(os.Getenv(soakDirEnv), "err."+strconv.Itoa(os.Getpid())), []byte(err.Error()), 0o600)
 			return err
 		}
 	case "sigsegv":
@@ -161,7 +164,7 @@ func startDescendants() error {
 		return fmt.Errorf("soak worker: start a daemon: %w", err)
 	}
 	var dpid []byte
-	for end := time.Now().Add(10 * time.Second); ; {
+	for end := time.Now().Add(25 * time.Second); ; {
 		b, err := os.ReadFile(pidFile)
 		if err == nil {
 			dpid = []byte(strings.TrimSpace(string(b)))
@@ -169,7 +172,7 @@ func startDescendants() error {
 			break
 		}
 		if time.Now().After(end) {
-			return fmt.Errorf("soak worker: the daemon did not start")
+			return fmt.Errorf("soak worker: the daemon did not write its pid within 25s")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
