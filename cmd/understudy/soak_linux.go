@@ -560,8 +560,8 @@ func (s *soaker) finish() {
 	for _, n := range r.Injected {
 		total += n
 	}
-	if total == 0 {
-		s.failLocked("no fault was injected")
+	if total == 0 && r.SupKilled == 0 {
+		s.failLocked("nothing was checked: no fault was injected, no supervising process killed")
 	}
 }
 
@@ -619,7 +619,9 @@ func (r *soakReport) print(w io.Writer) {
 		}
 		switch k {
 		case "flood":
-			parts = append(parts, "flood on")
+			if slices.Contains(r.Kinds, "flood") {
+				parts = append(parts, "flood on")
+			}
 		case "supervisor":
 			parts = append(parts, fmt.Sprintf("supervisor SIGKILLed %d", r.SupKilled))
 		default:

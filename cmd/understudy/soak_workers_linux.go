@@ -158,24 +158,14 @@ func startDescendants() error {
 		return fmt.Errorf("soak worker: start a child: %w", err)
 	}
 	go group.Wait()
-	pidFile := filepath.Join(dir, "daemon."+strconv.Itoa(os.Getpid()))
-	daemon := exec.Command("sh", "-c", `setsid sh -c 'echo $$ > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep 1001' sh "$0" & exit 0`, pidFile)
-	if err := daemon.Run(); err != nil {
+	// The shell's background job leaves the shell's process group (setsid
+	// makes it a session of its own, in the same process, as it leads no
+	// group) and outlives the shell, which prints its pid and exits.
+	b, err := exec.Command("sh", "-c", "setsid sleep 1001 </dev/null >/dev/null 2>&1 & echo $!").Output()
+	if err != nil {
 		return fmt.Errorf("soak worker: start a daemon: %w", err)
 	}
-	var dpid []byte
-	for end := time.Now().Add(25 * time.Second); ; {
-		b, err := os.ReadFile(pidFile)
-		if err == nil {
-			dpid = []byte(strings.TrimSpace(string(b)))
-			os.Remove(pidFile)
-			break
-		}
-		if time.Now().After(end) {
-			return fmt.Errorf("soak worker: the daemon did not write its pid within 25s")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	dpid := strings.TrimSpace(string(b))
 	out := fmt.Sprintf("%d %s\n", group.Process.Pid, dpid)
 	tmp := filepath.Join(dir, "gc."+strconv.Itoa(os.Getpid())+".tmp")
 	if err := os.WriteFile(tmp, []byte(out), 0o600); err != nil {
