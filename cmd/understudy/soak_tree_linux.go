@@ -128,7 +128,6 @@ type soakState struct {
 	self    int
 	planted int // the process left behind on purpose, or 0
 	cycles  int
-	cgroup  bool
 	hb      procbridge.Heartbeat
 }
 
@@ -216,8 +215,7 @@ func (s *soakState) runTree(kinds []string, d time.Duration, faultMin, faultMax 
 		s.emit(soakLine{T: "err", Why: "the tree did not start: " + oneLine(err)})
 		return
 	}
-	s.cgroup = domainOf(s.self) != ""
-	s.emit(soakLine{T: "tree", Cgr: s.cgroup})
+	s.emit(soakLine{T: "tree", Cgr: domainOf(s.self) != ""})
 
 	nrCtx, stopNR := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -436,9 +434,10 @@ func (s *soakState) descendantsGone(pid int) (bool, string) {
 	}
 	os.Remove(file)
 	var pids []int
+	cgroup := domainOf(s.self) != ""
 	for i, f := range strings.Fields(string(b)) {
 		p, err := strconv.Atoi(f)
-		if err == nil && (i == 0 || s.cgroup) {
+		if err == nil && (i == 0 || cgroup) {
 			pids = append(pids, p)
 		}
 	}
