@@ -8,6 +8,7 @@
 //	understudy check tree.yaml    # validate, check the host, print the tree
 //	understudy run tree.yaml      # run it; Ctrl-C stops it in order
 //	understudy render tree.yaml   # render the audio graph to its WAV file
+//	understudy soak --for 10m     # run the fault matrix under load, report
 //
 // The spec format is in docs/spec-reference.md; docs/guide-declarative.md
 // walks through a declared tree.
@@ -47,6 +48,7 @@ Usage:
   understudy check  [flags] FILE   validate FILE, check the host, print the tree
   understudy run    [flags] FILE   run the tree until SIGINT or SIGTERM
   understudy render [flags] FILE   render FILE's audio graph to its WAV file
+  understudy soak   [flags]        run the fault matrix under load and report
   understudy help   [COMMAND]      show a command's flags and examples
   understudy version               print the build's version
 
@@ -71,6 +73,7 @@ func commands() []command {
 		{"check", checkUsage, checkCmd},
 		{"run", runUsage, runCmd},
 		{"render", renderUsage, renderCmd},
+		{"soak", soakUsage, soakCmd},
 	}
 }
 
@@ -97,6 +100,8 @@ func cli(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "understudy: no command %q\n\n%s", args[1], usage)
 		return exitUsage
+	case soakTreeRole: // the soak's supervising process, not for users
+		return soakTree(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version())
 		return exitOK

@@ -1,0 +1,144 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// runSoakProc runs `understudy soak --json` with args in a process of its
+// own (the test binary re-executed as the command), and returns its exit
+// status and report.
+func runSoakProc(t *testing.T, args ...string) (int, soakReport, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"soak", "--json"}, args...)...)
+	cmd.Env = append(os.Environ(), envCLI+"=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	done := make(chan error, 1)
+	require.NoError(t, cmd.Start())
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(deadline + time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the soak did not end:\n%s", errb.String())
+	}
+	var rep soakReport
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+	return cmd.ProcessState.ExitCode(), rep, out.String() + errb.String()
+}
+
+// A quick rhythm: supervisors SIGKILLed every 3-4 s, trees of about a
+// second, faults within half a second.
+var quickSoak = []string{"--workers", "6", "--hog", "1", "--seed", "3",
+	"--life-min", "3s", "--life-max", "4s", "--tree-min", "700ms", "--tree-max", "1200ms",
+	"--fault-min", "100", "--fault-max", "500"}
+
+func TestSoakReports(t *testing.T) {
+	t.Parallel()
+	status, rep, transcript := runSoakProc(t, append([]string{"--for", "7s"}, quickSoak...)...)
+	assert.Equal(t, exitOK, status, transcript)
+	assert.Empty(t, rep.Failures, transcript)
+	assert.NotEmpty(t, rep.Containment)
+	assert.EqualValues(t, 3, rep.Seed)
+	assert.GreaterOrEqual(t, rep.SupKilled, 1, "the supervising process was never SIGKILLed")
+	assert.Equal(t, rep.SupKilled, rep.SupClean, transcript)
+	injected, survived := 0, 0
+	for k, n := range rep.Injected {
+		injected += n
+		survived += rep.Survived[k]
+	}
+	assert.Positive(t, injected, transcript)
+	assert.Equal(t, injected, survived, transcript)
+	assert.Zero(t, rep.FalseAlarms, transcript)
+	assert.Zero(t, rep.LeftBehind, transcript)
+	assert.Positive(t, rep.AllGoneMaxMs, "no time to all-gone measured")
+}
+
+// A process the supervising process started outside its tree, and so
+// outside its containment, is reported as left behind after the
+// supervisor's SIGKILL, and fails the soak.
+func TestSoakReportsLeftBehind(t *testing.T) {
+	t.Parallel()
+	status, rep, transcript := runSoakProc(t, append([]string{"--for", "2s", "--leave-behind"}, quickSoak...)...)
+	assert.Equal(t, exitFailed, status, transcript)
+	assert.GreaterOrEqual(t, rep.LeftAfterKill, 1, transcript)
+	assert.Equal(t, rep.LeftAfterKill, rep.LeftBehind, transcript)
+	found := false
+	for _, f := range rep.Failures {
+		found = found || strings.Contains(f, "left behind") && strings.Contains(f, "sleep 600")
+	}
+	assert.True(t, found, "no failure names the process left behind: %q", rep.Failures)
+}
+
+func TestSoakBadFlags(t *testing.T) {
+	for _, tc := range []struct{ args, want string }{
+		{"--workers 0", "--workers 0: want 1 to 1024"},
+		{"--for 0s", "--for 0s: want a duration of 1s or more"},
+		{"--hog -1", "--hog -1: want 0 to 64"},
+		{"--for soon", `invalid value "soon" for flag -for`},
+		{"--seed x", `invalid value "x" for flag -seed`},
+		{"extra", `no arguments, only flags: ["extra"]`},
+		{"--kinds healthy,bogus", `--kinds healthy,bogus: no kind "bogus"`},
+		{"--heartbeat 5ms/2ms", "--heartbeat 5ms/2ms: want INTERVAL/TIMEOUT"},
+		{"--heartbeat 5ms", "--heartbeat 5ms: want INTERVAL/TIMEOUT"},
+		{"--tree-min 2s --tree-max 1s", "--tree-max 1s: want at least --tree-min"},
+	} {
+		t.Run(tc.args, func(t *testing.T) {
+			status, _, stderr := runCLI(t, "", append([]string{"soak"}, strings.Fields(tc.args)...)...)
+			assert.Equal(t, exitUsage, status)
+			assert.Contains(t, stderr, tc.want)
+		})
+	}
+}
+
+func TestSoakSlope(t *testing.T) {
+	line := func(life, from, to int, a, b float64) []sample {
+		var ss []sample
+		for x := from; x <= to; x += 10 {
+			ss = append(ss, sample{life: life, x: x, fd: a + b*float64(x)})
+		}
+		return ss
+	}
+	fd := func(p sample) float64 { return p.fd }
+	for _, tc := range []struct {
+		name string
+		ss   []sample
+		want *float64
+	}{
+		{"flat", line(1, 0, 2000, 40, 0), ptr(0)},
+		{"one per 1,000", line(1, 0, 2000, 40, 0.001), ptr(1)},
+		{"warm-up left out", append(line(1, 0, 190, 0, 1), line(1, 200, 2000, 500, 0)...), ptr(0)},
+		{"lives with their own levels", append(line(1, 0, 1000, 40, 0.002), line(2, 0, 1000, 90, 0.002)...), ptr(2)},
+		{"too few cycles", line(1, 0, 250, 40, 1), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := slope(tc.ss, fd, 1, soakWarmup, false)
+			if tc.want == nil {
+				assert.Nil(t, got)
+				return
+			}
+			require.NotNil(t, got)
+			assert.InDelta(t, *tc.want, *got, 0.01)
+		})
+	}
+	// The supervising processes' samples: the first of each life left out.
+	first := append(line(1, 0, 0, 900, 0), line(1, 100, 1000, 40, 0)...)
+	got, n := slope(append(first, line(2, 50, 1000, 70, 0)...), fd, 1, 0, true)
+	require.NotNil(t, got)
+	assert.InDelta(t, 0, *got, 0.01)
+	assert.Equal(t, 900+940, n, "cycles fitted")
+}
+
+func ptr(v float64) *float64 { return &v }
