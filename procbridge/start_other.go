@@ -28,6 +28,11 @@ func start(_ context.Context, spec Spec, o startOptions) (*Process, error) {
 
 func (p *Process) signalGroup(syscall.Signal) {}
 
+func (p *Process) signalGroupLocked(syscall.Signal) {}
+
+// refusedHeader: no worker runs here, so none refused its header.
+func refusedHeader(error) bool { return false }
+
 const (
 	sigTerm = syscall.SIGTERM
 	sigKill = syscall.SIGKILL
