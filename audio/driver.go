@@ -475,8 +475,10 @@ func (d *driver) account(C uint64, start, deadline, end int64) {
 			ns.worst = rel
 		}
 		ns.seen = true
-		if c := fin - atomic.LoadInt64(r.StartAt()); c > ns.worstCompute && c < int64(time.Hour) {
-			ns.worstCompute = c
+		// A block is started after the cycle is: a start before it is a
+		// lane's stale stamp, not this block's.
+		if st := atomic.LoadInt64(r.StartAt()); st >= start && fin-st > ns.worstCompute {
+			ns.worstCompute = fin - st
 		}
 		if d.rt && rel > 0 {
 			ns.late++

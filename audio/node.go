@@ -311,11 +311,14 @@ func (n *hostProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 		case C == n.last && C > 0 && !n.published(C):
 			// The previous primary committed this block and may not have
 			// published all of it: the outputs are complete in its lane.
+			// The block's start is stamped now, so that its compute time
+			// is the copy's, not the time since this lane last computed.
 			for k := range n.nodes {
 				m := &n.nodes[k]
 				if atomic.LoadUint64(m.lane.Done()) == C {
 					continue
 				}
+				atomic.StoreInt64(m.lane.StartAt(), mono.Now())
 				if n.stateLane != n.myLane {
 					copy(m.lane.Outs(), m.me.Lane(n.stateLane).Outs())
 				}
@@ -385,6 +388,7 @@ func (n *hostProc) resume() {
 		m := &n.nodes[k]
 		if l := n.doneLane(m.me, R); l != n.myLane {
 			copy(m.lane.Outs(), m.me.Lane(l).Outs())
+			atomic.StoreInt64(m.lane.StartAt(), atomic.LoadInt64(m.me.Lane(l).StartAt()))
 			atomic.StoreInt64(m.lane.FinishAt(), atomic.LoadInt64(m.me.Lane(l).FinishAt()))
 			atomic.StoreUint64(m.lane.Done(), R)
 		}
