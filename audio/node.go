@@ -120,13 +120,22 @@ func runNode(ctx context.Context, w *worker.Worker) error {
 	// The thread that parks is the thread that runs the loop, in
 	// SCHED_FIFO already: when the kernel or the driver wakes a spare, it
 	// preempts whatever normal work the machine is doing.
+	// In real time, every other thread of the process goes to SCHED_FIFO
+	// 1 and the process gets spare Ps (rt_linux.go): the threads that
+	// hand the loop its P back when sysmon preempts it must not wait
+	// behind the machine's other work.
 	runtime.LockOSThread()
+	if n.prio > 0 {
+		runtime.GOMAXPROCS(rtProcs())
+	}
 	spareThreads(4)
 	atomic.StoreUint32(n.hlane.Tid(), uint32(linux.Gettid()))
 	if n.prio > 0 {
 		got := uint32(n.prio)
 		if linux.SetFIFO(n.prio) != nil {
 			got = bus.PriorityDenied
+		} else {
+			atomic.StoreUint32(n.hlane.Setup(), setupRealTime())
 		}
 		atomic.StoreUint32(n.hlane.Priority(), got)
 	}

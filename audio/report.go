@@ -48,6 +48,13 @@ type Report struct {
 	// node asked for it and was refused (they ran in normal scheduling).
 	Priority       int
 	PriorityDenied bool
+	// ThreadsRaised says every thread of every node process, not only its
+	// loop, runs in SCHED_FIFO (at level 1), so that the Go scheduler's
+	// hand-offs to a loop are not held up by the machine's other work;
+	// MemoryLocked, that every node process locked its memory (mlockall:
+	// CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK). Both only with
+	// Priority.
+	ThreadsRaised, MemoryLocked bool
 	// GlitchFree: no block was late or missing, none was dropped by the
 	// WAV writer, and no node process was restarted cold (which loses its
 	// nodes' state). Whether the output is also bit-identical is
@@ -91,11 +98,19 @@ func (e *Engine) report() Report {
 		Wall: s.wall, Priority: e.cfg.Priority, PriorityDenied: s.priorityDenied,
 	}
 	if e.cfg.Priority > 0 {
+		r.ThreadsRaised, r.MemoryLocked = true, true
 		for h := range e.t.members {
 			for l := range e.lanes {
-				if atomic.LoadUint32(e.b.Host(h).Lane(l).Priority()) == bus.PriorityDenied {
+				hl := e.b.Host(h).Lane(l)
+				if atomic.LoadUint32(hl.State()) == bus.LaneEmpty {
+					continue
+				}
+				if atomic.LoadUint32(hl.Priority()) == bus.PriorityDenied {
 					r.PriorityDenied = true
 				}
+				setup := atomic.LoadUint32(hl.Setup())
+				r.ThreadsRaised = r.ThreadsRaised && setup&bus.SetupThreadsRaised != 0
+				r.MemoryLocked = r.MemoryLocked && setup&bus.SetupMemoryLocked != 0
 			}
 		}
 	}
@@ -140,6 +155,12 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "\nSCHED_FIFO priority %d: DENIED, ran in normal scheduling", r.Priority)
 	case r.Priority > 0:
 		fmt.Fprintf(&b, "\nSCHED_FIFO priority %d", r.Priority)
+		if !r.ThreadsRaised {
+			b.WriteString("; node processes' other threads NOT raised")
+		}
+		if !r.MemoryLocked {
+			b.WriteString("; memory not locked")
+		}
 	}
 	fmt.Fprintf(&b, "\ncycle time p50 %v, p99 %v, max %v\n", r.CycleP50, r.CycleP99, r.CycleMax)
 	if r.SinkDropped > 0 {

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package audio
+
+import "runtime"
+
+func rtProcs() int          { return runtime.NumCPU() + 4 }
+func setupRealTime() uint32 { return 0 }
+func mayLockAll() bool      { return false }
