@@ -6,4 +6,3 @@ import "runtime"
 
 func rtProcs() int          { return runtime.NumCPU() + 4 }
 func setupRealTime() uint32 { return 0 }
-func mayLockAll() bool      { return false }
