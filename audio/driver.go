@@ -108,7 +108,7 @@ type driver struct {
 	window   int64      // how long the watchdog watches a runnable node
 	credit   []int64    // per host, the machine stalls its watch is moved by
 	stall    int64      // this cycle's machine stalls, summed
-	behind   bool       // the cycle began late, in the wake of a stall's missing blocks
+	behind   string     // the cycle began late, in the wake of missing blocks of this cause
 	policy   hang.Policy
 	deadline int64 // the current block's
 	midCycle bool  // sources woken, cycle not complete
@@ -217,12 +217,15 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			}
 			start, deadline = mono.Now(), target+(1+d.slack)*d.period
 			if late := start - target; slept {
-				d.behind = false
+				d.behind = ""
 				d.stalled(C, late)
 			} else {
 				// Started late without sleeping: still catching up
-				// with the cycles a stall held up, or not.
-				d.behind = d.behind && late > d.window
+				// with the cycles held up by whatever made the first
+				// of them miss, or not.
+				if late <= d.window {
+					d.behind = ""
+				}
 			}
 		} else {
 			start = mono.Now()
@@ -269,8 +272,8 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		}
 		d.account(C, start, deadline, end)
 		d.record(ctx, C, missed)
-		if missed && d.stallCause() {
-			d.behind = true
+		if missed && d.behind == "" {
+			d.behind = d.cause(-1)
 		}
 		if e.cycleHook != nil {
 			e.cycleHook(C)
@@ -312,7 +315,25 @@ func (d *driver) stalled(C uint64, late int64) {
 // machine stall's: the driver stalled for the block's whole slack, or the
 // cycle began late in the wake of a stall's missing blocks.
 func (d *driver) stallCause() bool {
-	return d.behind || d.stall > 0 && d.stall >= max(d.slack, 1)*d.period
+	return d.behind == causeStall || d.behind == "" && d.stall > 0 && d.stall >= max(d.slack, 1)*d.period
+}
+
+// cause returns why host h's block of this cycle is missing (h < 0: the
+// cycle's, any host fenced): the cause of the first block of a backlog
+// the cycle is still catching up with, a machine stall, the host fenced
+// in this cycle, or the node late.
+func (d *driver) cause(h int) string {
+	switch {
+	case d.behind != "":
+		return d.behind
+	case d.stallCause():
+		return causeStall
+	case h >= 0 && d.fenceAt[h] != 0:
+		return causeFenced
+	case h < 0 && slices.ContainsFunc(d.fenceAt, func(at int64) bool { return at != 0 }):
+		return causeFenced
+	}
+	return causeLate
 }
 
 // done reports whether node i has published block C, and in which lane.
@@ -513,21 +534,18 @@ func (d *driver) lastFinish(C uint64) int64 {
 // had not published it by then is missing it.
 func (d *driver) miss(C uint64) {
 	d.s.missing++
-	stall := d.stallCause()
-	if stall {
+	if d.cause(-1) == causeStall {
 		d.s.missingStall++
 	}
 	for i, n := range d.nodes {
 		if l, ok := d.done(i, C); !ok || atomic.LoadInt64(n.Lane(l).FinishAt()) > d.deadline {
 			ns := &d.s.nodes[i]
 			ns.missing++
-			cause := causeLate
-			switch {
-			case stall:
-				cause = causeStall
+			cause := d.cause(d.e.t.hostOf[i])
+			switch cause {
+			case causeStall:
 				ns.missingStall++
-			case d.fenceAt[d.e.t.hostOf[i]] != 0:
-				cause = causeFenced
+			case causeFenced:
 				ns.missingFenced++
 			}
 			d.e.evring.put(evRec{kind: evMissing, node: i, cycle: C, cause: cause})
