@@ -208,6 +208,30 @@
 //
 // # Real time: what to set
 //
+// Before the first cycle, in real time, Start looks at the machine
+// ([Engine.Preflight], Report.Machine, and a warning through
+// Config.Logger): whether the driver and every node process got their
+// SCHED_FIFO levels, the kernel's RT throttling (and a cgroup that refuses
+// SCHED_FIFO), whether memory is locked, a hypervisor, and a 300ms
+// wake-latency canary: a sleeper at the driver's level pinned to each
+// CPU, woken every millisecond. When the canary was held up longer than
+// the slack, or real-time priority is not had, it says so before the
+// first cycle.
+//
+// What is promised. With SCHED_FIFO granted on a machine whose canary
+// passes, every block is on time and bit-exact, through the faults the
+// engine fails over from. Without real-time priority, or on a machine
+// whose canary fails (a virtual machine its host pauses, say), every
+// block delivered is bit-exact and a node's state carries across
+// failovers, but timeliness is not promised: a block not complete at its
+// deadline is missing (silence in the WAV), reported with its cause
+// (Late.Cause): the node was late, its process was fenced, or a machine
+// stall (the driver, the highest thread of all, was not run for the
+// block's slack). The driver records its own wake-up lateness: a node's
+// watch is moved by any such stall before the node is judged, so that no
+// node is fenced for time the machine did not run it. Report.String
+// prints the stalls apart.
+//
 // Config.Priority runs the node loops in SCHED_FIFO, each node one level
 // above its predecessors (so that a node woken by its predecessor
 // preempts it at once on the same CPU instead of waiting to be pushed to
@@ -220,11 +244,19 @@
 // their collector off themselves (GOGC has no effect on them) since their
 // loop allocates nothing; the engine's own process allocates nothing per
 // cycle either, but does between runs, so leave its GOGC alone or raise it.
-// Memory is not locked: the bus is mapped with MAP_POPULATE and each node
-// touches its state slots before the first block, so no page faults come
-// in steady state; where the machine swaps, call mlockall (within
-// RLIMIT_MEMLOCK) from an init function, since node processes are the
-// program re-executed and never run the rest of main. Pinning the driver and nodes to isolated CPUs (isolcpus,
+// With Priority, a node process also runs every other thread of its own
+// in SCHED_FIFO 1 and has GOMAXPROCS = CPUs+4: a loop preempted by the Go
+// runtime's sysmon hands its P to another thread, and back, and that
+// thread must not wait behind the machine's other work. It locks its
+// memory (mlockall, present and future) when CAP_IPC_LOCK or an unlimited
+// RLIMIT_MEMLOCK allows; Report.ThreadsRaised and Report.MemoryLocked say
+// what every node process got. The bus is mapped with MAP_POPULATE and
+// each node touches its state slots before the first block, so no page
+// faults come in steady state even unlocked. The driver runs in the
+// engine's own process, whose other threads stay in normal scheduling:
+// when the runtime preempts the driver's thread, the thread that hands
+// its P back may wait behind other work, which the report counts as a
+// machine stall. Pinning the driver and nodes to isolated CPUs (isolcpus,
 // taskset) and a fixed CPU frequency take out most of what is left.
 //
 // The engine needs Linux (memfd, futexes, pidfds, /proc); elsewhere Start

@@ -51,10 +51,17 @@ type runStats struct {
 	armed          []int      // per node, the index in armedFaults, -1 if none
 	struck         []bool     // per node, the armed fault struck
 	armedFaults    []Fault
+	// Machine stalls: the driver, the highest thread of all, woke more
+	// than a watchdog window after it asked to.
+	stalls       int
+	stallMax     int64
+	missingStall uint64 // missing blocks a stall accounts for
 }
 
 type nodeStats struct {
 	cycles, late, missing uint64
+	missingFenced         uint64 // missing blocks of a cycle in which it was fenced
+	missingStall          uint64 // missing blocks a machine stall accounts for
 	failovers             int
 	restarts              int
 	worst                 int64 // finish − deadline, the largest seen
@@ -99,6 +106,9 @@ type driver struct {
 	probeAt  []int64    // per host, when the watchdog began watching it run (0: not yet)
 	probeRun []int64    // per host, its CPU time then
 	window   int64      // how long the watchdog watches a runnable node
+	credit   []int64    // per host, the machine stalls its watch is moved by
+	stall    int64      // this cycle's machine stalls, summed
+	behind   string     // the cycle began late, in the wake of missing blocks of this cause
 	policy   hang.Policy
 	start    int64 // when the current block began
 	deadline int64 // the current block's
@@ -136,6 +146,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		seen:     make([]*hostRun, len(e.t.members)),
 		probeAt:  make([]int64, len(e.t.members)),
 		probeRun: make([]int64, len(e.t.members)),
+		credit:   make([]int64, len(e.t.members)),
 		window:   min(max(int64(e.watchdog)/4, int64(100*time.Microsecond)), int64(2*time.Millisecond)),
 		s:        &e.stats,
 		views:    make([][]float32, len(e.sinks)),
@@ -194,12 +205,29 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			return e.gaveUpErr(ctx, C)
 		}
 		var start, deadline int64
+		clear(d.fenceAt)
+		clear(d.probeAt)
+		clear(d.credit)
+		d.stall = 0
 		if d.rt {
 			target := t0 + int64(k)*d.period
+			slept := false
 			if mono.Now() < target {
 				linux.SleepUntil(target)
+				slept = true
 			}
 			start, deadline = mono.Now(), target+(1+d.slack)*d.period
+			if late := start - target; slept {
+				d.behind = ""
+				d.stalled(C, late)
+			} else {
+				// Started late without sleeping: still catching up
+				// with the cycles held up by whatever made the first
+				// of them miss, or not.
+				if late <= d.window {
+					d.behind = ""
+				}
+			}
 		} else {
 			start = mono.Now()
 			deadline = start + (1+d.slack)*d.period
@@ -208,8 +236,6 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		if err := d.arm(ctx, C); err != nil {
 			return err
 		}
-		clear(d.fenceAt)
-		clear(d.probeAt)
 		base := atomic.LoadUint32(driverWord)
 		atomic.StoreUint32(d.b.CycleBase(), base)
 		now := mono.Now()
@@ -231,7 +257,12 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 				missed = true
 				d.miss(C)
 			}
-			linux.FutexWaitUntil(driverWord, seen, d.next(C, now, deadline, missed))
+			wake := d.next(C, now, deadline, missed)
+			linux.FutexWaitUntil(driverWord, seen, wake)
+			// Woken past its own timeout (by it, or by a node's wake
+			// that came as late): a stall, even if the cycle is
+			// complete now.
+			d.stalled(C, mono.Now()-wake)
 		}
 		end := mono.Now()
 		if d.rt && !missed && d.lastFinish(C) > deadline {
@@ -242,6 +273,9 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		}
 		d.account(C, start, deadline, end)
 		d.record(ctx, C, missed)
+		if missed && d.behind == "" {
+			d.behind = d.cause(-1)
+		}
 		if e.cycleHook != nil {
 			e.cycleHook(C)
 		}
@@ -249,6 +283,58 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		d.midCycle = false
 	}
 	return nil
+}
+
+// stalled notes that the driver woke late by late: past a watchdog window,
+// the machine did not run it (the driver is the highest thread of the
+// engine: a host that paused the virtual machine, or the Go scheduler
+// handing its thread a P late). Every node woken for C was held up as
+// long, or may have been: its watch is moved by the stall before it is
+// judged, so that a node is fenced only for time the driver saw pass
+// while it could have run.
+func (d *driver) stalled(C uint64, late int64) {
+	if late <= d.window {
+		return
+	}
+	s := d.s
+	s.stalls++
+	s.stallMax = max(s.stallMax, late)
+	d.stall += late
+	for h, host := range d.hosts {
+		if atomic.LoadUint64(host.Req()) != C || d.hostDone(h, C) {
+			continue
+		}
+		if d.probeAt[h] != 0 {
+			d.probeAt[h] += late
+		} else {
+			d.credit[h] += late
+		}
+	}
+}
+
+// stallCause reports whether the missing blocks of this cycle are a
+// machine stall's: the driver stalled for the block's whole slack, or the
+// cycle began late in the wake of a stall's missing blocks.
+func (d *driver) stallCause() bool {
+	return d.behind == causeStall || d.behind == "" && d.stall > 0 && d.stall >= max(d.slack, 1)*d.period
+}
+
+// cause returns why host h's block of this cycle is missing (h < 0: the
+// cycle's, any host fenced): the cause of the first block of a backlog
+// the cycle is still catching up with, a machine stall, the host fenced
+// in this cycle, or the node late.
+func (d *driver) cause(h int) string {
+	switch {
+	case d.behind != "":
+		return d.behind
+	case d.stallCause():
+		return causeStall
+	case h >= 0 && d.fenceAt[h] != 0:
+		return causeFenced
+	case h < 0 && slices.ContainsFunc(d.fenceAt, func(at int64) bool { return at != 0 }):
+		return causeFenced
+	}
+	return causeLate
 }
 
 // done reports whether node i has published block C, and in which lane.
@@ -306,7 +392,7 @@ func (d *driver) due(h int, woke int64) int64 {
 	if d.probeAt[h] != 0 {
 		return d.probeAt[h] + d.window
 	}
-	return woke + d.watchdog
+	return woke + d.credit[h] + d.watchdog
 }
 
 // hostDone reports whether every node of host h has published block C.
@@ -333,7 +419,7 @@ func (d *driver) watch(ctx context.Context, C uint64, now int64) error {
 		if r := d.e.hosts[h].Load(); r != d.seen[h] {
 			d.seen[h] = r
 			if d.fenceAt[h] != 0 {
-				d.fenceAt[h], d.probeAt[h] = now, 0
+				d.fenceAt[h], d.probeAt[h], d.credit[h] = now, 0, 0
 			}
 		}
 		if dl := d.deadlineOf(h, C, now); dl != 0 && now >= dl {
@@ -375,7 +461,7 @@ func (d *driver) expire(i int, C uint64, now int64) {
 	if hr.down.Load() != nil {
 		// Lost with no spare ready: nothing to fence until its
 		// supervisor has restarted it.
-		d.fenceAt[i], d.probeAt[i] = now, 0
+		d.fenceAt[i], d.probeAt[i], d.credit[i] = now, 0, 0
 		return
 	}
 	_, lane := hr.seg.Control()
@@ -391,7 +477,7 @@ func (d *driver) expire(i int, C uint64, now int64) {
 	first := d.probeAt[i] == 0 // no window watched yet
 	v := hang.Judge(d.policy, hang.Sample{
 		Now:      now,
-		Progress: woke,
+		Progress: woke + d.credit[i],
 		Due:      d.due(i, woke),
 		Runnable: task.State == 'R',
 		InKernel: task.State == 'D',
@@ -427,7 +513,7 @@ func (d *driver) fence(i int, C uint64, now int64) {
 	seg := r.seg
 	_, from := seg.Control()
 	woke := d.wokeAt(i, now)
-	d.fenceAt[i], d.probeAt[i] = now, 0
+	d.fenceAt[i], d.probeAt[i], d.credit[i] = now, 0, 0
 	mask := r.spareMask.Load() &^ (1 << from)
 	if mask == 0 || !r.ready() {
 		return // looks again a watchdog period later
@@ -461,10 +547,21 @@ func (d *driver) lastFinish(C uint64) int64 {
 // had not published it by then is missing it.
 func (d *driver) miss(C uint64) {
 	d.s.missing++
+	if d.cause(-1) == causeStall {
+		d.s.missingStall++
+	}
 	for i, n := range d.nodes {
 		if l, ok := d.done(i, C); !ok || atomic.LoadInt64(n.Lane(l).FinishAt()) > d.deadline {
-			d.s.nodes[i].missing++
-			d.e.evring.put(evRec{kind: evMissing, node: i, cycle: C})
+			ns := &d.s.nodes[i]
+			ns.missing++
+			cause := d.cause(d.e.t.hostOf[i])
+			switch cause {
+			case causeStall:
+				ns.missingStall++
+			case causeFenced:
+				ns.missingFenced++
+			}
+			d.e.evring.put(evRec{kind: evMissing, node: i, cycle: C, cause: cause})
 		}
 	}
 }
@@ -488,8 +585,10 @@ func (d *driver) account(C uint64, start, deadline, end int64) {
 			ns.worst = rel
 		}
 		ns.seen = true
-		if c := fin - atomic.LoadInt64(r.StartAt()); c > ns.worstCompute && c < int64(time.Hour) {
-			ns.worstCompute = c
+		// A block is started after the cycle is: a start before it is a
+		// lane's stale stamp, not this block's.
+		if st := atomic.LoadInt64(r.StartAt()); st >= start && fin-st > ns.worstCompute {
+			ns.worstCompute = fin - st
 		}
 		if d.rt && rel > 0 {
 			ns.late++
@@ -722,7 +821,7 @@ func (e *Engine) forward(ctx context.Context) {
 		case evLate:
 			e.emit(Late{Node: name, Cycle: r.cycle, By: time.Duration(r.by)})
 		case evMissing:
-			e.emit(Late{Node: name, Cycle: r.cycle, Missing: true})
+			e.emit(Late{Node: name, Cycle: r.cycle, Missing: true, Cause: r.cause})
 		}
 	}
 	for {

@@ -182,6 +182,8 @@ type Engine struct {
 	stats  runStats
 	closed bool
 
+	machine machine // what preflight found, before the first cycle
+
 	stopMonitors context.CancelFunc
 	wg           sync.WaitGroup
 	closeOnce    sync.Once
@@ -216,6 +218,9 @@ func startEngine(ctx context.Context, cfg Config, tune func(*Engine)) (*Engine, 
 	if err := e.start(ctx); err != nil {
 		e.Close(context.Background())
 		return nil, err
+	}
+	if cfg.RealTime {
+		e.preflight(ctx)
 	}
 	return e, nil
 }

@@ -70,7 +70,21 @@ type Late struct {
 	Cycle   uint64
 	By      time.Duration
 	Missing bool
+	// Cause says why a block went missing: "node late" (the node did not
+	// finish in time), "node fenced" (its process was fenced in that
+	// cycle and its spare did not finish in time), or "machine stall"
+	// (the driver itself, the highest thread, was not run for the block's
+	// slack, or the cycle was still catching up with such a stall: no
+	// node could have made it).
+	Cause string
 }
+
+// The causes of a missing block, in Late.Cause.
+const (
+	causeLate   = "node late"
+	causeFenced = "node fenced"
+	causeStall  = "machine stall"
+)
 
 // NodeDown: a node process's primary ended with no spare ready to take
 // over; Err wraps ErrNodeDown. The engine's supervisor restarts it cold
@@ -136,8 +150,11 @@ func (f Failover) String() string {
 }
 
 // String returns "amp: block 412 late by 1.2ms", or "amp: block 412
-// missing".
+// missing (machine stall)".
 func (l Late) String() string {
+	if l.Missing && l.Cause != "" {
+		return fmt.Sprintf("%s: block %d missing (%s)", l.Node, l.Cycle, l.Cause)
+	}
 	if l.Missing {
 		return fmt.Sprintf("%s: block %d missing", l.Node, l.Cycle)
 	}
@@ -186,6 +203,7 @@ type evRec struct {
 	node  int
 	cycle uint64
 	by    int64
+	cause string    // for evMissing
 	fo    Failover  // for evFailover
 	rs    Restarted // for evRestarted
 }

@@ -28,6 +28,7 @@ func TestEventLines(t *testing.T) {
 			"amp (process light): failover at block 7 (watchdog, reused committed), lane 1 → 0, detect 20ms, switch 1ms"},
 		{Late{Node: "amp", Cycle: 412, By: 1200 * time.Microsecond}, "amp: block 412 late by 1.2ms"},
 		{Late{Node: "amp", Cycle: 412, Missing: true}, "amp: block 412 missing"},
+		{Late{Node: "amp", Cycle: 412, Missing: true, Cause: causeStall}, "amp: block 412 missing (machine stall)"},
 		{NodeDown{Node: "amp", Err: down}, "amp: down: audio: node down: amp: procbridge: amp (pid 4242) killed by SIGKILL"},
 		{NodeDown{Node: "amp", Process: "light", Err: down, Final: true},
 			"amp (process light): down for good: audio: node down: amp: procbridge: amp (pid 4242) killed by SIGKILL"},

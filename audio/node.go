@@ -120,13 +120,22 @@ func runNode(ctx context.Context, w *worker.Worker) error {
 	// The thread that parks is the thread that runs the loop, in
 	// SCHED_FIFO already: when the kernel or the driver wakes a spare, it
 	// preempts whatever normal work the machine is doing.
+	// In real time, every other thread of the process goes to SCHED_FIFO
+	// 1 and the process gets spare Ps (rt_linux.go): the threads that
+	// hand the loop its P back when sysmon preempts it must not wait
+	// behind the machine's other work.
 	runtime.LockOSThread()
+	if n.prio > 0 {
+		runtime.GOMAXPROCS(rtProcs())
+	}
 	spareThreads(4)
 	atomic.StoreUint32(n.hlane.Tid(), uint32(linux.Gettid()))
 	if n.prio > 0 {
 		got := uint32(n.prio)
 		if linux.SetFIFO(n.prio) != nil {
 			got = bus.PriorityDenied
+		} else {
+			atomic.StoreUint32(n.hlane.Setup(), setupRealTime())
 		}
 		atomic.StoreUint32(n.hlane.Priority(), got)
 	}
@@ -311,11 +320,14 @@ func (n *hostProc) serve(ctx context.Context, promotedAt int64, wasSpare bool) e
 		case C == n.last && C > 0 && !n.published(C):
 			// The previous primary committed this block and may not have
 			// published all of it: the outputs are complete in its lane.
+			// The block's start is stamped now, so that its compute time
+			// is the copy's, not the time since this lane last computed.
 			for k := range n.nodes {
 				m := &n.nodes[k]
 				if atomic.LoadUint64(m.lane.Done()) == C {
 					continue
 				}
+				atomic.StoreInt64(m.lane.StartAt(), mono.Now())
 				if n.stateLane != n.myLane {
 					copy(m.lane.Outs(), m.me.Lane(n.stateLane).Outs())
 				}
@@ -385,6 +397,7 @@ func (n *hostProc) resume() {
 		m := &n.nodes[k]
 		if l := n.doneLane(m.me, R); l != n.myLane {
 			copy(m.lane.Outs(), m.me.Lane(l).Outs())
+			atomic.StoreInt64(m.lane.StartAt(), atomic.LoadInt64(m.me.Lane(l).StartAt()))
 			atomic.StoreInt64(m.lane.FinishAt(), atomic.LoadInt64(m.me.Lane(l).FinishAt()))
 			atomic.StoreUint64(m.lane.Done(), R)
 		}

@@ -25,8 +25,18 @@ type Report struct {
 	// because the block was not complete at its deadline. Both are 0
 	// offline, where there are no deadlines.
 	Late, Missing uint64
-	Nodes         []NodeReport
-	Failovers     []Failover
+	// MissingStall counts the missing blocks a machine stall accounts for
+	// (Late.Cause "machine stall"): the driver, the highest thread of the
+	// engine, was not run for the block's slack, or the cycle was still
+	// catching up with such a stall. Stalls counts the times the driver
+	// woke more than a watchdog window late, and StallMax the longest.
+	// A node's watch is moved by a stall before the node is judged, so
+	// that no node is fenced for time it could not run.
+	MissingStall uint64
+	Stalls       int
+	StallMax     time.Duration
+	Nodes        []NodeReport
+	Failovers    []Failover
 	// MoreFailovers counts failovers past the 4096 kept in Failovers.
 	MoreFailovers int
 	// Restarts are the node processes the engine's supervisor restarted
@@ -48,6 +58,16 @@ type Report struct {
 	// node asked for it and was refused (they ran in normal scheduling).
 	Priority       int
 	PriorityDenied bool
+	// ThreadsRaised says every thread of every node process, not only its
+	// loop, runs in SCHED_FIFO (at level 1), so that the Go scheduler's
+	// hand-offs to a loop are not held up by the machine's other work;
+	// MemoryLocked, that every node process locked its memory (mlockall:
+	// CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK). Both only with
+	// Priority.
+	ThreadsRaised, MemoryLocked bool
+	// Machine is what Start found out about the machine before the first
+	// cycle, as Engine.Preflight returns it: empty offline.
+	Machine string
 	// GlitchFree: no block was late or missing, none was dropped by the
 	// WAV writer, and no node process was restarted cold (which loses its
 	// nodes' state). Whether the output is also bit-identical is
@@ -60,9 +80,13 @@ type NodeReport struct {
 	Name, Kind string
 	Cycles     uint64
 	// Late counts blocks the node finished past their deadline; Missing,
-	// blocks it had not finished when the deadline came (real time).
-	Late, Missing uint64
-	Failovers     int
+	// blocks it had not finished when the deadline came (real time), of
+	// which MissingFenced in a cycle its process was fenced in, and
+	// MissingStall a machine stall accounts for (see Report.MissingStall):
+	// the rest, the node was late of its own.
+	Late, Missing               uint64
+	MissingFenced, MissingStall uint64
+	Failovers                   int
 	// Restarts counts the cold restarts of its process.
 	Restarts int
 	// WorstFinish is the node's latest finish relative to the block's
@@ -89,13 +113,23 @@ func (e *Engine) report() Report {
 		FaultsStruck: s.faults, FaultsPostponed: s.postponed,
 		SinkDropped: e.sink.dropped.Load(), DroppedEvents: e.dropped.Load() + e.evring.dropped.Load(),
 		Wall: s.wall, Priority: e.cfg.Priority, PriorityDenied: s.priorityDenied,
+		MissingStall: s.missingStall, Stalls: s.stalls, StallMax: time.Duration(s.stallMax),
+		Machine: e.machine.String(),
 	}
 	if e.cfg.Priority > 0 {
+		r.ThreadsRaised, r.MemoryLocked = true, true
 		for h := range e.t.members {
 			for l := range e.lanes {
-				if atomic.LoadUint32(e.b.Host(h).Lane(l).Priority()) == bus.PriorityDenied {
+				hl := e.b.Host(h).Lane(l)
+				if atomic.LoadUint32(hl.State()) == bus.LaneEmpty {
+					continue
+				}
+				if atomic.LoadUint32(hl.Priority()) == bus.PriorityDenied {
 					r.PriorityDenied = true
 				}
+				setup := atomic.LoadUint32(hl.Setup())
+				r.ThreadsRaised = r.ThreadsRaised && setup&bus.SetupThreadsRaised != 0
+				r.MemoryLocked = r.MemoryLocked && setup&bus.SetupMemoryLocked != 0
 			}
 		}
 	}
@@ -110,6 +144,7 @@ func (e *Engine) report() Report {
 	for i, ns := range s.nodes {
 		r.Nodes = append(r.Nodes, NodeReport{
 			Name: e.t.names[i], Kind: e.t.kinds[i], Cycles: ns.cycles, Late: ns.late, Missing: ns.missing,
+			MissingFenced: ns.missingFenced, MissingStall: ns.missingStall,
 			Failovers: ns.failovers, Restarts: ns.restarts, WorstFinish: time.Duration(ns.worst), WorstCompute: time.Duration(ns.worstCompute),
 			Starved: ns.starved,
 		})
@@ -127,6 +162,7 @@ func (r Report) String() string {
 	}
 	fmt.Fprintf(&b, "%s, %d Hz, %d frames (%v), slack %d, watchdog %v: %d blocks in %v\n",
 		mode, r.Rate, r.BlockSize, r.Period, r.Slack, r.Watchdog, r.Cycles, r.Wall.Round(time.Millisecond))
+	b.WriteString(r.Machine)
 	fmt.Fprintf(&b, "late cycles %d, missing blocks %d, failovers %d, faults struck %d",
 		r.Late, r.Missing, len(r.Failovers)+r.MoreFailovers, r.FaultsStruck)
 	if r.FaultsPostponed > 0 {
@@ -140,20 +176,38 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "\nSCHED_FIFO priority %d: DENIED, ran in normal scheduling", r.Priority)
 	case r.Priority > 0:
 		fmt.Fprintf(&b, "\nSCHED_FIFO priority %d", r.Priority)
+		if !r.ThreadsRaised {
+			b.WriteString("; node processes' other threads NOT raised")
+		}
+		if !r.MemoryLocked {
+			b.WriteString("; memory not locked")
+		}
 	}
 	fmt.Fprintf(&b, "\ncycle time p50 %v, p99 %v, max %v\n", r.CycleP50, r.CycleP99, r.CycleMax)
+	if r.Stalls > 0 {
+		fmt.Fprintf(&b, "machine stalls %d (the driver woke up to %v late), missing blocks they account for %d of %d\n",
+			r.Stalls, r.StallMax.Round(time.Microsecond), r.MissingStall, r.Missing)
+	}
 	if r.SinkDropped > 0 {
 		fmt.Fprintf(&b, "sink dropped %d blocks\n", r.SinkDropped)
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	restarts := len(r.Restarts) + r.MoreRestarts
-	head := "node\tkind\tblocks\tlate\tmissing\tfailovers\t"
+	head := "node\tkind\tblocks\tlate\tmissing\t"
+	if r.Missing > 0 {
+		head += "of it: stall\tfenced\tnode late\t"
+	}
+	head += "failovers\t"
 	if restarts > 0 {
 		head += "restarts\t"
 	}
 	fmt.Fprintln(tw, head+"starved\tworst finish vs deadline\tworst compute\t")
 	for _, n := range r.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t", n.Name, n.Kind, n.Cycles, n.Late, n.Missing, n.Failovers)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t", n.Name, n.Kind, n.Cycles, n.Late, n.Missing)
+		if r.Missing > 0 {
+			fmt.Fprintf(tw, "%d\t%d\t%d\t", n.MissingStall, n.MissingFenced, n.Missing-n.MissingStall-n.MissingFenced)
+		}
+		fmt.Fprintf(tw, "%d\t", n.Failovers)
 		if restarts > 0 {
 			fmt.Fprintf(tw, "%d\t", n.Restarts)
 		}

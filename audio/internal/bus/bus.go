@@ -79,6 +79,7 @@ const (
 	offRecovered  = 24
 	offTid        = 28
 	offPriority   = 32
+	offSetup      = 36
 	offProbeFrom  = 40
 	offProbeTo    = 48
 	offProbeAlloc = 56
@@ -115,6 +116,13 @@ const (
 // PriorityDenied in a lane's Priority: the process asked for real-time
 // scheduling and was refused.
 const PriorityDenied = 0xffffffff
+
+// Setup bits, in a lane's Setup: what the process got of what it asks for
+// to run in real time.
+const (
+	SetupThreadsRaised uint32 = 1 << iota // every thread in SCHED_FIFO
+	SetupMemoryLocked                     // mlockall, current and future
+)
 
 // Shape is what sizes a bus.
 type Shape struct {
@@ -280,6 +288,9 @@ func (r HostLane) Tid() *uint32       { return r.b.u32(r.off + offTid) }
 // Priority is the SCHED_FIFO priority the loop got, or 0; PriorityDenied
 // when it asked and was refused.
 func (r HostLane) Priority() *uint32 { return r.b.u32(r.off + offPriority) }
+
+// Setup holds the Setup bits the lane's process was granted.
+func (r HostLane) Setup() *uint32 { return r.b.u32(r.off + offSetup) }
 
 // ProbeFrom, ProbeTo and ProbeAllocs are the allocation probe, written by
 // the lane's process only when the engine asks for it (tests): the heap
