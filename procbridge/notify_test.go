@@ -30,7 +30,7 @@ import (
 //	env             STATUS= with its pid, WATCHDOG_PID and WATCHDOG_USEC
 //	status:TEXT     STATUS=TEXT
 //	beat:N:DUR      WATCHDOG=1 N times, DUR apart
-//	beatmark        WATCHDOG=1, after leaving the time on stdout
+//	readymark       READY=1, after writing the time on stdout
 //	trigger         WATCHDOG=trigger
 //	stopping        STOPPING=1
 //	sleep           sleep for ever (a hang: asleep)
@@ -77,9 +77,9 @@ func notifyDaemon(steps []string) int {
 				send("WATCHDOG=1")
 				time.Sleep(gap)
 			}
-		case "beatmark":
+		case "readymark":
 			fmt.Println(mono.Now())
-			send("WATCHDOG=1")
+			send("READY=1")
 		case "trigger":
 			send("WATCHDOG=trigger")
 		case "stopping":
