@@ -364,3 +364,15 @@ func assertAsleep(t *testing.T, hung procbridge.Hung) {
 	}
 	assert.Equal(t, "asleep", hung.Err.Kind, "%v", hung.Err)
 }
+
+// TestNotifyProtocolDoc: docs/protocol.md names what a notify child gets
+// and every message the bridge acts on.
+func TestNotifyProtocolDoc(t *testing.T) {
+	doc, err := os.ReadFile("../docs/protocol.md")
+	require.NoError(t, err)
+	for _, s := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+		"`READY=1`", "`WATCHDOG=1`", "`WATCHDOG=trigger`", "`STOPPING=1`", "`STATUS=…`", "`MAINPID=N`", "`BARRIER=1`",
+		"Spec.NotificationFD", "at most 4096 bytes"} {
+		assert.Contains(t, string(doc), s)
+	}
+}
