@@ -112,7 +112,8 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 // spawn forks and execs the child and starts the bridge's goroutines.
 func (p *Process) spawn(mode watchMode) error {
 	spec := &p.spec
-	path, argv0 := spec.Path, spec.Path
+	var path string
+	argv0 := spec.Path
 	if spec.Worker != "" {
 		exe, err := os.Executable()
 		if err != nil {
