@@ -242,30 +242,37 @@ func (p *Process) notifyDatagram(msg, oob []byte, flags int) {
 		n.refused.Add(1)
 		return
 	}
+	// A datagram is one message: what it says is all applied before its
+	// READY=1 lets Start return (systemd-notify --ready --status=… sends
+	// READY=1 first).
+	var ready, beat, trigger, stopping bool
 	for line := range bytes.SplitSeq(msg, []byte("\n")) {
 		key, value, _ := bytes.Cut(line, []byte("="))
-		switch string(key) {
+		switch v := string(value); string(key) {
 		case "READY":
-			if string(value) == "1" {
-				p.notifyReady()
-			}
+			ready = ready || v == "1"
 		case "WATCHDOG":
-			switch string(value) {
-			case "1":
-				p.notifyBeat()
-			case "trigger":
-				p.notifyTrigger()
-			}
+			beat = beat || v == "1"
+			trigger = trigger || v == "trigger"
 		case "STATUS":
-			s := string(value)
-			n.status.Store(&s)
+			n.status.Store(&v)
 		case "STOPPING":
-			if string(value) == "1" {
-				p.notifyStopping()
-			}
+			stopping = stopping || v == "1"
 		case "MAINPID":
-			p.notifyMainPid(string(value))
+			p.notifyMainPid(v)
 		}
+	}
+	if stopping {
+		p.notifyStopping()
+	}
+	if beat {
+		p.notifyBeat()
+	}
+	if ready {
+		p.notifyReady()
+	}
+	if trigger {
+		p.notifyTrigger()
 	}
 }
 
