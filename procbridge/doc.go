@@ -20,7 +20,9 @@
 // before anything starts, with a *SpecError naming the field and value.
 //
 // A process has started once it was ready: an SDK worker when it called
-// worker.Ready, any other program when its exec succeeded. Only an error
+// worker.Ready, a program with Spec.Notify when it sent sd_notify's READY=1
+// (and with Spec.NotificationFD when it wrote a newline there, as under
+// s6), any other program when its exec succeeded. Only an error
 // from Start is a failed start; a program that exits in its first instant
 // was started (Ready comes first, then its Exited).
 //

@@ -106,6 +106,7 @@ type HangError struct {
 	//     cap of silence the monitor grants such a worker: ten timeouts,
 	//     and at least 250 ms. It may be healthy, on a machine that cannot
 	//     run it.
+	//   - "triggered": a child that speaks sd_notify sent WATCHDOG=trigger.
 	Kind string
 }
 

@@ -46,6 +46,10 @@ type Exited struct {
 	// reader fell behind (Lines, ToWriter); output still in the pipes when
 	// the process ended is read after this event.
 	Dropped uint64
+	// Refused counts the datagrams refused on the sd_notify socket of a
+	// child with Spec.Notify: sent by a process that is neither the child
+	// nor its MAINPID, without credentials, or too long.
+	Refused uint64
 }
 
 // Promoted: the primary of a group died or hung and a spare took over,
@@ -118,6 +122,9 @@ func (e Exited) String() string {
 	s := fmt.Sprintf("pid %d exited: %v", e.Pid, e.Exit)
 	if e.Dropped > 0 {
 		s += fmt.Sprintf(" (%d bytes of output dropped)", e.Dropped)
+	}
+	if e.Refused > 0 {
+		s += fmt.Sprintf(" (%d notify messages refused)", e.Refused)
 	}
 	return s
 }

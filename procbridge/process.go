@@ -56,6 +56,7 @@ type Process struct {
 	killTimer *time.Timer
 
 	os    osProcess
+	note  *notifier // sd_notify and s6 readiness, or nil
 	out   outputs
 	atEnd laneFinal // the lane's readings when reaped; valid once dead is closed
 }

@@ -340,7 +340,7 @@ func validateHeartbeat(hb Heartbeat, sdk bool) error {
 	case hb.Interval > 0 && hb.Timeout <= hb.Interval:
 		return bad("Heartbeat.Timeout", hb.Timeout, fmt.Sprintf("must be above Heartbeat.Interval (%v)", hb.Interval))
 	case hb.Interval > 0 && !sdk:
-		return bad("Heartbeat.Interval", hb.Interval, "needs a worker that links procbridge/worker (set Worker, or SDK for an executable)")
+		return bad("Heartbeat.Interval", hb.Interval, "needs a worker that beats (set Worker, SDK for an executable that links procbridge/worker, or Notify for one that speaks sd_notify)")
 	}
 	return nil
 }

@@ -45,6 +45,23 @@ type Spec struct {
 	// is watched.
 	SDK bool
 
+	// Notify says that the executable at Path speaks systemd's sd_notify
+	// protocol: it gets NOTIFY_SOCKET, a datagram socket of its own, and
+	// is ready when it sends READY=1 there. With a Heartbeat it also gets
+	// WATCHDOG_USEC (the heartbeat's Timeout) and WATCHDOG_PID, and each
+	// WATCHDOG=1 is a beat; WATCHDOG=trigger is a hang. STATUS= shows in
+	// Process.Status, STOPPING=1 starts a stop of its own (killed a
+	// StopGrace later), MAINPID= names a process of its group whose
+	// messages are accepted too. A datagram from any other process is
+	// refused and counted (Exited.Refused). Not with SDK or Worker.
+	Notify bool
+	// NotificationFD, when set, is s6's readiness notification: the child
+	// gets the write end of a pipe as this descriptor number and is ready
+	// when it writes a newline to it. It must be above the descriptors the
+	// child already receives (6 plus len(ExtraFiles), up to 1023). Not with
+	// SDK or Worker.
+	NotificationFD int
+
 	// ReadyTimeout bounds the wait for the worker to say it is ready.
 	// Zero means 10s.
 	ReadyTimeout time.Duration
@@ -214,7 +231,10 @@ func (s *Spec) Validate() error {
 	if s.StopGrace < 0 {
 		return bad("StopGrace", s.StopGrace, "must not be negative")
 	}
-	if err := validateHeartbeat(s.Heartbeat, s.usesSDK()); err != nil {
+	if err := s.validateNotify(); err != nil {
+		return err
+	}
+	if err := validateHeartbeat(s.Heartbeat, s.usesSDK() || s.Notify); err != nil {
 		return err
 	}
 	if s.StateSize < 0 || s.StateSize > maxStateSize {

@@ -114,7 +114,8 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 // spawn forks and execs the child and starts the bridge's goroutines.
 func (p *Process) spawn(mode watchMode) error {
 	spec := &p.spec
-	path, argv0 := spec.Path, spec.Path
+	var path string
+	argv0 := spec.Path
 	if spec.Worker != "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -220,15 +221,27 @@ func (p *Process) spawn(mode watchMode) error {
 		}
 	}
 
+	if err := p.notifySetup(&env, &files); err != nil {
+		p.closeOutputs()
+		if p.os.sentinel != nil {
+			p.os.sentinel.Close()
+		}
+		return err
+	}
+	path, argv = p.notifyArgv(path, argv)
+
 	// The watchdog: a timerfd the worker re-arms as it beats, so the hang
 	// monitor sleeps until a worker misses its deadline rather than waking
-	// to look at healthy ones.
+	// to look at healthy ones. For a child that speaks sd_notify the
+	// bridge re-arms it on each WATCHDOG=1, and the child never sees it.
 	p.os.dog = -1
-	if spec.Heartbeat.Interval > 0 && spec.usesSDK() && !noWatchdog.Load() {
+	if spec.Heartbeat.Interval > 0 && (spec.usesSDK() || spec.Notify) && !noWatchdog.Load() {
 		if fd, err := linux.NewTimer(); err == nil {
 			p.os.dog = fd
-			env = append(env, shm.EnvWatchdogFd+"="+strconv.Itoa(len(files)))
-			files = append(files, uintptr(fd))
+			if spec.usesSDK() {
+				env = append(env, shm.EnvWatchdogFd+"="+strconv.Itoa(len(files)))
+				files = append(files, uintptr(fd))
+			}
 		}
 	}
 
@@ -245,6 +258,8 @@ func (p *Process) spawn(mode watchMode) error {
 		pid, err = syscall.ForkExec(path, argv, attr)
 	})
 	p.forked(pid, leafFd, err)
+	p.pid = pid
+	p.notifyForked(err == nil)
 	if err != nil {
 		p.closeOutputs()
 		if p.os.sentinel != nil {
@@ -253,7 +268,6 @@ func (p *Process) spawn(mode watchMode) error {
 		p.closeDog()
 		return fmt.Errorf("fork/exec %s: %w", path, err)
 	}
-	p.pid = pid
 	for _, start := range pending {
 		start()
 	}
@@ -272,7 +286,7 @@ func (p *Process) spawn(mode watchMode) error {
 		unix.SetNonblock(pidfd, true)
 		p.os.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
 	}
-	if !spec.usesSDK() {
+	if !spec.usesSDK() && !spec.notifies() {
 		atomic.StoreUint32(p.lane.ReadyWord(), shm.ReadyYes)
 	}
 	go p.watch()
@@ -499,6 +513,7 @@ func (p *Process) watch() {
 		}
 	}
 	p.mu.Unlock()
+	p.notifyStop() // before the watchdog closes, and before dead: READY=1 then an exit is a start
 	if p.os.pidfd != nil {
 		p.os.pidfd.Close()
 	}
@@ -527,7 +542,7 @@ func (p *Process) watch() {
 	close(p.dead)
 	<-p.started      // Ready, when there is one, comes first
 	p.releaseDying() // and Dying, when there is one
-	p.emit(Exited{Pid: p.pid, Exit: p.exit, Err: p.err, Dropped: p.dropped.Load()})
+	p.emit(Exited{Pid: p.pid, Exit: p.exit, Err: p.err, Dropped: p.dropped.Load(), Refused: p.note.refusedCount()})
 	close(p.events)
 	close(p.exited)
 

@@ -151,7 +151,7 @@ func (st *hangState) exact() bool { return st.probe != nil && st.probe.exact }
 // check returns when to look at the worker next, or that it is hung.
 func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	timeout := st.policy.Timeout
-	if st.p.reason.Load() != reasonNone {
+	if st.p.reason.Load() != reasonNone || st.p.note.stoppingOnItsOwn() {
 		return now + timeout, false // being stopped: not ours to judge
 	}
 	if seen, bad := st.p.segment.controlCorrupt(); bad && st.p.segment.cfg.Lanes == 1 {
@@ -321,9 +321,8 @@ func (p *Process) hung(st *hangState, now int64) {
 	if p.reaped || processDying(p.pid) {
 		return // it died on its own first: Exited tells
 	}
-	p.setReason(reasonHung)
-	if p.reason.Load() != reasonHung {
-		return // already being stopped for another reason
+	if !p.reason.CompareAndSwap(reasonNone, reasonHung) {
+		return // already being stopped, or hung by its own word (WATCHDOG=trigger)
 	}
 	err := &HangError{
 		Name:    p.name,

@@ -28,7 +28,7 @@ const (
 var (
 	supervisorKeys = []string{"strategy", "intensity", "auto_shutdown", "backoff", "children", "template", "instances"}
 	fileKeys       = append([]string{"version", "name"}, append(slices.Clone(supervisorKeys), "audio")...)
-	processKeys    = []string{"command", "worker", "args", "env", "clear_env", "dir", "sdk", "stdout", "stderr",
+	processKeys    = []string{"command", "worker", "args", "env", "clear_env", "dir", "sdk", "notify", "notification_fd", "stdout", "stderr",
 		"ready_timeout", "heartbeat", "state_size", "ring_size", "standby"}
 	childKeys     = append(append([]string{"name"}, processKeys...), "restart", "shutdown", "significant", "backoff", "supervisor")
 	intensityKeys = []string{"max_restarts", "period"}
@@ -701,6 +701,16 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *supervisio
 		d.mark(joinGo(goPath, "SDK"), v)
 		p.SDK, _ = d.boolean(v, key("sdk"))
 	}
+	if v := m.get("notify"); v != nil {
+		d.mark(joinGo(goPath, "Notify"), v)
+		p.Notify, _ = d.boolean(v, key("notify"))
+	}
+	if v := m.get("notification_fd"); v != nil {
+		d.mark(joinGo(goPath, "NotificationFD"), v)
+		if n, ok := d.integer(v, key("notification_fd")); ok {
+			p.NotificationFD = int(max(min(n, 1<<40), -1<<40))
+		}
+	}
 	sdk := p.SDK || m.has("worker")
 	for _, s := range []struct {
 		key, field string
@@ -723,8 +733,8 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *supervisio
 	}
 	if v := m.get("heartbeat"); v != nil {
 		p.Heartbeat = d.heartbeat(v, key("heartbeat"), joinGo(goPath, "Heartbeat"))
-		if p.Heartbeat.Interval > 0 && !sdk {
-			d.fail(m.key("heartbeat"), key("heartbeat"), "set sdk: true if the executable links procbridge/worker, or use a Go worker", "a heartbeat needs a worker that beats")
+		if p.Heartbeat.Interval > 0 && !sdk && !p.Notify {
+			d.fail(m.key("heartbeat"), key("heartbeat"), "set sdk: true if the executable links procbridge/worker, notify: true if it speaks sd_notify, or use a Go worker", "a heartbeat needs a worker that beats")
 		}
 	}
 	if v := m.get("state_size"); v != nil {

@@ -292,6 +292,12 @@ func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string)
 	if p.SDK {
 		addKey(m, "sdk", boolNode(true))
 	}
+	if p.Notify {
+		addKey(m, "notify", boolNode(true))
+	}
+	if p.NotificationFD != 0 {
+		addKey(m, "notification_fd", intNode(p.NotificationFD))
+	}
 	for _, o := range []struct {
 		key, field string
 		out        procbridge.Output

@@ -251,6 +251,12 @@ func describeChild(c *supervision.ChildSpec) string {
 		if p.SDK {
 			parts = append(parts, "sdk")
 		}
+		if p.Notify {
+			parts = append(parts, "sd_notify")
+		}
+		if p.NotificationFD != 0 {
+			parts = append(parts, fmt.Sprintf("notification fd %d", p.NotificationFD))
+		}
 		if p.ReadyTimeout > 0 {
 			parts = append(parts, fmt.Sprintf("ready within %v", p.ReadyTimeout))
 		}
