@@ -66,6 +66,7 @@ var protocolNames = map[string]any{
 	"futex.owner_died":          FutexOwnerDied,
 	"futex.tid_mask":            FutexTIDMask,
 	"attach.ok":                 AttachOK,
+	"attach.exit_status":        ExitRefused,
 	"attach.bad_magic":          AttachBadMagic,
 	"attach.bad_version":        AttachBadVersion,
 	"attach.bad_size":           AttachBadSize,
