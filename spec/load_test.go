@@ -520,7 +520,7 @@ t.yaml:2:67: children[0].heartbeat.timeout: 100µs must be above the interval, 5
 		{`heartbeat no sdk`, `children:
   - {name: a, command: sleep, heartbeat: {interval: 10ms, timeout: 100ms}}
 `,
-			`t.yaml:2:31: children[0].heartbeat: a heartbeat needs a worker that beats (set sdk: true if the executable links procbridge/worker, or use a Go worker)`},
+			`t.yaml:2:31: children[0].heartbeat: a heartbeat needs a worker that beats (set sdk: true if the executable links procbridge/worker, notify: true if it speaks sd_notify, or use a Go worker)`},
 		{`instances bad`, `strategy: simple_one_for_one
 template: {name: a, command: sleep}
 instances: many
