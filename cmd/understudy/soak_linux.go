@@ -635,7 +635,7 @@ func (r *soakReport) print(w io.Writer) {
 	fmt.Fprintf(w, "understudy soak: %s, %d workers, %d hogs, seed %d, containment %s\n", r.Duration, r.Workers, r.Hogs, r.Seed, r.Containment)
 	fmt.Fprintf(w, "machine             CPU pressure (PSI) some %.1f%% full %.1f%% over the run; worst lateness of a 5ms sleep %.1fms\n", r.PSISome, r.PSIFull, r.CanaryMaxMs)
 	fmt.Fprintf(w, "faults injected     %d   (%s)\n", total, strings.Join(parts, " · "))
-	fmt.Fprintf(w, "faults survived     %d   (outcome as expected; %d more cut short by their tree's stop)\n", ok, r.Cut)
+	fmt.Fprintf(w, "faults survived     %d   (outcome as expected; %d more cut short when their tree was shut down)\n", ok, r.Cut)
 	fmt.Fprintf(w, "false alarms        %d   (events on healthy workers: Hung %d, restarts %d)\n", r.FalseAlarms, r.FalseHung, r.FalseRestarts)
 	fmt.Fprintf(w, "left behind         %d   (after %d tree ends and %d supervisor SIGKILLs; time to all-gone p50 %.1fms, worst %.1fms)\n",
 		r.LeftBehind, r.Trees, r.SupKilled, r.AllGoneP50Ms, r.AllGoneMaxMs)
