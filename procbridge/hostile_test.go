@@ -31,6 +31,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
@@ -1080,17 +1081,11 @@ func init() {
 			<-ctx.Done()
 			return nil
 		}
-		f, err := os.OpenFile(os.Args[1], os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+		n, err := testproc.CountStart(os.Args[1])
 		if err != nil {
 			return err
 		}
-		f.Write([]byte{1})
-		f.Close()
-		st, err := os.Stat(os.Args[1])
-		if err != nil {
-			return err
-		}
-		if from, _ := strconv.Atoi(os.Args[2]); int(st.Size()) >= from {
+		if from, _ := strconv.Atoi(os.Args[2]); n >= from {
 			os.Exit(3)
 		}
 		w.Ready()

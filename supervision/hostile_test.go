@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 	"github.com/understudy/understudy/supervision"
@@ -23,17 +24,11 @@ func init() {
 	// before Ready, so that no spare is ready once the first is gone.
 	worker.Register("once-spare", func(ctx context.Context, w *worker.Worker) error {
 		if !w.Active() {
-			f, err := os.OpenFile(os.Args[1], os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+			n, err := testproc.CountStart(os.Args[1])
 			if err != nil {
 				return err
 			}
-			f.Write([]byte{1})
-			f.Close()
-			st, err := os.Stat(os.Args[1])
-			if err != nil {
-				return err
-			}
-			if st.Size() > 1 {
+			if n > 1 {
 				os.Exit(3) // before Ready
 			}
 		}
