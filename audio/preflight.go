@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	"github.com/understudy/understudy/audio/internal/bus"
 )
 
 // machine is what Start found out about the machine before the first
@@ -48,18 +45,8 @@ func (e *Engine) preflight(ctx context.Context) {
 		} else {
 			m.fifo += "REFUSED (needs CAP_SYS_NICE or RLIMIT_RTPRIO)"
 		}
-		m.nodesOK, m.locked = true, true
-		for h := range e.t.members {
-			for l := range e.lanes {
-				hl := e.b.Host(h).Lane(l)
-				if atomic.LoadUint32(hl.State()) == bus.LaneEmpty {
-					continue
-				}
-				setup := atomic.LoadUint32(hl.Setup())
-				m.nodesOK = m.nodesOK && atomic.LoadUint32(hl.Priority()) != bus.PriorityDenied && setup&bus.SetupThreadsRaised != 0
-				m.locked = m.locked && setup&bus.SetupMemoryLocked != 0
-			}
-		}
+		denied, raised, locked := e.nodeSetup()
+		m.nodesOK, m.locked = !denied && raised, locked
 	}
 	m.rtRuntime, m.rtRefused = rtThrottling()
 	m.preempt = preemptModel()

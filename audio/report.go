@@ -117,21 +117,9 @@ func (e *Engine) report() Report {
 		Machine: e.machine.String(),
 	}
 	if e.cfg.Priority > 0 {
-		r.ThreadsRaised, r.MemoryLocked = true, true
-		for h := range e.t.members {
-			for l := range e.lanes {
-				hl := e.b.Host(h).Lane(l)
-				if atomic.LoadUint32(hl.State()) == bus.LaneEmpty {
-					continue
-				}
-				if atomic.LoadUint32(hl.Priority()) == bus.PriorityDenied {
-					r.PriorityDenied = true
-				}
-				setup := atomic.LoadUint32(hl.Setup())
-				r.ThreadsRaised = r.ThreadsRaised && setup&bus.SetupThreadsRaised != 0
-				r.MemoryLocked = r.MemoryLocked && setup&bus.SetupMemoryLocked != 0
-			}
-		}
+		denied, raised, locked := e.nodeSetup()
+		r.PriorityDenied = r.PriorityDenied || denied
+		r.ThreadsRaised, r.MemoryLocked = raised, locked
 	}
 	r.GlitchFree = r.Late == 0 && r.Missing == 0 && r.SinkDropped == 0 && len(r.Restarts) == 0 && r.MoreRestarts == 0
 	if n := len(s.cycleTimes); n > 0 {
@@ -240,4 +228,24 @@ func pct(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	k := (len(s)*p + 99) / 100
 	return s[max(k, 1)-1]
+}
+
+// nodeSetup reads what every node process now in a lane was granted: denied
+// when any was refused its priority, raised and locked when all had their
+// threads raised and their memory locked.
+func (e *Engine) nodeSetup() (denied, raised, locked bool) {
+	raised, locked = true, true
+	for h := range e.t.members {
+		for l := range e.lanes {
+			hl := e.b.Host(h).Lane(l)
+			if atomic.LoadUint32(hl.State()) == bus.LaneEmpty {
+				continue
+			}
+			denied = denied || atomic.LoadUint32(hl.Priority()) == bus.PriorityDenied
+			setup := atomic.LoadUint32(hl.Setup())
+			raised = raised && setup&bus.SetupThreadsRaised != 0
+			locked = locked && setup&bus.SetupMemoryLocked != 0
+		}
+	}
+	return denied, raised, locked
 }
