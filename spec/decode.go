@@ -868,9 +868,12 @@ func (d *decoder) env(n *yaml.Node, path string, clear bool) []string {
 	return append(env, set...)
 }
 
-// output decodes stdout or stderr: inherit, discard, lines, or a file path
-// (one with a '/').
+// output decodes stdout or stderr: inherit, discard, lines, a file path
+// (one with a '/'), or {path, max_size, max_files} for a file that rotates.
 func (d *decoder) output(n *yaml.Node, path string) procbridge.Output {
+	if v := d.deref(n); v != nil && v.Kind == yaml.MappingNode {
+		return d.rotatedOutput(v, path)
+	}
 	s, ok := d.str(n, path)
 	if !ok {
 		return procbridge.Output{}
@@ -899,6 +902,58 @@ func (d *decoder) output(n *yaml.Node, path string) procbridge.Output {
 		return procbridge.Output{}
 	}
 	return procbridge.ToWriter(&fileOutput{Path: resolvePath(d.base, s)})
+}
+
+// rotatedOutput decodes {path, max_size, max_files}: an output file that
+// rotates by size (see fileOutput).
+func (d *decoder) rotatedOutput(n *yaml.Node, path string) procbridge.Output {
+	m := d.mapping(n, path, "want {path, max_size, max_files}", []string{"path", "max_size", "max_files"})
+	if m == nil {
+		return procbridge.Output{}
+	}
+	if !m.has("path") {
+		d.fail(n, path, "add path: ./logs/NAME.log", "an output file needs a path")
+		return procbridge.Output{}
+	}
+	pv := d.deref(m.get("path"))
+	if pv == nil {
+		return procbridge.Output{}
+	}
+	if pv.Kind == yaml.ScalarNode && slices.Contains([]string{"inherit", "discard", "lines"}, pv.Value) {
+		d.fail(pv, joinPath(path, "path"), "write the word alone, as stdout: "+pv.Value, "'%s' is not a file path: only a file rotates", pv.Value)
+		return procbridge.Output{}
+	}
+	if pv.Kind != yaml.ScalarNode {
+		d.fail(pv, joinPath(path, "path"), "", "want a file path, got %s", describe(pv))
+		return procbridge.Output{}
+	}
+	out := d.output(pv, joinPath(path, "path"))
+	fo, ok := out.Writer().(*fileOutput)
+	if !ok {
+		return procbridge.Output{} // output said why
+	}
+	if v := m.get("max_size"); v != nil {
+		size, ok := d.size(v, joinPath(path, "max_size"))
+		if ok && size < minRotateSize {
+			d.fail(v, joinPath(path, "max_size"), "at least 4KiB", "a max_size of %d bytes is too small", size)
+		}
+		fo.MaxSize = size
+	}
+	if v := m.get("max_files"); v != nil {
+		if fo.MaxSize == 0 {
+			d.fail(v, joinPath(path, "max_files"), "add max_size", "max_files without max_size: the file never rotates")
+		}
+		if k, ok := d.integer(v, joinPath(path, "max_files")); ok {
+			if k < 0 || k > maxRotateFiles {
+				d.fail(v, joinPath(path, "max_files"), "", "%d rotated files: want 0 to %d", k, maxRotateFiles)
+			} else {
+				fo.MaxFiles = int(k)
+			}
+		}
+	} else if fo.MaxSize > 0 {
+		fo.MaxFiles = defaultMaxFiles
+	}
+	return out
 }
 
 // shutdown decodes a child's shutdown: brutal_kill, infinity or a grace

@@ -23,3 +23,19 @@ func NewFileOutput(path string) interface {
 } {
 	return &fileOutput{Path: path}
 }
+
+// RotatedOutput returns the output a file's `stdout: {path, max_size,
+// max_files}` declares.
+func RotatedOutput(path string, maxSize int64, maxFiles int) procbridge.Output {
+	return procbridge.ToWriter(&fileOutput{Path: path, MaxSize: maxSize, MaxFiles: maxFiles})
+}
+
+// NewRotatedOutput returns the writer of a rotated output file, with the
+// Reopen that `understudy run` calls on SIGHUP.
+func NewRotatedOutput(path string, maxSize int64, maxFiles int) interface {
+	Write([]byte) (int, error)
+	Reopen() error
+	Close() error
+} {
+	return &fileOutput{Path: path, MaxSize: maxSize, MaxFiles: maxFiles}
+}

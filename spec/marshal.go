@@ -318,7 +318,15 @@ func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string)
 			if !strings.ContainsRune(path, '/') {
 				path = "./" + path
 			}
-			addKey(m, o.key, str(path))
+			if fo.MaxSize == 0 {
+				addKey(m, o.key, str(path))
+				continue
+			}
+			r := flowMap()
+			addKey(r, "path", str(path))
+			addKey(r, "max_size", sizeNode(int(fo.MaxSize)))
+			addKey(r, "max_files", intNode(fo.MaxFiles))
+			addKey(m, o.key, r)
 		}
 	}
 	if p.ReadyTimeout != 0 {

@@ -49,7 +49,7 @@ func everySpec() supervision.Spec {
 				Shutdown: supervision.BrutalKill,
 				Backoff:  supervision.Backoff{Initial: -1},
 			},
-			{Name: "sdk", Process: &procbridge.Spec{Path: "/bin/true", SDK: true, Env: []string{}, ReadyTimeout: 1500 * time.Microsecond, StateSize: 100}},
+			{Name: "sdk", Process: &procbridge.Spec{Path: "/bin/true", SDK: true, Env: []string{}, ReadyTimeout: 1500 * time.Microsecond, StateSize: 100, Stdout: spec.RotatedOutput("/tmp/sdk.log", 1<<20, 3)}},
 			{
 				Name:     "nested",
 				Restart:  supervision.Temporary,

@@ -32,7 +32,9 @@ escalation) until it ends on its own or a signal stops it.
 SIGINT or SIGTERM stops the tree: each supervisor stops its children in
 reverse start order, each within its shutdown policy (SIGTERM, the grace
 period, SIGKILL). A second SIGINT or SIGTERM during the stop kills every
-process at once, and says so.
+process at once, and says so. SIGHUP closes every output file, and the next
+line opens its path again (for logrotate; an output file with max_size
+rotates itself).
 
 On a terminal it shows the tree live: state, pid, restarts, last exit and
 heartbeat age of every child, and the latest events (children whose output
@@ -186,6 +188,7 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	defer reopenOnHangup(f, r.log)()
 
 	if view != nil {
 		view.start()
