@@ -68,10 +68,12 @@ type ChildStarted struct {
 
 // ChildReady: the child is ready. For a process, Ready is its procbridge
 // event (for a hot-standby child, its primary's: the spares are ready
-// too); for a nested supervisor, Ready is nil: all its children are ready.
+// too, and Spares counts them); for a nested supervisor, Ready is nil: all
+// its children are ready.
 type ChildReady struct {
 	Header
-	Ready *procbridge.Ready
+	Ready  *procbridge.Ready
+	Spares int
 }
 
 // ChildExited: the child ended on its own. For a process, Exited is its

@@ -443,7 +443,11 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 			c.group = m.Group
 		}
 		ready := m.Ready
-		s.emit(ChildReady{Header: s.header(c), Ready: &ready})
+		ev := ChildReady{Header: s.header(c), Ready: &ready}
+		if m.Group != nil {
+			ev.Spares = len(m.Group.Spares())
+		}
+		s.emit(ev)
 	case *actors.ProcessDying:
 		s.emit(ChildProcess{Header: s.header(c), Event: m.Dying})
 	case *actors.ProcessHung:
