@@ -348,3 +348,77 @@ func TestRunSocketInUse(t *testing.T) {
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
 }
+
+// frameRow returns the row of child name (its name leads the line) in the
+// last frame the live view drew, without its escapes, and the frame.
+func frameRow(out, name string) (row, frame string) {
+	frames := strings.Split(out, "\x1b[H")
+	frame = strings.ReplaceAll(frames[len(frames)-1], "\x1b[K", "")
+	for _, l := range strings.Split(frame, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name {
+			return l, frame
+		}
+	}
+	return "", frame
+}
+
+// waitFrame waits for a frame whose row of child name ok accepts.
+func waitFrame(t *testing.T, p *runProc, name, what string, ok func(row, frame string) bool) (row, frame string) {
+	t.Helper()
+	for {
+		row, frame := frameRow(p.output(), name)
+		if ok(row, frame) {
+			return row, frame
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("understudy ended before %s:\n%s\n%s", what, frame, p.transcript())
+		default:
+		}
+		waitOutput(t, p)
+	}
+}
+
+// TestRunLiveViewTellsTheTruth: the live view shows the metrics address
+// and the control socket in its header, a hot-standby child's spare pids,
+// how its primary ended after a failover, and, after Ctrl-C, how every
+// child stopped.
+func TestRunLiveViewTellsTheTruth(t *testing.T) {
+	sock := shortSocket(t)
+	p := startCLI(t, "run", "--ui", "live", "--metrics", "127.0.0.1:0", "--socket", sock, writeSpec(t, `
+children:
+  - {name: sleeper, command: sleep, args: [1000]}
+  - name: counter
+    worker: counter
+    args: [20ms]
+    standby: 1
+    state_size: 8
+    heartbeat: {interval: 10ms, timeout: 1s}
+`))
+	_, frame := waitFrame(t, p, "counter", "a spare", func(row, _ string) bool {
+		f := strings.Fields(row)
+		return len(f) > 3 && f[1] == "running" && f[3] != "-"
+	})
+	assert.Regexp(t, `metrics http://127\.0\.0\.1:\d+/metrics  control `+sock, frame)
+	assert.Contains(t, frame, "SPARES")
+	_, kids := status(t, sock)
+	counter := kids["counter"]
+	require.Len(t, counter.Spares, 1)
+	row, _ := frameRow(p.output(), "counter")
+	assert.Contains(t, row, " "+strconv.Itoa(counter.Spares[0])+" ", "the spare's pid")
+
+	require.NoError(t, syscall.Kill(counter.Pid, syscall.SIGKILL))
+	row, _ = waitFrame(t, p, "counter", "the failover's last exit", func(row, _ string) bool {
+		return strings.Contains(row, "pid "+strconv.Itoa(counter.Pid)+" ")
+	})
+	assert.Contains(t, row, "failed over to "+strconv.Itoa(counter.Spares[0]))
+
+	p.signal(syscall.SIGINT)
+	assert.Equal(t, exitOK, p.wait())
+	for _, name := range []string{"sleeper", "counter"} {
+		row, frame := frameRow(p.output(), name)
+		assert.Contains(t, row, "ended", frame)
+		assert.Contains(t, row, "stopped by us", frame)
+		assert.Contains(t, row, "(shutdown)", frame)
+	}
+}
