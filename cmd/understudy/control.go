@@ -263,6 +263,19 @@ func childSpec(s *supervision.Spec, name string) *supervision.ChildSpec {
 	return nil
 }
 
+// supervisorSpec returns the spec of the nested supervisor reached through
+// names, or nil.
+func supervisorSpec(s *supervision.Spec, names []string) *supervision.Spec {
+	for _, n := range names {
+		c := childSpec(s, n)
+		if c == nil || c.Supervisor == nil {
+			return nil
+		}
+		s = c.Supervisor
+	}
+	return s
+}
+
 // httpError is a refusal: its status and what to say.
 type httpError struct {
 	status int
@@ -332,9 +345,10 @@ type actResult struct {
 
 // target is a child found by its path.
 type target struct {
-	sup  *supervision.Supervisor
-	info supervision.ChildInfo
-	path string // its actor path
+	sup     *supervision.Supervisor
+	info    supervision.ChildInfo
+	path    string // its actor path
+	dynamic bool   // started from a simple_one_for_one template: stopped, it is gone
 }
 
 // find finds the child at path ("jobs/fetch" or "demo/jobs/fetch").
@@ -359,7 +373,9 @@ func (c *control) find(ctx context.Context, path string) (target, error) {
 		}
 		for _, ci := range children {
 			if ci.Name == n[len(n)-1] {
-				return target{sup: s, info: ci, path: s.Path() + "/" + ci.Name}, nil
+				sp := supervisorSpec(f.Tree, n[:len(n)-1])
+				dynamic := sp != nil && sp.Strategy == supervision.SimpleOneForOne
+				return target{sup: s, info: ci, path: s.Path() + "/" + ci.Name, dynamic: dynamic}, nil
 			}
 		}
 	}
@@ -377,6 +393,9 @@ func (c *control) act(ctx context.Context, op, path, sig string) (actResult, err
 	res := actResult{Child: tg.path}
 	name := tg.info.Name
 	state := tg.info.State
+	if tg.dynamic && (op == "start" || op == "restart") {
+		return res, refuse(http.StatusConflict, "%s was started from a simple_one_for_one template: it cannot be started again by name (kill restarts it, as its restart type says)", tg.path)
+	}
 	switch op {
 	case "stop":
 		if state == supervision.StateTerminated {
@@ -386,6 +405,12 @@ func (c *control) act(ctx context.Context, op, path, sig string) (actResult, err
 			return res, supervisionRefusal(tg.path, err)
 		}
 		res.Did = "stopped"
+		switch {
+		case tg.dynamic:
+			res.Did = "stopped and removed (a child started from a template is not kept)"
+		case tg.info.Restart == supervision.Temporary:
+			res.Did = "stopped and removed (a temporary child is not kept)"
+		}
 		return res, nil
 	case "start":
 		if state != supervision.StateTerminated {

@@ -55,6 +55,9 @@ type controlServer struct {
 // directory is created 0700 when missing), replacing a stale socket that
 // no process serves, and serves h, each request checked by onlyOwner.
 func serveControl(path string, h http.Handler) (*controlServer, error) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("%s: %d bytes, and a Unix socket's path holds at most %d: pass --socket with a shorter one", path, len(path), maxSocketPath)
 	}

@@ -129,14 +129,23 @@ func findSocket() (string, error) {
 	if dir == "" {
 		return "", errors.New("no $XDG_RUNTIME_DIR to look in: pass --socket PATH (understudy run serves it beside its file: tree.yaml, tree.sock)")
 	}
-	found, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+	all, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+	var found []string
+	for _, p := range all {
+		// A tree killed by SIGKILL leaves its socket behind: skip those
+		// that nothing serves.
+		if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
+			c.Close()
+			found = append(found, p)
+		}
+	}
 	switch len(found) {
 	case 0:
 		return "", fmt.Errorf("no tree's socket in %s: is understudy run running? (or pass --socket PATH)", dir)
 	case 1:
 		return found[0], nil
 	}
-	return "", fmt.Errorf("%d trees' sockets in %s: pass --socket with one of %s", len(found), dir, strings.Join(found, ", "))
+	return "", fmt.Errorf("%d trees serve sockets in %s: pass --socket with one of %s", len(found), dir, strings.Join(found, ", "))
 }
 
 // ctlClient speaks to the control socket.

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -421,4 +422,77 @@ children:
 		assert.Contains(t, row, "stopped by us", frame)
 		assert.Contains(t, row, "(shutdown)", frame)
 	}
+}
+
+// TestCtlFindsTheSocket: without --socket, understudy run serves
+// $XDG_RUNTIME_DIR/understudy/NAME.sock and understudy ctl finds it, past
+// a stale socket that nothing serves.
+func TestCtlFindsTheSocket(t *testing.T) {
+	runtime, err := os.MkdirTemp("", "xdg")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(runtime) })
+	env := []string{"XDG_RUNTIME_DIR=" + runtime}
+	dir := filepath.Join(runtime, "understudy")
+
+	// A stale socket, left by a tree that was killed.
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "old.sock"), Net: "unix"})
+	require.NoError(t, err)
+	stale.SetUnlinkOnClose(false)
+	require.NoError(t, stale.Close())
+
+	p := startCLIEnv(t, env, "run", "--ui", "logs", "--log-format", "json", writeSpec(t, "name: shop\nchildren:\n  - {name: a, command: sleep, args: [1000]}\n"))
+	want := filepath.Join(dir, "shop.sock")
+	assert.Equal(t, want, p.waitFor("the control socket", msg("serving the control socket", "")).str("socket"))
+	p.waitFor("the tree up", msg("the tree is up", ""))
+
+	cmd := exec.Command(os.Args[0], "ctl", "status")
+	cmd.Env = append(append(os.Environ(), envCLI+"=1"), env...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.True(t, strings.HasPrefix(string(out), "shop  "), string(out))
+
+	cmd = exec.Command(os.Args[0], "ctl", "status")
+	cmd.Env = append(append(os.Environ(), envCLI+"=1"), "XDG_RUNTIME_DIR=")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "understudy ctl: no $XDG_RUNTIME_DIR to look in: pass --socket PATH")
+
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
+}
+
+// TestCtlInstances: a child started from a simple_one_for_one template
+// is stopped (and gone, as in OTP), but not started again by name: the
+// refusal comes before anything is stopped.
+func TestCtlInstances(t *testing.T) {
+	sock := shortSocket(t)
+	p := startTree(t, writeSpec(t, `
+children:
+  - name: pool
+    supervisor:
+      strategy: simple_one_for_one
+      template: {name: conn, command: sleep, args: [1000]}
+      instances: 2
+`), sock)
+	p.waitFor("conn-2 ready", msg("child ready", "conn-2"))
+	_, kids := status(t, sock)
+	require.Contains(t, kids, "pool/conn-1")
+
+	code, _, errOut := ctl(t, sock, "restart", "pool/conn-1")
+	assert.Equal(t, exitInvalid, code)
+	assert.Contains(t, errOut, "root/pool/conn-1 was started from a simple_one_for_one template: it cannot be started again by name")
+	_, after := status(t, sock)
+	assert.Equal(t, kids["pool/conn-1"].Pid, after["pool/conn-1"].Pid, "not stopped")
+
+	code, out, errOut := ctl(t, sock, "stop", "pool/conn-1")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "root/pool/conn-1: stopped and removed (a child started from a template is not kept)\n", out)
+	testproc.WaitGone(t, kids["pool/conn-1"].Pid)
+	_, after = status(t, sock)
+	assert.NotContains(t, after, "pool/conn-1")
+	assert.Contains(t, after, "pool/conn-2")
+
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
 }

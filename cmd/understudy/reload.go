@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
@@ -222,6 +223,7 @@ func (r *runner) reload(ctx context.Context) (reloadReport, error) {
 	r.ctl.file = nf
 	r.ctl.files = append(r.ctl.files, nf)
 	r.ctl.mu.Unlock()
+	r.sdStatus(fmt.Sprintf("running; reloaded %s at %s: %d changes", old.Path, time.Now().Format("15:04:05"), len(changes)))
 	return rep, nil
 }
 
