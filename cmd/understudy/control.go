@@ -195,17 +195,17 @@ func (c *control) status(ctx context.Context) treeStatus {
 	st := treeStatus{Name: rootName(f), File: f.Path, Pid: os.Getpid(), State: c.state, Uptime: time.Since(c.began).Seconds(), Metrics: c.metrics, Socket: c.socket, Children: []childStatus{}}
 	c.mu.Unlock()
 	if t != nil {
-		st.Children = c.snapshot(ctx, t, f)
+		st.Children, _ = c.snapshot(ctx, t, f)
 	}
 	return st
 }
 
 // snapshot asks every supervisor of the tree for its children, depth
-// first in start order.
-func (c *control) snapshot(ctx context.Context, t *supervision.Tree, f *spec.File) []childStatus {
+// first in start order; ok says whether the root answered.
+func (c *control) snapshot(ctx context.Context, t *supervision.Tree, f *spec.File) (rows []childStatus, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, viewQuery)
 	defer cancel()
-	rows := []childStatus{}
+	rows = []childStatus{}
 	now := time.Now()
 	var visit func(names []string, sp *supervision.Spec, depth int)
 	visit = func(names []string, sp *supervision.Spec, depth int) {
@@ -213,6 +213,9 @@ func (c *control) snapshot(ctx context.Context, t *supervision.Tree, f *spec.Fil
 		children, err := s.Children(ctx)
 		if err != nil {
 			return
+		}
+		if depth == 0 {
+			ok = true
 		}
 		for _, ci := range children {
 			r := childStatus{Path: s.Path() + "/" + ci.Name, Depth: depth, Supervisor: ci.Supervisor, State: string(ci.State),
@@ -243,7 +246,18 @@ func (c *control) snapshot(ctx context.Context, t *supervision.Tree, f *spec.Fil
 	if f.Tree != nil {
 		visit(nil, f.Tree, 0)
 	}
-	return rows
+	return rows, ok
+}
+
+// stale is row as it was last seen, for a child no supervisor answers for
+// any more (the tree is stopping or has ended): no process, and how it
+// ended, from the events.
+func (c *control) stale(row childStatus, state string) childStatus {
+	row.State, row.Pid, row.Spares, row.Heartbeat, row.Uptime = state, 0, nil, nil, nil
+	if end, ok := c.lastEnd(row.Path); ok {
+		row.LastExit = end
+	}
+	return row
 }
 
 // childSpec returns the spec of the child called name, or the template of

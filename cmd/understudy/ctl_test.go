@@ -395,6 +395,10 @@ children:
     standby: 1
     state_size: 8
     heartbeat: {interval: 10ms, timeout: 1s}
+  - name: jobs
+    supervisor:
+      children:
+        - {name: fetch, command: sleep, args: [1000]}
 `))
 	_, frame := waitFrame(t, p, "counter", "a spare", func(row, _ string) bool {
 		f := strings.Fields(row)
@@ -416,7 +420,7 @@ children:
 
 	p.signal(syscall.SIGINT)
 	assert.Equal(t, exitOK, p.wait())
-	for _, name := range []string{"sleeper", "counter"} {
+	for _, name := range []string{"sleeper", "counter", "fetch"} {
 		row, frame := frameRow(p.output(), name)
 		assert.Contains(t, row, "ended", frame)
 		assert.Contains(t, row, "stopped by us", frame)

@@ -118,17 +118,22 @@ func (v *liveView) draw(ctx context.Context) {
 			// ended (its stop, from the events), and that it is over.
 			ended := make([]childStatus, len(rows))
 			for i, r := range rows {
-				r.State, r.Pid, r.Spares, r.Heartbeat, r.Uptime = "ended", 0, nil, nil, nil
-				if end, ok := v.ctl.lastEnd(r.Path); ok {
-					r.LastExit = end
-				}
-				ended[i] = r
+				ended[i] = v.ctl.stale(r, "ended")
 			}
 			rows = ended
 		default:
 			if ctx.Err() == nil {
 				_, f := v.ctl.current()
-				rows = v.ctl.snapshot(ctx, t, f)
+				v.ctl.mu.Lock()
+				stopping := v.ctl.state == "stopping"
+				v.ctl.mu.Unlock()
+				now, ok := v.ctl.snapshot(ctx, t, f)
+				switch {
+				case stopping:
+					rows = v.keepGone(rows, now)
+				case ok:
+					rows = now
+				}
 				v.mu.Lock()
 				v.last = rows
 				v.mu.Unlock()
@@ -194,6 +199,33 @@ func (v *liveView) draw(ctx context.Context) {
 	}
 	b.WriteString("\x1b[J")
 	_, _ = v.out.Write(b.Bytes())
+}
+
+// keepGone merges a snapshot taken while the tree stops into the rows
+// drawn before: a child that no supervisor answers for any more (it was
+// stopped, or its supervisor was) keeps its row, with how it stopped, so
+// the last frame shows every child's stop.
+func (v *liveView) keepGone(before, now []childStatus) []childStatus {
+	fresh := make(map[string]childStatus, len(now))
+	for _, r := range now {
+		fresh[r.Path] = r
+	}
+	out := make([]childStatus, 0, len(before)+len(now))
+	seen := make(map[string]bool, len(before))
+	for _, r := range before {
+		seen[r.Path] = true
+		if n, ok := fresh[r.Path]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, v.ctl.stale(r, "stopped"))
+		}
+	}
+	for _, r := range now {
+		if !seen[r.Path] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (v *liveView) lastRows() []childStatus {
