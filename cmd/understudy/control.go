@@ -397,10 +397,14 @@ func (c *control) find(ctx context.Context, path string) (target, error) {
 }
 
 // act runs one child operation.
+//
+// Finding the child is bounded by controlQuery; the operation is not (a
+// start waits for the child to be ready, within its own ready timeout)
+// but for ctx, the client's request.
 func (c *control) act(ctx context.Context, op, path, sig string) (actResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, controlQuery)
-	defer cancel()
-	tg, err := c.find(ctx, path)
+	fctx, cancel := context.WithTimeout(ctx, controlQuery)
+	tg, err := c.find(fctx, path)
+	cancel()
 	if err != nil {
 		return actResult{}, err
 	}
