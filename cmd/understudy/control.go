@@ -43,6 +43,8 @@ const controlQuery = 5 * time.Second
 type control struct {
 	began time.Time
 
+	started *spec.File // the file the tree started from: its root's settings hold
+
 	mu      sync.Mutex
 	file    *spec.File   // the file as last loaded (reload replaces it)
 	files   []*spec.File // every file loaded, closed when the tree has ended
@@ -56,7 +58,7 @@ type control struct {
 }
 
 func newControl(f *spec.File) *control {
-	return &control{began: time.Now(), file: f, files: []*spec.File{f}, state: "starting", ends: map[string]string{}}
+	return &control{began: time.Now(), started: f, file: f, files: []*spec.File{f}, state: "starting", ends: map[string]string{}}
 }
 
 func (c *control) setTree(t *supervision.Tree) {

@@ -304,6 +304,29 @@ children:
 	assert.Equal(t, 0, code)
 	assert.Equal(t, path+": no change\n", out)
 
+	// A child that does not start, and the root's own settings: neither
+	// is applied, and the next reload finds both again.
+	require.NoError(t, os.WriteFile(path, []byte(`
+intensity: {max_restarts: 7, period: 10s}
+children:
+  - {name: same, command: sleep, args: [1000]}
+  - {name: changed, command: sleep, args: [2000]}
+  - name: nest
+    supervisor:
+      children:
+        - {name: inner, command: sleep, args: [1000]}
+        - {name: added, command: sleep, args: [3000]}
+  - {name: mute, command: sleep, args: [1000], sdk: true, ready_timeout: 100ms}
+`), 0o644))
+	for range 2 {
+		code, out, _ = ctl(t, sock, "reload")
+		assert.Equal(t, exitInvalid, code)
+		assert.Contains(t, out, "root: settings: not applied: the root's own settings change only when understudy run starts again\n    + intensity: {max_restarts: 7, period: 10s}\n")
+		assert.Contains(t, out, "mute: added: FAILED: start: ")
+	}
+	_, now := status(t, sock)
+	assert.Equal(t, after["same"].Pid, now["same"].Pid, "left running")
+
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
 }

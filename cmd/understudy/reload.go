@@ -30,7 +30,7 @@ import (
 // reloadChange is one difference between the running file and the new one.
 type reloadChange struct {
 	Child string   `json:"child"` // its path from the root, "jobs/flaky"
-	Kind  string   `json:"kind"`  // added, removed, changed, or root (the root's own settings)
+	Kind  string   `json:"kind"`  // added, removed, changed, or settings (the root's own, not applied)
 	Diff  []string `json:"diff,omitempty"`
 	Did   string   `json:"did"` // what was done, or why not
 }
@@ -183,22 +183,27 @@ func (r *runner) reload(ctx context.Context) (reloadReport, error) {
 		}
 		return rep, refuse(http.StatusBadRequest, "%s is invalid; nothing was changed:\n%v", old.Path, err)
 	}
-	oldRoot, err1 := rootText(old)
+	// The root runs as the tree started, whatever the reloads since.
+	oldRoot, err1 := rootText(r.ctl.started)
 	newRoot, err2 := rootText(nf)
 	if err := errors.Join(err1, err2); err != nil {
+		_ = nf.Close()
 		return rep, fmt.Errorf("compare the root's settings: %w", err)
 	}
-	root := rootName(old)
+	root := rootName(r.ctl.started)
 	if oldRoot != newRoot || rootName(nf) != root {
-		rep.Changes = append(rep.Changes, reloadChange{Child: root, Kind: "root", Diff: lineDiff(oldRoot, newRoot),
+		rep.Changes = append(rep.Changes, reloadChange{Child: root, Kind: "settings", Diff: lineDiff(oldRoot, newRoot),
 			Did: "not applied: the root's own settings change only when understudy run starts again"})
 	}
 	var changes []specChange
 	if old.Tree.Strategy != supervision.SimpleOneForOne && nf.Tree.Strategy != supervision.SimpleOneForOne {
 		if changes, err = diffTrees(old, nf, old.Tree, nf.Tree, nil); err != nil {
+			_ = nf.Close()
 			return rep, fmt.Errorf("compare the trees: %w", err)
 		}
 	}
+	// A reload once begun runs to its end, whether or not its client waits.
+	ctx = context.WithoutCancel(ctx)
 	r.log.Info("reloading", "file", old.Path, "changes", len(changes))
 	for _, ch := range changes {
 		path := strings.Join(ch.names, "/")
@@ -208,8 +213,11 @@ func (r *runner) reload(ctx context.Context) (reloadReport, error) {
 				rc.Diff = lineDiff("", text)
 			}
 		}
-		did, err := r.applyChange(ctx, tree, nf, ch)
+		did, running, err := r.applyChange(ctx, tree, nf, ch)
 		if err != nil {
+			// What runs now is what the next reload compares with: a
+			// change that failed is found again.
+			setChild(nf.Tree, ch.names, running)
 			rc.Did = "FAILED: " + err.Error()
 			rep.Failed = append(rep.Failed, path+": "+err.Error())
 			r.log.Error("reload: could not apply a change", "child", path, "change", ch.kind, "err", err)
@@ -227,27 +235,28 @@ func (r *runner) reload(ctx context.Context) (reloadReport, error) {
 	return rep, nil
 }
 
-// applyChange applies one change to the running tree.
-func (r *runner) applyChange(ctx context.Context, tree *supervision.Tree, nf *spec.File, ch specChange) (string, error) {
+// applyChange applies one change to the running tree. When it fails,
+// running is the child's spec that runs now (nil: none).
+func (r *runner) applyChange(ctx context.Context, tree *supervision.Tree, nf *spec.File, ch specChange) (did string, running *supervision.ChildSpec, err error) {
 	sup := tree.Supervisor(ch.names[:len(ch.names)-1]...)
 	name := ch.names[len(ch.names)-1]
 	if ch.old != nil {
 		if err := sup.TerminateChild(ctx, name); err != nil && !errors.Is(err, supervision.ErrNoChild) {
-			return "", fmt.Errorf("stop: %w", err)
+			return "", ch.old, fmt.Errorf("stop: %w", err)
 		}
 		if err := sup.DeleteChild(ctx, name); err != nil && !errors.Is(err, supervision.ErrNoChild) {
-			return "", fmt.Errorf("remove: %w", err)
+			return "", ch.old, fmt.Errorf("remove: %w", err)
 		}
 		if ch.new == nil {
-			return "stopped and removed", nil
+			return "stopped and removed", nil, nil
 		}
 	}
 	ci, err := sup.StartChild(ctx, *ch.new)
 	if err != nil {
 		if ch.old != nil {
-			return "", fmt.Errorf("stopped, but the new declaration did not start: %w", err)
+			return "", nil, fmt.Errorf("stopped, but the new declaration did not start: %w", err)
 		}
-		return "", fmt.Errorf("start: %w", err)
+		return "", nil, fmt.Errorf("start: %w", err)
 	}
 	// A simple_one_for_one supervisor under it gets its instances.
 	r.startInstancesUnder(ctx, tree, nf, ch.names)
@@ -256,9 +265,30 @@ func (r *runner) applyChange(ctx context.Context, tree *supervision.Tree, nf *sp
 		verb = "restarted"
 	}
 	if ci.Pid != 0 {
-		return fmt.Sprintf("%s, pid %d", verb, ci.Pid), nil
+		return fmt.Sprintf("%s, pid %d", verb, ci.Pid), nil, nil
 	}
-	return verb, nil
+	return verb, nil, nil
+}
+
+// setChild makes c the child at names in tree's spec (nil: removes it),
+// in a new slice of its supervisor's children (a running supervisor may
+// hold the old one).
+func setChild(tree *supervision.Spec, names []string, c *supervision.ChildSpec) {
+	parent := supervisorSpec(tree, names[:len(names)-1])
+	if parent == nil {
+		return
+	}
+	name := names[len(names)-1]
+	children := make([]supervision.ChildSpec, 0, len(parent.Children)+1)
+	for _, k := range parent.Children {
+		if k.Name != name {
+			children = append(children, k)
+		}
+	}
+	if c != nil {
+		children = append(children, *c)
+	}
+	parent.Children = children
 }
 
 // startInstancesUnder starts the instances nf declares for the
