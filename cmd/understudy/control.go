@@ -20,8 +20,9 @@ import (
 // The control surface of a running tree is one net/http handler: JSON
 // over the routes below, wrapping the supervision API (Supervisor.Children,
 // TerminateChild, RestartChild, StartChild, DeleteChild, Tree.Subscribe).
-// `understudy run` serves it on a Unix socket (socket_linux.go) for
-// `understudy ctl`; curl --unix-socket works too.
+// `understudy run` serves it on a Unix socket (control_serve.go; each
+// peer's credentials checked in socket_linux.go) for `understudy ctl`;
+// curl --unix-socket works too.
 //
 //	GET  /v1/status                 the tree, every child
 //	GET  /v1/events                 the events from now on, one JSON object a line
@@ -67,6 +68,18 @@ func (c *control) setTree(t *supervision.Tree) {
 	c.mu.Unlock()
 }
 
+// served records where the metrics and the control socket are served.
+func (c *control) served(metrics, socket string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if metrics != "" {
+		c.metrics = metrics
+	}
+	if socket != "" {
+		c.socket = socket
+	}
+}
+
 func (c *control) setState(s string) {
 	c.mu.Lock()
 	c.state = s
@@ -90,23 +103,39 @@ func (c *control) closeFiles() {
 	}
 }
 
+// maxEnds bounds the children whose ends control keeps: a
+// simple_one_for_one pool that churns gives out new names forever. Past
+// it, half are forgotten (their rows fall back on ChildInfo.LastExit).
+const maxEnds = 4096
+
 // observe keeps, per child, how it last ended, from the tree's events:
 // a failover, which the supervisor's ChildInfo.LastExit does not tell, and
 // the stop of every child at the tree's end, when no supervisor is left
 // to ask. It runs on the supervisors' goroutines.
 func (c *control) observe(ev supervision.Event) {
 	h := ev.EventHeader()
+	key := h.Supervisor + "/" + h.Child
 	what := ""
 	switch e := ev.(type) {
 	case supervision.ChildExited:
+		var esc *supervision.EscalationError
 		switch {
 		case e.Exited != nil:
 			what = e.Exited.Exit.String()
+		case errors.As(e.Err, &esc):
+			what = "gave up"
 		case e.Err != nil:
-			what = "failed"
+			what = "did not start"
 		default:
 			what = "shut itself down"
 		}
+	case supervision.ChildTerminated:
+		if e.Removed {
+			c.mu.Lock()
+			delete(c.ends, key)
+			c.mu.Unlock()
+		}
+		return
 	case supervision.ChildStopped:
 		what = "stopped"
 		if e.Exit != nil {
@@ -128,8 +157,16 @@ func (c *control) observe(ev supervision.Event) {
 		return
 	}
 	c.mu.Lock()
-	c.ends[h.Supervisor+"/"+h.Child] = what
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if len(c.ends) >= maxEnds {
+		for k := range c.ends {
+			delete(c.ends, k)
+			if len(c.ends) < maxEnds/2 {
+				break
+			}
+		}
+	}
+	c.ends[key] = what
 }
 
 // failoverCause says what gave a hot-standby primary away.

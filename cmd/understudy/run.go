@@ -200,8 +200,9 @@ func (r *runner) run(metricsAddr, socket string, view *liveView) int {
 			m.Observe(ev)
 			r.onEvent(ev)
 		}
-		r.ctl.metrics = "http://" + srv.addr + "/metrics"
-		r.log.Info("serving metrics", "url", r.ctl.metrics)
+		url := "http://" + srv.addr + "/metrics"
+		r.ctl.served(url, "")
+		r.log.Info("serving metrics", "url", url)
 	}
 
 	if socket != "none" {
@@ -218,7 +219,7 @@ func (r *runner) run(metricsAddr, socket string, view *liveView) int {
 			r.log.Warn("no control socket: understudy ctl cannot reach this tree (pass --socket PATH)", "err", err)
 		default:
 			defer srv.stop()
-			r.ctl.socket = srv.path
+			r.ctl.served("", srv.path)
 			r.log.Info("serving the control socket", "socket", srv.path)
 		}
 	}
