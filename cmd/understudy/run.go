@@ -311,7 +311,6 @@ func (r *runner) run(metricsAddr, socket string, view *liveView) int {
 		case <-tree.Done():
 			stopInstances()
 			r.ctl.setState("ended")
-			r.sdStatus("the tree has ended")
 			if err := tree.Wait(context.Background()); err != nil {
 				r.log.Error("the tree failed", "err", err)
 				r.report(view, "the tree failed:\n"+explain(err))
@@ -489,6 +488,7 @@ func (r *runner) sdStatus(s string) {
 
 // report prints the outcome once the view (if any) is gone.
 func (r *runner) report(view *liveView, msg string) {
+	r.sdStatus(strings.SplitN(msg, "\n", 2)[0])
 	if view != nil {
 		view.setStatus(strings.SplitN(msg, "\n", 2)[0])
 		view.stop()

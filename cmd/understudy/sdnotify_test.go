@@ -95,6 +95,7 @@ children:
 
 	p.signal(syscall.SIGTERM)
 	nextNotify(t, msgs, "STOPPING=1", is("STOPPING=1\nSTATUS=stopping (terminated)"))
+	nextNotify(t, msgs, "the outcome", is("STATUS=stopped cleanly"))
 	assert.Equal(t, exitOK, p.wait())
 }
 
