@@ -3,6 +3,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -112,4 +114,49 @@ func TestRunSystemdNotifyBad(t *testing.T) {
 		assert.Equal(t, exitUsage, p.wait(), c.env)
 		assert.Contains(t, p.transcript(), c.want)
 	}
+}
+
+// TestWatchdogOnlyWhileHealthy: the watchdog is petted while the root
+// answers, and left hungry while it does not.
+func TestWatchdogOnlyWhileHealthy(t *testing.T) {
+	path, msgs := notifyListener(t)
+	n := &sdNotifier{addr: &net.UnixAddr{Name: path, Net: "unixgram"}, watchdog: 20 * time.Millisecond}
+	defer n.close()
+	answers := make(chan error)
+	asked := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var errs []error
+	go func() {
+		defer close(done)
+		n.petWatchdog(ctx, func(ctx context.Context) error {
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+			select {
+			case err := <-answers:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}, func(err error) { errs = append(errs, err) })
+	}()
+	<-asked
+	answers <- nil
+	assert.Equal(t, "WATCHDOG=1", nextNotify(t, msgs, "a pet", func(string) bool { return true }))
+	<-asked
+	answers <- errors.New("no answer")
+	<-asked
+	answers <- nil
+	assert.Equal(t, "WATCHDOG=1", nextNotify(t, msgs, "the next pet", func(string) bool { return true }))
+	cancel()
+	<-done
+	select {
+	case m := <-msgs:
+		t.Fatalf("a datagram after the last pet: %q", m)
+	default:
+	}
+	require.Len(t, errs, 1, "the unanswered round was reported")
+	assert.EqualError(t, errs[0], "no answer")
 }
