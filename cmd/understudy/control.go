@@ -26,6 +26,7 @@ import (
 //
 //	GET  /v1/status                 the tree, every child
 //	GET  /v1/events                 the events from now on, one JSON object a line
+//	                                (server-sent events for Accept: text/event-stream)
 //	POST /v1/restart?child=PATH     stop the child and start it again
 //	POST /v1/stop?child=PATH        stop it; it stays stopped
 //	POST /v1/start?child=PATH       start a stopped child
@@ -567,7 +568,9 @@ func newEventRecord(ev supervision.Event) eventRecord {
 }
 
 // events streams the tree's events from now on, one JSON object a line,
-// until the client goes or the tree ends.
+// until the client goes or the tree ends; to a client that accepts
+// text/event-stream (a browser's EventSource), as server-sent events, the
+// same object in each event's data.
 func (c *control) events(w http.ResponseWriter, r *http.Request) {
 	t, _ := c.current()
 	if t == nil {
@@ -575,15 +578,29 @@ func (c *control) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	evs := t.Subscribe(r.Context(), 1024)
-	w.Header().Set("Content-Type", "application/x-ndjson")
+	sse := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	if sse {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+	} else {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	}
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	if flusher != nil {
 		flusher.Flush() // the client knows it is subscribed
 	}
-	enc := json.NewEncoder(w)
 	for ev := range evs {
-		if enc.Encode(newEventRecord(ev)) != nil {
+		line, err := json.Marshal(newEventRecord(ev))
+		if err != nil {
+			continue
+		}
+		if sse {
+			_, err = fmt.Fprintf(w, "data: %s\n\n", line)
+		} else {
+			_, err = fmt.Fprintf(w, "%s\n", line)
+		}
+		if err != nil {
 			return
 		}
 		if flusher != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -519,6 +520,44 @@ children:
 	_, after = status(t, sock)
 	assert.NotContains(t, after, "pool/conn-1")
 	assert.Contains(t, after, "pool/conn-2")
+
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
+}
+
+// TestCtlEventsAsServerSentEvents: a client that accepts
+// text/event-stream gets the same events as server-sent events.
+func TestCtlEventsAsServerSentEvents(t *testing.T) {
+	sock := shortSocket(t)
+	p := startTree(t, writeSpec(t, "children:\n  - {name: a, command: sleep, args: [1000]}\n"), sock)
+	pid := p.waitFor("a ready", msg("child ready", "a")).int("pid")
+
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://understudy/v1/events", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	sc := bufio.NewScanner(resp.Body)
+	require.True(t, sc.Scan())
+	data, ok := strings.CutPrefix(sc.Text(), "data: ")
+	require.True(t, ok, sc.Text())
+	var ev eventRecord
+	require.NoError(t, json.Unmarshal([]byte(data), &ev))
+	assert.Equal(t, "ChildExited", ev.Type)
+	assert.Equal(t, "root/a", ev.Child)
+	assert.Equal(t, pid, ev.Pid)
+	require.True(t, sc.Scan())
+	assert.Empty(t, sc.Text(), "an event ends with a blank line")
 
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
