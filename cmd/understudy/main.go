@@ -7,6 +7,7 @@
 //
 //	understudy check tree.yaml    # validate, check the host, print the tree
 //	understudy run tree.yaml      # run it; Ctrl-C stops it in order
+//	understudy ctl status         # from another terminal: see it, act on it
 //	understudy render tree.yaml   # render the audio graph to its WAV file
 //	understudy soak --for 10m     # run the fault matrix under load, report
 //
@@ -47,6 +48,7 @@ processes, from a spec file (YAML; see docs/spec-reference.md).
 Usage:
   understudy check  [flags] FILE   validate FILE, check the host, print the tree
   understudy run    [flags] FILE   run the tree until SIGINT or SIGTERM
+  understudy ctl    [flags] CMD    act on a running tree: status, restart, reload...
   understudy render [flags] FILE   render FILE's audio graph to its WAV file
   understudy soak   [flags]        run the fault matrix under load and report
   understudy help   [COMMAND]      show a command's flags and examples
@@ -56,6 +58,7 @@ Examples:
   understudy check examples/declarative/tree.yaml
   understudy run examples/declarative/tree.yaml
   understudy run --log-format json --metrics 127.0.0.1:9464 tree.yaml
+  understudy ctl restart jobs/fetch
   understudy render graph.yaml
 
 FILE may be - for standard input (check and render).
@@ -72,6 +75,7 @@ func commands() []command {
 	return []command{
 		{"check", checkUsage, checkCmd},
 		{"run", runUsage, runCmd},
+		{"ctl", ctlUsage, ctlCmd},
 		{"render", renderUsage, renderCmd},
 		{"soak", soakUsage, soakCmd},
 	}

@@ -105,8 +105,14 @@ func startRun(t *testing.T, spec string, flags ...string) *runProc {
 
 func startCLI(t *testing.T, args ...string) *runProc {
 	t.Helper()
+	return startCLIEnv(t, nil, args...)
+}
+
+// startCLIEnv is startCLI with env added to the command's environment.
+func startCLIEnv(t *testing.T, env []string, args ...string) *runProc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), envCLI+"=1")
+	cmd.Env = append(append(os.Environ(), envCLI+"=1"), env...)
 	p := &runProc{t: t, cmd: cmd, records: make(chan record, 4096), done: make(chan struct{}), stdout: &bytes.Buffer{}, wrote: make(chan struct{}, 1), taken: map[int]bool{}}
 	cmd.Stdout = &notifyWriter{p: p}
 	stderr, err := cmd.StderrPipe()

@@ -51,6 +51,18 @@ Flags:
   --ui auto|live|logs      live view or logs; auto: live on a terminal (default auto)
   --metrics ADDR           serve Prometheus metrics at http://ADDR/metrics
                            (such as 127.0.0.1:9464; port 0 picks one and logs it)
+  --socket PATH            serve the control socket (understudy ctl) at PATH
+                           (default $XDG_RUNTIME_DIR/understudy/NAME.sock, or
+                           beside FILE without $XDG_RUNTIME_DIR: tree.sock;
+                           none: serve none)
+
+While it runs, understudy ctl acts on the tree from another terminal:
+status, restart, stop, start, kill or signal a child, follow the events,
+reload the changed file (understudy help ctl).
+
+Under systemd (Type=notify) it says READY=1 once the tree is up, pets the
+watchdog (WatchdogSec=) while the root supervisor answers, says STOPPING=1
+as it stops, and keeps STATUS= current; docs/understudy.service is a unit.
 
 Examples:
   understudy run tree.yaml
@@ -75,6 +87,7 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "")
 	ui := fs.String("ui", "auto", "")
 	metricsAddr := fs.String("metrics", "", "")
+	socket := fs.String("socket", "", "")
 	file, status, done := parseArgs(fs, runUsage, args, stdout, stderr)
 	if done {
 		return status
@@ -117,13 +130,19 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: no tree to run: the file declares only an audio graph (understudy render renders it)\n", f.Path)
 		return exitInvalid
 	}
-	defer f.Close()
+	sd, err := newSDNotifier()
+	if err != nil {
+		fmt.Fprintf(stderr, "understudy run: %v\n", err)
+		return exitUsage
+	}
+	defer sd.close()
 
-	r := &runner{file: f, stdout: stdout, stderr: stderr, kill: make(chan struct{})}
+	r := &runner{ctl: newControl(f), sd: sd, stdout: stdout, stderr: stderr, kill: make(chan struct{})}
+	defer r.ctl.closeFiles()
 	var view *liveView
 	logOut := stderr
 	if live {
-		view = newLiveView(stdout, f, r)
+		view = newLiveView(stdout, r.ctl)
 		logOut = view.events
 	}
 	opts := &slog.HandlerOptions{Level: level}
@@ -141,29 +160,30 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	} else {
 		r.log = slog.New(slog.NewTextHandler(logOut, opts))
 	}
-	return r.run(*metricsAddr, view)
+	return r.run(*metricsAddr, *socket, view)
 }
 
 // runner runs one loaded tree.
 type runner struct {
-	file           *spec.File
+	ctl            *control // the tree, the file as last loaded, its control handler
+	sd             *sdNotifier
 	log            *slog.Logger
 	stdout, stderr io.Writer
 
-	mu        sync.Mutex
-	tree      *supervision.Tree
 	reinstate chan []string // simple_one_for_one supervisors restarted
+	reloading sync.Mutex    // one reload at a time
 
 	kill     chan struct{} // closed on a second signal: every process killed at once
 	killOnce sync.Once
 }
 
-func (r *runner) run(metricsAddr string, view *liveView) int {
-	f := r.file
+func (r *runner) run(metricsAddr, socket string, view *liveView) int {
+	_, f := r.ctl.current()
 	// The tree logs every event, and every output line of a child whose
 	// stdout or stderr is "lines", through r.log.
 	opts := supervision.Options{Name: f.Name, Logger: r.log, OnEvent: r.onEvent, Kill: r.kill}
 	r.reinstate = make(chan []string, 16)
+	r.ctl.reload = r.reload
 
 	if metricsAddr != "" {
 		reg := prometheus.NewRegistry()
@@ -182,8 +202,30 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 			m.Observe(ev)
 			r.onEvent(ev)
 		}
-		r.log.Info("serving metrics", "url", "http://"+srv.addr+"/metrics")
+		url := "http://" + srv.addr + "/metrics"
+		r.ctl.served(url, "")
+		r.log.Info("serving metrics", "url", url)
 	}
+
+	if socket != "none" {
+		path := socket
+		if path == "" {
+			path = defaultSocket(f)
+		}
+		srv, err := serveControl(path, r.ctl.handler())
+		switch {
+		case err != nil && socket != "":
+			fmt.Fprintf(r.stderr, "understudy run: --socket %s: %v\n", socket, err)
+			return exitInvalid
+		case err != nil:
+			r.log.Warn("no control socket: understudy ctl cannot reach this tree (pass --socket PATH)", "err", err)
+		default:
+			defer srv.stop()
+			r.ctl.served("", srv.path)
+			r.log.Info("serving the control socket", "socket", srv.path)
+		}
+	}
+	r.sdStatus("starting the tree")
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -229,17 +271,14 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 		r.report(view, "the tree did not start:\n"+explain(err))
 		return exitInvalid
 	}
-	r.mu.Lock()
-	r.tree = tree
-	r.mu.Unlock()
+	r.ctl.setTree(tree)
 	if view != nil {
 		view.setTree(tree)
 	}
-	root := f.Name
-	if root == "" {
-		root = "root"
+	r.log.Info("the tree is up", "root", rootName(f))
+	if err := r.sd.notify("READY=1\nSTATUS=running"); err != nil {
+		r.log.Warn("could not tell systemd the tree is up", "err", err)
 	}
-	r.log.Info("the tree is up", "root", root)
 
 	var wg sync.WaitGroup
 	instCtx, stopInstances := context.WithCancel(context.Background())
@@ -248,9 +287,20 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.startInstances(instCtx, tree, sup)
+			_, f := r.ctl.current()
+			r.startInstances(instCtx, tree, f, sup)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.sd.petWatchdog(instCtx, func(ctx context.Context) error {
+			_, err := tree.Root().Count(ctx)
+			return err
+		}, func(err error) {
+			r.log.Warn("the root supervisor did not answer: the systemd watchdog is not petted", "err", err)
+		})
+	}()
 	started := map[string]bool{}
 	for _, in := range f.Instances {
 		if key := strings.Join(in.Supervisor, "/"); !started[key] {
@@ -263,6 +313,7 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 		select {
 		case <-tree.Done():
 			stopInstances()
+			r.ctl.setState("ended")
 			if err := tree.Wait(context.Background()); err != nil {
 				r.log.Error("the tree failed", "err", err)
 				r.report(view, "the tree failed:\n"+explain(err))
@@ -283,6 +334,11 @@ func (r *runner) run(metricsAddr string, view *liveView) int {
 // shutdown stops the tree after the signal sig; a second signal on sigs
 // kills every process at once.
 func (r *runner) shutdown(tree *supervision.Tree, sig os.Signal, sigs <-chan os.Signal, view *liveView) int {
+	r.ctl.setState("stopping")
+	if err := r.sd.notify(fmt.Sprintf("STOPPING=1\nSTATUS=stopping (%v)", sig)); err != nil {
+		r.log.Warn("could not tell systemd the tree is stopping", "err", err)
+	}
+	defer r.ctl.setState("ended")
 	r.log.Warn("stopping the tree in reverse start order; signal again to kill at once", "signal", sig.String())
 	if view != nil {
 		view.setStatus(fmt.Sprintf("stopping (%v); signal again to kill at once", sig))
@@ -366,9 +422,9 @@ func untilSignal(sigs <-chan os.Signal, fn func(context.Context) error, first fu
 
 // startInstances starts the instances the file declares for the
 // simple_one_for_one supervisor at path sup.
-func (r *runner) startInstances(ctx context.Context, tree *supervision.Tree, sup []string) {
+func (r *runner) startInstances(ctx context.Context, tree *supervision.Tree, f *spec.File, sup []string) {
 	s := tree.Supervisor(sup...)
-	for _, in := range r.file.Instances {
+	for _, in := range f.Instances {
 		if !slices.Equal(in.Supervisor, sup) {
 			continue
 		}
@@ -383,20 +439,20 @@ func (r *runner) startInstances(ctx context.Context, tree *supervision.Tree, sup
 	}
 }
 
-// onEvent notices simple_one_for_one supervisors that were restarted
-// (their instances are started again). It runs on the supervisors'
-// goroutines.
+// onEvent keeps the control's account of how children ended, and notices
+// simple_one_for_one supervisors that were restarted (their instances are
+// started again). It runs on the supervisors' goroutines.
 func (r *runner) onEvent(ev supervision.Event) {
+	r.ctl.observe(ev)
 	e, ok := ev.(supervision.ChildReady)
 	if !ok || e.Ready != nil || e.Incarnation < 2 {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.tree == nil {
+	tree, f := r.ctl.current()
+	if tree == nil {
 		return
 	}
-	if sup, ok := r.instanceSupervisor(e.Supervisor + "/" + e.Child); ok {
+	if sup, ok := instanceSupervisor(f, e.Supervisor+"/"+e.Child); ok {
 		select {
 		case r.reinstate <- sup:
 		default:
@@ -406,13 +462,13 @@ func (r *runner) onEvent(ev supervision.Event) {
 
 // instanceSupervisor returns the names of the simple_one_for_one
 // supervisor at actor path path, if the file starts instances under it.
-func (r *runner) instanceSupervisor(path string) ([]string, bool) {
+func instanceSupervisor(f *spec.File, path string) ([]string, bool) {
 	parts := strings.Split(path, "/")
 	if len(parts) < 2 {
 		return nil, false
 	}
 	names := parts[1:]
-	for _, in := range r.file.Instances {
+	for _, in := range f.Instances {
 		if slices.Equal(in.Supervisor, names) {
 			return names, true
 		}
@@ -426,8 +482,16 @@ func (r *runner) killAll() {
 	r.killOnce.Do(func() { close(r.kill) })
 }
 
+// sdStatus tells systemd what the tree is doing (STATUS=).
+func (r *runner) sdStatus(s string) {
+	if err := r.sd.notify("STATUS=" + s); err != nil {
+		r.log.Warn("could not tell systemd the tree's status", "err", err)
+	}
+}
+
 // report prints the outcome once the view (if any) is gone.
 func (r *runner) report(view *liveView, msg string) {
+	r.sdStatus(strings.SplitN(msg, "\n", 2)[0])
 	if view != nil {
 		view.setStatus(strings.SplitN(msg, "\n", 2)[0])
 		view.stop()

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
 )
 
@@ -27,14 +26,14 @@ const (
 // liveView draws the tree on a terminal.
 type liveView struct {
 	out    io.Writer
-	file   *spec.File
+	ctl    *control
 	events *eventRing
 	began  time.Time
 
 	mu     sync.Mutex
 	tree   *supervision.Tree
 	status string
-	last   []row // the last rows drawn
+	last   []childStatus // the last rows drawn
 
 	kick    chan struct{}
 	cancel  context.CancelFunc
@@ -42,8 +41,8 @@ type liveView struct {
 	stopped bool
 }
 
-func newLiveView(out io.Writer, f *spec.File, _ *runner) *liveView {
-	v := &liveView{out: out, file: f, began: time.Now(), kick: make(chan struct{}, 1), status: "starting"}
+func newLiveView(out io.Writer, ctl *control) *liveView {
+	v := &liveView{out: out, ctl: ctl, began: time.Now(), kick: make(chan struct{}, 1), status: "starting"}
 	v.events = &eventRing{max: viewEvents, onWrite: v.redrawSoon}
 	return v
 }
@@ -107,70 +106,6 @@ func (v *liveView) stop() {
 	fmt.Fprint(v.out, "\x1b[?25h")
 }
 
-// row is one child, as the view shows it.
-type row struct {
-	path      string
-	depth     int
-	super     bool // a nested supervisor
-	state     string
-	pid       int
-	restarts  int
-	lastExit  string
-	heartbeat string
-}
-
-// snapshot asks every supervisor of the tree for its children.
-func (v *liveView) snapshot(ctx context.Context, t *supervision.Tree) []row {
-	ctx, cancel := context.WithTimeout(ctx, viewQuery)
-	defer cancel()
-	var rows []row
-	var visit func(names []string, spec *supervision.Spec, depth int)
-	visit = func(names []string, spec *supervision.Spec, depth int) {
-		s := t.Supervisor(names...)
-		children, err := s.Children(ctx)
-		if err != nil {
-			return
-		}
-		for _, c := range children {
-			r := row{path: s.Path() + "/" + c.Name, depth: depth, super: c.Supervisor, state: string(c.State), pid: c.Pid, restarts: c.Restarts, lastExit: "-", heartbeat: "-"}
-			if c.LastExit != nil {
-				r.lastExit = c.LastExit.String()
-			} else if c.LastErr != nil && c.Supervisor {
-				r.lastExit = "gave up"
-			}
-			cs := childSpec(spec, c.Name)
-			if !c.Supervisor && c.State == supervision.StateRunning && cs != nil && cs.Process != nil && cs.Process.Heartbeat.Interval > 0 {
-				r.heartbeat = c.HeartbeatAge.Round(time.Millisecond).String()
-			}
-			rows = append(rows, r)
-			if c.Supervisor && c.State != supervision.StateTerminated && cs != nil && cs.Supervisor != nil {
-				visit(append(append([]string(nil), names...), c.Name), cs.Supervisor, depth+1)
-			}
-		}
-	}
-	if v.file.Tree != nil {
-		visit(nil, v.file.Tree, 0)
-	}
-	return rows
-}
-
-// childSpec returns the spec of the child called name, or the template of
-// a simple_one_for_one supervisor.
-func childSpec(s *supervision.Spec, name string) *supervision.ChildSpec {
-	if s == nil {
-		return nil
-	}
-	if s.Strategy == supervision.SimpleOneForOne && len(s.Children) == 1 {
-		return &s.Children[0]
-	}
-	for i := range s.Children {
-		if s.Children[i].Name == name {
-			return &s.Children[i]
-		}
-	}
-	return nil
-}
-
 func (v *liveView) draw(ctx context.Context) {
 	v.mu.Lock()
 	t, status := v.tree, v.status
@@ -179,16 +114,26 @@ func (v *liveView) draw(ctx context.Context) {
 	if t != nil {
 		select {
 		case <-t.Done():
-			// The tree has ended: what was last seen, and that it is over.
-			ended := make([]row, len(rows))
+			// The tree has ended: what was last seen, how each child
+			// ended (its stop, from the events), and that it is over.
+			ended := make([]childStatus, len(rows))
 			for i, r := range rows {
-				r.state, r.pid, r.heartbeat = "ended", 0, "-"
-				ended[i] = r
+				ended[i] = v.ctl.stale(r, "ended")
 			}
 			rows = ended
 		default:
 			if ctx.Err() == nil {
-				rows = v.snapshot(ctx, t)
+				_, f := v.ctl.current()
+				v.ctl.mu.Lock()
+				stopping := v.ctl.state == "stopping"
+				v.ctl.mu.Unlock()
+				now, ok := v.ctl.snapshot(ctx, t, f)
+				switch {
+				case stopping:
+					rows = v.keepGone(rows, now)
+				case ok:
+					rows = now
+				}
 				v.mu.Lock()
 				v.last = rows
 				v.mu.Unlock()
@@ -205,23 +150,47 @@ func (v *liveView) draw(ctx context.Context) {
 		b.WriteString(s)
 		b.WriteString("\x1b[K\n")
 	}
-	line(fmt.Sprintf("understudy  %s  up %v  %s", v.file.Path, time.Since(v.began).Round(time.Second), status))
-	line("")
-	line(fmt.Sprintf("%-32s %-12s %8s %8s  %-28s %s", "CHILD", "STATE", "PID", "RESTARTS", "LAST EXIT", "HEARTBEAT"))
+	_, f := v.ctl.current()
+	line(fmt.Sprintf("understudy  %s  up %v  %s", f.Path, time.Since(v.began).Round(time.Second), status))
+	v.ctl.mu.Lock()
+	metrics, socket := v.ctl.metrics, v.ctl.socket
+	v.ctl.mu.Unlock()
+	var where []string
+	if metrics != "" {
+		where = append(where, "metrics "+metrics)
+	}
+	if socket != "" {
+		where = append(where, "control "+socket)
+	}
+	line(strings.Join(where, "  "))
+	line(fmt.Sprintf("%-28s %-11s %8s %-14s %8s  %-32s %s", "CHILD", "STATE", "PID", "SPARES", "RESTARTS", "LAST EXIT", "HEARTBEAT"))
 	if room := height - 6 - viewEvents; room > 0 && len(rows) > room {
 		hidden := len(rows) - room + 1
-		rows = append(rows[:room-1:room-1], row{path: fmt.Sprintf("/… %d more", hidden), state: "", lastExit: "", heartbeat: ""})
+		rows = append(rows[:room-1:room-1], childStatus{Path: fmt.Sprintf("/… %d more", hidden)})
 	}
 	for _, r := range rows {
-		name := strings.Repeat("  ", r.depth) + r.path[strings.LastIndexByte(r.path, '/')+1:]
-		if r.super {
+		name := strings.Repeat("  ", r.Depth) + r.Path[strings.LastIndexByte(r.Path, '/')+1:]
+		if r.Supervisor {
 			name += "/"
 		}
-		pid := "-"
-		if r.pid != 0 {
-			pid = fmt.Sprint(r.pid)
+		pid, spares, last, hb := "-", "-", "-", "-"
+		if r.Pid != 0 {
+			pid = fmt.Sprint(r.Pid)
 		}
-		line(fmt.Sprintf("%-32s %-12s %8s %8d  %-28s %s", name, r.state, pid, r.restarts, r.lastExit, r.heartbeat))
+		if len(r.Spares) > 0 {
+			s := make([]string, len(r.Spares))
+			for i, p := range r.Spares {
+				s[i] = fmt.Sprint(p)
+			}
+			spares = strings.Join(s, ",")
+		}
+		if r.LastExit != "" {
+			last = r.LastExit
+		}
+		if r.Heartbeat != nil {
+			hb = secs(*r.Heartbeat).Round(time.Millisecond).String()
+		}
+		line(fmt.Sprintf("%-28s %-11s %8s %-14s %8d  %-32s %s", name, r.State, pid, spares, r.Restarts, last, hb))
 	}
 	line("")
 	line("latest events:")
@@ -232,7 +201,34 @@ func (v *liveView) draw(ctx context.Context) {
 	_, _ = v.out.Write(b.Bytes())
 }
 
-func (v *liveView) lastRows() []row {
+// keepGone merges a snapshot taken while the tree stops into the rows
+// drawn before: a child that no supervisor answers for any more (it was
+// stopped, or its supervisor was) keeps its row, with how it stopped, so
+// the last frame shows every child's stop.
+func (v *liveView) keepGone(before, now []childStatus) []childStatus {
+	fresh := make(map[string]childStatus, len(now))
+	for _, r := range now {
+		fresh[r.Path] = r
+	}
+	out := make([]childStatus, 0, len(before)+len(now))
+	seen := make(map[string]bool, len(before))
+	for _, r := range before {
+		seen[r.Path] = true
+		if n, ok := fresh[r.Path]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, v.ctl.stale(r, "stopped"))
+		}
+	}
+	for _, r := range now {
+		if !seen[r.Path] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (v *liveView) lastRows() []childStatus {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.last
