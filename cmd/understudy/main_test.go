@@ -479,6 +479,34 @@ const stubbornChild = `  - name: stubborn
     shutdown: 1m
 `
 
+// TestRunMetricsWhatIs: the runner's metrics say what is before anything
+// happened: each child's state and restarts at zero, a beating child's
+// heartbeat age, a hot-standby child's spares ready.
+func TestRunMetricsWhatIs(t *testing.T) {
+	p := startRun(t, `
+children:
+  - {name: a, command: sleep, args: [1000]}
+  - {name: w, worker: beat, heartbeat: {interval: 10ms, timeout: 1s}}
+  - {name: hot, worker: counter, standby: 1, state_size: 8}
+`, "--metrics", "127.0.0.1:0")
+	url := p.waitFor("the metrics address", msg("serving metrics", "")).str("url")
+	p.waitFor("the tree up", msg("the tree is up", ""))
+	body := httpGet(t, url)
+	for _, want := range []string{
+		`understudy_child_state{child="a",state="running",supervisor="root"} 1`,
+		`understudy_child_state{child="a",state="restarting",supervisor="root"} 0`,
+		`understudy_child_restarts_total{child="a",supervisor="root"} 0`,
+		`understudy_child_spares_ready{child="hot",supervisor="root"} 1`,
+		`understudy_child_failovers_total{child="hot",kind="failover",supervisor="root"} 0`,
+		`understudy_child_heartbeat_age_seconds{child="w",supervisor="root"} `,
+	} {
+		assert.Contains(t, body, want)
+	}
+	assert.NotContains(t, body, `understudy_child_heartbeat_age_seconds{child="a"`, "a child that does not beat has no age")
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait(), p.transcript())
+}
+
 // TestRunSecondSignal: a child that ignores SIGTERM has a minute to stop;
 // a second SIGINT kills it at once, and understudy says so.
 func TestRunSecondSignal(t *testing.T) {

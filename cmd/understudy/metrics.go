@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,4 +52,34 @@ func (m *metricsServer) stop() {
 		m.srv.Close()
 	}
 	m.wg.Wait()
+}
+
+// heartbeatAges collects each running child's heartbeat age from the
+// control's snapshot of the tree, at every scrape:
+//
+//	understudy_child_heartbeat_age_seconds{supervisor, child}  gauge
+//
+// child is the child's own name (a simple_one_for_one supervisor's
+// children each have theirs). A child that does not beat, or is not
+// running, has no series.
+type heartbeatAges struct{ c *control }
+
+var heartbeatAgeDesc = prometheus.NewDesc("understudy_child_heartbeat_age_seconds",
+	"Time since the child's process last beat (since it was ready, when it never beat).",
+	[]string{"supervisor", "child"}, nil)
+
+func (h heartbeatAges) Describe(ch chan<- *prometheus.Desc) { ch <- heartbeatAgeDesc }
+
+func (h heartbeatAges) Collect(ch chan<- prometheus.Metric) {
+	st := h.c.status(context.Background())
+	for _, row := range st.Children {
+		if row.Heartbeat == nil {
+			continue
+		}
+		i := strings.LastIndexByte(row.Path, '/')
+		if i < 0 {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(heartbeatAgeDesc, prometheus.GaugeValue, *row.Heartbeat, row.Path[:i], row.Path[i+1:])
+	}
 }

@@ -198,6 +198,7 @@ func (r *runner) run(metricsAddr, socket string, view *liveView) int {
 			fmt.Fprintf(r.stderr, "understudy run: --metrics %s: %v\n", metricsAddr, err)
 			return exitInvalid
 		}
+		reg.MustRegister(heartbeatAges{r.ctl})
 		opts.OnEvent = func(ev supervision.Event) {
 			m.Observe(ev)
 			r.onEvent(ev)
