@@ -561,6 +561,9 @@ func (d *driver) miss(C uint64) {
 			case causeFenced:
 				ns.missingFenced++
 			}
+			if d.e.live != nil {
+				d.e.live.missed(i, cause)
+			}
 			d.e.evring.put(evRec{kind: evMissing, node: i, cycle: C, cause: cause})
 		}
 	}
@@ -587,11 +590,17 @@ func (d *driver) account(C uint64, start, deadline, end int64) {
 		ns.seen = true
 		// A block is started after the cycle is: a start before it is a
 		// lane's stale stamp, not this block's.
-		if st := atomic.LoadInt64(r.StartAt()); st >= start && fin-st > ns.worstCompute {
-			ns.worstCompute = fin - st
+		if st := atomic.LoadInt64(r.StartAt()); st >= start {
+			ns.worstCompute = max(ns.worstCompute, fin-st)
+			if d.e.live != nil {
+				d.e.live.observe(i, fin-st)
+			}
 		}
 		if d.rt && rel > 0 {
 			ns.late++
+			if d.e.live != nil {
+				d.e.live.late[i].Add(1)
+			}
 			late = true
 			d.e.evring.put(evRec{kind: evLate, node: i, cycle: C, by: rel})
 		}
@@ -666,6 +675,9 @@ func (d *driver) failover(h int, C uint64) {
 	}
 	for _, i := range members {
 		s.nodes[i].failovers += int(epoch - s.lastEpoch[h])
+		if d.e.live != nil {
+			d.e.live.failovers[i].Add(epoch - s.lastEpoch[h])
+		}
 	}
 	s.lastEpoch[h], s.lastLane[h] = epoch, lane
 	if len(s.failovers) < cap(s.failovers) {

@@ -134,7 +134,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, is where the tree registers its metrics
 	// (understudy_child_restarts_total, understudy_child_failovers_total,
-	// ...; see package metrics). Never the global registry.
+	// ...; see package metrics), and the engine its nodes' own, labelled
+	// with Name: late and missing blocks, failovers and compute times
+	// (understudy_audio_node_*), live as it plays. Never the global
+	// registry.
 	Metrics prometheus.Registerer
 }
 
@@ -166,6 +169,7 @@ type Engine struct {
 	spareCh   chan struct{} // nudged on SpareReady, a new group, gaveUp
 	events    chan Event
 	evring    eventRing
+	live      *liveMetrics // nil without Config.Metrics
 	dropped   atomic.Uint64
 
 	// cycleHook, when set (benchmarks), is called by the driver after each
@@ -564,6 +568,9 @@ func (e *Engine) Close(ctx context.Context) error {
 		}
 		if e.b != nil {
 			errs = append(errs, e.b.Close())
+		}
+		if e.live != nil {
+			e.cfg.Metrics.Unregister(e.live)
 		}
 		close(e.events)
 		e.closeErr = errors.Join(errs...)

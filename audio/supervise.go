@@ -134,6 +134,11 @@ func (e *Engine) supervise(ctx context.Context, graph string) error {
 		if err != nil {
 			return fmt.Errorf("audio: engine: %w", err)
 		}
+		live := newLiveMetrics(e.supName, e.t.names)
+		if err := e.cfg.Metrics.Register(live); err != nil {
+			return fmt.Errorf("audio: engine %q: its node metrics: %w (give each engine on a registry its own Config.Name)", e.supName, err)
+		}
+		e.live = live
 		onEvent = func(ev supervision.Event) {
 			m.Observe(ev)
 			e.onTreeEvent(ev)

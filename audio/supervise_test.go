@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -319,6 +321,42 @@ func TestEngineTreeEvents(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1.0, failovers, "understudy_child_failovers_total{child=\"amp\"}")
+
+	// The engine's own node metrics, live: every node's series, the
+	// failover, and a compute time for each of the 100 blocks.
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if !strings.HasPrefix(mf.GetName(), "understudy_audio_node_") {
+				continue
+			}
+			assert.Equal(t, "synth", labels["engine"], mf.GetName())
+			switch mf.GetName() {
+			case "understudy_audio_node_failovers_total":
+				want := 0.0
+				if labels["node"] == "amp" {
+					want = 1
+				}
+				assert.Equal(t, want, m.GetCounter().GetValue(), labels["node"])
+			case "understudy_audio_node_compute_seconds":
+				assert.Equal(t, uint64(100), m.GetHistogram().GetSampleCount(), labels["node"])
+				assert.Positive(t, m.GetHistogram().GetSampleSum(), labels["node"])
+			case "understudy_audio_node_late_blocks_total", "understudy_audio_node_missing_blocks_total":
+				assert.Zero(t, m.GetCounter().GetValue(), "offline, nothing is late: %s %v", mf.GetName(), labels)
+			}
+		}
+	}
+	n, err := testutil.GatherAndCount(reg, "understudy_audio_node_late_blocks_total", "understudy_audio_node_missing_blocks_total",
+		"understudy_audio_node_failovers_total", "understudy_audio_node_compute_seconds")
+	require.NoError(t, err)
+	assert.Equal(t, 3*(1+3+1+1), n, "per node: late, missing by its 3 causes, failovers, compute")
+
+	// A second engine on the registry needs a name of its own.
+	_, err = Start(ctxT(t), Config{Graph: g, Sink: sink, Name: "synth", Metrics: reg})
+	assert.ErrorContains(t, err, "its own Config.Name")
 	require.NoError(t, e.Close(ctxT(t)))
 	_, open := <-sub
 	for open {
