@@ -9,7 +9,7 @@ import (
 
 // The C SDK's row: c/understudy.c and c/testdata/scenario.c, built with
 // the system's C compiler (cc) as C11, warnings as errors.
-func init() { addRow(sdkRow{name: "c", program: cProgram}) }
+func init() { addRow(sdkRow{name: "c", tool: "cc", program: cProgram}) }
 
 var cBuild once
 
