@@ -36,8 +36,10 @@ import (
 //	POST /v1/reload                 re-read the file, apply the difference
 //
 // A child's PATH is its names from the root, "jobs/fetch", optionally led
-// by the root's own name, "demo/jobs/fetch". A refusal is a status of 4xx
-// with {"error": "..."}.
+// by the root's own name, "demo/jobs/fetch"; a POST may name it (and the
+// signal) in a JSON body instead, {"child": PATH, "signal": SIG}, as the
+// web page does (web.go). A refusal is a status of 4xx with
+// {"error": "..."}.
 
 // controlQuery bounds one request's questions to the supervisors.
 const controlQuery = 5 * time.Second

@@ -124,7 +124,11 @@ func serveWeb(cfg webConfig, api http.Handler) (*webServer, error) {
 	g := &webGuard{token: token}
 	switch {
 	case loopback:
-		g.hosts = []string{net.JoinHostPort("localhost", port), net.JoinHostPort(host, port), ln.Addr().String()}
+		for _, h := range []string{net.JoinHostPort("localhost", port), net.JoinHostPort(host, port), ln.Addr().String()} {
+			if !containsFold(g.hosts, h) {
+				g.hosts = append(g.hosts, h)
+			}
+		}
 	case host != "" && !net.ParseIP(host).IsUnspecified():
 		g.hosts = []string{net.JoinHostPort(host, port)}
 	}
