@@ -366,3 +366,23 @@ func TestWebPageInABrowser(t *testing.T) {
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
 }
+
+// TestWebInTheLiveViewHeader: the page's URL, port 0 resolved, stays in
+// the live view's header, and ctl status shows it too.
+func TestWebInTheLiveViewHeader(t *testing.T) {
+	sock := shortSocket(t)
+	p := startCLI(t, "run", "--ui", "live", "--http", "127.0.0.1:0", "--socket", sock, writeSpec(t, webTree))
+	_, frame := waitFrame(t, p, "a", "a running", func(row, _ string) bool {
+		f := strings.Fields(row)
+		return len(f) > 1 && f[1] == "running"
+	})
+	assert.Regexp(t, `\nweb http://127\.0\.0\.1:\d+/  control `+sock, frame)
+	st, _ := status(t, sock)
+	assert.Regexp(t, `^http://127\.0\.0\.1:\d+/$`, st.Web)
+	assert.Contains(t, frame, "web "+st.Web)
+	code, out, _ := ctl(t, sock, "status")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "\nweb "+st.Web+"\n")
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
+}
