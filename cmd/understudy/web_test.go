@@ -272,6 +272,83 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// browser is a headless Chromium driven by chromedp.
+type browser struct {
+	t      *testing.T
+	p      *runProc // the tree, whose transcript a failure shows
+	ctx    context.Context
+	cancel []context.CancelFunc
+}
+
+// newBrowser starts Chromium exe, headless (without its sandbox when run
+// as root, where Chromium refuses it); it is closed when the test ends.
+func newBrowser(t *testing.T, exe string, p *runProc) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.Headless)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	b := &browser{t: t, p: p, ctx: bctx, cancel: []context.CancelFunc{cancelBrowser, cancelAlloc}}
+	t.Cleanup(b.close)
+	require.NoError(t, chromedp.Do(bctx), "start the browser") // not under a timeout, which would end it
+	return b
+}
+
+// close ends the browser and waits for it.
+func (b *browser) close() {
+	for _, c := range b.cancel {
+		c()
+	}
+}
+
+// do runs steps, each wait bounded by the deadline.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, deadline)
+	defer cancel()
+	require.NoError(b.t, chromedp.Do(ctx, steps...), "%s\n%s", what, b.p.transcript())
+}
+
+// eval returns the value of a JavaScript expression in the page.
+func (b *browser) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, deadline)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	require.NoError(b.t, err, expr)
+	return s
+}
+
+// text returns the text of the first element sel selects.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return b.eval(`document.querySelector(` + strconv.Quote(sel) + `).textContent`)
+}
+
+// attr returns the attribute name of the first element sel selects.
+func (b *browser) attr(sel, name string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, deadline)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
+	require.NoError(b.t, err, sel)
+	require.True(b.t, v.Exists, "%s has no %s", sel, name)
+	return v.Value
+}
+
+// row selects the page's row of the child at path (from the root, demo).
+func row(child string) string { return `tr[data-path="demo/` + child + `"]` }
+
+func visible(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(sel))
+}
+
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)
+}
+
 // TestWebPageInABrowser drives headless Chromium against a running tree:
 // the page shows the children; a worker killed shows as a restart; the
 // restart button restarts the child; stop and start stop and start it.
@@ -279,55 +356,17 @@ func TestWebPageInABrowser(t *testing.T) {
 	exe := chromium(t)
 	p, served := startWeb(t, webTree)
 	base := served.str("url")
+	b := newBrowser(t, exe, p)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.Headless)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	require.NoError(t, chromedp.Do(bctx), "start the browser") // not under a timeout, which would end it
-	within := func() (context.Context, context.CancelFunc) { return context.WithTimeout(bctx, deadline) }
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := within()
-		defer cancel()
-		require.NoError(t, chromedp.Do(ctx, steps...), "%s\n%s", what, p.transcript())
-	}
-	text := func(sel string) string {
-		t.Helper()
-		ctx, cancel := within()
-		defer cancel()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(`+strconv.Quote(sel)+`).textContent`))
-		require.NoError(t, err, sel)
-		return s
-	}
-	attr := func(sel, name string) string {
-		t.Helper()
-		ctx, cancel := within()
-		defer cancel()
-		v, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
-		require.NoError(t, err, sel)
-		require.True(t, v.Exists, "%s has no %s", sel, name)
-		return v.Value
-	}
-	row := func(child string) string { return `tr[data-path="demo/` + child + `"]` }
-	visible := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
-	click := func(sel string) chromedp.Action[chromedp.Void] {
-		return chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible)
-	}
-
-	do("the page shows the children",
+	b.do("the page shows the children",
 		chromedp.Navigate(base),
 		visible(row("a")+`[data-state="running"]`),
 		visible(row("jobs")+`[data-state="running"]`),
 		visible(row("jobs/fetch")+`[data-state="running"]`),
 		visible(`#live.on`),
 	)
-	assert.Contains(t, text(`#where`), "web "+base, "the header shows the page's URL")
-	pidAttr := attr(row("a"), "data-pid")
+	assert.Contains(t, b.text(`#where`), "web "+base, "the header shows the page's URL")
+	pidAttr := b.attr(row("a"), "data-pid")
 	pid, err := strconv.Atoi(pidAttr)
 	require.NoError(t, err)
 	assert.Equal(t, webStatus(t, base, nil)["a"].Pid, pid)
@@ -335,34 +374,33 @@ func TestWebPageInABrowser(t *testing.T) {
 	// A worker killed: the page shows its restart.
 	killed := time.Now()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	do("the kill shows as a restart",
+	b.do("the kill shows as a restart",
 		visible(row("a")+`[data-restarts="1"][data-state="running"]:not([data-pid="`+pidAttr+`"])`))
 	t.Logf("SIGKILL of pid %d to its restart shown on the page: %v", pid, time.Since(killed).Round(time.Millisecond))
-	assert.Contains(t, text(`#events`), "killed by SIGKILL")
+	assert.Contains(t, b.text(`#events`), "killed by SIGKILL")
 
 	// The restart button.
-	pidAttr = attr(row("a"), "data-pid")
+	pidAttr = b.attr(row("a"), "data-pid")
 	pid, err = strconv.Atoi(pidAttr)
 	require.NoError(t, err)
 	clicked := time.Now()
-	do("the restart button restarts a",
+	b.do("the restart button restarts a",
 		click(row("a")+` button[data-op="restart"]`),
 		visible(row("a")+`[data-restarts="2"][data-state="running"]:not([data-pid="`+pidAttr+`"])`))
 	t.Logf("restart button to the new pid shown on the page: %v", time.Since(clicked).Round(time.Millisecond))
 	testproc.WaitGone(t, pid)
 
 	// Stop, then Start (shown for a stopped child only).
-	do("the stop button stops jobs/fetch",
+	b.do("the stop button stops jobs/fetch",
 		click(row("jobs/fetch")+` button[data-op="stop"]`),
 		visible(row("jobs/fetch")+`[data-state="terminated"] button[data-op="start"]`))
 	assert.Equal(t, "terminated", webStatus(t, base, nil)["jobs/fetch"].State)
-	do("the start button starts it",
+	b.do("the start button starts it",
 		click(row("jobs/fetch")+` button[data-op="start"]`),
 		visible(row("jobs/fetch")+`[data-state="running"]`))
-	assert.Empty(t, text(`#error`))
+	assert.Empty(t, b.text(`#error`))
 
-	cancelBrowser()
-	cancelAlloc()
+	b.close()
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
 }
@@ -383,6 +421,34 @@ func TestWebInTheLiveViewHeader(t *testing.T) {
 	code, out, _ := ctl(t, sock, "status")
 	require.Equal(t, 0, code)
 	assert.Contains(t, out, "\nweb "+st.Web+"\n")
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
+}
+
+// TestWebPageWithATokenInABrowser: with a token, the login URL sets the
+// cookie and leaves the address bar without the token; the page then
+// follows the events and acts with the cookie alone.
+func TestWebPageWithATokenInABrowser(t *testing.T) {
+	exe := chromium(t)
+	p, served := startWeb(t, webTree, "--http-public")
+	base, login := served.str("url"), served.str("login")
+	require.NotEmpty(t, login)
+	b := newBrowser(t, exe, p)
+
+	b.do("without the token, a refusal", chromedp.Navigate(base))
+	assert.Contains(t, b.eval(`document.body.textContent`), "a token is needed")
+
+	b.do("the login shows the children",
+		chromedp.Navigate(login),
+		visible(row("a")+`[data-state="running"]`),
+		visible(`#live.on`))
+	assert.Equal(t, base, b.eval(`location.href`), "the token left the address bar")
+	assert.Empty(t, b.eval(`document.cookie`), "the cookie is out of the page's scripts' reach")
+	b.do("the stop button stops a",
+		click(row("a")+` button[data-op="stop"]`),
+		visible(row("a")+`[data-state="terminated"] button[data-op="start"]`))
+	assert.Empty(t, b.text(`#error`))
+	b.close()
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
 }
