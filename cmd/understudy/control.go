@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -35,8 +36,10 @@ import (
 //	POST /v1/reload                 re-read the file, apply the difference
 //
 // A child's PATH is its names from the root, "jobs/fetch", optionally led
-// by the root's own name, "demo/jobs/fetch". A refusal is a status of 4xx
-// with {"error": "..."}.
+// by the root's own name, "demo/jobs/fetch"; a POST may name it (and the
+// signal) in a JSON body instead, {"child": PATH, "signal": SIG}, as the
+// web page does (web.go). A refusal is a status of 4xx with
+// {"error": "..."}.
 
 // controlQuery bounds one request's questions to the supervisors.
 const controlQuery = 5 * time.Second
@@ -53,14 +56,16 @@ type control struct {
 	tree    *supervision.Tree
 	state   string            // starting, running, stopping, ended
 	ends    map[string]string // how each child (by actor path) last ended, from the events
+	asked   map[string]int    // restarts asked for through the handler, per child (by actor path)
 	metrics string            // the metrics URL, when served
 	socket  string            // the control socket's path, when served
+	web     string            // the web page's URL, when served
 
 	reload func(ctx context.Context) (reloadReport, error) // the runner's
 }
 
 func newControl(f *spec.File) *control {
-	return &control{began: time.Now(), started: f, file: f, files: []*spec.File{f}, state: "starting", ends: map[string]string{}}
+	return &control{began: time.Now(), started: f, file: f, files: []*spec.File{f}, state: "starting", ends: map[string]string{}, asked: map[string]int{}}
 }
 
 func (c *control) setTree(t *supervision.Tree) {
@@ -69,8 +74,9 @@ func (c *control) setTree(t *supervision.Tree) {
 	c.mu.Unlock()
 }
 
-// served records where the metrics and the control socket are served.
-func (c *control) served(metrics, socket string) {
+// served records where the metrics, the control socket and the web page
+// are served.
+func (c *control) served(metrics, socket, web string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if metrics != "" {
@@ -78,6 +84,9 @@ func (c *control) served(metrics, socket string) {
 	}
 	if socket != "" {
 		c.socket = socket
+	}
+	if web != "" {
+		c.web = web
 	}
 }
 
@@ -134,6 +143,7 @@ func (c *control) observe(ev supervision.Event) {
 		if e.Removed {
 			c.mu.Lock()
 			delete(c.ends, key)
+			delete(c.asked, key)
 			c.mu.Unlock()
 		}
 		return
@@ -187,6 +197,15 @@ func failoverCause(e procbridge.Event) string {
 	return "failed"
 }
 
+// restartsAsked is how many restarts of the child at path were asked for
+// through the handler: a supervisor counts in ChildInfo.Restarts only the
+// restarts it decided (and failovers), not a stop and start again.
+func (c *control) restartsAsked(path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.asked[path]
+}
+
 func (c *control) lastEnd(path string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -203,6 +222,7 @@ type treeStatus struct {
 	Uptime   float64       `json:"uptime_seconds"`
 	Metrics  string        `json:"metrics,omitempty"`
 	Socket   string        `json:"socket,omitempty"`
+	Web      string        `json:"web,omitempty"`
 	Children []childStatus `json:"children"`
 }
 
@@ -215,7 +235,7 @@ type childStatus struct {
 	Pid         int      `json:"pid,omitempty"`
 	Spares      []int    `json:"spares,omitempty"`
 	Incarnation int      `json:"incarnation"`
-	Restarts    int      `json:"restarts"`
+	Restarts    int      `json:"restarts"`                        // the supervisor's count, and the restarts asked for through the control
 	Uptime      *float64 `json:"uptime_seconds,omitempty"`        // while running
 	Heartbeat   *float64 `json:"heartbeat_age_seconds,omitempty"` // while running, when it beats
 	LastExit    string   `json:"last_exit,omitempty"`
@@ -232,7 +252,7 @@ func rootName(f *spec.File) string {
 func (c *control) status(ctx context.Context) treeStatus {
 	t, f := c.current()
 	c.mu.Lock()
-	st := treeStatus{Name: rootName(f), File: f.Path, Pid: os.Getpid(), State: c.state, Uptime: time.Since(c.began).Seconds(), Metrics: c.metrics, Socket: c.socket, Children: []childStatus{}}
+	st := treeStatus{Name: rootName(f), File: f.Path, Pid: os.Getpid(), State: c.state, Uptime: time.Since(c.began).Seconds(), Metrics: c.metrics, Socket: c.socket, Web: c.web, Children: []childStatus{}}
 	c.mu.Unlock()
 	if t != nil {
 		st.Children, _ = c.snapshot(ctx, t, f)
@@ -259,7 +279,8 @@ func (c *control) snapshot(ctx context.Context, t *supervision.Tree, f *spec.Fil
 		}
 		for _, ci := range children {
 			r := childStatus{Path: s.Path() + "/" + ci.Name, Depth: depth, Supervisor: ci.Supervisor, State: string(ci.State),
-				Pid: ci.Pid, Spares: ci.Spares, Incarnation: ci.Incarnation, Restarts: ci.Restarts}
+				Pid: ci.Pid, Spares: ci.Spares, Incarnation: ci.Incarnation}
+			r.Restarts = ci.Restarts + c.restartsAsked(r.Path)
 			if ci.LastExit != nil {
 				r.LastExit = ci.LastExit.String()
 			} else if ci.LastErr != nil && ci.Supervisor {
@@ -351,7 +372,12 @@ func (c *control) handler() http.Handler {
 	mux.HandleFunc("GET /v1/events", c.events)
 	for _, op := range []string{"restart", "stop", "start", "kill", "signal"} {
 		mux.HandleFunc("POST /v1/"+op, func(w http.ResponseWriter, r *http.Request) {
-			res, err := c.act(r.Context(), op, r.URL.Query().Get("child"), r.URL.Query().Get("signal"))
+			p, err := actParams(w, r)
+			if err != nil {
+				answer(w, nil, err)
+				return
+			}
+			res, err := c.act(r.Context(), op, p.Child, p.Signal)
 			answer(w, res, err)
 		})
 	}
@@ -367,6 +393,35 @@ func (c *control) handler() http.Handler {
 		answer(w, nil, refuse(http.StatusNotFound, "no %s %s: see understudy help ctl", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// actRequest names the child of an operation (and the signal of
+// signal): in the query, ?child=PATH&signal=SIG, or in a JSON body,
+// {"child": PATH, "signal": SIG}, which the web page sends.
+type actRequest struct {
+	Child  string `json:"child"`
+	Signal string `json:"signal,omitempty"`
+}
+
+// actParams reads an operation's actRequest from r.
+func actParams(w http.ResponseWriter, r *http.Request) (actRequest, error) {
+	p := actRequest{Child: r.URL.Query().Get("child"), Signal: r.URL.Query().Get("signal")}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") || r.ContentLength == 0 {
+		return p, nil
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	var body actRequest
+	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		return p, refuse(http.StatusBadRequest, "the body: want {\"child\": PATH}: %v", err)
+	}
+	if body.Child != "" {
+		p.Child = body.Child
+	}
+	if body.Signal != "" {
+		p.Signal = body.Signal
+	}
+	return p, nil
 }
 
 func answer(w http.ResponseWriter, v any, err error) {
@@ -490,6 +545,9 @@ func (c *control) act(ctx context.Context, op, path, sig string) (actResult, err
 		if err != nil {
 			return res, supervisionRefusal(tg.path, err)
 		}
+		c.mu.Lock()
+		c.asked[tg.path]++
+		c.mu.Unlock()
 		res.Did, res.Pid = "restarted", ci.Pid
 		return res, nil
 	case "kill", "signal":

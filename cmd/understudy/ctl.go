@@ -247,6 +247,9 @@ func formatStatus(st treeStatus) string {
 	if st.Metrics != "" {
 		fmt.Fprintf(&b, "metrics %s\n", st.Metrics)
 	}
+	if st.Web != "" {
+		fmt.Fprintf(&b, "web %s\n", st.Web)
+	}
 	fmt.Fprintf(&b, "%-28s %-11s %8s %-14s %8s %9s %9s  %s\n", "CHILD", "STATE", "PID", "SPARES", "RESTARTS", "UPTIME", "HEARTBEAT", "LAST EXIT")
 	for _, r := range st.Children {
 		name := strings.Repeat("  ", r.Depth) + r.Path[strings.LastIndexByte(r.Path, '/')+1:]

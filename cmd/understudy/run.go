@@ -51,6 +51,14 @@ Flags:
   --ui auto|live|logs      live view or logs; auto: live on a terminal (default auto)
   --metrics ADDR           serve Prometheus metrics at http://ADDR/metrics
                            (such as 127.0.0.1:9464; port 0 picks one and logs it)
+  --http ADDR              serve the web page and the control API on TCP
+                           at http://ADDR/ (a loopback address, such as
+                           127.0.0.1:8080; port 0 picks one and logs it)
+  --http-public            let --http serve an address other than loopback;
+                           a token is then required
+  --http-token FILE        the token the page requires (the file's first
+                           line); with --http-public and no file, one is
+                           generated and logged in the page's URL
   --socket PATH            serve the control socket (understudy ctl) at PATH
                            (default $XDG_RUNTIME_DIR/understudy/NAME.sock, or
                            beside FILE without $XDG_RUNTIME_DIR: tree.sock;
@@ -58,7 +66,9 @@ Flags:
 
 While it runs, understudy ctl acts on the tree from another terminal:
 status, restart, stop, start, kill or signal a child, follow the events,
-reload the changed file (understudy help ctl).
+reload the changed file (understudy help ctl). With --http, a browser does
+too: the page shows the tree live, the latest events, and restart, stop
+and start buttons per child.
 
 Under systemd (Type=notify) it says READY=1 once the tree is up, pets the
 watchdog (WatchdogSec=) while the root supervisor answers, says STOPPING=1
@@ -68,6 +78,7 @@ Examples:
   understudy run tree.yaml
   understudy run --ui logs --log-format json tree.yaml 2> tree.log
   understudy run --metrics :9464 tree.yaml
+  understudy run --http 127.0.0.1:8080 tree.yaml
 
 Exit status:
   0  everything stopped cleanly (on a signal, or the tree shut itself down)
@@ -88,6 +99,10 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	ui := fs.String("ui", "auto", "")
 	metricsAddr := fs.String("metrics", "", "")
 	socket := fs.String("socket", "", "")
+	var web webConfig
+	fs.StringVar(&web.addr, "http", "", "")
+	fs.BoolVar(&web.public, "http-public", false, "")
+	fs.StringVar(&web.tokenFile, "http-token", "", "")
 	file, status, done := parseArgs(fs, runUsage, args, stdout, stderr)
 	if done {
 		return status
@@ -110,6 +125,10 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	case "logs":
 	default:
 		fmt.Fprintf(stderr, "understudy run: --ui %q: want auto, live or logs\n", *ui)
+		return exitUsage
+	}
+	if web.addr == "" && (web.public || web.tokenFile != "") {
+		fmt.Fprintln(stderr, "understudy run: --http-public and --http-token go with --http ADDR")
 		return exitUsage
 	}
 	if file == "-" {
@@ -160,7 +179,7 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	} else {
 		r.log = slog.New(slog.NewTextHandler(logOut, opts))
 	}
-	return r.run(*metricsAddr, *socket, view)
+	return r.run(*metricsAddr, *socket, web, view)
 }
 
 // runner runs one loaded tree.
@@ -177,7 +196,7 @@ type runner struct {
 	killOnce sync.Once
 }
 
-func (r *runner) run(metricsAddr, socket string, view *liveView) int {
+func (r *runner) run(metricsAddr, socket string, web webConfig, view *liveView) int {
 	_, f := r.ctl.current()
 	// The tree logs every event, and every output line of a child whose
 	// stdout or stderr is "lines", through r.log.
@@ -204,7 +223,7 @@ func (r *runner) run(metricsAddr, socket string, view *liveView) int {
 			r.onEvent(ev)
 		}
 		url := "http://" + srv.addr + "/metrics"
-		r.ctl.served(url, "")
+		r.ctl.served(url, "", "")
 		r.log.Info("serving metrics", "url", url)
 	}
 
@@ -222,8 +241,25 @@ func (r *runner) run(metricsAddr, socket string, view *liveView) int {
 			r.log.Warn("no control socket: understudy ctl cannot reach this tree (pass --socket PATH)", "err", err)
 		default:
 			defer srv.stop()
-			r.ctl.served("", srv.path)
+			r.ctl.served("", srv.path, "")
 			r.log.Info("serving the control socket", "socket", srv.path)
+		}
+	}
+	if web.addr != "" {
+		srv, err := serveWeb(web, r.ctl.handler())
+		if err != nil {
+			fmt.Fprintf(r.stderr, "understudy run: --http %s: %v\n", web.addr, err)
+			return exitInvalid
+		}
+		defer srv.stop()
+		r.ctl.served("", "", srv.url)
+		switch {
+		case srv.generated:
+			r.log.Info("serving the web page; its token was generated: open this URL once", "url", srv.url, "login", srv.login)
+		case srv.login != "":
+			r.log.Info("serving the web page; open it once with ?token= (the token in --http-token's file)", "url", srv.url)
+		default:
+			r.log.Info("serving the web page", "url", srv.url)
 		}
 	}
 	r.sdStatus("starting the tree")

@@ -153,9 +153,12 @@ func (v *liveView) draw(ctx context.Context) {
 	_, f := v.ctl.current()
 	line(fmt.Sprintf("understudy  %s  up %v  %s", f.Path, time.Since(v.began).Round(time.Second), status))
 	v.ctl.mu.Lock()
-	metrics, socket := v.ctl.metrics, v.ctl.socket
+	metrics, socket, web := v.ctl.metrics, v.ctl.socket, v.ctl.web
 	v.ctl.mu.Unlock()
 	var where []string
+	if web != "" {
+		where = append(where, "web "+web)
+	}
 	if metrics != "" {
 		where = append(where, "metrics "+metrics)
 	}
