@@ -9,8 +9,9 @@ UNDERSTUDY_SCENARIO, exactly as every SDK's scenario worker does:
   counter      ready, wait-active, read the state (8 bytes LE, 0 when
                empty), print "start <n>"; then forever: n++, commit, beat,
                sleep 1 ms; fenced: print "fenced <n>", exit 3
-  echo         ready; forever: receive (a beat interval at most, beating
-               between), reply "echo:" + the message
+  echo         ready; forever: receive (a beat interval at most, 10 ms
+               without one, beating between), reply "echo:" + the
+               message, cut to the ring's largest message
   child        ready; start "sleep 600" in the worker's own process group,
                print "child <pid>", beat forever
 
@@ -58,17 +59,19 @@ def counter(w):
 
 def echo(w):
     w.ready()
-    interval = w.heartbeat_interval or 0.1
+    interval = w.heartbeat_interval or 0.01
     while True:
         msg = w.recv(timeout=interval)
         w.beat()
         if msg is not None:
-            w.reply(b"echo:" + msg)
+            w.reply((b"echo:" + msg)[:w.ring_size])
 
 
 def child(w):
     w.ready()
-    p = subprocess.Popen(["sleep", "600"])  # stays in this process group
+    # It stays in this process group; attach took the protocol's
+    # variables out of the environment it inherits.
+    p = subprocess.Popen(["sleep", "600"])
     print("child %d" % p.pid, flush=True)
     beat_forever(w)
 
@@ -80,10 +83,10 @@ def main():
         print("scenario worker: unknown scenario %r (want one of %s)" % (scenario, ", ".join(known)), file=sys.stderr)
         sys.exit(2)
     try:
-        w = understudy.attach()
+        w = understudy.attach()  # a segment it must refuse: exits 78
     except understudy.AttachError as e:
         print(e, file=sys.stderr)
-        sys.exit(1)
+        sys.exit(78)
     with w:
         if scenario == "beat":
             w.ready()

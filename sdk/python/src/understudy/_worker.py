@@ -67,6 +67,16 @@ def _cloexec(fd):
         pass
 
 
+# The variables the supervisor hands a worker (docs/protocol.md).
+_PROTOCOL_ENV = (L.ENV_SEGMENT_FD, L.ENV_LANE, L.ENV_LIFELINE_FD, L.ENV_SENTINEL_FD,
+                 L.ENV_WATCHDOG_FD, L.ENV_EPOCH, L.ENV_WORKER)
+
+# Test switches, read once at import: UNDERSTUDY_TEST_NO_ROBUST skips the
+# robust thread (a worker the pidfd alone must catch), and
+# UNDERSTUDY_TEST_UNRAISED leaves a parked spare's thread at its priority.
+_NO_ROBUST = bool(os.environ.get("UNDERSTUDY_TEST_NO_ROBUST"))
+_UNRAISED = bool(os.environ.get("UNDERSTUDY_TEST_UNRAISED"))
+
 # The robust list's head (struct robust_list_head: next, futex_offset,
 # list_op_pending), in this process's private memory for its whole life.
 _robust_head = (ctypes.c_uint64 * 3)()
@@ -147,8 +157,10 @@ class Worker:
         if lifeline is not None:
             _cloexec(lifeline)
             threading.Thread(target=_watch_lifeline, args=(lifeline,), name="understudy-lifeline", daemon=True).start()
-        for k in [k for k in os.environ if k.startswith("UNDERSTUDY_")]:
-            del os.environ[k]  # not for this worker's children
+        # Not for the programs this worker runs: one that attached to the
+        # segment could write into it.
+        for k in _PROTOCOL_ENV:
+            os.environ.pop(k, None)
 
     def _arm_robust(self):
         """Starts the thread whose robust list holds the lane's words.
@@ -161,7 +173,7 @@ class Worker:
         notice. glibc keeps a robust list per thread for robust mutexes;
         this thread replaces its own and never takes such a mutex."""
         global _robust_start
-        if os.environ.get("UNDERSTUDY_TEST_NO_ROBUST"):
+        if _NO_ROBUST:
             return
         done = threading.Event()
         result = []
@@ -572,7 +584,7 @@ def _raise():
     """Raises the calling thread to the lowest real-time priority where the
     process may, so that a woken spare runs ahead of the dying primary's
     teardown. Returns what restores it, or None."""
-    if os.environ.get("UNDERSTUDY_TEST_UNRAISED"):
+    if _UNRAISED:
         return None
     tid = threading.get_native_id()
     try:
