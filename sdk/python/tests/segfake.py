@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 
+import understudy
 from understudy import _layout as L
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+# Where the package under test was imported from: its workers import the same.
+PKG = os.path.dirname(os.path.dirname(os.path.abspath(understudy.__file__)))
 
 
 class Segment:
@@ -61,7 +63,7 @@ class Segment:
         """Runs code (Python source) in a new process attached to lane."""
         e = dict(os.environ)
         e.update({
-            "PYTHONPATH": SRC + os.pathsep + e.get("PYTHONPATH", ""),
+            "PYTHONPATH": PKG + os.pathsep + e.get("PYTHONPATH", ""),
             L.ENV_SEGMENT_FD: str(self.fd),
             L.ENV_LANE: str(lane),
         })

@@ -16,13 +16,15 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
-
-import understudy  # noqa: E402
+try:
+    import understudy  # installed (CI: pip install --no-index into a venv)
+except ImportError:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
+    import understudy
 from understudy import _layout as L  # noqa: E402
 from understudy._worker import Worker  # noqa: E402
 
-from segfake import Segment, until  # noqa: E402
+from segfake import PKG, Segment, until  # noqa: E402
 
 PROTOCOL_MD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "docs", "protocol.md")
 
@@ -138,7 +140,7 @@ class AtomicsTest(unittest.TestCase):
             kinds.append("inline")
         for kind in kinds:
             with self.subTest(kind):
-                env = dict(os.environ, UNDERSTUDY_ATOMICS=kind, PYTHONPATH=sys.path[0])
+                env = dict(os.environ, UNDERSTUDY_ATOMICS=kind, PYTHONPATH=PKG)
                 r = subprocess.run([sys.executable, "-c", ATOMICS_CHECK], env=env, capture_output=True, text=True)
                 if kind == "libatomic" and "no atomic" in r.stderr or "libatomic" in r.stderr and "OSError" in r.stderr:
                     self.skipTest("no libatomic here")
@@ -327,10 +329,10 @@ class ProcessTest(unittest.TestCase):
 
     def test_not_a_worker(self):
         r = subprocess.run([sys.executable, "-c", "import understudy\ntry:\n understudy.attach()\nexcept understudy.NotAWorker as e:\n print(e)"],
-                           env=dict(os.environ, PYTHONPATH=sys.path[0], UNDERSTUDY_SEGMENT_FD=""), capture_output=True, text=True)
+                           env=dict(os.environ, PYTHONPATH=PKG, UNDERSTUDY_SEGMENT_FD=""), capture_output=True, text=True)
         self.assertIn("not started by an understudy supervisor", r.stdout)
         r = subprocess.run([sys.executable, "-c", "import understudy\ntry:\n understudy.attach()\nexcept understudy.AttachError as e:\n print(e)"],
-                           env=dict(os.environ, PYTHONPATH=sys.path[0], UNDERSTUDY_SEGMENT_FD="1"), capture_output=True, text=True)
+                           env=dict(os.environ, PYTHONPATH=PKG, UNDERSTUDY_SEGMENT_FD="1"), capture_output=True, text=True)
         self.assertIn("UNDERSTUDY_SEGMENT_FD = '1' is not a descriptor number", r.stdout)
 
     def test_beats_and_watchdog(self):
