@@ -8,7 +8,7 @@ import (
 )
 
 // The Go SDK's row: testdata/goscenario, built with this toolchain.
-func init() { addRow(sdkRow{name: "go", program: goProgram}) }
+func init() { addRow(sdkRow{name: "go", tool: "go", program: goProgram}) }
 
 var goBuild once
 

@@ -14,7 +14,7 @@ import (
 // interpreter in UNDERSTUDY_PYTHON (CI's, a virtual environment the
 // package was installed into with pip), else by python3 with the
 // package's source on PYTHONPATH.
-func init() { addRow(sdkRow{name: "python", program: pyProgram}) }
+func init() { addRow(sdkRow{name: "python", tool: "python3", program: pyProgram}) }
 
 // envPython names the interpreter to run the Python row with.
 const envPython = "UNDERSTUDY_PYTHON"

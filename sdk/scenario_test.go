@@ -65,6 +65,9 @@ const deadline = 30 * time.Second
 // sdkRow is one SDK under test.
 type sdkRow struct {
 	name string
+	// tool is the program the row needs (the compiler, the interpreter),
+	// when one: benchmarks leave a row whose tool is missing out.
+	tool string
 	// program returns how to run the SDK's scenario worker (the
 	// executable, its arguments, and variables to add to the
 	// environment), or calls t.Skip (through requireTool) when the SDK's
