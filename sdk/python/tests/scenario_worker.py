@@ -76,7 +76,14 @@ def child(w):
     beat_forever(w)
 
 
+# UNDERSTUDY_SCENARIO_HEAP_MB=N (benchmarks): hold N MB of Python objects,
+# every page written, so that the process has that much to tear down.
+_heap = []
+
+
 def main():
+    mb = int(os.environ.get("UNDERSTUDY_SCENARIO_HEAP_MB") or 0)
+    _heap.extend(bytes([i & 0xFF]) * 4096 for i in range(mb * 256))
     scenario = os.environ.get("UNDERSTUDY_SCENARIO", "")
     known = ("beat", "hang", "never-ready", "counter", "echo", "child")
     if scenario not in known:

@@ -14,8 +14,10 @@ import platform
 
 # System call numbers, by machine.
 _NUMBERS = {
-    "x86_64": {"futex": 202, "set_robust_list": 273, "timerfd_settime": 286, "futex_waitv": 449},
-    "aarch64": {"futex": 98, "set_robust_list": 99, "timerfd_settime": 86, "futex_waitv": 449},
+    "x86_64": {"futex": 202, "set_robust_list": 273, "timerfd_settime": 286, "futex_waitv": 449,
+               "sched_setattr": 314, "sched_getattr": 315},
+    "aarch64": {"futex": 98, "set_robust_list": 99, "timerfd_settime": 86, "futex_waitv": 449,
+                "sched_setattr": 274, "sched_getattr": 275},
 }
 
 MACHINE = platform.machine()
@@ -112,6 +114,37 @@ def timerfd_settime_abs(fd, at_ns):
     spec = itimerspec(timespec(0, 0), timespec(at_ns // 1_000_000_000, at_ns % 1_000_000_000))
     return _call("timerfd_settime", ctypes.c_int(fd), ctypes.c_int(TFD_TIMER_ABSTIME),
                  ctypes.byref(spec), ctypes.c_void_p(0))
+
+
+class sched_attr(ctypes.Structure):
+    _fields_ = [
+        ("size", ctypes.c_uint32),
+        ("policy", ctypes.c_uint32),
+        ("flags", ctypes.c_uint64),
+        ("nice", ctypes.c_int32),
+        ("priority", ctypes.c_uint32),
+        ("runtime", ctypes.c_uint64),
+        ("deadline", ctypes.c_uint64),
+        ("period", ctypes.c_uint64),
+    ]
+
+
+SCHED_NORMAL = 0
+SCHED_FIFO = 1
+SCHED_FLAG_RESET_ON_FORK = 0x01
+
+
+def sched_getattr(tid):
+    """Thread tid's scheduling attributes, or None."""
+    a = sched_attr()
+    r = _call("sched_getattr", ctypes.c_int(tid), ctypes.byref(a), ctypes.c_uint(ctypes.sizeof(a)), ctypes.c_uint(0))
+    return a if r == 0 else None
+
+
+def sched_setattr(tid, a):
+    """Sets thread tid's scheduling attributes; returns 0 or -errno."""
+    a.size = ctypes.sizeof(a)
+    return _call("sched_setattr", ctypes.c_int(tid), ctypes.byref(a), ctypes.c_uint(0))
 
 
 # pthread_create, for the robust-list thread.

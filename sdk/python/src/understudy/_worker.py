@@ -580,28 +580,46 @@ class Worker:
             _sys.futex_wake(waiters)
 
 
+# The short slice asked for when the real-time class is refused (ns).
+_SLICE_NS = 100_000
+
+
 def _raise():
-    """Raises the calling thread to the lowest real-time priority where the
-    process may, so that a woken spare runs ahead of the dying primary's
-    teardown. Returns what restores it, or None."""
+    """Raises the calling thread, so that a woken spare runs at once, ahead
+    of the dying primary's teardown and of whatever holds the CPUs: to the
+    lowest real-time priority (SCHED_FIFO 1) where the process may have it,
+    else to a short slice (sched_setattr's runtime, honoured by Linux 6.12
+    and later), with which a waking task preempts one of a longer slice;
+    both with reset-on-fork. A thread in a class the program chose keeps
+    it. Returns what _restore needs, or None."""
     if _UNRAISED:
         return None
     tid = threading.get_native_id()
-    try:
-        if os.sched_getscheduler(tid) != os.SCHED_OTHER:
-            return None  # a class the program chose: leave it
-        os.sched_setscheduler(tid, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(1))
-    except OSError:
+    old = _sys.sched_getattr(tid)
+    if old is None or old.policy != _sys.SCHED_NORMAL:
         return None
-    return (tid,)
+    fifo = _sys.sched_attr(policy=_sys.SCHED_FIFO, priority=1, flags=_sys.SCHED_FLAG_RESET_ON_FORK)
+    if _sys.sched_setattr(tid, fifo) != 0:
+        short = _sys.sched_attr(policy=_sys.SCHED_NORMAL, nice=old.nice, runtime=_SLICE_NS,
+                                flags=_sys.SCHED_FLAG_RESET_ON_FORK)
+        if _sys.sched_setattr(tid, short) != 0:
+            return None
+    # Only a privileged process may clear reset-on-fork once set.
+    old.flags |= _sys.SCHED_FLAG_RESET_ON_FORK
+    return (tid, old)
 
 
-def _restore(tid):
-    try:
-        if os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO:
-            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
-    except OSError:
-        pass
+def _restore(tid, old):
+    """Gives thread tid back what it had before _raise, if it is still as
+    _raise left it."""
+    cur = _sys.sched_getattr(tid)
+    if cur is None:
+        return
+    if not (cur.policy == _sys.SCHED_FIFO and cur.priority == 1 or
+            cur.policy == _sys.SCHED_NORMAL and cur.runtime == _SLICE_NS):
+        return
+    if _sys.sched_setattr(tid, old) != 0:
+        _sys.sched_setattr(tid, _sys.sched_attr(policy=_sys.SCHED_NORMAL, nice=old.nice, flags=old.flags))
 
 
 def _watch_lifeline(fd):
