@@ -30,26 +30,81 @@ const pyHeapMB = 256
 // with no heap and with pyHeapMB MB of Python objects, beside the Go SDK
 // and beside the design the project grew from (a Python multiprocessing
 // supervisor that polls the worker's sentinel every 2 ms and wakes a
-// standby through an Event: testdata/seeddesign), one sample of each per
-// iteration in turn so that load on the machine falls on all alike:
+// standby through an Event: testdata/seeddesign), in one run:
 //
 //	go test -run '^$' -bench Python -benchtime 100x ./sdk/
 //
-// <row>-dying-* is from just before the SIGKILL to the Dying event,
-// <row>-takeover-* to the spare's first instruction after its promotion
-// (the mark it leaves in its lane), for go, python and python-256MB, and
-// <row>-by-kernel the share of promotions the kernel's robust-futex wake
-// made before the supervisor did;
-// seed-*-noticed-* is to the seed's supervisor noticing the death and
-// seed-*-active-* to its standby's first instruction after activation,
-// for the 2 ms poll (seed-poll) and for the seed's wait with a 2 ms
-// timeout (seed-wait), with no heap and with pyHeapMB MB.
+// Each sub-benchmark takes one sample of each of its rows per iteration in
+// turn, so that load on the machine falls on all alike, and runs only its
+// own processes.
+//
+//   - death: a beat worker of go, python and python-256MB is SIGKILLed;
+//     <row>-dying-* is from just before the kill to the Dying event.
+//   - takeover: a counter group of each with one spare; the primary is
+//     SIGKILLed once its spare has parked; <row>-takeover-* is to the
+//     spare's first instruction after its promotion (the mark it leaves in
+//     its lane), <row>-detect-* to the supervisor's learning of the death
+//     (Promoted.Detected), <row>-by-kernel the share of promotions the
+//     kernel's robust-futex wake made before the supervisor did.
+//   - seed: seed-<mode>[-256MB]-noticed-* is to the seed's supervisor
+//     noticing the death, -active-* to its standby's first instruction
+//     after activation, for the 2 ms poll (poll) and for the seed's wait
+//     with a 2 ms timeout (wait).
 func BenchmarkPython(b *testing.B) {
 	py := pyProgram(b)
 	big := py
 	big.Env = append(big.Env[:len(big.Env):len(big.Env)], "UNDERSTUDY_SCENARIO_HEAP_MB="+strconv.Itoa(pyHeapMB))
 	rs := []benchRow{{"go", goProgram(b)}, {"python", py}, {fmt.Sprintf("python-%dMB", pyHeapMB), big}}
+	b.Run("death", func(b *testing.B) {
+		dying := make([]latencies, len(rs))
+		for b.Loop() {
+			for i, r := range rs {
+				if dy, _ := deathSample(b, r.prog); dy >= 0 {
+					dying[i] = append(dying[i], dy)
+				}
+			}
+		}
+		for i, r := range rs {
+			dying[i].report(b, r.name+"-dying-")
+		}
+		b.ReportMetric(0, "ns/op") // each op starts and kills processes: not a figure
+	})
+	b.Run("takeover", func(b *testing.B) { benchPyTakeover(b, rs) })
+	b.Run("seed", func(b *testing.B) {
+		type seedRow struct {
+			name string
+			s    *seed
+		}
+		var seeds []seedRow
+		for _, mode := range []string{"poll", "wait"} {
+			for _, mb := range []int{0, pyHeapMB} {
+				name := "seed-" + mode
+				if mb > 0 {
+					name += fmt.Sprintf("-%dMB", mb)
+				}
+				s := startSeed(b, py, mode, mb)
+				defer s.stop()
+				seeds = append(seeds, seedRow{name, s})
+			}
+		}
+		noticed := make([]latencies, len(seeds))
+		active := make([]latencies, len(seeds))
+		for b.Loop() {
+			for i, s := range seeds {
+				n, a := s.s.sample(b)
+				noticed[i] = append(noticed[i], n)
+				active[i] = append(active[i], a)
+			}
+		}
+		for i, s := range seeds {
+			noticed[i].report(b, s.name+"-noticed-")
+			active[i].report(b, s.name+"-active-")
+		}
+		b.ReportMetric(0, "ns/op")
+	})
+}
 
+func benchPyTakeover(b *testing.B, rs []benchRow) {
 	groups := make([]*procbridge.Group, len(rs))
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -70,62 +125,33 @@ func BenchmarkPython(b *testing.B) {
 		}
 		groups[i] = g
 	}
-	type seedRow struct {
-		name string
-		s    *seed
-	}
-	var seeds []seedRow
-	for _, mode := range []string{"poll", "wait"} {
-		for _, mb := range []int{0, pyHeapMB} {
-			name := "seed-" + mode
-			if mb > 0 {
-				name += fmt.Sprintf("-%dMB", mb)
-			}
-			s := startSeed(b, py, mode, mb)
-			defer s.stop()
-			seeds = append(seeds, seedRow{name, s})
-		}
-	}
-
-	dying := make([]latencies, len(rs))
 	takeover := make([]latencies, len(rs))
+	detect := make([]latencies, len(rs))
 	byKernel := make([]int, len(rs))
-	noticed := make([]latencies, len(seeds))
-	active := make([]latencies, len(seeds))
 	for b.Loop() {
 		for i, r := range rs {
-			if dy, _ := deathSample(b, r.prog); dy >= 0 {
-				dying[i] = append(dying[i], dy)
-			}
-			lat, k := takeoverSample(b, r.name, groups[i])
+			lat, det, k := takeoverSample(b, r.name, groups[i])
 			takeover[i] = append(takeover[i], lat)
+			detect[i] = append(detect[i], det)
 			if k {
 				byKernel[i]++
 			}
 		}
-		for i, s := range seeds {
-			n, a := s.s.sample(b)
-			noticed[i] = append(noticed[i], n)
-			active[i] = append(active[i], a)
-		}
 	}
 	for i, r := range rs {
-		dying[i].report(b, r.name+"-dying-")
 		takeover[i].report(b, r.name+"-takeover-")
+		detect[i].report(b, r.name+"-detect-")
 		b.ReportMetric(float64(byKernel[i])/float64(max(len(takeover[i]), 1)), r.name+"-by-kernel")
 	}
-	for i, s := range seeds {
-		noticed[i].report(b, s.name+"-noticed-")
-		active[i].report(b, s.name+"-active-")
-	}
-	b.ReportMetric(0, "ns/op") // each op starts and kills processes: not a figure
+	b.ReportMetric(0, "ns/op")
 }
 
 // takeoverSample SIGKILLs g's primary and returns the time from just
 // before the kill to its spare's first instruction after the promotion,
-// and whether the kernel's wake promoted it; then it waits for the
+// and to the supervisor's detection, and whether the kernel's wake
+// promoted it; then it waits for the
 // replacement spare.
-func takeoverSample(b *testing.B, name string, g *procbridge.Group) (lat int64, byKernel bool) {
+func takeoverSample(b *testing.B, name string, g *procbridge.Group) (lat, detect int64, byKernel bool) {
 	old := g.Primary()
 	awaitParked(b, g)
 	time.Sleep(benchPause)
@@ -145,7 +171,7 @@ func takeoverSample(b *testing.B, name string, g *procbridge.Group) (lat int64, 
 		b.Fatalf("%s: no mark from the new primary after %v", name, deadline)
 	}
 	awaitGroupEvent[procbridge.SpareReady](b, g)
-	return mark - t0, pr.ByKernel
+	return mark - t0, mono.Of(pr.Detected) - t0, pr.ByKernel
 }
 
 // awaitParked waits until g's spare sleeps on its robust word in the
