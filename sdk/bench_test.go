@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -26,6 +28,11 @@ import (
 // benchPause lets the watchers (the supervisor's, a spare) park before a
 // kill, so that each sample measures a wake from sleep.
 const benchPause = 2 * time.Millisecond
+
+// settle is the pause before a takeover sample: a replacement spare said
+// Ready before it parked, and a Go one's runtime is still starting then;
+// the next sample, another SDK's, must not pay for it.
+const settle = 20 * time.Millisecond
 
 // latencies are samples in ns.
 type latencies []int64
@@ -151,10 +158,11 @@ func BenchmarkTakeover(b *testing.B) {
 	}()
 	takeover := make([]latencies, len(rs))
 	promoted := make([]latencies, len(rs))
+	dying := make([]latencies, len(rs))
 	byKernel := make([]int, len(rs))
 	for b.Loop() {
 		for i, g := range groups {
-			time.Sleep(benchPause)
+			time.Sleep(settle)
 			old := g.Primary()
 			t0 := mono.Now()
 			syscall.Kill(old.Pid(), syscall.SIGKILL)
@@ -163,6 +171,9 @@ func BenchmarkTakeover(b *testing.B) {
 				byKernel[i]++
 			}
 			promoted[i] = append(promoted[i], mono.Of(pr.Switched)-t0)
+			if d, ok := pr.Cause.(procbridge.Dying); ok {
+				dying[i] = append(dying[i], mono.Of(d.Time)-t0)
+			}
 			neu := g.Primary()
 			_, lane := neu.Segment()
 			mark := laneMark(b, neu.Pid(), lane)
@@ -176,6 +187,7 @@ func BenchmarkTakeover(b *testing.B) {
 	for i, r := range rs {
 		takeover[i].report(b, r.name+"-takeover-")
 		promoted[i].report(b, r.name+"-promoted-")
+		dying[i].report(b, r.name+"-dying-")
 		b.ReportMetric(float64(byKernel[i])/float64(max(len(takeover[i]), 1)), r.name+"-by-kernel")
 	}
 	b.ReportMetric(0, "ns/op")
@@ -183,7 +195,9 @@ func BenchmarkTakeover(b *testing.B) {
 
 // laneMark reads the mark word (offset 16) of lane in the segment of the
 // worker pid, which holds it as descriptor 3: the benchmark takes a copy
-// of the descriptor (pidfd_getfd) and maps the segment.
+// of the descriptor (pidfd_getfd) and maps the segment. A promoted spare
+// writes its mark just after its promotion, which the group may report
+// first: laneMark waits for it.
 func laneMark(b *testing.B, pid, lane int) int64 {
 	b.Helper()
 	pfd, err := unix.PidfdOpen(pid, 0)
@@ -206,7 +220,17 @@ func laneMark(b *testing.B, pid, lane int) int64 {
 	}
 	defer unix.Munmap(mem)
 	lanesOff := binary.LittleEndian.Uint64(mem[56:])
-	return int64(binary.LittleEndian.Uint64(mem[lanesOff+uint64(lane)*512+16:]))
+	word := (*int64)(unsafe.Pointer(&mem[lanesOff+uint64(lane)*512+16]))
+	end := time.Now().Add(deadline)
+	for {
+		if m := atomic.LoadInt64(word); m != 0 {
+			return m
+		}
+		if time.Now().After(end) {
+			b.Fatalf("pid %d left no mark in lane %d within %v", pid, lane, deadline)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 // awaitGroupEvent returns g's next event of type T, skipping others; the

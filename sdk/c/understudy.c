@@ -427,6 +427,10 @@ int us_attach(us_worker **out)
 	}
 	w->lane = (int)lane;
 	w->lp = lane_at(w, (uint64_t)lane);
+	/* The first clock read of a process may fault the vDSO's clock pages
+	 * in (tens of microseconds in a virtual machine): take it now, not
+	 * when a promoted spare stamps its first instruction. */
+	(void)mono_now();
 	st32(w->lp + L_PID, (uint32_t)getpid());
 
 	/* The role comes from the environment: the control word is any
@@ -745,6 +749,13 @@ int us_wait_active(us_worker *w)
 		return US_ENOTATTACHED;
 	uint8_t *park = w->lp + L_PARK;
 	uint64_t me = (uint64_t)w->lane;
+	if (w->state_size > 0 && w->state_buf == NULL && atomic_load(&w->epoch) == SPARE_EPOCH) {
+		/* A spare adopts the state the moment it is promoted: its
+		 * buffer is allocated and touched before it parks. */
+		if ((w->state_buf = malloc(w->state_size)) == NULL)
+			return -ENOMEM;
+		memset(w->state_buf, 0, w->state_size);
+	}
 	for (;;) {
 		uint64_t c = ld64(w->mem + H_CONTROL);
 		uint64_t e = c >> 8, active = c & 0xff;
@@ -930,8 +941,7 @@ void us_exit(us_worker *w, int status)
 {
 	if (status == 0)
 		us_disarm(w);
-	fflush(NULL);
-	_exit(status);
+	exit(status);
 }
 
 const char *us_strerror(int err)

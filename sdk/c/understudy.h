@@ -140,8 +140,8 @@ int us_reply(us_worker *w, const void *msg, size_t len);
  * taken for a crash. us_exit calls it for status 0. */
 void us_disarm(us_worker *w);
 
-/* us_exit ends the process: status 0 first disarms the death notice (a
- * clean end), anything else is a failure. */
+/* us_exit ends the process with exit(status): status 0 first disarms the
+ * death notice (a clean end), anything else is a failure. */
 void us_exit(us_worker *w, int status);
 
 /* us_strerror names a code this SDK returned (a US_E* code or a negated
