@@ -108,7 +108,7 @@ class Segment:
         return raw[8:8 + n]
 
 
-def until(cond, what, timeout=20.0):
+def until(cond, what, timeout=60.0):
     """Waits for cond() to be true, polling, at most timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -77,6 +77,9 @@ _PROTOCOL_ENV = (L.ENV_SEGMENT_FD, L.ENV_LANE, L.ENV_LIFELINE_FD, L.ENV_SENTINEL
 _NO_ROBUST = bool(os.environ.get("UNDERSTUDY_TEST_NO_ROBUST"))
 _UNRAISED = bool(os.environ.get("UNDERSTUDY_TEST_UNRAISED"))
 
+# Segments up to this size are mapped with MAP_POPULATE.
+_POPULATE_MAX = 64 << 20
+
 # The robust list's head (struct robust_list_head: next, futex_offset,
 # list_op_pending), in this process's private memory for its whole life.
 _robust_head = (ctypes.c_uint64 * 3)()
@@ -90,7 +93,15 @@ class Worker:
         size = os.fstat(fd).st_size
         if size < L.HEADER_SIZE:
             raise AttachError("understudy: the segment at fd %d has %d bytes, less than a header" % (fd, size))
-        self._mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        # A segment of a usual size is mapped whole at once, so that a
+        # spare taking over does not fault in the pages of the state it
+        # adopts; the first clock read of a process faults in the vDSO's
+        # clock pages: done here, not as a promoted spare's first step.
+        flags = mmap.MAP_SHARED
+        if size <= _POPULATE_MAX:
+            flags |= getattr(mmap, "MAP_POPULATE", 0x8000)
+        self._mm = mmap.mmap(fd, size, flags, mmap.PROT_READ | mmap.PROT_WRITE)
+        time.monotonic_ns()
         self._base = ctypes.addressof(ctypes.c_char.from_buffer(self._mm))
         self._fd = fd
         try:
@@ -201,6 +212,11 @@ class Worker:
                 else:
                     at.store32(lane + L.L_ROBUST_TID, tid)
                     result.append(None)
+                    # Raised, it costs nothing (it never runs) and on a
+                    # SIGKILL it runs its exit, the death notice, at once,
+                    # ahead of the process's other threads, and so before
+                    # the last of them tears the address space down.
+                    _raise_thread(tid)
             except BaseException as e:  # noqa: BLE001 - reported to attach
                 result.append(repr(e))
             done.set()
@@ -598,15 +614,22 @@ def _raise():
     old = _sys.sched_getattr(tid)
     if old is None or old.policy != _sys.SCHED_NORMAL:
         return None
-    fifo = _sys.sched_attr(policy=_sys.SCHED_FIFO, priority=1, flags=_sys.SCHED_FLAG_RESET_ON_FORK)
-    if _sys.sched_setattr(tid, fifo) != 0:
-        short = _sys.sched_attr(policy=_sys.SCHED_NORMAL, nice=old.nice, runtime=_SLICE_NS,
-                                flags=_sys.SCHED_FLAG_RESET_ON_FORK)
-        if _sys.sched_setattr(tid, short) != 0:
-            return None
+    if not _raise_thread(tid, old.nice):
+        return None
     # Only a privileged process may clear reset-on-fork once set.
     old.flags |= _sys.SCHED_FLAG_RESET_ON_FORK
     return (tid, old)
+
+
+def _raise_thread(tid, nice=0):
+    """Raises thread tid to SCHED_FIFO 1, else to a short slice; reports
+    whether either was granted."""
+    fifo = _sys.sched_attr(policy=_sys.SCHED_FIFO, priority=1, flags=_sys.SCHED_FLAG_RESET_ON_FORK)
+    if _sys.sched_setattr(tid, fifo) == 0:
+        return True
+    short = _sys.sched_attr(policy=_sys.SCHED_NORMAL, nice=nice, runtime=_SLICE_NS,
+                            flags=_sys.SCHED_FLAG_RESET_ON_FORK)
+    return _sys.sched_setattr(tid, short) == 0
 
 
 def _restore(tid, old):
