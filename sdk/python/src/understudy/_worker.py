@@ -334,12 +334,8 @@ class Worker:
             while True:
                 e, active = self._control_word()
                 if active == me:
-                    # The thread stays raised a millisecond more, for the
-                    # new primary's first work to run ahead too.
                     r, raised = raised, None
-                    self._adopt(e)
-                    if r is not None:
-                        threading.Timer(0.001, _restore, args=r).start()
+                    self._become_primary(e, r)
                     return True
                 left = None
                 if deadline is not None:
@@ -372,11 +368,24 @@ class Worker:
                     _sys.futex_wait(park, L.PARK_WAITING, left)
                 elif rv & L.FUTEX_TID_MASK:
                     _sys.futex_wait_either(park, L.PARK_WAITING, rw, rv)
+                    # The likeliest wake: the kernel's, as the primary's
+                    # robust thread died. Promote at once.
+                    if at.load32(rw) & L.FUTEX_OWNER_DIED and self._promote(e, active, me):
+                        r, raised = raised, None
+                        self._become_primary(e + 1, r)
+                        return True
                 else:
                     _sys.futex_wait(park, L.PARK_WAITING)
         finally:
             if raised is not None:
                 _restore(*raised)
+
+    def _become_primary(self, epoch, raised):
+        self._adopt(epoch)
+        # The thread stays raised a millisecond more, for the new primary's
+        # first work to run ahead too.
+        if raised is not None:
+            threading.Timer(0.001, _restore, args=raised).start()
 
     def _count_park_loop(self):
         w = self._lane + L.L_PARK_LOOPS
