@@ -387,8 +387,11 @@ func TestFencing(t *testing.T) {
 		require.Equal(t, 1, lane)
 		from := wordAfter(t, nextLine(t, spare), "start")
 		require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGCONT))
+		// Stopped in the middle of a commit, the primary finishes it on
+		// waking (it was checked before the stop) and is fenced at the
+		// next: its count is at most two past what its successor adopted.
 		fenced := wordAfter(t, nextLine(t, primary), "fenced")
-		assert.LessOrEqual(t, fenced, from+1, "the fenced primary's count")
+		assert.LessOrEqual(t, fenced, from+2, "the fenced primary's count")
 		ctx := ctxT(t)
 		exit, _ := primary.Wait(ctx)
 		assert.Equal(t, 3, exit.Code, "%v", exit)
