@@ -30,7 +30,7 @@ const pyHeapMB = 256
 // with no heap and with pyHeapMB MB of Python objects, beside the Go SDK
 // and beside the design the project grew from (a Python multiprocessing
 // supervisor that polls the worker's sentinel every 2 ms and wakes a
-// standby through an Event: testdata/seeddesign), in one run:
+// standby through an Event: testdata/oldway), in one run:
 //
 //	go test -run '^$' -bench Python -benchtime 100x -timeout 60m ./sdk/
 //
@@ -46,9 +46,9 @@ const pyHeapMB = 256
 //     its lane), <row>-detect-* to the supervisor's learning of the death
 //     (Promoted.Detected), <row>-by-kernel the share of promotions the
 //     kernel's robust-futex wake made before the supervisor did.
-//   - seed: seed-<mode>[-256MB]-noticed-* is to the seed's supervisor
+//   - oldway: oldway-<mode>[-256MB]-noticed-* is to the old supervisor
 //     noticing the death, -active-* to its standby's first instruction
-//     after activation, for the 2 ms poll (poll) and for the seed's wait
+//     after activation, for the 2 ms poll (poll) and for the old code's wait
 //     with a 2 ms timeout (wait).
 func BenchmarkPython(b *testing.B) {
 	py := pyProgram(b)
@@ -70,33 +70,33 @@ func BenchmarkPython(b *testing.B) {
 		b.ReportMetric(0, "ns/op") // each op starts and kills processes: not a figure
 	})
 	b.Run("takeover", func(b *testing.B) { benchPyTakeover(b, rs) })
-	b.Run("seed", func(b *testing.B) {
-		type seedRow struct {
+	b.Run("oldway", func(b *testing.B) {
+		type oldRow struct {
 			name string
-			s    *seed
+			s    *oldway
 		}
-		var seeds []seedRow
+		var olds []oldRow
 		for _, mode := range []string{"poll", "wait"} {
 			for _, mb := range []int{0, pyHeapMB} {
-				name := "seed-" + mode
+				name := "oldway-" + mode
 				if mb > 0 {
 					name += fmt.Sprintf("-%dMB", mb)
 				}
-				s := startSeed(b, py, mode, mb)
+				s := startOldway(b, py, mode, mb)
 				defer s.stop()
-				seeds = append(seeds, seedRow{name, s})
+				olds = append(olds, oldRow{name, s})
 			}
 		}
-		noticed := make([]latencies, len(seeds))
-		active := make([]latencies, len(seeds))
+		noticed := make([]latencies, len(olds))
+		active := make([]latencies, len(olds))
 		for b.Loop() {
-			for i, s := range seeds {
+			for i, s := range olds {
 				n, a := s.s.sample(b)
 				noticed[i] = append(noticed[i], n)
 				active[i] = append(active[i], a)
 			}
 		}
-		for i, s := range seeds {
+		for i, s := range olds {
 			noticed[i].report(b, s.name+"-noticed-")
 			active[i].report(b, s.name+"-active-")
 		}
@@ -240,15 +240,15 @@ func awaitParked(b *testing.B, g *procbridge.Group) {
 	}
 }
 
-// seed is testdata/seeddesign/seed.py running, one sample per line.
-type seed struct {
+// oldway is testdata/oldway/oldway.py running, one sample per line.
+type oldway struct {
 	cmd *exec.Cmd
 	in  io.WriteCloser
 	out *bufio.Scanner
 }
 
-func startSeed(b *testing.B, py program, mode string, mb int) *seed {
-	script, err := filepath.Abs(filepath.Join("testdata", "seeddesign", "seed.py"))
+func startOldway(b *testing.B, py program, mode string, mb int) *oldway {
+	script, err := filepath.Abs(filepath.Join("testdata", "oldway", "oldway.py"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -264,28 +264,28 @@ func startSeed(b *testing.B, py program, mode string, mb int) *seed {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	s := &seed{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	s := &oldway{cmd: cmd, in: in, out: bufio.NewScanner(out)}
 	if !s.out.Scan() || s.out.Text() != "ready" {
 		s.stop()
-		b.Fatalf("seed.py %s: not ready: %q", mode, s.out.Text())
+		b.Fatalf("oldway.py %s: not ready: %q", mode, s.out.Text())
 	}
 	return s
 }
 
-func (s *seed) sample(b *testing.B) (noticed, active int64) {
+func (s *oldway) sample(b *testing.B) (noticed, active int64) {
 	if _, err := io.WriteString(s.in, "\n"); err != nil {
 		b.Fatal(err)
 	}
 	if !s.out.Scan() {
-		b.Fatalf("seed.py ended: %v", s.out.Err())
+		b.Fatalf("oldway.py ended: %v", s.out.Err())
 	}
 	if _, err := fmt.Sscanf(s.out.Text(), "%d %d", &noticed, &active); err != nil {
-		b.Fatalf("seed.py said %q", s.out.Text())
+		b.Fatalf("oldway.py said %q", s.out.Text())
 	}
 	return noticed, active
 }
 
-func (s *seed) stop() {
+func (s *oldway) stop() {
 	s.in.Close() // the script ends at the end of its input
 	done := make(chan struct{})
 	go func() { s.cmd.Wait(); close(done) }()

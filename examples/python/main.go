@@ -1,4 +1,5 @@
-// Command python supervises the seed's Python workload with a Go tree: a
+// Command python supervises the Python workload of the design the
+// project grew from with a Go tree: a
 // counter with a hot spare, a pool of three audio workers and a worker
 // that hangs, all Python processes speaking the worker protocol through
 // the package in sdk/python. It SIGKILLs the counter's primary and shows
@@ -13,10 +14,10 @@
 // The tree:
 //
 //	root           one_for_one
-//	├── counter    seed_workers.py counter, one spare, 8 bytes of state
+//	├── counter    workers.py counter, one spare, 8 bytes of state
 //	├── pool       one_for_one
-//	│   ├── audio-1, audio-2, audio-3   seed_workers.py pool
-//	└── hung       seed_workers.py hang: beats for 2 s, then stops
+//	│   ├── audio-1, audio-2, audio-3   workers.py pool
+//	└── hung       workers.py hang: beats for 2 s, then stops
 package main
 
 import (
@@ -43,7 +44,7 @@ func main() {
 }
 
 func run() error {
-	script, err := filepath.Abs(filepath.Join("examples", "python", "seed_workers.py"))
+	script, err := filepath.Abs(filepath.Join("examples", "python", "workers.py"))
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,12 @@
 of multiprocessing workers that notices a death through the worker's
 sentinel and wakes a pre-warmed standby through a multiprocessing Event.
 
-    python3 seed.py MODE HEAP_MB
+    python3 oldway.py MODE HEAP_MB
 
 MODE is poll (sleep 2 ms, then look at the sentinel without waiting: the
-"2 ms sentinel poll" the seed's figures were measured with) or wait
+"2 ms sentinel poll" the old figures were measured with) or wait
 (multiprocessing.connection.wait on the sentinel with a 2 ms timeout, the
-seed's code as written). It keeps a primary and a standby, and for each
+old code as written). It keeps a primary and a standby, and for each
 line read on stdin SIGKILLs the primary, notices it, activates the
 standby, starts a new standby and prints "<noticed> <active>": ns from
 just before the kill to the supervisor noticing, and to the standby's
@@ -30,7 +30,7 @@ def audio_worker(activate, stamp, ready, heap_mb):
     activate.wait()  # the standby: pre-warmed, waiting
     stamp.value = time.monotonic_ns()  # its first instruction once active
     while True:
-        time.sleep(0.001)  # the work, and a heartbeat in the seed's design
+        time.sleep(0.001)  # the work, and a heartbeat in the old design
     del heap
 
 
@@ -47,7 +47,7 @@ class Member:
 def main():
     mode, heap_mb = sys.argv[1], int(sys.argv[2])
     if mode not in ("poll", "wait"):
-        print("seed.py: MODE = %r: want poll or wait" % mode, file=sys.stderr)
+        print("oldway.py: MODE = %r: want poll or wait" % mode, file=sys.stderr)
         sys.exit(2)
     primary = Member(heap_mb)
     primary.activate.set()

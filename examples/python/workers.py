@@ -2,15 +2,15 @@
 a hot-standby worker keeping a running count in shared state, a pool of
 audio workers, and a worker that hangs.
 
-    python3 seed_workers.py counter [MS]   count every MS ms (default 10);
+    python3 workers.py counter [MS]   count every MS ms (default 10);
                                            run with a spare: a spare takes
                                            over from the last count committed
-    python3 seed_workers.py pool           process a block every 10 ms, beating
-    python3 seed_workers.py hang [S]       beat for S seconds (default 2), then
+    python3 workers.py pool           process a block every 10 ms, beating
+    python3 workers.py hang [S]       beat for S seconds (default 2), then
                                            wait on a lock never released
 
 Each must be started by an understudy supervisor with the SDK flag (the
-Go program beside this file, or `understudy run seed.yaml`). The package
+Go program beside this file, or `understudy run tree.yaml`). The package
 is sdk/python: installed (`pip install --no-index ./sdk/python`), or found
 from this checkout when it is not.
 """
@@ -77,7 +77,7 @@ def hang(w, seconds):
 def main():
     role = sys.argv[1] if len(sys.argv) > 1 else ""
     if role not in ("counter", "pool", "hang"):
-        print("usage: seed_workers.py counter [MS] | pool | hang [S]", file=sys.stderr)
+        print("usage: workers.py counter [MS] | pool | hang [S]", file=sys.stderr)
         sys.exit(2)
     with understudy.attach() as w:
         if role == "counter":
