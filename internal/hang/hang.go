@@ -21,6 +21,9 @@
 //     (and a quarter of a window in all), or a whole Interval of CPU since
 //     the watch opened. A loop that gets a CPU makes progress within its
 //     loop's time, so this is a hang on a busy machine as on an idle one.
+//     (While the machine holds the worker up, below, only the whole
+//     Interval counts: half of a short window is as often the runtime's
+//     own threads running in a slice its loop did not get.)
 //     So is a thread in SCHED_FIFO at its expected priority that is
 //     runnable or in the kernel: nothing of normal priority keeps it off a
 //     CPU, so past its deadline it overruns.
@@ -63,8 +66,8 @@
 //     Timeout past the last look that found it held up: the silence while
 //     the machine held it is not counted against it. So a worker that
 //     stopped beating is killed at most HeldUpMax after its last beat; a
-//     spinning one, or one stopped by a signal (SIGSTOP, a debugger), at
-//     once.
+//     spinning one once it has run an Interval, and one stopped by a signal
+//     (SIGSTOP, a debugger) at once.
 //
 // What it cannot tell: a worker whose own loop did not run, while the
 // machine was idle, looks from outside exactly like a hung one; so does a
@@ -248,9 +251,6 @@ func Judge(p Policy, s Sample) Verdict {
 		// its deadline: never judged before the deadline.
 		return Verdict{Step: Look, At: deadline}
 	}
-	ranHalf := s.Ran >= p.Window/4 && 2*s.Ran >= s.Elapsed
-	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
-		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
 	heldUp := s.InKernel || (s.Runnable || s.Waited > 0) && (s.Busy || s.Exact)
 	// The machine holds the worker up: saturated (many overdue, or CPU
 	// pressure while the worker itself waits for a CPU) or stalled, up to
@@ -262,6 +262,15 @@ func Judge(p Policy, s Sample) Verdict {
 	saturated := asked && ManyOverdue(s.Overdue, s.Watched) || stalled ||
 		pressed && (s.Runnable || s.Waited > 0)
 	machine := saturated || pressed
+	// Spinning: half the window on a CPU, or a whole Interval since the
+	// watch opened. While the machine holds the worker up, only the
+	// Interval: half of a short window is as often the runtime's own
+	// threads (a young process's collector, its page faults) running in a
+	// slice the beating loop did not get, and a loop that spins shows its
+	// Interval of CPU within a few held-up windows.
+	ranHalf := s.Ran >= p.Window/4 && 2*s.Ran >= s.Elapsed && !machine
+	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
+		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
 	limit := p.Cap
 	if saturated {
 		limit = max(p.HeldUpMax, p.Cap)

@@ -381,10 +381,31 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Hung, Kind: Asleep},
 		},
 		{
-			"a spinner on a saturated machine (PSI 90 %, 40 of 128 overdue): spinning, at once",
+			"a spinner on a saturated machine (PSI 90 %, 40 of 128 overdue), 4 ms on a CPU since the watch opened: held up until it shows an interval",
 			storm,
 			Sample{Due: us(100_000), Now: us(100_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
 				Ran: us(4000), Elapsed: us(6100), RanSince: us(4000), Waited: us(2000), Pressure: us(5490), PressureOver: us(6100), PressureAvg: 90, Overdue: 40, Watched: 128},
+			Verdict{Step: Starved, At: us(150_100), Starved: us(50_100)},
+		},
+		{
+			"the same spinner a held-up window later, 14 ms on a CPU since the watch opened: spinning",
+			storm,
+			Sample{Due: us(150_100), Now: us(150_200), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(10_000), Elapsed: us(50_100), RanSince: us(14_000), Waited: us(40_000), Pressure: us(45_000), PressureOver: us(56_200), PressureAvg: 90, Overdue: 40, Watched: 128},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a healthy worker after a restart storm (PSI 98 %), its runtime's threads on a CPU 1.5 ms of the 2 ms window, its loop not run: held up, not spinning",
+			storm,
+			Sample{Due: us(100_000), Now: us(100_400), SuspectAt: us(94_000), Ready: -us(300_000), CPUOK: true, Exact: true, Busy: true,
+				Ran: us(1500), Elapsed: us(2400), RanSince: us(1500), Pressure: us(6000), PressureOver: us(6400), PressureAvg: 98},
+			Verdict{Step: Starved, At: us(150_400), Starved: us(50_400)},
+		},
+		{
+			"the same on an idle machine: spinning (from outside, a loop that spins)",
+			storm,
+			Sample{Due: us(100_000), Now: us(100_400), SuspectAt: us(94_000), Ready: -us(300_000), CPUOK: true, Exact: true,
+				Ran: us(1500), Elapsed: us(2400), RanSince: us(1500), PressureOver: us(6400), PressureAvg: 2},
 			Verdict{Step: Hung, Kind: Spinning},
 		},
 		{
@@ -491,10 +512,10 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Hung, Kind: Asleep},
 		},
 		{
-			"a spinner while every worker is silent: spinning, at once",
+			"a spinner while every worker is silent, a whole interval on a CPU since the watch opened: spinning",
 			storm,
 			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true,
-				Ran: us(7000), Elapsed: us(8100), RanSince: us(7000), Silent: 3, Watched: 3},
+				Ran: us(7000), Elapsed: us(8100), RanSince: us(10_000), Silent: 3, Watched: 3},
 			Verdict{Step: Hung, Kind: Spinning},
 		},
 
