@@ -63,9 +63,11 @@
 // quarter of the watch and of the last 10 s, or for max(10*Timeout, 30s)
 // while the machine is saturated (at least 4 workers, and one in twenty,
 // overdue at once, or CPU pressure while the worker waits for a CPU) or
-// stalled (the monitor's own wake came more than 4 ms late):
+// stalled (the monitor's own wake came more than 4 ms late, or at least 3
+// workers, and half of them, went half a timeout without a beat at once):
 // max(10*Timeout, 30s) is the longest the monitor waits on a held-up
-// worker. A spinning worker, or one stopped by a signal, is hung at once
+// worker. A worker asleep after the machine held it up is granted a
+// Timeout from the last look that found it held up. A spinning worker, or one stopped by a signal, is hung at once
 // all the same.
 //
 // The threads that wait for these signals, the monitor and the death-notice

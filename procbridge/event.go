@@ -37,7 +37,8 @@ type Dying struct {
 	Time time.Time
 }
 
-// Exited: the process is gone and reaped.
+// Exited: the process is gone. Its status is read without reaping it; the
+// zombie is reaped right after, off the path of this event.
 type Exited struct {
 	Pid  int
 	Exit Exit

@@ -4,6 +4,8 @@ package procbridge_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -212,5 +214,103 @@ func waitBeats(t *testing.T, ps []*procbridge.Process, n uint64) {
 		case <-timeout:
 			t.Fatalf("worker %d did not beat %d times in %v", i, n, deadline)
 		}
+	}
+}
+
+// TestNoFalseHangInMachineStall stalls every worker at once, as a machine
+// stall does (the host did not run the CPU that holds their timers): the
+// cgroup freezer stops each worker with every thread asleep, nothing
+// waiting for a CPU, for longer than the cap of silence. None is hung. Then
+// one worker stalled alone, while the others beat, is hung, asleep.
+func TestNoFalseHangInMachineStall(t *testing.T) {
+	if cgroup, why := procbridge.ContainmentForTest(); !cgroup {
+		t.Skipf("no cgroup of its own for each worker to freeze: %s", why)
+	}
+	hb := procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond}
+	type event struct {
+		p *procbridge.Process
+		e procbridge.Event
+	}
+	events := make(chan event, 16)
+	var ps []*procbridge.Process
+	for range 3 {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat", Heartbeat: hb})
+		require.NoError(t, err)
+		nextEvent(t, p) // Ready
+		ps = append(ps, p)
+		go func() {
+			for e := range p.Events() {
+				events <- event{p, e}
+			}
+		}()
+	}
+	freeze := func(p *procbridge.Process, on bool) {
+		t.Helper()
+		v := map[bool]string{true: "1", false: "0"}[on]
+		require.NoError(t, os.WriteFile(filepath.Join(procbridge.LeafForTest(p), "cgroup.freeze"), []byte(v), 0))
+	}
+	// beatAgain waits for p's next beat, failing on any event meanwhile.
+	beatAgain := func(p *procbridge.Process) {
+		t.Helper()
+		n, _ := procbridge.Beats(p)
+		end := time.After(deadline)
+		for {
+			if m, _ := procbridge.Beats(p); m > n {
+				return
+			}
+			select {
+			case ev := <-events:
+				t.Fatalf("%s: %v", procbridge.Name(ev.p), ev.e)
+			case <-end:
+				t.Fatalf("%s did not beat again", procbridge.Name(p))
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+
+	for _, p := range ps {
+		freeze(p, true)
+	}
+	stall := time.After(15 * hb.Timeout) // past the cap of ten timeouts
+	for stalled := true; stalled; {
+		select {
+		case ev := <-events:
+			for _, p := range ps {
+				freeze(p, false)
+			}
+			t.Fatalf("%s, in a stall of every worker: %v", procbridge.Name(ev.p), ev.e)
+		case <-stall:
+			stalled = false
+		}
+	}
+	for _, p := range ps {
+		freeze(p, false)
+	}
+	for _, p := range ps {
+		beatAgain(p)
+	}
+
+	// One worker stalled alone, the others beating: a hang.
+	freeze(ps[0], true)
+	defer os.WriteFile(filepath.Join(procbridge.LeafForTest(ps[0]), "cgroup.freeze"), []byte("0"), 0)
+	var hung procbridge.Hung
+	for found := false; !found; {
+		select {
+		case ev := <-events:
+			hung, found = ev.e.(procbridge.Hung)
+			require.True(t, found && ev.p == ps[0], "%s: %v", procbridge.Name(ev.p), ev.e)
+		case <-time.After(deadline):
+			t.Fatal("the worker stalled alone was not called hung")
+		}
+	}
+	// Asleep at the sleeper's window; or, should the machine have held it
+	// up meanwhile, a timeout after that, or at the cap of ten timeouts
+	// under CPU pressure: never the held-up maximum of a stalled machine.
+	assert.Contains(t, []string{"asleep", "held up"}, hung.Err.Kind, "%v", hung.Err)
+	assert.Less(t, hung.Err.Silence, 5*time.Second, "%v", hung.Err)
+	t.Logf("%v", hung.Err)
+	for _, p := range ps[1:] {
+		_, err := p.Stop(ctxT(t))
+		require.NoError(t, err)
 	}
 }

@@ -119,7 +119,8 @@ func parsePressure(b []byte) (int64, int, bool) {
 // worker is suspect, so a monitor whose workers beat reads nothing.
 type machineLook struct {
 	overdue  int   // workers past their deadline without a beat
-	watched  int   // workers watched
+	silent   int   // workers without a beat for half their timeout
+	watched  int   // workers watched, parked spares aside
 	stallAt  int64 // mono ns of the monitor's last late wake
 	pressure int64 // cpuPressure, once read
 	avg10    int

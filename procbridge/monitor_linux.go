@@ -207,11 +207,12 @@ func (m *hangMonitor) run(ep int) {
 		next := int64(1<<63 - 1)
 		watching := false
 		hung = hung[:0]
-		ml := machineLook{watched: len(m.watch), stallAt: m.stallAt}
+		ml := machineLook{stallAt: m.stallAt}
 		for _, st := range m.watch {
-			if st.overdue(now) {
-				ml.overdue++
-			}
+			overdue, silent := st.overdue(now)
+			ml.overdue += b2i(overdue)
+			ml.silent += b2i(silent)
+			ml.watched += b2i(!st.parked)
 		}
 		for p, st := range m.watch {
 			at, isHung := st.check(now, &ml)
@@ -231,6 +232,7 @@ func (m *hangMonitor) run(ep int) {
 				watching = watching || st.suspect
 			}
 		}
+		m.stallAt = ml.stallAt // a late watchdog's wake, seen in the pass
 		if next == 1<<63-1 {
 			linux.SetTimer(m.timer, 0) // every worker's watchdog keeps its deadline
 			m.timerAt = 0
@@ -358,3 +360,10 @@ const idleWaitMax = 10_000
 // watchdog, so that one armed far ahead is found (audit): one wake a
 // second, a timerfd_gettime per watchdog.
 const auditWaitMax = 1_000
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

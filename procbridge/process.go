@@ -34,10 +34,10 @@ type Process struct {
 
 	events    chan Event
 	lines     chan Line
-	done      chan struct{} // closed when reaped and every goroutine is done
-	exited    chan struct{} // closed when reaped and classified
+	done      chan struct{} // closed when dead and every goroutine is done (the reap may follow)
+	exited    chan struct{} // closed when dead and classified
 	started   chan struct{} // closed when Start has emitted Ready or given up
-	dead      chan struct{} // closed when reaped and classified, before Exited is sent
+	dead      chan struct{} // closed when dead and classified, before Exited is sent
 	dyingDone chan struct{} // closed when the death-notice waiter is done
 	// dyingReleased: the process is reaped; its death-notice waiter ends.
 	dyingReleased atomic.Bool

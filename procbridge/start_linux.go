@@ -41,6 +41,7 @@ type osProcess struct {
 	dog      int           // the heartbeat watchdog timerfd, or -1; the monitor's once started
 	reaped   bool          // the monitor will not watch it (set under monitor.mu)
 	leaf     linux.Cgroup  // its cgroup, in cgroup mode (contain_linux.go)
+	gone     chan struct{} // closed once it is reaped (reap_linux.go)
 }
 
 // start is Start with the options of a group's member or a test.
@@ -289,6 +290,7 @@ func (p *Process) spawn(mode watchMode) error {
 	if !spec.usesSDK() && !spec.notifies() {
 		atomic.StoreUint32(p.lane.ReadyWord(), shm.ReadyYes)
 	}
+	p.os.gone = make(chan struct{})
 	go p.watch()
 	return nil
 }
@@ -379,6 +381,7 @@ func (p *Process) awaitReady(ctx context.Context) error {
 	p.reason.CompareAndSwap(reasonNone, reasonNotReady)
 	p.signalGroup(sigKill)
 	<-p.done
+	<-p.os.gone // a failed start leaves no zombie behind
 	if !received {
 		// The waiter sees the aborted word (or, at worst, its bounded
 		// sleep ends) and sends into the buffered channel.
@@ -500,39 +503,37 @@ func (p *Process) watch() {
 	// can be killed safely, grandchildren included.
 	unix.Kill(-p.pid, unix.SIGKILL)
 	p.endLeaf() // and whatever of its descendants left the group
+	// Its status, read without reaping it: the reap (the kernel flushes
+	// the process's /proc entries, tens of milliseconds on a loaded
+	// machine) is left to the reaper, off the path of Exited and so of a
+	// stop or a restart. Until then the zombie keeps its pid; from now on
+	// nothing signals it.
+	var info unix.Siginfo
+	for unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+	}
+	code, sig, core := exitStatusOf(&info)
 	p.mu.Lock()
 	p.reaped = true
 	if p.killTimer != nil {
 		p.killTimer.Stop()
 	}
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(p.pid, &ws, 0, nil)
-		if err != unix.EINTR {
-			break
-		}
-	}
 	p.mu.Unlock()
-	p.notifyStop() // before the watchdog closes, and before dead: READY=1 then an exit is a start
+	monitor.remove(p) // its probe's /proc files closed before the reap, and the watchdog
+	p.notifyStop()    // before the watchdog closes, and before dead: READY=1 then an exit is a start
 	if p.os.pidfd != nil {
 		p.os.pidfd.Close()
 	}
 	if p.os.sentinel != nil {
 		p.os.sentinel.Close()
 	}
-	monitor.remove(p) // and closes the watchdog
 	p.releaseSegment()
-
-	code, sig := ws.ExitStatus(), 0
-	if ws.Signaled() {
-		code, sig = -1, int(ws.Signal())
-	}
+	reaper.reap(p.pid, p.os.gone)
 	// The worker's ready word may add readiness (it said Ready and died
 	// before the bridge looked) but never take back what the bridge saw.
 	readySeen := p.readyMono.Load() != 0 || atomic.LoadUint32(p.lane.ReadyWord()) == shm.ReadyYes
 	p.atEnd.beats, p.atEnd.lastBeat = p.lane.Heartbeat()
 	p.atEnd.mark = p.lane.Mark()
-	p.exit = p.classify(code, sig, ws.CoreDump(), seen, readySeen)
+	p.exit = p.classify(code, sig, core, seen, readySeen)
 	p.err = p.exit.err(p.name, p.pid)
 	if xe, ok := p.err.(*ExitError); ok && p.exit.Kind == exitKilledViolation {
 		if v := p.violation.Load(); v != nil {

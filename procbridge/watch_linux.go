@@ -38,6 +38,7 @@ type hangState struct {
 	kind       string // what the last look saw, once hung (HangError.Kind)
 	ready      int64  // mono ns when it became ready (its first startGrace it is young)
 	lookedAt   int64  // mono ns of the last look at a suspect
+	heldAt     int64  // mono ns of the last look that found it held up, since its last progress (hang.Sample.HeldAt)
 	psi0       int64  // the machine's CPU pressure total when the watch opened (cpuPressure)
 	psi0At     int64  // mono ns when psi0 was read
 	psiOK      bool   // psi0 could be read
@@ -105,6 +106,7 @@ func (st *hangState) observe(now int64) bool {
 // clear ends a suspicion.
 func (st *hangState) clear() {
 	st.suspect = false
+	st.heldAt = 0
 	if st.probe != nil {
 		st.probe.close()
 		st.probe = nil
@@ -130,19 +132,24 @@ func (st *hangState) machine(s *hang.Sample, ml *machineLook, now int64) {
 	if psi, avg, ok := ml.cpuPressure(); ok && st.psiOK {
 		s.Pressure, s.PressureOver, s.PressureAvg = psi-st.psi0, now-st.psi0At, avg
 	}
-	s.Overdue, s.Watched = ml.overdue, ml.watched
+	s.Overdue, s.Silent, s.Watched = ml.overdue, ml.silent, ml.watched
 	s.Stalled = ml.stallAt > st.lookedAt
 	st.lookedAt = now
 }
 
 // overdue reports whether the worker is past its deadline without a beat
-// the monitor has seen or could see now (a read of its lane).
-func (st *hangState) overdue(now int64) bool {
-	if now < st.policy.Deadline(st.progress, st.ready) {
-		return false
+// the monitor has seen or could see now (a read of its lane), and whether
+// it is silent: without a beat for half its timeout. A parked spare, which
+// does not beat, is neither.
+func (st *hangState) overdue(now int64) (overdue, silent bool) {
+	if st.parked || now-st.progress < st.policy.Timeout/2 {
+		return false, false
 	}
 	count, _ := st.p.lane.Heartbeat()
-	return count == st.lastCount
+	if count != st.lastCount {
+		return false, false
+	}
+	return now >= st.policy.Deadline(st.progress, st.ready), true
 }
 
 // exact reports whether the worker's CPU is read exactly (threadProbe).
@@ -192,6 +199,12 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		// deadline. Reading the scheduler's accounting takes time (opening
 		// the probe, a few hundred microseconds), during which this thread
 		// may itself be descheduled: look at the heartbeat once more.
+		if now-st.watchAt() > stallMin {
+			// The monitor woke late to this worker's watchdog: the
+			// machine stalled, the worker's silence with it.
+			ml.stallAt = now
+			st.heldAt = now
+		}
 		st.probe = openProbe(st.p.pid)
 		s := st.sample()
 		sampled := mono.Now()
@@ -244,6 +257,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		Dead:       s.dead,
 		Stopped:    s.stopped,
 		Ready:      st.ready,
+		HeldAt:     st.heldAt,
 	}
 	st.machine(&hs, ml, now)
 	v := hang.Judge(st.policy, hs)
@@ -255,6 +269,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	case hang.Starved:
 		st.starved += v.Starved
 		st.cpu0, st.cpu0At = s.cpu, now
+		st.heldAt = now
 	}
 	st.tickLooked = st.tickLooked || v.TickLook
 	st.confirmAt = v.At

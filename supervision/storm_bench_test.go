@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -447,4 +448,84 @@ func cpuPressureTotal() int64 {
 	}
 	n, _ := strconv.ParseInt(string(bytes.TrimSpace(total)), 10, 64)
 	return n * 1000
+}
+
+// BenchmarkOverload: n "beat" workers at 10 ms / 100 ms under one
+// one_for_one supervisor: at 512 on two CPUs, more than the machine can
+// carry (each beat costs about 1 % of a core). They are started in order,
+// left to beat for 10 s, and the tree is stopped, in reverse order, each
+// child gone before the next is asked. Reported: the start (start-ns), the
+// hung verdicts on these healthy workers from the start to the end of the
+// stop (hung: each is a restart that adds to the load that starved it),
+// the restarts, the stop of the whole tree (stop-ns; the issue's "under
+// 5 s") and the machine's CPU pressure. Run it once: it saturates the
+// machine for about a minute.
+//
+//	go test -run '^$' -bench 'Overload/512' -benchtime 1x -timeout 10m ./supervision/
+func BenchmarkOverload(b *testing.B) {
+	for _, n := range []int{64, 512} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) { benchOverload(b, n) })
+	}
+}
+
+func benchOverload(b *testing.B, n int) {
+	ctx := context.Background()
+	hb := procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond}
+	spec := supervision.Spec{Intensity: supervision.Intensity{MaxRestarts: 1 << 30, Period: time.Second}}
+	for i := range n {
+		spec.Children = append(spec.Children, supervision.ChildSpec{
+			Name:    fmt.Sprintf("w%04d", i),
+			Process: &procbridge.Spec{Worker: "beat", Heartbeat: hb, ReadyTimeout: time.Minute},
+			Backoff: supervision.Backoff{Initial: -1},
+		})
+	}
+	var hung, restarts atomic.Int64
+	var mu sync.Mutex
+	kinds := map[string]int{}
+	var took []time.Duration // each child's stop, from SIGTERM to gone
+	on := func(ev supervision.Event) {
+		switch e := ev.(type) {
+		case supervision.ChildProcess:
+			if h, ok := e.Event.(procbridge.Hung); ok {
+				hung.Add(1)
+				mu.Lock()
+				kinds[h.Err.Kind]++
+				mu.Unlock()
+			}
+		case supervision.ChildRestarting:
+			restarts.Add(1)
+		case supervision.ChildStopped:
+			mu.Lock()
+			took = append(took, e.Took)
+			mu.Unlock()
+		}
+	}
+	psi0, at0 := cpuPressureTotal(), time.Now()
+	for b.Loop() {
+		began := time.Now()
+		tree, err := supervision.Start(ctx, spec, supervision.Options{OnEvent: on})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(began)), "start-ns")
+		<-time.After(10 * time.Second)
+		began = time.Now()
+		if _, err := tree.Stop(ctx); err != nil {
+			b.Error(err)
+		}
+		b.ReportMetric(float64(time.Since(began)), "stop-ns")
+	}
+	b.ReportMetric(float64(hung.Load()), "hung")
+	b.ReportMetric(float64(restarts.Load()), "restarts")
+	b.ReportMetric(100*float64(cpuPressureTotal()-psi0)/float64(time.Since(at0)), "psi-some-%")
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(took)
+	var sum time.Duration
+	for _, d := range took {
+		sum += d
+	}
+	b.ReportMetric(float64(pct(took, 50)), "stop1-p50-ns")
+	b.ReportMetric(float64(sum), "stop1-sum-ns")
+	b.Logf("hung verdicts by kind: %v; child stops p50 %v p90 %v max %v", kinds, pct(took, 50), pct(took, 90), pct(took, 100))
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -655,6 +656,32 @@ children:
 	}
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
+}
+
+// TestRunInstancesTogether: instances start together, not each after the
+// last is ready. Each of the four is ready only once all four have
+// started, so one at a time the first never gets ready.
+func TestRunInstancesTogether(t *testing.T) {
+	dir := t.TempDir()
+	p := startRun(t, fmt.Sprintf(`
+children:
+  - name: pool
+    supervisor:
+      strategy: simple_one_for_one
+      template:
+        name: conn
+        command: sh
+        args: [-c, 'touch %[1]s/$0; until [ $(ls %[1]s | wc -l) -ge 4 ]; do sleep 0.01; done; echo >&7; exec sleep 1000']
+        notification_fd: 7
+        ready_timeout: 20s
+      instances: [[a], [b], [c], [d]]
+`, dir))
+	for i := 1; i <= 4; i++ {
+		p.waitFor(fmt.Sprintf("conn-%d ready", i), msg("child ready", fmt.Sprintf("conn-%d", i)))
+	}
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
+	assert.NotContains(t, p.transcript(), "could not start an instance")
 }
 
 // TestRunHotStandby: killing the primary of a hot-standby child promotes

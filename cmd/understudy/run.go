@@ -458,22 +458,35 @@ func untilSignal(sigs <-chan os.Signal, fn func(context.Context) error, first fu
 }
 
 // startInstances starts the instances the file declares for the
-// simple_one_for_one supervisor at path sup.
+// simple_one_for_one supervisor at path sup, all at once: the supervisor
+// starts them concurrently, so each instance's name ("conn-3") follows the
+// order its request arrived in, not the file's. The first failure ends the
+// requests not yet answered, and is the one logged.
 func (r *runner) startInstances(ctx context.Context, tree *supervision.Tree, f *spec.File, sup []string) {
 	s := tree.Supervisor(sup...)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var failed sync.Once
 	for _, in := range f.Instances {
 		if !slices.Equal(in.Supervisor, sup) {
 			continue
 		}
-		c, err := s.StartSimpleChild(ctx, in.Args...)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.log.Error("could not start an instance", "supervisor", s.Path(), "args", in.Args, "err", err)
+		wg.Go(func() {
+			c, err := s.StartSimpleChild(ctx, in.Args...)
+			if err != nil {
+				failed.Do(func() {
+					if ctx.Err() == nil {
+						r.log.Error("could not start an instance", "supervisor", s.Path(), "args", in.Args, "err", err)
+					}
+					cancel()
+				})
+				return
 			}
-			return
-		}
-		r.log.Debug("instance started", "supervisor", s.Path(), "child", c.Name)
+			r.log.Debug("instance started", "supervisor", s.Path(), "child", c.Name)
+		})
 	}
+	wg.Wait()
 }
 
 // onEvent keeps the control's account of how children ended, and notices

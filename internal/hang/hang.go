@@ -21,6 +21,9 @@
 //     (and a quarter of a window in all), or a whole Interval of CPU since
 //     the watch opened. A loop that gets a CPU makes progress within its
 //     loop's time, so this is a hang on a busy machine as on an idle one.
+//     (While the machine holds the worker up, below, only the whole
+//     Interval counts: half of a short window is as often the runtime's
+//     own threads running in a slice its loop did not get.)
 //     So is a thread in SCHED_FIFO at its expected priority that is
 //     runnable or in the kernel: nothing of normal priority keeps it off a
 //     CPU, so past its deadline it overruns.
@@ -53,15 +56,24 @@
 //     is looked at again every HeldUpWindow until its silence reaches the
 //     Cap. On a saturated machine (many workers overdue at once,
 //     ManyOverdue, or CPU pressure while the worker itself is runnable or
-//     waited for a CPU) or a stalled one (the watchdog itself woke late
-//     since its last look: the machine's timers fire late), until its
-//     silence reaches HeldUpMax. Then it is hung, held up. So a worker that
+//     waited for a CPU) or a stalled one, until its silence reaches
+//     HeldUpMax. Then it is hung, held up. A stalled machine is one whose
+//     timers fired late: the watchdog itself woke late since its last look,
+//     or the workers stopped beating together (StalledTogether: a stall of
+//     the host stops every worker on the CPUs it did not run, with every
+//     thread asleep and no trace in the machine's own pressure account,
+//     where a hang stops one). Once held up, a worker asleep is granted a
+//     Timeout past the last look that found it held up: the silence while
+//     the machine held it is not counted against it. So a worker that
 //     stopped beating is killed at most HeldUpMax after its last beat; a
-//     spinning one, or one stopped by a signal (SIGSTOP, a debugger), at
-//     once.
+//     spinning one once it has run an Interval, and one stopped by a signal
+//     (SIGSTOP, a debugger) at once.
 //
 // What it cannot tell: a worker whose own loop did not run, while the
-// machine was idle, looks from outside exactly like a hung one. A young
+// machine was idle, looks from outside exactly like a hung one; so does a
+// worker alone on a CPU the host did not run, while the others beat. And
+// three or more workers, half of those watched, that hang asleep at once
+// look like a stall: they are killed at HeldUpMax. A young
 // worker whose 2 ms sleep ran 6 ms long, every thread asleep, is called
 // asleep; one whose sleep ran long while its runtime's other threads ran
 // half the window is called spinning. The table tests name every such
@@ -142,6 +154,15 @@ const PressureShare = 25
 // hang looks like; many at once is the machine.
 func ManyOverdue(overdue, watched int) bool { return overdue >= max(4, watched/20) }
 
+// StalledTogether reports whether silent workers out of watched say that
+// the machine, not the worker, stopped: at least three (this one and two
+// others) and at least half of those watched have gone without a beat for
+// half their timeout at once. A machine stall (the host did not run the
+// machine's CPUs, or not the one that holds the workers' timers) stops
+// every worker on it at the same instant, with every thread asleep and no
+// trace in the machine's own pressure account; a hang stops one.
+func StalledTogether(silent, watched int) bool { return silent >= 3 && 2*silent >= watched }
+
 // Deadline is when a worker whose last progress was at progress, and
 // which became ready at ready, is due: a Timeout after its progress, and
 // not before a Timeout after its first StartGrace.
@@ -190,8 +211,13 @@ type Sample struct {
 	PressureOver int64 // ns since the pressure's first reading (the watch's opening)
 	PressureAvg  int   // the kernel's 10 s average of the same, in percent: a burst in a short watch on an idle machine is not pressure
 	Overdue      int   // workers past their deadline at this look, this one included
+	Silent       int   // workers without a beat for half their timeout at this look, this one included
 	Watched      int   // workers watched
-	Stalled      bool  // the watchdog woke more than a millisecond late since its last look
+	Stalled      bool  // the watchdog woke more than a scheduler tick late since its last look
+	// HeldAt is the last look that found the worker held up (Starved), 0
+	// if none: the silence up to it was the machine's, and a worker asleep
+	// after it is granted a Timeout from it before it is called asleep.
+	HeldAt int64
 }
 
 // Verdict is what to do after a look.
@@ -225,9 +251,6 @@ func Judge(p Policy, s Sample) Verdict {
 		// its deadline: never judged before the deadline.
 		return Verdict{Step: Look, At: deadline}
 	}
-	ranHalf := s.Ran >= p.Window/4 && 2*s.Ran >= s.Elapsed
-	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
-		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
 	heldUp := s.InKernel || (s.Runnable || s.Waited > 0) && (s.Busy || s.Exact)
 	// The machine holds the worker up: saturated (many overdue, or CPU
 	// pressure while the worker itself waits for a CPU) or stalled, up to
@@ -235,9 +258,19 @@ func Judge(p Policy, s Sample) Verdict {
 	asked := p.HeldUpMax > 0 && !s.Stopped && s.Now >= deadline
 	pressed := asked && s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver &&
 		s.PressureAvg >= PressureShare
-	saturated := asked && (ManyOverdue(s.Overdue, s.Watched) || s.Stalled) ||
+	stalled := asked && (s.Stalled || StalledTogether(s.Silent, s.Watched))
+	saturated := asked && ManyOverdue(s.Overdue, s.Watched) || stalled ||
 		pressed && (s.Runnable || s.Waited > 0)
 	machine := saturated || pressed
+	// Spinning: half the window on a CPU, or a whole Interval since the
+	// watch opened. While the machine holds the worker up, only the
+	// Interval: half of a short window is as often the runtime's own
+	// threads (a young process's collector, its page faults) running in a
+	// slice the beating loop did not get, and a loop that spins shows its
+	// Interval of CPU within a few held-up windows.
+	ranHalf := s.Ran >= p.Window/4 && 2*s.Ran >= s.Elapsed && !machine
+	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
+		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
 	limit := p.Cap
 	if saturated {
 		limit = max(p.HeldUpMax, p.Cap)
@@ -263,8 +296,21 @@ func Judge(p Policy, s Sample) Verdict {
 		return Verdict{Step: Hung, Kind: HeldUp}
 	case p.Tick > 0 && s.Runnable && !s.TickLooked:
 		return Verdict{Step: Look, At: s.Now + p.Tick, TickLook: true}
-	case s.Now < deadline+p.Grace:
-		return Verdict{Step: Look, At: deadline + p.Grace}
+	case s.Now < asleepAt(p, s, deadline):
+		return Verdict{Step: Look, At: asleepAt(p, s, deadline)}
 	}
 	return Verdict{Step: Hung, Kind: Asleep}
+}
+
+// asleepAt is when a worker with nothing runnable is called asleep: the
+// Grace past its deadline, and, once the machine has held it up, not
+// before a Timeout past the last look that found it held up (the silence
+// while the machine held it is not counted against it), yet never later
+// than HeldUpMax after its last progress.
+func asleepAt(p Policy, s Sample, deadline int64) int64 {
+	at := deadline
+	if s.HeldAt > 0 && p.HeldUpMax > 0 {
+		at = max(at, min(s.HeldAt+p.Timeout, s.Progress+max(p.HeldUpMax, p.Cap)))
+	}
+	return at + p.Grace
 }

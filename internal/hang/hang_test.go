@@ -381,10 +381,31 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Hung, Kind: Asleep},
 		},
 		{
-			"a spinner on a saturated machine (PSI 90 %, 40 of 128 overdue): spinning, at once",
+			"a spinner on a saturated machine (PSI 90 %, 40 of 128 overdue), 4 ms on a CPU since the watch opened: held up until it shows an interval",
 			storm,
 			Sample{Due: us(100_000), Now: us(100_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
 				Ran: us(4000), Elapsed: us(6100), RanSince: us(4000), Waited: us(2000), Pressure: us(5490), PressureOver: us(6100), PressureAvg: 90, Overdue: 40, Watched: 128},
+			Verdict{Step: Starved, At: us(150_100), Starved: us(50_100)},
+		},
+		{
+			"the same spinner a held-up window later, 14 ms on a CPU since the watch opened: spinning",
+			storm,
+			Sample{Due: us(150_100), Now: us(150_200), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(10_000), Elapsed: us(50_100), RanSince: us(14_000), Waited: us(40_000), Pressure: us(45_000), PressureOver: us(56_200), PressureAvg: 90, Overdue: 40, Watched: 128},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a healthy worker after a restart storm (PSI 98 %), its runtime's threads on a CPU 1.5 ms of the 2 ms window, its loop not run: held up, not spinning",
+			storm,
+			Sample{Due: us(100_000), Now: us(100_400), SuspectAt: us(94_000), Ready: -us(300_000), CPUOK: true, Exact: true, Busy: true,
+				Ran: us(1500), Elapsed: us(2400), RanSince: us(1500), Pressure: us(6000), PressureOver: us(6400), PressureAvg: 98},
+			Verdict{Step: Starved, At: us(150_400), Starved: us(50_400)},
+		},
+		{
+			"the same on an idle machine: spinning (from outside, a loop that spins)",
+			storm,
+			Sample{Due: us(100_000), Now: us(100_400), SuspectAt: us(94_000), Ready: -us(300_000), CPUOK: true, Exact: true,
+				Ran: us(1500), Elapsed: us(2400), RanSince: us(1500), PressureOver: us(6400), PressureAvg: 2},
 			Verdict{Step: Hung, Kind: Spinning},
 		},
 		{
@@ -409,11 +430,93 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Hung, Kind: HeldUp},
 		},
 		{
-			"a sleeping hang on an idle machine whose monitor stalled once: one held-up window, then asleep",
+			"a sleeping hang on an idle machine whose monitor stalled once, 50 ms after the look that held it up: a timeout from that look",
 			storm,
 			Sample{Due: us(152_100), Now: us(152_200), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
-				Elapsed: us(50_100), Pressure: us(100), PressureOver: us(50_100), PressureAvg: 2},
+				Elapsed: us(50_100), Pressure: us(100), PressureOver: us(50_100), PressureAvg: 2, HeldAt: us(102_100)},
+			Verdict{Step: Look, At: us(204_100)},
+		},
+		{
+			"a sleeping hang on an idle machine whose monitor stalled once, a timeout after the look that held it up: asleep",
+			storm,
+			Sample{Due: us(204_100), Now: us(204_200), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(52_100), Pressure: us(100), PressureOver: us(52_100), PressureAvg: 2, HeldAt: us(102_100)},
 			Verdict{Step: Hung, Kind: Asleep},
+		},
+
+		// A machine stall the guest's pressure account does not show: the
+		// host did not run the CPU that holds the workers' timers, so every
+		// worker on it stopped at once, every thread asleep, nothing waiting
+		// on a run queue. (The soak's false "hung (asleep)" at 102 ms.)
+		{
+			"asleep, silence 102 ms, no pressure in the watch (PSI 10 s average 98 %), the two other workers silent as long: held up, looked at again 50 ms later",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), PressureOver: us(8100), PressureAvg: 98, Silent: 3, Watched: 3},
+			Verdict{Step: Starved, At: us(152_100), Starved: us(50_100)},
+		},
+		{
+			"asleep, silence 102 ms, no pressure in the watch, the other two workers beating: asleep at the sleeper's window",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), PressureOver: us(8100), PressureAvg: 98, Silent: 1, Watched: 3},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"asleep, one other worker of 3 silent as long: two are not a stall, asleep",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), Silent: 2, Watched: 3},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"asleep, 3 of 8 workers silent: less than half, asleep",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), Silent: 3, Watched: 8},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"2 ms / 5 ms workers, all 8 silent in a stall, 300 ms of silence: held up past the 250 ms cap",
+			young,
+			Sample{Due: us(300_000), Now: us(300_100), SuspectAt: us(3500), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(4100), Pressure: us(4000), PressureOver: us(296_600), PressureAvg: 90, Silent: 8, Watched: 8},
+			Verdict{Step: Starved, At: us(350_100), Starved: us(50_100)},
+		},
+		{
+			"the stall ended (the others beat again), asleep 50 ms after the look that held it up: a timeout from that look",
+			storm,
+			Sample{Due: us(152_100), Now: us(152_200), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Silent: 1, Watched: 3, HeldAt: us(102_100)},
+			Verdict{Step: Look, At: us(204_100)},
+		},
+		{
+			"every worker silent for 30 s, the documented maximum: hung, held up",
+			storm,
+			Sample{Due: us(30_000_000), Now: us(30_000_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Silent: 3, Watched: 3, HeldAt: us(29_950_000)},
+			Verdict{Step: Hung, Kind: HeldUp},
+		},
+		{
+			"asleep right after a stall that ended near the maximum: called at the maximum, not a timeout past it",
+			storm,
+			Sample{Due: us(29_990_000), Now: us(29_990_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Silent: 1, Watched: 3, HeldAt: us(29_950_000)},
+			Verdict{Step: Look, At: us(30_002_000)},
+		},
+		{
+			"a stopped worker (SIGSTOP) while every worker is silent: asleep at once",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Stopped: true, CPUOK: true, Exact: true,
+				Elapsed: us(8100), Silent: 3, Watched: 3},
+			Verdict{Step: Hung, Kind: Asleep},
+		},
+		{
+			"a spinner while every worker is silent, a whole interval on a CPU since the watch opened: spinning",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true,
+				Ran: us(7000), Elapsed: us(8100), RanSince: us(10_000), Silent: 3, Watched: 3},
+			Verdict{Step: Hung, Kind: Spinning},
 		},
 
 		// The in-cycle watchdog: its first look is at the deadline, with no
