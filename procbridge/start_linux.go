@@ -93,6 +93,7 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 		return nil, &SpecError{Field: "segment", Value: seg.name, Reason: "closed"}
 	}
 	p.segment, p.seg, p.lane = seg, seg.seg, seg.seg.Lane(o.lane)
+	seg.members[o.lane].Store(p)
 	p.lane.Reset()
 	p.seg.ResetAttachVerdict()
 	if testSegmentVersion != 0 {
