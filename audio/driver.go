@@ -293,7 +293,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			d.stalled(C, mono.Now()-wake)
 		}
 		end := mono.Now()
-		if d.rt && !missed && d.lastFinish(C) > deadline {
+		if d.rt && !missed && d.lastFinish(C, end) > deadline {
 			// Complete, but after its deadline (the driver was woken
 			// late): the sound card would have played silence already.
 			missed = true
@@ -404,11 +404,13 @@ func (d *driver) done(i int, C uint64) (int, bool) {
 	return -1, false
 }
 
-// complete reports whether every node has published block C: every node
-// feeds a terminal node, directly or not, and a node is woken only once
-// all its inputs are published.
+// complete reports whether every node has published block C in a lane
+// that served its host. Every node feeds a terminal node, directly or not,
+// and a node is woken only once all its inputs are published, so the
+// terminals would tell; but the nodes believe a publication in any lane,
+// and the driver only in a lane that served, so it asks every node.
 func (d *driver) complete(C uint64) bool {
-	for _, i := range d.e.t.terminals {
+	for i := range d.nodes {
 		if _, ok := d.done(i, C); !ok {
 			return false
 		}
@@ -630,12 +632,14 @@ func (d *driver) fence(i int, C uint64, now int64) {
 	d.s.fenced[i] = fence{cycle: C, at: at, woke: woke, from: from, to: to}
 }
 
-// lastFinish returns when the last node published block C.
-func (d *driver) lastFinish(C uint64) int64 {
+// lastFinish returns when the last node published block C, as the nodes
+// say, but no later than end, when the driver saw the cycle complete: a
+// finish time still to come cannot make the whole cycle late.
+func (d *driver) lastFinish(C uint64, end int64) int64 {
 	var last int64
 	for i, n := range d.nodes {
 		if l, ok := d.done(i, C); ok {
-			last = max(last, atomic.LoadInt64(n.Lane(l).FinishAt()))
+			last = max(last, min(atomic.LoadInt64(n.Lane(l).FinishAt()), end))
 		}
 	}
 	return last
@@ -674,9 +678,12 @@ func (d *driver) account(C uint64, start, deadline, end int64) {
 	late := false
 	for i, n := range d.nodes {
 		ns := &s.nodes[i]
-		l, _ := d.done(i, C)
+		l, ok := d.done(i, C)
+		if !ok {
+			continue // complete says every node is done; never index lane -1
+		}
 		r := n.Lane(l)
-		fin := atomic.LoadInt64(r.FinishAt())
+		fin := min(atomic.LoadInt64(r.FinishAt()), end)
 		ns.cycles++
 		rel := fin - deadline
 		if !ns.seen || rel > ns.worst {
@@ -892,7 +899,12 @@ func (d *driver) record(ctx context.Context, C uint64, missed bool) {
 		clear(slot)
 	} else {
 		for c, s := range d.e.sinks {
-			l, _ := d.done(s.node, C)
+			l, ok := d.done(s.node, C)
+			if !ok {
+				clear(slot) // complete says every node is done; never index lane -1
+				d.e.sink.commit()
+				return
+			}
 			d.views[c] = d.nodes[s.node].Lane(l).Out(s.port)
 		}
 		ch := len(d.views)

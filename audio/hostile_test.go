@@ -180,9 +180,18 @@ func (w *laneLiar) Process(_ []byte, in, out [][]float32) {
 // lanes is not believed: a block counts only from the lane that serves its
 // node's host, so the driver's watchdog fences it and its spare takes over.
 func TestHostileDoneLane(t *testing.T) {
-	clearMarks(t, "lane-liar")
-	reps, _ := runHostile(t, liarGraph("lane-liar"), nil, 200)
-	assert.True(t, liarFailover(t, reps[0]).Watchdog, "failed over by the watchdog")
+	// The liar feeds nothing, or feeds a gain: the gain's process believes
+	// the claim and computes from the spare's lane, but the driver does not.
+	fed := liarGraph("lane-liar")
+	fed.Nodes = append(fed.Nodes, Node{Name: "out", Kind: "gain"})
+	fed.Edges = append(fed.Edges, Edge{From: Port{"liar", 0}, To: Port{"out", 0}})
+	for name, g := range map[string]Graph{"terminal": liarGraph("lane-liar"), "feeding": fed} {
+		t.Run(name, func(t *testing.T) {
+			clearMarks(t, "lane-liar")
+			reps, _ := runHostile(t, g, nil, 200)
+			assert.True(t, liarFailover(t, reps[0]).Watchdog, "failed over by the watchdog")
+		})
+	}
 }
 
 // req-liar passes its input through; at its process's 50th block, the
