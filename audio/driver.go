@@ -106,7 +106,6 @@ type driver struct {
 	watchdog int64
 	slack    int64
 	fenceAt  []int64    // per host, the last fence (0: none this cycle)
-	askedAt  []int64    // per host, when the graph asked it while its request word did not (0: not seen)
 	seen     []*hostRun // per host, the incarnation the watchdog watches
 	probeAt  []int64    // per host, when the watchdog began watching it run (0: not yet)
 	probeRun []int64    // per host, its CPU time then
@@ -149,7 +148,6 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		e: e, b: e.b, rt: e.cfg.RealTime,
 		period: int64(e.period), watchdog: int64(e.watchdog), slack: int64(e.slack),
 		fenceAt:  make([]int64, len(e.t.members)),
-		askedAt:  make([]int64, len(e.t.members)),
 		served:   make([]uint32, len(e.t.members)),
 		seen:     make([]*hostRun, len(e.t.members)),
 		probeAt:  make([]int64, len(e.t.members)),
@@ -214,7 +212,6 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		}
 		var start, deadline int64
 		clear(d.fenceAt)
-		clear(d.askedAt)
 		clear(d.probeAt)
 		clear(d.credit)
 		d.stall = 0
@@ -429,19 +426,24 @@ func (d *driver) deadlineOf(h int, C uint64, now int64) int64 {
 
 // asked reports whether host h is asked for block C: its request word says
 // so, or, the word being any node process's to write, the graph does (it
-// is a source, or every node outside it that feeds it has published C). A
-// host the graph asks while its word says otherwise is watched from when
-// the driver first saw it so: a word rewritten cannot hide a node from
-// the watchdog.
+// is a source, or every node outside it that feeds it has published C).
+// A host the graph asks while its word says otherwise is asked by the
+// driver itself, now: a predecessor held up between its publication and
+// its wake-up, or a word rewritten, neither hides a node from the
+// watchdog nor has it judged for a wake it never had.
 func (d *driver) asked(h int, C uint64, now int64) bool {
-	if atomic.LoadUint64(d.hosts[h].Req()) == C {
+	host := d.hosts[h]
+	req := atomic.LoadUint64(host.Req())
+	if req == C {
 		return true
 	}
 	if !d.graphAsks(h, C) {
 		return false
 	}
-	if d.askedAt[h] == 0 {
-		d.askedAt[h] = now
+	atomic.StoreInt64(host.WakeAt(), now)
+	if atomic.CompareAndSwapUint64(host.Req(), req, C) {
+		atomic.StoreUint32(host.Wake(), uint32(C))
+		linux.FutexWake(host.Wake(), 1<<30)
 	}
 	return true
 }
@@ -466,7 +468,7 @@ func (d *driver) wokeAt(h int, now int64) int64 {
 	if w < d.start || w > now && w > mono.Now() {
 		w = d.start
 	}
-	return max(w, d.fenceAt[h], d.askedAt[h])
+	return max(w, d.fenceAt[h])
 }
 
 // due returns when the watchdog looks at host h next, woken (or last
