@@ -340,7 +340,7 @@ func (s *Segment) ringFault(r *shm.Ring, producer bool, err error) error {
 // blameRing reports the primary for a corrupt ring r.
 func (s *Segment) blameRing(r *shm.Ring, err error) {
 	p := s.members[s.primaryLane()].Load()
-	if p == nil {
+	if p == nil || p.pid <= 0 {
 		return
 	}
 	word := "ring to the worker"

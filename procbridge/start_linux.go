@@ -93,7 +93,6 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 		return nil, &SpecError{Field: "segment", Value: seg.name, Reason: "closed"}
 	}
 	p.segment, p.seg, p.lane = seg, seg.seg, seg.seg.Lane(o.lane)
-	seg.members[o.lane].Store(p)
 	p.lane.Reset()
 	p.seg.ResetAttachVerdict()
 	if testSegmentVersion != 0 {
@@ -103,6 +102,7 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 		p.releaseSegment()
 		return nil, fmt.Errorf("procbridge: start %s: %w", p.name, err)
 	}
+	seg.members[o.lane].Store(p) // a process with a pid: one that can be blamed
 	if err := p.awaitReady(ctx); err != nil {
 		return nil, err
 	}
