@@ -56,6 +56,10 @@ type runStats struct {
 	stalls       int
 	stallMax     int64
 	missingStall uint64 // missing blocks a stall accounts for
+	// The driver's wakes on its futex word before their timeout, and the
+	// cycles in which they passed their budget (a node kept changing or
+	// waking the word).
+	wakes, storms uint64
 }
 
 type nodeStats struct {
@@ -108,6 +112,7 @@ type driver struct {
 	window   int64      // how long the watchdog watches a runnable node
 	credit   []int64    // per host, the machine stalls its watch is moved by
 	stall    int64      // this cycle's machine stalls, summed
+	served   []uint32   // per host, the lanes its segment named primary during the cycle
 	behind   string     // the cycle began late, in the wake of missing blocks of this cause
 	policy   hang.Policy
 	start    int64 // when the current block began
@@ -143,6 +148,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		e: e, b: e.b, rt: e.cfg.RealTime,
 		period: int64(e.period), watchdog: int64(e.watchdog), slack: int64(e.slack),
 		fenceAt:  make([]int64, len(e.t.members)),
+		served:   make([]uint32, len(e.t.members)),
 		seen:     make([]*hostRun, len(e.t.members)),
 		probeAt:  make([]int64, len(e.t.members)),
 		probeRun: make([]int64, len(e.t.members)),
@@ -240,12 +246,16 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		atomic.StoreUint32(d.b.CycleBase(), base)
 		now := mono.Now()
 		d.midCycle = true
+		clear(d.served)
+		d.serving()
 		for _, h := range e.t.hostSources {
 			wakeHost(d.hosts[h], C, now)
 		}
 		missed := false
+		early := 0
 		for {
 			seen := atomic.LoadUint32(driverWord)
+			d.serving()
 			if d.complete(C) {
 				break
 			}
@@ -258,14 +268,29 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 				d.miss(C)
 			}
 			wake := d.next(C, now, deadline, missed)
-			linux.FutexWaitUntil(driverWord, seen, wake)
+			if early < d.wakeBudget() {
+				if !linux.FutexWaitUntil(driverWord, seen, wake) {
+					early++
+					d.s.wakes++
+				}
+			} else {
+				// The word is any node's to write and to wake: one that
+				// kept doing so would have the driver, the engine's
+				// highest thread, spin. Past the cycle's budget of early
+				// wakes, it looks a fraction of a period at a time.
+				if early == d.wakeBudget() {
+					early++
+					d.s.storms++
+				}
+				linux.SleepUntil(min(wake, now+d.nap()))
+			}
 			// Woken past its own timeout (by it, or by a node's wake
 			// that came as late): a stall, even if the cycle is
 			// complete now.
 			d.stalled(C, mono.Now()-wake)
 		}
 		end := mono.Now()
-		if d.rt && !missed && d.lastFinish(C) > deadline {
+		if d.rt && !missed && d.lastFinish(C, end) > deadline {
 			// Complete, but after its deadline (the driver was woken
 			// late): the sound card would have played silence already.
 			missed = true
@@ -285,6 +310,31 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 	return nil
 }
 
+// wakeBudget is how many times in a cycle the driver's wait on its futex
+// word may end before its timeout: each terminal node adds to the word
+// once a cycle, and the last of them wakes it.
+func (d *driver) wakeBudget() int { return 2*len(d.e.t.terminals) + 16 }
+
+// nap is how long the driver sleeps between looks once a cycle's early
+// wakes passed their budget: an eighth of a period, at most a watchdog
+// window, at least 50 µs.
+func (d *driver) nap() int64 {
+	return max(min(d.window, d.period/8), int64(50*time.Microsecond))
+}
+
+// serving notes, for each host, the lane its segment names primary now.
+// A block counts only from a lane that served its host during the cycle:
+// every process can write every lane's record, and a claim from a parked
+// spare's lane, or from a lane no process serves, is not a publication.
+func (d *driver) serving() {
+	for h := range d.served {
+		if r := d.e.hosts[h].Load(); r != nil {
+			_, l := r.seg.Control()
+			d.served[h] |= 1 << l
+		}
+	}
+}
+
 // stalled notes that the driver woke late by late: past a watchdog window,
 // the machine did not run it (the driver is the highest thread of the
 // engine: a host that paused the virtual machine, or the Go scheduler
@@ -300,8 +350,8 @@ func (d *driver) stalled(C uint64, late int64) {
 	s.stalls++
 	s.stallMax = max(s.stallMax, late)
 	d.stall += late
-	for h, host := range d.hosts {
-		if atomic.LoadUint64(host.Req()) != C || d.hostDone(h, C) {
+	for h := range d.hosts {
+		if !d.asked(h, C, mono.Now()) || d.hostDone(h, C) {
 			continue
 		}
 		if d.probeAt[h] != 0 {
@@ -337,22 +387,27 @@ func (d *driver) cause(h int) string {
 	return causeLate
 }
 
-// done reports whether node i has published block C, and in which lane.
+// done reports whether node i has published block C, and in which lane:
+// one that served its host during the cycle (serving), whose last cycle
+// published is exactly C. Any other value is ignored.
 func (d *driver) done(i int, C uint64) (int, bool) {
 	n := d.nodes[i]
+	served := d.served[d.e.t.hostOf[i]]
 	for l := range d.e.lanes {
-		if atomic.LoadUint64(n.Lane(l).Done()) == C {
+		if served&(1<<l) != 0 && atomic.LoadUint64(n.Lane(l).Done()) == C {
 			return l, true
 		}
 	}
 	return -1, false
 }
 
-// complete reports whether every node has published block C: every node
-// feeds a terminal node, directly or not, and a node is woken only once
-// all its inputs are published.
+// complete reports whether every node has published block C in a lane
+// that served its host. Every node feeds a terminal node, directly or not,
+// and a node is woken only once all its inputs are published, so the
+// terminals would tell; but the nodes believe a publication in any lane,
+// and the driver only in a lane that served, so it asks every node.
 func (d *driver) complete(C uint64) bool {
-	for _, i := range d.e.t.terminals {
+	for i := range d.nodes {
 		if _, ok := d.done(i, C); !ok {
 			return false
 		}
@@ -363,14 +418,45 @@ func (d *driver) complete(C uint64) bool {
 // deadlineOf returns when host h, woken for C and not done with it, is
 // fenced, or 0 when it is not running C.
 func (d *driver) deadlineOf(h int, C uint64, now int64) int64 {
-	host := d.hosts[h]
-	if atomic.LoadUint64(host.Req()) != C {
-		return 0
-	}
-	if d.hostDone(h, C) {
+	if !d.asked(h, C, now) || d.hostDone(h, C) {
 		return 0
 	}
 	return d.due(h, d.wokeAt(h, now))
+}
+
+// asked reports whether host h is asked for block C: its request word says
+// so, or, the word being any node process's to write, the graph does (it
+// is a source, or every node outside it that feeds it has published C).
+// A host the graph asks while its word says otherwise is asked by the
+// driver itself, now: a predecessor held up between its publication and
+// its wake-up, or a word rewritten, neither hides a node from the
+// watchdog nor has it judged for a wake it never had.
+func (d *driver) asked(h int, C uint64, now int64) bool {
+	host := d.hosts[h]
+	req := atomic.LoadUint64(host.Req())
+	if req == C {
+		return true
+	}
+	if !d.graphAsks(h, C) {
+		return false
+	}
+	atomic.StoreInt64(host.WakeAt(), now)
+	if atomic.CompareAndSwapUint64(host.Req(), req, C) {
+		atomic.StoreUint32(host.Wake(), uint32(C))
+		linux.FutexWake(host.Wake(), 1<<30)
+	}
+	return true
+}
+
+// graphAsks reports whether the graph asks host h for block C: it is a
+// source, or every node outside it that feeds it has published C.
+func (d *driver) graphAsks(h int, C uint64) bool {
+	for _, p := range d.e.t.hostPreds[h] {
+		if _, ok := d.done(p, C); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // wokeAt returns when host h was woken for the block under way, or last
@@ -434,7 +520,10 @@ func (d *driver) watch(ctx context.Context, C uint64, now int64) error {
 // (to notice ctx and a supervisor giving up).
 func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 	next := now + int64(20*time.Millisecond)
-	if d.rt && !missed {
+	if d.rt && !missed || !d.rt && now < deadline {
+		// Offline too: a node that keeps the terminals from waking the
+		// driver (its cycle base rewritten) costs a block's slack, not
+		// the 20 ms look.
 		next = min(next, deadline)
 	}
 	for h := range d.hosts {
@@ -468,9 +557,13 @@ func (d *driver) expire(i int, C uint64, now int64) {
 	r := host.Lane(lane)
 	woke := d.wokeAt(i, now)
 	task := linux.Task{State: 'R'} // a spare still taking over: give it its time
-	if atomic.LoadUint32(r.State()) == bus.LaneActive {
+	if pid := hr.pid(lane); pid != 0 && atomic.LoadUint32(r.State()) == bus.LaneActive {
+		// The process is the one the group started in the lane, not the
+		// pid its record claims; the loop's thread is the record's claim,
+		// believed only as a thread of that process (/proc/<pid>/task/<tid>):
+		// a thread that is not its own is judged gone.
 		var ok bool
-		if task, ok = linux.ReadTask(int(atomic.LoadUint32(r.Pid())), int(atomic.LoadUint32(r.Tid()))); !ok {
+		if task, ok = linux.ReadTask(pid, int(atomic.LoadUint32(r.Tid()))); !ok {
 			task.State = 'X'
 		}
 	}
@@ -513,6 +606,14 @@ func (d *driver) fence(i int, C uint64, now int64) {
 	seg := r.seg
 	_, from := seg.Control()
 	woke := d.wokeAt(i, now)
+	if host := d.hosts[i]; atomic.LoadUint64(host.Req()) != C {
+		// Its request word was rewritten: ask it again, for the spare
+		// about to take over (or the primary, if it merely missed it).
+		atomic.StoreInt64(host.WakeAt(), now)
+		atomic.StoreUint64(host.Req(), C)
+		atomic.StoreUint32(host.Wake(), uint32(C))
+		linux.FutexWake(host.Wake(), 1<<30)
+	}
 	d.fenceAt[i], d.probeAt[i], d.credit[i] = now, 0, 0
 	mask := r.spareMask.Load() &^ (1 << from)
 	if mask == 0 || !r.ready() {
@@ -525,6 +626,7 @@ func (d *driver) fence(i int, C uint64, now int64) {
 		return
 	}
 	r.spareMask.And(^uint32(1 << to))
+	d.served[i] |= 1 << to
 	if old != nil {
 		old.Kill()
 	}
@@ -532,12 +634,14 @@ func (d *driver) fence(i int, C uint64, now int64) {
 	d.s.fenced[i] = fence{cycle: C, at: at, woke: woke, from: from, to: to}
 }
 
-// lastFinish returns when the last node published block C.
-func (d *driver) lastFinish(C uint64) int64 {
+// lastFinish returns when the last node published block C, as the nodes
+// say, but no later than end, when the driver saw the cycle complete: a
+// finish time still to come cannot make the whole cycle late.
+func (d *driver) lastFinish(C uint64, end int64) int64 {
 	var last int64
 	for i, n := range d.nodes {
 		if l, ok := d.done(i, C); ok {
-			last = max(last, atomic.LoadInt64(n.Lane(l).FinishAt()))
+			last = max(last, min(atomic.LoadInt64(n.Lane(l).FinishAt()), end))
 		}
 	}
 	return last
@@ -579,9 +683,12 @@ func (d *driver) account(C uint64, start, deadline, end int64) {
 	late := false
 	for i, n := range d.nodes {
 		ns := &s.nodes[i]
-		l, _ := d.done(i, C)
+		l, ok := d.done(i, C)
+		if !ok {
+			continue // complete says every node is done; never index lane -1
+		}
 		r := n.Lane(l)
-		fin := atomic.LoadInt64(r.FinishAt())
+		fin := min(atomic.LoadInt64(r.FinishAt()), end)
 		ns.cycles++
 		rel := fin - deadline
 		if !ns.seen || rel > ns.worst {
@@ -806,7 +913,12 @@ func (d *driver) record(ctx context.Context, C uint64, missed bool) {
 		clear(slot)
 	} else {
 		for c, s := range d.e.sinks {
-			l, _ := d.done(s.node, C)
+			l, ok := d.done(s.node, C)
+			if !ok {
+				clear(slot) // complete says every node is done; never index lane -1
+				d.e.sink.commit()
+				return
+			}
 			d.views[c] = d.nodes[s.node].Lane(l).Out(s.port)
 		}
 		ch := len(d.views)

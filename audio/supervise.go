@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/metrics"
 	"github.com/understudy/understudy/procbridge"
@@ -90,17 +91,41 @@ type hostRun struct {
 	downMono  atomic.Int64                    // when its end was seen
 
 	lanes map[int]int // pid → lane of its spares; the follower's alone
+	// pids holds, by lane, the process the group started there: the one
+	// the driver's watchdog judges, whatever pid a node writes into its
+	// lane's record.
+	pids [limits.MaxSpares + 1]atomic.Int32
 }
 
 func newHostRun(inc int, g *procbridge.Group) *hostRun {
 	seg, _ := g.Primary().Segment()
 	r := &hostRun{inc: inc, g: g, seg: seg, lanes: map[int]int{}}
+	if p := g.Primary(); p != nil {
+		_, lane := p.Segment()
+		r.setPid(lane, p.Pid())
+	}
 	for _, s := range g.Spares() {
 		_, lane := s.Segment()
 		r.lanes[s.Pid()] = lane
+		r.setPid(lane, s.Pid())
 		r.spareMask.Or(1 << lane)
 	}
 	return r
+}
+
+// setPid records that the group started process pid in lane.
+func (r *hostRun) setPid(lane, pid int) {
+	if lane >= 0 && lane < len(r.pids) {
+		r.pids[lane].Store(int32(pid))
+	}
+}
+
+// pid returns the process the group started in lane, or 0.
+func (r *hostRun) pid(lane int) int {
+	if lane < 0 || lane >= len(r.pids) {
+		return 0
+	}
+	return int(r.pids[lane].Load())
 }
 
 // superviseSpec is the tree: one child per node process.
@@ -291,6 +316,7 @@ func (e *Engine) followProcess(r *hostRun, ev procbridge.Event) {
 		}
 	case procbridge.SpareReady:
 		r.lanes[pe.Pid] = pe.Lane
+		r.setPid(pe.Lane, pe.Pid)
 		r.spareMask.Or(1 << pe.Lane)
 		e.nudgeSpare()
 	case procbridge.SpareDown:

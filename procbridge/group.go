@@ -332,6 +332,13 @@ func (g *Group) failover(p *Process, from int, cause Event, detect int64) (down 
 		}
 	}
 	g.mu.Unlock()
+	if to >= 0 && g.seg.soundRings(!isDeath(cause)) != nil && cause == nil {
+		// A switch found the rings scribbled: the primary's violation,
+		// which soundRings reported, is what gave it away.
+		if v := p.violation.Load(); v != nil {
+			cause = Violated{Pid: p.pid, Time: mono.Time(mono.Now()), Err: v}
+		}
+	}
 	why := killReason(cause)
 	if to < 0 {
 		if seen, bad := g.seg.controlCorrupt(); bad {
@@ -405,6 +412,15 @@ func (g *Group) memberOf(lane int) *Process {
 	default:
 		return q
 	}
+}
+
+// isDeath reports whether cause says the process is ending on its own.
+func isDeath(cause Event) bool {
+	switch cause.(type) {
+	case Dying, Exited:
+		return true
+	}
+	return false
 }
 
 // killReason is the reason recorded when a failover kills the primary it

@@ -6,21 +6,27 @@ package procbridge_test
 // over every region of its segment (the header, the control word, its own
 // lane and another's, the state, the rings' indices and data), at each
 // phase of a worker's life: before Ready, while it runs as the primary,
-// while it is a parked spare, and as a primary that then dies, while the
-// group fails over. It runs in a supervisor process of its own (a frozen
-// supervisor cannot judge itself), which asserts after each run that it is
-// still responsive, that every end it reported is legal, that honest
-// processes of the group never panicked, and that an honest sibling with a
-// segment of its own was not touched.
+// while it is a parked spare, as a primary that then dies, while the group
+// fails over, in the middle of its commits while the supervisor reads the
+// state, and while messages are in flight on the rings both ways. It runs
+// against Start, StartGroup and a supervision tree with a hot-standby
+// child, in a supervisor process of its own (a frozen supervisor cannot
+// judge itself), which asserts after each run that it is still responsive,
+// that every call it made on the segment during the attack returned, that
+// every end it reported is legal, that honest processes of the group never
+// panicked, and that an honest sibling with a segment of its own was not
+// touched.
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -33,6 +39,7 @@ import (
 
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
+	"github.com/understudy/understudy/supervision"
 )
 
 // scribbler writes random values over a segment, the way a buggy or
@@ -97,6 +104,14 @@ func newScribbler(seg []byte, lane int, seed uint64, phase string) *scribbler {
 	} else {
 		add(0, 0, 0)
 		add(0, 0, 0)
+	}
+	// The phases in the middle of an exchange aim at what is exchanged.
+	focus := map[string]map[int]int{
+		"mid-commit": {1: 2, 3: 2, 5: 4},
+		"mid-ring":   {6: 4, 7: 2, 8: 4},
+	}
+	for r, x := range focus[phase] {
+		s.weights[r] *= x
 	}
 	return s
 }
@@ -192,6 +207,26 @@ func awaitGo(path string) {
 	}
 }
 
+// claim reports whether this process is the first of those started with
+// path to claim the attack: the group's replacement spares, and the
+// processes a tree restarts, are honest.
+func claim(path string) bool {
+	f, err := os.OpenFile(path+".claim", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// scribbled says the attack is over: on stdout, and in the file path.done.
+func scribbled(path string) {
+	fmt.Println("scribbled")
+	if f, err := os.Create(path + ".done"); err == nil {
+		f.Close()
+	}
+}
+
 // run scribbles a step every 100 µs for d.
 func (s *scribbler) run(d time.Duration) {
 	for end := time.Now().Add(d); time.Now().Before(end); {
@@ -214,16 +249,49 @@ func honest(ctx context.Context, w *worker.Worker) {
 	}
 }
 
+// commitHard commits as fast as it can, beating, until ctx ends; fenced,
+// it waits to be promoted again.
+func commitHard(ctx context.Context, w *worker.Worker) {
+	for n := 0; ctx.Err() == nil; n++ {
+		if n%64 == 0 {
+			w.Beat()
+		}
+		if err := w.Commit([]byte(strconv.Itoa(n))); errors.Is(err, worker.ErrFenced) {
+			if w.WaitActive(ctx) != nil {
+				return
+			}
+		}
+	}
+}
+
+// echo answers every command on the ring with the command itself, until
+// ctx ends.
+func echo(ctx context.Context, w *worker.Worker) {
+	buf := make([]byte, 4096)
+	for ctx.Err() == nil {
+		n, err := w.Recv(ctx, buf)
+		if err != nil && !errors.Is(err, io.ErrShortBuffer) {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		w.Reply(buf[:n])
+	}
+}
+
 func init() {
 	// h-scribble scribbles over its segment at the phase Args[0], from the
 	// seed Args[1], and otherwise behaves as an honest worker. After Ready,
-	// it begins once the file Args[2] exists. It prints "scribbled" when
-	// its attack is over.
+	// it begins once the file Args[2] exists. It prints "scribbled", and
+	// creates Args[2].done, when its attack is over. Only the first
+	// process started with these arguments to claim the attack makes it.
 	worker.Register("h-scribble", func(ctx context.Context, w *worker.Worker) error {
 		phase := os.Args[1]
 		seed, _ := strconv.ParseUint(os.Args[2], 10, 64)
 		s := newScribbler(hostileSegment(), w.Lane(), seed, phase)
 		const attack = 200 * time.Millisecond
+		if phase != "before-ready" && w.Active() == (phase == "parked") || !claim(os.Args[3]) {
+			phase = "honest"
+		}
 		switch {
 		case phase == "before-ready":
 			s.run(attack)
@@ -238,7 +306,7 @@ func init() {
 			go func() {
 				awaitGo(os.Args[3])
 				s.run(attack)
-				fmt.Println("scribbled")
+				scribbled(os.Args[3])
 			}()
 			if w.WaitActive(ctx) != nil {
 				return nil
@@ -250,16 +318,38 @@ func init() {
 			go honest(ctx, w)
 			awaitGo(os.Args[3])
 			s.run(attack / 2)
-			fmt.Println("scribbled")
+			scribbled(os.Args[3])
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		case phase == "mid-commit" && w.Active():
+			w.Ready()
+			go commitHard(ctx, w)
+			awaitGo(os.Args[3])
+			s.run(attack)
+			scribbled(os.Args[3])
+			<-ctx.Done()
+			return nil
+		case phase == "mid-ring" && w.Active():
+			w.Ready()
+			go honest(ctx, w)
+			go echo(ctx, w)
+			awaitGo(os.Args[3])
+			s.run(attack)
+			scribbled(os.Args[3])
+			<-ctx.Done()
+			return nil
 		default: // an honest member of the group
 			w.Ready()
 			if w.WaitActive(ctx) != nil {
 				return nil
 			}
+			if os.Args[1] == "mid-ring" {
+				go echo(ctx, w)
+			}
+			honest(ctx, w)
+			return nil
 		}
 		if phase != "parked" {
-			fmt.Println("scribbled")
+			scribbled(os.Args[3])
 		}
 		honest(ctx, w)
 		return nil
@@ -291,12 +381,12 @@ func init() {
 	hostileScenarios["scribble"] = func(t *testing.T) {
 		sib := startSibling(t)
 		defer sib.stop(t)
-		for _, phase := range []string{"before-ready", "running", "parked", "failover"} {
+		for _, phase := range []string{"before-ready", "running", "parked", "failover", "mid-commit", "mid-ring"} {
 			for seed := 1; seed <= scribbleSeeds(); seed++ {
-				args := []string{phase, strconv.Itoa(seed), ""}
-				if phase == "before-ready" || phase == "running" {
+				args := func() []string { return []string{phase, strconv.Itoa(seed), ""} }
+				if phase != "parked" && phase != "failover" {
 					t.Run(fmt.Sprintf("Start/%s/%d", phase, seed), func(t *testing.T) {
-						scribbleAlone(t, args)
+						scribbleAlone(t, args())
 						sib.check(t)
 					})
 				}
@@ -304,12 +394,95 @@ func init() {
 					continue
 				}
 				t.Run(fmt.Sprintf("StartGroup/%s/%d", phase, seed), func(t *testing.T) {
-					scribbleGroup(t, args)
+					scribbleGroup(t, args())
+					sib.check(t)
+				})
+				t.Run(fmt.Sprintf("Tree/%s/%d", phase, seed), func(t *testing.T) {
+					scribbleTree(t, args())
 					sib.check(t)
 				})
 			}
 		}
 	}
+}
+
+// hammering is the supervisor's side of an exchange the scribbler attacks:
+// for mid-commit, reads of the state and the control word; for mid-ring,
+// commands sent and replies received; none for the other phases. Every
+// call must return, and with an error of a kind the call documents.
+type hammering struct {
+	stop    chan struct{}
+	done    chan struct{}
+	calls   int
+	slowest time.Duration
+	odd     error // an error of no documented kind
+	bad     error // the last error matching ErrBadSegment
+}
+
+// hammer begins the exchange of phase on seg.
+func hammer(seg *procbridge.Segment, phase string) *hammering {
+	h := &hammering{stop: make(chan struct{}), done: make(chan struct{})}
+	if seg == nil || phase != "mid-commit" && phase != "mid-ring" {
+		close(h.done)
+		return h
+	}
+	go func() {
+		defer close(h.done)
+		buf := make([]byte, 4096)
+		note := func(err error, ok ...error) {
+			switch {
+			case err == nil:
+			case errors.Is(err, procbridge.ErrBadSegment):
+				h.bad = err
+			default:
+				for _, k := range ok {
+					if errors.Is(err, k) {
+						return
+					}
+				}
+				h.odd = err
+			}
+		}
+		for {
+			select {
+			case <-h.stop:
+				return
+			default:
+			}
+			start := time.Now()
+			if phase == "mid-commit" {
+				_, _, err := seg.State(buf)
+				note(err, procbridge.ErrNoState)
+				seg.Control()
+			} else {
+				note(seg.Send([]byte(fmt.Sprintf("command %d", h.calls))), procbridge.ErrRingFull)
+				_, err := seg.Recv(buf, time.Millisecond)
+				note(err, os.ErrDeadlineExceeded, io.ErrShortBuffer)
+			}
+			h.slowest = max(h.slowest, time.Since(start))
+			h.calls++
+		}
+	}()
+	return h
+}
+
+// check ends the exchange and checks it: every call returned, within
+// seconds, with an error of a documented kind. It returns the last error
+// that matched ErrBadSegment, or nil.
+func (h *hammering) check(t *testing.T) error {
+	t.Helper()
+	close(h.stop)
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call on the scribbled segment did not return")
+	}
+	assert.Less(t, h.slowest, 5*time.Second, "the slowest call on the segment")
+	assert.NoError(t, h.odd, "an error of no documented kind")
+	if h.calls > 0 {
+		t.Logf("%d calls on the segment during the attack, the slowest %v; bad segment: %v", h.calls, h.slowest, h.bad)
+	}
+	return h.bad
 }
 
 // scribbleAlone runs the attack in a worker of its own.
@@ -323,8 +496,11 @@ func scribbleAlone(t *testing.T, args []string) {
 		return
 	}
 	defer p.Kill()
+	seg, _ := p.Segment()
+	h := hammer(seg, args[0])
 	require.NoError(t, os.WriteFile(args[2], nil, 0o600))
 	awaitScribbled(t, p.Lines(), p.Done())
+	bad := h.check(t)
 	pokeSegment(t, p)
 	assertResponsive(t)
 	_, err = p.Stop(ctxT(t))
@@ -334,6 +510,11 @@ func scribbleAlone(t *testing.T, args []string) {
 		events = append(events, e)
 	}
 	assertLegalEnd(t, events)
+	if bad != nil && args[0] == "mid-ring" {
+		// A corrupt ring is the worker's doing: it was not left running.
+		x := events[len(events)-1].(procbridge.Exited)
+		assert.NotEqual(t, procbridge.ExitStopped, x.Exit.Kind, "a worker that corrupted its ring (%v)", bad)
+	}
 }
 
 // scribbleGroup runs the attack in a group of a primary and a spare.
@@ -347,8 +528,11 @@ func scribbleGroup(t *testing.T, args []string) {
 	if args[0] == "parked" {
 		scribbler = g.Spares()[0]
 	}
+	seg, _ := scribbler.Segment()
+	h := hammer(seg, args[0])
 	require.NoError(t, os.WriteFile(args[2], nil, 0o600))
 	awaitScribbled(t, scribbler.Lines(), scribbler.Done())
+	h.check(t)
 	pokeSegment(t, g.Primary())
 	assertResponsive(t)
 	stopped := make(chan error, 1)
@@ -372,6 +556,101 @@ func scribbleGroup(t *testing.T, args []string) {
 			assertLegalExit(t, e)
 		}
 	}
+}
+
+// scribbleTree runs the attack in a hot-standby child (a primary and a
+// spare) of a supervision tree, which restarts it when its group goes
+// down. After the attack the tree still answers, starts and stops a new
+// child, and stops; every end it reported is legal.
+func scribbleTree(t *testing.T, args []string) {
+	args[2] = t.TempDir() + "/go"
+	var mu sync.Mutex
+	var events []supervision.Event
+	spec := supervision.Spec{
+		Intensity: supervision.Intensity{MaxRestarts: 1000, Period: time.Minute},
+		Children: []supervision.ChildSpec{{
+			Name: "scribbled", Restart: supervision.Permanent, Standby: 1,
+			Process: &procbridge.Spec{Worker: "h-scribble", Args: args, StateSize: 64, RingSize: 4096,
+				Stdout: procbridge.Discard, Heartbeat: scribbleHeartbeat},
+		}},
+	}
+	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{OnEvent: func(ev supervision.Event) {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+	}})
+	require.NoError(t, err)
+	defer tree.Kill()
+	root := tree.Root()
+	var info supervision.ChildInfo
+	waitFor(t, "the child's spare", func() bool {
+		info = treeChild(t, root, "scribbled")
+		return info.Group != nil && len(info.Spares) == 1
+	})
+	scribbler := info.Pid
+	if args[0] == "parked" {
+		scribbler = info.Spares[0]
+	}
+	seg, _ := info.Group.Primary().Segment()
+	h := hammer(seg, args[0])
+	require.NoError(t, os.WriteFile(args[2], nil, 0o600))
+	waitFor(t, "the scribbler's attack to end", func() bool {
+		_, err := os.Stat(args[2] + ".done")
+		return err == nil || syscall.Kill(scribbler, 0) != nil
+	})
+	h.check(t)
+	if info := treeChild(t, root, "scribbled"); info.Group != nil {
+		pokeSegment(t, info.Group.Primary())
+	}
+	assertResponsive(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = root.StartChild(ctx, supervision.ChildSpec{Name: "canary",
+		Process: &procbridge.Spec{Worker: "h-honest", StateSize: 64, Heartbeat: scribbleHeartbeat}})
+	require.NoError(t, err, "the tree starts a new child")
+	require.NoError(t, root.TerminateChild(ctx, "canary"), "and stops it")
+	_, err = tree.Stop(ctx)
+	require.NoError(t, err, "the tree stops")
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ev := range events {
+		if ev.EventHeader().Child != "scribbled" {
+			continue
+		}
+		t.Logf("tree: %v", ev)
+		switch ev := ev.(type) {
+		case supervision.ChildExited:
+			if ev.Exited == nil {
+				continue
+			}
+			if ev.Exited.Pid != scribbler {
+				assert.False(t, ev.Exited.Exit.Signal == 0 && ev.Exited.Exit.Code == 2, "an honest primary panicked: %v", ev)
+			}
+			assertLegalExit(t, *ev.Exited)
+		case supervision.ChildProcess:
+			if sd, ok := ev.Event.(procbridge.SpareDown); ok && sd.Exit != nil && sd.Pid != scribbler {
+				assert.False(t, sd.Exit.Signal == 0 && sd.Exit.Code == 2, "an honest spare panicked: %v", ev)
+			}
+		}
+	}
+}
+
+// treeChild returns what the tree says of its child name, within seconds.
+func treeChild(t *testing.T, s *supervision.Supervisor, name string) supervision.ChildInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := s.Children(ctx)
+	require.NoError(t, err, "the tree answers")
+	for _, c := range cs {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no child %s", name)
+	return supervision.ChildInfo{}
 }
 
 // awaitScribbled waits until the scribbler says its attack is over, or
@@ -490,6 +769,6 @@ func (s *sibling) stop(t *testing.T) {
 }
 
 // TestHostileScribble: random scribbling, from fixed seeds, over every
-// region of the segment and at every phase, against Start and StartGroup,
-// with an honest sibling alongside.
-func TestHostileScribble(t *testing.T) { runHostileScenarioFor(t, "scribble", 5*time.Minute) }
+// region of the segment and at every phase, against Start, StartGroup and
+// a supervision tree, with an honest sibling alongside.
+func TestHostileScribble(t *testing.T) { runHostileScenarioFor(t, "scribble", 10*time.Minute) }

@@ -891,7 +891,8 @@ func init() {
 
 // TestHostileRing: a reply longer than the reader's buffer is cut to it and
 // leaves the ring, which never jams; ring indices a worker scribbled make
-// Send fail with an error that matches ErrBadSegment.
+// Send fail with an error that matches ErrBadSegment, and the worker is
+// reported Violated and killed.
 func TestHostileRing(t *testing.T) {
 	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-ring", RingSize: 4096})
 	require.NoError(t, err)
@@ -914,6 +915,14 @@ func TestHostileRing(t *testing.T) {
 	err = seg.Send([]byte("more"))
 	assert.ErrorIs(t, err, procbridge.ErrBadSegment)
 	t.Log(err)
+	// The worker broke the protocol: it is told so, and killed for it.
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+	v, ok := nextEvent(t, p).(procbridge.Violated)
+	require.True(t, ok, "Violated before Exited")
+	assert.Contains(t, v.String(), "ring to the worker")
+	exit := exitedEvent(t, p)
+	assert.Equal(t, procbridge.ExitKind("killed-violation"), exit.Exit.Kind)
+	assert.ErrorIs(t, exit.Err, procbridge.ErrBadSegment)
 }
 
 func init() {
@@ -1153,4 +1162,104 @@ func TestHostileInheritFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "the supervisor's stdout flags")
 	fmt.Println("the supervisor's stdout still takes a write")
+}
+
+func init() {
+	// h-ring-group answers "ping" with "pong <pid>" as its group's primary;
+	// "to" scribbles the head of the ring it reads and "from" the tail of
+	// the ring it writes, then it waits; "die" scribbles the head and
+	// SIGKILLs itself.
+	worker.Register("h-ring-group", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		if !w.Active() {
+			if err := w.WaitActive(ctx); err != nil {
+				return nil
+			}
+		}
+		seg := hostileSegment()
+		size := int(binary.LittleEndian.Uint32(seg[40:]))
+		rings := int(binary.LittleEndian.Uint64(seg[72:]))
+		toHead, fromTail := rings, rings+192+size+64
+		buf := make([]byte, size)
+		for {
+			n, err := w.Recv(ctx, buf)
+			if err != nil {
+				return nil
+			}
+			switch string(buf[:n]) {
+			case "ping":
+				w.Reply([]byte(fmt.Sprintf("pong %d", os.Getpid())))
+			case "to", "die":
+				atomic.StoreUint64(hU64(seg, toHead), 12345)
+				if string(buf[:n]) == "die" {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+				<-ctx.Done()
+				return nil
+			case "from":
+				atomic.StoreUint64(hU64(seg, fromTail), 1<<40+4)
+				<-ctx.Done()
+				return nil
+			}
+		}
+	})
+}
+
+// TestHostileRingFailover: a primary that scribbles the indices of a
+// command ring is reported as having broken the protocol (Violated, its
+// end killed-violation) when the supervisor next uses the ring, and its
+// spare takes over with the ring emptied and sound; one that scribbles and
+// dies leaves the spare a sound ring and no blame.
+func TestHostileRingFailover(t *testing.T) {
+	for _, attack := range []string{"to", "from", "die"} {
+		t.Run(attack, func(t *testing.T) {
+			g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Worker: "h-ring-group", RingSize: 4096}, 1)
+			require.NoError(t, err)
+			defer g.Stop(context.Background())
+			primary, spare := g.Primary(), g.Spares()[0]
+			seg, _ := primary.Segment()
+			buf := make([]byte, 64)
+			require.NoError(t, seg.Send([]byte("ping")))
+			n, err := seg.Recv(buf, deadline)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprintf("pong %d", primary.Pid()), string(buf[:n]))
+
+			require.NoError(t, seg.Send([]byte(attack)))
+			switch attack {
+			case "to":
+				// The worker scribbles as soon as it reads the command.
+				waitFor(t, "a send to fail on the scribbled ring", func() bool {
+					err = seg.Send([]byte("more"))
+					return err != nil
+				})
+				assert.ErrorIs(t, err, procbridge.ErrBadSegment)
+			case "from":
+				waitFor(t, "a receive to fail on the scribbled ring", func() bool {
+					_, err = seg.Recv(buf, 0)
+					return !errors.Is(err, os.ErrDeadlineExceeded)
+				})
+				assert.ErrorIs(t, err, procbridge.ErrBadSegment)
+			}
+			p := nextGroupEvent[procbridge.Promoted](t, g)
+			assert.Equal(t, primary.Pid(), p.From)
+			assert.Equal(t, spare.Pid(), p.To)
+			exit := exitedEventOf(t, primary)
+			if attack == "die" {
+				assert.Equal(t, procbridge.ExitSignal, exit.Kind, "a crash stays a crash")
+			} else {
+				require.IsType(t, procbridge.Violated{}, p.Cause)
+				assert.Equal(t, primary.Pid(), p.Cause.(procbridge.Violated).Pid)
+				assert.Contains(t, p.Cause.String(), "ring")
+				assert.Equal(t, procbridge.ExitKind("killed-violation"), exit.Kind)
+				t.Log(p.Cause)
+			}
+			// The new primary is not blamed and the ring works.
+			require.NoError(t, seg.Send([]byte("ping")))
+			n, err = seg.Recv(buf, deadline)
+			require.NoError(t, err)
+			assert.Equal(t, fmt.Sprintf("pong %d", spare.Pid()), string(buf[:n]))
+			assert.Equal(t, spare.Pid(), g.Primary().Pid())
+			assertResponsive(t)
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,10 @@ type Segment struct {
 	mu   sync.Mutex
 	ctl  atomic.Uint64
 	hist [maxLanes + 1]uint64 // the last promotions' control words, a ring by epoch
+
+	// members holds, by lane, the process last started there: the one a
+	// corrupt ring is blamed on when its lane is the primary's.
+	members [maxLanes]atomic.Pointer[Process]
 }
 
 // setCtl makes c the supervisor's control word and remembers which lane
@@ -153,9 +158,13 @@ func (s *Segment) controlCorrupt() (seen uint64, corrupt bool) {
 // wrote it) is overwritten with the promotion, and the error, wrapping
 // ErrBadSegment, says what it held.
 func (s *Segment) Failover(from, to int) (epoch uint64, lane int, err error) {
+	ringErr := s.soundRings(true)
 	epoch, lane, _, err = s.failover(from, to)
 	if errors.Is(err, errControlCorrupt) {
 		err = fmt.Errorf("%w: %w", ErrBadSegment, err)
+	}
+	if err == nil && ringErr != nil {
+		err = fmt.Errorf("%w: %w", ErrBadSegment, ringErr)
 	}
 	return epoch, lane, err
 }
@@ -271,7 +280,7 @@ func (s *Segment) Send(cmd []byte) error {
 	}
 	err := s.to.Send(cmd)
 	if errors.Is(err, shm.ErrRingCorrupt) {
-		err = fmt.Errorf("%w: %w", ErrBadSegment, err)
+		err = s.ringFault(s.to, true, err)
 	}
 	return err
 }
@@ -295,7 +304,7 @@ func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 		n, err := s.from.Recv(buf)
 		if !errors.Is(err, shm.ErrRingEmpty) {
 			if errors.Is(err, shm.ErrRingCorrupt) {
-				err = fmt.Errorf("%w: %w", ErrBadSegment, err)
+				err = s.ringFault(s.from, false, err)
 			}
 			return n, err
 		}
@@ -314,6 +323,56 @@ func (s *Segment) Recv(buf []byte, timeout time.Duration) (int, error) {
 			empty++
 		}
 	}
+}
+
+// ringFault handles a ring whose indices or lengths cannot be right: only
+// the worker side writes them wrong, so the primary (as the supervisor last
+// recorded it) broke the protocol and is reported Violated and killed, and
+// its group fails over. The ring is emptied from the supervisor's side, so
+// that the next primary finds it sound. It returns err wrapping
+// ErrBadSegment.
+func (s *Segment) ringFault(r *shm.Ring, producer bool, err error) error {
+	s.blameRing(r, err)
+	r.Resync(producer)
+	return fmt.Errorf("%w: %w", ErrBadSegment, err)
+}
+
+// blameRing reports the primary for a corrupt ring r.
+func (s *Segment) blameRing(r *shm.Ring, err error) {
+	p := s.members[s.primaryLane()].Load()
+	if p == nil || p.pid <= 0 {
+		return
+	}
+	word := "ring to the worker"
+	if r == s.from {
+		word = "ring from the worker"
+	}
+	p.violate(word, strings.TrimPrefix(err.Error(), shm.ErrRingCorrupt.Error()+": "),
+		fmt.Sprintf("indices multiples of 8 at most %d apart, each message within them", s.cfg.RingSize))
+}
+
+// soundRings checks both rings before a promotion wakes a spare, and
+// empties a corrupt one from the supervisor's side, blaming the primary
+// failed over from when blame says it is still alive (a dying one's end is
+// told by its status); the new primary then never inherits, nor is blamed
+// for, its predecessor's scribbles. It returns the first ring's error.
+func (s *Segment) soundRings(blame bool) error {
+	if s.to == nil {
+		return nil
+	}
+	var first error
+	for _, r := range []*shm.Ring{s.to, s.from} {
+		if err := r.Check(); err != nil {
+			if blame {
+				s.blameRing(r, err)
+			}
+			r.Resync(r == s.to)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
 }
 
 // The bound on Recv's waits that end with nothing to read (see Recv): its

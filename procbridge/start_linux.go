@@ -103,6 +103,7 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 		p.releaseSegment()
 		return nil, fmt.Errorf("procbridge: start %s: %w", p.name, err)
 	}
+	seg.members[o.lane].Store(p) // a process with a pid: one that can be blamed
 	if err := p.awaitReady(ctx); err != nil {
 		return nil, err
 	}

@@ -184,7 +184,9 @@ func (w *Worker) State(buf []byte) (int, error) {
 // Recv waits for the next command from the supervisor and copies it into
 // buf. It sleeps on a futex while the ring is empty, and returns ctx's error
 // when ctx ends. A command longer than buf is cut to len(buf) bytes and
-// leaves the ring; the error then wraps io.ErrShortBuffer.
+// leaves the ring; the error then wraps io.ErrShortBuffer. A ring whose
+// indices cannot be right reads as empty until the supervisor, which
+// blames the primary that wrote them, empties it.
 func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
 	r, err := w.seg.Ring(shm.ToWorker)
 	if err != nil {
@@ -197,6 +199,13 @@ func (w *Worker) Recv(ctx context.Context, buf []byte) (int, error) {
 	empty, nap := 0, 100*time.Microsecond
 	for {
 		n, err := r.Recv(buf)
+		if errors.Is(err, shm.ErrRingCorrupt) {
+			// Another member of the group scribbled it (a primary that
+			// died doing so, before this spare took over): the supervisor
+			// empties a corrupt ring and blames the primary. Wait for
+			// that as on an empty ring, backing off.
+			empty, err = max(empty, 4), shm.ErrRingEmpty
+		}
 		if !errors.Is(err, shm.ErrRingEmpty) {
 			return n, err
 		}

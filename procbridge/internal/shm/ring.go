@@ -132,6 +132,45 @@ func (r *Ring) Recv(buf []byte) (int, error) {
 	return int(n), nil
 }
 
+// Check walks every message between head and tail and reports an error
+// wrapping ErrRingCorrupt when the indices, or a message's length, cannot
+// be right. It reads no more than tail − head bytes of headers.
+func (r *Ring) Check() error {
+	head, tail, err := r.indices()
+	if err != nil {
+		return err
+	}
+	var hdr [msgHdr]byte
+	for at := head; at != tail; {
+		r.get(at, hdr[:])
+		n := uint64(binary.LittleEndian.Uint32(hdr[:]))
+		need := uint64(msgHdr) + uint64(roundUp(int(n), 8))
+		if need > tail-at {
+			return fmt.Errorf("%w: message of %d bytes at %d, %d left in the ring", ErrRingCorrupt, n, at, tail-at)
+		}
+		at += need
+	}
+	return nil
+}
+
+// Resync empties the ring from one side, dropping whatever is in it: the
+// peer's index is set to ours (producer: the head to the tail; consumer:
+// the tail to the head). Ours is set to 0 first when it is not a multiple
+// of 8. The supervisor calls it after blaming the peer for a corrupt ring,
+// so that the next peer finds it empty and sound.
+func (r *Ring) Resync(producer bool) {
+	mine, theirs := r.head(), r.tail()
+	if producer {
+		mine, theirs = theirs, mine
+	}
+	at := atomic.LoadUint64(mine)
+	if at%8 != 0 {
+		at = 0
+		atomic.StoreUint64(mine, at)
+	}
+	atomic.StoreUint64(theirs, at)
+}
+
 // Prepare returns the futex word a consumer sleeps on, and the value to
 // sleep with, after announcing itself: the consumer calls Prepare, checks
 // the ring once more, then waits on the word while it holds the value.

@@ -107,6 +107,7 @@ func FuzzRing(f *testing.F) {
 		copy(s.mem[r.data:r.data+64], data)
 		atomic.StoreUint64(r.head(), head)
 		atomic.StoreUint64(r.tail(), tail)
+		checked := r.Check()
 		if err := r.Send([]byte("x")); err != nil && !errors.Is(err, ErrRingCorrupt) && !errors.Is(err, ErrRingFull) {
 			t.Fatalf("Send: %v", err)
 		}
@@ -125,10 +126,48 @@ func FuzzRing(f *testing.F) {
 				continue
 			}
 			if err != nil {
-				return
+				if checked == nil && errors.Is(err, ErrRingCorrupt) {
+					t.Fatalf("Check passed the ring, Recv found it corrupt: %v", err)
+				}
+				break
+			}
+		}
+		// Resync from either side leaves a sound, empty ring.
+		for _, producer := range []bool{true, false} {
+			atomic.StoreUint64(r.head(), head)
+			atomic.StoreUint64(r.tail(), tail)
+			r.Resync(producer)
+			if err := r.Check(); err != nil || !r.Empty() {
+				t.Fatalf("Resync(%v) of head %d tail %d: %v, empty %v", producer, head, tail, err, r.Empty())
 			}
 		}
 	})
+}
+
+// TestRingResync: after the peer scribbled its index, Resync from the
+// supervisor's side sets it to ours and the ring carries messages again;
+// Check finds a corrupt length that the indices alone do not show.
+func TestRingResync(t *testing.T) {
+	s := newSeg(t, Config{Lanes: 1, RingSize: 64})
+	to, _ := s.Ring(ToWorker)
+	require.NoError(t, to.Send([]byte("a")))
+	atomic.StoreUint64(to.head(), 12345) // the consumer's index
+	require.ErrorIs(t, to.Check(), ErrRingCorrupt)
+	to.Resync(true)
+	assert.Equal(t, uint64(16), atomic.LoadUint64(to.head()), "the head is the producer's tail")
+	require.NoError(t, to.Send([]byte("b")))
+	buf := make([]byte, 8)
+	n, err := to.Recv(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "b", string(buf[:n]))
+
+	from, _ := s.Ring(FromWorker)
+	require.NoError(t, from.Send([]byte("c")))
+	binary.LittleEndian.PutUint32(s.mem[from.data:], 1<<20) // a length past the tail
+	require.ErrorIs(t, from.Check(), ErrRingCorrupt)
+	from.Resync(false)
+	require.NoError(t, from.Check())
+	assert.True(t, from.Empty(), "the consumer drops what it cannot read")
 }
 
 // TestRingCutsALongMessage: a message longer than the reader's buffer is
