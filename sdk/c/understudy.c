@@ -838,21 +838,20 @@ static void ring_get(const us_worker *w, uint8_t *r, uint64_t at, void *dst, siz
 }
 
 /* ring_recv takes one message: its length, 0 with *empty set, or a code. */
+/* ring_recv takes the next message of ring r. A corrupt ring (the
+ * primary's doing) reads as empty: the supervisor empties it. */
 static long ring_recv(const us_worker *w, uint8_t *r, void *buf, size_t cap, int *empty)
 {
 	uint64_t head, tail;
-	*empty = 0;
-	if (ring_indices(w, r, &head, &tail) != 0)
-		return US_ECORRUPT;
-	if (head == tail) {
-		*empty = 1;
+	*empty = 1;
+	if (ring_indices(w, r, &head, &tail) != 0 || head == tail)
 		return 0;
-	}
 	uint32_t n;
 	ring_get(w, r, head, &n, 4);
 	uint64_t need = MSG_HEADER + round_up(n, 8);
 	if (need > tail - head)
-		return US_ECORRUPT;
+		return 0;
+	*empty = 0;
 	size_t take = n > cap ? cap : n;
 	ring_get(w, r, head + MSG_HEADER, buf, take);
 	st64(r + RING_HEAD, head + need);
@@ -888,7 +887,9 @@ long us_recv(us_worker *w, void *buf, size_t cap, int64_t timeout_ns)
 		}
 		st32(r + RING_WAITERS, 1);
 		uint64_t head, tail;
-		if (ring_indices(w, r, &head, &tail) == 0 && head == tail) {
+		if (ring_indices(w, r, &head, &tail) != 0) {
+			empties++; /* corrupt: back off until the supervisor empties it */
+		} else if (head == tail) {
 			futex_wait(r + RING_WAITERS, 1, left);
 			empties++;
 		}

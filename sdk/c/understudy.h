@@ -128,7 +128,8 @@ size_t us_ring_max(const us_worker *w);
  * us_recv waits for the next command from the supervisor and copies it into
  * buf; it returns its length. timeout_ns < 0 waits for ever, 0 does not
  * wait; US_ETIMEDOUT when none came in time. A message longer than cap is
- * cut to cap bytes and leaves the ring all the same: US_ETRUNC.
+ * cut to cap bytes and leaves the ring all the same: US_ETRUNC. A corrupt
+ * ring (the primary's doing) reads as empty until the supervisor empties it.
  */
 long us_recv(us_worker *w, void *buf, size_t cap, int64_t timeout_ns);
 

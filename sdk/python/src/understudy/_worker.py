@@ -540,16 +540,20 @@ class Worker:
 
     def try_recv(self):
         """The next command from the supervisor as bytes, or None when the
-        ring is empty."""
+        ring is empty. A corrupt ring (the primary's doing) reads as empty
+        until the supervisor has emptied it."""
         off = self._ring(L.TO_WORKER)
-        head, tail = self._indices(off)
+        try:
+            head, tail = self._indices(off)
+        except OSError:
+            return None
         if head == tail:
             return None
         data = off + L.RING_HEADER
         (n,) = struct.unpack("<I", self._get(data, head, 4))
         need = L.MESSAGE_HEADER + L.roundup(n, 8)
         if need > tail - head:
-            raise OSError("understudy: corrupt ring: message of %d bytes, %d in the ring" % (n, tail - head))
+            return None
         msg = self._get(data, head + L.MESSAGE_HEADER, n)
         at.store64(self._base + off + L.R_HEAD, head + need)
         return msg
@@ -579,7 +583,11 @@ class Worker:
                 nap = min(2 * nap, 5_000_000)
                 continue
             at.store32(waiters, 1)
-            head, tail = self._indices(off)
+            try:
+                head, tail = self._indices(off)
+            except OSError:  # corrupt: back off until the supervisor empties it
+                empty += 1
+                continue
             if head == tail:
                 _sys.futex_wait(waiters, 1, left)
                 empty += 1
