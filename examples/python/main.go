@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command python supervises the Python workload of the design the
 // project grew from with a Go tree: a
 // counter with a hot spare, a pool of three audio workers and a worker
