@@ -200,6 +200,27 @@ func BenchmarkTakeover(b *testing.B) {
 // first: laneMark waits for it.
 func laneMark(b *testing.B, pid, lane int) int64 {
 	b.Helper()
+	mem, unmap := mapSegment(b, pid)
+	defer unmap()
+	lanesOff := binary.LittleEndian.Uint64(mem[56:])
+	word := (*int64)(unsafe.Pointer(&mem[lanesOff+uint64(lane)*512+16]))
+	end := time.Now().Add(deadline)
+	for {
+		if m := atomic.LoadInt64(word); m != 0 {
+			return m
+		}
+		if time.Now().After(end) {
+			b.Fatalf("pid %d left no mark in lane %d within %v", pid, lane, deadline)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// mapSegment maps, read-only, the segment of the worker pid, which holds
+// it as descriptor 3: a copy of the descriptor (pidfd_getfd) is mapped.
+// unmap undoes the mapping.
+func mapSegment(b *testing.B, pid int) (mem []byte, unmap func()) {
+	b.Helper()
 	pfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		b.Fatalf("pidfd of %d: %v", pid, err)
@@ -214,23 +235,11 @@ func laneMark(b *testing.B, pid, lane int) int64 {
 	if err := unix.Fstat(fd, &st); err != nil {
 		b.Fatal(err)
 	}
-	mem, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED)
+	mem, err = unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer unix.Munmap(mem)
-	lanesOff := binary.LittleEndian.Uint64(mem[56:])
-	word := (*int64)(unsafe.Pointer(&mem[lanesOff+uint64(lane)*512+16]))
-	end := time.Now().Add(deadline)
-	for {
-		if m := atomic.LoadInt64(word); m != 0 {
-			return m
-		}
-		if time.Now().After(end) {
-			b.Fatalf("pid %d left no mark in lane %d within %v", pid, lane, deadline)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
+	return mem, func() { unix.Munmap(mem) }
 }
 
 // awaitGroupEvent returns g's next event of type T, skipping others; the

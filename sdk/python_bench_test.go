@@ -17,8 +17,6 @@ import (
 	"time"
 	"unsafe"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 )
@@ -210,25 +208,8 @@ func awaitParked(b *testing.B, g *procbridge.Group) {
 	primary := g.Primary()
 	_, plane := primary.Segment()
 	_, slane := g.Spares()[0].Segment()
-	pfd, err := unix.PidfdOpen(primary.Pid(), 0)
-	if err != nil {
-		b.Fatalf("pidfd of %d: %v", primary.Pid(), err)
-	}
-	defer unix.Close(pfd)
-	fd, err := unix.PidfdGetfd(pfd, 3, 0)
-	if err != nil {
-		b.Fatalf("the segment of %d: %v", primary.Pid(), err)
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		b.Fatal(err)
-	}
-	mem, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Munmap(mem)
+	mem, unmap := mapSegment(b, primary.Pid())
+	defer unmap()
 	lanesOff := binary.LittleEndian.Uint64(mem[56:])
 	word := (*uint32)(unsafe.Pointer(&mem[lanesOff+uint64(plane)*512+192+16*uint64(1+slane)+8]))
 	end := time.Now().Add(deadline)
