@@ -3,7 +3,6 @@
 package sdk_test
 
 import (
-	"bufio"
 	"os"
 	"regexp"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/internal/protodoc"
 )
 
 // cNames maps the names of docs/protocol.md's table of constants to the C
@@ -98,7 +99,7 @@ var cUnused = map[string]string{
 // SDK's, or is named here as one it does without: a change to the layout
 // that the C SDK does not follow fails here.
 func TestCConstants(t *testing.T) {
-	doc := protocolTable(t)
+	doc := constants(t)
 	macros := cMacros(t, "c/understudy.c", "c/understudy.h")
 	for name, want := range doc {
 		macro, ok := cNames[name]
@@ -117,35 +118,6 @@ func TestCConstants(t *testing.T) {
 		_, ok := doc[name]
 		assert.True(t, ok, "%s is not in docs/protocol.md's table", name)
 	}
-}
-
-// protocolTable reads docs/protocol.md's table of constants: name → value.
-func protocolTable(t *testing.T) map[string]string {
-	f, err := os.Open("../docs/protocol.md")
-	require.NoError(t, err)
-	defer f.Close()
-	got := map[string]string{}
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "<!-- protocol constants: begin -->":
-			in = true
-			continue
-		case line == "<!-- protocol constants: end -->":
-			in = false
-		}
-		if !in || !strings.HasPrefix(line, "|") || strings.HasPrefix(line, "|---") || strings.HasPrefix(line, "| name") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		require.Len(t, cells, 2, line)
-		got[strings.Trim(strings.TrimSpace(cells[0]), "`")] = strings.TrimSpace(cells[1])
-	}
-	require.NoError(t, sc.Err())
-	require.NotEmpty(t, got, "no table of constants in docs/protocol.md")
-	return got
 }
 
 var (
@@ -188,4 +160,11 @@ func normalise(v string) string {
 		return strconv.FormatUint(n, 10)
 	}
 	return v
+}
+
+// constants reads the table of constants in docs/protocol.md.
+func constants(t *testing.T) map[string]string {
+	got, err := protodoc.Constants("../docs/protocol.md")
+	require.NoError(t, err)
+	return got
 }

@@ -1,7 +1,6 @@
 package shm
 
 import (
-	"bufio"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/internal/protodoc"
 )
 
 // protocolDoc is the written protocol, whose table of constants this
@@ -105,38 +106,6 @@ var notProtocol = map[string]bool{
 	"ControlCorrupt":  true,
 }
 
-// docConstants reads the table between the markers of docs/protocol.md.
-func docConstants(t *testing.T) map[string]string {
-	f, err := os.Open(protocolDoc)
-	require.NoError(t, err)
-	defer f.Close()
-	got := map[string]string{}
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "<!-- protocol constants: begin -->":
-			in = true
-			continue
-		case line == "<!-- protocol constants: end -->":
-			in = false
-			continue
-		case !in || !strings.HasPrefix(line, "| `"):
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		require.Len(t, cells, 2, "a row of the constants table: %q", line)
-		name := strings.Trim(strings.TrimSpace(cells[0]), "`")
-		_, dup := got[name]
-		require.False(t, dup, "%s listed twice", name)
-		got[name] = strings.TrimSpace(cells[1])
-	}
-	require.NoError(t, sc.Err())
-	require.NotEmpty(t, got, "no constants table in %s", protocolDoc)
-	return got
-}
-
 // docValue formats a constant as the table writes it: strings as they
 // are, the magic and the futex bits in hex, other numbers in decimal.
 func docValue(name string, v any) string {
@@ -156,7 +125,7 @@ func docValue(name string, v any) string {
 // package's: every row names a constant and gives its value, and every
 // constant is in the table.
 func TestProtocolDoc(t *testing.T) {
-	doc := docConstants(t)
+	doc := constants(t)
 	for name, v := range protocolNames {
 		want := docValue(name, v)
 		got, ok := doc[name]
@@ -235,4 +204,11 @@ func readDoc(t *testing.T) string {
 	b, err := os.ReadFile(protocolDoc)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// constants reads the table of constants in docs/protocol.md.
+func constants(t *testing.T) map[string]string {
+	got, err := protodoc.Constants(protocolDoc)
+	require.NoError(t, err)
+	return got
 }
