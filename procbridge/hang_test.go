@@ -236,6 +236,14 @@ func TestNoFalseHangInMachineStall(t *testing.T) {
 	for range 3 {
 		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat", Heartbeat: hb})
 		require.NoError(t, err)
+		leaf := procbridge.LeafForTest(p)
+		t.Cleanup(func() {
+			// Whatever failed, nothing stays frozen or running for the
+			// tests after this one.
+			_ = os.WriteFile(filepath.Join(leaf, "cgroup.freeze"), []byte("0"), 0)
+			p.Kill()
+			<-p.Done()
+		})
 		nextEvent(t, p) // Ready
 		ps = append(ps, p)
 		go func() {

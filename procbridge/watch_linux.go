@@ -39,6 +39,7 @@ type hangState struct {
 	ready      int64  // mono ns when it became ready (its first startGrace it is young)
 	lookedAt   int64  // mono ns of the last look at a suspect
 	heldAt     int64  // mono ns of the last look that found it held up, since its last progress (hang.Sample.HeldAt)
+	machineAt  int64  // the same, the machine itself holding it (hang.Sample.MachineAt)
 	psi0       int64  // the machine's CPU pressure total when the watch opened (cpuPressure)
 	psi0At     int64  // mono ns when psi0 was read
 	psiOK      bool   // psi0 could be read
@@ -106,7 +107,7 @@ func (st *hangState) observe(now int64) bool {
 // clear ends a suspicion.
 func (st *hangState) clear() {
 	st.suspect = false
-	st.heldAt = 0
+	st.heldAt, st.machineAt = 0, 0
 	if st.probe != nil {
 		st.probe.close()
 		st.probe = nil
@@ -203,7 +204,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 			// The monitor woke late to this worker's watchdog: the
 			// machine stalled, the worker's silence with it.
 			ml.stallAt = now
-			st.heldAt = now
+			st.heldAt, st.machineAt = now, now
 		}
 		st.probe = openProbe(st.p.pid)
 		s := st.sample()
@@ -258,6 +259,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		Stopped:    s.stopped,
 		Ready:      st.ready,
 		HeldAt:     st.heldAt,
+		MachineAt:  st.machineAt,
 	}
 	st.machine(&hs, ml, now)
 	v := hang.Judge(st.policy, hs)
@@ -270,6 +272,9 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		st.starved += v.Starved
 		st.cpu0, st.cpu0At = s.cpu, now
 		st.heldAt = now
+		if hang.MachineHolds(st.policy, hs) {
+			st.machineAt = now
+		}
 	}
 	st.tickLooked = st.tickLooked || v.TickLook
 	st.confirmAt = v.At

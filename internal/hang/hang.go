@@ -218,6 +218,10 @@ type Sample struct {
 	// if none: the silence up to it was the machine's, and a worker asleep
 	// after it is granted a Timeout from it before it is called asleep.
 	HeldAt int64
+	// MachineAt is the last look that found the machine itself holding
+	// the worker up (MachineHolds, or the monitor woken late), 0 if none
+	// since its last progress.
+	MachineAt int64
 }
 
 // Verdict is what to do after a look.
@@ -252,15 +256,7 @@ func Judge(p Policy, s Sample) Verdict {
 		return Verdict{Step: Look, At: deadline}
 	}
 	heldUp := s.InKernel || (s.Runnable || s.Waited > 0) && (s.Busy || s.Exact)
-	// The machine holds the worker up: saturated (many overdue, or CPU
-	// pressure while the worker itself waits for a CPU) or stalled, up to
-	// HeldUpMax; under CPU pressure alone, up to the Cap.
-	asked := p.HeldUpMax > 0 && !s.Stopped && s.Now >= deadline
-	pressed := asked && s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver &&
-		s.PressureAvg >= PressureShare
-	stalled := asked && (s.Stalled || StalledTogether(s.Silent, s.Watched))
-	saturated := asked && ManyOverdue(s.Overdue, s.Watched) || stalled ||
-		pressed && (s.Runnable || s.Waited > 0)
+	saturated, pressed := machineHold(p, s, deadline)
 	machine := saturated || pressed
 	// Spinning: half the window on a CPU, or a whole Interval since the
 	// watch opened. While the machine holds the worker up, only the
@@ -283,7 +279,7 @@ func Judge(p Policy, s Sample) Verdict {
 		return Verdict{Step: Starved, At: s.Now + step, Starved: max(s.Waited, s.Now-s.Due+step)}
 	case machine:
 		return Verdict{Step: Hung, Kind: HeldUp}
-	case heldUp && s.Now-s.Progress < p.Cap:
+	case heldUp && s.Now-heldSince(p, s) < p.Cap:
 		step := p.Window
 		if s.Busy {
 			step = p.BusyWindow
@@ -300,6 +296,40 @@ func Judge(p Policy, s Sample) Verdict {
 		return Verdict{Step: Look, At: asleepAt(p, s, deadline)}
 	}
 	return Verdict{Step: Hung, Kind: Asleep}
+}
+
+// machineHold says whether the machine holds the worker up: saturated
+// (many overdue, or CPU pressure while the worker itself waits for a CPU)
+// or stalled, which holds it up to HeldUpMax; pressed, under CPU pressure
+// alone, up to the Cap.
+func machineHold(p Policy, s Sample, deadline int64) (saturated, pressed bool) {
+	asked := p.HeldUpMax > 0 && !s.Stopped && s.Now >= deadline
+	pressed = asked && s.Pressure > 0 && 100*s.Pressure >= PressureShare*s.PressureOver &&
+		s.PressureAvg >= PressureShare
+	stalled := asked && (s.Stalled || StalledTogether(s.Silent, s.Watched))
+	saturated = asked && ManyOverdue(s.Overdue, s.Watched) || stalled ||
+		pressed && (s.Runnable || s.Waited > 0)
+	return saturated, pressed
+}
+
+// MachineHolds reports whether, at the look s, the machine itself holds
+// the worker up (see Judge): the monitor records such a look as the
+// Sample's MachineAt.
+func MachineHolds(p Policy, s Sample) bool {
+	saturated, pressed := machineHold(p, s, p.Deadline(s.Progress, s.Ready))
+	return saturated || pressed
+}
+
+// heldSince is when the silence a worker that waits for a CPU (or in the
+// kernel) is held to the Cap began: its last progress, or, once the
+// machine itself has held it up, the last look that found it so (the
+// silence while the machine held it is not counted against it), while its
+// silence is under HeldUpMax.
+func heldSince(p Policy, s Sample) int64 {
+	if s.MachineAt > 0 && p.HeldUpMax > 0 && s.Now-s.Progress < max(p.HeldUpMax, p.Cap) {
+		return max(s.Progress, s.MachineAt)
+	}
+	return s.Progress
 }
 
 // asleepAt is when a worker with nothing runnable is called asleep: the

@@ -491,6 +491,20 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Look, At: us(204_100)},
 		},
 		{
+			"the stall ended past the cap, the thawed worker waiting for a CPU 12 ms after the look that held it up: held up, not hung",
+			storm,
+			Sample{Due: us(1_512_000), Now: us(1_512_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, Waited: us(1000), CPUOK: true, Exact: true,
+				Elapsed: us(12_100), Silent: 1, Watched: 3, HeldAt: us(1_500_000), MachineAt: us(1_500_000)},
+			Verdict{Step: Starved, At: us(1_514_100), Starved: us(2100)},
+		},
+		{
+			"waiting for a CPU past the cap, held up before by the CPU alone, not the machine: hung, held up",
+			storm,
+			Sample{Due: us(1_512_000), Now: us(1_512_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, Waited: us(1000), CPUOK: true, Exact: true,
+				Elapsed: us(12_100), Silent: 1, Watched: 3, HeldAt: us(1_500_000)},
+			Verdict{Step: Hung, Kind: HeldUp},
+		},
+		{
 			"every worker silent for 30 s, the documented maximum: hung, held up",
 			storm,
 			Sample{Due: us(30_000_000), Now: us(30_000_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
