@@ -62,6 +62,11 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		if prompt != nil {
 			prompt.end(promoted)
 		}
+		if promoted && spareTitled() {
+			// A spare that took over: its title says so, after the
+			// new primary's first work (retitle, in title_linux.go).
+			time.AfterFunc(promptGrace, retitle)
+		}
 	}()
 	me := w.lane.Index()
 	for {
