@@ -157,13 +157,14 @@ children:
 
 	// Down to b, then r: b restarts, with a new process.
 	p.press("j")
+	pressed := time.Now()
 	p.press("r")
 	f = p.waitFrame("b restarted by r", func(f string) bool {
 		pid := rowPid(f, "b")
 		return pid != 0 && pid != before && strings.Contains(f, "restart root/b: restarted")
 	})
 	restarted := rowPid(f, "b")
-	t.Logf("b: pid %d, restarted by r as %d", before, restarted)
+	t.Logf("b: pid %d, restarted by r as %d; the screen showed it %v after the key", before, restarted, time.Since(pressed).Round(time.Millisecond))
 
 	// o: b's last lines, from both of its processes.
 	p.press("o")

@@ -26,7 +26,7 @@ func disarmRobust(*shm.Lane) {}
 
 func validFd(int) bool { return false }
 
-func nameThread() {}
+func initTitle() {}
 
 func retitle() {}
 

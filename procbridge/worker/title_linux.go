@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/understudy/understudy/procbridge/internal/shm"
@@ -19,15 +20,46 @@ const (
 	titleSpare  = " (spare)"
 )
 
+var (
+	// titleArea is the kernel's copy of this spare's arguments, what
+	// /proc/PID/cmdline and ps show, which retitle rewrites once; os.Args
+	// no longer points into it (initTitle).
+	titleArea []byte
+	// spareTitle is set while the title says the process is a spare.
+	spareTitle atomic.Bool
+)
+
+// initTitle names the process after its child (nameThread) and, for a
+// spare, makes retitle possible: os.Args gets copies of the arguments, so
+// that the program's strings do not change when retitle rewrites the
+// kernel's. It runs in attach, before the worker's function.
+func initTitle() {
+	if os.Getenv(shm.EnvWorker) == "" || !strings.HasPrefix(os.Args[0], titlePrefix) {
+		return
+	}
+	nameThread(os.Args[0])
+	if !strings.HasSuffix(os.Args[0], titleSpare) {
+		return
+	}
+	start, end, ok := argArea()
+	p := unsafe.StringData(os.Args[0])
+	if !ok || uintptr(unsafe.Pointer(p)) != start {
+		return // os.Args[0] is not the kernel's copy: leave it
+	}
+	args := make([]string, len(os.Args))
+	for i, a := range os.Args {
+		args[i] = strings.Clone(a)
+	}
+	os.Args = args
+	titleArea = unsafe.Slice(p, end-start)
+	spareTitle.Store(true)
+}
+
 // nameThread names the process after its child in /proc/PID/comm, what
 // ps and top show by default: the child's name for the primary, with a
 // "~" before it for a spare (the kernel keeps 15 bytes).
-func nameThread() {
-	t := os.Args[0]
-	if os.Getenv(shm.EnvWorker) == "" || !strings.HasPrefix(t, titlePrefix) {
-		return
-	}
-	name := strings.TrimRight(strings.TrimPrefix(t, titlePrefix), "\x00")
+func nameThread(title string) {
+	name := strings.TrimPrefix(title, titlePrefix)
 	if n, ok := strings.CutSuffix(name, titleSpare); ok {
 		name = "~" + n
 	}
@@ -39,29 +71,25 @@ func nameThread() {
 }
 
 // spareTitled reports whether the title says this process is a spare.
-func spareTitled() bool {
-	return strings.HasPrefix(os.Args[0], titlePrefix) && strings.HasSuffix(os.Args[0], titleSpare)
-}
+func spareTitled() bool { return spareTitle.Load() }
 
 // retitle, once a spare is the primary, takes " (spare)" out of its
-// title: it overwrites the end of argv[0] with NULs where the kernel keeps
-// it (the runtime's os.Args[0] points there; it checks that it does), so
-// that /proc/PID/cmdline and ps say it is the primary; and names the
-// process after its child. It runs after the takeover, off its path, on a
-// goroutine of its own: os.Args[0] keeps its length, NULs at its end.
+// title where the kernel keeps it, so that /proc/PID/cmdline and ps say
+// it is the primary, and renames the process. It runs after the takeover,
+// off its path, once.
 func retitle() {
-	t := os.Args[0]
-	if os.Getenv(shm.EnvWorker) == "" || !spareTitled() {
+	if !spareTitle.CompareAndSwap(true, false) {
 		return
 	}
-	start, end, ok := argArea()
-	p := uintptr(unsafe.Pointer(unsafe.StringData(t)))
-	if !ok || p < start || p+uintptr(len(t)) > end {
-		return // os.Args[0] is not the kernel's copy: leave it
+	title := strings.TrimSuffix(os.Args[0], titleSpare)
+	args := append([]string{title}, os.Args[1:]...)
+	s := strings.Join(args, "\x00") + "\x00"
+	if len(s) > len(titleArea) {
+		return
 	}
-	b := unsafe.Slice(unsafe.StringData(t), len(t))
-	clear(b[len(t)-len(titleSpare):])
-	nameThread()
+	copy(titleArea, s)
+	clear(titleArea[len(s):])
+	nameThread(title)
 }
 
 // argArea is where the kernel keeps this process's arguments: arg_start
