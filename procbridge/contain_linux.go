@@ -133,7 +133,8 @@ func (c *containState) startKeeperLocked() {
 		if c.mode == containPgroup {
 			how = "pgroup:" + c.mark
 		}
-		kind, path, argv = keeperReexec, exe, []string{os.Args[0]}
+		// Its title in ps says what it is (the program is found by path).
+		kind, path, argv = keeperReexec, exe, []string{"understudy: keeper"}
 		env = append(env, linux.KeeperEnv+"="+how)
 	} else if c.mode == containPgroup {
 		c.kerr = errors.New("no keeper without cgroups unless the program calls worker.Main")

@@ -202,6 +202,9 @@ func (p *Process) spawn(mode watchMode) error {
 		role = strconv.FormatUint(c>>8, 10)
 	}
 	env = append(env, shm.EnvEpoch+"="+role)
+	if spec.Worker != "" {
+		argv[0] = workerTitle(p.name, role == "spare")
+	}
 	if mode == watchSentinel {
 		r, w, err := os.Pipe()
 		if err != nil {

@@ -39,7 +39,11 @@ rotates itself).
 On a terminal it shows the tree live: state, pid, restarts, last exit and
 heartbeat age of every child, and the latest events (children whose output
 is "inherit", the default, write over the view: declare stdout: lines to see
-their lines among the events). Otherwise it writes one structured log record
+their lines among the events). When standard input is the terminal too, keys
+act on the selected child: up/down or j/k select, r restarts, s stops, S
+starts, K kills (after a y/n), o or Enter shows its last lines of output
+(kept for a child whose stdout or stderr is "lines"), q stops the tree as
+Ctrl-C does. Otherwise it writes one structured log record
 per event, and per output line of a child whose stdout or stderr is "lines",
 to standard error.
 
@@ -92,7 +96,7 @@ Exit status:
 // killWait bounds the wait for the tree to end after a kill at once.
 const killWait = 15 * time.Second
 
-func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+func runCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	logFormat := fs.String("log-format", "text", "")
 	logLevel := fs.String("log-level", "info", "")
@@ -161,7 +165,7 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	var view *liveView
 	logOut := stderr
 	if live {
-		view = newLiveView(stdout, r.ctl)
+		view = newLiveView(stdout, stdin, r.ctl)
 		logOut = view.events
 	}
 	opts := &slog.HandlerOptions{Level: level}
@@ -174,11 +178,14 @@ func runCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			return a
 		}
 	}
+	var h slog.Handler = slog.NewTextHandler(logOut, opts)
 	if *logFormat == "json" {
-		r.log = slog.New(slog.NewJSONHandler(logOut, opts))
-	} else {
-		r.log = slog.New(slog.NewTextHandler(logOut, opts))
+		h = slog.NewJSONHandler(logOut, opts)
 	}
+	if live {
+		h = tailHandler{next: h, tails: view.tails} // the keys' output pane
+	}
+	r.log = slog.New(h)
 	return r.run(*metricsAddr, *socket, web, view)
 }
 

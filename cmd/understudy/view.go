@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -26,8 +27,10 @@ const (
 // liveView draws the tree on a terminal.
 type liveView struct {
 	out    io.Writer
+	in     *os.File // the terminal the keys come from, or nil for no keys
 	ctl    *control
 	events *eventRing
+	tails  *outputTails // the last lines of output per child, for the keys' output pane
 	began  time.Time
 
 	mu     sync.Mutex
@@ -35,14 +38,28 @@ type liveView struct {
 	status string
 	last   []childStatus // the last rows drawn
 
+	// The keys (keys.go).
+	sel        string // the selected child's path
+	showOutput bool   // the output pane shows the selected child's output
+	confirm    string // a kill of this child waits for y or n
+	busy       string // the operation under way
+	footer     string // the outcome of the last operation
+	restore    func() // puts the terminal back as it was
+	actions    sync.WaitGroup
+
 	kick    chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
 	stopped bool
 }
 
-func newLiveView(out io.Writer, ctl *control) *liveView {
-	v := &liveView{out: out, ctl: ctl, began: time.Now(), kick: make(chan struct{}, 1), status: "starting"}
+// newLiveView makes a view drawn on out; when in is a terminal too, its
+// keys act on the tree.
+func newLiveView(out io.Writer, in io.Reader, ctl *control) *liveView {
+	v := &liveView{out: out, ctl: ctl, tails: &outputTails{}, began: time.Now(), kick: make(chan struct{}, 1), status: "starting"}
+	if f, ok := in.(*os.File); ok && isTerminal(f) {
+		v.in = f
+	}
 	v.events = &eventRing{max: viewEvents, onWrite: v.redrawSoon}
 	return v
 }
@@ -73,6 +90,12 @@ func (v *liveView) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	v.cancel, v.done = cancel, make(chan struct{})
 	fmt.Fprint(v.out, "\x1b[?25l\x1b[H\x1b[2J") // hide the cursor, clear the screen
+	if v.in != nil {
+		if err := v.keys(ctx, v.in); err != nil {
+			v.footer = "no keys: " + err.Error()
+			v.in = nil
+		}
+	}
 	go func() {
 		defer close(v.done)
 		t := time.NewTicker(viewRefresh)
@@ -102,13 +125,20 @@ func (v *liveView) stop() {
 	v.mu.Unlock()
 	v.cancel()
 	<-v.done
+	v.actions.Wait()
+	if v.restore != nil {
+		v.restore()
+	}
+	v.mu.Lock()
+	v.in = nil // the last frame shows no keys: they are gone
+	v.mu.Unlock()
 	v.draw(context.Background())
 	fmt.Fprint(v.out, "\x1b[?25h")
 }
 
 func (v *liveView) draw(ctx context.Context) {
 	v.mu.Lock()
-	t, status := v.tree, v.status
+	t, status, keys := v.tree, v.status, v.in != nil
 	v.mu.Unlock()
 	rows := v.lastRows()
 	if t != nil {
@@ -167,11 +197,32 @@ func (v *liveView) draw(ctx context.Context) {
 	}
 	line(strings.Join(where, "  "))
 	line(fmt.Sprintf("%-28s %-11s %8s %-14s %8s  %-32s %s", "CHILD", "STATE", "PID", "SPARES", "RESTARTS", "LAST EXIT", "HEARTBEAT"))
-	if room := height - 6 - viewEvents; room > 0 && len(rows) > room {
-		hidden := len(rows) - room + 1
-		rows = append(rows[:room-1:room-1], childStatus{Path: fmt.Sprintf("/… %d more", hidden)})
+	v.mu.Lock()
+	sel := -1
+	if keys {
+		sel = v.selectedLocked()
 	}
-	for _, r := range rows {
+	showOutput, confirm, busy, footer := v.showOutput, v.confirm, v.busy, v.footer
+	v.mu.Unlock()
+	var selected *childStatus
+	if sel >= 0 && sel < len(rows) {
+		selected = &rows[sel]
+	}
+	below := 6 + viewEvents // lines under and above the rows
+	if keys {
+		below += 2
+	}
+	if room := height - below; room > 1 && len(rows) > room {
+		// Show room-1 rows around the selection and a line for the rest.
+		from := 0
+		if sel >= room-1 {
+			from = sel - (room - 2)
+		}
+		hidden := len(rows) - (room - 1)
+		rows = append(rows[from:from+room-1:from+room-1], childStatus{Path: fmt.Sprintf("/… %d more", hidden)})
+		sel -= from
+	}
+	for i, r := range rows {
 		name := strings.Repeat("  ", r.Depth) + r.Path[strings.LastIndexByte(r.Path, '/')+1:]
 		if r.Supervisor {
 			name += "/"
@@ -193,12 +244,40 @@ func (v *liveView) draw(ctx context.Context) {
 		if r.Heartbeat != nil {
 			hb = secs(*r.Heartbeat).Round(time.Millisecond).String()
 		}
-		line(fmt.Sprintf("%-28s %-11s %8s %-14s %8d  %-32s %s", name, r.State, pid, spares, r.Restarts, last, hb))
+		row := fmt.Sprintf("%-28s %-11s %8s %-14s %8d  %-32s %s", name, r.State, pid, spares, r.Restarts, last, hb)
+		if i == sel {
+			b.WriteString("\x1b[7m") // the selection in reverse video
+			line(row)
+			b.WriteString("\x1b[0m")
+			continue
+		}
+		line(row)
 	}
 	line("")
-	line("latest events:")
-	for _, e := range v.events.lines() {
-		line("  " + e)
+	if showOutput && selected != nil {
+		title, out := v.outputLines(*selected, max(viewEvents, height-below-len(rows)+viewEvents))
+		line(title + ":")
+		for _, l := range out {
+			line("  " + l)
+		}
+	} else {
+		line("latest events:")
+		for _, e := range v.events.lines() {
+			line("  " + e)
+		}
+	}
+	if keys {
+		line("")
+		switch {
+		case confirm != "":
+			line(fmt.Sprintf("kill %s with SIGKILL? y/n", confirm))
+		case busy != "":
+			line(keyHelp + "  | " + busy + " …")
+		case footer != "":
+			line(keyHelp + "  | " + footer)
+		default:
+			line(keyHelp)
+		}
 	}
 	b.WriteString("\x1b[J")
 	_, _ = v.out.Write(b.Bytes())

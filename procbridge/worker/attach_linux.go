@@ -48,6 +48,7 @@ func attach() (*Worker, error) {
 	} else if e, active := seg.Control(); active == lane {
 		w.epoch.Store(e) // a supervisor that does not say: the word tells
 	}
+	initTitle()
 	if os.Getenv(envNoRobust) == "" {
 		if err := armRobust(w.lane); err != nil {
 			fmt.Fprintf(os.Stderr, "understudy worker: no early death notice: %v\n", err)

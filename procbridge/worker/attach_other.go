@@ -25,3 +25,9 @@ func (*prompt) end(bool) {}
 func disarmRobust(*shm.Lane) {}
 
 func validFd(int) bool { return false }
+
+func initTitle() {}
+
+func retitle() {}
+
+func spareTitled() bool { return false }

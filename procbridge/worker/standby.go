@@ -62,6 +62,11 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		if prompt != nil {
 			prompt.end(promoted)
 		}
+		if promoted && spareTitled() {
+			// A spare that took over: its title says so, after the
+			// new primary's first work (retitle, in title_linux.go).
+			time.AfterFunc(retitleAfter, retitle)
+		}
 	}()
 	me := w.lane.Index()
 	for {
@@ -120,6 +125,10 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		}
 	}
 }
+
+// retitleAfter is how long after a takeover the title changes: after the
+// new primary's first work, off the takeover's path.
+const retitleAfter = time.Millisecond
 
 // parkReleased is written into the park word to give up waiting.
 const parkReleased = 2

@@ -69,7 +69,11 @@ func Main() {
 	}
 	fn, ok := registry.Lookup(name)
 	if !ok {
-		fmt.Fprintf(os.Stderr, "understudy worker: no worker is registered as %q in %s (registered: %s)\n", name, os.Args[0], strings.Join(registry.Names(), ", "))
+		exe, err := os.Executable() // os.Args[0] is the worker's title, not the program
+		if err != nil {
+			exe = os.Args[0]
+		}
+		fmt.Fprintf(os.Stderr, "understudy worker: no worker is registered as %q in %s (registered: %s)\n", name, exe, strings.Join(registry.Names(), ", "))
 		os.Exit(exitUnknownWorker)
 	}
 	w, err := Attach()
