@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/understudy/understudy/procbridge"
@@ -104,7 +103,9 @@ func (v *liveView) key(ctx context.Context, key string) {
 		v.showOutput = false
 	case "q":
 		v.footer = "quitting: stopping the tree (q or Ctrl-C again kills at once)"
-		_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+		if self, err := os.FindProcess(os.Getpid()); err == nil {
+			_ = self.Signal(os.Interrupt)
+		}
 	}
 }
 
