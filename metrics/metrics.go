@@ -139,47 +139,39 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		children: map[childKey]*childState{},
 	}
 	var err error
-	if m.restarts, err = register(reg, m.restarts); err != nil {
-		return nil, err
-	}
-	if m.exits, err = register(reg, m.exits); err != nil {
-		return nil, err
-	}
-	if m.failovers, err = register(reg, m.failovers); err != nil {
-		return nil, err
-	}
-	if m.spares, err = register(reg, m.spares); err != nil {
-		return nil, err
-	}
-	if m.detection, err = register(reg, m.detection); err != nil {
-		return nil, err
-	}
-	if m.state, err = register(reg, m.state); err != nil {
-		return nil, err
-	}
-	if m.ready, err = register(reg, m.ready); err != nil {
-		return nil, err
-	}
-	if m.restarted, err = register(reg, m.restarted); err != nil {
+	register(reg, &m.restarts, &err)
+	register(reg, &m.exits, &err)
+	register(reg, &m.failovers, &err)
+	register(reg, &m.spares, &err)
+	register(reg, &m.detection, &err)
+	register(reg, &m.state, &err)
+	register(reg, &m.ready, &err)
+	register(reg, &m.restarted, &err)
+	if err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// register registers c, or returns the equal collector already registered
-// (so that several Metrics can share one registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
+// register registers *c, or puts in its place the equal collector already
+// registered (so that several Metrics can share one registry). Once *err
+// is set, by this call or an earlier one, it does nothing more.
+func register[C prometheus.Collector](reg prometheus.Registerer, c *C, err *error) {
+	if *err != nil {
+		return
+	}
+	e := reg.Register(*c)
+	if e == nil {
+		return
 	}
 	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
+	if errors.As(e, &are) {
 		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
+			*c = existing
+			return
 		}
 	}
-	return c, fmt.Errorf("metrics: register: %w", err)
+	*err = fmt.Errorf("metrics: register: %w", e)
 }
 
 // Observe counts what ev tells. Call it with every event of a tree, in
