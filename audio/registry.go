@@ -259,10 +259,6 @@ var builtinNames = defaultKinds.names()
 //	}
 func RegisterKind(k Kind) error { return defaultKinds.register(k) }
 
-// Kinds returns the names of the kinds a Graph's nodes may name: this
-// package's own and those added with RegisterKind, sorted.
-func Kinds() []string { return defaultKinds.names() }
-
 // seal refuses further registrations: an engine is starting.
 func (r *registry) seal() {
 	r.mu.Lock()

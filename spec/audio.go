@@ -226,7 +226,7 @@ func (d *decoder) audioError(err error, listed bool, g audio.Graph) *placed {
 		field, path = audioGo+".Sink", "audio.output"
 		msg, hint = "every output port feeds an edge: nothing is left to write", "list them: output: {path: out.wav, ports: [mix:0]}"
 	case strings.HasSuffix(se.Field, ".Kind") && strings.Contains(se.Reason, "not registered"):
-		msg, hint = fmt.Sprintf("unknown kind '%s'", value), suggest(value, audio.Kinds(), "known: ")
+		msg, hint = fmt.Sprintf("unknown kind '%s'", value), suggest(value, knownKinds(se.Reason), "known: ")
 	case strings.HasSuffix(se.Field, ".Node") && se.Reason == "no such node":
 		var names []string
 		for _, n := range g.Nodes {
@@ -475,4 +475,15 @@ func (d *decoder) audioOutput(n *yaml.Node, path string, cfg *audio.Config) {
 			}
 		}
 	}
+}
+
+// knownKinds returns the kinds a "not registered (known: a, b)" reason
+// from audio.Graph.Validate lists, for a suggestion.
+func knownKinds(reason string) []string {
+	_, list, ok := strings.Cut(reason, "(known: ")
+	list, _, _ = strings.Cut(list, ")")
+	if !ok || list == "none" {
+		return nil
+	}
+	return strings.Split(list, ", ")
 }
