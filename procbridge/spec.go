@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge/internal/registry"
 )
 
@@ -138,8 +139,16 @@ var (
 // (and counted) rather than the worker blocked.
 func ToWriter(w io.Writer) Output { return Output{kind: outputWriter, w: w} }
 
-// Writer returns the writer of an Output made by ToWriter, else nil.
-func (o Output) Writer() io.Writer { return o.w }
+func init() {
+	// The file format and the runner read the writer back (an output file
+	// they declared); nothing else needs it.
+	hooks.SetOutputWriter(func(output any) io.Writer {
+		if o, ok := output.(Output); ok {
+			return o.w
+		}
+		return nil
+	})
+}
 
 // watchMode chooses how a death is noticed.
 type watchMode int

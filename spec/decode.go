@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -928,7 +929,7 @@ func (d *decoder) rotatedOutput(n *yaml.Node, path string) procbridge.Output {
 		return procbridge.Output{}
 	}
 	out := d.output(pv, joinPath(path, "path"))
-	fo, ok := out.Writer().(*fileOutput)
+	fo, ok := hooks.OutputWriter(out).(*fileOutput)
 	if !ok {
 		return procbridge.Output{} // output said why
 	}

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/understudy/understudy/audio"
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -309,9 +310,9 @@ func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string)
 		case o.out == procbridge.Lines:
 			addKey(m, o.key, str("lines"))
 		default:
-			fo, ok := o.out.Writer().(*fileOutput)
+			fo, ok := hooks.OutputWriter(o.out).(*fileOutput)
 			if !ok || fo.Path == "" {
-				e.bad(goPath+"."+o.field, "a writer to a %T is not in the file format (only an output file a spec file declared)", o.out.Writer())
+				e.bad(goPath+"."+o.field, "a writer to a %T is not in the file format (only an output file a spec file declared)", hooks.OutputWriter(o.out))
 				continue
 			}
 			path := fo.Path

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -36,7 +37,7 @@ func (f *File) Preflight() error {
 				key, field string
 				out        procbridge.Output
 			}{{"stdout", "Stdout", p.Stdout}, {"stderr", "Stderr", p.Stderr}} {
-				if fo, ok := o.out.Writer().(*fileOutput); ok {
+				if fo, ok := hooks.OutputWriter(o.out).(*fileOutput); ok {
 					dir := filepath.Dir(fo.Path)
 					if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 						errs = append(errs, f.errorAt(field+".Process."+o.field, path+"."+o.key, "create it first", "no directory '%s' for the output file", dir))

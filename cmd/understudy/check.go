@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/audio"
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
@@ -280,7 +281,7 @@ func describeChild(c *supervision.ChildSpec) string {
 			case o.out == procbridge.Lines:
 				parts = append(parts, o.name+" lines")
 			default:
-				if path, ok := o.out.Writer().(fmt.Stringer); ok { // an output file (package spec)
+				if path, ok := hooks.OutputWriter(o.out).(fmt.Stringer); ok { // an output file (package spec)
 					parts = append(parts, o.name+" > "+path.String())
 				}
 			}
