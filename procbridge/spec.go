@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/internal/hooks"
+	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/procbridge/internal/registry"
 )
-
-// DefaultStopGrace is the grace period of a Spec whose StopGrace is zero.
-const DefaultStopGrace = 5 * time.Second
 
 // defaultReadyTimeout is the ready timeout of a Spec whose ReadyTimeout is
 // zero.
@@ -72,7 +70,7 @@ type Spec struct {
 	Heartbeat Heartbeat
 
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL.
-	// Zero means DefaultStopGrace.
+	// Zero means 5 s.
 	StopGrace time.Duration
 
 	// StateSize is the size in bytes of each of the segment's two state
@@ -204,7 +202,7 @@ func (s *Spec) readyTimeout() time.Duration {
 
 func (s *Spec) stopGrace() time.Duration {
 	if s.StopGrace == 0 {
-		return DefaultStopGrace
+		return limits.DefaultStopGrace
 	}
 	return s.StopGrace
 }
