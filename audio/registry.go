@@ -67,6 +67,9 @@ func (r *registry) register(k Kind) error {
 	if err := checkName(k.Name); err != nil {
 		return fieldErr(ErrInvalidGraph, "Kind.Name", k.Name, "%s", err)
 	}
+	if k.Name == execKind {
+		return fieldErr(ErrInvalidGraph, "Kind.Name", k.Name, "reserved for nodes served by an executable (Node.Path)")
+	}
 	if k.New == nil {
 		return fieldErr(ErrInvalidGraph, "Kind.New", "nil", "kind %q has no constructor", k.Name)
 	}
