@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
 )
 
 // buildCBiquad builds the C example node (examples/cnode) with the
@@ -100,4 +102,63 @@ func TestExecNode(t *testing.T) {
 			t.Log(fo)
 		})
 	}
+}
+
+// TestExecNodeErrors: each mistake in an exec node is reported on its
+// field, with its value.
+func TestExecNodeErrors(t *testing.T) {
+	path := buildCBiquad(t, t.TempDir())
+	for _, tc := range []struct {
+		name  string
+		node  Node
+		field string
+		msg   string
+	}{
+		{"no path", Node{Kind: "exec"}, "Nodes[1].Path", "needs path"},
+		{"path on a Go kind", Node{Kind: "lowpass", Path: path, Params: Params{"freq": 1000}}, "Nodes[1].Path", "only a node of kind exec"},
+		{"no such file", Node{Kind: "exec", Path: "/nonexistent/biquad"}, "Nodes[1].Path", "no such file or directory"},
+		{"not executable", Node{Kind: "exec", Path: "exec_test.go"}, "Nodes[1].Path", "not an executable file"},
+		{"not a node", Node{Kind: "exec", Path: "/bin/true"}, "Nodes[1].Path", "printed nothing"},
+		{"required", Node{Kind: "exec", Path: path}, `Nodes[1].Params["freq"]`, "required"},
+		{"unknown", Node{Kind: "exec", Path: path, Params: Params{"freq": 1000, "gain": 2}}, `Nodes[1].Params["gain"]`, "unknown parameter (known: freq, q)"},
+		{"out of range", Node{Kind: "exec", Path: path, Params: Params{"freq": 1000, "q": 500}}, `Nodes[1].Params["q"]`, "out of range [0.1, 100]"},
+		{"the program's own check", Node{Kind: "exec", Path: path, Params: Params{"freq": 30000}}, `Nodes[1].Params["freq"]`, "below rate/2"},
+		{"shared process", Node{Kind: "exec", Path: path, Params: Params{"freq": 1000}, Process: "p"}, "Nodes[1].Process", "own process"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.node.Name = "x"
+			g := Graph{Rate: 48000, BlockSize: 64, Nodes: []Node{{Name: "src", Kind: "testsignal"}, tc.node}}
+			err := g.Validate()
+			require.ErrorIs(t, err, ErrInvalidGraph)
+			var fe *procbridge.SpecError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, tc.field, fe.Field)
+			assert.ErrorContains(t, err, tc.msg)
+		})
+	}
+	err := RegisterKind(Kind{Name: "exec", New: func(int, Params) (Processor, error) { return nil, nil }})
+	assert.ErrorIs(t, err, ErrInvalidGraph)
+	assert.ErrorContains(t, err, "reserved")
+}
+
+// FuzzParseDesc: whatever an executable prints, the description is read
+// or refused with an error, never a panic, and what is read is in bounds.
+func FuzzParseDesc(f *testing.F) {
+	f.Add([]byte("understudy-node 1\ninputs 1\noutputs 1\nstate 16\nparam freq 0 1e9 0 1 0\nend\n"))
+	f.Add([]byte("understudy-node 2\nend\n"))
+	f.Add([]byte("understudy-node 1\ninputs 99999\n"))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		d, err := parseDesc(out)
+		if err != nil {
+			return
+		}
+		if d.Inputs < 0 || d.Inputs > maxExecPorts || d.Outputs < 0 || d.Outputs > maxExecPorts ||
+			d.State < 0 || d.State > maxExecState || len(d.Params) > maxExecParams {
+			t.Fatalf("out of bounds: %+v", d)
+		}
+		k := Kind{Name: execKind, Params: d.Params, New: func(int, Params) (Processor, error) { return nil, nil }}
+		if err := new(registry).register(Kind{Name: "x", Params: k.Params, New: k.New}); err != nil {
+			t.Fatalf("a description read is not a valid kind: %v", err)
+		}
+	})
 }
