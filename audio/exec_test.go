@@ -3,9 +3,11 @@
 package audio
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -161,4 +163,77 @@ func FuzzParseDesc(f *testing.F) {
 			t.Fatalf("a description read is not a valid kind: %v", err)
 		}
 	})
+}
+
+// BenchmarkExecFailover: the failover of a node served by the C example
+// beside that of the Go lowpass, in the same engine run (real time, 128
+// frames, one block of slack): each iteration SIGKILLs one of them, in
+// turn, before it computes a block, and runs 200 ms. Detect is from the
+// kill to the spare's promotion, switch from there to its first block
+// published, both from the engine's report; the render must stay
+// bit-identical to Render's.
+func BenchmarkExecFailover(b *testing.B) {
+	path := buildCBiquad(b, b.TempDir())
+	prio := slices.Max(benchPriorities())
+	g, sink := cGraph(path, 128)
+	wav := b.TempDir() + "/out.wav"
+	e, err := Start(context.Background(), Config{Graph: g, Sink: sink, WAV: wav, RealTime: true, Slack: 1, Priority: prio})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	per := uint64(200 * 48000 / 128 / 1000) // 200 ms: a replacement spare is parked before the node's next fault
+	var k int
+	var rep Report
+	for b.Loop() {
+		e.faults = append(e.faults, Fault{Node: []string{"cbq", "lp"}[k%2], Cycle: e.cycle + per/2, Kind: "kill"})
+		k++
+		if rep, err = e.Run(context.Background(), per); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := e.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	got, err := readWAVFile(wav)
+	if err != nil {
+		b.Fatal(err)
+	}
+	want, err := Render(&g, sink, int(rep.Cycles))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmp, _ := Compare(want, got, len(sink), CompareOptions{})
+	if os.Getenv("AUDIO_BENCH_REPORT") != "" {
+		b.Logf("%v\n%v", rep, cmp)
+	}
+	samples := map[string][2][]int64{}
+	for _, fo := range rep.Failovers {
+		s := samples[fo.Node]
+		s[0] = append(s[0], int64(fo.Detect))
+		s[1] = append(s[1], int64(fo.Switch))
+		samples[fo.Node] = s
+	}
+	for node, prefix := range map[string]string{"cbq": "c-", "lp": "go-"} {
+		percentiles(b, samples[node][0], prefix+"detect-")
+		percentiles(b, samples[node][1], prefix+"switch-")
+	}
+	b.ReportMetric(float64(len(rep.Failovers)), "failovers")
+	b.ReportMetric(float64(rep.Missing), "missing")
+	b.ReportMetric(float64(rep.FaultsPostponed), "postponed")
+	if cmp.GlitchFree {
+		b.ReportMetric(1, "bit-identical")
+	} else {
+		b.ReportMetric(0, "bit-identical")
+	}
+}
+
+func readWAVFile(path string) ([]float32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	_, _, samples, err := ReadWAV(f)
+	return samples, err
 }

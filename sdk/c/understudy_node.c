@@ -6,6 +6,7 @@
 #include "understudy_node.h"
 #include "understudy.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -68,6 +69,7 @@
 #define RECOVERED_REUSE 2
 #define RECOVERED_BETWEEN 3
 #define PRIORITY_DENIED UINT32_C(0xffffffff)
+#define SETUP_THREADS_RAISED 1
 #define SETUP_MEMORY_LOCKED 2
 
 #define FAULT_KILL 1
@@ -818,6 +820,27 @@ static int serve(node *n, int64_t promoted_at, int was_spare)
 	}
 }
 
+/* raise_process puts every thread of the process but the calling one (the
+ * SDK's robust-list holder and lifeline watcher) in SCHED_FIFO 1: when the
+ * process is killed, its threads' exit wakes the spare, and must not wait
+ * behind the machine's other work. It reports whether all were raised. */
+static int raise_process(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return 0;
+	pid_t self = (pid_t)syscall(SYS_gettid);
+	int all = 1;
+	struct sched_param sp = {.sched_priority = 1};
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		if (tid > 0 && tid != self && sched_setscheduler(tid, SCHED_FIFO, &sp) != 0)
+			all = 0;
+	}
+	closedir(d);
+	return all;
+}
+
 static int run_node(const usn_kind *k, int argc, char **argv)
 {
 	static node n;
@@ -859,10 +882,16 @@ static int run_node(const usn_kind *k, int argc, char **argv)
 	if (prio > 0) {
 		struct sched_param sp = {.sched_priority = prio};
 		uint32_t got = (uint32_t)prio;
-		if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
+		if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0) {
 			got = PRIORITY_DENIED;
-		else if (mlockall(MCL_CURRENT | MCL_FUTURE) == 0)
-			st32(n.hlane + BUS_HL_SETUP, SETUP_MEMORY_LOCKED);
+		} else {
+			/* The loop allocates nothing: the pages it has are all
+			 * it will touch, so MCL_CURRENT is enough. */
+			uint32_t setup = raise_process() ? SETUP_THREADS_RAISED : 0;
+			if (mlockall(MCL_CURRENT) == 0)
+				setup |= SETUP_MEMORY_LOCKED;
+			st32(n.hlane + BUS_HL_SETUP, setup);
+		}
 		st32(n.hlane + BUS_HL_PRIORITY, got);
 	}
 	us_ready(n.w);

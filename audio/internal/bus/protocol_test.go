@@ -35,7 +35,7 @@ func TestNodeProtocolConstants(t *testing.T) {
 		"lane_state.parked": uint64(LaneParked), "lane_state.active": uint64(LaneActive),
 		"recovered.none": uint64(RecoveredNone), "recovered.compute": uint64(RecoveredCompute),
 		"recovered.reuse": uint64(RecoveredReuse), "recovered.between": uint64(RecoveredBetween),
-		"priority.denied": PriorityDenied, "setup.memory_locked": uint64(SetupMemoryLocked),
+		"priority.denied": PriorityDenied, "setup.memory_locked": uint64(SetupMemoryLocked), "setup.threads_raised": uint64(SetupThreadsRaised),
 	}
 	for name, v := range doc {
 		mine := false
