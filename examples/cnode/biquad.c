@@ -13,6 +13,7 @@
 #include "understudy_node.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -31,10 +32,12 @@ static const usn_param params[] = {
 
 static const char *init(void *self, int rate, const double *p, int *bad)
 {
+	static char why[64];
 	double freq = p[0], q = p[1];
 	if (!(freq > 0 && freq < rate / 2.0)) {
 		*bad = 0;
-		return "must be above 0 and below rate/2";
+		snprintf(why, sizeof why, "must be above 0 and below rate/2 = %g", rate / 2.0);
+		return why;
 	}
 	double w0 = 2 * M_PI * freq / rate;
 	double cosw = cos(w0), sinw = sin(w0);
@@ -46,7 +49,7 @@ static const char *init(void *self, int rate, const double *p, int *bad)
 	f->b2 = (1 - cosw) / 2 / a0;
 	f->a1 = -2 * cosw / a0;
 	f->a2 = (1 - alpha) / a0;
-	return 0;
+	return NULL;
 }
 
 /* State (16 bytes): z1 and z2, float64, the memory of a transposed direct
