@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
 )
 
 // buildCBiquad builds the C example node (examples/cnode) with the
@@ -38,8 +39,10 @@ func buildCBiquad(t testing.TB, dir string) string {
 }
 
 // cGraph is the test signal's two sines summed into the C biquad (fan-in
-// at an exec node), which feeds a Go gain (an exec node waking a Go one);
-// beside it the Go lowpass with the same input and parameters.
+// at an exec node), which feeds a Go gain (an exec node waking a Go one),
+// which feeds a second C node that feeds nothing (a Go node waking an exec
+// one, and an exec node ending the cycle); beside them the Go lowpass with
+// the same input and parameters as the first C node.
 func cGraph(path string, block int) (Graph, []Port) {
 	return Graph{
 		Rate: 48000, BlockSize: block,
@@ -48,13 +51,15 @@ func cGraph(path string, block int) (Graph, []Port) {
 			{Name: "cbq", Kind: "exec", Path: path, Params: Params{"freq": 1000}},
 			{Name: "amp", Kind: "gain", Params: Params{"gain": 0.5}},
 			{Name: "lp", Kind: "lowpass", Params: Params{"freq": 1000}},
+			{Name: "c2", Kind: "exec", Path: path, Params: Params{"freq": 300, "q": 2}},
 		},
 		Edges: []Edge{
 			edge("src", 1, "cbq", 0), edge("src", 2, "cbq", 0),
 			edge("cbq", 0, "amp", 0),
 			edge("src", 1, "lp", 0), edge("src", 2, "lp", 0),
+			edge("amp", 0, "c2", 0),
 		},
-	}, []Port{{"src", 0}, {"cbq", 0}, {"amp", 0}, {"lp", 0}}
+	}, []Port{{"src", 0}, {"cbq", 0}, {"amp", 0}, {"lp", 0}, {"c2", 0}}
 }
 
 // TestExecNode: a node served by the C example renders offline (its
@@ -87,9 +92,10 @@ func TestExecNode(t *testing.T) {
 		cases = append(cases, tc{"kill", p})
 	}
 	cases = append(cases, tc{"hang", "before-compute"}, tc{"segv", "after-output"}, tc{"overrun", "after-commit"})
-	for _, c := range cases {
-		t.Run(c.kind+"/"+c.point, func(t *testing.T) {
-			f := Fault{Node: "cbq", Cycle: 60, Kind: c.kind, Point: c.point}
+	for k, c := range cases {
+		node := []string{"cbq", "c2"}[k%2]
+		t.Run(c.kind+"/"+c.point+"/"+node, func(t *testing.T) {
+			f := Fault{Node: node, Cycle: 60, Kind: c.kind, Point: c.point}
 			if c.kind == "overrun" {
 				f.Spin = 200 * time.Millisecond
 			}
@@ -99,10 +105,55 @@ func TestExecNode(t *testing.T) {
 			assert.True(t, cmp.GlitchFree, "%v", cmp)
 			require.Len(t, rep.Failovers, 1, "%v", rep)
 			fo := rep.Failovers[0]
-			assert.Equal(t, "cbq", fo.Node)
+			assert.Equal(t, node, fo.Node)
 			assert.Equal(t, c.kind, fo.Fault)
 			t.Log(fo)
 		})
+	}
+}
+
+// TestExecNodeColdRestart SIGKILLs the primary and the spare of a C node
+// together, in real time: the supervisor starts its executable again cold,
+// which finds no committed state, places itself where the bus is, and the
+// run goes on to its end.
+func TestExecNodeColdRestart(t *testing.T) {
+	path := buildCBiquad(t, t.TempDir())
+	g, sink := cGraph(path, 128)
+	const blocks, killAt = 500, 100
+	cfg := Config{Graph: g, Sink: sink, RealTime: true, Slack: NoSlack, WAV: filepath.Join(t.TempDir(), "out.wav")}
+	reached := make(chan struct{})
+	e, err := startEngine(ctxT(t), cfg, func(e *Engine) {
+		e.cycleHook = func(C uint64) {
+			if C == killAt {
+				close(reached)
+			}
+		}
+	})
+	require.NoError(t, err)
+	defer e.Close(ctxT(t))
+	sub := e.Tree().Subscribe(context.Background(), 256)
+	done := runInBackground(t, e, blocks)
+	select {
+	case <-reached:
+	case <-time.After(testDeadline / 2):
+		t.Fatal("the run did not reach the block to kill at")
+	}
+	killAll(t, e, e.hostIndex["cbq"])
+	awaitTree(t, sub, func(ev supervision.Event) bool {
+		r, ok := ev.(supervision.ChildRestarting)
+		return ok && r.Child == "cbq"
+	})
+	res := <-done
+	require.NoError(t, res.err, "a cold restart does not end the run")
+	rep := res.rep
+	t.Log(rep)
+	assert.Equal(t, uint64(blocks), rep.Cycles)
+	require.Len(t, rep.Restarts, 1, "%v", rep)
+	assert.Equal(t, "cbq", rep.Restarts[0].Node)
+	for _, n := range rep.Nodes {
+		if n.Name == "cbq" {
+			assert.Equal(t, uint64(blocks), n.Cycles, "the restarted node served to the end")
+		}
 	}
 }
 
