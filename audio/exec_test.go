@@ -288,3 +288,30 @@ func readWAVFile(path string) ([]float32, error) {
 	_, _, samples, err := ReadWAV(f)
 	return samples, err
 }
+
+// TestExecNodeStartFails: an executable that describes itself but will not
+// serve (it exits at once in node mode) fails Start with an error naming
+// the node and its exit, without a hang.
+func TestExecNodeStartFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "refuse")
+	require.NoError(t, os.WriteFile(path, []byte(`#!/bin/sh
+case "$1" in
+--understudy-describe) printf 'understudy-node 1\ninputs 1\noutputs 1\nstate 0\nend\n' ;;
+--understudy-check) echo ok ;;
+*) echo "refuse: will not serve" >&2; exit 2 ;;
+esac
+`), 0o755))
+	g := Graph{Rate: 48000, BlockSize: 128,
+		Nodes: []Node{{Name: "src", Kind: "testsignal"}, {Name: "x", Kind: "exec", Path: path}},
+		Edges: []Edge{edge("src", 1, "x", 0)},
+	}
+	require.NoError(t, g.Validate())
+	e, err := Start(ctxT(t), Config{Graph: g, Sink: []Port{{"x", 0}}, WAV: filepath.Join(t.TempDir(), "out.wav"),
+		Stderr: procbridge.Discard})
+	if err == nil {
+		e.Close(ctxT(t))
+		t.Fatal("Start succeeded with a node that exits at once")
+	}
+	assert.ErrorContains(t, err, "x")
+	t.Log(err)
+}
