@@ -13,7 +13,10 @@
 //     peak and testsignal are built in. Kinds of your own ([Kind]) are
 //     added with [RegisterKind], called while the program initialises
 //     (init or a package-level var): node processes are the program
-//     re-executed, and know the kinds its initialisation registers.
+//     re-executed, and know the kinds its initialisation registers. A
+//     node of kind exec is served by an executable of any language
+//     (Node.Path; the C library sdk/c/understudy_node.h, the protocol in
+//     docs/node-protocol.md).
 //   - [Graph]: nodes, ports and edges, with [Graph.Validate] (every
 //     problem at once, each a *procbridge.SpecError naming the field and
 //     value; a cycle with its path).

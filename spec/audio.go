@@ -28,7 +28,7 @@ const (
 
 var (
 	audioKeys       = []string{"rate", "block_size", "slack", "duration", "standby", "nodes", "edges", "output"}
-	audioNodeKeys   = []string{"name", "kind", "params", "process"}
+	audioNodeKeys   = []string{"name", "kind", "params", "process", "path"}
 	audioEdgeKeys   = []string{"from", "to"}
 	audioPortKeys   = []string{"node", "port"}
 	audioOutputKeys = []string{"path", "ports"}
@@ -254,7 +254,7 @@ func audioPath(field string) string {
 	}
 	field = strings.TrimPrefix(field, "Graph.")
 	r := strings.NewReplacer("Nodes", "nodes", "Edges", "edges", "Params", "params", "Kind", "kind", "Name", "name",
-		"From", "from", "To", "to", "Port", "port", "Node", "node", "Rate", "rate", "BlockSize", "block_size", "Process", "process",
+		"From", "from", "To", "to", "Port", "port", "Node", "node", "Rate", "rate", "BlockSize", "block_size", "Process", "process", "Path", "path",
 		"Slack", "slack", "Spares", "standby", "WAV", "output.path", "[\"", ".", "\"]", "")
 	return "audio." + r.Replace(field)
 }
@@ -274,6 +274,15 @@ func (d *decoder) audioNode(n *yaml.Node, path, goPath string) audio.Node {
 				d.fail(v, joinPath(path, "process"), "leave it out to run the node in a process of its own", "empty process")
 			}
 			node.Process = s
+		}
+	}
+	if v := m.get("path"); v != nil {
+		d.mark(goPath+".Path", v)
+		if s, ok := d.str(v, joinPath(path, "path")); ok {
+			if s == "" {
+				d.fail(v, joinPath(path, "path"), "the executable that serves a node of kind exec, such as path: ./biquad", "empty path")
+			}
+			node.Path = resolvePath(d.base, s)
 		}
 	}
 	if v := m.get("name"); v != nil {

@@ -386,6 +386,9 @@ func (e *encoder) audio(a *Audio) *yaml.Node {
 		if n.Process != "" {
 			addKey(nm, "process", str(n.Process))
 		}
+		if n.Path != "" {
+			addKey(nm, "path", str(n.Path))
+		}
 		if len(n.Params) > 0 {
 			pm := flowMap()
 			keys := make([]string, 0, len(n.Params))
