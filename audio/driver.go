@@ -11,6 +11,7 @@ import (
 
 	"github.com/understudy/understudy/audio/internal/bus"
 	"github.com/understudy/understudy/internal/hang"
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
 )
@@ -622,7 +623,7 @@ func (d *driver) fence(i int, C uint64, now int64) {
 	to := bits.TrailingZeros32(mask)
 	old := r.g.Primary()
 	at := mono.Now()
-	if _, _, err := seg.Failover(from, to); err != nil {
+	if _, _, err := hooks.Promote(seg, from, to); err != nil {
 		return
 	}
 	r.spareMask.And(^uint32(1 << to))

@@ -146,6 +146,9 @@ func init() {
 		}
 		return nil
 	})
+	hooks.SetPromote(func(seg any, from, to int) (uint64, int, error) {
+		return seg.(*Segment).promote(from, to)
+	})
 }
 
 // watchMode chooses how a death is noticed.
