@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -186,4 +187,49 @@ func cgroupsOf(t *testing.T, pid int) map[string]string {
 		}
 	}
 	return out
+}
+
+// BenchmarkStartLimits: Start to its return for a worker without limits
+// and one with all three (its groups made, the forker's thread in and out
+// of them), interleaved, and Exited to Done (the groups emptied and
+// removed) for each.
+//
+//	go test -run '^$' -bench StartLimits -benchtime 100x ./procbridge/
+func BenchmarkStartLimits(b *testing.B) {
+	plain := procbridge.Spec{Worker: "wait"}
+	limited := procbridge.Spec{Worker: "wait", MemoryMax: 256 << 20, CPUMax: 1, PidsMax: 64}
+	var start, startLim, end, endLim latencies
+	specs := []procbridge.Spec{plain, limited}
+	for b.Loop() {
+		// Each goes first in turn: the second starts beside the first's
+		// teardown.
+		slices.Reverse(specs)
+		for _, spec := range specs {
+			t0 := time.Now()
+			p, err := procbridge.Start(b.Context(), spec)
+			if errors.Is(err, procbridge.ErrNotSupported) {
+				b.Skipf("this host cannot apply the limits: %v", err)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			took := int64(time.Since(t0))
+			p.Kill()
+			for e := range p.Events() {
+				if _, ok := e.(procbridge.Exited); ok {
+					t0 = time.Now()
+				}
+			}
+			<-p.Done()
+			if spec.MemoryMax == 0 {
+				start, end = append(start, took), append(end, int64(time.Since(t0)))
+			} else {
+				startLim, endLim = append(startLim, took), append(endLim, int64(time.Since(t0)))
+			}
+		}
+	}
+	start.report(b, "start-")
+	startLim.report(b, "start-limits-")
+	end.report(b, "end-")
+	endLim.report(b, "end-limits-")
 }
