@@ -35,3 +35,11 @@ func LimitGroupsForTest(p *Process) []string {
 	}
 	return out
 }
+
+// HasWatchdogForTest reports whether p was started with a watchdog (it is
+// not, when watched in batch).
+func HasWatchdogForTest(p *Process) bool {
+	monitor.mu.Lock()
+	defer monitor.mu.Unlock()
+	return p.os.dog >= 0
+}

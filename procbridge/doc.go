@@ -44,7 +44,13 @@
 // With Spec.Heartbeat, the worker's own loop calls worker.Beat, which also
 // re-arms the worker's watchdog, a timerfd handed down with the segment, to
 // expire shortly before its deadline. One monitor sleeps on every
-// watchdog, so while workers beat it does not wake at all. When one fires,
+// watchdog, so while workers beat it does not wake at all. A worker whose
+// Timeout leaves 250 ms or more after its Interval is watched in batch
+// instead: no watchdog; the monitor's own timer wakes at the earliest
+// deadline of all such workers, about once per Timeout-Interval however
+// many they are, and reads their heartbeats from memory, with no system
+// call for a healthy one (a thousand workers beating every 100 ms with a
+// 1 s timeout cost it about one wake a second). When one fires,
 // the monitor watches the worker's threads for the window (their state and
 // their CPU, exactly where perf events allow) and judges at the deadline:
 // a worker that was merely held up, waiting for a CPU or blocked in the

@@ -241,10 +241,10 @@ func (p *Process) spawn(mode watchMode) error {
 
 	// The watchdog: a timerfd the worker re-arms as it beats, so the hang
 	// monitor sleeps until a worker misses its deadline rather than waking
-	// to look at healthy ones. For a child that speaks sd_notify the
+	// to look at healthy ones. A worker watched in batch has none. For a child that speaks sd_notify the
 	// bridge re-arms it on each WATCHDOG=1, and the child never sees it.
 	p.os.dog = -1
-	if spec.Heartbeat.Interval > 0 && (spec.usesSDK() || spec.Notify) && !noWatchdog.Load() {
+	if spec.Heartbeat.Interval > 0 && (spec.usesSDK() || spec.Notify) && !noWatchdog.Load() && !batched(spec.Heartbeat) {
 		if fd, err := linux.NewTimer(); err == nil {
 			p.os.dog = fd
 			if spec.usesSDK() {
