@@ -3,6 +3,7 @@
 package metrics_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -72,6 +73,37 @@ func TestStopped(t *testing.T) {
 	_, err = tree.Stop(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, count(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root", "child": "w", "kind": "stopped"}))
+}
+
+// TestOOM: a process the OOM killer ended, past its MemoryMax, is an exit
+// of the kind "oom", in the supervisor's event and in the metrics.
+func TestOOM(t *testing.T) {
+	ctx := testproc.Context(t)
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	require.NoError(t, err)
+	exited := make(chan supervision.ChildExited, 1)
+	tree, err := supervision.Start(ctx, supervision.Spec{Children: []supervision.ChildSpec{
+		{Name: "hog", Process: &procbridge.Spec{Worker: "hog", MemoryMax: 64 << 20}, Restart: supervision.Temporary},
+	}}, supervision.Options{OnEvent: func(ev supervision.Event) {
+		m.Observe(ev)
+		if e, ok := ev.(supervision.ChildExited); ok {
+			exited <- e
+		}
+	}})
+	if errors.Is(err, procbridge.ErrNotSupported) {
+		t.Skipf("this host cannot limit memory: %v", err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = tree.Stop(testproc.Context(t)) })
+	select {
+	case e := <-exited:
+		require.NotNil(t, e.Exited)
+		assert.Equal(t, procbridge.ExitOOM, e.Exited.Exit.Kind, "%v", e)
+	case <-time.After(testproc.Deadline):
+		t.Fatal("no ChildExited for the hog")
+	}
+	assert.Equal(t, 1.0, count(t, reg, "understudy_child_exits_total", map[string]string{"supervisor": "root", "child": "hog", "kind": "oom"}))
 }
 
 // TestShareARegistry: several Metrics may register on one registry, and

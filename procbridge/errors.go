@@ -139,6 +139,7 @@ const (
 	ExitStopped    ExitKind = "stopped"     // stopped by us (Stop or Kill), however it ended
 	ExitKilledHung ExitKind = "killed-hung" // killed by us because it hung
 	ExitNotReady   ExitKind = "not-ready"   // never became ready: died, refused its segment, or timed out
+	ExitOOM        ExitKind = "oom"         // killed by the kernel's OOM killer, past its MemoryMax
 	// A process killed by us because it broke the segment's protocol has
 	// the kind "killed-violation"; its error matches ErrBadSegment.
 )
@@ -174,6 +175,8 @@ func (e Exit) String() string {
 		return "hung, killed by us: " + how
 	case ExitNotReady:
 		return "never became ready: " + how
+	case ExitOOM:
+		return "out of memory, killed by the OOM killer: " + how
 	case exitKilledViolation:
 		return "broke the segment protocol, killed by us: " + how
 	}

@@ -49,6 +49,7 @@ type Process struct {
 	readyMono atomic.Int64
 	dropped   atomic.Uint64
 	violation atomic.Pointer[violationError] // why it was killed, for reasonViolation
+	oomKilled bool                           // the OOM killer ended a process of its cgroups (set before classify)
 
 	mu        sync.Mutex // guards signalling against reaping
 	reaped    bool
@@ -221,6 +222,9 @@ func (p *Process) classify(code int, sig int, core bool, ns int64, readySeen boo
 		e.Kind = exitKilledViolation
 	default:
 		switch {
+		case sig == int(sigKill) && p.oomKilled:
+			// Before it was ready too: the cause is what a reader needs.
+			e.Kind = ExitOOM
 		case !readySeen:
 			e.Kind = ExitNotReady
 		case sig != 0:

@@ -3,6 +3,7 @@ package procbridge
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/internal/limits"
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/internal/registry"
 )
 
@@ -79,6 +81,24 @@ type Spec struct {
 	// RingSize is the size in bytes (a power of two) of each command ring.
 	// Zero: no rings.
 	RingSize int
+
+	// MemoryMax, CPUMax and PidsMax limit what the worker and every
+	// process it starts may use together, through a cgroup of the
+	// worker's own (see the package doc: cgroup v2 where its controllers
+	// can be had, else cgroup v1; Start fails with an error wrapping
+	// ErrNotSupported where neither can). Zero: no limit.
+	//
+	// MemoryMax is in bytes, swap included, at least 1 MiB: past it the
+	// kernel's OOM killer ends one of the processes, and a worker it ends
+	// exits with the kind ExitOOM.
+	MemoryMax int64
+	// CPUMax is in CPUs' worth of time, from 0.01 up: 0.5 lets them run
+	// 50 ms of every 100 ms, 2 two CPUs' worth; past it they wait for the
+	// next period.
+	CPUMax float64
+	// PidsMax caps their tasks, processes and threads alike (a Go worker
+	// runs several threads): a fork or thread past it fails (EAGAIN).
+	PidsMax int
 
 	// ExtraFiles are handed to the worker as descriptors 6, 7, …
 	// (worker.ExtraFile(i) in the SDK), like os/exec's ExtraFiles: shared
@@ -253,6 +273,9 @@ func (s *Spec) Validate() error {
 	if s.RingSize < 0 || s.RingSize > maxRingSize || s.RingSize&(s.RingSize-1) != 0 {
 		return bad("RingSize", s.RingSize, fmt.Sprintf("want 0 or a power of two up to %d", maxRingSize))
 	}
+	if err := s.validateLimits(); err != nil {
+		return err
+	}
 	for _, o := range []struct {
 		field string
 		out   Output
@@ -308,4 +331,31 @@ func lookPath(p string) (string, error) {
 		return "", fmt.Errorf("not an executable file")
 	}
 	return path, nil
+}
+
+// The bounds of the limits (Spec.MemoryMax, CPUMax, PidsMax).
+const (
+	minMemoryMax = 1 << 20 // below it no program gets to run
+	minCPUMax    = 0.01    // the kernel's smallest quota, 1 ms of each 100 ms
+	maxCPUMax    = 1 << 20
+)
+
+func (s *Spec) validateLimits() error {
+	bad := func(field string, value any, why string) error {
+		return &SpecError{Field: field, Value: fmt.Sprint(value), Reason: why}
+	}
+	switch {
+	case s.MemoryMax < 0 || s.MemoryMax > 0 && s.MemoryMax < minMemoryMax:
+		return bad("MemoryMax", s.MemoryMax, "want 0 (no limit) or at least 1 MiB (1048576 bytes)")
+	case math.IsNaN(s.CPUMax) || s.CPUMax < 0 || s.CPUMax > 0 && s.CPUMax < minCPUMax || s.CPUMax > maxCPUMax:
+		return bad("CPUMax", s.CPUMax, fmt.Sprintf("want 0 (no limit) or CPUs from %v to %v, such as 0.5", minCPUMax, maxCPUMax))
+	case s.PidsMax < 0:
+		return bad("PidsMax", s.PidsMax, "want 0 (no limit) or a number of tasks")
+	}
+	return nil
+}
+
+// limits returns the spec's limits for internal/linux.
+func (s *Spec) limits() linux.Limits {
+	return linux.Limits{MemoryMax: s.MemoryMax, CPUMax: s.CPUMax, PidsMax: s.PidsMax}
 }

@@ -345,6 +345,15 @@ func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string)
 	if p.RingSize != 0 {
 		addKey(m, "ring_size", sizeNode(p.RingSize))
 	}
+	if p.MemoryMax != 0 {
+		addKey(m, "memory_max", sizeNode(int(p.MemoryMax)))
+	}
+	if p.CPUMax != 0 {
+		addKey(m, "cpu_max", floatNode(p.CPUMax))
+	}
+	if p.PidsMax != 0 {
+		addKey(m, "pids_max", intNode(p.PidsMax))
+	}
 	if n := c.Standby; n != 0 {
 		addKey(m, "standby", intNode(n))
 	}

@@ -44,6 +44,7 @@ func everySpec() supervision.Spec {
 				Process: &procbridge.Spec{
 					Worker: "wait", Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond},
 					StateSize: 4096, RingSize: 1 << 16,
+					MemoryMax: 256 << 20, CPUMax: 0.5, PidsMax: 64,
 					Stdout: spec.FileOutput("/tmp/cache.log"), Stderr: procbridge.Output{},
 				},
 				Standby:  2,

@@ -26,7 +26,8 @@ when they have no slash), the working directories, the directories of output
 files. If the file declares an audio graph, its kinds, parameters and ports
 are checked too. Prints the tree when all is well, and the containment this
 host gives: whether a worker's descendants end with it, and whether they all
-end when understudy itself is killed.
+end when understudy itself is killed; and which limits (memory_max, cpu_max,
+pids_max) this host can apply, and how.
 
 Flags:
   -q, --quiet   print problems only, not the tree
@@ -67,6 +68,7 @@ func checkCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: valid\n", f.Path)
 		printFile(stdout, f)
 		fmt.Fprintln(stdout, containmentLine())
+		fmt.Fprintln(stdout, limitsLine())
 	}
 	return exitOK
 }
