@@ -218,7 +218,7 @@ func (p *Process) classify(code int, sig int, core bool, ns int64, readySeen boo
 	case reasonNotReady:
 		e.Kind = ExitNotReady
 	case reasonViolation:
-		e.Kind = exitKilledViolation
+		e.Kind = ExitKilledViolation
 	default:
 		switch {
 		case !readySeen:
