@@ -142,13 +142,21 @@ func (p *Process) final() *laneFinal {
 // never beat), or 0 before the process is ready.
 func (p *Process) HeartbeatAge() time.Duration {
 	_, at := p.heartbeat()
-	if at == 0 {
-		at = p.readyMono.Load()
-	}
-	if at == 0 {
+	return beatAge(at, p.readyMono.Load(), mono.Now())
+}
+
+// beatAge returns the age at now of a beat the worker stamped at, for a
+// worker ready since ready (0: not yet, and the age is 0). The stamp is
+// the worker's to write: one before it was ready or after now is not a
+// beat it made, and the age runs from ready, so it lies in [0, now-ready].
+func beatAge(at, ready, now int64) time.Duration {
+	if ready <= 0 || now < ready {
 		return 0
 	}
-	return time.Duration(mono.Now() - at)
+	if at < ready || at > now {
+		at = ready
+	}
+	return time.Duration(now - at)
 }
 
 // Segment returns the segment the process serves (its own, or its group's)
