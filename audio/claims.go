@@ -2,6 +2,7 @@ package audio
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/understudy/understudy/audio/internal/bus"
 )
@@ -91,4 +92,37 @@ func recoveryOf(hl bus.HostLane) string {
 func lateFinish(r bus.LaneRecord, start, now, deadline int64) bool {
 	_, fin, _ := blockTimes(r, start, now)
 	return fin > deadline
+}
+
+// wakeGate is the driver's budget of early wakes on its futex word in one
+// cycle. The word is any node's to write and to wake: one that kept doing
+// so would have the driver, the engine's highest thread, spin. Each
+// terminal node adds to the word once a cycle, and the last of them wakes
+// the driver; past budget early wakes (wakeBudget), the driver no longer
+// sleeps on the word and looks a nap at a time (napFor).
+type wakeGate struct {
+	early, budget int
+	stormed       bool
+}
+
+// next reports whether the driver may sleep on its word for its next look
+// (futex), and, when it may not, whether the budget was spent just now
+// (storm: once a cycle).
+func (g *wakeGate) next() (futex, storm bool) {
+	if g.early < g.budget {
+		return true, false
+	}
+	storm = !g.stormed
+	g.stormed = true
+	return false, storm
+}
+
+// woken counts a sleep on the word that ended before its timeout.
+func (g *wakeGate) woken() { g.early++ }
+
+// napFor is how long the driver sleeps between looks once a cycle's early
+// wakes passed their budget: an eighth of a period, at most a watchdog
+// window, at least 50 µs.
+func napFor(window, period int64) int64 {
+	return max(min(window, period/8), int64(50*time.Microsecond))
 }

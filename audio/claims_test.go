@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -144,6 +145,62 @@ func FuzzDriverClaims(f *testing.F) {
 				if at := claimedAt(atomic.LoadInt64(hl.PromotedAt()), now); at < 0 || at > now {
 					t.Fatalf("host %d lane %d: promoted at %d, after %d", h, k, at, now)
 				}
+			}
+		}
+	})
+}
+
+// FuzzDriverWake: the nodes that feed nothing add to the driver's futex
+// word and wake it, and any node may do so at will. Whatever sequence of
+// sleeps on the word ends early (a wake, a changed value) or times out, the
+// driver sleeps on the word only until its budget of early wakes for the
+// cycle is spent, and from then on naps between looks: it reports the storm
+// once, and a nap lies between 50 µs and the larger of the watchdog window
+// and 50 µs, so the driver's looks stay bounded in number and in CPU.
+func FuzzDriverWake(f *testing.F) {
+	f.Add(uint8(1), []byte{0xff, 0xff, 0xff, 0xff, 0xff}, int64(500_000), int64(2_666_666))
+	f.Add(uint8(0), []byte{0x00, 0x01}, int64(100_000), int64(0))
+	f.Add(uint8(200), []byte{0xaa, 0x55}, int64(math.MaxInt64), int64(math.MaxInt64))
+	f.Add(uint8(3), []byte{}, int64(-1), int64(-1))
+	f.Fuzz(func(t *testing.T, terminals uint8, sleeps []byte, window, period int64) {
+		budget := 2*int(terminals) + 16
+		g := wakeGate{budget: budget}
+		early, naps, storms := 0, 0, 0
+		for i := range 8 * len(sleeps) {
+			futex, storm := g.next()
+			if futex {
+				if naps > 0 {
+					t.Fatalf("look %d: back on the word after %d naps", i, naps)
+				}
+				if sleeps[i/8]&(1<<(i%8)) != 0 {
+					g.woken()
+					early++
+				}
+				if storm {
+					t.Fatalf("look %d: a storm while sleeping on the word", i)
+				}
+				continue
+			}
+			if early < budget {
+				t.Fatalf("look %d: a nap after %d early wakes of %d", i, early, budget)
+			}
+			naps++
+			if storm {
+				storms++
+				if naps != 1 {
+					t.Fatalf("look %d: the storm reported at nap %d", i, naps)
+				}
+			}
+		}
+		if early > budget {
+			t.Fatalf("%d early wakes, budget %d", early, budget)
+		}
+		if naps > 0 && storms != 1 || naps == 0 && storms != 0 {
+			t.Fatalf("%d storms reported for %d naps", storms, naps)
+		}
+		if window > 0 {
+			if nap := napFor(window, period); nap < int64(50*time.Microsecond) || nap > max(window, int64(50*time.Microsecond)) {
+				t.Fatalf("window %d, period %d: nap %d", window, period, nap)
 			}
 		}
 	})

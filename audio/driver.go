@@ -252,7 +252,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			wakeHost(d.hosts[h], C, now)
 		}
 		missed := false
-		early := 0
+		gate := wakeGate{budget: d.wakeBudget()}
 		for {
 			seen := atomic.LoadUint32(driverWord)
 			d.serving()
@@ -268,18 +268,13 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 				d.miss(C)
 			}
 			wake := d.next(C, now, deadline, missed)
-			if early < d.wakeBudget() {
+			if futex, storm := gate.next(); futex {
 				if !linux.FutexWaitUntil(driverWord, seen, wake) {
-					early++
+					gate.woken()
 					d.s.wakes++
 				}
 			} else {
-				// The word is any node's to write and to wake: one that
-				// kept doing so would have the driver, the engine's
-				// highest thread, spin. Past the cycle's budget of early
-				// wakes, it looks a fraction of a period at a time.
-				if early == d.wakeBudget() {
-					early++
+				if storm {
 					d.s.storms++
 				}
 				linux.SleepUntil(min(wake, now+d.nap()))
@@ -318,9 +313,7 @@ func (d *driver) wakeBudget() int { return 2*len(d.e.t.terminals) + 16 }
 // nap is how long the driver sleeps between looks once a cycle's early
 // wakes passed their budget: an eighth of a period, at most a watchdog
 // window, at least 50 µs.
-func (d *driver) nap() int64 {
-	return max(min(d.window, d.period/8), int64(50*time.Microsecond))
-}
+func (d *driver) nap() int64 { return napFor(d.window, d.period) }
 
 // serving notes, for each host, the lane its segment names primary now.
 // A block counts only from a lane that served its host during the cycle:
