@@ -145,6 +145,18 @@ func (p *Process) HeartbeatAge() time.Duration {
 	return beatAge(at, p.readyMono.Load(), mono.Now())
 }
 
+// beatProgress returns the monitor's new mark of progress when the worker
+// beat since its last look (at progress), looking at now: the time the
+// worker stamped on its beat, trusted only when it is plausible (after
+// the last progress, not after now), else now. It lies in (progress, now]
+// whenever progress < now.
+func beatProgress(at, progress, now int64) int64 {
+	if at > progress && at <= now {
+		return at
+	}
+	return now
+}
+
 // beatAge returns the age at now of a beat the worker stamped at, for a
 // worker ready since ready (0: not yet, and the age is 0). The stamp is
 // the worker's to write: one before it was ready or after now is not a
