@@ -298,7 +298,7 @@ func (m *Metrics) promoted(h supervision.Header, c *childState, p procbridge.Pro
 		case procbridge.Hung:
 			end = string(procbridge.ExitKilledHung)
 		case procbridge.Violated:
-			end = "killed-violation"
+			end = string(procbridge.ExitKilledViolation)
 		case procbridge.Exited:
 			end = string(pc.Exit.Kind)
 		}

@@ -4,6 +4,7 @@ package metrics_test
 
 import (
 	"errors"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,4 +123,37 @@ func TestShareARegistry(t *testing.T) {
 func count(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	v, _ := testproc.Sample(t, reg, name, labels)
 	return v
+}
+
+// TestKilledViolation: a process killed for breaking its segment's
+// protocol counts as an exit of the kind "killed-violation".
+func TestKilledViolation(t *testing.T) {
+	ctx := testproc.Context(t)
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	require.NoError(t, err)
+	exited := make(chan supervision.ChildExited, 16)
+	tree, err := supervision.Start(ctx, supervision.Spec{Children: []supervision.ChildSpec{
+		{Name: "bad", Process: &procbridge.Spec{Worker: "violate-when-told",
+			Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 200 * time.Millisecond}}},
+	}}, supervision.Options{OnEvent: func(ev supervision.Event) {
+		m.Observe(ev)
+		if e, ok := ev.(supervision.ChildExited); ok {
+			exited <- e
+		}
+	}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = tree.Stop(testproc.Context(t)) })
+	children, err := tree.Root().Children(ctx)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(children[0].Pid, syscall.SIGUSR1))
+	select {
+	case e := <-exited:
+		require.NotNil(t, e.Exited)
+		require.Equal(t, procbridge.ExitKilledViolation, e.Exited.Exit.Kind)
+	case <-time.After(testproc.Deadline):
+		t.Fatal("no ChildExited")
+	}
+	assert.Equal(t, 1.0, count(t, reg, "understudy_child_exits_total",
+		map[string]string{"supervisor": "root", "child": "bad", "kind": string(procbridge.ExitKilledViolation)}))
 }

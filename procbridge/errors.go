@@ -79,7 +79,7 @@ func (e *ExitError) Unwrap() error {
 		return ErrHung
 	case ExitNotReady:
 		return ErrExitedBeforeReady
-	case exitKilledViolation:
+	case ExitKilledViolation:
 		if e.cause != nil {
 			return e.cause
 		}
@@ -140,8 +140,10 @@ const (
 	ExitKilledHung ExitKind = "killed-hung" // killed by us because it hung
 	ExitNotReady   ExitKind = "not-ready"   // never became ready: died, refused its segment, or timed out
 	ExitOOM        ExitKind = "oom"         // killed by the kernel's OOM killer, past its MemoryMax
-	// A process killed by us because it broke the segment's protocol has
-	// the kind "killed-violation"; its error matches ErrBadSegment.
+	// ExitKilledViolation: killed by us because it broke the segment's
+	// protocol (a Violated event came first); its error matches
+	// ErrBadSegment and names the word and the value.
+	ExitKilledViolation ExitKind = "killed-violation"
 )
 
 // Exit is how a process ended. Code is the exit status when it exited (-1
@@ -177,7 +179,7 @@ func (e Exit) String() string {
 		return "never became ready: " + how
 	case ExitOOM:
 		return "out of memory, killed by the OOM killer: " + how
-	case exitKilledViolation:
+	case ExitKilledViolation:
 		return "broke the segment protocol, killed by us: " + how
 	}
 	return how

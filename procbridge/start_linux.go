@@ -553,7 +553,7 @@ func (p *Process) watch() {
 	p.atEnd.mark = p.lane.Mark()
 	p.exit = p.classify(code, sig, core, seen, readySeen)
 	p.err = p.exit.err(p.name, p.pid)
-	if xe, ok := p.err.(*ExitError); ok && p.exit.Kind == exitKilledViolation {
+	if xe, ok := p.err.(*ExitError); ok && p.exit.Kind == ExitKilledViolation {
 		if v := p.violation.Load(); v != nil {
 			xe.cause = v
 		}

@@ -94,12 +94,7 @@ func (st *hangState) observe(now int64) bool {
 		return false
 	}
 	st.lastCount = count
-	// Trust the worker's own beat time only when it is plausible.
-	if at > st.progress && at <= now {
-		st.progress = at
-	} else {
-		st.progress = now
-	}
+	st.progress = beatProgress(at, st.progress, now)
 	st.clear()
 	return true
 }
