@@ -182,7 +182,7 @@ func (e *Engine) supervise(ctx context.Context, graph string) error {
 		return e.superviseErr(err)
 	}
 	e.tree = tree
-	infos, err := tree.Root().Children(ctx)
+	infos, err := tree.Supervisor().Children(ctx)
 	if err != nil {
 		return fmt.Errorf("audio: engine: %w", err)
 	}
@@ -335,7 +335,7 @@ func (e *Engine) followProcess(r *hostRun, ev procbridge.Event) {
 // which the supervisor has just reported ready: the driver uses it from
 // its next look at the host.
 func (e *Engine) takeUp(ctx context.Context, h, inc int) {
-	infos, err := e.tree.Root().Children(ctx)
+	infos, err := e.tree.Supervisor().Children(ctx)
 	if err != nil {
 		return // ending: nothing to take up
 	}

@@ -144,7 +144,7 @@ func TestKilledViolation(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = tree.Stop(testproc.Context(t)) })
-	children, err := tree.Root().Children(ctx)
+	children, err := tree.Supervisor().Children(ctx)
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(children[0].Pid, syscall.SIGUSR1))
 	select {

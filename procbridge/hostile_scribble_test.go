@@ -581,7 +581,7 @@ func scribbleTree(t *testing.T, args []string) {
 	}})
 	require.NoError(t, err)
 	defer tree.Kill()
-	root := tree.Root()
+	root := tree.Supervisor()
 	var info supervision.ChildInfo
 	waitFor(t, "the child's spare", func() bool {
 		info = treeChild(t, root, "scribbled")

@@ -56,7 +56,7 @@ func TestHostileCrashRestartsTransient(t *testing.T) {
 		}},
 	}
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	primary := childPid(t, root, "hot")
 	info, err := childOf(ctxT(t), root, "hot")
 	require.NoError(t, err)
@@ -88,7 +88,7 @@ func TestHostileViolationReported(t *testing.T) {
 		}},
 	}
 	tree, rec := start(t, spec, supervision.Options{})
-	pid := childPid(t, tree.Root(), "bad")
+	pid := childPid(t, tree.Supervisor(), "bad")
 	require.NoError(t, syscall.Kill(pid, syscall.SIGUSR1))
 	v := nextProcess[procbridge.Violated](t, rec, "root", "bad")
 	assert.Equal(t, pid, v.Pid)

@@ -96,8 +96,8 @@ func benchStorm(b *testing.B, n int) {
 	psi0, at0 := cpuPressureTotal(), time.Now()
 	for b.Loop() {
 		clock.Advance(2 * time.Minute) // every worker up for longer than ResetAfter
-		s1.add(f.storm(b, tree.Root(), n))
-		s2.add(f.storm(b, tree.Root(), n))
+		s1.add(f.storm(b, tree.Supervisor(), n))
+		s2.add(f.storm(b, tree.Supervisor(), n))
 		s0.add(bareStorm(b, bare))
 	}
 	psi := 100 * float64(cpuPressureTotal()-psi0) / float64(time.Since(at0))
@@ -150,7 +150,7 @@ func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 			b.Error(err)
 		}
 	}()
-	root := tree.Root()
+	root := tree.Supervisor()
 	psi0, at0 := cpuPressureTotal(), time.Now()
 
 	cpu0, began := selfCPU(), time.Now()
