@@ -77,6 +77,10 @@ _PROTOCOL_ENV = (L.ENV_SEGMENT_FD, L.ENV_LANE, L.ENV_LIFELINE_FD, L.ENV_SENTINEL
 _NO_ROBUST = bool(os.environ.get("UNDERSTUDY_TEST_NO_ROBUST"))
 _UNRAISED = bool(os.environ.get("UNDERSTUDY_TEST_UNRAISED"))
 
+# This package's own park word value: a cancelled wait (cancel_wait). The
+# protocol leaves values other than waiting and promoted to the worker.
+_PARK_RELEASED = 2
+
 # Segments up to this size are mapped with MAP_POPULATE.
 _POPULATE_MAX = 64 << 20
 
@@ -131,6 +135,7 @@ class Worker:
             if active == lane_no:
                 self._epoch = epoch
         self._ready = False
+        self._cancel = False
         self._armed = False
         self._dog = None
         self._prompt = None
@@ -324,7 +329,7 @@ class Worker:
         wakes it because the primary's robust thread died (then it promotes
         itself). On promotion it carries over the latest state the previous
         primary committed. Returns True when primary, False when timeout
-        (seconds) passed first."""
+        (seconds) passed first or cancel_wait() ended the wait."""
         deadline = None if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
         me = self.lane
         lay = self._layout
@@ -337,6 +342,10 @@ class Worker:
                     r, raised = raised, None
                     self._become_primary(e, r)
                     return True
+                if self._cancel:
+                    self._cancel = False
+                    at.cas32(park, _PARK_RELEASED, L.PARK_WAITING)
+                    return False
                 left = None
                 if deadline is not None:
                     left = deadline - time.monotonic_ns()
@@ -358,8 +367,8 @@ class Worker:
                     if not at.cas32(rw, rv, rv | L.FUTEX_WAITERS):
                         continue
                     rv |= L.FUTEX_WAITERS
-                if pv == L.PARK_PROMOTED:
-                    at.cas32(park, pv, L.PARK_WAITING)  # a stale wake
+                if pv == L.PARK_PROMOTED or pv == _PARK_RELEASED:
+                    at.cas32(park, pv, L.PARK_WAITING)  # a stale wake or cancel
                     continue
                 self._count_park_loop()
                 if raised is None:
@@ -379,6 +388,18 @@ class Worker:
         finally:
             if raised is not None:
                 _restore(*raised)
+
+    def cancel_wait(self):
+        """Ends a wait_active in progress (it returns False) or, when none
+        is, the next one at once; a promotion that came first wins. Any
+        thread may call it. The lifeline needs none of this: when the
+        supervisor is gone the worker's whole process group is killed."""
+        self._cancel = True
+        park = self._lane + L.L_PARK
+        # The word too, not only the flag: a spare between its look and its
+        # sleep then finds the word changed and does not sleep.
+        at.cas32(park, L.PARK_WAITING, _PARK_RELEASED)
+        _sys.futex_wake(park)
 
     def _become_primary(self, epoch, raised):
         self._adopt(epoch)
