@@ -967,7 +967,7 @@ func init() {
 		for i := range n {
 			go func() {
 				runtime.LockOSThread()
-				syscall.Syscall(syscall.SYS_PAUSE, 0, 0, 0) // holds its thread
+				unix.Pause() // holds its thread
 			}()
 			if i%10 == 0 {
 				w.Beat()

@@ -219,7 +219,7 @@ func laneMark(b *testing.B, pid, lane int) int64 {
 // mapSegment maps, read-only, the segment of the worker pid, which holds
 // it as descriptor 3: a copy of the descriptor (pidfd_getfd) is mapped.
 // unmap undoes the mapping.
-func mapSegment(b *testing.B, pid int) (mem []byte, unmap func()) {
+func mapSegment(b testing.TB, pid int) (mem []byte, unmap func()) {
 	b.Helper()
 	pfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {

@@ -5,6 +5,7 @@ package sdk_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,18 +16,37 @@ import (
 
 // The C SDK's row: c/understudy.c and c/testdata/scenario.c, built with
 // the system's C compiler (cc) as C11, warnings as errors.
+//
+// For another machine's code: UNDERSTUDY_C_CC names the compiler and its
+// extra flags (a cross compiler, "aarch64-linux-gnu-gcc -static"), and
+// UNDERSTUDY_C_RUNNER the program that runs what it built, with its
+// arguments ("qemu-aarch64-static").
 func init() { addRow(sdkRow{name: "c", tool: "cc", program: cProgram}) }
+
+const (
+	envCC      = "UNDERSTUDY_C_CC"
+	envCRunner = "UNDERSTUDY_C_RUNNER"
+)
 
 var cBuild once
 
 func cProgram(t testing.TB) program {
-	cc := requireTool(t, "cc")
+	cc := []string{"cc"}
+	if f := strings.Fields(os.Getenv(envCC)); len(f) > 0 {
+		cc = f
+	}
+	cc[0] = requireTool(t, cc[0])
 	path := cBuild.get(t, func() (string, error) {
 		out := filepath.Join(buildDir, "cscenario")
-		return out, run(cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-pthread",
+		args := append(cc[1:len(cc):len(cc)], "-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-pthread",
 			"-Ic", "-o", out, "c/understudy.c", "c/testdata/scenario.c")
+		return out, run(cc[0], args...)
 	})
-	return program{Path: path}
+	runner := strings.Fields(os.Getenv(envCRunner))
+	if len(runner) == 0 {
+		return program{Path: path}
+	}
+	return program{Path: requireTool(t, runner[0]), Args: append(runner[1:], path)}
 }
 
 // TestCExample: the C example worker builds as its README says, warnings

@@ -152,7 +152,9 @@ func benchPyTakeover(b *testing.B, rs []benchRow) {
 func takeoverSample(b *testing.B, name string, g *procbridge.Group) (lat, detect int64, byKernel bool) {
 	old := g.Primary()
 	awaitParked(b, g)
-	time.Sleep(benchPause)
+	// The previous row's replacement spare may still be starting (a Go
+	// runtime's threads): let it settle, so that this row does not pay.
+	time.Sleep(settle)
 	t0 := mono.Now()
 	syscall.Kill(old.Pid(), syscall.SIGKILL)
 	pr := awaitGroupEvent[procbridge.Promoted](b, g)

@@ -511,3 +511,56 @@ func supervise(js string) {
 	}
 	select {}
 }
+
+// TestWaitGivesUp: a parked spare's wait ends unpromoted, first at a
+// timeout, then cancelled from another thread; the thread that waited
+// gets its scheduling back (no thread but the robust-list thread is left
+// real-time), and the primary is still the primary.
+func TestWaitGivesUp(t *testing.T) {
+	forEachSDK(t, func(t *testing.T, prog program) {
+		g, err := procbridge.StartGroup(ctxT(t), prog.spec("give-up"), 1)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			g.Stop(ctx)
+		})
+		primary := g.Primary()
+		require.Equal(t, "active", nextLine(t, primary))
+		spare := g.Spares()[0]
+		require.Equal(t, "timeout", nextLine(t, spare))
+		require.Equal(t, "cancelled", nextLine(t, spare))
+		_, lane := spare.Segment()
+		mem, unmap := mapSegment(t, spare.Pid())
+		defer unmap()
+		lanesOff := binary.LittleEndian.Uint64(mem[56:])
+		robust := binary.LittleEndian.Uint32(mem[lanesOff+uint64(lane)*512+80:])
+		assert.Empty(t, realtimeThreads(t, spare.Pid(), int(robust)), "threads of the spare left at SCHED_FIFO")
+		assert.Equal(t, primary.Pid(), g.Primary().Pid(), "the primary")
+	})
+}
+
+// realtimeThreads lists pid's threads, but the thread except, whose policy
+// is SCHED_FIFO.
+func realtimeThreads(t *testing.T, pid, except int) []string {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	require.NoError(t, err)
+	var fifo []string
+	for _, task := range tasks {
+		if task.Name() == strconv.Itoa(except) {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		// After the command's closing parenthesis: state is field 3,
+		// policy field 41.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 38 && f[38] == "1" {
+			fifo = append(fifo, task.Name())
+		}
+	}
+	return fifo
+}

@@ -83,6 +83,10 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		park := w.lane.ParkWord()
 		pv := atomic.LoadUint32(park)
 		if pv == parkReleased {
+			if ctx.Err() == nil {
+				// Left by an earlier wait whose ctx ended: not ours.
+				atomic.CompareAndSwapUint32(park, parkReleased, shm.ParkWaiting)
+			}
 			continue // ctx ended: loop to return its error
 		}
 		primary := w.seg.Lane(active)

@@ -72,6 +72,7 @@
 #define READY_YES 1
 #define PARK_WAITING 0
 #define PARK_PROMOTED 1
+#define PARK_RELEASED 2 /* this SDK's own: a cancelled wait (us_cancel_wait) */
 
 #define F_WAITERS UINT32_C(0x80000000)
 #define F_OWNER_DIED UINT32_C(0x40000000)
@@ -126,6 +127,8 @@ struct us_worker {
 	pid_t raised_tid;
 	int64_t raised_until;
 	int raised_policy, raised_prio, raised_nice;
+
+	atomic_int cancel; /* 1: us_cancel_wait was called, no wait has ended on it yet */
 };
 
 static us_worker the_worker;
@@ -205,19 +208,26 @@ struct waitv {
 static atomic_int waitv_missing;
 
 /* futex_wait_either sleeps until either word is woken or no longer holds
- * its value; without futex_waitv, on a alone. */
-static void futex_wait_either(uint8_t *a, uint32_t av, uint8_t *b, uint32_t bv)
+ * its value, or until CLOCK_MONOTONIC time until_ns (-1: no limit);
+ * without futex_waitv, on a alone. */
+static void futex_wait_either(uint8_t *a, uint32_t av, uint8_t *b, uint32_t bv, int64_t until_ns)
 {
 	if (!atomic_load(&waitv_missing)) {
 		struct waitv ws[2] = {
 			{.val = av, .uaddr = (uint64_t)(uintptr_t)a, .flags = FUTEX2_SIZE_U32},
 			{.val = bv, .uaddr = (uint64_t)(uintptr_t)b, .flags = FUTEX2_SIZE_U32},
 		};
-		if (syscall(SYS_futex_waitv, ws, 2, 0, NULL, 0) >= 0 || (errno != ENOSYS && errno != EINVAL))
+		struct timespec at, *ap = NULL;
+		if (until_ns >= 0) {
+			at = ns_to_ts(until_ns);
+			ap = &at;
+		}
+		if (syscall(SYS_futex_waitv, ws, 2, 0, ap, CLOCK_MONOTONIC) >= 0 || (errno != ENOSYS && errno != EINVAL))
 			return;
 		atomic_store(&waitv_missing, 1);
 	}
-	futex_wait(a, av, -1);
+	int64_t left = until_ns < 0 ? -1 : until_ns - mono_now();
+	futex_wait(a, av, until_ns < 0 ? -1 : left > 0 ? left : 0);
 }
 
 /* ---- layout ---- */
@@ -743,10 +753,40 @@ static int adopt(us_worker *w, uint64_t epoch)
 	return 0;
 }
 
-int us_wait_active(us_worker *w)
+int us_wait_active(us_worker *w) { return us_wait_active_for(w, -1); }
+
+void us_cancel_wait(us_worker *w)
+{
+	if (w == NULL || w->mem == NULL)
+		return;
+	int saved = errno; /* a signal handler may call it */
+	uint8_t *park = w->lp + L_PARK;
+	atomic_store(&w->cancel, 1);
+	/* The word, not only the flag: a spare between its look and its sleep
+	 * then finds the word changed and does not sleep. A promotion (1)
+	 * stays: it wins. */
+	cas32(park, PARK_WAITING, PARK_RELEASED);
+	syscall(SYS_futex, park, FUTEX_WAKE, 1 << 30, NULL, NULL, 0);
+	errno = saved;
+}
+
+/* end_wait ends a wait that was not a promotion: the park word back to
+ * waiting if this SDK released it, the thread's scheduling back at once. */
+static int end_wait(us_worker *w, int err)
+{
+	cas32(w->lp + L_PARK, PARK_RELEASED, PARK_WAITING);
+	if (w->raised_tid != 0) {
+		w->raised_until = 0;
+		restore_raised(w, 0);
+	}
+	return err;
+}
+
+int us_wait_active_for(us_worker *w, int64_t timeout_ns)
 {
 	if (w == NULL || w->mem == NULL)
 		return US_ENOTATTACHED;
+	int64_t until = timeout_ns < 0 ? -1 : mono_now() + timeout_ns;
 	uint8_t *park = w->lp + L_PARK;
 	uint64_t me = (uint64_t)w->lane;
 	if (w->state_size > 0 && w->state_buf == NULL && atomic_load(&w->epoch) == SPARE_EPOCH) {
@@ -759,14 +799,22 @@ int us_wait_active(us_worker *w)
 	for (;;) {
 		uint64_t c = ld64(w->mem + H_CONTROL);
 		uint64_t e = c >> 8, active = c & 0xff;
-		if (active == me)
-			return adopt(w, e);
+		if (active == me) {
+			int err = adopt(w, e);
+			cas32(park, PARK_RELEASED, PARK_WAITING);
+			return err;
+		}
+		if (atomic_exchange(&w->cancel, 0))
+			return end_wait(w, US_ECANCELED);
+		int64_t left = -1;
+		if (until >= 0 && (left = until - mono_now()) <= 0)
+			return end_wait(w, US_ETIMEDOUT);
 		uint32_t pv = ld32(park);
 		if (active >= w->lanes || e + 1 >= MAX_EPOCH) {
 			/* A control word no promotion leaves: the supervisor
 			 * repairs it; wait for its wake, looking now and then. */
 			atomic_fetch_add(a32(w->lp + L_PARK_LOOPS), 1);
-			futex_wait(park, pv, 1000000000);
+			futex_wait(park, pv, left >= 0 && left < 1000000000 ? left : 1000000000);
 			continue;
 		}
 		/* The primary's robust word for our lane: the kernel marks it
@@ -782,6 +830,11 @@ int us_wait_active(us_worker *w)
 				continue;
 			rv |= F_WAITERS;
 		}
+		if (pv == PARK_RELEASED) {
+			/* Released by a cancel whose flag a wait has taken already. */
+			cas32(park, pv, PARK_WAITING);
+			continue;
+		}
 		if (pv == PARK_PROMOTED) {
 			/* Promoted, but the word moved on since (or a stale
 			 * wake): wait again. */
@@ -792,9 +845,9 @@ int us_wait_active(us_worker *w)
 		if (w->raised_tid == 0)
 			raise_self(w);
 		if ((rv & F_TID_MASK) != 0)
-			futex_wait_either(park, PARK_WAITING, rw, rv);
+			futex_wait_either(park, PARK_WAITING, rw, rv, until);
 		else
-			futex_wait(park, PARK_WAITING, -1);
+			futex_wait(park, PARK_WAITING, left);
 	}
 }
 
@@ -982,6 +1035,8 @@ const char *us_strerror(int err)
 		return "understudy: state kept changing while read";
 	case US_ENOTATTACHED:
 		return "understudy: not attached";
+	case US_ECANCELED:
+		return "understudy: wait cancelled";
 	}
 	if (err < 0 && err > -4096)
 		return strerror(-err);

@@ -57,7 +57,8 @@ enum {
 	US_ETRUNC = -1013,     /* a message longer than the buffer: cut to it, and consumed */
 	US_ECORRUPT = -1014,   /* a ring or state slot holds values that cannot be right */
 	US_ETORN = -1015,      /* the state kept changing while it was read */
-	US_ENOTATTACHED = -1016 /* a call before us_attach succeeded */
+	US_ENOTATTACHED = -1016, /* a call before us_attach succeeded */
+	US_ECANCELED = -1017     /* us_cancel_wait ended the wait */
 };
 
 /* A worker's handle on its segment: one per process. */
@@ -107,6 +108,22 @@ int us_active(const us_worker *w);
  * millisecond after the promotion, at a later us_beat or us_commit.
  */
 int us_wait_active(us_worker *w);
+
+/*
+ * us_wait_active_for is us_wait_active for at most timeout_ns (< 0: for
+ * ever): US_ETIMEDOUT when it passed first. A wait that ends unpromoted
+ * (timeout, cancel) gives the thread its scheduling back at once.
+ */
+int us_wait_active_for(us_worker *w, int64_t timeout_ns);
+
+/*
+ * us_cancel_wait ends a us_wait_active(_for) in progress with US_ECANCELED,
+ * or, when none is, the next one at once; a promotion that came first
+ * wins. It may be called from any thread and from a signal handler (an
+ * atomic store and a futex wake). The lifeline needs none of this: when
+ * the supervisor is gone the worker's whole process group is killed.
+ */
+void us_cancel_wait(us_worker *w);
 
 /* us_state_size is the size of the state slot (0: no state region). */
 size_t us_state_size(const us_worker *w);

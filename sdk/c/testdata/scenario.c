@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "understudy.h"
 
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,38 @@ static void counter(us_worker *w)
 		us_beat(w);
 		sleep_ns(1000000);
 	}
+}
+
+static void *cancel_later(void *w)
+{
+	sleep_ns(100000000);
+	us_cancel_wait(w);
+	return NULL;
+}
+
+static void give_up(us_worker *w)
+{
+	us_ready(w);
+	if (us_active(w)) {
+		printf("active\n");
+		fflush(stdout);
+		sleep_forever();
+	}
+	int err = us_wait_active_for(w, 100000000);
+	if (err != US_ETIMEDOUT)
+		fail("wait for 100 ms", err);
+	printf("timeout\n");
+	fflush(stdout);
+	pthread_t t;
+	if ((err = pthread_create(&t, NULL, cancel_later, w)) != 0)
+		fail("pthread_create", -err);
+	err = us_wait_active(w);
+	if (err != US_ECANCELED)
+		fail("cancelled wait", err);
+	pthread_join(t, NULL);
+	printf("cancelled\n");
+	fflush(stdout);
+	sleep_forever();
 }
 
 static void echo(us_worker *w)
@@ -151,6 +184,8 @@ int main(void)
 		echo(w);
 	} else if (strcmp(sc, "child") == 0) {
 		child(w);
+	} else if (strcmp(sc, "give-up") == 0) {
+		give_up(w);
 	}
 	fprintf(stderr, "cscenario: UNDERSTUDY_SCENARIO = \"%s\": not a scenario\n", sc);
 	return 2;

@@ -14,6 +14,10 @@ UNDERSTUDY_SCENARIO, exactly as every SDK's scenario worker does:
                message, cut to the ring's largest message
   child        ready; start "sleep 600" in the worker's own process group,
                print "child <pid>", beat forever
+  give-up      ready; a primary prints "active"; a spare waits to be
+               active 100 ms at most and prints "timeout", then waits
+               until another thread cancels the wait 100 ms later and
+               prints "cancelled"; then sleeps forever
 
 An unknown scenario: a message on stderr, exit 2.
 """
@@ -22,6 +26,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import understudy
@@ -57,6 +62,25 @@ def counter(w):
         time.sleep(0.001)
 
 
+def give_up(w):
+    w.ready()
+    if w.active:
+        print("active", flush=True)
+        sleep_forever()
+    if w.wait_active(timeout=0.1):
+        print("scenario worker: promoted in a wait of 100 ms", file=sys.stderr)
+        sys.exit(1)
+    print("timeout", flush=True)
+    t = threading.Timer(0.1, w.cancel_wait)
+    t.start()
+    if w.wait_active():
+        print("scenario worker: promoted in a cancelled wait", file=sys.stderr)
+        sys.exit(1)
+    t.join()
+    print("cancelled", flush=True)
+    sleep_forever()
+
+
 def echo(w):
     w.ready()
     interval = w.heartbeat_interval or 0.01
@@ -85,7 +109,7 @@ def main():
     mb = int(os.environ.get("UNDERSTUDY_SCENARIO_HEAP_MB") or 0)
     _heap.extend(bytes([i & 0xFF]) * 4096 for i in range(mb * 256))
     scenario = os.environ.get("UNDERSTUDY_SCENARIO", "")
-    known = ("beat", "hang", "never-ready", "counter", "echo", "child")
+    known = ("beat", "hang", "never-ready", "counter", "echo", "child", "give-up")
     if scenario not in known:
         print("scenario worker: unknown scenario %r (want one of %s)" % (scenario, ", ".join(known)), file=sys.stderr)
         sys.exit(2)
@@ -112,6 +136,8 @@ def main():
             echo(w)
         elif scenario == "child":
             child(w)
+        elif scenario == "give-up":
+            give_up(w)
 
 
 if __name__ == "__main__":

@@ -154,6 +154,30 @@ def inproc(seg, lane=0, epoch="0"):
     return Worker(seg.fd, str(lane), env, False)
 
 
+class SyscallNumbersTest(unittest.TestCase):
+    """The system call numbers, by machine, against the kernel headers that
+    a (cross) compiler installs, where they are installed."""
+
+    HEADERS = {
+        "x86_64": ["/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/x86_64-linux-gnu/include/asm/unistd_64.h"],
+        "aarch64": ["/usr/aarch64-linux-gnu/include/asm-generic/unistd.h", "/usr/include/asm-generic/unistd.h"],
+    }
+
+    def test_numbers(self):
+        from understudy import _sys
+        for machine, paths in self.HEADERS.items():
+            with self.subTest(machine):
+                path = next((p for p in paths if os.path.exists(p)), None)
+                if path is None:
+                    self.skipTest("no %s headers here" % machine)
+                with open(path) as f:
+                    text = f.read()
+                for name, nr in _sys._NUMBERS[machine].items():
+                    m = re.search(r"#define __NR(?:3264)?_%s\s+(\d+)\b" % name, text)
+                    self.assertIsNotNone(m, "%s: %s not in %s" % (machine, name, path))
+                    self.assertEqual(int(m.group(1)), nr, "%s: %s in %s" % (machine, name, path))
+
+
 class StateTest(unittest.TestCase):
     def setUp(self):
         self.seg = Segment(lanes=2, state_size=16)

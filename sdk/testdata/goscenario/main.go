@@ -44,6 +44,8 @@ func main() {
 		echo(w)
 	case "child":
 		child(w)
+	case "give-up":
+		giveUp(w)
 	default:
 		fmt.Fprintf(os.Stderr, "goscenario: UNDERSTUDY_SCENARIO = %q: not a scenario\n", sc)
 		os.Exit(2)
@@ -54,6 +56,30 @@ func sleepForever() {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+func giveUp(w *worker.Worker) {
+	w.Ready()
+	if w.Active() {
+		fmt.Println("active")
+		sleepForever()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err := w.WaitActive(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintln(os.Stderr, "goscenario: wait for 100 ms:", err)
+		os.Exit(1)
+	}
+	fmt.Println("timeout")
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if err := w.WaitActive(ctx); !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "goscenario: cancelled wait:", err)
+		os.Exit(1)
+	}
+	fmt.Println("cancelled")
+	sleepForever()
 }
 
 func counter(w *worker.Worker) {

@@ -2,6 +2,8 @@
 notice, hot standby, state and the command rings."""
 
 import ctypes
+import functools
+import gc
 import mmap
 import os
 import select
@@ -77,6 +79,16 @@ _PROTOCOL_ENV = (L.ENV_SEGMENT_FD, L.ENV_LANE, L.ENV_LIFELINE_FD, L.ENV_SENTINEL
 _NO_ROBUST = bool(os.environ.get("UNDERSTUDY_TEST_NO_ROBUST"))
 _UNRAISED = bool(os.environ.get("UNDERSTUDY_TEST_UNRAISED"))
 
+# On x86-64 an aligned load is a plain mov, which is what a sequentially
+# consistent load compiles to there (the stores, xchg, carry the order):
+# the loads of a spare's wake read the segment through a memoryview, with
+# no foreign call. Elsewhere they go through the atomics module.
+_PLAIN_LOADS = _sys.MACHINE == "x86_64"
+
+# This package's own park word value: a cancelled wait (cancel_wait). The
+# protocol leaves values other than waiting and promoted to the worker.
+_PARK_RELEASED = 2
+
 # Segments up to this size are mapped with MAP_POPULATE.
 _POPULATE_MAX = 64 << 20
 
@@ -104,6 +116,12 @@ class Worker:
         time.monotonic_ns()
         self._base = ctypes.addressof(ctypes.c_char.from_buffer(self._mm))
         self._fd = fd
+        # Word views of the segment: the mark is stored and, on x86-64, the
+        # words a woken spare looks at are loaded through them.
+        self._u32 = self._u64 = None
+        if size % 8 == 0:
+            self._u32 = memoryview(self._mm).cast("I")
+            self._u64 = memoryview(self._mm).cast("Q")
         try:
             self._layout = L.parse_header(self._mm, size)
         except L.LayoutError as e:
@@ -131,6 +149,7 @@ class Worker:
             if active == lane_no:
                 self._epoch = epoch
         self._ready = False
+        self._cancel = False
         self._armed = False
         self._dog = None
         self._prompt = None
@@ -298,7 +317,12 @@ class Worker:
     def mark(self, ns=None):
         """Leaves a CLOCK_MONOTONIC time (default now) in the lane, for
         benchmarks that measure across processes."""
-        at.store64(self._lane + L.L_MARK, time.monotonic_ns() if ns is None else ns)
+        v = time.monotonic_ns() if ns is None else ns
+        if self._u64 is not None:
+            # A word only benchmarks read: an aligned plain store is whole.
+            self._u64[(self._lane - self._base + L.L_MARK) >> 3] = v
+        else:
+            at.store64(self._lane + L.L_MARK, v)
 
     def _control_word(self):
         c = at.load64(self._control)
@@ -324,12 +348,23 @@ class Worker:
         wakes it because the primary's robust thread died (then it promotes
         itself). On promotion it carries over the latest state the previous
         primary committed. Returns True when primary, False when timeout
-        (seconds) passed first."""
+        (seconds) passed first or cancel_wait() ended the wait.
+
+        While it sleeps the cyclic garbage collector is off (it is turned
+        back on, if it was on, once the promotion is done): nothing stands
+        between the wake and the promotion but a few loads and the
+        compare-and-swap."""
         deadline = None if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
         me = self.lane
         lay = self._layout
         park = self._lane + L.L_PARK
         raised = None
+        gc_was = gc.isenabled()
+        # Pre-bound for the wake: no attribute lookups on the way to the mark.
+        wait_either = _sys.futex_wait_either
+        cas64 = at.cas64
+        control = self._control
+        now = time.monotonic_ns
         try:
             while True:
                 e, active = self._control_word()
@@ -337,6 +372,10 @@ class Worker:
                     r, raised = raised, None
                     self._become_primary(e, r)
                     return True
+                if self._cancel:
+                    self._cancel = False
+                    at.cas32(park, _PARK_RELEASED, L.PARK_WAITING)
+                    return False
                 left = None
                 if deadline is not None:
                     left = deadline - time.monotonic_ns()
@@ -358,30 +397,56 @@ class Worker:
                     if not at.cas32(rw, rv, rv | L.FUTEX_WAITERS):
                         continue
                     rv |= L.FUTEX_WAITERS
-                if pv == L.PARK_PROMOTED:
-                    at.cas32(park, pv, L.PARK_WAITING)  # a stale wake
+                if pv == L.PARK_PROMOTED or pv == _PARK_RELEASED:
+                    at.cas32(park, pv, L.PARK_WAITING)  # a stale wake or cancel
                     continue
                 self._count_park_loop()
                 if raised is None:
                     raised = _raise()
+                if gc_was:
+                    gc.disable()
                 if left is not None:
                     _sys.futex_wait(park, L.PARK_WAITING, left)
                 elif rv & L.FUTEX_TID_MASK:
-                    _sys.futex_wait_either(park, L.PARK_WAITING, rw, rv)
+                    load_rw = self._loader32(rw)
+                    wait_either(park, L.PARK_WAITING, rw, rv)
                     # The likeliest wake: the kernel's, as the primary's
-                    # robust thread died. Promote at once.
-                    if at.load32(rw) & L.FUTEX_OWNER_DIED and self._promote(e, active, me):
+                    # robust thread died. Promote at once; the mark is the
+                    # first thing after the promotion.
+                    if load_rw() & L.FUTEX_OWNER_DIED and cas64(control, e << 8 | active, (e + 1) << 8 | me):
+                        self._epoch = e + 1
+                        self.mark(now())
                         r, raised = raised, None
-                        self._become_primary(e + 1, r)
+                        self._become_primary(e + 1, r, marked=True)
                         return True
                 else:
                     _sys.futex_wait(park, L.PARK_WAITING)
         finally:
             if raised is not None:
                 _restore(*raised)
+            if gc_was:
+                gc.enable()
 
-    def _become_primary(self, epoch, raised):
-        self._adopt(epoch)
+    def cancel_wait(self):
+        """Ends a wait_active in progress (it returns False) or, when none
+        is, the next one at once; a promotion that came first wins. Any
+        thread may call it. The lifeline needs none of this: when the
+        supervisor is gone the worker's whole process group is killed."""
+        self._cancel = True
+        park = self._lane + L.L_PARK
+        # The word too, not only the flag: a spare between its look and its
+        # sleep then finds the word changed and does not sleep.
+        at.cas32(park, L.PARK_WAITING, _PARK_RELEASED)
+        _sys.futex_wake(park)
+
+    def _loader32(self, addr):
+        """A function of no arguments that loads the u32 at addr."""
+        if _PLAIN_LOADS and self._u32 is not None:
+            return functools.partial(self._u32.__getitem__, (addr - self._base) >> 2)
+        return functools.partial(at.load32, addr)
+
+    def _become_primary(self, epoch, raised, marked=False):
+        self._adopt(epoch, marked)
         # The thread stays raised a millisecond more, for the new primary's
         # first work to run ahead too.
         if raised is not None:
@@ -394,9 +459,10 @@ class Worker:
     def _promote(self, epoch, frm, to):
         return at.cas64(self._control, epoch << 8 | frm, (epoch + 1) << 8 | to)
 
-    def _adopt(self, epoch):
+    def _adopt(self, epoch, marked=False):
         self._epoch = epoch
-        self.mark()  # the instant of the promotion, for benchmarks
+        if not marked:
+            self.mark()  # the instant of the promotion, for benchmarks
         self.beat()  # the new primary's heartbeat clock starts here
         if self._layout.state_size == 0:
             return
