@@ -48,15 +48,18 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
 	"github.com/understudy/understudy/internal/hooks"
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -563,4 +566,56 @@ func realtimeThreads(t *testing.T, pid, except int) []string {
 		}
 	}
 	return fifo
+}
+
+// TestParkStorm: another process of the segment writes values the
+// protocol gives it no reason to write into a parked spare's park word (2,
+// a worker's own "give up"; 7; and 1, a stale promotion), waking the spare
+// each time, for a second. The spare, raised above ordinary tasks while it
+// parks, bounds how often it looks at its words (docs/protocol.md): it
+// uses under 300 ms of CPU in that second. Then the primary is killed and
+// the spare still takes over. The storm comes from this program, which
+// maps the segment as any process of it could: the spare cannot tell who
+// wrote its word.
+func TestParkStorm(t *testing.T) {
+	forEachSDK(t, func(t *testing.T, prog program) {
+		g, seg := counterGroup(t, prog)
+		primary, spare := g.Primary(), g.Spares()[0]
+		awaitCount(t, seg, 5)
+		_, lane := spare.Segment()
+		mem, unmap := mapSegmentWritable(t, spare.Pid())
+		defer unmap()
+		lanesOff := binary.LittleEndian.Uint64(mem[56:])
+		park := (*uint32)(unsafe.Pointer(&mem[lanesOff+uint64(lane)*512+128]))
+		before := linux.ProcessCPU(spare.Pid())
+		values := []uint32{2, 7, 1}
+		for i, end := 0, time.Now().Add(time.Second); time.Now().Before(end); i++ {
+			atomic.StoreUint32(park, values[i%len(values)])
+			linux.FutexWake(park, 1<<30)
+		}
+		atomic.StoreUint32(park, 0)
+		used := time.Duration(linux.ProcessCPU(spare.Pid()) - before)
+		t.Logf("the parked spare used %v of CPU over the 1 s storm", used)
+		assert.Less(t, used, 300*time.Millisecond, "the parked spare spun")
+		require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
+		from := wordAfter(t, nextLine(t, spare), "start")
+		awaitCount(t, seg, from+10)
+	})
+}
+
+// mapSegmentWritable maps pid's segment (its descriptor 3) for reading and
+// writing.
+func mapSegmentWritable(t *testing.T, pid int) (mem []byte, unmap func()) {
+	t.Helper()
+	pfd, err := unix.PidfdOpen(pid, 0)
+	require.NoError(t, err, "pidfd of %d", pid)
+	defer unix.Close(pfd)
+	fd, err := unix.PidfdGetfd(pfd, 3, 0)
+	require.NoError(t, err, "the segment of %d", pid)
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(fd, &st))
+	mem, err = unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	require.NoError(t, err)
+	return mem, func() { unix.Munmap(mem) }
 }

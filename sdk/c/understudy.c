@@ -782,6 +782,36 @@ static int end_wait(us_worker *w, int err)
 	return err;
 }
 
+/* park_budget bounds how often a parked spare looks at its words. Every
+ * process of the segment can write and wake them (the park word, the
+ * control word, the primary's robust word for the lane): one that kept
+ * doing so would have the spare, raised above ordinary tasks while it
+ * parks, go round its loop as fast as it is woken. An honest segment wakes
+ * a spare a few times per parking (its promotion, a stale wake); past
+ * PARK_LOOKS looks in a second, the spare looks once a PARK_NAP_NS
+ * (docs/protocol.md). */
+struct park_budget {
+	int looks;
+	int64_t since; /* when the second being counted began */
+};
+
+enum { PARK_LOOKS = 64, PARK_NAP_NS = 1000000 };
+
+/* park_look counts a look, and naps first when the second's budget is
+ * spent. */
+static void park_look(struct park_budget *b)
+{
+	int64_t now = mono_now();
+	if (now - b->since >= 1000000000) {
+		b->since = now;
+		b->looks = 0;
+	}
+	if (++b->looks > PARK_LOOKS) {
+		struct timespec nap = {0, PARK_NAP_NS};
+		nanosleep(&nap, NULL);
+	}
+}
+
 int us_wait_active_for(us_worker *w, int64_t timeout_ns)
 {
 	if (w == NULL || w->mem == NULL)
@@ -796,7 +826,9 @@ int us_wait_active_for(us_worker *w, int64_t timeout_ns)
 			return -ENOMEM;
 		memset(w->state_buf, 0, w->state_size);
 	}
+	struct park_budget looks = {0, 0};
 	for (;;) {
+		park_look(&looks);
 		uint64_t c = ld64(w->mem + H_CONTROL);
 		uint64_t e = c >> 8, active = c & 0xff;
 		if (active == me) {

@@ -89,6 +89,16 @@ _PLAIN_LOADS = _sys.MACHINE == "x86_64"
 # protocol leaves values other than waiting and promoted to the worker.
 _PARK_RELEASED = 2
 
+# How often a parked spare looks at its words. Every process of the segment
+# can write and wake them (the park word, the control word, the primary's
+# robust word for the lane): one that kept doing so would have the spare,
+# raised above ordinary tasks while it parks, go round its loop as fast as
+# it is woken. An honest segment wakes a spare a few times per parking (its
+# promotion, a stale wake); past _PARK_LOOKS looks in a second, the spare
+# looks once a _PARK_NAP seconds (docs/protocol.md).
+_PARK_LOOKS = 64
+_PARK_NAP = 0.001
+
 # Segments up to this size are mapped with MAP_POPULATE.
 _POPULATE_MAX = 64 << 20
 
@@ -365,8 +375,15 @@ class Worker:
         cas64 = at.cas64
         control = self._control
         now = time.monotonic_ns
+        looks, since = 0, 0  # looks in the second that began at since
         try:
             while True:
+                t = now()
+                if t - since >= 1_000_000_000:
+                    looks, since = 0, t
+                looks += 1
+                if looks > _PARK_LOOKS:
+                    time.sleep(_PARK_NAP)
                 e, active = self._control_word()
                 if active == me:
                     r, raised = raised, None
