@@ -106,6 +106,9 @@ int us_active(const us_worker *w);
  * to SCHED_FIFO 1 where the process may have it (else a short slice), so
  * that it runs the moment it is woken; it gets its scheduling back a
  * millisecond after the promotion, at a later us_beat or us_commit.
+ * Woken more than 64 times in a second (another process of the segment
+ * can write and wake its words), it sleeps 1 ms before each further look
+ * in that second (docs/protocol.md).
  */
 int us_wait_active(us_worker *w);
 

@@ -363,7 +363,11 @@ class Worker:
         While it sleeps the cyclic garbage collector is off (it is turned
         back on, if it was on, once the promotion is done): nothing stands
         between the wake and the promotion but a few loads and the
-        compare-and-swap."""
+        compare-and-swap.
+
+        Woken more than 64 times in a second (another process of the
+        segment can write and wake its words), it sleeps 1 ms before each
+        further look in that second (docs/protocol.md)."""
         deadline = None if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
         me = self.lane
         lay = self._layout
