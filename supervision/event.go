@@ -46,6 +46,9 @@ type Header struct {
 	Restarts int
 	// Time is when the supervisor saw it, on the tree's Clock.
 	Time time.Time
+	// Node is the node a remote child (ChildSpec.Nodes) runs on, or last
+	// ran on; empty for a child of this machine.
+	Node string
 	// Template, for a child started from a simple_one_for_one template
 	// (Supervisor.StartSimpleChild), is the template's name; empty
 	// otherwise.

@@ -439,6 +439,9 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 			c.state, c.pid, c.upSince = StateRunning, m.Pid, s.sh.clock.Now()
 		}
 		c.proc = m.Process
+		if m.Node != "" {
+			c.node = m.Node
+		}
 		if m.Group != nil {
 			c.group = m.Group
 		}
@@ -801,7 +804,7 @@ func (w *watcher) Stop(*actor.PID) {}
 func (s *supervisor) header(c *child) Header { return s.headerAt(c, c.incarnation) }
 
 func (s *supervisor) headerAt(c *child, incarnation int) Header {
-	h := Header{Supervisor: s.path, Child: c.name, Incarnation: incarnation, Restarts: c.restarts, Time: s.sh.clock.Now()}
+	h := Header{Supervisor: s.path, Child: c.name, Incarnation: incarnation, Restarts: c.restarts, Time: s.sh.clock.Now(), Node: c.node}
 	if c.dynamic {
 		h.Template = c.label
 	}
