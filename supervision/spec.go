@@ -91,7 +91,7 @@ type ChildSpec struct {
 	// restarts on the nodes after the lost one first, once the lost
 	// node's lease has expired, so that no two copies ever run at once;
 	// each copy gets an epoch above every earlier one in its environment
-	// (UNDERSTUDY_EPOCH). Empty: the child runs on this machine.
+	// (UNDERSTUDY_LEASE_EPOCH). Empty: the child runs on this machine.
 	Nodes []string
 	// Backoff delays the child's restarts. Its zero value restarts at once
 	// after the first failure, then waits 100 ms, doubling up to 10 s,

@@ -54,7 +54,7 @@ func fromWire(w *wire.Spec, token, node string, epoch uint64) procbridge.Spec {
 // under (above every earlier copy's: a worker that writes somewhere
 // shared can refuse writes from a lower one) and on which node.
 const (
-	EpochEnv = "UNDERSTUDY_EPOCH"
+	EpochEnv = "UNDERSTUDY_LEASE_EPOCH"
 	NodeEnv  = "UNDERSTUDY_NODE"
 )
 

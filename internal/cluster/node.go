@@ -180,8 +180,8 @@ func (c *copyActor) Receive(ctx actor.Context) {
 			return
 		}
 		c.claim(ctx)
-		if c.deadline == 0 && time.Duration(mono.Now()-c.claimedAt()) > c.lease() {
-			ctx.Stop(ctx.Self()) // never granted: the owner gave up on this node
+		if c.deadline == 0 && time.Duration(mono.Now()-c.claimedAt()) > max(10*c.lease(), 5*time.Second) {
+			c.stopped(ctx) // never granted in time: the owner gave up on this node
 		}
 	case *wire.Grant:
 		if !m.GetOk() {

@@ -92,7 +92,7 @@ func (c *Client) Close() {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
-	c.remote.Shutdown(false)
+	c.remote.Shutdown(true)
 	c.system.Shutdown()
 }
 
