@@ -92,7 +92,7 @@ func (c *Client) Close() {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
-	c.remote.Shutdown(true)
+	c.remote.Shutdown(false)
 	c.system.Shutdown()
 }
 
