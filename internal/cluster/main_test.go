@@ -115,7 +115,7 @@ type agent struct {
 }
 
 // startAgent starts the node agent name on a free loopback port.
-func startAgent(t *testing.T, name string) *agent {
+func startAgent(t testing.TB, name string) *agent {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -134,7 +134,7 @@ func startAgent(t *testing.T, name string) *agent {
 func newCond(a *agent) *sync.Cond { return sync.NewCond(&a.mu) }
 
 // startReading starts a's command and collects its output lines.
-func startReading(t *testing.T, a *agent) {
+func startReading(t testing.TB, a *agent) {
 	t.Helper()
 	stdout, err := a.cmd.StdoutPipe()
 	if err != nil {
@@ -168,7 +168,7 @@ func (a *agent) read(r io.Reader) {
 
 // waitLine waits for a line of the agent's output holding want, counting
 // from the first line not yet waited for, and returns it.
-func (a *agent) waitLine(t *testing.T, want string) string {
+func (a *agent) waitLine(t testing.TB, want string) string {
 	t.Helper()
 	deadline := time.AfterFunc(testproc.Deadline, func() {
 		a.mu.Lock()

@@ -119,6 +119,8 @@ func (n *node) Receive(ctx actor.Context) {
 		if pid := n.copies[m.GetKey()]; pid != nil && n.epochs[m.GetKey()] == m.GetEpoch() {
 			ctx.Send(pid, m)
 		}
+	case *wire.Hello:
+		ctx.Send(actor.NewPID(m.GetOwnerAddress(), m.GetOwnerId()), &wire.Hello{Node: n.name})
 	case *copyGone:
 		if n.copies[m.key] != nil && n.copies[m.key].Equal(m.pid) {
 			delete(n.copies, m.key)

@@ -79,6 +79,11 @@ func NewClient(cfg Config) (*Client, error) {
 		system.Shutdown()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	// Open the connections both ways now: a failover should not wait
+	// for a dial.
+	for _, addr := range c.nodes {
+		system.Root.Send(actor.NewPID(addr, nodeActorName), &wire.Hello{OwnerAddress: c.owner.GetAddress(), OwnerId: c.owner.GetId()})
+	}
 	return c, nil
 }
 

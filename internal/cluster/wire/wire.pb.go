@@ -771,6 +771,68 @@ func (x *Event) GetHangKind() string {
 	return ""
 }
 
+// Hello opens the connections between an owner and a node before any
+// copy needs them: the node answers with a Hello of its own.
+type Hello struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OwnerAddress  string                 `protobuf:"bytes,1,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
+	OwnerId       string                 `protobuf:"bytes,2,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	Node          string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hello) Reset() {
+	*x = Hello{}
+	mi := &file_wire_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hello) ProtoMessage() {}
+
+func (x *Hello) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hello.ProtoReflect.Descriptor instead.
+func (*Hello) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Hello) GetOwnerAddress() string {
+	if x != nil {
+		return x.OwnerAddress
+	}
+	return ""
+}
+
+func (x *Hello) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *Hello) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
 var File_wire_proto protoreflect.FileDescriptor
 
 const file_wire_proto_rawDesc = "" +
@@ -853,7 +915,11 @@ const file_wire_proto_rawDesc = "" +
 	"\vSPARE_READY\x10\a\x12\x0e\n" +
 	"\n" +
 	"SPARE_DOWN\x10\b\x12\v\n" +
-	"\aSTOPPED\x10\tB8Z6github.com/understudy/understudy/internal/cluster/wireb\x06proto3"
+	"\aSTOPPED\x10\t\"[\n" +
+	"\x05Hello\x12#\n" +
+	"\rowner_address\x18\x01 \x01(\tR\fownerAddress\x12\x19\n" +
+	"\bowner_id\x18\x02 \x01(\tR\aownerId\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04nodeB8Z6github.com/understudy/understudy/internal/cluster/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -868,7 +934,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_wire_proto_goTypes = []any{
 	(Event_Kind)(0), // 0: understudy.cluster.Event.Kind
 	(*Spec)(nil),    // 1: understudy.cluster.Spec
@@ -878,6 +944,7 @@ var file_wire_proto_goTypes = []any{
 	(*Stop)(nil),    // 5: understudy.cluster.Stop
 	(*Exit)(nil),    // 6: understudy.cluster.Exit
 	(*Event)(nil),   // 7: understudy.cluster.Event
+	(*Hello)(nil),   // 8: understudy.cluster.Hello
 }
 var file_wire_proto_depIdxs = []int32{
 	1, // 0: understudy.cluster.Start.spec:type_name -> understudy.cluster.Spec
@@ -901,7 +968,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
