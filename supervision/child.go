@@ -20,6 +20,7 @@ type child struct {
 	removed bool   // no longer among the supervisor's children
 	runner  runner
 	node    string // the node a remote child runs on, or last ran on
+	nodeInc int    // the incarnation that ran on node
 
 	state       ChildState
 	actor       *actor.PID // while an actor exists for it

@@ -58,8 +58,12 @@ type Header struct {
 // EventHeader returns h; it makes every event an Event.
 func (h Header) EventHeader() Header { return h }
 
-// who names the child and its incarnation: "root/db#2".
+// who names the child and its incarnation: "root/db#2", and the node of
+// a remote child: "root/db#2@b".
 func (h Header) who() string {
+	if h.Node != "" {
+		return fmt.Sprintf("%s/%s#%d@%s", h.Supervisor, h.Child, h.Incarnation, h.Node)
+	}
 	return fmt.Sprintf("%s/%s#%d", h.Supervisor, h.Child, h.Incarnation)
 }
 

@@ -440,7 +440,7 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 		}
 		c.proc = m.Process
 		if m.Node != "" {
-			c.node = m.Node
+			c.node, c.nodeInc = m.Node, c.incarnation
 		}
 		if m.Group != nil {
 			c.group = m.Group
@@ -804,7 +804,10 @@ func (w *watcher) Stop(*actor.PID) {}
 func (s *supervisor) header(c *child) Header { return s.headerAt(c, c.incarnation) }
 
 func (s *supervisor) headerAt(c *child, incarnation int) Header {
-	h := Header{Supervisor: s.path, Child: c.name, Incarnation: incarnation, Restarts: c.restarts, Time: s.sh.clock.Now(), Node: c.node}
+	h := Header{Supervisor: s.path, Child: c.name, Incarnation: incarnation, Restarts: c.restarts, Time: s.sh.clock.Now()}
+	if incarnation == c.nodeInc {
+		h.Node = c.node
+	}
 	if c.dynamic {
 		h.Template = c.label
 	}

@@ -140,7 +140,7 @@ func BenchmarkChildKilled(b *testing.B) {
 func startClusterB(b *testing.B, names ...string) (map[string]*agent, supervision.Cluster) {
 	b.Helper()
 	agents := map[string]*agent{}
-	cl := supervision.Cluster{Nodes: map[string]string{}, Lease: lease}
+	cl := supervision.Cluster{Nodes: map[string]string{}, Lease: benchLease}
 	for _, n := range names {
 		a := startAgent(b, n)
 		agents[n], cl.Nodes[n] = a, a.addr

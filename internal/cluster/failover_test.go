@@ -19,7 +19,13 @@ import (
 	"github.com/understudy/understudy/supervision"
 )
 
-const lease = 300 * time.Millisecond
+// The tests' lease is long enough that a loaded machine does not lose
+// one by accident; the benchmarks use benchLease, the figure users ask
+// about.
+const (
+	lease      = time.Second
+	benchLease = 300 * time.Millisecond
+)
 
 // cluster starts the node agents names and returns them with the tree
 // options that reach them.

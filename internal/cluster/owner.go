@@ -48,6 +48,7 @@ type Client struct {
 
 	mu     sync.Mutex
 	copies map[string]*Copy // key → its current copy
+	lost   map[string]string // key → the node its last copy was lost on
 	epoch  uint64
 	closed bool
 	wg     sync.WaitGroup
@@ -72,6 +73,7 @@ func NewClient(cfg Config) (*Client, error) {
 		attempt:  max(cfg.Lease, 500*time.Millisecond),
 		notBefor: mono.Now() + int64(cfg.Lease),
 		copies:   map[string]*Copy{},
+		lost:     map[string]string{},
 	}
 	c.owner, err = system.Root.SpawnNamed(actor.PropsFromFunc(c.receive), ownerActorName)
 	if err != nil {
@@ -144,6 +146,13 @@ func (c *Client) event(m *wire.Event) {
 	}
 	c.mu.Unlock()
 	cp.notify(m)
+}
+
+// lostNode returns the node the last copy of key was lost on, if any.
+func (c *Client) lostNode(key string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lost[key]
 }
 
 // Lost is told to a copy's owner when its node's lease expired.
@@ -292,6 +301,7 @@ func (cp *Copy) watch() {
 		}
 		node := cp.node
 		cp.endLocked(nil)
+		c.lost[cp.key] = node
 		c.mu.Unlock()
 		cp.notify(Lost{Err: fmt.Errorf("node %s: %w: no renewal for %v", node, ErrNodeLost, c.lease)})
 		return

@@ -60,7 +60,6 @@ type proxyState struct {
 	opts        ProxyOptions
 	name        string
 	incarnation int
-	lost        string // the node last lost
 }
 
 type proxy struct {
@@ -95,9 +94,9 @@ func (p *proxy) Receive(ctx actor.Context) {
 
 // order is the node list, starting after the node last lost.
 func (st *proxyState) order() []string {
-	nodes := st.opts.Nodes
+	nodes, lost := st.opts.Nodes, st.c.lostNode(st.opts.Key)
 	for i, n := range nodes {
-		if n == st.lost {
+		if n == lost {
 			return append(append([]string(nil), nodes[i+1:]...), nodes[:i+1]...)
 		}
 	}
@@ -139,7 +138,6 @@ func (p *proxy) fail(ctx actor.Context, err error) {
 func (p *proxy) onCopy(ctx actor.Context, ev any) {
 	switch m := ev.(type) {
 	case Lost:
-		p.st.lost = p.cp.Node()
 		p.fail(ctx, m.Err)
 	case PlaceFailed:
 		p.fail(ctx, m.Err)
