@@ -47,7 +47,7 @@ type Client struct {
 	notBefor int64 // CLOCK_MONOTONIC ns: no lease is granted before (see NewClient)
 
 	mu     sync.Mutex
-	copies map[string]*Copy // key → its current copy
+	copies map[string]*Copy  // key → its current copy
 	lost   map[string]string // key → the node its last copy was lost on
 	epoch  uint64
 	closed bool
