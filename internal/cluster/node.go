@@ -269,6 +269,9 @@ func (c *copyActor) run(ctx actor.Context) {
 // lost: the lease could not be renewed, or was revoked. The copy is
 // killed at once (the keeper does it too, at the deadline).
 func (c *copyActor) lost(ctx actor.Context) {
+	if c.stopping {
+		return // on its way out already
+	}
 	c.node.log.Warn("lease lost", "key", c.start.GetKey(), "epoch", c.start.GetEpoch())
 	c.node.keeper.set(c.token, mono.Now())
 	if c.proc == nil {
