@@ -227,3 +227,49 @@ func TestOwnerKilled(t *testing.T) {
 		t.Errorf("copies started on %v, want a, a", got)
 	}
 }
+
+// Partitions, one after the other: the node the child runs on is paused
+// past the lease, the child runs again on the other node, the node is
+// continued. Never two copies at once. CLUSTER_PARTITIONS sets how many
+// (default 3); CLUSTER_LEASE the lease (default the tests').
+func TestPartitions(t *testing.T) {
+	n, l := 3, lease
+	if v := os.Getenv("CLUSTER_PARTITIONS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	if v := os.Getenv("CLUSTER_LEASE"); v != "" {
+		l, _ = time.ParseDuration(v)
+	}
+	agents, cl := startCluster(t, "a", "b")
+	cl.Lease = l
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, a := range agents {
+				t.Logf("node %s:\n%s", a.name, strings.Join(a.lines, "\n"))
+			}
+		}
+	})
+	log := filepath.Join(t.TempDir(), "copies")
+	spec := copySpec(log, "a", "b")
+	spec.Intensity = supervision.Intensity{MaxRestarts: 10 * n, Period: time.Hour}
+	_, ready := startTree(t, spec, cl)
+	on := <-ready
+	for i := range n {
+		agents[on].signal(t, syscall.SIGSTOP)
+		for {
+			select {
+			case next := <-ready:
+				if next == on {
+					continue // a restart there, before the pause took hold
+				}
+				agents[on].signal(t, syscall.SIGCONT)
+				on = next
+			case <-time.After(testproc.Deadline):
+				t.Fatalf("partition %d: the child did not move off %s", i, on)
+			}
+			break
+		}
+	}
+	starts := checkLog(t, log)
+	t.Logf("%d partitions, %d copies started, none beside another", n, len(starts))
+}

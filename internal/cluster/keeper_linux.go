@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -9,11 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
 )
 
@@ -73,6 +76,9 @@ func startKeeper() (*keeper, error) {
 // set gives token the deadline at (CLOCK_MONOTONIC ns).
 func (k *keeper) set(token string, at int64) { k.send(fmt.Sprintf("L %s %d\n", token, at)) }
 
+// pid names a process of token's copy.
+func (k *keeper) pid(token string, pid int) { k.send(fmt.Sprintf("P %s %d\n", token, pid)) }
+
 // drop forgets token: its copy is gone.
 func (k *keeper) drop(token string) { k.send("D " + token + "\n") }
 
@@ -95,82 +101,128 @@ func (k *keeper) close() error {
 	return k.cmd.Wait()
 }
 
-// runKeeper reads the agent's lines until its pipe closes.
-func runKeeper(r io.Reader) int {
+// runKeeper reads the agent's lines until its pipe closes. It runs on one
+// thread, raised to SCHED_FIFO where the process may (else a short
+// slice), that sleeps in ppoll until the next deadline or a line: the
+// kernel itself wakes it on time, whatever else the machine runs.
+//
+// The lines: "L TOKEN AT" gives a lease its deadline (CLOCK_MONOTONIC
+// ns); "P TOKEN PID" names a process of the copy, killed through a pidfd
+// at once when the deadline passes, before the slower search of every
+// process's environment for the token; "D TOKEN" forgets the lease.
+func runKeeper(r *os.File) int {
+	runtime.LockOSThread()
+	linux.Raise(0)
 	type lease struct {
 		at     int64
-		sweeps int // sweeps done after the deadline
+		sweeps int   // sweeps done after the deadline
+		pidfds []int // of the processes named by P lines
 	}
-	var mu sync.Mutex
 	leases := map[string]*lease{}
-	wake := make(chan struct{}, 1)
-	eof := make(chan struct{})
-	go func() {
-		defer close(eof)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			mu.Lock()
-			switch {
-			case len(f) == 3 && f[0] == "L":
-				if at, err := strconv.ParseInt(f[2], 10, 64); err == nil {
-					leases[f[1]] = &lease{at: at}
-				}
-			case len(f) == 2 && f[0] == "D":
-				delete(leases, f[1])
-			}
-			mu.Unlock()
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
+	get := func(tok string) *lease {
+		l := leases[tok]
+		if l == nil {
+			l = &lease{at: -1}
+			leases[tok] = l
 		}
-	}()
+		return l
+	}
+	forget := func(tok string) {
+		if l := leases[tok]; l != nil {
+			for _, fd := range l.pidfds {
+				unix.Close(fd)
+			}
+			delete(leases, tok)
+		}
+	}
 	// After a deadline the keeper sweeps again a few times: a fork
 	// under way at the deadline is caught by a later sweep.
 	again := []time.Duration{0, 20 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond}
-	timer := time.NewTimer(time.Hour)
+	fd := int(r.Fd())
+	var pending []byte
+	buf := make([]byte, 4096)
 	for {
 		now := mono.Now()
 		next := int64(-1)
 		var due []string
-		mu.Lock()
 		for tok, l := range leases {
+			if l.at < 0 {
+				continue
+			}
 			at := l.at + int64(again[l.sweeps])
 			if at <= now {
 				due = append(due, tok)
-				l.sweeps++
-				if l.sweeps == len(again) {
-					delete(leases, tok)
-				}
 				continue
 			}
 			if next < 0 || at < next {
 				next = at
 			}
 		}
-		mu.Unlock()
 		if len(due) > 0 {
+			for _, tok := range due {
+				for _, pfd := range leases[tok].pidfds {
+					_ = unix.PidfdSendSignal(pfd, unix.SIGKILL, nil, 0)
+				}
+			}
 			killTokens(due)
+			for _, tok := range due {
+				l := leases[tok]
+				if l.sweeps++; l.sweeps == len(again) {
+					forget(tok)
+				}
+			}
 			continue
 		}
-		wait := time.Hour
+		var timeout *unix.Timespec
 		if next >= 0 {
-			wait = time.Duration(next - now)
+			ts := unix.NsecToTimespec(next - now)
+			timeout = &ts
 		}
-		timer.Reset(wait)
-		select {
-		case <-timer.C:
-		case <-wake:
-		case <-eof:
-			mu.Lock()
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Ppoll(fds, timeout, nil)
+		if err != nil || n == 0 {
+			continue // EINTR, or the deadline
+		}
+		m, err := unix.Read(fd, buf)
+		if m <= 0 && err != unix.EINTR && err != unix.EAGAIN {
+			// The agent is gone: kill what is still kept.
 			var all []string
-			for tok := range leases {
+			for tok, l := range leases {
+				for _, pfd := range l.pidfds {
+					_ = unix.PidfdSendSignal(pfd, unix.SIGKILL, nil, 0)
+				}
 				all = append(all, tok)
 			}
-			mu.Unlock()
 			killTokens(all)
 			return 0
+		}
+		if m <= 0 {
+			continue
+		}
+		pending = append(pending, buf[:m]...)
+		for {
+			i := bytes.IndexByte(pending, '\n')
+			if i < 0 {
+				break
+			}
+			f := strings.Fields(string(pending[:i]))
+			pending = pending[i+1:]
+			switch {
+			case len(f) == 3 && f[0] == "L":
+				if at, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+					l := get(f[1])
+					l.at, l.sweeps = at, 0
+				}
+			case len(f) == 3 && f[0] == "P":
+				if pid, err := strconv.Atoi(f[2]); err == nil && pid > 0 {
+					if pfd, err := unix.PidfdOpen(pid, 0); err == nil {
+						l := get(f[1])
+						l.pidfds = append(l.pidfds, pfd)
+					}
+				}
+			case len(f) == 2 && f[0] == "D":
+				forget(f[1])
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"time"
 
@@ -19,10 +20,11 @@ import (
 const nodeActorName = "understudy-node"
 
 // leaseMargin is how long before its lease ends (as the node counts it,
-// from the claim it sent) a node's copy is killed: room for the kill and
-// for the clocks of two machines to run at slightly different rates.
+// from the claim it sent) a node's copy is killed: room for the kill (on a
+// loaded machine, the keeper's wake-up) and for the clocks of two
+// machines to run at slightly different rates.
 func leaseMargin(lease time.Duration) time.Duration {
-	return min(lease/10, 50*time.Millisecond)
+	return min(lease/5, 100*time.Millisecond)
 }
 
 // NodeConfig configures a node agent.
@@ -107,7 +109,7 @@ func (n *node) Receive(ctx actor.Context) {
 			ctx.Stop(old) // fenced: the new epoch wins
 		}
 		c := &copyActor{node: n, start: m, owner: actor.NewPID(m.GetOwnerAddress(), m.GetOwnerId())}
-		c.token = fmt.Sprintf("%s/%s/%d", n.name, m.GetKey(), m.GetEpoch())
+		c.token = leaseToken(n.name, m.GetKey(), m.GetEpoch())
 		props := actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithSupervisor(stopOnFailure{}))
 		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("copy-%d", m.GetEpoch()))
 		if err != nil {
@@ -207,6 +209,7 @@ func (c *copyActor) Receive(ctx actor.Context) {
 		}
 		ctx.Stop(c.proc)
 	case actors.Notification:
+		c.keep(m)
 		if ev, ok := eventToWire(m); ok {
 			if ev.Kind == wire.Event_EXITED {
 				c.lastExit, c.lastPid = ev.Exit, ev.Pid
@@ -224,6 +227,35 @@ func (c *copyActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		ctx.Send(ctx.Parent(), &copyGone{key: c.start.GetKey(), pid: ctx.Self()})
 	}
+}
+
+// keep names the copy's processes to the lease keeper as they become
+// known, so that it can kill them at once when the lease ends.
+func (c *copyActor) keep(n actors.Notification) {
+	k := c.node.keeper
+	switch m := n.(type) {
+	case *actors.ProcessReady:
+		k.pid(c.token, m.Pid)
+		if m.Group != nil {
+			for _, p := range m.Group.Spares() {
+				k.pid(c.token, p.Pid())
+			}
+		}
+	case *actors.ProcessSpareReady:
+		k.pid(c.token, m.Pid)
+	case *actors.ProcessPromoted:
+		k.pid(c.token, m.Promoted.To)
+	}
+}
+
+// leaseToken names a copy's lease, in the keeper's lines and in the
+// copy's environment: one word, whatever the names.
+func leaseToken(node, key string, epoch uint64) string {
+	h := fnv.New64a()
+	h.Write([]byte(node))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return fmt.Sprintf("%016x-%d", h.Sum64(), epoch)
 }
 
 func (c *copyActor) claimedAt() int64 {
