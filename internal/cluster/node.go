@@ -152,6 +152,7 @@ type copyActor struct {
 	lastExit *wire.Exit
 	lastPid  int32
 	first    int64 // when the first claim was sent
+	lastTick int64
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -179,6 +180,12 @@ func (c *copyActor) Receive(ctx actor.Context) {
 			}
 		}()
 	case tick:
+		if late := time.Duration(mono.Now() - c.lastTick); c.lastTick != 0 && late > c.lease()/2 {
+			// The agent was held up (a loaded machine, a pause): its
+			// renewals too, so its leases may run out.
+			c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
+		}
+		c.lastTick = mono.Now()
 		if c.deadline != 0 && mono.Now() > c.deadline {
 			c.lost(ctx) // the keeper kills it; stop what is left
 			return
