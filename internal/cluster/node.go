@@ -53,13 +53,14 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	k, err := startKeeper()
+	system, r, err := newSystem(cfg.Listen)
 	if err != nil {
 		return err
 	}
-	system, r, err := newSystem(cfg.Listen)
+	k, err := startKeeper()
 	if err != nil {
-		_ = k.close()
+		r.Shutdown(false)
+		system.Shutdown()
 		return err
 	}
 	n := &node{name: cfg.Name, keeper: k, log: log, copies: map[string]*actor.PID{}, epochs: map[string]uint64{}}
