@@ -23,6 +23,10 @@ be renewed is killed before the lease ends, by a lease keeper process
 beside the agent (so even while the agent is stopped). SIGINT or SIGTERM
 kills the copies and ends the agent.
 
+The agent runs whatever process spec reaches its port, with no
+authentication or encryption: listen on loopback, or on a network only
+your supervising programs can reach.
+
 Flags:
   --name NAME       the node's name, as supervisors list it (required)
   --listen ADDR     host:port to listen on (default 127.0.0.1:7400)
