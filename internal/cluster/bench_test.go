@@ -7,7 +7,6 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +82,7 @@ func BenchmarkNodeKilled(b *testing.B) {
 		b.Cleanup(func() {
 			if b.Failed() {
 				for _, a := range agents {
-					b.Logf("node %s:\n%s", a.name, strings.Join(a.lines, "\n"))
+					b.Logf("node %s:\n%s", a.name, a.output())
 				}
 			}
 		})

@@ -23,7 +23,7 @@ import (
 // one by accident; the benchmarks use benchLease, the figure users ask
 // about.
 const (
-	lease      = time.Second
+	lease      = time.Second * raceSlowdown
 	benchLease = 300 * time.Millisecond
 )
 
@@ -245,7 +245,7 @@ func TestPartitions(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, a := range agents {
-				t.Logf("node %s:\n%s", a.name, strings.Join(a.lines, "\n"))
+				t.Logf("node %s:\n%s", a.name, a.output())
 			}
 		}
 	})

@@ -28,8 +28,9 @@ import (
 
 // TestMain lets the test binary be, besides the tests: a worker, the lease
 // keeper, a node agent (nodeRole) or a supervising program (ownerRole).
-// protoactor's remote leaves gRPC connections to nodes that died behind
-// it, retrying, after its Shutdown: those are not counted as leaks.
+// A supervising program keeps its remote actor system (its gRPC server)
+// for its life, and protoactor's remote leaves gRPC connections to nodes
+// that died behind it, retrying: those are not counted as leaks.
 func TestMain(m *testing.M) {
 	worker.Main()
 	cluster.KeeperMain()
@@ -39,6 +40,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"),
 		goleak.IgnoreTopFunction("google.golang.org/grpc.(*addrConn).resetTransport"),
+		goleak.IgnoreAnyFunction("google.golang.org/grpc.(*Server).Serve"),
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/remote.(*endpointWriter).initialize"),
 		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
 	)
@@ -190,6 +192,13 @@ func (a *agent) waitLine(t testing.TB, want string) string {
 		}
 		a.cond.Wait()
 	}
+}
+
+// output is what the agent printed so far.
+func (a *agent) output() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return strings.Join(a.lines, "\n")
 }
 
 func (a *agent) signal(t *testing.T, sig syscall.Signal) {

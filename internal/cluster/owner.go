@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/remote"
 
 	"github.com/understudy/understudy/internal/cluster/wire"
 	"github.com/understudy/understudy/internal/mono"
@@ -25,7 +24,8 @@ var ErrNoNode = errors.New("no node reachable")
 // DefaultLease is the lease of a Config whose Lease is zero.
 const DefaultLease = time.Second
 
-// ownerActorName is the name of the actor nodes send Claim and Event to.
+// ownerActorName is the prefix of the names of the actors (one per
+// client) that nodes send Claim and Event to.
 const ownerActorName = "understudy-owner"
 
 // Config configures the supervising program's side.
@@ -35,11 +35,40 @@ type Config struct {
 	Lease  time.Duration     // 0: DefaultLease
 }
 
+// ownerSystem is the one actor system a supervising program reaches its
+// nodes through, shared by its trees and kept for the program's life:
+// protoactor's remote sets gRPC's global logger each time one starts,
+// racing with the gRPC goroutines an earlier one leaves behind.
+var ownerSystem struct {
+	mu     sync.Mutex
+	system *actor.ActorSystem
+	listen string
+}
+
+// sharedSystem returns the program's owner system, started on listen
+// the first time.
+func sharedSystem(listen string) (*actor.ActorSystem, error) {
+	o := &ownerSystem
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.system != nil {
+		if listen != "127.0.0.1:0" && listen != o.listen && listen != o.system.Address() {
+			return nil, fmt.Errorf("cluster: listen on %s: this program listens for its nodes on %s already", listen, o.system.Address())
+		}
+		return o.system, nil
+	}
+	system, _, err := newSystem(listen)
+	if err != nil {
+		return nil, err
+	}
+	o.system, o.listen = system, listen
+	return system, nil
+}
+
 // Client is the supervising program's side: it places copies on nodes
 // and grants their leases.
 type Client struct {
 	system   *actor.ActorSystem
-	remote   *remote.Remote
 	owner    *actor.PID
 	nodes    map[string]string
 	lease    time.Duration
@@ -64,23 +93,18 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	system, r, err := newSystem(cfg.Listen)
+	system, err := sharedSystem(cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
-		system: system, remote: r, nodes: cfg.Nodes, lease: cfg.Lease,
+		system: system, nodes: cfg.Nodes, lease: cfg.Lease,
 		attempt:  max(cfg.Lease, 500*time.Millisecond),
 		notBefor: mono.Now() + int64(cfg.Lease),
 		copies:   map[string]*Copy{},
 		lost:     map[string]string{},
 	}
-	c.owner, err = system.Root.SpawnNamed(actor.PropsFromFunc(c.receive), ownerActorName)
-	if err != nil {
-		r.Shutdown(false)
-		system.Shutdown()
-		return nil, fmt.Errorf("cluster: %w", err)
-	}
+	c.owner = system.Root.SpawnPrefix(actor.PropsFromFunc(c.receive), ownerActorName)
 	// Open the connections both ways now: a failover should not wait
 	// for a dial.
 	for _, addr := range c.nodes {
@@ -99,8 +123,7 @@ func (c *Client) Close() {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
-	c.remote.Shutdown(false)
-	c.system.Shutdown()
+	_ = c.system.Root.StopFuture(c.owner).Wait()
 }
 
 // Lease returns the lease length.
