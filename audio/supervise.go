@@ -132,17 +132,21 @@ func (r *hostRun) pid(lane int) int {
 func (e *Engine) superviseSpec(graph string) supervision.Spec {
 	spec := supervision.Spec{Strategy: supervision.OneForOne, Intensity: e.intensity}
 	for i := range e.t.members {
+		p := &procbridge.Spec{
+			Name:       "audio-" + e.t.hostNames[i],
+			Worker:     nodeWorker,
+			Args:       []string{graph, fmt.Sprint(i), fmt.Sprint(e.lanes), fmt.Sprint(e.hostPriority(i)), fmt.Sprint(e.probeWarmUp)},
+			StateSize:  e.t.hostStateSize(i),
+			ExtraFiles: []*os.File{e.b.File()},
+			Stderr:     e.cfg.Stderr,
+			StopGrace:  500 * time.Millisecond,
+		}
+		if x, ok := e.t.procs[e.t.members[i][0]].(*execProc); ok {
+			p.Worker, p.Path, p.SDK, p.Args = "", x.path, true, e.execArgs(i, x)
+		}
 		spec.Children = append(spec.Children, supervision.ChildSpec{
-			Name: e.t.hostNames[i],
-			Process: &procbridge.Spec{
-				Name:       "audio-" + e.t.hostNames[i],
-				Worker:     nodeWorker,
-				Args:       []string{graph, fmt.Sprint(i), fmt.Sprint(e.lanes), fmt.Sprint(e.hostPriority(i)), fmt.Sprint(e.probeWarmUp)},
-				StateSize:  e.t.hostStateSize(i),
-				ExtraFiles: []*os.File{e.b.File()},
-				Stderr:     e.cfg.Stderr,
-				StopGrace:  500 * time.Millisecond,
-			},
+			Name:    e.t.hostNames[i],
+			Process: p,
 			Standby: e.lanes - 1,
 			Restart: supervision.Permanent,
 		})
@@ -178,7 +182,7 @@ func (e *Engine) supervise(ctx context.Context, graph string) error {
 		return e.superviseErr(err)
 	}
 	e.tree = tree
-	infos, err := tree.Root().Children(ctx)
+	infos, err := tree.Supervisor().Children(ctx)
 	if err != nil {
 		return fmt.Errorf("audio: engine: %w", err)
 	}
@@ -331,7 +335,7 @@ func (e *Engine) followProcess(r *hostRun, ev procbridge.Event) {
 // which the supervisor has just reported ready: the driver uses it from
 // its next look at the host.
 func (e *Engine) takeUp(ctx context.Context, h, inc int) {
-	infos, err := e.tree.Root().Children(ctx)
+	infos, err := e.tree.Supervisor().Children(ctx)
 	if err != nil {
 		return // ending: nothing to take up
 	}

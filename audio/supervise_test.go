@@ -260,7 +260,7 @@ func TestEngineGivesUp(t *testing.T) {
 // TestEngineTreeEvents: the node processes are children of the engine's
 // tree, which a user watches as any other: a failover is the node's
 // ChildProcess Promoted (and SpareReady when the replacement is parked), the
-// tree's metrics count it, and Root().Children shows each node process
+// tree's metrics count it, and Supervisor().Children shows each node process
 // with its group.
 func TestEngineTreeEvents(t *testing.T) {
 	g, sink := chain(48000, 128)
@@ -273,8 +273,8 @@ func TestEngineTreeEvents(t *testing.T) {
 	defer e.Close(ctxT(t))
 	tree := e.Tree()
 	require.NotNil(t, tree)
-	assert.Equal(t, "synth", tree.Root().Path())
-	children, err := tree.Root().Children(ctxT(t))
+	assert.Equal(t, "synth", tree.Supervisor().Path())
+	children, err := tree.Supervisor().Children(ctxT(t))
 	require.NoError(t, err)
 	pids := pidsOf(e)
 	require.Len(t, children, 3)

@@ -58,7 +58,7 @@ func TestWhatIs(t *testing.T) {
 	assert.Equal(t, 0.0, sample(t, reg, "understudy_child_state", with(w, "state", "restarting")))
 	assert.Equal(t, 1.0, sample(t, reg, "understudy_child_spares_ready", hot))
 
-	children, err := tree.Root().Children(ctx)
+	children, err := tree.Supervisor().Children(ctx)
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(children[1].Pid, syscall.SIGKILL))
 	var promoted supervision.ChildProcess

@@ -581,7 +581,7 @@ func scribbleTree(t *testing.T, args []string) {
 	}})
 	require.NoError(t, err)
 	defer tree.Kill()
-	root := tree.Root()
+	root := tree.Supervisor()
 	var info supervision.ChildInfo
 	waitFor(t, "the child's spare", func() bool {
 		info = treeChild(t, root, "scribbled")
@@ -717,12 +717,12 @@ func assertLegalExit(t *testing.T, x procbridge.Exited) {
 	switch x.Exit.Kind {
 	case procbridge.ExitClean, procbridge.ExitStopped:
 		assert.NoError(t, x.Err, "%v", x)
-	case procbridge.ExitCode, procbridge.ExitSignal, procbridge.ExitKilledHung, procbridge.ExitNotReady, "killed-violation":
+	case procbridge.ExitCode, procbridge.ExitSignal, procbridge.ExitKilledHung, procbridge.ExitNotReady, procbridge.ExitKilledViolation:
 		assert.Error(t, x.Err, "%v", x)
 	default:
 		t.Errorf("an end of no known kind: %v", x)
 	}
-	if x.Exit.Kind == "killed-violation" {
+	if x.Exit.Kind == procbridge.ExitKilledViolation {
 		assert.ErrorIs(t, x.Err, procbridge.ErrBadSegment)
 	}
 }

@@ -113,9 +113,9 @@ children:
 		fmt.Println(err)
 		return
 	}
-	children, _ := tree.Root().Children(ctx)
+	children, _ := tree.Supervisor().Children(ctx)
 	for _, c := range children {
-		fmt.Println(tree.Root().Path(), c.Name, c.State)
+		fmt.Println(tree.Supervisor().Path(), c.Name, c.State)
 	}
 	late, err := tree.Stop(ctx)
 	fmt.Println(len(late), "late", err)

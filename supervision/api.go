@@ -13,10 +13,10 @@ import (
 	"github.com/understudy/understudy/internal/actors"
 )
 
-// Supervisor is a handle on one supervisor of a running tree (Tree.Root,
-// Tree.Supervisor): OTP's run-time API. Each method is a request to the
-// supervisor's actor, answered in turn with its other work; it waits for
-// the answer or for ctx.
+// Supervisor is a handle on one supervisor of a running tree
+// (Tree.Supervisor; with no path, the root): OTP's run-time API. Each
+// method is a request to the supervisor's actor, answered in turn with its
+// other work; it waits for the answer or for ctx.
 type Supervisor struct {
 	tree *Tree
 	path string

@@ -117,8 +117,8 @@
 // line (without a Logger it is discarded). Package metrics turns the
 // events into Prometheus metrics: pass its Observe as Options.OnEvent.
 //
-// At run time a [Supervisor] handle ([Tree.Root], [Tree.Supervisor]) is
-// OTP's API: [Supervisor.Children] (a [ChildInfo] per child: its state,
+// At run time a [Supervisor] handle ([Tree.Supervisor]; with no path, the
+// root) is OTP's API: [Supervisor.Children] (a [ChildInfo] per child: its state,
 // pid, parked spares, since when it runs, its heartbeat's age, its last
 // exit), [Supervisor.Count] (OTP's count_children),
 // [Supervisor.StartChild], [Supervisor.TerminateChild],

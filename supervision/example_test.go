@@ -138,7 +138,7 @@ func Example_hotStandby() {
 		return
 	}
 	defer tree.Stop(ctx)
-	children, _ := tree.Root().Children(ctx)
+	children, _ := tree.Supervisor().Children(ctx)
 	before := children[0]
 	_ = syscall.Kill(before.Pid, syscall.SIGKILL)
 
@@ -204,7 +204,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	children, _ := tree.Root().Children(ctx)
+	children, _ := tree.Supervisor().Children(ctx)
 	_ = syscall.Kill(children[1].Pid, syscall.SIGKILL) // web
 	<-restarted
 

@@ -28,7 +28,7 @@ func killTree() supervision.Spec {
 func treePids(t *testing.T, tree *supervision.Tree) []int {
 	t.Helper()
 	var pids []int
-	for _, s := range []*supervision.Supervisor{tree.Root(), tree.Supervisor("mid")} {
+	for _, s := range []*supervision.Supervisor{tree.Supervisor(), tree.Supervisor("mid")} {
 		cs, err := s.Children(ctxT(t))
 		require.NoError(t, err)
 		for _, c := range cs {

@@ -110,7 +110,7 @@ func TestLanesSlowChildHoldsUpNoOther(t *testing.T) {
 	}
 	clock := supervisiontest.NewFakeClock(time.Unix(1_000_000, 0))
 	tree, rec := start(t, spec, supervision.Options{Clock: clock})
-	root := tree.Root()
+	root := tree.Supervisor()
 	open := func() { require.NoError(t, os.WriteFile(gate, nil, 0o600)) }
 
 	// Storm 1: first failures, restarted at once.
@@ -150,7 +150,7 @@ func TestLanesIntensityExceededMidStorm(t *testing.T) {
 		spec.Children = append(spec.Children, c)
 	}
 	tree, rec := start(t, spec, supervision.Options{})
-	killAll(t, tree.Root())
+	killAll(t, tree.Supervisor())
 	gaveUp(t, tree)
 
 	gave, restarting, restarted := 0, 0, 0
@@ -194,7 +194,7 @@ func TestLanesSimplePoolStartsTogether(t *testing.T) {
 		Children:  []supervision.ChildSpec{{Name: "w", Process: &procbridge.Spec{Worker: "gate", ReadyTimeout: deadline}}},
 	}
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 
 	slow := make(chan error, 1)
 	go func() {

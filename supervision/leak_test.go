@@ -58,7 +58,7 @@ func TestRestartsLeakNothing(t *testing.T) {
 			// run, which makes its start fail (and StartChild drop it);
 			// once it is in, every end is a failure to restart.
 			for {
-				_, err := tree.Root().StartChild(ctxT(t), crasher)
+				_, err := tree.Supervisor().StartChild(ctxT(t), crasher)
 				if !errors.Is(err, supervision.ErrStartFailed) {
 					require.NoError(t, err)
 					break
@@ -74,7 +74,7 @@ func TestRestartsLeakNothing(t *testing.T) {
 			assert.Empty(t, report, "every child stopped in time")
 			elapsed := time.Since(began)
 			t.Logf("%d restarts in %v (%v per restart)", tt.restarts, elapsed.Round(time.Millisecond), (elapsed / time.Duration(tt.restarts)).Round(time.Microsecond))
-			_, err = tree.Root().Children(ctxT(t))
+			_, err = tree.Supervisor().Children(ctxT(t))
 			assert.ErrorIs(t, err, supervision.ErrNoSupervisor)
 
 			assert.Equal(t, fds, openFds(t), "open descriptors")

@@ -66,7 +66,7 @@ func TestEventsMetricsAndLogs(t *testing.T) {
 	})
 	defer es.Unsubscribe(s)
 
-	require.NoError(t, syscall.Kill(childPid(t, tree.Root(), "w"), syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(childPid(t, tree.Supervisor(), "w"), syscall.SIGKILL))
 	next[supervision.ChildReady](t, rec, "root", "w")
 
 	var viaSub, viaStream []string
@@ -116,7 +116,7 @@ func TestSubscribeEndsWithItsContext(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	sub := tree.Subscribe(ctx, 1)
-	require.NoError(t, syscall.Kill(childPid(t, tree.Root(), "w"), syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(childPid(t, tree.Supervisor(), "w"), syscall.SIGKILL))
 	next[supervision.ChildReady](t, rec, "root", "w") // five events, one kept
 	stop()
 	var got []supervision.Event
@@ -178,7 +178,7 @@ func TestOutputLines(t *testing.T) {
 	assert.ElementsMatch(t, []string{"root/c stdout: one", "root/c stdout: two", "root/c stderr: oops"}, got)
 
 	tree, _ := start(t, spec, supervision.Options{Name: "quiet"})
-	pid := childPid(t, tree.Root(), "c")
+	pid := childPid(t, tree.Supervisor(), "c")
 	assert.Positive(t, pid)
 }
 
@@ -188,7 +188,7 @@ func TestProtoactorLogsOnRequest(t *testing.T) {
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	tree, rec := start(t, supervision.Spec{Children: children("w")}, supervision.Options{Logger: logger, ProtoactorLogs: true})
-	require.NoError(t, syscall.Kill(childPid(t, tree.Root(), "w"), syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(childPid(t, tree.Supervisor(), "w"), syscall.SIGKILL))
 	next[supervision.ChildReady](t, rec, "root", "w")
 	assert.Contains(t, logs.String(), "lib=protoactor")
 }

@@ -147,7 +147,7 @@ func settled(t *testing.T, s *supervision.Supervisor) {
 // up checks the tree still runs once its root has settled.
 func up(t *testing.T, tree *supervision.Tree) {
 	t.Helper()
-	settled(t, tree.Root())
+	settled(t, tree.Supervisor())
 	select {
 	case <-tree.Done():
 		t.Fatalf("the tree ended: %v", tree.Wait(ctxT(t)))
@@ -233,7 +233,7 @@ func TestOTP_sup_start_normal(t *testing.T) {
 func TestOTP_sup_start_restart_child_returns_error(t *testing.T) {
 	c := supervision.ChildSpec{Name: "child1", Process: proc("scripted", t.TempDir(), "run", "fail"), Shutdown: time.Second, Backoff: otp}
 	tree, _ := start(t, supervision.Spec{Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{c}}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	require.NoError(t, root.TerminateChild(ctxT(t), "child1"))
 	_, err := root.RestartChild(ctxT(t), "child1")
 	assert.ErrorIs(t, err, supervision.ErrStartFailed)
@@ -244,7 +244,7 @@ func TestOTP_sup_start_restart_child_returns_error(t *testing.T) {
 // supervisor_SUITE.erl:356. A child whose start fails is not kept.
 func TestOTP_sup_start_child_returns_error(t *testing.T) {
 	tree, _ := start(t, supervision.Spec{Intensity: in(2, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	_, err := root.StartChild(ctxT(t), supervision.ChildSpec{Name: "child1", Process: proc("die-before-ready"), Backoff: otp})
 	assert.ErrorIs(t, err, supervision.ErrStartFailed)
 	_, err = root.StartChild(ctxT(t), supervision.ChildSpec{Name: "child2", Process: proc("scripted", t.TempDir(), "fail"), Backoff: otp})
@@ -259,7 +259,7 @@ func TestOTP_sup_start_child_returns_error_simple(t *testing.T) {
 		{Name: "child1", Process: proc("scripted"), Backoff: otp},
 	}}
 	tree, _ := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	for range 2 {
 		_, err := root.StartSimpleChild(ctxT(t), t.TempDir(), "fail")
 		assert.ErrorIs(t, err, supervision.ErrStartFailed)
@@ -391,7 +391,7 @@ func TestOTP_sup_flags(t *testing.T) {
 // for; infinity for a process is refused (a deliberate difference).
 func TestOTP_sup_stop_infinity(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Intensity: in(2, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	_, err := root.StartChild(ctxT(t), supervision.ChildSpec{Name: "child1", Supervisor: &supervision.Spec{Children: []supervision.ChildSpec{obeying("w")}}, Shutdown: supervision.Infinity, Backoff: otp})
 	require.NoError(t, err)
 	_, err = root.StartChild(ctxT(t), supervision.ChildSpec{Name: "child2", Process: proc("obey"), Shutdown: supervision.Infinity})
@@ -409,7 +409,7 @@ func TestOTP_sup_stop_infinity(t *testing.T) {
 // its grace; child1 stops with shutdown.
 func TestOTP_sup_stop_timeout(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Intensity: in(2, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	startChild(t, root, obeying("child1"))
 	startChild(t, root, supervision.ChildSpec{Name: "child2", Process: proc("obey", "deaf"), Shutdown: time.Second, Backoff: otp})
 	stopped, err := tree.Stop(ctxT(t))
@@ -428,7 +428,7 @@ func TestOTP_sup_stop_timeout(t *testing.T) {
 func TestOTP_sup_stop_timeout_dynamic(t *testing.T) {
 	tmpl := supervision.ChildSpec{Name: "child", Process: proc("obey"), Restart: supervision.Temporary, Shutdown: time.Second, Backoff: otp}
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{tmpl}}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c1 := startSimple(t, root)
 	c2 := startSimple(t, root, "deaf")
 	stopped, err := tree.Stop(ctxT(t))
@@ -444,7 +444,7 @@ func TestOTP_sup_stop_timeout_dynamic(t *testing.T) {
 // supervisor_SUITE.erl:521.
 func TestOTP_sup_stop_brutal_kill(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Intensity: in(2, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	startChild(t, root, obeying("child1"))
 	startChild(t, root, supervision.ChildSpec{Name: "child2", Process: proc("obey"), Shutdown: supervision.BrutalKill, Backoff: otp})
 	_, err := tree.Stop(ctxT(t))
@@ -461,7 +461,7 @@ func TestOTP_sup_stop_brutal_kill(t *testing.T) {
 func TestOTP_sup_stop_brutal_kill_dynamic(t *testing.T) {
 	tmpl := supervision.ChildSpec{Name: "child", Process: proc("obey"), Restart: supervision.Temporary, Shutdown: supervision.BrutalKill, Backoff: otp}
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{tmpl}}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	var all []supervision.ChildInfo
 	for range 10 {
 		all = append(all, startSimple(t, root))
@@ -482,7 +482,7 @@ func TestOTP_sup_stop_brutal_kill_dynamic(t *testing.T) {
 // supervisor ends with shutdown.
 func TestOTP_sup_stop_race(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Intensity: in(2, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	startChild(t, root, obeying("child_a", supervision.Temporary))
 	type racer struct {
 		name string
@@ -562,7 +562,7 @@ func TestOTP_sup_stop_non_shutdown_exit_dynamic(t *testing.T) {
 			tree, rec := start(t, supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{tmpl}}, supervision.Options{})
 			codes := map[string]int{}
 			for _, code := range []int{0, 0, 0, 1} {
-				c := startSimple(t, tree.Root(), fmt.Sprint(code))
+				c := startSimple(t, tree.Supervisor(), fmt.Sprint(code))
 				codes[c.Name] = code
 			}
 			stopped, err := tree.Stop(ctxT(t))
@@ -583,7 +583,7 @@ func TestOTP_sup_stop_non_shutdown_exit_dynamic(t *testing.T) {
 // supervisor_SUITE.erl:705.
 func TestOTP_child_adm(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{obeying("child1")}}, supervision.Options{})
-	root, ctx := tree.Root(), ctxT(t)
+	root, ctx := tree.Supervisor(), ctxT(t)
 	assert.Equal(t, supervision.Counts{Specs: 1, Active: 1, Workers: 1}, counts(t, root))
 	pid := childPid(t, root, "child1")
 
@@ -636,7 +636,7 @@ func TestOTP_child_adm(t *testing.T) {
 func TestOTP_child_adm_simple(t *testing.T) {
 	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{obeying("child")}}
 	tree, _ := start(t, spec, supervision.Options{})
-	root, ctx := tree.Root(), ctxT(t)
+	root, ctx := tree.Supervisor(), ctxT(t)
 	assert.Empty(t, names(t, root))
 	assert.Equal(t, supervision.Counts{Specs: 1}, counts(t, root))
 	c1 := startSimple(t, root)
@@ -665,7 +665,7 @@ func TestOTP_child_adm_simple(t *testing.T) {
 func TestOTP_multiple_restarts(t *testing.T) {
 	clock := supervisiontest.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	tree, rec := start(t, supervision.Spec{Intensity: in(1, time.Second)}, supervision.Options{Clock: clock})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c := startChild(t, root, supervision.ChildSpec{Name: "child1", Process: proc("obey"), Shutdown: supervision.BrutalKill, Backoff: otp})
 	for range 4 {
 		kill(t, c.Pid)
@@ -708,7 +708,7 @@ func TestOTP_termination(t *testing.T) {
 	} {
 		t.Run(tc.otp, func(t *testing.T) {
 			tree, rec := start(t, supervision.Spec{Intensity: in(2, time.Hour)}, supervision.Options{})
-			root := tree.Root()
+			root := tree.Supervisor()
 			// The shutdown cases end the child twice: shutdown, then
 			// {shutdown, some_info}; the same to a process.
 			rounds := 1
@@ -800,7 +800,7 @@ func gaveUp(t *testing.T, tree *supervision.Tree) {
 // supervisor_SUITE.erl:1306.
 func TestOTP_one_for_one(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Intensity: in(2, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c1 := startChild(t, root, obeying("child1"))
 	c2 := startChild(t, root, obeying("child2"))
 	abnormal(t, c1.Pid)
@@ -819,7 +819,7 @@ func TestOTP_one_for_one(t *testing.T) {
 func TestOTP_one_for_one_escalation(t *testing.T) {
 	dir := t.TempDir()
 	tree, rec := start(t, supervision.Spec{Intensity: in(4, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c1 := startChild(t, root, failing("child1", dir))
 	startChild(t, root, obeying("child2"))
 	abnormal(t, c1.Pid)
@@ -835,7 +835,7 @@ func TestOTP_one_for_one_escalation(t *testing.T) {
 // supervisor_SUITE.erl:1356.
 func TestOTP_one_for_all(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.OneForAll, Intensity: in(2, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c1 := startChild(t, root, obeying("child1"))
 	c2 := startChild(t, root, obeying("child2"))
 	abnormal(t, c1.Pid)
@@ -856,7 +856,7 @@ func TestOTP_one_for_all(t *testing.T) {
 func TestOTP_one_for_all_escalation(t *testing.T) {
 	dir := t.TempDir()
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.OneForAll, Intensity: in(4, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c1 := startChild(t, root, obeying("child1"))
 	startChild(t, root, failing("child2", dir))
 	abnormal(t, c1.Pid)
@@ -871,7 +871,7 @@ func TestOTP_one_for_all_escalation(t *testing.T) {
 func otherChildFailsRestart(t *testing.T, s supervision.Strategy, want []string) {
 	d1, d2 := t.TempDir(), t.TempDir()
 	tree, rec := start(t, supervision.Spec{Strategy: s, Intensity: in(3, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c1 := startChild(t, root, supervision.ChildSpec{Name: "child1", Process: proc("scripted", d1, "run"), Shutdown: time.Second, Backoff: otp})
 	startChild(t, root, supervision.ChildSpec{Name: "child2", Process: proc("scripted", d2, "run", "fail", "run"), Shutdown: time.Second, Backoff: otp})
 	from := len(rec.events())
@@ -899,7 +899,7 @@ func TestOTP_one_for_all_other_child_fails_restart(t *testing.T) {
 func TestOTP_simple_one_for_one(t *testing.T) {
 	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{obeying("child")}}
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c1, c2 := startSimple(t, root), startSimple(t, root)
 	abnormal(t, c1.Pid)
 	n1 := readyAgain(t, rec, root, c1.Name, c1.Incarnation)
@@ -919,7 +919,7 @@ func TestOTP_simple_one_for_one(t *testing.T) {
 func TestOTP_simple_one_for_one_shutdown(t *testing.T) {
 	tmpl := supervision.ChildSpec{Name: "child", Process: proc("slow-stop"), Shutdown: 2 * time.Second, Backoff: otp}
 	tree, _ := start(t, supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{tmpl}}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	startSimple(t, root, "1s")
 	startSimple(t, root, "1s")
 	slow := startSimple(t, root, "5s")
@@ -938,7 +938,7 @@ func TestOTP_simple_one_for_one_shutdown(t *testing.T) {
 func TestOTP_simple_one_for_one_escalation(t *testing.T) {
 	tmpl := supervision.ChildSpec{Name: "child", Process: proc("scripted"), Shutdown: time.Second, Backoff: otp}
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(4, time.Hour), Children: []supervision.ChildSpec{tmpl}}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	dir := t.TempDir()
 	c1 := startSimple(t, root, dir, "run", "fail")
 	c2 := startSimple(t, root, t.TempDir(), "run")
@@ -955,7 +955,7 @@ func TestOTP_simple_one_for_one_escalation(t *testing.T) {
 // supervisor_SUITE.erl:1619.
 func TestOTP_rest_for_one(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Intensity: in(2, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c1 := startChild(t, root, obeying("child1"))
 	c2 := startChild(t, root, obeying("child2"))
 	c3 := startChild(t, root, obeying("child3"))
@@ -981,7 +981,7 @@ func TestOTP_rest_for_one(t *testing.T) {
 func TestOTP_rest_for_one_escalation(t *testing.T) {
 	dir := t.TempDir()
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Intensity: in(4, time.Hour)}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c1 := startChild(t, root, obeying("child1"))
 	startChild(t, root, failing("child2", dir))
 	abnormal(t, c1.Pid)
@@ -1014,7 +1014,7 @@ func TestOTP_tree(t *testing.T) {
 		return supervision.ChildSpec{Name: name, Supervisor: spec, Restart: r, Shutdown: supervision.Infinity, Backoff: otp}
 	}
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.OneForAll, Intensity: in(4, time.Hour)}, supervision.Options{})
-	root, ctx := tree.Root(), ctxT(t)
+	root, ctx := tree.Supervisor(), ctxT(t)
 	for _, c := range []supervision.ChildSpec{
 		nested("supchild1", sub(obeying("child1"), obeying("child2")), supervision.Permanent),
 		nested("supchild2", sub(), supervision.Permanent),
@@ -1066,7 +1066,7 @@ func TestOTPRule_affected_not_running(t *testing.T) {
 	for _, s := range []supervision.Strategy{supervision.OneForAll, supervision.RestForOne} {
 		t.Run(string(s), func(t *testing.T) {
 			tree, rec := start(t, supervision.Spec{Strategy: s, Intensity: in(10, time.Hour)}, supervision.Options{})
-			root := tree.Root()
+			root := tree.Supervisor()
 			a := startChild(t, root, obeying("a"))
 			b := startChild(t, root, obeying("b", supervision.Transient))
 			startChild(t, root, obeying("c"))
@@ -1107,7 +1107,7 @@ func TestOTP_nonsignificant_temporary(t *testing.T) {
 	for _, auto := range []supervision.AutoShutdown{supervision.Never, supervision.AnySignificant, supervision.AllSignificant} {
 		t.Run(string(auto), func(t *testing.T) {
 			tree, rec := start(t, supervision.Spec{AutoShutdown: auto, Intensity: in(5, time.Hour)}, supervision.Options{})
-			root := tree.Root()
+			root := tree.Supervisor()
 			startChild(t, root, obeying("child1", supervision.Temporary))
 			require.NoError(t, root.TerminateChild(ctxT(t), "child1"))
 			up(t, tree)
@@ -1127,7 +1127,7 @@ func TestOTP_nonsignificant_transient(t *testing.T) {
 	for _, auto := range []supervision.AutoShutdown{supervision.Never, supervision.AnySignificant, supervision.AllSignificant} {
 		t.Run(string(auto), func(t *testing.T) {
 			tree, rec := start(t, supervision.Spec{AutoShutdown: auto, Intensity: in(5, time.Hour)}, supervision.Options{})
-			root := tree.Root()
+			root := tree.Supervisor()
 			c := startChild(t, root, obeying("child1", supervision.Transient))
 			require.NoError(t, root.TerminateChild(ctxT(t), "child1"))
 			up(t, tree)
@@ -1151,7 +1151,7 @@ func significantTree(t *testing.T, auto supervision.AutoShutdown, r supervision.
 	for _, name := range []string{"child1", "child2", "child3"} {
 		c := obeying(name, r)
 		c.Significant = name != "child3"
-		startChild(t, tree.Root(), c)
+		startChild(t, tree.Supervisor(), c)
 	}
 	return tree, rec
 }
@@ -1160,13 +1160,13 @@ func significantTree(t *testing.T, auto supervision.AutoShutdown, r supervision.
 func TestOTP_significant_temporary(t *testing.T) {
 	// Terminated by the supervisor: no auto-shutdown.
 	tree, _ := significantTree(t, supervision.AnySignificant, supervision.Temporary)
-	require.NoError(t, tree.Root().TerminateChild(ctxT(t), "child1"))
+	require.NoError(t, tree.Supervisor().TerminateChild(ctxT(t), "child1"))
 	up(t, tree)
 	// any_significant: however a significant child ends, everything does.
 	for _, e := range ends {
 		t.Run("any_significant "+e.otp, func(t *testing.T) {
 			tree, rec := significantTree(t, supervision.AnySignificant, supervision.Temporary)
-			e.how(t, childPid(t, tree.Root(), "child1"))
+			e.how(t, childPid(t, tree.Supervisor(), "child1"))
 			endsCleanly(t, tree)
 			for _, name := range []string{"child2", "child3"} {
 				s := stoppedOf(rec.events(), name)
@@ -1178,9 +1178,9 @@ func TestOTP_significant_temporary(t *testing.T) {
 	// all_significant: when the last significant child ends.
 	t.Run("all_significant", func(t *testing.T) {
 		tree, _ := significantTree(t, supervision.AllSignificant, supervision.Temporary)
-		normal(t, childPid(t, tree.Root(), "child1"))
+		normal(t, childPid(t, tree.Supervisor(), "child1"))
 		up(t, tree)
-		normal(t, childPid(t, tree.Root(), "child2"))
+		normal(t, childPid(t, tree.Supervisor(), "child2"))
 		endsCleanly(t, tree)
 	})
 }
@@ -1188,7 +1188,7 @@ func TestOTP_significant_temporary(t *testing.T) {
 // supervisor_SUITE.erl:3193.
 func TestOTP_significant_transient(t *testing.T) {
 	tree, rec := significantTree(t, supervision.AnySignificant, supervision.Transient)
-	root := tree.Root()
+	root := tree.Supervisor()
 	require.NoError(t, root.TerminateChild(ctxT(t), "child1"))
 	up(t, tree)
 	c, err := root.RestartChild(ctxT(t), "child1")
@@ -1204,9 +1204,9 @@ func TestOTP_significant_transient(t *testing.T) {
 
 	t.Run("all_significant", func(t *testing.T) {
 		tree, _ := significantTree(t, supervision.AllSignificant, supervision.Transient)
-		normal(t, childPid(t, tree.Root(), "child1"))
+		normal(t, childPid(t, tree.Supervisor(), "child1"))
 		up(t, tree)
-		normal(t, childPid(t, tree.Root(), "child2"))
+		normal(t, childPid(t, tree.Supervisor(), "child2"))
 		endsCleanly(t, tree)
 	})
 }
@@ -1233,7 +1233,7 @@ func TestOTP_significant_bystander(t *testing.T) {
 		for _, auto := range []supervision.AutoShutdown{supervision.AnySignificant, supervision.AllSignificant} {
 			t.Run(string(s)+" "+string(auto), func(t *testing.T) {
 				tree, rec := start(t, supervision.Spec{Strategy: s, AutoShutdown: auto, Intensity: in(5, time.Hour)}, supervision.Options{})
-				root := tree.Root()
+				root := tree.Supervisor()
 				var before []supervision.ChildInfo
 				for _, name := range []string{"child1", "child2", "child3"} {
 					c := obeying(name, supervision.Transient)
@@ -1268,7 +1268,7 @@ func TestOTP_significant_escalation(t *testing.T) {
 	for _, significant := range []bool{true, false} {
 		t.Run(fmt.Sprint("significant ", significant), func(t *testing.T) {
 			tree, rec := start(t, supervision.Spec{AutoShutdown: supervision.AnySignificant}, supervision.Options{})
-			root := tree.Root()
+			root := tree.Supervisor()
 			_, err := root.StartChild(ctxT(t), supervision.ChildSpec{Name: "sup1", Supervisor: &supervision.Spec{AutoShutdown: supervision.AnySignificant},
 				Restart: supervision.Transient, Significant: significant, Shutdown: supervision.Infinity, Backoff: otp})
 			require.NoError(t, err)
@@ -1340,7 +1340,7 @@ func readyEach(t *testing.T, rec *recorder, sup string, children ...string) {
 func TestOTP_count_children(t *testing.T) {
 	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(2, time.Hour), Children: []supervision.ChildSpec{obeying("child", supervision.Temporary)}}
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	var all []supervision.ChildInfo
 	for range 20 {
 		all = append(all, startSimple(t, root))
@@ -1374,7 +1374,7 @@ func TestOTP_count_restarting_children(t *testing.T) {
 	tmpl := supervision.ChildSpec{Name: "child", Process: proc("fail-if", flag, "300ms"), Shutdown: supervision.BrutalKill, Backoff: otp}
 	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(1000, 10*time.Second), Children: []supervision.ChildSpec{tmpl}}
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	c := []supervision.ChildInfo{startSimple(t, root), startSimple(t, root), startSimple(t, root)}
 	assert.Equal(t, supervision.Counts{Specs: 1, Active: 3, Workers: 3}, counts(t, root))
 	for i := range c {
@@ -1424,7 +1424,7 @@ func TestOTP_do_not_save_child_specs_for_temporary_children(t *testing.T) {
 			for _, h := range hows {
 				t.Run(fmt.Sprintf("%s %s %s", s, r, h.otp), func(t *testing.T) {
 					tree, rec := start(t, supervision.Spec{Strategy: s, Intensity: in(10, time.Hour)}, supervision.Options{})
-					root := tree.Root()
+					root := tree.Supervisor()
 					spec := obeying("child", r)
 					c := startChild(t, root, spec)
 					h.end(t, root, c.Pid)
@@ -1459,7 +1459,7 @@ func TestOTP_temporary_bystander(t *testing.T) {
 	for _, s := range []supervision.Strategy{supervision.OneForAll, supervision.RestForOne} {
 		t.Run(string(s), func(t *testing.T) {
 			tree, rec := start(t, supervision.Spec{Strategy: s, Intensity: in(2, 300*time.Second)}, supervision.Options{})
-			root := tree.Root()
+			root := tree.Supervisor()
 			c1 := obeying("child1")
 			c1.Shutdown = 100 * time.Millisecond
 			first := startChild(t, root, c1)
@@ -1485,7 +1485,7 @@ func TestOTP_order_of_children(t *testing.T) {
 		cs = append(cs, obeying(name))
 	}
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Intensity: in(2, time.Hour), Children: cs}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	var ready []string
 	for _, line := range trace(rec.events(), "root") {
 		if strings.HasPrefix(line, "ready ") {
@@ -1529,7 +1529,7 @@ func stopsInTime(t *testing.T, tree *supervision.Tree) {
 func TestOTP_hanging_restart_loop(t *testing.T) {
 	flag := flagFile(t)
 	tree, rec := start(t, supervision.Spec{Intensity: in(8, time.Second)}, supervision.Options{})
-	root, ctx := tree.Root(), ctxT(t)
+	root, ctx := tree.Supervisor(), ctxT(t)
 	c := startChild(t, root, loopChild("child1", flag))
 	touch(t, flag)
 	abnormal(t, c.Pid)
@@ -1560,7 +1560,7 @@ func TestOTP_hanging_restart_loop(t *testing.T) {
 func TestOTP_hanging_restart_loop_rest_for_one(t *testing.T) {
 	flag := flagFile(t)
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Intensity: in(8, time.Second)}, supervision.Options{})
-	root, ctx := tree.Root(), ctxT(t)
+	root, ctx := tree.Supervisor(), ctxT(t)
 	brutal := func(name string) supervision.ChildSpec {
 		c := obeying(name)
 		c.Shutdown = supervision.BrutalKill
@@ -1602,7 +1602,7 @@ func TestOTP_hanging_restart_loop_simple(t *testing.T) {
 	flag := flagFile(t)
 	spec := supervision.Spec{Strategy: supervision.SimpleOneForOne, Intensity: in(8, time.Second), Children: []supervision.ChildSpec{loopChild("child1", flag)}}
 	tree, rec := start(t, spec, supervision.Options{})
-	root, ctx := tree.Root(), ctxT(t)
+	root, ctx := tree.Supervisor(), ctxT(t)
 	c := startSimple(t, root)
 	touch(t, flag)
 	abnormal(t, c.Pid)
@@ -1649,7 +1649,7 @@ func TestOTPRule_nested_gave_up(t *testing.T) {
 				spec.AutoShutdown = supervision.AnySignificant
 			}
 			tree, rec := start(t, spec, supervision.Options{})
-			root := tree.Root()
+			root := tree.Supervisor()
 			abnormal(t, childPid(t, tree.Supervisor("mid"), "w"))
 			exited := next[supervision.ChildExited](t, rec, "root", "mid")
 			assert.ErrorIs(t, exited.Err, supervision.ErrIntensity, "the escalation is reported")

@@ -27,7 +27,7 @@ func TestIgnoreSigtermKilledAfterGrace(t *testing.T) {
 	rec := newRecorder()
 	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{OnEvent: rec.on})
 	require.NoError(t, err)
-	pid := childPid(t, tree.Root(), "stubborn")
+	pid := childPid(t, tree.Supervisor(), "stubborn")
 
 	report, err := tree.Stop(ctxT(t))
 	require.NoError(t, err)
@@ -128,7 +128,7 @@ func TestSimpleOneForOne(t *testing.T) {
 		}},
 	}
 	tree, rec := start(t, spec, supervision.Options{}, "conn-")
-	root := tree.Root()
+	root := tree.Supervisor()
 	n, err := root.Count(ctxT(t))
 	require.NoError(t, err)
 	assert.Equal(t, supervision.Counts{Specs: 1}, n, "a simple_one_for_one supervisor starts no child itself; its spec is the template")
@@ -175,7 +175,7 @@ func TestSimpleOneForOneStopsChildrenTogether(t *testing.T) {
 	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{})
 	require.NoError(t, err)
 	for range 3 {
-		_, err := tree.Root().StartSimpleChild(ctxT(t))
+		_, err := tree.Supervisor().StartSimpleChild(ctxT(t))
 		require.NoError(t, err)
 	}
 	began := time.Now()
@@ -197,7 +197,7 @@ func TestRuntimeAPI(t *testing.T) {
 	}}
 	began := time.Now()
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	ctx := ctxT(t)
 
 	cs, err := root.Children(ctx)
@@ -308,7 +308,7 @@ func TestBackoffWithFakeClock(t *testing.T) {
 		}},
 	}
 	tree, rec := start(t, spec, supervision.Options{Clock: clock})
-	root := tree.Root()
+	root := tree.Supervisor()
 
 	require.NoError(t, syscall.Kill(childPid(t, root, "w"), syscall.SIGKILL))
 	next[supervision.ChildRestarting](t, rec, "root", "w")

@@ -63,7 +63,7 @@ func TestStandbyFailsOverInsteadOfRestarting(t *testing.T) {
 		Children:  []supervision.ChildSpec{standbyChild("hot"), {Name: "plain", Process: proc("wait")}},
 	}
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	primary, plain := childPid(t, root, "hot"), childPid(t, root, "plain")
 
 	require.NoError(t, syscall.Kill(primary, syscall.SIGKILL))

@@ -96,8 +96,8 @@ func benchStorm(b *testing.B, n int) {
 	psi0, at0 := cpuPressureTotal(), time.Now()
 	for b.Loop() {
 		clock.Advance(2 * time.Minute) // every worker up for longer than ResetAfter
-		s1.add(f.storm(b, tree.Root(), n))
-		s2.add(f.storm(b, tree.Root(), n))
+		s1.add(f.storm(b, tree.Supervisor(), n))
+		s2.add(f.storm(b, tree.Supervisor(), n))
 		s0.add(bareStorm(b, bare))
 	}
 	psi := 100 * float64(cpuPressureTotal()-psi0) / float64(time.Since(at0))
@@ -123,18 +123,20 @@ func benchStorm(b *testing.B, n int) {
 //	go test -run '^$' -bench 'Pool' -benchtime 100x -timeout 30m ./supervision/
 func BenchmarkPool(b *testing.B) {
 	for _, n := range []int{10, 1000} {
-		b.Run(strconv.Itoa(n), func(b *testing.B) { benchPool(b, n) })
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			benchPool(b, n, procbridge.Spec{Worker: "beat", Heartbeat: stormBeat, ReadyTimeout: time.Minute})
+		})
 	}
 }
 
-func benchPool(b *testing.B, n int) {
+func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 	ctx := context.Background()
 	spec := supervision.Spec{
 		Strategy:  supervision.SimpleOneForOne,
 		Intensity: supervision.Intensity{MaxRestarts: 1 << 30, Period: time.Second},
 		Children: []supervision.ChildSpec{{
 			Name:    "w",
-			Process: &procbridge.Spec{Worker: "beat", Heartbeat: stormBeat, ReadyTimeout: time.Minute},
+			Process: &worker,
 			Backoff: supervision.Backoff{Initial: -1},
 		}},
 	}
@@ -148,7 +150,7 @@ func benchPool(b *testing.B, n int) {
 			b.Error(err)
 		}
 	}()
-	root := tree.Root()
+	root := tree.Supervisor()
 	psi0, at0 := cpuPressureTotal(), time.Now()
 
 	cpu0, began := selfCPU(), time.Now()

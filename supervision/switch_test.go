@@ -139,7 +139,7 @@ func TestOneForAllSwitchesStandbySiblings(t *testing.T) {
 		Children:  []supervision.ChildSpec{tallyChild("s1"), {Name: "plain", Process: proc("wait")}, tallyChild("s2")},
 	}
 	tree, rec := start(t, spec, supervision.Options{OnEvent: observe(t, reg), Logger: logger})
-	root := tree.Root()
+	root := tree.Supervisor()
 	s1, s2 := tallyTo(t, root, "s1", 3), tallyTo(t, root, "s2", 2)
 	spare1, spare2 := s1.Group.Spares()[0].Pid(), s2.Group.Spares()[0].Pid()
 	plain := childPid(t, root, "plain")
@@ -229,7 +229,7 @@ func TestRestForOneSwitchesLaterSiblings(t *testing.T) {
 		},
 	}
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	early, late := tallyTo(t, root, "early", 1), tallyTo(t, root, "late", 2)
 	spare := late.Group.Spares()[0].Pid()
 	before := len(rec.events())
@@ -273,7 +273,7 @@ func TestSwitchAfterBackoff(t *testing.T) {
 		Children:  []supervision.ChildSpec{plain, tallyChild("hot")},
 	}
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	tallyTo(t, root, "hot", 2)
 	before := len(rec.events())
 
@@ -317,7 +317,7 @@ func TestSwitchFallsBackToColdRestart(t *testing.T) {
 			os.Remove(failSpares) // before hot starts cold: its new spare lives
 		}
 	}})
-	root := tree.Root()
+	root := tree.Supervisor()
 	hot := tallyTo(t, root, "hot", 1)
 	sp := hot.Group.Spares()[0]
 	spare := sp.Pid()
@@ -367,7 +367,7 @@ func TestSwitchFallsBackToColdRestart(t *testing.T) {
 func TestStandbyChildGroupAndSpareEvents(t *testing.T) {
 	spec := supervision.Spec{Children: []supervision.ChildSpec{tallyChild("hot"), {Name: "plain", Process: proc("wait")}}}
 	tree, rec := start(t, spec, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	hot, err := childOf(ctxT(t), root, "hot")
 	require.NoError(t, err)
 	require.NotNil(t, hot.Group)

@@ -196,9 +196,6 @@ func newSystem(opts Options) *actor.ActorSystem {
 	)
 }
 
-// Root returns a handle on the root supervisor.
-func (t *Tree) Root() *Supervisor { return t.Supervisor() }
-
 // Supervisor returns a handle on the nested supervisor reached from the
 // root through the child names in path (none: the root). The handle stays
 // valid across the supervisor's restarts; while it is being restarted, or

@@ -44,7 +44,7 @@ func TestStartAndStopOrder(t *testing.T) {
 	}
 	assert.Equal(t, []string{"started a", "ready a", "started b", "ready b", "started c", "ready c"}, started)
 
-	n, err := tree.Root().Count(ctxT(t))
+	n, err := tree.Supervisor().Count(ctxT(t))
 	require.NoError(t, err)
 	assert.Equal(t, supervision.Counts{Specs: 3, Active: 3, Workers: 3}, n)
 
@@ -100,7 +100,7 @@ func TestShutdownOrderWithNestedSupervisors(t *testing.T) {
 // siblings keep running, untouched.
 func TestOneForOne(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Children: children("a", "b", "c")}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	a, b, c := childPid(t, root, "a"), childPid(t, root, "b"), childPid(t, root, "c")
 
 	require.NoError(t, syscall.Kill(b, syscall.SIGKILL))
@@ -140,7 +140,7 @@ func TestOneForOne(t *testing.T) {
 // then starts all of them again in start order.
 func TestOneForAll(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.OneForAll, Children: children("a", "b", "c")}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	old := map[string]int{"a": childPid(t, root, "a"), "b": childPid(t, root, "b"), "c": childPid(t, root, "c")}
 
 	before := len(rec.events())
@@ -166,7 +166,7 @@ func TestOneForAll(t *testing.T) {
 // TestRestForOne: a crash restarts the child and those started after it.
 func TestRestForOne(t *testing.T) {
 	tree, rec := start(t, supervision.Spec{Strategy: supervision.RestForOne, Children: children("a", "b", "c")}, supervision.Options{})
-	root := tree.Root()
+	root := tree.Supervisor()
 	a, b, c := childPid(t, root, "a"), childPid(t, root, "b"), childPid(t, root, "c")
 
 	before := len(rec.events())
@@ -271,7 +271,7 @@ func TestRestartTypes(t *testing.T) {
 			}
 			require.IsType(t, supervision.ChildTerminated{}, decided)
 			assert.Equal(t, tt.removed, decided.(supervision.ChildTerminated).Removed)
-			cs, err := tree.Root().Children(ctxT(t))
+			cs, err := tree.Supervisor().Children(ctxT(t))
 			require.NoError(t, err)
 			if tt.removed {
 				require.Len(t, cs, 1)
@@ -318,7 +318,7 @@ func TestRestartAfterStartFailure(t *testing.T) {
 		"restarting 1", "started 2", "exited 2 not-ready",
 		"restarting 2", "started 3", "ready 3",
 	}, seq)
-	info, err := childOf(ctxT(t), tree.Root(), "f")
+	info, err := childOf(ctxT(t), tree.Supervisor(), "f")
 	require.NoError(t, err)
 	assert.Equal(t, 2, info.Restarts)
 	assert.Equal(t, 3, info.Incarnation)

@@ -339,7 +339,7 @@ func (r *runner) run(metricsAddr, socket string, web webConfig, view *liveView) 
 	go func() {
 		defer wg.Done()
 		r.sd.petWatchdog(instCtx, func(ctx context.Context) error {
-			_, err := tree.Root().Count(ctx)
+			_, err := tree.Supervisor().Count(ctx)
 			return err
 		}, func(err error) {
 			r.log.Warn("the root supervisor did not answer: the systemd watchdog is not petted", "err", err)

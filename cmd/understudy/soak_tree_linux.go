@@ -257,7 +257,7 @@ func (s *soakState) runTree(kinds []string, d time.Duration, faultMin, faultMax 
 func (s *soakState) neverReady(ctx context.Context, tree *supervision.Tree, name string, rng *rand.Rand) {
 	hb := s.hb
 	for ctx.Err() == nil {
-		_, err := tree.Root().StartChild(ctx, supervision.ChildSpec{Name: name, Restart: supervision.Temporary,
+		_, err := tree.Supervisor().StartChild(ctx, supervision.ChildSpec{Name: name, Restart: supervision.Temporary,
 			Process: &procbridge.Spec{Worker: soakWorker, Args: []string{"never-ready", "0", "0"}, Heartbeat: hb,
 				ReadyTimeout: 300 * time.Millisecond, Stdout: procbridge.Discard, Stderr: procbridge.Discard, Dir: s.dir}})
 		switch {

@@ -101,7 +101,7 @@ func run() error {
 	}
 	defer tree.Stop(context.Background())
 
-	children, err := tree.Root().Children(ctx)
+	children, err := tree.Supervisor().Children(ctx)
 	if err != nil {
 		return err
 	}
