@@ -148,7 +148,7 @@ func TestNodePaused(t *testing.T) {
 	waitReady(t, ready, "b")
 	agents["a"].signal(t, syscall.SIGCONT)
 	agents["a"].waitLine(t, "copy ended")
-	children, err := tree.Root().Children(testproc.Context(t))
+	children, err := tree.Supervisor().Children(testproc.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
