@@ -11,9 +11,9 @@ import (
 	"github.com/understudy/understudy/procbridge"
 )
 
-// toWire is the part of spec that crosses to a node. What cannot cross
-// (ExtraFiles, output other than the node's own) is refused by
-// checkSpec.
+// toWire is the part of spec that crosses to a node: all of it but
+// ExtraFiles (refused for a remote child) and the output, which goes to
+// the node agent's own stdout and stderr.
 func toWire(spec procbridge.Spec) *wire.Spec {
 	return &wire.Spec{
 		Name: spec.Name, Path: spec.Path, Worker: spec.Worker, Args: spec.Args,
@@ -24,6 +24,9 @@ func toWire(spec procbridge.Spec) *wire.Spec {
 		StopGraceNs:         int64(spec.StopGrace),
 		StateSize:           int64(spec.StateSize),
 		RingSize:            int64(spec.RingSize),
+		MemoryMax:           spec.MemoryMax,
+		CpuMax:              spec.CPUMax,
+		PidsMax:             int64(spec.PidsMax),
 	}
 }
 
@@ -47,6 +50,9 @@ func fromWire(w *wire.Spec, token, node string, epoch uint64) procbridge.Spec {
 		StopGrace: time.Duration(w.GetStopGraceNs()),
 		StateSize: int(w.GetStateSize()),
 		RingSize:  int(w.GetRingSize()),
+		MemoryMax: w.GetMemoryMax(),
+		CPUMax:    w.GetCpuMax(),
+		PidsMax:   int(w.GetPidsMax()),
 	}
 }
 

@@ -113,6 +113,9 @@ type Spec struct {
 	StopGraceNs         int64                  `protobuf:"varint,13,opt,name=stop_grace_ns,json=stopGraceNs,proto3" json:"stop_grace_ns,omitempty"`
 	StateSize           int64                  `protobuf:"varint,14,opt,name=state_size,json=stateSize,proto3" json:"state_size,omitempty"`
 	RingSize            int64                  `protobuf:"varint,15,opt,name=ring_size,json=ringSize,proto3" json:"ring_size,omitempty"`
+	MemoryMax           int64                  `protobuf:"varint,16,opt,name=memory_max,json=memoryMax,proto3" json:"memory_max,omitempty"`
+	CpuMax              float64                `protobuf:"fixed64,17,opt,name=cpu_max,json=cpuMax,proto3" json:"cpu_max,omitempty"`
+	PidsMax             int64                  `protobuf:"varint,18,opt,name=pids_max,json=pidsMax,proto3" json:"pids_max,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -248,6 +251,27 @@ func (x *Spec) GetStateSize() int64 {
 func (x *Spec) GetRingSize() int64 {
 	if x != nil {
 		return x.RingSize
+	}
+	return 0
+}
+
+func (x *Spec) GetMemoryMax() int64 {
+	if x != nil {
+		return x.MemoryMax
+	}
+	return 0
+}
+
+func (x *Spec) GetCpuMax() float64 {
+	if x != nil {
+		return x.CpuMax
+	}
+	return 0
+}
+
+func (x *Spec) GetPidsMax() int64 {
+	if x != nil {
+		return x.PidsMax
 	}
 	return 0
 }
@@ -838,7 +862,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\x12understudy.cluster\"\xb1\x03\n" +
+	"wire.proto\x12\x12understudy.cluster\"\x84\x04\n" +
 	"\x04Spec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
@@ -856,7 +880,11 @@ const file_wire_proto_rawDesc = "" +
 	"\rstop_grace_ns\x18\r \x01(\x03R\vstopGraceNs\x12\x1d\n" +
 	"\n" +
 	"state_size\x18\x0e \x01(\x03R\tstateSize\x12\x1b\n" +
-	"\tring_size\x18\x0f \x01(\x03R\bringSize\"\x88\x02\n" +
+	"\tring_size\x18\x0f \x01(\x03R\bringSize\x12\x1d\n" +
+	"\n" +
+	"memory_max\x18\x10 \x01(\x03R\tmemoryMax\x12\x17\n" +
+	"\acpu_max\x18\x11 \x01(\x01R\x06cpuMax\x12\x19\n" +
+	"\bpids_max\x18\x12 \x01(\x03R\apidsMax\"\x88\x02\n" +
 	"\x05Start\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12,\n" +
