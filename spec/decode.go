@@ -28,9 +28,10 @@ const (
 // The keys of each kind of mapping, in the order the reference lists them.
 var (
 	supervisorKeys = []string{"strategy", "intensity", "auto_shutdown", "backoff", "children", "template", "instances"}
-	fileKeys       = append([]string{"version", "name"}, append(slices.Clone(supervisorKeys), "audio")...)
+	fileKeys       = append([]string{"version", "name"}, append(slices.Clone(supervisorKeys), "audio", "cluster")...)
+	clusterKeys    = []string{"listen", "lease", "nodes"}
 	processKeys    = []string{"command", "worker", "args", "env", "clear_env", "dir", "sdk", "notify", "notification_fd", "stdout", "stderr",
-		"ready_timeout", "heartbeat", "state_size", "ring_size", "memory_max", "cpu_max", "pids_max", "standby"}
+		"ready_timeout", "heartbeat", "state_size", "ring_size", "memory_max", "cpu_max", "pids_max", "standby", "nodes"}
 	childKeys     = append(append([]string{"name"}, processKeys...), "restart", "shutdown", "significant", "backoff", "supervisor")
 	intensityKeys = []string{"max_restarts", "period"}
 	backoffKeys   = []string{"initial", "max", "multiplier", "jitter", "reset_after"}
@@ -385,6 +386,9 @@ func (d *decoder) file(n *yaml.Node) *File {
 	}
 	if v := m.get("audio"); v != nil {
 		f.Audio = d.audio(v, "audio")
+	}
+	if v := m.get("cluster"); v != nil {
+		f.Cluster = d.cluster(v, "cluster")
 	}
 	tree := false
 	for _, k := range supervisorKeys {
@@ -761,7 +765,63 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *supervisio
 			}
 		}
 	}
+	if v := m.get("nodes"); v != nil {
+		d.mark(joinGo(childGo, "Nodes"), v)
+		if nodes, ok := d.scalarList(v, key("nodes"), "a list of node names"); ok {
+			c.Nodes = nodes
+		}
+	}
 	return p
+}
+
+// cluster decodes the file's cluster: how the tree reaches the nodes its
+// remote children (nodes: [...]) run on.
+func (d *decoder) cluster(n *yaml.Node, path string) supervision.Cluster {
+	var cl supervision.Cluster
+	const hint = "cluster: {lease: 1s, nodes: {a: 127.0.0.1:7401, b: 127.0.0.1:7402}}"
+	m := d.mapping(n, path, hint, clusterKeys)
+	if m == nil {
+		return cl
+	}
+	d.mark("Cluster", m.node)
+	if v := m.get("listen"); v != nil {
+		d.mark("Cluster.Listen", v)
+		if s, ok := d.str(v, joinPath(path, "listen")); ok {
+			cl.Listen = s
+		}
+	}
+	if v := m.get("lease"); v != nil {
+		d.mark("Cluster.Lease", v)
+		if t, ok := d.duration(v, joinPath(path, "lease")); ok {
+			if t < 10*time.Millisecond {
+				d.fail(v, joinPath(path, "lease"), "a second is a fair start", "%s is below the 10ms floor", formatDuration(t))
+			}
+			cl.Lease = t
+		}
+	}
+	v := d.deref(m.get("nodes"))
+	if v == nil {
+		d.fail(m.node, path, hint, "missing 'nodes'")
+		return cl
+	}
+	if v.Kind != yaml.MappingNode {
+		d.fail(v, joinPath(path, "nodes"), hint, "nodes is a mapping of node names to host:port, not %s", describe(v))
+		return cl
+	}
+	cl.Nodes = map[string]string{}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		name, addr := v.Content[i], v.Content[i+1]
+		at := joinPath(joinPath(path, "nodes"), name.Value)
+		s, ok := d.str(addr, at)
+		switch {
+		case !ok:
+		case name.Value == "" || s == "":
+			d.fail(addr, at, hint, "want a node name and its host:port")
+		default:
+			cl.Nodes[name.Value] = s
+		}
+	}
+	return cl
 }
 
 // limits reads memory_max (a size, 0 or at least 1MiB), cpu_max (a number

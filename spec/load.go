@@ -39,6 +39,9 @@ type File struct {
 	// Audio is the audio graph the file declares and how to run it, nil
 	// when none.
 	Audio *Audio
+	// Cluster is how the tree reaches the nodes its remote children run
+	// on (the file's `cluster`), for supervision.Options.Cluster.
+	Cluster supervision.Cluster
 
 	pos map[string]position // by Go field path: "Children[0].Process.Path" in the tree, "Audio.Config.Graph.Rate"
 }

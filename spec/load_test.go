@@ -543,7 +543,7 @@ t.yaml:2:66: children[0].backoff.multiplier: 0.5 is out of range: want 1 to 1000
 children:
   - {<<: *d, name: a, command: sleep}
 `,
-			`t.yaml:1:1: defaults: unknown key (want one of 'version', 'name', 'strategy', 'intensity', 'auto_shutdown', 'backoff', 'children', 'template', 'instances', 'audio')`},
+			`t.yaml:1:1: defaults: unknown key (want one of 'version', 'name', 'strategy', 'intensity', 'auto_shutdown', 'backoff', 'children', 'template', 'instances', 'audio', 'cluster')`},
 		{`misplaced key`, `max_restarts: 3
 children:
   - {name: a, command: sleep}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -49,6 +50,21 @@ func Marshal(f *File) ([]byte, error) {
 	}
 	if f.Audio != nil {
 		addKey(root, "audio", e.audio(f.Audio))
+	}
+	if cl := f.Cluster; cl.Listen != "" || cl.Lease != 0 || len(cl.Nodes) > 0 {
+		cm := mapNode()
+		if cl.Listen != "" {
+			addKey(cm, "listen", str(cl.Listen))
+		}
+		if cl.Lease != 0 {
+			addKey(cm, "lease", str(formatDuration(cl.Lease)))
+		}
+		nodes := mapNode()
+		for _, n := range slices.Sorted(maps.Keys(cl.Nodes)) {
+			addKey(nodes, n, str(cl.Nodes[n]))
+		}
+		addKey(cm, "nodes", nodes)
+		addKey(root, "cluster", cm)
 	}
 	if len(e.errs) > 0 {
 		return nil, errors.Join(e.errs...)
@@ -356,6 +372,13 @@ func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string)
 	}
 	if n := c.Standby; n != 0 {
 		addKey(m, "standby", intNode(n))
+	}
+	if len(c.Nodes) > 0 {
+		nodes := seqNode(true)
+		for _, n := range c.Nodes {
+			nodes.Content = append(nodes.Content, str(n))
+		}
+		addKey(m, "nodes", nodes)
 	}
 	if p.Name != "" && p.Name != c.Name {
 		e.bad(goPath+".Name", "%q: not in the file format (the child's name names its process)", p.Name)

@@ -19,6 +19,8 @@ type child struct {
 	dynamic bool   // started from a simple_one_for_one template
 	removed bool   // no longer among the supervisor's children
 	runner  runner
+	node    string // the node a remote child runs on, or last ran on
+	nodeInc int    // the incarnation that ran on node
 
 	state       ChildState
 	actor       *actor.PID // while an actor exists for it
@@ -73,9 +75,12 @@ func newChild(spec ChildSpec) *child {
 	spec.Restart = spec.Restart.orDefault()
 	c := &child{spec: spec, name: spec.Name, label: spec.Name, state: StateTerminated}
 	c.backoff = &backoffState{policy: spec.Backoff} // validated with the spec
-	if spec.Supervisor != nil {
+	switch {
+	case spec.Supervisor != nil:
 		c.kind, c.runner = kindSupervisor, supervisorRunner{}
-	} else {
+	case len(spec.Nodes) > 0:
+		c.kind, c.runner = kindProcess, remoteRunner{}
+	default:
 		c.kind, c.runner = kindProcess, processRunner{}
 	}
 	return c
@@ -99,6 +104,7 @@ func (c *child) info() ChildInfo {
 		LastExit:    c.lastExit,
 		LastErr:     c.lastErr,
 		Group:       c.group,
+		Node:        c.node,
 	}
 	if c.state == StateRunning && c.proc != nil {
 		ci.HeartbeatAge = c.proc.HeartbeatAge()
@@ -151,6 +157,9 @@ type ChildInfo struct {
 	// It belongs to the child: read it, do not Stop it. A Switch made on
 	// it directly counts against the intensity like a failover.
 	Group *procbridge.Group
+	// Node is the node a remote child (ChildSpec.Nodes) runs on, or last
+	// ran on; empty for a child of this machine.
+	Node string
 }
 
 // Counts is OTP's count_children (Supervisor.Count). A simple_one_for_one

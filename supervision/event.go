@@ -46,6 +46,9 @@ type Header struct {
 	Restarts int
 	// Time is when the supervisor saw it, on the tree's Clock.
 	Time time.Time
+	// Node is the node a remote child (ChildSpec.Nodes) runs on, or last
+	// ran on; empty for a child of this machine.
+	Node string
 	// Template, for a child started from a simple_one_for_one template
 	// (Supervisor.StartSimpleChild), is the template's name; empty
 	// otherwise.
@@ -55,8 +58,12 @@ type Header struct {
 // EventHeader returns h; it makes every event an Event.
 func (h Header) EventHeader() Header { return h }
 
-// who names the child and its incarnation: "root/db#2".
+// who names the child and its incarnation: "root/db#2", and the node of
+// a remote child: "root/db#2@b".
 func (h Header) who() string {
+	if h.Node != "" {
+		return fmt.Sprintf("%s/%s#%d@%s", h.Supervisor, h.Child, h.Incarnation, h.Node)
+	}
 	return fmt.Sprintf("%s/%s#%d", h.Supervisor, h.Child, h.Incarnation)
 }
 

@@ -69,7 +69,11 @@ func (sh *shared) logEvent(ev Event) {
 		return
 	}
 	h := ev.EventHeader()
-	attrs = append([]slog.Attr{slog.String("supervisor", h.Supervisor), slog.String("child", h.Child), slog.Int("incarnation", h.Incarnation)}, attrs...)
+	head := []slog.Attr{slog.String("supervisor", h.Supervisor), slog.String("child", h.Child), slog.Int("incarnation", h.Incarnation)}
+	if h.Node != "" {
+		head = append(head, slog.String("node", h.Node))
+	}
+	attrs = append(head, attrs...)
 	sh.log.LogAttrs(ctx, level, msg, attrs...)
 }
 

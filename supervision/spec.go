@@ -82,6 +82,17 @@ type ChildSpec struct {
 	// link procbridge/worker and call WaitActive after Ready. Zero: no
 	// standby.
 	Standby int
+	// Nodes, for a process child, runs it on another machine: on the first
+	// of these nodes (node agents, `understudy node`, named in
+	// Options.Cluster.Nodes) that takes it, under a lease its node keeps
+	// renewing. Its events carry the node (Header.Node). Strategies,
+	// restart types, intensity, backoff and shutdown apply as to a local
+	// child. Losing its node is a failure of the child (ErrNodeLost): it
+	// restarts on the nodes after the lost one first, once the lost
+	// node's lease has expired, so that no two copies ever run at once;
+	// each copy gets an epoch above every earlier one in its environment
+	// (UNDERSTUDY_LEASE_EPOCH). Empty: the child runs on this machine.
+	Nodes []string
 	// Backoff delays the child's restarts. Its zero value restarts at once
 	// after the first failure, then waits 100 ms, doubling up to 10 s,
 	// and forgets the failures after 10 s of stable uptime. Every restart
@@ -225,6 +236,24 @@ func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
 		v.bad(field("Standby"), c.Standby, "only a process child can have spares")
 	case c.Standby > 0 && c.Process.Worker == "" && !c.Process.SDK:
 		v.bad(field("Standby"), c.Standby, "spares need a worker that links procbridge/worker (Process.Worker, or Process.SDK)")
+	}
+	seenNode := map[string]int{}
+	for i, n := range c.Nodes {
+		switch j, dup := seenNode[n]; {
+		case c.Process == nil:
+			v.bad(field("Nodes"), fmt.Sprintf("[%d nodes]", len(c.Nodes)), "only a process child can run on another node")
+		case n == "":
+			v.bad(fmt.Sprintf("%s[%d]", field("Nodes"), i), `""`, "empty node name")
+		case dup:
+			v.bad(fmt.Sprintf("%s[%d]", field("Nodes"), i), strconv.Quote(n), "duplicate node (also Nodes[%d])", j)
+		default:
+			seenNode[n] = i
+			continue
+		}
+		break
+	}
+	if len(c.Nodes) > 0 && c.Process != nil && len(c.Process.ExtraFiles) > 0 {
+		v.bad(field("Process.ExtraFiles"), len(c.Process.ExtraFiles), "a child on another node cannot be handed descriptors")
 	}
 	if !valid(c.Restart, restarts) {
 		v.bad(field("Restart"), strconv.Quote(string(c.Restart)), "unknown restart type (want %s)", names(restarts))

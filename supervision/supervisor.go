@@ -439,6 +439,9 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 			c.state, c.pid, c.upSince = StateRunning, m.Pid, s.sh.clock.Now()
 		}
 		c.proc = m.Process
+		if m.Node != "" {
+			c.node, c.nodeInc = m.Node, c.incarnation
+		}
 		if m.Group != nil {
 			c.group = m.Group
 		}
@@ -807,6 +810,9 @@ func (s *supervisor) header(c *child) Header { return s.headerAt(c, c.incarnatio
 
 func (s *supervisor) headerAt(c *child, incarnation int) Header {
 	h := Header{Supervisor: s.path, Child: c.name, Incarnation: incarnation, Restarts: c.restarts, Time: s.sh.clock.Now()}
+	if incarnation == c.nodeInc {
+		h.Node = c.node
+	}
 	if c.dynamic {
 		h.Template = c.label
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/understudy/understudy/internal/cluster"
 )
 
 // defaultRootName is the name of a tree's root supervisor when
@@ -59,6 +61,10 @@ type Options struct {
 	// end it the fast way.
 	Kill <-chan struct{}
 
+	// Cluster names the nodes that children with ChildSpec.Nodes run
+	// on. Without nodes, no child may set Nodes.
+	Cluster Cluster
+
 	// OnEvent, when set, is called with every event, in order for each
 	// supervisor, on that supervisor's goroutine: it must return quickly
 	// and be safe for concurrent use (supervisors run concurrently). It
@@ -99,6 +105,9 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Tree, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.Cluster.validate(&spec); err != nil {
+		return nil, err
+	}
 	sh := &shared{
 		log:     opts.Logger,
 		output:  opts.Logger != nil,
@@ -112,6 +121,13 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Tree, error) {
 	}
 	if sh.clock == nil {
 		sh.clock = systemClock{}
+	}
+	if len(opts.Cluster.Nodes) > 0 {
+		cl, err := cluster.NewClient(cluster.Config{Listen: opts.Cluster.Listen, Nodes: opts.Cluster.Nodes, Lease: opts.Cluster.Lease})
+		if err != nil {
+			return nil, fmt.Errorf("supervision: start %s: Options.Cluster: %w", name, err)
+		}
+		sh.cluster = cl
 	}
 	t := &Tree{sh: sh, name: name, readyc: make(chan struct{}), done: make(chan struct{})}
 	sh.system = opts.System
@@ -128,6 +144,9 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Tree, error) {
 		trees.Delete(treeKey{sh.system, name})
 		if t.owned {
 			sh.system.Shutdown()
+		}
+		if sh.cluster != nil {
+			sh.cluster.Close()
 		}
 		return nil, fmt.Errorf("supervision: start %s: %w", name, err)
 	}
@@ -273,6 +292,9 @@ func (t *Tree) end() {
 	t.mu.Unlock()
 	trees.Delete(treeKey{t.sh.system, t.name})
 	t.sh.closeSubscriptions()
+	if t.sh.cluster != nil {
+		t.sh.cluster.Close() // every copy stopped already: the tree ended
+	}
 	close(t.done)
 	if t.owned {
 		t.sh.system.Shutdown()
@@ -287,6 +309,7 @@ type shared struct {
 	clock   Clock
 	onEvent func(Event)
 	procs   *procSet
+	cluster *cluster.Client // nil without Options.Cluster.Nodes
 
 	mu     sync.Mutex
 	subs   map[*subscription]struct{}

@@ -24,6 +24,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/understudy/understudy/internal/cluster"
 	"github.com/understudy/understudy/procbridge/worker"
 )
 
@@ -38,7 +39,8 @@ const (
 )
 
 func main() {
-	worker.Main() // first: when this process was started as a worker, run it and exit
+	worker.Main()        // first: when this process was started as a worker, run it and exit
+	cluster.KeeperMain() // likewise, as a node agent's lease keeper
 	os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -51,6 +53,7 @@ Usage:
   understudy ctl    [flags] CMD    act on a running tree: status, restart, reload...
   understudy render [flags] FILE   render FILE's audio graph to its WAV file
   understudy soak   [flags]        run the fault matrix under load and report
+  understudy node   [flags]        run a node agent for remote children
   understudy help   [COMMAND]      show a command's flags and examples
   understudy version               print the build's version
 
@@ -78,6 +81,7 @@ func commands() []command {
 		{"ctl", ctlUsage, ctlCmd},
 		{"render", renderUsage, renderCmd},
 		{"soak", soakUsage, soakCmd},
+		{"node", nodeUsage, nodeCmd},
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/understudy/understudy/internal/actors"
+	"github.com/understudy/understudy/internal/cluster"
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/testproc"
 )
@@ -38,7 +39,7 @@ const envCLI = "UNDERSTUDY_TEST_CLI"
 const envHoldReady = "UNDERSTUDY_TEST_HOLD_READY"
 
 func TestMain(m *testing.M) {
-	testproc.Run(m, func() {
+	testproc.Run(m, cluster.KeeperMain, func() {
 		if os.Getenv(envCLI) == "1" {
 			if name := os.Getenv(envHoldReady); name != "" {
 				actors.HoldReady = func(child string) bool { return child == name }
@@ -270,6 +271,21 @@ func TestHelp(t *testing.T) {
 	status, out, _ = runCLI(t, "", "version")
 	assert.Equal(t, exitOK, status)
 	assert.True(t, strings.HasPrefix(out, "understudy "), out)
+}
+
+func TestNodeUsage(t *testing.T) {
+	status, out, _ := runCLI(t, "", "node", "--help")
+	assert.Equal(t, exitOK, status)
+	assert.Contains(t, out, "Usage: understudy node")
+	status, _, errOut := runCLI(t, "", "node")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, errOut, "understudy node: --name: a node needs a name")
+	status, _, errOut = runCLI(t, "", "node", "--name", "a", "--listen", "127.0.0.1:http-alt-x")
+	assert.Equal(t, exitInvalid, status)
+	assert.Contains(t, errOut, `listen address "127.0.0.1:http-alt-x": bad port`)
+	status, _, errOut = runCLI(t, "", "node", "--name", "a", "extra")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, errOut, "no arguments, only flags")
 }
 
 func TestCheck(t *testing.T) {

@@ -207,7 +207,7 @@ func (r *runner) run(metricsAddr, socket string, web webConfig, view *liveView) 
 	_, f := r.ctl.current()
 	// The tree logs every event, and every output line of a child whose
 	// stdout or stderr is "lines", through r.log.
-	opts := supervision.Options{Name: f.Name, Logger: r.log, OnEvent: r.onEvent, Kill: r.kill}
+	opts := supervision.Options{Name: f.Name, Logger: r.log, OnEvent: r.onEvent, Kill: r.kill, Cluster: f.Cluster}
 	r.reinstate = make(chan []string, 16)
 	r.ctl.reload = r.reload
 

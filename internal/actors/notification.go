@@ -34,6 +34,7 @@ type Origin struct {
 	Actor       *actor.PID
 	Name        string // the spec's name
 	Incarnation int    // the process's number (Options.Incarnation, then +1 per restart)
+	Node        string // the node it runs on, for a remote child; empty: this machine
 }
 
 // From returns o; it makes every notification a Notification.

@@ -1,0 +1,336 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/understudy/understudy/internal/actors"
+	"github.com/understudy/understudy/internal/cluster/wire"
+	"github.com/understudy/understudy/internal/mono"
+)
+
+// nodeActorName is the name of a node agent's actor, the one a supervising
+// program sends its Start and Stop to.
+const nodeActorName = "understudy-node"
+
+// leaseMargin is how long before its lease ends (as the node counts it,
+// from the claim it sent) a node's copy is killed: room for the kill (on a
+// loaded machine, the keeper's wake-up) and for the clocks of two
+// machines to run at slightly different rates.
+func leaseMargin(lease time.Duration) time.Duration {
+	return min(lease/5, 100*time.Millisecond)
+}
+
+// NodeConfig configures a node agent.
+type NodeConfig struct {
+	// Name is the node's name, as supervisors list it (ChildSpec.Nodes).
+	Name string
+	// Listen is the host:port the agent listens on for supervisors.
+	Listen string
+	// Logger receives a record per copy started and ended; nil: none.
+	Logger *slog.Logger
+	// Ready, when set, is called with the agent's address once it listens.
+	Ready func(addr string)
+}
+
+// RunNode runs a node agent until ctx ends: it listens on cfg.Listen and
+// runs, on behalf of supervising programs, the copies of their remote
+// children, each under a lease it renews with the program; a copy whose
+// lease cannot be renewed is killed before it expires (by the lease
+// keeper, a process of its own, even while the agent is paused). When ctx
+// ends, its copies are killed.
+func RunNode(ctx context.Context, cfg NodeConfig) error {
+	if cfg.Name == "" {
+		return errors.New("cluster: node: empty name")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	system, r, err := newSystem(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	k, err := startKeeper()
+	if err != nil {
+		r.Shutdown(false)
+		system.Shutdown()
+		return err
+	}
+	n := &node{name: cfg.Name, keeper: k, log: log, copies: map[string]*actor.PID{}, epochs: map[string]uint64{}}
+	props := actor.PropsFromProducer(func() actor.Actor { return n }, actor.WithSupervisor(stopOnFailure{}))
+	if _, err := system.Root.SpawnNamed(props, nodeActorName); err != nil {
+		r.Shutdown(false)
+		system.Shutdown()
+		_ = k.close()
+		return fmt.Errorf("cluster: node: %w", err)
+	}
+	log.Info("node listening", "node", cfg.Name, "addr", system.Address())
+	if cfg.Ready != nil {
+		cfg.Ready(system.Address())
+	}
+	<-ctx.Done()
+	r.Shutdown(false)
+	system.Shutdown()
+	return k.close() // kills the copies still kept
+}
+
+// stopOnFailure stops a failed child: a copy's process actor, which fails
+// when its process dies, is never restarted by its node.
+type stopOnFailure struct{}
+
+func (stopOnFailure) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, _, _ any) {
+	sup.StopChildren(child)
+}
+
+// node is the agent's actor.
+type node struct {
+	name   string
+	keeper *keeper
+	log    *slog.Logger
+
+	copies map[string]*actor.PID // key → the copy actor of its current epoch
+	epochs map[string]uint64     // key → the highest epoch seen
+}
+
+func (n *node) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *wire.Start:
+		if m.GetEpoch() <= n.epochs[m.GetKey()] {
+			return // stale: a later copy was asked for already
+		}
+		n.epochs[m.GetKey()] = m.GetEpoch()
+		if old := n.copies[m.GetKey()]; old != nil {
+			ctx.Stop(old) // fenced: the new epoch wins
+		}
+		c := &copyActor{node: n, start: m, owner: actor.NewPID(m.GetOwnerAddress(), m.GetOwnerId())}
+		c.token = leaseToken(n.name, m.GetKey(), m.GetEpoch())
+		props := actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithSupervisor(stopOnFailure{}))
+		pid, err := ctx.SpawnNamed(props, fmt.Sprintf("copy-%d", m.GetEpoch()))
+		if err != nil {
+			n.log.Warn("copy not started", "key", m.GetKey(), "err", err)
+			return
+		}
+		n.copies[m.GetKey()] = pid
+	case *wire.Stop:
+		if pid := n.copies[m.GetKey()]; pid != nil && n.epochs[m.GetKey()] == m.GetEpoch() {
+			ctx.Send(pid, m)
+		}
+	case *wire.Hello:
+		ctx.Send(actor.NewPID(m.GetOwnerAddress(), m.GetOwnerId()), &wire.Hello{Node: n.name})
+	case *copyGone:
+		if n.copies[m.key] != nil && n.copies[m.key].Equal(m.pid) {
+			delete(n.copies, m.key)
+		}
+	}
+}
+
+type copyGone struct {
+	key string
+	pid *actor.PID
+}
+
+type tick struct{}
+
+// copyActor runs one copy: it claims the lease, starts the process actor
+// once granted, renews the lease, forwards the process's notifications to
+// the owner, and reports STOPPED last.
+type copyActor struct {
+	node  *node
+	start *wire.Start
+	owner *actor.PID
+	token string
+
+	deadline int64 // CLOCK_MONOTONIC ns; 0 before the first grant
+	proc     *actor.PID
+	stopping bool
+	lastExit *wire.Exit
+	lastPid  int32
+	first    int64 // when the first claim was sent
+	lastTick int64
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+func (c *copyActor) lease() time.Duration { return time.Duration(c.start.GetLeaseNs()) }
+
+func (c *copyActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.claim(ctx)
+		tctx, cancel := context.WithCancel(context.Background())
+		c.cancel, c.done = cancel, make(chan struct{})
+		system, self, every := ctx.ActorSystem(), ctx.Self(), max(c.lease()/3, time.Millisecond)
+		go func() {
+			defer close(c.done)
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-tctx.Done():
+					return
+				case <-t.C:
+					system.Root.Send(self, tick{})
+				}
+			}
+		}()
+	case tick:
+		if late := time.Duration(mono.Now() - c.lastTick); c.lastTick != 0 && late > c.lease()/2 {
+			// The agent was held up (a loaded machine, a pause): its
+			// renewals too, so its leases may run out.
+			c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
+		}
+		c.lastTick = mono.Now()
+		if c.deadline != 0 && mono.Now() > c.deadline {
+			c.lost(ctx) // the keeper kills it; stop what is left
+			return
+		}
+		c.claim(ctx)
+		if c.deadline == 0 && time.Duration(mono.Now()-c.claimedAt()) > max(10*c.lease(), 5*time.Second) {
+			c.stopped(ctx) // never granted in time: the owner gave up on this node
+		}
+	case *wire.Grant:
+		if !m.GetOk() {
+			c.lost(ctx)
+			return
+		}
+		at := m.GetSentNs() + int64(c.lease()-leaseMargin(c.lease()))
+		if at <= mono.Now() || at <= c.deadline {
+			return // a late answer
+		}
+		c.deadline = at
+		c.node.keeper.set(c.token, at)
+		if c.proc == nil && !c.stopping {
+			c.run(ctx)
+		}
+	case *wire.Stop:
+		c.stopping = true
+		if c.proc == nil {
+			c.stopped(ctx)
+			return
+		}
+		ctx.Stop(c.proc)
+	case actors.Notification:
+		c.keep(m)
+		if ev, ok := eventToWire(m); ok {
+			if ev.Kind == wire.Event_EXITED {
+				c.lastExit, c.lastPid = ev.Exit, ev.Pid
+			}
+			c.send(ctx, ev)
+		}
+	case *actor.Terminated:
+		if c.proc != nil && m.Who.Equal(c.proc) {
+			c.stopped(ctx)
+		}
+	case *actor.Stopping:
+		c.cancel()
+		<-c.done
+		c.node.keeper.drop(c.token)
+	case *actor.Stopped:
+		ctx.Send(ctx.Parent(), &copyGone{key: c.start.GetKey(), pid: ctx.Self()})
+	}
+}
+
+// keep names the copy's processes to the lease keeper as they become
+// known, so that it can kill them at once when the lease ends.
+func (c *copyActor) keep(n actors.Notification) {
+	k := c.node.keeper
+	switch m := n.(type) {
+	case *actors.ProcessReady:
+		k.pid(c.token, m.Pid)
+		if m.Group != nil {
+			for _, p := range m.Group.Spares() {
+				k.pid(c.token, p.Pid())
+			}
+		}
+	case *actors.ProcessSpareReady:
+		k.pid(c.token, m.Pid)
+	case *actors.ProcessPromoted:
+		k.pid(c.token, m.Promoted.To)
+	}
+}
+
+// leaseToken names a copy's lease, in the keeper's lines and in the
+// copy's environment: one word, whatever the names.
+func leaseToken(node, key string, epoch uint64) string {
+	h := fnv.New64a()
+	h.Write([]byte(node))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return fmt.Sprintf("%016x-%d", h.Sum64(), epoch)
+}
+
+func (c *copyActor) claimedAt() int64 {
+	if c.first == 0 {
+		return mono.Now()
+	}
+	return c.first
+}
+
+func (c *copyActor) claim(ctx actor.Context) {
+	now := mono.Now()
+	if c.first == 0 {
+		c.first = now
+	}
+	ctx.Request(c.owner, &wire.Claim{Key: c.start.GetKey(), Epoch: c.start.GetEpoch(), Node: c.node.name, SentNs: now})
+}
+
+// run starts the copy's process actor, its lease granted.
+func (c *copyActor) run(ctx actor.Context) {
+	s := c.start
+	spec := fromWire(s.GetSpec(), c.token, c.node.name, s.GetEpoch())
+	props, _, err := actors.NewProps(spec, actors.Options{
+		Observer:    ctx.Self(),
+		Kill:        s.GetKill(),
+		Incarnation: int(s.GetIncarnation()),
+		Standby:     int(s.GetStandby()),
+	})
+	if err != nil {
+		c.send(ctx, &wire.Event{Kind: wire.Event_START_FAILED, Err: err.Error()})
+		c.stopped(ctx)
+		return
+	}
+	pid, err := ctx.SpawnNamed(props, "process")
+	if err != nil {
+		c.send(ctx, &wire.Event{Kind: wire.Event_START_FAILED, Err: err.Error()})
+		c.stopped(ctx)
+		return
+	}
+	c.proc = pid
+	c.node.log.Info("copy started", "key", s.GetKey(), "epoch", s.GetEpoch())
+}
+
+// lost: the lease could not be renewed, or was revoked. The copy is
+// killed at once (the keeper does it too, at the deadline).
+func (c *copyActor) lost(ctx actor.Context) {
+	if c.stopping {
+		return // on its way out already
+	}
+	c.node.log.Warn("lease lost", "key", c.start.GetKey(), "epoch", c.start.GetEpoch())
+	c.node.keeper.set(c.token, mono.Now())
+	if c.proc == nil {
+		c.stopped(ctx)
+		return
+	}
+	c.stopping = true
+	ctx.Stop(c.proc)
+}
+
+// stopped reports the copy gone and ends the actor.
+func (c *copyActor) stopped(ctx actor.Context) {
+	c.send(ctx, &wire.Event{Kind: wire.Event_STOPPED, Pid: c.lastPid, Exit: c.lastExit})
+	c.node.log.Info("copy ended", "key", c.start.GetKey(), "epoch", c.start.GetEpoch())
+	c.proc = nil
+	ctx.Stop(ctx.Self())
+}
+
+func (c *copyActor) send(ctx actor.Context, ev *wire.Event) {
+	ev.Key, ev.Epoch, ev.Node = c.start.GetKey(), c.start.GetEpoch(), c.node.name
+	ctx.Send(c.owner, ev)
+}

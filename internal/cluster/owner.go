@@ -1,0 +1,371 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/understudy/understudy/internal/cluster/wire"
+	"github.com/understudy/understudy/internal/mono"
+)
+
+// ErrNodeLost: a remote child's node stopped renewing its lease (it died,
+// or it is cut off, or paused) and the lease expired: the copy there is
+// gone, or will never be granted again.
+var ErrNodeLost = errors.New("node lost")
+
+// ErrNoNode: no node of a remote child's list answered.
+var ErrNoNode = errors.New("no node reachable")
+
+// DefaultLease is the lease of a Config whose Lease is zero.
+const DefaultLease = time.Second
+
+// ownerActorName is the prefix of the names of the actors (one per
+// client) that nodes send Claim and Event to.
+const ownerActorName = "understudy-owner"
+
+// Config configures the supervising program's side.
+type Config struct {
+	Listen string            // host:port; "" means 127.0.0.1:0
+	Nodes  map[string]string // node name → its agent's host:port
+	Lease  time.Duration     // 0: DefaultLease
+}
+
+// ownerSystem is the one actor system a supervising program reaches its
+// nodes through, shared by its trees and kept for the program's life:
+// protoactor's remote sets gRPC's global logger each time one starts,
+// racing with the gRPC goroutines an earlier one leaves behind.
+var ownerSystem struct {
+	mu     sync.Mutex
+	system *actor.ActorSystem
+	listen string
+}
+
+// sharedSystem returns the program's owner system, started on listen
+// the first time.
+func sharedSystem(listen string) (*actor.ActorSystem, error) {
+	o := &ownerSystem
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.system != nil {
+		if listen != "127.0.0.1:0" && listen != o.listen && listen != o.system.Address() {
+			return nil, fmt.Errorf("cluster: listen on %s: this program listens for its nodes on %s already", listen, o.system.Address())
+		}
+		return o.system, nil
+	}
+	system, _, err := newSystem(listen)
+	if err != nil {
+		return nil, err
+	}
+	o.system, o.listen = system, listen
+	return system, nil
+}
+
+// Client is the supervising program's side: it places copies on nodes
+// and grants their leases.
+type Client struct {
+	system   *actor.ActorSystem
+	owner    *actor.PID
+	nodes    map[string]string
+	lease    time.Duration
+	attempt  time.Duration
+	notBefor int64 // CLOCK_MONOTONIC ns: no lease is granted before (see NewClient)
+
+	mu     sync.Mutex
+	copies map[string]*Copy  // key → its current copy
+	lost   map[string]string // key → the node its last copy was lost on
+	epoch  uint64
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewClient starts the supervising program's side. No copy is placed
+// before one lease has passed since: a copy this program's previous run
+// placed (before it was killed, say) has lost its lease by then.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	system, err := sharedSystem(cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		system: system, nodes: cfg.Nodes, lease: cfg.Lease,
+		attempt:  max(cfg.Lease, 500*time.Millisecond),
+		notBefor: mono.Now() + int64(cfg.Lease),
+		copies:   map[string]*Copy{},
+		lost:     map[string]string{},
+	}
+	c.owner = system.Root.SpawnPrefix(actor.PropsFromFunc(c.receive), ownerActorName)
+	// Open the connections both ways now: a failover should not wait
+	// for a dial.
+	for _, addr := range c.nodes {
+		system.Root.Send(actor.NewPID(addr, nodeActorName), &wire.Hello{OwnerAddress: c.owner.GetAddress(), OwnerId: c.owner.GetId()})
+	}
+	return c, nil
+}
+
+// Close revokes every lease and stops the client; nodes kill their copies
+// when the leases end.
+func (c *Client) Close() {
+	c.mu.Lock()
+	c.closed = true
+	for _, cp := range c.copies {
+		cp.endLocked(nil)
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	_ = c.system.Root.StopFuture(c.owner).Wait()
+}
+
+// Lease returns the lease length.
+func (c *Client) Lease() time.Duration { return c.lease }
+
+func (c *Client) receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *wire.Claim:
+		ctx.Respond(c.claim(m))
+	case *wire.Event:
+		c.event(m)
+	}
+}
+
+// claim grants or refuses a lease: granted only to the node the current
+// copy of the key was placed on, in its epoch, while it is not ended.
+func (c *Client) claim(m *wire.Claim) *wire.Grant {
+	g := &wire.Grant{Key: m.GetKey(), Epoch: m.GetEpoch(), SentNs: m.GetSentNs()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp := c.copies[m.GetKey()]
+	if cp == nil || cp.epoch != m.GetEpoch() || cp.node != m.GetNode() || cp.ended {
+		return g
+	}
+	g.Ok = true
+	cp.lastGrant = mono.Now()
+	if !cp.granted {
+		cp.granted = true
+		close(cp.grantc)
+	}
+	return g
+}
+
+func (c *Client) event(m *wire.Event) {
+	c.mu.Lock()
+	cp := c.copies[m.GetKey()]
+	if cp == nil || cp.epoch != m.GetEpoch() || cp.node != m.GetNode() {
+		c.mu.Unlock()
+		return
+	}
+	if m.GetKind() == wire.Event_STOPPED {
+		cp.endLocked(m)
+	}
+	c.mu.Unlock()
+	cp.notify(m)
+}
+
+// lostNode returns the node the last copy of key was lost on, if any.
+func (c *Client) lostNode(key string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lost[key]
+}
+
+// Lost is told to a copy's owner when its node's lease expired.
+type Lost struct{ Err error }
+
+// PlaceFailed is told when no node of the list took the copy.
+type PlaceFailed struct{ Err error }
+
+// Copy is one copy of a remote child, placed on the first node of its list
+// that claims it, under a lease.
+type Copy struct {
+	c      *Client
+	key    string
+	epoch  uint64
+	start  *wire.Start
+	order  []string
+	notify func(any) // *wire.Event, Lost, PlaceFailed; from other goroutines
+
+	// under c.mu
+	node      string // the node it is placed on, or being offered to
+	granted   bool
+	grantc    chan struct{}
+	lastGrant int64
+	ended     bool
+	endc      chan struct{}
+	stopEv    *wire.Event
+}
+
+// Node returns the node the copy runs on (or was last offered to).
+func (cp *Copy) Node() string {
+	cp.c.mu.Lock()
+	defer cp.c.mu.Unlock()
+	return cp.node
+}
+
+// Epoch returns the copy's epoch.
+func (cp *Copy) Epoch() uint64 { return cp.epoch }
+
+// Place places a copy of the child key on the first node of order that
+// claims it, and follows its lease. notify gets the copy's events, then
+// Lost or PlaceFailed, from other goroutines.
+func (c *Client) Place(key string, spec *wire.Spec, standby int, kill bool, incarnation int, order []string, notify func(any)) (*Copy, error) {
+	for _, n := range order {
+		if _, ok := c.nodes[n]; !ok {
+			return nil, fmt.Errorf("cluster: node %q has no address", n)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errors.New("cluster: closed")
+	}
+	// Epochs rise across runs of the program too: they start from the
+	// wall clock.
+	c.epoch = max(c.epoch+1, uint64(time.Now().UnixNano()))
+	cp := &Copy{
+		c: c, key: key, epoch: c.epoch, order: slices.Clone(order), notify: notify,
+		endc: make(chan struct{}),
+		start: &wire.Start{
+			Key: key, Epoch: c.epoch, Spec: spec, Standby: int32(standby), Kill: kill,
+			LeaseNs: int64(c.lease), Incarnation: int32(incarnation),
+			OwnerAddress: c.owner.GetAddress(), OwnerId: c.owner.GetId(),
+		},
+	}
+	if old := c.copies[key]; old != nil {
+		old.endLocked(nil)
+	}
+	c.copies[key] = cp
+	c.wg.Add(1)
+	go cp.run()
+	return cp, nil
+}
+
+// endLocked ends the copy: its leases are refused from now on.
+func (cp *Copy) endLocked(stop *wire.Event) {
+	if cp.ended {
+		return
+	}
+	cp.ended, cp.stopEv = true, stop
+	close(cp.endc)
+	if cp.c.copies[cp.key] == cp {
+		delete(cp.c.copies, cp.key)
+	}
+}
+
+// run offers the copy to each node in turn until one claims it, then
+// watches its lease until the copy ends.
+func (cp *Copy) run() {
+	defer cp.c.wg.Done()
+	c := cp.c
+	if wait := time.Duration(c.notBefor - mono.Now()); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-cp.endc:
+			return
+		}
+	}
+	var tried []string
+	for _, n := range cp.order {
+		c.mu.Lock()
+		if cp.ended {
+			c.mu.Unlock()
+			return
+		}
+		cp.node, cp.granted, cp.grantc = n, false, make(chan struct{})
+		grantc := cp.grantc
+		c.mu.Unlock()
+		c.system.Root.Send(actor.NewPID(c.nodes[n], nodeActorName), cp.start)
+		t := time.NewTimer(c.attempt)
+		select {
+		case <-grantc:
+			t.Stop()
+			cp.watch()
+			return
+		case <-cp.endc:
+			t.Stop()
+			return
+		case <-t.C:
+			tried = append(tried, n)
+		}
+	}
+	c.mu.Lock()
+	cp.node = ""
+	cp.endLocked(nil)
+	c.mu.Unlock()
+	cp.notify(PlaceFailed{Err: fmt.Errorf("%w: %v did not answer within %v", ErrNoNode, tried, c.attempt)})
+}
+
+// watch waits for the copy's end or its lease's expiry.
+func (cp *Copy) watch() {
+	c := cp.c
+	t := time.NewTimer(c.lease)
+	defer t.Stop()
+	for {
+		select {
+		case <-cp.endc:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		left := time.Duration(cp.lastGrant + int64(c.lease) - mono.Now())
+		if left > 0 {
+			c.mu.Unlock()
+			t.Reset(left)
+			continue
+		}
+		node := cp.node
+		cp.endLocked(nil)
+		c.lost[cp.key] = node
+		c.mu.Unlock()
+		cp.notify(Lost{Err: fmt.Errorf("node %s: %w: no renewal for %v", node, ErrNodeLost, c.lease)})
+		return
+	}
+}
+
+// Stop stops the copy within grace, and returns its STOPPED event (nil
+// when the node did not confirm it). A copy not granted yet is abandoned.
+// Past grace the lease is revoked and Stop waits for it to expire: when
+// Stop returns, no process of the copy runs, or its node kills it.
+func (cp *Copy) Stop(grace time.Duration) *wire.Event {
+	c := cp.c
+	c.mu.Lock()
+	if cp.ended {
+		ev := cp.stopEv
+		c.mu.Unlock()
+		return ev
+	}
+	if !cp.granted {
+		cp.endLocked(nil)
+		c.mu.Unlock()
+		return nil
+	}
+	node := cp.node
+	c.mu.Unlock()
+	c.system.Root.Send(actor.NewPID(c.nodes[node], nodeActorName), &wire.Stop{Key: cp.key, Epoch: cp.epoch})
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-cp.endc:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return cp.stopEv
+	case <-t.C:
+	}
+	c.mu.Lock()
+	left := time.Duration(cp.lastGrant + int64(c.lease) - mono.Now())
+	cp.endLocked(nil)
+	c.mu.Unlock()
+	if left > 0 {
+		time.Sleep(left) // the lease expires: the node has killed it
+	}
+	return nil
+}

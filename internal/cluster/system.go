@@ -1,0 +1,58 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+)
+
+// newSystem makes an actor system reachable over protoactor's remote at
+// listen (host:port; port 0 picks one), its logs discarded.
+func newSystem(listen string) (*actor.ActorSystem, *remote.Remote, error) {
+	host, portText, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: listen address %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, nil, fmt.Errorf("cluster: listen address %q: bad port", listen)
+	}
+	if port == 0 {
+		// remote listens on the port it is given and advertises what it
+		// asked for, so pick the port here.
+		l, err := net.Listen("tcp", listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: listen on %s: %w", listen, err)
+		}
+		port = l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+	}
+	discard := func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(discard),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+		actor.WithDeadLetterRequestLogging(false),
+	)
+	r := remote.NewRemote(system, remote.Configure(host, port))
+	if err := startRemote(r); err != nil {
+		system.Shutdown()
+		return nil, nil, fmt.Errorf("cluster: listen on %s: %w", listen, err)
+	}
+	return system, r, nil
+}
+
+// startRemote starts r, turning its panic on a port in use into an error.
+func startRemote(r *remote.Remote) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	r.Start()
+	return nil
+}
