@@ -3,12 +3,20 @@ package deathwatch
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 )
 
 // ErrNotSupported: this host cannot run the watch (not Linux, no BPF
 // rights, no BTF, no ring buffers or tracepoints).
 var ErrNotSupported = errors.New("deathwatch: not supported")
+
+// EnvOff, set to "off" in a supervisor's environment, keeps the watch
+// off (Off): the supervisor does as where BPF is not allowed.
+const EnvOff = "UNDERSTUDY_EBPF"
+
+// Off reports whether EnvOff keeps the watch off.
+func Off() bool { return os.Getenv(EnvOff) == "off" }
 
 // Kind is what a notice says.
 type Kind uint8
