@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
 )
 
 // MaxWatched is how many processes one Watch watches at once.
@@ -75,8 +76,19 @@ func Load() (*Watch, error) {
 
 // notSupported wraps err, which a BPF call returned, as ErrNotSupported.
 func notSupported(what string, err error) error {
-	return fmt.Errorf("deathwatch: %s: %w (%w)", what, ErrNotSupported, err)
+	if errors.Is(err, unix.EPERM) {
+		err = unix.EPERM // without cilium/ebpf's hint about RLIMIT_MEMLOCK, which this kernel does not charge
+	}
+	return &unsupportedError{what, err}
 }
+
+type unsupportedError struct {
+	what string
+	err  error
+}
+
+func (e *unsupportedError) Error() string   { return "deathwatch: " + e.what + ": " + e.err.Error() }
+func (e *unsupportedError) Unwrap() []error { return []error{ErrNotSupported, e.err} }
 
 // Close unloads the programs and frees the maps. Sessions must be closed
 // first.
