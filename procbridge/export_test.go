@@ -148,3 +148,12 @@ func SetKernelWatchForTest(on bool) { noKernelWatch.Store(!on) }
 // KernelWatchErr reports why the eBPF death watch does not load here, or
 // nil.
 func KernelWatchErr() error { return kernelWatchErr() }
+
+// KernelWatchStats returns the run time and run count of the eBPF death
+// watch's programs (counted while deathwatch.EnableStats is on).
+func KernelWatchStats() (time.Duration, uint64, error) {
+	if err := kernelWatchErr(); err != nil {
+		return 0, 0, err
+	}
+	return kernelWatch.w.Stats()
+}

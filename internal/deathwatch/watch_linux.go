@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -209,3 +210,28 @@ var (
 	availableOnce sync.Once
 	availableErr  error
 )
+
+// Stats returns the time the programs have run, and how many times they
+// ran, since they were loaded, while the kernel kept the count (from
+// EnableStats, or the kernel.bpf_stats_enabled sysctl).
+func (w *Watch) Stats() (run time.Duration, count uint64, err error) {
+	for _, p := range w.progs {
+		s, err := p.Stats()
+		if err != nil {
+			return 0, 0, err
+		}
+		run += s.Runtime
+		count += s.RunCount
+	}
+	return run, count, nil
+}
+
+// EnableStats makes the kernel count the run time of BPF programs until
+// the returned function is called.
+func EnableStats() (stop func(), err error) {
+	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return nil, err
+	}
+	return func() { c.Close() }, nil
+}
