@@ -124,20 +124,31 @@ func BenchmarkKernelDeathNotice(b *testing.B) {
 				defer markFile.Close()
 				spec := procbridge.Spec{Path: exe, Env: env, ExtraFiles: []*os.File{markFile}}
 				var viaEBPF, kernel, pidfd latencies
+				missing := 0
 				for b.Loop() {
 					markFile.Truncate(0)
 					p := benchStart(b, spec, procbridge.WatchPidfd)
 					d, ex := awaitDying(b, p)
 					mark := fileMark(markFile)
-					if how == "oom" && d != nil {
+					if how == "oom" {
+						if d == nil {
+							missing++
+							continue // no mark to measure from
+						}
 						mark = mono.Of(d.Kernel)
 					}
 					if !diedAs(how, ex.Exit) || mark == 0 {
 						b.Fatalf("want a death by %s with a mark, got %v (mark %d)", how, ex.Exit, mark)
 					}
 					pidfd = append(pidfd, mono.Of(ex.Exit.Time)-mark)
-					if d == nil || d.Source != "ebpf" {
-						b.Fatalf("no eBPF Dying before %v (got %v)", ex, d)
+					if d == nil {
+						// The pidfd came first: a small process's teardown
+						// can beat a reader the machine holds up.
+						missing++
+						continue
+					}
+					if d.Source != "ebpf" {
+						b.Fatalf("a Dying from %q for a worker without the SDK", d.Source)
 					}
 					viaEBPF = append(viaEBPF, mono.Of(d.Time)-mark)
 					kernel = append(kernel, mono.Of(d.Kernel)-mark)
@@ -145,6 +156,7 @@ func BenchmarkKernelDeathNotice(b *testing.B) {
 				if how != "oom" {
 					kernel.report(b, "kernel-")
 				}
+				b.ReportMetric(float64(missing), "no-dying")
 				viaEBPF.report(b, "ebpf-")
 				pidfd.report(b, "pidfd-")
 			})

@@ -3,6 +3,7 @@
 package procbridge_test
 
 import (
+	"context"
 	"os"
 	"syscall"
 	"testing"
@@ -117,4 +118,31 @@ func TestKernelWatchFallback(t *testing.T) {
 	x, ok := e.(procbridge.Exited)
 	require.True(t, ok, "want Exited, got %v", e)
 	assert.Equal(t, syscall.SIGKILL, x.Exit.Signal)
+}
+
+// TestGroupFailsOverOnKernelNotice: a group whose workers keep no robust
+// futex (so that only the eBPF watch can tell first) fails over on the
+// watch's Dying, with the same fencing: a new epoch, the count carried on.
+func TestGroupFailsOverOnKernelNotice(t *testing.T) {
+	needKernelWatch(t)
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{
+		Worker: "beating-counter", StateSize: 8, RingSize: 4096, Heartbeat: groupBeat,
+		Env: append(os.Environ(), "UNDERSTUDY_TEST_NO_ROBUST=1"),
+	}, 1)
+	require.NoError(t, err)
+	t.Cleanup(func() { g.Stop(context.Background()) })
+	primary, spare := g.Primary(), g.Spares()[0]
+	awaitCount(t, g, 10)
+	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
+	p := nextGroupEvent[procbridge.Promoted](t, g)
+	assert.Equal(t, primary.Pid(), p.From)
+	assert.Equal(t, spare.Pid(), p.To)
+	d, ok := p.Cause.(procbridge.Dying)
+	require.True(t, ok, "the eBPF watch told first: %v", p.Cause)
+	assert.Equal(t, "ebpf", d.Source)
+	assert.Equal(t, syscall.SIGKILL, d.Signal)
+	assert.Equal(t, os.Getpid(), d.Sender)
+	assert.Equal(t, uint64(1), p.Epoch)
+	assert.False(t, p.ByKernel, "no robust futex: the group woke the spare")
+	awaitCount(t, g, 20) // the new primary counts on
 }
