@@ -200,7 +200,9 @@ func sdkNotice(b *testing.B, mb int) {
 	on := true
 	for b.Loop() {
 		procbridge.SetKernelWatchForTest(on)
-		p := benchStart(b, sbSpec(mb), sbWatch)
+		spec := sbSpec(mb)
+		spec.ReadyTimeout = time.Minute // the heap's pages, on a loaded machine
+		p := benchStart(b, spec, sbWatch)
 		awaitReady(b, p)
 		seg, _ := p.Segment()
 		if err := seg.Send([]byte("die")); err != nil {
