@@ -51,13 +51,12 @@ func kernelDie() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		var heap [][]byte
 		for {
 			h := make([]byte, 16<<20)
 			for i := 0; i < len(h); i += 4096 {
 				h[i] = 1
 			}
-			heap = append(heap, h)
+			kernelHeaps = append(kernelHeaps, h) // kept, till the OOM killer comes
 		}
 	}
 	kernelHeap = make([]byte, mb<<20)
@@ -83,7 +82,10 @@ func kernelDie() {
 	select {}
 }
 
-var kernelHeap []byte
+var (
+	kernelHeap  []byte
+	kernelHeaps [][]byte
+)
 
 // BenchmarkKernelDeathNotice: a worker without the SDK, with 0, 64, 256
 // or 512 MB of touched heap, dies by SIGKILL, SIGSEGV, exit(3) or the OOM
