@@ -38,8 +38,11 @@
 // A worker that links the SDK also keeps a robust futex
 // whose owner-died notice comes before the kernel tears the address space
 // down: a Dying event that precedes Exited, for a worker with a large heap by
-// tens of milliseconds. With every worker healthy and no heartbeat, nothing
-// in this package wakes up.
+// tens of milliseconds. Where the supervisor may load BPF programs (root, or
+// CAP_BPF with CAP_PERFMON), an eBPF watch gives the same notice for any
+// worker, SDK or not: a fatal signal sent to it, its exit beginning, the OOM
+// killer's choice (Dying.Source says which notice came first). With every
+// worker healthy and no heartbeat, nothing in this package wakes up.
 //
 // With Spec.Heartbeat, the worker's own loop calls worker.Beat, which also
 // re-arms the worker's watchdog, a timerfd handed down with the segment, to

@@ -87,7 +87,7 @@ func dyingStepOf(v, tid uint32) dyingStep {
 // the protocol, and is killed for it.
 func (p *Process) died(tid uint32, now int64) {
 	if linux.GroupEnding(p.pid, int(tid)) {
-		p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
+		p.emitDying(Dying{Pid: p.pid, Time: mono.Time(now), Source: dyingFutex})
 		close(p.dyingDone)
 		return
 	}
@@ -100,7 +100,7 @@ func (p *Process) died(tid uint32, now int64) {
 				return // being ended by us: Exited tells
 			}
 			if linux.GroupEnding(p.pid, int(tid)) {
-				p.emit(Dying{Pid: p.pid, Time: mono.Time(now)})
+				p.emitDying(Dying{Pid: p.pid, Time: mono.Time(now), Source: dyingFutex})
 				return
 			}
 			if mono.Now() >= deadline {

@@ -158,7 +158,10 @@ func TestNoDying(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, hasDying(eventsOf(t, p)))
 	})
-	// Disarmed, then crashed: the pidfd still catches it.
+	// Disarmed, then crashed: the pidfd still catches it (the eBPF watch
+	// too, where it loads: off here).
+	procbridge.SetKernelWatchForTest(false)
+	defer procbridge.SetKernelWatchForTest(true)
 	t.Run("disarm then crash", func(t *testing.T) {
 		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "disarm-then-crash"})
 		require.NoError(t, err)

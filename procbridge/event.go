@@ -2,6 +2,7 @@ package procbridge
 
 import (
 	"fmt"
+	"syscall"
 	"time"
 )
 
@@ -30,11 +31,36 @@ type Hung struct {
 	Err  *HangError
 }
 
-// Dying: the kernel has begun tearing the worker down (robust futex), before
-// the pidfd says it is gone. Exited follows.
+// Dying: the kernel has begun to end the worker, before it has torn it
+// down and the pidfd says it is gone. Exited follows. Two notices give it,
+// and the first one tells:
+//
+//   - "futex": the robust futex of a worker that links the SDK, woken
+//     when the process's last thread dies;
+//   - "ebpf": the kernel's eBPF watch, for any worker, where the
+//     supervisor may load BPF programs (root, or CAP_BPF with
+//     CAP_PERFMON): a signal that will kill it was sent, its exit began,
+//     or the OOM killer chose it. A notice counts only for the process it
+//     names, watched from its fork to its reaping (a reused pid is never
+//     taken for it).
+//
+// A worker the bridge itself is ending (a stop, a kill, a hang), and one
+// that exits with code 0, get no eBPF notice: Exited says how it ended.
 type Dying struct {
 	Pid  int
-	Time time.Time
+	Time time.Time // when the bridge had the notice
+	// Source is "futex" or "ebpf": which notice came first.
+	Source string
+	// What the kernel said, for an eBPF notice. Signal is the signal that
+	// kills the worker (0 when it is exiting on its own: Code is its exit
+	// code); Sender the pid that sent it (the worker itself for a fault,
+	// 0 for the kernel); OOM, that the OOM killer chose it (Signal is
+	// SIGKILL). Kernel is when the kernel's program ran.
+	Signal syscall.Signal
+	Code   int
+	Sender int
+	OOM    bool
+	Kernel time.Time
 }
 
 // Exited: the process is gone. Its status is read without reaping it; the
@@ -115,8 +141,34 @@ func (e Hung) String() string {
 	return fmt.Sprintf("pid %d hung (%s): no heartbeat for %v (timeout %v)", e.Pid, kind, round(e.Err.Silence), e.Err.Timeout)
 }
 
-// String returns "pid 4242 dying".
-func (e Dying) String() string { return fmt.Sprintf("pid %d dying", e.Pid) }
+// String returns "pid 4242 dying", with what the kernel said: "pid 4242
+// dying: SIGKILL from pid 17", "pid 4242 dying: exiting 3", "pid 4242
+// dying: chosen by the OOM killer".
+func (e Dying) String() string {
+	s := fmt.Sprintf("pid %d dying", e.Pid)
+	switch {
+	case e.OOM:
+		s += ": chosen by the OOM killer"
+	case e.Signal != 0:
+		s += ": " + signalName(e.Signal)
+		switch e.Sender {
+		case 0:
+			s += " from the kernel"
+		case e.Pid:
+		default:
+			s += fmt.Sprintf(" from pid %d", e.Sender)
+		}
+	case e.Source == dyingEBPF:
+		s += fmt.Sprintf(": exiting %d", e.Code)
+	}
+	return s
+}
+
+// Dying.Source's values.
+const (
+	dyingFutex = "futex"
+	dyingEBPF  = "ebpf"
+)
 
 // String returns "pid 4242 exited: killed by SIGKILL".
 func (e Exited) String() string {

@@ -139,3 +139,21 @@ func WatchdogRevoked(p *Process) bool {
 // SetMonitorWakeDelayForTest delays the hang monitor after each wake by d,
 // widening the window in which a worker can re-arm its watchdog.
 func SetMonitorWakeDelayForTest(d time.Duration) { monitorWakeDelay.Store(int64(d)) }
+
+// SetKernelWatchForTest starts the next processes with the eBPF death
+// watch where it loads (true, the default) or without it (false), as on a
+// host that cannot load it.
+func SetKernelWatchForTest(on bool) { noKernelWatch.Store(!on) }
+
+// KernelWatchErr reports why the eBPF death watch does not load here, or
+// nil.
+func KernelWatchErr() error { return kernelWatchErr() }
+
+// KernelWatchStats returns the run time and run count of the eBPF death
+// watch's programs (counted while deathwatch.EnableStats is on).
+func KernelWatchStats() (time.Duration, uint64, error) {
+	if err := kernelWatchErr(); err != nil {
+		return 0, 0, err
+	}
+	return kernelWatch.w.Stats()
+}

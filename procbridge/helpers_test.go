@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 			benchDie() // a worker without the SDK, for the floor benchmarks
 		}
 	}, func() {
+		if os.Getenv(envKernelDie) != "" {
+			kernelDie() // a worker without the SDK, for the eBPF death watch's benchmarks
+		}
+	}, func() {
 		if os.Getenv(envContainSup) != "" {
 			containSup() // a supervising program, SIGKILLed by the containment tests
 		}

@@ -41,8 +41,18 @@ type Process struct {
 	dyingDone chan struct{} // closed when the death-notice waiter is done
 	// dyingReleased: the process is reaped; its death-notice waiter ends.
 	dyingReleased atomic.Bool
-	exit          Exit
-	err           error
+	// dyingMu orders Dying between Ready and Exited, and lets one notice
+	// through, whichever source gives it first (emitDying).
+	dyingMu      sync.Mutex
+	readySent    bool
+	dyingSent    bool
+	exitedSent   bool
+	pendingDying *Dying // an eBPF notice that came before Ready was sent
+	// kernelCookie names the process's entry in the eBPF watch (0: not
+	// watched).
+	kernelCookie uint64
+	exit         Exit
+	err          error
 
 	reason    atomic.Int32
 	spawnMono int64
@@ -256,6 +266,42 @@ func (p *Process) classify(code int, sig int, core bool, ns int64, readySeen boo
 		}
 	}
 	return e
+}
+
+// emitDying emits d unless a Dying, or Exited, was emitted already; one
+// that comes before Ready waits for it.
+func (p *Process) emitDying(d Dying) {
+	p.dyingMu.Lock()
+	defer p.dyingMu.Unlock()
+	switch {
+	case p.dyingSent || p.exitedSent:
+	case !p.readySent:
+		if p.pendingDying == nil {
+			p.pendingDying = &d
+		}
+	default:
+		p.dyingSent = true
+		p.emit(d)
+	}
+}
+
+// emitReady emits Ready, and then a Dying that came before it.
+func (p *Process) emitReady(e Ready) {
+	p.dyingMu.Lock()
+	defer p.dyingMu.Unlock()
+	p.emit(e)
+	p.readySent = true
+	if d := p.pendingDying; d != nil && p.reason.Load() == reasonNone {
+		p.dyingSent = true
+		p.emit(*d)
+	}
+}
+
+// closeDying lets no Dying through any more: Exited comes next.
+func (p *Process) closeDying() {
+	p.dyingMu.Lock()
+	defer p.dyingMu.Unlock()
+	p.exitedSent = true
 }
 
 // emit sends an event; the channel is sized for every event of a process.

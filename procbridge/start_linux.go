@@ -308,6 +308,7 @@ func (p *Process) spawn(mode watchMode) error {
 		atomic.StoreUint32(p.lane.ReadyWord(), shm.ReadyYes)
 	}
 	p.os.gone = make(chan struct{})
+	kernelWatch.add(p) // before the watch: the pid names this process till its reap
 	go p.watch()
 	return nil
 }
@@ -461,7 +462,7 @@ func (p *Process) becomeReady() error {
 	}
 	now := mono.Now()
 	p.readyMono.Store(now)
-	p.emit(Ready{Pid: p.pid, Time: mono.Time(now), SpawnToReady: time.Duration(now - p.spawnMono)})
+	p.emitReady(Ready{Pid: p.pid, Time: mono.Time(now), SpawnToReady: time.Duration(now - p.spawnMono)})
 	p.watchDying()
 	close(p.started)
 	return nil
@@ -545,6 +546,7 @@ func (p *Process) watch() {
 		p.os.sentinel.Close()
 	}
 	p.releaseSegment()
+	kernelWatch.remove(p) // before the reap: the pid names this process till then
 	reaper.reap(p.pid, p.os.gone)
 	// The worker's ready word may add readiness (it said Ready and died
 	// before the bridge looked) but never take back what the bridge saw.
@@ -561,6 +563,7 @@ func (p *Process) watch() {
 	close(p.dead)
 	<-p.started      // Ready, when there is one, comes first
 	p.releaseDying() // and Dying, when there is one
+	p.closeDying()
 	p.emit(Exited{Pid: p.pid, Exit: p.exit, Err: p.err, Dropped: p.dropped.Load(), Refused: p.note.refusedCount()})
 	close(p.events)
 	close(p.exited)

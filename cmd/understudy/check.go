@@ -25,9 +25,12 @@ from this host before anything starts: the executables (looked up in PATH
 when they have no slash), the working directories, the directories of output
 files. If the file declares an audio graph, its kinds, parameters and ports
 are checked too. Prints the tree when all is well, and the containment this
-host gives: whether a worker's descendants end with it, and whether they all
-end when understudy itself is killed; and which limits (memory_max, cpu_max,
-pids_max) this host can apply, and how.
+host gives: which early death notices (eBPF for every worker where BPF
+programs may be loaded, the robust futex for workers with the SDK, the
+pidfd), whether a worker's descendants end with it, and whether they all
+end when understudy itself is killed; and which limits (memory_max,
+cpu_max, pids_max) this host can apply, and how. UNDERSTUDY_EBPF=off keeps
+the eBPF watch off.
 
 Flags:
   -q, --quiet   print problems only, not the tree
@@ -67,6 +70,7 @@ func checkCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !*quiet {
 		fmt.Fprintf(stdout, "%s: valid\n", f.Path)
 		printFile(stdout, f)
+		fmt.Fprintln(stdout, noticesLine())
 		fmt.Fprintln(stdout, containmentLine())
 		fmt.Fprintln(stdout, limitsLine())
 	}

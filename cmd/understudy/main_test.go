@@ -333,9 +333,9 @@ audio:
 	assert.Equal(t, "<stdin>: valid\nroot  supervisor (one_for_one, at most 1 restart in 5s)\n└── a  sleep\n", withoutContainment(t, out))
 }
 
-// withoutContainment checks that check's output ends with the containment
-// and limits lines, which depend on the host, and returns the output
-// without them.
+// withoutContainment checks that check's output ends with the death
+// notices, the containment and the limits lines, which depend on the host,
+// and returns the output without them.
 func withoutContainment(t *testing.T, out string) string {
 	t.Helper()
 	i := strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")
@@ -346,7 +346,10 @@ func withoutContainment(t *testing.T, out string) string {
 	require.Positive(t, i, out)
 	last := out[i+1:]
 	assert.Regexp(t, `^containment: (cgroups \(cgroup v2 at .*\): each worker runs in a cgroup of its own|process groups \(.*\): a worker's children in its process group end with it)`, last)
-	return out[:i+1]
+	j := strings.LastIndex(out[:i], "\n")
+	require.Positive(t, j, out)
+	assert.Regexp(t, `^death notices: (eBPF \(every worker|the robust futex .*; (no eBPF watch|the eBPF watch is off))`, out[j+1:i])
+	return out[:j+1]
 }
 
 // TestCheckStatelessStandby: a hot-standby child without state_size is

@@ -1,0 +1,237 @@
+//go:build linux
+
+package deathwatch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+)
+
+// MaxWatched is how many processes one Watch watches at once.
+const MaxWatched = 16384
+
+// ringSize is the ring's size: 8,192 notices of 40 bytes with their
+// headers, far more than the processes watched can send before the reader
+// drains it (an exit notice takes the process out of the map).
+const ringSize = 256 << 10
+
+// Watch is the loaded programs and their maps, not yet attached: a
+// Session attaches them. Its methods are safe for concurrent use.
+type Watch struct {
+	watched, ring *ebpf.Map
+	progs         [3]*ebpf.Program // signal, exit, oom
+}
+
+// tracepoints are where the programs attach, in Watch.progs's order.
+var tracepoints = [3]string{"signal_generate", "sched_process_exit", "mark_victim"}
+
+// Load loads the programs and their maps. It fails, with an error wrapping
+// ErrNotSupported, where the host cannot run them.
+func Load() (*Watch, error) {
+	o, err := kernelOffsets()
+	if err != nil {
+		return nil, err
+	}
+	w := &Watch{}
+	w.watched, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name: "us_watched", Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: MaxWatched,
+	})
+	if err != nil {
+		return nil, notSupported("create the map of watched processes", err)
+	}
+	w.ring, err = ebpf.NewMap(&ebpf.MapSpec{Name: "us_deaths", Type: ebpf.RingBuf, MaxEntries: ringSize})
+	if err != nil {
+		w.Close()
+		return nil, notSupported("create the ring buffer", err)
+	}
+	for i, insns := range [3]asm.Instructions{
+		signalProgram(w.watched, w.ring, o),
+		exitProgram(w.watched, w.ring, o),
+		oomProgram(w.watched, w.ring, o),
+	} {
+		w.progs[i], err = ebpf.NewProgram(&ebpf.ProgramSpec{
+			Name:         "us_" + [3]string{"signal", "exit", "oom"}[i],
+			Type:         ebpf.RawTracepoint,
+			Instructions: insns,
+			// The programs read the kernel's structures with
+			// bpf_probe_read_kernel, which the kernel lends only to
+			// programs under a GPL-compatible license.
+			License: "GPL",
+		})
+		if err != nil {
+			w.Close()
+			return nil, notSupported("load the program on "+tracepoints[i], err)
+		}
+	}
+	return w, nil
+}
+
+// notSupported wraps err, which a BPF call returned, as ErrNotSupported.
+func notSupported(what string, err error) error {
+	if errors.Is(err, unix.EPERM) {
+		err = unix.EPERM // without cilium/ebpf's hint about RLIMIT_MEMLOCK, which this kernel does not charge
+	}
+	return &unsupportedError{what, err}
+}
+
+type unsupportedError struct {
+	what string
+	err  error
+}
+
+func (e *unsupportedError) Error() string   { return "deathwatch: " + e.what + ": " + e.err.Error() }
+func (e *unsupportedError) Unwrap() []error { return []error{ErrNotSupported, e.err} }
+
+// Close unloads the programs and frees the maps. Sessions must be closed
+// first.
+func (w *Watch) Close() {
+	for _, p := range w.progs {
+		if p != nil {
+			p.Close()
+		}
+	}
+	if w.ring != nil {
+		w.ring.Close()
+	}
+	if w.watched != nil {
+		w.watched.Close()
+	}
+}
+
+// Add watches tgid; its notices carry cookie. The caller must hold the
+// process unreaped until Remove (its pid cannot name another process till
+// then).
+func (w *Watch) Add(tgid int, cookie uint64) error {
+	if tgid <= 0 || tgid > 1<<22 {
+		return fmt.Errorf("deathwatch: add tgid %d: not a pid", tgid)
+	}
+	if err := w.watched.Put(uint32(tgid), cookie); err != nil {
+		return fmt.Errorf("deathwatch: add tgid %d: %w", tgid, err)
+	}
+	return nil
+}
+
+// Remove stops watching tgid (it may have removed itself: an exit or OOM
+// notice does).
+func (w *Watch) Remove(tgid int) {
+	if tgid > 0 {
+		w.watched.Delete(uint32(tgid))
+	}
+}
+
+// Session is the programs attached and the ring's reader. One goroutine
+// reads it; Close may be called from any.
+type Session struct {
+	links []link.Link
+	rd    *ringbuf.Reader
+	rec   ringbuf.Record
+	once  sync.Once
+}
+
+// Attach attaches the programs and opens the ring's reader.
+func (w *Watch) Attach() (*Session, error) {
+	s := &Session{}
+	for i, p := range w.progs {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tracepoints[i], Program: p})
+		if err != nil {
+			s.Close()
+			return nil, notSupported("attach to "+tracepoints[i], err)
+		}
+		s.links = append(s.links, l)
+	}
+	rd, err := ringbuf.NewReader(w.ring)
+	if err != nil {
+		s.Close()
+		return nil, notSupported("read the ring buffer", err)
+	}
+	s.rd = rd
+	return s, nil
+}
+
+// Read waits for the next notice. It returns os.ErrClosed once the session
+// is closed.
+func (s *Session) Read(n *Notice) error {
+	for {
+		if err := s.rd.ReadInto(&s.rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return os.ErrClosed
+			}
+			return err
+		}
+		if n.decode(s.rec.RawSample) {
+			return nil
+		}
+	}
+}
+
+// Close detaches the programs and ends Read. Safe to call twice.
+func (s *Session) Close() {
+	s.once.Do(func() {
+		if s.rd != nil {
+			s.rd.Close()
+		}
+		for _, l := range s.links {
+			l.Close()
+		}
+	})
+}
+
+// Available reports whether this host runs the watch: nil, or why not (an
+// error wrapping ErrNotSupported). It loads and attaches once, and
+// remembers the answer.
+func Available() error {
+	availableOnce.Do(func() {
+		w, err := Load()
+		if err != nil {
+			availableErr = err
+			return
+		}
+		defer w.Close()
+		s, err := w.Attach()
+		if err != nil {
+			availableErr = err
+			return
+		}
+		s.Close()
+	})
+	return availableErr
+}
+
+var (
+	availableOnce sync.Once
+	availableErr  error
+)
+
+// Stats returns the time the programs have run, and how many times they
+// ran, since they were loaded, while the kernel kept the count (from
+// EnableStats, or the kernel.bpf_stats_enabled sysctl).
+func (w *Watch) Stats() (run time.Duration, count uint64, err error) {
+	for _, p := range w.progs {
+		s, err := p.Stats()
+		if err != nil {
+			return 0, 0, err
+		}
+		run += s.Runtime
+		count += s.RunCount
+	}
+	return run, count, nil
+}
+
+// EnableStats makes the kernel count the run time of BPF programs until
+// the returned function is called.
+func EnableStats() (stop func(), err error) {
+	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return nil, err
+	}
+	return func() { c.Close() }, nil
+}

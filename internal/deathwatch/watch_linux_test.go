@@ -1,0 +1,167 @@
+//go:build linux
+
+package deathwatch
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// attach loads and attaches the watch, or skips where the host cannot.
+func attach(t *testing.T) (*Watch, *Session, chan Notice) {
+	t.Helper()
+	if err := Available(); err != nil {
+		t.Skipf("the eBPF death watch does not run here (it needs root, or CAP_BPF and CAP_PERFMON, and the kernel's BTF): %v", err)
+	}
+	w, err := Load()
+	require.NoError(t, err)
+	s, err := w.Attach()
+	require.NoError(t, err)
+	notices := make(chan Notice, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(notices)
+		for {
+			var n Notice
+			if err := s.Read(&n); err != nil {
+				assert.ErrorIs(t, err, os.ErrClosed)
+				return
+			}
+			notices <- n
+		}
+	}()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+		w.Close()
+	})
+	return w, s, notices
+}
+
+// await returns the first notice for tgid, with a deadline.
+func await(t *testing.T, notices chan Notice, tgid int) Notice {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case n := <-notices:
+			if n.Tgid == tgid {
+				return n
+			}
+		case <-timeout:
+			t.Fatalf("no notice for pid %d", tgid)
+		}
+	}
+}
+
+func startSleep(t *testing.T, w *Watch, cookie uint64, args ...string) *exec.Cmd {
+	t.Helper()
+	if len(args) == 0 {
+		args = []string{"sleep", "60"}
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	go1, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	require.NoError(t, w.Add(cmd.Process.Pid, cookie))
+	go1.Write([]byte("go\n")) // a script reads this line before it acts: it is watched by then
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		w.Remove(cmd.Process.Pid)
+	})
+	return cmd
+}
+
+func TestNotices(t *testing.T) {
+	w, _, notices := attach(t)
+	t.Run("SIGKILL", func(t *testing.T) {
+		cmd := startSleep(t, w, 7)
+		before := nanotime()
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		n := await(t, notices, cmd.Process.Pid)
+		assert.Equal(t, Signal, n.Kind)
+		assert.Equal(t, syscall.SIGKILL, n.Signal)
+		assert.Equal(t, os.Getpid(), n.Sender)
+		assert.Equal(t, uint64(7), n.Cookie)
+		assert.Greater(t, n.Time, before)
+	})
+	t.Run("SIGTERM unhandled", func(t *testing.T) {
+		cmd := startSleep(t, w, 8)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		n := await(t, notices, cmd.Process.Pid)
+		assert.Equal(t, Signal, n.Kind)
+		assert.Equal(t, syscall.SIGTERM, n.Signal)
+	})
+	t.Run("SIGSEGV", func(t *testing.T) {
+		cmd := startSleep(t, w, 9, "sh", "-c", "read x; kill -SEGV $$; sleep 60")
+		n := await(t, notices, cmd.Process.Pid)
+		assert.Equal(t, Signal, n.Kind)
+		assert.Equal(t, syscall.SIGSEGV, n.Signal)
+		assert.Equal(t, cmd.Process.Pid, n.Sender)
+	})
+	t.Run("handled SIGTERM is no notice", func(t *testing.T) {
+		cmd := startSleep(t, w, 10, "sh", "-c", "trap 'exit 3' TERM; read x; while :; do sleep 0.01; done")
+		require.Eventually(t, func() bool { return trapped(cmd.Process.Pid) }, 10*time.Second, time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		n := await(t, notices, cmd.Process.Pid)
+		assert.Equal(t, Exit, n.Kind, "the shell handles SIGTERM: its exit is the notice")
+		assert.Equal(t, 3, n.Status)
+		assert.Zero(t, n.Signal)
+	})
+	t.Run("exit", func(t *testing.T) {
+		cmd := startSleep(t, w, 11, "sh", "-c", "read x; exit 5")
+		n := await(t, notices, cmd.Process.Pid)
+		assert.Equal(t, Exit, n.Kind)
+		assert.Equal(t, 5, n.Status)
+		assert.Equal(t, uint64(11), n.Cookie)
+	})
+	t.Run("unwatched", func(t *testing.T) {
+		cmd := exec.Command("sh", "-c", "exit 5")
+		var xe *exec.ExitError
+		require.ErrorAs(t, cmd.Run(), &xe)
+		marker := startSleep(t, w, 12, "sh", "-c", "read x; exit 6")
+		n := await(t, notices, marker.Process.Pid)
+		assert.Equal(t, 6, n.Status)
+		select {
+		case n := <-notices:
+			t.Fatalf("a notice for an unwatched process: %+v", n)
+		default:
+		}
+	})
+}
+
+// trapped reports whether pid catches SIGTERM (/proc/PID/status SigCgt).
+func trapped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if hex, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err == nil && mask&(1<<(syscall.SIGTERM-1)) != 0
+		}
+	}
+	return false
+}
+
+// nanotime is CLOCK_MONOTONIC in ns, the clock of Notice.Time.
+func nanotime() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}

@@ -1,0 +1,36 @@
+//go:build !linux
+
+package deathwatch
+
+// MaxWatched is how many processes one Watch watches at once.
+const MaxWatched = 0
+
+// Watch is the loaded programs: never, off Linux.
+type Watch struct{}
+
+// Load returns an error wrapping ErrNotSupported.
+func Load() (*Watch, error) { return nil, ErrNotSupported }
+
+// Close does nothing.
+func (w *Watch) Close() {}
+
+// Add returns ErrNotSupported.
+func (w *Watch) Add(tgid int, cookie uint64) error { return ErrNotSupported }
+
+// Remove does nothing.
+func (w *Watch) Remove(tgid int) {}
+
+// Session is never attached, off Linux.
+type Session struct{}
+
+// Attach returns an error wrapping ErrNotSupported.
+func (w *Watch) Attach() (*Session, error) { return nil, ErrNotSupported }
+
+// Read returns ErrNotSupported.
+func (s *Session) Read(n *Notice) error { return ErrNotSupported }
+
+// Close does nothing.
+func (s *Session) Close() {}
+
+// Available returns ErrNotSupported.
+func Available() error { return ErrNotSupported }

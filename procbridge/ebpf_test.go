@@ -1,0 +1,148 @@
+//go:build linux
+
+package procbridge_test
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+)
+
+// needKernelWatch skips where the eBPF death watch does not load.
+func needKernelWatch(t testing.TB) {
+	t.Helper()
+	if err := procbridge.KernelWatchErr(); err != nil {
+		t.Skipf("the eBPF death watch does not load here (it needs root, or CAP_BPF and CAP_PERFMON, and the kernel's BTF): %v", err)
+	}
+}
+
+// scripted starts a plain executable (no SDK) that runs script once the
+// test writes a line to it (on descriptor 6), so that it acts only once it
+// is watched; go lets it.
+func scripted(t *testing.T, script string) (p *procbridge.Process, goAhead func()) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	t.Cleanup(func() { w.Close() })
+	p, err = procbridge.Start(ctxT(t), procbridge.Spec{Path: "sh", Args: []string{"-c", "read x <&6; " + script}, ExtraFiles: []*os.File{r}})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Kill(); p.Wait(ctxT(t)) })
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+	return p, func() { w.Write([]byte("go\n")) }
+}
+
+// TestKernelDying: a plain executable, killed, crashed, exited, gets its
+// Dying from the eBPF watch, with what the kernel said, then Exited.
+func TestKernelDying(t *testing.T) {
+	needKernelWatch(t)
+	self := os.Getpid()
+	for _, c := range []struct {
+		name   string
+		script string
+		signal syscall.Signal // sent by the test, when not 0
+		want   procbridge.Dying
+	}{
+		{"SIGKILL", "sleep 60", syscall.SIGKILL, procbridge.Dying{Signal: syscall.SIGKILL, Sender: self}},
+		{"SIGTERM unhandled", "sleep 60", syscall.SIGTERM, procbridge.Dying{Signal: syscall.SIGTERM, Sender: self}},
+		{"SIGSEGV sent", "sleep 60", syscall.SIGSEGV, procbridge.Dying{Signal: syscall.SIGSEGV, Sender: self}},
+		{"SIGABRT itself", "kill -ABRT $$", 0, procbridge.Dying{Signal: syscall.SIGABRT, Sender: -1}},
+		{"exit 3", "exit 3", 0, procbridge.Dying{Code: 3}},
+		{"SIGTERM handled", "trap 'exit 4' TERM; kill -TERM $$; sleep 60", 0, procbridge.Dying{Code: 4}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, goAhead := scripted(t, c.script)
+			if c.want.Sender == -1 {
+				c.want.Sender = p.Pid()
+			}
+			goAhead()
+			if c.signal != 0 {
+				// The shell waits for the sleep: signal both.
+				require.NoError(t, syscall.Kill(-p.Pid(), c.signal))
+			}
+			e := nextEvent(t, p)
+			d, ok := e.(procbridge.Dying)
+			require.True(t, ok, "want Dying, got %v", e)
+			assert.Equal(t, "ebpf", d.Source)
+			assert.Equal(t, p.Pid(), d.Pid)
+			assert.Equal(t, c.want.Signal, d.Signal)
+			assert.Equal(t, c.want.Code, d.Code)
+			assert.Equal(t, c.want.Sender, d.Sender)
+			assert.False(t, d.Kernel.After(d.Time), "the kernel's time comes before the bridge's")
+			require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
+		})
+	}
+}
+
+// TestKernelDyingNotOnStop: a worker the bridge stops gets no Dying.
+func TestKernelDyingNotOnStop(t *testing.T) {
+	needKernelWatch(t)
+	p, _ := scripted(t, "sleep 60")
+	_, err := p.Stop(ctxT(t))
+	require.NoError(t, err)
+	e := nextEvent(t, p)
+	require.IsType(t, procbridge.Exited{}, e, "got %v", e)
+}
+
+// TestKernelDyingSDK: a worker with the SDK gets one Dying, from whichever
+// notice comes first.
+func TestKernelDyingSDK(t *testing.T) {
+	needKernelWatch(t)
+	for range 5 {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "sigkill"})
+		require.NoError(t, err)
+		require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+		d, ok := nextEvent(t, p).(procbridge.Dying)
+		require.True(t, ok)
+		assert.Contains(t, []string{"ebpf", "futex"}, d.Source)
+		require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
+	}
+}
+
+// TestKernelWatchFallback: without the eBPF watch (forced, as on a host
+// that cannot load it) a plain executable's death is told by the pidfd
+// alone: Exited, no Dying.
+func TestKernelWatchFallback(t *testing.T) {
+	procbridge.SetKernelWatchForTest(false)
+	defer procbridge.SetKernelWatchForTest(true)
+	p, goAhead := scripted(t, "sleep 60")
+	goAhead()
+	require.NoError(t, syscall.Kill(-p.Pid(), syscall.SIGKILL))
+	e := nextEvent(t, p)
+	x, ok := e.(procbridge.Exited)
+	require.True(t, ok, "want Exited, got %v", e)
+	assert.Equal(t, syscall.SIGKILL, x.Exit.Signal)
+}
+
+// TestGroupFailsOverOnKernelNotice: a group whose workers keep no robust
+// futex (so that only the eBPF watch can tell first) fails over on the
+// watch's Dying, with the same fencing: a new epoch, the count carried on.
+func TestGroupFailsOverOnKernelNotice(t *testing.T) {
+	needKernelWatch(t)
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{
+		Worker: "beating-counter", StateSize: 8, RingSize: 4096, Heartbeat: groupBeat,
+		Env: append(os.Environ(), "UNDERSTUDY_TEST_NO_ROBUST=1"),
+	}, 1)
+	require.NoError(t, err)
+	t.Cleanup(func() { g.Stop(context.Background()) })
+	primary, spare := g.Primary(), g.Spares()[0]
+	awaitCount(t, g, 10)
+	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
+	p := nextGroupEvent[procbridge.Promoted](t, g)
+	assert.Equal(t, primary.Pid(), p.From)
+	assert.Equal(t, spare.Pid(), p.To)
+	d, ok := p.Cause.(procbridge.Dying)
+	require.True(t, ok, "the eBPF watch told first: %v", p.Cause)
+	assert.Equal(t, "ebpf", d.Source)
+	assert.Equal(t, syscall.SIGKILL, d.Signal)
+	assert.Equal(t, os.Getpid(), d.Sender)
+	assert.Equal(t, uint64(1), p.Epoch)
+	assert.False(t, p.ByKernel, "no robust futex: the group woke the spare")
+	awaitCount(t, g, 20) // the new primary counts on
+}
