@@ -139,3 +139,11 @@ func WatchdogRevoked(p *Process) bool {
 // SetMonitorWakeDelayForTest delays the hang monitor after each wake by d,
 // widening the window in which a worker can re-arm its watchdog.
 func SetMonitorWakeDelayForTest(d time.Duration) { monitorWakeDelay.Store(int64(d)) }
+
+// SetClonePidfdForTest makes the next starts fork with CLONE_PIDFD (true,
+// the default, where the probe found it works) or act as where the fork
+// refuses it: pidfd_open right after the fork.
+func SetClonePidfdForTest(on bool) { noClonePidfd.Store(!on) }
+
+// PidfdWay says how the next start gets its child's pidfd.
+func PidfdWay() string { return pidfdWay().String() }
