@@ -15,7 +15,8 @@ import (
 
 // TestNoClonePidfd starts, watches and kills workers as where the fork
 // refuses CLONE_PIDFD (qemu-user, some sandboxes): the pidfd comes from
-// pidfd_open right after the fork. The plain cases start a program
+// pidfd_open right after the fork (and the sentinel pipe still works
+// there). The plain cases start a program
 // without the SDK, so that they run under qemu-user too, where this
 // binary cannot re-execute itself. PB_WANT_PIDFD_WAY, when set, is the
 // way the probe must have found (before the test forces one).
@@ -42,7 +43,7 @@ func TestNoClonePidfd(t *testing.T) {
 		{name: "plain/killed", spec: procbridge.Spec{Path: "sleep", Args: []string{"1000"}}, kill: true, kind: procbridge.ExitStopped, code: -1, signal: syscall.SIGKILL},
 		{name: "plain/exit3", spec: procbridge.Spec{Path: "sh", Args: []string{"-c", "exit 3"}}, kind: procbridge.ExitCode, code: 3},
 	}
-	for _, mode := range []procbridge.WatchMode{procbridge.WatchAuto, procbridge.WatchPidfd} {
+	for _, mode := range []procbridge.WatchMode{procbridge.WatchAuto, procbridge.WatchPidfd, procbridge.WatchSentinel} {
 		for _, c := range cases {
 			t.Run(c.name+"/"+mode.String(), func(t *testing.T) {
 				p, err := startWatching(t, c.spec, mode)
