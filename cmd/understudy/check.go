@@ -27,7 +27,9 @@ files. If the file declares an audio graph, its kinds, parameters and ports
 are checked too. Prints the tree when all is well, and the containment this
 host gives: whether a worker's descendants end with it, and whether they all
 end when understudy itself is killed; and which limits (memory_max, cpu_max,
-pids_max) this host can apply, and how.
+pids_max) this host can apply, and how; and how a worker's death is seen:
+through a pidfd from its fork, a pidfd opened right after it (where the
+fork refuses CLONE_PIDFD, as under qemu-user), or a pipe.
 
 Flags:
   -q, --quiet   print problems only, not the tree
@@ -69,6 +71,7 @@ func checkCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		printFile(stdout, f)
 		fmt.Fprintln(stdout, containmentLine())
 		fmt.Fprintln(stdout, limitsLine())
+		fmt.Fprintln(stdout, watchLine())
 	}
 	return exitOK
 }

@@ -317,12 +317,16 @@ audio:
 	assert.Equal(t, "<stdin>: valid\nroot  supervisor (one_for_one, at most 1 restart in 5s)\n└── a  sleep\n", withoutContainment(t, out))
 }
 
-// withoutContainment checks that check's output ends with the containment
-// and limits lines, which depend on the host, and returns the output
+// withoutContainment checks that check's output ends with the containment,
+// limits and watch lines, which depend on the host, and returns the output
 // without them.
 func withoutContainment(t *testing.T, out string) string {
 	t.Helper()
 	i := strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")
+	require.Positive(t, i, out)
+	assert.Regexp(t, `^watch: a (pidfd per worker, from its fork|pidfd per worker, opened right after its fork|pipe per worker)`, out[i+1:])
+	out = out[:i+1]
+	i = strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")
 	require.Positive(t, i, out)
 	assert.Regexp(t, `^limits: (memory_max|cpu_max|pids_max|not applied here)`, out[i+1:])
 	out = out[:i+1]
