@@ -290,9 +290,11 @@ func (p *Process) spawn(mode watchMode) error {
 		start()
 	}
 	if mode == watchPidfd {
-		if pidfd < 0 && way == linux.PidfdOpen {
-			// Nothing reaps the child before watch does, so its pid
-			// names it (alive, or a zombie) and no one else.
+		if pidfd < 0 {
+			// The fork gave none: it refuses CLONE_PIDFD (the probe
+			// found), or did not fill it in. Nothing reaps the child
+			// before watch does, so its pid names it (alive, or a
+			// zombie) and no one else.
 			var err error
 			if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
 				pidfd = -1
