@@ -157,3 +157,11 @@ func KernelWatchStats() (time.Duration, uint64, error) {
 	}
 	return kernelWatch.w.Stats()
 }
+
+// SetClonePidfdForTest makes the next starts fork with CLONE_PIDFD (true,
+// the default, where the probe found it works) or act as where the fork
+// refuses it: pidfd_open right after the fork.
+func SetClonePidfdForTest(on bool) { noClonePidfd.Store(!on) }
+
+// PidfdWay says how the next start gets its child's pidfd.
+func PidfdWay() string { return pidfdWay().String() }

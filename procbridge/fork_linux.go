@@ -6,8 +6,9 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
-	"golang.org/x/sys/unix"
+	"github.com/understudy/understudy/internal/linux"
 )
 
 // The kernel sends a child its parent-death signal when the *thread* that
@@ -83,19 +84,20 @@ func nullFile() (*os.File, error) {
 	return devNull.f, devNull.err
 }
 
-var pidfdProbe struct {
-	once sync.Once
-	ok   bool
+// pidfdWay is how a start gets its child's pidfd: from the fork, by
+// pidfd_open right after it (where the fork refuses CLONE_PIDFD, as under
+// qemu-user), or not at all (the sentinel pipe). The probe runs once.
+func pidfdWay() linux.PidfdWay {
+	w := linux.ProbePidfd().Way
+	if w == linux.PidfdClone && noClonePidfd.Load() {
+		return linux.PidfdOpen
+	}
+	return w
 }
 
-// pidfdWorks reports whether the kernel has pidfds (Linux 5.3+).
-func pidfdWorks() bool {
-	pidfdProbe.once.Do(func() {
-		fd, err := unix.PidfdOpen(os.Getpid(), 0)
-		if err == nil {
-			unix.Close(fd)
-			pidfdProbe.ok = true
-		}
-	})
-	return pidfdProbe.ok
-}
+// noClonePidfd makes starts act as where the fork refuses CLONE_PIDFD
+// (tests).
+var noClonePidfd atomic.Bool
+
+// pidfdWorks reports whether a start can get a pidfd for its child.
+func pidfdWorks() bool { return pidfdWay() != linux.PidfdNone }

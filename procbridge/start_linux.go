@@ -256,7 +256,8 @@ func (p *Process) spawn(mode watchMode) error {
 
 	pidfd := -1
 	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if mode == watchPidfd {
+	way := pidfdWay()
+	if mode == watchPidfd && way == linux.PidfdClone {
 		sys.PidFD = &pidfd
 	}
 	leafFd := p.enterLeaf(sys, &env)
@@ -289,6 +290,16 @@ func (p *Process) spawn(mode watchMode) error {
 		start()
 	}
 	if mode == watchPidfd {
+		if pidfd < 0 {
+			// The fork gave none: it refuses CLONE_PIDFD (the probe
+			// found), or did not fill it in. Nothing reaps the child
+			// before watch does, so its pid names it (alive, or a
+			// zombie) and no one else.
+			var err error
+			if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+				pidfd = -1
+			}
+		}
 		if pidfd < 0 {
 			// The probe said pidfds work, so this is unexpected; kill and
 			// reap the child rather than leave it unwatched.

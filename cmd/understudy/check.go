@@ -28,9 +28,11 @@ are checked too. Prints the tree when all is well, and the containment this
 host gives: which early death notices (eBPF for every worker where BPF
 programs may be loaded, the robust futex for workers with the SDK, the
 pidfd), whether a worker's descendants end with it, and whether they all
-end when understudy itself is killed; and which limits (memory_max,
-cpu_max, pids_max) this host can apply, and how. UNDERSTUDY_EBPF=off keeps
-the eBPF watch off.
+end when understudy itself is killed; which limits (memory_max, cpu_max,
+pids_max) this host can apply, and how; and how a worker's death is seen:
+through a pidfd from its fork, a pidfd opened right after it (where the
+fork refuses CLONE_PIDFD, as under qemu-user), or a pipe.
+UNDERSTUDY_EBPF=off keeps the eBPF watch off.
 
 Flags:
   -q, --quiet   print problems only, not the tree
@@ -73,6 +75,7 @@ func checkCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, noticesLine())
 		fmt.Fprintln(stdout, containmentLine())
 		fmt.Fprintln(stdout, limitsLine())
+		fmt.Fprintln(stdout, watchLine())
 	}
 	return exitOK
 }

@@ -75,3 +75,17 @@ func limitsLine() string {
 	}
 	return s
 }
+
+// watchLine says how procbridge sees a worker's death on this host: what
+// it probes at its first start, found the same way.
+func watchLine() string {
+	p := linux.ProbePidfd()
+	switch p.Way {
+	case linux.PidfdClone:
+		return "watch: a pidfd per worker, from its fork (clone with CLONE_PIDFD): a death is seen at once"
+	case linux.PidfdOpen:
+		return "watch: a pidfd per worker, opened right after its fork (" + p.Why + "; pidfd_open works): a death is seen at once"
+	}
+	return "watch: a pipe per worker, its write end held by the worker (" + p.Why + "): a death is seen when the pipe closes, " +
+		"or within a second when a descendant of the worker holds it open"
+}

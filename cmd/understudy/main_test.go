@@ -334,11 +334,15 @@ audio:
 }
 
 // withoutContainment checks that check's output ends with the death
-// notices, the containment and the limits lines, which depend on the host,
+// notices, containment, limits and watch lines, which depend on the host,
 // and returns the output without them.
 func withoutContainment(t *testing.T, out string) string {
 	t.Helper()
 	i := strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")
+	require.Positive(t, i, out)
+	assert.Regexp(t, `^watch: a (pidfd per worker, from its fork|pidfd per worker, opened right after its fork|pipe per worker)`, out[i+1:])
+	out = out[:i+1]
+	i = strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")
 	require.Positive(t, i, out)
 	assert.Regexp(t, `^limits: (memory_max|cpu_max|pids_max|not applied here)`, out[i+1:])
 	out = out[:i+1]
