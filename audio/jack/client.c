@@ -55,7 +55,21 @@ static int process(jack_nframes_t n, void *arg)
 {
 	us_client *c = arg;
 	int64_t t0 = us_now();
-	uint64_t k = ADD(&c->periods, 1);
+	/* The period's number comes from the server's frame clock, not from
+	   a count of callbacks: a period the server ran without this client
+	   (an xrun) is skipped, and every later block keeps its place. */
+	jack_nframes_t ft = jack_last_frame_time(c->client);
+	uint64_t step = 1;
+	if (c->seen_ft && c->frames > 0) {
+		step = (uint32_t)(ft - c->last_ft) / (uint32_t)c->frames;
+		if (step == 0)
+			step = 1;
+		if (step > 1)
+			ADD(&c->skipped, step - 1);
+	}
+	c->seen_ft = 1;
+	c->last_ft = ft;
+	uint64_t k = ADD(&c->periods, step);
 	float *bufs[c->channels];
 	for (int i = 0; i < c->channels; i++)
 		bufs[i] = jack_port_get_buffer(c->out[i], n);
@@ -76,7 +90,13 @@ static int process(jack_nframes_t n, void *arg)
 		return 0;
 	}
 	uint64_t C = (uint64_t)((int64_t)k - c->base);
-	STORE(&c->tick_at[C % US_SLOTS], t0);
+	int64_t period = (int64_t)c->frames * 1000000000 / c->rate;
+	/* Cycles of skipped periods start now too, stamped as if on time. */
+	uint64_t from = LOAD(&c->ticked) + 1;
+	if (from < c->first || C - from >= US_SLOTS / 2)
+		from = C;
+	for (uint64_t x = from; x <= C; x++)
+		STORE(&c->tick_at[x % US_SLOTS], t0 - (int64_t)(C - x) * period);
 	STORE(&c->ticked, C);
 	ADD(&c->tick, 1);
 	wake(&c->tick);
@@ -89,7 +109,13 @@ static int process(jack_nframes_t n, void *arg)
 	}
 	uint64_t B = C - c->slack;
 	uint64_t *done = &c->done[B % US_SLOTS];
-	int64_t until = t0 + (int64_t)c->frames * 1000000000 / c->rate - c->margin;
+	/* Until the block's own deadline, as the engine has it (the period
+	   that started it, plus slack periods, less the margin), and never
+	   past this period's. */
+	int64_t until = t0 + period - c->margin;
+	int64_t due = LOAD(&c->tick_at[B % US_SLOTS]) + (1 + c->slack) * period - c->margin;
+	if (due < until)
+		until = due;
 	while (LOAD(done) != B) {
 		uint32_t p = LOAD(&c->pub);
 		if (LOAD(done) == B || LOAD(&c->gone))
@@ -152,8 +178,26 @@ static void on_shutdown(jack_status_t code, const char *reason, void *arg)
 	wake(&c->pub);
 }
 
+/* libjack's own messages go nowhere: the Go side's errors say what went
+   wrong, in the terms of its Config. */
+static void quiet(const char *msg) { (void)msg; }
+
+int us_server_up(const char *server)
+{
+	jack_status_t st = 0;
+	jack_options_t opts = JackNoStartServer;
+	jack_client_t *j = server != NULL ? jack_client_open("understudy-probe", opts | JackServerName, &st, server)
+					  : jack_client_open("understudy-probe", opts, &st);
+	if (j == NULL)
+		return 0;
+	jack_client_close(j);
+	return 1;
+}
+
 static jack_client_t *open_client(const char *name, const char *server, int *status)
 {
+	jack_set_error_function(quiet);
+	jack_set_info_function(quiet);
 	jack_status_t st = 0;
 	jack_options_t opts = JackNoStartServer | JackUseExactName;
 	jack_client_t *j;
@@ -269,9 +313,18 @@ us_client *us_open_empty(const char *name, const char *server, int *status)
 static int process_capture(jack_nframes_t n, void *arg)
 {
 	us_capture *c = arg;
+	/* Recorded where the server's frame clock says: a period this client
+	   missed is silence in its place. */
+	jack_nframes_t ft = jack_last_frame_time(c->client);
+	if (c->seen_ft)
+		c->clock += (uint32_t)(ft - c->last_ft);
+	c->seen_ft = 1;
+	c->last_ft = ft;
 	if (!LOAD(&c->armed))
 		return 0;
-	uint64_t f = LOAD(&c->frames);
+	if (c->at_arm == 0)
+		c->at_arm = c->clock + 1;
+	uint64_t f = c->clock + 1 - c->at_arm;
 	if (f + n > c->cap)
 		return 0;
 	for (int i = 0; i < c->n; i++) {

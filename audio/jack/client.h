@@ -30,7 +30,10 @@ typedef struct us_client {
 	uint64_t first;    /* the Run's first cycle */
 	uint64_t last;     /* the last cycle the Run will put; 0: running */
 	uint32_t running;  /* periods start cycles */
-	uint64_t periods;  /* process callbacks since activation */
+	uint64_t periods;  /* periods since activation, by the server's frame clock */
+	uint32_t last_ft;  /* the frame time of the last callback */
+	uint32_t seen_ft;  /* a callback has run */
+	uint64_t skipped;  /* periods the server ran without this client */
 	uint64_t played;   /* the last block played */
 	uint64_t silent;   /* blocks due in a period and played as silence */
 	uint64_t xruns;
@@ -50,6 +53,8 @@ us_client *us_open(const char *name, const char *server, int *status);
    returns 0, or -1 with the reason in errbuf. */
 int us_attach(us_client *c, int frames, int slack, int rate, int64_t margin,
 	      const char **ports, int n, char *errbuf, int errlen);
+/* us_server_up reports whether a client can connect to server. */
+int us_server_up(const char *server);
 int us_connect(us_client *c, const char *from, const char *to);
 void us_close(us_client *c);
 const char *us_name(us_client *c);
@@ -71,6 +76,8 @@ typedef struct us_capture {
 	float *buf;
 	uint64_t cap, frames;
 	uint32_t armed;
+	uint64_t clock, at_arm; /* the server's frame clock, 64 bits; when armed */
+	uint32_t last_ft, seen_ft;
 } us_capture;
 
 us_capture *us_capture_open(const char *name, const char *server, int n, uint64_t cap, int *status);

@@ -19,9 +19,11 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/understudy/understudy/audio"
 	"github.com/understudy/understudy/audio/internal/clock"
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
+	"github.com/understudy/understudy/procbridge"
 )
 
 // client is the engine's JACK client: a clock.Clock over the C side in
@@ -64,7 +66,9 @@ func openClient(name, server string, opener func(name, server *C.char, st *C.int
 		return p, nil
 	}
 	switch {
-	case st&C.JackNameNotUnique != 0:
+	case st&C.JackNameNotUnique != 0 || st&C.JackServerError != 0 && C.us_server_up(cserver) != 0:
+		// JACK2 says "server error" for a name taken exactly: a server
+		// that takes another client says which it was.
 		return nil, fieldErr("Name", name, "a client of that name is already on the server: choose another")
 	case st&(C.JackServerFailed|C.JackServerError) != 0:
 		which := "the default server"
@@ -236,4 +240,10 @@ func (c *client) Xruns() uint64 { return atomic.LoadUint64(c.word64(&c.c.xruns))
 func (c *client) Close() error {
 	c.closeMu.Do(func() { C.us_close(c.c) })
 	return nil
+}
+
+// fieldErr is an error about a field of Config, wrapping
+// audio.ErrInvalidConfig.
+func fieldErr(field string, value any, format string, args ...any) error {
+	return &procbridge.SpecError{Field: field, Value: fmt.Sprintf("%#v", value), Reason: fmt.Sprintf(format, args...), Err: audio.ErrInvalidConfig}
 }

@@ -29,10 +29,8 @@ package jack
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/understudy/understudy/audio"
-	"github.com/understudy/understudy/procbridge"
 )
 
 // Config describes a JACK client and the engine it plays.
@@ -77,10 +75,4 @@ func Start(ctx context.Context, cfg Config) (*audio.Engine, error) {
 		return nil, err
 	}
 	return e, nil
-}
-
-// fieldErr is an error about a field of Config, wrapping
-// audio.ErrInvalidConfig.
-func fieldErr(field string, value any, format string, args ...any) error {
-	return &procbridge.SpecError{Field: field, Value: fmt.Sprintf("%#v", value), Reason: fmt.Sprintf(format, args...), Err: audio.ErrInvalidConfig}
 }
