@@ -75,7 +75,9 @@ type Config struct {
 	// timer, and plays the sink ports' blocks: a sound server's client,
 	// made by audio/jack's Open. Each cycle starts with one of the
 	// clock's periods, and block k is played Slack periods later. It
-	// needs RealTime. The engine owns it: Close closes it.
+	// needs RealTime. The engine owns it: Close closes it. With a Clock
+	// whose own thread runs in SCHED_FIFO, a Priority of 0 means just
+	// below that thread (see Priority).
 	Clock clock.Clock
 	// Rate is the rate the output runs at (a sound card's, say); zero
 	// means Graph.Rate. A rate other than Graph.Rate is an error: this
@@ -257,6 +259,13 @@ func newEngine(cfg Config) (*Engine, error) {
 	}
 	for h, name := range t.hostNames {
 		e.hostIndex[name] = h
+	}
+	if c := cfg.Clock; c != nil && cfg.Priority == 0 {
+		// Below the clock's own thread: nodes from 1, the driver at
+		// 1 + depth, under it when there is room.
+		if p := c.Priority(); p > 0 {
+			e.cfg.Priority = max(1, p-1-t.hostDepth)
+		}
 	}
 	e.stats.init(len(t.procs), len(t.members))
 	return e, nil

@@ -48,9 +48,52 @@ static void silence(float **bufs, int channels, jack_nframes_t n)
 		memset(bufs[i], 0, n * sizeof(float));
 }
 
+/* start_cycle starts cycle C: its start stamped (and those of cycles of
+   periods skipped, as if on time), the driver woken. */
+static void start_cycle(us_client *c, uint64_t C, int64_t t0, int64_t period)
+{
+	uint64_t from = LOAD(&c->ticked) + 1;
+	if (from < c->first || C - from >= US_SLOTS / 2)
+		from = C;
+	for (uint64_t x = from; x <= C; x++)
+		STORE(&c->tick_at[x % US_SLOTS], t0 - (int64_t)(C - x) * period);
+	STORE(&c->ticked, C);
+	ADD(&c->tick, 1);
+	wake(&c->tick);
+}
+
+/* play copies block B to the ports, waiting for it until its deadline as
+   the engine has it (the period that started it, plus slack periods, less
+   the margin), and never past this period's; a block not there by then is
+   silence. */
+static void play(us_client *c, float **bufs, uint64_t B, int64_t t0, int64_t period)
+{
+	uint64_t *done = &c->done[B % US_SLOTS];
+	int64_t until = t0 + period - c->margin;
+	int64_t due = LOAD(&c->tick_at[B % US_SLOTS]) + (1 + c->slack) * period - c->margin;
+	if (due < until)
+		until = due;
+	while (LOAD(done) != B) {
+		uint32_t p = LOAD(&c->pub);
+		if (LOAD(done) == B || LOAD(&c->gone))
+			break;
+		if (us_now() >= until)
+			break;
+		wait_until(&c->pub, p, until);
+	}
+	if (LOAD(done) == B) {
+		const float *slot = c->ring + (B % US_SLOTS) * c->channels * c->frames;
+		for (int i = 0; i < c->channels; i++)
+			memcpy(bufs[i], slot + i * c->frames, c->frames * sizeof(float));
+		STORE(&c->played, B);
+	} else {
+		silence(bufs, c->channels, c->frames);
+		ADD(&c->silent, 1);
+	}
+}
+
 /* process: each period starts the next cycle (the driver thread waits on
-   tick), then plays block C - slack, waiting for it on pub until the end
-   of the period less the margin; a block that is not there is silence. */
+   tick) and plays block C - slack (the driver puts blocks and bumps pub). */
 static int process(jack_nframes_t n, void *arg)
 {
 	us_client *c = arg;
@@ -91,48 +134,21 @@ static int process(jack_nframes_t n, void *arg)
 	}
 	uint64_t C = (uint64_t)((int64_t)k - c->base);
 	int64_t period = (int64_t)c->frames * 1000000000 / c->rate;
-	/* Cycles of skipped periods start now too, stamped as if on time. */
-	uint64_t from = LOAD(&c->ticked) + 1;
-	if (from < c->first || C - from >= US_SLOTS / 2)
-		from = C;
-	for (uint64_t x = from; x <= C; x++)
-		STORE(&c->tick_at[x % US_SLOTS], t0 - (int64_t)(C - x) * period);
-	STORE(&c->ticked, C);
-	ADD(&c->tick, 1);
-	wake(&c->tick);
-
+	/* With slack, the block played is one the driver finished (or is
+	   finishing) before this period: play it first, then start cycle C,
+	   so that the driver's wake-up, which may preempt this thread, comes
+	   last. With none, cycle C must start first: its block is this
+	   period's. */
+	if (c->slack == 0)
+		start_cycle(c, C, t0, period);
 	uint64_t last = LOAD(&c->last);
 	if (C < c->first + c->slack || (last != 0 && C - c->slack > last)) {
 		silence(bufs, c->channels, n);
-		stamp(c, t0);
-		return 0;
-	}
-	uint64_t B = C - c->slack;
-	uint64_t *done = &c->done[B % US_SLOTS];
-	/* Until the block's own deadline, as the engine has it (the period
-	   that started it, plus slack periods, less the margin), and never
-	   past this period's. */
-	int64_t until = t0 + period - c->margin;
-	int64_t due = LOAD(&c->tick_at[B % US_SLOTS]) + (1 + c->slack) * period - c->margin;
-	if (due < until)
-		until = due;
-	while (LOAD(done) != B) {
-		uint32_t p = LOAD(&c->pub);
-		if (LOAD(done) == B || LOAD(&c->gone))
-			break;
-		if (us_now() >= until)
-			break;
-		wait_until(&c->pub, p, until);
-	}
-	if (LOAD(done) == B) {
-		const float *slot = c->ring + (B % US_SLOTS) * c->channels * c->frames;
-		for (int i = 0; i < c->channels; i++)
-			memcpy(bufs[i], slot + i * c->frames, n * sizeof(float));
-		STORE(&c->played, B);
 	} else {
-		silence(bufs, c->channels, n);
-		ADD(&c->silent, 1);
+		play(c, bufs, C - c->slack, t0, period);
 	}
+	if (c->slack != 0)
+		start_cycle(c, C, t0, period);
 	stamp(c, t0);
 	return 0;
 }

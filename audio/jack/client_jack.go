@@ -7,6 +7,7 @@ package jack
 #include <errno.h>
 #include <stdlib.h>
 #include "client.h"
+#include <jack/thread.h>
 */
 import "C"
 
@@ -233,6 +234,10 @@ func (c *client) End(last uint64) {
 		linux.FutexWaitUntil(tick, atomic.LoadUint32(tick), until)
 	}
 	atomic.StoreUint32(c.word32(&c.c.running), 0)
+}
+
+func (c *client) Priority() int {
+	return max(0, int(C.jack_client_real_time_priority(c.c.client)))
 }
 
 func (c *client) Xruns() uint64 { return atomic.LoadUint64(c.word64(&c.c.xruns)) }

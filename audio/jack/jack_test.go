@@ -71,7 +71,7 @@ func playThrough(t testing.TB, s *server, frames, slack int, blocks uint64, faul
 	defer cancel()
 	g, sink := testGraph(frames)
 	cfg := Config{Name: "player", Server: s.name, NoConnect: true, Engine: audio.Config{
-		Graph: g, Sink: sink, RealTime: true, Slack: slack, Faults: faults, Priority: 10,
+		Graph: g, Sink: sink, RealTime: true, Slack: slack, Faults: faults,
 	}}
 	ck, err := open(cfg)
 	require.NoError(t, err)

@@ -48,6 +48,11 @@ type Clock interface {
 	// blocks it holds up to last (waiting at most a few periods), then
 	// silence.
 	End(last uint64)
+	// Priority is the SCHED_FIFO priority of the clock's own thread, 0
+	// when it runs in normal scheduling. With Config.Priority 0 the
+	// engine runs its node loops and driver just below it, so that the
+	// clock's thread is never preempted by the engine it drives.
+	Priority() int
 	// Close is called by the engine's Close, once its node processes
 	// are stopped: the clock lets go of its server.
 	Close() error
