@@ -48,7 +48,8 @@ Flags:
   --fault NODE@BLOCK[:KIND[:POINT]]
                           inject a fault, as render does. Repeatable.
   --priority N            run the node loops and the driver in SCHED_FIFO
-                          from N (0, the default: the file's, or none)
+                          from N (0, the default: the file's, or just below
+                          the JACK client's own real-time thread)
   --out PATH              also write what is played to this WAV file
 
 Examples:
