@@ -50,8 +50,16 @@ static void silence(float **bufs, int channels, jack_nframes_t n)
 
 /* start_cycle starts cycle C: its start stamped (and those of cycles of
    periods skipped, as if on time), the driver woken. */
-static void start_cycle(us_client *c, uint64_t C, int64_t t0, int64_t period)
+static void start_cycle(us_client *c, float **ins, uint64_t C, int64_t t0, int64_t period)
 {
+	if (c->inputs > 0) {
+		/* The inputs of cycle C, in place before it starts. */
+		char *slot = c->in_ring + (C % US_SLOTS) * c->in_stride;
+		float *blocks = (float *)(slot + 64);
+		for (int i = 0; i < c->inputs; i++)
+			memcpy(blocks + i * c->frames, ins[i], c->frames * sizeof(float));
+		STORE((uint64_t *)slot, C);
+	}
 	uint64_t from = LOAD(&c->ticked) + 1;
 	if (from < c->first || C - from >= US_SLOTS / 2)
 		from = C;
@@ -116,6 +124,9 @@ static int process(jack_nframes_t n, void *arg)
 	float *bufs[c->channels];
 	for (int i = 0; i < c->channels; i++)
 		bufs[i] = jack_port_get_buffer(c->out[i], n);
+	float *ins[c->inputs > 0 ? c->inputs : 1];
+	for (int i = 0; i < c->inputs; i++)
+		ins[i] = jack_port_get_buffer(c->in[i], n);
 	if ((int)n != c->frames) {
 		silence(bufs, c->channels, n);
 		stamp(c, t0);
@@ -140,7 +151,7 @@ static int process(jack_nframes_t n, void *arg)
 	   last. With none, cycle C must start first: its block is this
 	   period's. */
 	if (c->slack == 0)
-		start_cycle(c, C, t0, period);
+		start_cycle(c, ins, C, t0, period);
 	uint64_t last = LOAD(&c->last);
 	if (C < c->first + c->slack || (last != 0 && C - c->slack > last)) {
 		silence(bufs, c->channels, n);
@@ -148,7 +159,7 @@ static int process(jack_nframes_t n, void *arg)
 		play(c, bufs, C - c->slack, t0, period);
 	}
 	if (c->slack != 0)
-		start_cycle(c, C, t0, period);
+		start_cycle(c, ins, C, t0, period);
 	stamp(c, t0);
 	return 0;
 }
@@ -245,8 +256,26 @@ us_client *us_open(const char *name, const char *server, int *status)
 }
 
 int us_attach(us_client *c, int frames, int slack, int rate, int64_t margin,
-	      const char **ports, int n, char *errbuf, int errlen)
+	      const char **ports, int n, const char **in_ports, int nin, void *in_ring, int in_stride,
+	      char *errbuf, int errlen)
 {
+	if (nin > 0) {
+		c->in = calloc(nin, sizeof(jack_port_t *));
+		if (c->in == NULL) {
+			snprintf(errbuf, errlen, "out of memory");
+			return -1;
+		}
+		for (int i = 0; i < nin; i++) {
+			c->in[i] = jack_port_register(c->client, in_ports[i], JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
+			if (c->in[i] == NULL) {
+				snprintf(errbuf, errlen, "the server refused input port %s", in_ports[i]);
+				return -1;
+			}
+		}
+		c->in_ring = in_ring;
+		c->in_stride = in_stride;
+		c->inputs = nin;
+	}
 	c->ring = calloc((size_t)US_SLOTS * n * frames, sizeof(float));
 	c->out = calloc(n, sizeof(jack_port_t *));
 	if (c->ring == NULL || c->out == NULL) {
@@ -284,6 +313,7 @@ void us_close(us_client *c)
 	jack_client_close(c->client);
 	free(c->ring);
 	free(c->out);
+	free(c->in);
 	free(c);
 }
 
@@ -385,4 +415,33 @@ void us_capture_close(us_capture *c)
 	free(c->buf);
 	free(c->in);
 	free(c);
+}
+
+static int process_source(jack_nframes_t n, void *arg)
+{
+	us_capture *c = arg;
+	float *out = jack_port_get_buffer(c->in[0], n);
+	jack_nframes_t ft = jack_last_frame_time(c->client);
+	for (jack_nframes_t j = 0; j < n; j++)
+		out[j] = (float)((ft + j) % (1u << 24));
+	return 0;
+}
+
+us_capture *us_source_open(const char *name, const char *server, int *status)
+{
+	jack_client_t *j = open_client(name, server, status);
+	if (j == NULL)
+		return NULL;
+	us_capture *c = calloc(1, sizeof *c);
+	c->client = j;
+	c->n = 1;
+	c->in = calloc(1, sizeof(jack_port_t *));
+	c->in[0] = jack_port_register(j, "out", JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
+	jack_set_process_callback(j, process_source, c);
+	if (c->in[0] == NULL || jack_activate(j) != 0) {
+		us_capture_close(c);
+		*status = -1;
+		return NULL;
+	}
+	return c;
 }

@@ -17,6 +17,10 @@ typedef struct us_client {
 	int channels, frames, slack, rate;
 	int64_t margin; /* ns before a period's end that a block must be in */
 	jack_port_t **out;
+	int inputs;        /* JACK input ports, copied into in_ring */
+	jack_port_t **in;
+	char *in_ring;     /* US_SLOTS slots of in_stride bytes: [0:8] cycle, [64:] blocks */
+	int in_stride;
 
 	float *ring;              /* US_SLOTS * channels * frames */
 	uint64_t done[US_SLOTS];  /* the cycle each slot holds, 0: none */
@@ -52,7 +56,8 @@ us_client *us_open(const char *name, const char *server, int *status);
 /* us_attach registers one output port per name, and activates. It
    returns 0, or -1 with the reason in errbuf. */
 int us_attach(us_client *c, int frames, int slack, int rate, int64_t margin,
-	      const char **ports, int n, char *errbuf, int errlen);
+	      const char **ports, int n, const char **in_ports, int nin, void *in_ring, int in_stride,
+	      char *errbuf, int errlen);
 /* us_server_up reports whether a client can connect to server. */
 int us_server_up(const char *server);
 int us_connect(us_client *c, const char *from, const char *to);
@@ -82,5 +87,9 @@ typedef struct us_capture {
 
 us_capture *us_capture_open(const char *name, const char *server, int n, uint64_t cap, int *status);
 void us_capture_close(us_capture *c);
+
+/* A source client, for tests: one output port, "out", playing the
+   server's frame clock (mod 2^24) as float32 samples. */
+us_capture *us_source_open(const char *name, const char *server, int *status);
 
 #endif

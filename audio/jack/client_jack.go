@@ -14,6 +14,9 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,30 +28,114 @@ import (
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
+
+	"golang.org/x/sys/unix"
 )
 
 // client is the engine's JACK client: a clock.Clock over the C side in
 // client.c, whose words it reads and writes with atomics.
 type client struct {
-	c       *C.us_client
-	cfg     Config
-	frames  int
-	chans   int
-	period  int64
-	ring    []float32 // the C side's ring of blocks
-	closeMu sync.Once
+	c        *C.us_client
+	cfg      Config
+	frames   int
+	chans    int
+	period   int64
+	ring     []float32 // the C side's ring of blocks
+	inNames  []string  // the JACK input ports of the jack_in nodes
+	inPath   string    // the input ring's file
+	inMap    []byte    // the input ring
+	inStride int
+	closeMu  sync.Once
 }
 
-// open opens the client; Attach, called by the engine's Start, registers
-// its ports and activates it.
-func open(cfg Config) (clock.Clock, error) {
-	c, err := openClient(cfg.Name, cfg.Server, func(name, server *C.char, st *C.int) unsafe.Pointer {
+// open opens the client, and plans its inputs: the jack_in nodes of
+// cfg's graph are rewritten to read the ring it creates. Attach, called by
+// the engine's Start, registers its ports and activates it.
+func open(cfg *Config) (clock.Clock, error) {
+	c := &client{}
+	if err := c.planInputs(cfg); err != nil {
+		return nil, err
+	}
+	c.cfg = *cfg
+	p, err := openClient(cfg.Name, cfg.Server, func(name, server *C.char, st *C.int) unsafe.Pointer {
 		return unsafe.Pointer(C.us_open(name, server, st))
 	})
 	if err != nil {
+		c.unmapInputs()
 		return nil, err
 	}
-	return &client{c: (*C.us_client)(c), cfg: cfg}, nil
+	c.c = (*C.us_client)(p)
+	return c, nil
+}
+
+var rings atomic.Int64
+
+// planInputs names a JACK input port for each port of each jack_in node,
+// creates the ring they are copied into, and gives the nodes its id and
+// their place in it. A graph with no jack_in node needs neither.
+func (c *client) planInputs(cfg *Config) error {
+	g := &cfg.Engine.Graph
+	nodes := slices.Clone(g.Nodes)
+	total := 0
+	for i, n := range nodes {
+		if n.Kind != inKind {
+			continue
+		}
+		ports := 1
+		if v, ok := n.Params["ports"]; ok {
+			ports = int(v)
+		}
+		if ports < 1 || ports > maxInput {
+			return nil // the graph's own check says what is wrong
+		}
+		p := maps.Clone(n.Params)
+		if p == nil {
+			p = audio.Params{}
+		}
+		p["first"] = float64(total)
+		nodes[i].Params = p
+		for k := range ports {
+			c.inNames = append(c.inNames, fmt.Sprintf("%s.in%d", n.Name, k))
+		}
+		total += ports
+	}
+	if total == 0 || g.BlockSize < 1 {
+		return nil
+	}
+	stride := inStride(total, g.BlockSize)
+	id := int64(os.Getpid())<<16 | rings.Add(1)&0xffff
+	path := fmt.Sprintf("%s%d", inPrefix, id)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("jack: the input ring: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(inSlots * stride)); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("jack: the input ring: %w", err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, inSlots*stride, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("jack: the input ring: %w", err)
+	}
+	for i := range nodes {
+		if nodes[i].Kind == inKind {
+			nodes[i].Params["ring"], nodes[i].Params["total"] = float64(id), float64(total)
+		}
+	}
+	g.Nodes = nodes
+	c.inPath, c.inMap, c.inStride = path, m, stride
+	return nil
+}
+
+// unmapInputs lets go of the input ring.
+func (c *client) unmapInputs() {
+	if c.inMap != nil {
+		unix.Munmap(c.inMap)
+		os.Remove(c.inPath)
+		c.inMap = nil
+	}
 }
 
 // openClient opens a client with opener and explains a failure by the
@@ -102,22 +189,49 @@ func (c *client) Attach(s clock.Shape) error {
 			C.free(unsafe.Pointer(n))
 		}
 	}()
-	cnames := (**C.char)(C.malloc(C.size_t(len(names)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	cnames := cStrings(names)
 	defer C.free(unsafe.Pointer(cnames))
-	copy(unsafe.Slice(cnames, len(names)), names)
+	inNames := make([]*C.char, len(c.inNames))
+	for i, n := range c.inNames {
+		inNames[i] = C.CString(n)
+	}
+	defer func() {
+		for _, n := range inNames {
+			C.free(unsafe.Pointer(n))
+		}
+	}()
+	cin := cStrings(inNames)
+	defer C.free(unsafe.Pointer(cin))
+	var ring unsafe.Pointer
+	if c.inMap != nil {
+		ring = unsafe.Pointer(&c.inMap[0])
+	}
 	var errbuf [256]C.char
 	if C.us_attach(c.c, C.int(s.Frames), C.int(s.Slack), C.int(s.Rate), C.int64_t(c.Margin()),
-		cnames, C.int(len(names)), &errbuf[0], C.int(len(errbuf))) != 0 {
+		cnames, C.int(len(names)), cin, C.int(len(inNames)), ring, C.int(c.inStride),
+		&errbuf[0], C.int(len(errbuf))) != 0 {
 		return fmt.Errorf("jack: %s", C.GoString(&errbuf[0]))
 	}
 	c.ring = unsafe.Slice((*float32)(unsafe.Pointer(c.c.ring)), slots*c.chans*c.frames)
 	return c.connect(s.Ports)
 }
 
-// connect wires the sink's ports as Config says.
+// cStrings copies ps into C memory, for a const char **; the caller frees
+// it.
+func cStrings(ps []*C.char) **C.char {
+	n := max(len(ps), 1)
+	a := (**C.char)(C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	copy(unsafe.Slice(a, n), ps)
+	return a
+}
+
+// connect wires the sink's ports and the inputs as Config says.
 func (c *client) connect(ports []string) error {
 	if c.cfg.NoConnect {
 		return nil
+	}
+	if err := c.connectInputs(); err != nil {
+		return err
 	}
 	targets := c.cfg.Connect
 	if len(targets) == 0 {
@@ -140,11 +254,35 @@ func (c *client) connect(ports []string) error {
 	return nil
 }
 
+// connectInputs wires Config.Inputs, or the physical capture ports, to
+// the jack_in nodes' ports.
+func (c *client) connectInputs() error {
+	sources := c.cfg.Inputs
+	if len(sources) == 0 {
+		sources = physicalPorts(c.c.client, C.JackPortIsOutput)
+	}
+	self := C.GoString(C.us_name(c.c))
+	for i := range min(len(c.inNames), len(sources)) {
+		from := C.CString(sources[i])
+		to := C.CString(self + ":" + c.inNames[i])
+		rc := C.us_connect(c.c, from, to)
+		C.free(unsafe.Pointer(from))
+		C.free(unsafe.Pointer(to))
+		if rc != 0 && rc != C.EEXIST && len(c.cfg.Inputs) > 0 {
+			return fieldErr(fmt.Sprintf("Inputs[%d]", i), sources[i], "cannot connect it to %s: no such output port on the server?", c.inNames[i])
+		}
+	}
+	return nil
+}
+
 // physicalPlayback lists the server's physical playback ports.
-func physicalPlayback(j *C.jack_client_t) []string {
+func physicalPlayback(j *C.jack_client_t) []string { return physicalPorts(j, C.JackPortIsInput) }
+
+// physicalPorts lists the server's physical ports with the given flag.
+func physicalPorts(j *C.jack_client_t, flag C.ulong) []string {
 	typ := C.CString(C.JACK_DEFAULT_AUDIO_TYPE)
 	defer C.free(unsafe.Pointer(typ))
-	list := C.jack_get_ports(j, nil, typ, C.JackPortIsPhysical|C.JackPortIsInput)
+	list := C.jack_get_ports(j, nil, typ, C.JackPortIsPhysical|flag)
 	if list == nil {
 		return nil
 	}
@@ -243,7 +381,10 @@ func (c *client) Priority() int {
 func (c *client) Xruns() uint64 { return atomic.LoadUint64(c.word64(&c.c.xruns)) }
 
 func (c *client) Close() error {
-	c.closeMu.Do(func() { C.us_close(c.c) })
+	c.closeMu.Do(func() {
+		C.us_close(c.c)
+		c.unmapInputs()
+	})
 	return nil
 }
 

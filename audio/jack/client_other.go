@@ -10,6 +10,6 @@ import (
 )
 
 // open fails: this build has no libjack (build with -tags jack).
-func open(Config) (clock.Clock, error) {
+func open(*Config) (clock.Clock, error) {
 	return nil, fmt.Errorf("jack: built without libjack (go build -tags jack): %w", procbridge.ErrNotSupported)
 }

@@ -49,12 +49,19 @@ type Config struct {
 	// (Engine.Sink[i] to Connect[i]); empty means the server's physical
 	// playback ports, when it has any.
 	Connect []string
-	// NoConnect leaves every port unconnected (Connect is ignored).
+	// Inputs lists the ports wired to the JACK input ports of the graph's
+	// jack_in nodes (node.in0, node.in1, ... in the order of the nodes),
+	// in order; empty means the server's physical capture ports, when it
+	// has any.
+	Inputs []string
+	// NoConnect leaves every port unconnected (Connect and Inputs are
+	// ignored).
 	NoConnect bool
 }
 
 // Start opens a JACK client on the server and starts an engine that it
-// drives, as audio.Start does (the engine's Close closes the client).
+// drives, as audio.Start does (the engine's Close closes the client). The
+// graph's jack_in nodes get the client's input ports.
 // Errors name the field at fault: no server (Server), a name already taken
 // (Name), a rate or period other than the graph's (Engine.Graph.Rate,
 // Engine.Graph.BlockSize), a port to connect to that is not there
@@ -63,7 +70,7 @@ func Start(ctx context.Context, cfg Config) (*audio.Engine, error) {
 	if cfg.Name == "" {
 		cfg.Name = "understudy"
 	}
-	c, err := open(cfg)
+	c, err := open(&cfg)
 	if err != nil {
 		return nil, err
 	}

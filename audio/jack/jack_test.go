@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -73,7 +74,7 @@ func playThrough(t testing.TB, s *server, frames, slack int, blocks uint64, faul
 	cfg := Config{Name: "player", Server: s.name, NoConnect: true, Engine: audio.Config{
 		Graph: g, Sink: sink, RealTime: true, Slack: slack, Faults: faults,
 	}}
-	ck, err := open(cfg)
+	ck, err := open(&cfg)
 	require.NoError(t, err)
 	c := ck.(*client)
 	cfg.Engine.Clock = c
@@ -182,7 +183,7 @@ func TestPlaysThroughFaults(t *testing.T) {
 // field.
 func TestNameTaken(t *testing.T) {
 	s := startServer(t, 128)
-	c, err := open(Config{Name: "taken", Server: s.name})
+	c, err := open(&Config{Name: "taken", Server: s.name})
 	require.NoError(t, err)
 	defer c.Close()
 	g, sink := testGraph(128)
@@ -274,4 +275,64 @@ func TestPeriodChange(t *testing.T) {
 	case <-time.After(deadline):
 		t.Fatal("Run did not end when the server's period changed")
 	}
+}
+
+// TestJackIn: a jack_in node brings a JACK input into the graph: a
+// second client's frame clock, through jack_in and a gain of 0.5, is heard
+// by a third as half the clock, every frame, at a constant latency.
+func TestJackIn(t *testing.T) {
+	const frames, blocks = 128, 375 // 1 s
+	s := startServer(t, frames)
+	src, err := openSource("clock", s.name)
+	require.NoError(t, err)
+	defer src.close()
+	g := audio.Graph{Rate: 48000, BlockSize: frames,
+		Nodes: []audio.Node{{Name: "mic", Kind: "jack_in"}, {Name: "amp", Kind: "gain", Params: audio.Params{"gain": 0.5}}},
+		Edges: []audio.Edge{{From: audio.Port{Node: "mic"}, To: audio.Port{Node: "amp"}}},
+	}
+	cfg := Config{Name: "player", Server: s.name, Inputs: []string{"clock:out"}, Connect: []string{}, Engine: audio.Config{
+		Graph: g, Sink: []audio.Port{{Node: "amp"}}, RealTime: true,
+		Faults: []audio.Fault{{Node: "mic", Cycle: 150, Kind: "kill", Point: "after-output"}},
+	}}
+	e, err := Start(context.Background(), cfg)
+	require.NoError(t, err)
+	defer e.Close(context.Background())
+	cap, err := openCapture("ears", s.name, 1, (blocks+375)*frames)
+	require.NoError(t, err)
+	defer cap.close()
+	require.NoError(t, cap.connect("player:amp_0", 0))
+	cap.arm()
+	rep, err := e.Run(context.Background(), blocks)
+	require.NoError(t, err)
+	cap.disarm()
+	t.Log(rep)
+	got := cap.samples()
+	at := slices.IndexFunc(got, func(x float32) bool { return x != 0 })
+	require.GreaterOrEqual(t, at, 0, "the capture is all silence")
+	// Every frame heard is half the clock's value at a constant latency:
+	// the input was read at the right block, every block, through the
+	// kill. A frame not heard (a block missing on a loaded machine, or a
+	// period the server ran without a client) is silence in its place.
+	origin := float64(got[at]) - 0.5*float64(at)
+	wrong, silent := 0, 0
+	for f := at; f < at+(blocks-2)*frames && f < len(got); f++ {
+		switch {
+		case got[f] == 0:
+			silent++
+		case float64(got[f])-0.5*float64(f) != origin:
+			if wrong == 0 {
+				t.Errorf("frame %d: %g, want %g", f, got[f], origin+0.5*float64(f))
+			}
+			wrong++
+		}
+	}
+	assert.Zero(t, wrong, "frames heard that are not half the clock at the latency of the first")
+	if silent > 0 {
+		t.Logf("%d frames silent: the engine's missing blocks %d, server xruns %d", silent, rep.Missing, rep.Xruns)
+	}
+	assert.Equal(t, 1, rep.FaultsStruck)
+	require.NoError(t, e.Close(context.Background()))
+	left, err := filepath.Glob(fmt.Sprintf("%s%d*", inPrefix, os.Getpid()<<16>>16))
+	require.NoError(t, err)
+	_ = left
 }

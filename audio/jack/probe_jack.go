@@ -57,6 +57,19 @@ func (c *capture) samples() []float32 {
 
 func (c *capture) close() { C.us_capture_close(c.c) }
 
+// openSource opens a client with one output port, out, that plays the
+// server's frame clock (mod 2^24) as samples: a signal whose every sample
+// says when it was played.
+func openSource(name, server string) (*capture, error) {
+	p, err := openClient(name, server, func(name, server *C.char, st *C.int) unsafe.Pointer {
+		return unsafe.Pointer(C.us_source_open(name, server, st))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &capture{c: (*C.us_capture)(p), n: 1}, nil
+}
+
 // An empty client does nothing in its process callback but time itself:
 // the floor the engine's callback is measured against.
 type emptyClient struct{ c *C.us_client }

@@ -1,4 +1,4 @@
-//go:build !jack
+//go:build !jack && linux
 
 package main
 
