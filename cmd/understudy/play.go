@@ -42,6 +42,9 @@ Flags:
   --connect PORT,...      wire the output ports to these ports, in order
                           (default: the server's physical playback ports,
                           when it has any); none leaves them unconnected
+  --inputs PORT,...       wire these ports to the jack_in nodes' input ports
+                          (NODE.in0, ...), in order (default: the server's
+                          physical capture ports)
   --server NAME           the JACK server (default: $JACK_DEFAULT_SERVER)
   --name NAME             the client's name (default: understudy)
   --duration D            stop after D (such as 10s) instead of on a signal
@@ -65,6 +68,7 @@ graph, or no JACK server, 2 usage, 3 the engine failed while playing.
 func playCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	connect := fs.String("connect", "", "")
+	inputs := fs.String("inputs", "", "")
 	server := fs.String("server", "", "")
 	name := fs.String("name", "", "")
 	dur := fs.Duration("duration", 0, "")
@@ -97,6 +101,9 @@ func playCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	cfg.Metrics = reg
 	jc := jack.Config{Engine: cfg, Name: *name, Server: *server}
+	if *inputs != "" {
+		jc.Inputs = strings.Split(*inputs, ",")
+	}
 	switch *connect {
 	case "":
 	case "none":
