@@ -69,7 +69,9 @@ func TestPlay(t *testing.T) {
 	require.Equal(t, exitOK, status, "%s\n%s", out, errOut)
 	assert.Contains(t, out, "playing "+path+" through JACK: 48000 Hz, 128 frames a block, 3 output ports")
 	assert.Contains(t, out, "375 blocks in")
-	assert.Contains(t, out, "dly: failover at block 100 (died, injected kill")
+	// In real time a fault waits for a spare: on a loaded machine (the
+	// race detector's node processes start slowly) it strikes later.
+	assert.Regexp(t, `dly: failover at block \d+ \(died, injected kill`, out)
 }
 
 // TestPlayErrors: a block size that is not the server's is reported
