@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/understudy/understudy/audio"
 )
@@ -79,6 +80,15 @@ func BenchmarkFaults(b *testing.B) {
 			gap := 50 * 128 / frames // the same time between faults at every period
 			blocks := uint64((n + 1) * gap)
 			for b.Loop() {
+				// The floor: the server's own xruns over as long, with
+				// an empty client and no engine.
+				empty, err := openEmpty("floor", s.name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-time.After(time.Duration(blocks) * time.Duration(frames) * time.Second / 48000)
+				b.ReportMetric(float64(empty.xruns()), "floor-xruns")
+				empty.close()
 				p := playThrough(b, s, frames, 1, blocks, faultsEvery(n, gap))
 				unfaulted := 0
 				for _, f := range p.rep.Failovers {

@@ -347,6 +347,7 @@ us_client *us_open_empty(const char *name, const char *server, int *status)
 	}
 	c->client = j;
 	jack_set_process_callback(j, process_empty, c);
+	jack_set_xrun_callback(j, on_xrun, c);
 	jack_on_info_shutdown(j, on_shutdown, c);
 	if (jack_activate(j) != 0) {
 		jack_client_close(j);

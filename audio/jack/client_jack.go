@@ -348,7 +348,7 @@ func (c *client) err() error {
 
 var errServerGone = errors.New("jack: the server shut the client down (it stopped, or dropped the client)")
 
-func (c *client) Margin() int64 { return c.period / 10 }
+func (c *client) Margin() int64 { return c.period / 2 }
 
 func (c *client) Put(cycle uint64, ports [][]float32) {
 	n := c.chans * c.frames

@@ -86,6 +86,7 @@ func openEmpty(name, server string) (*emptyClient, error) {
 
 func (e *emptyClient) costs() []int64 { return callbackCosts(e.c) }
 func (e *emptyClient) close()         { C.us_close(e.c) }
+func (e *emptyClient) xruns() uint64  { return atomic.LoadUint64((*uint64)(unsafe.Pointer(&e.c.xruns))) }
 
 // callbackCosts returns the durations of the last process callbacks (up
 // to 4096), in nanoseconds, and forgets them.
