@@ -40,10 +40,10 @@ func TestEngineBadInput(t *testing.T) {
 		{"block size above 4096", func(c *Config) { c.Graph.BlockSize = 8192 }, ErrInvalidGraph, "BlockSize = 8192"},
 		{"period too short", func(c *Config) {
 			c.RealTime, c.Graph.BlockSize, c.Slack = true, 16, NoSlack
-		}, ErrPeriodTooShort, "raise BlockSize or Slack"},
+		}, ErrInvalidConfig, "period too short for this driver"},
 		{"watchdog longer than the slack allows", func(c *Config) {
 			c.RealTime, c.Watchdog = true, 10*time.Millisecond
-		}, ErrPeriodTooShort, "10ms watchdog"},
+		}, ErrInvalidConfig, "10ms watchdog"},
 		{"watchdog too short", func(c *Config) { c.Watchdog = 50 * time.Microsecond }, ErrInvalidConfig, "Watchdog = 50µs: below the shortest watchdog this driver takes, 200µs"},
 		{"unwritable WAV", func(c *Config) {
 			c.WAV = filepath.Join(t.TempDir(), "no", "such", "dir", "out.wav")
@@ -114,6 +114,6 @@ func TestConfigValidate(t *testing.T) {
 	err = cfg.Validate()
 	require.Error(t, err)
 	assert.Equal(t, `audio: invalid graph: Graph.BlockSize = 100: must be a power of two from 16 to 4096
-audio: invalid graph: Graph.Nodes[3].Kind = "sinus": node "osc" (sinus): not registered (known: `+strings.Join(Kinds(), ", ")+")",
+audio: invalid graph: Graph.Nodes[3].Kind = "sinus": node "osc" (sinus): not registered (known: `+strings.Join(defaultKinds.names(), ", ")+")",
 		err.Error(), "the graph's problems, under Graph.; the rest wait for a valid graph")
 }

@@ -13,7 +13,10 @@
 //     peak and testsignal are built in. Kinds of your own ([Kind]) are
 //     added with [RegisterKind], called while the program initialises
 //     (init or a package-level var): node processes are the program
-//     re-executed, and know the kinds its initialisation registers.
+//     re-executed, and know the kinds its initialisation registers. A
+//     node of kind exec is served by an executable of any language
+//     (Node.Path; the C library sdk/c/understudy_node.h, the protocol in
+//     docs/node-protocol.md).
 //   - [Graph]: nodes, ports and edges, with [Graph.Validate] (every
 //     problem at once, each a *procbridge.SpecError naming the field and
 //     value; a cycle with its path).
@@ -123,7 +126,7 @@
 // a cap of four watchdogs or 1+Slack periods, whichever is longer; then it
 // is fenced. The kernel updates a running thread's CPU time only at
 // scheduler ticks, so without SCHED_FIFO an overrun takes up to a tick
-// longer to tell. Fencing is procbridge's Segment.Failover: a new epoch
+// longer to tell. Fencing is procbridge's promotion, as in Group.Switch: a new epoch
 // makes the primary's commits void, the spare wakes and takes over as
 // above, and the old primary is killed. procbridge's group then starts a
 // replacement spare, off the hot path.

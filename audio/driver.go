@@ -12,6 +12,7 @@ import (
 	"github.com/understudy/understudy/audio/internal/bus"
 	"github.com/understudy/understudy/audio/internal/clock"
 	"github.com/understudy/understudy/internal/hang"
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
 )
@@ -273,7 +274,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			wakeHost(d.hosts[h], C, now)
 		}
 		missed := false
-		early := 0
+		gate := wakeGate{budget: d.wakeBudget()}
 		for {
 			seen := atomic.LoadUint32(driverWord)
 			d.serving()
@@ -289,18 +290,13 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 				d.miss(C)
 			}
 			wake := d.next(C, now, deadline, missed)
-			if early < d.wakeBudget() {
+			if futex, storm := gate.next(); futex {
 				if !linux.FutexWaitUntil(driverWord, seen, wake) {
-					early++
+					gate.woken()
 					d.s.wakes++
 				}
 			} else {
-				// The word is any node's to write and to wake: one that
-				// kept doing so would have the driver, the engine's
-				// highest thread, spin. Past the cycle's budget of early
-				// wakes, it looks a fraction of a period at a time.
-				if early == d.wakeBudget() {
-					early++
+				if storm {
 					d.s.storms++
 				}
 				linux.SleepUntil(min(wake, now+d.nap()))
@@ -358,9 +354,7 @@ func (d *driver) wakeBudget() int { return 2*len(d.e.t.terminals) + 16 }
 // nap is how long the driver sleeps between looks once a cycle's early
 // wakes passed their budget: an eighth of a period, at most a watchdog
 // window, at least 50 µs.
-func (d *driver) nap() int64 {
-	return max(min(d.window, d.period/8), int64(50*time.Microsecond))
-}
+func (d *driver) nap() int64 { return napFor(d.window, d.period) }
 
 // serving notes, for each host, the lane its segment names primary now.
 // A block counts only from a lane that served its host during the cycle:
@@ -431,14 +425,7 @@ func (d *driver) cause(h int) string {
 // one that served its host during the cycle (serving), whose last cycle
 // published is exactly C. Any other value is ignored.
 func (d *driver) done(i int, C uint64) (int, bool) {
-	n := d.nodes[i]
-	served := d.served[d.e.t.hostOf[i]]
-	for l := range d.e.lanes {
-		if served&(1<<l) != 0 && atomic.LoadUint64(n.Lane(l).Done()) == C {
-			return l, true
-		}
-	}
-	return -1, false
+	return doneLane(d.nodes[i], d.served[d.e.t.hostOf[i]], C)
 }
 
 // complete reports whether every node has published block C in a lane
@@ -505,10 +492,11 @@ func (d *driver) graphAsks(h int, C uint64) bool {
 // as the block's start, so that no node can put its own watchdog off.
 func (d *driver) wokeAt(h int, now int64) int64 {
 	w := atomic.LoadInt64(d.hosts[h].WakeAt())
-	if w < d.start || w > now && w > mono.Now() {
-		w = d.start
+	clock := now
+	if w > now {
+		clock = mono.Now() // read only when the claim is past now
 	}
-	return max(w, d.fenceAt[h])
+	return max(wakeClaim(w, d.start, now, clock), d.fenceAt[h])
 }
 
 // due returns when the watchdog looks at host h next, woken (or last
@@ -662,7 +650,7 @@ func (d *driver) fence(i int, C uint64, now int64) {
 	to := bits.TrailingZeros32(mask)
 	old := r.g.Primary()
 	at := mono.Now()
-	if _, _, err := seg.Failover(from, to); err != nil {
+	if _, _, err := hooks.Promote(seg, from, to); err != nil {
 		return
 	}
 	r.spareMask.And(^uint32(1 << to))
@@ -681,7 +669,8 @@ func (d *driver) lastFinish(C uint64, end int64) int64 {
 	var last int64
 	for i, n := range d.nodes {
 		if l, ok := d.done(i, C); ok {
-			last = max(last, min(atomic.LoadInt64(n.Lane(l).FinishAt()), end))
+			_, fin, _ := blockTimes(n.Lane(l), d.start, end)
+			last = max(last, fin)
 		}
 	}
 	return last
@@ -694,8 +683,9 @@ func (d *driver) miss(C uint64) {
 	if d.cause(-1) == causeStall {
 		d.s.missingStall++
 	}
+	now := mono.Now()
 	for i, n := range d.nodes {
-		if l, ok := d.done(i, C); !ok || atomic.LoadInt64(n.Lane(l).FinishAt()) > d.deadline {
+		if l, ok := d.done(i, C); !ok || lateFinish(n.Lane(l), d.start, now, d.deadline) {
 			ns := &d.s.nodes[i]
 			ns.missing++
 			cause := d.cause(d.e.t.hostOf[i])
@@ -727,17 +717,17 @@ func (d *driver) account(C uint64, start, deadline, end int64) {
 		if !ok {
 			continue // complete says every node is done; never index lane -1
 		}
-		r := n.Lane(l)
-		fin := min(atomic.LoadInt64(r.FinishAt()), end)
+		st, fin, began := blockTimes(n.Lane(l), start, end)
 		ns.cycles++
 		rel := fin - deadline
 		if !ns.seen || rel > ns.worst {
 			ns.worst = rel
 		}
 		ns.seen = true
-		// A block is started after the cycle is: a start before it is a
-		// lane's stale stamp, not this block's.
-		if st := atomic.LoadInt64(r.StartAt()); st >= start {
+		// A block is started after the cycle is, and before it is
+		// published: any other start is a lane's stale stamp, not this
+		// block's.
+		if began {
 			ns.worstCompute = max(ns.worstCompute, fin-st)
 			if d.e.live != nil {
 				d.e.live.observe(i, fin-st)
@@ -757,22 +747,23 @@ func (d *driver) account(C uint64, start, deadline, end int64) {
 		}
 	}
 	for h := range d.hosts {
-		d.failover(h, C)
+		d.failover(h, C, end)
 	}
 	if late {
 		s.late++
 	}
 }
 
-// failover notices that host h has a new primary that published block C:
-// a spare that took over, or a node process restarted cold.
-func (d *driver) failover(h int, C uint64) {
+// failover notices that host h has a new primary that published block C
+// (the driver saw the cycle complete at end): a spare that took over, or a
+// node process restarted cold.
+func (d *driver) failover(h int, C uint64, end int64) {
 	s := d.s
 	t := d.e.t
 	run := d.e.hosts[h].Load()
 	epoch, lane := run.seg.Control()
 	if run != s.runs[h] {
-		d.restarted(h, C, run, epoch, lane)
+		d.restarted(h, C, end, run, epoch, lane)
 		return
 	}
 	if epoch == s.lastEpoch[h] {
@@ -787,18 +778,12 @@ func (d *driver) failover(h int, C uint64) {
 	run.spareMask.And(^uint32(1 << lane))
 	f := Failover{
 		Node: t.names[members[0]], Process: d.e.hostProcess(h), Cycle: C, Promotions: int(epoch - s.lastEpoch[h]),
-		FromLane: s.lastLane[h], ToLane: lane, Recovery: recoveredBefore,
+		FromLane: s.lastLane[h], ToLane: lane, Recovery: recoveryOf(r),
 	}
-	detected := atomic.LoadInt64(r.PromotedAt())
-	recovered := atomic.LoadInt64(d.nodes[last].Lane(lane).FinishAt())
-	switch atomic.LoadUint32(r.Recovered()) {
-	case bus.RecoveredCompute:
-		f.Recovery = recoveredCompute
-	case bus.RecoveredReuse:
-		f.Recovery = recoveredReuse
-	}
+	detected := claimedAt(atomic.LoadInt64(r.PromotedAt()), end)
+	recovered := claimedAt(atomic.LoadInt64(d.nodes[last].Lane(lane).FinishAt()), end)
 	node := members[0]
-	from := atomic.LoadInt64(d.hosts[h].WakeAt())
+	from := claimedAt(atomic.LoadInt64(d.hosts[h].WakeAt()), end)
 	if fe := s.fenced[h]; fe.at != 0 && fe.to == lane {
 		f.Watchdog, detected, from = true, fe.at, fe.woke
 		s.fenced[h] = fence{}
@@ -807,7 +792,7 @@ func (d *driver) failover(h int, C uint64) {
 		if a := s.armed[i]; a >= 0 && atomic.LoadUint32(d.nodes[i].FaultFired()) == 1 {
 			f.Node, node = t.names[i], i
 			f.Fault = s.armedFaults[a].Kind
-			struck := atomic.LoadInt64(d.nodes[i].FaultFiredAt())
+			struck := claimedAt(atomic.LoadInt64(d.nodes[i].FaultFiredAt()), end)
 			f.Struck, from = at(struck), struck
 			s.armed[i] = -1
 			break
@@ -839,7 +824,7 @@ func (d *driver) failover(h int, C uint64) {
 // the supervisor, once its primary has published block C (the engine
 // takes its group up when its spares are ready too; its primary may have
 // published a few blocks by then).
-func (d *driver) restarted(h int, C uint64, run *hostRun, epoch uint64, lane int) {
+func (d *driver) restarted(h int, C uint64, end int64, run *hostRun, epoch uint64, lane int) {
 	s := d.s
 	t := d.e.t
 	members := t.members[h]
@@ -854,9 +839,9 @@ func (d *driver) restarted(h int, C uint64, run *hostRun, epoch uint64, lane int
 	// the one after the state it began from are its.
 	hl := d.hosts[h].Lane(lane)
 	rs := Restarted{
-		Node: t.names[node], Process: d.e.hostProcess(h), Cycle: atomic.LoadUint64(hl.Adopted()) + 1, Incarnation: run.inc,
+		Node: t.names[node], Process: d.e.hostProcess(h), Cycle: adoptedCycle(hl, C), Incarnation: run.inc,
 	}
-	recovered, down := atomic.LoadInt64(hl.PromotedAt()), int64(0)
+	recovered, down := claimedAt(atomic.LoadInt64(hl.PromotedAt()), end), int64(0)
 	if x := old.down.Load(); x != nil {
 		rs.Exit, down = *x, old.downMono.Load()
 	}

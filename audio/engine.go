@@ -273,8 +273,8 @@ func newEngine(cfg Config) (*Engine, error) {
 
 // Validate reports every problem of c that Start rejects before it starts
 // anything, joined with errors.Join, each a *procbridge.SpecError that
-// names the field by its path from c and wraps ErrInvalidGraph,
-// ErrInvalidConfig or ErrPeriodTooShort: the graph's (as Graph.Validate
+// names the field by its path from c and wraps ErrInvalidGraph or
+// ErrInvalidConfig (a period too short is one): the graph's (as Graph.Validate
 // finds them, under "Graph.", such as Graph.Nodes[2].Kind), the sink's
 // (Sink[0].Port) and those of the other fields (Slack, Spares, Faults[1].Node,
 // ...). The checks that need the graph's kinds are made once the graph is
@@ -369,8 +369,8 @@ func (c *Config) resolve() (resolved, error) {
 			if c.Watchdog != 0 {
 				field, value = "Watchdog", c.Watchdog
 			}
-			bad(ErrPeriodTooShort, field, value,
-				"a block of %d frames at %d Hz lasts %v; with slack %d a block may take %v, but a graph %d processes deep needs %v "+
+			bad(ErrInvalidConfig, field, value,
+				"period too short for this driver: a block of %d frames at %d Hz lasts %v; with slack %d a block may take %v, but a graph %d processes deep needs %v "+
 					"(%d × %v per process + a %v watchdog + %v to fail over): raise BlockSize or Slack",
 				t.blockSize, t.rate, r.period, r.slack, budget, t.hostDepth, need, t.hostDepth, nodeHopBudget, r.watchdog, failoverBudget)
 		}

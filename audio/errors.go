@@ -16,12 +16,11 @@ var (
 	// node names, kinds and their parameters, edges, a cycle), or a [Kind]
 	// that cannot be registered, or is registered too late.
 	ErrInvalidGraph = errors.New("audio: invalid graph")
-	// ErrInvalidConfig reports a [Config] field that cannot work.
+	// ErrInvalidConfig reports a [Config] field that cannot work, among
+	// them a block period shorter than this driver can honour for the
+	// graph, the slack and the watchdog (the error says by how much: raise
+	// BlockSize or Slack).
 	ErrInvalidConfig = errors.New("audio: invalid engine config")
-	// ErrPeriodTooShort reports a block period shorter than this driver
-	// can honour for the graph, the slack and the watchdog; the error says
-	// by how much. Raise BlockSize or Slack.
-	ErrPeriodTooShort = errors.New("audio: period too short for this driver")
 	// ErrNodeDown reports a node process's primary that ended with no
 	// spare ready to take over. Its supervisor restarts it cold (Run goes
 	// on, with the blocks it misses reported) unless that exceeds the

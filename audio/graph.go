@@ -57,6 +57,15 @@ type Node struct {
 	// one process and b outside), directly or through other processes:
 	// a process computes its nodes in one go. Render ignores Process.
 	Process string
+	// Path is the executable that serves a node of kind "exec": a program
+	// built with the C node library (sdk/c/understudy_node.h) or any
+	// other that speaks the node protocol (docs/node-protocol.md). The
+	// engine runs it as the node's process, with its spares; Render runs
+	// it too, block by block, so the reference is its own output. Its
+	// ports, state size and parameters are what it declares. A relative
+	// path is taken from the working directory. Only with kind exec, and
+	// never with Process.
+	Path string
 }
 
 // A Port names one port of a node: an output port when it is an [Edge]'s
@@ -118,14 +127,13 @@ func (g *Graph) Outputs() []Port {
 	if _, err := g.check(); err != nil {
 		return nil
 	}
-	kinds := g.registry()
 	read := make(map[Port]bool, len(g.Edges))
 	for _, e := range g.Edges {
 		read[e.From] = true
 	}
 	var out []Port
 	for _, n := range g.Nodes {
-		p, err := kinds.build(n.Kind, g.Rate, n.Params)
+		p, err := g.buildNode(n, g.Rate)
 		if err != nil {
 			return nil
 		}
@@ -208,14 +216,14 @@ func (g *Graph) check() (succ [][]int, err error) {
 				bad(field+".Process", n.Process, "%s", err)
 			}
 		}
-		if _, ok := kinds.lookup(n.Kind); !ok {
+		if _, ok := kinds.lookup(n.Kind); !ok && n.Kind != execKind {
 			errs = append(errs, nodeErr(i, n, kinds.unknownKind(n.Kind)))
 			continue
 		}
 		if g.Rate < 1 {
 			continue // reported above; every node would repeat it
 		}
-		p, err := kinds.build(n.Kind, g.Rate, n.Params)
+		p, err := g.buildNode(n, g.Rate)
 		if err != nil {
 			errs = append(errs, nodeErr(i, n, err))
 			continue
@@ -373,6 +381,10 @@ func nodeErr(i int, n Node, err error) error {
 		field = fmt.Sprintf("Nodes[%d].Kind", i)
 	case "rate":
 		field = "Rate"
+	case "path":
+		field = fmt.Sprintf("Nodes[%d].Path", i)
+	case "process":
+		field = fmt.Sprintf("Nodes[%d].Process", i)
 	default:
 		field = fmt.Sprintf("Nodes[%d].Params[%q]", i, se.Field)
 	}
@@ -382,6 +394,18 @@ func nodeErr(i int, n Node, err error) error {
 		Reason: fmt.Sprintf("node %q (%s): %s", n.Name, n.Kind, se.Reason),
 		Err:    ErrInvalidGraph,
 	}
+}
+
+// buildNode returns node n's Processor at rate: built by its kind, or for
+// kind exec described by its executable.
+func (g *Graph) buildNode(n Node, rate int) (Processor, error) {
+	if n.Kind == execKind {
+		return buildExec(n, rate)
+	}
+	if n.Path != "" {
+		return nil, fieldErr(ErrInvalidGraph, "path", n.Path, "only a node of kind exec runs an executable (kind is %q)", n.Kind)
+	}
+	return g.registry().build(n.Kind, rate, n.Params)
 }
 
 // registry returns the kinds g's nodes name.

@@ -62,7 +62,7 @@ func TestGraphOutputs(t *testing.T) {
 
 // TestKinds: the kinds a node may name, this package's own among them.
 func TestKinds(t *testing.T) {
-	kinds := Kinds()
+	kinds := defaultKinds.names()
 	assert.True(t, slices.IsSorted(kinds))
 	for _, k := range []string{"bandpass", "delay", "gain", "highpass", "lowpass", "mixer", "peak", "sine", "testsignal"} {
 		assert.Contains(t, kinds, k)

@@ -67,6 +67,9 @@ func (r *registry) register(k Kind) error {
 	if err := checkName(k.Name); err != nil {
 		return fieldErr(ErrInvalidGraph, "Kind.Name", k.Name, "%s", err)
 	}
+	if k.Name == execKind {
+		return fieldErr(ErrInvalidGraph, "Kind.Name", k.Name, "reserved for nodes served by an executable (Node.Path)")
+	}
 	if k.New == nil {
 		return fieldErr(ErrInvalidGraph, "Kind.New", "nil", "kind %q has no constructor", k.Name)
 	}
@@ -232,9 +235,10 @@ var builtinNames = defaultKinds.names()
 
 // RegisterKind adds k to the kinds every Graph can name, beside this
 // package's own, so that graphs run by an [Engine] can use it. It fails,
-// wrapping [ErrInvalidGraph], when k's name is taken or not a valid name
-// (see [Node]), when New is nil, or when a parameter spec is unnamed,
-// repeated, has Min > Max or a Default out of bounds.
+// wrapping [ErrInvalidGraph], when k's name is taken, is exec (the kind of
+// nodes served by an executable, Node.Path) or is not a valid name (see
+// [Node]), when New is nil, or when a parameter spec is unnamed, repeated,
+// has Min > Max or a Default out of bounds.
 //
 // Call it while the program initialises: from an init function or a
 // package-level variable's initialiser, in a package the program links,
@@ -258,10 +262,6 @@ var builtinNames = defaultKinds.names()
 //		}
 //	}
 func RegisterKind(k Kind) error { return defaultKinds.register(k) }
-
-// Kinds returns the names of the kinds a Graph's nodes may name: this
-// package's own and those added with RegisterKind, sorted.
-func Kinds() []string { return defaultKinds.names() }
 
 // seal refuses further registrations: an engine is starting.
 func (r *registry) seal() {

@@ -1,12 +1,15 @@
 package audio
 
+import "fmt"
+
 // Render runs g for the given number of blocks in this process, node after
 // node in a topological order with no processes and no faults, and returns
 // the blocks of the sink ports interleaved (one channel per port, in the
 // order given). Fan-in sums in edge order, as an [Engine] does, so a
 // glitch-free engine run of the same graph is bit-identical to it: it is
-// the reference for [Compare].
-func Render(g *Graph, sink []Port, blocks int) ([]float32, error) {
+// the reference for [Compare]. A node of kind exec runs its executable
+// here too, as a child process fed block by block (Node.Path).
+func Render(g *Graph, sink []Port, blocks int) (_ []float32, err error) {
 	t, err := newTopology(g)
 	if err != nil {
 		return nil, err
@@ -17,6 +20,21 @@ func Render(g *Graph, sink []Port, blocks int) ([]float32, error) {
 	}
 	if blocks < 0 {
 		return nil, fieldErr(ErrInvalidGraph, "blocks", blocks, "must not be negative")
+	}
+	for i, p := range t.procs {
+		x, ok := p.(*execProc)
+		if !ok {
+			continue
+		}
+		if x.co, err = startCoproc(x); err != nil {
+			return nil, fmt.Errorf("audio: render: node %q: %w", t.names[i], err)
+		}
+		defer func() {
+			if cerr := x.co.close(); cerr != nil && err == nil {
+				err = fmt.Errorf("audio: render: node %q: %w", t.names[i], cerr)
+			}
+			x.co = nil
+		}()
 	}
 	bs := t.blockSize
 	states := make([][]byte, len(t.procs))

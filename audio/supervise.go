@@ -132,17 +132,21 @@ func (r *hostRun) pid(lane int) int {
 func (e *Engine) superviseSpec(graph string) supervision.Spec {
 	spec := supervision.Spec{Strategy: supervision.OneForOne, Intensity: e.intensity}
 	for i := range e.t.members {
+		p := &procbridge.Spec{
+			Name:       "audio-" + e.t.hostNames[i],
+			Worker:     nodeWorker,
+			Args:       []string{graph, fmt.Sprint(i), fmt.Sprint(e.lanes), fmt.Sprint(e.hostPriority(i)), fmt.Sprint(e.probeWarmUp)},
+			StateSize:  e.t.hostStateSize(i),
+			ExtraFiles: []*os.File{e.b.File()},
+			Stderr:     e.cfg.Stderr,
+			StopGrace:  500 * time.Millisecond,
+		}
+		if x, ok := e.t.procs[e.t.members[i][0]].(*execProc); ok {
+			p.Worker, p.Path, p.SDK, p.Args = "", x.path, true, e.execArgs(i, x)
+		}
 		spec.Children = append(spec.Children, supervision.ChildSpec{
-			Name: e.t.hostNames[i],
-			Process: &procbridge.Spec{
-				Name:       "audio-" + e.t.hostNames[i],
-				Worker:     nodeWorker,
-				Args:       []string{graph, fmt.Sprint(i), fmt.Sprint(e.lanes), fmt.Sprint(e.hostPriority(i)), fmt.Sprint(e.probeWarmUp)},
-				StateSize:  e.t.hostStateSize(i),
-				ExtraFiles: []*os.File{e.b.File()},
-				Stderr:     e.cfg.Stderr,
-				StopGrace:  500 * time.Millisecond,
-			},
+			Name:    e.t.hostNames[i],
+			Process: p,
 			Standby: e.lanes - 1,
 			Restart: supervision.Permanent,
 		})

@@ -52,11 +52,10 @@ func newTopology(g *Graph) (*topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	kinds := g.registry()
 	t := &topology{rate: g.Rate, blockSize: g.BlockSize}
 	index := make(map[string]int, len(g.Nodes))
 	for i, n := range g.Nodes {
-		p, err := kinds.build(n.Kind, g.Rate, n.Params)
+		p, err := g.buildNode(n, g.Rate)
 		if err != nil {
 			return nil, nodeErr(i, n, err) // Schedule checked already; unreachable
 		}
@@ -214,16 +213,18 @@ func mixInto(dst []float32, srcs [][]float32) {
 	}
 }
 
-// wireGraph is a Graph as passed to node processes (without Kinds).
+// wireGraph is a Graph as passed to node processes (without Kinds), with
+// what its exec nodes' executables said of themselves.
 type wireGraph struct {
 	Rate      int
 	BlockSize int
 	Nodes     []Node
 	Edges     []Edge
+	Exec      []*execEntry `json:",omitempty"`
 }
 
 func encodeGraph(g *Graph) (string, error) {
-	b, err := json.Marshal(wireGraph{Rate: g.Rate, BlockSize: g.BlockSize, Nodes: g.Nodes, Edges: g.Edges})
+	b, err := json.Marshal(wireGraph{Rate: g.Rate, BlockSize: g.BlockSize, Nodes: g.Nodes, Edges: g.Edges, Exec: execEntries(g)})
 	return string(b), err
 }
 
@@ -232,5 +233,6 @@ func decodeGraph(s string) (*Graph, error) {
 	if err := json.Unmarshal([]byte(s), &w); err != nil {
 		return nil, err
 	}
+	seedExec(w.Exec)
 	return &Graph{Rate: w.Rate, BlockSize: w.BlockSize, Nodes: w.Nodes, Edges: w.Edges}, nil
 }

@@ -22,8 +22,8 @@
 // child to its spare (a ChildProcess carrying a procbridge.Promoted). For
 // exits (ChildExited, and ChildStopped with its Exit for a process that
 // ended as asked), kind is the procbridge.ExitKind of the process's
-// exit ("signal", "code", "killed-hung", "killed-violation", "clean",
-// "stopped"), "not-ready" for a process that ended before it was ready,
+// exit ("signal", "code", "killed-hung", "killed-violation", "oom",
+// "clean", "stopped"), "not-ready" for a process that ended before it was ready,
 // "escalated" or "shutdown" for a nested supervisor. A failover is a
 // failure like any other: it counts as an exit of the primary, of the
 // kind its cause tells ("killed-hung", "killed-violation", the exit's own
@@ -298,7 +298,7 @@ func (m *Metrics) promoted(h supervision.Header, c *childState, p procbridge.Pro
 		case procbridge.Hung:
 			end = string(procbridge.ExitKilledHung)
 		case procbridge.Violated:
-			end = "killed-violation"
+			end = string(procbridge.ExitKilledViolation)
 		case procbridge.Exited:
 			end = string(pc.Exit.Kind)
 		}

@@ -26,3 +26,20 @@ func KeeperForTest() string {
 	defer containment.mu.Unlock()
 	return containment.keeper
 }
+
+// LimitGroupsForTest returns the directories of p's cgroup v1 groups.
+func LimitGroupsForTest(p *Process) []string {
+	var out []string
+	for _, g := range p.os.v1 {
+		out = append(out, g.Path)
+	}
+	return out
+}
+
+// HasWatchdogForTest reports whether p was started with a watchdog (it is
+// not, when watched in batch).
+func HasWatchdogForTest(p *Process) bool {
+	monitor.mu.Lock()
+	defer monitor.mu.Unlock()
+	return p.os.dog >= 0
+}

@@ -260,6 +260,9 @@ func (p *Process) endLeaf() {
 	}
 	leaf.Kill()
 	leaf.WaitEmpty(leafBound)
+	if leaf.OOMKills() > 0 {
+		p.oomKilled = true
+	}
 	leaf.RemoveAll()
 }
 

@@ -44,7 +44,13 @@
 // With Spec.Heartbeat, the worker's own loop calls worker.Beat, which also
 // re-arms the worker's watchdog, a timerfd handed down with the segment, to
 // expire shortly before its deadline. One monitor sleeps on every
-// watchdog, so while workers beat it does not wake at all. When one fires,
+// watchdog, so while workers beat it does not wake at all. A worker whose
+// Timeout leaves 250 ms or more after its Interval is watched in batch
+// instead: no watchdog; the monitor's own timer wakes at the earliest
+// deadline of all such workers, about once per Timeout-Interval however
+// many they are, and reads their heartbeats from memory, with no system
+// call for a healthy one (a thousand workers beating every 100 ms with a
+// 1 s timeout cost it about one wake a second). When one fires,
 // the monitor watches the worker's threads for the window (their state and
 // their CPU, exactly where perf events allow) and judges at the deadline:
 // a worker that was merely held up, waiting for a CPU or blocked in the
@@ -77,11 +83,27 @@
 // monitor's goroutine is not locked to its thread: it raises whichever
 // thread it runs on, and gives the one it leaves its scheduling back.)
 //
+// # Limits
+//
+// Spec.MemoryMax, CPUMax and PidsMax cap what a worker and its descendants
+// use together, through cgroups of the worker's own that it is in from its
+// first instruction. Each controller's caps go through cgroup v2 (into the
+// worker's leaf, in cgroup mode) when the controller can be enabled below
+// the domain, else through cgroup v1, in a group per worker per
+// controller below understudy.<pid> beside this process's own group: the
+// forker's thread enters the worker's v1 groups for the fork and leaves
+// them after, since a v1 group holds threads and a child starts in its
+// forking thread's. Where neither works, Start fails with an error
+// wrapping ErrNotSupported; `understudy check` says which this host gives.
+// When the worker ends, whatever is left in its groups is killed and the
+// groups removed. A worker killed by the OOM killer (the oom_kill count of
+// its memory group) ends with the kind ExitOOM.
+//
 // # Ending
 //
 // Every end is classified (Exit.Kind): a clean exit, an exit code, a signal
-// (and whether it dumped core), stopped by us, killed by us for a hang, or
-// never ready. Stop sends SIGTERM to the process group, waits the grace
+// (and whether it dumped core), killed by the OOM killer, stopped by us,
+// killed by us for a hang, or never ready. Stop sends SIGTERM to the process group, waits the grace
 // period, then SIGKILLs the group, so grandchildren go too; a worker that
 // dies on its own takes its group with it. Stop and Kill are idempotent and
 // safe to call concurrently.

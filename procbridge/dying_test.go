@@ -184,7 +184,7 @@ func TestNoDying(t *testing.T) {
 		require.NoError(t, err)
 		es := eventsOf(t, p)
 		assert.False(t, hasDying(es), "%v", es)
-		assert.Contains(t, []procbridge.ExitKind{procbridge.ExitStopped, "killed-violation"}, es[len(es)-1].(procbridge.Exited).Exit.Kind)
+		assert.Contains(t, []procbridge.ExitKind{procbridge.ExitStopped, procbridge.ExitKilledViolation}, es[len(es)-1].(procbridge.Exited).Exit.Kind)
 	})
 }
 

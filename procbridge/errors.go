@@ -79,7 +79,7 @@ func (e *ExitError) Unwrap() error {
 		return ErrHung
 	case ExitNotReady:
 		return ErrExitedBeforeReady
-	case exitKilledViolation:
+	case ExitKilledViolation:
 		if e.cause != nil {
 			return e.cause
 		}
@@ -139,8 +139,11 @@ const (
 	ExitStopped    ExitKind = "stopped"     // stopped by us (Stop or Kill), however it ended
 	ExitKilledHung ExitKind = "killed-hung" // killed by us because it hung
 	ExitNotReady   ExitKind = "not-ready"   // never became ready: died, refused its segment, or timed out
-	// A process killed by us because it broke the segment's protocol has
-	// the kind "killed-violation"; its error matches ErrBadSegment.
+	ExitOOM        ExitKind = "oom"         // killed by the kernel's OOM killer, past its MemoryMax
+	// ExitKilledViolation: killed by us because it broke the segment's
+	// protocol (a Violated event came first); its error matches
+	// ErrBadSegment and names the word and the value.
+	ExitKilledViolation ExitKind = "killed-violation"
 )
 
 // Exit is how a process ended. Code is the exit status when it exited (-1
@@ -174,7 +177,9 @@ func (e Exit) String() string {
 		return "hung, killed by us: " + how
 	case ExitNotReady:
 		return "never became ready: " + how
-	case exitKilledViolation:
+	case ExitOOM:
+		return "out of memory, killed by the OOM killer: " + how
+	case ExitKilledViolation:
 		return "broke the segment protocol, killed by us: " + how
 	}
 	return how

@@ -42,6 +42,8 @@ func TestEventLines(t *testing.T) {
 		{procbridge.Exit{Kind: procbridge.ExitStopped, Code: 0}, "stopped by us: exited 0"},
 		{procbridge.Exit{Kind: procbridge.ExitKilledHung, Code: -1, Signal: syscall.SIGKILL}, "hung, killed by us: killed by SIGKILL"},
 		{procbridge.Exit{Kind: procbridge.ExitNotReady, Code: 5}, "never became ready: exited 5"},
+		{procbridge.Exit{Kind: procbridge.ExitKilledViolation, Code: -1, Signal: syscall.SIGKILL},
+			"broke the segment protocol, killed by us: killed by SIGKILL"},
 	} {
 		assert.Equal(t, tc.want, tc.v.String(), "%T", tc.v)
 		assert.Equal(t, tc.want, fmt.Sprint(tc.v), "%T printed with %%v", tc.v)
@@ -57,5 +59,13 @@ func TestEventLines(t *testing.T) {
 		{&procbridge.SpecError{Field: "Worker", Reason: "required"}, "procbridge: bad spec: Worker: required"},
 	} {
 		assert.Equal(t, tc.want, tc.err.Error())
+	}
+	// Each kind of end we caused matches the sentinel of its cause.
+	for kind, want := range map[procbridge.ExitKind]error{
+		procbridge.ExitKilledHung:      procbridge.ErrHung,
+		procbridge.ExitKilledViolation: procbridge.ErrBadSegment,
+		procbridge.ExitNotReady:        procbridge.ErrExitedBeforeReady,
+	} {
+		assert.ErrorIs(t, &procbridge.ExitError{Name: "db", Pid: 4242, Exit: procbridge.Exit{Kind: kind}}, want, "%s", kind)
 	}
 }

@@ -22,26 +22,34 @@ import (
 // use goleak ignore procbridge.forkLoop.
 var forker struct {
 	once sync.Once
-	reqs chan func()
+	reqs chan func() bool
 }
 
-func forkLoop(reqs <-chan func()) {
+// A fork that leaves its thread unfit for more (a thread that could not
+// leave a worker's cgroup v1 groups, limits_linux.go) retires its forker:
+// the goroutine parks for good on its thread, which must still outlive the
+// children it forked, and a new forker takes its place.
+func forkLoop(reqs <-chan func() bool) {
 	runtime.LockOSThread() // never unlocked: the thread must outlive every child
 	for f := range reqs {
-		f()
+		if !f() {
+			go forkLoop(reqs)
+			select {}
+		}
 	}
 }
 
-// onForkThread runs f on a forker's thread and waits for it.
-func onForkThread(f func()) {
+// onForkThread runs f on a forker's thread and waits for it. f reports
+// whether the thread may fork again.
+func onForkThread(f func() bool) {
 	forker.once.Do(func() {
-		forker.reqs = make(chan func())
+		forker.reqs = make(chan func() bool)
 		for range max(runtime.GOMAXPROCS(0), 1) {
 			go forkLoop(forker.reqs)
 		}
 	})
 	done := make(chan struct{})
-	forker.reqs <- func() { f(); close(done) }
+	forker.reqs <- func() bool { defer close(done); return f() }
 	<-done
 }
 

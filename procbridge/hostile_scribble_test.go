@@ -717,12 +717,12 @@ func assertLegalExit(t *testing.T, x procbridge.Exited) {
 	switch x.Exit.Kind {
 	case procbridge.ExitClean, procbridge.ExitStopped:
 		assert.NoError(t, x.Err, "%v", x)
-	case procbridge.ExitCode, procbridge.ExitSignal, procbridge.ExitKilledHung, procbridge.ExitNotReady, "killed-violation":
+	case procbridge.ExitCode, procbridge.ExitSignal, procbridge.ExitKilledHung, procbridge.ExitNotReady, procbridge.ExitKilledViolation:
 		assert.Error(t, x.Err, "%v", x)
 	default:
 		t.Errorf("an end of no known kind: %v", x)
 	}
-	if x.Exit.Kind == "killed-violation" {
+	if x.Exit.Kind == procbridge.ExitKilledViolation {
 		assert.ErrorIs(t, x.Err, procbridge.ErrBadSegment)
 	}
 }

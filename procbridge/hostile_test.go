@@ -412,7 +412,7 @@ func TestHostileControlWordAlone(t *testing.T) {
 			assert.Contains(t, e.String(), "broke the segment protocol")
 			assert.Contains(t, e.String(), "control word")
 			x := exitedEvent(t, p)
-			assert.Equal(t, procbridge.ExitKind("killed-violation"), x.Exit.Kind)
+			assert.Equal(t, procbridge.ExitKilledViolation, x.Exit.Kind)
 			assert.True(t, hostileErr(x.Err), "%v", x.Err)
 			assert.Less(t, time.Since(start), 5*time.Second, "judged at its deadline, not never")
 		})
@@ -921,7 +921,7 @@ func TestHostileRing(t *testing.T) {
 	require.True(t, ok, "Violated before Exited")
 	assert.Contains(t, v.String(), "ring to the worker")
 	exit := exitedEvent(t, p)
-	assert.Equal(t, procbridge.ExitKind("killed-violation"), exit.Exit.Kind)
+	assert.Equal(t, procbridge.ExitKilledViolation, exit.Exit.Kind)
 	assert.ErrorIs(t, exit.Err, procbridge.ErrBadSegment)
 }
 
@@ -1250,7 +1250,7 @@ func TestHostileRingFailover(t *testing.T) {
 				require.IsType(t, procbridge.Violated{}, p.Cause)
 				assert.Equal(t, primary.Pid(), p.Cause.(procbridge.Violated).Pid)
 				assert.Contains(t, p.Cause.String(), "ring")
-				assert.Equal(t, procbridge.ExitKind("killed-violation"), exit.Kind)
+				assert.Equal(t, procbridge.ExitKilledViolation, exit.Kind)
 				t.Log(p.Cause)
 			}
 			// The new primary is not blamed and the ring works.

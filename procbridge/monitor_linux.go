@@ -28,6 +28,17 @@ import (
 // verdicts: the monitor re-arms the watchdog to the deadline it reads
 // whenever it fires, as a monitor that polls would.)
 //
+// Batch mode. A worker whose timeout leaves batchSlack or more after its
+// interval gets no watchdog: the monitor's own timer keeps its deadline,
+// set to the earliest deadline of all such workers, and each wake reads
+// every heartbeat from memory at once. Deadlines spread over one interval
+// lie between Timeout-Interval and Timeout ahead, so the monitor wakes
+// about once per Timeout-Interval, however many workers it watches, and
+// makes no system call for a healthy one. A watchdog saves wakes only when
+// that slack is short; its upkeep is a system call per worker at each
+// wake (the audit reads each watchdog, and the monitor re-arms each one
+// that moved), and one per beat in the worker.
+//
 // A worker near its deadline is suspect, not hung: on a loaded machine it
 // may simply be waiting for a CPU. The monitor watches its threads from
 // the lead before the deadline (hangState, threadProbe: their state, their
@@ -42,6 +53,14 @@ var monitor hangMonitor
 // noWatchdog, set by tests and benchmarks, starts workers without a
 // watchdog, so the monitor keeps their deadlines on its own timer.
 var noWatchdog atomic.Bool
+
+// batchSlack is the least Timeout-Interval of a worker watched in batch:
+// at most four wakes a second for every such worker together.
+const batchSlack = 250 * time.Millisecond
+
+// batched reports whether a worker with heartbeat hb is watched in batch,
+// without a watchdog.
+func batched(hb Heartbeat) bool { return hb.Timeout-hb.Interval >= batchSlack }
 
 // monitorWakeDelay, set by tests, delays the monitor after each wake (ns),
 // so that a worker's re-arm of its watchdog always lands between the wake

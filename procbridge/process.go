@@ -49,6 +49,7 @@ type Process struct {
 	readyMono atomic.Int64
 	dropped   atomic.Uint64
 	violation atomic.Pointer[violationError] // why it was killed, for reasonViolation
+	oomKilled bool                           // the OOM killer ended a process of its cgroups (set before classify)
 
 	mu        sync.Mutex // guards signalling against reaping
 	reaped    bool
@@ -142,13 +143,33 @@ func (p *Process) final() *laneFinal {
 // never beat), or 0 before the process is ready.
 func (p *Process) HeartbeatAge() time.Duration {
 	_, at := p.heartbeat()
-	if at == 0 {
-		at = p.readyMono.Load()
+	return beatAge(at, p.readyMono.Load(), mono.Now())
+}
+
+// beatProgress returns the monitor's new mark of progress when the worker
+// beat since its last look (at progress), looking at now: the time the
+// worker stamped on its beat, trusted only when it is plausible (after
+// the last progress, not after now), else now. It lies in (progress, now]
+// whenever progress < now.
+func beatProgress(at, progress, now int64) int64 {
+	if at > progress && at <= now {
+		return at
 	}
-	if at == 0 {
+	return now
+}
+
+// beatAge returns the age at now of a beat the worker stamped at, for a
+// worker ready since ready (0: not yet, and the age is 0). The stamp is
+// the worker's to write: one before it was ready or after now is not a
+// beat it made, and the age runs from ready, so it lies in [0, now-ready].
+func beatAge(at, ready, now int64) time.Duration {
+	if ready <= 0 || now < ready {
 		return 0
 	}
-	return time.Duration(mono.Now() - at)
+	if at < ready || at > now {
+		at = ready
+	}
+	return time.Duration(now - at)
 }
 
 // Segment returns the segment the process serves (its own, or its group's)
@@ -218,9 +239,12 @@ func (p *Process) classify(code int, sig int, core bool, ns int64, readySeen boo
 	case reasonNotReady:
 		e.Kind = ExitNotReady
 	case reasonViolation:
-		e.Kind = exitKilledViolation
+		e.Kind = ExitKilledViolation
 	default:
 		switch {
+		case sig == int(sigKill) && p.oomKilled:
+			// Before it was ready too: the cause is what a reader needs.
+			e.Kind = ExitOOM
 		case !readySeen:
 			e.Kind = ExitNotReady
 		case sig != 0:

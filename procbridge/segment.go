@@ -150,14 +150,16 @@ func (s *Segment) controlCorrupt() (seen uint64, corrupt bool) {
 	return seen, shm.Reconcile(s.ctl.Load(), seen, s.cfg.Lanes) == shm.ControlCorrupt
 }
 
-// Failover fences the primary on lane from and makes lane to the primary
+// promote fences the primary on lane from and makes lane to the primary
 // under a new epoch, then wakes the process parked in lane to. If another
 // promoter got there first (a spare the kernel woke when the primary died),
 // it changes nothing. It returns the epoch and lane that are primary now.
 // A control word that no promotion leaves (some process of the segment
 // wrote it) is overwritten with the promotion, and the error, wrapping
-// ErrBadSegment, says what it held.
-func (s *Segment) Failover(from, to int) (epoch uint64, lane int, err error) {
+// ErrBadSegment, says what it held. A group promotes through Switch; the
+// audio engine's driver, which keeps its own spares, through
+// internal/hooks.Promote.
+func (s *Segment) promote(from, to int) (epoch uint64, lane int, err error) {
 	ringErr := s.soundRings(true)
 	epoch, lane, _, err = s.failover(from, to)
 	if errors.Is(err, errControlCorrupt) {
@@ -184,7 +186,7 @@ func (e *controlError) Error() string {
 
 func (e *controlError) Unwrap() error { return errControlCorrupt }
 
-// failover is Failover, also saying whether this call made the promotion.
+// failover is promote, also saying whether this call made the promotion.
 // It never loops on the word: one compare-and-swap against the copy, and a
 // word that is neither the copy nor a spare's promotion is overwritten.
 func (s *Segment) failover(from, to int) (epoch uint64, lane int, won bool, err error) {

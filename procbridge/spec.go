@@ -3,16 +3,17 @@ package procbridge
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
 	"time"
 
+	"github.com/understudy/understudy/internal/hooks"
+	"github.com/understudy/understudy/internal/limits"
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/internal/registry"
 )
-
-// DefaultStopGrace is the grace period of a Spec whose StopGrace is zero.
-const DefaultStopGrace = 5 * time.Second
 
 // defaultReadyTimeout is the ready timeout of a Spec whose ReadyTimeout is
 // zero.
@@ -71,7 +72,7 @@ type Spec struct {
 	Heartbeat Heartbeat
 
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL.
-	// Zero means DefaultStopGrace.
+	// Zero means 5 s.
 	StopGrace time.Duration
 
 	// StateSize is the size in bytes of each of the segment's two state
@@ -80,6 +81,24 @@ type Spec struct {
 	// RingSize is the size in bytes (a power of two) of each command ring.
 	// Zero: no rings.
 	RingSize int
+
+	// MemoryMax, CPUMax and PidsMax limit what the worker and every
+	// process it starts may use together, through a cgroup of the
+	// worker's own (see the package doc: cgroup v2 where its controllers
+	// can be had, else cgroup v1; Start fails with an error wrapping
+	// ErrNotSupported where neither can). Zero: no limit.
+	//
+	// MemoryMax is in bytes, swap included, at least 1 MiB: past it the
+	// kernel's OOM killer ends one of the processes, and a worker it ends
+	// exits with the kind ExitOOM.
+	MemoryMax int64
+	// CPUMax is in CPUs' worth of time, from 0.01 up: 0.5 lets them run
+	// 50 ms of every 100 ms, 2 two CPUs' worth; past it they wait for the
+	// next period.
+	CPUMax float64
+	// PidsMax caps their tasks, processes and threads alike (a Go worker
+	// runs several threads): a fork or thread past it fails (EAGAIN).
+	PidsMax int
 
 	// ExtraFiles are handed to the worker as descriptors 6, 7, …
 	// (worker.ExtraFile(i) in the SDK), like os/exec's ExtraFiles: shared
@@ -138,8 +157,19 @@ var (
 // (and counted) rather than the worker blocked.
 func ToWriter(w io.Writer) Output { return Output{kind: outputWriter, w: w} }
 
-// Writer returns the writer of an Output made by ToWriter, else nil.
-func (o Output) Writer() io.Writer { return o.w }
+func init() {
+	// The file format and the runner read the writer back (an output file
+	// they declared); nothing else needs it.
+	hooks.SetOutputWriter(func(output any) io.Writer {
+		if o, ok := output.(Output); ok {
+			return o.w
+		}
+		return nil
+	})
+	hooks.SetPromote(func(seg any, from, to int) (uint64, int, error) {
+		return seg.(*Segment).promote(from, to)
+	})
+}
 
 // watchMode chooses how a death is noticed.
 type watchMode int
@@ -195,7 +225,7 @@ func (s *Spec) readyTimeout() time.Duration {
 
 func (s *Spec) stopGrace() time.Duration {
 	if s.StopGrace == 0 {
-		return DefaultStopGrace
+		return limits.DefaultStopGrace
 	}
 	return s.StopGrace
 }
@@ -242,6 +272,9 @@ func (s *Spec) Validate() error {
 	}
 	if s.RingSize < 0 || s.RingSize > maxRingSize || s.RingSize&(s.RingSize-1) != 0 {
 		return bad("RingSize", s.RingSize, fmt.Sprintf("want 0 or a power of two up to %d", maxRingSize))
+	}
+	if err := s.validateLimits(); err != nil {
+		return err
 	}
 	for _, o := range []struct {
 		field string
@@ -298,4 +331,31 @@ func lookPath(p string) (string, error) {
 		return "", fmt.Errorf("not an executable file")
 	}
 	return path, nil
+}
+
+// The bounds of the limits (Spec.MemoryMax, CPUMax, PidsMax).
+const (
+	minMemoryMax = 1 << 20 // below it no program gets to run
+	minCPUMax    = 0.01    // the kernel's smallest quota, 1 ms of each 100 ms
+	maxCPUMax    = 1 << 20
+)
+
+func (s *Spec) validateLimits() error {
+	bad := func(field string, value any, why string) error {
+		return &SpecError{Field: field, Value: fmt.Sprint(value), Reason: why}
+	}
+	switch {
+	case s.MemoryMax < 0 || s.MemoryMax > 0 && s.MemoryMax < minMemoryMax:
+		return bad("MemoryMax", s.MemoryMax, "want 0 (no limit) or at least 1 MiB (1048576 bytes)")
+	case math.IsNaN(s.CPUMax) || s.CPUMax < 0 || s.CPUMax > 0 && s.CPUMax < minCPUMax || s.CPUMax > maxCPUMax:
+		return bad("CPUMax", s.CPUMax, fmt.Sprintf("want 0 (no limit) or CPUs from %v to %v, such as 0.5", minCPUMax, maxCPUMax))
+	case s.PidsMax < 0:
+		return bad("PidsMax", s.PidsMax, "want 0 (no limit) or a number of tasks")
+	}
+	return nil
+}
+
+// limits returns the spec's limits for internal/linux.
+func (s *Spec) limits() linux.Limits {
+	return linux.Limits{MemoryMax: s.MemoryMax, CPUMax: s.CPUMax, PidsMax: s.PidsMax}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
@@ -204,7 +205,7 @@ func TestFencedPrimaryCannotChangeState(t *testing.T) {
 	seg, primary, spare := startPair(t)
 
 	require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGSTOP))
-	epoch, lane, err := seg.Failover(0, 1)
+	epoch, lane, err := hooks.Promote(seg, 0, 1)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), epoch)
 	assert.Equal(t, 1, lane)

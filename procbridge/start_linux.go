@@ -35,13 +35,14 @@ func signalOf(sig int) syscall.Signal { return syscall.Signal(sig) }
 
 // osProcess holds the Linux handles of a process.
 type osProcess struct {
-	pidfd    *os.File      // nil in sentinel mode
-	sentinel *os.File      // read end, in sentinel mode
-	nudge    chan struct{} // the bridge signalled it (sentinel mode)
-	dog      int           // the heartbeat watchdog timerfd, or -1; the monitor's once started
-	reaped   bool          // the monitor will not watch it (set under monitor.mu)
-	leaf     linux.Cgroup  // its cgroup, in cgroup mode (contain_linux.go)
-	gone     chan struct{} // closed once it is reaped (reap_linux.go)
+	pidfd    *os.File        // nil in sentinel mode
+	sentinel *os.File        // read end, in sentinel mode
+	nudge    chan struct{}   // the bridge signalled it (sentinel mode)
+	dog      int             // the heartbeat watchdog timerfd, or -1; the monitor's once started
+	reaped   bool            // the monitor will not watch it (set under monitor.mu)
+	leaf     linux.Cgroup    // its cgroup, in cgroup mode (contain_linux.go)
+	v1       []linux.V1Group // its cgroup v1 groups, for limits (limits_linux.go)
+	gone     chan struct{}   // closed once it is reaped (reap_linux.go)
 }
 
 // start is Start with the options of a group's member or a test.
@@ -116,6 +117,9 @@ func start(ctx context.Context, spec Spec, o startOptions) (*Process, error) {
 // spawn forks and execs the child and starts the bridge's goroutines.
 func (p *Process) spawn(mode watchMode) error {
 	spec := &p.spec
+	if err := p.limitsSupported(); err != nil {
+		return err
+	}
 	var path string
 	argv0 := spec.Path
 	if spec.Worker != "" {
@@ -237,10 +241,10 @@ func (p *Process) spawn(mode watchMode) error {
 
 	// The watchdog: a timerfd the worker re-arms as it beats, so the hang
 	// monitor sleeps until a worker misses its deadline rather than waking
-	// to look at healthy ones. For a child that speaks sd_notify the
+	// to look at healthy ones. A worker watched in batch has none. For a child that speaks sd_notify the
 	// bridge re-arms it on each WATCHDOG=1, and the child never sees it.
 	p.os.dog = -1
-	if spec.Heartbeat.Interval > 0 && (spec.usesSDK() || spec.Notify) && !noWatchdog.Load() {
+	if spec.Heartbeat.Interval > 0 && (spec.usesSDK() || spec.Notify) && !noWatchdog.Load() && !batched(spec.Heartbeat) {
 		if fd, err := linux.NewTimer(); err == nil {
 			p.os.dog = fd
 			if spec.usesSDK() {
@@ -258,11 +262,19 @@ func (p *Process) spawn(mode watchMode) error {
 	leafFd := p.enterLeaf(sys, &env)
 	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys}
 	var pid int
-	onForkThread(func() {
-		p.spawnMono = mono.Now()
-		pid, err = syscall.ForkExec(path, argv, attr)
-	})
+	if err = p.makeLimits(); err == nil {
+		onForkThread(func() bool {
+			if err = p.enterLimits(); err == nil {
+				p.spawnMono = mono.Now()
+				pid, err = syscall.ForkExec(path, argv, attr)
+			}
+			return p.leaveLimits(err == nil)
+		})
+	}
 	p.forked(pid, leafFd, err)
+	if err != nil {
+		p.endLimits()
+	}
 	p.pid = pid
 	p.notifyForked(err == nil)
 	if err != nil {
@@ -284,6 +296,7 @@ func (p *Process) spawn(mode watchMode) error {
 			var ws unix.WaitStatus
 			unix.Wait4(pid, &ws, 0, nil)
 			p.endLeaf()
+			p.endLimits()
 			p.closeOutputs()
 			p.closeDog()
 			return fmt.Errorf("no pidfd for pid %d: %w", pid, ErrNotSupported)
@@ -506,7 +519,8 @@ func (p *Process) watch() {
 	// The leader is a zombie: its pid still names the group, so the group
 	// can be killed safely, grandchildren included.
 	unix.Kill(-p.pid, unix.SIGKILL)
-	p.endLeaf() // and whatever of its descendants left the group
+	p.endLeaf()   // and whatever of its descendants left the group
+	p.endLimits() // its v1 groups, and whether the OOM killer struck
 	// Its status, read without reaping it: the reap (the kernel flushes
 	// the process's /proc entries, tens of milliseconds on a loaded
 	// machine) is left to the reaper, off the path of Exited and so of a
@@ -539,7 +553,7 @@ func (p *Process) watch() {
 	p.atEnd.mark = p.lane.Mark()
 	p.exit = p.classify(code, sig, core, seen, readySeen)
 	p.err = p.exit.err(p.name, p.pid)
-	if xe, ok := p.err.(*ExitError); ok && p.exit.Kind == exitKilledViolation {
+	if xe, ok := p.err.(*ExitError); ok && p.exit.Kind == ExitKilledViolation {
 		if v := p.violation.Load(); v != nil {
 			xe.cause = v
 		}

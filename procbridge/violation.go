@@ -13,13 +13,8 @@ import (
 // that breaks the segment's protocol is a violation by the worker that
 // owns the word (for a word every member of a group shares, the primary):
 // the bridge reports it (Violated, then Exited with the kind
-// "killed-violation", whose error matches ErrBadSegment) and kills the
+// ExitKilledViolation, whose error matches ErrBadSegment) and kills the
 // worker, and its group fails over as from a hang.
-
-// exitKilledViolation is the ExitKind of a process killed because it broke
-// the segment's protocol. Its Exited error is an *ExitError that matches
-// ErrBadSegment and tells the word and the value.
-const exitKilledViolation ExitKind = "killed-violation"
 
 // violationError describes a worker that broke the segment's protocol.
 type violationError struct {
@@ -40,7 +35,7 @@ func (e *violationError) Unwrap() error { return ErrBadSegment }
 
 // Violated: the worker broke the segment's protocol (it wrote a value no
 // worker may write into a word the supervisor reads); it is being killed.
-// It comes before the process's Exited, whose kind is "killed-violation",
+// It comes before the process's Exited, whose kind is ExitKilledViolation,
 // as Hung does before "killed-hung", and is a group's Promoted.Cause when
 // the primary broke it. Err matches ErrBadSegment and names the word, what
 // it held and what the supervisor's own record allowed.

@@ -94,12 +94,7 @@ func (st *hangState) observe(now int64) bool {
 		return false
 	}
 	st.lastCount = count
-	// Trust the worker's own beat time only when it is plausible.
-	if at > st.progress && at <= now {
-		st.progress = at
-	} else {
-		st.progress = now
-	}
+	st.progress = beatProgress(at, st.progress, now)
 	st.clear()
 	return true
 }
@@ -173,7 +168,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	if st.p.segment.primaryLane() != st.p.lane.Index() {
 		// A parked spare does not beat; its clock starts when it is
 		// promoted, and whoever promotes it makes the monitor look
-		// (Segment.Failover), so its watchdog can sleep till then.
+		// (Segment.promote), so its watchdog can sleep till then.
 		st.progress, st.parked = now, true
 		st.clear()
 		if st.dog >= 0 {

@@ -56,6 +56,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -382,7 +383,7 @@ func TestFencing(t *testing.T) {
 		awaitCount(t, seg, 10)
 		require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGSTOP))
 		awaitStopped(t, primary.Pid())
-		_, lane, err := seg.Failover(0, 1)
+		_, lane, err := hooks.Promote(seg, 0, 1)
 		require.NoError(t, err)
 		require.Equal(t, 1, lane)
 		from := wordAfter(t, nextLine(t, spare), "start")

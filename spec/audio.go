@@ -28,7 +28,7 @@ const (
 
 var (
 	audioKeys       = []string{"rate", "block_size", "slack", "duration", "standby", "nodes", "edges", "output"}
-	audioNodeKeys   = []string{"name", "kind", "params", "process"}
+	audioNodeKeys   = []string{"name", "kind", "params", "process", "path"}
 	audioEdgeKeys   = []string{"from", "to"}
 	audioPortKeys   = []string{"node", "port"}
 	audioOutputKeys = []string{"path", "ports"}
@@ -226,7 +226,7 @@ func (d *decoder) audioError(err error, listed bool, g audio.Graph) *placed {
 		field, path = audioGo+".Sink", "audio.output"
 		msg, hint = "every output port feeds an edge: nothing is left to write", "list them: output: {path: out.wav, ports: [mix:0]}"
 	case strings.HasSuffix(se.Field, ".Kind") && strings.Contains(se.Reason, "not registered"):
-		msg, hint = fmt.Sprintf("unknown kind '%s'", value), suggest(value, audio.Kinds(), "known: ")
+		msg, hint = fmt.Sprintf("unknown kind '%s'", value), suggest(value, knownKinds(se.Reason), "known: ")
 	case strings.HasSuffix(se.Field, ".Node") && se.Reason == "no such node":
 		var names []string
 		for _, n := range g.Nodes {
@@ -254,7 +254,7 @@ func audioPath(field string) string {
 	}
 	field = strings.TrimPrefix(field, "Graph.")
 	r := strings.NewReplacer("Nodes", "nodes", "Edges", "edges", "Params", "params", "Kind", "kind", "Name", "name",
-		"From", "from", "To", "to", "Port", "port", "Node", "node", "Rate", "rate", "BlockSize", "block_size", "Process", "process",
+		"From", "from", "To", "to", "Port", "port", "Node", "node", "Rate", "rate", "BlockSize", "block_size", "Process", "process", "Path", "path",
 		"Slack", "slack", "Spares", "standby", "WAV", "output.path", "[\"", ".", "\"]", "")
 	return "audio." + r.Replace(field)
 }
@@ -274,6 +274,15 @@ func (d *decoder) audioNode(n *yaml.Node, path, goPath string) audio.Node {
 				d.fail(v, joinPath(path, "process"), "leave it out to run the node in a process of its own", "empty process")
 			}
 			node.Process = s
+		}
+	}
+	if v := m.get("path"); v != nil {
+		d.mark(goPath+".Path", v)
+		if s, ok := d.str(v, joinPath(path, "path")); ok {
+			if s == "" {
+				d.fail(v, joinPath(path, "path"), "the executable that serves a node of kind exec, such as path: ./biquad", "empty path")
+			}
+			node.Path = resolvePath(d.base, s)
 		}
 	}
 	if v := m.get("name"); v != nil {
@@ -475,4 +484,15 @@ func (d *decoder) audioOutput(n *yaml.Node, path string, cfg *audio.Config) {
 			}
 		}
 	}
+}
+
+// knownKinds returns the kinds a "not registered (known: a, b)" reason
+// from audio.Graph.Validate lists, for a suggestion.
+func knownKinds(reason string) []string {
+	_, list, ok := strings.Cut(reason, "(known: ")
+	list, _, _ = strings.Cut(list, ")")
+	if !ok || list == "none" {
+		return nil
+	}
+	return strings.Split(list, ", ")
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -29,7 +30,7 @@ var (
 	supervisorKeys = []string{"strategy", "intensity", "auto_shutdown", "backoff", "children", "template", "instances"}
 	fileKeys       = append([]string{"version", "name"}, append(slices.Clone(supervisorKeys), "audio")...)
 	processKeys    = []string{"command", "worker", "args", "env", "clear_env", "dir", "sdk", "notify", "notification_fd", "stdout", "stderr",
-		"ready_timeout", "heartbeat", "state_size", "ring_size", "standby"}
+		"ready_timeout", "heartbeat", "state_size", "ring_size", "memory_max", "cpu_max", "pids_max", "standby"}
 	childKeys     = append(append([]string{"name"}, processKeys...), "restart", "shutdown", "significant", "backoff", "supervisor")
 	intensityKeys = []string{"max_restarts", "period"}
 	backoffKeys   = []string{"initial", "max", "multiplier", "jitter", "reset_after"}
@@ -749,6 +750,7 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *supervisio
 			p.RingSize = int(min(n, 1<<62))
 		}
 	}
+	d.limits(m, p, key, goPath)
 	if v := m.get("standby"); v != nil {
 		d.mark(joinGo(childGo, "Standby"), v)
 		if n, ok := d.integer(v, key("standby")); ok {
@@ -760,6 +762,44 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *supervisio
 		}
 	}
 	return p
+}
+
+// limits reads memory_max (a size, 0 or at least 1MiB), cpu_max (a number
+// of CPUs, 0 or at least 0.01) and pids_max (a count of tasks).
+func (d *decoder) limits(m *fields, p *procbridge.Spec, key func(string) string, goPath string) {
+	if v := m.get("memory_max"); v != nil {
+		d.mark(joinGo(goPath, "MemoryMax"), v)
+		if n, ok := d.size(v, key("memory_max")); ok {
+			if n > 0 && n < 1<<20 {
+				d.fail(d.deref(v), key("memory_max"), "such as 256MiB; leave it out for no limit", "%s is below 1MiB: no program runs in that", formatSize(n))
+			}
+			p.MemoryMax = n
+		}
+	}
+	if v := m.get("cpu_max"); v != nil {
+		d.mark(joinGo(goPath, "CPUMax"), v)
+		if n := d.deref(v); n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && strings.HasSuffix(n.Value, "%") {
+			hint := "a number of CPUs, such as 0.5"
+			if f, err := strconv.ParseFloat(strings.TrimSuffix(n.Value, "%"), 64); err == nil && f > 0 {
+				hint = "write " + fmtFloat(f/100) + ": a number of CPUs"
+			}
+			d.fail(n, key("cpu_max"), hint, "%q: not a percentage", n.Value)
+		} else if f, ok := d.number(v, key("cpu_max")); ok {
+			if f != 0 && (f < 0.01 || f > 1<<20) {
+				d.fail(d.deref(v), key("cpu_max"), "a number of CPUs from 0.01, such as 0.5; leave it out for no limit", "%s is out of range", fmtFloat(f))
+			}
+			p.CPUMax = f
+		}
+	}
+	if v := m.get("pids_max"); v != nil {
+		d.mark(joinGo(goPath, "PidsMax"), v)
+		if n, ok := d.integer(v, key("pids_max")); ok {
+			if n < 0 {
+				d.fail(d.deref(v), key("pids_max"), "leave it out for no limit", "%d must not be negative", n)
+			}
+			p.PidsMax = int(max(min(n, 1<<40), -1<<40))
+		}
+	}
 }
 
 // command resolves an executable named in the file: a name without a
@@ -928,7 +968,7 @@ func (d *decoder) rotatedOutput(n *yaml.Node, path string) procbridge.Output {
 		return procbridge.Output{}
 	}
 	out := d.output(pv, joinPath(path, "path"))
-	fo, ok := out.Writer().(*fileOutput)
+	fo, ok := hooks.OutputWriter(out).(*fileOutput)
 	if !ok {
 		return procbridge.Output{} // output said why
 	}

@@ -650,6 +650,22 @@ t.yaml:5:3: template.supervisor: a simple_one_for_one template must be a process
   - {name: a, worker: wait, state_size: 1KiB, ring_size: 3KiB}
 `,
 			`t.yaml:2:58: children[0].ring_size: 3072: want 0 or a power of two up to 67108864`},
+		{`memory max small`, `children:
+  - {name: a, command: sleep, memory_max: 4KiB}
+`,
+			`t.yaml:2:43: children[0].memory_max: 4KiB is below 1MiB: no program runs in that (such as 256MiB; leave it out for no limit)`},
+		{`cpu max percentage`, `children:
+  - {name: a, command: sleep, cpu_max: "50%"}
+`,
+			`t.yaml:2:40: children[0].cpu_max: "50%": not a percentage (write 0.5: a number of CPUs)`},
+		{`cpu max range`, `children:
+  - {name: a, command: sleep, cpu_max: 0.001}
+`,
+			`t.yaml:2:40: children[0].cpu_max: 0.001 is out of range (a number of CPUs from 0.01, such as 0.5; leave it out for no limit)`},
+		{`pids max negative`, `children:
+  - {name: a, command: sleep, pids_max: -1}
+`,
+			`t.yaml:2:41: children[0].pids_max: -1 must not be negative (leave it out for no limit)`},
 		{`sup key in child`, `children:
   - {name: a, command: sleep, strategy: one_for_all}
 `,

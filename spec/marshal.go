@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/understudy/understudy/audio"
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -309,9 +310,9 @@ func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string)
 		case o.out == procbridge.Lines:
 			addKey(m, o.key, str("lines"))
 		default:
-			fo, ok := o.out.Writer().(*fileOutput)
+			fo, ok := hooks.OutputWriter(o.out).(*fileOutput)
 			if !ok || fo.Path == "" {
-				e.bad(goPath+"."+o.field, "a writer to a %T is not in the file format (only an output file a spec file declared)", o.out.Writer())
+				e.bad(goPath+"."+o.field, "a writer to a %T is not in the file format (only an output file a spec file declared)", hooks.OutputWriter(o.out))
 				continue
 			}
 			path := fo.Path
@@ -343,6 +344,15 @@ func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string)
 	}
 	if p.RingSize != 0 {
 		addKey(m, "ring_size", sizeNode(p.RingSize))
+	}
+	if p.MemoryMax != 0 {
+		addKey(m, "memory_max", sizeNode(int(p.MemoryMax)))
+	}
+	if p.CPUMax != 0 {
+		addKey(m, "cpu_max", floatNode(p.CPUMax))
+	}
+	if p.PidsMax != 0 {
+		addKey(m, "pids_max", intNode(p.PidsMax))
 	}
 	if n := c.Standby; n != 0 {
 		addKey(m, "standby", intNode(n))
@@ -384,6 +394,9 @@ func (e *encoder) audio(a *Audio) *yaml.Node {
 		addKey(nm, "kind", str(n.Kind))
 		if n.Process != "" {
 			addKey(nm, "process", str(n.Process))
+		}
+		if n.Path != "" {
+			addKey(nm, "path", str(n.Path))
 		}
 		if len(n.Params) > 0 {
 			pm := flowMap()

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -185,7 +186,7 @@ func (f *File) eachOutput(fn func(*fileOutput)) {
 	}
 	walkProcesses(f.Tree, "", func(_ string, _ *supervision.ChildSpec, p *procbridge.Spec) {
 		for _, o := range []procbridge.Output{p.Stdout, p.Stderr} {
-			if fo, ok := o.Writer().(*fileOutput); ok {
+			if fo, ok := hooks.OutputWriter(o).(*fileOutput); ok {
 				fn(fo)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -36,7 +37,7 @@ func (f *File) Preflight() error {
 				key, field string
 				out        procbridge.Output
 			}{{"stdout", "Stdout", p.Stdout}, {"stderr", "Stderr", p.Stderr}} {
-				if fo, ok := o.out.Writer().(*fileOutput); ok {
+				if fo, ok := hooks.OutputWriter(o.out).(*fileOutput); ok {
 					dir := filepath.Dir(fo.Path)
 					if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 						errs = append(errs, f.errorAt(field+".Process."+o.field, path+"."+o.key, "create it first", "no directory '%s' for the output file", dir))
@@ -104,12 +105,15 @@ func (f *File) filePath(field string) string {
 }
 
 // snake turns a Go field name into a key of the file: "ReadyTimeout" is
-// "ready_timeout", "SDK" "sdk"; an index ("Children[2]") keeps its brackets.
+// "ready_timeout", "SDK" "sdk", "CPUMax" "cpu_max"; an index
+// ("Children[2]") keeps its brackets.
 func snake(s string) string {
 	var b strings.Builder
+	isUpper := func(c byte) bool { return 'A' <= c && c <= 'Z' }
 	for i, r := range s {
 		upper := 'A' <= r && r <= 'Z'
-		if upper && i > 0 && !('A' <= rune(s[i-1]) && rune(s[i-1]) <= 'Z') && s[i-1] != '[' {
+		lowerNext := i+1 < len(s) && 'a' <= s[i+1] && s[i+1] <= 'z'
+		if upper && i > 0 && s[i-1] != '[' && (!isUpper(s[i-1]) || lowerNext) {
 			b.WriteByte('_')
 		}
 		if upper {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/understudy/understudy/audio"
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
@@ -43,6 +44,7 @@ func everySpec() supervision.Spec {
 				Process: &procbridge.Spec{
 					Worker: "wait", Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 100 * time.Millisecond},
 					StateSize: 4096, RingSize: 1 << 16,
+					MemoryMax: 256 << 20, CPUMax: 0.5, PidsMax: 64,
 					Stdout: spec.FileOutput("/tmp/cache.log"), Stderr: procbridge.Output{},
 				},
 				Standby:  2,
@@ -243,7 +245,7 @@ func TestFileOutput(t *testing.T) {
 
 	f, err := spec.Parse(filepath.Join(filepath.Dir(path), "t.yaml"), []byte("children: [{name: a, command: sleep, stdout: ./out.log}]"))
 	require.NoError(t, err)
-	_, err = f.Tree.Children[0].Process.Stdout.Writer().Write([]byte("appended\n"))
+	_, err = hooks.OutputWriter(f.Tree.Children[0].Process.Stdout).Write([]byte("appended\n"))
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	data, err = os.ReadFile(path)

@@ -89,10 +89,11 @@ type ChildExited struct {
 }
 
 // ChildProcess: something happened to one of the child's processes that
-// the child outlives or that precedes its ChildExited: a procbridge.Hung or
-// Dying of its process, and for a hot-standby child (ChildSpec.Standby) a
-// Promoted (a spare took over: the child did not restart, its Incarnation
-// stays), a SpareReady or a SpareDown of its group.
+// the child outlives or that precedes its ChildExited: a procbridge.Hung,
+// Violated or Dying of its process, and for a hot-standby child
+// (ChildSpec.Standby) a Promoted (a spare took over: the child did not
+// restart, its Incarnation stays), a SpareReady or a SpareDown of its
+// group.
 //
 // A Promoted is one of two things:
 //

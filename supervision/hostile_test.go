@@ -73,3 +73,31 @@ func TestHostileCrashRestartsTransient(t *testing.T) {
 	assert.ErrorAs(t, ex.Err, &xe)
 	next[supervision.ChildRestarting](t, rec, "root", "hot")
 }
+
+// TestHostileViolationReported: a child that breaks its segment's protocol
+// is reported for it (a ChildProcess carrying the procbridge.Violated),
+// then ends ExitKilledViolation with an error matching ErrBadSegment, and
+// a Permanent child is restarted after it.
+func TestHostileViolationReported(t *testing.T) {
+	spec := supervision.Spec{
+		Intensity: supervision.Intensity{MaxRestarts: 10, Period: time.Minute},
+		Children: []supervision.ChildSpec{{
+			Name: "bad",
+			Process: &procbridge.Spec{Worker: "violate-when-told",
+				Heartbeat: procbridge.Heartbeat{Interval: 10 * time.Millisecond, Timeout: 200 * time.Millisecond}},
+		}},
+	}
+	tree, rec := start(t, spec, supervision.Options{})
+	pid := childPid(t, tree.Root(), "bad")
+	require.NoError(t, syscall.Kill(pid, syscall.SIGUSR1))
+	v := nextProcess[procbridge.Violated](t, rec, "root", "bad")
+	assert.Equal(t, pid, v.Pid)
+	assert.ErrorIs(t, v.Err, procbridge.ErrBadSegment)
+	ex := next[supervision.ChildExited](t, rec, "root", "bad")
+	require.NotNil(t, ex.Exited)
+	assert.Equal(t, procbridge.ExitKilledViolation, ex.Exited.Exit.Kind, "%v", ex.Exited.Exit)
+	assert.Contains(t, ex.Exited.Exit.String(), "broke the segment protocol")
+	assert.ErrorIs(t, ex.Err, procbridge.ErrBadSegment)
+	next[supervision.ChildRestarting](t, rec, "root", "bad")
+	next[supervision.ChildReady](t, rec, "root", "bad")
+}

@@ -60,7 +60,7 @@ type ChildSpec struct {
 	// children must be stopped in order) or Infinity (a nested supervisor
 	// is waited for however long it takes; not for a process, whose stop
 	// is always bounded). Zero is OTP's default: the process spec's
-	// StopGrace (procbridge.DefaultStopGrace when that is zero) for a
+	// StopGrace (5 s when that is zero) for a
 	// process, Infinity for a supervisor.
 	Shutdown time.Duration
 	// Significant marks a child whose end may end the supervisor (see
@@ -261,7 +261,7 @@ func (c *ChildSpec) stopGrace() time.Duration {
 	case c.Process != nil && c.Process.StopGrace > 0:
 		return c.Process.StopGrace
 	}
-	return procbridge.DefaultStopGrace
+	return limits.DefaultStopGrace
 }
 
 // stopBound is how long the supervisor waits for the child to be gone

@@ -123,18 +123,20 @@ func benchStorm(b *testing.B, n int) {
 //	go test -run '^$' -bench 'Pool' -benchtime 100x -timeout 30m ./supervision/
 func BenchmarkPool(b *testing.B) {
 	for _, n := range []int{10, 1000} {
-		b.Run(strconv.Itoa(n), func(b *testing.B) { benchPool(b, n) })
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			benchPool(b, n, procbridge.Spec{Worker: "beat", Heartbeat: stormBeat, ReadyTimeout: time.Minute})
+		})
 	}
 }
 
-func benchPool(b *testing.B, n int) {
+func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 	ctx := context.Background()
 	spec := supervision.Spec{
 		Strategy:  supervision.SimpleOneForOne,
 		Intensity: supervision.Intensity{MaxRestarts: 1 << 30, Period: time.Second},
 		Children: []supervision.ChildSpec{{
 			Name:    "w",
-			Process: &procbridge.Spec{Worker: "beat", Heartbeat: stormBeat, ReadyTimeout: time.Minute},
+			Process: &worker,
 			Backoff: supervision.Backoff{Initial: -1},
 		}},
 	}

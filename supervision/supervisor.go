@@ -453,6 +453,8 @@ func (s *supervisor) onCurrent(ctx actor.Context, c *child, n actors.Notificatio
 	case *actors.ProcessHung:
 		c.lastErr, c.endSeen = m.Err, true
 		s.emit(ChildProcess{Header: s.header(c), Event: m.Hung})
+	case *actors.ProcessViolated:
+		s.emit(ChildProcess{Header: s.header(c), Event: m.Violated})
 	case *actors.ProcessExited:
 		c.endSeen = true
 		exit := m.Exit
@@ -541,6 +543,9 @@ func (s *supervisor) onPreviousEnd(c *child, n actors.Notification) {
 		return
 	case *actors.ProcessHung:
 		s.emit(ChildProcess{Header: h, Event: m.Hung})
+		return
+	case *actors.ProcessViolated:
+		s.emit(ChildProcess{Header: h, Event: m.Violated})
 		return
 	case *actors.ProcessExited:
 		exit := m.Exit

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/audio"
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
@@ -25,7 +26,8 @@ when they have no slash), the working directories, the directories of output
 files. If the file declares an audio graph, its kinds, parameters and ports
 are checked too. Prints the tree when all is well, and the containment this
 host gives: whether a worker's descendants end with it, and whether they all
-end when understudy itself is killed.
+end when understudy itself is killed; and which limits (memory_max, cpu_max,
+pids_max) this host can apply, and how.
 
 Flags:
   -q, --quiet   print problems only, not the tree
@@ -66,6 +68,7 @@ func checkCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: valid\n", f.Path)
 		printFile(stdout, f)
 		fmt.Fprintln(stdout, containmentLine())
+		fmt.Fprintln(stdout, limitsLine())
 	}
 	return exitOK
 }
@@ -280,7 +283,7 @@ func describeChild(c *supervision.ChildSpec) string {
 			case o.out == procbridge.Lines:
 				parts = append(parts, o.name+" lines")
 			default:
-				if path, ok := o.out.Writer().(fmt.Stringer); ok { // an output file (package spec)
+				if path, ok := hooks.OutputWriter(o.out).(fmt.Stringer); ok { // an output file (package spec)
 					parts = append(parts, o.name+" > "+path.String())
 				}
 			}

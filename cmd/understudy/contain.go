@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/understudy/understudy/internal/linux"
 )
@@ -37,4 +38,40 @@ func containmentLine() string {
 	return fmt.Sprintf("containment: cgroups (cgroup v2 at %s, %s; cgroups may be made %s; cgroup.kill and forking into a cgroup work): "+
 		"each worker runs in a cgroup of its own, and its descendants end with it, those that called setsid() too; "+
 		"if understudy is killed, even by SIGKILL, its keeper (understudy re-executed) ends every worker and descendant", mount, how, who)
+}
+
+// limitsLine says which limits of a child (memory_max, cpu_max, pids_max)
+// this host can apply, and through which cgroup version: what procbridge
+// decides at the first start that asks for one, found the same way.
+func limitsLine() string {
+	d, err := linux.MakeDomain("understudy.check." + strconv.Itoa(os.Getpid()))
+	if err != nil {
+		d = linux.Cgroup{}
+	} else {
+		defer d.RemoveAll()
+	}
+	plan := linux.PlanLimits(d)
+	keys := map[string]string{linux.CtlMemory: "memory_max", linux.CtlCPU: "cpu_max", linux.CtlPids: "pids_max"}
+	var have, lack []string
+	for _, ctl := range []string{linux.CtlMemory, linux.CtlCPU, linux.CtlPids} {
+		switch _, v1 := plan.V1[ctl]; {
+		case v1:
+			have = append(have, keys[ctl]+" through cgroup v1 ("+ctl+" controller)")
+		case plan.Why[ctl] != "":
+			lack = append(lack, keys[ctl]+" ("+ctl+" controller: "+plan.Why[ctl]+")")
+		default:
+			have = append(have, keys[ctl]+" through cgroup v2 ("+ctl+" controller)")
+		}
+	}
+	s := "limits: "
+	if len(have) > 0 {
+		s += strings.Join(have, ", ")
+	}
+	if len(lack) > 0 {
+		if len(have) > 0 {
+			s += "; "
+		}
+		s += "not applied here, a child that sets them fails to start: " + strings.Join(lack, ", ")
+	}
+	return s
 }

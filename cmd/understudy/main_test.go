@@ -318,10 +318,15 @@ audio:
 }
 
 // withoutContainment checks that check's output ends with the containment
-// line, which depends on the host, and returns the output without it.
+// and limits lines, which depend on the host, and returns the output
+// without them.
 func withoutContainment(t *testing.T, out string) string {
 	t.Helper()
 	i := strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")
+	require.Positive(t, i, out)
+	assert.Regexp(t, `^limits: (memory_max|cpu_max|pids_max|not applied here)`, out[i+1:])
+	out = out[:i+1]
+	i = strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")
 	require.Positive(t, i, out)
 	last := out[i+1:]
 	assert.Regexp(t, `^containment: (cgroups \(cgroup v2 at .*\): each worker runs in a cgroup of its own|process groups \(.*\): a worker's children in its process group end with it)`, last)

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/spec"
 	"github.com/understudy/understudy/supervision"
@@ -23,7 +24,7 @@ func reopenOnHangup(f *spec.File, log *slog.Logger) (stop func()) {
 	if f.Tree != nil {
 		eachProcess(f.Tree, func(p *procbridge.Spec) {
 			for _, o := range []procbridge.Output{p.Stdout, p.Stderr} {
-				if r, ok := o.Writer().(reopener); ok {
+				if r, ok := hooks.OutputWriter(o).(reopener); ok {
 					outs = append(outs, r)
 				}
 			}

@@ -9,7 +9,7 @@ import (
 )
 
 // Notification is what a ProcessActor tells its observer (Options.Observer):
-// one of *ProcessReady, *ProcessHung, *ProcessDying, *ProcessExited,
+// one of *ProcessReady, *ProcessHung, *ProcessViolated, *ProcessDying, *ProcessExited,
 // *ProcessStartFailed and *ProcessStopTimeout, and, for a hot-standby actor
 // (Options.Standby), *ProcessPromoted, *ProcessSpareReady and
 // *ProcessSpareDown: a closed set. Each wraps the procbridge event it
@@ -58,6 +58,14 @@ type ProcessReady struct {
 type ProcessHung struct {
 	Origin
 	procbridge.Hung
+}
+
+// ProcessViolated: the process broke its segment's protocol; it is being
+// killed, and a ProcessExited of the kind procbridge.ExitKilledViolation
+// follows.
+type ProcessViolated struct {
+	Origin
+	procbridge.Violated
 }
 
 // ProcessDying: the kernel has begun tearing the process down; a
@@ -127,6 +135,7 @@ type ProcessSpareDown struct {
 
 func (*ProcessReady) isNotification()       {}
 func (*ProcessHung) isNotification()        {}
+func (*ProcessViolated) isNotification()    {}
 func (*ProcessDying) isNotification()       {}
 func (*ProcessExited) isNotification()      {}
 func (*ProcessStartFailed) isNotification() {}
@@ -139,6 +148,7 @@ func (*ProcessSpareDown) isNotification()   {}
 // gone first).
 func (*ProcessReady) IgnoreDeadLetterLogging()       {}
 func (*ProcessHung) IgnoreDeadLetterLogging()        {}
+func (*ProcessViolated) IgnoreDeadLetterLogging()    {}
 func (*ProcessDying) IgnoreDeadLetterLogging()       {}
 func (*ProcessExited) IgnoreDeadLetterLogging()      {}
 func (*ProcessStartFailed) IgnoreDeadLetterLogging() {}

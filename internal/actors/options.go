@@ -31,7 +31,7 @@ type Options struct {
 
 	// Kill stops the process with SIGKILL at once (OTP's brutal_kill).
 	// Otherwise it gets SIGTERM, then SIGKILL after the spec's StopGrace
-	// (procbridge.DefaultStopGrace when zero).
+	// (5 s when zero).
 	Kill bool
 
 	// KillWait bounds the wait, after SIGKILL, for the process to be

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -28,7 +29,7 @@ func NewProps(spec procbridge.Spec, opts Options) (*actor.Props, *Restarter, err
 	}
 	cfg := &config{spec: spec, opts: opts, log: opts.logger()}
 	if cfg.spec.StopGrace == 0 {
-		cfg.spec.StopGrace = procbridge.DefaultStopGrace
+		cfg.spec.StopGrace = limits.DefaultStopGrace
 	}
 	cfg.name = spec.Name
 	switch {

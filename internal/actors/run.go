@@ -133,7 +133,7 @@ func (r *run) loop() {
 					continue
 				}
 				r.notifyEvent(p, nil, ev)
-			case procbridge.Dying:
+			case procbridge.Dying, procbridge.Violated:
 				r.notifyEvent(p, nil, ev) // the actor waits for Exited
 			default:
 				// The observer is sent the event last: the mailbox
@@ -165,6 +165,8 @@ func (r *run) notifyEvent(p *procbridge.Process, g *procbridge.Group, ev procbri
 		r.notify(&ProcessReady{Origin: r.origin, Ready: e, Process: p, Group: g})
 	case procbridge.Hung:
 		r.notify(&ProcessHung{Origin: r.origin, Hung: e})
+	case procbridge.Violated:
+		r.notify(&ProcessViolated{Origin: r.origin, Violated: e})
 	case procbridge.Dying:
 		r.notify(&ProcessDying{Origin: r.origin, Dying: e})
 	case procbridge.Exited:

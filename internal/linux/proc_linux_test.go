@@ -118,3 +118,40 @@ func TestGroupEnding(t *testing.T) {
 	}
 	assert.False(t, GroupEnding(os.Getpid(), gone), "a thread that exited alone")
 }
+
+// FuzzReadTask: the loop's thread a node process records in the audio
+// bus is any 32-bit value it likes; the driver reads it as a thread of the
+// process the group started. ReadTask of this process and such a value
+// never panics, and reports a thread only when the value is 0 (the
+// process itself) or one of the process's own threads: never a thread of
+// another process, whatever number it names.
+func FuzzReadTask(f *testing.F) {
+	self := os.Getpid()
+	f.Add(uint32(0))
+	f.Add(uint32(1))
+	f.Add(uint32(self))
+	f.Add(uint32(Gettid()))
+	f.Add(uint32(1 << 22))
+	f.Add(uint32(1<<31 - 1))
+	f.Add(uint32(1<<32 - 1))
+	f.Fuzz(func(t *testing.T, tid uint32) {
+		before := threads(self)
+		task, ok := ReadTask(self, int(tid))
+		if !ok {
+			return
+		}
+		if tid != 0 && !slices.Contains(before, int(tid)) && !slices.Contains(threads(self), int(tid)) {
+			t.Fatalf("thread %d read as one of process %d's, which has %v", tid, self, before)
+		}
+		if task.State == 0 {
+			t.Fatalf("thread %d read with no state", tid)
+		}
+	})
+}
+
+// threads lists process pid's threads.
+func threads(pid int) []int {
+	var tids []int
+	EachTask(pid, func(tid int) { tids = append(tids, tid) })
+	return tids
+}

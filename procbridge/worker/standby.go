@@ -69,10 +69,12 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		}
 	}()
 	me := w.lane.Index()
+	var looks parkBudget
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		looks.look(mono.Now())
 		e, active := w.seg.Control()
 		if active == me {
 			promoted = true
@@ -123,6 +125,34 @@ func (w *Worker) WaitActive(ctx context.Context) error {
 		} else {
 			linux.FutexWait(park, shm.ParkWaiting, 0)
 		}
+	}
+}
+
+// parkBudget bounds how often a parked spare looks at its words. Every
+// process of the segment can write and wake them (the park word, the
+// control word, the primary's robust word for the lane): one that kept
+// doing so would have the spare, raised above ordinary tasks while it
+// parks, go round its loop as fast as it is woken. An honest segment wakes
+// a spare a few times per parking (its promotion, a stale wake); past
+// parkLooks looks in a second, the spare looks once a parkNap.
+type parkBudget struct {
+	looks int
+	since int64 // when the second being counted began
+}
+
+const (
+	parkLooks = 64
+	parkNap   = time.Millisecond
+)
+
+// look counts a look at now, and naps first when the second's budget is
+// spent.
+func (b *parkBudget) look(now int64) {
+	if now-b.since >= int64(time.Second) {
+		b.since, b.looks = now, 0
+	}
+	if b.looks++; b.looks > parkLooks {
+		time.Sleep(parkNap)
 	}
 }
 

@@ -1,0 +1,60 @@
+//go:build linux
+
+package procbridge_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+)
+
+// batchBeat leaves 300 ms between interval and timeout: watched in batch.
+var batchBeat = procbridge.Heartbeat{Interval: 100 * time.Millisecond, Timeout: 400 * time.Millisecond}
+
+// TestBatchWatch: workers whose timeout leaves 250 ms or more after their
+// interval get no watchdog, and the monitor, keeping their deadlines on its
+// own timer, wakes about once per (timeout − interval) for all of them
+// together, not once per worker; a worker among them that stops beating is
+// still hung.
+func TestBatchWatch(t *testing.T) {
+	var ps []*procbridge.Process
+	for range 8 {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat", Heartbeat: batchBeat})
+		require.NoError(t, err)
+		t.Cleanup(func() { p.Kill(); <-p.Done() })
+		nextEvent(t, p) // Ready
+		assert.False(t, procbridge.HasWatchdogForTest(p), "a worker watched in batch has no watchdog")
+		ps = append(ps, p)
+	}
+	waitBeats(t, ps, 2)
+	before, t0 := procbridge.MonitorWakes(), time.Now()
+	waitBeats(t, ps, 15) // 1.5 s
+	wakes, took := procbridge.MonitorWakes()-before, time.Since(t0)
+	t.Logf("the monitor woke %d times in %v while 8 workers watched in batch beat 15 times each", wakes, took.Round(time.Millisecond))
+	// About one wake per 300 ms; a monitor that woke per worker would
+	// wake 8 times as often. Generous: one per 100 ms, and a few.
+	assert.LessOrEqual(t, wakes, int64(took/(100*time.Millisecond))+4)
+
+	fast, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat", Heartbeat: fastBeat})
+	require.NoError(t, err)
+	assert.True(t, procbridge.HasWatchdogForTest(fast), "a short slack keeps the watchdog")
+	fast.Kill()
+	<-fast.Done()
+
+	hung, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat-then-stall", Args: []string{"3", "sleep"}, Heartbeat: batchBeat})
+	require.NoError(t, err)
+	defer func() { hung.Kill(); <-hung.Done() }()
+	for {
+		e := nextEvent(t, hung)
+		if h, ok := e.(procbridge.Hung); ok {
+			assert.GreaterOrEqual(t, h.Err.Silence, batchBeat.Timeout, "%v", h)
+			break
+		}
+		_, exited := e.(procbridge.Exited)
+		require.False(t, exited, "ended before it was found hung: %v", e)
+	}
+}
