@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,7 +250,10 @@ func runUntil(t *testing.T, s *server) (*audio.Engine, <-chan error) {
 func TestServerGone(t *testing.T) {
 	s := startServer(t, 128)
 	_, done := runUntil(t, s)
-	require.NoError(t, s.cmd.Process.Kill())
+	// SIGTERM: jackd shuts its clients down and leaves JACK's registry
+	// clean (a SIGKILL leaves its entry, and enough of them refuse new
+	// servers).
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-done:
 		require.Error(t, err)

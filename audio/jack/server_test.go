@@ -44,7 +44,9 @@ func startServer(t testing.TB, frames int) *server {
 	if err != nil {
 		unavailable("no JACK server can be started: jackd is not installed (Debian: apt-get install jackd2)")
 	}
-	s := &server{name: fmt.Sprintf("understudy-test-%d-%d", os.Getpid(), servers.Add(1))}
+	// Names from a small fixed set: JACK's registry holds a few servers
+	// at most, and a name used again takes over its dead server's entry.
+	s := &server{name: fmt.Sprintf("understudy-jack-test-%d", servers.Add(1)%8)}
 	s.cmd = exec.Command(path, "-n", s.name, "-d", "dummy", "-r", "48000", "-p", strconv.Itoa(frames))
 	s.cmd.Env = append(os.Environ(), "JACK_NO_AUDIO_RESERVATION=1")
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log

@@ -34,7 +34,9 @@ func startJackd(t *testing.T, frames int) string {
 	if err != nil {
 		unavailable("jack_wait is not installed (Debian: apt-get install jackd2)")
 	}
-	name := fmt.Sprintf("understudy-play-%d", os.Getpid())
+	// A fixed name: JACK's registry holds a few servers at most, and a
+	// name used again takes over its dead server's entry.
+	name := "understudy-play-test"
 	var log bytes.Buffer
 	cmd := exec.Command(jackd, "-n", name, "-d", "dummy", "-r", "48000", "-p", fmt.Sprint(frames))
 	cmd.Env = append(os.Environ(), "JACK_NO_AUDIO_RESERVATION=1")
