@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/audio/internal/bus"
+	"github.com/understudy/understudy/audio/internal/clock"
 	"github.com/understudy/understudy/internal/hang"
 	"github.com/understudy/understudy/internal/hooks"
 	"github.com/understudy/understudy/internal/linux"
@@ -121,6 +122,7 @@ type driver struct {
 	midCycle bool  // sources woken, cycle not complete
 	s        *runStats
 	views    [][]float32 // per sink channel, this cycle's block
+	clk      clock.Clock // Config.Clock, or nil: the engine's own timer
 }
 
 // Run runs the given number of cycles (blocks), on the calling goroutine
@@ -157,6 +159,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		window:   min(max(int64(e.watchdog)/4, int64(100*time.Microsecond)), int64(2*time.Millisecond)),
 		s:        &e.stats,
 		views:    make([][]float32, len(e.sinks)),
+		clk:      e.cfg.Clock,
 	}
 	// The watchdog's verdict (internal/hang): windows of d.window, busy
 	// machine or not, a cap of silence of four watchdogs or the block's
@@ -184,7 +187,13 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		d.s.priorityDenied = true
 	}
 	start := time.Now()
+	if d.clk != nil {
+		d.clk.Begin(e.cycle + 1)
+	}
 	err := d.run(ctx, cycles)
+	if d.clk != nil {
+		d.clk.End(e.cycle)
+	}
 	if err != nil && d.midCycle {
 		e.broken = err
 	}
@@ -216,7 +225,19 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		clear(d.probeAt)
 		clear(d.credit)
 		d.stall = 0
-		if d.rt {
+		if d.clk != nil {
+			target, waited, err := d.tick(ctx, C)
+			if err != nil {
+				return err
+			}
+			start, deadline = mono.Now(), target+(1+d.slack)*d.period-d.clk.Margin()
+			if late := start - target; waited {
+				d.behind = ""
+				d.stalled(C, late)
+			} else if late <= d.window {
+				d.behind = ""
+			}
+		} else if d.rt {
 			target := t0 + int64(k)*d.period
 			slept := false
 			if mono.Now() < target {
@@ -304,6 +325,25 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 		d.midCycle = false
 	}
 	return nil
+}
+
+// tick waits for the clock's period that starts cycle C, looking at ctx
+// and at the supervisor every 20 ms, and returns when the period began and
+// whether the driver waited for it.
+func (d *driver) tick(ctx context.Context, C uint64) (int64, bool, error) {
+	for {
+		start, begun, waited, err := d.clk.Wait(C, mono.Now()+int64(20*time.Millisecond))
+		switch {
+		case err != nil:
+			return 0, false, fmt.Errorf("audio: engine: cycle %d: %w", C, err)
+		case begun:
+			return start, waited, nil
+		case ctx.Err() != nil:
+			return 0, false, context.Cause(ctx)
+		case d.e.gaveUp.Load():
+			return 0, false, d.e.gaveUpErr(ctx, C)
+		}
+	}
 }
 
 // wakeBudget is how many times in a cycle the driver's wait on its futex
@@ -890,6 +930,20 @@ func (d *driver) awaitSpare(ctx context.Context, i int) error {
 // record hands block C of the sink ports to the WAV writer, or silence
 // when the block missed its deadline.
 func (d *driver) record(ctx context.Context, C uint64, missed bool) {
+	if d.clk != nil && !missed {
+		ok := true
+		for c, s := range d.e.sinks {
+			l, done := d.done(s.node, C)
+			if !done {
+				ok = false
+				break
+			}
+			d.views[c] = d.nodes[s.node].Lane(l).Out(s.port)
+		}
+		if ok {
+			d.clk.Put(C, d.views)
+		}
+	}
 	slot := d.e.sink.slot(ctx, !d.rt)
 	if slot == nil {
 		return

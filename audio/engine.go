@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/audio/internal/bus"
+	"github.com/understudy/understudy/audio/internal/clock"
 	"github.com/understudy/understudy/internal/limits"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
@@ -70,6 +71,14 @@ type Config struct {
 	// the nodes go: renders and tests; no deadline applies, so no block is
 	// late or missing, and the watchdog still fences a node that hangs.
 	RealTime bool
+	// Clock, when set, drives the cycles instead of the engine's own
+	// timer, and plays the sink ports' blocks: a sound server's client,
+	// made by audio/jack's Open. Each cycle starts with one of the
+	// clock's periods, and block k is played Slack periods later. It
+	// needs RealTime. The engine owns it: Close closes it. With a Clock
+	// whose own thread runs in SCHED_FIFO, a Priority of 0 means just
+	// below that thread (see Priority).
+	Clock clock.Clock
 	// Rate is the rate the output runs at (a sound card's, say); zero
 	// means Graph.Rate. A rate other than Graph.Rate is an error: this
 	// engine does not resample.
@@ -251,6 +260,13 @@ func newEngine(cfg Config) (*Engine, error) {
 	for h, name := range t.hostNames {
 		e.hostIndex[name] = h
 	}
+	if c := cfg.Clock; c != nil && cfg.Priority == 0 {
+		// Below the clock's own thread: nodes from 1, the driver at
+		// 1 + depth, under it when there is room.
+		if p := c.Priority(); p > 0 {
+			e.cfg.Priority = max(1, p-1-t.hostDepth)
+		}
+	}
 	e.stats.init(len(t.procs), len(t.members))
 	return e, nil
 }
@@ -301,6 +317,9 @@ func (c *Config) resolve() (resolved, error) {
 	}
 	if r.sinks, err = t.resolveSink(c.Sink); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Clock != nil && !c.RealTime {
+		bad(ErrInvalidConfig, "RealTime", c.RealTime, "a Clock drives cycles in real time: set RealTime")
 	}
 	if c.Rate != 0 && c.Rate != c.Graph.Rate {
 		bad(ErrInvalidConfig, "Rate", c.Rate, "mismatched rates: the graph runs at %d Hz and the engine does not resample", c.Graph.Rate)
@@ -429,6 +448,15 @@ func (e *Engine) start(ctx context.Context) error {
 	e.sink, err = newSinkWriter(e.cfg.WAV, e.t.rate, len(e.sinks), e.t.blockSize, !e.cfg.RealTime)
 	if err != nil {
 		return err
+	}
+	if c := e.cfg.Clock; c != nil {
+		ports := make([]string, len(e.cfg.Sink))
+		for i, p := range e.cfg.Sink {
+			ports[i] = p.text()
+		}
+		if err := c.Attach(clock.Shape{Rate: e.t.rate, Frames: e.t.blockSize, Slack: e.slack, Ports: ports}); err != nil {
+			return fmt.Errorf("audio: engine: %w", err)
+		}
 	}
 	layout, err := bus.Plan(bus.Shape{Hosts: len(e.t.members), Lanes: e.lanes, BlockSize: e.t.blockSize, Outputs: e.t.outputs()})
 	if err != nil {
@@ -565,6 +593,9 @@ func (e *Engine) Close(ctx context.Context) error {
 		e.wg.Wait()
 		if e.sink != nil {
 			errs = append(errs, e.sink.close())
+		}
+		if e.cfg.Clock != nil {
+			errs = append(errs, e.cfg.Clock.Close())
 		}
 		if e.b != nil {
 			errs = append(errs, e.b.Close())

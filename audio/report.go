@@ -25,6 +25,11 @@ type Report struct {
 	// because the block was not complete at its deadline. Both are 0
 	// offline, where there are no deadlines.
 	Late, Missing uint64
+	// Xruns counts the xruns Config.Clock's sound server reported while
+	// the engine was attached to it (over-, underruns of any of its
+	// clients): beside Late and Missing, whether the server, not only the
+	// engine, kept time. Zero without a Clock.
+	Xruns uint64
 	// MissingStall counts the missing blocks a machine stall accounts for
 	// (Late.Cause "machine stall"): the driver, the highest thread of the
 	// engine, was not run for the block's slack, or the cycle was still
@@ -116,6 +121,9 @@ func (e *Engine) report() Report {
 		MissingStall: s.missingStall, Stalls: s.stalls, StallMax: time.Duration(s.stallMax),
 		Machine: e.machine.String(),
 	}
+	if e.cfg.Clock != nil {
+		r.Xruns = e.cfg.Clock.Xruns()
+	}
 	if e.cfg.Priority > 0 {
 		denied, raised, locked := e.nodeSetup()
 		r.PriorityDenied = r.PriorityDenied || denied
@@ -153,6 +161,9 @@ func (r Report) String() string {
 	b.WriteString(r.Machine)
 	fmt.Fprintf(&b, "late cycles %d, missing blocks %d, failovers %d, faults struck %d",
 		r.Late, r.Missing, len(r.Failovers)+r.MoreFailovers, r.FaultsStruck)
+	if r.Xruns > 0 {
+		fmt.Fprintf(&b, ", server xruns %d", r.Xruns)
+	}
 	if r.FaultsPostponed > 0 {
 		fmt.Fprintf(&b, " (%d postponed: no spare ready)", r.FaultsPostponed)
 	}

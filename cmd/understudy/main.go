@@ -9,6 +9,7 @@
 //	understudy run tree.yaml      # run it; Ctrl-C stops it in order
 //	understudy ctl status         # from another terminal: see it, act on it
 //	understudy render tree.yaml   # render the audio graph to its WAV file
+//	understudy play tree.yaml     # play it through JACK until Ctrl-C
 //	understudy soak --for 10m     # run the fault matrix under load, report
 //
 // The spec format is in docs/spec-reference.md; docs/guide-declarative.md
@@ -52,6 +53,7 @@ Usage:
   understudy run    [flags] FILE   run the tree until SIGINT or SIGTERM
   understudy ctl    [flags] CMD    act on a running tree: status, restart, reload...
   understudy render [flags] FILE   render FILE's audio graph to its WAV file
+  understudy play   [flags] FILE   play FILE's audio graph through JACK until SIGINT
   understudy soak   [flags]        run the fault matrix under load and report
   understudy node   [flags]        run a node agent for remote children
   understudy help   [COMMAND]      show a command's flags and examples
@@ -80,6 +82,7 @@ func commands() []command {
 		{"run", runUsage, runCmd},
 		{"ctl", ctlUsage, ctlCmd},
 		{"render", renderUsage, renderCmd},
+		{"play", playUsage, playCmd},
 		{"soak", soakUsage, soakCmd},
 		{"node", nodeUsage, nodeCmd},
 	}
