@@ -4,8 +4,6 @@ package metrics_test
 
 import (
 	"context"
-	"os"
-	"runtime"
 	"testing"
 
 	"github.com/understudy/understudy/internal/testproc"
@@ -25,25 +23,6 @@ func init() {
 			return nil
 		}
 		<-ctx.Done()
-		return nil
-	})
-}
-
-func init() {
-	// hog says ready, then allocates and touches memory a MiB at a time,
-	// up to 1 GiB, and exits 3 if nothing stopped it.
-	worker.Register("hog", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		var keep [][]byte
-		for range 1024 {
-			b := make([]byte, 1<<20)
-			for i := 0; i < len(b); i += 4096 {
-				b[i] = 1
-			}
-			keep = append(keep, b)
-		}
-		runtime.KeepAlive(keep)
-		os.Exit(3)
 		return nil
 	})
 }

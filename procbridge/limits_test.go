@@ -3,11 +3,9 @@
 package procbridge_test
 
 import (
-	"context"
 	"errors"
 	"math"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,27 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/understudy/understudy/procbridge"
-	"github.com/understudy/understudy/procbridge/worker"
 )
-
-func init() {
-	// hog says ready, then allocates and touches memory a MiB at a time,
-	// up to 1 GiB, and exits 3 if nothing stopped it.
-	worker.Register("hog", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
-		var keep [][]byte
-		for range 1024 {
-			b := make([]byte, 1<<20)
-			for i := 0; i < len(b); i += 4096 {
-				b[i] = 1
-			}
-			keep = append(keep, b)
-		}
-		runtime.KeepAlive(keep)
-		os.Exit(3)
-		return nil
-	})
-}
 
 // startLimited starts spec, skipping the test where the host cannot limit
 // what it asks.

@@ -236,7 +236,9 @@ static jack_client_t *open_client(const char *name, const char *server, int *sta
 	return j;
 }
 
-us_client *us_open(const char *name, const char *server, int *status)
+/* new_client opens a client whose process callback is cb, counting xruns
+ * and noticing the server's end; NULL when it cannot. */
+static us_client *new_client(const char *name, const char *server, int *status, JackProcessCallback cb)
 {
 	jack_client_t *j = open_client(name, server, status);
 	if (j == NULL)
@@ -247,11 +249,20 @@ us_client *us_open(const char *name, const char *server, int *status)
 		return NULL;
 	}
 	c->client = j;
-	jack_set_process_callback(j, process, c);
+	jack_set_process_callback(j, cb, c);
 	jack_set_xrun_callback(j, on_xrun, c);
+	jack_on_info_shutdown(j, on_shutdown, c);
+	return c;
+}
+
+us_client *us_open(const char *name, const char *server, int *status)
+{
+	us_client *c = new_client(name, server, status, process);
+	if (c == NULL)
+		return NULL;
+	jack_client_t *j = c->client;
 	jack_set_buffer_size_callback(j, on_frames, c);
 	jack_set_sample_rate_callback(j, on_rate, c);
-	jack_on_info_shutdown(j, on_shutdown, c);
 	return c;
 }
 
@@ -337,18 +348,10 @@ static int process_empty(jack_nframes_t n, void *arg)
 
 us_client *us_open_empty(const char *name, const char *server, int *status)
 {
-	jack_client_t *j = open_client(name, server, status);
-	if (j == NULL)
+	us_client *c = new_client(name, server, status, process_empty);
+	if (c == NULL)
 		return NULL;
-	us_client *c = calloc(1, sizeof *c);
-	if (c == NULL) {
-		jack_client_close(j);
-		return NULL;
-	}
-	c->client = j;
-	jack_set_process_callback(j, process_empty, c);
-	jack_set_xrun_callback(j, on_xrun, c);
-	jack_on_info_shutdown(j, on_shutdown, c);
+	jack_client_t *j = c->client;
 	if (jack_activate(j) != 0) {
 		jack_client_close(j);
 		free(c);

@@ -84,14 +84,9 @@ func playCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "understudy play: --duration %v: must be positive\n", *dur)
 		return exitUsage
 	}
-	f, err := load(file, stdin)
-	if err != nil {
-		printErrors(stderr, err)
-		return exitInvalid
-	}
-	if f.Audio == nil {
-		fmt.Fprintf(stderr, "%s: no audio graph: declare one under audio: (see docs/spec-reference.md)\n", f.Path)
-		return exitInvalid
+	f, status := loadAudio(file, stdin, stderr)
+	if f == nil {
+		return status
 	}
 	cfg := f.Audio.Config
 	cfg.WAV, cfg.Faults, cfg.RealTime = *out, faults, true

@@ -113,14 +113,9 @@ func renderCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "understudy render: --fault needs the engine: leave out --reference")
 		return exitUsage
 	}
-	f, err := load(file, stdin)
-	if err != nil {
-		printErrors(stderr, err)
-		return exitInvalid
-	}
-	if f.Audio == nil {
-		fmt.Fprintf(stderr, "%s: no audio graph: declare one under audio: (see docs/spec-reference.md)\n", f.Path)
-		return exitInvalid
+	f, status := loadAudio(file, stdin, stderr)
+	if f == nil {
+		return status
 	}
 	g := &f.Audio.Config.Graph
 	job := renderJob{Config: f.Audio.Config, Blocks: blocksFor(f.Audio.Duration, g.Rate, g.BlockSize)}
@@ -295,4 +290,19 @@ func writeWAV(path string, rate, channels int, samples []float32) error {
 		return err
 	}
 	return f.Close()
+}
+
+// loadAudio loads a spec file that must declare an audio graph. It prints
+// what is wrong and returns nil and the exit status when it cannot.
+func loadAudio(file string, stdin io.Reader, stderr io.Writer) (*spec.File, int) {
+	f, err := load(file, stdin)
+	if err != nil {
+		printErrors(stderr, err)
+		return nil, exitInvalid
+	}
+	if f.Audio == nil {
+		fmt.Fprintf(stderr, "%s: no audio graph: declare one under audio: (see docs/spec-reference.md)\n", f.Path)
+		return nil, exitInvalid
+	}
+	return f, exitOK
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -13,6 +14,22 @@ import (
 // The helper workers the tests of several packages start by name. Each
 // package registers its own beside these, for what only it tests.
 func init() {
+	// hog says ready, then allocates and touches memory a MiB at a time,
+	// up to 1 GiB, and exits 3 if nothing stopped it.
+	worker.Register("hog", func(ctx context.Context, w *worker.Worker) error {
+		w.Ready()
+		var keep [][]byte
+		for range 1024 {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+		runtime.KeepAlive(keep)
+		os.Exit(3)
+		return nil
+	})
 	// wait is ready, then waits to be stopped.
 	worker.Register("wait", func(ctx context.Context, w *worker.Worker) error {
 		w.Ready()
