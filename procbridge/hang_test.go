@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -321,4 +323,56 @@ func TestNoFalseHangInMachineStall(t *testing.T) {
 		_, err := p.Stop(ctxT(t))
 		require.NoError(t, err)
 	}
+}
+
+// TestKilledWhileFrozenIsNotHung kills a worker that cannot act on its
+// SIGKILL: the cgroup (v1) freezer holds it, silent, with the signal
+// pending, as a loaded machine holds a killed worker that waits for a CPU
+// to die on. It is dying, not hung: no Hung, and once it runs it ends by
+// the signal, not as "killed-hung".
+func TestKilledWhileFrozenIsNotHung(t *testing.T) {
+	freezer := filepath.Join("/sys/fs/cgroup/freezer", "understudy-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(freezer, 0o755); err != nil {
+		t.Skipf("no cgroup v1 freezer to hold the worker in: %v", err)
+	}
+	state := func(s string) error {
+		return os.WriteFile(filepath.Join(freezer, "freezer.state"), []byte(s), 0)
+	}
+	t.Cleanup(func() {
+		_ = state("THAWED")
+		// The cgroup can go once its last task has left it.
+		for end := time.Now().Add(deadline); os.Remove(freezer) != nil && time.Now().Before(end); {
+			runtime.Gosched()
+		}
+	})
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat", Heartbeat: fastBeat})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = state("THAWED")
+		p.Kill()
+		<-p.Done()
+	})
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+	require.NoError(t, os.WriteFile(filepath.Join(freezer, "cgroup.procs"), []byte(strconv.Itoa(p.Pid())), 0))
+	require.NoError(t, state("FROZEN"))
+	for end := time.Now().Add(deadline); ; runtime.Gosched() {
+		b, err := os.ReadFile(filepath.Join(freezer, "freezer.state"))
+		require.NoError(t, err)
+		if strings.TrimSpace(string(b)) == "FROZEN" {
+			break
+		}
+		require.True(t, time.Now().Before(end), "the worker did not freeze: %s", b)
+	}
+	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
+	// Frozen, the worker stays silent with its SIGKILL pending. A verdict
+	// would come within the cap of silence of a worker held up in the
+	// kernel (ten timeouts, at least 250 ms); wait well past it.
+	select {
+	case e := <-p.Events():
+		t.Fatalf("a killed worker, frozen before it could die: %v", e)
+	case <-time.After(2 * time.Second):
+	}
+	require.NoError(t, state("THAWED"))
+	e := exitedEvent(t, p)
+	assert.Equal(t, procbridge.ExitSignal, e.Exit.Kind, "%v", e)
 }

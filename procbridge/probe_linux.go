@@ -125,9 +125,12 @@ func (pr *threadProbe) sample() threadSample {
 }
 
 // taskDying reports whether a thread is dead or on its way: a zombie, gone
-// (its stat unreadable), or in the kernel's exit path.
+// (its stat unreadable), in the kernel's exit path, or killed, with a
+// SIGKILL pending that it has not acted on yet. A killed process may wait
+// a while for a CPU to die on (a loaded machine), or not run at all (a
+// frozen cgroup), silent meanwhile: it is dying, not hung.
 func taskDying(t linux.Task) bool {
-	return t.State == 0 || t.State == 'Z' || t.State == 'X' || t.Flags&linux.PFExiting != 0
+	return t.State == 0 || t.State == 'Z' || t.State == 'X' || t.Flags&linux.PFExiting != 0 || t.Killed()
 }
 
 // openClock opens the thread's counter. When perf events are refused, the

@@ -116,7 +116,7 @@ func (f *TaskFiles) Read() Task {
 	var t Task
 	var buf [statSize]byte
 	if n, err := readRaw(f.stat, buf[:], 0); err == nil && n > 0 {
-		t.State, t.Flags = parseStat(buf[:n])
+		t.State, t.Flags, t.Pending = parseStatPending(buf[:n])
 	}
 	if n, err := readRaw(f.schedstat, buf[:], 0); err == nil && n > 0 {
 		t.Run, t.Wait = parseSchedstat(buf[:n])

@@ -21,6 +21,13 @@ const PFExiting = 0x4
 // sigkillBit is SIGKILL's bit in Task.Pending.
 const sigkillBit = 1 << (9 - 1)
 
+// Killed reports whether the thread has a SIGKILL pending: its process is
+// ending (a fatal signal or an exit_group puts SIGKILL in every thread's
+// own set before any of them acts on it; see GroupEnding), even while the
+// thread has not yet run to its exit path, as on a loaded machine or in a
+// frozen cgroup.
+func (t Task) Killed() bool { return t.Pending&sigkillBit != 0 }
+
 // statSize is the buffer a stat or schedstat is read into: a stat line
 // with the longest command name is about 350 bytes.
 const statSize = 512
