@@ -110,8 +110,7 @@ func TestEngineFaults(t *testing.T) {
 					cmp, err := Compare(want, got, len(sink), CompareOptions{})
 					require.NoError(t, err)
 					assert.True(t, cmp.GlitchFree, "%v", cmp)
-					require.Len(t, rep.Failovers, 1, "%v", rep)
-					f := rep.Failovers[0]
+					f := struckFailover(t, rep)
 					assert.Equal(t, node, f.Node)
 					assert.Equal(t, kind, f.Fault)
 					assert.Equal(t, 1, rep.FaultsStruck)
@@ -133,6 +132,24 @@ func TestEngineFaults(t *testing.T) {
 			}
 		}
 	}
+}
+
+// struckFailover returns the one failover of rep that the injected fault
+// caused. On a loaded machine a 20 ms watchdog may also fail a node over
+// at a block nothing struck (the output stays bit-identical, which the
+// tests check apart): any other failover must be such a watchdog verdict.
+func struckFailover(t *testing.T, rep Report) Failover {
+	t.Helper()
+	var struck []Failover
+	for _, fo := range rep.Failovers {
+		if fo.Fault != "" {
+			struck = append(struck, fo)
+			continue
+		}
+		assert.True(t, fo.Watchdog, "a failover with no fault is a watchdog verdict: %v", fo)
+	}
+	require.Len(t, struck, 1, "%v", rep)
+	return struck[0]
 }
 
 // TestEngineKillsFromOutside SIGKILLs the primaries from another goroutine

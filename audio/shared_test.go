@@ -107,8 +107,7 @@ func TestEngineSharedProcessFaults(t *testing.T) {
 			cmp, err := Compare(want, got, len(sink), CompareOptions{})
 			require.NoError(t, err)
 			assert.True(t, cmp.GlitchFree, "%v", cmp)
-			require.Len(t, rep.Failovers, 1, "%v", rep)
-			fo := rep.Failovers[0]
+			fo := struckFailover(t, rep)
 			assert.Equal(t, c.node, fo.Node)
 			assert.Equal(t, "light", fo.Process)
 			assert.Equal(t, c.kind, fo.Fault)

@@ -618,8 +618,13 @@ func newEventRecord(ev supervision.Event) eventRecord {
 	case supervision.ChildStopped:
 		r.Pid = e.Pid
 	case supervision.ChildProcess:
-		if p, ok := e.Event.(procbridge.Promoted); ok {
+		switch p := e.Event.(type) {
+		case procbridge.Promoted:
 			r.Pid = p.To
+		case procbridge.Dying:
+			r.Pid = p.Pid
+		case procbridge.Hung:
+			r.Pid = p.Pid
 		}
 	}
 	return r
