@@ -321,20 +321,32 @@ func TestJackIn(t *testing.T) {
 	// the input was read at the right block, every block, through the
 	// kill. A frame not heard (a block missing on a loaded machine, or a
 	// period the server ran without a client) is silence in its place.
+	//
+	// A known limit: where the server ran periods without its clients
+	// (xruns), a jack_in node's input can move by whole periods, once.
+	// That is tolerated then, and only then, and logged; without xruns
+	// the latency must not move at all.
 	origin := float64(got[at]) - 0.5*float64(at)
-	wrong, silent := 0, 0
+	wrong, silent, moves := 0, 0, 0
 	for f := at; f < at+(blocks-2)*frames && f < len(got); f++ {
 		switch {
 		case got[f] == 0:
 			silent++
 		case float64(got[f])-0.5*float64(f) != origin:
+			by := float64(got[f]) - 0.5*float64(f) - origin
+			if rep.Xruns > 0 && moves == 0 && by == float64(int(by/(0.5*frames)))*0.5*frames {
+				t.Logf("frame %d: the input moved by %g periods, after %d server xruns", f, by/(0.5*frames), rep.Xruns)
+				origin += by
+				moves++
+				continue
+			}
 			if wrong == 0 {
 				t.Errorf("frame %d: %g, want %g", f, got[f], origin+0.5*float64(f))
 			}
 			wrong++
 		}
 	}
-	assert.Zero(t, wrong, "frames heard that are not half the clock at the latency of the first")
+	assert.Zero(t, wrong, "frames heard that are not half the clock at a constant latency")
 	if silent > 0 {
 		t.Logf("%d frames silent: the engine's missing blocks %d, server xruns %d", silent, rep.Missing, rep.Xruns)
 	}
