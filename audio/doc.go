@@ -126,9 +126,9 @@
 // a cap of four watchdogs or 1+Slack periods, whichever is longer; then it
 // is fenced. The kernel updates a running thread's CPU time only at
 // scheduler ticks, so without SCHED_FIFO an overrun takes up to a tick
-// longer to tell. Fencing is procbridge's promotion, as in Group.Switch: a new epoch
-// makes the primary's commits void, the spare wakes and takes over as
-// above, and the old primary is killed. procbridge's group then starts a
+// longer to tell. Fencing is procbridge's promotion, as in Group.Switch:
+// a new epoch makes the primary's commits void, the spare wakes and takes
+// over as above, and the old primary is killed. procbridge's group then starts a
 // replacement spare, off the hot path.
 //
 // The node processes are children of the engine's own supervision tree
