@@ -4,7 +4,6 @@ package procbridge_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -36,9 +35,7 @@ func init() {
 			if err := w.WaitActive(ctx); err != nil {
 				return nil
 			}
-			for ctx.Err() == nil && w.Commit([]byte(fmt.Sprintf("primary %d", os.Getpid()))) == nil {
-				time.Sleep(time.Millisecond)
-			}
+			commitAsPrimary(ctx, w)
 			return nil
 		}
 		w.Ready()

@@ -44,6 +44,14 @@ const (
 	hLanePid    = 68
 )
 
+// commitAsPrimary commits "primary <pid>" every millisecond, as a promoted
+// spare of the hostile tests does, until it is fenced or ctx ends.
+func commitAsPrimary(ctx context.Context, w *worker.Worker) {
+	for ctx.Err() == nil && w.Commit([]byte(fmt.Sprintf("primary %d", os.Getpid()))) == nil {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // hostileSegment maps $UNDERSTUDY_SEGMENT_FD read-write, the way a worker
 // written in C would.
 func hostileSegment() []byte {
@@ -96,9 +104,7 @@ func init() {
 				if err := w.WaitActive(ctx); err != nil {
 					return nil
 				}
-				for ctx.Err() == nil && w.Commit([]byte(fmt.Sprintf("primary %d", os.Getpid()))) == nil {
-					time.Sleep(time.Millisecond)
-				}
+				commitAsPrimary(ctx, w)
 			}
 			return nil
 		}
