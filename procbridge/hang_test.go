@@ -4,6 +4,7 @@ package procbridge_test
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -89,7 +90,7 @@ func TestNoFalseHangUnderLoad(t *testing.T) {
 		})
 	}
 	defer func() { stop.Store(true); hogs.Wait() }()
-	spec := procbridge.Spec{Worker: "beat", Heartbeat: procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 5 * time.Millisecond}}
+	spec := procbridge.Spec{Worker: "beat", Heartbeat: fastBeat}
 	type event struct {
 		p *procbridge.Process
 		e procbridge.Event
@@ -182,10 +183,17 @@ func TestMonitorSleepsWhileWorkersBeat(t *testing.T) {
 	}
 	// The monitor's first looks: each worker's start pokes it.
 	waitBeats(t, ps, 5)
-	before := procbridge.MonitorWakes()
-	waitBeats(t, ps, 200)
-	wakes := procbridge.MonitorWakes() - before
-	t.Logf("the monitor woke %d times while 4 workers beat 200 times each", wakes)
+	// The fewest wakes of three rounds: a machine that holds a worker up
+	// past its watchdog's lead wakes the monitor, rightly, and a noisy
+	// machine may do so in a round; a monitor that keeps the deadlines
+	// itself wakes some 20 times in every one.
+	wakes := int64(math.MaxInt64)
+	for range 3 {
+		before := procbridge.MonitorWakes()
+		waitBeats(t, ps, 200)
+		wakes = min(wakes, procbridge.MonitorWakes()-before)
+		t.Logf("the monitor woke %d times while 4 workers beat 200 times each", procbridge.MonitorWakes()-before)
+	}
 	assert.LessOrEqual(t, wakes, int64(5), "a healthy worker's watchdog does not fire")
 	for _, p := range ps {
 		select {

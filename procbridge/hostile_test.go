@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -92,8 +93,9 @@ func hostileControl(attack string, e uint64, lanes int) uint64 {
 }
 
 func init() {
-	// h-control writes its control word (Args[0] names the value) and then
-	// dies once a spare is ready (Args[1] "die") or lives on ("live"). As a
+	// h-control writes its control word (Args[0] names the value) and then,
+	// told to go on (SIGUSR1), dies once a spare is ready (Args[1] "die"),
+	// or lives on ("live"). As a
 	// spare, once promoted it commits "primary <pid>" every millisecond,
 	// and waits to be promoted again whenever it finds itself fenced (a
 	// forged word may name it before the supervisor's promotion does).
@@ -112,9 +114,16 @@ func init() {
 		lanes := int(binary.LittleEndian.Uint32(seg[28:]))
 		e := atomic.LoadUint64(hU64(seg, hOffControl)) >> 8
 		atomic.StoreUint64(hU64(seg, hOffControl), hostileControl(os.Args[1], e, lanes))
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
 		w.Ready()
 		if os.Args[2] == "die" {
-			// Once a spare is ready, die.
+			// Told to, once a spare is ready, die.
+			select {
+			case <-usr1:
+			case <-ctx.Done():
+				return nil
+			}
 			for atomic.LoadUint32(hU32(seg, hLaneBase+hLaneSize+hLaneReady)) != 1 {
 				time.Sleep(time.Millisecond)
 			}
@@ -153,6 +162,8 @@ func TestHostileControlWord(t *testing.T) {
 				seg, _ := primary.Segment()
 				if then == "live" {
 					require.NoError(t, g.Switch(ctxT(t)))
+				} else {
+					require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGUSR1))
 				}
 				p := nextGroupEvent[procbridge.Promoted](t, g)
 				assert.Equal(t, primary.Pid(), p.From)
