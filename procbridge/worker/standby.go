@@ -176,16 +176,17 @@ func (w *Worker) adopt(epoch uint64) error {
 		return nil
 	}
 	// The state the previous primary committed: the highest epoch below
-	// ours, from another lane (shm.CommittedState's third rule), so that a
-	// slot a spare forged with a future epoch is never adopted.
+	// ours (shm.CommittedState's third rule), so that a slot a spare forged
+	// with a future epoch is never adopted. It may be this lane's, from the
+	// process this one replaced.
 	buf := w.stateBuf()
-	n, lane, _, _, err := w.seg.CommittedState(buf, epoch, w.lane.Index(), nil)
+	n, lane, e, _, err := w.seg.CommittedState(buf, epoch, w.lane.Index(), nil)
 	switch {
 	case errors.Is(err, shm.ErrNoState):
 		return nil
 	case err != nil:
 		return fmt.Errorf("worker: adopt state: %w", err)
-	case lane == w.lane.Index():
+	case lane == w.lane.Index() && e == epoch:
 		return nil // ours already
 	}
 	return w.lane.Commit(epoch, buf[:n])

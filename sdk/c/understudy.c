@@ -632,9 +632,11 @@ static uint64_t slot_claim(const us_worker *w, uint64_t lane, uint64_t *epoch)
 }
 
 /* committed reads the commit that counts under epoch: primary's at exactly
- * epoch, else the highest epoch below it among the other lanes (the higher
- * sequence on a tie). *from is the lane read. */
-static long committed(const us_worker *w, void *buf, size_t cap, uint64_t epoch, int primary, int *from)
+ * epoch, else the highest epoch below it in any lane (on a tie, another
+ * lane's before primary's own, then the higher sequence). *from is the lane
+ * read, *from_epoch the epoch it claims. */
+static long committed(const us_worker *w, void *buf, size_t cap, uint64_t epoch, int primary, int *from,
+		      uint64_t *from_epoch)
 {
 	if (w->state_size == 0)
 		return US_ENOSTATE;
@@ -645,6 +647,7 @@ static long committed(const us_worker *w, void *buf, size_t cap, uint64_t epoch,
 			long n = read_lane(w, (uint64_t)primary, buf, cap, &e);
 			if (n != US_ENOSTATE && (n < 0 || e == epoch)) {
 				*from = primary;
+				*from_epoch = e;
 				return n;
 			}
 		}
@@ -653,9 +656,11 @@ static long committed(const us_worker *w, void *buf, size_t cap, uint64_t epoch,
 	uint64_t best_e = 0, best_s = 0;
 	for (uint32_t i = 0; i < w->lanes; i++) {
 		uint64_t sq = slot_claim(w, i, &claim);
-		if ((int)i == primary || sq == 0 || claim >= epoch)
+		if (sq == 0 || claim >= epoch)
 			continue;
-		if (best < 0 || claim > best_e || (claim == best_e && sq > best_s)) {
+		int other = (int)i != primary, best_other = best != primary;
+		if (best < 0 || claim > best_e ||
+		    (claim == best_e && (other != best_other ? other : sq > best_s))) {
 			best = (int)i;
 			best_e = claim;
 			best_s = sq;
@@ -665,6 +670,7 @@ static long committed(const us_worker *w, void *buf, size_t cap, uint64_t epoch,
 		long n = read_lane(w, (uint64_t)best, buf, cap, &e);
 		if (n != US_ENOSTATE && (n < 0 || e == best_e)) {
 			*from = best;
+			*from_epoch = e;
 			return n;
 		}
 	}
@@ -677,7 +683,8 @@ long us_state(us_worker *w, void *buf, size_t cap)
 		return US_ENOTATTACHED;
 	uint64_t c = ld64(w->mem + H_CONTROL);
 	int from;
-	return committed(w, buf, cap, c >> 8, (int)(c & 0xff), &from);
+	uint64_t from_epoch;
+	return committed(w, buf, cap, c >> 8, (int)(c & 0xff), &from, &from_epoch);
 }
 
 /* ---- hot standby ---- */
@@ -742,12 +749,13 @@ static int adopt(us_worker *w, uint64_t epoch)
 	if (w->state_buf == NULL && (w->state_buf = malloc(w->state_size)) == NULL)
 		return -ENOMEM;
 	int from;
-	long n = committed(w, w->state_buf, w->state_size, epoch, w->lane, &from);
+	uint64_t from_epoch;
+	long n = committed(w, w->state_buf, w->state_size, epoch, w->lane, &from, &from_epoch);
 	if (n == US_ENOSTATE)
 		return 0;
 	if (n < 0)
 		return (int)n;
-	if (from == w->lane)
+	if (from == w->lane && from_epoch == epoch)
 		return 0; /* ours already */
 	commit_lane(w, epoch, w->state_buf, (size_t)n);
 	return 0;

@@ -127,7 +127,11 @@ func (s *Segment) slotHead(i int) (seq, epoch uint64) {
 //     epoch, the lane prev(e) at exactly e, for e = epoch-1, epoch-2, ...
 //     while prev knows;
 //  3. without prev, the commit with the highest epoch strictly below epoch
-//     among the other lanes (the higher sequence on a tie).
+//     in any lane; on a tie, another lane's before the primary's, then the
+//     higher sequence. The primary's own lane counts: a process that
+//     replaced an earlier primary in it serves it now, and that primary's
+//     commit is the latest when the one promoted between them died before
+//     it adopted.
 //
 // A slot with an epoch above epoch, or at epoch from another lane, is
 // never returned. It returns the lane and epoch of what it copied, or
@@ -165,23 +169,45 @@ func (s *Segment) CommittedState(buf []byte, epoch uint64, primary int, prev fun
 		}
 		return 0, 0, 0, 0, ErrNoState
 	}
-	best := -1
-	var bestE, bestS uint64
+	best, top := -1, rank{}
 	for i := range s.layout.Lanes {
 		sq, claim := s.slotHead(i)
-		if i == primary || sq == 0 || claim >= epoch {
+		if sq == 0 || claim >= epoch {
 			continue
 		}
-		if best < 0 || claim > bestE || (claim == bestE && sq > bestS) {
-			best, bestE, bestS = i, claim, sq
+		if r := (rank{claim, i != primary, sq}); best < 0 || r.above(top) {
+			best, top = i, r
 		}
 	}
 	if best >= 0 {
-		if ok, err := read(best, bestE); ok || err != nil {
+		if ok, err := read(best, top.epoch); ok || err != nil {
 			return n, lane, e, seq, err
 		}
 	}
 	return 0, 0, 0, 0, ErrNoState
+}
+
+// rank orders the commits rule 3 of CommittedState chooses among: the
+// epoch a slot claims, whether it is another lane than the primary's, and
+// its sequence.
+type rank struct {
+	epoch uint64
+	other bool
+	seq   uint64
+}
+
+// above reports whether r counts before b: the higher epoch; on a tie,
+// another lane's before the primary's own, so that what a spare wrote in
+// its own slot before its promotion never beats the primary it succeeds;
+// then the higher sequence.
+func (r rank) above(b rank) bool {
+	switch {
+	case r.epoch != b.epoch:
+		return r.epoch > b.epoch
+	case r.other != b.other:
+		return r.other
+	}
+	return r.seq > b.seq
 }
 
 // LatestState copies the latest commit of any lane — the highest epoch, and

@@ -488,7 +488,7 @@ class Worker:
         if self._layout.state_size == 0:
             return
         got = self._committed(epoch, self.lane, adopting=True)
-        if got is None or got[1] == self.lane:
+        if got is None:
             return
         self._write_state(epoch, got[0])
 
@@ -563,7 +563,8 @@ class Worker:
     def _committed(self, epoch, primary, adopting=False):
         """The commit that counts (docs/protocol.md, "which commit
         counts"): the primary's at exactly epoch; else the highest epoch
-        strictly below it among the other lanes. Returns (bytes, lane) or
+        strictly below it in any lane (on a tie, another lane's before the
+        primary's own, then the higher sequence). Returns (bytes, lane) or
         None."""
         lay = self._layout
         if lay.state_size == 0:
@@ -581,15 +582,16 @@ class Worker:
             got = read(primary, epoch)
             if got is not None:
                 return got
-        best, best_e, best_s = -1, 0, 0
+        best, top = -1, None
         for i in range(lay.lanes):
             sq, claim = self._slot_head(i)
-            if i == primary or sq == 0 or claim >= epoch:
+            if sq == 0 or claim >= epoch:
                 continue
-            if best < 0 or claim > best_e or (claim == best_e and sq > best_s):
-                best, best_e, best_s = i, claim, sq
+            rank = (claim, i != primary, sq)
+            if best < 0 or rank > top:
+                best, top = i, rank
         if best >= 0:
-            return read(best, best_e)
+            return read(best, top[0])
         return None
 
     # --- command rings -------------------------------------------------------
