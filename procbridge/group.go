@@ -63,11 +63,13 @@ type memberEvent struct {
 	e Event
 }
 
-// StartGroup starts a hot-standby group of spec's worker, which must link
-// the SDK: a primary and spares pre-warmed spare processes (1 when zero, at
-// most 14), sharing one Segment sized by spec's StateSize and RingSize. It
-// starts the primary and then each spare, each ready before the next, and
-// returns the running group. On error nothing is left running.
+// StartGroup starts a hot-standby group of spec's worker: a primary and
+// spares pre-warmed spare processes (1 when zero, at most 14), sharing one
+// Segment sized by spec's StateSize and RingSize. The spares run spec's
+// program, which must then link the SDK, or spec.Spare's: a primary that
+// does not link it (a plain executable) is stood by for by spares that do.
+// It starts the primary and then each spare, each ready before the next,
+// and returns the running group. On error nothing is left running.
 func StartGroup(ctx context.Context, spec Spec, spares int) (*Group, error) {
 	if spares == 0 {
 		spares = 1
@@ -75,11 +77,11 @@ func StartGroup(ctx context.Context, spec Spec, spares int) (*Group, error) {
 	if spares < 0 || spares > limits.MaxSpares {
 		return nil, &SpecError{Field: "spares", Value: fmt.Sprint(spares), Reason: fmt.Sprintf("want 1..%d", limits.MaxSpares)}
 	}
-	if !spec.usesSDK() {
-		return nil, &SpecError{Field: "Worker", Value: `""`, Reason: "a hot-standby group needs a worker that links procbridge/worker (set Worker, or SDK for an executable)"}
-	}
 	if err := spec.Validate(); err != nil {
 		return nil, err
+	}
+	if !spec.usesSDK() && spec.Spare == nil {
+		return nil, &SpecError{Field: "Worker", Value: `""`, Reason: "a hot-standby group's spares link procbridge/worker: set Worker, SDK for an executable that links it, or Spare to stand such a worker by for this program"}
 	}
 	seg, err := newSegment(spec.name(), segmentConfig{
 		Lanes:     spares + 1,
@@ -107,7 +109,7 @@ func StartGroup(ctx context.Context, spec Spec, spares int) (*Group, error) {
 		starting:     map[int]chan struct{}{},
 	}
 	for lane := range g.members {
-		p, err := g.startLane(ctx, lane)
+		p, err := g.startLane(ctx, lane, lane == 0)
 		if err != nil {
 			g.abort()
 			return nil, err
@@ -123,10 +125,15 @@ func StartGroup(ctx context.Context, spec Spec, spares int) (*Group, error) {
 	return g, nil
 }
 
-func (g *Group) startLane(ctx context.Context, lane int) (*Process, error) {
+// startLane starts a member in lane: the group's first primary, or a spare
+// (of spec.Spare when it is set).
+func (g *Group) startLane(ctx context.Context, lane int, primary bool) (*Process, error) {
 	s := g.spec
-	s.StateSize, s.RingSize = 0, 0
-	return start(ctx, s, startOptions{segment: g.seg, lane: lane})
+	if !primary && s.Spare != nil {
+		s = *s.Spare
+	}
+	s.StateSize, s.RingSize, s.Spare = 0, 0, nil
+	return start(ctx, s, startOptions{segment: g.seg, lane: lane, plain: primary})
 }
 
 // follow forwards p's events to the group's loop.
@@ -475,7 +482,7 @@ func (g *Group) replace(lane int, after time.Duration) {
 			g.mu.Lock()
 			g.starting[lane] = started
 			g.mu.Unlock()
-			p, err = g.startLane(g.ctx, lane)
+			p, err = g.startLane(g.ctx, lane, false)
 			g.mu.Lock()
 			if err == nil && !g.stopped {
 				g.members[lane] = p

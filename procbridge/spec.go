@@ -1,6 +1,7 @@
 package procbridge
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -109,6 +110,20 @@ type Spec struct {
 	// is this process's own stdout and stderr (the terminal's), as in a
 	// spec file.
 	Stdout, Stderr Output
+
+	// Spare, in a hot-standby group (StartGroup), is how to start the
+	// spares when they are not the primary's program: the way to stand by
+	// for a primary that does not link the SDK (a plain executable, a
+	// Python program without it, a vendor binary). The spares must link
+	// it (Worker, or SDK); once one is promoted it is the primary, and the
+	// replacements are spares of this Spec too. A plain primary is failed
+	// over from on the first word of its death: the eBPF watch's Dying,
+	// while it still holds its memory, where the host runs the watch, else
+	// its Exited. Spare follows the rules of any Spec, and leaves
+	// StateSize, RingSize and Spare zero (the group's Spec sizes the
+	// segment) and has the group's Heartbeat. Nil: the spares run this
+	// Spec's program. Only StartGroup reads it.
+	Spare *Spec
 }
 
 // Heartbeat configures hang detection.
@@ -201,6 +216,9 @@ type startOptions struct {
 	segment *Segment
 	lane    int
 	watch   watchMode
+	// plain: the process is a group's first primary, which need not link
+	// the SDK when its spares do (Spec.Spare).
+	plain bool
 }
 
 // usesSDK reports whether the child speaks the worker protocol.
@@ -289,6 +307,41 @@ func (s *Spec) Validate() error {
 			return bad(fmt.Sprintf("ExtraFiles[%d]", i), "nil", "not an open file")
 		}
 	}
+	return s.validateSpare()
+}
+
+// validateSpare checks s.Spare, naming its fields "Spare.<field>".
+func (s *Spec) validateSpare() error {
+	sp := s.Spare
+	if sp == nil {
+		return nil
+	}
+	bad := func(field string, value any, why string) error {
+		return &SpecError{Field: "Spare." + field, Value: fmt.Sprint(value), Reason: why}
+	}
+	switch {
+	case sp.Spare != nil:
+		return bad("Spare", "set", "a spare has no spares of its own; leave it nil")
+	case sp.StateSize != 0:
+		return bad("StateSize", sp.StateSize, "the group's Spec sizes the state; leave it 0")
+	case sp.RingSize != 0:
+		return bad("RingSize", sp.RingSize, "the group's Spec sizes the rings; leave it 0")
+	case sp.Heartbeat != s.Heartbeat:
+		return bad("Heartbeat", sp.Heartbeat, fmt.Sprintf("differs from the group's %+v; the members share one", s.Heartbeat))
+	case sp.Path == "" && sp.Worker == "" || sp.usesSDK():
+		// Path or Worker missing: Validate names it below.
+	default:
+		return bad("SDK", false, "a spare parks and takes over through procbridge/worker: set Worker, or SDK for an executable that links it")
+	}
+	if err := sp.Validate(); err != nil {
+		var se *SpecError
+		if errors.As(err, &se) {
+			c := *se
+			c.Field = "Spare." + c.Field
+			return &c
+		}
+		return err
+	}
 	return nil
 }
 
@@ -298,6 +351,9 @@ func (o *startOptions) validate(s *Spec) error {
 		return &SpecError{Field: field, Value: fmt.Sprint(value), Reason: why}
 	}
 	if o.segment == nil {
+		if s.Spare != nil {
+			return bad("Spare", s.Spare.name(), "only a hot-standby group (StartGroup) starts spares")
+		}
 		return nil
 	}
 	c := o.segment.cfg
@@ -310,7 +366,7 @@ func (o *startOptions) validate(s *Spec) error {
 		return bad("RingSize", s.RingSize, "the segment sizes the rings; leave it 0")
 	case s.Heartbeat != c.Heartbeat:
 		return bad("Heartbeat", s.Heartbeat, fmt.Sprintf("differs from the segment's %+v", c.Heartbeat))
-	case !s.usesSDK():
+	case !s.usesSDK() && !o.plain:
 		return bad("Worker", `""`, "a shared segment needs a worker that links procbridge/worker")
 	}
 	return nil

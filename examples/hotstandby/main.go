@@ -3,6 +3,7 @@
 // without skipping or repeating a number, and how fast each spare took over.
 //
 //	go run ./examples/hotstandby
+//	go run ./examples/hotstandby -plain
 //
 // The worker commits its count to the group's shared segment and prints
 // each number only after committing it. A spare, once promoted, prints
@@ -18,12 +19,20 @@
 // when the supervisor had promoted the spare and woken it
 // (Promoted.Switched). When the kernel woke the spare itself, it runs
 // before the supervisor switches.
+//
+// With -plain the first primary is a plain executable without the SDK
+// (sleep), and the counting worker stands by for it (Spec.Spare): the
+// first failover is told by the eBPF watch's Dying where the host runs it
+// (root, or CAP_BPF and CAP_PERFMON), before the kernel tears the primary
+// down, else by its Exited. The spare resumes from 0, and the count goes
+// on as before.
 package main
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -79,7 +88,9 @@ func init() {
 
 func main() {
 	worker.Main() // when this process was started as a worker, run it and exit
-	ok, err := run()
+	plain := flag.Bool("plain", false, "start the first primary as a plain executable (sleep) without the SDK")
+	flag.Parse()
+	ok, err := run(*plain)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hotstandby:", err)
 		os.Exit(2)
@@ -94,15 +105,21 @@ func main() {
 // and the example reads them as they come: none is dropped.)
 type term struct {
 	pid    int
+	plain  bool // a plain executable: it counted nothing
 	epoch  uint64
 	resume uint64
 	counts []uint64
 }
 
-func run() (continuous bool, err error) {
+func run(plain bool) (continuous bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	g, err := procbridge.StartGroup(ctx, procbridge.Spec{Worker: "counter", StateSize: 8, Stdout: procbridge.Lines}, 1)
+	spec := procbridge.Spec{Worker: "counter", StateSize: 8, Stdout: procbridge.Lines}
+	if plain {
+		spare := procbridge.Spec{Worker: "counter", Stdout: procbridge.Lines}
+		spec = procbridge.Spec{Name: "counter", Path: "sleep", Args: []string{"3600"}, StateSize: 8, Stdout: procbridge.Lines, Spare: &spare}
+	}
+	g, err := procbridge.StartGroup(ctx, spec, 1)
 	if err != nil {
 		return false, err
 	}
@@ -115,9 +132,11 @@ func run() (continuous bool, err error) {
 	fmt.Printf("group: primary %d, spare %d\n", g.Primary().Pid(), g.Spares()[0].Pid())
 
 	cur := g.Primary()
-	t, err := startTerm(ctx, cur, 0)
-	if err != nil {
-		return false, err
+	t := &term{pid: cur.Pid(), plain: true}
+	if !plain {
+		if t, err = startTerm(ctx, cur, 0); err != nil {
+			return false, err
+		}
 	}
 	var terms []*term
 	for i := 1; i <= failovers; i++ {
@@ -140,7 +159,9 @@ func run() (continuous bool, err error) {
 		if err := finishTerm(ctx, cur, t); err != nil {
 			return false, err
 		}
-		terms = append(terms, t)
+		if !t.plain {
+			terms = append(terms, t)
+		}
 		printTerm(t)
 
 		next := g.Primary()
@@ -220,6 +241,10 @@ func nextLine(ctx context.Context, p *procbridge.Process) (string, bool, error) 
 }
 
 func printTerm(t *term) {
+	if t.plain {
+		fmt.Printf("primary %d, a plain executable without the SDK, counted nothing\n", t.pid)
+		return
+	}
 	var b strings.Builder
 	for _, n := range t.counts {
 		fmt.Fprintf(&b, " %d", n)
@@ -294,9 +319,9 @@ func groupEvent[T procbridge.Event](ctx context.Context, g *procbridge.Group) (T
 }
 
 func causeName(e procbridge.Event) string {
-	switch e.(type) {
+	switch e := e.(type) {
 	case procbridge.Dying:
-		return "Dying"
+		return "Dying from the " + map[string]string{"ebpf": "eBPF watch", "futex": "robust futex"}[e.Source]
 	case procbridge.Exited:
 		return "Exited"
 	case procbridge.Hung:

@@ -24,7 +24,9 @@
 // programs read task_struct at the offsets it gives), ring buffers (5.8)
 // and the tracepoints; sched_process_exit runs before the teardown from
 // Linux 6.16. Where any of it is missing Load returns an error wrapping
-// ErrNotSupported, and the caller does without.
+// ErrNotSupported, and the caller does without. The programs declare the
+// license License, "Dual BSD/GPL": bpf_probe_read_kernel, which they read
+// task_struct with, is lent only to GPL-compatible programs.
 //
 // The programs run for every signal and every exit on the machine while
 // a Session is attached: a lookup in a hash map, and a kernel read, for

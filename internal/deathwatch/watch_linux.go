@@ -31,6 +31,11 @@ type Watch struct {
 	progs         [3]*ebpf.Program // signal, exit, oom
 }
 
+// License is the license the programs declare to the kernel: the
+// instructions this package assembles, offered under GPL-2.0 or
+// BSD-2-Clause.
+const License = "Dual BSD/GPL"
+
 // tracepoints are where the programs attach, in Watch.progs's order.
 var tracepoints = [3]string{"signal_generate", "sched_process_exit", "mark_victim"}
 
@@ -62,10 +67,14 @@ func Load() (*Watch, error) {
 			Name:         "us_" + [3]string{"signal", "exit", "oom"}[i],
 			Type:         ebpf.RawTracepoint,
 			Instructions: insns,
-			// The programs read the kernel's structures with
-			// bpf_probe_read_kernel, which the kernel lends only to
-			// programs under a GPL-compatible license.
-			License: "GPL",
+			// The programs read task_struct with bpf_probe_read_kernel,
+			// the one helper of theirs the kernel lends only to programs
+			// under a GPL-compatible license (map lookups and deletes,
+			// ring buffers, ktime and the current tgid need none). The
+			// instructions prog_linux.go assembles are offered under
+			// GPL-2.0 or BSD-2-Clause, the kernel's "Dual BSD/GPL";
+			// the Go code stays Apache-2.0 (docs/architecture.md).
+			License: License,
 		})
 		if err != nil {
 			w.Close()
