@@ -2,6 +2,7 @@
 notice, hot standby, state and the command rings."""
 
 import ctypes
+import errno
 import functools
 import gc
 import mmap
@@ -379,6 +380,10 @@ class Worker:
         cas64 = at.cas64
         control = self._control
         now = time.monotonic_ns
+        wait_promote = _sys.wait_promote()
+        promoted = _sys.WAIT_PROMOTED
+        u64 = self._u64
+        mark_at = (self._lane - self._base + L.L_MARK) >> 3
         looks, since = 0, 0  # looks in the second that began at since
         try:
             while True:
@@ -428,6 +433,25 @@ class Worker:
                     gc.disable()
                 if left is not None:
                     _sys.futex_wait(park, L.PARK_WAITING, left)
+                elif rv & L.FUTEX_TID_MASK and wait_promote is not None:
+                    # The wait and the promotion's swap in one foreign call
+                    # (x86-64): the kernel's wake, as the primary's robust
+                    # thread dies, is followed by the swap without a line
+                    # of Python, and the mark is the first line after it.
+                    r = wait_promote(_sys.waitv_pair(park, L.PARK_WAITING, rw, rv), rw, control,
+                                     e << 8 | active, (e + 1) << 8 | me)
+                    if r == promoted:
+                        if u64 is not None:
+                            u64[mark_at] = now()
+                        else:
+                            self.mark()
+                        self._epoch = e + 1
+                        r, raised = raised, None
+                        self._become_primary(e + 1, r, marked=True)
+                        return True
+                    if r == -errno.ENOSYS or r == -errno.EINVAL:
+                        _sys.waitv_missing()
+                        wait_promote = None
                 elif rv & L.FUTEX_TID_MASK:
                     load_rw = self._loader32(rw)
                     wait_either(park, L.PARK_WAITING, rw, rv)
