@@ -238,15 +238,22 @@ class Worker:
                 _robust_head[2] = 0
                 r = _sys.set_robust_list(ctypes.addressof(_robust_head), ctypes.sizeof(_robust_head))
                 if r < 0:
+                    # No robust list (qemu-user has none): the words go
+                    # back to no owner, so that no spare waits on them and
+                    # a clean exit leaves nothing behind, and the thread,
+                    # with nothing to hold, ends.
+                    for i in order:
+                        at.store32(lane + L.L_ROBUST + 16 * i + 8, 0)
                     result.append("set_robust_list: %s" % os.strerror(-r))
-                else:
-                    at.store32(lane + L.L_ROBUST_TID, tid)
-                    result.append(None)
-                    # Raised, it costs nothing (it never runs) and on a
-                    # SIGKILL it runs its exit, the death notice, at once,
-                    # ahead of the process's other threads, and so before
-                    # the last of them tears the address space down.
-                    _raise_thread(tid)
+                    done.set()
+                    return None
+                at.store32(lane + L.L_ROBUST_TID, tid)
+                result.append(None)
+                # Raised, it costs nothing (it never runs) and on a
+                # SIGKILL it runs its exit, the death notice, at once,
+                # ahead of the process's other threads, and so before the
+                # last of them tears the address space down.
+                _raise_thread(tid)
             except BaseException as e:  # noqa: BLE001 - reported to attach
                 result.append(repr(e))
             done.set()
