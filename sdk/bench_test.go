@@ -105,7 +105,11 @@ func BenchmarkDeathNotice(b *testing.B) {
 // deathSample starts a beat worker, kills it, and returns the latencies of
 // Dying (-1 when none came) and Exited from the kill.
 func deathSample(b *testing.B, prog program) (dying, exited int64) {
-	p, err := procbridge.Start(context.Background(), prog.spec("beat"))
+	spec := prog.spec("beat")
+	// A worker building a large heap on a loaded machine can take longer
+	// than the default to be ready; its start is not what is measured.
+	spec.ReadyTimeout = deadline
+	p, err := procbridge.Start(context.Background(), spec)
 	if err != nil {
 		b.Fatal(err)
 	}

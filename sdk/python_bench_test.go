@@ -117,6 +117,7 @@ func benchPyTakeover(b *testing.B, rs []benchRow) {
 		spec := r.prog.spec("counter")
 		spec.StateSize = 8
 		spec.Stdout = procbridge.Discard
+		spec.ReadyTimeout = deadline // a large heap's start, loaded, is not measured
 		g, err := procbridge.StartGroup(context.Background(), spec, 1)
 		if err != nil {
 			b.Fatal(err)

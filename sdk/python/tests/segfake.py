@@ -5,6 +5,7 @@ scenario suite in sdk/ runs the real supervisor.)"""
 
 import mmap
 import os
+import shlex
 import struct
 import subprocess
 import sys
@@ -15,6 +16,24 @@ from understudy import _layout as L
 
 # Where the package under test was imported from: its workers import the same.
 PKG = os.path.dirname(os.path.dirname(os.path.abspath(understudy.__file__)))
+
+# The command that runs the workers' Python: this interpreter, or
+# UNDERSTUDY_TEST_INTERPRETER, split as a shell would (another machine's
+# interpreter under qemu-user, which runs only the process it started:
+# "qemu-aarch64-static -L ROOT ROOT/usr/bin/python3.11").
+PYTHON = shlex.split(os.environ.get("UNDERSTUDY_TEST_INTERPRETER", "")) or [sys.executable]
+
+
+def robust_lists():
+    """Whether the kernel keeps robust futex lists here, asked of a
+    throwaway process: qemu-user answers set_robust_list with ENOSYS, and
+    then no worker gives the early death notice."""
+    code = ("import ctypes\nfrom understudy import _sys\nh = (ctypes.c_uint64 * 3)()\n"
+            "h[0] = ctypes.addressof(h)\nh[1] = 8\nprint(_sys.set_robust_list(ctypes.addressof(h), 24))\n")
+    r = subprocess.run(PYTHON + ["-c", code], env=dict(os.environ, PYTHONPATH=PKG), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError("the robust list probe failed: " + r.stderr)
+    return r.stdout.strip() == "0"
 
 
 class Segment:
@@ -72,7 +91,7 @@ class Segment:
         e.update(env or {})
         for k in [k for k, v in e.items() if v is None]:
             del e[k]
-        p = subprocess.Popen([sys.executable, "-c", code], env=e, pass_fds=(self.fd,) + tuple(pass_fds),
+        p = subprocess.Popen(PYTHON + ["-c", code], env=e, pass_fds=(self.fd,) + tuple(pass_fds),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
         self.procs.append(p)
         return p

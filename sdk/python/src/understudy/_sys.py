@@ -9,6 +9,7 @@ thread the Python runtime must not share.
 import ctypes
 import ctypes.util
 import errno
+import mmap
 import os
 import platform
 
@@ -96,12 +97,71 @@ def futex_wait_either(a, av, b, bv):
     5.16+); without futex_waitv, on the first word alone."""
     global _waitv_missing
     if not _waitv_missing:
-        ws = (futex_waitv * 2)(futex_waitv(av, a, FUTEX2_SIZE_U32, 0), futex_waitv(bv, b, FUTEX2_SIZE_U32, 0))
+        ws = waitv_pair(a, av, b, bv)
         r = _call("futex_waitv", ws, ctypes.c_uint(2), ctypes.c_uint(0), ctypes.c_void_p(0), ctypes.c_int(0))
         if r not in (-errno.ENOSYS, -errno.EINVAL):
             return r
         _waitv_missing = True
     return futex_wait(a, av)
+
+
+# A parked spare's wait and promotion in one foreign call, on x86-64: the
+# futex_waitv system call on its park word and on its robust word in the
+# primary's lane, then, if the kernel marked that robust word (the
+# primary's robust thread died), the promotion's compare-and-swap on the
+# control word, before any Python runs again. Arguments (System V): rdi the
+# two futex_waitv entries, rsi the robust word, rdx the control word, rcx
+# the control word expected, r8 the one to write. It returns futex_waitv's
+# result (-errno, or the index of the word that woke it), WAIT_PROMOTED
+# when the swap was made, WAIT_LOST when another process swapped first.
+#
+#   push rdx; push rcx; push r8; mov r9, rsi
+#   mov eax, 449; mov esi, 2; xor edx, edx; xor r10d, r10d; xor r8d, r8d
+#   syscall
+#   pop r8; pop r10; pop rdx
+#   test rax, rax; js 1f
+#   mov ecx, [r9]; test ecx, 0x40000000; jz 1f
+#   mov rax, r10; lock cmpxchg [rdx], r8; jne 2f
+#   mov eax, 0x100; ret
+#   2: mov eax, 0x101
+#   1: ret
+_WAIT_PROMOTE_X86_64 = bytes.fromhex(
+    "525141504989f1b8c1010000be0200000031d24531d24531c00f054158415a5a4885c0"
+    "7820418b09f7c10000004074154c89d0f04c0fb1027506b800010000c3b801010000c3")
+WAIT_PROMOTED = 0x100
+WAIT_LOST = 0x101
+_wait_promote = []  # [function or None, its page], made once
+
+
+def wait_promote():
+    """The function above, or None where it cannot be had (another machine,
+    no executable mapping, no futex_waitv): then the caller waits with
+    futex_wait_either and swaps in Python."""
+    if not _wait_promote:
+        fn, page = None, None
+        if MACHINE == "x86_64" and not _waitv_missing:
+            try:
+                page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+                page[:len(_WAIT_PROMOTE_X86_64)] = _WAIT_PROMOTE_X86_64
+                proto = ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                         ctypes.c_uint64, ctypes.c_uint64)
+                fn = proto(ctypes.addressof(ctypes.c_char.from_buffer(page)))
+            except (OSError, ValueError):
+                fn, page = None, None
+        _wait_promote[:] = [fn, page]
+    return _wait_promote[0]
+
+
+def waitv_pair(a, av, b, bv):
+    """The two futex_waitv entries for words a and b holding av and bv."""
+    return (futex_waitv * 2)(futex_waitv(av, a, FUTEX2_SIZE_U32, 0), futex_waitv(bv, b, FUTEX2_SIZE_U32, 0))
+
+
+def waitv_missing():
+    """Records that the kernel has no futex_waitv."""
+    global _waitv_missing
+    _waitv_missing = True
+    _wait_promote[:] = [None, None]
 
 
 def set_robust_list(head_addr, size):

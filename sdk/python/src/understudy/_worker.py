@@ -2,6 +2,7 @@
 notice, hot standby, state and the command rings."""
 
 import ctypes
+import errno
 import functools
 import gc
 import mmap
@@ -237,15 +238,22 @@ class Worker:
                 _robust_head[2] = 0
                 r = _sys.set_robust_list(ctypes.addressof(_robust_head), ctypes.sizeof(_robust_head))
                 if r < 0:
+                    # No robust list (qemu-user has none): the words go
+                    # back to no owner, so that no spare waits on them and
+                    # a clean exit leaves nothing behind, and the thread,
+                    # with nothing to hold, ends.
+                    for i in order:
+                        at.store32(lane + L.L_ROBUST + 16 * i + 8, 0)
                     result.append("set_robust_list: %s" % os.strerror(-r))
-                else:
-                    at.store32(lane + L.L_ROBUST_TID, tid)
-                    result.append(None)
-                    # Raised, it costs nothing (it never runs) and on a
-                    # SIGKILL it runs its exit, the death notice, at once,
-                    # ahead of the process's other threads, and so before
-                    # the last of them tears the address space down.
-                    _raise_thread(tid)
+                    done.set()
+                    return None
+                at.store32(lane + L.L_ROBUST_TID, tid)
+                result.append(None)
+                # Raised, it costs nothing (it never runs) and on a
+                # SIGKILL it runs its exit, the death notice, at once,
+                # ahead of the process's other threads, and so before the
+                # last of them tears the address space down.
+                _raise_thread(tid)
             except BaseException as e:  # noqa: BLE001 - reported to attach
                 result.append(repr(e))
             done.set()
@@ -379,6 +387,10 @@ class Worker:
         cas64 = at.cas64
         control = self._control
         now = time.monotonic_ns
+        wait_promote = _sys.wait_promote()
+        promoted = _sys.WAIT_PROMOTED
+        u64 = self._u64
+        mark_at = (self._lane - self._base + L.L_MARK) >> 3
         looks, since = 0, 0  # looks in the second that began at since
         try:
             while True:
@@ -428,6 +440,25 @@ class Worker:
                     gc.disable()
                 if left is not None:
                     _sys.futex_wait(park, L.PARK_WAITING, left)
+                elif rv & L.FUTEX_TID_MASK and wait_promote is not None:
+                    # The wait and the promotion's swap in one foreign call
+                    # (x86-64): the kernel's wake, as the primary's robust
+                    # thread dies, is followed by the swap without a line
+                    # of Python, and the mark is the first line after it.
+                    r = wait_promote(_sys.waitv_pair(park, L.PARK_WAITING, rw, rv), rw, control,
+                                     e << 8 | active, (e + 1) << 8 | me)
+                    if r == promoted:
+                        if u64 is not None:
+                            u64[mark_at] = now()
+                        else:
+                            self.mark()
+                        self._epoch = e + 1
+                        r, raised = raised, None
+                        self._become_primary(e + 1, r, marked=True)
+                        return True
+                    if r == -errno.ENOSYS or r == -errno.EINVAL:
+                        _sys.waitv_missing()
+                        wait_promote = None
                 elif rv & L.FUTEX_TID_MASK:
                     load_rw = self._loader32(rw)
                     wait_either(park, L.PARK_WAITING, rw, rv)
