@@ -3,6 +3,7 @@
 package procbridge
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/understudy/understudy/internal/hang"
@@ -21,8 +22,13 @@ type hangState struct {
 	dogAt      int64 // the deadline the monitor last set on the watchdog
 	lead       int64 // the watch starts this long before the deadline
 	lastCount  uint64
-	progress   int64 // mono ns of the last observed progress
-	parked     bool  // a spare, parked at the last look
+	beat       *uint64 // the lane's beat count, in place (quick)
+	beatAt     *int64  // the lane's beat time, in place
+	ctlWord    *uint64 // the segment's control word, in place, when it has one lane (else nil)
+	ctlAuth    uint64  // the control word the last full look found sound
+	idx        int     // its place in the monitor's list
+	progress   int64   // mono ns of the last observed progress
+	parked     bool    // a spare, parked at the last look
 	suspect    bool
 	suspectAt  int64 // mono ns when it became suspect
 	tickLooked bool  // gave a runnable suspect, whose CPU had not shown, a tick more
@@ -84,7 +90,38 @@ func newHangState(p *Process) *hangState {
 		ready:    p.readyMono.Load(),
 	}
 	st.lastCount, _ = p.lane.Heartbeat()
+	st.beat, st.beatAt = p.lane.HeartbeatWords()
+	if p.segment.cfg.Lanes == 1 {
+		st.ctlWord, st.ctlAuth = p.seg.ControlAddr(), p.segment.ctl.Load()
+	}
 	return st
+}
+
+// quick is the look at a worker that beat since the last one, made of
+// memory reads alone (three words of its segment, all in place, so that
+// the processor overlaps the reads of many workers): no system call, no
+// chain of loads through the process's structures. It returns when to look
+// next and true when the worker beat, is neither suspect nor a parked
+// spare, its segment has one lane whose control word is the one the last
+// full look found sound, and its watch does not open yet: all that check
+// would conclude. Otherwise it changes nothing and returns false, and the
+// monitor makes the full look (check).
+func (st *hangState) quick(now int64) (next int64, ok bool) {
+	if st.ctlWord == nil || st.suspect || st.parked {
+		return 0, false
+	}
+	count := atomic.LoadUint64(st.beat)
+	if count == st.lastCount || atomic.LoadUint64(st.ctlWord) != st.ctlAuth {
+		return 0, false
+	}
+	progress := beatProgress(atomic.LoadInt64(st.beatAt), st.progress, now)
+	next = st.policy.Deadline(progress, st.ready) - st.lead
+	if now >= next {
+		return 0, false
+	}
+	st.lastCount, st.progress = count, progress
+	st.heldAt, st.machineAt = 0, 0
+	return next, true
 }
 
 // observe records progress when the worker beat since the last look.
@@ -157,13 +194,17 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	if st.p.reason.Load() != reasonNone || st.p.note.stoppingOnItsOwn() {
 		return now + timeout, false // being stopped: not ours to judge
 	}
-	if seen, bad := st.p.segment.controlCorrupt(); bad && st.p.segment.cfg.Lanes == 1 {
+	seen, bad := st.p.segment.controlCorrupt()
+	if bad && st.p.segment.cfg.Lanes == 1 {
 		// Nobody else maps a segment of one lane: the worker wrote its
 		// control word. (In a group the word may hold a spare's own
 		// promotion, which the group judges.)
 		st.corrupt, st.corruptWord = true, seen
 		st.clear()
 		return 0, true
+	}
+	if st.ctlWord != nil {
+		st.ctlAuth = seen // sound, with one lane: the supervisor's own word
 	}
 	if st.p.segment.primaryLane() != st.p.lane.Index() {
 		// A parked spare does not beat; its clock starts when it is
