@@ -276,6 +276,7 @@ func (m *hangMonitor) run(ep int) {
 				hung = append(hung, st)
 				m.drop(st)
 			default:
+				st.quickable()
 				next = m.keep(st, at, next)
 				watching = watching || st.suspect
 			}

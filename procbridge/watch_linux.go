@@ -16,18 +16,23 @@ import (
 // the worker's progress, and, while the worker is suspect, the readings
 // each look is measured against. The verdict is internal/hang's.
 type hangState struct {
+	// What a quick look reads, first and together: one cache line.
+	beat      *uint64 // the lane's beat count, in place
+	beatAt    *int64  // the lane's beat time, in place
+	quickCtl  *uint64 // ctlWord while a quick look may serve (quickable), else nil
+	ctlAuth   uint64  // the control word the last full look found sound
+	lastCount uint64
+	progress  int64 // mono ns of the last observed progress
+	dueAfter  int64 // Timeout - lead: the watch opens this long after progress
+	dueFloor  int64 // ready + StartGrace + Timeout - lead: and never before this
+
 	p          *Process
 	policy     hang.Policy
-	dog        int   // the worker's watchdog timerfd, or -1 (the monitor's timer serves)
-	dogAt      int64 // the deadline the monitor last set on the watchdog
-	lead       int64 // the watch starts this long before the deadline
-	lastCount  uint64
-	beat       *uint64 // the lane's beat count, in place (quick)
-	beatAt     *int64  // the lane's beat time, in place
+	dog        int     // the worker's watchdog timerfd, or -1 (the monitor's timer serves)
+	dogAt      int64   // the deadline the monitor last set on the watchdog
+	lead       int64   // the watch starts this long before the deadline
 	ctlWord    *uint64 // the segment's control word, in place, when it has one lane (else nil)
-	ctlAuth    uint64  // the control word the last full look found sound
 	idx        int     // its place in the monitor's list
-	progress   int64   // mono ns of the last observed progress
 	parked     bool    // a spare, parked at the last look
 	suspect    bool
 	suspectAt  int64 // mono ns when it became suspect
@@ -94,7 +99,23 @@ func newHangState(p *Process) *hangState {
 	if p.segment.cfg.Lanes == 1 {
 		st.ctlWord, st.ctlAuth = p.seg.ControlAddr(), p.segment.ctl.Load()
 	}
+	st.dueAfter = st.policy.Timeout - st.lead
+	st.dueFloor = st.policy.Deadline(0, st.ready) - st.lead
+	if st.policy.StartGrace <= 0 {
+		st.dueFloor = 0
+	}
+	st.quickable()
 	return st
+}
+
+// quickable sets whether the next look at the worker may be quick: its
+// segment has one lane, and it is neither suspect nor a parked spare. The
+// monitor calls it after each full look, which alone changes these.
+func (st *hangState) quickable() {
+	st.quickCtl = nil
+	if !st.suspect && !st.parked {
+		st.quickCtl = st.ctlWord
+	}
 }
 
 // quick is the look at a worker that beat since the last one, made of
@@ -106,21 +127,23 @@ func newHangState(p *Process) *hangState {
 // full look found sound, and its watch does not open yet: all that check
 // would conclude. Otherwise it changes nothing and returns false, and the
 // monitor makes the full look (check).
+//
+// It reads the first cache line of st and two of the segment's; a worker
+// that is not suspect has no heldAt or machineAt to clear.
 func (st *hangState) quick(now int64) (next int64, ok bool) {
-	if st.ctlWord == nil || st.suspect || st.parked {
+	if st.quickCtl == nil {
 		return 0, false
 	}
 	count := atomic.LoadUint64(st.beat)
-	if count == st.lastCount || atomic.LoadUint64(st.ctlWord) != st.ctlAuth {
+	if count == st.lastCount || atomic.LoadUint64(st.quickCtl) != st.ctlAuth {
 		return 0, false
 	}
 	progress := beatProgress(atomic.LoadInt64(st.beatAt), st.progress, now)
-	next = st.policy.Deadline(progress, st.ready) - st.lead
+	next = max(progress+st.dueAfter, st.dueFloor) // watchAt, at progress
 	if now >= next {
 		return 0, false
 	}
 	st.lastCount, st.progress = count, progress
-	st.heldAt, st.machineAt = 0, 0
 	return next, true
 }
 
