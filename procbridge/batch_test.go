@@ -32,12 +32,21 @@ func TestBatchWatch(t *testing.T) {
 	}
 	waitBeats(t, ps, 2)
 	before, t0 := procbridge.MonitorWakes(), time.Now()
+	quick0, full0 := procbridge.MonitorLooks()
 	waitBeats(t, ps, 15) // 1.5 s
 	wakes, took := procbridge.MonitorWakes()-before, time.Since(t0)
-	t.Logf("the monitor woke %d times in %v while 8 workers watched in batch beat 15 times each", wakes, took.Round(time.Millisecond))
+	quick, full := procbridge.MonitorLooks()
+	quick, full = quick-quick0, full-full0
+	t.Logf("the monitor woke %d times in %v while 8 workers watched in batch beat 15 times each: %d quick looks, %d full", wakes, took.Round(time.Millisecond), quick, full)
 	// About one wake per 300 ms; a monitor that woke per worker would
 	// wake 8 times as often. Generous: one per 100 ms, and a few.
 	assert.LessOrEqual(t, wakes, int64(took/(100*time.Millisecond))+4)
+	// A worker that beat since the last wake costs reads of memory, no
+	// system call: the quick look. Only one that has not (a wake soon
+	// after another, a worker held up past a wake) gets the full look, the
+	// path of every system call of the watch. Generous for a loaded
+	// machine: most looks quick, where a monitor without them makes none.
+	assert.Greater(t, quick, full, "a healthy worker watched in batch must cost no system call")
 
 	fast, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat", Heartbeat: fastBeat})
 	require.NoError(t, err)

@@ -26,6 +26,11 @@ func MonitorIdle() bool {
 // MonitorWakes returns how many times the hang monitor has woken.
 func MonitorWakes() int64 { return monitor.wakes.Load() }
 
+// MonitorLooks returns how many looks at a worker the hang monitor has
+// made: quick ones, from memory alone, and full ones (the path of every
+// system call of the watch).
+func MonitorLooks() (quick, full int64) { return monitor.quicks.Load(), monitor.fulls.Load() }
+
 // SetWatchdogForTest starts the next workers with a watchdog (true, the
 // default) or without, when the monitor keeps their deadlines itself.
 func SetWatchdogForTest(on bool) { noWatchdog.Store(!on) }

@@ -62,12 +62,16 @@ func onForkThread(f func() bool) {
 var lifeline struct {
 	once sync.Once
 	r, w *os.File
+	rfd  int // r's descriptor, made blocking once
 	err  error
 }
 
 func lifelineReadEnd() (*os.File, error) {
 	lifeline.once.Do(func() {
 		lifeline.r, lifeline.w, lifeline.err = os.Pipe()
+		if lifeline.err == nil {
+			lifeline.rfd = int(lifeline.r.Fd())
+		}
 	})
 	return lifeline.r, lifeline.err
 }
@@ -76,11 +80,16 @@ func lifelineReadEnd() (*os.File, error) {
 var devNull struct {
 	once sync.Once
 	f    *os.File
+	fd   uintptr // f's descriptor, read once (each File.Fd is a system call or two)
 	err  error
 }
 
 func nullFile() (*os.File, error) {
-	devNull.once.Do(func() { devNull.f, devNull.err = os.OpenFile(os.DevNull, os.O_RDWR, 0) })
+	devNull.once.Do(func() {
+		if devNull.f, devNull.err = os.OpenFile(os.DevNull, os.O_RDWR, 0); devNull.err == nil {
+			devNull.fd = devNull.f.Fd()
+		}
+	})
 	return devNull.f, devNull.err
 }
 

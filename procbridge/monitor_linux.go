@@ -34,7 +34,13 @@ import (
 // every heartbeat from memory at once. Deadlines spread over one interval
 // lie between Timeout-Interval and Timeout ahead, so the monitor wakes
 // about once per Timeout-Interval, however many workers it watches, and
-// makes no system call for a healthy one. A watchdog saves wakes only when
+// makes no system call for a healthy one. A wake's cost is then the reads
+// of memory it makes per worker, each from another mapping, cold since the
+// last wake (on a virtual machine a cache and TLB miss costs a
+// microsecond): a healthy worker of a one-lane segment gets a quick look
+// (hangState.quick), three words read in place from a list the processor
+// walks with many reads in flight, and only the others the full look
+// (check). A watchdog saves wakes only when
 // that slack is short; its upkeep is a system call per worker at each
 // wake (the audit reads each watchdog, and the monitor re-arms each one
 // that moved), and one per beat in the worker.
@@ -69,8 +75,12 @@ var monitorWakeDelay atomic.Int64
 
 type hangMonitor struct {
 	wakes   atomic.Int64 // times the loop woke (tests count them)
+	quicks  atomic.Int64 // quick looks at a worker (tests count them)
+	fulls   atomic.Int64 // full looks at a worker
 	mu      sync.Mutex
 	watch   map[*Process]*hangState
+	list    []*hangState       // watch's values, in the order a wake reads them
+	slow    []*hangState       // a wake's workers for the full look (reused)
 	dogs    map[int]*hangState // the watchdogs in the epoll set, by descriptor
 	running bool
 	timer   int   // the monitor's own timerfd: confirmation windows, workers without a watchdog
@@ -109,7 +119,19 @@ func (m *hangMonitor) add(p *Process) {
 		}
 	}
 	m.watch[p] = st
+	st.idx = len(m.list)
+	m.list = append(m.list, st)
 	m.poke()
+}
+
+// drop stops watching st's worker (m.mu held).
+func (m *hangMonitor) drop(st *hangState) {
+	last := len(m.list) - 1
+	m.list[st.idx] = m.list[last]
+	m.list[st.idx].idx = st.idx
+	m.list[last] = nil
+	m.list = m.list[:last]
+	delete(m.watch, st.p)
 }
 
 // start creates the monitor's timer and epoll set and its goroutine (m.mu
@@ -172,7 +194,7 @@ func (m *hangMonitor) remove(p *Process) {
 		return
 	}
 	st.clear()
-	delete(m.watch, p)
+	m.drop(st)
 	m.poke()
 }
 
@@ -227,30 +249,40 @@ func (m *hangMonitor) run(ep int) {
 		watching := false
 		hung = hung[:0]
 		ml := machineLook{stallAt: m.stallAt}
-		for _, st := range m.watch {
+		// Healthy workers first, from memory alone; the others get the
+		// full look, after the pass that counts the overdue among them (a
+		// worker that beat is neither overdue nor silent).
+		slow := m.slow[:0]
+		for _, st := range m.list {
+			if at, ok := st.quick(now); ok {
+				ml.watched++
+				next = m.keep(st, at, next)
+			} else {
+				slow = append(slow, st)
+			}
+		}
+		m.quicks.Add(int64(len(m.list) - len(slow)))
+		m.fulls.Add(int64(len(slow)))
+		for _, st := range slow {
 			overdue, silent := st.overdue(now)
 			ml.overdue += b2i(overdue)
 			ml.silent += b2i(silent)
 			ml.watched += b2i(!st.parked)
 		}
-		for p, st := range m.watch {
+		for _, st := range slow {
 			at, isHung := st.check(now, &ml)
 			switch {
 			case isHung:
 				hung = append(hung, st)
-				delete(m.watch, p)
-			case st.dog >= 0 && !st.suspect:
-				// Healthy (or parked: at 0 disarms): the watchdog keeps the
-				// deadline, and the worker moves it on as it beats.
-				if at != st.dogAt {
-					linux.SetTimer(st.dog, at)
-					st.dogAt = at
-				}
+				m.drop(st)
 			default:
-				next = min(next, at)
+				st.quickable()
+				next = m.keep(st, at, next)
 				watching = watching || st.suspect
 			}
 		}
+		clear(slow)
+		m.slow = slow[:0]
 		m.stallAt = ml.stallAt // a late watchdog's wake, seen in the pass
 		if next == 1<<63-1 {
 			linux.SetTimer(m.timer, 0) // every worker's watchdog keeps its deadline
@@ -284,6 +316,21 @@ func (m *hangMonitor) run(ep int) {
 			linux.SleepUntil(mono.Now() + d) // tests: widen the race with a worker's re-arm
 		}
 	}
+}
+
+// keep sets when to look at st next, at, and returns the monitor's own
+// next wake, next, moved earlier if its timer keeps st's deadline (m.mu
+// held). A healthy worker's (or parked spare's: at 0 disarms) watchdog
+// keeps the deadline, and the worker moves it on as it beats.
+func (m *hangMonitor) keep(st *hangState, at, next int64) int64 {
+	if st.dog >= 0 && !st.suspect {
+		if at != st.dogAt {
+			linux.SetTimer(st.dog, at)
+			st.dogAt = at
+		}
+		return next
+	}
+	return min(next, at)
 }
 
 // A watchdog is the worker's to arm, and a worker may arm it wrong: early

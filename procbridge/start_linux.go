@@ -137,35 +137,41 @@ func (p *Process) spawn(mode watchMode) error {
 	}
 	argv := append([]string{argv0}, spec.Args...)
 
-	null, err := nullFile()
-	if err != nil {
+	if _, err := nullFile(); err != nil {
 		return err
 	}
-	life, err := lifelineReadEnd()
-	if err != nil {
+	if _, err := lifelineReadEnd(); err != nil {
 		return fmt.Errorf("lifeline: %w", err)
 	}
 	// Descriptors the child gets, and the parent's copies to close after.
+	// The copies are plain descriptors, not files: an os.File registers
+	// with the runtime's poller and makes system calls of its own (a
+	// pipe's descriptor made blocking at each Fd), a few dozen a start.
 	var toClose []*os.File
+	var fdsToClose []int
 	defer func() {
 		for _, f := range toClose {
 			f.Close()
+		}
+		for _, fd := range fdsToClose {
+			unix.Close(fd)
 		}
 	}()
 	// Each worker gets an open file description of the lifeline of its
 	// own, so that the flags one worker sets on it (O_NONBLOCK) reach no
 	// other: reopening the pipe through /proc makes a new one.
-	if own, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(life.Fd())), os.O_RDONLY|syscall.O_CLOEXEC, 0); err == nil {
-		toClose = append(toClose, own)
-		life = own
+	lifeFd := uintptr(lifeline.rfd)
+	if own, err := unix.Open("/proc/self/fd/"+strconv.Itoa(lifeline.rfd), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		fdsToClose = append(fdsToClose, own)
+		lifeFd = uintptr(own)
 	}
 	var pending []func() // output drains, started once the pid is known
 	stream := func(o Output, std *os.File, isErr bool) (uintptr, error) {
 		switch o.kind {
 		case outputInherit:
 			if own, ok := ownDescription(std); ok {
-				toClose = append(toClose, own)
-				return own.Fd(), nil
+				fdsToClose = append(fdsToClose, own)
+				return uintptr(own), nil
 			}
 			return std.Fd(), nil
 		case outputWriter, outputLines:
@@ -178,7 +184,7 @@ func (p *Process) spawn(mode watchMode) error {
 			pending = append(pending, func() { p.startOutput(r, o, isErr) })
 			return w.Fd(), nil
 		}
-		return null.Fd(), nil
+		return devNull.fd, nil
 	}
 	stdout, err := stream(spec.Stdout, os.Stdout, false)
 	if err != nil {
@@ -190,7 +196,7 @@ func (p *Process) spawn(mode watchMode) error {
 		p.closeOutputs()
 		return err
 	}
-	files := []uintptr{null.Fd(), stdout, stderr, uintptr(p.seg.Fd()), life.Fd()}
+	files := []uintptr{devNull.fd, stdout, stderr, uintptr(p.seg.Fd()), lifeFd}
 
 	env := childEnv(spec.Env)
 	env = append(env,
@@ -223,7 +229,7 @@ func (p *Process) spawn(mode watchMode) error {
 
 	if len(spec.ExtraFiles) > 0 {
 		if len(files) == shm.FdSentinel {
-			files = append(files, null.Fd()) // fd 5 is the sentinel's, when there is one
+			files = append(files, devNull.fd) // fd 5 is the sentinel's, when there is one
 		}
 		for _, f := range spec.ExtraFiles {
 			files = append(files, f.Fd())
@@ -431,22 +437,26 @@ func (p *Process) awaitReady(ctx context.Context) error {
 // keeps the writers of the file from overwriting each other (and whose
 // flags change nothing that blocks); a socket cannot be reopened, and is
 // shared too. ok is false when the stream is shared.
-func ownDescription(std *os.File) (own *os.File, ok bool) {
-	fd := int(std.Fd())
+func ownDescription(std *os.File) (own int, ok bool) {
+	var fd int
+	conn, err := std.SyscallConn()
+	if err != nil || conn.Control(func(d uintptr) { fd = int(d) }) != nil {
+		return -1, false
+	}
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil {
-		return nil, false
+		return -1, false
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFIFO, unix.S_IFCHR:
 	default:
-		return nil, false
+		return -1, false
 	}
 	nfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_WRONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, false
+		return -1, false
 	}
-	return os.NewFile(uintptr(nfd), std.Name()), true
+	return nfd, true
 }
 
 // refusedError: the worker refused its segment, and said why.

@@ -3,6 +3,7 @@
 package procbridge
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/understudy/understudy/internal/hang"
@@ -15,14 +16,24 @@ import (
 // the worker's progress, and, while the worker is suspect, the readings
 // each look is measured against. The verdict is internal/hang's.
 type hangState struct {
+	// What a quick look reads, first and together: one cache line.
+	beat      *uint64 // the lane's beat count, in place
+	beatAt    *int64  // the lane's beat time, in place
+	quickCtl  *uint64 // ctlWord while a quick look may serve (quickable), else nil
+	ctlAuth   uint64  // the control word the last full look found sound
+	lastCount uint64
+	progress  int64 // mono ns of the last observed progress
+	dueAfter  int64 // Timeout - lead: the watch opens this long after progress
+	dueFloor  int64 // ready + StartGrace + Timeout - lead: and never before this
+
 	p          *Process
 	policy     hang.Policy
-	dog        int   // the worker's watchdog timerfd, or -1 (the monitor's timer serves)
-	dogAt      int64 // the deadline the monitor last set on the watchdog
-	lead       int64 // the watch starts this long before the deadline
-	lastCount  uint64
-	progress   int64 // mono ns of the last observed progress
-	parked     bool  // a spare, parked at the last look
+	dog        int     // the worker's watchdog timerfd, or -1 (the monitor's timer serves)
+	dogAt      int64   // the deadline the monitor last set on the watchdog
+	lead       int64   // the watch starts this long before the deadline
+	ctlWord    *uint64 // the segment's control word, in place, when it has one lane (else nil)
+	idx        int     // its place in the monitor's list
+	parked     bool    // a spare, parked at the last look
 	suspect    bool
 	suspectAt  int64 // mono ns when it became suspect
 	tickLooked bool  // gave a runnable suspect, whose CPU had not shown, a tick more
@@ -84,7 +95,56 @@ func newHangState(p *Process) *hangState {
 		ready:    p.readyMono.Load(),
 	}
 	st.lastCount, _ = p.lane.Heartbeat()
+	st.beat, st.beatAt = p.lane.HeartbeatWords()
+	if p.segment.cfg.Lanes == 1 {
+		st.ctlWord, st.ctlAuth = p.seg.ControlAddr(), p.segment.ctl.Load()
+	}
+	st.dueAfter = st.policy.Timeout - st.lead
+	st.dueFloor = st.policy.Deadline(0, st.ready) - st.lead
+	if st.policy.StartGrace <= 0 {
+		st.dueFloor = 0
+	}
+	st.quickable()
 	return st
+}
+
+// quickable sets whether the next look at the worker may be quick: its
+// segment has one lane, and it is neither suspect nor a parked spare. The
+// monitor calls it after each full look, which alone changes these.
+func (st *hangState) quickable() {
+	st.quickCtl = nil
+	if !st.suspect && !st.parked {
+		st.quickCtl = st.ctlWord
+	}
+}
+
+// quick is the look at a worker that beat since the last one, made of
+// memory reads alone (three words of its segment, all in place, so that
+// the processor overlaps the reads of many workers): no system call, no
+// chain of loads through the process's structures. It returns when to look
+// next and true when the worker beat, is neither suspect nor a parked
+// spare, its segment has one lane whose control word is the one the last
+// full look found sound, and its watch does not open yet: all that check
+// would conclude. Otherwise it changes nothing and returns false, and the
+// monitor makes the full look (check).
+//
+// It reads the first cache line of st and two of the segment's; a worker
+// that is not suspect has no heldAt or machineAt to clear.
+func (st *hangState) quick(now int64) (next int64, ok bool) {
+	if st.quickCtl == nil {
+		return 0, false
+	}
+	count := atomic.LoadUint64(st.beat)
+	if count == st.lastCount || atomic.LoadUint64(st.quickCtl) != st.ctlAuth {
+		return 0, false
+	}
+	progress := beatProgress(atomic.LoadInt64(st.beatAt), st.progress, now)
+	next = max(progress+st.dueAfter, st.dueFloor) // watchAt, at progress
+	if now >= next {
+		return 0, false
+	}
+	st.lastCount, st.progress = count, progress
+	return next, true
 }
 
 // observe records progress when the worker beat since the last look.
@@ -157,13 +217,17 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	if st.p.reason.Load() != reasonNone || st.p.note.stoppingOnItsOwn() {
 		return now + timeout, false // being stopped: not ours to judge
 	}
-	if seen, bad := st.p.segment.controlCorrupt(); bad && st.p.segment.cfg.Lanes == 1 {
+	seen, bad := st.p.segment.controlCorrupt()
+	if bad && st.p.segment.cfg.Lanes == 1 {
 		// Nobody else maps a segment of one lane: the worker wrote its
 		// control word. (In a group the word may hold a spare's own
 		// promotion, which the group judges.)
 		st.corrupt, st.corruptWord = true, seen
 		st.clear()
 		return 0, true
+	}
+	if st.ctlWord != nil {
+		st.ctlAuth = seen // sound, with one lane: the supervisor's own word
 	}
 	if st.p.segment.primaryLane() != st.p.lane.Index() {
 		// A parked spare does not beat; its clock starts when it is

@@ -203,7 +203,7 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 			return
 		}
 		c := newChild(spec)
-		s.children = append(s.children, c)
+		s.add(c)
 		s.enqueue(s.startJob(c, answer))
 	case opStartSimple:
 		if !sofo {
@@ -218,7 +218,7 @@ func (s *supervisor) onRequest(ctx actor.Context, m *request) {
 		spec.Name, spec.Process = fmt.Sprintf("%s-%d", tmpl.Name, s.seq), &proc
 		c := newChild(spec)
 		c.dynamic, c.label = true, tmpl.Name
-		s.children = append(s.children, c)
+		s.add(c)
 		s.openLane(c, s.startJob(c, answer)) // started beside the others
 	case opTerminate:
 		s.enqueue(&job{drop: fail, steps: []step{callStep(func(ctx actor.Context, s *supervisor) {

@@ -17,6 +17,7 @@ type child struct {
 	kind    childKind
 	label   string // for metrics: the name, or a simple_one_for_one template's
 	dynamic bool   // started from a simple_one_for_one template
+	order   uint64 // its place in the supervisor's start order (supervisor.add)
 	removed bool   // no longer among the supervisor's children
 	runner  runner
 	node    string // the node a remote child runs on, or last ran on

@@ -1,6 +1,7 @@
 package supervision
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"slices"
@@ -98,7 +99,18 @@ func (s *supervisor) starting() int {
 func (s *supervisor) pumpLanes(ctx actor.Context) bool {
 	progress := false
 	busy, bound := s.starting(), maxStarting()
-	for _, c := range slices.Clone(s.children) {
+	// The children with a lane, in start order: a few among many (a pool
+	// of a thousand has the requests in flight), so neither walked nor
+	// copied whole at every pump. A lane belongs to one of s.children
+	// (remove cancels it).
+	order := s.laneOrder[:0]
+	s.laneOrder = nil // its own while this pass runs
+	for c := range s.lanes {
+		order = append(order, c)
+	}
+	slices.SortFunc(order, func(a, b *child) int { return cmp.Compare(a.order, b.order) })
+	defer func() { clear(order); s.laneOrder = order[:0] }()
+	for _, c := range order {
 		j := s.lanes[c]
 		if j == nil {
 			continue

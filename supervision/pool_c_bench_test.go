@@ -38,7 +38,10 @@ int main(void) {
 // the system's C compiler; skipped without one.
 //
 //	go test -run '^$' -bench 'PoolC/10$' -benchtime 100x ./supervision/
+//	go test -run '^$' -bench 'PoolC/200$' -benchtime 3x ./supervision/
 //	go test -run '^$' -bench 'PoolC/1000$' -benchtime 3x -timeout 10m ./supervision/
+//
+// 200 shows a cost per worker as 1,000 does, at a fifth of the load.
 func BenchmarkPoolC(b *testing.B) {
 	cc, err := exec.LookPath("cc")
 	if err != nil {
@@ -53,7 +56,7 @@ func BenchmarkPoolC(b *testing.B) {
 		"-o", bin, src, "../sdk/c/understudy.c").CombinedOutput(); err != nil {
 		b.Fatalf("cc: %v\n%s", err, out)
 	}
-	for _, n := range []int{10, 1000} {
+	for _, n := range []int{10, 200, 1000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			benchPool(b, n, procbridge.Spec{Path: bin, SDK: true, Heartbeat: stormBeat, ReadyTimeout: time.Minute})
 		})

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 	"github.com/understudy/understudy/supervision/supervisiontest"
@@ -410,18 +412,27 @@ func runClock(clock *supervisiontest.FakeClock) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-// selfCPU is this process's CPU time so far, user and system.
+// selfCPU is this process's CPU time so far, user and system, less what
+// the benchmark itself spent reading workers' CPU from /proc (workerCPU):
+// the supervisor's, not the measurement's.
 func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) - time.Duration(readingCPU.Load())
 }
+
+// readingCPU is the CPU time (ns) workerCPU has spent, left out of selfCPU.
+var readingCPU atomic.Int64
 
 // workerCPU is the CPU time the process pid has spent so far, all its
 // threads (0 if it is gone).
 func workerCPU(pid int) time.Duration {
+	runtime.LockOSThread() // the thread's CPU clock is this call's alone
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU()
+	defer func() { readingCPU.Add(int64(threadCPU() - t0)) }()
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	var sum time.Duration
 	for _, t := range tasks {
@@ -434,6 +445,15 @@ func workerCPU(pid int) time.Duration {
 		sum += time.Duration(ns)
 	}
 	return sum
+}
+
+// threadCPU is the calling thread's CPU time so far.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
 
 // cpuPressureTotal reads the machine's CPU pressure, "some" total (ns

@@ -49,6 +49,8 @@ type supervisor struct {
 	intensity *intensityTracker
 	jobs      []*job
 	lanes     map[*child]*job // one_for_one and simple_one_for_one children's own work (lanes.go)
+	laneOrder []*child        // the children with a lane, in start order (pumpLanes, reused)
+	added     uint64          // children ever added (child.order)
 	cur       *job            // the job whose step is running
 	phase     phase
 	why       shutdownCause
@@ -334,7 +336,7 @@ func (s *supervisor) started(ctx actor.Context) {
 	if s.spec.Strategy != SimpleOneForOne {
 		for _, cs := range s.spec.Children {
 			c := newChild(cs)
-			s.children = append(s.children, c)
+			s.add(c)
 			steps = append(steps, &startStep{c: c, onFail: initFailed})
 		}
 	}
@@ -843,6 +845,13 @@ func (s *supervisor) index(c *child) int {
 		}
 	}
 	return -1
+}
+
+// add makes c the last of the supervisor's children.
+func (s *supervisor) add(c *child) {
+	s.added++
+	c.order = s.added
+	s.children = append(s.children, c)
 }
 
 func (s *supervisor) remove(c *child) {

@@ -44,6 +44,9 @@ func Reconcile(auth, seen uint64, lanes int) Reconciled {
 // reconcile with its copy.
 func (s *Segment) ControlWord() uint64 { return atomic.LoadUint64(s.u64(offControl)) }
 
+// ControlAddr returns the control word in place (see HeartbeatWords).
+func (s *Segment) ControlAddr() *uint64 { return s.u64(offControl) }
+
 // CompareAndSwapControl replaces the control word old with next.
 func (s *Segment) CompareAndSwapControl(old, next uint64) bool {
 	return atomic.CompareAndSwapUint64(s.u64(offControl), old, next)
