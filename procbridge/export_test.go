@@ -170,3 +170,15 @@ func SetClonePidfdForTest(on bool) { noClonePidfd.Store(!on) }
 
 // PidfdWay says how the next start gets its child's pidfd.
 func PidfdWay() string { return pidfdWay().String() }
+
+// RevokedForTest counts the watched workers whose watchdog was revoked.
+func RevokedForTest() (n int) {
+	monitor.mu.Lock()
+	defer monitor.mu.Unlock()
+	for _, st := range monitor.list {
+		if st.revoked {
+			n++
+		}
+	}
+	return n
+}

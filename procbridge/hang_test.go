@@ -183,18 +183,20 @@ func TestMonitorSleepsWhileWorkersBeat(t *testing.T) {
 	}
 	// The monitor's first looks: each worker's start pokes it.
 	waitBeats(t, ps, 5)
-	// The fewest wakes of three rounds: a machine that holds a worker up
-	// past its watchdog's lead wakes the monitor, rightly, and a noisy
-	// machine may do so in a round; a monitor that keeps the deadlines
-	// itself wakes some 20 times in every one.
+	// One quiet round of up to ten is enough: a machine that holds a
+	// worker up past its watchdog's lead wakes the monitor, rightly, and a
+	// noisy machine may do so in many rounds; a monitor that keeps the
+	// deadlines itself wakes some 20 times in every one.
 	wakes := int64(math.MaxInt64)
-	for range 3 {
+	for round := 0; round < 10 && wakes > 5; round++ {
 		before := procbridge.MonitorWakes()
 		waitBeats(t, ps, 200)
-		wakes = min(wakes, procbridge.MonitorWakes()-before)
-		t.Logf("the monitor woke %d times while 4 workers beat 200 times each", procbridge.MonitorWakes()-before)
+		n := procbridge.MonitorWakes() - before
+		t.Logf("the monitor woke %d times while 4 workers beat 200 times each (revoked %d)", n, procbridge.RevokedForTest())
+		wakes = min(wakes, n)
 	}
 	assert.LessOrEqual(t, wakes, int64(5), "a healthy worker's watchdog does not fire")
+	assert.Zero(t, procbridge.RevokedForTest(), "a stalled worker's watchdog fires early by its re-arm gap, and is kept")
 	for _, p := range ps {
 		select {
 		case e := <-p.Events():

@@ -336,9 +336,10 @@ func (m *hangMonitor) keep(st *hangState, at, next int64) int64 {
 // A watchdog is the worker's to arm, and a worker may arm it wrong: early
 // (a storm of fires, each a look at every worker) or far ahead (its hang
 // judged late). An SDK worker arms it to its last beat plus its timeout
-// less the lead, and the monitor to the deadline it saw, so neither ever
-// fires before the deadline the monitor last saw, nor is ever armed more
-// than a timeout ahead. A worker's watchdog that breaks these rules is
+// less the lead (re-arming at most every shm.WatchdogGap), and the monitor
+// to the deadline it saw, so neither ever fires more than that gap before
+// the deadline the monitor last saw, nor is ever armed more than a timeout
+// ahead. A worker's watchdog that breaks these rules is
 // revoked: its deadlines go on the monitor's own timer, as for a worker
 // without one. That is not a violation: a worker in another language on
 // the wrong clock is watched the slower way, not killed.
@@ -347,7 +348,10 @@ const maxEarlyFires = 8
 // budgetFire counts a fire of st's watchdog before its deadline; after
 // maxEarlyFires in a row the watchdog is revoked (m.mu held).
 func (m *hangMonitor) budgetFire(st *hangState, now int64) {
-	if !st.parked && now >= st.watchAt() {
+	// An SDK worker that skipped re-arms since the beat the monitor last
+	// saw (it re-arms at most every shm.WatchdogGap) lets it fire up to
+	// that early: a stall of the worker, not a watchdog armed wrong.
+	if !st.parked && now >= st.watchAt()-st.dogGap {
 		st.early = 0
 		return
 	}

@@ -31,6 +31,7 @@ type hangState struct {
 	dog        int     // the worker's watchdog timerfd, or -1 (the monitor's timer serves)
 	dogAt      int64   // the deadline the monitor last set on the watchdog
 	lead       int64   // the watch starts this long before the deadline
+	dogGap     int64   // how early an SDK's watchdog may fire (shm.WatchdogGap)
 	ctlWord    *uint64 // the segment's control word, in place, when it has one lane (else nil)
 	idx        int     // its place in the monitor's list
 	parked     bool    // a spare, parked at the last look
@@ -91,6 +92,7 @@ func newHangState(p *Process) *hangState {
 			HeldUpMax:    int64(heldUpMax(time.Duration(timeout))),
 		},
 		lead:     shm.WatchdogLead(interval, timeout),
+		dogGap:   shm.WatchdogGap(interval, timeout),
 		progress: p.readyMono.Load(),
 		ready:    p.readyMono.Load(),
 	}

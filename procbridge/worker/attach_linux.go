@@ -58,15 +58,10 @@ func attach() (*Worker, error) {
 	if fd, ok, err := envFd(shm.EnvWatchdogFd); ok && err == nil && validFd(fd) {
 		unix.CloseOnExec(fd)
 		if l := seg.Layout(); l.HeartbeatInterval > 0 && l.HeartbeatTimeout > 0 {
-			// The watchdog expires shm.WatchdogLead before the deadline.
-			// Re-arm at most every half interval, or every half of what
-			// is left of the timeout after an interval and the lead when
-			// that is longer: a worker that beats on time re-arms well
-			// before the watchdog could fire, and with fewer system calls.
+			// The watchdog expires shm.WatchdogLead before the deadline,
+			// re-armed at most every shm.WatchdogGap.
 			ivl, timeout := l.HeartbeatInterval, l.HeartbeatTimeout
-			lead := shm.WatchdogLead(ivl, timeout)
-			gap := max(ivl/2, (timeout-ivl-lead)/2)
-			w.dog = &watchdog{fd: fd, after: timeout - lead, gap: gap}
+			w.dog = &watchdog{fd: fd, after: timeout - shm.WatchdogLead(ivl, timeout), gap: shm.WatchdogGap(ivl, timeout)}
 		}
 	}
 

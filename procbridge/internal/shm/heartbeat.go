@@ -19,3 +19,13 @@ func HangWindow(interval int64) int64 {
 func WatchdogLead(interval, timeout int64) int64 {
 	return max(min(3*HangWindow(interval), (timeout-interval)/2), 0)
 }
+
+// WatchdogGap is how long a worker may go between re-arms of its watchdog
+// (ns): half the interval, or half of what is left of the timeout after an
+// interval and the lead when that is longer. A worker that beats on time
+// re-arms well before the watchdog could fire, with fewer system calls; the
+// watchdog of one that skipped re-arms may then fire up to this early, and
+// the monitor takes that for what it is, not for a watchdog armed wrong.
+func WatchdogGap(interval, timeout int64) int64 {
+	return max(interval/2, (timeout-interval-WatchdogLead(interval, timeout))/2)
+}
