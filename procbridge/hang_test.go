@@ -98,18 +98,27 @@ func TestNoFalseHangUnderLoad(t *testing.T) {
 	// Every event of every worker, whenever it comes, lands here: a false
 	// alarm raised while the workers are being stopped is caught as well.
 	events := make(chan event, 16)
+	// Whatever fails, no worker outlives the test to beat on beside the
+	// next one's (a test of stalls counts every worker watched), and no
+	// goroutine waits on events nobody reads.
+	done := make(chan struct{})
 	var ps []*procbridge.Process
 	for range 4 {
 		p, err := procbridge.Start(ctxT(t), spec)
 		require.NoError(t, err)
+		t.Cleanup(func() { p.Kill(); <-p.Done() })
 		nextEvent(t, p) // Ready
 		ps = append(ps, p)
 		go func() {
 			for e := range p.Events() {
-				events <- event{p, e}
+				select {
+				case events <- event{p, e}:
+				case <-done:
+				}
 			}
 		}()
 	}
+	t.Cleanup(func() { close(done) })
 	heldUp := map[*procbridge.Process]bool{}
 	stopping := false
 	// unexpected fails on any event but a hang held up, which it logs, and a
