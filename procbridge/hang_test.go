@@ -238,9 +238,10 @@ func waitBeats(t *testing.T, ps []*procbridge.Process, n uint64) {
 
 // TestNoFalseHangInMachineStall stalls every worker at once, as a machine
 // stall does (the host did not run the CPU that holds their timers): the
-// cgroup freezer stops each worker with every thread asleep, nothing
-// waiting for a CPU, for longer than the cap of silence. None is hung. Then
-// one worker stalled alone, while the others beat, is hung, asleep.
+// cgroup freezer stops every worker with every thread asleep, nothing
+// waiting for a CPU, for longer than the cap of silence, and lets them all
+// go at once. None is hung. Then one worker stalled alone, while the
+// others beat, is hung, asleep.
 func TestNoFalseHangInMachineStall(t *testing.T) {
 	if cgroup, why := procbridge.ContainmentForTest(); !cgroup {
 		t.Skipf("no cgroup of its own for each worker to freeze: %s", why)
@@ -276,6 +277,20 @@ func TestNoFalseHangInMachineStall(t *testing.T) {
 		v := map[bool]string{true: "1", false: "0"}[on]
 		require.NoError(t, os.WriteFile(filepath.Join(procbridge.LeafForTest(p), "cgroup.freeze"), []byte(v), 0))
 	}
+	// The stall freezes and thaws the cgroup that holds every worker's
+	// leaf, in one write each: one by one, a loaded machine may run two
+	// workers thawed, beating, while the third is still frozen, which is
+	// that worker stalled alone past the cap.
+	domain := filepath.Dir(procbridge.LeafForTest(ps[0]))
+	for _, p := range ps {
+		require.Equal(t, domain, filepath.Dir(procbridge.LeafForTest(p)), "the workers' leaves share a parent")
+	}
+	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(domain, "cgroup.freeze"), []byte("0"), 0) })
+	stallAll := func(on bool) {
+		t.Helper()
+		v := map[bool]string{true: "1", false: "0"}[on]
+		require.NoError(t, os.WriteFile(filepath.Join(domain, "cgroup.freeze"), []byte(v), 0))
+	}
 	// beatAgain waits for p's next beat, failing on any event meanwhile.
 	beatAgain := func(p *procbridge.Process) {
 		t.Helper()
@@ -295,24 +310,18 @@ func TestNoFalseHangInMachineStall(t *testing.T) {
 		}
 	}
 
-	for _, p := range ps {
-		freeze(p, true)
-	}
+	stallAll(true)
 	stall := time.After(15 * hb.Timeout) // past the cap of ten timeouts
 	for stalled := true; stalled; {
 		select {
 		case ev := <-events:
-			for _, p := range ps {
-				freeze(p, false)
-			}
+			stallAll(false)
 			t.Fatalf("%s, in a stall of every worker: %v", procbridge.Name(ev.p), ev.e)
 		case <-stall:
 			stalled = false
 		}
 	}
-	for _, p := range ps {
-		freeze(p, false)
-	}
+	stallAll(false)
 	for _, p := range ps {
 		beatAgain(p)
 	}
