@@ -252,11 +252,20 @@ func TestEngineRealTime(t *testing.T) {
 	rep, got := render(t, cfg, blocks)
 	t.Log(rep)
 	require.Equal(t, len(want), len(got))
-	assert.Equal(t, 2, rep.FaultsStruck)
-	// The two faults failed over. On a loaded machine (the other packages'
-	// tests run beside this one) the watchdog may also fence a node that
-	// did not get a CPU in time: that is what it is for, and such a
-	// failover must be the watchdog's, with no fault behind it.
+	// A fault strikes only when a spare is ready to take over: in real
+	// time it is postponed a block at a time while none is. On a loaded
+	// machine (the watchdog failing nodes over while their spares are
+	// still starting) one may not have struck by the end, and then the
+	// report says it was postponed; on a machine that has a spare ready
+	// for each, both strike.
+	if rep.FaultsStruck < 2 {
+		require.Positive(t, rep.FaultsPostponed, "a fault that did not strike was postponed")
+		t.Logf("%d of 2 faults struck, %d postponed: no spare was ready", rep.FaultsStruck, rep.FaultsPostponed)
+	}
+	// Each fault that struck failed over. On a loaded machine (the other
+	// packages' tests run beside this one) the watchdog may also fence a
+	// node that did not get a CPU in time: that is what it is for, and
+	// such a failover must be the watchdog's, with no fault behind it.
 	var faulted []Failover
 	for _, f := range rep.Failovers {
 		if f.Fault == "" {
@@ -265,13 +274,18 @@ func TestEngineRealTime(t *testing.T) {
 		}
 		faulted = append(faulted, f)
 	}
-	require.Len(t, faulted, 2, "%v", rep.Failovers)
-	assert.Equal(t, "dly", faulted[0].Node)
-	assert.Equal(t, "kill", faulted[0].Fault)
-	assert.Equal(t, "amp", faulted[1].Node)
-	assert.Equal(t, "hang", faulted[1].Fault)
-	if len(rep.Failovers) > 2 {
-		t.Logf("%d failovers with no fault behind them: the machine was loaded", len(rep.Failovers)-2)
+	require.Len(t, faulted, rep.FaultsStruck, "%v", rep.Failovers)
+	planned := []struct{ node, fault string }{{"dly", "kill"}, {"amp", "hang"}}
+	for _, f := range faulted {
+		for len(planned) > 0 && planned[0].node != f.Node {
+			planned = planned[1:] // one that did not strike
+		}
+		require.NotEmpty(t, planned, "a failover for a fault not planned, or out of order: %v", f)
+		assert.Equal(t, planned[0].fault, f.Fault, "%v", f)
+		planned = planned[1:]
+	}
+	if n := len(rep.Failovers) - len(faulted); n > 0 {
+		t.Logf("%d failovers with no fault behind them: the machine was loaded", n)
 	}
 	ch, bs := len(sink), g.BlockSize
 	missing := 0

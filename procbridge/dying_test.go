@@ -103,7 +103,10 @@ func TestDyingBeforeExited(t *testing.T) {
 	})
 	for _, mb := range []int{0, 256} {
 		t.Run(fmt.Sprintf("%dMB", mb), func(t *testing.T) {
-			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "big-heap", Args: []string{strconv.Itoa(mb)}})
+			// Touching 256 MB, a page fault a page (and the race
+			// detector's shadow of it), takes a loaded machine more than
+			// the default ten seconds.
+			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "big-heap", Args: []string{strconv.Itoa(mb)}, ReadyTimeout: deadline})
 			require.NoError(t, err)
 			_, isReady := nextEvent(t, p).(procbridge.Ready)
 			require.True(t, isReady)

@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -976,20 +977,29 @@ func TestHostileOutputFlood(t *testing.T) {
 }
 
 func init() {
-	// h-threads starts Args[0] threads, each asleep in a system call,
-	// beating meanwhile; it prints "threads" and stops beating.
+	// h-threads starts Args[0] threads, each asleep in a system call, and
+	// says it is ready once every one of them runs (making thousands of
+	// threads takes a loaded machine seconds, in which the worker's own
+	// loop may not run: before Ready, no watchdog counts that silence);
+	// it beats a while, prints "threads" and stops beating.
 	worker.Register("h-threads", func(ctx context.Context, w *worker.Worker) error {
-		w.Ready()
 		n, _ := strconv.Atoi(os.Args[1])
-		for i := range n {
+		// A P for every thread: the runtime starts a thread for a
+		// goroutine at once while a P is idle, where otherwise each waits
+		// for the runtime's monitor to take a P from a thread in Pause.
+		procs := runtime.GOMAXPROCS(n + 2)
+		var running sync.WaitGroup
+		for range n {
+			running.Add(1)
 			go func() {
 				runtime.LockOSThread()
+				running.Done()
 				unix.Pause() // holds its thread
 			}()
-			if i%10 == 0 {
-				w.Beat()
-			}
 		}
+		running.Wait()
+		runtime.GOMAXPROCS(procs)
+		w.Ready()
 		for range 20 {
 			w.Beat()
 			time.Sleep(5 * time.Millisecond)
@@ -1009,10 +1019,12 @@ func TestHostileThreadBomb(t *testing.T) {
 		return len(ents)
 	}
 	base := fds()
+	start := time.Now()
 	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "h-threads", Args: []string{strconv.Itoa(threads)}, Stdout: procbridge.Lines,
-		Heartbeat: procbridge.Heartbeat{Interval: 50 * time.Millisecond, Timeout: time.Second}})
+		Heartbeat: procbridge.Heartbeat{Interval: 50 * time.Millisecond, Timeout: time.Second}, ReadyTimeout: deadline})
 	require.NoError(t, err)
 	defer p.Kill()
+	t.Logf("%d threads made and ready after %v", threads, time.Since(start))
 	if l, ok := <-p.Lines(); !ok || l.Text != "threads" {
 		t.Fatalf("the worker: %v", exitedEvent(t, p))
 	}
@@ -1035,8 +1047,9 @@ func TestHostileThreadBomb(t *testing.T) {
 	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
 	h, ok := nextEvent(t, p).(procbridge.Hung)
 	require.True(t, ok, "a hang")
-	t.Log(h)
+	t.Logf("%v, after %v", h, time.Since(start))
 	exitedEvent(t, p)
+	t.Logf("exited after %v", time.Since(start))
 	<-done
 	t.Logf("descriptors: %d before, %d at most while it was watched", base, peak.Load())
 	assert.Less(t, peak.Load(), int64(base+1000), "the probe's descriptors")

@@ -31,7 +31,11 @@ func TestIntensityEscalatesThroughThreeLevels(t *testing.T) {
 		{Name: "mid", Supervisor: mid},
 	}}
 	rec := newRecorder()
-	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{OnEvent: goOnWhenReady(rec.on, "crasher")})
+	// Time stands still for the intensity windows: a loaded machine may
+	// take more than 5 s to start a level's processes again between two
+	// of its failures, and the level would then restart a third time.
+	clock := stillClock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	tree, err := supervision.Start(ctxT(t), spec, supervision.Options{OnEvent: goOnWhenReady(rec.on, "crasher"), Clock: clock})
 	require.NoError(t, err)
 
 	err = tree.Wait(ctxT(t))
@@ -105,6 +109,15 @@ func TestIntensityEscalatesThroughThreeLevels(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, late)
 }
+
+// stillClock is a supervision.Clock whose time stands still, while its
+// timers run in real time: every failure falls within every intensity
+// window, however long the processes take to start between them.
+type stillClock struct{ at time.Time }
+
+func (c stillClock) Now() time.Time { return c.at }
+
+func (stillClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 // TestStartFailure: a child that dies before it is ready fails the start;
 // the children started before it are stopped in reverse order, and Start

@@ -332,17 +332,31 @@ func start(t testing.TB, spec supervision.Spec, opts supervision.Options, goOnPr
 		seen = func(ev supervision.Event) { user(ev); rec.on(ev) }
 	}
 	opts.OnEvent = goOnWhenReady(seen, goOnPrefixes...)
-	tree, err := supervision.Start(ctxT(t), spec, opts)
+	ctx, cancel := ctxTree(spec)
+	defer cancel()
+	tree, err := supervision.Start(ctx, spec, opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	rec.drain() // later waits see what happens after the start
 	t.Cleanup(func() {
-		if _, err := tree.Stop(ctxT(t)); err != nil {
+		ctx, cancel := ctxTree(spec)
+		defer cancel()
+		if _, err := tree.Stop(ctx); err != nil {
 			t.Errorf("stop: %v", err)
 		}
 	})
 	return tree, rec
+}
+
+// ctxTree bounds the start or the stop of a tree of spec: a tree starts
+// its children one after another, each ready before the next, and stops
+// them likewise, and a loaded machine takes a second or more to start one
+// race-built worker. The bound is the test deadline for every 16 children
+// at the root (each child's own ready timeout and stop grace still catch
+// one that hangs).
+func ctxTree(spec supervision.Spec) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), deadline*time.Duration(1+len(spec.Children)/16))
 }
 
 // childOf returns what s's Children says about the child called name, or

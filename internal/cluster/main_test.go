@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	nodeRole()
 	ownerRole()
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	goleak.VerifyTestMain(m,
+	testproc.VerifyTestMain(m,
 		goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"),
 		goleak.IgnoreTopFunction("google.golang.org/grpc.(*addrConn).resetTransport"),
 		goleak.IgnoreAnyFunction("google.golang.org/grpc.(*Server).Serve"),

@@ -30,5 +30,5 @@ func Run(m *testing.M, roles ...func()) {
 	}
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	// procbridge's forker lives as long as the program, by design.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
+	VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/understudy/understudy/procbridge.forkLoop"))
 }
