@@ -7,8 +7,9 @@ import (
 )
 
 // threadProbe watches the threads of a worker the hang monitor suspects.
-// For each thread it keeps open the thread's /proc stat (its state) and
-// schedstat (its time on a CPU and waiting for one), which a look re-reads
+// For each thread it keeps open the thread's /proc stat (its state),
+// schedstat (its time on a CPU and waiting for one) and status (how often
+// it went to sleep of its own accord), which a look re-reads
 // with pread rather than walking /proc again: a look then costs tens of
 // microseconds, not hundreds, which matters when the monitor shares a CPU
 // with the spinner it watches. Where perf events allow, it also keeps an
