@@ -7,8 +7,9 @@ import (
 )
 
 // threadProbe watches the threads of a worker the hang monitor suspects.
-// For each thread it keeps open the thread's /proc stat (its state) and
-// schedstat (its time on a CPU and waiting for one), which a look re-reads
+// For each thread it keeps open the thread's /proc stat (its state),
+// schedstat (its time on a CPU and waiting for one) and status (how often
+// it went to sleep of its own accord), which a look re-reads
 // with pread rather than walking /proc again: a look then costs tens of
 // microseconds, not hundreds, which matters when the monitor shares a CPU
 // with the spinner it watches. Where perf events allow, it also keeps an
@@ -41,6 +42,13 @@ type probeThread struct {
 	tid   int
 	files linux.TaskFiles
 	clock int // the task clock's descriptor, -1 when not open
+	// At the last look: the thread's time on a CPU (its schedstat's, and
+	// its counter's, -1 without one) and its voluntary context switches
+	// (-1 unread); seen once it has been looked at. nonstop is its CPU
+	// since it last went to sleep of its own accord, as the looks saw.
+	run, cpu, voluntary int64
+	nonstop             int64
+	seen                bool
 }
 
 // threadSample is what one look at a suspect's threads saw.
@@ -53,6 +61,13 @@ type threadSample struct {
 	cpuOK    bool  // cpu could be read
 	stopped  bool  // a thread is stopped by a signal or traced (state T or t)
 	dead     bool  // every thread is a zombie, gone, or in its exit path: the process is dying
+	// nonstop is the most CPU one thread has had since the probe opened
+	// without going to sleep of its own accord (a voluntary context
+	// switch), as the looks saw: a spinning loop never sleeps, while a
+	// runtime's own threads (its monitor, its poller) wake and sleep.
+	// nonstopOK: it could be read of every thread.
+	nonstop   int64
+	nonstopOK bool
 }
 
 // openProbe opens a probe on the threads of pid, or returns nil when its
@@ -88,7 +103,7 @@ func (pr *threadProbe) addThread(tid int) {
 // open, and only a thread that runs can spin. Its CPU counts from then on,
 // so a window in which a counter opened under-counts, never over-counts.
 func (pr *threadProbe) sample() threadSample {
-	s := threadSample{dead: true}
+	s := threadSample{dead: true, nonstopOK: true}
 	for i := range pr.threads {
 		t := &pr.threads[i]
 		task := t.files.Read()
@@ -109,11 +124,29 @@ func (pr *threadProbe) sample() threadSample {
 		if running && t.clock < 0 && pr.exact {
 			pr.openClock(t)
 		}
+		cpu := int64(-1)
 		if t.clock >= 0 {
 			if ns, ok := linux.ReadTaskClock(t.clock); ok {
 				s.cpu += ns
+				cpu = ns
 			}
 		}
+		// Its time on a CPU since the last look: the counter's (exact)
+		// when it had one then, else the schedstat's (at the tick).
+		ran := task.Run - t.run
+		if cpu >= 0 && t.cpu >= 0 {
+			ran = cpu - t.cpu
+		}
+		switch {
+		case task.Voluntary < 0:
+			s.nonstopOK = false
+		case !t.seen || task.Voluntary != t.voluntary:
+			t.nonstop = 0 // the first look, or it slept since the last
+		default:
+			t.nonstop += max(ran, 0)
+		}
+		s.nonstop = max(s.nonstop, t.nonstop)
+		t.run, t.cpu, t.voluntary, t.seen = task.Run, cpu, task.Voluntary, true
 	}
 	if pr.exact {
 		s.cpuOK = true

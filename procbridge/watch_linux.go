@@ -314,6 +314,8 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		RanSince:   s.cpu - st.cpuStart,
 		RunSince:   s.run - st.run0,
 		Waited:     waited,
+		Nonstop:    s.nonstop,
+		NonstopOK:  s.nonstopOK,
 		Busy:       machineBusy(),
 		TickLooked: st.tickLooked,
 		Dead:       s.dead,

@@ -26,7 +26,13 @@
 //     own threads running in a slice its loop did not get.)
 //     So is a thread in SCHED_FIFO at its expected priority that is
 //     runnable or in the kernel: nothing of normal priority keeps it off a
-//     CPU, so past its deadline it overruns.
+//     CPU, so past its deadline it overruns. Where each thread's
+//     voluntary sleeps can be read (NonstopOK), the CPU that counts is
+//     one thread's that never slept (Nonstop): a loop that spins never
+//     sleeps, while the CPU of a worker the machine keeps from its loop
+//     goes to threads that wake and sleep (a Go runtime's monitor thread,
+//     woken every 20 µs to 10 ms, takes milliseconds of CPU over a starved
+//     watch while the loop waits for a CPU).
 //   - Held up (Starved): a thread blocked in the kernel (a page fault on a
 //     slow disk, memory reclaim), or one runnable or that waited on a run
 //     queue while the machine is busy (or the CPU reading is exact, so a
@@ -198,6 +204,14 @@ type Sample struct {
 	RanSince int64 // CPU used since the watch opened
 	RunSince int64 // time on a CPU since the watch opened, as the scheduler accounts it at its tick
 	Waited   int64 // time spent waiting on a run queue since the last look
+	// Nonstop is the most CPU one thread has had since the watch opened
+	// without going to sleep of its own accord (a voluntary context
+	// switch), as the looks saw; NonstopOK says it could be read of every
+	// thread. A spinning loop never sleeps; the CPU of a worker kept from
+	// its loop goes to threads that wake and sleep (a runtime's own: its
+	// monitor, its poller).
+	Nonstop   int64
+	NonstopOK bool
 
 	Busy       bool // more tasks runnable than CPUs, or the caller cannot tell
 	TickLooked bool // the tick look was granted already
@@ -267,6 +281,11 @@ func Judge(p Policy, s Sample) Verdict {
 	ranHalf := s.Ran >= p.Window/4 && 2*s.Ran >= s.Elapsed && !machine
 	spinning := p.Interval > 0 && s.RunSince >= p.Interval ||
 		s.CPUOK && (p.Interval > 0 && s.RanSince >= p.Interval || ranHalf)
+	if s.NonstopOK {
+		// The CPU must be one thread's that never slept: a spinning loop.
+		spinning = spinning && (p.Interval > 0 && s.Nonstop >= p.Interval ||
+			ranHalf && s.Nonstop >= p.Window/4)
+	}
 	limit := p.Cap
 	if saturated {
 		limit = max(p.HeldUpMax, p.Cap)

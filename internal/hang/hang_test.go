@@ -53,6 +53,21 @@ var storm = Policy{
 	HeldUpMax:    us(30_000_000),
 }
 
+// group is procbridge's policy for a hot-standby group's worker beating
+// every 2 ms with a 50 ms timeout, the machine's state asked.
+var group = Policy{
+	Timeout:      us(50_000),
+	Interval:     us(2000),
+	Window:       us(500),
+	BusyWindow:   SchedTick,
+	Cap:          us(500_000),
+	Grace:        us(500),
+	Tick:         SchedTick,
+	StartGrace:   us(100_000),
+	HeldUpWindow: us(25_000),
+	HeldUpMax:    us(30_000_000),
+}
+
 // young is the monitor's policy with its start grace and the machine's
 // state asked, for workers in their first 100 ms after Ready.
 var young = func() Policy {
@@ -406,6 +421,50 @@ func TestJudge(t *testing.T) {
 			storm,
 			Sample{Due: us(100_000), Now: us(100_400), SuspectAt: us(94_000), Ready: -us(300_000), CPUOK: true, Exact: true,
 				Ran: us(1500), Elapsed: us(2400), RanSince: us(1500), PressureOver: us(6400), PressureAvg: 2},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		// A promoted spare on a machine other work saturated (PSI 98 %),
+		// its loop waiting for a CPU while its runtime's threads, which
+		// wake and sleep, had 2 to 3 ms of CPU over the watch: read from
+		// verdicts that killed a healthy primary of a group.
+		{
+			"a group's primary kept off a CPU (waited 1.29 s in the window), 2 ms of CPU since the watch opened, no thread of it ran 2 ms without sleeping: held up, not spinning",
+			group,
+			Sample{Due: us(926_200), Now: us(926_900), SuspectAt: us(49_550), Ready: -us(1_043_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(1884), Elapsed: us(25_700), RanSince: us(1884), RunSince: us(2003), Waited: us(1_287_676), Nonstop: us(300), NonstopOK: true,
+				Pressure: us(870_000), PressureOver: us(877_000), PressureAvg: 98, Overdue: 1, Silent: 1, Watched: 1, HeldAt: us(901_200), MachineAt: us(901_200)},
+			Verdict{Step: Starved, At: us(951_900), Starved: us(1_287_676)},
+		},
+		{
+			"the same, one of its threads 2 ms on a CPU without sleeping since the watch opened: spinning",
+			group,
+			Sample{Due: us(926_200), Now: us(926_900), SuspectAt: us(49_550), Ready: -us(1_043_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(1884), Elapsed: us(25_700), RanSince: us(1884), RunSince: us(2003), Waited: us(1_287_676), Nonstop: us(2000), NonstopOK: true,
+				Pressure: us(870_000), PressureOver: us(877_000), PressureAvg: 98, Overdue: 1, Silent: 1, Watched: 1, HeldAt: us(901_200), MachineAt: us(901_200)},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"the same where the threads' sleeps cannot be read: spinning, as before",
+			group,
+			Sample{Due: us(926_200), Now: us(926_900), SuspectAt: us(49_550), Ready: -us(1_043_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(1884), Elapsed: us(25_700), RanSince: us(1884), RunSince: us(2003), Waited: us(1_287_676),
+				Pressure: us(870_000), PressureOver: us(877_000), PressureAvg: 98, Overdue: 1, Silent: 1, Watched: 1, HeldAt: us(901_200), MachineAt: us(901_200)},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"a group's primary 150 ms after its promotion, 0.41 ms of CPU in a 0.64 ms window with no pressure seen yet, its threads sleeping between: not spinning, looked at again",
+			group,
+			Sample{Due: us(150_000), Now: us(150_500), SuspectAt: us(147_360), Ready: -us(1600), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(411), Elapsed: us(643), RanSince: us(615), RunSince: us(760), Waited: us(2914), Nonstop: us(60), NonstopOK: true,
+				PressureOver: us(3140), PressureAvg: 98, Overdue: 1, Silent: 1, Watched: 1, HeldAt: us(149_880)},
+			Verdict{Step: Starved, At: us(151_000), Starved: us(2914)},
+		},
+		{
+			"the same, the CPU one thread's that never slept: spinning",
+			group,
+			Sample{Due: us(150_000), Now: us(150_500), SuspectAt: us(147_360), Ready: -us(1600), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(411), Elapsed: us(643), RanSince: us(615), RunSince: us(760), Waited: us(2914), Nonstop: us(400), NonstopOK: true,
+				PressureOver: us(3140), PressureAvg: 98, Overdue: 1, Silent: 1, Watched: 1, HeldAt: us(149_880)},
 			Verdict{Step: Hung, Kind: Spinning},
 		},
 		{

@@ -29,8 +29,8 @@ func ReadSmall(path []byte, buf []byte) []byte {
 }
 
 // ReadTaskStat reads thread tid of process pid's stat: its state and
-// flags (Task.Run and Task.Wait stay 0). It reports false when the file
-// cannot be read: the thread is gone.
+// flags (Task.Run and Task.Wait stay 0, Task.Voluntary -1). It reports
+// false when the file cannot be read: the thread is gone.
 func ReadTaskStat(pid, tid int) (Task, bool) {
 	var pb [64]byte
 	var buf [statSize]byte
@@ -38,7 +38,7 @@ func ReadTaskStat(pid, tid int) (Task, bool) {
 	if b == nil {
 		return Task{}, false
 	}
-	var t Task
+	t := Task{Voluntary: -1}
 	t.State, t.Flags, t.Pending = parseStatPending(b)
 	return t, true
 }
@@ -93,33 +93,45 @@ func ReadTask(pid, tid int) (Task, bool) {
 	return t, true
 }
 
-// TaskFiles keeps a thread's stat and schedstat open, so that each look
-// re-reads them with pread instead of opening them again: tens of
-// microseconds a look rather than hundreds.
+// TaskFiles keeps a thread's stat, schedstat and status open, so that
+// each look re-reads them with pread instead of opening them again: tens
+// of microseconds a look rather than hundreds.
 type TaskFiles struct {
-	stat, schedstat int // descriptors, -1 when not open
+	stat, schedstat, status int // descriptors, -1 when not open
 }
 
-// OpenTask opens thread tid of process pid's stat and schedstat. It
-// reports false, with nothing open, when neither opens: the thread is
+// OpenTask opens thread tid of process pid's stat, schedstat and status.
+// It reports false, with nothing open, when none opens: the thread is
 // gone.
 func OpenTask(pid, tid int) (TaskFiles, bool) {
 	var pb [64]byte
-	f := TaskFiles{stat: -1, schedstat: -1}
+	f := TaskFiles{stat: -1, schedstat: -1, status: -1}
 	f.stat, _ = openRaw(ProcPath(pb[:0], pid, tid, "stat"), unix.O_RDONLY)
 	f.schedstat, _ = openRaw(ProcPath(pb[:0], pid, tid, "schedstat"), unix.O_RDONLY)
-	return f, f.stat >= 0 || f.schedstat >= 0
+	f.status, _ = openRaw(ProcPath(pb[:0], pid, tid, "status"), unix.O_RDONLY)
+	if f.stat < 0 && f.schedstat < 0 {
+		f.Close()
+		return f, false
+	}
+	return f, true
 }
 
-// Read reads the thread's files again. What cannot be read stays zero.
+// Read reads the thread's files again. What cannot be read stays zero
+// (Voluntary -1).
 func (f *TaskFiles) Read() Task {
-	var t Task
+	t := Task{Voluntary: -1}
 	var buf [statSize]byte
 	if n, err := readRaw(f.stat, buf[:], 0); err == nil && n > 0 {
 		t.State, t.Flags, t.Pending = parseStatPending(buf[:n])
 	}
 	if n, err := readRaw(f.schedstat, buf[:], 0); err == nil && n > 0 {
 		t.Run, t.Wait = parseSchedstat(buf[:n])
+	}
+	if f.status >= 0 {
+		var sb [statusSize]byte
+		if n, err := readRaw(f.status, sb[:], 0); err == nil && n > 0 {
+			t.Voluntary = parseVoluntary(sb[:n])
+		}
 	}
 	return t
 }
@@ -128,6 +140,7 @@ func (f *TaskFiles) Read() Task {
 func (f *TaskFiles) Close() {
 	closeFd(&f.stat)
 	closeFd(&f.schedstat)
+	closeFd(&f.status)
 }
 
 func closeFd(fd *int) {

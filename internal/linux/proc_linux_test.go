@@ -32,6 +32,8 @@ func TestReadTask(t *testing.T) {
 	f.Close()
 	assert.Equal(t, byte('R'), again.State)
 	assert.GreaterOrEqual(t, again.Run, task.Run)
+	assert.GreaterOrEqual(t, again.Voluntary, int64(0), "the status's voluntary_ctxt_switches")
+	assert.Equal(t, int64(-1), task.Voluntary, "ReadTask does not read the status")
 
 	_, ok = ReadTask(pid, 1<<30)
 	assert.False(t, ok)

@@ -18,7 +18,7 @@ type TaskFiles struct{}
 func OpenTask(pid, tid int) (TaskFiles, bool) { return TaskFiles{}, false }
 
 // Read reads nothing.
-func (*TaskFiles) Read() Task { return Task{} }
+func (*TaskFiles) Read() Task { return Task{Voluntary: -1} }
 
 // Close does nothing.
 func (*TaskFiles) Close() {}

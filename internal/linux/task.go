@@ -3,7 +3,8 @@ package linux
 import "strconv"
 
 // Task is what the kernel shows of one thread in /proc/PID/task/TID: the
-// state and flags of its stat, and the first two fields of its schedstat.
+// state and flags of its stat, the first two fields of its schedstat, and,
+// read through TaskFiles, its count of voluntary context switches.
 type Task struct {
 	State byte   // 'R' running or runnable, 'S' asleep, 'D' in the kernel, 'T' stopped, …; 0 unread
 	Flags uint64 // the kernel's PF_* flags
@@ -12,6 +13,11 @@ type Task struct {
 	Pending uint64
 	Run     int64 // ns on a CPU (the kernel brings it up to date at the scheduler's tick)
 	Wait    int64 // ns waiting on a run queue
+	// Voluntary is how many times the thread went to sleep of its own
+	// accord (its status's voluntary_ctxt_switches): a thread that ran
+	// and kept it unchanged ran without waiting for anything, as a
+	// spinning loop does. -1 when unread.
+	Voluntary int64
 }
 
 // PFExiting is the kernel's PF_EXITING task flag: the thread is in its exit
@@ -86,6 +92,40 @@ func parseSchedstat(b []byte) (run, wait int64) {
 	}
 	w, _ := field(b, 1)
 	return decimal(r), decimal(w)
+}
+
+// statusSize is the buffer a task's status is read into: about 1.5 KB on
+// Linux 6, with voluntary_ctxt_switches near its end.
+const statusSize = 4096
+
+// parseVoluntary reads the voluntary_ctxt_switches line of a task's
+// status, or -1 when it has none.
+func parseVoluntary(b []byte) int64 {
+	const key = "\nvoluntary_ctxt_switches:"
+	i := indexOf(b, key)
+	if i < 0 {
+		return -1
+	}
+	v, ok := field(b[i+len(key):], 0)
+	if !ok || len(v) == 0 || len(v) > 19 {
+		return -1
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return -1
+		}
+	}
+	return decimal(v)
+}
+
+// indexOf is bytes.Index for a string, without the import.
+func indexOf(b []byte, s string) int {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // field returns the space-separated field k (from 0) of b.

@@ -44,6 +44,23 @@ func TestParseSchedstat(t *testing.T) {
 	}
 }
 
+func TestParseVoluntary(t *testing.T) {
+	for _, c := range []struct {
+		status string
+		want   int64
+	}{
+		{"Name:\tbeating-counter\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t176\nnonvoluntary_ctxt_switches:\t41\n", 176},
+		{"Name:\tx\nnonvoluntary_ctxt_switches:\t41\nvoluntary_ctxt_switches:\t0\n", 0},
+		{"Name:\tvoluntary_ctxt_switches:\t9\n", -1}, // a thread's name is not the line
+		{"Name:\tx\nvoluntary_ctxt_switches:\t", -1}, // cut short
+		{"Name:\tx\nvoluntary_ctxt_switches:\t12x\n", -1},
+		{"Name:\tx\nvoluntary_ctxt_switches:\t99999999999999999999\n", -1},
+		{"", -1},
+	} {
+		assert.Equal(t, c.want, parseVoluntary([]byte(c.status)), "%q", c.status)
+	}
+}
+
 func TestProcPath(t *testing.T) {
 	assert.Equal(t, "/proc/42/task/43/stat\x00", string(ProcPath(nil, 42, 43, "stat")))
 	assert.Equal(t, "/proc/42/task\x00", string(ProcPath(nil, 42, 0, "task")))
