@@ -88,7 +88,7 @@ func stall(plan string) error {
 func stallDuring(t *testing.T, count int, gap time.Duration, longest time.Duration) func(s *server) func() {
 	return func(s *server) func() {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d:%d:%d:%d", stallEnv, os.Getpid(), s.cmd.Process.Pid,
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d:%d:%d:%d", stallEnv, os.Getpid(), s.Cmd.Process.Pid,
 			count, gap.Milliseconds(), longest.Milliseconds()))
 		cmd.Stderr = os.Stderr
 		require.NoError(t, cmd.Start())
