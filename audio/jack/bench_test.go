@@ -34,7 +34,7 @@ func BenchmarkCallback(b *testing.B) {
 	const frames, blocks = 128, 750 // 2 s a run
 	s := startServer(b, frames)
 	b.Run("empty", func(b *testing.B) {
-		c, err := openEmpty("empty", s.name)
+		c, err := openEmpty("empty", s.Name)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func BenchmarkFaults(b *testing.B) {
 			for b.Loop() {
 				// The floor: the server's own xruns over as long, with
 				// an empty client and no engine.
-				empty, err := openEmpty("floor", s.name)
+				empty, err := openEmpty("floor", s.Name)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -48,18 +48,35 @@ static void silence(float **bufs, int channels, jack_nframes_t n)
 		memset(bufs[i], 0, n * sizeof(float));
 }
 
+/* take_inputs copies this period's inputs into the slot of cycle C, and
+   marks the slot as holding C only when they are this period's for sure:
+   read in step with the server, before it began another period. */
+static void take_inputs(us_client *c, float **ins, uint64_t C, jack_nframes_t ft, int trusted)
+{
+	if (c->inputs == 0)
+		return;
+	char *slot = c->in_ring + (C % US_SLOTS) * c->in_stride;
+	STORE((uint64_t *)slot, 0);
+	if (!trusted) {
+		ADD(&c->dropped, 1);
+		return;
+	}
+	float *blocks = (float *)(slot + 64);
+	for (int i = 0; i < c->inputs; i++)
+		memcpy(blocks + i * c->frames, ins[i], c->frames * sizeof(float));
+	if (jack_last_frame_time(c->client) != ft) {
+		/* The server began the next period while they were copied: an
+		   upstream client may have written its next block over them. */
+		ADD(&c->dropped, 1);
+		return;
+	}
+	STORE((uint64_t *)slot, C);
+}
+
 /* start_cycle starts cycle C: its start stamped (and those of cycles of
    periods skipped, as if on time), the driver woken. */
-static void start_cycle(us_client *c, float **ins, uint64_t C, int64_t t0, int64_t period)
+static void start_cycle(us_client *c, uint64_t C, int64_t t0, int64_t period)
 {
-	if (c->inputs > 0) {
-		/* The inputs of cycle C, in place before it starts. */
-		char *slot = c->in_ring + (C % US_SLOTS) * c->in_stride;
-		float *blocks = (float *)(slot + 64);
-		for (int i = 0; i < c->inputs; i++)
-			memcpy(blocks + i * c->frames, ins[i], c->frames * sizeof(float));
-		STORE((uint64_t *)slot, C);
-	}
 	uint64_t from = LOAD(&c->ticked) + 1;
 	if (from < c->first || C - from >= US_SLOTS / 2)
 		from = C;
@@ -101,26 +118,45 @@ static void play(us_client *c, float **bufs, uint64_t B, int64_t t0, int64_t per
 }
 
 /* process: each period starts the next cycle (the driver thread waits on
-   tick) and plays block C - slack (the driver puts blocks and bumps pub). */
+   tick) and plays block C - slack (the driver puts blocks and bumps pub).
+
+   The period's number comes from the server's frame clock, not from a
+   count of callbacks, and the frame clock is the server's current period
+   when it is read, not necessarily the one this callback was run for:
+   - a period the server ran without this client (an xrun) is skipped,
+     and every later block keeps its place;
+   - a callback run late, after the server began the next period, reads
+     that period's frame time with the inputs of the period before: it
+     is numbered as the later period (its output is heard there), but its
+     inputs are not taken, since they may be a period old;
+   - a second callback in the same period (the late one's own trigger, or
+     a second trigger after an xrun) starts nothing and plays nothing:
+     the ports hold what this period's first callback put there.
+   Either way block C's input is what the server's period C had, or
+   silence, and block C is heard in period C + slack, or not at all: the
+   latency never moves. */
 static int process(jack_nframes_t n, void *arg)
 {
 	us_client *c = arg;
 	int64_t t0 = us_now();
-	/* The period's number comes from the server's frame clock, not from
-	   a count of callbacks: a period the server ran without this client
-	   (an xrun) is skipped, and every later block keeps its place. */
 	jack_nframes_t ft = jack_last_frame_time(c->client);
 	uint64_t step = 1;
 	if (c->seen_ft && c->frames > 0) {
 		step = (uint32_t)(ft - c->last_ft) / (uint32_t)c->frames;
-		if (step == 0)
-			step = 1;
 		if (step > 1)
 			ADD(&c->skipped, step - 1);
 	}
 	c->seen_ft = 1;
 	c->last_ft = ft;
+	if (step == 0) {
+		ADD(&c->repeats, 1);
+		stamp(c, t0);
+		return 0;
+	}
 	uint64_t k = ADD(&c->periods, step);
+	/* The output ports are being written: a listener in this process
+	   (the tests' ears) can tell this period's block from a stale one. */
+	ADD(&c->out_seq, 1);
 	float *bufs[c->channels];
 	for (int i = 0; i < c->channels; i++)
 		bufs[i] = jack_port_get_buffer(c->out[i], n);
@@ -129,8 +165,7 @@ static int process(jack_nframes_t n, void *arg)
 		ins[i] = jack_port_get_buffer(c->in[i], n);
 	if ((int)n != c->frames) {
 		silence(bufs, c->channels, n);
-		stamp(c, t0);
-		return 0;
+		goto out;
 	}
 	uint64_t b = __atomic_exchange_n(&c->begin, 0, __ATOMIC_ACQ_REL);
 	if (b) {
@@ -140,18 +175,20 @@ static int process(jack_nframes_t n, void *arg)
 	}
 	if (!LOAD(&c->running)) {
 		silence(bufs, c->channels, n);
-		stamp(c, t0);
-		return 0;
+		goto out;
 	}
 	uint64_t C = (uint64_t)((int64_t)k - c->base);
 	int64_t period = (int64_t)c->frames * 1000000000 / c->rate;
+	/* The inputs first, before anything waits: the longer the callback
+	   runs, the likelier an upstream client's next block. */
+	take_inputs(c, ins, C, ft, step == 1);
 	/* With slack, the block played is one the driver finished (or is
 	   finishing) before this period: play it first, then start cycle C,
 	   so that the driver's wake-up, which may preempt this thread, comes
 	   last. With none, cycle C must start first: its block is this
 	   period's. */
 	if (c->slack == 0)
-		start_cycle(c, ins, C, t0, period);
+		start_cycle(c, C, t0, period);
 	uint64_t last = LOAD(&c->last);
 	if (C < c->first + c->slack || (last != 0 && C - c->slack > last)) {
 		silence(bufs, c->channels, n);
@@ -159,7 +196,10 @@ static int process(jack_nframes_t n, void *arg)
 		play(c, bufs, C - c->slack, t0, period);
 	}
 	if (c->slack != 0)
-		start_cycle(c, ins, C, t0, period);
+		start_cycle(c, C, t0, period);
+out:
+	STORE(&c->out_ft, ft);
+	ADD(&c->out_seq, 1);
 	stamp(c, t0);
 	return 0;
 }
@@ -377,12 +417,32 @@ static int process_capture(jack_nframes_t n, void *arg)
 	uint64_t f = c->clock + 1 - c->at_arm;
 	if (f + n > c->cap)
 		return 0;
-	for (int i = 0; i < c->n; i++) {
+	/* What the ports hold is this period's only if the player wrote them
+	   in this period and is not writing them now: a listener the server
+	   ran before the player finished (after an xrun) hears its previous
+	   block again, and one run late may hear the next. Those periods
+	   are recorded as silence (a second run in the same period may still
+	   record them). */
+	us_client *p = c->player;
+	uint32_t seq = p != NULL ? LOAD(&p->out_seq) : 0;
+	int heard = p == NULL || ((seq & 1) == 0 && LOAD(&p->out_ft) == ft);
+	int copied = heard;
+	for (int i = 0; i < c->n && heard; i++) {
 		const float *in = jack_port_get_buffer(c->in[i], n);
 		for (jack_nframes_t j = 0; j < n; j++)
 			c->buf[(f + j) * c->n + i] = in[j];
 	}
-	STORE(&c->frames, f + n);
+	if (heard && (jack_last_frame_time(c->client) != ft || (p != NULL && LOAD(&p->out_seq) != seq)))
+		heard = 0;
+	if (heard) {
+		c->heard_at = f + 1;
+	} else if (copied || c->heard_at != f + 1) {
+		memset(c->buf + f * c->n, 0, n * c->n * sizeof(float));
+		c->heard_at = 0;
+		ADD(&c->stale, 1);
+	}
+	if (f + n > c->frames)
+		STORE(&c->frames, f + n);
 	return 0;
 }
 

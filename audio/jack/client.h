@@ -37,7 +37,11 @@ typedef struct us_client {
 	uint64_t periods;  /* periods since activation, by the server's frame clock */
 	uint32_t last_ft;  /* the frame time of the last callback */
 	uint32_t seen_ft;  /* a callback has run */
-	uint64_t skipped;  /* periods the server ran without this client */
+	uint64_t skipped;  /* periods skipped: run without this client, or it ran late */
+	uint64_t repeats;  /* callbacks run a second time in one period */
+	uint64_t dropped;  /* periods whose inputs were not taken: maybe a period old */
+	uint32_t out_seq;  /* odd while a callback writes the output ports */
+	uint32_t out_ft;   /* the frame time of the period the output ports hold */
 	uint64_t played;   /* the last block played */
 	uint64_t silent;   /* blocks due in a period and played as silence */
 	uint64_t xruns;
@@ -83,6 +87,9 @@ typedef struct us_capture {
 	uint32_t armed;
 	uint64_t clock, at_arm; /* the server's frame clock, 64 bits; when armed */
 	uint32_t last_ft, seen_ft;
+	struct us_client *player; /* when set, only periods it wrote are recorded */
+	uint64_t heard_at;        /* 1 + the frame a period was last recorded at */
+	uint64_t stale;           /* periods recorded as silence: not the player's */
 } us_capture;
 
 us_capture *us_capture_open(const char *name, const char *server, int n, uint64_t cap, int *status);

@@ -15,8 +15,12 @@ import (
 // period, into a ring of blocks in a shared file that the node processes
 // map: block C of the inputs before cycle C starts. A jack_in node reads
 // block C from the ring, so that a spare recomputing it reads the same
-// samples. Offline (Render, understudy render) and in a node restarted
-// cold (its block count lost), it plays silence.
+// samples. A period whose inputs may not be its own (the callback ran
+// late, after the server began the next period, or the server ran a period
+// without it) leaves its slot empty, and the node plays silence for that
+// block rather than the inputs a period late: the input's latency never
+// moves. Offline (Render, understudy render) and in a node restarted cold
+// (its block count lost), it plays silence.
 //
 // Ring layout: inSlots slots of inStride(total, frames) bytes, each [0:8]
 // the cycle it holds (little-endian, written last), [64:] the block of
@@ -86,5 +90,12 @@ func (j jackIn) Process(state []byte, _, out [][]float32) {
 	for i, o := range out {
 		at := off + 64 + (j.first+i)*frames*4
 		copy(o, unsafe.Slice((*float32)(unsafe.Pointer(&j.ring[at])), frames))
+	}
+	if atomic.LoadUint64((*uint64)(unsafe.Pointer(&j.ring[off]))) != n {
+		// The slot was taken for a later block while it was read: this
+		// one is long gone.
+		for _, o := range out {
+			clear(o)
+		}
 	}
 }

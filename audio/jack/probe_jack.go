@@ -46,6 +46,14 @@ func (c *capture) connect(from string, i int) error {
 	return nil
 }
 
+// watch makes the capture record only the periods whose block p wrote
+// (see process_capture); set it before arm.
+func (c *capture) watch(p *client) { c.c.player = p.c }
+
+// stale counts the periods the capture recorded as silence because the
+// watched player's ports did not hold that period's block.
+func (c *capture) stale() uint64 { return atomic.LoadUint64((*uint64)(unsafe.Pointer(&c.c.stale))) }
+
 func (c *capture) arm()        { atomic.StoreUint32((*uint32)(unsafe.Pointer(&c.c.armed)), 1) }
 func (c *capture) disarm()     { atomic.StoreUint32((*uint32)(unsafe.Pointer(&c.c.armed)), 0) }
 func (c *capture) frames() int { return int(atomic.LoadUint64((*uint64)(unsafe.Pointer(&c.c.frames)))) }
@@ -104,6 +112,12 @@ func (c *client) silent() uint64 { return atomic.LoadUint64(c.word64(&c.c.silent
 
 // skipped counts the periods the server ran without this client.
 func (c *client) skipped() uint64 { return atomic.LoadUint64(c.word64(&c.c.skipped)) }
+
+// repeats counts the callbacks the server ran a second time in one period.
+func (c *client) repeats() uint64 { return atomic.LoadUint64(c.word64(&c.c.repeats)) }
+
+// dropped counts the periods whose inputs the callback did not take.
+func (c *client) dropped() uint64 { return atomic.LoadUint64(c.word64(&c.c.dropped)) }
 
 // name is the client's name on the server.
 func (c *client) name() string { return C.GoString(C.us_name(c.c)) }

@@ -3,62 +3,22 @@
 package main
 
 import (
-	"bytes"
-	"fmt"
-	"os"
-	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/internal/jackserver"
 )
 
-// startJackd starts a jackd of the test's own on the dummy driver and
-// waits for it (jack_wait); it skips the test when none can start, or
-// fails it when UNDERSTUDY_JACK_REQUIRED=1.
+// startJackd starts a JACK server of the test's own (internal/jackserver:
+// jackd on the dummy driver, or PipeWire with
+// UNDERSTUDY_JACK_SERVER=pipewire) under a fixed name: JACK's registry
+// holds a few servers at most, and a name used again takes over its dead
+// server's entry.
 func startJackd(t *testing.T, frames int) string {
 	t.Helper()
-	unavailable := func(msg string) {
-		t.Helper()
-		if os.Getenv("UNDERSTUDY_JACK_REQUIRED") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg + " (UNDERSTUDY_JACK_REQUIRED=1 makes this a failure)")
-	}
-	jackd, err := exec.LookPath("jackd")
-	if err != nil {
-		unavailable("no JACK server can be started: jackd is not installed (Debian: apt-get install jackd2)")
-	}
-	wait, err := exec.LookPath("jack_wait")
-	if err != nil {
-		unavailable("jack_wait is not installed (Debian: apt-get install jackd2)")
-	}
-	// A fixed name: JACK's registry holds a few servers at most, and a
-	// name used again takes over its dead server's entry.
-	name := "understudy-play-test"
-	var log bytes.Buffer
-	cmd := exec.Command(jackd, "-n", name, "-d", "dummy", "-r", "48000", "-p", fmt.Sprint(frames))
-	cmd.Env = append(os.Environ(), "JACK_NO_AUDIO_RESERVATION=1")
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		unavailable("no JACK server can be started: " + err.Error())
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	if out, err := exec.Command(wait, "-s", name, "-w", "-t", fmt.Sprint(int(deadline.Seconds()))).CombinedOutput(); err != nil {
-		unavailable(fmt.Sprintf("no JACK server can be started: jack_wait: %v: %s\n%s", err, out, log.String()))
-	}
-	return name
+	return jackserver.Start(t, "understudy-play-test", frames).Name
 }
 
 // TestPlay plays the test chain through a real JACK server for a second,
