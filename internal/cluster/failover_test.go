@@ -160,6 +160,31 @@ func TestNodePaused(t *testing.T) {
 	}
 }
 
+// Takeover: the child's first node killed, it runs on the next; that
+// node back, the child moves back to it, stopped on the other first.
+func TestTakeover(t *testing.T) {
+	agents, cl := startCluster(t, "a", "b")
+	log := filepath.Join(t.TempDir(), "copies")
+	spec := copySpec(log, "a", "b")
+	spec.Children[0].Takeover = true
+	tree, ready := startTree(t, spec, cl)
+	waitReady(t, ready, "a")
+	agents["a"].signal(t, syscall.SIGKILL)
+	waitReady(t, ready, "b")
+	startAgentAt(t, "a", cl.Nodes["a"])
+	waitReady(t, ready, "a")
+	children, err := tree.Supervisor().Children(testproc.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := children[0]; c.State != supervision.StateRunning || c.Node != "a" || c.Restarts != 1 {
+		t.Errorf("child %s on %q after %d restarts, want running on a after 1 (the takeover is not one)", c.State, c.Node, c.Restarts)
+	}
+	if got := checkLog(t, log); strings.Join(got, ",") != "a,b,a" {
+		t.Errorf("copies started on %v, want a, b, a", got)
+	}
+}
+
 const ownerRoleEnv = "CLUSTER_TEST_OWNER" // log;lease;name=addr,...
 
 // ownerRole runs a tree of one copy child as a supervising program of

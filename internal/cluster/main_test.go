@@ -119,6 +119,12 @@ type agent struct {
 // startAgent starts the node agent name on a free loopback port.
 func startAgent(t testing.TB, name string) *agent {
 	t.Helper()
+	return startAgentAt(t, name, "127.0.0.1:0")
+}
+
+// startAgentAt starts the node agent name listening on listen.
+func startAgentAt(t testing.TB, name, listen string) *agent {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +132,7 @@ func startAgent(t testing.TB, name string) *agent {
 	a := &agent{name: name}
 	a.cond = newCond(a)
 	a.cmd = exec.Command(exe)
-	a.cmd.Env = append(os.Environ(), nodeRoleEnv+"="+name+",127.0.0.1:0")
+	a.cmd.Env = append(os.Environ(), nodeRoleEnv+"="+name+","+listen)
 	startReading(t, a)
 	line := a.waitLine(t, "listening ")
 	a.addr = strings.TrimPrefix(line[strings.Index(line, "listening "):], "listening ")
