@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,11 +60,19 @@ func nodeRole() {
 	name, listen, _ := strings.Cut(v, ",")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// CLUSTER_TEST_CPUPROFILE=DIR writes each agent's CPU profile to
+	// DIR/node-NAME.pprof.
+	if dir := os.Getenv("CLUSTER_TEST_CPUPROFILE"); dir != "" {
+		if f, err := os.Create(filepath.Join(dir, "node-"+name+".pprof")); err == nil {
+			_ = pprof.StartCPUProfile(f)
+		}
+	}
 	err := cluster.RunNode(ctx, cluster.NodeConfig{
 		Name: name, Listen: listen,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Ready:  func(addr string) { fmt.Printf("listening %s\n", addr) },
 	})
+	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
