@@ -185,11 +185,11 @@ func TestTakeover(t *testing.T) {
 	}
 }
 
-const ownerRoleEnv = "CLUSTER_TEST_OWNER" // log;lease;name=addr,...
+const ownerRoleEnv = "CLUSTER_TEST_OWNER" // log;lease;name=addr,...[;listen]
 
 // ownerRole runs a tree of one copy child as a supervising program of
-// its own, printing "ready NODE" as the child becomes ready, until
-// SIGTERM.
+// its own, printing "ready NODE" as the child becomes ready and "exited
+// NODE" as it ends, until SIGTERM.
 func ownerRole() {
 	v := os.Getenv(ownerRoleEnv)
 	if v == "" {
@@ -204,13 +204,19 @@ func ownerRole() {
 		cl.Nodes[n] = addr
 		names = append(names, n)
 	}
+	if len(parts) > 3 {
+		cl.Listen = parts[3]
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	tree, err := supervision.Start(ctx, copySpec(parts[0], names...), supervision.Options{
 		Cluster: cl,
 		OnEvent: func(ev supervision.Event) {
-			if r, ok := ev.(supervision.ChildReady); ok {
-				fmt.Printf("ready %s\n", r.Node)
+			switch ev := ev.(type) {
+			case supervision.ChildReady:
+				fmt.Printf("ready %s\n", ev.Node)
+			case supervision.ChildExited:
+				fmt.Printf("exited %s: %v\n", ev.Node, ev.Err)
 			}
 		},
 	})
