@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -349,19 +350,14 @@ func (cp *Copy) watch() {
 	c := cp.c
 	t := time.NewTimer(c.lease)
 	defer t.Stop()
-	var probe <-chan time.Time
 	if len(cp.prefer) > 0 {
-		tick := time.NewTicker(c.lease)
-		defer tick.Stop()
-		probe = tick.C
+		c.wg.Add(1)
+		go cp.probeEvery(c.lease)
 	}
 	for {
 		select {
 		case <-cp.endc:
 			return
-		case <-probe:
-			cp.probe()
-			continue
 		case <-t.C:
 		}
 		c.mu.Lock()
@@ -380,18 +376,42 @@ func (cp *Copy) watch() {
 	}
 }
 
-// probe sends a Hello to each node the copy prefers to its own: the
-// ones that answer are told to answered.
-func (cp *Copy) probe() {
+// probeEvery probes the nodes the copy prefers every period until the
+// copy ends.
+func (cp *Copy) probeEvery(period time.Duration) {
+	defer cp.c.wg.Done()
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-cp.endc:
+			return
+		case <-t.C:
+			cp.probe(min(period, time.Second))
+		}
+	}
+}
+
+// probe sends a Hello to each node the copy prefers to its own that
+// takes a TCP connection within timeout: the ones that answer are told
+// to answered. The connection comes first because protoactor's remote,
+// sent a message for a node that does not listen, retries for seconds
+// and leaves a gRPC connection behind each try.
+func (cp *Copy) probe(timeout time.Duration) {
 	c := cp.c
 	c.mu.Lock()
-	prefer, node, ready := cp.prefer, cp.node, cp.ready && !cp.moving
+	prefer, node, ready := cp.prefer, cp.node, cp.ready && !cp.moving && !cp.ended
 	c.mu.Unlock()
 	if !ready {
 		return
 	}
 	hello := &wire.Hello{OwnerAddress: c.owner.GetAddress(), OwnerId: c.owner.GetId()}
 	for _, n := range prefer[:min(rank(prefer, node), len(prefer))] {
+		conn, err := net.DialTimeout("tcp", c.nodes[n], timeout)
+		if err != nil {
+			continue
+		}
+		_ = conn.Close()
 		c.system.Root.Send(actor.NewPID(c.nodes[n], nodeActorName), hello)
 	}
 }
