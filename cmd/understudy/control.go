@@ -134,6 +134,8 @@ func (c *control) observe(ev supervision.Event) {
 			what = e.Exited.Exit.String()
 		case errors.As(e.Err, &esc):
 			what = "gave up"
+		case errors.Is(e.Err, supervision.ErrNodeLost):
+			what = "node " + h.Node + " lost"
 		case e.Err != nil:
 			what = "did not start"
 		default:
