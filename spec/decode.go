@@ -31,7 +31,7 @@ var (
 	fileKeys       = append([]string{"version", "name"}, append(slices.Clone(supervisorKeys), "audio", "cluster")...)
 	clusterKeys    = []string{"listen", "lease", "nodes"}
 	processKeys    = []string{"command", "worker", "args", "env", "clear_env", "dir", "sdk", "notify", "notification_fd", "stdout", "stderr",
-		"ready_timeout", "heartbeat", "state_size", "ring_size", "memory_max", "cpu_max", "pids_max", "standby", "nodes"}
+		"ready_timeout", "heartbeat", "state_size", "ring_size", "memory_max", "cpu_max", "pids_max", "standby", "nodes", "takeover"}
 	childKeys     = append(append([]string{"name"}, processKeys...), "restart", "shutdown", "significant", "backoff", "supervisor")
 	intensityKeys = []string{"max_restarts", "period"}
 	backoffKeys   = []string{"initial", "max", "multiplier", "jitter", "reset_after"}
@@ -770,6 +770,10 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *supervisio
 		if nodes, ok := d.scalarList(v, key("nodes"), "a list of node names"); ok {
 			c.Nodes = nodes
 		}
+	}
+	if v := m.get("takeover"); v != nil {
+		d.mark(joinGo(childGo, "Takeover"), v)
+		c.Takeover, _ = d.boolean(v, key("takeover"))
 	}
 	return p
 }

@@ -942,3 +942,20 @@ func TestLoadEmptySupervisors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, f.Tree.Children)
 }
+
+// TestLoadTakeover: takeover beside nodes, read and written back; with
+// one node, the tree refuses it by name.
+func TestLoadTakeover(t *testing.T) {
+	src := "cluster: {nodes: {a: 127.0.0.1:7401, b: 127.0.0.1:7402}}\nchildren:\n  - {name: web, command: sh, nodes: [a, b], takeover: true}\n"
+	f, err := spec.Parse("/tmp/t.yaml", []byte(src))
+	require.NoError(t, err)
+	assert.True(t, f.Tree.Children[0].Takeover)
+	out, err := spec.Marshal(f)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "takeover: true")
+
+	f.Tree.Children[0].Nodes = []string{"a"}
+	err = f.Tree.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Children[0].Takeover")
+}

@@ -380,6 +380,9 @@ func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string)
 		}
 		addKey(m, "nodes", nodes)
 	}
+	if c.Takeover {
+		addKey(m, "takeover", boolNode(true))
+	}
 	if p.Name != "" && p.Name != c.Name {
 		e.bad(goPath+".Name", "%q: not in the file format (the child's name names its process)", p.Name)
 	}

@@ -100,6 +100,7 @@ func (remoteRunner) start(ctx actor.Context, s *supervisor, c *child) (*actor.PI
 		Standby:     c.spec.Standby,
 		Kill:        kill,
 		StopWait:    wait,
+		Takeover:    c.spec.Takeover,
 	})
 	if err != nil {
 		return nil, err

@@ -93,6 +93,14 @@ type ChildSpec struct {
 	// each copy gets an epoch above every earlier one in its environment
 	// (UNDERSTUDY_LEASE_EPOCH). Empty: the child runs on this machine.
 	Nodes []string
+	// Takeover, for a child with Nodes, moves it back when a node earlier
+	// in Nodes than the one it runs on answers again (OTP's takeover):
+	// the copy is stopped, within Shutdown, and only once it is gone (or
+	// its lease has expired) is the child started again from the first
+	// node of the list. The move is not a failure and does not count
+	// against the Intensity; it is reported as a ChildReady on the new
+	// node. Nodes are asked every lease whether they answer.
+	Takeover bool
 	// Backoff delays the child's restarts. Its zero value restarts at once
 	// after the first failure, then waits 100 ms, doubling up to 10 s,
 	// and forgets the failures after 10 s of stable uptime. Every restart
@@ -251,6 +259,9 @@ func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
 			continue
 		}
 		break
+	}
+	if c.Takeover && len(c.Nodes) < 2 {
+		v.bad(field("Takeover"), true, "a takeover needs at least two Nodes, got %d", len(c.Nodes))
 	}
 	if len(c.Nodes) > 0 && c.Process != nil && len(c.Process.ExtraFiles) > 0 {
 		v.bad(field("Process.ExtraFiles"), len(c.Process.ExtraFiles), "a child on another node cannot be handed descriptors")

@@ -134,6 +134,8 @@ func (c *control) observe(ev supervision.Event) {
 			what = e.Exited.Exit.String()
 		case errors.As(e.Err, &esc):
 			what = "gave up"
+		case errors.Is(e.Err, supervision.ErrNodeLost):
+			what = "node " + h.Node + " lost"
 		case e.Err != nil:
 			what = "did not start"
 		default:
@@ -233,6 +235,7 @@ type childStatus struct {
 	Supervisor  bool     `json:"supervisor,omitempty"`
 	State       string   `json:"state"`
 	Pid         int      `json:"pid,omitempty"`
+	Node        string   `json:"node,omitempty"` // a remote child's node: where its pid is
 	Spares      []int    `json:"spares,omitempty"`
 	Incarnation int      `json:"incarnation"`
 	Restarts    int      `json:"restarts"`                        // the supervisor's count, and the restarts asked for through the control
@@ -279,7 +282,7 @@ func (c *control) snapshot(ctx context.Context, t *supervision.Tree, f *spec.Fil
 		}
 		for _, ci := range children {
 			r := childStatus{Path: s.Path() + "/" + ci.Name, Depth: depth, Supervisor: ci.Supervisor, State: string(ci.State),
-				Pid: ci.Pid, Spares: ci.Spares, Incarnation: ci.Incarnation}
+				Pid: ci.Pid, Node: ci.Node, Spares: ci.Spares, Incarnation: ci.Incarnation}
 			r.Restarts = ci.Restarts + c.restartsAsked(r.Path)
 			if ci.LastExit != nil {
 				r.LastExit = ci.LastExit.String()
@@ -562,6 +565,10 @@ func (c *control) act(ctx context.Context, op, path, sig string) (actResult, err
 		}
 		if tg.info.Pid == 0 || state != supervision.StateRunning {
 			return res, refuse(http.StatusConflict, "%s has no running process (it is %s)", tg.path, state)
+		}
+		if tg.info.Node != "" {
+			// Its pid is one on that machine, not this one's.
+			return res, refuse(http.StatusConflict, "%s runs on node %s, pid %d there: signal it on that machine", tg.path, tg.info.Node, tg.info.Pid)
 		}
 		if err := sendSignal(tg.info.Pid, s); err != nil {
 			return res, refuse(http.StatusConflict, "%s: pid %d: %v", tg.path, tg.info.Pid, err)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -250,7 +251,16 @@ func formatStatus(st treeStatus) string {
 	if st.Web != "" {
 		fmt.Fprintf(&b, "web %s\n", st.Web)
 	}
-	fmt.Fprintf(&b, "%-28s %-11s %8s %-14s %8s %9s %9s  %s\n", "CHILD", "STATE", "PID", "SPARES", "RESTARTS", "UPTIME", "HEARTBEAT", "LAST EXIT")
+	// A NODE column when a child runs on another machine: its pid is
+	// one there.
+	nodes := slices.ContainsFunc(st.Children, func(r childStatus) bool { return r.Node != "" })
+	node := func(v string) string {
+		if !nodes {
+			return ""
+		}
+		return fmt.Sprintf(" %-8s", v)
+	}
+	fmt.Fprintf(&b, "%-28s %-11s %8s%s %-14s %8s %9s %9s  %s\n", "CHILD", "STATE", "PID", node("NODE"), "SPARES", "RESTARTS", "UPTIME", "HEARTBEAT", "LAST EXIT")
 	for _, r := range st.Children {
 		name := strings.Repeat("  ", r.Depth) + r.Path[strings.LastIndexByte(r.Path, '/')+1:]
 		if r.Supervisor {
@@ -276,7 +286,11 @@ func formatStatus(st treeStatus) string {
 		if r.LastExit != "" {
 			last = r.LastExit
 		}
-		fmt.Fprintf(&b, "%-28s %-11s %8s %-14s %8d %9s %9s  %s\n", name, r.State, pid, spares, r.Restarts, up, hb, last)
+		where := r.Node
+		if where == "" {
+			where = "-"
+		}
+		fmt.Fprintf(&b, "%-28s %-11s %8s%s %-14s %8d %9s %9s  %s\n", name, r.State, pid, node(where), spares, r.Restarts, up, hb, last)
 	}
 	return b.String()
 }

@@ -567,3 +567,21 @@ func TestCtlEventsAsServerSentEvents(t *testing.T) {
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
 }
+
+// TestCtlStatusNode: a remote child's node has a column of its own, there
+// only when a child runs on another machine.
+func TestCtlStatusNode(t *testing.T) {
+	st := treeStatus{Name: "root", Children: []childStatus{
+		{Path: "root/web", State: "running", Pid: 4242, Node: "b"},
+		{Path: "root/db", State: "running", Pid: 77},
+	}}
+	out := formatStatus(st)
+	lines := strings.Split(out, "\n")
+	require.GreaterOrEqual(t, len(lines), 4, out)
+	assert.Regexp(t, `^CHILD +STATE +PID +NODE +SPARES`, lines[1])
+	assert.Regexp(t, `^web +running +4242 +b +-`, lines[2])
+	assert.Regexp(t, `^db +running +77 +- +-`, lines[3])
+
+	st.Children = st.Children[1:]
+	assert.NotContains(t, formatStatus(st), "NODE")
+}

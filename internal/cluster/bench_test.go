@@ -4,9 +4,14 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -153,4 +158,83 @@ func startClusterB(b *testing.B, names ...string) (map[string]*agent, supervisio
 		agents[n], cl.Nodes[n] = a, a.addr
 	}
 	return agents, cl
+}
+
+// BenchmarkIdle: the CPU a three-node cluster spends while its one child
+// (on node a) runs and nothing happens, at a 300 ms lease, in % of one
+// core: each node agent with its lease keeper, the child's own process
+// apart, and this supervising program. Summed from every thread's
+// /proc/PID/task/TID/schedstat over CLUSTER_IDLE (default 20s);
+// CLUSTER_LEASE sets another lease.
+func BenchmarkIdle(b *testing.B) {
+	window := 20 * time.Second
+	if v := os.Getenv("CLUSTER_IDLE"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			window = d
+		}
+	}
+	agents, cl := startClusterB(b, "a", "b", "c")
+	if v := os.Getenv("CLUSTER_LEASE"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			cl.Lease = d
+		}
+	}
+	log := filepath.Join(b.TempDir(), "copies")
+	tree, ready := startTreeAt(b, copySpec(log, "a", "b", "c"), cl)
+	defer func() { _, _ = tree.Stop(context.Background()) }()
+	child := nextReady(b, ready)
+	for b.Loop() {
+		// Each node's processes: the agent and its children but the copy.
+		procs := map[string][]int{"owner": {os.Getpid()}, "child": {child.pid}}
+		for name, a := range agents {
+			pids := []int{a.cmd.Process.Pid}
+			for _, c := range childPids(a.cmd.Process.Pid) {
+				if c != child.pid {
+					pids = append(pids, c)
+				}
+			}
+			procs["node-"+name] = pids
+		}
+		before := map[string]int64{}
+		for k, pids := range procs {
+			before[k] = cpuNs(pids)
+		}
+		start := time.Now()
+		time.Sleep(window) // the measurement: nothing to wait for
+		took := time.Since(start)
+		for _, k := range slices.Sorted(maps.Keys(procs)) {
+			b.ReportMetric(100*float64(cpuNs(procs[k])-before[k])/float64(took), k+"-%core")
+		}
+	}
+}
+
+// childPids lists the children of every thread of pid.
+func childPids(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		data, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(data)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// cpuNs sums the CPU time of every thread of pids, in ns.
+func cpuNs(pids []int) int64 {
+	var sum int64
+	for _, pid := range pids {
+		stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		for _, s := range stats {
+			data, _ := os.ReadFile(s)
+			if f := strings.Fields(string(data)); len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				sum += n
+			}
+		}
+	}
+	return sum
 }

@@ -160,11 +160,44 @@ func TestNodePaused(t *testing.T) {
 	}
 }
 
-const ownerRoleEnv = "CLUSTER_TEST_OWNER" // log;lease;name=addr,...
+// Takeover: the child's first node killed, it runs on the next; that
+// node back, the child moves back to it, stopped on the other first.
+func TestTakeover(t *testing.T) {
+	agents, cl := startCluster(t, "a", "b")
+	log := filepath.Join(t.TempDir(), "copies")
+	spec := copySpec(log, "a", "b")
+	spec.Children[0].Takeover = true
+	tree, ready := startTree(t, spec, cl)
+	waitReady(t, ready, "a")
+	agents["a"].signal(t, syscall.SIGKILL)
+	waitReady(t, ready, "b")
+	startAgentAt(t, "a", cl.Nodes["a"])
+	// Back on a; a node that comes back slow to claim is passed over, on
+	// to b again, and tried at the next probe.
+	for node := ""; node != "a"; {
+		select {
+		case node = <-ready:
+		case <-time.After(testproc.Deadline):
+			t.Fatal("the child did not move back to a")
+		}
+	}
+	children, err := tree.Supervisor().Children(testproc.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := children[0]; c.State != supervision.StateRunning || c.Node != "a" || c.Restarts != 1 {
+		t.Errorf("child %s on %q after %d restarts, want running on a after 1 (the takeover is not one)", c.State, c.Node, c.Restarts)
+	}
+	if got := strings.Join(checkLog(t, log), ","); !strings.HasPrefix(got, "a,b,") || !strings.HasSuffix(got, ",a") {
+		t.Errorf("copies started on %v, want a, b, then back on a", got)
+	}
+}
+
+const ownerRoleEnv = "CLUSTER_TEST_OWNER" // log;lease;name=addr,...[;listen]
 
 // ownerRole runs a tree of one copy child as a supervising program of
-// its own, printing "ready NODE" as the child becomes ready, until
-// SIGTERM.
+// its own, printing "ready NODE" as the child becomes ready and "exited
+// NODE" as it ends, until SIGTERM.
 func ownerRole() {
 	v := os.Getenv(ownerRoleEnv)
 	if v == "" {
@@ -179,13 +212,19 @@ func ownerRole() {
 		cl.Nodes[n] = addr
 		names = append(names, n)
 	}
+	if len(parts) > 3 {
+		cl.Listen = parts[3]
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	tree, err := supervision.Start(ctx, copySpec(parts[0], names...), supervision.Options{
 		Cluster: cl,
 		OnEvent: func(ev supervision.Event) {
-			if r, ok := ev.(supervision.ChildReady); ok {
-				fmt.Printf("ready %s\n", r.Node)
+			switch ev := ev.(type) {
+			case supervision.ChildReady:
+				fmt.Printf("ready %s\n", ev.Node)
+			case supervision.ChildExited:
+				fmt.Printf("exited %s: %v\n", ev.Node, ev.Err)
 			}
 		},
 	})

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -29,6 +31,12 @@ import (
 // Finding the copies by their environment leaves no window between a fork
 // and its registration. When the agent ends (its pipe closes) the keeper
 // kills what it still keeps and exits.
+//
+// A renewal only moves a deadline later: the agent stores it in a slot of
+// a page both share (a memfd), without waking the keeper, which reads the
+// slot again when the deadline it slept to comes. Only a new lease, a
+// deadline brought nearer (a lost lease: kill now) and a dropped one go
+// down the pipe.
 
 // keeperEnv marks a process started as the lease keeper.
 const keeperEnv = "UNDERSTUDY_LEASE_KEEPER"
@@ -46,12 +54,20 @@ func KeeperMain() {
 	os.Exit(runKeeper(os.Stdin))
 }
 
-// keeper is the agent's end of the keeper's pipe.
+// keeperSlots is the number of deadlines the shared page holds; leases
+// past it go down the pipe.
+const keeperSlots = 512
+
+// keeper is the agent's end of the keeper's pipe and shared page.
 type keeper struct {
-	mu  sync.Mutex
-	w   io.WriteCloser
-	cmd *exec.Cmd
-	err error
+	mu    sync.Mutex
+	w     io.WriteCloser
+	cmd   *exec.Cmd
+	err   error
+	slots *[keeperSlots]atomic.Int64 // nil: none shared
+	mem   []byte
+	used  map[string]int // token → its slot
+	free  []int
 }
 
 func startKeeper() (*keeper, error) {
@@ -63,28 +79,90 @@ func startKeeper() (*keeper, error) {
 	cmd.Env = append(os.Environ(), keeperEnv+"=1")
 	cmd.Stdout, cmd.Stderr = nil, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a SIGSTOP sent to the agent's group spares it
+	k := &keeper{cmd: cmd, used: map[string]int{}}
+	// The shared page; without one, every deadline goes down the pipe.
+	if fd, err := unix.MemfdCreate("understudy-leases", unix.MFD_CLOEXEC); err == nil {
+		f := os.NewFile(uintptr(fd), "leases")
+		defer f.Close()
+		if f.Truncate(keeperSlots*8) == nil {
+			if mem, err := unix.Mmap(fd, 0, keeperSlots*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+				k.mem, k.slots = mem, (*[keeperSlots]atomic.Int64)(unsafe.Pointer(&mem[0]))
+				for i := keeperSlots - 1; i >= 0; i-- {
+					k.free = append(k.free, i)
+				}
+				cmd.ExtraFiles = []*os.File{f} // fd 3
+			}
+		}
+	}
 	w, err := cmd.StdinPipe()
 	if err != nil {
+		k.unmap()
 		return nil, fmt.Errorf("cluster: lease keeper: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
+		k.unmap()
 		return nil, fmt.Errorf("cluster: lease keeper: %w", err)
 	}
-	return &keeper{w: w, cmd: cmd}, nil
+	k.w = w
+	return k, nil
 }
 
-// set gives token the deadline at (CLOCK_MONOTONIC ns).
-func (k *keeper) set(token string, at int64) { k.send(fmt.Sprintf("L %s %d\n", token, at)) }
+func (k *keeper) unmap() {
+	if k.mem != nil {
+		_ = unix.Munmap(k.mem)
+		k.mem, k.slots = nil, nil
+	}
+}
+
+// set gives token the deadline at (CLOCK_MONOTONIC ns). A later deadline
+// of a token that has a slot is only stored there.
+func (k *keeper) set(token string, at int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.slots == nil {
+		k.sendLocked(fmt.Sprintf("L %s %d\n", token, at))
+		return
+	}
+	if i, ok := k.used[token]; ok {
+		old := k.slots[i].Swap(at)
+		if at < old {
+			k.sendLocked(fmt.Sprintf("L %s %d %d\n", token, at, i)) // wake it: nearer
+		}
+		return
+	}
+	if len(k.free) == 0 {
+		k.sendLocked(fmt.Sprintf("L %s %d\n", token, at))
+		return
+	}
+	i := k.free[len(k.free)-1]
+	k.free = k.free[:len(k.free)-1]
+	k.used[token] = i
+	k.slots[i].Store(at)
+	k.sendLocked(fmt.Sprintf("L %s %d %d\n", token, at, i))
+}
 
 // pid names a process of token's copy.
 func (k *keeper) pid(token string, pid int) { k.send(fmt.Sprintf("P %s %d\n", token, pid)) }
 
-// drop forgets token: its copy is gone.
-func (k *keeper) drop(token string) { k.send("D " + token + "\n") }
+// drop forgets token: its copy is gone. Its slot is free again: the
+// keeper reads the D line before the L line of the slot's next lease.
+func (k *keeper) drop(token string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if i, ok := k.used[token]; ok {
+		delete(k.used, token)
+		k.free = append(k.free, i)
+	}
+	k.sendLocked("D " + token + "\n")
+}
 
 func (k *keeper) send(line string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.sendLocked(line)
+}
+
+func (k *keeper) sendLocked(line string) {
 	if k.err != nil {
 		return
 	}
@@ -98,7 +176,11 @@ func (k *keeper) close() error {
 	k.mu.Lock()
 	_ = k.w.Close()
 	k.mu.Unlock()
-	return k.cmd.Wait()
+	err := k.cmd.Wait()
+	k.mu.Lock()
+	k.unmap()
+	k.mu.Unlock()
+	return err
 }
 
 // runKeeper reads the agent's lines until its pipe closes. It runs on one
@@ -106,8 +188,9 @@ func (k *keeper) close() error {
 // slice), that sleeps in ppoll until the next deadline or a line: the
 // kernel itself wakes it on time, whatever else the machine runs.
 //
-// The lines: "L TOKEN AT" gives a lease its deadline (CLOCK_MONOTONIC
-// ns); "P TOKEN PID" names a process of the copy, killed through a pidfd
+// The lines: "L TOKEN AT [SLOT]" gives a lease its deadline (CLOCK_MONOTONIC
+// ns), and the slot of the shared page (fd 3) where later ones are
+// stored; "P TOKEN PID" names a process of the copy, killed through a pidfd
 // at once when the deadline passes, before the slower search of every
 // process's environment for the token; "D TOKEN" forgets the lease.
 func runKeeper(r *os.File) int {
@@ -115,14 +198,19 @@ func runKeeper(r *os.File) int {
 	linux.Raise(0)
 	type lease struct {
 		at     int64
+		slot   int   // in the shared page; -1: none
 		sweeps int   // sweeps done after the deadline
 		pidfds []int // of the processes named by P lines
+	}
+	var slots *[keeperSlots]atomic.Int64
+	if mem, err := unix.Mmap(3, 0, keeperSlots*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+		slots = (*[keeperSlots]atomic.Int64)(unsafe.Pointer(&mem[0]))
 	}
 	leases := map[string]*lease{}
 	get := func(tok string) *lease {
 		l := leases[tok]
 		if l == nil {
-			l = &lease{at: -1}
+			l = &lease{at: -1, slot: -1}
 			leases[tok] = l
 		}
 		return l
@@ -146,6 +234,12 @@ func runKeeper(r *os.File) int {
 		next := int64(-1)
 		var due []string
 		for tok, l := range leases {
+			if l.slot >= 0 {
+				// A renewal stored since: the sweeps start over.
+				if v := slots[l.slot].Load(); v != l.at {
+					l.at, l.sweeps = v, 0
+				}
+			}
 			if l.at < 0 {
 				continue
 			}
@@ -208,10 +302,15 @@ func runKeeper(r *os.File) int {
 			f := strings.Fields(string(pending[:i]))
 			pending = pending[i+1:]
 			switch {
-			case len(f) == 3 && f[0] == "L":
+			case (len(f) == 3 || len(f) == 4) && f[0] == "L":
 				if at, err := strconv.ParseInt(f[2], 10, 64); err == nil {
 					l := get(f[1])
 					l.at, l.sweeps = at, 0
+					if len(f) == 4 && slots != nil {
+						if i, err := strconv.Atoi(f[3]); err == nil && i >= 0 && i < keeperSlots {
+							l.slot = i
+						}
+					}
 				}
 			case len(f) == 3 && f[0] == "P":
 				if pid, err := strconv.Atoi(f[2]); err == nil && pid > 0 {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,11 +60,19 @@ func nodeRole() {
 	name, listen, _ := strings.Cut(v, ",")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// CLUSTER_TEST_CPUPROFILE=DIR writes each agent's CPU profile to
+	// DIR/node-NAME.pprof.
+	if dir := os.Getenv("CLUSTER_TEST_CPUPROFILE"); dir != "" {
+		if f, err := os.Create(filepath.Join(dir, "node-"+name+".pprof")); err == nil {
+			_ = pprof.StartCPUProfile(f)
+		}
+	}
 	err := cluster.RunNode(ctx, cluster.NodeConfig{
 		Name: name, Listen: listen,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Ready:  func(addr string) { fmt.Printf("listening %s\n", addr) },
 	})
+	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -119,6 +129,12 @@ type agent struct {
 // startAgent starts the node agent name on a free loopback port.
 func startAgent(t testing.TB, name string) *agent {
 	t.Helper()
+	return startAgentAt(t, name, "127.0.0.1:0")
+}
+
+// startAgentAt starts the node agent name listening on listen.
+func startAgentAt(t testing.TB, name, listen string) *agent {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +142,7 @@ func startAgent(t testing.TB, name string) *agent {
 	a := &agent{name: name}
 	a.cond = newCond(a)
 	a.cmd = exec.Command(exe)
-	a.cmd.Env = append(os.Environ(), nodeRoleEnv+"="+name+",127.0.0.1:0")
+	a.cmd.Env = append(os.Environ(), nodeRoleEnv+"="+name+","+listen)
 	startReading(t, a)
 	line := a.waitLine(t, "listening ")
 	a.addr = strings.TrimPrefix(line[strings.Index(line, "listening "):], "listening ")

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -135,7 +136,34 @@ func (c *Client) receive(ctx actor.Context) {
 		ctx.Respond(c.claim(m))
 	case *wire.Event:
 		c.event(m)
+	case *wire.Hello:
+		c.answered(m.GetNode())
 	}
+}
+
+// answered tells the copies that prefer node to the one they run on (a
+// takeover) that it answers again.
+func (c *Client) answered(node string) {
+	var movers []*Copy
+	c.mu.Lock()
+	for _, cp := range c.copies {
+		if cp.ready && !cp.ended && !cp.moving && rank(cp.prefer, node) < rank(cp.prefer, cp.node) {
+			cp.moving = true
+			movers = append(movers, cp)
+		}
+	}
+	c.mu.Unlock()
+	for _, cp := range movers {
+		cp.notify(Rejoined{Node: node})
+	}
+}
+
+// rank is the place of node in prefer; past its end when it is not there.
+func rank(prefer []string, node string) int {
+	if i := slices.Index(prefer, node); i >= 0 {
+		return i
+	}
+	return len(prefer)
 }
 
 // claim grants or refuses a lease: granted only to the node the current
@@ -164,8 +192,11 @@ func (c *Client) event(m *wire.Event) {
 		c.mu.Unlock()
 		return
 	}
-	if m.GetKind() == wire.Event_STOPPED {
+	switch m.GetKind() {
+	case wire.Event_STOPPED:
 		cp.endLocked(m)
+	case wire.Event_READY:
+		cp.ready = true
 	}
 	c.mu.Unlock()
 	cp.notify(m)
@@ -184,6 +215,10 @@ type Lost struct{ Err error }
 // PlaceFailed is told when no node of the list took the copy.
 type PlaceFailed struct{ Err error }
 
+// Rejoined is told, once, to the owner of a ready copy placed with a
+// takeover list when a node earlier in it than the copy's answers.
+type Rejoined struct{ Node string }
+
 // Copy is one copy of a remote child, placed on the first node of its list
 // that claims it, under a lease.
 type Copy struct {
@@ -192,13 +227,16 @@ type Copy struct {
 	epoch  uint64
 	start  *wire.Start
 	order  []string
-	notify func(any) // *wire.Event, Lost, PlaceFailed; from other goroutines
+	prefer []string  // a takeover's order of preference; nil: none
+	notify func(any) // *wire.Event, Lost, PlaceFailed, Rejoined; from other goroutines
 
 	// under c.mu
 	node      string // the node it is placed on, or being offered to
 	granted   bool
 	grantc    chan struct{}
 	lastGrant int64
+	ready     bool // its process said it is ready
+	moving    bool // told Rejoined
 	ended     bool
 	endc      chan struct{}
 	stopEv    *wire.Event
@@ -216,8 +254,10 @@ func (cp *Copy) Epoch() uint64 { return cp.epoch }
 
 // Place places a copy of the child key on the first node of order that
 // claims it, and follows its lease. notify gets the copy's events, then
-// Lost or PlaceFailed, from other goroutines.
-func (c *Client) Place(key string, spec *wire.Spec, standby int, kill bool, incarnation int, order []string, notify func(any)) (*Copy, error) {
+// Lost or PlaceFailed, from other goroutines. With prefer (a takeover),
+// the nodes earlier in prefer than the copy's are asked every lease
+// whether they answer, and the first that does is told as Rejoined.
+func (c *Client) Place(key string, spec *wire.Spec, standby int, kill bool, incarnation int, order, prefer []string, notify func(any)) (*Copy, error) {
 	for _, n := range order {
 		if _, ok := c.nodes[n]; !ok {
 			return nil, fmt.Errorf("cluster: node %q has no address", n)
@@ -232,7 +272,7 @@ func (c *Client) Place(key string, spec *wire.Spec, standby int, kill bool, inca
 	// wall clock.
 	c.epoch = max(c.epoch+1, uint64(time.Now().UnixNano()))
 	cp := &Copy{
-		c: c, key: key, epoch: c.epoch, order: slices.Clone(order), notify: notify,
+		c: c, key: key, epoch: c.epoch, order: slices.Clone(order), prefer: slices.Clone(prefer), notify: notify,
 		endc: make(chan struct{}),
 		start: &wire.Start{
 			Key: key, Epoch: c.epoch, Spec: spec, Standby: int32(standby), Kill: kill,
@@ -304,11 +344,16 @@ func (cp *Copy) run() {
 	cp.notify(PlaceFailed{Err: fmt.Errorf("%w: %v did not answer within %v", ErrNoNode, tried, c.attempt)})
 }
 
-// watch waits for the copy's end or its lease's expiry.
+// watch waits for the copy's end or its lease's expiry; for a takeover,
+// it asks the nodes it prefers whether they answer, every lease.
 func (cp *Copy) watch() {
 	c := cp.c
 	t := time.NewTimer(c.lease)
 	defer t.Stop()
+	if len(cp.prefer) > 0 {
+		c.wg.Add(1)
+		go cp.probeEvery(c.lease)
+	}
 	for {
 		select {
 		case <-cp.endc:
@@ -328,6 +373,46 @@ func (cp *Copy) watch() {
 		c.mu.Unlock()
 		cp.notify(Lost{Err: fmt.Errorf("node %s: %w: no renewal for %v", node, ErrNodeLost, c.lease)})
 		return
+	}
+}
+
+// probeEvery probes the nodes the copy prefers every period until the
+// copy ends.
+func (cp *Copy) probeEvery(period time.Duration) {
+	defer cp.c.wg.Done()
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-cp.endc:
+			return
+		case <-t.C:
+			cp.probe(min(period, time.Second))
+		}
+	}
+}
+
+// probe sends a Hello to each node the copy prefers to its own that
+// takes a TCP connection within timeout: the ones that answer are told
+// to answered. The connection comes first because protoactor's remote,
+// sent a message for a node that does not listen, retries for seconds
+// and leaves a gRPC connection behind each try.
+func (cp *Copy) probe(timeout time.Duration) {
+	c := cp.c
+	c.mu.Lock()
+	prefer, node, ready := cp.prefer, cp.node, cp.ready && !cp.moving && !cp.ended
+	c.mu.Unlock()
+	if !ready {
+		return
+	}
+	hello := &wire.Hello{OwnerAddress: c.owner.GetAddress(), OwnerId: c.owner.GetId()}
+	for _, n := range prefer[:min(rank(prefer, node), len(prefer))] {
+		conn, err := net.DialTimeout("tcp", c.nodes[n], timeout)
+		if err != nil {
+			continue
+		}
+		_ = conn.Close()
+		c.system.Root.Send(actor.NewPID(c.nodes[n], nodeActorName), hello)
 	}
 }
 

@@ -22,6 +22,9 @@ type ProxyOptions struct {
 	Incarnation int // of the first copy; 0 means 1
 	Standby     int
 	Kill        bool
+	// Takeover moves the child back, stop-then-start, when a node
+	// earlier in Nodes than the one it runs on answers again.
+	Takeover bool
 	// StopWait bounds the wait for a node to confirm a stop (the grace
 	// and the kill); past it the lease is revoked and left to expire.
 	StopWait time.Duration
@@ -107,6 +110,16 @@ func (p *proxy) start(ctx actor.Context) {
 	st := p.st
 	st.incarnation++
 	p.origin = actors.Origin{Actor: ctx.Self(), Name: st.name, Incarnation: st.incarnation}
+	p.place(ctx, st.order())
+}
+
+// place places a copy on the first node of order that takes it.
+func (p *proxy) place(ctx actor.Context, order []string) {
+	st := p.st
+	var prefer []string
+	if st.opts.Takeover {
+		prefer = st.opts.Nodes
+	}
 	system, self := ctx.ActorSystem(), ctx.Self()
 	var cp *Copy
 	notify := func(ev any) { system.Root.Send(self, &fromCopy{cp: cp, ev: ev}) }
@@ -114,7 +127,7 @@ func (p *proxy) start(ctx actor.Context) {
 	// actor, after Place has returned cp... or before: hold them back.
 	ready := make(chan struct{})
 	wrapped := func(ev any) { <-ready; notify(ev) }
-	cp, err := st.c.Place(st.opts.Key, st.spec, st.opts.Standby, st.opts.Kill, st.incarnation, st.order(), wrapped)
+	cp, err := st.c.Place(st.opts.Key, st.spec, st.opts.Standby, st.opts.Kill, st.incarnation, order, prefer, wrapped)
 	close(ready)
 	if err != nil {
 		p.fail(ctx, err)
@@ -141,6 +154,8 @@ func (p *proxy) onCopy(ctx actor.Context, ev any) {
 		p.fail(ctx, m.Err)
 	case PlaceFailed:
 		p.fail(ctx, m.Err)
+	case Rejoined:
+		p.takeover(ctx, m.Node)
 	case *wire.Event:
 		p.onEvent(ctx, m)
 	}
@@ -192,6 +207,20 @@ func (p *proxy) onEvent(ctx actor.Context, m *wire.Event) {
 		// Gone without being asked (its lease was revoked): a failure.
 		p.fail(ctx, fmt.Errorf("node %s: copy stopped: %w", m.GetNode(), ErrNodeLost))
 	}
+}
+
+// takeover moves the child back to the nodes it prefers, node among them
+// answering again: the copy is stopped (or its lease left to expire)
+// before the next is placed, from the first node of the list. The same
+// incarnation carries on: it is not a restart.
+func (p *proxy) takeover(ctx actor.Context, node string) {
+	cp := p.cp
+	if cp == nil {
+		return
+	}
+	p.cp = nil
+	cp.Stop(p.st.opts.StopWait)
+	p.place(ctx, p.st.opts.Nodes)
 }
 
 // stop stops the copy and waits until it is gone or its lease expired.

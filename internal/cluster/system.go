@@ -9,7 +9,16 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
+
+// window is the flow-control window of the gRPC streams between nodes
+// and their supervising programs. Set, it turns off gRPC's estimate of
+// the link's bandwidth-delay product, which answers each message received
+// with a ping and its acknowledgement: twice the packets and the
+// wake-ups of a lease renewal, for messages that are all small.
+const window = 1 << 20
 
 // newSystem makes an actor system reachable over protoactor's remote at
 // listen (host:port; port 0 picks one), its logs discarded.
@@ -38,7 +47,12 @@ func newSystem(listen string) (*actor.ActorSystem, *remote.Remote, error) {
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 		actor.WithDeadLetterRequestLogging(false),
 	)
-	r := remote.NewRemote(system, remote.Configure(host, port))
+	r := remote.NewRemote(system, remote.Configure(host, port,
+		remote.WithDialOptions(
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window)),
+		remote.WithServerOptions(grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window)),
+	))
 	if err := startRemote(r); err != nil {
 		system.Shutdown()
 		return nil, nil, fmt.Errorf("cluster: listen on %s: %w", listen, err)

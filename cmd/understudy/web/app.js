@@ -65,7 +65,8 @@ function show(st) {
     cells[0].title = c.path;
     cells[1].textContent = c.state;
     cells[1].className = "state s-" + c.state;
-    cells[2].textContent = c.pid || "-";
+    cells[2].textContent = (c.pid || "-") + (c.node ? " on " + c.node : "");
+    cells[2].title = c.node ? "pid on node " + c.node : "";
     cells[3].textContent = c.spares && c.spares.length ? c.spares.join(" ") : "-";
     cells[4].textContent = c.restarts;
     cells[5].textContent = secs(c.uptime_seconds);
