@@ -111,10 +111,15 @@ func startCLI(t *testing.T, args ...string) *runProc {
 }
 
 // startCLIEnv is startCLI with env added to the command's environment.
+// Its $XDG_RUNTIME_DIR is a directory of the test's own unless env sets
+// it, so that a tree serving its default control socket meets no other.
 func startCLIEnv(t *testing.T, env []string, args ...string) *runProc {
 	t.Helper()
+	runtime, err := os.MkdirTemp("", "xdg")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(runtime) })
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), envCLI+"=1"), env...)
+	cmd.Env = append(append(os.Environ(), envCLI+"=1", "XDG_RUNTIME_DIR="+runtime), env...)
 	p := &runProc{t: t, cmd: cmd, records: make(chan record, 4096), done: make(chan struct{}), stdout: &bytes.Buffer{}, wrote: make(chan struct{}, 1), taken: map[int]bool{}}
 	cmd.Stdout = &notifyWriter{p: p}
 	stderr, err := cmd.StderrPipe()
