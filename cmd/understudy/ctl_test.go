@@ -500,9 +500,10 @@ func TestCtlFindsTheSocketWithoutXDG(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	// TMPDIR is where a user without /run/user/UID has it; root has
 	// /run/understudy.
-	env := []string{"XDG_RUNTIME_DIR=", "TMPDIR=" + tmp}
-	t.Setenv("XDG_RUNTIME_DIR", "")
+	env := []string{"XDG_RUNTIME_DIR", "TMPDIR=" + tmp}
 	t.Setenv("TMPDIR", tmp)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	require.NoError(t, os.Unsetenv("XDG_RUNTIME_DIR"))
 	dir, _ := socketDir()
 	if found, err := findSocket(); err == nil {
 		t.Skipf("another tree serves %s already: ctl without --socket would have to choose", found)
@@ -520,7 +521,7 @@ func TestCtlFindsTheSocketWithoutXDG(t *testing.T) {
 	}
 
 	cmd := exec.Command(os.Args[0], "ctl", "status")
-	cmd.Env = append(append(os.Environ(), envCLI+"=1"), env...)
+	cmd.Env = cliEnv(env...)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
 	assert.True(t, strings.HasPrefix(string(out), name+"  "), string(out))
@@ -531,7 +532,7 @@ func TestCtlFindsTheSocketWithoutXDG(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "the socket is removed when the tree ends: %v", err)
 
 	cmd = exec.Command(os.Args[0], "ctl", "status")
-	cmd.Env = append(append(os.Environ(), envCLI+"=1"), env...)
+	cmd.Env = cliEnv(env...)
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "understudy ctl: no tree's socket: looked for "+filepath.Join(dir, "*.sock"))
