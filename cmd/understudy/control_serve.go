@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,28 +20,56 @@ import (
 const maxSocketPath = 107
 
 // socketDir is where `understudy run` serves its control socket by
-// default, and where `understudy ctl` looks for it: $XDG_RUNTIME_DIR/understudy
-// (empty without $XDG_RUNTIME_DIR).
-func socketDir() string {
-	d := os.Getenv("XDG_RUNTIME_DIR")
-	if d == "" {
-		return ""
+// default and where `understudy ctl` looks for it, by one rule, the one
+// systemd follows for a runtime directory: $XDG_RUNTIME_DIR/understudy;
+// without $XDG_RUNTIME_DIR, /run/understudy for root, /run/user/UID/understudy
+// for a user whose /run/user/UID exists, else $TMPDIR/understudy-UID. rule
+// says which of these applies, for messages.
+func socketDir() (dir, rule string) {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "understudy"), "$XDG_RUNTIME_DIR/understudy"
 	}
-	return filepath.Join(d, "understudy")
+	uid := os.Geteuid()
+	if uid == 0 {
+		return "/run/understudy", "root's, without $XDG_RUNTIME_DIR"
+	}
+	user := filepath.Join("/run/user", strconv.Itoa(uid))
+	if privateDir(user) == nil {
+		return filepath.Join(user, "understudy"), "/run/user/UID/understudy, without $XDG_RUNTIME_DIR"
+	}
+	return filepath.Join(os.TempDir(), "understudy-"+strconv.Itoa(uid)), "$TMPDIR/understudy-UID, without $XDG_RUNTIME_DIR or /run/user/UID"
+}
+
+// privateDir checks that dir is a directory (not a link to one) of this
+// process's user that no one else may enter: a socket in it is nobody
+// else's to plant or replace.
+func privateDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	case !ownedByUs(fi):
+		return fmt.Errorf("%s belongs to another user", dir)
+	case fi.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("%s has mode %04o: others may enter it (want 0700)", dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // defaultSocket is the control socket of the tree f declares: NAME.sock
-// in socketDir, or, without $XDG_RUNTIME_DIR, beside the file (tree.yaml:
-// tree.sock).
-func defaultSocket(f *spec.File) string {
-	if d := socketDir(); d != "" {
-		return filepath.Join(d, rootName(f)+".sock")
+// in socketDir, which it creates (mode 0700) when missing.
+func defaultSocket(f *spec.File) (string, error) {
+	dir, _ := socketDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
 	}
-	p := f.Path
-	if abs, err := filepath.Abs(p); err == nil {
-		p = abs
+	if err := privateDir(dir); err != nil {
+		return "", err
 	}
-	return strings.TrimSuffix(p, filepath.Ext(p)) + ".sock"
+	return filepath.Join(dir, rootName(f)+".sock"), nil
 }
 
 // controlServer serves the control handler on a Unix socket.

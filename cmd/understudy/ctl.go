@@ -41,8 +41,10 @@ Commands:
                       changed, leave the rest running
 
 Flags:
-  --socket PATH   the control socket (default: the one socket under
-                  $XDG_RUNTIME_DIR/understudy; understudy run logs its path)
+  --socket PATH   the control socket (default: the one socket served
+                  where understudy run serves it by default:
+                  $XDG_RUNTIME_DIR/understudy, or without $XDG_RUNTIME_DIR
+                  /run/understudy for root; understudy run logs its path)
   --json          print the answer as JSON (events: one object a line)
 
 Examples:
@@ -124,25 +126,35 @@ func ctlCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 }
 
 // findSocket finds the control socket when --socket is not given: the
-// only one in socketDir.
+// only one served in socketDir, where `understudy run` serves it.
 func findSocket() (string, error) {
-	dir := socketDir()
-	if dir == "" {
-		return "", errors.New("no $XDG_RUNTIME_DIR to look in: pass --socket PATH (understudy run serves it beside its file: tree.yaml, tree.sock)")
+	dir, rule := socketDir()
+	pattern := filepath.Join(dir, "*.sock")
+	if err := privateDir(dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("no tree's socket: looked for %s (%s), and %s does not exist: is understudy run running? (or pass --socket PATH)", pattern, rule, dir)
+		}
+		return "", fmt.Errorf("looked for %s (%s): %v: pass --socket PATH", pattern, rule, err)
 	}
-	all, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
-	var found []string
+	all, _ := filepath.Glob(pattern)
+	var found, stale []string
 	for _, p := range all {
 		// A tree killed by SIGKILL leaves its socket behind: skip those
 		// that nothing serves.
 		if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
 			c.Close()
 			found = append(found, p)
+		} else {
+			stale = append(stale, p)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("no tree's socket in %s: is understudy run running? (or pass --socket PATH)", dir)
+		msg := fmt.Sprintf("no tree's socket: looked for %s (%s)", pattern, rule)
+		if len(stale) > 0 {
+			msg += ", where nothing serves " + strings.Join(stale, ", ")
+		}
+		return "", fmt.Errorf("%s: is understudy run running? (or pass --socket PATH)", msg)
 	case 1:
 		return found[0], nil
 	}

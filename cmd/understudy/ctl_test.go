@@ -480,14 +480,62 @@ func TestCtlFindsTheSocket(t *testing.T) {
 	require.NoError(t, err, string(out))
 	assert.True(t, strings.HasPrefix(string(out), "shop  "), string(out))
 
+	p.signal(syscall.SIGTERM)
+	assert.Equal(t, exitOK, p.wait())
+
 	cmd = exec.Command(os.Args[0], "ctl", "status")
-	cmd.Env = append(append(os.Environ(), envCLI+"=1"), "XDG_RUNTIME_DIR=")
+	cmd.Env = append(append(os.Environ(), envCLI+"=1"), env...)
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err)
-	assert.Contains(t, string(out), "understudy ctl: no $XDG_RUNTIME_DIR to look in: pass --socket PATH")
+	assert.Contains(t, string(out), "understudy ctl: no tree's socket: looked for "+filepath.Join(dir, "*.sock")+" ($XDG_RUNTIME_DIR/understudy), where nothing serves "+filepath.Join(dir, "old.sock")+": is understudy run running? (or pass --socket PATH)")
+}
+
+// TestCtlFindsTheSocketWithoutXDG: without $XDG_RUNTIME_DIR, as in a root
+// shell with no login session, understudy run serves its control socket
+// where understudy ctl looks for it (socketDir), owner-only, and ctl
+// status finds it without --socket.
+func TestCtlFindsTheSocketWithoutXDG(t *testing.T) {
+	tmp, err := os.MkdirTemp("", "tmp")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	// TMPDIR is where a user without /run/user/UID has it; root has
+	// /run/understudy.
+	env := []string{"XDG_RUNTIME_DIR", "TMPDIR=" + tmp}
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	require.NoError(t, os.Unsetenv("XDG_RUNTIME_DIR"))
+	dir, _ := socketDir()
+	if found, err := findSocket(); err == nil {
+		t.Skipf("another tree serves %s already: ctl without --socket would have to choose", found)
+	}
+
+	name := "nox" + strconv.Itoa(os.Getpid())
+	p := startCLIEnv(t, env, "run", "--ui", "logs", "--log-format", "json", writeSpec(t, "name: "+name+"\nchildren:\n  - {name: a, command: sleep, args: [1000]}\n"))
+	want := filepath.Join(dir, name+".sock")
+	assert.Equal(t, want, p.waitFor("the control socket", msg("serving the control socket", "")).str("socket"))
+	p.waitFor("the tree up", msg("the tree is up", ""))
+	for _, path := range []string{dir, want} {
+		fi, err := os.Lstat(path)
+		require.NoError(t, err)
+		assert.Zero(t, fi.Mode().Perm()&0o077, "%s is %v: owner-only", path, fi.Mode())
+	}
+
+	cmd := exec.Command(os.Args[0], "ctl", "status")
+	cmd.Env = cliEnv(env...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.True(t, strings.HasPrefix(string(out), name+"  "), string(out))
 
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, exitOK, p.wait())
+	_, err = os.Lstat(want)
+	assert.True(t, os.IsNotExist(err), "the socket is removed when the tree ends: %v", err)
+
+	cmd = exec.Command(os.Args[0], "ctl", "status")
+	cmd.Env = cliEnv(env...)
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "understudy ctl: no tree's socket: looked for "+filepath.Join(dir, "*.sock"))
 }
 
 // TestCtlInstances: a child started from a simple_one_for_one template

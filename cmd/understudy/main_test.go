@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,16 +106,36 @@ func startRun(t *testing.T, spec string, flags ...string) *runProc {
 	return startCLI(t, append(args, writeSpec(t, spec))...)
 }
 
+// cliEnv is the test's environment for the command re-executed as
+// understudy, with env added: NAME=VALUE sets NAME, a bare NAME unsets it.
+func cliEnv(env ...string) []string {
+	out := append(os.Environ(), envCLI+"=1")
+	for _, kv := range env {
+		if strings.Contains(kv, "=") {
+			out = append(out, kv)
+			continue
+		}
+		out = slices.DeleteFunc(out, func(e string) bool { return strings.HasPrefix(e, kv+"=") })
+	}
+	return out
+}
+
 func startCLI(t *testing.T, args ...string) *runProc {
 	t.Helper()
 	return startCLIEnv(t, nil, args...)
 }
 
-// startCLIEnv is startCLI with env added to the command's environment.
+// startCLIEnv is startCLI with env added to the command's environment
+// (see cliEnv). Its $XDG_RUNTIME_DIR is a directory of the test's own
+// unless env sets it, so that a tree serving its default control socket
+// meets no other.
 func startCLIEnv(t *testing.T, env []string, args ...string) *runProc {
 	t.Helper()
+	runtime, err := os.MkdirTemp("", "xdg")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(runtime) })
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), envCLI+"=1"), env...)
+	cmd.Env = cliEnv(append([]string{"XDG_RUNTIME_DIR=" + runtime}, env...)...)
 	p := &runProc{t: t, cmd: cmd, records: make(chan record, 4096), done: make(chan struct{}), stdout: &bytes.Buffer{}, wrote: make(chan struct{}, 1), taken: map[int]bool{}}
 	cmd.Stdout = &notifyWriter{p: p}
 	stderr, err := cmd.StderrPipe()

@@ -64,8 +64,10 @@ Flags:
                            line); with --http-public and no file, one is
                            generated and logged in the page's URL
   --socket PATH            serve the control socket (understudy ctl) at PATH
-                           (default $XDG_RUNTIME_DIR/understudy/NAME.sock, or
-                           beside FILE without $XDG_RUNTIME_DIR: tree.sock;
+                           (default $XDG_RUNTIME_DIR/understudy/NAME.sock;
+                           without $XDG_RUNTIME_DIR, /run/understudy/NAME.sock
+                           for root, /run/user/UID/understudy/NAME.sock or
+                           $TMPDIR/understudy-UID/NAME.sock for a user;
                            none: serve none)
 
 While it runs, understudy ctl acts on the tree from another terminal:
@@ -236,10 +238,14 @@ func (r *runner) run(metricsAddr, socket string, web webConfig, view *liveView) 
 
 	if socket != "none" {
 		path := socket
+		var err error
 		if path == "" {
-			path = defaultSocket(f)
+			path, err = defaultSocket(f)
 		}
-		srv, err := serveControl(path, r.ctl.handler())
+		var srv *controlServer
+		if err == nil {
+			srv, err = serveControl(path, r.ctl.handler())
+		}
 		switch {
 		case err != nil && socket != "":
 			fmt.Fprintf(r.stderr, "understudy run: --socket %s: %v\n", socket, err)

@@ -100,3 +100,9 @@ func signalName(s syscall.Signal) string {
 
 // sendSignal sends sig to process pid.
 func sendSignal(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
+
+// ownedByUs says whether fi's file belongs to this process's user.
+func ownedByUs(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"syscall"
 )
 
@@ -28,3 +29,6 @@ func parseSignal(string) (syscall.Signal, error) { return 0, errControlNotSuppor
 func signalName(s syscall.Signal) string { return s.String() }
 
 func sendSignal(int, syscall.Signal) error { return errControlNotSupported }
+
+// ownedByUs is true: the control socket is not served here at all.
+func ownedByUs(os.FileInfo) bool { return true }
