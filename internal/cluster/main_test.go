@@ -184,9 +184,13 @@ func (a *agent) read(r io.Reader) {
 	}
 }
 
-// waitLine waits for a line of the agent's output holding want, counting
-// from the first line not yet waited for, and returns it.
-func (a *agent) waitLine(t testing.TB, want string) string {
+// waitLine waits for a line of the agent's output holding want, and
+// returns the first.
+func (a *agent) waitLine(t testing.TB, want string) string { return a.waitNth(t, want, 1) }
+
+// waitNth waits until nth lines of the agent's output hold want, and
+// returns the nth.
+func (a *agent) waitNth(t testing.TB, want string, nth int) string {
 	t.Helper()
 	deadline := time.AfterFunc(testproc.Deadline, func() {
 		a.mu.Lock()
@@ -197,14 +201,17 @@ func (a *agent) waitLine(t testing.TB, want string) string {
 	end := time.Now().Add(testproc.Deadline)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i := 0; ; {
-		for ; i < len(a.lines); i++ {
-			if strings.Contains(a.lines[i], want) {
-				return a.lines[i]
+	for {
+		seen := 0
+		for _, l := range a.lines {
+			if strings.Contains(l, want) {
+				if seen++; seen == nth {
+					return l
+				}
 			}
 		}
 		if time.Now().After(end) {
-			t.Fatalf("node %s: no line with %q in:\n%s", a.name, want, strings.Join(a.lines, "\n"))
+			t.Fatalf("node %s: no line %d with %q in:\n%s", a.name, nth, want, strings.Join(a.lines, "\n"))
 		}
 		a.cond.Wait()
 	}

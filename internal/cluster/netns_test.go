@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/understudy/understudy/internal/testproc"
 )
 
 // netns is a pair of network namespaces joined by a veth pair: the link
@@ -82,43 +80,6 @@ func (n *netns) start(t *testing.T, name, ns string, env ...string) *agent {
 	return a
 }
 
-// count waits until n lines of the agent's output hold want.
-func (a *agent) count(t *testing.T, want string, n int) {
-	t.Helper()
-	for i := 1; i <= n; i++ {
-		a.waitNth(t, want, i)
-	}
-}
-
-// waitNth waits for the nth line holding want.
-func (a *agent) waitNth(t *testing.T, want string, nth int) {
-	t.Helper()
-	deadline := time.AfterFunc(testproc.Deadline, func() {
-		a.mu.Lock()
-		a.cond.Broadcast()
-		a.mu.Unlock()
-	})
-	defer deadline.Stop()
-	end := time.Now().Add(testproc.Deadline)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for {
-		seen := 0
-		for _, l := range a.lines {
-			if strings.Contains(l, want) {
-				seen++
-			}
-		}
-		if seen >= nth {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%s: no line %d with %q in:\n%s", a.name, nth, want, strings.Join(a.lines, "\n"))
-		}
-		a.cond.Wait()
-	}
-}
-
 // A partition made with a veth pair between two network namespaces: the
 // node agent in one, the supervising program in the other. The link is
 // cut until both sides have given the lease up (the node killed its copy,
@@ -137,14 +98,14 @@ func TestVethPartition(t *testing.T) {
 			t.Logf("node:\n%s\nowner:\n%s", node.output(), owner.output())
 		}
 	})
-	owner.count(t, "ready a", 1)
+	owner.waitNth(t, "ready a", 1)
 
 	ip(t, "-n", n.node, "link", "set", n.nodeLink, "down")
 	node.waitLine(t, "copy ended") // the node gave its copy up
 	owner.waitLine(t, "exited a")  // and the supervisor the node
 	ip(t, "-n", n.node, "link", "set", n.nodeLink, "up")
 	restored := time.Now()
-	owner.count(t, "ready a", 2)
+	owner.waitNth(t, "ready a", 2)
 	took := time.Since(restored)
 
 	// The bound: a placement attempt, the remote's redial (every 2 s),
