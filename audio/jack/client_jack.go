@@ -362,7 +362,8 @@ func watchBound(period int64) time.Duration {
 // process callback ran for bound, it asks whether the server still takes
 // clients; when it does not, twice a bound apart, and still no callback
 // ran, the client is marked gone as the shutdown callback would mark it.
-// A live server, however slow, takes the probe, and the watch goes on.
+// A live server, however slow, takes the probe (or refuses it only after
+// a bound, by a timeout), and the watch goes on.
 // The probe runs in a goroutine of its own, touching nothing of c: a
 // stalled server holds it, never Close.
 func (c *client) watch(bound time.Duration) {
@@ -390,12 +391,15 @@ func (c *client) watch(bound time.Duration) {
 			continue
 		}
 		up := make(chan bool, 1)
+		asked := time.Now()
 		go func(server string) { up <- serverUp(server) }(c.cfg.Server)
 		select {
 		case <-c.stop:
 			return
 		case ok := <-up:
-			if ok || atomic.LoadUint64(costs) != seen {
+			// A refusal that took a bound is a stalled server's
+			// timeout: a server gone refuses at once.
+			if ok || time.Since(asked) >= bound || atomic.LoadUint64(costs) != seen {
 				seen, quiet, failed = atomic.LoadUint64(costs), time.Now(), 0
 				continue
 			}

@@ -271,6 +271,38 @@ func TestServerGone(t *testing.T) {
 	}
 }
 
+// TestServerPaused: a server stopped (SIGSTOP) for longer than the
+// client's watch waits for a process callback is slow, not gone: Run goes
+// on through the pause and after it, and still ends when the server does.
+func TestServerPaused(t *testing.T) {
+	s := startServer(t, 128)
+	_, done := runUntil(t, s)
+	require.NoError(t, s.Cmd.Process.Signal(syscall.SIGSTOP))
+	// Three bounds of the watch without a callback: it probes the server,
+	// which, stopped, neither takes nor refuses the probe.
+	pause := 3 * watchBound(int64(128*time.Second/48000))
+	select {
+	case err := <-done:
+		s.Cmd.Process.Signal(syscall.SIGCONT)
+		t.Fatalf("Run ended while the server was paused: %v", err)
+	case <-time.After(pause):
+	}
+	require.NoError(t, s.Cmd.Process.Signal(syscall.SIGCONT))
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended after the server was paused: %v", err)
+	case <-time.After(pause):
+	}
+	require.NoError(t, s.Cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "shut the client down")
+	case <-time.After(deadline):
+		t.Fatal("Run did not end when the server went away")
+	}
+}
+
 // TestPeriodChange: the server's period changing under the engine ends
 // Run with an error naming both periods.
 func TestPeriodChange(t *testing.T) {
