@@ -237,7 +237,11 @@ static void on_shutdown(jack_status_t code, const char *reason, void *arg)
 {
 	(void)code;
 	(void)reason;
-	us_client *c = arg;
+	us_gone(arg);
+}
+
+void us_gone(us_client *c)
+{
 	STORE(&c->gone, 1);
 	ADD(&c->tick, 1);
 	wake(&c->tick);

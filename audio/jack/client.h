@@ -64,6 +64,9 @@ int us_attach(us_client *c, int frames, int slack, int rate, int64_t margin,
 	      char *errbuf, int errlen);
 /* us_server_up reports whether a client can connect to server. */
 int us_server_up(const char *server);
+/* us_gone marks the client's server gone and wakes whoever waits on it,
+   as the shutdown callback does. */
+void us_gone(us_client *c);
 int us_connect(us_client *c, const char *from, const char *to);
 void us_close(us_client *c);
 const char *us_name(us_client *c);

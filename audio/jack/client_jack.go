@@ -46,6 +46,8 @@ type client struct {
 	inMap    []byte    // the input ring
 	inStride int
 	closeMu  sync.Once
+	stop     chan struct{} // closed by Close: the watch ends
+	watched  chan struct{} // closed when the watch has ended
 }
 
 // open opens the client, and plans its inputs: the jack_in nodes of
@@ -213,6 +215,8 @@ func (c *client) Attach(s clock.Shape) error {
 		return fmt.Errorf("jack: %s", C.GoString(&errbuf[0]))
 	}
 	c.ring = unsafe.Slice((*float32)(unsafe.Pointer(c.c.ring)), slots*c.chans*c.frames)
+	c.stop, c.watched = make(chan struct{}), make(chan struct{})
+	go c.watch(watchBound(c.period))
 	return c.connect(s.Ports)
 }
 
@@ -346,6 +350,78 @@ func (c *client) err() error {
 	return nil
 }
 
+// watchBound is how long the watch lets the process callback be silent
+// before it asks whether the server is still there: 20 periods, and at
+// least a second, far beyond any stall of a live server on a slow machine.
+func watchBound(period int64) time.Duration {
+	return max(time.Second, 20*time.Duration(period))
+}
+
+// watch notices a server that went away without calling the shutdown
+// callback, as PipeWire's libjack does when its daemon stops. When no
+// process callback ran for bound, it asks whether the server still takes
+// clients; when it does not, twice a bound apart, and still no callback
+// ran, the client is marked gone as the shutdown callback would mark it.
+// A live server, however slow, takes the probe (or refuses it only after
+// a bound, by a timeout), and the watch goes on.
+// The probe runs in a goroutine of its own, touching nothing of c: a
+// stalled server holds it, never Close.
+func (c *client) watch(bound time.Duration) {
+	defer close(c.watched)
+	costs := c.word64(&c.c.costs)
+	gone := c.word32(&c.c.gone)
+	seen, quiet := atomic.LoadUint64(costs), time.Now()
+	failed := 0
+	t := time.NewTicker(bound / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		if atomic.LoadUint32(gone) != 0 {
+			return
+		}
+		if n := atomic.LoadUint64(costs); n != seen {
+			seen, quiet, failed = n, time.Now(), 0
+			continue
+		}
+		if time.Since(quiet) < time.Duration(failed+1)*bound {
+			continue
+		}
+		up := make(chan bool, 1)
+		asked := time.Now()
+		go func(server string) { up <- serverUp(server) }(c.cfg.Server)
+		select {
+		case <-c.stop:
+			return
+		case ok := <-up:
+			// A refusal that took a bound is a stalled server's
+			// timeout: a server gone refuses at once.
+			if ok || time.Since(asked) >= bound || atomic.LoadUint64(costs) != seen {
+				seen, quiet, failed = atomic.LoadUint64(costs), time.Now(), 0
+				continue
+			}
+		}
+		if failed++; failed >= 2 {
+			C.us_gone(c.c)
+			return
+		}
+	}
+}
+
+// serverUp reports whether a client can connect to server ("": the
+// default).
+func serverUp(server string) bool {
+	var cserver *C.char
+	if server != "" {
+		cserver = C.CString(server)
+		defer C.free(unsafe.Pointer(cserver))
+	}
+	return C.us_server_up(cserver) != 0
+}
+
 var errServerGone = errors.New("jack: the server shut the client down (it stopped, or dropped the client)")
 
 func (c *client) Margin() int64 { return c.period / 2 }
@@ -382,6 +458,10 @@ func (c *client) Xruns() uint64 { return atomic.LoadUint64(c.word64(&c.c.xruns))
 
 func (c *client) Close() error {
 	c.closeMu.Do(func() {
+		if c.stop != nil {
+			close(c.stop)
+			<-c.watched
+		}
 		C.us_close(c.c)
 		c.unmapInputs()
 	})

@@ -20,6 +20,10 @@
 // The server's rate and period must be the graph's Rate and BlockSize.
 // A change of either while playing, or the server going away, ends Run
 // with an error saying which; a client name already taken fails Start.
+// A server that goes away without a word (PipeWire's libjack calls no
+// shutdown callback when its daemon stops) is noticed by the client: no
+// process callback for max(1 s, 20 periods), and the server taking no
+// client, twice, a bound apart. A live server, however late, takes one.
 //
 // The package needs cgo and libjack (Debian: libjack-jackd2-dev) and the
 // build tag jack: go build -tags jack. Without the tag Start returns an

@@ -251,16 +251,53 @@ func runUntil(t *testing.T, s *server) (*audio.Engine, <-chan error) {
 }
 
 // TestServerGone: the server going away ends Run with an error saying
-// so, not a hang.
+// so, not a hang; under PipeWire too, whose libjack (0.3.65) calls no
+// shutdown callback when its daemon stops, and the client's watch notices.
 func TestServerGone(t *testing.T) {
-	if jackserver.PipeWire() {
-		t.Skip("PipeWire's libjack (0.3.65) does not call the shutdown callback when the daemon stops: Run does not end")
-	}
 	s := startServer(t, 128)
 	_, done := runUntil(t, s)
 	// SIGTERM: jackd shuts its clients down and leaves JACK's registry
 	// clean (a SIGKILL leaves its entry, and enough of them refuse new
 	// servers).
+	require.NoError(t, s.Cmd.Process.Signal(syscall.SIGTERM))
+	sent := time.Now()
+	select {
+	case err := <-done:
+		t.Logf("Run ended %v after the server was told to stop", time.Since(sent).Round(time.Millisecond))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "shut the client down")
+	case <-time.After(deadline):
+		t.Fatal("Run did not end when the server went away")
+	}
+}
+
+// TestServerPaused: a server stopped (SIGSTOP) for longer than the
+// client's watch waits for a process callback is slow, not gone: Run goes
+// on through the pause and after it, and still ends when the server does.
+func TestServerPaused(t *testing.T) {
+	if jackserver.PipeWire() {
+		// It passes there, but a period change right after it went
+		// unheard (jack_bufsize succeeded, no callback): open.
+		t.Skip("under PipeWire (0.3.65) a daemon paused here was followed by TestPeriodChange's change going unheard: open")
+	}
+	s := startServer(t, 128)
+	_, done := runUntil(t, s)
+	require.NoError(t, s.Cmd.Process.Signal(syscall.SIGSTOP))
+	// Three bounds of the watch without a callback: it probes the server,
+	// which, stopped, neither takes nor refuses the probe.
+	pause := 3 * watchBound(int64(128*time.Second/48000))
+	select {
+	case err := <-done:
+		s.Cmd.Process.Signal(syscall.SIGCONT)
+		t.Fatalf("Run ended while the server was paused: %v", err)
+	case <-time.After(pause):
+	}
+	require.NoError(t, s.Cmd.Process.Signal(syscall.SIGCONT))
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended after the server was paused: %v", err)
+	case <-time.After(pause):
+	}
 	require.NoError(t, s.Cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-done:

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -88,10 +89,9 @@ func Start(t testing.TB, name string, frames int) *Server {
 		s.Cmd.Env = append(os.Environ(), "JACK_NO_AUDIO_RESERVATION=1")
 	}
 	s.Cmd.Stdout, s.Cmd.Stderr = s, s
-	if err := s.Cmd.Start(); err != nil {
+	if err := s.start(); err != nil {
 		unavailable("%v", err)
 	}
-	go func() { s.exited <- s.Cmd.Wait() }()
 	t.Cleanup(s.stop)
 	// jack_wait polls until a client connects; the server's exit ends
 	// the wait sooner.
@@ -115,6 +115,27 @@ func Start(t testing.TB, name string, frames int) *Server {
 		unavailable("%s exited (%v):\n%s", filepath.Base(s.Cmd.Path), err, s.Log())
 	}
 	return s
+}
+
+// start starts the server with a parent-death signal, so that a test
+// binary killed before its cleanup takes its server along. The signal
+// follows the thread that started the server, not the process, and the
+// runtime ends threads (a goroutine that exits locked to one): the server
+// is started and waited for on a thread locked for as long as it runs.
+func (s *Server) start() error {
+	s.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := s.Cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		s.exited <- s.Cmd.Wait()
+	}()
+	return <-started
 }
 
 // stop stops the server: SIGTERM (jackd then leaves JACK's registry
