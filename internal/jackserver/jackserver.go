@@ -123,7 +123,7 @@ func Start(t testing.TB, name string, frames int) *Server {
 // runtime ends threads (a goroutine that exits locked to one): the server
 // is started and waited for on a thread locked for as long as it runs.
 func (s *Server) start() error {
-	s.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s.Cmd.SysProcAttr = dieWithParent()
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
