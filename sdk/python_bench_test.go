@@ -24,6 +24,15 @@ import (
 // pyHeapMB is the Python heap of the benchmark's large-heap rows.
 const pyHeapMB = 256
 
+// pyParked is how long a takeover sample's spare has been parked at least
+// when its primary is killed. A spare in service parks for minutes; how
+// long it parked matters (on a virtual machine with paravirtualised
+// memory, a process that slept for more than a few hundred milliseconds
+// took up to 1.8 ms longer to wake), and without a floor it depends on
+// what ran before: a row sampled alone parks its replacement spare for
+// the settle pause only, the same row beside the others for seconds.
+const pyParked = time.Second
+
 // BenchmarkPython: the Python package's death notice and spare takeover,
 // with no heap and with pyHeapMB MB of Python objects, beside the Go SDK
 // and beside the design the project grew from (a Python multiprocessing
@@ -39,11 +48,12 @@ const pyHeapMB = 256
 //   - death: a beat worker of go, python and python-256MB is SIGKILLed;
 //     <row>-dying-* is from just before the kill to the Dying event.
 //   - takeover: a counter group of each with one spare; the primary is
-//     SIGKILLed once its spare has parked; <row>-takeover-* is to the
-//     spare's first instruction after its promotion (the mark it leaves in
-//     its lane), <row>-detect-* to the supervisor's learning of the death
-//     (Promoted.Detected), <row>-by-kernel the share of promotions the
-//     kernel's robust-futex wake made before the supervisor did.
+//     SIGKILLed once its spare has parked for pyParked; <row>-takeover-*
+//     is to the spare's first instruction after its promotion (the mark it
+//     leaves in its lane), <row>-detect-* to the supervisor's learning of
+//     the death (Promoted.Detected), <row>-by-kernel the share of
+//     promotions the kernel's robust-futex wake made before the supervisor
+//     did.
 //   - oldway: oldway-<mode>[-256MB]-noticed-* is to the old supervisor
 //     noticing the death, -active-* to its standby's first instruction
 //     after activation, for the 2 ms poll (poll) and for the old code's wait
@@ -127,9 +137,13 @@ func benchPyTakeover(b *testing.B, rs []benchRow) {
 	takeover := make([]latencies, len(rs))
 	detect := make([]latencies, len(rs))
 	byKernel := make([]int, len(rs))
+	parked := make([]time.Time, len(rs)) // when each group's spare said Ready
+	for i := range parked {
+		parked[i] = time.Now()
+	}
 	for b.Loop() {
 		for i, r := range rs {
-			lat, det, k := takeoverSample(b, r.name, groups[i])
+			lat, det, k := takeoverSample(b, r.name, groups[i], &parked[i])
 			takeover[i] = append(takeover[i], lat)
 			detect[i] = append(detect[i], det)
 			if k {
@@ -145,17 +159,18 @@ func benchPyTakeover(b *testing.B, rs []benchRow) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// takeoverSample SIGKILLs g's primary and returns the time from just
-// before the kill to its spare's first instruction after the promotion,
-// and to the supervisor's detection, and whether the kernel's wake
-// promoted it; then it waits for the
-// replacement spare.
-func takeoverSample(b *testing.B, name string, g *procbridge.Group) (lat, detect int64, byKernel bool) {
+// takeoverSample SIGKILLs g's primary once its spare has parked for
+// pyParked since *parked (when it said Ready) and returns the time from
+// just before the kill to the spare's first instruction after the
+// promotion, and to the supervisor's detection, and whether the kernel's
+// wake promoted it; then it waits for the replacement spare and sets
+// *parked to when it said Ready.
+func takeoverSample(b *testing.B, name string, g *procbridge.Group, parked *time.Time) (lat, detect int64, byKernel bool) {
 	old := g.Primary()
 	awaitParked(b, g)
 	// The previous row's replacement spare may still be starting (a Go
 	// runtime's threads): let it settle, so that this row does not pay.
-	time.Sleep(settle)
+	time.Sleep(max(settle, pyParked-time.Since(*parked)))
 	t0 := mono.Now()
 	syscall.Kill(old.Pid(), syscall.SIGKILL)
 	pr := awaitGroupEvent[procbridge.Promoted](b, g)
@@ -172,6 +187,7 @@ func takeoverSample(b *testing.B, name string, g *procbridge.Group) (lat, detect
 		b.Fatalf("%s: no mark from the new primary after %v", name, deadline)
 	}
 	awaitSpare(b, name, g)
+	*parked = time.Now()
 	return mark - t0, mono.Of(pr.Detected) - t0, pr.ByKernel
 }
 

@@ -12,6 +12,7 @@ import errno
 import mmap
 import os
 import platform
+import time
 
 # System call numbers, by machine.
 _NUMBERS = {
@@ -92,33 +93,46 @@ def futex_wait(addr, val, timeout_ns=None):
 _waitv_missing = False
 
 
-def futex_wait_either(a, av, b, bv):
+CLOCK_MONOTONIC = 1
+
+
+def futex_wait_either(a, av, b, bv, until=None):
     """Sleeps until either word changes from its value (futex_waitv, Linux
-    5.16+); without futex_waitv, on the first word alone."""
+    5.16+), at most until the CLOCK_MONOTONIC time until (ns); without
+    futex_waitv, on the first word alone."""
     global _waitv_missing
     if not _waitv_missing:
         ws = waitv_pair(a, av, b, bv)
-        r = _call("futex_waitv", ws, ctypes.c_uint(2), ctypes.c_uint(0), ctypes.c_void_p(0), ctypes.c_int(0))
+        ts = None if until is None else timespec(until // 1_000_000_000, until % 1_000_000_000)
+        r = _call("futex_waitv", ws, ctypes.c_uint(2), ctypes.c_uint(0),
+                  ctypes.byref(ts) if ts is not None else ctypes.c_void_p(0), ctypes.c_int(CLOCK_MONOTONIC))
         if r not in (-errno.ENOSYS, -errno.EINVAL):
             return r
         _waitv_missing = True
-    return futex_wait(a, av)
+    left = None
+    if until is not None:
+        left = until - time.monotonic_ns()
+        if left <= 0:
+            return -errno.ETIMEDOUT
+    return futex_wait(a, av, left)
 
 
 # A parked spare's wait and promotion in one foreign call, on x86-64: the
 # futex_waitv system call on its park word and on its robust word in the
-# primary's lane, then, if the kernel marked that robust word (the
-# primary's robust thread died), the promotion's compare-and-swap on the
-# control word, before any Python runs again. Arguments (System V): rdi the
-# two futex_waitv entries, rsi the robust word, rdx the control word, rcx
-# the control word expected, r8 the one to write. It returns futex_waitv's
-# result (-errno, or the index of the word that woke it), WAIT_PROMOTED
-# when the swap was made, WAIT_LOST when another process swapped first.
+# primary's lane, until an absolute CLOCK_MONOTONIC time (or for ever),
+# then, if the kernel marked that robust word (the primary's robust thread
+# died), the promotion's compare-and-swap on the control word, before any
+# Python runs again. Arguments (System V): rdi the two futex_waitv
+# entries, rsi the robust word, rdx the control word, rcx the control word
+# expected, r8 the one to write, r9 the timespec to wait until (or NULL).
+# It returns futex_waitv's result (-errno, or the index of the word that
+# woke it), WAIT_PROMOTED when the swap was made, WAIT_LOST when another
+# process swapped first.
 #
-#   push rdx; push rcx; push r8; mov r9, rsi
-#   mov eax, 449; mov esi, 2; xor edx, edx; xor r10d, r10d; xor r8d, r8d
+#   push rdx; push rcx; push r8; push rsi; mov r10, r9
+#   mov eax, 449; mov esi, 2; xor edx, edx; mov r8d, 1 (CLOCK_MONOTONIC)
 #   syscall
-#   pop r8; pop r10; pop rdx
+#   pop r9; pop r8; pop r10; pop rdx
 #   test rax, rax; js 1f
 #   mov ecx, [r9]; test ecx, 0x40000000; jz 1f
 #   mov rax, r10; lock cmpxchg [rdx], r8; jne 2f
@@ -126,8 +140,8 @@ def futex_wait_either(a, av, b, bv):
 #   2: mov eax, 0x101
 #   1: ret
 _WAIT_PROMOTE_X86_64 = bytes.fromhex(
-    "525141504989f1b8c1010000be0200000031d24531d24531c00f054158415a5a4885c0"
-    "7820418b09f7c10000004074154c89d0f04c0fb1027506b800010000c3b801010000c3")
+    "52514150564d89cab8c1010000be0200000031d241b8010000000f0541594158415a5a"
+    "4885c07820418b09f7c10000004074154c89d0f04c0fb1027506b800010000c3b801010000c3")
 WAIT_PROMOTED = 0x100
 WAIT_LOST = 0x101
 _wait_promote = []  # [function or None, its page], made once
@@ -144,7 +158,7 @@ def wait_promote():
                 page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
                 page[:len(_WAIT_PROMOTE_X86_64)] = _WAIT_PROMOTE_X86_64
                 proto = ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                         ctypes.c_uint64, ctypes.c_uint64)
+                                         ctypes.c_uint64, ctypes.c_uint64, ctypes.c_void_p)
                 fn = proto(ctypes.addressof(ctypes.c_char.from_buffer(page)))
             except (OSError, ValueError):
                 fn, page = None, None
