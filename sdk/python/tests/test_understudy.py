@@ -424,6 +424,29 @@ class ProcessTest(unittest.TestCase):
                 self.assertEqual(spare.wait(timeout=30), 0, spare.stderr.read())
                 primary.wait()
 
+    def test_parked_spare_looks_up(self):
+        """A parked spare looks again every 100 ms with nothing to wake it
+        (a long sleep wakes slowly on some virtual machines), sleeps again,
+        and is still promoted by the kernel's wake: with the wait in
+        machine code (x86-64) and in Python."""
+        self.need_robust_lists()
+        for way, prelude in (("default", ""), ("python", "import understudy._sys as s\ns._wait_promote[:] = [None, None]\n")):
+            with self.subTest(way=way):
+                self.seg.close()
+                self.seg = Segment(lanes=2, state_size=8, ring_size=4096, hb_interval=10**7, hb_timeout=10**8)
+                primary = self.seg.start(READY_AND_SLEEP)
+                spare = self.seg.start(prelude + "import understudy\nw = understudy.attach()\nw.ready()\nw.wait_active()\n"
+                                       "print('active', w.epoch, flush=True)\n", lane=1, epoch="spare")
+                lane1 = self.seg.lane(1)
+                until(lambda: self.seg.u32(self.seg.robust_word(0, 2)) & L.FUTEX_WAITERS, "spare parked")
+                loops = self.seg.u32(lane1 + L.L_PARK_LOOPS)
+                until(lambda: self.seg.u32(lane1 + L.L_PARK_LOOPS) >= loops + 3, "three looks without a wake")
+                self.assertEqual(self.seg.control(), (0, 0))
+                os.kill(primary.pid, signal.SIGKILL)
+                self.assertEqual(spare.stdout.readline(), b"active 1\n")
+                self.assertEqual(spare.wait(timeout=30), 0, spare.stderr.read())
+                primary.wait()
+
     def test_promoted_by_the_supervisor(self):
         spare = self.seg.start("import understudy\nw = understudy.attach()\nw.ready()\nw.wait_active()\nprint('active', w.epoch, flush=True)\n",
                                lane=1, epoch="spare")
