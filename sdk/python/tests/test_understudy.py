@@ -435,6 +435,7 @@ class ProcessTest(unittest.TestCase):
                 self.seg.close()
                 self.seg = Segment(lanes=2, state_size=8, ring_size=4096, hb_interval=10**7, hb_timeout=10**8)
                 primary = self.seg.start(READY_AND_SLEEP)
+                until(lambda: self.seg.u32(self.seg.lane(0) + L.L_READY) == L.READY_YES, "primary ready")
                 spare = self.seg.start(prelude + "import understudy\nw = understudy.attach()\nw.ready()\nw.wait_active()\n"
                                        "print('active', w.epoch, flush=True)\n", lane=1, epoch="spare")
                 lane1 = self.seg.lane(1)
