@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -141,82 +139,60 @@ type copyGone struct {
 type tick struct{}
 
 // copyActor runs one copy: it claims the lease, starts the process actor
-// once granted, forwards the process's notifications to the owner, and
-// reports STOPPED last. The renewals bypass its mailbox: a goroutine of
-// its own sends the claims, with the copy's renewer as their sender, and
-// the renewer extends the lease where the grant arrives; only the first
-// grant, a refusal and a lease run out reach the actor. A renewal so
-// costs the fewest hand-offs between goroutines, and a busy actor (its
-// process starting) delays none.
+// once granted, renews the lease, forwards the process's notifications to
+// the owner, and reports STOPPED last.
 type copyActor struct {
 	node  *node
 	start *wire.Start
 	owner *actor.PID
 	token string
 
-	renewer *actor.PID // the sender of the claims, where grants arrive
-	ran     atomic.Bool
-
-	mu       sync.Mutex
 	deadline int64 // CLOCK_MONOTONIC ns; 0 before the first grant
-	ended    bool  // the lease was lost: no grant extends it
-
 	proc     *actor.PID
 	stopping bool
 	lastExit *wire.Exit
 	lastPid  int32
 	first    int64 // when the first claim was sent
+	lastTick int64
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
-
-// renewer is the process (in protoactor's sense: no mailbox, no
-// goroutine) that grants to a copy's claims are sent to: it extends the
-// lease on the goroutine that delivers the grant, and hands the grants
-// that need the actor (the first, a refusal) to it.
-type renewer struct {
-	c      *copyActor
-	system *actor.ActorSystem
-	self   *actor.PID
-}
-
-func (r *renewer) SendUserMessage(_ *actor.PID, m any) {
-	g, ok := actor.UnwrapEnvelopeMessage(m).(*wire.Grant)
-	if !ok {
-		return
-	}
-	if !g.GetOk() || !r.c.ran.Load() {
-		r.system.Root.Send(r.self, g)
-		return
-	}
-	r.c.extend(g)
-}
-
-func (*renewer) SendSystemMessage(*actor.PID, any) {}
-func (*renewer) Stop(*actor.PID)                   {}
 
 func (c *copyActor) lease() time.Duration { return time.Duration(c.start.GetLeaseNs()) }
 
 func (c *copyActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		system, self := ctx.ActorSystem(), ctx.Self()
-		id := system.ProcessRegistry.NextId()
-		c.renewer, _ = system.ProcessRegistry.Add(&renewer{c: c, system: system, self: self}, "lease"+id)
-		c.claim(system)
+		c.claim(ctx)
 		tctx, cancel := context.WithCancel(context.Background())
 		c.cancel, c.done = cancel, make(chan struct{})
-		go c.renew(tctx, system, self)
+		system, self, every := ctx.ActorSystem(), ctx.Self(), max(c.lease()/3, time.Millisecond)
+		go func() {
+			defer close(c.done)
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-tctx.Done():
+					return
+				case <-t.C:
+					system.Root.Send(self, tick{})
+				}
+			}
+		}()
 	case tick:
-		now := mono.Now()
-		c.mu.Lock()
-		deadline := c.deadline
-		c.mu.Unlock()
-		if deadline != 0 && now > deadline {
+		if late := time.Duration(mono.Now() - c.lastTick); c.lastTick != 0 && late > c.lease()/2 {
+			// The agent was held up (a loaded machine, a pause): its
+			// renewals too, so its leases may run out.
+			c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
+		}
+		c.lastTick = mono.Now()
+		if c.deadline != 0 && mono.Now() > c.deadline {
 			c.lost(ctx) // the keeper kills it; stop what is left
 			return
 		}
-		if deadline == 0 && time.Duration(now-c.first) > max(10*c.lease(), 5*time.Second) {
+		c.claim(ctx)
+		if c.deadline == 0 && time.Duration(mono.Now()-c.claimedAt()) > max(10*c.lease(), 5*time.Second) {
 			c.stopped(ctx) // never granted in time: the owner gave up on this node
 		}
 	case *wire.Grant:
@@ -224,12 +200,12 @@ func (c *copyActor) Receive(ctx actor.Context) {
 			c.lost(ctx)
 			return
 		}
-		if !c.extend(m) {
-			return
+		at := m.GetSentNs() + int64(c.lease()-leaseMargin(c.lease()))
+		if at <= mono.Now() || at <= c.deadline {
+			return // a late answer
 		}
-		// The next grants are the renewer's alone, from now: the process
-		// may take a while to start.
-		c.ran.Store(true)
+		c.deadline = at
+		c.node.keeper.set(c.token, at)
 		if c.proc == nil && !c.stopping {
 			c.run(ctx)
 		}
@@ -255,60 +231,10 @@ func (c *copyActor) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		c.cancel()
 		<-c.done
-		ctx.ActorSystem().ProcessRegistry.Remove(c.renewer)
 		c.node.keeper.drop(c.token)
 	case *actor.Stopped:
 		ctx.Send(ctx.Parent(), &copyGone{key: c.start.GetKey(), pid: ctx.Self()})
 	}
-}
-
-// renew sends a claim every third of the lease until ctx ends, and tells
-// the actor (a tick) when the lease has run out or was never granted.
-func (c *copyActor) renew(ctx context.Context, system *actor.ActorSystem, self *actor.PID) {
-	defer close(c.done)
-	lease := c.lease()
-	t := time.NewTicker(max(lease/3, time.Millisecond))
-	defer t.Stop()
-	var last int64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := mono.Now()
-		if late := time.Duration(now - last); last != 0 && late > lease/2 {
-			// The agent was held up (a loaded machine, a pause): its
-			// renewals too, so its leases may run out.
-			c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
-		}
-		last = now
-		c.mu.Lock()
-		deadline, ended := c.deadline, c.ended
-		c.mu.Unlock()
-		switch {
-		case ended:
-		case deadline != 0 && now > deadline,
-			deadline == 0 && time.Duration(now-c.first) > max(10*lease, 5*time.Second):
-			system.Root.Send(self, tick{})
-		default:
-			c.claim(system)
-		}
-	}
-}
-
-// extend moves the lease's deadline to the one g grants, counted from
-// the claim it answers; false for a late answer or a lost lease.
-func (c *copyActor) extend(g *wire.Grant) bool {
-	at := g.GetSentNs() + int64(c.lease()-leaseMargin(c.lease()))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ended || at <= mono.Now() || at <= c.deadline {
-		return false
-	}
-	c.deadline = at
-	c.node.keeper.set(c.token, at)
-	return true
 }
 
 // keep names the copy's processes to the lease keeper as they become
@@ -340,14 +266,19 @@ func leaseToken(node, key string, epoch uint64) string {
 	return fmt.Sprintf("%016x-%d", h.Sum64(), epoch)
 }
 
-// claim asks the owner to grant or renew the lease; the grant goes to
-// the renewer. Called from the actor, then from renew alone.
-func (c *copyActor) claim(system *actor.ActorSystem) {
+func (c *copyActor) claimedAt() int64 {
+	if c.first == 0 {
+		return mono.Now()
+	}
+	return c.first
+}
+
+func (c *copyActor) claim(ctx actor.Context) {
 	now := mono.Now()
 	if c.first == 0 {
 		c.first = now
 	}
-	system.Root.RequestWithCustomSender(c.owner, &wire.Claim{Key: c.start.GetKey(), Epoch: c.start.GetEpoch(), Node: c.node.name, SentNs: now}, c.renewer)
+	ctx.Request(c.owner, &wire.Claim{Key: c.start.GetKey(), Epoch: c.start.GetEpoch(), Node: c.node.name, SentNs: now})
 }
 
 // run starts the copy's process actor, its lease granted.
@@ -382,10 +313,7 @@ func (c *copyActor) lost(ctx actor.Context) {
 		return // on its way out already
 	}
 	c.node.log.Warn("lease lost", "key", c.start.GetKey(), "epoch", c.start.GetEpoch())
-	c.mu.Lock()
-	c.ended = true
 	c.node.keeper.set(c.token, mono.Now())
-	c.mu.Unlock()
 	if c.proc == nil {
 		c.stopped(ctx)
 		return
