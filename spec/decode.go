@@ -594,7 +594,7 @@ func (d *decoder) child(n *yaml.Node, path, goPath string, parent *supervision.S
 
 	if v := m.get("supervisor"); v != nil {
 		for _, k := range processKeys {
-			if m.has(k) && k != "command" && k != "worker" {
+			if m.has(k) && k != "command" && k != "worker" && k != "nodes" && k != "takeover" {
 				d.fail(m.key(k), joinPath(path, k), "", "'%s' is for a process child, and this child is a supervisor", k)
 			}
 		}
@@ -604,6 +604,7 @@ func (d *decoder) child(n *yaml.Node, path, goPath string, parent *supervision.S
 		}
 		sm := d.mapping(v, joinPath(path, "supervisor"), "supervisor: {strategy: one_for_one, children: [...]}", supervisorKeys)
 		c.Supervisor = d.supervisor(sm, joinPath(path, "supervisor"), joinGo(goPath, "Supervisor"), append(slices.Clone(names), c.Name), bo, depth+1, f)
+		d.placement(m, path, goPath, &c)
 	} else if kinds > 0 {
 		c.Process = d.process(m, path, joinGo(goPath, "Process"), goPath, &c)
 	}
@@ -765,17 +766,23 @@ func (d *decoder) process(m *fields, path, goPath, childGo string, c *supervisio
 			}
 		}
 	}
+	d.placement(m, path, childGo, c)
+	return p
+}
+
+// placement decodes the nodes a child (a process or a subtree) runs on,
+// and its takeover.
+func (d *decoder) placement(m *fields, path, childGo string, c *supervision.ChildSpec) {
 	if v := m.get("nodes"); v != nil {
 		d.mark(joinGo(childGo, "Nodes"), v)
-		if nodes, ok := d.scalarList(v, key("nodes"), "a list of node names"); ok {
+		if nodes, ok := d.scalarList(v, joinPath(path, "nodes"), "a list of node names"); ok {
 			c.Nodes = nodes
 		}
 	}
 	if v := m.get("takeover"); v != nil {
 		d.mark(joinGo(childGo, "Takeover"), v)
-		c.Takeover, _ = d.boolean(v, key("takeover"))
+		c.Takeover, _ = d.boolean(v, joinPath(path, "takeover"))
 	}
-	return p
 }
 
 // cluster decodes the file's cluster: how the tree reaches the nodes its

@@ -959,3 +959,27 @@ func TestLoadTakeover(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Children[0].Takeover")
 }
+
+// TestLoadRemoteSubtree: nodes and takeover on a supervisor child, read
+// and written back; nodes inside such a subtree are refused by name.
+func TestLoadRemoteSubtree(t *testing.T) {
+	src := "cluster: {nodes: {a: 127.0.0.1:7401, b: 127.0.0.1:7402}}\nchildren:\n" +
+		"  - {name: shop, nodes: [a, b], takeover: true, supervisor: {children: [{name: web, command: sh}]}}\n"
+	f, err := spec.Parse("/tmp/t.yaml", []byte(src))
+	require.NoError(t, err)
+	c := f.Tree.Children[0]
+	assert.Equal(t, []string{"a", "b"}, c.Nodes)
+	assert.True(t, c.Takeover)
+	require.NotNil(t, c.Supervisor)
+	out, err := spec.Marshal(f)
+	require.NoError(t, err)
+	back, err := spec.Parse("/tmp/t.yaml", out)
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, c.Nodes, back.Tree.Children[0].Nodes)
+	assert.True(t, back.Tree.Children[0].Takeover)
+
+	inner := strings.Replace(src, "command: sh}", "command: sh, nodes: [b]}", 1)
+	_, err = spec.Parse("/tmp/t.yaml", []byte(inner))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cannot name nodes")
+}

@@ -195,6 +195,20 @@ func instancesNode(all [][]string) *yaml.Node {
 }
 
 // child writes one child.
+// placement adds the nodes a child runs on, and its takeover.
+func placement(m *yaml.Node, c *supervision.ChildSpec) {
+	if len(c.Nodes) > 0 {
+		nodes := seqNode(true)
+		for _, n := range c.Nodes {
+			nodes.Content = append(nodes.Content, str(n))
+		}
+		addKey(m, "nodes", nodes)
+	}
+	if c.Takeover {
+		addKey(m, "takeover", boolNode(true))
+	}
+}
+
 func (e *encoder) child(c *supervision.ChildSpec, goPath string, names []string) *yaml.Node {
 	m := mapNode()
 	addKey(m, "name", str(c.Name))
@@ -229,6 +243,7 @@ func (e *encoder) child(c *supervision.ChildSpec, goPath string, names []string)
 		addKey(m, "backoff", b)
 	}
 	if c.Supervisor != nil && c.Process == nil {
+		placement(m, c)
 		sm := mapNode()
 		e.supervisor(sm, c.Supervisor, goPath+".Supervisor", append(slices.Clone(names), c.Name))
 		addKey(m, "supervisor", sm)
@@ -373,16 +388,7 @@ func (e *encoder) process(m *yaml.Node, c *supervision.ChildSpec, goPath string)
 	if n := c.Standby; n != 0 {
 		addKey(m, "standby", intNode(n))
 	}
-	if len(c.Nodes) > 0 {
-		nodes := seqNode(true)
-		for _, n := range c.Nodes {
-			nodes.Content = append(nodes.Content, str(n))
-		}
-		addKey(m, "nodes", nodes)
-	}
-	if c.Takeover {
-		addKey(m, "takeover", boolNode(true))
-	}
+	placement(m, c)
 	if p.Name != "" && p.Name != c.Name {
 		e.bad(goPath+".Name", "%q: not in the file format (the child's name names its process)", p.Name)
 	}

@@ -33,7 +33,7 @@ func TestSchema(t *testing.T) {
 
 	files, err := filepath.Glob("testdata/*.yaml")
 	require.NoError(t, err)
-	files = append(files, "../examples/declarative/tree.yaml", "../examples/cluster/cluster.yaml")
+	files = append(files, "../examples/declarative/tree.yaml", "../examples/cluster/cluster.yaml", "../examples/cluster/subtree.yaml")
 	for _, name := range files {
 		if strings.HasPrefix(filepath.Base(name), "bad") {
 			continue

@@ -77,10 +77,11 @@ func newChild(spec ChildSpec) *child {
 	c := &child{spec: spec, name: spec.Name, label: spec.Name, state: StateTerminated}
 	c.backoff = &backoffState{policy: spec.Backoff} // validated with the spec
 	switch {
+	case len(spec.Nodes) > 0:
+		// A remote subtree too: to its supervisor, one process on a node.
+		c.kind, c.runner = kindProcess, remoteRunner{}
 	case spec.Supervisor != nil:
 		c.kind, c.runner = kindSupervisor, supervisorRunner{}
-	case len(spec.Nodes) > 0:
-		c.kind, c.runner = kindProcess, remoteRunner{}
 	default:
 		c.kind, c.runner = kindProcess, processRunner{}
 	}

@@ -1,6 +1,7 @@
 package supervision
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/understudy/understudy/internal/cluster"
+	"github.com/understudy/understudy/procbridge"
 )
 
 // Cluster says how a tree reaches the nodes its remote children run on
@@ -72,20 +74,30 @@ func (c *Cluster) checkNodes(v *validator, prefix string, s *Spec) {
 	}
 }
 
-// remoteRunner runs a process child on another node, through a proxy
-// actor (internal/cluster) that stands for it as a process actor does.
+// remoteRunner runs a child on another node, through a proxy actor
+// (internal/cluster) that stands for it as a process actor does. A
+// subtree runs there as the process of the subtree worker
+// (cluster.SubtreeWorker), a tree of its own on the node.
 type remoteRunner struct{}
 
 func (remoteRunner) start(ctx actor.Context, s *supervisor, c *child) (*actor.PID, error) {
 	if s.sh.cluster == nil {
 		return nil, fmt.Errorf("supervision: %s: Nodes set but Options.Cluster names no nodes: %w", c.name, ErrInvalid)
 	}
-	spec := *c.spec.Process
+	var spec procbridge.Spec
+	if c.spec.Supervisor != nil {
+		var err error
+		if spec, err = subtreeProcess(c.name, &c.spec); err != nil {
+			return nil, err
+		}
+	} else {
+		spec = *c.spec.Process
+	}
 	if spec.Name == "" {
 		spec.Name = c.name
 	}
 	kill := c.spec.Shutdown == BrutalKill
-	if !kill {
+	if !kill && c.spec.Supervisor == nil {
 		spec.StopGrace = c.spec.stopGrace()
 	}
 	wait := spec.StopGrace + killWait
@@ -109,3 +121,47 @@ func (remoteRunner) start(ctx actor.Context, s *supervisor, c *child) (*actor.PI
 }
 
 func (remoteRunner) stop(ctx actor.Context, _ *supervisor, c *child) { ctx.Stop(c.actor) }
+
+// subtreeProcess is the process a remote subtree runs as on its node: the
+// subtree worker, handed the subtree's spec as JSON and name as its
+// arguments. It is ready once the subtree is up, and given, to stop, the
+// subtree's Shutdown or, for Infinity, the sum of its children's stop
+// bounds (they stop one after the other).
+func subtreeProcess(name string, c *ChildSpec) (procbridge.Spec, error) {
+	text, err := json.Marshal(c.Supervisor)
+	if err != nil {
+		return procbridge.Spec{}, fmt.Errorf("supervision: %s: the subtree's spec does not cross to a node: %w", name, err)
+	}
+	grace := c.Shutdown
+	if grace <= 0 || grace == Infinity {
+		grace = c.Supervisor.stopAll()
+	}
+	return procbridge.Spec{
+		Name: name, Worker: cluster.SubtreeWorker, Args: []string{string(text), name},
+		ReadyTimeout: subtreeReadyTimeout, StopGrace: grace,
+	}, nil
+}
+
+// subtreeReadyTimeout bounds the start of a remote subtree, all its
+// children ready.
+const subtreeReadyTimeout = time.Minute
+
+// stopAll is the longest a supervisor of s takes to stop its children,
+// one after the other, each within its bound.
+func (s *Spec) stopAll() time.Duration {
+	var total time.Duration
+	for i := range s.Children {
+		c := &s.Children[i]
+		switch {
+		case c.Supervisor != nil && c.Shutdown > 0 && c.Shutdown != Infinity:
+			total += c.Shutdown
+		case c.Supervisor != nil:
+			total += c.Supervisor.stopAll()
+		case c.Shutdown == BrutalKill:
+			total += killWait
+		default:
+			total += c.stopGrace() + killWait
+		}
+	}
+	return max(total, time.Second)
+}

@@ -91,7 +91,13 @@ type ChildSpec struct {
 	// restarts on the nodes after the lost one first, once the lost
 	// node's lease has expired, so that no two copies ever run at once;
 	// each copy gets an epoch above every earlier one in its environment
-	// (UNDERSTUDY_LEASE_EPOCH). Empty: the child runs on this machine.
+	// (UNDERSTUDY_LEASE_EPOCH). A subtree (Supervisor) with Nodes runs
+	// whole on its node, as a tree of its own under the node's agent,
+	// whose children cannot name nodes; to this supervisor it is one
+	// child, ready once all its children are, failed when its intensity
+	// is exceeded or its node is lost, and restarted whole on the next
+	// node (its Shutdown Infinity, the default, is then the sum of its
+	// children's stop bounds). Empty: the child runs on this machine.
 	Nodes []string
 	// Takeover, for a child with Nodes, moves it back when a node earlier
 	// in Nodes than the one it runs on answers again (OTP's takeover):
@@ -205,6 +211,25 @@ func (v *validator) spec(prefix string, s *Spec) {
 	}
 }
 
+// remoteSubtree checks what a subtree that runs on another node cannot
+// hold: children that name nodes of their own (the whole subtree runs on
+// its node) and descriptors handed down.
+func (v *validator) remoteSubtree(prefix string, s *Spec) {
+	for i := range s.Children {
+		c := &s.Children[i]
+		field := func(f string) string { return fmt.Sprintf("%s[%d].%s", join(prefix, "Children"), i, f) }
+		if len(c.Nodes) > 0 {
+			v.bad(field("Nodes"), fmt.Sprintf("[%d nodes]", len(c.Nodes)), "a child of a subtree on another node runs on that node: it cannot name nodes")
+		}
+		if c.Process != nil && len(c.Process.ExtraFiles) > 0 {
+			v.bad(field("Process.ExtraFiles"), len(c.Process.ExtraFiles), "a child on another node cannot be handed descriptors")
+		}
+		if c.Supervisor != nil {
+			v.remoteSubtree(field("Supervisor"), c.Supervisor)
+		}
+	}
+}
+
 // child checks c; parent is the spec it belongs to, nil when unknown (then
 // the checks against the parent are left for when the child is added).
 func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
@@ -248,8 +273,8 @@ func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
 	seenNode := map[string]int{}
 	for i, n := range c.Nodes {
 		switch j, dup := seenNode[n]; {
-		case c.Process == nil:
-			v.bad(field("Nodes"), fmt.Sprintf("[%d nodes]", len(c.Nodes)), "only a process child can run on another node")
+		case c.Process == nil && c.Supervisor == nil:
+			v.bad(field("Nodes"), fmt.Sprintf("[%d nodes]", len(c.Nodes)), "only a process or a subtree can run on another node")
 		case n == "":
 			v.bad(fmt.Sprintf("%s[%d]", field("Nodes"), i), `""`, "empty node name")
 		case dup:
@@ -265,6 +290,9 @@ func (v *validator) child(prefix string, c *ChildSpec, parent *Spec) {
 	}
 	if len(c.Nodes) > 0 && c.Process != nil && len(c.Process.ExtraFiles) > 0 {
 		v.bad(field("Process.ExtraFiles"), len(c.Process.ExtraFiles), "a child on another node cannot be handed descriptors")
+	}
+	if len(c.Nodes) > 0 && c.Supervisor != nil {
+		v.remoteSubtree(field("Supervisor"), c.Supervisor)
 	}
 	if !valid(c.Restart, restarts) {
 		v.bad(field("Restart"), strconv.Quote(string(c.Restart)), "unknown restart type (want %s)", names(restarts))

@@ -52,6 +52,8 @@ func TestSpecValidate(t *testing.T) {
 		{"significant permanent", supervision.Spec{AutoShutdown: supervision.AnySignificant, Children: []supervision.ChildSpec{{Name: "a", Process: w, Significant: true}}}, "Children[0].Significant", "true"},
 		{"significant without auto shutdown", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Restart: supervision.Transient, Significant: true}}}, "Children[0].Significant", "true"},
 		{"bad backoff", supervision.Spec{Children: []supervision.ChildSpec{{Name: "a", Process: w, Backoff: supervision.Backoff{Jitter: 2}}}}, "Children[0].Backoff.Jitter", "2"},
+		{"valid remote subtree", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(children("x")...), Nodes: []string{"a", "b"}}}}, "", ""},
+		{"nodes inside a remote subtree", supervision.Spec{Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(supervision.ChildSpec{Name: "x", Process: w, Nodes: []string{"c"}}), Nodes: []string{"a"}}}}, "Children[0].Supervisor.Children[0].Nodes", "[1 nodes]"},
 		{"simple_one_for_one with two templates", supervision.Spec{Strategy: supervision.SimpleOneForOne, Children: children("a", "b")}, "Children", "[2 specs]"},
 		{"simple_one_for_one without template", supervision.Spec{Strategy: supervision.SimpleOneForOne}, "Children", "[]"},
 		{"simple_one_for_one supervisor template", supervision.Spec{Strategy: supervision.SimpleOneForOne, Children: []supervision.ChildSpec{{Name: "n", Supervisor: nested(children("x")...)}}}, "Children[0].Supervisor", "set"},

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/understudy/understudy/internal/cluster"
+	_ "github.com/understudy/understudy/internal/cluster/subtree" // the subtree worker, for remote subtrees
 )
 
 const nodeUsage = `Usage: understudy node [flags]
