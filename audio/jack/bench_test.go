@@ -87,7 +87,8 @@ func BenchmarkFaults(b *testing.B) {
 					b.Fatal(err)
 				}
 				<-time.After(time.Duration(blocks) * time.Duration(frames) * time.Second / 48000)
-				b.ReportMetric(float64(empty.xruns()), "floor-xruns")
+				floor := empty.xruns()
+				b.ReportMetric(float64(floor), "floor-xruns")
 				empty.close()
 				p := playThrough(b, s, frames, 1, blocks, faultsEvery(n, gap))
 				unfaulted := 0
@@ -112,6 +113,9 @@ func BenchmarkFaults(b *testing.B) {
 				b.ReportMetric(float64(p.rep.Xruns), "xruns")
 				b.ReportMetric(identical, "bit-identical")
 				b.Logf("%v", p.rep)
+				if err := writeTrace(fmt.Sprintf("faults-%d.txt", frames), p, frames, 1, blocks, floor); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -83,6 +83,16 @@ static void start_cycle(us_client *c, uint64_t C, int64_t t0, int64_t period)
 	for (uint64_t x = from; x <= C; x++)
 		STORE(&c->tick_at[x % US_SLOTS], t0 - (int64_t)(C - x) * period);
 	STORE(&c->ticked, C);
+	if (c->trace) {
+		jack_nframes_t cf;
+		jack_time_t cu, nu;
+		float pu;
+		c->trace->tick[C % US_TRACE] = t0;
+		/* JACK's clock may not be CLOCK_MONOTONIC: its offset, now. */
+		int64_t off = (int64_t)jack_get_time() * 1000 - us_now();
+		if (jack_get_cycle_times(c->client, &cf, &cu, &nu, &pu) == 0)
+			c->trace->nominal[C % US_TRACE] = (int64_t)cu * 1000 - off;
+	}
 	ADD(&c->tick, 1);
 	wake(&c->tick);
 }
@@ -111,9 +121,13 @@ static void play(us_client *c, float **bufs, uint64_t B, int64_t t0, int64_t per
 		for (int i = 0; i < c->channels; i++)
 			memcpy(bufs[i], slot + i * c->frames, c->frames * sizeof(float));
 		STORE(&c->played, B);
+		if (c->trace)
+			c->trace->played[B % US_TRACE] = us_now();
 	} else {
 		silence(bufs, c->channels, c->frames);
 		ADD(&c->silent, 1);
+		if (c->trace)
+			c->trace->played[B % US_TRACE] = -us_now();
 	}
 }
 
@@ -207,7 +221,13 @@ out:
 static int on_xrun(void *arg)
 {
 	us_client *c = arg;
-	ADD(&c->xruns, 1);
+	uint64_t n = ADD(&c->xruns, 1);
+	us_trace *t = c->trace;
+	if (t && n <= 1024) {
+		t->xrun_period[n - 1] = LOAD(&c->periods);
+		t->xrun_at[n - 1] = us_now();
+		STORE(&t->xruns, n);
+	}
 	return 0;
 }
 
@@ -369,6 +389,7 @@ void us_close(us_client *c)
 	free(c->ring);
 	free(c->out);
 	free(c->in);
+	free(c->trace);
 	free(c);
 }
 

@@ -11,6 +11,22 @@
 #include <jack/jack.h>
 
 #define US_SLOTS 64 /* blocks in the ring, a power of two */
+#define US_TRACE 131072 /* blocks a trace holds, a power of two */
+
+/* A trace of a run, for measurements: per block (mod US_TRACE), in
+   CLOCK_MONOTONIC ns, when the callback that started its cycle began,
+   when the server's period began by its own clock, when the block was
+   put, and when the callback played it (negative: played silence at
+   that time); and the xruns, with the period last seen. */
+typedef struct us_trace {
+	int64_t tick[US_TRACE];
+	int64_t nominal[US_TRACE];
+	int64_t put[US_TRACE];
+	int64_t played[US_TRACE];
+	uint64_t xrun_period[1024];
+	int64_t xrun_at[1024];
+	uint64_t xruns;
+} us_trace;
 
 typedef struct us_client {
 	jack_client_t *client;
@@ -48,6 +64,8 @@ typedef struct us_client {
 	uint32_t gone;       /* the server shut the client down */
 	uint32_t new_frames; /* the server's period changed to this */
 	uint32_t new_rate;   /* the server's rate changed to this */
+
+	us_trace *trace;   /* NULL: none */
 
 	/* The callback's own cost: the last process callbacks' durations. */
 	int64_t cost[4096];

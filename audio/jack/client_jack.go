@@ -432,6 +432,9 @@ func (c *client) Put(cycle uint64, ports [][]float32) {
 	for i, p := range ports {
 		copy(slot[i*c.frames:(i+1)*c.frames], p)
 	}
+	if t := c.c.trace; t != nil {
+		t.put[cycle%C.US_TRACE] = C.int64_t(mono.Now())
+	}
 	atomic.StoreUint64(c.word64(&c.c.done[cycle%slots]), cycle)
 	pub := c.word32(&c.c.pub)
 	atomic.AddUint32(pub, 1)

@@ -63,6 +63,10 @@ type played struct {
 	silent  uint64 // blocks the callback played as silence
 	skipped uint64 // periods the server ran without the client
 	costs   []int64
+	// With UNDERSTUDY_JACK_TRACE set: the client's trace, and the
+	// engine's events.
+	trace  *runTrace
+	events []audio.Event
 }
 
 // playThrough plays blocks of the test graph through a server of the given
@@ -79,13 +83,31 @@ func playThrough(t testing.TB, s *server, frames, slack int, blocks uint64, faul
 	ck, err := open(&cfg)
 	require.NoError(t, err)
 	c := ck.(*client)
+	tracing := os.Getenv("UNDERSTUDY_JACK_TRACE") != ""
+	if tracing {
+		c.trace()
+	}
 	cfg.Engine.Clock = c
 	e, err := audio.Start(ctx, cfg.Engine)
 	if err != nil {
 		c.Close()
 		require.NoError(t, err)
 	}
-	defer e.Close(context.Background())
+	// The engine's events, until its Close ends them.
+	var events []audio.Event
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		for ev := range e.Events() {
+			if tracing {
+				events = append(events, ev)
+			}
+		}
+	}()
+	defer func() {
+		e.Close(context.Background())
+		<-evDone
+	}()
 
 	// A second of room past the blocks, for the latency and the start.
 	capFrames := (int(blocks) + 48000/frames) * frames
@@ -102,7 +124,11 @@ func playThrough(t testing.TB, s *server, frames, slack int, blocks uint64, faul
 	require.NoError(t, err)
 	costs := c.costs()
 	cap.disarm()
-	return played{rep: rep, capture: cap.samples(), silent: c.silent(), skipped: c.skipped(), costs: costs}
+	p := played{rep: rep, capture: cap.samples(), silent: c.silent(), skipped: c.skipped(), costs: costs, trace: c.traced()}
+	e.Close(context.Background())
+	<-evDone
+	p.events = events
+	return p
 }
 
 // check compares the capture with the offline render, block by block:
