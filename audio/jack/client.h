@@ -16,13 +16,15 @@
 /* A trace of a run, for measurements: per block (mod US_TRACE), in
    CLOCK_MONOTONIC ns, when the callback that started its cycle began,
    when the server's period began by its own clock, when the block was
-   put, and when the callback played it (negative: played silence at
-   that time); and the xruns, with the period last seen. */
+   put, when the callback played it (negative: played silence at that
+   time), and when the callback that started it returned; and the
+   xruns, with the period last seen. */
 typedef struct us_trace {
 	int64_t tick[US_TRACE];
 	int64_t nominal[US_TRACE];
 	int64_t put[US_TRACE];
 	int64_t played[US_TRACE];
+	int64_t ended[US_TRACE]; /* cycle -> when the callback that started it returned */
 	uint64_t xrun_period[1024];
 	int64_t xrun_at[1024];
 	uint64_t xruns;
@@ -61,6 +63,7 @@ typedef struct us_client {
 	uint64_t played;   /* the last block played */
 	uint64_t silent;   /* blocks due in a period and played as silence */
 	uint64_t xruns;
+	uint64_t overruns; /* callbacks that returned after their period's end, by the server's clock */
 	uint32_t gone;       /* the server shut the client down */
 	uint32_t new_frames; /* the server's period changed to this */
 	uint32_t new_rate;   /* the server's rate changed to this */

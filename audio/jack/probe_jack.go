@@ -116,6 +116,10 @@ func (c *client) skipped() uint64 { return atomic.LoadUint64(c.word64(&c.c.skipp
 // repeats counts the callbacks the server ran a second time in one period.
 func (c *client) repeats() uint64 { return atomic.LoadUint64(c.word64(&c.c.repeats)) }
 
+// overruns counts the callbacks that returned after the server's next
+// period began: the xruns the client may have caused.
+func (c *client) overruns() uint64 { return atomic.LoadUint64(c.word64(&c.c.overruns)) }
+
 // dropped counts the periods whose inputs the callback did not take.
 func (c *client) dropped() uint64 { return atomic.LoadUint64(c.word64(&c.c.dropped)) }
 
@@ -132,9 +136,9 @@ const traceLen = C.US_TRACE
 // played it (played; negative: it played silence then). Xruns are the
 // server's, with the cycle of the period last seen before each.
 type runTrace struct {
-	tick, nominal, put, played []int64
-	xrunCycle                  []int64
-	xrunAt                     []int64
+	tick, nominal, put, played, ended []int64
+	xrunCycle                         []int64
+	xrunAt                            []int64
 }
 
 // trace makes the client record a trace; call it before the engine
@@ -155,7 +159,7 @@ func (c *client) traced() *runTrace {
 	n := int(min(atomic.LoadUint64((*uint64)(unsafe.Pointer(&t.xruns))), 1024))
 	r := &runTrace{
 		tick: i64(&t.tick[0], traceLen), nominal: i64(&t.nominal[0], traceLen),
-		put: i64(&t.put[0], traceLen), played: i64(&t.played[0], traceLen),
+		put: i64(&t.put[0], traceLen), played: i64(&t.played[0], traceLen), ended: i64(&t.ended[0], traceLen),
 		xrunAt: i64(&t.xrun_at[0], n),
 	}
 	base := int64(c.c.base)

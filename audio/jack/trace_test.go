@@ -39,9 +39,11 @@ func writeTrace(name string, p played, frames, slack int, blocks uint64, floorXr
 func writeTraceTo(w io.Writer, p played, frames, slack int, blocks uint64, floorXruns uint64) {
 	tr := p.trace
 	period := int64(frames) * int64(time.Second) / 48000
-	margin := period / 2
+	margin := p.margin
 	at := func(v []int64, b uint64) int64 { return v[b%traceLen] }
-	deadline := func(b uint64) int64 { return at(tr.tick, b) + int64(1+slack)*period - margin }
+	// The deadline as the driver and the callback have it: from the
+	// period's start by the server's clock.
+	deadline := func(b uint64) int64 { return at(tr.nominal, b) + int64(1+slack)*period - margin }
 	us := func(ns int64) string { return fmt.Sprintf("%.0fµs", float64(ns)/1e3) }
 	// lateness of the callback that started cycle b, against the
 	// server's own period start.
@@ -76,6 +78,9 @@ func writeTraceTo(w io.Writer, p played, frames, slack int, blocks uint64, floor
 		if kind == "" {
 			kind = "none"
 		}
+		if fo.Watchdog {
+			kind += "/" + fo.Verdict
+		}
 		put := "never"
 		if v := at(tr.put, b); v != 0 {
 			put = us(v - deadline(b))
@@ -84,7 +89,7 @@ func writeTraceTo(w io.Writer, p played, frames, slack int, blocks uint64, floor
 		if at(tr.played, b) < 0 {
 			played = "SILENT"
 		}
-		fmt.Fprintf(w, "  %-4s fault=%-5s watchdog=%-5v block %6d detect %9v switch %9v recovered-deadline %9s put-deadline %9s %s lag %s/%s xruns%v\n",
+		fmt.Fprintf(w, "  %-4s fault=%-14s watchdog=%-5v block %6d detect %9v switch %9v recovered-deadline %9s put-deadline %9s %s lag %s/%s xruns%v\n",
 			fo.Node, kind, fo.Watchdog, b, fo.Detect.Round(time.Microsecond), fo.Switch.Round(time.Microsecond),
 			us(mono.Of(fo.Recovered)-deadline(b)), put, played, us(lag(b)), us(lag(b+uint64(slack))), xrunNear(b))
 	}
@@ -126,14 +131,34 @@ func writeTraceTo(w io.Writer, p played, frames, slack int, blocks uint64, floor
 		fmt.Fprintf(w, "  block %6d %-11s engine%v callback-silent=%v put-deadline %9s lag %s/%s xruns%v %s\n",
 			b, class, causes, silent, put, us(lag(b)), us(lag(b+uint64(slack))), xr, near)
 	}
-	var lags []int64
+	var lags, wakes, room []int64
 	for b := uint64(1); b <= blocks; b++ {
 		lags = append(lags, lag(b))
+		// The callback that plays b waited for it: how long it took to
+		// wake once b was put, and how much of the period it left.
+		pl, put, next := at(tr.played, b), at(tr.put, b), at(tr.nominal, b+uint64(slack))
+		if pl > 0 && put != 0 && next != 0 && put > at(tr.tick, b+uint64(slack)) {
+			wakes = append(wakes, pl-put)
+			room = append(room, next+period-pl)
+		}
 	}
 	slices.Sort(lags)
+	slices.Sort(wakes)
+	slices.Sort(room)
+	if n := len(wakes); n > 0 {
+		fmt.Fprintf(w, "\nthe callback waited for %d blocks: woke after the put p50 %s p99 %s max %s; left of its period p50 %s min %s\n",
+			n, us(wakes[n/2]), us(wakes[n*99/100]), us(wakes[n-1]), us(room[n/2]), us(room[0]))
+	}
 	fmt.Fprintf(w, "\nsummary: failovers %d, blocks lost: ours %d, machine %d, unexplained %d; xruns %d (floor %d); callback lag p50 %s p99 %s max %s\n",
 		len(p.rep.Failovers), ours, machine, unexplained, len(tr.xrunCycle), floorXruns,
 		us(lags[len(lags)/2]), us(lags[len(lags)*99/100]), us(lags[len(lags)-1]))
 	fmt.Fprintf(w, "xruns at cycles %v\n", tr.xrunCycle)
+	var over []string
+	for b := uint64(1); b <= blocks; b++ {
+		if e, n := at(tr.ended, b), at(tr.nominal, b); e != 0 && n != 0 && e > n+period {
+			over = append(over, fmt.Sprintf("%d(+%s)", b, us(e-n-period)))
+		}
+	}
+	fmt.Fprintf(w, "callbacks that returned past their period (cycle, by): %d %v\n", len(over), over)
 	fmt.Fprintf(w, "\n%v\n", p.rep)
 }
