@@ -117,9 +117,10 @@ static int64_t period_start(us_client *c, int64_t t0, int64_t period)
 /* play copies block B to the ports, waiting for it until its deadline as
    the engine has it (the period that started it, plus slack periods, less
    the margin), and never past this period's; a block not there by then is
-   silence. */
-static void play(us_client *c, float **bufs, uint64_t B, int64_t start, int64_t period)
+   silence. It returns whether it waited. */
+static int play(us_client *c, float **bufs, uint64_t B, int64_t start, int64_t period)
 {
+	int waited = 0;
 	uint64_t *done = &c->done[B % US_SLOTS];
 	int64_t until = start + period - c->margin;
 	int64_t due = LOAD(&c->tick_at[B % US_SLOTS]) + (1 + c->slack) * period - c->margin;
@@ -132,6 +133,7 @@ static void play(us_client *c, float **bufs, uint64_t B, int64_t start, int64_t 
 		if (us_now() >= until)
 			break;
 		wait_until(&c->pub, p, until);
+		waited = 1;
 	}
 	if (LOAD(done) == B) {
 		const float *slot = c->ring + (B % US_SLOTS) * c->channels * c->frames;
@@ -146,6 +148,7 @@ static void play(us_client *c, float **bufs, uint64_t B, int64_t start, int64_t 
 		if (c->trace)
 			c->trace->played[B % US_TRACE] = -us_now();
 	}
+	return waited;
 }
 
 /* process: each period starts the next cycle (the driver thread waits on
@@ -222,17 +225,20 @@ static int process(jack_nframes_t n, void *arg)
 	if (c->slack == 0)
 		start_cycle(c, C, start, t0, period);
 	uint64_t last = LOAD(&c->last);
+	int waited = 0;
 	if (C < c->first + c->slack || (last != 0 && C - c->slack > last)) {
 		silence(bufs, c->channels, n);
 	} else {
-		play(c, bufs, C - c->slack, start, period);
+		waited = play(c, bufs, C - c->slack, start, period);
 	}
 	if (c->slack != 0)
 		start_cycle(c, C, start, t0, period);
-	/* A callback that returns after the server's next period began may
-	   have made it an xrun: counted, whatever the server says. */
+	/* A callback that waited for a block and returned after the server's
+	   next period began may have made it an xrun: counted, whatever the
+	   server says. (One run so late that it ends past the period without
+	   waiting was made late by the machine, not by the engine.) */
 	int64_t end = us_now();
-	if (end > start + period)
+	if (waited && end > start + period)
 		ADD(&c->overruns, 1);
 	if (c->trace)
 		c->trace->ended[C % US_TRACE] = end;

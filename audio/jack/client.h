@@ -63,7 +63,7 @@ typedef struct us_client {
 	uint64_t played;   /* the last block played */
 	uint64_t silent;   /* blocks due in a period and played as silence */
 	uint64_t xruns;
-	uint64_t overruns; /* callbacks that returned after their period's end, by the server's clock */
+	uint64_t overruns; /* callbacks that waited for a block and returned after their period's end */
 	uint32_t gone;       /* the server shut the client down */
 	uint32_t new_frames; /* the server's period changed to this */
 	uint32_t new_rate;   /* the server's rate changed to this */

@@ -116,8 +116,9 @@ func (c *client) skipped() uint64 { return atomic.LoadUint64(c.word64(&c.c.skipp
 // repeats counts the callbacks the server ran a second time in one period.
 func (c *client) repeats() uint64 { return atomic.LoadUint64(c.word64(&c.c.repeats)) }
 
-// overruns counts the callbacks that returned after the server's next
-// period began: the xruns the client may have caused.
+// overruns counts the callbacks that waited for a block and returned
+// after the server's next period began: the xruns the client may have
+// caused.
 func (c *client) overruns() uint64 { return atomic.LoadUint64(c.word64(&c.c.overruns)) }
 
 // dropped counts the periods whose inputs the callback did not take.

@@ -155,10 +155,14 @@ func writeTraceTo(w io.Writer, p played, frames, slack int, blocks uint64, floor
 	fmt.Fprintf(w, "xruns at cycles %v\n", tr.xrunCycle)
 	var over []string
 	for b := uint64(1); b <= blocks; b++ {
-		if e, n := at(tr.ended, b), at(tr.nominal, b); e != 0 && n != 0 && e > n+period {
+		// Those that waited for a block: they played it (or silence)
+		// well after they began.
+		pl := at(tr.played, b-uint64(slack))
+		waited := max(pl, -pl) > at(tr.tick, b)+int64(20*time.Microsecond)
+		if e, n := at(tr.ended, b), at(tr.nominal, b); e != 0 && n != 0 && e > n+period && waited {
 			over = append(over, fmt.Sprintf("%d(+%s)", b, us(e-n-period)))
 		}
 	}
-	fmt.Fprintf(w, "callbacks that returned past their period (cycle, by): %d %v\n", len(over), over)
+	fmt.Fprintf(w, "callbacks that waited for a block and returned past their period (cycle, by): %d %v\n", len(over), over)
 	fmt.Fprintf(w, "\n%v\n", p.rep)
 }
