@@ -236,7 +236,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			start, deadline = mono.Now(), target+(1+d.slack)*d.period-d.clk.Margin()
 			if late := start - target; waited {
 				d.behind = ""
-				d.stalled(C, late)
+				d.countStall(late)
 			} else if late <= d.window {
 				d.behind = ""
 			}
@@ -250,7 +250,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			start, deadline = mono.Now(), target+(1+d.slack)*d.period
 			if late := start - target; slept {
 				d.behind = ""
-				d.stalled(C, late)
+				d.countStall(late)
 			} else {
 				// Started late without sleeping: still catching up
 				// with the cycles held up by whatever made the first
@@ -380,13 +380,9 @@ func (d *driver) serving() {
 // judged, so that a node is fenced only for time the driver saw pass
 // while it could have run.
 func (d *driver) stalled(C uint64, late int64) {
-	if late <= d.window {
+	if !d.countStall(late) {
 		return
 	}
-	s := d.s
-	s.stalls++
-	s.stallMax = max(s.stallMax, late)
-	d.stall += late
 	for h := range d.hosts {
 		if !d.asked(h, C, mono.Now()) || d.hostDone(h, C) {
 			continue
@@ -397,6 +393,22 @@ func (d *driver) stalled(C uint64, late int64) {
 			d.credit[h] += late
 		}
 	}
+}
+
+// countStall counts a stall of the driver, late past a watchdog window,
+// and reports whether it was one. At a cycle's start (the driver woke late
+// for it, or its clock's period began late) it is all there is to do: no
+// node is woken for the cycle yet, none has a watch to move, and asking
+// the sources then would wake them before the cycle's faults are armed.
+func (d *driver) countStall(late int64) bool {
+	if late <= d.window {
+		return false
+	}
+	s := d.s
+	s.stalls++
+	s.stallMax = max(s.stallMax, late)
+	d.stall += late
+	return true
 }
 
 // stallCause reports whether the missing blocks of this cycle are a
