@@ -40,9 +40,11 @@ type runStats struct {
 	failovers      []Failover
 	moreFO         int // failovers past cap(failovers)
 	restarts       []Restarted
-	moreRestarts   int // restarts past cap(restarts)
-	faults         int // faults that struck
-	postponed      int // faults armed later than planned: no spare was ready
+	moreRestarts   int    // restarts past cap(restarts)
+	faults         int    // faults that struck
+	postponed      int    // faults armed later than planned: no spare was ready, or one was just armed
+	lastArmed      uint64 // the block the last fault was armed in
+	lastPlanned    uint64 // and the block it was planned for
 	cycleTimes     []int64
 	wall           time.Duration
 	priorityDenied bool
@@ -80,6 +82,7 @@ type fence struct {
 	cycle    uint64
 	at, woke int64 // when it fenced, and the wake it judged from
 	from, to int
+	kind     hang.Kind // how the primary looked
 }
 
 func (s *runStats) init(n, hosts int) {
@@ -233,7 +236,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			start, deadline = mono.Now(), target+(1+d.slack)*d.period-d.clk.Margin()
 			if late := start - target; waited {
 				d.behind = ""
-				d.stalled(C, late)
+				d.countStall(late)
 			} else if late <= d.window {
 				d.behind = ""
 			}
@@ -247,7 +250,7 @@ func (d *driver) run(ctx context.Context, cycles uint64) error {
 			start, deadline = mono.Now(), target+(1+d.slack)*d.period
 			if late := start - target; slept {
 				d.behind = ""
-				d.stalled(C, late)
+				d.countStall(late)
 			} else {
 				// Started late without sleeping: still catching up
 				// with the cycles held up by whatever made the first
@@ -377,13 +380,9 @@ func (d *driver) serving() {
 // judged, so that a node is fenced only for time the driver saw pass
 // while it could have run.
 func (d *driver) stalled(C uint64, late int64) {
-	if late <= d.window {
+	if !d.countStall(late) {
 		return
 	}
-	s := d.s
-	s.stalls++
-	s.stallMax = max(s.stallMax, late)
-	d.stall += late
 	for h := range d.hosts {
 		if !d.asked(h, C, mono.Now()) || d.hostDone(h, C) {
 			continue
@@ -394,6 +393,22 @@ func (d *driver) stalled(C uint64, late int64) {
 			d.credit[h] += late
 		}
 	}
+}
+
+// countStall counts a stall of the driver, late past a watchdog window,
+// and reports whether it was one. At a cycle's start (the driver woke late
+// for it, or its clock's period began late) it is all there is to do: no
+// node is woken for the cycle yet, none has a watch to move, and asking
+// the sources then would wake them before the cycle's faults are armed.
+func (d *driver) countStall(late int64) bool {
+	if late <= d.window {
+		return false
+	}
+	s := d.s
+	s.stalls++
+	s.stallMax = max(s.stallMax, late)
+	d.stall += late
+	return true
 }
 
 // stallCause reports whether the missing blocks of this cycle are a
@@ -614,7 +629,7 @@ func (d *driver) expire(i int, C uint64, now int64) {
 	// comes past the deadline.
 	switch v.Step {
 	case hang.Hung:
-		d.fence(i, C, now)
+		d.fence(i, C, now, v.Kind)
 	case hang.Starved:
 		if !first {
 			d.s.nodes[i].starved++
@@ -629,7 +644,7 @@ func (d *driver) expire(i int, C uint64, now int64) {
 // itself, through the group's segment; the supervisor only hears of it
 // (a Promoted event). With no spare ready, it waits a watchdog period and
 // tries again (a node process that is down meanwhile is restarted cold).
-func (d *driver) fence(i int, C uint64, now int64) {
+func (d *driver) fence(i int, C uint64, now int64, kind hang.Kind) {
 	r := d.e.hosts[i].Load()
 	seg := r.seg
 	_, from := seg.Control()
@@ -659,7 +674,7 @@ func (d *driver) fence(i int, C uint64, now int64) {
 		old.Kill()
 	}
 	d.fenceAt[i] = at
-	d.s.fenced[i] = fence{cycle: C, at: at, woke: woke, from: from, to: to}
+	d.s.fenced[i] = fence{cycle: C, at: at, woke: woke, from: from, to: to, kind: kind}
 }
 
 // lastFinish returns when the last node published block C, as the nodes
@@ -786,6 +801,7 @@ func (d *driver) failover(h int, C uint64, end int64) {
 	from := claimedAt(atomic.LoadInt64(d.hosts[h].WakeAt()), end)
 	if fe := s.fenced[h]; fe.at != 0 && fe.to == lane {
 		f.Watchdog, detected, from = true, fe.at, fe.woke
+		f.Verdict = verdictNames[fe.kind]
 		s.fenced[h] = fence{}
 	}
 	for _, i := range members {
@@ -871,13 +887,24 @@ func (d *driver) restarted(h int, C uint64, end int64, run *hostRun, epoch uint6
 
 // arm writes the faults planned up to block C into their nodes' fault
 // plans. A fault needs a spare ready to take over: offline the driver
-// waits for one; in real time the fault is postponed a block.
+// waits for one; in real time the fault is postponed a block. In real
+// time, too, a fault is armed no sooner than Slack+2 blocks after the one
+// before it, unless they were planned for the same block: faults
+// postponed while a spare came up are not let loose in one block together
+// (one failover after the other in a block misses any deadline), but keep
+// faults planned apart apart.
 func (d *driver) arm(ctx context.Context, C uint64) error {
 	e := d.e
 	for len(e.faults) > 0 && e.faults[0].Cycle <= C {
 		f := e.faults[0]
 		i := slices.Index(e.t.names, f.Node)
 		h := e.t.hostOf[i]
+		if d.rt && d.s.lastArmed != 0 && C < d.s.lastArmed+uint64(d.slack)+2 && f.Cycle != d.s.lastPlanned {
+			if f.Cycle == C {
+				d.s.postponed++
+			}
+			return nil
+		}
 		for !d.spareReady(h) {
 			if d.rt {
 				if f.Cycle == C {
@@ -899,6 +926,7 @@ func (d *driver) arm(ctx context.Context, C uint64) error {
 		d.s.armedFaults = append(d.s.armedFaults, f)
 		d.s.armed[i] = len(d.s.armedFaults) - 1
 		d.s.struck[i] = false
+		d.s.lastArmed, d.s.lastPlanned = C, f.Cycle
 		e.faults = e.faults[1:]
 	}
 	return nil

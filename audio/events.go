@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/understudy/understudy/internal/hang"
 	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 )
@@ -42,7 +43,13 @@ type Failover struct {
 	// Otherwise the primary died, and the kernel's death notice (a robust
 	// futex) woke the spare, which promoted itself.
 	Watchdog bool
-	Fault    string // the kind of the injected fault behind it; empty if none was
+	// Verdict, with Watchdog, is how the primary looked when the driver
+	// fenced it: "spinning" (it ran through its watch, or it was runnable
+	// in SCHED_FIFO at its priority, which nothing of normal priority
+	// keeps off a CPU), "asleep" (no thread runnable nor in the kernel),
+	// or "held up" (kept from running past the cap of silence).
+	Verdict string
+	Fault   string // the kind of the injected fault behind it; empty if none was
 	// Recovery is what the promoted spare found: "recomputed" (the block
 	// asked for was not committed; it computed it again from the last
 	// committed state), "reused committed" (the block was committed,
@@ -85,6 +92,9 @@ const (
 	causeFenced = "node fenced"
 	causeStall  = "machine stall"
 )
+
+// verdictNames names the watchdog's verdicts, in Failover.Verdict.
+var verdictNames = map[hang.Kind]string{hang.Asleep: "asleep", hang.Spinning: "spinning", hang.HeldUp: "held up"}
 
 // NodeDown: a node process's primary ended with no spare ready to take
 // over; Err wraps ErrNodeDown. The engine's supervisor restarts it cold
@@ -141,6 +151,9 @@ func (f Failover) String() string {
 	cause := "died"
 	if f.Watchdog {
 		cause = "watchdog"
+		if f.Verdict != "" {
+			cause += ": " + f.Verdict
+		}
 	}
 	s := fmt.Sprintf("%s: failover at block %d (%s", who, f.Cycle, cause)
 	if f.Fault != "" {

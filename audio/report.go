@@ -50,7 +50,8 @@ type Report struct {
 	Restarts     []Restarted
 	MoreRestarts int
 	// FaultsStruck counts injected faults that went off; FaultsPostponed
-	// those armed later than planned (real time, no spare was ready yet).
+	// those armed later than planned (real time: no spare was ready yet,
+	// or another fault was armed fewer than Slack+2 blocks before).
 	FaultsStruck, FaultsPostponed int
 	// CycleP50, CycleP99 and CycleMax are the time from a cycle's start to
 	// its last node's publication.
@@ -165,7 +166,7 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, ", server xruns %d", r.Xruns)
 	}
 	if r.FaultsPostponed > 0 {
-		fmt.Fprintf(&b, " (%d postponed: no spare ready)", r.FaultsPostponed)
+		fmt.Fprintf(&b, " (%d postponed: no spare ready, or one just armed)", r.FaultsPostponed)
 	}
 	if n := len(r.Restarts) + r.MoreRestarts; n > 0 {
 		fmt.Fprintf(&b, ", cold restarts %d", n)

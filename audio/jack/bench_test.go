@@ -87,7 +87,8 @@ func BenchmarkFaults(b *testing.B) {
 					b.Fatal(err)
 				}
 				<-time.After(time.Duration(blocks) * time.Duration(frames) * time.Second / 48000)
-				b.ReportMetric(float64(empty.xruns()), "floor-xruns")
+				floor := empty.xruns()
+				b.ReportMetric(float64(floor), "floor-xruns")
 				empty.close()
 				p := playThrough(b, s, frames, 1, blocks, faultsEvery(n, gap))
 				unfaulted := 0
@@ -110,8 +111,16 @@ func BenchmarkFaults(b *testing.B) {
 				b.ReportMetric(float64(p.rep.Missing), "missing")
 				b.ReportMetric(float64(p.silent), "silent")
 				b.ReportMetric(float64(p.rep.Xruns), "xruns")
+				// The xruns the engine's client may have caused: its
+				// callback returned after the next period began. The
+				// server's count beside the floor's is the other look.
+				b.ReportMetric(float64(p.overruns), "caused-xruns")
+				b.ReportMetric(float64(max(int64(p.rep.Xruns)-int64(floor), 0)), "xruns-over-floor")
 				b.ReportMetric(identical, "bit-identical")
 				b.Logf("%v", p.rep)
+				if err := writeTrace(fmt.Sprintf("faults-%d.txt", frames), p, frames, 1, blocks, floor); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

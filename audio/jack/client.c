@@ -73,28 +73,56 @@ static void take_inputs(us_client *c, float **ins, uint64_t C, jack_nframes_t ft
 	STORE((uint64_t *)slot, C);
 }
 
-/* start_cycle starts cycle C: its start stamped (and those of cycles of
-   periods skipped, as if on time), the driver woken. */
-static void start_cycle(us_client *c, uint64_t C, int64_t t0, int64_t period)
+/* start_cycle starts cycle C, whose period began at start: its start
+   stamped (and those of cycles of periods skipped, as if on time), the
+   driver woken. t0 is when the callback began. */
+static void start_cycle(us_client *c, uint64_t C, int64_t start, int64_t t0, int64_t period)
 {
 	uint64_t from = LOAD(&c->ticked) + 1;
 	if (from < c->first || C - from >= US_SLOTS / 2)
 		from = C;
 	for (uint64_t x = from; x <= C; x++)
-		STORE(&c->tick_at[x % US_SLOTS], t0 - (int64_t)(C - x) * period);
+		STORE(&c->tick_at[x % US_SLOTS], start - (int64_t)(C - x) * period);
 	STORE(&c->ticked, C);
+	if (c->trace) {
+		c->trace->tick[C % US_TRACE] = t0;
+		c->trace->nominal[C % US_TRACE] = start;
+	}
 	ADD(&c->tick, 1);
 	wake(&c->tick);
+}
+
+/* period_start returns when this period began by the server's clock (its
+   DLL's estimate, in CLOCK_MONOTONIC ns), no later than t0 and no more
+   than a period before it; t0 when the server does not say. A callback
+   run late thus still measures its wait from the period's start, not its
+   own: the server's next period begins on time whether or not the
+   callback did, and a wait past it is an xrun. */
+static int64_t period_start(us_client *c, int64_t t0, int64_t period)
+{
+	jack_nframes_t cf;
+	jack_time_t cu, nu;
+	float pu;
+	if (jack_get_cycle_times(c->client, &cf, &cu, &nu, &pu) != 0)
+		return t0;
+	/* JACK's clock need not be CLOCK_MONOTONIC: its offset, now. */
+	int64_t start = (int64_t)cu * 1000 - ((int64_t)jack_get_time() * 1000 - us_now());
+	if (start > t0)
+		return t0;
+	if (start < t0 - period)
+		return t0 - period;
+	return start;
 }
 
 /* play copies block B to the ports, waiting for it until its deadline as
    the engine has it (the period that started it, plus slack periods, less
    the margin), and never past this period's; a block not there by then is
-   silence. */
-static void play(us_client *c, float **bufs, uint64_t B, int64_t t0, int64_t period)
+   silence. It returns whether it waited. */
+static int play(us_client *c, float **bufs, uint64_t B, int64_t start, int64_t period)
 {
+	int waited = 0;
 	uint64_t *done = &c->done[B % US_SLOTS];
-	int64_t until = t0 + period - c->margin;
+	int64_t until = start + period - c->margin;
 	int64_t due = LOAD(&c->tick_at[B % US_SLOTS]) + (1 + c->slack) * period - c->margin;
 	if (due < until)
 		until = due;
@@ -105,16 +133,22 @@ static void play(us_client *c, float **bufs, uint64_t B, int64_t t0, int64_t per
 		if (us_now() >= until)
 			break;
 		wait_until(&c->pub, p, until);
+		waited = 1;
 	}
 	if (LOAD(done) == B) {
 		const float *slot = c->ring + (B % US_SLOTS) * c->channels * c->frames;
 		for (int i = 0; i < c->channels; i++)
 			memcpy(bufs[i], slot + i * c->frames, c->frames * sizeof(float));
 		STORE(&c->played, B);
+		if (c->trace)
+			c->trace->played[B % US_TRACE] = us_now();
 	} else {
 		silence(bufs, c->channels, c->frames);
 		ADD(&c->silent, 1);
+		if (c->trace)
+			c->trace->played[B % US_TRACE] = -us_now();
 	}
+	return waited;
 }
 
 /* process: each period starts the next cycle (the driver thread waits on
@@ -179,6 +213,7 @@ static int process(jack_nframes_t n, void *arg)
 	}
 	uint64_t C = (uint64_t)((int64_t)k - c->base);
 	int64_t period = (int64_t)c->frames * 1000000000 / c->rate;
+	int64_t start = period_start(c, t0, period);
 	/* The inputs first, before anything waits: the longer the callback
 	   runs, the likelier an upstream client's next block. */
 	take_inputs(c, ins, C, ft, step == 1);
@@ -188,15 +223,25 @@ static int process(jack_nframes_t n, void *arg)
 	   last. With none, cycle C must start first: its block is this
 	   period's. */
 	if (c->slack == 0)
-		start_cycle(c, C, t0, period);
+		start_cycle(c, C, start, t0, period);
 	uint64_t last = LOAD(&c->last);
+	int waited = 0;
 	if (C < c->first + c->slack || (last != 0 && C - c->slack > last)) {
 		silence(bufs, c->channels, n);
 	} else {
-		play(c, bufs, C - c->slack, t0, period);
+		waited = play(c, bufs, C - c->slack, start, period);
 	}
 	if (c->slack != 0)
-		start_cycle(c, C, t0, period);
+		start_cycle(c, C, start, t0, period);
+	/* A callback that waited for a block and returned after the server's
+	   next period began may have made it an xrun: counted, whatever the
+	   server says. (One run so late that it ends past the period without
+	   waiting was made late by the machine, not by the engine.) */
+	int64_t end = us_now();
+	if (waited && end > start + period)
+		ADD(&c->overruns, 1);
+	if (c->trace)
+		c->trace->ended[C % US_TRACE] = end;
 out:
 	STORE(&c->out_ft, ft);
 	ADD(&c->out_seq, 1);
@@ -207,7 +252,13 @@ out:
 static int on_xrun(void *arg)
 {
 	us_client *c = arg;
-	ADD(&c->xruns, 1);
+	uint64_t n = ADD(&c->xruns, 1);
+	us_trace *t = c->trace;
+	if (t && n <= 1024) {
+		t->xrun_period[n - 1] = LOAD(&c->periods);
+		t->xrun_at[n - 1] = us_now();
+		STORE(&t->xruns, n);
+	}
 	return 0;
 }
 
@@ -369,6 +420,7 @@ void us_close(us_client *c)
 	free(c->ring);
 	free(c->out);
 	free(c->in);
+	free(c->trace);
 	free(c);
 }
 

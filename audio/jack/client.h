@@ -11,6 +11,24 @@
 #include <jack/jack.h>
 
 #define US_SLOTS 64 /* blocks in the ring, a power of two */
+#define US_TRACE 131072 /* blocks a trace holds, a power of two */
+
+/* A trace of a run, for measurements: per block (mod US_TRACE), in
+   CLOCK_MONOTONIC ns, when the callback that started its cycle began,
+   when the server's period began by its own clock, when the block was
+   put, when the callback played it (negative: played silence at that
+   time), and when the callback that started it returned; and the
+   xruns, with the period last seen. */
+typedef struct us_trace {
+	int64_t tick[US_TRACE];
+	int64_t nominal[US_TRACE];
+	int64_t put[US_TRACE];
+	int64_t played[US_TRACE];
+	int64_t ended[US_TRACE]; /* cycle -> when the callback that started it returned */
+	uint64_t xrun_period[1024];
+	int64_t xrun_at[1024];
+	uint64_t xruns;
+} us_trace;
 
 typedef struct us_client {
 	jack_client_t *client;
@@ -45,9 +63,12 @@ typedef struct us_client {
 	uint64_t played;   /* the last block played */
 	uint64_t silent;   /* blocks due in a period and played as silence */
 	uint64_t xruns;
+	uint64_t overruns; /* callbacks that waited for a block and returned after their period's end */
 	uint32_t gone;       /* the server shut the client down */
 	uint32_t new_frames; /* the server's period changed to this */
 	uint32_t new_rate;   /* the server's rate changed to this */
+
+	us_trace *trace;   /* NULL: none */
 
 	/* The callback's own cost: the last process callbacks' durations. */
 	int64_t cost[4096];

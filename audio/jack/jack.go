@@ -6,8 +6,9 @@
 // The callback is C and real-time safe: it bumps a futex word that the
 // engine's driver thread waits on (the cycle starts), then plays the block
 // of Slack cycles before, waiting for it at most until the end of its
-// period less a margin; a block not there by then is played as silence
-// and reported missing by the engine. Block k thus comes out Slack
+// period, by the server's clock (a callback run late does not wait past
+// it), less a margin (an eighth of a period, at least 250 µs); a block not
+// there by then is played as silence and reported missing by the engine. Block k thus comes out Slack
 // periods after the period that started it, always the same latency, and
 // a node that fails over within its slack changes no sample.
 //

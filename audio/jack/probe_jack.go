@@ -116,8 +116,56 @@ func (c *client) skipped() uint64 { return atomic.LoadUint64(c.word64(&c.c.skipp
 // repeats counts the callbacks the server ran a second time in one period.
 func (c *client) repeats() uint64 { return atomic.LoadUint64(c.word64(&c.c.repeats)) }
 
+// overruns counts the callbacks that waited for a block and returned
+// after the server's next period began: the xruns the client may have
+// caused.
+func (c *client) overruns() uint64 { return atomic.LoadUint64(c.word64(&c.c.overruns)) }
+
 // dropped counts the periods whose inputs the callback did not take.
 func (c *client) dropped() uint64 { return atomic.LoadUint64(c.word64(&c.c.dropped)) }
 
 // name is the client's name on the server.
 func (c *client) name() string { return C.GoString(C.us_name(c.c)) }
+
+// traceLen is how many blocks a trace holds.
+const traceLen = C.US_TRACE
+
+// A runTrace is what a traced client recorded of a run (us_trace), in
+// CLOCK_MONOTONIC ns, by block: when the callback that started its cycle
+// began (tick), when the server's period began by its own clock
+// (nominal), when the driver put the block (put), and when the callback
+// played it (played; negative: it played silence then). Xruns are the
+// server's, with the cycle of the period last seen before each.
+type runTrace struct {
+	tick, nominal, put, played, ended []int64
+	xrunCycle                         []int64
+	xrunAt                            []int64
+}
+
+// trace makes the client record a trace; call it before the engine
+// starts. The client's close frees it.
+func (c *client) trace() {
+	c.c.trace = (*C.us_trace)(C.calloc(1, C.sizeof_us_trace))
+}
+
+// traced returns a copy of the trace, or nil when none was asked for.
+func (c *client) traced() *runTrace {
+	t := c.c.trace
+	if t == nil {
+		return nil
+	}
+	i64 := func(p *C.int64_t, n int) []int64 {
+		return slices.Clone(unsafe.Slice((*int64)(unsafe.Pointer(p)), n))
+	}
+	n := int(min(atomic.LoadUint64((*uint64)(unsafe.Pointer(&t.xruns))), 1024))
+	r := &runTrace{
+		tick: i64(&t.tick[0], traceLen), nominal: i64(&t.nominal[0], traceLen),
+		put: i64(&t.put[0], traceLen), played: i64(&t.played[0], traceLen), ended: i64(&t.ended[0], traceLen),
+		xrunAt: i64(&t.xrun_at[0], n),
+	}
+	base := int64(c.c.base)
+	for _, p := range unsafe.Slice((*uint64)(unsafe.Pointer(&t.xrun_period[0])), n) {
+		r.xrunCycle = append(r.xrunCycle, int64(p)-base)
+	}
+	return r
+}
