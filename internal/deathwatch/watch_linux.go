@@ -168,9 +168,23 @@ func (w *Watch) Attach() (*Session, error) {
 
 // Read waits for the next notice. It returns os.ErrClosed once the session
 // is closed.
+//
+// It waits in slices of waitSlice, each one system call, and never in one
+// long call: the Go runtime takes the processor (P) of a goroutine that
+// stays in a system call for 10-20 ms, and a goroutine that must find a P
+// again when its call returns can wait hundreds of microseconds for one
+// while a large process tears itself down on the machine, which is just
+// when a notice comes (docs/performance.md, Processes). A goroutine whose
+// calls end sooner keeps its P, and runs as soon as the kernel wakes it.
+// The cost is a wake-up every waitSlice while a session is attached.
 func (s *Session) Read(n *Notice) error {
 	for {
-		if err := s.rd.ReadInto(&s.rec); err != nil {
+		s.rd.SetDeadline(time.Now().Add(waitSlice))
+		err := s.rd.ReadInto(&s.rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return os.ErrClosed
 			}
@@ -181,6 +195,10 @@ func (s *Session) Read(n *Notice) error {
 		}
 	}
 }
+
+// waitSlice bounds each wait of Read: below the 10 ms after which the Go
+// runtime's monitor (sysmon) takes the P of a goroutine in a system call.
+const waitSlice = 8 * time.Millisecond
 
 // Close detaches the programs and ends Read. Safe to call twice.
 func (s *Session) Close() {

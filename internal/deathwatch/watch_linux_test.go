@@ -144,6 +144,20 @@ func TestNotices(t *testing.T) {
 	})
 }
 
+// TestReadAcrossSlices: a notice that comes after the reader has waited
+// several of its slices is read, and the reader reads the next one too.
+func TestReadAcrossSlices(t *testing.T) {
+	w, _, notices := attach(t)
+	for i := range 2 {
+		cmd := startSleep(t, w, uint64(20+i))
+		// Killed only once the reader has been waiting a few slices.
+		time.AfterFunc(3*waitSlice, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		n := await(t, notices, cmd.Process.Pid)
+		assert.Equal(t, Signal, n.Kind)
+		assert.Equal(t, uint64(20+i), n.Cookie)
+	}
+}
+
 // trapped reports whether pid catches SIGTERM (/proc/PID/status SigCgt).
 func trapped(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
