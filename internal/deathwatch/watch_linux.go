@@ -143,6 +143,7 @@ type Session struct {
 	links []link.Link
 	rd    *ringbuf.Reader
 	rec   ringbuf.Record
+	slice time.Duration // each wait's bound (Prompt), 0 for none
 	once  sync.Once
 }
 
@@ -163,23 +164,28 @@ func (w *Watch) Attach() (*Session, error) {
 		return nil, notSupported("read the ring buffer", err)
 	}
 	s.rd = rd
+	if Prompt() {
+		s.slice = waitSlice
+	}
 	return s, nil
 }
 
 // Read waits for the next notice. It returns os.ErrClosed once the session
 // is closed.
 //
-// It waits in slices of waitSlice, each one system call, and never in one
-// long call: the Go runtime takes the processor (P) of a goroutine that
-// stays in a system call for 10-20 ms, and a goroutine that must find a P
-// again when its call returns can wait hundreds of microseconds for one
-// while a large process tears itself down on the machine, which is just
-// when a notice comes (docs/performance.md, Processes). A goroutine whose
-// calls end sooner keeps its P, and runs as soon as the kernel wakes it.
-// The cost is a wake-up every waitSlice while a session is attached.
+// A session attached while Prompt holds waits in slices of waitSlice, each
+// one system call, rather than in one long call. A reader woken after its
+// whole process has been asleep for tens of milliseconds was measured to
+// stall, after the kernel's wait had returned and before the Go runtime
+// let it run, for hundreds of microseconds while a large process tore
+// itself down (docs/performance.md, Processes); a process that some thread
+// of it wakes every few milliseconds does not. The cost is that wake-up,
+// every waitSlice while the session is attached.
 func (s *Session) Read(n *Notice) error {
 	for {
-		s.rd.SetDeadline(time.Now().Add(waitSlice))
+		if s.slice > 0 {
+			s.rd.SetDeadline(time.Now().Add(s.slice))
+		}
 		err := s.rd.ReadInto(&s.rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			continue
@@ -196,8 +202,9 @@ func (s *Session) Read(n *Notice) error {
 	}
 }
 
-// waitSlice bounds each wait of Read: below the 10 ms after which the Go
-// runtime's monitor (sysmon) takes the P of a goroutine in a system call.
+// waitSlice bounds each wait of a prompt session's Read: below the 10 ms
+// after which the Go runtime's monitor (sysmon) takes the P of a goroutine
+// in a system call.
 const waitSlice = 8 * time.Millisecond
 
 // Close detaches the programs and ends Read. Safe to call twice.

@@ -87,7 +87,8 @@ func startSleep(t *testing.T, w *Watch, cookie uint64, args ...string) *exec.Cmd
 }
 
 func TestNotices(t *testing.T) {
-	w, _, notices := attach(t)
+	w, s, notices := attach(t)
+	require.Zero(t, s.slice, "without EnvOff=prompt a session waits in one call")
 	t.Run("SIGKILL", func(t *testing.T) {
 		cmd := startSleep(t, w, 7)
 		before := nanotime()
@@ -144,10 +145,12 @@ func TestNotices(t *testing.T) {
 	})
 }
 
-// TestReadAcrossSlices: a notice that comes after the reader has waited
-// several of its slices is read, and the reader reads the next one too.
+// TestReadAcrossSlices: a prompt session's reader reads a notice that
+// comes after it has waited several of its slices, and the next one too.
 func TestReadAcrossSlices(t *testing.T) {
-	w, _, notices := attach(t)
+	t.Setenv(EnvOff, "prompt")
+	w, s, notices := attach(t)
+	require.Equal(t, waitSlice, s.slice)
 	for i := range 2 {
 		cmd := startSleep(t, w, uint64(20+i))
 		// Killed only once the reader has been waiting a few slices.
