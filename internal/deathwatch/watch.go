@@ -20,7 +20,7 @@ const EnvOff = "UNDERSTUDY_EBPF"
 func Off() bool { return os.Getenv(EnvOff) == "off" }
 
 // Prompt reports whether EnvOff asks for a prompt reader: one that waits
-// in slices of 8 ms rather than in one long call (Session.Read says why).
+// in slices of 100 ms rather than in one long call (Session.Read says why).
 func Prompt() bool { return os.Getenv(EnvOff) == "prompt" }
 
 // Kind is what a notice says.
