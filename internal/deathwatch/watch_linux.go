@@ -175,12 +175,12 @@ func (w *Watch) Attach() (*Session, error) {
 //
 // A session attached while Prompt holds waits in slices of waitSlice, each
 // one system call, rather than in one long call. A reader woken after its
-// whole process had slept for a good part of a second was
-// measured to stall, after the kernel's wait had returned and before the
-// Go runtime let it run, for hundreds of microseconds while a large
-// process tore itself down (docs/performance.md, Processes); one whose
-// process some thread of it had woken within the last 100 ms did not. The
-// cost is that wake-up, every waitSlice while the session is attached.
+// whole process had slept for a good part of a second was measured to
+// stall, after the kernel's wait had returned and before the Go runtime
+// let it run, for hundreds of microseconds while a large process tore
+// itself down (docs/performance.md, Processes); one whose process some
+// thread of it had woken within the last 100 ms did not. The cost is that
+// wake-up, every waitSlice while the session is attached.
 func (s *Session) Read(n *Notice) error {
 	for {
 		if s.slice > 0 {
