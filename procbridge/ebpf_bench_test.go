@@ -96,7 +96,11 @@ var (
 //     bridge had it);
 //   - kernel-*: to when the kernel's program ran (Dying.Kernel);
 //   - pidfd-*: to Exit.Time, when the pidfd said the process was gone:
-//     what a worker without the SDK had before.
+//     what a worker without the SDK had before;
+//   - hop-*: from when the kernel's program ran to the Dying, sample by
+//     sample (Dying.Time less Dying.Kernel): the bridge's own part, from
+//     the ring buffer to the event, whatever the worker did before it
+//     died.
 //
 // sdk/ rows: a worker with the SDK (sb-standby) that marks and SIGKILLs
 // itself, with the eBPF watch and without it, in turn: first-* is to the
@@ -125,7 +129,7 @@ func BenchmarkKernelDeathNotice(b *testing.B) {
 				}
 				defer markFile.Close()
 				spec := procbridge.Spec{Path: exe, Env: env, ExtraFiles: []*os.File{markFile}}
-				var viaEBPF, kernel, pidfd latencies
+				var viaEBPF, kernel, pidfd, hop latencies
 				missing := 0
 				for b.Loop() {
 					markFile.Truncate(0)
@@ -154,12 +158,14 @@ func BenchmarkKernelDeathNotice(b *testing.B) {
 					}
 					viaEBPF = append(viaEBPF, mono.Of(d.Time)-mark)
 					kernel = append(kernel, mono.Of(d.Kernel)-mark)
+					hop = append(hop, mono.Of(d.Time)-mono.Of(d.Kernel))
 				}
 				if how != "oom" {
 					kernel.report(b, "kernel-")
 				}
 				b.ReportMetric(float64(missing), "no-dying")
 				viaEBPF.report(b, "ebpf-")
+				hop.report(b, "hop-")
 				pidfd.report(b, "pidfd-")
 			})
 		}

@@ -30,5 +30,6 @@
 //
 // The programs run for every signal and every exit on the machine while
 // a Session is attached: a lookup in a hash map, and a kernel read, for
-// processes nobody watches.
+// processes nobody watches. With EnvOff set to "prompt" the Session's
+// reader also wakes every 100 ms while it waits (Session.Read says why).
 package deathwatch

@@ -87,7 +87,8 @@ func startSleep(t *testing.T, w *Watch, cookie uint64, args ...string) *exec.Cmd
 }
 
 func TestNotices(t *testing.T) {
-	w, _, notices := attach(t)
+	w, s, notices := attach(t)
+	require.Zero(t, s.slice, "without EnvOff=prompt a session waits in one call")
 	t.Run("SIGKILL", func(t *testing.T) {
 		cmd := startSleep(t, w, 7)
 		before := nanotime()
@@ -142,6 +143,22 @@ func TestNotices(t *testing.T) {
 		default:
 		}
 	})
+}
+
+// TestReadAcrossSlices: a prompt session's reader reads a notice that
+// comes after it has waited several of its slices, and the next one too.
+func TestReadAcrossSlices(t *testing.T) {
+	t.Setenv(EnvOff, "prompt")
+	w, s, notices := attach(t)
+	require.Equal(t, waitSlice, s.slice)
+	for i := range 2 {
+		cmd := startSleep(t, w, uint64(20+i))
+		// Killed only once the reader has been waiting a few slices.
+		time.AfterFunc(3*waitSlice, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		n := await(t, notices, cmd.Process.Pid)
+		assert.Equal(t, Signal, n.Kind)
+		assert.Equal(t, uint64(20+i), n.Cookie)
+	}
 }
 
 // trapped reports whether pid catches SIGTERM (/proc/PID/status SigCgt).
