@@ -116,7 +116,9 @@ func benchStorm(b *testing.B, n int) {
 // time, each once (backoff off).
 //
 // Reported: the start of all n (start-ns, the issue's "1,000 started in
-// 2 s") beside its floor (start-floor-ns, as BenchmarkStorm's); this
+// 2 s") beside its floor (start-floor-ns, as BenchmarkStorm's), and the
+// CPU of a start, the worker's up to Ready and this process's, each a
+// mean over the n (start-worker-cpu-ns, start-self-cpu-ns); this
 // process's CPU while the n workers beat (idle-cpu-%, of one core: the
 // issue's "under 0.1%"); the time from a SIGKILL to the worker ready
 // again (restart-p50-ns, restart-p99-ns: the issue compares p99 at 1,000
@@ -232,6 +234,8 @@ func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 	slices.Sort(starts)
 	b.ReportMetric(float64(took), "start-ns")
 	b.ReportMetric(float64(cost.floor()), "start-floor-ns")
+	b.ReportMetric(float64(cost.workerCPU/time.Duration(n)), "start-worker-cpu-ns")
+	b.ReportMetric(float64(cost.selfCPU/time.Duration(n)), "start-self-cpu-ns")
 	b.ReportMetric(idleCPU, "idle-cpu-%")
 	b.ReportMetric(float64(pct(lat, 50)), "restart-p50-ns")
 	b.ReportMetric(float64(pct(lat, 99)), "restart-p99-ns")
