@@ -11,6 +11,10 @@
  *
  *     cc -std=c11 -O2 -pthread -o worker worker.c understudy.c
  *
+ * (Linked -static, where the C library has a static archive, a small
+ * worker may start on as little as half the CPU: for a program this small
+ * the dynamic loader is about half of the way from exec to us_ready.)
+ *
  * Every call that can fail returns 0 (or a length) on success and a negative
  * code on failure: one of the US_E* codes below, or a negated errno value
  * from a system call. us_strerror names either.
