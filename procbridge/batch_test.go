@@ -67,3 +67,24 @@ func TestBatchWatch(t *testing.T) {
 		require.False(t, exited, "ended before it was found hung: %v", e)
 	}
 }
+
+// TestBatchStartsLeaveTheMonitorAsleep: the start of a worker watched in
+// batch moves the monitor's timer to its first deadline at most, and does
+// not wake it: a wake reads every worker, so one per start would cost n²/2
+// reads for n starts.
+func TestBatchStartsLeaveTheMonitorAsleep(t *testing.T) {
+	slow := procbridge.Heartbeat{Interval: 100 * time.Millisecond, Timeout: 5 * time.Second}
+	const n = 16
+	before := procbridge.MonitorWakes()
+	for range n {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "beat", Heartbeat: slow})
+		require.NoError(t, err)
+		t.Cleanup(func() { p.Kill(); <-p.Done() })
+		nextEvent(t, p) // Ready
+	}
+	wakes := procbridge.MonitorWakes() - before
+	t.Logf("the monitor woke %d times while %d workers watched in batch started", wakes, n)
+	// The first start starts the monitor, whose first look comes at once;
+	// no deadline falls in the starts. Generous: a few wakes, not one a start.
+	assert.LessOrEqual(t, wakes, int64(4))
+}

@@ -86,6 +86,7 @@ type hangMonitor struct {
 	timer   int   // the monitor's own timerfd: confirmation windows, workers without a watchdog
 	ep      int   // an epoll set of the timer and the watchdogs
 	timerAt int64 // when the monitor's timer is set to expire (0: disarmed)
+	poked   bool  // a look is due at once (poke), or the loop has not made its first
 	stallAt int64 // mono ns of the monitor's last wake more than stallMin late
 }
 
@@ -106,6 +107,7 @@ func (m *hangMonitor) add(p *Process) {
 		if err := m.start(); err != nil {
 			return // no timerfd or epoll (Linux < 2.6.25): heartbeats go unwatched
 		}
+		m.poked = true // the loop's first look comes at once
 	}
 	if m.watch == nil {
 		m.watch = map[*Process]*hangState{}
@@ -121,7 +123,28 @@ func (m *hangMonitor) add(p *Process) {
 	m.watch[p] = st
 	st.idx = len(m.list)
 	m.list = append(m.list, st)
-	m.poke()
+	m.schedule(st)
+}
+
+// schedule sets when to look first at st, a worker just added (m.mu
+// held). A worker watched in batch needs no look before its first
+// deadline's watch: the monitor's own timer is moved earlier for it, if
+// need be, without a wake. A look reads every worker, so a wake for each
+// start would make n starts cost n²/2 reads. A worker with a watchdog gets
+// a look at once, which arms the watchdog.
+func (m *hangMonitor) schedule(st *hangState) {
+	if m.poked {
+		return // the look coming at once sets it
+	}
+	if st.dog >= 0 {
+		m.poke()
+		return
+	}
+	at := max(st.progress+st.dueAfter, st.dueFloor, 1)
+	if m.timerAt == 0 || at < m.timerAt {
+		linux.SetTimer(m.timer, at)
+		m.timerAt = at
+	}
 }
 
 // drop stops watching st's worker (m.mu held).
@@ -153,6 +176,7 @@ func (m *hangMonitor) start() error {
 		return err
 	}
 	m.timer, m.ep = timer, ep
+	m.timerAt = 0
 	m.running = true
 	linux.KeepTaskClocks()
 	go m.run(ep)
@@ -164,7 +188,10 @@ func (m *hangMonitor) ctl(op, fd int, ev *unix.EpollEvent) error {
 }
 
 // poke makes the monitor look now (m.mu held): the timer expires at once.
-func (m *hangMonitor) poke() { linux.SetTimer(m.timer, 1) }
+func (m *hangMonitor) poke() {
+	linux.SetTimer(m.timer, 1)
+	m.poked = true
+}
 
 // lookForHangs makes the hang monitor look at every worker now: a spare was
 // promoted.
@@ -195,7 +222,9 @@ func (m *hangMonitor) remove(p *Process) {
 	}
 	st.clear()
 	m.drop(st)
-	m.poke()
+	if len(m.watch) == 0 {
+		m.poke() // for the loop to end; otherwise the next look finds st gone
+	}
 }
 
 // run is the monitor's loop. It sleeps on the epoll set until a watchdog or
@@ -210,6 +239,7 @@ func (m *hangMonitor) run(ep int) {
 	for {
 		thread.keep()
 		m.mu.Lock()
+		m.poked = false
 		woke := mono.Now()
 		for _, fd := range ready {
 			// Quiet what expired, if it is still ours: a worker's watchdog

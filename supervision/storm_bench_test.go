@@ -116,11 +116,16 @@ func benchStorm(b *testing.B, n int) {
 // time, each once (backoff off).
 //
 // Reported: the start of all n (start-ns, the issue's "1,000 started in
-// 2 s") beside its floor (start-floor-ns, as BenchmarkStorm's); this
+// 2 s") beside its floor (start-floor-ns, as BenchmarkStorm's), and the
+// CPU of a start, the worker's up to Ready and this process's, each a
+// mean over the n (start-worker-cpu-ns, start-self-cpu-ns); this
 // process's CPU while the n workers beat (idle-cpu-%, of one core: the
 // issue's "under 0.1%"); the time from a SIGKILL to the worker ready
 // again (restart-p50-ns, restart-p99-ns: the issue compares p99 at 1,000
-// with p99 at 10); and the machine's CPU pressure over the whole run.
+// with p99 at 10), and on the way its ChildExited (restart-exited-*: the
+// death seen, the worker reaped and its cgroup emptied) and its next
+// ChildStarted (restart-started-*: forked again; the rest is the new
+// worker's way to Ready); and the machine's CPU pressure over the run.
 //
 //	go test -run '^$' -bench 'Pool' -benchtime 100x -timeout 30m ./supervision/
 func BenchmarkPool(b *testing.B) {
@@ -199,7 +204,7 @@ func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 		b.Fatal(err)
 	}
 	f.drain()
-	var lat []time.Duration
+	var lat, exits, starts []time.Duration
 	i := 0
 	for b.Loop() {
 		c := cs[i%len(cs)]
@@ -218,33 +223,73 @@ func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 			r := <-f.ready
 			if r.ev.Child == c.Name && r.ev.Incarnation > c.Incarnation {
 				lat = append(lat, r.at.Sub(at))
+				exited, started := f.since(c.Name, at)
+				exits, starts = append(exits, exited), append(starts, started)
 				break
 			}
 		}
 	}
 	slices.Sort(lat)
+	slices.Sort(exits)
+	slices.Sort(starts)
 	b.ReportMetric(float64(took), "start-ns")
 	b.ReportMetric(float64(cost.floor()), "start-floor-ns")
+	b.ReportMetric(float64(cost.workerCPU/time.Duration(n)), "start-worker-cpu-ns")
+	b.ReportMetric(float64(cost.selfCPU/time.Duration(n)), "start-self-cpu-ns")
 	b.ReportMetric(idleCPU, "idle-cpu-%")
 	b.ReportMetric(float64(pct(lat, 50)), "restart-p50-ns")
 	b.ReportMetric(float64(pct(lat, 99)), "restart-p99-ns")
+	b.ReportMetric(float64(pct(exits, 50)), "restart-exited-p50-ns")
+	b.ReportMetric(float64(pct(exits, 99)), "restart-exited-p99-ns")
+	b.ReportMetric(float64(pct(starts, 50)), "restart-started-p50-ns")
+	b.ReportMetric(float64(pct(starts, 99)), "restart-started-p99-ns")
 	b.ReportMetric(100*float64(cpuPressureTotal()-psi0)/float64(time.Since(at0)), "psi-some-%")
 }
 
-// fleet receives the ChildReady events of a tree's workers.
-type fleet struct{ ready chan readyAt }
+// fleet receives the ChildReady events of a tree's workers, and notes when
+// each child last exited and was last started.
+type fleet struct {
+	ready chan readyAt
+
+	mu              sync.Mutex
+	exited, started map[string]time.Time
+}
 
 type readyAt struct {
 	at time.Time
 	ev supervision.ChildReady
 }
 
-func newFleet() *fleet { return &fleet{ready: make(chan readyAt, 1<<14)} }
+func newFleet() *fleet {
+	return &fleet{ready: make(chan readyAt, 1<<14), exited: map[string]time.Time{}, started: map[string]time.Time{}}
+}
 
 func (f *fleet) on(ev supervision.Event) {
-	if e, ok := ev.(supervision.ChildReady); ok && e.Ready != nil {
-		f.ready <- readyAt{time.Now(), e}
+	switch e := ev.(type) {
+	case supervision.ChildReady:
+		if e.Ready != nil {
+			f.ready <- readyAt{time.Now(), e}
+		}
+	case supervision.ChildExited:
+		f.note(f.exited, e.Child)
+	case supervision.ChildStarted:
+		f.note(f.started, e.Child)
 	}
+}
+
+func (f *fleet) note(m map[string]time.Time, child string) {
+	at := time.Now()
+	f.mu.Lock()
+	m[child] = at
+	f.mu.Unlock()
+}
+
+// since returns how long after at child last exited and was last started
+// (0 for one not seen since at).
+func (f *fleet) since(child string, at time.Time) (exited, started time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return max(f.exited[child].Sub(at), 0), max(f.started[child].Sub(at), 0)
 }
 
 func (f *fleet) drain() {

@@ -312,11 +312,19 @@ static void cloexec(int fd)
 		fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
-/* ---- the death notice ---- */
+/* ---- the SDK's thread: the death notice, then the lifeline ---- */
 
-static void *robust_main(void *arg)
+/* The SDK runs one thread of its own, with every signal blocked, for the
+ * life of the process. It holds the robust list that gives the supervisor
+ * the early death notice (so it must never exit before the process does,
+ * and never take a robust mutex), and then watches the lifeline: a read
+ * that returns only when the supervisor is gone, when it kills the
+ * worker's process group. One thread rather than one for each: a thread's
+ * start (its stack, its first page faults, a clone) is a large share of a
+ * small worker's start. */
+
+static void arm_robust(us_worker *w)
 {
-	us_worker *w = arg;
 	pid_t tid = (pid_t)syscall(SYS_gettid);
 	/* The kernel wakes the words' waiters in list order: the spares' words
 	 * (1 to 15) first, the supervisor's (word 0) last. */
@@ -342,18 +350,11 @@ static void *robust_main(void *arg)
 	}
 	atomic_store(&w->robust_done, 1);
 	syscall(SYS_futex, &w->robust_done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-	if (w->robust_err != 0)
-		return NULL; /* nothing registered: the supervisor's pidfd still tells */
-	for (;;)
-		pause(); /* for the life of the process */
-	return NULL;
 }
 
-/* ---- the lifeline ---- */
-
-static void *lifeline_main(void *arg)
+/* watch_lifeline returns when fd reads EOF (or cannot be read). */
+static void watch_lifeline(int fd)
 {
-	int fd = *(int *)arg;
 	char b;
 	for (;;) {
 		ssize_t n = read(fd, &b, 1);
@@ -365,13 +366,26 @@ static void *lifeline_main(void *arg)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break; /* EOF, or a descriptor that cannot be read */
+			return; /* EOF, or a descriptor that cannot be read */
 	}
-	static const char msg[] = "understudy worker: the supervisor is gone; exiting\n";
-	ssize_t ignored = write(2, msg, sizeof msg - 1);
-	(void)ignored;
-	kill(0, SIGKILL); /* the whole group, as the supervisor would */
-	_exit(1);
+}
+
+static void *sdk_main(void *arg)
+{
+	us_worker *w = arg;
+	arm_robust(w);
+	if (w->lifeline_fd >= 0) {
+		watch_lifeline(w->lifeline_fd);
+		static const char msg[] = "understudy worker: the supervisor is gone; exiting\n";
+		ssize_t ignored = write(2, msg, sizeof msg - 1);
+		(void)ignored;
+		kill(0, SIGKILL); /* the whole group, as the supervisor would */
+		_exit(1);
+	}
+	if (w->robust_err != 0)
+		return NULL; /* nothing registered, nothing to watch: the supervisor's pidfd still tells */
+	for (;;)
+		pause(); /* for the life of the process */
 	return NULL;
 }
 
@@ -393,8 +407,6 @@ static int start_thread(void *(*fn)(void *), void *arg)
 }
 
 /* ---- attach ---- */
-
-static int lifeline_fd_arg;
 
 int us_attach(us_worker **out)
 {
@@ -459,15 +471,6 @@ int us_attach(us_worker **out)
 			atomic_store(&w->epoch, c >> 8);
 	}
 
-	if ((r = start_thread(robust_main, w)) == 0) {
-		while (!atomic_load(&w->robust_done))
-			syscall(SYS_futex, &w->robust_done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
-		r = w->robust_err;
-	}
-	if (r != 0) {
-		fprintf(stderr, "understudy worker: no early death notice: %s\n", us_strerror(r));
-	}
-
 	w->dog_fd = -1;
 	int dfd;
 	if (env_fd(ENV_WATCHDOG_FD, &dfd) == 1 && valid_fd(dfd)) {
@@ -502,10 +505,16 @@ int us_attach(us_worker **out)
 	if (env_fd(ENV_LIFELINE_FD, &fd) == 1) {
 		cloexec(fd);
 		w->lifeline_fd = fd;
-		lifeline_fd_arg = fd;
-		if ((r = start_thread(lifeline_main, &lifeline_fd_arg)) != 0)
-			fprintf(stderr, "understudy worker: no lifeline watch: %s\n", us_strerror(r));
 	}
+	if ((r = start_thread(sdk_main, w)) == 0) {
+		while (!atomic_load(&w->robust_done))
+			syscall(SYS_futex, &w->robust_done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+		r = w->robust_err;
+	} else if (w->lifeline_fd >= 0) {
+		fprintf(stderr, "understudy worker: no lifeline watch: %s\n", us_strerror(r));
+	}
+	if (r != 0)
+		fprintf(stderr, "understudy worker: no early death notice: %s\n", us_strerror(r));
 	atomic_store(&attached, 1);
 	*out = w;
 	return 0;

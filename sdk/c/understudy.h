@@ -11,14 +11,18 @@
  *
  *     cc -std=c11 -O2 -pthread -o worker worker.c understudy.c
  *
+ * (Linked -static, where the C library has a static archive, a small
+ * worker may start on as little as half the CPU: for a program this small
+ * the dynamic loader is about half of the way from exec to us_ready.)
+ *
  * Every call that can fail returns 0 (or a length) on success and a negative
  * code on failure: one of the US_E* codes below, or a negated errno value
  * from a system call. us_strerror names either.
  *
- * Threads: us_attach starts two threads of the SDK's own, with every signal
- * blocked: one holds the robust list that gives the supervisor the early
- * death notice (it blocks for ever), one watches the lifeline and kills the
- * worker's process group when the supervisor is gone. The other calls may be
+ * Threads: us_attach starts one thread of the SDK's own, with every signal
+ * blocked, for the life of the process: it holds the robust list that gives
+ * the supervisor the early death notice, and watches the lifeline, killing
+ * the worker's process group when the supervisor is gone. The other calls may be
  * made from any one thread of the program at a time (the loop that does the
  * work); us_active and us_lane from any thread.
  */

@@ -821,7 +821,7 @@ static int serve(node *n, int64_t promoted_at, int was_spare)
 }
 
 /* raise_process puts every thread of the process but the calling one (the
- * SDK's robust-list holder and lifeline watcher) in SCHED_FIFO 1: when the
+ * SDK's thread, holding the robust list and watching the lifeline) in SCHED_FIFO 1: when the
  * process is killed, its threads' exit wakes the spare, and must not wait
  * behind the machine's other work. It reports whether all were raised. */
 static int raise_process(void)
