@@ -36,7 +36,7 @@ var stormBeat = procbridge.Heartbeat{Interval: 100 * time.Millisecond, Timeout: 
 //     after its 100 ms backoff (storm2-*).
 //
 // Reported for each: the time from the SIGKILL to the last worker ready
-// again (*-all-ns, the issue's "256 back and ready in 500 ms"), p50 and
+// again (*-all-ns, the target "256 back and ready in 500 ms"), p50 and
 // p99 over every worker (*-p50-ns, *-p99-ns), and the floor of this
 // machine (*-floor-ns): the CPU the storm cost (the new workers' own CPU
 // up to Ready, and this process's) spread over the CPUs, below which no
@@ -115,13 +115,13 @@ func benchStorm(b *testing.B, n int) {
 // supervisor's process left idle, then single workers killed one at a
 // time, each once (backoff off).
 //
-// Reported: the start of all n (start-ns, the issue's "1,000 started in
+// Reported: the start of all n (start-ns, the target "1,000 started in
 // 2 s") beside its floor (start-floor-ns, as BenchmarkStorm's), and the
 // CPU of a start, the worker's up to Ready and this process's, each a
 // mean over the n (start-worker-cpu-ns, start-self-cpu-ns); this
 // process's CPU while the n workers beat (idle-cpu-%, of one core: the
-// issue's "under 0.1%"); the time from a SIGKILL to the worker ready
-// again (restart-p50-ns, restart-p99-ns: the issue compares p99 at 1,000
+// target "under 0.1%"); the time from a SIGKILL to the worker ready
+// again (restart-p50-ns, restart-p99-ns: the target compares p99 at 1,000
 // with p99 at 10), and on the way its ChildExited (restart-exited-*: the
 // death seen, the worker reaped and its cgroup emptied) and its next
 // ChildStarted (restart-started-*: forked again; the rest is the new
@@ -524,7 +524,7 @@ func cpuPressureTotal() int64 {
 // child gone before the next is asked. Reported: the start (start-ns), the
 // hung verdicts on these healthy workers from the start to the end of the
 // stop (hung: each is a restart that adds to the load that starved it),
-// the restarts, the stop of the whole tree (stop-ns; the issue's "under
+// the restarts, the stop of the whole tree (stop-ns; the target "under
 // 5 s") and the machine's CPU pressure. Run it once: it saturates the
 // machine for about a minute.
 //
