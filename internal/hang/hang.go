@@ -46,13 +46,7 @@
 //     for a spinner's CPU to show, before anything else is concluded.
 //   - Asleep: no thread runnable or in the kernel, not held up; hung once
 //     the deadline and the Grace past it have passed (the Grace is for a
-//     loop whose sleep ran long: the same evidence, judged later), and the
-//     watch has lasted an Interval: a loop sleeps up to an Interval between
-//     beats, so a shorter watch, opened on a worker the machine held up
-//     before it (unseen), can fall inside one of its sleeps. The monitor's
-//     watch opens a lead before the deadline, so on time this costs the
-//     watch's own opening, a few hundred microseconds, at intervals up to
-//     8 ms, and up to the Interval less the lead and the Grace above them.
+//     loop whose sleep ran long: the same evidence, judged later).
 //
 // What is never a hang:
 //
@@ -361,19 +355,11 @@ func heldSince(p Policy, s Sample) int64 {
 // Grace past its deadline, and, once the machine has held it up, not
 // before a Timeout past the last look that found it held up (the silence
 // while the machine held it is not counted against it), yet never later
-// than HeldUpMax after its last progress; and, unless a signal stopped it,
-// not before its watch has lasted an Interval.
+// than HeldUpMax after its last progress.
 func asleepAt(p Policy, s Sample, deadline int64) int64 {
 	at := deadline
 	if s.HeldAt > 0 && p.HeldUpMax > 0 {
 		at = max(at, min(s.HeldAt+p.Timeout, s.Progress+max(p.HeldUpMax, p.Cap)))
 	}
-	at += p.Grace
-	if !s.Stopped {
-		// A loop sleeps up to an Interval between beats: a shorter watch
-		// can fall inside one such sleep of a worker the machine held up
-		// before the watch opened.
-		at = max(at, s.SuspectAt+p.Interval)
-	}
-	return at
+	return at + p.Grace
 }
