@@ -119,14 +119,22 @@ func TestEngineFaults(t *testing.T) {
 					if i >= int(afterCommit) {
 						wantRecovery = recoveredReuse
 					}
-					if i == int(afterPublish) && f.Cycle == 78 {
+					late := i == int(afterPublish) && f.Cycle == 78
+					if late {
 						// Block 77 was published whole: a death the driver
 						// notices only once block 78 has begun (a loaded
-						// machine) fails over there, the spare computing 78.
-						wantCycle, wantRecovery = 78, recoveredCompute
+						// machine) fails over there. The spare computes 78,
+						// or, as seen under heavy load, finds the dying
+						// primary's commit of 78 and reuses it: either way
+						// the render stays bit-identical, checked above.
+						wantCycle = 78
 					}
 					assert.Equal(t, wantCycle, f.Cycle, "the spare took over the block the fault struck")
-					assert.Equal(t, wantRecovery, f.Recovery)
+					if late {
+						assert.Contains(t, []string{recoveredCompute, recoveredReuse}, f.Recovery)
+					} else {
+						assert.Equal(t, wantRecovery, f.Recovery)
+					}
 					t.Logf("%v", f)
 				})
 			}
