@@ -32,8 +32,11 @@ func TestPlay(t *testing.T) {
 	assert.Contains(t, out, "playing "+path+" through JACK: 48000 Hz, 128 frames a block, 3 output ports")
 	assert.Contains(t, out, "375 blocks in")
 	// In real time a fault waits for a spare: on a loaded machine (the
-	// race detector's node processes start slowly) it strikes later.
-	assert.Regexp(t, `dly: failover at block \d+ \(died, injected kill`, out)
+	// race detector's node processes start slowly) it strikes later. The
+	// killed node is failed over on its death notice, or on the in-cycle
+	// watchdog's verdict when that comes first (a notice late on a
+	// virtual machine whose CPUs sat idle).
+	assert.Regexp(t, `dly: failover at block \d+ \((died|watchdog: [a-z ]+), injected kill`, out)
 }
 
 // TestPlayErrors: a block size that is not the server's is reported
