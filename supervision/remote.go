@@ -147,20 +147,15 @@ func subtreeProcess(name string, c *ChildSpec) (procbridge.Spec, error) {
 const subtreeReadyTimeout = time.Minute
 
 // stopAll is the longest a supervisor of s takes to stop its children,
-// one after the other, each within its bound.
+// one after the other, each within the bound it is waited for.
 func (s *Spec) stopAll() time.Duration {
 	var total time.Duration
 	for i := range s.Children {
 		c := &s.Children[i]
-		switch {
-		case c.Supervisor != nil && c.Shutdown > 0 && c.Shutdown != Infinity:
-			total += c.Shutdown
-		case c.Supervisor != nil:
-			total += c.Supervisor.stopAll()
-		case c.Shutdown == BrutalKill:
-			total += killWait
-		default:
-			total += c.stopGrace() + killWait
+		if b := c.stopBound(); b > 0 {
+			total += b
+		} else {
+			total += c.Supervisor.stopAll() // a subtree with no bound of its own
 		}
 	}
 	return max(total, time.Second)
