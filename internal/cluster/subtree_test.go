@@ -48,6 +48,17 @@ func subtreeLogs(t *testing.T) (string, string) {
 	return filepath.Join(dir, "one"), filepath.Join(dir, "two")
 }
 
+// wantCopiesOn checks that each log's copies started on the nodes want
+// names ("a,b"), one after the other, never beside each other.
+func wantCopiesOn(t *testing.T, want string, logs ...string) {
+	t.Helper()
+	for _, log := range logs {
+		if got := strings.Join(checkLog(t, log), ","); got != want {
+			t.Errorf("%s: copies started on %s, want %s", filepath.Base(log), got, want)
+		}
+	}
+}
+
 // A subtree on a node whose node is SIGKILLed: the whole subtree runs
 // again on the next node, once the lease has expired, each of its
 // processes never beside its copy that was lost.
@@ -59,11 +70,7 @@ func TestSubtreeNodeKilled(t *testing.T) {
 	agents["a"].waitLine(t, "copy started")
 	agents["a"].signal(t, syscall.SIGKILL)
 	waitReady(t, ready, "b")
-	for _, log := range []string{one, two} {
-		if got := checkLog(t, log); strings.Join(got, ",") != "a,b" {
-			t.Errorf("%s: copies started on %v, want a, b", filepath.Base(log), got)
-		}
-	}
+	wantCopiesOn(t, "a,b", one, two)
 	children, err := tree.Supervisor().Children(testproc.Context(t))
 	if err != nil {
 		t.Fatal(err)
@@ -86,9 +93,39 @@ func TestSubtreeNodePaused(t *testing.T) {
 	waitReady(t, ready, "b")
 	agents["a"].signal(t, syscall.SIGCONT)
 	agents["a"].waitLine(t, "copy ended")
+	wantCopiesOn(t, "a,b", one, two)
+}
+
+// A subtree with takeover: its first node killed, the whole subtree runs
+// on the next; that node back, the subtree moves back to it, stopped on
+// the other first, each of its processes never beside its other copy.
+func TestSubtreeTakeover(t *testing.T) {
+	agents, cl := startCluster(t, "a", "b")
+	one, two := subtreeLogs(t)
+	spec := subtreeSpec(one, two, "a", "b")
+	spec.Children[0].Takeover = true
+	tree, ready := startTree(t, spec, cl)
+	waitReady(t, ready, "a")
+	agents["a"].signal(t, syscall.SIGKILL)
+	waitReady(t, ready, "b")
+	startAgentAt(t, "a", cl.Nodes["a"])
+	for node := ""; node != "a"; {
+		select {
+		case node = <-ready:
+		case <-time.After(testproc.Deadline):
+			t.Fatal("the subtree did not move back to a")
+		}
+	}
+	children, err := tree.Supervisor().Children(testproc.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := children[0]; c.State != supervision.StateRunning || c.Node != "a" || c.Restarts != 1 {
+		t.Errorf("subtree %s on %q after %d restarts, want running on a after 1 (the takeover is not one)", c.State, c.Node, c.Restarts)
+	}
 	for _, log := range []string{one, two} {
-		if got := checkLog(t, log); strings.Join(got, ",") != "a,b" {
-			t.Errorf("%s: copies started on %v, want a, b", filepath.Base(log), got)
+		if got := strings.Join(checkLog(t, log), ","); !strings.HasPrefix(got, "a,b,") || !strings.HasSuffix(got, ",a") {
+			t.Errorf("%s: copies started on %s, want a, b, then back on a", filepath.Base(log), got)
 		}
 	}
 }
