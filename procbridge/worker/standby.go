@@ -171,7 +171,8 @@ func (b *parkBudget) look(now int64) {
 // grows with its memory (measured: 0.1 ms after 0.2 s, 0.5 ms after 1 s
 // with an empty heap, 1.8 ms after 1 s with 256 MB): a spare parked for
 // long paid it as its takeover. The kernel's wake, as the primary's robust
-// thread dies, and the supervisor's still promote at once.
+// thread dies, and the supervisor's still promote at once. Each look costs
+// about 0.24 ms of CPU there, 10 a second: 0.24 % of a CPU.
 const parkRefresh = 100 * time.Millisecond
 
 // retitleAfter is how long after a takeover the title changes: after the

@@ -823,7 +823,8 @@ enum { PARK_LOOKS = 64, PARK_NAP_NS = 1000000 };
  * after 1 s with an empty heap, 1.8 ms after 1 s with 256 MB): a spare
  * parked for long paid it as its takeover. The kernel's wake, as the
  * primary's robust thread dies, and the supervisor's still promote at once;
- * the 10 looks a second stay well within PARK_LOOKS. */
+ * the 10 looks a second stay well within PARK_LOOKS. Each look costs about
+ * 60 us of CPU there, 10 a second: 0.06 % of a CPU. */
 #define PARK_REFRESH_NS 100000000
 
 /* park_look counts a look, and naps first when the second's budget is
