@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge"
 )
@@ -35,7 +37,7 @@ const pyParked = time.Second
 
 // BenchmarkPython: the Python package's death notice and spare takeover,
 // with no heap and with pyHeapMB MB of Python objects, beside the Go SDK
-// and beside the design the project grew from (a Python multiprocessing
+// and the C SDK (when cc is there) and beside the design the project grew from (a Python multiprocessing
 // supervisor that polls the worker's sentinel every 2 ms and wakes a
 // standby through an Event: testdata/oldway), in one run:
 //
@@ -45,8 +47,9 @@ const pyParked = time.Second
 // turn, so that load on the machine falls on all alike, and runs only its
 // own processes.
 //
-//   - death: a beat worker of go, python and python-256MB is SIGKILLed;
-//     <row>-dying-* is from just before the kill to the Dying event.
+//   - death: a beat worker of go, c, python and python-256MB is
+//     SIGKILLed; <row>-dying-* is from just before the kill to the Dying
+//     event.
 //   - takeover: a counter group of each with one spare; the primary is
 //     SIGKILLed once its spare has parked for pyParked; <row>-takeover-*
 //     is to the spare's first instruction after its promotion (the mark it
@@ -54,6 +57,9 @@ const pyParked = time.Second
 //     the death (Promoted.Detected), <row>-by-kernel the share of
 //     promotions the kernel's robust-futex wake made before the supervisor
 //     did.
+//   - parked: a counter group of each with one spare, every spare parked
+//     at once; <row>-parked-cpu-% is the CPU its parked spare used, as a
+//     share of one CPU, over pyParked an iteration.
 //   - oldway: oldway-<mode>[-256MB]-noticed-* is to the old supervisor
 //     noticing the death, -active-* to its standby's first instruction
 //     after activation, for the 2 ms poll (poll) and for the old code's wait
@@ -62,7 +68,11 @@ func BenchmarkPython(b *testing.B) {
 	py := pyProgram(b)
 	big := py
 	big.Env = append(big.Env[:len(big.Env):len(big.Env)], "UNDERSTUDY_SCENARIO_HEAP_MB="+strconv.Itoa(pyHeapMB))
-	rs := []benchRow{{"go", goProgram(b)}, {"python", py}, {fmt.Sprintf("python-%dMB", pyHeapMB), big}}
+	rs := []benchRow{{"go", goProgram(b)}}
+	if _, err := exec.LookPath("cc"); err == nil || os.Getenv(envRequired) == "1" {
+		rs = append(rs, benchRow{"c", cProgram(b)})
+	}
+	rs = append(rs, benchRow{"python", py}, benchRow{fmt.Sprintf("python-%dMB", pyHeapMB), big})
 	b.Run("death", func(b *testing.B) {
 		dying := make([]latencies, len(rs))
 		for b.Loop() {
@@ -78,6 +88,7 @@ func BenchmarkPython(b *testing.B) {
 		b.ReportMetric(0, "ns/op") // each op starts and kills processes: not a figure
 	})
 	b.Run("takeover", func(b *testing.B) { benchPyTakeover(b, rs) })
+	b.Run("parked", func(b *testing.B) { benchPyParked(b, rs) })
 	b.Run("oldway", func(b *testing.B) {
 		type oldRow struct {
 			name string
@@ -112,9 +123,11 @@ func BenchmarkPython(b *testing.B) {
 	})
 }
 
-func benchPyTakeover(b *testing.B, rs []benchRow) {
-	groups := make([]*procbridge.Group, len(rs))
-	defer func() {
+// counterGroups starts a counter group with one spare for each row; stop
+// stops them.
+func counterGroups(b *testing.B, rs []benchRow) (groups []*procbridge.Group, stop func()) {
+	groups = make([]*procbridge.Group, len(rs))
+	stop = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		for _, g := range groups {
@@ -122,7 +135,7 @@ func benchPyTakeover(b *testing.B, rs []benchRow) {
 				g.Stop(ctx)
 			}
 		}
-	}()
+	}
 	for i, r := range rs {
 		spec := r.prog.spec("counter")
 		spec.StateSize = 8
@@ -130,10 +143,47 @@ func benchPyTakeover(b *testing.B, rs []benchRow) {
 		spec.ReadyTimeout = deadline // a large heap's start, loaded, is not measured
 		g, err := procbridge.StartGroup(context.Background(), spec, 1)
 		if err != nil {
+			stop()
 			b.Fatal(err)
 		}
 		groups[i] = g
 	}
+	return groups, stop
+}
+
+// benchPyParked reports the CPU each row's parked spare uses: per
+// iteration, pyParked of every spare parked at once.
+func benchPyParked(b *testing.B, rs []benchRow) {
+	groups, stop := counterGroups(b, rs)
+	defer stop()
+	spares := make([]int, len(rs))
+	for i, g := range groups {
+		awaitParked(b, g)
+		spares[i] = g.Spares()[0].Pid()
+	}
+	time.Sleep(pyParked) // past the spares' start (a Go runtime's threads)
+	used := make([]int64, len(rs))
+	var span int64
+	for b.Loop() {
+		t0 := mono.Now()
+		for i, pid := range spares {
+			used[i] -= linux.ProcessCPU(pid)
+		}
+		time.Sleep(pyParked)
+		for i, pid := range spares {
+			used[i] += linux.ProcessCPU(pid)
+		}
+		span += mono.Now() - t0
+	}
+	for i, r := range rs {
+		b.ReportMetric(100*float64(used[i])/float64(span), r.name+"-parked-cpu-%")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+func benchPyTakeover(b *testing.B, rs []benchRow) {
+	groups, stop := counterGroups(b, rs)
+	defer stop()
 	takeover := make([]latencies, len(rs))
 	detect := make([]latencies, len(rs))
 	byKernel := make([]int, len(rs))
@@ -222,7 +272,7 @@ func awaitSpare(b *testing.B, name string, g *procbridge.Group) {
 // primary's lane (it set FUTEX_WAITERS there), so that every sample
 // measures a spare the kernel can wake: a Python spare says Ready a few
 // milliseconds before it parks on a busy machine.
-func awaitParked(b *testing.B, g *procbridge.Group) {
+func awaitParked(b testing.TB, g *procbridge.Group) {
 	b.Helper()
 	primary := g.Primary()
 	_, plane := primary.Segment()

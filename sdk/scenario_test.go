@@ -619,3 +619,33 @@ func mapSegmentWritable(t *testing.T, pid int) (mem []byte, unmap func()) {
 	require.NoError(t, err)
 	return mem, func() { unix.Munmap(mem) }
 }
+
+// TestParkedSpareLooksUp: a parked spare, with nothing to wake it, looks
+// at its words again every 100 ms (on some virtual machines a process that
+// slept longer wakes slowly: docs/protocol.md) and sleeps again: its
+// lane's park-loop counter grows by 3 or more without a promotion. Then
+// the primary is killed and the spare still takes over.
+func TestParkedSpareLooksUp(t *testing.T) {
+	forEachSDK(t, func(t *testing.T, prog program) {
+		g, seg := counterGroup(t, prog)
+		primary, spare := g.Primary(), g.Spares()[0]
+		awaitParked(t, g)
+		_, lane := spare.Segment()
+		mem, unmap := mapSegment(t, spare.Pid())
+		defer unmap()
+		lanesOff := binary.LittleEndian.Uint64(mem[56:])
+		loops := (*uint32)(unsafe.Pointer(&mem[lanesOff+uint64(lane)*512+84]))
+		before, start := atomic.LoadUint32(loops), time.Now()
+		for atomic.LoadUint32(loops) < before+3 {
+			require.Less(t, time.Since(start), deadline, "the parked spare looked %d times", atomic.LoadUint32(loops)-before)
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Logf("3 looks in %v", time.Since(start).Round(time.Millisecond))
+		_, active := seg.Control()
+		_, plane := primary.Segment()
+		require.Equal(t, plane, active, "the primary's lane is still the active one")
+		require.NoError(t, syscall.Kill(primary.Pid(), syscall.SIGKILL))
+		from := wordAfter(t, nextLine(t, spare), "start")
+		awaitCount(t, seg, from+10)
+	})
+}

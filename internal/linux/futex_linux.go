@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/internal/mono"
 )
 
 // Futex operations. Shared, never FUTEX_PRIVATE_FLAG: the words live in
@@ -102,20 +104,33 @@ func FutexWaitvIndex(ws []Waitv) (int, error) {
 }
 
 // FutexWaitEither sleeps until either word is woken or no longer holds
-// its value, with futex_waitv where the kernel has it. Where it has not
+// its value, or until deadline (CLOCK_MONOTONIC nanoseconds; 0: no
+// limit), with futex_waitv where the kernel has it. Where it has not
 // (ENOSYS, or EINVAL from a kernel that does not know the flags) it sleeps
 // on a alone, then and on every later call: a wake of b is not heard until
-// a is woken too.
-func FutexWaitEither(a *uint32, av uint32, b *uint32, bv uint32) {
+// a is woken too or the deadline passes.
+func FutexWaitEither(a *uint32, av uint32, b *uint32, bv uint32, deadline int64) {
 	if !waitvMissing.Load() {
 		ws := [2]Waitv{WaitvOn(a, av), WaitvOn(b, bv)}
-		err := FutexWaitv(ws[:])
-		if err != unix.ENOSYS && err != unix.EINVAL {
+		var ts *unix.Timespec
+		if deadline > 0 {
+			t := unix.NsecToTimespec(deadline)
+			ts = &t
+		}
+		_, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0,
+			uintptr(unsafe.Pointer(ts)), unix.CLOCK_MONOTONIC, 0)
+		if e != unix.ENOSYS && e != unix.EINVAL {
 			return
 		}
 		waitvMissing.Store(true)
 	}
-	FutexWait(a, av, 0)
+	var left time.Duration
+	if deadline > 0 {
+		if left = time.Duration(deadline - mono.Now()); left <= 0 {
+			return
+		}
+	}
+	FutexWait(a, av, left)
 }
 
 // waitvMissing is set once the kernel refused futex_waitv.

@@ -54,7 +54,7 @@ func TestFutexWaitEither(t *testing.T) {
 		var a, b uint32
 		done := make(chan struct{})
 		go func() {
-			FutexWaitEither(&a, 0, &b, 0)
+			FutexWaitEither(&a, 0, &b, 0, 0)
 			close(done)
 		}()
 		w := &a
@@ -69,6 +69,34 @@ func TestFutexWaitEither(t *testing.T) {
 				waiting = false
 			case <-time.After(time.Millisecond):
 			}
+		}
+	}
+}
+
+// TestFutexWaitEitherDeadline: with nothing to wake it, the wait ends at
+// its deadline, with futex_waitv and without (the fallback on the first
+// word alone), and a deadline in the past ends it at once.
+func TestFutexWaitEitherDeadline(t *testing.T) {
+	missing := waitvMissing.Load()
+	defer waitvMissing.Store(missing)
+	for _, without := range []bool{false, true} {
+		if without {
+			waitvMissing.Store(true)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var a, b uint32
+			FutexWaitEither(&a, 0, &b, 0, mono.Now()-1)
+			// A signal can end a wait early: wait again until the deadline.
+			for deadline := mono.Now() + int64(2*time.Millisecond); mono.Now() < deadline; {
+				FutexWaitEither(&a, 0, &b, 0, deadline)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("without futex_waitv %v: the wait outlived its deadline by 10 s", without)
 		}
 	}
 }

@@ -28,7 +28,7 @@ func WaitvOn(addr *uint32, val uint32) Waitv { return Waitv{} }
 func FutexWaitv(ws []Waitv) error { return fmt.Errorf("futex_waitv: %w", ErrNotSupported) }
 
 // FutexWaitEither returns at once.
-func FutexWaitEither(a *uint32, av uint32, b *uint32, bv uint32) {}
+func FutexWaitEither(a *uint32, av uint32, b *uint32, bv uint32, deadline int64) {}
 
 // FutexWaitvIndex needs Linux.
 func FutexWaitvIndex(ws []Waitv) (int, error) {

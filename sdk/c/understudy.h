@@ -103,8 +103,10 @@ int us_active(const us_worker *w);
 /*
  * us_wait_active parks a spare until it is the primary, and returns 0 at
  * once for a primary. Call it after us_ready. A parked spare sleeps on
- * futexes, using no CPU, until the supervisor promotes it or the kernel
- * wakes it because the primary died (then it promotes itself). Once
+ * futexes, using next to no CPU, until the supervisor promotes it or the
+ * kernel wakes it because the primary died (then it promotes itself). It
+ * also looks again every 100 ms on its own: on some virtual machines a
+ * process that slept longer wakes slowly (docs/protocol.md). Once
  * promoted it adopts the state its predecessor committed, committing it
  * again under its own epoch, and beats. While parked its thread is raised
  * to SCHED_FIFO 1 where the process may have it (else a short slice), so
