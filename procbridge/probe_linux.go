@@ -49,6 +49,10 @@ type probeThread struct {
 	run, cpu, voluntary int64
 	nonstop             int64
 	seen                bool
+	// base is the thread's schedstat (time on a CPU, waiting) when the
+	// probe took it up: 0 for those there at the open, and for a thread
+	// made since, what it had done before, which the sums leave out.
+	baseRun, baseWait int64
 }
 
 // threadSample is what one look at a suspect's threads saw.
@@ -104,9 +108,14 @@ func (pr *threadProbe) addThread(tid int) {
 // so a window in which a counter opened under-counts, never over-counts.
 func (pr *threadProbe) sample() threadSample {
 	s := threadSample{dead: true, nonstopOK: true}
+	var live, threads int64 // threads read, and the process's count
 	for i := range pr.threads {
 		t := &pr.threads[i]
 		task := t.files.Read()
+		if task.State != 0 {
+			live++
+			threads = max(threads, task.Threads)
+		}
 		running := false
 		switch task.State {
 		case 'R':
@@ -119,8 +128,8 @@ func (pr *threadProbe) sample() threadSample {
 		if !taskDying(task) {
 			s.dead = false
 		}
-		s.run += task.Run
-		s.wait += task.Wait
+		s.run += task.Run - t.baseRun
+		s.wait += task.Wait - t.baseWait
 		if running && t.clock < 0 && pr.exact {
 			pr.openClock(t)
 		}
@@ -148,6 +157,9 @@ func (pr *threadProbe) sample() threadSample {
 		s.nonstop = max(s.nonstop, t.nonstop)
 		t.run, t.cpu, t.voluntary, t.seen = task.Run, cpu, task.Voluntary, true
 	}
+	if threads > live && !pr.capped {
+		pr.takeUpNew(&s)
+	}
 	if pr.exact {
 		s.cpuOK = true
 	} else {
@@ -155,6 +167,47 @@ func (pr *threadProbe) sample() threadSample {
 		s.cpuOK = s.cpu > 0
 	}
 	return s
+}
+
+// takeUpNew watches the threads the process made since the probe opened
+// (a promoted spare, or a runtime, starts threads as it gets going): one of
+// them may be the thread the worker waits for, runnable but held off a
+// CPU, and a look that missed it would find every thread asleep. Each is
+// read once now, for s's states; its time before counts in no sum.
+func (pr *threadProbe) takeUpNew(s *threadSample) {
+	known := make(map[int]bool, len(pr.threads))
+	for i := range pr.threads {
+		known[pr.threads[i].tid] = true
+	}
+	linux.EachTask(pr.pid, func(tid int) {
+		if known[tid] || pr.capped {
+			return
+		}
+		n := len(pr.threads)
+		if pr.addThread(tid); len(pr.threads) == n {
+			return // exited meanwhile, or past the cap
+		}
+		t := &pr.threads[n]
+		task := t.files.Read()
+		t.baseRun, t.baseWait, t.run = task.Run, task.Wait, task.Run
+		switch task.State {
+		case 'R':
+			s.runnable = true
+			if t.clock < 0 && pr.exact {
+				pr.openClock(t)
+			}
+		case 'D':
+			s.inKernel = true
+		case 'T', 't':
+			s.stopped = true
+		}
+		if !taskDying(task) {
+			s.dead = false
+		}
+	})
+	if pr.capped {
+		pr.exact = false // counters would see the watched threads only
+	}
 }
 
 // taskDying reports whether a thread is dead or on its way: a zombie, gone

@@ -123,6 +123,7 @@ func (f *TaskFiles) Read() Task {
 	var buf [statSize]byte
 	if n, err := readRaw(f.stat, buf[:], 0); err == nil && n > 0 {
 		t.State, t.Flags, t.Pending = parseStatPending(buf[:n])
+		t.Threads = parseThreads(buf[:n])
 	}
 	if n, err := readRaw(f.schedstat, buf[:], 0); err == nil && n > 0 {
 		t.Run, t.Wait = parseSchedstat(buf[:n])

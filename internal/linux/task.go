@@ -18,6 +18,9 @@ type Task struct {
 	// and kept it unchanged ran without waiting for anything, as a
 	// spinning loop does. -1 when unread.
 	Voluntary int64
+	// Threads is how many threads the thread's process has (its stat's
+	// num_threads); 0 when unread.
+	Threads int64
 }
 
 // PFExiting is the kernel's PF_EXITING task flag: the thread is in its exit
@@ -65,6 +68,20 @@ func parseStatPending(b []byte) (state byte, flags, pending uint64) {
 	}
 	pending, _ = unsigned(b[i+1:], 28)
 	return state, flags, pending
+}
+
+// parseThreads reads a task stat's num_threads: the 20th field, the 17th
+// after the state. 0 when unread.
+func parseThreads(b []byte) int64 {
+	i := len(b) - 1
+	for i >= 0 && b[i] != ')' {
+		i--
+	}
+	if i < 0 {
+		return 0
+	}
+	n, _ := unsigned(b[i+1:], 17)
+	return int64(n)
 }
 
 // unsigned reads field k (0-based) of b as a decimal number.

@@ -90,3 +90,12 @@ func FuzzTaskStat(f *testing.F) {
 		parseStat(comm) // garbage alone never panics
 	})
 }
+
+func TestParseThreads(t *testing.T) {
+	// A real stat line (a Go worker of 7 threads), its command name with a
+	// space and a parenthesis.
+	line := "5151 (a (w) x) S 5150 5151 5150 0 -1 4194560 1520 0 0 0 3 1 0 0 20 0 7 0 987654 1250000000 4000 18446744073709551615 1 1 0 0 0 0 0 0 2143420159 0 0 0 17 1 0 0 0 0 0\n"
+	assert.Equal(t, int64(7), parseThreads([]byte(line)))
+	assert.Equal(t, int64(0), parseThreads([]byte("9 (w) S 1 9 9 0 -1 4 0")), "cut before num_threads")
+	assert.Equal(t, int64(0), parseThreads([]byte("garbage")))
+}
