@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -47,15 +48,56 @@ func raiseProcess() bool {
 	return ok && all
 }
 
-// lockMemory locks the process's pages, present and future, so that no page
-// fault stalls the loop, when it may: with CAP_IPC_LOCK or an unlimited
-// RLIMIT_MEMLOCK. With a finite limit it does not try: MCL_FUTURE would make
-// the runtime's later mappings fail once the limit is reached.
+// lockMemory locks the process's pages, present and future, so that the
+// kernel never takes them away and no page fault stalls the loop, when it
+// may: with CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK. With a finite
+// limit it does not try: MCL_FUTURE would make the runtime's later
+// mappings fail once the limit is reached.
+//
+// Pages are locked as they are touched (MCL_ONFAULT), not all at once: a
+// Go program built with cgo has an 8 MiB stack for each of its threads and
+// tens of MiB of reserved heap and bss, a few hundred MiB a node process
+// would otherwise fault in and zero inside mlockall, in the loop's thread
+// at its real-time priority, for tens of milliseconds of a CPU that the
+// nodes of the same level then wait for; and free again when it dies. What
+// the loop touches is touched before it serves (warmUp, the state slots),
+// and the shared mappings it works in are locked whole now (lockShared).
 func lockMemory() bool {
 	if !mayLockAll() {
 		return false
 	}
-	return unix.Mlockall(unix.MCL_CURRENT|unix.MCL_FUTURE) == nil
+	if unix.Mlockall(unix.MCL_CURRENT|unix.MCL_FUTURE|unix.MCL_ONFAULT) != nil {
+		return false
+	}
+	lockShared()
+	return true
+}
+
+// lockShared faults in and locks every shared mapping of the process: the
+// bus and the state segment, which a spare that takes over reads and
+// writes at once, and whose pages other processes made.
+func lockShared() {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return
+	}
+	for line := range bytes.Lines(b) {
+		// start-end perms offset dev inode path
+		f := bytes.Fields(line)
+		if len(f) < 2 || len(f[1]) < 4 || f[1][3] != 's' {
+			continue
+		}
+		lo, hi, ok := bytes.Cut(f[0], []byte("-"))
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(string(lo), 16, 64)
+		end, err2 := strconv.ParseUint(string(hi), 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		unix.Syscall(unix.SYS_MLOCK, uintptr(start), uintptr(end-start), 0)
+	}
 }
 
 // mayLockAll reports whether mlockall of everything, present and future,
