@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -146,4 +147,90 @@ func setupRealTime() uint32 {
 		got |= bus.SetupMemoryLocked
 	}
 	return got
+}
+
+// The engine's own process during a Run: the driver's thread is the
+// highest of the engine, but it runs Go code, and the Go scheduler hands
+// it its P back through another thread of the process. Sysmon preempts a
+// goroutine that has run on one scheduling tick for 10 ms, and the driver,
+// locked to its thread and never parking in the scheduler, always has: a
+// locked goroutine that is preempted gives its P up, and a thread that
+// holds or finds a P must run the scheduler to hand it back (so must one
+// when the driver's futex wait returns to find its P taken and none idle).
+// In normal scheduling that thread waits behind the machine's other work:
+// beside two busy loops, the driver woke up to tens of milliseconds late.
+// So for the length of a Run every other thread of the process that runs
+// in normal scheduling is put in SCHED_FIFO 1, without reset-on-fork (the
+// threads the runtime makes meanwhile are cloned from these and raised
+// too), and given back its scheduling when the last Run of the process
+// ends. They sleep nearly always; what the program runs on them meanwhile
+// runs ahead of the machine's normal work, below every node.
+var engineRaise struct {
+	mu     sync.Mutex
+	runs   int
+	old    map[int]*unix.SchedAttr // raised threads, and what they had
+	others map[int]bool            // threads in a class of their own before
+	def    *unix.SchedAttr         // what a thread made during the Runs gets
+}
+
+// raiseEngine raises the process's other threads for a Run, and returns
+// what undoes it.
+func raiseEngine() (restore func()) {
+	r := &engineRaise
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.runs++; r.runs == 1 {
+		r.old, r.others, r.def = map[int]*unix.SchedAttr{}, map[int]bool{}, nil
+		self := unix.Gettid()
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}
+		linux.EachTask(os.Getpid(), func(tid int) {
+			old, err := unix.SchedGetAttr(tid, 0)
+			switch {
+			case err != nil:
+			case tid == self || old.Policy != unix.SCHED_NORMAL:
+				r.others[tid] = true
+			case unix.SchedSetAttr(tid, &attr, 0) == nil:
+				r.old[tid] = old
+				if r.def == nil || tid == os.Getpid() {
+					r.def = old
+				}
+			}
+		})
+	}
+	var once sync.Once
+	return func() { once.Do(lowerEngine) }
+}
+
+// lowerEngine ends one Run's raise: the last gives every thread raised,
+// and every thread made raised meanwhile, back its scheduling. A thread
+// no longer as the raise left it keeps what it has.
+func lowerEngine() {
+	r := &engineRaise
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.runs--; r.runs > 0 {
+		return
+	}
+	linux.EachTask(os.Getpid(), func(tid int) {
+		cur, err := unix.SchedGetAttr(tid, 0)
+		if err != nil || r.others[tid] || !asEngineRaised(cur) {
+			return
+		}
+		old := r.old[tid]
+		if old == nil {
+			old = r.def
+		}
+		if old == nil || unix.SchedSetAttr(tid, old, 0) != nil {
+			unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
+		}
+	})
+	r.old, r.others, r.def = nil, nil, nil
+}
+
+// asEngineRaised reports whether a thread's attributes are those
+// raiseEngine sets: SCHED_FIFO 1 without reset-on-fork (a thread raised
+// by linux.RaiseOwn, procbridge's watchers, has it, and is theirs to
+// restore).
+func asEngineRaised(a *unix.SchedAttr) bool {
+	return a.Policy == unix.SCHED_FIFO && a.Priority == 1 && a.Flags&linux.ResetOnFork == 0
 }
