@@ -160,17 +160,18 @@ func setupRealTime() uint32 {
 // In normal scheduling that thread waits behind the machine's other work:
 // beside two busy loops, the driver woke up to tens of milliseconds late.
 // So for the length of a Run every other thread of the process that runs
-// in normal scheduling is put in SCHED_FIFO 1, without reset-on-fork (the
-// threads the runtime makes meanwhile are cloned from these and raised
-// too), and given back its scheduling when the last Run of the process
-// ends. They sleep nearly always; what the program runs on them meanwhile
-// runs ahead of the machine's normal work, below every node.
+// in normal scheduling is put in SCHED_FIFO 1, and given back its
+// scheduling when the last Run of the process ends. They sleep nearly
+// always; what the program runs on them meanwhile runs ahead of the
+// machine's normal work, below every node. They are raised with
+// reset-on-fork, so that a process started meanwhile (a node process
+// restarted, or anything the program runs) starts in normal scheduling;
+// threads the runtime makes meanwhile are not raised either, so a few
+// idle ones are made first (spareThreads).
 var engineRaise struct {
-	mu     sync.Mutex
-	runs   int
-	old    map[int]*unix.SchedAttr // raised threads, and what they had
-	others map[int]bool            // threads in a class of their own before
-	def    *unix.SchedAttr         // what a thread made during the Runs gets
+	mu   sync.Mutex
+	runs int
+	old  map[int]*unix.SchedAttr // raised threads, and what they had
 }
 
 // raiseEngine raises the process's other threads for a Run, and returns
@@ -180,20 +181,17 @@ func raiseEngine() (restore func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.runs++; r.runs == 1 {
-		r.old, r.others, r.def = map[int]*unix.SchedAttr{}, map[int]bool{}, nil
+		spareThreads(4)
+		r.old = map[int]*unix.SchedAttr{}
 		self := unix.Gettid()
-		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1, Flags: linux.ResetOnFork}
 		linux.EachTask(os.Getpid(), func(tid int) {
 			old, err := unix.SchedGetAttr(tid, 0)
-			switch {
-			case err != nil:
-			case tid == self || old.Policy != unix.SCHED_NORMAL:
-				r.others[tid] = true
-			case unix.SchedSetAttr(tid, &attr, 0) == nil:
+			if err != nil || tid == self || old.Policy != unix.SCHED_NORMAL {
+				return
+			}
+			if unix.SchedSetAttr(tid, &attr, 0) == nil {
 				r.old[tid] = old
-				if r.def == nil || tid == os.Getpid() {
-					r.def = old
-				}
 			}
 		})
 	}
@@ -201,9 +199,9 @@ func raiseEngine() (restore func()) {
 	return func() { once.Do(lowerEngine) }
 }
 
-// lowerEngine ends one Run's raise: the last gives every thread raised,
-// and every thread made raised meanwhile, back its scheduling. A thread
-// no longer as the raise left it keeps what it has.
+// lowerEngine ends one Run's raise: the last gives every thread raised its
+// scheduling back. A thread no longer as the raise left it keeps what it
+// has.
 func lowerEngine() {
 	r := &engineRaise
 	r.mu.Lock()
@@ -211,26 +209,14 @@ func lowerEngine() {
 	if r.runs--; r.runs > 0 {
 		return
 	}
-	linux.EachTask(os.Getpid(), func(tid int) {
+	for tid, old := range r.old {
 		cur, err := unix.SchedGetAttr(tid, 0)
-		if err != nil || r.others[tid] || !asEngineRaised(cur) {
-			return
+		if err != nil || cur.Policy != unix.SCHED_FIFO || cur.Priority != 1 {
+			continue
 		}
-		old := r.old[tid]
-		if old == nil {
-			old = r.def
+		if unix.SchedSetAttr(tid, old, 0) != nil {
+			unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: old.Nice}, 0)
 		}
-		if old == nil || unix.SchedSetAttr(tid, old, 0) != nil {
-			unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
-		}
-	})
-	r.old, r.others, r.def = nil, nil, nil
-}
-
-// asEngineRaised reports whether a thread's attributes are those
-// raiseEngine sets: SCHED_FIFO 1 without reset-on-fork (a thread raised
-// by linux.RaiseOwn, procbridge's watchers, has it, and is theirs to
-// restore).
-func asEngineRaised(a *unix.SchedAttr) bool {
-	return a.Policy == unix.SCHED_FIFO && a.Priority == 1 && a.Flags&linux.ResetOnFork == 0
+	}
+	r.old = nil
 }

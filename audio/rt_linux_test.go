@@ -123,9 +123,10 @@ func kb(v string) int64 {
 
 // TestRunRaisesEngineThreads: in real time, while a Run runs, every thread
 // of the engine's process that was in normal scheduling runs in SCHED_FIFO
-// (the Go scheduler hands the driver its P back through them), and when
-// the Run ends each has its scheduling back; a thread the program put in
-// a class of its own keeps it throughout.
+// (the Go scheduler hands the driver its P back through them), with
+// reset-on-fork (a process started meanwhile does not inherit it), and
+// when the Run ends each has its scheduling back; a thread the program put
+// in a class of its own keeps it throughout.
 func TestRunRaisesEngineThreads(t *testing.T) {
 	realTimeOrSkip(t)
 	// A thread of the program's own, in SCHED_BATCH.
@@ -164,23 +165,27 @@ func TestRunRaisesEngineThreads(t *testing.T) {
 
 	require.NotEmpty(t, during)
 	for tid, a := range during {
+		b, existed := before[tid]
 		switch {
 		case tid == ownTid:
 			assert.Equal(t, uint32(unix.SCHED_BATCH), a.Policy, "the program's own thread")
 		case tid == driver:
 			assert.Equal(t, uint32(unix.SCHED_FIFO), a.Policy, "the driver's thread")
 			assert.Equal(t, uint32(e.driverPriority()), a.Priority, "the driver's thread")
-		default:
+		case existed && b.Policy == unix.SCHED_NORMAL:
 			assert.Equal(t, uint32(unix.SCHED_FIFO), a.Policy, "thread %d during the Run", tid)
+			assert.NotZero(t, a.Flags&linux.ResetOnFork, "thread %d during the Run: no reset-on-fork", tid)
 		}
 	}
+	// procbridge's hang monitor raises whichever thread it is on, and may
+	// be on one of these: at most one is left raised, by it.
+	left := 0
 	for tid, a := range after {
-		if b, ok := before[tid]; !ok || !asEngineRaised(&b) {
-			// procbridge's watchers raise the thread they are on, with
-			// reset-on-fork, and may move meanwhile: theirs to restore.
-			assert.False(t, asEngineRaised(&a), "thread %d left raised by the Run: %+v", tid, a)
+		if b, ok := before[tid]; ok && b.Policy == unix.SCHED_NORMAL && a.Policy != unix.SCHED_NORMAL {
+			left++
 		}
 	}
+	assert.LessOrEqual(t, left, 1, "threads left raised after the Run")
 }
 
 // threadAttrs returns the scheduling attributes of each thread of this
