@@ -185,9 +185,16 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		d.s.cycleTimes = slices.Grow(d.s.cycleTimes, need-len(d.s.cycleTimes))
 	}
 	runtime.LockOSThread()
-	// Above the nodes: the watchdog must preempt an overrun.
-	if e.cfg.Priority > 0 && linux.SetFIFO(e.driverPriority()) != nil {
-		d.s.priorityDenied = true
+	// Above the nodes: the watchdog must preempt an overrun. The
+	// process's other threads, which hand the driver its P back, go above
+	// the machine's normal work (raiseEngine).
+	lower := func() {}
+	if e.cfg.Priority > 0 {
+		if linux.SetFIFO(e.driverPriority()) != nil {
+			d.s.priorityDenied = true
+		} else {
+			lower = raiseEngine()
+		}
 	}
 	start := time.Now()
 	if d.clk != nil {
@@ -201,6 +208,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		e.broken = err
 	}
 	d.s.wall += time.Since(start)
+	lower()
 	if e.cfg.Priority > 0 {
 		linux.SetFIFO(0)
 	}

@@ -107,10 +107,14 @@ type Config struct {
 	// node woken by its predecessor preempts it on the spot rather than
 	// waiting for another CPU, and the driver's watchdog preempts an
 	// overrunning node, so that a loaded machine's other work cannot delay
-	// a block. Priority plus the graph's depth in processes must be at
-	// most 99. It needs CAP_SYS_NICE or an RLIMIT_RTPRIO that allows it;
-	// where refused, the engine runs on in normal scheduling and
-	// Report.PriorityDenied says so.
+	// a block. While Run runs, the other threads of this process that are
+	// in normal scheduling go to SCHED_FIFO 1 (the Go scheduler hands the
+	// driver its processor back through them), and get their scheduling
+	// back when it returns: what the program computes meanwhile runs
+	// ahead of the machine's normal work. Priority plus the graph's depth
+	// in processes must be at most 99. It needs CAP_SYS_NICE or an
+	// RLIMIT_RTPRIO that allows it; where refused, the engine runs on in
+	// normal scheduling and Report.PriorityDenied says so.
 	Priority int
 	// Stderr is where node processes' standard error goes: the zero value
 	// is this process's own; procbridge.Lines is refused (nobody reads

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -47,15 +49,56 @@ func raiseProcess() bool {
 	return ok && all
 }
 
-// lockMemory locks the process's pages, present and future, so that no page
-// fault stalls the loop, when it may: with CAP_IPC_LOCK or an unlimited
-// RLIMIT_MEMLOCK. With a finite limit it does not try: MCL_FUTURE would make
-// the runtime's later mappings fail once the limit is reached.
+// lockMemory locks the process's pages, present and future, so that the
+// kernel never takes them away and no page fault stalls the loop, when it
+// may: with CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK. With a finite
+// limit it does not try: MCL_FUTURE would make the runtime's later
+// mappings fail once the limit is reached.
+//
+// Pages are locked as they are touched (MCL_ONFAULT), not all at once: a
+// Go program built with cgo has an 8 MiB stack for each of its threads and
+// tens of MiB of reserved heap and bss, a few hundred MiB a node process
+// would otherwise fault in and zero inside mlockall, in the loop's thread
+// at its real-time priority, for tens of milliseconds of a CPU that the
+// nodes of the same level then wait for; and free again when it dies. What
+// the loop touches is touched before it serves (warmUp, the state slots),
+// and the shared mappings it works in are locked whole now (lockShared).
 func lockMemory() bool {
 	if !mayLockAll() {
 		return false
 	}
-	return unix.Mlockall(unix.MCL_CURRENT|unix.MCL_FUTURE) == nil
+	if unix.Mlockall(unix.MCL_CURRENT|unix.MCL_FUTURE|unix.MCL_ONFAULT) != nil {
+		return false
+	}
+	lockShared()
+	return true
+}
+
+// lockShared faults in and locks every shared mapping of the process: the
+// bus and the state segment, which a spare that takes over reads and
+// writes at once, and whose pages other processes made.
+func lockShared() {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return
+	}
+	for line := range bytes.Lines(b) {
+		// start-end perms offset dev inode path
+		f := bytes.Fields(line)
+		if len(f) < 2 || len(f[1]) < 4 || f[1][3] != 's' {
+			continue
+		}
+		lo, hi, ok := bytes.Cut(f[0], []byte("-"))
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(string(lo), 16, 64)
+		end, err2 := strconv.ParseUint(string(hi), 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		unix.Syscall(unix.SYS_MLOCK, uintptr(start), uintptr(end-start), 0)
+	}
 }
 
 // mayLockAll reports whether mlockall of everything, present and future,
@@ -104,4 +147,76 @@ func setupRealTime() uint32 {
 		got |= bus.SetupMemoryLocked
 	}
 	return got
+}
+
+// The engine's own process during a Run: the driver's thread is the
+// highest of the engine, but it runs Go code, and the Go scheduler hands
+// it its P back through another thread of the process. Sysmon preempts a
+// goroutine that has run on one scheduling tick for 10 ms, and the driver,
+// locked to its thread and never parking in the scheduler, always has: a
+// locked goroutine that is preempted gives its P up, and a thread that
+// holds or finds a P must run the scheduler to hand it back (so must one
+// when the driver's futex wait returns to find its P taken and none idle).
+// In normal scheduling that thread waits behind the machine's other work:
+// beside two busy loops, the driver woke up to tens of milliseconds late.
+// So for the length of a Run every other thread of the process that runs
+// in normal scheduling is put in SCHED_FIFO 1, and given back its
+// scheduling when the last Run of the process ends. They sleep nearly
+// always; what the program runs on them meanwhile runs ahead of the
+// machine's normal work, below every node. They are raised with
+// reset-on-fork, so that a process started meanwhile (a node process
+// restarted, or anything the program runs) starts in normal scheduling;
+// threads the runtime makes meanwhile are not raised either, so a few
+// idle ones are made first (spareThreads).
+var engineRaise struct {
+	mu   sync.Mutex
+	runs int
+	old  map[int]*unix.SchedAttr // raised threads, and what they had
+}
+
+// raiseEngine raises the process's other threads for a Run, and returns
+// what undoes it.
+func raiseEngine() (restore func()) {
+	r := &engineRaise
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.runs++; r.runs == 1 {
+		spareThreads(4)
+		r.old = map[int]*unix.SchedAttr{}
+		self := unix.Gettid()
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1, Flags: linux.ResetOnFork}
+		linux.EachTask(os.Getpid(), func(tid int) {
+			old, err := unix.SchedGetAttr(tid, 0)
+			if err != nil || tid == self || old.Policy != unix.SCHED_NORMAL {
+				return
+			}
+			if unix.SchedSetAttr(tid, &attr, 0) == nil {
+				r.old[tid] = old
+			}
+		})
+	}
+	var once sync.Once
+	return func() { once.Do(lowerEngine) }
+}
+
+// lowerEngine ends one Run's raise: the last gives every thread raised its
+// scheduling back. A thread no longer as the raise left it keeps what it
+// has.
+func lowerEngine() {
+	r := &engineRaise
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.runs--; r.runs > 0 {
+		return
+	}
+	for tid, old := range r.old {
+		cur, err := unix.SchedGetAttr(tid, 0)
+		if err != nil || cur.Policy != unix.SCHED_FIFO || cur.Priority != 1 {
+			continue
+		}
+		if unix.SchedSetAttr(tid, old, 0) != nil {
+			unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: old.Nice}, 0)
+		}
+	}
+	r.old = nil
 }

@@ -49,6 +49,7 @@ func attach() (*Worker, error) {
 		w.epoch.Store(e) // a supervisor that does not say: the word tells
 	}
 	initTitle()
+	w.buf = touched(seg.Layout().StateSize)
 	if os.Getenv(envNoRobust) == "" {
 		if err := armRobust(w.lane); err != nil {
 			fmt.Fprintf(os.Stderr, "understudy worker: no early death notice: %v\n", err)
@@ -76,6 +77,23 @@ func attach() (*Worker, error) {
 		go watchLifeline(fd)
 	}
 	return w, nil
+}
+
+// touched returns a buffer of n bytes whose pages are in place: the one
+// a spare adopts the committed state through when it is promoted (see
+// stateBuf), made now rather than on the takeover's path, where a large
+// state's fresh pages (a page fault each, zeroed by the kernel; with
+// memory locked as it is touched, every one) held up the new primary's
+// first block by a millisecond or more.
+func touched(n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	for i := 0; i < n; i += os.Getpagesize() {
+		b[i] = 0
+	}
+	return b
 }
 
 // watchLifeline exits the process when the supervisor dies: the lifeline's
