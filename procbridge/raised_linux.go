@@ -46,9 +46,10 @@ var unraised atomic.Bool
 type raisedThread struct{ linux.Raised }
 
 // keep raises the calling thread, and restores the one raised before, if
-// the goroutine has moved since.
+// the goroutine has moved since, or if the thread was in a class of
+// another's making (Foreign), which may have been taken back since.
 func (t *raisedThread) keep() {
-	if unraised.Load() || t.Tid() == linux.Gettid() {
+	if unraised.Load() || t.Tid() == linux.Gettid() && !t.Foreign() {
 		return
 	}
 	t.Restore()

@@ -40,8 +40,9 @@ func raise(tid int, nice int32) bool {
 
 // Raised is a thread raised by RaiseOwn, and what it had before.
 type Raised struct {
-	tid int
-	old *unix.SchedAttr // nil when nothing was raised
+	tid     int
+	old     *unix.SchedAttr // nil when nothing was raised
+	foreign bool            // the thread was in a class not SCHED_NORMAL
 }
 
 // RaiseOwn raises the calling thread as Raise does, at the thread's own
@@ -53,6 +54,7 @@ func RaiseOwn() Raised {
 	r := Raised{tid: unix.Gettid()}
 	old, err := unix.SchedGetAttr(r.tid, 0)
 	if err != nil || old.Policy != unix.SCHED_NORMAL {
+		r.foreign = err == nil
 		return r
 	}
 	if raise(r.tid, old.Nice) {
@@ -67,6 +69,13 @@ func RaiseOwn() Raised {
 
 // Tid is the thread raised (0 for none).
 func (r Raised) Tid() int { return r.tid }
+
+// Foreign reports whether RaiseOwn found the thread in a class other than
+// SCHED_NORMAL and left it so. Whoever put it there may give it its
+// normal scheduling back while the caller is still on it (an audio
+// engine's Run raises a process's threads for its length), so a caller
+// that means to stay raised looks again.
+func (r Raised) Foreign() bool { return r.foreign }
 
 // Restore gives the thread back what it had before RaiseOwn; failing that,
 // the default class at its nice value, so that it is never left raised. It

@@ -23,6 +23,9 @@ func RaiseOwn() Raised { return Raised{} }
 // Tid is 0: no thread was raised.
 func (Raised) Tid() int { return 0 }
 
+// Foreign is false: no thread was looked at.
+func (Raised) Foreign() bool { return false }
+
 // Restore does nothing.
 func (Raised) Restore() {}
 
