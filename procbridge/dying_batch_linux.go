@@ -18,7 +18,8 @@ import (
 // look at each word of the batch (a load each); a process added or released
 // bumps the control word so the thread builds its list again. Where the
 // kernel has no futex_waitv, every process gets its own waiter thread
-// (dyingLoop), as before.
+// (dyingLoop), as before. While warm is held a thread wakes every
+// warmSlice as well (warm_linux.go).
 var dyingWaiters dyingPool
 
 // batchSize is how many processes one thread watches: futex_waitv takes at
@@ -93,6 +94,16 @@ func (d *dyingPool) release(p *Process) bool {
 		b.mu.Unlock()
 	}
 	return false
+}
+
+// pokeAll makes every batch's thread look again (and so take up a change
+// of warm).
+func (d *dyingPool) pokeAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range d.batches {
+		b.poke()
+	}
 }
 
 func (b *dyingBatch) poke() {
@@ -185,9 +196,12 @@ func (d *dyingPool) run(b *dyingBatch) {
 			continue
 		}
 		ws = append(ws, linux.WaitvOn(&b.ctl, seq))
-		i, err := linux.FutexWaitvIndex(ws)
+		i, timedOut, err := linux.FutexWaitvUntil(ws, warm.deadline())
 		if i >= 0 && i < len(wsOf) {
 			woken = wsOf[i]
+		}
+		if timedOut {
+			warm.slices.Add(1)
 		}
 		if err != nil {
 			// ENOSYS before Linux 5.16; anything else must not become a

@@ -141,8 +141,13 @@ func (p *Process) dyingLoop(word *uint32, tid uint32) {
 			// Set the waiters bit, or the kernel will not wake us.
 			atomic.CompareAndSwapUint32(word, tid, tid|shm.FutexWaiters)
 		case dyingWait:
-			// Bounded, so that a release the worker's word hides is seen.
-			woken = linux.FutexWaitWoken(word, v, time.Second)
+			// Bounded, so that a release the worker's word hides is seen,
+			// and by warm's slice while it is held.
+			timeout := time.Second
+			if d := warm.slice(); d > 0 {
+				timeout = d
+			}
+			woken = linux.FutexWaitWoken(word, v, timeout)
 		case dyingDied:
 			p.died(tid, mono.Now()) // closes dyingDone
 			return

@@ -106,8 +106,13 @@ var (
 // itself, with the eBPF watch and without it, in turn: first-* is to the
 // Dying that came first with the watch on (futex-first and ebpf-first
 // count which), futex-* to the robust futex's Dying with the watch off.
+//
+// PB_BENCH_WARM=slices holds the death-notice waiters warm through the run,
+// as a hot-standby group does; =tick keeps them warm with one goroutine
+// ticking as often instead (benchWarm).
 func BenchmarkKernelDeathNotice(b *testing.B) {
 	needKernelWatch(b)
+	defer benchWarm(b)()
 	exe := executable(b)
 	for _, how := range []string{"sigkill", "sigsegv", "exit", "oom", "sdk"} {
 		for _, mb := range []int{0, 64, 256, 512} {
@@ -169,6 +174,31 @@ func BenchmarkKernelDeathNotice(b *testing.B) {
 				pidfd.report(b, "pidfd-")
 			})
 		}
+	}
+}
+
+// envBenchWarm holds the death-notice waiters warm through a benchmark:
+// "slices" as a hot-standby group does (each waiter's wait cut into
+// slices), "tick" with one goroutine ticking every slice instead; unset,
+// nothing holds them.
+const envBenchWarm = "PB_BENCH_WARM"
+
+// benchWarm holds warm as envBenchWarm says; the returned function ends
+// the hold.
+func benchWarm(b *testing.B) (release func()) {
+	switch v := os.Getenv(envBenchWarm); v {
+	case "":
+		return func() {}
+	case "slices", "tick":
+		procbridge.SetWarmTickForTest(v == "tick")
+		unhold := procbridge.HoldWarmForTest()
+		return func() {
+			unhold()
+			procbridge.SetWarmTickForTest(false)
+		}
+	default:
+		b.Fatalf("%s=%q: want slices or tick", envBenchWarm, v)
+		return nil
 	}
 }
 
@@ -267,8 +297,11 @@ func memCgroup(b *testing.B, mb int) string {
 // sets the window (default 2s), PB_BENCH_IDLE_N the workers (default 100;
 // 1,000 with -benchtime 1x and a 10s window is the documented figure, and
 // no more: they are started, measured and ended in one go).
+//
+// PB_BENCH_WARM as for BenchmarkKernelDeathNotice.
 func BenchmarkKernelWatchIdle(b *testing.B) {
 	needKernelWatch(b)
+	defer benchWarm(b)()
 	window := 2 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("PB_BENCH_IDLE")); err == nil {
 		window = d

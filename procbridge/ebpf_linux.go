@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/understudy/understudy/internal/deathwatch"
 	"github.com/understudy/understudy/internal/mono"
@@ -22,7 +23,9 @@ import (
 //
 // One set of programs, loaded at the first start, serves every process;
 // they are attached, and one goroutine reads their ring, while at least
-// one process is watched.
+// one process is watched. The reader waits in slices while warm is held
+// (warm_linux.go); with deathwatch.EnvOff set to "prompt" the watch holds
+// warm itself while it watches anything.
 //
 // A notice is trusted for the process its tgid names because the bridge
 // puts the tgid in the watch's map after the fork and takes it out before
@@ -41,10 +44,20 @@ type kernelWatcher struct {
 	err      error // why the programs did not load
 	cookies  atomic.Uint64
 
-	mu    sync.Mutex
-	procs map[int]*Process // by pid
-	sess  *deathwatch.Session
-	done  chan struct{} // closed when the session's reader returns
+	mu       sync.Mutex
+	procs    map[int]*Process // by pid
+	sess     *deathwatch.Session
+	done     chan struct{} // closed when the session's reader returns
+	unprompt func()        // releases the session's hold of warm (prompt)
+
+	live atomic.Pointer[deathwatch.Session] // sess, for warm, which must not take mu
+}
+
+// setSlice bounds the reader's waits by d (0: none), when it runs.
+func (k *kernelWatcher) setSlice(d time.Duration) {
+	if s := k.live.Load(); s != nil {
+		s.SetSlice(d)
+	}
 }
 
 // kernelWatchErr reports why the eBPF watch is not used (nil: it is), once
@@ -78,6 +91,11 @@ func (k *kernelWatcher) add(p *Process) {
 		k.sess, k.done = s, make(chan struct{})
 		k.procs = map[int]*Process{}
 		go k.run(s, k.done)
+		warm.mu.Lock() // a hold or a release now waits: the slice is warm's
+		k.live.Store(s)
+		s.SetSlice(warm.slice())
+		warm.mu.Unlock()
+		k.unprompt = promptHold()
 	}
 	if err := k.w.Add(p.pid, cookie); err != nil {
 		return // the map is full: the pidfd and the robust futex tell
@@ -99,11 +117,16 @@ func (k *kernelWatcher) remove(p *Process) {
 	}
 	var s *deathwatch.Session
 	var done chan struct{}
+	var unprompt func()
 	if len(k.procs) == 0 && k.sess != nil {
-		s, done = k.sess, k.done
-		k.sess, k.done, k.procs = nil, nil, nil
+		s, done, unprompt = k.sess, k.done, k.unprompt
+		k.sess, k.done, k.procs, k.unprompt = nil, nil, nil, nil
+		k.live.Store(nil)
 	}
 	k.mu.Unlock()
+	if unprompt != nil {
+		unprompt()
+	}
 	if s != nil {
 		s.Close()
 		<-done

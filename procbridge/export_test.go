@@ -182,3 +182,29 @@ func RevokedForTest() (n int) {
 	}
 	return n
 }
+
+// HoldWarmForTest keeps the death-notice waiters warm, as a hot-standby
+// group does, until release is called.
+func HoldWarmForTest() (release func()) { return warm.hold() }
+
+// WarmHeld reports whether anything holds the death-notice waiters warm.
+func WarmHeld() bool { return warm.holds.Load() > 0 }
+
+// SetWarmSliceForTest makes the death-notice waiters' slices d long (0:
+// the real ones).
+func SetWarmSliceForTest(d time.Duration) { testSlice.Store(int64(d)) }
+
+// SetWarmTickForTest keeps warm with one goroutine that ticks every slice
+// (true) or by slicing the waiters' waits (false, the default). Only while
+// nothing holds warm.
+func SetWarmTickForTest(on bool) { warm.tick.Store(on) }
+
+// WarmWakes returns how many of the robust-futex batches' waits ended at
+// their slice's end (or, with SetWarmTickForTest, how many ticks came),
+// and how many of the running eBPF reader's.
+func WarmWakes() (futex, ebpf uint64) {
+	if s := kernelWatch.live.Load(); s != nil {
+		ebpf = s.Slices()
+	}
+	return warm.slices.Load(), ebpf
+}

@@ -56,6 +56,10 @@ type Group struct {
 	starting map[int]chan struct{}
 	primary  int // the lane the group last knew as primary
 	stopped  bool
+
+	// unwarm ends the group's hold of the death-notice waiters' warmth:
+	// its failover rides on their Dying (warm_linux.go).
+	unwarm func()
 }
 
 type memberEvent struct {
@@ -107,6 +111,7 @@ func StartGroup(ctx context.Context, spec Spec, spares int) (*Group, error) {
 		handled:      map[*Process]bool{},
 		dying:        map[*Process]bool{},
 		starting:     map[int]chan struct{}{},
+		unwarm:       holdWarm(),
 	}
 	for lane := range g.members {
 		p, err := g.startLane(ctx, lane, lane == 0)
@@ -153,6 +158,7 @@ func (g *Group) follow(p *Process) {
 
 // abort kills whatever StartGroup started.
 func (g *Group) abort() {
+	defer g.unwarm()
 	g.cancel()
 	for _, p := range g.members {
 		if p != nil {
@@ -205,6 +211,7 @@ func (g *Group) Spares() []*Process {
 // run is the group's loop: it owns failover decisions.
 func (g *Group) run() {
 	defer close(g.done)
+	defer g.unwarm()
 	defer close(g.events)
 	for {
 		select {

@@ -32,7 +32,9 @@ end when understudy itself is killed; which limits (memory_max, cpu_max,
 pids_max) this host can apply, and how; and how a worker's death is seen:
 through a pidfd from its fork, a pidfd opened right after it (where the
 fork refuses CLONE_PIDFD, as under qemu-user), or a pipe.
-UNDERSTUDY_EBPF=off keeps the eBPF watch off.
+UNDERSTUDY_EBPF=off keeps the eBPF watch off. The early notice is kept
+prompt (the supervisor wakes every 100 ms) while a hot-standby group runs;
+UNDERSTUDY_EBPF=prompt keeps it so for every worker the eBPF watch watches.
 
 Flags:
   -q, --quiet   print problems only, not the tree

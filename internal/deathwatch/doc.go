@@ -30,6 +30,6 @@
 //
 // The programs run for every signal and every exit on the machine while
 // a Session is attached: a lookup in a hash map, and a kernel read, for
-// processes nobody watches. With EnvOff set to "prompt" the Session's
-// reader also wakes every 100 ms while it waits (Session.Read says why).
+// processes nobody watches. A Session's reader waits in slices when its
+// user asks (Session.SetSlice; Session.Read says why).
 package deathwatch

@@ -13,14 +13,17 @@ var ErrNotSupported = errors.New("deathwatch: not supported")
 
 // EnvOff, set to "off" in a supervisor's environment, keeps the watch
 // off (Off): the supervisor does as where BPF is not allowed. Set to
-// "prompt", it keeps the watch on and its reader awake (Prompt).
+// "prompt", it keeps the watch on and asks for a prompt Dying for every
+// process it watches (Prompt).
 const EnvOff = "UNDERSTUDY_EBPF"
 
 // Off reports whether EnvOff keeps the watch off.
 func Off() bool { return os.Getenv(EnvOff) == "off" }
 
-// Prompt reports whether EnvOff asks for a prompt reader: one that waits
-// in slices of 100 ms rather than in one long call (Session.Read says why).
+// Prompt reports whether EnvOff asks for every watched process's notice to
+// be prompt: the supervisor keeps its death-notice waiters, this reader
+// among them, waking every 100 ms while anything is watched, not only
+// while a hot-standby group runs (Session.Read says why).
 func Prompt() bool { return os.Getenv(EnvOff) == "prompt" }
 
 // Kind is what a notice says.

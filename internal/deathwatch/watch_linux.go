@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -138,13 +139,14 @@ func (w *Watch) Remove(tgid int) {
 }
 
 // Session is the programs attached and the ring's reader. One goroutine
-// reads it; Close may be called from any.
+// reads it; Close and SetSlice may be called from any.
 type Session struct {
-	links []link.Link
-	rd    *ringbuf.Reader
-	rec   ringbuf.Record
-	slice time.Duration // each wait's bound (Prompt), 0 for none
-	once  sync.Once
+	links  []link.Link
+	rd     *ringbuf.Reader
+	rec    ringbuf.Record
+	slice  atomic.Int64  // each wait's bound in ns (SetSlice), 0 for none
+	slices atomic.Uint64 // waits that ended at their bound
+	once   sync.Once
 }
 
 // Attach attaches the programs and opens the ring's reader.
@@ -164,31 +166,34 @@ func (w *Watch) Attach() (*Session, error) {
 		return nil, notSupported("read the ring buffer", err)
 	}
 	s.rd = rd
-	if Prompt() {
-		s.slice = waitSlice
-	}
 	return s, nil
 }
 
 // Read waits for the next notice. It returns os.ErrClosed once the session
 // is closed.
 //
-// A session attached while Prompt holds waits in slices of waitSlice, each
+// While a slice is set (SetSlice) it waits in slices of that length, each
 // one system call, rather than in one long call. A reader woken after its
 // whole process had slept for a good part of a second was measured to
 // stall, after the kernel's wait had returned and before the Go runtime
 // let it run, for hundreds of microseconds while a large process tore
 // itself down (docs/performance.md, Processes); one whose process some
 // thread of it had woken within the last 100 ms did not. The cost is that
-// wake-up, every waitSlice while the session is attached.
+// wake-up, every slice.
 func (s *Session) Read(n *Notice) error {
 	for {
-		if s.slice > 0 {
-			s.rd.SetDeadline(time.Now().Add(s.slice))
+		var deadline time.Time
+		if d := s.slice.Load(); d > 0 {
+			deadline = time.Now().Add(time.Duration(d))
 		}
+		s.rd.SetDeadline(deadline)
 		err := s.rd.ReadInto(&s.rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.slices.Add(1)
 			continue
+		}
+		if errors.Is(err, ringbuf.ErrFlushed) {
+			continue // SetSlice ended the wait: wait again, as it says
 		}
 		if err != nil {
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
@@ -202,9 +207,17 @@ func (s *Session) Read(n *Notice) error {
 	}
 }
 
-// waitSlice bounds each wait of a prompt session's Read: a 100 ms tick
-// kept the stall away as well as an 8 ms one, at a twelfth of the cost.
-const waitSlice = 100 * time.Millisecond
+// SetSlice bounds each of Read's waits by d from now on (0: no bound). A
+// wait in progress without a bound is ended, so that the bound holds at
+// once.
+func (s *Session) SetSlice(d time.Duration) {
+	if old := s.slice.Swap(int64(max(d, 0))); old == 0 && d > 0 {
+		s.rd.Flush()
+	}
+}
+
+// Slices returns how many of Read's waits ended at their bound.
+func (s *Session) Slices() uint64 { return s.slices.Load() }
 
 // Close detaches the programs and ends Read. Safe to call twice.
 func (s *Session) Close() {

@@ -88,7 +88,7 @@ func startSleep(t *testing.T, w *Watch, cookie uint64, args ...string) *exec.Cmd
 
 func TestNotices(t *testing.T) {
 	w, s, notices := attach(t)
-	require.Zero(t, s.slice, "without EnvOff=prompt a session waits in one call")
+	require.Zero(t, s.slice.Load(), "a session waits in one call till SetSlice")
 	t.Run("SIGKILL", func(t *testing.T) {
 		cmd := startSleep(t, w, 7)
 		before := nanotime()
@@ -145,19 +145,40 @@ func TestNotices(t *testing.T) {
 	})
 }
 
-// TestReadAcrossSlices: a prompt session's reader reads a notice that
-// comes after it has waited several of its slices, and the next one too.
+// TestReadAcrossSlices: a reader told to wait in slices while it waits
+// without a bound goes on in slices (counted by its loop), reads a notice
+// that comes after several of them, and the next one too; told to stop,
+// it wakes no more.
 func TestReadAcrossSlices(t *testing.T) {
-	t.Setenv(EnvOff, "prompt")
+	const slice = 5 * time.Millisecond
 	w, s, notices := attach(t)
-	require.Equal(t, waitSlice, s.slice)
+	s.SetSlice(slice) // the reader is in its first wait, without a bound
 	for i := range 2 {
 		cmd := startSleep(t, w, uint64(20+i))
-		// Killed only once the reader has been waiting a few slices.
-		time.AfterFunc(3*waitSlice, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		awaitSlices(t, s, s.Slices()+3)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		n := await(t, notices, cmd.Process.Pid)
 		assert.Equal(t, Signal, n.Kind)
 		assert.Equal(t, uint64(20+i), n.Cookie)
+		cmd.Wait()
+	}
+	s.SetSlice(0)
+	before := s.Slices()
+	// A child that lives 40 slices: the reader ends the slice it was in,
+	// at most, and then waits without a bound.
+	require.NoError(t, exec.Command("sleep", "0.2").Run())
+	assert.LessOrEqual(t, s.Slices(), before+1, "slices after SetSlice(0)")
+}
+
+// awaitSlices waits until s's reader has ended n waits at their bound.
+func awaitSlices(t *testing.T, s *Session, n uint64) {
+	t.Helper()
+	end := time.Now().Add(10 * time.Second)
+	for s.Slices() < n {
+		if time.Now().After(end) {
+			t.Fatalf("the reader ended %d waits at their bound, want %d", s.Slices(), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -2,6 +2,8 @@
 
 package deathwatch
 
+import "time"
+
 // MaxWatched is how many processes one Watch watches at once.
 const MaxWatched = 0
 
@@ -28,6 +30,12 @@ func (w *Watch) Attach() (*Session, error) { return nil, ErrNotSupported }
 
 // Read returns ErrNotSupported.
 func (s *Session) Read(n *Notice) error { return ErrNotSupported }
+
+// SetSlice does nothing.
+func (s *Session) SetSlice(d time.Duration) {}
+
+// Slices returns 0.
+func (s *Session) Slices() uint64 { return 0 }
 
 // Close does nothing.
 func (s *Session) Close() {}

@@ -85,22 +85,31 @@ func WaitvOn(addr *uint32, val uint32) Waitv {
 // 5.16+). It returns nil then, or when a signal interrupted the sleep, and
 // the kernel's error otherwise: ENOSYS before 5.16.
 func FutexWaitv(ws []Waitv) error {
-	_, err := FutexWaitvIndex(ws)
+	_, _, err := FutexWaitvUntil(ws, 0)
 	return err
 }
 
-// FutexWaitvIndex is FutexWaitv, also returning the index of the word that
-// was woken, or -1 when none was (a word that no longer held its value, a
-// signal).
-func FutexWaitvIndex(ws []Waitv) (int, error) {
-	r, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0, 0, 0, 0)
+// FutexWaitvUntil is FutexWaitv with an absolute CLOCK_MONOTONIC deadline
+// in nanoseconds (0: none). It also returns the index of the word that was
+// woken, or -1 when none was (a word that no longer held its value, a
+// signal, the deadline), and whether the deadline passed.
+func FutexWaitvUntil(ws []Waitv, deadline int64) (woken int, timedOut bool, err error) {
+	var ts *unix.Timespec
+	if deadline > 0 {
+		t := unix.NsecToTimespec(deadline)
+		ts = &t
+	}
+	r, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0,
+		uintptr(unsafe.Pointer(ts)), unix.CLOCK_MONOTONIC, 0)
 	switch e {
 	case 0:
-		return int(r), nil
+		return int(r), false, nil
 	case unix.EAGAIN, unix.EINTR:
-		return -1, nil
+		return -1, false, nil
+	case unix.ETIMEDOUT:
+		return -1, true, nil
 	}
-	return -1, e
+	return -1, false, e
 }
 
 // FutexWaitEither sleeps until either word is woken or no longer holds

@@ -30,9 +30,9 @@ func FutexWaitv(ws []Waitv) error { return fmt.Errorf("futex_waitv: %w", ErrNotS
 // FutexWaitEither returns at once.
 func FutexWaitEither(a *uint32, av uint32, b *uint32, bv uint32, deadline int64) {}
 
-// FutexWaitvIndex needs Linux.
-func FutexWaitvIndex(ws []Waitv) (int, error) {
-	return -1, fmt.Errorf("futex_waitv: %w", ErrNotSupported)
+// FutexWaitvUntil needs Linux.
+func FutexWaitvUntil(ws []Waitv, deadline int64) (woken int, timedOut bool, err error) {
+	return -1, false, fmt.Errorf("futex_waitv: %w", ErrNotSupported)
 }
 
 // FutexWaitWoken reports false at once.
