@@ -267,7 +267,12 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 			ml.stallAt = now
 			st.heldAt, st.machineAt = now, now
 		}
-		st.probe = openProbe(st.p.pid)
+		// On a saturated machine the verdict counts a whole Interval of
+		// CPU alone (hang.Judge), which the process CPU clock reads as
+		// well as counters, and opening counters on every late worker's
+		// runnable threads was most of the monitor's CPU: the probe opens
+		// none then.
+		st.probe = openProbe(st.p.pid, !ml.saturated())
 		s := st.sample()
 		sampled := mono.Now()
 		if st.observe(sampled) {
@@ -316,7 +321,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		Waited:     waited,
 		Nonstop:    s.nonstop,
 		NonstopOK:  s.nonstopOK,
-		Busy:       machineBusy(),
+		Busy:       ml.busy(),
 		TickLooked: st.tickLooked,
 		Dead:       s.dead,
 		Stopped:    s.stopped,
