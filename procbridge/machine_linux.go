@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/understudy/understudy/internal/hang"
 	"github.com/understudy/understudy/internal/linux"
 )
 
@@ -137,24 +136,6 @@ func (m *machineLook) busy() bool {
 		m.isBusy, m.busyRead = machineBusy(), true
 	}
 	return m.isBusy
-}
-
-// saturated reports whether the machine holds up the workers of this pass
-// as a whole: many of them overdue at once, or more than one silent while
-// tasks waited for a CPU a quarter of the last 10 s (one read of the
-// pressure decides for every late worker of the pass). A worker then is
-// judged by the rules that count a whole Interval of CPU (hang.Judge), not
-// half a window. A lone silent worker is what a hang looks like: it is
-// never taken for the machine here.
-func (m *machineLook) saturated() bool {
-	if hang.ManyOverdue(m.overdue, m.watched) {
-		return true
-	}
-	if m.silent < 2 {
-		return false
-	}
-	_, avg, ok := m.cpuPressure()
-	return ok && avg >= hang.PressureShare
 }
 
 // cpuPressure returns the machine's pressure total, read once a pass.

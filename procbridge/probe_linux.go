@@ -72,10 +72,9 @@ type threadSample struct {
 
 // openProbe opens a probe on the threads of pid, or returns nil when its
 // /proc cannot be read (it is gone: the pidfd tells). It allocates only the
-// probe. Without exact, it opens no counters: it reads the process CPU
-// clock, as where perf events are refused.
-func openProbe(pid int, exact bool) *threadProbe {
-	pr := &threadProbe{pid: pid, exact: exact && linux.TaskClocksUsable()}
+// probe.
+func openProbe(pid int) *threadProbe {
+	pr := &threadProbe{pid: pid, exact: linux.TaskClocksUsable()}
 	if !linux.EachTask(pid, pr.addThread) {
 		return nil
 	}

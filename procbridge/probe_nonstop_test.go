@@ -27,7 +27,7 @@ func TestProbeNonstop(t *testing.T) {
 			cmd := exec.Command("sh", "-c", c.script)
 			require.NoError(t, cmd.Start())
 			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			pr := openProbe(cmd.Process.Pid, true)
+			pr := openProbe(cmd.Process.Pid)
 			require.NotNil(t, pr)
 			t.Cleanup(pr.close)
 			first := pr.sample()

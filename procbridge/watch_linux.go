@@ -267,12 +267,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 			ml.stallAt = now
 			st.heldAt, st.machineAt = now, now
 		}
-		// On a saturated machine the verdict counts a whole Interval of
-		// CPU alone (hang.Judge), which the process CPU clock reads as
-		// well as counters, and opening counters on every late worker's
-		// runnable threads was most of the monitor's CPU: the probe opens
-		// none then.
-		st.probe = openProbe(st.p.pid, !ml.saturated())
+		st.probe = openProbe(st.p.pid)
 		s := st.sample()
 		sampled := mono.Now()
 		if st.observe(sampled) {
