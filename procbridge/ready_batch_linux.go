@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
@@ -18,7 +19,8 @@ import (
 // Go runtime's hand-offs of each (a blocked system call's P taken back by
 // sysmon, another thread woken to run the rest). A wake costs a look at
 // each word of the batch (a load each); a start added or released bumps
-// the control word so the thread builds its list again. Where the kernel
+// the control word so the thread builds its list again, and the thread
+// looks at least every readyLook, for a word written without a wake. Where the kernel
 // has no futex_waitv, every start gets a waiter of its own (readyWait.alone),
 // as does a start whose worker keeps waking its word without setting it: it
 // would make the batch's thread look at every word again and again.
@@ -50,6 +52,10 @@ type readyWait struct {
 	left     chan struct{}
 	released atomic.Bool
 }
+
+// readyLook bounds a batch's sleep: a word set without a wake is seen
+// this late at most.
+const readyLook = 100 * time.Millisecond
 
 // readyWakesMax is how often a worker may wake its ready word without
 // setting it before its wait leaves the batch for a waiter of its own.
@@ -197,7 +203,9 @@ func (r *readyPool) run(b *readyBatch) {
 			continue // every wait settled: the thread may end
 		}
 		ws = append(ws, linux.WaitvOn(&b.ctl, seq))
-		i, err := linux.FutexWaitvIndex(ws)
+		// Bounded, so that a word written without a wake (a worker that
+		// scribbles its segment) is seen.
+		i, err := linux.FutexWaitvUntil(ws, mono.Now()+int64(readyLook))
 		if i >= 0 && i < len(wsOf) {
 			woken = wsOf[i]
 		}

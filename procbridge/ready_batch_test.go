@@ -165,3 +165,14 @@ func TestReadyBatchPerStart(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyBatchSilentWrite: a word written without a wake (a worker that
+// scribbles its segment) is seen all the same, a readyLook later at most.
+func TestReadyBatchSilentWrite(t *testing.T) {
+	var word uint32
+	w := readyWaiters.wait(&word)
+	atomic.StoreUint32(&word, 145)
+	assert.Equal(t, uint32(145), readyOf(t, w))
+	readyWaiters.release(w)
+	awaitNoBatches(t)
+}

@@ -101,6 +101,21 @@ func FutexWaitvIndex(ws []Waitv) (int, error) {
 	return -1, e
 }
 
+// FutexWaitvUntil is FutexWaitvIndex with an absolute CLOCK_MONOTONIC
+// deadline in nanoseconds; at the deadline it returns -1 and nil.
+func FutexWaitvUntil(ws []Waitv, deadline int64) (int, error) {
+	ts := unix.NsecToTimespec(deadline)
+	r, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0,
+		uintptr(unsafe.Pointer(&ts)), unix.CLOCK_MONOTONIC, 0)
+	switch e {
+	case 0:
+		return int(r), nil
+	case unix.EAGAIN, unix.EINTR, unix.ETIMEDOUT:
+		return -1, nil
+	}
+	return -1, e
+}
+
 // FutexWaitEither sleeps until either word is woken or no longer holds
 // its value, with futex_waitv where the kernel has it. Where it has not
 // (ENOSYS, or EINVAL from a kernel that does not know the flags) it sleeps
