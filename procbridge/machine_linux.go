@@ -126,6 +126,16 @@ type machineLook struct {
 	avg10    int
 	read     bool
 	ok       bool
+	isBusy   bool // machineBusy, once read
+	busyRead bool
+}
+
+// busy returns machineBusy, read once a pass.
+func (m *machineLook) busy() bool {
+	if !m.busyRead {
+		m.isBusy, m.busyRead = machineBusy(), true
+	}
+	return m.isBusy
 }
 
 // cpuPressure returns the machine's pressure total, read once a pass.

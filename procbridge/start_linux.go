@@ -354,30 +354,12 @@ func childEnv(base []string) []string {
 // reaped, so no process is left behind.
 func (p *Process) awaitReady(ctx context.Context) error {
 	word := p.lane.ReadyWord()
-	readyc := make(chan uint32, 1)
-	if atomic.LoadUint32(word) == shm.ReadyNo {
-		go func() {
-			for {
-				v := atomic.LoadUint32(word)
-				if v != shm.ReadyNo {
-					readyc <- v
-					return
-				}
-				// Bounded sleeps, so a worker that writes the word back
-				// cannot strand this goroutine.
-				linux.FutexWait(word, shm.ReadyNo, 100*time.Millisecond)
-			}
-		}()
-	} else {
-		readyc <- atomic.LoadUint32(word)
-	}
+	w := readyWaiters.wait(word)
 	timer := time.NewTimer(p.spec.readyTimeout())
 	defer timer.Stop()
 	var cause error
-	received := false
 	select {
-	case v := <-readyc:
-		received = true
+	case v := <-w.c:
 		if v == shm.ReadyYes {
 			if cause = p.becomeReady(); cause == nil {
 				return nil
@@ -389,8 +371,7 @@ func (p *Process) awaitReady(ctx context.Context) error {
 		// A worker that said ready and ended at once did start: ready
 		// wins, and its Exited follows.
 		if atomic.LoadUint32(word) == shm.ReadyYes {
-			<-readyc // the waiter sees the word promptly, or it was buffered
-			received = true
+			readyWaiters.release(w)
 			if cause = p.becomeReady(); cause == nil {
 				return nil
 			}
@@ -410,6 +391,7 @@ func (p *Process) awaitReady(ctx context.Context) error {
 	// Release the ready waiter, kill, reap.
 	close(p.dyingDone)
 	close(p.started)
+	readyWaiters.release(w)
 	if atomic.CompareAndSwapUint32(word, shm.ReadyNo, shm.ReadyAborted) {
 		linux.FutexWake(word, 1)
 	}
@@ -417,11 +399,6 @@ func (p *Process) awaitReady(ctx context.Context) error {
 	p.signalGroup(sigKill)
 	<-p.done
 	<-p.os.gone // a failed start leaves no zombie behind
-	if !received {
-		// The waiter sees the aborted word (or, at worst, its bounded
-		// sleep ends) and sends into the buffered channel.
-		<-readyc
-	}
 	exit, exitErr := p.exit, p.err
 	if exitErr != nil && errors.Is(cause, ErrExitedBeforeReady) {
 		return fmt.Errorf("procbridge: start %s: %w", p.name, exitErr)

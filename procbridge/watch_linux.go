@@ -316,7 +316,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		Waited:     waited,
 		Nonstop:    s.nonstop,
 		NonstopOK:  s.nonstopOK,
-		Busy:       machineBusy(),
+		Busy:       ml.busy(),
 		TickLooked: st.tickLooked,
 		Dead:       s.dead,
 		Stopped:    s.stopped,
