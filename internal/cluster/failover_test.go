@@ -172,25 +172,32 @@ func TestTakeover(t *testing.T) {
 	agents["a"].signal(t, syscall.SIGKILL)
 	waitReady(t, ready, "b")
 	startAgentAt(t, "a", cl.Nodes["a"])
-	// Back on a; a node that comes back slow to claim is passed over, on
-	// to b again, and tried at the next probe.
-	for node := ""; node != "a"; {
+	if c := movedBack(t, tree, ready, "a"); c.State != supervision.StateRunning || c.Node != "a" || c.Restarts != 1 {
+		t.Errorf("child %s on %q after %d restarts, want running on a after 1 (the takeover is not one)", c.State, c.Node, c.Restarts)
+	}
+	if got := strings.Join(checkLog(t, log), ","); !strings.HasPrefix(got, "a,b,") || !strings.HasSuffix(got, ",a") {
+		t.Errorf("copies started on %v, want a, b, then back on a", got)
+	}
+}
+
+// movedBack waits for the tree's one remote child to be ready on node
+// again, once node is back (a node that comes back slow to claim is
+// passed over, on to the next again, and tried at the next probe), and
+// returns the child's state then.
+func movedBack(t *testing.T, tree *supervision.Tree, ready <-chan string, node string) supervision.ChildInfo {
+	t.Helper()
+	for at := ""; at != node; {
 		select {
-		case node = <-ready:
+		case at = <-ready:
 		case <-time.After(testproc.Deadline):
-			t.Fatal("the child did not move back to a")
+			t.Fatalf("the child did not move back to %s", node)
 		}
 	}
 	children, err := tree.Supervisor().Children(testproc.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := children[0]; c.State != supervision.StateRunning || c.Node != "a" || c.Restarts != 1 {
-		t.Errorf("child %s on %q after %d restarts, want running on a after 1 (the takeover is not one)", c.State, c.Node, c.Restarts)
-	}
-	if got := strings.Join(checkLog(t, log), ","); !strings.HasPrefix(got, "a,b,") || !strings.HasSuffix(got, ",a") {
-		t.Errorf("copies started on %v, want a, b, then back on a", got)
-	}
+	return children[0]
 }
 
 const ownerRoleEnv = "CLUSTER_TEST_OWNER" // log;lease;name=addr,...[;listen]

@@ -109,18 +109,7 @@ func TestSubtreeTakeover(t *testing.T) {
 	agents["a"].signal(t, syscall.SIGKILL)
 	waitReady(t, ready, "b")
 	startAgentAt(t, "a", cl.Nodes["a"])
-	for node := ""; node != "a"; {
-		select {
-		case node = <-ready:
-		case <-time.After(testproc.Deadline):
-			t.Fatal("the subtree did not move back to a")
-		}
-	}
-	children, err := tree.Supervisor().Children(testproc.Context(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := children[0]; c.State != supervision.StateRunning || c.Node != "a" || c.Restarts != 1 {
+	if c := movedBack(t, tree, ready, "a"); c.State != supervision.StateRunning || c.Node != "a" || c.Restarts != 1 {
 		t.Errorf("subtree %s on %q after %d restarts, want running on a after 1 (the takeover is not one)", c.State, c.Node, c.Restarts)
 	}
 	for _, log := range []string{one, two} {
