@@ -219,6 +219,36 @@ func TestMonitorSleepsWhileWorkersBeat(t *testing.T) {
 	}
 }
 
+// TestYoungWatchdogKept: in a worker's first moments after Ready its
+// deadline is pushed back by the start grace, and the monitor arms its
+// watchdog that far ahead, further than the worker's timeout. That is the
+// monitor's own arm, not a worker's breaking the rules: the watchdog is
+// kept. Starts made together wake the monitor while the others are young.
+func TestYoungWatchdogKept(t *testing.T) {
+	spec := procbridge.Spec{Worker: "beat", Heartbeat: procbridge.Heartbeat{Interval: 2 * time.Millisecond, Timeout: 5 * time.Millisecond}}
+	ps := make([]*procbridge.Process, 16)
+	var wg sync.WaitGroup
+	for i := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := procbridge.Start(ctxT(t), spec)
+			if assert.NoError(t, err) {
+				ps[i] = p
+			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range ps {
+		if p != nil {
+			t.Cleanup(func() { p.Kill(); <-p.Done() })
+		}
+	}
+	require.NotContains(t, ps, (*procbridge.Process)(nil))
+	waitBeats(t, ps, 100) // past every worker's start grace
+	assert.Zero(t, procbridge.RevokedForTest(), "a young worker's watchdog, armed by the monitor to its start grace, was revoked")
+}
+
 // waitBeats waits until every worker has beaten n more times.
 func waitBeats(t *testing.T, ps []*procbridge.Process, n uint64) {
 	t.Helper()

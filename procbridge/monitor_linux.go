@@ -352,10 +352,18 @@ func (m *hangMonitor) run(ep int) {
 // next wake, next, moved earlier if its timer keeps st's deadline (m.mu
 // held). A healthy worker's (or parked spare's: at 0 disarms) watchdog
 // keeps the deadline, and the worker moves it on as it beats.
+//
+// The worker re-arms its watchdog as it beats, from its own goroutine,
+// perhaps between the monitor's reading of its beat and the monitor's arm:
+// a watchdog that already expires at or after at was armed for a later
+// beat, and is left as it is. Moved back to at, it would fire for a beat
+// the worker made, and each such wake re-arms the others the same way.
 func (m *hangMonitor) keep(st *hangState, at, next int64) int64 {
 	if st.dog >= 0 && !st.suspect {
 		if at != st.dogAt {
-			linux.SetTimer(st.dog, at)
+			if rem := linux.TimerRemaining(st.dog); at == 0 || rem == 0 || mono.Now()+rem < at {
+				linux.SetTimer(st.dog, at)
+			}
 			st.dogAt = at
 		}
 		return next
@@ -392,13 +400,15 @@ func (m *hangMonitor) budgetFire(st *hangState, now int64) {
 }
 
 // audit revokes every watchdog armed further ahead than its worker's
-// timeout, as no SDK arms it. It runs at every wake, and the monitor
+// timeout, as no SDK arms it, and further than the monitor does (a young
+// worker's, to its start grace). It runs at every wake, and the monitor
 // wakes at least every auditWaitMax while it holds a watchdog, so a worker
 // that arms its watchdog far ahead is judged at most that late (m.mu
 // held).
 func (m *hangMonitor) audit() {
+	now := mono.Now()
 	for _, st := range m.dogs {
-		if linux.TimerRemaining(st.dog) > st.policy.Timeout {
+		if rem := linux.TimerRemaining(st.dog); rem > st.policy.Timeout && now+rem > st.dueFloor {
 			m.revoke(st)
 		}
 	}
