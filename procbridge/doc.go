@@ -76,8 +76,11 @@
 // workers, and half of them, went half a timeout without a beat at once):
 // max(10*Timeout, 30s) is the longest the monitor waits on a held-up
 // worker. A worker asleep after the machine held it up is granted a
-// Timeout from the last look that found it held up. A spinning worker, or one stopped by a signal, is hung at once
-// all the same.
+// Timeout from the last look that found it held up, and so is one whose
+// threads last ran on a CPU that does not run a thread of the monitor's
+// within 4 ms (a CPU the host stopped, which fires none of their timers).
+// A spinning worker, or one stopped by a signal, is hung at once all the
+// same.
 //
 // The threads that wait for these signals, the monitor and the death-notice
 // waiters, take the lowest real-time priority where the process may

@@ -208,3 +208,36 @@ func WarmWakes() (futex, ebpf uint64) {
 	}
 	return warm.slices.Load(), ebpf
 }
+
+// CPUsStalledForTest starts the probers of cpus, waits for each to be up
+// (or refused) until deadline, and reports whether one of the CPUs did not
+// run its prober in time, and how many probers were up to be asked.
+func CPUsStalledForTest(deadline time.Time, cpus ...int) (stalled bool, up int) {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	startProbers(&set)
+	for _, c := range cpus {
+		for time.Now().Before(deadline) {
+			probers.mu.Lock()
+			p := probers.cpu[c]
+			probers.mu.Unlock()
+			if p == nil {
+				break
+			}
+			if p.up.Load() {
+				up++
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	stalled = cpusStalled(&set)
+	monitor.mu.Lock()
+	if !monitor.running {
+		stopProbers() // the monitor's, had it been running; else the test's to end
+	}
+	monitor.mu.Unlock()
+	return stalled, up
+}

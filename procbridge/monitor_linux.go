@@ -265,6 +265,7 @@ func (m *hangMonitor) run(ep int) {
 		if len(m.watch) == 0 {
 			m.running = false
 			linux.ReleaseTaskClocks()
+			stopProbers()
 			unix.Close(m.timer)
 			unix.Close(ep)
 			m.timer, m.ep = -1, -1

@@ -3,6 +3,8 @@
 package procbridge
 
 import (
+	"golang.org/x/sys/unix"
+
 	"github.com/understudy/understudy/internal/linux"
 )
 
@@ -72,6 +74,7 @@ type threadSample struct {
 	// nonstopOK: it could be read of every thread.
 	nonstop   int64
 	nonstopOK bool
+	cpus      unix.CPUSet // the CPUs its live threads last ran on
 }
 
 // openProbe opens a probe on the threads of pid, or returns nil when its
@@ -127,6 +130,9 @@ func (pr *threadProbe) sample() threadSample {
 		}
 		if !taskDying(task) {
 			s.dead = false
+			if task.CPU >= 0 && task.CPU < maxCPU(&s.cpus) {
+				s.cpus.Set(task.CPU)
+			}
 		}
 		s.run += task.Run - t.baseRun
 		s.wait += task.Wait - t.baseWait
@@ -203,6 +209,9 @@ func (pr *threadProbe) takeUpNew(s *threadSample) {
 		}
 		if !taskDying(task) {
 			s.dead = false
+			if task.CPU >= 0 && task.CPU < maxCPU(&s.cpus) {
+				s.cpus.Set(task.CPU)
+			}
 		}
 	})
 	if pr.capped {

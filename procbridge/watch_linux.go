@@ -179,7 +179,11 @@ func (st *hangState) sample() threadSample {
 	}
 	cpu := linux.ProcessCPU(st.p.pid)
 	t, _ := linux.ReadTaskStat(st.p.pid, st.p.pid)
-	return threadSample{cpu: cpu, cpuOK: cpu > 0, dead: taskDying(t), stopped: t.State == 'T' || t.State == 't'}
+	s := threadSample{cpu: cpu, cpuOK: cpu > 0, dead: taskDying(t), stopped: t.State == 'T' || t.State == 't'}
+	if t.CPU >= 0 && t.CPU < maxCPU(&s.cpus) {
+		s.cpus.Set(t.CPU)
+	}
+	return s
 }
 
 // machine fills in what s needs of the machine's state: the CPU pressure
@@ -269,6 +273,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		}
 		st.probe = openProbe(st.p.pid)
 		s := st.sample()
+		startProbers(&s.cpus) // for the verdict, should it be asleep
 		sampled := mono.Now()
 		if st.observe(sampled) {
 			return st.watchAt(), false
@@ -326,6 +331,16 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	}
 	st.machine(&hs, ml, now)
 	v := hang.Judge(st.policy, hs)
+	if v.Step == hang.Hung && v.Kind == hang.Asleep && !s.stopped && cpusStalled(&s.cpus) {
+		// A CPU that holds its threads' timers ran nothing of ours: the
+		// host stopped it (cpulive_linux.go). The silence is the
+		// machine's, as in a stall the monitor saw itself, and the worker
+		// is granted a Timeout from now.
+		ml.stallAt = now
+		st.heldAt, st.machineAt = now, now
+		st.confirmAt = now + max(st.policy.HeldUpWindow, st.policy.BusyWindow)
+		return st.confirmAt, false
+	}
 	switch v.Step {
 	case hang.Hung:
 		st.kind = hangKind(v.Kind)

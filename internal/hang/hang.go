@@ -77,7 +77,9 @@
 //
 // What it cannot tell: a worker whose own loop did not run, while the
 // machine was idle, looks from outside exactly like a hung one; so does a
-// worker alone on a CPU the host did not run, while the others beat. And
+// worker alone on a CPU the host did not run, while the others beat (the
+// hang monitor asks such a CPU to run a thread of its own before it calls
+// a worker asleep, and takes one that does not for a stall). And
 // three or more workers, half of those watched, that hang asleep at once
 // look like a stall: they are killed at HeldUpMax. A young
 // worker whose 2 ms sleep ran 6 ms long, every thread asleep, is called

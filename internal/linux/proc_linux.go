@@ -40,6 +40,7 @@ func ReadTaskStat(pid, tid int) (Task, bool) {
 	}
 	t := Task{Voluntary: -1}
 	t.State, t.Flags, t.Pending = parseStatPending(b)
+	t.CPU = parseCPU(b)
 	return t, true
 }
 
@@ -88,7 +89,7 @@ func ReadTask(pid, tid int) (Task, bool) {
 	var pb [64]byte
 	var buf [statSize]byte
 	if b := ReadSmall(ProcPath(pb[:0], pid, tid, "schedstat"), buf[:]); b != nil {
-		t.Run, t.Wait = parseSchedstat(b)
+		t.Run, t.Wait, t.Slices = parseSchedstat(b)
 	}
 	return t, true
 }
@@ -119,14 +120,15 @@ func OpenTask(pid, tid int) (TaskFiles, bool) {
 // Read reads the thread's files again. What cannot be read stays zero
 // (Voluntary -1).
 func (f *TaskFiles) Read() Task {
-	t := Task{Voluntary: -1}
+	t := Task{Voluntary: -1, CPU: -1}
 	var buf [statSize]byte
 	if n, err := readRaw(f.stat, buf[:], 0); err == nil && n > 0 {
 		t.State, t.Flags, t.Pending = parseStatPending(buf[:n])
 		t.Threads = parseThreads(buf[:n])
+		t.CPU = parseCPU(buf[:n])
 	}
 	if n, err := readRaw(f.schedstat, buf[:], 0); err == nil && n > 0 {
-		t.Run, t.Wait = parseSchedstat(buf[:n])
+		t.Run, t.Wait, t.Slices = parseSchedstat(buf[:n])
 	}
 	if f.status >= 0 {
 		var sb [statusSize]byte
@@ -135,6 +137,18 @@ func (f *TaskFiles) Read() Task {
 		}
 	}
 	return t
+}
+
+// Slices reads how many times the thread has been put on a CPU (its
+// schedstat's third field), or -1 when it cannot be read.
+func (f *TaskFiles) Slices() int64 {
+	var buf [statSize]byte
+	n, err := readRaw(f.schedstat, buf[:], 0)
+	if err != nil || n <= 0 {
+		return -1
+	}
+	_, _, slices := parseSchedstat(buf[:n])
+	return slices
 }
 
 // Close closes the files. Safe to call twice.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestReadTask reads the calling thread: running, so runnable, with CPU
@@ -34,6 +35,20 @@ func TestReadTask(t *testing.T) {
 	assert.GreaterOrEqual(t, again.Run, task.Run)
 	assert.GreaterOrEqual(t, again.Voluntary, int64(0), "the status's voluntary_ctxt_switches")
 	assert.Equal(t, int64(-1), task.Voluntary, "ReadTask does not read the status")
+
+	var all unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &all))
+	defer unix.SchedSetaffinity(0, &all)
+	for _, cpu := range []int{0, runtime.NumCPU() - 1} {
+		var set unix.CPUSet
+		set.Set(cpu)
+		require.NoError(t, unix.SchedSetaffinity(0, &set))
+		task, _ := ReadTaskStat(pid, tid)
+		assert.Equal(t, cpu, task.CPU, "the CPU it runs on")
+		f, _ := OpenTask(pid, tid)
+		assert.Equal(t, cpu, f.Read().CPU, "the CPU it runs on, through kept files")
+		f.Close()
+	}
 
 	_, ok = ReadTask(pid, 1<<30)
 	assert.False(t, ok)

@@ -21,6 +21,12 @@ type Task struct {
 	// Threads is how many threads the thread's process has (its stat's
 	// num_threads); 0 when unread.
 	Threads int64
+	// Slices is how many times the thread was put on a CPU (its
+	// schedstat's third field): it moves the moment the thread runs.
+	Slices int64
+	// CPU is the CPU the thread last ran on (its stat's processor), where
+	// a sleeping thread's timers are queued; -1 when unread.
+	CPU int
 }
 
 // PFExiting is the kernel's PF_EXITING task flag: the thread is in its exit
@@ -84,6 +90,23 @@ func parseThreads(b []byte) int64 {
 	return int64(n)
 }
 
+// parseCPU reads a task stat's processor: the 39th field, the 36th after
+// the state. -1 when unread.
+func parseCPU(b []byte) int {
+	i := len(b) - 1
+	for i >= 0 && b[i] != ')' {
+		i--
+	}
+	if i < 0 {
+		return -1
+	}
+	n, ok := unsigned(b[i+1:], 36)
+	if !ok || n > 1<<20 {
+		return -1
+	}
+	return int(n)
+}
+
 // unsigned reads field k (0-based) of b as a decimal number.
 func unsigned(b []byte, k int) (uint64, bool) {
 	f, ok := field(b, k)
@@ -100,15 +123,17 @@ func unsigned(b []byte, k int) (uint64, bool) {
 	return v, true
 }
 
-// parseSchedstat reads the first two fields of a schedstat line: ns on a
-// CPU and ns waiting on a run queue.
-func parseSchedstat(b []byte) (run, wait int64) {
+// parseSchedstat reads a schedstat line: ns on a CPU, ns waiting on a run
+// queue, and how many times the thread was put on a CPU. Each is 0 when
+// unread.
+func parseSchedstat(b []byte) (run, wait, slices int64) {
 	r, ok := field(b, 0)
 	if !ok {
-		return 0, 0
+		return 0, 0, 0
 	}
 	w, _ := field(b, 1)
-	return decimal(r), decimal(w)
+	n, _ := field(b, 2)
+	return decimal(r), decimal(w), decimal(n)
 }
 
 // statusSize is the buffer a task's status is read into: about 1.5 KB on

@@ -28,19 +28,28 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
+func TestParseCPU(t *testing.T) {
+	line := "627 (c a t) R 621 621 11722 0 -1 4194304 98 0 0 0 0 0 0 0 20 0 1 0 8576211 3133440 409 " +
+		"18446744073709551615 94736020291584 94736020311465 140721053587760 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0\n"
+	assert.Equal(t, 3, parseCPU([]byte(line)))
+	assert.Equal(t, -1, parseCPU([]byte("627 (cat) R 621 621")), "cut short")
+	assert.Equal(t, -1, parseCPU([]byte("garbage")))
+}
+
 func TestParseSchedstat(t *testing.T) {
 	for _, c := range []struct {
-		line      string
-		run, wait int64
+		line              string
+		run, wait, slices int64
 	}{
-		{"123456 7890 12\n", 123456, 7890},
-		{"5", 5, 0},
-		{"", 0, 0},
-		{"x 3 1", 0, 3},
+		{"123456 7890 12\n", 123456, 7890, 12},
+		{"5", 5, 0, 0},
+		{"", 0, 0, 0},
+		{"x 3 1", 0, 3, 1},
 	} {
-		run, wait := parseSchedstat([]byte(c.line))
+		run, wait, slices := parseSchedstat([]byte(c.line))
 		assert.Equal(t, c.run, run, "%q", c.line)
 		assert.Equal(t, c.wait, wait, "%q", c.line)
+		assert.Equal(t, c.slices, slices, "%q", c.line)
 	}
 }
 

@@ -1,0 +1,181 @@
+//go:build linux
+
+package procbridge
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/mono"
+)
+
+// A CPU the host has stopped running fires none of its timers. A
+// hypervisor deschedules a virtual CPU for tens to hundreds of
+// milliseconds on a busy host, one CPU or all of them at once. A thread's
+// timer is queued on the CPU it went to sleep on, so a worker whose
+// threads sleep on timers queued on a stopped CPU looks, from the others,
+// exactly like a hung one: every thread asleep, no CPU used, no wait on a
+// run queue. The monitor's own late wake shows a stall of the CPU it runs
+// on, and many workers silent together a stall of the machine; a stopped
+// CPU that holds one worker's timers shows neither.
+//
+// So before it calls a worker asleep, the monitor asks each CPU the
+// worker's threads last ran on to run a thread of its own, parked there
+// for the purpose and raised as the monitor is. A CPU that has not put it
+// on within cpuLiveWithin is stalled, and the worker's silence is the
+// machine's. A prober is started for a CPU the first time a watch opens
+// on a worker whose threads ran there, and parks until the monitor stops
+// (nothing left to watch).
+
+// cpuLiveWithin is how soon a live CPU runs its prober: a raised thread
+// woken on a CPU that runs ordinary tasks preempts them at once, so a CPU
+// that takes a scheduler tick and more has run nothing of ours.
+const cpuLiveWithin = stallMin
+
+// cpuProber is a thread locked to one CPU that does nothing but wake.
+type cpuProber struct {
+	word  uint32          // bumped and woken to make it run
+	up    atomic.Bool     // it runs on its CPU, its files open
+	quit  atomic.Bool     // stopProbers: end
+	files linux.TaskFiles // its /proc files, for its schedstat (probers.mu)
+}
+
+// probers are the CPUs' probers, by CPU; nil where the CPU refused one
+// (offline, or outside this process's CPUs). The mutex also guards their
+// files, which a prober closes as it ends.
+var probers struct {
+	mu  sync.Mutex
+	cpu map[int]*cpuProber
+}
+
+// startProbers starts a prober on each CPU of set that has none. It does
+// not wait for them.
+func startProbers(set *unix.CPUSet) {
+	probers.mu.Lock()
+	defer probers.mu.Unlock()
+	for cpu := range maxCPU(set) {
+		if !set.IsSet(cpu) {
+			continue
+		}
+		if _, ok := probers.cpu[cpu]; ok {
+			continue
+		}
+		if probers.cpu == nil {
+			probers.cpu = map[int]*cpuProber{}
+		}
+		p := &cpuProber{}
+		probers.cpu[cpu] = p
+		go p.run(cpu)
+	}
+}
+
+// stopProbers ends every prober; the next watch starts them again.
+func stopProbers() {
+	probers.mu.Lock()
+	defer probers.mu.Unlock()
+	for cpu, p := range probers.cpu {
+		if p != nil {
+			p.quit.Store(true)
+			atomic.AddUint32(&p.word, 1)
+			linux.FutexWake(&p.word, 1)
+		}
+		delete(probers.cpu, cpu)
+	}
+}
+
+// maxCPU is one past the highest CPU set can hold.
+func maxCPU(set *unix.CPUSet) int { return len(set) * 64 }
+
+// run locks the goroutine to its thread, moves it to cpu and parks it
+// there until stopProbers. The thread is never unlocked: it is the CPU's
+// alone, and ends with the goroutine. A CPU that cannot be had is marked
+// refused.
+func (p *cpuProber) run(cpu int) {
+	runtime.LockOSThread()
+	var set unix.CPUSet
+	set.Set(cpu)
+	files, ok := linux.TaskFiles{}, unix.SchedSetaffinity(0, &set) == nil
+	if ok {
+		linux.RaiseOwn()
+		files, ok = linux.OpenTask(os.Getpid(), linux.Gettid())
+	}
+	probers.mu.Lock()
+	switch {
+	case p.quit.Load():
+		files.Close()
+		probers.mu.Unlock()
+		return
+	case !ok:
+		if probers.cpu[cpu] == p {
+			probers.cpu[cpu] = nil
+		}
+		probers.mu.Unlock()
+		return
+	}
+	p.files = files
+	p.up.Store(true)
+	probers.mu.Unlock()
+	for {
+		seen := atomic.LoadUint32(&p.word)
+		if p.quit.Load() {
+			break
+		}
+		linux.FutexWait(&p.word, seen, 0)
+	}
+	probers.mu.Lock()
+	p.files.Close()
+	probers.mu.Unlock()
+}
+
+// cpusStalled reports whether a CPU of set, one with a prober up, did not
+// run it within cpuLiveWithin. CPUs without a prober yet are not judged.
+func cpusStalled(set *unix.CPUSet) bool {
+	var ps [8]*cpuProber
+	var base [8]int64
+	n := 0
+	probers.mu.Lock()
+	defer probers.mu.Unlock()
+	for cpu := range maxCPU(set) {
+		if !set.IsSet(cpu) {
+			continue
+		}
+		p := probers.cpu[cpu]
+		if p == nil || !p.up.Load() || p.quit.Load() {
+			continue
+		}
+		if n == len(ps) {
+			break // a worker's threads on more CPUs than that: these say enough
+		}
+		ps[n], base[n] = p, p.files.Slices()
+		n++
+	}
+	for _, p := range ps[:n] {
+		atomic.AddUint32(&p.word, 1)
+		linux.FutexWake(&p.word, 1)
+	}
+	deadline := mono.Now() + int64(cpuLiveWithin)
+	for {
+		ran := 0
+		for i, p := range ps[:n] {
+			if s := p.files.Slices(); s < 0 || s != base[i] {
+				ran++
+			}
+		}
+		if ran == n {
+			return false
+		}
+		now := mono.Now()
+		if now >= deadline {
+			return true
+		}
+		linux.SleepUntil(min(now+cpuLookStep, deadline))
+	}
+}
+
+// cpuLookStep is how often cpusStalled reads its probers' schedstats.
+const cpuLookStep = int64(50_000)
