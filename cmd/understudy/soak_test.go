@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -142,3 +143,28 @@ func TestSoakSlope(t *testing.T) {
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// raceEnabled is set in a build with the race detector.
+var raceEnabled bool
+
+// The soak's resident memory figure counts what the process holds: a
+// live allocation, but not the pages of one the Go heap has freed and
+// not yet given back, which VmRSS goes on counting for minutes.
+func TestSoakOwnedRSS(t *testing.T) {
+	const size = 64 << 20
+	base := ownedRSS()
+	withHeld := func() int64 {
+		held := make([]byte, size)
+		for i := 0; i < size; i += 4096 {
+			held[i] = 1
+		}
+		defer runtime.KeepAlive(held)
+		return ownedRSS()
+	}()
+	freed := ownedRSS()
+	assert.Greater(t, withHeld-base, int64(size/1024*3/4), "a live 64 MiB: %d KiB, then %d KiB", base, withHeld)
+	if raceEnabled {
+		t.Skip("the race detector's shadow of a freed allocation stays resident")
+	}
+	assert.Less(t, freed-base, int64(size/1024/4), "64 MiB freed: %d KiB, then %d KiB", base, freed)
+}

@@ -494,8 +494,8 @@ func isSoakKeeper(pid int) bool {
 }
 
 // selfUsage returns this process's open descriptors, goroutines and
-// resident set (KiB).
+// resident memory (KiB, as ownedRSS counts it).
 func selfUsage() (fds, goroutines int, rss int64) {
 	ents, _ := os.ReadDir("/proc/self/fd")
-	return len(ents), runtime.NumGoroutine(), vmRSS("self")
+	return len(ents), runtime.NumGoroutine(), ownedRSS()
 }
