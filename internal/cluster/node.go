@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -63,11 +66,20 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		system.Shutdown()
 		return err
 	}
-	n := &node{name: cfg.Name, keeper: k, log: log, copies: map[string]*actor.PID{}, epochs: map[string]uint64{}}
+	// Without a datagram socket, leases are renewed over the remote alone.
+	renew, err := listenRenewals()
+	if err != nil {
+		log.Warn("renewing leases over the remote alone", "err", err)
+		renew = nil
+	}
+	n := &node{name: cfg.Name, keeper: k, renew: renew, log: log, copies: map[string]*actor.PID{}, epochs: map[string]uint64{}}
 	props := actor.PropsFromProducer(func() actor.Actor { return n }, actor.WithSupervisor(stopOnFailure{}))
 	if _, err := system.Root.SpawnNamed(props, nodeActorName); err != nil {
 		r.Shutdown(false)
 		system.Shutdown()
+		if renew != nil {
+			renew.close()
+		}
 		_ = k.close()
 		return fmt.Errorf("cluster: node: %w", err)
 	}
@@ -78,6 +90,9 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	<-ctx.Done()
 	r.Shutdown(false)
 	system.Shutdown()
+	if renew != nil {
+		renew.close()
+	}
 	return k.close() // kills the copies still kept
 }
 
@@ -93,6 +108,7 @@ func (stopOnFailure) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 type node struct {
 	name   string
 	keeper *keeper
+	renew  *renewals // nil: none
 	log    *slog.Logger
 
 	copies map[string]*actor.PID // key → the copy actor of its current epoch
@@ -136,24 +152,40 @@ type copyGone struct {
 	pid *actor.PID
 }
 
+// tick asks the copy actor to check its lease and claim it over the
+// remote.
 type tick struct{}
 
 // copyActor runs one copy: it claims the lease, starts the process actor
 // once granted, renews the lease, forwards the process's notifications to
 // the owner, and reports STOPPED last.
+//
+// Its renewals go by datagram where the owner answers them (renew.go):
+// the goroutine that times them sends the claims, and the node's datagram
+// reader extends the lease; the actor sees a tick only when the last
+// datagram went unanswered (it claims over the remote too) and the first
+// grant, a refusal, and any grant that came over the remote.
 type copyActor struct {
 	node  *node
 	start *wire.Start
 	owner *actor.PID
 	token string
+	udp   netip.AddrPort // the owner's datagram address; invalid: none
 
+	system *actor.ActorSystem
+	self   *actor.PID
+
+	mu       sync.Mutex
 	deadline int64 // CLOCK_MONOTONIC ns; 0 before the first grant
+	ended    bool  // the lease was lost: no grant extends it
+	running  bool  // granted once: later grants are extended where they arrive
+	answered bool  // a grant came by datagram since the last claim
+
 	proc     *actor.PID
 	stopping bool
 	lastExit *wire.Exit
 	lastPid  int32
 	first    int64 // when the first claim was sent
-	lastTick int64
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -163,36 +195,28 @@ func (c *copyActor) lease() time.Duration { return time.Duration(c.start.GetLeas
 func (c *copyActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		c.system, c.self = ctx.ActorSystem(), ctx.Self()
+		if c.start.GetRenewUdp() && c.node.renew != nil {
+			if a, err := net.ResolveUDPAddr("udp", c.start.GetOwnerAddress()); err == nil {
+				c.udp = unmap(a.AddrPort())
+				c.node.renew.add(c)
+			}
+		}
+		c.claimUDP()
 		c.claim(ctx)
 		tctx, cancel := context.WithCancel(context.Background())
 		c.cancel, c.done = cancel, make(chan struct{})
-		system, self, every := ctx.ActorSystem(), ctx.Self(), max(c.lease()/3, time.Millisecond)
-		go func() {
-			defer close(c.done)
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-tctx.Done():
-					return
-				case <-t.C:
-					system.Root.Send(self, tick{})
-				}
-			}
-		}()
+		go c.renew(tctx)
 	case tick:
-		if late := time.Duration(mono.Now() - c.lastTick); c.lastTick != 0 && late > c.lease()/2 {
-			// The agent was held up (a loaded machine, a pause): its
-			// renewals too, so its leases may run out.
-			c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
-		}
-		c.lastTick = mono.Now()
-		if c.deadline != 0 && mono.Now() > c.deadline {
+		c.mu.Lock()
+		deadline := c.deadline
+		c.mu.Unlock()
+		if deadline != 0 && mono.Now() > deadline {
 			c.lost(ctx) // the keeper kills it; stop what is left
 			return
 		}
 		c.claim(ctx)
-		if c.deadline == 0 && time.Duration(mono.Now()-c.claimedAt()) > max(10*c.lease(), 5*time.Second) {
+		if deadline == 0 && time.Duration(mono.Now()-c.claimedAt()) > max(10*c.lease(), 5*time.Second) {
 			c.stopped(ctx) // never granted in time: the owner gave up on this node
 		}
 	case *wire.Grant:
@@ -200,12 +224,12 @@ func (c *copyActor) Receive(ctx actor.Context) {
 			c.lost(ctx)
 			return
 		}
-		at := m.GetSentNs() + int64(c.lease()-leaseMargin(c.lease()))
-		if at <= mono.Now() || at <= c.deadline {
+		if !c.extend(m) {
 			return // a late answer
 		}
-		c.deadline = at
-		c.node.keeper.set(c.token, at)
+		c.mu.Lock()
+		c.running = true
+		c.mu.Unlock()
 		if c.proc == nil && !c.stopping {
 			c.run(ctx)
 		}
@@ -231,10 +255,91 @@ func (c *copyActor) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		c.cancel()
 		<-c.done
+		if c.udp.IsValid() {
+			c.node.renew.remove(c)
+		}
+		c.mu.Lock()
+		c.ended = true // a grant being read now leaves the keeper alone
+		c.mu.Unlock()
 		c.node.keeper.drop(c.token)
 	case *actor.Stopped:
 		ctx.Send(ctx.Parent(), &copyGone{key: c.start.GetKey(), pid: ctx.Self()})
 	}
+}
+
+// renew times the renewals, every third of the lease, until ctx ends: it
+// claims by datagram, and ticks the actor, which claims over the remote,
+// when the last datagram went unanswered or none can be sent.
+func (c *copyActor) renew(ctx context.Context) {
+	defer close(c.done)
+	lease := c.lease()
+	t := time.NewTicker(max(lease/3, time.Millisecond))
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := mono.Now()
+		if late := time.Duration(now - last); last != 0 && late > lease/2 {
+			// The agent was held up (a loaded machine, a pause): its
+			// renewals too, so its leases may run out.
+			c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
+		}
+		last = now
+		c.mu.Lock()
+		answered, ended := c.answered, c.ended
+		c.answered = false
+		c.mu.Unlock()
+		if ended {
+			continue
+		}
+		c.claimUDP()
+		if !answered {
+			c.system.Root.Send(c.self, tick{})
+		}
+	}
+}
+
+// claimUDP sends a claim by datagram, if the owner answers them.
+func (c *copyActor) claimUDP() {
+	if !c.udp.IsValid() {
+		return
+	}
+	c.node.renew.send(c.udp, c.start.GetOwnerId(), &wire.Claim{Key: c.start.GetKey(), Epoch: c.start.GetEpoch(), Node: c.node.name, SentNs: mono.Now()})
+}
+
+// datagramGrant takes a grant that came by datagram, on the goroutine
+// that read it: once the copy runs, a renewal is extended here; the
+// first grant and a refusal go to the actor.
+func (c *copyActor) datagramGrant(g *wire.Grant) {
+	c.mu.Lock()
+	c.answered = true
+	running := c.running
+	c.mu.Unlock()
+	if !g.GetOk() || !running {
+		c.system.Root.Send(c.self, g)
+		return
+	}
+	c.extend(g)
+}
+
+// extend moves the lease's deadline to the one g grants, counted from
+// the claim it answers; false for a late answer, one from the future (no
+// claim of this node's), or a lost lease.
+func (c *copyActor) extend(g *wire.Grant) bool {
+	now := mono.Now()
+	at := g.GetSentNs() + int64(c.lease()-leaseMargin(c.lease()))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended || g.GetSentNs() > now || at <= now || at <= c.deadline {
+		return false
+	}
+	c.deadline = at
+	c.node.keeper.set(c.token, at)
+	return true
 }
 
 // keep names the copy's processes to the lease keeper as they become
@@ -313,7 +418,10 @@ func (c *copyActor) lost(ctx actor.Context) {
 		return // on its way out already
 	}
 	c.node.log.Warn("lease lost", "key", c.start.GetKey(), "epoch", c.start.GetEpoch())
+	c.mu.Lock()
+	c.ended = true
 	c.node.keeper.set(c.token, mono.Now())
+	c.mu.Unlock()
 	if c.proc == nil {
 		c.stopped(ctx)
 		return
