@@ -7,11 +7,12 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net"
-	"net/netip"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/understudy/understudy/internal/actors"
 	"github.com/understudy/understudy/internal/cluster/wire"
@@ -66,20 +67,11 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		system.Shutdown()
 		return err
 	}
-	// Without a datagram socket, leases are renewed over the remote alone.
-	renew, err := listenRenewals()
-	if err != nil {
-		log.Warn("renewing leases over the remote alone", "err", err)
-		renew = nil
-	}
-	n := &node{name: cfg.Name, keeper: k, renew: renew, log: log, copies: map[string]*actor.PID{}, epochs: map[string]uint64{}}
+	n := &node{name: cfg.Name, keeper: k, log: log, copies: map[string]*actor.PID{}, epochs: map[string]uint64{}}
 	props := actor.PropsFromProducer(func() actor.Actor { return n }, actor.WithSupervisor(stopOnFailure{}))
 	if _, err := system.Root.SpawnNamed(props, nodeActorName); err != nil {
 		r.Shutdown(false)
 		system.Shutdown()
-		if renew != nil {
-			renew.close()
-		}
 		_ = k.close()
 		return fmt.Errorf("cluster: node: %w", err)
 	}
@@ -90,9 +82,6 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	<-ctx.Done()
 	r.Shutdown(false)
 	system.Shutdown()
-	if renew != nil {
-		renew.close()
-	}
 	return k.close() // kills the copies still kept
 }
 
@@ -108,7 +97,6 @@ func (stopOnFailure) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 type node struct {
 	name   string
 	keeper *keeper
-	renew  *renewals // nil: none
 	log    *slog.Logger
 
 	copies map[string]*actor.PID // key → the copy actor of its current epoch
@@ -161,16 +149,16 @@ type tick struct{}
 // the owner, and reports STOPPED last.
 //
 // Its renewals go by datagram where the owner answers them (renew.go):
-// the goroutine that times them sends the claims, and the node's datagram
-// reader extends the lease; the actor sees a tick only when the last
-// datagram went unanswered (it claims over the remote too) and the first
-// grant, a refusal, and any grant that came over the remote.
+// one goroutine sends the claims and extends the lease as the grants come
+// back; the actor sees a tick only when the last datagram went unanswered
+// (it claims over the remote too), and the first grant, a refusal, and
+// any grant that came over the remote.
 type copyActor struct {
 	node  *node
 	start *wire.Start
 	owner *actor.PID
 	token string
-	udp   netip.AddrPort // the owner's datagram address; invalid: none
+	dg    *datagrams // connected to the owner's grant server; nil: none
 
 	system *actor.ActorSystem
 	self   *actor.PID
@@ -179,7 +167,6 @@ type copyActor struct {
 	deadline int64 // CLOCK_MONOTONIC ns; 0 before the first grant
 	ended    bool  // the lease was lost: no grant extends it
 	running  bool  // granted once: later grants are extended where they arrive
-	answered bool  // a grant came by datagram since the last claim
 
 	proc     *actor.PID
 	stopping bool
@@ -196,17 +183,17 @@ func (c *copyActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		c.system, c.self = ctx.ActorSystem(), ctx.Self()
-		if c.start.GetRenewUdp() && c.node.renew != nil {
-			if a, err := net.ResolveUDPAddr("udp", c.start.GetOwnerAddress()); err == nil {
-				c.udp = unmap(a.AddrPort())
-				c.node.renew.add(c)
-			}
+		if c.start.GetRenewUdp() {
+			c.dg = dialOwner(c.start.GetOwnerAddress())
 		}
-		c.claimUDP()
 		c.claim(ctx)
 		tctx, cancel := context.WithCancel(context.Background())
 		c.cancel, c.done = cancel, make(chan struct{})
-		go c.renew(tctx)
+		if c.dg != nil {
+			go c.renewByDatagram()
+		} else {
+			go c.renewByTicks(tctx)
+		}
 	case tick:
 		c.mu.Lock()
 		deadline := c.deadline
@@ -254,10 +241,10 @@ func (c *copyActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Stopping:
 		c.cancel()
-		<-c.done
-		if c.udp.IsValid() {
-			c.node.renew.remove(c)
+		if c.dg != nil {
+			_ = c.dg.conn.Close()
 		}
+		<-c.done
 		c.mu.Lock()
 		c.ended = true // a grant being read now leaves the keeper alone
 		c.mu.Unlock()
@@ -267,13 +254,11 @@ func (c *copyActor) Receive(ctx actor.Context) {
 	}
 }
 
-// renew times the renewals, every third of the lease, until ctx ends: it
-// claims by datagram, and ticks the actor, which claims over the remote,
-// when the last datagram went unanswered or none can be sent.
-func (c *copyActor) renew(ctx context.Context) {
+// renewByTicks ticks the actor every third of the lease until ctx ends:
+// it renews the lease over the remote.
+func (c *copyActor) renewByTicks(ctx context.Context) {
 	defer close(c.done)
-	lease := c.lease()
-	t := time.NewTicker(max(lease/3, time.Millisecond))
+	t := time.NewTicker(max(c.lease()/3, time.Millisecond))
 	defer t.Stop()
 	var last int64
 	for {
@@ -282,48 +267,91 @@ func (c *copyActor) renew(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := mono.Now()
-		if late := time.Duration(now - last); last != 0 && late > lease/2 {
-			// The agent was held up (a loaded machine, a pause): its
-			// renewals too, so its leases may run out.
-			c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
+		last = c.heldUp(last)
+		c.system.Root.Send(c.self, tick{})
+	}
+}
+
+// renewByDatagram renews the lease by datagram, every third of it, until
+// the copy's socket is closed: it waits on the socket for the grants with
+// the next renewal as its deadline, and ticks the actor, which claims
+// over the remote, after a claim that no grant extended the lease for.
+func (c *copyActor) renewByDatagram() {
+	defer close(c.done)
+	period := max(c.lease()/3, time.Millisecond)
+	buf := make([]byte, renewalSize)
+	c.claimByDatagram()
+	answered := false
+	next := time.Now().Add(period)
+	var last int64
+	for {
+		_ = c.dg.conn.SetReadDeadline(next)
+		n, err := c.dg.recv(buf, nil)
+		switch {
+		case err == nil:
+			g := &wire.Grant{}
+			if proto.Unmarshal(buf[:n], g) == nil && g.GetKey() == c.start.GetKey() && g.GetEpoch() == c.start.GetEpoch() && c.datagramGrant(g) {
+				answered = true
+			}
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, net.ErrClosed):
+			return
+		default:
+			continue // refused: nothing listens there (now)
 		}
-		last = now
+		last = c.heldUp(last)
+		now := time.Now()
+		if next = next.Add(period); next.Before(now) {
+			next = now.Add(period)
+		}
 		c.mu.Lock()
-		answered, ended := c.answered, c.ended
-		c.answered = false
+		ended := c.ended
 		c.mu.Unlock()
 		if ended {
 			continue
 		}
-		c.claimUDP()
+		c.claimByDatagram()
 		if !answered {
 			c.system.Root.Send(c.self, tick{})
 		}
+		answered = false
 	}
 }
 
-// claimUDP sends a claim by datagram, if the owner answers them.
-func (c *copyActor) claimUDP() {
-	if !c.udp.IsValid() {
-		return
+// heldUp warns when the renewals are late (the agent was held up: a
+// loaded machine, a pause), so its leases may run out; it returns now.
+func (c *copyActor) heldUp(last int64) int64 {
+	now := mono.Now()
+	if late := time.Duration(now - last); last != 0 && late > c.lease()/2 {
+		c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
 	}
-	c.node.renew.send(c.udp, c.start.GetOwnerId(), &wire.Claim{Key: c.start.GetKey(), Epoch: c.start.GetEpoch(), Node: c.node.name, SentNs: mono.Now()})
+	return now
 }
 
-// datagramGrant takes a grant that came by datagram, on the goroutine
-// that read it: once the copy runs, a renewal is extended here; the
-// first grant and a refusal go to the actor.
-func (c *copyActor) datagramGrant(g *wire.Grant) {
+// claimByDatagram sends a claim to the owner's grant server.
+func (c *copyActor) claimByDatagram() {
+	b, err := proto.Marshal(&wire.Renewal{
+		OwnerId: c.start.GetOwnerId(),
+		Claim:   &wire.Claim{Key: c.start.GetKey(), Epoch: c.start.GetEpoch(), Node: c.node.name, SentNs: mono.Now()},
+	})
+	if err == nil {
+		_ = c.dg.send(b, nil)
+	}
+}
+
+// datagramGrant takes a grant that came by datagram: once the copy runs,
+// the lease is extended here; the first grant and a refusal go to the
+// actor. It reports whether the grant was taken.
+func (c *copyActor) datagramGrant(g *wire.Grant) bool {
 	c.mu.Lock()
-	c.answered = true
 	running := c.running
 	c.mu.Unlock()
 	if !g.GetOk() || !running {
 		c.system.Root.Send(c.self, g)
-		return
+		return true
 	}
-	c.extend(g)
+	return c.extend(g)
 }
 
 // extend moves the lease's deadline to the one g grants, counted from

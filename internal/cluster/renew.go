@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"net"
-	"net/netip"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -19,8 +18,9 @@ import (
 // and on a virtual machine every thread woken costs more than the work.
 // So the supervising program also answers claims sent as UDP datagrams on
 // the port its remote listens on, inline, on the goroutine that reads
-// them, and a node sends its renewals that way from the goroutine that
-// times them and extends the lease on the goroutine that reads the grant.
+// them; and on a node, one goroutine a copy, waiting on the copy's own
+// socket with the next renewal as its deadline, sends the claims and
+// extends the lease as the grants come back.
 //
 // The remote stays the lease's path of record: the first claim of a copy
 // goes both ways, and so does every claim after one whose datagram went
@@ -33,7 +33,7 @@ const renewalSize = 2048
 // grantServer answers the claims that reach a supervising program by
 // datagram, for its clients.
 type grantServer struct {
-	conn *net.UDPConn
+	d    *datagrams
 	done chan struct{}
 
 	mu      sync.Mutex
@@ -50,7 +50,12 @@ func listenGrants(addr string) (*grantServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &grantServer{conn: conn, done: make(chan struct{}), clients: map[string]*Client{}}
+	d, err := newDatagrams(conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	g := &grantServer{d: d, done: make(chan struct{}), clients: map[string]*Client{}}
 	go g.serve()
 	return g, nil
 }
@@ -59,8 +64,9 @@ func (g *grantServer) serve() {
 	defer close(g.done)
 	buf := make([]byte, renewalSize)
 	var r wire.Renewal
+	from := &peer{}
 	for {
-		n, from, err := g.conn.ReadFromUDPAddrPort(buf)
+		n, err := g.d.recv(buf, from)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -77,14 +83,14 @@ func (g *grantServer) serve() {
 			continue
 		}
 		if out, err := proto.Marshal(c.claim(r.GetClaim())); err == nil {
-			_, _ = g.conn.WriteToUDPAddrPort(out, from)
+			_ = g.d.send(out, from)
 		}
 	}
 }
 
 // close stops the server and waits for it.
 func (g *grantServer) close() {
-	_ = g.conn.Close()
+	_ = g.d.conn.Close()
 	<-g.done
 }
 
@@ -128,88 +134,21 @@ func grantsDone(c *Client) {
 	}
 }
 
-// renewals is a node agent's datagram socket: its copies send their
-// claims from it, and the grants come back to it.
-type renewals struct {
-	conn *net.UDPConn
-	done chan struct{}
-
-	mu     sync.Mutex
-	copies map[renewalKey]*copyActor
-}
-
-type renewalKey struct {
-	key   string
-	epoch uint64
-}
-
-// listenRenewals opens a node's datagram socket, on any address and port:
-// the grants come back to where the claims left from.
-func listenRenewals() (*renewals, error) {
-	conn, err := net.ListenUDP("udp", nil)
+// dialOwner opens a copy's socket to the owner's grant server at addr;
+// nil when it cannot (the copy renews over the remote alone).
+func dialOwner(addr string) *datagrams {
+	a, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
-		return nil, err
+		return nil
 	}
-	r := &renewals{conn: conn, done: make(chan struct{}), copies: map[renewalKey]*copyActor{}}
-	go r.serve()
-	return r, nil
-}
-
-func (r *renewals) add(c *copyActor) {
-	r.mu.Lock()
-	r.copies[renewalKey{c.start.GetKey(), c.start.GetEpoch()}] = c
-	r.mu.Unlock()
-}
-
-func (r *renewals) remove(c *copyActor) {
-	r.mu.Lock()
-	k := renewalKey{c.start.GetKey(), c.start.GetEpoch()}
-	if r.copies[k] == c {
-		delete(r.copies, k)
-	}
-	r.mu.Unlock()
-}
-
-// send sends claim to the owner at to.
-func (r *renewals) send(to netip.AddrPort, ownerID string, claim *wire.Claim) {
-	b, err := proto.Marshal(&wire.Renewal{OwnerId: ownerID, Claim: claim})
+	conn, err := net.DialUDP("udp", nil, a)
 	if err != nil {
-		return
+		return nil
 	}
-	_, _ = r.conn.WriteToUDPAddrPort(b, to)
-}
-
-func (r *renewals) serve() {
-	defer close(r.done)
-	buf := make([]byte, renewalSize)
-	for {
-		n, from, err := r.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		g := &wire.Grant{}
-		if proto.Unmarshal(buf[:n], g) != nil {
-			continue
-		}
-		r.mu.Lock()
-		c := r.copies[renewalKey{g.GetKey(), g.GetEpoch()}]
-		r.mu.Unlock()
-		if c == nil || c.udp != unmap(from) {
-			continue // not from the copy's owner
-		}
-		c.datagramGrant(g)
+	d, err := newDatagrams(conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil
 	}
-}
-
-// close stops the socket's reader and waits for it.
-func (r *renewals) close() {
-	_ = r.conn.Close()
-	<-r.done
-}
-
-func unmap(a netip.AddrPort) netip.AddrPort {
-	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	return d
 }
