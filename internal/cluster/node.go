@@ -342,14 +342,15 @@ func (c *copyActor) claimByDatagram() {
 
 // datagramGrant takes a grant that came by datagram: once the copy runs,
 // the lease is extended here; the first grant and a refusal go to the
-// actor. It reports whether the grant was taken.
+// actor. It reports whether the grant extended the lease here: one handed
+// to the actor does not count, as the actor may take it too late.
 func (c *copyActor) datagramGrant(g *wire.Grant) bool {
 	c.mu.Lock()
 	running := c.running
 	c.mu.Unlock()
 	if !g.GetOk() || !running {
 		c.system.Root.Send(c.self, g)
-		return true
+		return false
 	}
 	return c.extend(g)
 }
