@@ -18,10 +18,13 @@ import (
 // Cluster says how a tree reaches the nodes its remote children run on
 // (ChildSpec.Nodes): each node is an agent, `understudy node`, listening
 // at an address. The messages that cross are protobuf, over
-// protoactor-go's remote (gRPC streams).
+// protoactor-go's remote (gRPC streams); lease renewals also go as UDP
+// datagrams between the nodes and this program's Listen port (where they
+// cannot, they go over the remote alone, at a higher cost).
 type Cluster struct {
-	// Listen is the host:port this program listens on for its nodes'
-	// lease renewals and events. Empty means 127.0.0.1 and a free port.
+	// Listen is the host:port this program listens on, TCP and UDP, for
+	// its nodes' lease renewals and events. Empty means 127.0.0.1 and a
+	// free port.
 	Listen string
 	// Nodes maps each node's name to its agent's host:port.
 	Nodes map[string]string

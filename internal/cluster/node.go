@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/understudy/understudy/internal/actors"
 	"github.com/understudy/understudy/internal/cluster/wire"
@@ -136,24 +140,39 @@ type copyGone struct {
 	pid *actor.PID
 }
 
+// tick asks the copy actor to check its lease and claim it over the
+// remote.
 type tick struct{}
 
 // copyActor runs one copy: it claims the lease, starts the process actor
 // once granted, renews the lease, forwards the process's notifications to
 // the owner, and reports STOPPED last.
+//
+// Its renewals go by datagram where the owner answers them (renew.go):
+// one goroutine sends the claims and extends the lease as the grants come
+// back; the actor sees a tick only when the last datagram went unanswered
+// (it claims over the remote too), and the first grant, a refusal, and
+// any grant that came over the remote.
 type copyActor struct {
 	node  *node
 	start *wire.Start
 	owner *actor.PID
 	token string
+	dg    *datagrams // connected to the owner's grant server; nil: none
 
+	system *actor.ActorSystem
+	self   *actor.PID
+
+	mu       sync.Mutex
 	deadline int64 // CLOCK_MONOTONIC ns; 0 before the first grant
+	ended    bool  // the lease was lost: no grant extends it
+	running  bool  // granted once: later grants are extended where they arrive
+
 	proc     *actor.PID
 	stopping bool
 	lastExit *wire.Exit
 	lastPid  int32
 	first    int64 // when the first claim was sent
-	lastTick int64
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -163,36 +182,28 @@ func (c *copyActor) lease() time.Duration { return time.Duration(c.start.GetLeas
 func (c *copyActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		c.system, c.self = ctx.ActorSystem(), ctx.Self()
+		if c.start.GetRenewUdp() {
+			c.dg = dialOwner(c.start.GetOwnerAddress())
+		}
 		c.claim(ctx)
 		tctx, cancel := context.WithCancel(context.Background())
 		c.cancel, c.done = cancel, make(chan struct{})
-		system, self, every := ctx.ActorSystem(), ctx.Self(), max(c.lease()/3, time.Millisecond)
-		go func() {
-			defer close(c.done)
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-tctx.Done():
-					return
-				case <-t.C:
-					system.Root.Send(self, tick{})
-				}
-			}
-		}()
-	case tick:
-		if late := time.Duration(mono.Now() - c.lastTick); c.lastTick != 0 && late > c.lease()/2 {
-			// The agent was held up (a loaded machine, a pause): its
-			// renewals too, so its leases may run out.
-			c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
+		if c.dg != nil {
+			go c.renewByDatagram()
+		} else {
+			go c.renewByTicks(tctx)
 		}
-		c.lastTick = mono.Now()
-		if c.deadline != 0 && mono.Now() > c.deadline {
+	case tick:
+		c.mu.Lock()
+		deadline := c.deadline
+		c.mu.Unlock()
+		if deadline != 0 && mono.Now() > deadline {
 			c.lost(ctx) // the keeper kills it; stop what is left
 			return
 		}
 		c.claim(ctx)
-		if c.deadline == 0 && time.Duration(mono.Now()-c.claimedAt()) > max(10*c.lease(), 5*time.Second) {
+		if deadline == 0 && time.Duration(mono.Now()-c.claimedAt()) > max(10*c.lease(), 5*time.Second) {
 			c.stopped(ctx) // never granted in time: the owner gave up on this node
 		}
 	case *wire.Grant:
@@ -200,12 +211,12 @@ func (c *copyActor) Receive(ctx actor.Context) {
 			c.lost(ctx)
 			return
 		}
-		at := m.GetSentNs() + int64(c.lease()-leaseMargin(c.lease()))
-		if at <= mono.Now() || at <= c.deadline {
+		if !c.extend(m) {
 			return // a late answer
 		}
-		c.deadline = at
-		c.node.keeper.set(c.token, at)
+		c.mu.Lock()
+		c.running = true
+		c.mu.Unlock()
 		if c.proc == nil && !c.stopping {
 			c.run(ctx)
 		}
@@ -230,11 +241,134 @@ func (c *copyActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Stopping:
 		c.cancel()
+		if c.dg != nil {
+			_ = c.dg.conn.Close()
+		}
 		<-c.done
+		c.mu.Lock()
+		c.ended = true // a grant being read now leaves the keeper alone
+		c.mu.Unlock()
 		c.node.keeper.drop(c.token)
 	case *actor.Stopped:
 		ctx.Send(ctx.Parent(), &copyGone{key: c.start.GetKey(), pid: ctx.Self()})
 	}
+}
+
+// renewByTicks ticks the actor every third of the lease until ctx ends:
+// it renews the lease over the remote.
+func (c *copyActor) renewByTicks(ctx context.Context) {
+	defer close(c.done)
+	t := time.NewTicker(max(c.lease()/3, time.Millisecond))
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		last = c.heldUp(last)
+		c.system.Root.Send(c.self, tick{})
+	}
+}
+
+// renewByDatagram renews the lease by datagram, every third of it, until
+// the copy's socket is closed: it waits on the socket for the grants with
+// the next renewal as its deadline, and ticks the actor, which claims
+// over the remote, after a claim that no grant extended the lease for.
+func (c *copyActor) renewByDatagram() {
+	defer close(c.done)
+	period := max(c.lease()/3, time.Millisecond)
+	buf := make([]byte, renewalSize)
+	c.claimByDatagram()
+	answered := false
+	next := time.Now().Add(period)
+	var last int64
+	for {
+		_ = c.dg.conn.SetReadDeadline(next)
+		n, err := c.dg.recv(buf, nil)
+		switch {
+		case err == nil:
+			g := &wire.Grant{}
+			if proto.Unmarshal(buf[:n], g) == nil && g.GetKey() == c.start.GetKey() && g.GetEpoch() == c.start.GetEpoch() && c.datagramGrant(g) {
+				answered = true
+			}
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, net.ErrClosed):
+			return
+		default:
+			continue // refused: nothing listens there (now)
+		}
+		last = c.heldUp(last)
+		now := time.Now()
+		if next = next.Add(period); next.Before(now) {
+			next = now.Add(period)
+		}
+		c.mu.Lock()
+		ended := c.ended
+		c.mu.Unlock()
+		if ended {
+			continue
+		}
+		c.claimByDatagram()
+		if !answered {
+			c.system.Root.Send(c.self, tick{})
+		}
+		answered = false
+	}
+}
+
+// heldUp warns when the renewals are late (the agent was held up: a
+// loaded machine, a pause), so its leases may run out; it returns now.
+func (c *copyActor) heldUp(last int64) int64 {
+	now := mono.Now()
+	if late := time.Duration(now - last); last != 0 && late > c.lease()/2 {
+		c.node.log.Warn("agent held up", "key", c.start.GetKey(), "for", late)
+	}
+	return now
+}
+
+// claimByDatagram sends a claim to the owner's grant server.
+func (c *copyActor) claimByDatagram() {
+	b, err := proto.Marshal(&wire.Renewal{
+		OwnerId: c.start.GetOwnerId(),
+		Claim:   &wire.Claim{Key: c.start.GetKey(), Epoch: c.start.GetEpoch(), Node: c.node.name, SentNs: mono.Now()},
+	})
+	if err == nil {
+		_ = c.dg.send(b, nil)
+	}
+}
+
+// datagramGrant takes a grant that came by datagram: once the copy runs,
+// the lease is extended here; the first grant and a refusal go to the
+// actor. It reports whether the grant extended the lease here: one handed
+// to the actor does not count, as the actor may take it too late.
+func (c *copyActor) datagramGrant(g *wire.Grant) bool {
+	c.mu.Lock()
+	running := c.running
+	c.mu.Unlock()
+	if !g.GetOk() || !running {
+		c.system.Root.Send(c.self, g)
+		return false
+	}
+	return c.extend(g)
+}
+
+// extend moves the lease's deadline to the one g grants, counted from
+// the claim it answers; false for a late answer, one from the future (no
+// claim of this node's), or a lost lease.
+func (c *copyActor) extend(g *wire.Grant) bool {
+	now := mono.Now()
+	at := g.GetSentNs() + int64(c.lease()-leaseMargin(c.lease()))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended || g.GetSentNs() > now || at <= now || at <= c.deadline {
+		return false
+	}
+	c.deadline = at
+	c.node.keeper.set(c.token, at)
+	return true
 }
 
 // keep names the copy's processes to the lease keeper as they become
@@ -313,7 +447,10 @@ func (c *copyActor) lost(ctx actor.Context) {
 		return // on its way out already
 	}
 	c.node.log.Warn("lease lost", "key", c.start.GetKey(), "epoch", c.start.GetEpoch())
+	c.mu.Lock()
+	c.ended = true
 	c.node.keeper.set(c.token, mono.Now())
+	c.mu.Unlock()
 	if c.proc == nil {
 		c.stopped(ctx)
 		return

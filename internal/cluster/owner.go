@@ -44,6 +44,7 @@ var ownerSystem struct {
 	mu     sync.Mutex
 	system *actor.ActorSystem
 	listen string
+	grants *grantServer // nil: none open
 }
 
 // sharedSystem returns the program's owner system, started on listen
@@ -75,6 +76,7 @@ type Client struct {
 	lease    time.Duration
 	attempt  time.Duration
 	notBefor int64 // CLOCK_MONOTONIC ns: no lease is granted before (see NewClient)
+	udp      bool  // claims are answered by datagram too
 
 	mu     sync.Mutex
 	copies map[string]*Copy  // key → its current copy
@@ -106,6 +108,7 @@ func NewClient(cfg Config) (*Client, error) {
 		lost:     map[string]string{},
 	}
 	c.owner = system.Root.SpawnPrefix(actor.PropsFromFunc(c.receive), ownerActorName)
+	c.udp = grantsFor(c)
 	// Open the connections both ways now: a failover should not wait
 	// for a dial.
 	for _, addr := range c.nodes {
@@ -124,6 +127,9 @@ func (c *Client) Close() {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
+	if c.udp {
+		grantsDone(c)
+	}
 	_ = c.system.Root.StopFuture(c.owner).Wait()
 }
 
@@ -278,6 +284,7 @@ func (c *Client) Place(key string, spec *wire.Spec, standby int, kill bool, inca
 			Key: key, Epoch: c.epoch, Spec: spec, Standby: int32(standby), Kill: kill,
 			LeaseNs: int64(c.lease), Incarnation: int32(incarnation),
 			OwnerAddress: c.owner.GetAddress(), OwnerId: c.owner.GetId(),
+			RenewUdp: c.udp,
 		},
 	}
 	if old := c.copies[key]; old != nil {

@@ -92,7 +92,7 @@ func (x Event_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Event_Kind.Descriptor instead.
 func (Event_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6, 0}
+	return file_wire_proto_rawDescGZIP(), []int{7, 0}
 }
 
 // Spec is the part of a procbridge.Spec that can cross the network.
@@ -279,16 +279,20 @@ func (x *Spec) GetPidsMax() int64 {
 // Start asks a node to run a copy of a child. The node claims the lease
 // before it starts anything: a Start delivered late starts nothing.
 type Start struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`      // the child's path in its tree
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"` // fencing: above every earlier copy's
-	Spec          *Spec                  `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
-	Standby       int32                  `protobuf:"varint,4,opt,name=standby,proto3" json:"standby,omitempty"`
-	Kill          bool                   `protobuf:"varint,5,opt,name=kill,proto3" json:"kill,omitempty"` // stop with SIGKILL at once
-	LeaseNs       int64                  `protobuf:"varint,6,opt,name=lease_ns,json=leaseNs,proto3" json:"lease_ns,omitempty"`
-	Incarnation   int32                  `protobuf:"varint,7,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
-	OwnerAddress  string                 `protobuf:"bytes,8,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"` // where Claim and Event go
-	OwnerId       string                 `protobuf:"bytes,9,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Key          string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`      // the child's path in its tree
+	Epoch        uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"` // fencing: above every earlier copy's
+	Spec         *Spec                  `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	Standby      int32                  `protobuf:"varint,4,opt,name=standby,proto3" json:"standby,omitempty"`
+	Kill         bool                   `protobuf:"varint,5,opt,name=kill,proto3" json:"kill,omitempty"` // stop with SIGKILL at once
+	LeaseNs      int64                  `protobuf:"varint,6,opt,name=lease_ns,json=leaseNs,proto3" json:"lease_ns,omitempty"`
+	Incarnation  int32                  `protobuf:"varint,7,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	OwnerAddress string                 `protobuf:"bytes,8,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"` // where Claim and Event go
+	OwnerId      string                 `protobuf:"bytes,9,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// The owner answers Renewal datagrams (UDP) on owner_address: the node
+	// renews the lease that way, and over the remote only while they go
+	// unanswered.
+	RenewUdp      bool `protobuf:"varint,10,opt,name=renew_udp,json=renewUdp,proto3" json:"renew_udp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -386,6 +390,13 @@ func (x *Start) GetOwnerId() string {
 	return ""
 }
 
+func (x *Start) GetRenewUdp() bool {
+	if x != nil {
+		return x.RenewUdp
+	}
+	return false
+}
+
 // Claim asks the owner for the lease of a copy, first before the copy
 // starts, then to renew it. sent_ns is the node's monotonic time when it
 // sent the claim, echoed in the Grant: the node's lease runs from then.
@@ -457,6 +468,60 @@ func (x *Claim) GetSentNs() int64 {
 	return 0
 }
 
+// Renewal is a Claim sent as a UDP datagram to owner_address, for the
+// owner owner_id; the Grant comes back as a datagram to its source.
+type Renewal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OwnerId       string                 `protobuf:"bytes,1,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	Claim         *Claim                 `protobuf:"bytes,2,opt,name=claim,proto3" json:"claim,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Renewal) Reset() {
+	*x = Renewal{}
+	mi := &file_wire_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Renewal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Renewal) ProtoMessage() {}
+
+func (x *Renewal) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Renewal.ProtoReflect.Descriptor instead.
+func (*Renewal) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Renewal) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *Renewal) GetClaim() *Claim {
+	if x != nil {
+		return x.Claim
+	}
+	return nil
+}
+
 type Grant struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -469,7 +534,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +546,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[3]
+	mi := &file_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +559,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{3}
+	return file_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Grant) GetKey() string {
@@ -536,7 +601,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +613,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[4]
+	mi := &file_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +626,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{4}
+	return file_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Stop) GetKey() string {
@@ -590,7 +655,7 @@ type Exit struct {
 
 func (x *Exit) Reset() {
 	*x = Exit{}
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +667,7 @@ func (x *Exit) String() string {
 func (*Exit) ProtoMessage() {}
 
 func (x *Exit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[5]
+	mi := &file_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +680,7 @@ func (x *Exit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exit.ProtoReflect.Descriptor instead.
 func (*Exit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{5}
+	return file_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Exit) GetKind() string {
@@ -669,7 +734,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +746,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +759,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Event) GetKey() string {
@@ -808,7 +873,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +885,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +898,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Hello) GetOwnerAddress() string {
@@ -884,7 +949,7 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"memory_max\x18\x10 \x01(\x03R\tmemoryMax\x12\x17\n" +
 	"\acpu_max\x18\x11 \x01(\x01R\x06cpuMax\x12\x19\n" +
-	"\bpids_max\x18\x12 \x01(\x03R\apidsMax\"\x88\x02\n" +
+	"\bpids_max\x18\x12 \x01(\x03R\apidsMax\"\xa5\x02\n" +
 	"\x05Start\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12,\n" +
@@ -894,12 +959,17 @@ const file_wire_proto_rawDesc = "" +
 	"\blease_ns\x18\x06 \x01(\x03R\aleaseNs\x12 \n" +
 	"\vincarnation\x18\a \x01(\x05R\vincarnation\x12#\n" +
 	"\rowner_address\x18\b \x01(\tR\fownerAddress\x12\x19\n" +
-	"\bowner_id\x18\t \x01(\tR\aownerId\"\\\n" +
+	"\bowner_id\x18\t \x01(\tR\aownerId\x12\x1b\n" +
+	"\trenew_udp\x18\n" +
+	" \x01(\bR\brenewUdp\"\\\n" +
 	"\x05Claim\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x17\n" +
-	"\asent_ns\x18\x04 \x01(\x03R\x06sentNs\"X\n" +
+	"\asent_ns\x18\x04 \x01(\x03R\x06sentNs\"U\n" +
+	"\aRenewal\x12\x19\n" +
+	"\bowner_id\x18\x01 \x01(\tR\aownerId\x12/\n" +
+	"\x05claim\x18\x02 \x01(\v2\x19.understudy.cluster.ClaimR\x05claim\"X\n" +
 	"\x05Grant\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x0e\n" +
@@ -962,27 +1032,29 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_wire_proto_goTypes = []any{
 	(Event_Kind)(0), // 0: understudy.cluster.Event.Kind
 	(*Spec)(nil),    // 1: understudy.cluster.Spec
 	(*Start)(nil),   // 2: understudy.cluster.Start
 	(*Claim)(nil),   // 3: understudy.cluster.Claim
-	(*Grant)(nil),   // 4: understudy.cluster.Grant
-	(*Stop)(nil),    // 5: understudy.cluster.Stop
-	(*Exit)(nil),    // 6: understudy.cluster.Exit
-	(*Event)(nil),   // 7: understudy.cluster.Event
-	(*Hello)(nil),   // 8: understudy.cluster.Hello
+	(*Renewal)(nil), // 4: understudy.cluster.Renewal
+	(*Grant)(nil),   // 5: understudy.cluster.Grant
+	(*Stop)(nil),    // 6: understudy.cluster.Stop
+	(*Exit)(nil),    // 7: understudy.cluster.Exit
+	(*Event)(nil),   // 8: understudy.cluster.Event
+	(*Hello)(nil),   // 9: understudy.cluster.Hello
 }
 var file_wire_proto_depIdxs = []int32{
 	1, // 0: understudy.cluster.Start.spec:type_name -> understudy.cluster.Spec
-	0, // 1: understudy.cluster.Event.kind:type_name -> understudy.cluster.Event.Kind
-	6, // 2: understudy.cluster.Event.exit:type_name -> understudy.cluster.Exit
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	3, // 1: understudy.cluster.Renewal.claim:type_name -> understudy.cluster.Claim
+	0, // 2: understudy.cluster.Event.kind:type_name -> understudy.cluster.Event.Kind
+	7, // 3: understudy.cluster.Event.exit:type_name -> understudy.cluster.Exit
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -996,7 +1068,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,154 @@
+package cluster
+
+import (
+	"errors"
+	"net"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/understudy/understudy/internal/cluster/wire"
+)
+
+// Lease renewals by datagram. A renewal is a claim and its grant, a few
+// dozen bytes each way, a few times a lease, for as long as a copy runs:
+// over protoactor's remote each one passes through the copy actor's
+// mailbox, the remote's endpoint writer, gRPC's writer and reader and the
+// remote's endpoint reader on both sides, each a goroutine woken in turn,
+// and on a virtual machine every thread woken costs more than the work.
+// So the supervising program also answers claims sent as UDP datagrams on
+// the port its remote listens on, inline, on the goroutine that reads
+// them; and on a node, one goroutine a copy, waiting on the copy's own
+// socket with the next renewal as its deadline, sends the claims and
+// extends the lease as the grants come back.
+//
+// The remote stays the lease's path of record: the first claim of a copy
+// goes both ways, and so does every claim after one whose datagram went
+// unanswered (a lost datagram, a firewall that drops UDP), so a lease
+// never rests on datagrams alone.
+
+// renewalSize bounds a renewal datagram and its grant.
+const renewalSize = 2048
+
+// grantServer answers the claims that reach a supervising program by
+// datagram, for its clients.
+type grantServer struct {
+	d    *datagrams
+	done chan struct{}
+
+	mu      sync.Mutex
+	clients map[string]*Client // owner actor id → its client
+}
+
+// listenGrants opens the grant server on addr (the remote's host:port).
+func listenGrants(addr string) (*grantServer, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDatagrams(conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	g := &grantServer{d: d, done: make(chan struct{}), clients: map[string]*Client{}}
+	go g.serve()
+	return g, nil
+}
+
+func (g *grantServer) serve() {
+	defer close(g.done)
+	buf := make([]byte, renewalSize)
+	var r wire.Renewal
+	from := &peer{}
+	for {
+		n, err := g.d.recv(buf, from)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // a datagram too large, an ICMP error: not ours to end on
+		}
+		if proto.Unmarshal(buf[:n], &r) != nil || r.GetClaim() == nil {
+			continue
+		}
+		g.mu.Lock()
+		c := g.clients[r.GetOwnerId()]
+		g.mu.Unlock()
+		if c == nil {
+			continue
+		}
+		if out, err := proto.Marshal(c.claim(r.GetClaim())); err == nil {
+			_ = g.d.send(out, from)
+		}
+	}
+}
+
+// close stops the server and waits for it.
+func (g *grantServer) close() {
+	_ = g.d.conn.Close()
+	<-g.done
+}
+
+// grantsFor registers c with the program's grant server, opening it with
+// the first client; false when it cannot listen (the nodes then renew
+// over the remote alone).
+func grantsFor(c *Client) bool {
+	o := &ownerSystem
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.grants == nil {
+		g, err := listenGrants(o.system.Address())
+		if err != nil {
+			return false
+		}
+		o.grants = g
+	}
+	o.grants.mu.Lock()
+	o.grants.clients[c.owner.GetId()] = c
+	o.grants.mu.Unlock()
+	return true
+}
+
+// grantsDone unregisters c, and closes the grant server after the last
+// client.
+func grantsDone(c *Client) {
+	o := &ownerSystem
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	g := o.grants
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	delete(g.clients, c.owner.GetId())
+	last := len(g.clients) == 0
+	g.mu.Unlock()
+	if last {
+		g.close()
+		o.grants = nil
+	}
+}
+
+// dialOwner opens a copy's socket to the owner's grant server at addr;
+// nil when it cannot (the copy renews over the remote alone).
+func dialOwner(addr string) *datagrams {
+	a, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil
+	}
+	conn, err := net.DialUDP("udp", nil, a)
+	if err != nil {
+		return nil
+	}
+	d, err := newDatagrams(conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil
+	}
+	return d
+}

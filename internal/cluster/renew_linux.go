@@ -1,0 +1,83 @@
+package cluster
+
+import (
+	"net"
+	"syscall"
+	"unsafe"
+)
+
+// datagrams is a non-blocking UDP socket read and written with raw system
+// calls, which cannot block on it: a blocking call's bookkeeping (the
+// runtime's entersyscall) wakes the runtime's monitor thread when the
+// process was idle, and a renewal would so wake a third thread for each
+// datagram. Readiness is waited for in the runtime's poller, as for any
+// socket, deadlines included.
+type datagrams struct {
+	conn *net.UDPConn
+	rc   syscall.RawConn
+}
+
+// peer is a datagram's source, to answer it.
+type peer struct {
+	sa  syscall.RawSockaddrAny
+	len uint32
+}
+
+func newDatagrams(conn *net.UDPConn) (*datagrams, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &datagrams{conn: conn, rc: rc}, nil
+}
+
+// recv reads a datagram into buf, its source into from (nil: a connected
+// socket's peer).
+func (d *datagrams) recv(buf []byte, from *peer) (int, error) {
+	var n int
+	var errno syscall.Errno
+	err := d.rc.Read(func(fd uintptr) bool {
+		var sa, salen uintptr
+		if from != nil {
+			from.len = uint32(unsafe.Sizeof(from.sa))
+			sa, salen = uintptr(unsafe.Pointer(&from.sa)), uintptr(unsafe.Pointer(&from.len))
+		}
+		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, sa, salen)
+		if e == syscall.EAGAIN || e == syscall.EINTR {
+			return false
+		}
+		n, errno = int(r), e
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return n, nil
+}
+
+// send writes b as a datagram to to (nil: a connected socket's peer).
+func (d *datagrams) send(b []byte, to *peer) error {
+	var errno syscall.Errno
+	err := d.rc.Write(func(fd uintptr) bool {
+		var sa, salen uintptr
+		if to != nil {
+			sa, salen = uintptr(unsafe.Pointer(&to.sa)), uintptr(to.len)
+		}
+		_, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, sa, salen)
+		if e == syscall.EAGAIN || e == syscall.EINTR {
+			return false
+		}
+		errno = e
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
