@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/understudy/understudy/internal/cluster"
 	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
@@ -318,4 +319,27 @@ func TestPartitions(t *testing.T) {
 	}
 	starts := checkLog(t, log)
 	t.Logf("%d partitions, %d copies started, none beside another", n, len(starts))
+}
+
+// The supervising program answers no claim sent by datagram, as behind a
+// firewall that drops them: the node claims over the remote after each
+// unanswered one, and the child stays on its first node, its lease held,
+// for five leases.
+func TestRenewalWithoutDatagrams(t *testing.T) {
+	dropped := cluster.DropGrantsForTest(t)
+	_, cl := startCluster(t, "a", "b")
+	log := filepath.Join(t.TempDir(), "copies")
+	_, ready := startTree(t, copySpec(log, "a", "b"), cl)
+	waitReady(t, ready, "a")
+	select {
+	case n := <-ready:
+		t.Fatalf("the child started again, on node %q: its lease was lost", n)
+	case <-time.After(5 * lease):
+	}
+	if dropped() == 0 {
+		t.Fatal("no claim came by datagram: nothing was tested")
+	}
+	if got := checkLog(t, log); strings.Join(got, ",") != "a" {
+		t.Errorf("copies started on %v, want a alone", got)
+	}
 }

@@ -1,0 +1,15 @@
+package cluster
+
+import "testing"
+
+// DropGrantsForTest makes this program's grant servers answer no claim
+// sent by datagram until the test ends, and returns how many they have
+// read and dropped so far.
+func DropGrantsForTest(t testing.TB) (dropped func() int64) {
+	dropGrants.Store(true)
+	t.Cleanup(func() { dropGrants.Store(false) })
+	base := droppedCount()
+	return func() int64 { return droppedCount() - base }
+}
+
+func droppedCount() int64 { return dropped.Load() }
