@@ -46,10 +46,9 @@ func (p *Process) watchDying() {
 		close(p.dyingDone)
 		return
 	}
-	if dyingWaiters.add(p, word, uint32(tid)) {
-		return
-	}
-	go p.dyingLoop(word, uint32(tid)) // no futex_waitv: a thread of its own
+	// A batch's thread, or where there is no futex_waitv a thread of its
+	// own.
+	dyingWaiters.add(p, &dyingMember{p: p, word: word, tid: uint32(tid)})
 }
 
 // dyingStep is what a robust word's value v means for the waiter of a
@@ -193,6 +192,7 @@ func (b *dyingBudget) look(step dyingStep, woken bool) bool {
 func (p *Process) releaseDying() {
 	p.dyingReleased.Store(true)
 	if dyingWaiters.release(p) {
+		close(p.dyingDone)
 		return
 	}
 	word := p.lane.RobustWord(0)
