@@ -5,14 +5,13 @@ package procbridge
 import (
 	"sync/atomic"
 
-	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge/internal/shm"
 )
 
 // Death-notice waiters in batches (waitv_pool_linux.go): a batch's thread,
 // an OS thread of its own made prompt, sleeps on the robust words of up to
 // batchSize processes. Where the kernel has no futex_waitv, every process
-// gets its own waiter (dyingLoop). While warm is held a batch's thread
+// gets its own waiter (waitAlone). While warm is held a batch's thread
 // wakes every warmSlice as well (warm_linux.go).
 var dyingWaiters = waitvPool[*Process, *dyingMember]{warm: true, prompt: true}
 
@@ -31,12 +30,12 @@ type dyingMember struct {
 
 // look settles a word that says its thread died or that it is done, arms
 // one that holds the bare thread id, and sleeps on one that is armed.
-func (m *dyingMember) look(woken bool) (linux.Waitv, waitvStep) {
+func (m *dyingMember) look(woken bool) (*uint32, uint32, waitvStep) {
 	v := atomic.LoadUint32(m.word)
 	step := dyingStepOf(v, m.tid)
 	if !m.budget.look(step, woken) {
 		m.spent = true
-		return linux.Waitv{}, waitvDone
+		return nil, 0, waitvDone
 	}
 	if step == dyingArm {
 		// Set the waiters bit, or the kernel will not wake us.
@@ -46,12 +45,12 @@ func (m *dyingMember) look(woken bool) (linux.Waitv, waitvStep) {
 	}
 	switch step {
 	case dyingWait:
-		return linux.WaitvOn(m.word, v), waitvSleep
+		return m.word, v, waitvSleep
 	case dyingArm:
-		return linux.Waitv{}, waitvAgain // changed under us
+		return nil, 0, waitvAgain // changed under us
 	}
 	m.died = step == dyingDied
-	return linux.Waitv{}, waitvDone
+	return nil, 0, waitvDone
 }
 
 // settle tells the death, or reports the worker that spent its budget,
@@ -73,5 +72,14 @@ func (m *dyingMember) stays() bool {
 	return dyingStepOf(atomic.LoadUint32(m.word), m.tid) == dyingDied
 }
 
-// alone gives the process a waiter thread of its own.
-func (m *dyingMember) alone() { go m.p.dyingLoop(m.word, m.tid) }
+func (m *dyingMember) released() bool { return m.p.dyingReleased.Load() }
+
+// alone gives the process a waiter of its own; released, it closes
+// dyingDone.
+func (m *dyingMember) alone() {
+	go func() {
+		if !dyingWaiters.waitAlone(m) {
+			close(m.p.dyingDone)
+		}
+	}()
+}

@@ -13,7 +13,7 @@ import (
 // Ready waiters in batches (waitv_pool_linux.go): a batch's thread sleeps
 // on the ready words of up to batchSize starts, and looks at least every
 // readyLook, for a word written without a wake. Where the kernel has no
-// futex_waitv, every start gets a waiter of its own (readyWait.wait), as
+// futex_waitv, every start gets a waiter of its own (waitAlone), as
 // does a start whose worker keeps waking its word without setting it.
 var readyWaiters = readyPool{waitvPool[*readyWait, *readyWait]{every: readyLook}}
 
@@ -26,12 +26,12 @@ type readyWait struct {
 	word *uint32
 	c    chan uint32 // the word's first value other than ReadyNo, sent once
 
-	wakes int // wakes of the word that left it ReadyNo (the batch's thread only)
+	wakes int // wakes of the word that left it ReadyNo (its one waiter at a time)
 
 	// A waiter of its own (alone), where it has one: set under the pool's
 	// mu; left is closed when it returns.
-	left     chan struct{}
-	released atomic.Bool
+	left chan struct{}
+	gone atomic.Bool // released
 }
 
 // readyLook bounds a batch's sleep: a word set without a wake is seen
@@ -67,7 +67,7 @@ func (r *readyPool) release(w *readyWait) {
 	if left == nil {
 		return // it was sent its value
 	}
-	w.released.Store(true)
+	w.gone.Store(true)
 	linux.FutexWake(w.word, 1<<30)
 	<-left
 }
@@ -75,37 +75,29 @@ func (r *readyPool) release(w *readyWait) {
 // look sends the word's value once it has left ReadyNo (under the batch's
 // lock, so that nothing is sent after a release), and sends w away once
 // its worker has woken the word too often without setting it.
-func (w *readyWait) look(woken bool) (linux.Waitv, waitvStep) {
+func (w *readyWait) look(woken bool) (*uint32, uint32, waitvStep) {
 	if v := atomic.LoadUint32(w.word); v != shm.ReadyNo {
 		w.c <- v // buffered, and sent once
-		return linux.Waitv{}, waitvDone
+		return nil, 0, waitvDone
 	}
 	if woken {
 		if w.wakes++; w.wakes > readyWakesMax {
-			return linux.Waitv{}, waitvAlone
+			return w.word, shm.ReadyNo, waitvAlone
 		}
 	}
-	return linux.WaitvOn(w.word, shm.ReadyNo), waitvSleep
+	return w.word, shm.ReadyNo, waitvSleep
 }
 
-func (w *readyWait) settle(int64) {} // look sent the value
-func (w *readyWait) stays() bool  { return false }
+func (w *readyWait) settle(int64)   {} // look sent the value
+func (w *readyWait) stays() bool    { return false }
+func (w *readyWait) released() bool { return w.gone.Load() }
 
-// alone gives w a waiter of its own (the pool's mu held).
+// alone gives w a waiter of its own (the pool's mu held); left is closed
+// when it returns.
 func (w *readyWait) alone() {
 	w.left = make(chan struct{})
-	go w.wait()
-}
-
-// wait is a waiter of w's own. Its sleeps are bounded, so that a release
-// is seen even when the worker writes its word back to ReadyNo.
-func (w *readyWait) wait() {
-	defer close(w.left)
-	for !w.released.Load() {
-		if v := atomic.LoadUint32(w.word); v != shm.ReadyNo {
-			w.c <- v
-			return
-		}
-		linux.FutexWait(w.word, shm.ReadyNo, 100*time.Millisecond)
-	}
+	go func() {
+		defer close(w.left)
+		readyWaiters.waitAlone(w)
+	}()
 }

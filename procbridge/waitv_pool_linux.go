@@ -20,10 +20,9 @@ import (
 // sysmon, another thread woken to run the rest). A wake costs a look at
 // each word of the batch (a load each); a member added or released bumps
 // the control word so the thread builds its list again. Where the kernel
-// has no futex_waitv, every member gets a waiter of its own
-// (waitvMember.alone), as does a member whose look sends it away (a worker
-// that keeps waking its word would make the batch's thread look at every
-// word again and again).
+// has no futex_waitv, every member gets a waiter of its own (waitAlone),
+// as does a member whose look sends it away (a worker that keeps waking its
+// word would make the batch's thread look at every word again and again).
 //
 // Two pools share it: the ready words of starts in flight (readyWaiters)
 // and the robust words that bring death notices (dyingWaiters). What a
@@ -40,20 +39,24 @@ const (
 	waitvSleep waitvStep = iota // sleep on the word while it holds the value
 	waitvAgain                  // changed under the look: look again at once
 	waitvDone                   // out of the batch; settle follows, outside its lock
-	waitvAlone                  // out of the batch to a waiter of its own, unless released meanwhile
+	waitvAlone                  // as waitvSleep, but out of the batch to a waiter of its own
 )
 
 // waitvMember is one word a pool watches, and what its values mean.
 type waitvMember interface {
 	// look is one look at the word, by the batch's thread under the
-	// batch's lock; woken says the thread's last sleep ended on this word.
-	// With waitvSleep it returns the word and the value to sleep on.
-	look(woken bool) (linux.Waitv, waitvStep)
-	// settle acts on what a look that returned waitvDone found, once the
-	// batch's lock is let go; now is when it was.
+	// batch's lock or by the member's own waiter; woken says the last
+	// sleep ended on this word. With waitvSleep and waitvAlone it returns
+	// the word and the value to sleep on.
+	look(woken bool) (word *uint32, val uint32, step waitvStep)
+	// settle acts on what a look that returned waitvDone found, outside
+	// the batch's lock; now is when it was.
 	settle(now int64)
-	// alone starts a waiter of the member's own (the pool's mu is held).
+	// alone starts a waiter of the member's own, a goroutine that runs
+	// waitAlone (the pool's mu is held).
 	alone()
+	// released reports whether the member's own waiter is to end.
+	released() bool
 	// stays reports whether a release must leave the member to the
 	// batch's thread, which has an end of it to tell (under the batch's
 	// lock).
@@ -63,9 +66,10 @@ type waitvMember interface {
 // waitvPool is the batches of one kind of member, found by key K.
 type waitvPool[K comparable, M waitvMember] struct {
 	// every bounds each sleep of a batch's thread, so that a word written
-	// without a wake is seen this late at most; 0: no bound.
+	// without a wake is seen this late at most; 0: no bound (a member's
+	// own waiter: a second).
 	every time.Duration
-	// warm: while warm is held, a batch's thread sleeps in warm's slices
+	// warm: while warm is held, each waiter sleeps in warm's slices
 	// (warm_linux.go).
 	warm bool
 	// prompt: a batch's thread is an OS thread of its own, prompt to run
@@ -206,10 +210,10 @@ func (p *waitvPool[K, M]) run(b *waitvBatch[K, M]) {
 		}
 		seq := atomic.LoadUint32(&b.ctl) // a poke after this ends the sleep
 		for k, m := range b.members {
-			w, step := m.look(wasWoken && k == woken)
+			word, val, step := m.look(wasWoken && k == woken)
 			switch step {
 			case waitvSleep:
-				ws = append(ws, w)
+				ws = append(ws, linux.WaitvOn(word, val))
 				wsOf = append(wsOf, k)
 			case waitvAgain:
 				again = true
@@ -288,4 +292,38 @@ func (p *waitvPool[K, M]) fallBack(b *waitvBatch[K, M]) {
 	for _, m := range members {
 		m.alone()
 	}
+}
+
+// waitAlone is a waiter of m's own: it looks at m's word, and sleeps on it,
+// until the look settles m (true) or m is released (false). Its sleeps are
+// bounded, so that a release is seen even when the worker writes its word
+// back, and by warm's slice while it is held.
+func (p *waitvPool[K, M]) waitAlone(m M) bool {
+	woken := false
+	for !m.released() {
+		word, val, step := m.look(woken)
+		woken = false
+		switch step {
+		case waitvDone:
+			m.settle(mono.Now())
+			return true
+		case waitvSleep, waitvAlone:
+			woken = linux.FutexWaitWoken(word, val, p.aloneBound())
+		}
+	}
+	return false
+}
+
+// aloneBound bounds a sleep of a member's own waiter.
+func (p *waitvPool[K, M]) aloneBound() time.Duration {
+	d := p.every
+	if d == 0 {
+		d = time.Second
+	}
+	if p.warm {
+		if s := warm.slice(); s > 0 {
+			d = s
+		}
+	}
+	return d
 }
