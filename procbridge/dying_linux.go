@@ -46,10 +46,9 @@ func (p *Process) watchDying() {
 		close(p.dyingDone)
 		return
 	}
-	if dyingWaiters.add(p, word, uint32(tid)) {
-		return
-	}
-	go p.dyingLoop(word, uint32(tid)) // no futex_waitv: a thread of its own
+	// A batch's thread, or where there is no futex_waitv a thread of its
+	// own.
+	dyingWaiters.add(p, &dyingMember{p: p, word: word, tid: uint32(tid)})
 }
 
 // dyingStep is what a robust word's value v means for the waiter of a
@@ -120,44 +119,6 @@ func (p *Process) died(tid uint32, now int64) {
 // hold at once (died).
 const dyingConfirm = time.Second
 
-func (p *Process) dyingLoop(word *uint32, tid uint32) {
-	var budget dyingBudget
-	woken := false
-	for {
-		v := atomic.LoadUint32(word)
-		step := dyingStepOf(v, tid)
-		if p.dyingReleased.Load() {
-			close(p.dyingDone)
-			return
-		}
-		if !budget.look(step, woken) {
-			p.violate("robust word 0", "rewritten or woken again and again", "the worker's thread id, armed once, woken once")
-			close(p.dyingDone)
-			return
-		}
-		woken = false
-		switch step {
-		case dyingArm:
-			// Set the waiters bit, or the kernel will not wake us.
-			atomic.CompareAndSwapUint32(word, tid, tid|shm.FutexWaiters)
-		case dyingWait:
-			// Bounded, so that a release the worker's word hides is seen,
-			// and by warm's slice while it is held.
-			timeout := time.Second
-			if d := warm.slice(); d > 0 {
-				timeout = d
-			}
-			woken = linux.FutexWaitWoken(word, v, timeout)
-		case dyingDied:
-			p.died(tid, mono.Now()) // closes dyingDone
-			return
-		default:
-			close(p.dyingDone)
-			return
-		}
-	}
-}
-
 // dyingBudget bounds what a worker's robust word 0 can make its waiter do:
 // the SDK arms the word once, with its robust thread's TID, and the waiter
 // adds the waiters bit; only the kernel wakes it, when the thread dies. A
@@ -193,6 +154,7 @@ func (b *dyingBudget) look(step dyingStep, woken bool) bool {
 func (p *Process) releaseDying() {
 	p.dyingReleased.Store(true)
 	if dyingWaiters.release(p) {
+		close(p.dyingDone)
 		return
 	}
 	word := p.lane.RobustWord(0)

@@ -35,6 +35,27 @@ func awaitWarmWakes(t *testing.T, wakes func() uint64, n uint64) {
 func futexWakes() uint64 { f, _ := procbridge.WarmWakes(); return f }
 func ebpfWakes() uint64  { _, e := procbridge.WarmWakes(); return e }
 
+// holdWarm holds warm until the returned release, or the test's end.
+func holdWarm(t *testing.T) (release func()) {
+	t.Helper()
+	release = procbridge.HoldWarmForTest()
+	t.Cleanup(release)
+	return release
+}
+
+// killAfterSlices kills p once wakes has counted three more slices, and
+// wants its death told first as a Dying from source, then its Exited.
+func killAfterSlices(t *testing.T, p *procbridge.Process, wakes func() uint64, source string) {
+	t.Helper()
+	awaitWarmWakes(t, wakes, wakes()+3)
+	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
+	e := nextEvent(t, p)
+	d, ok := e.(procbridge.Dying)
+	require.True(t, ok, "want Dying, got %v", e)
+	assert.Equal(t, source, d.Source)
+	require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
+}
+
 // quietFor asserts that wakes moves by at most one (a slice under way)
 // while a child lives 40 slices: the waiters sleep without a bound.
 func quietFor(t *testing.T, wakes func() uint64) {
@@ -83,15 +104,8 @@ func TestWarmFutexWaiter(t *testing.T) {
 	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
 	quietFor(t, futexWakes)
 
-	release := procbridge.HoldWarmForTest()
-	defer release()
-	awaitWarmWakes(t, futexWakes, futexWakes()+3)
-	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
-	e := nextEvent(t, p)
-	d, ok := e.(procbridge.Dying)
-	require.True(t, ok, "want Dying, got %v", e)
-	assert.Equal(t, "futex", d.Source)
-	require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
+	release := holdWarm(t)
+	killAfterSlices(t, p, futexWakes, "futex")
 
 	q, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "wait"})
 	require.NoError(t, err)
@@ -114,15 +128,8 @@ func TestWarmKernelReader(t *testing.T) {
 	goAhead()
 	quietFor(t, ebpfWakes)
 
-	release := procbridge.HoldWarmForTest()
-	defer release()
-	awaitWarmWakes(t, ebpfWakes, ebpfWakes()+3)
-	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
-	e := nextEvent(t, p)
-	d, ok := e.(procbridge.Dying)
-	require.True(t, ok, "want Dying, got %v", e)
-	assert.Equal(t, "ebpf", d.Source)
-	require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
+	release := holdWarm(t)
+	killAfterSlices(t, p, ebpfWakes, "ebpf")
 	release()
 
 	t.Run("prompt", func(t *testing.T) {
@@ -130,10 +137,7 @@ func TestWarmKernelReader(t *testing.T) {
 		p, goAhead := scripted(t, "sleep 60")
 		goAhead()
 		assert.True(t, procbridge.WarmHeld(), "prompt: the watch holds warm")
-		awaitWarmWakes(t, ebpfWakes, ebpfWakes()+3)
-		require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
-		require.IsType(t, procbridge.Dying{}, nextEvent(t, p))
-		require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
+		killAfterSlices(t, p, ebpfWakes, "ebpf")
 		<-p.Done()
 		assert.False(t, procbridge.WarmHeld(), "prompt: warm held with nothing watched")
 	})
