@@ -39,15 +39,24 @@ const cpuLiveWithin = stallMin
 
 // cpuProber is a thread locked to one CPU that does nothing but wake.
 type cpuProber struct {
-	word  uint32          // bumped and woken to make it run
-	up    atomic.Bool     // it runs on its CPU, its files open
-	quit  atomic.Bool     // stopProbers: end
-	files linux.TaskFiles // its /proc files, for its schedstat (probers.mu)
+	word uint32      // bumped and woken to make it run
+	tid  atomic.Int64 // its thread, once it runs on its CPU; 0 before
+	quit atomic.Bool  // stopProbers: end
+}
+
+// slices reads how many times the prober's thread has been put on a CPU,
+// or -1 when it cannot be read. The file is opened at each read: a
+// prober is asked only before an asleep verdict, and keeps no descriptor.
+func (p *cpuProber) slices() int64 {
+	t, ok := linux.ReadTask(os.Getpid(), int(p.tid.Load()))
+	if !ok {
+		return -1
+	}
+	return t.Slices
 }
 
 // probers are the CPUs' probers, by CPU; nil where the CPU refused one
-// (offline, or outside this process's CPUs). The mutex also guards their
-// files, which a prober closes as it ends.
+// (offline, or outside this process's CPUs).
 var probers struct {
 	mu  sync.Mutex
 	cpu map[int]*cpuProber
@@ -99,37 +108,23 @@ func (p *cpuProber) run(cpu int) {
 	runtime.LockOSThread()
 	var set unix.CPUSet
 	set.Set(cpu)
-	files, ok := linux.TaskFiles{}, unix.SchedSetaffinity(0, &set) == nil
-	if ok {
-		linux.RaiseOwn()
-		files, ok = linux.OpenTask(os.Getpid(), linux.Gettid())
-	}
-	probers.mu.Lock()
-	switch {
-	case p.quit.Load():
-		files.Close()
-		probers.mu.Unlock()
-		return
-	case !ok:
+	if unix.SchedSetaffinity(0, &set) != nil {
+		probers.mu.Lock()
 		if probers.cpu[cpu] == p {
 			probers.cpu[cpu] = nil
 		}
 		probers.mu.Unlock()
 		return
 	}
-	p.files = files
-	p.up.Store(true)
-	probers.mu.Unlock()
+	linux.RaiseOwn()
+	p.tid.Store(int64(linux.Gettid()))
 	for {
 		seen := atomic.LoadUint32(&p.word)
 		if p.quit.Load() {
-			break
+			return
 		}
 		linux.FutexWait(&p.word, seen, 0)
 	}
-	probers.mu.Lock()
-	p.files.Close()
-	probers.mu.Unlock()
 }
 
 // cpusStalled reports whether a CPU of set, one with a prober up, did not
@@ -145,13 +140,13 @@ func cpusStalled(set *unix.CPUSet) bool {
 			continue
 		}
 		p := probers.cpu[cpu]
-		if p == nil || !p.up.Load() || p.quit.Load() {
+		if p == nil || p.tid.Load() == 0 || p.quit.Load() {
 			continue
 		}
 		if n == len(ps) {
 			break // a worker's threads on more CPUs than that: these say enough
 		}
-		ps[n], base[n] = p, p.files.Slices()
+		ps[n], base[n] = p, p.slices()
 		n++
 	}
 	for _, p := range ps[:n] {
@@ -162,7 +157,7 @@ func cpusStalled(set *unix.CPUSet) bool {
 	for {
 		ran := 0
 		for i, p := range ps[:n] {
-			if s := p.files.Slices(); s < 0 || s != base[i] {
+			if s := p.slices(); s < 0 || s != base[i] {
 				ran++
 			}
 		}

@@ -226,7 +226,7 @@ func CPUsStalledForTest(deadline time.Time, cpus ...int) (stalled bool, up int) 
 			if p == nil {
 				break
 			}
-			if p.up.Load() {
+			if p.tid.Load() != 0 {
 				up++
 				break
 			}
@@ -240,4 +240,27 @@ func CPUsStalledForTest(deadline time.Time, cpus ...int) (stalled bool, up int) 
 	}
 	monitor.mu.Unlock()
 	return stalled, up
+}
+
+// StartCPUProbersForTest starts the hang monitor's CPU probers on every
+// CPU, as its watches do, and waits for them, so that a test counting
+// goroutines counts them from the start.
+func StartCPUProbersForTest(deadline time.Time) {
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) != nil {
+		return
+	}
+	startProbers(&set)
+	for time.Now().Before(deadline) {
+		probers.mu.Lock()
+		up := true
+		for _, p := range probers.cpu {
+			up = up && (p == nil || p.tid.Load() != 0)
+		}
+		probers.mu.Unlock()
+		if up {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

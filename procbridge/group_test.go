@@ -262,6 +262,10 @@ func TestGroupNoLeakOver1000Failovers(t *testing.T) {
 		nextGroupEvent[procbridge.SpareReady](t, g)
 	}
 	failoverOnce()
+	// The monitor's CPU probers (one a CPU, for as long as it watches)
+	// start with its first watch of a suspect, perhaps only during the
+	// failovers: started now, they are counted from the start.
+	procbridge.StartCPUProbersForTest(time.Now().Add(deadline))
 	fds, goroutines := openFds(t), runtime.NumGoroutine()
 	for range n {
 		failoverOnce()

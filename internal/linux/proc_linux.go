@@ -139,18 +139,6 @@ func (f *TaskFiles) Read() Task {
 	return t
 }
 
-// Slices reads how many times the thread has been put on a CPU (its
-// schedstat's third field), or -1 when it cannot be read.
-func (f *TaskFiles) Slices() int64 {
-	var buf [statSize]byte
-	n, err := readRaw(f.schedstat, buf[:], 0)
-	if err != nil || n <= 0 {
-		return -1
-	}
-	_, _, slices := parseSchedstat(buf[:n])
-	return slices
-}
-
 // Close closes the files. Safe to call twice.
 func (f *TaskFiles) Close() {
 	closeFd(&f.stat)

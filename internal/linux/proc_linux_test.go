@@ -24,6 +24,7 @@ func TestReadTask(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, byte('R'), task.State, "a thread reading its own stat is running")
 	assert.Positive(t, task.Run)
+	assert.Positive(t, task.Slices, "put on a CPU at least once")
 	assert.Zero(t, task.Flags&PFExiting)
 
 	f, ok := OpenTask(pid, tid)

@@ -20,9 +20,6 @@ func OpenTask(pid, tid int) (TaskFiles, bool) { return TaskFiles{}, false }
 // Read reads nothing.
 func (*TaskFiles) Read() Task { return Task{Voluntary: -1, CPU: -1} }
 
-// Slices reports -1: nothing is read here.
-func (*TaskFiles) Slices() int64 { return -1 }
-
 // Close does nothing.
 func (*TaskFiles) Close() {}
 
