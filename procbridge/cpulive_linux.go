@@ -39,7 +39,7 @@ const cpuLiveWithin = stallMin
 
 // cpuProber is a thread locked to one CPU that does nothing but wake.
 type cpuProber struct {
-	word uint32      // bumped and woken to make it run
+	word uint32       // bumped and woken to make it run
 	tid  atomic.Int64 // its thread, once it runs on its CPU; 0 before
 	quit atomic.Bool  // stopProbers: end
 }
