@@ -44,15 +44,16 @@ type cpuProber struct {
 	quit atomic.Bool  // stopProbers: end
 }
 
-// slices reads how many times the prober's thread has been put on a CPU,
-// or -1 when it cannot be read. The file is opened at each read: a
-// prober is asked only before an asleep verdict, and keeps no descriptor.
-func (p *cpuProber) slices() int64 {
+// task reads the prober's thread: its state, and how many times it has
+// been put on a CPU (Slices -1 when it cannot be read). The files are
+// opened at each read: a prober is asked only before an asleep verdict,
+// and keeps no descriptor.
+func (p *cpuProber) task() (linux.Task, bool) {
 	t, ok := linux.ReadTask(os.Getpid(), int(p.tid.Load()))
 	if !ok {
-		return -1
+		return linux.Task{Slices: -1}, false
 	}
-	return t.Slices
+	return t, true
 }
 
 // probers are the CPUs' probers, by CPU; nil where the CPU refused one
@@ -146,18 +147,33 @@ func cpusStalled(set *unix.CPUSet) bool {
 		if n == len(ps) {
 			break // a worker's threads on more CPUs than that: these say enough
 		}
-		ps[n], base[n] = p, p.slices()
+		ps[n] = p
 		n++
 	}
-	for _, p := range ps[:n] {
+	deadline := mono.Now() + int64(cpuLiveWithin)
+	for i, p := range ps[:n] {
+		// A prober woken a moment ago (for another worker in the same
+		// pass) may not be back asleep yet: a wake then would find it
+		// awake, and it would not be put on its CPU again.
+		for {
+			t, ok := p.task()
+			if !ok || t.State == 'S' {
+				base[i] = t.Slices // -1 unread: not judged
+				break
+			}
+			now := mono.Now()
+			if now >= deadline {
+				return true // runnable on its CPU all along: not run
+			}
+			linux.SleepUntil(min(now+cpuLookStep, deadline))
+		}
 		atomic.AddUint32(&p.word, 1)
 		linux.FutexWake(&p.word, 1)
 	}
-	deadline := mono.Now() + int64(cpuLiveWithin)
 	for {
 		ran := 0
 		for i, p := range ps[:n] {
-			if s := p.slices(); s < 0 || s != base[i] {
+			if t, _ := p.task(); base[i] < 0 || t.Slices != base[i] {
 				ran++
 			}
 		}

@@ -25,11 +25,14 @@ func TestCPUStalled(t *testing.T) {
 	for i := range cpus {
 		cpus[i] = i
 	}
+	// Up before the CPU is held: a prober has to run to start.
+	procbridge.StartCPUProbersForTest(time.Now().Add(deadline))
+	defer procbridge.StopCPUProbersForTest()
 	// A machine that stalls (a noisy host) may hold a live CPU past the
 	// limit now and then: one ask of several is enough.
 	live := false
 	for try := 0; try < 20 && !live; try++ {
-		stalled, up := procbridge.CPUsStalledForTest(time.Now().Add(deadline), cpus...)
+		stalled, up := procbridge.CPUsStalledForTest(cpus...)
 		require.Equal(t, len(cpus), up, "a prober on every CPU")
 		live = !stalled
 	}
@@ -49,7 +52,7 @@ func TestCPUStalled(t *testing.T) {
 	if err := unix.SchedSetAttr(spin.Process.Pid, &fifo, 0); err != nil {
 		t.Skipf("no SCHED_FIFO 99 here: %v", err)
 	}
-	stalled, up := procbridge.CPUsStalledForTest(time.Now().Add(deadline), cpu)
+	stalled, up := procbridge.CPUsStalledForTest(cpu)
 	spin.Process.Kill()
 	assert.Equal(t, 1, up)
 	assert.True(t, stalled, "CPU %d, held by a SCHED_FIFO 99 process, ran the prober", cpu)

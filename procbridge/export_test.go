@@ -209,37 +209,30 @@ func WarmWakes() (futex, ebpf uint64) {
 	return warm.slices.Load(), ebpf
 }
 
-// CPUsStalledForTest starts the probers of cpus, waits for each to be up
-// (or refused) until deadline, and reports whether one of the CPUs did not
-// run its prober in time, and how many probers were up to be asked.
-func CPUsStalledForTest(deadline time.Time, cpus ...int) (stalled bool, up int) {
+// CPUsStalledForTest reports whether one of cpus did not run its prober
+// in time, and how many of them had a prober up to be asked
+// (StartCPUProbersForTest).
+func CPUsStalledForTest(cpus ...int) (stalled bool, up int) {
 	var set unix.CPUSet
+	probers.mu.Lock()
 	for _, c := range cpus {
 		set.Set(c)
-	}
-	startProbers(&set)
-	for _, c := range cpus {
-		for time.Now().Before(deadline) {
-			probers.mu.Lock()
-			p := probers.cpu[c]
-			probers.mu.Unlock()
-			if p == nil {
-				break
-			}
-			if p.tid.Load() != 0 {
-				up++
-				break
-			}
-			time.Sleep(time.Millisecond)
+		if p := probers.cpu[c]; p != nil && p.tid.Load() != 0 {
+			up++
 		}
 	}
-	stalled = cpusStalled(&set)
+	probers.mu.Unlock()
+	return cpusStalled(&set), up
+}
+
+// StopCPUProbersForTest ends the probers a test started, unless the
+// monitor runs (it ends its own).
+func StopCPUProbersForTest() {
 	monitor.mu.Lock()
+	defer monitor.mu.Unlock()
 	if !monitor.running {
-		stopProbers() // the monitor's, had it been running; else the test's to end
+		stopProbers()
 	}
-	monitor.mu.Unlock()
-	return stalled, up
 }
 
 // StartCPUProbersForTest starts the hang monitor's CPU probers on every
