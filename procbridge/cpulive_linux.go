@@ -24,11 +24,13 @@ import (
 // on, and many workers silent together a stall of the machine; a stopped
 // CPU that holds one worker's timers shows neither.
 //
-// So before it calls a worker asleep, the monitor asks each CPU the
-// worker's threads last ran on to run a thread of its own, parked there
-// for the purpose and raised as the monitor is. A CPU that has not put it
-// on within cpuLiveWithin is stalled, and the worker's silence is the
-// machine's. A prober is started for a CPU the first time a watch opens
+// So when a watch opens (and again at its looks, once cpuLiveWithin has
+// passed since the last ask) the monitor wakes a thread of its own,
+// parked on each CPU the worker's threads last ran on and raised as the
+// monitor is; before it calls the worker asleep, it checks that each of
+// those CPUs has run it since. One that has not, by cpuLiveWithin after
+// the wake, is stalled, and the worker's silence is the machine's. A live
+// CPU has run it long before the verdict, which then waits for nothing. A prober is started for a CPU the first time a watch opens
 // on a worker whose threads ran there, and parks until the monitor stops
 // (nothing left to watch).
 
@@ -128,12 +130,22 @@ func (p *cpuProber) run(cpu int) {
 	}
 }
 
-// cpusStalled reports whether a CPU of set, one with a prober up, did not
-// run it within cpuLiveWithin. CPUs without a prober yet are not judged.
-func cpusStalled(set *unix.CPUSet) bool {
-	var ps [8]*cpuProber
-	var base [8]int64
-	n := 0
+// cpuLook is what the watch of one worker asked of the probers at its
+// last look: which it woke, and what their threads had run by then.
+type cpuLook struct {
+	at     int64 // when they were woken
+	n      int
+	p      [8]*cpuProber
+	slices [8]int64 // times put on a CPU, at the wake
+	run    [8]int64 // ns on a CPU, at the wake
+}
+
+// open wakes the probers of the CPUs of set, recording what their threads
+// had run, for stalled to judge at the next look. CPUs without a prober
+// get one, not judged until it runs.
+func (l *cpuLook) open(set *unix.CPUSet) {
+	startProbers(set)
+	l.n, l.at = 0, mono.Now()
 	probers.mu.Lock()
 	defer probers.mu.Unlock()
 	for cpu := range maxCPU(set) {
@@ -144,49 +156,44 @@ func cpusStalled(set *unix.CPUSet) bool {
 		if p == nil || p.tid.Load() == 0 || p.quit.Load() {
 			continue
 		}
-		if n == len(ps) {
+		if l.n == len(l.p) {
 			break // a worker's threads on more CPUs than that: these say enough
 		}
-		ps[n] = p
-		n++
-	}
-	deadline := mono.Now() + int64(cpuLiveWithin)
-	for i, p := range ps[:n] {
-		// A prober woken a moment ago (for another worker in the same
-		// pass) may not be back asleep yet: a wake then would find it
-		// awake, and it would not be put on its CPU again.
-		for {
-			t, ok := p.task()
-			if !ok || t.State == 'S' {
-				base[i] = t.Slices // -1 unread: not judged
-				break
-			}
-			now := mono.Now()
-			if now >= deadline {
-				return true // runnable on its CPU all along: not run
-			}
-			linux.SleepUntil(min(now+cpuLookStep, deadline))
+		t, ok := p.task()
+		if !ok {
+			continue
 		}
+		l.p[l.n], l.slices[l.n], l.run[l.n] = p, t.Slices, t.Run
+		l.n++
 		atomic.AddUint32(&p.word, 1)
 		linux.FutexWake(&p.word, 1)
 	}
+}
+
+// stalled reports whether a CPU the look woke a prober on has run nothing
+// of it since, cpuLiveWithin after the wake: it waits for that long at
+// most, and only for a CPU that has not run it yet. A prober that ran
+// shows it either way: put on its CPU again (its slices), or, awake when
+// woken, running on into its next sleep (its time on a CPU, brought up to
+// date as it leaves the CPU).
+func (l *cpuLook) stalled() bool {
 	for {
 		ran := 0
-		for i, p := range ps[:n] {
-			if t, _ := p.task(); base[i] < 0 || t.Slices != base[i] {
+		for i, p := range l.p[:l.n] {
+			if t, ok := p.task(); !ok || t.Slices != l.slices[i] || t.Run != l.run[i] {
 				ran++
 			}
 		}
-		if ran == n {
+		if ran == l.n {
 			return false
 		}
 		now := mono.Now()
-		if now >= deadline {
+		if now >= l.at+int64(cpuLiveWithin) {
 			return true
 		}
-		linux.SleepUntil(min(now+cpuLookStep, deadline))
+		linux.SleepUntil(min(now+cpuLookStep, l.at+int64(cpuLiveWithin)))
 	}
 }
 
-// cpuLookStep is how often cpusStalled reads its probers' schedstats.
+// cpuLookStep is how often stalled reads its probers' schedstats.
 const cpuLookStep = int64(50_000)

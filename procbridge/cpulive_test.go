@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/linux"
+
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -51,6 +53,22 @@ func TestCPUStalled(t *testing.T) {
 	fifo := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 99}
 	if err := unix.SchedSetAttr(spin.Process.Pid, &fifo, 0); err != nil {
 		t.Skipf("no SCHED_FIFO 99 here: %v", err)
+	}
+	// Spinning on its CPU, past its start (the shell's exec, its page
+	// faults), before the prober is asked.
+	var run0 int64 = -1
+	for end := time.Now().Add(deadline); ; {
+		task, ok := linux.ReadTask(spin.Process.Pid, spin.Process.Pid)
+		require.True(t, ok, "the spinner is gone")
+		if task.State == 'R' && task.CPU == cpu {
+			if run0 < 0 {
+				run0 = task.Run
+			} else if task.Run-run0 >= int64(5*time.Millisecond) {
+				break
+			}
+		}
+		require.True(t, time.Now().Before(end), "the spinner never spun on CPU %d", cpu)
+		time.Sleep(time.Millisecond)
 	}
 	stalled, up := procbridge.CPUsStalledForTest(cpu)
 	spin.Process.Kill()

@@ -77,8 +77,9 @@
 // max(10*Timeout, 30s) is the longest the monitor waits on a held-up
 // worker. A worker asleep after the machine held it up is granted a
 // Timeout from the last look that found it held up, and so is one whose
-// threads last ran on a CPU that does not run a thread of the monitor's
-// within 4 ms (a CPU the host stopped, which fires none of their timers).
+// threads last ran on a CPU that has not run a thread of the monitor's
+// within 4 ms of its wake at the watch's opening (a CPU the host stopped,
+// which fires none of their timers).
 // A spinning worker, or one stopped by a signal, is hung at once all the
 // same.
 //

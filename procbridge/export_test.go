@@ -209,20 +209,18 @@ func WarmWakes() (futex, ebpf uint64) {
 	return warm.slices.Load(), ebpf
 }
 
-// CPUsStalledForTest reports whether one of cpus did not run its prober
-// in time, and how many of them had a prober up to be asked
-// (StartCPUProbersForTest).
+// CPUsStalledForTest wakes the probers of cpus, as a look of a watch
+// does, and reports, as the verdict after it would, whether one of the
+// CPUs did not run its prober in time; and how many of them had a prober
+// up to be asked (StartCPUProbersForTest).
 func CPUsStalledForTest(cpus ...int) (stalled bool, up int) {
 	var set unix.CPUSet
-	probers.mu.Lock()
 	for _, c := range cpus {
 		set.Set(c)
-		if p := probers.cpu[c]; p != nil && p.tid.Load() != 0 {
-			up++
-		}
 	}
-	probers.mu.Unlock()
-	return cpusStalled(&set), up
+	var l cpuLook
+	l.open(&set)
+	return l.stalled(), l.n
 }
 
 // StopCPUProbersForTest ends the probers a test started, unless the

@@ -41,6 +41,7 @@ type hangState struct {
 	confirmAt  int64
 	run0       int64        // CPU ns when it became suspect (schedstat, per tick)
 	probe      *threadProbe // its threads, watched while suspect, or nil
+	cpuLook    *cpuLook     // the CPUs its threads sleep on, asked at the last look (made at its first watch)
 	cpuStart   int64        // CPU ns when it became suspect (cpu)
 	cpuOK      bool         // cpuStart could be read
 	cpu0       int64        // CPU ns at the start of the window (cpu)
@@ -273,7 +274,10 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 		}
 		st.probe = openProbe(st.p.pid)
 		s := st.sample()
-		startProbers(&s.cpus) // for the verdict, should it be asleep
+		if st.cpuLook == nil {
+			st.cpuLook = new(cpuLook)
+		}
+		st.cpuLook.open(&s.cpus) // for the verdict, should it be asleep
 		sampled := mono.Now()
 		if st.observe(sampled) {
 			return st.watchAt(), false
@@ -331,15 +335,22 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	}
 	st.machine(&hs, ml, now)
 	v := hang.Judge(st.policy, hs)
-	if v.Step == hang.Hung && v.Kind == hang.Asleep && !s.stopped && cpusStalled(&s.cpus) {
+	if v.Step == hang.Hung && v.Kind == hang.Asleep && !s.stopped && st.cpuLook != nil && st.cpuLook.stalled() {
 		// A CPU that holds its threads' timers ran nothing of ours: the
 		// host stopped it (cpulive_linux.go). The silence is the
 		// machine's, as in a stall the monitor saw itself, and the worker
 		// is granted a Timeout from now.
 		ml.stallAt = now
 		st.heldAt, st.machineAt = now, now
+		st.cpuLook.open(&s.cpus)
 		st.confirmAt = now + max(st.policy.HeldUpWindow, st.policy.BusyWindow)
 		return st.confirmAt, false
+	}
+	if v.Step != hang.Hung && st.cpuLook != nil && now-st.cpuLook.at >= int64(cpuLiveWithin) {
+		// A watch held up for long asks again, so that a verdict judges
+		// the CPUs' last moments; a short one judges from its opening,
+		// which a live CPU has answered long before.
+		st.cpuLook.open(&s.cpus)
 	}
 	switch v.Step {
 	case hang.Hung:
