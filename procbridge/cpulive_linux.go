@@ -30,9 +30,10 @@ import (
 // monitor is; before it calls the worker asleep, it checks that each of
 // those CPUs has run it since. One that has not, by cpuLiveWithin after
 // the wake, is stalled, and the worker's silence is the machine's. A live
-// CPU has run it long before the verdict, which then waits for nothing. A prober is started for a CPU the first time a watch opens
-// on a worker whose threads ran there, and parks until the monitor stops
-// (nothing left to watch).
+// CPU has run it long before the verdict, which then waits for nothing.
+// A prober is started for a CPU the first time a watch opens on a worker
+// whose threads ran there, and parks until the monitor stops (nothing
+// left to watch).
 
 // cpuLiveWithin is how soon a live CPU runs its prober: a raised thread
 // woken on a CPU that runs ordinary tasks preempts them at once, so a CPU
@@ -48,7 +49,7 @@ type cpuProber struct {
 
 // task reads the prober's thread: its state, and how many times it has
 // been put on a CPU (Slices -1 when it cannot be read). The files are
-// opened at each read: a prober is asked only before an asleep verdict,
+// opened at each read: a prober is asked only while a worker is watched,
 // and keeps no descriptor.
 func (p *cpuProber) task() (linux.Task, bool) {
 	t, ok := linux.ReadTask(os.Getpid(), int(p.tid.Load()))
