@@ -36,7 +36,7 @@ func ReadTaskStat(pid, tid int) (Task, bool) {
 	var buf [statSize]byte
 	b := ReadSmall(ProcPath(pb[:0], pid, tid, "stat"), buf[:])
 	if b == nil {
-		return Task{}, false
+		return Task{CPU: -1}, false
 	}
 	t := Task{Voluntary: -1}
 	t.State, t.Flags, t.Pending = parseStatPending(b)

@@ -6,10 +6,10 @@ package linux
 func ReadSmall(path []byte, buf []byte) []byte { return nil }
 
 // ReadTaskStat reports the thread gone: there is no /proc.
-func ReadTaskStat(pid, tid int) (Task, bool) { return Task{}, false }
+func ReadTaskStat(pid, tid int) (Task, bool) { return Task{CPU: -1}, false }
 
 // ReadTask reports the thread gone: there is no /proc.
-func ReadTask(pid, tid int) (Task, bool) { return Task{}, false }
+func ReadTask(pid, tid int) (Task, bool) { return Task{CPU: -1}, false }
 
 // TaskFiles keeps a thread's /proc files open: none here.
 type TaskFiles struct{}
