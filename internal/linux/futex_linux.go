@@ -121,14 +121,7 @@ func FutexWaitvUntil(ws []Waitv, deadline int64) (woken int, timedOut bool, err 
 func FutexWaitEither(a *uint32, av uint32, b *uint32, bv uint32, deadline int64) {
 	if !waitvMissing.Load() {
 		ws := [2]Waitv{WaitvOn(a, av), WaitvOn(b, bv)}
-		var ts *unix.Timespec
-		if deadline > 0 {
-			t := unix.NsecToTimespec(deadline)
-			ts = &t
-		}
-		_, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0,
-			uintptr(unsafe.Pointer(ts)), unix.CLOCK_MONOTONIC, 0)
-		if e != unix.ENOSYS && e != unix.EINVAL {
+		if _, _, err := FutexWaitvUntil(ws[:], deadline); err != unix.ENOSYS && err != unix.EINVAL {
 			return
 		}
 		waitvMissing.Store(true)
