@@ -72,19 +72,26 @@ func startProbers(set *unix.CPUSet) {
 	probers.mu.Lock()
 	defer probers.mu.Unlock()
 	for cpu := range maxCPU(set) {
-		if !set.IsSet(cpu) {
-			continue
+		if set.IsSet(cpu) {
+			proberLocked(cpu)
 		}
-		if _, ok := probers.cpu[cpu]; ok {
-			continue
-		}
-		if probers.cpu == nil {
-			probers.cpu = map[int]*cpuProber{}
-		}
-		p := &cpuProber{}
-		probers.cpu[cpu] = p
-		go p.run(cpu)
 	}
+}
+
+// proberLocked returns cpu's prober, starting one if it has none: it is
+// not up (tid 0) until it has run on its CPU. nil where the CPU refused
+// one (probers.mu held).
+func proberLocked(cpu int) *cpuProber {
+	if p, ok := probers.cpu[cpu]; ok {
+		return p
+	}
+	if probers.cpu == nil {
+		probers.cpu = map[int]*cpuProber{}
+	}
+	p := &cpuProber{}
+	probers.cpu[cpu] = p
+	go p.run(cpu)
+	return p
 }
 
 // stopProbers ends every prober; the next watch starts them again.
@@ -145,7 +152,6 @@ type cpuLook struct {
 // had run, for stalled to judge at the next look. CPUs without a prober
 // get one, not judged until it runs.
 func (l *cpuLook) open(set *unix.CPUSet) {
-	startProbers(set)
 	l.n, l.at = 0, mono.Now()
 	probers.mu.Lock()
 	defer probers.mu.Unlock()
@@ -153,7 +159,7 @@ func (l *cpuLook) open(set *unix.CPUSet) {
 		if !set.IsSet(cpu) {
 			continue
 		}
-		p := probers.cpu[cpu]
+		p := proberLocked(cpu)
 		if p == nil || p.tid.Load() == 0 || p.quit.Load() {
 			continue
 		}

@@ -77,6 +77,14 @@ type threadSample struct {
 	cpus      unix.CPUSet // the CPUs its live threads last ran on
 }
 
+// ranOn adds cpu, a live thread's last (linux.Task.CPU, -1 unread), to
+// the sample's CPUs.
+func (s *threadSample) ranOn(cpu int) {
+	if cpu >= 0 && cpu < maxCPU(&s.cpus) {
+		s.cpus.Set(cpu)
+	}
+}
+
 // openProbe opens a probe on the threads of pid, or returns nil when its
 // /proc cannot be read (it is gone: the pidfd tells). It allocates only the
 // probe.
@@ -130,9 +138,7 @@ func (pr *threadProbe) sample() threadSample {
 		}
 		if !taskDying(task) {
 			s.dead = false
-			if task.CPU >= 0 && task.CPU < maxCPU(&s.cpus) {
-				s.cpus.Set(task.CPU)
-			}
+			s.ranOn(task.CPU)
 		}
 		s.run += task.Run - t.baseRun
 		s.wait += task.Wait - t.baseWait
@@ -209,9 +215,7 @@ func (pr *threadProbe) takeUpNew(s *threadSample) {
 		}
 		if !taskDying(task) {
 			s.dead = false
-			if task.CPU >= 0 && task.CPU < maxCPU(&s.cpus) {
-				s.cpus.Set(task.CPU)
-			}
+			s.ranOn(task.CPU)
 		}
 	})
 	if pr.capped {

@@ -181,9 +181,7 @@ func (st *hangState) sample() threadSample {
 	cpu := linux.ProcessCPU(st.p.pid)
 	t, _ := linux.ReadTaskStat(st.p.pid, st.p.pid)
 	s := threadSample{cpu: cpu, cpuOK: cpu > 0, dead: taskDying(t), stopped: t.State == 'T' || t.State == 't'}
-	if t.CPU >= 0 && t.CPU < maxCPU(&s.cpus) {
-		s.cpus.Set(t.CPU)
-	}
+	s.ranOn(t.CPU)
 	return s
 }
 
