@@ -389,8 +389,11 @@ const maxEarlyFires = 8
 func (m *hangMonitor) budgetFire(st *hangState, now int64) {
 	// An SDK worker that skipped re-arms since the beat the monitor last
 	// saw (it re-arms at most every shm.WatchdogGap) lets it fire up to
-	// that early: a stall of the worker, not a watchdog armed wrong.
-	if !st.parked && now >= st.watchAt()-st.dogGap {
+	// that early: a stall of the worker, not a watchdog armed wrong. The
+	// worker arms it from its beat alone: a young worker's fires before
+	// the start grace the monitor grants it (a slow start) are its own
+	// rule kept, not broken.
+	if !st.parked && now >= st.progress+st.dueAfter-st.dogGap {
 		st.early = 0
 		return
 	}
