@@ -243,7 +243,9 @@ type soakReport struct {
 	Cut       int            `json:"faults_cut_short"` // outcome still pending when its tree was stopped
 	SupKilled int            `json:"supervisor_sigkilled"`
 	SupClean  int            `json:"supervisor_sigkilled_clean"` // every process gone, none left behind
-	Trees     int            `json:"tree_ends"`
+	// SupUnreaped: SIGKILLed, it could not be reaped within reapMax.
+	SupUnreaped int `json:"supervisor_unreaped"`
+	Trees       int `json:"tree_ends"`
 
 	FalseAlarms   int      `json:"false_alarms"`
 	FalseHung     int      `json:"false_alarms_hung"`
@@ -422,8 +424,7 @@ func (s *soaker) life(life int, d time.Duration) error {
 	for _, f := range fds {
 		unix.Close(int(f.Fd))
 	}
-	cmd.Wait()
-	<-exited
+	reaped := reapedWithin(reaper(cmd, exited), reapMax)
 	time.Sleep(time.Until(killed.Add(100 * time.Millisecond)))
 	left := markedPids(soakMarkEnv + "=" + mark)
 	if domain != "" {
@@ -435,8 +436,11 @@ func (s *soaker) life(life int, d time.Duration) error {
 	}
 	s.mu.Lock()
 	s.rep.SupKilled++
-	if gone >= 0 && len(left) == 0 {
+	if gone >= 0 && len(left) == 0 && reaped {
 		s.rep.SupClean++
+	}
+	if !reaped {
+		s.rep.SupUnreaped++
 	}
 	if gone >= 0 {
 		s.allGone = append(s.allGone, ms(gone))
@@ -444,6 +448,9 @@ func (s *soaker) life(life int, d time.Duration) error {
 	s.mu.Unlock()
 	if gone < 0 {
 		s.fail(fmt.Sprintf("supervisor SIGKILLed: not all of its %d processes were gone 5s later", len(pids)))
+	}
+	if !reaped {
+		s.fail(fmt.Sprintf("supervisor SIGKILLed: pid %d not reaped %v later (its threads did not run to their end)", cmd.Process.Pid, reapMax))
 	}
 	if len(left) > 0 {
 		s.mu.Lock()
@@ -455,6 +462,39 @@ func (s *soaker) life(life int, d time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// reapMax bounds the wait for a SIGKILLed supervising process to be
+// reaped. Its end needs each of its threads to run once more; a zombie
+// whose threads cannot (another program's real-time loop holding every
+// CPU) would otherwise hold the soak for as long.
+const reapMax = 30 * time.Second
+
+// reaper reaps cmd, SIGKILLed, and reads its output to the end (exited
+// closed) in a goroutine of its own: the channel it returns is closed
+// once both are done. A process that cannot end leaves the goroutine
+// waiting; reapedWithin bounds the caller's wait.
+func reaper(cmd *exec.Cmd, exited <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		<-exited
+		close(done)
+	}()
+	return done
+}
+
+// reapedWithin waits at most d for done (reaper's) and reports whether it
+// came.
+func reapedWithin(done <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // take records one line of a supervising process.

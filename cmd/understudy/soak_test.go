@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -167,4 +168,26 @@ func TestSoakOwnedRSS(t *testing.T) {
 		t.Skip("the race detector's shadow of a freed allocation stays resident")
 	}
 	assert.Less(t, freed-base, int64(size/1024/4), "64 MiB freed: %d KiB, then %d KiB", base, freed)
+}
+
+// A SIGKILLed supervising process that cannot be reaped (its threads kept
+// from running to their end) must not hold the soak: the wait for it is
+// bounded. A process not yet killed stands for it here.
+func TestSoakReapBounded(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("sleep", "30")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		io.Copy(io.Discard, out)
+	}()
+	done := reaper(cmd, exited)
+	began := time.Now()
+	assert.False(t, reapedWithin(done, 100*time.Millisecond), "a process still running was taken for reaped")
+	assert.Less(t, time.Since(began), 10*time.Second, "the wait was not bounded")
+	require.NoError(t, cmd.Process.Kill())
+	assert.True(t, reapedWithin(done, time.Minute), "the killed process was not reaped")
 }
