@@ -7,8 +7,8 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -189,11 +189,14 @@ func (c *copyActor) Receive(ctx actor.Context) {
 		c.claim(ctx)
 		tctx, cancel := context.WithCancel(context.Background())
 		c.cancel, c.done = cancel, make(chan struct{})
-		if c.dg != nil {
-			go c.renewByDatagram()
-		} else {
-			go c.renewByTicks(tctx)
-		}
+		go func() {
+			defer close(c.done)
+			if c.dg != nil {
+				c.renewByDatagram(tctx)
+			} else {
+				c.renewByTicks(tctx)
+			}
+		}()
 	case tick:
 		c.mu.Lock()
 		deadline := c.deadline
@@ -257,7 +260,6 @@ func (c *copyActor) Receive(ctx actor.Context) {
 // renewByTicks ticks the actor every third of the lease until ctx ends:
 // it renews the lease over the remote.
 func (c *copyActor) renewByTicks(ctx context.Context) {
-	defer close(c.done)
 	t := time.NewTicker(max(c.lease()/3, time.Millisecond))
 	defer t.Stop()
 	var last int64
@@ -273,49 +275,58 @@ func (c *copyActor) renewByTicks(ctx context.Context) {
 }
 
 // renewByDatagram renews the lease by datagram, every third of it, until
-// the copy's socket is closed: it waits on the socket for the grants with
-// the next renewal as its deadline, and ticks the actor, which claims
-// over the remote, after a claim that no grant extended the lease for.
-func (c *copyActor) renewByDatagram() {
-	defer close(c.done)
-	period := max(c.lease()/3, time.Millisecond)
-	buf := make([]byte, renewalSize)
-	c.claimByDatagram()
-	answered := false
-	next := time.Now().Add(period)
-	var last int64
-	for {
-		_ = c.dg.conn.SetReadDeadline(next)
-		n, err := c.dg.recv(buf, nil)
-		switch {
-		case err == nil:
-			g := &wire.Grant{}
-			if proto.Unmarshal(buf[:n], g) == nil && g.GetKey() == c.start.GetKey() && g.GetEpoch() == c.start.GetEpoch() && c.datagramGrant(g) {
-				answered = true
+// ctx ends and the copy's socket is closed: a periodic timer sends the
+// claims, and ticks the actor, which claims over the remote, after a
+// claim that no grant extended the lease for; a reader takes the grants
+// as they come. Both wait in the runtime's poller (renew_linux.go), so a
+// renewal wakes one thread for the claim and one for the grant.
+func (c *copyActor) renewByDatagram(ctx context.Context) {
+	t, err := newTicks(max(c.lease()/3, time.Millisecond))
+	if err != nil {
+		c.renewByTicks(ctx) // over the remote alone
+		return
+	}
+	stop := context.AfterFunc(ctx, t.close)
+	defer func() {
+		if stop() {
+			t.close()
+		}
+	}()
+	var answered atomic.Bool
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, renewalSize)
+		for {
+			n, err := c.dg.recv(buf, nil)
+			switch {
+			case err == nil:
+				g := &wire.Grant{}
+				if proto.Unmarshal(buf[:n], g) == nil && g.GetKey() == c.start.GetKey() && g.GetEpoch() == c.start.GetEpoch() && c.datagramGrant(g) {
+					answered.Store(true)
+				}
+			case errors.Is(err, net.ErrClosed):
+				return
 			}
-			continue
-		case errors.Is(err, os.ErrDeadlineExceeded):
-		case errors.Is(err, net.ErrClosed):
-			return
-		default:
-			continue // refused: nothing listens there (now)
+			// Any other error (refused: nothing listens there now): read on.
 		}
+	}()
+	defer func() { <-read }()
+	c.claimByDatagram()
+	var last int64
+	for t.wait() == nil {
 		last = c.heldUp(last)
-		now := time.Now()
-		if next = next.Add(period); next.Before(now) {
-			next = now.Add(period)
-		}
 		c.mu.Lock()
 		ended := c.ended
 		c.mu.Unlock()
 		if ended {
 			continue
 		}
+		wasAnswered := answered.Swap(false)
 		c.claimByDatagram()
-		if !answered {
+		if !wasAnswered {
 			c.system.Root.Send(c.self, tick{})
 		}
-		answered = false
 	}
 }
 

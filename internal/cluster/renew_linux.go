@@ -2,8 +2,12 @@ package cluster
 
 import (
 	"net"
+	"os"
 	"syscall"
+	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // datagrams is a non-blocking UDP socket read and written with raw system
@@ -81,3 +85,33 @@ func (d *datagrams) send(b []byte, to *peer) error {
 	}
 	return nil
 }
+
+// ticks is a periodic timer the runtime's poller waits on as on a socket:
+// a timerfd. A Go timer would also wake the runtime's monitor thread,
+// which sleeps to the next timer when the process is idle, and the
+// renewals are most of what an idle node does.
+type ticks struct{ f *os.File }
+
+func newTicks(period time.Duration) (*ticks, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("timerfd_create", err)
+	}
+	ts := unix.NsecToTimespec(int64(period))
+	if err := unix.TimerfdSettime(fd, 0, &unix.ItimerSpec{Interval: ts, Value: ts}, nil); err != nil {
+		_ = unix.Close(fd)
+		return nil, os.NewSyscallError("timerfd_settime", err)
+	}
+	return &ticks{f: os.NewFile(uintptr(fd), "renewals")}, nil
+}
+
+// wait returns at the next period (at once if one passed since the last
+// wait: missed periods are not made up), or with an error once closed.
+func (t *ticks) wait() error {
+	var b [8]byte
+	_, err := t.f.Read(b[:])
+	return err
+}
+
+// close ends the timer; a wait in progress returns.
+func (t *ticks) close() { _ = t.f.Close() }

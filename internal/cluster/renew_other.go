@@ -5,6 +5,9 @@ package cluster
 import (
 	"net"
 	"net/netip"
+	"os"
+	"sync"
+	"time"
 )
 
 // datagrams is a UDP socket (renew_linux.go reads and writes it with raw
@@ -36,4 +39,34 @@ func (d *datagrams) send(b []byte, to *peer) error {
 		_, err = d.conn.WriteToUDPAddrPort(b, to.addr)
 	}
 	return err
+}
+
+// ticks is a periodic timer (renew_linux.go's waits in the runtime's
+// poller).
+type ticks struct {
+	t    *time.Ticker
+	done chan struct{}
+	once sync.Once
+}
+
+func newTicks(period time.Duration) (*ticks, error) {
+	return &ticks{t: time.NewTicker(period), done: make(chan struct{})}, nil
+}
+
+// wait returns at the next period, or with an error once closed.
+func (t *ticks) wait() error {
+	select {
+	case <-t.t.C:
+		return nil
+	case <-t.done:
+		return os.ErrClosed
+	}
+}
+
+// close ends the timer; a wait in progress returns.
+func (t *ticks) close() {
+	t.once.Do(func() {
+		t.t.Stop()
+		close(t.done)
+	})
 }
