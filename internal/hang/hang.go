@@ -24,9 +24,14 @@
 //     (While the machine holds the worker up, below, only the whole
 //     Interval counts: half of a short window is as often the runtime's
 //     own threads running in a slice its loop did not get.)
-//     So is a thread in SCHED_FIFO at its expected priority that is
-//     runnable or in the kernel: nothing of normal priority keeps it off a
-//     CPU, so past its deadline it overruns. Where each thread's
+//     So is a thread in SCHED_FIFO at its expected priority that is in
+//     the kernel, or runnable and on its CPU: nothing of normal priority
+//     keeps it off a CPU, so past its deadline it overruns. Where the
+//     watchdog probes the thread's CPU (Probed), a runnable one held off
+//     it is not spinning but held up, below: queued behind work of a
+//     higher priority (the probe preempted nothing of it: its CPU time did
+//     not move), or on a CPU that ran nothing of the watchdog's in time (a
+//     host holding a virtual CPU for a millisecond or two). Where each thread's
 //     voluntary sleeps can be read (NonstopOK), the CPU that counts is
 //     one thread's that never slept (Nonstop): a loop that spins never
 //     sleeps, while the CPU of a worker the machine keeps from its loop
@@ -84,7 +89,9 @@
 // look like a stall: they are killed at HeldUpMax. A young
 // worker whose 2 ms sleep ran 6 ms long, every thread asleep, is called
 // asleep; one whose sleep ran long while its runtime's other threads ran
-// half the window is called spinning. The table tests name every such
+// half the window is called spinning. A SCHED_FIFO thread held off its
+// CPU until just before a look, and on it at that look, is called
+// spinning. The table tests name every such
 // case known, beside every real hang.
 package hang
 
@@ -118,7 +125,7 @@ const (
 	// stopped, or it is gone.
 	Asleep Kind = iota + 1
 	// Spinning: it ran through the window without progress, or it
-	// overruns in SCHED_FIFO.
+	// overruns in SCHED_FIFO (on its CPU, or in the kernel).
 	Spinning
 	// HeldUp: it was kept from running past the cap of silence.
 	HeldUp
@@ -198,6 +205,18 @@ type Sample struct {
 	Runnable bool // a thread is runnable (running or waiting for a CPU)
 	InKernel bool // a thread is blocked in the kernel (state D)
 	FIFO     bool // the thread is in SCHED_FIFO at the priority expected of it
+	// A probe of a SCHED_FIFO thread runnable at the look (Probed): a
+	// thread of the watchdog's, raised above it, woken on the CPU the
+	// thread is on. Preempting a running thread brings its time on a CPU
+	// up to date, which otherwise moves only at the scheduler's tick:
+	// ProbeRan, its time on a CPU across the probe, is above 0 for a
+	// thread that was on its CPU, and 0 for one held off it: queued
+	// behind work of a higher priority (its wait on the run queue shows
+	// once it runs), queued on the watchdog's own CPU, or on a CPU that
+	// ran nothing in time (the host did not run it, or work above the
+	// watchdog holds it).
+	Probed   bool
+	ProbeRan int64
 
 	CPUOK    bool  // the CPU readings of this look and the window's start could be read
 	Exact    bool  // the CPU readings are exact (task clocks), not moved at the tick
@@ -292,8 +311,11 @@ func Judge(p Policy, s Sample) Verdict {
 	if saturated {
 		limit = max(p.HeldUpMax, p.Cap)
 	}
+	// A SCHED_FIFO thread held off its CPU is not overrunning: it is
+	// held up like any runnable thread.
+	heldOff := s.Probed && s.ProbeRan <= 0
 	switch {
-	case s.FIFO && (s.Runnable || s.InKernel), spinning:
+	case s.FIFO && (s.InKernel || s.Runnable && !heldOff), spinning:
 		return Verdict{Step: Hung, Kind: Spinning}
 	case machine && s.Now-s.Progress < limit:
 		step := max(p.HeldUpWindow, p.BusyWindow)
