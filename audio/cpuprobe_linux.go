@@ -138,8 +138,8 @@ type cpuLook struct {
 // the prober of the CPU t was on and reads the thread until its time on a
 // CPU moves (it was on that CPU: the prober preempted it) or limit passes
 // (it was held off: queued behind higher-priority work, or on a CPU that
-// ran nothing). Not probed when t's CPU is unknown or its prober is not
-// up.
+// ran nothing). The task it returns is t with that time, or gone. Not
+// probed when t's CPU is unknown or its prober is not up.
 func (ps *cpuProbes) look(pid, tid int, t linux.Task, limit int64) cpuLook {
 	if ps == nil || t.CPU < 0 || t.CPU >= len(ps.cpu) || ps.cpu[t.CPU] == nil || !ps.cpu[t.CPU].up.Load() {
 		return cpuLook{task: t}
@@ -148,16 +148,43 @@ func (ps *cpuProbes) look(pid, tid int, t linux.Task, limit int64) cpuLook {
 		// Queued behind the driver itself, which is looking at it.
 		return cpuLook{probed: true, task: t}
 	}
+	// Its schedstat alone, kept open and read again: each read is on the
+	// way to a spinner's verdict.
+	var pb [64]byte
+	path := linux.ProcPath(pb[:0], pid, tid, "schedstat")
+	fd, err := unix.Open(string(path[:len(path)-1]), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.State = 'X' // gone
+		return cpuLook{probed: true, task: t}
+	}
+	defer unix.Close(fd)
 	unix.Tgkill(os.Getpid(), ps.cpu[t.CPU].tid, unix.SIGURG)
+	var buf [128]byte
 	for {
-		after, ok := linux.ReadTask(pid, tid)
-		if !ok {
-			after.State = 'X'
+		n, err := unix.Pread(fd, buf[:], 0)
+		if err != nil || n <= 0 {
+			t.State = 'X' // gone
+			return cpuLook{probed: true, task: t}
 		}
-		if ran := after.Run - t.Run; ran != 0 || !ok || mono.Now() >= limit {
-			return cpuLook{probed: true, ran: ran, task: after}
+		run := firstDecimal(buf[:n])
+		if ran := run - t.Run; ran != 0 || mono.Now() >= limit {
+			t.Run += ran
+			return cpuLook{probed: true, ran: ran, task: t}
 		}
 	}
+}
+
+// firstDecimal reads the decimal number a line starts with: a schedstat's
+// time on a CPU.
+func firstDecimal(b []byte) int64 {
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
 }
 
 // ownCPU is the CPU the calling thread runs on, -1 when unknown.

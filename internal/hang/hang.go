@@ -31,8 +31,8 @@
 //     it is not spinning but held up, below: queued behind work of a
 //     higher priority (the probe preempted nothing of it: its CPU time did
 //     not move), or on a CPU that ran nothing of the watchdog's in time (a
-//     host holding a virtual CPU for a millisecond or two). Where each thread's
-//     voluntary sleeps can be read (NonstopOK), the CPU that counts is
+//     host holding a virtual CPU for a millisecond or two). Where each
+//     thread's voluntary sleeps can be read (NonstopOK), the CPU that counts is
 //     one thread's that never slept (Nonstop): a loop that spins never
 //     sleeps, while the CPU of a worker the machine keeps from its loop
 //     goes to threads that wake and sleep (a Go runtime's monitor thread,
