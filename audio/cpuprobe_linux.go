@@ -131,7 +131,7 @@ func (ps *cpuProbes) stop() {
 type cpuLook struct {
 	probed bool       // the probe was made
 	ran    int64      // the thread's time on a CPU across the probe
-	task   linux.Task // the thread, read after the probe
+	task   linux.Task // the thread as read before, with its time on a CPU after the probe (State X: gone)
 }
 
 // look probes thread tid of process pid, read as t, runnable: it signals

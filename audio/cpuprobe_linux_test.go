@@ -63,10 +63,14 @@ func spinHeldOffCPU(t *testing.T, ps *cpuProbes, cpu, nodePrio int) {
 	// The driver's policy at 64 frames, 48 kHz, one block of slack: a
 	// 667 µs watchdog, 167 µs windows.
 	p := hang.Policy{Timeout: 667_000, Window: 167_000, BusyWindow: 167_000, Cap: 2_667_000}
-	// look is the driver's first look at the node, at its deadline; the
+	// look is the driver's look at the node past its deadline, a window
+	// after the last (each probe brings the node's time up to date); the
 	// probe's limit is generous here (a loaded test machine), the
 	// decision the same.
+	last := mono.Now()
 	look := func() (hang.Verdict, cpuLook, int64) {
+		linux.SleepUntil(last + p.Window)
+		last = mono.Now()
 		task, ok := linux.ReadTask(node.Process.Pid, node.Process.Pid)
 		require.True(t, ok, "the node is gone")
 		require.Equal(t, byte('R'), task.State)

@@ -619,10 +619,29 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Hung, Kind: Spinning},
 		},
 		{
-			"SCHED_FIFO node runnable past its watchdog, on its CPU (the probe preempted it: CPU accrued across it): overrun",
+			"SCHED_FIFO node runnable past its watchdog, on its CPU since its wake (the probe preempted it: CPU accrued ≈ elapsed): overrun",
 			cycle,
-			Sample{Due: us(1333), Now: us(1340), Busy: true, Runnable: true, FIFO: true, Probed: true, ProbeRan: us(40)},
+			Sample{Due: us(1333), Now: us(1340), Busy: true, Runnable: true, FIFO: true, Probed: true, ProbeRan: us(1300)},
 			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"SCHED_FIFO node on its CPU since a tick half a window ago: overrun",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true, Runnable: true, FIFO: true, Probed: true, ProbeRan: us(170)},
+			Verdict{Step: Hung, Kind: Spinning},
+		},
+		{
+			"SCHED_FIFO node on its CPU only since just before its look (woken late, or its CPU just let go): held, another window",
+			cycle,
+			Sample{Due: us(1333), Now: us(1340), Busy: true, Runnable: true, FIFO: true, Probed: true, ProbeRan: us(4)},
+			Verdict{Step: Starved, At: us(1673), Starved: us(340)},
+		},
+		{
+			"SCHED_FIFO node off its CPU at the look, its window's CPU grown by what it ran before its CPU stopped: held, another window",
+			cycle,
+			Sample{Due: us(1673), Now: us(1680), Busy: true, Runnable: true, FIFO: true, Probed: true, CPUOK: true,
+				Ran: us(821), Elapsed: us(340)},
+			Verdict{Step: Starved, At: us(2013), Starved: us(340)},
 		},
 		{
 			"SCHED_FIFO node runnable past its watchdog, queued behind higher-priority work (the probe ran, no CPU accrued): held, another window",
@@ -646,7 +665,7 @@ func TestJudge(t *testing.T) {
 		{
 			"SCHED_FIFO node held a window, then on its CPU the whole next one (CPU accrued ≈ elapsed): overrun",
 			cycle,
-			Sample{Due: us(2013), Now: us(2020), Busy: true, Runnable: true, FIFO: true, Probed: true, ProbeRan: us(30), CPUOK: true,
+			Sample{Due: us(2013), Now: us(2020), Busy: true, Runnable: true, FIFO: true, Probed: true, ProbeRan: us(335), CPUOK: true,
 				Ran: us(335), Elapsed: us(340)},
 			Verdict{Step: Hung, Kind: Spinning},
 		},
