@@ -594,9 +594,9 @@ func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 // verdict of internal/hang over the scheduler's own accounting, which
 // tells a hang from a node merely waiting for a CPU on a loaded machine: a
 // primary that is stopped, asleep or gone is fenced at once, and so is one
-// runnable in SCHED_FIFO at its priority and on its CPU for half a window
-// (nothing of normal priority keeps it off a CPU: it overruns), which a
-// probe of that CPU tells from one held off it (cpuprobe_linux.go). One
+// runnable in SCHED_FIFO at its priority and on its CPU for a quarter of a
+// window (nothing of normal priority keeps it off a CPU: it overruns),
+// which a probe of that CPU tells from one held off it (cpuprobe_linux.go). One
 // held off its CPU, or runnable in normal scheduling, is watched for a
 // short window, and fenced if it spent half of it on a CPU (an overrun),
 // left alone if it did not (starved: a spare would wait for a CPU just the

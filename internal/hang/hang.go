@@ -28,8 +28,9 @@
 //     the kernel or runnable: nothing of normal priority keeps it off a
 //     CPU, so past its deadline it overruns. Where the watchdog probes
 //     the runnable thread's CPU (Probed), the probe alone says: it spins
-//     when it was on its CPU at the look, and had been for half a window
-//     since its time on a CPU was last brought up to date (ProbeRan). One
+//     when it was on its CPU at the look, and had been for a quarter of a
+//     window since its time on a CPU was last brought up to date
+//     (ProbeRan). One
 //     held off its CPU is held up, below: queued behind work of a higher
 //     priority (its CPU time did not move), or on a CPU that ran nothing
 //     of the watchdog's in time (a host holding a virtual CPU for a
@@ -93,9 +94,9 @@
 // worker whose 2 ms sleep ran 6 ms long, every thread asleep, is called
 // asleep; one whose sleep ran long while its runtime's other threads ran
 // half the window is called spinning. A SCHED_FIFO thread whose loop ran
-// half a window after a tick and then stopped on a CPU the host held, and
-// is looked at the moment the host lets it go, is called spinning. The
-// table tests name every such
+// a quarter of a window after a tick and then stopped on a CPU the host
+// held, and is looked at the moment the host lets it go, is called
+// spinning. The table tests name every such
 // case known, beside every real hang.
 package hang
 
@@ -316,11 +317,13 @@ func Judge(p Policy, s Sample) Verdict {
 		// The probe's reading is exact where the window's is not (a
 		// thread on a CPU the host stopped shows its time only once the
 		// CPU runs again, in whichever window that is): it spins when it
-		// has been on its CPU for half a window since its time was last
-		// brought up to date (at its wake, at the last probe's
-		// preemption, or at a tick). One held off it, or that got its
-		// CPU back only just now, is held up like any runnable thread.
-		spinning = s.ProbeRan >= p.Window/2
+		// has been on its CPU for a quarter of a window since its time
+		// was last brought up to date (at its wake, at the last probe's
+		// preemption, at a tick, or when the scheduler last looked at its
+		// CPU: an overrun shows 30-800 µs at its first look past a 667 µs
+		// watchdog). One held off it, or that got its CPU back only just
+		// now, is held up like any runnable thread.
+		spinning = s.ProbeRan >= p.Window/4
 	}
 	limit := p.Cap
 	if saturated {

@@ -625,9 +625,9 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Hung, Kind: Spinning},
 		},
 		{
-			"SCHED_FIFO node on its CPU since a tick half a window ago: overrun",
+			"SCHED_FIFO node on its CPU since a tick a quarter of a window ago: overrun",
 			cycle,
-			Sample{Due: us(1333), Now: us(1340), Busy: true, Runnable: true, FIFO: true, Probed: true, ProbeRan: us(170)},
+			Sample{Due: us(1333), Now: us(1340), Busy: true, Runnable: true, FIFO: true, Probed: true, ProbeRan: us(85)},
 			Verdict{Step: Hung, Kind: Spinning},
 		},
 		{
