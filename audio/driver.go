@@ -596,12 +596,12 @@ func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 // primary that is stopped, asleep or gone is fenced at once, and so is one
 // runnable in SCHED_FIFO at its priority and on its CPU for a quarter of a
 // window (nothing of normal priority keeps it off a CPU: it overruns),
-// which a probe of that CPU tells from one held off it (cpuprobe_linux.go). One
-// held off its CPU, or runnable in normal scheduling, is watched for a
-// short window, and fenced if it spent half of it on a CPU (an overrun),
-// left alone if it did not (starved: a spare would wait for a CPU just the
-// same, and starting its replacement would load the machine further), up
-// to a cap.
+// which a probe of that CPU tells from one held off it
+// (cpuprobe_linux.go). One held off its CPU, or runnable in normal
+// scheduling, is watched for a short window, and fenced if it spent half
+// of it on a CPU (an overrun), left alone if it did not (starved: a spare
+// would wait for a CPU just the same, and starting its replacement would
+// load the machine further), up to a cap.
 func (d *driver) expire(i int, C uint64, now int64) {
 	host := d.hosts[i]
 	hr := d.e.hosts[i].Load()

@@ -30,14 +30,13 @@
 //     the runnable thread's CPU (Probed), the probe alone says: it spins
 //     when it was on its CPU at the look, and had been for a quarter of a
 //     window since its time on a CPU was last brought up to date
-//     (ProbeRan). One
-//     held off its CPU is held up, below: queued behind work of a higher
-//     priority (its CPU time did not move), or on a CPU that ran nothing
-//     of the watchdog's in time (a host holding a virtual CPU for a
-//     millisecond or two); so is one that got its CPU back only just
-//     before the look. Where each thread's voluntary sleeps can be read
-//     (NonstopOK), the CPU that counts is
-//     one thread's that never slept (Nonstop): a loop that spins never
+//     (ProbeRan). One held off its CPU is held up, below: queued behind
+//     work of a higher priority (its CPU time did not move), or on a CPU
+//     that ran nothing of the watchdog's in time (a host holding a
+//     virtual CPU for a millisecond or two); so is one that got its CPU
+//     back only just before the look. Where each thread's voluntary
+//     sleeps can be read (NonstopOK), the CPU that counts is one
+//     thread's that never slept (Nonstop): a loop that spins never
 //     sleeps, while the CPU of a worker the machine keeps from its loop
 //     goes to threads that wake and sleep (a Go runtime's monitor thread,
 //     woken every 20 µs to 10 ms, takes milliseconds of CPU over a starved
