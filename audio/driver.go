@@ -126,6 +126,7 @@ type driver struct {
 	s        *runStats
 	views    [][]float32 // per sink channel, this cycle's block
 	clk      clock.Clock // Config.Clock, or nil: the engine's own timer
+	probes   *cpuProbes  // in SCHED_FIFO: the CPUs' probers (cpuprobe_linux.go); nil otherwise
 }
 
 // Run runs the given number of cycles (blocks), on the calling goroutine
@@ -194,6 +195,7 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 			d.s.priorityDenied = true
 		} else {
 			lower = raiseEngine()
+			d.probes = startProbes(e.driverPriority())
 		}
 	}
 	start := time.Now()
@@ -208,6 +210,9 @@ func (e *Engine) Run(ctx context.Context, cycles uint64) (Report, error) {
 		e.broken = err
 	}
 	d.s.wall += time.Since(start)
+	if d.probes != nil {
+		d.probes.stop()
+	}
 	lower()
 	if e.cfg.Priority > 0 {
 		linux.SetFIFO(0)
@@ -589,12 +594,14 @@ func (d *driver) next(C uint64, now, deadline int64, missed bool) int64 {
 // verdict of internal/hang over the scheduler's own accounting, which
 // tells a hang from a node merely waiting for a CPU on a loaded machine: a
 // primary that is stopped, asleep or gone is fenced at once, and so is one
-// runnable in SCHED_FIFO at its priority (nothing of normal priority keeps
-// it off a CPU: it overruns); one runnable in normal scheduling is watched
-// for a short window, and fenced if it spent half of it on a CPU (an
-// overrun), left alone if it did not (starved: a spare would wait for a
-// CPU just the same, and starting its replacement would load the machine
-// further), up to a cap.
+// runnable in SCHED_FIFO at its priority and on its CPU for a quarter of a
+// window (nothing of normal priority keeps it off a CPU: it overruns),
+// which a probe of that CPU tells from one held off it
+// (cpuprobe_linux.go). One held off its CPU, or runnable in normal
+// scheduling, is watched for a short window, and fenced if it spent half
+// of it on a CPU (an overrun), left alone if it did not (starved: a spare
+// would wait for a CPU just the same, and starting its replacement would
+// load the machine further), up to a cap.
 func (d *driver) expire(i int, C uint64, now int64) {
 	host := d.hosts[i]
 	hr := d.e.hosts[i].Load()
@@ -608,15 +615,28 @@ func (d *driver) expire(i int, C uint64, now int64) {
 	r := host.Lane(lane)
 	woke := d.wokeAt(i, now)
 	task := linux.Task{State: 'R'} // a spare still taking over: give it its time
+	fifo := d.e.cfg.Priority > 0 && atomic.LoadUint32(r.Priority()) == uint32(d.e.hostPriority(i))
+	var probe cpuLook
 	if pid := hr.pid(lane); pid != 0 && atomic.LoadUint32(r.State()) == bus.LaneActive {
 		// The process is the one the group started in the lane, not the
 		// pid its record claims; the loop's thread is the record's claim,
 		// believed only as a thread of that process (/proc/<pid>/task/<tid>):
 		// a thread that is not its own is judged gone.
+		tid := int(atomic.LoadUint32(r.Tid()))
 		var ok bool
-		if task, ok = linux.ReadTask(pid, int(atomic.LoadUint32(r.Tid()))); !ok {
+		if task, ok = linux.ReadTask(pid, tid); !ok {
 			task.State = 'X'
 		}
+		if fifo && task.State == 'R' {
+			// On its CPU, or held off it? (cpuprobe_linux.go)
+			probe = d.probes.look(pid, tid, task, mono.Now()+d.probeLimit())
+			if probe.probed && d.hostDone(i, C) {
+				return // it finished while probed
+			}
+			task = probe.task
+		}
+	} else if fifo {
+		probe.probed = true // held off its CPU by its takeover: given its time
 	}
 	first := d.probeAt[i] == 0 // no window watched yet
 	v := hang.Judge(d.policy, hang.Sample{
@@ -625,7 +645,9 @@ func (d *driver) expire(i int, C uint64, now int64) {
 		Due:      d.due(i, woke),
 		Runnable: task.State == 'R',
 		InKernel: task.State == 'D',
-		FIFO:     d.e.cfg.Priority > 0 && atomic.LoadUint32(r.Priority()) == uint32(d.e.hostPriority(i)),
+		FIFO:     fifo,
+		Probed:   probe.probed,
+		ProbeRan: probe.ran,
 		CPUOK:    !first && task.Run != 0,
 		Ran:      task.Run - d.probeRun[i],
 		Elapsed:  now - d.probeAt[i],
@@ -644,6 +666,16 @@ func (d *driver) expire(i int, C uint64, now int64) {
 		}
 		d.probeAt[i], d.probeRun[i] = now, task.Run
 	}
+}
+
+// probeLimit is how long a probe (cpuprobe_linux.go) waits for a node on
+// its CPU to show it: a live CPU runs the prober, raised above the node,
+// within tens of microseconds (20-50 µs, now and then 100, on a loaded
+// virtual machine). Half a watchdog window, at least 100 µs and at most
+// 200 µs: the driver waits spinning, and watches no other node meanwhile;
+// a spinner the limit misses shows at the next look, a window later.
+func (d *driver) probeLimit() int64 {
+	return min(max(d.window/2, int64(100*time.Microsecond)), int64(200*time.Microsecond))
 }
 
 // fence moves node i to a parked spare: a new epoch fences the primary (its

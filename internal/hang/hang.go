@@ -24,11 +24,19 @@
 //     (While the machine holds the worker up, below, only the whole
 //     Interval counts: half of a short window is as often the runtime's
 //     own threads running in a slice its loop did not get.)
-//     So is a thread in SCHED_FIFO at its expected priority that is
-//     runnable or in the kernel: nothing of normal priority keeps it off a
-//     CPU, so past its deadline it overruns. Where each thread's
-//     voluntary sleeps can be read (NonstopOK), the CPU that counts is
-//     one thread's that never slept (Nonstop): a loop that spins never
+//     So is a thread in SCHED_FIFO at its expected priority that is in
+//     the kernel or runnable: nothing of normal priority keeps it off a
+//     CPU, so past its deadline it overruns. Where the watchdog probes
+//     the runnable thread's CPU (Probed), the probe alone says: it spins
+//     when it was on its CPU at the look, and had been for a quarter of a
+//     window since its time on a CPU was last brought up to date
+//     (ProbeRan). One held off its CPU is held up, below: queued behind
+//     work of a higher priority (its CPU time did not move), or on a CPU
+//     that ran nothing of the watchdog's in time (a host holding a
+//     virtual CPU for a millisecond or two); so is one that got its CPU
+//     back only just before the look. Where each thread's voluntary
+//     sleeps can be read (NonstopOK), the CPU that counts is one
+//     thread's that never slept (Nonstop): a loop that spins never
 //     sleeps, while the CPU of a worker the machine keeps from its loop
 //     goes to threads that wake and sleep (a Go runtime's monitor thread,
 //     woken every 20 µs to 10 ms, takes milliseconds of CPU over a starved
@@ -84,7 +92,10 @@
 // look like a stall: they are killed at HeldUpMax. A young
 // worker whose 2 ms sleep ran 6 ms long, every thread asleep, is called
 // asleep; one whose sleep ran long while its runtime's other threads ran
-// half the window is called spinning. The table tests name every such
+// half the window is called spinning. A SCHED_FIFO thread whose loop ran
+// a quarter of a window after a tick and then stopped on a CPU the host
+// held, and is looked at the moment the host lets it go, is called
+// spinning. The table tests name every such
 // case known, beside every real hang.
 package hang
 
@@ -118,7 +129,7 @@ const (
 	// stopped, or it is gone.
 	Asleep Kind = iota + 1
 	// Spinning: it ran through the window without progress, or it
-	// overruns in SCHED_FIFO.
+	// overruns in SCHED_FIFO (on its CPU, or in the kernel).
 	Spinning
 	// HeldUp: it was kept from running past the cap of silence.
 	HeldUp
@@ -198,6 +209,19 @@ type Sample struct {
 	Runnable bool // a thread is runnable (running or waiting for a CPU)
 	InKernel bool // a thread is blocked in the kernel (state D)
 	FIFO     bool // the thread is in SCHED_FIFO at the priority expected of it
+	// A probe of a SCHED_FIFO thread runnable at the look (Probed): a
+	// thread of the watchdog's, raised above it, made to run on the CPU
+	// the thread is on. Preempting a running thread brings its time on a
+	// CPU up to date, which otherwise moves only at the scheduler's tick
+	// and when it leaves the CPU: ProbeRan, its time on a CPU across the
+	// probe, is what it ran since then (since its wake, for a thread that
+	// ran from its wake to the look: the time since the wake, for a loop
+	// that overruns), and 0 for one held off it: queued behind work of a
+	// higher priority, queued on the watchdog's own CPU, or on a CPU that
+	// ran nothing in time (the host did not run it, or work above the
+	// watchdog holds it).
+	Probed   bool
+	ProbeRan int64
 
 	CPUOK    bool  // the CPU readings of this look and the window's start could be read
 	Exact    bool  // the CPU readings are exact (task clocks), not moved at the tick
@@ -288,12 +312,24 @@ func Judge(p Policy, s Sample) Verdict {
 		spinning = spinning && (p.Interval > 0 && s.Nonstop >= p.Interval ||
 			ranHalf && s.Nonstop >= p.Window/4)
 	}
+	if s.Probed {
+		// The probe's reading is exact where the window's is not (a
+		// thread on a CPU the host stopped shows its time only once the
+		// CPU runs again, in whichever window that is): it spins when it
+		// has been on its CPU for a quarter of a window since its time
+		// was last brought up to date (at its wake, at the last probe's
+		// preemption, at a tick, or when the scheduler last looked at its
+		// CPU: an overrun shows 30-800 µs at its first look past a 667 µs
+		// watchdog). One held off it, or that got its CPU back only just
+		// now, is held up like any runnable thread.
+		spinning = s.ProbeRan >= p.Window/4
+	}
 	limit := p.Cap
 	if saturated {
 		limit = max(p.HeldUpMax, p.Cap)
 	}
 	switch {
-	case s.FIFO && (s.Runnable || s.InKernel), spinning:
+	case s.FIFO && (s.InKernel || s.Runnable && !s.Probed), spinning:
 		return Verdict{Step: Hung, Kind: Spinning}
 	case machine && s.Now-s.Progress < limit:
 		step := max(p.HeldUpWindow, p.BusyWindow)
