@@ -3,10 +3,8 @@
 package audio
 
 import (
-	"os/exec"
 	"runtime"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/understudy/understudy/internal/hang"
 	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/internal/mono"
+	"github.com/understudy/understudy/internal/testproc"
 )
 
 // TestSpinFIFOHeldOffCPU: the in-cycle watchdog's look at a SCHED_FIFO
@@ -56,9 +55,9 @@ func spinHeldOffCPU(t *testing.T, ps *cpuProbes, cpu, nodePrio int) {
 		require.True(t, time.Now().Before(end), "the prober of CPU %d never came up", cpu)
 		time.Sleep(time.Millisecond)
 	}
-	node := spinOn(t, cpu, nodePrio)
-	defer stopSpin(node)
-	waitSpinning(t, node, cpu)
+	node := testproc.SpinOn(t, cpu, nodePrio)
+	defer testproc.StopSpin(node)
+	testproc.WaitSpinning(t, node, cpu)
 
 	// The driver's policy at 64 frames, 48 kHz, one block of slack: a
 	// 667 µs watchdog, 167 µs windows.
@@ -108,9 +107,9 @@ func spinHeldOffCPU(t *testing.T, ps *cpuProbes, cpu, nodePrio int) {
 
 	// Held off its CPU by a loop above it and below the driver: the
 	// prober runs, the node's time does not move.
-	holder := spinOn(t, cpu, nodePrio+5)
-	defer stopSpin(holder)
-	waitSpinning(t, holder, cpu)
+	holder := testproc.SpinOn(t, cpu, nodePrio+5)
+	defer testproc.StopSpin(holder)
+	testproc.WaitSpinning(t, holder, cpu)
 	for range 20 {
 		v, probe, _ := look()
 		require.True(t, probe.probed)
@@ -130,8 +129,8 @@ func spinHeldOffCPU(t *testing.T, ps *cpuProbes, cpu, nodePrio int) {
 	}
 
 	// Let go, the node spins again: an overrun at its first look.
-	stopSpin(holder)
-	waitSpinning(t, node, cpu)
+	testproc.StopSpin(holder)
+	testproc.WaitSpinning(t, node, cpu)
 	spinning = 0
 	for range 5 {
 		if v, _, _ := look(); v == (hang.Verdict{Step: hang.Hung, Kind: hang.Spinning}) {
@@ -139,54 +138,4 @@ func spinHeldOffCPU(t *testing.T, ps *cpuProbes, cpu, nodePrio int) {
 		}
 	}
 	assert.GreaterOrEqual(t, spinning, 4, "the spinner, let go, called spinning at %d looks of 5", spinning)
-}
-
-// spinOn starts a shell's busy loop in SCHED_FIFO at prio, pinned to cpu.
-// The loop is a process of its own: a goroutine spinning in this one
-// would be preempted by the Go runtime, and its thread parked.
-func spinOn(t *testing.T, cpu, prio int) *exec.Cmd {
-	t.Helper()
-	spin := exec.Command("sh", "-c", "while :; do :; done")
-	spin.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, spin.Start())
-	var set unix.CPUSet
-	set.Set(cpu)
-	fifo := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
-	if err := unix.SchedSetaffinity(spin.Process.Pid, &set); err != nil {
-		stopSpin(spin)
-		t.Fatalf("pinning the busy loop to CPU %d: %v", cpu, err)
-	}
-	if err := unix.SchedSetAttr(spin.Process.Pid, &fifo, 0); err != nil {
-		stopSpin(spin)
-		t.Skipf("no SCHED_FIFO %d here: %v", prio, err)
-	}
-	return spin
-}
-
-// stopSpin kills a busy loop and reaps it; a second call does nothing.
-func stopSpin(spin *exec.Cmd) {
-	if spin.ProcessState == nil {
-		spin.Process.Kill()
-		spin.Wait()
-	}
-}
-
-// waitSpinning waits until spin is running on cpu: its time on a CPU grew
-// by 5 ms there, past its start (the shell's exec, its page faults).
-func waitSpinning(t *testing.T, spin *exec.Cmd, cpu int) {
-	t.Helper()
-	var run0 int64 = -1
-	for end := time.Now().Add(testDeadline); ; {
-		task, ok := linux.ReadTask(spin.Process.Pid, spin.Process.Pid)
-		require.True(t, ok, "the busy loop is gone")
-		if task.State == 'R' && task.CPU == cpu {
-			if run0 < 0 {
-				run0 = task.Run
-			} else if task.Run-run0 >= int64(5*time.Millisecond) {
-				return
-			}
-		}
-		require.True(t, time.Now().Before(end), "the busy loop never spun on CPU %d", cpu)
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -3,17 +3,14 @@
 package procbridge_test
 
 import (
-	"os/exec"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
-	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/testproc"
 
 	"github.com/understudy/understudy/procbridge"
 )
@@ -40,38 +37,12 @@ func TestCPUStalled(t *testing.T) {
 	}
 	assert.True(t, live, "live CPUs found stalled in 20 asks")
 
-	// The holder is a process of its own: a goroutine spinning in this
-	// one would be preempted by the Go runtime, and its thread parked.
+	// The holder, a busy loop of its own, on the last CPU.
 	cpu := len(cpus) - 1
-	spin := exec.Command("sh", "-c", "while :; do :; done")
-	spin.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, spin.Start())
-	defer func() { spin.Process.Kill(); spin.Wait() }()
-	var set unix.CPUSet
-	set.Set(cpu)
-	require.NoError(t, unix.SchedSetaffinity(spin.Process.Pid, &set))
-	fifo := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 99}
-	if err := unix.SchedSetAttr(spin.Process.Pid, &fifo, 0); err != nil {
-		t.Skipf("no SCHED_FIFO 99 here: %v", err)
-	}
-	// Spinning on its CPU, past its start (the shell's exec, its page
-	// faults), before the prober is asked.
-	var run0 int64 = -1
-	for end := time.Now().Add(deadline); ; {
-		task, ok := linux.ReadTask(spin.Process.Pid, spin.Process.Pid)
-		require.True(t, ok, "the spinner is gone")
-		if task.State == 'R' && task.CPU == cpu {
-			if run0 < 0 {
-				run0 = task.Run
-			} else if task.Run-run0 >= int64(5*time.Millisecond) {
-				break
-			}
-		}
-		require.True(t, time.Now().Before(end), "the spinner never spun on CPU %d", cpu)
-		time.Sleep(time.Millisecond)
-	}
+	spin := testproc.SpinOn(t, cpu, 99)
+	testproc.WaitSpinning(t, spin, cpu) // past its start, before the prober is asked
 	stalled, up := procbridge.CPUsStalledForTest(cpu)
-	spin.Process.Kill()
+	testproc.StopSpin(spin)
 	assert.Equal(t, 1, up)
 	assert.True(t, stalled, "CPU %d, held by a SCHED_FIFO 99 process, ran the prober", cpu)
 }
