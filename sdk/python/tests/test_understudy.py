@@ -347,7 +347,12 @@ class ProcessTest(unittest.TestCase):
             self.assertEqual(self.seg.u32(self.seg.robust_word(0, i)), 0, i)
 
     def test_sigterm_is_a_clean_end(self):
-        p = self.seg.start(READY_AND_SLEEP.replace("w = understudy.attach()\n", "with understudy.attach() as w:\n  pass\n"))
+        # Short sleeps, not one long one: a signal that lands after the
+        # interpreter's last check for handlers and before it enters a
+        # sleep runs its handler only when that sleep ends (CPython's own
+        # race, microseconds wide natively, wide under qemu-user).
+        code = READY_AND_SLEEP.replace("w = understudy.attach()\n", "with understudy.attach() as w:\n  pass\n")
+        p = self.seg.start(code.replace("time.sleep(600)", "while True:\n    time.sleep(0.05)"))
         p.stdout.readline()
         os.kill(p.pid, signal.SIGTERM)
         self.assertEqual(p.wait(timeout=30), 0)
