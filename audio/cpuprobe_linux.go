@@ -150,41 +150,24 @@ func (ps *cpuProbes) look(pid, tid int, t linux.Task, limit int64) cpuLook {
 	}
 	// Its schedstat alone, kept open and read again: each read is on the
 	// way to a spinner's verdict.
-	var pb [64]byte
-	path := linux.ProcPath(pb[:0], pid, tid, "schedstat")
-	fd, err := unix.Open(string(path[:len(path)-1]), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	ss, ok := linux.OpenSchedstat(pid, tid)
+	if !ok {
 		t.State = 'X' // gone
 		return cpuLook{probed: true, task: t}
 	}
-	defer unix.Close(fd)
+	defer ss.Close()
 	unix.Tgkill(os.Getpid(), ps.cpu[t.CPU].tid, unix.SIGURG)
-	var buf [128]byte
 	for {
-		n, err := unix.Pread(fd, buf[:], 0)
-		if err != nil || n <= 0 {
+		run, ok := ss.Run()
+		if !ok {
 			t.State = 'X' // gone
 			return cpuLook{probed: true, task: t}
 		}
-		run := firstDecimal(buf[:n])
 		if ran := run - t.Run; ran != 0 || mono.Now() >= limit {
 			t.Run += ran
 			return cpuLook{probed: true, ran: ran, task: t}
 		}
 	}
-}
-
-// firstDecimal reads the decimal number a line starts with: a schedstat's
-// time on a CPU.
-func firstDecimal(b []byte) int64 {
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			break
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n
 }
 
 // ownCPU is the CPU the calling thread runs on, -1 when unknown.

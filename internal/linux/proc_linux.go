@@ -153,6 +153,34 @@ func closeFd(fd *int) {
 	}
 }
 
+// Schedstat is a thread's schedstat kept open, read again and again for
+// its time on a CPU alone: one pread a look, where TaskFiles reads three
+// files.
+type Schedstat struct{ fd int }
+
+// OpenSchedstat opens thread tid of process pid's schedstat. It reports
+// false when it cannot: the thread is gone.
+func OpenSchedstat(pid, tid int) (Schedstat, bool) {
+	var pb [64]byte
+	fd, err := openRaw(ProcPath(pb[:0], pid, tid, "schedstat"), unix.O_RDONLY)
+	return Schedstat{fd: fd}, err == nil
+}
+
+// Run reads the thread's time on a CPU (ns). It reports false when the
+// file cannot be read: the thread is gone.
+func (s Schedstat) Run() (int64, bool) {
+	var buf [statSize]byte
+	n, err := readRaw(s.fd, buf[:], 0)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	run, _, _ := parseSchedstat(buf[:n])
+	return run, true
+}
+
+// Close closes the file. Safe to call twice.
+func (s *Schedstat) Close() { closeFd(&s.fd) }
+
 // EachTask calls fn with the TID of every thread of process pid, as
 // /proc/PID/task lists them. It reports false when the directory cannot be
 // opened: the process is gone.
