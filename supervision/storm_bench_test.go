@@ -475,22 +475,34 @@ var readingCPU atomic.Int64
 // workerCPU is the CPU time the process pid has spent so far, all its
 // threads (0 if it is gone).
 func workerCPU(pid int) time.Duration {
+	run, _ := workerSched(pid)
+	return run
+}
+
+// workerSched is the CPU time the process pid has spent so far, all its
+// threads, and their time waiting for a CPU (zero if it is gone). The CPU
+// the reading costs is left out of selfCPU.
+func workerSched(pid int) (run, wait time.Duration) {
 	runtime.LockOSThread() // the thread's CPU clock is this call's alone
 	defer runtime.UnlockOSThread()
 	t0 := threadCPU()
 	defer func() { readingCPU.Add(int64(threadCPU() - t0)) }()
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	var sum time.Duration
 	for _, t := range tasks {
 		b, err := os.ReadFile(t)
 		if err != nil {
 			continue
 		}
-		f, _, _ := bytes.Cut(b, []byte(" "))
-		ns, _ := strconv.ParseInt(string(f), 10, 64)
-		sum += time.Duration(ns)
+		f := bytes.Fields(b)
+		if len(f) < 2 {
+			continue
+		}
+		r, _ := strconv.ParseInt(string(f[0]), 10, 64)
+		w, _ := strconv.ParseInt(string(f[1]), 10, 64)
+		run += time.Duration(r)
+		wait += time.Duration(w)
 	}
-	return sum
+	return run, wait
 }
 
 // threadCPU is the calling thread's CPU time so far.
@@ -681,25 +693,4 @@ func logStarts(b *testing.B, began time.Time, starts []overloadStart) {
 			(toReady / m).Round(time.Microsecond), (run / m).Round(time.Microsecond),
 			(wait / m).Round(time.Microsecond), (gap / m).Round(time.Microsecond))
 	}
-}
-
-// workerSched is the CPU time the process pid has spent so far, all its
-// threads, and their time waiting for a CPU (zero if it is gone).
-func workerSched(pid int) (run, wait time.Duration) {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
-			continue
-		}
-		f := bytes.Fields(b)
-		if len(f) < 2 {
-			continue
-		}
-		r, _ := strconv.ParseInt(string(f[0]), 10, 64)
-		w, _ := strconv.ParseInt(string(f[1]), 10, 64)
-		run += time.Duration(r)
-		wait += time.Duration(w)
-	}
-	return run, wait
 }
