@@ -282,10 +282,16 @@ func runUntil(t *testing.T, s *server) (*audio.Engine, <-chan error) {
 	g, sink := testGraph(128)
 	e, err := Start(context.Background(), Config{Server: s.Name, NoConnect: true, Engine: audio.Config{Graph: g, Sink: sink}})
 	require.NoError(t, err)
-	t.Cleanup(func() { e.Close(context.Background()) })
+	// Close waits for a Run in progress: a Run that a failed test left
+	// going is cancelled first, so the cleanup ends instead of hanging.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		e.Close(context.Background())
+	})
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.Run(context.Background(), 1<<40)
+		_, err := e.Run(ctx, 1<<40)
 		done <- err
 	}()
 	return e, done
