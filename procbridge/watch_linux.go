@@ -71,7 +71,8 @@ type hangState struct {
 // is startGrace old, its deadline is no earlier than a timeout after that.
 // While the machine holds it up (hang.Judge), it is looked at every HeldUpWindow: under CPU
 // pressure up to the cap, and while many workers are overdue or the
-// monitor's own wakes come late, up to heldUpMax of silence.
+// monitor's own wakes come late, up to heldUpMax of silence; while many
+// are silent, a heldUpSpread apart each.
 func newHangState(p *Process) *hangState {
 	hb := p.spec.Heartbeat
 	interval, timeout := int64(hb.Interval), int64(hb.Timeout)
@@ -91,6 +92,7 @@ func newHangState(p *Process) *hangState {
 			StartGrace:   int64(startGrace),
 			HeldUpWindow: max(timeout/2, window, interval, hang.SchedTick),
 			HeldUpMax:    int64(heldUpMax(time.Duration(timeout))),
+			HeldUpSpread: int64(heldUpSpread),
 		},
 		lead:     shm.WatchdogLead(interval, timeout),
 		dogGap:   shm.WatchdogGap(interval, timeout),
@@ -358,7 +360,7 @@ func (st *hangState) check(now int64, ml *machineLook) (next int64, hung bool) {
 	case hang.Starved:
 		st.starved += v.Starved
 		st.cpu0, st.cpu0At = s.cpu, now
-		st.heldAt = now
+		st.heldAt = max(now, v.HeldTo)
 		if hang.MachineHolds(st.policy, hs) {
 			st.machineAt = now
 		}
@@ -404,6 +406,14 @@ const startGrace = 100 * time.Millisecond
 // (many workers overdue at once, the monitor's own late wakes): ten
 // timeouts, at least 30 s. Past it the worker is hung, held up.
 func heldUpMax(timeout time.Duration) time.Duration { return max(10*timeout, 30*time.Second) }
+
+// heldUpSpread spaces the looks at the workers the machine holds up
+// (hang.Policy.HeldUpSpread): about 500 full looks a second in all,
+// however many workers are late. A full look reads the worker's threads in
+// /proc on the monitor's raised thread, taking a CPU from the workers, the
+// one a stop waits on among them; at one look per worker every
+// HeldUpWindow, 500 late workers at a 100 ms timeout cost 10,000 a second.
+const heldUpSpread = 2 * time.Millisecond
 
 // hangKind is the HangError.Kind of a verdict's kind.
 func hangKind(k hang.Kind) string {

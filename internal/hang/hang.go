@@ -71,7 +71,14 @@
 //     Cap. On a saturated machine (many workers overdue at once,
 //     ManyOverdue, or CPU pressure while the worker itself is runnable or
 //     waited for a CPU) or a stalled one, until its silence reaches
-//     HeldUpMax. Then it is hung, held up. A stalled machine is one whose
+//     HeldUpMax. Then it is hung, held up: the last look comes when the
+//     silence reaches its limit, not a window past it. While many workers
+//     are silent or overdue, each is looked at less often, as many
+//     HeldUpSpreads apart as they are, so that the looks at all of them
+//     together stay about one per HeldUpSpread (Policy.HeldUpSpread). The
+//     machine is then taken to hold it up until a HeldUpWindow before the
+//     look put off (Verdict.HeldTo), as a look every HeldUpWindow would
+//     have found. A stalled machine is one whose
 //     timers fired late: the watchdog itself woke late since its last look,
 //     or the workers stopped beating together (StalledTogether: a stall of
 //     the host stops every worker on the CPUs it did not run, with every
@@ -161,6 +168,14 @@ type Policy struct {
 	// machine's state is not asked (the rule is off).
 	HeldUpWindow int64
 	HeldUpMax    int64
+	// HeldUpSpread spaces the looks at workers the machine holds up, so
+	// that the watchdog's looks at all of them together come about one per
+	// HeldUpSpread, however many they are: while n workers are silent or
+	// overdue (the Sample's Silent, Overdue) and n HeldUpSpreads are more
+	// than a HeldUpWindow, each is looked at n HeldUpSpreads later, on the
+	// next multiple of HeldUpWindow (so that one wake serves many), and
+	// never later than its silence's limit. 0: every HeldUpWindow.
+	HeldUpSpread int64
 }
 
 // PressureShare is the share of a watch, in percent, during which tasks
@@ -254,9 +269,10 @@ type Sample struct {
 	Silent       int   // workers without a beat for half their timeout at this look, this one included
 	Watched      int   // workers watched
 	Stalled      bool  // the watchdog woke more than a scheduler tick late since its last look
-	// HeldAt is the last look that found the worker held up (Starved), 0
-	// if none: the silence up to it was the machine's, and a worker asleep
-	// after it is granted a Timeout from it before it is called asleep.
+	// HeldAt is the last look that found the worker held up (Starved), or
+	// the HeldTo that look returned, 0 if none: the silence up to it was
+	// the machine's, and a worker asleep after it is granted a Timeout
+	// from it before it is called asleep.
 	HeldAt int64
 	// MachineAt is the last look that found the machine itself holding
 	// the worker up (MachineHolds, or the monitor woken late), 0 if none
@@ -273,6 +289,12 @@ type Verdict struct {
 	Starved int64
 	// TickLook (Look) says the next look is the tick look.
 	TickLook bool
+	// HeldTo (Starved), when the next look is put off past a HeldUpWindow
+	// (Policy.HeldUpSpread), is a HeldUpWindow before it: the machine is
+	// taken to hold the worker up until then, as a look every HeldUpWindow
+	// would have found, and the watchdog passes it as the next Sample's
+	// HeldAt. 0 otherwise: HeldAt is this look.
+	HeldTo int64
 }
 
 // Judge returns what to do after the look s, under p.
@@ -332,8 +354,12 @@ func Judge(p Policy, s Sample) Verdict {
 	case s.FIFO && (s.InKernel || s.Runnable && !s.Probed), spinning:
 		return Verdict{Step: Hung, Kind: Spinning}
 	case machine && s.Now-s.Progress < limit:
-		step := max(p.HeldUpWindow, p.BusyWindow)
-		return Verdict{Step: Starved, At: s.Now + step, Starved: max(s.Waited, s.Now-s.Due+step)}
+		at := min(heldUpLook(p, s), s.Progress+limit)
+		v := Verdict{Step: Starved, At: at, Starved: max(s.Waited, at-s.Due)}
+		if step := max(p.HeldUpWindow, p.BusyWindow); at-step > s.Now {
+			v.HeldTo = at - step
+		}
+		return v
 	case machine:
 		return Verdict{Step: Hung, Kind: HeldUp}
 	case heldUp && s.Now-heldSince(p, s) < p.Cap:
@@ -375,6 +401,21 @@ func machineHold(p Policy, s Sample, deadline int64) (saturated, pressed bool) {
 func MachineHolds(p Policy, s Sample) bool {
 	saturated, pressed := machineHold(p, s, p.Deadline(s.Progress, s.Ready))
 	return saturated || pressed
+}
+
+// heldUpLook is when to look again at a worker the machine holds up: a
+// HeldUpWindow (or a busy machine's window, if longer) after this look, or,
+// while more workers are silent or overdue than fit in a HeldUpWindow at one
+// look per HeldUpSpread, as many HeldUpSpreads later, rounded up to a
+// multiple of HeldUpWindow.
+func heldUpLook(p Policy, s Sample) int64 {
+	step := max(p.HeldUpWindow, p.BusyWindow)
+	spread := int64(max(s.Overdue, s.Silent)) * p.HeldUpSpread
+	if spread <= step || p.HeldUpWindow <= 0 {
+		return s.Now + step
+	}
+	at := s.Now + spread
+	return at + (p.HeldUpWindow-at%p.HeldUpWindow)%p.HeldUpWindow
 }
 
 // heldSince is when the silence a worker that waits for a CPU (or in the

@@ -38,8 +38,8 @@ var cycle = Policy{
 // storm is procbridge's policy for a worker beating every 10 ms with a
 // 100 ms timeout: 2 ms windows, 10 ms on a busy machine, a cap of 1 s, a
 // start grace of 100 ms, and a worker held up by the machine looked at
-// every 50 ms for up to 30 s of silence. Its watch opens 6 ms before the
-// deadline.
+// every 50 ms (while more than 25 workers are silent, 2 ms apart each) for
+// up to 30 s of silence. Its watch opens 6 ms before the deadline.
 var storm = Policy{
 	Timeout:      us(100_000),
 	Interval:     us(10_000),
@@ -51,6 +51,7 @@ var storm = Policy{
 	StartGrace:   us(100_000),
 	HeldUpWindow: us(50_000),
 	HeldUpMax:    us(30_000_000),
+	HeldUpSpread: us(2000),
 }
 
 // group is procbridge's policy for a hot-standby group's worker beating
@@ -66,6 +67,7 @@ var group = Policy{
 	StartGrace:   us(100_000),
 	HeldUpWindow: us(25_000),
 	HeldUpMax:    us(30_000_000),
+	HeldUpSpread: us(2000),
 }
 
 // young is the monitor's policy with its start grace and the machine's
@@ -314,25 +316,75 @@ func TestJudge(t *testing.T) {
 			Verdict{Step: Starved, At: us(240_100), Starved: us(138_100)},
 		},
 		{
-			"asleep, 40 of 128 workers overdue at once: held up",
+			"asleep, 40 of 128 workers overdue at once: held up, looked at again 80 ms later (40 looks 2 ms apart), on the 50 ms grid",
 			storm,
 			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
 				Elapsed: us(8100), Overdue: 40, Watched: 128},
-			Verdict{Step: Starved, At: us(152_100), Starved: us(50_100)},
+			Verdict{Step: Starved, At: us(200_000), Starved: us(98_000), HeldTo: us(150_000)},
 		},
 		{
-			"asleep, 200 of 512 workers overdue at once (overload), 1.25 s of silence: held up, not past the cap",
+			"asleep, 200 of 512 workers overdue at once (overload), 1.25 s of silence: held up, not past the cap, looked at again 400 ms later, on the 50 ms grid",
 			storm,
 			Sample{Due: us(1_250_000), Now: us(1_250_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
 				Elapsed: us(50_100), Overdue: 200, Watched: 512},
-			Verdict{Step: Starved, At: us(1_300_100), Starved: us(50_100)},
+			Verdict{Step: Starved, At: us(1_700_000), Starved: us(450_000), HeldTo: us(1_650_000)},
 		},
 		{
-			"runnable and waiting for a CPU, 100 of 512 overdue, 2 s of silence (past the busy cap of 1 s): held up",
+			"runnable and waiting for a CPU, 100 of 512 overdue, 2 s of silence (past the busy cap of 1 s): held up, looked at again 200 ms later",
 			storm,
 			Sample{Due: us(2_000_000), Now: us(2_000_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
 				Ran: us(100), Elapsed: us(50_100), RanSince: us(900), Waited: us(40_000), Overdue: 100, Watched: 512},
-			Verdict{Step: Starved, At: us(2_050_100), Starved: us(50_100)},
+			Verdict{Step: Starved, At: us(2_250_000), Starved: us(250_000), HeldTo: us(2_200_000)},
+		},
+
+		// Overload: hundreds of workers silent at once (512 at 10 ms on two
+		// CPUs). Each is looked at as many spreads apart as there are silent
+		// workers, so that the monitor's looks at all of them come about 500
+		// a second, not one per worker every 50 ms (10,000 a second at 500,
+		// on a raised thread, taking the CPU the workers, and a stop, waited
+		// for); on a grid of 50 ms, so that a wake serves many; and never
+		// past the silence's limit.
+		{
+			"asleep, 5 of 64 workers overdue, 10 silent: held up, looked at again 50 ms later (their looks fit in one window)",
+			storm,
+			Sample{Due: us(102_000), Now: us(102_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(8100), Overdue: 5, Silent: 10, Watched: 64},
+			Verdict{Step: Starved, At: us(152_100), Starved: us(50_100)},
+		},
+		{
+			"asleep, all 512 workers silent, 500 overdue, 1.25 s of silence: looked at again 1.024 s later, on the 50 ms grid",
+			storm,
+			Sample{Due: us(1_250_000), Now: us(1_250_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Overdue: 500, Silent: 512, Watched: 512},
+			Verdict{Step: Starved, At: us(2_300_000), Starved: us(1_050_000), HeldTo: us(2_250_000)},
+		},
+		{
+			"runnable and waiting for a CPU, 300 of 512 overdue, 29.5 s of silence: the next look at the held-up maximum, 30 s, not past it",
+			storm,
+			Sample{Due: us(29_500_000), Now: us(29_500_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(100), Elapsed: us(50_100), RanSince: us(900), Waited: us(40_000), Overdue: 300, Silent: 300, Watched: 512},
+			Verdict{Step: Starved, At: us(30_000_000), Starved: us(500_000), HeldTo: us(29_950_000)},
+		},
+		{
+			"asleep under CPU pressure alone (PSI 80 %), 20 of 512 overdue, 100 silent, 0.9 s of silence: the next look at the cap, 1 s, not past it",
+			storm,
+			Sample{Due: us(900_000), Now: us(900_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(50_100), Pressure: us(40_000), PressureOver: us(50_100), PressureAvg: 80, Overdue: 20, Silent: 100, Watched: 512},
+			Verdict{Step: Starved, At: us(1_000_000), Starved: us(100_000), HeldTo: us(950_000)},
+		},
+		{
+			"asleep at the look put off 1.05 s, the machine holding no more (3 of 512 silent), held up till 50 ms before it: a timeout from then, not asleep at once",
+			storm,
+			Sample{Due: us(2_300_000), Now: us(2_300_100), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(1_050_000), Overdue: 3, Silent: 3, Watched: 512, HeldAt: us(2_250_000), MachineAt: us(1_250_100)},
+			Verdict{Step: Look, At: us(2_352_000)},
+		},
+		{
+			"asleep, all 512 workers silent, at the held-up maximum's look: hung, held up",
+			storm,
+			Sample{Due: us(30_000_000), Now: us(30_000_000), SuspectAt: us(94_000), Ready: -us(1_000_000), CPUOK: true, Exact: true,
+				Elapsed: us(700_000), Overdue: 500, Silent: 512, Watched: 512},
+			Verdict{Step: Hung, Kind: HeldUp},
 		},
 		{
 			"runnable and waiting for a CPU under PSI 90 %, 1.03 s of silence, 5 of 256 overdue (a 256-worker storm): held up past the busy cap",
@@ -400,13 +452,13 @@ func TestJudge(t *testing.T) {
 			storm,
 			Sample{Due: us(100_000), Now: us(100_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
 				Ran: us(4000), Elapsed: us(6100), RanSince: us(4000), Waited: us(2000), Pressure: us(5490), PressureOver: us(6100), PressureAvg: 90, Overdue: 40, Watched: 128},
-			Verdict{Step: Starved, At: us(150_100), Starved: us(50_100)},
+			Verdict{Step: Starved, At: us(200_000), Starved: us(100_000), HeldTo: us(150_000)},
 		},
 		{
-			"the same spinner a held-up window later, 14 ms on a CPU since the watch opened: spinning",
+			"the same spinner at its next look, 14 ms on a CPU since the watch opened: spinning",
 			storm,
-			Sample{Due: us(150_100), Now: us(150_200), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
-				Ran: us(10_000), Elapsed: us(50_100), RanSince: us(14_000), Waited: us(40_000), Pressure: us(45_000), PressureOver: us(56_200), PressureAvg: 90, Overdue: 40, Watched: 128},
+			Sample{Due: us(200_000), Now: us(200_100), SuspectAt: us(94_000), Ready: -us(1_000_000), Runnable: true, CPUOK: true, Exact: true, Busy: true,
+				Ran: us(10_000), Elapsed: us(100_000), RanSince: us(14_000), Waited: us(90_000), Pressure: us(95_000), PressureOver: us(106_100), PressureAvg: 90, Overdue: 40, Watched: 128},
 			Verdict{Step: Hung, Kind: Spinning},
 		},
 		{
