@@ -26,6 +26,13 @@ func MonitorIdle() bool {
 // MonitorWakes returns how many times the hang monitor has woken.
 func MonitorWakes() int64 { return monitor.wakes.Load() }
 
+// MonitorAudits returns how many times the hang monitor has audited the
+// workers' watchdogs.
+func MonitorAudits() int64 { return monitor.audits.Load() }
+
+// PokeMonitor makes the hang monitor wake and look at every worker now.
+func PokeMonitor() { lookForHangs() }
+
 // MonitorLooks returns how many looks at a worker the hang monitor has
 // made: quick ones, from memory alone, and full ones (the path of every
 // system call of the watch).

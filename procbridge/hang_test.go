@@ -219,6 +219,39 @@ func TestMonitorSleepsWhileWorkersBeat(t *testing.T) {
 	}
 }
 
+// TestMonitorAuditsOnceASecond: the audit of the watchdogs, a system call
+// per watchdog, comes at most once a second however often the monitor
+// wakes (at every wake, hundreds of workers late at once made it hundreds
+// of thousands of calls a second).
+func TestMonitorAuditsOnceASecond(t *testing.T) {
+	spec := procbridge.Spec{Worker: "beat", Heartbeat: fastBeat}
+	var ps []*procbridge.Process
+	for range 4 {
+		p, err := procbridge.Start(ctxT(t), spec)
+		require.NoError(t, err)
+		t.Cleanup(func() { p.Kill(); <-p.Done() })
+		nextEvent(t, p) // Ready
+		ps = append(ps, p)
+	}
+	waitBeats(t, ps, 5) // the monitor's first looks, which arm the watchdogs
+	tick := time.NewTicker(200 * time.Microsecond)
+	defer tick.Stop()
+	wakes, audits, began := procbridge.MonitorWakes(), procbridge.MonitorAudits(), time.Now()
+	for range 50 {
+		woke := procbridge.MonitorWakes()
+		procbridge.PokeMonitor()
+		for procbridge.MonitorWakes() == woke {
+			require.Less(t, time.Since(began), deadline, "the monitor did not wake when poked")
+			<-tick.C
+		}
+	}
+	wakes, audits = procbridge.MonitorWakes()-wakes, procbridge.MonitorAudits()-audits
+	took := time.Since(began)
+	t.Logf("%d wakes, %d audits in %v", wakes, audits, took)
+	assert.GreaterOrEqual(t, wakes, int64(50))
+	assert.LessOrEqual(t, audits, int64(took/time.Second)+1, "at most one audit a second")
+}
+
 // TestYoungWatchdogKept: in a worker's first moments after Ready its
 // deadline is pushed back by the start grace, and the monitor arms its
 // watchdog that far ahead, further than the worker's timeout. That is the

@@ -77,6 +77,7 @@ type hangMonitor struct {
 	wakes   atomic.Int64 // times the loop woke (tests count them)
 	quicks  atomic.Int64 // quick looks at a worker (tests count them)
 	fulls   atomic.Int64 // full looks at a worker
+	audits  atomic.Int64 // audits of the watchdogs (tests count them)
 	mu      sync.Mutex
 	watch   map[*Process]*hangState
 	list    []*hangState       // watch's values, in the order a wake reads them
@@ -88,6 +89,7 @@ type hangMonitor struct {
 	timerAt int64 // when the monitor's timer is set to expire (0: disarmed)
 	poked   bool  // a look is due at once (poke), or the loop has not made its first
 	stallAt int64 // mono ns of the monitor's last wake more than stallMin late
+	auditAt int64 // mono ns of the last audit
 }
 
 // stallMin is how late the monitor's own wake must be to count as a stall
@@ -261,7 +263,7 @@ func (m *hangMonitor) run(ep int) {
 				linux.DrainTimer(int(fd)) // the monitor's own, never shared
 			}
 		}
-		m.audit()
+		m.audit(woke)
 		if len(m.watch) == 0 {
 			m.running = false
 			linux.ReleaseTaskClocks()
@@ -327,7 +329,7 @@ func (m *hangMonitor) run(ep int) {
 		raw := watching && next-mono.Now() <= rawWaitMax && rawWaitOK()
 		idle := idleWaitMax
 		if len(m.dogs) > 0 {
-			idle = auditWaitMax
+			idle = m.auditWait(mono.Now())
 		}
 		m.mu.Unlock()
 		for _, st := range hung {
@@ -405,17 +407,30 @@ func (m *hangMonitor) budgetFire(st *hangState, now int64) {
 
 // audit revokes every watchdog armed further ahead than its worker's
 // timeout, as no SDK arms it, and further than the monitor does (a young
-// worker's, to its start grace). It runs at every wake, and the monitor
-// wakes at least every auditWaitMax while it holds a watchdog, so a worker
-// that arms its watchdog far ahead is judged at most that late (m.mu
-// held).
-func (m *hangMonitor) audit() {
-	now := mono.Now()
+// worker's, to its start grace). It runs at a wake at most once per
+// auditWaitMax, a timerfd_gettime per watchdog (at every wake, hundreds of
+// late workers made it a system call per watchdog hundreds of times a
+// second), and while the monitor holds a watchdog it sleeps no later than
+// the next audit is due (auditWait), so a worker that arms its watchdog
+// far ahead is judged at most auditWaitMax late (m.mu held).
+func (m *hangMonitor) audit(now int64) {
+	if now-m.auditAt < auditWaitMax*int64(time.Millisecond) {
+		return
+	}
+	m.auditAt = now
+	m.audits.Add(1)
 	for _, st := range m.dogs {
 		if rem := linux.TimerRemaining(st.dog); rem > st.policy.Timeout && now+rem > st.dueFloor {
 			m.revoke(st)
 		}
 	}
+}
+
+// auditWait is how long, in ms, the monitor may sleep at now while it
+// holds a watchdog: until the next audit is due, at least 1 ms.
+func (m *hangMonitor) auditWait(now int64) int {
+	due := m.auditAt + auditWaitMax*int64(time.Millisecond)
+	return int(max(1, min(auditWaitMax, (due-now+int64(time.Millisecond)-1)/int64(time.Millisecond))))
 }
 
 // revoke takes st's watchdog out of the epoll set; the monitor's own timer
@@ -470,9 +485,10 @@ func rawWaitOK() bool { return runtime.GOMAXPROCS(0) > 1 }
 // is long.
 const idleWaitMax = 10_000
 
-// auditWaitMax (ms) bounds the monitor's sleep while it holds a worker's
-// watchdog, so that one armed far ahead is found (audit): one wake a
-// second, a timerfd_gettime per watchdog.
+// auditWaitMax (ms) is how often the monitor audits the watchdogs, and
+// bounds its sleep while it holds a worker's watchdog, so that one armed
+// far ahead is found (audit): a timerfd_gettime per watchdog once a
+// second, however often the monitor wakes.
 const auditWaitMax = 1_000
 
 func b2i(b bool) int {
