@@ -482,7 +482,11 @@ func (p *Process) signalGroupLocked(sig unix.Signal) {
 	}
 	defer p.nudgeSentinel()
 	if sig == sigTerm && p.os.pidfd != nil && !unraised.Load() {
-		go p.awaitStop()
+		select {
+		case stopWaiters <- struct{}{}:
+			go p.awaitStop()
+		default: // as many as that in flight already: watch tells this end
+		}
 	}
 	// Until we reap it the leader (a zombie at worst) pins its pid and
 	// the group id: one kill reaches the group, the leader with it. The
@@ -538,6 +542,7 @@ func (p *Process) watch() {
 // told 10 ms to 2.9 s (median 0.5 s) after its last thread exited, its
 // threads having exited 10 to 90 ms after the SIGTERM.
 func (p *Process) awaitStop() {
+	defer func() { <-stopWaiters }()
 	rc, err := p.os.pidfd.SyscallConn()
 	if err != nil {
 		return
@@ -565,6 +570,14 @@ func (p *Process) awaitStop() {
 	}
 	p.ended(restore)
 }
+
+// stopWaiters bounds the stops awaited on raised threads (awaitStop) at
+// once: each holds a thread of its own until its worker ends, which may
+// take the worker's whole grace. A tree stops its children one after the
+// other; a pool's stop signals all of them together, and past this many
+// their ends are told by watch alone, as before, rather than by a thread
+// each.
+var stopWaiters = make(chan struct{}, 8)
 
 // ended reaps, classifies and reports the end of the worker, dead now;
 // restore, when not nil, is called once Exited is out.
