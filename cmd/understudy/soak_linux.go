@@ -188,7 +188,11 @@ handled; sampled at each tree's end, after the first of each supervising
 process, and every second in the harness after 200 cycles; memory after a
 garbage collection that returns the freed heap, the program's file pages
 left out), the time to call a stopped worker hung and to restart a killed
-one, and the machine's CPU pressure meanwhile.
+one, and the machine's CPU pressure meanwhile. A stopped worker may be
+restarted before its killed process is reaped (the supervisor waits 5s
+past its grace, then goes on without its exit): it counts as survived, and
+as "restarted before the kill was reaped"; a process still there at its
+tree's end is left behind.
 
 Flags:
   --for D          how long to run (default 10m)
@@ -257,7 +261,8 @@ type soakReport struct {
 	AllGoneMaxMs  float64  `json:"all_gone_max_ms"`
 	HangP50Ms     float64  `json:"hang_silence_p50_ms"` // sigstop: silence when confirmed hung
 	HangP99Ms     float64  `json:"hang_silence_p99_ms"`
-	RestartP50Ms  float64  `json:"restart_p50_ms"` // sigkill: death to ready again
+	HangUnseen    int      `json:"hang_exit_unseen"` // sigstop: restarted before the killed process was reaped
+	RestartP50Ms  float64  `json:"restart_p50_ms"`   // sigkill: death to ready again
 	RestartP99Ms  float64  `json:"restart_p99_ms"`
 	Heartbeat     string   `json:"heartbeat"` // interval/timeout
 	Growth        growth   `json:"growth_per_1000_cycles"`
@@ -520,6 +525,9 @@ func (s *soaker) take(life int, l soakLine) {
 		if l.Kind == "sigstop" && l.OK && l.Us > 0 {
 			s.hang = append(s.hang, float64(l.Us)/1e3)
 		}
+		if l.Unseen {
+			r.HangUnseen++
+		}
 	case "restart":
 		s.restarts = append(s.restarts, float64(l.Us)/1e3)
 	case "false":
@@ -686,7 +694,8 @@ func (r *soakReport) print(w io.Writer) {
 		fmtGrowth(g.Fds), fmtGrowth(g.Goroutines), fmtGrowth(g.RSSMiB), g.Cycles)
 	fmt.Fprintf(w, "                        harness:    fd %s  goroutines %s  RSS %s MiB  (%d cycles fitted)\n",
 		fmtGrowth(g.HarnessFds), fmtGrowth(g.HarnessGor), fmtGrowth(g.HarnessRSS), g.HarnessCycle)
-	fmt.Fprintf(w, "hang detection (sigstop)  silence when called hung p50 %.1fms  p99 %.1fms (heartbeat %s)\n", r.HangP50Ms, r.HangP99Ms, r.Heartbeat)
+	fmt.Fprintf(w, "hang detection (sigstop)  silence when called hung p50 %.1fms  p99 %.1fms (heartbeat %s); restarted before the kill was reaped %d\n",
+		r.HangP50Ms, r.HangP99Ms, r.Heartbeat, r.HangUnseen)
 	fmt.Fprintf(w, "restart (sigkill)         death to ready again p50 %.1fms  p99 %.1fms\n", r.RestartP50Ms, r.RestartP99Ms)
 	if r.FailureCount == 0 {
 		fmt.Fprintln(w, "result              PASS")

@@ -5,16 +5,21 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/supervision"
 )
 
 // runSoakProc runs `understudy soak --json` with args in a process of its
@@ -190,4 +195,73 @@ func TestSoakReapBounded(t *testing.T) {
 	assert.Less(t, time.Since(began), 10*time.Second, "the wait was not bounded")
 	require.NoError(t, cmd.Process.Kill())
 	assert.True(t, reapedWithin(done, time.Minute), "the killed process was not reaped")
+}
+
+// The checker's bookkeeping over the events of one child, as a tree
+// reports them: each fault's outcome once, as expected or not.
+func TestSoakCheck(t *testing.T) {
+	const ms = time.Millisecond
+	at := func(child string, inc int) supervision.Header {
+		return supervision.Header{Supervisor: "soak", Child: child, Incarnation: inc}
+	}
+	hangErr := &procbridge.HangError{Name: "sigstop-0", Pid: 42, Silence: 102 * ms, Timeout: 100 * ms, Kind: "asleep"}
+	hung := func(child string) supervision.Event {
+		return supervision.ChildProcess{Header: at(child, 1), Event: procbridge.Hung{Pid: 42, Err: hangErr}}
+	}
+	killed := func(child string, err error) supervision.Event {
+		return supervision.ChildExited{Header: at(child, 1), Err: err,
+			Exited: &procbridge.Exited{Pid: 42, Exit: procbridge.Exit{Signal: syscall.SIGKILL}, Err: err}}
+	}
+	ready := func(child string, inc int) supervision.Event {
+		return supervision.ChildReady{Header: at(child, inc), Ready: &procbridge.Ready{Pid: 42 + inc}}
+	}
+	restarting := func(child string, cause error) supervision.Event {
+		return supervision.ChildRestarting{Header: at(child, 1), Cause: cause}
+	}
+	sigkill := errors.New("procbridge: sigkill-0 (pid 42) killed by SIGKILL")
+	for _, tc := range []struct {
+		name   string
+		kind   string
+		events []supervision.Event
+		want   []soakLine
+	}{
+		{"sigstop: hung, killed, restarted", "sigstop",
+			[]supervision.Event{ready("sigstop-0", 1), hung("sigstop-0"), killed("sigstop-0", hangErr), restarting("sigstop-0", hangErr), ready("sigstop-0", 2)},
+			[]soakLine{{T: "fault", Kind: "sigstop", OK: true, Us: 102000}}},
+		// Its process SIGKILLed but not reaped within its actor's bound:
+		// the supervisor restarts it without reporting its exit.
+		{"sigstop: hung, restarted before its exit was seen", "sigstop",
+			[]supervision.Event{ready("sigstop-0", 1), hung("sigstop-0"), restarting("sigstop-0", hangErr), ready("sigstop-0", 2)},
+			[]soakLine{{T: "fault", Kind: "sigstop", OK: true, Us: 102000, Unseen: true}}},
+		{"sigstop: restarted, never called hung", "sigstop",
+			[]supervision.Event{ready("sigstop-0", 1), restarting("sigstop-0", hangErr)},
+			[]soakLine{{T: "fault", Kind: "sigstop", Why: "restarted without a fault: " + restarting("sigstop-0", hangErr).String()}}},
+		{"sigkill: killed, restarted", "sigkill",
+			[]supervision.Event{ready("sigkill-0", 1), killed("sigkill-0", sigkill), restarting("sigkill-0", sigkill)},
+			[]soakLine{{T: "fault", Kind: "sigkill", OK: true}}},
+		{"sigkill: restarted with no exit", "sigkill",
+			[]supervision.Event{ready("sigkill-0", 1), restarting("sigkill-0", hangErr)},
+			[]soakLine{{T: "fault", Kind: "sigkill", Why: "restarted without a fault: " + restarting("sigkill-0", hangErr).String()}}},
+		{"healthy: called hung", "healthy",
+			[]supervision.Event{ready("healthy-0", 1), hung("healthy-0"), restarting("healthy-0", hangErr)},
+			[]soakLine{{T: "false", Kind: "healthy", Why: hung("healthy-0").String(), Hung: true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			s := &soakState{out: json.NewEncoder(&out), dir: t.TempDir()}
+			children := map[string]*childState{tc.kind + "-0": {kind: tc.kind}}
+			for _, ev := range tc.events {
+				s.check(children, ev)
+			}
+			var got []soakLine
+			for dec := json.NewDecoder(&out); ; {
+				var l soakLine
+				if dec.Decode(&l) != nil {
+					break
+				}
+				got = append(got, l)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }

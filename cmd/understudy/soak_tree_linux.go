@@ -55,6 +55,9 @@ type soakLine struct {
 	Left int    `json:"left,omitempty"` // end: processes left behind by the tree
 	Cgr  bool   `json:"cg,omitempty"`   // tree: cgroup containment
 	Hung bool   `json:"hung,omitempty"` // false: a hang verdict (else a restart)
+	// Unseen: fault (sigstop): restarted before the killed process's
+	// exit was seen.
+	Unseen bool `json:"unseen,omitempty"`
 
 	// Growth samples, with each fault.
 	Cycle int   `json:"c,omitempty"`
@@ -343,6 +346,16 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 		c.hung = false
 		c.pending = l
 	case supervision.ChildRestarting:
+		if c.pending == nil && !c.alarmed && c.kind == "sigstop" && c.hung && errors.Is(e.Cause, procbridge.ErrHung) {
+			// Called hung and killed, then restarted with no ChildExited:
+			// its process was not reaped within the bound its actor waits
+			// for it (its threads kept from running to their end), so the
+			// supervisor went on without the exit, which is never reported.
+			// The hang was handled; whether the process ended is the tree
+			// end's count of what is left behind.
+			c.pending = &soakLine{T: "fault", Kind: c.kind, OK: true, Us: c.silence.Microseconds(), Unseen: true}
+			c.hung = false
+		}
 		if c.pending == nil || c.alarmed {
 			fail("restarted without a fault")
 			return
