@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -183,16 +184,23 @@ be gone at once (its keeper ends them).
 
 It prints the faults injected and survived, the false alarms, the processes
 left behind and the time until all were gone, the growth of descriptors,
-goroutines and resident memory per 1,000 cycles (a cycle is one fault
-handled; sampled at each tree's end, after the first of each supervising
-process, and every second in the harness after 200 cycles; memory after a
-garbage collection that returns the freed heap, the program's file pages
-left out), the time to call a stopped worker hung and to restart a killed
-one, and the machine's CPU pressure meanwhile. A stopped worker may be
-restarted before its killed process is reaped (the supervisor waits 5s
-past its grace, then goes on without its exit): it counts as survived, and
-as "restarted before the kill was reaped"; a process still there at its
-tree's end is left behind.
+goroutines and resident memory per 1,000 cycles, the time to call a
+stopped worker hung and to restart a killed one, and the machine's CPU
+pressure meanwhile. A stopped worker may be restarted before its killed
+process is reaped (the supervisor waits 5s past its grace, then goes on
+without its exit): it counts as survived, and as "restarted before the
+kill was reaped"; a process still there at its tree's end is left behind.
+
+Growth: a cycle is one fault handled; memory is anonymous and shared
+pages after a garbage collection that returns the freed heap. The harness
+is sampled every second and fitted after its first 200 cycles. Each
+supervising process is sampled at its trees' ends, and each of its lives
+is fitted on its own over its second half: its first tree end and the
+first half of its cycles are its warm-up, the heap growing to its steady
+size, which a leak outlasts. The figure is the median of the lives'
+slopes, each weighted by how closely its samples fix it, so that a life
+whose tree ends caught a few MiB more live heap than the others (seen on
+a loaded machine) cannot make it alone. A leak raises every life's slope.
 
 Flags:
   --for D          how long to run (default 10m)
@@ -271,8 +279,9 @@ type soakReport struct {
 }
 
 // growth is the slope of each figure per 1,000 cycles, for the
-// supervising processes (pooled over their lives) and for the harness;
-// NaN (null in JSON) when too few cycles followed the warm-up.
+// supervising processes (the weighted median of their lives' slopes, see
+// slope) and for the harness; NaN (null in JSON) when too few cycles
+// followed the warm-up.
 type growth struct {
 	Cycles       int      `json:"cycles_fitted"` // supervising processes
 	Fds          *float64 `json:"fds"`
@@ -615,47 +624,83 @@ func (s *soaker) finish() {
 	}
 }
 
-// slope fits y = a_life + b·x by least squares over the samples past the
-// warm-up (an intercept for each life of a process, one slope for all):
-// those from cycle warmup on, and, with skipFirst, but the first of each
-// life. It returns b × 1,000 / unit, with the number of cycles fitted;
-// nil when fewer than 100 cycles were fitted.
-func slope(ss []sample, y func(sample) float64, unit float64, warmup int, skipFirst bool) (*float64, int) {
-	type acc struct{ n, sx, sy, sxx, sxy float64 }
-	lives := map[int]*acc{}
-	span := map[int][2]int{}
-	seen := map[int]bool{}
+// slope returns the growth of y per 1,000 cycles (in unit) and the number
+// of cycles fitted; nil when fewer than 100 were.
+//
+// Each life of a process is fitted on its own, by least squares, over its
+// samples past its warm-up: those from cycle warmup on, and, with
+// skipWarm, but the first of the life and those of the first half of its
+// cycles. A supervising process's Go heap, its fragmentation and the
+// runtime's own structures grow toward their steady size after its start;
+// in a life of a few trees that rise would be most of a fit over all its
+// samples, and a leak keeps its slope in the second half.
+//
+// The figure is the median of the lives' slopes, each weighted by
+// Σ(x−x̄)² over its samples (how closely they fix its slope). A leak raises
+// every life's slope; a life whose tree ends caught a few MiB more live
+// heap than the others (seen on a loaded machine) moves the median little,
+// where it would move a pooled fit as far as it went. One life (the
+// harness) gives its own slope.
+func slope(ss []sample, y func(sample) float64, unit float64, warmup int, skipWarm bool) (*float64, int) {
+	lives := map[int][]sample{}
+	var order []int
 	for _, p := range ss {
-		if p.x < warmup || skipFirst && !seen[p.life] {
-			seen[p.life] = true
+		if lives[p.life] == nil {
+			order = append(order, p.life)
+		}
+		lives[p.life] = append(lives[p.life], p)
+	}
+	type fit struct{ b, w float64 }
+	var fits []fit
+	cycles := 0
+	for _, l := range order {
+		life := lives[l]
+		last := 0
+		for _, p := range life {
+			last = max(last, p.x)
+		}
+		var n, sx, sy, sxx, sxy float64
+		lo, hi := math.MaxInt, math.MinInt
+		for i, p := range life {
+			if p.x < warmup || skipWarm && (i == 0 || 2*p.x < last) {
+				continue
+			}
+			x, v := float64(p.x), y(p)/unit
+			n++
+			sx += x
+			sy += v
+			sxx += x * x
+			sxy += x * v
+			lo, hi = min(lo, p.x), max(hi, p.x)
+		}
+		if n < 2 || hi == lo {
 			continue
 		}
-		a := lives[p.life]
-		if a == nil {
-			a = &acc{}
-			lives[p.life] = a
-			span[p.life] = [2]int{p.x, p.x}
-		}
-		v := y(p) / unit
-		a.n++
-		a.sx += float64(p.x)
-		a.sy += v
-		a.sxx += float64(p.x) * float64(p.x)
-		a.sxy += float64(p.x) * v
-		sp := span[p.life]
-		span[p.life] = [2]int{min(sp[0], p.x), max(sp[1], p.x)}
+		den := sxx - sx*sx/n
+		fits = append(fits, fit{b: (sxy - sx*sy/n) / den, w: den})
+		cycles += hi - lo
 	}
-	var num, den float64
-	cycles := 0
-	for l, a := range lives {
-		num += a.sxy - a.sx*a.sy/a.n
-		den += a.sxx - a.sx*a.sx/a.n
-		cycles += span[l][1] - span[l][0]
-	}
-	if cycles < 100 || den <= 0 {
+	if cycles < 100 {
 		return nil, cycles
 	}
-	b := math.Round(num/den*1000*100) / 100
+	slices.SortFunc(fits, func(a, b fit) int { return cmp.Compare(a.b, b.b) })
+	var total, acc float64
+	for _, f := range fits {
+		total += f.w
+	}
+	b := fits[len(fits)-1].b
+	for i, f := range fits {
+		acc += f.w
+		if acc > total/2 {
+			b = f.b
+			break
+		}
+		if acc == total/2 { // between two lives: halfway
+			b = (f.b + fits[i+1].b) / 2
+			break
+		}
+	}
+	b = math.Round(b*1000*100) / 100
 	return &b, cycles
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
@@ -140,12 +141,66 @@ func TestSoakSlope(t *testing.T) {
 			assert.InDelta(t, *tc.want, *got, 0.01)
 		})
 	}
-	// The supervising processes' samples: the first of each life left out.
+	// The supervising processes' samples: the first of each life and
+	// those of the first half of its cycles left out.
 	first := append(line(1, 0, 0, 900, 0), line(1, 100, 1000, 40, 0)...)
 	got, n := slope(append(first, line(2, 50, 1000, 70, 0)...), fd, 1, 0, true)
 	require.NotNil(t, got)
 	assert.InDelta(t, 0, *got, 0.01)
-	assert.Equal(t, 900+940, n, "cycles fitted")
+	assert.Equal(t, 500+500, n, "cycles fitted")
+}
+
+// The growth of a supervising process's resident memory, fitted over lives
+// like those of `understudy soak --for 10m`: ten of five tree ends each, 70
+// cycles apart. Its warm-up must not read as growth, and a leak must, at
+// the limit's scale, whatever else the samples hold.
+func TestSoakGrowthLives(t *testing.T) {
+	const limit = maxRSSGrowth / 1024 // MiB per 1,000 cycles
+	rng := rand.New(rand.NewPCG(1, 2))
+	lives := func(kib func(life, x int) float64, noise float64) []sample {
+		var ss []sample
+		for life := 1; life <= 10; life++ {
+			for x := 70; x <= 350; x += 70 {
+				ss = append(ss, sample{life: life, x: x, rss: kib(life, x) + noise*(2*rng.Float64()-1)})
+			}
+		}
+		return ss
+	}
+	// A rise of 3 MiB over the first half of each life, then flat.
+	warm := func(x int) float64 { return 5000 + 3072*min(float64(x)/175, 1) }
+	leak := func(mib float64) func(int) float64 { return func(x int) float64 { return mib * 1.024 * float64(x) } }
+	for _, tc := range []struct {
+		name     string
+		ss       []sample
+		min, max float64 // MiB per 1,000 cycles
+	}{
+		{"warm-up, then flat", lives(func(_, x int) float64 { return warm(x) }, 0), -0.01, 0.01},
+		{"warm-up, then flat, noisy", lives(func(_, x int) float64 { return warm(x) }, 150), -limit, limit},
+		{"a leak of 2 MiB", lives(func(_, x int) float64 { return 5000 + leak(2)(x) }, 0), 1.99, 2.01},
+		{"a leak of 2 MiB, noisy", lives(func(_, x int) float64 { return 5000 + leak(2)(x) }, 150), limit, 4},
+		{"a leak of 1.5 MiB after the warm-up", lives(func(_, x int) float64 { return warm(x) + leak(1.5)(x) }, 0), 1.49, 1.51},
+		// A tree end that caught 5 MiB more live heap, in each of
+		// three lives, late in their lives.
+		{"flat, with transients", lives(func(life, x int) float64 {
+			if life%3 == 0 && x == 280 {
+				return 10000
+			}
+			return 5000
+		}, 50), -limit, limit},
+		{"a leak of 2 MiB, with transients", lives(func(life, x int) float64 {
+			if life%3 == 0 && x == 280 {
+				return 10000 + leak(2)(x)
+			}
+			return 5000 + leak(2)(x)
+		}, 50), limit, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, n := slope(tc.ss, func(p sample) float64 { return p.rss }, 1024, 0, true)
+			require.NotNil(t, got, "%d cycles fitted", n)
+			assert.GreaterOrEqual(t, *got, tc.min)
+			assert.LessOrEqual(t, *got, tc.max)
+		})
+	}
 }
 
 func ptr(v float64) *float64 { return &v }
