@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -290,13 +291,13 @@ func TestSoakCheck(t *testing.T) {
 			[]soakLine{{T: "fault", Kind: "sigstop", OK: true, Us: 102000, Unseen: true}}},
 		{"sigstop: restarted, never called hung", "sigstop",
 			[]supervision.Event{ready("sigstop-0", 1), restarting("sigstop-0", hangErr)},
-			[]soakLine{{T: "fault", Kind: "sigstop", Why: "restarted without a fault: " + restarting("sigstop-0", hangErr).String()}}},
+			[]soakLine{{T: "fault", Kind: "sigstop", Why: "restarted without a fault (after: " + ready("sigstop-0", 1).String() + "): " + restarting("sigstop-0", hangErr).String()}}},
 		{"sigkill: killed, restarted", "sigkill",
 			[]supervision.Event{ready("sigkill-0", 1), killed("sigkill-0", sigkill), restarting("sigkill-0", sigkill)},
 			[]soakLine{{T: "fault", Kind: "sigkill", OK: true}}},
 		{"sigkill: restarted with no exit", "sigkill",
 			[]supervision.Event{ready("sigkill-0", 1), restarting("sigkill-0", hangErr)},
-			[]soakLine{{T: "fault", Kind: "sigkill", Why: "restarted without a fault: " + restarting("sigkill-0", hangErr).String()}}},
+			[]soakLine{{T: "fault", Kind: "sigkill", Why: "restarted without a fault (after: " + ready("sigkill-0", 1).String() + "): " + restarting("sigkill-0", hangErr).String()}}},
 		{"healthy: called hung", "healthy",
 			[]supervision.Event{ready("healthy-0", 1), hung("healthy-0"), restarting("healthy-0", hangErr)},
 			[]soakLine{{T: "false", Kind: "healthy", Why: hung("healthy-0").String(), Hung: true}}},
@@ -319,4 +320,19 @@ func TestSoakCheck(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// A tree end's sample waits for the tree's last goroutines, and no longer
+// than its bound for one that does not end.
+func TestSoakSettle(t *testing.T) {
+	var running atomic.Int64
+	running.Store(4) // three before the tree, and one of it
+	count := func() int { return int(running.Load()) }
+	began := time.Now()
+	settle(count, 3, 200*time.Millisecond)
+	assert.GreaterOrEqual(t, time.Since(began), 200*time.Millisecond, "returned while a goroutine of the tree still ran")
+	time.AfterFunc(20*time.Millisecond, func() { running.Add(-1) })
+	began = time.Now()
+	settle(count, 3, time.Minute)
+	assert.Less(t, time.Since(began), 30*time.Second, "did not return once the goroutine ended")
 }

@@ -131,6 +131,7 @@ type soakState struct {
 	self    int
 	planted int // the process left behind on purpose, or 0
 	cycles  int
+	trees   int // started
 	hb      procbridge.Heartbeat
 }
 
@@ -156,6 +157,7 @@ type childState struct {
 	diedAt   time.Time     // a sigkill's death, for the time to ready
 	ignoring bool          // ignore-term: its stop is expected to need SIGKILL
 	alarmed  bool          // a false alarm on this incarnation: its end and restart follow from it
+	recent   []string      // its last events, for a failure's report
 }
 
 // runTree starts a tree of workers of the given kinds, lets it run for d,
@@ -198,6 +200,7 @@ func (s *soakState) runTree(kinds []string, d time.Duration, faultMin, faultMax 
 		children[name] = &childState{kind: k, ignoring: k == "ignore-term"}
 	}
 
+	before := runtime.NumGoroutine()
 	events := make(chan supervision.Event, 1<<16)
 	checked := make(chan struct{})
 	go func() {
@@ -252,7 +255,27 @@ func (s *soakState) runTree(kinds []string, d time.Duration, faultMin, faultMax 
 			s.emit(soakLine{T: "fault", Kind: c.kind, Why: name + ": no stop reported"})
 		}
 	}
+	if s.trees++; s.trees > 1 {
+		// The first tree starts this process's own long-lived goroutines
+		// (procbridge's fork threads); its sample is the warm-up anyway.
+		settle(runtime.NumGoroutine, before, settleMax)
+	}
 	s.emit(soakLine{T: "end", Left: s.leftovers()})
+}
+
+// settleMax bounds the wait for a stopped tree's goroutines to end.
+const settleMax = 5 * time.Second
+
+// settle waits, at most d, until no more goroutines run (as goroutines
+// counts them) than before the tree started. Tree.Wait returns before the last goroutines of its actor
+// system have ended; on a loaded machine some run on for seconds, and
+// while they do they hold the system (a few MiB) and count as the tree's:
+// a growth sample taken then would count them too. Goroutines that
+// outlive the wait are counted: a leak makes every wait last d.
+func settle(goroutines func() int, before int, d time.Duration) {
+	for end := time.Now().Add(d); goroutines() > before && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // neverReady starts a worker that never says it is ready under the root,
@@ -294,6 +317,10 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 	if c == nil {
 		return // never-ready
 	}
+	if len(c.recent) == 6 {
+		c.recent = c.recent[1:]
+	}
+	c.recent = append(c.recent, ev.String())
 	fail := func(why string) {
 		switch {
 		case c.alarmed:
@@ -303,6 +330,9 @@ func (s *soakState) check(children map[string]*childState, ev supervision.Event)
 		default:
 			if e, ok := ev.(supervision.ChildExited); ok && e.Exited != nil {
 				why += s.workerError(e.Exited.Pid)
+			}
+			if before := c.recent[:len(c.recent)-1]; len(before) > 0 {
+				why += " (after: " + strings.Join(before, "; ") + ")"
 			}
 			s.emit(soakLine{T: "fault", Kind: c.kind, Why: why + ": " + ev.String()})
 		}
