@@ -13,3 +13,10 @@ func DropGrantsForTest(t testing.TB) (dropped func() int64) {
 }
 
 func droppedCount() int64 { return dropped.Load() }
+
+// DropRemoteEventsForTest makes this program's clients drop the events
+// that come over the remote until the test ends.
+func DropRemoteEventsForTest(t testing.TB) {
+	dropRemoteEvents.Store(true)
+	t.Cleanup(func() { dropRemoteEvents.Store(false) })
+}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -341,5 +342,87 @@ func TestRenewalWithoutDatagrams(t *testing.T) {
 	}
 	if got := checkLog(t, log); strings.Join(got, ",") != "a" {
 		t.Errorf("copies started on %v, want a alone", got)
+	}
+}
+
+// A node sends a child's events by datagram ahead of the remote: with
+// the remote's dropped, the child is still seen ready, killed, restarted
+// and ready again, and each death restarts it once.
+func TestEventsByDatagram(t *testing.T) {
+	testEvents(t, true)
+}
+
+// With both paths open, each event comes twice and is told once: one
+// ChildReady a process, one restart a death.
+func TestEventsTakenOnce(t *testing.T) {
+	testEvents(t, false)
+}
+
+func testEvents(t *testing.T, datagramsOnly bool) {
+	_, cl := startCluster(t, "a")
+	if datagramsOnly {
+		cluster.DropRemoteEventsForTest(t)
+	}
+	log := filepath.Join(t.TempDir(), "copies")
+	spec := copySpec(log, "a")
+	spec.Children[0].Backoff = supervision.Backoff{Initial: -1}
+	var mu sync.Mutex
+	readies, restarts := map[int]int{}, 0
+	ready := make(chan int, 64)
+	tree, err := supervision.Start(testproc.Context(t), spec, supervision.Options{
+		Cluster: cl,
+		OnEvent: func(ev supervision.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch e := ev.(type) {
+			case supervision.ChildReady:
+				readies[e.Ready.Pid]++
+				ready <- e.Ready.Pid
+			case supervision.ChildRestarting:
+				restarts++
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := tree.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	next := func() int {
+		t.Helper()
+		select {
+		case pid := <-ready:
+			return pid
+		case <-time.After(testproc.Deadline):
+			t.Fatal("the child was not seen ready")
+			return 0
+		}
+	}
+	const kills = 5
+	pid := next()
+	for range kills {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			mu.Lock()
+			seen := fmt.Sprintf("told ready (pid: times): %v; %d restarts", readies, restarts)
+			mu.Unlock()
+			t.Fatalf("kill %d: %v; %s", pid, err, seen)
+		}
+		pid = next()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if restarts != kills {
+		t.Errorf("%d restarts for %d deaths", restarts, kills)
+	}
+	for p, n := range readies {
+		if n != 1 {
+			t.Errorf("process %d told ready %d times", p, n)
+		}
+	}
+	if len(readies) != kills+1 {
+		t.Errorf("%d processes told ready, want %d", len(readies), kills+1)
 	}
 }

@@ -172,7 +172,8 @@ type copyActor struct {
 	stopping bool
 	lastExit *wire.Exit
 	lastPid  int32
-	first    int64 // when the first claim was sent
+	first    int64  // when the first claim was sent
+	seq      uint64 // of the last event sent
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -478,7 +479,17 @@ func (c *copyActor) stopped(ctx actor.Context) {
 	ctx.Stop(ctx.Self())
 }
 
+// send sends ev to the owner: by datagram first where the owner answers
+// them, then over the remote, the path of record, numbered alike so that
+// the owner takes it once (renew.go).
 func (c *copyActor) send(ctx actor.Context, ev *wire.Event) {
-	ev.Key, ev.Epoch, ev.Node = c.start.GetKey(), c.start.GetEpoch(), c.node.name
+	c.seq++
+	ev.Key, ev.Epoch, ev.Node, ev.Seq = c.start.GetKey(), c.start.GetEpoch(), c.node.name, c.seq
+	if c.dg != nil {
+		b, err := proto.Marshal(&wire.Renewal{OwnerId: c.start.GetOwnerId(), Event: ev})
+		if err == nil && len(b) < renewalSize {
+			_ = c.dg.send(b, nil)
+		}
+	}
 	ctx.Send(c.owner, ev)
 }

@@ -78,6 +78,8 @@ type Client struct {
 	notBefor int64 // CLOCK_MONOTONIC ns: no lease is granted before (see NewClient)
 	udp      bool  // claims are answered by datagram too
 
+	deliver sync.Mutex // orders the events told, from either path
+
 	mu     sync.Mutex
 	copies map[string]*Copy  // key → its current copy
 	lost   map[string]string // key → the node its last copy was lost on
@@ -139,9 +141,11 @@ func (c *Client) Lease() time.Duration { return c.lease }
 func (c *Client) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *wire.Claim:
-		ctx.Respond(c.claim(m))
+		ctx.Respond(c.claim(m, nil))
 	case *wire.Event:
-		c.event(m)
+		if !dropRemoteEvents.Load() {
+			c.event(m, "")
+		}
 	case *wire.Hello:
 		c.answered(m.GetNode())
 	}
@@ -174,7 +178,10 @@ func rank(prefer []string, node string) int {
 
 // claim grants or refuses a lease: granted only to the node the current
 // copy of the key was placed on, in its epoch, while it is not ended.
-func (c *Client) claim(m *wire.Claim) *wire.Grant {
+// from is the source of a claim that came by datagram (nil: over the
+// remote): the first granted names the copy's socket, the one source its
+// events are taken from by datagram.
+func (c *Client) claim(m *wire.Claim, from *peer) *wire.Grant {
 	g := &wire.Grant{Key: m.GetKey(), Epoch: m.GetEpoch(), SentNs: m.GetSentNs()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -183,6 +190,9 @@ func (c *Client) claim(m *wire.Claim) *wire.Grant {
 		return g
 	}
 	g.Ok = true
+	if from != nil && cp.peer == "" {
+		cp.peer = from.key()
+	}
 	cp.lastGrant = mono.Now()
 	if !cp.granted {
 		cp.granted = true
@@ -191,12 +201,26 @@ func (c *Client) claim(m *wire.Claim) *wire.Grant {
 	return g
 }
 
-func (c *Client) event(m *wire.Event) {
+// event takes a copy's event, which comes twice from a node that sends
+// it by datagram too (from: the datagram's source; "" over the remote):
+// a numbered event is taken once, and in its order. One that comes by
+// datagram ahead of an earlier one not taken yet (that datagram lost or
+// late) is left to come over the remote, which keeps the order.
+func (c *Client) event(m *wire.Event, from string) {
+	c.deliver.Lock()
+	defer c.deliver.Unlock()
 	c.mu.Lock()
 	cp := c.copies[m.GetKey()]
-	if cp == nil || cp.epoch != m.GetEpoch() || cp.node != m.GetNode() {
+	if cp == nil || cp.epoch != m.GetEpoch() || cp.node != m.GetNode() || from != "" && from != cp.peer {
 		c.mu.Unlock()
 		return
+	}
+	if seq := m.GetSeq(); seq != 0 {
+		if seq != cp.seq+1 {
+			c.mu.Unlock()
+			return // taken already, or ahead of one not taken yet
+		}
+		cp.seq = seq
 	}
 	switch m.GetKind() {
 	case wire.Event_STOPPED:
@@ -241,8 +265,10 @@ type Copy struct {
 	granted   bool
 	grantc    chan struct{}
 	lastGrant int64
-	ready     bool // its process said it is ready
-	moving    bool // told Rejoined
+	seq       uint64 // of the last event taken from its node
+	peer      string // the source of its node's datagrams; "": none yet
+	ready     bool   // its process said it is ready
+	moving    bool   // told Rejoined
 	ended     bool
 	endc      chan struct{}
 	stopEv    *wire.Event
@@ -328,6 +354,7 @@ func (cp *Copy) run() {
 			return
 		}
 		cp.node, cp.granted, cp.grantc = n, false, make(chan struct{})
+		cp.seq, cp.peer = 0, ""
 		grantc := cp.grantc
 		c.mu.Unlock()
 		c.system.Root.Send(actor.NewPID(c.nodes[n], nodeActorName), cp.start)

@@ -27,20 +27,31 @@ import (
 // goes both ways, and so does every claim after one whose datagram went
 // unanswered (a lost datagram, a firewall that drops UDP), so a lease
 // never rests on datagrams alone.
+//
+// A copy's events (ready, exited, stopped) go the same way, from the
+// copy's socket, and then over the remote, numbered: the one that counts
+// is READY after a restart, sent while the new worker's runtime starts
+// and takes the machine's CPUs, when each goroutine the remote wakes in
+// turn can wait milliseconds for one. The owner takes each event once,
+// in order, from whichever path brings it first, so a datagram lost or
+// late costs nothing but the remote's delay; and it takes an event by
+// datagram only from the socket the copy's granted claims came from.
 
 // renewalSize bounds a renewal datagram and its grant.
 const renewalSize = 2048
 
-// dropGrants, set by tests, makes the grant servers read every claim and
-// answer none, as behind a firewall that drops datagrams; dropped counts
-// the claims so read.
+// Set by tests: dropGrants makes the grant servers read every datagram
+// and take none, as behind a firewall that drops them, and dropped counts
+// the datagrams so read; dropRemoteEvents makes the clients drop every
+// event that comes over the remote, so that each must come by datagram.
 var (
-	dropGrants atomic.Bool
-	dropped    atomic.Int64
+	dropGrants       atomic.Bool
+	dropped          atomic.Int64
+	dropRemoteEvents atomic.Bool
 )
 
 // grantServer answers the claims that reach a supervising program by
-// datagram, for its clients.
+// datagram, and takes the events, for its clients.
 type grantServer struct {
 	d    *datagrams
 	done chan struct{}
@@ -82,8 +93,8 @@ func (g *grantServer) serve() {
 			}
 			continue // a datagram too large, an ICMP error: not ours to end on
 		}
-		if proto.Unmarshal(buf[:n], &r) != nil || r.GetClaim() == nil {
-			continue
+		if n == len(buf) || proto.Unmarshal(buf[:n], &r) != nil {
+			continue // maybe cut short: every renewal is shorter
 		}
 		g.mu.Lock()
 		c := g.clients[r.GetOwnerId()]
@@ -95,7 +106,16 @@ func (g *grantServer) serve() {
 			dropped.Add(1)
 			continue
 		}
-		if out, err := proto.Marshal(c.claim(r.GetClaim())); err == nil {
+		if ev := r.GetEvent(); ev != nil {
+			if src := from.key(); src != "" {
+				c.event(ev, src)
+			}
+			continue
+		}
+		if r.GetClaim() == nil {
+			continue
+		}
+		if out, err := proto.Marshal(c.claim(r.GetClaim(), from)); err == nil {
 			_ = g.d.send(out, from)
 		}
 	}

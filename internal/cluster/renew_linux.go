@@ -27,6 +27,13 @@ type peer struct {
 	len uint32
 }
 
+// key names the source, to compare it with another's: its address, as
+// many bytes of it as the kernel wrote.
+func (p *peer) key() string {
+	n := min(uintptr(p.len), unsafe.Sizeof(p.sa))
+	return string(unsafe.Slice((*byte)(unsafe.Pointer(&p.sa)), n))
+}
+
 func newDatagrams(conn *net.UDPConn) (*datagrams, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {

@@ -17,6 +17,9 @@ type datagrams struct{ conn *net.UDPConn }
 // peer is a datagram's source, to answer it.
 type peer struct{ addr netip.AddrPort }
 
+// key names the source, to compare it with another's.
+func (p *peer) key() string { return p.addr.String() }
+
 func newDatagrams(conn *net.UDPConn) (*datagrams, error) { return &datagrams{conn: conn}, nil }
 
 // recv reads a datagram into buf, its source into from (nil: a connected

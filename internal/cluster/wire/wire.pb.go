@@ -469,11 +469,14 @@ func (x *Claim) GetSentNs() int64 {
 }
 
 // Renewal is a Claim sent as a UDP datagram to owner_address, for the
-// owner owner_id; the Grant comes back as a datagram to its source.
+// owner owner_id; the Grant comes back as a datagram to its source. Or
+// it carries an Event instead, sent ahead of the same Event over the
+// remote: the owner takes whichever comes first, and nothing comes back.
 type Renewal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OwnerId       string                 `protobuf:"bytes,1,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
 	Claim         *Claim                 `protobuf:"bytes,2,opt,name=claim,proto3" json:"claim,omitempty"`
+	Event         *Event                 `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -518,6 +521,13 @@ func (x *Renewal) GetOwnerId() string {
 func (x *Renewal) GetClaim() *Claim {
 	if x != nil {
 		return x.Claim
+	}
+	return nil
+}
+
+func (x *Renewal) GetEvent() *Event {
+	if x != nil {
+		return x.Event
 	}
 	return nil
 }
@@ -728,8 +738,11 @@ type Event struct {
 	HangSilenceNs  int64                  `protobuf:"varint,12,opt,name=hang_silence_ns,json=hangSilenceNs,proto3" json:"hang_silence_ns,omitempty"`
 	HangTimeoutNs  int64                  `protobuf:"varint,13,opt,name=hang_timeout_ns,json=hangTimeoutNs,proto3" json:"hang_timeout_ns,omitempty"`
 	HangKind       string                 `protobuf:"bytes,14,opt,name=hang_kind,json=hangKind,proto3" json:"hang_kind,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The event's place in its copy's events, from 1; the same event sent
+	// twice (by datagram and over the remote) has the same. 0: unnumbered.
+	Seq           uint64 `protobuf:"varint,15,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -860,6 +873,13 @@ func (x *Event) GetHangKind() string {
 	return ""
 }
 
+func (x *Event) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // Hello opens the connections between an owner and a node before any
 // copy needs them: the node answers with a Hello of its own.
 type Hello struct {
@@ -966,10 +986,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x17\n" +
-	"\asent_ns\x18\x04 \x01(\x03R\x06sentNs\"U\n" +
+	"\asent_ns\x18\x04 \x01(\x03R\x06sentNs\"\x86\x01\n" +
 	"\aRenewal\x12\x19\n" +
 	"\bowner_id\x18\x01 \x01(\tR\aownerId\x12/\n" +
-	"\x05claim\x18\x02 \x01(\v2\x19.understudy.cluster.ClaimR\x05claim\"X\n" +
+	"\x05claim\x18\x02 \x01(\v2\x19.understudy.cluster.ClaimR\x05claim\x12/\n" +
+	"\x05event\x18\x03 \x01(\v2\x19.understudy.cluster.EventR\x05event\"X\n" +
 	"\x05Grant\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x0e\n" +
@@ -983,7 +1004,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06signal\x18\x03 \x01(\x05R\x06signal\x12\x1f\n" +
 	"\vcore_dumped\x18\x04 \x01(\bR\n" +
-	"coreDumped\"\xbd\x04\n" +
+	"coreDumped\"\xcf\x04\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x12\n" +
@@ -1000,7 +1021,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x04lane\x18\v \x01(\x05R\x04lane\x12&\n" +
 	"\x0fhang_silence_ns\x18\f \x01(\x03R\rhangSilenceNs\x12&\n" +
 	"\x0fhang_timeout_ns\x18\r \x01(\x03R\rhangTimeoutNs\x12\x1b\n" +
-	"\thang_kind\x18\x0e \x01(\tR\bhangKind\"\x8d\x01\n" +
+	"\thang_kind\x18\x0e \x01(\tR\bhangKind\x12\x10\n" +
+	"\x03seq\x18\x0f \x01(\x04R\x03seq\"\x8d\x01\n" +
 	"\x04Kind\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\t\n" +
 	"\x05READY\x10\x01\x12\b\n" +
@@ -1048,13 +1070,14 @@ var file_wire_proto_goTypes = []any{
 var file_wire_proto_depIdxs = []int32{
 	1, // 0: understudy.cluster.Start.spec:type_name -> understudy.cluster.Spec
 	3, // 1: understudy.cluster.Renewal.claim:type_name -> understudy.cluster.Claim
-	0, // 2: understudy.cluster.Event.kind:type_name -> understudy.cluster.Event.Kind
-	7, // 3: understudy.cluster.Event.exit:type_name -> understudy.cluster.Exit
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8, // 2: understudy.cluster.Renewal.event:type_name -> understudy.cluster.Event
+	0, // 3: understudy.cluster.Event.kind:type_name -> understudy.cluster.Event.Kind
+	7, // 4: understudy.cluster.Event.exit:type_name -> understudy.cluster.Exit
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
