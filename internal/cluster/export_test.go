@@ -20,3 +20,10 @@ func DropRemoteEventsForTest(t testing.TB) {
 	dropRemoteEvents.Store(true)
 	t.Cleanup(func() { dropRemoteEvents.Store(false) })
 }
+
+// DropEventDatagramsForTest makes this program's grant servers drop the
+// events that come by datagram until the test ends.
+func DropEventDatagramsForTest(t testing.TB) {
+	dropEventDatagrams.Store(true)
+	t.Cleanup(func() { dropEventDatagrams.Store(false) })
+}

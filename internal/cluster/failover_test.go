@@ -345,24 +345,29 @@ func TestRenewalWithoutDatagrams(t *testing.T) {
 	}
 }
 
-// A node sends a child's events by datagram ahead of the remote: with
-// the remote's dropped, the child is still seen ready, killed, restarted
-// and ready again, and each death restarts it once.
+// A node sends a child's events by datagram, and over the remote those
+// the supervising program does not say it took: with the remote's
+// dropped, the child is still seen ready, killed, restarted and ready
+// again, and each death restarts it once.
 func TestEventsByDatagram(t *testing.T) {
-	testEvents(t, true)
+	cluster.DropRemoteEventsForTest(t)
+	testEvents(t)
 }
 
-// With both paths open, each event comes twice and is told once: one
+// Events whose datagrams are lost come over the remote, after a wait.
+func TestEventsDatagramsLost(t *testing.T) {
+	cluster.DropEventDatagramsForTest(t)
+	testEvents(t)
+}
+
+// With both paths open, an event that comes both ways is told once: one
 // ChildReady a process, one restart a death.
 func TestEventsTakenOnce(t *testing.T) {
-	testEvents(t, false)
+	testEvents(t)
 }
 
-func testEvents(t *testing.T, datagramsOnly bool) {
+func testEvents(t *testing.T) {
 	_, cl := startCluster(t, "a")
-	if datagramsOnly {
-		cluster.DropRemoteEventsForTest(t)
-	}
 	log := filepath.Join(t.TempDir(), "copies")
 	spec := copySpec(log, "a")
 	spec.Children[0].Backoff = supervision.Backoff{Initial: -1}

@@ -172,11 +172,26 @@ type copyActor struct {
 	stopping bool
 	lastExit *wire.Exit
 	lastPid  int32
-	first    int64  // when the first claim was sent
-	seq      uint64 // of the last event sent
+	first    int64 // when the first claim was sent
 	cancel   context.CancelFunc
 	done     chan struct{}
+
+	// Events (send): numbered; those sent by datagram wait, until the
+	// owner says it took them or eventWait passes, to go over the remote.
+	seq     uint64
+	waiting []*wire.Event
+	flushT  *time.Timer
+	taken   atomic.Uint64 // the owner's answers: its last event taken
+	udp     atomic.Bool   // a claim by datagram was answered, none since unanswered
 }
+
+// eventWait is how long an event sent by datagram waits for the owner's
+// answer before it goes over the remote too: a lost datagram's delay.
+const eventWait = 20 * time.Millisecond
+
+// flushEvents sends over the remote the events the owner has not said it
+// took.
+type flushEvents struct{}
 
 func (c *copyActor) lease() time.Duration { return time.Duration(c.start.GetLeaseNs()) }
 
@@ -243,7 +258,13 @@ func (c *copyActor) Receive(ctx actor.Context) {
 		if c.proc != nil && m.Who.Equal(c.proc) {
 			c.stopped(ctx)
 		}
+	case flushEvents:
+		c.flush(ctx)
 	case *actor.Stopping:
+		if c.flushT != nil {
+			c.flushT.Stop()
+		}
+		c.flush(ctx)
 		c.cancel()
 		if c.dg != nil {
 			_ = c.dg.conn.Close()
@@ -303,7 +324,17 @@ func (c *copyActor) renewByDatagram(ctx context.Context) {
 			switch {
 			case err == nil:
 				g := &wire.Grant{}
-				if proto.Unmarshal(buf[:n], g) == nil && g.GetKey() == c.start.GetKey() && g.GetEpoch() == c.start.GetEpoch() && c.datagramGrant(g) {
+				if proto.Unmarshal(buf[:n], g) != nil || g.GetKey() != c.start.GetKey() || g.GetEpoch() != c.start.GetEpoch() {
+					break
+				}
+				if t := g.GetEventsTaken(); t != 0 {
+					if t > c.taken.Load() {
+						c.taken.Store(t) // this goroutine alone stores
+					}
+					break
+				}
+				c.udp.Store(true)
+				if c.datagramGrant(g) {
 					answered.Store(true)
 				}
 			case errors.Is(err, net.ErrClosed):
@@ -326,6 +357,7 @@ func (c *copyActor) renewByDatagram(ctx context.Context) {
 		wasAnswered := answered.Swap(false)
 		c.claimByDatagram()
 		if !wasAnswered {
+			c.udp.Store(false)
 			c.system.Root.Send(c.self, tick{})
 		}
 	}
@@ -479,17 +511,40 @@ func (c *copyActor) stopped(ctx actor.Context) {
 	ctx.Stop(ctx.Self())
 }
 
-// send sends ev to the owner: by datagram first where the owner answers
-// them, then over the remote, the path of record, numbered alike so that
-// the owner takes it once (renew.go).
+// send sends ev to the owner, numbered: by datagram where the owner
+// answers them, and over the remote, the path of record, unless the owner
+// says it took it within eventWait (renew.go). STOPPED, the last, goes
+// both ways at once, and so does every event while the owner's answers
+// to claims by datagram do not come.
 func (c *copyActor) send(ctx actor.Context, ev *wire.Event) {
 	c.seq++
 	ev.Key, ev.Epoch, ev.Node, ev.Seq = c.start.GetKey(), c.start.GetEpoch(), c.node.name, c.seq
-	if c.dg != nil {
-		b, err := proto.Marshal(&wire.Renewal{OwnerId: c.start.GetOwnerId(), Event: ev})
-		if err == nil && len(b) < renewalSize {
-			_ = c.dg.send(b, nil)
+	c.waiting = append(c.waiting, ev)
+	if c.dg == nil {
+		c.flush(ctx)
+		return
+	}
+	b, err := proto.Marshal(&wire.Renewal{OwnerId: c.start.GetOwnerId(), Event: ev})
+	if err != nil || len(b) >= renewalSize || c.dg.send(b, nil) != nil || !c.udp.Load() || ev.GetKind() == wire.Event_STOPPED {
+		c.flush(ctx)
+		return
+	}
+	if c.flushT == nil {
+		system, self := c.system, c.self
+		c.flushT = time.AfterFunc(eventWait, func() { system.Root.Send(self, flushEvents{}) })
+	} else if len(c.waiting) == 1 {
+		c.flushT.Reset(eventWait)
+	}
+}
+
+// flush sends over the remote, in order, the events waiting that the
+// owner has not said it took.
+func (c *copyActor) flush(ctx actor.Context) {
+	taken := c.taken.Load()
+	for _, ev := range c.waiting {
+		if ev.GetSeq() > taken {
+			ctx.Send(c.owner, ev)
 		}
 	}
-	ctx.Send(c.owner, ev)
+	c.waiting = nil
 }

@@ -201,27 +201,30 @@ func (c *Client) claim(m *wire.Claim, from *peer) *wire.Grant {
 	return g
 }
 
-// event takes a copy's event, which comes twice from a node that sends
-// it by datagram too (from: the datagram's source; "" over the remote):
-// a numbered event is taken once, and in its order. One that comes by
-// datagram ahead of an earlier one not taken yet (that datagram lost or
-// late) is left to come over the remote, which keeps the order.
-func (c *Client) event(m *wire.Event, from string) {
+// event takes a copy's event, which may come twice from a node that
+// sends it by datagram too (from: the datagram's source; "" over the
+// remote): a numbered event is taken once, and in its order. One that
+// comes by datagram ahead of an earlier one not taken yet (that datagram
+// lost or late) is left to come over the remote, which keeps the order.
+// It returns the seq of the copy's last event taken, 0 when none or the
+// event is not of the current copy.
+func (c *Client) event(m *wire.Event, from string) (taken uint64) {
 	c.deliver.Lock()
 	defer c.deliver.Unlock()
 	c.mu.Lock()
 	cp := c.copies[m.GetKey()]
 	if cp == nil || cp.epoch != m.GetEpoch() || cp.node != m.GetNode() || from != "" && from != cp.peer {
 		c.mu.Unlock()
-		return
+		return 0
 	}
 	if seq := m.GetSeq(); seq != 0 {
 		if seq != cp.seq+1 {
 			c.mu.Unlock()
-			return // taken already, or ahead of one not taken yet
+			return cp.seq // taken already, or ahead of one not taken yet
 		}
 		cp.seq = seq
 	}
+	taken = cp.seq
 	switch m.GetKind() {
 	case wire.Event_STOPPED:
 		cp.endLocked(m)
@@ -230,6 +233,7 @@ func (c *Client) event(m *wire.Event, from string) {
 	}
 	c.mu.Unlock()
 	cp.notify(m)
+	return taken
 }
 
 // lostNode returns the node the last copy of key was lost on, if any.

@@ -43,11 +43,14 @@ const renewalSize = 2048
 // Set by tests: dropGrants makes the grant servers read every datagram
 // and take none, as behind a firewall that drops them, and dropped counts
 // the datagrams so read; dropRemoteEvents makes the clients drop every
-// event that comes over the remote, so that each must come by datagram.
+// event that comes over the remote, so that each must come by datagram,
+// and dropEventDatagrams every event that comes by datagram, so that
+// each must come over the remote.
 var (
-	dropGrants       atomic.Bool
-	dropped          atomic.Int64
-	dropRemoteEvents atomic.Bool
+	dropGrants         atomic.Bool
+	dropped            atomic.Int64
+	dropRemoteEvents   atomic.Bool
+	dropEventDatagrams atomic.Bool
 )
 
 // grantServer answers the claims that reach a supervising program by
@@ -107,8 +110,17 @@ func (g *grantServer) serve() {
 			continue
 		}
 		if ev := r.GetEvent(); ev != nil {
-			if src := from.key(); src != "" {
-				c.event(ev, src)
+			src := from.key()
+			if src == "" || dropEventDatagrams.Load() {
+				continue
+			}
+			// The answer says which events need not come over the
+			// remote; 0 would read as a refused lease.
+			if taken := c.event(ev, src); taken != 0 {
+				ack := &wire.Grant{Key: ev.GetKey(), Epoch: ev.GetEpoch(), EventsTaken: taken}
+				if out, err := proto.Marshal(ack); err == nil {
+					_ = g.d.send(out, from)
+				}
 			}
 			continue
 		}

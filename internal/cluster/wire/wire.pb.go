@@ -470,8 +470,9 @@ func (x *Claim) GetSentNs() int64 {
 
 // Renewal is a Claim sent as a UDP datagram to owner_address, for the
 // owner owner_id; the Grant comes back as a datagram to its source. Or
-// it carries an Event instead, sent ahead of the same Event over the
-// remote: the owner takes whichever comes first, and nothing comes back.
+// it carries an Event instead, the same Event going over the remote too
+// unless a Grant with events_taken comes back first: the owner takes
+// whichever comes first.
 type Renewal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OwnerId       string                 `protobuf:"bytes,1,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
@@ -533,11 +534,14 @@ func (x *Renewal) GetEvent() *Event {
 }
 
 type Grant struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Ok            bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"` // false: revoked, stop the copy now
-	SentNs        int64                  `protobuf:"varint,4,opt,name=sent_ns,json=sentNs,proto3" json:"sent_ns,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Epoch  uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Ok     bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"` // false: revoked, stop the copy now
+	SentNs int64                  `protobuf:"varint,4,opt,name=sent_ns,json=sentNs,proto3" json:"sent_ns,omitempty"`
+	// Not 0: no grant, but the answer to an Event datagram: the copy's
+	// events taken so far, up to this seq.
+	EventsTaken   uint64 `protobuf:"varint,5,opt,name=events_taken,json=eventsTaken,proto3" json:"events_taken,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -596,6 +600,13 @@ func (x *Grant) GetOk() bool {
 func (x *Grant) GetSentNs() int64 {
 	if x != nil {
 		return x.SentNs
+	}
+	return 0
+}
+
+func (x *Grant) GetEventsTaken() uint64 {
+	if x != nil {
+		return x.EventsTaken
 	}
 	return 0
 }
@@ -990,12 +1001,13 @@ const file_wire_proto_rawDesc = "" +
 	"\aRenewal\x12\x19\n" +
 	"\bowner_id\x18\x01 \x01(\tR\aownerId\x12/\n" +
 	"\x05claim\x18\x02 \x01(\v2\x19.understudy.cluster.ClaimR\x05claim\x12/\n" +
-	"\x05event\x18\x03 \x01(\v2\x19.understudy.cluster.EventR\x05event\"X\n" +
+	"\x05event\x18\x03 \x01(\v2\x19.understudy.cluster.EventR\x05event\"{\n" +
 	"\x05Grant\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x0e\n" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x17\n" +
-	"\asent_ns\x18\x04 \x01(\x03R\x06sentNs\".\n" +
+	"\asent_ns\x18\x04 \x01(\x03R\x06sentNs\x12!\n" +
+	"\fevents_taken\x18\x05 \x01(\x04R\veventsTaken\".\n" +
 	"\x04Stop\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"g\n" +
