@@ -28,14 +28,17 @@ import (
 // unanswered (a lost datagram, a firewall that drops UDP), so a lease
 // never rests on datagrams alone.
 //
-// A copy's events (ready, exited, stopped) go the same way, from the
-// copy's socket, and then over the remote, numbered: the one that counts
-// is READY after a restart, sent while the new worker's runtime starts
-// and takes the machine's CPUs, when each goroutine the remote wakes in
-// turn can wait milliseconds for one. The owner takes each event once,
-// in order, from whichever path brings it first, so a datagram lost or
-// late costs nothing but the remote's delay; and it takes an event by
-// datagram only from the socket the copy's granted claims came from.
+// A copy's events (ready, exited, stopped) go by datagram too, from the
+// copy's socket, numbered: the one that counts is READY after a restart,
+// sent while the new worker's runtime starts and takes the machine's
+// CPUs, when each goroutine the remote wakes in turn can wait
+// milliseconds for one. The owner answers with the last event it took,
+// and an event goes over the remote as well when that answer does not
+// come within eventWait (at once for the last, STOPPED, and while the
+// claims by datagram go unanswered). The owner takes each event once, in
+// order, from whichever path brings it first, so a datagram lost costs
+// eventWait and a duplicate nothing; and it takes an event by datagram
+// only from the socket the copy's granted claims came from.
 
 // renewalSize bounds a renewal datagram and its grant.
 const renewalSize = 2048
