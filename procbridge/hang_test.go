@@ -180,20 +180,28 @@ func TestNoFalseHangUnderLoad(t *testing.T) {
 	}
 }
 
-// TestMonitorSleepsWhileWorkersBeat: workers that beat re-arm their
-// watchdogs, so the hang monitor does not wake to look at them. A monitor
-// that kept their deadlines itself would wake at least once per
-// (timeout − interval) = 18 ms, some 20 times over the 400 ms of 200 beats.
-func TestMonitorSleepsWhileWorkersBeat(t *testing.T) {
+// startBeating starts n workers beating at fastBeat, each ready, killed
+// at the test's end.
+func startBeating(t *testing.T, n int) []*procbridge.Process {
+	t.Helper()
 	spec := procbridge.Spec{Worker: "beat", Heartbeat: fastBeat}
 	var ps []*procbridge.Process
-	for range 4 {
+	for range n {
 		p, err := procbridge.Start(ctxT(t), spec)
 		require.NoError(t, err)
 		t.Cleanup(func() { p.Kill(); <-p.Done() })
 		nextEvent(t, p) // Ready
 		ps = append(ps, p)
 	}
+	return ps
+}
+
+// TestMonitorSleepsWhileWorkersBeat: workers that beat re-arm their
+// watchdogs, so the hang monitor does not wake to look at them. A monitor
+// that kept their deadlines itself would wake at least once per
+// (timeout − interval) = 18 ms, some 20 times over the 400 ms of 200 beats.
+func TestMonitorSleepsWhileWorkersBeat(t *testing.T) {
+	ps := startBeating(t, 4)
 	// The monitor's first looks: each worker's start pokes it.
 	waitBeats(t, ps, 5)
 	// One quiet round of up to ten is enough: a machine that holds a
@@ -224,15 +232,7 @@ func TestMonitorSleepsWhileWorkersBeat(t *testing.T) {
 // wakes (at every wake, hundreds of workers late at once made it hundreds
 // of thousands of calls a second).
 func TestMonitorAuditsOnceASecond(t *testing.T) {
-	spec := procbridge.Spec{Worker: "beat", Heartbeat: fastBeat}
-	var ps []*procbridge.Process
-	for range 4 {
-		p, err := procbridge.Start(ctxT(t), spec)
-		require.NoError(t, err)
-		t.Cleanup(func() { p.Kill(); <-p.Done() })
-		nextEvent(t, p) // Ready
-		ps = append(ps, p)
-	}
+	ps := startBeating(t, 4)
 	waitBeats(t, ps, 5) // the monitor's first looks, which arm the watchdogs
 	tick := time.NewTicker(200 * time.Microsecond)
 	defer tick.Stop()
