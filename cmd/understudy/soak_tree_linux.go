@@ -267,11 +267,12 @@ func (s *soakState) runTree(kinds []string, d time.Duration, faultMin, faultMax 
 const settleMax = 5 * time.Second
 
 // settle waits, at most d, until no more goroutines run (as goroutines
-// counts them) than before the tree started. Tree.Wait returns before the last goroutines of its actor
-// system have ended; on a loaded machine some run on for seconds, and
-// while they do they hold the system (a few MiB) and count as the tree's:
-// a growth sample taken then would count them too. Goroutines that
-// outlive the wait are counted: a leak makes every wait last d.
+// counts them) than before the tree started. Tree.Wait returns before the
+// last goroutines of its actor system have ended; on a loaded machine some
+// run on for seconds, and while they do they hold the system (a few MiB)
+// and count as the tree's: a growth sample taken then would count them
+// too. Goroutines that outlive the wait are counted: a leak makes every
+// wait last d.
 func settle(goroutines func() int, before int, d time.Duration) {
 	for end := time.Now().Add(d); goroutines() > before && time.Now().Before(end); {
 		time.Sleep(5 * time.Millisecond)
