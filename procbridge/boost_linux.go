@@ -61,3 +61,24 @@ func (p *Process) unboost() {
 		p.os.boost.Unboost()
 	}
 }
+
+// hasten raises the first thread of a worker whose end is certain (every
+// thread has SIGKILL pending, or has exited): its threads must each get a
+// CPU to exit before the kernel tells the end, and among a thousand
+// workers that beat they waited for one tens of milliseconds after the
+// first of them told its death (the robust word). No thread of a process
+// so ending returns to its program, so the boost serves its end alone.
+// Where the process may not raise another's thread, it is left as it is.
+func (p *Process) hasten() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hastenLocked()
+}
+
+// hastenLocked is hasten with p.mu held: the pid names the worker until it
+// is reaped.
+func (p *Process) hastenLocked() {
+	if !p.reaped && !noBoost.Load() {
+		unix.Setpriority(unix.PRIO_PROCESS, p.pid, linux.BoostNice)
+	}
+}

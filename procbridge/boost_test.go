@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,4 +138,44 @@ func TestStartBoostPlain(t *testing.T) {
 	require.NoError(t, err)
 	defer killed(t, p)
 	threadsAt(t, p.Pid())
+}
+
+// zombieNice reads the nice of pid's first thread, a zombie not reaped,
+// from /proc/<pid>/stat (field 19).
+func zombieNice(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	require.NoError(t, err)
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // from field 3, the state
+	require.Greater(t, len(fields), 16)
+	nice, err := strconv.Atoi(fields[16])
+	require.NoError(t, err)
+	return nice
+}
+
+// TestEndHastened: a worker whose end is certain, killed by its bridge or
+// from outside, dies boosted, so that its threads get the CPUs they need
+// to exit.
+func TestEndHastened(t *testing.T) {
+	if !canBoost() {
+		t.Skip("this process may not raise a thread to nice -20 (CAP_SYS_NICE)")
+	}
+	for _, c := range []struct {
+		name string
+		kill func(p *procbridge.Process)
+	}{
+		{"Kill", func(p *procbridge.Process) { p.Kill() }},
+		{"outside", func(p *procbridge.Process) { syscall.Kill(p.Pid(), syscall.SIGKILL) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "wait"})
+			require.NoError(t, err)
+			release := procbridge.HoldReaps()
+			defer release()
+			c.kill(p)
+			exitedEvent(t, p)
+			assert.Equal(t, linux.BoostNice, zombieNice(t, p.Pid()))
+		})
+	}
 }

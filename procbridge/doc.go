@@ -97,7 +97,10 @@
 // creates start at nice 0, as they would have; at Ready it gets nice 0
 // back, or keeps a nice of 0 or more it chose meanwhile. Only a supervisor
 // at nice 0 that may raise another's thread (CAP_SYS_NICE) boosts, and not
-// a hot-standby spare.
+// a hot-standby spare. A worker whose end is certain (its death notice, or
+// the bridge's SIGKILL) is raised the same way, its first thread: each of
+// its threads must get a CPU to exit before the pidfd tells the end, and
+// none of them runs the program again.
 //
 // # Limits
 //

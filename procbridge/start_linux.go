@@ -499,6 +499,9 @@ func (p *Process) signalGroupLocked(sig unix.Signal) {
 		return
 	}
 	defer p.nudgeSentinel()
+	if sig == sigKill {
+		defer p.hastenLocked() // once it is sent
+	}
 	if sig == sigTerm && p.os.pidfd != nil && !unraised.Load() {
 		select {
 		case stopWaiters <- struct{}{}:
