@@ -90,6 +90,18 @@
 // monitor's goroutine is not locked to its thread: it raises whichever
 // thread it runs on, and gives the one it leaves its scheduling back.)
 //
+// A worker's start runs boosted: from the fork until Ready, the end of the
+// start or a second, whichever comes first, the thread the program starts
+// on runs at nice -20, ahead of the workers that beat and of whatever else
+// holds the CPUs. It has reset-on-fork, so the threads and processes it
+// creates start at nice 0, as they would have; at Ready it gets nice 0
+// back, or keeps a nice of 0 or more it chose meanwhile. Only a supervisor
+// at nice 0 that may raise another's thread (CAP_SYS_NICE) boosts, and not
+// a hot-standby spare. A worker whose end is certain (its death notice, or
+// the bridge's SIGKILL) is raised the same way, its first thread: each of
+// its threads must get a CPU to exit before the pidfd tells the end, and
+// none of them runs the program again.
+//
 // # Limits
 //
 // Spec.MemoryMax, CPUMax and PidsMax cap what a worker and its descendants

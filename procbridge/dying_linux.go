@@ -86,6 +86,7 @@ func dyingStepOf(v, tid uint32) dyingStep {
 // the protocol, and is killed for it.
 func (p *Process) died(tid uint32, now int64) {
 	if linux.GroupEnding(p.pid, int(tid)) {
+		p.hasten()
 		p.emitDying(Dying{Pid: p.pid, Time: mono.Time(now), Source: dyingFutex})
 		close(p.dyingDone)
 		return
@@ -99,6 +100,7 @@ func (p *Process) died(tid uint32, now int64) {
 				return // being ended by us: Exited tells
 			}
 			if linux.GroupEnding(p.pid, int(tid)) {
+				p.hasten()
 				p.emitDying(Dying{Pid: p.pid, Time: mono.Time(now), Source: dyingFutex})
 				return
 			}

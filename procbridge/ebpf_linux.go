@@ -167,5 +167,8 @@ func (k *kernelWatcher) deliver(n deathwatch.Notice, now int64) {
 	case deathwatch.OOM:
 		d.OOM = true
 	}
+	if n.Kind != deathwatch.Signal || n.Signal == sigKill {
+		p.hasten() // its end is certain: not a core dump's signal, which a handler may yet catch
+	}
 	p.emitDying(d)
 }

@@ -262,3 +262,14 @@ func StartCPUProbersForTest(deadline time.Time) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// HoldReaps holds every reap of a zombie until release is called, so that
+// a test may read a dead worker's /proc files.
+func HoldReaps() (release func()) {
+	h := make(chan struct{})
+	reapHold.Store(&h)
+	return func() {
+		reapHold.Store(nil)
+		close(h)
+	}
+}

@@ -4,6 +4,7 @@ package procbridge
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +18,10 @@ import (
 // stop of many workers in order, each waiting for the last one's end,
 // would otherwise wait for every flush in turn.
 var reaper zombies
+
+// reapHold, set by tests, holds each reap until the channel is closed, so
+// that a test may look at a zombie.
+var reapHold atomic.Pointer[chan struct{}]
 
 type zombies struct {
 	mu      sync.Mutex
@@ -48,6 +53,9 @@ func (z *zombies) run() {
 		next := z.queue[0]
 		z.queue = z.queue[1:]
 		z.mu.Unlock()
+		if h := reapHold.Load(); h != nil {
+			<-*h
+		}
 		var ws unix.WaitStatus
 		for {
 			if _, err := unix.Wait4(next.pid, &ws, 0, nil); err != unix.EINTR {

@@ -45,6 +45,7 @@ type osProcess struct {
 	leaf     linux.Cgroup    // its cgroup, in cgroup mode (contain_linux.go)
 	v1       []linux.V1Group // its cgroup v1 groups, for limits (limits_linux.go)
 	gone     chan struct{}   // closed once it is reaped (reap_linux.go)
+	boost    linux.Boosted   // its first thread, raised until it is ready (boost_linux.go)
 }
 
 // start is Start with the options of a group's member or a test.
@@ -276,6 +277,10 @@ func (p *Process) spawn(mode watchMode) error {
 			if err = p.enterLimits(); err == nil {
 				p.spawnMono = mono.Now()
 				pid, err = syscall.ForkExec(path, argv, attr)
+				if err == nil && role != "spare" {
+					p.pid = pid
+					p.boost() // at once: the worker is running
+				}
 			}
 			return p.leaveLimits(err == nil)
 		})
@@ -359,38 +364,50 @@ func (p *Process) awaitReady(ctx context.Context) error {
 	w := readyWaiters.wait(word)
 	timer := time.NewTimer(p.spec.readyTimeout())
 	defer timer.Stop()
+	var boostEnd <-chan time.Time
+	if p.os.boost.Active() {
+		t := time.NewTimer(boostMax - time.Duration(mono.Now()-p.spawnMono))
+		defer t.Stop()
+		boostEnd = t.C
+	}
 	var cause error
-	select {
-	case v := <-w.c:
-		if v == shm.ReadyYes {
-			if cause = p.becomeReady(); cause == nil {
-				return nil
+	for cause == nil {
+		select {
+		case <-boostEnd:
+			p.unboost()
+			boostEnd = nil
+		case v := <-w.c:
+			if v == shm.ReadyYes {
+				if cause = p.becomeReady(); cause == nil {
+					return nil
+				}
+				break
 			}
-			break
-		}
-		cause = fmt.Errorf("%w: ready word = %d", ErrBadSegment, v)
-	case <-p.dead:
-		// A worker that said ready and ended at once did start: ready
-		// wins, and its Exited follows.
-		if atomic.LoadUint32(word) == shm.ReadyYes {
-			readyWaiters.release(w)
-			if cause = p.becomeReady(); cause == nil {
-				return nil
+			cause = fmt.Errorf("%w: ready word = %d", ErrBadSegment, v)
+		case <-p.dead:
+			// A worker that said ready and ended at once did start: ready
+			// wins, and its Exited follows.
+			if atomic.LoadUint32(word) == shm.ReadyYes {
+				readyWaiters.release(w)
+				if cause = p.becomeReady(); cause == nil {
+					return nil
+				}
+				break
 			}
-			break
+			cause = ErrExitedBeforeReady
+			// Every process of the segment can write the verdict: it is the
+			// worker's only when the worker exited as one that refused.
+			if v := p.seg.AttachVerdict(); v != shm.AttachOK && p.exit.Signal == 0 && p.exit.Code == shm.ExitRefused {
+				cause = &refusedError{verdict: v}
+			}
+		case <-timer.C:
+			cause = fmt.Errorf("%w: not ready after %v (its ready timeout); a program that links the SDK must call Ready", ErrStartTimeout, p.spec.readyTimeout())
+		case <-ctx.Done():
+			cause = context.Cause(ctx)
 		}
-		cause = ErrExitedBeforeReady
-		// Every process of the segment can write the verdict: it is the
-		// worker's only when the worker exited as one that refused.
-		if v := p.seg.AttachVerdict(); v != shm.AttachOK && p.exit.Signal == 0 && p.exit.Code == shm.ExitRefused {
-			cause = &refusedError{verdict: v}
-		}
-	case <-timer.C:
-		cause = fmt.Errorf("%w: not ready after %v (its ready timeout); a program that links the SDK must call Ready", ErrStartTimeout, p.spec.readyTimeout())
-	case <-ctx.Done():
-		cause = context.Cause(ctx)
 	}
 	// Release the ready waiter, kill, reap.
+	p.unboost()
 	close(p.dyingDone)
 	close(p.started)
 	readyWaiters.release(w)
@@ -460,6 +477,7 @@ func (p *Process) becomeReady() error {
 	if err := p.seg.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSegment, err)
 	}
+	p.unboost()
 	now := mono.Now()
 	p.readyMono.Store(now)
 	p.emitReady(Ready{Pid: p.pid, Time: mono.Time(now), SpawnToReady: time.Duration(now - p.spawnMono)})
@@ -481,6 +499,9 @@ func (p *Process) signalGroupLocked(sig unix.Signal) {
 		return
 	}
 	defer p.nudgeSentinel()
+	if sig == sigKill {
+		defer p.hastenLocked() // once it is sent
+	}
 	if sig == sigTerm && p.os.pidfd != nil && !unraised.Load() {
 		select {
 		case stopWaiters <- struct{}{}:

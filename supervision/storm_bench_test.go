@@ -126,7 +126,9 @@ func benchStorm(b *testing.B, n int) {
 // with p99 at 10), and on the way its ChildExited (restart-exited-*: the
 // death seen, the worker reaped and its cgroup emptied) and its next
 // ChildStarted (restart-started-*: forked again; the rest is the new
-// worker's way to Ready); and the machine's CPU pressure over the run.
+// worker's way to Ready), and that way alone (restart-spawn-*: from just
+// before the fork to the Ready seen, Ready.SpawnToReady); and the
+// machine's CPU pressure over the run.
 //
 //	go test -run '^$' -bench 'Pool' -benchtime 100x -timeout 30m ./supervision/
 func BenchmarkPool(b *testing.B) {
@@ -205,7 +207,7 @@ func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 		b.Fatal(err)
 	}
 	f.drain()
-	var lat, exits, starts []time.Duration
+	var lat, exits, starts, spawns []time.Duration
 	i := 0
 	for b.Loop() {
 		c := cs[i%len(cs)]
@@ -226,6 +228,7 @@ func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 				lat = append(lat, r.at.Sub(at))
 				exited, started := f.since(c.Name, at)
 				exits, starts = append(exits, exited), append(starts, started)
+				spawns = append(spawns, r.ev.Ready.SpawnToReady)
 				break
 			}
 		}
@@ -233,6 +236,7 @@ func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 	slices.Sort(lat)
 	slices.Sort(exits)
 	slices.Sort(starts)
+	slices.Sort(spawns)
 	b.ReportMetric(float64(took), "start-ns")
 	b.ReportMetric(float64(cost.floor()), "start-floor-ns")
 	b.ReportMetric(float64(cost.workerCPU/time.Duration(n)), "start-worker-cpu-ns")
@@ -244,6 +248,8 @@ func benchPool(b *testing.B, n int, worker procbridge.Spec) {
 	b.ReportMetric(float64(pct(exits, 99)), "restart-exited-p99-ns")
 	b.ReportMetric(float64(pct(starts, 50)), "restart-started-p50-ns")
 	b.ReportMetric(float64(pct(starts, 99)), "restart-started-p99-ns")
+	b.ReportMetric(float64(pct(spawns, 50)), "restart-spawn-p50-ns")
+	b.ReportMetric(float64(pct(spawns, 99)), "restart-spawn-p99-ns")
 	b.ReportMetric(100*float64(cpuPressureTotal()-psi0)/float64(time.Since(at0)), "psi-some-%")
 }
 

@@ -113,3 +113,73 @@ func SetFIFO(prio int) error {
 
 // Gettid returns the calling thread's ID.
 func Gettid() int { return unix.Gettid() }
+
+// BoostNice is the nice value of a thread Boost raised.
+const BoostNice = -20
+
+// Boosted is a thread raised by Boost, and what it had before.
+type Boosted struct {
+	tid int
+	old *unix.SchedAttr // nil when nothing was raised
+}
+
+// Boost raises thread tid, of another process (a worker just forked), from
+// nice 0 in the default class to BoostNice with ResetOnFork: the threads and
+// processes it creates start at nice 0, as they would have, so the thread is
+// the only one of its program raised, and Unboost gives it back alone. A
+// thread at another nice, or in another class, is left as it is. Boost
+// reports whether it raised the thread; it fails where the process may not
+// raise others' threads (EPERM, EACCES: without CAP_SYS_NICE, or an
+// RLIMIT_NICE that allows nice -20).
+func Boost(tid int) (Boosted, error) {
+	old, err := unix.SchedGetAttr(tid, 0)
+	if err != nil || old.Policy != unix.SCHED_NORMAL || old.Nice != 0 {
+		return Boosted{}, err
+	}
+	// Runtime 0: the default slice, which the thread has (a slice set
+	// explicitly, even the default's length, is a custom one).
+	a := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: BoostNice, Flags: old.Flags | ResetOnFork}
+	if err := unix.SchedSetAttr(tid, &a, 0); err != nil {
+		return Boosted{}, err
+	}
+	return Boosted{tid: tid, old: old}, nil
+}
+
+// Active reports whether b raised a thread that Unboost has not given back.
+func (b Boosted) Active() bool { return b.old != nil }
+
+// Unboost gives the thread Boost raised its nice back, 0, and its
+// reset-on-fork as it was, whatever the thread did since: a class it put
+// itself in stays, at a nice of at least 0, so that nothing it does keeps
+// it above the nice it was started at. Reset-on-fork, which only a process
+// with CAP_SYS_NICE may clear, stays where the caller may not. The caller
+// makes sure tid still names the thread (its process not reaped).
+func (b *Boosted) Unboost() {
+	if b.old == nil {
+		return
+	}
+	old := b.old
+	b.old = nil
+	cur, err := unix.SchedGetAttr(b.tid, 0)
+	if err != nil {
+		return // gone
+	}
+	a := *cur
+	a.Nice = max(cur.Nice, 0)
+	a.Flags = cur.Flags&^ResetOnFork | old.Flags&ResetOnFork
+	if a == *cur {
+		return
+	}
+	if a.Runtime == old.Runtime {
+		a.Runtime = 0 // the default slice still (Boost)
+	}
+	if unix.SchedSetAttr(b.tid, &a, 0) != nil {
+		a.Flags |= ResetOnFork
+		unix.SchedSetAttr(b.tid, &a, 0)
+	}
+	if fair := a.Policy == unix.SCHED_NORMAL || a.Policy == unix.SCHED_BATCH || a.Policy == unix.SCHED_IDLE; cur.Nice < 0 && !fair {
+		// A real-time class keeps its nice through sched_setattr, for
+		// when it goes back to the default class.
+		unix.Setpriority(unix.PRIO_PROCESS, b.tid, 0)
+	}
+}

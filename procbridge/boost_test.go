@@ -1,0 +1,181 @@
+//go:build linux
+
+package procbridge_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/procbridge"
+	"github.com/understudy/understudy/procbridge/worker"
+)
+
+func init() {
+	// Prints the nice of its first thread before it says Ready.
+	worker.Register("boost-report", func(ctx context.Context, w *worker.Worker) error {
+		fmt.Println(firstNice())
+		w.Ready()
+		<-ctx.Done()
+		return nil
+	})
+	// Moves its first thread to nice -19 before it says Ready, a nice
+	// any program may take from the boost's -20.
+	worker.Register("boost-cling", func(ctx context.Context, w *worker.Worker) error {
+		err := unix.Setpriority(unix.PRIO_PROCESS, os.Getpid(), -19)
+		fmt.Println(err)
+		w.Ready()
+		<-ctx.Done()
+		return nil
+	})
+	// Says Ready only once its first thread is back at nice 0 or above.
+	worker.Register("boost-outlast", func(ctx context.Context, w *worker.Worker) error {
+		for firstNice() < 0 {
+			time.Sleep(time.Millisecond)
+		}
+		w.Ready()
+		<-ctx.Done()
+		return nil
+	})
+}
+
+// firstNice is the nice of the calling process's first thread.
+func firstNice() int32 {
+	a, err := unix.SchedGetAttr(os.Getpid(), 0)
+	if err != nil {
+		return 99
+	}
+	return a.Nice
+}
+
+// canBoost reports whether this process may raise a thread to the
+// boost's nice, as a start does to its worker's; it tries on a thread of
+// its own.
+func canBoost() bool {
+	done := make(chan bool)
+	go func() {
+		runtime.LockOSThread() // the thread ends with the goroutine, raised or not
+		done <- unix.Setpriority(unix.PRIO_PROCESS, 0, linux.BoostNice) == nil
+	}()
+	return <-done
+}
+
+// threadsAt checks that every thread of pid is in the default class at
+// nice 0, without reset-on-fork.
+func threadsAt(t *testing.T, pid int) {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	require.NoError(t, err)
+	require.NotEmpty(t, tasks)
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		require.NoError(t, err)
+		a, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			continue // it ended
+		}
+		assert.Equal(t, uint32(unix.SCHED_NORMAL), a.Policy, "thread %d", tid)
+		assert.Equal(t, int32(0), a.Nice, "thread %d", tid)
+		assert.Zero(t, a.Flags&linux.ResetOnFork, "thread %d: reset-on-fork", tid)
+	}
+}
+
+// killed kills p and waits for its end.
+func killed(t *testing.T, p *procbridge.Process) {
+	p.Kill()
+	p.Wait(ctxT(t))
+}
+
+// TestStartBoost: a worker runs its start boosted, and once it is ready
+// every thread of it is back at the nice it was started at.
+func TestStartBoost(t *testing.T) {
+	if !canBoost() {
+		t.Skip("this process may not raise a thread to nice -20 (CAP_SYS_NICE)")
+	}
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "boost-report", Stdout: procbridge.Lines})
+	require.NoError(t, err)
+	defer killed(t, p)
+	assert.Equal(t, strconv.Itoa(linux.BoostNice), nextLine(t, p), "the first thread's nice before Ready")
+	threadsAt(t, p.Pid())
+}
+
+// TestStartBoostKeptNot: a worker cannot keep a part of the boost by
+// changing its own nice before Ready, nor keep it by not saying Ready.
+func TestStartBoostKeptNot(t *testing.T) {
+	if !canBoost() {
+		t.Skip("this process may not raise a thread to nice -20 (CAP_SYS_NICE)")
+	}
+	t.Run("cling", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "boost-cling", Stdout: procbridge.Lines})
+		require.NoError(t, err)
+		defer killed(t, p)
+		require.Equal(t, "<nil>", nextLine(t, p), "setpriority -19")
+		threadsAt(t, p.Pid())
+	})
+	t.Run("outlast", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "boost-outlast", ReadyTimeout: time.Minute})
+		require.NoError(t, err, "the boost outlasted its bound")
+		defer killed(t, p)
+		threadsAt(t, p.Pid())
+	})
+}
+
+// TestStartBoostPlain: a worker that is ready as soon as it runs is not
+// boosted at all.
+func TestStartBoostPlain(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Path: "sh", Args: []string{"-c", "exec sleep 60"}})
+	require.NoError(t, err)
+	defer killed(t, p)
+	threadsAt(t, p.Pid())
+}
+
+// zombieNice reads the nice of pid's first thread, a zombie not reaped,
+// from /proc/<pid>/stat (field 19).
+func zombieNice(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	require.NoError(t, err)
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // from field 3, the state
+	require.Greater(t, len(fields), 16)
+	nice, err := strconv.Atoi(fields[16])
+	require.NoError(t, err)
+	return nice
+}
+
+// TestEndHastened: a worker whose end is certain, killed by its bridge or
+// from outside, dies boosted, so that its threads get the CPUs they need
+// to exit.
+func TestEndHastened(t *testing.T) {
+	if !canBoost() {
+		t.Skip("this process may not raise a thread to nice -20 (CAP_SYS_NICE)")
+	}
+	for _, c := range []struct {
+		name string
+		kill func(p *procbridge.Process)
+	}{
+		{"Kill", func(p *procbridge.Process) { p.Kill() }},
+		{"outside", func(p *procbridge.Process) { syscall.Kill(p.Pid(), syscall.SIGKILL) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "wait"})
+			require.NoError(t, err)
+			release := procbridge.HoldReaps()
+			defer release()
+			c.kill(p)
+			exitedEvent(t, p)
+			assert.Equal(t, linux.BoostNice, zombieNice(t, p.Pid()))
+		})
+	}
+}
