@@ -141,8 +141,10 @@ func (c *Client) Lease() time.Duration { return c.lease }
 func (c *Client) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *wire.Claim:
+		overRemote.Add(1)
 		ctx.Respond(c.claim(m, nil))
 	case *wire.Event:
+		overRemote.Add(1)
 		if !dropRemoteEvents.Load() {
 			c.event(m, "")
 		}

@@ -23,10 +23,12 @@ import (
 // socket with the next renewal as its deadline, sends the claims and
 // extends the lease as the grants come back.
 //
-// The remote stays the lease's path of record: the first claim of a copy
-// goes both ways, and so does every claim after one whose datagram went
-// unanswered (a lost datagram, a firewall that drops UDP), so a lease
-// never rests on datagrams alone.
+// The remote stays the lease's path of record: every claim after one
+// whose datagram went unanswered (a lost datagram, a firewall that drops
+// UDP) goes both ways, and so does the first claim of a copy unless the
+// node's last claims to the same owner were answered by datagram; then it
+// goes over the remote only when no grant came within eventWait, so a
+// lease never rests on datagrams alone.
 //
 // A copy's events (ready, exited, stopped) go by datagram too, from the
 // copy's socket, numbered: the one that counts is READY after a restart,
@@ -34,8 +36,11 @@ import (
 // CPUs, when each goroutine the remote wakes in turn can wait
 // milliseconds for one. The owner answers with the last event it took,
 // and an event goes over the remote as well when that answer does not
-// come within eventWait (at once for the last, STOPPED, and while the
-// claims by datagram go unanswered). The owner takes each event once, in
+// come within eventWait (at once while the claims by datagram go
+// unanswered). The copy's actor, which sends them, ends only once the
+// last, STOPPED, is taken or has gone over the remote, so a restart,
+// which waits for it, costs no message over the remote but the new
+// copy's Start. The owner takes each event once, in
 // order, from whichever path brings it first, so a datagram lost costs
 // eventWait and a duplicate nothing; and it takes an event by datagram
 // only from the socket the copy's granted claims came from.
@@ -48,10 +53,12 @@ const renewalSize = 2048
 // the datagrams so read; dropRemoteEvents makes the clients drop every
 // event that comes over the remote, so that each must come by datagram,
 // and dropEventDatagrams every event that comes by datagram, so that
-// each must come over the remote.
+// each must come over the remote. overRemote counts the claims and
+// events the clients took over the remote.
 var (
 	dropGrants         atomic.Bool
 	dropped            atomic.Int64
+	overRemote         atomic.Int64
 	dropRemoteEvents   atomic.Bool
 	dropEventDatagrams atomic.Bool
 )
