@@ -69,17 +69,26 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	}
 	n := &node{name: cfg.Name, keeper: k, log: log, copies: map[string]*actor.PID{}, epochs: map[string]uint64{}}
 	props := actor.PropsFromProducer(func() actor.Actor { return n }, actor.WithSupervisor(stopOnFailure{}))
-	if _, err := system.Root.SpawnNamed(props, nodeActorName); err != nil {
+	pid, err := system.Root.SpawnNamed(props, nodeActorName)
+	if err != nil {
 		r.Shutdown(false)
 		system.Shutdown()
 		_ = k.close()
 		return fmt.Errorf("cluster: node: %w", err)
+	}
+	// Starts by datagram too; without, over the remote alone.
+	starts, err := listenStarts(system.Address(), func(m *wire.Start) { system.Root.Send(pid, m) })
+	if err != nil {
+		log.Warn("no starts by datagram", "err", err)
 	}
 	log.Info("node listening", "node", cfg.Name, "addr", system.Address())
 	if cfg.Ready != nil {
 		cfg.Ready(system.Address())
 	}
 	<-ctx.Done()
+	if starts != nil {
+		starts.close()
+	}
 	r.Shutdown(false)
 	system.Shutdown()
 	return k.close() // kills the copies still kept

@@ -150,23 +150,23 @@ func (g *grantServer) close() {
 }
 
 // grantsFor registers c with the program's grant server, opening it with
-// the first client; false when it cannot listen (the nodes then renew
-// over the remote alone).
-func grantsFor(c *Client) bool {
+// the first client, and returns it; nil when it cannot listen (the nodes
+// then renew over the remote alone).
+func grantsFor(c *Client) *grantServer {
 	o := &ownerSystem
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.grants == nil {
 		g, err := listenGrants(o.system.Address())
 		if err != nil {
-			return false
+			return nil
 		}
 		o.grants = g
 	}
 	o.grants.mu.Lock()
 	o.grants.clients[c.owner.GetId()] = c
 	o.grants.mu.Unlock()
-	return true
+	return o.grants
 }
 
 // grantsDone unregisters c, and closes the grant server after the last
@@ -186,6 +186,74 @@ func grantsDone(c *Client) {
 	if last {
 		g.close()
 		o.grants = nil
+	}
+}
+
+// startServer takes the Starts that reach a node agent by datagram, on
+// the port its remote listens on. A supervising program that answers
+// datagrams sends each Start that way too, ahead of the remote, the path
+// of record: whichever comes second is stale by its epoch, and the node
+// drops it.
+type startServer struct {
+	d    *datagrams
+	done chan struct{}
+}
+
+// listenStarts opens the start server on addr (the remote's host:port);
+// take is called with each Start, on the server's goroutine.
+func listenStarts(addr string, take func(*wire.Start)) (*startServer, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDatagrams(conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	s := &startServer{d: d, done: make(chan struct{})}
+	go s.serve(take)
+	return s, nil
+}
+
+func (s *startServer) serve(take func(*wire.Start)) {
+	defer close(s.done)
+	buf := make([]byte, renewalSize)
+	for {
+		n, err := s.d.recv(buf, nil)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		m := &wire.Start{}
+		if n == len(buf) || proto.Unmarshal(buf[:n], m) != nil || m.GetKey() == "" || m.GetEpoch() == 0 || m.GetOwnerAddress() == "" {
+			continue // cut short, or not a Start
+		}
+		take(m)
+	}
+}
+
+// close stops the server and waits for it.
+func (s *startServer) close() {
+	_ = s.d.conn.Close()
+	<-s.done
+}
+
+// sendStart sends m by datagram to the node agent at addr, from the
+// program's grant server; nothing when c renews over the remote alone, or
+// m does not fit a datagram.
+func (c *Client) sendStart(m *wire.Start, addr *net.UDPAddr) {
+	if c.grants == nil || addr == nil {
+		return
+	}
+	if b, err := proto.Marshal(m); err == nil && len(b) < renewalSize {
+		_, _ = c.grants.d.conn.WriteToUDP(b, addr)
 	}
 }
 
