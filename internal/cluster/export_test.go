@@ -14,6 +14,10 @@ func DropGrantsForTest(t testing.TB) (dropped func() int64) {
 
 func droppedCount() int64 { return dropped.Load() }
 
+// OverRemoteForTest returns how many claims and events this program's
+// clients have taken over the remote so far.
+func OverRemoteForTest() int64 { return overRemote.Load() }
+
 // DropRemoteEventsForTest makes this program's clients drop the events
 // that come over the remote until the test ends.
 func DropRemoteEventsForTest(t testing.TB) {

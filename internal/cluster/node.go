@@ -69,17 +69,26 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	}
 	n := &node{name: cfg.Name, keeper: k, log: log, copies: map[string]*actor.PID{}, epochs: map[string]uint64{}}
 	props := actor.PropsFromProducer(func() actor.Actor { return n }, actor.WithSupervisor(stopOnFailure{}))
-	if _, err := system.Root.SpawnNamed(props, nodeActorName); err != nil {
+	pid, err := system.Root.SpawnNamed(props, nodeActorName)
+	if err != nil {
 		r.Shutdown(false)
 		system.Shutdown()
 		_ = k.close()
 		return fmt.Errorf("cluster: node: %w", err)
+	}
+	// Starts by datagram too; without, over the remote alone.
+	starts, err := listenStarts(system.Address(), func(m *wire.Start) { system.Root.Send(pid, m) })
+	if err != nil {
+		log.Warn("no starts by datagram", "err", err)
 	}
 	log.Info("node listening", "node", cfg.Name, "addr", system.Address())
 	if cfg.Ready != nil {
 		cfg.Ready(system.Address())
 	}
 	<-ctx.Done()
+	if starts != nil {
+		starts.close()
+	}
 	r.Shutdown(false)
 	system.Shutdown()
 	return k.close() // kills the copies still kept
@@ -101,6 +110,11 @@ type node struct {
 
 	copies map[string]*actor.PID // key → the copy actor of its current epoch
 	epochs map[string]uint64     // key → the highest epoch seen
+
+	// answering: the owner addresses whose grant servers answered this
+	// node's last claims by datagram (renew.go); a copy of theirs sends
+	// its first claim by datagram alone.
+	answering sync.Map
 }
 
 func (n *node) Receive(ctx actor.Context) {
@@ -170,6 +184,7 @@ type copyActor struct {
 
 	proc     *actor.PID
 	stopping bool
+	firstT   *time.Timer // claims over the remote when the first grant is late
 	lastExit *wire.Exit
 	lastPid  int32
 	first    int64 // when the first claim was sent
@@ -183,6 +198,8 @@ type copyActor struct {
 	flushT  *time.Timer
 	taken   atomic.Uint64 // the owner's answers: its last event taken
 	udp     atomic.Bool   // a claim by datagram was answered, none since unanswered
+	over    bool          // STOPPED sent: the actor ends once it is taken or flushed
+	last    atomic.Uint64 // STOPPED's seq, once sent
 }
 
 // eventWait is how long an event sent by datagram waits for the owner's
@@ -193,6 +210,10 @@ const eventWait = 20 * time.Millisecond
 // took.
 type flushEvents struct{}
 
+// firstLate: no grant came within eventWait of a first claim sent by
+// datagram alone; it is sent over the remote.
+type firstLate struct{}
+
 func (c *copyActor) lease() time.Duration { return time.Duration(c.start.GetLeaseNs()) }
 
 func (c *copyActor) Receive(ctx actor.Context) {
@@ -202,7 +223,16 @@ func (c *copyActor) Receive(ctx actor.Context) {
 		if c.start.GetRenewUdp() {
 			c.dg = dialOwner(c.start.GetOwnerAddress())
 		}
-		c.claim(ctx)
+		if _, ok := c.node.answering.Load(c.start.GetOwnerAddress()); c.dg != nil && ok {
+			// The owner answered datagrams the last time: the first
+			// claim goes by datagram alone, over the remote too only
+			// when its grant is late.
+			c.first = mono.Now()
+			system, self := c.system, c.self
+			c.firstT = time.AfterFunc(eventWait, func() { system.Root.Send(self, firstLate{}) })
+		} else {
+			c.claim(ctx)
+		}
 		tctx, cancel := context.WithCancel(context.Background())
 		c.cancel, c.done = cancel, make(chan struct{})
 		go func() {
@@ -214,6 +244,9 @@ func (c *copyActor) Receive(ctx actor.Context) {
 			}
 		}()
 	case tick:
+		if c.over {
+			return
+		}
 		c.mu.Lock()
 		deadline := c.deadline
 		c.mu.Unlock()
@@ -258,11 +291,24 @@ func (c *copyActor) Receive(ctx actor.Context) {
 		if c.proc != nil && m.Who.Equal(c.proc) {
 			c.stopped(ctx)
 		}
+	case firstLate:
+		c.mu.Lock()
+		granted := c.deadline != 0
+		c.mu.Unlock()
+		if !granted && !c.stopping {
+			c.claim(ctx)
+		}
 	case flushEvents:
 		c.flush(ctx)
+		if c.over {
+			ctx.Stop(ctx.Self())
+		}
 	case *actor.Stopping:
 		if c.flushT != nil {
 			c.flushT.Stop()
+		}
+		if c.firstT != nil {
+			c.firstT.Stop()
 		}
 		c.flush(ctx)
 		c.cancel()
@@ -314,7 +360,8 @@ func (c *copyActor) renewByDatagram(ctx context.Context) {
 			t.close()
 		}
 	}()
-	var answered atomic.Bool
+	var answered, heard atomic.Bool
+	owner := c.start.GetOwnerAddress()
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
@@ -330,10 +377,18 @@ func (c *copyActor) renewByDatagram(ctx context.Context) {
 				if t := g.GetEventsTaken(); t != 0 {
 					if t > c.taken.Load() {
 						c.taken.Store(t) // this goroutine alone stores
+						if last := c.last.Load(); last != 0 && t >= last {
+							c.system.Root.Send(c.self, flushEvents{}) // the end was taken
+						}
 					}
 					break
 				}
 				c.udp.Store(true)
+				if !heard.Swap(true) {
+					if _, ok := c.node.answering.Load(owner); !ok {
+						c.node.answering.Store(owner, struct{}{})
+					}
+				}
 				if c.datagramGrant(g) {
 					answered.Store(true)
 				}
@@ -355,6 +410,9 @@ func (c *copyActor) renewByDatagram(ctx context.Context) {
 			continue
 		}
 		wasAnswered := answered.Swap(false)
+		if !heard.Swap(false) {
+			c.node.answering.Delete(owner) // no grant at all by datagram since the last claim
+		}
 		c.claimByDatagram()
 		if !wasAnswered {
 			c.udp.Store(false)
@@ -503,19 +561,31 @@ func (c *copyActor) lost(ctx actor.Context) {
 	ctx.Stop(c.proc)
 }
 
-// stopped reports the copy gone and ends the actor.
+// stopped reports the copy gone and ends the actor: at once when the
+// events went over the remote, else once the owner says it took STOPPED,
+// or they go over the remote after eventWait. Meanwhile nothing starts
+// and nothing claims.
 func (c *copyActor) stopped(ctx actor.Context) {
+	if c.over {
+		return
+	}
+	c.over, c.stopping, c.proc = true, true, nil
 	c.send(ctx, &wire.Event{Kind: wire.Event_STOPPED, Pid: c.lastPid, Exit: c.lastExit})
 	c.node.log.Info("copy ended", "key", c.start.GetKey(), "epoch", c.start.GetEpoch())
-	c.proc = nil
-	ctx.Stop(ctx.Self())
+	if len(c.waiting) == 0 {
+		ctx.Stop(ctx.Self())
+		return
+	}
+	c.last.Store(c.seq)
+	if c.taken.Load() >= c.seq {
+		ctx.Stop(ctx.Self()) // taken already: the answer came before last was set
+	}
 }
 
 // send sends ev to the owner, numbered: by datagram where the owner
 // answers them, and over the remote, the path of record, unless the owner
-// says it took it within eventWait (renew.go). STOPPED, the last, goes
-// both ways at once, and so does every event while the owner's answers
-// to claims by datagram do not come.
+// says it took it within eventWait (renew.go). Every event goes both ways
+// at once while the owner's answers to claims by datagram do not come.
 func (c *copyActor) send(ctx actor.Context, ev *wire.Event) {
 	c.seq++
 	ev.Key, ev.Epoch, ev.Node, ev.Seq = c.start.GetKey(), c.start.GetEpoch(), c.node.name, c.seq
@@ -525,7 +595,7 @@ func (c *copyActor) send(ctx actor.Context, ev *wire.Event) {
 		return
 	}
 	b, err := proto.Marshal(&wire.Renewal{OwnerId: c.start.GetOwnerId(), Event: ev})
-	if err != nil || len(b) >= renewalSize || c.dg.send(b, nil) != nil || !c.udp.Load() || ev.GetKind() == wire.Event_STOPPED {
+	if err != nil || len(b) >= renewalSize || c.dg.send(b, nil) != nil || !c.udp.Load() {
 		c.flush(ctx)
 		return
 	}

@@ -75,8 +75,10 @@ type Client struct {
 	nodes    map[string]string
 	lease    time.Duration
 	attempt  time.Duration
-	notBefor int64 // CLOCK_MONOTONIC ns: no lease is granted before (see NewClient)
-	udp      bool  // claims are answered by datagram too
+	notBefor int64                   // CLOCK_MONOTONIC ns: no lease is granted before (see NewClient)
+	udp      bool                    // claims are answered by datagram too
+	grants   *grantServer            // the program's, while udp
+	nodeUDP  map[string]*net.UDPAddr // node name → where its Starts go by datagram
 
 	deliver sync.Mutex // orders the events told, from either path
 
@@ -110,7 +112,16 @@ func NewClient(cfg Config) (*Client, error) {
 		lost:     map[string]string{},
 	}
 	c.owner = system.Root.SpawnPrefix(actor.PropsFromFunc(c.receive), ownerActorName)
-	c.udp = grantsFor(c)
+	c.grants = grantsFor(c)
+	c.udp = c.grants != nil
+	if c.udp {
+		c.nodeUDP = map[string]*net.UDPAddr{}
+		for n, addr := range c.nodes {
+			if a, err := net.ResolveUDPAddr("udp", addr); err == nil {
+				c.nodeUDP[n] = a
+			}
+		}
+	}
 	// Open the connections both ways now: a failover should not wait
 	// for a dial.
 	for _, addr := range c.nodes {
@@ -141,8 +152,10 @@ func (c *Client) Lease() time.Duration { return c.lease }
 func (c *Client) receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *wire.Claim:
+		overRemote.Add(1)
 		ctx.Respond(c.claim(m, nil))
 	case *wire.Event:
+		overRemote.Add(1)
 		if !dropRemoteEvents.Load() {
 			c.event(m, "")
 		}
@@ -361,6 +374,7 @@ func (cp *Copy) run() {
 		cp.seq, cp.peer = 0, ""
 		grantc := cp.grantc
 		c.mu.Unlock()
+		c.sendStart(cp.start, c.nodeUDP[n])
 		c.system.Root.Send(actor.NewPID(c.nodes[n], nodeActorName), cp.start)
 		t := time.NewTimer(c.attempt)
 		select {

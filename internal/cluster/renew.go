@@ -23,10 +23,12 @@ import (
 // socket with the next renewal as its deadline, sends the claims and
 // extends the lease as the grants come back.
 //
-// The remote stays the lease's path of record: the first claim of a copy
-// goes both ways, and so does every claim after one whose datagram went
-// unanswered (a lost datagram, a firewall that drops UDP), so a lease
-// never rests on datagrams alone.
+// The remote stays the lease's path of record: every claim after one
+// whose datagram went unanswered (a lost datagram, a firewall that drops
+// UDP) goes both ways, and so does the first claim of a copy unless the
+// node's last claims to the same owner were answered by datagram; then it
+// goes over the remote only when no grant came within eventWait, so a
+// lease never rests on datagrams alone.
 //
 // A copy's events (ready, exited, stopped) go by datagram too, from the
 // copy's socket, numbered: the one that counts is READY after a restart,
@@ -34,8 +36,11 @@ import (
 // CPUs, when each goroutine the remote wakes in turn can wait
 // milliseconds for one. The owner answers with the last event it took,
 // and an event goes over the remote as well when that answer does not
-// come within eventWait (at once for the last, STOPPED, and while the
-// claims by datagram go unanswered). The owner takes each event once, in
+// come within eventWait (at once while the claims by datagram go
+// unanswered). The copy's actor, which sends them, ends only once the
+// last, STOPPED, is taken or has gone over the remote, so a restart,
+// which waits for it, costs no message over the remote but the new
+// copy's Start. The owner takes each event once, in
 // order, from whichever path brings it first, so a datagram lost costs
 // eventWait and a duplicate nothing; and it takes an event by datagram
 // only from the socket the copy's granted claims came from.
@@ -48,10 +53,12 @@ const renewalSize = 2048
 // the datagrams so read; dropRemoteEvents makes the clients drop every
 // event that comes over the remote, so that each must come by datagram,
 // and dropEventDatagrams every event that comes by datagram, so that
-// each must come over the remote.
+// each must come over the remote. overRemote counts the claims and
+// events the clients took over the remote.
 var (
 	dropGrants         atomic.Bool
 	dropped            atomic.Int64
+	overRemote         atomic.Int64
 	dropRemoteEvents   atomic.Bool
 	dropEventDatagrams atomic.Bool
 )
@@ -143,23 +150,23 @@ func (g *grantServer) close() {
 }
 
 // grantsFor registers c with the program's grant server, opening it with
-// the first client; false when it cannot listen (the nodes then renew
-// over the remote alone).
-func grantsFor(c *Client) bool {
+// the first client, and returns it; nil when it cannot listen (the nodes
+// then renew over the remote alone).
+func grantsFor(c *Client) *grantServer {
 	o := &ownerSystem
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.grants == nil {
 		g, err := listenGrants(o.system.Address())
 		if err != nil {
-			return false
+			return nil
 		}
 		o.grants = g
 	}
 	o.grants.mu.Lock()
 	o.grants.clients[c.owner.GetId()] = c
 	o.grants.mu.Unlock()
-	return true
+	return o.grants
 }
 
 // grantsDone unregisters c, and closes the grant server after the last
@@ -179,6 +186,74 @@ func grantsDone(c *Client) {
 	if last {
 		g.close()
 		o.grants = nil
+	}
+}
+
+// startServer takes the Starts that reach a node agent by datagram, on
+// the port its remote listens on. A supervising program that answers
+// datagrams sends each Start that way too, ahead of the remote, the path
+// of record: whichever comes second is stale by its epoch, and the node
+// drops it.
+type startServer struct {
+	d    *datagrams
+	done chan struct{}
+}
+
+// listenStarts opens the start server on addr (the remote's host:port);
+// take is called with each Start, on the server's goroutine.
+func listenStarts(addr string, take func(*wire.Start)) (*startServer, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDatagrams(conn)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	s := &startServer{d: d, done: make(chan struct{})}
+	go s.serve(take)
+	return s, nil
+}
+
+func (s *startServer) serve(take func(*wire.Start)) {
+	defer close(s.done)
+	buf := make([]byte, renewalSize)
+	for {
+		n, err := s.d.recv(buf, nil)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		m := &wire.Start{}
+		if n == len(buf) || proto.Unmarshal(buf[:n], m) != nil || m.GetKey() == "" || m.GetEpoch() == 0 || m.GetOwnerAddress() == "" {
+			continue // cut short, or not a Start
+		}
+		take(m)
+	}
+}
+
+// close stops the server and waits for it.
+func (s *startServer) close() {
+	_ = s.d.conn.Close()
+	<-s.done
+}
+
+// sendStart sends m by datagram to the node agent at addr, from the
+// program's grant server; nothing when c renews over the remote alone, or
+// m does not fit a datagram.
+func (c *Client) sendStart(m *wire.Start, addr *net.UDPAddr) {
+	if c.grants == nil || addr == nil {
+		return
+	}
+	if b, err := proto.Marshal(m); err == nil && len(b) < renewalSize {
+		_, _ = c.grants.d.conn.WriteToUDP(b, addr)
 	}
 }
 

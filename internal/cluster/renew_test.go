@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -9,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/understudy/understudy/internal/cluster/wire"
+	"github.com/understudy/understudy/internal/testproc"
 )
 
 // TestTicks: the renewal timer returns once a period, again and again,
@@ -139,5 +143,47 @@ func TestEventTakenOnce(t *testing.T) {
 				t.Errorf("ended %v, want %v", cp.ended, tc.ended)
 			}
 		})
+	}
+}
+
+// TestStartsByDatagram: a node's start server takes each Start that comes
+// by datagram whole, and nothing else.
+func TestStartsByDatagram(t *testing.T) {
+	got := make(chan *wire.Start, 4)
+	s, err := listenStarts("127.0.0.1:0", func(m *wire.Start) { got <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	conn, err := net.DialUDP("udp", nil, s.d.conn.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	want := &wire.Start{Key: "k", Epoch: 7, OwnerAddress: "127.0.0.1:1", Spec: &wire.Spec{Worker: "copy"}}
+	for _, m := range []*wire.Start{{Key: "k", OwnerAddress: "127.0.0.1:1"}, want} { // no epoch: dropped
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte("\xffnot a start")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case m := <-got:
+		if !proto.Equal(m, want) {
+			t.Errorf("took %v, want %v", m, want)
+		}
+	case <-time.After(testproc.Deadline):
+		t.Fatal("no Start taken")
+	}
+	select {
+	case m := <-got:
+		t.Errorf("took %v as well", m)
+	default:
 	}
 }
