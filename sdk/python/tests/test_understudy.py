@@ -23,6 +23,7 @@ except ImportError:
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
     import understudy
 from understudy import _layout as L  # noqa: E402
+from understudy import _sys  # noqa: E402
 from understudy._worker import Worker  # noqa: E402
 
 from segfake import PKG, PYTHON, Segment, robust_lists, until  # noqa: E402
@@ -339,6 +340,33 @@ class ProcessTest(unittest.TestCase):
         # died (it keeps only the waiters bit beside it).
         for i in range(L.ROBUST_WORDS):
             self.assertEqual(self.seg.u32(self.seg.robust_word(0, i)) & ~L.FUTEX_WAITERS, L.FUTEX_OWNER_DIED, i)
+
+    def test_robust_thread_scheduling(self):
+        # A lone worker's robust thread keeps the scheduling the process
+        # has (policy, priority, nice and slice): the supervisor's raised
+        # waiters, the only ones its exit wakes, must be able to preempt
+        # it. With lanes for spares it is raised, for the takeover, where
+        # the process may be.
+        self.need_robust_lists()
+        for lanes in (1, 2):
+            with self.subTest(lanes=lanes):
+                seg = Segment(lanes=lanes)
+                try:
+                    p = seg.start(READY_AND_SLEEP)
+                    self.assertEqual(p.stdout.readline(), b"ready\n")
+                    tid = seg.u32(seg.lane(0) + L.L_ROBUST_TID)
+                    self.assertNotEqual(tid, 0)
+                    main, robust = _sys.sched_getattr(p.pid), _sys.sched_getattr(tid)
+                    self.assertIsNotNone(main)
+                    self.assertIsNotNone(robust)
+                    got = [getattr(robust, f) for f in ("policy", "priority", "nice", "runtime")]
+                    kept = [getattr(main, f) for f in ("policy", "priority", "nice", "runtime")]
+                    if lanes == 1:
+                        self.assertEqual(got, kept)
+                    elif os.geteuid() == 0:
+                        self.assertEqual((robust.policy, robust.priority), (_sys.SCHED_FIFO, 1))
+                finally:
+                    seg.close()
 
     def test_clean_exit_disarms(self):
         p = self.seg.start("import understudy\nwith understudy.attach() as w:\n    w.ready()\n")

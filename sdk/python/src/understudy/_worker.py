@@ -222,13 +222,26 @@ class Worker:
         ever in pause() without the GIL, with every signal blocked, so it
         exits only when the whole process does: its exit is the death
         notice. glibc keeps a robust list per thread for robust mutexes;
-        this thread replaces its own and never takes such a mutex."""
+        this thread replaces its own and never takes such a mutex.
+
+        In a segment with lanes for spares it is raised (SCHED_FIFO 1,
+        else a short slice): it never runs, and on a SIGKILL it runs its
+        exit at once, and a parked spare, woken by that exit, takes over
+        sooner. A lone worker's keeps the scheduling the process has, as
+        the Go and C SDKs' thread does: its exit wakes only the supervisor,
+        and raised it would preempt whatever runs where the SIGKILL wakes
+        it, the supervisor's threads among them, while the supervisor's
+        raised waiters could not preempt it in turn as it exits: the notice
+        would come later. Either way its list is walked before the heap is
+        torn down: the last thread to leave the address space tears it
+        down, and this one leaves it only after the walk."""
         global _robust_start
         if _NO_ROBUST:
             return
         done = threading.Event()
         result = []
         lane = self._lane
+        raise_it = self._layout.lanes > 1
 
         def main(_arg):
             try:
@@ -259,11 +272,8 @@ class Worker:
                     return None
                 at.store32(lane + L.L_ROBUST_TID, tid)
                 result.append(None)
-                # Raised, it costs nothing (it never runs) and on a
-                # SIGKILL it runs its exit, the death notice, at once,
-                # ahead of the process's other threads, and so before the
-                # last of them tears the address space down.
-                _raise_thread(tid)
+                if raise_it:
+                    _raise_thread(tid, 0)
             except BaseException as e:  # noqa: BLE001 - reported to attach
                 result.append(repr(e))
             done.set()
@@ -774,7 +784,7 @@ def _raise():
     return (tid, old)
 
 
-def _raise_thread(tid, nice=0):
+def _raise_thread(tid, nice):
     """Raises thread tid to SCHED_FIFO 1, else to a short slice; reports
     whether either was granted."""
     fifo = _sys.sched_attr(policy=_sys.SCHED_FIFO, priority=1, flags=_sys.SCHED_FLAG_RESET_ON_FORK)
