@@ -73,8 +73,8 @@ type grantServer struct {
 	clients map[string]*Client // owner actor id → its client
 }
 
-// listenGrants opens the grant server on addr (the remote's host:port).
-func listenGrants(addr string) (*grantServer, error) {
+// listenDatagrams opens a UDP socket bound to addr (host:port).
+func listenDatagrams(addr string) (*datagrams, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, err
@@ -86,6 +86,15 @@ func listenGrants(addr string) (*grantServer, error) {
 	d, err := newDatagrams(conn)
 	if err != nil {
 		_ = conn.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// listenGrants opens the grant server on addr (the remote's host:port).
+func listenGrants(addr string) (*grantServer, error) {
+	d, err := listenDatagrams(addr)
+	if err != nil {
 		return nil, err
 	}
 	g := &grantServer{d: d, done: make(chan struct{}), clients: map[string]*Client{}}
@@ -202,17 +211,8 @@ type startServer struct {
 // listenStarts opens the start server on addr (the remote's host:port);
 // take is called with each Start, on the server's goroutine.
 func listenStarts(addr string, take func(*wire.Start)) (*startServer, error) {
-	ua, err := net.ResolveUDPAddr("udp", addr)
+	d, err := listenDatagrams(addr)
 	if err != nil {
-		return nil, err
-	}
-	conn, err := net.ListenUDP("udp", ua)
-	if err != nil {
-		return nil, err
-	}
-	d, err := newDatagrams(conn)
-	if err != nil {
-		_ = conn.Close()
 		return nil, err
 	}
 	s := &startServer{d: d, done: make(chan struct{})}
