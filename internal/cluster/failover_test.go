@@ -374,36 +374,7 @@ func TestEventsTakenOnce(t *testing.T) {
 func TestRestartByDatagram(t *testing.T) {
 	_, cl := startCluster(t, "a")
 	cl.Lease = 3 * lease // no renewal falls among the restarts
-	log := filepath.Join(t.TempDir(), "copies")
-	spec := copySpec(log, "a")
-	spec.Children[0].Backoff = supervision.Backoff{Initial: -1}
-	ready := make(chan int, 64)
-	tree, err := supervision.Start(testproc.Context(t), spec, supervision.Options{
-		Cluster: cl,
-		OnEvent: func(ev supervision.Event) {
-			if e, ok := ev.(supervision.ChildReady); ok {
-				ready <- e.Ready.Pid
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := tree.Stop(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	next := func() int {
-		t.Helper()
-		select {
-		case pid := <-ready:
-			return pid
-		case <-time.After(testproc.Deadline):
-			t.Fatal("the child was not seen ready")
-			return 0
-		}
-	}
+	next := restartingTree(t, cl, nil)
 	const kills = 5
 	pid := next()
 	before := cluster.OverRemoteForTest()
@@ -418,25 +389,23 @@ func TestRestartByDatagram(t *testing.T) {
 	}
 }
 
-func testEvents(t *testing.T) {
-	_, cl := startCluster(t, "a")
-	log := filepath.Join(t.TempDir(), "copies")
-	spec := copySpec(log, "a")
+// restartingTree starts a tree of one child on node a of cl, started
+// again at once when it dies, stopped when the test ends; observe, when
+// not nil, is told each event before a ChildReady's pid is passed on.
+// next waits, up to the deadline, for the pid of the next copy told ready.
+func restartingTree(t *testing.T, cl supervision.Cluster, observe func(supervision.Event)) (next func() int) {
+	t.Helper()
+	spec := copySpec(filepath.Join(t.TempDir(), "copies"), "a")
 	spec.Children[0].Backoff = supervision.Backoff{Initial: -1}
-	var mu sync.Mutex
-	readies, restarts := map[int]int{}, 0
 	ready := make(chan int, 64)
 	tree, err := supervision.Start(testproc.Context(t), spec, supervision.Options{
 		Cluster: cl,
 		OnEvent: func(ev supervision.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			switch e := ev.(type) {
-			case supervision.ChildReady:
-				readies[e.Ready.Pid]++
+			if observe != nil {
+				observe(ev)
+			}
+			if e, ok := ev.(supervision.ChildReady); ok {
 				ready <- e.Ready.Pid
-			case supervision.ChildRestarting:
-				restarts++
 			}
 		},
 	})
@@ -448,7 +417,7 @@ func testEvents(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	next := func() int {
+	return func() int {
 		t.Helper()
 		select {
 		case pid := <-ready:
@@ -458,6 +427,22 @@ func testEvents(t *testing.T) {
 			return 0
 		}
 	}
+}
+
+func testEvents(t *testing.T) {
+	_, cl := startCluster(t, "a")
+	var mu sync.Mutex
+	readies, restarts := map[int]int{}, 0
+	next := restartingTree(t, cl, func(ev supervision.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case supervision.ChildReady:
+			readies[e.Ready.Pid]++
+		case supervision.ChildRestarting:
+			restarts++
+		}
+	})
 	const kills = 5
 	pid := next()
 	for range kills {
