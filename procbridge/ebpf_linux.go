@@ -23,9 +23,12 @@ import (
 //
 // One set of programs, loaded at the first start, serves every process;
 // they are attached, and one goroutine reads their ring, while at least
-// one process is watched. The reader waits in slices while warm is held
-// (warm_linux.go); with deathwatch.EnvOff set to "prompt" the watch holds
-// warm itself while it watches anything.
+// one process is watched and for kernelLinger after the last one goes:
+// attaching again right after a detach waits out the kernel's grace
+// period (7-24 ms measured here, on the start's path), during which a
+// restarted lone worker would go unwatched. The reader waits in slices
+// while warm is held (warm_linux.go); with deathwatch.EnvOff set to
+// "prompt" the watch holds warm itself while it watches anything.
 //
 // A notice is trusted for the process its tgid names because the bridge
 // puts the tgid in the watch's map after the fork and takes it out before
@@ -48,7 +51,9 @@ type kernelWatcher struct {
 	procs    map[int]*Process // by pid
 	sess     *deathwatch.Session
 	done     chan struct{} // closed when the session's reader returns
-	unprompt func()        // releases the session's hold of warm (prompt)
+	unprompt func()        // releases the hold of warm (prompt) while anything is watched
+	linger   *time.Timer   // ends sess, which watches nothing, unless a process comes first
+	lingers  uint64        // lingers started, the last one's number
 
 	live atomic.Pointer[deathwatch.Session] // sess, for warm, which must not take mu
 }
@@ -59,6 +64,12 @@ func (k *kernelWatcher) setSlice(d time.Duration) {
 		s.SetSlice(d)
 	}
 }
+
+// kernelLinger is how long the programs stay attached after the last
+// watched process goes.
+const kernelLinger = 2 * time.Second
+
+func init() { deathwatch.SetLingerEnd(kernelWatch.endLinger) }
 
 // kernelWatchErr reports why the eBPF watch is not used (nil: it is), once
 // it has been tried.
@@ -95,17 +106,24 @@ func (k *kernelWatcher) add(p *Process) {
 		k.live.Store(s)
 		s.SetSlice(warm.slice())
 		warm.mu.Unlock()
-		k.unprompt = promptHold()
 	}
 	if err := k.w.Add(p.pid, cookie); err != nil {
+		k.idle()
 		return // the map is full: the pidfd and the robust futex tell
+	}
+	if k.linger != nil {
+		k.linger.Stop()
+		k.linger = nil
+	}
+	if len(k.procs) == 0 {
+		k.unprompt = promptHold()
 	}
 	p.kernelCookie = cookie
 	k.procs[p.pid] = p
 }
 
-// remove stops watching p, before its reap; the last one detaches the
-// programs and ends the reader.
+// remove stops watching p, before its reap; after the last one, the
+// programs stay attached for kernelLinger.
 func (k *kernelWatcher) remove(p *Process) {
 	if p.kernelCookie == 0 {
 		return
@@ -115,23 +133,45 @@ func (k *kernelWatcher) remove(p *Process) {
 	if k.procs[p.pid] == p {
 		delete(k.procs, p.pid)
 	}
-	var s *deathwatch.Session
-	var done chan struct{}
 	var unprompt func()
-	if len(k.procs) == 0 && k.sess != nil {
-		s, done, unprompt = k.sess, k.done, k.unprompt
-		k.sess, k.done, k.procs, k.unprompt = nil, nil, nil, nil
-		k.live.Store(nil)
+	if len(k.procs) == 0 {
+		unprompt, k.unprompt = k.unprompt, nil
+		k.idle()
 	}
 	k.mu.Unlock()
 	if unprompt != nil {
 		unprompt()
 	}
-	if s != nil {
-		s.Close()
-		<-done
+}
+
+// idle starts the linger of a session that watches nothing. k.mu is held.
+func (k *kernelWatcher) idle() {
+	if k.sess != nil && len(k.procs) == 0 && k.linger == nil {
+		k.lingers++
+		n := k.lingers
+		k.linger = time.AfterFunc(kernelLinger, func() { k.end(n) })
 	}
 }
+
+// end detaches the programs and ends the reader if they still watch
+// nothing and their linger is the n-th (0: any).
+func (k *kernelWatcher) end(n uint64) {
+	k.mu.Lock()
+	if k.sess == nil || len(k.procs) > 0 || k.linger == nil || n != 0 && n != k.lingers {
+		k.mu.Unlock()
+		return
+	}
+	k.linger.Stop()
+	s, done := k.sess, k.done
+	k.sess, k.done, k.procs, k.linger = nil, nil, nil, nil
+	k.live.Store(nil)
+	k.mu.Unlock()
+	s.Close()
+	<-done
+}
+
+// endLinger ends, now, a session that is waiting out its linger.
+func (k *kernelWatcher) endLinger() { k.end(0) }
 
 // run reads the session's notices until it is closed, on a raised thread:
 // it must run as soon as a notice comes, while a dying worker's threads

@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,6 +97,55 @@ func TestKernelDying(t *testing.T) {
 			require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
 		})
 	}
+}
+
+// TestKernelWatchLingers: the watch stays attached for a while after its
+// last process ends, so that a worker started again at once is watched
+// from its first instruction (attaching right after a detach waits out
+// the kernel's grace period, and a worker that dies in it goes without
+// its Dying); it detaches by itself once the while is over.
+func TestKernelWatchLingers(t *testing.T) {
+	needKernelWatch(t)
+	p, goAhead := scripted(t, "exit 3")
+	goAhead()
+	for {
+		if _, ok := nextEvent(t, p).(procbridge.Exited); ok {
+			break
+		}
+	}
+	require.NotNil(t, procbridge.KernelWatchEnded(), "detached as its last process ended")
+
+	// Started with the watch attached, a worker that kills itself at once
+	// is seen dying. The pidfd may still tell first (a small process's
+	// teardown races the reader): tried up to three times.
+	var e procbridge.Event
+	for try := 0; try < 3; try++ {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Path: "sh", Args: []string{"-c", "kill -KILL $$"}})
+		require.NoError(t, err)
+		require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+		if e = nextEvent(t, p); !isExited(e) {
+			require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
+			break
+		}
+		t.Logf("try %d: the pidfd told first: %v", try+1, e)
+	}
+	d, ok := e.(procbridge.Dying)
+	require.True(t, ok, "want Dying, got %v", e)
+	assert.Equal(t, "ebpf", d.Source)
+	assert.Equal(t, syscall.SIGKILL, d.Signal)
+
+	if ended := procbridge.KernelWatchEnded(); ended != nil {
+		select {
+		case <-ended:
+		case <-time.After(deadline):
+			t.Fatalf("still attached %v after its last process", deadline)
+		}
+	}
+}
+
+func isExited(e procbridge.Event) bool {
+	_, ok := e.(procbridge.Exited)
+	return ok
 }
 
 // TestKernelDyingNotOnStop: a worker the bridge stops gets no Dying.

@@ -161,6 +161,15 @@ func SetKernelWatchForTest(on bool) { noKernelWatch.Store(!on) }
 // nil.
 func KernelWatchErr() error { return kernelWatchErr() }
 
+// KernelWatchEnded returns a channel closed when the eBPF death watch's
+// programs are detached and its reader is gone; nil when they are not
+// attached.
+func KernelWatchEnded() <-chan struct{} {
+	kernelWatch.mu.Lock()
+	defer kernelWatch.mu.Unlock()
+	return kernelWatch.done
+}
+
 // KernelWatchStats returns the run time and run count of the eBPF death
 // watch's programs (counted while deathwatch.EnableStats is on).
 func KernelWatchStats() (time.Duration, uint64, error) {

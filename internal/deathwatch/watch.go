@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -100,3 +101,19 @@ func (n *Notice) decode(b []byte) bool {
 
 // recordSize is the size of a ring record.
 const recordSize = 32
+
+// lingerEnd is what EndLinger calls, set by the program that keeps a
+// session attached for a while after it last watched anything.
+var lingerEnd atomic.Pointer[func()]
+
+// SetLingerEnd makes f what EndLinger calls.
+func SetLingerEnd(f func()) { lingerEnd.Store(&f) }
+
+// EndLinger detaches, now, a session that is attached with nothing to
+// watch and waiting out its linger, and returns once its reader is gone:
+// for tests that count a program's descriptors and goroutines.
+func EndLinger() {
+	if f := lingerEnd.Load(); f != nil {
+		(*f)()
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/deathwatch"
 	"github.com/understudy/understudy/procbridge"
 )
 
@@ -50,6 +51,7 @@ func OpenFds(t testing.TB) int {
 		}
 		<-p.Done()
 	})
+	deathwatch.EndLinger() // its programs and reader stay a while after the last process
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/understudy/understudy/internal/deathwatch"
 )
 
 // Leaks is goleak.Find given until Deadline for goroutines on their way
@@ -16,6 +18,7 @@ import (
 // loaded machine tearing down a race-built process takes seconds. A
 // goroutine that is leaked stays, and is reported all the same.
 func Leaks(opts ...goleak.Option) error {
+	deathwatch.EndLinger() // its reader stays a while after the last process
 	end := time.Now().Add(Deadline)
 	for {
 		err := goleak.Find(opts...)
