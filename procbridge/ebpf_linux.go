@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/understudy/understudy/internal/deathwatch"
 	"github.com/understudy/understudy/internal/mono"
 )
@@ -55,7 +57,8 @@ type kernelWatcher struct {
 	linger   *time.Timer   // ends sess, which watches nothing, unless a process comes first
 	lingers  uint64        // lingers started, the last one's number
 
-	live atomic.Pointer[deathwatch.Session] // sess, for warm, which must not take mu
+	live    atomic.Pointer[deathwatch.Session] // sess, for warm, which must not take mu
+	readers [2]atomic.Int32                    // the readers' thread ids, while they run
 }
 
 // setSlice bounds the reader's waits by d (0: none), when it runs.
@@ -99,9 +102,13 @@ func (k *kernelWatcher) add(p *Process) {
 		if err != nil {
 			return // the pidfd and the robust futex tell
 		}
-		k.sess, k.done = s, make(chan struct{})
+		done, err := k.read(s)
+		if err != nil {
+			s.Close()
+			return // the pidfd and the robust futex tell
+		}
+		k.sess, k.done = s, done
 		k.procs = map[int]*Process{}
-		go k.run(s, k.done)
 		warm.mu.Lock() // a hold or a release now waits: the slice is warm's
 		k.live.Store(s)
 		s.SetSlice(warm.slice())
@@ -153,7 +160,7 @@ func (k *kernelWatcher) idle() {
 	}
 }
 
-// end detaches the programs and ends the reader if they still watch
+// end detaches the programs and ends the readers if they still watch
 // nothing and their linger is the n-th (0: any).
 func (k *kernelWatcher) end(n uint64) {
 	k.mu.Lock()
@@ -173,16 +180,79 @@ func (k *kernelWatcher) end(n uint64) {
 // endLinger ends, now, a session that is waiting out its linger.
 func (k *kernelWatcher) endLinger() { k.end(0) }
 
-// run reads the session's notices until it is closed, on a raised thread:
-// it must run as soon as a notice comes, while a dying worker's threads
-// and a spare taking over want the CPUs.
-func (k *kernelWatcher) run(s *deathwatch.Session, done chan struct{}) {
-	defer close(done)
-	runtime.LockOSThread() // never unlocked: the raised thread ends with the reader
-	promptThread()
-	var n deathwatch.Notice
-	for s.Read(&n) == nil {
-		k.deliver(n, mono.Now())
+// read starts the session's readers, which read its notices until it is
+// closed, each on a raised thread: they must run as soon as a notice
+// comes, while a dying worker's threads and a spare taking over want the
+// CPUs. Where the supervisor may run on two CPUs or more there are two,
+// each kept to a CPU of its own: the kernel queues a woken raised thread
+// on the CPU it last ran on, and there, on a kernel that does not preempt
+// itself, it waits for whatever runs in the kernel to leave it (a process
+// the OOM killer chose: 2-3 ms after its notice, measured here) while the
+// other CPU may be idle. The first waits in warm's slices, when set. The
+// returned channel is closed once they are all gone.
+func (k *kernelWatcher) read(s *deathwatch.Session) (chan struct{}, error) {
+	var cpus []int
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) == nil && set.Count() > 1 {
+		for c := 0; len(cpus) < 2 && c < len(set)*64; c++ {
+			if set.IsSet(c) {
+				cpus = append(cpus, c)
+			}
+		}
+	} else {
+		cpus = []int{-1} // one reader, where the kernel puts it
+	}
+	var waiters []*deathwatch.Waiter
+	for i := range cpus {
+		w, err := s.NewWaiter(i == 0)
+		if err != nil {
+			if i == 0 {
+				return nil, err
+			}
+			cpus = cpus[:i]
+			break
+		}
+		waiters = append(waiters, w)
+	}
+	done := make(chan struct{})
+	var left atomic.Int32
+	left.Store(int32(len(waiters)))
+	for i, w := range waiters {
+		go func() {
+			defer func() {
+				if left.Add(-1) == 0 {
+					close(done)
+				}
+			}()
+			defer w.Close()
+			runtime.LockOSThread() // never unlocked: the raised thread ends with the reader
+			if cpus[i] >= 0 {
+				var one unix.CPUSet
+				one.Set(cpus[i])
+				unix.SchedSetaffinity(0, &one)
+			}
+			promptThread()
+			k.readers[i].Store(int32(unix.Gettid()))
+			defer k.readers[i].Store(0)
+			k.run(s, w)
+		}()
+	}
+	return done, nil
+}
+
+// run reads s's notices whenever w says the ring holds some, until s is
+// closed.
+func (k *kernelWatcher) run(s *deathwatch.Session, w *deathwatch.Waiter) {
+	deliver := func(ns []deathwatch.Notice) {
+		now := mono.Now()
+		for _, n := range ns {
+			k.deliver(n, now)
+		}
+	}
+	for w.Wait() == nil {
+		if s.Drain(deliver) != nil {
+			return
+		}
 	}
 }
 

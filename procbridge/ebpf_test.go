@@ -5,12 +5,14 @@ package procbridge_test
 import (
 	"context"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/understudy/understudy/procbridge"
 )
@@ -140,6 +142,52 @@ func TestKernelWatchLingers(t *testing.T) {
 		case <-time.After(deadline):
 			t.Fatalf("still attached %v after its last process", deadline)
 		}
+	}
+}
+
+// TestKernelReadersApart: where the supervisor may run on two CPUs, the
+// watch's notices are read by two raised threads, each kept to a CPU of
+// its own, so that a dying process busy in the kernel on one CPU (which,
+// on a kernel that does not preempt itself, holds up a raised thread
+// woken there) cannot hold both up; and a notice is still read.
+func TestKernelReadersApart(t *testing.T) {
+	needKernelWatch(t)
+	var all unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &all))
+	p, _ := scripted(t, "sleep 60")
+	want := min(all.Count(), 2)
+	var tids []int
+	for end := time.Now().Add(deadline); len(tids) < want; tids = procbridge.KernelReaders() {
+		require.True(t, time.Now().Before(end), "%d readers, want %d", len(tids), want)
+		runtime.Gosched()
+	}
+	require.Len(t, tids, want)
+	cpus := map[int]bool{}
+	for _, tid := range tids {
+		var set unix.CPUSet
+		require.NoError(t, unix.SchedGetaffinity(tid, &set))
+		if want == 1 {
+			continue
+		}
+		require.Equal(t, 1, set.Count(), "reader %d is kept to one CPU", tid)
+		for c := range len(set) * 64 {
+			if set.IsSet(c) {
+				cpus[c] = true
+			}
+		}
+		attr, err := unix.SchedGetAttr(tid, 0)
+		require.NoError(t, err)
+		if os.Geteuid() == 0 {
+			assert.Equal(t, uint32(unix.SCHED_FIFO), attr.Policy, "reader %d is raised", tid)
+		}
+	}
+	if want == 2 {
+		assert.Len(t, cpus, 2, "the readers are kept to CPUs apart")
+	}
+	require.NoError(t, syscall.Kill(p.Pid(), syscall.SIGKILL))
+	e := nextEvent(t, p)
+	if d, ok := e.(procbridge.Dying); assert.True(t, ok || isExited(e), "got %v", e) && ok {
+		assert.Equal(t, "ebpf", d.Source)
 	}
 }
 

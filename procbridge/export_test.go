@@ -170,6 +170,18 @@ func KernelWatchEnded() <-chan struct{} {
 	return kernelWatch.done
 }
 
+// KernelReaders returns the thread ids of the eBPF death watch's readers
+// that run.
+func KernelReaders() []int {
+	var tids []int
+	for i := range kernelWatch.readers {
+		if tid := kernelWatch.readers[i].Load(); tid != 0 {
+			tids = append(tids, int(tid))
+		}
+	}
+	return tids
+}
+
 // KernelWatchStats returns the run time and run count of the eBPF death
 // watch's programs (counted while deathwatch.EnableStats is on).
 func KernelWatchStats() (time.Duration, uint64, error) {

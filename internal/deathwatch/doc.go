@@ -30,6 +30,8 @@
 //
 // The programs run for every signal and every exit on the machine while
 // a Session is attached: a lookup in a hash map, and a kernel read, for
-// processes nobody watches. A Session's reader waits in slices when its
-// user asks (Session.SetSlice; Session.Read says why).
+// processes nobody watches. A Session is read by one goroutine (Read) or
+// by several threads, each waiting with a Waiter of its own (Waiter says
+// why); a waiter waits in slices when its user asks (Session.SetSlice;
+// Session.Read says why).
 package deathwatch

@@ -138,20 +138,30 @@ func (w *Watch) Remove(tgid int) {
 	}
 }
 
-// Session is the programs attached and the ring's reader. One goroutine
-// reads it; Close and SetSlice may be called from any.
+// Session is the programs attached and the ring's reader. Notices are
+// read with Read, on one goroutine; or, from several threads at once,
+// each waiting with a Waiter of its own and reading with Drain. Close and
+// SetSlice may be called from any.
 type Session struct {
 	links  []link.Link
 	rd     *ringbuf.Reader
-	rec    ringbuf.Record
+	ringFd int
 	slice  atomic.Int64  // each wait's bound in ns (SetSlice), 0 for none
 	slices atomic.Uint64 // waits that ended at their bound
+	closed atomic.Bool
 	once   sync.Once
+
+	mu      sync.Mutex // the ring's reading: rd, rec and batch
+	rec     ringbuf.Record
+	batch   []Notice
+	wmu     sync.Mutex // waiters
+	waiters map[*Waiter]struct{}
+	own     *Waiter // Read's, made at its first wait
 }
 
 // Attach attaches the programs and opens the ring's reader.
 func (w *Watch) Attach() (*Session, error) {
-	s := &Session{}
+	s := &Session{ringFd: w.ring.FD(), waiters: map[*Waiter]struct{}{}}
 	for i, p := range w.progs {
 		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tracepoints[i], Program: p})
 		if err != nil {
@@ -182,28 +192,155 @@ func (w *Watch) Attach() (*Session, error) {
 // wake-up, every slice.
 func (s *Session) Read(n *Notice) error {
 	for {
-		var deadline time.Time
-		if d := s.slice.Load(); d > 0 {
-			deadline = time.Now().Add(time.Duration(d))
+		ok, err := s.next(n)
+		if err == nil && !ok && s.own == nil {
+			s.own, err = s.NewWaiter(true)
 		}
-		s.rd.SetDeadline(deadline)
-		err := s.rd.ReadInto(&s.rec)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			s.slices.Add(1)
-			continue
+		if err == nil && !ok {
+			err = s.own.Wait()
 		}
-		if errors.Is(err, ringbuf.ErrFlushed) {
-			continue // SetSlice ended the wait: wait again, as it says
-		}
-		if err != nil {
-			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
-				return os.ErrClosed
+		if ok || err != nil {
+			if err != nil && s.own != nil {
+				s.own.Close()
+				s.own = nil
 			}
 			return err
 		}
-		if n.decode(s.rec.RawSample) {
-			return nil
+	}
+}
+
+// Drain reads every notice the ring holds and gives them to f, in order,
+// while no other Drain or Read reads (f must not keep the slice); it
+// returns os.ErrClosed once the session is closed.
+func (s *Session) Drain(f func([]Notice)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batch = s.batch[:0]
+	var n Notice
+	for {
+		ok, err := s.nextLocked(&n)
+		if err != nil {
+			return err
 		}
+		if !ok {
+			break
+		}
+		s.batch = append(s.batch, n)
+	}
+	if len(s.batch) > 0 {
+		f(s.batch)
+	}
+	return nil
+}
+
+// next reads a notice if the ring holds one, without waiting.
+func (s *Session) next(n *Notice) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextLocked(n)
+}
+
+func (s *Session) nextLocked(n *Notice) (bool, error) {
+	if s.closed.Load() {
+		return false, os.ErrClosed
+	}
+	s.rd.SetDeadline(time.Unix(1, 0)) // passed: no wait, only what is there
+	for {
+		err := s.rd.ReadInto(&s.rec)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, ringbuf.ErrFlushed):
+			return false, nil
+		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
+			return false, os.ErrClosed
+		case err != nil:
+			return false, err
+		}
+		if n.decode(s.rec.RawSample) {
+			return true, nil
+		}
+	}
+}
+
+// Waiter waits, on its thread, for the ring to hold notices. A session
+// may have several, each on a thread of its own: on a kernel that does
+// not preempt itself, a woken real-time thread is queued on the CPU it
+// last ran on, behind whatever runs there in the kernel (a process the
+// OOM killer chose spends milliseconds there after its notice), while
+// another CPU may be idle; a second waiter, kept to another CPU, takes
+// the wake-up there.
+type Waiter struct {
+	s      *Session
+	kick   int  // an eventfd: Close and SetSlice end the wait
+	sliced bool // waits in slices while SetSlice sets one
+}
+
+// NewWaiter returns a waiter of s's ring; one made sliced waits in the
+// slices SetSlice sets, the others without a bound. Close it when done.
+func (s *Session) NewWaiter(sliced bool) (*Waiter, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("deathwatch: a waiter's eventfd: %w", err)
+	}
+	w := &Waiter{s: s, kick: fd, sliced: sliced}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		unix.Close(fd)
+		return nil, os.ErrClosed
+	}
+	s.waiters[w] = struct{}{}
+	return w, nil
+}
+
+// Wait returns when the ring may hold notices (Drain or Read reads them),
+// or os.ErrClosed once the session is closed.
+func (w *Waiter) Wait() error {
+	fds := []unix.PollFd{{Fd: int32(w.s.ringFd), Events: unix.POLLIN}, {Fd: int32(w.kick), Events: unix.POLLIN}}
+	for {
+		if w.s.closed.Load() {
+			return os.ErrClosed
+		}
+		timeout := -1
+		if d := w.s.slice.Load(); w.sliced && d > 0 {
+			timeout = int((d + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+		}
+		n, err := unix.Poll(fds, timeout)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case w.s.closed.Load():
+			return os.ErrClosed
+		case err != nil:
+			return fmt.Errorf("deathwatch: wait for the ring: %w", err)
+		case n == 0:
+			w.s.slices.Add(1)
+			continue
+		}
+		if fds[1].Revents != 0 {
+			var b [8]byte
+			unix.Read(w.kick, b[:])
+			continue
+		}
+		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
+			return fmt.Errorf("deathwatch: wait for the ring: poll says %#x", fds[0].Revents)
+		}
+		return nil
+	}
+}
+
+// Close frees the waiter, once its Wait has returned.
+func (w *Waiter) Close() {
+	w.s.wmu.Lock()
+	delete(w.s.waiters, w)
+	w.s.wmu.Unlock()
+	unix.Close(w.kick)
+}
+
+// wake ends every waiter's wait in progress. s.wmu is held.
+func (s *Session) wake() {
+	one := [8]byte{1}
+	for w := range s.waiters {
+		unix.Write(w.kick, one[:])
 	}
 }
 
@@ -212,19 +349,27 @@ func (s *Session) Read(n *Notice) error {
 // once.
 func (s *Session) SetSlice(d time.Duration) {
 	if old := s.slice.Swap(int64(max(d, 0))); old == 0 && d > 0 {
-		s.rd.Flush()
+		s.wmu.Lock()
+		s.wake()
+		s.wmu.Unlock()
 	}
 }
 
-// Slices returns how many of Read's waits ended at their bound.
+// Slices returns how many waits ended at their bound.
 func (s *Session) Slices() uint64 { return s.slices.Load() }
 
-// Close detaches the programs and ends Read. Safe to call twice.
+// Close detaches the programs and ends every wait. Safe to call twice.
 func (s *Session) Close() {
 	s.once.Do(func() {
+		s.wmu.Lock()
+		s.closed.Store(true)
+		s.wake()
+		s.wmu.Unlock()
+		s.mu.Lock()
 		if s.rd != nil {
 			s.rd.Close()
 		}
+		s.mu.Unlock()
 		for _, l := range s.links {
 			l.Close()
 		}

@@ -203,3 +203,71 @@ func nanotime() int64 {
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
 }
+
+// TestWaiters: each waiter of a session is woken by a notice while the
+// others are not waiting, Drain hands each notice out once and in order,
+// and Close ends every wait.
+func TestWaiters(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skipf("the eBPF death watch does not run here (it needs root, or CAP_BPF and CAP_PERFMON, and the kernel's BTF): %v", err)
+	}
+	w, err := Load()
+	require.NoError(t, err)
+	defer w.Close()
+	s, err := w.Attach()
+	require.NoError(t, err)
+	defer s.Close()
+	var waiters []*Waiter
+	for i := range 2 {
+		wt, err := s.NewWaiter(i == 0)
+		require.NoError(t, err)
+		waiters = append(waiters, wt)
+	}
+	for i, wt := range waiters {
+		cmd := startSleep(t, w, uint64(30+i))
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		cmd.Wait()
+		var kinds []Kind
+		for len(kinds) < 2 {
+			require.NoError(t, waitFor(t, wt), "waiter %d", i)
+			require.NoError(t, s.Drain(func(ns []Notice) {
+				for _, n := range ns {
+					if n.Tgid == cmd.Process.Pid {
+						kinds = append(kinds, n.Kind)
+					}
+				}
+			}))
+		}
+		assert.Equal(t, []Kind{Signal, Exit}, kinds, "waiter %d: each notice once, in order", i)
+	}
+	ended := make(chan error, len(waiters))
+	for _, wt := range waiters {
+		go func() { ended <- wt.Wait() }()
+	}
+	s.Close()
+	for range waiters {
+		select {
+		case err := <-ended:
+			assert.ErrorIs(t, err, os.ErrClosed)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiter still waits after Close")
+		}
+	}
+	for _, wt := range waiters {
+		wt.Close()
+	}
+}
+
+// waitFor is wt.Wait with a deadline.
+func waitFor(t *testing.T, wt *Waiter) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- wt.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter was not woken")
+		return nil
+	}
+}

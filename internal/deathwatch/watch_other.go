@@ -31,6 +31,21 @@ func (w *Watch) Attach() (*Session, error) { return nil, ErrNotSupported }
 // Read returns ErrNotSupported.
 func (s *Session) Read(n *Notice) error { return ErrNotSupported }
 
+// Drain returns ErrNotSupported.
+func (s *Session) Drain(f func([]Notice)) error { return ErrNotSupported }
+
+// Waiter is never made, off Linux.
+type Waiter struct{}
+
+// NewWaiter returns ErrNotSupported.
+func (s *Session) NewWaiter(sliced bool) (*Waiter, error) { return nil, ErrNotSupported }
+
+// Wait returns ErrNotSupported.
+func (w *Waiter) Wait() error { return ErrNotSupported }
+
+// Close does nothing.
+func (w *Waiter) Close() {}
+
 // SetSlice does nothing.
 func (s *Session) SetSlice(d time.Duration) {}
 
