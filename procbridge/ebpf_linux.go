@@ -24,13 +24,13 @@ import (
 // they do beside it.
 //
 // One set of programs, loaded at the first start, serves every process;
-// they are attached, and one goroutine reads their ring, while at least
-// one process is watched and for kernelLinger after the last one goes:
+// they are attached, and their ring read (read), while at least one
+// process is watched and for kernelLinger after the last one goes:
 // attaching again right after a detach waits out the kernel's grace
 // period (7-24 ms measured here, on the start's path), during which a
-// restarted lone worker would go unwatched. The reader waits in slices
-// while warm is held (warm_linux.go); with deathwatch.EnvOff set to
-// "prompt" the watch holds warm itself while it watches anything.
+// restarted lone worker would go unwatched. The first reader waits in
+// slices while warm is held (warm_linux.go); with deathwatch.EnvOff set
+// to "prompt" the watch holds warm itself while it watches anything.
 //
 // A notice is trusted for the process its tgid names because the bridge
 // puts the tgid in the watch's map after the fork and takes it out before
@@ -52,7 +52,7 @@ type kernelWatcher struct {
 	mu       sync.Mutex
 	procs    map[int]*Process // by pid
 	sess     *deathwatch.Session
-	done     chan struct{} // closed when the session's reader returns
+	done     chan struct{} // closed when the session's readers have returned
 	unprompt func()        // releases the hold of warm (prompt) while anything is watched
 	linger   *time.Timer   // ends sess, which watches nothing, unless a process comes first
 	lingers  uint64        // lingers started, the last one's number
@@ -61,7 +61,7 @@ type kernelWatcher struct {
 	readers [2]atomic.Int32                    // the readers' thread ids, while they run
 }
 
-// setSlice bounds the reader's waits by d (0: none), when it runs.
+// setSlice bounds the first reader's waits by d (0: none), when it runs.
 func (k *kernelWatcher) setSlice(d time.Duration) {
 	if s := k.live.Load(); s != nil {
 		s.SetSlice(d)
