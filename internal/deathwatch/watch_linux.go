@@ -3,6 +3,7 @@
 package deathwatch
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -338,15 +339,16 @@ func (w *Waiter) Close() {
 
 // wake ends every waiter's wait in progress. s.wmu is held.
 func (s *Session) wake() {
-	one := [8]byte{1}
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
 	for w := range s.waiters {
 		unix.Write(w.kick, one[:])
 	}
 }
 
-// SetSlice bounds each of Read's waits by d from now on (0: no bound). A
-// wait in progress without a bound is ended, so that the bound holds at
-// once.
+// SetSlice bounds each wait of Read and of the sliced waiters by d from
+// now on (0: no bound). A wait in progress without a bound is ended, so
+// that the bound holds at once.
 func (s *Session) SetSlice(d time.Duration) {
 	if old := s.slice.Swap(int64(max(d, 0))); old == 0 && d > 0 {
 		s.wmu.Lock()
