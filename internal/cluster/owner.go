@@ -76,8 +76,7 @@ type Client struct {
 	lease    time.Duration
 	attempt  time.Duration
 	notBefor int64                   // CLOCK_MONOTONIC ns: no lease is granted before (see NewClient)
-	udp      bool                    // claims are answered by datagram too
-	grants   *grantServer            // the program's, while udp
+	grants   *grantServer            // the program's; nil: claims are answered over the remote alone
 	nodeUDP  map[string]*net.UDPAddr // node name → where its Starts go by datagram
 
 	deliver sync.Mutex // orders the events told, from either path
@@ -113,8 +112,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c.owner = system.Root.SpawnPrefix(actor.PropsFromFunc(c.receive), ownerActorName)
 	c.grants = grantsFor(c)
-	c.udp = c.grants != nil
-	if c.udp {
+	if c.grants != nil {
 		c.nodeUDP = map[string]*net.UDPAddr{}
 		for n, addr := range c.nodes {
 			if a, err := net.ResolveUDPAddr("udp", addr); err == nil {
@@ -140,7 +138,7 @@ func (c *Client) Close() {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
-	if c.udp {
+	if c.grants != nil {
 		grantsDone(c)
 	}
 	_ = c.system.Root.StopFuture(c.owner).Wait()
@@ -327,7 +325,7 @@ func (c *Client) Place(key string, spec *wire.Spec, standby int, kill bool, inca
 			Key: key, Epoch: c.epoch, Spec: spec, Standby: int32(standby), Kill: kill,
 			LeaseNs: int64(c.lease), Incarnation: int32(incarnation),
 			OwnerAddress: c.owner.GetAddress(), OwnerId: c.owner.GetId(),
-			RenewUdp: c.udp,
+			RenewUdp: c.grants != nil,
 		},
 	}
 	if old := c.copies[key]; old != nil {
