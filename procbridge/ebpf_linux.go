@@ -58,7 +58,7 @@ type kernelWatcher struct {
 	lingers  uint64        // lingers started, the last one's number
 
 	live    atomic.Pointer[deathwatch.Session] // sess, for warm, which must not take mu
-	readers [2]atomic.Int32                    // the readers' thread ids, while they run
+	readers [kernelReaders]atomic.Int32        // the readers' thread ids, while they run
 }
 
 // setSlice bounds the first reader's waits by d (0: none), when it runs.
@@ -67,6 +67,10 @@ func (k *kernelWatcher) setSlice(d time.Duration) {
 		s.SetSlice(d)
 	}
 }
+
+// kernelReaders is how many readers the ring has at most, each kept to a
+// CPU of its own (read).
+const kernelReaders = 2
 
 // kernelLinger is how long the programs stay attached after the last
 // watched process goes.
@@ -194,7 +198,7 @@ func (k *kernelWatcher) read(s *deathwatch.Session) (chan struct{}, error) {
 	var cpus []int
 	var set unix.CPUSet
 	if unix.SchedGetaffinity(0, &set) == nil && set.Count() > 1 {
-		for c := 0; len(cpus) < 2 && c < len(set)*64; c++ {
+		for c := 0; len(cpus) < kernelReaders && c < len(set)*64; c++ {
 			if set.IsSet(c) {
 				cpus = append(cpus, c)
 			}
