@@ -48,6 +48,55 @@ func init() {
 		<-ctx.Done()
 		return nil
 	})
+	// Notes its threads at Ready; asked to stop, prints their nices.
+	// With Args[0] == "linger" it then waits for each to be back at nice
+	// 0 or above, prints "back", and does not end; with "leave" it first
+	// moves to its parent's process group, and prints the error.
+	worker.Register("stop-boost", func(ctx context.Context, w *worker.Worker) error {
+		tids := ownThreads()
+		w.Ready()
+		<-ctx.Done()
+		fmt.Println(nicesOf(tids))
+		switch os.Args[1] {
+		case "leave":
+			pg, err := unix.Getpgid(os.Getppid())
+			if err == nil {
+				err = unix.Setpgid(0, pg)
+			}
+			fmt.Println(err)
+		case "linger":
+		default:
+			return nil
+		}
+		for strings.Contains(nicesOf(tids), "-") {
+			time.Sleep(time.Millisecond)
+		}
+		fmt.Println("back")
+		select {}
+	})
+}
+
+// ownThreads lists the calling process's threads.
+func ownThreads() []int {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	var tids []int
+	for _, task := range tasks {
+		if tid, err := strconv.Atoi(task.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids
+}
+
+// nicesOf is the nices of the threads still there among tids, in a line.
+func nicesOf(tids []int) string {
+	var nices []string
+	for _, tid := range tids {
+		if a, err := unix.SchedGetAttr(tid, 0); err == nil {
+			nices = append(nices, strconv.Itoa(int(a.Nice)))
+		}
+	}
+	return strings.Join(nices, " ")
 }
 
 // firstNice is the nice of the calling process's first thread.
@@ -65,8 +114,11 @@ func firstNice() int32 {
 func canBoost() bool {
 	done := make(chan bool)
 	go func() {
-		runtime.LockOSThread() // the thread ends with the goroutine, raised or not
-		done <- unix.Setpriority(unix.PRIO_PROCESS, 0, linux.BoostNice) == nil
+		runtime.LockOSThread() // given back, in case it is the first thread, which never ends
+		defer runtime.UnlockOSThread()
+		err := unix.Setpriority(unix.PRIO_PROCESS, 0, linux.BoostNice)
+		unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
+		done <- err == nil
 	}()
 	return <-done
 }
@@ -178,4 +230,54 @@ func TestEndHastened(t *testing.T) {
 			assert.Equal(t, linux.BoostNice, zombieNice(t, p.Pid()))
 		})
 	}
+}
+
+// TestStopBoost: a worker asked to stop has every thread it had raised to
+// the boost's nice when the signal reaches it; one that does not end goes
+// back to nice 0, without reset-on-fork, within the boost's bound, with
+// its grace not yet over.
+func TestStopBoost(t *testing.T) {
+	if !canBoost() {
+		t.Skip("this process may not raise a thread to nice -20 (CAP_SYS_NICE)")
+	}
+	boosted := func(t *testing.T, line string) {
+		t.Helper()
+		nices := strings.Fields(line)
+		require.NotEmpty(t, nices, "no threads reported")
+		for _, n := range nices {
+			assert.Equal(t, strconv.Itoa(linux.BoostNice), n, "a thread's nice as the stop reached it: %q", line)
+		}
+	}
+	t.Run("ends", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "stop-boost", Args: []string{"end"}, Stdout: procbridge.Lines})
+		require.NoError(t, err)
+		defer killed(t, p)
+		stopped := make(chan error, 1)
+		go func() { _, err := p.Stop(ctxT(t)); stopped <- err }()
+		boosted(t, nextLine(t, p))
+		require.NoError(t, <-stopped)
+	})
+	t.Run("lingers", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "stop-boost", Args: []string{"linger"}, Stdout: procbridge.Lines, StopGrace: time.Hour})
+		require.NoError(t, err)
+		stopped := make(chan error, 1)
+		go func() { _, err := p.Stop(ctxT(t)); stopped <- err }()
+		boosted(t, nextLine(t, p))
+		require.Equal(t, "back", nextLine(t, p), "the boost outlasted its bound")
+		threadsAt(t, p.Pid())
+		killed(t, p)
+		require.NoError(t, <-stopped)
+	})
+	t.Run("leaves", func(t *testing.T) {
+		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "stop-boost", Args: []string{"leave"}, Stdout: procbridge.Lines, StopGrace: time.Hour})
+		require.NoError(t, err)
+		stopped := make(chan error, 1)
+		go func() { _, err := p.Stop(ctxT(t)); stopped <- err }()
+		boosted(t, nextLine(t, p))
+		require.Equal(t, "<nil>", nextLine(t, p), "setpgid to its parent's group")
+		require.Equal(t, "back", nextLine(t, p), "the boost outlasted its bound, out of its group")
+		threadsAt(t, p.Pid())
+		killed(t, p)
+		require.NoError(t, <-stopped)
+	})
 }

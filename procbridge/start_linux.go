@@ -46,6 +46,9 @@ type osProcess struct {
 	v1       []linux.V1Group // its cgroup v1 groups, for limits (limits_linux.go)
 	gone     chan struct{}   // closed once it is reaped (reap_linux.go)
 	boost    linux.Boosted   // its first thread, raised until it is ready (boost_linux.go)
+	// stopBoostEnd ends the raise of its group since it was asked to stop
+	// (boost_linux.go).
+	stopBoostEnd *time.Timer
 }
 
 // start is Start with the options of a group's member or a test.
@@ -502,6 +505,9 @@ func (p *Process) signalGroupLocked(sig unix.Signal) {
 	if sig == sigKill {
 		defer p.hastenLocked() // once it is sent
 	}
+	if sig == sigTerm {
+		p.hastenStopLocked() // before the signal: the threads it wakes run at once
+	}
 	if sig == sigTerm && p.os.pidfd != nil && !unraised.Load() {
 		select {
 		case stopWaiters <- struct{}{}:
@@ -622,6 +628,9 @@ func (p *Process) ended(restore func()) {
 	p.reaped = true
 	if p.killTimer != nil {
 		p.killTimer.Stop()
+	}
+	if p.os.stopBoostEnd != nil {
+		p.os.stopBoostEnd.Stop() // its threads are gone
 	}
 	p.mu.Unlock()
 	monitor.remove(p) // its probe's /proc files closed before the reap, and the watchdog

@@ -2,7 +2,14 @@
 
 package linux
 
-import "golang.org/x/sys/unix"
+import (
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
 
 // Raising a thread above ordinary tasks, so that it gets a CPU the moment
 // it is woken even while other tasks hold every CPU: the bridge's watchers
@@ -43,13 +50,17 @@ type Raised struct {
 	tid     int
 	old     *unix.SchedAttr // nil when nothing was raised
 	foreign bool            // the thread was in a class not SCHED_NORMAL
+	held    bool            // old's nice is BoostOwn's, and unheld the one before
+	unheld  int32
 }
 
 // RaiseOwn raises the calling thread as Raise does, at the thread's own
 // nice value, and remembers what it had for Restore. A thread the program
-// put in a scheduling class of its own (not SCHED_NORMAL) keeps it. The
-// caller keeps the thread locked to its goroutine, or checks that it is
-// still on the thread it raised (Tid).
+// put in a scheduling class of its own (not SCHED_NORMAL) keeps it. A
+// thread that BoostOwn holds raised is given back to the boost, or to the
+// nice it had before the boost once the boost has ended. The caller keeps
+// the thread locked to its goroutine, or checks that it is still on the
+// thread it raised (Tid).
 func RaiseOwn() Raised {
 	r := Raised{tid: unix.Gettid()}
 	old, err := unix.SchedGetAttr(r.tid, 0)
@@ -62,6 +73,7 @@ func RaiseOwn() Raised {
 		// may clear once set; it matters only to children forked from
 		// this very thread.
 		old.Flags |= ResetOnFork
+		r.held, r.unheld = ownNice(r.tid, old.Nice)
 		r.old = old
 	}
 	return r
@@ -89,8 +101,10 @@ func (r Raised) Restore() {
 	if cur, err := unix.SchedGetAttr(r.tid, 0); err != nil || !asRaised(cur) {
 		return
 	}
-	if unix.SchedSetAttr(r.tid, r.old, 0) != nil {
-		def := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: r.old.Nice, Flags: r.old.Flags}
+	old := *r.old
+	ownRestore(r.tid, &old, r.held, r.unheld)
+	if unix.SchedSetAttr(r.tid, &old, 0) != nil {
+		def := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: old.Nice, Flags: old.Flags}
 		unix.SchedSetAttr(r.tid, &def, 0)
 	}
 }
@@ -144,6 +158,152 @@ func Boost(tid int) (Boosted, error) {
 	}
 	return Boosted{tid: tid, old: old}, nil
 }
+
+// boostThreads boosts, as Boost does, every thread of process pid that
+// is at nice 0 in the default class, and returns those it raised. It
+// stops at the first refusal (EPERM, EACCES), returning it with what it
+// raised till then. A thread that ends meanwhile is passed over.
+func boostThreads(pid int) ([]Boosted, error) {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return nil, err
+	}
+	var raised []Boosted
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil {
+			continue
+		}
+		b, err := Boost(tid)
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return raised, err
+		}
+		if b.Active() {
+			raised = append(raised, b)
+		}
+	}
+	return raised, nil
+}
+
+// ownBoost is the threads of this process raised by BoostOwn, by id,
+// while a hold lasts.
+var ownBoost struct {
+	sync.Mutex
+	holds  int
+	raised map[int]Boosted
+}
+
+// BoostOwn raises every thread of this process at nice 0 in the default
+// class to BoostNice, as Boost does, until every caller has called
+// the function it returned (once each; later calls do nothing). A thread
+// started meanwhile starts at nice 0 (reset-on-fork). Where the process may
+// not raise its threads nothing is raised. Threads raised in turn by
+// RaiseOwn meanwhile are given back (Restore) to the boost while it
+// lasts, and after it to the nice they had before; threads at nice 0
+// given back while it lasts are held too (BoostOwnNew for the others).
+func BoostOwn() (release func()) {
+	ownBoost.Lock()
+	defer ownBoost.Unlock()
+	if ownBoost.holds++; ownBoost.holds == 1 {
+		raised, _ := boostThreads(os.Getpid())
+		ownBoost.raised = make(map[int]Boosted, len(raised))
+		for _, b := range raised {
+			ownBoost.raised[b.tid] = b
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(unboostOwn) }
+}
+
+// unboostOwn ends a hold of BoostOwn; the last gives back every thread
+// still of this process (tgkill's check: an id freed by a thread that
+// ended may name another process's thread by now).
+func unboostOwn() {
+	ownBoost.Lock()
+	defer ownBoost.Unlock()
+	if ownBoost.holds--; ownBoost.holds > 0 {
+		return
+	}
+	pid := os.Getpid()
+	for tid, b := range ownBoost.raised {
+		if unix.Tgkill(pid, tid, 0) == nil {
+			b.Unboost()
+		}
+	}
+	ownBoost.raised = nil
+}
+
+// ownNice reports whether thread tid, at nice, is held raised by
+// BoostOwn, and the nice it had before.
+func ownNice(tid int, nice int32) (bool, int32) {
+	ownBoost.Lock()
+	defer ownBoost.Unlock()
+	if b, ok := ownBoost.raised[tid]; ok && b.old != nil && nice == BoostNice {
+		return true, b.old.Nice
+	}
+	return false, nice
+}
+
+// ownRestore sets a, what Restore gives thread tid back, to what BoostOwn
+// asks: the nice the thread had before a boost that held it and has ended
+// since (held, unheld: as RaiseOwn found it); the boost, while one lasts,
+// for a thread given back to nice 0 in the default class, which the hold
+// then holds too.
+func ownRestore(tid int, a *unix.SchedAttr, held bool, unheld int32) {
+	ownBoost.Lock()
+	defer ownBoost.Unlock()
+	_, holding := ownBoost.raised[tid]
+	switch {
+	case held && !holding:
+		a.Nice = unheld
+	case !held && ownBoost.holds > 0 && a.Policy == unix.SCHED_NORMAL && a.Nice == 0:
+		before := *a
+		ownBoost.raised[tid] = Boosted{tid: tid, old: &before}
+		a.Nice = BoostNice
+		a.Flags |= ResetOnFork
+	}
+}
+
+// BoostOwnNew raises, while a hold of BoostOwn lasts, this process's
+// threads started since it began (they start at nice 0: reset-on-fork),
+// and holds them too. The Go runtime starts threads as it needs them, a
+// goroutine that waits in a system call handing its P to another.
+// Without a hold it does nothing.
+func BoostOwnNew() {
+	ownBoost.Lock()
+	defer ownBoost.Unlock()
+	if ownBoost.holds == 0 {
+		return
+	}
+	raised, _ := boostThreads(os.Getpid())
+	for _, b := range raised {
+		ownBoost.raised[b.tid] = b
+	}
+}
+
+// UnboostThreads puts every thread of process pid that is at a nice below
+// 0 in the default class (SCHED_NORMAL, SCHED_BATCH) back at nice 0. The
+// caller makes sure pid names the process (not reaped).
+func UnboostThreads(pid int) {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return
+	}
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil {
+			continue
+		}
+		a, err := unix.SchedGetAttr(tid, 0)
+		fair := err == nil && (a.Policy == unix.SCHED_NORMAL || a.Policy == unix.SCHED_BATCH)
+		if fair && a.Nice < 0 && unix.Tgkill(pid, tid, 0) == nil {
+			unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
+		}
+	}
+}
+
+// Tid is the thread Boost raised (0 for none).
+func (b Boosted) Tid() int { return b.tid }
 
 // Active reports whether b raised a thread that Unboost has not given back.
 func (b Boosted) Active() bool { return b.old != nil }

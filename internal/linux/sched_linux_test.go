@@ -44,3 +44,70 @@ func TestRestore(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint32(unix.SCHED_BATCH), cur.Policy, "the program's own class is kept")
 }
+
+// TestBoostOwn: BoostOwn raises this process's threads until its last
+// hold ends, gives each back as it was, and a thread that RaiseOwn raised
+// meanwhile is given back at the nice it had before the boost, whichever
+// of the two ends first.
+func TestBoostOwn(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := unix.SchedGetAttr(0, 0)
+	require.NoError(t, err)
+	defer unix.SchedSetAttr(0, orig, 0)
+	if orig.Policy != unix.SCHED_NORMAL || orig.Nice != 0 {
+		t.Skipf("the test's thread is at class %d, nice %d", orig.Policy, orig.Nice)
+	}
+	nice := func() int32 {
+		t.Helper()
+		cur, err := unix.SchedGetAttr(0, 0)
+		require.NoError(t, err)
+		return cur.Nice
+	}
+	first, second := BoostOwn(), BoostOwn()
+	if nice() != BoostNice {
+		first()
+		second()
+		t.Skip("this process may not raise its threads to nice -20 (CAP_SYS_NICE)")
+	}
+	first()
+	first()
+	assert.Equal(t, int32(BoostNice), nice(), "one hold ended, twice, and one goes on")
+	second()
+	cur, err := unix.SchedGetAttr(0, 0)
+	require.NoError(t, err)
+	assert.Equal(t, *orig, *cur, "given back as it was")
+
+	release := BoostOwn()
+	r := RaiseOwn()
+	release()
+	r.Restore()
+	cur, err = unix.SchedGetAttr(0, 0)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(unix.SCHED_NORMAL), cur.Policy)
+	assert.Equal(t, int32(0), cur.Nice, "raised during the boost, given back after it")
+
+	release = BoostOwn()
+	require.Equal(t, int32(BoostNice), nice())
+	r = RaiseOwn()
+	r.Restore()
+	assert.Equal(t, int32(BoostNice), nice(), "raised and given back within the boost")
+	release()
+	assert.Equal(t, int32(0), nice(), "the boost's end")
+
+	// A thread at nice 0 while a hold lasts, as one the runtime starts
+	// then is (reset-on-fork): given back into the hold, or raised by
+	// BoostOwnNew, and given back at its end either way.
+	release = BoostOwn()
+	require.NoError(t, unix.Setpriority(unix.PRIO_PROCESS, 0, 0))
+	r = RaiseOwn()
+	r.Restore()
+	assert.Equal(t, int32(BoostNice), nice(), "given back into the hold")
+	require.NoError(t, unix.Setpriority(unix.PRIO_PROCESS, 0, 0))
+	BoostOwnNew()
+	assert.Equal(t, int32(BoostNice), nice(), "raised by BoostOwnNew")
+	release()
+	assert.Equal(t, int32(0), nice(), "the boost's end")
+	BoostOwnNew()
+	assert.Equal(t, int32(0), nice(), "BoostOwnNew with no hold")
+}

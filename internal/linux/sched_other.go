@@ -34,3 +34,9 @@ func SetFIFO(prio int) error { return fmt.Errorf("sched_setattr: %w", ErrNotSupp
 
 // Gettid returns 0.
 func Gettid() int { return 0 }
+
+// BoostOwn raises nothing.
+func BoostOwn() (release func()) { return func() {} }
+
+// BoostOwnNew raises nothing.
+func BoostOwnNew() {}
