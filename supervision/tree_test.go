@@ -4,12 +4,16 @@ package supervision_test
 
 import (
 	"fmt"
+	"os"
+	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
@@ -323,4 +327,46 @@ func TestRestartAfterStartFailure(t *testing.T) {
 	assert.Equal(t, 2, info.Restarts)
 	assert.Equal(t, 3, info.Incarnation)
 	assert.Equal(t, procbridge.ExitNotReady, info.LastExit.Kind)
+}
+
+// TestStopRaisesProgram: while a tree stops, the supervising program's
+// threads run at nice -20 (where it may raise them), and once Stop has
+// returned they are back at the nice they had.
+func TestStopRaisesProgram(t *testing.T) {
+	first := func() int32 { // the program's first thread's nice
+		a, err := unix.SchedGetAttr(os.Getpid(), 0)
+		require.NoError(t, err)
+		return a.Nice
+	}
+	if first() != 0 {
+		t.Skipf("the program runs at nice %d", first())
+	}
+	may := make(chan bool)
+	go func() {
+		runtime.LockOSThread() // given back, in case it is the first thread, which never ends
+		defer runtime.UnlockOSThread()
+		err := unix.Setpriority(unix.PRIO_PROCESS, 0, -20)
+		unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
+		may <- err == nil
+	}()
+	if !<-may {
+		t.Skip("this process may not raise a thread to nice -20 (CAP_SYS_NICE)")
+	}
+	var mu sync.Mutex
+	var nices []int32
+	on := func(ev supervision.Event) {
+		if _, ok := ev.(supervision.ChildStopped); ok {
+			mu.Lock()
+			nices = append(nices, first())
+			mu.Unlock()
+		}
+	}
+	tree, err := supervision.Start(ctxT(t), supervision.Spec{Children: children("a", "b")}, supervision.Options{OnEvent: on})
+	require.NoError(t, err)
+	_, err = tree.Stop(ctxT(t))
+	require.NoError(t, err)
+	mu.Lock()
+	assert.Equal(t, []int32{-20, -20}, nices, "as each child stopped")
+	mu.Unlock()
+	assert.Equal(t, int32(0), first(), "once the tree has stopped")
 }
