@@ -4,6 +4,7 @@ package supervision_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -670,7 +671,18 @@ func benchOverload(b *testing.B, n int) {
 		eighths = append(eighths, fmt.Sprintf("%v / %v (%v + %v)", pct(part, 50).Round(time.Millisecond), pct(part, 100).Round(time.Millisecond),
 			(w/m).Round(time.Millisecond), (r/m).Round(time.Millisecond)))
 	}
-	b.Logf("child stops in eighths, in stop order, p50 / max (mean: to the worker's end + the supervisor's part): %s", strings.Join(eighths, ", "))
+	order := make([]int, len(ends))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int { return cmp.Compare(ends[j][0]+ends[j][1], ends[i][0]+ends[i][1]) })
+	var slowest []string
+	for _, i := range order[:min(len(order), 5)] {
+		slowest = append(slowest, fmt.Sprintf("#%d %v + %v", i, ends[i][0].Round(time.Millisecond), ends[i][1].Round(time.Millisecond)))
+	}
+	// One line: a benchmark's log is cut after ten.
+	b.Logf("child stops in eighths, in stop order, p50 / max (mean: to the worker's end + the supervisor's part): %s; the slowest (#n in stop order): %s",
+		strings.Join(eighths, ", "), strings.Join(slowest, ", "))
 }
 
 // logStarts logs the start of a tree begun at began in eighths: for each,
