@@ -62,13 +62,17 @@ func (p *Process) unboost() {
 	}
 }
 
-// hasten raises the first thread of a worker whose end is certain (every
-// thread has SIGKILL pending, or has exited): its threads must each get a
-// CPU to exit before the kernel tells the end, and among a thousand
-// workers that beat they waited for one tens of milliseconds after the
-// first of them told its death (the robust word). No thread of a process
-// so ending returns to its program, so the boost serves its end alone.
-// Where the process may not raise another's thread, it is left as it is.
+// hasten raises every thread of a worker whose end is certain (every
+// thread has SIGKILL pending, or the group's exit has begun) to the lowest
+// real-time priority (linux.RaiseEnding): its threads must each get a CPU
+// to exit, and its last thread tears down its memory and flushes its /proc
+// entries, before the kernel tells the end. Among a thousand workers that
+// beat they waited for a CPU tens of milliseconds after the first of them
+// told its death (the robust word); among 500, a stopped worker's last
+// thread, at nice -20, took up to 3 s for its teardown. No thread of a
+// process so ending returns to its program, so the raise serves its end
+// alone. Where the process may not raise another's thread, it is left as
+// it is.
 func (p *Process) hasten() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -78,8 +82,8 @@ func (p *Process) hasten() {
 // hastenLocked is hasten with p.mu held: the pid names the worker until it
 // is reaped.
 func (p *Process) hastenLocked() {
-	if !p.reaped && !noBoost.Load() {
-		unix.Setpriority(unix.PRIO_PROCESS, p.pid, linux.BoostNice)
+	if !p.reaped && !noBoost.Load() && !linux.RaiseEnding(p.pid) {
+		noBoost.Store(true)
 	}
 }
 
@@ -92,10 +96,9 @@ func (p *Process) hastenLocked() {
 // worker that takes longer to end (it ignores the signal, or cleans up)
 // goes on at nice 0 till its grace ends, so a stop costs the machine at
 // most boostMax of a CPU per thread. One setpriority(2) on the process
-// group reaches every thread, without listing them in /proc: the kernel
-// flushes the /proc entries a listing makes at each thread's exit, and on
-// a busy machine that flush took up to 700 ms. p.mu is held: the pid, and
-// the group's id, name the worker's.
+// group reaches every thread of every member, with no listing of them.
+// Once the worker's end is certain its threads go higher still (hasten).
+// p.mu is held: the pid, and the group's id, name the worker's.
 func (p *Process) hastenStopLocked() {
 	if p.reaped || noBoost.Load() {
 		return

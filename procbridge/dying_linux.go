@@ -86,8 +86,8 @@ func dyingStepOf(v, tid uint32) dyingStep {
 // the protocol, and is killed for it.
 func (p *Process) died(tid uint32, now int64) {
 	if linux.GroupEnding(p.pid, int(tid)) {
-		p.hasten()
 		p.emitDying(Dying{Pid: p.pid, Time: mono.Time(now), Source: dyingFutex})
+		p.hasten() // after its Dying, which a failover waits on
 		close(p.dyingDone)
 		return
 	}
@@ -100,8 +100,8 @@ func (p *Process) died(tid uint32, now int64) {
 				return // being ended by us: Exited tells
 			}
 			if linux.GroupEnding(p.pid, int(tid)) {
-				p.hasten()
 				p.emitDying(Dying{Pid: p.pid, Time: mono.Time(now), Source: dyingFutex})
+				p.hasten()
 				return
 			}
 			if mono.Now() >= deadline {

@@ -268,11 +268,15 @@ func (k *kernelWatcher) deliver(n deathwatch.Notice, now int64) {
 	if p == nil || p.kernelCookie != n.Cookie || n.Time < p.spawnMono {
 		return // not ours, or of an earlier process of the same pid
 	}
-	if p.reason.Load() != reasonNone {
-		return // being ended by us: Exited tells
-	}
-	if n.Kind == deathwatch.Exit && n.Signal == 0 && n.Status == 0 {
-		return // a clean end, not a failure: Exited tells
+	// Its end is certain, but for a core dump's signal, which a handler
+	// may yet catch: its threads are raised for it, after its Dying.
+	certain := n.Kind != deathwatch.Signal || n.Signal == sigKill
+	if p.reason.Load() != reasonNone || n.Kind == deathwatch.Exit && n.Signal == 0 && n.Status == 0 {
+		// Being ended by us, or a clean end, not a failure: Exited tells.
+		if certain {
+			p.hasten()
+		}
+		return
 	}
 	d := Dying{Pid: p.pid, Time: mono.Time(now), Source: dyingEBPF, Kernel: mono.Time(n.Time), Signal: n.Signal, Sender: n.Sender}
 	switch n.Kind {
@@ -281,8 +285,8 @@ func (k *kernelWatcher) deliver(n deathwatch.Notice, now int64) {
 	case deathwatch.OOM:
 		d.OOM = true
 	}
-	if n.Kind != deathwatch.Signal || n.Signal == sigKill {
-		p.hasten() // its end is certain: not a core dump's signal, which a handler may yet catch
-	}
 	p.emitDying(d)
+	if certain {
+		p.hasten()
+	}
 }

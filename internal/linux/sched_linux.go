@@ -281,6 +281,38 @@ func BoostOwnNew() {
 	}
 }
 
+// RaiseEnding raises every thread of process pid, whose end is certain
+// (each thread has SIGKILL pending, or has begun its exit: none returns to
+// its program), to the lowest real-time priority (SCHED_FIFO 1), or where
+// that is refused to BoostNice. The kernel's work for a process's end (its
+// memory torn down, its /proc entries flushed, by its last thread) then
+// waits for no ordinary task; at nice -20 it got about a seventh of a CPU
+// among 500 busy ones, and took up to 3 s. The caller makes sure pid names
+// the process (not reaped). It reports whether the process may raise
+// another's threads (false after EPERM or EACCES on both).
+func RaiseEnding(pid int) bool {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return true // gone already, or no /proc: nothing to raise
+	}
+	fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1, Flags: ResetOnFork}
+	may := true
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil || unix.Tgkill(pid, tid, 0) != nil {
+			continue // ended: its id may name another's thread by now
+		}
+		if unix.SchedSetAttr(tid, &fifo, 0) == nil {
+			continue
+		}
+		err = unix.Setpriority(unix.PRIO_PROCESS, tid, BoostNice)
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			may = false
+		}
+	}
+	return may
+}
+
 // UnboostThreads puts every thread of process pid that is at a nice below
 // 0 in the default class (SCHED_NORMAL, SCHED_BATCH) back at nice 0. The
 // caller makes sure pid names the process (not reaped).

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"os/exec"
 	"runtime"
 	"testing"
 
@@ -110,4 +111,29 @@ func TestBoostOwn(t *testing.T) {
 	assert.Equal(t, int32(0), nice(), "the boost's end")
 	BoostOwnNew()
 	assert.Equal(t, int32(0), nice(), "BoostOwnNew with no hold")
+}
+
+// TestRaiseEnding: every thread of the process is raised to SCHED_FIFO 1
+// (or, where that is refused, to nice -20).
+func TestRaiseEnding(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	pid := cmd.Process.Pid
+	if !RaiseEnding(pid) {
+		t.Skip("this process may not raise another's threads")
+	}
+	a, err := unix.SchedGetAttr(pid, 0)
+	require.NoError(t, err)
+	if a.Policy != unix.SCHED_FIFO {
+		assert.Equal(t, uint32(unix.SCHED_NORMAL), a.Policy, "%+v", a)
+		assert.Equal(t, int32(BoostNice), a.Nice, "the real-time class refused: %+v", a)
+		return
+	}
+	assert.Equal(t, uint32(1), a.Priority, "%+v", a)
+	assert.NotZero(t, a.Flags&ResetOnFork, "%+v", a)
+	assert.True(t, RaiseEnding(1<<30), "a process that is gone: nothing to raise")
 }
