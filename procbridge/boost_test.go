@@ -123,6 +123,26 @@ func canBoost() bool {
 	return <-done
 }
 
+// canFIFO reports whether this process may put a thread in SCHED_FIFO; it
+// tries on a thread of its own, and puts it back.
+func canFIFO() bool {
+	done := make(chan bool)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		old, err := unix.SchedGetAttr(0, 0)
+		if err != nil {
+			done <- false
+			return
+		}
+		fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}
+		ok := unix.SchedSetAttr(0, &fifo, 0) == nil
+		unix.SchedSetAttr(0, old, 0)
+		done <- ok
+	}()
+	return <-done
+}
+
 // threadsAt checks that every thread of pid is in the default class at
 // nice 0, without reset-on-fork.
 func threadsAt(t *testing.T, pid int) {
@@ -192,27 +212,32 @@ func TestStartBoostPlain(t *testing.T) {
 	threadsAt(t, p.Pid())
 }
 
-// zombieNice reads the nice of pid's first thread, a zombie not reaped,
-// from /proc/<pid>/stat (field 19).
-func zombieNice(t *testing.T, pid int) int {
+// zombieSched reads the scheduling of pid's first thread, a zombie not
+// reaped, from /proc/<pid>/stat: its nice (field 19), real-time priority
+// (40) and policy (41).
+func zombieSched(t *testing.T, pid int) (nice, rtPriority, policy int) {
 	t.Helper()
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	require.NoError(t, err)
 	s := string(b)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // from field 3, the state
-	require.Greater(t, len(fields), 16)
-	nice, err := strconv.Atoi(fields[16])
-	require.NoError(t, err)
-	return nice
+	require.Greater(t, len(fields), 41-3)
+	num := func(field int) int {
+		n, err := strconv.Atoi(fields[field-3])
+		require.NoError(t, err, "field %d", field)
+		return n
+	}
+	return num(19), num(40), num(41)
 }
 
 // TestEndHastened: a worker whose end is certain, killed by its bridge or
-// from outside, dies boosted, so that its threads get the CPUs they need
-// to exit.
+// from outside, dies raised (SCHED_FIFO 1, or nice -20 where that is
+// refused), so that its threads get the CPUs they need to exit.
 func TestEndHastened(t *testing.T) {
 	if !canBoost() {
 		t.Skip("this process may not raise a thread to nice -20 (CAP_SYS_NICE)")
 	}
+	fifo := canFIFO()
 	for _, c := range []struct {
 		name string
 		kill func(p *procbridge.Process)
@@ -227,7 +252,13 @@ func TestEndHastened(t *testing.T) {
 			defer release()
 			c.kill(p)
 			exitedEvent(t, p)
-			assert.Equal(t, linux.BoostNice, zombieNice(t, p.Pid()))
+			nice, prio, policy := zombieSched(t, p.Pid())
+			if !fifo {
+				assert.Equal(t, linux.BoostNice, nice, "the real-time class refused: policy %d", policy)
+				return
+			}
+			assert.Equal(t, unix.SCHED_FIFO, policy, "its policy")
+			assert.Equal(t, 1, prio, "SCHED_FIFO's priority")
 		})
 	}
 }
@@ -257,27 +288,22 @@ func TestStopBoost(t *testing.T) {
 		boosted(t, nextLine(t, p))
 		require.NoError(t, <-stopped)
 	})
-	t.Run("lingers", func(t *testing.T) {
-		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "stop-boost", Args: []string{"linger"}, Stdout: procbridge.Lines, StopGrace: time.Hour})
-		require.NoError(t, err)
-		stopped := make(chan error, 1)
-		go func() { _, err := p.Stop(ctxT(t)); stopped <- err }()
-		boosted(t, nextLine(t, p))
-		require.Equal(t, "back", nextLine(t, p), "the boost outlasted its bound")
-		threadsAt(t, p.Pid())
-		killed(t, p)
-		require.NoError(t, <-stopped)
-	})
-	t.Run("leaves", func(t *testing.T) {
-		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "stop-boost", Args: []string{"leave"}, Stdout: procbridge.Lines, StopGrace: time.Hour})
-		require.NoError(t, err)
-		stopped := make(chan error, 1)
-		go func() { _, err := p.Stop(ctxT(t)); stopped <- err }()
-		boosted(t, nextLine(t, p))
-		require.Equal(t, "<nil>", nextLine(t, p), "setpgid to its parent's group")
-		require.Equal(t, "back", nextLine(t, p), "the boost outlasted its bound, out of its group")
-		threadsAt(t, p.Pid())
-		killed(t, p)
-		require.NoError(t, <-stopped)
-	})
+	// A worker that does not end: back at nice 0 within the bound, in its
+	// group or out of it.
+	for _, arg := range []string{"linger", "leave"} {
+		t.Run(arg, func(t *testing.T) {
+			p, err := procbridge.Start(ctxT(t), procbridge.Spec{Worker: "stop-boost", Args: []string{arg}, Stdout: procbridge.Lines, StopGrace: time.Hour})
+			require.NoError(t, err)
+			stopped := make(chan error, 1)
+			go func() { _, err := p.Stop(ctxT(t)); stopped <- err }()
+			boosted(t, nextLine(t, p))
+			if arg == "leave" {
+				require.Equal(t, "<nil>", nextLine(t, p), "setpgid to its parent's group")
+			}
+			require.Equal(t, "back", nextLine(t, p), "the boost outlasted its bound")
+			threadsAt(t, p.Pid())
+			killed(t, p)
+			require.NoError(t, <-stopped)
+		})
+	}
 }
