@@ -97,10 +97,12 @@
 // creates start at nice 0, as they would have; at Ready it gets nice 0
 // back, or keeps a nice of 0 or more it chose meanwhile. Only a supervisor
 // at nice 0 that may raise another's thread (CAP_SYS_NICE) boosts, and not
-// a hot-standby spare. A worker whose end is certain (its death notice, or
-// the bridge's SIGKILL) is raised the same way, its first thread: each of
-// its threads must get a CPU to exit before the pidfd tells the end, and
-// none of them runs the program again.
+// a hot-standby spare. A worker asked to stop (SIGTERM) runs at nice -20,
+// every thread of its process group, for a second at most, then at nice 0.
+// A worker whose end is certain (its death notice, the eBPF watch's exit
+// notice, or the bridge's SIGKILL) has every thread raised to SCHED_FIFO
+// 1: each must get a CPU to exit, and the last tears the memory down,
+// before the pidfd tells the end, and none of them runs the program again.
 //
 // # Limits
 //
