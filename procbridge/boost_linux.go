@@ -62,17 +62,22 @@ func (p *Process) unboost() {
 	}
 }
 
-// hasten raises every thread of a worker whose end is certain (every
-// thread has SIGKILL pending, or the group's exit has begun) to the lowest
-// real-time priority (linux.RaiseEnding): its threads must each get a CPU
+// hasten raises a worker whose end is certain (every thread has SIGKILL
+// pending, or the group's exit has begun): its threads must each get a CPU
 // to exit, and its last thread tears down its memory and flushes its /proc
-// entries, before the kernel tells the end. Among a thousand workers that
-// beat they waited for a CPU tens of milliseconds after the first of them
-// told its death (the robust word); among 500, a stopped worker's last
-// thread, at nice -20, took up to 3 s for its teardown. No thread of a
-// process so ending returns to its program, so the raise serves its end
-// alone. Where the process may not raise another's thread, it is left as
-// it is.
+// entries, before the kernel tells the end. No thread of a process so
+// ending returns to its program, so the raise serves its end alone. Where
+// the process may not raise another's thread, it is left as it is.
+//
+// A worker the bridge stops, whose end the next stop of a tree waits on,
+// has every thread raised to the lowest real-time priority
+// (linux.RaiseEnding): among 500 workers that beat, a stopped worker's
+// last thread at nice -20 took up to 3 s for its teardown. Any other has
+// its first thread at nice -20: its end races a spare's takeover, or a
+// restart's new worker, for the CPUs, and a 512 MB primary torn down in
+// real time doubled its failover's switch. Among a thousand workers that
+// beat, the threads of one at nice 0 waited for a CPU tens of milliseconds
+// after the first of them told its death.
 func (p *Process) hasten() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -82,7 +87,11 @@ func (p *Process) hasten() {
 // hastenLocked is hasten with p.mu held: the pid names the worker until it
 // is reaped.
 func (p *Process) hastenLocked() {
-	if !p.reaped && !noBoost.Load() && !linux.RaiseEnding(p.pid) {
+	switch {
+	case p.reaped || noBoost.Load():
+	case p.reason.Load() != reasonStopped:
+		unix.Setpriority(unix.PRIO_PROCESS, p.pid, linux.BoostNice)
+	case !linux.RaiseEnding(p.pid):
 		noBoost.Store(true)
 	}
 }

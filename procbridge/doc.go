@@ -100,9 +100,11 @@
 // a hot-standby spare. A worker asked to stop (SIGTERM) runs at nice -20,
 // every thread of its process group, for a second at most, then at nice 0.
 // A worker whose end is certain (its death notice, the eBPF watch's exit
-// notice, or the bridge's SIGKILL) has every thread raised to SCHED_FIFO
-// 1: each must get a CPU to exit, and the last tears the memory down,
-// before the pidfd tells the end, and none of them runs the program again.
+// notice, or the bridge's SIGKILL) is raised too: each of its threads must
+// get a CPU to exit, and the last tears the memory down, before the pidfd
+// tells the end, and none of them runs the program again. One the bridge
+// stops has every thread at SCHED_FIFO 1; any other, whose end races a
+// spare or a restart for the CPUs, its first thread at nice -20.
 //
 // # Limits
 //
