@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/understudy/understudy/internal/linux"
+	"github.com/understudy/understudy/internal/testproc"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/procbridge/worker"
 )
@@ -123,26 +124,6 @@ func canBoost() bool {
 	return <-done
 }
 
-// canFIFO reports whether this process may put a thread in SCHED_FIFO; it
-// tries on a thread of its own, and puts it back.
-func canFIFO() bool {
-	done := make(chan bool)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		old, err := unix.SchedGetAttr(0, 0)
-		if err != nil {
-			done <- false
-			return
-		}
-		fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}
-		ok := unix.SchedSetAttr(0, &fifo, 0) == nil
-		unix.SchedSetAttr(0, old, 0)
-		done <- ok
-	}()
-	return <-done
-}
-
 // threadsAt checks that every thread of pid is in the default class at
 // nice 0, without reset-on-fork.
 func threadsAt(t *testing.T, pid int) {
@@ -238,7 +219,7 @@ func TestEndHastened(t *testing.T) {
 	if !canBoost() {
 		t.Skip("this process may not raise a thread to nice -20 (CAP_SYS_NICE)")
 	}
-	fifo := canFIFO()
+	fifo := testproc.CanFIFO()
 	for _, c := range []struct {
 		name string
 		kill func(p *procbridge.Process)

@@ -35,6 +35,28 @@ func (s Sched) Raised() bool {
 // does, and the kernel shows it: else tests of it have nothing to see. It
 // raises a thread of its own and puts it back.
 func CanRaise() bool {
+	return onOwnThread(func(old *unix.SchedAttr) bool {
+		fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}
+		short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: old.Nice, Runtime: 100_000}
+		if unix.SchedSetAttr(0, &fifo, 0) != nil && unix.SchedSetAttr(0, &short, 0) != nil {
+			return false
+		}
+		return Scheduling(0).Raised()
+	})
+}
+
+// CanFIFO reports whether this process may put a thread in SCHED_FIFO; it
+// tries on a thread of its own and puts it back.
+func CanFIFO() bool {
+	return onOwnThread(func(*unix.SchedAttr) bool {
+		fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}
+		return unix.SchedSetAttr(0, &fifo, 0) == nil
+	})
+}
+
+// onOwnThread runs try on a thread locked to it, with the thread's
+// scheduling, and gives the thread that scheduling back after.
+func onOwnThread(try func(old *unix.SchedAttr) bool) bool {
 	done := make(chan bool)
 	go func() {
 		runtime.LockOSThread()
@@ -44,15 +66,8 @@ func CanRaise() bool {
 			done <- false
 			return
 		}
-		fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}
-		short := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: old.Nice, Runtime: 100_000}
-		if unix.SchedSetAttr(0, &fifo, 0) != nil && unix.SchedSetAttr(0, &short, 0) != nil {
-			done <- false
-			return
-		}
-		raised := Scheduling(0).Raised()
-		unix.SchedSetAttr(0, old, 0)
-		done <- raised
+		defer unix.SchedSetAttr(0, old, 0)
+		done <- try(old)
 	}()
 	return <-done
 }
