@@ -118,9 +118,10 @@ func (p *Process) hastenStopLocked() {
 		noBoost.Store(true)
 		return
 	}
-	if err == nil { // ESRCH: the worker left its group; it goes at its own nice
-		p.os.stopBoostEnd = time.AfterFunc(boostMax, p.unboostStop)
+	if err != nil {
+		return // ESRCH: its group is empty, the worker having left it; it goes at its own nice
 	}
+	p.os.stopBoostEnd = time.AfterFunc(boostMax, p.unboostStop)
 }
 
 // unboostStop puts back at nice 0 the threads hastenStopLocked raised, of a
