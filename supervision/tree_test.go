@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -331,16 +332,10 @@ func TestRestartAfterStartFailure(t *testing.T) {
 
 // TestStopRaisesProgram: while a tree stops, the supervising program's
 // threads run at nice -20 (where it may raise them), and once Stop has
-// returned they are back at the nice they had.
+// returned they are back at the nice they had. It follows the threads in
+// the default class at nice 0 before the stop, as long as they stay in
+// that class (a thread raised to real time meanwhile is left out).
 func TestStopRaisesProgram(t *testing.T) {
-	first := func() int32 { // the program's first thread's nice
-		a, err := unix.SchedGetAttr(os.Getpid(), 0)
-		require.NoError(t, err)
-		return a.Nice
-	}
-	if first() != 0 {
-		t.Skipf("the program runs at nice %d", first())
-	}
 	may := make(chan bool)
 	go func() {
 		runtime.LockOSThread() // given back, in case it is the first thread, which never ends
@@ -353,20 +348,51 @@ func TestStopRaisesProgram(t *testing.T) {
 		t.Skip("this process may not raise a thread to nice -20 (CAP_SYS_NICE)")
 	}
 	var mu sync.Mutex
-	var nices []int32
+	var followed []int
+	// nices is the nice of each followed thread still in the default class.
+	nices := func() map[int]int32 {
+		out := map[int]int32{}
+		for _, tid := range followed {
+			if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Policy == unix.SCHED_NORMAL {
+				out[tid] = a.Nice
+			}
+		}
+		return out
+	}
+	var during []map[int]int32
 	on := func(ev supervision.Event) {
 		if _, ok := ev.(supervision.ChildStopped); ok {
 			mu.Lock()
-			nices = append(nices, first())
+			during = append(during, nices())
 			mu.Unlock()
 		}
 	}
 	tree, err := supervision.Start(ctxT(t), supervision.Spec{Children: children("a", "b")}, supervision.Options{OnEvent: on})
 	require.NoError(t, err)
+	tasks, err := os.ReadDir("/proc/self/task")
+	require.NoError(t, err)
+	mu.Lock()
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Policy == unix.SCHED_NORMAL && a.Nice == 0 {
+			followed = append(followed, tid)
+		}
+	}
+	n := len(followed)
+	mu.Unlock()
+	require.NotZero(t, n, "no thread of this program at nice 0")
 	_, err = tree.Stop(ctxT(t))
 	require.NoError(t, err)
 	mu.Lock()
-	assert.Equal(t, []int32{-20, -20}, nices, "as each child stopped")
+	looks, after := during, nices()
 	mu.Unlock()
-	assert.Equal(t, int32(0), first(), "once the tree has stopped")
+	require.Len(t, looks, 2, "a look as each child stopped")
+	for _, look := range looks {
+		for tid, nice := range look {
+			assert.Equal(t, int32(-20), nice, "thread %d as a child stopped", tid)
+		}
+	}
+	for tid, nice := range after {
+		assert.Equal(t, int32(0), nice, "thread %d once the tree has stopped", tid)
+	}
 }
