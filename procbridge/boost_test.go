@@ -79,13 +79,8 @@ func init() {
 
 // ownThreads lists the calling process's threads.
 func ownThreads() []int {
-	tasks, _ := os.ReadDir("/proc/self/task")
 	var tids []int
-	for _, task := range tasks {
-		if tid, err := strconv.Atoi(task.Name()); err == nil {
-			tids = append(tids, tid)
-		}
-	}
+	linux.EachTask(os.Getpid(), func(tid int) { tids = append(tids, tid) })
 	return tids
 }
 

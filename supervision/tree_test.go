@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/understudy/understudy/internal/linux"
 	"github.com/understudy/understudy/procbridge"
 	"github.com/understudy/understudy/supervision"
 )
@@ -369,15 +369,12 @@ func TestStopRaisesProgram(t *testing.T) {
 	}
 	tree, err := supervision.Start(ctxT(t), supervision.Spec{Children: children("a", "b")}, supervision.Options{OnEvent: on})
 	require.NoError(t, err)
-	tasks, err := os.ReadDir("/proc/self/task")
-	require.NoError(t, err)
 	mu.Lock()
-	for _, task := range tasks {
-		tid, _ := strconv.Atoi(task.Name())
+	linux.EachTask(os.Getpid(), func(tid int) {
 		if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Policy == unix.SCHED_NORMAL && a.Nice == 0 {
 			followed = append(followed, tid)
 		}
-	}
+	})
 	n := len(followed)
 	mu.Unlock()
 	require.NotZero(t, n, "no thread of this program at nice 0")

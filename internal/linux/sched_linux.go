@@ -5,7 +5,6 @@ package linux
 import (
 	"errors"
 	"os"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -164,25 +163,20 @@ func Boost(tid int) (Boosted, error) {
 // stops at the first refusal (EPERM, EACCES), returning it with what it
 // raised till then. A thread that ends meanwhile is passed over.
 func boostThreads(pid int) ([]Boosted, error) {
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		return nil, err
-	}
 	var raised []Boosted
-	for _, task := range tasks {
-		tid, err := strconv.Atoi(task.Name())
-		if err != nil {
-			continue
+	var refused error
+	EachTask(pid, func(tid int) {
+		if refused != nil {
+			return
 		}
 		b, err := Boost(tid)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return raised, err
-		}
-		if b.Active() {
+			refused = err
+		} else if b.Active() {
 			raised = append(raised, b)
 		}
-	}
-	return raised, nil
+	})
+	return raised, refused
 }
 
 // ownBoost is the threads of this process raised by BoostOwn, by id,
@@ -291,25 +285,17 @@ func BoostOwnNew() {
 // the process (not reaped). It reports whether the process may raise
 // another's threads (false after EPERM or EACCES on both).
 func RaiseEnding(pid int) bool {
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		return true // gone already, or no /proc: nothing to raise
-	}
 	fifo := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1, Flags: ResetOnFork}
 	may := true
-	for _, task := range tasks {
-		tid, err := strconv.Atoi(task.Name())
-		if err != nil || unix.Tgkill(pid, tid, 0) != nil {
-			continue // ended: its id may name another's thread by now
+	EachTask(pid, func(tid int) { // none when gone already, or without /proc
+		if unix.Tgkill(pid, tid, 0) != nil || unix.SchedSetAttr(tid, &fifo, 0) == nil {
+			return // ended (its id may name another's thread by now), or raised
 		}
-		if unix.SchedSetAttr(tid, &fifo, 0) == nil {
-			continue
-		}
-		err = unix.Setpriority(unix.PRIO_PROCESS, tid, BoostNice)
+		err := unix.Setpriority(unix.PRIO_PROCESS, tid, BoostNice)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			may = false
 		}
-	}
+	})
 	return may
 }
 
@@ -317,21 +303,13 @@ func RaiseEnding(pid int) bool {
 // 0 in the default class (SCHED_NORMAL, SCHED_BATCH) back at nice 0. The
 // caller makes sure pid names the process (not reaped).
 func UnboostThreads(pid int) {
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		return
-	}
-	for _, task := range tasks {
-		tid, err := strconv.Atoi(task.Name())
-		if err != nil {
-			continue
-		}
+	EachTask(pid, func(tid int) {
 		a, err := unix.SchedGetAttr(tid, 0)
 		fair := err == nil && (a.Policy == unix.SCHED_NORMAL || a.Policy == unix.SCHED_BATCH)
 		if fair && a.Nice < 0 && unix.Tgkill(pid, tid, 0) == nil {
 			unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
 		}
-	}
+	})
 }
 
 // Tid is the thread Boost raised (0 for none).
