@@ -1,5 +1,5 @@
 // Package deathwatch is the kernel's early word that a process is ending,
-// for any process: three small eBPF programs, written with cilium/ebpf's
+// for any process: four small eBPF programs, written with cilium/ebpf's
 // asm package (no C compiler, nothing generated), on raw tracepoints,
 // that push a notice into one ring buffer when a process whose tgid is in
 // the watch's map
@@ -13,6 +13,10 @@
 //     space is torn down, for the thread that ends the group or once the
 //     group's exit began);
 //   - is chosen by the OOM killer (oom:mark_victim).
+//
+// The fourth (sched_process_fork) puts in the map the child of a thread
+// that Watch.Expect names, before the child first runs, so that a process
+// is watched from its fork rather than from the Add after it.
 //
 // Each notice carries the tgid, the signal and its sender, the wait status
 // of an exit, the kernel's CLOCK_MONOTONIC time, and the cookie the tgid

@@ -130,6 +130,19 @@ func label(name string, insns asm.Instructions) asm.Instructions {
 // in watched, jumping to "exit" when it is not watched; the entry's cookie
 // ends in R9.
 func lookupTask(watched *ebpf.Map, o offsets) asm.Instructions {
+	return append(readTgid(o),
+		asm.LoadMapPtr(asm.R1, watched.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, slotKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "exit"),
+		asm.LoadMem(asm.R9, asm.R0, 0, asm.DWord),
+	)
+}
+
+// readTgid reads the tgid of the task in R7 into slotKey, jumping to
+// "exit" when the read fails.
+func readTgid(o offsets) asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Reg(asm.R1, asm.RFP),
 		asm.Add.Imm(asm.R1, slotKey),
@@ -138,12 +151,6 @@ func lookupTask(watched *ebpf.Map, o offsets) asm.Instructions {
 		asm.Add.Imm(asm.R3, int32(o.tgid)),
 		asm.FnProbeReadKernel.Call(),
 		asm.JNE.Imm(asm.R0, 0, "exit"),
-		asm.LoadMapPtr(asm.R1, watched.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, slotKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "exit"),
-		asm.LoadMem(asm.R9, asm.R0, 0, asm.DWord),
 	}
 }
 
@@ -305,4 +312,42 @@ func oomProgram(watched, ring *ebpf.Map, o offsets) asm.Instructions {
 		asm.Mov.Reg(asm.R6, asm.R0),
 	)
 	return append(insns, emit(watched, ring, OOM, true)...)
+}
+
+// forkProgram runs on sched_process_fork(parent, child), in the parent,
+// before the child is first woken: a child forked by a thread whose tid is
+// in forking is put in watched with the cookie found there, so that it is
+// watched from its first instruction. A thread the forking thread starts
+// (the child shares its tgid) is not.
+func forkProgram(watched, forking *ebpf.Map, o offsets) asm.Instructions {
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.Mov.Reg(asm.R8, asm.R0),
+		asm.RSh.Imm(asm.R8, 32),                          // the parent's tgid
+		asm.StoreMem(asm.RFP, slotKey, asm.R0, asm.Word), // its tid: the key
+		asm.LoadMapPtr(asm.R1, forking.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, slotKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "exit"),
+		asm.LoadMem(asm.R9, asm.R0, 0, asm.DWord), // the cookie
+		asm.LoadMem(asm.R7, asm.R6, 8, asm.DWord), // child
+	}
+	insns = append(insns, readTgid(o)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R1, asm.RFP, slotKey, asm.Word),
+		asm.JEq.Reg(asm.R1, asm.R8, "exit"),
+		asm.StoreMem(asm.RFP, slotTemp, asm.R9, asm.DWord),
+		asm.LoadMapPtr(asm.R1, watched.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, slotKey),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, slotTemp),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
+		asm.Return(),
+	)
+	return insns
 }

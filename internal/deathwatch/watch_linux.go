@@ -29,8 +29,8 @@ const ringSize = 256 << 10
 // Watch is the loaded programs and their maps, not yet attached: a
 // Session attaches them. Its methods are safe for concurrent use.
 type Watch struct {
-	watched, ring *ebpf.Map
-	progs         [3]*ebpf.Program // signal, exit, oom
+	watched, ring, forking *ebpf.Map
+	progs                  [4]*ebpf.Program // signal, exit, oom, fork
 }
 
 // License is the license the programs declare to the kernel: the
@@ -39,7 +39,11 @@ type Watch struct {
 const License = "Dual BSD/GPL"
 
 // tracepoints are where the programs attach, in Watch.progs's order.
-var tracepoints = [3]string{"signal_generate", "sched_process_exit", "mark_victim"}
+var tracepoints = [4]string{"signal_generate", "sched_process_exit", "mark_victim", "sched_process_fork"}
+
+// maxForking is how many threads may fork a process to watch at once
+// (Expect).
+const maxForking = 1024
 
 // Load loads the programs and their maps. It fails, with an error wrapping
 // ErrNotSupported, where the host cannot run them.
@@ -60,13 +64,21 @@ func Load() (*Watch, error) {
 		w.Close()
 		return nil, notSupported("create the ring buffer", err)
 	}
-	for i, insns := range [3]asm.Instructions{
+	w.forking, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name: "us_forking", Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: maxForking,
+	})
+	if err != nil {
+		w.Close()
+		return nil, notSupported("create the map of forking threads", err)
+	}
+	for i, insns := range [4]asm.Instructions{
 		signalProgram(w.watched, w.ring, o),
 		exitProgram(w.watched, w.ring, o),
 		oomProgram(w.watched, w.ring, o),
+		forkProgram(w.watched, w.forking, o),
 	} {
 		w.progs[i], err = ebpf.NewProgram(&ebpf.ProgramSpec{
-			Name:         "us_" + [3]string{"signal", "exit", "oom"}[i],
+			Name:         "us_" + [4]string{"signal", "exit", "oom", "fork"}[i],
 			Type:         ebpf.RawTracepoint,
 			Instructions: insns,
 			// The programs read task_struct with bpf_probe_read_kernel,
@@ -116,6 +128,9 @@ func (w *Watch) Close() {
 	if w.watched != nil {
 		w.watched.Close()
 	}
+	if w.forking != nil {
+		w.forking.Close()
+	}
 }
 
 // Add watches tgid; its notices carry cookie. The caller must hold the
@@ -129,6 +144,30 @@ func (w *Watch) Add(tgid int, cookie uint64) error {
 		return fmt.Errorf("deathwatch: add tgid %d: %w", tgid, err)
 	}
 	return nil
+}
+
+// Expect has every process the thread tid forks, while a Session is
+// attached and until Unexpect, watched from its fork, its notices carrying
+// cookie: the fork puts the child's tgid in the map before the child first
+// runs, where Add, after the fork returns, would leave the child unwatched
+// for whatever it does first (a worker that kills itself at once went
+// without its notice). The caller must still Add the child, which makes
+// sure of it, and hold it unreaped till Remove.
+func (w *Watch) Expect(tid int, cookie uint64) error {
+	if tid <= 0 || tid > 1<<22 {
+		return fmt.Errorf("deathwatch: expect from tid %d: not a thread id", tid)
+	}
+	if err := w.forking.Put(uint32(tid), cookie); err != nil {
+		return fmt.Errorf("deathwatch: expect from tid %d: %w", tid, err)
+	}
+	return nil
+}
+
+// Unexpect ends Expect's watch of tid's forks.
+func (w *Watch) Unexpect(tid int) {
+	if tid > 0 {
+		w.forking.Delete(uint32(tid))
+	}
 }
 
 // Remove stops watching tgid (it may have removed itself: an exit or OOM

@@ -5,6 +5,7 @@ package deathwatch
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -143,6 +144,39 @@ func TestNotices(t *testing.T) {
 		default:
 		}
 	})
+}
+
+// TestWatchedFromFork: a process forked by a thread that Expect names is
+// watched from its fork, with no Add: one that kills itself as it starts
+// is noticed, with the cookie. Once Unexpect is called the thread's forks
+// are not watched.
+func TestWatchedFromFork(t *testing.T) {
+	w, _, notices := attach(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := unix.Gettid()
+	require.NoError(t, w.Expect(tid, 21))
+	dies := exec.Command("sh", "-c", "kill -KILL $$")
+	require.Error(t, dies.Run()) // forked by this thread
+	n := await(t, notices, dies.Process.Pid)
+	assert.Equal(t, Signal, n.Kind)
+	assert.Equal(t, syscall.SIGKILL, n.Signal)
+	assert.Equal(t, dies.Process.Pid, n.Sender)
+	assert.Equal(t, uint64(21), n.Cookie)
+	n = await(t, notices, dies.Process.Pid)
+	assert.Equal(t, Exit, n.Kind, "its exit takes it out of the map")
+
+	w.Unexpect(tid)
+	require.Error(t, exec.Command("sh", "-c", "kill -KILL $$").Run())
+	marker := startSleep(t, w, 22, "sh", "-c", "read x; exit 6")
+	select {
+	case n := <-notices:
+		assert.Equal(t, marker.Process.Pid, n.Tgid, "the next notice is the marker's: %+v", n)
+		assert.Equal(t, 6, n.Status)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice for the marker")
+	}
+	require.Error(t, w.Expect(0, 1))
 }
 
 // TestReadAcrossSlices: a reader told to wait in slices while it waits

@@ -19,6 +19,12 @@ func (w *Watch) Close() {}
 // Add returns ErrNotSupported.
 func (w *Watch) Add(tgid int, cookie uint64) error { return ErrNotSupported }
 
+// Expect returns ErrNotSupported.
+func (w *Watch) Expect(tid int, cookie uint64) error { return ErrNotSupported }
+
+// Unexpect does nothing.
+func (w *Watch) Unexpect(tid int) {}
+
 // Remove does nothing.
 func (w *Watch) Remove(tgid int) {}
 
