@@ -32,11 +32,15 @@ import (
 // slices while warm is held (warm_linux.go); with deathwatch.EnvOff set
 // to "prompt" the watch holds warm itself while it watches anything.
 //
-// A notice is trusted for the process its tgid names because the bridge
-// puts the tgid in the watch's map after the fork and takes it out before
-// the reap: till the reap the pid cannot name another process. A notice
-// still in the ring from an earlier process of the same pid carries that
-// process's cookie, and is dropped.
+// A process is watched from its fork (expect): the forker's thread leaves
+// the child's cookie under its own id, and the fork puts the child's tgid
+// in the watch's map before the child first runs. A notice is trusted for
+// the process its tgid names because the tgid enters the map at the fork
+// and leaves it before the reap: till the reap the pid cannot name another
+// process. A notice still in the ring from an earlier process of the same
+// pid carries that process's cookie, and is dropped. Before a process's
+// Exited, the ring is read (flush): its Dying, when it has one, comes
+// first.
 var kernelWatch kernelWatcher
 
 // noKernelWatch, set by tests and benchmarks, starts the next processes
@@ -52,10 +56,12 @@ type kernelWatcher struct {
 	mu       sync.Mutex
 	procs    map[int]*Process // by pid
 	sess     *deathwatch.Session
-	done     chan struct{} // closed when the session's readers have returned
-	unprompt func()        // releases the hold of warm (prompt) while anything is watched
-	linger   *time.Timer   // ends sess, which watches nothing, unless a process comes first
-	lingers  uint64        // lingers started, the last one's number
+	done     chan struct{}       // closed when the session's readers have returned
+	unprompt func()              // releases the hold of warm (prompt) while anything is watched
+	linger   *time.Timer         // ends sess, which watches nothing, unless a process comes first
+	lingers  uint64              // lingers started, the last one's number
+	starting int                 // processes between expect and add (or abandon)
+	early    []deathwatch.Notice // read while starting, for no process yet: add claims its own
 
 	live    atomic.Pointer[deathwatch.Session] // sess, for warm, which must not take mu
 	readers [kernelReaders]atomic.Int32        // the readers' thread ids, while they run
@@ -76,6 +82,9 @@ const kernelReaders = 2
 // watched process goes.
 const kernelLinger = 2 * time.Second
 
+// maxEarly bounds the notices kept for processes not yet added.
+const maxEarly = 1024
+
 func init() { deathwatch.SetLingerEnd(kernelWatch.endLinger) }
 
 // kernelWatchErr reports why the eBPF watch is not used (nil: it is), once
@@ -89,27 +98,30 @@ func (k *kernelWatcher) load() {
 	k.loadOnce.Do(func() { k.w, k.err = deathwatch.Load() })
 }
 
-// add watches p, whose pid is fresh from the fork.
-func (k *kernelWatcher) add(p *Process) {
+// expect readies the watch for p, which the calling thread, locked to it,
+// forks next: the programs are attached, and the fork puts the child in
+// the watch's map before the child first runs (deathwatch's Expect); it
+// returns the thread's id for forked (0: p goes unwatched). Then add or,
+// when no child is left, abandon.
+func (k *kernelWatcher) expect(p *Process) (tid int) {
 	if noKernelWatch.Load() || deathwatch.Off() {
-		return
+		return 0
 	}
 	k.load()
 	if k.err != nil {
-		return
+		return 0
 	}
-	cookie := k.cookies.Add(1)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.sess == nil {
 		s, err := k.w.Attach()
 		if err != nil {
-			return // the pidfd and the robust futex tell
+			return 0 // the pidfd and the robust futex tell
 		}
 		done, err := k.read(s)
 		if err != nil {
 			s.Close()
-			return // the pidfd and the robust futex tell
+			return 0 // the pidfd and the robust futex tell
 		}
 		k.sess, k.done = s, done
 		k.procs = map[int]*Process{}
@@ -118,19 +130,80 @@ func (k *kernelWatcher) add(p *Process) {
 		s.SetSlice(warm.slice())
 		warm.mu.Unlock()
 	}
-	if err := k.w.Add(p.pid, cookie); err != nil {
-		k.idle()
-		return // the map is full: the pidfd and the robust futex tell
-	}
 	if k.linger != nil {
 		k.linger.Stop()
 		k.linger = nil
 	}
+	k.starting++
+	p.kernelCookie = k.cookies.Add(1)
+	tid = unix.Gettid()
+	if k.w.Expect(tid, p.kernelCookie) != nil {
+		return 0 // add puts the child in the map after its fork
+	}
+	return tid
+}
+
+// forked ends expect's watch of tid's forks, once the fork returned.
+func (k *kernelWatcher) forked(tid int) {
+	if tid != 0 {
+		k.w.Unexpect(tid)
+	}
+}
+
+// add watches p, whose pid is fresh from the fork, and delivers the
+// notices read for it since.
+func (k *kernelWatcher) add(p *Process) {
+	if p.kernelCookie == 0 {
+		return
+	}
+	k.mu.Lock()
+	var early []deathwatch.Notice
+	for i := 0; i < len(k.early); {
+		if n := k.early[i]; n.Tgid == p.pid && n.Cookie == p.kernelCookie {
+			early = append(early, n)
+			k.early = append(k.early[:i], k.early[i+1:]...)
+			continue
+		}
+		i++
+	}
+	k.started()
+	if k.w.Add(p.pid, p.kernelCookie) != nil {
+		// The map is full: the pidfd and the robust futex tell.
+		p.kernelCookie = 0
+		k.idle()
+		k.mu.Unlock()
+		return
+	}
 	if len(k.procs) == 0 {
 		k.unprompt = promptHold()
 	}
-	p.kernelCookie = cookie
 	k.procs[p.pid] = p
+	k.mu.Unlock()
+	if len(early) > 0 {
+		k.deliverAll(early)
+	}
+}
+
+// abandon undoes expect for a p whose fork failed (pid 0), or whose child
+// is about to be killed and reaped.
+func (k *kernelWatcher) abandon(p *Process, pid int) {
+	if p.kernelCookie == 0 {
+		return
+	}
+	k.w.Remove(pid)
+	k.mu.Lock()
+	k.started()
+	p.kernelCookie = 0
+	k.idle()
+	k.mu.Unlock()
+}
+
+// started counts a start expect began as over. k.mu is held.
+func (k *kernelWatcher) started() {
+	k.starting--
+	if k.starting == 0 {
+		k.early = k.early[:0] // a process being started would have claimed its own
+	}
 }
 
 // remove stops watching p, before its reap; after the last one, the
@@ -155,9 +228,10 @@ func (k *kernelWatcher) remove(p *Process) {
 	}
 }
 
-// idle starts the linger of a session that watches nothing. k.mu is held.
+// idle starts the linger of a session that watches nothing and starts
+// nothing. k.mu is held.
 func (k *kernelWatcher) idle() {
-	if k.sess != nil && len(k.procs) == 0 && k.linger == nil {
+	if k.sess != nil && len(k.procs) == 0 && k.starting == 0 && k.linger == nil {
 		k.lingers++
 		n := k.lingers
 		k.linger = time.AfterFunc(kernelLinger, func() { k.end(n) })
@@ -168,7 +242,7 @@ func (k *kernelWatcher) idle() {
 // nothing and their linger is the n-th (0: any).
 func (k *kernelWatcher) end(n uint64) {
 	k.mu.Lock()
-	if k.sess == nil || len(k.procs) > 0 || k.linger == nil || n != 0 && n != k.lingers {
+	if k.sess == nil || len(k.procs) > 0 || k.starting > 0 || k.linger == nil || n != 0 && n != k.lingers {
 		k.mu.Unlock()
 		return
 	}
@@ -247,16 +321,33 @@ func (k *kernelWatcher) read(s *deathwatch.Session) (chan struct{}, error) {
 // run reads s's notices whenever w says the ring holds some, until s is
 // closed.
 func (k *kernelWatcher) run(s *deathwatch.Session, w *deathwatch.Waiter) {
-	deliver := func(ns []deathwatch.Notice) {
-		now := mono.Now()
-		for _, n := range ns {
-			k.deliver(n, now)
-		}
-	}
 	for w.Wait() == nil {
-		if s.Drain(deliver) != nil {
+		if s.Drain(k.deliverAll) != nil {
 			return
 		}
+	}
+}
+
+// flush delivers the notices the ring holds, p's among them, before p's
+// Exited: the kernel writes a notice before it tears the process down, so
+// once the process is dead its notice is in the ring or already read (a
+// reader delivers under the session's lock, which Drain waits for). A
+// small process is torn down, and its pidfd tells, before a reader woken
+// on another CPU may run.
+func (k *kernelWatcher) flush(p *Process) {
+	if p.kernelCookie == 0 {
+		return
+	}
+	if s := k.live.Load(); s != nil {
+		s.Drain(k.deliverAll)
+	}
+}
+
+// deliverAll delivers notices read at once.
+func (k *kernelWatcher) deliverAll(ns []deathwatch.Notice) {
+	now := mono.Now()
+	for _, n := range ns {
+		k.deliver(n, now)
 	}
 }
 
@@ -264,6 +355,11 @@ func (k *kernelWatcher) run(s *deathwatch.Session, w *deathwatch.Waiter) {
 func (k *kernelWatcher) deliver(n deathwatch.Notice, now int64) {
 	k.mu.Lock()
 	p := k.procs[n.Tgid]
+	if p == nil && k.starting > 0 && len(k.early) < maxEarly {
+		// Perhaps of a process forked and not yet added: the fork
+		// watches it before its first instruction.
+		k.early = append(k.early, n)
+	}
 	k.mu.Unlock()
 	if p == nil || p.kernelCookie != n.Cookie || n.Time < p.spawnMono {
 		return // not ours, or of an earlier process of the same pid

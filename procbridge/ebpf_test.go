@@ -60,31 +60,21 @@ func TestKernelDying(t *testing.T) {
 		{"SIGTERM handled", "trap 'exit 4' TERM; kill -TERM $$; sleep 60", 0, procbridge.Dying{Code: 4}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			// The watch's Dying and the pidfd race: the kernel can tear
-			// a small process down, and its pidfd tell, before the
-			// watch's reader runs. The case is tried again, up to three
-			// times, for the watch's Dying to be seen first.
-			var p *procbridge.Process
-			var e procbridge.Event
-			for try := 0; ; try++ {
-				var goAhead func()
-				p, goAhead = scripted(t, c.script)
-				if c.signal != 0 {
-					// Sent while the shell waits to be told to go on:
-					// once told, it blocks every signal while it forks
-					// the sleep, and a signal that arrives blocked is
-					// fatal only when the shell unblocks it (the
-					// kernel's exit tells it then, with no sender).
-					require.NoError(t, syscall.Kill(p.Pid(), c.signal))
-				} else {
-					goAhead()
-				}
-				e = nextEvent(t, p)
-				if _, exited := e.(procbridge.Exited); !exited || try == 2 {
-					break
-				}
-				t.Logf("try %d: the pidfd told first: %v", try+1, e)
+			// The watch's Dying comes before Exited, however soon the
+			// process is torn down: its notice is read before its end is
+			// told.
+			p, goAhead := scripted(t, c.script)
+			if c.signal != 0 {
+				// Sent while the shell waits to be told to go on:
+				// once told, it blocks every signal while it forks
+				// the sleep, and a signal that arrives blocked is
+				// fatal only when the shell unblocks it (the
+				// kernel's exit tells it then, with no sender).
+				require.NoError(t, syscall.Kill(p.Pid(), c.signal))
+			} else {
+				goAhead()
 			}
+			e := nextEvent(t, p)
 			if c.want.Sender == -1 {
 				c.want.Sender = p.Pid()
 			}
@@ -118,23 +108,17 @@ func TestKernelWatchLingers(t *testing.T) {
 	require.NotNil(t, procbridge.KernelWatchEnded(), "detached as its last process ended")
 
 	// Started with the watch attached, a worker that kills itself at once
-	// is seen dying. The pidfd may still tell first (a small process's
-	// teardown races the reader): tried up to three times.
-	var e procbridge.Event
-	for try := 0; try < 3; try++ {
-		p, err := procbridge.Start(ctxT(t), procbridge.Spec{Path: "sh", Args: []string{"-c", "kill -KILL $$"}})
-		require.NoError(t, err)
-		require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
-		if e = nextEvent(t, p); !isExited(e) {
-			require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
-			break
-		}
-		t.Logf("try %d: the pidfd told first: %v", try+1, e)
-	}
+	// is seen dying: it is watched from its fork, and its notice is read
+	// before its end is told.
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Path: "sh", Args: []string{"-c", "kill -KILL $$"}})
+	require.NoError(t, err)
+	require.IsType(t, procbridge.Ready{}, nextEvent(t, p))
+	e := nextEvent(t, p)
 	d, ok := e.(procbridge.Dying)
 	require.True(t, ok, "want Dying, got %v", e)
 	assert.Equal(t, "ebpf", d.Source)
 	assert.Equal(t, syscall.SIGKILL, d.Signal)
+	require.IsType(t, procbridge.Exited{}, nextEvent(t, p))
 
 	if ended := procbridge.KernelWatchEnded(); ended != nil {
 		select {

@@ -277,6 +277,7 @@ func (p *Process) spawn(mode watchMode) error {
 	var pid int
 	if err = p.makeLimits(); err == nil {
 		onForkThread(func() bool {
+			tid := kernelWatch.expect(p) // watched from its fork
 			if err = p.enterLimits(); err == nil {
 				p.spawnMono = mono.Now()
 				pid, err = syscall.ForkExec(path, argv, attr)
@@ -285,11 +286,13 @@ func (p *Process) spawn(mode watchMode) error {
 					p.boost() // at once: the worker is running
 				}
 			}
+			kernelWatch.forked(tid)
 			return p.leaveLimits(err == nil)
 		})
 	}
 	p.forked(pid, leafFd, err)
 	if err != nil {
+		kernelWatch.abandon(p, 0)
 		p.endLimits()
 	}
 	p.pid = pid
@@ -319,6 +322,7 @@ func (p *Process) spawn(mode watchMode) error {
 		if pidfd < 0 {
 			// The probe said pidfds work, so this is unexpected; kill and
 			// reap the child rather than leave it unwatched.
+			kernelWatch.abandon(p, pid)
 			unix.Kill(-pid, unix.SIGKILL)
 			var ws unix.WaitStatus
 			unix.Wait4(pid, &ws, 0, nil)
@@ -335,7 +339,7 @@ func (p *Process) spawn(mode watchMode) error {
 		atomic.StoreUint32(p.lane.ReadyWord(), shm.ReadyYes)
 	}
 	p.os.gone = make(chan struct{})
-	kernelWatch.add(p) // before the watch: the pid names this process till its reap
+	kernelWatch.add(p) // the notices read since its fork too; before the watch: the pid names this process till its reap
 	go p.watch()
 	return nil
 }
@@ -642,6 +646,7 @@ func (p *Process) ended(restore func()) {
 		p.os.sentinel.Close()
 	}
 	p.releaseSegment()
+	kernelWatch.flush(p)  // its Dying, from the watch, before its Exited
 	kernelWatch.remove(p) // before the reap: the pid names this process till then
 	reaper.reap(p.pid, p.os.gone)
 	// The worker's ready word may add readiness (it said Ready and died
