@@ -3,7 +3,10 @@
 package procbridge_test
 
 import (
+	"context"
+	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +62,39 @@ func awaitMonitorIdle(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// TestOwnSegmentNotHeld: once a worker with a segment of its own is
+// started, the supervisor holds no descriptor of that segment (the mapping
+// serves it): every descriptor the supervisor holds is copied into each
+// child it forks, and one kept per worker made each start slower as
+// workers were added. A group's segment, which its spares are started
+// onto, stays open.
+func TestOwnSegmentNotHeld(t *testing.T) {
+	p, err := procbridge.Start(ctxT(t), procbridge.Spec{Name: "own-segment", Worker: "beat",
+		Heartbeat: procbridge.Heartbeat{Interval: 5 * time.Millisecond, Timeout: time.Second}})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Kill(); <-p.Done() })
+	assert.Zero(t, segmentFds(t, "own-segment"), "descriptors of a started worker's own segment")
+	waitBeats(t, []*procbridge.Process{p}, 3) // the mapping serves it
+
+	g, err := procbridge.StartGroup(ctxT(t), procbridge.Spec{Name: "group-segment", Worker: "beating-counter",
+		StateSize: 8, RingSize: 4096, Heartbeat: groupBeat}, 1)
+	require.NoError(t, err)
+	t.Cleanup(func() { g.Stop(context.Background()) })
+	assert.Equal(t, 1, segmentFds(t, "group-segment"), "descriptors of a group's segment")
+}
+
+// segmentFds counts this process's descriptors of the segments named name.
+func segmentFds(t *testing.T, name string) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	n := 0
+	for _, e := range entries {
+		if link, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(link, "/memfd:understudy:"+name+" ") {
+			n++
+		}
+	}
+	return n
 }
