@@ -192,6 +192,41 @@ func TestForeignParentSupervisesHang(t *testing.T) {
 	assert.Equal(t, 2, second.Incarnation)
 }
 
+// TestHangWhileStopping: a worker called hung and killed in the moment
+// between its actor's stop and the stop's signal ends with its hang told
+// first, then its end, killed for the hang: never an end that names a
+// verdict nobody was told of.
+func TestHangWhileStopping(t *testing.T) {
+	system := quietSystem()
+	obs, notes := observer(t, system)
+	hold := func(name string, p *procbridge.Process) {
+		if name == "hangs-in-stop" {
+			select { // the monitor's verdict kills it meanwhile
+			case <-p.Done():
+			case <-time.After(deadline):
+			}
+		}
+	}
+	actors.HoldStop.Store(&hold)
+	t.Cleanup(func() { actors.HoldStop.Store(nil) })
+	props, _, err := actors.NewProps(procbridge.Spec{
+		Name:      "hangs-in-stop",
+		Worker:    "stop-beating",
+		Heartbeat: procbridge.Heartbeat{Interval: 5 * time.Millisecond, Timeout: 50 * time.Millisecond},
+	}, actors.Options{Observer: obs})
+	require.NoError(t, err)
+	pid, err := system.Root.SpawnNamed(props, "stopped")
+	require.NoError(t, err)
+	ready := next[*actors.ProcessReady](t, notes)
+	require.NoError(t, system.Root.StopFuture(pid).Wait())
+	n := recv(t, notes)
+	hung, ok := n.(*actors.ProcessHung)
+	require.True(t, ok, "after Ready, want the hang, got %T: %v", n, n)
+	assert.Equal(t, ready.Pid, hung.Pid)
+	exited := next[*actors.ProcessExited](t, notes)
+	assert.Equal(t, procbridge.ExitKilledHung, exited.Exit.Kind)
+}
+
 // TestForeignBuiltInStrategy: protoactor's own OneForOne strategy, given
 // with WithSupervisor, restarts a crashed ProcessActor too.
 func TestForeignBuiltInStrategy(t *testing.T) {

@@ -84,8 +84,9 @@ func newRun(incarnation int, spec procbridge.Spec, kill bool, system *actor.Acto
 // them, and stops the process when the run is cancelled. Each event goes
 // straight from here to the actor and to the observer (which saves the
 // observer a hop through the actor's mailbox on the restart path). Once
-// cancelled it sends nothing more: the actor collects the end from the run
-// itself.
+// cancelled it tells the observer only of a verdict (Hung, Violated) that
+// ended the process before the stop reached it: the actor collects the
+// end from the run itself.
 func (r *run) loop() {
 	defer close(r.done)
 	if r.standby > 0 {
@@ -119,6 +120,14 @@ func (r *run) loop() {
 				r.mu.Unlock()
 			}
 			if r.ctx.Err() != nil {
+				// Cancelled: the actor collects the end from the run.
+				// A verdict that killed the process before the stop
+				// reached it is still told, ahead of that end, which
+				// the actor reports as the verdict's.
+				switch ev.(type) {
+				case procbridge.Hung, procbridge.Violated:
+					r.notifyEvent(p, nil, ev)
+				}
 				continue
 			}
 			switch ev.(type) {
@@ -145,6 +154,9 @@ func (r *run) loop() {
 			}
 		case <-stopping:
 			stopping = nil
+			if hold := HoldStop.Load(); hold != nil {
+				(*hold)(r.origin.Name, p)
+			}
 			if r.kill {
 				p.Kill()
 			} else {
@@ -330,6 +342,12 @@ func (r *run) failedToStart(err error) {
 // overtakes the notifications in the supervisor's mailbox) and that a busy
 // machine produces only now and then.
 var HoldReady func(name string) bool
+
+// HoldStop, when set (by a test), is called with a run's name and its
+// process as the run turns to stop the process, before it signals it: a
+// test holds the stop there to see what a verdict given in that moment
+// does.
+var HoldStop atomic.Pointer[func(name string, p *procbridge.Process)]
 
 // holdReady forces that order for a process that was ready: when its next
 // event is its Exited, the actor is told first, and the observer is told
