@@ -125,8 +125,10 @@ func (p *Process) hastenStopLocked() {
 }
 
 // unboostStop puts back at nice 0 the threads hastenStopLocked raised, of a
-// worker still there: those in its group, and the worker's own if it has
-// left the group since (setsid), one by one.
+// worker still there: those in its group, and then the worker's own, one
+// by one, whether it left the group since (setsid) or not: a thread the
+// worker made as the group's were put back started at its maker's nice,
+// and the kernel's walk of the group may not have found it.
 func (p *Process) unboostStop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -134,7 +136,5 @@ func (p *Process) unboostStop() {
 		return
 	}
 	unix.Setpriority(unix.PRIO_PGRP, p.pid, 0) // the group's id is the worker's pid, its own till it is reaped
-	if pg, err := unix.Getpgid(p.pid); err == nil && pg != p.pid {
-		linux.UnboostThreads(p.pid)
-	}
+	linux.UnboostThreads(p.pid)
 }

@@ -302,15 +302,30 @@ func RaiseEnding(pid int) bool {
 // UnboostThreads puts every thread of process pid that is at a nice below
 // 0 in the default class (SCHED_NORMAL, SCHED_BATCH) back at nice 0. The
 // caller makes sure pid names the process (not reaped).
+//
+// A thread made while a walk runs, by one not yet put back, starts at its
+// maker's nice and may be missed by the walk: it walks again, up to
+// unboostWalks times, until a walk finds none below 0.
 func UnboostThreads(pid int) {
-	EachTask(pid, func(tid int) {
-		a, err := unix.SchedGetAttr(tid, 0)
-		fair := err == nil && (a.Policy == unix.SCHED_NORMAL || a.Policy == unix.SCHED_BATCH)
-		if fair && a.Nice < 0 && unix.Tgkill(pid, tid, 0) == nil {
-			unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
+	for range unboostWalks {
+		lowered := false
+		EachTask(pid, func(tid int) {
+			a, err := unix.SchedGetAttr(tid, 0)
+			fair := err == nil && (a.Policy == unix.SCHED_NORMAL || a.Policy == unix.SCHED_BATCH)
+			if fair && a.Nice < 0 && unix.Tgkill(pid, tid, 0) == nil {
+				unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
+				lowered = true
+			}
+		})
+		if !lowered {
+			return
 		}
-	})
+	}
 }
+
+// unboostWalks bounds UnboostThreads's walks of a process that keeps
+// making threads.
+const unboostWalks = 8
 
 // Tid is the thread Boost raised (0 for none).
 func (b Boosted) Tid() int { return b.tid }
