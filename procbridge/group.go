@@ -466,7 +466,8 @@ func (g *Group) replace(lane int, after time.Duration) {
 	go func() {
 		defer g.wg.Done()
 		var p *Process
-		retried := false // the last try was an immediate retry
+		var headerErr error // the header as the last try found it
+		retried := false    // the last try was an immediate retry
 		for {
 			if after > 0 {
 				t := time.NewTimer(after)
@@ -480,7 +481,7 @@ func (g *Group) replace(lane int, after time.Duration) {
 			// The header is the supervisor's: a member that scribbled on
 			// it would make every replacement refuse the segment. Restore
 			// it, and blame the primary once the replacement is up.
-			headerErr := g.seg.seg.Validate()
+			headerErr = g.seg.seg.Validate()
 			if headerErr != nil {
 				g.seg.seg.RestoreHeader()
 			}
@@ -507,11 +508,11 @@ func (g *Group) replace(lane int, after time.Duration) {
 					again = true
 				}
 			}
+			if err == nil {
+				break // the primary is blamed once the spare is told ready
+			}
 			if headerErr != nil {
 				g.blameHeader(headerErr)
-			}
-			if err == nil {
-				break
 			}
 			if g.ctx.Err() != nil {
 				return
@@ -538,6 +539,11 @@ func (g *Group) replace(lane int, after time.Duration) {
 		g.mu.Unlock()
 		g.follow(p)
 		g.emit(SpareReady{Pid: p.Pid(), Lane: lane, Time: mono.Time(p.readyMono.Load())})
+		if headerErr != nil {
+			// After SpareReady: the failover the blame brings may promote
+			// this spare, and its Promoted comes after it was told ready.
+			g.blameHeader(headerErr)
+		}
 	}()
 }
 
