@@ -128,6 +128,10 @@ func marked(mark string) []int {
 	return pids
 }
 
+// containProcs is how many processes containSup leaves at least: the
+// program, its keeper, 3 workers, 3 × 3 descendants.
+const containProcs = 1 + 1 + 3 + 9
+
 // killing is what killSupervisor saw.
 type killing struct {
 	took    time.Duration // from the SIGKILL until every process was gone
@@ -172,7 +176,15 @@ func killSupervisor(t testing.TB, mode string, limit time.Duration) killing {
 		cmd.Wait()
 		t.Fatalf("the supervising program not ready after %v", deadline)
 	}
+	// Every process is up by READY, but one in the middle of an exec
+	// (setsid's of sleep) may not show its environment for a moment:
+	// look again, with a deadline, until all are seen.
 	pids := marked(mark)
+	tick := time.NewTicker(time.Millisecond)
+	for end := time.Now().Add(deadline); len(pids) < containProcs && time.Now().Before(end); pids = marked(mark) {
+		<-tick.C
+	}
+	tick.Stop()
 	var fds []unix.PollFd
 	sup := -1
 	for _, pid := range pids {
@@ -230,8 +242,7 @@ func TestNoOrphanAfterSupervisorKilled(t *testing.T) {
 	for _, keeper := range []struct{ name, mode string }{{"re-executed", "cgroup"}, {"shell", "cgroup-sh"}} {
 		t.Run(keeper.name, func(t *testing.T) {
 			k := killSupervisor(t, keeper.mode, 5*time.Second)
-			// The program, its keeper, 3 workers, 3 × 3 descendants.
-			assert.GreaterOrEqual(t, k.counted, 1+1+3+9, "processes carrying the marker")
+			assert.GreaterOrEqual(t, k.counted, containProcs, "processes carrying the marker")
 			assert.Empty(t, k.alive, "processes alive 5s after the SIGKILL")
 			t.Logf("%d processes, all gone %v after the SIGKILL (the supervising program after %v)", k.counted, k.took, k.supGone)
 		})
@@ -243,7 +254,7 @@ func TestNoOrphanAfterSupervisorKilled(t *testing.T) {
 // that carries the supervising process's marker.
 func TestNoOrphanAfterSupervisorKilledPgroup(t *testing.T) {
 	k := killSupervisor(t, "pgroup", 5*time.Second)
-	assert.GreaterOrEqual(t, k.counted, 1+1+3+9, "processes carrying the marker")
+	assert.GreaterOrEqual(t, k.counted, containProcs, "processes carrying the marker")
 	assert.Empty(t, k.alive, "processes alive 5s after the SIGKILL")
 	t.Logf("%d processes, all gone %v after the SIGKILL (the supervising program after %v)", k.counted, k.took, k.supGone)
 }
