@@ -137,11 +137,18 @@ func (w *Watch) Close() {
 // process unreaped until Remove (its pid cannot name another process till
 // then).
 func (w *Watch) Add(tgid int, cookie uint64) error {
-	if tgid <= 0 || tgid > 1<<22 {
-		return fmt.Errorf("deathwatch: add tgid %d: not a pid", tgid)
+	return putID(w.watched, tgid, cookie, "add tgid", "not a pid")
+}
+
+// putID sets id, a process or thread id, to cookie in m; its errors say
+// what (the call and the id's kind) and why not, for an id the kernel
+// never gives (above PID_MAX_LIMIT).
+func putID(m *ebpf.Map, id int, cookie uint64, what, notID string) error {
+	if id <= 0 || id > 1<<22 {
+		return fmt.Errorf("deathwatch: %s %d: %s", what, id, notID)
 	}
-	if err := w.watched.Put(uint32(tgid), cookie); err != nil {
-		return fmt.Errorf("deathwatch: add tgid %d: %w", tgid, err)
+	if err := m.Put(uint32(id), cookie); err != nil {
+		return fmt.Errorf("deathwatch: %s %d: %w", what, id, err)
 	}
 	return nil
 }
@@ -151,16 +158,11 @@ func (w *Watch) Add(tgid int, cookie uint64) error {
 // cookie: the fork puts the child's tgid in the map before the child first
 // runs, where Add, after the fork returns, would leave the child unwatched
 // for whatever it does first (a worker that kills itself at once went
-// without its notice). The caller must still Add the child, which makes
-// sure of it, and hold it unreaped till Remove.
+// without its notice). A child the fork could not put in the map (it is
+// full) goes unwatched, as Add would have failed for it. The caller holds
+// the child unreaped till Remove.
 func (w *Watch) Expect(tid int, cookie uint64) error {
-	if tid <= 0 || tid > 1<<22 {
-		return fmt.Errorf("deathwatch: expect from tid %d: not a thread id", tid)
-	}
-	if err := w.forking.Put(uint32(tid), cookie); err != nil {
-		return fmt.Errorf("deathwatch: expect from tid %d: %w", tid, err)
-	}
-	return nil
+	return putID(w.forking, tid, cookie, "expect from tid", "not a thread id")
 }
 
 // Unexpect ends Expect's watch of tid's forks.
