@@ -10,17 +10,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestRestore: a raised thread gets back what it had, unless the program
-// has put it in a class of its own since.
-func TestRestore(t *testing.T) {
+// onOwnThread locks the test to its thread, gives the thread its
+// scheduling back when the test ends, and returns that scheduling; it
+// skips the test unless the thread is in the default class.
+func onOwnThread(t *testing.T) *unix.SchedAttr {
+	t.Helper()
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	orig, err := unix.SchedGetAttr(0, 0)
 	require.NoError(t, err)
-	defer unix.SchedSetAttr(0, orig, 0)
+	t.Cleanup(func() {
+		unix.SchedSetAttr(0, orig, 0)
+		runtime.UnlockOSThread()
+	})
 	if orig.Policy != unix.SCHED_NORMAL {
 		t.Skipf("the test's thread is in class %d already", orig.Policy)
 	}
+	return orig
+}
+
+// TestRestore: a raised thread gets back what it had, unless the program
+// has put it in a class of its own since.
+func TestRestore(t *testing.T) {
+	orig := onOwnThread(t)
 
 	r := RaiseOwn()
 	if r.old == nil {
@@ -51,13 +62,9 @@ func TestRestore(t *testing.T) {
 // meanwhile is given back at the nice it had before the boost, whichever
 // of the two ends first.
 func TestBoostOwn(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := unix.SchedGetAttr(0, 0)
-	require.NoError(t, err)
-	defer unix.SchedSetAttr(0, orig, 0)
-	if orig.Policy != unix.SCHED_NORMAL || orig.Nice != 0 {
-		t.Skipf("the test's thread is at class %d, nice %d", orig.Policy, orig.Nice)
+	orig := onOwnThread(t)
+	if orig.Nice != 0 {
+		t.Skipf("the test's thread is at nice %d", orig.Nice)
 	}
 	nice := func() int32 {
 		t.Helper()
