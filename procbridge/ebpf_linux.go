@@ -151,8 +151,9 @@ func (k *kernelWatcher) forked(tid int) {
 }
 
 // add watches p, whose pid is fresh from the fork, and delivers the
-// notices read for it since.
-func (k *kernelWatcher) add(p *Process) {
+// notices read for it since. Where the fork did not put p in the watch's
+// map (forkWatched false: expect could not ask it to), add does.
+func (k *kernelWatcher) add(p *Process, forkWatched bool) {
 	if p.kernelCookie == 0 {
 		return
 	}
@@ -167,7 +168,7 @@ func (k *kernelWatcher) add(p *Process) {
 		i++
 	}
 	k.started()
-	if k.w.Add(p.pid, p.kernelCookie) != nil {
+	if !forkWatched && k.w.Add(p.pid, p.kernelCookie) != nil {
 		// The map is full: the pidfd and the robust futex tell.
 		p.kernelCookie = 0
 		k.idle()

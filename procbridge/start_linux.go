@@ -275,9 +275,11 @@ func (p *Process) spawn(mode watchMode) error {
 	leafFd := p.enterLeaf(sys, &env)
 	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys}
 	var pid int
+	forkWatched := false // the fork put the child in the eBPF watch's map
 	if err = p.makeLimits(); err == nil {
 		onForkThread(func() bool {
 			tid := kernelWatch.expect(p) // watched from its fork
+			forkWatched = tid != 0
 			if err = p.enterLimits(); err == nil {
 				p.spawnMono = mono.Now()
 				pid, err = syscall.ForkExec(path, argv, attr)
@@ -345,7 +347,7 @@ func (p *Process) spawn(mode watchMode) error {
 		atomic.StoreUint32(p.lane.ReadyWord(), shm.ReadyYes)
 	}
 	p.os.gone = make(chan struct{})
-	kernelWatch.add(p) // the notices read since its fork too; before the watch: the pid names this process till its reap
+	kernelWatch.add(p, forkWatched) // the notices read since its fork too; before the watch: the pid names this process till its reap
 	go p.watch()
 	return nil
 }
